@@ -1,0 +1,32 @@
+"""The MCP auth lab: in-process MCP resource server, authorization server (DCR and CIMD),
+client-metadata host, and a step-by-step MCP client, all on one traced virtual network.
+
+    from lab_servers import Lab
+    lab = Lab(seed=0)
+    dcr = await lab.connect("dcr")
+    cimd = await lab.connect("cimd")
+    dcr.client_id, cimd.client_id   # ('tpc_…', 'https://app.example/client.json')
+"""
+
+import logging
+
+from .authorization_server import HARDENED, NAIVE, ASPolicy, AuthorizationServer, Client, OAuthError
+from .client import STEPS, Credentials, LabClient, StepError, StepRecord
+from .determinism import LabClock, SeededIds
+from .lab import CLIENT_METADATA_URL, ISSUER, MCP_URL, Connection, Lab, default_client_metadata
+from .metadata_host import HostedResponse, MetadataHost
+from .network import LabNetwork
+from .resource_server import ResourceServer
+from .trace import Exchange, Trace
+
+# Libraries that log every request (httpx, the MCP SDK's session manager) would write into
+# notebook outputs; the trace already records every exchange, so keep them quiet.
+for _name in ("httpx", "httpx2", "mcp", "uvicorn.access"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
+
+__all__ = [
+    "CLIENT_METADATA_URL", "HARDENED", "ISSUER", "MCP_URL", "NAIVE", "STEPS", "ASPolicy", "AuthorizationServer",
+    "Client", "Connection", "Credentials", "Exchange", "HostedResponse", "Lab", "LabClient", "LabClock",
+    "LabNetwork", "MetadataHost", "OAuthError", "ResourceServer", "SeededIds", "StepError", "StepRecord", "Trace",
+    "default_client_metadata",
+]  # fmt: skip

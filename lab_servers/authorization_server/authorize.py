@@ -1,0 +1,152 @@
+"""The authorization endpoint (OAuth 2.1 §4.1.1–§4.1.2) and the user's decision at consent.
+
+Until the client and its redirect URI are validated, errors are shown to the user and never
+redirected (§4.1.2.1: otherwise the AS would be an open redirector). After that, errors travel
+back to the client on the redirect, with `state` and `iss` (RFC 9207 §2: errors included).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from urllib.parse import urlencode
+
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from .clients import Client, resolve_client
+from .consent import render_consent_page, render_error_page
+from .errors import OAuthError
+from .grants import AuthorizationCode, PendingAuthorization
+from .resources import canonical_resource
+from .rfc7636 import check_code_challenge
+
+if TYPE_CHECKING:
+    from .server import AuthorizationServer
+
+# SBP (confused deputy): the consent page must not be framed, and must not be cached.
+PAGE_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "Cache-Control": "no-store",
+}
+CONSENT_LIFETIME = 600  # seconds a consent transaction stays usable (SBP: short-lived)
+CODE_LIFETIME = 60  # OAuth 2.1 §4.1.2: short-lived; 10 minutes at the most
+
+
+def error_page(error: OAuthError) -> HTMLResponse:
+    return HTMLResponse(render_error_page(error.error, error.description), status_code=400, headers=PAGE_HEADERS)
+
+
+def redirect_to_client(server: "AuthorizationServer", redirect_uri: str, params: dict[str, str | None]) -> RedirectResponse:
+    query = {k: v for k, v in params.items() if v is not None}
+    query["iss"] = server.issuer  # RFC 9207 §2
+    separator = "&" if "?" in redirect_uri else "?"
+    return RedirectResponse(redirect_uri + separator + urlencode(query), status_code=302, headers={"Cache-Control": "no-store"})
+
+
+def single_valued(items: list[tuple[str, str]]) -> dict[str, str]:
+    """OAuth 2.1 §3.1: request parameters MUST NOT be included more than once."""
+    values: dict[str, str] = {}
+    for key, value in items:
+        if key in values:
+            raise OAuthError("invalid_request", f"parameter {key!r} is repeated; parameters MUST NOT be included more than once (OAuth 2.1 §3.1)")
+        values[key] = value
+    return values
+
+
+def choose_redirect_uri(client: Client, requested: str | None, exact: bool) -> str:
+    registered = client.redirect_uris
+    if requested is None:
+        if len(registered) == 1:
+            return registered[0]
+        raise OAuthError("invalid_request", "redirect_uri is required when the client has several or no registered redirect URIs")
+    if requested in registered:
+        return requested
+    if not exact and any(requested.startswith(uri.rstrip("/")) for uri in registered):
+        return requested  # the naive policy's prefix match: how open redirects are born
+    where = "in the client's metadata document" if client.kind == "cimd" else "registered for this client"
+    raise OAuthError(
+        "invalid_request",
+        f"redirect_uri {requested!r} is not {where}; redirect URIs must match exactly (OAuth 2.1 §4.1.1, MCP §11.5)",
+    )
+
+
+async def authorization_request(server: "AuthorizationServer", items: list[tuple[str, str]]) -> HTMLResponse | RedirectResponse:
+    # Phase 1: errors here are shown to the user, never redirected.
+    try:
+        params = single_valued(items)
+        client = await resolve_client(params.get("client_id", ""), server.registry, server.cimd)
+        redirect_uri = choose_redirect_uri(client, params.get("redirect_uri"), server.policy.exact_redirect_uri_match)
+    except OAuthError as error:
+        return error_page(error)
+    # Phase 2: the redirect URI is trusted; errors go back to the client.
+    state = params.get("state")
+    try:
+        if params.get("response_type") != "code":
+            raise OAuthError("unsupported_response_type", "response_type must be 'code' (OAuth 2.1 §4.1.1)")
+        challenge = check_code_challenge(params.get("code_challenge"), params.get("code_challenge_method"))
+        resource = choose_resource(server, params.get("resource"))
+        scope = server.check_scope(params.get("scope"))
+    except OAuthError as error:
+        return redirect_to_client(server, redirect_uri, {"error": error.error, "error_description": error.description, "state": state})
+    pending = PendingAuthorization(
+        txn=server.ids.token("consent-transaction", 16),
+        client_id=client.client_id,
+        redirect_uri=redirect_uri,
+        state=state,
+        code_challenge=challenge,
+        resource=resource,
+        scope=scope,
+        expires_at=server.clock.now() + CONSENT_LIFETIME,
+    )
+    server.pending[pending.txn] = pending
+    page = render_consent_page(
+        client,
+        txn=pending.txn,
+        redirect_uri=redirect_uri,
+        scope=scope,
+        resource=resource,
+        action=f"{server.issuer}/authorize/decision",
+        user=server.user,
+    )
+    return HTMLResponse(page, headers=PAGE_HEADERS)
+
+
+def choose_resource(server: "AuthorizationServer", resource: str | None) -> str:
+    if resource is None:
+        if server.policy.require_resource:
+            raise OAuthError("invalid_target", "resource is required: MCP clients MUST send the MCP server's canonical URI (RFC 8707, MCP §8)")
+        return server.resources[0]
+    return canonical_resource(resource, server.resources)
+
+
+async def consent_decision(server: "AuthorizationServer", items: list[tuple[str, str]]) -> HTMLResponse | RedirectResponse:
+    try:
+        form = single_valued(items)
+        # Single use: the transaction id is the form's CSRF token too, so pop it whatever happens.
+        pending = server.pending.pop(form.get("txn", ""), None)
+        if pending is None:
+            raise OAuthError("invalid_request", "unknown or already used consent transaction")
+        if pending.expires_at <= server.clock.now():
+            raise OAuthError("invalid_request", "the consent transaction expired; start the authorization again")
+        decision = form.get("decision")
+        if decision not in ("approve", "deny"):
+            raise OAuthError("invalid_request", "decision must be 'approve' or 'deny'")
+    except OAuthError as error:
+        return error_page(error)
+    if decision == "deny":
+        return redirect_to_client(
+            server, pending.redirect_uri,
+            {"error": "access_denied", "error_description": "the user denied the request", "state": pending.state},
+        )  # fmt: skip
+    code = AuthorizationCode(
+        code=server.ids.token("authorization-code", 24),
+        client_id=pending.client_id,
+        redirect_uri=pending.redirect_uri,
+        code_challenge=pending.code_challenge,
+        resource=pending.resource,
+        scope=pending.scope,
+        subject=server.user,
+        expires_at=server.clock.now() + CODE_LIFETIME,
+    )
+    server.codes[code.code] = code
+    return redirect_to_client(server, pending.redirect_uri, {"code": code.code, "state": pending.state})

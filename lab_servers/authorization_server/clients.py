@@ -1,0 +1,99 @@
+"""How a `client_id` becomes a client: the one function both /authorize and /token call.
+
+Three kinds of client reach this AS: pre-registered (an admin created the record), registered
+on the fly by DCR (RFC 7591: the AS minted the id), and CIMD clients (the id is the HTTPS URL
+of a document the client hosts; nothing is stored beyond a cache of that document).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
+
+from .errors import OAuthError
+
+if TYPE_CHECKING:
+    from .cimd import CimdResolver
+
+ClientKind = Literal["cimd", "dcr", "preregistered"]
+
+
+@dataclass(frozen=True)
+class Client:
+    client_id: str
+    kind: ClientKind
+    metadata: dict[str, Any]
+    client_secret: str | None = None
+    client_id_issued_at: int | None = None
+
+    @property
+    def redirect_uris(self) -> list[str]:
+        uris = self.metadata.get("redirect_uris") or []
+        return [u for u in uris if isinstance(u, str)]
+
+    @property
+    def client_name(self) -> str | None:
+        name = self.metadata.get("client_name")
+        return name if isinstance(name, str) else None
+
+    @property
+    def token_endpoint_auth_method(self) -> str:
+        method = self.metadata.get("token_endpoint_auth_method")
+        if isinstance(method, str):
+            return method
+        # RFC 7591 §2 defaults a registration to client_secret_basic; a CIMD document cannot use
+        # a shared secret at all (CIMD §4.1), so an omitted method there means a public client.
+        return "none" if self.kind == "cimd" else "client_secret_basic"
+
+    @property
+    def is_public(self) -> bool:
+        return self.token_endpoint_auth_method == "none"
+
+    @property
+    def hostname(self) -> str | None:
+        """For a CIMD client, the host that vouches for the document: what consent must show."""
+        return urlsplit(self.client_id).hostname if self.kind == "cimd" else None
+
+
+@dataclass
+class ClientRegistry:
+    """Records the AS keeps: every DCR registration and every pre-registered client."""
+
+    records: dict[str, Client] = field(default_factory=dict)
+
+    def add(self, client: Client) -> Client:
+        self.records[client.client_id] = client
+        return client
+
+    def get(self, client_id: str) -> Client | None:
+        return self.records.get(client_id)
+
+    def remove(self, client_id: str) -> None:
+        self.records.pop(client_id, None)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+
+def looks_like_url(client_id: str) -> bool:
+    # CIMD §7.1 (-02): AS-minted ids never start with a URL scheme, so one that does is meant as a
+    # document URL; the lab treats any "scheme://" id that way, so an http: id is refused by name.
+    return "://" in client_id
+
+
+async def resolve_client(client_id: str, registry: ClientRegistry, cimd: "CimdResolver") -> Client:
+    """The `client_id` → client decision (MCP §5.1.3 flow): URL ids are resolved by fetching and
+    validating their document; any other id must be a record this AS holds."""
+    if not client_id:
+        raise OAuthError("invalid_request", "client_id is required (OAuth 2.1 §4.1.1)")
+    if looks_like_url(client_id):
+        return await cimd.resolve(client_id)
+    client = registry.get(client_id)
+    if client is None:
+        raise OAuthError(
+            "invalid_client",
+            f"unknown client_id {client_id!r}: it is not a registered client and not a CIMD URL",
+            401,
+        )
+    return client

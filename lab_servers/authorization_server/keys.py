@@ -1,0 +1,29 @@
+"""The AS signing key and its JWKS. Ed25519 (RFC 8037, algorithm name `Ed25519` per RFC 9864):
+its signatures are deterministic, so a seeded key gives byte-identical tokens on every run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from joserfc import jwt
+from joserfc.jwk import OKPKey
+
+from ..determinism import SeededIds
+
+ALGORITHM = "Ed25519"
+
+
+class SigningKey:
+    def __init__(self, ids: SeededIds) -> None:
+        self._key = OKPKey.import_key(Ed25519PrivateKey.from_private_bytes(ids.bytes("as-signing-key", 32)))
+        self.kid = self._key.thumbprint()
+
+    def jwks(self) -> dict[str, Any]:
+        public = {**self._key.as_dict(private=False), "kid": self.kid, "alg": ALGORITHM, "use": "sig"}
+        return {"keys": [public]}
+
+    def sign_access_token(self, claims: dict[str, Any]) -> str:
+        # RFC 9068 §2.1: JWT access tokens carry typ "at+jwt" so they cannot pass for ID tokens.
+        header = {"alg": ALGORITHM, "typ": "at+jwt", "kid": self.kid}
+        return jwt.encode(header, claims, self._key, algorithms=[ALGORITHM])

@@ -1,0 +1,133 @@
+"""RFC 7591, OAuth 2.0 Dynamic Client Registration: `POST /register` → 201 and a minted id.
+
+The metadata checks here are shared with CIMD, whose documents use the same field names
+(CIMD §4.1: the IANA "OAuth Dynamic Client Registration Metadata" registry).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+from urllib.parse import urlsplit
+
+from authlib.oauth2.rfc7591 import ClientMetadataClaims
+from joserfc.errors import JoseError
+
+from ..determinism import LabClock, SeededIds
+from .clients import Client, ClientRegistry
+from .errors import OAuthError
+
+_STRING_FIELDS = (
+    "client_name", "client_uri", "logo_uri", "scope", "tos_uri", "policy_uri", "jwks_uri",
+    "software_id", "software_version", "software_statement", "token_endpoint_auth_method",
+    "application_type", "client_id",
+)  # fmt: skip
+_STRING_LIST_FIELDS = ("redirect_uris", "grant_types", "response_types", "contacts")
+SHARED_SECRET_METHODS = ("client_secret_basic", "client_secret_post", "client_secret_jwt")
+
+
+class MetadataError(Exception):
+    """A metadata value breaks a rule; `error` is the RFC 7591 §3.2.2 code."""
+
+    def __init__(self, error: str, description: str) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+
+
+def check_redirect_uri(uri: str) -> None:
+    """RFC 6749 §3.1.2 (absolute, no fragment) and MCP §11.3 (HTTPS, or http on loopback)."""
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        raise MetadataError("invalid_redirect_uri", f"redirect_uri {uri!r} is not a valid URI") from None
+    if not parts.scheme or not parts.netloc:
+        raise MetadataError("invalid_redirect_uri", f"redirect_uri {uri!r} must be an absolute URI (RFC 6749 §3.1.2)")
+    if parts.fragment or "#" in uri:
+        raise MetadataError("invalid_redirect_uri", f"redirect_uri {uri!r} must not contain a fragment (RFC 6749 §3.1.2)")
+    if parts.scheme == "https":
+        return
+    if parts.scheme == "http" and _is_loopback(parts.hostname or ""):
+        return
+    raise MetadataError(
+        "invalid_redirect_uri",
+        f"redirect_uri {uri!r} must use https, or http on a loopback host (MCP §11.3)",
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_client_metadata(metadata: Any, as_metadata: dict[str, Any]) -> dict[str, Any]:
+    """RFC 7591 §2 checks shared by DCR and CIMD; returns the metadata as a plain dict."""
+    if not isinstance(metadata, dict):
+        raise MetadataError("invalid_client_metadata", "client metadata must be a JSON object (RFC 7591 §3.1)")
+    for name in _STRING_FIELDS:
+        if name in metadata and not isinstance(metadata[name], str):
+            raise MetadataError("invalid_client_metadata", f"{name} must be a string (RFC 7591 §2)")
+    for name in _STRING_LIST_FIELDS:
+        value = metadata.get(name)
+        if name in metadata and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            raise MetadataError("invalid_client_metadata", f"{name} must be an array of strings (RFC 7591 §2)")
+    if "jwks" in metadata and not isinstance(metadata["jwks"], dict):
+        raise MetadataError("invalid_client_metadata", "jwks must be a JSON Web Key Set object (RFC 7591 §2)")
+    if "jwks" in metadata and "jwks_uri" in metadata:
+        raise MetadataError("invalid_client_metadata", "jwks and jwks_uri MUST NOT both be present (RFC 7591 §2)")
+    for uri in metadata.get("redirect_uris", []):
+        check_redirect_uri(uri)
+    claims = ClientMetadataClaims(dict(metadata), {}, options=ClientMetadataClaims.get_claims_options(as_metadata))
+    try:
+        claims.validate()
+    except JoseError as exc:
+        claim = getattr(exc, "claim", None) or "metadata"
+        raise MetadataError("invalid_client_metadata", f"{claim}: value not accepted ({exc.description})") from None
+    return dict(metadata)
+
+
+class Registrar:
+    """The registration endpoint's logic (RFC 7591 §3) and the records it leaves behind."""
+
+    def __init__(self, registry: ClientRegistry, ids: SeededIds, clock: LabClock) -> None:
+        self.registry = registry
+        self.ids = ids
+        self.clock = clock
+
+    def register(self, body: Any, as_metadata: dict[str, Any]) -> dict[str, Any]:
+        try:
+            metadata = check_client_metadata(body, as_metadata)
+            if not metadata.get("redirect_uris"):
+                # RFC 7591 §2: redirect-based flows MUST register their redirect URIs.
+                raise MetadataError("invalid_redirect_uri", "redirect_uris is required for the authorization code grant")
+        except MetadataError as exc:
+            raise OAuthError(exc.error, exc.description) from None
+        metadata.pop("client_id", None)  # the AS mints the id (RFC 7591 §3.2.1); a client cannot choose it
+        method = metadata.setdefault("token_endpoint_auth_method", "client_secret_basic")  # RFC 7591 §2 default
+        metadata.setdefault("grant_types", ["authorization_code"])
+        metadata.setdefault("response_types", ["code"])
+        client = Client(
+            # CIMD §7.1: AS-minted ids must never look like a URL, so they cannot collide with CIMD ids.
+            client_id=self.ids.alphanumeric("dcr-client-id", 24, prefix="tpc_"),
+            kind="dcr",
+            metadata=metadata,
+            client_secret=self.ids.token("dcr-client-secret", 32) if method in SHARED_SECRET_METHODS else None,
+            client_id_issued_at=self.clock.now(),
+        )
+        self.registry.add(client)
+        return registration_response(client)
+
+
+def registration_response(client: Client) -> dict[str, Any]:
+    """RFC 7591 §3.2.1: the id, the issued secret if any, and every registered value echoed."""
+    response: dict[str, Any] = {"client_id": client.client_id, "client_id_issued_at": client.client_id_issued_at}
+    if client.client_secret is not None:
+        response["client_secret"] = client.client_secret
+        response["client_secret_expires_at"] = 0  # 0 = never expires, not "already expired"
+    response.update(client.metadata)
+    return response

@@ -1,0 +1,33 @@
+"""RFC 8414 authorization server metadata (also served as OpenID discovery, MCP §4.3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .keys import ALGORITHM
+
+CLIENT_ASSERTION_ALGORITHMS = [ALGORITHM, "ES256", "RS256", "PS256"]
+
+
+def authorization_server_metadata(issuer: str, scopes: list[str], resources: list[str]) -> dict[str, Any]:
+    return {
+        "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/authorize",
+        "token_endpoint": f"{issuer}/token",
+        "registration_endpoint": f"{issuer}/register",
+        "jwks_uri": f"{issuer}/jwks.json",
+        "scopes_supported": scopes,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": CLIENT_ASSERTION_ALGORITHMS,
+        # RFC 8414 §2: omitting this would mean "no PKCE", and MCP clients MUST then refuse (MCP §11.4).
+        "code_challenge_methods_supported": ["S256"],
+        # CIMD §6: tells clients they may use a URL as client_id instead of registering.
+        "client_id_metadata_document_supported": True,
+        # RFC 9207 §3: every authorization response carries `iss`.
+        "authorization_response_iss_parameter_supported": True,
+        # RFC 9728 §4: the resources this AS issues tokens for.
+        "protected_resources": resources,
+    }

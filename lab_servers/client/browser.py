@@ -1,0 +1,86 @@
+"""The user's browser: opens the authorization URL, shows the consent page, submits the user's
+decision, and hands the redirect back to the client without following it (the client captures
+the redirect, as a native or CLI app does with its callback)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+
+@dataclass
+class ConsentPage:
+    url: str
+    status: int
+    html: str
+    action: str | None = None
+    hidden: dict[str, str] = field(default_factory=dict)
+    fields: dict[str, str] = field(default_factory=dict)  # the page's data-field values (what the user reads)
+
+    @property
+    def is_consent(self) -> bool:
+        return self.action is not None
+
+
+class _PageParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.page = ConsentPage("", 0, "")
+        self._field: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "form":
+            self.page.action = a.get("action")
+        elif tag == "input" and a.get("type") == "hidden":
+            self.page.hidden[a.get("name", "")] = a.get("value", "")
+        if "data-field" in a:
+            self._field = a["data-field"]
+            self.page.fields[self._field] = ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("dd", "code", "p"):
+            self._field = None
+
+    def handle_data(self, data: str) -> None:
+        if self._field:
+            self.page.fields[self._field] += data
+
+
+@dataclass
+class Redirect:
+    location: str
+
+    @property
+    def params(self) -> dict[str, str]:
+        return {k: v[0] for k, v in parse_qs(urlsplit(self.location).query).items()}
+
+
+class Browser:
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+
+    async def open(self, url: str) -> ConsentPage | Redirect:
+        response = await self.http.get(url, follow_redirects=False)
+        if response.is_redirect:
+            return Redirect(response.headers["location"])
+        parser = _PageParser()
+        parser.feed(response.text)
+        page = parser.page
+        page.url, page.status, page.html = url, response.status_code, response.text
+        return page
+
+    async def decide(self, page: ConsentPage, decision: str) -> Redirect | ConsentPage:
+        """Press Approve or Deny on the consent page."""
+        if page.action is None:
+            raise ValueError("this page has no consent form")
+        response = await self.http.post(page.action, data={**page.hidden, "decision": decision}, follow_redirects=False)
+        if response.is_redirect:
+            return Redirect(response.headers["location"])
+        parser = _PageParser()
+        parser.feed(response.text)
+        parser.page.url, parser.page.status, parser.page.html = page.action, response.status_code, response.text
+        return parser.page

@@ -1,0 +1,51 @@
+"""What each handshake step returns, and how it fails."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..trace import Exchange
+
+
+class StepError(Exception):
+    """A handshake step could not finish. `str()` names the step and the reason."""
+
+    def __init__(self, number: int, name: str, reason: str) -> None:
+        super().__init__(f"step {number} ({name}): {reason}")
+        self.number = number
+        self.name = name
+        self.reason = reason
+
+
+@dataclass
+class StepRecord:
+    number: int
+    name: str
+    title: str
+    exchanges: list[Exchange]
+    learned: dict[str, Any]
+    explanation: str
+    spec: str
+    notes: list[str] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        learned = ", ".join(f"{k}={_short(v)}" for k, v in self.learned.items())
+        return f"<step {self.number} {self.name}: {len(self.exchanges)} exchange(s); {learned}>"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "…"
+
+
+# (number, name, title, spec) for the handshake, in the spec's order.
+STEPS: list[tuple[int, str, str, str]] = [
+    (1, "challenge", "Request without a token → 401", "MCP §4.2; RFC 6750 §3; RFC 9728 §5.1"),
+    (2, "resource-metadata", "Discover Protected Resource Metadata", "MCP §4.2; RFC 9728 §3"),
+    (3, "as-metadata", "Discover Authorization Server Metadata", "MCP §4.3; RFC 8414 §3"),
+    (4, "client-id", "Get a client_id", "MCP §5; CIMD draft; RFC 7591"),
+    (5, "authorize", "Authorization request, consent, redirect", "OAuth 2.1 §4.1; RFC 7636; RFC 8707; RFC 9207"),
+    (6, "token", "Exchange the code for a token", "OAuth 2.1 §4.1.3; RFC 7636 §4.5; RFC 8707 §2.2"),
+    (7, "mcp", "Call the MCP server with the token", "MCP §9; MCP basic/transports"),
+]

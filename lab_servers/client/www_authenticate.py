@@ -1,0 +1,70 @@
+"""Parsing `WWW-Authenticate` (RFC 9110 §11.6.1, RFC 6750 §3): several challenges per header,
+header lines repeated, auth-params in any order, values as tokens or quoted-strings with escapes."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+_TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_SCHEME = re.compile(rf"\s*({_TOKEN})(?=\s|,|$)")
+_PARAM = re.compile(rf'\s*({_TOKEN})\s*=\s*(?:({_TOKEN})|"((?:[^"\\]|\\.)*)")\s*')
+_TOKEN68 = re.compile(r"\s*([A-Za-z0-9\-._~+/]+=*)\s*(?=,|$)")
+
+
+@dataclass
+class Challenge:
+    scheme: str
+    params: dict[str, str] = field(default_factory=dict)
+
+    def get(self, name: str) -> str | None:
+        return self.params.get(name.lower())
+
+
+def parse_www_authenticate(values: list[str] | str) -> list[Challenge]:
+    """All challenges in the given header values; malformed text ends parsing of that value."""
+    challenges: list[Challenge] = []
+    for value in [values] if isinstance(values, str) else values:
+        challenges.extend(_parse_one(value))
+    return challenges
+
+
+def _parse_one(text: str) -> list[Challenge]:
+    challenges: list[Challenge] = []
+    pos = 0
+    while pos < len(text):
+        while pos < len(text) and text[pos] in " \t\r\n,":
+            pos += 1
+        scheme = _SCHEME.match(text, pos)
+        if not scheme:
+            break
+        challenge = Challenge(scheme.group(1))
+        challenges.append(challenge)
+        pos = scheme.end()
+        token68 = _TOKEN68.match(text, pos)
+        if token68 and not _PARAM.match(text, pos):
+            pos = token68.end()
+            continue
+        while True:
+            param = _PARAM.match(text, pos)
+            if not param:
+                break
+            name = param.group(1).lower()
+            value = param.group(2) if param.group(2) is not None else re.sub(r"\\(.)", r"\1", param.group(3))
+            challenge.params.setdefault(name, value)  # RFC 6750 §3: parameters MUST NOT repeat
+            pos = param.end()
+            if pos < len(text) and text[pos] == ",":
+                # A comma ends this parameter; if what follows is a new scheme, the outer loop takes it.
+                lookahead = _PARAM.match(text, pos + 1)
+                if lookahead:
+                    pos += 1
+                    continue
+            break
+    return challenges
+
+
+def bearer_challenge(values: list[str] | str) -> Challenge | None:
+    for challenge in parse_www_authenticate(values):
+        if challenge.scheme.lower() == "bearer":
+            return challenge
+    return None

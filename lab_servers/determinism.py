@@ -1,0 +1,70 @@
+"""The lab's sources of time and randomness, injectable so that a scenario replays byte for byte.
+
+A real server reads the wall clock and a CSPRNG. The lab reads a `LabClock` that moves only when
+told to, and a `SeededIds` whose streams are derived from one seed and a purpose name, so that
+adding a draw in one place (say, one more `state` value) never shifts the ids minted elsewhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import random
+from datetime import datetime, timezone
+
+# 2026-01-01T00:00:00Z: a fixed, readable starting instant for every lab.
+DEFAULT_START = 1_767_225_600
+
+
+class LabClock:
+    """Seconds since the epoch; stands still until `advance` moves it."""
+
+    def __init__(self, start: int = DEFAULT_START) -> None:
+        self._now = int(start)
+
+    def now(self) -> int:
+        return self._now
+
+    def advance(self, seconds: int) -> int:
+        if seconds < 0:
+            raise ValueError("the lab clock does not run backwards")
+        self._now += int(seconds)
+        return self._now
+
+    def isoformat(self) -> str:
+        return datetime.fromtimestamp(self._now, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class SeededIds:
+    """Deterministic stand-in for `secrets`: one independent stream per purpose."""
+
+    def __init__(self, seed: int | str = 0) -> None:
+        self.seed = seed
+        self._streams: dict[str, random.Random] = {}
+
+    def _stream(self, purpose: str) -> random.Random:
+        if purpose not in self._streams:
+            # str seeds go through SHA-512 in `random.seed`, so they do not depend on PYTHONHASHSEED.
+            self._streams[purpose] = random.Random(f"{self.seed}:{purpose}")
+        return self._streams[purpose]
+
+    def bytes(self, purpose: str, n: int) -> bytes:
+        return self._stream(purpose).randbytes(n)
+
+    def token(self, purpose: str, n: int = 16, prefix: str = "") -> str:
+        """URL-safe text of `n` random bytes, like `secrets.token_urlsafe(n)`."""
+        return prefix + base64.urlsafe_b64encode(self.bytes(purpose, n)).rstrip(b"=").decode()
+
+
+    def alphanumeric(self, purpose: str, n: int, prefix: str = "") -> str:
+        """`n` characters from [A-Za-z0-9]: ids that read cleanly in a URL or a table."""
+        stream = self._stream(purpose)
+        return prefix + "".join(stream.choice(_ALPHANUMERIC) for _ in range(n))
+
+
+_ALPHANUMERIC = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def fingerprint(text: str) -> str:
+    """Short stable digest, for display (never for security decisions)."""
+    return hashlib.sha256(text.encode()).hexdigest()[:12]

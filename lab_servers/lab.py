@@ -1,0 +1,204 @@
+"""A whole lab in one object: the network, the three servers, and clients bound to them."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import httpx2
+
+from .authorization_server import HARDENED, ASPolicy, AuthorizationServer, CachedDocument, Client
+from .client import Browser, Credentials, LabClient, StepRecord
+from .client.client import RegistrationMethod
+from .determinism import LabClock, SeededIds
+from .metadata_host import MetadataHost
+from .network import LabNetwork
+from .resource_server import ResourceServer
+from .trace import Trace
+
+MCP_HOST = "mcp.example.com"
+AS_HOST = "auth.example.com"
+APP_HOST = "app.example"
+MCP_URL = f"https://{MCP_HOST}/mcp"
+ISSUER = f"https://{AS_HOST}"
+CLIENT_METADATA_URL = f"https://{APP_HOST}/client.json"
+
+# Public-looking addresses for the lab's public hosts. Nothing is ever sent to them: the virtual
+# DNS exists so the AS can judge an address the way it would judge a real one.
+PUBLIC_ADDRESSES = {MCP_HOST: "93.184.215.10", AS_HOST: "93.184.215.20", APP_HOST: "93.184.215.30"}
+
+SCOPES = {MCP_URL: ["notes:read", "notes:write"]}
+
+
+def default_client_metadata(client_id: str = CLIENT_METADATA_URL) -> dict[str, Any]:
+    """The lab agent's metadata: its CIMD document, and (minus client_id) its DCR request."""
+    return {
+        "client_id": client_id,
+        "client_name": "Example Agent",
+        "client_uri": f"https://{APP_HOST}",
+        "redirect_uris": [f"https://{APP_HOST}/callback"],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "none",
+        "application_type": "web",  # MCP 2026-07-28: DCR requests carry application_type
+    }
+
+
+@dataclass
+class Connection:
+    """The outcome of one full handshake."""
+
+    client: LabClient
+    records: list[StepRecord]
+
+    @property
+    def whoami(self) -> dict[str, Any]:
+        return self.client.state.whoami or {}
+
+    @property
+    def client_id(self) -> str:
+        return self.whoami.get("client_id", "")
+
+    @property
+    def access_token(self) -> str | None:
+        return self.client.state.access_token
+
+
+class Lab:
+    """The MCP auth lab: `await lab.connect("dcr")`, `await lab.connect("cimd")`, then look at
+    `lab.trace`, `lab.registrations` and `lab.cimd_cache`."""
+
+    def __init__(self, *, seed: int | str = 0, clock: LabClock | None = None, policy: ASPolicy = HARDENED) -> None:
+        self.clock = clock or LabClock()
+        self.ids = SeededIds(seed)
+        self.trace = Trace()
+        self.network = LabNetwork(self.trace, self.clock)
+        self.metadata_hosts: dict[str, MetadataHost] = {}
+        self.auth_server = AuthorizationServer(
+            ISSUER,
+            resources=SCOPES,
+            http=self.network.httpx_client(AS_HOST),
+            resolve=self.network.dns.resolve,
+            clock=self.clock,
+            ids=self.ids,
+            policy=policy,
+        )
+        self.resource_server = ResourceServer(MCP_URL, issuer=ISSUER, http=self.network.httpx_client(MCP_HOST), clock=self.clock)
+        self.network.add_host(AS_HOST, PUBLIC_ADDRESSES[AS_HOST], self.auth_server.app)
+        self.network.add_host(MCP_HOST, PUBLIC_ADDRESSES[MCP_HOST], self.resource_server, lifespan=True)
+        self.add_metadata_host(APP_HOST, PUBLIC_ADDRESSES[APP_HOST])
+        self.publish_client_document(CLIENT_METADATA_URL, default_client_metadata())
+        self._clients = 0
+
+    mcp_url = MCP_URL
+    issuer = ISSUER
+    client_metadata_url = CLIENT_METADATA_URL
+
+    # Hosts and documents ------------------------------------------------------------------
+
+    def add_metadata_host(self, hostname: str, address: str) -> MetadataHost:
+        """A web host that can serve client metadata documents, at `address` in the virtual DNS."""
+        host = MetadataHost(hostname)
+        self.metadata_hosts[hostname] = host
+        self.network.add_host(hostname, address, host)
+        return host
+
+    def _host_for(self, url: str) -> tuple[MetadataHost, str]:
+        parts = urlsplit(url)
+        host = self.metadata_hosts.get(parts.hostname or "")
+        if host is None:
+            raise KeyError(f"no metadata host named {parts.hostname!r}; add one with add_metadata_host")
+        return host, parts.path
+
+    def publish_client_document(self, url: str, document: Any, **options: Any) -> str:
+        """Serve `document` at `url` (options: cache_control=…, content_type=…)."""
+        host, path = self._host_for(url)
+        return host.publish(path, copy.deepcopy(document), **options)
+
+    def remove_client_document(self, url: str) -> None:
+        host, path = self._host_for(url)
+        host.remove(path)
+
+    # The authorization server's state -------------------------------------------------------
+
+    @property
+    def policy(self) -> ASPolicy:
+        return self.auth_server.policy
+
+    @policy.setter
+    def policy(self, policy: ASPolicy) -> None:
+        self.auth_server.policy = policy
+
+    @property
+    def registrations(self) -> dict[str, Client]:
+        """Every record the AS holds: DCR registrations and pre-registered clients."""
+        return self.auth_server.registry.records
+
+    @property
+    def cimd_cache(self) -> dict[str, CachedDocument]:
+        """CIMD documents the AS has cached: a cache, not a record; it expires."""
+        return self.auth_server.cimd.cache
+
+    def as_state(self) -> dict[str, Any]:
+        return {
+            "registrations": {cid: {"kind": c.kind, "client_name": c.client_name, "has_secret": c.client_secret is not None}
+                              for cid, c in self.registrations.items()},  # fmt: skip
+            "cimd_cache": {url: {"fetched_at": d.fetched_at, "expires_at": d.expires_at, "hits": d.hits}
+                           for url, d in self.cimd_cache.items()},  # fmt: skip
+            "issued_tokens": len(self.auth_server.issued),
+        }
+
+    # Clients ---------------------------------------------------------------------------------
+
+    def httpx_client(self, caller: str = "client", **kwargs: Any) -> httpx.AsyncClient:
+        return self.network.httpx_client(caller, **kwargs)
+
+    def httpx2_client(self, caller: str = "sdk-client", **kwargs: Any) -> httpx2.AsyncClient:
+        return self.network.httpx2_client(caller, **kwargs)
+
+    def client(
+        self,
+        method: RegistrationMethod = "auto",
+        *,
+        client_metadata: dict[str, Any] | None = None,
+        client_metadata_url: str | None = CLIENT_METADATA_URL,
+        preregistered: dict[str, Credentials] | None = None,
+        decision: str = "approve",
+        caller: str = "client",
+    ) -> LabClient:
+        """A step-by-step lab client; nothing is sent until its steps run."""
+        return LabClient(
+            MCP_URL,
+            http=self.network.httpx_client(caller),
+            browser=Browser(self.network.httpx_client("browser")),
+            trace=self.trace,
+            ids=SeededIds(f"{self.ids.seed}:client:{self._next_client_number()}"),
+            method=method,
+            client_metadata=client_metadata or default_client_metadata(client_metadata_url or CLIENT_METADATA_URL),
+            client_metadata_url=client_metadata_url,
+            preregistered=preregistered,
+            decision=decision,
+        )
+
+    def _next_client_number(self) -> int:
+        self._clients += 1
+        return self._clients
+
+    async def connect(self, method: RegistrationMethod = "auto", **options: Any) -> Connection:
+        """Run the whole handshake with a new lab client and return what it got."""
+        client = self.client(method, **options)
+        return Connection(client, await client.run_all())
+
+    # Lifecycle -------------------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        await self.network.aclose()
+
+    async def __aenter__(self) -> "Lab":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

@@ -1,0 +1,82 @@
+"""A client's own web host, serving its Client ID Metadata Document (e.g. app.example/client.json).
+
+Documents can be published, changed and removed while the lab runs. The security experiments
+also need hosts that misbehave, so a published response can have any status, headers, body and
+(real-time) delay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+
+@dataclass
+class HostedResponse:
+    body: bytes
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_seconds: float = 0.0
+
+
+class MetadataHost:
+    """An ASGI app serving whatever has been published at each path."""
+
+    def __init__(self, hostname: str) -> None:
+        self.hostname = hostname
+        self.responses: dict[str, HostedResponse] = {}
+
+    def url(self, path: str) -> str:
+        return f"https://{self.hostname}{path}"
+
+    def publish(
+        self,
+        path: str,
+        document: Any,
+        *,
+        cache_control: str | None = "max-age=300",
+        content_type: str = "application/json",
+    ) -> str:
+        """Serve `document` (JSON-encoded unless it is bytes/str) at `path`; returns its URL."""
+        if isinstance(document, bytes):
+            body = document
+        elif isinstance(document, str):
+            body = document.encode()
+        else:
+            body = json.dumps(document, indent=2).encode()
+        headers = {"content-type": content_type}
+        if cache_control is not None:
+            headers["cache-control"] = cache_control
+        self.responses[path] = HostedResponse(body, 200, headers)
+        return self.url(path)
+
+    def publish_response(self, path: str, response: HostedResponse) -> str:
+        """Serve an arbitrary response at `path` (a redirect, an error, a slow or huge body…)."""
+        self.responses[path] = response
+        return self.url(path)
+
+    def remove(self, path: str) -> None:
+        self.responses.pop(path, None)
+
+    def document(self, path: str) -> Any:
+        return json.loads(self.responses[path].body)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        hosted = self.responses.get(request.url.path)
+        if hosted is None or request.method not in ("GET", "HEAD"):
+            response = Response("not found\n", 404, media_type="text/plain")
+        else:
+            if hosted.delay_seconds:
+                await asyncio.sleep(hosted.delay_seconds)
+            response = Response(hosted.body, hosted.status, headers=hosted.headers)
+        await response(scope, receive, send)
+
+
+__all__ = ["HostedResponse", "MetadataHost"]

@@ -1,0 +1,17 @@
+"""RFC 6750 §3 bearer challenges, with RFC 9728 §5.1's `resource_metadata` parameter."""
+
+from __future__ import annotations
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def bearer_challenge(resource_metadata: str, **params: str | None) -> str:
+    """`Bearer resource_metadata="…", error="…", …` with the given parameters, in a stable order."""
+    parts = [f"resource_metadata={_quote(resource_metadata)}"]
+    for name in ("error", "error_description", "scope"):
+        value = params.get(name)
+        if value is not None:
+            parts.append(f"{name}={_quote(value)}")
+    return "Bearer " + ", ".join(parts)

@@ -1,0 +1,130 @@
+"""The MCP resource server: RFC 9728 metadata, the bearer-token gate, and the MCP endpoint.
+
+The gate is the lab's own code, in front of the SDK's Streamable HTTP app, so that every rule
+is visible: 401 with a challenge and no `error` when no token was sent (RFC 6750 §3.1), 401
+`invalid_token` for a bad, expired or wrong-audience token (MCP §9.2), 403 `insufficient_scope`
+naming the scopes needed (MCP §10.1.1), 400 for a malformed request.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.responses import JSONResponse, Response
+from starlette.types import Message, Receive, Scope, Send
+
+from ..determinism import LabClock
+from ..wellknown import PROTECTED_RESOURCE, insert_well_known, path_of
+from .rfc6750 import bearer_challenge
+from .rfc9728 import protected_resource_metadata
+from .tokens import InvalidToken, TokenClaims, TokenValidator
+from .tools import BASE_SCOPES, TOOL_SCOPES, build_mcp_server
+
+
+class ResourceServer:
+    def __init__(self, resource: str, *, issuer: str, http: httpx.AsyncClient, clock: LabClock) -> None:
+        self.resource = resource  # the canonical URI (MCP §8.1), e.g. https://mcp.example.com/mcp
+        self.issuer = issuer
+        self.metadata_url = insert_well_known(resource, PROTECTED_RESOURCE)
+        self.validator = TokenValidator(issuer=issuer, jwks_uri=f"{issuer}/jwks.json", audience=resource, http=http, clock=clock)
+        self.mcp = build_mcp_server()
+        host = resource.split("/")[2]
+        self.mcp_app = self.mcp.streamable_http_app(
+            streamable_http_path=path_of(resource) or "/",
+            # Stateless JSON mode: no session id, so no session to mistake for authentication
+            # (SBP "Session hijacking"), and byte-identical replays.
+            stateless_http=True,
+            json_response=True,
+            transport_security=TransportSecuritySettings(allowed_hosts=[host, "127.0.0.1:*", "localhost:*"]),
+        )
+
+    def metadata(self) -> dict[str, Any]:
+        return protected_resource_metadata(self.resource, [self.issuer], sorted(BASE_SCOPES))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.mcp_app(scope, receive, send)  # lifespan: the SDK's session manager
+        path = scope["path"]
+        if path == path_of(self.metadata_url):
+            return await JSONResponse(self.metadata())(scope, receive, send)
+        if path != (path_of(self.resource) or "/"):
+            return await Response("not found\n", 404, media_type="text/plain")(scope, receive, send)
+        body = await _read_body(receive)
+        outcome = await self.authorize(scope, body)
+        if isinstance(outcome, Response):
+            return await outcome(scope, receive, send)
+        scope.setdefault("state", {})["lab_token"] = outcome
+        await self.mcp_app(scope, _replay(body, receive), send)
+
+    async def authorize(self, scope: Scope, body: bytes) -> TokenClaims | Response:
+        headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
+        if b"access_token=" in scope.get("query_string", b""):
+            return self.refuse(400, "invalid_request", "tokens MUST NOT be sent in the query string (MCP §9.1)")
+        authorizations = [v for k, v in headers if k == "authorization"]
+        bearer = [v for v in authorizations if v[:7].lower() == "bearer "]
+        if not bearer:
+            # No credentials: a challenge without an error code (RFC 6750 §3.1).
+            return self.refuse(401, scope=" ".join(sorted(BASE_SCOPES)))
+        if len(bearer) > 1:
+            return self.refuse(400, "invalid_request", "more than one bearer token was sent (RFC 6750 §2)")
+        token = bearer[0][7:].strip()
+        if not token or " " in token:
+            return self.refuse(400, "invalid_request", "the Authorization header is malformed (RFC 6750 §2.1)")
+        try:
+            claims = await self.validator.validate(token)
+        except InvalidToken as exc:
+            return self.refuse(401, "invalid_token", str(exc))
+        needed = BASE_SCOPES | _scopes_for_body(body)
+        if not needed <= claims.scopes:
+            # MCP §10.1.1: name what is needed, keeping what was granted so nothing is lost.
+            wanted = " ".join(sorted(needed | claims.scopes))
+            missing = " ".join(sorted(needed - claims.scopes))
+            return self.refuse(403, "insufficient_scope", f"this request needs {missing}", scope=wanted)
+        return claims
+
+    def refuse(self, status: int, error: str | None = None, description: str | None = None, scope: str | None = None) -> Response:
+        challenge = bearer_challenge(self.metadata_url, error=error, error_description=description, scope=scope)
+        body = {"error": error, "error_description": description} if error else {"error": "unauthorized"}
+        return JSONResponse(body, status, headers={"WWW-Authenticate": challenge})
+
+
+def _scopes_for_body(body: bytes) -> set[str]:
+    """Extra scopes for the tools called in this JSON-RPC message (or batch)."""
+    try:
+        message = json.loads(body)
+    except ValueError:
+        return set()  # the MCP app answers malformed JSON-RPC itself
+    messages = message if isinstance(message, list) else [message]
+    needed: set[str] = set()
+    for item in messages:
+        if isinstance(item, dict) and item.get("method") == "tools/call" and isinstance(item.get("params"), dict):
+            needed |= TOOL_SCOPES.get(str(item["params"].get("name")), set())
+    return needed
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay

@@ -1,0 +1,68 @@
+"""The MCP server itself: an official-SDK `MCPServer` with tools that show who is calling.
+
+The tools read the caller from the validated token that the auth layer attached to the HTTP
+request; they never see the raw token, and nothing is passed through to anyone else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcp.server.mcpserver import Context, MCPServer
+
+from .tokens import TokenClaims
+
+# Tools that need more than the scope every MCP request needs (MCP §10.1.1 step-up).
+TOOL_SCOPES: dict[str, set[str]] = {"add_note": {"notes:write"}}
+BASE_SCOPES = {"notes:read"}
+
+
+def how_identified(client_id: str) -> dict[str, str]:
+    if client_id.startswith("https://"):
+        return {
+            "method": "CIMD",
+            "explanation": "the client_id is the URL of a metadata document the client hosts; "
+            "the AS fetched it, so the id names its own origin",
+        }
+    return {
+        "method": "opaque id (DCR or pre-registered)",
+        "explanation": "an AS-minted id carries no meaning by itself: from the token alone this server "
+        "cannot tell a dynamic registration from a pre-registered client",
+    }
+
+
+def caller(ctx: Context) -> TokenClaims:
+    request = ctx.request_context.request
+    return request.scope["state"]["lab_token"]  # type: ignore[union-attr]
+
+
+def build_mcp_server() -> MCPServer:
+    mcp = MCPServer("lab-notes", instructions="A tiny notes server protected by OAuth 2.1.")
+    notes: list[dict[str, str]] = []
+
+    @mcp.tool()
+    def whoami(ctx: Context) -> dict[str, Any]:
+        """Who is calling, as the access token says."""
+        token = caller(ctx)
+        return {
+            "client_id": token.client_id,
+            "sub": token.subject,
+            "scope": " ".join(sorted(token.scopes)),
+            "aud": token.audience,
+            "iss": token.issuer,
+            "identified_by": how_identified(token.client_id),
+        }
+
+    @mcp.tool()
+    def list_notes(ctx: Context) -> list[dict[str, str]]:
+        """The notes of the signed-in user."""
+        return [n for n in notes if n["owner"] == caller(ctx).subject]
+
+    @mcp.tool()
+    def add_note(text: str, ctx: Context) -> dict[str, Any]:
+        """Add a note (needs the notes:write scope)."""
+        token = caller(ctx)
+        notes.append({"owner": token.subject, "text": text, "added_by": token.client_id})
+        return {"added": text, "notes": sum(n["owner"] == token.subject for n in notes)}
+
+    return mcp
