@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from fastapi.responses import JSONResponse
 
+from ..error_text import error_description
+
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 class OAuthError(Exception):
     def __init__(self, error: str, description: str, status: int = 400, headers: dict[str, str] | None = None):
+        description = error_description(description)
         super().__init__(f"{error}: {description}")
         self.error = error
         self.description = description

@@ -2,17 +2,24 @@
 
 `HARDENED` follows the CIMD draft and the MCP authorization spec, SHOULDs included. `NAIVE` is how
 many servers behave in practice: it trusts what it is given and fetches what it is told to.
+Every field is one rule; the security lab (`lab_servers.security`) runs each experiment under
+both policies, and `ASPolicy.but(...)` flips one rule at a time.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+# Client metadata fields holding URLs that an AS fetches: the logo (CIMD -02 §8.8 recommends
+# prefetching it), the client's keys (RFC 7591 §2, for private_key_jwt) and OpenID Connect
+# Registration's sector identifier. Each one is a URL chosen by whoever registers the client.
+FETCHED_METADATA_URLS = ("logo_uri", "jwks_uri", "sector_identifier_uri")
+
 
 @dataclass(frozen=True)
 class ASPolicy:
     name: str
-    # CIMD §3: the client identifier URL.
+    # CIMD §3: the client identifier URL (https, a path, no fragment/userinfo/dot segments…).
     require_https_client_id: bool = True
     # CIMD §4.1: the document's client_id equals the URL it was fetched from, exactly.
     require_client_id_match: bool = True
@@ -24,15 +31,34 @@ class ASPolicy:
     follow_redirects: bool = False
     max_document_bytes: int = 5 * 1024
     fetch_timeout_seconds: float = 2.0
+    # The draft allows any JSON body; the lab's hardened AS also wants a JSON media type.
     require_json_content_type: bool = True
     block_special_use_addresses: bool = True
+    # DNS rebinding: connect to the very address that was vetted, never look the name up twice.
+    pin_vetted_address: bool = True
     # CIMD §5: honour HTTP caching, within bounds the AS sets; never cache errors.
     default_cache_seconds: int = 300
     max_cache_seconds: int = 24 * 3600
+    # A cache, unlike a registry, can be bounded: least recently used documents are evicted.
+    max_cached_documents: int | None = 1000
     # OAuth 2.1 §4.1.1, MCP §11.5: redirect URIs compared as exact strings.
     exact_redirect_uri_match: bool = True
     # RFC 8707: the resource must be one this AS issues tokens for.
     require_resource: bool = True
+    # CIMD -02 §8.5, MCP §11.6.2: consent shows the client_id and redirect hostnames, and warns
+    # about localhost-only redirects. Without it, the page shows only the self-declared name.
+    consent_shows_hostnames: bool = True
+    # MCP §11.6.3 trust policy (optional): host patterns such as "app.example" or "*.example.com".
+    # None allows every domain; a denied domain is refused before anything is fetched.
+    allowed_client_domains: tuple[str, ...] | None = None
+    denied_client_domains: tuple[str, ...] = ()
+    # Which metadata URLs the AS fetches when a client registers (DCR); the hardened AS fetches
+    # them through the same defensive fetch as CIMD documents.
+    fetched_metadata_urls: tuple[str, ...] = FETCHED_METADATA_URLS
+    # RFC 7591 sets no limits; an open registration endpoint needs some. Counts are per source
+    # address within a sliding window of the lab clock: (registrations, seconds).
+    max_registrations: int | None = 1000
+    registration_rate_limit: tuple[int, int] | None = (20, 60)
 
     def but(self, **changes: object) -> "ASPolicy":
         """A copy with some rules changed, for an experiment."""
@@ -52,6 +78,11 @@ NAIVE = ASPolicy(
     fetch_timeout_seconds=30.0,
     require_json_content_type=False,
     block_special_use_addresses=False,
+    pin_vetted_address=False,
+    max_cached_documents=None,
     exact_redirect_uri_match=False,
     require_resource=False,
+    consent_shows_hostnames=False,
+    max_registrations=None,
+    registration_rate_limit=None,
 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..error_text import error_description
+
 
 def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -12,6 +14,8 @@ def bearer_challenge(resource_metadata: str, **params: str | None) -> str:
     parts = [f"resource_metadata={_quote(resource_metadata)}"]
     for name in ("error", "error_description", "scope"):
         value = params.get(name)
+        if name == "error_description" and value is not None:
+            value = error_description(value)  # RFC 6750 §3: printable ASCII, no quotes or backslashes
         if value is not None:
             parts.append(f"{name}={_quote(value)}")
     return "Bearer " + ", ".join(parts)

@@ -1,0 +1,98 @@
+"""The official MCP Python SDK client, pointed at the lab.
+
+This is the proof that the lab's servers speak the real protocols and not only the lab
+client's dialect: the SDK's own `OAuthClientProvider` does discovery, DCR or CIMD, PKCE, the
+token request and the MCP calls, over the lab network (through `httpx2`, the SDK's HTTP
+client). The user's part — opening the authorization URL and pressing Approve — is played
+headlessly by the lab's browser.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider
+from mcp.client.session import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
+
+from .client import Browser, Redirect
+
+if TYPE_CHECKING:
+    from .lab import Lab
+
+
+class MemoryTokenStorage:
+    """The SDK's `TokenStorage` protocol, in memory (one client, one AS)."""
+
+    def __init__(self) -> None:
+        self.tokens: OAuthToken | None = None
+        self.client_info: OAuthClientInformationFull | None = None
+
+    async def get_tokens(self) -> OAuthToken | None:
+        return self.tokens
+
+    async def set_tokens(self, tokens: OAuthToken) -> None:
+        self.tokens = tokens
+
+    async def get_client_info(self) -> OAuthClientInformationFull | None:
+        return self.client_info
+
+    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
+        self.client_info = client_info
+
+
+class HeadlessUser:
+    """Redirect and callback handlers for the SDK: the lab browser opens the URL, approves, and
+    hands back the `code`, `state` and `iss` of the redirect without following it."""
+
+    def __init__(self, browser: Browser, decision: str = "approve") -> None:
+        self.browser = browser
+        self.decision = decision
+        self.redirect: Redirect | None = None
+
+    async def open_authorization_url(self, url: str) -> None:
+        outcome = await self.browser.open(url)
+        if not isinstance(outcome, Redirect):
+            if not outcome.is_consent:
+                raise RuntimeError(f"the AS refused the request: {outcome.fields}")
+            outcome = await self.browser.decide(outcome, self.decision)
+        if not isinstance(outcome, Redirect):
+            raise RuntimeError(f"consent did not redirect: {outcome.fields}")
+        self.redirect = outcome
+
+    async def callback(self) -> AuthorizationCodeResult:
+        assert self.redirect is not None, "the redirect handler runs first"
+        params = self.redirect.params
+        if "code" not in params:
+            raise RuntimeError(f"authorization failed: {params.get('error')}: {params.get('error_description')}")
+        return AuthorizationCodeResult(code=params["code"], state=params.get("state"), iss=params.get("iss"))
+
+
+async def sdk_whoami(lab: "Lab", *, client_metadata_url: str | None = None, caller: str = "sdk-client") -> dict[str, Any]:
+    """Connect with the official SDK client and call `whoami`. With `client_metadata_url` the SDK
+    uses CIMD (the AS advertises it); without, it registers by DCR."""
+    user = HeadlessUser(Browser(lab.httpx_client("browser")))
+    metadata = OAuthClientMetadata(
+        client_name="SDK Agent",
+        redirect_uris=["https://app.example/callback"],
+        grant_types=["authorization_code", "refresh_token"],
+        response_types=["code"],
+        token_endpoint_auth_method="none",
+    )
+    provider = OAuthClientProvider(
+        lab.mcp_url,
+        metadata,
+        MemoryTokenStorage(),
+        redirect_handler=user.open_authorization_url,
+        callback_handler=user.callback,
+        client_metadata_url=client_metadata_url,
+    )
+    async with lab.httpx2_client(caller, auth=provider) as http:
+        async with streamable_http_client(lab.mcp_url, http_client=http) as (read, write, *_):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                result = await session.call_tool("whoami", {})
+    if result.is_error:
+        raise RuntimeError(f"whoami failed: {result.content}")
+    return dict(result.structured_content or {})

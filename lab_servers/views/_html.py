@@ -1,0 +1,135 @@
+"""Shared pieces of every HTML view: escaping, shortening, one compact stylesheet, a base class.
+
+Views are compared byte for byte by nbval, so nothing here may depend on memory addresses,
+dict ordering we do not control, the clock, or randomness. Every string that came off the wire is
+escaped exactly once, at the point where it becomes HTML.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from datetime import datetime, timezone
+from functools import cached_property
+from typing import Any
+
+# One stylesheet, scoped under `.labv` so that it cannot restyle the notebook around it. Every
+# view carries it inline (no external resources): a notebook viewed statically has nothing else.
+CSS = (
+    ".labv{font:13px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;color:#1f2328;max-width:100%}"
+    ".labv h4{margin:.2em 0 .4em;font-size:14px}"
+    ".labv .spec{color:#59636e;font-size:12px}"
+    ".labv pre{font:12px/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#f6f8fa;"
+    "border:1px solid #d0d7de;border-radius:6px;padding:6px 8px;margin:.3em 0;white-space:pre-wrap;"
+    "word-break:break-all;max-height:32em;overflow:auto}"
+    ".labv code{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}"
+    ".labv table{border-collapse:collapse;margin:.3em 0}"
+    ".labv th,.labv td{border:1px solid #d0d7de;padding:3px 7px;text-align:left;vertical-align:top}"
+    ".labv th{background:#f6f8fa;font-weight:600}"
+    ".labv td.v{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;word-break:break-all}"
+    ".labv .diff{background:#fff8c5}"
+    ".labv .err{background:#ffebe9;border-left:4px solid #cf222e;padding:4px 8px;margin:.3em 0}"
+    ".labv .ok{color:#1a7f37}"
+    ".labv .dim{color:#8c959f}"
+    ".labv .cut{color:#8250df;font-style:italic}"
+    ".labv mark{border-radius:3px;padding:0 2px;color:inherit}"
+    ".labv mark.hdr{background:#fff8c5}"
+    ".labv mark.id{background:#ddf4ff}"
+    ".labv mark.pkce{background:#fbefff}"
+    ".labv mark.res{background:#dafbe1}"
+    ".labv mark.tok{background:#ffebe9}"
+    ".labv summary{cursor:pointer}"
+    ".labv .cols{display:flex;gap:16px;flex-wrap:wrap;align-items:flex-start}"
+    ".labv .cols>div{flex:1 1 320px;min-width:0}"
+)
+
+LONG_TOKEN = 64  # runs of token characters at least this long are shortened on display
+
+
+def esc(value: object) -> str:
+    """HTML-escape anything (quotes too, so the result is safe inside attributes)."""
+    return html.escape(str(value), quote=True)
+
+
+def shorten(text: str, limit: int = 60) -> str:
+    """A one-line preview: `limit` characters at most, the cut marked with an ellipsis."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_TOKENISH = re.compile(r"[A-Za-z0-9_\-]{%d,}(?:\.[A-Za-z0-9_\-]+){0,2}|eyJ[A-Za-z0-9_\-]*\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*" % LONG_TOKEN)
+
+
+def long_tokens(text: str) -> list[tuple[int, int]]:
+    """Spans of JWTs and other long opaque strings, which would drown the fields around them."""
+    return [m.span() for m in _TOKENISH.finditer(text) if m.end() - m.start() >= LONG_TOKEN]
+
+
+def short_token(token: str) -> str:
+    """`eyJhbGciOiJFUzI1…[+412]…Q0xw`: keep both ends so two tokens can still be told apart."""
+    if len(token) < LONG_TOKEN:
+        return token
+    return f"{token[:16]}…[+{len(token) - 20}]…{token[-4:]}"
+
+
+def cut_tokens_html(text: str) -> str:
+    """Escape `text`, showing long tokens shortened (and marked as cut)."""
+    out, last = [], 0
+    for start, end in long_tokens(text):
+        out.append(esc(text[last:start]))
+        out.append(f'<span class="cut">{esc(short_token(text[start:end]))}</span>')
+        last = end
+    out.append(esc(text[last:]))
+    return "".join(out)
+
+
+def iso(epoch: int | float) -> str:
+    return datetime.fromtimestamp(int(epoch), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def as_text(value: Any) -> str:
+    """A value as a learner would read it: strings bare, everything else as compact JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=False, default=str)
+
+
+def table(headers: list[str], rows: list[list[str]], *, row_classes: list[str] | None = None) -> str:
+    """An HTML table; `rows` hold HTML that the caller has already escaped."""
+    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
+    body = []
+    for i, row in enumerate(rows):
+        cls = f' class="{row_classes[i]}"' if row_classes and row_classes[i] else ""
+        body.append(f"<tr{cls}>" + "".join(row) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def wrap(body: str) -> str:
+    """The outermost element of every view: the scoped stylesheet, then the content."""
+    return f'<div class="labv"><style>{CSS}</style>{body}</div>'
+
+
+class HtmlView:
+    """Base of the views: `_repr_html_` for notebooks, a short `__repr__` for text/plain (which
+    nbval compares too), `.html` for embedding, `save_html` for static pages."""
+
+    def _body(self) -> str:  # pragma: no cover - every view overrides it
+        raise NotImplementedError
+
+    def _summary(self) -> str:  # pragma: no cover
+        raise NotImplementedError
+
+    @cached_property
+    def html(self) -> str:
+        return wrap(self._body())
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}: {self._summary()}>"
+
+    def save_html(self, path: str) -> None:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(f'<!doctype html><meta charset="utf-8">{self.html}\n')

@@ -1,0 +1,220 @@
+"""From exchanges to a sequence diagram: who talks to whom, and in which order, grouped by step.
+
+The Mermaid text and the SVG are two renderings of this one model, so they cannot disagree.
+
+Order: requests are numbered when sent (`seq`) and responses when they come back (`done`). The
+lab has no concurrency, only nesting (the AS fetching a CIMD document while it serves the
+browser's request), so the calls are well nested and a stack rebuilds the real timeline: before
+a request is drawn, every open exchange that finished earlier than it (smaller `done`) is closed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from ..client.records import STEPS, StepRecord
+from ..trace import Exchange, Trace
+from ._html import shorten
+
+# Display names for the lab's well-known callers and hosts; anything else is shown as itself.
+KNOWN: dict[str, tuple[str, str]] = {
+    # name on the wire → (Mermaid id, label)
+    "browser": ("Browser", "Browser"),
+    "client": ("Client", "Client"),
+    "sdk-client": ("SDK", "SDK client"),
+    "mcp.example.com": ("MCP", "MCP server"),
+    "auth.example.com": ("AS", "AS"),
+}
+# Left to right as the story reads: the user's side, the client, the server it wants, the AS,
+# then whatever else the AS or the server reached (app.example, attackers, internal hosts).
+ORDER = ["browser", "client", "sdk-client", "mcp.example.com", "auth.example.com"]
+SUBTITLES = {"mcp.example.com": "mcp.example.com", "auth.example.com": "auth.example.com"}
+
+STEP_INFO = {name: (number, title, spec) for number, name, title, spec in STEPS}
+LABEL_LIMIT = 46
+
+
+@dataclass(frozen=True)
+class Participant:
+    key: str  # caller or host name as the trace has it
+    id: str  # Mermaid identifier
+    label: str
+    subtitle: str = ""
+
+
+@dataclass(frozen=True)
+class Message:
+    kind: Literal["request", "response"]
+    source: int  # participant index
+    target: int
+    label: str
+    status: int | None  # responses only; None on a connection error
+    exchange: Exchange
+
+
+@dataclass(frozen=True)
+class Note:
+    """A step that sent nothing (CIMD's step 4): the diagram still says it happened."""
+
+    text: str
+
+
+@dataclass
+class Block:
+    """One handshake step (or a stretch of traffic outside any step): a shaded band."""
+
+    step: str | None
+    number: int | None
+    title: str
+    spec: str
+    items: list[Message | Note] = field(default_factory=list)
+
+    @property
+    def caption(self) -> str:
+        return f"{self.number} · {self.title}" if self.number else self.title
+
+
+@dataclass
+class DiagramModel:
+    participants: list[Participant]
+    blocks: list[Block]
+
+    @property
+    def messages(self) -> list[Message]:
+        return [m for b in self.blocks for m in b.items if isinstance(m, Message)]
+
+
+Source = Trace | Iterable[Exchange] | Iterable[StepRecord] | Any
+
+
+def build_model(source: Source) -> DiagramModel:
+    """Accepts a Trace, a list of exchanges, a list of StepRecords, or anything with `.records`
+    (a Connection, a LabClient). Step records add a note for steps that sent nothing."""
+    exchanges, notes = _collect(source)
+    participants = _participants(exchanges)
+    index = {p.key: i for i, p in enumerate(participants)}
+    blocks: list[Block] = []
+
+    def block_for(step: str | None) -> Block:
+        if not blocks or blocks[-1].step != step:
+            number, title, spec = STEP_INFO.get(step or "", (None, step or "outside the handshake", ""))
+            blocks.append(Block(step, number, title, spec))
+        return blocks[-1]
+
+    def emit_notes_before(seq: float) -> None:
+        while notes and notes[0][0] < seq:
+            _, step, text = notes.pop(0)
+            block = block_for(step)
+            block.items.append(Note(text))
+
+    open_: list[Exchange] = []
+    for exchange in sorted(exchanges, key=lambda e: e.seq):
+        while open_ and open_[-1].done < exchange.done:
+            _close(open_.pop(), index, block_for)
+        emit_notes_before(exchange.seq)
+        block_for(exchange.step).items.append(
+            Message("request", index[exchange.caller], index[exchange.host], request_label(exchange), None, exchange)
+        )
+        open_.append(exchange)
+    while open_:
+        _close(open_.pop(), index, block_for)
+    emit_notes_before(float("inf"))
+    return DiagramModel(participants, blocks)
+
+
+def _close(exchange: Exchange, index: dict[str, int], block_for: Any) -> None:
+    block_for(exchange.step).items.append(
+        Message("response", index[exchange.host], index[exchange.caller], response_label(exchange), exchange.status, exchange)
+    )
+
+
+def _collect(source: Source) -> tuple[list[Exchange], list[tuple[float, str, str]]]:
+    if isinstance(source, Trace):
+        return list(source.exchanges), []
+    records = getattr(source, "records", None)
+    items = list(records if records is not None else source)
+    if not items or isinstance(items[0], Exchange):
+        return items, []
+    exchanges: list[Exchange] = []
+    notes: list[tuple[float, str, str]] = []  # (drawn before the first request after this seq, step, text)
+    last_seq = 0
+    for record in items:
+        if record.exchanges:
+            exchanges.extend(e for e in record.exchanges if e not in exchanges)
+            last_seq = max(last_seq, *(e.seq for e in record.exchanges))
+        else:
+            notes.append((last_seq + 0.5, record.name, _note_text(record)))
+    return exchanges, notes
+
+
+def _note_text(record: StepRecord) -> str:
+    if "error" in record.learned:
+        return f"no request sent; failed: {record.learned['error']}"
+    if record.learned.get("method") == "cimd":
+        return f"no request: client_id = {record.learned.get('client_id')} (the AS fetches it later)"
+    details = ", ".join(f"{k}={v}" for k, v in record.learned.items() if isinstance(v, str))
+    return "no request" + (f": {details}" if details else "")
+
+
+def _participants(exchanges: list[Exchange]) -> list[Participant]:
+    seen: list[str] = []
+    for e in sorted(exchanges, key=lambda e: e.seq):
+        for name in (e.caller, e.host):
+            if name not in seen:
+                seen.append(name)
+    ordered = [n for n in ORDER if n in seen] + [n for n in seen if n not in ORDER]
+    result, others = [], 0
+    for name in ordered:
+        if name in KNOWN:
+            mid, label = KNOWN[name]
+        else:
+            others += 1
+            mid, label = f"H{others}", name
+        result.append(Participant(name, mid, label, SUBTITLES.get(name, "")))
+    return result
+
+
+def request_label(exchange: Exchange) -> str:
+    """`POST /register`, `GET /authorize?…`, `POST /mcp tools/call whoami`."""
+    parts = urlsplit(exchange.url)
+    label = f"{exchange.method} {parts.path or '/'}" + ("?…" if parts.query else "")
+    rpc = _jsonrpc(exchange.request_body)
+    if rpc:
+        label += f" {rpc}"
+    return shorten(label, LABEL_LIMIT)
+
+
+def response_label(exchange: Exchange) -> str:
+    """`401 Unauthorized`, `302 → app.example/callback?…`, `✕ connection refused`."""
+    if exchange.status is None:
+        return shorten(f"✕ {exchange.error or 'no response'}", LABEL_LIMIT)
+    location = exchange.response_header("location")
+    if location and 300 <= exchange.status < 400:
+        parts = urlsplit(location)
+        return shorten(f"{exchange.status} → {parts.netloc}{parts.path}" + ("?…" if parts.query else ""), LABEL_LIMIT)
+    try:
+        phrase = HTTPStatus(exchange.status).phrase
+    except ValueError:
+        phrase = ""
+    return shorten(f"{exchange.status} {phrase}".strip(), LABEL_LIMIT)
+
+
+def _jsonrpc(body: str) -> str:
+    if not body.startswith("{"):
+        return ""
+    try:
+        message = json.loads(body)
+    except ValueError:
+        return ""
+    if not isinstance(message, dict) or not isinstance(message.get("method"), str):
+        return ""
+    method = message["method"]
+    params = message.get("params")
+    if method == "tools/call" and isinstance(params, dict) and isinstance(params.get("name"), str):
+        method += f" {params['name']}"
+    return method

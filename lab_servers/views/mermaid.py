@@ -1,0 +1,62 @@
+"""The diagram model as Mermaid `sequenceDiagram` text (rendered live by JupyterLab ≥ 4.1 and
+Notebook ≥ 7.1 from a ```mermaid block in Markdown output)."""
+
+from __future__ import annotations
+
+from .diagram_model import Block, DiagramModel, Message, Note
+
+# Pale, distinct bands so neighbouring steps can be told apart; picked by step number so the same
+# step always gets the same colour, in both renderings.
+BAND_COLOURS = [
+    (234, 242, 255),
+    (232, 247, 238),
+    (255, 246, 229),
+    (243, 236, 255),
+    (230, 246, 250),
+    (253, 236, 240),
+    (242, 244, 236),
+]
+
+
+def band_colour(block: Block, position: int) -> tuple[int, int, int]:
+    return BAND_COLOURS[((block.number or position + 1) - 1) % len(BAND_COLOURS)]
+
+
+def mermaid_text(text: str) -> str:
+    """Message text Mermaid cannot misread: `;` and `#` start statements and entity codes, and
+    `<`/`>` would reach its HTML labels; Mermaid's own entity codes stand in for them."""
+    text = " ".join(text.split())
+    return (
+        text.replace("#", "#35;")
+        .replace(";", "#59;")
+        .replace("<", "#lt;")
+        .replace(">", "#gt;")
+        .replace('"', "#quot;")
+        .replace("%%", "#37;#37;")
+    )
+
+
+def to_mermaid(model: DiagramModel, title: str | None = None) -> str:
+    lines = ["sequenceDiagram"]
+    if not model.participants:  # Mermaid rejects a diagram with nobody in it
+        return "sequenceDiagram\n    participant Client\n    Note over Client: no exchanges yet\n"
+    if title:
+        lines.append(f"    title {mermaid_text(title)}")
+    for p in model.participants:
+        lines.append(f"    participant {p.id} as {mermaid_text(p.label)}")
+    ids = [p.id for p in model.participants]
+    for position, block in enumerate(model.blocks):
+        r, g, b = band_colour(block, position)
+        lines.append(f"    rect rgb({r}, {g}, {b})")
+        used = sorted({i for m in block.items if isinstance(m, Message) for i in (m.source, m.target)})
+        lo, hi = (used[0], used[-1]) if used else (0, len(ids) - 1)
+        span = ids[lo] if lo == hi else f"{ids[lo]},{ids[hi]}"
+        lines.append(f"        Note over {span}: {mermaid_text(block.caption)}")
+        for item in block.items:
+            if isinstance(item, Note):
+                lines.append(f"        Note over {span}: {mermaid_text(item.text)}")
+                continue
+            arrow = "->>" if item.kind == "request" else "-->>" if item.status is not None else "--x"
+            lines.append(f"        {ids[item.source]}{arrow}{ids[item.target]}: {mermaid_text(item.label)}")
+        lines.append("    end")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,75 @@
+"""Drive the authorization server by hand, one request at a time, for the negative tests."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
+from lab_servers import ISSUER, MCP_URL, Lab
+from lab_servers.client import Browser, ConsentPage, Redirect
+
+REDIRECT_URI = "https://app.example/callback"
+VERIFIER = "v" * 43
+CHALLENGE = create_s256_code_challenge(VERIFIER)
+
+
+def authorization_url(client_id: str, /, **overrides: str | None) -> str:
+    params: dict[str, str | None] = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": REDIRECT_URI,
+        "code_challenge": CHALLENGE,
+        "code_challenge_method": "S256",
+        "state": "st",
+        "resource": MCP_URL,
+        "scope": "notes:read",
+    }
+    params.update(overrides)
+    return f"{ISSUER}/authorize?" + urlencode({k: v for k, v in params.items() if v is not None})
+
+
+async def open_authorization(lab: Lab, client_id: str, /, **overrides: str | None) -> ConsentPage | Redirect:
+    return await Browser(lab.httpx_client("browser")).open(authorization_url(client_id, **overrides))
+
+
+async def get_code(lab: Lab, client_id: str, /, **overrides: str | None) -> str:
+    browser = Browser(lab.httpx_client("browser"))
+    page = await browser.open(authorization_url(client_id, **overrides))
+    assert isinstance(page, ConsentPage) and page.is_consent, page
+    redirect = await browser.decide(page, "approve")
+    assert isinstance(redirect, Redirect)
+    return redirect.params["code"]
+
+
+async def token_request(lab: Lab, form: dict[str, str], **kwargs: Any) -> httpx.Response:
+    async with lab.httpx_client("client") as http:
+        return await http.post(f"{ISSUER}/token", data=form, **kwargs)
+
+
+def code_form(client_id: str, code: str, /, **overrides: str | None) -> dict[str, str]:
+    form: dict[str, str | None] = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "client_id": client_id,
+        "redirect_uri": REDIRECT_URI,
+        "code_verifier": VERIFIER,
+        "resource": MCP_URL,
+    }
+    form.update(overrides)
+    return {k: v for k, v in form.items() if v is not None}
+
+
+async def register(lab: Lab, body: Any) -> httpx.Response:
+    async with lab.httpx_client("client") as http:
+        return await http.post(f"{ISSUER}/register", json=body)
+
+
+def assert_oauth_error(response: httpx.Response, status: int, error: str, *mentions: str) -> None:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["error"] == error, body
+    for text in mentions:
+        assert text in body["error_description"], body

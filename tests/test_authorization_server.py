@@ -1,0 +1,362 @@
+"""The authorization server, rule by rule: each bad request gets the spec's status, error code
+and a description that names the rule — never a 500."""
+
+from __future__ import annotations
+
+import pytest
+from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
+
+from lab_servers import CLIENT_METADATA_URL, ISSUER, MCP_URL, Lab, default_client_metadata
+from lab_servers.client import ConsentPage, Redirect
+
+from .helpers import (
+    REDIRECT_URI,
+    assert_oauth_error,
+    code_form,
+    get_code,
+    open_authorization,
+    register,
+    token_request,
+)
+
+pytestmark = pytest.mark.anyio
+PUBLIC_CLIENT = {k: v for k, v in default_client_metadata().items() if k != "client_id"}
+
+
+async def registered_client(lab: Lab, **changes: object) -> dict:
+    response = await register(lab, {**PUBLIC_CLIENT, **changes})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+# Metadata (RFC 8414, CIMD §6, RFC 9207 §3) -----------------------------------------------------
+
+
+async def test_metadata_is_valid_rfc8414_and_advertises_pkce_cimd_and_iss(lab: Lab) -> None:
+    async with lab.httpx_client() as http:
+        rfc8414 = (await http.get(f"{ISSUER}/.well-known/oauth-authorization-server")).json()
+        oidc = (await http.get(f"{ISSUER}/.well-known/openid-configuration")).json()
+    AuthorizationServerMetadata(rfc8414).validate()
+    assert rfc8414 == oidc
+    assert rfc8414["issuer"] == ISSUER
+    assert rfc8414["code_challenge_methods_supported"] == ["S256"]
+    assert rfc8414["client_id_metadata_document_supported"] is True
+    assert rfc8414["authorization_response_iss_parameter_supported"] is True
+    assert "none" in rfc8414["token_endpoint_auth_methods_supported"]
+
+
+# Registration (RFC 7591) -------------------------------------------------------------------------
+
+
+async def test_registration_returns_201_with_a_minted_opaque_id_and_echoes_the_metadata(lab: Lab) -> None:
+    body = await registered_client(lab)
+    assert body["client_id"].startswith("tpc_") and "://" not in body["client_id"]
+    assert body["redirect_uris"] == [REDIRECT_URI]
+    assert body["token_endpoint_auth_method"] == "none"
+    assert "client_secret" not in body
+    assert lab.registrations[body["client_id"]].kind == "dcr"
+
+
+async def test_registration_without_auth_method_defaults_to_client_secret_basic_and_gets_a_secret(lab: Lab) -> None:
+    response = await register(lab, {k: v for k, v in PUBLIC_CLIENT.items() if k != "token_endpoint_auth_method"})
+    body = response.json()
+    assert body["token_endpoint_auth_method"] == "client_secret_basic"
+    assert body["client_secret"] and body["client_secret_expires_at"] == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "error", "mention"),
+    [
+        ({**PUBLIC_CLIENT, "redirect_uris": ["http://app.example/callback"]}, "invalid_redirect_uri", "https"),
+        ({**PUBLIC_CLIENT, "redirect_uris": ["https://app.example/cb#frag"]}, "invalid_redirect_uri", "fragment"),
+        ({**PUBLIC_CLIENT, "redirect_uris": ["/relative"]}, "invalid_redirect_uri", "absolute"),
+        ({**PUBLIC_CLIENT, "redirect_uris": []}, "invalid_redirect_uri", "required"),
+        ({**PUBLIC_CLIENT, "redirect_uris": "https://app.example/cb"}, "invalid_client_metadata", "array of strings"),
+        ({**PUBLIC_CLIENT, "client_name": 42}, "invalid_client_metadata", "client_name must be a string"),
+        ({**PUBLIC_CLIENT, "scope": "admin"}, "invalid_client_metadata", "scope"),
+        ({**PUBLIC_CLIENT, "token_endpoint_auth_method": "tls_client_auth"}, "invalid_client_metadata", "token_endpoint_auth_method"),
+        ({**PUBLIC_CLIENT, "jwks": {"keys": []}, "jwks_uri": "https://app.example/jwks"}, "invalid_client_metadata", "MUST NOT both"),
+        ([1, 2, 3], "invalid_client_metadata", "JSON object"),
+    ],
+    ids=["http-redirect", "fragment", "relative", "no-redirects", "string-not-array", "name-not-string",
+         "unknown-scope", "unsupported-auth-method", "jwks-and-jwks_uri", "not-an-object"],  # fmt: skip
+)
+async def test_bad_registration_metadata_is_refused_and_leaves_no_record(lab: Lab, body: object, error: str, mention: str) -> None:
+    assert_oauth_error(await register(lab, body), 400, error, mention)
+    assert lab.registrations == {}
+
+
+async def test_a_body_that_is_not_json_is_invalid_client_metadata(lab: Lab) -> None:
+    async with lab.httpx_client() as http:
+        response = await http.post(f"{ISSUER}/register", content=b"{not json", headers={"content-type": "application/json"})
+    assert_oauth_error(response, 400, "invalid_client_metadata", "JSON object")
+
+
+async def test_a_client_cannot_choose_its_own_client_id_at_registration(lab: Lab) -> None:
+    body = await registered_client(lab, client_id="https://app.example/client.json")
+    assert body["client_id"].startswith("tpc_")
+
+
+# The authorization endpoint (OAuth 2.1 §4.1) ----------------------------------------------------
+
+
+async def test_consent_for_a_dcr_client_marks_the_name_unverified(lab: Lab) -> None:
+    client = await registered_client(lab, client_name="Claude Desktop")
+    page = await open_authorization(lab, client["client_id"])
+    assert isinstance(page, ConsentPage) and page.is_consent
+    assert "unverified" in page.html and "Claude Desktop" in page.html
+
+
+async def test_consent_for_a_cimd_client_shows_both_hostnames(lab: Lab) -> None:
+    page = await open_authorization(lab, CLIENT_METADATA_URL)
+    assert isinstance(page, ConsentPage)
+    assert page.fields["client_id"] == CLIENT_METADATA_URL
+    assert page.fields["redirect_host"].startswith("app.example")
+    assert '<span class="host">app.example</span>' in page.html
+
+
+async def test_consent_page_cannot_be_framed(lab: Lab) -> None:
+    async with lab.httpx_client("browser") as http:
+        from .helpers import authorization_url
+
+        response = await http.get(authorization_url(CLIENT_METADATA_URL))
+    assert response.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "mention"),
+    [
+        ({"redirect_uri": "https://evil.example/callback"}, "not registered for this client"),
+        ({"redirect_uri": "https://app.example/callback/extra"}, "must match exactly"),
+        ({"client_id": "tpc_unknown"}, "unknown client_id"),
+        ({"client_id": None}, "client_id is required"),
+    ],
+    ids=["foreign-redirect", "prefix-redirect", "unknown-client", "no-client"],
+)
+async def test_bad_client_or_redirect_uri_is_shown_to_the_user_never_redirected(lab: Lab, overrides: dict, mention: str) -> None:
+    client = await registered_client(lab)
+    outcome = await open_authorization(lab, client["client_id"], **overrides)
+    assert isinstance(outcome, ConsentPage) and not outcome.is_consent
+    assert outcome.status == 400
+    assert mention in outcome.fields["error_description"]
+
+
+async def test_redirect_uri_not_in_the_cimd_document_is_refused(lab: Lab) -> None:
+    outcome = await open_authorization(lab, CLIENT_METADATA_URL, redirect_uri="https://app.example/other")
+    assert isinstance(outcome, ConsentPage) and outcome.status == 400
+    assert "not in the client's metadata document" in outcome.fields["error_description"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error", "mention"),
+    [
+        ({"code_challenge": None}, "invalid_request", "PKCE is mandatory"),
+        ({"code_challenge_method": "plain"}, "invalid_request", "S256"),
+        ({"code_challenge_method": None}, "invalid_request", "plain"),
+        ({"code_challenge": "short"}, "invalid_request", "43-128"),
+        ({"response_type": "token"}, "unsupported_response_type", "code"),
+        ({"resource": None}, "invalid_target", "resource is required"),
+        ({"resource": "https://other.example/mcp"}, "invalid_target", "not a protected resource"),
+        ({"resource": "https://mcp.example.com/mcp#frag"}, "invalid_target", "fragment"),
+        ({"scope": "admin"}, "invalid_scope", "admin"),
+    ],
+    ids=["no-pkce", "plain", "method-omitted", "short-challenge", "implicit", "no-resource", "foreign-resource",
+         "resource-fragment", "unknown-scope"],  # fmt: skip
+)
+async def test_bad_authorization_parameters_are_redirected_back_with_state_and_iss(
+    lab: Lab, overrides: dict, error: str, mention: str
+) -> None:
+    client = await registered_client(lab)
+    outcome = await open_authorization(lab, client["client_id"], **overrides)
+    assert isinstance(outcome, Redirect), outcome
+    assert outcome.location.startswith(REDIRECT_URI + "?")
+    assert outcome.params["error"] == error
+    assert mention in outcome.params["error_description"]
+    assert outcome.params["state"] == "st" and outcome.params["iss"] == ISSUER
+
+
+async def test_uppercase_scheme_and_host_in_resource_are_accepted_as_the_canonical_uri(lab: Lab) -> None:
+    client = await registered_client(lab)
+    code = await get_code(lab, client["client_id"], resource="HTTPS://MCP.EXAMPLE.COM/mcp")
+    response = await token_request(lab, code_form(client["client_id"], code))
+    assert response.status_code == 200
+
+
+async def test_a_repeated_parameter_is_refused(lab: Lab) -> None:
+    from .helpers import authorization_url
+
+    async with lab.httpx_client("browser") as http:
+        response = await http.get(authorization_url(CLIENT_METADATA_URL) + "&client_id=tpc_other")
+    assert response.status_code == 400 and "repeated" in response.text
+
+
+async def test_deny_redirects_with_access_denied(lab: Lab) -> None:
+    from lab_servers.client import Browser
+
+    browser = Browser(lab.httpx_client("browser"))
+    page = await open_authorization(lab, CLIENT_METADATA_URL)
+    assert isinstance(page, ConsentPage)
+    redirect = await browser.decide(page, "deny")
+    assert isinstance(redirect, Redirect)
+    assert redirect.params["error"] == "access_denied" and redirect.params["iss"] == ISSUER
+
+
+async def test_a_consent_transaction_works_once(lab: Lab) -> None:
+    from lab_servers.client import Browser
+
+    browser = Browser(lab.httpx_client("browser"))
+    page = await open_authorization(lab, CLIENT_METADATA_URL)
+    assert isinstance(page, ConsentPage)
+    assert isinstance(await browser.decide(page, "approve"), Redirect)
+    again = await browser.decide(page, "approve")
+    assert isinstance(again, ConsentPage) and again.status == 400
+    assert "already used" in again.fields["error_description"]
+
+
+# CIMD at the authorization endpoint ------------------------------------------------------------
+
+
+async def test_a_document_whose_client_id_differs_from_its_url_is_rejected_and_not_cached(lab: Lab) -> None:
+    lab.publish_client_document(CLIENT_METADATA_URL, {**default_client_metadata(), "client_id": "https://app.example/other.json"})
+    outcome = await open_authorization(lab, CLIENT_METADATA_URL)
+    assert isinstance(outcome, ConsentPage) and outcome.status == 400
+    assert outcome.fields["error"] == "invalid_client"
+    assert "not exactly the URL" in outcome.fields["error_description"]
+    assert lab.cimd_cache == {}
+
+
+async def test_a_document_with_a_client_secret_is_rejected(lab: Lab) -> None:
+    lab.publish_client_document(CLIENT_METADATA_URL, {**default_client_metadata(), "client_secret": "s3cret"})
+    outcome = await open_authorization(lab, CLIENT_METADATA_URL)
+    assert isinstance(outcome, ConsentPage) and "MUST NOT have a shared secret" in outcome.fields["error_description"]
+    assert lab.cimd_cache == {}
+
+
+async def test_an_http_client_id_is_rejected(lab: Lab) -> None:
+    outcome = await open_authorization(lab, "http://app.example/client.json")
+    assert isinstance(outcome, ConsentPage) and "https scheme" in outcome.fields["error_description"]
+
+
+async def test_a_removed_document_means_the_client_no_longer_exists(lab: Lab) -> None:
+    lab.remove_client_document(CLIENT_METADATA_URL)
+    outcome = await open_authorization(lab, CLIENT_METADATA_URL)
+    assert isinstance(outcome, ConsentPage) and "only 200 OK" in outcome.fields["error_description"]
+
+
+async def test_a_cached_document_is_reused_until_max_age_and_then_refetched(lab: Lab) -> None:
+    lab.publish_client_document(CLIENT_METADATA_URL, default_client_metadata(), cache_control="max-age=60")
+    fetches = lambda: [e for e in lab.trace if e.host == "app.example"]  # noqa: E731
+    await open_authorization(lab, CLIENT_METADATA_URL)
+    await open_authorization(lab, CLIENT_METADATA_URL)
+    assert len(fetches()) == 1
+    lab.clock.advance(61)
+    await open_authorization(lab, CLIENT_METADATA_URL)
+    assert len(fetches()) == 2
+
+
+# The token endpoint (OAuth 2.1 §4.1.3, RFC 7636, RFC 8707) ----------------------------------
+
+
+async def test_a_code_with_the_right_verifier_gets_a_jwt_bound_to_the_resource(lab: Lab) -> None:
+    client = await registered_client(lab)
+    code = await get_code(lab, client["client_id"])
+    response = await token_request(lab, code_form(client["client_id"], code))
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "no-store"
+    body = response.json()
+    assert body["token_type"] == "Bearer" and body["scope"] == "notes:read" and body["refresh_token"]
+    claims = lab.auth_server.issued[-1]
+    assert claims["aud"] == MCP_URL and claims["client_id"] == client["client_id"] and claims["sub"] == "alice"
+    assert set(claims) == {"iss", "sub", "aud", "client_id", "scope", "iat", "exp", "jti"}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error", "mention"),
+    [
+        ({"code_verifier": None}, "invalid_request", "code_verifier is required"),
+        ({"code_verifier": "w" * 43}, "invalid_grant", "PKCE verification failed"),
+        ({"resource": "https://mcp.example.com/other"}, "invalid_target", ""),
+        ({"redirect_uri": "https://app.example/elsewhere"}, "invalid_grant", "redirect_uri differs"),
+        ({"code": "not-a-code"}, "invalid_grant", "unknown"),
+        ({"code": None}, "invalid_request", "code is required"),
+        ({"grant_type": "password"}, "unsupported_grant_type", "password"),
+        ({"grant_type": None}, "invalid_request", "grant_type is required"),
+    ],
+    ids=["no-verifier", "wrong-verifier", "other-resource", "other-redirect", "unknown-code", "no-code", "password-grant", "no-grant"],
+)
+async def test_bad_token_requests_are_refused_with_the_rule(lab: Lab, overrides: dict, error: str, mention: str) -> None:
+    client = await registered_client(lab)
+    code = await get_code(lab, client["client_id"])
+    assert_oauth_error(await token_request(lab, code_form(client["client_id"], code, **overrides)), 400, error, mention)
+
+
+async def test_the_resource_must_match_the_one_authorized(lab: Lab) -> None:
+    lab.auth_server.resource_scopes["https://mcp.example.com/other"] = ["notes:read"]
+    client = await registered_client(lab)
+    code = await get_code(lab, client["client_id"])
+    response = await token_request(lab, code_form(client["client_id"], code, resource="https://mcp.example.com/other"))
+    assert_oauth_error(response, 400, "invalid_target", "differs from the one in the authorization request")
+
+
+async def test_a_code_works_once_and_its_reuse_revokes_the_refresh_token(lab: Lab) -> None:
+    client = await registered_client(lab)
+    code = await get_code(lab, client["client_id"])
+    first = await token_request(lab, code_form(client["client_id"], code))
+    assert first.status_code == 200
+    assert_oauth_error(await token_request(lab, code_form(client["client_id"], code)), 400, "invalid_grant", "already used")
+    refresh = {"grant_type": "refresh_token", "refresh_token": first.json()["refresh_token"], "client_id": client["client_id"]}
+    assert_oauth_error(await token_request(lab, refresh), 400, "invalid_grant", "reuse detected")
+
+
+async def test_an_expired_code_is_refused(lab: Lab) -> None:
+    client = await registered_client(lab)
+    code = await get_code(lab, client["client_id"])
+    lab.clock.advance(61)
+    assert_oauth_error(await token_request(lab, code_form(client["client_id"], code)), 400, "invalid_grant", "expired")
+
+
+async def test_a_code_issued_to_another_client_is_refused(lab: Lab) -> None:
+    first, second = await registered_client(lab), await registered_client(lab)
+    code = await get_code(lab, first["client_id"])
+    assert_oauth_error(await token_request(lab, code_form(second["client_id"], code)), 400, "invalid_grant", "another client")
+
+
+async def test_refresh_tokens_rotate_for_public_clients(lab: Lab) -> None:
+    client = await registered_client(lab)
+    code = await get_code(lab, client["client_id"])
+    first = (await token_request(lab, code_form(client["client_id"], code))).json()
+    form = {"grant_type": "refresh_token", "refresh_token": first["refresh_token"], "client_id": client["client_id"], "resource": MCP_URL}
+    second = await token_request(lab, form)
+    assert second.status_code == 200 and second.json()["refresh_token"] != first["refresh_token"]
+    assert_oauth_error(await token_request(lab, form), 400, "invalid_grant", "reuse detected")
+    newer = {**form, "refresh_token": second.json()["refresh_token"]}
+    assert_oauth_error(await token_request(lab, newer), 400, "invalid_grant", "reuse detected")  # the whole family is gone
+
+
+async def test_a_refresh_cannot_widen_the_scope(lab: Lab) -> None:
+    client = await registered_client(lab)
+    code = await get_code(lab, client["client_id"])
+    first = (await token_request(lab, code_form(client["client_id"], code))).json()
+    form = {"grant_type": "refresh_token", "refresh_token": first["refresh_token"], "client_id": client["client_id"], "scope": "notes:read notes:write"}
+    assert_oauth_error(await token_request(lab, form), 400, "invalid_scope", "never widen")
+
+
+async def test_a_confidential_client_must_authenticate_with_its_registered_method(lab: Lab) -> None:
+    client = await registered_client(lab, token_endpoint_auth_method="client_secret_basic")
+    code = await get_code(lab, client["client_id"])
+    unauthenticated = await token_request(lab, code_form(client["client_id"], code))
+    assert_oauth_error(unauthenticated, 401, "invalid_client", "client_secret_basic")
+    code = await get_code(lab, client["client_id"])
+    wrong = await token_request(lab, code_form(client["client_id"], code, client_id=None), auth=(client["client_id"], "wrong"))
+    assert_oauth_error(wrong, 401, "invalid_client", "wrong client_secret")
+    assert wrong.headers["www-authenticate"].startswith("Basic")
+    code = await get_code(lab, client["client_id"])
+    right = await token_request(lab, code_form(client["client_id"], code, client_id=None), auth=(client["client_id"], client["client_secret"]))
+    assert right.status_code == 200
+
+
+async def test_the_token_endpoint_wants_a_form_body(lab: Lab) -> None:
+    async with lab.httpx_client() as http:
+        response = await http.post(f"{ISSUER}/token", json={"grant_type": "authorization_code"})
+    assert_oauth_error(response, 400, "invalid_request", "x-www-form-urlencoded")

@@ -1,0 +1,111 @@
+"""The MCP server's gate (MCP §4.2, §9.2, §10; RFC 6750 §3; RFC 9728)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lab_servers import ISSUER, MCP_URL, Lab
+from lab_servers.client import bearer_challenge
+
+pytestmark = pytest.mark.anyio
+PRM_URL = "https://mcp.example.com/.well-known/oauth-protected-resource/mcp"
+TOOLS_LIST = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+
+
+async def post_mcp(lab: Lab, message: dict, token: str | None = None, url: str = MCP_URL):
+    headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    async with lab.httpx_client() as http:
+        return await http.post(url, content=json.dumps(message), headers=headers)
+
+
+def mint(lab: Lab, **changes: object) -> str:
+    now = lab.clock.now()
+    claims = {"iss": ISSUER, "sub": "alice", "aud": MCP_URL, "client_id": "tpc_x", "scope": "notes:read",
+              "iat": now, "exp": now + 900, "jti": "j"}  # fmt: skip
+    claims.update(changes)
+    return lab.auth_server.keys.sign_access_token(claims)
+
+
+async def test_a_request_without_a_token_gets_401_with_a_challenge_and_no_error_code(lab: Lab) -> None:
+    response = await post_mcp(lab, TOOLS_LIST)
+    assert response.status_code == 401
+    challenge = bearer_challenge(response.headers["www-authenticate"])
+    assert challenge is not None
+    assert challenge.params == {"resource_metadata": PRM_URL, "scope": "notes:read"}
+
+
+async def test_protected_resource_metadata_is_at_the_path_inserted_well_known_uri(lab: Lab) -> None:
+    async with lab.httpx_client() as http:
+        prm = await http.get(PRM_URL)
+        root = await http.get("https://mcp.example.com/.well-known/oauth-protected-resource")
+    assert prm.status_code == 200 and root.status_code == 404
+    assert prm.json()["resource"] == MCP_URL
+    assert prm.json()["authorization_servers"] == [ISSUER]
+    assert "client_id_metadata_document_supported" not in prm.json()  # that flag belongs in AS metadata
+
+
+async def test_a_valid_token_is_accepted(lab: Lab) -> None:
+    response = await post_mcp(lab, TOOLS_LIST, mint(lab))
+    assert response.status_code == 200
+    assert {t["name"] for t in response.json()["result"]["tools"]} == {"whoami", "list_notes", "add_note"}
+
+
+@pytest.mark.parametrize(
+    ("token", "mention"),
+    [
+        (lambda lab: mint(lab)[:-4] + "AAAA", "signature verification failed"),
+        (lambda lab: mint(lab, aud="https://other.example/mcp"), "audience"),
+        (lambda lab: mint(lab, iss="https://evil.example"), "issuer"),
+        (lambda lab: mint(lab, exp=lab.clock.now() - 1), "token expired"),
+        (lambda lab: "not-a-jwt", "not a well-formed JWT"),
+        (lambda lab: mint(lab, client_id=None), "lacks client_id"),
+    ],
+    ids=["bad-signature", "wrong-audience", "wrong-issuer", "expired", "garbage", "no-client-id"],
+)
+async def test_bad_tokens_get_401_invalid_token_naming_the_reason(lab: Lab, token, mention: str) -> None:
+    response = await post_mcp(lab, TOOLS_LIST, token(lab))
+    assert response.status_code == 401
+    challenge = bearer_challenge(response.headers["www-authenticate"])
+    assert challenge and challenge.get("error") == "invalid_token"
+    assert mention in (challenge.get("error_description") or "")
+    assert challenge.get("resource_metadata") == PRM_URL
+
+
+async def test_a_token_expires_with_the_lab_clock(lab: Lab) -> None:
+    token = mint(lab)
+    lab.clock.advance(901)
+    response = await post_mcp(lab, TOOLS_LIST, token)
+    assert response.status_code == 401 and "token expired" in response.headers["www-authenticate"]
+
+
+async def test_a_tool_needing_more_scope_gets_403_insufficient_scope_with_the_scopes_needed(lab: Lab) -> None:
+    call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "add_note", "arguments": {"text": "hi"}}}
+    response = await post_mcp(lab, call, mint(lab))
+    assert response.status_code == 403
+    challenge = bearer_challenge(response.headers["www-authenticate"])
+    assert challenge and challenge.get("error") == "insufficient_scope"
+    assert challenge.get("scope") == "notes:read notes:write"  # what was granted plus what is needed
+
+
+async def test_a_token_in_the_query_string_is_refused(lab: Lab) -> None:
+    response = await post_mcp(lab, TOOLS_LIST, url=f"{MCP_URL}?access_token={mint(lab)}")
+    assert response.status_code == 400 and "query string" in response.headers["www-authenticate"]
+
+
+async def test_a_malformed_authorization_header_is_400_invalid_request(lab: Lab) -> None:
+    async with lab.httpx_client() as http:
+        response = await http.post(MCP_URL, content=b"{}", headers={"Authorization": "Bearer "})
+    assert response.status_code in (400, 401)
+    assert response.status_code != 500
+
+
+async def test_the_lab_client_steps_up_when_a_tool_needs_more_scope(lab: Lab) -> None:
+    connection = await lab.connect("cimd")
+    result = await connection.client.call_tool("add_note", {"text": "hello"})
+    assert result["structuredContent"] == {"added": "hello", "notes": 1}
+    assert connection.client.state.tokens["scope"] == "notes:read notes:write"
+    assert [r.number for r in connection.client.records] == [1, 2, 3, 4, 5, 6, 7, 5, 6]
