@@ -67,6 +67,12 @@ class HandshakeState:
         return self.tokens.get("access_token") if self.tokens else None
 
 
+def _page_error(page: ConsentPage) -> str:
+    if "error" in page.fields:
+        return f"{page.fields['error']}: {page.fields.get('error_description', '')}"
+    return f"HTTP {page.status} without an OAuth error ({page.html[:80]!r})"
+
+
 def decode_jwt_payload(token: str) -> dict[str, Any]:
     """The claims, unverified: for display only (the resource server is the one that verifies)."""
     payload = token.split(".")[1]
@@ -319,11 +325,11 @@ class LabClient:
             if isinstance(outcome, ConsentPage):
                 self.state.consent_page = outcome
                 if not outcome.is_consent:
-                    raise step.fail(f"the AS refused the request: {outcome.fields.get('error')}: {outcome.fields.get('error_description')}")
+                    raise step.fail(f"the AS refused the request: {_page_error(outcome)}")
                 step.learned.update(consent_shows=dict(outcome.fields))
                 outcome = await self.browser.decide(outcome, decision or self.decision)
                 if isinstance(outcome, ConsentPage):
-                    raise step.fail(f"the consent form failed: {outcome.fields.get('error_description')}")
+                    raise step.fail(f"the consent form failed: {_page_error(outcome)}")
             self._accept_redirect(outcome, step)
             step.explanation = (
                 "The browser opens the authorization URL: PKCE S256 challenge, state, resource (the MCP server's "

@@ -1,7 +1,9 @@
 """Access-token validation (OAuth 2.1 §5.2, MCP §9.2): signature, issuer, audience, expiry.
 
 The keys come from the AS's JWKS, fetched over the lab network and cached; an unknown `kid`
-triggers one re-fetch (the AS may have rotated its key).
+triggers one re-fetch (the AS may have rotated its key). A token whose signature was verified
+once is remembered (by its exact string) until it expires; expiry is still checked on every
+request, so the cache never lets a token outlive its `exp`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from joserfc.jwk import KeySet
 from ..determinism import LabClock
 
 ALGORITHMS = ["Ed25519"]
+_MAX_REMEMBERED = 10_000
 
 
 class InvalidToken(Exception):
@@ -42,6 +45,7 @@ class TokenValidator:
         self.http = http
         self.clock = clock
         self._keys: KeySet | None = None
+        self._verified: dict[str, TokenClaims] = {}
 
     async def _key_set(self, refresh: bool = False) -> KeySet:
         if self._keys is None or refresh:
@@ -51,6 +55,18 @@ class TokenValidator:
         return self._keys
 
     async def validate(self, token: str) -> TokenClaims:
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = await self._verify(token)
+            if len(self._verified) >= _MAX_REMEMBERED:
+                self._verified.clear()  # simple bound; the next request just verifies again
+            self._verified[token] = claims
+        if claims.expires_at <= self.clock.now():
+            del self._verified[token]
+            raise InvalidToken("token expired")
+        return claims
+
+    async def _verify(self, token: str) -> TokenClaims:
         try:
             header = jws.extract_compact(token.encode()).protected
         except (JoseError, ValueError):
@@ -70,8 +86,8 @@ class TokenValidator:
             # MCP §9.2 / RFC 8707: a token minted for another resource must never be accepted here.
             raise InvalidToken(f"audience {claims.get('aud')!r} is not this server ({self.audience}); token passthrough is forbidden")
         exp = claims.get("exp")
-        if not isinstance(exp, int) or exp <= self.clock.now():
-            raise InvalidToken("token expired")
+        if not isinstance(exp, int):
+            raise InvalidToken("the token has no exp")
         client_id, subject, scope = claims.get("client_id"), claims.get("sub"), claims.get("scope", "")
         if not isinstance(client_id, str) or not isinstance(subject, str) or not isinstance(scope, str):
             raise InvalidToken("the token lacks client_id, sub or scope")
