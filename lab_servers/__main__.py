@@ -50,7 +50,13 @@ def main(argv: list[str] | None = None) -> int:
     demo = commands.add_parser("demo", help='run the "same server, two identities" demo')
     demo.add_argument("--json", action="store_true", help="print machine-readable JSON")
     demo.add_argument("--seed", type=int, default=0, help="seed for ids, keys and tokens (default 0)")
+    conformance = commands.add_parser("conformance-client", help="run the lab client for the MCP conformance suite")
+    conformance.add_argument("server_url", help="the MCP server URL (appended by the suite)")
     args = parser.parse_args(argv)
+    if args.command == "conformance-client":
+        from .conformance import run
+
+        return asyncio.run(run(args.server_url))
     result = asyncio.run(run_demo(args.seed))
     print(json.dumps(result, indent=2, sort_keys=True) if args.json else render_demo(result))
     return 0

@@ -16,15 +16,19 @@ pytestmark = pytest.mark.anyio
 
 
 def test_prm_urls_use_the_header_url_alone_when_present() -> None:
-    assert protected_resource_metadata_urls("https://h/public/mcp", "https://h/custom") == ["https://h/custom"]
+    assert protected_resource_metadata_urls("https://h/public/mcp", "https://h/custom") == [
+        ("https://h/custom", "https://h/public/mcp"),
+    ]
 
 
 def test_prm_urls_insert_the_well_known_segment_then_fall_back_to_the_root() -> None:
+    # Each URL comes with the resource its metadata must name (RFC 9728 §3.3): the root URL is
+    # built from the origin, so metadata found there describes the origin.
     assert protected_resource_metadata_urls("https://h/public/mcp", None) == [
-        "https://h/.well-known/oauth-protected-resource/public/mcp",
-        "https://h/.well-known/oauth-protected-resource",
+        ("https://h/.well-known/oauth-protected-resource/public/mcp", "https://h/public/mcp"),
+        ("https://h/.well-known/oauth-protected-resource", "https://h"),
     ]
-    assert protected_resource_metadata_urls("https://h", None) == ["https://h/.well-known/oauth-protected-resource"]
+    assert protected_resource_metadata_urls("https://h", None) == [("https://h/.well-known/oauth-protected-resource", "https://h")]
 
 
 def test_as_metadata_urls_for_an_issuer_with_a_path() -> None:
@@ -49,7 +53,8 @@ def variant_server(prm_at_root: bool, issuer: str, as_path: str, as_metadata: di
         return JSONResponse({}, 401, headers={"WWW-Authenticate": 'Bearer scope="notes:read"'})
 
     async def prm(_: Request) -> Response:
-        return JSONResponse({"resource": "https://variant.example/mcp", "authorization_servers": [issuer]})
+        resource = "https://variant.example" if prm_at_root else "https://variant.example/mcp"
+        return JSONResponse({"resource": resource, "authorization_servers": [issuer]})
 
     async def metadata(_: Request) -> Response:
         return JSONResponse(as_metadata)
@@ -102,7 +107,7 @@ async def test_a_prm_resource_that_is_not_the_server_url_fails_step_2(lab: Lab) 
     client = lab.client("dcr")
     client.mcp_url = "https://MCP.example.com/mcp"
     await client.next_step()
-    with pytest.raises(StepError, match=r"^step 2 \(resource-metadata\): PRM resource .* is not identical"):
+    with pytest.raises(StepError, match=r"^step 2 \(resource-metadata\): PRM resource .* is not identical to 'https://MCP.example.com/mcp'"):
         await client.next_step()
 
 

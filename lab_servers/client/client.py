@@ -28,7 +28,9 @@ from .www_authenticate import Challenge, bearer_challenge
 RegistrationMethod = Literal["auto", "preregistered", "cimd", "dcr"]
 PROTOCOL_VERSION = "2025-11-25"
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-MAX_AUTHORIZATIONS_PER_CALL = 3  # MCP §10.1.2: cap step-up retries (conformance expects ≤ 3)
+# MCP §10.1.2: cap step-up retries. Two step-ups make three authorizations with the first one,
+# the most the conformance suite's auth/scope-retry-limit accepts.
+MAX_STEP_UPS = 2
 
 
 @dataclass
@@ -67,16 +69,45 @@ class HandshakeState:
         return self.tokens.get("access_token") if self.tokens else None
 
 
+def json_rpc_response(response: httpx.Response, request_id: int) -> dict[str, Any]:
+    """The JSON-RPC response to `request_id`: a Streamable HTTP server answers a POST either with
+    application/json or with a text/event-stream whose events carry JSON-RPC messages."""
+    if not response.headers.get("content-type", "").startswith("text/event-stream"):
+        return response.json()
+    for event in response.text.replace("\r\n", "\n").split("\n\n"):
+        data = "\n".join(line[5:].lstrip(" ") for line in event.split("\n") if line.startswith("data:"))
+        if data:
+            message = json.loads(data)
+            if isinstance(message, dict) and message.get("id") == request_id:
+                return message
+    raise ValueError(f"the event stream carried no response to request {request_id}")
+
+
+def token_endpoint_auth_method(as_metadata: dict[str, Any], *, public: bool) -> str:
+    """The method to use at the token endpoint, among those the AS supports. RFC 8414 §2: an
+    absent list means client_secret_basic only. A public client prefers none when offered."""
+    supported = as_metadata.get("token_endpoint_auth_methods_supported") or ["client_secret_basic"]
+    preferences = ["none", "client_secret_basic", "client_secret_post"] if public else ["client_secret_basic", "client_secret_post"]
+    return next((m for m in preferences if m in supported), supported[0])
+
+
 def _page_error(page: ConsentPage) -> str:
     if "error" in page.fields:
         return f"{page.fields['error']}: {page.fields.get('error_description', '')}"
     return f"HTTP {page.status} without an OAuth error ({page.html[:80]!r})"
 
 
-def decode_jwt_payload(token: str) -> dict[str, Any]:
-    """The claims, unverified: for display only (the resource server is the one that verifies)."""
-    payload = token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+def decode_jwt_payload(token: str) -> dict[str, Any] | None:
+    """The claims, unverified, for display only; None for an opaque token. To an OAuth client an
+    access token is opaque (RFC 6749 §1.4): only the resource server validates it."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except ValueError:
+        return None
+    return claims if isinstance(claims, dict) else None
 
 
 class _StepRun:
@@ -104,6 +135,7 @@ class LabClient:
         client_metadata_url: str | None = None,
         preregistered: dict[str, Credentials] | None = None,
         decision: str = "approve",
+        tool: str | None = "whoami",
     ) -> None:
         self.mcp_url = mcp_url
         self.http = http
@@ -115,6 +147,7 @@ class LabClient:
         self.client_metadata_url = client_metadata_url
         self.preregistered = preregistered or {}  # keyed by AS issuer (MCP 2026-07-28: never reuse across ASes)
         self.decision = decision
+        self.tool = tool  # the tool step 7 calls; None means the first one tools/list returns
         self.state = HandshakeState()
         self.records: list[StepRecord] = []
         self._rpc_id = 0
@@ -123,7 +156,7 @@ class LabClient:
 
     @property
     def next_step_number(self) -> int:
-        return len([r for r in self.records if r.number <= 7 and r.learned.get("error") is None]) + 1
+        return max((r.number for r in self.records if r.learned.get("error") is None), default=0) + 1
 
     async def next_step(self) -> StepRecord:
         steps = [
@@ -155,7 +188,8 @@ class LabClient:
             error = run.fail(f"unexpected response: {exc}")
         if error is not None:
             run.learned["error"] = error.reason
-        record = StepRecord(run.number, run.name, run.title, self.trace.since(mark), run.learned, run.explanation, run.spec, run.notes)
+        exchanges = [e for e in self.trace.since(mark) if e.step == run.name]
+        record = StepRecord(run.number, run.name, run.title, exchanges, run.learned, run.explanation, run.spec, run.notes)
         self.records.append(record)
         if error is not None:
             raise error from None
@@ -164,9 +198,16 @@ class LabClient:
 
     async def request_without_token(self) -> StepRecord:
         with self._step(1) as step:
-            response = await self._post_mcp(self._initialize_message(), token=None)
-            if response.status_code != 401:
-                raise step.fail(f"expected 401 from an MCP request without a token, got {response.status_code}")
+            # A server may let initialize through and protect only what follows: go on without a
+            # token until the first 401 (the conformance scope scenarios do exactly this).
+            messages = [self._initialize_message(), {"jsonrpc": "2.0", "method": "notifications/initialized"},
+                        self._request("tools/list", {})]  # fmt: skip
+            for message in messages:
+                response = await self._post_mcp(message, token=None)
+                if response.status_code == 401:
+                    break
+            else:
+                raise step.fail(f"expected 401 from an MCP request without a token, got {response.status_code}: this server requires no authorization")
             challenge = bearer_challenge(response.headers.get_list("www-authenticate"))
             if challenge is None:
                 raise step.fail("the 401 has no Bearer challenge in WWW-Authenticate (MCP §4.2)")
@@ -185,7 +226,7 @@ class LabClient:
         with self._step(2) as step:
             header_url = self.state.challenge.get("resource_metadata") if self.state.challenge else None
             tried = []
-            for url in protected_resource_metadata_urls(self.mcp_url, header_url):
+            for url, expected_resource in protected_resource_metadata_urls(self.mcp_url, header_url):
                 response = await self.http.get(url)
                 tried.append(f"{url} → {response.status_code}")
                 if response.status_code == 200:
@@ -193,9 +234,9 @@ class LabClient:
                     break
             else:
                 raise step.fail("no Protected Resource Metadata found; tried " + "; ".join(tried))
-            if not isinstance(metadata, dict) or metadata.get("resource") != self.mcp_url:
+            if not isinstance(metadata, dict) or metadata.get("resource") != expected_resource:
                 got = metadata.get("resource") if isinstance(metadata, dict) else metadata
-                raise step.fail(f"PRM resource {got!r} is not identical to the MCP server URL {self.mcp_url!r} (RFC 9728 §3.3)")
+                raise step.fail(f"PRM resource {got!r} is not identical to {expected_resource!r}, the identifier this metadata URL was built from (RFC 9728 §3.3)")
             servers = metadata.get("authorization_servers")
             if not isinstance(servers, list) or not servers or not all(isinstance(s, str) for s in servers):
                 raise step.fail("PRM lists no authorization_servers (MCP §4.1 requires at least one)")
@@ -206,7 +247,8 @@ class LabClient:
                 "The header named the metadata URL, so the client fetched exactly that and probed nothing else."
                 if header_url
                 else "No URL in the challenge, so the client tried the well-known URIs: path-inserted first, then the root."
-            ) + " The metadata's resource is identical to the server URL, and it names the authorization server."
+            ) + (" The metadata's resource is identical to the identifier the URL was built from (RFC 9728 §3.3),"
+                 " and it names the authorization server.")
         return self.records[-1]
 
     # Step 3 ----------------------------------------------------------------------------------
@@ -251,7 +293,10 @@ class LabClient:
             metadata = self._require(self.state.as_metadata, step, "AS metadata")
             method = self._choose_registration(metadata, step)
             if method == "preregistered":
-                self.state.credentials = self.preregistered[self.state.issuer or ""]
+                credentials = self.preregistered[self.state.issuer or ""]
+                if credentials.client_secret and credentials.token_endpoint_auth_method == "none":
+                    credentials.token_endpoint_auth_method = token_endpoint_auth_method(metadata, public=False)
+                self.state.credentials = credentials
                 step.explanation = "This client was registered with this AS out of band; it uses those credentials (MCP §5.2)."
             elif method == "cimd":
                 self.state.credentials = Credentials(self.client_metadata_url or "")
@@ -288,6 +333,7 @@ class LabClient:
 
     async def _register(self, metadata: dict[str, Any], step: _StepRun) -> Credentials:
         body = {k: v for k, v in self.client_metadata.items() if k != "client_id"}
+        body["token_endpoint_auth_method"] = token_endpoint_auth_method(metadata, public=True)
         response = await self.http.post(metadata["registration_endpoint"], json=body)
         if response.status_code != 201:
             error = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
@@ -421,16 +467,23 @@ class LabClient:
     async def call_mcp(self) -> StepRecord:
         with self._step(7) as step:
             token = self._require(self.state.access_token, step, "an access token")
-            initialized = await self._rpc(self._initialize_message(), token, step)
+            initialized = await self._rpc(self._initialize_message())
             self.state.protocol_version = initialized["protocolVersion"]
             notified = await self._post_mcp({"jsonrpc": "2.0", "method": "notifications/initialized"}, token)
             if notified.status_code != 202:
                 raise step.fail(f"notifications/initialized answered {notified.status_code}, expected 202")
-            tools = await self._rpc(self._request("tools/list", {}), token, step)
-            result = await self._rpc(self._request("tools/call", {"name": "whoami", "arguments": {}}), token, step)
-            self.state.whoami = result.get("structuredContent") or json.loads(result["content"][0]["text"])
+            tools = [t["name"] for t in (await self._rpc(self._request("tools/list", {})))["tools"]]
+            name = self.tool or (tools[0] if tools else None)
+            if name is None:
+                raise step.fail("the server lists no tools to call")
+            result = await self.call_tool(name)
+            content = result.get("structuredContent")
+            if content is None and result.get("content"):
+                text = result["content"][0].get("text", "")
+                content = json.loads(text) if text.startswith("{") else {"text": text}
+            self.state.whoami = content
             step.learned.update(server=initialized.get("serverInfo", {}).get("name"), protocol_version=self.state.protocol_version,
-                                tools=[t["name"] for t in tools["tools"]], whoami=self.state.whoami)  # fmt: skip
+                                tools=tools, whoami=content)  # fmt: skip
             step.explanation = (
                 "Every MCP request carries Authorization: Bearer (MCP §9.1). The server validates the token's "
                 "signature, issuer, audience and expiry, and whoami reports the caller as the token says."
@@ -438,24 +491,32 @@ class LabClient:
         return self.records[-1]
 
     async def call_tool(self, name: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Call a tool; on 403 insufficient_scope, re-authorize for the union of scopes and retry
-        (MCP §10.1.2), at most `MAX_AUTHORIZATIONS_PER_CALL` times."""
-        for _attempt in range(MAX_AUTHORIZATIONS_PER_CALL + 1):
-            response = await self._post_mcp(self._request("tools/call", {"name": name, "arguments": arguments or {}}),
-                                             self.state.access_token)  # fmt: skip
+        """Call a tool (with step-up, like every request after step 6) and return its result."""
+        return await self._rpc(self._request("tools/call", {"name": name, "arguments": arguments or {}}))
+
+    async def _rpc(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Send a JSON-RPC request with the token. On 403 insufficient_scope, re-authorize for the
+        union of the granted and the challenged scopes and retry (MCP §10.1.2; the union is MCP
+        2026-07-28's rule), at most `MAX_STEP_UPS` times."""
+        for attempt in range(MAX_STEP_UPS + 1):
+            response = await self._post_mcp(message, self.state.access_token)
             challenge = bearer_challenge(response.headers.get_list("www-authenticate"))
             if response.status_code == 403 and challenge and challenge.get("error") == "insufficient_scope":
-                if _attempt == MAX_AUTHORIZATIONS_PER_CALL:
-                    break
-                granted = set((self.state.tokens or {}).get("scope", "").split())
-                wanted = " ".join(sorted(granted | set((challenge.get("scope") or "").split())))
-                await self.authorize(scope=wanted)
+                if attempt == MAX_STEP_UPS:
+                    raise StepError(7, "mcp", f"{message['method']} still needs scope {challenge.get('scope')!r} "
+                                              f"after {MAX_STEP_UPS} step-up authorizations; giving up (MCP §10.1.2)")  # fmt: skip
+                granted = set((self.state.tokens or {}).get("scope", "").split()) | set((self.state.scope or "").split())
+                await self.authorize(scope=" ".join(sorted(granted | set((challenge.get("scope") or "").split()))))
                 await self.exchange_code()
                 continue
             if response.status_code != 200:
-                raise StepError(7, "mcp", f"tools/call {name} answered {response.status_code}: {response.text}")
-            return response.json()["result"]
-        raise StepError(7, "mcp", f"still insufficient_scope after {MAX_AUTHORIZATIONS_PER_CALL} authorizations; giving up")
+                raise StepError(7, "mcp", f"{message['method']} answered {response.status_code}: "
+                                          f"{response.headers.get('www-authenticate') or response.text}")  # fmt: skip
+            body = json_rpc_response(response, message["id"])
+            if "error" in body:
+                raise StepError(7, "mcp", f"{message['method']} failed: {body['error'].get('message')}")
+            return body["result"]
+        raise AssertionError("unreachable")  # pragma: no cover
 
     # Helpers ---------------------------------------------------------------------------------
 
@@ -483,11 +544,3 @@ class LabClient:
             headers["MCP-Protocol-Version"] = self.state.protocol_version
         return await self.http.post(self.mcp_url, content=json.dumps(message), headers=headers)
 
-    async def _rpc(self, message: dict[str, Any], token: str, step: _StepRun) -> dict[str, Any]:
-        response = await self._post_mcp(message, token)
-        if response.status_code != 200:
-            raise step.fail(f"{message['method']} answered {response.status_code}: {response.headers.get('www-authenticate') or response.text}")
-        body = response.json()
-        if "error" in body:
-            raise step.fail(f"{message['method']} failed: {body['error'].get('message')}")
-        return body["result"]

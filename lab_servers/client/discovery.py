@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from ..wellknown import (
     AUTHORIZATION_SERVER,
     OPENID_CONFIGURATION,
@@ -13,12 +15,20 @@ from ..wellknown import (
 )
 
 
-def protected_resource_metadata_urls(mcp_url: str, header_url: str | None) -> list[str]:
+class MetadataCandidate(NamedTuple):
+    url: str
+    # RFC 9728 §3.3: the `resource` the metadata must carry, exactly. For a well-known URL it is
+    # the identifier the URL was built from (the root URL is built from the origin); for the
+    # header's URL it is the URL the client was calling.
+    expected_resource: str
+
+
+def protected_resource_metadata_urls(mcp_url: str, header_url: str | None) -> list[MetadataCandidate]:
     """The header's `resource_metadata` alone when given; else path-inserted, then root."""
     if header_url:
-        return [header_url]
-    urls = [insert_well_known(mcp_url, PROTECTED_RESOURCE)] if path_of(mcp_url) else []
-    return urls + [origin(mcp_url) + PROTECTED_RESOURCE]
+        return [MetadataCandidate(header_url, mcp_url)]
+    candidates = [MetadataCandidate(insert_well_known(mcp_url, PROTECTED_RESOURCE), mcp_url)] if path_of(mcp_url) else []
+    return candidates + [MetadataCandidate(origin(mcp_url) + PROTECTED_RESOURCE, origin(mcp_url))]
 
 
 def authorization_server_metadata_urls(issuer: str) -> list[str]:

@@ -1,0 +1,60 @@
+"""The lab client as a command the MCP conformance suite can run against its mock servers:
+
+    npx @modelcontextprotocol/conformance client --suite auth \\
+        --command ".venv/bin/python -m lab_servers conformance-client"
+
+The suite appends the server URL, and passes pre-registered credentials, when a scenario has
+them, in MCP_CONFORMANCE_CONTEXT. Here the client runs on a real socket (the suite's mock
+servers listen on http://localhost), so nothing of the lab network is used.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import httpx
+
+from .client import Browser, Credentials, LabClient, StepError
+from .determinism import SeededIds
+from .trace import Trace
+
+# The suite's CIMD scenario expects exactly this client_id (its mock AS does not fetch it).
+CONFORMANCE_CLIENT_METADATA_URL = "https://conformance-test.local/client-metadata.json"
+REDIRECT_URI = "http://localhost:3000/callback"
+
+
+async def run(server_url: str) -> int:
+    context = json.loads(os.environ.get("MCP_CONFORMANCE_CONTEXT") or "{}")
+    metadata = {
+        "client_name": "MCP auth lab client",
+        "redirect_uris": [REDIRECT_URI],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "application_type": "native",  # MCP 2026-07-28: localhost redirects mean a native client
+    }
+    async with httpx.AsyncClient(timeout=10) as http:
+        client = LabClient(
+            server_url,
+            http=http,
+            browser=Browser(http),
+            trace=Trace(),
+            ids=SeededIds("conformance"),
+            client_metadata=metadata,
+            client_metadata_url=CONFORMANCE_CLIENT_METADATA_URL,
+            tool=None,
+        )
+        try:
+            for _ in range(3):  # discovery first: pre-registered credentials belong to one issuer
+                await client.next_step()
+            if "client_id" in context:
+                credentials = Credentials(context["client_id"], context.get("client_secret"))
+                client.preregistered = {client.state.issuer or "": credentials}
+            await client.run_all()
+        except StepError as error:
+            print(f"lab client: {error}", file=sys.stderr)
+            return 1
+    for record in client.records:
+        print(f"step {record.number} {record.name}: ok")
+    return 0
