@@ -109,3 +109,24 @@ async def test_the_lab_client_steps_up_when_a_tool_needs_more_scope(lab: Lab) ->
     assert result["structuredContent"] == {"added": "hello", "notes": 1}
     assert connection.client.state.tokens["scope"] == "notes:read notes:write"
     assert [r.number for r in connection.client.records] == [1, 2, 3, 4, 5, 6, 7, 5, 6]
+
+
+async def test_a_stateless_server_answers_get_with_405_instead_of_an_endless_stream(lab: Lab) -> None:
+    async with lab.httpx_client() as http:
+        unauthenticated = await http.get(MCP_URL, headers={"Accept": "text/event-stream"})
+        authenticated = await http.get(MCP_URL, headers={"Accept": "text/event-stream", "Authorization": f"Bearer {mint(lab)}"})
+    assert unauthenticated.status_code == 401  # the gate speaks first
+    assert authenticated.status_code == 405 and authenticated.headers["allow"] == "POST"
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [(b"not json", 400), (b"[]", 400), (b'{"jsonrpc":"2.0","id":1,"method":"nope"}', 200)],
+    ids=["not-json", "empty-batch", "unknown-method"],
+)
+async def test_malformed_json_rpc_with_a_valid_token_is_answered_by_mcp_not_a_crash(lab: Lab, body: bytes, status: int) -> None:
+    headers = {"Authorization": f"Bearer {mint(lab)}", "Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+    async with lab.httpx_client() as http:
+        response = await http.post(MCP_URL, content=body, headers=headers)
+    assert response.status_code == status
+    assert "error" in response.json()

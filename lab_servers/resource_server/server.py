@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
 from ..determinism import LabClock
+from ..error_text import error_description
 from ..wellknown import PROTECTED_RESOURCE, insert_well_known, path_of
 from .rfc6750 import bearer_challenge
 from .rfc9728 import protected_resource_metadata
@@ -56,6 +57,10 @@ class ResourceServer:
         outcome = await self.authorize(scope, body)
         if isinstance(outcome, Response):
             return await outcome(scope, receive, send)
+        if scope["method"] not in ("POST", "DELETE"):
+            # Streamable HTTP: a server that offers no SSE stream answers GET with 405. A stateless
+            # server has nothing to push, and an open stream would only hang the caller.
+            return await Response(status_code=405, headers={"Allow": "POST"})(scope, receive, send)
         scope.setdefault("state", {})["lab_token"] = outcome
         await self.mcp_app(scope, _replay(body, receive), send)
 
@@ -87,7 +92,7 @@ class ResourceServer:
 
     def refuse(self, status: int, error: str | None = None, description: str | None = None, scope: str | None = None) -> Response:
         challenge = bearer_challenge(self.metadata_url, error=error, error_description=description, scope=scope)
-        body = {"error": error, "error_description": description} if error else {"error": "unauthorized"}
+        body = {"error": error, "error_description": error_description(description or "")} if error else {"error": "unauthorized"}
         return JSONResponse(body, status, headers={"WWW-Authenticate": challenge})
 
 
