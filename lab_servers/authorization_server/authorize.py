@@ -107,6 +107,7 @@ async def authorization_request(server: "AuthorizationServer", items: list[tuple
         resource=resource,
         action=f"{server.issuer}/authorize/decision",
         user=server.user,
+        show_hostnames=server.policy.consent_shows_hostnames,
     )
     return HTMLResponse(page, headers=PAGE_HEADERS)
 

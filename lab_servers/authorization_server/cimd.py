@@ -3,32 +3,34 @@
 Section numbers are draft-ietf-oauth-client-id-metadata-document-02 (MCP 2025-11-25 cites -00,
 whose rules are a subset). The resolution runs in four steps, each one function below:
 
-1. `check_client_id_url` — is this URL allowed to be a client identifier? (§3)
+1. `check_client_id_url` — is this URL allowed to be a client identifier? (§3) Does the AS's
+                           optional trust policy allow its domain? (MCP §11.6.3)
 2. `fetch_document`      — fetch it defensively: vetted address, no redirects, 200 only, a size
-                           cap, a timeout, JSON only (§5, §8.6, §8.7)
+                           cap, a timeout, JSON only (§5, §8.6, §8.7; see defensive_fetch.py)
 3. `check_document`      — is the document valid, and is its `client_id` exactly this URL? (§4.1,
-                           plus MCP §5.1.1's required `client_name` and `redirect_uris`)
+                           plus MCP §5.1.1's required `client_name` and `redirect_uris`) Do the
+                           URLs inside it point at special-use addresses? (§8.6)
 4. `cache_lifetime`      — how long may it be reused? HTTP caching, within the AS's bounds; errors
-                           are never cached (§5)
+                           are never cached (§5); the cache holds a bounded number of documents
 
 Every rejection is an `OAuthError("invalid_client", …)` whose description names the rule.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
+import re
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
-import anyio
 import httpx
 
 from ..determinism import LabClock
-from ..network import PINNED_ADDRESS
 from .clients import Client
+from .defensive_fetch import FetchRefused, UnresolvableHost, defensive_fetch, vet_host
 from .errors import OAuthError
 from .policy import ASPolicy
 from .rfc7591 import SHARED_SECRET_METHODS, MetadataError, check_client_metadata
@@ -43,6 +45,11 @@ def reject(rule: str) -> OAuthError:
 
 def check_client_id_url(url: str, policy: ASPolicy) -> None:
     """Checked on the raw string: nothing is normalised, since §3 compares ids as exact strings."""
+    if policy.require_https_client_id and not _is_plain_ascii(url):
+        # RFC 3986 §2: a URI is ASCII. Python's urlsplit silently drops tabs and newlines, and
+        # parsers disagree about backslashes, so such a URL could mean different hosts to the
+        # check and to the fetch.
+        raise reject("client_id URL must be plain ASCII with no spaces, backslashes or control characters (RFC 3986 §2)")
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a malformed port
@@ -52,6 +59,7 @@ def check_client_id_url(url: str, policy: ASPolicy) -> None:
         raise reject(f"client_id URL must use the https scheme, got {parts.scheme or 'none'!r} (§3)")
     if not parts.hostname:
         raise reject("client_id URL must have a host (§3)")
+    check_trust_policy(parts.hostname, policy)
     if not policy.require_https_client_id:
         return
     if "@" in parts.netloc:
@@ -62,22 +70,56 @@ def check_client_id_url(url: str, policy: ASPolicy) -> None:
         raise reject("client_id URL MUST contain a path component (§3)")
     if parts.path == "/":
         raise reject("client_id URL with the root path '/' is NOT RECOMMENDED (§3); the hardened policy refuses it")
-    if any(segment in (".", "..") for segment in parts.path.split("/")):
-        raise reject("client_id URL MUST NOT contain '.' or '..' path segments (§3)")
+    if any(_fully_decoded(segment) in (".", "..") for segment in parts.path.split("/")):
+        # %2e%2e is '..' after decoding (RFC 3986 §2.3: '.' is unreserved, so %2E and '.' are
+        # the same character), and a server that decodes twice would read %252e as '.' too.
+        raise reject("client_id URL MUST NOT contain '.' or '..' path segments, encoded or not (§3)")
     if parts.query:
         raise reject("client_id URL SHOULD NOT contain a query (§3); the hardened policy refuses it")
+    if _NUMERIC_HOST.fullmatch(parts.hostname) and not _is_dotted_quad(parts.hostname):
+        # 2130706433, 0x7f.1 or 017700000001 are 127.0.0.1 to many resolvers (inet_aton).
+        raise reject(f"client_id host {parts.hostname!r} is an ambiguous numeric IPv4 form (§8.6)")
 
 
-# 2. The defensive fetch (§5, §8.6, §8.7) -------------------------------------------------------
+_NUMERIC_HOST = re.compile(r"(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}\.?", re.IGNORECASE)
 
 
-def is_special_use(address: str) -> bool:
-    """RFC 6890 special-use: private, loopback, link-local, CGNAT, documentation, multicast…
-    An IPv4-mapped IPv6 address (::ffff:10.0.0.1) is judged as the IPv4 address it carries."""
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return not ip.is_global or ip.is_multicast or ip.is_reserved or ip.is_unspecified
+def _is_plain_ascii(url: str) -> bool:
+    return url.isascii() and "\\" not in url and all(0x20 < ord(c) < 0x7F for c in url)
+
+
+def _is_dotted_quad(host: str) -> bool:
+    return bool(re.fullmatch(r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}", host))
+
+
+def _fully_decoded(segment: str) -> str:
+    for _ in range(4):  # bounded: each round only shortens the text
+        decoded = unquote(segment)
+        if decoded == segment:
+            break
+        segment = decoded
+    return segment
+
+
+def host_matches(host: str, pattern: str) -> bool:
+    """"app.example" matches itself; "*.example.com" matches any subdomain, not example.com."""
+    host, pattern = host.lower().rstrip("."), pattern.lower()
+    if pattern.startswith("*."):
+        return host.endswith(pattern[1:])
+    return host == pattern
+
+
+def check_trust_policy(host: str, policy: ASPolicy) -> None:
+    """MCP §11.6.3 / CIMD §8.9: an AS MAY restrict which domains it accepts clients from. Checked
+    before any fetch, so a denied domain never even learns that someone tried to use it."""
+    if any(host_matches(host, pattern) for pattern in policy.denied_client_domains):
+        raise reject(f"client_id host {host} is on this AS's list of denied domains (trust policy, MCP §11.6.3)")
+    allowed = policy.allowed_client_domains
+    if allowed is not None and not any(host_matches(host, pattern) for pattern in allowed):
+        raise reject(f"client_id host {host} is not on this AS's list of allowed domains (trust policy, MCP §11.6.3)")
+
+
+# 2. The defensive fetch (§5, §8.6, §8.7; the code is shared with DCR, in defensive_fetch.py) -----
 
 
 @dataclass(frozen=True)
@@ -89,64 +131,17 @@ class FetchedDocument:
 
 
 async def fetch_document(
-    url: str, *, http: httpx.AsyncClient, resolve: Callable[[str], str], policy: ASPolicy
+    url: str, *, http: httpx.AsyncClient, resolve: Callable[[str], str], policy: ASPolicy, what: str = "client_id"
 ) -> FetchedDocument:
-    host = urlsplit(url).hostname or ""
-    address: str | None = None
-    extensions: dict[str, Any] = {}
-    if policy.block_special_use_addresses:
-        # Resolve once, vet that address, then connect to that same address: a name that answers
-        # differently on a second lookup (DNS rebinding) cannot slip past the check.
-        try:
-            address = resolve(host)
-        except LookupError:
-            raise reject(f"client_id host {host!r} does not resolve") from None
-        if is_special_use(address):
-            raise reject(f"client_id host {host} resolves to special-use address {address}; MUST NOT fetch it (§8.6)")
-        extensions[PINNED_ADDRESS] = address
     try:
-        with anyio.fail_after(policy.fetch_timeout_seconds):
-            async with http.stream(
-                "GET",
-                url,
-                headers={"Accept": "application/json"},
-                follow_redirects=policy.follow_redirects,
-                extensions=extensions,
-            ) as response:
-                if response.is_redirect:
-                    location = response.headers.get("location", "")
-                    raise reject(f"the document URL answered {response.status_code} → {location}; redirects MUST NOT be followed (§5)")
-                if response.status_code != 200:
-                    raise reject(f"fetching the document returned HTTP {response.status_code}; only 200 OK is accepted (§5)")
-                content_type = response.headers.get("content-type", "")
-                if policy.require_json_content_type and not _is_json_media_type(content_type):
-                    raise reject(f"the document was served as {content_type or 'no content type'!r}, not JSON")
-                body = await _read_at_most(response, policy.max_document_bytes)
-                cache_control = response.headers.get("cache-control")
-    except TimeoutError:
-        raise reject(f"fetching the document took longer than {policy.fetch_timeout_seconds:g} s") from None
-    except httpx.HTTPError as exc:
-        raise reject(f"fetching the document failed: {exc}") from None
+        fetched = await defensive_fetch(url, what=what, http=http, resolve=resolve, policy=policy)
+    except FetchRefused as refused:
+        raise reject(refused.rule) from None
     try:
-        document = json.loads(body)
+        document = json.loads(fetched.body)
     except ValueError:
-        raise reject("the document is not valid JSON (§4)") from None
-    return FetchedDocument(url, address, document, cache_control)
-
-
-def _is_json_media_type(content_type: str) -> bool:
-    media_type = content_type.split(";", 1)[0].strip().lower()
-    return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
-
-
-async def _read_at_most(response: httpx.Response, limit: int) -> bytes:
-    # §8.7: stop reading at the limit and treat the response as an error.
-    body = bytearray()
-    async for chunk in response.aiter_bytes():
-        body += chunk
-        if len(body) > limit:
-            raise reject(f"the document is larger than {limit} bytes (§8.7); reading stopped at the limit")
-    return bytes(body)
+        raise reject(f"the {what} document is not valid JSON (§4)") from None
+    return FetchedDocument(url, fetched.address, document, fetched.cache_control)
 
 
 # 3. The document (§4.1, MCP §5.1.1) ------------------------------------------------------------
@@ -181,6 +176,25 @@ def check_document(url: str, document: Any, policy: ASPolicy, as_metadata: dict[
         raise reject(exc.description) from None
 
 
+def check_document_urls(document: dict[str, Any], policy: ASPolicy, resolve: Callable[[str], str]) -> None:
+    """§8.6 (-02): the AS MUST NOT fetch URLs inside the document (`logo_uri`, `jwks_uri`…) that
+    resolve to special-use addresses. The hardened AS refuses such a document outright, before
+    anything could fetch them. A name that does not resolve is left alone: nothing can reach it."""
+    if not policy.block_special_use_addresses:
+        return
+    for field in policy.fetched_metadata_urls:
+        url = document.get(field)
+        host = urlsplit(url).hostname if isinstance(url, str) else None
+        if not host:
+            continue
+        try:
+            vet_host(host, what=field, resolve=resolve)
+        except UnresolvableHost:
+            continue
+        except FetchRefused as refused:
+            raise reject(refused.rule) from None
+
+
 def _has_private_key_material(jwks: Any) -> bool:
     keys = jwks.get("keys") if isinstance(jwks, dict) else None
     private_members = {"d", "p", "q", "dp", "dq", "qi", "k"}
@@ -209,6 +223,26 @@ def cache_lifetime(cache_control: str | None, policy: ASPolicy) -> int:
     return max(0, min(seconds, policy.max_cache_seconds))
 
 
+class DocumentCache(OrderedDict[str, "CachedDocument"]):
+    """Valid documents by URL, least recently used first. Unlike a registry, a cache may forget:
+    when it holds `max_entries` documents, storing one more evicts the least recently used."""
+
+    def store(self, entry: "CachedDocument", max_entries: int | None) -> None:
+        self[entry.url] = entry
+        self.move_to_end(entry.url)
+        while max_entries is not None and len(self) > max_entries:
+            self.popitem(last=False)
+
+    def fresh(self, url: str, now: int) -> "CachedDocument | None":
+        entry = self.get(url)
+        if entry is None or entry.expires_at <= now:
+            self.pop(url, None)  # an expired entry is dropped before the re-fetch, never reused
+            return None
+        self.move_to_end(url)
+        entry.hits += 1
+        return entry
+
+
 @dataclass
 class CachedDocument:
     url: str
@@ -234,19 +268,19 @@ class CimdResolver:
         self.clock = clock
         self.policy = policy
         self.as_metadata = as_metadata
-        self.cache: dict[str, CachedDocument] = {}
+        self.cache = DocumentCache()
 
     async def resolve(self, client_id: str) -> Client:
-        cached = self.cache.get(client_id)
-        if cached is not None and cached.expires_at > self.clock.now():
-            cached.hits += 1
+        cached = self.cache.fresh(client_id, self.clock.now())
+        if cached is not None:
             return Client(client_id, "cimd", cached.document)
-        self.cache.pop(client_id, None)
         check_client_id_url(client_id, self.policy)
         fetched = await fetch_document(client_id, http=self.http, resolve=self.resolve_host, policy=self.policy)
         document = check_document(client_id, fetched.document, self.policy, self.as_metadata())
+        check_document_urls(document, self.policy, self.resolve_host)
+        # Only now, with every check passed, may the document be remembered (§5: never cache errors).
         lifetime = cache_lifetime(fetched.cache_control, self.policy)
         if lifetime > 0:
             now = self.clock.now()
-            self.cache[client_id] = CachedDocument(client_id, document, now, now + lifetime)
+            self.cache.store(CachedDocument(client_id, document, now, now + lifetime), self.policy.max_cached_documents)
         return Client(client_id, "cimd", document)

@@ -26,6 +26,9 @@ class Client:
     metadata: dict[str, Any]
     client_secret: str | None = None
     client_id_issued_at: int | None = None
+    # What the AS fetched from the client's metadata URLs at registration (logo_uri → bytes…):
+    # the logo it serves on the client's behalf, and whatever else a naive AS kept.
+    prefetched: dict[str, "PrefetchedResource"] = field(default_factory=dict)
 
     @property
     def redirect_uris(self) -> list[str]:
@@ -56,13 +59,27 @@ class Client:
         return urlsplit(self.client_id).hostname if self.kind == "cimd" else None
 
 
+@dataclass(frozen=True)
+class PrefetchedResource:
+    url: str
+    content_type: str
+    body: bytes
+
+
+class RegistryFull(Exception):
+    """The store behind the registry has no room left (the lab sets `capacity` to model a disk)."""
+
+
 @dataclass
 class ClientRegistry:
     """Records the AS keeps: every DCR registration and every pre-registered client."""
 
     records: dict[str, Client] = field(default_factory=dict)
+    capacity: int | None = None  # None: unbounded, until the real machine runs out
 
     def add(self, client: Client) -> Client:
+        if self.capacity is not None and len(self.records) >= self.capacity and client.client_id not in self.records:
+            raise RegistryFull(f"the client store is full ({self.capacity} records)")
         self.records[client.client_id] = client
         return client
 

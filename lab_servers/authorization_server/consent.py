@@ -40,37 +40,54 @@ def localhost_only(client: Client) -> bool:
 
 
 def render_consent_page(
-    client: Client, *, txn: str, redirect_uri: str, scope: str, resource: str, action: str, user: str
+    client: Client,
+    *,
+    txn: str,
+    redirect_uri: str,
+    scope: str,
+    resource: str,
+    action: str,
+    user: str,
+    show_hostnames: bool = True,
 ) -> str:
+    """`show_hostnames=False` is the naive page many servers show: the self-declared name and the
+    permissions, nothing that would let the user tell an impostor from the real client."""
     name, provenance = identity_lines(client)
     redirect_host = urlsplit(redirect_uri).hostname or redirect_uri
-    if client.kind == "cimd":
+    if not show_hostnames:
+        who = f"“{escape(name)}”"
+    elif client.kind == "cimd":
         who = f'<span class="host">{escape(client.hostname or "")}</span> — “{escape(name)}”'
     elif client.kind == "dcr":
         who = f'<span class="unverified">“{escape(name)}” (unverified name)</span>'
     else:
         who = f"“{escape(name)}”"
     warnings = []
-    if client.kind == "cimd" and localhost_only(client):
+    if show_hostnames and client.kind == "cimd" and localhost_only(client):
         warnings.append(
             "This client only redirects to localhost: any program on a user's machine can claim this "
             "client_id and receive the code (MCP §11.6.2)."
         )
-    if client.kind == "dcr":
+    if show_hostnames and client.kind == "dcr":
         warnings.append("Anyone can register any name. Only approve if you started this connection yourself.")
     scope_items = "".join(f"<li><code>{escape(s)}</code></li>" for s in scope.split())
-    warning_html = "".join(f'<p class="warn">⚠ {escape(w)}</p>' for w in warnings)
+    warning_html = "".join(f'<p class="warn" data-field="warning">⚠ {escape(w)}</p>' for w in warnings)
+    provenance_html = f'<p data-field="provenance">{escape(provenance)}.</p>' if show_hostnames else ""
+    identity_html = (
+        f'<dt>client_id</dt><dd data-field="client_id">{escape(client.client_id)}</dd>\n'
+        f'<dt>sends you back to</dt><dd data-field="redirect_host"><span class="host">{escape(redirect_host)}</span> ({escape(redirect_uri)})</dd>\n'
+        if show_hostnames
+        else ""
+    )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Authorize {escape(name)}</title><style>{_STYLE}</style></head>
 <body><div class="card">
 <h1>Allow access to your account?</h1>
-<p class="who">{who} wants to act on your behalf, <b>{escape(user)}</b>.</p>
-<p>{escape(provenance)}.</p>
+<p class="who" data-field="who">{who} wants to act on your behalf, <b>{escape(user)}</b>.</p>
+{provenance_html}
 {warning_html}
 <dl>
-<dt>client_id</dt><dd data-field="client_id">{escape(client.client_id)}</dd>
-<dt>sends you back to</dt><dd data-field="redirect_host"><span class="host">{escape(redirect_host)}</span> ({escape(redirect_uri)})</dd>
-<dt>resource</dt><dd data-field="resource">{escape(resource)}</dd>
+{identity_html}<dt>resource</dt><dd data-field="resource">{escape(resource)}</dd>
 </dl>
 <p>Permissions requested:</p><ul>{scope_items}</ul>
 <form method="post" action="{escape(action)}">

@@ -79,6 +79,7 @@ NAIVE = ASPolicy(
     require_json_content_type=False,
     block_special_use_addresses=False,
     pin_vetted_address=False,
+    max_cache_seconds=10**9,  # whatever max-age the host asks for, even decades
     max_cached_documents=None,
     exact_redirect_uri_match=False,
     require_resource=False,

@@ -7,15 +7,20 @@ The metadata checks here are shared with CIMD, whose documents use the same fiel
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 from authlib.oauth2.rfc7591 import ClientMetadataClaims
 from joserfc.errors import JoseError
 
 from ..determinism import LabClock, SeededIds
-from .clients import Client, ClientRegistry
+from .clients import Client, ClientRegistry, PrefetchedResource, RegistryFull
+from .defensive_fetch import FetchRefused, SpecialUseAddress, defensive_fetch
 from .errors import OAuthError
+from .policy import ASPolicy
+from .registration_limits import RegistrationLimits
 
 _STRING_FIELDS = (
     "client_name", "client_uri", "logo_uri", "scope", "tos_uri", "policy_uri", "jwks_uri",
@@ -76,8 +81,8 @@ def check_client_metadata(metadata: Any, as_metadata: dict[str, Any]) -> dict[st
         value = metadata.get(name)
         if name in metadata and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
             raise MetadataError("invalid_client_metadata", f"{name} must be an array of strings (RFC 7591 §2)")
-    if "jwks" in metadata and not isinstance(metadata["jwks"], dict):
-        raise MetadataError("invalid_client_metadata", "jwks must be a JSON Web Key Set object (RFC 7591 §2)")
+    if "jwks" in metadata and not _is_key_set(metadata["jwks"]):
+        raise MetadataError("invalid_client_metadata", "jwks must be a JSON Web Key Set object: {\"keys\": [ {…}, … ]} (RFC 7591 §2, RFC 7517 §5)")
     if "jwks" in metadata and "jwks_uri" in metadata:
         raise MetadataError("invalid_client_metadata", "jwks and jwks_uri MUST NOT both be present (RFC 7591 §2)")
     for uri in metadata.get("redirect_uris", []):
@@ -88,18 +93,52 @@ def check_client_metadata(metadata: Any, as_metadata: dict[str, Any]) -> dict[st
     except JoseError as exc:
         claim = getattr(exc, "claim", None) or "metadata"
         raise MetadataError("invalid_client_metadata", f"{claim}: value not accepted ({exc.description})") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        # authlib's validators assume well-typed input; anything they trip over is still bad metadata.
+        raise MetadataError("invalid_client_metadata", f"client metadata not accepted ({type(exc).__name__}: {exc})") from None
     return dict(metadata)
+
+
+def _is_key_set(value: Any) -> bool:
+    keys = value.get("keys") if isinstance(value, dict) else None
+    return isinstance(keys, list) and all(isinstance(key, dict) for key in keys)
 
 
 class Registrar:
     """The registration endpoint's logic (RFC 7591 §3) and the records it leaves behind."""
 
-    def __init__(self, registry: ClientRegistry, ids: SeededIds, clock: LabClock) -> None:
+    def __init__(
+        self,
+        registry: ClientRegistry,
+        ids: SeededIds,
+        clock: LabClock,
+        *,
+        http: httpx.AsyncClient,
+        resolve: Callable[[str], str],
+        policy: Callable[[], ASPolicy],
+    ) -> None:
         self.registry = registry
         self.ids = ids
         self.clock = clock
+        self.http = http
+        self.resolve_host = resolve
+        self.policy = policy
+        self.limits = RegistrationLimits(clock)
 
-    def register(self, body: Any, as_metadata: dict[str, Any]) -> dict[str, Any]:
+    async def register(self, body: Any, as_metadata: dict[str, Any], *, source: str = "unknown") -> dict[str, Any]:
+        """Limits, then the metadata, then the URLs in it; only when all pass is a record written."""
+        policy = self.policy()
+        self.limits.check(source, len(self.registry), policy)
+        metadata = self.check_registration_metadata(body, as_metadata)
+        prefetched = await self.prefetch_metadata_urls(metadata, policy)
+        client = self.new_client(metadata, prefetched)
+        try:
+            self.registry.add(client)
+        except RegistryFull as exc:
+            raise OAuthError("temporarily_unavailable", f"registration failed: {exc}; no client can register until records are removed", 503) from None
+        return registration_response(client)
+
+    def check_registration_metadata(self, body: Any, as_metadata: dict[str, Any]) -> dict[str, Any]:
         try:
             metadata = check_client_metadata(body, as_metadata)
             if not metadata.get("redirect_uris"):
@@ -107,20 +146,45 @@ class Registrar:
                 raise MetadataError("invalid_redirect_uri", "redirect_uris is required for the authorization code grant")
         except MetadataError as exc:
             raise OAuthError(exc.error, exc.description) from None
+        return metadata
+
+    async def prefetch_metadata_urls(self, metadata: dict[str, Any], policy: ASPolicy) -> dict[str, PrefetchedResource]:
+        """Fetch the logo, keys and sector identifier the client pointed at (CIMD -02 §8.8: prefetch
+        logos), through the defensive fetch. A URL that points at a special-use address is an
+        attack on the AS's own network: the registration is refused. Any other failure (a 404, a
+        redirect, a name that does not resolve) only means there is nothing to keep."""
+        prefetched: dict[str, PrefetchedResource] = {}
+        for field in policy.fetched_metadata_urls:
+            url = metadata.get(field)
+            if not isinstance(url, str):
+                continue
+            is_logo = field == "logo_uri"
+            try:
+                fetched = await defensive_fetch(
+                    url, what=field, http=self.http, resolve=self.resolve_host, policy=policy,
+                    accept="image/*" if is_logo else "application/json", json_only=not is_logo,
+                )  # fmt: skip
+            except SpecialUseAddress as refused:
+                raise OAuthError("invalid_client_metadata", f"{refused.rule}; the registration is refused (SSRF)") from None
+            except FetchRefused:
+                continue
+            prefetched[field] = PrefetchedResource(url, fetched.content_type, fetched.body)
+        return prefetched
+
+    def new_client(self, metadata: dict[str, Any], prefetched: dict[str, PrefetchedResource]) -> Client:
         metadata.pop("client_id", None)  # the AS mints the id (RFC 7591 §3.2.1); a client cannot choose it
         method = metadata.setdefault("token_endpoint_auth_method", "client_secret_basic")  # RFC 7591 §2 default
         metadata.setdefault("grant_types", ["authorization_code"])
         metadata.setdefault("response_types", ["code"])
-        client = Client(
+        return Client(
             # CIMD §7.1: AS-minted ids must never look like a URL, so they cannot collide with CIMD ids.
             client_id=self.ids.alphanumeric("dcr-client-id", 24, prefix="tpc_"),
             kind="dcr",
             metadata=metadata,
             client_secret=self.ids.token("dcr-client-secret", 32) if method in SHARED_SECRET_METHODS else None,
             client_id_issued_at=self.clock.now(),
+            prefetched=prefetched,
         )
-        self.registry.add(client)
-        return registration_response(client)
 
 
 def registration_response(client: Client) -> dict[str, Any]:

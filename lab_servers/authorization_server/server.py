@@ -50,8 +50,8 @@ class AuthorizationServer:
         self.user = user  # the lab's signed-in user (the lab has no login step)
         self.keys = SigningKey(ids)
         self.registry = ClientRegistry()
-        self.registrar = Registrar(self.registry, ids, clock)
         self.cimd = CimdResolver(http, resolve, clock, policy, self.metadata)
+        self.registrar = Registrar(self.registry, ids, clock, http=http, resolve=resolve, policy=lambda: self.policy)
         self.pending: dict[str, PendingAuthorization] = {}
         self.codes: dict[str, AuthorizationCode] = {}
         self.refresh_tokens: dict[str, RefreshToken] = {}
@@ -131,7 +131,18 @@ class AuthorizationServer:
                 body = json.loads(await request.body())
             except ValueError:
                 raise OAuthError("invalid_client_metadata", "the request body must be a JSON object (RFC 7591 §3.1)") from None
-            return JSONResponse(self.registrar.register(body, self.metadata()), status_code=201, headers=NO_STORE)
+            source = request.client.host if request.client else "unknown"
+            return JSONResponse(await self.registrar.register(body, self.metadata(), source=source), status_code=201, headers=NO_STORE)
+
+        @app.get("/clients/{client_id}/logo")
+        async def logo(client_id: str) -> Response:
+            # The AS serves the logo it prefetched (CIMD -02 §8.8), so the user's browser never
+            # contacts the client's host. Whatever the AS fetched, it now serves to anyone.
+            client = self.registry.get(client_id)
+            logo = client.prefetched.get("logo_uri") if client else None
+            if logo is None:
+                raise OAuthError("invalid_request", f"no logo is stored for client {client_id!r}", 404)
+            return Response(logo.body, media_type=logo.content_type or "application/octet-stream", headers={"Cache-Control": "no-store"})
 
         @app.get("/authorize")
         async def authorize(request: Request) -> Response:

@@ -120,7 +120,11 @@ async def _check_client_assertion(server: "AuthorizationServer", client: Client,
         raise invalid_client(f"client_assertion_type must be {JWT_BEARER_ASSERTION} (RFC 7523 §2.2)")
     keys = client.metadata.get("jwks")
     if keys is None:
-        keys = (await fetch_document(client.metadata["jwks_uri"], http=server.cimd.http, resolve=server.cimd.resolve_host, policy=server.policy)).document
+        keys = (
+            await fetch_document(
+                client.metadata["jwks_uri"], http=server.cimd.http, resolve=server.cimd.resolve_host, policy=server.policy, what="jwks_uri"
+            )
+        ).document
     try:
         token = jwt.decode(form["client_assertion"], KeySet.import_key_set(keys), algorithms=CLIENT_ASSERTION_ALGORITHMS)
     except (JoseError, ValueError, TypeError, KeyError) as exc:

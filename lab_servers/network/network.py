@@ -9,6 +9,7 @@ extension `lab.pinned_address`, so the connection goes to the address that was c
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,6 +23,16 @@ from .asgi import ASGIApp, LifespanRunner, RawResponse, call_asgi
 from .dns import UnknownHost, VirtualDNS
 
 PINNED_ADDRESS = "lab.pinned_address"
+
+
+def _as_connected(address: str) -> str:
+    """A dual-stack socket connecting to ::ffff:10.0.0.5 reaches 10.0.0.5: route it there too."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return str(mapped) if mapped is not None else address
 
 
 class LabConnectError(ConnectionError):
@@ -76,7 +87,7 @@ class LabNetwork:
         except UnknownHost as exc:
             self._record_failure(common, None, str(exc))
             raise LabConnectError(str(exc)) from None
-        host = self._by_address.get(address)
+        host = self._by_address.get(_as_connected(address))
         if host is None:
             reason = f"{host_name} ({address}): connection refused"
             self._record_failure(common, address, reason)

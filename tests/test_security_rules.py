@@ -1,0 +1,111 @@
+"""The CIMD rules table, and the mechanisms underneath it: address judgement, pinning, the
+bounded cache, registration limits."""
+
+from __future__ import annotations
+
+import pytest
+
+from lab_servers import HARDENED, NAIVE, Lab
+from lab_servers.authorization_server.cimd import CachedDocument, DocumentCache
+from lab_servers.authorization_server.defensive_fetch import special_use_kind
+from lab_servers.security import RULE_CASES, run_cimd_rule, run_cimd_rules
+from lab_servers.security.cimd_rules import valid_document
+from lab_servers.security.network_fixtures import REBINDING_HOST, add_internal_network
+from lab_servers.security.requests import open_authorization, refusal, register
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.mark.parametrize("case", RULE_CASES, ids=[c.id for c in RULE_CASES])
+async def test_each_cimd_rule_is_enforced_by_the_hardened_as_with_an_error_naming_it(case) -> None:
+    result = await run_cimd_rule(case, HARDENED)
+    if case.accepted_when_hardened:
+        assert result.outcome == "accepted", result.summary
+        return
+    assert result.outcome == "refused"
+    assert result.details["error"] in ("invalid_client", "invalid_request")
+    assert case.hardened_error in result.details["error_description"]
+    assert result.details["records"] == 0
+    assert result.details["cached"] == ([case.client_id] if case.document_is_valid else [])
+    assert result.details["internal_requests"] == []
+
+
+async def test_the_naive_as_accepts_most_hostile_inputs_and_fetches_from_its_own_network() -> None:
+    result = await run_cimd_rules(NAIVE)
+    accepted = {row["case"] for row in result.details["rows"] if row["outcome"] == "accepted"}
+    assert {"http-scheme", "fragment", "userinfo", "redirect", "too-large", "client-secret", "host-case"} <= accepted
+    assert sum(row["internal_requests"] for row in result.details["rows"]) >= 4
+
+
+async def test_the_hardened_as_enforces_every_rule() -> None:
+    assert (await run_cimd_rules(HARDENED)).outcome == "every rule enforced"
+
+
+@pytest.mark.parametrize(
+    ("address", "kind"),
+    [
+        ("10.1.2.3", "private"), ("172.16.0.1", "private"), ("192.168.1.1", "private"), ("127.0.0.1", "loopback"),
+        ("169.254.169.254", "link-local"), ("100.64.0.1", "carrier-grade NAT"), ("0.0.0.0", "unspecified"),
+        ("::1", "loopback"), ("fe80::1", "link-local"), ("fc00::1", "private"), ("::ffff:10.0.0.1", "carried inside"),
+        ("::ffff:169.254.169.254", "link-local"), ("64:ff9b::7f00:1", "carried inside"), ("2002:a00:1::", "carried inside"),
+        ("::10.0.0.1", "carried inside"), ("224.0.0.1", "multicast"), ("192.0.2.1", "private"), ("240.0.0.1", "reserved"),
+    ],
+)  # fmt: skip
+def test_special_use_addresses_are_recognised_whatever_their_form(address: str, kind: str) -> None:
+    judged = special_use_kind(address)
+    assert judged is not None and kind in judged
+
+
+@pytest.mark.parametrize("address", ["93.184.215.30", "8.8.8.8", "2606:4700::1111", "::ffff:93.184.215.30", "64:ff9b::808:808"])
+def test_public_addresses_are_not_special_use(address: str) -> None:
+    assert special_use_kind(address) is None
+
+
+async def test_the_hardened_as_looks_a_name_up_once_and_connects_to_that_address() -> None:
+    async with Lab(policy=HARDENED) as lab:
+        internal = add_internal_network(lab)
+        url = f"https://{REBINDING_HOST}/client.json"
+        internal.attacker.publish("/client.json", valid_document(url))
+        page = await open_authorization(lab, url, "https://evil.example/callback")
+        assert refusal(page) is None
+        fetch = next(e for e in lab.trace if e.host == REBINDING_HOST)
+        assert fetch.address == "93.184.216.66"
+        assert lab.network.dns._lookups[REBINDING_HOST] == 1
+        assert internal.reached == []
+
+
+def test_the_document_cache_evicts_the_least_recently_used_document() -> None:
+    cache = DocumentCache()
+    for name in "abc":
+        cache.store(CachedDocument(name, {}, 0, 100), max_entries=2)
+    assert list(cache) == ["b", "c"]
+    assert cache.fresh("b", now=1) is not None
+    cache.store(CachedDocument("d", {}, 0, 100), max_entries=2)
+    assert list(cache) == ["b", "d"]
+    assert cache.fresh("d", now=100) is None and "d" not in cache  # expired entries are dropped
+
+
+async def test_the_registration_cap_answers_429_naming_the_cap() -> None:
+    async with Lab(policy=HARDENED.but(max_registrations=2, registration_rate_limit=None)) as lab:
+        body = {"client_name": "x", "redirect_uris": ["https://app.example/cb"], "token_endpoint_auth_method": "none"}
+        statuses = [(await register(lab, body)).status_code for _ in range(3)]
+        refused = await register(lab, body)
+    assert statuses == [201, 201, 429]
+    assert refused.json()["error"] == "temporarily_unavailable" and "registration cap" in refused.json()["error_description"]
+    assert len(lab.registrations) == 2
+
+
+async def test_the_rate_limit_window_moves_with_the_lab_clock() -> None:
+    async with Lab(policy=HARDENED.but(registration_rate_limit=(2, 60))) as lab:
+        body = {"client_name": "x", "redirect_uris": ["https://app.example/cb"], "token_endpoint_auth_method": "none"}
+        first = [(await register(lab, body)).status_code for _ in range(3)]
+        lab.clock.advance(60)
+        later = (await register(lab, body)).status_code
+    assert first == [201, 201, 429] and later == 201
+
+
+async def test_a_naive_registration_with_no_special_urls_fetches_nothing() -> None:
+    async with Lab(policy=NAIVE) as lab:
+        body = {"client_name": "x", "redirect_uris": ["https://app.example/cb"], "token_endpoint_auth_method": "none"}
+        assert (await register(lab, body)).status_code == 201
+    assert [e.path for e in lab.trace] == ["/register"]
