@@ -14,35 +14,54 @@ from datetime import datetime, timezone
 from functools import cached_property
 from typing import Any
 
-# One stylesheet, scoped under `.labv` so that it cannot restyle the notebook around it. Every
-# view carries it inline (no external resources): a notebook viewed statically has nothing else.
-CSS = (
-    ".labv{font:13px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;color:#1f2328;max-width:100%}"
-    ".labv h4{margin:.2em 0 .4em;font-size:14px}"
-    ".labv .spec{color:#59636e;font-size:12px}"
-    ".labv pre{font:12px/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#f6f8fa;"
-    "border:1px solid #d0d7de;border-radius:6px;padding:6px 8px;margin:.3em 0;white-space:pre-wrap;"
-    "word-break:break-all;max-height:32em;overflow:auto}"
-    ".labv code{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}"
-    ".labv table{border-collapse:collapse;margin:.3em 0}"
-    ".labv th,.labv td{border:1px solid #d0d7de;padding:3px 7px;text-align:left;vertical-align:top}"
-    ".labv th{background:#f6f8fa;font-weight:600}"
-    ".labv td.v{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;word-break:break-all}"
-    ".labv .diff{background:#fff8c5}"
-    ".labv .err{background:#ffebe9;border-left:4px solid #cf222e;padding:4px 8px;margin:.3em 0}"
-    ".labv .ok{color:#1a7f37}"
-    ".labv .dim{color:#8c959f}"
-    ".labv .cut{color:#8250df;font-style:italic}"
-    ".labv mark{border-radius:3px;padding:0 2px;color:inherit}"
-    ".labv mark.hdr{background:#fff8c5}"
-    ".labv mark.id{background:#ddf4ff}"
-    ".labv mark.pkce{background:#fbefff}"
-    ".labv mark.res{background:#dafbe1}"
-    ".labv mark.tok{background:#ffebe9}"
-    ".labv summary{cursor:pointer}"
-    ".labv .cols{display:flex;gap:16px;flex-wrap:wrap;align-items:flex-start}"
-    ".labv .cols>div{flex:1 1 320px;min-width:0}"
-)
+# Styles are inlined on each element rather than kept in a <style> block: JupyterLab shows the
+# stored outputs of an untrusted notebook (one just opened from Git or on Binder) through its
+# sanitizer, which drops <style> elements but keeps style attributes; static viewers do the same.
+# Nothing external is referenced.
+MONO = "font:12px/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace"
+ROOT_STYLE = "font:13px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;color:#1f2328;max-width:100%"
+TAG_STYLES = {
+    "h4": "margin:.2em 0 .4em;font-size:14px;font-weight:600",
+    "pre": f"{MONO};background:#f6f8fa;border:1px solid #d0d7de;border-radius:6px;padding:6px 8px;margin:.3em 0;"
+    "white-space:pre-wrap;word-break:break-all;max-height:32em;overflow:auto;color:#1f2328",
+    "code": MONO,
+    "table": "border-collapse:collapse;margin:.3em 0",
+    "th": "border:1px solid #d0d7de;padding:3px 7px;text-align:left;vertical-align:top;background:#f6f8fa;font-weight:600",
+    "td": "border:1px solid #d0d7de;padding:3px 7px;text-align:left;vertical-align:top",
+    "mark": "border-radius:3px;padding:0 2px;color:inherit",
+    "summary": "cursor:pointer",
+}
+CLASS_STYLES = {
+    "spec": "color:#59636e;font-size:12px;font-weight:400",
+    "v": f"{MONO};word-break:break-all",
+    "diff": "background:#fff8c5",
+    "err": "background:#ffebe9;border-left:4px solid #cf222e;padding:4px 8px;margin:.3em 0",
+    "dim": "color:#8c959f",
+    "cut": "color:#8250df;font-style:italic",
+    "hdr": "background:#fff8c5",
+    "id": "background:#ddf4ff",
+    "pkce": "background:#fbefff",
+    "res": "background:#dafbe1",
+    "tok": "background:#ffebe9",
+    "cols": "display:flex;gap:16px;flex-wrap:wrap;align-items:flex-start",
+    "col": "flex:1 1 320px;min-width:0",
+}
+# Only tags the views themselves write, bare or with a single class attribute: text from the wire
+# is escaped before it gets here, so it cannot contain a `<` for this to match.
+_STYLED_TAG = re.compile(r'<(\w+)(?: class="([\w ]+)")?>')
+
+
+def inline_styles(html: str) -> str:
+    def style(match: re.Match[str]) -> str:
+        tag, classes = match.group(1), (match.group(2) or "").split()
+        rules = [TAG_STYLES[tag]] if tag in TAG_STYLES else []
+        rules += [CLASS_STYLES[c] for c in classes if c in CLASS_STYLES]
+        # The class stays: tests and anyone restyling the views can still find the element.
+        cls = f' class="{match.group(2)}"' if match.group(2) else ""
+        return f'<{tag}{cls} style="{";".join(rules)}">' if rules else match.group(0)
+
+    return _STYLED_TAG.sub(style, html)
+
 
 LONG_TOKEN = 64  # runs of token characters at least this long are shortened on display
 
@@ -106,8 +125,8 @@ def table(headers: list[str], rows: list[list[str]], *, row_classes: list[str] |
 
 
 def wrap(body: str) -> str:
-    """The outermost element of every view: the scoped stylesheet, then the content."""
-    return f'<div class="labv"><style>{CSS}</style>{body}</div>'
+    """The outermost element of every view, with every element's style inlined."""
+    return f'<div style="{ROOT_STYLE}">{inline_styles(body)}</div>'
 
 
 class HtmlView:

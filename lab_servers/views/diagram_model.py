@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from ..client.records import STEPS, StepRecord
 from ..trace import Exchange, Trace
@@ -73,10 +73,13 @@ class Block:
     title: str
     spec: str
     items: list[Message | Note] = field(default_factory=list)
+    failed: bool = False
+    run: int | None = None  # which step record it came from, when built from records
 
     @property
     def caption(self) -> str:
-        return f"{self.number} · {self.title}" if self.number else self.title
+        caption = f"{self.number} · {self.title}" if self.number else self.title
+        return caption + (" — failed" if self.failed else "")
 
 
 @dataclass
@@ -95,61 +98,70 @@ Source = Trace | Iterable[Exchange] | Iterable[StepRecord] | Any
 def build_model(source: Source) -> DiagramModel:
     """Accepts a Trace, a list of exchanges, a list of StepRecords, or anything with `.records`
     (a Connection, a LabClient). Step records add a note for steps that sent nothing."""
-    exchanges, notes = _collect(source)
+    exchanges, notes, runs = _collect(source)
     participants = _participants(exchanges)
     index = {p.key: i for i, p in enumerate(participants)}
     blocks: list[Block] = []
 
-    def block_for(step: str | None) -> Block:
-        if not blocks or blocks[-1].step != step:
+    def block_for(step: str | None, run: tuple[int, bool] | None = None) -> Block:
+        # A new band whenever the step changes, or (given records) a step is run again, as
+        # when an authorization is retried after the user denied it.
+        number_run, failed = run if run else (None, False)
+        if not blocks or blocks[-1].step != step or blocks[-1].run != number_run:
             number, title, spec = STEP_INFO.get(step or "", (None, step or "outside the handshake", ""))
-            blocks.append(Block(step, number, title, spec))
+            blocks.append(Block(step, number, title, spec, failed=failed, run=number_run))
         return blocks[-1]
 
     def emit_notes_before(seq: float) -> None:
         while notes and notes[0][0] < seq:
-            _, step, text = notes.pop(0)
-            block = block_for(step)
-            block.items.append(Note(text))
+            _, step, text, run = notes.pop(0)
+            block_for(step, run).items.append(Note(text))
+
+    def close(exchange: Exchange) -> None:
+        block_for(exchange.step, runs.get(exchange.seq)).items.append(
+            Message("response", index[exchange.host], index[exchange.caller], response_label(exchange), exchange.status, exchange)
+        )
 
     open_: list[Exchange] = []
     for exchange in sorted(exchanges, key=lambda e: e.seq):
         while open_ and open_[-1].done < exchange.done:
-            _close(open_.pop(), index, block_for)
+            close(open_.pop())
         emit_notes_before(exchange.seq)
-        block_for(exchange.step).items.append(
+        block_for(exchange.step, runs.get(exchange.seq)).items.append(
             Message("request", index[exchange.caller], index[exchange.host], request_label(exchange), None, exchange)
         )
         open_.append(exchange)
     while open_:
-        _close(open_.pop(), index, block_for)
+        close(open_.pop())
     emit_notes_before(float("inf"))
     return DiagramModel(participants, blocks)
 
 
-def _close(exchange: Exchange, index: dict[str, int], block_for: Any) -> None:
-    block_for(exchange.step).items.append(
-        Message("response", index[exchange.host], index[exchange.caller], response_label(exchange), exchange.status, exchange)
-    )
+Run = tuple[int, bool]  # (position of the step record, whether it failed)
 
 
-def _collect(source: Source) -> tuple[list[Exchange], list[tuple[float, str, str]]]:
+def _collect(source: Source) -> tuple[list[Exchange], list[tuple[float, str, str, Run]], dict[int, Run]]:
     if isinstance(source, Trace):
-        return list(source.exchanges), []
+        return list(source.exchanges), [], {}
     records = getattr(source, "records", None)
     items = list(records if records is not None else source)
     if not items or isinstance(items[0], Exchange):
-        return items, []
+        return items, [], {}
     exchanges: list[Exchange] = []
-    notes: list[tuple[float, str, str]] = []  # (drawn before the first request after this seq, step, text)
+    notes: list[tuple[float, str, str, Run]] = []  # (drawn before the first request after this seq, step, text, run)
+    runs: dict[int, Run] = {}
     last_seq = 0
-    for record in items:
+    for position, record in enumerate(items):
+        run = (position, "error" in record.learned)
         if record.exchanges:
-            exchanges.extend(e for e in record.exchanges if e not in exchanges)
+            for e in record.exchanges:
+                if e.seq not in runs:
+                    exchanges.append(e)
+                    runs[e.seq] = run
             last_seq = max(last_seq, *(e.seq for e in record.exchanges))
         else:
-            notes.append((last_seq + 0.5, record.name, _note_text(record)))
-    return exchanges, notes
+            notes.append((last_seq + 0.5, record.name, _note_text(record), run))
+    return exchanges, notes, runs
 
 
 def _note_text(record: StepRecord) -> str:
@@ -196,12 +208,15 @@ def response_label(exchange: Exchange) -> str:
     location = exchange.response_header("location")
     if location and 300 <= exchange.status < 400:
         parts = urlsplit(location)
-        return shorten(f"{exchange.status} → {parts.netloc}{parts.path}" + ("?…" if parts.query else ""), LABEL_LIMIT)
+        # An error redirect (the user denied, say) names its error: that is the news.
+        error = parse_qs(parts.query).get("error")
+        query = f"?error={error[0]}" if error else "?…" if parts.query else ""
+        return shorten(f"{int(exchange.status)} → {parts.netloc}{parts.path}{query}", LABEL_LIMIT + 14)
     try:
         phrase = HTTPStatus(exchange.status).phrase
     except ValueError:
         phrase = ""
-    return shorten(f"{exchange.status} {phrase}".strip(), LABEL_LIMIT)
+    return shorten(f"{int(exchange.status)} {phrase}".strip(), LABEL_LIMIT)
 
 
 def _jsonrpc(body: str) -> str:

@@ -3,6 +3,8 @@ Notebook ≥ 7.1 from a ```mermaid block in Markdown output)."""
 
 from __future__ import annotations
 
+import re
+
 from .diagram_model import Block, DiagramModel, Message, Note
 
 # Pale, distinct bands so neighbouring steps can be told apart; picked by step number so the same
@@ -22,18 +24,15 @@ def band_colour(block: Block, position: int) -> tuple[int, int, int]:
     return BAND_COLOURS[((block.number or position + 1) - 1) % len(BAND_COLOURS)]
 
 
+_ENTITIES = {"#": "#35;", ";": "#59;", "<": "#lt;", ">": "#gt;", '"': "#quot;", "%": "#37;"}
+_SPECIAL = re.compile("[#;<>\"%]")
+
+
 def mermaid_text(text: str) -> str:
-    """Message text Mermaid cannot misread: `;` and `#` start statements and entity codes, and
-    `<`/`>` would reach its HTML labels; Mermaid's own entity codes stand in for them."""
-    text = " ".join(text.split())
-    return (
-        text.replace("#", "#35;")
-        .replace(";", "#59;")
-        .replace("<", "#lt;")
-        .replace(">", "#gt;")
-        .replace('"', "#quot;")
-        .replace("%%", "#37;#37;")
-    )
+    """Message text Mermaid cannot misread: `;` and `#` start statements and entity codes, `%%`
+    starts a comment, and `<`/`>` would reach its HTML labels; Mermaid's own entity codes stand in
+    for them (in one pass, so that the codes themselves are not escaped again)."""
+    return _SPECIAL.sub(lambda m: _ENTITIES[m.group(0)], " ".join(text.split()))
 
 
 def to_mermaid(model: DiagramModel, title: str | None = None) -> str:
@@ -49,7 +48,9 @@ def to_mermaid(model: DiagramModel, title: str | None = None) -> str:
         r, g, b = band_colour(block, position)
         lines.append(f"    rect rgb({r}, {g}, {b})")
         used = sorted({i for m in block.items if isinstance(m, Message) for i in (m.source, m.target)})
-        lo, hi = (used[0], used[-1]) if used else (0, len(ids) - 1)
+        # A step that sent nothing (CIMD's step 4) is the client's own business: note it there.
+        client = next((i for i, p in enumerate(model.participants) if p.key in ("client", "sdk-client")), None)
+        lo, hi = (used[0], used[-1]) if used else (client, client) if client is not None else (0, len(ids) - 1)
         span = ids[lo] if lo == hi else f"{ids[lo]},{ids[hi]}"
         lines.append(f"        Note over {span}: {mermaid_text(block.caption)}")
         for item in block.items:

@@ -1,0 +1,80 @@
+"""`compare_identities(a, b)`: two connections to the same MCP server, side by side: the same
+user and audience, two different client identities."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..client.client import decode_jwt_payload
+from ._html import HtmlView, as_text, cut_tokens_html, esc, table
+
+# (row label, where to read it): "whoami.<key>" from the MCP server's answer, "token.<claim>"
+# from the decoded access token, "record.<key>" from the step-4 record.
+ROWS = [
+    ("client_id (as the MCP server sees it)", "whoami.client_id"),
+    ("how the id was obtained", "record.method"),
+    ("identified by", "whoami.identified_by.method"),
+    ("user (sub)", "whoami.sub"),
+    ("audience (aud)", "whoami.aud"),
+    ("issuer (iss)", "whoami.iss"),
+    ("scope", "whoami.scope"),
+    ("token client_id claim", "token.client_id"),
+    ("token lifetime (exp − iat)", "token.lifetime"),
+]
+
+
+def _lookup(connection: Any, where: str) -> Any:
+    source, _, path = where.partition(".")
+    if source == "whoami":
+        value: Any = connection.whoami
+    elif source == "token":
+        claims: dict[str, Any] = (decode_jwt_payload(connection.access_token) if connection.access_token else None) or {}
+        if path == "lifetime":
+            return f"{claims['exp'] - claims['iat']} s" if "exp" in claims and "iat" in claims else None
+        value = claims
+    else:
+        value = next((r.learned for r in connection.records if r.number == 4), {})
+    for key in path.split("."):
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+@dataclass(eq=False, repr=False)
+class IdentityComparison(HtmlView):
+    labels: tuple[str, str]
+    rows: list[tuple[str, Any, Any]]
+
+    def _body(self) -> str:
+        html_rows, classes = [], []
+        for name, a, b in self.rows:
+            same = a == b
+            classes.append("" if same else "diff")
+            html_rows.append([
+                f"<td>{esc(name)}</td>",
+                f'<td class="v">{cut_tokens_html(as_text(a))}</td>',
+                f'<td class="v">{cut_tokens_html(as_text(b))}</td>',
+                f"<td>{'same' if same else '<b>different</b>'}</td>",
+            ])  # fmt: skip
+        return (
+            "<h4>Same server, two identities</h4>"
+            + table(["", *self.labels, ""], html_rows, row_classes=classes)
+        )
+
+    def _summary(self) -> str:
+        differ = [name for name, a, b in self.rows if a != b]
+        return f"{self.labels[0]} vs {self.labels[1]}: {len(differ)} of {len(self.rows)} rows differ"
+
+    def __str__(self) -> str:
+        """A plain-text table (what `print(...)` shows)."""
+        width = max(len(name) for name, _, _ in self.rows)
+        col = max(len(self.labels[0]), *(len(as_text(a)) for _, a, _ in self.rows))
+        lines = [f"{'':<{width}}  {self.labels[0]:<{col}}  {self.labels[1]}"]
+        lines += [f"{name:<{width}}  {as_text(a):<{col}}  {as_text(b)}" for name, a, b in self.rows]
+        return "\n".join(lines)
+
+
+def compare_identities(conn_a: Any, conn_b: Any, labels: tuple[str, str] = ("DCR", "CIMD")) -> IdentityComparison:
+    """Compare two connections (from `lab.connect`): whoami, token claims, how the id was got."""
+    rows = [(name, _lookup(conn_a, where), _lookup(conn_b, where)) for name, where in ROWS]
+    return IdentityComparison(tuple(labels), rows)  # type: ignore[arg-type]

@@ -1,0 +1,91 @@
+"""`show_consent(page)`: the consent page exactly as the AS rendered it, plus its text.
+
+The page is the AS's HTML, which embeds strings the client chose (its name, its URLs). It is shown
+in an iframe with `sandbox=""` and `srcdoc`: no scripts, no form submission, no same-origin access,
+so whatever a hostile client put in its metadata cannot touch the notebook. The text summary
+beside it is what a screen reader (and nbval's text/plain) sees.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from typing import Any
+
+from ._html import HtmlView, esc, shorten
+
+BLOCKS = {"h1", "h2", "h3", "p", "li", "dt", "div", "form", "ul", "dl", "tr", "br"}
+SKIP = {"style", "script", "title", "head"}
+
+
+class _TextParser(HTMLParser):
+    """Visible text, one block per line; `dt`/`dd` pairs joined as `term: value`."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.lines: list[str] = [""]
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in SKIP:
+            self._skip += 1
+        elif tag in BLOCKS:
+            self.lines.append("")
+        elif tag == "dd":
+            self.lines[-1] += ": "
+        elif tag == "button":
+            self.lines[-1] += " ["
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in SKIP:
+            self._skip = max(0, self._skip - 1)
+        elif tag == "button":
+            self.lines[-1] += "]"
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.lines[-1] += data
+
+    def text(self) -> str:
+        lines = (" ".join(line.split()) for line in self.lines)
+        return "\n".join(line for line in lines if line)
+
+
+def page_text(html: str) -> str:
+    parser = _TextParser()
+    parser.feed(html)
+    parser.close()
+    return parser.text()
+
+
+@dataclass(eq=False, repr=False)
+class ConsentView(HtmlView):
+    page_html: str
+    url: str | None = None
+    height: int = 480
+
+    @property
+    def text(self) -> str:
+        return page_text(self.page_html)
+
+    def _body(self) -> str:
+        where = f' <span class="spec">{esc(self.url.split("?", 1)[0])}</span>' if self.url else ""
+        return (
+            f"<h4>The consent page, as the AS rendered it{where}</h4>"
+            '<div class="cols"><div class="col">'
+            f'<iframe sandbox="" srcdoc="{esc(self.page_html)}" title="consent page" '
+            f'style="width:100%;height:{self.height}px;border:1px solid #d0d7de;border-radius:6px;background:#fff"></iframe>'
+            '</div><div class="col"><b>What the user reads</b>'
+            f"<pre>{esc(self.text)}</pre></div></div>"
+        )
+
+    def _summary(self) -> str:
+        lines = self.text.splitlines()
+        return " | ".join(shorten(line, 70) for line in lines[:3])
+
+
+def show_consent(page: Any) -> ConsentView:
+    """Pass `client.state.consent_page` (or any object with `.html`), or the HTML string."""
+    if isinstance(page, str):
+        return ConsentView(page)
+    return ConsentView(page.html, getattr(page, "url", None))

@@ -1,0 +1,170 @@
+"""`show_exchange(exchange)`: one request and its response as raw HTTP/1.1 text, with the fields
+the handshake turns on highlighted.
+
+The text is the exchange as recorded, with three liberties taken for readability, each visible:
+JSON bodies are pretty-printed, long tokens are cut in the middle (marked, with the count of
+characters left out), and very long bodies are truncated with a note saying how much is missing.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from dataclasses import dataclass
+from http import HTTPStatus
+from urllib.parse import urlsplit
+
+from ..trace import Exchange
+from ._html import HtmlView, cut_tokens_html, esc
+
+BODY_LIMIT = 1600  # characters shown of a body; a consent page is ~2 kB and has its own view
+
+# Header names to highlight, and the class (colour) they get.
+HEADERS = {"www-authenticate": "hdr", "location": "hdr", "authorization": "tok", "mcp-protocol-version": "hdr"}
+# Parameters (in query strings, forms and JSON) to highlight, by what they are about.
+FIELDS = {
+    "client_id": "id",
+    "client_name": "id",
+    "redirect_uri": "id",
+    "redirect_uris": "id",
+    "code_challenge": "pkce",
+    "code_challenge_method": "pkce",
+    "code_verifier": "pkce",
+    "state": "pkce",
+    "resource": "res",
+    "resource_metadata": "res",
+    "scope": "res",
+    "iss": "res",
+    "issuer": "res",
+    "access_token": "tok",
+    "refresh_token": "tok",
+    "code": "tok",
+    "error": "tok",
+}
+# Headers that every httpx request carries and that say nothing about OAuth: shown dimmed.
+DIM_HEADERS = {"accept-encoding", "connection", "user-agent", "content-length"}
+
+
+@functools.lru_cache(maxsize=32)
+def _field_pattern(extra: tuple[str, ...] = ()) -> re.Pattern[str]:
+    names = "|".join(re.escape(n) for n in sorted({*FIELDS, *extra}, key=lambda n: (-len(n), n)))
+    # key=value in a query string or form; "key": value in JSON; key="value" in WWW-Authenticate.
+    return re.compile(
+        rf'(?<![\w%])(?P<q>{names})=(?P<qv>"[^"]*"|[^&\s",]*)'
+        rf'|"(?P<j>{names})"\s*:\s*(?P<jv>"(?:[^"\\]|\\.)*"|\[[^\]]*\]|[^,}}\n]*)'
+    )
+
+
+def highlight(text: str, extra: tuple[str, ...] = ()) -> str:
+    """Escape `text`, wrapping highlighted fields in <mark> and cutting long tokens."""
+    out, last = [], 0
+    for match in _field_pattern(extra).finditer(text):
+        name = match.group("q") or match.group("j")
+        out.append(cut_tokens_html(text[last : match.start()]))
+        out.append(f'<mark class="{FIELDS.get(name, "hdr")}">{cut_tokens_html(match.group(0))}</mark>')
+        last = match.end()
+    out.append(cut_tokens_html(text[last:]))
+    return "".join(out)
+
+
+def _header_lines(headers: tuple[tuple[str, str], ...], extra: tuple[str, ...] = ()) -> list[str]:
+    lines = []
+    wanted = {**HEADERS, **{n.lower(): "hdr" for n in extra}}
+    for name, value in headers:
+        lower = name.lower()
+        if lower in wanted:
+            lines.append(f'<mark class="{wanted[lower]}">{esc(name)}:</mark> {highlight(value, extra)}')
+        elif lower in DIM_HEADERS:
+            lines.append(f'<span class="dim">{esc(name)}: {esc(value)}</span>')
+        else:
+            lines.append(f"{esc(name)}: {highlight(value, extra)}")
+    return lines
+
+
+def pretty_body(body: str) -> str:
+    """JSON bodies indented (the AS's compact JSON is hard to read); others as sent."""
+    if body[:1] in "{[":
+        try:
+            return json.dumps(json.loads(body), indent=2, ensure_ascii=False)
+        except ValueError:
+            pass
+    return body
+
+
+def _body_html(body: str, extra: tuple[str, ...] = ()) -> str:
+    body = pretty_body(body)
+    if len(body) <= BODY_LIMIT:
+        return highlight(body, extra)
+    rest = len(body) - BODY_LIMIT
+    return highlight(body[:BODY_LIMIT], extra) + f'\n<span class="cut">… {rest} more characters not shown</span>'
+
+
+def request_target(url: str) -> str:
+    parts = urlsplit(url)
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
+def status_line(status: int | None, error: str | None) -> str:
+    if status is None:
+        return f"(no response: {error or 'unknown error'})"
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = ""
+    return f"HTTP/1.1 {int(status)} {phrase}".rstrip()
+
+
+@dataclass(eq=False, repr=False)
+class RawHTTP(HtmlView):
+    exchange: Exchange
+    highlight: tuple[str, ...] = ()
+
+    def request_html(self) -> str:
+        e = self.exchange
+        lines = [f"<b>{esc(e.method)}</b> {self._target()} HTTP/1.1", *_header_lines(e.request_headers, self.highlight)]
+        text = "\n".join(lines)
+        if e.request_body:
+            text += "\n\n" + _body_html(e.request_body, self.highlight)
+        return text
+
+    def _target(self) -> str:
+        target = request_target(self.exchange.url)
+        path, sep, query = target.partition("?")
+        if not sep:
+            return esc(path)
+        # One parameter per visual chunk: a 400-character authorization URL stays readable.
+        return esc(path) + "?" + "&amp;".join(highlight(p, self.highlight) for p in query.split("&"))
+
+    def response_html(self) -> str:
+        e = self.exchange
+        if e.status is None:
+            return f'<span class="err">{esc(status_line(None, e.error))}</span>'
+        lines = [f"<b>{esc(status_line(e.status, e.error))}</b>", *_header_lines(e.response_headers, self.highlight)]
+        text = "\n".join(lines)
+        if e.response_body:
+            text += "\n\n" + _body_html(e.response_body, self.highlight)
+        return text
+
+    def _body(self) -> str:
+        e = self.exchange
+        who = f"#{e.seq} {esc(e.caller)} → {esc(e.host)}" + (f' <span class="spec">step: {esc(e.step)}</span>' if e.step else "")
+        return (
+            f"<h4>{who}</h4>"
+            f"<pre>{self.request_html()}</pre>"
+            f"<pre>{self.response_html()}</pre>"
+        )
+
+    def _summary(self) -> str:
+        e = self.exchange
+        target = request_target(e.url).split("?", 1)[0] + ("?…" if "?" in e.url else "")
+        outcome = e.error if e.status is None else int(e.status)
+        return f"#{e.seq} {e.caller} → {e.host}: {e.method} {target} → {outcome}"
+
+
+
+def show_exchange(exchange: Exchange, *, highlight: str | list[str] | tuple[str, ...] | None = None) -> RawHTTP:
+    """Raw request and response; WWW-Authenticate, client_id, code_challenge, resource, Location,
+    tokens, iss and state are always highlighted, and `highlight=` adds more field names."""
+    extra = (highlight,) if isinstance(highlight, str) else tuple(highlight or ())
+    return RawHTTP(exchange, extra)

@@ -1,0 +1,67 @@
+"""`show_step(record)`: everything one handshake step did, on one card: what it is, why, where
+the spec says so, what the client learned, the diagram of its exchanges, and each raw exchange."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..client.records import StepRecord
+from ._html import HtmlView, as_text, cut_tokens_html, esc, shorten, table
+from .raw_http import RawHTTP
+from .sequence import sequence_diagram
+
+VALUE_LIMIT = 400  # characters of a learned value shown in the table
+
+
+def learned_table(learned: dict[str, object]) -> str:
+    rows = []
+    for key, value in learned.items():
+        text = as_text(value)
+        if len(text) > VALUE_LIMIT:
+            text = text[: VALUE_LIMIT - 1] + "…"
+        rows.append([f"<td><code>{esc(key)}</code></td>", f'<td class="v">{cut_tokens_html(text)}</td>'])
+    return table(["learned", "value"], rows) if rows else '<p class="dim">Nothing learned.</p>'
+
+
+@dataclass(eq=False, repr=False)
+class StepView(HtmlView):
+    record: StepRecord
+    diagram: bool = True
+
+    @property
+    def error(self) -> str | None:
+        error = self.record.learned.get("error")
+        return str(error) if error is not None else None
+
+    def _body(self) -> str:
+        r = self.record
+        parts = [f'<h4>Step {r.number} · {esc(r.title)} <span class="spec">{esc(r.spec)}</span></h4>']
+        if self.error:
+            parts.append(f'<div class="err"><b>step {r.number} ({esc(r.name)}) failed:</b> {esc(self.error)}</div>')
+        if r.explanation:
+            parts.append(f"<p>{esc(r.explanation)}</p>")
+        if r.notes:
+            parts.append("<ul>" + "".join(f"<li>{esc(n)}</li>" for n in r.notes) + "</ul>")
+        parts.append(learned_table(r.learned))
+        if self.diagram:
+            parts.append(sequence_diagram([r]).html)
+        if not r.exchanges:
+            parts.append('<p class="dim">This step sent no HTTP request.</p>')
+        for exchange in r.exchanges:
+            view = RawHTTP(exchange)
+            parts.append(
+                f"<details><summary><code>{esc(view._summary())}</code></summary>"
+                f"<pre>{view.request_html()}</pre><pre>{view.response_html()}</pre></details>"
+            )
+        return "".join(parts)
+
+    def _summary(self) -> str:
+        r = self.record
+        outcome = f"failed: {shorten(self.error, 80)}" if self.error else f"{len(r.exchanges)} exchange(s)"
+        return f"step {r.number} {r.name} — {r.title}: {outcome}"
+
+
+def show_step(record: StepRecord, *, diagram: bool = True) -> StepView:
+    """One step's card. `diagram=False` leaves out its small sequence diagram (the stepper widget
+    draws the whole run's diagram instead)."""
+    return StepView(record, diagram)

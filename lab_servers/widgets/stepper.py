@@ -1,0 +1,276 @@
+"""The handshake stepper: one lab client, one step per click, and every view of what happened.
+
+Widget callbacks are synchronous, but each step is a coroutine that must run on the kernel's
+event loop (the loop the lab's servers live on). A click therefore schedules `advance()` as a
+task on that loop and returns; the task updates the HTML widgets when the step is done. Nothing
+is printed (prints from callbacks are invisible in JupyterLab 4): all output is widget state.
+
+Tests drive it without a browser: `stepper.next_button.click()` inside a running loop, then
+`await stepper.pending`, then assert on `stepper.client`, `stepper.error` and the widgets' values.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import Coroutine
+from typing import Any
+
+import ipywidgets as w
+
+from ..client import StepError, StepRecord
+from ..client.records import STEPS
+from ..lab import Lab
+from ..views import SequenceDiagram, sequence_diagram, show_consent, show_step
+from ..views._html import esc
+
+METHODS = [("DCR", "dcr"), ("CIMD", "cimd")]
+CONSENT_STEP = 5
+LAST_STEP = len(STEPS)
+
+_PILL = "display:inline-block;padding:1px 8px;margin:0 4px 4px 0;border-radius:10px;font-size:12px;border:1px solid "
+PILL_STYLES = {
+    "done": _PILL + "#1a7f37;background:#dafbe1;color:#1a7f37",
+    "failed": _PILL + "#cf222e;background:#ffebe9;color:#cf222e",
+    "next": _PILL + "#0969da;background:#ddf4ff;color:#0969da;font-weight:700",
+    "later": _PILL + "#d0d7de;background:#fff;color:#8c959f",
+}
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+class HandshakeStepper:
+    """`HandshakeStepper(lab)`: choose DCR or CIMD, press "Next step"; at consent, Approve or Deny.
+
+    Reset starts over on a fresh `Lab` with the same seed and policy, so every run shows a
+    first-time handshake (with a warm CIMD cache the AS would not fetch the document again);
+    `stepper.lab` is the lab in use. Labs the stepper created are closed by `aclose()`.
+    """
+
+    def __init__(self, lab: Lab | None = None, *, method: str = "dcr", seed: int | str = 0) -> None:
+        self.lab = lab if lab is not None else Lab(seed=seed)
+        self._owned_labs: list[Lab] = [] if lab is not None else [self.lab]
+        self.client: Any = None  # the LabClient of the current run, created at the first step
+        self.error: BaseException | None = None
+        self.busy = False
+        self.pending: asyncio.Future[Any] | concurrent.futures.Future[Any] | None = None
+        self.diagram: SequenceDiagram | None = None  # the run so far, as drawn in diagram_html
+        self._loop = _running_loop()  # the kernel's loop, when built in a notebook cell
+
+        self.method_buttons = w.ToggleButtons(
+            options=METHODS,
+            value=method,
+            tooltips=["Dynamic Client Registration (RFC 7591)", "Client ID Metadata Document"],
+            style={"button_width": "64px"},
+            layout=w.Layout(width="auto", flex="0 0 auto"),  # in an HBox it would shrink and wrap
+        )
+        self.next_button = w.Button(description="Next step", button_style="primary", icon="forward")
+        self.approve_button = w.Button(description="Approve", button_style="success", icon="check")
+        self.deny_button = w.Button(description="Deny", button_style="danger", icon="times")
+        self.reset_button = w.Button(description="Reset", icon="refresh")
+        self.progress = w.HTML()
+        self.status = w.HTML()
+        self.step_html = w.HTML()
+        self.consent_html = w.HTML()
+        self.diagram_html = w.HTML()
+        # A separate label: a ToggleButtons' own description stacks above its buttons in an HBox.
+        label = w.HTML("<b>client_id by</b>", layout=w.Layout(margin="0 6px 0 0", flex="0 0 auto"))
+        controls = w.HBox(
+            [label, self.method_buttons, self.next_button, self.approve_button, self.deny_button, self.reset_button],
+            layout=w.Layout(align_items="center", flex_flow="row wrap"),
+        )
+        self.widget = w.VBox([controls, self.progress, self.status, self.step_html, self.consent_html, self.diagram_html])
+
+        self.next_button.on_click(lambda _: self._click(self._advance, None))
+        self.approve_button.on_click(lambda _: self._click(self._advance, "approve"))
+        self.deny_button.on_click(lambda _: self._click(self._advance, "deny"))
+        self.reset_button.on_click(lambda _: self._click(self._reset))
+        self.method_buttons.observe(self._method_changed, names="value")
+        self._render()
+
+    # State -------------------------------------------------------------------------------------
+
+    @property
+    def method(self) -> str:
+        return str(self.method_buttons.value)
+
+    @property
+    def records(self) -> list[StepRecord]:
+        return list(self.client.records) if self.client else []
+
+    @property
+    def next_step_number(self) -> int:
+        return self.client.next_step_number if self.client else 1
+
+    @property
+    def done(self) -> bool:
+        return self.next_step_number > LAST_STEP
+
+    @property
+    def at_consent(self) -> bool:
+        return self.next_step_number == CONSENT_STEP
+
+    # Actions (awaitable; the buttons schedule these) --------------------------------------------
+
+    async def advance(self, decision: str | None = None) -> StepRecord | None:
+        """Run the next step (`decision` = "approve" or "deny" at consent). Returns its record,
+        or None when busy or finished. A failing step is shown, not raised: see `.error`."""
+        if self.busy:
+            return None
+        self.busy = True
+        return await self._advance(decision)
+
+    async def reset(self) -> None:
+        if self.busy:
+            return
+        self.busy = True
+        await self._reset()
+
+    async def aclose(self) -> None:
+        """Close the labs this stepper created."""
+        for lab in self._owned_labs:
+            await lab.aclose()
+        self._owned_labs.clear()
+
+    async def _advance(self, decision: str | None) -> StepRecord | None:
+        # Called with self.busy already set (by advance() or by the click handler).
+        record: StepRecord | None = None
+        try:
+            if self.done:
+                return None
+            if self.client is None:
+                self.client = self.lab.client(self.method)  # type: ignore[arg-type]
+            self._render()
+            if self.at_consent:
+                record = await self.client.authorize(decision=decision or "approve")
+            else:
+                record = await self.client.next_step()
+            self.error = None
+        except StepError as exc:
+            self.error = exc
+            record = self.client.records[-1] if self.client and self.client.records else None
+        except Exception as exc:  # noqa: BLE001 - anything else is shown in the widget too
+            self.error = exc
+        finally:
+            self.busy = False
+            self._render()
+        return record
+
+    async def _reset(self) -> None:
+        try:
+            old = self.lab
+            self.lab = Lab(seed=old.ids.seed, policy=old.policy)
+            self._owned_labs.append(self.lab)
+            self.client, self.error = None, None
+            if old in self._owned_labs:
+                self._owned_labs.remove(old)
+                await old.aclose()
+        finally:
+            self.busy = False
+            self._render()
+
+    # Scheduling ----------------------------------------------------------------------------------
+
+    def _click(self, action: Any, *args: Any) -> None:
+        if self.busy:
+            return
+        self.busy = True
+        self._render()
+        self.pending = self._schedule(action(*args))
+
+    def _schedule(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Future[Any] | concurrent.futures.Future[Any]:
+        running = _running_loop()
+        loop = self._loop or running
+        if running is not None and loop is running:
+            return running.create_task(coro)
+        if loop is not None and loop.is_running():
+            # A callback on another thread: hand the coroutine to the loop the lab lives on.
+            return asyncio.run_coroutine_threadsafe(coro, loop)
+        # No loop at all (a plain script): run the step to completion here.
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        future.set_result(asyncio.run(coro))
+        return future
+
+    def _method_changed(self, change: dict[str, Any]) -> None:
+        # Another method means another run: start over, unless nothing has happened yet.
+        if self.client is not None and not self.busy:
+            self._click(self._reset)
+
+    # Rendering -------------------------------------------------------------------------------------
+
+    def _render(self) -> None:
+        at_consent = self.at_consent and not self.done
+        self.next_button.layout.display = "none" if at_consent else None
+        self.approve_button.layout.display = None if at_consent else "none"
+        self.deny_button.layout.display = None if at_consent else "none"
+        for button in (self.next_button, self.approve_button, self.deny_button):
+            button.disabled = self.busy or self.done
+        self.reset_button.disabled = self.busy
+        self.method_buttons.disabled = self.busy
+        self.progress.value = self._progress_html()
+        self.status.value = self._status_html()
+        records = self.records
+        self.step_html.value = show_step(records[-1], diagram=False).html if records else ""
+        page = self.client.state.consent_page if self.client else None
+        self.consent_html.value = show_consent(page).html if page is not None and records and records[-1].number == CONSENT_STEP else ""
+        label = dict((v, k) for k, v in METHODS)[self.method]
+        self.diagram = sequence_diagram(records, title=f"{label} handshake so far") if any(r.exchanges for r in records) else None
+        # Inline <svg>, not the <img> the static views use: a live widget is never sanitized, and
+        # inline text can be selected and found by the browser's search. Scaled to the width.
+        svg = self.diagram.svg.replace("<svg ", '<svg style="max-width:100%;height:auto" ', 1) if self.diagram else ""
+        self.diagram_html.value = f"<div>{svg}</div>" if svg else ""
+
+    def _progress_html(self) -> str:
+        failed = {r.number for r in self.records if "error" in r.learned}
+        succeeded = {r.number for r in self.records if "error" not in r.learned}
+        pills = []
+        for number, name, _title, _spec in STEPS:
+            state = (
+                "done" if number in succeeded
+                else "next" if number == self.next_step_number and number not in failed
+                else "failed" if number in failed
+                else "later"
+            )  # fmt: skip
+            pills.append(f'<span style="{PILL_STYLES[state]}">{number} {esc(name)}</span>')
+        return "<div>" + "".join(pills) + "</div>"
+
+    def _status_html(self) -> str:
+        label = dict((v, k) for k, v in METHODS)[self.method]
+        if self.busy:
+            return f"<b>{label}</b>: working…"
+        if self.error is not None:
+            what = str(self.error) if isinstance(self.error, StepError) else f"{type(self.error).__name__}: {self.error}"
+            retry = " Approve to try the authorization again, or Reset." if self.at_consent else " Reset to start over."
+            return (
+                '<div style="background:#ffebe9;border-left:4px solid #cf222e;padding:4px 8px">'
+                f"<b>✕ {esc(what)}</b><br>{esc(retry.strip())}</div>"
+            )
+        if self.done:
+            whoami = self.client.state.whoami or {}
+            return f"<b>{label}</b>: handshake complete. The MCP server knows this client as <code>{esc(whoami.get('client_id', ''))}</code>."
+        number, _name, title, _spec = STEPS[self.next_step_number - 1]
+        hint = " The user must decide: Approve or Deny." if number == CONSENT_STEP else ""
+        return f"<b>{label}</b>: next is step {number} of {LAST_STEP}, {esc(title)}.{hint}"
+
+    # Display -----------------------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        state = "complete" if self.done else f"next step {self.next_step_number} of {LAST_STEP}"
+        return f"<HandshakeStepper {self.method.upper()}: {state}>"
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        # The widget view, with a short text/plain (nbval compares it; a widget's own repr would
+        # spell out every child's value).
+        bundle = dict(self.widget._repr_mimebundle_() or {})
+        bundle["text/plain"] = repr(self)
+        return bundle
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self._repr_mimebundle_(), raw=True)

@@ -1,0 +1,229 @@
+"""The views: deterministic bytes, the nested CIMD fetch drawn inside step 5, the fields that
+matter highlighted, and hostile strings escaped everywhere."""
+
+from __future__ import annotations
+
+import ast
+import base64
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+import lab_servers
+from lab_servers import Connection, Exchange, Lab
+from lab_servers.views import (
+    compare_identities,
+    sequence_diagram,
+    show_as_state,
+    show_consent,
+    show_exchange,
+    show_step,
+    show_token,
+)
+from lab_servers.views.diagram_model import build_model
+
+pytestmark = pytest.mark.anyio
+
+HOSTILE = "</pre><script>alert(1)</script><img src=x onerror=alert(2)>\"'&;#%%"
+
+
+async def both(lab: Lab) -> tuple[Connection, Connection]:
+    return await lab.connect("dcr"), await lab.connect("cimd")
+
+
+def render_all(lab: Lab, dcr: Connection, cimd: Connection) -> list[str]:
+    """Every representation every view offers, for the two standard connections."""
+    out: list[str] = []
+    for diagram in (sequence_diagram(lab.trace), sequence_diagram(cimd, title="CIMD"), sequence_diagram(dcr.records[4].exchanges)):
+        out += [diagram.mermaid, diagram.svg, diagram.markdown, repr(diagram)]
+    views = [show_exchange(e) for e in lab.trace.exchanges]
+    views += [show_step(r) for r in dcr.records + cimd.records]
+    views += [show_token(dcr.access_token), show_token(cimd.access_token), show_consent(cimd.client.state.consent_page)]
+    views += [show_as_state(lab), compare_identities(dcr, cimd)]
+    for view in views:
+        out += [view._repr_html_(), repr(view)]
+        assert "<style" not in view._repr_html_() and "<svg" not in view._repr_html_()  # both dropped by sanitizers
+    out.append(str(compare_identities(dcr, cimd)))
+    return out
+
+
+async def test_every_view_is_byte_identical_for_the_same_seed() -> None:
+    renders = []
+    for _ in range(2):
+        async with Lab(seed=0) as lab:
+            renders.append(render_all(lab, *await both(lab)))
+    assert renders[0] == renders[1]
+    assert not any(re.search(r"0x[0-9a-f]{6,}", text) for text in renders[0])  # no memory addresses
+
+
+async def test_the_cimd_fetch_is_drawn_inside_the_browsers_authorization_request(lab: Lab) -> None:
+    cimd = await lab.connect("cimd")
+    model = build_model(cimd)
+    authorize = next(b for b in model.blocks if b.step == "authorize")
+    names = [p.label for p in model.participants]
+    arrows = [(m.kind, names[m.source], names[m.target]) for m in authorize.items]  # type: ignore[union-attr]
+    assert arrows[:4] == [
+        ("request", "Browser", "AS"),
+        ("request", "AS", "app.example"),
+        ("response", "app.example", "AS"),
+        ("response", "AS", "Browser"),
+    ]
+    text = sequence_diagram(cimd).mermaid
+    rect = text[text.index("5 · Authorization request") : text.index("6 · Exchange")]
+    assert rect.index("Browser->>AS: GET /authorize?…") < rect.index("AS->>H1: GET /client.json") < rect.index("H1-->>AS: 200 OK") < rect.index("AS-->>Browser: 200 OK")
+    assert rect.count("    end\n") == 1 and rect.index("302 → app.example/callback") < rect.index("    end\n")  # one band
+    assert "participant H1 as app.example" in text
+
+
+async def test_a_step_that_sent_nothing_still_appears_as_a_note(lab: Lab) -> None:
+    cimd = await lab.connect("cimd")
+    text = sequence_diagram(cimd).mermaid
+    assert "Note over Client: no request: client_id = https://app.example/client.json" in text
+    assert "client_id = https://app.example/client.json" in sequence_diagram(cimd).svg
+
+
+async def test_the_diagram_renders_live_and_statically(lab: Lab, tmp_path: Path) -> None:
+    dcr = await lab.connect("dcr")
+    diagram = sequence_diagram(lab.trace, title="DCR")
+    bundle = diagram._repr_mimebundle_()
+    assert set(bundle) == {"text/plain", "text/vnd.mermaid", "image/svg+xml"}
+    assert bundle["text/vnd.mermaid"].startswith("sequenceDiagram\n    title DCR\n")
+    assert diagram.markdown == f"```mermaid\n{diagram.mermaid}```\n"
+    assert bundle["image/svg+xml"].startswith('<svg xmlns="http://www.w3.org/2000/svg"')
+    assert bundle["text/plain"] == "<SequenceDiagram DCR: 12 exchanges, 7 step bands; Browser, Client, MCP server, AS>"
+    for label in ("POST /register", "201 Created", "302 → app.example/callback?…", "GET /jwks.json", "POST /mcp tools/call whoami"):
+        assert label in diagram.mermaid
+        status, _, rest = label.partition(" ")
+        assert label in diagram.svg if not status.isdigit() else f"{status}</tspan> {rest}" in diagram.svg
+    assert len(re.findall(r"^    rect rgb", diagram.mermaid, re.M)) == len(dcr.records) == 7
+    path = diagram.save_svg(str(tmp_path / "dcr.svg"))
+    assert Path(path).read_text() == diagram.svg + "\n"
+    assert "<script" not in diagram.svg and "href" not in diagram.svg  # nothing external, nothing active
+
+
+async def test_raw_http_highlights_the_fields_that_matter(lab: Lab) -> None:
+    dcr = await lab.connect("dcr")
+    by_step = {r.name: r.exchanges for r in dcr.records}
+    challenge = unstyled(show_exchange(by_step["challenge"][0]).html)
+    assert '<mark class="hdr">www-authenticate:</mark>' in challenge
+    assert '<mark class="res">resource_metadata=&quot;https://mcp.example.com/.well-known/oauth-protected-resource/mcp&quot;</mark>' in challenge
+    authorize = unstyled(show_exchange(by_step["authorize"][0]).html)
+    for field in ("client_id=tpc_", "code_challenge=", "resource=https%3A%2F%2Fmcp.example.com%2Fmcp", "state="):
+        assert re.search(rf'<mark class="\w+">{re.escape(field)}', authorize), field
+    decision = unstyled(show_exchange(by_step["authorize"][1]).html)
+    assert '<mark class="hdr">location:</mark>' in decision
+    assert '<mark class="res">iss=https%3A%2F%2Fauth.example.com</mark>' in decision
+    token = unstyled(show_exchange(by_step["token"][0]).html)
+    assert dcr.access_token and dcr.access_token not in token  # shortened, visibly
+    assert re.search(r'<mark class="tok">&quot;access_token&quot;: &quot;<span class="cut">eyJ[\w-]{13}…\[\+\d+\]…', token)
+    call = unstyled(show_exchange(by_step["mcp"][-1], highlight="structuredContent").html)
+    assert '<mark class="tok">Authorization:</mark>' in call
+    assert '<mark class="hdr">&quot;structuredContent&quot;:' in call
+    assert repr(show_exchange(by_step["authorize"][0])) == "<RawHTTP: #5 browser → auth.example.com: GET /authorize?… → 200>"
+
+
+def unstyled(html: str) -> str:
+    """The markup without its inline styles, to assert on structure and classes."""
+    return re.sub(r' style="[^"]*"', "", html)
+
+
+def hostile_exchange() -> Exchange:
+    return Exchange(
+        seq=1, step=HOSTILE, caller="client", host="evil.example", address=None, method="GET",
+        url=f"https://evil.example/{HOSTILE}?client_id={HOSTILE}",
+        request_headers=(("X-Evil", HOSTILE),), request_body=HOSTILE,
+        status=418, response_headers=(("Location", HOSTILE),), response_body=json.dumps({"client_id": HOSTILE}),
+        done=1,
+    )  # fmt: skip
+
+
+def test_hostile_strings_are_escaped_in_every_rendering() -> None:
+    exchange = hostile_exchange()
+    diagram = sequence_diagram([exchange], title=HOSTILE)
+    assert diagram.svg in base64.b64decode(diagram.html.split("base64,", 1)[1].split('"', 1)[0]).decode()
+    for html in (show_exchange(exchange, highlight=HOSTILE).html, diagram.svg, diagram.html):
+        assert "<script" not in html and "<img src=x" not in html and "</pre><script" not in html
+    title = diagram.mermaid.split("title ", 1)[1].splitlines()[0]
+    assert title == "#lt;/pre#gt;#lt;script#gt;alert(1)#lt;/script#gt;#lt;img src=x onerror=alert(2)#gt;#quot;'&#59;#35;#37;#37;"
+    consent = show_consent(f"<h1>{HOSTILE}</h1>")
+    assert "<script" not in consent.html.split("srcdoc=", 1)[1].split("</iframe>")[0]
+    assert 'sandbox=""' in consent.html
+    assert show_token({"sub": HOSTILE}).html.count("<script") == 0
+
+
+async def test_a_hostile_client_name_is_escaped_from_wire_to_view(lab: Lab) -> None:
+    metadata = {"client_name": HOSTILE}
+    dcr = await lab.connect("dcr", client_metadata={**lab.client("dcr").client_metadata, **metadata})
+    htmls = [show_exchange(e).html for e in lab.trace.exchanges] + [show_step(r).html for r in dcr.records]
+    htmls += [show_as_state(lab).html, show_consent(dcr.client.state.consent_page).html]
+    for html in htmls:
+        assert "<script>" not in html and "<img src=x" not in html
+
+
+async def test_the_token_view_explains_each_claim(lab: Lab) -> None:
+    cimd = await lab.connect("cimd")
+    assert cimd.access_token
+    view = show_token(cimd.access_token)
+    for name in ("iss", "sub", "aud", "client_id", "scope", "iat", "exp", "jti", "alg", "typ", "kid"):
+        assert f"<code>{name}</code>" in unstyled(view.html)
+    for spec in ("RFC 9068", "RFC 8707", "RFC 7519"):
+        assert spec in view.html
+    assert "1767225600 (2026-01-01T00:00:00Z)" in view.html and "Lifetime: 900 s." in view.html
+    assert cimd.access_token not in view.html
+    assert repr(view).startswith("<TokenView: iss=https://auth.example.com sub=alice aud=https://mcp.example.com/mcp client_id=https://app.example/client.json")
+    assert show_token(view.claims).claims == view.claims
+    assert repr(show_token("opaque-token")) == "<TokenView: opaque token opaque-token>"
+
+
+async def test_the_consent_view_shows_the_page_in_a_sandbox_and_as_text(lab: Lab) -> None:
+    cimd = await lab.connect("cimd")
+    view = show_consent(cimd.client.state.consent_page)
+    assert '<iframe sandbox="" srcdoc="&lt;!doctype html&gt;' in view.html
+    assert "client_id: https://app.example/client.json" in view.text
+    assert "[Approve] [Deny]" in view.text
+    assert repr(view).startswith("<ConsentView: Allow access to your account?")
+
+
+async def test_the_as_state_view_sets_records_against_the_cache(lab: Lab) -> None:
+    dcr, cimd = await both(lab)
+    view = show_as_state(lab)
+    registrations, cache = view.html.split("CIMD cache", 1)
+    assert dcr.client_id in registrations and cimd.client_id not in registrations
+    assert cimd.client_id in cache and "fresh for 300 s" in cache
+    assert repr(view) == "<ASStateView: 1 registration(s), 1 cached document(s), 2 token(s) issued>"
+
+
+async def test_compare_identities_same_user_and_audience_different_client(lab: Lab) -> None:
+    dcr, cimd = await both(lab)
+    table = compare_identities(dcr, cimd)
+    rows = {name: (a, b) for name, a, b in table.rows}
+    assert rows["user (sub)"] == ("alice", "alice")
+    assert rows["audience (aud)"][0] == rows["audience (aud)"][1] == lab.mcp_url
+    assert rows["token client_id claim"] == (dcr.client_id, cimd.client_id)
+    assert rows["how the id was obtained"] == ("dcr", "cimd")
+    assert repr(table) == "<IdentityComparison: DCR vs CIMD: 4 of 9 rows differ>"
+    assert str(table).splitlines()[0].split() == ["DCR", "CIMD"]
+
+
+async def test_a_failed_step_is_shown_with_the_step_it_failed_in(lab: Lab) -> None:
+    client = lab.client("dcr", decision="deny")
+    with pytest.raises(Exception, match=r"step 5 \(authorize\)"):
+        await client.run_all()
+    view = show_step(client.records[-1])
+    assert '<div class="err"><b>step 5 (authorize) failed:</b> the AS answered access_denied' in unstyled(view.html)
+    assert repr(view).startswith("<StepView: step 5 authorize — Authorization request, consent, redirect: failed: the AS answered access_denied")
+    text = sequence_diagram(client).mermaid
+    assert "5 · Authorization request, consent, redirect — failed" in text
+    assert "AS-->>Browser: 302 → app.example/callback?error=access_denied" in text
+
+
+def test_the_views_do_not_import_ipywidgets() -> None:
+    # `import lab_servers` and the views must stay fast: only lab_servers.widgets loads ipywidgets.
+    package = Path(lab_servers.__file__).parent
+    for path in [package / "__init__.py", *(package / "views").glob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
+                assert not any(n.split(".")[0] in ("ipywidgets", "IPython") or "widgets" in n for n in names), path

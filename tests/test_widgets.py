@@ -1,0 +1,137 @@
+"""The handshake stepper, driven headlessly: click, await the scheduled step, check the widgets."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from lab_servers import Lab
+from lab_servers.widgets import HandshakeStepper
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def stepper(lab: Lab) -> AsyncIterator[HandshakeStepper]:
+    stepper = HandshakeStepper(lab)
+    yield stepper
+    await stepper.aclose()
+
+
+async def click(stepper: HandshakeStepper, button: str = "next_button") -> None:
+    getattr(stepper, button).click()
+    assert stepper.busy and stepper.pending is not None  # scheduled, not yet run
+    await stepper.pending
+    assert not stepper.busy
+
+
+def drawn(stepper: HandshakeStepper) -> str:
+    """The diagram the widget shows, as SVG text."""
+    assert (stepper.diagram is None) == (stepper.diagram_html.value == "")
+    if stepper.diagram is None:
+        return ""
+    assert stepper.diagram.svg.split(" ", 1)[1] in stepper.diagram_html.value
+    return stepper.diagram.svg
+
+
+async def run_to_consent(stepper: HandshakeStepper) -> None:
+    for _ in range(4):
+        await click(stepper)
+    assert stepper.at_consent
+
+
+@pytest.mark.parametrize("method", ["dcr", "cimd"])
+async def test_next_step_clicks_run_the_whole_handshake(stepper: HandshakeStepper, method: str) -> None:
+    stepper.method_buttons.value = method
+    assert repr(stepper) == f"<HandshakeStepper {method.upper()}: next step 1 of 7>"
+    await run_to_consent(stepper)
+    # At consent, the user decides: "Next step" gives way to Approve and Deny.
+    assert stepper.next_button.layout.display == "none"
+    assert stepper.approve_button.layout.display is None and stepper.deny_button.layout.display is None
+    await click(stepper, "approve_button")
+    assert "Allow access to your account?" in stepper.consent_html.value
+    while not stepper.done:
+        await click(stepper)
+    assert [r.number for r in stepper.records] == [1, 2, 3, 4, 5, 6, 7]
+    assert stepper.error is None and stepper.next_button.disabled
+    client_id = stepper.client.state.whoami["client_id"]
+    assert client_id.startswith("tpc_") if method == "dcr" else client_id == "https://app.example/client.json"
+    assert f"handshake complete. The MCP server knows this client as <code>{client_id}</code>" in stepper.status.value
+    assert "Step 7 · Call the MCP server with the token" in stepper.step_html.value
+    assert ("GET /client.json" in drawn(stepper)) == (method == "cimd")
+    assert ("POST /register" in drawn(stepper)) == (method == "dcr")
+    assert repr(stepper) == f"<HandshakeStepper {method.upper()}: complete>"
+
+
+async def test_the_diagram_grows_one_step_at_a_time(stepper: HandshakeStepper) -> None:
+    assert stepper.diagram_html.value == ""
+    sizes = []
+    for _ in range(3):
+        await click(stepper)
+        sizes.append(drawn(stepper).count("<line"))
+    assert sizes[0] < sizes[1] < sizes[2]
+    assert "3 · Discover Authorization Server Metadata" in drawn(stepper)
+
+
+async def test_deny_fails_step_5_visibly_and_approve_can_retry(stepper: HandshakeStepper) -> None:
+    await run_to_consent(stepper)
+    await click(stepper, "deny_button")
+    assert str(stepper.error).startswith("step 5 (authorize): the AS answered access_denied")
+    assert "✕ step 5 (authorize): the AS answered access_denied" in stepper.status.value
+    assert "step 5 (authorize) failed:" in stepper.step_html.value
+    assert "— failed" in drawn(stepper)
+    assert stepper.at_consent and not stepper.approve_button.disabled  # the user may change their mind
+    await click(stepper, "approve_button")
+    assert stepper.error is None and stepper.next_step_number == 6
+
+
+async def test_reset_starts_over_on_a_fresh_lab(lab: Lab, stepper: HandshakeStepper) -> None:
+    stepper.method_buttons.value = "cimd"
+    await run_to_consent(stepper)
+    await click(stepper, "approve_button")
+    await click(stepper, "reset_button")
+    assert stepper.lab is not lab and stepper.client is None and stepper.next_step_number == 1
+    assert stepper.step_html.value == stepper.diagram_html.value == stepper.consent_html.value == ""
+    assert stepper.lab.cimd_cache == {}  # so the next run shows the AS fetching the document again
+    await run_to_consent(stepper)
+    await click(stepper, "approve_button")
+    assert "GET /client.json" in drawn(stepper)
+
+
+async def test_changing_the_method_mid_run_starts_over(stepper: HandshakeStepper) -> None:
+    await click(stepper)
+    stepper.method_buttons.value = "cimd"
+    assert stepper.pending is not None
+    await stepper.pending
+    assert stepper.client is None and stepper.method == "cimd"
+
+
+async def test_advance_can_be_awaited_and_ignores_clicks_while_busy(stepper: HandshakeStepper) -> None:
+    record = await stepper.advance()
+    assert record is not None and record.number == 1
+    stepper.next_button.click()
+    first = stepper.pending
+    stepper.next_button.click()  # ignored: a step is already running
+    assert stepper.pending is first
+    assert stepper.next_button.disabled
+    await first
+    assert [r.number for r in stepper.records] == [1, 2]
+
+
+async def test_display_is_the_widget_with_a_short_text_repr(stepper: HandshakeStepper) -> None:
+    bundle = stepper._repr_mimebundle_()
+    assert bundle["text/plain"] == "<HandshakeStepper DCR: next step 1 of 7>"
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert stepper.widget.children[0].children[1:3] == (stepper.method_buttons, stepper.next_button)
+
+
+async def test_same_seed_same_widget_html() -> None:
+    values = []
+    for _ in range(2):
+        async with Lab(seed=0) as lab:
+            stepper = HandshakeStepper(lab, method="cimd")
+            while not stepper.done:
+                await stepper.advance()
+            values.append([w.value for w in (stepper.progress, stepper.status, stepper.step_html, stepper.diagram_html)])
+    assert values[0] == values[1]
