@@ -12,7 +12,7 @@ import httpx2
 
 from .authorization_server import HARDENED, ASPolicy, AuthorizationServer, CachedDocument, Client
 from .client import Browser, Credentials, LabClient, StepRecord
-from .client.client import RegistrationMethod
+from .client.client import Decision, RegistrationMethod
 from .determinism import LabClock, SeededIds
 from .metadata_host import MetadataHost
 from .network import LabNetwork
@@ -166,7 +166,7 @@ class Lab:
         client_metadata: dict[str, Any] | None = None,
         client_metadata_url: str | None = CLIENT_METADATA_URL,
         preregistered: dict[str, Credentials] | None = None,
-        decision: str = "approve",
+        decision: Decision = "approve",
         caller: str = "client",
     ) -> LabClient:
         """A step-by-step lab client; nothing is sent until its steps run."""

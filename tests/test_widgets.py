@@ -41,15 +41,28 @@ async def run_to_consent(stepper: HandshakeStepper) -> None:
     assert stepper.at_consent
 
 
+async def decide(stepper: HandshakeStepper, choice: str) -> None:
+    """At consent: Next step shows the page, and the step waits for the person's click."""
+    stepper.next_button.click()
+    pending = stepper.pending
+    await stepper.wait_for_consent_page()
+    assert stepper.awaiting_decision and not stepper.busy
+    assert "Allow access to your account?" in stepper.consent_html.value  # seen before deciding
+    assert stepper.next_button.layout.display == "none"
+    assert stepper.approve_button.layout.display is None and stepper.deny_button.layout.display is None
+    getattr(stepper, f"{choice}_button").click()
+    assert pending is not None
+    await pending
+    assert not stepper.busy and not stepper.awaiting_decision
+
+
 @pytest.mark.parametrize("method", ["dcr", "cimd"])
 async def test_next_step_clicks_run_the_whole_handshake(stepper: HandshakeStepper, method: str) -> None:
     stepper.method_buttons.value = method
     assert repr(stepper) == f"<HandshakeStepper {method.upper()}: next step 1 of 7>"
     await run_to_consent(stepper)
-    # At consent, the user decides: "Next step" gives way to Approve and Deny.
-    assert stepper.next_button.layout.display == "none"
-    assert stepper.approve_button.layout.display is None and stepper.deny_button.layout.display is None
-    await click(stepper, "approve_button")
+    # At consent the user sees the page first, then decides: Next step gives way to Approve and Deny.
+    await decide(stepper, "approve")
     assert "Allow access to your account?" in stepper.consent_html.value
     while not stepper.done:
         await click(stepper)
@@ -76,26 +89,26 @@ async def test_the_diagram_grows_one_step_at_a_time(stepper: HandshakeStepper) -
 
 async def test_deny_fails_step_5_visibly_and_approve_can_retry(stepper: HandshakeStepper) -> None:
     await run_to_consent(stepper)
-    await click(stepper, "deny_button")
+    await decide(stepper, "deny")
     assert str(stepper.error).startswith("step 5 (authorize): the AS answered access_denied")
     assert "✕ step 5 (authorize): the AS answered access_denied" in stepper.status.value
     assert "step 5 (authorize) failed:" in stepper.step_html.value
     assert "— failed" in drawn(stepper)
-    assert stepper.at_consent and not stepper.approve_button.disabled  # the user may change their mind
-    await click(stepper, "approve_button")
+    assert stepper.at_consent and not stepper.next_button.disabled  # the user may change their mind
+    await decide(stepper, "approve")
     assert stepper.error is None and stepper.next_step_number == 6
 
 
 async def test_reset_starts_over_on_a_fresh_lab(lab: Lab, stepper: HandshakeStepper) -> None:
     stepper.method_buttons.value = "cimd"
     await run_to_consent(stepper)
-    await click(stepper, "approve_button")
+    await decide(stepper, "approve")
     await click(stepper, "reset_button")
     assert stepper.lab is not lab and stepper.client is None and stepper.next_step_number == 1
     assert stepper.step_html.value == stepper.diagram_html.value == stepper.consent_html.value == ""
     assert stepper.lab.cimd_cache == {}  # so the next run shows the AS fetching the document again
     await run_to_consent(stepper)
-    await click(stepper, "approve_button")
+    await decide(stepper, "approve")
     assert "GET /client.json" in drawn(stepper)
 
 
@@ -135,3 +148,13 @@ async def test_same_seed_same_widget_html() -> None:
                 await stepper.advance()
             values.append([w.value for w in (stepper.progress, stepper.status, stepper.step_html, stepper.diagram_html)])
     assert values[0] == values[1]
+
+
+async def test_a_reset_while_the_consent_page_waits_abandons_that_step(stepper: HandshakeStepper) -> None:
+    await run_to_consent(stepper)
+    stepper.next_button.click()
+    waiting = stepper.pending
+    await stepper.wait_for_consent_page()
+    await click(stepper, "reset_button")
+    assert waiting is not None and waiting.done()
+    assert stepper.client is None and not stepper.awaiting_decision and stepper.next_step_number == 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import quote, urlencode
@@ -26,6 +26,9 @@ from .records import STEPS, StepError, StepRecord
 from .www_authenticate import Challenge, bearer_challenge
 
 RegistrationMethod = Literal["auto", "preregistered", "cimd", "dcr"]
+# The user's answer at consent: "approve" or "deny", or a coroutine function that is shown the
+# consent page and returns one of the two (how the stepper widget lets a person decide).
+Decision = str | Callable[[ConsentPage], Awaitable[str]]
 PROTOCOL_VERSION = "2025-11-25"
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 # MCP §10.1.2: cap step-up retries. Two step-ups make three authorizations with the first one,
@@ -134,7 +137,7 @@ class LabClient:
         client_metadata: dict[str, Any] | None = None,
         client_metadata_url: str | None = None,
         preregistered: dict[str, Credentials] | None = None,
-        decision: str = "approve",
+        decision: Decision = "approve",
         tool: str | None = "whoami",
     ) -> None:
         self.mcp_url = mcp_url
@@ -346,7 +349,7 @@ class LabClient:
 
     # Step 5 ----------------------------------------------------------------------------------
 
-    async def authorize(self, decision: str | None = None, scope: str | None = None) -> StepRecord:
+    async def authorize(self, decision: Decision | None = None, scope: str | None = None) -> StepRecord:
         with self._step(5) as step:
             metadata = self._require(self.state.as_metadata, step, "AS metadata")
             credentials = self._require(self.state.credentials, step, "a client_id")
@@ -373,7 +376,10 @@ class LabClient:
                 if not outcome.is_consent:
                     raise step.fail(f"the AS refused the request: {_page_error(outcome)}")
                 step.learned.update(consent_shows=dict(outcome.fields))
-                outcome = await self.browser.decide(outcome, decision or self.decision)
+                choice = decision or self.decision
+                if callable(choice):
+                    choice = await choice(outcome)
+                outcome = await self.browser.decide(outcome, choice)
                 if isinstance(outcome, ConsentPage):
                     raise step.fail(f"the consent form failed: {_page_error(outcome)}")
             self._accept_redirect(outcome, step)

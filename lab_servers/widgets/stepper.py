@@ -5,8 +5,13 @@ event loop (the loop the lab's servers live on). A click therefore schedules `ad
 task on that loop and returns; the task updates the HTML widgets when the step is done. Nothing
 is printed (prints from callbacks are invisible in JupyterLab 4): all output is widget state.
 
+At consent, "Next step" opens the authorization URL and shows the consent page as the AS
+rendered it; the step then waits for the person to press Approve or Deny (the client's
+`authorize()` takes a coroutine that is shown the page and returns the decision).
+
 Tests drive it without a browser: `stepper.next_button.click()` inside a running loop, then
-`await stepper.pending`, then assert on `stepper.client`, `stepper.error` and the widgets' values.
+`await stepper.pending` (at consent: `await stepper.wait_for_consent_page()`, then a click on
+Approve or Deny), then assert on `stepper.client`, `stepper.error` and the widgets' values.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import Any
 
 import ipywidgets as w
 
-from ..client import StepError, StepRecord
+from ..client import ConsentPage, StepError, StepRecord
 from ..client.records import STEPS
 from ..lab import Lab
 from ..views import SequenceDiagram, sequence_diagram, show_consent, show_step
@@ -60,6 +65,7 @@ class HandshakeStepper:
         self.busy = False
         self.pending: asyncio.Future[Any] | concurrent.futures.Future[Any] | None = None
         self.diagram: SequenceDiagram | None = None  # the run so far, as drawn in diagram_html
+        self._decision: asyncio.Future[str] | None = None  # set while the consent page waits for a click
         self._loop = _running_loop()  # the kernel's loop, when built in a notebook cell
 
         self.method_buttons = w.ToggleButtons(
@@ -86,9 +92,9 @@ class HandshakeStepper:
         )
         self.widget = w.VBox([controls, self.progress, self.status, self.step_html, self.consent_html, self.diagram_html])
 
-        self.next_button.on_click(lambda _: self._click(self._advance, None))
-        self.approve_button.on_click(lambda _: self._click(self._advance, "approve"))
-        self.deny_button.on_click(lambda _: self._click(self._advance, "deny"))
+        self.next_button.on_click(lambda _: self._click(self._advance, self._ask_user))
+        self.approve_button.on_click(lambda _: self._decide("approve"))
+        self.deny_button.on_click(lambda _: self._decide("deny"))
         self.reset_button.on_click(lambda _: self._click(self._reset))
         self.method_buttons.observe(self._method_changed, names="value")
         self._render()
@@ -115,11 +121,17 @@ class HandshakeStepper:
     def at_consent(self) -> bool:
         return self.next_step_number == CONSENT_STEP
 
+    @property
+    def awaiting_decision(self) -> bool:
+        """The consent page is shown and the step waits for Approve or Deny."""
+        return self._decision is not None and not self._decision.done()
+
     # Actions (awaitable; the buttons schedule these) --------------------------------------------
 
     async def advance(self, decision: str | None = None) -> StepRecord | None:
-        """Run the next step (`decision` = "approve" or "deny" at consent). Returns its record,
-        or None when busy or finished. A failing step is shown, not raised: see `.error`."""
+        """Run the next step without asking anyone (`decision` at consent: "approve", the default,
+        or "deny"). Returns its record, or None when busy or finished. A failing step is shown,
+        not raised: see `.error`."""
         if self.busy:
             return None
         self.busy = True
@@ -137,7 +149,29 @@ class HandshakeStepper:
             await lab.aclose()
         self._owned_labs.clear()
 
-    async def _advance(self, decision: str | None) -> StepRecord | None:
+    async def wait_for_consent_page(self) -> None:
+        """After a "Next step" click at consent: return once the page is shown (or the step ended)."""
+        while not self.awaiting_decision and self.pending is not None and not self.pending.done():
+            await asyncio.sleep(0)
+
+    async def _ask_user(self, page: ConsentPage) -> str:
+        """Shown the consent page, wait for the person's click (see `_decide`)."""
+        self._decision = asyncio.get_running_loop().create_future()
+        self.busy = False  # the buttons must work while the step waits
+        self._render()
+        try:
+            return await self._decision
+        finally:
+            self._decision = None
+            self.busy = True
+            self._render()
+
+    def _decide(self, choice: str) -> None:
+        if self.awaiting_decision:
+            assert self._decision is not None
+            self._decision.set_result(choice)
+
+    async def _advance(self, decision: Any) -> StepRecord | None:
         # Called with self.busy already set (by advance() or by the click handler).
         record: StepRecord | None = None
         try:
@@ -162,6 +196,8 @@ class HandshakeStepper:
         return record
 
     async def _reset(self) -> None:
+        if self._decision is not None and not self._decision.done():
+            self._decision.cancel()  # a reset while the consent page waits abandons that step
         try:
             old = self.lab
             self.lab = Lab(seed=old.ids.seed, policy=old.policy)
@@ -204,10 +240,10 @@ class HandshakeStepper:
     # Rendering -------------------------------------------------------------------------------------
 
     def _render(self) -> None:
-        at_consent = self.at_consent and not self.done
-        self.next_button.layout.display = "none" if at_consent else None
-        self.approve_button.layout.display = None if at_consent else "none"
-        self.deny_button.layout.display = None if at_consent else "none"
+        deciding = self.awaiting_decision
+        self.next_button.layout.display = "none" if deciding else None
+        self.approve_button.layout.display = None if deciding else "none"
+        self.deny_button.layout.display = None if deciding else "none"
         for button in (self.next_button, self.approve_button, self.deny_button):
             button.disabled = self.busy or self.done
         self.reset_button.disabled = self.busy
@@ -217,7 +253,8 @@ class HandshakeStepper:
         records = self.records
         self.step_html.value = show_step(records[-1], diagram=False).html if records else ""
         page = self.client.state.consent_page if self.client else None
-        self.consent_html.value = show_consent(page).html if page is not None and records and records[-1].number == CONSENT_STEP else ""
+        shown = deciding or (records and records[-1].number == CONSENT_STEP)
+        self.consent_html.value = show_consent(page).html if page is not None and shown else ""
         label = dict((v, k) for k, v in METHODS)[self.method]
         self.diagram = sequence_diagram(records, title=f"{label} handshake so far") if any(r.exchanges for r in records) else None
         # Inline <svg>, not the <img> the static views use: a live widget is never sanitized, and
@@ -245,7 +282,7 @@ class HandshakeStepper:
             return f"<b>{label}</b>: working…"
         if self.error is not None:
             what = str(self.error) if isinstance(self.error, StepError) else f"{type(self.error).__name__}: {self.error}"
-            retry = " Approve to try the authorization again, or Reset." if self.at_consent else " Reset to start over."
+            retry = " Next step tries the authorization again; Reset starts over." if self.at_consent else " Reset to start over."
             return (
                 '<div style="background:#ffebe9;border-left:4px solid #cf222e;padding:4px 8px">'
                 f"<b>✕ {esc(what)}</b><br>{esc(retry.strip())}</div>"
@@ -253,8 +290,10 @@ class HandshakeStepper:
         if self.done:
             whoami = self.client.state.whoami or {}
             return f"<b>{label}</b>: handshake complete. The MCP server knows this client as <code>{esc(whoami.get('client_id', ''))}</code>."
+        if self.awaiting_decision:
+            return f"<b>{label}</b>: step 5, the consent page below is what the user sees. Approve or Deny?"
         number, _name, title, _spec = STEPS[self.next_step_number - 1]
-        hint = " The user must decide: Approve or Deny." if number == CONSENT_STEP else ""
+        hint = " The browser will show the AS's consent page, and you decide." if number == CONSENT_STEP else ""
         return f"<b>{label}</b>: next is step {number} of {LAST_STEP}, {esc(title)}.{hint}"
 
     # Display -----------------------------------------------------------------------------------------
