@@ -3,8 +3,10 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
+# JupyterLab refuses to run as root unless told it may (containers, CI machines).
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup lab demo test bench clean
+.PHONY: setup lab demo test test-fast notebooks bench clean
 
 setup: $(VENV)/.installed
 
@@ -16,16 +18,24 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	touch $@
 
 lab: setup
-	$(PY) -m lab_servers demo
+	$(PY) -m jupyter lab $(ALLOW_ROOT) notebooks/00_start_here.ipynb
 
 demo: setup
 	$(PY) -m lab_servers demo
 
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest tests notebooks --nbval --nbval-current-env
+
+test-fast: setup
+	$(PY) -m pytest tests notebooks --nbval --nbval-current-env -m "not binder and not browser and not conformance"
+
+notebooks: setup
+	$(PY) scripts/regenerate_notebooks.py
 
 bench: setup
 	$(PY) benchmarks/handshake.py
+	$(PY) benchmarks/security.py
+	$(PY) benchmarks/notebooks.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis .cache

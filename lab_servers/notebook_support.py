@@ -3,8 +3,9 @@
 Everything here prints plain, deterministic text (no addresses, paths or timings), so that the
 notebooks' stored outputs can be compared strictly by nbval.
 
-    from lab_servers.notebook_support import check_answer, expect_failure
+    from lab_servers.notebook_support import check_answer, expect_failure, is_correct
     check_answer("01-prm-url", my_answer, lab)      # prints ✅, ❌ (with a hint) or ✏️
+    is_correct("01-prm-url", my_answer, lab)        # True or False, printing nothing
     error = await expect_failure(client.authorize())  # prints ⛔ step 5 (authorize): …
 """
 
@@ -17,7 +18,7 @@ from typing import Any
 from .client import StepError
 from .client.discovery import authorization_server_metadata_urls, protected_resource_metadata_urls
 
-__all__ = ["EXERCISES", "Exercise", "check_answer", "expect_failure"]
+__all__ = ["EXERCISES", "Exercise", "check_answer", "expect_failure", "is_correct"]
 
 
 def _text(value: Any) -> str:
@@ -115,10 +116,20 @@ EXERCISES: dict[str, Exercise] = {
 }
 
 
-def check_answer(exercise: str, answer: Any, lab: Any = None, *, quiet: bool = False) -> bool:
-    """Check a learner's answer; print ✅, ❌ with a hint, or ✏️ if no answer was given yet."""
+def check_answer(exercise: str, answer: Any, lab: Any = None) -> None:
+    """Check a learner's answer; print ✅, ❌ with a hint, or ✏️ if no answer was given yet.
+    Returns nothing, so that the cell shows only the verdict."""
+    _check(exercise, answer, lab, quiet=False)
+
+
+def is_correct(exercise: str, answer: Any, lab: Any = None) -> bool:
+    """The same check, silent: for tests and the notebooks' sanity checks."""
+    return _check(exercise, answer, lab, quiet=True)
+
+
+def _check(exercise: str, answer: Any, lab: Any, *, quiet: bool) -> bool:
     spec = EXERCISES[exercise]
-    if answer is None or answer is ...:
+    if answer is None or answer is ... or (isinstance(answer, dict) and all(v is None for v in answer.values())):
         if not quiet:
             print(f"✏️  {exercise}: replace None with your answer, then run this cell again.")
         return False

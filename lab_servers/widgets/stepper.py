@@ -167,9 +167,11 @@ class HandshakeStepper:
             self._render()
 
     def _decide(self, choice: str) -> None:
-        if self.awaiting_decision:
-            assert self._decision is not None
-            self._decision.set_result(choice)
+        decision = self._decision
+        if decision is not None and not decision.done():
+            # ipykernel 7 may run widget callbacks off the kernel loop's thread: a future must be
+            # resolved on its own loop, or the waiting step does not wake up until something else does.
+            decision.get_loop().call_soon_threadsafe(lambda: decision.done() or decision.set_result(choice))
 
     async def _advance(self, decision: Any) -> StepRecord | None:
         # Called with self.busy already set (by advance() or by the click handler).

@@ -1,0 +1,83 @@
+"""Binder: a clean virtual environment built only from binder/'s files runs every notebook.
+
+repo2docker reads only binder/ when it exists (the top-level requirements.txt and pyproject.toml
+are ignored), installs binder/requirements.txt on the Python that runtime.txt names, then runs
+binder/postBuild from the repository's root. This test does the same on a copy of the repository,
+in a fresh virtual environment, then executes every notebook there and checks that the outputs
+are the stored ones (scripts/regenerate_notebooks.py --check).
+
+Slow (a full install; pip's cache keeps it to about a minute when warm): marked `binder`, so
+`pytest -m "not binder"` leaves it out.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BINDER = ROOT / "binder"
+pytestmark = pytest.mark.binder
+
+# Only what a clone holds: the repository's files, without local environments and caches.
+IGNORE = shutil.ignore_patterns(".git", ".venv", "*.egg-info", "__pycache__", ".pytest_cache", ".hypothesis",
+                                ".ipynb_checkpoints", "build", "node_modules")  # fmt: skip
+
+
+def test_binder_files_follow_repo2docker_rules() -> None:
+    assert (BINDER / "runtime.txt").read_text().strip() == "python-3.11"
+    post_build = (BINDER / "postBuild").read_text().splitlines()
+    commands = [line for line in post_build if line.strip() and not line.startswith("#")]
+    assert commands[0] == "set -euo pipefail", "postBuild must fail the build on any error"
+    assert "pip install --no-deps -e ." in commands
+    assert os.access(BINDER / "postBuild", os.X_OK)
+    requirements = [r.split("#")[0].strip() for r in (BINDER / "requirements.txt").read_text().splitlines()]
+    requirements = [r for r in requirements if r]
+    assert "notebook==7.6.*" in requirements and "jupyterlab==4.6.*" in requirements
+    unpinned = [r for r in requirements if "==" not in r]
+    assert unpinned == [], f"binder/requirements.txt pins everything: {unpinned}"
+
+
+def _python311() -> str:
+    for candidate in ("python3.11", sys.executable):
+        path = shutil.which(candidate) if os.sep not in candidate else candidate
+        if path:
+            version = subprocess.run([path, "-c", "import sys; print(sys.version_info[:2])"], capture_output=True, text=True)
+            if version.stdout.strip() == "(3, 11)":
+                return path
+    pytest.fail("runtime.txt asks for Python 3.11, and no python3.11 is on this machine")
+
+
+def test_clean_binder_environment_runs_every_notebook(tmp_path: Path) -> None:
+    started = time.perf_counter()
+    repo = tmp_path / "repo"
+    shutil.copytree(ROOT, repo, ignore=IGNORE)
+    venv = tmp_path / "binder-venv"
+    subprocess.run([_python311(), "-m", "venv", str(venv)], check=True)
+    bin_dir = venv / "bin"
+    # Nothing from the developer's environment may leak in: a clean PATH and no PYTHONPATH.
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
+    env.update(PATH=f"{bin_dir}{os.pathsep}/usr/local/bin:/usr/bin:/bin", VIRTUAL_ENV=str(venv), PIP_DISABLE_PIP_VERSION_CHECK="1")
+
+    def run(*args: str, cwd: Path = repo) -> str:
+        done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        return done.stdout
+
+    run("pip", "install", "--quiet", "-r", "binder/requirements.txt")
+    run("bash", "binder/postBuild")
+    versions = run("python", "-c", "import jupyterlab, notebook, sys; print(jupyterlab.__version__, notebook.__version__, sys.version_info[:2])")
+    assert re.match(r"4\.6\.\d+ 7\.6\.\d+ \(3, 11\)$", versions.strip()), versions
+    # The package comes from the copy (postBuild's editable install), not from the developer's tree.
+    where = run("python", "-c", "import lab_servers, pathlib; print(pathlib.Path(lab_servers.__file__).resolve())")
+    assert where.strip().startswith(str(repo.resolve())), where
+    report = run("python", "scripts/regenerate_notebooks.py", "--check")
+    assert report.count("unchanged") >= 5 and "DIFFERS" not in report, report
+    print(f"binder environment built and every notebook ran in {time.perf_counter() - started:.0f} s")

@@ -1,0 +1,213 @@
+"""A real browser: JupyterLab runs notebook 04 in Debian's Chromium, driven by Playwright.
+
+Checks what only a browser shows: every cell runs without error in JupyterLab itself, the
+sequence diagram is drawn (an <svg>, from Mermaid or the pre-rendered one), and the handshake
+stepper advances when "Next step" is clicked.
+
+Needs /usr/bin/chromium (`apt-get install -y chromium`) and the `playwright` Python package
+(never `playwright install`: it cannot download a browser here). Without them the test is
+skipped on a developer's machine and fails in CI (CI=true).
+
+Screenshots go to /tmp/mcp-auth-lab-browser/ for a person to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK = ROOT / "notebooks" / "04_two_identities.ipynb"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]  # fmt: skip
+SCREENSHOTS = Path("/tmp/mcp-auth-lab-browser")
+TOKEN = "mcp-auth-lab-browser-test"
+pytestmark = pytest.mark.browser
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (in CI the browser test must run: .ci/run installs chromium)")
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _write_settings(settings: Path) -> None:
+    """Keep every cell in the DOM, and keep JupyterLab from asking about news or updates."""
+    files = {
+        "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": '{"windowingMode": "none"}',
+        "@jupyterlab/apputils-extension/notification.jupyterlab-settings": '{"fetchNews": "false", "checkForUpdates": false}',
+    }
+    for name, text in files.items():
+        (settings / name).parent.mkdir(parents=True, exist_ok=True)
+        (settings / name).write_text(text)
+
+
+@pytest.fixture
+def jupyterlab(tmp_path: Path) -> Iterator[str]:
+    """JupyterLab on 127.0.0.1, serving a copy of notebook 04 (so autosave never touches the
+    committed file), with its own config, settings and runtime directories."""
+    work = tmp_path / "notebooks"
+    work.mkdir()
+    shutil.copy(NOTEBOOK, work / NOTEBOOK.name)
+    for name in ("config", "data", "runtime", "settings", "workspaces"):
+        (tmp_path / name).mkdir()
+    _write_settings(tmp_path / "settings")
+    port = _free_port()
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "config"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+           "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings"), "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces")}  # fmt: skip
+    command = [
+        sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
+        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={work}",
+        "--LabApp.expose_app_in_browser=True", f"--LabApp.user_settings_dir={tmp_path / 'settings'}",
+        f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}", "--LabApp.news_url=",
+    ]  # fmt: skip
+    log = (tmp_path / "jupyterlab.log").open("w")
+    server = subprocess.Popen(command, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/api/status?token={TOKEN}", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                log.flush()
+                pytest.fail("JupyterLab did not start:\n" + (tmp_path / "jupyterlab.log").read_text()[-3000:])
+            time.sleep(0.3)
+        yield base
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+
+
+# JavaScript run in the page -----------------------------------------------------------------
+
+NOTEBOOK_READY = """() => {
+  const app = window.jupyterapp;
+  const panel = app && app.shell.currentWidget;
+  if (!panel || !panel.sessionContext || !panel.content) return false;
+  const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
+  return !!kernel && kernel.status === 'idle' && panel.content.widgets.length > 0;
+}"""
+
+ALL_CELLS_RAN = """() => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  const kernel = panel.sessionContext.session.kernel;
+  const code = panel.content.widgets.filter(c => c.model.type === 'code');
+  return kernel.status === 'idle' && code.every(c => c.model.executionCount !== null);
+}"""
+
+CELL_SUMMARY = """() => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  return panel.content.widgets.filter(c => c.model.type === 'code').map(c => ({
+    count: c.model.executionCount,
+    errors: c.model.outputs.toJSON().filter(o => o.output_type === 'error').map(o => o.ename + ': ' + o.evalue),
+    stderr: c.model.outputs.toJSON().filter(o => o.output_type === 'stream' && o.name === 'stderr').map(o => o.text),
+  }));
+}"""
+
+
+@pytest.fixture
+def playwright_api() -> tuple[Any, Any]:
+    """(sync_playwright, expect), checked before JupyterLab is started for nothing."""
+    if not CHROMIUM.exists():
+        _unavailable(f"{CHROMIUM} not found (apt-get install -y chromium)")
+    try:
+        from playwright.sync_api import expect, sync_playwright
+    except ImportError:
+        _unavailable("the playwright package is not installed (pip install playwright==1.65.2)")
+    return sync_playwright, expect
+
+
+def test_notebook_04_runs_in_jupyterlab_and_the_stepper_advances(playwright_api: tuple[Any, Any], jupyterlab: str) -> None:
+    sync_playwright, expect = playwright_api
+    SCREENSHOTS.mkdir(exist_ok=True)
+    started = time.perf_counter()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{jupyterlab}/lab/tree/{NOTEBOOK.name}?token={TOKEN}")
+            page.wait_for_function(NOTEBOOK_READY, timeout=60_000)
+
+            # Run All on a notebook cleared of its stored outputs, so what we see is this run's.
+            page.evaluate("() => window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs')")
+            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            page.wait_for_function(ALL_CELLS_RAN, timeout=120_000)
+            cells = page.evaluate(CELL_SUMMARY)
+            assert [c["errors"] for c in cells if c["errors"]] == []
+            assert [c["stderr"] for c in cells if c["stderr"]] == []
+            assert [c["count"] for c in cells] == list(range(1, len(cells) + 1))
+
+            # The sequence diagram. JupyterLab 4.6 draws the Mermaid block live and shows Mermaid's
+            # SVG as an <img> with an SVG data URL; a front end without Mermaid shows our SVG inline.
+            diagram = page.locator(".jp-RenderedMermaid img[src^='data:image/svg+xml'], "
+                                   ".jp-RenderedMermaid svg, .jp-OutputArea-output svg[aria-label]").first  # fmt: skip
+            diagram.wait_for(state="visible", timeout=60_000)
+            box = diagram.bounding_box()
+            assert box is not None and box["width"] > 200 and box["height"] > 200, box
+            drawn = diagram.evaluate(
+                "e => e.tagName === 'IMG' ? (e.naturalWidth > 0 && decodeURIComponent(e.src)) : e.outerHTML")
+            assert drawn and "<svg" in drawn and "/register" in drawn and "client.json" in drawn, "the diagram has its labels"
+            assert page.locator(".jp-RenderedMermaid .jp-RenderedMermaid-error, .jp-RenderedMermaid.jp-mod-warning").count() == 0
+            diagram.scroll_into_view_if_needed()
+            page.screenshot(path=str(SCREENSHOTS / "04-diagram.png"))
+
+            # The stepper: "Next step" twice, and the status moves on each time.
+            next_button = page.get_by_role("button", name="Next step")
+            next_button.scroll_into_view_if_needed()
+            status = page.locator(".widget-html", has_text="of 7")
+            expect(status.first).to_contain_text("next is step 1 of 7", timeout=30_000)
+            next_button.click()
+            expect(status.first).to_contain_text("next is step 2 of 7", timeout=30_000)
+            next_button.click()
+            expect(status.first).to_contain_text("next is step 3 of 7", timeout=30_000)
+            expect(page.locator(".widget-html svg").first).to_be_visible(timeout=30_000)  # the diagram grows in the widget
+            page.locator(".widget-vbox").first.scroll_into_view_if_needed()
+            page.screenshot(path=str(SCREENSHOTS / "04-stepper.png"))
+            # On to consent: "Next step" gives way to Approve / Deny; Approve gets the code.
+            next_button.click()
+            expect(status.first).to_contain_text("next is step 4 of 7", timeout=30_000)
+            next_button.click()
+            expect(status.first).to_contain_text("next is step 5 of 7", timeout=30_000)
+            approve = page.get_by_role("button", name="Approve")
+            if not approve.is_visible():
+                next_button.click()  # opens the authorization URL: the consent page waits for the user
+            expect(approve).to_be_visible(timeout=30_000)
+            expect(page.get_by_role("button", name="Deny")).to_be_visible()
+            expect(page.locator(".widget-html", has_text="Allow access to your account?").first).to_be_visible()
+            approve.click()
+            expect(status.first).to_contain_text("next is step 6 of 7", timeout=30_000)
+            page.screenshot(path=str(SCREENSHOTS / "04-stepper-consent.png"))
+        except Exception:
+            page.screenshot(path=str(SCREENSHOTS / "04-failure.png"))  # what the browser showed when it failed
+            raise
+        finally:
+            browser.close()
+    print(f"browser test: {time.perf_counter() - started:.1f} s; screenshots in {SCREENSHOTS}")

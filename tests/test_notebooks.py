@@ -1,0 +1,180 @@
+"""The notebooks: their shape, and that re-running them gives the same outputs.
+
+nbval (`pytest --nbval --nbval-current-env notebooks/`) checks each cell's output against the
+stored one. These tests add what nbval cannot see:
+
+- the notebooks keep the promised shape (objectives, the handshake map, exercises with a
+  self-check, hidden sanity checks, a recap with spec links, committed outputs);
+- "Restart and Run All" twice gives the same outputs, byte for byte, and so does running every
+  cell a second time in the same kernel (learners re-run cells);
+- the stored outputs are exactly what `scripts/regenerate_notebooks.py` writes.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location("regenerate_notebooks", ROOT / "scripts" / "regenerate_notebooks.py")
+regen = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(regen)  # type: ignore[union-attr]
+
+EXPECTED = ["00_start_here", "01_discovery", "02_dcr", "03_cimd", "04_two_identities"]
+NOTEBOOKS = [ROOT / "notebooks" / f"{name}.ipynb" for name in EXPECTED]
+IDS = [p.stem for p in NOTEBOOKS]
+# What must never reach a stored output: it would differ between machines or runs.
+UNSTABLE = [
+    (re.compile(r" at 0x[0-9a-fA-F]+"), "a memory address"),
+    (re.compile(r"(/work/|/tmp/|/root/|/home/|site-packages)"), "a file system path"),
+    (re.compile(r"\b\d+\.\d+ ?(s|ms|seconds)\b"), "a timing"),
+    (re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"), "a random UUID"),
+]
+
+
+def load(path: Path) -> nbformat.NotebookNode:
+    return nbformat.read(path, as_version=4)
+
+
+def code_cells(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
+    return [c for c in nb.cells if c.cell_type == "code"]
+
+
+def tags(cell: nbformat.NotebookNode) -> list[str]:
+    return list(cell.metadata.get("tags", []))
+
+
+# Shape ------------------------------------------------------------------------------------
+
+
+def test_the_five_notebooks_exist() -> None:
+    assert [p.exists() for p in NOTEBOOKS] == [True] * len(NOTEBOOKS)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebook_shape(path: Path) -> None:
+    nb = load(path)
+    nbformat.validate(nb)
+    assert nb.metadata["kernelspec"]["name"] == "python3", "nbval --nbval-current-env needs the kernelspec named python3"
+    markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    first = nb.cells[0]
+    assert first.cell_type == "markdown" and first.source.startswith("# ") and "By the end of this notebook you can" in first.source
+    assert "**Where we are in the handshake**" in markdown and markdown.count("| ▶ |") + markdown.count("| |") >= 4
+    assert "## Recap" in markdown and "https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization" in markdown
+    ids = [c.id for c in nb.cells]
+    assert len(ids) == len(set(ids))
+    if path.stem != "00_start_here":
+        exercises = [c for c in code_cells(nb) if "check_answer(" in c.source and "sanity-check" not in tags(c)]
+        assert exercises, "notebooks 01–04 have at least one exercise with a self-check"
+        assert "<summary>Solution</summary>" in markdown
+        for cell in exercises:
+            assert "None" in cell.source, "an exercise starts unanswered"
+            assert any("✏️" in o.get("text", "") for o in cell.outputs), "the stored output invites an answer"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_sanity_checks_are_hidden_and_executed(path: Path) -> None:
+    checks = [c for c in code_cells(load(path)) if "sanity-check" in tags(c)]
+    assert checks, "each notebook keeps its prose true with sanity-check cells"
+    for cell in checks:
+        assert cell.metadata.get("jupyter", {}).get("source_hidden") is True
+        assert "assert " in cell.source and cell.outputs == [] and cell.execution_count is not None
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_committed_with_stable_outputs(path: Path) -> None:
+    nb = load(path)
+    counts = [c.execution_count for c in code_cells(nb)]
+    assert counts == list(range(1, len(counts) + 1)), "committed executed, in order (run scripts/regenerate_notebooks.py)"
+    assert any(c.outputs for c in code_cells(nb))
+    for cell in code_cells(nb):
+        if "nbval-ignore-output" in tags(cell):
+            assert cell.source.startswith("# nbval-ignore-output:"), "say why a cell's output is not compared"
+            continue
+        for output in cell.outputs:
+            assert output.output_type != "error", f"cell {cell.id} stored an error"
+            assert output.get("name") != "stderr", f"cell {cell.id} wrote to stderr: nbval would compare it"
+            text = json.dumps(output.get("data", output.get("text", "")), ensure_ascii=False)
+            for pattern, what in UNSTABLE:
+                match = pattern.search(text)
+                assert match is None, f"cell {cell.id} output holds {what}: {match.group(0) if match else ''!r}"
+    assert set(nb.metadata) <= {"kernelspec", "language_info"}, "no widget state or run metadata stored"
+
+
+# Determinism ---------------------------------------------------------------------------------
+
+
+def _outputs(nb: nbformat.NotebookNode) -> list[list[dict]]:
+    """Outputs per code cell, without what legitimately changes (execution counts, ignored cells)."""
+    result = []
+    for cell in code_cells(nb):
+        if "nbval-ignore-output" in tags(cell):
+            result.append([])
+            continue
+        outputs = []
+        for output in cell.outputs:
+            output = {k: v for k, v in output.items() if k != "execution_count"}
+            if "data" in output:
+                output["data"] = {k: v for k, v in output["data"].items() if k != regen.WIDGET_VIEW}
+            outputs.append(output)
+        result.append(outputs)
+    return result
+
+
+def _run_all_twice_in_one_kernel(nb: nbformat.NotebookNode) -> tuple[list, list]:
+    nb = copy.deepcopy(nb)
+    client = NotebookClient(
+        nb, kernel_name=regen.KERNEL, timeout=regen.TIMEOUT, record_timing=False, store_widget_state=False, coalesce_streams=True,
+        resources={"metadata": {"path": str(regen.NOTEBOOKS)}},
+    )  # fmt: skip
+    passes = []
+    with client.setup_kernel():
+        for _ in range(2):
+            for index, cell in enumerate(nb.cells):
+                client.execute_cell(cell, index)
+            passes.append(_outputs(nb))
+    return passes[0], passes[1]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_rerunning_gives_identical_outputs(path: Path) -> None:
+    stored = load(path)
+    # "Restart and Run All": a fresh kernel writes exactly the stored file, byte for byte.
+    fresh = regen.execute(stored)
+    assert regen.dumps(fresh) == path.read_text(encoding="utf-8"), "stored outputs are stale: run scripts/regenerate_notebooks.py"
+    # ... and again in another fresh kernel, where every cell is then run a second time without a
+    # restart ("Run All" again, as learners do): all three passes print the same.
+    pass_one, pass_two = _run_all_twice_in_one_kernel(stored)
+    assert pass_one == _outputs(fresh), "two fresh runs differ: something non-deterministic reaches an output"
+    for index, (a, b) in enumerate(zip(pass_one, pass_two, strict=True)):
+        assert a == b, f"code cell {index} prints something else when run a second time in the same kernel"
+
+
+# The exercises' self-checks ----------------------------------------------------------------
+
+
+def test_check_answer_verdicts(capsys: pytest.CaptureFixture[str]) -> None:
+    from lab_servers.notebook_support import EXERCISES, check_answer, is_correct
+
+    check_answer("02-register-status", None)
+    check_answer("02-register-status", "201")
+    check_answer("02-register-status", 200)
+    check_answer("04-best-fit", {"a": None, "b": None, "c": None})
+    check_answer("04-best-fit", {"a": "CIMD", "b": "dcr", "c": "pre-registered"})
+    check_answer("04-best-fit", {"a": "dcr", "b": "dcr", "c": "preregistered"})
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("✏️  02-register-status") and lines[1] == "✅ Right: 201"
+    assert lines[2].startswith("❌ Not quite. Hint: ") and lines[3].startswith("✏️  04-best-fit")
+    assert lines[4:8] == ["✅ (a) cimd", "✅ (b) dcr", "✅ (c) preregistered", "✅ All right!"]
+    assert lines[8] == "❌ (a) dcr" and lines[-1].startswith("❌ Not quite.")
+    assert is_correct("04-differing-claims", "jti, client_id") and is_correct("04-differing-claims", {"client_id", "jti"})
+    assert not is_correct("04-differing-claims", ["client_id"]) and not is_correct("03-mismatch-error", "invalid_request")
+    assert is_correct("01-tenant-as-urls", " ".join(EXERCISES["01-tenant-as-urls"].expected(None)))
+    assert capsys.readouterr().out == "", "is_correct prints nothing"
