@@ -228,15 +228,9 @@ class LabClient:
     async def discover_resource_metadata(self) -> StepRecord:
         with self._step(2) as step:
             header_url = self.state.challenge.get("resource_metadata") if self.state.challenge else None
-            tried = []
-            for url, expected_resource in protected_resource_metadata_urls(self.mcp_url, header_url):
-                response = await self.http.get(url)
-                tried.append(f"{url} → {response.status_code}")
-                if response.status_code == 200:
-                    metadata = response.json()
-                    break
-            else:
-                raise step.fail("no Protected Resource Metadata found; tried " + "; ".join(tried))
+            candidates = protected_resource_metadata_urls(self.mcp_url, header_url)
+            found, metadata, tried = await self._first_found([c.url for c in candidates], step, "Protected Resource Metadata")
+            expected_resource = candidates[found].expected_resource
             if not isinstance(metadata, dict) or metadata.get("resource") != expected_resource:
                 got = metadata.get("resource") if isinstance(metadata, dict) else metadata
                 raise step.fail(f"PRM resource {got!r} is not identical to {expected_resource!r}, the identifier this metadata URL was built from (RFC 9728 §3.3)")
@@ -259,15 +253,7 @@ class LabClient:
     async def discover_authorization_server(self) -> StepRecord:
         with self._step(3) as step:
             issuer = self._require(self.state.resource_metadata, step, "PRM")["authorization_servers"][0]
-            tried = []
-            for url in authorization_server_metadata_urls(issuer):
-                response = await self.http.get(url)
-                tried.append(f"{url} → {response.status_code}")
-                if response.status_code == 200:
-                    metadata = response.json()
-                    break
-            else:
-                raise step.fail("no authorization server metadata found; tried " + "; ".join(tried))
+            _, metadata, tried = await self._first_found(authorization_server_metadata_urls(issuer), step, "authorization server metadata")
             if not isinstance(metadata, dict) or metadata.get("issuer") != issuer:
                 raise step.fail(f"AS metadata issuer mismatch: {metadata.get('issuer')!r} != {issuer!r} (RFC 8414 §3.3)")
             if "S256" not in (metadata.get("code_challenge_methods_supported") or []):
@@ -525,6 +511,17 @@ class LabClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     # Helpers ---------------------------------------------------------------------------------
+
+    async def _first_found(self, urls: list[str], step: _StepRun, what: str) -> tuple[int, Any, list[str]]:
+        """GET each URL in turn until one answers 200 (the discovery orders of MCP §4.2, §4.3).
+        Returns its position in `urls`, its JSON body, and every URL tried with its status."""
+        tried = []
+        for position, url in enumerate(urls):
+            response = await self.http.get(url)
+            tried.append(f"{url} → {response.status_code}")
+            if response.status_code == 200:
+                return position, response.json(), tried
+        raise step.fail(f"no {what} found; tried " + "; ".join(tried))
 
     def _require(self, value: Any, step: _StepRun, what: str) -> Any:
         if value is None:
