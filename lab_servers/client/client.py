@@ -23,14 +23,13 @@ from ..trace import Trace, in_step
 from .browser import Browser, ConsentPage, Redirect
 from .discovery import authorization_server_metadata_urls, protected_resource_metadata_urls
 from .records import STEPS, StepError, StepRecord
+from .streamable_http import MCP_HEADERS, PROTOCOL_VERSION, json_rpc_response
 from .www_authenticate import Challenge, bearer_challenge
 
 RegistrationMethod = Literal["auto", "preregistered", "cimd", "dcr"]
 # The user's answer at consent: "approve" or "deny", or a coroutine function that is shown the
 # consent page and returns one of the two (how the stepper widget lets a person decide).
 Decision = str | Callable[[ConsentPage], Awaitable[str]]
-PROTOCOL_VERSION = "2025-11-25"
-MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 # MCP §10.1.2: cap step-up retries. Two step-ups make three authorizations with the first one,
 # the most the conformance suite's auth/scope-retry-limit accepts.
 MAX_STEP_UPS = 2
@@ -70,20 +69,6 @@ class HandshakeState:
     @property
     def access_token(self) -> str | None:
         return self.tokens.get("access_token") if self.tokens else None
-
-
-def json_rpc_response(response: httpx.Response, request_id: int) -> dict[str, Any]:
-    """The JSON-RPC response to `request_id`: a Streamable HTTP server answers a POST either with
-    application/json or with a text/event-stream whose events carry JSON-RPC messages."""
-    if not response.headers.get("content-type", "").startswith("text/event-stream"):
-        return response.json()
-    for event in response.text.replace("\r\n", "\n").split("\n\n"):
-        data = "\n".join(line[5:].lstrip(" ") for line in event.split("\n") if line.startswith("data:"))
-        if data:
-            message = json.loads(data)
-            if isinstance(message, dict) and message.get("id") == request_id:
-                return message
-    raise ValueError(f"the event stream carried no response to request {request_id}")
 
 
 def token_endpoint_auth_method(as_metadata: dict[str, Any], *, public: bool) -> str:

@@ -1,0 +1,30 @@
+"""The MCP Streamable HTTP transport, as the lab client speaks it (MCP basic/transports).
+
+Every JSON-RPC message is a POST to the one MCP endpoint. The client accepts both answers a
+server may give: a single `application/json` body, or a `text/event-stream` whose events carry
+JSON-RPC messages (the lab's server uses the first, the conformance suite's mocks the second).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+PROTOCOL_VERSION = "2025-11-25"
+MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+
+
+def json_rpc_response(response: httpx.Response, request_id: int) -> dict[str, Any]:
+    """The JSON-RPC response to `request_id`: a Streamable HTTP server answers a POST either with
+    application/json or with a text/event-stream whose events carry JSON-RPC messages."""
+    if not response.headers.get("content-type", "").startswith("text/event-stream"):
+        return response.json()
+    for event in response.text.replace("\r\n", "\n").split("\n\n"):
+        data = "\n".join(line[5:].lstrip(" ") for line in event.split("\n") if line.startswith("data:"))
+        if data:
+            message = json.loads(data)
+            if isinstance(message, dict) and message.get("id") == request_id:
+                return message
+    raise ValueError(f"the event stream carried no response to request {request_id}")
