@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 from typing import Any
@@ -50,9 +51,24 @@ def main(argv: list[str] | None = None) -> int:
     demo = commands.add_parser("demo", help='run the "same server, two identities" demo')
     demo.add_argument("--json", action="store_true", help="print machine-readable JSON")
     demo.add_argument("--seed", type=int, default=0, help="seed for ids, keys and tokens (default 0)")
+    serve = commands.add_parser("serve", help="serve the MCP server and the AS on loopback for outside clients")
+    serve.add_argument("--host", default="127.0.0.1", help="loopback address to listen on (default 127.0.0.1)")
+    serve.add_argument("--mcp-port", type=int, default=8000, help="the MCP server's port (default 8000)")
+    serve.add_argument("--as-port", type=int, default=8001, help="the authorization server's port (default 8001)")
+    serve.add_argument("--policy", choices=["hardened", "naive"], default="hardened", help="the AS policy (default hardened)")
+    serve.add_argument("--seed", type=int, default=0, help="seed for ids, keys and tokens (default 0)")
     conformance = commands.add_parser("conformance-client", help="run the lab client for the MCP conformance suite")
     conformance.add_argument("server_url", help="the MCP server URL (appended by the suite)")
     args = parser.parse_args(argv)
+    if args.command == "serve":
+        from .authorization_server import HARDENED, NAIVE
+        from .serve import serve_until_interrupted
+
+        policy = HARDENED if args.policy == "hardened" else NAIVE
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve_until_interrupted(host=args.host, mcp_port=args.mcp_port, as_port=args.as_port,
+                                                seed=args.seed, policy=policy))  # fmt: skip
+        return 0
     if args.command == "conformance-client":
         from .conformance import run
 

@@ -30,7 +30,7 @@ CLIENT_METADATA_URL = f"https://{APP_HOST}/client.json"
 # DNS exists so the AS can judge an address the way it would judge a real one.
 PUBLIC_ADDRESSES = {MCP_HOST: "93.184.215.10", AS_HOST: "93.184.215.20", APP_HOST: "93.184.215.30"}
 
-SCOPES = {MCP_URL: ["notes:read", "notes:write"]}
+SCOPES = ["notes:read", "notes:write"]
 
 
 def default_client_metadata(client_id: str = CLIENT_METADATA_URL) -> dict[str, Any]:
@@ -71,30 +71,43 @@ class Lab:
     """The MCP auth lab: `await lab.connect("dcr")`, `await lab.connect("cimd")`, then look at
     `lab.trace`, `lab.registrations` and `lab.cimd_cache`."""
 
-    def __init__(self, *, seed: int | str = 0, clock: LabClock | None = None, policy: ASPolicy = HARDENED) -> None:
+    def __init__(
+        self,
+        *,
+        seed: int | str = 0,
+        clock: LabClock | None = None,
+        policy: ASPolicy = HARDENED,
+        mcp_url: str = MCP_URL,
+        issuer: str = ISSUER,
+    ) -> None:
+        """By default every server lives on the virtual network. With other `mcp_url` and
+        `issuer` (loopback URLs: see `lab_servers.serve`) the MCP server and the AS are meant to
+        be served over real sockets, and the MCP server fetches the AS's keys that way too."""
         self.clock = clock or LabClock()
         self.ids = SeededIds(seed)
         self.trace = Trace()
         self.network = LabNetwork(self.trace, self.clock)
         self.metadata_hosts: dict[str, MetadataHost] = {}
+        self.mcp_url, self.issuer = mcp_url, issuer
+        in_process = (mcp_url, issuer) == (MCP_URL, ISSUER)
         self.auth_server = AuthorizationServer(
-            ISSUER,
-            resources=SCOPES,
+            issuer,
+            resources={mcp_url: SCOPES},
             http=self.network.httpx_client(AS_HOST),
             resolve=self.network.dns.resolve,
             clock=self.clock,
             ids=self.ids,
             policy=policy,
         )
-        self.resource_server = ResourceServer(MCP_URL, issuer=ISSUER, http=self.network.httpx_client(MCP_HOST), clock=self.clock)
-        self.network.add_host(AS_HOST, PUBLIC_ADDRESSES[AS_HOST], self.auth_server.app)
-        self.network.add_host(MCP_HOST, PUBLIC_ADDRESSES[MCP_HOST], self.resource_server, lifespan=True)
+        keys_http = self.network.httpx_client(MCP_HOST) if in_process else httpx.AsyncClient(timeout=5)
+        self.resource_server = ResourceServer(mcp_url, issuer=issuer, http=keys_http, clock=self.clock)
+        if in_process:
+            self.network.add_host(AS_HOST, PUBLIC_ADDRESSES[AS_HOST], self.auth_server.app)
+            self.network.add_host(MCP_HOST, PUBLIC_ADDRESSES[MCP_HOST], self.resource_server, lifespan=True)
         self.add_metadata_host(APP_HOST, PUBLIC_ADDRESSES[APP_HOST])
         self.publish_client_document(CLIENT_METADATA_URL, default_client_metadata())
         self._clients = 0
 
-    mcp_url = MCP_URL
-    issuer = ISSUER
     client_metadata_url = CLIENT_METADATA_URL
 
     # Hosts and documents ------------------------------------------------------------------
@@ -171,7 +184,7 @@ class Lab:
     ) -> LabClient:
         """A step-by-step lab client; nothing is sent until its steps run."""
         return LabClient(
-            MCP_URL,
+            self.mcp_url,
             http=self.network.httpx_client(caller),
             browser=Browser(self.network.httpx_client("browser")),
             trace=self.trace,

@@ -9,7 +9,10 @@ headlessly by the lab's browser.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+import httpx2
 
 from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider
 from mcp.client.session import ClientSession
@@ -70,26 +73,44 @@ class HeadlessUser:
 
 
 async def sdk_whoami(lab: "Lab", *, client_metadata_url: str | None = None, caller: str = "sdk-client") -> dict[str, Any]:
-    """Connect with the official SDK client and call `whoami`. With `client_metadata_url` the SDK
-    uses CIMD (the AS advertises it); without, it registers by DCR."""
-    user = HeadlessUser(Browser(lab.httpx_client("browser")))
+    """Connect with the official SDK client through the lab network and call `whoami`. With
+    `client_metadata_url` the SDK uses CIMD (the AS advertises it); without, it registers by DCR."""
+    return await whoami_with_sdk(
+        lab.mcp_url,
+        lambda auth: lab.httpx2_client(caller, auth=auth),
+        Browser(lab.httpx_client("browser")),
+        client_metadata_url=client_metadata_url,
+    )
+
+
+async def whoami_with_sdk(
+    mcp_url: str,
+    make_http: Callable[[httpx2.Auth], httpx2.AsyncClient],
+    browser: Browser,
+    *,
+    client_metadata_url: str | None = None,
+    redirect_uri: str = "https://app.example/callback",
+) -> dict[str, Any]:
+    """The SDK's whole flow against `mcp_url`, over whatever `make_http(auth)` connects to (the lab
+    network, or real sockets for a served lab), with `browser` playing the user."""
+    user = HeadlessUser(browser)
     metadata = OAuthClientMetadata(
         client_name="SDK Agent",
-        redirect_uris=["https://app.example/callback"],
+        redirect_uris=[redirect_uri],
         grant_types=["authorization_code", "refresh_token"],
         response_types=["code"],
         token_endpoint_auth_method="none",
     )
     provider = OAuthClientProvider(
-        lab.mcp_url,
+        mcp_url,
         metadata,
         MemoryTokenStorage(),
         redirect_handler=user.open_authorization_url,
         callback_handler=user.callback,
         client_metadata_url=client_metadata_url,
     )
-    async with lab.httpx2_client(caller, auth=provider) as http:
-        async with streamable_http_client(lab.mcp_url, http_client=http) as (read, write, *_):
+    async with make_http(provider) as http:
+        async with streamable_http_client(mcp_url, http_client=http) as (read, write, *_):
             async with ClientSession(read, write) as session:
                 await session.initialize()
                 result = await session.call_tool("whoami", {})

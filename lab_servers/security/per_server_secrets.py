@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ..authorization_server import ASPolicy, AuthorizationServer
 from ..determinism import SeededIds, fingerprint
-from ..lab import SCOPES, Lab, default_client_metadata
+from ..lab import MCP_URL, SCOPES, Lab, default_client_metadata
 from .requests import open_authorization, refusal
 from .results import ExperimentResult
 
@@ -42,7 +42,7 @@ def add_authorization_servers(lab: Lab, count: int) -> list[AuthorizationServer]
     for k in range(1, count + 1):
         host = f"auth{k}.example.net"
         server = AuthorizationServer(
-            f"https://{host}", resources=SCOPES, http=lab.network.httpx_client(host), resolve=lab.network.dns.resolve,
+            f"https://{host}", resources={MCP_URL: SCOPES}, http=lab.network.httpx_client(host), resolve=lab.network.dns.resolve,
             clock=lab.clock, ids=SeededIds(f"{lab.ids.seed}:as{k}"), policy=lab.policy,
         )  # fmt: skip
         lab.network.add_host(host, f"93.184.217.{k}", server.app)
