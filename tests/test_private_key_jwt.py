@@ -1,0 +1,71 @@
+"""A confidential CIMD client authenticates with private_key_jwt (CIMD -02 §8.2: the AS MUST
+enforce RFC 7523 §2.2 with the keys the document publishes)."""
+
+from __future__ import annotations
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from joserfc import jwt
+from joserfc.jwk import OKPKey
+
+from lab_servers import ISSUER, Lab, default_client_metadata
+
+from .helpers import assert_oauth_error, code_form, get_code, token_request
+
+pytestmark = pytest.mark.anyio
+CLIENT_ID = "https://app.example/confidential.json"
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+def key(seed: int) -> OKPKey:
+    return OKPKey.import_key(Ed25519PrivateKey.from_private_bytes(bytes([seed]) * 32))
+
+
+def assertion(lab: Lab, signing_key: OKPKey, **changes: object) -> str:
+    now = lab.clock.now()
+    claims = {"iss": CLIENT_ID, "sub": CLIENT_ID, "aud": f"{ISSUER}/token", "exp": now + 60, "jti": "a1", **changes}
+    return jwt.encode({"alg": "Ed25519"}, claims, signing_key, algorithms=["Ed25519"])
+
+
+def publish_confidential_client(lab: Lab) -> None:
+    document = {**default_client_metadata(CLIENT_ID), "token_endpoint_auth_method": "private_key_jwt",
+                "jwks": {"keys": [key(1).as_dict(private=False)]}}  # fmt: skip
+    lab.publish_client_document(CLIENT_ID, document)
+
+
+async def redeem(lab: Lab, client_assertion: str | None) -> object:
+    code = await get_code(lab, CLIENT_ID)
+    if client_assertion is None:  # the client names itself but does not authenticate
+        return await token_request(lab, code_form(CLIENT_ID, code))
+    form = code_form(CLIENT_ID, code, client_id=None)
+    form |= {"client_assertion_type": ASSERTION_TYPE, "client_assertion": client_assertion}
+    return await token_request(lab, form)
+
+
+async def test_an_assertion_signed_with_the_published_key_authenticates_the_client(lab: Lab) -> None:
+    publish_confidential_client(lab)
+    response = await redeem(lab, assertion(lab, key(1)))
+    assert response.status_code == 200, response.text
+    assert lab.auth_server.issued[-1]["client_id"] == CLIENT_ID
+
+
+@pytest.mark.parametrize(
+    ("make", "mention"),
+    [
+        (lambda lab: None, "token_endpoint_auth_method is 'private_key_jwt'"),
+        (lambda lab: assertion(lab, key(2)), "signature not verified"),
+        (lambda lab: assertion(lab, key(1), aud="https://other.example/token"), "aud must name this token endpoint"),
+        (lambda lab: assertion(lab, key(1), exp=lab.clock.now() - 1), "expired"),
+        (lambda lab: assertion(lab, key(1), sub="https://evil.example/client.json"), "iss and sub must both be the client_id"),
+    ],
+    ids=["no-assertion", "wrong-key", "wrong-audience", "expired", "wrong-subject"],
+)
+async def test_a_missing_or_bad_assertion_is_invalid_client(lab: Lab, make, mention: str) -> None:
+    publish_confidential_client(lab)
+    assert_oauth_error(await redeem(lab, make(lab)), 401, "invalid_client", mention)
+
+
+async def test_an_assertion_cannot_be_replayed(lab: Lab) -> None:
+    publish_confidential_client(lab)
+    assert (await redeem(lab, assertion(lab, key(1)))).status_code == 200
+    assert_oauth_error(await redeem(lab, assertion(lab, key(1))), 401, "invalid_client", "jti is missing or was already used")
