@@ -59,9 +59,10 @@ class TraceRecorder:
             await self.app(scope, recording_receive, recording_send)
         finally:
             headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"])
-            host = dict(headers).get("host", "")
+            named = dict(headers)
+            host = named.get("host", "")
             query = scope.get("query_string", b"").decode("latin-1")
-            user_agent = dict(headers).get("user-agent", "").split(" ")[0]
+            user_agent = named.get("user-agent", "").split(" ")[0]
             client = scope.get("client") or ("?", 0)
             self.on_exchange(
                 self.trace.record(

@@ -13,7 +13,7 @@ import json
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from joserfc import jwt
+from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
@@ -104,14 +104,13 @@ def _check_secret(client: Client, secret: str, basic: bool = False) -> None:
 
 
 def _assertion_issuer(assertion: str) -> str:
+    """The assertion's `iss`, read before verification: it names whose keys verify it."""
     try:
-        payload = assertion.split(".")[1]
-        claims = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
-        issuer = json.loads(claims).get("iss")
-    except (IndexError, ValueError, AttributeError):
+        issuer = json.loads(jws.extract_compact(assertion.encode()).payload).get("iss")
+    except (JoseError, ValueError, AttributeError):
         raise invalid_client("client_assertion is not a JWT") from None
     if not isinstance(issuer, str):
-        raise invalid_client("client_assertion has no iss claim (RFC 7523 §3)")
+        raise invalid_client("client_assertion has no iss claim (RFC 7523 section 3)")
     return issuer
 
 

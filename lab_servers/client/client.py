@@ -475,13 +475,15 @@ class LabClient:
         """Send a JSON-RPC request with the token. On 403 insufficient_scope, re-authorize for the
         union of the granted and the challenged scopes and retry (MCP §10.1.2; the union is MCP
         2026-07-28's rule), at most `MAX_STEP_UPS` times."""
-        for attempt in range(MAX_STEP_UPS + 1):
+        step_ups = 0
+        while True:
             response = await self._post_mcp(message, self.state.access_token)
             challenge = bearer_challenge(response.headers.get_list("www-authenticate"))
             if response.status_code == 403 and challenge and challenge.get("error") == "insufficient_scope":
-                if attempt == MAX_STEP_UPS:
+                if step_ups == MAX_STEP_UPS:
                     raise StepError(7, "mcp", f"{message['method']} still needs scope {challenge.get('scope')!r} "
                                               f"after {MAX_STEP_UPS} step-up authorizations; giving up (MCP §10.1.2)")  # fmt: skip
+                step_ups += 1
                 granted = set((self.state.tokens or {}).get("scope", "").split()) | set((self.state.scope or "").split())
                 await self.authorize(scope=" ".join(sorted(granted | set((challenge.get("scope") or "").split()))))
                 await self.exchange_code()
@@ -493,7 +495,6 @@ class LabClient:
             if "error" in body:
                 raise StepError(7, "mcp", f"{message['method']} failed: {body['error'].get('message')}")
             return body["result"]
-        raise AssertionError("unreachable")  # pragma: no cover
 
     # Helpers ---------------------------------------------------------------------------------
 
