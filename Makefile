@@ -6,7 +6,7 @@ PYTHON ?= python3
 # JupyterLab refuses to run as root unless told it may (containers, CI machines).
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup lab demo test test-fast notebooks bench clean
+.PHONY: setup lab demo lint test test-fast notebooks bench clean
 
 setup: $(VENV)/.installed
 
@@ -23,7 +23,12 @@ lab: setup
 demo: setup
 	$(PY) -m lab_servers demo
 
-test: setup
+# Lint and types (config in pyproject.toml). `ruff format --check` joins once the repo is formatted.
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+test: lint
 	$(PY) -m pytest tests notebooks --nbval --nbval-current-env
 
 test-fast: setup

@@ -65,7 +65,7 @@ def main() -> None:
         print(f"  {scenario:18} {ms(statistics.median(samples))}   (p90 {ms(statistics.quantiles(samples, n=10)[-1])})")
     print("\nPer step, median:")
     print("  " + " " * 44 + "".join(f"{s:>18}" for s in totals))
-    for number, name, title, _ in STEPS:
+    for number, _name, title, _ in STEPS:
         row = "".join(f"{ms(statistics.median(steps[s][number])):>18}" for s in totals)
         print(f"  {number}. {title:41}{row}")
     print(f"\nimport lab_servers, median of {args.import_runs} fresh interpreters (target ≤ 1 s): {ms(import_time(args.import_runs))}")

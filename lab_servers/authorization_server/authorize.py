@@ -36,7 +36,7 @@ def error_page(error: OAuthError) -> HTMLResponse:
     return HTMLResponse(render_error_page(error.error, error.description), status_code=400, headers=PAGE_HEADERS)
 
 
-def redirect_to_client(server: "AuthorizationServer", redirect_uri: str, params: dict[str, str | None]) -> RedirectResponse:
+def redirect_to_client(server: AuthorizationServer, redirect_uri: str, params: dict[str, str | None]) -> RedirectResponse:
     query = {k: v for k, v in params.items() if v is not None}
     query["iss"] = server.issuer  # RFC 9207 §2
     separator = "&" if "?" in redirect_uri else "?"
@@ -70,7 +70,7 @@ def choose_redirect_uri(client: Client, requested: str | None, exact: bool) -> s
     )
 
 
-async def authorization_request(server: "AuthorizationServer", items: list[tuple[str, str]]) -> HTMLResponse | RedirectResponse:
+async def authorization_request(server: AuthorizationServer, items: list[tuple[str, str]]) -> HTMLResponse | RedirectResponse:
     # Phase 1: errors here are shown to the user, never redirected.
     try:
         params = single_valued(items)
@@ -112,7 +112,7 @@ async def authorization_request(server: "AuthorizationServer", items: list[tuple
     return HTMLResponse(page, headers=PAGE_HEADERS)
 
 
-def choose_resource(server: "AuthorizationServer", resource: str | None) -> str:
+def choose_resource(server: AuthorizationServer, resource: str | None) -> str:
     if resource is None:
         if server.policy.require_resource:
             raise OAuthError("invalid_target", "resource is required: MCP clients MUST send the MCP server's canonical URI (RFC 8707, MCP §8)")
@@ -120,7 +120,7 @@ def choose_resource(server: "AuthorizationServer", resource: str | None) -> str:
     return canonical_resource(resource, server.resources)
 
 
-async def consent_decision(server: "AuthorizationServer", items: list[tuple[str, str]]) -> HTMLResponse | RedirectResponse:
+async def consent_decision(server: AuthorizationServer, items: list[tuple[str, str]]) -> HTMLResponse | RedirectResponse:
     try:
         form = single_valued(items)
         # Single use: the transaction id is the form's CSRF token too, so pop it whatever happens.

@@ -28,7 +28,7 @@ class Client:
     client_id_issued_at: int | None = None
     # What the AS fetched from the client's metadata URLs at registration (logo_uri → bytes…):
     # the logo it serves on the client's behalf, and whatever else a naive AS kept.
-    prefetched: dict[str, "PrefetchedResource"] = field(default_factory=dict)
+    prefetched: dict[str, PrefetchedResource] = field(default_factory=dict)
 
     @property
     def redirect_uris(self) -> list[str]:
@@ -99,7 +99,7 @@ def looks_like_url(client_id: str) -> bool:
     return "://" in client_id
 
 
-async def resolve_client(client_id: str, registry: ClientRegistry, cimd: "CimdResolver") -> Client:
+async def resolve_client(client_id: str, registry: ClientRegistry, cimd: CimdResolver) -> Client:
     """The `client_id` → client decision (MCP §5.1.3 flow): URL ids are resolved by fetching and
     validating their document; any other id must be a record this AS holds."""
     if not client_id:

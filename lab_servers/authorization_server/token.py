@@ -23,8 +23,8 @@ from .clients import Client, resolve_client
 from .errors import OAuthError, invalid_client
 from .grants import AuthorizationCode, RefreshToken
 from .resources import canonical_resource
-from .rfc8414 import CLIENT_ASSERTION_ALGORITHMS
 from .rfc7636 import verify_code_verifier
+from .rfc8414 import CLIENT_ASSERTION_ALGORITHMS
 
 if TYPE_CHECKING:
     from .server import AuthorizationServer
@@ -33,7 +33,7 @@ ACCESS_TOKEN_LIFETIME = 900  # MCP §11.2: short-lived access tokens
 JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 
-async def token_request(server: "AuthorizationServer", items: list[tuple[str, str]], authorization: str | None) -> dict[str, Any]:
+async def token_request(server: AuthorizationServer, items: list[tuple[str, str]], authorization: str | None) -> dict[str, Any]:
     form = single_valued(items)
     client = await authenticate_client(server, form, authorization)
     grant_type = form.get("grant_type")
@@ -49,7 +49,7 @@ async def token_request(server: "AuthorizationServer", items: list[tuple[str, st
 # Client authentication (OAuth 2.1 §2.4) --------------------------------------------------------
 
 
-async def authenticate_client(server: "AuthorizationServer", form: dict[str, str], authorization: str | None) -> Client:
+async def authenticate_client(server: AuthorizationServer, form: dict[str, str], authorization: str | None) -> Client:
     if authorization and authorization[:6].lower() == "basic ":
         client_id, secret = _parse_basic(authorization)
         client = await _resolve(server, client_id, basic=True)
@@ -71,7 +71,7 @@ async def authenticate_client(server: "AuthorizationServer", form: dict[str, str
     return client
 
 
-async def _resolve(server: "AuthorizationServer", client_id: str, basic: bool = False) -> Client:
+async def _resolve(server: AuthorizationServer, client_id: str, basic: bool = False) -> Client:
     try:
         return await resolve_client(client_id, server.registry, server.cimd)
     except OAuthError as exc:
@@ -114,7 +114,7 @@ def _assertion_issuer(assertion: str) -> str:
     return issuer
 
 
-async def _check_client_assertion(server: "AuthorizationServer", client: Client, form: dict[str, str]) -> None:
+async def _check_client_assertion(server: AuthorizationServer, client: Client, form: dict[str, str]) -> None:
     if form.get("client_assertion_type") != JWT_BEARER_ASSERTION:
         raise invalid_client(f"client_assertion_type must be {JWT_BEARER_ASSERTION} (RFC 7523 §2.2)")
     keys = client.metadata.get("jwks")
@@ -146,7 +146,7 @@ async def _check_client_assertion(server: "AuthorizationServer", client: Client,
 # Grants ---------------------------------------------------------------------------------------
 
 
-def redeem_code(server: "AuthorizationServer", client: Client, form: dict[str, str]) -> dict[str, Any]:
+def redeem_code(server: AuthorizationServer, client: Client, form: dict[str, str]) -> dict[str, Any]:
     code_value = form.get("code")
     if not code_value:
         raise OAuthError("invalid_request", "code is required (OAuth 2.1 §4.1.3)")
@@ -167,7 +167,7 @@ def redeem_code(server: "AuthorizationServer", client: Client, form: dict[str, s
     return issue_tokens(server, client, code.subject, resource, code.scope, code=code)
 
 
-def redeem_refresh_token(server: "AuthorizationServer", client: Client, form: dict[str, str]) -> dict[str, Any]:
+def redeem_refresh_token(server: AuthorizationServer, client: Client, form: dict[str, str]) -> dict[str, Any]:
     value = form.get("refresh_token")
     if not value:
         raise OAuthError("invalid_request", "refresh_token is required (OAuth 2.1 §4.3.1)")
@@ -189,7 +189,7 @@ def redeem_refresh_token(server: "AuthorizationServer", client: Client, form: di
     return issue_tokens(server, client, token.subject, resource, scope, family=token.family)
 
 
-def _same_resource(server: "AuthorizationServer", sent: str | None, granted: str, where: str) -> str:
+def _same_resource(server: AuthorizationServer, sent: str | None, granted: str, where: str) -> str:
     # RFC 8707 §2.2: a token request may only name resources from the original grant.
     if sent is not None and canonical_resource(sent, server.resources) != granted:
         raise OAuthError("invalid_target", f"resource {sent!r} differs from the one in {where}, {granted!r} (RFC 8707 §2.2)")
@@ -197,7 +197,7 @@ def _same_resource(server: "AuthorizationServer", sent: str | None, granted: str
 
 
 def issue_tokens(
-    server: "AuthorizationServer",
+    server: AuthorizationServer,
     client: Client,
     subject: str,
     resource: str,

@@ -11,7 +11,7 @@ import base64
 import contextlib
 import json
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import quote, urlencode
 
