@@ -5,6 +5,7 @@ description naming the rule, and nothing from a refused input is cached, stored 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -103,9 +104,15 @@ HOSTILE_DOCUMENTS = [
     ("auth-method-number", _document(token_endpoint_auth_method=5), "must be a string"),
     ("logo-on-private-address", _document(logo_uri="https://private.evil.example/logo.png"), "special-use address"),
     ("jwks-uri-on-cloud-metadata", _document(token_endpoint_auth_method="private_key_jwt", jwks_uri="http://169.254.169.254/keys"), "special-use address"),
-    ("not-utf8", _raw(b"\xff\xfe{"), "not valid JSON"),
+    ("not-utf8", _raw(b"\xff\xfe{"), "not valid UTF-8"),
     ("empty-body", _raw(b""), "not valid JSON"),
     ("html-as-json", _raw(b"<html>hi</html>"), "not valid JSON"),
+    # RFC 8259 §9 limits, by the lab's one bounded parser: 2.5 KB, under the size cap, 1,250 levels deep.
+    ("nested-1250-levels", _raw(b"[" * 1250 + b"]" * 1250), "nested deeper than 8 levels"),
+    ("nested-in-a-member", _raw(b'{"client_id": "' + DOCUMENT_URL.encode() + b'", "x": ' + b"[" * 1200 + b"]" * 1200 + b"}"), "nested deeper"),
+    ("lone-surrogate-name", _raw(json.dumps(valid_document(client_name="\ud800")).encode()), "lone surrogate"),
+    ("duplicate-client-id", _raw(b'{"client_id": "https://app.example/client.json", "client_id": "' + DOCUMENT_URL.encode() + b'"}'), "appears twice"),
+    ("nan", _raw(json.dumps(valid_document(x=float("nan"))).encode()), "NaN"),
 ]
 
 HOSTILE_RESPONSES = [

@@ -3,6 +3,8 @@ and a description that names the rule — never a 500."""
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 
@@ -360,3 +362,31 @@ async def test_the_token_endpoint_wants_a_form_body(lab: Lab) -> None:
     async with lab.httpx_client() as http:
         response = await http.post(f"{ISSUER}/token", json={"grant_type": "authorization_code"})
     assert_oauth_error(response, 400, "invalid_request", "x-www-form-urlencoded")
+
+
+@pytest.mark.parametrize(
+    ("body", "mention"),
+    [
+        pytest.param(b"[" * 2000 + b"]" * 2000, "nested deeper than 8 levels", id="2000-nested-arrays"),
+        pytest.param(b'{"client_name": "\\ud800", "redirect_uris": ["https://app.example/cb"]}', "lone surrogate", id="lone-surrogate"),
+        pytest.param(b'{"client_name": "a", "client_name": "b"}', "appears twice", id="duplicate-member"),
+        pytest.param(b" " * (16 * 1024 + 1), "limit is 16384 bytes", id="over-16-KB"),
+    ],
+)
+async def test_a_registration_body_breaking_a_json_limit_is_invalid_client_metadata_and_stores_nothing(
+    lab: Lab, body: bytes, mention: str
+) -> None:
+    async with lab.httpx_client("client") as http:
+        response = await http.post(f"{ISSUER}/register", content=body, headers={"content-type": "application/json"})
+    assert_oauth_error(response, 400, "invalid_client_metadata", mention, "RFC 8259")
+    assert lab.registrations == {}
+
+
+@pytest.mark.parametrize("part", ["header", "claims"])
+async def test_a_client_assertion_nested_2000_levels_is_invalid_client_not_a_crash(lab: Lab, part: str) -> None:
+    deep = base64.urlsafe_b64encode(b"[" * 2000 + b"]" * 2000).rstrip(b"=").decode()
+    plain = base64.urlsafe_b64encode(b'{"alg": "ES256"}').rstrip(b"=").decode()
+    assertion = f"{deep}.{plain}.c2ln" if part == "header" else f"{plain}.{deep}.c2ln"
+    form = {"grant_type": "authorization_code", "code": "x", "client_assertion": assertion,
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}  # fmt: skip
+    assert_oauth_error(await token_request(lab, form), 401, "invalid_client", f"client_assertion {part} is nested deeper")

@@ -18,7 +18,6 @@ Every rejection is an `OAuthError("invalid_client", …)` whose description name
 
 from __future__ import annotations
 
-import json
 import re
 from collections import OrderedDict
 from collections.abc import Callable
@@ -28,6 +27,7 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
+from ..bounded_json import DEFAULT_LIMITS, JsonLimits, JsonRejected, parse_json
 from ..determinism import LabClock
 from .clients import Client
 from .defensive_fetch import FetchRefused, UnresolvableHost, defensive_fetch, vet_host
@@ -138,10 +138,17 @@ async def fetch_document(
     except FetchRefused as refused:
         raise reject(refused.rule) from None
     try:
-        document = json.loads(fetched.body)
-    except ValueError:
-        raise reject(f"the {what} document is not valid JSON (§4)") from None
+        document = parse_json(fetched.body, document_json_limits(policy), what=f"the {what} document")
+    except JsonRejected as rejected:
+        raise reject(f"{rejected.rule}; a document must be valid JSON (§4)") from None
     return FetchedDocument(url, fetched.address, document, fetched.cache_control)
+
+
+def document_json_limits(policy: ASPolicy) -> JsonLimits:
+    """The bounded parser's limits for a fetched document: the policy's size cap, and 8 levels of
+    nesting (a document needs 3, for `jwks`). Even the naive AS bounds the depth: it may trust
+    what it fetches, but a recursive parser must not crash on it."""
+    return DEFAULT_LIMITS.but(max_bytes=max(policy.max_document_bytes, 1), max_depth=8)
 
 
 # 3. The document (§4.1, MCP §5.1.1) ------------------------------------------------------------

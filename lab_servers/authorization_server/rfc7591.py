@@ -15,6 +15,7 @@ import httpx
 from authlib.oauth2.rfc7591 import ClientMetadataClaims
 from joserfc.errors import JoseError
 
+from ..bounded_json import DEFAULT_LIMITS
 from ..determinism import LabClock, SeededIds
 from .clients import Client, ClientRegistry, PrefetchedResource, RegistryFull
 from .defensive_fetch import FetchRefused, SpecialUseAddress, defensive_fetch
@@ -29,6 +30,8 @@ _STRING_FIELDS = (
 )  # fmt: skip
 _STRING_LIST_FIELDS = ("redirect_uris", "grant_types", "response_types", "contacts")
 SHARED_SECRET_METHODS = ("client_secret_basic", "client_secret_post", "client_secret_jwt")
+# The registration body: 16 KB and 8 levels (metadata needs 3: {"jwks": {"keys": [{…}]}}).
+REGISTRATION_JSON = DEFAULT_LIMITS.but(max_bytes=16 * 1024, max_depth=8)
 
 
 class MetadataError(Exception):

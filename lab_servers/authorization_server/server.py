@@ -8,7 +8,6 @@ error response with a description naming the rule; an unexpected exception becom
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +15,7 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from ..bounded_json import JsonRejected, parse_json
 from ..determinism import LabClock, SeededIds
 from .authorize import authorization_request, consent_decision
 from .cimd import CimdResolver
@@ -24,7 +24,7 @@ from .errors import NO_STORE, OAuthError
 from .grants import AuthorizationCode, PendingAuthorization, RefreshToken
 from .keys import SigningKey
 from .policy import HARDENED, ASPolicy
-from .rfc7591 import Registrar
+from .rfc7591 import REGISTRATION_JSON, Registrar
 from .rfc8414 import authorization_server_metadata
 from .token import token_request
 
@@ -128,9 +128,9 @@ class AuthorizationServer:
         @app.post("/register")
         async def register(request: Request) -> Response:
             try:
-                body = json.loads(await request.body())
-            except ValueError:
-                raise OAuthError("invalid_client_metadata", "the request body must be a JSON object (RFC 7591 §3.1)") from None
+                body = parse_json(await request.body(), REGISTRATION_JSON, what="the registration body")
+            except JsonRejected as rejected:
+                raise OAuthError("invalid_client_metadata", f"{rejected.rule}; the body must be a JSON object (RFC 7591 §3.1)") from None
             source = request.client.host if request.client else "unknown"
             return JSONResponse(await self.registrar.register(body, self.metadata(), source=source), status_code=201, headers=NO_STORE)
 

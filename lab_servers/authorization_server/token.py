@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import hmac
-import json
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -17,6 +16,7 @@ from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from ..bounded_json import DEFAULT_LIMITS, JsonRejected, parse_json
 from .authorize import single_valued
 from .cimd import fetch_document
 from .clients import Client, resolve_client
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 ACCESS_TOKEN_LIFETIME = 900  # MCP §11.2: short-lived access tokens
 JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+ASSERTION_JSON = DEFAULT_LIMITS.but(max_bytes=8 * 1024, max_depth=4)  # a JWT header or claims set
 
 
 async def token_request(server: AuthorizationServer, items: list[tuple[str, str]], authorization: str | None) -> dict[str, Any]:
@@ -105,18 +106,47 @@ def _check_secret(client: Client, secret: str, basic: bool = False) -> None:
 
 def _assertion_issuer(assertion: str) -> str:
     """The assertion's `iss`, read before verification: it names whose keys verify it."""
-    try:
-        issuer = json.loads(jws.extract_compact(assertion.encode()).payload).get("iss")
-    except (JoseError, ValueError, AttributeError):
-        raise invalid_client("client_assertion is not a JWT") from None
+    issuer = _unverified_claims(assertion).get("iss")
     if not isinstance(issuer, str):
         raise invalid_client("client_assertion has no iss claim (RFC 7523 section 3)")
     return issuer
 
 
+def _unverified_claims(assertion: str) -> dict[str, Any]:
+    """The header and claims of a compact JWS, through the bounded parser before any JOSE library
+    sees them: joserfc parses both with `json.loads`, and the header is parsed before the
+    signature is checked, so 2,000 nested brackets there would be a RecursionError (a 500)."""
+    _check_header(assertion)
+    try:
+        extracted = jws.extract_compact(assertion.encode())
+    except (JoseError, ValueError, AttributeError):
+        raise invalid_client("client_assertion is not a compact JWS (RFC 7515 §7.1)") from None
+    claims = _bounded(extracted.payload, "claims")
+    if not isinstance(claims, dict):
+        raise invalid_client("client_assertion claims must be a JSON object (RFC 7519 §7.2)")
+    return claims
+
+
+def _bounded(segment: bytes, what: str) -> Any:
+    try:
+        return parse_json(segment, ASSERTION_JSON, what=f"the client_assertion {what}")
+    except JsonRejected as rejected:
+        raise invalid_client(f"{rejected.rule}; client_assertion is not a JWT (RFC 7519 §7.2)") from None
+
+
+def _check_header(assertion: str) -> None:
+    header_segment = assertion.split(".", 1)[0]
+    try:
+        header = base64.urlsafe_b64decode(header_segment + "=" * (-len(header_segment) % 4))
+    except ValueError:
+        raise invalid_client("client_assertion header is not base64url (RFC 7515 §7.1)") from None
+    _bounded(header, "header")
+
+
 async def _check_client_assertion(server: AuthorizationServer, client: Client, form: dict[str, str]) -> None:
     if form.get("client_assertion_type") != JWT_BEARER_ASSERTION:
         raise invalid_client(f"client_assertion_type must be {JWT_BEARER_ASSERTION} (RFC 7523 §2.2)")
+    _unverified_claims(form["client_assertion"])
     keys = client.metadata.get("jwks")
     if keys is None:
         keys = (

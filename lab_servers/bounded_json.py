@@ -1,0 +1,162 @@
+"""The lab's one JSON parser for text a stranger chose: bounded size, depth, strings and numbers.
+
+RFC 8259 §9 lets a parser "set limits on the size of texts", "on the maximum depth of nesting",
+"on the range and precision of numbers" and "on the length and character contents of strings".
+Python's `json.loads` sets none of them: 2,000 nested `[` make it raise `RecursionError` (which
+is not a `ValueError`, so `except ValueError` lets it become a 500), `"\\ud800"` decodes to a
+lone surrogate that later fails to encode, and `1e999` becomes `inf`. Every JSON body and
+document the lab's servers parse (registration bodies, CIMD documents, JWKS, JSON-RPC messages,
+JWT headers and claims) goes through `parse_json`, which either returns the value or raises
+`JsonRejected` whose `rule` says which limit was broken; each endpoint turns that into its own
+error (`invalid_client_metadata`, `invalid_client`, a JSON-RPC parse error…).
+
+The depth is measured by a scan that never recurses, *before* the standard parser runs, so
+nothing deeper than the limit ever reaches a recursive parser.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["DEFAULT_LIMITS", "JsonLimits", "JsonRejected", "parse_json"]
+
+
+@dataclass(frozen=True)
+class JsonLimits:
+    """The numbers, all in one place so the README can list them."""
+
+    max_bytes: int = 64 * 1024  # the whole text, in UTF-8 bytes
+    max_depth: int = 32  # nested arrays/objects; client metadata needs 3, a JWKS 3, JSON-RPC ~6
+    max_string_chars: int = 8 * 1024  # any one string, member names included
+    max_number_chars: int = 40  # digits, sign, point and exponent of any one number
+    max_members: int = 2_000  # array elements plus object members, counted over the whole text
+    allow_duplicate_names: bool = False  # RFC 8259 §4: names SHOULD be unique; duplicates are ambiguous
+
+    def but(self, **changes: Any) -> JsonLimits:
+        from dataclasses import replace
+
+        return replace(self, **changes)
+
+
+DEFAULT_LIMITS = JsonLimits()
+
+
+class JsonRejected(ValueError):
+    """The text is not JSON the lab accepts; `rule` names why (printable; no byte of the text is echoed raw)."""
+
+    def __init__(self, rule: str) -> None:
+        super().__init__(rule)
+        self.rule = rule
+
+
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_BRACKETS = re.compile(r"[\[\]{},]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def parse_json(data: bytes | str, limits: JsonLimits = DEFAULT_LIMITS, *, what: str = "the JSON text") -> Any:
+    """Parse `data` (UTF-8 bytes, RFC 8259 §8.1) within `limits`, or raise `JsonRejected`."""
+    size = len(data) if isinstance(data, bytes | bytearray) else len(data.encode("utf-8", "surrogatepass"))
+    if size > limits.max_bytes:
+        raise JsonRejected(f"{what} is {size} bytes; the limit is {limits.max_bytes} bytes (RFC 8259 §9: size limit)")
+    if isinstance(data, bytes | bytearray):
+        try:
+            text = bytes(data).decode("utf-8")
+        except UnicodeDecodeError:
+            raise JsonRejected(f"{what} is not valid UTF-8 (RFC 8259 §8.1)") from None
+    else:
+        text = data
+    _check_structure(text, limits, what)
+    try:
+        value = json.loads(
+            text,
+            parse_constant=_reject_constant,
+            parse_int=lambda digits: _number(digits, int, limits, what),
+            parse_float=lambda digits: _number(digits, float, limits, what),
+            object_pairs_hook=None if limits.allow_duplicate_names else _unique_names,
+        )
+    except JsonRejected:
+        raise
+    except RecursionError:  # pragma: no cover - the structure check bounds the depth first
+        raise JsonRejected(f"{what} is nested too deeply (RFC 8259 §9)") from None
+    except ValueError as exc:
+        raise JsonRejected(f"{what} is not valid JSON ({_ascii(str(exc))}) (RFC 8259)") from None
+    _check_strings(value, limits, what)
+    return value
+
+
+def _check_structure(text: str, limits: JsonLimits, what: str) -> None:
+    """Depth and member count, by a flat scan over the brackets left once strings are blanked out.
+
+    A malformed text may be mis-scanned here (say, an unterminated string); the standard parser
+    rejects it right after, and it can never be deeper than what this scan saw, since blanking
+    strings out only ever removes brackets.
+    """
+    skeleton = _STRING.sub('""', text)
+    depth = members = 0
+    for match in _BRACKETS.finditer(skeleton):
+        char = match.group()
+        if char in "[{":
+            depth += 1
+            if depth > limits.max_depth:
+                raise JsonRejected(f"{what} is nested deeper than {limits.max_depth} levels (RFC 8259 §9: depth limit)")
+            members += 1
+        elif char == ",":
+            members += 1
+        else:
+            depth -= 1
+        if members > limits.max_members:
+            raise JsonRejected(f"{what} has more than {limits.max_members} array elements and object members (RFC 8259 §9)")
+
+
+def _number(digits: str, kind: type, limits: JsonLimits, what: str) -> int | float:
+    if len(digits) > limits.max_number_chars:
+        raise JsonRejected(f"{what} has a number of {len(digits)} characters; the limit is {limits.max_number_chars} (RFC 8259 §9)")
+    value = kind(digits)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise JsonRejected(f"{what} has a number out of range: {digits} (RFC 8259 §6, §9)")
+    return value
+
+
+def _reject_constant(name: str) -> Any:
+    raise JsonRejected(f"{name} is not a JSON value (RFC 8259 §6: NaN and Infinity are not permitted)")
+
+
+def _unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in result:
+            raise JsonRejected(f"member name {_ascii(name)[:60]!s} appears twice in one object (RFC 8259 §4: names SHOULD be unique)")
+        result[name] = value
+    return result
+
+
+def _check_strings(value: Any, limits: JsonLimits, what: str) -> None:
+    """Every string and member name within the length limit, checked without recursion."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            strings: list[str] = [item]
+        elif isinstance(item, dict):
+            strings = list(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            strings = []
+            stack.extend(item)
+        else:
+            continue
+        for string in strings:
+            if len(string) > limits.max_string_chars:
+                raise JsonRejected(f"{what} has a string of {len(string)} characters; the limit is {limits.max_string_chars} (RFC 8259 §9)")
+            if _SURROGATE.search(string):
+                # "\ud800" escapes decode to a lone surrogate, which no UTF-8 encoder accepts later.
+                raise JsonRejected(f"{what} has a string with a lone surrogate code point (RFC 8259 §8.2)")
+
+
+def _ascii(text: str) -> str:
+    return text.encode("ascii", "backslashreplace").decode("ascii")

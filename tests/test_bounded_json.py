@@ -1,0 +1,102 @@
+"""The lab's bounded JSON parser (RFC 8259 §9: a parser may limit size, depth, numbers, strings).
+
+Each limit is one sentence: what arrives, and the rule the rejection names. Whatever arrives,
+`parse_json` returns a value or raises `JsonRejected`: never `RecursionError`, never a value
+holding a lone surrogate or an infinite number.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lab_servers.bounded_json import DEFAULT_LIMITS, JsonLimits, JsonRejected, parse_json
+
+REJECTED = [
+    # (the text, what the rejection names)
+    pytest.param(b"[" * 2000 + b"]" * 2000, "nested deeper than 32", id="2000 nested arrays"),
+    pytest.param(b'{"a":' * 1000 + b"1" + b"}" * 1000, "nested deeper than 32", id="1000 nested objects"),
+    pytest.param(b"[" * 10_000, "nested deeper than 32", id="unterminated nesting"),
+    pytest.param(b'{"client_name": "\\ud800"}', "lone surrogate", id="escaped lone surrogate"),
+    pytest.param(b'{"\\udfff": 1}', "lone surrogate", id="lone surrogate in a member name"),
+    pytest.param(b'{"a": "\xff"}', "not valid UTF-8", id="invalid UTF-8"),
+    pytest.param(b'{"a": NaN}', "NaN", id="NaN"),
+    pytest.param(b'{"a": -Infinity}', "Infinity", id="Infinity"),
+    pytest.param(b'{"a": 1e999}', "out of range", id="float overflow"),
+    pytest.param(b'{"a": ' + b"9" * 5000 + b"}", "number of 5000 characters", id="5000-digit integer"),
+    pytest.param(b'{"a": "' + b"x" * 9000 + b'"}', "string of 9000 characters", id="long string"),
+    pytest.param(b'{"' + b"k" * 9000 + b'": 1}', "string of 9000 characters", id="long member name"),
+    pytest.param(b"[" + b"0," * 3000 + b"0]", "more than 2000", id="3001 array elements"),
+    pytest.param(b'{"a": 1, "a": 2}', "appears twice", id="duplicate member name"),
+    pytest.param(b" " * (64 * 1024 + 1), "limit is 65536 bytes", id="over the size limit"),
+    pytest.param(b'{"a": [1, 2}', "not valid JSON", id="malformed"),
+    pytest.param(b"\xef\xbb\xbf{}", "not valid JSON", id="byte order mark"),
+    pytest.param(b"", "not valid JSON", id="empty"),
+]
+
+
+@pytest.mark.parametrize(("text", "rule"), REJECTED)
+def test_hostile_json_is_rejected_naming_the_limit(text: bytes, rule: str) -> None:
+    with pytest.raises(JsonRejected) as rejected:
+        parse_json(text)
+    assert rule in rejected.value.rule
+    assert rejected.value.rule.isprintable()
+
+
+def test_rejections_are_value_errors_so_existing_handlers_still_catch_them() -> None:
+    with pytest.raises(ValueError, match="depth limit"):
+        parse_json(b"[" * 5000)
+
+
+def test_ordinary_documents_parse_as_the_standard_parser_reads_them() -> None:
+    document = {"client_id": "https://app.example/client.json", "redirect_uris": ["http://127.0.0.1:3000/cb"],
+                "jwks": {"keys": [{"kty": "EC", "x": "a", "y": "b"}]}, "n": [1, -2.5e3, True, None], "emoji": "😀 \u202e"}  # fmt: skip
+    assert parse_json(json.dumps(document).encode()) == document
+    assert parse_json(json.dumps(document, ensure_ascii=False)) == document
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
+    assert parse_json(json.dumps({"a": "[" * 5000 + '\\"{'})) == {"a": "[" * 5000 + '\\"{'}
+
+
+def test_limits_can_be_tightened_or_relaxed_per_caller() -> None:
+    assert parse_json(b"[[[1]]]", JsonLimits(max_depth=3)) == [[[1]]]
+    with pytest.raises(JsonRejected, match="deeper than 2"):
+        parse_json(b"[[[1]]]", DEFAULT_LIMITS.but(max_depth=2))
+    assert parse_json(b'{"a": 1, "a": 2}', DEFAULT_LIMITS.but(allow_duplicate_names=True)) == {"a": 2}
+
+
+def test_the_error_names_what_was_parsed() -> None:
+    with pytest.raises(JsonRejected, match="the registration body is nested"):
+        parse_json(b"[" * 40, what="the registration body")
+
+
+json_text = st.text(alphabet=st.sampled_from('[]{}",:\\ u0123456789abcdefDd8e-+.Ee truefalsnl\x00\u202e') | st.characters(), max_size=300)
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=json_text | st.binary(max_size=300).map(lambda b: b.decode("latin-1")))
+def test_whatever_arrives_the_parser_returns_a_value_or_rejects_it(text: str) -> None:
+    for data in (text, text.encode("utf-8", "surrogatepass")):
+        try:
+            value = parse_json(data)
+        except JsonRejected as rejected:
+            assert rejected.rule.isprintable()
+            continue
+        json.dumps(value, ensure_ascii=False).encode("utf-8")  # encodable: no lone surrogate survived
+
+
+@settings(max_examples=100, deadline=None)
+@given(depth=st.integers(1, 5000), opener=st.sampled_from(["[", '{"k":', '[{"k":']))
+def test_any_nesting_depth_is_answered_without_recursion_error(depth: int, opener: str) -> None:
+    closer = {"[": "]", '{"k":': "}", '[{"k":': "}]"}[opener]
+    text = opener * depth + "0" + closer * depth
+    levels = depth * (2 if opener == '[{"k":' else 1)
+    if levels <= DEFAULT_LIMITS.max_depth:
+        assert parse_json(text) is not None
+    else:
+        with pytest.raises(JsonRejected, match="nested deeper"):
+            parse_json(text)
