@@ -50,7 +50,7 @@ class MetadataLimitError(ValueError):
 
 def understood_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
     """Only the fields the AS understands (RFC 7591 §2: ignore the rest), in a fresh dict."""
-    return {name: metadata[name] for name in UNDERSTOOD_FIELDS if name in metadata}
+    return {name: value for name, value in metadata.items() if name in UNDERSTOOD_FIELDS}
 
 
 def check_metadata_limits(metadata: dict[str, Any]) -> None:

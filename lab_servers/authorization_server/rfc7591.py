@@ -218,11 +218,9 @@ class Registrar:
 
 def registration_response(client: Client) -> dict[str, Any]:
     """RFC 7591 §3.2.1: the id, the issued secret if any, and every registered value echoed."""
-    response: dict[str, Any] = dict(client.metadata)
-    # The issued values are written last, so nothing the client sent can stand in for them.
-    response["client_id"] = client.client_id
-    response["client_id_issued_at"] = client.client_id_issued_at
+    issued: dict[str, Any] = {"client_id": client.client_id, "client_id_issued_at": client.client_id_issued_at}
     if client.client_secret is not None:
-        response["client_secret"] = client.client_secret
-        response["client_secret_expires_at"] = 0  # 0 = never expires, not "already expired"
-    return response
+        issued["client_secret"] = client.client_secret
+        issued["client_secret_expires_at"] = 0  # 0 = never expires, not "already expired"
+    # The issued values are written again last, so nothing in the metadata can stand in for them.
+    return {**issued, **client.metadata, **issued}
