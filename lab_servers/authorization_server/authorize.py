@@ -83,6 +83,9 @@ async def authorization_request(server: AuthorizationServer, items: list[tuple[s
     try:
         if params.get("response_type") != "code":
             raise OAuthError("unsupported_response_type", "response_type must be 'code' (OAuth 2.1 §4.1.1)")
+        if "authorization_code" not in client.grant_types:
+            # RFC 7591 §2: grant_types lists what the client may use; a code it may not redeem is refused here.
+            raise OAuthError("unauthorized_client", "this client did not register the authorization_code grant (RFC 6749 §4.1.2.1, RFC 7591 §2)")
         challenge = check_code_challenge(params.get("code_challenge"), params.get("code_challenge_method"))
         resource = choose_resource(server, params.get("resource"))
         scope = server.check_scope(params.get("scope"))
@@ -98,7 +101,7 @@ async def authorization_request(server: AuthorizationServer, items: list[tuple[s
         scope=scope,
         expires_at=server.clock.now() + CONSENT_LIFETIME,
     )
-    server.pending[pending.txn] = pending
+    server.pending.put(pending.txn, pending, server.clock.now())
     page = render_consent_page(
         client,
         txn=pending.txn,
@@ -149,5 +152,5 @@ async def consent_decision(server: AuthorizationServer, items: list[tuple[str, s
         subject=server.user,
         expires_at=server.clock.now() + CODE_LIFETIME,
     )
-    server.codes[code.code] = code
+    server.codes.put(code.code, code, server.clock.now())
     return redirect_to_client(server, pending.redirect_uri, {"code": code.code, "state": pending.state})

@@ -221,10 +221,10 @@ def cache_lifetime(cache_control: str | None, policy: ASPolicy) -> int:
     if "no-store" in directives or "no-cache" in directives:
         return 0
     if "max-age" in directives:
-        try:
-            seconds = int(directives["max-age"])
-        except ValueError:
-            seconds = 0
+        # RFC 9111 §1.2.2: delta-seconds = 1*DIGIT, ASCII digits only. Python's int() would also
+        # take "+5", " 5", "1_0" and "١٢٣"; anything else is invalid, so the document is not reused.
+        value = directives["max-age"]
+        seconds = int(value[:10]) if value.isascii() and value.isdigit() else 0
     else:
         seconds = policy.default_cache_seconds
     return max(0, min(seconds, policy.max_cache_seconds))

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from .cimd import CimdResolver
 
 ClientKind = Literal["cimd", "dcr", "preregistered"]
+MAX_CLIENT_ID_CHARS = 2048  # lab limit; the hardened CIMD document cap (5 KB) makes longer ids useless
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,14 @@ class Client:
     def client_name(self) -> str | None:
         name = self.metadata.get("client_name")
         return name if isinstance(name, str) else None
+
+    @property
+    def grant_types(self) -> list[str]:
+        """RFC 7591 §2: omitted means ["authorization_code"]; the token endpoint enforces them."""
+        grant_types = self.metadata.get("grant_types")
+        if not isinstance(grant_types, list):
+            return ["authorization_code"]
+        return [g for g in grant_types if isinstance(g, str)]
 
     @property
     def token_endpoint_auth_method(self) -> str:
@@ -104,6 +113,12 @@ async def resolve_client(client_id: str, registry: ClientRegistry, cimd: CimdRes
     validating their document; any other id must be a record this AS holds."""
     if not client_id:
         raise OAuthError("invalid_request", "client_id is required (OAuth 2.1 §4.1.1)")
+    if len(client_id) > MAX_CLIENT_ID_CHARS:
+        # Checked before any lookup or fetch: a CIMD document must contain its own client_id
+        # (CIMD §4.1) within the AS's size cap, and minted ids are 28 characters.
+        raise OAuthError(
+            "invalid_client", f"client_id is {len(client_id)} characters long; no client_id longer than {MAX_CLIENT_ID_CHARS} is valid here", 401
+        )
     if looks_like_url(client_id):
         return await cimd.resolve(client_id)
     client = registry.get(client_id)

@@ -8,6 +8,7 @@ from html import escape
 from urllib.parse import urlsplit
 
 from .clients import Client
+from .metadata_limits import displayable_text
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;max-width:34rem;margin:2rem auto;color:#1f2328}
@@ -26,7 +27,9 @@ button[value=approve]{background:#1f883d;color:#fff}
 
 def identity_lines(client: Client) -> tuple[str, str]:
     """(who is asking, how the AS knows it), as plain text for the page and for views."""
-    name = client.client_name or client.client_id
+    # Bidi overrides and invisible characters are removed (an RLO, U+202E, could mirror the
+    # "(unverified name)" next to the name); the page also isolates the name in <bdi>.
+    name = displayable_text(client.client_name or "") or displayable_text(client.client_id)
     if client.kind == "cimd":
         return name, f"verified origin: the client_id is a document hosted at {client.hostname}"
     if client.kind == "dcr":
@@ -53,15 +56,16 @@ def render_consent_page(
     """`show_hostnames=False` is the naive page many servers show: the self-declared name and the
     permissions, nothing that would let the user tell an impostor from the real client."""
     name, provenance = identity_lines(client)
+    redirect_uri = displayable_text(redirect_uri)
     redirect_host = urlsplit(redirect_uri).hostname or redirect_uri
     if not show_hostnames:
-        who = f"“{escape(name)}”"
+        who = f"“<bdi>{escape(name)}</bdi>”"
     elif client.kind == "cimd":
-        who = f'<span class="host">{escape(client.hostname or "")}</span> — “{escape(name)}”'
+        who = f'<span class="host">{escape(client.hostname or "")}</span> — “<bdi>{escape(name)}</bdi>”'
     elif client.kind == "dcr":
-        who = f'<span class="unverified">“{escape(name)}” (unverified name)</span>'
+        who = f'<span class="unverified">“<bdi>{escape(name)}</bdi>” (unverified name)</span>'
     else:
-        who = f"“{escape(name)}”"
+        who = f"“<bdi>{escape(name)}</bdi>”"
     warnings = []
     if show_hostnames and client.kind == "cimd" and localhost_only(client):
         warnings.append(
@@ -74,7 +78,7 @@ def render_consent_page(
     warning_html = "".join(f'<p class="warn" data-field="warning">⚠ {escape(w)}</p>' for w in warnings)
     provenance_html = f'<p data-field="provenance">{escape(provenance)}.</p>' if show_hostnames else ""
     identity_html = (
-        f'<dt>client_id</dt><dd data-field="client_id">{escape(client.client_id)}</dd>\n'
+        f'<dt>client_id</dt><dd data-field="client_id">{escape(displayable_text(client.client_id))}</dd>\n'
         f'<dt>sends you back to</dt><dd data-field="redirect_host"><span class="host">{escape(redirect_host)}</span> ({escape(redirect_uri)})</dd>\n'
         if show_hostnames
         else ""

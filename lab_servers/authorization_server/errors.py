@@ -3,16 +3,27 @@ description that names the rule broken (RFC 6749 §5.2, RFC 7591 §3.2.2, OAuth 
 
 from __future__ import annotations
 
+from fastapi import Request
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from ..error_text import error_description
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+MAX_DESCRIPTION_CHARS = 600
+
+
+def _bounded(description: str) -> str:
+    # Descriptions quote the offending value (a 5 KB client_id, a 1 MB resource): cut the middle
+    # out, so the rule cited at the end survives and the answer stays small.
+    if len(description) <= MAX_DESCRIPTION_CHARS:
+        return description
+    return description[: MAX_DESCRIPTION_CHARS - 250] + " [...] " + description[-243:]
 
 
 class OAuthError(Exception):
     def __init__(self, error: str, description: str, status: int = 400, headers: dict[str, str] | None = None):
-        description = error_description(description)
+        description = _bounded(error_description(description))
         super().__init__(f"{error}: {description}")
         self.error = error
         self.description = description
@@ -32,3 +43,17 @@ def invalid_client(description: str, *, basic_auth_attempted: bool = False) -> O
     if basic_auth_attempted:
         return OAuthError("invalid_client", description, 401, {"WWW-Authenticate": 'Basic realm="token"'})
     return OAuthError("invalid_client", description, 401)
+
+
+def http_exception_as_oauth_error(request: Request, error: HTTPException) -> OAuthError:
+    """Starlette's routing errors (404 no such path, 405 wrong method), as OAuth error bodies."""
+    path = request.url.path
+    if error.status_code == 405:
+        allowed = (error.headers or {}).get("Allow", "")
+        return OAuthError(
+            "invalid_request", f"{request.method} is not allowed on {path}; use {allowed or 'another method'} (RFC 9110 §15.5.6)", 405,
+            {"Allow": allowed} if allowed else None,
+        )  # fmt: skip
+    if error.status_code == 404:
+        return OAuthError("invalid_request", f"this authorization server has no endpoint at {path} (RFC 8414 §2 lists them)", 404)
+    return OAuthError("invalid_request", f"the request was refused with HTTP {error.status_code}", error.status_code, dict(error.headers or {}))

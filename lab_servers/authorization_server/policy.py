@@ -55,6 +55,9 @@ class ASPolicy:
     # Which metadata URLs the AS fetches when a client registers (DCR); the hardened AS fetches
     # them through the same defensive fetch as CIMD documents.
     fetched_metadata_urls: tuple[str, ...] = FETCHED_METADATA_URLS
+    # A prefetched logo is served from the AS's origin: only PNG, JPEG, GIF or WebP, by their
+    # magic bytes; anything else (HTML, SVG with <script>) is refused at registration.
+    logos_must_be_raster_images: bool = True
     # RFC 7591 sets no limits; an open registration endpoint needs some. Counts are per source
     # address within a sliding window of the lab clock: (registrations, seconds).
     max_registrations: int | None = 1000
@@ -84,6 +87,7 @@ NAIVE = ASPolicy(
     exact_redirect_uri_match=False,
     require_resource=False,
     consent_shows_hostnames=False,
+    logos_must_be_raster_images=False,
     max_registrations=None,
     registration_rate_limit=None,
 )

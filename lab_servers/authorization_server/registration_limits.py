@@ -3,6 +3,10 @@ of clients from anyone, and each one becomes a record the AS keeps forever. The 
 caps the total and rate-limits each source address; both answer 429 with a description naming
 the limit, and the rate limit says when to retry (RFC 9110 §10.2.3 `Retry-After`).
 
+RFC 7591 §3.2.2 defines no error code for "try again later"; it lets a server use others. The lab
+answers `temporarily_unavailable`, borrowed from RFC 6749 §4.1.2.1 (the one OAuth code that means
+exactly this), with HTTP 429 and, for the rate limit, `Retry-After`; each description says so.
+
 Time is the lab clock, so a flood replays identically: the window only moves when the clock does.
 """
 
@@ -13,6 +17,9 @@ from collections import deque
 from ..determinism import LabClock
 from .errors import OAuthError
 from .policy import ASPolicy
+
+
+_WHY_THIS_CODE = "; RFC 7591 has no code for this, so the lab uses RFC 6749 section 4.1.2.1's temporarily_unavailable"
 
 
 class RegistrationLimits:
@@ -28,7 +35,7 @@ class RegistrationLimits:
             raise OAuthError(
                 "temporarily_unavailable",
                 f"registration refused: this authorization server holds its maximum of {policy.max_registrations} "
-                "dynamically registered clients (registration cap, lab policy; RFC 7591 sets no limit)",
+                "dynamically registered clients (registration cap, lab policy; RFC 7591 sets no limit)" + _WHY_THIS_CODE,
                 429,
             )
 
@@ -42,7 +49,7 @@ class RegistrationLimits:
             raise OAuthError(
                 "temporarily_unavailable",
                 f"registration refused: more than {limit} registrations from {source} within {window} s "
-                f"(rate limit, lab policy); retry after {retry_after} s",
+                f"(rate limit, lab policy); retry after {retry_after} s" + _WHY_THIS_CODE,
                 429,
                 {"Retry-After": str(retry_after)},
             )

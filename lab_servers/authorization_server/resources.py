@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from .errors import OAuthError
 
@@ -13,6 +13,10 @@ def canonical_resource(value: str, known: list[str]) -> str:
     RFC 8707 §2: an absolute URI with no fragment. MCP §8.1: the AS SHOULD accept an uppercase
     scheme or host, so those two parts are compared case-insensitively; nothing else is normalised.
     """
+    if not _is_plain_uri_text(value):
+        # RFC 3986 §2: a URI is printable ASCII. urlsplit would silently drop tabs and newlines
+        # and strip leading spaces, so " https://mcp.example.com/m\tcp" would pass for the canonical URI.
+        raise OAuthError("invalid_target", f"resource {value!r} must be printable ASCII with no spaces (RFC 3986 §2, RFC 8707 §2)")
     try:
         parts = urlsplit(value)
     except ValueError:
@@ -21,10 +25,17 @@ def canonical_resource(value: str, known: list[str]) -> str:
         raise OAuthError("invalid_target", f"resource {value!r} must be an absolute URI (RFC 8707 §2)")
     if parts.fragment or "#" in value:
         raise OAuthError("invalid_target", f"resource {value!r} must not contain a fragment (RFC 8707 §2)")
-    lowered = urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path, parts.query, ""))
+    # Compared as written after the authority: urlunsplit would drop a bare "?" (an empty query),
+    # and ".../mcp?" is a different URI from ".../mcp" (RFC 3986 §6.2.3 leaves it to the scheme).
+    rest = value[len(parts.scheme) + 3 + len(parts.netloc) :]
+    lowered = f"{parts.scheme.lower()}://{parts.netloc.lower()}{rest}"
     if lowered in known:
         return lowered
     raise OAuthError(
         "invalid_target",
         f"resource {value!r} is not a protected resource this authorization server issues tokens for (RFC 8707 §2)",
     )
+
+
+def _is_plain_uri_text(value: str) -> bool:
+    return value.isascii() and all(0x20 < ord(c) < 0x7F for c in value)

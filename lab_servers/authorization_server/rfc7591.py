@@ -20,6 +20,8 @@ from ..determinism import LabClock, SeededIds
 from .clients import Client, ClientRegistry, PrefetchedResource, RegistryFull
 from .defensive_fetch import FetchRefused, SpecialUseAddress, defensive_fetch
 from .errors import OAuthError
+from .logos import sniff_raster_image
+from .metadata_limits import MAX_REGISTRATION_BODY_BYTES, MetadataLimitError, check_metadata_limits, understood_metadata
 from .policy import ASPolicy
 from .registration_limits import RegistrationLimits
 
@@ -31,7 +33,7 @@ _STRING_FIELDS = (
 _STRING_LIST_FIELDS = ("redirect_uris", "grant_types", "response_types", "contacts")
 SHARED_SECRET_METHODS = ("client_secret_basic", "client_secret_post", "client_secret_jwt")
 # The registration body: 16 KB and 8 levels (metadata needs 3: {"jwks": {"keys": [{…}]}}).
-REGISTRATION_JSON = DEFAULT_LIMITS.but(max_bytes=16 * 1024, max_depth=8)
+REGISTRATION_JSON = DEFAULT_LIMITS.but(max_bytes=MAX_REGISTRATION_BODY_BYTES, max_depth=8)
 
 
 class MetadataError(Exception):
@@ -45,6 +47,10 @@ class MetadataError(Exception):
 
 def check_redirect_uri(uri: str) -> None:
     """RFC 6749 §3.1.2 (absolute, no fragment) and MCP §11.3 (HTTPS, or http on loopback)."""
+    if not (uri.isascii() and all(0x20 < ord(c) < 0x7F for c in uri)):
+        # RFC 3986 §2: a URI is printable ASCII. urlsplit drops tabs and newlines and strips a
+        # leading space, so the check would judge a different string than the one stored.
+        raise MetadataError("invalid_redirect_uri", f"redirect_uri {uri!r} must be printable ASCII with no spaces (RFC 3986 §2)")
     try:
         parts = urlsplit(uri)
         parts.port  # noqa: B018 - raises ValueError on a malformed port
@@ -88,6 +94,14 @@ def check_client_metadata(metadata: Any, as_metadata: dict[str, Any]) -> dict[st
         raise MetadataError("invalid_client_metadata", "jwks must be a JSON Web Key Set object: {\"keys\": [ {…}, … ]} (RFC 7591 §2, RFC 7517 §5)")
     if "jwks" in metadata and "jwks_uri" in metadata:
         raise MetadataError("invalid_client_metadata", "jwks and jwks_uri MUST NOT both be present (RFC 7591 §2)")
+    if metadata.get("token_endpoint_auth_method") == "private_key_jwt" and not ("jwks" in metadata or "jwks_uri" in metadata):
+        # RFC 7591 §2: a client that authenticates with its key publishes it in jwks or jwks_uri;
+        # without either, no assertion it sends could ever be verified (RFC 7523 §3).
+        raise MetadataError("invalid_client_metadata", "private_key_jwt needs the client's public keys in jwks or jwks_uri (RFC 7591 §2)")
+    try:
+        check_metadata_limits(metadata)
+    except MetadataLimitError as exc:
+        raise MetadataError(exc.error, exc.description) from None
     for uri in metadata.get("redirect_uris", []):
         check_redirect_uri(uri)
     claims = ClientMetadataClaims(dict(metadata), {}, options=ClientMetadataClaims.get_claims_options(as_metadata))
@@ -171,11 +185,23 @@ class Registrar:
                 raise OAuthError("invalid_client_metadata", f"{refused.rule}; the registration is refused (SSRF)") from None
             except FetchRefused:
                 continue
-            prefetched[field] = PrefetchedResource(url, fetched.content_type, fetched.body)
+            content_type = fetched.content_type
+            if is_logo and policy.logos_must_be_raster_images:
+                sniffed = sniff_raster_image(fetched.body)
+                if sniffed is None:
+                    raise OAuthError(
+                        "invalid_client_metadata",
+                        f"logo_uri served {content_type or 'no content type'!r} whose bytes are not a PNG, JPEG, GIF or WebP image; "
+                        "this AS serves logos from its own origin and accepts only raster images (stored XSS, CIMD §8.8)",
+                    )
+                content_type = sniffed  # the type the AS determined, never the one the client's host chose
+            prefetched[field] = PrefetchedResource(url, content_type, fetched.body)
         return prefetched
 
     def new_client(self, metadata: dict[str, Any], prefetched: dict[str, PrefetchedResource]) -> Client:
-        metadata.pop("client_id", None)  # the AS mints the id (RFC 7591 §3.2.1); a client cannot choose it
+        # RFC 7591 §2: unknown fields are ignored, so never stored. That drops client_id,
+        # client_secret and client_id_issued_at too: the AS mints those (RFC 7591 §3.2.1).
+        metadata = understood_metadata(metadata)
         method = metadata.setdefault("token_endpoint_auth_method", "client_secret_basic")  # RFC 7591 §2 default
         metadata.setdefault("grant_types", ["authorization_code"])
         metadata.setdefault("response_types", ["code"])
@@ -192,9 +218,9 @@ class Registrar:
 
 def registration_response(client: Client) -> dict[str, Any]:
     """RFC 7591 §3.2.1: the id, the issued secret if any, and every registered value echoed."""
-    response: dict[str, Any] = {"client_id": client.client_id, "client_id_issued_at": client.client_id_issued_at}
+    issued: dict[str, Any] = {"client_id": client.client_id, "client_id_issued_at": client.client_id_issued_at}
     if client.client_secret is not None:
-        response["client_secret"] = client.client_secret
-        response["client_secret_expires_at"] = 0  # 0 = never expires, not "already expired"
-    response.update(client.metadata)
-    return response
+        issued["client_secret"] = client.client_secret
+        issued["client_secret_expires_at"] = 0  # 0 = never expires, not "already expired"
+    # The issued values are written again last, so nothing in the metadata can stand in for them.
+    return {**issued, **client.metadata, **issued}

@@ -13,20 +13,27 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..bounded_json import JsonRejected, parse_json
 from ..determinism import LabClock, SeededIds
 from .authorize import authorization_request, consent_decision
 from .cimd import CimdResolver
 from .clients import Client, ClientRegistry
-from .errors import NO_STORE, OAuthError
-from .grants import AuthorizationCode, PendingAuthorization, RefreshToken
+from .errors import NO_STORE, OAuthError, http_exception_as_oauth_error
+from .grants import AuthorizationCode, ExpiringStore, PendingAuthorization, RefreshToken
 from .keys import SigningKey
+from .logos import LOGO_HEADERS, sniff_raster_image
 from .policy import HARDENED, ASPolicy
 from .rfc7591 import REGISTRATION_JSON, Registrar
 from .rfc8414 import authorization_server_metadata
 from .token import token_request
+
+
+MAX_PENDING_CONSENTS = 10_000  # consent transactions awaiting a decision (each lives 10 minutes)
+MAX_LIVE_CODES = 10_000  # codes, used or not, kept until they expire (60 s) for reuse detection
 
 
 class AuthorizationServer:
@@ -52,10 +59,10 @@ class AuthorizationServer:
         self.registry = ClientRegistry()
         self.cimd = CimdResolver(http, resolve, clock, policy, self.metadata)
         self.registrar = Registrar(self.registry, ids, clock, http=http, resolve=resolve, policy=lambda: self.policy)
-        self.pending: dict[str, PendingAuthorization] = {}
-        self.codes: dict[str, AuthorizationCode] = {}
+        self.pending: ExpiringStore[PendingAuthorization] = ExpiringStore(MAX_PENDING_CONSENTS)
+        self.codes: ExpiringStore[AuthorizationCode] = ExpiringStore(MAX_LIVE_CODES)
         self.refresh_tokens: dict[str, RefreshToken] = {}
-        self.seen_assertions: set[str] = set()
+        self.seen_assertions: dict[str, int] = {}  # jti → exp of client assertions (RFC 7523 §3 replay)
         self.issued: list[dict[str, Any]] = []
         self.app = self._build_app()
 
@@ -112,6 +119,16 @@ class AuthorizationServer:
         async def oauth_error(_: Request, error: OAuthError) -> Response:
             return error.response()
 
+        @app.exception_handler(StarletteHTTPException)
+        async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+            # Starlette's own 404/405 would answer {"detail": ...}; an OAuth client reads
+            # `error` and `error_description` (RFC 6749 §5.2) wherever it lands.
+            return http_exception_as_oauth_error(request, error).response()
+
+        @app.exception_handler(RequestValidationError)
+        async def invalid(_: Request, error: RequestValidationError) -> Response:
+            return OAuthError("invalid_request", "the request is malformed (RFC 6749 §5.2)").response()
+
         @app.exception_handler(Exception)
         async def unexpected(_: Request, error: Exception) -> Response:  # pragma: no cover - a bug if reached
             return JSONResponse({"error": "server_error", "error_description": type(error).__name__}, 500, headers=NO_STORE)
@@ -142,7 +159,15 @@ class AuthorizationServer:
             logo = client.prefetched.get("logo_uri") if client else None
             if logo is None:
                 raise OAuthError("invalid_request", f"no logo is stored for client {client_id!r}", 404)
-            return Response(logo.body, media_type=logo.content_type or "application/octet-stream", headers={"Cache-Control": "no-store"})
+            media_type = logo.content_type or "application/octet-stream"
+            if self.policy.logos_must_be_raster_images:
+                # Sniffed again at serving time: a record made before a policy switch is judged too.
+                media_type = sniff_raster_image(logo.body) or ""
+                if not media_type:
+                    raise OAuthError("invalid_request", "the stored logo is not a PNG, JPEG, GIF or WebP image; it is not served", 404)
+            # Under every policy: no type guessing, no script, no subresource (the naive AS
+            # still serves whatever it fetched, which is how the SSRF experiment reads it back).
+            return Response(logo.body, media_type=media_type, headers=LOGO_HEADERS)
 
         @app.get("/authorize")
         async def authorize(request: Request) -> Response:

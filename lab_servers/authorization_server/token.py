@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 ACCESS_TOKEN_LIFETIME = 900  # MCP §11.2: short-lived access tokens
 JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+MAX_ASSERTION_LIFETIME = 300  # seconds between now and a client assertion's exp (lab limit)
+SUPPORTED_GRANT_TYPES = ("authorization_code", "refresh_token")
 ASSERTION_JSON = DEFAULT_LIMITS.but(max_bytes=8 * 1024, max_depth=4)  # a JWT header or claims set
 
 
@@ -38,6 +40,11 @@ async def token_request(server: AuthorizationServer, items: list[tuple[str, str]
     form = single_valued(items)
     client = await authenticate_client(server, form, authorization)
     grant_type = form.get("grant_type")
+    if grant_type in SUPPORTED_GRANT_TYPES and grant_type not in client.grant_types:
+        raise OAuthError(
+            "unauthorized_client",
+            f"this client registered grant_types {client.grant_types}, which do not include {grant_type!r} (RFC 6749 §5.2, RFC 7591 §2)",
+        )
     if grant_type == "authorization_code":
         return redeem_code(server, client, form)
     if grant_type == "refresh_token":
@@ -148,12 +155,14 @@ async def _check_client_assertion(server: AuthorizationServer, client: Client, f
         raise invalid_client(f"client_assertion_type must be {JWT_BEARER_ASSERTION} (RFC 7523 §2.2)")
     _unverified_claims(form["client_assertion"])
     keys = client.metadata.get("jwks")
-    if keys is None:
+    jwks_uri = client.metadata.get("jwks_uri")
+    if keys is None and isinstance(jwks_uri, str):
         keys = (
-            await fetch_document(
-                client.metadata["jwks_uri"], http=server.cimd.http, resolve=server.cimd.resolve_host, policy=server.policy, what="jwks_uri"
-            )
+            await fetch_document(jwks_uri, http=server.cimd.http, resolve=server.cimd.resolve_host, policy=server.policy, what="jwks_uri")
         ).document
+    if keys is None:
+        # Registration refuses this (RFC 7591 §2); a record made any other way still gets an answer.
+        raise invalid_client("the client declared private_key_jwt but publishes no jwks or jwks_uri to verify it with (RFC 7591 §2)")
     try:
         token = jwt.decode(form["client_assertion"], KeySet.import_key_set(keys), algorithms=CLIENT_ASSERTION_ALGORITHMS)
     except (JoseError, ValueError, TypeError, KeyError) as exc:
@@ -161,16 +170,22 @@ async def _check_client_assertion(server: AuthorizationServer, client: Client, f
     claims = token.claims
     audience = claims.get("aud")
     audiences = audience if isinstance(audience, list) else [audience]
+    now, exp = server.clock.now(), claims.get("exp")
     checks = [
         (claims.get("iss") == client.client_id and claims.get("sub") == client.client_id, "iss and sub must both be the client_id"),
         (server.token_endpoint in audiences or server.issuer in audiences, "aud must name this token endpoint or issuer"),
-        (isinstance(claims.get("exp"), int) and claims["exp"] > server.clock.now(), "the assertion is expired or has no exp"),
+        (isinstance(exp, int) and exp > now, "the assertion is expired or has no exp"),
+        # §3 lets the AS reject an exp "unreasonably far in the future"; the jti is remembered
+        # until exp, so this bound is what keeps the replay cache small.
+        (isinstance(exp, int) and exp <= now + MAX_ASSERTION_LIFETIME, f"exp is more than {MAX_ASSERTION_LIFETIME} s away"),
         (isinstance(claims.get("jti"), str) and claims["jti"] not in server.seen_assertions, "jti is missing or was already used"),
     ]
     for passed, rule in checks:
         if not passed:
             raise invalid_client(f"client_assertion rejected: {rule} (RFC 7523 §3)")
-    server.seen_assertions.add(claims["jti"])
+    for jti in [j for j, exp in server.seen_assertions.items() if exp <= now]:
+        del server.seen_assertions[jti]  # an expired assertion is refused by its exp anyway
+    server.seen_assertions[claims["jti"]] = claims["exp"]
 
 
 # Grants ---------------------------------------------------------------------------------------
@@ -253,7 +268,7 @@ def issue_tokens(
         "expires_in": ACCESS_TOKEN_LIFETIME,
         "scope": scope,
     }
-    if "refresh_token" in client.metadata.get("grant_types", []):
+    if "refresh_token" in client.grant_types:
         refresh = RefreshToken(
             token=server.ids.token("refresh-token", 32),
             client_id=client.client_id,

@@ -1,0 +1,155 @@
+"""What a stranger's requests may leave on the authorization server, rule by rule: the cases that
+need more than one request (the single-request cases are the table in test_adversarial_as.py)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from lab_servers import CLIENT_METADATA_URL, HARDENED, ISSUER, NAIVE, Lab, default_client_metadata
+from lab_servers.authorization_server.authorize import CODE_LIFETIME, CONSENT_LIFETIME
+from lab_servers.metadata_host import HostedResponse
+
+from .helpers import assert_oauth_error, authorization_url, code_form, get_code, open_authorization, register, token_request
+
+pytestmark = pytest.mark.anyio
+
+DCR = {k: v for k, v in default_client_metadata().items() if k != "client_id"}
+REDIRECT = DCR["redirect_uris"][0]
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 20
+XSS = b"<html><script>alert(document.domain)</script></html>"
+
+
+# RFC 7591 §3.2.1: the AS issues the credentials; §2: it ignores what it does not understand ----------
+
+
+async def test_credentials_a_client_sends_at_registration_never_replace_the_issued_ones(lab: Lab) -> None:
+    chosen = {"client_id": "mine", "client_secret": "chosen-secret", "client_id_issued_at": 1, "client_secret_expires_at": 99}
+    body = (await register(lab, {**DCR, "token_endpoint_auth_method": "client_secret_post", **chosen})).json()
+    stored = lab.registrations[body["client_id"]]
+    assert body["client_id"] == stored.client_id != "mine"
+    assert body["client_secret"] == stored.client_secret != "chosen-secret"
+    assert body["client_id_issued_at"] == stored.client_id_issued_at == lab.clock.now()
+    assert body["client_secret_expires_at"] == 0
+
+
+async def test_metadata_the_as_does_not_understand_is_neither_stored_nor_echoed(lab: Lab) -> None:
+    body = (await register(lab, {**DCR, "x_admin": True, "software_statement": "eyJ.e30.", "padding": "x" * 5000})).json()
+    assert not {"x_admin", "software_statement", "padding"} & set(body)
+    assert not {"x_admin", "software_statement", "padding"} & set(lab.registrations[body["client_id"]].metadata)
+
+
+# RFC 7591 §2 grant_types, enforced (RFC 6749 §5.2 unauthorized_client) ------------------------------
+
+
+async def test_a_client_registered_only_for_refresh_tokens_cannot_start_or_redeem_a_code(lab: Lab) -> None:
+    client_id = (await register(lab, {**DCR, "grant_types": ["refresh_token"]})).json()["client_id"]
+    redirect = await open_authorization(lab, client_id, redirect_uri=REDIRECT)
+    assert redirect.params["error"] == "unauthorized_client"  # type: ignore[union-attr]
+    assert lab.auth_server.pending == {}
+    response = await token_request(lab, code_form(client_id, "some-code", redirect_uri=REDIRECT))
+    assert_oauth_error(response, 400, "unauthorized_client", "do not include 'authorization_code'")
+
+
+async def test_a_client_registered_without_refresh_token_cannot_refresh(lab: Lab) -> None:
+    client_id = (await register(lab, {**DCR, "grant_types": ["authorization_code"]})).json()["client_id"]
+    response = await token_request(lab, {"grant_type": "refresh_token", "refresh_token": "x", "client_id": client_id})
+    assert_oauth_error(response, 400, "unauthorized_client", "do not include 'refresh_token'")
+
+
+# RFC 7591 §2 / RFC 7523: private_key_jwt needs keys ---------------------------------------------------
+
+
+async def test_a_private_key_jwt_client_with_no_keys_gets_invalid_client_at_token_not_a_crash(lab: Lab) -> None:
+    # Registration refuses this (see the table); an administrator's record may still lack keys.
+    lab.auth_server.preregister("keyless", {**DCR, "token_endpoint_auth_method": "private_key_jwt"})
+    form = {"grant_type": "authorization_code", "code": "x", "client_id": "keyless", "client_assertion": "eyJhbGciOiJFUzI1NiJ9.e30.c2ln",
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}  # fmt: skip
+    assert_oauth_error(await token_request(lab, form), 401, "invalid_client", "no jwks or jwks_uri")
+
+
+# The logo the AS serves from its own origin (stored XSS) ---------------------------------------------
+
+
+async def test_a_raster_logo_is_served_with_the_sniffed_type_nosniff_and_a_sandbox_csp(lab: Lab) -> None:
+    lab.metadata_hosts["app.example"].publish_response("/logo", HostedResponse(PNG, 200, {"content-type": "text/html"}))
+    client_id = (await register(lab, {**DCR, "logo_uri": "https://app.example/logo"})).json()["client_id"]
+    async with lab.httpx_client("browser") as http:
+        logo = await http.get(f"{ISSUER}/clients/{client_id}/logo")
+    assert logo.status_code == 200 and logo.content == PNG
+    assert logo.headers["content-type"] == "image/png"  # the AS's finding, not the host's label
+    assert logo.headers["x-content-type-options"] == "nosniff"
+    assert logo.headers["content-security-policy"] == "default-src 'none'; sandbox"
+
+
+async def test_the_naive_as_keeps_an_html_logo_but_serves_it_where_no_script_can_run() -> None:
+    async with Lab(seed=0, policy=NAIVE) as lab:
+        lab.metadata_hosts["app.example"].publish_response("/logo", HostedResponse(XSS, 200, {"content-type": "text/html"}))
+        client_id = (await register(lab, {**DCR, "logo_uri": "https://app.example/logo"})).json()["client_id"]
+        async with lab.httpx_client("browser") as http:
+            logo = await http.get(f"{ISSUER}/clients/{client_id}/logo")
+            lab.policy = HARDENED
+            refused = await http.get(f"{ISSUER}/clients/{client_id}/logo")
+    assert logo.status_code == 200 and logo.headers["content-security-policy"] == "default-src 'none'; sandbox"
+    assert logo.headers["x-content-type-options"] == "nosniff"
+    assert_oauth_error(refused, 404, "invalid_request", "not a PNG, JPEG, GIF or WebP")
+
+
+# The consent page: what the user reads must be what the client is ------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["dcr", "cimd"])
+async def test_bidi_and_invisible_characters_in_a_client_name_never_reach_the_consent_page(kind: str) -> None:
+    name = "Good\u202eeman li\u2066am\u200b\u061c App"
+    async with Lab(seed=0) as lab:
+        if kind == "dcr":
+            client_id = (await register(lab, {**DCR, "client_name": name})).json()["client_id"]
+        else:
+            client_id = CLIENT_METADATA_URL
+            lab.publish_client_document(CLIENT_METADATA_URL, {**default_client_metadata(), "client_name": name})
+        async with lab.httpx_client("browser") as http:
+            page = (await http.get(authorization_url(client_id, redirect_uri=REDIRECT))).text
+    assert not re.search("[\u202a-\u202e\u2066-\u2069\u200b-\u200f\u061c]", page)
+    assert "<bdi>Goodeman liam App</bdi>" in page
+    if kind == "dcr":
+        assert "<bdi>Goodeman liam App</bdi>” (unverified name)" in page
+
+
+# Pending consents and used codes expire, and their number is bounded ---------------------------------
+
+
+async def test_anonymous_authorization_requests_leave_no_pending_consent_once_expired(lab: Lab) -> None:
+    for _ in range(50):
+        await open_authorization(lab, CLIENT_METADATA_URL, redirect_uri=REDIRECT)
+    assert len(lab.auth_server.pending) == 50
+    lab.clock.advance(CONSENT_LIFETIME)
+    await open_authorization(lab, CLIENT_METADATA_URL, redirect_uri=REDIRECT)
+    assert len(lab.auth_server.pending) == 1
+
+
+async def test_a_flood_of_authorization_requests_is_held_to_the_store_bound(lab: Lab) -> None:
+    lab.auth_server.pending.max_entries = 20
+    for _ in range(60):
+        await open_authorization(lab, CLIENT_METADATA_URL, redirect_uri=REDIRECT)
+    assert len(lab.auth_server.pending) == 20
+
+
+async def test_used_codes_are_forgotten_once_expired(lab: Lab) -> None:
+    code = await get_code(lab, CLIENT_METADATA_URL, redirect_uri=REDIRECT)
+    assert (await token_request(lab, code_form(CLIENT_METADATA_URL, code, redirect_uri=REDIRECT))).status_code == 200
+    assert lab.auth_server.codes[code].used
+    lab.clock.advance(CODE_LIFETIME)
+    await get_code(lab, CLIENT_METADATA_URL, redirect_uri=REDIRECT)
+    assert code not in lab.auth_server.codes and len(lab.auth_server.codes) == 1
+
+
+# Registration limits: the 429's code is the lab's choice, and it says so -----------------------------
+
+
+async def test_the_registration_rate_limit_names_its_code_choice(lab: Lab) -> None:
+    lab.policy = HARDENED.but(registration_rate_limit=(1, 60))
+    assert (await register(lab, DCR)).status_code == 201
+    response = await register(lab, DCR)
+    assert_oauth_error(response, 429, "temporarily_unavailable", "RFC 7591 has no code for this", "RFC 6749 section 4.1.2.1")
+    assert response.headers["retry-after"] == "60"
