@@ -31,7 +31,6 @@ from .rfc7591 import REGISTRATION_JSON, Registrar
 from .rfc8414 import authorization_server_metadata
 from .token import token_request
 
-
 MAX_PENDING_CONSENTS = 10_000  # consent transactions awaiting a decision (each lives 10 minutes)
 MAX_LIVE_CODES = 10_000  # codes, used or not, kept until they expire (60 s) for reuse detection
 
