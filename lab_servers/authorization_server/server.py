@@ -1,7 +1,8 @@
 """The authorization server's HTTP surface: the FastAPI app over `AuthorizationServerState`.
 
 Routes map one-to-one onto specs: RFC 8414 metadata (and OpenID discovery), the JWKS, RFC 7591
-registration, the OAuth 2.1 authorization and token endpoints. Every failure becomes an OAuth
+registration, the OAuth 2.1 authorization and token endpoints, RFC 7009 revocation and RFC 7662
+introspection. Every failure becomes an OAuth
 error response with a description naming the rule; an unexpected exception becomes a
 `server_error` JSON 500, which the tests treat as a bug.
 """
@@ -20,7 +21,9 @@ from .authorize import authorization_request, consent_decision
 from .errors import NO_STORE, OAuthError, http_exception_as_oauth_error
 from .logos import LOGO_HEADERS, sniff_raster_image
 from .params import form_items
+from .rfc7009 import revocation_request
 from .rfc7591 import REGISTRATION_JSON
+from .rfc7662 import introspection_request
 from .state import AuthorizationServerState
 from .token import token_request
 
@@ -102,6 +105,16 @@ class AuthorizationServer(AuthorizationServerState):
         @app.post("/token")
         async def token(request: Request) -> Response:
             body = await token_request(self, await form_items(request), request.headers.get("authorization"))
+            return JSONResponse(body, headers=NO_STORE)
+
+        @app.post("/revoke")
+        async def revoke(request: Request) -> Response:
+            await revocation_request(self, await form_items(request), request.headers.get("authorization"))
+            return Response(status_code=200, headers=NO_STORE)  # RFC 7009 §2.2: 200, whatever the token was
+
+        @app.post("/introspect")
+        async def introspect(request: Request) -> Response:
+            body = await introspection_request(self, await form_items(request), request.headers.get("authorization"))
             return JSONResponse(body, headers=NO_STORE)
 
         return app
