@@ -43,6 +43,9 @@ def authorization_server_metadata(
         # RFC 7009 §4 and RFC 7662 §4 register these fields in RFC 8414's metadata.
         "revocation_endpoint": f"{issuer}/revoke",
         "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
+        # RFC 8414 §2: REQUIRED once private_key_jwt is listed, as for the token endpoint.
+        "revocation_endpoint_auth_signing_alg_values_supported": CLIENT_ASSERTION_ALGORITHMS,
         "introspection_endpoint": f"{issuer}/introspect",
         "introspection_endpoint_auth_methods_supported": CONFIDENTIAL_METHODS,
+        "introspection_endpoint_auth_signing_alg_values_supported": CLIENT_ASSERTION_ALGORITHMS,
     }
