@@ -1,12 +1,13 @@
 # Two commands for a fresh machine (see README): `make lab` and `make test`.
-# Everything the lab needs is installed here, into .venv, from the pinned requirements.txt.
+# `make lab` installs only what the lab needs (requirements.txt) into .venv; `make test` adds the
+# test tooling (requirements-test.txt: pytest, nbval, hypothesis, Playwright, Node, ruff, mypy).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 # JupyterLab refuses to run as root unless told it may (containers, CI machines).
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup lab demo test test-fast notebooks bench clean
+.PHONY: setup setup-test lab demo lint test test-fast notebooks bench clean
 
 setup: $(VENV)/.installed
 
@@ -17,22 +18,33 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
+setup-test: $(VENV)/.installed-test
+
+$(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt
+	$(PY) -m pip install --quiet -r requirements-test.txt
+	touch $@
+
 lab: setup
 	$(PY) -m jupyter lab $(ALLOW_ROOT) notebooks/00_start_here.ipynb
 
 demo: setup
 	$(PY) -m lab_servers demo
 
-test: setup
+# Lint and types (config in pyproject.toml). `ruff format --check` joins once the repo is formatted.
+lint: setup-test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+test: lint
 	$(PY) -m pytest tests notebooks --nbval --nbval-current-env
 
-test-fast: setup
+test-fast: setup-test
 	$(PY) -m pytest tests notebooks --nbval --nbval-current-env -m "not binder and not browser and not conformance"
 
 notebooks: setup
 	$(PY) scripts/regenerate_notebooks.py
 
-bench: setup
+bench: setup-test
 	$(PY) benchmarks/handshake.py
 	$(PY) benchmarks/security.py
 	$(PY) benchmarks/notebooks.py

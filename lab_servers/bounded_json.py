@@ -36,7 +36,7 @@ class JsonLimits:
     max_members: int = 2_000  # array elements plus object members, counted over the whole text
     allow_duplicate_names: bool = False  # RFC 8259 §4: names SHOULD be unique; duplicates are ambiguous
 
-    def but(self, **changes: Any) -> "JsonLimits":
+    def but(self, **changes: Any) -> JsonLimits:
         from dataclasses import replace
 
         return replace(self, **changes)
@@ -119,7 +119,7 @@ def _number(digits: str, kind: type, limits: JsonLimits, what: str) -> int | flo
     value = kind(digits)
     if isinstance(value, float) and not math.isfinite(value):
         raise JsonRejected(f"{what} has a number out of range: {digits} (RFC 8259 §6, §9)")
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 def _reject_constant(name: str) -> Any:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import random
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 # 2026-01-01T00:00:00Z: a fixed, readable starting instant for every lab.
 DEFAULT_START = 1_767_225_600
@@ -32,7 +32,7 @@ class LabClock:
         return self._now
 
     def isoformat(self) -> str:
-        return datetime.fromtimestamp(self._now, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return datetime.fromtimestamp(self._now, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class SeededIds:

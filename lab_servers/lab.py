@@ -12,7 +12,7 @@ import httpx2
 
 from .authorization_server import HARDENED, ASPolicy, AuthorizationServer, CachedDocument, Client
 from .client import Browser, Credentials, LabClient, StepRecord
-from .client.client import Decision, RegistrationMethod
+from .client.base import Decision, RegistrationMethod
 from .determinism import LabClock, SeededIds
 from .metadata_host import MetadataHost
 from .network import LabNetwork
@@ -156,13 +156,15 @@ class Lab:
         return self.auth_server.cimd.cache
 
     def as_state(self) -> dict[str, Any]:
+        # fmt: off
         return {
             "registrations": {cid: {"kind": c.kind, "client_name": c.client_name, "has_secret": c.client_secret is not None}
-                              for cid, c in self.registrations.items()},  # fmt: skip
+                              for cid, c in self.registrations.items()},
             "cimd_cache": {url: {"fetched_at": d.fetched_at, "expires_at": d.expires_at, "hits": d.hits}
-                           for url, d in self.cimd_cache.items()},  # fmt: skip
+                           for url, d in self.cimd_cache.items()},
             "issued_tokens": len(self.auth_server.issued),
         }
+        # fmt: on
 
     # Clients ---------------------------------------------------------------------------------
 
@@ -210,7 +212,7 @@ class Lab:
     async def aclose(self) -> None:
         await self.network.aclose()
 
-    async def __aenter__(self) -> "Lab":
+    async def __aenter__(self) -> Lab:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

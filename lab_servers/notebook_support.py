@@ -47,7 +47,7 @@ def _choices(value: Any) -> dict[str, str]:
 
 def _prm_url_fetched(lab: Any) -> str:
     fetched = [e.url for e in lab.trace if e.step == "resource-metadata" and e.method == "GET"]
-    return fetched[0] if fetched else protected_resource_metadata_urls(lab.mcp_url, None)[0]
+    return fetched[0] if fetched else protected_resource_metadata_urls(lab.mcp_url, None)[0].url
 
 
 @dataclass(frozen=True)

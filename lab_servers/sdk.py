@@ -13,11 +13,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import httpx2
-
 from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
+from pydantic import AnyUrl
 
 from .client import Browser, Redirect
 
@@ -72,7 +72,7 @@ class HeadlessUser:
         return AuthorizationCodeResult(code=params["code"], state=params.get("state"), iss=params.get("iss"))
 
 
-async def sdk_whoami(lab: "Lab", *, client_metadata_url: str | None = None, caller: str = "sdk-client") -> dict[str, Any]:
+async def sdk_whoami(lab: Lab, *, client_metadata_url: str | None = None, caller: str = "sdk-client") -> dict[str, Any]:
     """Connect with the official SDK client through the lab network and call `whoami`. With
     `client_metadata_url` the SDK uses CIMD (the AS advertises it); without, it registers by DCR."""
     return await whoami_with_sdk(
@@ -96,7 +96,7 @@ async def whoami_with_sdk(
     user = HeadlessUser(browser)
     metadata = OAuthClientMetadata(
         client_name="SDK Agent",
-        redirect_uris=[redirect_uri],
+        redirect_uris=[AnyUrl(redirect_uri)],
         grant_types=["authorization_code", "refresh_token"],
         response_types=["code"],
         token_endpoint_auth_method="none",
@@ -109,11 +109,13 @@ async def whoami_with_sdk(
         callback_handler=user.callback,
         client_metadata_url=client_metadata_url,
     )
-    async with make_http(provider) as http:
-        async with streamable_http_client(mcp_url, http_client=http) as (read, write, *_):
-            async with ClientSession(read, write) as session:
-                await session.initialize()
-                result = await session.call_tool("whoami", {})
+    async with (
+        make_http(provider) as http,
+        streamable_http_client(mcp_url, http_client=http) as (read, write, *_),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        result = await session.call_tool("whoami", {})
     if result.is_error:
         raise RuntimeError(f"whoami failed: {result.content}")
     return dict(result.structured_content or {})

@@ -18,7 +18,7 @@ import contextlib
 import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -103,9 +103,10 @@ async def serving(
     # Bind first, so a port in use is a plain OSError here (uvicorn would call sys.exit).
     sockets = [_bind(host, mcp_port), _bind(host, as_port)]
     lab = Lab(seed=seed, policy=policy, mcp_url=f"http://{host}:{mcp_port}/mcp", issuer=f"http://{host}:{as_port}")
+    apps: list[tuple[ASGIApp, Literal["on", "off"]]] = [(lab.resource_server, "on"), (lab.auth_server.app, "off")]
     servers = [
         uvicorn.Server(uvicorn.Config(TraceRecorder(app, lab.trace, lab.clock.now, on_exchange), log_level="warning", lifespan=lifespan))
-        for app, lifespan in ((lab.resource_server, "on"), (lab.auth_server.app, "off"))
+        for app, lifespan in apps
     ]
     tasks = [asyncio.create_task(server.serve(sockets=[sock])) for server, sock in zip(servers, sockets, strict=True)]
     try:
@@ -124,7 +125,9 @@ async def serving(
 
 
 def _bind(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    # IPPROTO_TCP, not the default 0: asyncio sets TCP_NODELAY only on sockets that say they are
+    # TCP, and without it every response on a kept-alive connection waits ~40 ms for a delayed ACK.
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

@@ -110,7 +110,7 @@ def first_difference(stored: nbformat.NotebookNode, fresh: nbformat.NotebookNode
     a, b = comparable(stored), comparable(fresh)
     if len(a) != len(b):
         return f"{len(a)} code cells stored, {len(b)} executed"
-    for index, (old, new) in enumerate(zip(a, b)):
+    for index, (old, new) in enumerate(zip(a, b, strict=True)):
         if old != new:
             return f"code cell {index + 1} ({old[0].splitlines()[0][:60] if old[0] else ''!r})"
     return None

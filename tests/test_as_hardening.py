@@ -11,7 +11,15 @@ from lab_servers import CLIENT_METADATA_URL, HARDENED, ISSUER, NAIVE, Lab, defau
 from lab_servers.authorization_server.authorize import CODE_LIFETIME, CONSENT_LIFETIME
 from lab_servers.metadata_host import HostedResponse
 
-from .helpers import assert_oauth_error, authorization_url, code_form, get_code, open_authorization, register, token_request
+from .helpers import (
+    assert_oauth_error,
+    authorization_url,
+    code_form,
+    get_code,
+    open_authorization,
+    register,
+    token_request,
+)
 
 pytestmark = pytest.mark.anyio
 

@@ -81,7 +81,7 @@ async def test_registration_without_auth_method_defaults_to_client_secret_basic_
         ([1, 2, 3], "invalid_client_metadata", "JSON object"),
     ],
     ids=["http-redirect", "fragment", "relative", "no-redirects", "string-not-array", "name-not-string",
-         "unknown-scope", "unsupported-auth-method", "jwks-and-jwks_uri", "not-an-object"],  # fmt: skip
+         "unknown-scope", "unsupported-auth-method", "jwks-and-jwks_uri", "not-an-object"],
 )
 async def test_bad_registration_metadata_is_refused_and_leaves_no_record(lab: Lab, body: object, error: str, mention: str) -> None:
     assert_oauth_error(await register(lab, body), 400, error, mention)
@@ -164,7 +164,7 @@ async def test_redirect_uri_not_in_the_cimd_document_is_refused(lab: Lab) -> Non
         ({"scope": "admin"}, "invalid_scope", "admin"),
     ],
     ids=["no-pkce", "plain", "method-omitted", "short-challenge", "implicit", "no-resource", "foreign-resource",
-         "resource-fragment", "unknown-scope"],  # fmt: skip
+         "resource-fragment", "unknown-scope"],
 )
 async def test_bad_authorization_parameters_are_redirected_back_with_state_and_iss(
     lab: Lab, overrides: dict, error: str, mention: str

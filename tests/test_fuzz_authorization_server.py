@@ -14,7 +14,12 @@ from hypothesis import strategies as st
 
 from lab_servers import HARDENED, NAIVE, Lab
 from lab_servers.authorization_server import OAuthError
-from lab_servers.authorization_server.cimd import cache_lifetime, check_client_id_url, check_document, check_document_urls
+from lab_servers.authorization_server.cimd import (
+    cache_lifetime,
+    check_client_id_url,
+    check_document,
+    check_document_urls,
+)
 from lab_servers.metadata_host import HostedResponse
 from lab_servers.security import valid_document
 from lab_servers.security.cimd_rules import DOCUMENT_URL

@@ -119,8 +119,8 @@ def _outputs(nb: nbformat.NotebookNode) -> list[list[dict]]:
             result.append([])
             continue
         outputs = []
-        for output in cell.outputs:
-            output = {k: v for k, v in output.items() if k != "execution_count"}
+        for raw in cell.outputs:
+            output = {k: v for k, v in raw.items() if k != "execution_count"}
             if "data" in output:
                 output["data"] = {k: v for k, v in output["data"].items() if k != regen.WIDGET_VIEW}
             outputs.append(output)

@@ -97,7 +97,7 @@ async def test_the_diagram_renders_live_and_statically(lab: Lab, tmp_path: Path)
         assert label in diagram.mermaid
         status, _, rest = label.partition(" ")
         assert label in diagram.svg if not status.isdigit() else f"{status}</tspan> {rest}" in diagram.svg
-    assert len(re.findall(r"^    rect rgb", diagram.mermaid, re.M)) == len(dcr.records) == 7
+    assert len(re.findall(r"^    rect rgb", diagram.mermaid, re.MULTILINE)) == len(dcr.records) == 7
     path = diagram.save_svg(str(tmp_path / "dcr.svg"))
     assert Path(path).read_text() == diagram.svg + "\n"
     assert "<script" not in diagram.svg and "href" not in diagram.svg  # nothing external, nothing active

@@ -234,13 +234,13 @@ class DocumentCache(OrderedDict[str, "CachedDocument"]):
     """Valid documents by URL, least recently used first. Unlike a registry, a cache may forget:
     when it holds `max_entries` documents, storing one more evicts the least recently used."""
 
-    def store(self, entry: "CachedDocument", max_entries: int | None) -> None:
+    def store(self, entry: CachedDocument, max_entries: int | None) -> None:
         self[entry.url] = entry
         self.move_to_end(entry.url)
         while max_entries is not None and len(self) > max_entries:
             self.popitem(last=False)
 
-    def fresh(self, url: str, now: int) -> "CachedDocument | None":
+    def fresh(self, url: str, now: int) -> CachedDocument | None:
         entry = self.get(url)
         if entry is None or entry.expires_at <= now:
             self.pop(url, None)  # an expired entry is dropped before the re-fetch, never reused

@@ -31,7 +31,7 @@ MAX_SCOPE_CHARS = 1000
 MAX_LIST_ITEMS = 10  # grant_types, response_types, contacts
 MAX_JWKS_KEYS = 10
 
-_CHAR_LIMITS = {name: MAX_URI_CHARS for name in URI_FIELDS} | {
+_CHAR_LIMITS = dict.fromkeys(URI_FIELDS, MAX_URI_CHARS) | {
     "client_name": MAX_NAME_CHARS, "software_id": MAX_NAME_CHARS, "software_version": MAX_NAME_CHARS,
     "scope": MAX_SCOPE_CHARS, "token_endpoint_auth_method": 100, "application_type": 100,
 }  # fmt: skip

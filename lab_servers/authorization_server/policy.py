@@ -63,7 +63,7 @@ class ASPolicy:
     max_registrations: int | None = 1000
     registration_rate_limit: tuple[int, int] | None = (20, 60)
 
-    def but(self, **changes: object) -> "ASPolicy":
+    def but(self, **changes: object) -> ASPolicy:
         """A copy with some rules changed, for an experiment."""
         return replace(self, **changes)  # type: ignore[arg-type]
 

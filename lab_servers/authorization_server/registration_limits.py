@@ -18,7 +18,6 @@ from ..determinism import LabClock
 from .errors import OAuthError
 from .policy import ASPolicy
 
-
 _WHY_THIS_CODE = "; RFC 7591 has no code for this, so the lab uses RFC 6749 section 4.1.2.1's temporarily_unavailable"
 
 

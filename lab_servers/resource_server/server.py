@@ -62,7 +62,7 @@ class ResourceServer:
             # server has nothing to push, and an open stream would only hang the caller.
             return await Response(status_code=405, headers={"Allow": "POST"})(scope, receive, send)
         scope.setdefault("state", {})["lab_token"] = outcome
-        await self.mcp_app(scope, _replay(body, receive), send)
+        return await self.mcp_app(scope, _replay(body, receive), send)
 
     async def authorize(self, scope: Scope, body: bytes) -> TokenClaims | Response:
         headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]

@@ -27,7 +27,7 @@ async def run_cache_rules(policy: ASPolicy) -> ExperimentResult:
 
         checks: dict[str, object] = {}
         # 1. max-age is honoured: a second login within it fetches nothing.
-        attacker.publish_response("/client.json", json_response(valid_document(), **{"cache-control": "max-age=60"}))
+        attacker.publish_response("/client.json", json_response(valid_document(), cache_control="max-age=60"))
         await login()
         lab.clock.advance(30)
         await login()
@@ -36,13 +36,13 @@ async def run_cache_rules(policy: ASPolicy) -> ExperimentResult:
         await login()
         checks["after max-age, fetches"] = fetches()
         # 2. An absurd max-age is cut to the AS's upper bound.
-        attacker.publish_response("/client.json", json_response(valid_document(), **{"cache-control": f"max-age={YEARS}"}))
+        attacker.publish_response("/client.json", json_response(valid_document(), cache_control=f"max-age={YEARS}"))
         lab.clock.advance(61)
         await login()
         entry = lab.cimd_cache[DOCUMENT_URL]
         checks["lifetime kept for max-age=10 years (s)"] = entry.expires_at - entry.fetched_at
         # 3. no-store means no cache.
-        attacker.publish_response("/nostore.json", json_response(valid_document(f"{EVIL}/nostore.json"), **{"cache-control": "no-store"}))
+        attacker.publish_response("/nostore.json", json_response(valid_document(f"{EVIL}/nostore.json"), cache_control="no-store"))
         await login(f"{EVIL}/nostore.json")
         checks["no-store cached"] = f"{EVIL}/nostore.json" in lab.cimd_cache
         # 4. Errors are never cached: a 404, then the document appears and the next login works.

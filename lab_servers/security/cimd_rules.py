@@ -31,9 +31,11 @@ def valid_document(client_id: str = DOCUMENT_URL, **changes: Any) -> dict[str, A
     return {k: v for k, v in document.items() if v is not None}
 
 
-def json_response(document: Any, *, status: int = 200, content_type: str = "application/json", **headers: str) -> HostedResponse:
+def json_response(
+    document: Any, *, status: int = 200, content_type: str = "application/json", cache_control: str = "max-age=300"
+) -> HostedResponse:
     body = document if isinstance(document, bytes) else json.dumps(document).encode()
-    return HostedResponse(body, status, {"content-type": content_type, "cache-control": "max-age=300", **headers})
+    return HostedResponse(body, status, {"content-type": content_type, "cache-control": cache_control})
 
 
 @dataclass(frozen=True)
@@ -175,7 +177,7 @@ async def run_cimd_rules(policy: ASPolicy) -> ExperimentResult:
         rows.append({"case": case.id, "rule": case.rule, "outcome": result.outcome,
                      "error_description": result.details["error_description"],
                      "internal_requests": len(result.details["internal_requests"])})  # fmt: skip
-    hostile = [r for r, c in zip(rows, RULE_CASES) if not c.accepted_when_hardened]
+    hostile = [r for r, c in zip(rows, RULE_CASES, strict=True) if not c.accepted_when_hardened]
     accepted = [r["case"] for r in hostile if r["outcome"] == "accepted"]
     reached = sum(r["internal_requests"] for r in rows)
     return ExperimentResult(

@@ -68,7 +68,7 @@ class RulesTable(HtmlView):
 
     def _body(self) -> str:
         rows = []
-        for n, h in zip(self.naive.details["rows"], self.hardened.details["rows"]):
+        for n, h in zip(self.naive.details["rows"], self.hardened.details["rows"], strict=True):
             reached = f" · fetched inside the network ×{n['internal_requests']}" if n["internal_requests"] else ""
             rows.append([
                 f"<td><code>{esc(h['case'])}</code></td>",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
@@ -77,7 +77,7 @@ def shorten(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-_TOKENISH = re.compile(r"[A-Za-z0-9_\-]{%d,}(?:\.[A-Za-z0-9_\-]+){0,2}|eyJ[A-Za-z0-9_\-]*\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*" % LONG_TOKEN)
+_TOKENISH = re.compile(r"[A-Za-z0-9_\-]{%d,}(?:\.[A-Za-z0-9_\-]+){0,2}|eyJ[A-Za-z0-9_\-]*\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*" % LONG_TOKEN)  # noqa: UP031 - % keeps the regex's own {m,n} braces unescaped
 
 
 def long_tokens(text: str) -> list[tuple[int, int]]:
@@ -104,7 +104,7 @@ def cut_tokens_html(text: str) -> str:
 
 
 def iso(epoch: int | float) -> str:
-    return datetime.fromtimestamp(int(epoch), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(int(epoch), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def as_text(value: Any) -> str:

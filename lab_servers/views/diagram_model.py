@@ -106,7 +106,7 @@ def build_model(source: Source) -> DiagramModel:
     def block_for(step: str | None, run: tuple[int, bool] | None = None) -> Block:
         # A new band whenever the step changes, or (given records) a step is run again, as
         # when an authorization is retried after the user denied it.
-        number_run, failed = run if run else (None, False)
+        number_run, failed = run or (None, False)
         if not blocks or blocks[-1].step != step or blocks[-1].run != number_run:
             number, title, spec = STEP_INFO.get(step or "", (None, step or "outside the handshake", ""))
             blocks.append(Block(step, number, title, spec, failed=failed, run=number_run))

@@ -41,8 +41,7 @@ def to_mermaid(model: DiagramModel, title: str | None = None) -> str:
         return "sequenceDiagram\n    participant Client\n    Note over Client: no exchanges yet\n"
     if title:
         lines.append(f"    title {mermaid_text(title)}")
-    for p in model.participants:
-        lines.append(f"    participant {p.id} as {mermaid_text(p.label)}")
+    lines.extend(f"    participant {p.id} as {mermaid_text(p.label)}" for p in model.participants)
     ids = [p.id for p in model.participants]
     for position, block in enumerate(model.blocks):
         r, g, b = band_colour(block, position)

@@ -151,7 +151,9 @@ class HandshakeStepper:
 
     async def wait_for_consent_page(self) -> None:
         """After a "Next step" click at consent: return once the page is shown (or the step ended)."""
-        while not self.awaiting_decision and self.pending is not None and not self.pending.done():
+        # Two independent conditions (the page shown, the step finished) set from different places:
+        # yielding to the loop until either holds is simpler than two events, and lasts a few ticks.
+        while not self.awaiting_decision and self.pending is not None and not self.pending.done():  # noqa: ASYNC110
             await asyncio.sleep(0)
 
     async def _ask_user(self, page: ConsentPage) -> str:
@@ -171,7 +173,11 @@ class HandshakeStepper:
         if decision is not None and not decision.done():
             # ipykernel 7 may run widget callbacks off the kernel loop's thread: a future must be
             # resolved on its own loop, or the waiting step does not wake up until something else does.
-            decision.get_loop().call_soon_threadsafe(lambda: decision.done() or decision.set_result(choice))
+            def resolve() -> None:
+                if not decision.done():
+                    decision.set_result(choice)
+
+            decision.get_loop().call_soon_threadsafe(resolve)
 
     async def _advance(self, decision: Any) -> StepRecord | None:
         # Called with self.busy already set (by advance() or by the click handler).
@@ -257,7 +263,7 @@ class HandshakeStepper:
         page = self.client.state.consent_page if self.client else None
         shown = deciding or (records and records[-1].number == CONSENT_STEP)
         self.consent_html.value = show_consent(page).html if page is not None and shown else ""
-        label = dict((v, k) for k, v in METHODS)[self.method]
+        label = {v: k for k, v in METHODS}[self.method]
         self.diagram = sequence_diagram(records, title=f"{label} handshake so far") if any(r.exchanges for r in records) else None
         # Inline <svg>, not the <img> the static views use: a live widget is never sanitized, and
         # inline text can be selected and found by the browser's search. Scaled to the width.
@@ -279,7 +285,7 @@ class HandshakeStepper:
         return "<div>" + "".join(pills) + "</div>"
 
     def _status_html(self) -> str:
-        label = dict((v, k) for k, v in METHODS)[self.method]
+        label = {v: k for k, v in METHODS}[self.method]
         if self.busy:
             return f"<b>{label}</b>: working…"
         if self.error is not None:
