@@ -40,7 +40,7 @@ huge_number = st.sampled_from(["1e999", "-1e999", "9" * 5000, "1" + "0" * 400, "
 
 def _raw_json_value() -> st.SearchStrategy[str]:
     """A JSON text fragment: encoded wide strings (surrogates as escapes), nesting, huge numbers."""
-    escaped = wide_text.map(lambda s: json.dumps(s))  # ensure_ascii: a lone surrogate becomes "\ud800"
+    escaped = wide_text.map(json.dumps)  # ensure_ascii: a lone surrogate becomes "\ud800"
     return escaped | nested | huge_number | huge_text.map(json.dumps)
 
 
