@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 import httpx
+from mcp.server.mcpserver import Context
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
@@ -19,10 +20,12 @@ from starlette.types import Message, Receive, Scope, Send
 from ..determinism import LabClock
 from ..error_text import error_description
 from ..wellknown import PROTECTED_RESOURCE, insert_well_known, path_of
+from .downstream import DownstreamCaller, DownstreamError
 from .rfc6750 import bearer_challenge
+from .rfc7662 import IntrospectingValidator
 from .rfc9728 import protected_resource_metadata
 from .tokens import InvalidToken, TokenClaims, TokenValidator
-from .tools import BASE_SCOPES, TOOL_SCOPES, build_mcp_server
+from .tools import BASE_SCOPES, TOOL_SCOPES, build_mcp_server, caller
 
 
 class ResourceServer:
@@ -30,7 +33,11 @@ class ResourceServer:
         self.resource = resource  # the canonical URI (MCP §8.1), e.g. https://mcp.example.com/mcp
         self.issuer = issuer
         self.metadata_url = insert_well_known(resource, PROTECTED_RESOURCE)
-        self.validator = TokenValidator(issuer=issuer, jwks_uri=f"{issuer}/jwks.json", audience=resource, http=http, clock=clock)
+        # A local JWT check by default; `IntrospectingValidator` asks the AS instead (RFC 7662).
+        self.validator: TokenValidator | IntrospectingValidator = TokenValidator(
+            issuer=issuer, jwks_uri=f"{issuer}/jwks.json", audience=resource, http=http, clock=clock
+        )
+        self.downstream: DownstreamCaller | None = None
         self.mcp = build_mcp_server()
         host = resource.split("/")[2]
         self.mcp_app = self.mcp.streamable_http_app(
@@ -41,6 +48,20 @@ class ResourceServer:
             json_response=True,
             transport_security=TransportSecuritySettings(allowed_hosts=[host, "127.0.0.1:*", "localhost:*"]),
         )
+
+    def connect_downstream(self, downstream: DownstreamCaller) -> None:
+        """Give this MCP server a downstream API and the tool that calls it on the user's behalf."""
+        self.downstream = downstream
+
+        @self.mcp.tool()
+        async def list_contacts(ctx: Context) -> dict[str, Any]:
+            """The user's contacts, from the downstream API (token exchange, or passthrough as an experiment)."""
+            request = ctx.request_context.request
+            user_token = request.scope["state"]["lab_bearer"]  # type: ignore[union-attr]
+            try:
+                return await downstream.get("/contacts", user_token)
+            except DownstreamError as exc:
+                return {"error": str(exc), "caller": caller(ctx).subject}
 
     def metadata(self) -> dict[str, Any]:
         return protected_resource_metadata(self.resource, [self.issuer], sorted(BASE_SCOPES))
@@ -62,6 +83,9 @@ class ResourceServer:
             # server has nothing to push, and an open stream would only hang the caller.
             return await Response(status_code=405, headers={"Allow": "POST"})(scope, receive, send)
         scope.setdefault("state", {})["lab_token"] = outcome
+        # Kept only for the downstream tool, which exchanges it (never forwards it, unless the
+        # passthrough experiment is switched on).
+        scope["state"]["lab_bearer"] = _bearer_token(scope)
         return await self.mcp_app(scope, _replay(body, receive), send)
 
     async def authorize(self, scope: Scope, body: bytes) -> TokenClaims | Response:
@@ -94,6 +118,13 @@ class ResourceServer:
         challenge = bearer_challenge(self.metadata_url, error=error, error_description=description, scope=scope)
         body = {"error": error, "error_description": error_description(description or "")} if error else {"error": "unauthorized"}
         return JSONResponse(body, status, headers={"WWW-Authenticate": challenge})
+
+
+def _bearer_token(scope: Scope) -> str:
+    for key, value in scope["headers"]:
+        if key.lower() == b"authorization" and value[:7].lower() == b"bearer ":
+            return str(value[7:].decode("latin-1").strip())
+    return ""
 
 
 def _scopes_for_body(body: bytes) -> set[str]:
