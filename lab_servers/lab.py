@@ -17,7 +17,8 @@ from .determinism import LabClock, SeededIds
 from .metadata_host import MetadataHost
 from .network import LabNetwork
 from .resource_server import ResourceServer
-from .revisions import DEFAULT_REVISION, Revision, revision as revision_named
+from .revisions import DEFAULT_REVISION, Revision
+from .revisions import revision as revision_named
 from .topology import CoLocated
 from .trace import Trace
 
@@ -182,8 +183,8 @@ class Lab:
             policy=policy,
             capabilities=capabilities or ASCapabilities.for_revision(self.revision.version),
         )
-        for client_id, metadata in (preregistered or {}).items():
-            metadata = dict(metadata)
+        for client_id, registered in (preregistered or {}).items():
+            metadata = dict(registered)
             server.preregister(client_id, metadata, metadata.pop("client_secret", None))
         self.network.add_host(hostname, address, server.app)
         self.authorization_servers[issuer] = server

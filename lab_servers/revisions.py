@@ -46,7 +46,7 @@ class Revision:
     credentials_per_issuer: bool
     # 2025-11-25 §10.1 (SEP-835): step-up on 403 insufficient_scope.
     step_up: bool
-    # 2026-07-28 index §11.1.2 (SEP-2350): step-up asks for prior ∪ challenged scopes, and the
+    # 2026-07-28 index §11.1.2 (SEP-2350): step-up asks for prior + challenged scopes, and the
     # RS challenges with this operation's scopes only (before: the RS accumulated, §10.1.1).
     scope_union: bool
     # 2026-07-28 index §10 (SEP-2207): MAY add offline_access when the AS lists it.

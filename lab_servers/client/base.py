@@ -11,14 +11,15 @@ from typing import Any, Literal
 import httpx
 
 from ..determinism import SeededIds
-from ..revisions import Revision, revision as revision_named
+from ..revisions import Revision
+from ..revisions import revision as revision_named
 from ..trace import Trace, in_step
 from .browser import Browser, ConsentPage
 from .records import STEPS, StepError, StepRecord
 from .revisions import modern_headers, modern_message
 from .state import Credentials, HandshakeState
-from .www_authenticate import Challenge
 from .streamable_http import MCP_HEADERS
+from .www_authenticate import Challenge
 
 RegistrationMethod = Literal["auto", "preregistered", "stored", "cimd", "dcr", "ask-user"]
 # The user's answer at consent: "approve" or "deny", or a coroutine function that is shown the

@@ -70,13 +70,13 @@ class RegistrationStep(ClientBase):
                                 reasons=dict(self.state.registration_reasons or {}))  # fmt: skip
         return self.records[-1]
 
-    def _options(self, metadata: dict[str, Any]) -> dict[str, tuple[bool, str]]:
+    def _options(self, metadata: dict[str, Any]) -> dict[str, tuple[bool, str]]:  # keyed by option name
         """Each registration option: whether it is available here, and why (or why not)."""
         issuer, rev = self.state.issuer or "", self.revision
         cimd_flag = metadata.get("client_id_metadata_document_supported") is True
         registration_endpoint = metadata.get("registration_endpoint")
         stored = self.credential_store.get(self._store_key)
-        options = {
+        return {
             "preregistered": (issuer in self.preregistered,
                               f"pre-registered credentials for {issuer}" if issuer in self.preregistered
                               else f"no pre-registered credentials for {issuer}"),
@@ -94,18 +94,17 @@ class RegistrationStep(ClientBase):
             "ask-user": (self.ask_user is not None,
                          "a callback can ask the user for client details" if self.ask_user else "no callback to ask the user with"),
         }  # fmt: skip
-        return options
 
     def _choose_registration(self, metadata: dict[str, Any], step: StepRun) -> str:
         options = self._options(metadata)
-        order = ["preregistered", "stored", "cimd", "dcr", "ask-user"]  # MCP §5's priority (stored: already registered)
+        order: list[str] = ["preregistered", "stored", "cimd", "dcr", "ask-user"]  # MCP §5's priority (stored: already registered)
         if self.method != "auto":
             if not options[self.method][0]:
                 raise step.fail(f"registration method {self.method!r} is not available with this AS: {options[self.method][1]}")
-            chosen = self.method
+            chosen: str = self.method
         else:
             chosen = next((m for m in order if options[m][0]), "")
-        reasons = {}
+        reasons: dict[str, str] = {}
         for option in order:
             available, why = options[option]
             if option == chosen:

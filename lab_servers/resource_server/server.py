@@ -23,8 +23,8 @@ from ..error_text import error_description
 from ..revisions import Revision
 from ..revisions import revision as revision_named
 from ..wellknown import PROTECTED_RESOURCE, insert_well_known, path_of
-from .rfc6750 import bearer_challenge
 from .revisions import era_gate, negotiate_initialize
+from .rfc6750 import bearer_challenge
 from .rfc9728 import protected_resource_metadata
 from .tokens import InvalidToken, TokenClaims, TokenValidator
 from .tools import BASE_SCOPES, TOOL_SCOPES, build_mcp_server
