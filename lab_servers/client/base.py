@@ -15,7 +15,7 @@ from ..revisions import Revision
 from ..revisions import revision as revision_named
 from ..trace import Trace, in_step
 from .browser import Browser, ConsentPage
-from .records import STEPS, StepError, StepRecord
+from .records import ALL_STEPS, StepError, StepRecord
 from .revisions import modern_headers, modern_message
 from .state import Credentials, HandshakeState
 from .streamable_http import MCP_HEADERS
@@ -34,7 +34,7 @@ class StepRun:
     """One step while it runs: what it learns, its explanation, its notes."""
 
     def __init__(self, number: int) -> None:
-        self.number, self.name, self.title, self.spec = STEPS[number - 1]
+        self.number, self.name, self.title, self.spec = ALL_STEPS[number - 1]
         self.learned: dict[str, Any] = {}
         self.explanation = ""
         self.notes: list[str] = []

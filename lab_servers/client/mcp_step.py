@@ -1,4 +1,5 @@
-"""Step 7: MCP with the token (MCP §9), and step-up on 403 `insufficient_scope` (MCP §10.1)."""
+"""Step 7: MCP with the token (MCP §9); later tool calls; and what a refusal sets off: refresh on 401
+`invalid_token`, step-up on 403 `insufficient_scope` (MCP §10.1)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from typing import Any
 
 import httpx
 
-from .authorization_steps import AuthorizationSteps
+from ..trace import current_step
 from .records import StepError, StepRecord
+from .refresh_step import RefreshStep
 from .revisions import describe_modern_error, modern_error
+from .step_up import StepUpStep
 from .streamable_http import json_rpc_response
 from .www_authenticate import bearer_challenge
 
@@ -18,7 +21,7 @@ from .www_authenticate import bearer_challenge
 MAX_STEP_UPS = 2
 
 
-class McpStep(AuthorizationSteps):
+class McpStep(RefreshStep, StepUpStep):
     # Step 7 ----------------------------------------------------------------------------------
 
     async def call_mcp(self) -> StepRecord:
@@ -66,37 +69,50 @@ class McpStep(AuthorizationSteps):
         return self.records[-1]
 
     async def call_tool(self, name: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Call a tool (with step-up, like every request after step 6) and return its result."""
-        return await self._rpc(self._request("tools/call", {"name": name, "arguments": arguments or {}}))
+        """Call a tool (with refresh and step-up, like every request after step 6) and return its
+        result. Outside a step, the call is its own step (`call`), so its exchanges are named."""
+        message = self._request("tools/call", {"name": name, "arguments": arguments or {}})
+        if current_step() is not None:
+            return await self._rpc(message)
+        result: dict[str, Any] = {}
+        with self._step(8) as step:
+            result = await self._rpc(message)
+            step.learned.update(tool=name, is_error=result.get("isError", False))
+            step.explanation = f"tools/call {name} with the current access token (MCP §9.1)."
+        return result
 
     async def _rpc(self, message: dict[str, Any], first: httpx.Response | None = None) -> dict[str, Any]:
-        """Send a JSON-RPC request with the token. On 403 insufficient_scope, re-authorize and
-        retry (MCP §10.1.2), at most `MAX_STEP_UPS` times: for the union of the granted and the
-        challenged scopes from 2026-07-28 (SEP-2350), for the challenged scopes alone before. On
-        a 401 for a token that worked, discover again (the resource may have moved to another
-        AS, SEP-2352) and retry once."""
-        step_ups, rediscovered = 0, False
+        """Send a JSON-RPC request with the token. On 401 invalid_token with a refresh token in
+        hand, refresh once and retry. On 403 insufficient_scope, step up (re-authorize for the
+        union of the requested and the challenged scopes, MCP 2026-07-28 §11.1.2; the challenge
+        alone before) and retry, at most `MAX_STEP_UPS` times (MCP §10.1.2). On a 401 for a
+        token that worked, discover again (the resource may have moved to another AS, SEP-2352)
+        and retry once."""
+        step_ups, refreshed, rediscovered = 0, False, False
         while True:
             response = first or await self._post_mcp(message, self.state.access_token)
             first = None
             challenge = bearer_challenge(response.headers.get_list("www-authenticate"))
-            if response.status_code == 403 and challenge and challenge.get("error") == "insufficient_scope" and self.revision.step_up:
+            error = challenge.get("error") if challenge else None
+            if response.status_code == 401 and error == "invalid_token" and not refreshed and (self.state.tokens or {}).get("refresh_token"):
+                refreshed = True
+                await self.refresh(reason=f"{message['method']} answered 401 invalid_token ({challenge.get('error_description') if challenge else ''})")
+                continue
+            if response.status_code == 403 and challenge and error == "insufficient_scope" and self.revision.step_up:
                 if step_ups == MAX_STEP_UPS:
                     raise StepError(7, "mcp", f"{message['method']} still needs scope {challenge.get('scope')!r} "
                                               f"after {MAX_STEP_UPS} step-up authorizations; giving up (MCP §10.1.2)")  # fmt: skip
                 step_ups += 1
-                challenged = set((challenge.get("scope") or "").split())
-                if self.revision.scope_union:
-                    challenged |= set((self.state.tokens or {}).get("scope", "").split()) | set((self.state.scope or "").split())
-                await self.authorize(scope=self._with_offline_access(" ".join(sorted(challenged))))
+                record = await self.step_up(challenge, message["method"])
+                await self.authorize(scope=self._with_offline_access(record.learned["union"]))
                 await self.exchange_code()
                 continue
             if response.status_code == 401 and challenge and self.state.access_token and not rediscovered:
                 rediscovered = True
                 await self._rediscover(challenge)
                 continue
-            if response.status_code == 400 and (error := modern_error(response)) and self.state.era == "legacy":
-                raise StepError(7, "mcp", describe_modern_error(error, self.handshake_version))
+            if response.status_code == 400 and (modern := modern_error(response)) and self.state.era == "legacy":
+                raise StepError(7, "mcp", describe_modern_error(modern, self.handshake_version))
             if response.status_code != 200:
                 raise StepError(7, "mcp", f"{message['method']} answered {response.status_code}: "
                                           f"{response.headers.get('www-authenticate') or response.text}")  # fmt: skip
@@ -104,4 +120,3 @@ class McpStep(AuthorizationSteps):
             if "error" in body:
                 raise StepError(7, "mcp", f"{message['method']} failed: {body['error'].get('message')}")
             return body["result"]
-

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 from joserfc import jws
 from joserfc.errors import JoseError
+from mcp.server.mcpserver import Context
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
@@ -24,10 +25,12 @@ from ..revisions import Revision
 from ..revisions import revision as revision_named
 from ..wellknown import PROTECTED_RESOURCE, insert_well_known, path_of
 from .revisions import era_gate, negotiate_initialize
+from .downstream import DownstreamCaller, DownstreamError
 from .rfc6750 import bearer_challenge
+from .rfc7662 import IntrospectingValidator
 from .rfc9728 import protected_resource_metadata
 from .tokens import InvalidToken, TokenClaims, TokenValidator
-from .tools import BASE_SCOPES, TOOL_SCOPES, build_mcp_server
+from .tools import BASE_SCOPES, TOOL_SCOPES, build_mcp_server, caller
 
 
 class ResourceServer:
@@ -48,10 +51,14 @@ class ResourceServer:
         self.accept_legacy = accept_legacy
         self.metadata_url = insert_well_known(resource, PROTECTED_RESOURCE)
         self.http, self.clock = http, clock
-        self.validator = TokenValidator(issuer=issuer, jwks_uri=f"{issuer}/jwks.json", audience=resource, http=http, clock=clock)
+        # A local JWT check by default; `IntrospectingValidator` asks the AS instead (RFC 7662).
+        self.validator: TokenValidator | IntrospectingValidator = TokenValidator(
+            issuer=issuer, jwks_uri=f"{issuer}/jwks.json", audience=resource, http=http, clock=clock
+        )
         # Issuer → validator for every AS whose tokens this server accepts (SEP-2352: each AS is
         # independent; after a move the old one may be honoured for a grace window, or not).
-        self.validators: dict[str, TokenValidator] = {issuer: self.validator}
+        self.validators: dict[str, TokenValidator | IntrospectingValidator] = {issuer: self.validator}
+        self.downstream: DownstreamCaller | None = None
         self.mcp = build_mcp_server()
         host = resource.split("/")[2]
         self.mcp_app = self.mcp.streamable_http_app(
@@ -62,6 +69,20 @@ class ResourceServer:
             json_response=True,
             transport_security=TransportSecuritySettings(allowed_hosts=[host, "127.0.0.1:*", "localhost:*"]),
         )
+
+    def connect_downstream(self, downstream: DownstreamCaller) -> None:
+        """Give this MCP server a downstream API and the tool that calls it on the user's behalf."""
+        self.downstream = downstream
+
+        @self.mcp.tool()
+        async def list_contacts(ctx: Context) -> dict[str, Any]:
+            """The user's contacts, from the downstream API (token exchange, or passthrough as an experiment)."""
+            request = ctx.request_context.request
+            user_token = request.scope["state"]["lab_bearer"]  # type: ignore[union-attr]
+            try:
+                return await downstream.get("/contacts", user_token)
+            except DownstreamError as exc:
+                return {"error": str(exc), "caller": caller(ctx).subject}
 
     def metadata(self) -> dict[str, Any]:
         return protected_resource_metadata(self.resource, [self.issuer], sorted(BASE_SCOPES))
@@ -103,6 +124,9 @@ class ResourceServer:
             return await refused(scope, receive, send)
         body = negotiate_initialize(self.revision, body)
         scope.setdefault("state", {})["lab_token"] = outcome
+        # Kept only for the downstream tool, which exchanges it (never forwards it, unless the
+        # passthrough experiment is switched on).
+        scope["state"]["lab_bearer"] = _bearer_token(scope)
         return await self.mcp_app(scope, _replay(body, receive), send)
 
     async def authorize(self, scope: Scope, body: bytes) -> TokenClaims | Response:
@@ -133,15 +157,18 @@ class ResourceServer:
             return self.refuse(403, "insufficient_scope", f"this request needs {missing}", scope=wanted)
         return claims
 
-    def _validator_for(self, token: str) -> TokenValidator:
+    def _validator_for(self, token: str) -> TokenValidator | IntrospectingValidator:
         # Pick the AS by the token's (unverified) iss; the chosen validator verifies it in full.
+        # The current AS's is always `self.validator` (which may be an introspecting one).
         try:
             iss = json.loads(jws.extract_compact(token.encode()).payload).get("iss")
         except (JoseError, ValueError, AttributeError):
             return self.validator
-        if isinstance(iss, str) and iss in self.validators:
+        if not isinstance(iss, str) or iss == self.issuer:
+            return self.validator
+        if iss in self.validators:
             return self.validators[iss]
-        if isinstance(iss, str) and iss != self.issuer:
+        if iss != self.issuer:
             raise InvalidToken(f"issuer {iss!r} is not an authorization server of this resource; it now uses {self.issuer}")
         return self.validator
 
@@ -150,6 +177,13 @@ class ResourceServer:
         challenge = bearer_challenge(metadata_url, error=error, error_description=description, scope=scope)
         body = {"error": error, "error_description": error_description(description or "")} if error else {"error": "unauthorized"}
         return JSONResponse(body, status, headers={"WWW-Authenticate": challenge})
+
+
+def _bearer_token(scope: Scope) -> str:
+    for key, value in scope["headers"]:
+        if key.lower() == b"authorization" and value[:7].lower() == b"bearer ":
+            return str(value[7:].decode("latin-1").strip())
+    return ""
 
 
 def _scopes_for_body(body: bytes) -> set[str]:
