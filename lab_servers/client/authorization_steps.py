@@ -71,6 +71,8 @@ class AuthorizationSteps(ClientBase):
         # MCP 2026-07-28 §10 (SEP-2207): a client that wants refresh tokens MAY add offline_access,
         # but only when the AS lists it in scopes_supported; the AS decides either way.
         wants = "refresh_token" in self.client_metadata.get("grant_types", [])
+        if not self.revision.offline_access:
+            return scope  # offline_access guidance arrived in 2026-07-28
         if scope is None or not wants or "offline_access" not in (metadata.get("scopes_supported") or []):
             return scope
         return scope if "offline_access" in scope.split() else f"{scope} offline_access"
@@ -82,16 +84,7 @@ class AuthorizationSteps(ClientBase):
         else:
             supported = (self.state.resource_metadata or {}).get("scopes_supported")
             scope = " ".join(supported) if supported else None
-        return self._with_offline_access(scope)
-
-    def _with_offline_access(self, scope: str | None) -> str | None:
-        # 2026-07-28 §10 (SEP-2207): MAY add offline_access, only when the AS lists it and the
-        # client can use a refresh token; never assume one will come back.
-        listed = "offline_access" in ((self.state.as_metadata or {}).get("scopes_supported") or [])
-        wants = "refresh_token" in (self.client_metadata.get("grant_types") or [])
-        if not (self.revision.offline_access and listed and wants) or scope is None:
-            return scope
-        return scope if "offline_access" in scope.split() else f"{scope} offline_access"
+        return scope
 
     def _accept_redirect(self, redirect: Redirect, step: StepRun) -> None:
         if not redirect.location.startswith(self.redirect_uri):

@@ -104,7 +104,7 @@ class McpStep(RefreshStep, StepUpStep):
                                               f"after {MAX_STEP_UPS} step-up authorizations; giving up (MCP §10.1.2)")  # fmt: skip
                 step_ups += 1
                 record = await self.step_up(challenge, message["method"])
-                await self.authorize(scope=self._with_offline_access(record.learned["union"]))
+                await self.authorize(scope=record.learned["union"])
                 await self.exchange_code()
                 continue
             if response.status_code == 401 and challenge and self.state.access_token and not rediscovered:

@@ -24,8 +24,8 @@ from ..error_text import error_description
 from ..revisions import Revision
 from ..revisions import revision as revision_named
 from ..wellknown import PROTECTED_RESOURCE, insert_well_known, path_of
-from .revisions import era_gate, negotiate_initialize
 from .downstream import DownstreamCaller, DownstreamError
+from .revisions import era_gate, negotiate_initialize
 from .rfc6750 import bearer_challenge
 from .rfc7662 import IntrospectingValidator
 from .rfc9728 import protected_resource_metadata
