@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ..body_limit import BodyLimit
 from ..bounded_json import JsonRejected, parse_json
 from ..determinism import LabClock, SeededIds
 from .authorize import authorization_request, consent_decision
@@ -33,6 +34,7 @@ from .token import token_request
 
 MAX_PENDING_CONSENTS = 10_000  # consent transactions awaiting a decision (each lives 10 minutes)
 MAX_LIVE_CODES = 10_000  # codes, used or not, kept until they expire (60 s) for reuse detection
+MAX_REQUEST_BODY_BYTES = 64 * 1024  # any request body, capped while it streams (413); /register's own limit is lower
 
 
 class AuthorizationServer:
@@ -63,7 +65,7 @@ class AuthorizationServer:
         self.refresh_tokens: dict[str, RefreshToken] = {}
         self.seen_assertions: dict[str, int] = {}  # jti → exp of client assertions (RFC 7523 §3 replay)
         self.issued: list[dict[str, Any]] = []
-        self.app = self._build_app()
+        self.app = BodyLimit(self._build_app(), MAX_REQUEST_BODY_BYTES)
 
     # State the notebooks read, and the policy switch ---------------------------------------
 

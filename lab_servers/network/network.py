@@ -18,7 +18,7 @@ import httpx
 import httpx2
 
 from ..determinism import LabClock
-from ..trace import Exchange, Trace
+from ..trace import Exchange, Trace, traced_body
 from .asgi import ASGIApp, LifespanRunner, RawResponse, call_asgi
 from .dns import UnknownHost, VirtualDNS
 
@@ -79,7 +79,7 @@ class LabNetwork:
             method=method,
             url=url,
             request_headers=tuple(headers),
-            request_body=body.decode("utf-8", "replace"),
+            request_body=traced_body(body),
             at=self.clock.now(),
         )
         try:
@@ -100,7 +100,7 @@ class LabNetwork:
             address=address,
             status=response.status,
             response_headers=response.headers,
-            response_body=response.body.decode("utf-8", "replace"),
+            response_body=traced_body(response.body),
         )
         return response
 
