@@ -44,6 +44,11 @@ class BodyTap:
         self.limit = limit
         self.kept = bytearray()
         self.total = 0
+        self.complete = True
+
+    def stopped_early(self) -> None:
+        """The reader closed the stream before its end: the trace says so."""
+        self.complete = False
 
     def add(self, chunk: bytes) -> None:
         self.total += len(chunk)
@@ -55,6 +60,8 @@ class BodyTap:
         text = self.kept.decode("utf-8", "replace")
         if self.total > len(self.kept):
             text += f"\n… [truncated: the trace keeps the first {len(self.kept)} of {self.total} bytes]"
+        if not self.complete:
+            text += f"\n… [the reader closed the stream after {self.total} bytes]"
         return text
 
 

@@ -8,7 +8,6 @@ error response with a description naming the rule; an unexpected exception becom
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -23,6 +22,7 @@ from ..determinism import LabClock, SeededIds
 from .authorize import authorization_request, consent_decision
 from .cimd import CimdResolver
 from .clients import Client, ClientRegistry
+from .defensive_fetch import Resolver
 from .errors import NO_STORE, OAuthError, http_exception_as_oauth_error
 from .grants import AuthorizationCode, ExpiringStore, PendingAuthorization, RefreshToken
 from .keys import SigningKey
@@ -44,7 +44,7 @@ class AuthorizationServer:
         *,
         resources: dict[str, list[str]],
         http: httpx.AsyncClient,
-        resolve: Callable[[str], str],
+        resolve: Resolver,
         clock: LabClock,
         ids: SeededIds,
         policy: ASPolicy = HARDENED,
