@@ -12,7 +12,7 @@ import httpx2
 
 from .authorization_server import HARDENED, ASPolicy, AuthorizationServer, CachedDocument, Client
 from .client import Browser, Credentials, LabClient, StepRecord
-from .client.client import Decision, RegistrationMethod
+from .client.base import Decision, RegistrationMethod
 from .determinism import LabClock, SeededIds
 from .metadata_host import MetadataHost
 from .network import LabNetwork

@@ -11,14 +11,16 @@ notebooks' stored outputs can be compared strictly by nbval.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from .client import StepError
 from .client.discovery import authorization_server_metadata_urls, protected_resource_metadata_urls
 
-__all__ = ["EXERCISES", "Exercise", "check_answer", "expect_failure", "is_correct"]
+__all__ = ["EXERCISES", "Exercise", "check_answer", "expect_failure", "identifier", "is_correct", "verdicts"]
 
 
 def _text(value: Any) -> str:
@@ -29,10 +31,37 @@ def _word(value: Any) -> str:
     return _text(value).lower()
 
 
+# Number words a learner may type instead of digits ("three", "zero").
+_NUMBER_WORDS = {w: i for i, w in enumerate(
+    ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"])}  # fmt: skip
+
+
+def _number(value: Any) -> Any:
+    """3, "3", "three", "3 records", "201 Created", "HTTP 201": the first number given, as an int.
+    Anything without a number is returned as text, so that it is simply wrong, never an error."""
+    if isinstance(value, bool):
+        return _text(value)
+    if isinstance(value, int):
+        return value
+    words = re.findall(r"[a-z]+|\d+", _word(value))
+    for word in words:
+        if word.isdigit():
+            return int(word)
+        if word in _NUMBER_WORDS:
+            return _NUMBER_WORDS[word]
+    return _text(value)
+
+
+def _url(value: Any) -> str:
+    """A URL as typed: quotes, spaces and one trailing slash do not make it wrong (the check says
+    when the exact string differs: identifiers are compared exactly, RFC 9728 §3.3)."""
+    return _text(value).rstrip("/")
+
+
 def _url_list(value: Any) -> list[str]:
     if isinstance(value, str):
-        value = value.split()
-    return [_text(v) for v in value]
+        value = value.replace(",", " ").split()
+    return [_url(v) for v in value]
 
 
 def _word_set(value: Any) -> set[str]:
@@ -41,8 +70,50 @@ def _word_set(value: Any) -> set[str]:
     return {_word(v) for v in value}
 
 
+# Verdict words: a learner may say "rejected" or "refused", "allowed" or "accepted".
+_VERDICTS = {
+    "refused": ("refused", "refuse", "rejected", "reject", "denied", "deny", "blocked", "block", "fails", "failed", "no"),
+    "accepted": ("accepted", "accept", "allowed", "allow", "passes", "passed", "ok", "okay", "works", "yes"),
+}
+# Ways of naming how a client gets its client_id.
+_METHODS = {
+    "cimd": ("cimd", "clientidmetadatadocument", "clientidmetadatadocuments", "metadatadocument", "url"),
+    "dcr": ("dcr", "dynamicclientregistration", "dynamicregistration", "rfc7591", "register"),
+    "preregistered": ("preregistered", "preregistration", "preregister", "static", "manual", "manuallyregistered"),
+}
+
+
+def _canonical(word: str, synonyms: dict[str, tuple[str, ...]]) -> str:
+    squeezed = re.sub(r"[\s_\-.]", "", word.lower())
+    for canonical, forms in synonyms.items():
+        if squeezed in forms:
+            return canonical
+    return word.lower()
+
+
 def _choices(value: Any) -> dict[str, str]:
-    return {str(k).lower(): _word(v).replace("-", "").replace(" ", "") for k, v in dict(value).items()}
+    return {str(k).strip().lower(): _canonical(_word(v), _METHODS) for k, v in dict(value).items()}
+
+
+def verdicts(value: Any) -> dict[str, str]:
+    """{"a": "Rejected", "B": "allowed"} → {"a": "refused", "b": "accepted"}."""
+    return {str(k).strip().lower(): _canonical(_word(v), _VERDICTS) for k, v in dict(value).items()}
+
+
+def identifier(value: Any) -> str:
+    """A Python name typed with spaces, hyphens, quotes or "=False": pin_vetted_address."""
+    text = _word(value).split("=")[0].strip()
+    return re.sub(r"[\s\-]+", "_", text)
+
+
+def _error_code(value: Any) -> str:
+    """An OAuth error code typed with quotes, "error=" or spaces: invalid_client."""
+    text = _word(value).removeprefix("error").lstrip(" =:").strip().strip("'\"")
+    return re.sub(r"[\s\-]+", "_", text)
+
+
+def _s256(value: Any) -> str:
+    return _text(value)
 
 
 def _prm_url_fetched(lab: Any) -> str:
@@ -50,52 +121,73 @@ def _prm_url_fetched(lab: Any) -> str:
     return fetched[0] if fetched else protected_resource_metadata_urls(lab.mcp_url, None)[0].url
 
 
+def _code_challenge_sent(lab: Any) -> str:
+    """The code_challenge the lab's client sent in its last authorization request."""
+    sent = [e.url for e in lab.trace if e.step == "authorize" and e.method == "GET" and "code_challenge=" in e.url]
+    return parse_qs(urlsplit(sent[-1]).query)["code_challenge"][0]
+
+
 @dataclass(frozen=True)
 class Exercise:
     question: str
     expected: Callable[[Any], Any]  # lab (may be None) → the right answer, normalised
     normalise: Callable[[Any], Any]
-    hint: str
+    hint: str  # guides towards the answer without stating it
+    # Other answers that are right too, each with what the learner should know about it.
+    also_right: dict[Any, str] = field(default_factory=dict)
 
 
 EXERCISES: dict[str, Exercise] = {
     "01-prm-url": Exercise(
         "Which URL did the client fetch in step 2 to get the Protected Resource Metadata?",
         _prm_url_fetched,
-        _text,
-        "Look at the 401's WWW-Authenticate header: its resource_metadata parameter names the URL, "
-        "and the client fetches exactly that (MCP §4.2).",
+        _url,
+        "Look at the 401's WWW-Authenticate header: one of its parameters names a URL, and the header's URL "
+        "wins over any URL the client could build itself (MCP §4.2).",
     ),
     "01-tenant-as-urls": Exercise(
         "An issuer has a path: https://auth.example.com/tenant1. List the AS metadata URLs a client tries, in order.",
         lambda lab: authorization_server_metadata_urls("https://auth.example.com/tenant1"),
         _url_list,
-        "Three URLs: RFC 8414 path insertion, OpenID path insertion, then OpenID path appending (MCP §4.3).",
+        "Three URLs: two where the well-known part goes between the host and the path (RFC 8414 first), "
+        "then one where it goes after the path (MCP §4.3).",
     ),
     "02-register-status": Exercise(
         "Which HTTP status code does a successful POST /register return?",
         lambda lab: 201,
-        lambda v: int(_text(v)) if _text(v).isdigit() else _text(v),
-        "Registration creates something on the server (RFC 7591 §3.2.1).",
+        _number,
+        "Registration creates something on the server; which 2xx code says so (RFC 7591 §3.2.1)?",
     ),
     "02-records-after-three": Exercise(
         "After three DCR connections, how many registration records does the AS hold?",
         lambda lab: 3,
-        lambda v: int(_text(v)) if _text(v).isdigit() else _text(v),
-        "Each DCR connection in this lab starts as a new client with no stored credentials, so each one registers.",
+        _number,
+        "Does a new DCR client in this lab remember an id from an earlier connection? And count the "
+        "registration from step 4 too.",
+    ),
+    "02-pkce-s256": Exercise(
+        "Compute the S256 code_challenge of the client's code_verifier.",
+        _code_challenge_sent,
+        _s256,
+        "S256 is BASE64URL(SHA256(ASCII(code_verifier))) (RFC 7636 §4.2): hashlib.sha256 over the verifier's "
+        "bytes, then base64.urlsafe_b64encode, and the '=' padding removed (RFC 7636 Appendix A).",
     ),
     "03-mismatch-error": Exercise(
         "A document served at https://app.example/agent.json says its client_id is "
         "https://APP.example/agent.json. Which OAuth error code does the AS answer with?",
         lambda lab: "invalid_client",
-        _word,
-        "The AS compares the two strings exactly, without normalising case (CIMD §4.1); "
-        "a document that fails validation makes the client unusable, which OAuth calls…",
+        _error_code,
+        "Which part is at fault: the request's syntax, the user's decision, or the client itself? "
+        "The codes are listed in RFC 6749 §4.1.2.1 and §5.2.",
+        also_right={
+            "invalid_request": "MCP §5.1.1 lets an AS answer an invalid client metadata document with invalid_request "
+            "too; this lab's AS says invalid_client, because it is the client that is invalid (RFC 6749 §5.2).",
+        },
     ),
     "03-register-requests": Exercise(
         "How many POST /register requests did the CIMD connection make?",
         lambda lab: 0,
-        lambda v: int(_text(v)) if _text(v).isdigit() else _text(v),
+        _number,
         "Filter lab.trace for exchanges whose path is /register and whose step belongs to the CIMD run.",
     ),
     "04-differing-claims": Exercise(
@@ -103,15 +195,14 @@ EXERCISES: dict[str, Exercise] = {
         lambda lab: {"client_id", "jti"},
         _word_set,
         "Compare the two decoded tokens claim by claim; one claim is the point of this notebook, "
-        "the other is unique for every token by design (RFC 7519 §4.1.7).",
+        "and one more is unique for every token by design (RFC 7519 §4.1).",
     ),
     "04-best-fit": Exercise(
         "For each scenario, which way of getting a client_id fits best: 'cimd', 'dcr' or 'preregistered'?",
         lambda lab: {"a": "cimd", "b": "dcr", "c": "preregistered"},
         _choices,
-        "(a) a client nobody has met before: it should bring its own identity; "
-        "(b) the AS offers no CIMD, and the client can keep credentials per AS; "
-        "(c) both sides are run by the same people, configured once.",
+        "Ask of each scenario: has the server met this client before? Does the server offer a way to bring "
+        "your own identity? Who runs both sides? The table above has a 'best fit' row.",
     ),
 }
 
@@ -127,30 +218,43 @@ def is_correct(exercise: str, answer: Any, lab: Any = None) -> bool:
     return _check(exercise, answer, lab, quiet=True)
 
 
+def _unanswered(answer: Any) -> bool:
+    return answer is None or answer is ... or (isinstance(answer, dict) and all(v is None for v in answer.values()))
+
+
 def _check(exercise: str, answer: Any, lab: Any, *, quiet: bool) -> bool:
     spec = EXERCISES[exercise]
-    if answer is None or answer is ... or (isinstance(answer, dict) and all(v is None for v in answer.values())):
-        if not quiet:
-            print(f"✏️  {exercise}: replace None with your answer, then run this cell again.")
+    say = (lambda *_: None) if quiet else print
+    if _unanswered(answer):
+        say(f"✏️  {exercise}: replace None with your answer, then run this cell again.")
         return False
     expected = spec.normalise(spec.expected(lab))
     try:
         given = spec.normalise(answer)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, AttributeError):
         given = answer
     if isinstance(expected, dict) and isinstance(given, dict):
-        right = [k for k in expected if given.get(k) == expected[k]]
-        ok = len(right) == len(expected) and set(given) == set(expected)
-        if not quiet:
-            for key in expected:
-                mark = "✅" if given.get(key) == expected[key] else "❌"
-                print(f"{mark} ({key}) {given.get(key, '(no answer)')}")
-            print(f"{'✅ All right!' if ok else '❌ Not quite. Hint: ' + spec.hint}")
+        ok = set(given) == set(expected) and all(given.get(k) == expected[k] for k in expected)
+        for key in expected:
+            say(f"{'✅' if given.get(key) == expected[key] else '❌'} ({key}) {given.get(key, '(no answer)')}")
+        say("✅ All right!" if ok else f"❌ Not quite. Hint: {spec.hint}")
         return ok
-    ok = given == expected
-    if not quiet:
-        print(f"✅ Right: {_show(expected)}" if ok else f"❌ Not quite. Hint: {spec.hint}")
-    return ok
+    if isinstance(given, str) and given in spec.also_right:
+        say(f"✅ Right: {given}. {spec.also_right[given]}")
+        return True
+    if given != expected:
+        say(f"❌ Not quite. Hint: {spec.hint}")
+        return False
+    say(f"✅ Right: {_show(expected)}")
+    if _trailing_slash_added(answer):
+        say("   Note: without the trailing slash. Where a URL is an identifier (a resource, an issuer, a "
+            "client_id), a trailing slash makes a different string, and those are compared exactly (RFC 9728 §3.3).")
+    return True
+
+
+def _trailing_slash_added(answer: Any) -> bool:
+    texts = answer.replace(",", " ").split() if isinstance(answer, str) else answer if isinstance(answer, list | tuple) else []
+    return any(isinstance(t, str) and _text(t).endswith("/") and "://" in t for t in texts)
 
 
 def _show(value: Any) -> str:

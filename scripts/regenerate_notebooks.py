@@ -9,6 +9,10 @@ The stored outputs are what `pytest --nbval` (strict) compares against, so run t
 changing a notebook or anything it prints, and commit the result. What is written is only what a
 fresh kernel produces: no execution timestamps, no widget state, no random widget model ids, and
 execution counts 1, 2, 3… in order. Running it twice gives byte-identical files.
+
+Each notebook's sanity checks (notebooks/checks/<name>.py: assertions that keep its prose true)
+run in the same kernel right after the cell they name, so a notebook whose text went stale fails
+here; they are kept out of the notebook itself, so that no static view shows them.
 """
 
 from __future__ import annotations
@@ -22,9 +26,12 @@ from typing import Any
 
 import nbformat
 from nbclient import NotebookClient
+from nbformat.v4 import new_code_cell
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
+CHECKS = NOTEBOOKS / "checks"
+CHECK_MARK = "# %% after: "
 KERNEL = "python3"
 TIMEOUT = 120  # seconds per cell
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -40,10 +47,25 @@ def notebook_paths(prefixes: list[str] | None = None) -> list[Path]:
     return paths
 
 
-def execute(nb: nbformat.NotebookNode, cwd: Path = NOTEBOOKS) -> nbformat.NotebookNode:
-    """Run every cell in a fresh kernel; return a new, normalised notebook."""
-    nb = copy.deepcopy(nb)
-    client = NotebookClient(
+def load_checks(name: str) -> dict[str, list[str]]:
+    """The sanity checks of notebook `name` (its stem): cell id → the code blocks to run after it."""
+    path = CHECKS / f"{name}.py"
+    checks: dict[str, list[str]] = {}
+    if not path.exists():
+        return checks
+    cell_id, lines = None, []
+    for line in [*path.read_text(encoding="utf-8").splitlines(), CHECK_MARK + "<end>"]:
+        if line.startswith(CHECK_MARK):
+            if cell_id is not None:
+                checks.setdefault(cell_id, []).append("\n".join(lines).strip() + "\n")
+            cell_id, lines = line[len(CHECK_MARK) :].split()[0], []
+        elif cell_id is not None:
+            lines.append(line)
+    return checks
+
+
+def new_client(nb: nbformat.NotebookNode, cwd: Path = NOTEBOOKS) -> NotebookClient:
+    return NotebookClient(
         nb,
         kernel_name=KERNEL,
         timeout=TIMEOUT,
@@ -53,7 +75,27 @@ def execute(nb: nbformat.NotebookNode, cwd: Path = NOTEBOOKS) -> nbformat.Notebo
         coalesce_streams=True,  # one stream output per name: how the kernel chunked prints varies
         allow_errors=False,
     )
-    client.execute()
+
+
+def run_cells(client: NotebookClient, nb: nbformat.NotebookNode, checks: dict[str, list[str]]) -> None:
+    """Every cell in order, each followed by its sanity checks (which must print nothing)."""
+    for index, cell in enumerate(nb.cells):
+        client.execute_cell(cell, index)
+        for source in checks.get(cell.get("id", ""), []):
+            check = new_code_cell(source)
+            client.execute_cell(check, index)
+            nb.cells[index] = cell  # execute_cell stores the cell it ran at that index: put the notebook's back
+            if check.outputs:
+                raise AssertionError(f"a sanity check after cell {cell.id} printed something: {check.outputs}")
+
+
+def execute(nb: nbformat.NotebookNode, cwd: Path = NOTEBOOKS, name: str | None = None) -> nbformat.NotebookNode:
+    """Run every cell in a fresh kernel, with the notebook's sanity checks when `name` is given;
+    return a new, normalised notebook."""
+    nb = copy.deepcopy(nb)
+    client = new_client(nb, cwd)
+    with client.setup_kernel():
+        run_cells(client, nb, load_checks(name) if name else {})
     return normalise(nb)
 
 
@@ -125,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     for path in notebook_paths(args.prefixes):
         started = time.perf_counter()
         original = nbformat.read(path, as_version=4)
-        fresh = execute(original)
+        fresh = execute(original, name=path.stem)
         text = dumps(fresh)
         elapsed = time.perf_counter() - started
         if args.check:

@@ -1,12 +1,14 @@
 """The lab's OAuth 2.1 authorization server, with DCR (RFC 7591) and CIMD."""
 
 from .cimd import CachedDocument, CimdResolver
-from .clients import Client, ClientRegistry, resolve_client
+from .client_ids import resolve_client
+from .clients import Client, ClientRegistry
 from .errors import OAuthError
 from .policy import HARDENED, NAIVE, ASPolicy
 from .server import AuthorizationServer
+from .state import AuthorizationServerState
 
 __all__ = [
-    "HARDENED", "NAIVE", "ASPolicy", "AuthorizationServer", "CachedDocument", "CimdResolver", "Client",
+    "HARDENED", "NAIVE", "ASPolicy", "AuthorizationServer", "AuthorizationServerState", "CachedDocument", "CimdResolver", "Client",
     "ClientRegistry", "OAuthError", "resolve_client",
 ]  # fmt: skip

@@ -7,20 +7,19 @@ back to the client on the redirect, with `state` and `iss` (RFC 9207 §2: errors
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from .clients import Client, resolve_client
+from .client_ids import resolve_client
+from .clients import Client
 from .consent import render_consent_page, render_error_page
 from .errors import OAuthError
 from .grants import AuthorizationCode, PendingAuthorization
+from .params import single_valued
 from .resources import canonical_resource
 from .rfc7636 import check_code_challenge
-
-if TYPE_CHECKING:
-    from .server import AuthorizationServer
+from .state import AuthorizationServerState
 
 # SBP (confused deputy): the consent page must not be framed, and must not be cached.
 PAGE_HEADERS = {
@@ -36,21 +35,11 @@ def error_page(error: OAuthError) -> HTMLResponse:
     return HTMLResponse(render_error_page(error.error, error.description), status_code=400, headers=PAGE_HEADERS)
 
 
-def redirect_to_client(server: AuthorizationServer, redirect_uri: str, params: dict[str, str | None]) -> RedirectResponse:
+def redirect_to_client(server: AuthorizationServerState, redirect_uri: str, params: dict[str, str | None]) -> RedirectResponse:
     query = {k: v for k, v in params.items() if v is not None}
     query["iss"] = server.issuer  # RFC 9207 §2
     separator = "&" if "?" in redirect_uri else "?"
     return RedirectResponse(redirect_uri + separator + urlencode(query), status_code=302, headers={"Cache-Control": "no-store"})
-
-
-def single_valued(items: list[tuple[str, str]]) -> dict[str, str]:
-    """OAuth 2.1 §3.1: request parameters MUST NOT be included more than once."""
-    values: dict[str, str] = {}
-    for key, value in items:
-        if key in values:
-            raise OAuthError("invalid_request", f"parameter {key!r} is repeated; parameters MUST NOT be included more than once (OAuth 2.1 §3.1)")
-        values[key] = value
-    return values
 
 
 def choose_redirect_uri(client: Client, requested: str | None, exact: bool) -> str:
@@ -70,7 +59,7 @@ def choose_redirect_uri(client: Client, requested: str | None, exact: bool) -> s
     )
 
 
-async def authorization_request(server: AuthorizationServer, items: list[tuple[str, str]]) -> HTMLResponse | RedirectResponse:
+async def authorization_request(server: AuthorizationServerState, items: list[tuple[str, str]]) -> HTMLResponse | RedirectResponse:
     # Phase 1: errors here are shown to the user, never redirected.
     try:
         params = single_valued(items)
@@ -115,7 +104,7 @@ async def authorization_request(server: AuthorizationServer, items: list[tuple[s
     return HTMLResponse(page, headers=PAGE_HEADERS)
 
 
-def choose_resource(server: AuthorizationServer, resource: str | None) -> str:
+def choose_resource(server: AuthorizationServerState, resource: str | None) -> str:
     if resource is None:
         if server.policy.require_resource:
             raise OAuthError("invalid_target", "resource is required: MCP clients MUST send the MCP server's canonical URI (RFC 8707, MCP §8)")
@@ -123,7 +112,7 @@ def choose_resource(server: AuthorizationServer, resource: str | None) -> str:
     return canonical_resource(resource, server.resources)
 
 
-async def consent_decision(server: AuthorizationServer, items: list[tuple[str, str]]) -> HTMLResponse | RedirectResponse:
+async def consent_decision(server: AuthorizationServerState, items: list[tuple[str, str]]) -> HTMLResponse | RedirectResponse:
     try:
         form = single_valued(items)
         # Single use: the transaction id is the form's CSRF token too, so pop it whatever happens.

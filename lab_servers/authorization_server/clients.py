@@ -8,13 +8,8 @@ of a document the client hosts; nothing is stored beyond a cache of that documen
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
-
-from .errors import OAuthError
-
-if TYPE_CHECKING:
-    from .cimd import CimdResolver
 
 ClientKind = Literal["cimd", "dcr", "preregistered"]
 MAX_CLIENT_ID_CHARS = 2048  # lab limit; the hardened CIMD document cap (5 KB) makes longer ids useless
@@ -106,26 +101,3 @@ def looks_like_url(client_id: str) -> bool:
     # CIMD §7.1 (-02): AS-minted ids never start with a URL scheme, so one that does is meant as a
     # document URL; the lab treats any "scheme://" id that way, so an http: id is refused by name.
     return "://" in client_id
-
-
-async def resolve_client(client_id: str, registry: ClientRegistry, cimd: CimdResolver) -> Client:
-    """The `client_id` → client decision (MCP §5.1.3 flow): URL ids are resolved by fetching and
-    validating their document; any other id must be a record this AS holds."""
-    if not client_id:
-        raise OAuthError("invalid_request", "client_id is required (OAuth 2.1 §4.1.1)")
-    if len(client_id) > MAX_CLIENT_ID_CHARS:
-        # Checked before any lookup or fetch: a CIMD document must contain its own client_id
-        # (CIMD §4.1) within the AS's size cap, and minted ids are 28 characters.
-        raise OAuthError(
-            "invalid_client", f"client_id is {len(client_id)} characters long; no client_id longer than {MAX_CLIENT_ID_CHARS} is valid here", 401
-        )
-    if looks_like_url(client_id):
-        return await cimd.resolve(client_id)
-    client = registry.get(client_id)
-    if client is None:
-        raise OAuthError(
-            "invalid_client",
-            f"unknown client_id {client_id!r}: it is not a registered client and not a CIMD URL",
-            401,
-        )
-    return client

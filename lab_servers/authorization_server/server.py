@@ -1,4 +1,4 @@
-"""The authorization server: state, and the FastAPI app that serves it.
+"""The authorization server's HTTP surface: the FastAPI app over `AuthorizationServerState`.
 
 Routes map one-to-one onto specs: RFC 8414 metadata (and OpenID discovery), the JWKS, RFC 7591
 registration, the OAuth 2.1 authorization and token endpoints. Every failure becomes an OAuth
@@ -8,9 +8,8 @@ error response with a description naming the rule; an unexpected exception becom
 
 from __future__ import annotations
 
-from typing import Any
+from functools import cached_property
 
-import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -18,98 +17,23 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..body_limit import BodyLimit
 from ..bounded_json import JsonRejected, parse_json
-from ..determinism import LabClock, SeededIds
 from .authorize import authorization_request, consent_decision
-from .cimd import CimdResolver
-from .clients import Client, ClientRegistry
-from .defensive_fetch import Resolver
 from .errors import NO_STORE, OAuthError, http_exception_as_oauth_error
-from .grants import AuthorizationCode, ExpiringStore, PendingAuthorization, RefreshToken
-from .keys import SigningKey
 from .logos import LOGO_HEADERS, sniff_raster_image
-from .policy import HARDENED, ASPolicy
-from .rfc7591 import REGISTRATION_JSON, Registrar
-from .rfc8414 import authorization_server_metadata
+from .params import form_items
+from .rfc7591 import REGISTRATION_JSON
+from .state import AuthorizationServerState
 from .token import token_request
 
-MAX_PENDING_CONSENTS = 10_000  # consent transactions awaiting a decision (each lives 10 minutes)
-MAX_LIVE_CODES = 10_000  # codes, used or not, kept until they expire (60 s) for reuse detection
 MAX_REQUEST_BODY_BYTES = 64 * 1024  # any request body, capped while it streams (413); /register's own limit is lower
 
+class AuthorizationServer(AuthorizationServerState):
+    """The state plus its HTTP surface, `app`, built on first use."""
 
-class AuthorizationServer:
-    def __init__(
-        self,
-        issuer: str,
-        *,
-        resources: dict[str, list[str]],
-        http: httpx.AsyncClient,
-        resolve: Resolver,
-        clock: LabClock,
-        ids: SeededIds,
-        policy: ASPolicy = HARDENED,
-        user: str = "alice",
-    ) -> None:
-        self.issuer = issuer
-        self.token_endpoint = f"{issuer}/token"
-        self.resource_scopes = resources  # canonical resource URI → the scopes it understands
-        self.clock = clock
-        self.ids = ids
-        self.user = user  # the lab's signed-in user (the lab has no login step)
-        self.keys = SigningKey(ids)
-        self.registry = ClientRegistry()
-        self.cimd = CimdResolver(http, resolve, clock, policy, self.metadata)
-        self.registrar = Registrar(self.registry, ids, clock, http=http, resolve=resolve, policy=lambda: self.policy)
-        self.pending: ExpiringStore[PendingAuthorization] = ExpiringStore(MAX_PENDING_CONSENTS)
-        self.codes: ExpiringStore[AuthorizationCode] = ExpiringStore(MAX_LIVE_CODES)
-        self.refresh_tokens: dict[str, RefreshToken] = {}
-        self.seen_assertions: dict[str, int] = {}  # jti → exp of client assertions (RFC 7523 §3 replay)
-        self.issued: list[dict[str, Any]] = []
-        self.app = BodyLimit(self._build_app(), MAX_REQUEST_BODY_BYTES)
-
-    # State the notebooks read, and the policy switch ---------------------------------------
-
-    @property
-    def policy(self) -> ASPolicy:
-        return self.cimd.policy
-
-    @policy.setter
-    def policy(self, policy: ASPolicy) -> None:
-        self.cimd.policy = policy
-        self.cimd.cache.clear()  # documents accepted under another policy must be re-judged
-
-    @property
-    def resources(self) -> list[str]:
-        return list(self.resource_scopes)
-
-    @property
-    def scopes(self) -> list[str]:
-        return sorted({s for scopes in self.resource_scopes.values() for s in scopes})
-
-    def metadata(self) -> dict[str, Any]:
-        return authorization_server_metadata(self.issuer, self.scopes, self.resources)
-
-    def check_scope(self, scope: str | None) -> str:
-        if scope is None or not scope.strip():
-            return " ".join(self.scopes[:1])  # RFC 6749 §3.3: the AS may apply a default
-        unknown = [s for s in scope.split() if s not in self.scopes]
-        if unknown:
-            raise OAuthError("invalid_scope", f"unknown scope(s) {' '.join(unknown)}; supported: {' '.join(self.scopes)}")
-        return " ".join(scope.split())
-
-    def preregister(self, client_id: str, metadata: dict[str, Any], client_secret: str | None = None) -> Client:
-        """Add a client the way an administrator would, out of band (MCP §5.2)."""
-        return self.registry.add(Client(client_id, "preregistered", dict(metadata), client_secret, self.clock.now()))
-
-    def revoke_refresh_tokens(self, tokens: list[str]) -> None:
-        for value in tokens:
-            if value in self.refresh_tokens:
-                self.revoke_family(self.refresh_tokens[value].family)
-
-    def revoke_family(self, family: str) -> None:
-        for token in self.refresh_tokens.values():
-            if token.family == family:
-                token.revoked = True
+    @cached_property
+    def app(self) -> BodyLimit:
+        # Every request body is capped while it streams (413) before any route reads it.
+        return BodyLimit(self._build_app(), MAX_REQUEST_BODY_BYTES)
 
     # The HTTP surface ---------------------------------------------------------------------
 
@@ -176,22 +100,12 @@ class AuthorizationServer:
 
         @app.post("/authorize/decision")
         async def decision(request: Request) -> Response:
-            return await consent_decision(self, await _form_items(request))
+            return await consent_decision(self, await form_items(request))
 
         @app.post("/token")
         async def token(request: Request) -> Response:
-            body = await token_request(self, await _form_items(request), request.headers.get("authorization"))
+            body = await token_request(self, await form_items(request), request.headers.get("authorization"))
             return JSONResponse(body, headers=NO_STORE)
 
         return app
 
-
-async def _form_items(request: Request) -> list[tuple[str, str]]:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/x-www-form-urlencoded":
-        raise OAuthError("invalid_request", "the body must be application/x-www-form-urlencoded (OAuth 2.1 §3.2.2)")
-    try:
-        form = await request.form()
-    except Exception:  # noqa: BLE001 - any parser failure is the client's malformed body
-        raise OAuthError("invalid_request", "the form body could not be parsed") from None
-    return [(k, v) for k, v in form.multi_items() if isinstance(v, str)]

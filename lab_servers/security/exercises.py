@@ -12,17 +12,13 @@ from typing import Any
 from ..authorization_server import HARDENED
 from ..client import ConsentPage
 from ..lab import Lab
-from ..notebook_support import EXERCISES, Exercise
+from ..notebook_support import EXERCISES, Exercise, identifier, verdicts
 from .cimd_rules import EVIL, json_response
 from .impersonation import what_the_user_sees
 from .network_fixtures import ATTACKER_HOST, add_internal_network
 from .requests import open_authorization, refusal
 
 CRAFTED_URL = f"{EVIL}/crafted.json"
-
-
-def _verdicts(value: Any) -> dict[str, str]:
-    return {str(k).lower(): str(v).strip().lower() for k, v in dict(value).items()}
 
 
 EXERCISES.setdefault(
@@ -32,10 +28,10 @@ EXERCISES.setdefault(
         "https://app.example/client.json; (b) a document using private_key_jwt with a jwks_uri; (c) a client_id "
         "whose host resolves to 100.64.0.7; (d) a flawless document on evil.example.",
         lambda lab: {"a": "refused", "b": "accepted", "c": "refused", "d": "accepted"},
-        _verdicts,
-        "(a) ids are compared as exact strings, no default-port normalisation (CIMD §3); (b) public keys are how a "
-        "confidential CIMD client authenticates (§8.2); (c) 100.64/10 is carrier-grade NAT, special-use (§8.6); "
-        "(d) validation checks form and origin, not intent.",
+        verdicts,
+        "For each one, find the rule in the rules table above that would name it, if any: the URL rules "
+        "(how are ids compared?), the document rules (what may a public document hold?), the fetch rules "
+        "(which address ranges are special-use?). No rule judges a client's intent.",
     ),
 )
 EXERCISES.setdefault(
@@ -43,7 +39,7 @@ EXERCISES.setdefault(
     Exercise(
         "Which single ASPolicy field, switched off in the hardened policy, lets the DNS rebinding attack reach the admin service?",
         lambda lab: "pin_vetted_address",
-        lambda v: str(v).strip().strip("'\"").lower(),
+        identifier,
         "The check itself still runs; what matters is which address the connection then goes to.",
     ),
 )

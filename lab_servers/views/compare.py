@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..client.client import decode_jwt_payload
+from ..client.state import decode_jwt_payload
 from ._html import HtmlView, as_text, cut_tokens_html, esc, table
 
 # (row label, where to read it): "whoami.<key>" from the MCP server's answer, "token.<claim>"

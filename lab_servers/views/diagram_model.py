@@ -95,10 +95,16 @@ class DiagramModel:
 Source = Trace | Iterable[Exchange] | Iterable[StepRecord] | Any
 
 
-def build_model(source: Source) -> DiagramModel:
+def build_model(source: Source, marks: dict[int, str] | None = None) -> DiagramModel:
     """Accepts a Trace, a list of exchanges, a list of StepRecords, or anything with `.records`
-    (a Connection, a LabClient). Step records add a note for steps that sent nothing."""
+    (a Connection, a LabClient). Step records add a note for steps that sent nothing; `marks`
+    adds a note right before the exchange with that sequence number (where two runs meet)."""
     exchanges, notes, runs = _collect(source)
+    by_seq = {e.seq: e for e in exchanges}
+    for seq, text in (marks or {}).items():
+        if seq in by_seq:
+            notes.append((seq - 0.5, by_seq[seq].step or "", text, runs.get(seq)))
+    notes.sort(key=lambda note: note[0])
     participants = _participants(exchanges)
     index = {p.key: i for i, p in enumerate(participants)}
     blocks: list[Block] = []
@@ -140,7 +146,7 @@ def build_model(source: Source) -> DiagramModel:
 Run = tuple[int, bool]  # (position of the step record, whether it failed)
 
 
-def _collect(source: Source) -> tuple[list[Exchange], list[tuple[float, str, str, Run]], dict[int, Run]]:
+def _collect(source: Source) -> tuple[list[Exchange], list[tuple[float, str, str, Run | None]], dict[int, Run]]:
     if isinstance(source, Trace):
         return list(source.exchanges), [], {}
     records = getattr(source, "records", None)
@@ -148,7 +154,7 @@ def _collect(source: Source) -> tuple[list[Exchange], list[tuple[float, str, str
     if not items or isinstance(items[0], Exchange):
         return items, [], {}
     exchanges: list[Exchange] = []
-    notes: list[tuple[float, str, str, Run]] = []  # (drawn before the first request after this seq, step, text, run)
+    notes: list[tuple[float, str, str, Run | None]] = []  # (drawn before the first request after this seq, step, text, run)
     runs: dict[int, Run] = {}
     last_seq = 0
     for position, record in enumerate(items):

@@ -23,7 +23,7 @@ HEADER_FIELDS: dict[str, tuple[str, str]] = {
 CLAIMS: dict[str, tuple[str, str]] = {
     "iss": ("Issuer: the authorization server that minted the token; must equal the AS metadata's issuer.", "RFC 7519 §4.1.1; RFC 9068 §2.2"),
     "sub": ("Subject: the user on whose behalf the client acts.", "RFC 7519 §4.1.2; RFC 9068 §2.2"),
-    "aud": ("Audience: the MCP server's canonical URI from the resource parameter. Any other server must reject the token.", "RFC 8707 §2; RFC 9068 §2.2; MCP §11.3"),
+    "aud": ("Audience: the MCP server's canonical URI from the resource parameter. Any other server must reject the token.", "RFC 8707 §2; RFC 9068 §2.2; MCP §11.1"),
     "client_id": ("The client the token was issued to: an AS-minted id (DCR) or the URL of the client's metadata document (CIMD).", "RFC 9068 §2.2; RFC 8693 §4.3"),
     "scope": ("What the user granted, space-separated.", "RFC 9068 §2.2.3; RFC 6749 §3.3"),
     "iat": ("Issued at (seconds since 1970).", "RFC 7519 §4.1.6"),

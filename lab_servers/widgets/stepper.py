@@ -57,8 +57,13 @@ class HandshakeStepper:
     `stepper.lab` is the lab in use. Labs the stepper created are closed by `aclose()`.
     """
 
-    def __init__(self, lab: Lab | None = None, *, method: str = "dcr", seed: int | str = 0) -> None:
+    def __init__(
+        self, lab: Lab | None = None, *, method: str = "dcr", seed: int | str = 0, static_view: SequenceDiagram | None = None
+    ) -> None:
         self.lab = lab if lab is not None else Lab(seed=seed)
+        # What a static view (GitHub, nbconvert HTML) shows instead of the live widget: the steps
+        # and, when given, the diagram of a completed run.
+        self.static_view = static_view
         self._owned_labs: list[Lab] = [] if lab is not None else [self.lab]
         self.client: Any = None  # the LabClient of the current run, created at the first step
         self.error: BaseException | None = None
@@ -315,7 +320,22 @@ class HandshakeStepper:
         # spell out every child's value).
         bundle = dict(self.widget._repr_mimebundle_() or {})
         bundle["text/plain"] = repr(self)
+        # JupyterLab draws the widget (its MIME type ranks first); a static view, which cannot run
+        # a kernel, falls back to this HTML.
+        bundle["text/html"] = self.static_html()
         return bundle
+
+    def static_html(self) -> str:
+        """The stepper as a page without a kernel shows it: the seven steps, and the completed run."""
+        steps = "".join(f"<li>{esc(title)} <small>({esc(spec)})</small></li>" for _n, _name, title, spec in STEPS)
+        diagram = self.static_view.html if self.static_view is not None else ""
+        return (
+            '<div class="lab-stepper-static"><p><b>Step-by-step widget</b> (it needs a running kernel: open this '
+            "notebook in JupyterLab to press <i>Next step</i>). It walks through these steps, one per click:</p>"
+            f"<ol>{steps}</ol>"
+            + (f"<p>This is the completed {esc(self.method.upper())} run it builds up, step by step:</p>{diagram}" if diagram else "")
+            + "</div>"
+        )
 
     def _ipython_display_(self) -> None:
         from IPython.display import display

@@ -1,0 +1,34 @@
+"""The `client_id` → client decision (MCP §5.1.3): a registered record, or a CIMD document URL.
+
+Above both `clients.py` (the records) and `cimd.py` (the resolver), so neither imports the other's
+caller.
+"""
+
+from __future__ import annotations
+
+from .cimd import CimdResolver
+from .clients import MAX_CLIENT_ID_CHARS, Client, ClientRegistry, looks_like_url
+from .errors import OAuthError
+
+
+async def resolve_client(client_id: str, registry: ClientRegistry, cimd: CimdResolver) -> Client:
+    """The `client_id` → client decision (MCP §5.1.3 flow): URL ids are resolved by fetching and
+    validating their document; any other id must be a record this AS holds."""
+    if not client_id:
+        raise OAuthError("invalid_request", "client_id is required (OAuth 2.1 §4.1.1)")
+    if len(client_id) > MAX_CLIENT_ID_CHARS:
+        # Checked before any lookup or fetch: a CIMD document must contain its own client_id
+        # (CIMD §4.1) within the AS's size cap, and minted ids are 28 characters.
+        raise OAuthError(
+            "invalid_client", f"client_id is {len(client_id)} characters long; no client_id longer than {MAX_CLIENT_ID_CHARS} is valid here", 401
+        )
+    if looks_like_url(client_id):
+        return await cimd.resolve(client_id)
+    client = registry.get(client_id)
+    if client is None:
+        raise OAuthError(
+            "invalid_client",
+            f"unknown client_id {client_id!r}: it is not a registered client and not a CIMD URL",
+            401,
+        )
+    return client

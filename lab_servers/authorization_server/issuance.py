@@ -1,0 +1,60 @@
+"""Minting access tokens (and rotating refresh tokens): what every grant ends with.
+
+The access token is a JWT (RFC 9068 shape) whose `aud` is the one resource it is good for
+(RFC 8707 §2, MCP §9.2). Grants differ in how they decide subject, resource and scope, and in
+whether a refresh token comes along; they all end here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .clients import Client
+from .grants import AuthorizationCode, RefreshToken
+from .state import AuthorizationServerState
+
+ACCESS_TOKEN_LIFETIME = 900  # MCP §11.2: short-lived access tokens
+
+
+def issue_tokens(
+    server: AuthorizationServerState,
+    client: Client,
+    subject: str,
+    resource: str,
+    scope: str,
+    *,
+    code: AuthorizationCode | None = None,
+    family: str | None = None,
+) -> dict[str, Any]:
+    now = server.clock.now()
+    claims = {
+        "iss": server.issuer,
+        "sub": subject,
+        "aud": resource,  # RFC 8707 §2 / MCP §9.2: the token is good for this MCP server only
+        "client_id": client.client_id,
+        "scope": scope,
+        "iat": now,
+        "exp": now + ACCESS_TOKEN_LIFETIME,
+        "jti": server.ids.token("access-token-jti", 12),
+    }
+    response: dict[str, Any] = {
+        "access_token": server.keys.sign_access_token(claims),
+        "token_type": "Bearer",
+        "expires_in": ACCESS_TOKEN_LIFETIME,
+        "scope": scope,
+    }
+    if "refresh_token" in client.grant_types:
+        refresh = RefreshToken(
+            token=server.ids.token("refresh-token", 32),
+            client_id=client.client_id,
+            subject=subject,
+            resource=resource,
+            scope=scope,
+            family=family or server.ids.token("refresh-family", 8),
+        )
+        server.refresh_tokens[refresh.token] = refresh
+        if code is not None:
+            code.refresh_tokens.append(refresh.token)
+        response["refresh_token"] = refresh.token
+    server.issued.append(claims)
+    return response

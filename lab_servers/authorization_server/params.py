@@ -1,0 +1,29 @@
+"""Request parameters as the AS reads them (OAuth 2.1 §3.1, §3.2.2): each one once, forms only."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from .errors import OAuthError
+
+
+def single_valued(items: list[tuple[str, str]]) -> dict[str, str]:
+    """OAuth 2.1 §3.1: request parameters MUST NOT be included more than once."""
+    values: dict[str, str] = {}
+    for key, value in items:
+        if key in values:
+            raise OAuthError("invalid_request", f"parameter {key!r} is repeated; parameters MUST NOT be included more than once (OAuth 2.1 §3.1)")
+        values[key] = value
+    return values
+
+
+async def form_items(request: Request) -> list[tuple[str, str]]:
+    """The body of a POST to the token, revocation or introspection endpoint, or the consent form."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        raise OAuthError("invalid_request", "the body must be application/x-www-form-urlencoded (OAuth 2.1 §3.2.2)")
+    try:
+        form = await request.form()
+    except Exception:  # noqa: BLE001 - any parser failure is the client's malformed body
+        raise OAuthError("invalid_request", "the form body could not be parsed") from None
+    return [(k, v) for k, v in form.multi_items() if isinstance(v, str)]

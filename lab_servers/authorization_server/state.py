@@ -1,0 +1,103 @@
+"""The authorization server's state: configuration, keys, clients, and what it remembers.
+
+The bottom of the AS's layering: endpoint modules (`authorize.py`, `token.py`, one module per
+grant or endpoint spec) import this module; it imports none of them, and `server.py` imports
+them all to build the HTTP surface. So imports run one way (DESIGN.md principle 8).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from ..determinism import LabClock, SeededIds
+from .cimd import CimdResolver
+from .clients import Client, ClientRegistry
+from .defensive_fetch import Resolver
+from .errors import OAuthError
+from .grants import AuthorizationCode, ExpiringStore, PendingAuthorization, RefreshToken
+from .keys import SigningKey
+from .policy import HARDENED, ASPolicy
+from .rfc7591 import Registrar
+from .rfc8414 import authorization_server_metadata
+
+MAX_PENDING_CONSENTS = 10_000  # consent transactions awaiting a decision (each lives 10 minutes)
+MAX_LIVE_CODES = 10_000  # codes, used or not, kept until they expire (60 s) for reuse detection
+
+
+class AuthorizationServerState:
+    """Everything the AS knows and remembers. Endpoint and grant modules take this object; only
+    `server.py` (the HTTP surface) sits above them all."""
+
+    def __init__(
+        self,
+        issuer: str,
+        *,
+        resources: dict[str, list[str]],
+        http: httpx.AsyncClient,
+        resolve: Resolver,
+        clock: LabClock,
+        ids: SeededIds,
+        policy: ASPolicy = HARDENED,
+        user: str = "alice",
+    ) -> None:
+        self.issuer = issuer
+        self.token_endpoint = f"{issuer}/token"
+        self.resource_scopes = resources  # canonical resource URI → the scopes it understands
+        self.clock = clock
+        self.ids = ids
+        self.user = user  # the lab's signed-in user (the lab has no login step)
+        self.keys = SigningKey(ids)
+        self.registry = ClientRegistry()
+        self.cimd = CimdResolver(http, resolve, clock, policy, self.metadata)
+        self.registrar = Registrar(self.registry, ids, clock, http=http, resolve=resolve, policy=lambda: self.policy)
+        self.pending: ExpiringStore[PendingAuthorization] = ExpiringStore(MAX_PENDING_CONSENTS)
+        self.codes: ExpiringStore[AuthorizationCode] = ExpiringStore(MAX_LIVE_CODES)
+        self.refresh_tokens: dict[str, RefreshToken] = {}
+        self.seen_assertions: dict[str, int] = {}  # jti → exp of client assertions (RFC 7523 §3 replay)
+        self.issued: list[dict[str, Any]] = []
+
+    # State the notebooks read, and the policy switch ---------------------------------------
+
+    @property
+    def policy(self) -> ASPolicy:
+        return self.cimd.policy
+
+    @policy.setter
+    def policy(self, policy: ASPolicy) -> None:
+        self.cimd.policy = policy
+        self.cimd.cache.clear()  # documents accepted under another policy must be re-judged
+
+    @property
+    def resources(self) -> list[str]:
+        return list(self.resource_scopes)
+
+    @property
+    def scopes(self) -> list[str]:
+        return sorted({s for scopes in self.resource_scopes.values() for s in scopes})
+
+    def metadata(self) -> dict[str, Any]:
+        return authorization_server_metadata(self.issuer, self.scopes, self.resources)
+
+    def check_scope(self, scope: str | None) -> str:
+        if scope is None or not scope.strip():
+            return " ".join(self.scopes[:1])  # RFC 6749 §3.3: the AS may apply a default
+        unknown = [s for s in scope.split() if s not in self.scopes]
+        if unknown:
+            raise OAuthError("invalid_scope", f"unknown scope(s) {' '.join(unknown)}; supported: {' '.join(self.scopes)}")
+        return " ".join(scope.split())
+
+    def preregister(self, client_id: str, metadata: dict[str, Any], client_secret: str | None = None) -> Client:
+        """Add a client the way an administrator would, out of band (MCP §5.2)."""
+        return self.registry.add(Client(client_id, "preregistered", dict(metadata), client_secret, self.clock.now()))
+
+    def revoke_refresh_tokens(self, tokens: list[str]) -> None:
+        for value in tokens:
+            if value in self.refresh_tokens:
+                self.revoke_family(self.refresh_tokens[value].family)
+
+    def revoke_family(self, family: str) -> None:
+        for token in self.refresh_tokens.values():
+            if token.family == family:
+                token.revoked = True

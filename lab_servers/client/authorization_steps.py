@@ -1,0 +1,141 @@
+"""Steps 5-6: the authorization request through the user's browser and consent (OAuth 2.1
+§4.1, PKCE, RFC 8707 `resource`, RFC 9207 `iss`), then the code → token exchange."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
+from .base import ClientBase, Decision, StepRun
+from .browser import ConsentPage, Redirect
+from .records import StepRecord
+from .state import Credentials, decode_jwt_payload
+
+
+def _page_error(page: ConsentPage) -> str:
+    if "error" in page.fields:
+        return f"{page.fields['error']}: {page.fields.get('error_description', '')}"
+    return f"HTTP {page.status} without an OAuth error ({page.html[:80]!r})"
+
+
+
+class AuthorizationSteps(ClientBase):
+    # Step 5 ----------------------------------------------------------------------------------
+
+    async def authorize(self, decision: Decision | None = None, scope: str | None = None) -> StepRecord:
+        with self._step(5) as step:
+            metadata = self._require(self.state.as_metadata, step, "AS metadata")
+            credentials = self._require(self.state.credentials, step, "a client_id")
+            self.state.code_verifier = self.ids.token("pkce-verifier", 32)  # RFC 7636 §4.1: 43 characters
+            self.state.oauth_state = self.ids.token("oauth-state", 16)
+            self.state.scope = scope or self._choose_scope()
+            params = {
+                "response_type": "code",
+                "client_id": credentials.client_id,
+                "redirect_uri": self.redirect_uri,
+                "code_challenge": create_s256_code_challenge(self.state.code_verifier),
+                "code_challenge_method": "S256",
+                "state": self.state.oauth_state,
+                "resource": self.state.resource,
+            }
+            if self.state.scope:
+                params["scope"] = self.state.scope
+            url = metadata["authorization_endpoint"] + "?" + urlencode(params, quote_via=quote)
+            self.state.authorization_url = url
+            step.learned.update(authorization_url=url, scope=self.state.scope)
+            outcome = await self.browser.open(url)
+            if isinstance(outcome, ConsentPage):
+                self.state.consent_page = outcome
+                if not outcome.is_consent:
+                    raise step.fail(f"the AS refused the request: {_page_error(outcome)}")
+                step.learned.update(consent_shows=dict(outcome.fields))
+                choice = decision or self.decision
+                if callable(choice):
+                    choice = await choice(outcome)
+                outcome = await self.browser.decide(outcome, choice)
+                if isinstance(outcome, ConsentPage):
+                    raise step.fail(f"the consent form failed: {_page_error(outcome)}")
+            self._accept_redirect(outcome, step)
+            step.explanation = (
+                "The browser opens the authorization URL: PKCE S256 challenge, state, resource (the MCP server's "
+                "canonical URI) and scope. The user sees the consent page and decides; the AS redirects back with "
+                "code, state and iss, and the client checks state and iss before going on."
+            )
+        return self.records[-1]
+
+    def _choose_scope(self) -> str | None:
+        # MCP §6: the challenge's scope; else all of PRM's scopes_supported; else omit scope.
+        if self.state.challenge and self.state.challenge.get("scope"):
+            return self.state.challenge.get("scope")
+        supported = (self.state.resource_metadata or {}).get("scopes_supported")
+        return " ".join(supported) if supported else None
+
+    def _accept_redirect(self, redirect: Redirect, step: StepRun) -> None:
+        if not redirect.location.startswith(self.redirect_uri):
+            raise step.fail(f"the AS redirected to {redirect.location!r}, not to this client's redirect_uri")
+        params = redirect.params
+        step.learned.update(redirect=redirect.location)
+        if params.get("state") != self.state.oauth_state:
+            raise step.fail("state in the redirect does not match the request: discard the response (MCP §11.5)")
+        self._check_iss(params.get("iss"), step)
+        if "error" in params:
+            raise step.fail(f"the AS answered {params['error']}: {params.get('error_description', '')}")
+        if not params.get("code"):
+            raise step.fail("the redirect carries no code")
+        self.state.code = params["code"]
+        step.learned.update(code=params["code"], iss=params.get("iss"))
+
+    def _check_iss(self, iss: str | None, step: StepRun) -> None:
+        # RFC 9207 §2.4, as MCP 2026-07-28 tabulates it: exact comparison, no normalisation.
+        advertised = (self.state.as_metadata or {}).get("authorization_response_iss_parameter_supported") is True
+        if iss is None and advertised:
+            raise step.fail("the AS advertises iss in authorization responses but the redirect has none (RFC 9207 §2.4)")
+        if iss is not None and iss != self.state.issuer:
+            raise step.fail(f"iss {iss!r} in the redirect is not the issuer {self.state.issuer!r}: possible mix-up attack (RFC 9207)")
+
+    # Step 6 ----------------------------------------------------------------------------------
+
+    async def exchange_code(self) -> StepRecord:
+        with self._step(6) as step:
+            metadata = self._require(self.state.as_metadata, step, "AS metadata")
+            code = self._require(self.state.code, step, "an authorization code")
+            form = {
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": self.redirect_uri,
+                "code_verifier": self.state.code_verifier or "",
+                "resource": self.state.resource or "",  # RFC 8707 §2.2: the same value as in step 5
+            }
+            tokens = await self._token_request(metadata["token_endpoint"], form, step)
+            claims = decode_jwt_payload(tokens["access_token"])
+            step.learned.update(token_type=tokens.get("token_type"), expires_in=tokens.get("expires_in"), claims=claims,
+                                refresh_token=bool(tokens.get("refresh_token")))  # fmt: skip
+            step.explanation = (
+                "The client proves it started this flow (the PKCE code_verifier) and names the same resource. "
+                "The AS answers with a JWT access token whose aud is the MCP server and whose client_id is the "
+                "id from step 4."
+            )
+        return self.records[-1]
+
+    async def _token_request(self, endpoint: str, form: dict[str, str], step: StepRun) -> dict[str, Any]:
+        credentials = self.state.credentials or Credentials("")
+        headers = {}
+        if credentials.token_endpoint_auth_method == "client_secret_basic" and credentials.client_secret:
+            # RFC 6749 §2.3.1: form-urlencode each part before joining with ':'.
+            pair = f"{quote(credentials.client_id, safe='')}:{quote(credentials.client_secret, safe='')}"
+            headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+        else:
+            form = {**form, "client_id": credentials.client_id}
+            if credentials.token_endpoint_auth_method == "client_secret_post" and credentials.client_secret:
+                form["client_secret"] = credentials.client_secret
+        response = await self.http.post(endpoint, data=form, headers=headers)
+        body = response.json()
+        if response.status_code != 200:
+            raise step.fail(f"the token endpoint answered {response.status_code} {body.get('error')}: {body.get('error_description')}")
+        if str(body.get("token_type", "")).lower() != "bearer" or not body.get("access_token"):
+            raise step.fail("the token response has no bearer access_token")
+        self.state.tokens = body
+        return body

@@ -1,0 +1,130 @@
+"""The machinery every step shares: one `with self._step(n)` block per step records the
+exchanges it made (the trace's step attribution), what it learned, and how it failed."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, Literal
+
+import httpx
+
+from ..determinism import SeededIds
+from ..trace import Trace, in_step
+from .browser import Browser, ConsentPage
+from .records import STEPS, StepError, StepRecord
+from .state import Credentials, HandshakeState
+from .streamable_http import MCP_HEADERS, PROTOCOL_VERSION
+
+RegistrationMethod = Literal["auto", "preregistered", "cimd", "dcr"]
+# The user's answer at consent: "approve" or "deny", or a coroutine function that is shown the
+# consent page and returns one of the two (how the stepper widget lets a person decide).
+Decision = str | Callable[[ConsentPage], Awaitable[str]]
+
+
+class StepRun:
+    """One step while it runs: what it learns, its explanation, its notes."""
+
+    def __init__(self, number: int) -> None:
+        self.number, self.name, self.title, self.spec = STEPS[number - 1]
+        self.learned: dict[str, Any] = {}
+        self.explanation = ""
+        self.notes: list[str] = []
+
+    def fail(self, reason: str) -> StepError:
+        return StepError(self.number, self.name, reason)
+
+
+class ClientBase:
+    def __init__(
+        self,
+        mcp_url: str,
+        *,
+        http: httpx.AsyncClient,
+        browser: Browser,
+        trace: Trace,
+        ids: SeededIds,
+        method: RegistrationMethod = "auto",
+        client_metadata: dict[str, Any] | None = None,
+        client_metadata_url: str | None = None,
+        preregistered: dict[str, Credentials] | None = None,
+        decision: Decision = "approve",
+        tool: str | None = "whoami",
+    ) -> None:
+        self.mcp_url = mcp_url
+        self.http = http
+        self.browser = browser
+        self.trace = trace
+        self.ids = ids
+        self.method = method
+        self.client_metadata = client_metadata or {}
+        self.client_metadata_url = client_metadata_url
+        self.preregistered = preregistered or {}  # keyed by AS issuer (MCP 2026-07-28: never reuse across ASes)
+        self.decision = decision
+        self.tool = tool  # the tool step 7 calls; None means the first one tools/list returns
+        self.state = HandshakeState()
+        self.records: list[StepRecord] = []
+        self._rpc_id = 0
+
+    @contextlib.contextmanager
+    def _step(self, number: int) -> Iterator[StepRun]:
+        run = StepRun(number)
+        mark = self.trace.mark()
+        error: StepError | None = None
+        try:
+            with in_step(run.name):
+                yield run
+        except StepError as exc:
+            error = exc
+        except httpx.HTTPError as exc:
+            error = run.fail(f"HTTP request to {exc.request.url} failed: {exc}")
+        except (ValueError, KeyError, TypeError) as exc:
+            error = run.fail(f"unexpected response: {exc}")
+        if error is not None:
+            run.learned["error"] = error.reason
+        exchanges = [e for e in self.trace.since(mark) if e.step == run.name]
+        record = StepRecord(run.number, run.name, run.title, exchanges, run.learned, run.explanation, run.spec, run.notes)
+        self.records.append(record)
+        if error is not None:
+            raise error from None
+
+    @property
+    def redirect_uri(self) -> str:
+        return self.client_metadata["redirect_uris"][0]
+
+    async def _first_found(self, urls: list[str], step: StepRun, what: str) -> tuple[int, Any, list[str]]:
+        """GET each URL in turn until one answers 200 (the discovery orders of MCP §4.2, §4.3).
+        Returns its position in `urls`, its JSON body, and every URL tried with its status."""
+        tried = []
+        for position, url in enumerate(urls):
+            response = await self.http.get(url)
+            tried.append(f"{url} → {response.status_code}")
+            if response.status_code == 200:
+                return position, response.json(), tried
+        raise step.fail(f"no {what} found; tried " + "; ".join(tried))
+
+    def _require(self, value: Any, step: StepRun, what: str) -> Any:
+        if value is None:
+            raise step.fail(f"needs {what} from an earlier step; run the steps in order")
+        return value
+
+    def _request(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        self._rpc_id += 1
+        return {"jsonrpc": "2.0", "id": self._rpc_id, "method": method, "params": params}
+
+    def _initialize_message(self) -> dict[str, Any]:
+        return self._request("initialize", {
+            "protocolVersion": PROTOCOL_VERSION,
+            "capabilities": {},
+            "clientInfo": {"name": self.client_metadata.get("client_name", "lab-client"), "version": "1.0"},
+        })  # fmt: skip
+
+    async def _post_mcp(self, message: dict[str, Any], token: str | None) -> httpx.Response:
+        headers = dict(MCP_HEADERS)
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        if self.state.protocol_version:
+            headers["MCP-Protocol-Version"] = self.state.protocol_version
+        return await self.http.post(self.mcp_url, content=json.dumps(message), headers=headers)
+

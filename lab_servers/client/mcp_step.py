@@ -1,0 +1,74 @@
+"""Step 7: MCP with the token (MCP §9), and step-up on 403 `insufficient_scope` (MCP §10.1)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .authorization_steps import AuthorizationSteps
+from .records import StepError, StepRecord
+from .streamable_http import json_rpc_response
+from .www_authenticate import bearer_challenge
+
+# MCP §10.1.2: cap step-up retries. Two step-ups make three authorizations with the first one,
+# the most the conformance suite's auth/scope-retry-limit accepts.
+MAX_STEP_UPS = 2
+
+
+class McpStep(AuthorizationSteps):
+    # Step 7 ----------------------------------------------------------------------------------
+
+    async def call_mcp(self) -> StepRecord:
+        with self._step(7) as step:
+            token = self._require(self.state.access_token, step, "an access token")
+            initialized = await self._rpc(self._initialize_message())
+            self.state.protocol_version = initialized["protocolVersion"]
+            notified = await self._post_mcp({"jsonrpc": "2.0", "method": "notifications/initialized"}, token)
+            if notified.status_code != 202:
+                raise step.fail(f"notifications/initialized answered {notified.status_code}, expected 202")
+            tools = [t["name"] for t in (await self._rpc(self._request("tools/list", {})))["tools"]]
+            name = self.tool or (tools[0] if tools else None)
+            if name is None:
+                raise step.fail("the server lists no tools to call")
+            result = await self.call_tool(name)
+            content = result.get("structuredContent")
+            if content is None and result.get("content"):
+                text = result["content"][0].get("text", "")
+                content = json.loads(text) if text.startswith("{") else {"text": text}
+            self.state.whoami = content
+            step.learned.update(server=initialized.get("serverInfo", {}).get("name"), protocol_version=self.state.protocol_version,
+                                tools=tools, whoami=content)  # fmt: skip
+            step.explanation = (
+                "Every MCP request carries Authorization: Bearer (MCP §9.1). The server validates the token's "
+                "signature, issuer, audience and expiry, and whoami reports the caller as the token says."
+            )
+        return self.records[-1]
+
+    async def call_tool(self, name: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Call a tool (with step-up, like every request after step 6) and return its result."""
+        return await self._rpc(self._request("tools/call", {"name": name, "arguments": arguments or {}}))
+
+    async def _rpc(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Send a JSON-RPC request with the token. On 403 insufficient_scope, re-authorize for the
+        union of the granted and the challenged scopes and retry (MCP §10.1.2; the union is MCP
+        2026-07-28's rule), at most `MAX_STEP_UPS` times."""
+        step_ups = 0
+        while True:
+            response = await self._post_mcp(message, self.state.access_token)
+            challenge = bearer_challenge(response.headers.get_list("www-authenticate"))
+            if response.status_code == 403 and challenge and challenge.get("error") == "insufficient_scope":
+                if step_ups == MAX_STEP_UPS:
+                    raise StepError(7, "mcp", f"{message['method']} still needs scope {challenge.get('scope')!r} "
+                                              f"after {MAX_STEP_UPS} step-up authorizations; giving up (MCP §10.1.2)")  # fmt: skip
+                step_ups += 1
+                granted = set((self.state.tokens or {}).get("scope", "").split()) | set((self.state.scope or "").split())
+                await self.authorize(scope=" ".join(sorted(granted | set((challenge.get("scope") or "").split()))))
+                await self.exchange_code()
+                continue
+            if response.status_code != 200:
+                raise StepError(7, "mcp", f"{message['method']} answered {response.status_code}: "
+                                          f"{response.headers.get('www-authenticate') or response.text}")  # fmt: skip
+            body = json_rpc_response(response, message["id"])
+            if "error" in body:
+                raise StepError(7, "mcp", f"{message['method']} failed: {body['error'].get('message')}")
+            return body["result"]

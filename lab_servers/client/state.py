@@ -1,0 +1,62 @@
+"""What the lab client knows: its credentials, and everything the handshake has learned so far."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .browser import ConsentPage
+from .www_authenticate import Challenge
+
+
+@dataclass
+class Credentials:
+    client_id: str
+    client_secret: str | None = None
+    token_endpoint_auth_method: str = "none"
+
+
+@dataclass
+class HandshakeState:
+    """Everything the client has learned so far; each step adds to it."""
+
+    challenge: Challenge | None = None
+    resource_metadata: dict[str, Any] | None = None
+    issuer: str | None = None
+    as_metadata: dict[str, Any] | None = None
+    credentials: Credentials | None = None
+    registration_method: str | None = None
+    code_verifier: str | None = None
+    oauth_state: str | None = None
+    scope: str | None = None
+    authorization_url: str | None = None
+    consent_page: ConsentPage | None = None
+    code: str | None = None
+    tokens: dict[str, Any] | None = None
+    protocol_version: str | None = None
+    whoami: dict[str, Any] | None = None
+
+    @property
+    def resource(self) -> str | None:
+        return self.resource_metadata["resource"] if self.resource_metadata else None
+
+    @property
+    def access_token(self) -> str | None:
+        return self.tokens.get("access_token") if self.tokens else None
+
+
+
+def decode_jwt_payload(token: str) -> dict[str, Any] | None:
+    """The claims, unverified, for display only; None for an opaque token. To an OAuth client an
+    access token is opaque (RFC 6749 §1.4): only the resource server validates it."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except ValueError:
+        return None
+    return claims if isinstance(claims, dict) else None
+

@@ -1,0 +1,57 @@
+"""Sanity checks for notebooks/05_security.ipynb: assertions that keep its prose true.
+
+They are not in the notebook, so that no static view (GitHub, nbconvert HTML) shows them, and with
+them the answers to the exercises. scripts/regenerate_notebooks.py and tests/test_notebooks.py run
+each block in the notebook's kernel right after the cell it names ("# %% after: <cell id>").
+"""
+
+# %% after: n05-03  (from lab_servers import HARDENED, NAIVE, Lab)
+_rules = dict(policy_table(NAIVE, HARDENED).rows())
+assert {"follow_redirects", "block_special_use_addresses", "pin_vetted_address", "consent_shows_hostnames", "registration_rate_limit"} <= set(_rules)
+
+# %% after: n05-06  (SCALED = HARDENED.but(max_registrations=400, max_cached_documents=250))
+assert [r.details["points"][-1].dcr_records for r in sprawl] == [600, 400]
+assert [r.details["points"][-1].cimd_records for r in sprawl] == [0, 0]
+assert [r.details["points"][-1].cimd_cached for r in sprawl] == [600, 250]
+assert sprawl[1].details["points"][-1].dcr_refused == 200
+
+# %% after: n05-09  ({r.policy: r.details["a_day_later"] for r in sprawl})
+assert sprawl[0].details["a_day_later"] == {"dcr_records": 600, "cimd_fresh_documents": 0}
+
+# %% after: n05-13  (impersonation[1].details["consent_identity"])
+assert [r.outcome for r in impersonation] == ["dcr indistinguishable; cimd indistinguishable", "dcr indistinguishable; cimd impostor exposed"]
+assert "evil.example" in impersonation[1].details["consent_identity"]["cimd impostor"]
+
+# %% after: n05-17  (stolen = next(e for e in ssrf[0].exchanges if e.path.endswith("/logo"))
+assert [r.outcome for r in ssrf] == ["leaked", "refused"]
+assert "FAKE-lab-secret-key-not-real" in stolen.response_body and ssrf[1].details["internal_requests"] == []
+
+# %% after: n05-22  (UNPINNED = HARDENED.but(name="hardened, not pinned", pin_vetted_addres)
+assert [r.outcome for r in rebinding] == ["internal service reached", "internal service reached", "internal service never reached"]
+
+# %% after: n05-25  (secrets = await run_per_server_secrets(HARDENED, servers=3))
+assert [s.dcr_records for s in secrets.details["after_rotation"]] == [2, 2, 2]
+assert (await run_per_server_secrets(NAIVE, servers=3)).details == secrets.details   # no AS policy changes this
+
+# %% after: n05-29  (flood[1].details["first_refusal"])
+assert [r.outcome for r in flood] == ["legitimate client locked out", "legitimate client registered"]
+assert flood[1].details["first_refusal"]["status"] == 429 and flood[1].details["first_refusal"]["retry_after"] == "60"
+
+# %% after: n05-32  (rules = [await run_cimd_rules(NAIVE), await run_cimd_rules(HARDENED)])
+assert rules[1].outcome == "every rule enforced"
+assert sum(row["internal_requests"] for row in rules[0].details["rows"]) >= 4 and all(row["internal_requests"] == 0 for row in rules[1].details["rows"])
+
+# %% after: n05-37  (lab = Lab(seed=0))
+assert page.is_consent and "evil.example" in page.fields["who"] and lab.registrations == {}
+
+# %% after: n05-44  (my_answer = {"a": None, "b": None, "c": None, "d": None})
+from lab_servers.notebook_support import is_correct
+assert is_correct("05-which-refused", {"a": "refused", "b": "accepted", "c": "refused", "d": "accepted"})
+
+# %% after: n05-47  (my_document = None   # a dict, e.g. {"client_id": CRAFTED_URL, "client)
+assert await crafted_document_accepted(valid_document(CRAFTED_URL, client_name="Claude Desktop"))
+assert not await crafted_document_accepted(valid_document(CRAFTED_URL, client_secret="s3cret"))
+
+# %% after: n05-50  (my_answer = None   # the field's name, as a string)
+from lab_servers.notebook_support import is_correct
+assert is_correct("05-rebinding-rule", "pin_vetted_address")

@@ -1,0 +1,61 @@
+#!/usr/bin/env python
+"""Static HTML of every notebook, with its stored outputs: the fallback when Binder is slow.
+
+    .venv/bin/python scripts/export_html.py               # → build/html/NN_*.html and index.html
+    .venv/bin/python scripts/export_html.py --out /tmp/x  # elsewhere
+
+The pages show what GitHub's notebook view shows (Markdown, code, stored outputs, the
+pre-rendered SVG diagrams and the stepper's static fallback), and nothing a learner should not
+see yet: the notebooks hold no sanity checks (they live in notebooks/checks/), solutions stay
+folded in <details>, and any cell tagged `sanity-check` or `remove-cell` is dropped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import nbformat
+from nbconvert import HTMLExporter
+from nbconvert.preprocessors import TagRemovePreprocessor
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+HIDDEN_TAGS = ("sanity-check", "remove-cell")
+
+
+def exporter() -> HTMLExporter:
+    html = HTMLExporter()
+    remove = TagRemovePreprocessor(remove_cell_tags=HIDDEN_TAGS, enabled=True)
+    html.register_preprocessor(remove, enabled=True)
+    return html
+
+
+def to_html(path: Path, html: HTMLExporter | None = None) -> str:
+    body, _ = (html or exporter()).from_notebook_node(nbformat.read(path, as_version=4))
+    return body
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=ROOT / "build" / "html")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    html = exporter()
+    links = []
+    for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+        target = args.out / f"{path.stem}.html"
+        target.write_text(to_html(path, html), encoding="utf-8")
+        links.append(f'<li><a href="{target.name}">{path.stem}</a></li>')
+        print(f"{target}")
+    (args.out / "index.html").write_text(
+        "<!doctype html><meta charset=utf-8><title>MCP auth lab</title><h1>MCP auth lab: the notebooks, read-only</h1>"
+        f"<p>Stored outputs, no kernel. To run them: <code>make lab</code>.</p><ul>{''.join(links)}</ul>\n",
+        encoding="utf-8",
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

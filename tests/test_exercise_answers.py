@@ -1,0 +1,160 @@
+"""The exercises accept what a learner means, not only what the check's author typed.
+
+Every answer-matching rule of `lab_servers.notebook_support` has a case here: numbers as digits,
+words or with their reason phrase; verdict synonyms; names of registration methods; error codes
+with quotes or `error=`; URLs with a trailing slash (accepted, with a note that identifiers are
+exact strings); Python names typed with spaces. And the other direction: a wrong answer stays wrong.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import lab_servers.security.exercises  # noqa: F401  (registers notebook 05's exercises)
+from lab_servers import Lab
+from lab_servers.notebook_support import EXERCISES, check_answer, identifier, is_correct, verdicts
+
+TENANT_URLS = EXERCISES["01-tenant-as-urls"].expected(None)
+
+
+@pytest.mark.parametrize("answer", [201, "201", "201 Created", "HTTP 201", " '201' ", "201 created"])
+def test_a_status_code_may_come_with_its_reason_phrase(answer: object) -> None:
+    assert is_correct("02-register-status", answer)
+
+
+@pytest.mark.parametrize("answer", [200, "200 OK", "Created", "two hundred and one", True])
+def test_a_wrong_status_code_is_wrong(answer: object) -> None:
+    assert not is_correct("02-register-status", answer)
+
+
+@pytest.mark.parametrize("answer", [3, "3", "three", "Three", "3 records", "THREE records"])
+def test_a_count_may_be_a_word(answer: object) -> None:
+    assert is_correct("02-records-after-three", answer)
+
+
+@pytest.mark.parametrize("answer", [0, "0", "zero", "none at all: 0", "no requests, zero"])
+def test_zero_may_be_written_out(answer: object) -> None:
+    assert is_correct("03-register-requests", answer)
+
+
+@pytest.mark.parametrize("answer", [2, "one", "1 request"])
+def test_a_wrong_count_is_wrong(answer: object) -> None:
+    assert not is_correct("02-records-after-three", answer) and not is_correct("03-register-requests", answer)
+
+
+@pytest.mark.parametrize("answer", ["invalid_client", "INVALID_CLIENT", 'error="invalid_client"', "invalid client", "invalid-client"])
+def test_an_error_code_may_be_quoted_or_spelled_loosely(answer: str) -> None:
+    assert is_correct("03-mismatch-error", answer)
+
+
+def test_invalid_request_is_also_right_for_an_invalid_cimd_document(capsys: pytest.CaptureFixture[str]) -> None:
+    """MCP §5.1.1 allows invalid_request for an invalid client metadata document."""
+    assert is_correct("03-mismatch-error", "invalid_request")
+    check_answer("03-mismatch-error", "invalid_request")
+    out = capsys.readouterr().out
+    assert out.startswith("✅ Right: invalid_request.") and "MCP §5.1.1" in out
+
+
+@pytest.mark.parametrize("answer", ["access_denied", "it works", "unauthorized_client", "invalid"])
+def test_other_error_codes_are_wrong(answer: str) -> None:
+    assert not is_correct("03-mismatch-error", answer)
+
+
+def test_urls_may_end_with_a_slash_and_the_check_says_identifiers_are_exact(capsys: pytest.CaptureFixture[str]) -> None:
+    assert is_correct("01-tenant-as-urls", [url + "/" for url in TENANT_URLS])
+    assert is_correct("01-tenant-as-urls", ", ".join(TENANT_URLS))  # one string, comma separated
+    assert is_correct("01-tenant-as-urls", "\n".join(f"'{u}'" for u in TENANT_URLS))
+    check_answer("01-tenant-as-urls", [TENANT_URLS[0] + "/", *TENANT_URLS[1:]])
+    assert "trailing slash" in capsys.readouterr().out
+    check_answer("01-tenant-as-urls", TENANT_URLS)
+    assert "trailing slash" not in capsys.readouterr().out
+
+
+def test_the_order_of_urls_matters() -> None:
+    assert not is_correct("01-tenant-as-urls", list(reversed(TENANT_URLS)))
+    assert not is_correct("01-tenant-as-urls", TENANT_URLS[:2])
+
+
+@pytest.mark.anyio
+async def test_the_prm_url_is_the_one_the_client_fetched() -> None:
+    lab = Lab(seed=0)
+    client = lab.client("cimd")
+    await client.request_without_token()
+    await client.discover_resource_metadata()
+    fetched = "https://mcp.example.com/.well-known/oauth-protected-resource/mcp"
+    assert is_correct("01-prm-url", fetched, lab) and is_correct("01-prm-url", fetched + "/", lab)
+    assert not is_correct("01-prm-url", "https://mcp.example.com/mcp/.well-known/oauth-protected-resource", lab)
+
+
+@pytest.mark.parametrize("answer", [["client_id", "jti"], "jti, client_id", {"JTI", "client_id"}, "client_id jti"])
+def test_claim_names_in_any_order_and_form(answer: object) -> None:
+    assert is_correct("04-differing-claims", answer)
+
+
+def test_a_missing_or_extra_claim_is_wrong() -> None:
+    assert not is_correct("04-differing-claims", ["client_id"]) and not is_correct("04-differing-claims", "client_id jti sub")
+
+
+@pytest.mark.parametrize("c", ["preregistered", "pre-registered", "Pre registered", "pre-registration", "static"])
+@pytest.mark.parametrize("b", ["dcr", "DCR", "Dynamic Client Registration", "RFC 7591"])
+def test_registration_methods_by_any_of_their_names(b: str, c: str) -> None:
+    assert is_correct("04-best-fit", {"a": "CIMD", "b": b, "c": c})
+
+
+def test_one_wrong_choice_makes_the_whole_answer_wrong(capsys: pytest.CaptureFixture[str]) -> None:
+    check_answer("04-best-fit", {"a": "dcr", "b": "dcr", "c": "preregistered"})
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:3] == ["❌ (a) dcr", "✅ (b) dcr", "✅ (c) preregistered"] and lines[3].startswith("❌ Not quite. Hint:")
+
+
+@pytest.mark.parametrize(("word", "meant"), [("refused", "refused"), ("Rejected", "refused"), ("denied", "refused"),
+                                             ("blocked", "refused"), ("accepted", "accepted"), ("Allowed", "accepted"),
+                                             ("passes", "accepted"), ("it works", "it works")])  # fmt: skip
+def test_verdict_synonyms(word: str, meant: str) -> None:
+    assert verdicts({"A": word}) == {"a": meant}
+
+
+def test_which_refused_accepts_synonyms() -> None:
+    assert is_correct("05-which-refused", {"a": "rejected", "b": "allowed", "c": "Refused", "d": "accepted"})
+    assert not is_correct("05-which-refused", {"a": "accepted", "b": "allowed", "c": "Refused", "d": "accepted"})
+
+
+@pytest.mark.parametrize("answer", ["pin_vetted_address", "pin vetted address", "'pin-vetted-address'", "pin_vetted_address=False"])
+def test_a_policy_field_name_typed_loosely(answer: str) -> None:
+    assert identifier(answer) == "pin_vetted_address" and is_correct("05-rebinding-rule", answer)
+
+
+def test_unanswered_exercises_invite_an_answer(capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("02-register-status", "04-best-fit"):
+        check_answer(name, None if name != "04-best-fit" else {"a": None, "b": None, "c": None})
+    assert [line[:2] for line in capsys.readouterr().out.splitlines()] == ["✏️", "✏️"]
+
+
+def test_hints_do_not_state_the_answer() -> None:
+    """A hint guides; it never contains the expected answer itself."""
+    for name, exercise in EXERCISES.items():
+        if name in ("01-prm-url", "02-pkce-s256"):
+            continue  # their answers depend on a lab run
+        expected = exercise.normalise(exercise.expected(None))
+        values = expected.values() if isinstance(expected, dict) else expected if isinstance(expected, list | set) else [expected]
+        for value in values:
+            if isinstance(value, str) and len(value) > 4:
+                assert value not in exercise.hint.lower(), f"{name}'s hint gives away {value!r}"
+
+
+@pytest.mark.anyio
+async def test_pkce_s256_is_computed_from_the_verifier() -> None:
+    import base64
+    import hashlib
+
+    lab = Lab(seed=0)
+    client = lab.client("dcr")
+    for step in (client.request_without_token, client.discover_resource_metadata, client.discover_authorization_server,
+                 client.get_client_id, client.authorize):  # fmt: skip
+        await step()
+    verifier = client.state.code_verifier
+    assert verifier is not None
+    digest = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode("ascii")).digest()).decode()
+    assert is_correct("02-pkce-s256", digest.rstrip("="), lab)
+    assert not is_correct("02-pkce-s256", digest, lab) or not digest.endswith("="), "padding is not S256"
+    assert not is_correct("02-pkce-s256", verifier, lab), "the verifier itself is not the challenge (that would be 'plain')"

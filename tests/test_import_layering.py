@@ -1,0 +1,98 @@
+"""Imports run one way (DESIGN.md principle 8): no module of `lab_servers` imports, directly or
+through others, a module that imports it back. `if TYPE_CHECKING:` imports count too: a cycle
+hidden from the interpreter is still a circle for the reader."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import lab_servers
+
+PACKAGE_ROOT = Path(lab_servers.__file__).parent
+
+
+def _module_name(path: Path) -> str:
+    parts = ["lab_servers", *path.relative_to(PACKAGE_ROOT).with_suffix("").parts]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _modules() -> dict[str, Path]:
+    return {_module_name(path): path for path in PACKAGE_ROOT.rglob("*.py")}
+
+
+def _resolve(module: str, is_package: bool, level: int, target: str | None) -> str:
+    base = module.split(".") if is_package else module.split(".")[:-1]
+    base = base[: len(base) - (level - 1)] if level > 1 else base
+    return ".".join([*base, target] if target else base)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """module → the lab_servers modules it imports (`from pkg import mod` counts as `pkg.mod`)."""
+    modules = _modules()
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        is_package = path.name == "__init__.py"
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                source = _resolve(name, is_package, node.level, node.module) if node.level else (node.module or "")
+                targets = [f"{source}.{alias.name}" if f"{source}.{alias.name}" in modules else source for alias in node.names]
+            else:
+                continue
+            graph[name] |= {t for t in targets if t in modules and t != name}
+    return graph
+
+
+def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every strongly connected component larger than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(graph[node]):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return cycles
+
+
+def test_no_module_of_lab_servers_is_part_of_an_import_cycle() -> None:
+    assert find_cycles(import_graph()) == []
+
+
+def test_the_cycle_finder_sees_a_cycle_when_there_is_one() -> None:
+    graph = import_graph()
+    graph["lab_servers.authorization_server.state"].add("lab_servers.authorization_server.token")
+    assert any("lab_servers.authorization_server.token" in cycle for cycle in find_cycles(graph))
+
+
+def test_the_authorization_server_endpoints_sit_above_its_state() -> None:
+    graph = import_graph()
+    state = "lab_servers.authorization_server.state"
+    for endpoint in ("authorize", "token"):
+        assert state in graph[f"lab_servers.authorization_server.{endpoint}"]
+    assert not {m for m in graph[state] if m.rsplit(".", 1)[-1] in {"authorize", "token", "server"}}
