@@ -88,6 +88,11 @@ def _too_large(limit: int, how: str) -> str:
 
 async def _answer(send: Send, status: int, description: str) -> None:
     body = json.dumps({"error": "invalid_request", "error_description": error_description(description)}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), (b"connection", b"close")]
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),  # an OAuth error response (RFC 6749 §5.2 with §5.1's header)
+        (b"connection", b"close"),
+    ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})
