@@ -50,4 +50,4 @@ bench: setup-test
 	$(PY) benchmarks/notebooks.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis .cache
+	rm -rf $(VENV) .pytest_cache .hypothesis .cache .mypy_cache .ruff_cache

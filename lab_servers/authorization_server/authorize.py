@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from fastapi.responses import HTMLResponse, RedirectResponse
+from starlette.responses import HTMLResponse, RedirectResponse
 
 from .client_ids import resolve_client
 from .clients import Client

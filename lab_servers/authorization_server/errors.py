@@ -3,9 +3,9 @@ description that names the rule broken (RFC 6749 §5.2, RFC 7591 §3.2.2, OAuth 
 
 from __future__ import annotations
 
-from fastapi import Request
-from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 
 from ..error_text import error_description
 

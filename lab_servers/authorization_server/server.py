@@ -1,19 +1,26 @@
-"""The authorization server's HTTP surface: the FastAPI app over `AuthorizationServerState`.
+"""The authorization server's HTTP surface: a Starlette app over `AuthorizationServerState`.
 
 Routes map one-to-one onto specs: RFC 8414 metadata (and OpenID discovery), the JWKS, RFC 7591
-registration, the OAuth 2.1 authorization and token endpoints. Every failure becomes an OAuth
+registration, the OAuth 2.1 authorization and token endpoints, RFC 7009 revocation and RFC 7662
+introspection. Every failure becomes an OAuth
 error response with a description naming the rule; an unexpected exception becomes a
 `server_error` JSON 500, which the tests treat as a bug.
+
+Plain Starlette, not FastAPI: every endpoint reads its raw request itself (the spec's parsing
+rules are the lesson), so FastAPI's validation and OpenAPI layers had nothing to do here, and
+importing them cost a fresh kernel about a fifth of its first `connect()`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from functools import cached_property
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from ..body_limit import BodyLimit
 from ..bounded_json import JsonRejected, parse_json
@@ -21,11 +28,47 @@ from .authorize import authorization_request, consent_decision
 from .errors import NO_STORE, OAuthError, http_exception_as_oauth_error
 from .logos import LOGO_HEADERS, sniff_raster_image
 from .params import form_items
+from .rfc7009 import revocation_request
 from .rfc7591 import REGISTRATION_JSON
+from .rfc7662 import introspection_request
 from .state import AuthorizationServerState
 from .token import token_request
 
 MAX_REQUEST_BODY_BYTES = 64 * 1024  # any request body, capped while it streams (413); /register's own limit is lower
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+class _App(Starlette):
+    """Starlette with `@app.get(path)` / `@app.post(path)` route decorators."""
+
+    def get(self, path: str) -> Callable[[Endpoint], Endpoint]:
+        return self._route(path, "GET")
+
+    def post(self, path: str) -> Callable[[Endpoint], Endpoint]:
+        return self._route(path, "POST")
+
+    def _route(self, path: str, method: str) -> Callable[[Endpoint], Endpoint]:
+        def add(endpoint: Endpoint) -> Endpoint:
+            self.router.routes.append(Route(path, endpoint, methods=[method]))
+            return endpoint
+
+        return add
+
+
+async def _oauth_error(_: Request, error: Exception) -> Response:
+    assert isinstance(error, OAuthError)
+    return error.response()
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    # Starlette's own 404/405 would answer in plain text; an OAuth client reads `error` and
+    # `error_description` (RFC 6749 §5.2) wherever it lands.
+    assert isinstance(error, StarletteHTTPException)
+    return http_exception_as_oauth_error(request, error).response()
+
+
+async def _unexpected(_: Request, error: Exception) -> Response:  # pragma: no cover - a bug if reached
+    return JSONResponse({"error": "server_error", "error_description": type(error).__name__}, 500, headers=NO_STORE)
 
 class AuthorizationServer(AuthorizationServerState):
     """The state plus its HTTP surface, `app`, built on first use."""
@@ -37,34 +80,16 @@ class AuthorizationServer(AuthorizationServerState):
 
     # The HTTP surface ---------------------------------------------------------------------
 
-    def _build_app(self) -> FastAPI:
-        app = FastAPI(title="Lab authorization server", openapi_url=None, docs_url=None, redoc_url=None)
-
-        @app.exception_handler(OAuthError)
-        async def oauth_error(_: Request, error: OAuthError) -> Response:
-            return error.response()
-
-        @app.exception_handler(StarletteHTTPException)
-        async def http_error(request: Request, error: StarletteHTTPException) -> Response:
-            # Starlette's own 404/405 would answer {"detail": ...}; an OAuth client reads
-            # `error` and `error_description` (RFC 6749 §5.2) wherever it lands.
-            return http_exception_as_oauth_error(request, error).response()
-
-        @app.exception_handler(RequestValidationError)
-        async def invalid(_: Request, error: RequestValidationError) -> Response:
-            return OAuthError("invalid_request", "the request is malformed (RFC 6749 §5.2)").response()
-
-        @app.exception_handler(Exception)
-        async def unexpected(_: Request, error: Exception) -> Response:  # pragma: no cover - a bug if reached
-            return JSONResponse({"error": "server_error", "error_description": type(error).__name__}, 500, headers=NO_STORE)
+    def _build_app(self) -> Starlette:
+        app = _App(exception_handlers={OAuthError: _oauth_error, StarletteHTTPException: _http_error, Exception: _unexpected})
 
         @app.get("/.well-known/oauth-authorization-server")
         @app.get("/.well-known/openid-configuration")
-        async def metadata() -> Response:
+        async def metadata(_: Request) -> Response:
             return JSONResponse(self.metadata())
 
         @app.get("/jwks.json")
-        async def jwks() -> Response:
+        async def jwks(_: Request) -> Response:
             return JSONResponse(self.keys.jwks())
 
         @app.post("/register")
@@ -77,7 +102,8 @@ class AuthorizationServer(AuthorizationServerState):
             return JSONResponse(await self.registrar.register(body, self.metadata(), source=source), status_code=201, headers=NO_STORE)
 
         @app.get("/clients/{client_id}/logo")
-        async def logo(client_id: str) -> Response:
+        async def logo(request: Request) -> Response:
+            client_id = request.path_params["client_id"]
             # The AS serves the logo it prefetched (CIMD -02 §8.8), so the user's browser never
             # contacts the client's host. Whatever the AS fetched, it now serves to anyone.
             client = self.registry.get(client_id)
@@ -105,6 +131,16 @@ class AuthorizationServer(AuthorizationServerState):
         @app.post("/token")
         async def token(request: Request) -> Response:
             body = await token_request(self, await form_items(request), request.headers.get("authorization"))
+            return JSONResponse(body, headers=NO_STORE)
+
+        @app.post("/revoke")
+        async def revoke(request: Request) -> Response:
+            await revocation_request(self, await form_items(request), request.headers.get("authorization"))
+            return Response(status_code=200, headers=NO_STORE)  # RFC 7009 §2.2: 200, whatever the token was
+
+        @app.post("/introspect")
+        async def introspect(request: Request) -> Response:
+            body = await introspection_request(self, await form_items(request), request.headers.get("authorization"))
             return JSONResponse(body, headers=NO_STORE)
 
         return app

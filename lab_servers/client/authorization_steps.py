@@ -31,7 +31,7 @@ class AuthorizationSteps(ClientBase):
             credentials = self._require(self.state.credentials, step, "a client_id")
             self.state.code_verifier = self.ids.token("pkce-verifier", 32)  # RFC 7636 §4.1: 43 characters
             self.state.oauth_state = self.ids.token("oauth-state", 16)
-            self.state.scope = scope or self._choose_scope()
+            self.state.scope = self._with_offline_access(scope or self._choose_scope(), metadata)
             params = {
                 "response_type": "code",
                 "client_id": credentials.client_id,
@@ -65,6 +65,14 @@ class AuthorizationSteps(ClientBase):
                 "code, state and iss, and the client checks state and iss before going on."
             )
         return self.records[-1]
+
+    def _with_offline_access(self, scope: str | None, metadata: dict[str, Any]) -> str | None:
+        # MCP 2026-07-28 §10 (SEP-2207): a client that wants refresh tokens MAY add offline_access,
+        # but only when the AS lists it in scopes_supported; the AS decides either way.
+        wants = "refresh_token" in self.client_metadata.get("grant_types", [])
+        if scope is None or not wants or "offline_access" not in (metadata.get("scopes_supported") or []):
+            return scope
+        return scope if "offline_access" in scope.split() else f"{scope} offline_access"
 
     def _choose_scope(self) -> str | None:
         # MCP §6: the challenge's scope; else all of PRM's scopes_supported; else omit scope.

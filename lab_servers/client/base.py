@@ -13,7 +13,7 @@ import httpx
 from ..determinism import SeededIds
 from ..trace import Trace, in_step
 from .browser import Browser, ConsentPage
-from .records import STEPS, StepError, StepRecord
+from .records import ALL_STEPS, StepError, StepRecord
 from .state import Credentials, HandshakeState
 from .streamable_http import MCP_HEADERS, PROTOCOL_VERSION
 
@@ -27,7 +27,7 @@ class StepRun:
     """One step while it runs: what it learns, its explanation, its notes."""
 
     def __init__(self, number: int) -> None:
-        self.number, self.name, self.title, self.spec = STEPS[number - 1]
+        self.number, self.name, self.title, self.spec = ALL_STEPS[number - 1]
         self.learned: dict[str, Any] = {}
         self.explanation = ""
         self.notes: list[str] = []

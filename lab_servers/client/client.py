@@ -2,7 +2,8 @@
 
 Each step is one method, named after what it does, in the order of the MCP authorization spec,
 and lives in the module for its part of the handshake (`discovery_steps.py`: 1-3,
-`registration_step.py`: 4, `authorization_steps.py`: 5-6, `mcp_step.py`: 7). Each returns a
+`registration_step.py`: 4, `authorization_steps.py`: 5-6, `mcp_step.py`: 7), and the steps after
+it (`refresh_step.py`: refresh, `step_up.py`: step-up; `mcp_step.py`: a later tool call). Each returns a
 `StepRecord` (the exchanges it made, what it learned, why, and where the spec says so) and raises
 `StepError` naming the step when it cannot go on.
 """
@@ -27,7 +28,7 @@ class LabClient(McpStep, RegistrationStep, DiscoverySteps):
 
     @property
     def next_step_number(self) -> int:
-        return max((r.number for r in self.records if r.learned.get("error") is None), default=0) + 1
+        return max((r.number for r in self.records if r.number <= 7 and r.learned.get("error") is None), default=0) + 1
 
     async def next_step(self) -> StepRecord:
         steps = [

@@ -1,12 +1,15 @@
-"""Step 7: MCP with the token (MCP §9), and step-up on 403 `insufficient_scope` (MCP §10.1)."""
+"""Step 7: MCP with the token (MCP §9); later tool calls; and what a refusal sets off: refresh on 401
+`invalid_token`, step-up on 403 `insufficient_scope` (MCP §10.1)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from .authorization_steps import AuthorizationSteps
+from ..trace import current_step
 from .records import StepError, StepRecord
+from .refresh_step import RefreshStep
+from .step_up import StepUpStep
 from .streamable_http import json_rpc_response
 from .www_authenticate import bearer_challenge
 
@@ -15,7 +18,7 @@ from .www_authenticate import bearer_challenge
 MAX_STEP_UPS = 2
 
 
-class McpStep(AuthorizationSteps):
+class McpStep(RefreshStep, StepUpStep):
     # Step 7 ----------------------------------------------------------------------------------
 
     async def call_mcp(self) -> StepRecord:
@@ -45,24 +48,39 @@ class McpStep(AuthorizationSteps):
         return self.records[-1]
 
     async def call_tool(self, name: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Call a tool (with step-up, like every request after step 6) and return its result."""
-        return await self._rpc(self._request("tools/call", {"name": name, "arguments": arguments or {}}))
+        """Call a tool (with refresh and step-up, like every request after step 6) and return its
+        result. Outside a step, the call is its own step (`call`), so its exchanges are named."""
+        message = self._request("tools/call", {"name": name, "arguments": arguments or {}})
+        if current_step() is not None:
+            return await self._rpc(message)
+        result: dict[str, Any] = {}
+        with self._step(8) as step:
+            result = await self._rpc(message)
+            step.learned.update(tool=name, is_error=result.get("isError", False))
+            step.explanation = f"tools/call {name} with the current access token (MCP §9.1)."
+        return result
 
     async def _rpc(self, message: dict[str, Any]) -> dict[str, Any]:
-        """Send a JSON-RPC request with the token. On 403 insufficient_scope, re-authorize for the
-        union of the granted and the challenged scopes and retry (MCP §10.1.2; the union is MCP
-        2026-07-28's rule), at most `MAX_STEP_UPS` times."""
-        step_ups = 0
+        """Send a JSON-RPC request with the token. On 401 invalid_token with a refresh token in
+        hand, refresh once and retry. On 403 insufficient_scope, step up (re-authorize for the
+        union of the requested and the challenged scopes, MCP 2026-07-28 §11.1.2) and retry, at
+        most `MAX_STEP_UPS` times (MCP §10.1.2)."""
+        step_ups, refreshed = 0, False
         while True:
             response = await self._post_mcp(message, self.state.access_token)
             challenge = bearer_challenge(response.headers.get_list("www-authenticate"))
-            if response.status_code == 403 and challenge and challenge.get("error") == "insufficient_scope":
+            error = challenge.get("error") if challenge else None
+            if response.status_code == 401 and error == "invalid_token" and not refreshed and (self.state.tokens or {}).get("refresh_token"):
+                refreshed = True
+                await self.refresh(reason=f"{message['method']} answered 401 invalid_token ({challenge.get('error_description') if challenge else ''})")
+                continue
+            if response.status_code == 403 and challenge and error == "insufficient_scope":
                 if step_ups == MAX_STEP_UPS:
                     raise StepError(7, "mcp", f"{message['method']} still needs scope {challenge.get('scope')!r} "
                                               f"after {MAX_STEP_UPS} step-up authorizations; giving up (MCP §10.1.2)")  # fmt: skip
                 step_ups += 1
-                granted = set((self.state.tokens or {}).get("scope", "").split()) | set((self.state.scope or "").split())
-                await self.authorize(scope=" ".join(sorted(granted | set((challenge.get("scope") or "").split()))))
+                record = await self.step_up(challenge, message["method"])
+                await self.authorize(scope=record.learned["union"])
                 await self.exchange_code()
                 continue
             if response.status_code != 200:

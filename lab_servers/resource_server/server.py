@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from mcp.server.mcpserver import Context
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
@@ -25,10 +26,12 @@ from ..bounded_json import DEFAULT_LIMITS, JsonRejected, parse_json
 from ..determinism import LabClock
 from ..error_text import error_description
 from ..wellknown import PROTECTED_RESOURCE, insert_well_known, path_of
+from .downstream import DownstreamCaller, DownstreamError
 from .rfc6750 import bearer_challenge
+from .rfc7662 import IntrospectingValidator
 from .rfc9728 import protected_resource_metadata
 from .tokens import InvalidToken, TokenClaims, TokenValidator
-from .tools import BASE_SCOPES, TOOL_SCOPES, build_mcp_server
+from .tools import BASE_SCOPES, TOOL_SCOPES, build_mcp_server, caller
 
 MAX_MCP_BODY_BYTES = 256 * 1024  # one JSON-RPC message or batch; the lab's tools take short text
 # JSON-RPC messages are parsed within these limits (RFC 8259 §9); a note's text may fill the body.
@@ -40,7 +43,11 @@ class ResourceServer:
         self.resource = resource  # the canonical URI (MCP §8.1), e.g. https://mcp.example.com/mcp
         self.issuer = issuer
         self.metadata_url = insert_well_known(resource, PROTECTED_RESOURCE)
-        self.validator = TokenValidator(issuer=issuer, jwks_uri=f"{issuer}/jwks.json", audience=resource, http=http, clock=clock)
+        # A local JWT check by default; `IntrospectingValidator` asks the AS instead (RFC 7662).
+        self.validator: TokenValidator | IntrospectingValidator = TokenValidator(
+            issuer=issuer, jwks_uri=f"{issuer}/jwks.json", audience=resource, http=http, clock=clock
+        )
+        self.downstream: DownstreamCaller | None = None
         self.mcp = build_mcp_server()
         host = resource.split("/")[2]
         self.mcp_app = self.mcp.streamable_http_app(
@@ -52,6 +59,20 @@ class ResourceServer:
             transport_security=TransportSecuritySettings(allowed_hosts=[host, "127.0.0.1:*", "localhost:*"]),
         )
         self._capped = BodyLimit(self._serve, MAX_MCP_BODY_BYTES)
+
+    def connect_downstream(self, downstream: DownstreamCaller) -> None:
+        """Give this MCP server a downstream API and the tool that calls it on the user's behalf."""
+        self.downstream = downstream
+
+        @self.mcp.tool()
+        async def list_contacts(ctx: Context) -> dict[str, Any]:
+            """The user's contacts, from the downstream API (token exchange, or passthrough as an experiment)."""
+            request = ctx.request_context.request
+            user_token = request.scope["state"]["lab_bearer"]  # type: ignore[union-attr]
+            try:
+                return await downstream.get("/contacts", user_token)
+            except DownstreamError as exc:
+                return {"error": str(exc), "caller": caller(ctx).subject}
 
     def metadata(self) -> dict[str, Any]:
         return protected_resource_metadata(self.resource, [self.issuer], sorted(BASE_SCOPES))
@@ -84,6 +105,9 @@ class ResourceServer:
             if refusal is not None:
                 return await refusal(scope, receive, send)
         scope.setdefault("state", {})["lab_token"] = claims
+        # Kept only for the downstream tool, which exchanges it (never forwards it, unless the
+        # passthrough experiment is switched on).
+        scope["state"]["lab_bearer"] = _bearer_token(scope)
         return await self.mcp_app(scope, _replay(body, receive), send)
 
     async def authenticate(self, scope: Scope) -> TokenClaims | Response:
@@ -124,6 +148,13 @@ class ResourceServer:
             return Response(status_code=status, headers={"WWW-Authenticate": challenge})
         body = {"error": error, "error_description": error_description(description or "")}
         return JSONResponse(body, status, headers={"WWW-Authenticate": challenge})
+
+
+def _bearer_token(scope: Scope) -> str:
+    for key, value in scope["headers"]:
+        if key.lower() == b"authorization" and value[:7].lower() == b"bearer ":
+            return str(value[7:].decode("latin-1").strip())
+    return ""
 
 
 def _scopes_for(message: Any) -> set[str]:
