@@ -117,6 +117,8 @@ CASES = [
          "invalid_target", "printable ASCII", params=_authorize(resource=MCP_URL.replace("/mcp", "/m\tcp"))),
     Case("authorize-resource-leading-space", "RFC 3986 §2: a URI has no spaces", "GET", "/authorize", 302,
          "invalid_target", "printable ASCII", params=_authorize(resource=" " + MCP_URL)),
+    Case("authorize-state-9000", "lab limit: a parameter <= 8192 characters (it is stored and echoed)", "GET", "/authorize", 400,
+         "invalid_request", "the limit is 8192", params=_authorize(state="s" * 9000)),
     Case("authorize-delete", "RFC 9110 §15.5.6: the authorization endpoint is GET", "DELETE", "/authorize", 405,
          "invalid_request", "use GET"),
     # POST /token (OAuth 2.1 §3.2) ------------------------------------------------------------------
@@ -129,6 +131,8 @@ CASES = [
          "invalid_client", "header is nested deeper",
          form={"grant_type": "authorization_code", "code": "x", "client_assertion_type": ASSERTION_TYPE,
                "client_assertion": f"{_b64(b'[' * 2000 + b']' * 2000)}.e30.c2ln"}),
+    Case("token-assertion-9000", "lab limit: a parameter <= 8192 characters", "POST", "/token", 400, "invalid_request",
+         "the limit is 8192", form={"grant_type": "authorization_code", "code": "x", "client_assertion": "e" * 9000}),
     Case("token-client-id-5kb", "lab limit: client_id <= 2048 characters, refused before any fetch", "POST", "/token", 401,
          "invalid_client", "longer than 2048", form=_redeem(client_id="https://app.example/" + "a" * 5000)),
     # Everything else ------------------------------------------------------------------------------
