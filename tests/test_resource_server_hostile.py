@@ -145,3 +145,16 @@ async def test_tokens_with_unknown_kids_do_not_each_trigger_a_jwks_fetch(lab: La
 async def test_an_over_long_token_is_refused_without_parsing(lab: Lab) -> None:
     response = await post_mcp(lab, TOOLS_LIST, "a" * 100_000)
     assert response.status_code == 401 and "longer than" in response.json()["error_description"]
+
+
+async def test_a_token_with_a_deeply_nested_payload_is_refused_not_a_500(lab: Lab) -> None:
+    # The RS reads the (unverified) payload's iss to pick a validator: a stranger's JSON.
+    import base64
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    header = b64(json.dumps({"alg": "Ed25519", "typ": "at+jwt", "kid": "x"}).encode())
+    token = f"{header}.{b64(b'[' * 2500 + b']' * 2500)}.{b64(b'sig')}"
+    response = await post_mcp(lab, TOOLS_LIST, token)
+    assert response.status_code == 401 and response.json()["error"] == "invalid_token"
