@@ -44,6 +44,8 @@ test-fast: setup-test
 notebooks: setup
 	$(PY) scripts/regenerate_notebooks.py
 
+# Scripts that print numbers (with the machine's load); `benchmarks/install.py` and
+# `benchmarks/suite.py` take minutes and are run on their own.
 bench: setup-test
 	$(PY) benchmarks/handshake.py
 	$(PY) benchmarks/security.py
