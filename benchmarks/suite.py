@@ -36,9 +36,12 @@ def load() -> float:
 def makefile_pytest_args() -> list[str]:
     """The pytest options `make test` passes (after `-m pytest`), read from the Makefile so this
     measures what the Makefile runs."""
-    for line in (ROOT / "Makefile").read_text().splitlines():
+    lines = (ROOT / "Makefile").read_text().splitlines()
+    variables = dict(line.split(" := ", 1) for line in lines if " := " in line)
+    for line in lines:
         if line.startswith("\t$(PY) -m pytest tests notebooks") and " -m " not in line.split("pytest", 1)[1]:
-            return line.split("-m pytest", 1)[1].split()
+            words = line.split("-m pytest", 1)[1].split()
+            return [w for word in words for w in (variables.get(word[2:-1], word).split() if word.startswith("$(") else [word])]
     return ["tests", "notebooks", "--nbval", "--nbval-current-env"]
 
 
