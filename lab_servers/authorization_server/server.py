@@ -44,7 +44,11 @@ class _App(Starlette):
 
     def _route(self, path: str, method: str) -> Callable[[Endpoint], Endpoint]:
         def add(endpoint: Endpoint) -> Endpoint:
-            self.router.routes.append(Route(path, endpoint, methods=[method]))
+            route = Route(path, endpoint, methods=[method])
+            # Starlette adds HEAD to every GET route, and builds the 405's Allow header from a set,
+            # whose order changes between processes: one method per route keeps answers identical.
+            route.methods = {method}
+            self.router.routes.append(route)
             return endpoint
 
         return add
