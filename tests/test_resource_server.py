@@ -108,7 +108,8 @@ async def test_the_lab_client_steps_up_when_a_tool_needs_more_scope(lab: Lab) ->
     result = await connection.client.call_tool("add_note", {"text": "hello"})
     assert result["structuredContent"] == {"added": "hello", "notes": 1}
     assert connection.client.state.tokens["scope"] == "notes:read notes:write"
-    assert [r.number for r in connection.client.records] == [1, 2, 3, 4, 5, 6, 7, 5, 6]
+    # step-up (10) → consent (5) → token (6), all inside the later tool call, which is step 8 (call)
+    assert [r.number for r in connection.client.records] == [1, 2, 3, 4, 5, 6, 7, 10, 5, 6, 8]
 
 
 async def test_a_stateless_server_answers_get_with_405_instead_of_an_endless_stream(lab: Lab) -> None:

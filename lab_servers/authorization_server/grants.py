@@ -1,4 +1,5 @@
-"""What the AS remembers between requests: pending consents, codes, refresh tokens."""
+"""What the AS remembers between requests (pending consents, codes, refresh tokens), and the
+trust it is configured with (who may introspect, who may exchange what)."""
 
 from __future__ import annotations
 
@@ -45,6 +46,16 @@ class RefreshToken:
     scope: str
     family: str
     revoked: bool = False
+
+
+@dataclass(frozen=True)
+class ExchangeRule:
+    """RFC 8693 policy for one confidential client (an MCP server): the subject tokens it may
+    exchange are those whose `aud` is `serves` (its own resource), and it may ask for tokens for
+    `targets` (downstream resource → the most scope it may get there)."""
+
+    serves: str
+    targets: dict[str, frozenset[str]]
 
 
 class _Expiring(Protocol):

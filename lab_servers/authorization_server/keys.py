@@ -7,6 +7,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from joserfc import jwt
+from joserfc.errors import JoseError
 from joserfc.jwk import OKPKey
 
 from ..determinism import SeededIds
@@ -27,3 +28,11 @@ class SigningKey:
         # RFC 9068 §2.1: JWT access tokens carry typ "at+jwt" so they cannot pass for ID tokens.
         header = {"alg": ALGORITHM, "typ": "at+jwt", "kid": self.kid}
         return jwt.encode(header, claims, self._key, algorithms=[ALGORITHM])
+
+    def verify(self, token: str) -> dict[str, Any] | None:
+        """The claims of a token this key signed (signature and `typ` only), or None."""
+        try:
+            decoded = jwt.decode(token, self._key, algorithms=[ALGORITHM])
+        except (JoseError, ValueError, TypeError):
+            return None
+        return dict(decoded.claims) if decoded.header.get("typ") == "at+jwt" else None

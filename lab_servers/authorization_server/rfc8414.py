@@ -9,7 +9,17 @@ from .keys import ALGORITHM
 CLIENT_ASSERTION_ALGORITHMS = [ALGORITHM, "ES256", "RS256", "PS256"]
 
 
-def authorization_server_metadata(issuer: str, scopes: list[str], resources: list[str]) -> dict[str, Any]:
+AUTH_METHODS = ["none", "client_secret_basic", "client_secret_post", "private_key_jwt"]
+# Revocation and introspection take the same client authentication as the token endpoint (RFC
+# 7009 §2.1, RFC 7662 §2.1), but introspection never takes a public client: the caller must be
+# an authorised resource server.
+CONFIDENTIAL_METHODS = AUTH_METHODS[1:]
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+
+
+def authorization_server_metadata(
+    issuer: str, scopes: list[str], resources: list[str], grant_types: list[str] | None = None
+) -> dict[str, Any]:
     return {
         "issuer": issuer,
         "authorization_endpoint": f"{issuer}/authorize",
@@ -19,8 +29,8 @@ def authorization_server_metadata(issuer: str, scopes: list[str], resources: lis
         "scopes_supported": scopes,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token"],
-        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "grant_types_supported": grant_types or ["authorization_code", "refresh_token"],
+        "token_endpoint_auth_methods_supported": AUTH_METHODS,
         "token_endpoint_auth_signing_alg_values_supported": CLIENT_ASSERTION_ALGORITHMS,
         # RFC 8414 §2: omitting this would mean "no PKCE", and MCP clients MUST then refuse (MCP §11.4).
         "code_challenge_methods_supported": ["S256"],
@@ -30,4 +40,12 @@ def authorization_server_metadata(issuer: str, scopes: list[str], resources: lis
         "authorization_response_iss_parameter_supported": True,
         # RFC 9728 §4: the resources this AS issues tokens for.
         "protected_resources": resources,
+        # RFC 7009 §4 and RFC 7662 §4 register these fields in RFC 8414's metadata.
+        "revocation_endpoint": f"{issuer}/revoke",
+        "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
+        # RFC 8414 §2: REQUIRED once private_key_jwt is listed, as for the token endpoint.
+        "revocation_endpoint_auth_signing_alg_values_supported": CLIENT_ASSERTION_ALGORITHMS,
+        "introspection_endpoint": f"{issuer}/introspect",
+        "introspection_endpoint_auth_methods_supported": CONFIDENTIAL_METHODS,
+        "introspection_endpoint_auth_signing_alg_values_supported": CLIENT_ASSERTION_ALGORITHMS,
     }

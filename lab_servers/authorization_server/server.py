@@ -1,7 +1,8 @@
 """The authorization server's HTTP surface: a Starlette app over `AuthorizationServerState`.
 
 Routes map one-to-one onto specs: RFC 8414 metadata (and OpenID discovery), the JWKS, RFC 7591
-registration, the OAuth 2.1 authorization and token endpoints. Every failure becomes an OAuth
+registration, the OAuth 2.1 authorization and token endpoints, RFC 7009 revocation and RFC 7662
+introspection. Every failure becomes an OAuth
 error response with a description naming the rule; an unexpected exception becomes a
 `server_error` JSON 500, which the tests treat as a bug.
 
@@ -23,10 +24,13 @@ from starlette.routing import Route
 
 from ..bounded_json import JsonRejected, parse_json
 from .authorize import authorization_request, consent_decision
+from .dcr_modes import check_auth_method_offered, check_registration_allowed
 from .errors import NO_STORE, OAuthError, http_exception_as_oauth_error
 from .logos import LOGO_HEADERS, sniff_raster_image
 from .params import form_items
+from .rfc7009 import revocation_request
 from .rfc7591 import REGISTRATION_JSON
+from .rfc7662 import introspection_request
 from .state import AuthorizationServerState
 from .token import token_request
 
@@ -93,10 +97,12 @@ class AuthorizationServer(AuthorizationServerState):
 
         @app.post("/register")
         async def register(request: Request) -> Response:
+            check_registration_allowed(self.capabilities, request.headers.get("authorization"))
             try:
                 body = parse_json(await request.body(), REGISTRATION_JSON, what="the registration body")
             except JsonRejected as rejected:
                 raise OAuthError("invalid_client_metadata", f"{rejected.rule}; the body must be a JSON object (RFC 7591 §3.1)") from None
+            check_auth_method_offered(self.capabilities, body)
             source = request.client.host if request.client else "unknown"
             return JSONResponse(await self.registrar.register(body, self.metadata(), source=source), status_code=201, headers=NO_STORE)
 
@@ -130,6 +136,16 @@ class AuthorizationServer(AuthorizationServerState):
         @app.post("/token")
         async def token(request: Request) -> Response:
             body = await token_request(self, await form_items(request), request.headers.get("authorization"))
+            return JSONResponse(body, headers=NO_STORE)
+
+        @app.post("/revoke")
+        async def revoke(request: Request) -> Response:
+            await revocation_request(self, await form_items(request), request.headers.get("authorization"))
+            return Response(status_code=200, headers=NO_STORE)  # RFC 7009 §2.2: 200, whatever the token was
+
+        @app.post("/introspect")
+        async def introspect(request: Request) -> Response:
+            body = await introspection_request(self, await form_items(request), request.headers.get("authorization"))
             return JSONResponse(body, headers=NO_STORE)
 
         return app

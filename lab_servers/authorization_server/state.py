@@ -13,14 +13,15 @@ from typing import Any
 import httpx
 
 from ..determinism import LabClock, SeededIds
+from .capabilities import DEFAULT_CAPABILITIES, ASCapabilities
 from .cimd import CimdResolver
 from .clients import Client, ClientRegistry
 from .errors import OAuthError
-from .grants import AuthorizationCode, ExpiringStore, PendingAuthorization, RefreshToken
+from .grants import AuthorizationCode, ExchangeRule, ExpiringStore, PendingAuthorization, RefreshToken
 from .keys import SigningKey
 from .policy import HARDENED, ASPolicy
 from .rfc7591 import Registrar
-from .rfc8414 import authorization_server_metadata
+from .rfc8414 import TOKEN_EXCHANGE, authorization_server_metadata
 
 MAX_PENDING_CONSENTS = 10_000  # consent transactions awaiting a decision (each lives 10 minutes)
 MAX_LIVE_CODES = 10_000  # codes, used or not, kept until they expire (60 s) for reuse detection
@@ -41,8 +42,10 @@ class AuthorizationServerState:
         ids: SeededIds,
         policy: ASPolicy = HARDENED,
         user: str = "alice",
+        capabilities: ASCapabilities = DEFAULT_CAPABILITIES,
     ) -> None:
         self.issuer = issuer
+        self.capabilities = capabilities  # what it offers: advertised and enforced (switchable)
         self.token_endpoint = f"{issuer}/token"
         self.resource_scopes = resources  # canonical resource URI → the scopes it understands
         self.clock = clock
@@ -57,6 +60,13 @@ class AuthorizationServerState:
         self.refresh_tokens: dict[str, RefreshToken] = {}
         self.seen_assertions: dict[str, int] = {}  # jti → exp of client assertions (RFC 7523 §3 replay)
         self.issued: list[dict[str, Any]] = []
+        self.revoked_jtis: dict[str, int] = {}  # access-token jti → exp: the AS's denylist (RFC 7009)
+        self.grant_of_jti: dict[str, str] = {}  # access-token jti → refresh family, to revoke a grant whole
+        self.introspectors: dict[str, str] = {}  # client_id → the resource whose tokens it may introspect
+        self.exchange_rules: dict[str, ExchangeRule] = {}  # client_id → RFC 8693 policy
+        # MCP 2026-07-28 §10 (SEP-2207): when True, the AS lists offline_access and issues a
+        # refresh token only to a grant that includes it (OIDC Core §11's reading).
+        self.offline_access = False
 
     # State the notebooks read, and the policy switch ---------------------------------------
 
@@ -75,10 +85,12 @@ class AuthorizationServerState:
 
     @property
     def scopes(self) -> list[str]:
-        return sorted({s for scopes in self.resource_scopes.values() for s in scopes})
+        scopes = {s for scopes in self.resource_scopes.values() for s in scopes}
+        return sorted(scopes | ({"offline_access"} if self.offline_access else set()))
 
     def metadata(self) -> dict[str, Any]:
-        return authorization_server_metadata(self.issuer, self.scopes, self.resources)
+        grant_types = ["authorization_code", "refresh_token"] + ([TOKEN_EXCHANGE] if self.exchange_rules else [])
+        return self.capabilities.apply_to_metadata(authorization_server_metadata(self.issuer, self.scopes, self.resources, grant_types))
 
     def check_scope(self, scope: str | None) -> str:
         if scope is None or not scope.strip():
@@ -98,6 +110,27 @@ class AuthorizationServerState:
                 self.revoke_family(self.refresh_tokens[value].family)
 
     def revoke_family(self, family: str) -> None:
+        """End a grant: its refresh tokens, and the access tokens they produced (RFC 7009 §2.1
+        SHOULD; OAuth 2.1 §4.3.1 on reuse)."""
         for token in self.refresh_tokens.values():
             if token.family == family:
                 token.revoked = True
+        for jti, token_family in self.grant_of_jti.items():
+            if token_family == family:
+                self.revoke_access_token(jti)
+
+    def revoke_access_token(self, jti: str) -> None:
+        claims = next((c for c in self.issued if c["jti"] == jti), None)
+        if claims is not None:
+            self.revoked_jtis[jti] = claims["exp"]
+
+    def active_access_token(self, token: str) -> dict[str, Any] | None:
+        """The claims of an access token this AS issued that is still good: signed by it, not
+        expired, not revoked. None otherwise."""
+        claims = self.keys.verify(token)
+        if claims is None or claims.get("iss") != self.issuer:
+            return None
+        exp = claims.get("exp")
+        if not isinstance(exp, int) or exp <= self.clock.now() or claims.get("jti") in self.revoked_jtis:
+            return None
+        return claims

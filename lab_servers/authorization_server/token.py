@@ -16,11 +16,13 @@ from .issuance import ACCESS_TOKEN_LIFETIME, issue_tokens
 from .params import single_valued
 from .resources import canonical_resource
 from .rfc7636 import verify_code_verifier
+from .rfc8693 import GRANT_TYPE as TOKEN_EXCHANGE
+from .rfc8693 import exchange_token
 from .state import AuthorizationServerState
 
 __all__ = ["ACCESS_TOKEN_LIFETIME", "SUPPORTED_GRANT_TYPES", "issue_tokens", "token_request"]
 
-SUPPORTED_GRANT_TYPES = ("authorization_code", "refresh_token")
+SUPPORTED_GRANT_TYPES = ("authorization_code", "refresh_token", TOKEN_EXCHANGE)
 
 
 async def token_request(server: AuthorizationServerState, items: list[tuple[str, str]], authorization: str | None) -> dict[str, Any]:
@@ -36,6 +38,8 @@ async def token_request(server: AuthorizationServerState, items: list[tuple[str,
         return redeem_code(server, client, form)
     if grant_type == "refresh_token":
         return redeem_refresh_token(server, client, form)
+    if grant_type == TOKEN_EXCHANGE:
+        return exchange_token(server, client, form)
     if not grant_type:
         raise OAuthError("invalid_request", "grant_type is required (OAuth 2.1 §3.2.2)")
     raise OAuthError("unsupported_grant_type", f"grant_type {grant_type!r} is not supported by this authorization server")

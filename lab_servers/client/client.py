@@ -2,7 +2,8 @@
 
 Each step is one method, named after what it does, in the order of the MCP authorization spec,
 and lives in the module for its part of the handshake (`discovery_steps.py`: 1-3,
-`registration_step.py`: 4, `authorization_steps.py`: 5-6, `mcp_step.py`: 7). Each returns a
+`registration_step.py`: 4, `authorization_steps.py`: 5-6, `mcp_step.py`: 7), and the steps after
+it (`refresh_step.py`: refresh, `step_up.py`: step-up; `mcp_step.py`: a later tool call). Each returns a
 `StepRecord` (the exchanges it made, what it learned, why, and where the spec says so) and raises
 `StepError` naming the step when it cannot go on.
 """
@@ -15,6 +16,7 @@ from .mcp_step import MAX_STEP_UPS, McpStep
 from .records import StepError, StepRecord
 from .registration_step import RegistrationStep, token_endpoint_auth_method
 from .state import Credentials, HandshakeState, decode_jwt_payload
+from .www_authenticate import Challenge
 
 __all__ = [
     "MAX_STEP_UPS", "Credentials", "Decision", "HandshakeState", "LabClient", "RegistrationMethod", "decode_jwt_payload",
@@ -27,7 +29,7 @@ class LabClient(McpStep, RegistrationStep, DiscoverySteps):
 
     @property
     def next_step_number(self) -> int:
-        return max((r.number for r in self.records if r.learned.get("error") is None), default=0) + 1
+        return max((r.number for r in self.records if r.number <= 7 and r.learned.get("error") is None), default=0) + 1
 
     async def next_step(self) -> StepRecord:
         steps = [
@@ -42,3 +44,16 @@ class LabClient(McpStep, RegistrationStep, DiscoverySteps):
         while self.next_step_number <= 7:
             await self.next_step()
         return self.records
+
+    async def _rediscover(self, challenge: Challenge) -> None:
+        """Steps 2-6 again, from a fresh challenge: the PRM may now name another AS."""
+        self.state.challenge = challenge
+        previous = self.state.issuer
+        self.state.legacy_base = None
+        await self.discover_resource_metadata()
+        await self.discover_authorization_server()
+        if self.state.issuer != previous and self.revision.credentials_per_issuer:
+            self.state.credentials = None  # SEP-2352: never carry credentials to another AS
+        await self.get_client_id()
+        await self.authorize()
+        await self.exchange_code()

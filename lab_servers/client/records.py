@@ -49,3 +49,12 @@ STEPS: list[tuple[int, str, str, str]] = [
     (6, "token", "Exchange the code for a token", "OAuth 2.1 §4.1.3; RFC 7636 §4.5; RFC 8707 §2.2"),
     (7, "mcp", "Call the MCP server with the token", "MCP §9; MCP basic/transports"),
 ]
+
+# Steps after the handshake: named so that every exchange they cause is filed under a step in
+# the trace, the diagram and the step views. Their numbers continue the handshake's.
+AFTER_HANDSHAKE: list[tuple[int, str, str, str]] = [
+    (8, "call", "Call a tool with the token", "MCP §9.1; MCP basic/transports"),
+    (9, "refresh", "Refresh the access token (rotation)", "OAuth 2.1 §4.3; RFC 8707 §2.2; MCP 2026-07-28 §10"),
+    (10, "step-up", "403 insufficient_scope → ask for the union", "MCP 2026-07-28 §11.1.2 (SEP-2350); RFC 6750 §3.1"),
+]
+ALL_STEPS = STEPS + AFTER_HANDSHAKE

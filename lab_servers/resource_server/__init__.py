@@ -1,6 +1,10 @@
 """The lab's MCP resource server: an official-SDK MCP server behind a readable OAuth gate."""
 
+from .downstream import DownstreamCaller, DownstreamError
+from .rfc7662 import IntrospectingValidator
 from .server import ResourceServer
 from .tokens import InvalidToken, TokenClaims, TokenValidator
 
-__all__ = ["InvalidToken", "ResourceServer", "TokenClaims", "TokenValidator"]
+__all__ = [
+    "DownstreamCaller", "DownstreamError", "IntrospectingValidator", "InvalidToken", "ResourceServer", "TokenClaims", "TokenValidator",
+]  # fmt: skip

@@ -17,6 +17,7 @@ from .flood import run_registration_flood
 from .impersonation import run_impersonation
 from .network_fixtures import add_internal_network
 from .not_magic import run_attacker_domain_document, run_localhost_redirect_caveat, run_trust_policy
+from .one_agent import run_one_agent
 from .per_server_secrets import run_per_server_secrets
 from .results import ExperimentResult
 from .sprawl import SprawlPoint, run_client_id_sprawl
@@ -25,6 +26,6 @@ from .ssrf import run_dns_rebinding, run_ssrf_via_registration
 __all__ = [
     "RULE_CASES", "ExperimentResult", "RuleCase", "SprawlPoint", "add_internal_network", "run_attacker_domain_document",
     "run_cache_rules", "run_cimd_rule", "run_cimd_rules", "run_client_id_sprawl", "run_dns_rebinding", "run_impersonation",
-    "run_localhost_redirect_caveat", "run_per_server_secrets", "run_registration_flood", "run_ssrf_via_registration",
+    "run_localhost_redirect_caveat", "run_one_agent", "run_per_server_secrets", "run_registration_flood", "run_ssrf_via_registration",
     "run_trust_policy", "valid_document",
 ]  # fmt: skip

@@ -124,7 +124,8 @@ class SprawlChart:
                 )
             if i % max(1, len(points) // 6) == 0 or i == len(points) - 1:
                 parts.append(f'<text x="{left + 1.5 * bar:.1f}" y="{base + 14}" text-anchor="middle" font-size="10">{point.clients:,}</text>')
-        parts.append(f'<text x="{x0 + width / 2:.0f}" y="{base + 30}" text-anchor="middle" font-size="11">clients that came by</text>')
+        x_label = result.details.get("x_label", "clients that came by")
+        parts.append(f'<text x="{x0 + width / 2:.0f}" y="{base + 30}" text-anchor="middle" font-size="11">{esc(x_label)}</text>')
         return "".join(parts)
 
     def _repr_svg_(self) -> str:
@@ -147,7 +148,7 @@ class SprawlChart:
         for r in self.results:
             last: SprawlPoint = r.details["points"][-1]
             lines.append(
-                f"{r.policy}: after {last.clients:,} clients, DCR records {last.dcr_records:,} (refused {last.dcr_refused:,}); "
+                f"{r.policy}: after {last.clients:,} {r.details.get('unit', 'clients')}, DCR records {last.dcr_records:,} (refused {last.dcr_refused:,}); "
                 f"CIMD records {last.cimd_records}, cached documents {last.cimd_cached:,}"
             )
         return "\n".join(lines)

@@ -17,7 +17,7 @@ from http import HTTPStatus
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
-from ..client.records import STEPS, StepRecord
+from ..client.records import ALL_STEPS, StepRecord
 from ..trace import Exchange, Trace
 from ._html import shorten
 
@@ -35,7 +35,7 @@ KNOWN: dict[str, tuple[str, str]] = {
 ORDER = ["browser", "client", "sdk-client", "mcp.example.com", "auth.example.com"]
 SUBTITLES = {"mcp.example.com": "mcp.example.com", "auth.example.com": "auth.example.com"}
 
-STEP_INFO = {name: (number, title, spec) for number, name, title, spec in STEPS}
+STEP_INFO = {name: (number, title, spec) for number, name, title, spec in ALL_STEPS}
 LABEL_LIMIT = 46
 
 

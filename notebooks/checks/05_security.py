@@ -55,3 +55,35 @@ assert not await crafted_document_accepted(valid_document(CRAFTED_URL, client_se
 # %% after: n05-50  (my_answer = None   # the field's name, as a string)
 from lab_servers.notebook_support import is_correct
 assert is_correct("05-rebinding-rule", "pin_vetted_address")
+
+# %% after: n05-sessions  (100 sessions of one agent)
+assert [r.details["points"][-1].dcr_records for r in sessions] == [100, 100]
+assert [r.details["points"][-1].cimd_cached for r in sessions] == [1, 1] and [r.details["fetches"] for r in sessions] == [20, 20]
+assert all(r.details["dcr_client_ids"] == 100 for r in sessions)
+
+# %% after: n05-installs  (600 installs of one agent)
+assert [r.details["points"][-1].dcr_records for r in installs] == [600, 400]
+assert [r.details["points"][-1].cimd_cached for r in installs] == [1, 1]
+assert [r.details["points"][-1].cimd_records for r in installs] == [0, 0]
+
+# %% after: n05-art-ssrf  (the naive CIMD server's fetches into its own network)
+assert sum(row["internal_requests"] for row in rules[0].details["rows"]) >= 4
+
+# %% after: n05-art-401  (both servers' 401 challenges)
+_article = (await http.post(ARTICLE_MCP_URL, json=initialize)).headers["WWW-Authenticate"]
+assert 'error="unauthorized"' in _article and "not an RFC 6750 error code" in strict_reading(_article)
+_ours = (await http.post(lab.mcp_url, json=initialize)).headers["WWW-Authenticate"]
+assert "error=" not in _ours and strict_reading(_ours).startswith("no error code")
+
+# %% after: n05-art-prm  (the strict client and the article's PRM)
+assert error is not None and error.number == 2 and "RFC 9728 §3.3" in error.reason
+
+# %% after: n05-art-aud  (the article's server accepts a token for another server)
+assert response.status_code == 200 and response.json()["result"]["accepted_token_for"]["aud"] == "https://mcp.example.com/mcp"
+
+# %% after: n05-art-aud-3  (the lab's server refuses a token for the article's server)
+assert response.status_code == 401 and 'error="invalid_token"' in response.headers["WWW-Authenticate"] and "audience" in response.headers["WWW-Authenticate"]
+
+# %% after: n05-art-dcr  (2025-11-25: DCR is still allowed)
+assert metadata["registration_endpoint"] and metadata["client_id_metadata_document_supported"] is True
+assert no_document.client_id.startswith("tpc_")

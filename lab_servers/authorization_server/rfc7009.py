@@ -1,0 +1,41 @@
+"""RFC 7009 token revocation: POST /revoke with `token` and an optional `token_type_hint`.
+
+What revocation reaches: a refresh token ends its whole grant (its rotated siblings and the
+access tokens they produced, §2.1 SHOULD); an access token goes on the AS's denylist. What it
+cannot reach: a resource server that validates JWTs locally never asks the AS, so a revoked
+access token keeps working there until its `exp` (see `resource_server/rfc7662.py` for the
+introspecting alternative).
+"""
+
+from __future__ import annotations
+
+from .client_authentication import authenticate_client
+from .errors import OAuthError
+from .params import single_valued
+from .state import AuthorizationServerState
+
+TOKEN_TYPE_HINTS = ("access_token", "refresh_token")  # RFC 7009 §2.1, §4.1.2
+
+
+async def revocation_request(server: AuthorizationServerState, items: list[tuple[str, str]], authorization: str | None) -> None:
+    form = single_valued(items)
+    # §2.1: the client authenticates as it does at the token endpoint (public clients send client_id).
+    client = await authenticate_client(server, form, authorization)
+    token = form.get("token")
+    if not token:
+        raise OAuthError("invalid_request", "token is required (RFC 7009 §2.1)")
+    hint = form.get("token_type_hint")
+    if hint is not None and hint not in TOKEN_TYPE_HINTS:
+        raise OAuthError("unsupported_token_type", f"token_type_hint {hint!r} is not a type this server revokes (RFC 7009 §2.2.1)")
+    refresh = server.refresh_tokens.get(token)
+    if refresh is not None:
+        if refresh.client_id != client.client_id:
+            raise OAuthError("invalid_request", "this refresh token was not issued to the client asking to revoke it (RFC 7009 §2.1)")
+        server.revoke_family(refresh.family)
+        return
+    claims = server.keys.verify(token)
+    if claims is not None and claims.get("iss") == server.issuer and isinstance(claims.get("jti"), str):
+        if claims.get("client_id") != client.client_id:
+            raise OAuthError("invalid_request", "this access token was not issued to the client asking to revoke it (RFC 7009 §2.1)")
+        server.revoke_access_token(claims["jti"])
+    # §2.2: an unknown or invalid token is answered with 200 too: the client's goal is reached.

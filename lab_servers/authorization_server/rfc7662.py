@@ -1,0 +1,41 @@
+"""RFC 7662 token introspection: POST /introspect, for authorised resource servers only.
+
+§2.1 requires the caller to be authorised, so that token scanning is not open to anyone: here
+the caller authenticates as a confidential client (never `none`) that the AS's administrator
+listed in `introspectors`, and it learns only about tokens for its own resource. An inactive
+token gets `{"active": false}` and nothing else (§2.2).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .client_authentication import authenticate_client
+from .errors import OAuthError, invalid_client
+from .params import single_valued
+from .state import AuthorizationServerState
+
+INACTIVE = {"active": False}
+REPORTED_CLAIMS = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti", "act")
+
+
+async def introspection_request(server: AuthorizationServerState, items: list[tuple[str, str]], authorization: str | None) -> dict[str, Any]:
+    form = single_valued(items)
+    caller = await authenticate_client(server, form, authorization)
+    if caller.token_endpoint_auth_method == "none":
+        raise invalid_client("introspection needs an authenticated, authorised caller; a public client is neither (RFC 7662 §2.1)")
+    resource = server.introspectors.get(caller.client_id)
+    if resource is None:
+        raise OAuthError("unauthorized_client", f"client {caller.client_id!r} is not authorised to introspect tokens (RFC 7662 §2.1)", 403)
+    token = form.get("token")
+    if not token:
+        raise OAuthError("invalid_request", "token is required (RFC 7662 §2.1)")
+    refresh = server.refresh_tokens.get(token)
+    if refresh is not None:
+        if refresh.revoked or refresh.resource != resource:
+            return INACTIVE
+        return {"active": True, "token_type": "refresh_token", "client_id": refresh.client_id, "sub": refresh.subject, "scope": refresh.scope}
+    claims = server.active_access_token(token)
+    if claims is None or claims.get("aud") != resource:
+        return INACTIVE  # §4: a caller learns nothing about tokens meant for someone else
+    return {"active": True, "token_type": "Bearer", **{k: claims[k] for k in REPORTED_CLAIMS if k in claims}}

@@ -1,0 +1,75 @@
+"""RFC 8693 token exchange, as on-behalf-of delegation: an MCP server trades the token it received
+for one good at a downstream API, naming itself as the actor.
+
+The RFC leaves "who may exchange what for which audience" to the AS (§2.1, §5). The lab's rules,
+each refusal naming its rule:
+- only a confidential client with an `ExchangeRule` may exchange (client authentication happened
+  already; a public client's `none` is refused there), and it must have registered the grant;
+- the subject token must be an active access token from this AS whose `aud` is the resource the
+  client serves: an MCP server exchanges only tokens that were meant for it;
+- the target (`resource` or `audience`) must be one its rule lists, else `invalid_target` (§2.2.2);
+- the scope must fit in what the rule allows there, else `invalid_scope`: narrowed, never widened.
+The issued token carries `act: {"sub": <the MCP server's client_id>}` (§4.1), nested over any
+`act` the subject token had, and no refresh token.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .clients import Client
+from .errors import OAuthError
+from .issuance import issue_tokens
+from .rfc8414 import TOKEN_EXCHANGE
+from .state import AuthorizationServerState
+
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+GRANT_TYPE = TOKEN_EXCHANGE
+
+
+def exchange_token(server: AuthorizationServerState, client: Client, form: dict[str, str]) -> dict[str, Any]:
+    rule = server.exchange_rules.get(client.client_id)
+    if rule is None or client.token_endpoint_auth_method == "none":
+        raise OAuthError("unauthorized_client", f"client {client.client_id!r} may not exchange tokens here (RFC 8693 §5: the AS decides who may)")
+    subject_token, subject_type = form.get("subject_token"), form.get("subject_token_type")
+    if not subject_token or not subject_type:
+        raise OAuthError("invalid_request", "subject_token and subject_token_type are required (RFC 8693 §2.1)")
+    if subject_type != ACCESS_TOKEN_TYPE:
+        raise OAuthError("invalid_request", f"subject_token_type {subject_type!r} is not accepted; send an access token (RFC 8693 §3)")
+    if ("actor_token" in form) != ("actor_token_type" in form):
+        raise OAuthError("invalid_request", "actor_token_type is required with actor_token and must not appear without it (RFC 8693 §2.1)")
+    subject = server.active_access_token(subject_token)
+    if subject is None:
+        raise OAuthError("invalid_request", "the subject_token is not an active access token from this server (RFC 8693 §2.2.2)")
+    if subject.get("aud") != rule.serves:
+        raise OAuthError(
+            "invalid_request",
+            f"the subject_token's audience is {subject.get('aud')!r}, not {rule.serves!r}, the resource client "
+            f"{client.client_id!r} serves: it may exchange only tokens that were sent to it (RFC 8693 §2.1, §5)",
+        )
+    target = _target(form, rule.targets)
+    allowed = rule.targets[target]
+    requested = set(form["scope"].split()) if form.get("scope") else set(allowed)
+    if not requested <= allowed:
+        raise OAuthError(
+            "invalid_scope",
+            f"scope {' '.join(sorted(requested - allowed))} is more than {target} may get by exchange ({' '.join(sorted(allowed))}): "
+            "an exchange narrows, never widens (RFC 8693 §2.1, §5)",
+        )
+    act: dict[str, Any] = {"sub": client.client_id}
+    if isinstance(subject.get("act"), dict):
+        act["act"] = subject["act"]  # §4.1: the chain nests; the outermost actor is the current one
+    response = issue_tokens(server, client, subject["sub"], target, " ".join(sorted(requested)), act=act, refresh=False)
+    return {**response, "issued_token_type": ACCESS_TOKEN_TYPE}  # §2.2.1: REQUIRED
+
+
+def _target(form: dict[str, str], targets: dict[str, frozenset[str]]) -> str:
+    named = [value for value in (form.get("resource"), form.get("audience")) if value]
+    if not named:
+        raise OAuthError("invalid_target", "name the downstream API with resource or audience (RFC 8693 §2.1)")
+    for value in named:
+        if value not in targets:
+            raise OAuthError("invalid_target", f"this client may not obtain tokens for {value!r} (RFC 8693 §2.2.2)")
+    if len(set(named)) > 1:
+        raise OAuthError("invalid_target", "resource and audience name different targets (RFC 8693 §2.1)")
+    return named[0]

@@ -1,0 +1,36 @@
+"""After the handshake: refresh the access token (OAuth 2.1 §4.3), as a named step.
+
+Run when the MCP server answers 401 `invalid_token` (an expired token looks exactly like that)
+while the client holds a refresh token; there is no MCP rule for this, but refreshing once with
+the same `resource` (RFC 8707 §2.2) and retrying is the sensible client (SDK 2.3.0 instead
+refreshes only ahead of `expires_in`). The AS rotates refresh tokens (MCP 2026-07-28 security
+considerations §2: MUST for public clients): the answer carries a new one, and the client MUST
+discard the old one (OAuth 2.1 §4.3.2). Presenting the old one again is reuse, and kills the grant.
+"""
+
+from __future__ import annotations
+
+from .authorization_steps import AuthorizationSteps
+from .records import StepRecord
+
+
+class RefreshStep(AuthorizationSteps):
+    async def refresh(self, reason: str = "asked to") -> StepRecord:
+        with self._step(9) as step:
+            metadata = self._require(self.state.as_metadata, step, "AS metadata")
+            old = self._require((self.state.tokens or {}).get("refresh_token"), step, "a refresh token")
+            form = {"grant_type": "refresh_token", "refresh_token": old, "resource": self.state.resource or ""}
+            tokens = await self._token_request(metadata["token_endpoint"], form, step)
+            new = tokens.get("refresh_token")
+            if new is None:
+                # OAuth 2.1 §4.3.3: no new refresh token means the old one stays valid.
+                self.state.tokens = {**tokens, "refresh_token": old}
+            step.learned.update(
+                reason=reason, rotated=new is not None and new != old, old_refresh_token=old, new_refresh_token=new, scope=tokens.get("scope")
+            )
+            step.explanation = (
+                f"The client refreshed because {reason}. It sent its refresh token and the same resource; the AS "
+                "answered with a new access token and (rotation) a new refresh token. The old refresh token is now "
+                "dead: the client discards it, and anyone replaying it makes the AS revoke the whole grant."
+            )
+        return self.records[-1]

@@ -1,0 +1,32 @@
+"""After the handshake: step-up authorization on 403 `insufficient_scope`, as a named step.
+
+MCP 2026-07-28 §11.1.2 (SEP-2350): the client asks for the union of the scopes it requested
+before and the scopes the challenge names, so that gaining `notes:write` never loses
+`notes:read` (in 2025-11-25 the client used the challenge alone, and the server re-included
+granted scopes). This step only decides the new scope; the consent (step 5), the token (step 6)
+and the retried request follow as their own steps, so each exchange is filed under its step.
+"""
+
+from __future__ import annotations
+
+from .authorization_steps import AuthorizationSteps
+from .records import StepRecord
+from .www_authenticate import Challenge
+
+
+class StepUpStep(AuthorizationSteps):
+    async def step_up(self, challenge: Challenge, method: str) -> StepRecord:
+        with self._step(10) as step:
+            challenged = set((challenge.get("scope") or "").split())
+            requested = set((self.state.scope or "").split())
+            granted = set((self.state.tokens or {}).get("scope", "").split())
+            # Before 2026-07-28 the client asked for the challenge alone (the RS accumulated).
+            union = " ".join(sorted(requested | granted | challenged if self.revision.scope_union else challenged))
+            step.learned.update(
+                request=method, challenged=" ".join(sorted(challenged)), previously=" ".join(sorted(requested | granted)), union=union
+            )
+            step.explanation = (
+                f"{method} was refused with 403 insufficient_scope naming {' '.join(sorted(challenged)) or 'no scope'}. "
+                "The client asks the user again for the union of what it had and what is needed, then retries."
+            )
+        return self.records[-1]

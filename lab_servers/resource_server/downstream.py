@@ -1,0 +1,84 @@
+"""How the MCP server calls a downstream API for the user: by token exchange (RFC 8693), or by
+the forbidden shortcut, token passthrough, kept here as an experiment.
+
+MCP security best practices ("Token Passthrough") and 2026-07-28 security considerations §9: the
+server MUST NOT pass through the token it received; the downstream call needs "a separate token".
+In `exchange` mode the MCP server authenticates to the AS as a confidential client with a key
+(`private_key_jwt`, RFC 7523 §2.2: no shared secret to leak) and asks for a token whose audience
+is the API, narrowed in scope, with itself named as the actor (`act`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from joserfc import jwt
+from joserfc.jwk import OKPKey
+
+from ..determinism import LabClock, SeededIds
+
+Mode = Literal["exchange", "passthrough"]
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+class DownstreamError(Exception):
+    """The downstream call failed; the message says at which hop and why."""
+
+
+@dataclass
+class DownstreamCaller:
+    client_id: str  # the MCP server's own client_id at the AS
+    token_endpoint: str
+    api_url: str  # the downstream API's resource identifier (RFC 8707)
+    http: httpx.AsyncClient
+    clock: LabClock
+    ids: SeededIds
+    scope: str = "contacts:read"
+    mode: Mode = "exchange"
+    last_exchange: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._key = OKPKey.import_key(Ed25519PrivateKey.from_private_bytes(self.ids.bytes(f"client-key:{self.client_id}", 32)))
+        self.kid = self._key.thumbprint()
+
+    def jwks(self) -> dict[str, Any]:
+        """The public half, as the AS's administrator registers it for this client."""
+        return {"keys": [{**self._key.as_dict(private=False), "kid": self.kid, "alg": "Ed25519", "use": "sig"}]}
+
+    def client_assertion(self) -> str:
+        now = self.clock.now()
+        claims = {
+            "iss": self.client_id, "sub": self.client_id, "aud": self.token_endpoint,  # RFC 7523 §3
+            "iat": now, "exp": now + 60, "jti": self.ids.token("client-assertion-jti", 12),
+        }  # fmt: skip
+        return jwt.encode({"alg": "Ed25519", "kid": self.kid, "typ": "JWT"}, claims, self._key, algorithms=["Ed25519"])
+
+    async def exchange(self, subject_token: str) -> str:
+        form = {
+            "grant_type": TOKEN_EXCHANGE,
+            "subject_token": subject_token,
+            "subject_token_type": ACCESS_TOKEN_TYPE,
+            "resource": self.api_url,
+            "scope": self.scope,
+            "client_assertion_type": CLIENT_ASSERTION_TYPE,
+            "client_assertion": self.client_assertion(),
+        }
+        response = await self.http.post(self.token_endpoint, data=form)
+        body = response.json()
+        self.last_exchange = body
+        if response.status_code != 200:
+            raise DownstreamError(f"token exchange refused: {response.status_code} {body.get('error')}: {body.get('error_description')}")
+        return str(body["access_token"])
+
+    async def get(self, path: str, user_token: str) -> dict[str, Any]:
+        token = user_token if self.mode == "passthrough" else await self.exchange(user_token)
+        response = await self.http.get(self.api_url.rstrip("/") + path, headers={"Authorization": f"Bearer {token}"})
+        body = response.json()
+        if response.status_code != 200:
+            raise DownstreamError(f"the API answered {response.status_code}: {response.headers.get('www-authenticate') or body}")
+        return dict(body)

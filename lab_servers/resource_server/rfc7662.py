@@ -1,0 +1,47 @@
+"""Validating a token by asking the AS (RFC 7662 introspection) instead of checking it locally.
+
+The trade, stated plainly: a local JWT check (`tokens.py`) needs no request per call but cannot
+see revocation before `exp`; introspection sees it at once and costs one request to the AS per
+call (the lab does not cache answers, so nothing stale hides the effect). The resource server
+authenticates to the AS as a confidential client (RFC 7662 §2.1: the caller must be authorised).
+"""
+
+from __future__ import annotations
+
+import base64
+from urllib.parse import quote
+
+import httpx
+
+from .tokens import InvalidToken, TokenClaims
+
+
+class IntrospectingValidator:
+    def __init__(self, *, endpoint: str, client_id: str, client_secret: str, audience: str, http: httpx.AsyncClient) -> None:
+        self.endpoint = endpoint
+        self.audience = audience
+        self.http = http
+        # RFC 6749 §2.3.1: each part form-urlencoded, then joined with ':'.
+        pair = f"{quote(client_id, safe='')}:{quote(client_secret, safe='')}"
+        self._authorization = "Basic " + base64.b64encode(pair.encode()).decode()
+
+    async def validate(self, token: str) -> TokenClaims:
+        response = await self.http.post(
+            self.endpoint, data={"token": token, "token_type_hint": "access_token"}, headers={"Authorization": self._authorization}
+        )
+        if response.status_code != 200:
+            raise InvalidToken(f"the authorization server refused to introspect ({response.status_code}); the token cannot be checked")
+        body = response.json()
+        if body.get("active") is not True:
+            raise InvalidToken("the authorization server says the token is not active: revoked, expired or unknown (RFC 7662 §2.2)")
+        if body.get("aud") != self.audience:
+            raise InvalidToken(f"audience {body.get('aud')!r} is not this server ({self.audience}); token passthrough is forbidden")
+        return TokenClaims(
+            client_id=str(body.get("client_id", "")),
+            subject=str(body.get("sub", "")),
+            scopes=frozenset(str(body.get("scope", "")).split()),
+            audience=self.audience,
+            issuer=str(body.get("iss", "")),
+            expires_at=int(body.get("exp", 0)),
+            raw=body,
+        )

@@ -1,0 +1,92 @@
+"""After the handshake: refresh as a step (OAuth 2.1 §4.3, rotation and reuse detection), the
+offline_access rule (MCP 2026-07-28 §10), and step-up as named steps (MCP 2026-07-28 §11.1)."""
+
+from __future__ import annotations
+
+import pytest
+
+from lab_servers import ISSUER, MCP_URL, Lab
+from lab_servers.authorization_server.issuance import ACCESS_TOKEN_LIFETIME
+from lab_servers.client import StepError
+
+from .helpers import assert_oauth_error, code_form, get_code, token_request
+
+pytestmark = pytest.mark.anyio
+
+
+def names(records: list) -> list[str]:
+    return [r.name for r in records]
+
+
+async def test_an_expired_token_is_answered_401_invalid_token_and_the_client_refreshes_once_and_retries(lab: Lab) -> None:
+    connection = await lab.connect("cimd")
+    client = connection.client
+    old_refresh = client.state.tokens["refresh_token"]
+    lab.clock.advance(ACCESS_TOKEN_LIFETIME + 1)
+    result = await client.call_tool("whoami")
+    assert result["structuredContent"]["sub"] == "alice"
+    assert names(client.records)[-2:] == ["refresh", "call"]
+    refresh = client.records[-2]
+    assert refresh.learned["rotated"] is True and "401 invalid_token" in refresh.learned["reason"]
+    # The token request, and the AS re-fetching the client's CIMD document (its cache expired meanwhile).
+    assert [e.url for e in refresh.exchanges if e.caller == "client"] == [f"{ISSUER}/token"]
+    call = client.records[-1]
+    assert [e.status for e in call.exchanges] == [401, 200]  # the refusal and the retry, both in the named step
+    assert client.state.tokens["refresh_token"] != old_refresh  # OAuth 2.1 §4.3.2: the old one is discarded
+
+
+async def test_a_rotated_out_refresh_token_replayed_is_reuse_and_the_whole_grant_dies(lab: Lab) -> None:
+    connection = await lab.connect("cimd")
+    client = connection.client
+    old_refresh = client.state.tokens["refresh_token"]
+    await client.refresh()
+    replay = {"grant_type": "refresh_token", "refresh_token": old_refresh, "client_id": connection.client_id}
+    assert_oauth_error(await token_request(lab, replay), 400, "invalid_grant", "reuse detected")
+    with pytest.raises(StepError, match=r"step 9 \(refresh\).*invalid_grant"):
+        await client.refresh()  # the client's current refresh token went down with the grant
+
+
+async def test_revoked_grant_access_tokens_are_denylisted_at_the_as(lab: Lab) -> None:
+    connection = await lab.connect("cimd")
+    await connection.client.refresh()
+    jti = lab.auth_server.issued[-1]["jti"]
+    lab.auth_server.revoke_family(lab.auth_server.grant_of_jti[jti])
+    assert jti in lab.auth_server.revoked_jtis
+
+
+async def test_with_offline_access_the_as_lists_it_the_client_asks_for_it_and_only_then_gets_a_refresh_token(lab: Lab) -> None:
+    lab.auth_server.offline_access = True
+    connection = await lab.connect("cimd")
+    assert "offline_access" in lab.auth_server.metadata()["scopes_supported"]
+    assert "offline_access" in connection.client.state.scope.split()
+    assert "refresh_token" in connection.client.state.tokens
+    code = await get_code(lab, lab.client_metadata_url, scope="notes:read")
+    body = (await token_request(lab, code_form(lab.client_metadata_url, code))).json()
+    assert "access_token" in body and "refresh_token" not in body  # the AS decides (SEP-2207)
+
+
+async def test_without_offline_access_in_scopes_supported_the_client_does_not_send_it(lab: Lab) -> None:
+    connection = await lab.connect("cimd")
+    assert "offline_access" not in (connection.client.state.scope or "")
+    assert "offline_access" not in connection.client.state.authorization_url
+
+
+async def test_step_up_is_a_named_step_asking_for_the_union_then_consent_token_and_retry(lab: Lab) -> None:
+    connection = await lab.connect("cimd")
+    client = connection.client
+    start = len(client.records)
+    result = await client.call_tool("add_note", {"text": "hello"})
+    assert result["structuredContent"]["added"] == "hello"
+    assert names(client.records[start:]) == ["step-up", "authorize", "token", "call"]
+    step_up = client.records[start]
+    # This RS follows 2025-11-25 and re-includes granted scopes in the 403; the union is the client's own rule.
+    assert "notes:write" in step_up.learned["challenged"].split()
+    assert step_up.learned["union"] == "notes:read notes:write"  # SEP-2350: nothing granted is lost
+    assert client.state.tokens["scope"] == "notes:read notes:write"
+    assert [e.status for e in client.records[-1].exchanges] == [403, 200]
+    assert all(e.step is not None for e in lab.trace.exchanges)  # every exchange belongs to a named step
+
+
+async def test_every_refusal_in_this_file_is_an_oauth_error_never_a_500(lab: Lab) -> None:
+    form = {"grant_type": "refresh_token", "refresh_token": "nope", "client_id": lab.client_metadata_url, "resource": MCP_URL}
+    assert_oauth_error(await token_request(lab, form), 400, "invalid_grant", "unknown")

@@ -1,0 +1,161 @@
+"""Resource identifiers and on-behalf-of: a token is good for one audience only (RFC 8707, MCP
+§9.2), a forwarded token is refused downstream (MCP security best practices, token passthrough),
+and RFC 8693 token exchange gives the MCP server a separate, narrowed token naming it as actor."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from lab_servers import ISSUER, Lab
+from lab_servers.client import decode_jwt_payload
+from lab_servers.story import API_URL, MCP_SERVER_CLIENT_ID, OTHER_MCP_URL, add_downstream_api, add_second_mcp_server
+
+from .helpers import assert_oauth_error
+
+pytestmark = pytest.mark.anyio
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+
+
+async def exchange(lab: Lab, token: str, /, *, authenticate: bool = True, **changes: str | None) -> httpx.Response:
+    caller = lab.resource_server.downstream
+    assert caller is not None
+    form: dict[str, str | None] = {
+        "grant_type": TOKEN_EXCHANGE,
+        "subject_token": token,
+        "subject_token_type": ACCESS_TOKEN_TYPE,
+        "resource": API_URL,
+        "scope": "contacts:read",
+    }
+    if authenticate:
+        form |= {"client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer", "client_assertion": caller.client_assertion()}
+    else:
+        form["client_id"] = MCP_SERVER_CLIENT_ID
+    form.update(changes)
+    async with lab.httpx_client("mcp.example.com") as http:
+        return await http.post(f"{ISSUER}/token", data={k: v for k, v in form.items() if v is not None})
+
+
+async def test_a_token_minted_for_one_mcp_server_is_refused_by_the_other(lab: Lab) -> None:
+    add_second_mcp_server(lab)
+    connection = await lab.connect("cimd")
+    async with lab.httpx_client("client") as http:
+        response = await http.post(OTHER_MCP_URL, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+                                   headers={"Authorization": f"Bearer {connection.access_token}", "Accept": "application/json, text/event-stream"})  # fmt: skip
+    assert response.status_code == 401
+    assert 'error="invalid_token"' in response.headers["www-authenticate"]
+    assert "audience 'https://mcp.example.com/mcp' is not this server" in response.json()["error_description"]
+
+
+async def test_the_same_client_gets_a_separate_token_for_the_second_server(lab: Lab) -> None:
+    add_second_mcp_server(lab)
+    client = lab.client("cimd")
+    client.mcp_url = OTHER_MCP_URL
+    await client.run_all()
+    assert client.state.whoami["aud"] == OTHER_MCP_URL
+
+
+async def test_passthrough_a_forwarded_user_token_is_refused_by_the_downstream_api(lab: Lab) -> None:
+    add_downstream_api(lab)
+    connection = await lab.connect("cimd")
+    lab.resource_server.downstream.mode = "passthrough"
+    result = (await connection.client.call_tool("list_contacts"))["structuredContent"]
+    assert "401" in result["error"] and "token passthrough is forbidden" in result["error"]
+    api_calls = [e for e in lab.trace.exchanges if e.host == "api.example.com"]
+    assert [e.status for e in api_calls] == [401]
+
+
+async def test_exchange_the_api_gets_a_token_for_itself_naming_the_mcp_server_as_actor(lab: Lab) -> None:
+    add_downstream_api(lab)
+    connection = await lab.connect("cimd")
+    result = (await connection.client.call_tool("list_contacts"))["structuredContent"]
+    assert result["user"] == "alice" and result["actor"] == MCP_SERVER_CLIENT_ID and result["contacts"]
+    issued = lab.resource_server.downstream.last_exchange
+    assert issued["issued_token_type"] == ACCESS_TOKEN_TYPE and issued["token_type"] == "Bearer"
+    assert "refresh_token" not in issued
+    claims = decode_jwt_payload(issued["access_token"])
+    assert claims["aud"] == API_URL and claims["act"] == {"sub": MCP_SERVER_CLIENT_ID}
+    assert claims["sub"] == "alice" and claims["scope"] == "contacts:read"  # narrowed: no notes:* downstream
+    form = next(e for e in lab.trace.exchanges if e.host == "auth.example.com" and "token-exchange" in e.request_body).request_body
+    assert "client_assertion=" in form and "client_secret" not in form  # a key, not a shared secret
+
+
+async def test_wrong_actor_a_token_meant_for_another_server_cannot_be_exchanged(lab: Lab) -> None:
+    add_downstream_api(lab)
+    add_second_mcp_server(lab)
+    client = lab.client("cimd")
+    client.mcp_url = OTHER_MCP_URL
+    await client.run_all()
+    response = await exchange(lab, client.state.access_token)
+    assert_oauth_error(response, 400, "invalid_request", "may exchange only tokens that were sent to it")
+
+
+async def test_wrong_audience_a_target_outside_the_rule_is_invalid_target(lab: Lab) -> None:
+    add_downstream_api(lab)
+    connection = await lab.connect("cimd")
+    response = await exchange(lab, connection.access_token, resource="https://evil.example/")
+    assert_oauth_error(response, 400, "invalid_target", "may not obtain tokens for 'https://evil.example/'")
+
+
+async def test_scope_escalation_is_invalid_scope(lab: Lab) -> None:
+    add_downstream_api(lab)
+    connection = await lab.connect("cimd")
+    response = await exchange(lab, connection.access_token, scope="contacts:read contacts:write")
+    assert_oauth_error(response, 400, "invalid_scope", "narrows, never widens")
+
+
+async def test_missing_client_authentication_is_invalid_client(lab: Lab) -> None:
+    add_downstream_api(lab)
+    connection = await lab.connect("cimd")
+    response = await exchange(lab, connection.access_token, authenticate=False)
+    assert_oauth_error(response, 401, "invalid_client", "private_key_jwt")
+
+
+async def test_a_public_client_may_not_exchange(lab: Lab) -> None:
+    add_downstream_api(lab)
+    connection = await lab.connect("cimd")
+    async with lab.httpx_client("client") as http:
+        response = await http.post(f"{ISSUER}/token", data={
+            "grant_type": TOKEN_EXCHANGE, "client_id": connection.client_id, "subject_token": connection.access_token,
+            "subject_token_type": ACCESS_TOKEN_TYPE, "resource": API_URL,
+        })  # fmt: skip
+    assert_oauth_error(response, 400, "unauthorized_client")
+
+
+@pytest.mark.parametrize(
+    ("changes", "mention"),
+    [
+        ({"subject_token": "not-a-token"}, "not an active access token"),
+        ({"subject_token_type": "urn:ietf:params:oauth:token-type:id_token"}, "send an access token"),
+        ({"actor_token_type": ACCESS_TOKEN_TYPE}, "actor_token_type is required with actor_token"),
+        ({"resource": None}, "name the downstream API"),
+    ],
+)
+async def test_malformed_exchanges_are_refused_with_the_rule(lab: Lab, changes: dict, mention: str) -> None:
+    add_downstream_api(lab)
+    connection = await lab.connect("cimd")
+    response = await exchange(lab, connection.access_token, **changes)
+    assert response.status_code == 400, response.text
+    assert mention in response.json()["error_description"]
+
+
+async def test_a_revoked_subject_token_cannot_be_exchanged(lab: Lab) -> None:
+    add_downstream_api(lab)
+    connection = await lab.connect("cimd")
+    lab.auth_server.revoke_access_token(lab.auth_server.issued[-1]["jti"])
+    assert_oauth_error(await exchange(lab, connection.access_token), 400, "invalid_request", "not an active access token")
+
+
+async def test_the_api_refuses_an_actor_it_does_not_trust(lab: Lab) -> None:
+    api = add_downstream_api(lab)
+    connection = await lab.connect("cimd")
+    api.trusted_actors.clear()
+    result = (await connection.client.call_tool("list_contacts"))["structuredContent"]
+    assert "is not an MCP server this API trusts" in result["error"]
+
+
+async def test_the_as_advertises_token_exchange_once_it_has_an_exchange_rule(lab: Lab) -> None:
+    assert TOKEN_EXCHANGE not in lab.auth_server.metadata()["grant_types_supported"]
+    add_downstream_api(lab)
+    assert TOKEN_EXCHANGE in lab.auth_server.metadata()["grant_types_supported"]
