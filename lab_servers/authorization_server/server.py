@@ -48,11 +48,8 @@ class _App(Starlette):
 
     def _route(self, path: str, method: str) -> Callable[[Endpoint], Endpoint]:
         def add(endpoint: Endpoint) -> Endpoint:
-            route = Route(path, endpoint, methods=[method])
-            # Starlette adds HEAD to every GET route, and builds the 405's Allow header from a set,
-            # whose order changes between processes: one method per route keeps answers identical.
-            route.methods = {method}
-            self.router.routes.append(route)
+            # A GET route answers HEAD too (RFC 9110 §9.3.2); 405 answers sort the Allow list (errors.py).
+            self.router.routes.append(Route(path, endpoint, methods=[method]))
             return endpoint
 
         return add
