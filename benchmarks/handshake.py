@@ -32,6 +32,7 @@ from typing import Any
 
 import httpx
 
+import lab_servers
 from lab_servers import HARDENED, STEPS, Lab, LabClient, SeededIds, default_client_metadata
 from lab_servers.client import Browser
 
@@ -67,12 +68,12 @@ def load() -> float:
 
 
 def revisions() -> list[str]:
-    """The revisions this lab can run: every one `Lab(revision=…)` accepts, or only the one it
-    spoke before revisions became a choice."""
+    """The revisions this lab can run: every one `Lab(revision=…)` accepts, oldest first, or only
+    the one it spoke before revisions became a choice."""
     if "revision" not in inspect.signature(Lab).parameters:
         return [LEGACY_REVISION]
     supported = []
-    for revision in KNOWN_REVISIONS:
+    for revision in sorted(getattr(lab_servers, "REVISIONS", KNOWN_REVISIONS)):
         try:
             Lab(revision=revision)  # type: ignore[call-arg]
         except (ValueError, KeyError, TypeError):
@@ -209,7 +210,12 @@ def main() -> None:
 
     result["median_ms"] = {}
     for revision in revisions():
-        totals, steps = asyncio.run(handshake_times(revision, args.runs))
+        try:
+            totals, steps = asyncio.run(handshake_times(revision, args.runs))
+        except Exception as exc:  # noqa: BLE001 - a revision whose handshake breaks is reported, the others still measured
+            say(f"revision {revision}: the handshake failed: {type(exc).__name__}: {exc}\n")
+            result["median_ms"][revision] = None
+            continue
         result["median_ms"][revision] = {s: median_ms(v) for s, v in totals.items()}
         target = TARGET_MS.get(revision)
         say(f"Full in-process handshake, revision {revision}, median of {args.runs}" + (f" (target ≤ {target:g} ms):" if target else ":"))
@@ -220,16 +226,19 @@ def main() -> None:
             say(f"  {number}. {title:41}" + "".join(f"{ms(statistics.median(steps[s][number])):>18}" for s in totals))
         say("")
 
-    default = revisions()[-1]
+    default = str(getattr(lab_servers, "DEFAULT_REVISION", revisions()[-1]))
+    result["default_revision"] = default
     loopback = asyncio.run(loopback_times(args.loopback_runs))
     result["loopback_tls_median_ms"] = {s: median_ms(v) for s, v in loopback.items()}
+    in_process = result["median_ms"].get(default) or {}
     result["ratio_loopback_tls_over_inprocess"] = {
-        s: round(result["loopback_tls_median_ms"][s] / result["median_ms"][default][s], 1) for s in loopback
+        s: round(result["loopback_tls_median_ms"][s] / in_process[s], 1) for s in loopback if in_process.get(s)
     }
     say(f"Over loopback sockets (served lab, plain http: TLS not in serve mode yet), median of {args.loopback_runs}, "
         f"vs in process ({default}; target ≥ 10×):")  # fmt: skip
     for scenario, samples in loopback.items():
-        say(f"  {scenario:18} {ms(statistics.median(samples))}   {result['ratio_loopback_tls_over_inprocess'][scenario]:5.1f}× the in-process time")
+        ratio = result["ratio_loopback_tls_over_inprocess"].get(scenario, float("nan"))
+        say(f"  {scenario:18} {ms(statistics.median(samples))}   {ratio:5.1f}× the in-process time")
 
     say(f"\nConcurrent handshakes in one lab (half DCR, half CIMD), revision {default}:")
     for count in args.concurrent:
