@@ -100,7 +100,7 @@ class AuthorizationServer(AuthorizationServerState):
             try:
                 body = parse_json(await request.body(), REGISTRATION_JSON, what="the registration body")
             except JsonRejected as rejected:
-                raise OAuthError("invalid_client_metadata", f"{rejected.rule}; the body must be a JSON object (RFC 7591 §3.1)") from None
+                raise OAuthError("invalid_client_metadata", f"{rejected.rule}; a registration request is one JSON object within these limits (RFC 7591 §3.1)") from None
             check_auth_method_offered(self.capabilities, body)
             source = request.client.host if request.client else "unknown"
             return JSONResponse(await self.registrar.register(body, self.metadata(), source=source), status_code=201, headers=NO_STORE)
