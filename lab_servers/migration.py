@@ -119,7 +119,7 @@ async def operator_scenarios(seed: int = 0) -> list[Scenario]:
         await _scenario("DCR-only AS, modern client", default, seed, capabilities=ASCapabilities(cimd=False)),
         await _scenario("CIMD-only AS, old DCR-only client", old_dcr_client, seed, capabilities=ASCapabilities(dcr="removed")),
         await _scenario("DCR closed, registration_endpoint still advertised", default, seed,
-                        capabilities=ASCapabilities(cimd=False, dcr="closed", advertise_registration_endpoint=True)),  # fmt: skip
+                        capabilities=ASCapabilities(cimd=False, dcr="closed", advertise_registration_endpoint=True)),
         await _scenario("/register removed, client without a document", no_document, seed, capabilities=ASCapabilities(dcr="removed")),
     ]
 
