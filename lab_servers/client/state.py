@@ -16,6 +16,9 @@ class Credentials:
     client_id: str
     client_secret: str | None = None
     token_endpoint_auth_method: str = "none"
+    # private_key_jwt (RFC 7523 §2.2): the client's private key (a JWK or PEM) and its algorithm.
+    private_key: Any = None
+    signing_algorithm: str = "Ed25519"
 
 
 @dataclass
