@@ -10,13 +10,14 @@ client-metadata host, and a step-by-step MCP client, all on one traced virtual n
 
 import logging
 
-from .authorization_server import HARDENED, NAIVE, ASPolicy, AuthorizationServer, Client, OAuthError
+from .authorization_server import HARDENED, NAIVE, ASCapabilities, ASPolicy, AuthorizationServer, Client, OAuthError
 from .client import STEPS, Credentials, LabClient, StepError, StepRecord
 from .determinism import LabClock, SeededIds
 from .lab import CLIENT_METADATA_URL, ISSUER, MCP_URL, Connection, Lab, default_client_metadata
 from .metadata_host import HostedResponse, MetadataHost
 from .network import LabNetwork
 from .resource_server import ResourceServer
+from .revisions import DEFAULT_REVISION, PREVIOUS_REVISION, REVISIONS, Revision
 from .trace import Exchange, Trace
 
 # Libraries that log every request (httpx, the MCP SDK's session manager) would write into
@@ -25,8 +26,34 @@ for _name in ("httpx", "httpx2", "mcp", "uvicorn.access"):
     logging.getLogger(_name).setLevel(logging.WARNING)
 
 __all__ = [
-    "CLIENT_METADATA_URL", "HARDENED", "ISSUER", "MCP_URL", "NAIVE", "STEPS", "ASPolicy", "AuthorizationServer",
-    "Client", "Connection", "Credentials", "Exchange", "HostedResponse", "Lab", "LabClient", "LabClock",
-    "LabNetwork", "MetadataHost", "OAuthError", "ResourceServer", "SeededIds", "StepError", "StepRecord", "Trace",
+    "CLIENT_METADATA_URL",
+    "DEFAULT_REVISION",
+    "HARDENED",
+    "ISSUER",
+    "MCP_URL",
+    "NAIVE",
+    "PREVIOUS_REVISION",
+    "REVISIONS",
+    "STEPS",
+    "ASCapabilities",
+    "ASPolicy",
+    "AuthorizationServer",
+    "Client",
+    "Connection",
+    "Credentials",
+    "Exchange",
+    "HostedResponse",
+    "Lab",
+    "LabClient",
+    "LabClock",
+    "LabNetwork",
+    "MetadataHost",
+    "OAuthError",
+    "ResourceServer",
+    "Revision",
+    "SeededIds",
+    "StepError",
+    "StepRecord",
+    "Trace",
     "default_client_metadata",
 ]  # fmt: skip

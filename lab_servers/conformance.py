@@ -18,6 +18,7 @@ import httpx
 
 from .client import Browser, Credentials, LabClient, StepError
 from .determinism import SeededIds
+from .revisions import REVISIONS, revision
 from .trace import Trace
 
 # The suite's CIMD scenario expects exactly this client_id (its mock AS does not fetch it).
@@ -27,6 +28,10 @@ REDIRECT_URI = "http://localhost:3000/callback"
 
 async def run(server_url: str) -> int:
     context = json.loads(os.environ.get("MCP_CONFORMANCE_CONTEXT") or "{}")
+    # The suite says which spec version the scenario runs at; the client follows that revision
+    # (and the lab's default when the version is one the lab does not model).
+    requested = os.environ.get("MCP_CONFORMANCE_PROTOCOL_VERSION")
+    client_revision = revision(requested if requested in REVISIONS else None)
     metadata = {
         "client_name": "MCP auth lab client",
         "redirect_uris": [REDIRECT_URI],
@@ -44,6 +49,7 @@ async def run(server_url: str) -> int:
             client_metadata=metadata,
             client_metadata_url=CONFORMANCE_CLIENT_METADATA_URL,
             tool=None,
+            revision=client_revision,
         )
         try:
             for _ in range(3):  # discovery first: pre-registered credentials belong to one issuer

@@ -10,13 +10,16 @@ from urllib.parse import urlsplit
 import httpx
 import httpx2
 
-from .authorization_server import HARDENED, ASPolicy, AuthorizationServer, CachedDocument, Client
+from .authorization_server import HARDENED, ASCapabilities, ASPolicy, AuthorizationServer, CachedDocument, Client
 from .client import Browser, Credentials, LabClient, StepRecord
-from .client.base import Decision, RegistrationMethod
+from .client.base import AskUser, Decision, RegistrationMethod
 from .determinism import LabClock, SeededIds
 from .metadata_host import MetadataHost
 from .network import LabNetwork
 from .resource_server import ResourceServer
+from .revisions import DEFAULT_REVISION, Revision
+from .revisions import revision as revision_named
+from .topology import CoLocated
 from .trace import Trace
 
 MCP_HOST = "mcp.example.com"
@@ -79,17 +82,30 @@ class Lab:
         policy: ASPolicy = HARDENED,
         mcp_url: str = MCP_URL,
         issuer: str = ISSUER,
+        revision: str | Revision = DEFAULT_REVISION,
+        capabilities: ASCapabilities | None = None,
+        accept_legacy: bool = True,
     ) -> None:
         """By default every server lives on the virtual network. With other `mcp_url` and
         `issuer` (loopback URLs: see `lab_servers.serve`) the MCP server and the AS are meant to
-        be served over real sockets, and the MCP server fetches the AS's keys that way too."""
+        be served over real sockets, and the MCP server fetches the AS's keys that way too.
+
+        `revision` is the MCP revision the servers and the lab's clients follow (default
+        2026-07-28; `revision="2025-11-25"` for the one before). A 2025-03-26 lab has no PRM: its
+        AS lives at the MCP server's origin, as that revision describes. `capabilities` say what
+        the AS offers (default: what its revision describes); `accept_legacy=False` makes a
+        2026-07-28 MCP server refuse initialize-era clients."""
+        self.revision = revision_named(revision)
         self.clock = clock or LabClock()
         self.ids = SeededIds(seed)
         self.trace = Trace()
         self.network = LabNetwork(self.trace, self.clock)
         self.metadata_hosts: dict[str, MetadataHost] = {}
-        self.mcp_url, self.issuer = mcp_url, issuer
         in_process = (mcp_url, issuer) == (MCP_URL, ISSUER)
+        co_located = in_process and not self.revision.protected_resource_metadata
+        if co_located:
+            issuer = f"https://{MCP_HOST}"  # 2025-03-26 §2.3.2: the MCP server's origin is the AS
+        self.mcp_url, self.issuer = mcp_url, issuer
         self.auth_server = AuthorizationServer(
             issuer,
             resources={mcp_url: SCOPES},
@@ -98,10 +114,17 @@ class Lab:
             clock=self.clock,
             ids=self.ids,
             policy=policy,
+            capabilities=capabilities or ASCapabilities.for_revision(self.revision.version),
         )
+        self.authorization_servers: dict[str, AuthorizationServer] = {issuer: self.auth_server}
         keys_http = self.network.httpx_client(MCP_HOST) if in_process else httpx.AsyncClient(timeout=5)
-        self.resource_server = ResourceServer(mcp_url, issuer=issuer, http=keys_http, clock=self.clock)
-        if in_process:
+        self.resource_server = ResourceServer(
+            mcp_url, issuer=issuer, http=keys_http, clock=self.clock, revision=self.revision, accept_legacy=accept_legacy
+        )
+        if co_located:
+            app = CoLocated(self.resource_server, self.auth_server.app, mcp_path=urlsplit(mcp_url).path)
+            self.network.add_host(MCP_HOST, PUBLIC_ADDRESSES[MCP_HOST], app, lifespan=True)
+        elif in_process:
             self.network.add_host(AS_HOST, PUBLIC_ADDRESSES[AS_HOST], self.auth_server.app)
             self.network.add_host(MCP_HOST, PUBLIC_ADDRESSES[MCP_HOST], self.resource_server, lifespan=True)
         self.add_metadata_host(APP_HOST, PUBLIC_ADDRESSES[APP_HOST])
@@ -134,6 +157,45 @@ class Lab:
     def remove_client_document(self, url: str) -> None:
         host, path = self._host_for(url)
         host.remove(path)
+
+    # Several authorization servers ------------------------------------------------------------
+
+    def add_authorization_server(
+        self,
+        hostname: str,
+        address: str,
+        *,
+        capabilities: ASCapabilities | None = None,
+        policy: ASPolicy = HARDENED,
+        preregistered: dict[str, dict[str, Any]] | None = None,
+    ) -> AuthorizationServer:
+        """Another AS on the virtual network (e.g. a legacy DCR-only one, or the one a resource
+        moves to), issuing tokens for the lab's MCP server. `preregistered` maps client_id →
+        metadata (with an optional "client_secret") for clients an administrator added."""
+        issuer = f"https://{hostname}"
+        server = AuthorizationServer(
+            issuer,
+            resources={self.mcp_url: SCOPES},
+            http=self.network.httpx_client(hostname),
+            resolve=self.network.dns.resolve,
+            clock=self.clock,
+            ids=SeededIds(f"{self.ids.seed}:{hostname}"),
+            policy=policy,
+            capabilities=capabilities or ASCapabilities.for_revision(self.revision.version),
+        )
+        for client_id, registered in (preregistered or {}).items():
+            metadata = dict(registered)
+            server.preregister(client_id, metadata, metadata.pop("client_secret", None))
+        self.network.add_host(hostname, address, server.app)
+        self.authorization_servers[issuer] = server
+        return server
+
+    def use_authorization_server(self, issuer: str, *, keep_previous: bool = False) -> None:
+        """Switch the MCP server's Protected Resource Metadata to `issuer`, at run time. Tokens
+        of the previous AS stay valid only with `keep_previous` (a grace window)."""
+        if issuer not in self.authorization_servers:
+            raise KeyError(f"no authorization server {issuer!r}; add one with add_authorization_server")
+        self.resource_server.use_authorization_server(issuer, keep_previous=keep_previous)
 
     # The authorization server's state -------------------------------------------------------
 
@@ -183,8 +245,13 @@ class Lab:
         preregistered: dict[str, Credentials] | None = None,
         decision: Decision = "approve",
         caller: str = "client",
+        revision: str | Revision | None = None,
+        ask_user: AskUser | None = None,
+        credential_store: dict[str, Credentials] | None = None,
+        initial_access_token: str | None = None,
     ) -> LabClient:
-        """A step-by-step lab client; nothing is sent until its steps run."""
+        """A step-by-step lab client; nothing is sent until its steps run. It follows the lab's
+        revision unless given another (to watch a client of one revision meet servers of another)."""
         return LabClient(
             self.mcp_url,
             http=self.network.httpx_client(caller),
@@ -196,6 +263,10 @@ class Lab:
             client_metadata_url=client_metadata_url,
             preregistered=preregistered,
             decision=decision,
+            revision=revision or self.revision,
+            ask_user=ask_user,
+            credential_store=credential_store,
+            initial_access_token=initial_access_token,
         )
 
     def _next_client_number(self) -> int:

@@ -120,7 +120,7 @@ CASES = [
     Case("authorize-state-9000", "lab limit: a parameter <= 8192 characters (it is stored and echoed)", "GET", "/authorize", 400,
          "invalid_request", "the limit is 8192", params=_authorize(state="s" * 9000)),
     Case("authorize-delete", "RFC 9110 §15.5.6: the authorization endpoint is GET", "DELETE", "/authorize", 405,
-         "invalid_request", "use GET"),
+         "invalid_request", "use GET, HEAD"),
     # POST /token (OAuth 2.1 §3.2) ------------------------------------------------------------------
     Case("token-get", "OAuth 2.1 §3.2: the token endpoint is POST", "GET", "/token", 405, "invalid_request", "use POST"),
     Case("token-verifier-newline", "RFC 7636 §4.1: 43-128 unreserved characters, all of them", "POST", "/token", 400,
@@ -137,7 +137,7 @@ CASES = [
          "invalid_client", "longer than 2048", form=_redeem(client_id="https://app.example/" + "a" * 5000)),
     # Everything else ------------------------------------------------------------------------------
     Case("unknown-path", "RFC 8414 §2: the endpoints are listed in the metadata", "GET", "/admin", 404, "invalid_request", "no endpoint"),
-    Case("jwks-post", "RFC 9110 §15.5.6: the key set is GET", "POST", "/jwks.json", 405, "invalid_request", "use GET"),
+    Case("jwks-post", "RFC 9110 §15.5.6: the key set is GET", "POST", "/jwks.json", 405, "invalid_request", "use GET, HEAD"),
     Case("decision-get", "RFC 9110 §15.5.6: the consent form posts", "GET", "/authorize/decision", 405, "invalid_request", "use POST"),
     Case("logo-unknown-client", "only a stored raster logo is served", "GET", "/clients/tpc_unknown/logo", 404,
          "invalid_request", "no logo is stored"),

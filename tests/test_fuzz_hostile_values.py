@@ -155,3 +155,18 @@ async def test_any_path_and_method_answers_a_well_formed_error_or_success(path: 
     async with Lab(seed=0) as lab, lab.httpx_client("client") as http:
         response = await http.request(method, f"{ISSUER}/{quote(path, errors='surrogatepass')}")
     assert_well_formed(response)
+
+
+@FUZZ
+@given(
+    path=st.sampled_from(["/revoke", "/introspect"]),
+    name=st.sampled_from(["token", "token_type_hint", "client_id", "client_secret", "client_assertion"]),
+    value=hostile_text | st.builds(_assertion, _raw_json_value(), _raw_json_value()),
+    policy=POLICIES,
+)
+async def test_revocation_and_introspection_with_hostile_values_answer_well_formed(path: str, name: str, value: str, policy: Any) -> None:
+    form = {"token": "t", "client_id": CLIENT_METADATA_URL, name: value}
+    async with Lab(seed=0, policy=policy) as lab, lab.httpx_client("client") as http:
+        response = await http.post(f"{ISSUER}{path}", content=_form(list(form.items())), headers={"content-type": "application/x-www-form-urlencoded"})
+        assert_well_formed(response)
+        assert lab.auth_server.revoked_jtis == {} and lab.registrations == {}

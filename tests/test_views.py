@@ -92,7 +92,7 @@ async def test_the_diagram_renders_live_and_statically(lab: Lab, tmp_path: Path)
     assert bundle["text/vnd.mermaid"].startswith("sequenceDiagram\n    title DCR\n")
     assert diagram.markdown == f"```mermaid\n{diagram.mermaid}```\n"
     assert bundle["image/svg+xml"].startswith('<svg xmlns="http://www.w3.org/2000/svg"')
-    assert bundle["text/plain"] == "<SequenceDiagram DCR: 12 exchanges, 7 step bands; Browser, Client, MCP server, AS>"
+    assert bundle["text/plain"] == "<SequenceDiagram DCR: 10 exchanges, 7 step bands; Browser, Client, MCP server, AS>"
     for label in ("POST /register", "201 Created", "302 → app.example/callback?…", "GET /jwks.json", "POST /mcp tools/call whoami"):
         assert label in diagram.mermaid
         status, _, rest = label.partition(" ")

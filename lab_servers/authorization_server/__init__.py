@@ -1,5 +1,6 @@
 """The lab's OAuth 2.1 authorization server, with DCR (RFC 7591) and CIMD."""
 
+from .capabilities import DEFAULT_CAPABILITIES, ASCapabilities
 from .cimd import CachedDocument, CimdResolver
 from .client_ids import resolve_client
 from .clients import Client, ClientRegistry
@@ -9,6 +10,6 @@ from .server import AuthorizationServer
 from .state import AuthorizationServerState
 
 __all__ = [
-    "HARDENED", "NAIVE", "ASPolicy", "AuthorizationServer", "AuthorizationServerState", "CachedDocument", "CimdResolver", "Client",
+    "DEFAULT_CAPABILITIES", "HARDENED", "NAIVE", "ASCapabilities", "ASPolicy", "AuthorizationServer", "AuthorizationServerState", "CachedDocument", "CimdResolver", "Client",
     "ClientRegistry", "OAuthError", "resolve_client",
 ]  # fmt: skip

@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 
 from starlette.responses import HTMLResponse, RedirectResponse
 
+from ..revisions import revision as revision_named
 from .client_ids import resolve_client
 from .clients import Client
 from .consent import render_consent_page, render_error_page
@@ -37,7 +38,8 @@ def error_page(error: OAuthError) -> HTMLResponse:
 
 def redirect_to_client(server: AuthorizationServerState, redirect_uri: str, params: dict[str, str | None]) -> RedirectResponse:
     query = {k: v for k, v in params.items() if v is not None}
-    query["iss"] = server.issuer  # RFC 9207 §2
+    if server.capabilities.iss_parameter:
+        query["iss"] = server.issuer  # RFC 9207 §2
     separator = "&" if "?" in redirect_uri else "?"
     return RedirectResponse(redirect_uri + separator + urlencode(query), status_code=302, headers={"Cache-Control": "no-store"})
 
@@ -63,7 +65,7 @@ async def authorization_request(server: AuthorizationServerState, items: list[tu
     # Phase 1: errors here are shown to the user, never redirected.
     try:
         params = single_valued(items)
-        client = await resolve_client(params.get("client_id", ""), server.registry, server.cimd)
+        client = await resolve_client(params.get("client_id", ""), server.registry, server.cimd, cimd_supported=server.capabilities.cimd)
         redirect_uri = choose_redirect_uri(client, params.get("redirect_uri"), server.policy.exact_redirect_uri_match)
     except OAuthError as error:
         return error_page(error)
@@ -106,7 +108,8 @@ async def authorization_request(server: AuthorizationServerState, items: list[tu
 
 def choose_resource(server: AuthorizationServerState, resource: str | None) -> str:
     if resource is None:
-        if server.policy.require_resource:
+        # A 2025-03-26 AS predates MCP's RFC 8707 rule (2025-06-18): its clients send no resource.
+        if server.policy.require_resource and revision_named(server.capabilities.revision).resource_parameter:
             raise OAuthError("invalid_target", "resource is required: MCP clients MUST send the MCP server's canonical URI (RFC 8707, MCP §8)")
         return server.resources[0]
     return canonical_resource(resource, server.resources)

@@ -54,7 +54,7 @@ async def authenticate_client(server: AuthorizationServerState, form: dict[str, 
 
 async def _resolve(server: AuthorizationServerState, client_id: str, basic: bool = False) -> Client:
     try:
-        return await resolve_client(client_id, server.registry, server.cimd)
+        return await resolve_client(client_id, server.registry, server.cimd, cimd_supported=server.capabilities.cimd)
     except OAuthError as exc:
         if exc.error == "invalid_request":
             raise

@@ -11,7 +11,7 @@ from .clients import MAX_CLIENT_ID_CHARS, Client, ClientRegistry, looks_like_url
 from .errors import OAuthError
 
 
-async def resolve_client(client_id: str, registry: ClientRegistry, cimd: CimdResolver) -> Client:
+async def resolve_client(client_id: str, registry: ClientRegistry, cimd: CimdResolver, *, cimd_supported: bool = True) -> Client:
     """The `client_id` → client decision (MCP §5.1.3 flow): URL ids are resolved by fetching and
     validating their document; any other id must be a record this AS holds."""
     if not client_id:
@@ -22,7 +22,11 @@ async def resolve_client(client_id: str, registry: ClientRegistry, cimd: CimdRes
         raise OAuthError(
             "invalid_client", f"client_id is {len(client_id)} characters long; no client_id longer than {MAX_CLIENT_ID_CHARS} is valid here", 401
         )
-    if looks_like_url(client_id):
+    if looks_like_url(client_id) and client_id not in registry.records:
+        if not cimd_supported:
+            # Advertised and enforced alike (ASCapabilities): an AS without CIMD fetches nothing.
+            raise OAuthError("invalid_client", "this authorization server does not support Client ID Metadata Documents "
+                             "(client_id_metadata_document_supported is not true); register or use a pre-registered client_id", 401)  # fmt: skip
         return await cimd.resolve(client_id)
     client = registry.get(client_id)
     if client is None:

@@ -49,7 +49,8 @@ def http_exception_as_oauth_error(request: Request, error: HTTPException) -> OAu
     """Starlette's routing errors (404 no such path, 405 wrong method), as OAuth error bodies."""
     path = request.url.path
     if error.status_code == 405:
-        allowed = (error.headers or {}).get("Allow", "")
+        # Starlette builds Allow from a set, so its order changes between runs: sort it (determinism).
+        allowed = ", ".join(sorted(m.strip() for m in (error.headers or {}).get("Allow", "").split(",") if m.strip()))
         return OAuthError(
             "invalid_request", f"{request.method} is not allowed on {path}; use {allowed or 'another method'} (RFC 9110 §15.5.6)", 405,
             {"Allow": allowed} if allowed else None,

@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from ..bounded_json import JsonRejected, parse_json
 from .authorize import authorization_request, consent_decision
+from .dcr_modes import check_auth_method_offered, check_registration_allowed
 from .errors import NO_STORE, OAuthError, http_exception_as_oauth_error
 from .logos import LOGO_HEADERS, sniff_raster_image
 from .params import form_items
@@ -92,10 +93,12 @@ class AuthorizationServer(AuthorizationServerState):
 
         @app.post("/register")
         async def register(request: Request) -> Response:
+            check_registration_allowed(self.capabilities, request.headers.get("authorization"))
             try:
                 body = parse_json(await request.body(), REGISTRATION_JSON, what="the registration body")
             except JsonRejected as rejected:
                 raise OAuthError("invalid_client_metadata", f"{rejected.rule}; the body must be a JSON object (RFC 7591 §3.1)") from None
+            check_auth_method_offered(self.capabilities, body)
             source = request.client.host if request.client else "unknown"
             return JSONResponse(await self.registrar.register(body, self.metadata(), source=source), status_code=201, headers=NO_STORE)
 

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from ..determinism import LabClock, SeededIds
+from .capabilities import DEFAULT_CAPABILITIES, ASCapabilities
 from .cimd import CimdResolver
 from .clients import Client, ClientRegistry
 from .errors import OAuthError
@@ -41,8 +42,10 @@ class AuthorizationServerState:
         ids: SeededIds,
         policy: ASPolicy = HARDENED,
         user: str = "alice",
+        capabilities: ASCapabilities = DEFAULT_CAPABILITIES,
     ) -> None:
         self.issuer = issuer
+        self.capabilities = capabilities  # what it offers: advertised and enforced (switchable)
         self.token_endpoint = f"{issuer}/token"
         self.resource_scopes = resources  # canonical resource URI → the scopes it understands
         self.clock = clock
@@ -87,7 +90,7 @@ class AuthorizationServerState:
 
     def metadata(self) -> dict[str, Any]:
         grant_types = ["authorization_code", "refresh_token"] + ([TOKEN_EXCHANGE] if self.exchange_rules else [])
-        return authorization_server_metadata(self.issuer, self.scopes, self.resources, grant_types)
+        return self.capabilities.apply_to_metadata(authorization_server_metadata(self.issuer, self.scopes, self.resources, grant_types))
 
     def check_scope(self, scope: str | None) -> str:
         if scope is None or not scope.strip():

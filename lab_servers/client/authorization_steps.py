@@ -39,8 +39,9 @@ class AuthorizationSteps(ClientBase):
                 "code_challenge": create_s256_code_challenge(self.state.code_verifier),
                 "code_challenge_method": "S256",
                 "state": self.state.oauth_state,
-                "resource": self.state.resource,
             }
+            if self.revision.resource_parameter and self.state.resource:
+                params["resource"] = self.state.resource  # RFC 8707, MCP 2025-06-18 on
             if self.state.scope:
                 params["scope"] = self.state.scope
             url = metadata["authorization_endpoint"] + "?" + urlencode(params, quote_via=quote)
@@ -70,6 +71,8 @@ class AuthorizationSteps(ClientBase):
         # MCP 2026-07-28 §10 (SEP-2207): a client that wants refresh tokens MAY add offline_access,
         # but only when the AS lists it in scopes_supported; the AS decides either way.
         wants = "refresh_token" in self.client_metadata.get("grant_types", [])
+        if not self.revision.offline_access:
+            return scope  # offline_access guidance arrived in 2026-07-28
         if scope is None or not wants or "offline_access" not in (metadata.get("scopes_supported") or []):
             return scope
         return scope if "offline_access" in scope.split() else f"{scope} offline_access"
@@ -77,9 +80,11 @@ class AuthorizationSteps(ClientBase):
     def _choose_scope(self) -> str | None:
         # MCP §6: the challenge's scope; else all of PRM's scopes_supported; else omit scope.
         if self.state.challenge and self.state.challenge.get("scope"):
-            return self.state.challenge.get("scope")
-        supported = (self.state.resource_metadata or {}).get("scopes_supported")
-        return " ".join(supported) if supported else None
+            scope = self.state.challenge.get("scope")
+        else:
+            supported = (self.state.resource_metadata or {}).get("scopes_supported")
+            scope = " ".join(supported) if supported else None
+        return scope
 
     def _accept_redirect(self, redirect: Redirect, step: StepRun) -> None:
         if not redirect.location.startswith(self.redirect_uri):
@@ -98,6 +103,11 @@ class AuthorizationSteps(ClientBase):
 
     def _check_iss(self, iss: str | None, step: StepRun) -> None:
         # RFC 9207 §2.4, as MCP 2026-07-28 tabulates it: exact comparison, no normalisation.
+        # Before 2026-07-28 MCP asked no iss check of clients; such a client does not look.
+        if not self.revision.iss_check:
+            if iss is not None and iss != self.state.issuer:
+                step.notes.append(f"iss {iss!r} is not {self.state.issuer!r}, but a {self.revision} client does not check it")
+            return
         advertised = (self.state.as_metadata or {}).get("authorization_response_iss_parameter_supported") is True
         if iss is None and advertised:
             raise step.fail("the AS advertises iss in authorization responses but the redirect has none (RFC 9207 §2.4)")
@@ -115,8 +125,9 @@ class AuthorizationSteps(ClientBase):
                 "code": code,
                 "redirect_uri": self.redirect_uri,
                 "code_verifier": self.state.code_verifier or "",
-                "resource": self.state.resource or "",  # RFC 8707 §2.2: the same value as in step 5
             }
+            if self.revision.resource_parameter and self.state.resource:
+                form["resource"] = self.state.resource  # RFC 8707 §2.2: the same value as in step 5
             tokens = await self._token_request(metadata["token_endpoint"], form, step)
             claims = decode_jwt_payload(tokens["access_token"])
             step.learned.update(token_type=tokens.get("token_type"), expires_in=tokens.get("expires_in"), claims=claims,

@@ -11,16 +11,23 @@ from typing import Any, Literal
 import httpx
 
 from ..determinism import SeededIds
+from ..revisions import Revision
+from ..revisions import revision as revision_named
 from ..trace import Trace, in_step
 from .browser import Browser, ConsentPage
 from .records import ALL_STEPS, StepError, StepRecord
+from .revisions import modern_headers, modern_message
 from .state import Credentials, HandshakeState
-from .streamable_http import MCP_HEADERS, PROTOCOL_VERSION
+from .streamable_http import MCP_HEADERS
+from .www_authenticate import Challenge
 
-RegistrationMethod = Literal["auto", "preregistered", "cimd", "dcr"]
+RegistrationMethod = Literal["auto", "preregistered", "stored", "cimd", "dcr", "ask-user"]
 # The user's answer at consent: "approve" or "deny", or a coroutine function that is shown the
 # consent page and returns one of the two (how the stepper widget lets a person decide).
 Decision = str | Callable[[ConsentPage], Awaitable[str]]
+# Registration option 4 (MCP 2025-06-18 on: "prompt the user"): shown the AS metadata, returns
+# client details the user typed in, or None to give up.
+AskUser = Callable[[dict[str, Any]], Awaitable[Credentials | None]]
 
 
 class StepRun:
@@ -51,6 +58,10 @@ class ClientBase:
         preregistered: dict[str, Credentials] | None = None,
         decision: Decision = "approve",
         tool: str | None = "whoami",
+        revision: str | Revision | None = None,
+        ask_user: AskUser | None = None,
+        credential_store: dict[str, Credentials] | None = None,
+        initial_access_token: str | None = None,
     ) -> None:
         self.mcp_url = mcp_url
         self.http = http
@@ -63,6 +74,13 @@ class ClientBase:
         self.preregistered = preregistered or {}  # keyed by AS issuer (MCP 2026-07-28: never reuse across ASes)
         self.decision = decision
         self.tool = tool  # the tool step 7 calls; None means the first one tools/list returns
+        self.revision = revision_named(revision)  # which MCP revision this client follows
+        self.ask_user = ask_user
+        self.initial_access_token = initial_access_token  # RFC 7591 §3: for an AS whose DCR needs one
+        # Credentials this client obtained (DCR, the user), keyed by AS issuer from 2026-07-28
+        # (SEP-2352); an older client keys them by the MCP server, which is how reuse across
+        # authorization servers happened. Pass one dict to several clients to share it.
+        self.credential_store: dict[str, Credentials] = {} if credential_store is None else credential_store
         self.state = HandshakeState()
         self.records: list[StepRecord] = []
         self._rpc_id = 0
@@ -89,6 +107,10 @@ class ClientBase:
         if error is not None:
             raise error from None
 
+    async def _rediscover(self, challenge: Challenge) -> None:
+        """Steps 2-6 again after a 401 for a token that worked (LabClient implements it)."""
+        raise NotImplementedError
+
     @property
     def redirect_uri(self) -> str:
         return self.client_metadata["redirect_uris"][0]
@@ -113,18 +135,31 @@ class ClientBase:
         self._rpc_id += 1
         return {"jsonrpc": "2.0", "id": self._rpc_id, "method": method, "params": params}
 
+    @property
+    def client_info(self) -> dict[str, Any]:
+        return {"name": self.client_metadata.get("client_name", "lab-client"), "version": "1.0"}
+
+    @property
+    def handshake_version(self) -> str:
+        """The version this client offers in initialize: its own, or, for a 2026-07-28 client
+        falling back to a legacy server, the newest initialize-era one (versioning §4)."""
+        return "2025-11-25" if self.revision.modern_transport else self.revision.version
+
     def _initialize_message(self) -> dict[str, Any]:
         return self._request("initialize", {
-            "protocolVersion": PROTOCOL_VERSION,
-            "capabilities": {},
-            "clientInfo": {"name": self.client_metadata.get("client_name", "lab-client"), "version": "1.0"},
+            "protocolVersion": self.handshake_version, "capabilities": {}, "clientInfo": self.client_info,
         })  # fmt: skip
 
     async def _post_mcp(self, message: dict[str, Any], token: str | None) -> httpx.Response:
         headers = dict(MCP_HEADERS)
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        if self.state.protocol_version:
+        if self.state.era == "modern":
+            # 2026-07-28: no session to carry the version; every request states it twice.
+            headers.update(modern_headers(message, self.revision.version))
+            message = modern_message(message, self.revision.version, self.client_info)
+        elif self.state.protocol_version and self.state.protocol_version != "2025-03-26":
+            # 2025-06-18 transports: MCP-Protocol-Version on every request after initialize.
             headers["MCP-Protocol-Version"] = self.state.protocol_version
         return await self.http.post(self.mcp_url, content=json.dumps(message), headers=headers)
 

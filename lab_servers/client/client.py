@@ -16,6 +16,7 @@ from .mcp_step import MAX_STEP_UPS, McpStep
 from .records import StepError, StepRecord
 from .registration_step import RegistrationStep, token_endpoint_auth_method
 from .state import Credentials, HandshakeState, decode_jwt_payload
+from .www_authenticate import Challenge
 
 __all__ = [
     "MAX_STEP_UPS", "Credentials", "Decision", "HandshakeState", "LabClient", "RegistrationMethod", "decode_jwt_payload",
@@ -43,3 +44,16 @@ class LabClient(McpStep, RegistrationStep, DiscoverySteps):
         while self.next_step_number <= 7:
             await self.next_step()
         return self.records
+
+    async def _rediscover(self, challenge: Challenge) -> None:
+        """Steps 2-6 again, from a fresh challenge: the PRM may now name another AS."""
+        self.state.challenge = challenge
+        previous = self.state.issuer
+        self.state.legacy_base = None
+        await self.discover_resource_metadata()
+        await self.discover_authorization_server()
+        if self.state.issuer != previous and self.revision.credentials_per_issuer:
+            self.state.credentials = None  # SEP-2352: never carry credentials to another AS
+        await self.get_client_id()
+        await self.authorize()
+        await self.exchange_code()

@@ -3,9 +3,15 @@
 
 from __future__ import annotations
 
-from .base import ClientBase
+from typing import Any
+
+import httpx
+
+from ..wellknown import AUTHORIZATION_SERVER, origin
+from .base import ClientBase, StepRun
 from .discovery import authorization_server_metadata_urls, protected_resource_metadata_urls
-from .records import StepRecord
+from .records import StepError, StepRecord
+from .revisions import modern_error
 from .www_authenticate import bearer_challenge
 
 
@@ -14,21 +20,22 @@ class DiscoverySteps(ClientBase):
 
     async def request_without_token(self) -> StepRecord:
         with self._step(1) as step:
-            # A server may let initialize through and protect only what follows: go on without a
-            # token until the first 401 (the conformance scope scenarios do exactly this).
-            messages = [self._initialize_message(), {"jsonrpc": "2.0", "method": "notifications/initialized"},
-                        self._request("tools/list", {})]  # fmt: skip
-            for message in messages:
-                response = await self._post_mcp(message, token=None)
-                if response.status_code == 401:
-                    break
-            else:
+            if self.state.era is None:
+                self.state.era = "modern" if self.revision.modern_transport else "legacy"
+            response = await self._first_unauthorized()
+            if response.status_code == 400 and self.state.era == "modern" and modern_error(response) is None:
+                # versioning §4: a 400 that is not a modern error means a legacy server. Fall back.
+                step.notes.append("the modern request got a legacy 400: falling back to initialize (2026-07-28 versioning §4)")
+                self.state.era = "legacy"
+                response = await self._first_unauthorized()
+            if response.status_code != 401:
                 raise step.fail(f"expected 401 from an MCP request without a token, got {response.status_code}: this server requires no authorization")
             challenge = bearer_challenge(response.headers.get_list("www-authenticate"))
             if challenge is None:
                 raise step.fail("the 401 has no Bearer challenge in WWW-Authenticate (MCP §4.2)")
             self.state.challenge = challenge
-            step.learned.update(resource_metadata=challenge.get("resource_metadata"), scope=challenge.get("scope"))
+            step.learned.update(resource_metadata=challenge.get("resource_metadata"), scope=challenge.get("scope"),
+                                revision=self.revision.version, era=self.state.era)  # fmt: skip
             step.explanation = (
                 "The server refuses a request that carries no token, and its WWW-Authenticate challenge says "
                 "where its Protected Resource Metadata lives (resource_metadata) and which scope this request needs. "
@@ -36,13 +43,41 @@ class DiscoverySteps(ClientBase):
             )
         return self.records[-1]
 
+    async def _first_unauthorized(self) -> httpx.Response:
+        # A server may let initialize through and protect only what follows: go on without a
+        # token until the first 401 (the conformance scope scenarios do exactly this). A
+        # 2026-07-28 client has no initialize to send (SEP-2575).
+        if self.state.era == "modern":
+            messages = [self._request("tools/list", {})]
+        else:
+            messages = [self._initialize_message(), {"jsonrpc": "2.0", "method": "notifications/initialized"},
+                        self._request("tools/list", {})]  # fmt: skip
+        for message in messages:
+            response = await self._post_mcp(message, token=None)
+            if response.status_code in (400, 401):
+                break
+        return response
+
     # Step 2 ----------------------------------------------------------------------------------
 
     async def discover_resource_metadata(self) -> StepRecord:
         with self._step(2) as step:
             header_url = self.state.challenge.get("resource_metadata") if self.state.challenge else None
+            if not self.revision.protected_resource_metadata:
+                self._use_mcp_origin_as_authorization_server(step, "this client follows MCP 2025-03-26, which has no Protected Resource Metadata")
+                return self.records[-1]
             candidates = protected_resource_metadata_urls(self.mcp_url, header_url)
-            found, metadata, tried = await self._first_found([c.url for c in candidates], step, "Protected Resource Metadata")
+            if not self.revision.prm_well_known_probe and header_url:
+                candidates = candidates[:1]  # 2025-06-18 §2.3.2: the header names it
+            try:
+                found, metadata, tried = await self._first_found([c.url for c in candidates], step, "Protected Resource Metadata")
+            except StepError:
+                if header_url:
+                    raise
+                # No PRM anywhere and no URL in the challenge: a 2025-03-26 server. Real clients
+                # (the SDK, the conformance back-compat scenarios) fall back to its discovery.
+                self._use_mcp_origin_as_authorization_server(step, "no Protected Resource Metadata at any well-known URL: a 2025-03-26 server")
+                return self.records[-1]
             expected_resource = candidates[found].expected_resource
             if not isinstance(metadata, dict) or metadata.get("resource") != expected_resource:
                 got = metadata.get("resource") if isinstance(metadata, dict) else metadata
@@ -61,15 +96,32 @@ class DiscoverySteps(ClientBase):
                  " and it names the authorization server.")
         return self.records[-1]
 
+    def _use_mcp_origin_as_authorization_server(self, step: StepRun, why: str) -> None:
+        # MCP 2025-03-26 §2.3.2: the authorization base URL is the MCP URL with its path discarded.
+        base = origin(self.mcp_url)
+        self.state.resource_metadata = None
+        self.state.legacy_base = base
+        step.learned.update(skipped=True, authorization_base_url=base, revision="2025-03-26")
+        step.explanation = (
+            f"No Protected Resource Metadata: {why}. MCP 2025-03-26 §2.3.2 takes the MCP server's origin "
+            f"({base}) as the authorization base URL."
+        )
+
     # Step 3 ----------------------------------------------------------------------------------
 
     async def discover_authorization_server(self) -> StepRecord:
         with self._step(3) as step:
-            issuer = self._require(self.state.resource_metadata, step, "PRM")["authorization_servers"][0]
-            _, metadata, tried = await self._first_found(authorization_server_metadata_urls(issuer), step, "authorization server metadata")
+            if self.state.legacy_base is not None:
+                issuer, metadata, tried = await self._legacy_authorization_server(step)
+            else:
+                issuer = self._require(self.state.resource_metadata, step, "PRM")["authorization_servers"][0]
+                urls = authorization_server_metadata_urls(issuer)
+                if not self.revision.oidc_discovery:
+                    urls = urls[:1]  # before 2025-11-25: RFC 8414 only
+                _, metadata, tried = await self._first_found(urls, step, "authorization server metadata")
             if not isinstance(metadata, dict) or metadata.get("issuer") != issuer:
                 raise step.fail(f"AS metadata issuer mismatch: {metadata.get('issuer')!r} != {issuer!r} (RFC 8414 §3.3)")
-            if "S256" not in (metadata.get("code_challenge_methods_supported") or []):
+            if self.revision.oidc_discovery and "S256" not in (metadata.get("code_challenge_methods_supported") or []):
                 raise step.fail("the AS does not advertise PKCE S256 in code_challenge_methods_supported; MCP §11.4 says refuse")
             for endpoint in ("authorization_endpoint", "token_endpoint"):
                 if not isinstance(metadata.get(endpoint), str):
@@ -85,5 +137,28 @@ class DiscoverySteps(ClientBase):
             step.explanation = (
                 "RFC 8414 inserts the well-known segment after the host, and the issuer in the document must be "
                 "identical to the one PRM named. PKCE S256 is advertised, so the flow may start."
+            ) if self.state.legacy_base is None else (
+                "MCP 2025-03-26 §2.3.2-§2.3.3: AS metadata at the MCP origin; without it, the default endpoints "
+                "/authorize, /token and /register at that origin."
             )
         return self.records[-1]
+
+    async def _legacy_authorization_server(self, step: StepRun) -> tuple[str, dict[str, Any], list[str]]:
+        base = self.state.legacy_base or ""
+        url = base + AUTHORIZATION_SERVER
+        headers = {"MCP-Protocol-Version": "2025-03-26"}  # 2025-03-26 §2.3.2: SHOULD send it here
+        response = await self.http.get(url, headers=headers)
+        tried = [f"{url} → {response.status_code}"]
+        if response.status_code == 200:
+            return base, response.json(), tried
+        if response.status_code != 404:
+            raise step.fail(f"AS metadata at {url} answered {response.status_code}")
+        if self.state.challenge and self.state.challenge.get("resource_metadata"):
+            raise step.fail(
+                f"no AS at the MCP origin ({url} → 404), and the 401 names Protected Resource Metadata: this server "
+                f"follows MCP 2025-06-18 or later, which this {self.revision} client cannot read (revision mismatch)"
+            )
+        step.notes.append("no AS metadata at the MCP origin: using the 2025-03-26 default endpoints")
+        defaults = {"issuer": base, "authorization_endpoint": f"{base}/authorize", "token_endpoint": f"{base}/token",
+                    "registration_endpoint": f"{base}/register", "code_challenge_methods_supported": ["S256"]}  # fmt: skip
+        return base, defaults, tried

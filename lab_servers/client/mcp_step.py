@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
+
 from ..trace import current_step
 from .records import StepError, StepRecord
 from .refresh_step import RefreshStep
+from .revisions import describe_modern_error, modern_error
 from .step_up import StepUpStep
 from .streamable_http import json_rpc_response
 from .www_authenticate import bearer_challenge
@@ -24,12 +27,30 @@ class McpStep(RefreshStep, StepUpStep):
     async def call_mcp(self) -> StepRecord:
         with self._step(7) as step:
             token = self._require(self.state.access_token, step, "an access token")
-            initialized = await self._rpc(self._initialize_message())
-            self.state.protocol_version = initialized["protocolVersion"]
-            notified = await self._post_mcp({"jsonrpc": "2.0", "method": "notifications/initialized"}, token)
-            if notified.status_code != 202:
-                raise step.fail(f"notifications/initialized answered {notified.status_code}, expected 202")
-            tools = [t["name"] for t in (await self._rpc(self._request("tools/list", {})))["tools"]]
+            server_info: dict[str, Any] = {}
+            listed: dict[str, Any] | None = None
+            if self.state.era == "modern":
+                # 2026-07-28: no initialize (SEP-2575). The first request is the real one; a legacy
+                # server answers it with a 400 that is not a modern error: fall back (versioning §4).
+                message = self._request("tools/list", {})
+                response = await self._post_mcp(message, token)
+                if response.status_code == 400 and modern_error(response) is None:
+                    step.notes.append("the server answered a modern request with a legacy 400: falling back to initialize (versioning §4)")
+                    self.state.era = "legacy"
+                else:
+                    listed = await self._rpc(message, first=response)
+                    self.state.protocol_version = self.revision.version
+                    server_info = (listed.get("_meta") or {}).get("io.modelcontextprotocol/serverInfo") or {}
+            if self.state.era == "legacy":
+                initialized = await self._rpc(self._initialize_message())
+                self.state.protocol_version = initialized["protocolVersion"]
+                server_info = initialized.get("serverInfo") or {}
+                notified = await self._post_mcp({"jsonrpc": "2.0", "method": "notifications/initialized"}, self.state.access_token)
+                if notified.status_code != 202:
+                    raise step.fail(f"notifications/initialized answered {notified.status_code}, expected 202")
+            if listed is None:
+                listed = await self._rpc(self._request("tools/list", {}))
+            tools = [t["name"] for t in listed["tools"]]
             name = self.tool or (tools[0] if tools else None)
             if name is None:
                 raise step.fail("the server lists no tools to call")
@@ -39,8 +60,8 @@ class McpStep(RefreshStep, StepUpStep):
                 text = result["content"][0].get("text", "")
                 content = json.loads(text) if text.startswith("{") else {"text": text}
             self.state.whoami = content
-            step.learned.update(server=initialized.get("serverInfo", {}).get("name"), protocol_version=self.state.protocol_version,
-                                tools=tools, whoami=content)  # fmt: skip
+            step.learned.update(server=server_info.get("name"), protocol_version=self.state.protocol_version,
+                                era=self.state.era, tools=tools, whoami=content)  # fmt: skip
             step.explanation = (
                 "Every MCP request carries Authorization: Bearer (MCP §9.1). The server validates the token's "
                 "signature, issuer, audience and expiry, and whoami reports the caller as the token says."
@@ -60,21 +81,24 @@ class McpStep(RefreshStep, StepUpStep):
             step.explanation = f"tools/call {name} with the current access token (MCP §9.1)."
         return result
 
-    async def _rpc(self, message: dict[str, Any]) -> dict[str, Any]:
+    async def _rpc(self, message: dict[str, Any], first: httpx.Response | None = None) -> dict[str, Any]:
         """Send a JSON-RPC request with the token. On 401 invalid_token with a refresh token in
         hand, refresh once and retry. On 403 insufficient_scope, step up (re-authorize for the
-        union of the requested and the challenged scopes, MCP 2026-07-28 §11.1.2) and retry, at
-        most `MAX_STEP_UPS` times (MCP §10.1.2)."""
-        step_ups, refreshed = 0, False
+        union of the requested and the challenged scopes, MCP 2026-07-28 §11.1.2; the challenge
+        alone before) and retry, at most `MAX_STEP_UPS` times (MCP §10.1.2). On a 401 for a
+        token that worked, discover again (the resource may have moved to another AS, SEP-2352)
+        and retry once."""
+        step_ups, refreshed, rediscovered = 0, False, False
         while True:
-            response = await self._post_mcp(message, self.state.access_token)
+            response = first or await self._post_mcp(message, self.state.access_token)
+            first = None
             challenge = bearer_challenge(response.headers.get_list("www-authenticate"))
             error = challenge.get("error") if challenge else None
             if response.status_code == 401 and error == "invalid_token" and not refreshed and (self.state.tokens or {}).get("refresh_token"):
                 refreshed = True
                 await self.refresh(reason=f"{message['method']} answered 401 invalid_token ({challenge.get('error_description') if challenge else ''})")
                 continue
-            if response.status_code == 403 and challenge and error == "insufficient_scope":
+            if response.status_code == 403 and challenge and error == "insufficient_scope" and self.revision.step_up:
                 if step_ups == MAX_STEP_UPS:
                     raise StepError(7, "mcp", f"{message['method']} still needs scope {challenge.get('scope')!r} "
                                               f"after {MAX_STEP_UPS} step-up authorizations; giving up (MCP §10.1.2)")  # fmt: skip
@@ -83,6 +107,12 @@ class McpStep(RefreshStep, StepUpStep):
                 await self.authorize(scope=record.learned["union"])
                 await self.exchange_code()
                 continue
+            if response.status_code == 401 and challenge and self.state.access_token and not rediscovered:
+                rediscovered = True
+                await self._rediscover(challenge)
+                continue
+            if response.status_code == 400 and (modern := modern_error(response)) and self.state.era == "legacy":
+                raise StepError(7, "mcp", describe_modern_error(modern, self.handshake_version))
             if response.status_code != 200:
                 raise StepError(7, "mcp", f"{message['method']} answered {response.status_code}: "
                                           f"{response.headers.get('www-authenticate') or response.text}")  # fmt: skip

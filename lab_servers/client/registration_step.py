@@ -18,8 +18,21 @@ def token_endpoint_auth_method(as_metadata: dict[str, Any], *, public: bool) -> 
 
 
 
+def application_type(redirect_uris: list[str]) -> str:
+    """2026-07-28 client-registration §3.1: native for loopback/custom-scheme redirects, else web."""
+    web = all(uri.startswith("https://") and "://localhost" not in uri and "://127.0.0.1" not in uri for uri in redirect_uris)
+    return "web" if web and redirect_uris else "native"
+
+
 class RegistrationStep(ClientBase):
     # Step 4 ----------------------------------------------------------------------------------
+
+    @property
+    def _store_key(self) -> str:
+        # 2026-07-28 client-registration §4: keyed by the AS issuer. Before, clients keyed what
+        # they registered by the server they were connecting to, and reused it when that server
+        # moved to another AS: the leak SEP-2352 closed.
+        return (self.state.issuer or "") if self.revision.credentials_per_issuer else self.mcp_url
 
     async def get_client_id(self) -> StepRecord:
         with self._step(4) as step:
@@ -31,6 +44,9 @@ class RegistrationStep(ClientBase):
                     credentials.token_endpoint_auth_method = token_endpoint_auth_method(metadata, public=False)
                 self.state.credentials = credentials
                 step.explanation = "This client was registered with this AS out of band; it uses those credentials (MCP §5.2)."
+            elif method == "stored":
+                self.state.credentials = self.credential_store[self._store_key]
+                step.explanation = f"The client already holds credentials stored under {self._store_key}; it uses them again."
             elif method == "cimd":
                 self.state.credentials = Credentials(self.client_metadata_url or "")
                 step.explanation = (
@@ -38,36 +54,85 @@ class RegistrationStep(ClientBase):
                     "client's own JSON document. No request is made now: the AS will fetch the document when the "
                     "authorization request arrives."
                 )
-            else:
+            elif method == "dcr":
                 self.state.credentials = await self._register(metadata, step)
+                self.credential_store[self._store_key] = self.state.credentials
                 step.explanation = (
                     "The client registers itself with POST /register (RFC 7591) and the AS mints an opaque "
                     "client_id. The AS keeps a record; the client must store the id for this AS."
                 )
+            else:
+                self.state.credentials = await self._ask_user(metadata, step)
+                self.credential_store[self._store_key] = self.state.credentials
+                step.explanation = "No automatic way was left, so the client asked the user for client details (MCP §5, option 4)."
             self.state.registration_method = method
-            step.learned.update(method=method, client_id=self.state.credentials.client_id)
+            step.learned.update(method=method, client_id=self.state.credentials.client_id,
+                                reasons=dict(self.state.registration_reasons or {}))  # fmt: skip
         return self.records[-1]
 
+    def _options(self, metadata: dict[str, Any]) -> dict[str, tuple[bool, str]]:  # keyed by option name
+        """Each registration option: whether it is available here, and why (or why not)."""
+        issuer, rev = self.state.issuer or "", self.revision
+        cimd_flag = metadata.get("client_id_metadata_document_supported") is True
+        registration_endpoint = metadata.get("registration_endpoint")
+        stored = self.credential_store.get(self._store_key)
+        return {
+            "preregistered": (issuer in self.preregistered,
+                              f"pre-registered credentials for {issuer}" if issuer in self.preregistered
+                              else f"no pre-registered credentials for {issuer}"),
+            "stored": (stored is not None,
+                       f"credentials stored under {self._store_key} (client_id {stored.client_id})" if stored
+                       else f"nothing stored under {self._store_key}"),
+            "cimd": (rev.cimd and cimd_flag and bool(self.client_metadata_url),
+                     f"MCP {rev.version} has no CIMD (it arrived in 2025-11-25)" if not rev.cimd
+                     else "the AS does not advertise client_id_metadata_document_supported: true" if not cimd_flag
+                     else "this client has no metadata document URL" if not self.client_metadata_url
+                     else f"the AS advertises CIMD and the client's document is at {self.client_metadata_url}"),
+            "dcr": (isinstance(registration_endpoint, str),
+                    f"the AS offers registration_endpoint {registration_endpoint}" if isinstance(registration_endpoint, str)
+                    else "the AS advertises no registration_endpoint"),
+            "ask-user": (self.ask_user is not None,
+                         "a callback can ask the user for client details" if self.ask_user else "no callback to ask the user with"),
+        }  # fmt: skip
+
     def _choose_registration(self, metadata: dict[str, Any], step: StepRun) -> str:
-        has = {
-            "preregistered": self.state.issuer in self.preregistered,
-            "cimd": metadata.get("client_id_metadata_document_supported") is True and bool(self.client_metadata_url),
-            "dcr": isinstance(metadata.get("registration_endpoint"), str),
-        }
+        options = self._options(metadata)
+        order: list[str] = ["preregistered", "stored", "cimd", "dcr", "ask-user"]  # MCP §5's priority (stored: already registered)
         if self.method != "auto":
-            if not has[self.method]:
-                raise step.fail(f"registration method {self.method!r} is not available with this AS")
-            return self.method
-        for method in ("preregistered", "cimd", "dcr"):  # MCP §5's priority order
-            if has[method]:
-                step.notes.append(f"chose {method} by the MCP §5 priority: pre-registered → CIMD → DCR")
-                return method
-        raise step.fail("no way to get a client_id: not pre-registered, no CIMD support, no registration_endpoint")
+            if not options[self.method][0]:
+                raise step.fail(f"registration method {self.method!r} is not available with this AS: {options[self.method][1]}")
+            chosen: str = self.method
+        else:
+            chosen = next((m for m in order if options[m][0]), "")
+        reasons: dict[str, str] = {}
+        for option in order:
+            available, why = options[option]
+            if option == chosen:
+                reasons[option] = "chosen: " + why
+            else:
+                reasons[option] = ("skipped: " if not available else "not needed: ") + why
+        if chosen == "dcr" and self.revision.dcr_deprecated:
+            reasons["dcr"] += " (DCR is deprecated in 2026-07-28, kept as the fallback)"
+        self.state.registration_reasons = reasons
+        step.notes.extend(f"{option}: {why}" for option, why in reasons.items())
+        if not chosen:
+            raise step.fail("no way to get a client_id: " + "; ".join(why for _, why in options.values()))
+        return chosen
+
+    async def _ask_user(self, metadata: dict[str, Any], step: StepRun) -> Credentials:
+        assert self.ask_user is not None
+        credentials = await self.ask_user(metadata)
+        if credentials is None:
+            raise step.fail("the user gave no client details (MCP §5, option 4)")
+        return credentials
 
     async def _register(self, metadata: dict[str, Any], step: StepRun) -> Credentials:
         body = {k: v for k, v in self.client_metadata.items() if k != "client_id"}
         body["token_endpoint_auth_method"] = token_endpoint_auth_method(metadata, public=True)
-        response = await self.http.post(metadata["registration_endpoint"], json=body)
+        if self.revision.application_type:
+            body.setdefault("application_type", application_type(body.get("redirect_uris") or []))
+        headers = {"Authorization": f"Bearer {self.initial_access_token}"} if self.initial_access_token else {}
+        response = await self.http.post(metadata["registration_endpoint"], json=body, headers=headers)
         if response.status_code != 201:
             error = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
             raise step.fail(f"registration refused ({response.status_code} {error.get('error')}: {error.get('error_description')})")

@@ -24,6 +24,8 @@ class HandshakeState:
 
     challenge: Challenge | None = None
     resource_metadata: dict[str, Any] | None = None
+    # MCP 2025-03-26: the MCP origin, when discovery had to start there (no PRM).
+    legacy_base: str | None = None
     issuer: str | None = None
     as_metadata: dict[str, Any] | None = None
     credentials: Credentials | None = None
@@ -36,6 +38,10 @@ class HandshakeState:
     code: str | None = None
     tokens: dict[str, Any] | None = None
     protocol_version: str | None = None
+    # "modern" (2026-07-28, no initialize) or "legacy" (initialize); cached once known (versioning §4).
+    era: str | None = None
+    # Registration options considered at step 4: option → why taken or why skipped.
+    registration_reasons: dict[str, str] | None = None
     whoami: dict[str, Any] | None = None
 
     @property

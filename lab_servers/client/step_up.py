@@ -20,7 +20,8 @@ class StepUpStep(AuthorizationSteps):
             challenged = set((challenge.get("scope") or "").split())
             requested = set((self.state.scope or "").split())
             granted = set((self.state.tokens or {}).get("scope", "").split())
-            union = " ".join(sorted(requested | granted | challenged))
+            # Before 2026-07-28 the client asked for the challenge alone (the RS accumulated).
+            union = " ".join(sorted(requested | granted | challenged if self.revision.scope_union else challenged))
             step.learned.update(
                 request=method, challenged=" ".join(sorted(challenged)), previously=" ".join(sorted(requested | granted)), union=union
             )

@@ -9,13 +9,14 @@ def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def bearer_challenge(resource_metadata: str, **params: str | None) -> str:
-    """`Bearer resource_metadata="…", error="…", …` with the given parameters, in a stable order."""
-    parts = [f"resource_metadata={_quote(resource_metadata)}"]
+def bearer_challenge(resource_metadata: str | None, **params: str | None) -> str:
+    """`Bearer resource_metadata="…", error="…", …` with the given parameters, in a stable order.
+    No `resource_metadata` for a server without RFC 9728 metadata (MCP 2025-03-26)."""
+    parts = [f"resource_metadata={_quote(resource_metadata)}"] if resource_metadata else []
     for name in ("error", "error_description", "scope"):
         value = params.get(name)
         if name == "error_description" and value is not None:
             value = error_description(value)  # RFC 6750 §3: printable ASCII, no quotes or backslashes
         if value is not None:
             parts.append(f"{name}={_quote(value)}")
-    return "Bearer " + ", ".join(parts)
+    return "Bearer " + ", ".join(parts) if parts else "Bearer"

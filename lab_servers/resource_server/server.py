@@ -12,6 +12,8 @@ import json
 from typing import Any
 
 import httpx
+from joserfc import jws
+from joserfc.errors import JoseError
 from mcp.server.mcpserver import Context
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.responses import JSONResponse, Response
@@ -19,8 +21,11 @@ from starlette.types import Message, Receive, Scope, Send
 
 from ..determinism import LabClock
 from ..error_text import error_description
+from ..revisions import Revision
+from ..revisions import revision as revision_named
 from ..wellknown import PROTECTED_RESOURCE, insert_well_known, path_of
 from .downstream import DownstreamCaller, DownstreamError
+from .revisions import era_gate, negotiate_initialize
 from .rfc6750 import bearer_challenge
 from .rfc7662 import IntrospectingValidator
 from .rfc9728 import protected_resource_metadata
@@ -29,14 +34,30 @@ from .tools import BASE_SCOPES, TOOL_SCOPES, build_mcp_server, caller
 
 
 class ResourceServer:
-    def __init__(self, resource: str, *, issuer: str, http: httpx.AsyncClient, clock: LabClock) -> None:
+    def __init__(
+        self,
+        resource: str,
+        *,
+        issuer: str,
+        http: httpx.AsyncClient,
+        clock: LabClock,
+        revision: str | Revision | None = None,
+        accept_legacy: bool = True,
+    ) -> None:
         self.resource = resource  # the canonical URI (MCP §8.1), e.g. https://mcp.example.com/mcp
-        self.issuer = issuer
+        self.issuer = issuer  # the AS its PRM names now (switch with use_authorization_server)
+        self.revision = revision_named(revision)
+        # A 2026-07-28 server that still answers initialize-era clients (the SDK's dual-era app).
+        self.accept_legacy = accept_legacy
         self.metadata_url = insert_well_known(resource, PROTECTED_RESOURCE)
+        self.http, self.clock = http, clock
         # A local JWT check by default; `IntrospectingValidator` asks the AS instead (RFC 7662).
         self.validator: TokenValidator | IntrospectingValidator = TokenValidator(
             issuer=issuer, jwks_uri=f"{issuer}/jwks.json", audience=resource, http=http, clock=clock
         )
+        # Issuer → validator for every AS whose tokens this server accepts (SEP-2352: each AS is
+        # independent; after a move the old one may be honoured for a grace window, or not).
+        self.validators: dict[str, TokenValidator | IntrospectingValidator] = {issuer: self.validator}
         self.downstream: DownstreamCaller | None = None
         self.mcp = build_mcp_server()
         host = resource.split("/")[2]
@@ -66,11 +87,26 @@ class ResourceServer:
     def metadata(self) -> dict[str, Any]:
         return protected_resource_metadata(self.resource, [self.issuer], sorted(BASE_SCOPES))
 
+    def use_authorization_server(self, issuer: str, *, keep_previous: bool = False, http: httpx.AsyncClient | None = None) -> None:
+        """Point PRM at `issuer` from now on. The previous AS's tokens stay valid only with
+        `keep_previous` (a grace window); otherwise they get 401 and the client rediscovers."""
+        if issuer not in self.validators:
+            self.validators[issuer] = TokenValidator(
+                issuer=issuer, jwks_uri=f"{issuer}/jwks.json", audience=self.resource, http=http or self.http, clock=self.clock
+            )
+        if not keep_previous:
+            self.validators = {issuer: self.validators[issuer]}
+        self.issuer, self.validator = issuer, self.validators[issuer]
+
+    @property
+    def publishes_metadata(self) -> bool:
+        return self.revision.protected_resource_metadata  # 2025-06-18 on (RFC 9728)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.mcp_app(scope, receive, send)  # lifespan: the SDK's session manager
         path = scope["path"]
-        if path == path_of(self.metadata_url):
+        if path == path_of(self.metadata_url) and self.publishes_metadata:
             return await JSONResponse(self.metadata())(scope, receive, send)
         if path != (path_of(self.resource) or "/"):
             return await Response("not found\n", 404, media_type="text/plain")(scope, receive, send)
@@ -82,6 +118,11 @@ class ResourceServer:
             # Streamable HTTP: a server that offers no SSE stream answers GET with 405. A stateless
             # server has nothing to push, and an open stream would only hang the caller.
             return await Response(status_code=405, headers={"Allow": "POST"})(scope, receive, send)
+        version = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"mcp-protocol-version"), None)
+        refused = era_gate(self.revision, self.accept_legacy, version)
+        if refused is not None:
+            return await refused(scope, receive, send)
+        body = negotiate_initialize(self.revision, body)
         scope.setdefault("state", {})["lab_token"] = outcome
         # Kept only for the downstream tool, which exchanges it (never forwards it, unless the
         # passthrough experiment is switched on).
@@ -103,19 +144,37 @@ class ResourceServer:
         if not token or " " in token:
             return self.refuse(400, "invalid_request", "the Authorization header is malformed (RFC 6750 §2.1)")
         try:
-            claims = await self.validator.validate(token)
+            claims = await self._validator_for(token).validate(token)
         except InvalidToken as exc:
             return self.refuse(401, "invalid_token", str(exc))
         needed = BASE_SCOPES | _scopes_for_body(body)
         if not needed <= claims.scopes:
-            # MCP §10.1.1: name what is needed, keeping what was granted so nothing is lost.
-            wanted = " ".join(sorted(needed | claims.scopes))
+            # 2025-11-25 §10.1.1: name what is needed, keeping what was granted so nothing is
+            # lost (server-side accumulation). 2026-07-28 §11.1.1 (SEP-2350): this operation's
+            # scopes only; the client unions them with what it holds.
+            wanted = " ".join(sorted(needed if self.revision.scope_union else needed | claims.scopes))
             missing = " ".join(sorted(needed - claims.scopes))
             return self.refuse(403, "insufficient_scope", f"this request needs {missing}", scope=wanted)
         return claims
 
+    def _validator_for(self, token: str) -> TokenValidator | IntrospectingValidator:
+        # Pick the AS by the token's (unverified) iss; the chosen validator verifies it in full.
+        # The current AS's is always `self.validator` (which may be an introspecting one).
+        try:
+            iss = json.loads(jws.extract_compact(token.encode()).payload).get("iss")
+        except (JoseError, ValueError, AttributeError):
+            return self.validator
+        if not isinstance(iss, str) or iss == self.issuer:
+            return self.validator
+        if iss in self.validators:
+            return self.validators[iss]
+        if iss != self.issuer:
+            raise InvalidToken(f"issuer {iss!r} is not an authorization server of this resource; it now uses {self.issuer}")
+        return self.validator
+
     def refuse(self, status: int, error: str | None = None, description: str | None = None, scope: str | None = None) -> Response:
-        challenge = bearer_challenge(self.metadata_url, error=error, error_description=description, scope=scope)
+        metadata_url = self.metadata_url if self.publishes_metadata else None
+        challenge = bearer_challenge(metadata_url, error=error, error_description=description, scope=scope)
         body = {"error": error, "error_description": error_description(description or "")} if error else {"error": "unauthorized"}
         return JSONResponse(body, status, headers={"WWW-Authenticate": challenge})
 

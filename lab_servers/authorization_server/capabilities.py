@@ -1,0 +1,77 @@
+"""What an authorization server offers, as configuration: advertised in its metadata *and*
+enforced at its endpoints, so that a lab can run the servers clients really meet.
+
+- `cimd`: Client ID Metadata Documents (`client_id_metadata_document_supported`, CIMD §6). Off,
+  a URL `client_id` is an unknown client.
+- `dcr`: RFC 7591 registration, `"open"`, `"initial_access_token"` (RFC 7591 §3: the AS MAY
+  require a bearer token at `/register`), `"closed"` (the endpoint refuses), or `"removed"`
+  (no endpoint at all: 404).
+- `advertise_registration_endpoint`: None advertises it exactly when registration works; True
+  with DCR closed or removed is the misconfiguration clients trip over (beyond-the-handshake §8).
+- `token_endpoint_auth_methods`: what `token_endpoint_auth_methods_supported` lists, and what
+  registration accepts. Claude, for one, uses CIMD only when `none` is listed.
+- `iss_parameter`: RFC 9207 `iss` on authorization responses (and its metadata flag).
+- `revision`: the MCP revision the AS follows; `for_revision` gives its usual defaults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+from ..revisions import DEFAULT_REVISION
+from ..revisions import revision as revision_named
+
+DcrMode = Literal["open", "initial_access_token", "closed", "removed"]
+ALL_AUTH_METHODS = ("none", "client_secret_basic", "client_secret_post", "private_key_jwt")
+
+
+@dataclass(frozen=True)
+class ASCapabilities:
+    revision: str = DEFAULT_REVISION
+    cimd: bool = True
+    dcr: DcrMode = "open"
+    initial_access_token: str | None = None
+    advertise_registration_endpoint: bool | None = None
+    token_endpoint_auth_methods: tuple[str, ...] = ALL_AUTH_METHODS
+    iss_parameter: bool = True
+
+    def but(self, **changes: Any) -> ASCapabilities:
+        """A copy with some capabilities changed."""
+        return replace(self, **changes)
+
+    @classmethod
+    def for_revision(cls, version: str) -> ASCapabilities:
+        """An AS as the revision's spec describes it: CIMD from 2025-11-25 (SEP-991); RFC 9207
+        `iss` from 2026-07-28 (SEP-2468; the lab's 2025-11-25 AS already sent it)."""
+        rev = revision_named(version)
+        return cls(revision=rev.version, cimd=rev.cimd, iss_parameter=rev.cimd)
+
+    @property
+    def registration_works(self) -> bool:
+        return self.dcr in ("open", "initial_access_token")
+
+    @property
+    def advertises_registration(self) -> bool:
+        if self.advertise_registration_endpoint is None:
+            return self.registration_works
+        return self.advertise_registration_endpoint
+
+    def apply_to_metadata(self, metadata: dict[str, Any]) -> dict[str, Any]:
+        """The RFC 8414 document with these capabilities advertised."""
+        metadata = dict(metadata)
+        if not self.advertises_registration:
+            metadata.pop("registration_endpoint", None)
+        metadata["token_endpoint_auth_methods_supported"] = list(self.token_endpoint_auth_methods)
+        if self.cimd:
+            metadata["client_id_metadata_document_supported"] = True
+        else:
+            metadata.pop("client_id_metadata_document_supported", None)
+        if self.iss_parameter:
+            metadata["authorization_response_iss_parameter_supported"] = True
+        else:
+            metadata.pop("authorization_response_iss_parameter_supported", None)
+        return metadata
+
+
+DEFAULT_CAPABILITIES = ASCapabilities()

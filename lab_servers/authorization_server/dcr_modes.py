@@ -1,0 +1,41 @@
+"""RFC 7591 registration as the AS's capabilities allow it: open, behind an initial access token
+(RFC 7591 §3: "the authorization server MAY require an initial access token", an OAuth 2.0
+bearer token), closed, or removed. What a client sees in each case is what it must cope with
+(MCP 2026-07-28 client-registration §3: clients MUST handle DCR rejections)."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from .capabilities import ASCapabilities
+from .errors import OAuthError
+
+
+def check_registration_allowed(capabilities: ASCapabilities, authorization: str | None) -> None:
+    """Raise the error this AS answers a registration with, or return to let it through."""
+    if capabilities.dcr == "removed":
+        raise OAuthError("invalid_request", "this authorization server has no endpoint at /register: dynamic client registration was removed", 404)
+    if capabilities.dcr == "closed":
+        # RFC 7591 defines no code for "registration is off"; 403 access_denied says it plainly.
+        raise OAuthError("access_denied", "dynamic client registration is closed on this authorization server (RFC 7591 §3 lets an AS restrict it)", 403)
+    if capabilities.dcr == "initial_access_token":
+        expected = capabilities.initial_access_token or ""
+        given = authorization[7:].strip() if authorization and authorization[:7].lower() == "bearer " else None
+        if given is None:
+            raise OAuthError("invalid_token", "registration needs an initial access token as a Bearer token (RFC 7591 §3)", 401,
+                             {"WWW-Authenticate": 'Bearer error="invalid_token"'})  # fmt: skip
+        if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+            raise OAuthError("invalid_token", "the initial access token is not valid (RFC 7591 §3, RFC 6750 §3.1)", 401,
+                             {"WWW-Authenticate": 'Bearer error="invalid_token"'})  # fmt: skip
+
+
+def check_auth_method_offered(capabilities: ASCapabilities, body: Any) -> None:
+    """A registration asking for a token endpoint auth method the AS does not offer is refused."""
+    method = body.get("token_endpoint_auth_method") if isinstance(body, dict) else None
+    if isinstance(method, str) and method not in capabilities.token_endpoint_auth_methods:
+        raise OAuthError(
+            "invalid_client_metadata",
+            f"token_endpoint_auth_method {method!r} is not offered here; token_endpoint_auth_methods_supported lists "
+            f"{', '.join(capabilities.token_endpoint_auth_methods)} (RFC 7591 §2, RFC 8414 §2)",
+        )

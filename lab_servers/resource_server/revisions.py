@@ -1,0 +1,67 @@
+"""What the MCP server of each revision accepts on the wire, before the SDK sees the request.
+
+The official SDK's app (2.3.0) is dual-era: a request whose `MCP-Protocol-Version` is missing or
+an initialize-era version goes to `initialize`-style handling, anything else to the 2026-07-28
+per-request path. The lab narrows it to what a server of one revision would do:
+
+- up to 2025-11-25, a version the server does not know is a 400 (2025-06-18 transports
+  "Protocol Version Header": "the server MUST respond with 400 Bad Request"), a plain JSON-RPC
+  error, not one of the modern codes: so a dual-era client knows to fall back;
+- a 2026-07-28-only server rejects what has no header (HeaderMismatch, -32020: "otherwise it
+  MUST be rejected") or carries an initialize-era version (UnsupportedProtocolVersion, -32022,
+  with `supported`), so an old client learns the revision it is missing;
+- a dual-era 2026-07-28 server (`accept_legacy=True`) lets both through.
+"""
+
+from __future__ import annotations
+
+import json
+
+from starlette.responses import JSONResponse, Response
+
+from ..revisions import HANDSHAKE_VERSIONS, MODERN_VERSIONS, Revision, handshake_versions_up_to
+
+HEADER_MISMATCH, UNSUPPORTED_PROTOCOL_VERSION, INVALID_REQUEST = -32020, -32022, -32600
+
+
+def _error(code: int, message: str, data: dict[str, object] | None = None) -> Response:
+    error: dict[str, object] = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    return JSONResponse({"jsonrpc": "2.0", "id": None, "error": error}, 400)
+
+
+def era_gate(revision: Revision, accept_legacy: bool, header: str | None) -> Response | None:
+    """None to let the request through, else the 400 this revision's server answers."""
+    if revision.modern_transport:
+        if header in MODERN_VERSIONS or (accept_legacy and (header is None or header in HANDSHAKE_VERSIONS)):
+            return None
+        if header is None:
+            return _error(HEADER_MISMATCH, "MCP-Protocol-Version header is required (MCP 2026-07-28 streamable-http §6)")
+        supported = [*MODERN_VERSIONS, *(HANDSHAKE_VERSIONS if accept_legacy else ())]
+        return _error(
+            UNSUPPORTED_PROTOCOL_VERSION,
+            f"protocol version {header} is not supported by this 2026-07-28 server",
+            {"supported": supported, "requested": header},
+        )
+    known = handshake_versions_up_to(revision.version)
+    if header is None or header in known:
+        return None
+    return _error(INVALID_REQUEST, f"Bad Request: unsupported MCP-Protocol-Version {header} (this server speaks up to {revision.version})")
+
+
+def negotiate_initialize(revision: Revision, body: bytes) -> bytes:
+    """Lifecycle §Version Negotiation: a server that does not support the requested version
+    answers with one it does. The SDK supports them all, so an older lab server rewrites the
+    request to its own revision and the SDK answers with that."""
+    if revision.modern_transport or b'"initialize"' not in body:
+        return body
+    try:
+        message = json.loads(body)
+    except ValueError:
+        return body
+    params = message.get("params") if isinstance(message, dict) and message.get("method") == "initialize" else None
+    if not isinstance(params, dict) or params.get("protocolVersion") in handshake_versions_up_to(revision.version):
+        return body
+    params["protocolVersion"] = revision.version
+    return json.dumps(message).encode()
