@@ -31,11 +31,9 @@ import nbformat
 import pytest
 
 from tests.test_browser import (
-    ALL_CELLS_RAN,
     CELL_SUMMARY,
     CHROMIUM,
     CHROMIUM_ARGS,
-    NOTEBOOK_READY,
     SCREENSHOTS,
     TOKEN,
     _free_port,
