@@ -48,6 +48,7 @@ class _App(Starlette):
 
     def _route(self, path: str, method: str) -> Callable[[Endpoint], Endpoint]:
         def add(endpoint: Endpoint) -> Endpoint:
+            # A GET route answers HEAD too (RFC 9110 §9.3.2); 405 answers sort the Allow list (errors.py).
             self.router.routes.append(Route(path, endpoint, methods=[method]))
             return endpoint
 
