@@ -107,7 +107,8 @@ async def test_2025_03_26_discovery_starts_at_the_mcp_origin_and_sends_no_resour
 
 async def test_2025_03_26_default_endpoints_are_used_when_there_is_no_metadata() -> None:
     async with Lab(revision="2025-03-26") as lab:
-        lab.auth_server.app.router.routes[:] = [r for r in lab.auth_server.app.router.routes if "well-known" not in getattr(r, "path", "")]
+        router = lab.auth_server.app.app.router  # the Starlette app inside the body-size limit
+        router.routes[:] = [r for r in router.routes if "well-known" not in getattr(r, "path", "")]
         connection = await lab.connect(revision="2025-03-26")
         assert "default endpoints" in " ".join(connection.records[2].notes)
         assert connection.client_id.startswith("tpc_")
