@@ -200,6 +200,32 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:7.2f} ms"
 
 
+async def after_handshake_times(runs: int) -> dict[str, list[float]]:
+    """Issue 9's steps after the handshake, each timed alone on a connected CIMD client: a refresh
+    (rotation), a step-up (403 → union → consent → token → retry, the whole tools/call), and an
+    RFC 8693 token exchange by the MCP server (private_key_jwt) at the AS."""
+    from lab_servers.story import add_downstream_api
+
+    times: dict[str, list[float]] = defaultdict(list)
+    async with Lab(seed=0, policy=POLICY) as lab:
+        add_downstream_api(lab)
+        downstream = lab.resource_server.downstream
+        assert downstream is not None
+        for _ in range(runs):
+            client = (await lab.connect("cimd")).client
+            start = time.perf_counter()
+            await client.refresh()
+            times["refresh"].append(time.perf_counter() - start)
+            start = time.perf_counter()
+            await client.call_tool("add_note", {"text": "benchmark"})
+            times["step-up (whole tools/call)"].append(time.perf_counter() - start)
+            start = time.perf_counter()
+            await downstream.exchange(client.state.access_token or "")
+            times["token exchange (RFC 8693)"].append(time.perf_counter() - start)
+            lab.trace.clear()
+    return times
+
+
 def median_ms(samples: list[float]) -> float:
     return round(statistics.median(samples) * 1000, 3)
 
@@ -240,6 +266,13 @@ def main() -> None:
         for number, _name, title, _ in STEPS:
             say(f"  {number}. {title:41}" + "".join(f"{ms(statistics.median(steps[s][number])):>18}" for s in totals))
         say("")
+
+    after = asyncio.run(after_handshake_times(max(args.runs // 4, 10)))
+    result["after_handshake_median_ms"] = {name: median_ms(v) for name, v in after.items()}
+    say(f"After the handshake (issue 9), in process, median of {max(args.runs // 4, 10)}:")
+    for name, samples in after.items():
+        say(f"  {name:28} {ms(statistics.median(samples))}")
+    say("")
 
     default = str(getattr(lab_servers, "DEFAULT_REVISION", revisions()[-1]))
     result["default_revision"] = default

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from .base import Decision, RegistrationMethod
 from .discovery_steps import DiscoverySteps
+from .enterprise_steps import EnterpriseSteps
 from .mcp_step import MAX_STEP_UPS, McpStep
 from .records import StepError, StepRecord
 from .registration_step import RegistrationStep, token_endpoint_auth_method
@@ -24,7 +25,7 @@ __all__ = [
 ]  # fmt: skip
 
 
-class LabClient(McpStep, RegistrationStep, DiscoverySteps):
+class LabClient(McpStep, EnterpriseSteps, RegistrationStep, DiscoverySteps):
     # Running the handshake ---------------------------------------------------------------
 
     @property

@@ -43,6 +43,7 @@ class HandshakeState:
     # Registration options considered at step 4: option → why taken or why skipped.
     registration_reasons: dict[str, str] | None = None
     whoami: dict[str, Any] | None = None
+    id_jag: str | None = None  # enterprise-managed authorization: the IdP's identity assertion grant
 
     @property
     def resource(self) -> str | None:
