@@ -7,6 +7,10 @@ PYTHON ?= python3
 # JupyterLab refuses to run as root unless told it may (containers, CI machines).
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
+# Tests run on every core (at most 4 workers). --dist loadscope keeps each test module, and each
+# notebook, on one worker: nbval needs a notebook's cells in order, in one kernel.
+PYTEST_PARALLEL := -n auto --maxprocesses 4 --dist loadscope
+
 .PHONY: setup setup-test lab demo lint test test-fast notebooks bench clean
 
 setup: $(VENV)/.installed
@@ -36,14 +40,16 @@ lint: setup-test
 	$(VENV)/bin/mypy
 
 test: lint
-	$(PY) -m pytest tests notebooks --nbval --nbval-current-env
+	$(PY) -m pytest tests notebooks --nbval --nbval-current-env $(PYTEST_PARALLEL)
 
 test-fast: setup-test
-	$(PY) -m pytest tests notebooks --nbval --nbval-current-env -m "not binder and not browser and not conformance"
+	$(PY) -m pytest tests notebooks --nbval --nbval-current-env $(PYTEST_PARALLEL) -m "not binder and not browser and not conformance"
 
 notebooks: setup
 	$(PY) scripts/regenerate_notebooks.py
 
+# Scripts that print numbers (with the machine's load); `benchmarks/install.py` and
+# `benchmarks/suite.py` take minutes and are run on their own.
 bench: setup-test
 	$(PY) benchmarks/handshake.py
 	$(PY) benchmarks/security.py

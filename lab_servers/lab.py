@@ -111,7 +111,7 @@ class Lab:
             issuer,
             resources={mcp_url: SCOPES},
             http=self.network.httpx_client(AS_HOST),
-            resolve=self.network.dns.resolve,
+            resolve=self.network.dns.resolve_all,
             clock=self.clock,
             ids=self.ids,
             policy=policy,

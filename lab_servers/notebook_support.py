@@ -204,6 +204,24 @@ EXERCISES: dict[str, Exercise] = {
         "Ask of each scenario: has the server met this client before? Does the server offer a way to bring "
         "your own identity? Who runs both sides? The table above has a 'best fit' row.",
     ),
+    "06-prm-revision": Exercise(
+        "In which MCP revision did Protected Resource Metadata (RFC 9728) become the way to find the AS?",
+        lambda lab: "2025-06-18",
+        _text,
+        "Look at the PRM column of the timeline: the first revision that says yes.",
+    ),
+    "06-fallback-method": Exercise(
+        "Against the DCR-only authorization server, which registration method did the modern client choose?",
+        lambda lab: "dcr",
+        _word,
+        "Read step 4's reasons: CIMD was skipped (why?), so the next option in MCP §5's order was taken.",
+    ),
+    "06-mixup-stopped": Exercise(
+        "In how many of the four mix-up runs was the attack stopped?",
+        lambda lab: 1,
+        _number,
+        "The defence needs two things at once: a client that checks iss, and an honest AS that sends it.",
+    ),
 }
 
 

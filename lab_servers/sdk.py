@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import httpx2
+from mcp.client import Client
 from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
@@ -72,14 +73,19 @@ class HeadlessUser:
         return AuthorizationCodeResult(code=params["code"], state=params.get("state"), iss=params.get("iss"))
 
 
-async def sdk_whoami(lab: Lab, *, client_metadata_url: str | None = None, caller: str = "sdk-client") -> dict[str, Any]:
+async def sdk_whoami(
+    lab: Lab, *, client_metadata_url: str | None = None, caller: str = "sdk-client", mode: str | None = None
+) -> dict[str, Any]:
     """Connect with the official SDK client through the lab network and call `whoami`. With
-    `client_metadata_url` the SDK uses CIMD (the AS advertises it); without, it registers by DCR."""
+    `client_metadata_url` the SDK uses CIMD (the AS advertises it); without, it registers by DCR.
+    `mode` picks the SDK's `Client` era: "legacy" (initialize), "auto" (probe server/discover,
+    fall back), or "2026-07-28" (modern only); None keeps the classic `ClientSession` path."""
     return await whoami_with_sdk(
         lab.mcp_url,
         lambda auth: lab.httpx2_client(caller, auth=auth),
         Browser(lab.httpx_client("browser")),
         client_metadata_url=client_metadata_url,
+        mode=mode,
     )
 
 
@@ -90,6 +96,7 @@ async def whoami_with_sdk(
     *,
     client_metadata_url: str | None = None,
     redirect_uri: str = "https://app.example/callback",
+    mode: str | None = None,
 ) -> dict[str, Any]:
     """The SDK's whole flow against `mcp_url`, over whatever `make_http(auth)` connects to (the lab
     network, or real sockets for a served lab), with `browser` playing the user."""
@@ -109,6 +116,12 @@ async def whoami_with_sdk(
         callback_handler=user.callback,
         client_metadata_url=client_metadata_url,
     )
+    if mode is not None:
+        async with make_http(provider) as http, Client(streamable_http_client(mcp_url, http_client=http), mode=mode) as client:
+            result = await client.call_tool("whoami", {})
+        if result.is_error:
+            raise RuntimeError(f"whoami failed: {result.content}")
+        return dict(result.structured_content or {})
     async with (
         make_http(provider) as http,
         streamable_http_client(mcp_url, http_client=http) as (read, write, *_),

@@ -10,7 +10,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .trace import Exchange, Trace
+from .trace import BodyTap, Exchange, Trace
 
 
 class TraceRecorder:
@@ -23,13 +23,13 @@ class TraceRecorder:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         seq = self.trace.start()
-        request_body, response_body = bytearray(), bytearray()
+        request_body, response_body = BodyTap(), BodyTap()  # bounded: a trace is not a copy of every upload
         response: dict[str, Any] = {"status": None, "headers": ()}
 
         async def recording_receive() -> Message:
             message = await receive()
             if message["type"] == "http.request":
-                request_body.extend(message.get("body", b""))
+                request_body.add(message.get("body", b""))
             return message
 
         async def recording_send(message: Message) -> None:
@@ -37,7 +37,7 @@ class TraceRecorder:
                 response["status"] = message["status"]
                 response["headers"] = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in message.get("headers", []))
             elif message["type"] == "http.response.body":
-                response_body.extend(message.get("body", b""))
+                response_body.add(message.get("body", b""))
             await send(message)
 
         try:
@@ -58,10 +58,10 @@ class TraceRecorder:
                     method=scope["method"],
                     url=f"{scope['scheme']}://{host}{scope['path']}" + (f"?{query}" if query else ""),
                     request_headers=headers,
-                    request_body=request_body.decode("utf-8", "replace"),
+                    request_body=request_body.text(),
                     status=response["status"],
                     response_headers=response["headers"],
-                    response_body=response_body.decode("utf-8", "replace"),
+                    response_body=response_body.text(),
                     at=self.clock_now(),
                 )
             )

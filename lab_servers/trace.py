@@ -33,6 +33,44 @@ def in_step(name: str | None) -> Iterator[None]:
 
 Headers = tuple[tuple[str, str], ...]
 
+MAX_TRACED_BODY_BYTES = 64 * 1024  # per body; a trace must not become a copy of every upload
+
+
+class BodyTap:
+    """What a trace keeps of a body that streams past: its first `MAX_TRACED_BODY_BYTES` bytes
+    and its full length. Whatever the body's size, the tap holds at most the limit."""
+
+    def __init__(self, limit: int = MAX_TRACED_BODY_BYTES) -> None:
+        self.limit = limit
+        self.kept = bytearray()
+        self.total = 0
+        self.complete = True
+
+    def stopped_early(self) -> None:
+        """The reader closed the stream before its end: the trace says so."""
+        self.complete = False
+
+    def add(self, chunk: bytes) -> None:
+        self.total += len(chunk)
+        room = self.limit - len(self.kept)
+        if room > 0:
+            self.kept += chunk[:room]
+
+    def text(self) -> str:
+        text = self.kept.decode("utf-8", "replace")
+        if self.total > len(self.kept):
+            text += f"\n… [truncated: the trace keeps the first {len(self.kept)} of {self.total} bytes]"
+        if not self.complete:
+            text += f"\n… [the reader closed the stream after {self.total} bytes]"
+        return text
+
+
+def traced_body(data: bytes, limit: int = MAX_TRACED_BODY_BYTES) -> str:
+    """The text a trace keeps of a whole body (see `BodyTap`)."""
+    tap = BodyTap(limit)
+    tap.add(data)
+    return tap.text()
+
 
 @dataclass(frozen=True)
 class Exchange:

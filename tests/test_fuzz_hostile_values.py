@@ -79,7 +79,8 @@ async def test_register_with_any_raw_body_answers_a_well_formed_error(body: byte
     async with Lab(seed=0, policy=policy) as lab, lab.httpx_client("fuzzer") as http:
         response = await http.post(f"{ISSUER}/register", content=body, headers={"content-type": "application/json"})
     assert_well_formed(response)
-    assert response.status_code == 400 and lab.registrations == {}
+    # 413 past the AS's streaming body cap (lab_servers.body_limit), 400 below it.
+    assert response.status_code in (400, 413) and lab.registrations == {}
 
 
 AUTHORIZE = ["response_type", "client_id", "redirect_uri", "code_challenge", "code_challenge_method", "state", "resource", "scope"]

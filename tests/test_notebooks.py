@@ -26,7 +26,8 @@ _spec = importlib.util.spec_from_file_location("regenerate_notebooks", ROOT / "s
 regen = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(regen)  # type: ignore[union-attr]
 
-EXPECTED = ["00_start_here", "01_discovery", "02_dcr", "03_cimd", "04_two_identities", "05_security"]
+EXPECTED = ["00_start_here", "01_discovery", "02_dcr", "03_cimd", "04_two_identities", "05_security", "06_tomorrow_morning",
+            "07_complete_story"]
 NOTEBOOKS = [ROOT / "notebooks" / f"{name}.ipynb" for name in EXPECTED]
 IDS = [p.stem for p in NOTEBOOKS]
 # What must never reach a stored output: it would differ between machines or runs.

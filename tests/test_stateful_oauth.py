@@ -251,6 +251,14 @@ class OAuthModel(RuleBasedStateMachine):
         return str(new)
 
     @rule(token=refresh_tokens)
+    def revoke(self, token: str) -> None:
+        """RFC 7009 §2.1: revoking a refresh token ends its grant; §2.2: the answer is 200 whatever it was."""
+        model = self.refresh[token]
+        response = self.send("POST", f"{ISSUER}/revoke", data={"token": token, "client_id": model.client.client_id})
+        assert response.status_code == 200, response.text
+        self.revoked_families.add(model.family)
+
+    @rule(token=refresh_tokens)
     def refresh_for_another_client(self, token: str) -> None:
         before = self.as_state()
         response = self.send("POST", f"{ISSUER}/token", data={"grant_type": "refresh_token", "refresh_token": token, "client_id": "tpc_nobody"})

@@ -41,6 +41,8 @@ BEFORE_QUESTION = {
     "02-records-after-three": ["3 registration(s)"],
     "03-mismatch-error": ["invalid_client"],
     "04-differing-claims": ["jti", "DIFFERENT"],
+    "07-refresh-reuse": ["invalid_grant", "reuse detected"],
+    "07-exchange-error": ["invalid_target"],
 }
 SANITY_MARKERS = ["is_correct(", "# sanity check", "sanity-check"]
 

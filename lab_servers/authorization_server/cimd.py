@@ -30,7 +30,7 @@ import httpx
 from ..bounded_json import DEFAULT_LIMITS, JsonLimits, JsonRejected, parse_json
 from ..determinism import LabClock
 from .clients import Client
-from .defensive_fetch import FetchRefused, UnresolvableHost, defensive_fetch, vet_host
+from .defensive_fetch import FetchRefused, Resolver, UnresolvableHost, defensive_fetch, vet_host
 from .errors import OAuthError
 from .policy import ASPolicy
 from .rfc7591 import SHARED_SECRET_METHODS, MetadataError, check_client_metadata
@@ -131,7 +131,7 @@ class FetchedDocument:
 
 
 async def fetch_document(
-    url: str, *, http: httpx.AsyncClient, resolve: Callable[[str], str], policy: ASPolicy, what: str = "client_id"
+    url: str, *, http: httpx.AsyncClient, resolve: Resolver, policy: ASPolicy, what: str = "client_id"
 ) -> FetchedDocument:
     try:
         fetched = await defensive_fetch(url, what=what, http=http, resolve=resolve, policy=policy)
@@ -183,7 +183,7 @@ def check_document(url: str, document: Any, policy: ASPolicy, as_metadata: dict[
         raise reject(exc.description) from None
 
 
-def check_document_urls(document: dict[str, Any], policy: ASPolicy, resolve: Callable[[str], str]) -> None:
+def check_document_urls(document: dict[str, Any], policy: ASPolicy, resolve: Resolver) -> None:
     """§8.6 (-02): the AS MUST NOT fetch URLs inside the document (`logo_uri`, `jwks_uri`…) that
     resolve to special-use addresses. The hardened AS refuses such a document outright, before
     anything could fetch them. A name that does not resolve is left alone: nothing can reach it."""
@@ -265,7 +265,7 @@ class CimdResolver:
     def __init__(
         self,
         http: httpx.AsyncClient,
-        resolve: Callable[[str], str],
+        resolve: Resolver,
         clock: LabClock,
         policy: ASPolicy,
         as_metadata: Callable[[], dict[str, Any]],

@@ -7,10 +7,14 @@ were hostile (CIMD -02 §5, §8.6, §8.7; MCP Security Best Practices, SSRF):
 
 1. `vet_host`        — resolve the name once; refuse special-use addresses (RFC 6890): private,
                        loopback, link-local (cloud metadata lives at 169.254.169.254), carrier-grade
-                       NAT, and IPv6 forms that carry such an IPv4 address inside them.
+                       NAT, and IPv6 forms that carry such an IPv4 address inside them. A name with
+                       several A/AAAA records is refused if ANY of them is special-use: a client
+                       may connect to any address of the set.
 2. `defensive_fetch` — connect to that same vetted address (so a name that answers differently
                        the second time, DNS rebinding, gets nowhere), follow no redirects, accept
-                       only 200, stop reading at a size cap, give up after a timeout.
+                       only 200, stop reading at a size cap, give up after a timeout. The cap
+                       counts DECODED bytes, inflated by the AS itself a bounded piece at a time:
+                       a 5 KB gzip body can inflate to 50 MB (a "gzip bomb").
 
 Both raise `FetchRefused` naming the rule; the caller turns it into the OAuth error its endpoint
 uses (`invalid_client` for a CIMD document, `invalid_client_metadata` for a registration).
@@ -20,7 +24,8 @@ The naive policy switches each rule off, which is how the experiments show what 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,6 +35,8 @@ import httpx
 
 from ..network import PINNED_ADDRESS
 from .policy import ASPolicy
+
+Resolver = Callable[[str], "str | Sequence[str]"]  # a name → its address, or its whole answer set
 
 
 class FetchRefused(Exception):
@@ -105,16 +112,22 @@ class Fetched:
     body: bytes
 
 
-def vet_host(host: str, *, what: str, resolve: Callable[[str], str]) -> str:
-    """Resolve `host` once and return the address, if it is one the AS may connect to."""
+def vet_host(host: str, *, what: str, resolve: Resolver) -> str:
+    """Resolve `host` once and return the address to connect to, if every address the name
+    resolves to is one the AS may connect to."""
     try:
-        address = resolve(host)
+        answer = resolve(host)
     except LookupError:
         raise UnresolvableHost(f"{what} host {host!r} does not resolve") from None
-    kind = special_use_kind(address)
-    if kind is not None:
-        raise SpecialUseAddress(f"{what} host {host} resolves to special-use address {address} ({kind}); MUST NOT fetch it (CIMD §8.6)")
-    return address
+    addresses = (answer,) if isinstance(answer, str) else tuple(answer)
+    for address in addresses:
+        kind = special_use_kind(address)
+        if kind is not None:
+            among = f" (one of its {len(addresses)} addresses)" if len(addresses) > 1 else ""
+            raise SpecialUseAddress(
+                f"{what} host {host} resolves to special-use address {address}{among} ({kind}); MUST NOT fetch it (CIMD §8.6)"
+            )
+    return addresses[0]
 
 
 async def defensive_fetch(
@@ -122,7 +135,7 @@ async def defensive_fetch(
     *,
     what: str,
     http: httpx.AsyncClient,
-    resolve: Callable[[str], str],
+    resolve: Resolver,
     policy: ASPolicy,
     accept: str = "application/json",
     json_only: bool = True,
@@ -144,7 +157,7 @@ async def defensive_fetch(
     try:
         with anyio.fail_after(policy.fetch_timeout_seconds):
             async with http.stream(
-                "GET", url, headers={"Accept": accept}, follow_redirects=policy.follow_redirects, extensions=extensions
+                "GET", url, headers={"Accept": accept, "Accept-Encoding": ACCEPTED_ENCODINGS}, follow_redirects=policy.follow_redirects, extensions=extensions
             ) as response:
                 _check_response(response, what=what, policy=policy, json_only=json_only)
                 body = await _read_at_most(response, policy.max_document_bytes, what)
@@ -171,11 +184,34 @@ def is_json_media_type(content_type: str) -> bool:
     return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
 
 
+ACCEPTED_ENCODINGS = "gzip, deflate"  # what the AS can inflate under its own bound
+_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+
+
 async def _read_at_most(response: httpx.Response, limit: int, what: str) -> bytes:
-    # CIMD §8.7: stop reading at the limit and treat the response as an error.
+    # CIMD §8.7: stop reading at the limit and treat the response as an error. The limit holds
+    # for the bytes on the wire AND for the decoded bytes: the raw stream is inflated here, at
+    # most `limit + 1` bytes at a time, never by the HTTP library in one unbounded call.
+    encoding = response.headers.get("content-encoding", "identity").strip().lower() or "identity"
+    if encoding != "identity" and encoding not in _WBITS:
+        raise FetchRefused(f"{what} was sent with Content-Encoding {encoding!r}; the AS accepts only {ACCEPTED_ENCODINGS} (RFC 9110 §8.4)")
+    inflater = zlib.decompressobj(_WBITS[encoding]) if encoding in _WBITS else None
     body = bytearray()
-    async for chunk in response.aiter_bytes():
-        body += chunk
-        if len(body) > limit:
+    received = 0
+    async for chunk in response.aiter_raw():
+        received += len(chunk)
+        if received > limit:
             raise FetchRefused(f"{what} is larger than {limit} bytes (CIMD §8.7); reading stopped at the limit")
+        try:
+            body += inflater.decompress(chunk, limit + 1 - len(body)) if inflater else chunk
+        except zlib.error:
+            raise FetchRefused(f"{what} is not valid {encoding} data (RFC 9110 §8.4.1)") from None
+        if len(body) > limit:
+            raise FetchRefused(f"{what} inflates to more than {limit} bytes (CIMD §8.7); decoding stopped at the limit")
+    if inflater is not None:
+        if not inflater.eof:
+            raise FetchRefused(f"{what} ends inside its {encoding} stream (RFC 9110 §8.4.1)")
+        body += inflater.flush()
+        if len(body) > limit:  # pragma: no cover - eof means all output was already produced
+            raise FetchRefused(f"{what} inflates to more than {limit} bytes (CIMD §8.7)")
     return bytes(body)

@@ -18,7 +18,7 @@ from joserfc.errors import JoseError
 from ..bounded_json import DEFAULT_LIMITS
 from ..determinism import LabClock, SeededIds
 from .clients import Client, ClientRegistry, PrefetchedResource, RegistryFull
-from .defensive_fetch import FetchRefused, SpecialUseAddress, defensive_fetch
+from .defensive_fetch import FetchRefused, Resolver, SpecialUseAddress, defensive_fetch
 from .errors import OAuthError
 from .logos import sniff_raster_image
 from .metadata_limits import MAX_REGISTRATION_BODY_BYTES, MetadataLimitError, check_metadata_limits, understood_metadata
@@ -131,7 +131,7 @@ class Registrar:
         clock: LabClock,
         *,
         http: httpx.AsyncClient,
-        resolve: Callable[[str], str],
+        resolve: Resolver,
         policy: Callable[[], ASPolicy],
     ) -> None:
         self.registry = registry

@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..body_limit import BodyLimit
 from ..bounded_json import JsonRejected, parse_json
 from .authorize import authorization_request, consent_decision
 from .dcr_modes import check_auth_method_offered, check_registration_allowed
@@ -35,6 +36,7 @@ from .rfc7662 import introspection_request
 from .state import AuthorizationServerState
 from .token import token_request
 
+MAX_REQUEST_BODY_BYTES = 64 * 1024  # any request body, capped while it streams (413); /register's own limit is lower
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
@@ -49,6 +51,7 @@ class _App(Starlette):
 
     def _route(self, path: str, method: str) -> Callable[[Endpoint], Endpoint]:
         def add(endpoint: Endpoint) -> Endpoint:
+            # A GET route answers HEAD too (RFC 9110 §9.3.2); 405 answers sort the Allow list (errors.py).
             self.router.routes.append(Route(path, endpoint, methods=[method]))
             return endpoint
 
@@ -70,13 +73,13 @@ async def _http_error(request: Request, error: Exception) -> Response:
 async def _unexpected(_: Request, error: Exception) -> Response:  # pragma: no cover - a bug if reached
     return JSONResponse({"error": "server_error", "error_description": type(error).__name__}, 500, headers=NO_STORE)
 
-
 class AuthorizationServer(AuthorizationServerState):
     """The state plus its HTTP surface, `app`, built on first use."""
 
     @cached_property
-    def app(self) -> Starlette:
-        return self._build_app()
+    def app(self) -> BodyLimit:
+        # Every request body is capped while it streams (413) before any route reads it.
+        return BodyLimit(self._build_app(), MAX_REQUEST_BODY_BYTES)
 
     # The HTTP surface ---------------------------------------------------------------------
 
@@ -101,7 +104,7 @@ class AuthorizationServer(AuthorizationServerState):
             try:
                 body = parse_json(await request.body(), REGISTRATION_JSON, what="the registration body")
             except JsonRejected as rejected:
-                raise OAuthError("invalid_client_metadata", f"{rejected.rule}; the body must be a JSON object (RFC 7591 §3.1)") from None
+                raise OAuthError("invalid_client_metadata", f"{rejected.rule}; a registration request is one JSON object within these limits (RFC 7591 §3.1)") from None
             check_auth_method_offered(self.capabilities, body)
             source = request.client.host if request.client else "unknown"
             return JSONResponse(await self.registrar.register(body, self.metadata(), source=source), status_code=201, headers=NO_STORE)

@@ -7,7 +7,6 @@ them all to build the HTTP surface. So imports run one way (DESIGN.md principle 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -16,6 +15,7 @@ from ..determinism import LabClock, SeededIds
 from .capabilities import DEFAULT_CAPABILITIES, ASCapabilities
 from .cimd import CimdResolver
 from .clients import Client, ClientRegistry
+from .defensive_fetch import Resolver
 from .errors import OAuthError
 from .grants import AuthorizationCode, ExchangeRule, ExpiringStore, PendingAuthorization, RefreshToken
 from .keys import SigningKey
@@ -37,7 +37,7 @@ class AuthorizationServerState:
         *,
         resources: dict[str, list[str]],
         http: httpx.AsyncClient,
-        resolve: Callable[[str], str],
+        resolve: Resolver,
         clock: LabClock,
         ids: SeededIds,
         policy: ASPolicy = HARDENED,

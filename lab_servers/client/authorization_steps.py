@@ -47,7 +47,7 @@ class AuthorizationSteps(ClientBase):
             url = metadata["authorization_endpoint"] + "?" + urlencode(params, quote_via=quote)
             self.state.authorization_url = url
             step.learned.update(authorization_url=url, scope=self.state.scope)
-            outcome = await self.browser.open(url)
+            outcome = await self.browser.open(url, stop_at=self.redirect_uri)
             if isinstance(outcome, ConsentPage):
                 self.state.consent_page = outcome
                 if not outcome.is_consent:

@@ -63,8 +63,15 @@ class Browser:
     def __init__(self, http: httpx.AsyncClient) -> None:
         self.http = http
 
-    async def open(self, url: str) -> ConsentPage | Redirect:
+    async def open(self, url: str, *, stop_at: str | None = None) -> ConsentPage | Redirect:
+        """GET `url`. With `stop_at` (the client's redirect URI) the browser follows redirects
+        elsewhere, as a real one does, and hands back the first one that goes to `stop_at`."""
         response = await self.http.get(url, follow_redirects=False)
+        for _ in range(5):
+            if not response.is_redirect or stop_at is None or response.headers["location"].startswith(stop_at):
+                break
+            url = response.headers["location"]
+            response = await self.http.get(url, follow_redirects=False)
         if response.is_redirect:
             return Redirect(response.headers["location"])
         parser = _PageParser()

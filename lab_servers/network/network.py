@@ -10,6 +10,7 @@ extension `lab.pinned_address`, so the connection goes to the address that was c
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,8 +19,8 @@ import httpx
 import httpx2
 
 from ..determinism import LabClock
-from ..trace import Exchange, Trace
-from .asgi import ASGIApp, LifespanRunner, RawResponse, call_asgi
+from ..trace import BodyTap, Exchange, Trace
+from .asgi import ASGIApp, LifespanRunner, RawResponse, StreamedResponse, open_asgi
 from .dns import UnknownHost, VirtualDNS
 
 PINNED_ADDRESS = "lab.pinned_address"
@@ -71,7 +72,36 @@ class LabNetwork:
         body: bytes,
         pinned_address: str | None = None,
     ) -> RawResponse:
+        """One whole exchange: the request body sent, the response body read to the end."""
+
+        async def once() -> AsyncIterator[bytes]:
+            yield body
+
+        response = await self.open(caller, method, url, headers, once(), pinned_address, sent=body)
+        try:
+            return RawResponse(response.status, response.headers, await response.read())
+        finally:
+            await response.aclose()
+
+    async def open(
+        self,
+        caller: str,
+        method: str,
+        url: str,
+        headers: list[tuple[str, str]],
+        body: AsyncIterator[bytes],
+        pinned_address: str | None = None,
+        *,
+        sent: bytes | None = None,
+    ) -> TracedResponse:
+        """Connect, send the request, and return once the status line and headers are back; the
+        body streams from there. The exchange is traced when the response is closed. `sent` is
+        the whole body when the caller already holds it (the trace keeps it, bounded, even if the
+        server never reads it); otherwise the trace keeps what the server read."""
         host_name = (urlsplit(url).hostname or "").lower()
+        request_tap = BodyTap()
+        if sent is not None:
+            request_tap.add(sent)
         common: dict[str, Any] = dict(
             seq=self.trace.start(),
             caller=caller,
@@ -79,34 +109,42 @@ class LabNetwork:
             method=method,
             url=url,
             request_headers=tuple(headers),
-            request_body=body.decode("utf-8", "replace"),
             at=self.clock.now(),
         )
         try:
-            address = pinned_address or self.dns.resolve(host_name)
+            addresses = (pinned_address,) if pinned_address else self.dns.resolve_all(host_name)
         except UnknownHost as exc:
-            self._record_failure(common, None, str(exc))
+            self._record_failure(common, request_tap, None, str(exc))
             raise LabConnectError(str(exc)) from None
-        host = self._by_address.get(_as_connected(address))
+        # A client tries the addresses of a multi-record answer in order and uses the first one
+        # where something listens (RFC 8305's ordering, minus the racing).
+        listening = [(a, self._by_address.get(_as_connected(a))) for a in addresses]
+        address, host = next(((a, h) for a, h in listening if h is not None), (addresses[0], None))
         if host is None:
-            reason = f"{host_name} ({address}): connection refused"
-            self._record_failure(common, address, reason)
+            reason = f"{host_name} ({', '.join(addresses)}): connection refused"
+            self._record_failure(common, request_tap, address, reason)
             raise LabConnectError(reason)
         if host.lifespan is not None:
             await host.lifespan.start()
-        response = await call_asgi(host.app, method, url, headers, body, client_address=caller)
-        self.trace.record(
-            **common,
-            address=address,
-            status=response.status,
-            response_headers=response.headers,
-            response_body=response.body.decode("utf-8", "replace"),
-        )
-        return response
 
-    def _record_failure(self, common: dict[str, Any], address: str | None, reason: str) -> Exchange:
+        async def tapped() -> AsyncIterator[bytes]:
+            async for chunk in body:
+                if sent is None:
+                    request_tap.add(chunk)
+                yield chunk
+
+        response = await open_asgi(host.app, method, url, headers, tapped(), client_address=caller)
+        return TracedResponse(self, common, address, request_tap, response)
+
+    def _record_failure(self, common: dict[str, Any], request: BodyTap, address: str | None, reason: str) -> Exchange:
         return self.trace.record(
-            **common, address=address, status=None, response_headers=(), response_body="", error=reason
+            **common,
+            request_body=request.text(),
+            address=address,
+            status=None,
+            response_headers=(),
+            response_body="",
+            error=reason,
         )
 
     def httpx_client(self, caller: str, **kwargs: Any) -> httpx.AsyncClient:
@@ -123,20 +161,83 @@ class LabNetwork:
                 await host.lifespan.stop()
 
 
-async def _forward(network: LabNetwork, caller: str, request: Any, http: Any) -> Any:
+class TracedResponse:
+    """A response streaming back over the lab network; closing it files the exchange in the trace
+    with what the trace keeps of each body (`BodyTap`)."""
+
+    def __init__(self, network: LabNetwork, common: dict[str, Any], address: str, request: BodyTap, response: StreamedResponse) -> None:
+        self.status, self.headers = response.status, response.headers
+        self._network, self._common, self._address = network, common, address
+        self._request, self._response = request, response
+        self._body = BodyTap()
+        self._closed = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._response:
+            self._body.add(chunk)
+            yield chunk
+
+    async def read(self) -> bytes:
+        return b"".join([chunk async for chunk in self])
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await self._response.aclose()
+        if not self._response.complete:
+            self._body.stopped_early()
+        self._network.trace.record(
+            **self._common,
+            request_body=self._request.text(),
+            address=self._address,
+            status=self.status,
+            response_headers=self.headers,
+            response_body=self._body.text(),
+        )
+
+
+class _Stream:
+    """The response body as httpx/httpx2 read it from a transport."""
+
+    def __init__(self, response: TracedResponse) -> None:
+        self._response = response
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._response:
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._response.aclose()
+
+
+class _HttpxStream(_Stream, httpx.AsyncByteStream):
+    pass
+
+
+class _Httpx2Stream(_Stream, httpx2.AsyncByteStream):
+    pass
+
+
+async def _forward(network: LabNetwork, caller: str, request: Any, http: Any, stream: type[_Stream]) -> Any:
     """Carry one httpx or httpx2 request (`http` is the module: the two share one API)."""
     try:
-        raw = await network.send(
+        sent: bytes | None = request.content  # already in memory: the trace may keep it whole
+    except http.RequestNotRead:
+        sent = None  # a streamed upload: handed over as the server reads it
+    try:
+        response = await network.open(
             caller,
             request.method,
             str(request.url),
             [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw],
-            await request.aread(),
+            request.stream.__aiter__(),
             request.extensions.get(PINNED_ADDRESS),
+            sent=sent,
         )
     except LabConnectError as exc:
         raise http.ConnectError(str(exc), request=request) from None
-    return http.Response(raw.status, headers=list(raw.headers), content=raw.body, request=request)
+    return http.Response(response.status, headers=list(response.headers), stream=stream(response), request=request)
 
 
 class HttpxTransport(httpx.AsyncBaseTransport):
@@ -144,7 +245,7 @@ class HttpxTransport(httpx.AsyncBaseTransport):
         self.network, self.caller = network, caller
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        return await _forward(self.network, self.caller, request, httpx)
+        return await _forward(self.network, self.caller, request, httpx, _HttpxStream)
 
 
 class Httpx2Transport(httpx2.AsyncBaseTransport):
@@ -152,4 +253,4 @@ class Httpx2Transport(httpx2.AsyncBaseTransport):
         self.network, self.caller = network, caller
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        return await _forward(self.network, self.caller, request, httpx2)
+        return await _forward(self.network, self.caller, request, httpx2, _Httpx2Stream)

@@ -19,6 +19,7 @@ import json
 
 from starlette.responses import JSONResponse, Response
 
+from ..bounded_json import parse_json
 from ..revisions import HANDSHAKE_VERSIONS, MODERN_VERSIONS, Revision, handshake_versions_up_to
 
 HEADER_MISMATCH, UNSUPPORTED_PROTOCOL_VERSION, INVALID_REQUEST = -32020, -32022, -32600
@@ -57,7 +58,7 @@ def negotiate_initialize(revision: Revision, body: bytes) -> bytes:
     if revision.modern_transport or b'"initialize"' not in body:
         return body
     try:
-        message = json.loads(body)
+        message = parse_json(body, what="the JSON-RPC message")  # bounded: raises JsonRejected, a ValueError
     except ValueError:
         return body
     params = message.get("params") if isinstance(message, dict) and message.get("method") == "initialize" else None

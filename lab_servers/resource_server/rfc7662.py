@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import httpx
 
+from ..bounded_json import JsonRejected, parse_json
 from .tokens import InvalidToken, TokenClaims
 
 
@@ -31,7 +32,12 @@ class IntrospectingValidator:
         )
         if response.status_code != 200:
             raise InvalidToken(f"the authorization server refused to introspect ({response.status_code}); the token cannot be checked")
-        body = response.json()
+        try:
+            body = parse_json(response.content, what="the introspection response")
+        except JsonRejected as rejected:
+            raise InvalidToken(f"the introspection response is not usable: {rejected.rule}") from None
+        if not isinstance(body, dict):
+            raise InvalidToken("the introspection response is not a JSON object (RFC 7662 §2.2)")
         if body.get("active") is not True:
             raise InvalidToken("the authorization server says the token is not active: revoked, expired or unknown (RFC 7662 §2.2)")
         if body.get("aud") != self.audience:
@@ -42,6 +48,6 @@ class IntrospectingValidator:
             scopes=frozenset(str(body.get("scope", "")).split()),
             audience=self.audience,
             issuer=str(body.get("iss", "")),
-            expires_at=int(body.get("exp", 0)),
+            expires_at=body["exp"] if isinstance(body.get("exp"), int) else 0,
             raw=body,
         )

@@ -4,11 +4,15 @@ The gate is the lab's own code, in front of the SDK's Streamable HTTP app, so th
 is visible: 401 with a challenge and no `error` when no token was sent (RFC 6750 §3.1), 401
 `invalid_token` for a bad, expired or wrong-audience token (MCP §9.2), 403 `insufficient_scope`
 naming the scopes needed (MCP §10.1.1), 400 for a malformed request.
+
+Order matters under attack: the `Authorization` header is judged before a byte of the body is
+read, so a stranger with no valid token cannot make this server hold their upload, and the body
+of an authenticated request is capped while it streams (413, `lab_servers.body_limit`) and parsed
+by the lab's bounded parser (a JSON-RPC parse error naming the rule, never a 500).
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import httpx
@@ -19,6 +23,8 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
+from ..body_limit import BodyLimit
+from ..bounded_json import DEFAULT_LIMITS, JsonRejected, parse_json
 from ..determinism import LabClock
 from ..error_text import error_description
 from ..revisions import Revision
@@ -29,8 +35,13 @@ from .revisions import era_gate, negotiate_initialize
 from .rfc6750 import bearer_challenge
 from .rfc7662 import IntrospectingValidator
 from .rfc9728 import protected_resource_metadata
-from .tokens import InvalidToken, TokenClaims, TokenValidator
+from .tokens import MAX_TOKEN_CHARS, InvalidToken, TokenClaims, TokenValidator
 from .tools import BASE_SCOPES, TOOL_SCOPES, build_mcp_server, caller
+
+MAX_MCP_BODY_BYTES = 256 * 1024  # one JSON-RPC message or batch; the lab's tools take short text
+# JSON-RPC messages are parsed within these limits (RFC 8259 §9); a note's text may fill the body.
+JSONRPC_JSON = DEFAULT_LIMITS.but(max_bytes=MAX_MCP_BODY_BYTES, max_string_chars=MAX_MCP_BODY_BYTES)
+TOKEN_PAYLOAD_JSON = DEFAULT_LIMITS.but(max_bytes=MAX_TOKEN_CHARS, max_depth=8)
 
 
 class ResourceServer:
@@ -69,6 +80,7 @@ class ResourceServer:
             json_response=True,
             transport_security=TransportSecuritySettings(allowed_hosts=[host, "127.0.0.1:*", "localhost:*"]),
         )
+        self._capped = BodyLimit(self._serve, MAX_MCP_BODY_BYTES)
 
     def connect_downstream(self, downstream: DownstreamCaller) -> None:
         """Give this MCP server a downstream API and the tool that calls it on the user's behalf."""
@@ -105,15 +117,17 @@ class ResourceServer:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.mcp_app(scope, receive, send)  # lifespan: the SDK's session manager
+        return await self._capped(scope, receive, send)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope["path"]
         if path == path_of(self.metadata_url) and self.publishes_metadata:
             return await JSONResponse(self.metadata())(scope, receive, send)
         if path != (path_of(self.resource) or "/"):
             return await Response("not found\n", 404, media_type="text/plain")(scope, receive, send)
-        body = await _read_body(receive)
-        outcome = await self.authorize(scope, body)
-        if isinstance(outcome, Response):
-            return await outcome(scope, receive, send)
+        claims = await self.authenticate(scope)  # the header first: no body is read for a stranger
+        if isinstance(claims, Response):
+            return await claims(scope, receive, send)
         if scope["method"] not in ("POST", "DELETE"):
             # Streamable HTTP: a server that offers no SSE stream answers GET with 405. A stateless
             # server has nothing to push, and an open stream would only hang the caller.
@@ -122,14 +136,24 @@ class ResourceServer:
         refused = era_gate(self.revision, self.accept_legacy, version)
         if refused is not None:
             return await refused(scope, receive, send)
-        body = negotiate_initialize(self.revision, body)
-        scope.setdefault("state", {})["lab_token"] = outcome
+        body = await _read_body(receive)  # capped at MAX_MCP_BODY_BYTES by BodyLimit
+        if scope["method"] == "POST":
+            try:
+                message = parse_json(body, JSONRPC_JSON, what="the JSON-RPC message")
+            except JsonRejected as rejected:
+                return await _parse_error(rejected.rule)(scope, receive, send)
+            refusal = self.check_scopes(claims, message)
+            if refusal is not None:
+                return await refusal(scope, receive, send)
+            body = negotiate_initialize(self.revision, body)
+        scope.setdefault("state", {})["lab_token"] = claims
         # Kept only for the downstream tool, which exchanges it (never forwards it, unless the
         # passthrough experiment is switched on).
         scope["state"]["lab_bearer"] = _bearer_token(scope)
         return await self.mcp_app(scope, _replay(body, receive), send)
 
-    async def authorize(self, scope: Scope, body: bytes) -> TokenClaims | Response:
+    async def authenticate(self, scope: Scope) -> TokenClaims | Response:
+        """The bearer-token gate, from the request line and headers alone."""
         headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
         if b"access_token=" in scope.get("query_string", b""):
             return self.refuse(400, "invalid_request", "tokens MUST NOT be sent in the query string (MCP §9.1)")
@@ -144,24 +168,28 @@ class ResourceServer:
         if not token or " " in token:
             return self.refuse(400, "invalid_request", "the Authorization header is malformed (RFC 6750 §2.1)")
         try:
-            claims = await self._validator_for(token).validate(token)
+            return await self._validator_for(token).validate(token)
         except InvalidToken as exc:
             return self.refuse(401, "invalid_token", str(exc))
-        needed = BASE_SCOPES | _scopes_for_body(body)
-        if not needed <= claims.scopes:
-            # 2025-11-25 §10.1.1: name what is needed, keeping what was granted so nothing is
-            # lost (server-side accumulation). 2026-07-28 §11.1.1 (SEP-2350): this operation's
-            # scopes only; the client unions them with what it holds.
-            wanted = " ".join(sorted(needed if self.revision.scope_union else needed | claims.scopes))
-            missing = " ".join(sorted(needed - claims.scopes))
-            return self.refuse(403, "insufficient_scope", f"this request needs {missing}", scope=wanted)
-        return claims
+
+    def check_scopes(self, claims: TokenClaims, message: Any) -> Response | None:
+        """403 insufficient_scope when a tool called in `message` needs more than the token grants."""
+        needed = BASE_SCOPES | _scopes_for(message)
+        if needed <= claims.scopes:
+            return None
+        # 2025-11-25 §10.1.1: name what is needed, keeping what was granted so nothing is
+        # lost (server-side accumulation). 2026-07-28 §11.1.1 (SEP-2350): this operation's
+        # scopes only; the client unions them with what it holds.
+        wanted = " ".join(sorted(needed if self.revision.scope_union else needed | claims.scopes))
+        missing = " ".join(sorted(needed - claims.scopes))
+        return self.refuse(403, "insufficient_scope", f"this request needs {missing}", scope=wanted)
 
     def _validator_for(self, token: str) -> TokenValidator | IntrospectingValidator:
         # Pick the AS by the token's (unverified) iss; the chosen validator verifies it in full.
         # The current AS's is always `self.validator` (which may be an introspecting one).
         try:
-            iss = json.loads(jws.extract_compact(token.encode()).payload).get("iss")
+            # Unverified, so a stranger's: the bounded parser (a deep payload is no RecursionError).
+            iss = parse_json(jws.extract_compact(token.encode()).payload, TOKEN_PAYLOAD_JSON, what="the token payload").get("iss")
         except (JoseError, ValueError, AttributeError):
             return self.validator
         if not isinstance(iss, str) or iss == self.issuer:
@@ -175,7 +203,11 @@ class ResourceServer:
     def refuse(self, status: int, error: str | None = None, description: str | None = None, scope: str | None = None) -> Response:
         metadata_url = self.metadata_url if self.publishes_metadata else None
         challenge = bearer_challenge(metadata_url, error=error, error_description=description, scope=scope)
-        body = {"error": error, "error_description": error_description(description or "")} if error else {"error": "unauthorized"}
+        if error is None:
+            # RFC 6750 §3.1: a request with no credentials gets no error code and no other error
+            # information; the challenge in WWW-Authenticate is the whole answer.
+            return Response(status_code=status, headers={"WWW-Authenticate": challenge})
+        body = {"error": error, "error_description": error_description(description or "")}
         return JSONResponse(body, status, headers={"WWW-Authenticate": challenge})
 
 
@@ -186,18 +218,20 @@ def _bearer_token(scope: Scope) -> str:
     return ""
 
 
-def _scopes_for_body(body: bytes) -> set[str]:
+def _scopes_for(message: Any) -> set[str]:
     """Extra scopes for the tools called in this JSON-RPC message (or batch)."""
-    try:
-        message = json.loads(body)
-    except ValueError:
-        return set()  # the MCP app answers malformed JSON-RPC itself
     messages = message if isinstance(message, list) else [message]
     needed: set[str] = set()
     for item in messages:
         if isinstance(item, dict) and item.get("method") == "tools/call" and isinstance(item.get("params"), dict):
             needed |= TOOL_SCOPES.get(str(item["params"].get("name")), set())
     return needed
+
+
+def _parse_error(rule: str) -> Response:
+    """JSON-RPC 2.0 §5.1: invalid JSON is -32700 Parse error, with a null id (none could be read)."""
+    error = {"code": -32700, "message": f"Parse error: {rule}"}
+    return JSONResponse({"jsonrpc": "2.0", "id": None, "error": error}, 400)
 
 
 async def _read_body(receive: Receive) -> bytes:

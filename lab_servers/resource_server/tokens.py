@@ -1,13 +1,17 @@
-"""Access-token validation (OAuth 2.1 §5.2, MCP §9.2): signature, issuer, audience, expiry.
+"""Access-token validation (OAuth 2.1 §5.2, MCP §9.2): signature, issuer, audience, validity window.
 
 The keys come from the AS's JWKS, fetched over the lab network and cached; an unknown `kid`
-triggers one re-fetch (the AS may have rotated its key). A token whose signature was verified
-once is remembered (by its exact string) until it expires; expiry is still checked on every
-request, so the cache never lets a token outlive its `exp`.
+triggers a re-fetch (the AS may have rotated its key), but at most one every
+`JWKS_REFRESH_INTERVAL` seconds: otherwise every bogus token a stranger invents would make this
+server fetch the JWKS again (20 tokens, 20 fetches). Concurrent first requests share one fetch.
+A token whose signature was verified once is remembered (by its exact string) until it expires;
+`exp` and `nbf` (RFC 7519 §4.1.4, §4.1.5) are checked on every request, so the cache never lets
+a token be used outside its window.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,10 +20,14 @@ from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from ..bounded_json import DEFAULT_LIMITS, JsonRejected, parse_json
 from ..determinism import LabClock
 
 ALGORITHMS = ["Ed25519"]
 _MAX_REMEMBERED = 10_000
+MAX_TOKEN_CHARS = 8 * 1024  # the lab's tokens are ~700 characters; nothing longer is looked at
+JWKS_REFRESH_INTERVAL = 60  # seconds between JWKS re-fetches caused by an unknown kid
+JWKS_JSON = DEFAULT_LIMITS.but(max_bytes=64 * 1024, max_depth=4)
 
 
 class InvalidToken(Exception):
@@ -46,13 +54,22 @@ class TokenValidator:
         self.clock = clock
         self._keys: KeySet | None = None
         self._verified: dict[str, TokenClaims] = {}
+        self._fetching = asyncio.Lock()
+        self._fetched_at: int | None = None
+        self.jwks_fetches = 0
 
     async def _key_set(self, refresh: bool = False) -> KeySet:
-        if self._keys is None or refresh:
-            response = await self.http.get(self.jwks_uri)
-            response.raise_for_status()
-            self._keys = KeySet.import_key_set(response.json())
-        return self._keys
+        async with self._fetching:  # concurrent first requests wait for one fetch, not one each
+            if self._keys is None or (refresh and self._may_refresh()):
+                self._fetched_at = self.clock.now()
+                self.jwks_fetches += 1
+                response = await self.http.get(self.jwks_uri)
+                response.raise_for_status()
+                self._keys = KeySet.import_key_set(parse_json(response.content, JWKS_JSON, what="the JWKS"))
+            return self._keys
+
+    def _may_refresh(self) -> bool:
+        return self._fetched_at is None or self.clock.now() - self._fetched_at >= JWKS_REFRESH_INTERVAL
 
     async def validate(self, token: str) -> TokenClaims:
         claims = self._verified.get(token)
@@ -61,21 +78,36 @@ class TokenValidator:
             if len(self._verified) >= _MAX_REMEMBERED:
                 self._verified.clear()  # simple bound; the next request just verifies again
             self._verified[token] = claims
-        if claims.expires_at <= self.clock.now():
+        now = self.clock.now()
+        if claims.expires_at <= now:
             del self._verified[token]
             raise InvalidToken("token expired")
+        nbf = claims.raw.get("nbf")
+        if nbf is not None and now < nbf:
+            # RFC 7519 §4.1.5: the JWT MUST NOT be accepted for processing before its nbf.
+            raise InvalidToken(f"the token is not valid before {nbf} (nbf); it is now {now} (RFC 7519 §4.1.5)")
         return claims
 
     async def _verify(self, token: str) -> TokenClaims:
+        if len(token) > MAX_TOKEN_CHARS:
+            raise InvalidToken(f"the token is longer than {MAX_TOKEN_CHARS} characters, which no token from this server's AS is")
         try:
             header = jws.extract_compact(token.encode()).protected
         except (JoseError, ValueError):
             raise InvalidToken("the token is not a well-formed JWT") from None
         if header.get("typ") != "at+jwt" or header.get("alg") not in ALGORITHMS:
             raise InvalidToken("the token is not an RFC 9068 access token signed by this server's AS")
-        keys = await self._key_set()
+        try:
+            keys = await self._key_set()
+            if not any(key.kid == header.get("kid") for key in keys.keys):
+                keys = await self._key_set(refresh=True)
+        except (httpx.HTTPError, JsonRejected, JoseError, ValueError) as exc:
+            raise InvalidToken(f"the authorization server's JWKS could not be loaded: {exc}") from None
         if not any(key.kid == header.get("kid") for key in keys.keys):
-            keys = await self._key_set(refresh=True)
+            raise InvalidToken(
+                f"no key {header.get('kid')!r} in the authorization server's JWKS "
+                f"(re-fetched at most once every {JWKS_REFRESH_INTERVAL} s)"
+            )
         try:
             claims = jwt.decode(token, keys, algorithms=ALGORITHMS).claims
         except (JoseError, ValueError):
@@ -88,6 +120,9 @@ class TokenValidator:
         exp = claims.get("exp")
         if not isinstance(exp, int):
             raise InvalidToken("the token has no exp")
+        nbf = claims.get("nbf")
+        if nbf is not None and (not isinstance(nbf, int | float) or isinstance(nbf, bool)):
+            raise InvalidToken("the token's nbf is not a NumericDate (RFC 7519 §2, §4.1.5)")
         client_id, subject, scope = claims.get("client_id"), claims.get("sub"), claims.get("scope", "")
         if not isinstance(client_id, str) or not isinstance(subject, str) or not isinstance(scope, str):
             raise InvalidToken("the token lacks client_id, sub or scope")

@@ -41,7 +41,7 @@ def build_mcp_server() -> MCPServer:
     notes: list[dict[str, str]] = []
 
     @mcp.tool()
-    def whoami(ctx: Context) -> dict[str, Any]:
+    async def whoami(ctx: Context) -> dict[str, Any]:
         """Who is calling, as the access token says."""
         token = caller(ctx)
         return {
@@ -54,12 +54,12 @@ def build_mcp_server() -> MCPServer:
         }
 
     @mcp.tool()
-    def list_notes(ctx: Context) -> list[dict[str, str]]:
+    async def list_notes(ctx: Context) -> list[dict[str, str]]:
         """The notes of the signed-in user."""
         return [n for n in notes if n["owner"] == caller(ctx).subject]
 
     @mcp.tool()
-    def add_note(text: str, ctx: Context) -> dict[str, Any]:
+    async def add_note(text: str, ctx: Context) -> dict[str, Any]:
         """Add a note (needs the notes:write scope)."""
         token = caller(ctx)
         notes.append({"owner": token.subject, "text": text, "added_by": token.client_id})

@@ -29,7 +29,8 @@ from ..lab import Lab
 from ..views import SequenceDiagram, sequence_diagram, show_consent, show_step
 from ..views._html import esc
 
-METHODS = [("DCR", "dcr"), ("CIMD", "cimd")]
+# "auto" is MCP §5's priority (pre-registered → CIMD → DCR); step 4 records why it chose what it chose.
+METHODS = [("DCR", "dcr"), ("CIMD", "cimd"), ("auto", "auto")]
 CONSENT_STEP = 5
 LAST_STEP = len(STEPS)
 

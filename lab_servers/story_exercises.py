@@ -1,0 +1,73 @@
+"""Notebook 07's exercises and their self-checks (added to `notebook_support.EXERCISES`)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .notebook_support import EXERCISES, Exercise, verdicts
+
+
+def _word(value: Any) -> str:
+    return str(value).strip().strip("'\"").strip().lower()
+
+
+def _error_code(value: Any) -> str:
+    """invalid_grant, typed as "error=invalid_grant", "invalid grant" or with quotes."""
+    return re.sub(r"[\s\-]+", "_", _word(value).removeprefix("error").lstrip(" =:").strip().strip("'\""))
+
+
+def _word_set(value: Any) -> set[str]:
+    return {_word(v) for v in (value.replace(",", " ").split() if isinstance(value, str) else value)}
+
+EXERCISES.setdefault(
+    "07-refresh-reuse",
+    Exercise(
+        "The client refreshed, so its first refresh token was rotated out. Someone replays that old refresh token. "
+        "Which OAuth error code does the AS answer with?",
+        lambda lab: "invalid_grant",
+        _error_code,
+        "The refresh token is the grant the client presents; which RFC 6749 §5.2 code says a grant is invalid, "
+        "expired or revoked?",
+    ),
+)
+EXERCISES.setdefault(
+    "07-step-up-union",
+    Exercise(
+        "The token has notes:read; add_note is refused with 403 naming notes:write. Which scopes does the client "
+        "ask for in the step-up authorization (MCP 2026-07-28)?",
+        lambda lab: {"notes:read", "notes:write"},
+        _word_set,
+        "SEP-2350: the new request is the union of what the client asked for before and what the challenge names.",
+    ),
+)
+EXERCISES.setdefault(
+    "07-revoked-jwt",
+    Exercise(
+        "The access token was revoked at the AS a moment ago. Does (a) the MCP server that checks JWTs locally and "
+        "(b) the MCP server that introspects accept it?",
+        lambda lab: {"a": "accepted", "b": "refused"},
+        verdicts,
+        "Which of the two ever asks the AS about this token? A signature and an exp do not change when the AS "
+        "writes something in its own denylist.",
+    ),
+)
+EXERCISES.setdefault(
+    "07-passthrough-claim",
+    Exercise(
+        "The MCP server forwards the user's token to api.example.com. Which claim makes the API refuse it?",
+        lambda lab: "aud",
+        lambda value: {"audience": "aud"}.get(_word(value), _word(value)),
+        "The token is genuine, signed by the right AS, unexpired: but whom was it minted for (RFC 8707)?",
+    ),
+)
+EXERCISES.setdefault(
+    "07-exchange-error",
+    Exercise(
+        "The MCP server asks the AS to exchange the user's token for one at https://evil.example/. Which error code "
+        "does the AS answer with?",
+        lambda lab: "invalid_target",
+        _error_code,
+        "RFC 8693 §2.2.2 adds one error code of its own for a resource or audience the AS will not issue for.",
+    ),
+)

@@ -1,0 +1,144 @@
+"""The lab network carries bodies as a socket would, and its DNS answers with record sets
+(issue 7 items 7 and 17): so the AS's streaming cap bounds memory inside the lab as it would on
+the internet, a gzip bomb is stopped at the cap, and a name with any special-use address in its
+answer set is never fetched by the hardened AS."""
+
+from __future__ import annotations
+
+import gzip
+import tracemalloc
+from typing import Any
+
+import pytest
+
+from lab_servers import Lab
+from lab_servers.authorization_server import HARDENED, NAIVE
+from lab_servers.authorization_server.defensive_fetch import FetchRefused, SpecialUseAddress, defensive_fetch, vet_host
+from lab_servers.network import LabConnectError
+
+pytestmark = pytest.mark.anyio
+CHUNK = 64 * 1024
+HOST = "files.example"
+PUBLIC = "93.184.216.34"
+
+
+class Streamer:
+    """An ASGI app that answers with `chunks` chunks of 64 KiB and counts what it got to send."""
+
+    def __init__(self, chunks: int, *, content: bytes | None = None, encoding: str | None = None) -> None:
+        self.chunks, self.content, self.encoding = chunks, content, encoding
+        self.sent = 0
+        self.request_pieces: list[int] = []
+        self.cancelled = False
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            self.request_pieces.append(len(message.get("body", b"")))
+            if not message.get("more_body"):
+                break
+        headers = [(b"content-type", b"application/json")]
+        if self.encoding:
+            headers.append((b"content-encoding", self.encoding.encode()))
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        try:
+            if self.content is not None:
+                await send({"type": "http.response.body", "body": self.content})
+                return
+            for _ in range(self.chunks):
+                self.sent += 1
+                await send({"type": "http.response.body", "body": b" " * CHUNK, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        except BaseException:
+            self.cancelled = True
+            raise
+
+
+def serve(lab: Lab, app: Streamer) -> str:
+    lab.network.add_host(HOST, PUBLIC, app)
+    return f"https://{HOST}/client.json"
+
+
+async def fetch(lab: Lab, url: str, policy: Any = HARDENED) -> Any:
+    async with lab.network.httpx_client("auth.example.com") as http:
+        return await defensive_fetch(url, what="client_id", http=http, resolve=lab.network.dns.resolve_all, policy=policy)
+
+
+async def test_a_response_body_streams_with_backpressure_so_the_cap_stops_the_sender(lab: Lab) -> None:
+    app = Streamer(chunks=320)  # 20 MiB, were it all sent
+    with pytest.raises(FetchRefused, match="larger than 5120 bytes"):
+        await fetch(lab, serve(lab, app))
+    assert app.sent <= 3  # held at `send` until the reader took the previous chunk, then disconnected
+    assert app.cancelled
+    exchange = lab.trace.exchanges[-1]
+    assert exchange.response_body.endswith("[the reader closed the stream after 65536 bytes]")
+
+
+async def test_a_gzip_bomb_is_stopped_at_the_cap_on_decoded_bytes(lab: Lab) -> None:
+    bomb = gzip.compress(b"\0" * (4 * 1024 * 1024), compresslevel=9)
+    assert len(bomb) < HARDENED.max_document_bytes  # small on the wire, 4 MiB once inflated
+    url = serve(lab, Streamer(0, content=bomb, encoding="gzip"))
+    tracemalloc.start()
+    try:
+        with pytest.raises(FetchRefused, match="inflates to more than 5120 bytes"):
+            await fetch(lab, url)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1024 * 1024
+
+
+async def test_a_small_gzip_document_is_inflated_and_accepted(lab: Lab) -> None:
+    url = serve(lab, Streamer(0, content=gzip.compress(b'{"client_id": "x"}'), encoding="gzip"))
+    assert (await fetch(lab, url)).body == b'{"client_id": "x"}'
+
+
+@pytest.mark.parametrize(("encoding", "rule"), [("br", "accepts only gzip, deflate"), ("gzip", "not valid gzip")])
+async def test_an_encoding_the_as_cannot_bound_or_a_corrupt_one_is_refused(lab: Lab, encoding: str, rule: str) -> None:
+    with pytest.raises(FetchRefused, match=rule):
+        await fetch(lab, serve(lab, Streamer(0, content=b"not compressed at all", encoding=encoding)))
+
+
+async def test_a_truncated_gzip_stream_is_refused(lab: Lab) -> None:
+    with pytest.raises(FetchRefused, match="ends inside its gzip stream"):
+        await fetch(lab, serve(lab, Streamer(0, content=gzip.compress(b"{}" * 100)[:-12], encoding="gzip")))
+
+
+async def test_a_request_body_reaches_the_server_in_socket_sized_pieces(lab: Lab) -> None:
+    app = Streamer(0, content=b"{}")
+    url = serve(lab, app)
+    async with lab.httpx_client() as http:
+        await http.post(url, content=b"a" * (1024 * 1024))
+    assert max(app.request_pieces) <= CHUNK and sum(app.request_pieces) == 1024 * 1024
+
+
+async def test_a_name_can_have_several_addresses_in_one_answer(lab: Lab) -> None:
+    lab.network.dns.set("multi.example", ["93.184.216.1", "2606:2800:220:1::1"])
+    assert lab.network.dns.resolve_all("multi.example") == ("93.184.216.1", "2606:2800:220:1::1")
+    assert lab.network.dns.resolve("multi.example") == "93.184.216.1"
+
+
+async def test_the_hardened_as_refuses_a_name_if_any_address_of_its_answer_set_is_special_use(lab: Lab) -> None:
+    lab.network.dns.set("mixed.example", ["93.184.216.1", "169.254.169.254"])
+    with pytest.raises(SpecialUseAddress, match=r"169\.254\.169\.254 \(one of its 2 addresses\)"):
+        vet_host("mixed.example", what="client_id", resolve=lab.network.dns.resolve_all)
+
+
+async def test_the_hardened_as_never_connects_to_a_mixed_answer_set_but_the_naive_one_reaches_inside(lab: Lab) -> None:
+    inside = Streamer(0, content=b'{"secret": "internal"}')
+    lab.network.add_host("admin.internal", "10.0.0.5", inside)
+    # Nothing listens at the public address, so a client trying the set in order lands inside.
+    lab.network.dns.set(HOST, ["93.184.216.99", "10.0.0.5"])
+    url = f"https://{HOST}/client.json"
+    with pytest.raises(SpecialUseAddress):
+        await fetch(lab, url)
+    assert inside.request_pieces == []  # never connected
+    assert (await fetch(lab, url, NAIVE)).body == b'{"secret": "internal"}'
+
+
+async def test_a_connection_tries_each_address_and_fails_only_if_none_listens(lab: Lab) -> None:
+    lab.network.dns.set("nowhere.example", ["93.184.216.98", "93.184.216.99"])
+    async with lab.httpx_client() as http:
+        with pytest.raises(Exception, match=r"93\.184\.216\.98, 93\.184\.216\.99"):
+            await http.get("https://nowhere.example/")
+    assert issubclass(LabConnectError, ConnectionError)

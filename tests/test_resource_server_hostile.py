@@ -1,0 +1,160 @@
+"""The MCP server under hostile input (issue 7 items 2, 6, 14): no 5xx, nothing read or fetched
+that a stranger's request has not earned."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from lab_servers import MCP_URL, Lab
+from lab_servers.resource_server.server import MAX_MCP_BODY_BYTES
+from lab_servers.resource_server.tokens import JWKS_REFRESH_INTERVAL
+
+from .test_resource_server import TOOLS_LIST, mint, post_mcp
+
+pytestmark = pytest.mark.anyio
+JSON_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+
+
+async def post_raw(lab: Lab, body: bytes, token: str | None, **headers: str) -> Any:
+    sent = {**JSON_HEADERS, **headers, **({"Authorization": f"Bearer {token}"} if token else {})}
+    async with lab.httpx_client() as http:
+        return await http.post(MCP_URL, content=body, headers=sent)
+
+
+async def test_deeply_nested_json_with_a_valid_token_is_a_json_rpc_parse_error_naming_the_rule(lab: Lab) -> None:
+    response = await post_raw(lab, b"[" * 2000 + b"]" * 2000, mint(lab))
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == -32700
+    assert "nested deeper than" in error["message"] and "RFC 8259 §9" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "rule"),
+    [
+        (b'{"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"x": "\\ud800"}}', "lone surrogate"),
+        (b'{"jsonrpc": "2.0", "id": 1e999, "method": "tools/list"}', "out of range"),
+        (b"\xff\xfe", "not valid UTF-8"),
+        (b"", "not valid JSON"),
+    ],
+)
+async def test_other_hostile_json_rpc_bodies_are_parse_errors(lab: Lab, body: bytes, rule: str) -> None:
+    response = await post_raw(lab, body, mint(lab))
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == -32700 and rule in response.json()["error"]["message"]
+
+
+async def test_a_request_without_a_token_gets_no_error_information_in_its_body(lab: Lab) -> None:
+    # RFC 6750 §3.1: no credentials → no error code "or other error information".
+    response = await post_mcp(lab, TOOLS_LIST)
+    assert response.status_code == 401 and response.content == b""
+    assert "error" not in response.headers["www-authenticate"]
+
+
+async def test_the_authorization_header_is_checked_before_a_byte_of_the_body_is_read(lab: Lab) -> None:
+    reads = 0
+
+    async def receive() -> dict[str, Any]:
+        nonlocal reads
+        reads += 1
+        return {"type": "http.request", "body": b"x" * 65536, "more_body": reads < 100}
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/mcp", "headers": [(b"host", b"mcp.example.com")], "query_string": b""}
+    await lab.resource_server(scope, receive, send)
+    assert sent[0]["status"] == 401
+    assert reads == 0
+
+
+async def test_a_body_over_the_cap_is_refused_with_413_while_it_streams(lab: Lab) -> None:
+    async def chunks() -> Any:
+        for _ in range(MAX_MCP_BODY_BYTES // 8192 + 2):
+            yield b" " * 8192  # no Content-Length: a chunked upload, counted as it arrives
+
+    async with lab.httpx_client() as http:
+        response = await http.post(MCP_URL, content=chunks(), headers={**JSON_HEADERS, "Authorization": f"Bearer {mint(lab)}"})
+    assert response.status_code == 413
+    assert f"limit of {MAX_MCP_BODY_BYTES} bytes" in response.json()["error_description"]
+
+
+async def test_a_content_length_over_the_cap_is_refused_before_reading(lab: Lab) -> None:
+    reads = 0
+
+    async def receive() -> dict[str, Any]:
+        nonlocal reads
+        reads += 1
+        return {"type": "http.request", "body": b"", "more_body": reads < 100}
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    headers = [(b"host", b"mcp.example.com"), (b"authorization", f"Bearer {mint(lab)}".encode()), (b"content-length", b"500000000")]
+    scope = {"type": "http", "method": "POST", "path": "/mcp", "headers": headers, "query_string": b""}
+    await lab.resource_server(scope, receive, send)
+    assert sent[0]["status"] == 413 and reads == 0
+
+
+async def test_a_token_used_before_its_nbf_is_refused(lab: Lab) -> None:
+    response = await post_mcp(lab, TOOLS_LIST, mint(lab, nbf=lab.clock.now() + 600))
+    assert response.status_code == 401
+    assert "RFC 7519 section 4.1.5" in response.json()["error_description"]
+
+
+async def test_the_same_token_is_accepted_once_its_nbf_has_passed(lab: Lab) -> None:
+    token = mint(lab, nbf=lab.clock.now() + 60)
+    assert (await post_mcp(lab, TOOLS_LIST, token)).status_code == 401
+    lab.clock.advance(60)
+    assert (await post_mcp(lab, TOOLS_LIST, token)).status_code == 200
+
+
+async def test_a_non_numeric_nbf_is_refused(lab: Lab) -> None:
+    response = await post_mcp(lab, TOOLS_LIST, mint(lab, nbf="tomorrow"))
+    assert response.status_code == 401 and "NumericDate" in response.json()["error_description"]
+
+
+def forged_kid_token(lab: Lab, kid: str) -> str:
+    token = mint(lab)
+    header = {"alg": "Ed25519", "typ": "at+jwt", "kid": kid}
+    import base64
+
+    encoded = base64.urlsafe_b64encode(json.dumps(header).encode()).rstrip(b"=").decode()
+    return encoded + token[token.index(".") :]
+
+
+async def test_tokens_with_unknown_kids_do_not_each_trigger_a_jwks_fetch(lab: Lab) -> None:
+    validator = lab.resource_server.validator
+    for n in range(20):
+        response = await post_mcp(lab, TOOLS_LIST, forged_kid_token(lab, f"bogus-{n}"))
+        assert response.status_code == 401
+    assert validator.jwks_fetches == 1  # the first fetch; no refresh within the interval
+    lab.clock.advance(JWKS_REFRESH_INTERVAL)
+    await post_mcp(lab, TOOLS_LIST, forged_kid_token(lab, "bogus-late"))
+    assert validator.jwks_fetches == 2  # one refresh once the interval has passed
+    assert (await post_mcp(lab, TOOLS_LIST, mint(lab))).status_code == 200
+
+
+async def test_an_over_long_token_is_refused_without_parsing(lab: Lab) -> None:
+    response = await post_mcp(lab, TOOLS_LIST, "a" * 100_000)
+    assert response.status_code == 401 and "longer than" in response.json()["error_description"]
+
+
+async def test_a_token_with_a_deeply_nested_payload_is_refused_not_a_500(lab: Lab) -> None:
+    # The RS reads the (unverified) payload's iss to pick a validator: a stranger's JSON.
+    import base64
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    header = b64(json.dumps({"alg": "Ed25519", "typ": "at+jwt", "kid": "x"}).encode())
+    token = f"{header}.{b64(b'[' * 2500 + b']' * 2500)}.{b64(b'sig')}"
+    response = await post_mcp(lab, TOOLS_LIST, token)
+    assert response.status_code == 401 and response.json()["error"] == "invalid_token"
