@@ -51,20 +51,26 @@ class BrowserOrigins:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            return await self.app(scope, receive, send)
+            await self.app(scope, receive, send)
+            return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         if not self.host_allowed(headers.get("host", "")):
-            return await _refuse(send, f"Host {headers.get('host', '')!r} is not a name this lab serves (DNS-rebinding protection)")
+            await _refuse(send, f"Host {headers.get('host', '')!r} is not a name this lab serves (DNS-rebinding protection)")
+            return
         origin = headers.get("origin")
         if origin is None:
-            return await self.app(scope, receive, send)
+            await self.app(scope, receive, send)
+            return
         if not self.origin_allowed(origin):
-            return await _refuse(send, f"Origin {origin!r} is neither the lab's own nor a loopback origin (DNS-rebinding protection)")
+            await _refuse(send, f"Origin {origin!r} is neither the lab's own nor a loopback origin (DNS-rebinding protection)")
+            return
         cors = not scope["path"].startswith(NO_CORS_PREFIXES)
         if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
             if not cors:
-                return await _refuse(send, f"{scope['path']} is a page to navigate to, not an endpoint to fetch: no CORS")
-            return await _preflight(send, origin)
+                await _refuse(send, f"{scope['path']} is a page to navigate to, not an endpoint to fetch: no CORS")
+            else:
+                await _preflight(send, origin)
+            return
         # The origin is vetted here; the MCP SDK's own check knows only its Host list and would
         # refuse every Origin, so the header goes no further.
         scope = {**scope, "headers": [(k, v) for k, v in scope["headers"] if k.lower() != b"origin"]}
@@ -86,7 +92,8 @@ def _cors_headers(origin: str) -> list[tuple[bytes, bytes]]:
 
 
 async def _preflight(send: Send, origin: str) -> None:
-    headers = _cors_headers(origin) + [
+    headers = [
+        *_cors_headers(origin),
         (b"access-control-allow-methods", b"GET, POST, DELETE, OPTIONS"),
         (b"access-control-allow-headers", ALLOWED_REQUEST_HEADERS.encode()),
         (b"access-control-max-age", b"600"),

@@ -70,8 +70,10 @@ def ensure_local_ca(directory: Path | None = None) -> LocalCA:
         ca.ca_certificate.write_bytes(_ca_certificate(ca_key, now).public_bytes(serialization.Encoding.PEM))
         ca.server_certificate.unlink(missing_ok=True)
     if not (ca.server_certificate.exists() and ca.server_key.exists()) or _expires_soon(ca.server_certificate, now):
-        ca_key = serialization.load_pem_private_key(ca_key_path.read_bytes(), password=None)
-        assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+        loaded = serialization.load_pem_private_key(ca_key_path.read_bytes(), password=None)
+        if not isinstance(loaded, ec.EllipticCurvePrivateKey):
+            raise ValueError(f"{ca_key_path} is not the lab CA's EC key; delete {ca.directory} to start over")
+        ca_key = loaded
         issuer = x509.load_pem_x509_certificate(ca.ca_certificate.read_bytes())
         server_key = ec.generate_private_key(ec.SECP256R1())
         _write_key(ca.server_key, server_key)

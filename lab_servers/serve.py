@@ -28,10 +28,11 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from random import SystemRandom
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import uvicorn
+from starlette.types import ASGIApp
 
 from .authorization_server import HARDENED, ASPolicy
 from .browser_origins import BrowserOrigins
@@ -141,7 +142,7 @@ async def serving(
         documents.publish(f"/{path.name}", document, cache_control="max-age=60")
         served.client_ids.append((url, f"your document {path}"))
     any_host = allow_non_loopback and host not in ("127.0.0.1", "::1", "localhost")
-    apps = [(lab.resource_server, "on"), (lab.auth_server.app, "off"), (documents, "off")]
+    apps: list[tuple[ASGIApp, Literal["on", "off"]]] = [(lab.resource_server, "on"), (lab.auth_server.app, "off"), (documents, "off")]
     servers = []
     for (app, lifespan), port in zip(apps, ports, strict=True):
         # A foreign Host or Origin is refused first (403); a loopback alias is told the canonical name (421).

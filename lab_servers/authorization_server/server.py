@@ -31,8 +31,8 @@ from .logos import LOGO_HEADERS, sniff_raster_image
 from .params import form_items
 from .rfc7009 import revocation_request
 from .rfc7591 import REGISTRATION_JSON
-from .rfc8414 import openid_configuration
 from .rfc7662 import introspection_request
+from .rfc8414 import openid_configuration
 from .state import AuthorizationServerState
 from .token import token_request
 
