@@ -155,11 +155,11 @@ def free_port() -> int:
 async def loopback_times(runs: int) -> dict[str, list[float]]:
     """The same lab client and scenarios against the served lab (`python -m lab_servers serve`):
     real sockets on 127.0.0.1, uvicorn, one keep-alive connection per client as any HTTP client
-    would use. Plain http: TLS in serve mode has not landed yet (issue 10)."""
+    would use. Plain http (`tls=False`), so the numbers stay comparable with earlier runs."""
     from lab_servers.serve import serving  # uvicorn is only needed here
 
     totals: dict[str, list[float]] = defaultdict(list)
-    async with serving(mcp_port=free_port(), as_port=free_port(), policy=POLICY) as served:
+    async with serving(mcp_port=free_port(), as_port=free_port(), policy=POLICY, tls=False) as served:
         lab = served.lab
         async with httpx.AsyncClient() as http, httpx.AsyncClient() as browser_http:
 
