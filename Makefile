@@ -11,7 +11,7 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 # notebook, on one worker: nbval needs a notebook's cells in order, in one kernel.
 PYTEST_PARALLEL := -n auto --maxprocesses 4 --dist loadscope
 
-.PHONY: setup setup-test lab demo lint test test-fast notebooks bench clean
+.PHONY: setup setup-test lab binder-link html demo lint test test-fast notebooks bench clean
 
 setup: $(VENV)/.installed
 
@@ -28,8 +28,18 @@ $(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt
 	$(PY) -m pip install --quiet -r requirements-test.txt
 	touch $@
 
+# The learner works on copies in my-notebooks/ (the originals are what the tests compare), and
+# JupyterLab's news pop-up is switched off: scripts/lab_setup.py.
 lab: setup
-	$(PY) -m jupyter lab $(ALLOW_ROOT) notebooks/00_start_here.ipynb
+	$(PY) scripts/lab_setup.py --run $(ALLOW_ROOT)
+
+# The Binder badge and launch URL for this repository's GitHub remote (README: "Publishing the lab").
+binder-link:
+	@$(PYTHON) scripts/binder_link.py $(if $(REF),--ref $(REF),)
+
+# Static HTML of every notebook (the fallback when Binder is slow): build/html/index.html.
+html: setup
+	$(PY) scripts/export_html.py
 
 demo: setup
 	$(PY) -m lab_servers demo
@@ -43,7 +53,7 @@ test: lint
 	$(PY) -m pytest tests notebooks --nbval --nbval-current-env $(PYTEST_PARALLEL)
 
 test-fast: setup-test
-	$(PY) -m pytest tests notebooks --nbval --nbval-current-env $(PYTEST_PARALLEL) -m "not binder and not browser and not conformance"
+	$(PY) -m pytest tests notebooks --nbval --nbval-current-env $(PYTEST_PARALLEL) -m "not binder and not browser and not conformance and not slow"
 
 notebooks: setup
 	$(PY) scripts/regenerate_notebooks.py

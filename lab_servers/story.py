@@ -16,7 +16,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .authorization_server.grants import ExchangeRule
+from .client import Credentials, LabClient
 from .downstream_api import DownstreamApi
+from .identity_provider import EnterpriseClient, IdentityProvider
 from .resource_server import DownstreamCaller, IntrospectingValidator, ResourceServer
 
 if TYPE_CHECKING:
@@ -29,7 +31,12 @@ API_HOST = "api.example.com"
 API_URL = f"https://{API_HOST}/"  # RFC 8707's examples keep the slash; compared exactly
 MCP_SERVER_CLIENT_ID = "notes-mcp-server"  # the MCP server's own identity at the AS (the `act.sub`)
 INTROSPECTION_CLIENT_ID = "introspection"
-ADDRESSES = {OTHER_MCP_HOST: "93.184.215.40", API_HOST: "93.184.215.50"}
+IDP_HOST = "idp.example.com"
+IDP_ISSUER = f"https://{IDP_HOST}"
+ENTERPRISE_CLIENT_ID = "enterprise-agent"  # the agent's id at the enterprise IdP
+ENTERPRISE_CLIENT_AT_AS = "enterprise-agent-at-notes"  # its id at the MCP server's AS (an admin registered it)
+ADDRESSES = {OTHER_MCP_HOST: "93.184.215.40", API_HOST: "93.184.215.50", IDP_HOST: "93.184.215.60"}
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 
 
@@ -80,3 +87,38 @@ def use_introspection(lab: Lab, server: ResourceServer | None = None) -> Introsp
     )
     server.validator = validator
     return validator
+
+
+def add_enterprise_idp(lab: Lab) -> IdentityProvider:
+    """The enterprise IdP, the AS's trust in it, and the agent registered at both, with the
+    enterprise's policy: this agent may reach the lab's MCP server, and nothing else."""
+    idp = IdentityProvider(IDP_ISSUER, clock=lab.clock, ids=lab.ids)
+    lab.network.add_host(IDP_HOST, ADDRESSES[IDP_HOST], idp)
+    lab.auth_server.trusted_idps[IDP_ISSUER] = idp.jwks()
+    secret_at_as = lab.ids.token("enterprise-agent-secret-at-as", 24)
+    lab.auth_server.preregister(
+        ENTERPRISE_CLIENT_AT_AS,
+        {"client_name": "Enterprise Agent", "grant_types": [JWT_BEARER], "token_endpoint_auth_method": "client_secret_basic"},
+        secret_at_as,
+    )
+    idp.clients[ENTERPRISE_CLIENT_ID] = EnterpriseClient(
+        secret=lab.ids.token("enterprise-agent-secret-at-idp", 24),
+        client_ids={lab.issuer: ENTERPRISE_CLIENT_AT_AS},
+        allowed_resources={lab.mcp_url},
+    )
+    return idp
+
+
+async def connect_enterprise(lab: Lab, idp: IdentityProvider, user: str = "alice") -> LabClient:
+    """Discovery (steps 1-3), then the two enterprise steps instead of 4-6, then MCP (step 7)."""
+    client = lab.client("preregistered")
+    for _ in range(3):
+        await client.next_step()
+    registered = lab.auth_server.registry.get(ENTERPRISE_CLIENT_AT_AS)
+    secret = registered.client_secret if registered else None
+    client.state.credentials = Credentials(ENTERPRISE_CLIENT_AT_AS, secret, "client_secret_basic")
+    id_token = idp.sign_in(user, ENTERPRISE_CLIENT_ID)
+    await client.request_id_jag(f"{IDP_ISSUER}/token", id_token, ENTERPRISE_CLIENT_ID, idp.clients[ENTERPRISE_CLIENT_ID].secret)
+    await client.redeem_id_jag()
+    await client.call_mcp()
+    return client

@@ -27,7 +27,7 @@ BINDER = ROOT / "binder"
 pytestmark = pytest.mark.binder
 
 # Only what a clone holds: the repository's files, without local environments and caches.
-IGNORE = shutil.ignore_patterns(".git", ".venv", "*.egg-info", "__pycache__", ".pytest_cache", ".hypothesis",
+IGNORE = shutil.ignore_patterns(".git", ".venv", "my-notebooks", "*.egg-info", "__pycache__", ".pytest_cache", ".hypothesis",
                                 ".ipynb_checkpoints", "build", "node_modules")  # fmt: skip
 
 
@@ -78,6 +78,10 @@ def test_clean_binder_environment_runs_every_notebook(tmp_path: Path) -> None:
     # The package comes from the copy (postBuild's editable install), not from the developer's tree.
     where = run("python", "-c", "import lab_servers, pathlib; print(pathlib.Path(lab_servers.__file__).resolve())")
     assert where.strip().startswith(str(repo.resolve())), where
+    # postBuild made the learner's copies the Binder link opens, and switched off the news pop-up.
+    assert sorted(p.name for p in (repo / "my-notebooks").glob("*.ipynb")) == sorted(p.name for p in (repo / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    overrides = run("python", "-c", "import json, sys, pathlib; print(json.loads((pathlib.Path(sys.prefix) / 'share/jupyter/lab/settings/overrides.json').read_text()))")
+    assert "'fetchNews': 'false'" in overrides, overrides
     report = run("python", "scripts/regenerate_notebooks.py", "--check")
     assert report.count("unchanged") >= 5 and "DIFFERS" not in report, report
     print(f"binder environment built and every notebook ran in {time.perf_counter() - started:.0f} s")

@@ -15,6 +15,8 @@ AUTH_METHODS = ["none", "client_secret_basic", "client_secret_post", "private_ke
 # an authorised resource server.
 CONFIDENTIAL_METHODS = AUTH_METHODS[1:]
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+ID_JAG_PROFILE = "urn:ietf:params:oauth:grant-profile:id-jag"
 
 
 def authorization_server_metadata(

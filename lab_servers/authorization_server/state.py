@@ -21,7 +21,7 @@ from .grants import AuthorizationCode, ExchangeRule, ExpiringStore, PendingAutho
 from .keys import SigningKey
 from .policy import HARDENED, ASPolicy
 from .rfc7591 import Registrar
-from .rfc8414 import TOKEN_EXCHANGE, authorization_server_metadata
+from .rfc8414 import ID_JAG_PROFILE, JWT_BEARER, TOKEN_EXCHANGE, authorization_server_metadata
 
 MAX_PENDING_CONSENTS = 10_000  # consent transactions awaiting a decision (each lives 10 minutes)
 MAX_LIVE_CODES = 10_000  # codes, used or not, kept until they expire (60 s) for reuse detection
@@ -64,6 +64,8 @@ class AuthorizationServerState:
         self.grant_of_jti: dict[str, str] = {}  # access-token jti → refresh family, to revoke a grant whole
         self.introspectors: dict[str, str] = {}  # client_id → the resource whose tokens it may introspect
         self.exchange_rules: dict[str, ExchangeRule] = {}  # client_id → RFC 8693 policy
+        self.trusted_idps: dict[str, dict[str, Any]] = {}  # IdP issuer → its JWKS (enterprise trust, by configuration)
+        self.seen_id_jags: dict[str, int] = {}  # ID-JAG jti → exp (replay check)
         # MCP 2026-07-28 §10 (SEP-2207): when True, the AS lists offline_access and issues a
         # refresh token only to a grant that includes it (OIDC Core §11's reading).
         self.offline_access = False
@@ -89,8 +91,12 @@ class AuthorizationServerState:
         return sorted(scopes | ({"offline_access"} if self.offline_access else set()))
 
     def metadata(self) -> dict[str, Any]:
-        grant_types = ["authorization_code", "refresh_token"] + ([TOKEN_EXCHANGE] if self.exchange_rules else [])
-        return self.capabilities.apply_to_metadata(authorization_server_metadata(self.issuer, self.scopes, self.resources, grant_types))
+        grant_types = ["authorization_code", "refresh_token", "client_credentials"] + ([TOKEN_EXCHANGE] if self.exchange_rules else [])
+        grant_types += [JWT_BEARER] if self.trusted_idps else []
+        metadata = authorization_server_metadata(self.issuer, self.scopes, self.resources, grant_types)
+        if self.trusted_idps:
+            metadata["authorization_grant_profiles_supported"] = [ID_JAG_PROFILE]  # ID-JAG draft §7
+        return self.capabilities.apply_to_metadata(metadata)
 
     def check_scope(self, scope: str | None) -> str:
         if scope is None or not scope.strip():

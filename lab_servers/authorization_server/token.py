@@ -10,11 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 from .client_authentication import authenticate_client
+from .client_credentials import GRANT_TYPE as CLIENT_CREDENTIALS
+from .client_credentials import client_credentials_grant
 from .clients import Client
 from .errors import OAuthError
 from .issuance import ACCESS_TOKEN_LIFETIME, issue_tokens
 from .params import single_valued
 from .resources import canonical_resource
+from .rfc7523 import GRANT_TYPE as JWT_BEARER
+from .rfc7523 import redeem_assertion
 from .rfc7636 import verify_code_verifier
 from .rfc8693 import GRANT_TYPE as TOKEN_EXCHANGE
 from .rfc8693 import exchange_token
@@ -22,13 +26,15 @@ from .state import AuthorizationServerState
 
 __all__ = ["ACCESS_TOKEN_LIFETIME", "SUPPORTED_GRANT_TYPES", "issue_tokens", "token_request"]
 
-SUPPORTED_GRANT_TYPES = ("authorization_code", "refresh_token", TOKEN_EXCHANGE)
+SUPPORTED_GRANT_TYPES = ("authorization_code", "refresh_token", CLIENT_CREDENTIALS, TOKEN_EXCHANGE, JWT_BEARER)
 
 
 async def token_request(server: AuthorizationServerState, items: list[tuple[str, str]], authorization: str | None) -> dict[str, Any]:
     form = single_valued(items)
     client = await authenticate_client(server, form, authorization)
     grant_type = form.get("grant_type")
+    if grant_type == JWT_BEARER and not server.trusted_idps:
+        raise OAuthError("unsupported_grant_type", "this authorization server trusts no identity provider, so it takes no JWT bearer grant")
     if grant_type in SUPPORTED_GRANT_TYPES and grant_type not in client.grant_types:
         raise OAuthError(
             "unauthorized_client",
@@ -38,8 +44,12 @@ async def token_request(server: AuthorizationServerState, items: list[tuple[str,
         return redeem_code(server, client, form)
     if grant_type == "refresh_token":
         return redeem_refresh_token(server, client, form)
+    if grant_type == CLIENT_CREDENTIALS:
+        return client_credentials_grant(server, client, form)
     if grant_type == TOKEN_EXCHANGE:
         return exchange_token(server, client, form)
+    if grant_type == JWT_BEARER:
+        return redeem_assertion(server, client, form)
     if not grant_type:
         raise OAuthError("invalid_request", "grant_type is required (OAuth 2.1 §3.2.2)")
     raise OAuthError("unsupported_grant_type", f"grant_type {grant_type!r} is not supported by this authorization server")

@@ -74,6 +74,7 @@ _article = (await http.post(ARTICLE_MCP_URL, json=initialize)).headers["WWW-Auth
 assert 'error="unauthorized"' in _article and "not an RFC 6750 error code" in strict_reading(_article)
 _ours = (await http.post(lab.mcp_url, json=initialize)).headers["WWW-Authenticate"]
 assert "error=" not in _ours and strict_reading(_ours).startswith("no error code")
+assert "unauthorized" not in (await http.post(lab.mcp_url, json=initialize)).text   # the lab's own 401 body teaches the same
 
 # %% after: n05-art-prm  (the strict client and the article's PRM)
 assert error is not None and error.number == 2 and "RFC 9728 §3.3" in error.reason

@@ -52,3 +52,10 @@ assert is_correct("07-exchange-error", "invalid_target")
 
 # %% after: n07-47  (jwt-bearer not supported)
 assert attempt.status_code == 400 and attempt.json()["error"] == "unsupported_grant_type"
+
+# %% after: n07-48  (enterprise-managed flow)
+assert [r.name for r in enterprise.records] == ["challenge", "resource-metadata", "as-metadata", "id-jag", "jwt-bearer", "mcp"]
+assert "refresh_token" not in enterprise.state.tokens and enterprise.state.whoami["sub"] == "alice"
+
+# %% after: n07-51  (replayed ID-JAG)
+assert replayed.status_code == 400 and replayed.json()["error"] == "invalid_grant" and "replay" in replayed.json()["error_description"]

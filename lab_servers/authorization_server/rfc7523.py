@@ -1,0 +1,83 @@
+"""RFC 7523 JWT bearer grant, for enterprise-managed authorization: the assertion is an ID-JAG
+from an identity provider this AS trusts by configuration (`trusted_idps`: issuer → JWKS).
+
+Validation (ext-auth §5.1, §7.4, §7.6; ID-JAG draft §4.4): `typ` oauth-id-jag+jwt; an allowed
+`alg` (never `none`); `iss` a trusted IdP and the signature its key; `aud` this AS's issuer;
+`exp` in the future; `client_id` the authenticated client; `resource` a resource of this AS;
+`jti` never seen before (replay). Every failure is `invalid_grant` (RFC 7523 §3.1). No consent
+screen (the enterprise decided) and no refresh token (draft §4.4.3: SHOULD NOT).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from joserfc import jws, jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+from .clients import Client
+from .errors import OAuthError
+from .issuance import issue_tokens
+from .rfc8414 import JWT_BEARER
+from .state import AuthorizationServerState
+
+GRANT_TYPE = JWT_BEARER
+ALGORITHMS = ["Ed25519", "ES256"]
+
+
+def redeem_assertion(server: AuthorizationServerState, client: Client, form: dict[str, str]) -> dict[str, Any]:
+    if client.token_endpoint_auth_method == "none":
+        raise OAuthError("unauthorized_client", "the ID-JAG grant is for confidential clients (ID-JAG draft section 8.1)")
+    assertion = form.get("assertion")
+    if not assertion:
+        raise OAuthError("invalid_request", "assertion is required (RFC 7523 section 2.1)")
+    header, unverified = _unverified(assertion)
+    if header.get("typ") != "oauth-id-jag+jwt":
+        raise _invalid(f"typ is {header.get('typ')!r}, not oauth-id-jag+jwt (ID-JAG draft section 3.1)")
+    if header.get("alg") not in ALGORITHMS:
+        raise _invalid(f"alg {header.get('alg')!r} is not allowed here")
+    keys = server.trusted_idps.get(str(unverified.get("iss")))
+    if keys is None:
+        raise _invalid(f"issuer {unverified.get('iss')!r} is not an identity provider this AS trusts")
+    try:
+        key_set = KeySet.import_key_set(keys)  # type: ignore[arg-type]
+        claims = dict(jwt.decode(assertion, key_set, algorithms=ALGORITHMS).claims)
+    except (JoseError, ValueError, TypeError):
+        raise _invalid("the signature does not verify with the trusted IdP's keys") from None
+    audience = claims.get("aud")
+    if (audience if isinstance(audience, list) else [audience]) != [server.issuer]:
+        raise _invalid(f"aud is {audience!r}, not this authorization server ({server.issuer})")
+    now, exp = server.clock.now(), claims.get("exp")
+    if not isinstance(exp, int) or exp <= now or not isinstance(claims.get("iat"), int):
+        raise _invalid("the assertion is expired, or lacks exp or iat (RFC 7523 section 3)")
+    if claims.get("client_id") != client.client_id:
+        raise _invalid(f"the assertion was issued for client {claims.get('client_id')!r}, not the authenticated {client.client_id!r}")
+    resource = claims.get("resource")
+    if resource not in server.resources or form.get("resource", resource) != resource:
+        raise _invalid(f"resource {resource!r} is not a resource of this AS, or differs from the request's")
+    jti = claims.get("jti")
+    if not isinstance(jti, str) or jti in server.seen_id_jags:
+        raise _invalid("jti is missing or was already used: replay (ext-auth section 7.6)")
+    for old in [j for j, expires in server.seen_id_jags.items() if expires <= now]:
+        del server.seen_id_jags[old]
+    server.seen_id_jags[jti] = exp
+    granted = set(str(claims.get("scope", "")).split()) or set(server.resource_scopes[resource])
+    scope = set(form["scope"].split()) & granted if form.get("scope") else granted  # ext-auth §7.2.1
+    return issue_tokens(server, client, str(claims["sub"]), resource, " ".join(sorted(scope)), refresh=False)
+
+
+def _invalid(rule: str) -> OAuthError:
+    return OAuthError("invalid_grant", f"ID-JAG rejected: {rule}")
+
+
+def _unverified(assertion: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    try:
+        extracted = jws.extract_compact(assertion.encode())
+        claims = json.loads(extracted.payload)
+    except (JoseError, ValueError, AttributeError, RecursionError):
+        raise _invalid("the assertion is not a compact JWS (RFC 7515 section 7.1)") from None
+    if not isinstance(claims, dict):
+        raise _invalid("the claims are not a JSON object")
+    return dict(extracted.protected), claims

@@ -1,0 +1,78 @@
+"""Enterprise-managed authorization (MCP extension `io.modelcontextprotocol/enterprise-managed-
+authorization`, profiling the IETF draft "Identity Assertion JWT Authorization Grant"), as two
+named steps that replace steps 4-6 of the handshake:
+
+11 `id-jag`: at the enterprise IdP, RFC 8693 token exchange of the user's ID token for an ID-JAG
+   whose audience is the MCP server's AS and whose resource is the MCP server (ext-auth §4);
+12 `jwt-bearer`: at the AS, the RFC 7523 JWT bearer grant with the ID-JAG as `assertion`, with the
+   client's own credentials there (ext-auth §5). No browser, no consent screen: the enterprise
+   decided already; and no refresh token (draft §4.4.3: SHOULD NOT).
+Both are drafts/extensions: MCP itself does not require them.
+"""
+
+from __future__ import annotations
+
+import base64
+from urllib.parse import quote
+
+from .authorization_steps import AuthorizationSteps
+from .records import StepRecord
+from .state import decode_jwt_payload
+
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+ID_TOKEN = "urn:ietf:params:oauth:token-type:id_token"
+ID_JAG = "urn:ietf:params:oauth:token-type:id-jag"
+
+
+class EnterpriseSteps(AuthorizationSteps):
+    async def request_id_jag(self, idp_token_endpoint: str, id_token: str, idp_client_id: str, idp_client_secret: str | None = None) -> StepRecord:
+        with self._step(11) as step:
+            issuer = self._require(self.state.issuer, step, "the AS's issuer (step 3)")
+            form = {
+                "grant_type": TOKEN_EXCHANGE,
+                "requested_token_type": ID_JAG,
+                "audience": issuer,  # ext-auth §4: MUST be the issuer of the MCP server's AS
+                "resource": self.state.resource or "",  # the MCP server (RFC 9728 resource)
+                "subject_token": id_token,
+                "subject_token_type": ID_TOKEN,
+            }
+            scope = self._choose_scope()
+            if scope:
+                form["scope"] = scope
+            headers = {}
+            if idp_client_secret:  # ext-auth §7.7: the client authenticates at the IdP too
+                pair = f"{quote(idp_client_id, safe='')}:{quote(idp_client_secret, safe='')}"
+                headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+            else:
+                form["client_id"] = idp_client_id
+            response = await self.http.post(idp_token_endpoint, data=form, headers=headers)
+            body = response.json()
+            if response.status_code != 200:
+                raise step.fail(f"the IdP answered {response.status_code} {body.get('error')}: {body.get('error_description')}")
+            if body.get("issued_token_type") != ID_JAG or not body.get("access_token"):
+                raise step.fail(f"the IdP issued {body.get('issued_token_type')!r}, not an ID-JAG (RFC 8693 §2.2.1)")
+            self.state.id_jag = body["access_token"]
+            step.learned.update(issued_token_type=body["issued_token_type"], token_type=body.get("token_type"),
+                                id_jag=decode_jwt_payload(self.state.id_jag))  # fmt: skip
+            step.explanation = (
+                "The user is already signed in at the enterprise IdP, so the client holds an ID token. It exchanges it "
+                "there for an identity assertion grant (ID-JAG) naming the MCP server's AS as audience and the MCP server "
+                "as resource. The IdP applies the enterprise's policy: which clients may reach which resources."
+            )
+        return self.records[-1]
+
+    async def redeem_id_jag(self) -> StepRecord:
+        with self._step(12) as step:
+            metadata = self._require(self.state.as_metadata, step, "AS metadata")
+            assertion = self._require(self.state.id_jag, step, "an ID-JAG (step id-jag)")
+            form = {"grant_type": JWT_BEARER, "assertion": assertion, "resource": self.state.resource or ""}
+            tokens = await self._token_request(metadata["token_endpoint"], form, step)
+            step.learned.update(token_type=tokens.get("token_type"), claims=decode_jwt_payload(tokens["access_token"]),
+                                refresh_token=bool(tokens.get("refresh_token")))  # fmt: skip
+            step.explanation = (
+                "The client presents the ID-JAG with the JWT bearer grant, authenticating as itself. The AS trusts the "
+                "IdP by configuration, checks the assertion, and issues an access token for the MCP server: no consent "
+                "screen, and no refresh token."
+            )
+        return self.records[-1]

@@ -1,0 +1,130 @@
+"""An in-process enterprise identity provider (`idp.example.com`) for enterprise-managed
+authorization: it issues ID tokens to signed-in users and, at its token endpoint, exchanges
+them (RFC 8693) for identity assertion grants (ID-JAG, IETF draft, `typ: oauth-id-jag+jwt`).
+
+The user's sign-in itself is not modelled (`sign_in` just issues the ID token an OIDC login
+would end with). What is modelled is what the enterprise controls: which client may obtain a
+grant for which MCP server (`allow`), and the client's id at that server's AS (`client_id`
+claim), checked at the token endpoint with client authentication (ext-auth §7.7).
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import OKPKey
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ..determinism import LabClock, SeededIds
+
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+ID_TOKEN = "urn:ietf:params:oauth:token-type:id_token"
+ID_JAG = "urn:ietf:params:oauth:token-type:id-jag"
+ID_JAG_TYP = "oauth-id-jag+jwt"
+ID_JAG_LIFETIME = 300  # ext-auth's example: five minutes
+
+
+class IdpError(Exception):
+    def __init__(self, error: str, description: str, status: int = 400) -> None:
+        super().__init__(description)
+        self.error, self.description, self.status = error, description, status
+
+
+@dataclass
+class EnterpriseClient:
+    secret: str
+    client_ids: dict[str, str]  # MCP AS issuer → this client's client_id there
+    allowed_resources: set[str] = field(default_factory=set)  # the enterprise's policy
+
+
+class IdentityProvider:
+    def __init__(self, issuer: str, *, clock: LabClock, ids: SeededIds) -> None:
+        self.issuer = issuer
+        self.clock = clock
+        self.ids = ids
+        self.key = OKPKey.import_key(Ed25519PrivateKey.from_private_bytes(ids.bytes("idp-signing-key", 32)))
+        self.kid = self.key.thumbprint()
+        self.clients: dict[str, EnterpriseClient] = {}
+        self.app = Starlette(routes=[Route("/token", self.token, methods=["POST"]), Route("/jwks.json", self.jwks_endpoint)])
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+    def jwks(self) -> dict[str, Any]:
+        return {"keys": [{**self.key.as_dict(private=False), "kid": self.kid, "alg": "Ed25519", "use": "sig"}]}
+
+    async def jwks_endpoint(self, request: Request) -> Response:
+        return JSONResponse(self.jwks())
+
+    def sign(self, claims: dict[str, Any], typ: str = "JWT", key: OKPKey | None = None) -> str:
+        return jwt.encode({"alg": "Ed25519", "typ": typ, "kid": self.kid}, claims, key or self.key, algorithms=["Ed25519"])
+
+    def sign_in(self, user: str, client_id: str) -> str:
+        """The ID token the user's OIDC sign-in at this IdP ends with, for client `client_id`."""
+        now = self.clock.now()
+        return self.sign({"iss": self.issuer, "sub": user, "aud": client_id, "iat": now, "exp": now + 3600})
+
+    def mint_id_jag(self, *, sub: str, audience: str, client_id: str, resource: str, scope: str | None = None,
+                    key: OKPKey | None = None, **overrides: Any) -> str:  # fmt: skip
+        now = self.clock.now()
+        claims: dict[str, Any] = {
+            "iss": self.issuer, "sub": sub, "aud": audience, "client_id": client_id, "resource": resource,
+            "jti": self.ids.token("id-jag-jti", 12), "iat": now, "exp": now + ID_JAG_LIFETIME,
+        }  # fmt: skip
+        if scope:
+            claims["scope"] = scope
+        return self.sign({**claims, **overrides}, typ=ID_JAG_TYP, key=key)
+
+    async def token(self, request: Request) -> Response:
+        try:
+            form = dict((await request.form()).multi_items())
+            body = self._exchange({k: v for k, v in form.items() if isinstance(v, str)}, request.headers.get("authorization"))
+        except IdpError as error:
+            return JSONResponse({"error": error.error, "error_description": error.description}, error.status, headers={"Cache-Control": "no-store"})
+        return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+    def _exchange(self, form: dict[str, str], authorization: str | None) -> dict[str, Any]:
+        client_id, client = self._authenticate(form, authorization)
+        if form.get("grant_type") != TOKEN_EXCHANGE:
+            raise IdpError("unsupported_grant_type", "this IdP's token endpoint takes token exchange only (RFC 8693)")
+        if form.get("requested_token_type") != ID_JAG or form.get("subject_token_type") != ID_TOKEN:
+            raise IdpError("invalid_request", "send an ID token and ask for an ID-JAG (ext-auth section 4)")
+        audience, resource = form.get("audience"), form.get("resource")
+        if not audience:
+            raise IdpError("invalid_request", "audience (the MCP server's AS issuer) is required (ext-auth section 4)")
+        try:
+            claims = jwt.decode(form.get("subject_token", ""), self.key, algorithms=["Ed25519"]).claims
+        except (JoseError, ValueError, TypeError):
+            raise IdpError("invalid_grant", "the subject_token is not an ID token from this IdP") from None
+        if claims.get("aud") != client_id or not isinstance(claims.get("exp"), int) or claims["exp"] <= self.clock.now():
+            raise IdpError("invalid_grant", "the ID token was issued to another client, or expired (ID-JAG draft section 4.3)")
+        at_as = client.client_ids.get(audience)
+        if at_as is None or (resource or "") not in client.allowed_resources:
+            raise IdpError("invalid_target", f"the enterprise does not allow client {client_id!r} to reach {resource or audience!r}")
+        assertion = self.mint_id_jag(sub=claims["sub"], audience=audience, client_id=at_as, resource=resource or "", scope=form.get("scope"))
+        response = {"access_token": assertion, "issued_token_type": ID_JAG, "token_type": "N_A", "expires_in": ID_JAG_LIFETIME}
+        return {**response, "scope": form["scope"]} if form.get("scope") else response
+
+    def _authenticate(self, form: dict[str, str], authorization: str | None) -> tuple[str, EnterpriseClient]:
+        if authorization and authorization[:6].lower() == "basic ":
+            try:
+                client_id, secret = base64.b64decode(authorization[6:]).decode().split(":", 1)
+            except ValueError:
+                raise IdpError("invalid_client", "malformed Basic credentials", 401) from None
+            client_id, secret = unquote(client_id), unquote(secret)
+        else:
+            client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
+        client = self.clients.get(client_id)
+        if client is None or not hmac.compare_digest(client.secret.encode(), secret.encode()):
+            raise IdpError("invalid_client", "client authentication at the IdP failed (ext-auth section 7.7)", 401)
+        return client_id, client

@@ -1,0 +1,164 @@
+"""A learner's session in a real browser: the lab as `make lab` serves it, every notebook run and saved.
+
+JupyterLab is started the way `make lab` starts it (scripts/lab_setup.py: the learner's copies in
+my-notebooks/, the lab's settings overrides), on a throwaway copy of the repository's notebooks.
+In Debian's Chromium each notebook is opened, Run All, left until Mermaid has drawn, and saved.
+Then:
+
+- every cell ran without an error or stderr, and no "official Jupyter news" pop-up covered it;
+- the saved copies are valid notebooks a learner can reopen;
+- the repository's notebooks are byte-for-byte untouched, and strict nbval still passes on them.
+
+The time each notebook took (open, Run All, render, save) is printed, and screenshots go to
+/tmp/mcp-auth-lab-browser/ for a person to look at. Marked `browser` (slow: a few minutes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+
+from tests.test_browser import (
+    CELL_SUMMARY,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    SCREENSHOTS,
+    TOKEN,
+    _free_port,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+_spec = importlib.util.spec_from_file_location("lab_setup", ROOT / "scripts" / "lab_setup.py")
+lab_setup = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(lab_setup)  # type: ignore[union-attr]
+pytestmark = pytest.mark.browser
+
+# The notebook named `name` is the current widget, its kernel idle (null-safe: while a page loads
+# and between notebooks, the session or its kernel may not exist yet).
+NOTEBOOK_READY = """name => {
+  const panel = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  const session = panel && panel.sessionContext && panel.sessionContext.session;
+  return !!(session && session.kernel && session.kernel.status === 'idle' && panel.context.path.endsWith(name)
+            && panel.content && panel.content.widgets.length > 0);
+}"""
+ALL_CELLS_RAN = """() => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  const session = panel && panel.sessionContext && panel.sessionContext.session;
+  if (!session || !session.kernel || session.kernel.status !== 'idle') return false;
+  return panel.content.widgets.filter(c => c.model.type === 'code').every(c => c.model.executionCount !== null);
+}"""
+SAVED = """() => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  return panel.context.model.dirty === false;
+}"""
+
+
+def _digest(paths: list[Path]) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+
+
+@pytest.fixture
+def make_lab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """JupyterLab as `make lab` runs it, on copies made by scripts/lab_setup.py."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} not found (apt-get install -y chromium)") if os.environ.get("CI") == "true" else pytest.skip("no chromium")
+    pytest.importorskip("playwright")
+    originals = tmp_path / "notebooks"
+    shutil.copytree(ROOT / "notebooks", originals)
+    copies = tmp_path / "my-notebooks"
+    assert len(lab_setup.copy_notebooks(originals, copies)) == len(NOTEBOOKS)
+    app_settings = tmp_path / "app-settings"
+    lab_setup.write_overrides(app_settings)  # where `make lab` writes them: {sys.prefix}/share/jupyter/lab/settings
+    user_settings = tmp_path / "user-settings" / "@jupyterlab" / "notebook-extension"
+    user_settings.mkdir(parents=True)
+    (user_settings / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')  # every cell in the DOM
+    for name in ("config", "runtime", "workspaces"):
+        (tmp_path / name).mkdir()
+    port = _free_port()
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "config"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+           "PYTHONPATH": str(ROOT)}  # fmt: skip
+    command = lab_setup.lab_command(
+        copies, "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0", f"--IdentityProvider.token={TOKEN}", "--LabApp.expose_app_in_browser=True",
+        f"--LabApp.app_settings_dir={app_settings}", f"--LabApp.user_settings_dir={tmp_path / 'user-settings'}",
+        f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
+    )  # fmt: skip
+    log = (tmp_path / "jupyterlab.log").open("w")
+    server = subprocess.Popen(command, cwd=copies, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/api/status?token={TOKEN}", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                log.flush()
+                pytest.fail("JupyterLab did not start:\n" + (tmp_path / "jupyterlab.log").read_text()[-3000:])
+            time.sleep(0.3)
+        yield base, copies
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+
+
+def test_a_learner_runs_and_saves_every_notebook_and_nothing_the_tests_compare_changes(make_lab: tuple[str, Path]) -> None:
+    from playwright.sync_api import sync_playwright
+
+    base, copies = make_lab
+    before = _digest(NOTEBOOKS)
+    SCREENSHOTS.mkdir(exist_ok=True)
+    timings: dict[str, float] = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page: Any = browser.new_page(viewport={"width": 1400, "height": 1000})
+            for path in NOTEBOOKS:
+                started = time.perf_counter()
+                page.goto(f"{base}/lab/tree/{path.name}?token={TOKEN}")
+                page.wait_for_function(NOTEBOOK_READY, arg=path.name, timeout=90_000)
+                page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+                page.wait_for_function(ALL_CELLS_RAN, timeout=240_000)
+                cells = page.evaluate(CELL_SUMMARY)
+                assert [c["errors"] for c in cells if c["errors"]] == [], path.name
+                assert [c["stderr"] for c in cells if c["stderr"]] == [], path.name
+                assert [c["count"] for c in cells] == list(range(1, len(cells) + 1)), f"{path.name}: every cell ran, in this kernel"
+                page.wait_for_timeout(2_000)  # Mermaid draws after the outputs arrive: save what a learner would
+                assert page.get_by_text("official Jupyter news").count() == 0, "the news pop-up must not cover outputs"
+                page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+                page.wait_for_function(SAVED, timeout=30_000)
+                timings[path.stem] = time.perf_counter() - started
+                page.screenshot(path=str(SCREENSHOTS / f"walkthrough-{path.stem}.png"))
+        finally:
+            browser.close()
+    for path in NOTEBOOKS:
+        saved = nbformat.read(copies / path.name, as_version=4)
+        nbformat.validate(saved)
+        assert all(c.execution_count for c in saved.cells if c.cell_type == "code"), f"{path.name}: saved with its outputs"
+    assert _digest(NOTEBOOKS) == before, "the repository's notebooks were not touched"
+    nbval = subprocess.run([sys.executable, "-m", "pytest", "notebooks", "--nbval", "--nbval-current-env", "-q", "-p", "no:cacheprovider"],
+                           cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)  # fmt: skip
+    assert nbval.returncode == 0, nbval.stdout[-3000:]
+    print("walk-through, seconds per notebook (open, Run All, render, save):",
+          ", ".join(f"{name} {seconds:.0f}" for name, seconds in timings.items()))  # fmt: skip

@@ -1,0 +1,113 @@
+"""Enterprise-managed authorization (MCP extension; ID-JAG draft): the IdP's token exchange, the
+AS's JWT bearer grant, and every ID-JAG refusal as `invalid_grant` (RFC 7523 §3.1)."""
+
+from __future__ import annotations
+
+import base64
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from joserfc.jwk import OKPKey
+
+from lab_servers import ISSUER, MCP_URL, Lab
+from lab_servers.client import StepError
+from lab_servers.identity_provider import IdentityProvider
+from lab_servers.story import (
+    ENTERPRISE_CLIENT_AT_AS,
+    ENTERPRISE_CLIENT_ID,
+    IDP_ISSUER,
+    add_enterprise_idp,
+    connect_enterprise,
+)
+
+from .helpers import assert_oauth_error
+
+pytestmark = pytest.mark.anyio
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+
+def basic(client_id: str, secret: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
+
+
+async def present(lab: Lab, assertion: str, **extra: str) -> httpx.Response:
+    registered = lab.auth_server.registry.get(ENTERPRISE_CLIENT_AT_AS)
+    assert registered is not None and registered.client_secret
+    async with lab.httpx_client("client") as http:
+        return await http.post(f"{ISSUER}/token", data={"grant_type": JWT_BEARER, "assertion": assertion, **extra},
+                               headers=basic(ENTERPRISE_CLIENT_AT_AS, registered.client_secret))  # fmt: skip
+
+
+def good(idp: IdentityProvider, **overrides: object) -> str:
+    fields: dict = {"sub": "alice", "audience": ISSUER, "client_id": ENTERPRISE_CLIENT_AT_AS, "resource": MCP_URL, **overrides}
+    return idp.mint_id_jag(**fields)
+
+
+async def test_the_whole_flow_gets_a_token_without_consent_and_without_a_refresh_token(lab: Lab) -> None:
+    idp = add_enterprise_idp(lab)
+    client = await connect_enterprise(lab, idp)
+    assert [r.name for r in client.records] == ["challenge", "resource-metadata", "as-metadata", "id-jag", "jwt-bearer", "mcp"]
+    assert client.state.whoami["sub"] == "alice" and client.state.whoami["client_id"] == ENTERPRISE_CLIENT_AT_AS
+    assert "refresh_token" not in client.state.tokens  # ID-JAG draft section 4.4.3
+    assert not [e for e in lab.trace.exchanges if e.caller == "browser"]  # no consent screen
+    id_jag = client.records[3].learned["id_jag"]
+    assert id_jag["aud"] == ISSUER and id_jag["resource"] == MCP_URL and id_jag["client_id"] == ENTERPRISE_CLIENT_AT_AS
+
+
+async def test_the_as_advertises_the_grant_and_the_id_jag_profile(lab: Lab) -> None:
+    add_enterprise_idp(lab)
+    metadata = lab.auth_server.metadata()
+    assert JWT_BEARER in metadata["grant_types_supported"]
+    assert metadata["authorization_grant_profiles_supported"] == ["urn:ietf:params:oauth:grant-profile:id-jag"]
+
+
+@pytest.mark.parametrize(
+    ("make", "mention"),
+    [
+        (lambda idp: good(idp, key=OKPKey.import_key(Ed25519PrivateKey.from_private_bytes(b"\x07" * 32))), "signature does not verify"),
+        (lambda idp: good(idp, audience="https://other-as.example"), "not this authorization server"),
+        (lambda idp: IdentityProvider("https://rogue-idp.example", clock=idp.clock, ids=idp.ids).mint_id_jag(
+            sub="alice", audience=ISSUER, client_id=ENTERPRISE_CLIENT_AT_AS, resource=MCP_URL), "not an identity provider this AS trusts"),
+        (lambda idp: good(idp, exp=idp.clock.now() - 1), "expired"),
+        (lambda idp: good(idp, client_id="someone-else"), "not the authenticated"),
+        (lambda idp: good(idp, resource="https://other-mcp.example.com/mcp"), "not a resource of this AS"),
+        (lambda idp: idp.sign({"iss": IDP_ISSUER, "sub": "alice", "aud": ISSUER, "exp": idp.clock.now() + 60}), "typ is 'JWT'"),
+        (lambda idp: "not-a-jwt", "not a compact JWS"),
+    ],
+    ids=["bad-signature", "wrong-audience", "unknown-idp", "expired", "client-mismatch", "foreign-resource", "wrong-typ", "garbage"],
+)
+async def test_a_bad_id_jag_is_invalid_grant(lab: Lab, make: object, mention: str) -> None:
+    idp = add_enterprise_idp(lab)
+    assert_oauth_error(await present(lab, make(idp)), 400, "invalid_grant", mention)  # type: ignore[operator]
+
+
+async def test_a_replayed_id_jag_is_refused(lab: Lab) -> None:
+    idp = add_enterprise_idp(lab)
+    assertion = good(idp)
+    assert (await present(lab, assertion)).status_code == 200
+    assert_oauth_error(await present(lab, assertion), 400, "invalid_grant", "replay")
+
+
+async def test_without_a_trusted_idp_the_grant_is_unsupported(lab: Lab) -> None:
+    async with lab.httpx_client("client") as http:
+        response = await http.post(f"{ISSUER}/token", data={"grant_type": JWT_BEARER, "assertion": "x", "client_id": lab.client_metadata_url})
+    assert_oauth_error(response, 400, "unsupported_grant_type")
+
+
+async def test_the_enterprise_decides_which_resources_a_client_may_reach(lab: Lab) -> None:
+    idp = add_enterprise_idp(lab)
+    idp.clients[ENTERPRISE_CLIENT_ID].allowed_resources.clear()
+    with pytest.raises(StepError, match=r"step 11 \(id-jag\).*invalid_target.*does not allow"):
+        await connect_enterprise(lab, idp)
+
+
+async def test_the_idp_refuses_a_client_that_does_not_authenticate(lab: Lab) -> None:
+    idp = add_enterprise_idp(lab)
+    async with lab.httpx_client("client") as http:
+        response = await http.post(f"{IDP_ISSUER}/token", data={
+            "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange", "client_id": ENTERPRISE_CLIENT_ID,
+            "subject_token": idp.sign_in("alice", ENTERPRISE_CLIENT_ID), "subject_token_type": "urn:ietf:params:oauth:token-type:id_token",
+            "requested_token_type": "urn:ietf:params:oauth:token-type:id-jag", "audience": ISSUER, "resource": MCP_URL,
+        })  # fmt: skip
+    assert_oauth_error(response, 401, "invalid_client", "ext-auth section 7.7")

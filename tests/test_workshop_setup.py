@@ -1,0 +1,88 @@
+"""Setting up a room: the Binder link from the git remote, and learners' copies with quiet settings
+(scripts/binder_link.py, scripts/lab_setup.py, binder/postBuild)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _script(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+binder_link = _script("binder_link")
+lab_setup = _script("lab_setup")
+
+
+@pytest.mark.parametrize("remote", ["https://github.com/acme/mcp-auth-lab.git", "https://github.com/acme/mcp-auth-lab",
+                                    "git@github.com:acme/mcp-auth-lab.git", "ssh://git@github.com/acme/mcp-auth-lab.git",
+                                    "https://token@github.com/acme/mcp-auth-lab/"])  # fmt: skip
+def test_the_github_owner_and_repository_come_from_any_form_of_remote(remote: str) -> None:
+    assert binder_link.github_repo(remote) == ("acme", "mcp-auth-lab")
+
+
+@pytest.mark.parametrize("remote", ["https://gitlab.com/acme/lab.git", "/srv/git/lab.git", "https://github.com/acme"])
+def test_a_remote_that_is_not_github_is_refused(remote: str) -> None:
+    with pytest.raises(ValueError, match="not a GitHub remote"):
+        binder_link.github_repo(remote)
+
+
+def test_the_binder_link_opens_the_learners_copy_of_notebook_00_at_the_given_ref() -> None:
+    links = binder_link.links("git@github.com:acme/mcp-auth-lab.git", "workshop-2026")
+    assert links["launch"] == "https://mybinder.org/v2/gh/acme/mcp-auth-lab/workshop-2026?urlpath=lab/tree/my-notebooks/00_start_here.ipynb"
+    assert links["badge"] == f"[![Binder](https://mybinder.org/badge_logo.svg)]({links['launch']})"
+    assert links["build"] == "https://mybinder.org/build/gh/acme/mcp-auth-lab/workshop-2026"
+
+
+def test_postbuild_makes_the_copies_the_binder_link_opens() -> None:
+    assert "python scripts/lab_setup.py" in (ROOT / "binder" / "postBuild").read_text().splitlines()
+    assert f"{lab_setup.COPIES.name}/00_start_here.ipynb" == binder_link.FIRST_NOTEBOOK
+
+
+def test_learners_get_copies_and_their_work_is_never_overwritten(tmp_path: Path) -> None:
+    source, target = tmp_path / "notebooks", tmp_path / "my-notebooks"
+    source.mkdir()
+    (source / "00_a.ipynb").write_text("original")
+    (source / "01_b.ipynb").write_text("original")
+    (source / "notes.txt").write_text("not a notebook")
+    assert lab_setup.copy_notebooks(source, target) == ["copied 00_a.ipynb to my-notebooks/", "copied 01_b.ipynb to my-notebooks/"]
+    (target / "00_a.ipynb").write_text("the learner's answers")
+    assert lab_setup.copy_notebooks(source, target) == []
+    assert (target / "00_a.ipynb").read_text() == "the learner's answers" and not (target / "notes.txt").exists()
+
+
+def test_a_copy_older_than_the_lab_is_reported_not_replaced(tmp_path: Path) -> None:
+    import os
+
+    source, target = tmp_path / "notebooks", tmp_path / "my-notebooks"
+    source.mkdir()
+    target.mkdir()
+    (target / "00_a.ipynb").write_text("old")
+    os.utime(target / "00_a.ipynb", (1, 1))
+    (source / "00_a.ipynb").write_text("new")
+    assert lab_setup.copy_notebooks(source, target) == ["my-notebooks/00_a.ipynb is older than the lab's: delete it to get the new version"]
+    assert (target / "00_a.ipynb").read_text() == "old"
+
+
+def test_the_settings_override_turns_off_the_news_pop_up_and_keeps_other_settings(tmp_path: Path) -> None:
+    (tmp_path / "overrides.json").write_text(json.dumps({"@jupyterlab/apputils-extension:themes": {"theme": "JupyterLab Dark"}}))
+    written = json.loads(lab_setup.write_overrides(tmp_path).read_text())
+    assert written["@jupyterlab/apputils-extension:notification"] == {"fetchNews": "false", "checkForUpdates": False}
+    assert written["@jupyterlab/apputils-extension:themes"] == {"theme": "JupyterLab Dark"}
+
+
+def test_make_lab_serves_only_the_copies_and_opens_notebook_00() -> None:
+    command = lab_setup.lab_command(Path("/x/my-notebooks"), "--allow-root")
+    assert "--ServerApp.root_dir=/x/my-notebooks" in command and "--LabApp.default_url=/lab/tree/00_start_here.ipynb" in command
+    assert command[-1] == "--allow-root"
+    assert "scripts/lab_setup.py --run" in (ROOT / "Makefile").read_text()
