@@ -47,7 +47,7 @@ SCENARIOS_BY_VERSION = {
 REQUIRED_AUTH_SCENARIOS = _2025_11_25  # kept for callers of the old name
 CASES = [(version, scenario) for version, scenarios in SCENARIOS_BY_VERSION.items() for scenario in scenarios]
 # Extension scenarios (never scored by any requirement set): judged all the same.
-EXTENSION_SCENARIOS = ["auth/enterprise-managed-authorization"]
+EXTENSION_SCENARIOS = ["auth/enterprise-managed-authorization", "auth/client-credentials-jwt", "auth/client-credentials-basic"]
 CASES += [("extension", scenario) for scenario in EXTENSION_SCENARIOS]  # run without --spec-version, which filters them out
 
 pytestmark = pytest.mark.conformance
