@@ -53,7 +53,7 @@ test: lint
 	$(PY) -m pytest tests notebooks --nbval --nbval-current-env $(PYTEST_PARALLEL)
 
 test-fast: setup-test
-	$(PY) -m pytest tests notebooks --nbval --nbval-current-env $(PYTEST_PARALLEL) -m "not binder and not browser and not conformance"
+	$(PY) -m pytest tests notebooks --nbval --nbval-current-env $(PYTEST_PARALLEL) -m "not binder and not browser and not conformance and not slow"
 
 notebooks: setup
 	$(PY) scripts/regenerate_notebooks.py

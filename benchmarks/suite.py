@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-FAST = ["-m", "not binder and not browser and not conformance"]
+FAST = ["-m", "not binder and not browser and not conformance and not slow"]
 TARGETS_S = {"test_fast": 60.0, "test": 240.0}
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -36,6 +37,13 @@ class BodyLimit:
         self.app = app
         self.max_bytes = max_bytes
         self.per_path = dict(per_path or {})
+
+    def __getattr__(self, name: str) -> Any:
+        # Transparent for everything but the body: the wrapped app's attributes (a Starlette
+        # app's `router`, `state`) stay reachable through the wrapper.
+        if name == "app":  # not set yet (copy, unpickling): no recursion through ourselves
+            raise AttributeError(name)
+        return getattr(self.app, name)
 
     def limit_for(self, path: str) -> int:
         return self.per_path.get(path, self.max_bytes)

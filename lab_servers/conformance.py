@@ -55,6 +55,9 @@ async def run(server_url: str) -> int:
         try:
             for _ in range(3):  # discovery first: pre-registered credentials belong to one issuer
                 await client.next_step()
+            if os.environ.get("MCP_CONFORMANCE_SCENARIO", "").startswith("auth/client-credentials"):
+                await _client_credentials(client, context)
+                return _report(client)
             if "idp_id_token" in context:
                 await _enterprise_managed(client, context)
                 return _report(client)
@@ -76,6 +79,19 @@ async def _enterprise_managed(client: LabClient, context: dict[str, str]) -> Non
     client.state.credentials = Credentials(context["client_id"], context.get("client_secret"), method)
     await client.request_id_jag(context["idp_token_endpoint"], context["idp_id_token"], context["idp_client_id"], context.get("idp_client_secret"))
     await client.redeem_id_jag()
+    await client.call_mcp()
+
+
+async def _client_credentials(client: LabClient, context: dict[str, str]) -> None:
+    """auth/client-credentials-*: a confidential client with a key (or a secret) and no user."""
+    metadata = client.state.as_metadata or {}
+    methods = metadata.get("token_endpoint_auth_methods_supported") or ["client_secret_basic"]
+    if "private_key_pem" in context and "private_key_jwt" in methods:
+        client.state.credentials = Credentials(context["client_id"], None, "private_key_jwt", context["private_key_pem"],
+                                               context.get("signing_algorithm", "ES256"))  # fmt: skip
+    else:
+        client.state.credentials = Credentials(context["client_id"], context.get("client_secret"), token_endpoint_auth_method(metadata, public=False))
+    await client.client_credentials()
     await client.call_mcp()
 
 

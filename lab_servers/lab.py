@@ -121,9 +121,11 @@ class Lab:
         self.resource_server = ResourceServer(
             mcp_url, issuer=issuer, http=keys_http, clock=self.clock, revision=self.revision, accept_legacy=accept_legacy
         )
+        # 2025-03-26: one host serving the MCP server and its AS (None in later revisions).
+        self.co_located: CoLocated | None = None
         if co_located:
-            app = CoLocated(self.resource_server, self.auth_server.app, mcp_path=urlsplit(mcp_url).path)
-            self.network.add_host(MCP_HOST, PUBLIC_ADDRESSES[MCP_HOST], app, lifespan=True)
+            self.co_located = CoLocated(self.resource_server, self.auth_server.app, mcp_path=urlsplit(mcp_url).path)
+            self.network.add_host(MCP_HOST, PUBLIC_ADDRESSES[MCP_HOST], self.co_located, lifespan=True)
         elif in_process:
             self.network.add_host(AS_HOST, PUBLIC_ADDRESSES[AS_HOST], self.auth_server.app)
             self.network.add_host(MCP_HOST, PUBLIC_ADDRESSES[MCP_HOST], self.resource_server, lifespan=True)

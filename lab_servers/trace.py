@@ -8,27 +8,41 @@ serving a step (fetching a CIMD document, say) is filed under that same step.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import contextvars
 import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
-_current_step: contextvars.ContextVar[str | None] = contextvars.ContextVar("lab_step", default=None)
+
+@dataclass(frozen=True)
+class _StepContext:
+    """The step an exchange belongs to, and the list it is collected into (one per client step)."""
+
+    name: str | None
+    collected: list[Exchange] | None
+
+
+_current: contextvars.ContextVar[_StepContext | None] = contextvars.ContextVar("lab_step", default=None)
 
 
 def current_step() -> str | None:
-    return _current_step.get()
+    context = _current.get()
+    return context.name if context is not None else None
 
 
 @contextlib.contextmanager
-def in_step(name: str | None) -> Iterator[None]:
-    """File every exchange made inside the block under the step `name`."""
-    token = _current_step.set(name)
+def in_step(name: str | None, collect: list[Exchange] | None = None) -> Iterator[None]:
+    """File every exchange made inside the block under the step `name`, and append each one to
+    `collect` if given. The context variable travels with the request into every task it causes
+    (the servers' handling, the AS's CIMD fetch, the MCP server's JWKS fetch), so concurrent
+    clients' exchanges never mix, and no step ever has to search the whole trace for its own."""
+    token = _current.set(_StepContext(name, collect))
     try:
         yield
     finally:
-        _current_step.reset(token)
+        _current.reset(token)
 
 
 Headers = tuple[tuple[str, str], ...]
@@ -139,11 +153,15 @@ class Trace:
 
     def record(self, seq: int, **fields: object) -> Exchange:
         self._finished += 1
-        exchange = Exchange(seq=seq, step=current_step(), done=self._finished, **fields)  # type: ignore[arg-type]
-        position = len(self.exchanges)
-        while position > 0 and self.exchanges[position - 1].seq > seq:
-            position -= 1
-        self.exchanges.insert(position, exchange)
+        context = _current.get()
+        step = context.name if context is not None else None
+        exchange = Exchange(seq=seq, step=step, done=self._finished, **fields)  # type: ignore[arg-type]
+        if not self.exchanges or self.exchanges[-1].seq < seq:
+            self.exchanges.append(exchange)
+        else:  # finished out of order (nested or concurrent): keep `seq` order, found by bisection
+            bisect.insort(self.exchanges, exchange, key=lambda e: e.seq)
+        if context is not None and context.collected is not None:
+            context.collected.append(exchange)
         return exchange
 
     def mark(self) -> int:

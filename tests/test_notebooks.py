@@ -146,6 +146,7 @@ def _run_all_twice_in_one_kernel(nb: nbformat.NotebookNode, name: str) -> tuple[
     return fresh, _outputs(nb)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_rerunning_gives_identical_outputs(path: Path) -> None:
     # "Restart and Run All": a fresh kernel writes exactly the stored file, byte for byte. The

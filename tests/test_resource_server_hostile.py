@@ -158,3 +158,10 @@ async def test_a_token_with_a_deeply_nested_payload_is_refused_not_a_500(lab: La
     token = f"{header}.{b64(b'[' * 2500 + b']' * 2500)}.{b64(b'sig')}"
     response = await post_mcp(lab, TOOLS_LIST, token)
     assert response.status_code == 401 and response.json()["error"] == "invalid_token"
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
+async def test_protected_resource_metadata_answers_only_get(lab: Lab, method: str) -> None:
+    async with lab.httpx_client() as http:
+        response = await http.request(method, "https://mcp.example.com/.well-known/oauth-protected-resource/mcp", content=b"x")
+    assert response.status_code == 405 and response.headers["allow"] == "GET, HEAD"

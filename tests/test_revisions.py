@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from starlette.responses import Response
 
 from lab_servers import DEFAULT_REVISION, PREVIOUS_REVISION, REVISIONS, ASCapabilities, Credentials, Lab, StepError
 from lab_servers.client.revisions import CLIENT_CAPABILITIES_META, PROTOCOL_VERSION_META
@@ -107,7 +108,15 @@ async def test_2025_03_26_discovery_starts_at_the_mcp_origin_and_sends_no_resour
 
 async def test_2025_03_26_default_endpoints_are_used_when_there_is_no_metadata() -> None:
     async with Lab(revision="2025-03-26") as lab:
-        lab.auth_server.app.router.routes[:] = [r for r in lab.auth_server.app.router.routes if "well-known" not in getattr(r, "path", "")]
+        assert lab.co_located is not None
+        as_app = lab.co_located.authorization_server
+
+        async def without_metadata(scope, receive, send):  # type: ignore[no-untyped-def]
+            if scope["type"] == "http" and scope["path"].startswith("/.well-known/"):
+                return await Response("not found", 404)(scope, receive, send)
+            return await as_app(scope, receive, send)
+
+        lab.co_located.authorization_server = without_metadata
         connection = await lab.connect(revision="2025-03-26")
         assert "default endpoints" in " ".join(connection.records[2].notes)
         assert connection.client_id.startswith("tpc_")

@@ -91,7 +91,7 @@ class AuthorizationServerState:
         return sorted(scopes | ({"offline_access"} if self.offline_access else set()))
 
     def metadata(self) -> dict[str, Any]:
-        grant_types = ["authorization_code", "refresh_token"] + ([TOKEN_EXCHANGE] if self.exchange_rules else [])
+        grant_types = ["authorization_code", "refresh_token", "client_credentials"] + ([TOKEN_EXCHANGE] if self.exchange_rules else [])
         grant_types += [JWT_BEARER] if self.trusted_idps else []
         metadata = authorization_server_metadata(self.issuer, self.scopes, self.resources, grant_types)
         if self.trusted_idps:

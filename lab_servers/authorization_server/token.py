@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from .client_authentication import authenticate_client
+from .client_credentials import GRANT_TYPE as CLIENT_CREDENTIALS
+from .client_credentials import client_credentials_grant
 from .clients import Client
 from .errors import OAuthError
 from .issuance import ACCESS_TOKEN_LIFETIME, issue_tokens
@@ -24,7 +26,7 @@ from .state import AuthorizationServerState
 
 __all__ = ["ACCESS_TOKEN_LIFETIME", "SUPPORTED_GRANT_TYPES", "issue_tokens", "token_request"]
 
-SUPPORTED_GRANT_TYPES = ("authorization_code", "refresh_token", TOKEN_EXCHANGE, JWT_BEARER)
+SUPPORTED_GRANT_TYPES = ("authorization_code", "refresh_token", CLIENT_CREDENTIALS, TOKEN_EXCHANGE, JWT_BEARER)
 
 
 async def token_request(server: AuthorizationServerState, items: list[tuple[str, str]], authorization: str | None) -> dict[str, Any]:
@@ -42,6 +44,8 @@ async def token_request(server: AuthorizationServerState, items: list[tuple[str,
         return redeem_code(server, client, form)
     if grant_type == "refresh_token":
         return redeem_refresh_token(server, client, form)
+    if grant_type == CLIENT_CREDENTIALS:
+        return client_credentials_grant(server, client, form)
     if grant_type == TOKEN_EXCHANGE:
         return exchange_token(server, client, form)
     if grant_type == JWT_BEARER:

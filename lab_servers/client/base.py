@@ -13,7 +13,7 @@ import httpx
 from ..determinism import SeededIds
 from ..revisions import Revision
 from ..revisions import revision as revision_named
-from ..trace import Trace, in_step
+from ..trace import Exchange, Trace, in_step
 from .browser import Browser, ConsentPage
 from .records import ALL_STEPS, StepError, StepRecord
 from .revisions import modern_headers, modern_message
@@ -88,10 +88,10 @@ class ClientBase:
     @contextlib.contextmanager
     def _step(self, number: int) -> Iterator[StepRun]:
         run = StepRun(number)
-        mark = self.trace.mark()
+        collected: list[Exchange] = []  # exactly this client's exchanges in this step (trace.in_step)
         error: StepError | None = None
         try:
-            with in_step(run.name):
+            with in_step(run.name, collected):
                 yield run
         except StepError as exc:
             error = exc
@@ -101,7 +101,7 @@ class ClientBase:
             error = run.fail(f"unexpected response: {exc}")
         if error is not None:
             run.learned["error"] = error.reason
-        exchanges = [e for e in self.trace.since(mark) if e.step == run.name]
+        exchanges = sorted(collected, key=lambda e: e.seq)
         record = StepRecord(run.number, run.name, run.title, exchanges, run.learned, run.explanation, run.spec, run.notes)
         self.records.append(record)
         if error is not None:

@@ -11,6 +11,7 @@ it (`refresh_step.py`: refresh, `step_up.py`: step-up; `mcp_step.py`: a later to
 from __future__ import annotations
 
 from .base import Decision, RegistrationMethod
+from .client_credentials_step import ClientCredentialsStep
 from .discovery_steps import DiscoverySteps
 from .enterprise_steps import EnterpriseSteps
 from .mcp_step import MAX_STEP_UPS, McpStep
@@ -25,7 +26,7 @@ __all__ = [
 ]  # fmt: skip
 
 
-class LabClient(McpStep, EnterpriseSteps, RegistrationStep, DiscoverySteps):
+class LabClient(McpStep, EnterpriseSteps, ClientCredentialsStep, RegistrationStep, DiscoverySteps):
     # Running the handshake ---------------------------------------------------------------
 
     @property

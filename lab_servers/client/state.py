@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .browser import ConsentPage
@@ -16,6 +16,10 @@ class Credentials:
     client_id: str
     client_secret: str | None = None
     token_endpoint_auth_method: str = "none"
+    # private_key_jwt (RFC 7523 §2.2): the client's private key (a JWK or PEM) and its algorithm.
+    # repr=False: a private key never lands in a notebook output or a log line.
+    private_key: Any = field(default=None, repr=False)
+    signing_algorithm: str = field(default="Ed25519", repr=False)
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -188,7 +189,9 @@ class LifespanRunner:
 
     async def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
+            # A fresh context: the app's lifespan must not inherit the step (and step collector)
+            # of whichever client's request happened to start it.
+            self._task = asyncio.get_running_loop().create_task(self._run(), context=contextvars.Context())
         await self._started.wait()
         if self._failure:
             raise RuntimeError(f"lifespan startup failed: {self._failure}")

@@ -122,6 +122,10 @@ class ResourceServer:
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope["path"]
         if path == path_of(self.metadata_url) and self.publishes_metadata:
+            if scope["method"] not in ("GET", "HEAD"):
+                # RFC 9728 §3.1: the metadata is retrieved with GET; RFC 9110 §15.5.6 for the rest.
+                allow = {"Allow": "GET, HEAD"}
+                return await Response("use GET\n", 405, headers=allow, media_type="text/plain")(scope, receive, send)
             return await JSONResponse(self.metadata())(scope, receive, send)
         if path != (path_of(self.resource) or "/"):
             return await Response("not found\n", 404, media_type="text/plain")(scope, receive, send)

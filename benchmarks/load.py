@@ -1,0 +1,163 @@
+"""Load and hostile-body figures (issue 7): a script that prints numbers, not a test.
+
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/load.py [--in-process 100,1000] [--loopback 200] [--body-mb 100]
+
+1. In-process: N concurrent CIMD handshakes on one lab (each client its own document, so its own
+   client_id), time and peak RSS, and the no-cross-talk check: each `whoami` names its own client,
+   each step record holds exactly its own client's exchanges, every exchange is in one record.
+   The cost per step is constant, so 1,000 handshakes should take about 10x the time of 100.
+2. Loopback: N concurrent handshakes over real sockets against `serve` mode (same process),
+   each `whoami` checked against its own client.
+3. A served process (`python -m lab_servers serve`, a subprocess): its RSS before, during and
+   after a body of `--body-mb` MB is streamed at every endpoint (8 at a time), with and without
+   a valid token. The servers answer (401, 405, 413) before reading more than their cap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import os
+import resource
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from lab_servers import HARDENED, Lab
+from lab_servers.client import Browser
+from lab_servers.serve import serving
+from tests.concurrency import client_document_url, connect_many, cross_talk, publish_clients
+from tests.raw_upload import stream_upload
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def rss_of(pid: int) -> tuple[float, float]:
+    """(current, peak) resident set size of a process, in MB."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+# 1,000 CIMD fetches at once on a 2-core machine can take longer than the AS's 2 s wall-clock
+# fetch timeout; that is the timeout doing its job, not what this benchmark measures.
+PATIENT = dataclasses.replace(HARDENED, fetch_timeout_seconds=600)
+
+
+async def in_process(n: int) -> float:
+    async with Lab(seed=0, policy=PATIENT) as lab:
+        started = time.perf_counter()
+        connections = await connect_many(lab, n)
+        elapsed = time.perf_counter() - started
+        problems = cross_talk(lab, connections)
+        exchanges = len(lab.trace)
+    print(f"in-process  {n:5d} concurrent handshakes: {elapsed:6.2f} s, {exchanges} exchanges, "
+          f"peak RSS {peak_rss_mb():.0f} MB, cross-talk: {len(problems)} {problems[:3] if problems else ''}")  # fmt: skip
+    return elapsed
+
+
+async def loopback(n: int) -> None:
+    async with serving(mcp_port=free_port(), as_port=free_port(), policy=PATIENT) as served:
+        publish_clients(served.lab, n)
+        limits = httpx.Limits(max_connections=100)
+        async with httpx.AsyncClient(limits=limits, timeout=None) as http:
+            clients = []
+            for i in range(n):
+                client = served.lab.client("cimd", client_metadata_url=client_document_url(i))
+                client.http, client.browser = http, Browser(http)
+                clients.append(client)
+            started = time.perf_counter()
+            outcomes = await asyncio.gather(*(client.run_all() for client in clients), return_exceptions=True)
+            elapsed = time.perf_counter() - started
+        failed = [repr(o)[:200] for o in outcomes if isinstance(o, BaseException)]
+        wrong = [i for i, c in enumerate(clients) if (c.state.whoami or {}).get("client_id") != client_document_url(i)]
+        served_exchanges = len(served.lab.trace)
+    print(f"loopback    {n:5d} concurrent handshakes: {elapsed:6.2f} s, {served_exchanges} exchanges served, "
+          f"whoami of another client: {len(wrong)}, failed: {len(failed)} {failed[:2]}")  # fmt: skip
+
+
+async def hostile_bodies(megabytes: int) -> None:
+    mcp_port, as_port = free_port(), free_port()
+    server = subprocess.Popen(  # noqa: ASYNC220 - a benchmark's one child process
+        [sys.executable, "-m", "lab_servers", "serve", "--mcp-port", str(mcp_port), "--as-port", str(as_port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ},
+    )  # fmt: skip
+    try:
+        for _ in range(100):
+            try:
+                httpx.get(f"http://127.0.0.1:{as_port}/.well-known/oauth-authorization-server", timeout=1)  # noqa: ASYNC210
+                break
+            except httpx.HTTPError:
+                await asyncio.sleep(0.2)
+        token = await _token_over_loopback(mcp_port)
+        before, _ = rss_of(server.pid)
+        total = megabytes * 1024 * 1024
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        json_type = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+        targets = [
+            (mcp_port, "/mcp", {}), (mcp_port, "/mcp", {**json_type, "Authorization": f"Bearer {token}"}),
+            (mcp_port, "/mcp", {"Authorization": "Bearer not-a-token"}), (mcp_port, "/.well-known/oauth-protected-resource/mcp", {}),
+            (as_port, "/register", json_type), (as_port, "/token", form), (as_port, "/authorize/decision", form),
+            (as_port, "/authorize", form), (as_port, "/jwks.json", {}), (as_port, "/revoke", form), (as_port, "/introspect", form),
+        ]  # fmt: skip
+        peak_during = before
+        started = time.perf_counter()
+        for at in range(0, len(targets), 8):
+            batch = targets[at : at + 8]
+            results = await asyncio.gather(*(stream_upload("127.0.0.1", port, path, total, headers=h) for port, path, h in batch))
+            peak_during = max(peak_during, rss_of(server.pid)[0])
+            for (port, path, headers), (status, sent) in zip(batch, results, strict=True):
+                label = ("MCP " if port == mcp_port else "AS  ") + path + (" +token" if "Bearer ey" in str(headers) else "")
+                print(f"  {label:48s} -> {status}, after {sent / 1024:8.0f} KB of {megabytes} MB were sent")
+        elapsed = time.perf_counter() - started
+        after, high_water = rss_of(server.pid)
+        print(f"served process: RSS {before:.0f} MB before, {after:.0f} MB after {len(targets)} streamed "
+              f"{megabytes} MB bodies ({elapsed:.1f} s); peak RSS over its whole life {high_water:.0f} MB")  # fmt: skip
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+async def _token_over_loopback(mcp_port: int) -> str:
+    """One DCR handshake against the served process, over its sockets, for a valid token."""
+    lab = Lab(seed=1, mcp_url=f"http://127.0.0.1:{mcp_port}/mcp")
+    async with httpx.AsyncClient(timeout=30) as http:
+        client = lab.client("dcr", client_metadata_url=None)
+        client.http, client.browser = http, Browser(http)
+        await client.run_all()
+    return client.state.access_token or ""
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--in-process", default="100,1000", help="comma-separated client counts (default 100,1000)")
+    parser.add_argument("--loopback", type=int, default=200, help="concurrent handshakes over loopback (default 200)")
+    parser.add_argument("--body-mb", type=int, default=100, help="size of each streamed hostile body (default 100)")
+    args = parser.parse_args()
+    print(f"load average: {Path('/proc/loadavg').read_text().split()[:3]}")  # noqa: ASYNC240
+    times = {n: await in_process(n) for n in (int(x) for x in args.in_process.split(",") if x)}
+    if len(times) >= 2:
+        small, large = min(times), max(times)
+        print(f"  {large} / {small} clients: {times[large] / times[small]:.1f}x the time ({large / small:.0f}x the clients)")
+    if args.loopback:
+        await loopback(args.loopback)
+    if args.body_mb:
+        await hostile_bodies(args.body_mb)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,70 @@
+"""The client-credentials extension (SEP-1046): a confidential CIMD client with private_key_jwt gets
+a token for itself (OAuth 2.1 §4.2), with no user, no consent and no refresh token."""
+
+from __future__ import annotations
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from joserfc.jwk import OKPKey
+
+from lab_servers import Lab, default_client_metadata
+from lab_servers.client import Credentials, LabClient, StepError
+
+from .helpers import assert_oauth_error, token_request
+
+pytestmark = pytest.mark.anyio
+CLIENT_ID = "https://app.example/service.json"
+KEY = OKPKey.import_key(Ed25519PrivateKey.from_private_bytes(b"\x05" * 32))
+
+
+def publish_service(lab: Lab, grant_types: list[str] | None = None) -> None:
+    document = {**default_client_metadata(CLIENT_ID), "client_name": "Nightly report job",
+                "grant_types": grant_types or ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt",
+                "jwks": {"keys": [KEY.as_dict(private=False)]}}  # fmt: skip
+    lab.publish_client_document(CLIENT_ID, document)
+
+
+async def service_client(lab: Lab, key: OKPKey = KEY) -> LabClient:
+    client = lab.client("cimd")
+    client.now = lab.clock.now  # type: ignore[method-assign]
+    for _ in range(3):
+        await client.next_step()
+    client.state.credentials = Credentials(CLIENT_ID, None, "private_key_jwt", key, "Ed25519")
+    return client
+
+
+async def test_a_confidential_cimd_client_gets_a_token_for_itself_and_calls_the_server(lab: Lab) -> None:
+    publish_service(lab)
+    client = await service_client(lab)
+    await client.client_credentials()
+    await client.call_mcp()
+    assert client.state.whoami["sub"] == CLIENT_ID and client.state.whoami["client_id"] == CLIENT_ID
+    assert "refresh_token" not in client.state.tokens
+    assert not [e for e in lab.trace.exchanges if e.caller == "browser"]  # no user, no consent page
+    assert "client_credentials" in lab.auth_server.metadata()["grant_types_supported"]
+
+
+async def test_a_wrong_key_is_invalid_client(lab: Lab) -> None:
+    publish_service(lab)
+    client = await service_client(lab, OKPKey.import_key(Ed25519PrivateKey.from_private_bytes(b"\x06" * 32)))
+    with pytest.raises(StepError, match=r"step 13 \(client-credentials\).*401 invalid_client"):
+        await client.client_credentials()
+
+
+async def test_without_client_authentication_it_is_invalid_client(lab: Lab) -> None:
+    publish_service(lab)
+    form = {"grant_type": "client_credentials", "client_id": CLIENT_ID, "resource": lab.mcp_url}
+    assert_oauth_error(await token_request(lab, form), 401, "invalid_client", "private_key_jwt")
+
+
+async def test_a_client_that_did_not_register_the_grant_is_unauthorized_client(lab: Lab) -> None:
+    publish_service(lab, grant_types=["authorization_code"])
+    client = await service_client(lab)
+    with pytest.raises(StepError, match="unauthorized_client"):
+        await client.client_credentials()
+
+
+async def test_a_public_client_may_not_use_it(lab: Lab) -> None:
+    lab.publish_client_document(lab.client_metadata_url, {**default_client_metadata(), "grant_types": ["client_credentials"]})
+    form = {"grant_type": "client_credentials", "client_id": lab.client_metadata_url, "resource": lab.mcp_url}
+    assert_oauth_error(await token_request(lab, form), 400, "unauthorized_client", "confidential clients only")
