@@ -45,6 +45,7 @@ class RefreshToken:
     resource: str
     scope: str
     family: str
+    expires_at: int  # the family's absolute end (token_records.REFRESH_TOKEN_LIFETIME); rotation keeps it
     revoked: bool = False
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from .clients import Client
 from .grants import AuthorizationCode, RefreshToken
 from .state import AuthorizationServerState
+from .token_records import REFRESH_TOKEN_LIFETIME
 
 ACCESS_TOKEN_LIFETIME = 900  # MCP §11.2: short-lived access tokens
 
@@ -24,7 +25,7 @@ def issue_tokens(
     scope: str,
     *,
     code: AuthorizationCode | None = None,
-    family: str | None = None,
+    family: RefreshToken | None = None,
     act: dict[str, Any] | None = None,
     refresh: bool = True,
 ) -> dict[str, Any]:
@@ -32,6 +33,12 @@ def issue_tokens(
     registered that grant and the grant allows it (`refresh=False`: token exchange, RFC 8693
     §2.2.1 leaves it optional, and jwt-bearer, where the ID-JAG draft says SHOULD NOT)."""
     now = server.clock.now()
+    offline = not server.offline_access or "offline_access" in scope.split()
+    with_refresh = refresh and offline and "refresh_token" in client.grant_types
+    # Room first, so that a refused grant leaves nothing behind (token_records.py).
+    server.issued.make_room(now)
+    if with_refresh:
+        server.refresh_tokens.make_room(now)
     claims: dict[str, Any] = {
         "iss": server.issuer,
         "sub": subject,
@@ -50,15 +57,16 @@ def issue_tokens(
         "expires_in": ACCESS_TOKEN_LIFETIME,
         "scope": scope,
     }
-    offline = not server.offline_access or "offline_access" in scope.split()
-    if refresh and offline and "refresh_token" in client.grant_types:
+    if with_refresh:
         rotating = RefreshToken(
             token=server.ids.token("refresh-token", 32),
             client_id=client.client_id,
             subject=subject,
             resource=resource,
             scope=scope,
-            family=family or server.ids.token("refresh-family", 8),
+            # Rotation (`family` is the token being rotated) keeps the family's id and its end.
+            family=family.family if family else server.ids.token("refresh-family", 8),
+            expires_at=family.expires_at if family else now + REFRESH_TOKEN_LIFETIME,
         )
         server.refresh_tokens[rotating.token] = rotating
         if code is not None:

@@ -32,7 +32,7 @@ async def introspection_request(server: AuthorizationServerState, items: list[tu
         raise OAuthError("invalid_request", "token is required (RFC 7662 §2.1)")
     refresh = server.refresh_tokens.get(token)
     if refresh is not None:
-        if refresh.revoked or refresh.resource != resource:
+        if refresh.revoked or refresh.expires_at <= server.clock.now() or refresh.resource != resource:
             return INACTIVE
         return {"active": True, "token_type": "refresh_token", "client_id": refresh.client_id, "sub": refresh.subject, "scope": refresh.scope}
     claims = server.active_access_token(token)

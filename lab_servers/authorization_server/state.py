@@ -17,11 +17,12 @@ from .cimd import CimdResolver
 from .clients import Client, ClientRegistry
 from .defensive_fetch import Resolver
 from .errors import OAuthError
-from .grants import AuthorizationCode, ExchangeRule, ExpiringStore, PendingAuthorization, RefreshToken
+from .grants import AuthorizationCode, ExchangeRule, ExpiringStore, PendingAuthorization
 from .keys import SigningKey
 from .policy import HARDENED, ASPolicy
 from .rfc7591 import Registrar
 from .rfc8414 import ID_JAG_PROFILE, JWT_BEARER, TOKEN_EXCHANGE, authorization_server_metadata
+from .token_records import IssuedAccessTokens, RefreshTokens
 
 MAX_PENDING_CONSENTS = 10_000  # consent transactions awaiting a decision (each lives 10 minutes)
 MAX_LIVE_CODES = 10_000  # codes, used or not, kept until they expire (60 s) for reuse detection
@@ -57,11 +58,12 @@ class AuthorizationServerState:
         self.registrar = Registrar(self.registry, ids, clock, http=http, resolve=resolve, policy=lambda: self.policy)
         self.pending: ExpiringStore[PendingAuthorization] = ExpiringStore(MAX_PENDING_CONSENTS)
         self.codes: ExpiringStore[AuthorizationCode] = ExpiringStore(MAX_LIVE_CODES)
-        self.refresh_tokens: dict[str, RefreshToken] = {}
+        self.refresh_tokens = RefreshTokens()  # until their family ends (token_records.py)
         self.seen_assertions: dict[str, int] = {}  # jti → exp of client assertions (RFC 7523 §3 replay)
-        self.issued: list[dict[str, Any]] = []
         self.revoked_jtis: dict[str, int] = {}  # access-token jti → exp: the AS's denylist (RFC 7009)
         self.grant_of_jti: dict[str, str] = {}  # access-token jti → refresh family, to revoke a grant whole
+        # Claims of unexpired access tokens; forgetting one forgets its two entries above.
+        self.issued = IssuedAccessTokens(self.grant_of_jti, self.revoked_jtis)
         self.introspectors: dict[str, str] = {}  # client_id → the resource whose tokens it may introspect
         self.exchange_rules: dict[str, ExchangeRule] = {}  # client_id → RFC 8693 policy
         self.trusted_idps: dict[str, dict[str, Any]] = {}  # IdP issuer → its JWKS (enterprise trust, by configuration)

@@ -23,6 +23,9 @@ from .rfc7636 import verify_code_verifier
 from .rfc8693 import GRANT_TYPE as TOKEN_EXCHANGE
 from .rfc8693 import exchange_token
 from .state import AuthorizationServerState
+from .token_records import REFRESH_TOKEN_LIFETIME
+
+_LIFETIME = f"{REFRESH_TOKEN_LIFETIME // 3600} h"
 
 __all__ = ["ACCESS_TOKEN_LIFETIME", "SUPPORTED_GRANT_TYPES", "issue_tokens", "token_request"]
 
@@ -85,7 +88,9 @@ def redeem_refresh_token(server: AuthorizationServerState, client: Client, form:
         raise OAuthError("invalid_request", "refresh_token is required (OAuth 2.1 §4.3.1)")
     token = server.refresh_tokens.get(value)
     if token is None or token.client_id != client.client_id:
-        raise OAuthError("invalid_grant", "the refresh token is unknown or was issued to another client")
+        raise OAuthError("invalid_grant", f"the refresh token is unknown, expired (a grant's refresh tokens last {_LIFETIME}) or was issued to another client")
+    if token.expires_at <= server.clock.now():
+        raise OAuthError("invalid_grant", f"the refresh token expired: a grant's refresh tokens last {_LIFETIME} from consent, rotation does not extend it (OAuth 2.1 §4.3; lab's choice)")
     if token.revoked:
         # A rotated-out token came back: someone holds a copy. Revoke the whole family.
         server.revoke_family(token.family)
@@ -97,8 +102,9 @@ def redeem_refresh_token(server: AuthorizationServerState, client: Client, form:
             raise OAuthError("invalid_scope", "a refresh may narrow the granted scope, never widen it (OAuth 2.1 §4.3.1)")
         scope = " ".join(requested)
     resource = _same_resource(server, form.get("resource"), token.resource, "the original grant")
-    token.revoked = True  # rotation (MCP §11.2): each refresh token works once
-    return issue_tokens(server, client, token.subject, resource, scope, family=token.family)
+    response = issue_tokens(server, client, token.subject, resource, scope, family=token)
+    token.revoked = True  # rotation (MCP §11.2): each refresh token works once, once it has been replaced
+    return response
 
 
 def _same_resource(server: AuthorizationServerState, sent: str | None, granted: str, where: str) -> str:

@@ -1,0 +1,100 @@
+"""How long the AS remembers the tokens it issued, and how many it will hold at once.
+
+Every successful grant leaves records: the access token's claims (to revoke it by `jti`), the
+grant family of that `jti` (to revoke a grant whole, RFC 7009 §2.1), the denylist entry once
+revoked, and refresh tokens, rotated-out ones included (reuse detection, OAuth 2.1 §4.3.1). The
+lab has no login, so a stranger can approve their own consent as often as they like: without an
+end and a bound these records grow forever. So:
+
+- a record is forgotten once the token it describes can no longer be used: an access token's
+  claims, family link and denylist entry at its `exp` (an expired JWT is refused anyway, RFC 7519
+  §4.1.4), and a refresh family at the end of its lifetime;
+- each store holds at most `MAX_LIVE_ACCESS_TOKENS` / `MAX_REFRESH_TOKENS` records; when full,
+  what has expired goes first, and if the store is still full the grant is refused with
+  `temporarily_unavailable` naming the limit. Live records are never evicted silently: dropping
+  a rotated-out refresh token would turn reuse detection off, and dropping a denylist entry
+  would bring a revoked token back.
+
+Expiry follows the lab clock, so the in-process lab stays deterministic.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from .errors import OAuthError
+from .grants import RefreshToken
+
+# The lab's refresh-token lifetime: 24 h ABSOLUTE, counted from the consent that started the
+# grant; rotation hands the same end to every token of the family and never extends it. OAuth 2.1
+# §4.3 and RFC 9700 §4.14.2 leave the lifetime to the AS but expect refresh tokens to end; an
+# absolute end (rather than a sliding one) bounds how long a stolen family can be kept alive by
+# refreshing it, and lets the AS forget a whole family at one instant. After it the client goes
+# back through /authorize (MCP §11.2: short-lived tokens, rotation for public clients).
+REFRESH_TOKEN_LIFETIME = 24 * 3600
+MAX_LIVE_ACCESS_TOKENS = 10_000  # access tokens not yet expired (each lives ACCESS_TOKEN_LIFETIME)
+MAX_REFRESH_TOKENS = 10_000  # refresh tokens, rotated-out ones included, until their family ends
+
+
+def _full(what: str, limit: int) -> OAuthError:
+    # RFC 6749 §5.2 has no code for "try later" at the token endpoint; the lab borrows
+    # temporarily_unavailable from §4.1.2.1 (as /register's 429 does) and says why.
+    return OAuthError(
+        "temporarily_unavailable",
+        f"this authorization server already holds {limit} {what}, its limit; none has expired yet, so no new "
+        "grant is issued until one does (lab limit; temporarily_unavailable borrowed from RFC 6749 §4.1.2.1)",
+        503,
+        {"Retry-After": "60"},
+    )
+
+
+class IssuedAccessTokens(deque[dict[str, Any]]):
+    """The claims of access tokens still alive, oldest first, with the two maps keyed by their
+    `jti`: `grant_of_jti` (→ refresh family) and `revoked_jtis` (→ exp, the denylist)."""
+
+    def __init__(self, grant_of_jti: dict[str, str], revoked_jtis: dict[str, int], max_entries: int = MAX_LIVE_ACCESS_TOKENS) -> None:
+        super().__init__()
+        self.grant_of_jti = grant_of_jti
+        self.revoked_jtis = revoked_jtis
+        self.max_entries = max_entries
+
+    def forget_expired(self, now: int) -> None:
+        # Every access token has the same lifetime and the lab clock only moves forward, so
+        # issue order is expiry order: only the expired prefix is visited.
+        while self and self[0]["exp"] <= now:
+            jti = self.popleft()["jti"]
+            self.grant_of_jti.pop(jti, None)
+            self.revoked_jtis.pop(jti, None)
+
+    def make_room(self, now: int) -> None:
+        self.forget_expired(now)
+        if len(self) >= self.max_entries:
+            raise _full("unexpired access tokens", self.max_entries)
+
+
+class RefreshTokens(dict[str, RefreshToken]):
+    """Refresh tokens by value, kept until their family's absolute end (rotated-out ones too:
+    their return is how reuse is detected)."""
+
+    def __init__(self, max_entries: int = MAX_REFRESH_TOKENS) -> None:
+        super().__init__()
+        self.max_entries = max_entries
+
+    def forget_expired(self, now: int) -> None:
+        # Rotation inserts tokens of old families after those of newer ones, so insertion order
+        # is only roughly expiry order: drop the expired prefix on every insert (constant cost),
+        # and scan the whole store only when it is full.
+        while self:
+            key = next(iter(self))
+            if self[key].expires_at > now:
+                break
+            del self[key]
+
+    def make_room(self, now: int) -> None:
+        self.forget_expired(now)
+        if len(self) >= self.max_entries:
+            for key in [k for k, token in self.items() if token.expires_at <= now]:
+                del self[key]
+        if len(self) >= self.max_entries:
+            raise _full("refresh tokens of unexpired grants", self.max_entries)

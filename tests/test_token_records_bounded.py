@@ -1,0 +1,105 @@
+"""What a successful grant leaves at the AS ends and is bounded (issue 7, token_records.py).
+
+The lab has no login, so a stranger can approve their own consent forever: refresh tokens end
+24 h after consent, access-token records are forgotten at `exp`, and each store refuses new
+grants with `temporarily_unavailable` rather than silently forget live state when full."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from lab_servers import ISSUER, Lab
+from lab_servers.authorization_server.issuance import ACCESS_TOKEN_LIFETIME
+from lab_servers.authorization_server.token_records import REFRESH_TOKEN_LIFETIME
+from lab_servers.client import StepError
+
+from .helpers import assert_oauth_error
+
+pytestmark = pytest.mark.anyio
+
+
+async def refresh_form(lab: Lab, form: dict[str, str]) -> httpx.Response:
+    async with lab.httpx_client("client") as http:
+        return await http.post(f"{ISSUER}/token", data={"grant_type": "refresh_token", **form})
+
+
+async def test_many_successful_grants_across_clock_jumps_leave_bounded_state(lab: Lab) -> None:
+    server = lab.auth_server
+    for _ in range(3):
+        connection = await lab.connect("cimd")
+        for _ in range(4):
+            await connection.client.refresh()
+            lab.clock.advance(ACCESS_TOKEN_LIFETIME + 1)  # every access token so far has expired
+        lab.clock.advance(REFRESH_TOKEN_LIFETIME)  # and so has the grant
+    connection = await lab.connect("cimd")  # one more grant sweeps what can no longer be used
+    assert len(server.issued) == 1 and len(server.refresh_tokens) == 1
+    assert len(server.grant_of_jti) <= 1 and server.revoked_jtis == {}
+
+
+async def test_an_expired_refresh_token_is_refused_naming_its_lifetime(lab: Lab) -> None:
+    connection = await lab.connect("cimd")
+    await connection.client.refresh()  # rotation does not extend the grant's end
+    lab.clock.advance(REFRESH_TOKEN_LIFETIME)
+    token = connection.client.state.tokens["refresh_token"]
+    response = await refresh_form(lab, {"refresh_token": token, "client_id": connection.client_id})
+    assert_oauth_error(response, 400, "invalid_grant", "24 h")
+    with pytest.raises(StepError, match="invalid_grant"):
+        await connection.client.refresh()
+
+
+async def test_revocation_and_introspection_still_hold_after_sweeps(lab: Lab) -> None:
+    server = lab.auth_server
+    first = await lab.connect("cimd")
+    old = first.client.state.tokens["refresh_token"]
+    await first.client.refresh()
+    jti = server.issued[-1]["jti"]
+    server.revoke_family(server.grant_of_jti[jti])
+    lab.clock.advance(ACCESS_TOKEN_LIFETIME + 1)
+    await lab.connect("cimd")  # sweeps the expired access tokens, denylist entries included
+    assert jti not in server.revoked_jtis and jti not in server.grant_of_jti
+    # The family is within its lifetime: its tokens are still remembered as revoked.
+    assert server.refresh_tokens[old].revoked
+    response = await refresh_form(lab, {"refresh_token": old, "client_id": first.client_id})
+    assert_oauth_error(response, 400, "invalid_grant", "reuse detected")
+
+
+async def test_reuse_detection_still_kills_the_family_after_a_sweep(lab: Lab) -> None:
+    server = lab.auth_server
+    connection = await lab.connect("cimd")
+    stolen = connection.client.state.tokens["refresh_token"]
+    await connection.client.refresh()
+    lab.clock.advance(ACCESS_TOKEN_LIFETIME + 1)
+    await lab.connect("cimd")  # a sweep between rotation and reuse
+    response = await refresh_form(lab, {"refresh_token": stolen, "client_id": connection.client_id})
+    assert_oauth_error(response, 400, "invalid_grant", "reuse detected")
+    current = connection.client.state.tokens["refresh_token"]
+    assert server.refresh_tokens[current].revoked
+    with pytest.raises(StepError, match="invalid_grant"):
+        await connection.client.refresh()
+
+
+async def test_a_full_store_refuses_new_grants_and_keeps_live_state(lab: Lab) -> None:
+    server = lab.auth_server
+    connection = await lab.connect("cimd")
+    server.refresh_tokens.max_entries = 1
+    before = dict(server.refresh_tokens)
+    with pytest.raises(StepError, match="temporarily_unavailable"):
+        await connection.client.refresh()
+    assert dict(server.refresh_tokens) == before and not next(iter(before.values())).revoked
+    response = await refresh_form(lab, {"refresh_token": next(iter(before)), "client_id": connection.client_id})
+    assert_oauth_error(response, 503, "temporarily_unavailable", "limit")
+    lab.clock.advance(REFRESH_TOKEN_LIFETIME)  # once the grant has ended, room is made again
+    await lab.connect("cimd")
+    assert len(server.refresh_tokens) == 1
+
+
+async def test_a_full_access_token_store_refuses_until_one_expires(lab: Lab) -> None:
+    server = lab.auth_server
+    await lab.connect("cimd")
+    server.issued.max_entries = 1
+    with pytest.raises(StepError, match="temporarily_unavailable"):
+        await lab.connect("cimd")
+    lab.clock.advance(ACCESS_TOKEN_LIFETIME)
+    await lab.connect("cimd")
+    assert len(server.issued) == 1
