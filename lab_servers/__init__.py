@@ -19,6 +19,7 @@ from .network import LabNetwork
 from .resource_server import ResourceServer
 from .revisions import DEFAULT_REVISION, PREVIOUS_REVISION, REVISIONS, Revision
 from .trace import Exchange, Trace
+from .trace_file import load_trace
 
 # Libraries that log every request (httpx, the MCP SDK's session manager) would write into
 # notebook outputs; the trace already records every exchange, so keep them quiet.
@@ -56,4 +57,5 @@ __all__ = [
     "StepRecord",
     "Trace",
     "default_client_metadata",
+    "load_trace",
 ]  # fmt: skip

@@ -85,6 +85,7 @@ class Lab:
         revision: str | Revision = DEFAULT_REVISION,
         capabilities: ASCapabilities | None = None,
         accept_legacy: bool = True,
+        ids: SeededIds | None = None,
     ) -> None:
         """By default every server lives on the virtual network. With other `mcp_url` and
         `issuer` (loopback URLs: see `lab_servers.serve`) the MCP server and the AS are meant to
@@ -97,7 +98,7 @@ class Lab:
         2026-07-28 MCP server refuse initialize-era clients."""
         self.revision = revision_named(revision)
         self.clock = clock or LabClock()
-        self.ids = SeededIds(seed)
+        self.ids = ids or SeededIds(seed)  # `serve` passes system randomness (no seed)
         self.trace = Trace()
         self.network = LabNetwork(self.trace, self.clock)
         self.metadata_hosts: dict[str, MetadataHost] = {}

@@ -1,85 +1,74 @@
-"""`python -m lab_servers serve`: the lab's MCP server and authorization server on loopback
-sockets, for MCP clients that live outside this process (MCP Inspector, an IDE, another SDK).
+"""`python -m lab_servers serve`: the lab's MCP server, authorization server and a client-metadata
+host on loopback sockets, for MCP clients that live outside this process (MCP Inspector, the
+official SDK, an IDE):
 
-    MCP server            http://127.0.0.1:8000/mcp
-    Authorization server  http://127.0.0.1:8001
+    MCP server            https://127.0.0.1:8000/mcp   (the canonical resource URI)
+    Authorization server  https://127.0.0.1:8001
+    Client documents      https://127.0.0.1:8002/inspector-web.json, …
 
-Inbound exchanges are recorded into the same kind of trace as the in-process lab and printed as
-they happen. The AS still reaches client metadata documents through the lab's virtual network
-only, so a CIMD `client_id` must be a document on a lab host (publish one with
-`lab.publish_client_document`); DCR works for any client. Plain http on loopback is a
-development convenience: MCP §11.3 requires HTTPS for every authorization server endpoint.
+Unlike the in-process lab it runs on the wall clock (tokens expire, rate-limit windows pass) and
+draws ids and the signing key from the system's randomness on every start: a seed from the
+repository would let anyone mint valid tokens for a served lab. HTTPS comes from a local CA
+(`local_ca`); `--http` serves plain http, which MCP §11.3 does not allow for an AS.
+
+The hardened AS keeps refusing CIMD documents on special-use addresses (CIMD §8.6), with one
+exception, visible in its policy as `trusted_local_origins`: this lab's own client-metadata
+host. Every exchange is recorded into the same kind of trace as the in-process lab, printed as
+it happens and, with `--trace-file`, saved for `lab_servers.load_trace`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
+import ssl
+import time
+import warnings
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from random import SystemRandom
 from typing import Any, Literal
 
+import httpx
 import uvicorn
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from .authorization_server import HARDENED, ASPolicy
-from .lab import Lab
-from .trace import BodyTap, Exchange, Trace
+from .browser_origins import BrowserOrigins
+from .client_documents import READY_DOCUMENTS, read_client_document
+from .determinism import LabClock, SeededIds
+from .lab import AS_HOST, Lab
+from .local_ca import LocalCA, ensure_local_ca
+from .metadata_host import MetadataHost
+from .network.network import HttpxTransport
+from .serve_sockets import TraceRecorder, bind, canonical_host_only
+from .trace import Exchange
+
+CANONICAL_HOST = "127.0.0.1"
 
 
-class TraceRecorder:
-    """ASGI middleware recording every HTTP exchange an app serves, whoever the caller is."""
+class WallClock(LabClock):
+    """Real time: served tokens carry a real `iat`/`exp`, and limits' windows really pass."""
 
-    def __init__(self, app: ASGIApp, trace: Trace, clock_now: Callable[[], int], on_exchange: Callable[[Exchange], None]):
-        self.app, self.trace, self.clock_now, self.on_exchange = app, trace, clock_now, on_exchange
+    def __init__(self) -> None:
+        super().__init__(int(time.time()))
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        seq = self.trace.start()
-        request_body, response_body = BodyTap(), BodyTap()  # bounded: a trace is not a copy of every upload
-        response: dict[str, Any] = {"status": None, "headers": ()}
+    def now(self) -> int:
+        return int(time.time())
 
-        async def recording_receive() -> Message:
-            message = await receive()
-            if message["type"] == "http.request":
-                request_body.add(message.get("body", b""))
-            return message
+    def advance(self, seconds: int) -> int:
+        raise RuntimeError("a served lab runs on the wall clock; it cannot be advanced")
 
-        async def recording_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                response["status"] = message["status"]
-                response["headers"] = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in message.get("headers", []))
-            elif message["type"] == "http.response.body":
-                response_body.add(message.get("body", b""))
-            await send(message)
 
-        try:
-            await self.app(scope, recording_receive, recording_send)
-        finally:
-            headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"])
-            named = dict(headers)
-            host = named.get("host", "")
-            query = scope.get("query_string", b"").decode("latin-1")
-            user_agent = named.get("user-agent", "").split(" ")[0]
-            client = scope.get("client") or ("?", 0)
-            self.on_exchange(
-                self.trace.record(
-                    seq,
-                    caller=user_agent or client[0],
-                    host=host,
-                    address=client[0],
-                    method=scope["method"],
-                    url=f"{scope['scheme']}://{host}{scope['path']}" + (f"?{query}" if query else ""),
-                    request_headers=headers,
-                    request_body=request_body.text(),
-                    status=response["status"],
-                    response_headers=response["headers"],
-                    response_body=response_body.text(),
-                    at=self.clock_now(),
-                )
-            )
+class SystemIds(SeededIds):
+    """Ids, codes and the signing key from the OS's CSPRNG (`random.SystemRandom`)."""
+
+    def __init__(self) -> None:
+        super().__init__("system")
+
+    def _stream(self, purpose: str) -> Any:
+        return SystemRandom()
 
 
 @dataclass
@@ -87,35 +76,93 @@ class ServedLab:
     lab: Lab
     mcp_url: str
     issuer: str
+    documents_origin: str
+    client_ids: list[tuple[str, str]] = field(default_factory=list)  # (client id, who it is for)
+    ca: LocalCA | None = None
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.ca else "http"
+
+
+def served_policy(base: ASPolicy, documents_origin: str) -> ASPolicy:
+    """The AS policy of a served lab: the base rules, plus exactly one trusted local origin, and
+    (the lab's choice against RFC 8707, for clients that never send it) a missing `resource`
+    read as the only resource this AS serves."""
+    return base.but(trusted_local_origins=(documents_origin,), default_to_single_resource=True)
 
 
 @contextlib.asynccontextmanager
 async def serving(
     *,
-    host: str = "127.0.0.1",
+    host: str = CANONICAL_HOST,
     mcp_port: int = 8000,
     as_port: int = 8001,
-    seed: int | str = 0,
+    documents_port: int = 0,
+    tls: bool = True,
+    tls_directory: Path | None = None,
+    seed: int | str | None = None,
     policy: ASPolicy = HARDENED,
+    client_documents: tuple[Path, ...] = (),
+    allow_non_loopback: bool = False,
     on_exchange: Callable[[Exchange], None] = lambda _: None,
 ) -> AsyncIterator[ServedLab]:
-    """Serve a lab's MCP server and AS on loopback for the duration of the block."""
-    # Bind first, so a port in use is a plain OSError here (uvicorn would call sys.exit).
-    sockets = [_bind(host, mcp_port), _bind(host, as_port)]
-    lab = Lab(seed=seed, policy=policy, mcp_url=f"http://{host}:{mcp_port}/mcp", issuer=f"http://{host}:{as_port}")
-    apps: list[tuple[ASGIApp, Literal["on", "off"]]] = [(lab.resource_server, "on"), (lab.auth_server.app, "off")]
-    servers = [
-        uvicorn.Server(uvicorn.Config(TraceRecorder(app, lab.trace, lab.clock.now, on_exchange), log_level="warning", lifespan=lifespan))
-        for app, lifespan in apps
-    ]
+    """Serve a lab's MCP server, AS and client-metadata host for the duration of the block."""
+    if host not in ("127.0.0.1", "::1", "localhost") and not allow_non_loopback:
+        raise ValueError(f"--host {host} is not a loopback address; pass --allow-non-loopback to listen there (others can then reach the lab)")
+    # Bind first, so a port in use is a plain OSError here (uvicorn would call sys.exit), and
+    # port 0 becomes a real port before any URL is made.
+    sockets = [bind(host, port) for port in (mcp_port, as_port, documents_port)]
+    ports = [sock.getsockname()[1] for sock in sockets]
+    ca = ensure_local_ca(tls_directory) if tls else None
+    scheme = "https" if tls else "http"
+    origins = [f"{scheme}://{CANONICAL_HOST}:{port}" for port in ports]
+    mcp_url, issuer, documents_origin = f"{origins[0]}/mcp", origins[1], origins[2]
+    if seed is not None:
+        warnings.warn(f"serving with seed {seed!r}: anyone who knows the seed can mint tokens this lab accepts", stacklevel=2)
+    lab = Lab(
+        seed=seed if seed is not None else 0,
+        ids=None if seed is not None else SystemIds(),
+        clock=WallClock(),
+        policy=served_policy(policy, documents_origin),
+        mcp_url=mcp_url,
+        issuer=issuer,
+    )
+    verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(ca.ca_certificate)) if ca else True
+    _connect_outside(lab, documents_origin, verify)
+    documents = MetadataHost(f"{CANONICAL_HOST}:{ports[2]}")
+    documents.url = lambda path: f"{documents_origin}{path}"  # type: ignore[method-assign]
+    served = ServedLab(lab, mcp_url, issuer, documents_origin, ca=ca)
+    for ready in READY_DOCUMENTS:
+        url = documents.url(ready.path)
+        documents.publish(ready.path, ready.document(url), cache_control="max-age=60")
+        served.client_ids.append((url, ready.who))
+    for path in client_documents:
+        url, document = read_client_document(path, documents.url)
+        documents.publish(f"/{path.name}", document, cache_control="max-age=60")
+        served.client_ids.append((url, f"your document {path}"))
+    any_host = allow_non_loopback and host not in ("127.0.0.1", "::1", "localhost")
+    apps: list[tuple[ASGIApp, Literal["on", "off"]]] = [(lab.resource_server, "on"), (lab.auth_server.app, "off"), (documents, "off")]
+    servers = []
+    for (app, lifespan), port in zip(apps, ports, strict=True):
+        # A foreign Host or Origin is refused first (403); a loopback alias is told the canonical name (421).
+        inner = app if any_host else canonical_host_only(app, f"{CANONICAL_HOST}:{port}", f"{scheme}://{CANONICAL_HOST}:{port}")
+        guarded = BrowserOrigins(inner, own_origins=origins, any_host=any_host)
+        certificate = {"ssl_certfile": str(ca.server_certificate), "ssl_keyfile": str(ca.server_key)} if ca else {}
+        recorded = TraceRecorder(guarded, lab.trace, lab.clock.now, on_exchange)
+        servers.append(uvicorn.Server(uvicorn.Config(recorded, log_level="warning", lifespan=lifespan, timeout_graceful_shutdown=5, **certificate)))  # type: ignore[arg-type]
     tasks = [asyncio.create_task(server.serve(sockets=[sock])) for server, sock in zip(servers, sockets, strict=True)]
     try:
         while not all(server.started for server in servers):
             if any(task.done() for task in tasks):
                 raise RuntimeError("a lab server stopped while starting")
             await asyncio.sleep(0.01)
-        yield ServedLab(lab, lab.mcp_url, lab.issuer)
+        yield served
     finally:
+        # The AS's and the MCP server's own keep-alive connections first: uvicorn waits for open
+        # connections when it stops.
+        await lab.auth_server.cimd.http.aclose()
+        await lab.resource_server.http.aclose()
         for server in servers:
             server.should_exit = True
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -124,26 +171,71 @@ async def serving(
         await lab.aclose()
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    # IPPROTO_TCP, not the default 0: asyncio sets TCP_NODELAY only on sockets that say they are
-    # TCP, and without it every response on a kept-alive connection waits ~40 ms for a delayed ACK.
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise OSError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    return sock
+class _OutsideOrigins(httpx.AsyncBaseTransport):
+    """The AS's fetches: to the trusted local origin over a real socket (TLS verified with the
+    lab's CA), to everything else over the lab's virtual network as in the in-process lab."""
+
+    def __init__(self, lab: Lab, origin: str, verify: ssl.SSLContext | bool) -> None:
+        self.origin = origin
+        self.virtual = HttpxTransport(lab.network, AS_HOST)
+        self.real = httpx.AsyncHTTPTransport(verify=verify)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        origin = f"{request.url.scheme}://{request.url.netloc.decode()}"
+        return await (self.real if origin == self.origin else self.virtual).handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.real.aclose()
 
 
-async def serve_until_interrupted(**options: Any) -> None:
+def _connect_outside(lab: Lab, documents_origin: str, verify: ssl.SSLContext | bool) -> None:
+    as_http = httpx.AsyncClient(transport=_OutsideOrigins(lab, documents_origin, verify))
+    lab.auth_server.cimd.http = lab.auth_server.registrar.http = as_http
+    # The MCP server fetches the AS's keys over the socket, trusting the same CA.
+    keys_http = httpx.AsyncClient(timeout=5, verify=verify)
+    lab.resource_server.http = lab.resource_server.validator.http = keys_http
+
+
+def banner(served: ServedLab, *, seed: int | str | None, trace_file: Path | None) -> str:
+    lab = served.lab
+    policy = lab.policy
+    lines = []
+    if served.ca is None:
+        lines.append("PLAIN HTTP (--http): for loopback experiments only. MCP §11.3 requires HTTPS for the AS; Node and SDK clients may refuse.")
+    lines += [
+        f"MCP server            {served.mcp_url}   <- the canonical resource URI; use 127.0.0.1, not localhost",
+        f"Authorization server  {served.issuer}  (policy: {policy.name})",
+        f"Client documents      {served.documents_origin}",
+        f"  AS policy: trusted_local_origins={list(policy.trusted_local_origins)} (the one origin exempt from the special-use-address rule)",
+        "  AS policy: default_to_single_resource=True (a missing `resource` means the MCP server above; the lab's choice against RFC 8707)",
+        "  clock: wall clock; ids and signing key: " + (f"SEEDED with {seed!r} (anyone with the seed can mint tokens)" if seed is not None else "fresh system randomness"),
+        "",
+        "Client ids you can use:",
+        "  DCR (any client)      the AS mints tpc_… at POST " + f"{served.issuer}/register",
+    ]
+    lines += [f"  {client_id:<45} {who}" for client_id, who in served.client_ids]
+    if served.ca:
+        lines += ["", served.ca.trust_instructions()]
+    if trace_file:
+        lines += ["", f"Every exchange is also saved to {trace_file} (load it with lab_servers.load_trace)."]
+    lines.append("\nPoint an MCP client at the MCP server; every exchange is printed below. Ctrl-C stops.\n")
+    return "\n".join(lines)
+
+
+async def serve_until_interrupted(*, trace_file: Path | None = None, **options: Any) -> None:
+    from .trace_file import TraceWriter
+
+    writer = TraceWriter(trace_file) if trace_file else None
+
     def show(exchange: Exchange) -> None:
         print(exchange.summary(), flush=True)
+        if writer:
+            writer.write(exchange)
 
-    async with serving(on_exchange=show, **options) as served:
-        print(f"MCP server            {served.mcp_url}")
-        print(f"Authorization server  {served.issuer}  (policy: {served.lab.policy.name})")
-        print(f"CIMD documents on the lab's virtual hosts, e.g. {served.lab.client_metadata_url}")
-        print("Point an MCP client at the MCP server; every exchange is printed below. Ctrl-C stops.\n", flush=True)
-        await asyncio.Event().wait()
+    try:
+        async with serving(on_exchange=show, **options) as served:
+            print(banner(served, seed=options.get("seed"), trace_file=trace_file), flush=True)
+            await asyncio.Event().wait()
+    finally:
+        if writer:
+            writer.close()

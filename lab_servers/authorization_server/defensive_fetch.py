@@ -144,7 +144,8 @@ async def defensive_fetch(
     address: str | None = None
     extensions: dict[str, Any] = {}
     parts = urlsplit(url)
-    if policy.block_special_use_addresses:
+    trusted = f"{parts.scheme}://{parts.netloc}" in policy.trusted_local_origins
+    if policy.block_special_use_addresses and not trusted:
         address = vet_host(parts.hostname or "", what=what, resolve=resolve)
         if policy.pin_vetted_address:
             # Without the pin the network would look the name up again, and a rebinding name

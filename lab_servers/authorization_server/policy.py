@@ -45,6 +45,13 @@ class ASPolicy:
     exact_redirect_uri_match: bool = True
     # RFC 8707: the resource must be one this AS issues tokens for.
     require_resource: bool = True
+    # The lab's choice AGAINST RFC 8707/MCP §8 (off by default): an AS with exactly one resource
+    # reads a missing `resource` as that one. Only for clients that never send it (the
+    # conformance suite's authorization-code-grant); `python -m lab_servers serve` turns it on.
+    default_to_single_resource: bool = False
+    # Origins ("https://127.0.0.1:8002") exempt from the special-use-address rule (CIMD §8.6):
+    # the served lab's own client-metadata host, explicitly trusted, and nothing else.
+    trusted_local_origins: tuple[str, ...] = ()
     # CIMD -02 §8.5, MCP §11.6.2: consent shows the client_id and redirect hostnames, and warns
     # about localhost-only redirects. Without it, the page shows only the self-declared name.
     consent_shows_hostnames: bool = True

@@ -51,3 +51,10 @@ def authorization_server_metadata(
         "introspection_endpoint_auth_methods_supported": CONFIDENTIAL_METHODS,
         "introspection_endpoint_auth_signing_alg_values_supported": CLIENT_ASSERTION_ALGORITHMS,
     }
+
+
+def openid_configuration(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The same metadata as OpenID Connect Discovery 1.0 §3 requires it: that document also
+    REQUIRES `subject_types_supported` and `id_token_signing_alg_values_supported` (with RS256).
+    The lab issues no ID tokens (no `openid` scope), so these two only describe what it would do."""
+    return {**metadata, "subject_types_supported": ["public"], "id_token_signing_alg_values_supported": ["RS256"]}

@@ -32,6 +32,7 @@ from .params import form_items
 from .rfc7009 import revocation_request
 from .rfc7591 import REGISTRATION_JSON
 from .rfc7662 import introspection_request
+from .rfc8414 import openid_configuration
 from .state import AuthorizationServerState
 from .token import token_request
 
@@ -86,9 +87,12 @@ class AuthorizationServer(AuthorizationServerState):
         app = _App(exception_handlers={OAuthError: _oauth_error, StarletteHTTPException: _http_error, Exception: _unexpected})
 
         @app.get("/.well-known/oauth-authorization-server")
-        @app.get("/.well-known/openid-configuration")
         async def metadata(_: Request) -> Response:
             return JSONResponse(self.metadata())
+
+        @app.get("/.well-known/openid-configuration")
+        async def openid_metadata(_: Request) -> Response:
+            return JSONResponse(openid_configuration(self.metadata()))
 
         @app.get("/jwks.json")
         async def jwks(_: Request) -> Response:

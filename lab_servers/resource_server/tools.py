@@ -37,7 +37,7 @@ def caller(ctx: Context) -> TokenClaims:
 
 
 def build_mcp_server() -> MCPServer:
-    mcp = MCPServer("lab-notes", instructions="A tiny notes server protected by OAuth 2.1.")
+    mcp = MCPServer("lab-notes", version=_lab_version(), instructions="A tiny notes server protected by OAuth 2.1.")
     notes: list[dict[str, str]] = []
 
     @mcp.tool()
@@ -66,3 +66,13 @@ def build_mcp_server() -> MCPServer:
         return {"added": text, "notes": sum(n["owner"] == token.subject for n in notes)}
 
     return mcp
+
+
+def _lab_version() -> str:
+    # serverInfo.version (MCP lifecycle, Implementation): the installed package's version.
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("lab_servers")
+    except PackageNotFoundError:
+        return "0.1.0"  # run from a checkout without installing: pyproject.toml's version

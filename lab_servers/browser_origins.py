@@ -1,0 +1,110 @@
+"""CORS and Origin checks for the served lab (`python -m lab_servers serve`).
+
+A browser-based MCP client (MCP Inspector v1's direct mode, a page on a loopback dev server)
+calls the metadata, registration and token endpoints and the MCP endpoint from JavaScript, so
+those answer CORS preflights and carry `Access-Control-Allow-Origin` (Fetch standard §3.2).
+`/authorize` is a page the user's browser navigates to, never a fetch: it gets no CORS.
+
+Origin validation stays the DNS-rebinding defence the MCP transport requires (MCP Streamable
+HTTP "Security Warning": servers MUST validate the Origin header): a request whose `Origin` is
+neither the lab's own nor a loopback origin is refused with 403, and so is a request whose
+`Host` is not a name the lab serves (a rebinding page's requests carry the attacker's name).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
+ALLOWED_REQUEST_HEADERS = (
+    "authorization, content-type, accept, mcp-protocol-version, mcp-session-id, mcp-method, mcp-name, last-event-id"
+)
+EXPOSED_HEADERS = "www-authenticate, mcp-session-id, mcp-protocol-version"
+# Paths a browser page may fetch. /authorize and its consent form are navigations, not fetches.
+NO_CORS_PREFIXES = ("/authorize",)
+
+
+def is_loopback_origin(origin: str) -> bool:
+    parts = urlsplit(origin)
+    return parts.scheme in ("http", "https") and (parts.hostname or "") in LOOPBACK_HOSTS and not parts.path
+
+
+class BrowserOrigins:
+    """ASGI middleware: Host and Origin validation, then CORS for fetchable paths."""
+
+    def __init__(self, app: ASGIApp, *, own_origins: Iterable[str], allowed_hosts: Iterable[str] = (), any_host: bool = False):
+        self.app = app
+        self.own_origins = frozenset(own_origins)
+        self.allowed_hosts = frozenset(h.lower() for h in allowed_hosts)
+        self.any_host = any_host
+
+    def origin_allowed(self, origin: str) -> bool:
+        return origin in self.own_origins or is_loopback_origin(origin)
+
+    def host_allowed(self, host: str) -> bool:
+        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        return self.any_host or name.lower() in LOOPBACK_HOSTS or name.lower() in self.allowed_hosts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        if not self.host_allowed(headers.get("host", "")):
+            await _refuse(send, f"Host {headers.get('host', '')!r} is not a name this lab serves (DNS-rebinding protection)")
+            return
+        origin = headers.get("origin")
+        if origin is None:
+            await self.app(scope, receive, send)
+            return
+        if not self.origin_allowed(origin):
+            await _refuse(send, f"Origin {origin!r} is neither the lab's own nor a loopback origin (DNS-rebinding protection)")
+            return
+        cors = not scope["path"].startswith(NO_CORS_PREFIXES)
+        if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
+            if not cors:
+                await _refuse(send, f"{scope['path']} is a page to navigate to, not an endpoint to fetch: no CORS")
+            else:
+                await _preflight(send, origin)
+            return
+        # The origin is vetted here; the MCP SDK's own check knows only its Host list and would
+        # refuse every Origin, so the header goes no further.
+        scope = {**scope, "headers": [(k, v) for k, v in scope["headers"] if k.lower() != b"origin"]}
+
+        async def with_cors(message: Message) -> None:
+            if message["type"] == "http.response.start" and cors:
+                message = {**message, "headers": [*message.get("headers", []), *_cors_headers(origin)]}
+            await send(message)
+
+        await self.app(scope, receive, with_cors)
+
+
+def _cors_headers(origin: str) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"access-control-allow-origin", origin.encode("latin-1")),
+        (b"access-control-expose-headers", EXPOSED_HEADERS.encode()),
+        (b"vary", b"Origin"),
+    ]
+
+
+async def _preflight(send: Send, origin: str) -> None:
+    headers = [
+        *_cors_headers(origin),
+        (b"access-control-allow-methods", b"GET, POST, DELETE, OPTIONS"),
+        (b"access-control-allow-headers", ALLOWED_REQUEST_HEADERS.encode()),
+        (b"access-control-max-age", b"600"),
+        (b"content-length", b"0"),
+    ]
+    await send({"type": "http.response.start", "status": 204, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def _refuse(send: Send, description: str) -> None:
+    body = json.dumps({"error": "forbidden", "error_description": description}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 403, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

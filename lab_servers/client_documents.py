@@ -1,0 +1,77 @@
+"""Client ID Metadata Documents that `python -m lab_servers serve` publishes for the clients people
+actually point at the lab, each listing the redirect URIs that client really listens on.
+
+A CIMD `client_id` is the document's own URL (CIMD §3), and the AS compares `redirect_uri`
+with the document's list as exact strings (OAuth 2.1 §4.1.1): a web UI opened as `localhost`
+sends a different string from one opened as `127.0.0.1`, so both forms are listed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ReadyDocument:
+    path: str
+    client_name: str
+    redirect_uris: tuple[str, ...]
+    who: str
+
+    def document(self, client_id: str) -> dict[str, Any]:
+        return {
+            "client_id": client_id,
+            "client_name": self.client_name,
+            "redirect_uris": list(self.redirect_uris),
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            # Public clients: CIMD §4.1 forbids shared secrets in a document.
+            "token_endpoint_auth_method": "none",
+        }
+
+
+READY_DOCUMENTS = (
+    # Inspector v2's web UI: `${window.location.origin}/oauth/callback` on port 6274.
+    ReadyDocument(
+        "/inspector-web.json", "MCP Inspector (web UI)",
+        ("http://127.0.0.1:6274/oauth/callback", "http://localhost:6274/oauth/callback"),
+        "MCP Inspector web UI (npx @modelcontextprotocol/inspector --web)",
+    ),
+    # Inspector v2's CLI and TUI: a loopback listener on 6276.
+    ReadyDocument(
+        "/inspector-cli.json", "MCP Inspector (CLI)", ("http://127.0.0.1:6276/oauth/callback",),
+        "MCP Inspector CLI/TUI (--cli … --client-metadata-url)",
+    ),
+    # The Python SDK's example client (examples/clients/simple-auth-client) listens on 3030.
+    ReadyDocument(
+        "/sdk-client.json", "MCP SDK example client",
+        ("http://localhost:3030/callback", "http://127.0.0.1:3030/callback"),
+        "the mcp SDK's simple-auth-client example",
+    ),
+)  # fmt: skip
+
+
+class ClientDocumentError(ValueError):
+    pass
+
+
+def read_client_document(path: Path, url_for: Any) -> tuple[str, dict[str, Any]]:
+    """A user's own document from `path`, published at `/<file name>`; returns (url, document).
+
+    A missing `client_id` is filled in with the URL it will be served at; a different one is an
+    error now rather than an `invalid_client` later (CIMD §4.1: it MUST equal the URL exactly)."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ClientDocumentError(f"--client-document {path}: {exc}") from None
+    if not isinstance(document, dict):
+        raise ClientDocumentError(f"--client-document {path}: a client metadata document is a JSON object")
+    url = url_for(f"/{path.name}")
+    if document.setdefault("client_id", url) != url:
+        raise ClientDocumentError(
+            f"--client-document {path}: client_id {document['client_id']!r} must be exactly the URL it is served at, {url!r} (CIMD §4.1)"
+        )
+    return url, document

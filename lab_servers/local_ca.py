@@ -1,0 +1,139 @@
+"""A local certificate authority for `python -m lab_servers serve`: MCP requires HTTPS for every
+authorization server endpoint (MCP §11.3), and a CIMD `client_id` must be an https URL (CIMD §3).
+
+On first run a CA key and certificate are made in a directory the user can find (default
+`~/.mcp-auth-lab/tls`), then one server certificate for the loopback names (`localhost`,
+`127.0.0.1`, `::1`). Clients trust the CA, never the server certificate: Node (MCP Inspector)
+through `NODE_EXTRA_CA_CERTS`, Python (httpx, the SDK) through `SSL_CERT_FILE`, browsers and
+everything else through the system store. The CA key never leaves the directory; it can sign
+only for the names constrained below, so a leaked lab CA cannot impersonate a real site.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+DEFAULT_DIRECTORY = Path.home() / ".mcp-auth-lab" / "tls"
+LOOPBACK_NAMES = ("localhost",)
+LOOPBACK_ADDRESSES = ("127.0.0.1", "::1")
+
+
+@dataclass(frozen=True)
+class LocalCA:
+    directory: Path
+
+    @property
+    def ca_certificate(self) -> Path:
+        return self.directory / "ca.pem"
+
+    @property
+    def server_certificate(self) -> Path:
+        return self.directory / "server.pem"
+
+    @property
+    def server_key(self) -> Path:
+        return self.directory / "server-key.pem"
+
+    def trust_instructions(self) -> str:
+        ca = self.ca_certificate
+        return "\n".join(
+            [
+                f"TLS: certificates from the lab's local CA in {self.directory}",
+                "  trust the CA (not the server certificate), in the client's own way:",
+                f"    Node clients (MCP Inspector, npx …):  export NODE_EXTRA_CA_CERTS={ca}",
+                f"    Python clients (httpx, the mcp SDK):  export SSL_CERT_FILE={ca}",
+                f"    Debian/Ubuntu system store:           sudo cp {ca} /usr/local/share/ca-certificates/mcp-auth-lab.crt && sudo update-ca-certificates",
+                f"    macOS keychain:                       sudo security add-trusted-cert -d -r trustRoot -k /Library/Keychains/System.keychain {ca}",
+                "  the CA is name-constrained to localhost, 127.0.0.1 and ::1; delete the directory to start over.",
+            ]
+        )
+
+
+def ensure_local_ca(directory: Path | None = None) -> LocalCA:
+    """The CA and server certificate in `directory`, made if missing (or expiring within a day)."""
+    ca = LocalCA(Path(directory or os.environ.get("MCP_AUTH_LAB_TLS_DIR") or DEFAULT_DIRECTORY))
+    ca.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    ca_key_path = ca.directory / "ca-key.pem"
+    now = datetime.datetime.now(datetime.UTC)
+    if not (ca.ca_certificate.exists() and ca_key_path.exists()) or _expires_soon(ca.ca_certificate, now):
+        ca_key = ec.generate_private_key(ec.SECP256R1())
+        _write_key(ca_key_path, ca_key)
+        ca.ca_certificate.write_bytes(_ca_certificate(ca_key, now).public_bytes(serialization.Encoding.PEM))
+        ca.server_certificate.unlink(missing_ok=True)
+    if not (ca.server_certificate.exists() and ca.server_key.exists()) or _expires_soon(ca.server_certificate, now):
+        loaded = serialization.load_pem_private_key(ca_key_path.read_bytes(), password=None)
+        if not isinstance(loaded, ec.EllipticCurvePrivateKey):
+            raise ValueError(f"{ca_key_path} is not the lab CA's EC key; delete {ca.directory} to start over")
+        ca_key = loaded
+        issuer = x509.load_pem_x509_certificate(ca.ca_certificate.read_bytes())
+        server_key = ec.generate_private_key(ec.SECP256R1())
+        _write_key(ca.server_key, server_key)
+        certificate = _server_certificate(server_key, ca_key, issuer, now)
+        ca.server_certificate.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    return ca
+
+
+def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    path.touch(mode=0o600)
+    path.write_bytes(pem)
+
+
+def _expires_soon(path: Path, now: datetime.datetime) -> bool:
+    certificate = x509.load_pem_x509_certificate(path.read_bytes())
+    return certificate.not_valid_after_utc - now < datetime.timedelta(days=1)
+
+
+def _loopback_names() -> list[x509.GeneralName]:
+    names: list[x509.GeneralName] = [x509.DNSName(name) for name in LOOPBACK_NAMES]
+    return names + [x509.IPAddress(ipaddress.ip_address(address)) for address in LOOPBACK_ADDRESSES]
+
+
+def _ca_certificate(key: ec.EllipticCurvePrivateKey, now: datetime.datetime) -> x509.Certificate:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "MCP auth lab local CA")])
+    # RFC 5280 §4.2.1.10: the CA can only ever vouch for loopback names.
+    permitted: list[x509.GeneralName] = [x509.DNSName(name) for name in LOOPBACK_NAMES]
+    permitted += [x509.IPAddress(ipaddress.ip_network(f"{a}/{32 if '.' in a else 128}")) for a in LOOPBACK_ADDRESSES]
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+        .add_extension(x509.NameConstraints(permitted_subtrees=permitted, excluded_subtrees=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+
+
+def _server_certificate(
+    key: ec.EllipticCurvePrivateKey, ca_key: ec.EllipticCurvePrivateKey, ca: x509.Certificate, now: datetime.datetime
+) -> x509.Certificate:
+    return (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=90))
+        .add_extension(x509.SubjectAlternativeName(_loopback_names()), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )

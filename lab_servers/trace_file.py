@@ -1,0 +1,74 @@
+"""Saved traces: what `python -m lab_servers serve --trace-file FILE` writes, read back into the
+views the in-process lab uses, so an outside client's handshake (MCP Inspector's, say) is drawn
+exactly like the lab client's:
+
+    from lab_servers import load_trace
+    from lab_servers.views import sequence_diagram, show_exchange, show_token
+    trace = load_trace("inspector.jsonl")
+    sequence_diagram(trace)
+    show_exchange(trace.exchanges[0])
+    show_token(access_tokens(trace)[0])
+
+The file has one JSON object per exchange and line (JSON Lines), written as each exchange ends,
+so a run that is stopped with Ctrl-C keeps everything it saw.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import IO, Any
+
+from .trace import Exchange, Trace
+
+_FIELDS = {f.name for f in fields(Exchange)}
+
+
+class TraceWriter:
+    """Appends exchanges to a JSON Lines file, one flushed line each."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._file: IO[str] = self.path.open("a", encoding="utf-8")
+
+    def write(self, exchange: Exchange) -> None:
+        self._file.write(json.dumps(asdict(exchange), sort_keys=True, ensure_ascii=False) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def exchange_from_json(data: dict[str, Any]) -> Exchange:
+    unknown = set(data) - _FIELDS
+    if unknown:
+        raise ValueError(f"not a lab trace line: unknown fields {sorted(unknown)}")
+    values = dict(data)
+    for name in ("request_headers", "response_headers"):
+        values[name] = tuple((str(k), str(v)) for k, v in values.get(name, ()))
+    return Exchange(**values)
+
+
+def load_trace(path: str | Path) -> Trace:
+    """A `Trace` from a file saved by `serve --trace-file` (JSON Lines) or `Trace.to_json()`."""
+    text = Path(path).read_text(encoding="utf-8")
+    stripped = text.lstrip()
+    rows = json.loads(stripped) if stripped.startswith("[") else [json.loads(line) for line in text.splitlines() if line.strip()]
+    trace = Trace()
+    for row in sorted(rows, key=lambda r: r["seq"]):
+        exchange = exchange_from_json(row)
+        trace.exchanges.append(exchange)
+        trace._started = max(trace._started, exchange.seq)
+        trace._finished = max(trace._finished, exchange.done)
+    return trace
+
+
+def access_tokens(trace: Trace) -> list[str]:
+    """Every access token the AS's token endpoint issued in `trace`, in order."""
+    tokens = []
+    for exchange in trace:
+        body = exchange.json() if exchange.path.startswith("/token") and exchange.status == 200 else None
+        if isinstance(body, dict) and isinstance(body.get("access_token"), str):
+            tokens.append(body["access_token"])
+    return tokens

