@@ -22,8 +22,8 @@ from typing import Any
 import httpx
 import pytest
 
-from lab_servers.client import Browser, Redirect
 from lab_servers import load_trace
+from lab_servers.client import Browser, Redirect
 from lab_servers.serve import serving
 from lab_servers.trace_file import TraceWriter, access_tokens
 from lab_servers.views import sequence_diagram, show_token
