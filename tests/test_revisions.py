@@ -273,3 +273,22 @@ async def test_the_stepper_offers_auto_and_step_4_says_why() -> None:
             await stepper.advance("approve")
         assert stepper.records[3].learned["reasons"]["cimd"].startswith("chosen")
         await stepper.aclose()
+
+
+async def test_a_method_the_as_stops_offering_is_refused_at_the_token_endpoint() -> None:
+    async with Lab() as lab:
+        client = lab.client("dcr")
+        for _ in range(5):
+            await client.next_step()
+        lab.auth_server.capabilities = lab.auth_server.capabilities.but(token_endpoint_auth_methods=("private_key_jwt",))
+        with pytest.raises(StepError, match="no longer offers 'none'"):
+            await client.exchange_code()
+
+
+async def test_iss_off_is_advertised_and_enforced_and_each_revision_has_its_as_defaults() -> None:
+    async with Lab(capabilities=ASCapabilities(iss_parameter=False)) as lab:
+        assert "authorization_response_iss_parameter_supported" not in lab.auth_server.metadata()
+        connection = await lab.connect()
+        assert "iss=" not in connection.records[4].learned["redirect"]
+    assert (ASCapabilities.for_revision("2025-06-18").cimd, ASCapabilities.for_revision("2025-06-18").iss_parameter) == (False, False)
+    assert (ASCapabilities.for_revision("2026-07-28").cimd, ASCapabilities.for_revision("2026-07-28").iss_parameter) == (True, True)

@@ -49,6 +49,12 @@ async def authenticate_client(server: AuthorizationServerState, form: dict[str, 
             _require_method(client, "none")
     if form.get("client_id", client.client_id) != client.client_id:
         raise invalid_client("client_id in the body differs from the authenticated client")
+    if client.token_endpoint_auth_method not in server.capabilities.token_endpoint_auth_methods:
+        # ASCapabilities: what token_endpoint_auth_methods_supported lists is also what is honoured.
+        raise invalid_client(
+            f"this AS no longer offers {client.token_endpoint_auth_method!r}; token_endpoint_auth_methods_supported lists "
+            f"{', '.join(server.capabilities.token_endpoint_auth_methods)} (RFC 8414 section 2)"
+        )
     return client
 
 
