@@ -5,7 +5,9 @@
 1. In-process: N concurrent CIMD handshakes on one lab (each client its own document, so its own
    client_id), time and peak RSS, and the no-cross-talk check: each `whoami` names its own client,
    each step record holds exactly its own client's exchanges, every exchange is in one record.
-   The cost per step is constant, so 1,000 handshakes should take about 10x the time of 100.
+   The cost per step is constant, so 1,000 handshakes should take about 10x the time of 100
+   (`--gc-off` shows it: with the cyclic GC on, its passes over a heap that grows with the
+   number of live clients add the rest).
 2. Loopback: N concurrent handshakes over real sockets against `serve` mode (same process),
    each `whoami` checked against its own client.
 3. A served process (`python -m lab_servers serve`, a subprocess): its RSS before, during and
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import gc
 import os
 import resource
 import socket
@@ -147,9 +150,13 @@ async def main() -> None:
     parser.add_argument("--in-process", default="100,1000", help="comma-separated client counts (default 100,1000)")
     parser.add_argument("--loopback", type=int, default=200, help="concurrent handshakes over loopback (default 200)")
     parser.add_argument("--body-mb", type=int, default=100, help="size of each streamed hostile body (default 100)")
+    parser.add_argument("--gc-off", action="store_true", help="in-process runs without the cyclic GC, to separate its cost")
     args = parser.parse_args()
+    if args.gc_off:
+        gc.disable()  # the lab's own cost per step is constant; what remains superlinear is the collector
     print(f"load average: {Path('/proc/loadavg').read_text().split()[:3]}")  # noqa: ASYNC240
     times = {n: await in_process(n) for n in (int(x) for x in args.in_process.split(",") if x)}
+    gc.enable()
     if len(times) >= 2:
         small, large = min(times), max(times)
         print(f"  {large} / {small} clients: {times[large] / times[small]:.1f}x the time ({large / small:.0f}x the clients)")

@@ -6,6 +6,7 @@ In Debian's Chromium each notebook is opened, Run All, left until Mermaid has dr
 Then:
 
 - every cell ran without an error or stderr, and no "official Jupyter news" pop-up covered it;
+- the long outputs (02's step 5 and step 7 cards) are folded after Run All;
 - the saved copies are valid notebooks a learner can reopen;
 - the repository's notebooks are byte-for-byte untouched, and strict nbval still passes on them.
 
@@ -144,6 +145,10 @@ def test_a_learner_runs_and_saves_every_notebook_and_nothing_the_tests_compare_c
                 assert [c["errors"] for c in cells if c["errors"]] == [], path.name
                 assert [c["stderr"] for c in cells if c["stderr"]] == [], path.name
                 assert [c["count"] for c in cells] == list(range(1, len(cells) + 1)), f"{path.name}: every cell ran, in this kernel"
+                if path.stem == "02_dcr":  # long step cards (step 5 with the consent page, step 7) are folded after a run
+                    folded = page.evaluate("""() => [...document.querySelectorAll('.jp-OutputArea-output details')]
+                        .filter(d => d.querySelector('summary').textContent.startsWith('The whole step card')).map(d => d.open)""")
+                    assert folded == [False, False], folded
                 page.wait_for_timeout(2_000)  # Mermaid draws after the outputs arrive: save what a learner would
                 assert page.get_by_text("official Jupyter news").count() == 0, "the news pop-up must not cover outputs"
                 page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")

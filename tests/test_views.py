@@ -219,6 +219,28 @@ async def test_a_failed_step_is_shown_with_the_step_it_failed_in(lab: Lab) -> No
     assert "AS-->>Browser: 302 → app.example/callback?error=access_denied" in text
 
 
+async def test_a_long_step_card_can_be_folded_under_its_title(lab: Lab) -> None:
+    dcr = await lab.connect("dcr")
+    step5 = dcr.records[4]
+    folded, open_ = unstyled(show_step(step5, collapsed=True).html), unstyled(show_step(step5).html)
+    title = "<h4>Step 5 · Authorization request, consent, redirect"
+    assert title in folded and folded.index(title) < folded.index("<details><summary>The whole step card")
+    assert "The whole step card" not in open_ and repr(show_step(step5, collapsed=True)) == repr(show_step(step5))
+
+
+async def test_a_sequence_diagram_marks_where_two_runs_meet(lab: Lab) -> None:
+    await lab.connect("dcr")
+    cimd = await lab.connect("cimd")
+    first = cimd.client.records[0].exchanges[0]
+    diagram = sequence_diagram(lab.trace, marks={first.seq: "DCR above, CIMD below"})
+    lines = diagram.mermaid.splitlines()
+    note = next(i for i, line in enumerate(lines) if line.strip().endswith(": DCR above, CIMD below"))
+    request = next(i for i, line in enumerate(lines) if i > note and "->>" in line)
+    assert lines[request].strip().startswith("Client->>") and "POST /mcp" in lines[request]
+    assert "DCR above, CIMD below" in diagram.svg
+    assert sequence_diagram(lab.trace, marks={10_000: "nowhere"}).mermaid == sequence_diagram(lab.trace).mermaid
+
+
 def test_the_views_do_not_import_ipywidgets() -> None:
     # `import lab_servers` and the views must stay fast: only lab_servers.widgets loads ipywidgets.
     package = Path(lab_servers.__file__).parent

@@ -27,6 +27,7 @@ def learned_table(learned: dict[str, object]) -> str:
 class StepView(HtmlView):
     record: StepRecord
     diagram: bool = True
+    collapsed: bool = False  # a long card folds under its title: a click opens it
 
     @property
     def error(self) -> str | None:
@@ -35,7 +36,8 @@ class StepView(HtmlView):
 
     def _body(self) -> str:
         r = self.record
-        parts = [f'<h4>Step {r.number} · {esc(r.title)} <span class="spec">{esc(r.spec)}</span></h4>']
+        head = f'<h4>Step {r.number} · {esc(r.title)} <span class="spec">{esc(r.spec)}</span></h4>'
+        parts: list[str] = []
         if self.error:
             parts.append(f'<div class="err"><b>step {r.number} ({esc(r.name)}) failed:</b> {esc(self.error)}</div>')
         if r.explanation:
@@ -53,7 +55,10 @@ class StepView(HtmlView):
                 f"<details><summary><code>{esc(view._summary())}</code></summary>"
                 f"<pre>{view.request_html()}</pre><pre>{view.response_html()}</pre></details>"
             )
-        return "".join(parts)
+        if self.collapsed:
+            count = f"{len(r.exchanges)} exchange(s)"
+            return f"{head}<details><summary>The whole step card: what the client learned, the diagram, {count} (click to open)</summary>{''.join(parts)}</details>"
+        return head + "".join(parts)
 
     def _summary(self) -> str:
         r = self.record
@@ -61,7 +66,7 @@ class StepView(HtmlView):
         return f"step {r.number} {r.name} — {r.title}: {outcome}"
 
 
-def show_step(record: StepRecord, *, diagram: bool = True) -> StepView:
+def show_step(record: StepRecord, *, diagram: bool = True, collapsed: bool = False) -> StepView:
     """One step's card. `diagram=False` leaves out its small sequence diagram (the stepper widget
-    draws the whole run's diagram instead)."""
-    return StepView(record, diagram)
+    draws the whole run's diagram instead); `collapsed=True` folds a long card under its title."""
+    return StepView(record, diagram, collapsed)
