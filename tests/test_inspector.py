@@ -217,6 +217,7 @@ async def inspector_web_whoami(launcher: Path, served: Any, home: Path, client_m
     return shown
 
 
+@pytest.mark.browser  # Chromium, like tests/test_browser.py: left out of the fast runs with it
 async def test_inspector_web_ui_connects_by_dcr_and_by_cimd_and_calls_whoami(inspector_launcher: Path, tmp_path: Path) -> None:
     _chromium_or_skip()
     for port in (WEB_PORT, WEB_PORT + 1):
