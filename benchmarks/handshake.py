@@ -167,10 +167,15 @@ async def loopback_times(runs: int, tls: bool) -> dict[str, list[float]]:
     trusting that CA. CIMD uses a document the served lab publishes, if it publishes any."""
     from lab_servers.serve import serving  # uvicorn is only needed here
 
-    totals: dict[str, list[float]] = defaultdict(list)
     options: dict[str, Any] = {}
-    if serve_has_tls():
-        options = {"tls": tls, "tls_directory": Path(tempfile.mkdtemp(prefix="lab-bench-tls-"))} if tls else {"tls": False}
+    with tempfile.TemporaryDirectory(prefix="lab-bench-tls-") as tls_directory:
+        if serve_has_tls():
+            options = {"tls": tls, "tls_directory": Path(tls_directory)} if tls else {"tls": False}
+        return await _loopback_times(serving, runs, options)
+
+
+async def _loopback_times(serving: Any, runs: int, options: dict[str, Any]) -> dict[str, list[float]]:
+    totals: dict[str, list[float]] = defaultdict(list)
     async with serving(mcp_port=free_port(), as_port=free_port(), policy=POLICY, **options) as served:
         lab = served.lab
         ca = getattr(served, "ca", None)

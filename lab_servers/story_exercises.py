@@ -71,3 +71,12 @@ EXERCISES.setdefault(
         "RFC 8693 §2.2.2 adds one error code of its own for a resource or audience the AS will not issue for.",
     ),
 )
+EXERCISES.setdefault(
+    "07-id-jag-replay",
+    Exercise(
+        "The client presents the same ID-JAG to the AS a second time. Which OAuth error code does the AS answer with?",
+        lambda lab: "invalid_grant",
+        _error_code,
+        "RFC 7523 §3.1 names one error code for every assertion the AS will not accept; the jti check is one of its rules.",
+    ),
+)

@@ -158,3 +158,15 @@ async def test_a_reset_while_the_consent_page_waits_abandons_that_step(stepper: 
     await click(stepper, "reset_button")
     assert waiting is not None and waiting.done()
     assert stepper.client is None and not stepper.awaiting_decision and stepper.next_step_number == 1
+
+
+async def test_a_step_up_after_the_handshake_shows_as_steps_in_the_stepper(stepper: HandshakeStepper) -> None:
+    stepper.method_buttons.value = "cimd"
+    await run_to_consent(stepper)
+    await decide(stepper, "approve")
+    while not stepper.done:
+        await click(stepper)
+    result = await stepper.call_tool("add_note", {"text": "hello"})
+    assert result["structuredContent"]["added"] == "hello"
+    assert [r.name for r in stepper.records[7:]] == ["step-up", "authorize", "token", "call"]
+    assert "10 step-up" in stepper.progress.value and "8 call" in stepper.progress.value

@@ -143,6 +143,16 @@ class HandshakeStepper:
         self.busy = True
         return await self._advance(decision)
 
+    async def call_tool(self, name: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
+        """After the handshake: call a tool through the stepper's client, so that what it sets off
+        (a refresh, a step-up with its consent and token steps) appears here as steps too."""
+        if self.client is None or not self.done:
+            raise RuntimeError("finish the handshake first (Next step until step 7 is done)")
+        try:
+            return await self.client.call_tool(name, arguments)
+        finally:
+            self._render()
+
     async def reset(self) -> None:
         if self.busy:
             return
@@ -288,6 +298,11 @@ class HandshakeStepper:
                 else "later"
             )  # fmt: skip
             pills.append(f'<span style="{PILL_STYLES[state]}">{number} {esc(name)}</span>')
+        # Steps after the handshake (refresh, step-up, a later call...) show up as they happen, in
+        # the order they ran, so a step-up during step 7 is visible here too, not only in the trace.
+        for record in (r for r in self.records if r.number > LAST_STEP):
+            state = "failed" if "error" in record.learned else "done"
+            pills.append(f'<span style="{PILL_STYLES[state]}">{record.number} {esc(record.name)}</span>')
         return "<div>" + "".join(pills) + "</div>"
 
     def _status_html(self) -> str:

@@ -57,5 +57,6 @@ assert attempt.status_code == 400 and attempt.json()["error"] == "unsupported_gr
 assert [r.name for r in enterprise.records] == ["challenge", "resource-metadata", "as-metadata", "id-jag", "jwt-bearer", "mcp"]
 assert "refresh_token" not in enterprise.state.tokens and enterprise.state.whoami["sub"] == "alice"
 
-# %% after: n07-51  (replayed ID-JAG)
+# %% after: n07-52  (replayed ID-JAG)
 assert replayed.status_code == 400 and replayed.json()["error"] == "invalid_grant" and "replay" in replayed.json()["error_description"]
+assert is_correct("07-id-jag-replay", replayed.json()["error"])
