@@ -13,6 +13,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .trace import BodyTap, Exchange, Trace
 
 
+# A served process lives as long as its user wants and answers anyone: its in-memory trace keeps
+# only the latest exchanges (each body is already capped by BodyTap). Every exchange is still
+# printed and, with --trace-file, saved whole to the file as it happens.
+MAX_SERVED_EXCHANGES = 10_000
+
+
 class TraceRecorder:
     """ASGI middleware recording every HTTP exchange an app serves, whoever the caller is."""
 
@@ -65,6 +71,8 @@ class TraceRecorder:
                     at=self.clock_now(),
                 )
             )
+            if len(self.trace.exchanges) > MAX_SERVED_EXCHANGES:
+                del self.trace.exchanges[: len(self.trace.exchanges) - MAX_SERVED_EXCHANGES]
 
 
 

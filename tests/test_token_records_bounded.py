@@ -103,3 +103,34 @@ async def test_a_full_access_token_store_refuses_until_one_expires(lab: Lab) -> 
     lab.clock.advance(ACCESS_TOKEN_LIFETIME)
     await lab.connect("cimd")
     assert len(server.issued) == 1
+
+
+async def test_notes_added_by_successful_calls_are_bounded(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lab_servers.resource_server import tools
+
+    monkeypatch.setattr(tools, "MAX_NOTES", 2)
+    connection = await lab.connect("cimd")
+    for text in ("one", "two"):
+        await connection.client.call_tool("add_note", {"text": text})
+    refused = await connection.client.call_tool("add_note", {"text": "three"})
+    assert refused.get("isError") and "2 notes, its limit" in str(refused["content"])
+    too_long = await connection.client.call_tool("add_note", {"text": "x" * (tools.MAX_NOTE_CHARS + 1)})
+    assert too_long.get("isError") and "at most" in str(too_long["content"])
+    listed = await connection.client.call_tool("list_notes", {})
+    assert "three" not in str(listed)
+
+
+async def test_serve_mode_keeps_only_the_latest_exchanges_in_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lab_servers import serve_sockets
+    from lab_servers.serve import serving
+
+    from .test_serve import free_port
+
+    monkeypatch.setattr(serve_sockets, "MAX_SERVED_EXCHANGES", 3)
+    as_port = free_port()
+    async with serving(mcp_port=free_port(), as_port=as_port, tls=False) as served:
+        async with httpx.AsyncClient() as http:
+            for _ in range(6):
+                await http.get(f"http://127.0.0.1:{as_port}/.well-known/oauth-authorization-server")
+        trace = served.lab.trace
+    assert len(trace) == 3 and [e.seq for e in trace] == sorted(e.seq for e in trace)

@@ -9,12 +9,18 @@ from __future__ import annotations
 from typing import Any
 
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 
 from .tokens import TokenClaims
 
 # Tools that need more than the scope every MCP request needs (MCP §10.1.1 step-up).
 TOOL_SCOPES: dict[str, set[str]] = {"add_note": {"notes:write"}}
 BASE_SCOPES = {"notes:read"}
+# A successful call must not grow the server without end either: the lab has no login, so any
+# stranger can get a notes:write token for the lab's one user. The notes are bounded in number
+# and length; past the bound add_note answers a tool error naming it (nothing is evicted).
+MAX_NOTES = 1_000
+MAX_NOTE_CHARS = 1_000
 
 
 def how_identified(client_id: str) -> dict[str, str]:
@@ -62,6 +68,10 @@ def build_mcp_server() -> MCPServer:
     async def add_note(text: str, ctx: Context) -> dict[str, Any]:
         """Add a note (needs the notes:write scope)."""
         token = caller(ctx)
+        if len(text) > MAX_NOTE_CHARS:
+            raise ToolError(f"a note holds at most {MAX_NOTE_CHARS} characters (lab limit)")
+        if len(notes) >= MAX_NOTES:
+            raise ToolError(f"this server already holds {MAX_NOTES} notes, its limit (lab limit); nothing was added")
         notes.append({"owner": token.subject, "text": text, "added_by": token.client_id})
         return {"added": text, "notes": sum(n["owner"] == token.subject for n in notes)}
 
