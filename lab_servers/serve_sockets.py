@@ -12,7 +12,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .trace import BodyTap, Exchange, Trace
 
-
 # A served process lives as long as its user wants and answers anyone: its in-memory trace keeps
 # only the latest exchanges (each body is already capped by BodyTap). Every exchange is still
 # printed and, with --trace-file, saved whole to the file as it happens.
