@@ -1,4 +1,4 @@
-"""The authorization server's HTTP surface: a Starlette app over `AuthorizationServerState`.
+"""The authorization server's HTTP surface: a FastAPI app over `AuthorizationServerState`.
 
 Routes map one-to-one onto specs: RFC 8414 metadata (and OpenID discovery), the JWKS, RFC 7591
 registration, the OAuth 2.1 authorization and token endpoints, RFC 7009 revocation and RFC 7662
@@ -6,21 +6,19 @@ introspection. Every failure becomes an OAuth
 error response with a description naming the rule; an unexpected exception becomes a
 `server_error` JSON 500, which the tests treat as a bug.
 
-Plain Starlette, not FastAPI: every endpoint reads its raw request itself (the spec's parsing
-rules are the lesson), so FastAPI's validation and OpenAPI layers had nothing to do here, and
-importing them cost a fresh kernel about a fifth of its first `connect()`.
+FastAPI routes, but every endpoint reads its raw `Request` itself: the spec's parsing rules
+(repeated parameters, form encoding, JSON limits) are the lesson, so no FastAPI validation runs
+and its OpenAPI pages are switched off (an AS has no business publishing a schema of itself).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from functools import cached_property
 
-from starlette.applications import Starlette
+from fastapi import FastAPI
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from ..body_limit import BodyLimit
 from ..bounded_json import JsonRejected, parse_json
@@ -36,26 +34,10 @@ from .rfc8414 import openid_configuration
 from .state import AuthorizationServerState
 from .token import token_request
 
+# A GET route answers HEAD too (RFC 9110 §9.3.2), as plain Starlette routes do; 405 answers
+# sort the Allow list (errors.py).
+READ = ["GET", "HEAD"]
 MAX_REQUEST_BODY_BYTES = 64 * 1024  # any request body, capped while it streams (413); /register's own limit is lower
-Endpoint = Callable[[Request], Awaitable[Response]]
-
-
-class _App(Starlette):
-    """Starlette with `@app.get(path)` / `@app.post(path)` route decorators."""
-
-    def get(self, path: str) -> Callable[[Endpoint], Endpoint]:
-        return self._route(path, "GET")
-
-    def post(self, path: str) -> Callable[[Endpoint], Endpoint]:
-        return self._route(path, "POST")
-
-    def _route(self, path: str, method: str) -> Callable[[Endpoint], Endpoint]:
-        def add(endpoint: Endpoint) -> Endpoint:
-            # A GET route answers HEAD too (RFC 9110 §9.3.2); 405 answers sort the Allow list (errors.py).
-            self.router.routes.append(Route(path, endpoint, methods=[method]))
-            return endpoint
-
-        return add
 
 
 async def _oauth_error(_: Request, error: Exception) -> Response:
@@ -83,18 +65,24 @@ class AuthorizationServer(AuthorizationServerState):
 
     # The HTTP surface ---------------------------------------------------------------------
 
-    def _build_app(self) -> Starlette:
-        app = _App(exception_handlers={OAuthError: _oauth_error, StarletteHTTPException: _http_error, Exception: _unexpected})
+    def _build_app(self) -> FastAPI:
+        app = FastAPI(
+            title="MCP auth lab authorization server",
+            openapi_url=None,
+            docs_url=None,
+            redoc_url=None,
+            exception_handlers={OAuthError: _oauth_error, StarletteHTTPException: _http_error, Exception: _unexpected},
+        )
 
-        @app.get("/.well-known/oauth-authorization-server")
+        @app.api_route("/.well-known/oauth-authorization-server", methods=READ)
         async def metadata(_: Request) -> Response:
             return JSONResponse(self.metadata())
 
-        @app.get("/.well-known/openid-configuration")
+        @app.api_route("/.well-known/openid-configuration", methods=READ)
         async def openid_metadata(_: Request) -> Response:
             return JSONResponse(openid_configuration(self.metadata()))
 
-        @app.get("/jwks.json")
+        @app.api_route("/jwks.json", methods=READ)
         async def jwks(_: Request) -> Response:
             return JSONResponse(self.keys.jwks())
 
@@ -109,7 +97,7 @@ class AuthorizationServer(AuthorizationServerState):
             source = request.client.host if request.client else "unknown"
             return JSONResponse(await self.registrar.register(body, self.metadata(), source=source), status_code=201, headers=NO_STORE)
 
-        @app.get("/clients/{client_id}/logo")
+        @app.api_route("/clients/{client_id}/logo", methods=READ)
         async def logo(request: Request) -> Response:
             client_id = request.path_params["client_id"]
             # The AS serves the logo it prefetched (CIMD -02 §8.8), so the user's browser never
@@ -128,7 +116,7 @@ class AuthorizationServer(AuthorizationServerState):
             # still serves whatever it fetched, which is how the SSRF experiment reads it back).
             return Response(logo.body, media_type=media_type, headers=LOGO_HEADERS)
 
-        @app.get("/authorize")
+        @app.api_route("/authorize", methods=READ)
         async def authorize(request: Request) -> Response:
             return await authorization_request(self, list(request.query_params.multi_items()))
 
