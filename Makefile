@@ -44,16 +44,17 @@ html: setup
 demo: setup
 	$(PY) -m lab_servers demo
 
-# Lint and types (config in pyproject.toml). `ruff format --check` joins once the repo is formatted.
+# Lint, format and types (config in pyproject.toml).
 lint: setup-test
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
 test: lint
 	$(PY) -m pytest tests notebooks --nbval --nbval-current-env $(PYTEST_PARALLEL)
 
 test-fast: setup-test
-	$(PY) -m pytest tests notebooks --nbval --nbval-current-env $(PYTEST_PARALLEL) -m "not binder and not browser and not conformance and not slow"
+	$(PY) -m pytest tests notebooks --nbval --nbval-current-env $(PYTEST_PARALLEL) -m "not binder and not browser and not conformance and not inspector and not slow"
 
 notebooks: setup
 	$(PY) scripts/regenerate_notebooks.py

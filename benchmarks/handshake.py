@@ -137,7 +137,9 @@ async def concurrent(revision: str, count: int) -> dict[str, Any]:
         elapsed = time.perf_counter() - start
         cross_talk = 0
         for i, (client, steps) in enumerate(zip(clients, records, strict=True)):
-            foreign = {e.caller for step in steps for e in step.exchanges if e.caller.startswith("client-")} - {f"client-{i}"}
+            foreign = {e.caller for step in steps for e in step.exchanges if e.caller.startswith("client-")} - {
+                f"client-{i}"
+            }
             cross_talk += len(foreign)
             credentials = client.state.credentials
             if credentials is None or (client.state.whoami or {}).get("client_id") != credentials.client_id:
@@ -259,11 +261,19 @@ def median_ms(samples: list[float]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=200, help="in-process handshakes per scenario and revision (default 200)")
+    parser.add_argument(
+        "--runs", type=int, default=200, help="in-process handshakes per scenario and revision (default 200)"
+    )
     parser.add_argument("--loopback-runs", type=int, default=50, help="loopback handshakes per scenario (default 50)")
-    parser.add_argument("--fresh-runs", type=int, default=7, help="fresh interpreters for the first-connect time (default 7)")
-    parser.add_argument("--concurrent", type=int, nargs="*", default=[100, 1000], help="concurrent handshake counts (default 100 1000)")
-    parser.add_argument("--quick", action="store_true", help="--runs 50 --loopback-runs 10 --fresh-runs 3 --concurrent 100")
+    parser.add_argument(
+        "--fresh-runs", type=int, default=7, help="fresh interpreters for the first-connect time (default 7)"
+    )
+    parser.add_argument(
+        "--concurrent", type=int, nargs="*", default=[100, 1000], help="concurrent handshake counts (default 100 1000)"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="--runs 50 --loopback-runs 10 --fresh-runs 3 --concurrent 100"
+    )
     parser.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
     args = parser.parse_args()
     if args.quick:
@@ -284,7 +294,10 @@ def main() -> None:
         result["median_ms"][revision] = {s: median_ms(v) for s, v in totals.items()}
         result["median_cpu_ms"][revision] = {s: median_ms(v) for s, v in cpu.items()}
         target = TARGET_MS.get(revision)
-        say(f"Full in-process handshake, revision {revision}, median of {args.runs}" + (f" (target ≤ {target:g} ms):" if target else ":"))
+        say(
+            f"Full in-process handshake, revision {revision}, median of {args.runs}"
+            + (f" (target ≤ {target:g} ms):" if target else ":")
+        )
         for scenario, samples in totals.items():
             say(f"  {scenario:18} {ms(statistics.median(samples))}   (p90 {ms(statistics.quantiles(samples, n=10)[-1])}; "
                 f"CPU {ms(statistics.median(cpu[scenario]))})")  # fmt: skip
@@ -314,18 +327,24 @@ def main() -> None:
         say(f"Over loopback sockets (served lab, {'HTTPS' if use_tls else 'plain http'}), median of {args.loopback_runs}, "
             f"vs in process ({default}; target ≥ 10× with TLS):")  # fmt: skip
         for scenario, samples in loopback.items():
-            say(f"  {scenario:18} {ms(statistics.median(samples))}   {ratios.get(scenario, float('nan')):5.1f}× the in-process time")
+            say(
+                f"  {scenario:18} {ms(statistics.median(samples))}   {ratios.get(scenario, float('nan')):5.1f}× the in-process time"
+            )
     if not tls:
         say("  (serve mode has no TLS in this checkout: the loopback_tls_* keys hold the plain-http numbers)")
     result["loopback_tls_median_ms"] = result.get("loopback_tls_median_ms", result["loopback_plain_median_ms"])
-    result["ratio_loopback_tls_over_inprocess"] = result.get("ratio_loopback_tls_over_inprocess", result["ratio_loopback_plain_over_inprocess"])
+    result["ratio_loopback_tls_over_inprocess"] = result.get(
+        "ratio_loopback_tls_over_inprocess", result["ratio_loopback_plain_over_inprocess"]
+    )
 
     say(f"\nConcurrent handshakes in one lab (half DCR, half CIMD), revision {default}:")
     for count in args.concurrent:
         run = asyncio.run(concurrent(default, count))
         result[f"concurrent_{count}_s"] = round(run["seconds"], 3)
         result[f"concurrent_{count}_cross_talk"] = run["cross_talk"]
-        say(f"  {count:5} at once: {run['seconds']:7.2f} s   ({run['exchanges']} exchanges; cross-talk: {run['cross_talk']})")
+        say(
+            f"  {count:5} at once: {run['seconds']:7.2f} s   ({run['exchanges']} exchanges; cross-talk: {run['cross_talk']})"
+        )
     if "concurrent_100_s" in result and "concurrent_1000_s" in result:
         result["ratio_1000_over_100"] = round(result["concurrent_1000_s"] / result["concurrent_100_s"], 1)
         say(f"  1,000 / 100 time ratio: {result['ratio_1000_over_100']} (target ≤ 12, linear is 10)")
@@ -337,7 +356,9 @@ def main() -> None:
         f"import + Lab() + first connect(\"cimd\") {result['first_connect_s']:.3f} s, CPU {result['first_connect_cpu_s']:.3f} s "
         "(target ≤ 0.8 s)")  # fmt: skip
     result["load_1min_after"] = load()
-    say(f"\nload average (1 min): {result['load_1min_before']} before, {result['load_1min_after']} after; {len(__import__('os').sched_getaffinity(0))} cores")
+    say(
+        f"\nload average (1 min): {result['load_1min_before']} before, {result['load_1min_after']} after; {len(__import__('os').sched_getaffinity(0))} cores"
+    )
     if args.json:
         print(json.dumps(result))
 

@@ -25,7 +25,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def tracked_files() -> list[str]:
-    out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT, capture_output=True, check=True).stdout
+    out = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout
     return [p for p in out.decode().split("\0") if p and (ROOT / p).is_file()]
 
 
@@ -51,7 +56,9 @@ def make(target: str, cwd: Path) -> float:
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
     env["PYTHON"] = env.get("PYTHON", sys.base_prefix + "/bin/python3")
     started = time.perf_counter()
-    done = subprocess.run(["make", target, f"PYTHON={env['PYTHON']}"], cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        ["make", target, f"PYTHON={env['PYTHON']}"], cwd=cwd, env=env, capture_output=True, text=True, check=False
+    )
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         sys.exit(f"make {target} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
@@ -87,10 +94,16 @@ def main() -> None:
         else:
             shutil.rmtree(workdir, ignore_errors=True)
 
-    print(f"make setup (what `make lab` installs): {result['lab_install_s']:>6} s, .venv {result['lab_venv_mb']} MB   (target ≤ 60 s warm, ≤ 350 MB)")
+    print(
+        f"make setup (what `make lab` installs): {result['lab_install_s']:>6} s, .venv {result['lab_venv_mb']} MB   (target ≤ 60 s warm, ≤ 350 MB)"
+    )
     if "test_venv_mb" in result:
-        print(f"make setup-test (adds the test tooling): {result['test_tooling_install_s']:>4} s more, .venv {result['test_venv_mb']} MB")
-    print(f"load average (1 min): before {result['load_before']}, after {result.get('load_after_test', result['load_after_lab'])}")
+        print(
+            f"make setup-test (adds the test tooling): {result['test_tooling_install_s']:>4} s more, .venv {result['test_venv_mb']} MB"
+        )
+    print(
+        f"load average (1 min): before {result['load_before']}, after {result.get('load_after_test', result['load_after_lab'])}"
+    )
     if args.json:
         print(json.dumps(result))
 

@@ -121,10 +121,14 @@ async def hostile_bodies(megabytes: int) -> None:
         started = time.perf_counter()
         for at in range(0, len(targets), 8):
             batch = targets[at : at + 8]
-            results = await asyncio.gather(*(stream_upload("127.0.0.1", port, path, total, headers=h) for port, path, h in batch))
+            results = await asyncio.gather(
+                *(stream_upload("127.0.0.1", port, path, total, headers=h) for port, path, h in batch)
+            )
             peak_during = max(peak_during, rss_of(server.pid)[0])
             for (port, path, headers), (status, sent) in zip(batch, results, strict=True):
-                label = ("MCP " if port == mcp_port else "AS  ") + path + (" +token" if "Bearer ey" in str(headers) else "")
+                label = (
+                    ("MCP " if port == mcp_port else "AS  ") + path + (" +token" if "Bearer ey" in str(headers) else "")
+                )
                 print(f"  {label:48s} -> {status}, after {sent / 1024:8.0f} KB of {megabytes} MB were sent")
         elapsed = time.perf_counter() - started
         after, high_water = rss_of(server.pid)
@@ -150,7 +154,9 @@ async def main() -> None:
     parser.add_argument("--in-process", default="100,1000", help="comma-separated client counts (default 100,1000)")
     parser.add_argument("--loopback", type=int, default=200, help="concurrent handshakes over loopback (default 200)")
     parser.add_argument("--body-mb", type=int, default=100, help="size of each streamed hostile body (default 100)")
-    parser.add_argument("--gc-off", action="store_true", help="in-process runs without the cyclic GC, to separate its cost")
+    parser.add_argument(
+        "--gc-off", action="store_true", help="in-process runs without the cyclic GC, to separate its cost"
+    )
     args = parser.parse_args()
     if args.gc_off:
         gc.disable()  # the lab's own cost per step is constant; what remains superlinear is the collector
@@ -159,7 +165,9 @@ async def main() -> None:
     gc.enable()
     if len(times) >= 2:
         small, large = min(times), max(times)
-        print(f"  {large} / {small} clients: {times[large] / times[small]:.1f}x the time ({large / small:.0f}x the clients)")
+        print(
+            f"  {large} / {small} clients: {times[large] / times[small]:.1f}x the time ({large / small:.0f}x the clients)"
+        )
     if args.loopback:
         await loopback(args.loopback)
     if args.body_mb:

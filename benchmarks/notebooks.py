@@ -46,9 +46,26 @@ def load() -> str:
 
 
 def suite_time() -> tuple[float, str]:
-    command = [sys.executable, "-m", "pytest", "--nbval", "--nbval-current-env", "-q", "-p", "no:cacheprovider", str(NOTEBOOKS)]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "--nbval",
+        "--nbval-current-env",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        str(NOTEBOOKS),
+    ]
     started = time.perf_counter()
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    done = subprocess.run(
+        command,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
     elapsed = time.perf_counter() - started
     summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr.strip()[-300:]
     return elapsed, summary
@@ -104,7 +121,11 @@ def main() -> int:
         in_range = [p for p in paths if p.name[:2] <= "07"]
         now, peak, elapsed = kernel_memory_after_all(in_range)
         ok &= peak <= MEMORY_TARGET_MB
-        result.update(kernel_rss_mb=round(now, 1), kernel_peak_rss_mb=round(peak, 1), notebooks_in_one_kernel=[p.stem for p in in_range])
+        result.update(
+            kernel_rss_mb=round(now, 1),
+            kernel_peak_rss_mb=round(peak, 1),
+            notebooks_in_one_kernel=[p.stem for p in in_range],
+        )
         print(f"\nkernel memory after {', '.join(p.name[:2] for p in in_range)} in one kernel ({elapsed:.1f} s): "
               f"{now:.0f} MB resident, {peak:.0f} MB peak (target ≤ {MEMORY_TARGET_MB:.0f} MB)")  # fmt: skip
     if args.skip_first_cells:

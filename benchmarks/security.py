@@ -58,7 +58,9 @@ async def cimd_workload(clients: int, policy: ASPolicy = HARDENED) -> tuple[Lab,
     return lab, one
 
 
-async def timed(make: Callable[[int], Awaitable[tuple[Lab, Callable[[int], Awaitable[None]]]]], clients: int) -> tuple[float, Lab]:
+async def timed(
+    make: Callable[[int], Awaitable[tuple[Lab, Callable[[int], Awaitable[None]]]]], clients: int
+) -> tuple[float, Lab]:
     lab, one = await make(clients)
     start = time.perf_counter()
     for i in range(clients):
@@ -66,7 +68,9 @@ async def timed(make: Callable[[int], Awaitable[tuple[Lab, Callable[[int], Await
     return time.perf_counter() - start, lab
 
 
-async def retained_memory(make: Callable[[int], Awaitable[tuple[Lab, Callable[[int], Awaitable[None]]]]], clients: int) -> tuple[int, int]:
+async def retained_memory(
+    make: Callable[[int], Awaitable[tuple[Lab, Callable[[int], Awaitable[None]]]]], clients: int
+) -> tuple[int, int]:
     lab, one = await make(clients)
     tracemalloc.start()
     before, _ = tracemalloc.get_traced_memory()
@@ -107,7 +111,9 @@ async def main(clients: int, fetches: int) -> None:
     hardened, naive = await fetch_cost(HARDENED, fetches), await fetch_cost(NAIVE, fetches)
     print(f"  hardened  {hardened * 1e6:8.0f} µs")
     print(f"  naive     {naive * 1e6:8.0f} µs")
-    print(f"  the defensive fetch's rules cost {((hardened - naive) * 1e6):+.0f} µs ({(hardened / naive - 1) * 100:+.0f}%) per fetch")
+    print(
+        f"  the defensive fetch's rules cost {((hardened - naive) * 1e6):+.0f} µs ({(hardened / naive - 1) * 100:+.0f}%) per fetch"
+    )
 
 
 if __name__ == "__main__":

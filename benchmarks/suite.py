@@ -41,20 +41,43 @@ def makefile_pytest_args() -> list[str]:
     for line in lines:
         if line.startswith("\t$(PY) -m pytest tests notebooks") and " -m " not in line.split("pytest", 1)[1]:
             words = line.split("-m pytest", 1)[1].split()
-            return [w for word in words for w in (variables.get(word[2:-1], word).split() if word.startswith("$(") else [word])]
+            return [
+                w
+                for word in words
+                for w in (variables.get(word[2:-1], word).split() if word.startswith("$(") else [word])
+            ]
     return ["tests", "notebooks", "--nbval", "--nbval-current-env"]
 
 
 def run(name: str, extra: list[str]) -> dict[str, object]:
-    command = [sys.executable, "-m", "pytest", *makefile_pytest_args(), *extra, "-q", "-p", "no:cacheprovider", "--durations=10"]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        *makefile_pytest_args(),
+        *extra,
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--durations=10",
+    ]
     before = load()
     started = time.perf_counter()
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - started
     lines = done.stdout.strip().splitlines()
-    summary = next((line.strip("= ") for line in reversed(lines) if re.search(r"\d+ (passed|failed)", line)), done.stderr[-300:])
+    summary = next(
+        (line.strip("= ") for line in reversed(lines) if re.search(r"\d+ (passed|failed)", line)), done.stderr[-300:]
+    )
     slowest = [line for line in lines if re.match(r"^\d+\.\d+s (call|setup|teardown)", line)]
-    return {"name": name, "seconds": round(elapsed, 1), "summary": summary, "slowest": slowest, "load_before": before, "load_after": load()}
+    return {
+        "name": name,
+        "seconds": round(elapsed, 1),
+        "summary": summary,
+        "slowest": slowest,
+        "load_before": before,
+        "load_after": load(),
+    }
 
 
 def main() -> None:
@@ -67,12 +90,19 @@ def main() -> None:
     if not args.fast_only:
         results.append(run("test", []))
     for r in results:
-        print(f"\nmake {str(r['name']).replace('_', '-')}: {r['seconds']} s (target ≤ {TARGETS_S[str(r['name'])]:.0f} s) — {r['summary']}")
+        print(
+            f"\nmake {str(r['name']).replace('_', '-')}: {r['seconds']} s (target ≤ {TARGETS_S[str(r['name'])]:.0f} s) — {r['summary']}"
+        )
         print(f"  load average (1 min): {r['load_before']} before, {r['load_after']} after; slowest:")
         for line in r["slowest"]:  # type: ignore[attr-defined]
             print(f"    {line}")
     if args.json:
-        print(json.dumps({f"{r['name']}_s": r["seconds"] for r in results} | {f"{r['name']}_load": [r["load_before"], r["load_after"]] for r in results}))
+        print(
+            json.dumps(
+                {f"{r['name']}_s": r["seconds"] for r in results}
+                | {f"{r['name']}_load": [r["load_before"], r["load_after"]] for r in results}
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -52,19 +52,56 @@ def main(argv: list[str] | None = None) -> int:
     demo = commands.add_parser("demo", help='run the "same server, two identities" demo')
     demo.add_argument("--json", action="store_true", help="print machine-readable JSON")
     demo.add_argument("--seed", type=int, default=0, help="seed for ids, keys and tokens (default 0)")
-    serve = commands.add_parser("serve", help="serve the MCP server, the AS and client documents on loopback (HTTPS) for outside clients")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; others need --allow-non-loopback)")
-    serve.add_argument("--allow-non-loopback", action="store_true", help="allow a non-loopback --host such as 0.0.0.0 (WARNING: others on the network can reach the lab)")
+    serve = commands.add_parser(
+        "serve", help="serve the MCP server, the AS and client documents on loopback (HTTPS) for outside clients"
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; others need --allow-non-loopback)"
+    )
+    serve.add_argument(
+        "--allow-non-loopback",
+        action="store_true",
+        help="allow a non-loopback --host such as 0.0.0.0 (WARNING: others on the network can reach the lab)",
+    )
     serve.add_argument("--mcp-port", type=int, default=8000, help="the MCP server's port (default 8000)")
     serve.add_argument("--as-port", type=int, default=8001, help="the authorization server's port (default 8001)")
-    serve.add_argument("--documents-port", type=int, default=8002, help="the client-metadata host's port (default 8002)")
-    serve.add_argument("--http", action="store_true", help="PLAIN HTTP instead of HTTPS (loopback experiments only; MCP requires HTTPS for the AS)")
-    serve.add_argument("--tls-dir", type=Path, default=None, help="where the local CA and certificates live (default ~/.mcp-auth-lab/tls)")
-    serve.add_argument("--client-document", type=Path, action="append", default=[], metavar="FILE",
-                       help="publish your own CIMD document (JSON) at https://127.0.0.1:8002/<file name>; repeatable")
-    serve.add_argument("--trace-file", type=Path, default=None, metavar="FILE", help="also save every exchange to FILE (JSON Lines; lab_servers.load_trace reads it)")
-    serve.add_argument("--policy", choices=["hardened", "naive"], default="hardened", help="the AS policy (default hardened)")
-    serve.add_argument("--seed", default=None, help="seed ids and the signing key (WARNING: anyone with the seed can mint tokens; default: fresh randomness)")
+    serve.add_argument(
+        "--documents-port", type=int, default=8002, help="the client-metadata host's port (default 8002)"
+    )
+    serve.add_argument(
+        "--http",
+        action="store_true",
+        help="PLAIN HTTP instead of HTTPS (loopback experiments only; MCP requires HTTPS for the AS)",
+    )
+    serve.add_argument(
+        "--tls-dir",
+        type=Path,
+        default=None,
+        help="where the local CA and certificates live (default ~/.mcp-auth-lab/tls)",
+    )
+    serve.add_argument(
+        "--client-document",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="publish your own CIMD document (JSON) at https://127.0.0.1:8002/<file name>; repeatable",
+    )
+    serve.add_argument(
+        "--trace-file",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="also save every exchange to FILE (JSON Lines; lab_servers.load_trace reads it)",
+    )
+    serve.add_argument(
+        "--policy", choices=["hardened", "naive"], default="hardened", help="the AS policy (default hardened)"
+    )
+    serve.add_argument(
+        "--seed",
+        default=None,
+        help="seed ids and the signing key (WARNING: anyone with the seed can mint tokens; default: fresh randomness)",
+    )
     conformance = commands.add_parser("conformance-client", help="run the lab client for the MCP conformance suite")
     conformance.add_argument("server_url", help="the MCP server URL (appended by the suite)")
     args = parser.parse_args(argv)
@@ -74,7 +111,10 @@ def main(argv: list[str] | None = None) -> int:
 
         policy = HARDENED if args.policy == "hardened" else NAIVE
         if args.host not in ("127.0.0.1", "::1", "localhost") and args.allow_non_loopback:
-            print(f"WARNING: listening on {args.host}: anyone who can reach this machine can reach the lab.", file=sys.stderr)
+            print(
+                f"WARNING: listening on {args.host}: anyone who can reach this machine can reach the lab.",
+                file=sys.stderr,
+            )
         try:
             with contextlib.suppress(KeyboardInterrupt):
                 asyncio.run(serve_until_interrupted(

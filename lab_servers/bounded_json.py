@@ -110,12 +110,16 @@ def _check_structure(text: str, limits: JsonLimits, what: str) -> None:
         else:
             depth -= 1
         if members > limits.max_members:
-            raise JsonRejected(f"{what} has more than {limits.max_members} array elements and object members (RFC 8259 §9)")
+            raise JsonRejected(
+                f"{what} has more than {limits.max_members} array elements and object members (RFC 8259 §9)"
+            )
 
 
 def _number(digits: str, kind: type, limits: JsonLimits, what: str) -> int | float:
     if len(digits) > limits.max_number_chars:
-        raise JsonRejected(f"{what} has a number of {len(digits)} characters; the limit is {limits.max_number_chars} (RFC 8259 §9)")
+        raise JsonRejected(
+            f"{what} has a number of {len(digits)} characters; the limit is {limits.max_number_chars} (RFC 8259 §9)"
+        )
     value = kind(digits)
     if isinstance(value, float) and not math.isfinite(value):
         raise JsonRejected(f"{what} has a number out of range: {digits} (RFC 8259 §6, §9)")
@@ -130,7 +134,9 @@ def _unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for name, value in pairs:
         if name in result:
-            raise JsonRejected(f"member name {_ascii(name)[:60]!s} appears twice in one object (RFC 8259 §4: names SHOULD be unique)")
+            raise JsonRejected(
+                f"member name {_ascii(name)[:60]!s} appears twice in one object (RFC 8259 §4: names SHOULD be unique)"
+            )
         result[name] = value
     return result
 
@@ -152,7 +158,9 @@ def _check_strings(value: Any, limits: JsonLimits, what: str) -> None:
             continue
         for string in strings:
             if len(string) > limits.max_string_chars:
-                raise JsonRejected(f"{what} has a string of {len(string)} characters; the limit is {limits.max_string_chars} (RFC 8259 §9)")
+                raise JsonRejected(
+                    f"{what} has a string of {len(string)} characters; the limit is {limits.max_string_chars} (RFC 8259 §9)"
+                )
             if _SURROGATE.search(string):
                 # "\ud800" escapes decode to a lone surrogate, which no UTF-8 encoder accepts later.
                 raise JsonRejected(f"{what} has a string with a lone surrogate code point (RFC 8259 §8.2)")

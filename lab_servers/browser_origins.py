@@ -36,7 +36,9 @@ def is_loopback_origin(origin: str) -> bool:
 class BrowserOrigins:
     """ASGI middleware: Host and Origin validation, then CORS for fetchable paths."""
 
-    def __init__(self, app: ASGIApp, *, own_origins: Iterable[str], allowed_hosts: Iterable[str] = (), any_host: bool = False):
+    def __init__(
+        self, app: ASGIApp, *, own_origins: Iterable[str], allowed_hosts: Iterable[str] = (), any_host: bool = False
+    ):
         self.app = app
         self.own_origins = frozenset(own_origins)
         self.allowed_hosts = frozenset(h.lower() for h in allowed_hosts)
@@ -55,14 +57,18 @@ class BrowserOrigins:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         if not self.host_allowed(headers.get("host", "")):
-            await _refuse(send, f"Host {headers.get('host', '')!r} is not a name this lab serves (DNS-rebinding protection)")
+            await _refuse(
+                send, f"Host {headers.get('host', '')!r} is not a name this lab serves (DNS-rebinding protection)"
+            )
             return
         origin = headers.get("origin")
         if origin is None:
             await self.app(scope, receive, send)
             return
         if not self.origin_allowed(origin):
-            await _refuse(send, f"Origin {origin!r} is neither the lab's own nor a loopback origin (DNS-rebinding protection)")
+            await _refuse(
+                send, f"Origin {origin!r} is neither the lab's own nor a loopback origin (DNS-rebinding protection)"
+            )
             return
         cors = not scope["path"].startswith(NO_CORS_PREFIXES)
         if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:

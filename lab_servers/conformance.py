@@ -77,7 +77,12 @@ async def _enterprise_managed(client: LabClient, context: dict[str, str]) -> Non
     metadata = client.state.as_metadata or {}
     method = token_endpoint_auth_method(metadata, public=False)
     client.state.credentials = Credentials(context["client_id"], context.get("client_secret"), method)
-    await client.request_id_jag(context["idp_token_endpoint"], context["idp_id_token"], context["idp_client_id"], context.get("idp_client_secret"))
+    await client.request_id_jag(
+        context["idp_token_endpoint"],
+        context["idp_id_token"],
+        context["idp_client_id"],
+        context.get("idp_client_secret"),
+    )
     await client.redeem_id_jag()
     await client.call_mcp()
 
@@ -90,7 +95,9 @@ async def _client_credentials(client: LabClient, context: dict[str, str]) -> Non
         client.state.credentials = Credentials(context["client_id"], None, "private_key_jwt", context["private_key_pem"],
                                                context.get("signing_algorithm", "ES256"))  # fmt: skip
     else:
-        client.state.credentials = Credentials(context["client_id"], context.get("client_secret"), token_endpoint_auth_method(metadata, public=False))
+        client.state.credentials = Credentials(
+            context["client_id"], context.get("client_secret"), token_endpoint_auth_method(metadata, public=False)
+        )
     await client.client_credentials()
     await client.call_mcp()
 

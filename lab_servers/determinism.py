@@ -55,7 +55,6 @@ class SeededIds:
         """URL-safe text of `n` random bytes, like `secrets.token_urlsafe(n)`."""
         return prefix + base64.urlsafe_b64encode(self.bytes(purpose, n)).rstrip(b"=").decode()
 
-
     def alphanumeric(self, purpose: str, n: int, prefix: str = "") -> str:
         """`n` characters from [A-Za-z0-9]: ids that read cleanly in a URL or a table."""
         stream = self._stream(purpose)

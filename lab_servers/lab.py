@@ -120,7 +120,12 @@ class Lab:
         self.authorization_servers: dict[str, AuthorizationServer] = {issuer: self.auth_server}
         keys_http = self.network.httpx_client(MCP_HOST) if in_process else httpx.AsyncClient(timeout=5)
         self.resource_server = ResourceServer(
-            mcp_url, issuer=issuer, http=keys_http, clock=self.clock, revision=self.revision, accept_legacy=accept_legacy
+            mcp_url,
+            issuer=issuer,
+            http=keys_http,
+            clock=self.clock,
+            revision=self.revision,
+            accept_legacy=accept_legacy,
         )
         # 2025-03-26: one host serving the MCP server and its AS (None in later revisions).
         self.co_located: CoLocated | None = None

@@ -72,7 +72,9 @@ async def revision_timeline(seed: int = 0) -> Table:
 async def cross_revision_matrix(seed: int = 0) -> Table:
     """Clients (rows) of each revision against MCP servers (columns) of each revision; the
     2026-07-28 server twice: dual-era (the SDK's default) and modern-only."""
-    servers: list[tuple[str, str, bool]] = [(v, v, True) for v in REVISIONS] + [("2026-07-28 only", "2026-07-28", False)]
+    servers: list[tuple[str, str, bool]] = [(v, v, True) for v in REVISIONS] + [
+        ("2026-07-28 only", "2026-07-28", False)
+    ]
     rows = []
     for client_version in REVISIONS:
         row = [client_version]
@@ -99,7 +101,11 @@ async def _scenario(name: str, setup: Callable[[Lab], Awaitable[LabClient]], see
         if error is not None:
             return Scenario(name, f"fails at step {error.number}", error.reason)
         chosen = (client.state.registration_reasons or {}).get(client.state.registration_method or "", "")
-        return Scenario(name, f"ok: {client.state.registration_method} ({client.state.credentials.client_id if client.state.credentials else ''})", chosen)
+        return Scenario(
+            name,
+            f"ok: {client.state.registration_method} ({client.state.credentials.client_id if client.state.credentials else ''})",
+            chosen,
+        )
 
 
 async def operator_scenarios(seed: int = 0) -> list[Scenario]:
@@ -117,10 +123,21 @@ async def operator_scenarios(seed: int = 0) -> list[Scenario]:
     return [
         await _scenario("one AS offering both", default, seed),
         await _scenario("DCR-only AS, modern client", default, seed, capabilities=ASCapabilities(cimd=False)),
-        await _scenario("CIMD-only AS, old DCR-only client", old_dcr_client, seed, capabilities=ASCapabilities(dcr="removed")),
-        await _scenario("DCR closed, registration_endpoint still advertised", default, seed,
-                        capabilities=ASCapabilities(cimd=False, dcr="closed", advertise_registration_endpoint=True)),
-        await _scenario("/register removed, client without a document", no_document, seed, capabilities=ASCapabilities(dcr="removed")),
+        await _scenario(
+            "CIMD-only AS, old DCR-only client", old_dcr_client, seed, capabilities=ASCapabilities(dcr="removed")
+        ),
+        await _scenario(
+            "DCR closed, registration_endpoint still advertised",
+            default,
+            seed,
+            capabilities=ASCapabilities(cimd=False, dcr="closed", advertise_registration_endpoint=True),
+        ),
+        await _scenario(
+            "/register removed, client without a document",
+            no_document,
+            seed,
+            capabilities=ASCapabilities(dcr="removed"),
+        ),
     ]
 
 
@@ -128,7 +145,9 @@ async def resource_moves(revision: str, seed: int = 0) -> tuple[list[str], str]:
     """PRM switches from auth.example.com to auth2.example.com after a first call (both ASes
     without CIMD, so the client registers by DCR): the client ids each AS saw, and the outcome."""
     async with Lab(seed=seed, capabilities=ASCapabilities(cimd=False)) as lab:
-        second = lab.add_authorization_server("auth2.example.com", "93.184.215.21", capabilities=ASCapabilities(cimd=False))
+        second = lab.add_authorization_server(
+            "auth2.example.com", "93.184.215.21", capabilities=ASCapabilities(cimd=False)
+        )
         client = lab.client(revision=revision)
         await client.run_all()
         lab.use_authorization_server(second.issuer)
@@ -137,7 +156,10 @@ async def resource_moves(revision: str, seed: int = 0) -> tuple[list[str], str]:
             outcome = f"ok: whoami says client_id {result['structuredContent']['client_id']}"
         except StepError as error:
             outcome = f"fails: {error.reason}"
-        ids = [f"{issuer}: {', '.join(server.registry.records) or '-'}" for issuer, server in lab.authorization_servers.items()]
+        ids = [
+            f"{issuer}: {', '.join(server.registry.records) or '-'}"
+            for issuer, server in lab.authorization_servers.items()
+        ]
         return ids, outcome
 
 
@@ -155,7 +177,9 @@ async def stable_url_rule(seed: int = 0) -> list[Scenario]:
 
     async def redirected(lab: Lab) -> LabClient:
         moved(lab)
-        lab.metadata_hosts["app.example"].publish_response("/client.json", HostedResponse(b"", 301, {"location": new_url}))
+        lab.metadata_hosts["app.example"].publish_response(
+            "/client.json", HostedResponse(b"", 301, {"location": new_url})
+        )
         return lab.client("cimd", client_metadata_url=CLIENT_METADATA_URL)
 
     async def original(lab: Lab) -> LabClient:

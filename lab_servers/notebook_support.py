@@ -72,7 +72,19 @@ def _word_set(value: Any) -> set[str]:
 
 # Verdict words: a learner may say "rejected" or "refused", "allowed" or "accepted".
 _VERDICTS = {
-    "refused": ("refused", "refuse", "rejected", "reject", "denied", "deny", "blocked", "block", "fails", "failed", "no"),
+    "refused": (
+        "refused",
+        "refuse",
+        "rejected",
+        "reject",
+        "denied",
+        "deny",
+        "blocked",
+        "block",
+        "fails",
+        "failed",
+        "no",
+    ),
     "accepted": ("accepted", "accept", "allowed", "allow", "passes", "passed", "ok", "okay", "works", "yes"),
 }
 # Ways of naming how a client gets its client_id.
@@ -265,13 +277,21 @@ def _check(exercise: str, answer: Any, lab: Any, *, quiet: bool) -> bool:
         return False
     say(f"✅ Right: {_show(expected)}")
     if _trailing_slash_added(answer):
-        say("   Note: without the trailing slash. Where a URL is an identifier (a resource, an issuer, a "
-            "client_id), a trailing slash makes a different string, and those are compared exactly (RFC 9728 §3.3).")
+        say(
+            "   Note: without the trailing slash. Where a URL is an identifier (a resource, an issuer, a "
+            "client_id), a trailing slash makes a different string, and those are compared exactly (RFC 9728 §3.3)."
+        )
     return True
 
 
 def _trailing_slash_added(answer: Any) -> bool:
-    texts = answer.replace(",", " ").split() if isinstance(answer, str) else answer if isinstance(answer, list | tuple) else []
+    texts = (
+        answer.replace(",", " ").split()
+        if isinstance(answer, str)
+        else answer
+        if isinstance(answer, list | tuple)
+        else []
+    )
     return any(isinstance(t, str) and _text(t).endswith("/") and "://" in t for t in texts)
 
 

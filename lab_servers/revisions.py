@@ -79,7 +79,8 @@ def _revision(version: str, rank: int) -> Revision:
 
 
 REVISIONS: dict[str, Revision] = {
-    version: _revision(version, rank) for rank, version in enumerate(("2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"))
+    version: _revision(version, rank)
+    for rank, version in enumerate(("2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"))
 }
 # Protocol versions an initialize handshake can negotiate (mcp_types.version, SDK 2.3.0).
 HANDSHAKE_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")

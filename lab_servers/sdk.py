@@ -117,7 +117,10 @@ async def whoami_with_sdk(
         client_metadata_url=client_metadata_url,
     )
     if mode is not None:
-        async with make_http(provider) as http, Client(streamable_http_client(mcp_url, http_client=http), mode=mode) as client:
+        async with (
+            make_http(provider) as http,
+            Client(streamable_http_client(mcp_url, http_client=http), mode=mode) as client,
+        ):
             result = await client.call_tool("whoami", {})
         if result.is_error:
             raise RuntimeError(f"whoami failed: {result.content}")

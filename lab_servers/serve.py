@@ -109,7 +109,9 @@ async def serving(
 ) -> AsyncIterator[ServedLab]:
     """Serve a lab's MCP server, AS and client-metadata host for the duration of the block."""
     if host not in ("127.0.0.1", "::1", "localhost") and not allow_non_loopback:
-        raise ValueError(f"--host {host} is not a loopback address; pass --allow-non-loopback to listen there (others can then reach the lab)")
+        raise ValueError(
+            f"--host {host} is not a loopback address; pass --allow-non-loopback to listen there (others can then reach the lab)"
+        )
     # Bind first, so a port in use is a plain OSError here (uvicorn would call sys.exit), and
     # port 0 becomes a real port before any URL is made.
     sockets = [bind(host, port) for port in (mcp_port, as_port, documents_port)]
@@ -119,7 +121,9 @@ async def serving(
     origins = [f"{scheme}://{CANONICAL_HOST}:{port}" for port in ports]
     mcp_url, issuer, documents_origin = f"{origins[0]}/mcp", origins[1], origins[2]
     if seed is not None:
-        warnings.warn(f"serving with seed {seed!r}: anyone who knows the seed can mint tokens this lab accepts", stacklevel=2)
+        warnings.warn(
+            f"serving with seed {seed!r}: anyone who knows the seed can mint tokens this lab accepts", stacklevel=2
+        )
     lab = Lab(
         seed=seed if seed is not None else 0,
         ids=None if seed is not None else SystemIds(),
@@ -142,15 +146,30 @@ async def serving(
         documents.publish(f"/{path.name}", document, cache_control="max-age=60")
         served.client_ids.append((url, f"your document {path}"))
     any_host = allow_non_loopback and host not in ("127.0.0.1", "::1", "localhost")
-    apps: list[tuple[ASGIApp, Literal["on", "off"]]] = [(lab.resource_server, "on"), (lab.auth_server.app, "off"), (documents, "off")]
+    apps: list[tuple[ASGIApp, Literal["on", "off"]]] = [
+        (lab.resource_server, "on"),
+        (lab.auth_server.app, "off"),
+        (documents, "off"),
+    ]
     servers = []
     for (app, lifespan), port in zip(apps, ports, strict=True):
         # A foreign Host or Origin is refused first (403); a loopback alias is told the canonical name (421).
-        inner = app if any_host else canonical_host_only(app, f"{CANONICAL_HOST}:{port}", f"{scheme}://{CANONICAL_HOST}:{port}")
+        inner = (
+            app
+            if any_host
+            else canonical_host_only(app, f"{CANONICAL_HOST}:{port}", f"{scheme}://{CANONICAL_HOST}:{port}")
+        )
         guarded = BrowserOrigins(inner, own_origins=origins, any_host=any_host)
-        certificate = {"ssl_certfile": str(ca.server_certificate), "ssl_keyfile": str(ca.server_key)} if ca else {}
         recorded = TraceRecorder(guarded, lab.trace, lab.clock.now, on_exchange)
-        servers.append(uvicorn.Server(uvicorn.Config(recorded, log_level="warning", lifespan=lifespan, timeout_graceful_shutdown=5, **certificate)))  # type: ignore[arg-type]
+        config = uvicorn.Config(
+            recorded,
+            log_level="warning",
+            lifespan=lifespan,
+            timeout_graceful_shutdown=5,
+            ssl_certfile=str(ca.server_certificate) if ca else None,
+            ssl_keyfile=str(ca.server_key) if ca else None,
+        )
+        servers.append(uvicorn.Server(config))
     tasks = [asyncio.create_task(server.serve(sockets=[sock])) for server, sock in zip(servers, sockets, strict=True)]
     try:
         while not all(server.started for server in servers):
@@ -201,14 +220,21 @@ def banner(served: ServedLab, *, seed: int | str | None, trace_file: Path | None
     policy = lab.policy
     lines = []
     if served.ca is None:
-        lines.append("PLAIN HTTP (--http): for loopback experiments only. MCP §11.3 requires HTTPS for the AS; Node and SDK clients may refuse.")
+        lines.append(
+            "PLAIN HTTP (--http): for loopback experiments only. MCP §11.3 requires HTTPS for the AS; Node and SDK clients may refuse."
+        )
     lines += [
         f"MCP server            {served.mcp_url}   <- the canonical resource URI; use 127.0.0.1, not localhost",
         f"Authorization server  {served.issuer}  (policy: {policy.name})",
         f"Client documents      {served.documents_origin}",
         f"  AS policy: trusted_local_origins={list(policy.trusted_local_origins)} (the one origin exempt from the special-use-address rule)",
         "  AS policy: default_to_single_resource=True (a missing `resource` means the MCP server above; the lab's choice against RFC 8707)",
-        "  clock: wall clock; ids and signing key: " + (f"SEEDED with {seed!r} (anyone with the seed can mint tokens)" if seed is not None else "fresh system randomness"),
+        "  clock: wall clock; ids and signing key: "
+        + (
+            f"SEEDED with {seed!r} (anyone with the seed can mint tokens)"
+            if seed is not None
+            else "fresh system randomness"
+        ),
         "",
         "Client ids you can use:",
         "  DCR (any client)      the AS mints tpc_… at POST " + f"{served.issuer}/register",

@@ -21,7 +21,9 @@ MAX_SERVED_EXCHANGES = 10_000
 class TraceRecorder:
     """ASGI middleware recording every HTTP exchange an app serves, whoever the caller is."""
 
-    def __init__(self, app: ASGIApp, trace: Trace, clock_now: Callable[[], int], on_exchange: Callable[[Exchange], None]):
+    def __init__(
+        self, app: ASGIApp, trace: Trace, clock_now: Callable[[], int], on_exchange: Callable[[Exchange], None]
+    ):
         self.app, self.trace, self.clock_now, self.on_exchange = app, trace, clock_now, on_exchange
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -40,7 +42,9 @@ class TraceRecorder:
         async def recording_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 response["status"] = message["status"]
-                response["headers"] = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in message.get("headers", []))
+                response["headers"] = tuple(
+                    (k.decode("latin-1"), v.decode("latin-1")) for k, v in message.get("headers", [])
+                )
             elif message["type"] == "http.response.body":
                 response_body.add(message.get("body", b""))
             await send(message)
@@ -74,7 +78,6 @@ class TraceRecorder:
                 del self.trace.exchanges[: len(self.trace.exchanges) - MAX_SERVED_EXCHANGES]
 
 
-
 def bind(host: str, port: int) -> socket.socket:
     # IPPROTO_TCP, not the default 0: asyncio sets TCP_NODELAY only on sockets that say they are
     # TCP, and without it every response on a kept-alive connection waits ~40 ms for a delayed ACK.
@@ -100,7 +103,9 @@ def canonical_host_only(app: ASGIApp, canonical: str, origin: str) -> ASGIApp:
             if host != canonical:
                 description = f"this lab server's canonical name is {origin}; connect to that URL, not {host!r} (identifiers are compared exactly)"
                 body = json.dumps({"error": "misdirected_request", "error_description": description}).encode()
-                await send({"type": "http.response.start", "status": 421, "headers": [(b"content-type", b"application/json")]})
+                await send(
+                    {"type": "http.response.start", "status": 421, "headers": [(b"content-type", b"application/json")]}
+                )
                 await send({"type": "http.response.body", "body": body})
                 return
         await app(scope, receive, send)

@@ -42,7 +42,9 @@ TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 
 def add_second_mcp_server(lab: Lab) -> ResourceServer:
     lab.auth_server.resource_scopes[OTHER_MCP_URL] = OTHER_SCOPES
-    server = ResourceServer(OTHER_MCP_URL, issuer=lab.issuer, http=lab.network.httpx_client(OTHER_MCP_HOST), clock=lab.clock)
+    server = ResourceServer(
+        OTHER_MCP_URL, issuer=lab.issuer, http=lab.network.httpx_client(OTHER_MCP_HOST), clock=lab.clock
+    )
     lab.network.add_host(OTHER_MCP_HOST, ADDRESSES[OTHER_MCP_HOST], server, lifespan=True)
     return server
 
@@ -50,7 +52,11 @@ def add_second_mcp_server(lab: Lab) -> ResourceServer:
 def add_downstream_api(lab: Lab, *, allowed_scope: str = "contacts:read") -> DownstreamApi:
     """The API, the MCP server's confidential registration, and the AS's exchange rule."""
     api = DownstreamApi(
-        API_URL, issuer=lab.issuer, trusted_actors={MCP_SERVER_CLIENT_ID}, http=lab.network.httpx_client(API_HOST), clock=lab.clock
+        API_URL,
+        issuer=lab.issuer,
+        trusted_actors={MCP_SERVER_CLIENT_ID},
+        http=lab.network.httpx_client(API_HOST),
+        clock=lab.clock,
     )
     lab.network.add_host(API_HOST, ADDRESSES[API_HOST], api)
     caller = DownstreamCaller(
@@ -67,7 +73,9 @@ def add_downstream_api(lab: Lab, *, allowed_scope: str = "contacts:read") -> Dow
         {"client_name": "Notes MCP server", "grant_types": [TOKEN_EXCHANGE], "token_endpoint_auth_method": "private_key_jwt",
          "jwks": caller.jwks()},
     )  # fmt: skip
-    lab.auth_server.exchange_rules[MCP_SERVER_CLIENT_ID] = ExchangeRule(serves=lab.mcp_url, targets={API_URL: frozenset(allowed_scope.split())})
+    lab.auth_server.exchange_rules[MCP_SERVER_CLIENT_ID] = ExchangeRule(
+        serves=lab.mcp_url, targets={API_URL: frozenset(allowed_scope.split())}
+    )
     lab.resource_server.connect_downstream(caller)
     return api
 
@@ -79,11 +87,21 @@ def use_introspection(lab: Lab, server: ResourceServer | None = None) -> Introsp
     client_id = f"{INTROSPECTION_CLIENT_ID}.{host}"
     secret = lab.ids.token(f"introspection-secret:{server.resource}", 24)
     lab.auth_server.preregister(
-        client_id, {"client_name": "MCP server (introspection)", "grant_types": [], "token_endpoint_auth_method": "client_secret_basic"}, secret
+        client_id,
+        {
+            "client_name": "MCP server (introspection)",
+            "grant_types": [],
+            "token_endpoint_auth_method": "client_secret_basic",
+        },
+        secret,
     )
     lab.auth_server.introspectors[client_id] = server.resource
     validator = IntrospectingValidator(
-        endpoint=f"{lab.issuer}/introspect", client_id=client_id, client_secret=secret, audience=server.resource, http=lab.network.httpx_client(host)
+        endpoint=f"{lab.issuer}/introspect",
+        client_id=client_id,
+        client_secret=secret,
+        audience=server.resource,
+        http=lab.network.httpx_client(host),
     )
     server.validator = validator
     return validator
@@ -98,7 +116,11 @@ def add_enterprise_idp(lab: Lab) -> IdentityProvider:
     secret_at_as = lab.ids.token("enterprise-agent-secret-at-as", 24)
     lab.auth_server.preregister(
         ENTERPRISE_CLIENT_AT_AS,
-        {"client_name": "Enterprise Agent", "grant_types": [JWT_BEARER], "token_endpoint_auth_method": "client_secret_basic"},
+        {
+            "client_name": "Enterprise Agent",
+            "grant_types": [JWT_BEARER],
+            "token_endpoint_auth_method": "client_secret_basic",
+        },
         secret_at_as,
     )
     idp.clients[ENTERPRISE_CLIENT_ID] = EnterpriseClient(
@@ -118,7 +140,9 @@ async def connect_enterprise(lab: Lab, idp: IdentityProvider, user: str = "alice
     secret = registered.client_secret if registered else None
     client.state.credentials = Credentials(ENTERPRISE_CLIENT_AT_AS, secret, "client_secret_basic")
     id_token = idp.sign_in(user, ENTERPRISE_CLIENT_ID)
-    await client.request_id_jag(f"{IDP_ISSUER}/token", id_token, ENTERPRISE_CLIENT_ID, idp.clients[ENTERPRISE_CLIENT_ID].secret)
+    await client.request_id_jag(
+        f"{IDP_ISSUER}/token", id_token, ENTERPRISE_CLIENT_ID, idp.clients[ENTERPRISE_CLIENT_ID].secret
+    )
     await client.redeem_id_jag()
     await client.call_mcp()
     return client

@@ -20,6 +20,7 @@ def _error_code(value: Any) -> str:
 def _word_set(value: Any) -> set[str]:
     return {_word(v) for v in (value.replace(",", " ").split() if isinstance(value, str) else value)}
 
+
 EXERCISES.setdefault(
     "07-refresh-reuse",
     Exercise(

@@ -17,6 +17,10 @@ class CoLocated:
         self.mcp_path = mcp_path or "/"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] == self.mcp_path or scope["path"].startswith("/.well-known/oauth-protected-resource"):
+        if (
+            scope["type"] != "http"
+            or scope["path"] == self.mcp_path
+            or scope["path"].startswith("/.well-known/oauth-protected-resource")
+        ):
             return await self.resource_server(scope, receive, send)  # lifespan too: the SDK's session manager
         return await self.authorization_server(scope, receive, send)

@@ -54,7 +54,11 @@ def load_trace(path: str | Path) -> Trace:
     """A `Trace` from a file saved by `serve --trace-file` (JSON Lines) or `Trace.to_json()`."""
     text = Path(path).read_text(encoding="utf-8")
     stripped = text.lstrip()
-    rows = json.loads(stripped) if stripped.startswith("[") else [json.loads(line) for line in text.splitlines() if line.strip()]
+    rows = (
+        json.loads(stripped)
+        if stripped.startswith("[")
+        else [json.loads(line) for line in text.splitlines() if line.strip()]
+    )
     trace = Trace()
     for row in sorted(rows, key=lambda r: r["seq"]):
         exchange = exchange_from_json(row)

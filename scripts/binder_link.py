@@ -21,7 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
 BINDER = "https://mybinder.org"
 FIRST_NOTEBOOK = "my-notebooks/00_start_here.ipynb"  # the learner's copy (binder/postBuild makes it)
 # https://github.com/o/r(.git), git@github.com:o/r(.git), ssh://git@github.com/o/r(.git)
-_GITHUB = re.compile(r"^(?:https?://(?:[^@/]+@)?github\.com/|git@github\.com:|ssh://git@github\.com/)([\w.-]+)/([\w.-]+?)(?:\.git)?/?$")
+_GITHUB = re.compile(
+    r"^(?:https?://(?:[^@/]+@)?github\.com/|git@github\.com:|ssh://git@github\.com/)([\w.-]+)/([\w.-]+?)(?:\.git)?/?$"
+)
 
 
 def github_repo(remote: str) -> tuple[str, str]:
@@ -53,7 +55,9 @@ def origin_url() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--remote", help="a GitHub URL (default: git remote get-url origin)")
-    parser.add_argument("--ref", default="main", help="branch, tag or commit to launch (a tag keeps a session's image fixed)")
+    parser.add_argument(
+        "--ref", default="main", help="branch, tag or commit to launch (a tag keeps a session's image fixed)"
+    )
     args = parser.parse_args(argv)
     try:
         found = links(args.remote or origin_url(), args.ref)

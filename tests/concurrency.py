@@ -42,7 +42,9 @@ def cross_talk(lab: Lab, connections: list[Connection]) -> list[str]:
         for record in connection.records:
             for exchange in record.exchanges:
                 if exchange.seq in owner:
-                    problems.append(f"exchange #{exchange.seq} is in the records of clients {owner[exchange.seq]} and {i}")
+                    problems.append(
+                        f"exchange #{exchange.seq} is in the records of clients {owner[exchange.seq]} and {i}"
+                    )
                 owner[exchange.seq] = i
                 problems += [f"client {i} step {record.name}: {why}" for why in _foreign(exchange, i, token)]
     unowned = [e.seq for e in lab.trace if e.seq not in owner]

@@ -88,8 +88,16 @@ HOSTILE_DOCUMENTS = [
     ("secret-expiry", _document(client_secret_expires_at=0), "client_secret_expires_at"),
     ("client-secret-post", _document(token_endpoint_auth_method="client_secret_post"), "shared-secret method"),
     ("client-secret-jwt", _document(token_endpoint_auth_method="client_secret_jwt"), "shared-secret method"),
-    ("symmetric-key", _document(token_endpoint_auth_method="private_key_jwt", jwks={"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}), "private key material"),
-    ("rsa-private-key", _document(token_endpoint_auth_method="private_key_jwt", jwks={"keys": [RSA_PRIVATE]}), "private key material"),
+    (
+        "symmetric-key",
+        _document(token_endpoint_auth_method="private_key_jwt", jwks={"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}),
+        "private key material",
+    ),
+    (
+        "rsa-private-key",
+        _document(token_endpoint_auth_method="private_key_jwt", jwks={"keys": [RSA_PRIVATE]}),
+        "private key material",
+    ),
     ("empty-redirect-uris", _document(redirect_uris=[]), "no redirect_uris"),
     ("redirect-uris-string", _document(redirect_uris="https://evil.example/callback"), "array of strings"),
     ("redirect-uris-numbers", _document(redirect_uris=[1]), "array of strings"),
@@ -103,39 +111,90 @@ HOSTILE_DOCUMENTS = [
     ("grant-types-string", _document(grant_types="authorization_code"), "array of strings"),
     ("auth-method-number", _document(token_endpoint_auth_method=5), "must be a string"),
     ("logo-on-private-address", _document(logo_uri="https://private.evil.example/logo.png"), "special-use address"),
-    ("jwks-uri-on-cloud-metadata", _document(token_endpoint_auth_method="private_key_jwt", jwks_uri="http://169.254.169.254/keys"), "special-use address"),
+    (
+        "jwks-uri-on-cloud-metadata",
+        _document(token_endpoint_auth_method="private_key_jwt", jwks_uri="http://169.254.169.254/keys"),
+        "special-use address",
+    ),
     ("not-utf8", _raw(b"\xff\xfe{"), "not valid UTF-8"),
     ("empty-body", _raw(b""), "not valid JSON"),
     ("html-as-json", _raw(b"<html>hi</html>"), "not valid JSON"),
     # RFC 8259 §9 limits, by the lab's one bounded parser: 2.5 KB, under the size cap, 1,250 levels deep.
     ("nested-1250-levels", _raw(b"[" * 1250 + b"]" * 1250), "nested deeper than 8 levels"),
-    ("nested-in-a-member", _raw(b'{"client_id": "' + DOCUMENT_URL.encode() + b'", "x": ' + b"[" * 1200 + b"]" * 1200 + b"}"), "nested deeper"),
+    (
+        "nested-in-a-member",
+        _raw(b'{"client_id": "' + DOCUMENT_URL.encode() + b'", "x": ' + b"[" * 1200 + b"]" * 1200 + b"}"),
+        "nested deeper",
+    ),
     ("lone-surrogate-name", _raw(json.dumps(valid_document(client_name="\ud800")).encode()), "lone surrogate"),
-    ("duplicate-client-id", _raw(b'{"client_id": "https://app.example/client.json", "client_id": "' + DOCUMENT_URL.encode() + b'"}'), "appears twice"),
+    (
+        "duplicate-client-id",
+        _raw(b'{"client_id": "https://app.example/client.json", "client_id": "' + DOCUMENT_URL.encode() + b'"}'),
+        "appears twice",
+    ),
     ("nan", _raw(json.dumps(valid_document(x=float("nan"))).encode()), "NaN"),
 ]
 
 HOSTILE_RESPONSES = [
-    ("moved-301", {"/client.json": HostedResponse(b"", 301, {"location": "/real.json"})}, "redirects MUST NOT be followed"),
-    ("see-other-303", {"/client.json": HostedResponse(b"", 303, {"location": "https://app.example/client.json"})}, "redirects MUST NOT be followed"),
-    ("permanent-308", {"/client.json": HostedResponse(b"", 308, {"location": "http://10.0.0.5/api/secrets"})}, "redirects MUST NOT be followed"),
+    (
+        "moved-301",
+        {"/client.json": HostedResponse(b"", 301, {"location": "/real.json"})},
+        "redirects MUST NOT be followed",
+    ),
+    (
+        "see-other-303",
+        {"/client.json": HostedResponse(b"", 303, {"location": "https://app.example/client.json"})},
+        "redirects MUST NOT be followed",
+    ),
+    (
+        "permanent-308",
+        {"/client.json": HostedResponse(b"", 308, {"location": "http://10.0.0.5/api/secrets"})},
+        "redirects MUST NOT be followed",
+    ),
     ("302-without-location", {"/client.json": HostedResponse(b"", 302, {})}, "answered 302"),
     ("no-content-204", {"/client.json": HostedResponse(b"", 204, {})}, "HTTP 204"),
     ("server-error-500", {"/client.json": json_response(valid_document(), status=500)}, "HTTP 500"),
     ("unauthorized-401", {"/client.json": json_response(valid_document(), status=401)}, "HTTP 401"),
-    ("javascript-content-type", {"/client.json": json_response(valid_document(), content_type="application/javascript")}, "not a JSON media type"),
-    ("no-content-type", {"/client.json": HostedResponse(json_response(valid_document()).body, 200, {})}, "no content type"),
+    (
+        "javascript-content-type",
+        {"/client.json": json_response(valid_document(), content_type="application/javascript")},
+        "not a JSON media type",
+    ),
+    (
+        "no-content-type",
+        {"/client.json": HostedResponse(json_response(valid_document()).body, 200, {})},
+        "no content type",
+    ),
     ("text-json", {"/client.json": json_response(valid_document(), content_type="text/json")}, "not a JSON media type"),
-    ("one-megabyte", {"/client.json": json_response(valid_document(padding="x" * 1_000_000))}, "larger than 5120 bytes"),
-    ("one-byte-over", {"/client.json": HostedResponse(b" " * 5121, 200, {"content-type": "application/json"})}, "larger than 5120 bytes"),
+    (
+        "one-megabyte",
+        {"/client.json": json_response(valid_document(padding="x" * 1_000_000))},
+        "larger than 5120 bytes",
+    ),
+    (
+        "one-byte-over",
+        {"/client.json": HostedResponse(b" " * 5121, 200, {"content-type": "application/json"})},
+        "larger than 5120 bytes",
+    ),
 ]
 
 
 def _cases() -> list[Any]:
-    cases = [pytest.param(RuleCase(i, "hostile URL", url, SERVED, hardened_error=phrase), id=f"url-{i}") for i, url, phrase in HOSTILE_URLS]
-    cases += [pytest.param(RuleCase(i, "hostile document", DOCUMENT_URL, served, hardened_error=phrase), id=f"doc-{i}") for i, served, phrase in HOSTILE_DOCUMENTS]
-    cases += [pytest.param(RuleCase(i, "hostile response", DOCUMENT_URL, served, hardened_error=phrase), id=f"response-{i}") for i, served, phrase in HOSTILE_RESPONSES]
-    slow = HostedResponse(json_response(valid_document()).body, 200, {"content-type": "application/json"}, delay_seconds=0.2)
+    cases = [
+        pytest.param(RuleCase(i, "hostile URL", url, SERVED, hardened_error=phrase), id=f"url-{i}")
+        for i, url, phrase in HOSTILE_URLS
+    ]
+    cases += [
+        pytest.param(RuleCase(i, "hostile document", DOCUMENT_URL, served, hardened_error=phrase), id=f"doc-{i}")
+        for i, served, phrase in HOSTILE_DOCUMENTS
+    ]
+    cases += [
+        pytest.param(RuleCase(i, "hostile response", DOCUMENT_URL, served, hardened_error=phrase), id=f"response-{i}")
+        for i, served, phrase in HOSTILE_RESPONSES
+    ]
+    slow = HostedResponse(
+        json_response(valid_document()).body, 200, {"content-type": "application/json"}, delay_seconds=0.2
+    )
     cases.append(pytest.param(RuleCase("slow", "slow", DOCUMENT_URL, {"/client.json": slow}, hardened_error="timeout",
                                        policy_changes={"fetch_timeout_seconds": 0.02}), id="response-slow"))  # fmt: skip
     cases += [
@@ -180,21 +239,32 @@ HOSTILE_REGISTRATIONS = [
 
 
 @pytest.mark.parametrize(("changes", "kind"), [pytest.param(c, k, id=i) for i, c, k in HOSTILE_REGISTRATIONS])
-async def test_a_registration_aimed_at_an_internal_address_is_refused_and_writes_no_record(changes: dict, kind: str) -> None:
+async def test_a_registration_aimed_at_an_internal_address_is_refused_and_writes_no_record(
+    changes: dict, kind: str
+) -> None:
     async with Lab(policy=HARDENED) as lab:
         internal = add_internal_network(lab)
-        body = {"client_name": "x", "redirect_uris": ["https://evil.example/cb"], "token_endpoint_auth_method": "none", **changes}
+        body = {
+            "client_name": "x",
+            "redirect_uris": ["https://evil.example/cb"],
+            "token_endpoint_auth_method": "none",
+            **changes,
+        }
         response = await register(lab, body, caller="evil.example")
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_client_metadata"
-    assert "special-use address" in response.json()["error_description"] and kind in response.json()["error_description"]
+    assert (
+        "special-use address" in response.json()["error_description"] and kind in response.json()["error_description"]
+    )
     assert lab.registrations == {} and internal.reached == []
 
 
 async def test_a_logo_that_redirects_inside_the_network_is_not_followed_and_not_kept() -> None:
     async with Lab(policy=HARDENED) as lab:
         internal = add_internal_network(lab)
-        internal.attacker.publish_response("/logo.png", HostedResponse(b"", 302, {"location": "http://169.254.169.254/latest/meta-data/"}))
+        internal.attacker.publish_response(
+            "/logo.png", HostedResponse(b"", 302, {"location": "http://169.254.169.254/latest/meta-data/"})
+        )
         body = {"client_name": "x", "redirect_uris": ["https://evil.example/cb"], "token_endpoint_auth_method": "none",
                 "logo_uri": "https://evil.example/logo.png"}  # fmt: skip
         response = await register(lab, body, caller="evil.example")

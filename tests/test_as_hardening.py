@@ -33,7 +33,12 @@ XSS = b"<html><script>alert(document.domain)</script></html>"
 
 
 async def test_credentials_a_client_sends_at_registration_never_replace_the_issued_ones(lab: Lab) -> None:
-    chosen = {"client_id": "mine", "client_secret": "chosen-secret", "client_id_issued_at": 1, "client_secret_expires_at": 99}
+    chosen = {
+        "client_id": "mine",
+        "client_secret": "chosen-secret",
+        "client_id_issued_at": 1,
+        "client_secret_expires_at": 99,
+    }
     body = (await register(lab, {**DCR, "token_endpoint_auth_method": "client_secret_post", **chosen})).json()
     stored = lab.registrations[body["client_id"]]
     assert body["client_id"] == stored.client_id != "mine"
@@ -43,7 +48,9 @@ async def test_credentials_a_client_sends_at_registration_never_replace_the_issu
 
 
 async def test_metadata_the_as_does_not_understand_is_neither_stored_nor_echoed(lab: Lab) -> None:
-    body = (await register(lab, {**DCR, "x_admin": True, "software_statement": "eyJ.e30.", "padding": "x" * 5000})).json()
+    body = (
+        await register(lab, {**DCR, "x_admin": True, "software_statement": "eyJ.e30.", "padding": "x" * 5000})
+    ).json()
     assert not {"x_admin", "software_statement", "padding"} & set(body)
     assert not {"x_admin", "software_statement", "padding"} & set(lab.registrations[body["client_id"]].metadata)
 
@@ -93,7 +100,9 @@ async def test_a_raster_logo_is_served_with_the_sniffed_type_nosniff_and_a_sandb
 
 async def test_the_naive_as_keeps_an_html_logo_but_serves_it_where_no_script_can_run() -> None:
     async with Lab(seed=0, policy=NAIVE) as lab:
-        lab.metadata_hosts["app.example"].publish_response("/logo", HostedResponse(XSS, 200, {"content-type": "text/html"}))
+        lab.metadata_hosts["app.example"].publish_response(
+            "/logo", HostedResponse(XSS, 200, {"content-type": "text/html"})
+        )
         client_id = (await register(lab, {**DCR, "logo_uri": "https://app.example/logo"})).json()["client_id"]
         async with lab.httpx_client("browser") as http:
             logo = await http.get(f"{ISSUER}/clients/{client_id}/logo")
@@ -159,5 +168,7 @@ async def test_the_registration_rate_limit_names_its_code_choice(lab: Lab) -> No
     lab.policy = HARDENED.but(registration_rate_limit=(1, 60))
     assert (await register(lab, DCR)).status_code == 201
     response = await register(lab, DCR)
-    assert_oauth_error(response, 429, "temporarily_unavailable", "RFC 7591 has no code for this", "RFC 6749 section 4.1.2.1")
+    assert_oauth_error(
+        response, 429, "temporarily_unavailable", "RFC 7591 has no code for this", "RFC 6749 section 4.1.2.1"
+    )
     assert response.headers["retry-after"] == "60"

@@ -40,7 +40,11 @@ async def test_metadata_is_valid_rfc8414_and_advertises_pkce_cimd_and_iss(lab: L
         oidc = (await http.get(f"{ISSUER}/.well-known/openid-configuration")).json()
     AuthorizationServerMetadata(rfc8414).validate()
     # OpenID Connect Discovery §3 requires two more fields; everything else is the same document.
-    assert oidc == {**rfc8414, "subject_types_supported": ["public"], "id_token_signing_alg_values_supported": ["RS256"]}
+    assert oidc == {
+        **rfc8414,
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+    }
     assert rfc8414["issuer"] == ISSUER
     assert rfc8414["code_challenge_methods_supported"] == ["S256"]
     assert rfc8414["client_id_metadata_document_supported"] is True
@@ -77,21 +81,43 @@ async def test_registration_without_auth_method_defaults_to_client_secret_basic_
         ({**PUBLIC_CLIENT, "redirect_uris": "https://app.example/cb"}, "invalid_client_metadata", "array of strings"),
         ({**PUBLIC_CLIENT, "client_name": 42}, "invalid_client_metadata", "client_name must be a string"),
         ({**PUBLIC_CLIENT, "scope": "admin"}, "invalid_client_metadata", "scope"),
-        ({**PUBLIC_CLIENT, "token_endpoint_auth_method": "tls_client_auth"}, "invalid_client_metadata", "token_endpoint_auth_method"),
-        ({**PUBLIC_CLIENT, "jwks": {"keys": []}, "jwks_uri": "https://app.example/jwks"}, "invalid_client_metadata", "MUST NOT both"),
+        (
+            {**PUBLIC_CLIENT, "token_endpoint_auth_method": "tls_client_auth"},
+            "invalid_client_metadata",
+            "token_endpoint_auth_method",
+        ),
+        (
+            {**PUBLIC_CLIENT, "jwks": {"keys": []}, "jwks_uri": "https://app.example/jwks"},
+            "invalid_client_metadata",
+            "MUST NOT both",
+        ),
         ([1, 2, 3], "invalid_client_metadata", "JSON object"),
     ],
-    ids=["http-redirect", "fragment", "relative", "no-redirects", "string-not-array", "name-not-string",
-         "unknown-scope", "unsupported-auth-method", "jwks-and-jwks_uri", "not-an-object"],
+    ids=[
+        "http-redirect",
+        "fragment",
+        "relative",
+        "no-redirects",
+        "string-not-array",
+        "name-not-string",
+        "unknown-scope",
+        "unsupported-auth-method",
+        "jwks-and-jwks_uri",
+        "not-an-object",
+    ],
 )
-async def test_bad_registration_metadata_is_refused_and_leaves_no_record(lab: Lab, body: object, error: str, mention: str) -> None:
+async def test_bad_registration_metadata_is_refused_and_leaves_no_record(
+    lab: Lab, body: object, error: str, mention: str
+) -> None:
     assert_oauth_error(await register(lab, body), 400, error, mention)
     assert lab.registrations == {}
 
 
 async def test_a_body_that_is_not_json_is_invalid_client_metadata(lab: Lab) -> None:
     async with lab.httpx_client() as http:
-        response = await http.post(f"{ISSUER}/register", content=b"{not json", headers={"content-type": "application/json"})
+        response = await http.post(
+            f"{ISSUER}/register", content=b"{not json", headers={"content-type": "application/json"}
+        )
     assert_oauth_error(response, 400, "invalid_client_metadata", "JSON object")
 
 
@@ -137,7 +163,9 @@ async def test_consent_page_cannot_be_framed(lab: Lab) -> None:
     ],
     ids=["foreign-redirect", "prefix-redirect", "unknown-client", "no-client"],
 )
-async def test_bad_client_or_redirect_uri_is_shown_to_the_user_never_redirected(lab: Lab, overrides: dict, mention: str) -> None:
+async def test_bad_client_or_redirect_uri_is_shown_to_the_user_never_redirected(
+    lab: Lab, overrides: dict, mention: str
+) -> None:
     client = await registered_client(lab)
     outcome = await open_authorization(lab, client["client_id"], **overrides)
     assert isinstance(outcome, ConsentPage) and not outcome.is_consent
@@ -164,8 +192,17 @@ async def test_redirect_uri_not_in_the_cimd_document_is_refused(lab: Lab) -> Non
         ({"resource": "https://mcp.example.com/mcp#frag"}, "invalid_target", "fragment"),
         ({"scope": "admin"}, "invalid_scope", "admin"),
     ],
-    ids=["no-pkce", "plain", "method-omitted", "short-challenge", "implicit", "no-resource", "foreign-resource",
-         "resource-fragment", "unknown-scope"],
+    ids=[
+        "no-pkce",
+        "plain",
+        "method-omitted",
+        "short-challenge",
+        "implicit",
+        "no-resource",
+        "foreign-resource",
+        "resource-fragment",
+        "unknown-scope",
+    ],
 )
 async def test_bad_authorization_parameters_are_redirected_back_with_state_and_iss(
     lab: Lab, overrides: dict, error: str, mention: str
@@ -221,7 +258,9 @@ async def test_a_consent_transaction_works_once(lab: Lab) -> None:
 
 
 async def test_a_document_whose_client_id_differs_from_its_url_is_rejected_and_not_cached(lab: Lab) -> None:
-    lab.publish_client_document(CLIENT_METADATA_URL, {**default_client_metadata(), "client_id": "https://app.example/other.json"})
+    lab.publish_client_document(
+        CLIENT_METADATA_URL, {**default_client_metadata(), "client_id": "https://app.example/other.json"}
+    )
     outcome = await open_authorization(lab, CLIENT_METADATA_URL)
     assert isinstance(outcome, ConsentPage) and outcome.status == 400
     assert outcome.fields["error"] == "invalid_client"
@@ -286,9 +325,20 @@ async def test_a_code_with_the_right_verifier_gets_a_jwt_bound_to_the_resource(l
         ({"grant_type": "password"}, "unsupported_grant_type", "password"),
         ({"grant_type": None}, "invalid_request", "grant_type is required"),
     ],
-    ids=["no-verifier", "wrong-verifier", "other-resource", "other-redirect", "unknown-code", "no-code", "password-grant", "no-grant"],
+    ids=[
+        "no-verifier",
+        "wrong-verifier",
+        "other-resource",
+        "other-redirect",
+        "unknown-code",
+        "no-code",
+        "password-grant",
+        "no-grant",
+    ],
 )
-async def test_bad_token_requests_are_refused_with_the_rule(lab: Lab, overrides: dict, error: str, mention: str) -> None:
+async def test_bad_token_requests_are_refused_with_the_rule(
+    lab: Lab, overrides: dict, error: str, mention: str
+) -> None:
     client = await registered_client(lab)
     code = await get_code(lab, client["client_id"])
     assert_oauth_error(await token_request(lab, code_form(client["client_id"], code, **overrides)), 400, error, mention)
@@ -307,8 +357,14 @@ async def test_a_code_works_once_and_its_reuse_revokes_the_refresh_token(lab: La
     code = await get_code(lab, client["client_id"])
     first = await token_request(lab, code_form(client["client_id"], code))
     assert first.status_code == 200
-    assert_oauth_error(await token_request(lab, code_form(client["client_id"], code)), 400, "invalid_grant", "already used")
-    refresh = {"grant_type": "refresh_token", "refresh_token": first.json()["refresh_token"], "client_id": client["client_id"]}
+    assert_oauth_error(
+        await token_request(lab, code_form(client["client_id"], code)), 400, "invalid_grant", "already used"
+    )
+    refresh = {
+        "grant_type": "refresh_token",
+        "refresh_token": first.json()["refresh_token"],
+        "client_id": client["client_id"],
+    }
     assert_oauth_error(await token_request(lab, refresh), 400, "invalid_grant", "reuse detected")
 
 
@@ -322,26 +378,40 @@ async def test_an_expired_code_is_refused(lab: Lab) -> None:
 async def test_a_code_issued_to_another_client_is_refused(lab: Lab) -> None:
     first, second = await registered_client(lab), await registered_client(lab)
     code = await get_code(lab, first["client_id"])
-    assert_oauth_error(await token_request(lab, code_form(second["client_id"], code)), 400, "invalid_grant", "another client")
+    assert_oauth_error(
+        await token_request(lab, code_form(second["client_id"], code)), 400, "invalid_grant", "another client"
+    )
 
 
 async def test_refresh_tokens_rotate_for_public_clients(lab: Lab) -> None:
     client = await registered_client(lab)
     code = await get_code(lab, client["client_id"])
     first = (await token_request(lab, code_form(client["client_id"], code))).json()
-    form = {"grant_type": "refresh_token", "refresh_token": first["refresh_token"], "client_id": client["client_id"], "resource": MCP_URL}
+    form = {
+        "grant_type": "refresh_token",
+        "refresh_token": first["refresh_token"],
+        "client_id": client["client_id"],
+        "resource": MCP_URL,
+    }
     second = await token_request(lab, form)
     assert second.status_code == 200 and second.json()["refresh_token"] != first["refresh_token"]
     assert_oauth_error(await token_request(lab, form), 400, "invalid_grant", "reuse detected")
     newer = {**form, "refresh_token": second.json()["refresh_token"]}
-    assert_oauth_error(await token_request(lab, newer), 400, "invalid_grant", "reuse detected")  # the whole family is gone
+    assert_oauth_error(
+        await token_request(lab, newer), 400, "invalid_grant", "reuse detected"
+    )  # the whole family is gone
 
 
 async def test_a_refresh_cannot_widen_the_scope(lab: Lab) -> None:
     client = await registered_client(lab)
     code = await get_code(lab, client["client_id"])
     first = (await token_request(lab, code_form(client["client_id"], code))).json()
-    form = {"grant_type": "refresh_token", "refresh_token": first["refresh_token"], "client_id": client["client_id"], "scope": "notes:read notes:write"}
+    form = {
+        "grant_type": "refresh_token",
+        "refresh_token": first["refresh_token"],
+        "client_id": client["client_id"],
+        "scope": "notes:read notes:write",
+    }
     assert_oauth_error(await token_request(lab, form), 400, "invalid_scope", "never widen")
 
 
@@ -351,11 +421,15 @@ async def test_a_confidential_client_must_authenticate_with_its_registered_metho
     unauthenticated = await token_request(lab, code_form(client["client_id"], code))
     assert_oauth_error(unauthenticated, 401, "invalid_client", "client_secret_basic")
     code = await get_code(lab, client["client_id"])
-    wrong = await token_request(lab, code_form(client["client_id"], code, client_id=None), auth=(client["client_id"], "wrong"))
+    wrong = await token_request(
+        lab, code_form(client["client_id"], code, client_id=None), auth=(client["client_id"], "wrong")
+    )
     assert_oauth_error(wrong, 401, "invalid_client", "wrong client_secret")
     assert wrong.headers["www-authenticate"].startswith("Basic")
     code = await get_code(lab, client["client_id"])
-    right = await token_request(lab, code_form(client["client_id"], code, client_id=None), auth=(client["client_id"], client["client_secret"]))
+    right = await token_request(
+        lab, code_form(client["client_id"], code, client_id=None), auth=(client["client_id"], client["client_secret"])
+    )
     assert right.status_code == 200
 
 
@@ -369,7 +443,11 @@ async def test_the_token_endpoint_wants_a_form_body(lab: Lab) -> None:
     ("body", "mention"),
     [
         pytest.param(b"[" * 2000 + b"]" * 2000, "nested deeper than 8 levels", id="2000-nested-arrays"),
-        pytest.param(b'{"client_name": "\\ud800", "redirect_uris": ["https://app.example/cb"]}', "lone surrogate", id="lone-surrogate"),
+        pytest.param(
+            b'{"client_name": "\\ud800", "redirect_uris": ["https://app.example/cb"]}',
+            "lone surrogate",
+            id="lone-surrogate",
+        ),
         pytest.param(b'{"client_name": "a", "client_name": "b"}', "appears twice", id="duplicate-member"),
         pytest.param(b" " * (16 * 1024 + 1), "limit is 16384 bytes", id="over-16-KB"),
     ],
@@ -390,4 +468,6 @@ async def test_a_client_assertion_nested_2000_levels_is_invalid_client_not_a_cra
     assertion = f"{deep}.{plain}.c2ln" if part == "header" else f"{plain}.{deep}.c2ln"
     form = {"grant_type": "authorization_code", "code": "x", "client_assertion": assertion,
             "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}  # fmt: skip
-    assert_oauth_error(await token_request(lab, form), 401, "invalid_client", f"client_assertion {part} is nested deeper")
+    assert_oauth_error(
+        await token_request(lab, form), 401, "invalid_client", f"client_assertion {part} is nested deeper"
+    )

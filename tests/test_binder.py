@@ -49,7 +49,9 @@ def _python311() -> str:
     for candidate in ("python3.11", sys.executable):
         path = shutil.which(candidate) if os.sep not in candidate else candidate
         if path:
-            version = subprocess.run([path, "-c", "import sys; print(sys.version_info[:2])"], capture_output=True, text=True, check=False)
+            version = subprocess.run(
+                [path, "-c", "import sys; print(sys.version_info[:2])"], capture_output=True, text=True, check=False
+            )
             if version.stdout.strip() == "(3, 11)":
                 return path
     pytest.fail("runtime.txt asks for Python 3.11, and no python3.11 is on this machine")
@@ -64,7 +66,11 @@ def test_clean_binder_environment_runs_every_notebook(tmp_path: Path) -> None:
     bin_dir = venv / "bin"
     # Nothing from the developer's environment may leak in: a clean PATH and no PYTHONPATH.
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
-    env.update(PATH=f"{bin_dir}{os.pathsep}/usr/local/bin:/usr/bin:/bin", VIRTUAL_ENV=str(venv), PIP_DISABLE_PIP_VERSION_CHECK="1")
+    env.update(
+        PATH=f"{bin_dir}{os.pathsep}/usr/local/bin:/usr/bin:/bin",
+        VIRTUAL_ENV=str(venv),
+        PIP_DISABLE_PIP_VERSION_CHECK="1",
+    )
 
     def run(*args: str, cwd: Path = repo) -> str:
         done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False)
@@ -73,14 +79,24 @@ def test_clean_binder_environment_runs_every_notebook(tmp_path: Path) -> None:
 
     run("pip", "install", "--quiet", "-r", "binder/requirements.txt")
     run("bash", "binder/postBuild")
-    versions = run("python", "-c", "import jupyterlab, notebook, sys; print(jupyterlab.__version__, notebook.__version__, sys.version_info[:2])")
+    versions = run(
+        "python",
+        "-c",
+        "import jupyterlab, notebook, sys; print(jupyterlab.__version__, notebook.__version__, sys.version_info[:2])",
+    )
     assert re.match(r"4\.6\.\d+ 7\.6\.\d+ \(3, 11\)$", versions.strip()), versions
     # The package comes from the copy (postBuild's editable install), not from the developer's tree.
     where = run("python", "-c", "import lab_servers, pathlib; print(pathlib.Path(lab_servers.__file__).resolve())")
     assert where.strip().startswith(str(repo.resolve())), where
     # postBuild made the learner's copies the Binder link opens, and switched off the news pop-up.
-    assert sorted(p.name for p in (repo / "my-notebooks").glob("*.ipynb")) == sorted(p.name for p in (repo / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-    overrides = run("python", "-c", "import json, sys, pathlib; print(json.loads((pathlib.Path(sys.prefix) / 'share/jupyter/lab/settings/overrides.json').read_text()))")
+    assert sorted(p.name for p in (repo / "my-notebooks").glob("*.ipynb")) == sorted(
+        p.name for p in (repo / "notebooks").glob("[0-9][0-9]_*.ipynb")
+    )
+    overrides = run(
+        "python",
+        "-c",
+        "import json, sys, pathlib; print(json.loads((pathlib.Path(sys.prefix) / 'share/jupyter/lab/settings/overrides.json').read_text()))",
+    )
     assert "'fetchNews': 'false'" in overrides, overrides
     report = run("python", "scripts/regenerate_notebooks.py", "--check")
     assert report.count("unchanged") >= 5 and "DIFFERS" not in report, report

@@ -36,7 +36,9 @@ def form_or_json(path: str) -> dict[str, str]:
 @pytest.mark.parametrize("path", AS_POSTS)
 async def test_every_authorization_server_endpoint_refuses_a_body_over_its_cap_with_413(lab: Lab, path: str) -> None:
     async with lab.httpx_client() as http:
-        response = await http.post(f"{ISSUER}{path}", content=chunked(4 * MAX_REQUEST_BODY_BYTES), headers=form_or_json(path))
+        response = await http.post(
+            f"{ISSUER}{path}", content=chunked(4 * MAX_REQUEST_BODY_BYTES), headers=form_or_json(path)
+        )
     assert response.status_code == 413
     assert response.json()["error"] == "invalid_request"
     assert f"limit of {MAX_REQUEST_BODY_BYTES} bytes" in response.json()["error_description"]
@@ -45,7 +47,9 @@ async def test_every_authorization_server_endpoint_refuses_a_body_over_its_cap_w
 @pytest.mark.parametrize("path", AS_POSTS)
 async def test_a_declared_content_length_over_the_cap_is_refused_up_front(lab: Lab, path: str) -> None:
     async with lab.httpx_client() as http:
-        response = await http.post(f"{ISSUER}{path}", content=b"a" * (MAX_REQUEST_BODY_BYTES + 1), headers=form_or_json(path))
+        response = await http.post(
+            f"{ISSUER}{path}", content=b"a" * (MAX_REQUEST_BODY_BYTES + 1), headers=form_or_json(path)
+        )
     assert response.status_code == 413 and "Content-Length announces more" in response.json()["error_description"]
 
 
@@ -85,10 +89,14 @@ def test_a_tap_keeps_at_most_its_limit_and_says_what_it_dropped() -> None:
 async def test_the_in_process_trace_keeps_a_bounded_copy_of_a_large_body(lab: Lab) -> None:
     big = b'{"x": "' + b"a" * (MAX_MCP_BODY_BYTES - 20) + b'"}'
     async with lab.httpx_client() as http:
-        await http.post(MCP_URL, content=big, headers={"Authorization": f"Bearer {mint(lab)}", "Content-Type": "application/json"})
+        await http.post(
+            MCP_URL, content=big, headers={"Authorization": f"Bearer {mint(lab)}", "Content-Type": "application/json"}
+        )
     exchange = next(e for e in lab.trace if e.method == "POST")
     assert len(exchange.request_body.encode()) < MAX_TRACED_BODY_BYTES + 200
-    assert exchange.request_body.endswith(f"[truncated: the trace keeps the first {MAX_TRACED_BODY_BYTES} of {len(big)} bytes]")
+    assert exchange.request_body.endswith(
+        f"[truncated: the trace keeps the first {MAX_TRACED_BODY_BYTES} of {len(big)} bytes]"
+    )
 
 
 async def test_serve_mode_caps_bodies_and_its_trace_keeps_a_bounded_copy() -> None:

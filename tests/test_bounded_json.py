@@ -74,7 +74,10 @@ def test_the_error_names_what_was_parsed() -> None:
         parse_json(b"[" * 40, what="the registration body")
 
 
-json_text = st.text(alphabet=st.sampled_from('[]{}",:\\ u0123456789abcdefDd8e-+.Ee truefalsnl\x00\u202e') | st.characters(), max_size=300)
+json_text = st.text(
+    alphabet=st.sampled_from('[]{}",:\\ u0123456789abcdefDd8e-+.Ee truefalsnl\x00\u202e') | st.characters(),
+    max_size=300,
+)
 
 
 @settings(max_examples=400, deadline=None)

@@ -145,7 +145,9 @@ def playwright_api() -> tuple[Any, Any]:
     return sync_playwright, expect
 
 
-def test_notebook_04_runs_in_jupyterlab_and_the_stepper_advances(playwright_api: tuple[Any, Any], jupyterlab: str) -> None:
+def test_notebook_04_runs_in_jupyterlab_and_the_stepper_advances(
+    playwright_api: tuple[Any, Any], jupyterlab: str
+) -> None:
     sync_playwright, expect = playwright_api
     SCREENSHOTS.mkdir(exist_ok=True)
     started = time.perf_counter()
@@ -173,9 +175,17 @@ def test_notebook_04_runs_in_jupyterlab_and_the_stepper_advances(playwright_api:
             box = diagram.bounding_box()
             assert box is not None and box["width"] > 200 and box["height"] > 200, box
             drawn = diagram.evaluate(
-                "e => e.tagName === 'IMG' ? (e.naturalWidth > 0 && decodeURIComponent(e.src)) : e.outerHTML")
-            assert drawn and "<svg" in drawn and "/register" in drawn and "client.json" in drawn, "the diagram has its labels"
-            assert page.locator(".jp-RenderedMermaid .jp-RenderedMermaid-error, .jp-RenderedMermaid.jp-mod-warning").count() == 0
+                "e => e.tagName === 'IMG' ? (e.naturalWidth > 0 && decodeURIComponent(e.src)) : e.outerHTML"
+            )
+            assert drawn and "<svg" in drawn and "/register" in drawn and "client.json" in drawn, (
+                "the diagram has its labels"
+            )
+            assert (
+                page.locator(
+                    ".jp-RenderedMermaid .jp-RenderedMermaid-error, .jp-RenderedMermaid.jp-mod-warning"
+                ).count()
+                == 0
+            )
             diagram.scroll_into_view_if_needed()
             page.screenshot(path=str(SCREENSHOTS / "04-diagram.png"))
 
@@ -188,7 +198,9 @@ def test_notebook_04_runs_in_jupyterlab_and_the_stepper_advances(playwright_api:
             expect(status.first).to_contain_text("next is step 2 of 7", timeout=30_000)
             next_button.click()
             expect(status.first).to_contain_text("next is step 3 of 7", timeout=30_000)
-            expect(page.locator(".widget-html svg").first).to_be_visible(timeout=30_000)  # the diagram grows in the widget
+            expect(page.locator(".widget-html svg").first).to_be_visible(
+                timeout=30_000
+            )  # the diagram grows in the widget
             page.locator(".widget-vbox").first.scroll_into_view_if_needed()
             page.screenshot(path=str(SCREENSHOTS / "04-stepper.png"))
             # On to consent: "Next step" gives way to Approve / Deny; Approve gets the code.

@@ -75,7 +75,9 @@ def _digest(paths: list[Path]) -> dict[str, str]:
 def make_lab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """JupyterLab as `make lab` runs it, on copies made by scripts/lab_setup.py."""
     if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} not found (apt-get install -y chromium)") if os.environ.get("CI") == "true" else pytest.skip("no chromium")
+        pytest.fail(f"{CHROMIUM} not found (apt-get install -y chromium)") if os.environ.get(
+            "CI"
+        ) == "true" else pytest.skip("no chromium")
     pytest.importorskip("playwright")
     originals = tmp_path / "notebooks"
     shutil.copytree(ROOT / "notebooks", originals)
@@ -124,7 +126,9 @@ def make_lab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         log.close()
 
 
-def test_a_learner_runs_and_saves_every_notebook_and_nothing_the_tests_compare_changes(make_lab: tuple[str, Path]) -> None:
+def test_a_learner_runs_and_saves_every_notebook_and_nothing_the_tests_compare_changes(
+    make_lab: tuple[str, Path],
+) -> None:
     from playwright.sync_api import sync_playwright
 
     base, copies = make_lab
@@ -144,8 +148,12 @@ def test_a_learner_runs_and_saves_every_notebook_and_nothing_the_tests_compare_c
                 cells = page.evaluate(CELL_SUMMARY)
                 assert [c["errors"] for c in cells if c["errors"]] == [], path.name
                 assert [c["stderr"] for c in cells if c["stderr"]] == [], path.name
-                assert [c["count"] for c in cells] == list(range(1, len(cells) + 1)), f"{path.name}: every cell ran, in this kernel"
-                if path.stem == "02_dcr":  # long step cards (step 5 with the consent page, step 7) are folded after a run
+                assert [c["count"] for c in cells] == list(range(1, len(cells) + 1)), (
+                    f"{path.name}: every cell ran, in this kernel"
+                )
+                if (
+                    path.stem == "02_dcr"
+                ):  # long step cards (step 5 with the consent page, step 7) are folded after a run
                     folded = page.evaluate("""() => [...document.querySelectorAll('.jp-OutputArea-output details')]
                         .filter(d => d.querySelector('summary').textContent.startsWith('The whole step card')).map(d => d.open)""")
                     assert folded == [False, False], folded
@@ -160,7 +168,9 @@ def test_a_learner_runs_and_saves_every_notebook_and_nothing_the_tests_compare_c
     for path in NOTEBOOKS:
         saved = nbformat.read(copies / path.name, as_version=4)
         nbformat.validate(saved)
-        assert all(c.execution_count for c in saved.cells if c.cell_type == "code"), f"{path.name}: saved with its outputs"
+        assert all(c.execution_count for c in saved.cells if c.cell_type == "code"), (
+            f"{path.name}: saved with its outputs"
+        )
     assert _digest(NOTEBOOKS) == before, "the repository's notebooks were not touched"
     nbval = subprocess.run([sys.executable, "-m", "pytest", "notebooks", "--nbval", "--nbval-current-env", "-q", "-p", "no:cacheprovider"],
                            cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)  # fmt: skip

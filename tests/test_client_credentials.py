@@ -65,6 +65,8 @@ async def test_a_client_that_did_not_register_the_grant_is_unauthorized_client(l
 
 
 async def test_a_public_client_may_not_use_it(lab: Lab) -> None:
-    lab.publish_client_document(lab.client_metadata_url, {**default_client_metadata(), "grant_types": ["client_credentials"]})
+    lab.publish_client_document(
+        lab.client_metadata_url, {**default_client_metadata(), "grant_types": ["client_credentials"]}
+    )
     form = {"grant_type": "client_credentials", "client_id": lab.client_metadata_url, "resource": lab.mcp_url}
     assert_oauth_error(await token_request(lab, form), 400, "unauthorized_client", "confidential clients only")

@@ -28,7 +28,9 @@ def test_prm_urls_insert_the_well_known_segment_then_fall_back_to_the_root() -> 
         ("https://h/.well-known/oauth-protected-resource/public/mcp", "https://h/public/mcp"),
         ("https://h/.well-known/oauth-protected-resource", "https://h"),
     ]
-    assert protected_resource_metadata_urls("https://h", None) == [("https://h/.well-known/oauth-protected-resource", "https://h")]
+    assert protected_resource_metadata_urls("https://h", None) == [
+        ("https://h/.well-known/oauth-protected-resource", "https://h")
+    ]
 
 
 def test_as_metadata_urls_for_an_issuer_with_a_path() -> None:
@@ -107,14 +109,19 @@ async def test_a_prm_resource_that_is_not_the_server_url_fails_step_2(lab: Lab) 
     client = lab.client("dcr")
     client.mcp_url = "https://MCP.example.com/mcp"
     await client.next_step()
-    with pytest.raises(StepError, match=r"^step 2 \(resource-metadata\): PRM resource .* is not identical to 'https://MCP.example.com/mcp'"):
+    with pytest.raises(
+        StepError,
+        match=r"^step 2 \(resource-metadata\): PRM resource .* is not identical to 'https://MCP.example.com/mcp'",
+    ):
         await client.next_step()
 
 
 async def test_an_unknown_host_fails_like_a_connection_error_naming_the_step(lab: Lab) -> None:
     client = lab.client("dcr")
     client.mcp_url = "https://nowhere.example/mcp"
-    with pytest.raises(StepError, match=r"^step 1 \(challenge\): HTTP request to .* failed: nowhere.example: name does not resolve"):
+    with pytest.raises(
+        StepError, match=r"^step 1 \(challenge\): HTTP request to .* failed: nowhere.example: name does not resolve"
+    ):
         await client.next_step()
     assert lab.trace.exchanges[-1].error == "nowhere.example: name does not resolve"
 
@@ -134,7 +141,11 @@ class TamperingBrowser(Browser):
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
-        ("iss=https%3A%2F%2Fauth.example.com", "iss=https%3A%2F%2Fevil.example", r"iss .* possible mix-up attack \(RFC 9207\)"),
+        (
+            "iss=https%3A%2F%2Fauth.example.com",
+            "iss=https%3A%2F%2Fevil.example",
+            r"iss .* possible mix-up attack \(RFC 9207\)",
+        ),
         ("&iss=https%3A%2F%2Fauth.example.com", "", r"the AS advertises iss .* has none"),
         ("state=", "state=X", r"state in the redirect does not match"),
     ],

@@ -29,4 +29,3 @@ async def test_the_same_concurrent_scenario_gives_a_byte_identical_trace() -> No
             await connect_many(lab, 10)
             traces.append(lab.trace.to_json())
     assert traces[0] == traces[1]
-

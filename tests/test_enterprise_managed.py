@@ -40,14 +40,27 @@ async def present(lab: Lab, assertion: str, **extra: str) -> httpx.Response:
 
 
 def good(idp: IdentityProvider, **overrides: object) -> str:
-    fields: dict = {"sub": "alice", "audience": ISSUER, "client_id": ENTERPRISE_CLIENT_AT_AS, "resource": MCP_URL, **overrides}
+    fields: dict = {
+        "sub": "alice",
+        "audience": ISSUER,
+        "client_id": ENTERPRISE_CLIENT_AT_AS,
+        "resource": MCP_URL,
+        **overrides,
+    }
     return idp.mint_id_jag(**fields)
 
 
 async def test_the_whole_flow_gets_a_token_without_consent_and_without_a_refresh_token(lab: Lab) -> None:
     idp = add_enterprise_idp(lab)
     client = await connect_enterprise(lab, idp)
-    assert [r.name for r in client.records] == ["challenge", "resource-metadata", "as-metadata", "id-jag", "jwt-bearer", "mcp"]
+    assert [r.name for r in client.records] == [
+        "challenge",
+        "resource-metadata",
+        "as-metadata",
+        "id-jag",
+        "jwt-bearer",
+        "mcp",
+    ]
     assert client.state.whoami["sub"] == "alice" and client.state.whoami["client_id"] == ENTERPRISE_CLIENT_AT_AS
     assert "refresh_token" not in client.state.tokens  # ID-JAG draft section 4.4.3
     assert not [e for e in lab.trace.exchanges if e.caller == "browser"]  # no consent screen
@@ -65,17 +78,36 @@ async def test_the_as_advertises_the_grant_and_the_id_jag_profile(lab: Lab) -> N
 @pytest.mark.parametrize(
     ("make", "mention"),
     [
-        (lambda idp: good(idp, key=OKPKey.import_key(Ed25519PrivateKey.from_private_bytes(b"\x07" * 32))), "signature does not verify"),
+        (
+            lambda idp: good(idp, key=OKPKey.import_key(Ed25519PrivateKey.from_private_bytes(b"\x07" * 32))),
+            "signature does not verify",
+        ),
         (lambda idp: good(idp, audience="https://other-as.example"), "not this authorization server"),
-        (lambda idp: IdentityProvider("https://rogue-idp.example", clock=idp.clock, ids=idp.ids).mint_id_jag(
-            sub="alice", audience=ISSUER, client_id=ENTERPRISE_CLIENT_AT_AS, resource=MCP_URL), "not an identity provider this AS trusts"),
+        (
+            lambda idp: IdentityProvider("https://rogue-idp.example", clock=idp.clock, ids=idp.ids).mint_id_jag(
+                sub="alice", audience=ISSUER, client_id=ENTERPRISE_CLIENT_AT_AS, resource=MCP_URL
+            ),
+            "not an identity provider this AS trusts",
+        ),
         (lambda idp: good(idp, exp=idp.clock.now() - 1), "expired"),
         (lambda idp: good(idp, client_id="someone-else"), "not the authenticated"),
         (lambda idp: good(idp, resource="https://other-mcp.example.com/mcp"), "not a resource of this AS"),
-        (lambda idp: idp.sign({"iss": IDP_ISSUER, "sub": "alice", "aud": ISSUER, "exp": idp.clock.now() + 60}), "typ is 'JWT'"),
+        (
+            lambda idp: idp.sign({"iss": IDP_ISSUER, "sub": "alice", "aud": ISSUER, "exp": idp.clock.now() + 60}),
+            "typ is 'JWT'",
+        ),
         (lambda idp: "not-a-jwt", "not a compact JWS"),
     ],
-    ids=["bad-signature", "wrong-audience", "unknown-idp", "expired", "client-mismatch", "foreign-resource", "wrong-typ", "garbage"],
+    ids=[
+        "bad-signature",
+        "wrong-audience",
+        "unknown-idp",
+        "expired",
+        "client-mismatch",
+        "foreign-resource",
+        "wrong-typ",
+        "garbage",
+    ],
 )
 async def test_a_bad_id_jag_is_invalid_grant(lab: Lab, make: object, mention: str) -> None:
     idp = add_enterprise_idp(lab)
@@ -91,7 +123,9 @@ async def test_a_replayed_id_jag_is_refused(lab: Lab) -> None:
 
 async def test_without_a_trusted_idp_the_grant_is_unsupported(lab: Lab) -> None:
     async with lab.httpx_client("client") as http:
-        response = await http.post(f"{ISSUER}/token", data={"grant_type": JWT_BEARER, "assertion": "x", "client_id": lab.client_metadata_url})
+        response = await http.post(
+            f"{ISSUER}/token", data={"grant_type": JWT_BEARER, "assertion": "x", "client_id": lab.client_metadata_url}
+        )
     assert_oauth_error(response, 400, "unsupported_grant_type")
 
 

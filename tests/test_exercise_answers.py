@@ -42,7 +42,9 @@ def test_a_wrong_count_is_wrong(answer: object) -> None:
     assert not is_correct("02-records-after-three", answer) and not is_correct("03-register-requests", answer)
 
 
-@pytest.mark.parametrize("answer", ["invalid_client", "INVALID_CLIENT", 'error="invalid_client"', "invalid client", "invalid-client"])
+@pytest.mark.parametrize(
+    "answer", ["invalid_client", "INVALID_CLIENT", 'error="invalid_client"', "invalid client", "invalid-client"]
+)
 def test_an_error_code_may_be_quoted_or_spelled_loosely(answer: str) -> None:
     assert is_correct("03-mismatch-error", answer)
 
@@ -92,7 +94,9 @@ def test_claim_names_in_any_order_and_form(answer: object) -> None:
 
 
 def test_a_missing_or_extra_claim_is_wrong() -> None:
-    assert not is_correct("04-differing-claims", ["client_id"]) and not is_correct("04-differing-claims", "client_id jti sub")
+    assert not is_correct("04-differing-claims", ["client_id"]) and not is_correct(
+        "04-differing-claims", "client_id jti sub"
+    )
 
 
 @pytest.mark.parametrize("c", ["preregistered", "pre-registered", "Pre registered", "pre-registration", "static"])
@@ -104,7 +108,9 @@ def test_registration_methods_by_any_of_their_names(b: str, c: str) -> None:
 def test_one_wrong_choice_makes_the_whole_answer_wrong(capsys: pytest.CaptureFixture[str]) -> None:
     check_answer("04-best-fit", {"a": "dcr", "b": "dcr", "c": "preregistered"})
     lines = capsys.readouterr().out.splitlines()
-    assert lines[:3] == ["❌ (a) dcr", "✅ (b) dcr", "✅ (c) preregistered"] and lines[3].startswith("❌ Not quite. Hint:")
+    assert lines[:3] == ["❌ (a) dcr", "✅ (b) dcr", "✅ (c) preregistered"] and lines[3].startswith(
+        "❌ Not quite. Hint:"
+    )
 
 
 @pytest.mark.parametrize(("word", "meant"), [("refused", "refused"), ("Rejected", "refused"), ("denied", "refused"),
@@ -119,7 +125,9 @@ def test_which_refused_accepts_synonyms() -> None:
     assert not is_correct("05-which-refused", {"a": "accepted", "b": "allowed", "c": "Refused", "d": "accepted"})
 
 
-@pytest.mark.parametrize("answer", ["pin_vetted_address", "pin vetted address", "'pin-vetted-address'", "pin_vetted_address=False"])
+@pytest.mark.parametrize(
+    "answer", ["pin_vetted_address", "pin vetted address", "'pin-vetted-address'", "pin_vetted_address=False"]
+)
 def test_a_policy_field_name_typed_loosely(answer: str) -> None:
     assert identifier(answer) == "pin_vetted_address" and is_correct("05-rebinding-rule", answer)
 
@@ -136,7 +144,13 @@ def test_hints_do_not_state_the_answer() -> None:
         if name in ("01-prm-url", "02-pkce-s256"):
             continue  # their answers depend on a lab run
         expected = exercise.normalise(exercise.expected(None))
-        values = expected.values() if isinstance(expected, dict) else expected if isinstance(expected, list | set) else [expected]
+        values = (
+            expected.values()
+            if isinstance(expected, dict)
+            else expected
+            if isinstance(expected, list | set)
+            else [expected]
+        )
         for value in values:
             if isinstance(value, str) and len(value) > 4:
                 assert value not in exercise.hint.lower(), f"{name}'s hint gives away {value!r}"
@@ -157,4 +171,6 @@ async def test_pkce_s256_is_computed_from_the_verifier() -> None:
     digest = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode("ascii")).digest()).decode()
     assert is_correct("02-pkce-s256", digest.rstrip("="), lab)
     assert not is_correct("02-pkce-s256", digest, lab) or not digest.endswith("="), "padding is not S256"
-    assert not is_correct("02-pkce-s256", verifier, lab), "the verifier itself is not the challenge (that would be 'plain')"
+    assert not is_correct("02-pkce-s256", verifier, lab), (
+        "the verifier itself is not the challenge (that would be 'plain')"
+    )

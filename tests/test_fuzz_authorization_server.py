@@ -28,7 +28,9 @@ from lab_servers.security.requests import CODE_CHALLENGE, CODE_VERIFIER
 
 pytestmark = pytest.mark.anyio
 
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 POLICIES = st.sampled_from([HARDENED, NAIVE])
 
 json_values = st.recursive(
@@ -114,21 +116,37 @@ def test_any_cache_control_gives_a_lifetime_within_the_policys_bounds(cache_cont
 async def test_register_answers_201_or_an_oauth_error(body: Any, policy) -> None:
     async with await _lab(policy) as lab, lab.httpx_client("fuzzer") as http:
         content = body if isinstance(body, bytes) else json.dumps(body).encode()
-        response = await http.post(f"{lab.issuer}/register", content=content, headers={"content-type": "application/json"})
+        response = await http.post(
+            f"{lab.issuer}/register", content=content, headers={"content-type": "application/json"}
+        )
     _assert_oauth_error_or_success(response, (201,))
     assert len(lab.registrations) == (1 if response.status_code == 201 else 0)
 
 
-AUTHORIZE_PARAMETERS = ["response_type", "client_id", "redirect_uri", "code_challenge", "code_challenge_method", "state", "resource", "scope"]
+AUTHORIZE_PARAMETERS = [
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "code_challenge",
+    "code_challenge_method",
+    "state",
+    "resource",
+    "scope",
+]
 
 
 @FUZZ
 @given(
     client_id=hostile_urls,
-    overrides=st.lists(st.tuples(st.sampled_from(AUTHORIZE_PARAMETERS) | st.text(max_size=6), st.text(max_size=30) | hostile_urls), max_size=4),
+    overrides=st.lists(
+        st.tuples(st.sampled_from(AUTHORIZE_PARAMETERS) | st.text(max_size=6), st.text(max_size=30) | hostile_urls),
+        max_size=4,
+    ),
     policy=POLICIES,
 )
-async def test_authorize_shows_consent_an_error_page_or_redirects_never_a_500(client_id: str, overrides: list, policy) -> None:
+async def test_authorize_shows_consent_an_error_page_or_redirects_never_a_500(
+    client_id: str, overrides: list, policy
+) -> None:
     params = [("response_type", "code"), ("client_id", client_id), ("redirect_uri", "https://evil.example/callback"),
               ("code_challenge", CODE_CHALLENGE), ("code_challenge_method", "S256"), ("resource", "https://mcp.example.com/mcp")]  # fmt: skip
     async with await _lab(policy) as lab, lab.httpx_client("browser") as http:
@@ -169,7 +187,12 @@ async def test_any_document_response_is_judged_without_a_500_and_only_valid_ones
 
 
 @FUZZ
-@given(form=st.lists(st.tuples(st.sampled_from(["txn", "decision"]) | st.text(max_size=6), st.text(max_size=20)), max_size=4), policy=POLICIES)
+@given(
+    form=st.lists(
+        st.tuples(st.sampled_from(["txn", "decision"]) | st.text(max_size=6), st.text(max_size=20)), max_size=4
+    ),
+    policy=POLICIES,
+)
 async def test_the_consent_decision_never_fails_with_a_500(form: list, policy) -> None:
     async with await _lab(policy) as lab, lab.httpx_client("browser") as http:
         response = await http.post(f"{lab.issuer}/authorize/decision", data=dict(form) if form else None)
@@ -182,12 +205,17 @@ TOKEN_PARAMETERS = ["grant_type", "code", "client_id", "redirect_uri", "code_ver
 
 @FUZZ
 @given(
-    form=st.lists(st.tuples(st.sampled_from(TOKEN_PARAMETERS), st.text(max_size=40) | hostile_urls | st.just(CODE_VERIFIER)), max_size=6),
+    form=st.lists(
+        st.tuples(st.sampled_from(TOKEN_PARAMETERS), st.text(max_size=40) | hostile_urls | st.just(CODE_VERIFIER)),
+        max_size=6,
+    ),
     authorization=st.none() | st.builds(lambda t: "Basic " + t, header_text) | header_text,
     content_type=st.sampled_from(["application/x-www-form-urlencoded", "application/json", "multipart/form-data", ""]),
     policy=POLICIES,
 )
-async def test_token_answers_tokens_or_an_oauth_error(form: list, authorization: str | None, content_type: str, policy) -> None:
+async def test_token_answers_tokens_or_an_oauth_error(
+    form: list, authorization: str | None, content_type: str, policy
+) -> None:
     headers = {"content-type": content_type}
     if authorization is not None:
         headers["authorization"] = authorization
@@ -199,7 +227,9 @@ async def test_token_answers_tokens_or_an_oauth_error(form: list, authorization:
 @FUZZ
 @given(
     method=st.sampled_from(["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"]),
-    path=st.sampled_from([".well-known/oauth-authorization-server", ".well-known/openid-configuration", "jwks.json", "clients/x/logo"])
+    path=st.sampled_from(
+        [".well-known/oauth-authorization-server", ".well-known/openid-configuration", "jwks.json", "clients/x/logo"]
+    )
     | st.text(max_size=30),
     query=st.text(max_size=20),
 )

@@ -23,15 +23,34 @@ from .oauth_checks import assert_well_formed
 
 pytestmark = pytest.mark.anyio
 
-FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 POLICIES = st.sampled_from([HARDENED, NAIVE])
 DCR = {k: v for k, v in default_client_metadata().items() if k != "client_id"}
 REDIRECT = DCR["redirect_uris"][0]
 
 # Every code point, surrogates included, and the ones known to cause trouble, often.
-SPECIALS = ["\ud800", "\udfff", "\ud83d", "\x00", "\u202e", "\u2066", "\u200b", "\ufeff", "\uffff", "\U0010ffff", "\n", "\t", "\\", '"']
+SPECIALS = [
+    "\ud800",
+    "\udfff",
+    "\ud83d",
+    "\x00",
+    "\u202e",
+    "\u2066",
+    "\u200b",
+    "\ufeff",
+    "\uffff",
+    "\U0010ffff",
+    "\n",
+    "\t",
+    "\\",
+    '"',
+]
 wide_char = st.characters(exclude_categories=()) | st.sampled_from(SPECIALS)
-wide_text = st.text(wide_char, max_size=40) | st.sampled_from(["%00", "%ED%A0%80", "https://app.example/\u202e", "a\x00b"])
+wide_text = st.text(wide_char, max_size=40) | st.sampled_from(
+    ["%00", "%ED%A0%80", "https://app.example/\u202e", "a\x00b"]
+)
 huge_text = st.sampled_from(["x", "\u202e", "[", "é"]).flatmap(lambda c: st.integers(300, 40_000).map(lambda n: c * n))
 hostile_text = wide_text | huge_text
 nested = st.integers(9, 3_000).flatmap(lambda n: st.sampled_from(["[" * n + "]" * n, '{"a":' * n + "1" + "}" * n]))
@@ -64,7 +83,11 @@ async def test_register_with_wide_unicode_deep_or_huge_values_answers_201_or_a_w
 ) -> None:
     body = json.dumps(DCR)[:-1] + f", {json.dumps(field)}: {'[' + value + ']' if as_list else value}}}"
     async with Lab(seed=0, policy=policy) as lab, lab.httpx_client("fuzzer") as http:
-        response = await http.post(f"{ISSUER}/register", content=body.encode("utf-8", "surrogatepass"), headers={"content-type": "application/json"})
+        response = await http.post(
+            f"{ISSUER}/register",
+            content=body.encode("utf-8", "surrogatepass"),
+            headers={"content-type": "application/json"},
+        )
         assert_well_formed(response)
         assert len(lab.registrations) == (1 if response.status_code == 201 else 0)
         if response.status_code == 201:  # what was stored can be shown: the consent page renders
@@ -83,11 +106,22 @@ async def test_register_with_any_raw_body_answers_a_well_formed_error(body: byte
     assert response.status_code in (400, 413) and lab.registrations == {}
 
 
-AUTHORIZE = ["response_type", "client_id", "redirect_uri", "code_challenge", "code_challenge_method", "state", "resource", "scope"]
+AUTHORIZE = [
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "code_challenge",
+    "code_challenge_method",
+    "state",
+    "resource",
+    "scope",
+]
 
 
 @FUZZ
-@given(name=st.sampled_from(AUTHORIZE), value=wide_text | huge_text.map(lambda t: t[:6000]), policy=POLICIES)  # httpx caps URLs at 64 KB
+@given(
+    name=st.sampled_from(AUTHORIZE), value=wide_text | huge_text.map(lambda t: t[:6000]), policy=POLICIES
+)  # httpx caps URLs at 64 KB
 async def test_authorize_with_a_hostile_parameter_never_answers_5xx(name: str, value: str, policy: Any) -> None:
     params = {"response_type": "code", "client_id": CLIENT_METADATA_URL, "redirect_uri": REDIRECT, "code_challenge": CHALLENGE,
               "code_challenge_method": "S256", "resource": MCP_URL, "state": "s", name: value}  # fmt: skip
@@ -99,14 +133,20 @@ async def test_authorize_with_a_hostile_parameter_never_answers_5xx(name: str, v
 
 
 @FUZZ
-@given(field=st.sampled_from(["client_name", "redirect_uris", "client_id", "jwks", "logo_uri", "grant_types"]), value=_raw_json_value(), policy=POLICIES)
+@given(
+    field=st.sampled_from(["client_name", "redirect_uris", "client_id", "jwks", "logo_uri", "grant_types"]),
+    value=_raw_json_value(),
+    policy=POLICIES,
+)
 async def test_a_cimd_document_with_hostile_values_is_judged_without_5xx_and_refused_ones_are_not_cached(
     field: str, value: str, policy: Any
 ) -> None:
     document = {k: v for k, v in default_client_metadata().items() if k != field}
     body = (json.dumps(document)[:-1] + f", {json.dumps(field)}: {value}}}").encode("utf-8", "surrogatepass")
     async with Lab(seed=0, policy=policy) as lab, lab.httpx_client("browser") as http:
-        lab.metadata_hosts["app.example"].publish_response("/client.json", HostedResponse(body, 200, {"content-type": "application/json"}))
+        lab.metadata_hosts["app.example"].publish_response(
+            "/client.json", HostedResponse(body, 200, {"content-type": "application/json"})
+        )
         response = await http.get(f"{ISSUER}/authorize", params={"response_type": "code", "client_id": CLIENT_METADATA_URL,
                                   "redirect_uri": REDIRECT, "code_challenge": CHALLENGE, "code_challenge_method": "S256", "resource": MCP_URL})  # fmt: skip
         assert_well_formed(response)
@@ -119,7 +159,12 @@ TOKEN = ["grant_type", "code", "client_id", "redirect_uri", "code_verifier", "re
 
 
 def _assertion(header: str, claims: str) -> str:
-    return ".".join(base64.urlsafe_b64encode(p.encode("utf-8", "surrogatepass")).rstrip(b"=").decode() for p in (header, claims)) + ".c2ln"
+    return (
+        ".".join(
+            base64.urlsafe_b64encode(p.encode("utf-8", "surrogatepass")).rstrip(b"=").decode() for p in (header, claims)
+        )
+        + ".c2ln"
+    )
 
 
 @FUZZ
@@ -129,7 +174,9 @@ def _assertion(header: str, claims: str) -> str:
     basic=st.none() | hostile_text,
     policy=POLICIES,
 )
-async def test_token_with_a_hostile_parameter_answers_a_well_formed_error(name: str, value: str, basic: str | None, policy: Any) -> None:
+async def test_token_with_a_hostile_parameter_answers_a_well_formed_error(
+    name: str, value: str, basic: str | None, policy: Any
+) -> None:
     form = {"grant_type": "authorization_code", "code": "c", "client_id": CLIENT_METADATA_URL, "redirect_uri": REDIRECT,
             "code_verifier": VERIFIER, "resource": MCP_URL, name: value}  # fmt: skip
     headers = {"content-type": "application/x-www-form-urlencoded"}
@@ -151,7 +198,10 @@ async def test_the_consent_decision_with_hostile_values_never_answers_5xx(txn: s
 
 
 @FUZZ
-@given(path=wide_text | huge_text.map(lambda t: t[:6000]), method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]))
+@given(
+    path=wide_text | huge_text.map(lambda t: t[:6000]),
+    method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]),
+)
 async def test_any_path_and_method_answers_a_well_formed_error_or_success(path: str, method: str) -> None:
     async with Lab(seed=0) as lab, lab.httpx_client("client") as http:
         response = await http.request(method, f"{ISSUER}/{quote(path, errors='surrogatepass')}")
@@ -165,9 +215,15 @@ async def test_any_path_and_method_answers_a_well_formed_error_or_success(path: 
     value=hostile_text | st.builds(_assertion, _raw_json_value(), _raw_json_value()),
     policy=POLICIES,
 )
-async def test_revocation_and_introspection_with_hostile_values_answer_well_formed(path: str, name: str, value: str, policy: Any) -> None:
+async def test_revocation_and_introspection_with_hostile_values_answer_well_formed(
+    path: str, name: str, value: str, policy: Any
+) -> None:
     form = {"token": "t", "client_id": CLIENT_METADATA_URL, name: value}
     async with Lab(seed=0, policy=policy) as lab, lab.httpx_client("client") as http:
-        response = await http.post(f"{ISSUER}{path}", content=_form(list(form.items())), headers={"content-type": "application/x-www-form-urlencoded"})
+        response = await http.post(
+            f"{ISSUER}{path}",
+            content=_form(list(form.items())),
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
         assert_well_formed(response)
         assert lab.auth_server.revoked_jtis == {} and lab.registrations == {}

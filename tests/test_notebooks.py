@@ -26,8 +26,16 @@ _spec = importlib.util.spec_from_file_location("regenerate_notebooks", ROOT / "s
 regen = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(regen)  # type: ignore[union-attr]
 
-EXPECTED = ["00_start_here", "01_discovery", "02_dcr", "03_cimd", "04_two_identities", "05_security", "06_tomorrow_morning",
-            "07_complete_story"]
+EXPECTED = [
+    "00_start_here",
+    "01_discovery",
+    "02_dcr",
+    "03_cimd",
+    "04_two_identities",
+    "05_security",
+    "06_tomorrow_morning",
+    "07_complete_story",
+]
 NOTEBOOKS = [ROOT / "notebooks" / f"{name}.ipynb" for name in EXPECTED]
 IDS = [p.stem for p in NOTEBOOKS]
 # What must never reach a stored output: it would differ between machines or runs.
@@ -62,12 +70,21 @@ def test_every_notebook_exists() -> None:
 def test_notebook_shape(path: Path) -> None:
     nb = load(path)
     nbformat.validate(nb)
-    assert nb.metadata["kernelspec"]["name"] == "python3", "nbval --nbval-current-env needs the kernelspec named python3"
+    assert nb.metadata["kernelspec"]["name"] == "python3", (
+        "nbval --nbval-current-env needs the kernelspec named python3"
+    )
     markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     first = nb.cells[0]
-    assert first.cell_type == "markdown" and first.source.startswith("# ") and "By the end of this notebook you can" in first.source
+    assert (
+        first.cell_type == "markdown"
+        and first.source.startswith("# ")
+        and "By the end of this notebook you can" in first.source
+    )
     assert "**Where we are in the handshake**" in markdown and markdown.count("| ▶ |") + markdown.count("| |") >= 4
-    assert "## Recap" in markdown and "https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization" in markdown
+    assert (
+        "## Recap" in markdown
+        and "https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization" in markdown
+    )
     ids = [c.id for c in nb.cells]
     assert len(ids) == len(set(ids))
     if path.stem != "00_start_here":
@@ -89,7 +106,9 @@ def test_sanity_checks_live_beside_the_notebook_not_in_it(path: Path) -> None:
     code_ids = {c.id for c in code_cells(nb)}
     assert set(checks) <= code_ids, f"checks name cells that do not exist: {set(checks) - code_ids}"
     for cell in code_cells(nb):
-        assert "sanity-check" not in tags(cell) and "is_correct(" not in cell.source, f"cell {cell.id} holds a sanity check"
+        assert "sanity-check" not in tags(cell) and "is_correct(" not in cell.source, (
+            f"cell {cell.id} holds a sanity check"
+        )
     assert all("assert " in block for blocks in checks.values() for block in blocks)
 
 
@@ -97,7 +116,9 @@ def test_sanity_checks_live_beside_the_notebook_not_in_it(path: Path) -> None:
 def test_committed_with_stable_outputs(path: Path) -> None:
     nb = load(path)
     counts = [c.execution_count for c in code_cells(nb)]
-    assert counts == list(range(1, len(counts) + 1)), "committed executed, in order (run scripts/regenerate_notebooks.py)"
+    assert counts == list(range(1, len(counts) + 1)), (
+        "committed executed, in order (run scripts/regenerate_notebooks.py)"
+    )
     assert any(c.outputs for c in code_cells(nb))
     for cell in code_cells(nb):
         if "nbval-ignore-output" in tags(cell):
@@ -152,7 +173,9 @@ def test_rerunning_gives_identical_outputs(path: Path) -> None:
     # "Restart and Run All": a fresh kernel writes exactly the stored file, byte for byte. The
     # stored file came from another fresh run (the regeneration script's), so two fresh runs agree.
     fresh, pass_two = _run_all_twice_in_one_kernel(load(path), path.stem)
-    assert regen.dumps(fresh) == path.read_text(encoding="utf-8"), "stored outputs are stale: run scripts/regenerate_notebooks.py"
+    assert regen.dumps(fresh) == path.read_text(encoding="utf-8"), (
+        "stored outputs are stale: run scripts/regenerate_notebooks.py"
+    )
     # ... then every cell run a second time without a restart ("Run All" again, as learners do).
     for index, (a, b) in enumerate(zip(_outputs(fresh), pass_two, strict=True)):
         assert a == b, f"code cell {index} prints something else when run a second time in the same kernel"
@@ -175,7 +198,9 @@ def test_check_answer_verdicts(capsys: pytest.CaptureFixture[str]) -> None:
     assert lines[2].startswith("❌ Not quite. Hint: ") and lines[3].startswith("✏️  04-best-fit")
     assert lines[4:8] == ["✅ (a) cimd", "✅ (b) dcr", "✅ (c) preregistered", "✅ All right!"]
     assert lines[8] == "❌ (a) dcr" and lines[-1].startswith("❌ Not quite.")
-    assert is_correct("04-differing-claims", "jti, client_id") and is_correct("04-differing-claims", {"client_id", "jti"})
+    assert is_correct("04-differing-claims", "jti, client_id") and is_correct(
+        "04-differing-claims", {"client_id", "jti"}
+    )
     assert not is_correct("04-differing-claims", ["client_id"]) and is_correct("03-mismatch-error", "invalid_request")
     assert is_correct("01-tenant-as-urls", " ".join(EXERCISES["01-tenant-as-urls"].expected(None)))
     assert capsys.readouterr().out == "", "is_correct prints nothing"

@@ -56,7 +56,10 @@ async def test_an_assertion_signed_with_the_published_key_authenticates_the_clie
         (lambda lab: assertion(lab, key(2)), "signature not verified"),
         (lambda lab: assertion(lab, key(1), aud="https://other.example/token"), "aud must name this token endpoint"),
         (lambda lab: assertion(lab, key(1), exp=lab.clock.now() - 1), "expired"),
-        (lambda lab: assertion(lab, key(1), sub="https://evil.example/client.json"), "iss and sub must both be the client_id"),
+        (
+            lambda lab: assertion(lab, key(1), sub="https://evil.example/client.json"),
+            "iss and sub must both be the client_id",
+        ),
     ],
     ids=["no-assertion", "wrong-key", "wrong-audience", "expired", "wrong-subject"],
 )
@@ -68,4 +71,6 @@ async def test_a_missing_or_bad_assertion_is_invalid_client(lab: Lab, make, ment
 async def test_an_assertion_cannot_be_replayed(lab: Lab) -> None:
     publish_confidential_client(lab)
     assert (await redeem(lab, assertion(lab, key(1)))).status_code == 200
-    assert_oauth_error(await redeem(lab, assertion(lab, key(1))), 401, "invalid_client", "jti is missing or was already used")
+    assert_oauth_error(
+        await redeem(lab, assertion(lab, key(1))), 401, "invalid_client", "jti is missing or was already used"
+    )

@@ -18,7 +18,9 @@ def names(records: list) -> list[str]:
     return [r.name for r in records]
 
 
-async def test_an_expired_token_is_answered_401_invalid_token_and_the_client_refreshes_once_and_retries(lab: Lab) -> None:
+async def test_an_expired_token_is_answered_401_invalid_token_and_the_client_refreshes_once_and_retries(
+    lab: Lab,
+) -> None:
     connection = await lab.connect("cimd")
     client = connection.client
     old_refresh = client.state.tokens["refresh_token"]
@@ -54,7 +56,9 @@ async def test_revoked_grant_access_tokens_are_denylisted_at_the_as(lab: Lab) ->
     assert jti in lab.auth_server.revoked_jtis
 
 
-async def test_with_offline_access_the_as_lists_it_the_client_asks_for_it_and_only_then_gets_a_refresh_token(lab: Lab) -> None:
+async def test_with_offline_access_the_as_lists_it_the_client_asks_for_it_and_only_then_gets_a_refresh_token(
+    lab: Lab,
+) -> None:
     lab.auth_server.offline_access = True
     connection = await lab.connect("cimd")
     assert "offline_access" in lab.auth_server.metadata()["scopes_supported"]
@@ -88,5 +92,10 @@ async def test_step_up_is_a_named_step_asking_for_the_union_then_consent_token_a
 
 
 async def test_every_refusal_in_this_file_is_an_oauth_error_never_a_500(lab: Lab) -> None:
-    form = {"grant_type": "refresh_token", "refresh_token": "nope", "client_id": lab.client_metadata_url, "resource": MCP_URL}
+    form = {
+        "grant_type": "refresh_token",
+        "refresh_token": "nope",
+        "client_id": lab.client_metadata_url,
+        "resource": MCP_URL,
+    }
     assert_oauth_error(await token_request(lab, form), 400, "invalid_grant", "unknown")

@@ -83,7 +83,12 @@ async def test_a_token_expires_with_the_lab_clock(lab: Lab) -> None:
 
 
 async def test_a_tool_needing_more_scope_gets_403_insufficient_scope_with_the_scopes_needed(lab: Lab) -> None:
-    call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "add_note", "arguments": {"text": "hi"}}}
+    call = {
+        "jsonrpc": "2.0",
+        "id": 2,
+        "method": "tools/call",
+        "params": {"name": "add_note", "arguments": {"text": "hi"}},
+    }
     response = await post_mcp(lab, call, mint(lab))
     assert response.status_code == 403
     challenge = bearer_challenge(response.headers["www-authenticate"])
@@ -115,7 +120,9 @@ async def test_the_lab_client_steps_up_when_a_tool_needs_more_scope(lab: Lab) ->
 async def test_a_stateless_server_answers_get_with_405_instead_of_an_endless_stream(lab: Lab) -> None:
     async with lab.httpx_client() as http:
         unauthenticated = await http.get(MCP_URL, headers={"Accept": "text/event-stream"})
-        authenticated = await http.get(MCP_URL, headers={"Accept": "text/event-stream", "Authorization": f"Bearer {mint(lab)}"})
+        authenticated = await http.get(
+            MCP_URL, headers={"Accept": "text/event-stream", "Authorization": f"Bearer {mint(lab)}"}
+        )
     assert unauthenticated.status_code == 401  # the gate speaks first
     assert authenticated.status_code == 405 and authenticated.headers["allow"] == "POST"
 
@@ -125,8 +132,14 @@ async def test_a_stateless_server_answers_get_with_405_instead_of_an_endless_str
     [(b"not json", 400), (b"[]", 400), (b'{"jsonrpc":"2.0","id":1,"method":"nope"}', 200)],
     ids=["not-json", "empty-batch", "unknown-method"],
 )
-async def test_malformed_json_rpc_with_a_valid_token_is_answered_by_mcp_not_a_crash(lab: Lab, body: bytes, status: int) -> None:
-    headers = {"Authorization": f"Bearer {mint(lab)}", "Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+async def test_malformed_json_rpc_with_a_valid_token_is_answered_by_mcp_not_a_crash(
+    lab: Lab, body: bytes, status: int
+) -> None:
+    headers = {
+        "Authorization": f"Bearer {mint(lab)}",
+        "Accept": "application/json, text/event-stream",
+        "Content-Type": "application/json",
+    }
     async with lab.httpx_client() as http:
         response = await http.post(MCP_URL, content=body, headers=headers)
     assert response.status_code == status

@@ -67,7 +67,13 @@ async def test_the_authorization_header_is_checked_before_a_byte_of_the_body_is_
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {"type": "http", "method": "POST", "path": "/mcp", "headers": [(b"host", b"mcp.example.com")], "query_string": b""}
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/mcp",
+        "headers": [(b"host", b"mcp.example.com")],
+        "query_string": b"",
+    }
     await lab.resource_server(scope, receive, send)
     assert sent[0]["status"] == 401
     assert reads == 0
@@ -79,7 +85,9 @@ async def test_a_body_over_the_cap_is_refused_with_413_while_it_streams(lab: Lab
             yield b" " * 8192  # no Content-Length: a chunked upload, counted as it arrives
 
     async with lab.httpx_client() as http:
-        response = await http.post(MCP_URL, content=chunks(), headers={**JSON_HEADERS, "Authorization": f"Bearer {mint(lab)}"})
+        response = await http.post(
+            MCP_URL, content=chunks(), headers={**JSON_HEADERS, "Authorization": f"Bearer {mint(lab)}"}
+        )
     assert response.status_code == 413
     assert f"limit of {MAX_MCP_BODY_BYTES} bytes" in response.json()["error_description"]
 
@@ -97,7 +105,11 @@ async def test_a_content_length_over_the_cap_is_refused_before_reading(lab: Lab)
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    headers = [(b"host", b"mcp.example.com"), (b"authorization", f"Bearer {mint(lab)}".encode()), (b"content-length", b"500000000")]
+    headers = [
+        (b"host", b"mcp.example.com"),
+        (b"authorization", f"Bearer {mint(lab)}".encode()),
+        (b"content-length", b"500000000"),
+    ]
     scope = {"type": "http", "method": "POST", "path": "/mcp", "headers": headers, "query_string": b""}
     await lab.resource_server(scope, receive, send)
     assert sent[0]["status"] == 413 and reads == 0
@@ -163,5 +175,7 @@ async def test_a_token_with_a_deeply_nested_payload_is_refused_not_a_500(lab: La
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
 async def test_protected_resource_metadata_answers_only_get(lab: Lab, method: str) -> None:
     async with lab.httpx_client() as http:
-        response = await http.request(method, "https://mcp.example.com/.well-known/oauth-protected-resource/mcp", content=b"x")
+        response = await http.request(
+            method, "https://mcp.example.com/.well-known/oauth-protected-resource/mcp", content=b"x"
+        )
     assert response.status_code == 405 and response.headers["allow"] == "GET, HEAD"

@@ -53,7 +53,9 @@ async def test_a_2025_11_25_client_initializes_and_sends_the_negotiated_version(
 
 @pytest.mark.parametrize("server", list(REVISIONS))
 @pytest.mark.parametrize("client", list(REVISIONS))
-async def test_a_client_meeting_a_server_of_another_revision_negotiates_falls_back_or_names_the_mismatch(server: str, client: str) -> None:
+async def test_a_client_meeting_a_server_of_another_revision_negotiates_falls_back_or_names_the_mismatch(
+    server: str, client: str
+) -> None:
     async with Lab(revision=server) as lab:
         connector = lab.client(revision=client)
         if client == "2025-03-26" and server != "2025-03-26":
@@ -63,7 +65,10 @@ async def test_a_client_meeting_a_server_of_another_revision_negotiates_falls_ba
         await connector.run_all()
         negotiated = connector.state.protocol_version
         # Lifecycle: the older of the two wins; a 2026-07-28 pair needs no initialize at all.
-        assert negotiated == min(server, client if client != "2026-07-28" else "2025-11-25") or negotiated == "2026-07-28" == server
+        assert (
+            negotiated == min(server, client if client != "2026-07-28" else "2025-11-25")
+            or negotiated == "2026-07-28" == server
+        )
         assert connector.state.era == ("modern" if "2026-07-28" == server == client else "legacy")
 
 
@@ -77,13 +82,24 @@ async def test_a_modern_only_server_names_the_revision_an_old_client_is_missing(
     ("accept_legacy", "header", "code"),
     [(False, None, -32020), (False, "2025-11-25", -32022), (True, "2099-01-01", -32022)],
 )
-async def test_the_2026_07_28_server_answers_400_with_the_modern_error_codes(accept_legacy: bool, header: str | None, code: int) -> None:
+async def test_the_2026_07_28_server_answers_400_with_the_modern_error_codes(
+    accept_legacy: bool, header: str | None, code: int
+) -> None:
     async with Lab(accept_legacy=accept_legacy) as lab:
         token = (await lab.connect()).access_token
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json, text/event-stream"}
         if header:
             headers["MCP-Protocol-Version"] = header
-        message = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+        message = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "t", "version": "1"},
+            },
+        }
         response = await lab.httpx_client("t").post(lab.mcp_url, json=message, headers=headers)
         assert response.status_code == 400 and response.json()["error"]["code"] == code
 
@@ -138,17 +154,25 @@ async def test_cimd_off_is_advertised_and_enforced() -> None:
 
 @pytest.mark.parametrize(
     ("dcr", "status", "error"),
-    [("closed", 403, "access_denied"), ("removed", 404, "invalid_request"), ("initial_access_token", 401, "invalid_token")],
+    [
+        ("closed", 403, "access_denied"),
+        ("removed", 404, "invalid_request"),
+        ("initial_access_token", 401, "invalid_token"),
+    ],
 )
 async def test_dcr_modes_refuse_registration_with_the_rule(dcr: str, status: int, error: str) -> None:
     async with Lab(capabilities=ASCapabilities(dcr=dcr, initial_access_token="iat-123")) as lab:  # type: ignore[arg-type]
-        response = await lab.httpx_client("t").post("https://auth.example.com/register", json={"redirect_uris": ["https://app.example/callback"]})
+        response = await lab.httpx_client("t").post(
+            "https://auth.example.com/register", json={"redirect_uris": ["https://app.example/callback"]}
+        )
         assert (response.status_code, response.json()["error"]) == (status, error)
         assert ("registration_endpoint" in lab.auth_server.metadata()) == (dcr == "initial_access_token")
 
 
 async def test_an_initial_access_token_opens_registration() -> None:
-    async with Lab(capabilities=ASCapabilities(cimd=False, dcr="initial_access_token", initial_access_token="iat-123")) as lab:
+    async with Lab(
+        capabilities=ASCapabilities(cimd=False, dcr="initial_access_token", initial_access_token="iat-123")
+    ) as lab:
         assert (await lab.connect(initial_access_token="iat-123")).client_id.startswith("tpc_")
 
 
@@ -198,7 +222,9 @@ def lab_metadata() -> dict[str, object]:
 
 
 @pytest.mark.parametrize(("revision", "reregisters"), [("2026-07-28", True), ("2025-11-25", False)])
-async def test_when_the_resource_moves_to_another_as_credentials_stay_with_their_issuer(revision: str, reregisters: bool) -> None:
+async def test_when_the_resource_moves_to_another_as_credentials_stay_with_their_issuer(
+    revision: str, reregisters: bool
+) -> None:
     async with Lab(capabilities=ASCapabilities(cimd=False)) as lab:
         lab.add_authorization_server(AS2_HOST, AS2_ADDRESS, capabilities=ASCapabilities(cimd=False))
         client = lab.client(revision=revision)
@@ -234,7 +260,9 @@ async def test_step_up_asks_for_the_union_from_2026_07_28_and_for_the_challenge_
         await client.run_all()
         await client.call_tool("add_note", {"text": "hi"})
         forbidden = [e for e in lab.trace.exchanges if e.status == 403]
-        assert forbidden and 'scope="notes:read notes:write"' in (forbidden[0].response_header("www-authenticate") or "")
+        assert forbidden and 'scope="notes:read notes:write"' in (
+            forbidden[0].response_header("www-authenticate") or ""
+        )
         step_up = next(r for r in client.records if r.name == "step-up")
         assert step_up.learned["union"] == "notes:read notes:write"
         assert {"notes:read", "notes:write"} <= set(client.state.tokens["scope"].split())
@@ -280,7 +308,9 @@ async def test_a_method_the_as_stops_offering_is_refused_at_the_token_endpoint()
         client = lab.client("dcr")
         for _ in range(5):
             await client.next_step()
-        lab.auth_server.capabilities = lab.auth_server.capabilities.but(token_endpoint_auth_methods=("private_key_jwt",))
+        lab.auth_server.capabilities = lab.auth_server.capabilities.but(
+            token_endpoint_auth_methods=("private_key_jwt",)
+        )
         with pytest.raises(StepError, match="no longer offers 'none'"):
             await client.exchange_code()
 
@@ -290,5 +320,11 @@ async def test_iss_off_is_advertised_and_enforced_and_each_revision_has_its_as_d
         assert "authorization_response_iss_parameter_supported" not in lab.auth_server.metadata()
         connection = await lab.connect()
         assert "iss=" not in connection.records[4].learned["redirect"]
-    assert (ASCapabilities.for_revision("2025-06-18").cimd, ASCapabilities.for_revision("2025-06-18").iss_parameter) == (False, False)
-    assert (ASCapabilities.for_revision("2026-07-28").cimd, ASCapabilities.for_revision("2026-07-28").iss_parameter) == (True, True)
+    assert (
+        ASCapabilities.for_revision("2025-06-18").cimd,
+        ASCapabilities.for_revision("2025-06-18").iss_parameter,
+    ) == (False, False)
+    assert (
+        ASCapabilities.for_revision("2026-07-28").cimd,
+        ASCapabilities.for_revision("2026-07-28").iss_parameter,
+    ) == (True, True)

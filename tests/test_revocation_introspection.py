@@ -36,7 +36,9 @@ async def test_the_as_advertises_both_endpoints_in_its_metadata(lab: Lab) -> Non
 async def test_revoking_a_refresh_token_answers_200_and_ends_the_grant(lab: Lab) -> None:
     connection = await lab.connect("cimd")
     refresh = connection.client.state.tokens["refresh_token"]
-    response = await post(lab, "/revoke", {"token": refresh, "token_type_hint": "refresh_token", "client_id": connection.client_id})
+    response = await post(
+        lab, "/revoke", {"token": refresh, "token_type_hint": "refresh_token", "client_id": connection.client_id}
+    )
     assert response.status_code == 200 and response.text == ""
     with pytest.raises(StepError, match="invalid_grant"):
         await connection.client.refresh()
@@ -55,7 +57,9 @@ async def test_an_unknown_token_is_answered_200_as_well(lab: Lab) -> None:
         ({"token": "x", "token_type_hint": "id_token"}, "unsupported_token_type", "RFC 7009 section 2.2.1"),
     ],
 )
-async def test_malformed_revocation_requests_are_refused_with_the_rule(lab: Lab, form: dict, error: str, mention: str) -> None:
+async def test_malformed_revocation_requests_are_refused_with_the_rule(
+    lab: Lab, form: dict, error: str, mention: str
+) -> None:
     assert_oauth_error(await post(lab, "/revoke", {**form, "client_id": lab.client_metadata_url}), 400, error, mention)
 
 
@@ -69,7 +73,11 @@ async def test_a_client_cannot_revoke_another_clients_token(lab: Lab) -> None:
 async def test_a_local_jwt_check_still_accepts_a_revoked_token_but_an_introspecting_server_refuses_it(lab: Lab) -> None:
     connection = await lab.connect("cimd")
     client = connection.client
-    await post(lab, "/revoke", {"token": connection.access_token, "token_type_hint": "access_token", "client_id": connection.client_id})
+    await post(
+        lab,
+        "/revoke",
+        {"token": connection.access_token, "token_type_hint": "access_token", "client_id": connection.client_id},
+    )
     # Honest: the JWT is still signed, unexpired and for this audience, and nobody asked the AS.
     assert (await client.call_tool("whoami"))["structuredContent"]["sub"] == "alice"
     use_introspection(lab)
@@ -83,7 +91,9 @@ async def test_a_local_jwt_check_still_accepts_a_revoked_token_but_an_introspect
 async def test_introspection_answers_an_authorised_resource_server_with_the_tokens_claims(lab: Lab) -> None:
     connection = await lab.connect("cimd")
     validator = use_introspection(lab)
-    response = await post(lab, "/introspect", {"token": connection.access_token}, headers={"Authorization": validator._authorization})
+    response = await post(
+        lab, "/introspect", {"token": connection.access_token}, headers={"Authorization": validator._authorization}
+    )
     body = response.json()
     assert response.status_code == 200 and body["active"] is True
     assert body["aud"] == lab.mcp_url and body["client_id"] == connection.client_id and body["scope"] == "notes:read"
@@ -93,9 +103,13 @@ async def test_introspection_refuses_a_public_client_and_an_unlisted_confidentia
     connection = await lab.connect("cimd")
     public = await post(lab, "/introspect", {"token": connection.access_token, "client_id": connection.client_id})
     assert_oauth_error(public, 401, "invalid_client", "RFC 7662 section 2.1")
-    lab.auth_server.preregister("someone", {"grant_types": [], "token_endpoint_auth_method": "client_secret_basic"}, "s3cret")
+    lab.auth_server.preregister(
+        "someone", {"grant_types": [], "token_endpoint_auth_method": "client_secret_basic"}, "s3cret"
+    )
     unlisted = await post(lab, "/introspect", {"token": connection.access_token}, headers=basic("someone", "s3cret"))
     assert_oauth_error(unlisted, 403, "unauthorized_client", "not authorised to introspect")
     use_introspection(lab)
-    wrong = await post(lab, "/introspect", {"token": connection.access_token}, headers=basic("introspection.mcp.example.com", "bad"))
+    wrong = await post(
+        lab, "/introspect", {"token": connection.access_token}, headers=basic("introspection.mcp.example.com", "bad")
+    )
     assert_oauth_error(wrong, 401, "invalid_client", "wrong client_secret")

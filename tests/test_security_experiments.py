@@ -102,7 +102,13 @@ async def test_a_confidential_dcr_client_has_a_secret_at_every_server_whatever_t
     after_rotation = result.details["after_rotation"]
     assert [s.dcr_records for s in after_rotation] == [2, 2, 2]
     assert len({secret for s in after_rotation for secret in s.dcr_secrets}) == 6
-    assert result.details["operations"] == {"dcr_register": 3, "dcr_rotate": 3, "dcr_revoke": 3, "cimd_publish": 1, "cimd_rotate": 1}
+    assert result.details["operations"] == {
+        "dcr_register": 3,
+        "dcr_rotate": 3,
+        "dcr_revoke": 3,
+        "cimd_publish": 1,
+        "cimd_rotate": 1,
+    }
     assert all(s.cimd_records == 0 and s.cimd_cached == 1 for s in result.details["after_revocation"])
 
 
@@ -124,7 +130,12 @@ async def test_the_hardened_as_rate_limits_the_flood_with_429_and_retry_after() 
     assert result.outcome == "legitimate client registered"
     assert result.details["statuses"] == {201: 20, 429: 100}
     refusal = result.details["first_refusal"]
-    assert (refusal["attempt"], refusal["status"], refusal["error"], refusal["retry_after"]) == (21, 429, "temporarily_unavailable", "60")
+    assert (refusal["attempt"], refusal["status"], refusal["error"], refusal["retry_after"]) == (
+        21,
+        429,
+        "temporarily_unavailable",
+        "60",
+    )
     assert "rate limit" in refusal["error_description"]
 
 
@@ -163,7 +174,9 @@ async def test_a_trust_policy_refuses_unlisted_domains_before_fetching_anything(
 
 
 @pytest.mark.parametrize(
-    ("policy", "outcome"), [(NAIVE, "accepted silently"), (HARDENED, "accepted with a warning")], ids=["naive", "hardened"]
+    ("policy", "outcome"),
+    [(NAIVE, "accepted silently"), (HARDENED, "accepted with a warning")],
+    ids=["naive", "hardened"],
 )
 async def test_a_localhost_only_cimd_client_can_only_be_warned_about(policy, outcome) -> None:
     assert (await run_localhost_redirect_caveat(policy)).outcome == outcome

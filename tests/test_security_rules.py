@@ -56,7 +56,9 @@ def test_special_use_addresses_are_recognised_whatever_their_form(address: str, 
     assert judged is not None and kind in judged
 
 
-@pytest.mark.parametrize("address", ["93.184.215.30", "8.8.8.8", "2606:4700::1111", "::ffff:93.184.215.30", "64:ff9b::808:808"])
+@pytest.mark.parametrize(
+    "address", ["93.184.215.30", "8.8.8.8", "2606:4700::1111", "::ffff:93.184.215.30", "64:ff9b::808:808"]
+)
 def test_public_addresses_are_not_special_use(address: str) -> None:
     assert special_use_kind(address) is None
 
@@ -91,7 +93,10 @@ async def test_the_registration_cap_answers_429_naming_the_cap() -> None:
         statuses = [(await register(lab, body)).status_code for _ in range(3)]
         refused = await register(lab, body)
     assert statuses == [201, 201, 429]
-    assert refused.json()["error"] == "temporarily_unavailable" and "registration cap" in refused.json()["error_description"]
+    assert (
+        refused.json()["error"] == "temporarily_unavailable"
+        and "registration cap" in refused.json()["error_description"]
+    )
     assert len(lab.registrations) == 2
 
 

@@ -86,16 +86,30 @@ async def test_the_sdk_client_registers_by_dcr_over_tls_and_every_exchange_is_tr
         trace = lab.lab.trace
     assert whoami["client_id"].startswith("tpc_") and whoami["aud"] == lab.mcp_url and whoami["iss"] == lab.issuer
     paths = [e.path.split("?")[0] for e in trace]
-    assert paths[:4] == ["/mcp", "/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-authorization-server", "/register"]
+    assert paths[:4] == [
+        "/mcp",
+        "/.well-known/oauth-protected-resource/mcp",
+        "/.well-known/oauth-authorization-server",
+        "/register",
+    ]
     assert "/jwks.json" in paths  # the MCP server fetched the AS's keys over TLS too
     assert sorted(seen, key=lambda e: e.seq) == trace.exchanges
 
 
-async def test_the_sdk_client_uses_a_published_cimd_document_and_receives_its_code_at_its_redirect_uri(tls_dir: Path, tmp_path: Path) -> None:
+async def test_the_sdk_client_uses_a_published_cimd_document_and_receives_its_code_at_its_redirect_uri(
+    tls_dir: Path, tmp_path: Path
+) -> None:
     async with LoopbackCallback() as callback:
         document = tmp_path / "my-agent.json"
-        document.write_text(json.dumps({"client_name": "My agent", "redirect_uris": [callback.url], "token_endpoint_auth_method": "none"}))
-        async with served(tls_dir, client_documents=(document,)) as lab, httpx.AsyncClient(verify=trusting(tls_dir)) as browser_http:
+        document.write_text(
+            json.dumps(
+                {"client_name": "My agent", "redirect_uris": [callback.url], "token_endpoint_auth_method": "none"}
+            )
+        )
+        async with (
+            served(tls_dir, client_documents=(document,)) as lab,
+            httpx.AsyncClient(verify=trusting(tls_dir)) as browser_http,
+        ):
             client_id = f"{lab.documents_origin}/my-agent.json"
             assert (client_id, f"your document {document}") in lab.client_ids
 
@@ -104,7 +118,9 @@ async def test_the_sdk_client_uses_a_published_cimd_document_and_receives_its_co
                     assert self.redirect is not None and self.redirect.location.startswith(callback.url + "?")
                     await browser_http.get(self.redirect.location)  # the browser follows the redirect
                     params = await asyncio.wait_for(callback.received, 5)  # type: ignore[arg-type]
-                    return AuthorizationCodeResult(code=params["code"], state=params.get("state"), iss=params.get("iss"))
+                    return AuthorizationCodeResult(
+                        code=params["code"], state=params.get("state"), iss=params.get("iss")
+                    )
 
             import lab_servers.sdk as sdk
 
@@ -137,14 +153,24 @@ async def test_the_hardened_as_trusts_exactly_one_local_origin(tls_dir: Path) ->
 async def test_browser_clients_get_cors_on_metadata_registration_and_token_but_not_authorize(tls_dir: Path) -> None:
     async with served(tls_dir) as lab, httpx.AsyncClient(verify=trusting(tls_dir)) as http:
         origin = "http://localhost:6274"
-        for url in (f"{lab.issuer}/.well-known/oauth-authorization-server", f"{lab.issuer}/register", f"{lab.issuer}/token", lab.mcp_url):
+        for url in (
+            f"{lab.issuer}/.well-known/oauth-authorization-server",
+            f"{lab.issuer}/register",
+            f"{lab.issuer}/token",
+            lab.mcp_url,
+        ):
             preflight = await http.options(url, headers={"Origin": origin, "Access-Control-Request-Method": "POST"})
             assert preflight.status_code == 204 and preflight.headers["access-control-allow-origin"] == origin
         metadata = await http.get(f"{lab.issuer}/.well-known/oauth-authorization-server", headers={"Origin": origin})
         assert metadata.status_code == 200 and metadata.headers["access-control-allow-origin"] == origin
         unauthorized = await http.post(lab.mcp_url, json={}, headers={"Origin": lab.issuer})  # the lab's own origin
-        assert unauthorized.status_code == 401 and "www-authenticate" in unauthorized.headers["access-control-expose-headers"]
-        authorize = await http.options(f"{lab.issuer}/authorize", headers={"Origin": origin, "Access-Control-Request-Method": "GET"})
+        assert (
+            unauthorized.status_code == 401
+            and "www-authenticate" in unauthorized.headers["access-control-expose-headers"]
+        )
+        authorize = await http.options(
+            f"{lab.issuer}/authorize", headers={"Origin": origin, "Access-Control-Request-Method": "GET"}
+        )
         assert authorize.status_code == 403 and "access-control-allow-origin" not in authorize.headers
 
 
@@ -153,7 +179,9 @@ async def test_origin_validation_refuses_other_origins_and_foreign_host_names(tl
         for url in (lab.mcp_url, f"{lab.issuer}/.well-known/oauth-authorization-server"):
             refused = await http.get(url, headers={"Origin": "https://attacker.example"})
             assert refused.status_code == 403 and "DNS-rebinding" in refused.json()["error_description"]
-        rebound = await http.get(f"{lab.issuer}/.well-known/oauth-authorization-server", headers={"Host": "attacker.example"})
+        rebound = await http.get(
+            f"{lab.issuer}/.well-known/oauth-authorization-server", headers={"Host": "attacker.example"}
+        )
         assert rebound.status_code == 403
 
 
@@ -179,7 +207,9 @@ async def test_openid_discovery_has_its_required_fields_and_the_server_a_version
         openid = (await http.get(f"{lab.issuer}/.well-known/openid-configuration")).json()
     required = ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri", "response_types_supported",
                 "subject_types_supported", "id_token_signing_alg_values_supported")  # fmt: skip
-    assert [name for name in required if name not in openid] == [] and "RS256" in openid["id_token_signing_alg_values_supported"]
+    assert [name for name in required if name not in openid] == [] and "RS256" in openid[
+        "id_token_signing_alg_values_supported"
+    ]
     assert lab.lab.resource_server.mcp._lowlevel_server.version
 
 
@@ -201,7 +231,10 @@ async def test_a_port_in_use_is_a_clear_error(tls_dir: Path) -> None:
 async def test_a_saved_trace_loads_into_the_same_views(tls_dir: Path, tmp_path: Path) -> None:
     saved = tmp_path / "trace.jsonl"
     writer = TraceWriter(saved)
-    async with served(tls_dir, on_exchange=writer.write) as lab, httpx.AsyncClient(verify=trusting(tls_dir)) as browser_http:
+    async with (
+        served(tls_dir, on_exchange=writer.write) as lab,
+        httpx.AsyncClient(verify=trusting(tls_dir)) as browser_http,
+    ):
         await whoami_with_sdk(lab.mcp_url, lambda auth: httpx2.AsyncClient(auth=auth, verify=trusting(tls_dir)),
                               Browser(browser_http), redirect_uri="http://127.0.0.1:9/callback")  # fmt: skip
         live = lab.lab.trace
@@ -215,7 +248,13 @@ async def test_a_saved_trace_loads_into_the_same_views(tls_dir: Path, tmp_path: 
 
 
 def test_the_command_line_refuses_a_non_loopback_host_without_the_flag() -> None:
-    done = subprocess.run([sys.executable, "-m", "lab_servers", "serve", "--host", "0.0.0.0"], check=False, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "lab_servers", "serve", "--host", "0.0.0.0"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2 and "--allow-non-loopback" in done.stderr
 
 

@@ -14,7 +14,9 @@ pytestmark = pytest.mark.anyio
 INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}
 
 
-async def test_a_request_without_credentials_gets_no_error_code_from_the_lab_but_unauthorized_from_the_article() -> None:
+async def test_a_request_without_credentials_gets_no_error_code_from_the_lab_but_unauthorized_from_the_article() -> (
+    None
+):
     lab = Lab(seed=0)
     add_article_server(lab)
     http = lab.httpx_client("you")
@@ -46,7 +48,9 @@ async def test_an_issuer_only_check_accepts_a_token_minted_for_another_resource(
     lab = Lab(seed=0)
     add_article_server(lab)
     token = (await lab.connect("cimd")).access_token
-    response = await lab.httpx_client("you").post(ARTICLE_MCP_URL, json=INITIALIZE, headers={"Authorization": f"Bearer {token}"})
+    response = await lab.httpx_client("you").post(
+        ARTICLE_MCP_URL, json=INITIALIZE, headers={"Authorization": f"Bearer {token}"}
+    )
     assert response.status_code == 200 and response.json()["result"]["accepted_token_for"]["aud"] == lab.mcp_url
 
 
@@ -57,13 +61,17 @@ async def test_the_lab_server_refuses_a_token_whose_audience_is_another_server()
     for step in (client.request_without_token, client.discover_resource_metadata, client.discover_authorization_server,
                  client.get_client_id, client.authorize, client.exchange_code):  # fmt: skip
         await step()
-    response = await lab.httpx_client("you").post(lab.mcp_url, json=INITIALIZE, headers={"Authorization": f"Bearer {client.state.access_token}"})
+    response = await lab.httpx_client("you").post(
+        lab.mcp_url, json=INITIALIZE, headers={"Authorization": f"Bearer {client.state.access_token}"}
+    )
     assert response.status_code == 401 and 'error="invalid_token"' in response.headers["WWW-Authenticate"]
     assert "audience 'https://article.example/mcp'" in response.headers["WWW-Authenticate"]
 
 
 @pytest.mark.parametrize("policy", [NAIVE, HARDENED], ids=["naive", "hardened"])
-async def test_short_lived_runs_of_one_agent_are_a_record_each_with_dcr_and_one_cache_entry_with_cimd(policy: object) -> None:
+async def test_short_lived_runs_of_one_agent_are_a_record_each_with_dcr_and_one_cache_entry_with_cimd(
+    policy: object,
+) -> None:
     result = await run_one_agent(policy, 30, minutes_apart=1)  # type: ignore[arg-type]
     last = result.details["points"][-1]
     assert (last.dcr_records, result.details["dcr_client_ids"]) == (30, 30)

@@ -40,7 +40,10 @@ HOSTILE_REGISTRATIONS = {
     "nested-3000": (b"[" * 3000 + b"]" * 3000, True),
     "lone-surrogate": (b'{"client_name": "\\ud800", "redirect_uris": ["https://app.example/callback"]}', True),
     "newline-in-redirect": (b'{"client_name": "x", "redirect_uris": ["https://app.example/callback\\n"]}', False),
-    "private-key-jwt-without-keys": (b'{"redirect_uris": ["https://app.example/callback"], "token_endpoint_auth_method": "private_key_jwt"}', False),
+    "private-key-jwt-without-keys": (
+        b'{"redirect_uris": ["https://app.example/callback"], "token_endpoint_auth_method": "private_key_jwt"}',
+        False,
+    ),
 }
 HOSTILE_AUTHORIZE = [
     {"redirect_uri": "https://evil.example/callback"},
@@ -180,7 +183,9 @@ class OAuthModel(RuleBasedStateMachine):
 
     @rule(target=codes, txn=transactions, approve=st.booleans())
     def decide(self, txn: str, approve: bool) -> str:
-        response = self.send("POST", f"{ISSUER}/authorize/decision", data={"txn": txn, "decision": "approve" if approve else "deny"})
+        response = self.send(
+            "POST", f"{ISSUER}/authorize/decision", data={"txn": txn, "decision": "approve" if approve else "deny"}
+        )
         expires_at = self.pending.pop(txn, None)
         if expires_at is None or expires_at <= self.now:
             assert response.status_code == 400, response.text  # unknown, used or expired transaction
@@ -191,7 +196,9 @@ class OAuthModel(RuleBasedStateMachine):
             return multiple()
         code = params["code"]
         client = next(c for c in self._clients() if c.client_id == self.lab.auth_server.codes[code].client_id)
-        self.live_codes = {k: c for k, c in self.live_codes.items() if c.expires_at > self.now}  # expired codes are forgotten
+        self.live_codes = {
+            k: c for k, c in self.live_codes.items() if c.expires_at > self.now
+        }  # expired codes are forgotten
         self.live_codes[code] = self.all_codes[code] = ModelCode(client, self.now + CODE_LIFETIME)
         return code
 
@@ -239,7 +246,11 @@ class OAuthModel(RuleBasedStateMachine):
     @rule(target=refresh_tokens, token=refresh_tokens)
     def refresh_grant(self, token: str) -> str:
         model = self.refresh[token]
-        response = self.send("POST", f"{ISSUER}/token", data={"grant_type": "refresh_token", "refresh_token": token, "client_id": model.client.client_id})
+        response = self.send(
+            "POST",
+            f"{ISSUER}/token",
+            data={"grant_type": "refresh_token", "refresh_token": token, "client_id": model.client.client_id},
+        )
         if model.rotated or model.family in self.revoked_families:
             assert (response.status_code, response.json()["error"]) == (400, "invalid_grant")
             self.revoked_families.add(model.family)  # a replay revokes the whole family (OAuth 2.1 §4.3.1)
@@ -261,7 +272,11 @@ class OAuthModel(RuleBasedStateMachine):
     @rule(token=refresh_tokens)
     def refresh_for_another_client(self, token: str) -> None:
         before = self.as_state()
-        response = self.send("POST", f"{ISSUER}/token", data={"grant_type": "refresh_token", "refresh_token": token, "client_id": "tpc_nobody"})
+        response = self.send(
+            "POST",
+            f"{ISSUER}/token",
+            data={"grant_type": "refresh_token", "refresh_token": token, "client_id": "tpc_nobody"},
+        )
         assert response.status_code == 401 and response.json()["error"] == "invalid_client"
         assert self.as_state() == before
 
@@ -272,7 +287,12 @@ class OAuthModel(RuleBasedStateMachine):
         token, expires_at = getattr(self, "_access_token", (None, 0))
         if token is None:
             return
-        response = self.send("POST", MCP_URL, json=INITIALIZE, headers={"authorization": f"Bearer {token}", "accept": "application/json, text/event-stream"})
+        response = self.send(
+            "POST",
+            MCP_URL,
+            json=INITIALIZE,
+            headers={"authorization": f"Bearer {token}", "accept": "application/json, text/event-stream"},
+        )
         if expires_at > self.now:
             assert response.status_code == 200, response.text
         else:
@@ -280,7 +300,11 @@ class OAuthModel(RuleBasedStateMachine):
 
     # Time -----------------------------------------------------------------------------------------
 
-    @rule(seconds=st.sampled_from([1, 30, CODE_LIFETIME - 1, CODE_LIFETIME, CONSENT_LIFETIME, ACCESS_TOKEN_LIFETIME, 3600]))
+    @rule(
+        seconds=st.sampled_from(
+            [1, 30, CODE_LIFETIME - 1, CODE_LIFETIME, CONSENT_LIFETIME, ACCESS_TOKEN_LIFETIME, 3600]
+        )
+    )
     def time_passes(self, seconds: int) -> None:
         self.lab.clock.advance(seconds)
 
@@ -299,6 +323,9 @@ class OAuthModel(RuleBasedStateMachine):
 
 
 OAuthModel.TestCase.settings = settings(
-    max_examples=60, stateful_step_count=50, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]
+    max_examples=60,
+    stateful_step_count=50,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 test_the_oauth_flow_in_any_order_matches_the_model = OAuthModel.TestCase

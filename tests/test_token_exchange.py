@@ -29,7 +29,10 @@ async def exchange(lab: Lab, token: str, /, *, authenticate: bool = True, **chan
         "scope": "contacts:read",
     }
     if authenticate:
-        form |= {"client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer", "client_assertion": caller.client_assertion()}
+        form |= {
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": caller.client_assertion(),
+        }
     else:
         form["client_id"] = MCP_SERVER_CLIENT_ID
     form.update(changes)
@@ -77,7 +80,9 @@ async def test_exchange_the_api_gets_a_token_for_itself_naming_the_mcp_server_as
     claims = decode_jwt_payload(issued["access_token"])
     assert claims["aud"] == API_URL and claims["act"] == {"sub": MCP_SERVER_CLIENT_ID}
     assert claims["sub"] == "alice" and claims["scope"] == "contacts:read"  # narrowed: no notes:* downstream
-    form = next(e for e in lab.trace.exchanges if e.host == "auth.example.com" and "token-exchange" in e.request_body).request_body
+    form = next(
+        e for e in lab.trace.exchanges if e.host == "auth.example.com" and "token-exchange" in e.request_body
+    ).request_body
     assert "client_assertion=" in form and "client_secret" not in form  # a key, not a shared secret
 
 
@@ -144,7 +149,9 @@ async def test_a_revoked_subject_token_cannot_be_exchanged(lab: Lab) -> None:
     add_downstream_api(lab)
     connection = await lab.connect("cimd")
     lab.auth_server.revoke_access_token(lab.auth_server.issued[-1]["jti"])
-    assert_oauth_error(await exchange(lab, connection.access_token), 400, "invalid_request", "not an active access token")
+    assert_oauth_error(
+        await exchange(lab, connection.access_token), 400, "invalid_request", "not an active access token"
+    )
 
 
 async def test_the_api_refuses_an_actor_it_does_not_trust(lab: Lab) -> None:

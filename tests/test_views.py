@@ -36,7 +36,11 @@ async def both(lab: Lab) -> tuple[Connection, Connection]:
 def render_all(lab: Lab, dcr: Connection, cimd: Connection) -> list[str]:
     """Every representation every view offers, for the two standard connections."""
     out: list[str] = []
-    for diagram in (sequence_diagram(lab.trace), sequence_diagram(cimd, title="CIMD"), sequence_diagram(dcr.records[4].exchanges)):
+    for diagram in (
+        sequence_diagram(lab.trace),
+        sequence_diagram(cimd, title="CIMD"),
+        sequence_diagram(dcr.records[4].exchanges),
+    ):
         out += [diagram.mermaid, diagram.svg, diagram.markdown, repr(diagram)]
     views = [show_exchange(e) for e in lab.trace.exchanges]
     views += [show_step(r) for r in dcr.records + cimd.records]
@@ -72,8 +76,15 @@ async def test_the_cimd_fetch_is_drawn_inside_the_browsers_authorization_request
     ]
     text = sequence_diagram(cimd).mermaid
     rect = text[text.index("5 · Authorization request") : text.index("6 · Exchange")]
-    assert rect.index("Browser->>AS: GET /authorize?…") < rect.index("AS->>H1: GET /client.json") < rect.index("H1-->>AS: 200 OK") < rect.index("AS-->>Browser: 200 OK")
-    assert rect.count("    end\n") == 1 and rect.index("302 → app.example/callback") < rect.index("    end\n")  # one band
+    assert (
+        rect.index("Browser->>AS: GET /authorize?…")
+        < rect.index("AS->>H1: GET /client.json")
+        < rect.index("H1-->>AS: 200 OK")
+        < rect.index("AS-->>Browser: 200 OK")
+    )
+    assert rect.count("    end\n") == 1 and rect.index("302 → app.example/callback") < rect.index(
+        "    end\n"
+    )  # one band
     assert "participant H1 as app.example" in text
 
 
@@ -93,7 +104,13 @@ async def test_the_diagram_renders_live_and_statically(lab: Lab, tmp_path: Path)
     assert diagram.markdown == f"```mermaid\n{diagram.mermaid}```\n"
     assert bundle["image/svg+xml"].startswith('<svg xmlns="http://www.w3.org/2000/svg"')
     assert bundle["text/plain"] == "<SequenceDiagram DCR: 10 exchanges, 7 step bands; Browser, Client, MCP server, AS>"
-    for label in ("POST /register", "201 Created", "302 → app.example/callback?…", "GET /jwks.json", "POST /mcp tools/call whoami"):
+    for label in (
+        "POST /register",
+        "201 Created",
+        "302 → app.example/callback?…",
+        "GET /jwks.json",
+        "POST /mcp tools/call whoami",
+    ):
         assert label in diagram.mermaid
         status, _, rest = label.partition(" ")
         assert label in diagram.svg if not status.isdigit() else f"{status}</tspan> {rest}" in diagram.svg
@@ -108,7 +125,10 @@ async def test_raw_http_highlights_the_fields_that_matter(lab: Lab) -> None:
     by_step = {r.name: r.exchanges for r in dcr.records}
     challenge = unstyled(show_exchange(by_step["challenge"][0]).html)
     assert '<mark class="hdr">www-authenticate:</mark>' in challenge
-    assert '<mark class="res">resource_metadata=&quot;https://mcp.example.com/.well-known/oauth-protected-resource/mcp&quot;</mark>' in challenge
+    assert (
+        '<mark class="res">resource_metadata=&quot;https://mcp.example.com/.well-known/oauth-protected-resource/mcp&quot;</mark>'
+        in challenge
+    )
     authorize = unstyled(show_exchange(by_step["authorize"][0]).html)
     for field in ("client_id=tpc_", "code_challenge=", "resource=https%3A%2F%2Fmcp.example.com%2Fmcp", "state="):
         assert re.search(rf'<mark class="\w+">{re.escape(field)}', authorize), field
@@ -117,11 +137,16 @@ async def test_raw_http_highlights_the_fields_that_matter(lab: Lab) -> None:
     assert '<mark class="res">iss=https%3A%2F%2Fauth.example.com</mark>' in decision
     token = unstyled(show_exchange(by_step["token"][0]).html)
     assert dcr.access_token and dcr.access_token not in token  # shortened, visibly
-    assert re.search(r'<mark class="tok">&quot;access_token&quot;: &quot;<span class="cut">eyJ[\w-]{13}…\[\+\d+\]…', token)
+    assert re.search(
+        r'<mark class="tok">&quot;access_token&quot;: &quot;<span class="cut">eyJ[\w-]{13}…\[\+\d+\]…', token
+    )
     call = unstyled(show_exchange(by_step["mcp"][-1], highlight="structuredContent").html)
     assert '<mark class="tok">Authorization:</mark>' in call
     assert '<mark class="hdr">&quot;structuredContent&quot;:' in call
-    assert repr(show_exchange(by_step["authorize"][0])) == "<RawHTTP: #5 browser → auth.example.com: GET /authorize?… → 200>"
+    assert (
+        repr(show_exchange(by_step["authorize"][0]))
+        == "<RawHTTP: #5 browser → auth.example.com: GET /authorize?… → 200>"
+    )
 
 
 def unstyled(html: str) -> str:
@@ -146,7 +171,10 @@ def test_hostile_strings_are_escaped_in_every_rendering() -> None:
     for html in (show_exchange(exchange, highlight=HOSTILE).html, diagram.svg, diagram.html):
         assert "<script" not in html and "<img src=x" not in html and "</pre><script" not in html
     title = diagram.mermaid.split("title ", 1)[1].splitlines()[0]
-    assert title == "#lt;/pre#gt;#lt;script#gt;alert(1)#lt;/script#gt;#lt;img src=x onerror=alert(2)#gt;#quot;'&#59;#35;#37;#37;"
+    assert (
+        title
+        == "#lt;/pre#gt;#lt;script#gt;alert(1)#lt;/script#gt;#lt;img src=x onerror=alert(2)#gt;#quot;'&#59;#35;#37;#37;"
+    )
     consent = show_consent(f"<h1>{HOSTILE}</h1>")
     assert "<script" not in consent.html.split("srcdoc=", 1)[1].split("</iframe>")[0]
     assert 'sandbox=""' in consent.html
@@ -172,7 +200,9 @@ async def test_the_token_view_explains_each_claim(lab: Lab) -> None:
         assert spec in view.html
     assert "1767225600 (2026-01-01T00:00:00Z)" in view.html and "Lifetime: 900 s." in view.html
     assert cimd.access_token not in view.html
-    assert repr(view).startswith("<TokenView: iss=https://auth.example.com sub=alice aud=https://mcp.example.com/mcp client_id=https://app.example/client.json")
+    assert repr(view).startswith(
+        "<TokenView: iss=https://auth.example.com sub=alice aud=https://mcp.example.com/mcp client_id=https://app.example/client.json"
+    )
     assert show_token(view.claims).claims == view.claims
     assert repr(show_token("opaque-token")) == "<TokenView: opaque token opaque-token>"
 
@@ -213,7 +243,9 @@ async def test_a_failed_step_is_shown_with_the_step_it_failed_in(lab: Lab) -> No
         await client.run_all()
     view = show_step(client.records[-1])
     assert '<div class="err"><b>step 5 (authorize) failed:</b> the AS answered access_denied' in unstyled(view.html)
-    assert repr(view).startswith("<StepView: step 5 authorize — Authorization request, consent, redirect: failed: the AS answered access_denied")
+    assert repr(view).startswith(
+        "<StepView: step 5 authorize — Authorization request, consent, redirect: failed: the AS answered access_denied"
+    )
     text = sequence_diagram(client).mermaid
     assert "5 · Authorization request, consent, redirect — failed" in text
     assert "AS-->>Browser: 302 → app.example/callback?error=access_denied" in text

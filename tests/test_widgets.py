@@ -146,7 +146,9 @@ async def test_same_seed_same_widget_html() -> None:
             stepper = HandshakeStepper(lab, method="cimd")
             while not stepper.done:
                 await stepper.advance()
-            values.append([w.value for w in (stepper.progress, stepper.status, stepper.step_html, stepper.diagram_html)])
+            values.append(
+                [w.value for w in (stepper.progress, stepper.status, stepper.step_html, stepper.diagram_html)]
+            )
     assert values[0] == values[1]
 
 

@@ -39,7 +39,10 @@ def test_a_remote_that_is_not_github_is_refused(remote: str) -> None:
 
 def test_the_binder_link_opens_the_learners_copy_of_notebook_00_at_the_given_ref() -> None:
     links = binder_link.links("git@github.com:acme/mcp-auth-lab.git", "workshop-2026")
-    assert links["launch"] == "https://mybinder.org/v2/gh/acme/mcp-auth-lab/workshop-2026?urlpath=lab/tree/my-notebooks/00_start_here.ipynb"
+    assert (
+        links["launch"]
+        == "https://mybinder.org/v2/gh/acme/mcp-auth-lab/workshop-2026?urlpath=lab/tree/my-notebooks/00_start_here.ipynb"
+    )
     assert links["badge"] == f"[![Binder](https://mybinder.org/badge_logo.svg)]({links['launch']})"
     assert links["build"] == "https://mybinder.org/build/gh/acme/mcp-auth-lab/workshop-2026"
 
@@ -55,7 +58,10 @@ def test_learners_get_copies_and_their_work_is_never_overwritten(tmp_path: Path)
     (source / "00_a.ipynb").write_text("original")
     (source / "01_b.ipynb").write_text("original")
     (source / "notes.txt").write_text("not a notebook")
-    assert lab_setup.copy_notebooks(source, target) == ["copied 00_a.ipynb to my-notebooks/", "copied 01_b.ipynb to my-notebooks/"]
+    assert lab_setup.copy_notebooks(source, target) == [
+        "copied 00_a.ipynb to my-notebooks/",
+        "copied 01_b.ipynb to my-notebooks/",
+    ]
     (target / "00_a.ipynb").write_text("the learner's answers")
     assert lab_setup.copy_notebooks(source, target) == []
     assert (target / "00_a.ipynb").read_text() == "the learner's answers" and not (target / "notes.txt").exists()
@@ -70,12 +76,16 @@ def test_a_copy_older_than_the_lab_is_reported_not_replaced(tmp_path: Path) -> N
     (target / "00_a.ipynb").write_text("old")
     os.utime(target / "00_a.ipynb", (1, 1))
     (source / "00_a.ipynb").write_text("new")
-    assert lab_setup.copy_notebooks(source, target) == ["my-notebooks/00_a.ipynb is older than the lab's: delete it to get the new version"]
+    assert lab_setup.copy_notebooks(source, target) == [
+        "my-notebooks/00_a.ipynb is older than the lab's: delete it to get the new version"
+    ]
     assert (target / "00_a.ipynb").read_text() == "old"
 
 
 def test_the_settings_override_turns_off_the_news_pop_up_and_keeps_other_settings(tmp_path: Path) -> None:
-    (tmp_path / "overrides.json").write_text(json.dumps({"@jupyterlab/apputils-extension:themes": {"theme": "JupyterLab Dark"}}))
+    (tmp_path / "overrides.json").write_text(
+        json.dumps({"@jupyterlab/apputils-extension:themes": {"theme": "JupyterLab Dark"}})
+    )
     written = json.loads(lab_setup.write_overrides(tmp_path).read_text())
     assert written["@jupyterlab/apputils-extension:notification"] == {"fetchNews": "false", "checkForUpdates": False}
     assert written["@jupyterlab/apputils-extension:themes"] == {"theme": "JupyterLab Dark"}
@@ -83,6 +93,9 @@ def test_the_settings_override_turns_off_the_news_pop_up_and_keeps_other_setting
 
 def test_make_lab_serves_only_the_copies_and_opens_notebook_00() -> None:
     command = lab_setup.lab_command(Path("/x/my-notebooks"), "--allow-root")
-    assert "--ServerApp.root_dir=/x/my-notebooks" in command and "--LabApp.default_url=/lab/tree/00_start_here.ipynb" in command
+    assert (
+        "--ServerApp.root_dir=/x/my-notebooks" in command
+        and "--LabApp.default_url=/lab/tree/00_start_here.ipynb" in command
+    )
     assert command[-1] == "--allow-root"
     assert "scripts/lab_setup.py --run" in (ROOT / "Makefile").read_text()

@@ -36,12 +36,16 @@ def error_page(error: OAuthError) -> HTMLResponse:
     return HTMLResponse(render_error_page(error.error, error.description), status_code=400, headers=PAGE_HEADERS)
 
 
-def redirect_to_client(server: AuthorizationServerState, redirect_uri: str, params: dict[str, str | None]) -> RedirectResponse:
+def redirect_to_client(
+    server: AuthorizationServerState, redirect_uri: str, params: dict[str, str | None]
+) -> RedirectResponse:
     query = {k: v for k, v in params.items() if v is not None}
     if server.capabilities.iss_parameter:
         query["iss"] = server.issuer  # RFC 9207 §2
     separator = "&" if "?" in redirect_uri else "?"
-    return RedirectResponse(redirect_uri + separator + urlencode(query), status_code=302, headers={"Cache-Control": "no-store"})
+    return RedirectResponse(
+        redirect_uri + separator + urlencode(query), status_code=302, headers={"Cache-Control": "no-store"}
+    )
 
 
 def choose_redirect_uri(client: Client, requested: str | None, exact: bool) -> str:
@@ -49,7 +53,9 @@ def choose_redirect_uri(client: Client, requested: str | None, exact: bool) -> s
     if requested is None:
         if len(registered) == 1:
             return registered[0]
-        raise OAuthError("invalid_request", "redirect_uri is required when the client has several or no registered redirect URIs")
+        raise OAuthError(
+            "invalid_request", "redirect_uri is required when the client has several or no registered redirect URIs"
+        )
     if requested in registered:
         return requested
     if not exact and any(requested.startswith(uri.rstrip("/")) for uri in registered):
@@ -61,11 +67,15 @@ def choose_redirect_uri(client: Client, requested: str | None, exact: bool) -> s
     )
 
 
-async def authorization_request(server: AuthorizationServerState, items: list[tuple[str, str]]) -> HTMLResponse | RedirectResponse:
+async def authorization_request(
+    server: AuthorizationServerState, items: list[tuple[str, str]]
+) -> HTMLResponse | RedirectResponse:
     # Phase 1: errors here are shown to the user, never redirected.
     try:
         params = single_valued(items)
-        client = await resolve_client(params.get("client_id", ""), server.registry, server.cimd, cimd_supported=server.capabilities.cimd)
+        client = await resolve_client(
+            params.get("client_id", ""), server.registry, server.cimd, cimd_supported=server.capabilities.cimd
+        )
         redirect_uri = choose_redirect_uri(client, params.get("redirect_uri"), server.policy.exact_redirect_uri_match)
     except OAuthError as error:
         return error_page(error)
@@ -76,12 +86,17 @@ async def authorization_request(server: AuthorizationServerState, items: list[tu
             raise OAuthError("unsupported_response_type", "response_type must be 'code' (OAuth 2.1 §4.1.1)")
         if "authorization_code" not in client.grant_types:
             # RFC 7591 §2: grant_types lists what the client may use; a code it may not redeem is refused here.
-            raise OAuthError("unauthorized_client", "this client did not register the authorization_code grant (RFC 6749 §4.1.2.1, RFC 7591 §2)")
+            raise OAuthError(
+                "unauthorized_client",
+                "this client did not register the authorization_code grant (RFC 6749 §4.1.2.1, RFC 7591 §2)",
+            )
         challenge = check_code_challenge(params.get("code_challenge"), params.get("code_challenge_method"))
         resource = choose_resource(server, params.get("resource"))
         scope = server.check_scope(params.get("scope"))
     except OAuthError as error:
-        return redirect_to_client(server, redirect_uri, {"error": error.error, "error_description": error.description, "state": state})
+        return redirect_to_client(
+            server, redirect_uri, {"error": error.error, "error_description": error.description, "state": state}
+        )
     pending = PendingAuthorization(
         txn=server.ids.token("consent-transaction", 16),
         client_id=client.client_id,
@@ -110,13 +125,22 @@ def choose_resource(server: AuthorizationServerState, resource: str | None) -> s
     if resource is None:
         # A 2025-03-26 AS predates MCP's RFC 8707 rule (2025-06-18): its clients send no resource.
         single = server.policy.default_to_single_resource and len(server.resources) == 1
-        if server.policy.require_resource and revision_named(server.capabilities.revision).resource_parameter and not single:
-            raise OAuthError("invalid_target", "resource is required: MCP clients MUST send the MCP server's canonical URI (RFC 8707, MCP §8)")
+        if (
+            server.policy.require_resource
+            and revision_named(server.capabilities.revision).resource_parameter
+            and not single
+        ):
+            raise OAuthError(
+                "invalid_target",
+                "resource is required: MCP clients MUST send the MCP server's canonical URI (RFC 8707, MCP §8)",
+            )
         return server.resources[0]
     return canonical_resource(resource, server.resources)
 
 
-async def consent_decision(server: AuthorizationServerState, items: list[tuple[str, str]]) -> HTMLResponse | RedirectResponse:
+async def consent_decision(
+    server: AuthorizationServerState, items: list[tuple[str, str]]
+) -> HTMLResponse | RedirectResponse:
     try:
         form = single_valued(items)
         # Single use: the transaction id is the form's CSRF token too, so pop it whatever happens.

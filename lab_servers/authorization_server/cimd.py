@@ -49,7 +49,9 @@ def check_client_id_url(url: str, policy: ASPolicy) -> None:
         # RFC 3986 §2: a URI is ASCII. Python's urlsplit silently drops tabs and newlines, and
         # parsers disagree about backslashes, so such a URL could mean different hosts to the
         # check and to the fetch.
-        raise reject("client_id URL must be plain ASCII with no spaces, backslashes or control characters (RFC 3986 §2)")
+        raise reject(
+            "client_id URL must be plain ASCII with no spaces, backslashes or control characters (RFC 3986 §2)"
+        )
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a malformed port
@@ -89,7 +91,11 @@ def _is_plain_ascii(url: str) -> bool:
 
 
 def _is_dotted_quad(host: str) -> bool:
-    return bool(re.fullmatch(r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}", host))
+    return bool(
+        re.fullmatch(
+            r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}", host
+        )
+    )
 
 
 def _fully_decoded(segment: str) -> str:
@@ -102,7 +108,7 @@ def _fully_decoded(segment: str) -> str:
 
 
 def host_matches(host: str, pattern: str) -> bool:
-    """"app.example" matches itself; "*.example.com" matches any subdomain, not example.com."""
+    """ "app.example" matches itself; "*.example.com" matches any subdomain, not example.com."""
     host, pattern = host.lower().rstrip("."), pattern.lower()
     if pattern.startswith("*."):
         return host.endswith(pattern[1:])
@@ -161,14 +167,18 @@ def check_document(url: str, document: Any, policy: ASPolicy, as_metadata: dict[
     if client_id is None:
         raise reject("the document has no client_id (§4.1 REQUIRED)")
     if policy.require_client_id_match and client_id != url:
-        raise reject(f"the document's client_id {client_id!r} is not exactly the URL it was fetched from, {url!r} (§4.1)")
+        raise reject(
+            f"the document's client_id {client_id!r} is not exactly the URL it was fetched from, {url!r} (§4.1)"
+        )
     if policy.forbid_shared_secrets_in_document:
         for field in ("client_secret", "client_secret_expires_at"):
             if field in document:
                 raise reject(f"the document contains {field}; a CIMD client MUST NOT have a shared secret (§4.1)")
         method = document.get("token_endpoint_auth_method")
         if method in SHARED_SECRET_METHODS:
-            raise reject(f"token_endpoint_auth_method {method!r} is a shared-secret method, forbidden in a document (§4.1)")
+            raise reject(
+                f"token_endpoint_auth_method {method!r} is a shared-secret method, forbidden in a document (§4.1)"
+            )
         if method == "private_key_jwt" and not ("jwks" in document or "jwks_uri" in document):
             raise reject("private_key_jwt needs the client's public keys in jwks or jwks_uri (§8.2)")
         if _has_private_key_material(document.get("jwks")):
@@ -176,7 +186,9 @@ def check_document(url: str, document: Any, policy: ASPolicy, as_metadata: dict[
     if policy.require_mcp_document_fields:
         for field in ("client_name", "redirect_uris"):
             if not document.get(field):
-                raise reject(f"the document has no {field}; MCP requires client_id, client_name and redirect_uris (MCP §5.1.1)")
+                raise reject(
+                    f"the document has no {field}; MCP requires client_id, client_name and redirect_uris (MCP §5.1.1)"
+                )
     try:
         return check_client_metadata(document, as_metadata)
     except MetadataError as exc:

@@ -30,7 +30,9 @@ MAX_ASSERTION_LIFETIME = 300  # seconds between now and a client assertion's exp
 ASSERTION_JSON = DEFAULT_LIMITS.but(max_bytes=8 * 1024, max_depth=4)  # a JWT header or claims set
 
 
-async def authenticate_client(server: AuthorizationServerState, form: dict[str, str], authorization: str | None) -> Client:
+async def authenticate_client(
+    server: AuthorizationServerState, form: dict[str, str], authorization: str | None
+) -> Client:
     if authorization and authorization[:6].lower() == "basic ":
         client_id, secret = _parse_basic(authorization)
         client = await _resolve(server, client_id, basic=True)
@@ -81,7 +83,8 @@ def _require_method(client: Client, used: str, basic: bool = False) -> None:
     expected = client.token_endpoint_auth_method
     if expected != used:
         raise invalid_client(
-            f"client authenticated with {used!r} but its token_endpoint_auth_method is {expected!r}", basic_auth_attempted=basic
+            f"client authenticated with {used!r} but its token_endpoint_auth_method is {expected!r}",
+            basic_auth_attempted=basic,
         )
 
 
@@ -137,27 +140,47 @@ async def _check_client_assertion(server: AuthorizationServerState, client: Clie
     jwks_uri = client.metadata.get("jwks_uri")
     if keys is None and isinstance(jwks_uri, str):
         keys = (
-            await fetch_document(jwks_uri, http=server.cimd.http, resolve=server.cimd.resolve_host, policy=server.policy, what="jwks_uri")
+            await fetch_document(
+                jwks_uri, http=server.cimd.http, resolve=server.cimd.resolve_host, policy=server.policy, what="jwks_uri"
+            )
         ).document
     if keys is None:
         # Registration refuses this (RFC 7591 §2); a record made any other way still gets an answer.
-        raise invalid_client("the client declared private_key_jwt but publishes no jwks or jwks_uri to verify it with (RFC 7591 §2)")
+        raise invalid_client(
+            "the client declared private_key_jwt but publishes no jwks or jwks_uri to verify it with (RFC 7591 §2)"
+        )
     try:
-        token = jwt.decode(form["client_assertion"], KeySet.import_key_set(keys), algorithms=CLIENT_ASSERTION_ALGORITHMS)
+        token = jwt.decode(
+            form["client_assertion"], KeySet.import_key_set(keys), algorithms=CLIENT_ASSERTION_ALGORITHMS
+        )
     except (JoseError, ValueError, TypeError, KeyError) as exc:
-        raise invalid_client(f"client_assertion signature not verified with the client's published keys: {exc}") from None
+        raise invalid_client(
+            f"client_assertion signature not verified with the client's published keys: {exc}"
+        ) from None
     claims = token.claims
     audience = claims.get("aud")
     audiences = audience if isinstance(audience, list) else [audience]
     now, exp = server.clock.now(), claims.get("exp")
     checks = [
-        (claims.get("iss") == client.client_id and claims.get("sub") == client.client_id, "iss and sub must both be the client_id"),
-        (server.token_endpoint in audiences or server.issuer in audiences, "aud must name this token endpoint or issuer"),
+        (
+            claims.get("iss") == client.client_id and claims.get("sub") == client.client_id,
+            "iss and sub must both be the client_id",
+        ),
+        (
+            server.token_endpoint in audiences or server.issuer in audiences,
+            "aud must name this token endpoint or issuer",
+        ),
         (isinstance(exp, int) and exp > now, "the assertion is expired or has no exp"),
         # §3 lets the AS reject an exp "unreasonably far in the future"; the jti is remembered
         # until exp, so this bound is what keeps the replay cache small.
-        (isinstance(exp, int) and exp <= now + MAX_ASSERTION_LIFETIME, f"exp is more than {MAX_ASSERTION_LIFETIME} s away"),
-        (isinstance(claims.get("jti"), str) and claims["jti"] not in server.seen_assertions, "jti is missing or was already used"),
+        (
+            isinstance(exp, int) and exp <= now + MAX_ASSERTION_LIFETIME,
+            f"exp is more than {MAX_ASSERTION_LIFETIME} s away",
+        ),
+        (
+            isinstance(claims.get("jti"), str) and claims["jti"] not in server.seen_assertions,
+            "jti is missing or was already used",
+        ),
     ]
     for passed, rule in checks:
         if not passed:

@@ -22,7 +22,10 @@ GRANT_TYPE = "client_credentials"
 
 def client_credentials_grant(server: AuthorizationServerState, client: Client, form: dict[str, str]) -> dict[str, Any]:
     if client.token_endpoint_auth_method == "none":
-        raise OAuthError("unauthorized_client", "the client credentials grant is for confidential clients only (OAuth 2.1 section 4.2)")
+        raise OAuthError(
+            "unauthorized_client",
+            "the client credentials grant is for confidential clients only (OAuth 2.1 section 4.2)",
+        )
     resource = choose_resource(server, form.get("resource"))
     scope = server.check_scope(form.get("scope"))
     return issue_tokens(server, client, client.client_id, resource, scope, refresh=False)

@@ -11,7 +11,9 @@ from .clients import MAX_CLIENT_ID_CHARS, Client, ClientRegistry, looks_like_url
 from .errors import OAuthError
 
 
-async def resolve_client(client_id: str, registry: ClientRegistry, cimd: CimdResolver, *, cimd_supported: bool = True) -> Client:
+async def resolve_client(
+    client_id: str, registry: ClientRegistry, cimd: CimdResolver, *, cimd_supported: bool = True
+) -> Client:
     """The `client_id` → client decision (MCP §5.1.3 flow): URL ids are resolved by fetching and
     validating their document; any other id must be a record this AS holds."""
     if not client_id:
@@ -20,7 +22,9 @@ async def resolve_client(client_id: str, registry: ClientRegistry, cimd: CimdRes
         # Checked before any lookup or fetch: a CIMD document must contain its own client_id
         # (CIMD §4.1) within the AS's size cap, and minted ids are 28 characters.
         raise OAuthError(
-            "invalid_client", f"client_id is {len(client_id)} characters long; no client_id longer than {MAX_CLIENT_ID_CHARS} is valid here", 401
+            "invalid_client",
+            f"client_id is {len(client_id)} characters long; no client_id longer than {MAX_CLIENT_ID_CHARS} is valid here",
+            401,
         )
     if looks_like_url(client_id) and client_id not in registry.records:
         if not cimd_supported:

@@ -15,10 +15,18 @@ from .errors import OAuthError
 def check_registration_allowed(capabilities: ASCapabilities, authorization: str | None) -> None:
     """Raise the error this AS answers a registration with, or return to let it through."""
     if capabilities.dcr == "removed":
-        raise OAuthError("invalid_request", "this authorization server has no endpoint at /register: dynamic client registration was removed", 404)
+        raise OAuthError(
+            "invalid_request",
+            "this authorization server has no endpoint at /register: dynamic client registration was removed",
+            404,
+        )
     if capabilities.dcr == "closed":
         # RFC 7591 defines no code for "registration is off"; 403 access_denied says it plainly.
-        raise OAuthError("access_denied", "dynamic client registration is closed on this authorization server (RFC 7591 §3 lets an AS restrict it)", 403)
+        raise OAuthError(
+            "access_denied",
+            "dynamic client registration is closed on this authorization server (RFC 7591 §3 lets an AS restrict it)",
+            403,
+        )
     if capabilities.dcr == "initial_access_token":
         expected = capabilities.initial_access_token or ""
         given = authorization[7:].strip() if authorization and authorization[:7].lower() == "bearer " else None

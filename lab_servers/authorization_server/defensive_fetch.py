@@ -153,16 +153,24 @@ async def defensive_fetch(
             extensions[PINNED_ADDRESS] = address
     if policy.require_https_client_id and parts.scheme != "https":
         # CIMD §8.6: fetch only known schemes; MCP §11.3: HTTPS everywhere.
-        raise FetchRefused(f"{what} must be an https URL to be fetched, got {parts.scheme or 'no scheme'!r} (CIMD §8.6, MCP §11.3)")
+        raise FetchRefused(
+            f"{what} must be an https URL to be fetched, got {parts.scheme or 'no scheme'!r} (CIMD §8.6, MCP §11.3)"
+        )
     try:
         with anyio.fail_after(policy.fetch_timeout_seconds):
             async with http.stream(
-                "GET", url, headers={"Accept": accept, "Accept-Encoding": ACCEPTED_ENCODINGS}, follow_redirects=policy.follow_redirects, extensions=extensions
+                "GET",
+                url,
+                headers={"Accept": accept, "Accept-Encoding": ACCEPTED_ENCODINGS},
+                follow_redirects=policy.follow_redirects,
+                extensions=extensions,
             ) as response:
                 _check_response(response, what=what, policy=policy, json_only=json_only)
                 body = await _read_at_most(response, policy.max_document_bytes, what)
     except TimeoutError:
-        raise FetchRefused(f"fetching {what} took longer than the {policy.fetch_timeout_seconds * 1000:.0f} ms timeout") from None
+        raise FetchRefused(
+            f"fetching {what} took longer than the {policy.fetch_timeout_seconds * 1000:.0f} ms timeout"
+        ) from None
     except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
         raise FetchRefused(f"fetching {what} failed: {exc}") from None
     return Fetched(url, address, response.headers.get("content-type", ""), response.headers.get("cache-control"), body)
@@ -171,12 +179,16 @@ async def defensive_fetch(
 def _check_response(response: httpx.Response, *, what: str, policy: ASPolicy, json_only: bool) -> None:
     if response.is_redirect:
         location = response.headers.get("location", "")
-        raise FetchRefused(f"the {what} URL answered {response.status_code} → {location}; redirects MUST NOT be followed (CIMD §5)")
+        raise FetchRefused(
+            f"the {what} URL answered {response.status_code} → {location}; redirects MUST NOT be followed (CIMD §5)"
+        )
     if response.status_code != 200:
         raise FetchRefused(f"fetching {what} returned HTTP {response.status_code}; only 200 OK is accepted (CIMD §5)")
     content_type = response.headers.get("content-type", "")
     if json_only and policy.require_json_content_type and not is_json_media_type(content_type):
-        raise FetchRefused(f"{what} was served as {content_type or 'no content type'!r}, not a JSON media type (lab policy)")
+        raise FetchRefused(
+            f"{what} was served as {content_type or 'no content type'!r}, not a JSON media type (lab policy)"
+        )
 
 
 def is_json_media_type(content_type: str) -> bool:
@@ -194,7 +206,9 @@ async def _read_at_most(response: httpx.Response, limit: int, what: str) -> byte
     # most `limit + 1` bytes at a time, never by the HTTP library in one unbounded call.
     encoding = response.headers.get("content-encoding", "identity").strip().lower() or "identity"
     if encoding != "identity" and encoding not in _WBITS:
-        raise FetchRefused(f"{what} was sent with Content-Encoding {encoding!r}; the AS accepts only {ACCEPTED_ENCODINGS} (RFC 9110 §8.4)")
+        raise FetchRefused(
+            f"{what} was sent with Content-Encoding {encoding!r}; the AS accepts only {ACCEPTED_ENCODINGS} (RFC 9110 §8.4)"
+        )
     inflater = zlib.decompressobj(_WBITS[encoding]) if encoding in _WBITS else None
     body = bytearray()
     received = 0

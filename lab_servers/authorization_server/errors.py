@@ -56,5 +56,12 @@ def http_exception_as_oauth_error(request: Request, error: HTTPException) -> OAu
             {"Allow": allowed} if allowed else None,
         )  # fmt: skip
     if error.status_code == 404:
-        return OAuthError("invalid_request", f"this authorization server has no endpoint at {path} (RFC 8414 §2 lists them)", 404)
-    return OAuthError("invalid_request", f"the request was refused with HTTP {error.status_code}", error.status_code, dict(error.headers or {}))
+        return OAuthError(
+            "invalid_request", f"this authorization server has no endpoint at {path} (RFC 8414 §2 lists them)", 404
+        )
+    return OAuthError(
+        "invalid_request",
+        f"the request was refused with HTTP {error.status_code}",
+        error.status_code,
+        dict(error.headers or {}),
+    )

@@ -65,13 +65,17 @@ def check_metadata_limits(metadata: dict[str, Any]) -> None:
             continue
         if len(values) > max_items:
             error = "invalid_redirect_uri" if name == "redirect_uris" else "invalid_client_metadata"
-            raise MetadataLimitError(error, f"{name} has {len(values)} entries; at most {max_items} are accepted (lab limit)")
+            raise MetadataLimitError(
+                error, f"{name} has {len(values)} entries; at most {max_items} are accepted (lab limit)"
+            )
         for value in values:
             if isinstance(value, str):
                 _check_text(name, value, max_chars)
     keys = metadata.get("jwks", {}).get("keys") if isinstance(metadata.get("jwks"), dict) else None
     if isinstance(keys, list) and len(keys) > MAX_JWKS_KEYS:
-        raise MetadataLimitError("invalid_client_metadata", f"jwks has {len(keys)} keys; at most {MAX_JWKS_KEYS} are accepted (lab limit)")
+        raise MetadataLimitError(
+            "invalid_client_metadata", f"jwks has {len(keys)} keys; at most {MAX_JWKS_KEYS} are accepted (lab limit)"
+        )
 
 
 def _check_text(name: str, value: str, limit: int) -> None:
@@ -83,7 +87,8 @@ def _check_text(name: str, value: str, limit: int) -> None:
         # A lone surrogate cannot be encoded as UTF-8 (every page showing the name would fail),
         # and NUL or other control characters hide or fake text (RFC 7591 §2: human-readable).
         raise MetadataLimitError(
-            error, f"{name} contains the control or surrogate character U+{ord(bad):04X}; text fields must be printable Unicode"
+            error,
+            f"{name} contains the control or surrogate character U+{ord(bad):04X}; text fields must be printable Unicode",
         )
 
 

@@ -16,9 +16,15 @@ def single_valued(items: list[tuple[str, str]]) -> dict[str, str]:
         if len(value) > MAX_PARAMETER_CHARS:
             # Values are stored (a pending consent keeps `state`) and echoed (the redirect carries
             # it back): unbounded, 10,000 pending consents could hold gigabytes.
-            raise OAuthError("invalid_request", f"parameter {key[:40]!r} is {len(value)} characters long; the limit is {MAX_PARAMETER_CHARS} (lab limit)")
+            raise OAuthError(
+                "invalid_request",
+                f"parameter {key[:40]!r} is {len(value)} characters long; the limit is {MAX_PARAMETER_CHARS} (lab limit)",
+            )
         if key in values:
-            raise OAuthError("invalid_request", f"parameter {key!r} is repeated; parameters MUST NOT be included more than once (OAuth 2.1 §3.1)")
+            raise OAuthError(
+                "invalid_request",
+                f"parameter {key!r} is repeated; parameters MUST NOT be included more than once (OAuth 2.1 §3.1)",
+            )
         values[key] = value
     return values
 

@@ -34,7 +34,8 @@ class RegistrationLimits:
             raise OAuthError(
                 "temporarily_unavailable",
                 f"registration refused: this authorization server holds its maximum of {policy.max_registrations} "
-                "dynamically registered clients (registration cap, lab policy; RFC 7591 sets no limit)" + _WHY_THIS_CODE,
+                "dynamically registered clients (registration cap, lab policy; RFC 7591 sets no limit)"
+                + _WHY_THIS_CODE,
                 429,
             )
 

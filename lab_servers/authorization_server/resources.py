@@ -16,7 +16,9 @@ def canonical_resource(value: str, known: list[str]) -> str:
     if not _is_plain_uri_text(value):
         # RFC 3986 §2: a URI is printable ASCII. urlsplit would silently drop tabs and newlines
         # and strip leading spaces, so " https://mcp.example.com/m\tcp" would pass for the canonical URI.
-        raise OAuthError("invalid_target", f"resource {value!r} must be printable ASCII with no spaces (RFC 3986 §2, RFC 8707 §2)")
+        raise OAuthError(
+            "invalid_target", f"resource {value!r} must be printable ASCII with no spaces (RFC 3986 §2, RFC 8707 §2)"
+        )
     try:
         parts = urlsplit(value)
     except ValueError:

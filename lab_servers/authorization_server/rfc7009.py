@@ -17,7 +17,9 @@ from .state import AuthorizationServerState
 TOKEN_TYPE_HINTS = ("access_token", "refresh_token")  # RFC 7009 §2.1, §4.1.2
 
 
-async def revocation_request(server: AuthorizationServerState, items: list[tuple[str, str]], authorization: str | None) -> None:
+async def revocation_request(
+    server: AuthorizationServerState, items: list[tuple[str, str]], authorization: str | None
+) -> None:
     form = single_valued(items)
     # §2.1: the client authenticates as it does at the token endpoint (public clients send client_id).
     client = await authenticate_client(server, form, authorization)
@@ -26,16 +28,22 @@ async def revocation_request(server: AuthorizationServerState, items: list[tuple
         raise OAuthError("invalid_request", "token is required (RFC 7009 §2.1)")
     hint = form.get("token_type_hint")
     if hint is not None and hint not in TOKEN_TYPE_HINTS:
-        raise OAuthError("unsupported_token_type", f"token_type_hint {hint!r} is not a type this server revokes (RFC 7009 §2.2.1)")
+        raise OAuthError(
+            "unsupported_token_type", f"token_type_hint {hint!r} is not a type this server revokes (RFC 7009 §2.2.1)"
+        )
     refresh = server.refresh_tokens.get(token)
     if refresh is not None:
         if refresh.client_id != client.client_id:
-            raise OAuthError("invalid_request", "this refresh token was not issued to the client asking to revoke it (RFC 7009 §2.1)")
+            raise OAuthError(
+                "invalid_request", "this refresh token was not issued to the client asking to revoke it (RFC 7009 §2.1)"
+            )
         server.revoke_family(refresh.family)
         return
     claims = server.keys.verify(token)
     if claims is not None and claims.get("iss") == server.issuer and isinstance(claims.get("jti"), str):
         if claims.get("client_id") != client.client_id:
-            raise OAuthError("invalid_request", "this access token was not issued to the client asking to revoke it (RFC 7009 §2.1)")
+            raise OAuthError(
+                "invalid_request", "this access token was not issued to the client asking to revoke it (RFC 7009 §2.1)"
+            )
         server.revoke_access_token(claims["jti"])
     # §2.2: an unknown or invalid token is answered with 200 too: the client's goal is reached.

@@ -29,7 +29,9 @@ ALGORITHMS = ["Ed25519", "ES256"]
 
 def redeem_assertion(server: AuthorizationServerState, client: Client, form: dict[str, str]) -> dict[str, Any]:
     if client.token_endpoint_auth_method == "none":
-        raise OAuthError("unauthorized_client", "the ID-JAG grant is for confidential clients (ID-JAG draft section 8.1)")
+        raise OAuthError(
+            "unauthorized_client", "the ID-JAG grant is for confidential clients (ID-JAG draft section 8.1)"
+        )
     assertion = form.get("assertion")
     if not assertion:
         raise OAuthError("invalid_request", "assertion is required (RFC 7523 section 2.1)")
@@ -53,7 +55,9 @@ def redeem_assertion(server: AuthorizationServerState, client: Client, form: dic
     if not isinstance(exp, int) or exp <= now or not isinstance(claims.get("iat"), int):
         raise _invalid("the assertion is expired, or lacks exp or iat (RFC 7523 section 3)")
     if claims.get("client_id") != client.client_id:
-        raise _invalid(f"the assertion was issued for client {claims.get('client_id')!r}, not the authenticated {client.client_id!r}")
+        raise _invalid(
+            f"the assertion was issued for client {claims.get('client_id')!r}, not the authenticated {client.client_id!r}"
+        )
     resource = claims.get("resource")
     if resource not in server.resources or form.get("resource", resource) != resource:
         raise _invalid(f"resource {resource!r} is not a resource of this AS, or differs from the request's")

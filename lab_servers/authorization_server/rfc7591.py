@@ -50,7 +50,9 @@ def check_redirect_uri(uri: str) -> None:
     if not (uri.isascii() and all(0x20 < ord(c) < 0x7F for c in uri)):
         # RFC 3986 §2: a URI is printable ASCII. urlsplit drops tabs and newlines and strips a
         # leading space, so the check would judge a different string than the one stored.
-        raise MetadataError("invalid_redirect_uri", f"redirect_uri {uri!r} must be printable ASCII with no spaces (RFC 3986 §2)")
+        raise MetadataError(
+            "invalid_redirect_uri", f"redirect_uri {uri!r} must be printable ASCII with no spaces (RFC 3986 §2)"
+        )
     try:
         parts = urlsplit(uri)
         parts.port  # noqa: B018 - raises ValueError on a malformed port
@@ -59,7 +61,9 @@ def check_redirect_uri(uri: str) -> None:
     if not parts.scheme or not parts.netloc:
         raise MetadataError("invalid_redirect_uri", f"redirect_uri {uri!r} must be an absolute URI (RFC 6749 §3.1.2)")
     if parts.fragment or "#" in uri:
-        raise MetadataError("invalid_redirect_uri", f"redirect_uri {uri!r} must not contain a fragment (RFC 6749 §3.1.2)")
+        raise MetadataError(
+            "invalid_redirect_uri", f"redirect_uri {uri!r} must not contain a fragment (RFC 6749 §3.1.2)"
+        )
     if parts.scheme == "https":
         return
     if parts.scheme == "http" and _is_loopback(parts.hostname or ""):
@@ -91,13 +95,21 @@ def check_client_metadata(metadata: Any, as_metadata: dict[str, Any]) -> dict[st
         if name in metadata and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
             raise MetadataError("invalid_client_metadata", f"{name} must be an array of strings (RFC 7591 §2)")
     if "jwks" in metadata and not _is_key_set(metadata["jwks"]):
-        raise MetadataError("invalid_client_metadata", "jwks must be a JSON Web Key Set object: {\"keys\": [ {…}, … ]} (RFC 7591 §2, RFC 7517 §5)")
+        raise MetadataError(
+            "invalid_client_metadata",
+            'jwks must be a JSON Web Key Set object: {"keys": [ {…}, … ]} (RFC 7591 §2, RFC 7517 §5)',
+        )
     if "jwks" in metadata and "jwks_uri" in metadata:
         raise MetadataError("invalid_client_metadata", "jwks and jwks_uri MUST NOT both be present (RFC 7591 §2)")
-    if metadata.get("token_endpoint_auth_method") == "private_key_jwt" and not ("jwks" in metadata or "jwks_uri" in metadata):
+    if metadata.get("token_endpoint_auth_method") == "private_key_jwt" and not (
+        "jwks" in metadata or "jwks_uri" in metadata
+    ):
         # RFC 7591 §2: a client that authenticates with its key publishes it in jwks or jwks_uri;
         # without either, no assertion it sends could ever be verified (RFC 7523 §3).
-        raise MetadataError("invalid_client_metadata", "private_key_jwt needs the client's public keys in jwks or jwks_uri (RFC 7591 §2)")
+        raise MetadataError(
+            "invalid_client_metadata",
+            "private_key_jwt needs the client's public keys in jwks or jwks_uri (RFC 7591 §2)",
+        )
     try:
         check_metadata_limits(metadata)
     except MetadataLimitError as exc:
@@ -112,7 +124,9 @@ def check_client_metadata(metadata: Any, as_metadata: dict[str, Any]) -> dict[st
         raise MetadataError("invalid_client_metadata", f"{claim}: value not accepted ({exc.description})") from None
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         # authlib's validators assume well-typed input; anything they trip over is still bad metadata.
-        raise MetadataError("invalid_client_metadata", f"client metadata not accepted ({type(exc).__name__}: {exc})") from None
+        raise MetadataError(
+            "invalid_client_metadata", f"client metadata not accepted ({type(exc).__name__}: {exc})"
+        ) from None
     return dict(metadata)
 
 
@@ -152,7 +166,11 @@ class Registrar:
         try:
             self.registry.add(client)
         except RegistryFull as exc:
-            raise OAuthError("temporarily_unavailable", f"registration failed: {exc}; no client can register until records are removed", 503) from None
+            raise OAuthError(
+                "temporarily_unavailable",
+                f"registration failed: {exc}; no client can register until records are removed",
+                503,
+            ) from None
         return registration_response(client)
 
     def check_registration_metadata(self, body: Any, as_metadata: dict[str, Any]) -> dict[str, Any]:
@@ -160,7 +178,9 @@ class Registrar:
             metadata = check_client_metadata(body, as_metadata)
             if not metadata.get("redirect_uris"):
                 # RFC 7591 §2: redirect-based flows MUST register their redirect URIs.
-                raise MetadataError("invalid_redirect_uri", "redirect_uris is required for the authorization code grant")
+                raise MetadataError(
+                    "invalid_redirect_uri", "redirect_uris is required for the authorization code grant"
+                )
         except MetadataError as exc:
             raise OAuthError(exc.error, exc.description) from None
         return metadata
@@ -182,7 +202,9 @@ class Registrar:
                     accept="image/*" if is_logo else "application/json", json_only=not is_logo,
                 )  # fmt: skip
             except SpecialUseAddress as refused:
-                raise OAuthError("invalid_client_metadata", f"{refused.rule}; the registration is refused (SSRF)") from None
+                raise OAuthError(
+                    "invalid_client_metadata", f"{refused.rule}; the registration is refused (SSRF)"
+                ) from None
             except FetchRefused:
                 continue
             content_type = fetched.content_type

@@ -30,8 +30,13 @@ def check_code_challenge(challenge: str | None, method: str | None) -> str:
 
 def verify_code_verifier(verifier: str | None, challenge: str) -> None:
     if not verifier:
-        raise OAuthError("invalid_request", "code_verifier is required: the code was issued with a PKCE challenge (OAuth 2.1 §4.1.3)")
+        raise OAuthError(
+            "invalid_request", "code_verifier is required: the code was issued with a PKCE challenge (OAuth 2.1 §4.1.3)"
+        )
     if not _PKCE_VALUE.fullmatch(verifier):
         raise OAuthError("invalid_grant", "code_verifier must be 43-128 unreserved characters (RFC 7636 §4.1)")
     if create_s256_code_challenge(verifier) != challenge:
-        raise OAuthError("invalid_grant", "PKCE verification failed: BASE64URL(SHA256(code_verifier)) does not equal the code_challenge (RFC 7636 §4.6)")
+        raise OAuthError(
+            "invalid_grant",
+            "PKCE verification failed: BASE64URL(SHA256(code_verifier)) does not equal the code_challenge (RFC 7636 §4.6)",
+        )

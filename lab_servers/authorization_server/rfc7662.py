@@ -19,14 +19,22 @@ INACTIVE = {"active": False}
 REPORTED_CLAIMS = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti", "act")
 
 
-async def introspection_request(server: AuthorizationServerState, items: list[tuple[str, str]], authorization: str | None) -> dict[str, Any]:
+async def introspection_request(
+    server: AuthorizationServerState, items: list[tuple[str, str]], authorization: str | None
+) -> dict[str, Any]:
     form = single_valued(items)
     caller = await authenticate_client(server, form, authorization)
     if caller.token_endpoint_auth_method == "none":
-        raise invalid_client("introspection needs an authenticated, authorised caller; a public client is neither (RFC 7662 §2.1)")
+        raise invalid_client(
+            "introspection needs an authenticated, authorised caller; a public client is neither (RFC 7662 §2.1)"
+        )
     resource = server.introspectors.get(caller.client_id)
     if resource is None:
-        raise OAuthError("unauthorized_client", f"client {caller.client_id!r} is not authorised to introspect tokens (RFC 7662 §2.1)", 403)
+        raise OAuthError(
+            "unauthorized_client",
+            f"client {caller.client_id!r} is not authorised to introspect tokens (RFC 7662 §2.1)",
+            403,
+        )
     token = form.get("token")
     if not token:
         raise OAuthError("invalid_request", "token is required (RFC 7662 §2.1)")
@@ -34,7 +42,13 @@ async def introspection_request(server: AuthorizationServerState, items: list[tu
     if refresh is not None:
         if refresh.revoked or refresh.expires_at <= server.clock.now() or refresh.resource != resource:
             return INACTIVE
-        return {"active": True, "token_type": "refresh_token", "client_id": refresh.client_id, "sub": refresh.subject, "scope": refresh.scope}
+        return {
+            "active": True,
+            "token_type": "refresh_token",
+            "client_id": refresh.client_id,
+            "sub": refresh.subject,
+            "scope": refresh.scope,
+        }
     claims = server.active_access_token(token)
     if claims is None or claims.get("aud") != resource:
         return INACTIVE  # §4: a caller learns nothing about tokens meant for someone else

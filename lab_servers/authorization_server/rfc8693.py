@@ -30,17 +30,28 @@ GRANT_TYPE = TOKEN_EXCHANGE
 def exchange_token(server: AuthorizationServerState, client: Client, form: dict[str, str]) -> dict[str, Any]:
     rule = server.exchange_rules.get(client.client_id)
     if rule is None or client.token_endpoint_auth_method == "none":
-        raise OAuthError("unauthorized_client", f"client {client.client_id!r} may not exchange tokens here (RFC 8693 §5: the AS decides who may)")
+        raise OAuthError(
+            "unauthorized_client",
+            f"client {client.client_id!r} may not exchange tokens here (RFC 8693 §5: the AS decides who may)",
+        )
     subject_token, subject_type = form.get("subject_token"), form.get("subject_token_type")
     if not subject_token or not subject_type:
         raise OAuthError("invalid_request", "subject_token and subject_token_type are required (RFC 8693 §2.1)")
     if subject_type != ACCESS_TOKEN_TYPE:
-        raise OAuthError("invalid_request", f"subject_token_type {subject_type!r} is not accepted; send an access token (RFC 8693 §3)")
+        raise OAuthError(
+            "invalid_request",
+            f"subject_token_type {subject_type!r} is not accepted; send an access token (RFC 8693 §3)",
+        )
     if ("actor_token" in form) != ("actor_token_type" in form):
-        raise OAuthError("invalid_request", "actor_token_type is required with actor_token and must not appear without it (RFC 8693 §2.1)")
+        raise OAuthError(
+            "invalid_request",
+            "actor_token_type is required with actor_token and must not appear without it (RFC 8693 §2.1)",
+        )
     subject = server.active_access_token(subject_token)
     if subject is None:
-        raise OAuthError("invalid_request", "the subject_token is not an active access token from this server (RFC 8693 §2.2.2)")
+        raise OAuthError(
+            "invalid_request", "the subject_token is not an active access token from this server (RFC 8693 §2.2.2)"
+        )
     if subject.get("aud") != rule.serves:
         raise OAuthError(
             "invalid_request",

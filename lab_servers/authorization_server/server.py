@@ -55,6 +55,7 @@ async def _http_error(request: Request, error: Exception) -> Response:
 async def _unexpected(_: Request, error: Exception) -> Response:  # pragma: no cover - a bug if reached
     return JSONResponse({"error": "server_error", "error_description": type(error).__name__}, 500, headers=NO_STORE)
 
+
 class AuthorizationServer(AuthorizationServerState):
     """The state plus its HTTP surface, `app`, built on first use."""
 
@@ -92,10 +93,15 @@ class AuthorizationServer(AuthorizationServerState):
             try:
                 body = parse_json(await request.body(), REGISTRATION_JSON, what="the registration body")
             except JsonRejected as rejected:
-                raise OAuthError("invalid_client_metadata", f"{rejected.rule}; a registration request is one JSON object within these limits (RFC 7591 §3.1)") from None
+                raise OAuthError(
+                    "invalid_client_metadata",
+                    f"{rejected.rule}; a registration request is one JSON object within these limits (RFC 7591 §3.1)",
+                ) from None
             check_auth_method_offered(self.capabilities, body)
             source = request.client.host if request.client else "unknown"
-            return JSONResponse(await self.registrar.register(body, self.metadata(), source=source), status_code=201, headers=NO_STORE)
+            return JSONResponse(
+                await self.registrar.register(body, self.metadata(), source=source), status_code=201, headers=NO_STORE
+            )
 
         @app.api_route("/clients/{client_id}/logo", methods=READ)
         async def logo(request: Request) -> Response:
@@ -111,7 +117,11 @@ class AuthorizationServer(AuthorizationServerState):
                 # Sniffed again at serving time: a record made before a policy switch is judged too.
                 media_type = sniff_raster_image(logo.body) or ""
                 if not media_type:
-                    raise OAuthError("invalid_request", "the stored logo is not a PNG, JPEG, GIF or WebP image; it is not served", 404)
+                    raise OAuthError(
+                        "invalid_request",
+                        "the stored logo is not a PNG, JPEG, GIF or WebP image; it is not served",
+                        404,
+                    )
             # Under every policy: no type guessing, no script, no subresource (the naive AS
             # still serves whatever it fetched, which is how the SSRF experiment reads it back).
             return Response(logo.body, media_type=media_type, headers=LOGO_HEADERS)
@@ -140,4 +150,3 @@ class AuthorizationServer(AuthorizationServerState):
             return JSONResponse(body, headers=NO_STORE)
 
         return app
-

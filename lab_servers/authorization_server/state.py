@@ -93,7 +93,9 @@ class AuthorizationServerState:
         return sorted(scopes | ({"offline_access"} if self.offline_access else set()))
 
     def metadata(self) -> dict[str, Any]:
-        grant_types = ["authorization_code", "refresh_token", "client_credentials"] + ([TOKEN_EXCHANGE] if self.exchange_rules else [])
+        grant_types = ["authorization_code", "refresh_token", "client_credentials"] + (
+            [TOKEN_EXCHANGE] if self.exchange_rules else []
+        )
         grant_types += [JWT_BEARER] if self.trusted_idps else []
         metadata = authorization_server_metadata(self.issuer, self.scopes, self.resources, grant_types)
         if self.trusted_idps:
@@ -105,7 +107,9 @@ class AuthorizationServerState:
             return " ".join(self.scopes[:1])  # RFC 6749 §3.3: the AS may apply a default
         unknown = [s for s in scope.split() if s not in self.scopes]
         if unknown:
-            raise OAuthError("invalid_scope", f"unknown scope(s) {' '.join(unknown)}; supported: {' '.join(self.scopes)}")
+            raise OAuthError(
+                "invalid_scope", f"unknown scope(s) {' '.join(unknown)}; supported: {' '.join(self.scopes)}"
+            )
         return " ".join(scope.split())
 
     def preregister(self, client_id: str, metadata: dict[str, Any], client_secret: str | None = None) -> Client:

@@ -32,12 +32,17 @@ __all__ = ["ACCESS_TOKEN_LIFETIME", "SUPPORTED_GRANT_TYPES", "issue_tokens", "to
 SUPPORTED_GRANT_TYPES = ("authorization_code", "refresh_token", CLIENT_CREDENTIALS, TOKEN_EXCHANGE, JWT_BEARER)
 
 
-async def token_request(server: AuthorizationServerState, items: list[tuple[str, str]], authorization: str | None) -> dict[str, Any]:
+async def token_request(
+    server: AuthorizationServerState, items: list[tuple[str, str]], authorization: str | None
+) -> dict[str, Any]:
     form = single_valued(items)
     client = await authenticate_client(server, form, authorization)
     grant_type = form.get("grant_type")
     if grant_type == JWT_BEARER and not server.trusted_idps:
-        raise OAuthError("unsupported_grant_type", "this authorization server trusts no identity provider, so it takes no JWT bearer grant")
+        raise OAuthError(
+            "unsupported_grant_type",
+            "this authorization server trusts no identity provider, so it takes no JWT bearer grant",
+        )
     if grant_type in SUPPORTED_GRANT_TYPES and grant_type not in client.grant_types:
         raise OAuthError(
             "unauthorized_client",
@@ -55,7 +60,9 @@ async def token_request(server: AuthorizationServerState, items: list[tuple[str,
         return redeem_assertion(server, client, form)
     if not grant_type:
         raise OAuthError("invalid_request", "grant_type is required (OAuth 2.1 §3.2.2)")
-    raise OAuthError("unsupported_grant_type", f"grant_type {grant_type!r} is not supported by this authorization server")
+    raise OAuthError(
+        "unsupported_grant_type", f"grant_type {grant_type!r} is not supported by this authorization server"
+    )
 
 
 # Grants ---------------------------------------------------------------------------------------
@@ -67,16 +74,23 @@ def redeem_code(server: AuthorizationServerState, client: Client, form: dict[str
         raise OAuthError("invalid_request", "code is required (OAuth 2.1 §4.1.3)")
     code = server.codes.get(code_value)
     if code is None or code.client_id != client.client_id:
-        raise OAuthError("invalid_grant", "the authorization code is unknown or was issued to another client (OAuth 2.1 §4.1.3)")
+        raise OAuthError(
+            "invalid_grant", "the authorization code is unknown or was issued to another client (OAuth 2.1 §4.1.3)"
+        )
     if code.used:
         # OAuth 2.1 §4.1.3: deny a second use, and revoke what the first use issued.
         server.revoke_refresh_tokens(code.refresh_tokens)
-        raise OAuthError("invalid_grant", "the authorization code was already used; tokens issued from it are revoked (OAuth 2.1 §4.1.3)")
+        raise OAuthError(
+            "invalid_grant",
+            "the authorization code was already used; tokens issued from it are revoked (OAuth 2.1 §4.1.3)",
+        )
     code.used = True
     if code.expires_at <= server.clock.now():
         raise OAuthError("invalid_grant", "the authorization code expired (OAuth 2.1 §4.1.2)")
     if "redirect_uri" in form and form["redirect_uri"] != code.redirect_uri:
-        raise OAuthError("invalid_grant", "redirect_uri differs from the one in the authorization request (OAuth 2.1 §10.2)")
+        raise OAuthError(
+            "invalid_grant", "redirect_uri differs from the one in the authorization request (OAuth 2.1 §10.2)"
+        )
     verify_code_verifier(form.get("code_verifier"), code.code_challenge)
     resource = _same_resource(server, form.get("resource"), code.resource, "the authorization request")
     return issue_tokens(server, client, code.subject, resource, code.scope, code=code)
@@ -88,18 +102,28 @@ def redeem_refresh_token(server: AuthorizationServerState, client: Client, form:
         raise OAuthError("invalid_request", "refresh_token is required (OAuth 2.1 §4.3.1)")
     token = server.refresh_tokens.get(value)
     if token is None or token.client_id != client.client_id:
-        raise OAuthError("invalid_grant", f"the refresh token is unknown, expired (a grant's refresh tokens last {_LIFETIME}) or was issued to another client")
+        raise OAuthError(
+            "invalid_grant",
+            f"the refresh token is unknown, expired (a grant's refresh tokens last {_LIFETIME}) or was issued to another client",
+        )
     if token.expires_at <= server.clock.now():
-        raise OAuthError("invalid_grant", f"the refresh token expired: a grant's refresh tokens last {_LIFETIME} from consent, rotation does not extend it (OAuth 2.1 §4.3; lab's choice)")
+        raise OAuthError(
+            "invalid_grant",
+            f"the refresh token expired: a grant's refresh tokens last {_LIFETIME} from consent, rotation does not extend it (OAuth 2.1 §4.3; lab's choice)",
+        )
     if token.revoked:
         # A rotated-out token came back: someone holds a copy. Revoke the whole family.
         server.revoke_family(token.family)
-        raise OAuthError("invalid_grant", "refresh token reuse detected; every token of this grant is revoked (OAuth 2.1 §4.3.1)")
+        raise OAuthError(
+            "invalid_grant", "refresh token reuse detected; every token of this grant is revoked (OAuth 2.1 §4.3.1)"
+        )
     scope = token.scope
     if "scope" in form:
         requested = form["scope"].split()
         if not set(requested) <= set(token.scope.split()):
-            raise OAuthError("invalid_scope", "a refresh may narrow the granted scope, never widen it (OAuth 2.1 §4.3.1)")
+            raise OAuthError(
+                "invalid_scope", "a refresh may narrow the granted scope, never widen it (OAuth 2.1 §4.3.1)"
+            )
         scope = " ".join(requested)
     resource = _same_resource(server, form.get("resource"), token.resource, "the original grant")
     response = issue_tokens(server, client, token.subject, resource, scope, family=token)
@@ -110,5 +134,7 @@ def redeem_refresh_token(server: AuthorizationServerState, client: Client, form:
 def _same_resource(server: AuthorizationServerState, sent: str | None, granted: str, where: str) -> str:
     # RFC 8707 §2.2: a token request may only name resources from the original grant.
     if sent is not None and canonical_resource(sent, server.resources) != granted:
-        raise OAuthError("invalid_target", f"resource {sent!r} differs from the one in {where}, {granted!r} (RFC 8707 §2.2)")
+        raise OAuthError(
+            "invalid_target", f"resource {sent!r} differs from the one in {where}, {granted!r} (RFC 8707 §2.2)"
+        )
     return granted

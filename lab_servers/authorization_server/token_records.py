@@ -53,7 +53,9 @@ class IssuedAccessTokens(deque[dict[str, Any]]):
     """The claims of access tokens still alive, oldest first, with the two maps keyed by their
     `jti`: `grant_of_jti` (→ refresh family) and `revoked_jtis` (→ exp, the denylist)."""
 
-    def __init__(self, grant_of_jti: dict[str, str], revoked_jtis: dict[str, int], max_entries: int = MAX_LIVE_ACCESS_TOKENS) -> None:
+    def __init__(
+        self, grant_of_jti: dict[str, str], revoked_jtis: dict[str, int], max_entries: int = MAX_LIVE_ACCESS_TOKENS
+    ) -> None:
         super().__init__()
         self.grant_of_jti = grant_of_jti
         self.revoked_jtis = revoked_jtis

@@ -27,7 +27,6 @@ def _page_error(page: ConsentPage) -> str:
     return f"HTTP {page.status} without an OAuth error ({page.html[:80]!r})"
 
 
-
 class AuthorizationSteps(ClientBase):
     # Where "now" comes from for client assertions: the lab sets its clock (deterministic traces);
     # a client on real sockets uses the real time.
@@ -116,13 +115,19 @@ class AuthorizationSteps(ClientBase):
         # Before 2026-07-28 MCP asked no iss check of clients; such a client does not look.
         if not self.revision.iss_check:
             if iss is not None and iss != self.state.issuer:
-                step.notes.append(f"iss {iss!r} is not {self.state.issuer!r}, but a {self.revision} client does not check it")
+                step.notes.append(
+                    f"iss {iss!r} is not {self.state.issuer!r}, but a {self.revision} client does not check it"
+                )
             return
         advertised = (self.state.as_metadata or {}).get("authorization_response_iss_parameter_supported") is True
         if iss is None and advertised:
-            raise step.fail("the AS advertises iss in authorization responses but the redirect has none (RFC 9207 §2.4)")
+            raise step.fail(
+                "the AS advertises iss in authorization responses but the redirect has none (RFC 9207 §2.4)"
+            )
         if iss is not None and iss != self.state.issuer:
-            raise step.fail(f"iss {iss!r} in the redirect is not the issuer {self.state.issuer!r}: possible mix-up attack (RFC 9207)")
+            raise step.fail(
+                f"iss {iss!r} in the redirect is not the issuer {self.state.issuer!r}: possible mix-up attack (RFC 9207)"
+            )
 
     # Step 6 ----------------------------------------------------------------------------------
 
@@ -164,7 +169,11 @@ class AuthorizationSteps(ClientBase):
         credentials = self.state.credentials or Credentials("")
         headers = {}
         if credentials.token_endpoint_auth_method == "private_key_jwt" and credentials.private_key is not None:
-            form = {**form, "client_assertion_type": CLIENT_ASSERTION_TYPE, "client_assertion": self._client_assertion(credentials)}
+            form = {
+                **form,
+                "client_assertion_type": CLIENT_ASSERTION_TYPE,
+                "client_assertion": self._client_assertion(credentials),
+            }
         elif credentials.token_endpoint_auth_method == "client_secret_basic" and credentials.client_secret:
             # RFC 6749 §2.3.1: form-urlencode each part before joining with ':'.
             pair = f"{quote(credentials.client_id, safe='')}:{quote(credentials.client_secret, safe='')}"
@@ -176,7 +185,9 @@ class AuthorizationSteps(ClientBase):
         response = await self.http.post(endpoint, data=form, headers=headers)
         body = response.json()
         if response.status_code != 200:
-            raise step.fail(f"the token endpoint answered {response.status_code} {body.get('error')}: {body.get('error_description')}")
+            raise step.fail(
+                f"the token endpoint answered {response.status_code} {body.get('error')}: {body.get('error_description')}"
+            )
         if str(body.get("token_type", "")).lower() != "bearer" or not body.get("access_token"):
             raise step.fail("the token response has no bearer access_token")
         self.state.tokens = body

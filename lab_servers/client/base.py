@@ -102,7 +102,9 @@ class ClientBase:
         if error is not None:
             run.learned["error"] = error.reason
         exchanges = sorted(collected, key=lambda e: e.seq)
-        record = StepRecord(run.number, run.name, run.title, exchanges, run.learned, run.explanation, run.spec, run.notes)
+        record = StepRecord(
+            run.number, run.name, run.title, exchanges, run.learned, run.explanation, run.spec, run.notes
+        )
         self.records.append(record)
         if error is not None:
             raise error from None
@@ -162,4 +164,3 @@ class ClientBase:
             # 2025-06-18 transports: MCP-Protocol-Version on every request after initialize.
             headers["MCP-Protocol-Version"] = self.state.protocol_version
         return await self.http.post(self.mcp_url, content=json.dumps(message), headers=headers)
-

@@ -27,7 +27,9 @@ def protected_resource_metadata_urls(mcp_url: str, header_url: str | None) -> li
     """The header's `resource_metadata` alone when given; else path-inserted, then root."""
     if header_url:
         return [MetadataCandidate(header_url, mcp_url)]
-    candidates = [MetadataCandidate(insert_well_known(mcp_url, PROTECTED_RESOURCE), mcp_url)] if path_of(mcp_url) else []
+    candidates = (
+        [MetadataCandidate(insert_well_known(mcp_url, PROTECTED_RESOURCE), mcp_url)] if path_of(mcp_url) else []
+    )
     return [*candidates, MetadataCandidate(origin(mcp_url) + PROTECTED_RESOURCE, origin(mcp_url))]
 
 

@@ -25,11 +25,15 @@ class DiscoverySteps(ClientBase):
             response = await self._first_unauthorized()
             if response.status_code == 400 and self.state.era == "modern" and modern_error(response) is None:
                 # versioning §4: a 400 that is not a modern error means a legacy server. Fall back.
-                step.notes.append("the modern request got a legacy 400: falling back to initialize (2026-07-28 versioning §4)")
+                step.notes.append(
+                    "the modern request got a legacy 400: falling back to initialize (2026-07-28 versioning §4)"
+                )
                 self.state.era = "legacy"
                 response = await self._first_unauthorized()
             if response.status_code != 401:
-                raise step.fail(f"expected 401 from an MCP request without a token, got {response.status_code}: this server requires no authorization")
+                raise step.fail(
+                    f"expected 401 from an MCP request without a token, got {response.status_code}: this server requires no authorization"
+                )
             challenge = bearer_challenge(response.headers.get_list("www-authenticate"))
             if challenge is None:
                 raise step.fail("the 401 has no Bearer challenge in WWW-Authenticate (MCP §4.2)")
@@ -64,24 +68,32 @@ class DiscoverySteps(ClientBase):
         with self._step(2) as step:
             header_url = self.state.challenge.get("resource_metadata") if self.state.challenge else None
             if not self.revision.protected_resource_metadata:
-                self._use_mcp_origin_as_authorization_server(step, "this client follows MCP 2025-03-26, which has no Protected Resource Metadata")
+                self._use_mcp_origin_as_authorization_server(
+                    step, "this client follows MCP 2025-03-26, which has no Protected Resource Metadata"
+                )
                 return self.records[-1]
             candidates = protected_resource_metadata_urls(self.mcp_url, header_url)
             if not self.revision.prm_well_known_probe and header_url:
                 candidates = candidates[:1]  # 2025-06-18 §2.3.2: the header names it
             try:
-                found, metadata, tried = await self._first_found([c.url for c in candidates], step, "Protected Resource Metadata")
+                found, metadata, tried = await self._first_found(
+                    [c.url for c in candidates], step, "Protected Resource Metadata"
+                )
             except StepError:
                 if header_url:
                     raise
                 # No PRM anywhere and no URL in the challenge: a 2025-03-26 server. Real clients
                 # (the SDK, the conformance back-compat scenarios) fall back to its discovery.
-                self._use_mcp_origin_as_authorization_server(step, "no Protected Resource Metadata at any well-known URL: a 2025-03-26 server")
+                self._use_mcp_origin_as_authorization_server(
+                    step, "no Protected Resource Metadata at any well-known URL: a 2025-03-26 server"
+                )
                 return self.records[-1]
             expected_resource = candidates[found].expected_resource
             if not isinstance(metadata, dict) or metadata.get("resource") != expected_resource:
                 got = metadata.get("resource") if isinstance(metadata, dict) else metadata
-                raise step.fail(f"PRM resource {got!r} is not identical to {expected_resource!r}, the identifier this metadata URL was built from (RFC 9728 §3.3)")
+                raise step.fail(
+                    f"PRM resource {got!r} is not identical to {expected_resource!r}, the identifier this metadata URL was built from (RFC 9728 §3.3)"
+                )
             servers = metadata.get("authorization_servers")
             if not isinstance(servers, list) or not servers or not all(isinstance(s, str) for s in servers):
                 raise step.fail("PRM lists no authorization_servers (MCP §4.1 requires at least one)")
@@ -92,8 +104,10 @@ class DiscoverySteps(ClientBase):
                 "The header named the metadata URL, so the client fetched exactly that and probed nothing else."
                 if header_url
                 else "No URL in the challenge, so the client tried the well-known URIs: path-inserted first, then the root."
-            ) + (" The metadata's resource is identical to the identifier the URL was built from (RFC 9728 §3.3),"
-                 " and it names the authorization server.")
+            ) + (
+                " The metadata's resource is identical to the identifier the URL was built from (RFC 9728 §3.3),"
+                " and it names the authorization server."
+            )
         return self.records[-1]
 
     def _use_mcp_origin_as_authorization_server(self, step: StepRun, why: str) -> None:
@@ -120,9 +134,13 @@ class DiscoverySteps(ClientBase):
                     urls = urls[:1]  # before 2025-11-25: RFC 8414 only
                 _, metadata, tried = await self._first_found(urls, step, "authorization server metadata")
             if not isinstance(metadata, dict) or metadata.get("issuer") != issuer:
-                raise step.fail(f"AS metadata issuer mismatch: {metadata.get('issuer')!r} != {issuer!r} (RFC 8414 §3.3)")
+                raise step.fail(
+                    f"AS metadata issuer mismatch: {metadata.get('issuer')!r} != {issuer!r} (RFC 8414 §3.3)"
+                )
             if self.revision.oidc_discovery and "S256" not in (metadata.get("code_challenge_methods_supported") or []):
-                raise step.fail("the AS does not advertise PKCE S256 in code_challenge_methods_supported; MCP §11.4 says refuse")
+                raise step.fail(
+                    "the AS does not advertise PKCE S256 in code_challenge_methods_supported; MCP §11.4 says refuse"
+                )
             for endpoint in ("authorization_endpoint", "token_endpoint"):
                 if not isinstance(metadata.get(endpoint), str):
                     raise step.fail(f"AS metadata has no {endpoint} (RFC 8414 §2)")
@@ -135,11 +153,15 @@ class DiscoverySteps(ClientBase):
                 code_challenge_methods_supported=metadata.get("code_challenge_methods_supported"),
             )
             step.explanation = (
-                "RFC 8414 inserts the well-known segment after the host, and the issuer in the document must be "
-                "identical to the one PRM named. PKCE S256 is advertised, so the flow may start."
-            ) if self.state.legacy_base is None else (
-                "MCP 2025-03-26 §2.3.2-§2.3.3: AS metadata at the MCP origin; without it, the default endpoints "
-                "/authorize, /token and /register at that origin."
+                (
+                    "RFC 8414 inserts the well-known segment after the host, and the issuer in the document must be "
+                    "identical to the one PRM named. PKCE S256 is advertised, so the flow may start."
+                )
+                if self.state.legacy_base is None
+                else (
+                    "MCP 2025-03-26 §2.3.2-§2.3.3: AS metadata at the MCP origin; without it, the default endpoints "
+                    "/authorize, /token and /register at that origin."
+                )
             )
         return self.records[-1]
 

@@ -26,7 +26,9 @@ ID_JAG = "urn:ietf:params:oauth:token-type:id-jag"
 
 
 class EnterpriseSteps(AuthorizationSteps):
-    async def request_id_jag(self, idp_token_endpoint: str, id_token: str, idp_client_id: str, idp_client_secret: str | None = None) -> StepRecord:
+    async def request_id_jag(
+        self, idp_token_endpoint: str, id_token: str, idp_client_id: str, idp_client_secret: str | None = None
+    ) -> StepRecord:
         with self._step(11) as step:
             issuer = self._require(self.state.issuer, step, "the AS's issuer (step 3)")
             form = {
@@ -49,7 +51,9 @@ class EnterpriseSteps(AuthorizationSteps):
             response = await self.http.post(idp_token_endpoint, data=form, headers=headers)
             body = response.json()
             if response.status_code != 200:
-                raise step.fail(f"the IdP answered {response.status_code} {body.get('error')}: {body.get('error_description')}")
+                raise step.fail(
+                    f"the IdP answered {response.status_code} {body.get('error')}: {body.get('error_description')}"
+                )
             if body.get("issued_token_type") != ID_JAG or not body.get("access_token"):
                 raise step.fail(f"the IdP issued {body.get('issued_token_type')!r}, not an ID-JAG (RFC 8693 §2.2.1)")
             self.state.id_jag = body["access_token"]

@@ -35,7 +35,9 @@ class McpStep(RefreshStep, StepUpStep):
                 message = self._request("tools/list", {})
                 response = await self._post_mcp(message, token)
                 if response.status_code == 400 and modern_error(response) is None:
-                    step.notes.append("the server answered a modern request with a legacy 400: falling back to initialize (versioning §4)")
+                    step.notes.append(
+                        "the server answered a modern request with a legacy 400: falling back to initialize (versioning §4)"
+                    )
                     self.state.era = "legacy"
                 else:
                     listed = await self._rpc(message, first=response)
@@ -45,7 +47,9 @@ class McpStep(RefreshStep, StepUpStep):
                 initialized = await self._rpc(self._initialize_message())
                 self.state.protocol_version = initialized["protocolVersion"]
                 server_info = initialized.get("serverInfo") or {}
-                notified = await self._post_mcp({"jsonrpc": "2.0", "method": "notifications/initialized"}, self.state.access_token)
+                notified = await self._post_mcp(
+                    {"jsonrpc": "2.0", "method": "notifications/initialized"}, self.state.access_token
+                )
                 if notified.status_code != 202:
                     raise step.fail(f"notifications/initialized answered {notified.status_code}, expected 202")
             if listed is None:
@@ -94,9 +98,16 @@ class McpStep(RefreshStep, StepUpStep):
             first = None
             challenge = bearer_challenge(response.headers.get_list("www-authenticate"))
             error = challenge.get("error") if challenge else None
-            if response.status_code == 401 and error == "invalid_token" and not refreshed and (self.state.tokens or {}).get("refresh_token"):
+            if (
+                response.status_code == 401
+                and error == "invalid_token"
+                and not refreshed
+                and (self.state.tokens or {}).get("refresh_token")
+            ):
                 refreshed = True
-                await self.refresh(reason=f"{message['method']} answered 401 invalid_token ({challenge.get('error_description') if challenge else ''})")
+                await self.refresh(
+                    reason=f"{message['method']} answered 401 invalid_token ({challenge.get('error_description') if challenge else ''})"
+                )
                 continue
             if response.status_code == 403 and challenge and error == "insufficient_scope" and self.revision.step_up:
                 if step_ups == MAX_STEP_UPS:

@@ -56,8 +56,23 @@ AFTER_HANDSHAKE: list[tuple[int, str, str, str]] = [
     (8, "call", "Call a tool with the token", "MCP §9.1; MCP basic/transports"),
     (9, "refresh", "Refresh the access token (rotation)", "OAuth 2.1 §4.3; RFC 8707 §2.2; MCP 2026-07-28 §10"),
     (10, "step-up", "403 insufficient_scope → ask for the union", "MCP 2026-07-28 §11.1.2 (SEP-2350); RFC 6750 §3.1"),
-    (11, "id-jag", "Exchange the ID token for an ID-JAG at the enterprise IdP", "ext-auth EMA §4; ID-JAG draft §4.3; RFC 8693 §2.1"),
-    (12, "jwt-bearer", "Present the ID-JAG to the AS (JWT bearer grant)", "ext-auth EMA §5; ID-JAG draft §4.4; RFC 7523 §2.1"),
-    (13, "client-credentials", "Get a token as the client itself (no user)", "OAuth 2.1 §4.2; ext-auth client credentials (SEP-1046); RFC 7523 §2.2"),
+    (
+        11,
+        "id-jag",
+        "Exchange the ID token for an ID-JAG at the enterprise IdP",
+        "ext-auth EMA §4; ID-JAG draft §4.3; RFC 8693 §2.1",
+    ),
+    (
+        12,
+        "jwt-bearer",
+        "Present the ID-JAG to the AS (JWT bearer grant)",
+        "ext-auth EMA §5; ID-JAG draft §4.4; RFC 7523 §2.1",
+    ),
+    (
+        13,
+        "client-credentials",
+        "Get a token as the client itself (no user)",
+        "OAuth 2.1 §4.2; ext-auth client credentials (SEP-1046); RFC 7523 §2.2",
+    ),
 ]
 ALL_STEPS = STEPS + AFTER_HANDSHAKE

@@ -26,7 +26,11 @@ class RefreshStep(AuthorizationSteps):
                 # OAuth 2.1 §4.3.3: no new refresh token means the old one stays valid.
                 self.state.tokens = {**tokens, "refresh_token": old}
             step.learned.update(
-                reason=reason, rotated=new is not None and new != old, old_refresh_token=old, new_refresh_token=new, scope=tokens.get("scope")
+                reason=reason,
+                rotated=new is not None and new != old,
+                old_refresh_token=old,
+                new_refresh_token=new,
+                scope=tokens.get("scope"),
             )
             step.explanation = (
                 f"The client refreshed because {reason}. It sent its refresh token and the same resource; the AS "

@@ -13,14 +13,19 @@ def token_endpoint_auth_method(as_metadata: dict[str, Any], *, public: bool) -> 
     """The method to use at the token endpoint, among those the AS supports. RFC 8414 §2: an
     absent list means client_secret_basic only. A public client prefers none when offered."""
     supported = as_metadata.get("token_endpoint_auth_methods_supported") or ["client_secret_basic"]
-    preferences = ["none", "client_secret_basic", "client_secret_post"] if public else ["client_secret_basic", "client_secret_post"]
+    preferences = (
+        ["none", "client_secret_basic", "client_secret_post"]
+        if public
+        else ["client_secret_basic", "client_secret_post"]
+    )
     return next((m for m in preferences if m in supported), supported[0])
-
 
 
 def application_type(redirect_uris: list[str]) -> str:
     """2026-07-28 client-registration §3.1: native for loopback/custom-scheme redirects, else web."""
-    web = all(uri.startswith("https://") and "://localhost" not in uri and "://127.0.0.1" not in uri for uri in redirect_uris)
+    web = all(
+        uri.startswith("https://") and "://localhost" not in uri and "://127.0.0.1" not in uri for uri in redirect_uris
+    )
     return "web" if web and redirect_uris else "native"
 
 
@@ -43,10 +48,14 @@ class RegistrationStep(ClientBase):
                 if credentials.client_secret and credentials.token_endpoint_auth_method == "none":
                     credentials.token_endpoint_auth_method = token_endpoint_auth_method(metadata, public=False)
                 self.state.credentials = credentials
-                step.explanation = "This client was registered with this AS out of band; it uses those credentials (MCP §5.2)."
+                step.explanation = (
+                    "This client was registered with this AS out of band; it uses those credentials (MCP §5.2)."
+                )
             elif method == "stored":
                 self.state.credentials = self.credential_store[self._store_key]
-                step.explanation = f"The client already holds credentials stored under {self._store_key}; it uses them again."
+                step.explanation = (
+                    f"The client already holds credentials stored under {self._store_key}; it uses them again."
+                )
             elif method == "cimd":
                 self.state.credentials = Credentials(self.client_metadata_url or "")
                 step.explanation = (
@@ -64,7 +73,9 @@ class RegistrationStep(ClientBase):
             else:
                 self.state.credentials = await self._ask_user(metadata, step)
                 self.credential_store[self._store_key] = self.state.credentials
-                step.explanation = "No automatic way was left, so the client asked the user for client details (MCP §5, option 4)."
+                step.explanation = (
+                    "No automatic way was left, so the client asked the user for client details (MCP §5, option 4)."
+                )
             self.state.registration_method = method
             step.learned.update(method=method, client_id=self.state.credentials.client_id,
                                 reasons=dict(self.state.registration_reasons or {}))  # fmt: skip
@@ -97,10 +108,18 @@ class RegistrationStep(ClientBase):
 
     def _choose_registration(self, metadata: dict[str, Any], step: StepRun) -> str:
         options = self._options(metadata)
-        order: list[str] = ["preregistered", "stored", "cimd", "dcr", "ask-user"]  # MCP §5's priority (stored: already registered)
+        order: list[str] = [
+            "preregistered",
+            "stored",
+            "cimd",
+            "dcr",
+            "ask-user",
+        ]  # MCP §5's priority (stored: already registered)
         if self.method != "auto":
             if not options[self.method][0]:
-                raise step.fail(f"registration method {self.method!r} is not available with this AS: {options[self.method][1]}")
+                raise step.fail(
+                    f"registration method {self.method!r} is not available with this AS: {options[self.method][1]}"
+                )
             chosen: str = self.method
         else:
             chosen = next((m for m in order if options[m][0]), "")
@@ -135,9 +154,13 @@ class RegistrationStep(ClientBase):
         response = await self.http.post(metadata["registration_endpoint"], json=body, headers=headers)
         if response.status_code != 201:
             error = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
-            raise step.fail(f"registration refused ({response.status_code} {error.get('error')}: {error.get('error_description')})")
+            raise step.fail(
+                f"registration refused ({response.status_code} {error.get('error')}: {error.get('error_description')})"
+            )
         registered = response.json()
         step.learned.update(registration=registered)
         return Credentials(
-            registered["client_id"], registered.get("client_secret"), registered.get("token_endpoint_auth_method", "client_secret_basic")
+            registered["client_id"],
+            registered.get("client_secret"),
+            registered.get("token_endpoint_auth_method", "client_secret_basic"),
         )

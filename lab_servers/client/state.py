@@ -58,7 +58,6 @@ class HandshakeState:
         return self.tokens.get("access_token") if self.tokens else None
 
 
-
 def decode_jwt_payload(token: str) -> dict[str, Any] | None:
     """The claims, unverified, for display only; None for an opaque token. To an OAuth client an
     access token is opaque (RFC 6749 §1.4): only the resource server validates it."""
@@ -70,4 +69,3 @@ def decode_jwt_payload(token: str) -> dict[str, Any] | None:
     except ValueError:
         return None
     return claims if isinstance(claims, dict) else None
-

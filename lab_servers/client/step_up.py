@@ -23,7 +23,10 @@ class StepUpStep(AuthorizationSteps):
             # Before 2026-07-28 the client asked for the challenge alone (the RS accumulated).
             union = " ".join(sorted(requested | granted | challenged if self.revision.scope_union else challenged))
             step.learned.update(
-                request=method, challenged=" ".join(sorted(challenged)), previously=" ".join(sorted(requested | granted)), union=union
+                request=method,
+                challenged=" ".join(sorted(challenged)),
+                previously=" ".join(sorted(requested | granted)),
+                union=union,
             )
             step.explanation = (
                 f"{method} was refused with 403 insufficient_scope naming {' '.join(sorted(challenged)) or 'no scope'}. "

@@ -25,10 +25,14 @@ CONTACTS = {"alice": [{"name": "Bob", "email": "bob@example.com"}, {"name": "Car
 
 
 class DownstreamApi:
-    def __init__(self, url: str, *, issuer: str, trusted_actors: set[str], http: httpx.AsyncClient, clock: LabClock) -> None:
+    def __init__(
+        self, url: str, *, issuer: str, trusted_actors: set[str], http: httpx.AsyncClient, clock: LabClock
+    ) -> None:
         self.url = url  # its resource identifier, e.g. https://api.example.com/
         self.trusted_actors = trusted_actors
-        self.validator = TokenValidator(issuer=issuer, jwks_uri=f"{issuer}/jwks.json", audience=url, http=http, clock=clock)
+        self.validator = TokenValidator(
+            issuer=issuer, jwks_uri=f"{issuer}/jwks.json", audience=url, http=http, clock=clock
+        )
         self.app = Starlette(routes=[Route("/contacts", self.contacts, methods=["GET"])])
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -38,7 +42,9 @@ class DownstreamApi:
         # RFC 6750 §3; this API publishes no RFC 9728 metadata (no client is meant to discover it).
         text = error_description(description)
         challenge = f'Bearer error="{error}", error_description="{text}"' + (f', scope="{scope}"' if scope else "")
-        return JSONResponse({"error": error, "error_description": text}, status, headers={"WWW-Authenticate": challenge})
+        return JSONResponse(
+            {"error": error, "error_description": text}, status, headers={"WWW-Authenticate": challenge}
+        )
 
     async def contacts(self, request: Request) -> Response:
         header = request.headers.get("authorization", "")
@@ -51,9 +57,15 @@ class DownstreamApi:
         act = claims.raw.get("act")
         actor = act.get("sub") if isinstance(act, dict) else None
         if actor is None:
-            return self.refuse(401, "invalid_token", "the token names no actor (act): this API serves only delegated calls (RFC 8693 §4.1)")
+            return self.refuse(
+                401,
+                "invalid_token",
+                "the token names no actor (act): this API serves only delegated calls (RFC 8693 §4.1)",
+            )
         if actor not in self.trusted_actors:
-            return self.refuse(401, "invalid_token", f"actor {actor!r} is not an MCP server this API trusts (RFC 8693 §4.1)")
+            return self.refuse(
+                401, "invalid_token", f"actor {actor!r} is not an MCP server this API trusts (RFC 8693 §4.1)"
+            )
         if "contacts:read" not in claims.scopes:
             return self.refuse(403, "insufficient_scope", "contacts:read is needed", scope="contacts:read")
         return JSONResponse({"user": claims.subject, "actor": actor, "contacts": CONTACTS.get(claims.subject, [])})

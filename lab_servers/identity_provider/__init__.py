@@ -55,7 +55,9 @@ class IdentityProvider:
         self.key = OKPKey.import_key(Ed25519PrivateKey.from_private_bytes(ids.bytes("idp-signing-key", 32)))
         self.kid = self.key.thumbprint()
         self.clients: dict[str, EnterpriseClient] = {}
-        self.app = Starlette(routes=[Route("/token", self.token, methods=["POST"]), Route("/jwks.json", self.jwks_endpoint)])
+        self.app = Starlette(
+            routes=[Route("/token", self.token, methods=["POST"]), Route("/jwks.json", self.jwks_endpoint)]
+        )
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await self.app(scope, receive, send)
@@ -67,7 +69,9 @@ class IdentityProvider:
         return JSONResponse(self.jwks())
 
     def sign(self, claims: dict[str, Any], typ: str = "JWT", key: OKPKey | None = None) -> str:
-        return jwt.encode({"alg": "Ed25519", "typ": typ, "kid": self.kid}, claims, key or self.key, algorithms=["Ed25519"])
+        return jwt.encode(
+            {"alg": "Ed25519", "typ": typ, "kid": self.kid}, claims, key or self.key, algorithms=["Ed25519"]
+        )
 
     def sign_in(self, user: str, client_id: str) -> str:
         """The ID token the user's OIDC sign-in at this IdP ends with, for client `client_id`."""
@@ -88,9 +92,15 @@ class IdentityProvider:
     async def token(self, request: Request) -> Response:
         try:
             form = dict((await request.form()).multi_items())
-            body = self._exchange({k: v for k, v in form.items() if isinstance(v, str)}, request.headers.get("authorization"))
+            body = self._exchange(
+                {k: v for k, v in form.items() if isinstance(v, str)}, request.headers.get("authorization")
+            )
         except IdpError as error:
-            return JSONResponse({"error": error.error, "error_description": error.description}, error.status, headers={"Cache-Control": "no-store"})
+            return JSONResponse(
+                {"error": error.error, "error_description": error.description},
+                error.status,
+                headers={"Cache-Control": "no-store"},
+            )
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
     def _exchange(self, form: dict[str, str], authorization: str | None) -> dict[str, Any]:
@@ -106,13 +116,29 @@ class IdentityProvider:
             claims = jwt.decode(form.get("subject_token", ""), self.key, algorithms=["Ed25519"]).claims
         except (JoseError, ValueError, TypeError):
             raise IdpError("invalid_grant", "the subject_token is not an ID token from this IdP") from None
-        if claims.get("aud") != client_id or not isinstance(claims.get("exp"), int) or claims["exp"] <= self.clock.now():
-            raise IdpError("invalid_grant", "the ID token was issued to another client, or expired (ID-JAG draft section 4.3)")
+        if (
+            claims.get("aud") != client_id
+            or not isinstance(claims.get("exp"), int)
+            or claims["exp"] <= self.clock.now()
+        ):
+            raise IdpError(
+                "invalid_grant", "the ID token was issued to another client, or expired (ID-JAG draft section 4.3)"
+            )
         at_as = client.client_ids.get(audience)
         if at_as is None or (resource or "") not in client.allowed_resources:
-            raise IdpError("invalid_target", f"the enterprise does not allow client {client_id!r} to reach {resource or audience!r}")
-        assertion = self.mint_id_jag(sub=claims["sub"], audience=audience, client_id=at_as, resource=resource or "", scope=form.get("scope"))
-        response = {"access_token": assertion, "issued_token_type": ID_JAG, "token_type": "N_A", "expires_in": ID_JAG_LIFETIME}
+            raise IdpError(
+                "invalid_target",
+                f"the enterprise does not allow client {client_id!r} to reach {resource or audience!r}",
+            )
+        assertion = self.mint_id_jag(
+            sub=claims["sub"], audience=audience, client_id=at_as, resource=resource or "", scope=form.get("scope")
+        )
+        response = {
+            "access_token": assertion,
+            "issued_token_type": ID_JAG,
+            "token_type": "N_A",
+            "expires_in": ID_JAG_LIFETIME,
+        }
         return {**response, "scope": form["scope"]} if form.get("scope") else response
 
     def _authenticate(self, form: dict[str, str], authorization: str | None) -> tuple[str, EnterpriseClient]:

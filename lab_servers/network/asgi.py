@@ -39,7 +39,13 @@ class StreamedResponse:
     its next `send` until the reader takes the previous chunk, the way a full socket buffer holds
     a server. Closing it early disconnects: the app is cancelled and sends nothing more."""
 
-    def __init__(self, status: int, headers: tuple[tuple[str, str], ...], chunks: asyncio.Queue[bytes | None], task: asyncio.Task[None]) -> None:
+    def __init__(
+        self,
+        status: int,
+        headers: tuple[tuple[str, str], ...],
+        chunks: asyncio.Queue[bytes | None],
+        task: asyncio.Task[None],
+    ) -> None:
         self.status, self.headers = status, headers
         self._chunks, self._task = chunks, task
         self._ended = False

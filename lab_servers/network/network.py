@@ -165,7 +165,9 @@ class TracedResponse:
     """A response streaming back over the lab network; closing it files the exchange in the trace
     with what the trace keeps of each body (`BodyTap`)."""
 
-    def __init__(self, network: LabNetwork, common: dict[str, Any], address: str, request: BodyTap, response: StreamedResponse) -> None:
+    def __init__(
+        self, network: LabNetwork, common: dict[str, Any], address: str, request: BodyTap, response: StreamedResponse
+    ) -> None:
         self.status, self.headers = response.status, response.headers
         self._network, self._common, self._address = network, common, address
         self._request, self._response = request, response

@@ -43,7 +43,9 @@ class DownstreamCaller:
     last_exchange: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._key = OKPKey.import_key(Ed25519PrivateKey.from_private_bytes(self.ids.bytes(f"client-key:{self.client_id}", 32)))
+        self._key = OKPKey.import_key(
+            Ed25519PrivateKey.from_private_bytes(self.ids.bytes(f"client-key:{self.client_id}", 32))
+        )
         self.kid = self._key.thumbprint()
 
     def jwks(self) -> dict[str, Any]:
@@ -72,7 +74,9 @@ class DownstreamCaller:
         body = response.json()
         self.last_exchange = body
         if response.status_code != 200:
-            raise DownstreamError(f"token exchange refused: {response.status_code} {body.get('error')}: {body.get('error_description')}")
+            raise DownstreamError(
+                f"token exchange refused: {response.status_code} {body.get('error')}: {body.get('error_description')}"
+            )
         return str(body["access_token"])
 
     async def get(self, path: str, user_token: str) -> dict[str, Any]:
@@ -80,5 +84,7 @@ class DownstreamCaller:
         response = await self.http.get(self.api_url.rstrip("/") + path, headers={"Authorization": f"Bearer {token}"})
         body = response.json()
         if response.status_code != 200:
-            raise DownstreamError(f"the API answered {response.status_code}: {response.headers.get('www-authenticate') or body}")
+            raise DownstreamError(
+                f"the API answered {response.status_code}: {response.headers.get('www-authenticate') or body}"
+            )
         return dict(body)

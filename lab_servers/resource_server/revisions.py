@@ -38,7 +38,9 @@ def era_gate(revision: Revision, accept_legacy: bool, header: str | None) -> Res
         if header in MODERN_VERSIONS or (accept_legacy and (header is None or header in HANDSHAKE_VERSIONS)):
             return None
         if header is None:
-            return _error(HEADER_MISMATCH, "MCP-Protocol-Version header is required (MCP 2026-07-28 streamable-http §6)")
+            return _error(
+                HEADER_MISMATCH, "MCP-Protocol-Version header is required (MCP 2026-07-28 streamable-http §6)"
+            )
         supported = [*MODERN_VERSIONS, *(HANDSHAKE_VERSIONS if accept_legacy else ())]
         return _error(
             UNSUPPORTED_PROTOCOL_VERSION,
@@ -48,7 +50,10 @@ def era_gate(revision: Revision, accept_legacy: bool, header: str | None) -> Res
     known = handshake_versions_up_to(revision.version)
     if header is None or header in known:
         return None
-    return _error(INVALID_REQUEST, f"Bad Request: unsupported MCP-Protocol-Version {header} (this server speaks up to {revision.version})")
+    return _error(
+        INVALID_REQUEST,
+        f"Bad Request: unsupported MCP-Protocol-Version {header} (this server speaks up to {revision.version})",
+    )
 
 
 def negotiate_initialize(revision: Revision, body: bytes) -> bytes:

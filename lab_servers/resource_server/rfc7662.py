@@ -18,7 +18,9 @@ from .tokens import InvalidToken, TokenClaims
 
 
 class IntrospectingValidator:
-    def __init__(self, *, endpoint: str, client_id: str, client_secret: str, audience: str, http: httpx.AsyncClient) -> None:
+    def __init__(
+        self, *, endpoint: str, client_id: str, client_secret: str, audience: str, http: httpx.AsyncClient
+    ) -> None:
         self.endpoint = endpoint
         self.audience = audience
         self.http = http
@@ -28,10 +30,14 @@ class IntrospectingValidator:
 
     async def validate(self, token: str) -> TokenClaims:
         response = await self.http.post(
-            self.endpoint, data={"token": token, "token_type_hint": "access_token"}, headers={"Authorization": self._authorization}
+            self.endpoint,
+            data={"token": token, "token_type_hint": "access_token"},
+            headers={"Authorization": self._authorization},
         )
         if response.status_code != 200:
-            raise InvalidToken(f"the authorization server refused to introspect ({response.status_code}); the token cannot be checked")
+            raise InvalidToken(
+                f"the authorization server refused to introspect ({response.status_code}); the token cannot be checked"
+            )
         try:
             body = parse_json(response.content, what="the introspection response")
         except JsonRejected as rejected:
@@ -39,9 +45,13 @@ class IntrospectingValidator:
         if not isinstance(body, dict):
             raise InvalidToken("the introspection response is not a JSON object (RFC 7662 §2.2)")
         if body.get("active") is not True:
-            raise InvalidToken("the authorization server says the token is not active: revoked, expired or unknown (RFC 7662 §2.2)")
+            raise InvalidToken(
+                "the authorization server says the token is not active: revoked, expired or unknown (RFC 7662 §2.2)"
+            )
         if body.get("aud") != self.audience:
-            raise InvalidToken(f"audience {body.get('aud')!r} is not this server ({self.audience}); token passthrough is forbidden")
+            raise InvalidToken(
+                f"audience {body.get('aud')!r} is not this server ({self.audience}); token passthrough is forbidden"
+            )
         return TokenClaims(
             client_id=str(body.get("client_id", "")),
             subject=str(body.get("sub", "")),

@@ -99,12 +99,18 @@ class ResourceServer:
     def metadata(self) -> dict[str, Any]:
         return protected_resource_metadata(self.resource, [self.issuer], sorted(BASE_SCOPES))
 
-    def use_authorization_server(self, issuer: str, *, keep_previous: bool = False, http: httpx.AsyncClient | None = None) -> None:
+    def use_authorization_server(
+        self, issuer: str, *, keep_previous: bool = False, http: httpx.AsyncClient | None = None
+    ) -> None:
         """Point PRM at `issuer` from now on. The previous AS's tokens stay valid only with
         `keep_previous` (a grace window); otherwise they get 401 and the client rediscovers."""
         if issuer not in self.validators:
             self.validators[issuer] = TokenValidator(
-                issuer=issuer, jwks_uri=f"{issuer}/jwks.json", audience=self.resource, http=http or self.http, clock=self.clock
+                issuer=issuer,
+                jwks_uri=f"{issuer}/jwks.json",
+                audience=self.resource,
+                http=http or self.http,
+                clock=self.clock,
             )
         if not keep_previous:
             self.validators = {issuer: self.validators[issuer]}
@@ -193,7 +199,9 @@ class ResourceServer:
         # The current AS's is always `self.validator` (which may be an introspecting one).
         try:
             # Unverified, so a stranger's: the bounded parser (a deep payload is no RecursionError).
-            iss = parse_json(jws.extract_compact(token.encode()).payload, TOKEN_PAYLOAD_JSON, what="the token payload").get("iss")
+            iss = parse_json(
+                jws.extract_compact(token.encode()).payload, TOKEN_PAYLOAD_JSON, what="the token payload"
+            ).get("iss")
         except (JoseError, ValueError, AttributeError):
             return self.validator
         if not isinstance(iss, str) or iss == self.issuer:
@@ -201,10 +209,14 @@ class ResourceServer:
         if iss in self.validators:
             return self.validators[iss]
         if iss != self.issuer:
-            raise InvalidToken(f"issuer {iss!r} is not an authorization server of this resource; it now uses {self.issuer}")
+            raise InvalidToken(
+                f"issuer {iss!r} is not an authorization server of this resource; it now uses {self.issuer}"
+            )
         return self.validator
 
-    def refuse(self, status: int, error: str | None = None, description: str | None = None, scope: str | None = None) -> Response:
+    def refuse(
+        self, status: int, error: str | None = None, description: str | None = None, scope: str | None = None
+    ) -> Response:
         metadata_url = self.metadata_url if self.publishes_metadata else None
         challenge = bearer_challenge(metadata_url, error=error, error_description=description, scope=scope)
         if error is None:

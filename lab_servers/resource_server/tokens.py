@@ -90,7 +90,9 @@ class TokenValidator:
 
     async def _verify(self, token: str) -> TokenClaims:
         if len(token) > MAX_TOKEN_CHARS:
-            raise InvalidToken(f"the token is longer than {MAX_TOKEN_CHARS} characters, which no token from this server's AS is")
+            raise InvalidToken(
+                f"the token is longer than {MAX_TOKEN_CHARS} characters, which no token from this server's AS is"
+            )
         try:
             header = jws.extract_compact(token.encode()).protected
         except (JoseError, ValueError):
@@ -116,7 +118,9 @@ class TokenValidator:
             raise InvalidToken(f"issuer {claims.get('iss')!r} is not this server's authorization server")
         if claims.get("aud") != self.audience:
             # MCP §9.2 / RFC 8707: a token minted for another resource must never be accepted here.
-            raise InvalidToken(f"audience {claims.get('aud')!r} is not this server ({self.audience}); token passthrough is forbidden")
+            raise InvalidToken(
+                f"audience {claims.get('aud')!r} is not this server ({self.audience}); token passthrough is forbidden"
+            )
         exp = claims.get("exp")
         if not isinstance(exp, int):
             raise InvalidToken("the token has no exp")

@@ -61,19 +61,27 @@ class ArticleServer:
         path, method = scope["path"], scope["method"]
         if method == "GET" and path == "/.well-known/oauth-protected-resource":
             # The article's metadata: the origin as `resource`, although the server is at /mcp.
-            body = {"resource": self.prm_resource, "authorization_servers": [self.issuer], "scopes_supported": ["notes:read"]}
+            body = {
+                "resource": self.prm_resource,
+                "authorization_servers": [self.issuer],
+                "scopes_supported": ["notes:read"],
+            }
             return await _json(send, 200, body)
         if method != "POST" or path != "/mcp":
             return await _json(send, 404, {"error": "not_found"})
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        token = headers.get("authorization", "")[7:] if headers.get("authorization", "")[:7].lower() == "bearer " else ""
+        token = (
+            headers.get("authorization", "")[7:] if headers.get("authorization", "")[:7].lower() == "bearer " else ""
+        )
         if not token:
             challenge = (f'Bearer error="unauthorized", error_description="Authorization needed", '
                          f'resource_metadata="{ARTICLE_PRM_URL}"')  # fmt: skip
             return await _json(send, 401, {"error": "unauthorized"}, [("www-authenticate", challenge)])
         claims = await self.issuer_only_check(token)
         if claims is None:
-            return await _json(send, 401, {"error": "invalid_token"}, [("www-authenticate", 'Bearer error="invalid_token"')])
+            return await _json(
+                send, 401, {"error": "invalid_token"}, [("www-authenticate", 'Bearer error="invalid_token"')]
+            )
         # Accepted: answer the JSON-RPC call with who the token says is calling.
         result = {k: claims.get(k) for k in ("iss", "aud", "sub", "client_id")}
         return await _json(send, 200, {"jsonrpc": "2.0", "id": 1, "result": {"accepted_token_for": result}})

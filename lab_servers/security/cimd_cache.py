@@ -42,7 +42,9 @@ async def run_cache_rules(policy: ASPolicy) -> ExperimentResult:
         entry = lab.cimd_cache[DOCUMENT_URL]
         checks["lifetime kept for max-age=10 years (s)"] = entry.expires_at - entry.fetched_at
         # 3. no-store means no cache.
-        attacker.publish_response("/nostore.json", json_response(valid_document(f"{EVIL}/nostore.json"), cache_control="no-store"))
+        attacker.publish_response(
+            "/nostore.json", json_response(valid_document(f"{EVIL}/nostore.json"), cache_control="no-store")
+        )
         await login(f"{EVIL}/nostore.json")
         checks["no-store cached"] = f"{EVIL}/nostore.json" in lab.cimd_cache
         # 4. Errors are never cached: a 404, then the document appears and the next login works.
@@ -71,4 +73,3 @@ async def run_cache_rules(policy: ASPolicy) -> ExperimentResult:
         exchanges=exchanges,
         details=checks,
     )
-

@@ -59,7 +59,11 @@ async def crafted_document_accepted(document: dict[str, Any] | None, say: Any = 
     async with Lab(seed="exercise-05", policy=HARDENED) as lab:
         add_internal_network(lab).attacker.publish_response("/crafted.json", json_response(document))
         redirects = document.get("redirect_uris") if isinstance(document, dict) else None
-        redirect = redirects[0] if isinstance(redirects, list) and redirects and isinstance(redirects[0], str) else f"{EVIL}/callback"
+        redirect = (
+            redirects[0]
+            if isinstance(redirects, list) and redirects and isinstance(redirects[0], str)
+            else f"{EVIL}/callback"
+        )
         page = await open_authorization(lab, CRAFTED_URL, redirect)
     refused = refusal(page)
     if refused or not isinstance(page, ConsentPage):

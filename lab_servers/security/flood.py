@@ -51,5 +51,10 @@ async def run_registration_flood(policy: ASPolicy, burst: int = 300, store_capac
         ),
         spec=("RFC 7591 §3", "RFC 6585 §4 (429)", "RFC 9110 §10.2.3 (Retry-After)"),
         exchanges=exchanges,
-        details={"statuses": dict(statuses), "first_refusal": first_refusal, "records": records, "victim_status": victim.status_code},
+        details={
+            "statuses": dict(statuses),
+            "first_refusal": first_refusal,
+            "records": records,
+            "victim_status": victim.status_code,
+        },
     )

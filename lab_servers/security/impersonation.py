@@ -41,14 +41,20 @@ async def run_impersonation(policy: ASPolicy) -> ExperimentResult:
         desktop.update(client_name=DISPLAY_NAME, application_type="native")
         # DCR: the real app and the impostor each register; the AS believes both names.
         pages: dict[str, str] = {}
-        for who, redirect, caller in (("real", REAL_REDIRECT, "real-user-laptop"), ("impostor", IMPOSTOR_REDIRECT, ATTACKER_HOST)):
+        for who, redirect, caller in (
+            ("real", REAL_REDIRECT, "real-user-laptop"),
+            ("impostor", IMPOSTOR_REDIRECT, ATTACKER_HOST),
+        ):
             registered = (await register(lab, {**desktop, "redirect_uris": [redirect]}, caller=caller)).json()
             page = await open_authorization(lab, registered["client_id"], redirect)
             pages[f"dcr {who}"] = _identity(page)
         # CIMD: the real app hosts its document; the impostor can only host one on its own domain.
-        real_host.publish("/desktop/client.json", {**desktop, "client_id": REAL_DOCUMENT_URL, "redirect_uris": [REAL_REDIRECT]})
+        real_host.publish(
+            "/desktop/client.json", {**desktop, "client_id": REAL_DOCUMENT_URL, "redirect_uris": [REAL_REDIRECT]}
+        )
         lab.metadata_hosts[ATTACKER_HOST].publish(
-            "/claude-desktop.json", {**desktop, "client_id": IMPOSTOR_DOCUMENT_URL, "redirect_uris": [IMPOSTOR_REDIRECT]}
+            "/claude-desktop.json",
+            {**desktop, "client_id": IMPOSTOR_DOCUMENT_URL, "redirect_uris": [IMPOSTOR_REDIRECT]},
         )
         pages["cimd real"] = _identity(await open_authorization(lab, REAL_DOCUMENT_URL, REAL_REDIRECT))
         pages["cimd impostor"] = _identity(await open_authorization(lab, IMPOSTOR_DOCUMENT_URL, IMPOSTOR_REDIRECT))
@@ -62,7 +68,11 @@ async def run_impersonation(policy: ASPolicy) -> ExperimentResult:
         outcome=outcome,
         summary=(
             "DCR consent for the real app and the impostor reads the same"
-            + ("; so does CIMD consent, because this AS hides hostnames." if cimd_alike else f"; CIMD consent names {ATTACKER_HOST} for the impostor.")
+            + (
+                "; so does CIMD consent, because this AS hides hostnames."
+                if cimd_alike
+                else f"; CIMD consent names {ATTACKER_HOST} for the impostor."
+            )
         ),
         explanation=(
             "Registration lets anyone claim any name, and a desktop app's redirect is a loopback port that any "

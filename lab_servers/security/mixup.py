@@ -136,7 +136,9 @@ async def run_mixup(*, client_revision: str = "2026-07-28", policy: str = "harde
             headers = {"Authorization": f"Bearer {attacker.stolen['access_token']}", "MCP-Protocol-Version": "2026-07-28",
                        "Mcp-Method": "tools/list", "Accept": "application/json, text/event-stream"}  # fmt: skip
             works = (await http.post(lab.mcp_url, json=message, headers=headers)).status_code == 200
-        return MixupResult(client_revision, policy, sends_iss, stopped_at, attacker.stolen is not None, works, client.records[-1].notes)
+        return MixupResult(
+            client_revision, policy, sends_iss, stopped_at, attacker.stolen is not None, works, client.records[-1].notes
+        )
 
 
 async def mixup_table(seed: int = 0) -> list[MixupResult]:

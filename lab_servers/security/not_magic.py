@@ -31,7 +31,11 @@ async def run_attacker_domain_document(policy: ASPolicy) -> ExperimentResult:
     refused = refusal(page)
     seen = what_the_user_sees(page) if isinstance(page, ConsentPage) and not refused else ""
     shows_host = ATTACKER_HOST in seen
-    outcome = "refused" if refused else ("accepted; consent names " + ATTACKER_HOST if shows_host else "accepted; consent shows only the name")
+    outcome = (
+        "refused"
+        if refused
+        else ("accepted; consent names " + ATTACKER_HOST if shows_host else "accepted; consent shows only the name")
+    )
     return ExperimentResult(
         experiment="attacker-domain-document",
         policy=policy.name,
@@ -48,13 +52,17 @@ async def run_attacker_domain_document(policy: ASPolicy) -> ExperimentResult:
     )
 
 
-async def run_trust_policy(policy: ASPolicy, allowed: tuple[str, ...] = ("app.example", "*.trusted.example")) -> ExperimentResult:
+async def run_trust_policy(
+    policy: ASPolicy, allowed: tuple[str, ...] = ("app.example", "*.trusted.example")
+) -> ExperimentResult:
     """The same two clients, the lab's agent and the attacker, under `policy` plus an allow list."""
     trusted = policy.but(name=f"{policy.name}+allow-list", allowed_client_domains=allowed)
     async with Lab(seed="trust-policy", policy=trusted) as lab:
         attacker = add_internal_network(lab).attacker
         attacker.publish_response("/client.json", json_response(valid_document()))
-        agent = refusal(await open_authorization(lab, CLIENT_METADATA_URL, default_client_metadata()["redirect_uris"][0]))
+        agent = refusal(
+            await open_authorization(lab, CLIENT_METADATA_URL, default_client_metadata()["redirect_uris"][0])
+        )
         evil = refusal(await open_authorization(lab, DOCUMENT_URL, REDIRECT_URI))
         attacker_fetches = sum(e.host == ATTACKER_HOST for e in lab.trace)
         exchanges = tuple(lab.trace)

@@ -29,7 +29,10 @@ async def run_one_agent(
     fetches = refused = 0
     request = {k: v for k, v in default_client_metadata().items() if k != "client_id"}
     redirect = default_client_metadata()["redirect_uris"][0]
-    async with Lab(seed="one-agent-dcr", policy=policy) as dcr_lab, Lab(seed="one-agent-cimd", policy=policy) as cimd_lab:
+    async with (
+        Lab(seed="one-agent-dcr", policy=policy) as dcr_lab,
+        Lab(seed="one-agent-cimd", policy=policy) as cimd_lab,
+    ):
         for i in range(1, runs + 1):
             # Each run comes from its own machine, as real users' runs do: no per-source limit applies.
             response = await register(dcr_lab, request, caller=f"user-{i}")
@@ -57,7 +60,8 @@ async def run_one_agent(
         outcome=f"dcr {last.dcr_records} records; cimd {last.cimd_cached} cache entry",
         summary=(
             f"{runs} {what} of one agent, {minutes_apart:g} min apart: DCR left {last.dcr_records} records with "
-            f"{client_ids} different client_ids" + (f" and refused {refused} registrations" if refused else "")
+            f"{client_ids} different client_ids"
+            + (f" and refused {refused} registrations" if refused else "")
             + f"; CIMD left {last.cimd_records} records and {last.cimd_cached} cached document, fetched {fetches} times."
         ),
         explanation=(
@@ -66,5 +70,11 @@ async def run_one_agent(
             "the server keeps one cached copy and refreshes it when its max-age runs out."
         ),
         spec=("RFC 7591 §3.2.1", "CIMD -02 §3", "CIMD -02 §5"),
-        details={"points": points, "fetches": fetches, "dcr_client_ids": client_ids, "x_label": f"{what} of one agent", "unit": what},
+        details={
+            "points": points,
+            "fetches": fetches,
+            "dcr_client_ids": client_ids,
+            "x_label": f"{what} of one agent",
+            "unit": what,
+        },
     )

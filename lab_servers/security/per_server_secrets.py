@@ -73,7 +73,10 @@ async def run_per_server_secrets(policy: ASPolicy, servers: int = 3) -> Experime
         # The CIMD client: one document, one key set, both at its own host.
         host = lab.add_metadata_host(CLIENT_HOST, CLIENT_ADDRESS)
         host.publish("/jwks.json", {"keys": [_public_key("key-1")]})
-        host.publish("/client.json", {**request, "client_id": CIMD_URL, "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": JWKS_URL})
+        host.publish(
+            "/client.json",
+            {**request, "client_id": CIMD_URL, "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": JWKS_URL},
+        )
         operations["cimd_publish"] += 1
         for server in fleet:
             page = await open_authorization(lab, CIMD_URL, REDIRECT, issuer=server.issuer)

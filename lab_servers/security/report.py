@@ -24,8 +24,13 @@ class PolicyTable(HtmlView):
         return [(name, row) for name, row in values if len(set(row)) > 1]
 
     def _body(self) -> str:
-        rows = [[f"<td><code>{esc(name)}</code></td>", *(f'<td class="v">{esc(v)}</td>' for v in row)] for name, row in self.rows()]
-        return "<h4>Where the policies differ</h4>" + table(["rule (ASPolicy field)", *(p.name for p in self.policies)], rows)
+        rows = [
+            [f"<td><code>{esc(name)}</code></td>", *(f'<td class="v">{esc(v)}</td>' for v in row)]
+            for name, row in self.rows()
+        ]
+        return "<h4>Where the policies differ</h4>" + table(
+            ["rule (ASPolicy field)", *(p.name for p in self.policies)], rows
+        )
 
     def _summary(self) -> str:
         return f"{len(self.rows())} rules differ between {', '.join(p.name for p in self.policies)}"
@@ -41,11 +46,19 @@ class ResultsTable(HtmlView):
 
     def _body(self) -> str:
         rows = [
-            [f"<td>{esc(r.experiment)}</td>", f"<td>{esc(r.policy)}</td>", f"<td><b>{esc(r.outcome)}</b></td>", f"<td>{esc(r.summary)}</td>"]
+            [
+                f"<td>{esc(r.experiment)}</td>",
+                f"<td>{esc(r.policy)}</td>",
+                f"<td><b>{esc(r.outcome)}</b></td>",
+                f"<td>{esc(r.summary)}</td>",
+            ]
             for r in self.results
         ]
         specs = sorted({s for r in self.results for s in r.spec})
-        return table(["experiment", "policy", "outcome", "what happened"], rows) + f'<p class="spec">{esc(" · ".join(specs))}</p>'
+        return (
+            table(["experiment", "policy", "outcome", "what happened"], rows)
+            + f'<p class="spec">{esc(" · ".join(specs))}</p>'
+        )
 
     def _summary(self) -> str:
         return "; ".join(f"{r.policy}: {r.outcome}" for r in self.results)
@@ -107,12 +120,16 @@ class SprawlChart:
         plot_h, base = height - 70, height - 40
         slot = (width - 50) / len(points)
         bar = max(2.0, slot / 4)
-        parts = [f'<text x="{x0 + width / 2:.0f}" y="16" text-anchor="middle" font-weight="600">{esc(result.policy)} policy</text>']
+        parts = [
+            f'<text x="{x0 + width / 2:.0f}" y="16" text-anchor="middle" font-weight="600">{esc(result.policy)} policy</text>'
+        ]
         parts.append(f'<line x1="{x0 + 40}" y1="{base}" x2="{x0 + width - 5}" y2="{base}" stroke="#59636e"/>')
         for tick in (0, top / 2, top):
             y = base - plot_h * tick / top
             parts.append(f'<text x="{x0 + 36}" y="{y + 4:.1f}" text-anchor="end" font-size="10">{tick:,.0f}</text>')
-            parts.append(f'<line x1="{x0 + 40}" y1="{y:.1f}" x2="{x0 + width - 5}" y2="{y:.1f}" stroke="#d0d7de" stroke-dasharray="2,3"/>')
+            parts.append(
+                f'<line x1="{x0 + 40}" y1="{y:.1f}" x2="{x0 + width - 5}" y2="{y:.1f}" stroke="#d0d7de" stroke-dasharray="2,3"/>'
+            )
         for i, point in enumerate(points):
             left = x0 + 45 + i * slot
             for j, key in enumerate(_COLOURS):
@@ -123,9 +140,13 @@ class SprawlChart:
                     f"<title>{esc(_LABELS[key])} after {point.clients:,} clients: {value:,}</title></rect>"
                 )
             if i % max(1, len(points) // 6) == 0 or i == len(points) - 1:
-                parts.append(f'<text x="{left + 1.5 * bar:.1f}" y="{base + 14}" text-anchor="middle" font-size="10">{point.clients:,}</text>')
+                parts.append(
+                    f'<text x="{left + 1.5 * bar:.1f}" y="{base + 14}" text-anchor="middle" font-size="10">{point.clients:,}</text>'
+                )
         x_label = result.details.get("x_label", "clients that came by")
-        parts.append(f'<text x="{x0 + width / 2:.0f}" y="{base + 30}" text-anchor="middle" font-size="11">{esc(x_label)}</text>')
+        parts.append(
+            f'<text x="{x0 + width / 2:.0f}" y="{base + 30}" text-anchor="middle" font-size="11">{esc(x_label)}</text>'
+        )
         return "".join(parts)
 
     def _repr_svg_(self) -> str:

@@ -56,7 +56,9 @@ async def run_client_id_sprawl(policy: ASPolicy, clients: int = 1200, samples: i
             # exactly as when many real users install a client.
             response = await register(dcr_lab, {**request, "client_name": f"Agent {i}"}, caller=f"user-{i}")
             dcr_refused += response.status_code != 201
-            url = host.publish(f"/clients/{i}.json", {**default_client_metadata(client_url(i)), "client_name": f"Agent {i}"})
+            url = host.publish(
+                f"/clients/{i}.json", {**default_client_metadata(client_url(i)), "client_name": f"Agent {i}"}
+            )
             page = await open_authorization(cimd_lab, url, default_client_metadata()["redirect_uris"][0])
             if refusal(page) is not None:
                 raise RuntimeError(f"CIMD login {i} was refused: {refusal(page)}")
@@ -90,7 +92,12 @@ async def run_client_id_sprawl(policy: ASPolicy, clients: int = 1200, samples: i
             "document. The hardened AS caps registrations, but a cap only turns sprawl into refusals."
         ),
         spec=("RFC 7591 §3.2.1", "CIMD -02 §3", "CIMD -02 §5", "MCP 2026-07-28: DCR deprecated"),
-        details={"points": points, "a_day_later": a_day_later, "max_cached_documents": policy.max_cached_documents, "max_registrations": policy.max_registrations},
+        details={
+            "points": points,
+            "a_day_later": a_day_later,
+            "max_cached_documents": policy.max_cached_documents,
+            "max_registrations": policy.max_registrations,
+        },
     )
 
 

@@ -54,7 +54,9 @@ async def run_ssrf_via_registration(policy: ASPolicy) -> ExperimentResult:
                 body = response.json()
                 outcomes[field] = f"{response.status_code} {body['error']}: {body['error_description']}"
         stored = "".join(
-            resource.body.decode("utf-8", "replace") for client in lab.registrations.values() for resource in client.prefetched.values()
+            resource.body.decode("utf-8", "replace")
+            for client in lab.registrations.values()
+            for resource in client.prefetched.values()
         )
         leaked_to_attacker = leaked_secrets(stolen)
         held_by_as = leaked_secrets(stored)
@@ -82,7 +84,12 @@ async def run_ssrf_via_registration(policy: ASPolicy) -> ExperimentResult:
         ),
         spec=("CIMD -02 §8.6", "RFC 6890", "RFC 7591 §2", "MCP Security Best Practices: SSRF"),
         exchanges=exchanges,
-        details={"registrations": outcomes, "internal_requests": internal.reached, "stolen_via_logo": leaked_to_attacker, "kept_by_as": held_by_as},
+        details={
+            "registrations": outcomes,
+            "internal_requests": internal.reached,
+            "stolen_via_logo": leaked_to_attacker,
+            "kept_by_as": held_by_as,
+        },
     )
 
 
@@ -94,7 +101,10 @@ async def run_dns_rebinding(policy: ASPolicy) -> ExperimentResult:
         # The attacker's public host serves a perfectly valid document at the admin service's path,
         # for whoever connects to it under the rebinding name.
         rebinding_url = f"https://{REBINDING_HOST}{ADMIN_SECRETS_PATH}"
-        internal.attacker.publish(ADMIN_SECRETS_PATH, {**default_client_metadata(rebinding_url), "redirect_uris": [f"https://{ATTACKER_HOST}/cb"]})
+        internal.attacker.publish(
+            ADMIN_SECRETS_PATH,
+            {**default_client_metadata(rebinding_url), "redirect_uris": [f"https://{ATTACKER_HOST}/cb"]},
+        )
         attempts: dict[str, str] = {}
         for host in ("private.evil.example", REBINDING_HOST):
             client_id = f"https://{host}{ADMIN_SECRETS_PATH}"
@@ -109,7 +119,8 @@ async def run_dns_rebinding(policy: ASPolicy) -> ExperimentResult:
         policy=policy.name,
         outcome=outcome,
         summary=(
-            f"The admin service served {len(reached)} request(s) from the AS." if reached
+            f"The admin service served {len(reached)} request(s) from the AS."
+            if reached
             else "Both ids were judged by the address the AS itself resolved, and the AS connected only to that address."
         ),
         explanation=(
@@ -122,4 +133,3 @@ async def run_dns_rebinding(policy: ASPolicy) -> ExperimentResult:
         exchanges=exchanges,
         details={"attempts": attempts, "internal_requests": reached},
     )
-

@@ -77,7 +77,10 @@ def shorten(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-_TOKENISH = re.compile(r"[A-Za-z0-9_\-]{%d,}(?:\.[A-Za-z0-9_\-]+){0,2}|eyJ[A-Za-z0-9_\-]*\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*" % LONG_TOKEN)  # noqa: UP031 - % keeps the regex's own {m,n} braces unescaped
+_TOKENISH = re.compile(
+    r"[A-Za-z0-9_\-]{%d,}(?:\.[A-Za-z0-9_\-]+){0,2}|eyJ[A-Za-z0-9_\-]*\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"  # noqa: UP031 - % keeps the regex's own {m,n} braces unescaped
+    % LONG_TOKEN
+)
 
 
 def long_tokens(text: str) -> list[tuple[int, int]]:

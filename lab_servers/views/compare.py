@@ -29,7 +29,9 @@ def _lookup(connection: Any, where: str) -> Any:
     if source == "whoami":
         value: Any = connection.whoami
     elif source == "token":
-        claims: dict[str, Any] = (decode_jwt_payload(connection.access_token) if connection.access_token else None) or {}
+        claims: dict[str, Any] = (
+            decode_jwt_payload(connection.access_token) if connection.access_token else None
+        ) or {}
         if path == "lifetime":
             return f"{claims['exp'] - claims['iat']} s" if "exp" in claims and "iat" in claims else None
         value = claims
@@ -56,10 +58,7 @@ class IdentityComparison(HtmlView):
                 f'<td class="v">{cut_tokens_html(as_text(b))}</td>',
                 f"<td>{'same' if same else '<b>different</b>'}</td>",
             ])  # fmt: skip
-        return (
-            "<h4>Same server, two identities</h4>"
-            + table(["", *self.labels, ""], html_rows, row_classes=classes)
-        )
+        return "<h4>Same server, two identities</h4>" + table(["", *self.labels, ""], html_rows, row_classes=classes)
 
     def _summary(self) -> str:
         differ = [name for name, a, b in self.rows if a != b]

@@ -125,7 +125,14 @@ def build_model(source: Source, marks: dict[int, str] | None = None) -> DiagramM
 
     def close(exchange: Exchange) -> None:
         block_for(exchange.step, runs.get(exchange.seq)).items.append(
-            Message("response", index[exchange.host], index[exchange.caller], response_label(exchange), exchange.status, exchange)
+            Message(
+                "response",
+                index[exchange.host],
+                index[exchange.caller],
+                response_label(exchange),
+                exchange.status,
+                exchange,
+            )
         )
 
     open_: list[Exchange] = []
@@ -154,7 +161,9 @@ def _collect(source: Source) -> tuple[list[Exchange], list[tuple[float, str, str
     if not items or isinstance(items[0], Exchange):
         return items, [], {}
     exchanges: list[Exchange] = []
-    notes: list[tuple[float, str, str, Run | None]] = []  # (drawn before the first request after this seq, step, text, run)
+    notes: list[
+        tuple[float, str, str, Run | None]
+    ] = []  # (drawn before the first request after this seq, step, text, run)
     runs: dict[int, Run] = {}
     last_seq = 0
     for position, record in enumerate(items):

@@ -25,7 +25,7 @@ def band_colour(block: Block, position: int) -> tuple[int, int, int]:
 
 
 _ENTITIES = {"#": "#35;", ";": "#59;", "<": "#lt;", ">": "#gt;", '"': "#quot;", "%": "#37;"}
-_SPECIAL = re.compile("[#;<>\"%]")
+_SPECIAL = re.compile('[#;<>"%]')
 
 
 def mermaid_text(text: str) -> str:

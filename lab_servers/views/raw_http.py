@@ -148,19 +148,16 @@ class RawHTTP(HtmlView):
 
     def _body(self) -> str:
         e = self.exchange
-        who = f"#{e.seq} {esc(e.caller)} → {esc(e.host)}" + (f' <span class="spec">step: {esc(e.step)}</span>' if e.step else "")
-        return (
-            f"<h4>{who}</h4>"
-            f"<pre>{self.request_html()}</pre>"
-            f"<pre>{self.response_html()}</pre>"
+        who = f"#{e.seq} {esc(e.caller)} → {esc(e.host)}" + (
+            f' <span class="spec">step: {esc(e.step)}</span>' if e.step else ""
         )
+        return f"<h4>{who}</h4><pre>{self.request_html()}</pre><pre>{self.response_html()}</pre>"
 
     def _summary(self) -> str:
         e = self.exchange
         target = request_target(e.url).split("?", 1)[0] + ("?…" if "?" in e.url else "")
         outcome = e.error if e.status is None else int(e.status)
         return f"#{e.seq} {e.caller} → {e.host}: {e.method} {target} → {outcome}"
-
 
 
 def show_exchange(exchange: Exchange, *, highlight: str | list[str] | tuple[str, ...] | None = None) -> RawHTTP:

@@ -83,7 +83,9 @@ class SequenceDiagram:
         return f"<SequenceDiagram {head}{what}; {names}>"
 
 
-def sequence_diagram(source: Source, *, title: str | None = None, marks: dict[int, str] | None = None) -> SequenceDiagram:
+def sequence_diagram(
+    source: Source, *, title: str | None = None, marks: dict[int, str] | None = None
+) -> SequenceDiagram:
     """A sequence diagram of exchanges: pass `lab.trace`, a list of exchanges, a step record's
     `.exchanges`, a list of step records, or a connection (`await lab.connect(...)`).
     `marks={seq: "text"}` writes a note across the diagram right before exchange #seq."""

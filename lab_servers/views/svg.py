@@ -100,7 +100,9 @@ def to_svg(model: DiagramModel, title: str | None = None) -> str:
     front: list[str] = []
     y = MARGIN
     if title:
-        front.append(f'<text x="{MARGIN}" y="{n(y + 14)}" font-family="{SANS}" font-size="15" font-weight="700" fill="#1f2328">{x(title)}</text>')
+        front.append(
+            f'<text x="{MARGIN}" y="{n(y + 14)}" font-family="{SANS}" font-size="15" font-weight="700" fill="#1f2328">{x(title)}</text>'
+        )
         y += 30
     header_top = y
     y += BOX_H + 16
@@ -147,7 +149,10 @@ def to_svg(model: DiagramModel, title: str | None = None) -> str:
         f'<line x1="{n(c)}" y1="{n(header_top + BOX_H)}" x2="{n(c)}" y2="{n(bottom)}" stroke="#afb8c1" stroke-dasharray="4 4"/>'
         for c in cx[: len(model.participants)]
     ]
-    headers = [_header(p.key, p.label, p.subtitle, cx[i], lay.box_widths[i], header_top) for i, p in enumerate(model.participants)]
+    headers = [
+        _header(p.key, p.label, p.subtitle, cx[i], lay.box_widths[i], header_top)
+        for i, p in enumerate(model.participants)
+    ]
     height = bottom + MARGIN - 8
     label = title or "sequence diagram"
     return (

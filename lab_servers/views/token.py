@@ -16,15 +16,27 @@ from ._html import HtmlView, as_text, cut_tokens_html, esc, iso, short_token, ta
 
 # name → (what it means here, where it is specified)
 HEADER_FIELDS: dict[str, tuple[str, str]] = {
-    "alg": ("Signature algorithm. The resource server accepts only the algorithms it expects.", "RFC 7515 §4.1.1; RFC 9068 §2.1"),
+    "alg": (
+        "Signature algorithm. The resource server accepts only the algorithms it expects.",
+        "RFC 7515 §4.1.1; RFC 9068 §2.1",
+    ),
     "typ": ("Token type: at+jwt marks an access token, so an ID token cannot be replayed as one.", "RFC 9068 §2.1"),
     "kid": ("Which key in the AS's JWKS signed it: the resource server looks it up at jwks_uri.", "RFC 7515 §4.1.4"),
 }
 CLAIMS: dict[str, tuple[str, str]] = {
-    "iss": ("Issuer: the authorization server that minted the token; must equal the AS metadata's issuer.", "RFC 7519 §4.1.1; RFC 9068 §2.2"),
+    "iss": (
+        "Issuer: the authorization server that minted the token; must equal the AS metadata's issuer.",
+        "RFC 7519 §4.1.1; RFC 9068 §2.2",
+    ),
     "sub": ("Subject: the user on whose behalf the client acts.", "RFC 7519 §4.1.2; RFC 9068 §2.2"),
-    "aud": ("Audience: the MCP server's canonical URI from the resource parameter. Any other server must reject the token.", "RFC 8707 §2; RFC 9068 §2.2; MCP §11.1"),
-    "client_id": ("The client the token was issued to: an AS-minted id (DCR) or the URL of the client's metadata document (CIMD).", "RFC 9068 §2.2; RFC 8693 §4.3"),
+    "aud": (
+        "Audience: the MCP server's canonical URI from the resource parameter. Any other server must reject the token.",
+        "RFC 8707 §2; RFC 9068 §2.2; MCP §11.1",
+    ),
+    "client_id": (
+        "The client the token was issued to: an AS-minted id (DCR) or the URL of the client's metadata document (CIMD).",
+        "RFC 9068 §2.2; RFC 8693 §4.3",
+    ),
     "scope": ("What the user granted, space-separated.", "RFC 9068 §2.2.3; RFC 6749 §3.3"),
     "iat": ("Issued at (seconds since 1970).", "RFC 7519 §4.1.6"),
     "exp": ("Expires at: after this the resource server answers 401 and the client must refresh.", "RFC 7519 §4.1.4"),
@@ -71,7 +83,7 @@ class TokenView(HtmlView):
     signature: str = ""
 
     def _body(self) -> str:
-        parts = ["<h4>Access token <span class=\"spec\">JWT profile for access tokens: RFC 9068</span></h4>"]
+        parts = ['<h4>Access token <span class="spec">JWT profile for access tokens: RFC 9068</span></h4>']
         if self.token:
             parts.append(f"<p><code>{esc(short_token(self.token))}</code> ({len(self.token)} characters)</p>")
         if self.token and not self.claims and not self.header:
@@ -81,7 +93,9 @@ class TokenView(HtmlView):
             )
             return "".join(parts)
         if self.header:
-            parts.append("<b>Header</b>" + table(["field", "value", "meaning", "spec"], _rows(self.header, HEADER_FIELDS)))
+            parts.append(
+                "<b>Header</b>" + table(["field", "value", "meaning", "spec"], _rows(self.header, HEADER_FIELDS))
+            )
         parts.append("<b>Claims</b>" + table(["claim", "value", "meaning", "spec"], _rows(self.claims, CLAIMS)))
         if "iat" in self.claims and "exp" in self.claims:
             parts.append(f"<p>Lifetime: {int(self.claims['exp']) - int(self.claims['iat'])} s.</p>")

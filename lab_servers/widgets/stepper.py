@@ -59,7 +59,12 @@ class HandshakeStepper:
     """
 
     def __init__(
-        self, lab: Lab | None = None, *, method: str = "dcr", seed: int | str = 0, static_view: SequenceDiagram | None = None
+        self,
+        lab: Lab | None = None,
+        *,
+        method: str = "dcr",
+        seed: int | str = 0,
+        static_view: SequenceDiagram | None = None,
     ) -> None:
         self.lab = lab if lab is not None else Lab(seed=seed)
         # What a static view (GitHub, nbconvert HTML) shows instead of the live widget: the steps
@@ -96,7 +101,9 @@ class HandshakeStepper:
             [label, self.method_buttons, self.next_button, self.approve_button, self.deny_button, self.reset_button],
             layout=w.Layout(align_items="center", flex_flow="row wrap"),
         )
-        self.widget = w.VBox([controls, self.progress, self.status, self.step_html, self.consent_html, self.diagram_html])
+        self.widget = w.VBox(
+            [controls, self.progress, self.status, self.step_html, self.consent_html, self.diagram_html]
+        )
 
         self.next_button.on_click(lambda _: self._click(self._advance, self._ask_user))
         self.approve_button.on_click(lambda _: self._decide("approve"))
@@ -280,7 +287,9 @@ class HandshakeStepper:
         shown = deciding or (records and records[-1].number == CONSENT_STEP)
         self.consent_html.value = show_consent(page).html if page is not None and shown else ""
         label = {v: k for k, v in METHODS}[self.method]
-        self.diagram = sequence_diagram(records, title=f"{label} handshake so far") if any(r.exchanges for r in records) else None
+        self.diagram = (
+            sequence_diagram(records, title=f"{label} handshake so far") if any(r.exchanges for r in records) else None
+        )
         # Inline <svg>, not the <img> the static views use: a live widget is never sanitized, and
         # inline text can be selected and found by the browser's search. Scaled to the width.
         svg = self.diagram.svg.replace("<svg ", '<svg style="max-width:100%;height:auto" ', 1) if self.diagram else ""
@@ -310,8 +319,14 @@ class HandshakeStepper:
         if self.busy:
             return f"<b>{label}</b>: working…"
         if self.error is not None:
-            what = str(self.error) if isinstance(self.error, StepError) else f"{type(self.error).__name__}: {self.error}"
-            retry = " Next step tries the authorization again; Reset starts over." if self.at_consent else " Reset to start over."
+            what = (
+                str(self.error) if isinstance(self.error, StepError) else f"{type(self.error).__name__}: {self.error}"
+            )
+            retry = (
+                " Next step tries the authorization again; Reset starts over."
+                if self.at_consent
+                else " Reset to start over."
+            )
             return (
                 '<div style="background:#ffebe9;border-left:4px solid #cf222e;padding:4px 8px">'
                 f"<b>✕ {esc(what)}</b><br>{esc(retry.strip())}</div>"
@@ -349,7 +364,11 @@ class HandshakeStepper:
             '<div class="lab-stepper-static"><p><b>Step-by-step widget</b> (it needs a running kernel: open this '
             "notebook in JupyterLab to press <i>Next step</i>). It walks through these steps, one per click:</p>"
             f"<ol>{steps}</ol>"
-            + (f"<p>This is the completed {esc(self.method.upper())} run it builds up, step by step:</p>{diagram}" if diagram else "")
+            + (
+                f"<p>This is the completed {esc(self.method.upper())} run it builds up, step by step:</p>{diagram}"
+                if diagram
+                else ""
+            )
             + "</div>"
         )
 
