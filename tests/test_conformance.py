@@ -116,7 +116,9 @@ def test_the_lab_client_passes_the_scenario(conformance_cli: Path, version: str,
 
 def test_a_timed_out_client_cannot_pass(conformance_cli: Path, tmp_path: Path) -> None:
     """The judge itself: a client that never finishes, killed at a 3 s timeout, is a failure."""
-    sleeper = f"{sys.executable} -c 'import time; time.sleep(60)'"
+    # `exec`: the suite kills the shell it started at the timeout; without exec the sleeping
+    # child would keep the pipes open and the suite would wait the whole minute for it.
+    sleeper = f"exec {sys.executable} -c 'import time; time.sleep(60)'"
     code, output, checks = run_scenario(conformance_cli, "auth/metadata-default", "2025-11-25", tmp_path, sleeper, 3000)
     assert "the client timed out" in failures(code, output, checks)
 
