@@ -11,6 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from .lab import Lab
+from .revisions import DEFAULT_REVISION, REVISIONS
+
+# Served mode has no co-located AS, so no 2025-03-26 (no PRM): see `serve.serving`.
+SERVED_REVISIONS = [version for version, rev in REVISIONS.items() if rev.protected_resource_metadata]
 
 
 async def run_demo(seed: int) -> dict[str, Any]:
@@ -98,6 +102,12 @@ def main(argv: list[str] | None = None) -> int:
         "--policy", choices=["hardened", "naive"], default="hardened", help="the AS policy (default hardened)"
     )
     serve.add_argument(
+        "--revision",
+        choices=SERVED_REVISIONS,
+        default=DEFAULT_REVISION,
+        help=f"the MCP revision the MCP server and the AS follow (default {DEFAULT_REVISION}; 2025-03-26 runs only in-process)",
+    )
+    serve.add_argument(
         "--seed",
         default=None,
         help="seed ids and the signing key (WARNING: anyone with the seed can mint tokens; default: fresh randomness)",
@@ -121,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                     host=args.host, allow_non_loopback=args.allow_non_loopback, mcp_port=args.mcp_port, as_port=args.as_port,
                     documents_port=args.documents_port, tls=not args.http, tls_directory=args.tls_dir, seed=args.seed,
                     policy=policy, client_documents=tuple(args.client_document), trace_file=args.trace_file,
+                    revision=args.revision,
                 ))  # fmt: skip
         except (ValueError, OSError) as exc:
             print(f"serve: {exc}", file=sys.stderr)

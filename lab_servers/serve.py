@@ -42,6 +42,8 @@ from .lab import AS_HOST, Lab
 from .local_ca import LocalCA, ensure_local_ca
 from .metadata_host import MetadataHost
 from .network.network import HttpxTransport
+from .revisions import DEFAULT_REVISION
+from .revisions import revision as revision_named
 from .serve_sockets import TraceRecorder, bind, canonical_host_only
 from .trace import Exchange
 
@@ -105,9 +107,21 @@ async def serving(
     policy: ASPolicy = HARDENED,
     client_documents: tuple[Path, ...] = (),
     allow_non_loopback: bool = False,
+    revision: str = DEFAULT_REVISION,
     on_exchange: Callable[[Exchange], None] = lambda _: None,
 ) -> AsyncIterator[ServedLab]:
-    """Serve a lab's MCP server, AS and client-metadata host for the duration of the block."""
+    """Serve a lab's MCP server, AS and client-metadata host for the duration of the block.
+    `revision` is passed to `Lab` as in the in-process lab: the MCP server and the AS (its
+    capabilities: `ASCapabilities.for_revision`) follow it."""
+    followed = revision_named(revision)  # an unknown revision is a ValueError naming the known ones
+    if not followed.protected_resource_metadata:
+        # 2025-03-26 §2.3.2 puts the AS at the MCP server's origin; only the in-process lab builds
+        # that co-located host (`Lab.co_located`), so a served one would advertise a topology the
+        # revision does not have.
+        raise ValueError(
+            f"--revision {followed.version} is not served: that revision's AS lives at the MCP server's origin,"
+            " which only the in-process lab builds (Lab(revision='2025-03-26'))"
+        )
     if host not in ("127.0.0.1", "::1", "localhost") and not allow_non_loopback:
         raise ValueError(
             f"--host {host} is not a loopback address; pass --allow-non-loopback to listen there (others can then reach the lab)"
@@ -131,6 +145,7 @@ async def serving(
         policy=served_policy(policy, documents_origin),
         mcp_url=mcp_url,
         issuer=issuer,
+        revision=followed,
     )
     verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(ca.ca_certificate)) if ca else True
     _connect_outside(lab, documents_origin, verify)
@@ -224,6 +239,7 @@ def banner(served: ServedLab, *, seed: int | str | None, trace_file: Path | None
             "PLAIN HTTP (--http): for loopback experiments only. MCP §11.3 requires HTTPS for the AS; Node and SDK clients may refuse."
         )
     lines += [
+        f"MCP revision          {lab.revision.version}  (MCP server and AS; --revision to change)",
         f"MCP server            {served.mcp_url}   <- the canonical resource URI; use 127.0.0.1, not localhost",
         f"Authorization server  {served.issuer}  (policy: {policy.name})",
         f"Client documents      {served.documents_origin}",
