@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from lab_servers import Lab
+from lab_servers.client import decode_jwt_payload
 from lab_servers.widgets import HandshakeStepper
 
 pytestmark = pytest.mark.anyio
@@ -172,3 +173,50 @@ async def test_a_step_up_after_the_handshake_shows_as_steps_in_the_stepper(stepp
     assert result["structuredContent"]["added"] == "hello"
     assert [r.name for r in stepper.records[7:]] == ["step-up", "authorize", "token", "call"]
     assert "10 step-up" in stepper.progress.value and "8 call" in stepper.progress.value
+
+
+async def complete_handshake(stepper: HandshakeStepper) -> None:
+    await run_to_consent(stepper)
+    await decide(stepper, "approve")
+    while not stepper.done:
+        await click(stepper)
+
+
+async def test_after_the_handshake_buttons_appear_only_once_step_7_is_done(stepper: HandshakeStepper) -> None:
+    hidden = [stepper.step_up_button.layout.display, stepper.expire_button.layout.display]
+    assert hidden == ["none", "none"]
+    await complete_handshake(stepper)
+    assert stepper.step_up_button.layout.display is None and stepper.expire_button.layout.display is None
+    await click(stepper, "reset_button")
+    assert stepper.step_up_button.layout.display == "none" and stepper.last_call is None
+
+
+async def test_the_step_up_button_runs_403_insufficient_scope_consent_token_retry(stepper: HandshakeStepper) -> None:
+    await complete_handshake(stepper)
+    before = drawn(stepper)
+    await click(stepper, "step_up_button")
+    assert stepper.error is None
+    assert [r.name for r in stepper.records[7:]] == ["step-up", "authorize", "token", "call"]
+    after = [e for r in stepper.records[7:] for e in r.exchanges if e.caller == "client"]
+    challenge = next(e for e in after if e.path == "/mcp")
+    assert challenge.status == 403 and 'error="insufficient_scope"' in (
+        challenge.response_header("www-authenticate") or ""
+    )
+    assert "notes:write" in stepper.client.state.tokens["scope"]
+    assert "10 step-up" in stepper.progress.value and "add_note: 10 step-up → 5 authorize" in stepper.status.value
+    assert len(drawn(stepper)) > len(before)  # the diagram grew by the step-up's exchanges
+
+
+async def test_the_expire_button_passes_exp_then_the_401_makes_the_client_refresh_with_rotation(
+    lab: Lab, stepper: HandshakeStepper
+) -> None:
+    await complete_handshake(stepper)
+    old_access, old_refresh = stepper.client.state.access_token, stepper.client.state.tokens["refresh_token"]
+    await click(stepper, "expire_button")
+    assert stepper.error is None
+    assert lab.clock.now() > decode_jwt_payload(old_access)["exp"]
+    assert [r.name for r in stepper.records[7:]] == ["refresh", "call"]
+    first = next(e for r in stepper.records[7:] for e in r.exchanges if e.caller == "client" and e.path == "/mcp")
+    assert first.status == 401  # the expired token, refused
+    assert stepper.client.state.tokens["refresh_token"] != old_refresh  # rotated (OAuth 2.1 §4.3.1)
+    assert "9 refresh" in stepper.progress.value and "whoami: 9 refresh → 8 call" in stepper.status.value

@@ -9,6 +9,12 @@ At consent, "Next step" opens the authorization URL and shows the consent page a
 rendered it; the step then waits for the person to press Approve or Deny (the client's
 `authorize()` takes a coroutine that is shown the page and returns the decision).
 
+After step 7, two more buttons run what happens after the handshake, with the same client:
+"Call add_note (step-up)" calls a tool that needs `notes:write` (403 `insufficient_scope` → step-up
+→ consent → token → retry), and "Expire token → refresh" moves the lab clock past the access
+token's `exp` and calls `whoami` (401 `invalid_token` → refresh with rotation → retry). Their steps
+join the pills and the diagram.
+
 Tests drive it without a browser: `stepper.next_button.click()` inside a running loop, then
 `await stepper.pending` (at consent: `await stepper.wait_for_consent_page()`, then a click on
 Approve or Deny), then assert on `stepper.client`, `stepper.error` and the widgets' values.
@@ -23,7 +29,7 @@ from typing import Any
 
 import ipywidgets as w
 
-from ..client import ConsentPage, StepError, StepRecord
+from ..client import ConsentPage, StepError, StepRecord, decode_jwt_payload
 from ..client.records import STEPS
 from ..lab import Lab
 from ..views import SequenceDiagram, sequence_diagram, show_consent, show_step
@@ -33,6 +39,10 @@ from ..views._html import esc
 METHODS = [("DCR", "dcr"), ("CIMD", "cimd"), ("auto", "auto")]
 CONSENT_STEP = 5
 LAST_STEP = len(STEPS)
+# After the handshake: the tool that needs more scope than the handshake asked for (notes:write),
+# and the tool called once the token has expired.
+STEP_UP_CALL: tuple[str, dict[str, Any]] = ("add_note", {"text": "added from the stepper"})
+REFRESH_CALL: tuple[str, dict[str, Any]] = ("whoami", {})
 
 _PILL = "display:inline-block;padding:1px 8px;margin:0 4px 4px 0;border-radius:10px;font-size:12px;border:1px solid "
 PILL_STYLES = {
@@ -90,6 +100,15 @@ class HandshakeStepper:
         self.approve_button = w.Button(description="Approve", button_style="success", icon="check")
         self.deny_button = w.Button(description="Deny", button_style="danger", icon="times")
         self.reset_button = w.Button(description="Reset", icon="refresh")
+        self.step_up_button = w.Button(
+            description="Call add_note (step-up)", icon="level-up", layout=w.Layout(width="auto"),
+            tooltip="add_note needs notes:write: 403 insufficient_scope → step-up → consent → token → retry",
+        )  # fmt: skip
+        self.expire_button = w.Button(
+            description="Expire token → refresh", icon="clock-o", layout=w.Layout(width="auto"),
+            tooltip="Move the lab clock past the token's exp, then call whoami: 401 → refresh → retry",
+        )  # fmt: skip
+        self.last_call: str | None = None  # what the last after-handshake button set off
         self.progress = w.HTML()
         self.status = w.HTML()
         self.step_html = w.HTML()
@@ -98,7 +117,16 @@ class HandshakeStepper:
         # A separate label: a ToggleButtons' own description stacks above its buttons in an HBox.
         label = w.HTML("<b>client_id by</b>", layout=w.Layout(margin="0 6px 0 0", flex="0 0 auto"))
         controls = w.HBox(
-            [label, self.method_buttons, self.next_button, self.approve_button, self.deny_button, self.reset_button],
+            [
+                label,
+                self.method_buttons,
+                self.next_button,
+                self.approve_button,
+                self.deny_button,
+                self.step_up_button,
+                self.expire_button,
+                self.reset_button,
+            ],
             layout=w.Layout(align_items="center", flex_flow="row wrap"),
         )
         self.widget = w.VBox(
@@ -109,6 +137,8 @@ class HandshakeStepper:
         self.approve_button.on_click(lambda _: self._decide("approve"))
         self.deny_button.on_click(lambda _: self._decide("deny"))
         self.reset_button.on_click(lambda _: self._click(self._reset))
+        self.step_up_button.on_click(lambda _: self._click(self._after_handshake, *STEP_UP_CALL))
+        self.expire_button.on_click(lambda _: self._click(self._expire_then_call))
         self.method_buttons.observe(self._method_changed, names="value")
         self._render()
 
@@ -159,6 +189,37 @@ class HandshakeStepper:
             return await self.client.call_tool(name, arguments)
         finally:
             self._render()
+
+    async def _after_handshake(self, name: str, arguments: dict[str, Any]) -> dict[str, Any] | None:
+        # Called with self.busy set by the click handler; like a step, a failure is shown, not raised.
+        start = len(self.records)
+        result: dict[str, Any] | None = None
+        try:
+            result = await self.client.call_tool(name, arguments)
+            self.error = None
+        except Exception as exc:  # noqa: BLE001 - shown in the widget, as for a step
+            self.error = exc
+        finally:
+            ran = " → ".join(f"{r.number} {r.name}" for r in self.records[start:])
+            self.last_call = f"{name}: {ran}" if ran else name
+            self.busy = False
+            self._render()
+        return result
+
+    async def _expire_then_call(self) -> dict[str, Any] | None:
+        # Expiry is the clock passing the token's own `exp` (RFC 7519 §4.1.4); an opaque token has
+        # none to read, and then its `expires_in` (RFC 6749 §5.1) from the token response counts.
+        try:
+            claims = decode_jwt_payload(self.client.state.access_token) or {}
+            if "exp" in claims:
+                self.lab.clock.advance(max(0, int(claims["exp"]) - self.lab.clock.now()) + 1)
+            else:
+                self.lab.clock.advance(int(self.client.state.tokens["expires_in"]) + 1)
+        except Exception as exc:  # noqa: BLE001 - e.g. a wall clock, which cannot be advanced
+            self.error, self.busy = exc, False
+            self._render()
+            return None
+        return await self._after_handshake(*REFRESH_CALL)
 
     async def reset(self) -> None:
         if self.busy:
@@ -233,7 +294,7 @@ class HandshakeStepper:
             old = self.lab
             self.lab = Lab(seed=old.ids.seed, policy=old.policy)
             self._owned_labs.append(self.lab)
-            self.client, self.error = None, None
+            self.client, self.error, self.last_call = None, None, None
             if old in self._owned_labs:
                 self._owned_labs.remove(old)
                 await old.aclose()
@@ -278,6 +339,9 @@ class HandshakeStepper:
         for button in (self.next_button, self.approve_button, self.deny_button):
             button.disabled = self.busy or self.done
         self.reset_button.disabled = self.busy
+        for button in (self.step_up_button, self.expire_button):
+            button.layout.display = None if self.done else "none"
+            button.disabled = self.busy
         self.method_buttons.disabled = self.busy
         self.progress.value = self._progress_html()
         self.status.value = self._status_html()
@@ -333,7 +397,12 @@ class HandshakeStepper:
             )
         if self.done:
             whoami = self.client.state.whoami or {}
-            return f"<b>{label}</b>: handshake complete. The MCP server knows this client as <code>{esc(whoami.get('client_id', ''))}</code>."
+            after = (
+                f" Last call {esc(self.last_call)}."
+                if self.last_call
+                else " Now try what comes after: a tool that needs more scope, or an expired token."
+            )
+            return f"<b>{label}</b>: handshake complete. The MCP server knows this client as <code>{esc(whoami.get('client_id', ''))}</code>.{after}"
         if self.awaiting_decision:
             return f"<b>{label}</b>: step 5, the consent page below is what the user sees. Approve or Deny?"
         number, _name, title, _spec = STEPS[self.next_step_number - 1]

@@ -29,3 +29,18 @@ assert lab.as_state()["issued_tokens"] == 2
 # %% after: n04-20  (my_answers = {"a": None, "b": None, "c": None})
 from lab_servers.notebook_support import is_correct
 assert is_correct("04-best-fit", {"a": "cimd", "b": "dcr", "c": "preregistered"})
+
+# %% after: n04-outside-load  (outside = load_trace("sdk-client-trace.jsonl"))
+from lab_servers.client import decode_jwt_payload as _claims
+_paths = [e.path.split("?")[0] for e in outside]
+assert _paths[:7] == ["/mcp", "/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-authorization-server",
+                      "/register", "/authorize", "/authorize/decision", "/token"]
+assert [e.status for e in outside][:7] == [401, 200, 200, 201, 200, 302, 200]
+assert all(e.step is None for e in outside)  # an outside client names no steps
+_by_seq = {e.seq: e for e in outside}
+assert _by_seq[9].path == "/jwks.json" and _by_seq[9].done < _by_seq[8].done
+assert _by_seq[1].caller.startswith("python-httpx2/") and _by_seq[5].caller.startswith("python-httpx/")
+assert _by_seq[2].caller == "127.0.0.1"
+assert _by_seq[4].json()["client_name"] == "SDK Agent"
+_token = _claims(access_tokens(outside)[0])
+assert _token["client_id"].startswith("tpc_") and _token["aud"].startswith("https://127.0.0.1:")
