@@ -108,6 +108,17 @@ def main(argv: list[str] | None = None) -> int:
         help=f"the MCP revision the MCP server and the AS follow (default {DEFAULT_REVISION}; 2025-03-26 runs only in-process)",
     )
     serve.add_argument(
+        "--no-cimd",
+        action="store_true",
+        help="the AS neither advertises nor accepts Client ID Metadata Documents (ASCapabilities.cimd=False)",
+    )
+    serve.add_argument(
+        "--dcr",
+        choices=["open", "closed", "removed"],
+        default=None,
+        help="RFC 7591 registration: open, closed (refused) or removed (404) (ASCapabilities.dcr; default open)",
+    )
+    serve.add_argument(
         "--seed",
         default=None,
         help="seed ids and the signing key (WARNING: anyone with the seed can mint tokens; default: fresh randomness)",
@@ -120,6 +131,13 @@ def main(argv: list[str] | None = None) -> int:
         from .serve import serve_until_interrupted
 
         policy = HARDENED if args.policy == "hardened" else NAIVE
+        capabilities = None  # the revision's defaults, as Lab(revision=…) has them
+        if args.no_cimd or args.dcr:
+            from .authorization_server import ASCapabilities
+
+            capabilities = ASCapabilities.for_revision(args.revision).but(
+                **({"cimd": False} if args.no_cimd else {}), **({"dcr": args.dcr} if args.dcr else {})
+            )
         if args.host not in ("127.0.0.1", "::1", "localhost") and args.allow_non_loopback:
             print(
                 f"WARNING: listening on {args.host}: anyone who can reach this machine can reach the lab.",
@@ -131,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
                     host=args.host, allow_non_loopback=args.allow_non_loopback, mcp_port=args.mcp_port, as_port=args.as_port,
                     documents_port=args.documents_port, tls=not args.http, tls_directory=args.tls_dir, seed=args.seed,
                     policy=policy, client_documents=tuple(args.client_document), trace_file=args.trace_file,
-                    revision=args.revision,
+                    revision=args.revision, capabilities=capabilities,
                 ))  # fmt: skip
         except (ValueError, OSError) as exc:
             print(f"serve: {exc}", file=sys.stderr)

@@ -34,7 +34,7 @@ import httpx
 import uvicorn
 from starlette.types import ASGIApp
 
-from .authorization_server import HARDENED, ASPolicy
+from .authorization_server import HARDENED, ASCapabilities, ASPolicy
 from .browser_origins import BrowserOrigins
 from .client_documents import READY_DOCUMENTS, read_client_document
 from .determinism import LabClock, SeededIds
@@ -108,11 +108,13 @@ async def serving(
     client_documents: tuple[Path, ...] = (),
     allow_non_loopback: bool = False,
     revision: str = DEFAULT_REVISION,
+    capabilities: ASCapabilities | None = None,
     on_exchange: Callable[[Exchange], None] = lambda _: None,
 ) -> AsyncIterator[ServedLab]:
     """Serve a lab's MCP server, AS and client-metadata host for the duration of the block.
     `revision` is passed to `Lab` as in the in-process lab: the MCP server and the AS (its
-    capabilities: `ASCapabilities.for_revision`) follow it."""
+    capabilities: `ASCapabilities.for_revision`) follow it; `capabilities`, if given, replace
+    the AS's ones exactly as `Lab(capabilities=…)` does."""
     followed = revision_named(revision)  # an unknown revision is a ValueError naming the known ones
     if not followed.protected_resource_metadata:
         # 2025-03-26 §2.3.2 puts the AS at the MCP server's origin; only the in-process lab builds
@@ -146,6 +148,7 @@ async def serving(
         mcp_url=mcp_url,
         issuer=issuer,
         revision=followed,
+        capabilities=capabilities,
     )
     verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(ca.ca_certificate)) if ca else True
     _connect_outside(lab, documents_origin, verify)
@@ -233,6 +236,7 @@ def _connect_outside(lab: Lab, documents_origin: str, verify: ssl.SSLContext | b
 def banner(served: ServedLab, *, seed: int | str | None, trace_file: Path | None) -> str:
     lab = served.lab
     policy = lab.policy
+    capabilities = lab.auth_server.capabilities
     lines = []
     if served.ca is None:
         lines.append(
@@ -242,6 +246,7 @@ def banner(served: ServedLab, *, seed: int | str | None, trace_file: Path | None
         f"MCP revision          {lab.revision.version}  (MCP server and AS; --revision to change)",
         f"MCP server            {served.mcp_url}   <- the canonical resource URI; use 127.0.0.1, not localhost",
         f"Authorization server  {served.issuer}  (policy: {policy.name})",
+        f"  AS capabilities: cimd={capabilities.cimd}, dcr={capabilities.dcr!r}, iss={capabilities.iss_parameter}",
         f"Client documents      {served.documents_origin}",
         f"  AS policy: trusted_local_origins={list(policy.trusted_local_origins)} (the one origin exempt from the special-use-address rule)",
         "  AS policy: default_to_single_resource=True (a missing `resource` means the MCP server above; the lab's choice against RFC 8707)",

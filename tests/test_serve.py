@@ -330,3 +330,34 @@ def test_the_command_line_passes_revision_through_and_defaults_to_the_labs_defau
         main(["serve", "--revision", "2025-03-26"])
     assert refused.value.code == 2
     assert "invalid choice: '2025-03-26'" in capsys.readouterr().err
+
+
+async def test_a_served_as_without_cimd_and_with_dcr_closed_advertises_and_enforces_both(tls_dir: Path) -> None:
+    from lab_servers.authorization_server import ASCapabilities
+
+    capabilities = ASCapabilities.for_revision("2025-11-25").but(cimd=False, dcr="closed")
+    async with served(tls_dir, revision="2025-11-25", capabilities=capabilities) as lab:
+        assert "AS capabilities: cimd=False, dcr='closed'" in banner(lab, seed=None, trace_file=None)
+        async with httpx.AsyncClient(verify=trusting(tls_dir)) as http:
+            metadata = (await http.get(f"{lab.issuer}/.well-known/oauth-authorization-server")).json()
+            registered = await http.post(f"{lab.issuer}/register", json={"redirect_uris": ["http://127.0.0.1:9/cb"]})
+    assert "client_id_metadata_document_supported" not in metadata
+    assert "registration_endpoint" not in metadata
+    assert registered.status_code == 403 and registered.json()["error"] == "access_denied"
+
+
+def test_the_command_line_maps_no_cimd_and_dcr_onto_the_revisions_capabilities(monkeypatch: pytest.MonkeyPatch) -> None:
+    import lab_servers.serve as serve_module
+    from lab_servers.__main__ import main
+    from lab_servers.authorization_server import ASCapabilities
+
+    received: list[dict[str, Any]] = []
+
+    async def record(**options: Any) -> None:
+        received.append(options)
+
+    monkeypatch.setattr(serve_module, "serve_until_interrupted", record)
+    assert main(["serve"]) == 0
+    assert main(["serve", "--revision", "2025-11-25", "--no-cimd", "--dcr", "removed"]) == 0
+    assert received[0]["capabilities"] is None  # the revision's own defaults, as in Lab(revision=…)
+    assert received[1]["capabilities"] == ASCapabilities.for_revision("2025-11-25").but(cimd=False, dcr="removed")
