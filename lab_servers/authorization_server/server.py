@@ -6,13 +6,15 @@ introspection. Every failure becomes an OAuth
 error response with a description naming the rule; an unexpected exception becomes a
 `server_error` JSON 500, which the tests treat as a bug.
 
-FastAPI routes, but every endpoint reads its raw `Request` itself: the spec's parsing rules
-(repeated parameters, form encoding, JSON limits) are the lesson, so no FastAPI validation runs
-and its OpenAPI pages are switched off (an AS has no business publishing a schema of itself).
+A FastAPI app with plain routes: every endpoint reads its raw `Request` itself, because the
+spec's parsing rules (repeated parameters, form encoding, JSON limits) are the lesson. So no
+FastAPI validation runs, and its OpenAPI pages are switched off (an AS has no business
+publishing a schema of itself).
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from functools import cached_property
 
 from fastapi import FastAPI
@@ -34,9 +36,7 @@ from .rfc8414 import openid_configuration
 from .state import AuthorizationServerState
 from .token import token_request
 
-# A GET route answers HEAD too (RFC 9110 §9.3.2), as plain Starlette routes do; 405 answers
-# sort the Allow list (errors.py).
-READ = ["GET", "HEAD"]
+Endpoint = Callable[[Request], Awaitable[Response]]
 MAX_REQUEST_BODY_BYTES = 64 * 1024  # any request body, capped while it streams (413); /register's own limit is lower
 
 
@@ -75,19 +75,29 @@ class AuthorizationServer(AuthorizationServerState):
             exception_handlers={OAuthError: _oauth_error, StarletteHTTPException: _http_error, Exception: _unexpected},
         )
 
-        @app.api_route("/.well-known/oauth-authorization-server", methods=READ)
+        def route(path: str, method: str) -> Callable[[Endpoint], Endpoint]:
+            # Plain routes on the FastAPI app: each endpoint parses its raw Request itself, so
+            # FastAPI's per-request dependency solving would only add time to every exchange.
+            # A GET route answers HEAD too (RFC 9110 §9.3.2); 405 answers sort `Allow` (errors.py).
+            def add(endpoint: Endpoint) -> Endpoint:
+                app.add_route(path, endpoint, methods=[method])
+                return endpoint
+
+            return add
+
+        @route("/.well-known/oauth-authorization-server", "GET")
         async def metadata(_: Request) -> Response:
             return JSONResponse(self.metadata())
 
-        @app.api_route("/.well-known/openid-configuration", methods=READ)
+        @route("/.well-known/openid-configuration", "GET")
         async def openid_metadata(_: Request) -> Response:
             return JSONResponse(openid_configuration(self.metadata()))
 
-        @app.api_route("/jwks.json", methods=READ)
+        @route("/jwks.json", "GET")
         async def jwks(_: Request) -> Response:
             return JSONResponse(self.keys.jwks())
 
-        @app.post("/register")
+        @route("/register", "POST")
         async def register(request: Request) -> Response:
             check_registration_allowed(self.capabilities, request.headers.get("authorization"))
             try:
@@ -103,7 +113,7 @@ class AuthorizationServer(AuthorizationServerState):
                 await self.registrar.register(body, self.metadata(), source=source), status_code=201, headers=NO_STORE
             )
 
-        @app.api_route("/clients/{client_id}/logo", methods=READ)
+        @route("/clients/{client_id}/logo", "GET")
         async def logo(request: Request) -> Response:
             client_id = request.path_params["client_id"]
             # The AS serves the logo it prefetched (CIMD -02 §8.8), so the user's browser never
@@ -126,25 +136,25 @@ class AuthorizationServer(AuthorizationServerState):
             # still serves whatever it fetched, which is how the SSRF experiment reads it back).
             return Response(logo.body, media_type=media_type, headers=LOGO_HEADERS)
 
-        @app.api_route("/authorize", methods=READ)
+        @route("/authorize", "GET")
         async def authorize(request: Request) -> Response:
             return await authorization_request(self, list(request.query_params.multi_items()))
 
-        @app.post("/authorize/decision")
+        @route("/authorize/decision", "POST")
         async def decision(request: Request) -> Response:
             return await consent_decision(self, await form_items(request))
 
-        @app.post("/token")
+        @route("/token", "POST")
         async def token(request: Request) -> Response:
             body = await token_request(self, await form_items(request), request.headers.get("authorization"))
             return JSONResponse(body, headers=NO_STORE)
 
-        @app.post("/revoke")
+        @route("/revoke", "POST")
         async def revoke(request: Request) -> Response:
             await revocation_request(self, await form_items(request), request.headers.get("authorization"))
             return Response(status_code=200, headers=NO_STORE)  # RFC 7009 §2.2: 200, whatever the token was
 
-        @app.post("/introspect")
+        @route("/introspect", "POST")
         async def introspect(request: Request) -> Response:
             body = await introspection_request(self, await form_items(request), request.headers.get("authorization"))
             return JSONResponse(body, headers=NO_STORE)
