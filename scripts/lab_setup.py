@@ -37,7 +37,9 @@ def copy_notebooks(source: Path = NOTEBOOKS, target: Path = COPIES) -> list[str]
     """Copy the notebooks a learner does not have yet; say which copies are older than the lab's."""
     target.mkdir(exist_ok=True)
     report = []
-    for original in sorted(source.glob("[0-9][0-9]_*.ipynb")):
+    # The notebooks, and the data files they open by a relative path (notebook 04's saved trace).
+    files = [*source.glob("[0-9][0-9]_*.ipynb"), *source.glob("*.jsonl")]
+    for original in sorted(files):
         copy = target / original.name
         if not copy.exists():
             shutil.copyfile(original, copy)

@@ -66,6 +66,8 @@ def jupyterlab(tmp_path: Path) -> Iterator[str]:
     work = tmp_path / "notebooks"
     work.mkdir()
     shutil.copy(NOTEBOOK, work / NOTEBOOK.name)
+    for data in NOTEBOOK.parent.glob("*.jsonl"):  # the saved trace notebook 04 opens by a relative path
+        shutil.copy(data, work / data.name)
     for name in ("config", "data", "runtime", "settings", "workspaces"):
         (tmp_path / name).mkdir()
     _write_settings(tmp_path / "settings")

@@ -82,7 +82,9 @@ def make_lab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     originals = tmp_path / "notebooks"
     shutil.copytree(ROOT / "notebooks", originals)
     copies = tmp_path / "my-notebooks"
-    assert len(lab_setup.copy_notebooks(originals, copies)) == len(NOTEBOOKS)
+    copied = lab_setup.copy_notebooks(originals, copies)
+    assert sum(line.endswith(".ipynb to my-notebooks/") for line in copied) == len(NOTEBOOKS)
+    assert (copies / "sdk-client-trace.jsonl").exists()  # notebook 04 opens it by a relative path
     app_settings = tmp_path / "app-settings"
     lab_setup.write_overrides(app_settings)  # where `make lab` writes them: {sys.prefix}/share/jupyter/lab/settings
     user_settings = tmp_path / "user-settings" / "@jupyterlab" / "notebook-extension"
