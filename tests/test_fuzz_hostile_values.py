@@ -20,6 +20,7 @@ from lab_servers.metadata_host import HostedResponse
 
 from .helpers import CHALLENGE, VERIFIER
 from .oauth_checks import assert_well_formed
+from .test_fuzz_authorization_server import AUTHORIZE_PARAMETERS
 
 pytestmark = pytest.mark.anyio
 
@@ -106,21 +107,11 @@ async def test_register_with_any_raw_body_answers_a_well_formed_error(body: byte
     assert response.status_code in (400, 413) and lab.registrations == {}
 
 
-AUTHORIZE = [
-    "response_type",
-    "client_id",
-    "redirect_uri",
-    "code_challenge",
-    "code_challenge_method",
-    "state",
-    "resource",
-    "scope",
-]
 
 
 @FUZZ
 @given(
-    name=st.sampled_from(AUTHORIZE), value=wide_text | huge_text.map(lambda t: t[:6000]), policy=POLICIES
+    name=st.sampled_from(AUTHORIZE_PARAMETERS), value=wide_text | huge_text.map(lambda t: t[:6000]), policy=POLICIES
 )  # httpx caps URLs at 64 KB
 async def test_authorize_with_a_hostile_parameter_never_answers_5xx(name: str, value: str, policy: Any) -> None:
     params = {"response_type": "code", "client_id": CLIENT_METADATA_URL, "redirect_uri": REDIRECT, "code_challenge": CHALLENGE,
