@@ -107,8 +107,6 @@ async def test_register_with_any_raw_body_answers_a_well_formed_error(body: byte
     assert response.status_code in (400, 413) and lab.registrations == {}
 
 
-
-
 @FUZZ
 @given(
     name=st.sampled_from(AUTHORIZE_PARAMETERS), value=wide_text | huge_text.map(lambda t: t[:6000]), policy=POLICIES
