@@ -159,6 +159,26 @@ def _chromium_or_skip() -> None:
         pytest.skip(reason)
 
 
+async def _settings_saved(responses: list[Any], client_metadata_url: str) -> None:
+    """Until Inspector's page has POSTed client settings with CIMD on and this URL to its
+    backend, and the answer is complete (the page applies them after the answer)."""
+    for _ in range(300):
+        for response in responses:
+            request = response.request
+            body = request.post_data or ""
+            if (
+                request.method == "POST"
+                and request.url.endswith("/api/storage/client")
+                and client_metadata_url in body
+                and re.search(r'"enabled":\s*true', body)
+            ):
+                assert response.ok, f"Inspector could not save its client settings: {response.status}"
+                await response.finished()
+                return
+        await asyncio.sleep(0.1)
+    raise AssertionError("Inspector never saved the CIMD client settings")
+
+
 async def inspector_web_whoami(
     launcher: Path, served: Any, home: Path, client_metadata_url: str | None = None
 ) -> list[str]:
@@ -197,12 +217,18 @@ async def inspector_web_whoami(
             await page.get_by_role("switch").first.wait_for(state="attached", timeout=30000)
             shown.append("server list: " + " | ".join((await page.inner_text("body")).split("\n")[:12]))
             if client_metadata_url:
+                # Inspector saves client settings by an asynchronous POST to its own backend and
+                # reads them back when connecting: wait for that save, or the connect may still
+                # run with CIMD off and register by DCR instead (a flake seen in CI).
+                saves: list[Any] = []
+                page.on("response", lambda response: saves.append(response))  # a builtin can't be a handler
                 await page.get_by_role("button", name="Settings").first.click()
                 await page.get_by_text("OAuth Client ID Metadata Document").click()
                 await page.get_by_label("Use Client ID Metadata Document").check()
                 await page.get_by_label("Client ID metadata document URL").fill(client_metadata_url)
                 shown.append("client settings: CIMD on, URL " + client_metadata_url)
                 await page.get_by_role("button", name="Close").first.click()
+                await _settings_saved(saves, client_metadata_url)
             await page.get_by_role("switch").first.click(force=True)
             await page.wait_for_url(re.compile(re.escape(as_origin) + "/authorize"), timeout=60000)
             shown.append("consent page: " + " ".join((await page.inner_text("body")).split()))
