@@ -7,8 +7,8 @@ must happen. Whatever the order:
 - a code works once, within its lifetime, with its verifier; a second use revokes what the first
   issued (OAuth 2.1 §4.1.3); a refresh token works once, and a replay revokes its family (§4.3.1);
 - an access token works at the MCP server until it expires, and not after (RFC 6750 §3.1);
-- a request the AS refuses leaves no state behind (no record, consent, code or token), except
-  that any attempt to redeem a code spends it;
+- a request the AS refuses leaves no state behind (no record, consent, code or token), and spends
+  nothing: only a redemption that issues tokens spends a code;
 - pending consents and codes are forgotten once expired.
 """
 
@@ -228,10 +228,10 @@ class OAuthModel(RuleBasedStateMachine):
             assert (response.status_code, response.json()["error"]) == (400, "invalid_grant")
             self.revoked_families.update(model.families)  # OAuth 2.1 §4.1.3: revoke what the first use issued
             return multiple()
-        model.used = True
         if model.expires_at <= self.now or not right_verifier:
             assert (response.status_code, response.json()["error"]) == (400, "invalid_grant")
-            return multiple()
+            return multiple()  # refused, nothing issued: the code is not spent (OAuth 2.1 §4.1.2)
+        model.used = True
         assert response.status_code == 200, response.text
         body = response.json()
         self._access_token = (body["access_token"], self.now + ACCESS_TOKEN_LIFETIME)

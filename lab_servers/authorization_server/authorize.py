@@ -143,17 +143,22 @@ async def consent_decision(
 ) -> HTMLResponse | RedirectResponse:
     try:
         form = single_valued(items)
-        # Single use: the transaction id is the form's CSRF token too, so pop it whatever happens.
-        pending = server.pending.pop(form.get("txn", ""), None)
+        txn = form.get("txn", "")
+        pending = server.pending.get(txn)
         if pending is None:
             raise OAuthError("invalid_request", "unknown or already used consent transaction")
         if pending.expires_at <= server.clock.now():
+            del server.pending[txn]
             raise OAuthError("invalid_request", "the consent transaction expired; start the authorization again")
         decision = form.get("decision")
         if decision not in ("approve", "deny"):
             raise OAuthError("invalid_request", "decision must be 'approve' or 'deny'")
     except OAuthError as error:
         return error_page(error)
+    # Single use: the transaction id is the form's CSRF token too, so a decision spends it. A
+    # refused POST decided nothing and leaves it for the user's next click; no await since the
+    # lookup above, so two concurrent decisions cannot both find it.
+    del server.pending[txn]
     if decision == "deny":
         return redirect_to_client(
             server, pending.redirect_uri,

@@ -187,4 +187,8 @@ async def _check_client_assertion(server: AuthorizationServerState, client: Clie
             raise invalid_client(f"client_assertion rejected: {rule} (RFC 7523 §3)")
     for jti in [j for j, exp in server.seen_assertions.items() if exp <= now]:
         del server.seen_assertions[jti]  # an expired assertion is refused by its exp anyway
+    # Spent here, by the authentication it performed, even if the grant is then refused: unlike a
+    # code, an assertion costs its client nothing to mint again, and one that authenticated once
+    # must never authenticate a second request (RFC 7523 §3). No await since the jti check above,
+    # so two concurrent requests with one assertion cannot both pass it.
     server.seen_assertions[claims["jti"]] = claims["exp"]

@@ -73,5 +73,7 @@ def issue_tokens(
             code.refresh_tokens.append(rotating.token)
         response["refresh_token"] = rotating.token
         server.grant_of_jti[claims["jti"]] = rotating.family
+    if code is not None:
+        code.access_token_jtis.append(claims["jti"])
     server.issued.append(claims)
     return response

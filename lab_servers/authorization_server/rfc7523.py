@@ -64,12 +64,16 @@ def redeem_assertion(server: AuthorizationServerState, client: Client, form: dic
     jti = claims.get("jti")
     if not isinstance(jti, str) or jti in server.seen_id_jags:
         raise _invalid("jti is missing or was already used: replay (ext-auth section 7.6)")
+    granted = set(str(claims.get("scope", "")).split()) or set(server.resource_scopes[resource])
+    scope = set(form["scope"].split()) & granted if form.get("scope") else granted  # ext-auth §7.2.1
+    response = issue_tokens(server, client, str(claims["sub"]), resource, " ".join(sorted(scope)), refresh=False)
+    # The jti is spent by the grant it produced, not by an attempt: a refused issuance (a full
+    # store, 503) leaves the ID-JAG usable, so the client need not go back to its IdP. No await
+    # since the replay check above, so two concurrent uses cannot both pass it.
     for old in [j for j, expires in server.seen_id_jags.items() if expires <= now]:
         del server.seen_id_jags[old]
     server.seen_id_jags[jti] = exp
-    granted = set(str(claims.get("scope", "")).split()) or set(server.resource_scopes[resource])
-    scope = set(form["scope"].split()) & granted if form.get("scope") else granted  # ext-auth §7.2.1
-    return issue_tokens(server, client, str(claims["sub"]), resource, " ".join(sorted(scope)), refresh=False)
+    return response
 
 
 def _invalid(rule: str) -> OAuthError:

@@ -78,13 +78,15 @@ def redeem_code(server: AuthorizationServerState, client: Client, form: dict[str
             "invalid_grant", "the authorization code is unknown or was issued to another client (OAuth 2.1 §4.1.3)"
         )
     if code.used:
-        # OAuth 2.1 §4.1.3: deny a second use, and revoke what the first use issued.
+        # OAuth 2.1 §4.1.2: deny a second use, and revoke what the first use issued: its refresh
+        # token's grant, and its access token even when no refresh token came with it.
         server.revoke_refresh_tokens(code.refresh_tokens)
+        for jti in code.access_token_jtis:
+            server.revoke_access_token(jti)
         raise OAuthError(
             "invalid_grant",
             "the authorization code was already used; tokens issued from it are revoked (OAuth 2.1 §4.1.3)",
         )
-    code.used = True
     if code.expires_at <= server.clock.now():
         raise OAuthError("invalid_grant", "the authorization code expired (OAuth 2.1 §4.1.2)")
     if "redirect_uri" in form and form["redirect_uri"] != code.redirect_uri:
@@ -93,7 +95,14 @@ def redeem_code(server: AuthorizationServerState, client: Client, form: dict[str
         )
     verify_code_verifier(form.get("code_verifier"), code.code_challenge)
     resource = _same_resource(server, form.get("resource"), code.resource, "the authorization request")
-    return issue_tokens(server, client, code.subject, resource, code.scope, code=code)
+    # The code is spent by a redemption, not by an attempt (OAuth 2.1 §4.1.2: single use means a
+    # *second* redemption fails): a refusal above, or issue_tokens refusing before it records
+    # anything (a full store: 503), leaves it usable until it expires. No await from the `used`
+    # check to here, so two concurrent redemptions cannot both pass it; issuing first and marking
+    # after is safe for the same reason, and means a failed issuance can never burn the code.
+    response = issue_tokens(server, client, code.subject, resource, code.scope, code=code)
+    code.used = True
+    return response
 
 
 def redeem_refresh_token(server: AuthorizationServerState, client: Client, form: dict[str, str]) -> dict[str, Any]:
@@ -127,7 +136,11 @@ def redeem_refresh_token(server: AuthorizationServerState, client: Client, form:
         scope = " ".join(requested)
     resource = _same_resource(server, form.get("resource"), token.resource, "the original grant")
     response = issue_tokens(server, client, token.subject, resource, scope, family=token)
-    token.revoked = True  # rotation (MCP §11.2): each refresh token works once, once it has been replaced
+    if "refresh_token" in response:
+        # Rotation (MCP §11.2): a refresh token works once, once it has been replaced. A refresh
+        # that brings no replacement (the scope narrowed to drop offline_access) leaves it alone:
+        # RFC 6749 §6 lets the AS revoke the old token only "after issuing a new refresh token".
+        token.revoked = True
     return response
 
 

@@ -55,5 +55,6 @@ assert is_correct("02-pkce-s256", _s256, lab) and "code_challenge=" + _s256 in s
 # %% after: n02-stolen  (the attacker redeems a stolen code with a guessed verifier)
 assert stolen.status_code == 400 and stolen.json()["error"] == "invalid_grant" and "PKCE" in stolen.json()["error_description"]
 
-# %% after: n02-stolen-3  (the real client's exchange after the code was burned)
-assert error is not None and error.number == 6 and "already used" in error.reason and victim.state.access_token is None
+# %% after: n02-stolen-3  (the real client's exchange after the attacker's refused attempt)
+assert victim_step6.exchanges[0].status == 200 and victim.state.access_token is not None
+assert victim_lab.auth_server.codes[victim.state.code].used   # spent by this redemption, not by the refusal

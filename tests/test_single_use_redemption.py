@@ -1,0 +1,148 @@
+"""Single use means a second *redemption* fails, not a refused attempt (OAuth 2.1 §4.1.2).
+
+A code, a refresh token, an ID-JAG and a consent transaction are each spent by the grant or the
+decision they produce. A request the AS refuses, having issued nothing, leaves them usable until
+they expire; two concurrent redemptions of one code can never both succeed, and a second
+redemption revokes what the first issued."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from lab_servers import CLIENT_METADATA_URL, MCP_URL, Lab, default_client_metadata
+from lab_servers.client import Browser, ConsentPage, Redirect
+from lab_servers.story import add_enterprise_idp
+
+from .helpers import assert_oauth_error, code_form, get_code, open_authorization, register, token_request
+from .test_enterprise_managed import good, present
+
+pytestmark = pytest.mark.anyio
+PUBLIC_CLIENT = {k: v for k, v in default_client_metadata().items() if k != "client_id"}
+
+
+async def registered_client(lab: Lab, **changes: object) -> str:
+    response = await register(lab, {**PUBLIC_CLIENT, **changes})
+    assert response.status_code == 201, response.text
+    return str(response.json()["client_id"])
+
+
+# The authorization code ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("refused", "error"),
+    [
+        ({"code_verifier": "a" * 43}, "invalid_grant"),
+        ({"redirect_uri": "https://app.example/other"}, "invalid_grant"),
+        ({"resource": "https://mcp.example.com/other"}, "invalid_target"),
+        ({"code_verifier": None}, "invalid_request"),
+    ],
+    ids=["wrong-verifier", "other-redirect-uri", "other-resource", "no-verifier"],
+)
+async def test_a_refused_redemption_issues_nothing_and_leaves_the_code_usable(
+    lab: Lab, refused: dict[str, str | None], error: str
+) -> None:
+    client_id = await registered_client(lab)
+    code = await get_code(lab, client_id)
+    response = await token_request(lab, code_form(client_id, code, **refused))
+    assert response.status_code == 400 and response.json()["error"] == error, response.text
+    assert not lab.auth_server.issued and not lab.auth_server.refresh_tokens
+    assert (await token_request(lab, code_form(client_id, code))).status_code == 200
+
+
+async def test_a_code_refused_because_the_store_is_full_can_be_redeemed_once_there_is_room(lab: Lab) -> None:
+    server = lab.auth_server
+    client_id = await registered_client(lab)
+    code = await get_code(lab, client_id)
+    server.issued.max_entries = 0
+    refused = await token_request(lab, code_form(client_id, code))
+    assert_oauth_error(refused, 503, "temporarily_unavailable", "limit")
+    assert refused.headers["Retry-After"] == "60" and not server.codes[code].used
+    server.issued.max_entries = 10
+    assert (await token_request(lab, code_form(client_id, code))).status_code == 200
+    assert_oauth_error(await token_request(lab, code_form(client_id, code)), 400, "invalid_grant", "already used")
+
+
+async def test_two_concurrent_redemptions_of_one_code_give_exactly_one_token(lab: Lab) -> None:
+    client_id = await registered_client(lab)
+    code = await get_code(lab, client_id)
+    responses = await asyncio.gather(*(token_request(lab, code_form(client_id, code)) for _ in range(2)))
+    assert sorted(r.status_code for r in responses) == [200, 400]
+    winner = next(r for r in responses if r.status_code == 200).json()
+    loser = next(r for r in responses if r.status_code == 400)
+    assert_oauth_error(loser, 400, "invalid_grant", "already used")
+    # The second redemption revoked what the first issued (OAuth 2.1 §4.1.2 SHOULD).
+    assert lab.auth_server.active_access_token(winner["access_token"]) is None
+    assert lab.auth_server.refresh_tokens[winner["refresh_token"]].revoked
+
+
+async def test_a_second_redemption_revokes_the_access_token_even_without_a_refresh_token(lab: Lab) -> None:
+    client_id = await registered_client(lab, grant_types=["authorization_code"])
+    code = await get_code(lab, client_id)
+    first = (await token_request(lab, code_form(client_id, code))).json()
+    assert "refresh_token" not in first
+    assert lab.auth_server.active_access_token(first["access_token"]) is not None
+    assert_oauth_error(await token_request(lab, code_form(client_id, code)), 400, "invalid_grant", "revoked")
+    assert lab.auth_server.active_access_token(first["access_token"]) is None
+
+
+# Refresh tokens --------------------------------------------------------------------------------
+
+
+async def test_a_refresh_that_brings_no_new_refresh_token_leaves_the_old_one_usable(lab: Lab) -> None:
+    # RFC 6749 §6: the AS MAY revoke the old refresh token "after issuing a new refresh token".
+    lab.auth_server.offline_access = True
+    client_id = await registered_client(lab)
+    code = await get_code(lab, client_id, scope="notes:read offline_access")
+    refresh_token = (await token_request(lab, code_form(client_id, code, resource=MCP_URL))).json()["refresh_token"]
+    form = {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": client_id}
+    narrowed = await token_request(lab, {**form, "scope": "notes:read"})
+    assert narrowed.status_code == 200 and "refresh_token" not in narrowed.json()
+    again = await token_request(lab, form)
+    assert again.status_code == 200 and again.json()["refresh_token"] != refresh_token
+
+
+# ID-JAG (RFC 7523 grant) -------------------------------------------------------------------------
+
+
+async def test_an_id_jag_refused_because_the_store_is_full_can_be_presented_again(lab: Lab) -> None:
+    idp = add_enterprise_idp(lab)
+    assertion = good(idp)
+    lab.auth_server.issued.max_entries = 0
+    assert_oauth_error(await present(lab, assertion), 503, "temporarily_unavailable", "limit")
+    lab.auth_server.issued.max_entries = 10
+    assert (await present(lab, assertion)).status_code == 200
+    assert_oauth_error(await present(lab, assertion), 400, "invalid_grant", "replay")
+
+
+async def test_two_concurrent_presentations_of_one_id_jag_give_exactly_one_token(lab: Lab) -> None:
+    idp = add_enterprise_idp(lab)
+    assertion = good(idp)
+    responses = await asyncio.gather(present(lab, assertion), present(lab, assertion))
+    assert sorted(r.status_code for r in responses) == [200, 400]
+
+
+# Consent transactions --------------------------------------------------------------------------
+
+
+async def test_a_refused_consent_decision_leaves_the_transaction_for_the_next_click(lab: Lab) -> None:
+    browser = Browser(lab.httpx_client("browser"))
+    page = await open_authorization(lab, CLIENT_METADATA_URL)
+    assert isinstance(page, ConsentPage)
+    refused = await browser.decide(page, "maybe")
+    assert isinstance(refused, ConsentPage) and refused.status == 400
+    assert "decision must be" in refused.fields["error_description"]
+    approved = await browser.decide(page, "approve")
+    assert isinstance(approved, Redirect) and "code" in approved.params
+    again = await browser.decide(page, "approve")  # a decision spends it
+    assert isinstance(again, ConsentPage) and "already used" in again.fields["error_description"]
+
+
+async def test_two_concurrent_decisions_on_one_transaction_give_exactly_one_code(lab: Lab) -> None:
+    browser = Browser(lab.httpx_client("browser"))
+    page = await open_authorization(lab, CLIENT_METADATA_URL)
+    assert isinstance(page, ConsentPage)
+    results = await asyncio.gather(browser.decide(page, "approve"), browser.decide(page, "approve"))
+    assert sorted(isinstance(r, Redirect) for r in results) == [False, True]
