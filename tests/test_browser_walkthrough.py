@@ -23,7 +23,6 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ from tests.test_browser import (
     SCREENSHOTS,
     TOKEN,
     _free_port,
+    running_jupyterlab,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,31 +101,9 @@ def make_lab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         f"--LabApp.app_settings_dir={app_settings}", f"--LabApp.user_settings_dir={tmp_path / 'user-settings'}",
         f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
     )  # fmt: skip
-    log = (tmp_path / "jupyterlab.log").open("w")
-    server = subprocess.Popen(command, cwd=copies, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/api/status?token={TOKEN}", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                pytest.fail("JupyterLab did not start:\n" + (tmp_path / "jupyterlab.log").read_text()[-3000:])
-            time.sleep(0.3)
+    log_path = tmp_path / "jupyterlab.log"
+    with running_jupyterlab(command, cwd=copies, env=env, port=port, log_path=log_path, startup_seconds=90) as base:
         yield base, copies
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
 
 
 def test_a_learner_runs_and_saves_every_notebook_and_nothing_the_tests_compare_changes(

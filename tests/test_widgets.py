@@ -191,10 +191,28 @@ async def test_after_the_handshake_buttons_appear_only_once_step_7_is_done(stepp
     assert stepper.step_up_button.layout.display == "none" and stepper.last_call is None
 
 
+async def step_up_consent(stepper: HandshakeStepper, choice: str) -> None:
+    """After the handshake: the step-up button, then the consent page for the wider scope, which
+    waits for the person's click as step 5 does."""
+    stepper.step_up_button.click()
+    pending = stepper.pending
+    await stepper.wait_for_consent_page()
+    assert stepper.awaiting_decision and not stepper.busy
+    assert "Allow access to your account?" in stepper.consent_html.value and "notes:write" in stepper.consent_html.value
+    assert "step-up" in stepper.status.value and "notes:read notes:write" in stepper.status.value
+    assert not stepper.approve_button.disabled and not stepper.deny_button.disabled
+    assert stepper.step_up_button.disabled and stepper.expire_button.disabled  # one thing at a time
+    getattr(stepper, f"{choice}_button").click()
+    assert pending is not None
+    await pending
+    assert not stepper.busy and not stepper.awaiting_decision
+    assert stepper.approve_button.layout.display == "none" and stepper.deny_button.layout.display == "none"
+
+
 async def test_the_step_up_button_runs_403_insufficient_scope_consent_token_retry(stepper: HandshakeStepper) -> None:
     await complete_handshake(stepper)
     before = drawn(stepper)
-    await click(stepper, "step_up_button")
+    await step_up_consent(stepper, "approve")
     assert stepper.error is None
     assert [r.name for r in stepper.records[7:]] == ["step-up", "authorize", "token", "call"]
     after = [e for r in stepper.records[7:] for e in r.exchanges if e.caller == "client"]
@@ -205,6 +223,19 @@ async def test_the_step_up_button_runs_403_insufficient_scope_consent_token_retr
     assert "notes:write" in stepper.client.state.tokens["scope"]
     assert "10 step-up" in stepper.progress.value and "add_note: 10 step-up → 5 authorize" in stepper.status.value
     assert len(drawn(stepper)) > len(before)  # the diagram grew by the step-up's exchanges
+
+
+async def test_denying_the_step_up_consent_leaves_the_tool_refused_and_the_old_token_in_place(
+    stepper: HandshakeStepper,
+) -> None:
+    await complete_handshake(stepper)
+    token = stepper.client.state.access_token
+    await step_up_consent(stepper, "deny")
+    assert stepper.error is not None and "access_denied" in str(stepper.error)
+    assert [r.name for r in stepper.records[7:]] == ["step-up", "authorize", "call"]
+    assert all("error" in r.learned for r in stepper.records[8:])  # the refused consent, then the call it fails
+    assert stepper.client.state.access_token == token and "notes:write" not in stepper.client.state.tokens["scope"]
+    assert "access_denied" in stepper.status.value
 
 
 async def test_the_expire_button_passes_exp_then_the_401_makes_the_client_refresh_with_rotation(

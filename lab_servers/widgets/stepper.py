@@ -11,7 +11,7 @@ rendered it; the step then waits for the person to press Approve or Deny (the cl
 
 After step 7, two more buttons run what happens after the handshake, with the same client:
 "Call add_note (step-up)" calls a tool that needs `notes:write` (403 `insufficient_scope` → step-up
-→ consent → token → retry), and "Expire token → refresh" moves the lab clock past the access
+→ consent, where the person again presses Approve or Deny → token → retry), and "Expire token → refresh" moves the lab clock past the access
 token's `exp` and calls `whoami` (401 `invalid_token` → refresh with rotation → retry). Their steps
 join the pills and the diagram.
 
@@ -29,7 +29,7 @@ from typing import Any
 
 import ipywidgets as w
 
-from ..client import ConsentPage, StepError, StepRecord, decode_jwt_payload
+from ..client import ConsentPage, Decision, StepError, StepRecord, decode_jwt_payload
 from ..client.records import STEPS
 from ..lab import Lab
 from ..views import SequenceDiagram, sequence_diagram, show_consent, show_step
@@ -137,7 +137,7 @@ class HandshakeStepper:
         self.approve_button.on_click(lambda _: self._decide("approve"))
         self.deny_button.on_click(lambda _: self._decide("deny"))
         self.reset_button.on_click(lambda _: self._click(self._reset))
-        self.step_up_button.on_click(lambda _: self._click(self._after_handshake, *STEP_UP_CALL))
+        self.step_up_button.on_click(lambda _: self._click(self._after_handshake, *STEP_UP_CALL, self._ask_user))
         self.expire_button.on_click(lambda _: self._click(self._expire_then_call))
         self.method_buttons.observe(self._method_changed, names="value")
         self._render()
@@ -190,16 +190,24 @@ class HandshakeStepper:
         finally:
             self._render()
 
-    async def _after_handshake(self, name: str, arguments: dict[str, Any]) -> dict[str, Any] | None:
+    async def _after_handshake(
+        self, name: str, arguments: dict[str, Any], ask_user: Decision | None = None
+    ) -> dict[str, Any] | None:
         # Called with self.busy set by the click handler; like a step, a failure is shown, not raised.
+        # With `ask_user`, a consent page this call leads to (a step-up's) waits for Approve or Deny,
+        # as step 5 does: the user consents to the wider scope, not the stepper.
         start = len(self.records)
         result: dict[str, Any] | None = None
+        default_decision = self.client.decision
+        if ask_user is not None:
+            self.client.decision = ask_user
         try:
             result = await self.client.call_tool(name, arguments)
             self.error = None
         except Exception as exc:  # noqa: BLE001 - shown in the widget, as for a step
             self.error = exc
         finally:
+            self.client.decision = default_decision
             ran = " → ".join(f"{r.number} {r.name}" for r in self.records[start:])
             self.last_call = f"{name}: {ran}" if ran else name
             self.busy = False
@@ -336,12 +344,13 @@ class HandshakeStepper:
         self.next_button.layout.display = "none" if deciding else None
         self.approve_button.layout.display = None if deciding else "none"
         self.deny_button.layout.display = None if deciding else "none"
-        for button in (self.next_button, self.approve_button, self.deny_button):
-            button.disabled = self.busy or self.done
+        self.next_button.disabled = self.busy or self.done
+        for button in (self.approve_button, self.deny_button):
+            button.disabled = self.busy or not deciding
         self.reset_button.disabled = self.busy
         for button in (self.step_up_button, self.expire_button):
             button.layout.display = None if self.done else "none"
-            button.disabled = self.busy
+            button.disabled = self.busy or deciding
         self.method_buttons.disabled = self.busy
         self.progress.value = self._progress_html()
         self.status.value = self._status_html()
@@ -394,6 +403,12 @@ class HandshakeStepper:
             return (
                 '<div style="background:#ffebe9;border-left:4px solid #cf222e;padding:4px 8px">'
                 f"<b>✕ {esc(what)}</b><br>{esc(retry.strip())}</div>"
+            )
+        if self.awaiting_decision and self.done:
+            scope = self.client.state.scope or ""
+            return (
+                f"<b>{label}</b>: step-up. The tool needs more scope, so the user is asked again, for "
+                f"<code>{esc(scope)}</code>; the consent page below is what they see. Approve or Deny?"
             )
         if self.done:
             whoami = self.client.state.whoami or {}

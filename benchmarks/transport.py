@@ -1,0 +1,142 @@
+"""One request, two transports: what the lab's in-process network costs per exchange against a
+real socket with TLS, with the servers' own work taken out. A script that prints numbers, not a
+test; `benchmarks/handshake.py` uses it to explain its loopback ratio.
+
+    .venv/bin/python benchmarks/transport.py [--runs 2000] [--json]
+
+The app is the smallest ASGI app there is (200, two bytes), so what is left is the transport:
+on the lab network, httpx → the lab's transport → virtual DNS → the app as a task → the trace;
+over loopback, httpx → TCP + TLS (serve's local CA, `TCP_NODELAY` as serve sets it) → uvicorn →
+the app. Both use the same httpx client code, as the lab client does in both modes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import ssl
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+from lab_servers.local_ca import ensure_local_ca
+from lab_servers.network.network import LabNetwork
+from lab_servers.serve_sockets import bind
+
+WARM_UP = 50
+
+
+async def tiny_app(
+    scope: dict[str, Any], receive: Callable[[], Awaitable[Any]], send: Callable[[Any], Awaitable[None]]
+) -> None:
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+async def _median_us(request: Callable[[], Awaitable[None]], runs: int) -> float:
+    for _ in range(WARM_UP):
+        await request()
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        await request()
+        samples.append(time.perf_counter() - start)
+    return round(statistics.median(samples) * 1e6, 1)
+
+
+async def in_process_us(runs: int) -> float:
+    """A GET on the lab network, traced as every lab exchange is."""
+    network = LabNetwork()
+    network.add_host("tiny.example", "10.9.9.9", tiny_app)
+    async with network.httpx_client("benchmark") as http:
+
+        async def request() -> None:
+            await http.get("https://tiny.example/")
+            network.trace.clear()  # keep memory flat, as the handshake benchmark does
+
+        return await _median_us(request, runs)
+
+
+async def loopback_tls_us(runs: int) -> dict[str, float]:
+    """A GET over 127.0.0.1 with TLS: on one kept-alive connection, and on a new connection each
+    time (what a client that has just started pays: TCP and TLS handshakes first)."""
+    with tempfile.TemporaryDirectory(prefix="lab-bench-transport-") as directory:
+        ca = ensure_local_ca(Path(directory))
+        sock = bind("127.0.0.1", 0)
+        config = uvicorn.Config(
+            tiny_app, log_level="warning", lifespan="off",
+            ssl_certfile=str(ca.server_certificate), ssl_keyfile=str(ca.server_key),
+        )  # fmt: skip
+        server = uvicorn.Server(config)
+        task = asyncio.create_task(server.serve(sockets=[sock]))
+        try:
+            while not server.started:
+                if task.done():
+                    raise RuntimeError(f"uvicorn stopped while starting: {task.exception()!r}")
+                await asyncio.sleep(0.01)
+            url = f"https://127.0.0.1:{sock.getsockname()[1]}/"
+            verify = ssl.create_default_context(cafile=str(ca.ca_certificate))
+            async with httpx.AsyncClient(verify=verify) as http:
+
+                async def kept_alive() -> None:
+                    await http.get(url)
+
+                warm = await _median_us(kept_alive, runs)
+
+            async def new_connection() -> None:
+                async with httpx.AsyncClient(verify=verify) as fresh:
+                    await fresh.get(url)
+
+            cold = await _median_us(new_connection, max(runs // 10, 50))
+        finally:
+            server.should_exit = True
+            await task
+            sock.close()
+    return {"kept_alive": warm, "new_connection": cold}
+
+
+async def round_trips(runs: int) -> dict[str, float]:
+    inside = await in_process_us(runs)
+    loopback = await loopback_tls_us(runs)
+    return {
+        "in_process_us": inside,
+        "loopback_tls_us": loopback["kept_alive"],
+        "loopback_tls_new_connection_us": loopback["new_connection"],
+        "ratio_kept_alive": round(loopback["kept_alive"] / inside, 1),
+        "ratio_new_connection": round(loopback["new_connection"] / inside, 1),
+    }
+
+
+def describe(result: dict[str, float]) -> str:
+    return (
+        f"  in process (lab network, traced)   {result['in_process_us']:8.1f} µs\n"
+        f"  loopback + TLS, kept-alive          {result['loopback_tls_us']:8.1f} µs   "
+        f"{result['ratio_kept_alive']:5.1f}× the in-process time\n"
+        f"  loopback + TLS, new connection      {result['loopback_tls_new_connection_us']:8.1f} µs   "
+        f"{result['ratio_new_connection']:5.1f}×"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=2000, help="requests per transport (default 2000)")
+    parser.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
+    args = parser.parse_args()
+    result = asyncio.run(round_trips(args.runs))
+    print("One GET of a two-byte answer, median (the transport alone; no server work):")
+    print(describe(result))
+    if args.json:
+        print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
