@@ -26,6 +26,7 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invar
 from lab_servers import CLIENT_METADATA_URL, ISSUER, MCP_URL, Lab, default_client_metadata
 from lab_servers.authorization_server.authorize import CODE_LIFETIME, CONSENT_LIFETIME
 from lab_servers.authorization_server.token import ACCESS_TOKEN_LIFETIME
+from lab_servers.authorization_server.token_records import REFRESH_TOKEN_IDLE_TIMEOUT, REFRESH_TOKEN_LIFETIME
 
 from .helpers import CHALLENGE, VERIFIER
 from .oauth_checks import assert_well_formed
@@ -72,6 +73,8 @@ class ModelCode:
 class ModelRefresh:
     client: ModelClient
     family: str
+    family_ends: int  # 24 h after consent, whatever happens
+    idle_ends: int  # 8 h after this token was issued, unless the family ends first
     rotated: bool = False
 
 
@@ -240,7 +243,10 @@ class OAuthModel(RuleBasedStateMachine):
             return multiple()
         family = self.lab.auth_server.refresh_tokens[body["refresh_token"]].family
         model.families.append(family)
-        self.refresh[body["refresh_token"]] = ModelRefresh(model.client, family)
+        ends = self.now + REFRESH_TOKEN_LIFETIME
+        self.refresh[body["refresh_token"]] = ModelRefresh(
+            model.client, family, ends, min(self.now + REFRESH_TOKEN_IDLE_TIMEOUT, ends)
+        )
         return str(body["refresh_token"])
 
     @rule(target=refresh_tokens, token=refresh_tokens)
@@ -251,14 +257,22 @@ class OAuthModel(RuleBasedStateMachine):
             f"{ISSUER}/token",
             data={"grant_type": "refresh_token", "refresh_token": token, "client_id": model.client.client_id},
         )
+        if model.family_ends <= self.now:
+            assert (response.status_code, response.json()["error"]) == (400, "invalid_grant")
+            return multiple()
         if model.rotated or model.family in self.revoked_families:
             assert (response.status_code, response.json()["error"]) == (400, "invalid_grant")
             self.revoked_families.add(model.family)  # a replay revokes the whole family (OAuth 2.1 §4.3.1)
             return multiple()
+        if model.idle_ends <= self.now:  # unused for 8 h: refused, and nothing else changes
+            assert (response.status_code, response.json()["error"]) == (400, "invalid_grant")
+            assert "idle" in response.json()["error_description"]
+            return multiple()
         assert response.status_code == 200, response.text
         model.rotated = True
         new = response.json()["refresh_token"]
-        self.refresh[new] = ModelRefresh(model.client, model.family)
+        idle_ends = min(self.now + REFRESH_TOKEN_IDLE_TIMEOUT, model.family_ends)
+        self.refresh[new] = ModelRefresh(model.client, model.family, model.family_ends, idle_ends)
         return str(new)
 
     @rule(token=refresh_tokens)
@@ -302,7 +316,7 @@ class OAuthModel(RuleBasedStateMachine):
 
     @rule(
         seconds=st.sampled_from(
-            [1, 30, CODE_LIFETIME - 1, CODE_LIFETIME, CONSENT_LIFETIME, ACCESS_TOKEN_LIFETIME, 3600]
+            [1, 30, CODE_LIFETIME - 1, CODE_LIFETIME, CONSENT_LIFETIME, ACCESS_TOKEN_LIFETIME, 3600, 4 * 3600]
         )
     )
     def time_passes(self, seconds: int) -> None:

@@ -1,7 +1,7 @@
 """What a successful grant leaves at the AS ends and is bounded (issue 7, token_records.py).
 
 The lab has no login, so a stranger can approve their own consent forever: refresh tokens end
-24 h after consent, access-token records are forgotten at `exp`, and each store refuses new
+24 h after consent (and after 8 h unused), access-token records are forgotten at `exp`, and each store refuses new
 grants with `temporarily_unavailable` rather than silently forget live state when full."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 
 from lab_servers import ISSUER, Lab
 from lab_servers.authorization_server.issuance import ACCESS_TOKEN_LIFETIME
-from lab_servers.authorization_server.token_records import REFRESH_TOKEN_LIFETIME
+from lab_servers.authorization_server.token_records import REFRESH_TOKEN_IDLE_TIMEOUT, REFRESH_TOKEN_LIFETIME
 from lab_servers.client import StepError
 
 from .helpers import assert_oauth_error
@@ -46,6 +46,40 @@ async def test_an_expired_refresh_token_is_refused_naming_its_lifetime(lab: Lab)
     assert_oauth_error(response, 400, "invalid_grant", "24 h")
     with pytest.raises(StepError, match="invalid_grant"):
         await connection.client.refresh()
+
+
+async def test_a_refresh_token_unused_for_8_h_is_refused_naming_the_idle_timeout(lab: Lab) -> None:
+    assert REFRESH_TOKEN_IDLE_TIMEOUT == 8 * 3600  # the number the README documents
+    connection = await lab.connect("cimd")
+    lab.clock.advance(REFRESH_TOKEN_IDLE_TIMEOUT - 1)
+    await connection.client.refresh()  # within the window: rotated, and a new window opens
+    token = connection.client.state.tokens["refresh_token"]
+    lab.clock.advance(REFRESH_TOKEN_IDLE_TIMEOUT)
+    response = await refresh_form(lab, {"refresh_token": token, "client_id": connection.client_id})
+    assert_oauth_error(response, 400, "invalid_grant", "unused for 8 h", "idle timeout", "RFC 9700 section 4.14.2")
+    assert not lab.auth_server.refresh_tokens[token].usable(lab.clock.now())
+
+
+async def test_rotation_resets_the_idle_window_but_never_passes_the_grants_end(lab: Lab) -> None:
+    connection = await lab.connect("cimd")
+    for _ in range(REFRESH_TOKEN_LIFETIME // REFRESH_TOKEN_IDLE_TIMEOUT):
+        lab.clock.advance(REFRESH_TOKEN_IDLE_TIMEOUT - 1)  # each refresh comes just in time
+        await connection.client.refresh()
+    token = lab.auth_server.refresh_tokens[connection.client.state.tokens["refresh_token"]]
+    assert token.idle_expires_at == token.expires_at  # the last window is cut at the absolute end
+    lab.clock.advance(token.expires_at - lab.clock.now())
+    response = await refresh_form(lab, {"refresh_token": token.token, "client_id": connection.client_id})
+    assert_oauth_error(response, 400, "invalid_grant", "24 h")
+
+
+async def test_a_rotated_out_refresh_token_replayed_after_the_idle_timeout_is_still_reuse(lab: Lab) -> None:
+    connection = await lab.connect("cimd")
+    stolen = connection.client.state.tokens["refresh_token"]
+    await connection.client.refresh()
+    lab.clock.advance(REFRESH_TOKEN_IDLE_TIMEOUT)
+    response = await refresh_form(lab, {"refresh_token": stolen, "client_id": connection.client_id})
+    assert_oauth_error(response, 400, "invalid_grant", "reuse detected")
+    assert lab.auth_server.refresh_tokens[connection.client.state.tokens["refresh_token"]].revoked
 
 
 async def test_revocation_and_introspection_still_hold_after_sweeps(lab: Lab) -> None:

@@ -48,7 +48,12 @@ class RefreshToken:
     scope: str
     family: str
     expires_at: int  # the family's absolute end (token_records.REFRESH_TOKEN_LIFETIME); rotation keeps it
+    idle_expires_at: int  # unused past this, it is refused (token_records.REFRESH_TOKEN_IDLE_TIMEOUT)
     revoked: bool = False
+
+    def usable(self, now: int) -> bool:
+        """Not revoked, and neither at its family's end nor idle too long."""
+        return not self.revoked and self.expires_at > now and self.idle_expires_at > now
 
 
 @dataclass(frozen=True)

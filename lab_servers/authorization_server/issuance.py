@@ -12,7 +12,7 @@ from typing import Any
 from .clients import Client
 from .grants import AuthorizationCode, RefreshToken
 from .state import AuthorizationServerState
-from .token_records import REFRESH_TOKEN_LIFETIME
+from .token_records import REFRESH_TOKEN_IDLE_TIMEOUT, REFRESH_TOKEN_LIFETIME
 
 ACCESS_TOKEN_LIFETIME = 900  # MCP §11.2: short-lived access tokens
 
@@ -58,6 +58,7 @@ def issue_tokens(
         "scope": scope,
     }
     if with_refresh:
+        family_end = family.expires_at if family else now + REFRESH_TOKEN_LIFETIME
         rotating = RefreshToken(
             token=server.ids.token("refresh-token", 32),
             client_id=client.client_id,
@@ -66,7 +67,9 @@ def issue_tokens(
             scope=scope,
             # Rotation (`family` is the token being rotated) keeps the family's id and its end.
             family=family.family if family else server.ids.token("refresh-family", 8),
-            expires_at=family.expires_at if family else now + REFRESH_TOKEN_LIFETIME,
+            expires_at=family_end,
+            # Each token opens a fresh idle window, so rotation resets it, never past the family's end.
+            idle_expires_at=min(now + REFRESH_TOKEN_IDLE_TIMEOUT, family_end),
         )
         server.refresh_tokens[rotating.token] = rotating
         if code is not None:

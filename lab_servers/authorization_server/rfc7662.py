@@ -40,7 +40,7 @@ async def introspection_request(
         raise OAuthError("invalid_request", "token is required (RFC 7662 §2.1)")
     refresh = server.refresh_tokens.get(token)
     if refresh is not None:
-        if refresh.revoked or refresh.expires_at <= server.clock.now() or refresh.resource != resource:
+        if not refresh.usable(server.clock.now()) or refresh.resource != resource:
             return INACTIVE
         return {
             "active": True,

@@ -23,9 +23,10 @@ from .rfc7636 import verify_code_verifier
 from .rfc8693 import GRANT_TYPE as TOKEN_EXCHANGE
 from .rfc8693 import exchange_token
 from .state import AuthorizationServerState
-from .token_records import REFRESH_TOKEN_LIFETIME
+from .token_records import REFRESH_TOKEN_IDLE_TIMEOUT, REFRESH_TOKEN_LIFETIME
 
 _LIFETIME = f"{REFRESH_TOKEN_LIFETIME // 3600} h"
+_IDLE = f"{REFRESH_TOKEN_IDLE_TIMEOUT // 3600} h"
 
 __all__ = ["ACCESS_TOKEN_LIFETIME", "SUPPORTED_GRANT_TYPES", "issue_tokens", "token_request"]
 
@@ -125,6 +126,14 @@ def redeem_refresh_token(server: AuthorizationServerState, client: Client, form:
         server.revoke_family(token.family)
         raise OAuthError(
             "invalid_grant", "refresh token reuse detected; every token of this grant is revoked (OAuth 2.1 §4.3.1)"
+        )
+    if token.idle_expires_at <= server.clock.now():
+        # After the reuse check: a rotated-out copy coming back late is still reuse, and kills
+        # the family; this is the current token, left unused too long.
+        raise OAuthError(
+            "invalid_grant",
+            f"the refresh token went unused for {_IDLE}, this server's idle timeout (each refresh starts a new "
+            f"{_IDLE} window, within the grant's {_LIFETIME}); authorize again (RFC 9700 §4.14.2, OAuth 2.1 §4.3.1; lab's choice)",
         )
     scope = token.scope
     if "scope" in form:

@@ -33,6 +33,12 @@ from .grants import RefreshToken
 # refreshing it, and lets the AS forget a whole family at one instant. After it the client goes
 # back through /authorize (MCP §11.2: short-lived tokens, rotation for public clients).
 REFRESH_TOKEN_LIFETIME = 24 * 3600
+# And an IDLE timeout of 8 h (RFC 9700 §4.14.2 and OAuth 2.1 §4.3.1 suggest expiring refresh
+# tokens "after a certain time of inactivity"): a refresh token unused for 8 h is refused, so a
+# grant its client abandoned, or a copy stolen from one, dies within a working day rather than at
+# the family's end. Each rotation hands out a token with a fresh 8 h window; none reaches past the
+# absolute end. Tokens that went idle are kept until their family ends, as rotated-out ones are.
+REFRESH_TOKEN_IDLE_TIMEOUT = 8 * 3600
 MAX_LIVE_ACCESS_TOKENS = 10_000  # access tokens not yet expired (each lives ACCESS_TOKEN_LIFETIME)
 MAX_REFRESH_TOKENS = 10_000  # refresh tokens, rotated-out ones included, until their family ends
 
