@@ -247,7 +247,8 @@ def banner(served: ServedLab, *, seed: int | str | None, trace_file: Path | None
         f"MCP server            {served.mcp_url}   <- the canonical resource URI; use 127.0.0.1, not localhost",
         f"Authorization server  {served.issuer}  (policy: {policy.name})",
         f"  AS capabilities: cimd={capabilities.cimd}, dcr={capabilities.dcr!r}, iss={capabilities.iss_parameter}",
-        f"Client documents      {served.documents_origin}",
+        f"Client documents      {served.documents_origin}"
+        + ("" if capabilities.cimd else "  (served, but this AS has CIMD off: it refuses them as client ids)"),
         f"  AS policy: trusted_local_origins={list(policy.trusted_local_origins)} (the one origin exempt from the special-use-address rule)",
         "  AS policy: default_to_single_resource=True (a missing `resource` means the MCP server above; the lab's choice against RFC 8707)",
         "  clock: wall clock; ids and signing key: "
@@ -257,16 +258,47 @@ def banner(served: ServedLab, *, seed: int | str | None, trace_file: Path | None
             else "fresh system randomness"
         ),
         "",
-        "Client ids you can use:",
-        "  DCR (any client)      the AS mints tpc_… at POST " + f"{served.issuer}/register",
+        *client_id_lines(served),
     ]
-    lines += [f"  {client_id:<45} {who}" for client_id, who in served.client_ids]
     if served.ca:
         lines += ["", served.ca.trust_instructions()]
     if trace_file:
         lines += ["", f"Every exchange is also saved to {trace_file} (load it with lab_servers.load_trace)."]
     lines.append("\nPoint an MCP client at the MCP server; every exchange is printed below. Ctrl-C stops.\n")
     return "\n".join(lines)
+
+
+def client_id_lines(served: ServedLab) -> list[str]:
+    """How an outside client can get a client_id from the served AS: only what it will accept
+    (ASCapabilities are advertised *and* enforced, so the banner must not promise more)."""
+    capabilities = served.lab.auth_server.capabilities
+    register = f"POST {served.issuer}/register"
+    dcr = {
+        "open": f"  DCR (any client)      the AS mints tpc_… at {register}",
+        "initial_access_token": f"  DCR                   {register} with the initial access token as a Bearer token (RFC 7591 §3)",
+        "closed": f"  DCR is closed         {register} answers 403 access_denied (--dcr closed)",
+        "removed": "  DCR is removed        there is no /register: 404 (--dcr removed)",
+    }[capabilities.dcr]
+    predates = not ASCapabilities.for_revision(capabilities.revision).cimd
+    if capabilities.cimd:
+        cimd = ["  CIMD: these document URLs are client ids (the AS fetches the document):"]
+        cimd += [f"  {client_id:<45} {who}" for client_id, who in served.client_ids]
+    else:
+        why = f"revision {capabilities.revision} predates CIMD, added in 2025-11-25" if predates else "--no-cimd"
+        cimd = [f"  CIMD is off           a URL client_id is refused as an unknown client ({why})"]
+    registry = served.lab.auth_server.registry.records.values()
+    preregistered = [f"  {c.client_id:<45} pre-registered" for c in registry if c.kind == "preregistered"]
+    usable = ([dcr] if capabilities.registration_works else []) + (cimd if capabilities.cimd else []) + preregistered
+    refused = ([] if capabilities.registration_works else [dcr]) + ([] if capabilities.cimd else cimd)
+    if not usable:
+        return [
+            f"NO OUTSIDE CLIENT CAN GET A CLIENT ID FROM THIS AS: CIMD is off, DCR is {capabilities.dcr}, and no client is",
+            "pre-registered. Useful to watch how a client copes with being refused (MCP 2026-07-28: clients MUST handle",
+            "DCR rejections); to connect one, pass --dcr open, or "
+            + ("serve --revision 2025-11-25 or later for CIMD." if predates else "drop --no-cimd."),
+            *refused,
+        ]
+    return ["Client ids you can use:", *usable] + (["", "Refused by this AS:", *refused] if refused else [])
 
 
 async def serve_until_interrupted(*, trace_file: Path | None = None, **options: Any) -> None:

@@ -1,0 +1,70 @@
+"""`serve`'s banner promises only what the served AS accepts: for every combination of
+`--revision`, `--no-cimd` and `--dcr`, each way it lists under "Client ids you can use" works
+against the running AS, and each way the AS refuses is named as refused (ASCapabilities are
+advertised and enforced, so the banner must say the same)."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+
+from lab_servers.authorization_server import ASCapabilities
+from lab_servers.serve import ServedLab, banner
+
+from .helpers import CHALLENGE
+from .test_serve import served, tls_dir, trusting
+
+pytestmark = pytest.mark.anyio
+__all__ = ["tls_dir"]  # the session fixture, shared with test_serve.py
+COMBINATIONS = list(
+    itertools.product(["2025-06-18", "2025-11-25", "2026-07-28"], [False, True], ["open", "closed", "removed"])
+)
+
+
+def usable_section(text: str) -> list[str]:
+    lines = text.splitlines()
+    if "Client ids you can use:" not in lines:
+        return []
+    start = lines.index("Client ids you can use:") + 1
+    return lines[start : lines.index("", start)]
+
+
+async def cimd_works(served_lab: ServedLab, http: httpx.AsyncClient, client_id: str, redirect_uri: str) -> bool:
+    query = {"response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri, "state": "s",
+             "code_challenge": CHALLENGE, "code_challenge_method": "S256", "resource": served_lab.mcp_url}  # fmt: skip
+    response = await http.get(f"{served_lab.issuer}/authorize?{urlencode(query)}")
+    return response.status_code == 200 and 'name="txn"' in response.text  # the consent page, not an error page
+
+
+@pytest.mark.parametrize(
+    ("revision", "no_cimd", "dcr"), COMBINATIONS, ids=["-".join(map(str, c)) for c in COMBINATIONS]
+)
+async def test_the_banner_lists_as_usable_exactly_the_client_ids_the_served_as_accepts(
+    tls_dir: Path, revision: str, no_cimd: bool, dcr: str
+) -> None:
+    # What `python -m lab_servers serve --revision … [--no-cimd] --dcr …` builds (__main__.py).
+    capabilities = ASCapabilities.for_revision(revision).but(**({"cimd": False} if no_cimd else {}), dcr=dcr)
+    async with served(tls_dir, revision=revision, capabilities=capabilities) as lab:
+        text = banner(lab, seed=None, trace_file=None)
+        usable = "\n".join(usable_section(text))
+        async with httpx.AsyncClient(verify=trusting(tls_dir)) as http:
+            registered = await http.post(f"{lab.issuer}/register", json={"redirect_uris": ["http://127.0.0.1:9/cb"]})
+            document = lab.client_ids[0][0]
+            redirect_uri = "http://127.0.0.1:6274/oauth/callback"  # inspector-web.json's
+            assert document.endswith("/inspector-web.json")
+            cimd_accepted = await cimd_works(lab, http, document, redirect_uri)
+    dcr_accepted = registered.status_code == 201
+    assert dcr_accepted == (dcr == "open") and cimd_accepted == (revision != "2025-06-18" and not no_cimd)
+    # Listed as usable if and only if the AS accepts it.
+    assert ("/register" in usable) == dcr_accepted, text
+    assert all((client_id in usable) == cimd_accepted for client_id, _ in lab.client_ids), text
+    if not dcr_accepted:
+        assert f"DCR is {dcr}" in text and str(registered.status_code) in text  # 403 closed, 404 removed
+    if not cimd_accepted:
+        assert "CIMD is off" in text and ("predates CIMD" if revision == "2025-06-18" else "--no-cimd") in text
+    if not dcr_accepted and not cimd_accepted:
+        assert "NO OUTSIDE CLIENT CAN GET A CLIENT ID FROM THIS AS" in text and not usable
