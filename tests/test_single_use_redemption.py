@@ -104,6 +104,19 @@ async def test_a_refresh_that_brings_no_new_refresh_token_leaves_the_old_one_usa
     assert again.status_code == 200 and again.json()["refresh_token"] != refresh_token
 
 
+async def test_two_concurrent_refreshes_of_one_token_give_exactly_one_token_and_count_as_reuse(lab: Lab) -> None:
+    client_id = await registered_client(lab)
+    code = await get_code(lab, client_id)
+    refresh_token = (await token_request(lab, code_form(client_id, code))).json()["refresh_token"]
+    form = {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": client_id}
+    responses = await asyncio.gather(token_request(lab, form), token_request(lab, form))
+    assert sorted(r.status_code for r in responses) == [200, 400]
+    assert_oauth_error(next(r for r in responses if r.status_code == 400), 400, "invalid_grant", "reuse detected")
+    # The AS cannot tell which of the two was the thief: the winner's new token dies too (OAuth 2.1 §4.3.1).
+    winner = next(r for r in responses if r.status_code == 200).json()
+    assert lab.auth_server.refresh_tokens[winner["refresh_token"]].revoked
+
+
 # ID-JAG (RFC 7523 grant) -------------------------------------------------------------------------
 
 
