@@ -138,6 +138,10 @@ class Lab:
         self.add_metadata_host(APP_HOST, PUBLIC_ADDRESSES[APP_HOST])
         self.publish_client_document(CLIENT_METADATA_URL, default_client_metadata())
         self._clients = 0
+        # The user's browser: one for the whole lab, as a person has one. Each lab client used to
+        # get its own httpx client for it; nothing differs (no server here sets cookies), and a
+        # thousand clients at once no longer carry a thousand idle HTTP clients (issue 12).
+        self._browser_http: httpx.AsyncClient | None = None
 
     client_metadata_url = CLIENT_METADATA_URL
 
@@ -263,7 +267,7 @@ class Lab:
         return LabClient(
             self.mcp_url,
             http=self.network.httpx_client(caller),
-            browser=Browser(self.network.httpx_client("browser")),
+            browser=Browser(self._browser_client()),
             trace=self.trace,
             ids=SeededIds(f"{self.ids.seed}:client:{self._next_client_number()}"),
             method=method,
@@ -277,6 +281,11 @@ class Lab:
             initial_access_token=initial_access_token,
         )
 
+    def _browser_client(self) -> httpx.AsyncClient:
+        if self._browser_http is None:
+            self._browser_http = self.network.httpx_client("browser")
+        return self._browser_http
+
     def _next_client_number(self) -> int:
         self._clients += 1
         return self._clients
@@ -289,6 +298,9 @@ class Lab:
     # Lifecycle -------------------------------------------------------------------------------
 
     async def aclose(self) -> None:
+        if self._browser_http is not None:
+            await self._browser_http.aclose()
+            self._browser_http = None
         await self.network.aclose()
 
     async def __aenter__(self) -> Lab:

@@ -29,3 +29,16 @@ async def test_the_same_concurrent_scenario_gives_a_byte_identical_trace() -> No
             await connect_many(lab, 10)
             traces.append(lab.trace.to_json())
     assert traces[0] == traces[1]
+
+
+async def test_a_lab_s_clients_share_one_browser_and_the_lab_closes_it() -> None:
+    # One user, one browser (no server here sets cookies): a thousand clients at once do not carry
+    # a thousand idle HTTP clients for it (issue 12). The lab closes it with itself.
+    lab = Lab(seed=0)
+    first, second = lab.client("dcr"), lab.client("cimd", caller="other")
+    assert first.browser.http is second.browser.http and first.http is not second.http
+    await first.run_all()
+    await second.run_all()
+    shared = first.browser.http
+    await lab.aclose()
+    assert shared.is_closed
