@@ -221,7 +221,11 @@ async def inspector_web_whoami(
                 # reads them back when connecting: wait for that save, or the connect may still
                 # run with CIMD off and register by DCR instead (a flake seen in CI).
                 saves: list[Any] = []
-                page.on("response", lambda response: saves.append(response))  # a builtin can't be a handler
+
+                def keep(response: Any) -> None:  # Playwright cannot take a builtin (list.append) as a handler
+                    saves.append(response)
+
+                page.on("response", keep)
                 await page.get_by_role("button", name="Settings").first.click()
                 await page.get_by_text("OAuth Client ID Metadata Document").click()
                 await page.get_by_label("Use Client ID Metadata Document").check()
