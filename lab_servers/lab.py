@@ -264,7 +264,7 @@ class Lab:
     ) -> LabClient:
         """A step-by-step lab client; nothing is sent until its steps run. It follows the lab's
         revision unless given another (to watch a client of one revision meet servers of another)."""
-        return LabClient(
+        client = LabClient(
             self.mcp_url,
             http=self.network.httpx_client(caller),
             browser=Browser(self._browser_client()),
@@ -280,6 +280,10 @@ class Lab:
             credential_store=credential_store,
             initial_access_token=initial_access_token,
         )
+        # Client assertions (private_key_jwt) carry iat/exp: from the lab's clock, so in process
+        # they are deterministic and agree with the AS, and in serve mode they are real time.
+        client.now = self.clock.now
+        return client
 
     def _browser_client(self) -> httpx.AsyncClient:
         if self._browser_http is None:

@@ -8,17 +8,24 @@ Each function adds to an existing `Lab`, so the handshake notebooks keep their e
   confidential client (private_key_jwt with an Ed25519 key) allowed to exchange tokens for it
   (RFC 8693), plus a `list_contacts` tool that calls it;
 - `use_introspection`: the MCP server asks the AS about every token (RFC 7662) instead of
-  checking the JWT locally, so revocation takes effect at once.
+  checking the JWT locally, so revocation takes effect at once;
+- `add_enterprise_idp` / `connect_enterprise`: enterprise-managed authorization (ID-JAG);
+- `publish_service_client` / `connect_service`: client credentials (SEP-1046, OAuth 2.1 §4.2), a
+  confidential CIMD client acting for itself, authenticated by its key.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from joserfc.jwk import OKPKey
 
 from .authorization_server.grants import ExchangeRule
 from .client import Credentials, LabClient
 from .downstream_api import DownstreamApi
 from .identity_provider import EnterpriseClient, IdentityProvider
+from .lab import default_client_metadata
 from .resource_server import DownstreamCaller, IntrospectingValidator, ResourceServer
 
 if TYPE_CHECKING:
@@ -38,6 +45,7 @@ ENTERPRISE_CLIENT_AT_AS = "enterprise-agent-at-notes"  # its id at the MCP serve
 ADDRESSES = {OTHER_MCP_HOST: "93.184.215.40", API_HOST: "93.184.215.50", IDP_HOST: "93.184.215.60"}
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+SERVICE_CLIENT_ID = "https://app.example/service.json"  # a job's own CIMD document, beside the agent's
 
 
 def add_second_mcp_server(lab: Lab) -> ResourceServer:
@@ -145,4 +153,38 @@ async def connect_enterprise(lab: Lab, idp: IdentityProvider, user: str = "alice
     )
     await client.redeem_id_jag()
     await client.call_mcp()
+    return client
+
+
+def publish_service_client(lab: Lab, *, with_keys: bool = True) -> OKPKey:
+    """A nightly job's client document at `SERVICE_CLIENT_ID`: a confidential client (SEP-1046)
+    that may use only `client_credentials` and authenticates with `private_key_jwt`. The document
+    publishes the public key; the private key, returned here, never leaves the client. Without
+    keys the document is a public client's, which the AS refuses for this grant."""
+    key = OKPKey.import_key(Ed25519PrivateKey.from_private_bytes(lab.ids.bytes("service-client-key", 32)))
+    # The AS asks every client document for redirect_uris (MCP's CIMD rules), a job's too,
+    # although client credentials never redirects: the default document's serve.
+    document: dict[str, Any] = {
+        **default_client_metadata(SERVICE_CLIENT_ID),
+        "client_name": "Nightly report job",
+        "grant_types": ["client_credentials"],
+        "response_types": [],
+        "token_endpoint_auth_method": "private_key_jwt" if with_keys else "none",
+    }
+    if with_keys:
+        document["jwks"] = {"keys": [key.as_dict(private=False)]}
+    lab.publish_client_document(SERVICE_CLIENT_ID, document)
+    return key
+
+
+async def connect_service(lab: Lab, key: OKPKey, *, call: bool = True) -> LabClient:
+    """Discovery (steps 1-3), then client credentials (step 13) instead of 4-6: no user, no
+    browser, no consent; then MCP (step 7) with the token, unless `call` is False."""
+    client = lab.client("cimd", client_metadata_url=SERVICE_CLIENT_ID)
+    for _ in range(3):
+        await client.next_step()
+    client.state.credentials = Credentials(SERVICE_CLIENT_ID, None, "private_key_jwt", key, "Ed25519")
+    await client.client_credentials()
+    if call:
+        await client.call_mcp()
     return client

@@ -70,3 +70,28 @@ async def test_a_public_client_may_not_use_it(lab: Lab) -> None:
     )
     form = {"grant_type": "client_credentials", "client_id": lab.client_metadata_url, "resource": lab.mcp_url}
     assert_oauth_error(await token_request(lab, form), 400, "unauthorized_client", "confidential clients only")
+
+
+async def test_the_story_s_nightly_job_gets_a_token_with_no_user_and_its_assertion_uses_the_lab_clock() -> None:
+    # notebook 07's walk-through: the same seed gives the same bytes (the assertion's iat/exp come
+    # from the lab's clock, not the wall clock), and no exchange is the browser's.
+    from lab_servers.story import SERVICE_CLIENT_ID, connect_service, publish_service_client
+
+    bodies = []
+    for _ in range(2):
+        async with Lab(seed=0) as lab:
+            client = await connect_service(lab, publish_service_client(lab))
+            assert [r.name for r in client.records] == [
+                "challenge", "resource-metadata", "as-metadata", "client-credentials", "mcp",
+            ]  # fmt: skip
+            assert client.state.whoami["sub"] == SERVICE_CLIENT_ID and "refresh_token" not in client.state.tokens
+            assert "browser" not in {e.caller for e in lab.trace.exchanges}
+            bodies.append([e.request_body for e in lab.trace.exchanges])
+    assert bodies[0] == bodies[1]
+
+
+async def test_the_same_job_with_a_public_document_is_refused(lab: Lab) -> None:
+    from lab_servers.story import connect_service, publish_service_client
+
+    with pytest.raises(StepError, match="invalid_client"):
+        await connect_service(lab, publish_service_client(lab, with_keys=False))
