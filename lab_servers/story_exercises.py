@@ -81,3 +81,14 @@ EXERCISES.setdefault(
         "RFC 7523 §3.1 names one error code for every assertion the AS will not accept; the jti check is one of its rules.",
     ),
 )
+EXERCISES.setdefault(
+    "07-client-credentials-public",
+    Exercise(
+        "The nightly job's document is republished without keys (token_endpoint_auth_method: none, a public "
+        "client), and the job asks for a token again with its signed assertion. Which OAuth error code does the AS "
+        "answer with?",
+        lambda lab: "invalid_client",
+        _error_code,
+        "The assertion is how the client authenticates; which RFC 6749 §5.2 code says client authentication failed?",
+    ),
+)

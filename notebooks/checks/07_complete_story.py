@@ -60,3 +60,21 @@ assert "refresh_token" not in enterprise.state.tokens and enterprise.state.whoam
 # %% after: n07-52  (replayed ID-JAG)
 assert replayed.status_code == 400 and replayed.json()["error"] == "invalid_grant" and "replay" in replayed.json()["error_description"]
 assert is_correct("07-id-jag-replay", replayed.json()["error"])
+
+# %% after: n07-56  (client credentials)
+assert [r.name for r in job.records] == ["challenge", "resource-metadata", "as-metadata", "client-credentials", "mcp"]
+assert job.records[3].number == 13 and "refresh_token" not in job.state.tokens
+assert job.state.whoami["sub"] == job.state.whoami["client_id"] == SERVICE_CLIENT_ID
+assert not [e for e in lab.trace.exchanges[start:] if e.caller == "browser"]
+
+# %% after: n07-58  (the token request)
+assert "grant_type=client_credentials" in token_request.request_body
+assert "client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer" in token_request.request_body
+assert "client_secret" not in token_request.request_body and token_request.status == 200
+
+# %% after: n07-59  (the job's token)
+assert decode_jwt_payload(job.state.access_token)["sub"] == SERVICE_CLIENT_ID
+
+# %% after: n07-62  (a document without keys)
+assert error is not None and error.name == "client-credentials" and "401 invalid_client" in error.reason
+assert is_correct("07-client-credentials-public", "invalid_client")
