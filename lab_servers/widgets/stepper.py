@@ -34,6 +34,7 @@ from ..client.records import STEPS
 from ..lab import Lab
 from ..views import SequenceDiagram, sequence_diagram, show_consent, show_step
 from ..views._html import esc
+from .stepper_html import progress_html, static_html
 
 # "auto" is MCP §5's priority (pre-registered → CIMD → DCR); step 4 records why it chose what it chose.
 METHODS = [("DCR", "dcr"), ("CIMD", "cimd"), ("auto", "auto")]
@@ -43,14 +44,6 @@ LAST_STEP = len(STEPS)
 # and the tool called once the token has expired.
 STEP_UP_CALL: tuple[str, dict[str, Any]] = ("add_note", {"text": "added from the stepper"})
 REFRESH_CALL: tuple[str, dict[str, Any]] = ("whoami", {})
-
-_PILL = "display:inline-block;padding:1px 8px;margin:0 4px 4px 0;border-radius:10px;font-size:12px;border:1px solid "
-PILL_STYLES = {
-    "done": _PILL + "#1a7f37;background:#dafbe1;color:#1a7f37",
-    "failed": _PILL + "#cf222e;background:#ffebe9;color:#cf222e",
-    "next": _PILL + "#0969da;background:#ddf4ff;color:#0969da;font-weight:700",
-    "later": _PILL + "#d0d7de;background:#fff;color:#8c959f",
-}
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -369,23 +362,7 @@ class HandshakeStepper:
         self.diagram_html.value = f"<div>{svg}</div>" if svg else ""
 
     def _progress_html(self) -> str:
-        failed = {r.number for r in self.records if "error" in r.learned}
-        succeeded = {r.number for r in self.records if "error" not in r.learned}
-        pills = []
-        for number, name, _title, _spec in STEPS:
-            state = (
-                "done" if number in succeeded
-                else "next" if number == self.next_step_number and number not in failed
-                else "failed" if number in failed
-                else "later"
-            )  # fmt: skip
-            pills.append(f'<span style="{PILL_STYLES[state]}">{number} {esc(name)}</span>')
-        # Steps after the handshake (refresh, step-up, a later call...) show up as they happen, in
-        # the order they ran, so a step-up during step 7 is visible here too, not only in the trace.
-        for record in (r for r in self.records if r.number > LAST_STEP):
-            state = "failed" if "error" in record.learned else "done"
-            pills.append(f'<span style="{PILL_STYLES[state]}">{record.number} {esc(record.name)}</span>')
-        return "<div>" + "".join(pills) + "</div>"
+        return progress_html(self.records, self.next_step_number)
 
     def _status_html(self) -> str:
         label = {v: k for k, v in METHODS}[self.method]
@@ -442,19 +419,7 @@ class HandshakeStepper:
 
     def static_html(self) -> str:
         """The stepper as a page without a kernel shows it: the seven steps, and the completed run."""
-        steps = "".join(f"<li>{esc(title)} <small>({esc(spec)})</small></li>" for _n, _name, title, spec in STEPS)
-        diagram = self.static_view.html if self.static_view is not None else ""
-        return (
-            '<div class="lab-stepper-static"><p><b>Step-by-step widget</b> (it needs a running kernel: open this '
-            "notebook in JupyterLab to press <i>Next step</i>). It walks through these steps, one per click:</p>"
-            f"<ol>{steps}</ol>"
-            + (
-                f"<p>This is the completed {esc(self.method.upper())} run it builds up, step by step:</p>{diagram}"
-                if diagram
-                else ""
-            )
-            + "</div>"
-        )
+        return static_html(self.method, self.static_view)
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
