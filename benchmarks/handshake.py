@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import inspect
 import json
 import socket
@@ -127,6 +128,29 @@ async def handshake_times(
     return totals, steps
 
 
+class _CollectorTime:
+    """Seconds the cyclic GC spent while the block ran, and its passes per generation: the part
+    of a run that grows faster than the number of handshakes (every pass over the old generation
+    walks a heap that grows with the handshakes in flight)."""
+
+    def __init__(self) -> None:
+        self.seconds, self.passes, self._started = 0.0, [0, 0, 0], 0.0
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._started
+            self.passes[info["generation"]] += 1
+
+    def __enter__(self) -> _CollectorTime:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._callback)
+
+
 async def concurrent(revision: str, count: int) -> dict[str, Any]:
     """`count` handshakes at once in one lab, half DCR and half CIMD, each client under its own
     caller name. Cross-talk: an exchange another client sent, filed in this client's records,
@@ -135,9 +159,10 @@ async def concurrent(revision: str, count: int) -> dict[str, Any]:
         await lab.connect("cimd")
         lab.trace.clear()
         clients = [lab.client("dcr" if i % 2 else "cimd", caller=f"client-{i}") for i in range(count)]
-        start = time.perf_counter()
-        records = await asyncio.gather(*(c.run_all() for c in clients))
-        elapsed = time.perf_counter() - start
+        with _CollectorTime() as collector:
+            start = time.perf_counter()
+            records = await asyncio.gather(*(c.run_all() for c in clients))
+            elapsed = time.perf_counter() - start
         cross_talk = 0
         for i, (client, steps) in enumerate(zip(clients, records, strict=True)):
             foreign = {e.caller for step in steps for e in step.exchanges if e.caller.startswith("client-")} - {
@@ -147,7 +172,13 @@ async def concurrent(revision: str, count: int) -> dict[str, Any]:
             credentials = client.state.credentials
             if credentials is None or (client.state.whoami or {}).get("client_id") != credentials.client_id:
                 cross_talk += 1
-        return {"seconds": elapsed, "cross_talk": cross_talk, "exchanges": len(lab.trace)}
+        return {
+            "seconds": elapsed,
+            "gc_seconds": collector.seconds,
+            "gc_passes": collector.passes,
+            "cross_talk": cross_talk,
+            "exchanges": len(lab.trace),
+        }
 
 
 # Over loopback ----------------------------------------------------------------------------------
@@ -409,9 +440,13 @@ def main() -> None:
         result[f"concurrent_{count}_s"] = round(seconds, 3)
         result[f"concurrent_{count}_runs_s"] = [round(run["seconds"], 3) for run in runs]
         result[f"concurrent_{count}_cross_talk"] = sum(run["cross_talk"] for run in runs)
+        result[f"concurrent_{count}_gc_s"] = round(statistics.median(run["gc_seconds"] for run in runs), 3)
+        result[f"concurrent_{count}_gc_passes"] = runs[0]["gc_passes"]
         each = ", ".join(f"{run['seconds']:.2f}" for run in runs)
         say(f"  {count:5} at once: {seconds:7.2f} s   (runs: {each} s; {runs[0]['exchanges']} exchanges; "
-            f"cross-talk: {result[f'concurrent_{count}_cross_talk']})")  # fmt: skip
+            f"cross-talk: {result[f'concurrent_{count}_cross_talk']}; cyclic GC "
+            f"{result[f'concurrent_{count}_gc_s']:.2f} s in {'/'.join(map(str, runs[0]['gc_passes']))} "
+            "passes of generation 0/1/2)")  # fmt: skip
     if "concurrent_100_s" in result and "concurrent_1000_s" in result:
         result["ratio_1000_over_100"] = round(result["concurrent_1000_s"] / result["concurrent_100_s"], 1)
         say(f"  1,000 / 100 time ratio: {result['ratio_1000_over_100']} (target ≤ 12, linear is 10)")

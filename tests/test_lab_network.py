@@ -5,6 +5,7 @@ answer set is never fetched by the hardened AS."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import tracemalloc
 from typing import Any
@@ -30,6 +31,7 @@ class Streamer:
         self.sent = 0
         self.request_pieces: list[int] = []
         self.cancelled = False
+        self.finished = False  # returned after its last `send`
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         while True:
@@ -44,11 +46,12 @@ class Streamer:
         try:
             if self.content is not None:
                 await send({"type": "http.response.body", "body": self.content})
-                return
-            for _ in range(self.chunks):
-                self.sent += 1
-                await send({"type": "http.response.body", "body": b" " * CHUNK, "more_body": True})
-            await send({"type": "http.response.body", "body": b""})
+            else:
+                for _ in range(self.chunks):
+                    self.sent += 1
+                    await send({"type": "http.response.body", "body": b" " * CHUNK, "more_body": True})
+                await send({"type": "http.response.body", "body": b""})
+            self.finished = True
         except BaseException:
             self.cancelled = True
             raise
@@ -74,6 +77,28 @@ async def test_a_response_body_streams_with_backpressure_so_the_cap_stops_the_se
     assert app.cancelled
     exchange = lab.trace.exchanges[-1]
     assert exchange.response_body.endswith("[the reader closed the stream after 65536 bytes]")
+
+
+async def test_an_answer_that_fits_in_the_send_buffer_lets_the_app_finish_before_anyone_reads(lab: Lab) -> None:
+    # A server writes a small answer into the socket's send buffer and moves on (its handler
+    # ends): it does not wait for the client to read, and nothing of it stays alive meanwhile.
+    app = Streamer(0, content=b'{"ok": true}')
+    response = await lab.network.open("client", "GET", serve(lab, app), [], b"")
+    try:
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert app.finished and not app.cancelled  # the handler has returned, its answer unread
+        assert await response.read() == b'{"ok": true}'
+    finally:
+        await response.aclose()
+
+
+async def test_a_body_many_times_the_send_buffer_arrives_whole_and_in_order(lab: Lab) -> None:
+    # The app and the reader take turns at the full buffer, twenty times over.
+    app = Streamer(chunks=20)
+    async with lab.httpx_client() as http:
+        response = await http.get(serve(lab, app))
+    assert app.sent == 20 and response.content == b" " * (20 * CHUNK)
 
 
 async def test_a_gzip_bomb_is_stopped_at_the_cap_on_decoded_bytes(lab: Lab) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,39 +25,86 @@ class RawResponse:
 
 
 SOCKET_CHUNK = 64 * 1024  # what one read from a socket hands over, at most
+# What the app may write before its reader has read any of it (a socket's send buffer; Linux
+# starts a TCP socket at 16 KiB and grows it to megabytes: 64 KiB is a small, bounded middle).
+SEND_BUFFER = 64 * 1024
 _INTERNAL_ERROR = (500, (("content-type", "text/plain"),))
 
 
-async def _pieces(body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+async def _pieces(body: bytes | AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     """The request body as a socket delivers it: in pieces of at most SOCKET_CHUNK bytes."""
+    if isinstance(body, bytes):
+        for start in range(0, len(body), SOCKET_CHUNK):
+            yield body[start : start + SOCKET_CHUNK]
+        return
     async for chunk in body:
         for start in range(0, len(chunk), SOCKET_CHUNK):
             yield chunk[start : start + SOCKET_CHUNK]
 
 
-class StreamedResponse:
-    """A response whose body arrives as the app sends it, with backpressure: the app is held at
-    its next `send` until the reader takes the previous chunk, the way a full socket buffer holds
-    a server. Closing it early disconnects: the app is cancelled and sends nothing more."""
+class _SendBuffer:
+    """The socket between the app and the reader: the app writes into a send buffer and moves on,
+    and is held at its next write only while SEND_BUFFER bytes or more are unread, the way a full
+    socket buffer holds a server. The end of the body (`None`) is queued without waiting, as a
+    FIN is. So an answer that fits in the buffer never waits for its reader (the app finishes
+    and its task ends), while a huge or endless one is held, and memory stays bounded."""
 
-    def __init__(
-        self,
-        status: int,
-        headers: tuple[tuple[str, str], ...],
-        chunks: asyncio.Queue[bytes | None],
-        task: asyncio.Task[None],
-    ) -> None:
+    __slots__ = ("_chunks", "_unread", "_waiter")
+
+    def __init__(self) -> None:
+        self._chunks: deque[bytes | None] = deque()
+        self._unread = 0
+        # The reader waits only while the buffer is empty, the writer only while it is full:
+        # never both at once, so one waiter will do.
+        self._waiter: asyncio.Future[None] | None = None
+
+    async def put(self, chunk: bytes | None) -> None:
+        while chunk is not None and self._unread >= SEND_BUFFER:
+            await self._wait()
+        self._chunks.append(chunk)
+        self._unread += len(chunk or b"")
+        self._wake()
+
+    async def get(self) -> bytes | None:
+        while not self._chunks:
+            await self._wait()
+        chunk = self._chunks.popleft()
+        self._unread -= len(chunk or b"")
+        self._wake()
+        return chunk
+
+    async def _wait(self) -> None:
+        waiter = self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await waiter
+        finally:
+            if self._waiter is waiter:  # the other side may be waiting by now: keep its waiter
+                self._waiter = None
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+
+class StreamedResponse:
+    """A response whose body arrives as the app sends it, with backpressure (`_SendBuffer`); it is
+    its own async iterator (no async generator per response: issue 12). Closing it early
+    disconnects: the app is cancelled and sends nothing more."""
+
+    def __init__(self, status: int, headers: tuple[tuple[str, str], ...], call: _AppCall) -> None:
         self.status, self.headers = status, headers
-        self._chunks, self._task = chunks, task
+        self._call = call
         self._ended = False
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        while not self._ended:
-            chunk = await self._chunks.get()
-            if chunk is None:
-                self._ended = True
-                return
-            yield chunk
+    def __aiter__(self) -> StreamedResponse:
+        return self
+
+    async def __anext__(self) -> bytes:
+        chunk = None if self._ended else await self._call.body.get()
+        if chunk is None:
+            self._ended = True
+            raise StopAsyncIteration
+        return chunk
 
     async def read(self) -> bytes:
         return b"".join([chunk async for chunk in self])
@@ -66,10 +114,65 @@ class StreamedResponse:
         return self._ended
 
     async def aclose(self) -> None:
-        if not self._task.done():
-            self._task.cancel()
+        task = self._call.task
+        if not task.done():
+            task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+            await task
+
+
+class _AppCall:
+    """One request to an app: the `receive` and `send` it is given, and the task it runs in.
+
+    One object per request rather than closures: with a thousand requests in flight, every
+    object an exchange keeps alive is one more for the cyclic GC to walk (issue 12)."""
+
+    def __init__(self, app: ASGIApp, scope: Scope, body: bytes | AsyncIterator[bytes]) -> None:
+        loop = asyncio.get_running_loop()
+        self._app, self._scope = app, scope
+        self._pieces = _pieces(body).__aiter__()
+        self._request_done = self._ended = False
+        self.started: asyncio.Future[tuple[int, tuple[tuple[str, str], ...]]] = loop.create_future()
+        self.body = _SendBuffer()
+        # The task copies the caller's context variables, so trace attribution follows the request.
+        self.task = loop.create_task(self._run())
+
+    async def receive(self) -> Message:
+        if not self._request_done:
+            try:
+                return {"type": "http.request", "body": await self._pieces.__anext__(), "more_body": True}
+            except StopAsyncIteration:
+                self._request_done = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+        await asyncio.Event().wait()  # a client that stays connected until the response is done
+        return {"type": "http.disconnect"}  # pragma: no cover
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start" and not self.started.done():
+            headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in message.get("headers", []))
+            self.started.set_result((message["status"], headers))
+        elif message["type"] == "http.response.body" and not self._ended:
+            if message.get("body"):
+                await self.body.put(message["body"])
+            if not message.get("more_body", False):
+                self._ended = True
+                await self.body.put(None)
+
+    async def _run(self) -> None:
+        try:
+            await self._app(self._scope, self.receive, self.send)
+        except Exception:  # noqa: BLE001
+            # A real server answers 500 and carries on; Starlette has already sent that response
+            # when it re-raises, so the client sees exactly what it would see over a socket.
+            if not self.started.done():
+                self.started.set_result(_INTERNAL_ERROR)
+                await self.body.put(b"Internal Server Error")
+        finally:
+            if not self.started.done():
+                self.started.set_result(_INTERNAL_ERROR)  # the app returned without answering
+            if not self._ended:
+                self._ended = True
+                await self.body.put(None)
 
 
 async def open_asgi(
@@ -77,15 +180,14 @@ async def open_asgi(
     method: str,
     url: str,
     headers: list[tuple[str, str]],
-    body: AsyncIterator[bytes],
+    body: bytes | AsyncIterator[bytes],
     client_address: str,
 ) -> StreamedResponse:
     """Start `app` on one request and return as soon as it has sent its status and headers.
 
     The request body is handed over piece by piece as the app asks for it, and the response body
     piece by piece as the reader asks for it: nothing is buffered whole on either side, so a cap
-    on either side bounds memory here as it would over a socket. The app runs in its own task
-    (which copies the caller's context variables, so trace attribution follows the request)."""
+    on either side bounds memory here as it would over a socket."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     default_port = 443 if scheme == "https" else 80
@@ -105,80 +207,15 @@ async def open_asgi(
         "state": {},
         "extensions": {},
     }
-    pieces = _pieces(body).__aiter__()
-    request_done = False
-    loop = asyncio.get_running_loop()
-    started: asyncio.Future[tuple[int, tuple[tuple[str, str], ...]]] = loop.create_future()
-    chunks: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=1)
-    ended = False
-
-    async def receive() -> Message:
-        nonlocal request_done
-        if not request_done:
-            try:
-                return {"type": "http.request", "body": await pieces.__anext__(), "more_body": True}
-            except StopAsyncIteration:
-                request_done = True
-                return {"type": "http.request", "body": b"", "more_body": False}
-        await asyncio.Event().wait()  # a client that stays connected until the response is done
-        return {"type": "http.disconnect"}  # pragma: no cover
-
-    async def send(message: Message) -> None:
-        nonlocal ended
-        if message["type"] == "http.response.start" and not started.done():
-            headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in message.get("headers", []))
-            started.set_result((message["status"], headers))
-        elif message["type"] == "http.response.body" and not ended:
-            if message.get("body"):
-                await chunks.put(message["body"])
-            if not message.get("more_body", False):
-                ended = True
-                await chunks.put(None)
-
-    async def run() -> None:
-        nonlocal ended
-        try:
-            await app(scope, receive, send)
-        except Exception:  # noqa: BLE001
-            # A real server answers 500 and carries on; Starlette has already sent that response
-            # when it re-raises, so the client sees exactly what it would see over a socket.
-            if not started.done():
-                started.set_result(_INTERNAL_ERROR)
-                await chunks.put(b"Internal Server Error")
-        finally:
-            if not started.done():
-                started.set_result(_INTERNAL_ERROR)  # the app returned without answering
-            if not ended:
-                ended = True
-                await chunks.put(None)
-
-    task = loop.create_task(run())
+    call = _AppCall(app, scope, body)
     try:
-        status, response_headers = await asyncio.shield(started)
+        status, response_headers = await call.started
     except asyncio.CancelledError:
-        task.cancel()
+        # The caller gave up before the headers came: disconnect. (`started` is cancelled with
+        # it, which `send` tolerates: it only ever sets a future that is not done.)
+        call.task.cancel()
         raise
-    return StreamedResponse(status, response_headers, chunks, task)
-
-
-async def call_asgi(
-    app: ASGIApp,
-    method: str,
-    url: str,
-    headers: list[tuple[str, str]],
-    body: bytes,
-    client_address: str,
-) -> RawResponse:
-    """The whole exchange at once, for callers that want bytes rather than a stream."""
-
-    async def once() -> AsyncIterator[bytes]:
-        yield body
-
-    response = await open_asgi(app, method, url, headers, once(), client_address)
-    try:
-        return RawResponse(response.status, response.headers, await response.read())
-    finally:
-        await response.aclose()
+    return StreamedResponse(status, response_headers, call)
 
 
 class LifespanRunner:

@@ -47,10 +47,10 @@ class VirtualDNS:
     def resolve_all(self, host: str) -> tuple[str, ...]:
         """One lookup, answered with every address of the answer set (what `getaddrinfo` lists)."""
         host = host.lower().rstrip(".")
-        if _is_ip_literal(host):
-            return (host.strip("[]"),)
-        answers = self._answers.get(host)
+        answers = self._answers.get(host)  # a name first: parsing it as an address raises twice
         if answers is None:
+            if _is_ip_literal(host):
+                return (host.strip("[]"),)
             raise UnknownHost(f"{host}: name does not resolve")
         n = self._lookups[host]
         self._lookups[host] = n + 1

@@ -73,11 +73,7 @@ class LabNetwork:
         pinned_address: str | None = None,
     ) -> RawResponse:
         """One whole exchange: the request body sent, the response body read to the end."""
-
-        async def once() -> AsyncIterator[bytes]:
-            yield body
-
-        response = await self.open(caller, method, url, headers, once(), pinned_address, sent=body)
+        response = await self.open(caller, method, url, headers, body, pinned_address)
         try:
             return RawResponse(response.status, response.headers, await response.read())
         finally:
@@ -89,19 +85,17 @@ class LabNetwork:
         method: str,
         url: str,
         headers: list[tuple[str, str]],
-        body: AsyncIterator[bytes],
+        body: bytes | AsyncIterator[bytes],
         pinned_address: str | None = None,
-        *,
-        sent: bytes | None = None,
     ) -> TracedResponse:
         """Connect, send the request, and return once the status line and headers are back; the
-        body streams from there. The exchange is traced when the response is closed. `sent` is
-        the whole body when the caller already holds it (the trace keeps it, bounded, even if the
-        server never reads it); otherwise the trace keeps what the server read."""
+        body streams from there. The exchange is traced when the response is closed. A body the
+        caller already holds (`bytes`) is kept by the trace, bounded, even if the server never
+        reads it; of a streamed body, the trace keeps what the server read."""
         host_name = (urlsplit(url).hostname or "").lower()
         request_tap = BodyTap()
-        if sent is not None:
-            request_tap.add(sent)
+        if isinstance(body, bytes):
+            request_tap.add(body)
         common: dict[str, Any] = dict(
             seq=self.trace.start(),
             caller=caller,
@@ -118,8 +112,12 @@ class LabNetwork:
             raise LabConnectError(str(exc)) from None
         # A client tries the addresses of a multi-record answer in order and uses the first one
         # where something listens (RFC 8305's ordering, minus the racing).
-        listening = [(a, self._by_address.get(_as_connected(a))) for a in addresses]
-        address, host = next(((a, h) for a, h in listening if h is not None), (addresses[0], None))
+        address, host = addresses[0], None
+        for candidate in addresses:
+            host = self._by_address.get(_as_connected(candidate))
+            if host is not None:
+                address = candidate
+                break
         if host is None:
             reason = f"{host_name} ({', '.join(addresses)}): connection refused"
             self._record_failure(common, request_tap, address, reason)
@@ -127,13 +125,13 @@ class LabNetwork:
         if host.lifespan is not None:
             await host.lifespan.start()
 
-        async def tapped() -> AsyncIterator[bytes]:
-            async for chunk in body:
-                if sent is None:
-                    request_tap.add(chunk)
+        async def tapped(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+            async for chunk in stream:
+                request_tap.add(chunk)
                 yield chunk
 
-        response = await open_asgi(host.app, method, url, headers, tapped(), client_address=caller)
+        sending = body if isinstance(body, bytes) else tapped(body)
+        response = await open_asgi(host.app, method, url, headers, sending, client_address=caller)
         return TracedResponse(self, common, address, request_tap, response)
 
     def _record_failure(self, common: dict[str, Any], request: BodyTap, address: str | None, reason: str) -> Exchange:
@@ -174,10 +172,13 @@ class TracedResponse:
         self._body = BodyTap()
         self._closed = False
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._response:
-            self._body.add(chunk)
-            yield chunk
+    def __aiter__(self) -> TracedResponse:
+        return self
+
+    async def __anext__(self) -> bytes:
+        chunk = await self._response.__anext__()
+        self._body.add(chunk)
+        return chunk
 
     async def read(self) -> bytes:
         return b"".join([chunk async for chunk in self])
@@ -205,11 +206,10 @@ class _Stream:
     def __init__(self, response: TracedResponse) -> None:
         self._response: TracedResponse | None = response
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
+    def __aiter__(self) -> AsyncIterator[bytes]:
         if self._response is None:
             raise RuntimeError("response stream already closed")
-        async for chunk in self._response:
-            yield chunk
+        return self._response
 
     async def aclose(self) -> None:
         # httpx's Response and its BoundAsyncStream refer to each other (a reference cycle only the
@@ -231,19 +231,19 @@ class _Httpx2Stream(_Stream, httpx2.AsyncByteStream):
 
 async def _forward(network: LabNetwork, caller: str, request: Any, http: Any, stream: type[_Stream]) -> Any:
     """Carry one httpx or httpx2 request (`http` is the module: the two share one API)."""
+    body: bytes | AsyncIterator[bytes]
     try:
-        sent: bytes | None = request.content  # already in memory: the trace may keep it whole
+        body = request.content  # already in memory: the trace may keep it whole
     except http.RequestNotRead:
-        sent = None  # a streamed upload: handed over as the server reads it
+        body = request.stream.__aiter__()  # a streamed upload: handed over as the server reads it
     try:
         response = await network.open(
             caller,
             request.method,
             str(request.url),
             [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw],
-            request.stream.__aiter__(),
+            body,
             request.extensions.get(PINNED_ADDRESS),
-            sent=sent,
         )
     except LabConnectError as exc:
         raise http.ConnectError(str(exc), request=request) from None
