@@ -8,7 +8,8 @@ Then:
 - every cell ran without an error or stderr, and no "official Jupyter news" pop-up covered it;
 - the long outputs (02's step 5 and step 7 cards) are folded after Run All;
 - the saved copies are valid notebooks a learner can reopen;
-- the repository's notebooks are byte-for-byte untouched, and strict nbval still passes on them.
+- the repository's notebooks are byte-for-byte untouched, so the suite's own strict nbval run
+  judges exactly the files it would have judged without this walk-through.
 
 The time each notebook took (open, Run All, render, save) is printed, and screenshots go to
 /tmp/mcp-auth-lab-browser/ for a person to look at. Marked `browser` (slow: a few minutes).
@@ -20,8 +21,6 @@ import hashlib
 import importlib.util
 import os
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -152,8 +151,5 @@ def test_a_learner_runs_and_saves_every_notebook_and_nothing_the_tests_compare_c
             f"{path.name}: saved with its outputs"
         )
     assert _digest(NOTEBOOKS) == before, "the repository's notebooks were not touched"
-    nbval = subprocess.run([sys.executable, "-m", "pytest", "notebooks", "--nbval", "--nbval-current-env", "-q", "-p", "no:cacheprovider"],
-                           cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)  # fmt: skip
-    assert nbval.returncode == 0, nbval.stdout[-3000:]
     print("walk-through, seconds per notebook (open, Run All, render, save):",
           ", ".join(f"{name} {seconds:.0f}" for name, seconds in timings.items()))  # fmt: skip
