@@ -101,6 +101,26 @@ async def test_a_body_many_times_the_send_buffer_arrives_whole_and_in_order(lab:
     assert app.sent == 20 and response.content == b" " * (20 * CHUNK)
 
 
+async def test_an_app_that_sends_from_two_tasks_at_a_full_buffer_gets_every_chunk_through(lab: Lab) -> None:
+    # ASGI lets a response be sent from more than one task (an SSE server's ping task beside its
+    # data task): both may be held at a full send buffer, and both must be let go in turn.
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+
+        async def writer(fill: bytes) -> None:
+            for _ in range(5):
+                await send({"type": "http.response.body", "body": fill * CHUNK, "more_body": True})
+
+        await asyncio.gather(writer(b"a"), writer(b"b"))
+        await send({"type": "http.response.body", "body": b""})
+
+    lab.network.add_host(HOST, PUBLIC, app)
+    async with lab.httpx_client() as http:
+        response = await asyncio.wait_for(http.get(f"https://{HOST}/"), 10)
+    assert response.content.count(b"a") == response.content.count(b"b") == 5 * CHUNK
+
+
 async def test_a_gzip_bomb_is_stopped_at_the_cap_on_decoded_bytes(lab: Lab) -> None:
     bomb = gzip.compress(b"\0" * (4 * 1024 * 1024), compresslevel=9)
     assert len(bomb) < HARDENED.max_document_bytes  # small on the wire, 4 MiB once inflated

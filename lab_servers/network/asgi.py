@@ -49,14 +49,14 @@ class _SendBuffer:
     FIN is. So an answer that fits in the buffer never waits for its reader (the app finishes
     and its task ends), while a huge or endless one is held, and memory stays bounded."""
 
-    __slots__ = ("_chunks", "_unread", "_waiter")
+    __slots__ = ("_chunks", "_unread", "_waiters")
 
     def __init__(self) -> None:
         self._chunks: deque[bytes | None] = deque()
         self._unread = 0
-        # The reader waits only while the buffer is empty, the writer only while it is full:
-        # never both at once, so one waiter will do.
-        self._waiter: asyncio.Future[None] | None = None
+        # Whoever waits (the reader for a chunk, a writer for room; an app may send from several
+        # tasks, as an SSE ping task does) is woken at every change and checks again.
+        self._waiters: list[asyncio.Future[None]] = []
 
     async def put(self, chunk: bytes | None) -> None:
         while chunk is not None and self._unread >= SEND_BUFFER:
@@ -74,16 +74,19 @@ class _SendBuffer:
         return chunk
 
     async def _wait(self) -> None:
-        waiter = self._waiter = asyncio.get_running_loop().create_future()
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
         try:
             await waiter
         finally:
-            if self._waiter is waiter:  # the other side may be waiting by now: keep its waiter
-                self._waiter = None
+            if waiter in self._waiters:  # cancelled before it was woken
+                self._waiters.remove(waiter)
 
     def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
 
 class StreamedResponse:
