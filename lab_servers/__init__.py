@@ -8,18 +8,54 @@ client-metadata host, and a step-by-step MCP client, all on one traced virtual n
     dcr.client_id, cimd.client_id   # ('tpc_…', 'https://app.example/client.json')
 """
 
-import logging
+from __future__ import annotations
 
-from .authorization_server import HARDENED, NAIVE, ASCapabilities, ASPolicy, AuthorizationServer, Client, OAuthError
-from .client import STEPS, Credentials, LabClient, StepError, StepRecord
-from .determinism import LabClock, SeededIds
-from .lab import CLIENT_METADATA_URL, ISSUER, MCP_URL, Connection, Lab, default_client_metadata
-from .metadata_host import HostedResponse, MetadataHost
-from .network import LabNetwork
-from .resource_server import ResourceServer
-from .revisions import DEFAULT_REVISION, PREVIOUS_REVISION, REVISIONS, Revision
-from .trace import Exchange, Trace
-from .trace_file import load_trace
+import importlib
+import logging
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .authorization_server import HARDENED, NAIVE, ASCapabilities, ASPolicy, AuthorizationServer, Client, OAuthError
+    from .client import STEPS, Credentials, LabClient, StepError, StepRecord
+    from .determinism import LabClock, SeededIds
+    from .lab import CLIENT_METADATA_URL, ISSUER, MCP_URL, Connection, Lab, default_client_metadata
+    from .metadata_host import HostedResponse, MetadataHost
+    from .network import LabNetwork
+    from .resource_server import ResourceServer
+    from .revisions import DEFAULT_REVISION, PREVIOUS_REVISION, REVISIONS, Revision
+    from .trace import Exchange, Trace
+    from .trace_file import load_trace
+
+# The public API, imported on first use (PEP 562): `from lab_servers import Lab` loads the
+# servers, the SDK and FastAPI (about a second), while a command that needs only the client,
+# such as `python -m lab_servers conformance-client` (started once per conformance scenario),
+# loads only what it uses.
+_EXPORTED_FROM = {
+    ".authorization_server": ["HARDENED", "NAIVE", "ASCapabilities", "ASPolicy", "AuthorizationServer", "Client", "OAuthError"],
+    ".client": ["STEPS", "Credentials", "LabClient", "StepError", "StepRecord"],
+    ".determinism": ["LabClock", "SeededIds"],
+    ".lab": ["CLIENT_METADATA_URL", "ISSUER", "MCP_URL", "Connection", "Lab", "default_client_metadata"],
+    ".metadata_host": ["HostedResponse", "MetadataHost"],
+    ".network": ["LabNetwork"],
+    ".resource_server": ["ResourceServer"],
+    ".revisions": ["DEFAULT_REVISION", "PREVIOUS_REVISION", "REVISIONS", "Revision"],
+    ".trace": ["Exchange", "Trace"],
+    ".trace_file": ["load_trace"],
+}  # fmt: skip
+_MODULE_OF = {name: module for module, names in _EXPORTED_FROM.items() for name in names}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_MODULE_OF[name], __name__), name)
+    globals()[name] = value  # the next lookup is an ordinary attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_MODULE_OF])
+
 
 # Libraries that log every request (httpx, the MCP SDK's session manager) would write into
 # notebook outputs; the trace already records every exchange, so keep them quiet.

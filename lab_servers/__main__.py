@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .lab import Lab
 from .revisions import DEFAULT_REVISION, REVISIONS
 
 # Served mode has no co-located AS, so no 2025-03-26 (no PRM): see `serve.serving`.
@@ -18,6 +17,8 @@ SERVED_REVISIONS = [version for version, rev in REVISIONS.items() if rev.protect
 
 
 async def run_demo(seed: int) -> dict[str, Any]:
+    from .lab import Lab  # here, not at the top: `conformance-client` needs only the client
+
     async with Lab(seed=seed) as lab:
         dcr = await lab.connect("dcr")
         cimd = await lab.connect("cimd")

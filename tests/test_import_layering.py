@@ -5,6 +5,8 @@ hidden from the interpreter is still a circle for the reader."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import lab_servers
@@ -98,3 +100,29 @@ def test_the_authorization_server_endpoints_sit_above_its_state() -> None:
     for endpoint in ("authorize", "token"):
         assert state in graph[f"lab_servers.authorization_server.{endpoint}"]
     assert not {m for m in graph[state] if m.rsplit(".", 1)[-1] in {"authorize", "token", "server"}}
+
+
+def test_every_public_name_resolves_from_the_package() -> None:
+    """`lab_servers` exports its API lazily (PEP 562); each name in `__all__` still imports."""
+    assert sorted(lab_servers.__all__) == sorted(lab_servers._MODULE_OF)
+    for name in lab_servers.__all__:
+        assert getattr(lab_servers, name) is not None
+    assert set(lab_servers.__all__) <= set(dir(lab_servers))
+
+
+def test_the_conformance_client_starts_without_loading_the_servers() -> None:
+    """`python -m lab_servers conformance-client` starts once per conformance scenario (about
+    fifty per suite run): it loads the client, never the servers, FastAPI or the SDK's server."""
+    code = "import sys, lab_servers.__main__, lab_servers.conformance; print(*sys.modules)"
+    loaded = set(
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    )
+    assert "lab_servers.client" in loaded
+    servers = {
+        "lab_servers.lab",
+        "lab_servers.authorization_server",
+        "lab_servers.resource_server",
+        "fastapi",
+        "mcp.server",
+    }
+    assert loaded & servers == set()
