@@ -49,7 +49,6 @@ SCENARIOS_BY_VERSION = {
     "2025-11-25": _2025_11_25,
     "2026-07-28": _2025_11_25 + _2026_07_28_ONLY,
 }
-REQUIRED_AUTH_SCENARIOS = _2025_11_25  # kept for callers of the old name
 CASES = [(version, scenario) for version, scenarios in SCENARIOS_BY_VERSION.items() for scenario in scenarios]
 # Extension scenarios (never scored by any requirement set): judged all the same.
 EXTENSION_SCENARIOS = [
