@@ -2,7 +2,8 @@
 
 JupyterLab is started the way `make lab` starts it (scripts/lab_setup.py: the learner's copies in
 my-notebooks/, the lab's settings overrides), on a throwaway copy of the repository's notebooks.
-In Debian's Chromium each notebook is opened, Run All, left until Mermaid has drawn, and saved.
+In Debian's Chromium each notebook is opened, Run All, left until every Mermaid diagram is drawn,
+and saved.
 Then:
 
 - every cell ran without an error or stderr, and no "official Jupyter news" pop-up covered it;
@@ -60,6 +61,16 @@ ALL_CELLS_RAN = """() => {
   if (!session || !session.kernel || session.kernel.status !== 'idle') return false;
   return panel.content.widgets.filter(c => c.model.type === 'code').every(c => c.model.executionCount !== null);
 }"""
+# Every Mermaid output (`text/vnd.mermaid`, the step diagrams) is drawn: JupyterLab renders each
+# as an <img> of the SVG, after the output itself has arrived.
+MERMAID_DRAWN = """() => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  const outputs = panel.content.widgets.filter(c => c.model.type === 'code')
+    .flatMap(c => Array.from({length: c.model.outputs.length}, (_, i) => c.model.outputs.get(i)));
+  const wanted = outputs.filter(o => 'text/vnd.mermaid' in o.data).length;
+  const drawn = [...panel.node.querySelectorAll('.jp-RenderedMermaid img')].filter(i => i.complete && i.naturalWidth > 0);
+  return drawn.length === wanted && {drawn: wanted};
+}"""
 SAVED = """() => {
   const panel = window.jupyterapp.shell.currentWidget;
   return panel.context.model.dirty === false;
@@ -68,6 +79,11 @@ SAVED = """() => {
 
 def _digest(paths: list[Path]) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+
+
+def _mermaid_outputs(path: Path) -> int:
+    cells = nbformat.read(path, as_version=4).cells
+    return sum("text/vnd.mermaid" in output.get("data", {}) for cell in cells for output in cell.get("outputs", []))
 
 
 @pytest.fixture
@@ -136,7 +152,8 @@ def test_a_learner_runs_and_saves_every_notebook_and_nothing_the_tests_compare_c
                     folded = page.evaluate("""() => [...document.querySelectorAll('.jp-OutputArea-output details')]
                         .filter(d => d.querySelector('summary').textContent.startsWith('The whole step card')).map(d => d.open)""")
                     assert folded == [False, False], folded
-                page.wait_for_timeout(2_000)  # Mermaid draws after the outputs arrive: save what a learner would
+                drawn = page.wait_for_function(MERMAID_DRAWN, timeout=30_000).json_value()["drawn"]
+                assert drawn == _mermaid_outputs(path), f"{path.name}: every diagram drawn before saving"
                 assert page.get_by_text("official Jupyter news").count() == 0, "the news pop-up must not cover outputs"
                 page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
                 page.wait_for_function(SAVED, timeout=30_000)
