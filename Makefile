@@ -8,8 +8,9 @@ PYTHON ?= python3
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 # Tests run on every core (at most 4 workers). --dist loadscope keeps each test module, and each
-# notebook, on one worker: nbval needs a notebook's cells in order, in one kernel.
-PYTEST_PARALLEL := -n auto --maxprocesses 4 --dist loadscope
+# notebook, on one worker: nbval needs a notebook's cells in order, in one kernel. Modules go out
+# in collection order, where tests/conftest.py puts the slow ones first (--no-loadscope-reorder).
+PYTEST_PARALLEL := -n auto --maxprocesses 4 --dist loadscope --no-loadscope-reorder
 
 .PHONY: setup setup-test lab binder-link html demo lint test test-fast notebooks bench clean
 

@@ -6,6 +6,19 @@ import pytest
 
 from lab_servers import Lab
 
+# The markers of the tests that take a minute or more (pyproject.toml describes each).
+SLOW_GROUPS = frozenset({"binder", "browser", "conformance", "inspector", "slow"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules holding slow tests run first, each module's tests in their own order.
+
+    `make test` hands out whole modules (xdist's --dist loadscope) in collection order
+    (--no-loadscope-reorder): xdist's default order, most tests first, would start the two-minute
+    Binder walk-through, a single test, last of all, with every other worker idle behind it."""
+    slow_modules = {item.path for item in items if any(m.name in SLOW_GROUPS for m in item.iter_markers())}
+    items.sort(key=lambda item: item.path not in slow_modules)
+
 
 @pytest.fixture
 def anyio_backend() -> str:

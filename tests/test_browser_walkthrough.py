@@ -1,27 +1,29 @@
-"""A learner's session in a real browser: the lab as `make lab` serves it, every notebook run and saved.
+"""A learner's Binder session in a real browser: every notebook run, saved, and compared.
 
-JupyterLab is started the way `make lab` starts it (scripts/lab_setup.py: the learner's copies in
-my-notebooks/, the lab's settings overrides), on a throwaway copy of the repository's notebooks.
-In Debian's Chromium each notebook is opened, Run All, left until every Mermaid diagram is drawn,
-and saved.
-Then:
+The environment is the one Binder builds, from binder/ alone (tests/test_binder.py:
+binder/requirements.txt in a fresh virtual environment, then binder/postBuild, which makes the
+learner's copies in my-notebooks/ and writes the lab's JupyterLab settings). JupyterLab is started
+from that environment at the repository's root, as Binder starts it, and in Debian's Chromium each
+notebook the Binder link opens (my-notebooks/NN_….ipynb) is opened, Run All, left until every
+Mermaid diagram is drawn, and saved. Then:
 
 - every cell ran without an error or stderr, and no "official Jupyter news" pop-up covered it;
 - the long outputs (02's step 5 and step 7 cards) are folded after Run All;
-- the saved copies are valid notebooks a learner can reopen;
+- the saved copies are valid notebooks a learner can reopen, and every output in them is the
+  stored one (what nbval compares), except each diagram's SVG: JupyterLab saves the picture
+  Mermaid drew in the browser in place of the lab's pre-rendered one;
 - the repository's notebooks are byte-for-byte untouched, so the suite's own strict nbval run
   judges exactly the files it would have judged without this walk-through.
 
 The time each notebook took (open, Run All, render, save) is printed, and screenshots go to
-/tmp/mcp-auth-lab-browser/ for a person to look at. Marked `browser` (slow: a few minutes).
+/tmp/mcp-auth-lab-browser/ for a person to look at. Marked `binder` and `browser` (slow: a full
+install, then every notebook in a browser; two minutes or so).
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +32,7 @@ from typing import Any
 import nbformat
 import pytest
 
+from tests.test_binder import build_binder_environment
 from tests.test_browser import (
     CELL_SUMMARY,
     CHROMIUM,
@@ -39,13 +42,12 @@ from tests.test_browser import (
     _free_port,
     running_jupyterlab,
 )
+from tests.test_notebooks import regen
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-_spec = importlib.util.spec_from_file_location("lab_setup", ROOT / "scripts" / "lab_setup.py")
-lab_setup = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(lab_setup)  # type: ignore[union-attr]
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.binder, pytest.mark.browser]
+MERMAID = "text/vnd.mermaid"
 
 # The notebook named `name` is the current widget, its kernel idle (null-safe: while a page loads
 # and between notebooks, the session or its kernel may not exist yet).
@@ -83,50 +85,65 @@ def _digest(paths: list[Path]) -> dict[str, str]:
 
 def _mermaid_outputs(path: Path) -> int:
     cells = nbformat.read(path, as_version=4).cells
-    return sum("text/vnd.mermaid" in output.get("data", {}) for cell in cells for output in cell.get("outputs", []))
+    return sum(MERMAID in output.get("data", {}) for cell in cells for output in cell.get("outputs", []))
+
+
+def _compared(path: Path) -> list[tuple[str, list[Any]]]:
+    """What nbval compares, without the SVG beside each Mermaid source: JupyterLab replaces it
+    with the one Mermaid drew in the browser when the notebook is saved."""
+    cells = regen.comparable(nbformat.read(path, as_version=4))
+    for _source, outputs in cells:
+        for output in outputs:
+            if MERMAID in output.get("data", {}):
+                output["data"] = {k: v for k, v in output["data"].items() if k != "image/svg+xml"}
+    return cells
+
+
+def _cells_whose_outputs_differ(saved: Path, stored: Path) -> list[int]:
+    """Code cell numbers (from 1) where the saved outputs are not the stored ones."""
+    a, b = _compared(saved), _compared(stored)
+    assert len(a) == len(b), f"{saved.name}: {len(a)} code cells saved, {len(b)} stored"
+    return [number for number, (x, y) in enumerate(zip(a, b, strict=True), start=1) if x != y]
 
 
 @pytest.fixture
-def make_lab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """JupyterLab as `make lab` runs it, on copies made by scripts/lab_setup.py."""
+def binder_lab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """JupyterLab from the Binder environment, serving the repository's copy from its root."""
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} not found (apt-get install -y chromium)") if os.environ.get(
             "CI"
         ) == "true" else pytest.skip("no chromium")
     pytest.importorskip("playwright")
-    originals = tmp_path / "notebooks"
-    shutil.copytree(ROOT / "notebooks", originals)
-    copies = tmp_path / "my-notebooks"
-    copied = lab_setup.copy_notebooks(originals, copies)
-    assert sum(line.endswith(".ipynb to my-notebooks/") for line in copied) == len(NOTEBOOKS)
-    assert (copies / "sdk-client-trace.jsonl").exists()  # notebook 04 opens it by a relative path
-    app_settings = tmp_path / "app-settings"
-    lab_setup.write_overrides(app_settings)  # where `make lab` writes them: {sys.prefix}/share/jupyter/lab/settings
+    binder = build_binder_environment(tmp_path)
+    # Jupyter's per-user directories are throwaway ones, so nothing of the developer's (a kernel
+    # spec, settings) is used; the lab's settings come from the environment, where postBuild put them.
     user_settings = tmp_path / "user-settings" / "@jupyterlab" / "notebook-extension"
     user_settings.mkdir(parents=True)
     (user_settings / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')  # every cell in the DOM
-    for name in ("config", "runtime", "workspaces"):
+    for name in ("config", "data", "runtime", "workspaces"):
         (tmp_path / name).mkdir()
+    env = {**binder.env, "JUPYTER_CONFIG_DIR": str(tmp_path / "config"), "JUPYTER_DATA_DIR": str(tmp_path / "data"),
+           "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}  # fmt: skip
     port = _free_port()
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "config"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
-           "PYTHONPATH": str(ROOT)}  # fmt: skip
-    command = lab_setup.lab_command(
-        copies, "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-        "--ServerApp.port_retries=0", f"--IdentityProvider.token={TOKEN}", "--LabApp.expose_app_in_browser=True",
-        f"--LabApp.app_settings_dir={app_settings}", f"--LabApp.user_settings_dir={tmp_path / 'user-settings'}",
-        f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
-    )  # fmt: skip
+    command = [
+        str(binder.python), "-m", "jupyterlab", f"--ServerApp.root_dir={binder.repo}", "--no-browser", "--allow-root",
+        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={TOKEN}", "--LabApp.expose_app_in_browser=True",
+        f"--LabApp.user_settings_dir={tmp_path / 'user-settings'}", f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
+    ]  # fmt: skip
     log_path = tmp_path / "jupyterlab.log"
-    with running_jupyterlab(command, cwd=copies, env=env, port=port, log_path=log_path, startup_seconds=90) as base:
-        yield base, copies
+    with running_jupyterlab(
+        command, cwd=binder.repo, env=env, port=port, log_path=log_path, startup_seconds=90
+    ) as base:
+        yield base, binder.repo / "my-notebooks"
 
 
-def test_a_learner_runs_and_saves_every_notebook_and_nothing_the_tests_compare_changes(
-    make_lab: tuple[str, Path],
+def test_a_learner_on_binder_runs_and_saves_every_notebook_and_sees_the_stored_outputs(
+    binder_lab: tuple[str, Path],
 ) -> None:
     from playwright.sync_api import sync_playwright
 
-    base, copies = make_lab
+    base, copies = binder_lab
     before = _digest(NOTEBOOKS)
     SCREENSHOTS.mkdir(exist_ok=True)
     timings: dict[str, float] = {}
@@ -136,7 +153,7 @@ def test_a_learner_runs_and_saves_every_notebook_and_nothing_the_tests_compare_c
             page: Any = browser.new_page(viewport={"width": 1400, "height": 1000})
             for path in NOTEBOOKS:
                 started = time.perf_counter()
-                page.goto(f"{base}/lab/tree/{path.name}?token={TOKEN}")
+                page.goto(f"{base}/lab/tree/my-notebooks/{path.name}?token={TOKEN}")  # where the Binder link opens
                 page.wait_for_function(NOTEBOOK_READY, arg=path.name, timeout=90_000)
                 page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
                 page.wait_for_function(ALL_CELLS_RAN, timeout=240_000)
@@ -166,6 +183,9 @@ def test_a_learner_runs_and_saves_every_notebook_and_nothing_the_tests_compare_c
         nbformat.validate(saved)
         assert all(c.execution_count for c in saved.cells if c.cell_type == "code"), (
             f"{path.name}: saved with its outputs"
+        )
+        assert _cells_whose_outputs_differ(copies / path.name, path) == [], (
+            f"{path.name}: a learner on Binder sees the stored outputs"
         )
     assert _digest(NOTEBOOKS) == before, "the repository's notebooks were not touched"
     print("walk-through, seconds per notebook (open, Run All, render, save):",
