@@ -1,13 +1,15 @@
-"""Wall time of the test suite as `make test-fast` and `make test` run it (lint excluded; pytest
-only), with the slowest tests. A script that prints numbers, not a test.
+"""Wall time of `make test-fast` and `make test` as the Makefile runs them, with the slowest tests.
+A script that prints numbers, not a test.
 
     .venv/bin/python benchmarks/suite.py              # both
     .venv/bin/python benchmarks/suite.py --fast-only  # only what `make test-fast` runs
     .venv/bin/python benchmarks/suite.py --json       # ... and one JSON object on the last line
 
-Targets on an idle 2-core machine (issue 12): `make test-fast` ≤ 60 s, `make test` ≤ 4 min. The
-machine's load average before and after each run is printed with it: on a shared machine a number
-without it means little.
+`make test` is `make lint` and then pytest: both are timed, lint with cold caches (ruff's and
+mypy's), as on a fresh clone in CI. The commands are read from the Makefile, so this measures
+what it runs. Targets on an idle 2-core machine (issue 12): `make test-fast` ≤ 60 s, `make test`
+≤ 4 min. The machine's load average before and after each run is printed with it: on a shared
+machine a number without it means little.
 """
 
 from __future__ import annotations
@@ -16,13 +18,13 @@ import argparse
 import json
 import os
 import re
+import shlex
 import subprocess
-import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-FAST = ["-m", "not binder and not browser and not conformance and not slow"]
 TARGETS_S = {"test_fast": 60.0, "test": 240.0}
 
 
@@ -33,51 +35,62 @@ def load() -> float:
         return float("nan")
 
 
-def makefile_pytest_args() -> list[str]:
-    """The pytest options `make test` passes (after `-m pytest`), read from the Makefile so this
-    measures what the Makefile runs."""
+def makefile_recipe(target: str) -> list[list[str]]:
+    """The commands of a Makefile target, its $(VARIABLES) expanded (`:=` and `?=` ones)."""
     lines = (ROOT / "Makefile").read_text().splitlines()
-    variables = dict(line.split(" := ", 1) for line in lines if " := " in line)
+    variables = {}
     for line in lines:
-        if line.startswith("\t$(PY) -m pytest tests notebooks") and " -m " not in line.split("pytest", 1)[1]:
-            words = line.split("-m pytest", 1)[1].split()
-            return [
-                w
-                for word in words
-                for w in (variables.get(word[2:-1], word).split() if word.startswith("$(") else [word])
-            ]
-    return ["tests", "notebooks", "--nbval", "--nbval-current-env"]
+        match = re.match(r"^([A-Z_]+) [:?]?= (.*)$", line)
+        if match:
+            variables[match[1]] = match[2]
+
+    def expand(text: str) -> str:
+        for _ in range(5):  # PY := $(VENV)/bin/python: variables refer to variables
+            text = re.sub(r"\$\((\w+)\)", lambda m: variables.get(m[1], m[0]), text)
+        return text
+
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"{target}:"))
+    recipe = []
+    for line in lines[start + 1 :]:
+        if not line.startswith("\t"):
+            break
+        recipe.append(shlex.split(expand(line.strip())))
+    return recipe
 
 
-def run(name: str, extra: list[str]) -> dict[str, object]:
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        *makefile_pytest_args(),
-        *extra,
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        "--durations=10",
-    ]
+def timed(name: str, commands: list[list[str]], env: dict[str, str] | None = None) -> dict[str, object]:
     before = load()
     started = time.perf_counter()
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    out = ""
+    for command in commands:
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False, env=env)
+        out += done.stdout
+        if done.returncode:
+            out += f"\n{shlex.join(command)} failed (exit {done.returncode}): {done.stderr[-300:]}"
+            break
     elapsed = time.perf_counter() - started
-    lines = done.stdout.strip().splitlines()
-    summary = next(
-        (line.strip("= ") for line in reversed(lines) if re.search(r"\d+ (passed|failed)", line)), done.stderr[-300:]
+    return {"name": name, "seconds": round(elapsed, 1), "out": out, "load_before": before, "load_after": load()}
+
+
+def pytest_run(name: str, target: str) -> dict[str, object]:
+    (command,) = makefile_recipe(target)
+    result = timed(name, [[*command, "-q", "-p", "no:cacheprovider", "--durations=10"]])
+    lines = str(result.pop("out")).strip().splitlines()
+    result["summary"] = next(
+        (line.strip("= ") for line in reversed(lines) if re.search(r"\d+ (passed|failed)", line)), lines[-1:]
     )
-    slowest = [line for line in lines if re.match(r"^\d+\.\d+s (call|setup|teardown)", line)]
-    return {
-        "name": name,
-        "seconds": round(elapsed, 1),
-        "summary": summary,
-        "slowest": slowest,
-        "load_before": before,
-        "load_after": load(),
-    }
+    result["slowest"] = [line for line in lines if re.match(r"^\d+\.\d+s (call|setup|teardown)", line)]
+    return result
+
+
+def lint_run() -> dict[str, object]:
+    with tempfile.TemporaryDirectory() as cache:
+        cold = {**os.environ, "RUFF_NO_CACHE": "true", "MYPY_CACHE_DIR": cache}
+        result = timed("lint", makefile_recipe("lint"), env=cold)
+    failed = [line for line in str(result.pop("out")).splitlines() if " failed (exit " in line]
+    result["summary"] = failed[0] if failed else "clean"
+    result["slowest"] = []
+    return result
 
 
 def main() -> None:
@@ -85,24 +98,24 @@ def main() -> None:
     parser.add_argument("--fast-only", action="store_true")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    print(f"{os.cpu_count()} cores; pytest {' '.join(makefile_pytest_args())}")
-    results = [run("test_fast", FAST)]
+    print(f"{os.cpu_count()} cores; make test runs: {' ; '.join(shlex.join(c) for c in makefile_recipe('test'))}")
+    results = [pytest_run("test_fast", "test-fast")]
     if not args.fast_only:
-        results.append(run("test", []))
+        results += [lint_run(), pytest_run("test_pytest", "test")]
     for r in results:
-        print(
-            f"\nmake {str(r['name']).replace('_', '-')}: {r['seconds']} s (target ≤ {TARGETS_S[str(r['name'])]:.0f} s) — {r['summary']}"
-        )
-        print(f"  load average (1 min): {r['load_before']} before, {r['load_after']} after; slowest:")
+        print(f"\n{r['name']}: {r['seconds']} s — {r['summary']}")
+        print(f"  load average (1 min): {r['load_before']} before, {r['load_after']} after")
         for line in r["slowest"]:  # type: ignore[attr-defined]
             print(f"    {line}")
+    seconds = {f"{r['name']}_s": r["seconds"] for r in results}
+    if not args.fast_only:
+        seconds["test_s"] = round(float(seconds["lint_s"]) + float(seconds["test_pytest_s"]), 1)  # type: ignore[arg-type]
+    print()
+    for name, target in TARGETS_S.items():
+        if f"{name}_s" in seconds:
+            print(f"make {name.replace('_', '-')}: {seconds[f'{name}_s']} s (target ≤ {target:.0f} s)")
     if args.json:
-        print(
-            json.dumps(
-                {f"{r['name']}_s": r["seconds"] for r in results}
-                | {f"{r['name']}_load": [r["load_before"], r["load_after"]] for r in results}
-            )
-        )
+        print(json.dumps(seconds | {f"{r['name']}_load": [r["load_before"], r["load_after"]] for r in results}))
 
 
 if __name__ == "__main__":
