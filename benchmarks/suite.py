@@ -22,6 +22,7 @@ import shlex
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,39 +59,45 @@ def makefile_recipe(target: str) -> list[list[str]]:
     return recipe
 
 
-def timed(name: str, commands: list[list[str]], env: dict[str, str] | None = None) -> dict[str, object]:
+@dataclass
+class Timed:
+    name: str
+    seconds: float
+    summary: str
+    load_before: float
+    load_after: float
+    slowest: list[str] = field(default_factory=list)
+
+
+def timed(name: str, commands: list[list[str]], env: dict[str, str] | None = None) -> tuple[Timed, str]:
+    """Run `commands` in order (stopping at the first that fails); the time, and their output."""
     before = load()
     started = time.perf_counter()
-    out = ""
+    out, failed = "", ""
     for command in commands:
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False, env=env)
         out += done.stdout
         if done.returncode:
-            out += f"\n{shlex.join(command)} failed (exit {done.returncode}): {done.stderr[-300:]}"
+            failed = f"{shlex.join(command)} failed (exit {done.returncode}): {done.stderr[-300:]}"
             break
-    elapsed = time.perf_counter() - started
-    return {"name": name, "seconds": round(elapsed, 1), "out": out, "load_before": before, "load_after": load()}
+    elapsed = round(time.perf_counter() - started, 1)
+    return Timed(name, elapsed, failed or "clean", before, load()), out
 
 
-def pytest_run(name: str, target: str) -> dict[str, object]:
+def pytest_run(name: str, target: str) -> Timed:
     (command,) = makefile_recipe(target)
-    result = timed(name, [[*command, "-q", "-p", "no:cacheprovider", "--durations=10"]])
-    lines = str(result.pop("out")).strip().splitlines()
-    result["summary"] = next(
-        (line.strip("= ") for line in reversed(lines) if re.search(r"\d+ (passed|failed)", line)), lines[-1:]
-    )
-    result["slowest"] = [line for line in lines if re.match(r"^\d+\.\d+s (call|setup|teardown)", line)]
+    result, out = timed(name, [[*command, "-q", "-p", "no:cacheprovider", "--durations=10"]])
+    lines = out.strip().splitlines()
+    counted = [line.strip("= ") for line in lines if re.search(r"\d+ (passed|failed)", line)]
+    result.summary = counted[-1] if counted else result.summary
+    result.slowest = [line for line in lines if re.match(r"^\d+\.\d+s (call|setup|teardown)", line)]
     return result
 
 
-def lint_run() -> dict[str, object]:
+def lint_run() -> Timed:
     with tempfile.TemporaryDirectory() as cache:
         cold = {**os.environ, "RUFF_NO_CACHE": "true", "MYPY_CACHE_DIR": cache}
-        result = timed("lint", makefile_recipe("lint"), env=cold)
-    failed = [line for line in str(result.pop("out")).splitlines() if " failed (exit " in line]
-    result["summary"] = failed[0] if failed else "clean"
-    result["slowest"] = []
-    return result
+        return timed("lint", makefile_recipe("lint"), env=cold)[0]
 
 
 def main() -> None:
@@ -103,19 +110,19 @@ def main() -> None:
     if not args.fast_only:
         results += [lint_run(), pytest_run("test_pytest", "test")]
     for r in results:
-        print(f"\n{r['name']}: {r['seconds']} s — {r['summary']}")
-        print(f"  load average (1 min): {r['load_before']} before, {r['load_after']} after")
-        for line in r["slowest"]:  # type: ignore[attr-defined]
+        print(f"\n{r.name}: {r.seconds} s — {r.summary}")
+        print(f"  load average (1 min): {r.load_before} before, {r.load_after} after")
+        for line in r.slowest:
             print(f"    {line}")
-    seconds = {f"{r['name']}_s": r["seconds"] for r in results}
+    seconds = {f"{r.name}_s": r.seconds for r in results}
     if not args.fast_only:
-        seconds["test_s"] = round(float(seconds["lint_s"]) + float(seconds["test_pytest_s"]), 1)  # type: ignore[arg-type]
+        seconds["test_s"] = round(seconds["lint_s"] + seconds["test_pytest_s"], 1)
     print()
     for name, target in TARGETS_S.items():
         if f"{name}_s" in seconds:
             print(f"make {name.replace('_', '-')}: {seconds[f'{name}_s']} s (target ≤ {target:.0f} s)")
     if args.json:
-        print(json.dumps(seconds | {f"{r['name']}_load": [r["load_before"], r["load_after"]] for r in results}))
+        print(json.dumps(seconds | {f"{r.name}_load": [r.load_before, r.load_after] for r in results}))
 
 
 if __name__ == "__main__":
