@@ -103,8 +103,13 @@ def test_the_authorization_server_endpoints_sit_above_its_state() -> None:
 
 
 def test_every_public_name_resolves_from_the_package() -> None:
-    """`lab_servers` exports its API lazily (PEP 562); each name in `__all__` still imports."""
+    """`lab_servers` exports its API lazily (PEP 562); each name in `__all__` still imports, and
+    the imports mypy reads (under TYPE_CHECKING) are exactly the lazy table."""
     assert sorted(lab_servers.__all__) == sorted(lab_servers._MODULE_OF)
+    tree = ast.parse(Path(lab_servers.__file__).read_text())
+    (type_checking,) = [n for n in tree.body if isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING"]
+    typed = {f".{i.module}": [a.name for a in i.names] for i in type_checking.body if isinstance(i, ast.ImportFrom)}
+    assert typed == lab_servers._EXPORTED_FROM
     for name in lab_servers.__all__:
         assert getattr(lab_servers, name) is not None
     assert set(lab_servers.__all__) <= set(dir(lab_servers))
