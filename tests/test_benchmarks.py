@@ -1,14 +1,17 @@
 """The benchmark scripts still run and print what issue 12 asks for: `benchmarks/handshake.py
 --json` ends with one JSON object holding the keys below. Not a timed test: no number is judged
-here, only that each is measured (and that concurrent clients never saw each other's exchanges)."""
+here, only that each is measured (and that concurrent clients never saw each other's exchanges);
+and that `benchmarks/instructions.py` reads valgrind's count right and its probe still runs."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,3 +40,44 @@ def test_handshake_benchmark_prints_every_number_the_issue_names_as_json() -> No
     assert result["concurrent_100_cross_talk"] == result["concurrent_1000_cross_talk"] == 0
     assert result["exchanges_per_handshake"] > 0 and result["transport_round_trip"]["in_process_us"] > 0
     assert "Where the difference comes from" in done.stdout
+
+
+def _instructions_module() -> Any:
+    spec = importlib.util.spec_from_file_location("instructions_benchmark", ROOT / "benchmarks" / "instructions.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_instruction_counts_are_read_from_cachegrinds_summary_and_differenced_per_handshake() -> None:
+    instructions = _instructions_module()
+    summary = "==16576== \n==16576== I   refs:      4,254,717,098\n"
+    assert instructions.parse_instruction_count(summary) == 4_254_717_098
+    with pytest.raises(ValueError, match="I refs"):
+        instructions.parse_instruction_count("valgrind: command not found")
+    assert instructions.per_handshake(4_254_717_098, 5_254_383_440, 40) == 24_991_659
+    with pytest.raises(ValueError, match="fewer instructions"):
+        instructions.per_handshake(5_000, 4_000, 1)
+
+
+@pytest.mark.parametrize(
+    ("revision", "scenario", "runs_to_the_end"),
+    [
+        ("2026-07-28", "CIMD, cold cache", True),
+        ("2025-11-25", "DCR", True),
+        ("2025-11-25", "", True),  # the baseline: set-up and warm-up only
+        ("2025-03-26", "CIMD, warm cache", False),  # no CIMD before 2025-11-25: reported as "not in this revision"
+    ],
+)
+def test_the_instruction_probe_runs_each_scenario_natively(revision: str, scenario: str, runs_to_the_end: bool) -> None:
+    """The probe valgrind runs is plain Python: run here without valgrind (CI has none), it must
+    still drive the lab's current API, or fail with the StepError the script reads as 'absent'."""
+    instructions = _instructions_module()
+    done = subprocess.run(
+        [sys.executable, "-c", instructions.HANDSHAKE_PROBE, revision, scenario, "1" if scenario else "0"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert (done.returncode == 0) is runs_to_the_end, done.stderr[-3000:]
+    if not runs_to_the_end:
+        assert "StepError" in done.stderr
