@@ -434,8 +434,8 @@ def main() -> None:
 
     repeats = "one run each" if args.repeat == 1 else f"median of {args.repeat} runs each"
     say(f"\nConcurrent handshakes in one lab (half DCR, half CIMD), revision {default}, {repeats}:")
-    # One untimed run first: whichever count ran first would otherwise pay the process's first-use
-    # costs alone (on a 0.5 s run of 100 that moved the 1,000/100 ratio by 1 to 3).
+    # One untimed run first, so that whichever count runs first does not also pay the process's
+    # first-use costs (a run of 100 takes only about half a second).
     asyncio.run(concurrent(default, min(args.concurrent, default=100)))
     for count in args.concurrent:
         runs = [asyncio.run(concurrent(default, count)) for _ in range(args.repeat)]
