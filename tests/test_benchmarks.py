@@ -61,18 +61,24 @@ def test_instruction_counts_are_read_from_cachegrinds_summary_and_differenced_pe
         instructions.per_handshake(5_000, 4_000, 1)
 
 
+def test_the_instruction_count_measures_cimd_only_in_revisions_that_have_it() -> None:
+    instructions = _instructions_module()
+    assert instructions.scenarios_of("2025-03-26") == instructions.scenarios_of("2025-06-18") == ["DCR"]
+    assert instructions.scenarios_of("2026-07-28") == ["DCR", "CIMD, cold cache", "CIMD, warm cache"]
+
+
 @pytest.mark.parametrize(
     ("revision", "scenario", "runs_to_the_end"),
     [
         ("2026-07-28", "CIMD, cold cache", True),
         ("2025-11-25", "DCR", True),
         ("2025-11-25", "", True),  # the baseline: set-up and warm-up only
-        ("2025-03-26", "CIMD, warm cache", False),  # no CIMD before 2025-11-25: reported as "not in this revision"
+        ("2025-03-26", "CIMD, warm cache", False),  # no CIMD before 2025-11-25: the handshake fails
     ],
 )
 def test_the_instruction_probe_runs_each_scenario_natively(revision: str, scenario: str, runs_to_the_end: bool) -> None:
     """The probe valgrind runs is plain Python: run here without valgrind (CI has none), it must
-    still drive the lab's current API, or fail with the StepError the script reads as 'absent'."""
+    still drive the lab's current API, and fail loudly (a StepError) where a scenario cannot run."""
     instructions = _instructions_module()
     done = subprocess.run(
         [sys.executable, "-c", instructions.HANDSHAKE_PROBE, revision, scenario, "1" if scenario else "0"],
