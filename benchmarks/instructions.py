@@ -2,7 +2,8 @@
 milliseconds, does not move with the machine's speed or load. Wall times on the shared 2-core
 machines this lab is built on drift by up to 2× within a day, so a 10 % change in code is
 invisible in them; an instruction count repeats to within a few hundred instructions, on any
-machine, busy or idle. A script that prints numbers, not a test.
+machine, busy or idle (between sessions it has moved by 0.2 %: count a baseline in the same
+session). A script that prints numbers, not a test.
 
     .venv/bin/python benchmarks/instructions.py            # every revision, every scenario
     .venv/bin/python benchmarks/instructions.py --json     # the same, then one JSON object on the last line
