@@ -85,7 +85,10 @@ def parse_json(data: bytes | str, limits: JsonLimits = DEFAULT_LIMITS, *, what: 
         raise JsonRejected(f"{what} is nested too deeply (RFC 8259 §9)") from None
     except ValueError as exc:
         raise JsonRejected(f"{what} is not valid JSON ({_ascii(str(exc))}) (RFC 8259)") from None
-    _check_strings(value, limits, what)
+    if len(text) > limits.max_string_chars or "\\u" in text or _SURROGATE.search(text):
+        # Otherwise no string in it can break a rule: none is longer than the whole text, and
+        # a lone surrogate needs a \u escape or one in the text itself (UTF-8 cannot carry it).
+        _check_strings(value, limits, what)
     return value
 
 
@@ -96,6 +99,9 @@ def _check_structure(text: str, limits: JsonLimits, what: str) -> None:
     rejects it right after, and it can never be deeper than what this scan saw, since blanking
     strings out only ever removes brackets.
     """
+    openers = text.count("[") + text.count("{")
+    if openers <= limits.max_depth and openers + text.count(",") <= limits.max_members:
+        return  # the scan could not count more brackets than the whole text has (most texts)
     skeleton = _STRING.sub('""', text)
     depth = members = 0
     for match in _BRACKETS.finditer(skeleton):

@@ -103,3 +103,19 @@ def test_any_nesting_depth_is_answered_without_recursion_error(depth: int, opene
     else:
         with pytest.raises(JsonRejected, match="nested deeper"):
             parse_json(text)
+
+
+def test_a_lone_surrogate_in_text_handed_over_as_a_python_string_is_rejected_too() -> None:
+    # UTF-8 bytes cannot carry a surrogate, but a `str` can: a short text is checked like any.
+    with pytest.raises(JsonRejected, match="lone surrogate"):
+        parse_json('{"a": "\ud800"}')
+
+
+def test_an_escaped_backslash_before_u_is_not_a_surrogate_escape() -> None:
+    assert parse_json(b'{"a": "\\\\ud800"}') == {"a": "\\ud800"}
+
+
+def test_a_string_within_a_short_text_is_held_to_a_tightened_length_limit() -> None:
+    with pytest.raises(JsonRejected, match="string of 6 characters"):
+        parse_json(b'{"a": "abcdef"}', DEFAULT_LIMITS.but(max_string_chars=5))
+    assert parse_json(b'{"a": "abcde"}', DEFAULT_LIMITS.but(max_string_chars=5)) == {"a": "abcde"}

@@ -189,3 +189,27 @@ async def test_a_connection_tries_each_address_and_fails_only_if_none_listens(la
         with pytest.raises(Exception, match=r"93\.184\.216\.98, 93\.184\.216\.99"):
             await http.get("https://nowhere.example/")
     assert issubclass(LabConnectError, ConnectionError)
+
+
+class CookieSetter:
+    """An ASGI app that sets a cookie on /login and echoes the Cookie header it was sent."""
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        headers = [(b"content-type", b"text/plain")]
+        if scope["path"] == "/login":
+            headers.append((b"set-cookie", b"session=s3cr3t; Path=/; Secure; HttpOnly"))
+        sent = dict(scope["headers"]).get(b"cookie", b"")
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": sent})
+
+
+@pytest.mark.parametrize("make_client", ["httpx_client", "httpx2_client"])
+async def test_a_cookie_a_server_sets_is_sent_back_to_it_as_a_browser_would(lab: Lab, make_client: str) -> None:
+    # RFC 6265 §5.3, §5.4. The lab's clients skip httpx's cookie parsing on responses with no
+    # Set-Cookie header (issue 12); a response that has one is still stored and replayed.
+    lab.network.add_host("shop.example", "93.184.216.50", CookieSetter())
+    async with getattr(lab.network, make_client)("browser") as http:
+        assert (await http.get("https://shop.example/")).text == ""
+        assert (await http.get("https://shop.example/login")).text == ""
+        assert (await http.get("https://shop.example/cart")).text == "session=s3cr3t"

@@ -253,6 +253,23 @@ async def test_a_grace_window_keeps_the_old_as_tokens_valid() -> None:
         assert client.state.access_token == token  # no rediscovery was needed
 
 
+async def test_without_a_grace_window_a_token_the_server_accepted_before_the_move_is_refused_after_it() -> None:
+    async with Lab() as lab:
+        lab.add_authorization_server(AS2_HOST, AS2_ADDRESS)
+        client = lab.client()
+        await client.run_all()  # the RS verified and remembered this token
+        lab.use_authorization_server(f"https://{AS2_HOST}")
+        async with lab.httpx_client() as http:
+            response = await http.post(
+                lab.mcp_url,
+                json={"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}},
+                headers={"Authorization": f"Bearer {client.state.access_token}", "Accept": "application/json"},
+            )
+        assert response.status_code == 401
+        assert response.json()["error"] == "invalid_token"
+        assert f"it now uses https://{AS2_HOST}" in response.json()["error_description"]
+
+
 @pytest.mark.parametrize("revision", ["2026-07-28", "2025-11-25"])
 async def test_step_up_asks_for_the_union_from_2026_07_28_and_for_the_challenge_alone_before(revision: str) -> None:
     async with Lab(revision=revision) as lab:

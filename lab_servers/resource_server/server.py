@@ -197,6 +197,8 @@ class ResourceServer:
     def _validator_for(self, token: str) -> TokenValidator | IntrospectingValidator:
         # Pick the AS by the token's (unverified) iss; the chosen validator verifies it in full.
         # The current AS's is always `self.validator` (which may be an introspecting one).
+        if isinstance(self.validator, TokenValidator) and self.validator.has_verified(token):
+            return self.validator  # its iss was verified to be the current AS's: no need to decode it again
         try:
             # Unverified, so a stranger's: the bounded parser (a deep payload is no RecursionError).
             iss = parse_json(

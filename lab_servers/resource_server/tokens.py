@@ -71,6 +71,11 @@ class TokenValidator:
     def _may_refresh(self) -> bool:
         return self._fetched_at is None or self.clock.now() - self._fetched_at >= JWKS_REFRESH_INTERVAL
 
+    def has_verified(self, token: str) -> bool:
+        """Whether `token` passed the full check here and is remembered (so its `iss` is this
+        validator's issuer); its window is still checked by `validate`."""
+        return token in self._verified
+
     async def validate(self, token: str) -> TokenClaims:
         claims = self._verified.get(token)
         if claims is None:
