@@ -12,6 +12,7 @@ Such views show every cell, hidden or not, and cannot run a widget. So:
 
 from __future__ import annotations
 
+import functools
 import html as html_lib
 import importlib.util
 import re
@@ -56,9 +57,31 @@ def visible_text(page: str) -> str:
     return html_lib.unescape(re.sub(r"<[^>]+>", "", page))
 
 
+@functools.cache
+def _plain_exporter() -> HTMLExporter:
+    return HTMLExporter()  # its templates load once, not once per conversion
+
+
+@functools.cache
+def _lab_exporter() -> HTMLExporter:
+    return export.exporter()
+
+
 def plain_nbconvert(nb: nbformat.NotebookNode) -> str:
-    body, _ = HTMLExporter().from_notebook_node(nb)
+    body, _ = _plain_exporter().from_notebook_node(nb)
     return body
+
+
+@functools.cache
+def plain_html(path: Path) -> str:
+    """`jupyter nbconvert --to html` of the notebook at `path`, converted once for every test."""
+    return plain_nbconvert(nbformat.read(path, as_version=4))
+
+
+@functools.cache
+def lab_html(path: Path) -> str:
+    """The lab's own export (scripts/export_html.py) of `path`, converted once for every test."""
+    return export.to_html(path, _lab_exporter())
 
 
 def cells_before(nb: nbformat.NotebookNode, exercise: str) -> nbformat.NotebookNode | None:
@@ -73,21 +96,21 @@ def test_no_sanity_check_source_in_static_html(path: Path) -> None:
     nb = nbformat.read(path, as_version=4)
     if any("sanity-check" in c.metadata.get("tags", []) for c in nb.cells):
         pytest.skip("this notebook still keeps tagged sanity-check cells (the lab's export drops them)")
-    for page in (plain_nbconvert(nb), export.to_html(path)):
+    for page in (plain_html(path), lab_html(path)):
         for marker in SANITY_MARKERS:
             assert marker not in html_lib.unescape(page), f"{marker!r} is in the static HTML"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_the_lab_export_drops_tagged_sanity_checks(path: Path) -> None:
-    text = visible_text(export.to_html(path))
+    text = visible_text(lab_html(path))
     assert "is_correct(" not in text and "# sanity check" not in text
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_no_answer_is_visible_in_static_html(path: Path) -> None:
     nb = nbformat.read(path, as_version=4)
-    text = visible_text(plain_nbconvert(nb))
+    text = visible_text(plain_html(path))
     checked = 0
     for exercise, giveaways in SOLUTION_ONLY.items():
         if f'check_answer("{exercise}"' in text:
