@@ -36,7 +36,7 @@ from .rfc6750 import bearer_challenge
 from .rfc7662 import IntrospectingValidator
 from .rfc9728 import protected_resource_metadata
 from .tokens import MAX_TOKEN_CHARS, InvalidToken, TokenClaims, TokenValidator
-from .tools import BASE_SCOPES, TOOL_SCOPES, build_mcp_server, caller
+from .tools import BASE_SCOPES, TOOL_SCOPES, NotesServer, caller
 
 MAX_MCP_BODY_BYTES = 256 * 1024  # one JSON-RPC message or batch; the lab's tools take short text
 # JSON-RPC messages are parsed within these limits (RFC 8259 §9); a note's text may fill the body.
@@ -70,7 +70,7 @@ class ResourceServer:
         # independent; after a move the old one may be honoured for a grace window, or not).
         self.validators: dict[str, TokenValidator | IntrospectingValidator] = {issuer: self.validator}
         self.downstream: DownstreamCaller | None = None
-        self.mcp = build_mcp_server()
+        self.mcp = NotesServer()
         host = resource.split("/")[2]
         self.mcp_app = self.mcp.streamable_http_app(
             streamable_http_path=path_of(resource) or "/",

@@ -6,10 +6,12 @@ request; they never see the raw token, and nothing is passed through to anyone e
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.tools import Tool
 
 from .tokens import TokenClaims
 
@@ -42,42 +44,64 @@ def caller(ctx: Context) -> TokenClaims:
     return request.scope["state"]["lab_token"]  # type: ignore[union-attr]
 
 
-def build_mcp_server() -> MCPServer:
-    mcp = MCPServer("lab-notes", version=_lab_version(), instructions="A tiny notes server protected by OAuth 2.1.")
-    notes: list[dict[str, str]] = []
+class NotesServer(MCPServer[Any]):
+    """The SDK's `MCPServer` with the lab's tools and its own notes (each lab, its own server)."""
 
-    @mcp.tool()
-    async def whoami(ctx: Context) -> dict[str, Any]:
-        """Who is calling, as the access token says."""
-        token = caller(ctx)
-        return {
-            "client_id": token.client_id,
-            "sub": token.subject,
-            "scope": " ".join(sorted(token.scopes)),
-            "aud": token.audience,
-            "iss": token.issuer,
-            "identified_by": how_identified(token.client_id),
-        }
-
-    @mcp.tool()
-    async def list_notes(ctx: Context) -> list[dict[str, str]]:
-        """The notes of the signed-in user."""
-        return [n for n in notes if n["owner"] == caller(ctx).subject]
-
-    @mcp.tool()
-    async def add_note(text: str, ctx: Context) -> dict[str, Any]:
-        """Add a note (needs the notes:write scope)."""
-        token = caller(ctx)
-        if len(text) > MAX_NOTE_CHARS:
-            raise ToolError(f"a note holds at most {MAX_NOTE_CHARS} characters (lab limit)")
-        if len(notes) >= MAX_NOTES:
-            raise ToolError(f"this server already holds {MAX_NOTES} notes, its limit (lab limit); nothing was added")
-        notes.append({"owner": token.subject, "text": text, "added_by": token.client_id})
-        return {"added": text, "notes": sum(n["owner"] == token.subject for n in notes)}
-
-    return mcp
+    def __init__(self) -> None:
+        super().__init__(
+            "lab-notes",
+            version=_lab_version(),
+            instructions="A tiny notes server protected by OAuth 2.1.",
+            tools=list(_tools()),
+        )
+        self.notes: list[dict[str, str]] = []
 
 
+async def whoami(ctx: Context) -> dict[str, Any]:
+    """Who is calling, as the access token says."""
+    token = caller(ctx)
+    return {
+        "client_id": token.client_id,
+        "sub": token.subject,
+        "scope": " ".join(sorted(token.scopes)),
+        "aud": token.audience,
+        "iss": token.issuer,
+        "identified_by": how_identified(token.client_id),
+    }
+
+
+async def list_notes(ctx: Context) -> list[dict[str, str]]:
+    """The notes of the signed-in user."""
+    return [n for n in _notes(ctx) if n["owner"] == caller(ctx).subject]
+
+
+async def add_note(text: str, ctx: Context) -> dict[str, Any]:
+    """Add a note (needs the notes:write scope)."""
+    token = caller(ctx)
+    notes = _notes(ctx)
+    if len(text) > MAX_NOTE_CHARS:
+        raise ToolError(f"a note holds at most {MAX_NOTE_CHARS} characters (lab limit)")
+    if len(notes) >= MAX_NOTES:
+        raise ToolError(f"this server already holds {MAX_NOTES} notes, its limit (lab limit); nothing was added")
+    notes.append({"owner": token.subject, "text": text, "added_by": token.client_id})
+    return {"added": text, "notes": sum(n["owner"] == token.subject for n in notes)}
+
+
+def _notes(ctx: Context) -> list[dict[str, str]]:
+    server = ctx.mcp_server
+    if not isinstance(server, NotesServer):
+        raise ToolError("this tool keeps its notes on the lab's NotesServer")
+    return server.notes
+
+
+@functools.cache
+def _tools() -> tuple[Tool, ...]:
+    # The SDK builds a pydantic model and JSON schemas from each tool's signature: 5 ms for these
+    # three, which every Lab() paid (issue 12). They depend only on the functions: build them once.
+    return tuple(Tool.from_function(tool) for tool in (whoami, list_notes, add_note))
+
+
+@functools.cache
 def _lab_version() -> str:
     # serverInfo.version (MCP lifecycle, Implementation): the installed package's version.
     from importlib.metadata import PackageNotFoundError, version
