@@ -144,3 +144,17 @@ async def test_malformed_json_rpc_with_a_valid_token_is_answered_by_mcp_not_a_cr
         response = await http.post(MCP_URL, content=body, headers=headers)
     assert response.status_code == status
     assert "error" in response.json()
+
+
+async def test_each_lab_s_mcp_server_keeps_its_own_notes() -> None:
+    # The tools are built once per process (issue 12); the notes they keep are each server's.
+    async with Lab() as first, Lab() as second:
+        writer = first.client()
+        await writer.run_all()
+        await writer.call_tool("add_note", {"text": "only in the first lab"})
+        reader = second.client()
+        await reader.run_all()
+        assert (await reader.call_tool("list_notes"))["structuredContent"] == {"result": []}
+        assert [n["text"] for n in (await writer.call_tool("list_notes"))["structuredContent"]["result"]] == [
+            "only in the first lab"
+        ]
