@@ -339,6 +339,19 @@ def median_ms(samples: list[float]) -> float:
     return round(statistics.median(samples) * 1000, 3)
 
 
+def concurrent_rounds(revision: str, counts: list[int], rounds: int) -> dict[int, list[dict[str, Any]]]:
+    """Each round runs every count, so a drift in the machine's speed (1.5× within an hour on the
+    shared machines) weighs on every count alike instead of on whichever ran last; a count a tenth
+    of the largest or smaller is cheap and noisy, and runs three times a round."""
+    largest = max(counts, default=0)
+    runs: dict[int, list[dict[str, Any]]] = {count: [] for count in counts}
+    for _ in range(rounds):
+        for count in counts:
+            for _ in range(3 if count * 10 <= largest else 1):
+                runs[count].append(asyncio.run(concurrent(revision, count)))
+    return runs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
@@ -353,7 +366,10 @@ def main() -> None:
     )
     parser.add_argument("--transport-runs", type=int, default=2000, help="bare GETs per transport (default 2000)")
     parser.add_argument(
-        "--repeat", type=int, default=5, help="runs of each concurrent count, the median reported (default 5)"
+        "--repeat",
+        type=int,
+        default=5,
+        help="interleaved rounds of the concurrent counts, medians reported (default 5)",
     )
     parser.add_argument(
         "--quick",
@@ -432,14 +448,15 @@ def main() -> None:
         )
     )
 
-    repeats = "one run each" if args.repeat == 1 else f"median of {args.repeat} runs each"
-    say(f"\nConcurrent handshakes in one lab (half DCR, half CIMD), revision {default}, {repeats}:")
+    rounds = "one round" if args.repeat == 1 else f"medians over {args.repeat} interleaved rounds"
+    say(f"\nConcurrent handshakes in one lab (half DCR, half CIMD), revision {default}, {rounds}:")
     # One untimed run first, so that whichever count runs first does not also pay the process's
     # first-use costs (a run of 100 takes only about half a second).
     if args.concurrent:
         asyncio.run(concurrent(default, min(args.concurrent)))
+    all_runs = concurrent_rounds(default, args.concurrent, args.repeat)
     for count in args.concurrent:
-        runs = [asyncio.run(concurrent(default, count)) for _ in range(args.repeat)]
+        runs = all_runs[count]
         seconds = statistics.median(run["seconds"] for run in runs)
         result[f"concurrent_{count}_s"] = round(seconds, 3)
         result[f"concurrent_{count}_runs_s"] = [round(run["seconds"], 3) for run in runs]

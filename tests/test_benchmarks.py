@@ -42,6 +42,26 @@ def test_handshake_benchmark_prints_every_number_the_issue_names_as_json() -> No
     assert "Where the difference comes from" in done.stdout
 
 
+def test_concurrent_counts_run_in_interleaved_rounds_and_the_small_count_three_times_a_round(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))  # as when run as a script: it imports transport.py
+    spec = importlib.util.spec_from_file_location("handshake_benchmark", ROOT / "benchmarks" / "handshake.py")
+    assert spec is not None and spec.loader is not None
+    handshake = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(handshake)
+    order: list[int] = []
+
+    async def run(revision: str, count: int) -> dict[str, float]:
+        order.append(count)
+        return {"seconds": 0.0}
+
+    monkeypatch.setattr(handshake, "concurrent", run)
+    runs = handshake.concurrent_rounds("2026-07-28", [100, 1000], 2)
+    assert order == [100, 100, 100, 1000] * 2  # a drift in the machine's speed weighs on both counts
+    assert (len(runs[100]), len(runs[1000])) == (6, 2)
+
+
 def _instructions_module() -> Any:
     spec = importlib.util.spec_from_file_location("instructions_benchmark", ROOT / "benchmarks" / "instructions.py")
     assert spec is not None and spec.loader is not None
