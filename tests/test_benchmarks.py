@@ -46,10 +46,7 @@ def test_concurrent_counts_run_in_interleaved_rounds_and_the_small_count_three_t
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))  # as when run as a script: it imports transport.py
-    spec = importlib.util.spec_from_file_location("handshake_benchmark", ROOT / "benchmarks" / "handshake.py")
-    assert spec is not None and spec.loader is not None
-    handshake = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(handshake)
+    handshake = _benchmark_module("handshake")
     order: list[int] = []
 
     async def run(revision: str, count: int) -> dict[str, float]:
@@ -62,8 +59,8 @@ def test_concurrent_counts_run_in_interleaved_rounds_and_the_small_count_three_t
     assert (len(runs[100]), len(runs[1000])) == (6, 2)
 
 
-def _instructions_module() -> Any:
-    spec = importlib.util.spec_from_file_location("instructions_benchmark", ROOT / "benchmarks" / "instructions.py")
+def _benchmark_module(name: str) -> Any:
+    spec = importlib.util.spec_from_file_location(f"{name}_benchmark", ROOT / "benchmarks" / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -71,7 +68,7 @@ def _instructions_module() -> Any:
 
 
 def test_instruction_counts_are_read_from_cachegrinds_summary_and_differenced_per_handshake() -> None:
-    instructions = _instructions_module()
+    instructions = _benchmark_module("instructions")
     summary = "==16576== \n==16576== I   refs:      4,254,717,098\n"
     assert instructions.parse_instruction_count(summary) == 4_254_717_098
     with pytest.raises(ValueError, match="I refs"):
@@ -82,7 +79,7 @@ def test_instruction_counts_are_read_from_cachegrinds_summary_and_differenced_pe
 
 
 def test_the_instruction_count_measures_cimd_only_in_revisions_that_have_it() -> None:
-    instructions = _instructions_module()
+    instructions = _benchmark_module("instructions")
     assert instructions.scenarios_of("2025-03-26") == instructions.scenarios_of("2025-06-18") == ["DCR"]
     assert instructions.scenarios_of("2026-07-28") == ["DCR", "CIMD, cold cache", "CIMD, warm cache"]
 
@@ -99,7 +96,7 @@ def test_the_instruction_count_measures_cimd_only_in_revisions_that_have_it() ->
 def test_the_instruction_probe_runs_each_scenario_natively(revision: str, scenario: str, runs_to_the_end: bool) -> None:
     """The probe valgrind runs is plain Python: run here without valgrind (CI has none), it must
     still drive the lab's current API, and fail loudly (a StepError) where a scenario cannot run."""
-    instructions = _instructions_module()
+    instructions = _benchmark_module("instructions")
     done = subprocess.run(
         [sys.executable, "-c", instructions.HANDSHAKE_PROBE, revision, scenario, "1" if scenario else "0"],
         cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,

@@ -12,6 +12,9 @@ from lab_servers.client.revisions import CLIENT_CAPABILITIES_META, PROTOCOL_VERS
 from lab_servers.sdk import sdk_whoami
 from lab_servers.security.mixup import mixup_table
 
+from .helpers import assert_oauth_error
+from .test_resource_server import TOOLS_LIST, post_mcp
+
 pytestmark = pytest.mark.anyio
 
 AS2_HOST, AS2_ADDRESS = "auth2.example.com", "93.184.215.21"
@@ -259,15 +262,8 @@ async def test_without_a_grace_window_a_token_the_server_accepted_before_the_mov
         client = lab.client()
         await client.run_all()  # the RS verified and remembered this token
         lab.use_authorization_server(f"https://{AS2_HOST}")
-        async with lab.httpx_client() as http:
-            response = await http.post(
-                lab.mcp_url,
-                json={"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}},
-                headers={"Authorization": f"Bearer {client.state.access_token}", "Accept": "application/json"},
-            )
-        assert response.status_code == 401
-        assert response.json()["error"] == "invalid_token"
-        assert f"it now uses https://{AS2_HOST}" in response.json()["error_description"]
+        response = await post_mcp(lab, TOOLS_LIST, client.state.access_token)
+        assert_oauth_error(response, 401, "invalid_token", f"it now uses https://{AS2_HOST}")
 
 
 @pytest.mark.parametrize("revision", ["2026-07-28", "2025-11-25"])
