@@ -5,6 +5,7 @@ and that `benchmarks/instructions.py` reads valgrind's count right and its probe
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 import os
@@ -57,6 +58,20 @@ def test_concurrent_counts_run_in_interleaved_rounds_and_the_small_count_three_t
     runs = handshake.concurrent_rounds("2026-07-28", [100, 1000], 2)
     assert order == [100, 100, 100, 1000] * 2  # a drift in the machine's speed weighs on both counts
     assert (len(runs[100]), len(runs[1000])) == (6, 2)
+
+
+def test_each_concurrent_run_starts_from_a_collected_heap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Else a run pays the collector for the garbage of the run before it (a full pass after a
+    run of 1,000 fell in some runs of 100 and not others)."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    handshake = _benchmark_module("handshake")
+    events: list[str] = []
+    collect, enter = handshake.gc.collect, handshake._CollectorTime.__enter__
+    monkeypatch.setattr(handshake.gc, "collect", lambda *args: events.append("collect") or collect(*args))
+    monkeypatch.setattr(handshake._CollectorTime, "__enter__", lambda self: events.append("timed") or enter(self))
+    result = asyncio.run(handshake.concurrent("2026-07-28", 2))
+    assert events == ["collect", "timed"]
+    assert result["cross_talk"] == 0 and result["seconds"] > result["gc_seconds"] >= 0
 
 
 def _benchmark_module(name: str) -> Any:
