@@ -43,11 +43,17 @@ def test_handshake_benchmark_prints_every_number_the_issue_names_as_json() -> No
     assert "Where the difference comes from" in done.stdout
 
 
+@pytest.fixture
+def handshake(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """benchmarks/handshake.py as a module, imported as when run as a script (it imports
+    transport.py from beside it)."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    return _benchmark_module("handshake")
+
+
 def test_concurrent_counts_run_in_interleaved_rounds_and_the_small_count_three_times_a_round(
-    monkeypatch: pytest.MonkeyPatch,
+    handshake: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))  # as when run as a script: it imports transport.py
-    handshake = _benchmark_module("handshake")
     order: list[int] = []
 
     async def run(revision: str, count: int) -> dict[str, float]:
@@ -60,11 +66,9 @@ def test_concurrent_counts_run_in_interleaved_rounds_and_the_small_count_three_t
     assert (len(runs[100]), len(runs[1000])) == (6, 2)
 
 
-def test_each_concurrent_run_starts_from_a_collected_heap(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_concurrent_run_starts_from_a_collected_heap(handshake: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """Else a run pays the collector for the garbage of the run before it (a full pass after a
     run of 1,000 fell in some runs of 100 and not others)."""
-    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
-    handshake = _benchmark_module("handshake")
     events: list[str] = []
     collect, enter = handshake.gc.collect, handshake._CollectorTime.__enter__
     monkeypatch.setattr(handshake.gc, "collect", lambda *args: events.append("collect") or collect(*args))
