@@ -17,14 +17,20 @@ count; the probes run with PYTHONHASHSEED=0. Everything else in a handshake is a
 
 Method: for each revision, one probe runs the lab's set-up and warms every scenario (the RS's
 JWKS cache, first-use imports) and stops there; then, per scenario, the same probe plus `--runs`
-measured handshakes. The difference divided by `--runs` is one handshake. The fresh-interpreter
-row is a whole process (`import lab_servers`, `Lab()`, the first `connect("cimd")`) minus an empty
-interpreter's start-up.
+measured handshakes. The difference divided by `--runs` is one handshake. Both probes collect
+the heap after the warm-up: otherwise the warm-up leaves the cyclic GC just short of a full
+pass, which the baseline never makes and the measured loop makes at once, and its 42 M
+instructions (2026-07-28) were charged to the handshakes, 2.1 M apiece at 20 runs and 4.2 M at
+10. The fresh-interpreter row is a whole process (`import lab_servers`, `Lab()`, the first
+`connect("cimd")`) minus an empty interpreter's start-up, with the lab's bytecode written first:
+compiling the lab's modules from source, where nothing had written it
+(PYTHONDONTWRITEBYTECODE), added 320 M to the count.
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import re
@@ -40,7 +46,7 @@ SCENARIOS = {"DCR": "dcr", "CIMD, cold cache": "cimd", "CIMD, warm cache": "cimd
 # argv: revision, scenario name ("" for none), handshakes. The lab is set up and every scenario
 # warmed exactly as in the baseline, so the only difference between two probes is the loop.
 HANDSHAKE_PROBE = f"""
-import asyncio, sys
+import asyncio, gc, sys
 from lab_servers import HARDENED, Lab, StepError
 revision, measured, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
 scenarios = {SCENARIOS!r}
@@ -56,6 +62,7 @@ async def main():
                 except StepError:
                     break  # a revision without CIMD
             lab.trace.clear()
+        gc.collect()
         for _ in range(runs):
             if measured == "CIMD, cold cache":
                 lab.cimd_cache.clear()
@@ -129,6 +136,7 @@ def main() -> None:
     if shutil.which("valgrind") is None:
         sys.exit("benchmarks/instructions.py needs valgrind (Debian: apt-get install valgrind)")
 
+    compileall.compile_dir(str(ROOT / "lab_servers"), quiet=1)  # as a checkout's first import does
     result: dict[str, object] = {"runs": args.runs, "python": sys.version.split()[0]}
     counts: dict[str, dict[str, int | None]] = {}
     # Each probe is one single-threaded process: run as many at once as there are cores.

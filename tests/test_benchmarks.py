@@ -40,6 +40,7 @@ def test_handshake_benchmark_prints_every_number_the_issue_names_as_json() -> No
     assert result["median_ms"][result["default_revision"]]["DCR"] > 0
     assert result["concurrent_100_cross_talk"] == result["concurrent_1000_cross_talk"] == 0
     assert result["exchanges_per_handshake"] > 0 and result["transport_round_trip"]["in_process_us"] > 0
+    assert result["first_connect_from_source_s"] > 0
     assert "Where the difference comes from" in done.stdout
 
 
@@ -76,6 +77,13 @@ def test_each_concurrent_run_starts_from_a_collected_heap(handshake: Any, monkey
     result = asyncio.run(handshake.concurrent("2026-07-28", 2))
     assert events == ["collect", "timed"]
     assert result["cross_talk"] == 0 and result["seconds"] > result["gc_seconds"] >= 0
+
+
+def test_the_first_connect_is_timed_with_the_labs_bytecode_written(handshake: Any) -> None:
+    """As after a checkout's first run; where PYTHONDONTWRITEBYTECODE is set, nothing else writes it."""
+    handshake.compile_lab()
+    sources = sorted(handshake.LAB_PACKAGE.rglob("*.py"))
+    assert sources and [s for s in sources if not Path(importlib.util.cache_from_source(str(s))).exists()] == []
 
 
 def _benchmark_module(name: str) -> Any:
