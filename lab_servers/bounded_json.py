@@ -85,9 +85,13 @@ def parse_json(data: bytes | str, limits: JsonLimits = DEFAULT_LIMITS, *, what: 
         raise JsonRejected(f"{what} is nested too deeply (RFC 8259 §9)") from None
     except ValueError as exc:
         raise JsonRejected(f"{what} is not valid JSON ({_ascii(str(exc))}) (RFC 8259)") from None
-    if len(text) > limits.max_string_chars or "\\u" in text or _SURROGATE.search(text):
+    if (
+        len(text) > limits.max_string_chars
+        or "\\u" in text
+        or (isinstance(data, str) and _SURROGATE.search(text))  # strict UTF-8 decoding yields none
+    ):
         # Otherwise no string in it can break a rule: none is longer than the whole text, and
-        # a lone surrogate needs a \u escape or one in the text itself (UTF-8 cannot carry it).
+        # a lone surrogate needs a \u escape or one in a `str` text (UTF-8 cannot carry it).
         _check_strings(value, limits, what)
     return value
 
