@@ -15,7 +15,9 @@ printed beside it); a fresh interpreter's `import lab_servers` + `Lab()` + first
 `connect("cimd")` ≤ 0.8 s median (with the lab's bytecode written, as after a checkout's first
 run; the time compiling the lab from source is printed beside it).
 The machine's load average is printed (and stored in the JSON) with the numbers: on a shared
-machine they mean little without it.
+machine they mean little without it. Whatever is compared runs in turn, not in blocks (revisions
+and scenarios, concurrent counts, kinds of fresh interpreter), so that the machine's drift in
+speed weighs on each alike.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import compileall
+import contextlib
 import gc
 import inspect
 import json
@@ -36,7 +39,8 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -103,35 +107,67 @@ def make_lab(revision: str, **options: Any) -> Lab:
 # In process ------------------------------------------------------------------------------------
 
 
-async def handshake_times(
-    revision: str, runs: int, cpu: dict[str, list[float]] | None = None
-) -> tuple[dict[str, list[float]], dict[str, dict[int, list[float]]]]:
-    """Wall time per handshake and per step; with `cpu`, also this process's CPU time per
-    handshake (what a busy shared machine distorts least)."""
-    totals: dict[str, list[float]] = defaultdict(list)
-    steps: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
-    async with make_lab(revision, seed=0, policy=POLICY) as lab:
-        await lab.connect("dcr")  # start the MCP server's session manager and warm the RS's JWKS cache
-        for scenario, method in SCENARIOS:
+@dataclass
+class Timings:
+    """One revision's handshakes: wall and CPU time per scenario, and wall time per step."""
+
+    wall: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    cpu: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    steps: dict[str, dict[int, list[float]]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(list)))
+
+
+async def handshake_times(revisions: list[str], runs: int) -> tuple[dict[str, Timings], dict[str, str]]:
+    """Each revision's handshakes in its own lab, and why a revision could not be measured. The
+    runs are interleaved, one handshake of each revision and scenario in turn, so that a drift in
+    the machine's speed (1.5× within an hour on the shared machines) weighs on every revision and
+    scenario alike, not on whichever block ran last: run in blocks, a warm CIMD cache once came out
+    slower than a cold one. CPU time is this process's, which a busy machine distorts least."""
+    timings: dict[str, Timings] = {}
+    failed: dict[str, str] = {}
+    async with contextlib.AsyncExitStack() as stack:
+        labs: dict[str, tuple[Lab, list[tuple[str, str]]]] = {}
+        for revision in revisions:
+            lab = await stack.enter_async_context(make_lab(revision, seed=0, policy=POLICY))
             try:
-                await lab.client(method).run_all()  # a revision without CIMD (before 2025-11-25) refuses it
-            except StepError:
-                continue
-            lab.trace.clear()
-            for _ in range(runs):
-                if scenario == "CIMD, cold cache":
-                    lab.cimd_cache.clear()
-                client = lab.client(method)
-                start, cpu_start = time.perf_counter(), time.process_time()
-                for number in range(1, 8):
-                    step_start = time.perf_counter()
-                    await client.next_step()
-                    steps[scenario][number].append(time.perf_counter() - step_start)
-                totals[scenario].append(time.perf_counter() - start)
-                if cpu is not None:
-                    cpu.setdefault(scenario, []).append(time.process_time() - cpu_start)
-                lab.trace.clear()  # keep memory flat across runs
-    return totals, steps
+                labs[revision] = (lab, await _scenarios_of(lab))
+            except Exception as exc:  # noqa: BLE001 - a revision whose handshake breaks is reported, the others still measured
+                failed[revision] = f"{type(exc).__name__}: {exc}"
+            else:
+                timings[revision] = Timings()
+        for _ in range(runs):
+            for revision, (lab, scenarios) in labs.items():
+                for scenario, method in scenarios:
+                    await _timed_handshake(lab, scenario, method, timings[revision])
+    return timings, failed
+
+
+async def _scenarios_of(lab: Lab) -> list[tuple[str, str]]:
+    """The scenarios `lab`'s revision has, each run once untimed."""
+    await lab.connect("dcr")  # start the MCP server's session manager and warm the RS's JWKS cache
+    scenarios = []
+    for scenario, method in SCENARIOS:
+        try:
+            await lab.client(method).run_all()  # a revision without CIMD (before 2025-11-25) refuses it
+        except StepError:
+            continue
+        scenarios.append((scenario, method))
+    lab.trace.clear()
+    return scenarios
+
+
+async def _timed_handshake(lab: Lab, scenario: str, method: str, timings: Timings) -> None:
+    # In turn, "CIMD, cold cache" fills the cache that "CIMD, warm cache" then finds.
+    if scenario == "CIMD, cold cache":
+        lab.cimd_cache.clear()
+    client = lab.client(method)
+    start, cpu_start = time.perf_counter(), time.process_time()
+    for number in range(1, 8):
+        step_start = time.perf_counter()
+        await client.next_step()
+        timings.steps[scenario][number].append(time.perf_counter() - step_start)
+    timings.wall[scenario].append(time.perf_counter() - start)
+    timings.cpu[scenario].append(time.process_time() - cpu_start)
+    lab.trace.clear()  # keep memory flat across runs
 
 
 class _CollectorTime:
@@ -307,32 +343,49 @@ def explain_loopback_ratio(
 # Fresh interpreters -------------------------------------------------------------------------------
 
 
-def fresh_interpreter_medians(
-    probe: str, runs: int, *, cwd: Path | None = None, env: dict[str, str] | None = None
-) -> list[float]:
-    """The median of each number `probe` prints on its one line, over `runs` fresh interpreters."""
-    outputs = [subprocess.check_output([sys.executable, "-c", probe], text=True, cwd=cwd, env=env) for _ in range(runs)]
-    rows = [[float(number) for number in output.split()] for output in outputs]
-    return [statistics.median(column) for column in zip(*rows, strict=True)]
+@dataclass(frozen=True)
+class FreshInterpreter:
+    """A new interpreter running `probe`, which prints numbers on one line."""
+
+    probe: str
+    cwd: Path | None = None
+    env: dict[str, str] | None = None
+
+    def run(self) -> list[float]:
+        output = subprocess.check_output([sys.executable, "-c", self.probe], text=True, cwd=self.cwd, env=self.env)
+        return [float(number) for number in output.split()]
+
+
+def fresh_interpreter_medians(interpreters: dict[str, FreshInterpreter], runs: int) -> dict[str, list[float]]:
+    """The median of each number each interpreter's probe prints, over `runs` starts of each. The
+    kinds start in turn, so that a drift in the machine's speed weighs on all of them alike: run
+    one kind after the other, the first connect compiling the lab from source once came out
+    faster than the one with its bytecode written."""
+    rows: dict[str, list[list[float]]] = {name: [] for name in interpreters}
+    for _ in range(runs):
+        for name, interpreter in interpreters.items():
+            rows[name].append(interpreter.run())
+    return {
+        name: [statistics.median(column) for column in zip(*samples, strict=True)] for name, samples in rows.items()
+    }
 
 
 def compile_lab() -> None:
     """Write the lab's bytecode, as a checkout's first import does by default, so that the fresh
     interpreters measure every start after that one. Where PYTHONDONTWRITEBYTECODE is set (the
     shared machines this lab is built on set it), nothing would write it, and every interpreter
-    would compile the lab from source: about 60 ms more, timed apart by
-    `first_connect_from_source`."""
+    would compile the lab from source: about 60 ms more, timed apart by `uncompiled_lab`."""
     compileall.compile_dir(str(LAB_PACKAGE), quiet=1)
 
 
-def first_connect_from_source(runs: int) -> float:
+@contextlib.contextmanager
+def uncompiled_lab() -> Iterator[FreshInterpreter]:
     """The first connect of an interpreter that compiles the lab's modules from source: a
     checkout's first run, or every run where bytecode is never written. A copy of the package
     without bytecode, imported from the working directory, with bytecode writing off."""
     with tempfile.TemporaryDirectory() as tmp:
         shutil.copytree(LAB_PACKAGE, Path(tmp) / "lab_servers", ignore=shutil.ignore_patterns("__pycache__"))
-        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-        return fresh_interpreter_medians(FIRST_CONNECT_PROBE, runs, cwd=Path(tmp), env=env)[-1]
+        yield FreshInterpreter(FIRST_CONNECT_PROBE, Path(tmp), {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
 
 
 # Output ---------------------------------------------------------------------------------------------
@@ -425,16 +478,14 @@ def main() -> None:
     say: Callable[[str], None] = print
 
     result["median_ms"], result["median_cpu_ms"] = {}, {}
-    for revision in revisions():
-        cpu: dict[str, list[float]] = {}
-        try:
-            totals, steps = asyncio.run(handshake_times(revision, args.runs, cpu))
-        except Exception as exc:  # noqa: BLE001 - a revision whose handshake breaks is reported, the others still measured
-            say(f"revision {revision}: the handshake failed: {type(exc).__name__}: {exc}\n")
-            result["median_ms"][revision] = None
-            continue
+    measured, failed = asyncio.run(handshake_times(revisions(), args.runs))
+    for revision, why in failed.items():
+        say(f"revision {revision}: the handshake failed: {why}\n")
+        result["median_ms"][revision] = None
+    for revision, timings in measured.items():
+        totals, steps = timings.wall, timings.steps
         result["median_ms"][revision] = {s: median_ms(v) for s, v in totals.items()}
-        result["median_cpu_ms"][revision] = {s: median_ms(v) for s, v in cpu.items()}
+        result["median_cpu_ms"][revision] = {s: median_ms(v) for s, v in timings.cpu.items()}
         target = TARGET_MS.get(revision)
         say(
             f"Full in-process handshake, revision {revision}, median of {args.runs}"
@@ -442,12 +493,13 @@ def main() -> None:
         )
         for scenario, samples in totals.items():
             say(f"  {scenario:18} {ms(statistics.median(samples))}   (p90 {ms(statistics.quantiles(samples, n=10)[-1])}; "
-                f"CPU {ms(statistics.median(cpu[scenario]))})")  # fmt: skip
+                f"CPU {ms(statistics.median(timings.cpu[scenario]))})")  # fmt: skip
         say("".join(f"  {s:18} (not in this revision)\n" for s, _ in SCENARIOS if s not in totals) + "  per step, median:"
             + " " * 26 + "".join(f"{s:>18}" for s in totals))  # fmt: skip
         for number, _name, title, _ in STEPS:
             say(f"  {number}. {title:41}" + "".join(f"{ms(statistics.median(steps[s][number])):>18}" for s in totals))
         say("")
+    say(f"(The revisions and scenarios ran in turn, one handshake each, {args.runs} rounds.)\n")
 
     after = asyncio.run(after_handshake_times(max(args.runs // 4, 10)))
     result["after_handshake_median_ms"] = {name: median_ms(v) for name, v in after.items()}
@@ -515,11 +567,16 @@ def main() -> None:
             f"{full[0]} in a run of 100, {full[1]} in a run of 1,000")  # fmt: skip
 
     compile_lab()
-    result["import_s"] = round(fresh_interpreter_medians(IMPORT_PROBE, args.fresh_runs)[0], 3)
-    # One set of interpreters for both columns: the probe prints its CPU time, then its wall time.
-    cpu, wall = fresh_interpreter_medians(FIRST_CONNECT_PROBE, args.fresh_runs)
-    result["first_connect_s"], result["first_connect_cpu_s"] = round(wall, 3), round(cpu, 3)
-    result["first_connect_from_source_s"] = round(first_connect_from_source(args.fresh_runs), 3)
+    with uncompiled_lab() as from_source:
+        fresh = fresh_interpreter_medians(
+            {"import": FreshInterpreter(IMPORT_PROBE), "compiled": FreshInterpreter(FIRST_CONNECT_PROBE),
+             "from_source": from_source},
+            args.fresh_runs,
+        )  # fmt: skip
+    result["import_s"] = round(fresh["import"][0], 3)
+    # The probe prints its CPU time, then its wall time.
+    result["first_connect_cpu_s"], result["first_connect_s"] = (round(n, 3) for n in fresh["compiled"])
+    result["first_connect_from_source_s"] = round(fresh["from_source"][-1], 3)
     say(f"\nFresh interpreter, median of {args.fresh_runs}: import lab_servers {result['import_s']:.3f} s; "
         f"import + Lab() + first connect(\"cimd\") {result['first_connect_s']:.3f} s, CPU {result['first_connect_cpu_s']:.3f} s "
         "(target ≤ 0.8 s), the lab's bytecode written as after a checkout's first run; "

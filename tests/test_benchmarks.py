@@ -67,6 +67,34 @@ def test_concurrent_counts_run_in_interleaved_rounds_and_the_small_count_three_t
     assert (len(runs[100]), len(runs[1000])) == (6, 2)
 
 
+def test_revisions_and_scenarios_are_timed_in_turn(handshake: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One handshake of each revision and scenario in turn, so that the machine's drift weighs on
+    all alike; a revision without CIMD is timed for DCR alone."""
+    order: list[tuple[str, str]] = []
+    timed = handshake._timed_handshake
+
+    async def recorded(lab: Any, scenario: str, method: str, timings: Any) -> None:
+        order.append((lab.revision.version, scenario))
+        await timed(lab, scenario, method, timings)
+
+    monkeypatch.setattr(handshake, "_timed_handshake", recorded)
+    measured, failed = asyncio.run(handshake.handshake_times(["2025-06-18", "2026-07-28"], 2))
+    one_round = [("2025-06-18", "DCR")] + [("2026-07-28", scenario) for scenario, _ in handshake.SCENARIOS]
+    assert order == one_round * 2 and failed == {}
+    assert {scenario: len(samples) for scenario, samples in measured["2026-07-28"].wall.items()} == dict.fromkeys(
+        [scenario for scenario, _ in handshake.SCENARIOS], 2
+    )
+
+
+def test_the_kinds_of_fresh_interpreter_start_in_turn(handshake: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[str] = []
+    monkeypatch.setattr(handshake.FreshInterpreter, "run", lambda self: started.append(self.probe) or [len(started)])
+    medians = handshake.fresh_interpreter_medians(
+        {"a": handshake.FreshInterpreter("a"), "b": handshake.FreshInterpreter("b")}, 3
+    )
+    assert started == ["a", "b"] * 3 and medians == {"a": [3], "b": [4]}
+
+
 def test_each_concurrent_run_starts_from_a_collected_heap(handshake: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """Else a run pays the collector for the garbage of the run before it (a full pass after a
     run of 1,000 fell in some runs of 100 and not others)."""
@@ -90,6 +118,7 @@ def _benchmark_module(name: str) -> Any:
     spec = importlib.util.spec_from_file_location(f"{name}_benchmark", ROOT / "benchmarks" / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # as importlib's recipe does: dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
