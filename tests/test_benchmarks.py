@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,31 +46,35 @@ def test_handshake_benchmark_prints_every_number_the_issue_names_as_json() -> No
 
 
 @pytest.fixture
-def handshake(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """benchmarks/handshake.py as a module, imported as when run as a script (it imports
-    transport.py from beside it)."""
+def benchmark(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], Any]:
+    """A script of benchmarks/ (or one of its parts) as a module, with benchmarks/ on the path as
+    when a script runs: `handshake.py` imports its parts from beside it."""
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
-    return _benchmark_module("handshake")
+    return importlib.import_module
 
 
 def test_concurrent_counts_run_in_interleaved_rounds_and_the_small_count_three_times_a_round(
-    handshake: Any, monkeypatch: pytest.MonkeyPatch
+    benchmark: Callable[[str], Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    concurrency = benchmark("concurrency")
     order: list[int] = []
 
     async def run(revision: str, count: int) -> dict[str, float]:
         order.append(count)
         return {"seconds": 0.0}
 
-    monkeypatch.setattr(handshake, "concurrent", run)
-    runs = handshake.concurrent_rounds("2026-07-28", [100, 1000], 2)
+    monkeypatch.setattr(concurrency, "concurrent", run)
+    runs = concurrency.concurrent_rounds("2026-07-28", [100, 1000], 2)
     assert order == [100, 100, 100, 1000] * 2  # a drift in the machine's speed weighs on both counts
     assert (len(runs[100]), len(runs[1000])) == (6, 2)
 
 
-def test_revisions_and_scenarios_are_timed_in_turn(handshake: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_revisions_and_scenarios_are_timed_in_turn(
+    benchmark: Callable[[str], Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """One handshake of each revision and scenario in turn, so that the machine's drift weighs on
     all alike; a revision without CIMD is timed for DCR alone."""
+    handshake = benchmark("handshake")
     order: list[tuple[str, str]] = []
     timed = handshake._timed_handshake
 
@@ -86,31 +91,36 @@ def test_revisions_and_scenarios_are_timed_in_turn(handshake: Any, monkeypatch: 
     )
 
 
-def test_the_kinds_of_fresh_interpreter_start_in_turn(handshake: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_kinds_of_fresh_interpreter_start_in_turn(
+    benchmark: Callable[[str], Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fresh = benchmark("fresh_interpreter")
     started: list[str] = []
-    monkeypatch.setattr(handshake.FreshInterpreter, "run", lambda self: started.append(self.probe) or [len(started)])
-    medians = handshake.fresh_interpreter_medians(
-        {"a": handshake.FreshInterpreter("a"), "b": handshake.FreshInterpreter("b")}, 3
-    )
+    monkeypatch.setattr(fresh.FreshInterpreter, "run", lambda self: started.append(self.probe) or [len(started)])
+    medians = fresh.fresh_interpreter_medians({"a": fresh.FreshInterpreter("a"), "b": fresh.FreshInterpreter("b")}, 3)
     assert started == ["a", "b"] * 3 and medians == {"a": [3], "b": [4]}
 
 
-def test_each_concurrent_run_starts_from_a_collected_heap(handshake: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_concurrent_run_starts_from_a_collected_heap(
+    benchmark: Callable[[str], Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Else a run pays the collector for the garbage of the run before it (a full pass after a
     run of 1,000 fell in some runs of 100 and not others)."""
+    concurrency = benchmark("concurrency")
     events: list[str] = []
-    collect, enter = handshake.gc.collect, handshake._CollectorTime.__enter__
-    monkeypatch.setattr(handshake.gc, "collect", lambda *args: events.append("collect") or collect(*args))
-    monkeypatch.setattr(handshake._CollectorTime, "__enter__", lambda self: events.append("timed") or enter(self))
-    result = asyncio.run(handshake.concurrent("2026-07-28", 2))
+    collect, enter = concurrency.gc.collect, concurrency._CollectorTime.__enter__
+    monkeypatch.setattr(concurrency.gc, "collect", lambda *args: events.append("collect") or collect(*args))
+    monkeypatch.setattr(concurrency._CollectorTime, "__enter__", lambda self: events.append("timed") or enter(self))
+    result = asyncio.run(concurrency.concurrent("2026-07-28", 2))
     assert events == ["collect", "timed"]
     assert result["cross_talk"] == 0 and result["seconds"] > result["gc_seconds"] >= 0
 
 
-def test_the_first_connect_is_timed_with_the_labs_bytecode_written(handshake: Any) -> None:
+def test_the_first_connect_is_timed_with_the_labs_bytecode_written(benchmark: Callable[[str], Any]) -> None:
     """As after a checkout's first run; where PYTHONDONTWRITEBYTECODE is set, nothing else writes it."""
-    handshake.compile_lab()
-    sources = sorted(handshake.LAB_PACKAGE.rglob("*.py"))
+    fresh = benchmark("fresh_interpreter")
+    fresh.compile_lab()
+    sources = sorted(fresh.LAB_PACKAGE.rglob("*.py"))
     assert sources and [s for s in sources if not Path(importlib.util.cache_from_source(str(s))).exists()] == []
 
 

@@ -1,0 +1,162 @@
+"""The same handshake over real sockets: the lab client against the served lab
+(`python -m lab_servers serve`) on 127.0.0.1, plain and with TLS, on kept-alive and on new
+connections, as a ratio to the in-process time; and why that ratio is what it is (the
+transports alone, `transport.py`, against the work both modes share). Part of
+`benchmarks/handshake.py`, which prints it; the target (issue 12) is in process ≥ 10× faster."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import statistics
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import transport  # benchmarks/transport.py, beside this script
+from scenarios import POLICY, SCENARIOS, make_lab, median_ms, ms  # benchmarks/scenarios.py
+
+from lab_servers import LabClient, SeededIds, StepError, default_client_metadata
+from lab_servers.client import Browser
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def loopback_times(runs: int, tls: bool, *, new_connections: bool = False) -> dict[str, list[float]]:
+    """The same lab client and scenarios against the served lab (`python -m lab_servers serve`):
+    real sockets on 127.0.0.1, uvicorn; with `tls`, HTTPS from serve's local CA (in a throwaway
+    directory), the client trusting that CA. CIMD uses a document the served lab publishes, if it
+    publishes any. By default every client reuses the same kept-alive connections (the best case
+    for sockets); with `new_connections`, each lab client opens its own, as `Lab.client()` gives
+    each client its own HTTP clients and as a newly started MCP client does (TCP and TLS
+    handshakes included)."""
+    from lab_servers.serve import serving  # uvicorn is only needed here
+
+    with tempfile.TemporaryDirectory(prefix="lab-bench-tls-") as tls_directory:
+        options: dict[str, Any] = {"tls": tls, "tls_directory": Path(tls_directory)} if tls else {"tls": False}
+        return await _loopback_times(serving, runs, options, new_connections)
+
+
+async def _loopback_times(
+    serving: Any, runs: int, options: dict[str, Any], new_connections: bool
+) -> dict[str, list[float]]:
+    totals: dict[str, list[float]] = defaultdict(list)
+    async with serving(mcp_port=free_port(), as_port=free_port(), policy=POLICY, **options) as served:
+        lab = served.lab
+        ca = getattr(served, "ca", None)
+        verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(ca.ca_certificate)) if ca else True
+        async with httpx.AsyncClient(verify=verify) as http, httpx.AsyncClient(verify=verify) as browser_http:
+            metadata_url, metadata = lab.client_metadata_url, default_client_metadata()
+            if getattr(served, "client_ids", None):  # serve trusts only its own documents host for CIMD
+                metadata_url = served.client_ids[0][0]
+                metadata = (await http.get(metadata_url)).json()
+
+            async def run(method: str, number: int) -> float:
+                own = (httpx.AsyncClient(verify=verify), httpx.AsyncClient(verify=verify)) if new_connections else ()
+                app_http, user_http = own or (http, browser_http)
+                client = LabClient(
+                    served.mcp_url, http=app_http, browser=Browser(user_http), trace=lab.trace,
+                    ids=SeededIds(f"loopback:{number}"), method=method,  # type: ignore[arg-type]
+                    client_metadata=metadata, client_metadata_url=metadata_url,
+                )  # fmt: skip
+                start = time.perf_counter()
+                try:
+                    await client.run_all()
+                    return time.perf_counter() - start
+                finally:
+                    for opened in own:
+                        await opened.aclose()
+
+            await run("dcr", 0)  # warm: connections, the RS's JWKS cache
+            number = 0
+            for scenario, method in SCENARIOS:
+                try:
+                    await run(method, 0)
+                except StepError:
+                    continue
+                for _ in range(runs):
+                    number += 1
+                    if scenario == "CIMD, cold cache":
+                        lab.cimd_cache.clear()
+                    totals[scenario].append(await run(method, number))
+                    lab.trace.clear()
+    return totals
+
+
+async def exchanges_per_handshake(revision: str) -> int:
+    """How many HTTP exchanges one DCR handshake of `revision` makes (the trace counts them)."""
+    async with make_lab(revision, seed=0, policy=POLICY) as lab:
+        await lab.connect("dcr")
+        lab.trace.clear()
+        await lab.client("dcr").run_all()
+        return len(lab.trace)
+
+
+def explain_loopback_ratio(
+    result: dict[str, Any], revision: str, in_process: dict[str, float], exchanges: int, transport_runs: int
+) -> str:
+    """Why the handshake ratio is what it is: the transports alone (one GET of a two-byte answer,
+    `benchmarks/transport.py`) against the work both modes share (Amdahl's law)."""
+    bare = asyncio.run(transport.round_trips(transport_runs))
+    result["transport_round_trip"] = bare
+    result["exchanges_per_handshake"] = exchanges
+    handshake = in_process.get("DCR")
+    loopback = result["loopback_tls_median_ms"].get("DCR")
+    if not handshake or not loopback:
+        return transport.describe(bare)
+    network_ms = exchanges * bare["in_process_us"] / 1000  # an upper bound: the lab network plus httpx's own work
+    shared_ms = handshake - network_ms
+    result["shared_work_ms"] = round(shared_ms, 2)
+    result["ratio_ceiling_free_network"] = round(loopback / shared_ms, 1)
+    return (
+        f"\nWhere the difference comes from: one GET of a two-byte answer, median (the transport alone):\n"
+        f"{transport.describe(bare)}\n"
+        f"  A {revision} DCR handshake is {exchanges} exchanges: {handshake:.2f} ms in process, of which the lab network "
+        f"and httpx take at most {exchanges} × {bare['in_process_us']:.0f} µs = {network_ms:.2f} ms; the other "
+        f"{shared_ms:.2f} ms is the servers' and the client's own work (routing, the AS, JWTs, the MCP SDK), which "
+        f"sockets pay too. Over loopback with TLS the same handshake takes {loopback:.2f} ms, so even a free in-process "
+        f"transport could make it at most {result['ratio_ceiling_free_network']}× faster"
+        + (
+            " (the issue's 10× for the whole handshake is out of reach of any transport)"
+            if loopback < 10 * shared_ms
+            else ""
+        )
+        + f"; the transport alone is {bare['ratio_kept_alive']}× (kept-alive) to {bare['ratio_new_connection']}× "
+        "(new connection) faster in process."
+    )
+
+
+def report(result: dict[str, Any], revision: str, runs: int, transport_runs: int, say: Callable[[str], None]) -> None:
+    """Each loopback mode against `result`'s in-process medians for `revision`: medians and ratios
+    into `result`, printed, then the decomposition."""
+    in_process = result["median_ms"].get(revision) or {}
+    result["loopback_tls"] = True
+    modes = (
+        ("plain", "plain http, kept-alive connections", False, False),
+        ("tls", "HTTPS, kept-alive connections", True, False),
+        ("tls_new_connections", "HTTPS, each client its own new connections", True, True),
+    )
+    for name, how, use_tls, new_connections in modes:
+        loopback = asyncio.run(loopback_times(runs, use_tls, new_connections=new_connections))
+        result[f"loopback_{name}_median_ms"] = {s: median_ms(v) for s, v in loopback.items()}
+        ratios = {s: round(median_ms(v) / in_process[s], 1) for s, v in loopback.items() if in_process.get(s)}
+        result[f"ratio_loopback_{name}_over_inprocess"] = ratios
+        say(f"Over loopback sockets (served lab, {how}), median of {runs}, vs in process ({revision}):")
+        for scenario, samples in loopback.items():
+            say(
+                f"  {scenario:18} {ms(statistics.median(samples))}   {ratios.get(scenario, float('nan')):5.1f}× the in-process time"
+            )
+    say(
+        explain_loopback_ratio(
+            result, revision, in_process, asyncio.run(exchanges_per_handshake(revision)), transport_runs
+        )
+    )
