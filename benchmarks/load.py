@@ -24,6 +24,7 @@ import gc
 import os
 import resource
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -77,7 +78,9 @@ async def loopback(n: int) -> None:
     async with serving(mcp_port=free_port(), as_port=free_port(), policy=PATIENT) as served:
         publish_clients(served.lab, n)
         limits = httpx.Limits(max_connections=100)
-        async with httpx.AsyncClient(limits=limits, timeout=None) as http:
+        assert served.ca is not None  # serve speaks HTTPS from its local CA, which the clients trust
+        trusted = ssl.create_default_context(cafile=str(served.ca.ca_certificate))
+        async with httpx.AsyncClient(limits=limits, timeout=None, verify=trusted) as http:
             clients = []
             for i in range(n):
                 client = served.lab.client("cimd", client_metadata_url=client_document_url(i))
@@ -96,7 +99,8 @@ async def loopback(n: int) -> None:
 async def hostile_bodies(megabytes: int) -> None:
     mcp_port, as_port = free_port(), free_port()
     server = subprocess.Popen(  # noqa: ASYNC220 - a benchmark's one child process
-        [sys.executable, "-m", "lab_servers", "serve", "--mcp-port", str(mcp_port), "--as-port", str(as_port)],
+        # --http: the raw uploader (tests/raw_upload.py) speaks plain HTTP/1.1 on its socket.
+        [sys.executable, "-m", "lab_servers", "serve", "--http", "--mcp-port", str(mcp_port), "--as-port", str(as_port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ},
     )  # fmt: skip
     try:

@@ -9,6 +9,7 @@ import asyncio
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -43,6 +44,22 @@ def test_handshake_benchmark_prints_every_number_the_issue_names_as_json() -> No
     assert result["exchanges_per_handshake"] > 0 and result["transport_round_trip"]["in_process_us"] > 0
     assert result["first_connect_from_source_s"] > 0
     assert "Where the difference comes from" in done.stdout
+
+
+@pytest.mark.slow
+def test_the_load_benchmark_runs_every_part_without_a_failure() -> None:
+    """`benchmarks/load.py` (issue 7): many handshakes in process and over loopback with TLS, then
+    hostile bodies against a served process. It broke unnoticed when `serve` moved to HTTPS: its
+    clients did not trust the lab's CA, and its raw uploader spoke plain HTTP to an HTTPS port."""
+    done = subprocess.run(
+        [sys.executable, "benchmarks/load.py", "--in-process", "4,8", "--loopback", "4", "--body-mb", "1"],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert len(re.findall(r"in-process +\d+ concurrent handshakes: .*cross-talk: 0 \n", done.stdout + "\n")) == 2
+    assert re.search(r"loopback +4 concurrent handshakes: .*whoami of another client: 0, failed: 0 \[\]", done.stdout)
+    statuses = re.findall(r"-> (\S+), after", done.stdout)
+    assert len(statuses) == 11 and set(statuses) <= {"401", "405", "413"}, done.stdout
 
 
 @pytest.fixture
