@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import ssl
 import time
 import warnings
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from random import SystemRandom
@@ -187,7 +188,7 @@ async def serving(
             ssl_certfile=str(ca.server_certificate) if ca else None,
             ssl_keyfile=str(ca.server_key) if ca else None,
         )
-        servers.append(uvicorn.Server(config))
+        servers.append(_EmbeddedServer(config))
     tasks = [asyncio.create_task(server.serve(sockets=[sock])) for server, sock in zip(servers, sockets, strict=True)]
     try:
         while not all(server.started for server in servers):
@@ -206,6 +207,18 @@ async def serving(
         for sock in sockets:
             sock.close()
         await lab.aclose()
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """A uvicorn server that leaves signals to the program it runs in. Each of the three servers
+    would otherwise take SIGINT for itself and stop at once, before `serving` closes the lab's own
+    keep-alive connections to them (the MCP server's to the AS for its keys): the AS then waited
+    out its 5 s graceful shutdown for a TLS connection nobody would close, and logged an error.
+    Without them, Ctrl-C cancels the `serving` block, which closes those connections first."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 class _OutsideOrigins(httpx.AsyncBaseTransport):
@@ -311,10 +324,21 @@ async def serve_until_interrupted(*, trace_file: Path | None = None, **options: 
         if writer:
             writer.write(exchange)
 
+    # Ctrl-C or a `kill` leaves the `serving` block like any other exit: the lab's own connections
+    # close before the servers stop (`_EmbeddedServer`). Where the loop cannot take signals
+    # (Windows), Ctrl-C still cancels the block through asyncio.run.
+    stop, loop = asyncio.Event(), asyncio.get_running_loop()
+    handled = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, stop.set)
+            handled.append(signum)
     try:
         async with serving(on_exchange=show, **options) as served:
             print(banner(served, seed=options.get("seed"), trace_file=trace_file), flush=True)
-            await asyncio.Event().wait()
+            await stop.wait()
     finally:
+        for signum in handled:
+            loop.remove_signal_handler(signum)
         if writer:
             writer.close()

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import socket
 import ssl
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -256,6 +258,43 @@ def test_the_command_line_refuses_a_non_loopback_host_without_the_flag() -> None
         timeout=60,
     )
     assert done.returncode == 2 and "--allow-non-loopback" in done.stderr
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_or_kill_stops_a_used_lab_cleanly_after_closing_its_own_connections(stop: str, tmp_path: Path) -> None:
+    """After a client's handshake the MCP server keeps a TLS connection to the AS (for its keys).
+    Stopping must close it before the servers stop: when each uvicorn server took the signal for
+    itself, the AS waited out its 5 s graceful shutdown for it and logged an error."""
+    mcp, auth = free_port(), free_port()
+    command = [sys.executable, "-m", "lab_servers", "serve", "--tls-dir", str(tmp_path), "--mcp-port", str(mcp),
+               "--as-port", str(auth)]  # fmt: skip
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not _listening(mcp) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        trust = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
+
+        async def handshake() -> dict[str, Any]:
+            async with httpx.AsyncClient(verify=trust) as browser_http:
+                return await whoami_with_sdk(
+                    f"https://127.0.0.1:{mcp}/mcp",
+                    lambda auth: httpx2.AsyncClient(auth=auth, verify=trust),
+                    Browser(browser_http),
+                    redirect_uri="http://127.0.0.1:9/callback",
+                )
+
+        assert asyncio.run(handshake())["sub"] == "alice"
+    finally:
+        server.send_signal(getattr(signal, stop))
+        log, _ = server.communicate(timeout=60)
+    assert server.returncode == 0, log[-2000:]
+    assert "ERROR" not in log and "graceful shutdown exceeded" not in log, log[-2000:]
 
 
 def test_listening_sockets_are_tcp_so_responses_are_not_held_back_by_nagle() -> None:
