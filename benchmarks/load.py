@@ -27,6 +27,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -75,7 +76,14 @@ async def in_process(n: int) -> float:
 
 
 async def loopback(n: int) -> None:
-    async with serving(mcp_port=free_port(), as_port=free_port(), policy=PATIENT) as served:
+    with tempfile.TemporaryDirectory(prefix="lab-load-tls-") as tls_directory:  # a throwaway CA, not the user's
+        await _loopback(n, Path(tls_directory))
+
+
+async def _loopback(n: int, tls_directory: Path) -> None:
+    async with serving(
+        mcp_port=free_port(), as_port=free_port(), policy=PATIENT, tls_directory=tls_directory
+    ) as served:
         publish_clients(served.lab, n)
         limits = httpx.Limits(max_connections=100)
         assert served.ca is not None  # serve speaks HTTPS from its local CA, which the clients trust
