@@ -16,8 +16,8 @@ cross-talk (each run starts from a collected heap; the ratio without the cyclic 
 printed beside it); a fresh interpreter's `import lab_servers` + `Lab()` + first
 `connect("cimd")` ≤ 0.8 s median (with the lab's bytecode written, as after a checkout's first
 run; the time compiling the lab from source is printed beside it).
-The machine's load average is printed (and stored in the JSON) with the numbers: on a shared
-machine they mean little without it. Whatever is compared runs in turn, not in blocks (revisions
+The machine's load average and the time of a fixed reference task (`machine.py`) are printed
+(and stored in the JSON) with the numbers: on a shared machine they mean little without them. Whatever is compared runs in turn, not in blocks (revisions
 and scenarios, concurrent counts, kinds of fresh interpreter), so that the machine's drift in
 speed weighs on each alike.
 """
@@ -40,7 +40,8 @@ from typing import Any
 import concurrency
 import fresh_interpreter
 import loopback
-from scenarios import POLICY, SCENARIOS, load, make_lab, median_ms, ms, revisions
+from machine import describe, load, reference_ms
+from scenarios import POLICY, SCENARIOS, make_lab, median_ms, ms, revisions
 
 import lab_servers
 from lab_servers import STEPS, Lab, StepError
@@ -212,7 +213,8 @@ def main() -> None:
             500,
         )
 
-    result: dict[str, Any] = {"load_1min_before": load(), "runs": args.runs, "loopback_tls": False}
+    result: dict[str, Any] = {"load_1min_before": load(), "reference_ms_before": reference_ms()}
+    result |= {"runs": args.runs, "loopback_tls": False}
     say: Callable[[str], None] = print
 
     report_in_process(result, args.runs, say)
@@ -222,10 +224,11 @@ def main() -> None:
     loopback.report(result, default, args.loopback_runs, args.transport_runs, say)
     concurrency.report(result, default, args.concurrent, args.repeat, say)
     fresh_interpreter.report(result, args.fresh_runs, say)
-    result["load_1min_after"] = load()
+    result["load_1min_after"], result["reference_ms_after"] = load(), reference_ms()
     say(
         f"\nload average (1 min): {result['load_1min_before']} before, {result['load_1min_after']} after; {len(os.sched_getaffinity(0))} cores"
     )
+    say(describe(result["reference_ms_before"], result["reference_ms_after"]))
     if args.json:
         print(json.dumps(result))
 

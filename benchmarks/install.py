@@ -6,7 +6,8 @@ then the same for `make setup-test` (the test tooling on top). A script that pri
 The repository's files as a clone would have them (`git ls-files`, plus uncommitted edits and new
 unignored files) are copied into a throwaway directory, so nothing in this checkout, its .venv or
 its caches is touched or reused, except pip's own cache: run it twice and the second run shows the
-warm-cache time the target speaks of (≤ 60 s, ≤ 350 MB for the learner install). The machine's load is printed with the numbers.
+warm-cache time the target speaks of (≤ 60 s, ≤ 350 MB for the learner install). The machine's load
+and a reference task's time (`machine.py`) are printed with the numbers.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from machine import USUAL_REFERENCE_MS, load, reference_ms  # benchmarks/machine.py, beside this script
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,10 +68,6 @@ def make(target: str, cwd: Path) -> float:
     return elapsed
 
 
-def load() -> str:
-    return Path("/proc/loadavg").read_text().split(" ")[0] if Path("/proc/loadavg").exists() else "?"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", action="store_true", help="print one JSON object on the last line")
@@ -77,7 +76,7 @@ def main() -> None:
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="lab-install-"))
-    result: dict[str, object] = {"load_before": load()}
+    result: dict[str, object] = {"load_before": load(), "reference_ms_before": reference_ms()}
     try:
         repo = workdir / "repo"
         clone_into(repo)
@@ -103,6 +102,9 @@ def main() -> None:
         )
     print(
         f"load average (1 min): before {result['load_before']}, after {result.get('load_after_test', result['load_after_lab'])}"
+    )
+    print(
+        f"reference task before: {result['reference_ms_before']} ms (about {USUAL_REFERENCE_MS:.0f} ms at the usual speed)"
     )
     if args.json:
         print(json.dumps(result))

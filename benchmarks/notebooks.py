@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import nbformat
+from machine import describe, load, reference_ms  # benchmarks/machine.py, beside this script
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,10 +41,6 @@ import resource as _r
 _now = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmRSS:"))
 print(_now / 1024, _r.getrusage(_r.RUSAGE_SELF).ru_maxrss / 1024)
 """
-
-
-def load() -> str:
-    return Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "?"
 
 
 def suite_time() -> tuple[float, str]:
@@ -118,7 +115,8 @@ def main() -> int:
     # every kernel would compile the lab from source (about 60 ms more; benchmarks/handshake.py).
     compileall.compile_dir(str(ROOT / "lab_servers"), quiet=1)
     print(f"machine: {os.cpu_count()} cores; Python {sys.version.split()[0]}; load average (1 min) {load()}")
-    result: dict[str, object] = {"load_1min_before": load()}
+    reference_before = reference_ms()
+    result: dict[str, object] = {"load_1min_before": load(), "reference_ms_before": reference_before}
     ok = True
     paths = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
     if not args.skip_memory:
@@ -150,8 +148,10 @@ def main() -> int:
         result.update(nbval_suite_s=round(elapsed, 1), nbval_summary=summary)
         ok &= elapsed <= SUITE_TARGET_S and "failed" not in summary
         print(f"\nnbval strict, whole suite (target ≤ {SUITE_TARGET_S:.0f} s): {elapsed:.1f} s wall clock — {summary}")
-    result["load_1min_after"] = load()
+    reference_after = reference_ms()
+    result["load_1min_after"], result["reference_ms_after"] = load(), reference_after
     print(f"load average (1 min) after: {result['load_1min_after']}")
+    print(describe(reference_before, reference_after))
     print("\nall targets met" if ok else "\nSOME TARGETS MISSED")
     if args.json:
         print(json.dumps(result))

@@ -1,12 +1,11 @@
 """What every handshake benchmark shares: the lab it measures, the scenarios, the revisions the
-lab can run, the machine's load, and how times are printed. Imported by the scripts beside it
+lab can run, and how times are printed. Imported by the scripts beside it
 (`handshake.py`, `concurrency.py`, `loopback.py`), never by the lab."""
 
 from __future__ import annotations
 
 import inspect
 import statistics
-from pathlib import Path
 from typing import Any
 
 import lab_servers
@@ -19,13 +18,6 @@ SCENARIOS = (("DCR", "dcr"), ("CIMD, cold cache", "cimd"), ("CIMD, warm cache", 
 # The revision the lab spoke before it could be chosen (issue 8): the client's PROTOCOL_VERSION.
 LEGACY_REVISION = "2025-11-25"
 KNOWN_REVISIONS = ("2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28")
-
-
-def load() -> float:
-    try:
-        return float(Path("/proc/loadavg").read_text().split()[0])
-    except OSError:
-        return float("nan")
 
 
 def revisions() -> list[str]:

@@ -8,7 +8,8 @@ A script that prints numbers, not a test.
 `make test` is `make lint` and then pytest: both are timed, lint with cold caches (ruff's and
 mypy's), as on a fresh clone in CI. The commands are read from the Makefile, so this measures
 what it runs. Targets on an idle 2-core machine (issue 12): `make test-fast` ≤ 60 s, `make test`
-≤ 4 min. The machine's load average before and after each run is printed with it: on a shared
+≤ 4 min. The machine's load average before and after each run is printed with it, and the time
+of a fixed reference task before and after them all (`machine.py`): on a shared
 machine a number without it means little.
 """
 
@@ -25,15 +26,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from machine import describe, load, reference_ms  # benchmarks/machine.py, beside this script
+
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS_S = {"test_fast": 60.0, "test": 240.0}
-
-
-def load() -> float:
-    try:
-        return float(Path("/proc/loadavg").read_text().split()[0])
-    except OSError:
-        return float("nan")
 
 
 def makefile_recipe(target: str) -> list[list[str]]:
@@ -106,6 +102,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores; make test runs: {' ; '.join(shlex.join(c) for c in makefile_recipe('test'))}")
+    reference_before = reference_ms()
     results = [pytest_run("test_fast", "test-fast")]
     if not args.fast_only:
         results += [lint_run(), pytest_run("test_pytest", "test")]
@@ -114,6 +111,8 @@ def main() -> None:
         print(f"  load average (1 min): {r.load_before} before, {r.load_after} after")
         for line in r.slowest:
             print(f"    {line}")
+    reference_after = reference_ms()
+    print(f"\n{describe(reference_before, reference_after)}")
     seconds = {f"{r.name}_s": r.seconds for r in results}
     if not args.fast_only:
         seconds["test_s"] = round(seconds["lint_s"] + seconds["test_pytest_s"], 1)
@@ -122,7 +121,8 @@ def main() -> None:
         if f"{name}_s" in seconds:
             print(f"make {name.replace('_', '-')}: {seconds[f'{name}_s']} s (target ≤ {target:.0f} s)")
     if args.json:
-        print(json.dumps(seconds | {f"{r.name}_load": [r.load_before, r.load_after] for r in results}))
+        loads = {f"{r.name}_load": [r.load_before, r.load_after] for r in results}
+        print(json.dumps(seconds | loads | {"reference_ms": [reference_before, reference_after]}))
 
 
 if __name__ == "__main__":

@@ -43,6 +43,8 @@ def test_handshake_benchmark_prints_every_number_the_issue_names_as_json() -> No
     assert result["concurrent_100_cross_talk"] == result["concurrent_1000_cross_talk"] == 0
     assert result["exchanges_per_handshake"] > 0 and result["transport_round_trip"]["in_process_us"] > 0
     assert result["first_connect_from_source_s"] > 0
+    assert result["reference_ms_before"] > 0 and result["reference_ms_after"] > 0
+    assert "reference task" in done.stdout
     assert "Where the difference comes from" in done.stdout
 
 
