@@ -214,7 +214,8 @@ class _EmbeddedServer(uvicorn.Server):
     would otherwise take SIGINT for itself and stop at once, before `serving` closes the lab's own
     keep-alive connections to them (the MCP server's to the AS for its keys): the AS then waited
     out its 5 s graceful shutdown for a TLS connection nobody would close, and logged an error.
-    Without them, Ctrl-C cancels the `serving` block, which closes those connections first."""
+    Instead `serve_until_interrupted` takes the signals and leaves the `serving` block, which closes
+    those connections first."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
