@@ -265,6 +265,7 @@ def _listening(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
+@pytest.mark.slow  # a served process and a whole SDK handshake for each signal
 @pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM"])
 def test_ctrl_c_or_kill_stops_a_used_lab_cleanly_after_closing_its_own_connections(stop: str, tmp_path: Path) -> None:
     """After a client's handshake the MCP server keeps a TLS connection to the AS (for its keys).
