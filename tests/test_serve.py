@@ -50,6 +50,16 @@ def served(tls_dir: Path, **options: Any) -> Any:
     return serving(mcp_port=0, as_port=0, documents_port=0, tls_directory=tls_dir, **options)
 
 
+async def sdk_whoami(mcp_url: str, tls_dir: Path) -> dict[str, Any]:
+    """The official SDK client's whole DCR flow against a served lab over TLS, trusting its CA;
+    the lab's headless browser approves and reads the code off the redirect."""
+    async with httpx.AsyncClient(verify=trusting(tls_dir)) as browser_http:
+        return await whoami_with_sdk(
+            mcp_url, lambda auth: httpx2.AsyncClient(auth=auth, verify=trusting(tls_dir)), Browser(browser_http),
+            redirect_uri="http://127.0.0.1:9/callback",
+        )  # fmt: skip
+
+
 class LoopbackCallback:
     """A real listener at http://127.0.0.1:<port>/callback that keeps the query it receives."""
 
@@ -80,11 +90,7 @@ async def test_the_sdk_client_registers_by_dcr_over_tls_and_every_exchange_is_tr
     seen = []
     async with served(tls_dir, on_exchange=seen.append) as lab:
         assert lab.mcp_url.startswith("https://127.0.0.1:") and lab.issuer.startswith("https://127.0.0.1:")
-        async with httpx.AsyncClient(verify=trusting(tls_dir)) as browser_http:
-            whoami = await whoami_with_sdk(
-                lab.mcp_url, lambda auth: httpx2.AsyncClient(auth=auth, verify=trusting(tls_dir)), Browser(browser_http),
-                redirect_uri="http://127.0.0.1:9/callback",
-            )  # fmt: skip
+        whoami = await sdk_whoami(lab.mcp_url, tls_dir)
         trace = lab.lab.trace
     assert whoami["client_id"].startswith("tpc_") and whoami["aud"] == lab.mcp_url and whoami["iss"] == lab.issuer
     paths = [e.path.split("?")[0] for e in trace]
@@ -233,12 +239,8 @@ async def test_a_port_in_use_is_a_clear_error(tls_dir: Path) -> None:
 async def test_a_saved_trace_loads_into_the_same_views(tls_dir: Path, tmp_path: Path) -> None:
     saved = tmp_path / "trace.jsonl"
     writer = TraceWriter(saved)
-    async with (
-        served(tls_dir, on_exchange=writer.write) as lab,
-        httpx.AsyncClient(verify=trusting(tls_dir)) as browser_http,
-    ):
-        await whoami_with_sdk(lab.mcp_url, lambda auth: httpx2.AsyncClient(auth=auth, verify=trusting(tls_dir)),
-                              Browser(browser_http), redirect_uri="http://127.0.0.1:9/callback")  # fmt: skip
+    async with served(tls_dir, on_exchange=writer.write) as lab:
+        await sdk_whoami(lab.mcp_url, tls_dir)
         live = lab.lab.trace
     writer.close()
     loaded = load_trace(saved)
@@ -279,18 +281,7 @@ def test_ctrl_c_or_kill_stops_a_used_lab_cleanly_after_closing_its_own_connectio
         deadline = time.monotonic() + 60
         while not _listening(mcp) and time.monotonic() < deadline:
             time.sleep(0.1)
-        trust = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
-
-        async def handshake() -> dict[str, Any]:
-            async with httpx.AsyncClient(verify=trust) as browser_http:
-                return await whoami_with_sdk(
-                    f"https://127.0.0.1:{mcp}/mcp",
-                    lambda auth: httpx2.AsyncClient(auth=auth, verify=trust),
-                    Browser(browser_http),
-                    redirect_uri="http://127.0.0.1:9/callback",
-                )
-
-        assert asyncio.run(handshake())["sub"] == "alice"
+        assert asyncio.run(sdk_whoami(f"https://127.0.0.1:{mcp}/mcp", tmp_path))["sub"] == "alice"
     finally:
         server.send_signal(getattr(signal, stop))
         log, _ = server.communicate(timeout=60)
