@@ -30,7 +30,6 @@ compiling the lab's modules from source, where nothing had written it
 from __future__ import annotations
 
 import argparse
-import compileall
 import json
 import os
 import re
@@ -39,6 +38,8 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from fresh_interpreter import compile_lab  # benchmarks/fresh_interpreter.py, beside this script
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = {"DCR": "dcr", "CIMD, cold cache": "cimd", "CIMD, warm cache": "cimd"}
@@ -136,7 +137,7 @@ def main() -> None:
     if shutil.which("valgrind") is None:
         sys.exit("benchmarks/instructions.py needs valgrind (Debian: apt-get install valgrind)")
 
-    compileall.compile_dir(str(ROOT / "lab_servers"), quiet=1)  # as a checkout's first import does
+    compile_lab()
     result: dict[str, object] = {"runs": args.runs, "python": sys.version.split()[0]}
     counts: dict[str, dict[str, int | None]] = {}
     # Each probe is one single-threaded process: run as many at once as there are cores.

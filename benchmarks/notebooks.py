@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import argparse
-import compileall
 import json
 import os
 import statistics
@@ -27,6 +26,7 @@ import time
 from pathlib import Path
 
 import nbformat
+from fresh_interpreter import compile_lab  # benchmarks/fresh_interpreter.py, beside this script
 from machine import describe, load, reference_ms  # benchmarks/machine.py, beside this script
 from nbclient import NotebookClient
 
@@ -111,9 +111,7 @@ def main() -> int:
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
     args = parser.parse_args()
-    # The lab's bytecode, as a checkout's first run leaves it: where PYTHONDONTWRITEBYTECODE is set,
-    # every kernel would compile the lab from source (about 60 ms more; benchmarks/handshake.py).
-    compileall.compile_dir(str(ROOT / "lab_servers"), quiet=1)
+    compile_lab()  # else, where PYTHONDONTWRITEBYTECODE is set, every kernel compiles the lab from source
     print(f"machine: {os.cpu_count()} cores; Python {sys.version.split()[0]}; load average (1 min) {load()}")
     reference_before = reference_ms()
     result: dict[str, object] = {"load_1min_before": load(), "reference_ms_before": reference_before}

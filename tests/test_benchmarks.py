@@ -143,17 +143,10 @@ def test_the_first_connect_is_timed_with_the_labs_bytecode_written(benchmark: Ca
     assert sources and [s for s in sources if not Path(importlib.util.cache_from_source(str(s))).exists()] == []
 
 
-def _benchmark_module(name: str) -> Any:
-    spec = importlib.util.spec_from_file_location(f"{name}_benchmark", ROOT / "benchmarks" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # as importlib's recipe does: dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_instruction_counts_are_read_from_cachegrinds_summary_and_differenced_per_handshake() -> None:
-    instructions = _benchmark_module("instructions")
+def test_instruction_counts_are_read_from_cachegrinds_summary_and_differenced_per_handshake(
+    benchmark: Callable[[str], Any],
+) -> None:
+    instructions = benchmark("instructions")
     summary = "==16576== \n==16576== I   refs:      4,254,717,098\n"
     assert instructions.parse_instruction_count(summary) == 4_254_717_098
     with pytest.raises(ValueError, match="I refs"):
@@ -163,8 +156,8 @@ def test_instruction_counts_are_read_from_cachegrinds_summary_and_differenced_pe
         instructions.per_handshake(5_000, 4_000, 1)
 
 
-def test_the_instruction_count_measures_cimd_only_in_revisions_that_have_it() -> None:
-    instructions = _benchmark_module("instructions")
+def test_the_instruction_count_measures_cimd_only_in_revisions_that_have_it(benchmark: Callable[[str], Any]) -> None:
+    instructions = benchmark("instructions")
     assert instructions.scenarios_of("2025-03-26") == instructions.scenarios_of("2025-06-18") == ["DCR"]
     assert instructions.scenarios_of("2026-07-28") == ["DCR", "CIMD, cold cache", "CIMD, warm cache"]
 
@@ -178,10 +171,12 @@ def test_the_instruction_count_measures_cimd_only_in_revisions_that_have_it() ->
         ("2025-03-26", "CIMD, warm cache", False),  # no CIMD before 2025-11-25: the handshake fails
     ],
 )
-def test_the_instruction_probe_runs_each_scenario_natively(revision: str, scenario: str, runs_to_the_end: bool) -> None:
+def test_the_instruction_probe_runs_each_scenario_natively(
+    benchmark: Callable[[str], Any], revision: str, scenario: str, runs_to_the_end: bool
+) -> None:
     """The probe valgrind runs is plain Python: run here without valgrind (CI has none), it must
     still drive the lab's current API, and fail loudly (a StepError) where a scenario cannot run."""
-    instructions = _benchmark_module("instructions")
+    instructions = benchmark("instructions")
     done = subprocess.run(
         [sys.executable, "-c", instructions.HANDSHAKE_PROBE, revision, scenario, "1" if scenario else "0"],
         cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
