@@ -81,9 +81,8 @@ async def loopback(n: int) -> None:
 
 
 async def _loopback(n: int, tls_directory: Path) -> None:
-    async with serving(
-        mcp_port=free_port(), as_port=free_port(), policy=PATIENT, tls_directory=tls_directory
-    ) as served:
+    # Port 0: `serving` binds first and builds its URLs from the ports it got.
+    async with serving(mcp_port=0, as_port=0, policy=PATIENT, tls_directory=tls_directory) as served:
         publish_clients(served.lab, n)
         limits = httpx.Limits(max_connections=100)
         assert served.ca is not None  # serve speaks HTTPS from its local CA, which the clients trust

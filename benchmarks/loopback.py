@@ -7,7 +7,6 @@ transports alone, `transport.py`, against the work both modes share). Part of
 from __future__ import annotations
 
 import asyncio
-import socket
 import ssl
 import statistics
 import tempfile
@@ -23,12 +22,6 @@ from scenarios import POLICY, SCENARIOS, make_lab, median_ms, ms  # benchmarks/s
 
 from lab_servers import LabClient, SeededIds, StepError, default_client_metadata
 from lab_servers.client import Browser
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def loopback_times(runs: int, tls: bool, *, new_connections: bool = False) -> dict[str, list[float]]:
@@ -50,7 +43,8 @@ async def _loopback_times(
     serving: Any, runs: int, options: dict[str, Any], new_connections: bool
 ) -> dict[str, list[float]]:
     totals: dict[str, list[float]] = defaultdict(list)
-    async with serving(mcp_port=free_port(), as_port=free_port(), policy=POLICY, **options) as served:
+    # Port 0: `serving` binds first and builds its URLs from the ports it got.
+    async with serving(mcp_port=0, as_port=0, policy=POLICY, **options) as served:
         lab = served.lab
         ca = getattr(served, "ca", None)
         verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(ca.ca_certificate)) if ca else True
