@@ -29,12 +29,16 @@ import nbformat
 from fresh_interpreter import compile_lab  # benchmarks/fresh_interpreter.py, beside this script
 from machine import describe, load, reference_ms  # benchmarks/machine.py, beside this script
 from nbclient import NotebookClient
+from traitlets.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 SUITE_TARGET_S = 30.0
 FIRST_CELL_TARGET_S = 2.0
 MEMORY_TARGET_MB = 400.0
+# Kernels with encrypted channels, as `scripts/regenerate_notebooks.py` starts them (and without
+# ipykernel's warning on every start that code and outputs travel over TCP in plain text).
+ENCRYPTED_KERNEL = Config(KernelManager={"transport_encryption": "required"})
 # Read inside the kernel: resident memory now (VmRSS) and at its peak (ru_maxrss, in KiB on Linux).
 MEMORY_PROBE = """
 import resource as _r
@@ -72,7 +76,13 @@ def suite_time() -> tuple[float, str]:
 def first_cell_times(path: Path) -> tuple[float, float]:
     """(kernel start, first code cell) in seconds, in a fresh kernel."""
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, kernel_name="python3", timeout=120, resources={"metadata": {"path": str(NOTEBOOKS)}})
+    client = NotebookClient(
+        nb,
+        kernel_name="python3",
+        timeout=120,
+        resources={"metadata": {"path": str(NOTEBOOKS)}},
+        config=ENCRYPTED_KERNEL,
+    )
     started = time.perf_counter()
     with client.setup_kernel():
         kernel_ready = time.perf_counter()
@@ -85,7 +95,13 @@ def first_cell_times(path: Path) -> tuple[float, float]:
 def kernel_memory_after_all(paths: list[Path]) -> tuple[float, float, float]:
     """(resident MB now, peak MB, seconds) after running every notebook in `paths` in one kernel."""
     first = nbformat.read(paths[0], as_version=4)
-    client = NotebookClient(first, kernel_name="python3", timeout=300, resources={"metadata": {"path": str(NOTEBOOKS)}})
+    client = NotebookClient(
+        first,
+        kernel_name="python3",
+        timeout=300,
+        resources={"metadata": {"path": str(NOTEBOOKS)}},
+        config=ENCRYPTED_KERNEL,
+    )
     started = time.perf_counter()
     with client.setup_kernel():
         for path in paths:

@@ -27,6 +27,7 @@ from typing import Any
 import nbformat
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell
+from traitlets.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -38,6 +39,10 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 # Notebook-level metadata kept as written; anything else a run adds (widget state, the
 # kernel's exact Python version in language_info) is dropped so files do not churn.
 KEPT_METADATA = {"kernelspec", "language_info"}
+# The kernel's channels encrypted with CurveZMQ keys that the kernel manager provisions (ipykernel's
+# kernelspec declares `supported_encryption: curve`). Over plain TCP, ipykernel warns on every start
+# that code and outputs travel in plain text; "required" fails the start instead of falling back.
+ENCRYPTED_KERNEL = Config(KernelManager={"transport_encryption": "required"})
 
 
 def notebook_paths(prefixes: list[str] | None = None) -> list[Path]:
@@ -74,6 +79,7 @@ def new_client(nb: nbformat.NotebookNode, cwd: Path = NOTEBOOKS) -> NotebookClie
         store_widget_state=False,
         coalesce_streams=True,  # one stream output per name: how the kernel chunked prints varies
         allow_errors=False,
+        config=ENCRYPTED_KERNEL,
     )
 
 
