@@ -17,9 +17,10 @@ printed beside it); a fresh interpreter's `import lab_servers` + `Lab()` + first
 `connect("cimd")` ≤ 0.8 s median (with the lab's bytecode written, as after a checkout's first
 run; the time compiling the lab from source is printed beside it).
 The machine's load average and the time of a fixed reference task (`machine.py`) are printed
-(and stored in the JSON) with the numbers: on a shared machine they mean little without them. Whatever is compared runs in turn, not in blocks (revisions
-and scenarios, concurrent counts, kinds of fresh interpreter), so that the machine's drift in
-speed weighs on each alike.
+(and stored in the JSON) with the numbers: on a shared machine they mean little without them.
+Whatever is compared runs in turn, not in blocks (revisions and scenarios, each handshake over
+loopback after one in process, concurrent counts, kinds of fresh interpreter), so that the
+machine's drift in speed weighs on each alike.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ import concurrency
 import fresh_interpreter
 import loopback
 from machine import describe, load, reference_ms
-from scenarios import POLICY, SCENARIOS, make_lab, median_ms, ms, revisions
+from scenarios import POLICY, SCENARIOS, make_lab, median_ms, ms, revisions, start_scenario
 
 import lab_servers
 from lab_servers import STEPS, Lab, StepError
@@ -101,9 +102,7 @@ async def _scenarios_of(lab: Lab) -> list[tuple[str, str]]:
 
 
 async def _timed_handshake(lab: Lab, scenario: str, method: str, timings: Timings) -> None:
-    # In turn, "CIMD, cold cache" fills the cache that "CIMD, warm cache" then finds.
-    if scenario == "CIMD, cold cache":
-        lab.cimd_cache.clear()
+    start_scenario(lab, scenario)
     client = lab.client(method)
     start, cpu_start = time.perf_counter(), time.process_time()
     for number in range(1, 8):

@@ -1,7 +1,7 @@
 """The same handshake over real sockets: the lab client against the served lab
 (`python -m lab_servers serve`) on 127.0.0.1, plain and with TLS, on kept-alive and on new
-connections, as a ratio to the in-process time; and why that ratio is what it is (the
-transports alone, `transport.py`, against the work both modes share). Part of
+connections, as a ratio to in-process handshakes taken in turn with them; and why that ratio is
+what it is (the transports alone, `transport.py`, against the work both modes share). Part of
 `benchmarks/handshake.py`, which prints it; the target (issue 12) is in process ≥ 10× faster."""
 
 from __future__ import annotations
@@ -18,33 +18,49 @@ from typing import Any
 
 import httpx
 import transport  # benchmarks/transport.py, beside this script
-from scenarios import POLICY, SCENARIOS, make_lab, median_ms, ms  # benchmarks/scenarios.py
+from scenarios import (  # benchmarks/scenarios.py, beside this script
+    POLICY,
+    SCENARIOS,
+    handshake_seconds,
+    make_lab,
+    median_ms,
+    ms,
+    start_scenario,
+)
 
 from lab_servers import LabClient, SeededIds, StepError, default_client_metadata
 from lab_servers.client import Browser
 
 
-async def loopback_times(runs: int, tls: bool, *, new_connections: bool = False) -> dict[str, list[float]]:
+async def loopback_times(
+    revision: str, runs: int, tls: bool, *, new_connections: bool = False
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """The same lab client and scenarios against the served lab (`python -m lab_servers serve`):
     real sockets on 127.0.0.1, uvicorn; with `tls`, HTTPS from serve's local CA (in a throwaway
     directory), the client trusting that CA. CIMD uses a document the served lab publishes, if it
     publishes any. By default every client reuses the same kept-alive connections (the best case
     for sockets); with `new_connections`, each lab client opens its own, as `Lab.client()` gives
     each client its own HTTP clients and as a newly started MCP client does (TCP and TLS
-    handshakes included)."""
+    handshakes included). Each handshake over sockets follows one in an in-process lab of the same
+    revision, so that the ratio compares times taken in the same moments: (over sockets, in
+    process), seconds per scenario."""
     from lab_servers.serve import serving  # uvicorn is only needed here
 
     with tempfile.TemporaryDirectory(prefix="lab-bench-tls-") as tls_directory:
         options: dict[str, Any] = {"tls": tls, "tls_directory": Path(tls_directory)} if tls else {"tls": False}
-        return await _loopback_times(serving, runs, options, new_connections)
+        return await _loopback_times(serving, revision, runs, options, new_connections)
 
 
 async def _loopback_times(
-    serving: Any, runs: int, options: dict[str, Any], new_connections: bool
-) -> dict[str, list[float]]:
-    totals: dict[str, list[float]] = defaultdict(list)
+    serving: Any, revision: str, runs: int, options: dict[str, Any], new_connections: bool
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    over_sockets: dict[str, list[float]] = defaultdict(list)
+    in_process: dict[str, list[float]] = defaultdict(list)
     # Port 0: `serving` binds first and builds its URLs from the ports it got.
-    async with serving(mcp_port=0, as_port=0, policy=POLICY, **options) as served:
+    async with (
+        serving(mcp_port=0, as_port=0, policy=POLICY, revision=revision, **options) as served,
+        make_lab(revision, seed=0, policy=POLICY) as local,
+    ):
         lab = served.lab
         ca = getattr(served, "ca", None)
         verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(ca.ca_certificate)) if ca else True
@@ -71,19 +87,23 @@ async def _loopback_times(
                         await opened.aclose()
 
             await run("dcr", 0)  # warm: connections, the RS's JWKS cache
-            number = 0
+            await local.connect("dcr")  # and the in-process lab's MCP session manager and JWKS cache
+            scenarios = []
             for scenario, method in SCENARIOS:
                 try:
                     await run(method, 0)
                 except StepError:
                     continue
-                for _ in range(runs):
+                scenarios.append((scenario, method))
+            number = 0
+            for _ in range(runs):
+                for scenario, method in scenarios:
                     number += 1
-                    if scenario == "CIMD, cold cache":
-                        lab.cimd_cache.clear()
-                    totals[scenario].append(await run(method, number))
+                    in_process[scenario].append(await handshake_seconds(local, scenario, method))
+                    start_scenario(lab, scenario)
+                    over_sockets[scenario].append(await run(method, number))
                     lab.trace.clear()
-    return totals
+    return over_sockets, in_process
 
 
 async def exchanges_per_handshake(revision: str) -> int:
@@ -130,9 +150,8 @@ def explain_loopback_ratio(
 
 
 def report(result: dict[str, Any], revision: str, runs: int, transport_runs: int, say: Callable[[str], None]) -> None:
-    """Each loopback mode against `result`'s in-process medians for `revision`: medians and ratios
-    into `result`, printed, then the decomposition."""
-    in_process = result["median_ms"].get(revision) or {}
+    """Each loopback mode, each handshake over sockets right after one in process: medians and
+    their ratios into `result`, printed, then the decomposition."""
     result["loopback_tls"] = True
     modes = (
         ("plain", "plain http, kept-alive connections", False, False),
@@ -140,17 +159,23 @@ def report(result: dict[str, Any], revision: str, runs: int, transport_runs: int
         ("tls_new_connections", "HTTPS, each client its own new connections", True, True),
     )
     for name, how, use_tls, new_connections in modes:
-        loopback = asyncio.run(loopback_times(runs, use_tls, new_connections=new_connections))
-        result[f"loopback_{name}_median_ms"] = {s: median_ms(v) for s, v in loopback.items()}
-        ratios = {s: round(median_ms(v) / in_process[s], 1) for s, v in loopback.items() if in_process.get(s)}
+        over_sockets, in_process = asyncio.run(loopback_times(revision, runs, use_tls, new_connections=new_connections))
+        result[f"loopback_{name}_median_ms"] = {s: median_ms(v) for s, v in over_sockets.items()}
+        result[f"loopback_{name}_in_process_median_ms"] = paired = {s: median_ms(v) for s, v in in_process.items()}
+        ratios = {s: round(median_ms(v) / paired[s], 1) for s, v in over_sockets.items()}
         result[f"ratio_loopback_{name}_over_inprocess"] = ratios
-        say(f"Over loopback sockets (served lab, {how}), median of {runs}, vs in process ({revision}):")
-        for scenario, samples in loopback.items():
-            say(
-                f"  {scenario:18} {ms(statistics.median(samples))}   {ratios.get(scenario, float('nan')):5.1f}× the in-process time"
-            )
+        say(
+            f"Over loopback sockets (served lab, {how}), {revision}, median of {runs}, in turn with as many in process:"
+        )
+        for scenario, samples in over_sockets.items():
+            say(f"  {scenario:18} {ms(statistics.median(samples))}   {ratios[scenario]:5.1f}× the in-process "
+                f"{ms(statistics.median(in_process[scenario])).strip()}")  # fmt: skip
     say(
         explain_loopback_ratio(
-            result, revision, in_process, asyncio.run(exchanges_per_handshake(revision)), transport_runs
+            result,
+            revision,
+            result["loopback_tls_in_process_median_ms"],
+            asyncio.run(exchanges_per_handshake(revision)),
+            transport_runs,
         )
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import inspect
 import statistics
+import time
 from typing import Any
 
 import lab_servers
@@ -39,6 +40,25 @@ def make_lab(revision: str, **options: Any) -> Lab:
     if "revision" in inspect.signature(Lab).parameters:
         options["revision"] = revision
     return Lab(**options)
+
+
+def start_scenario(lab: Lab, scenario: str) -> None:
+    """Run in turn, "CIMD, cold cache" empties the AS's CIMD cache, which "CIMD, warm cache" then
+    finds full."""
+    if scenario == "CIMD, cold cache":
+        lab.cimd_cache.clear()
+
+
+async def handshake_seconds(lab: Lab, scenario: str, method: str) -> float:
+    """One whole in-process handshake of `scenario` in `lab`; the trace is cleared after it, so
+    that memory stays flat over many runs."""
+    start_scenario(lab, scenario)
+    client = lab.client(method)
+    start = time.perf_counter()
+    await client.run_all()
+    elapsed = time.perf_counter() - start
+    lab.trace.clear()
+    return elapsed
 
 
 def ms(seconds: float) -> str:

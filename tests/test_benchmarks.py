@@ -110,6 +110,35 @@ def test_revisions_and_scenarios_are_timed_in_turn(
     )
 
 
+def test_each_handshake_over_loopback_follows_one_in_process(
+    benchmark: Callable[[str], Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ratio compares times taken in the same moments, not a block over sockets with the
+    in-process medians taken a minute before it."""
+    loopback = benchmark("loopback")
+    order: list[tuple[str, str]] = []
+    in_process, start_scenario = loopback.handshake_seconds, loopback.start_scenario
+
+    async def recorded(lab: Any, scenario: str, method: str) -> float:
+        order.append(("in process", scenario))
+        return float(await in_process(lab, scenario, method))
+
+    def over_sockets_next(lab: Any, scenario: str) -> None:
+        order.append(("over sockets", scenario))
+        start_scenario(lab, scenario)
+
+    monkeypatch.setattr(loopback, "handshake_seconds", recorded)
+    monkeypatch.setattr(loopback, "start_scenario", over_sockets_next)
+    over_sockets, local = asyncio.run(loopback.loopback_times("2026-07-28", 2, tls=False))
+    scenarios = list(over_sockets)
+    assert scenarios and order == [(where, s) for s in scenarios for where in ("in process", "over sockets")] * 2
+    assert (
+        {s: len(v) for s, v in over_sockets.items()}
+        == {s: len(v) for s, v in local.items()}
+        == dict.fromkeys(scenarios, 2)
+    )
+
+
 def test_the_kinds_of_fresh_interpreter_start_in_turn(
     benchmark: Callable[[str], Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
