@@ -10,9 +10,12 @@ when their reference times agree.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import statistics
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 # A small metadata document, round-tripped through JSON as the lab's servers and clients do all
@@ -57,3 +60,14 @@ def describe(before: float, after: float) -> str:
         f"reference task {before:.1f} ms before, {after:.1f} ms after (about {USUAL_REFERENCE_MS:.0f} ms on the 2-core "
         "machines at their usual speed: more means a slower spell, whatever the load average says)"
     )
+
+
+@contextlib.contextmanager
+def conditions(say: Callable[[str], None] = print) -> Iterator[None]:
+    """For the scripts without targets of their own: the load average and the reference task's
+    time, printed before and after the numbers the block prints."""
+    load_before, reference_before = load(), reference_ms()
+    say(f"machine: {len(os.sched_getaffinity(0))} cores; load average (1 min) {load_before}\n")
+    yield
+    say(f"\nload average (1 min): {load_before} before, {load()} after")
+    say(describe(reference_before, reference_ms()))

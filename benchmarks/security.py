@@ -21,6 +21,8 @@ import time
 import tracemalloc
 from collections.abc import Awaitable, Callable
 
+from machine import conditions  # benchmarks/machine.py, beside this script
+
 from lab_servers import HARDENED, NAIVE, ASPolicy, Lab, default_client_metadata
 
 HOST, ADDRESS = "apps.example", "93.184.215.40"
@@ -121,4 +123,5 @@ if __name__ == "__main__":
     parser.add_argument("--clients", type=int, default=10_000)
     parser.add_argument("--fetches", type=int, default=2_000)
     args = parser.parse_args()
-    asyncio.run(main(args.clients, args.fetches))
+    with conditions():
+        asyncio.run(main(args.clients, args.fetches))

@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from machine import conditions  # benchmarks/machine.py, beside this script
 
 from lab_servers.local_ca import ensure_local_ca
 from lab_servers.network.network import LabNetwork
@@ -131,9 +132,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2000, help="requests per transport (default 2000)")
     parser.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
     args = parser.parse_args()
-    result = asyncio.run(round_trips(args.runs))
-    print("One GET of a two-byte answer, median (the transport alone; no server work):")
-    print(describe(result))
+    with conditions():
+        result = asyncio.run(round_trips(args.runs))
+        print("One GET of a two-byte answer, median (the transport alone; no server work):")
+        print(describe(result))
     if args.json:
         print(json.dumps(result))
 
