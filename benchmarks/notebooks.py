@@ -73,16 +73,16 @@ def suite_time() -> tuple[float, str]:
     return elapsed, summary
 
 
+def _client(nb: nbformat.NotebookNode, timeout: int) -> NotebookClient:
+    """A client for `nb` in the notebooks' directory, its kernel's channels encrypted."""
+    resources = {"metadata": {"path": str(NOTEBOOKS)}}
+    return NotebookClient(nb, kernel_name="python3", timeout=timeout, resources=resources, config=ENCRYPTED_KERNEL)
+
+
 def first_cell_times(path: Path) -> tuple[float, float]:
     """(kernel start, first code cell) in seconds, in a fresh kernel."""
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(
-        nb,
-        kernel_name="python3",
-        timeout=120,
-        resources={"metadata": {"path": str(NOTEBOOKS)}},
-        config=ENCRYPTED_KERNEL,
-    )
+    client = _client(nb, timeout=120)
     started = time.perf_counter()
     with client.setup_kernel():
         kernel_ready = time.perf_counter()
@@ -95,13 +95,7 @@ def first_cell_times(path: Path) -> tuple[float, float]:
 def kernel_memory_after_all(paths: list[Path]) -> tuple[float, float, float]:
     """(resident MB now, peak MB, seconds) after running every notebook in `paths` in one kernel."""
     first = nbformat.read(paths[0], as_version=4)
-    client = NotebookClient(
-        first,
-        kernel_name="python3",
-        timeout=300,
-        resources={"metadata": {"path": str(NOTEBOOKS)}},
-        config=ENCRYPTED_KERNEL,
-    )
+    client = _client(first, timeout=300)
     started = time.perf_counter()
     with client.setup_kernel():
         for path in paths:
