@@ -181,12 +181,23 @@ def main() -> None:
     parser.add_argument(
         "--runs", type=int, default=200, help="in-process handshakes per scenario and revision (default 200)"
     )
-    parser.add_argument("--loopback-runs", type=int, default=50, help="loopback handshakes per scenario (default 50)")
     parser.add_argument(
-        "--fresh-runs", type=int, default=7, help="fresh interpreters for the first-connect time (default 7)"
+        "--loopback-runs", type=int, default=50, help="loopback handshakes per scenario (default 50; 0 skips them)"
+    )
+    parser.add_argument(
+        "--fresh-runs",
+        type=int,
+        default=7,
+        help="fresh interpreters for the first-connect time (default 7; 0 skips them)",
     )
     parser.add_argument(
         "--concurrent", type=int, nargs="*", default=[100, 1000], help="concurrent handshake counts (default 100 1000)"
+    )
+    parser.add_argument(
+        "--gc-threshold",
+        type=int,
+        help="the concurrent runs under this generation-0 threshold of the cyclic GC (CPython's default 700), "
+        "an experiment: the lab itself never tunes the GC",
     )
     parser.add_argument("--transport-runs", type=int, default=2000, help="bare GETs per transport (default 2000)")
     parser.add_argument(
@@ -221,9 +232,11 @@ def main() -> None:
     report_after_handshake(result, max(args.runs // 4, 10), say)
     default = str(getattr(lab_servers, "DEFAULT_REVISION", supported[-1]))
     result["default_revision"] = default
-    loopback.report(result, default, args.loopback_runs, args.transport_runs, say)
-    concurrency.report(result, default, args.concurrent, args.repeat, say)
-    fresh_interpreter.report(result, args.fresh_runs, say)
+    if args.loopback_runs:
+        loopback.report(result, default, args.loopback_runs, args.transport_runs, say)
+    concurrency.report(result, default, args.concurrent, args.repeat, say, args.gc_threshold)
+    if args.fresh_runs:
+        fresh_interpreter.report(result, args.fresh_runs, say)
     result["load_1min_after"], result["reference_ms_after"] = load(), reference_ms()
     say(
         f"\nload average (1 min): {result['load_1min_before']} before, {result['load_1min_after']} after; {len(os.sched_getaffinity(0))} cores"

@@ -89,6 +89,25 @@ def test_concurrent_counts_run_in_interleaved_rounds_and_the_small_count_three_t
     assert (len(runs[100]), len(runs[1000])) == (6, 2)
 
 
+def test_a_gc_threshold_holds_for_the_concurrent_runs_alone(
+    benchmark: Callable[[str], Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--gc-threshold` is an experiment on the benchmark's process; the lab never tunes the GC."""
+    concurrency = benchmark("concurrency")
+    thresholds: list[int] = []
+
+    async def run(revision: str, count: int) -> dict[str, Any]:
+        thresholds.append(concurrency.gc.get_threshold()[0])
+        return {"seconds": 1.0, "gc_seconds": 0.0, "gc_passes": [0, 0, 0], "cross_talk": 0, "exchanges": 0}
+
+    monkeypatch.setattr(concurrency, "concurrent", run)
+    before = concurrency.gc.get_threshold()
+    result: dict[str, Any] = {}
+    concurrency.report(result, "2026-07-28", [100, 1000], 1, lambda _: None, gc_threshold=before[0] + 6300)
+    assert thresholds == [before[0] + 6300] * 5 and concurrency.gc.get_threshold() == before
+    assert result["concurrent_gc_threshold"] == before[0] + 6300
+
+
 def test_revisions_and_scenarios_are_timed_in_turn(
     benchmark: Callable[[str], Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
