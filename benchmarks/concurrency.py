@@ -116,7 +116,7 @@ def report(
     described = "one round" if rounds == 1 else f"medians over {rounds} interleaved rounds"
     tuned = "" if gc_threshold is None else f", the GC's generation-0 threshold set to {gc_threshold:,}"
     say(f"\nConcurrent handshakes in one lab (half DCR, half CIMD), revision {revision}, {described}{tuned}:")
-    result["concurrent_gc_threshold"] = gc_threshold or gc.get_threshold()[0]
+    result["concurrent_gc_threshold"] = gc.get_threshold()[0] if gc_threshold is None else gc_threshold
     with _young_generation_threshold(gc_threshold):
         # One untimed run first, so that whichever count runs first does not also pay the
         # process's first-use costs (a run of 100 takes only about half a second).
