@@ -1,12 +1,22 @@
 """Concurrent handshakes (issue 7 items 15, 16): each step record holds exactly its own client's
 exchanges, each whoami names its own client, and the same concurrent scenario gives the same
-trace byte for byte. `benchmarks/load.py` runs the same checks with 1,000 clients."""
+trace byte for byte. `benchmarks/load.py` runs the same checks with 1,000 clients.
+
+And a handshake's own work does not grow with what the lab has seen (issue 12): 1,000 at once
+took 46.7 s, far more than ten times 100, while each step scanned the whole trace.
+`benchmarks/handshake.py` times the ratio; the test counts lines, which no machine's speed moves."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
 import pytest
 
-from lab_servers import Lab
+import lab_servers
+from lab_servers import HARDENED, Lab
 
 from .concurrency import connect_many, cross_talk
 
@@ -42,3 +52,41 @@ async def test_a_lab_s_clients_share_one_browser_and_the_lab_closes_it() -> None
     shared = first.browser.http
     await lab.aclose()
     assert shared.is_closed
+
+
+LAB_CODE = str(Path(lab_servers.__file__).parent)
+
+
+async def lab_lines_of_one_handshake(lab: Lab, method: str) -> int:
+    """How many lines of the lab's own code (not the libraries') one handshake executes."""
+    executed = 0
+
+    def count_lines(frame: FrameType, event: str, arg: Any) -> Any:
+        nonlocal executed
+        executed += event == "line"
+        return count_lines
+
+    def lab_frames_only(frame: FrameType, event: str, arg: Any) -> Any:
+        return count_lines if frame.f_code.co_filename.startswith(LAB_CODE) else None
+
+    client = lab.client(method)
+    sys.settrace(lab_frames_only)
+    try:
+        await client.run_all()
+    finally:
+        sys.settrace(None)
+    return executed
+
+
+@pytest.mark.parametrize("method", ["dcr", "cimd"])
+async def test_a_handshake_does_the_same_work_after_hundreds_of_others(method: str) -> None:
+    """No step scans the trace, the AS's clients, codes or tokens: after 300 handshakes (2,550
+    exchanges, 150 registered clients) one more runs exactly the lines of the lab's code it ran
+    first. A scan of any of them in any step would add a line per element."""
+    async with Lab(seed=0, policy=HARDENED.but(registration_rate_limit=None, max_registrations=None)) as lab:
+        await lab.connect(method)  # the first use of each server, its caches and its keys
+        first = await lab_lines_of_one_handshake(lab, method)
+        for number in range(300):
+            await lab.client("dcr" if number % 2 else "cimd", caller=f"client-{number}").run_all()
+        assert len(lab.trace) > 2_500 and len(lab.registrations) >= 150
+        assert await lab_lines_of_one_handshake(lab, method) == first
