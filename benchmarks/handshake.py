@@ -29,7 +29,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import statistics
 import time
 from collections import defaultdict
@@ -41,7 +40,7 @@ from typing import Any
 import concurrency
 import fresh_interpreter
 import loopback
-from machine import describe, load, reference_ms
+from machine import conditions
 from scenarios import POLICY, SCENARIOS, make_lab, median_ms, ms, revisions, start_scenario
 
 import lab_servers
@@ -223,25 +222,19 @@ def main() -> None:
             500,
         )
 
-    result: dict[str, Any] = {"load_1min_before": load(), "reference_ms_before": reference_ms()}
-    result |= {"runs": args.runs, "loopback_tls": False}
+    result: dict[str, Any] = {"runs": args.runs, "loopback_tls": False}
     say: Callable[[str], None] = print
-
-    supported = revisions()  # builds a lab per revision: once
-    report_in_process(result, supported, args.runs, say)
-    report_after_handshake(result, max(args.runs // 4, 10), say)
-    default = str(getattr(lab_servers, "DEFAULT_REVISION", supported[-1]))
-    result["default_revision"] = default
-    if args.loopback_runs:
-        loopback.report(result, default, args.loopback_runs, args.transport_runs, say)
-    concurrency.report(result, default, args.concurrent, args.repeat, say, args.gc_threshold)
-    if args.fresh_runs:
-        fresh_interpreter.report(result, args.fresh_runs, say)
-    result["load_1min_after"], result["reference_ms_after"] = load(), reference_ms()
-    say(
-        f"\nload average (1 min): {result['load_1min_before']} before, {result['load_1min_after']} after; {len(os.sched_getaffinity(0))} cores"
-    )
-    say(describe(result["reference_ms_before"], result["reference_ms_after"]))
+    with conditions(say, result):
+        supported = revisions()  # builds a lab per revision: once
+        report_in_process(result, supported, args.runs, say)
+        report_after_handshake(result, max(args.runs // 4, 10), say)
+        default = str(getattr(lab_servers, "DEFAULT_REVISION", supported[-1]))
+        result["default_revision"] = default
+        if args.loopback_runs:
+            loopback.report(result, default, args.loopback_runs, args.transport_runs, say)
+        concurrency.report(result, default, args.concurrent, args.repeat, say, args.gc_threshold)
+        if args.fresh_runs:
+            fresh_interpreter.report(result, args.fresh_runs, say)
     if args.json:
         print(json.dumps(result))
 

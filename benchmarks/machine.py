@@ -14,9 +14,11 @@ import contextlib
 import json
 import os
 import statistics
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 # A small metadata document, round-tripped through JSON as the lab's servers and clients do all
 # the time: pure-Python work whose speed follows the interpreter's.
@@ -63,11 +65,17 @@ def describe(before: float, after: float) -> str:
 
 
 @contextlib.contextmanager
-def conditions(say: Callable[[str], None] = print) -> Iterator[None]:
-    """For the scripts without targets of their own: the load average and the reference task's
-    time, printed before and after the numbers the block prints."""
-    load_before, reference_before = load(), reference_ms()
-    say(f"machine: {len(os.sched_getaffinity(0))} cores; load average (1 min) {load_before}\n")
-    yield
-    say(f"\nload average (1 min): {load_before} before, {load()} after")
-    say(describe(reference_before, reference_ms()))
+def conditions(say: Callable[[str], None] = print, readings: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+    """The machine's cores, Python, load average and reference task's time, printed before and
+    after the numbers the block prints, and stored in `readings` (a script's JSON result) as
+    `load_1min_before`, `reference_ms_before`, `load_1min_after` and `reference_ms_after`."""
+    readings = {} if readings is None else readings
+    readings["load_1min_before"], readings["reference_ms_before"] = load(), reference_ms()
+    say(
+        f"machine: {len(os.sched_getaffinity(0))} cores; Python {sys.version.split()[0]}; "
+        f"load average (1 min) {readings['load_1min_before']}"
+    )
+    yield readings
+    readings["load_1min_after"], readings["reference_ms_after"] = load(), reference_ms()
+    say(f"\nload average (1 min): {readings['load_1min_before']} before, {readings['load_1min_after']} after")
+    say(describe(readings["reference_ms_before"], readings["reference_ms_after"]))

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import nbformat
 from fresh_interpreter import compile_lab  # benchmarks/fresh_interpreter.py, beside this script
-from machine import describe, load, reference_ms  # benchmarks/machine.py, beside this script
+from machine import conditions  # benchmarks/machine.py, beside this script
 from nbclient import NotebookClient
 from traitlets.config import Config
 
@@ -122,9 +122,17 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
     args = parser.parse_args()
     compile_lab()  # else, where PYTHONDONTWRITEBYTECODE is set, every kernel compiles the lab from source
-    print(f"machine: {os.cpu_count()} cores; Python {sys.version.split()[0]}; load average (1 min) {load()}")
-    reference_before = reference_ms()
-    result: dict[str, object] = {"load_1min_before": load(), "reference_ms_before": reference_before}
+    result: dict[str, object] = {}
+    with conditions(print, result):
+        ok = run_and_report(args, result)
+    print("\nall targets met" if ok else "\nSOME TARGETS MISSED")
+    if args.json:
+        print(json.dumps(result))
+    return 0 if ok else 1
+
+
+def run_and_report(args: argparse.Namespace, result: dict[str, object]) -> bool:
+    """Each part `args` asks for, printed and stored in `result`; whether every target was met."""
     ok = True
     paths = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
     if not args.skip_memory:
@@ -156,14 +164,7 @@ def main() -> int:
         result.update(nbval_suite_s=round(elapsed, 1), nbval_summary=summary)
         ok &= elapsed <= SUITE_TARGET_S and "failed" not in summary
         print(f"\nnbval strict, whole suite (target ≤ {SUITE_TARGET_S:.0f} s): {elapsed:.1f} s wall clock — {summary}")
-    reference_after = reference_ms()
-    result["load_1min_after"], result["reference_ms_after"] = load(), reference_after
-    print(f"load average (1 min) after: {result['load_1min_after']}")
-    print(describe(reference_before, reference_after))
-    print("\nall targets met" if ok else "\nSOME TARGETS MISSED")
-    if args.json:
-        print(json.dumps(result))
-    return 0 if ok else 1
+    return ok
 
 
 if __name__ == "__main__":
