@@ -4,6 +4,7 @@ keeps a bounded, visibly truncated copy of each body (issue 7 item 6)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -16,7 +17,6 @@ from lab_servers.trace import MAX_TRACED_BODY_BYTES, BodyTap
 
 from .raw_upload import stream_upload
 from .test_resource_server import mint
-from .test_serve import free_port
 
 pytestmark = pytest.mark.anyio
 AS_POSTS = ["/register", "/token", "/authorize/decision"]
@@ -100,8 +100,10 @@ async def test_the_in_process_trace_keeps_a_bounded_copy_of_a_large_body(lab: La
 
 
 async def test_serve_mode_caps_bodies_and_its_trace_keeps_a_bounded_copy() -> None:
-    mcp_port, as_port = free_port(), free_port()
-    async with serving(mcp_port=mcp_port, as_port=as_port, tls=False) as served:  # raw sockets speak plain http
+    # Port 0: the served lab binds before it makes its URLs, so the ports it chose are in them
+    # (a port probed free first could be taken by another process before the lab binds it).
+    async with serving(mcp_port=0, as_port=0, tls=False) as served:  # raw sockets speak plain http
+        mcp_port, as_port = urlsplit(served.mcp_url).port, urlsplit(served.issuer).port
         token = mint(served.lab, iss=served.issuer, aud=served.mcp_url)
         form = form_or_json("/token")
         as_status, as_sent = await stream_upload("127.0.0.1", as_port, "/token", 16 * 1024 * 1024, headers=form)

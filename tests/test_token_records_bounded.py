@@ -158,13 +158,10 @@ async def test_serve_mode_keeps_only_the_latest_exchanges_in_memory(monkeypatch:
     from lab_servers import serve_sockets
     from lab_servers.serve import serving
 
-    from .test_serve import free_port
-
     monkeypatch.setattr(serve_sockets, "MAX_SERVED_EXCHANGES", 3)
-    as_port = free_port()
-    async with serving(mcp_port=free_port(), as_port=as_port, tls=False) as served:
+    async with serving(mcp_port=0, as_port=0, tls=False) as served:
         async with httpx.AsyncClient() as http:
             for _ in range(6):
-                await http.get(f"http://127.0.0.1:{as_port}/.well-known/oauth-authorization-server")
+                await http.get(f"{served.issuer}/.well-known/oauth-authorization-server")
         trace = served.lab.trace
     assert len(trace) == 3 and [e.seq for e in trace] == sorted(e.seq for e in trace)
