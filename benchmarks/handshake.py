@@ -17,7 +17,9 @@ printed beside it); a fresh interpreter's `import lab_servers` + `Lab()` + first
 `connect("cimd")` ≤ 0.8 s median (with the lab's bytecode written, as after a checkout's first
 run; the time compiling the lab from source is printed beside it).
 The machine's load average and the time of a fixed reference task (`machine.py`) are printed
-(and stored in the JSON) with the numbers: on a shared machine they mean little without them.
+(and stored in the JSON) with the numbers: on a shared machine they mean little without them. A
+run whose in-process p90s stray far above their medians is flagged as uneven: the machine slowed
+during it, which the reference task, read before and after, can miss.
 Whatever is compared runs in turn, not in blocks (revisions and scenarios, each handshake over
 loopback after one in process, concurrent counts, kinds of fresh interpreter), so that the
 machine's drift in speed weighs on each alike.
@@ -47,6 +49,11 @@ import lab_servers
 from lab_servers import STEPS, Lab, StepError
 
 TARGET_MS = {"2025-11-25": 7.0, "2026-07-28": 5.0}
+# A p90 this far above its median means the machine slowed during the run. The reference task,
+# read before and after, misses such spells: on 2026-12-04 it read 28.6 and 28.3 ms around a run
+# whose medians came out 32 % above a calm run's, with p90s up to 1.37× their medians; in the
+# calm runs the largest was 1.15–1.18×.
+UNEVEN_P90_OVER_MEDIAN = 1.25
 
 
 # In process ------------------------------------------------------------------------------------
@@ -156,14 +163,26 @@ def report_in_process(result: dict[str, Any], supported: list[str], runs: int, s
             + (f" (target ≤ {target:g} ms):" if target else ":")
         )
         for scenario, samples in totals.items():
-            say(f"  {scenario:18} {ms(statistics.median(samples))}   (p90 {ms(statistics.quantiles(samples, n=10)[-1])}; "
+            say(f"  {scenario:18} {ms(statistics.median(samples))}   (p90 {ms(_p90(samples))}; "
                 f"CPU {ms(statistics.median(timings.cpu[scenario]))})")  # fmt: skip
         say("".join(f"  {s:18} (not in this revision)\n" for s, _ in SCENARIOS if s not in totals) + "  per step, median:"
             + " " * 26 + "".join(f"{s:>18}" for s in totals))  # fmt: skip
         for number, _name, title, _ in STEPS:
             say(f"  {number}. {title:41}" + "".join(f"{ms(statistics.median(steps[s][number])):>18}" for s in totals))
         say("")
-    say(f"(The revisions and scenarios ran in turn, one handshake each, {runs} rounds.)\n")
+    say(f"(The revisions and scenarios ran in turn, one handshake each, {runs} rounds.)")
+    spreads = [_p90(v) / statistics.median(v) for t in measured.values() for v in t.wall.values()]
+    spread = result["p90_over_median_max"] = round(max(spreads, default=1.0), 2)
+    if spread > UNEVEN_P90_OVER_MEDIAN:
+        say(f"UNEVEN RUN: a p90 is {spread:.2f}× its median (above {UNEVEN_P90_OVER_MEDIAN}): the machine slowed "
+            "during these handshakes, which the reference task before and after can miss. Do not compare "
+            "these medians with another run's.\n")  # fmt: skip
+    else:
+        say(f"An even run: every p90 is within {spread:.2f}× its median.\n")
+
+
+def _p90(samples: list[float]) -> float:
+    return statistics.quantiles(samples, n=10)[-1]
 
 
 def report_after_handshake(result: dict[str, Any], runs: int, say: Callable[[str], None]) -> None:

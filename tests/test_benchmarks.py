@@ -45,6 +45,7 @@ def test_handshake_benchmark_prints_every_number_the_issue_names_as_json() -> No
     assert result["first_connect_from_source_s"] > 0
     assert result["reference_ms_before"] > 0 and result["reference_ms_after"] > 0
     assert "reference task" in done.stdout
+    assert result["p90_over_median_max"] >= 1.0 and re.search(r"UNEVEN RUN|An even run", done.stdout)
     assert "Where the difference comes from" in done.stdout
 
 
