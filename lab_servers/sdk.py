@@ -9,9 +9,12 @@ headlessly by the lab's browser.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import httpx2
 from mcp.client import Client
 from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider
@@ -135,3 +138,18 @@ async def whoami_with_sdk(
     if result.is_error:
         raise RuntimeError(f"whoami failed: {result.content}")
     return dict(result.structured_content or {})
+
+
+async def whoami_over_tls(mcp_url: str, ca_file: Path) -> dict[str, Any]:
+    """The SDK's whole DCR flow against a served lab (`python -m lab_servers serve`) over real
+    sockets, trusting the CA that `serve` wrote (`ca.pem` in its `--tls-dir`) and nothing else.
+    The lab's headless browser approves and reads the code off the redirect, so the loopback
+    redirect URI is never listened on."""
+    trust = ssl.create_default_context(cafile=str(ca_file))
+    async with httpx.AsyncClient(verify=trust) as browser_http:
+        return await whoami_with_sdk(
+            mcp_url,
+            lambda auth: httpx2.AsyncClient(auth=auth, verify=trust),
+            Browser(browser_http),
+            redirect_uri="http://127.0.0.1:9/callback",
+        )

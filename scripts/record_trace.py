@@ -17,21 +17,16 @@ import asyncio
 import os
 import signal
 import socket
-import ssl
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
-import httpx2
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lab_servers.client import Browser  # noqa: E402
-from lab_servers.sdk import whoami_with_sdk  # noqa: E402
+from lab_servers.sdk import whoami_over_tls  # noqa: E402
 
 
 def free_port() -> int:
@@ -49,17 +44,6 @@ def wait_for(port: int, deadline: float) -> None:
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
 
 
-async def drive(mcp_url: str, ca: Path) -> dict[str, object]:
-    trust = ssl.create_default_context(cafile=str(ca))
-    async with httpx.AsyncClient(verify=trust) as browser_http:
-        return await whoami_with_sdk(
-            mcp_url,
-            lambda auth: httpx2.AsyncClient(auth=auth, verify=trust),
-            Browser(browser_http),
-            redirect_uri="http://127.0.0.1:9/callback",  # the headless user reads the code off the redirect
-        )
-
-
 def main() -> int:
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "trace.jsonl").resolve()
     out.unlink(missing_ok=True)
@@ -71,7 +55,7 @@ def main() -> int:
         server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
             wait_for(mcp, time.monotonic() + 30)
-            whoami = asyncio.run(drive(f"https://127.0.0.1:{mcp}/mcp", Path(tls) / "ca.pem"))
+            whoami = asyncio.run(whoami_over_tls(f"https://127.0.0.1:{mcp}/mcp", Path(tls) / "ca.pem"))
         finally:
             server.send_signal(signal.SIGINT)
             log, _ = server.communicate(timeout=30)

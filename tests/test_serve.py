@@ -22,7 +22,7 @@ from mcp.client.auth import AuthorizationCodeResult
 
 from lab_servers import load_trace
 from lab_servers.client import Browser
-from lab_servers.sdk import HeadlessUser, whoami_with_sdk
+from lab_servers.sdk import HeadlessUser, whoami_over_tls, whoami_with_sdk
 from lab_servers.serve import banner, serving
 from lab_servers.serve_sockets import bind
 from lab_servers.trace_file import TraceWriter, access_tokens
@@ -48,16 +48,6 @@ def trusting(tls_dir: Path) -> ssl.SSLContext:
 
 def served(tls_dir: Path, **options: Any) -> Any:
     return serving(mcp_port=0, as_port=0, documents_port=0, tls_directory=tls_dir, **options)
-
-
-async def sdk_whoami(mcp_url: str, tls_dir: Path) -> dict[str, Any]:
-    """The official SDK client's whole DCR flow against a served lab over TLS, trusting its CA;
-    the lab's headless browser approves and reads the code off the redirect."""
-    async with httpx.AsyncClient(verify=trusting(tls_dir)) as browser_http:
-        return await whoami_with_sdk(
-            mcp_url, lambda auth: httpx2.AsyncClient(auth=auth, verify=trusting(tls_dir)), Browser(browser_http),
-            redirect_uri="http://127.0.0.1:9/callback",
-        )  # fmt: skip
 
 
 class LoopbackCallback:
@@ -90,7 +80,7 @@ async def test_the_sdk_client_registers_by_dcr_over_tls_and_every_exchange_is_tr
     seen = []
     async with served(tls_dir, on_exchange=seen.append) as lab:
         assert lab.mcp_url.startswith("https://127.0.0.1:") and lab.issuer.startswith("https://127.0.0.1:")
-        whoami = await sdk_whoami(lab.mcp_url, tls_dir)
+        whoami = await whoami_over_tls(lab.mcp_url, tls_dir / "ca.pem")
         trace = lab.lab.trace
     assert whoami["client_id"].startswith("tpc_") and whoami["aud"] == lab.mcp_url and whoami["iss"] == lab.issuer
     paths = [e.path.split("?")[0] for e in trace]
@@ -240,7 +230,7 @@ async def test_a_saved_trace_loads_into_the_same_views(tls_dir: Path, tmp_path: 
     saved = tmp_path / "trace.jsonl"
     writer = TraceWriter(saved)
     async with served(tls_dir, on_exchange=writer.write) as lab:
-        await sdk_whoami(lab.mcp_url, tls_dir)
+        await whoami_over_tls(lab.mcp_url, tls_dir / "ca.pem")
         live = lab.lab.trace
     writer.close()
     loaded = load_trace(saved)
@@ -281,7 +271,7 @@ def test_ctrl_c_or_kill_stops_a_used_lab_cleanly_after_closing_its_own_connectio
         deadline = time.monotonic() + 60
         while not _listening(mcp) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert asyncio.run(sdk_whoami(f"https://127.0.0.1:{mcp}/mcp", tmp_path))["sub"] == "alice"
+        assert asyncio.run(whoami_over_tls(f"https://127.0.0.1:{mcp}/mcp", tmp_path / "ca.pem"))["sub"] == "alice"
     finally:
         server.send_signal(getattr(signal, stop))
         log, _ = server.communicate(timeout=60)
