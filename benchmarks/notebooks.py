@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import statistics
@@ -28,17 +29,18 @@ from pathlib import Path
 import nbformat
 from fresh_interpreter import compile_lab  # benchmarks/fresh_interpreter.py, beside this script
 from machine import conditions  # benchmarks/machine.py, beside this script
-from nbclient import NotebookClient
-from traitlets.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
+# Kernels as `make notebooks` starts them (`scripts/regenerate_notebooks.py`'s `new_client`: its
+# channels encrypted, its notebooks' directory as the working directory), so that what is timed
+# is what the maintainers' script runs.
+_spec = importlib.util.spec_from_file_location("regenerate_notebooks", ROOT / "scripts" / "regenerate_notebooks.py")
+regenerate = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(regenerate)  # type: ignore[union-attr]
 SUITE_TARGET_S = 30.0
 FIRST_CELL_TARGET_S = 2.0
 MEMORY_TARGET_MB = 400.0
-# Kernels with encrypted channels, as `scripts/regenerate_notebooks.py` starts them (and without
-# ipykernel's warning on every start that code and outputs travel over TCP in plain text).
-ENCRYPTED_KERNEL = Config(KernelManager={"transport_encryption": "required"})
 # Read inside the kernel: resident memory now (VmRSS) and at its peak (ru_maxrss, in KiB on Linux).
 MEMORY_PROBE = """
 import resource as _r
@@ -73,16 +75,10 @@ def suite_time() -> tuple[float, str]:
     return elapsed, summary
 
 
-def _client(nb: nbformat.NotebookNode, timeout: int) -> NotebookClient:
-    """A client for `nb` in the notebooks' directory, its kernel's channels encrypted."""
-    resources = {"metadata": {"path": str(NOTEBOOKS)}}
-    return NotebookClient(nb, kernel_name="python3", timeout=timeout, resources=resources, config=ENCRYPTED_KERNEL)
-
-
 def first_cell_times(path: Path) -> tuple[float, float]:
     """(kernel start, first code cell) in seconds, in a fresh kernel."""
     nb = nbformat.read(path, as_version=4)
-    client = _client(nb, timeout=120)
+    client = regenerate.new_client(nb)
     started = time.perf_counter()
     with client.setup_kernel():
         kernel_ready = time.perf_counter()
@@ -95,7 +91,7 @@ def first_cell_times(path: Path) -> tuple[float, float]:
 def kernel_memory_after_all(paths: list[Path]) -> tuple[float, float, float]:
     """(resident MB now, peak MB, seconds) after running every notebook in `paths` in one kernel."""
     first = nbformat.read(paths[0], as_version=4)
-    client = _client(first, timeout=300)
+    client = regenerate.new_client(first)
     started = time.perf_counter()
     with client.setup_kernel():
         for path in paths:
