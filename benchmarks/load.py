@@ -21,15 +21,13 @@ import argparse
 import asyncio
 import dataclasses
 import gc
-import os
 import resource
-import socket
 import ssl
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 from machine import conditions  # benchmarks/machine.py, beside this script
@@ -39,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from lab_servers import HARDENED, Lab
 from lab_servers.client import Browser
 from lab_servers.serve import serving
+from lab_servers.serve_process import served_process
 from tests.concurrency import client_document_url, connect_many, cross_talk, publish_clients
 from tests.raw_upload import stream_upload
 
@@ -51,12 +50,6 @@ def rss_of(pid: int) -> tuple[float, float]:
     """(current, peak) resident set size of a process, in MB."""
     fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 # 1,000 CIMD fetches at once on a 2-core machine can take longer than the AS's 2 s wall-clock
@@ -105,21 +98,12 @@ async def _loopback(n: int, tls_directory: Path) -> None:
 
 
 async def hostile_bodies(megabytes: int) -> None:
-    mcp_port, as_port = free_port(), free_port()
-    server = subprocess.Popen(  # noqa: ASYNC220 - a benchmark's one child process
-        # --http: the raw uploader (tests/raw_upload.py) speaks plain HTTP/1.1 on its socket.
-        [sys.executable, "-m", "lab_servers", "serve", "--http", "--mcp-port", str(mcp_port), "--as-port", str(as_port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ},
-    )  # fmt: skip
-    try:
-        for _ in range(100):
-            try:
-                httpx.get(f"http://127.0.0.1:{as_port}/.well-known/oauth-authorization-server", timeout=1)  # noqa: ASYNC210
-                break
-            except httpx.HTTPError:
-                await asyncio.sleep(0.2)
-        token = await _token_over_loopback(mcp_port)
-        before, _ = rss_of(server.pid)
+    # --http: the raw uploader (tests/raw_upload.py) speaks plain HTTP/1.1 on its socket.
+    with served_process("--http") as served:
+        mcp_port, as_port = (int(urlsplit(url).port or 0) for url in (served.mcp_url, served.issuer))
+        pid = served.process.pid
+        token = await _token_over_loopback(served.mcp_url)
+        before, _ = rss_of(pid)
         total = megabytes * 1024 * 1024
         form = {"Content-Type": "application/x-www-form-urlencoded"}
         json_type = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
@@ -136,24 +120,21 @@ async def hostile_bodies(megabytes: int) -> None:
             results = await asyncio.gather(
                 *(stream_upload("127.0.0.1", port, path, total, headers=h) for port, path, h in batch)
             )
-            peak_during = max(peak_during, rss_of(server.pid)[0])
+            peak_during = max(peak_during, rss_of(pid)[0])
             for (port, path, headers), (status, sent) in zip(batch, results, strict=True):
                 label = (
                     ("MCP " if port == mcp_port else "AS  ") + path + (" +token" if "Bearer ey" in str(headers) else "")
                 )
                 print(f"  {label:48s} -> {status}, after {sent / 1024:8.0f} KB of {megabytes} MB were sent")
         elapsed = time.perf_counter() - started
-        after, high_water = rss_of(server.pid)
-        print(f"served process: RSS {before:.0f} MB before, {after:.0f} MB after {len(targets)} streamed "
-              f"{megabytes} MB bodies ({elapsed:.1f} s); peak RSS over its whole life {high_water:.0f} MB")  # fmt: skip
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+        after, high_water = rss_of(pid)
+        print(f"served process: RSS {before:.0f} MB before, at most {peak_during:.0f} MB while and {after:.0f} MB after "
+              f"{len(targets)} streamed {megabytes} MB bodies ({elapsed:.1f} s); peak RSS over its whole life {high_water:.0f} MB")  # fmt: skip
 
 
-async def _token_over_loopback(mcp_port: int) -> str:
+async def _token_over_loopback(mcp_url: str) -> str:
     """One DCR handshake against the served process, over its sockets, for a valid token."""
-    lab = Lab(seed=1, mcp_url=f"http://127.0.0.1:{mcp_port}/mcp")
+    lab = Lab(seed=1, mcp_url=mcp_url)
     async with httpx.AsyncClient(timeout=30) as http:
         client = lab.client("dcr", client_metadata_url=None)
         client.http, client.browser = http, Browser(http)

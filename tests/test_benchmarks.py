@@ -63,6 +63,7 @@ def test_the_load_benchmark_runs_every_part_without_a_failure() -> None:
     assert re.search(r"loopback +4 concurrent handshakes: .*whoami of another client: 0, failed: 0 \[\]", done.stdout)
     statuses = re.findall(r"-> (\S+), after", done.stdout)
     assert len(statuses) == 11 and set(statuses) <= {"401", "405", "413"}, done.stdout
+    assert re.search(r"served process: RSS \d+ MB before, at most \d+ MB while and \d+ MB after", done.stdout)
     assert "reference task" in done.stdout  # the machine's speed beside the numbers
 
 

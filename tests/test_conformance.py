@@ -16,6 +16,7 @@ import asyncio
 import json
 import os
 import re
+import socket
 import ssl
 import sys
 from pathlib import Path
@@ -161,6 +162,14 @@ async def test_the_served_authorization_server_passes_the_metadata_scenario(
     assert checks and [c["id"] for c in checks if c["status"] != "SUCCESS"] == [], output.decode()[-4000:]
 
 
+def _free_port_for_the_suite() -> int:
+    """The suite's callback listener takes a port number (`-p`), not 0, so this one is probed:
+    another process could take it first, which the suite would report as a failed listen."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 @pytest.mark.anyio
 async def test_the_served_authorization_server_passes_both_as_scenarios_with_the_authorization_code_grant(
     conformance_cli: Path, tmp_path: Path
@@ -174,9 +183,7 @@ async def test_the_served_authorization_server_passes_both_as_scenarios_with_the
     from lab_servers.client import Browser, Redirect
     from lab_servers.serve import serving
 
-    from .test_serve import free_port
-
-    port, tls = free_port(), tmp_path / "tls"
+    port, tls = _free_port_for_the_suite(), tmp_path / "tls"
     async with serving(mcp_port=0, as_port=0, documents_port=0, tls_directory=tls) as served:
         verify = ssl.create_default_context(cafile=str(tls / "ca.pem"))
         async with httpx.AsyncClient(verify=verify) as http:

@@ -10,7 +10,6 @@ import socket
 import ssl
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -24,17 +23,12 @@ from lab_servers import load_trace
 from lab_servers.client import Browser
 from lab_servers.sdk import HeadlessUser, whoami_over_tls, whoami_with_sdk
 from lab_servers.serve import banner, serving
+from lab_servers.serve_process import served_process
 from lab_servers.serve_sockets import bind
 from lab_servers.trace_file import TraceWriter, access_tokens
 from lab_servers.views import sequence_diagram, show_exchange, show_token
 
 pytestmark = pytest.mark.anyio
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -252,31 +246,24 @@ def test_the_command_line_refuses_a_non_loopback_host_without_the_flag() -> None
     assert done.returncode == 2 and "--allow-non-loopback" in done.stderr
 
 
-def _listening(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
-
-
 @pytest.mark.slow  # a served process and a whole SDK handshake for each signal
-@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM"])
-def test_ctrl_c_or_kill_stops_a_used_lab_cleanly_after_closing_its_own_connections(stop: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_kill_stops_a_used_lab_cleanly_after_closing_its_own_connections(
+    stop: signal.Signals, tmp_path: Path
+) -> None:
     """After a client's handshake the MCP server keeps a TLS connection to the AS (for its keys).
     Stopping must close it before the servers stop: when each uvicorn server took the signal for
     itself, the AS waited out its 5 s graceful shutdown for it and logged an error."""
-    mcp, auth = free_port(), free_port()
-    command = [sys.executable, "-m", "lab_servers", "serve", "--tls-dir", str(tmp_path), "--mcp-port", str(mcp),
-               "--as-port", str(auth)]  # fmt: skip
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 60
-        while not _listening(mcp) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert asyncio.run(whoami_over_tls(f"https://127.0.0.1:{mcp}/mcp", tmp_path / "ca.pem"))["sub"] == "alice"
-    finally:
-        server.send_signal(getattr(signal, stop))
-        log, _ = server.communicate(timeout=60)
-    assert server.returncode == 0, log[-2000:]
-    assert "ERROR" not in log and "graceful shutdown exceeded" not in log, log[-2000:]
+    with served_process("--tls-dir", str(tmp_path), stop=stop) as server:
+        assert asyncio.run(whoami_over_tls(server.mcp_url, tmp_path / "ca.pem"))["sub"] == "alice"
+    assert server.returncode == 0, server.log[-2000:]
+    assert "ERROR" not in server.log and "graceful shutdown exceeded" not in server.log, server.log[-2000:]
+
+
+def test_a_serve_child_that_cannot_start_is_reported_with_what_it_printed() -> None:
+    refused = r"(?s)serve exited before it was ready:.*--allow-non-loopback"
+    with pytest.raises(RuntimeError, match=refused), served_process("--host", "0.0.0.0"):
+        pass
 
 
 def test_listening_sockets_are_tcp_so_responses_are_not_held_back_by_nagle() -> None:
