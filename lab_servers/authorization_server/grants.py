@@ -93,8 +93,14 @@ class ExpiringStore(dict[str, _T]):
     def forget_expired(self, now: int) -> None:
         # Every entry of one store has the same lifetime, so insertion order is expiry order:
         # only the expired prefix is visited, and the cost per request stays constant.
-        while self:
-            key = next(iter(self))
-            if self[key].expires_at > now:
-                break
-            del self[key]
+        drop_expired_prefix(self, now)
+
+
+def drop_expired_prefix(store: dict[str, _T], now: int) -> None:
+    """Drop a store's entries in insertion order for as long as they have expired; stop at the
+    first live one."""
+    while store:
+        key = next(iter(store))
+        if store[key].expires_at > now:
+            return
+        del store[key]

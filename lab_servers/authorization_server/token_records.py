@@ -24,7 +24,7 @@ from collections import deque
 from typing import Any
 
 from .errors import OAuthError
-from .grants import RefreshToken
+from .grants import RefreshToken, drop_expired_prefix
 
 # The lab's refresh-token lifetime: 24 h ABSOLUTE, counted from the consent that started the
 # grant; rotation hands the same end to every token of the family and never extends it. OAuth 2.1
@@ -93,11 +93,7 @@ class RefreshTokens(dict[str, RefreshToken]):
         # Rotation inserts tokens of old families after those of newer ones, so insertion order
         # is only roughly expiry order: drop the expired prefix on every insert (constant cost),
         # and scan the whole store only when it is full.
-        while self:
-            key = next(iter(self))
-            if self[key].expires_at > now:
-                break
-            del self[key]
+        drop_expired_prefix(self, now)
 
     def make_room(self, now: int) -> None:
         self.forget_expired(now)
