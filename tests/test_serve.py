@@ -247,7 +247,7 @@ def test_the_command_line_refuses_a_non_loopback_host_without_the_flag() -> None
 
 
 @pytest.mark.slow  # a served process and a whole SDK handshake for each signal
-@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_ctrl_c_or_kill_stops_a_used_lab_cleanly_after_closing_its_own_connections(
     stop: signal.Signals, tmp_path: Path
 ) -> None:
