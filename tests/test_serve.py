@@ -255,6 +255,9 @@ def test_ctrl_c_or_kill_stops_a_used_lab_cleanly_after_closing_its_own_connectio
     Stopping must close it before the servers stop: when each uvicorn server took the signal for
     itself, the AS waited out its 5 s graceful shutdown for it and logged an error."""
     with served_process("--tls-dir", str(tmp_path), stop=stop) as server:
+        # Ports 0: the three URLs come from the banner, each on a port the system picked.
+        ports = {urlsplit(url).port for url in (server.mcp_url, server.issuer, server.documents_origin)}
+        assert len(ports) == 3 and not ports & {None, 0, 8000, 8001, 8002}
         assert asyncio.run(whoami_over_tls(server.mcp_url, tmp_path / "ca.pem"))["sub"] == "alice"
     assert server.returncode == 0, server.log[-2000:]
     assert "ERROR" not in server.log and "graceful shutdown exceeded" not in server.log, server.log[-2000:]
@@ -264,6 +267,24 @@ def test_a_serve_child_that_cannot_start_is_reported_with_what_it_printed() -> N
     refused = r"(?s)serve exited before it was ready:.*--allow-non-loopback"
     with pytest.raises(RuntimeError, match=refused), served_process("--host", "0.0.0.0"):
         pass
+
+
+def test_a_serve_child_without_a_banner_in_time_is_stopped_and_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lab_servers.serve_process
+
+    started: list[subprocess.Popen[str]] = []
+    popen = subprocess.Popen
+    monkeypatch.setattr(
+        lab_servers.serve_process.subprocess, "Popen", lambda *a, **k: started.append(popen(*a, **k)) or started[-1]
+    )
+    with (
+        pytest.raises(TimeoutError, match="serve printed no banner in time"),
+        served_process("--tls-dir", str(tmp_path), startup_seconds=0),
+    ):
+        pass
+    assert started[0].returncode is not None  # stopped, not left running
 
 
 def test_listening_sockets_are_tcp_so_responses_are_not_held_back_by_nagle() -> None:
