@@ -80,9 +80,12 @@ def served_process(
 
 def _read_lines(process: subprocess.Popen[str], output: list[str], lines: queue.Queue[str | None]) -> None:
     assert process.stdout is not None
+    waited_for = True  # only the banner is waited for: the lines after it are kept in `output` alone
     for line in process.stdout:
         output.append(line)
-        lines.put(line)
+        if waited_for:
+            lines.put(line)
+            waited_for = not line.startswith(_BANNER_END)
     lines.put(None)  # the child closed its output: it has exited
 
 
