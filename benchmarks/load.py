@@ -100,7 +100,7 @@ async def _loopback(n: int, tls_directory: Path) -> None:
 async def hostile_bodies(megabytes: int) -> None:
     # --http: the raw uploader (tests/raw_upload.py) speaks plain HTTP/1.1 on its socket.
     with served_process("--http") as served:
-        mcp_port, as_port = (int(urlsplit(url).port or 0) for url in (served.mcp_url, served.issuer))
+        mcp_port, as_port = (urlsplit(url).port or 0 for url in (served.mcp_url, served.issuer))
         pid = served.process.pid
         token = await _token_over_loopback(served.mcp_url)
         before, _ = rss_of(pid)
