@@ -56,6 +56,39 @@ async def test_revoked_grant_access_tokens_are_denylisted_at_the_as(lab: Lab) ->
     assert jti in lab.auth_server.revoked_jtis
 
 
+async def test_a_refresh_may_narrow_the_access_token_but_the_new_refresh_token_keeps_the_grants_scope(
+    lab: Lab,
+) -> None:
+    # RFC 6749 §6: a new refresh token's scope "MUST be identical to that of the refresh token
+    # included by the client in the request"; only the access token is narrowed.
+    client_id = lab.client_metadata_url
+    code = await get_code(lab, client_id, scope="notes:read notes:write")
+    granted = (await token_request(lab, code_form(client_id, code))).json()
+    form = {"grant_type": "refresh_token", "client_id": client_id}
+    narrowed = (
+        await token_request(lab, {**form, "refresh_token": granted["refresh_token"], "scope": "notes:read"})
+    ).json()
+    assert narrowed["scope"] == "notes:read"
+    whole = await token_request(lab, {**form, "refresh_token": narrowed["refresh_token"], "scope": granted["scope"]})
+    assert whole.status_code == 200 and whole.json()["scope"] == "notes:read notes:write"
+
+
+async def test_an_access_token_from_a_refresh_that_did_not_rotate_dies_with_its_grant(lab: Lab) -> None:
+    # RFC 7009 §2.1: revoking a refresh token SHOULD revoke the grant's access tokens; that
+    # includes one a refresh minted without a new refresh token (narrowed to drop offline_access).
+    lab.auth_server.offline_access = True
+    client_id = lab.client_metadata_url
+    code = await get_code(lab, client_id, scope="notes:read offline_access")
+    refresh_token = (await token_request(lab, code_form(client_id, code))).json()["refresh_token"]
+    form = {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": client_id}
+    narrowed = (await token_request(lab, {**form, "scope": "notes:read"})).json()
+    assert "refresh_token" not in narrowed
+    async with lab.httpx_client("client") as http:
+        revoked = await http.post(f"{ISSUER}/revoke", data={"token": refresh_token, "client_id": client_id})
+    assert revoked.status_code == 200
+    assert lab.auth_server.active_access_token(narrowed["access_token"]) is None
+
+
 async def test_with_offline_access_the_as_lists_it_the_client_asks_for_it_and_only_then_gets_a_refresh_token(
     lab: Lab,
 ) -> None:

@@ -64,7 +64,9 @@ def issue_tokens(
             client_id=client.client_id,
             subject=subject,
             resource=resource,
-            scope=scope,
+            # RFC 6749 §6: a new refresh token's scope "MUST be identical to that of the refresh
+            # token included by the client in the request"; only the access token is narrowed.
+            scope=family.scope if family else scope,
             # Rotation (`family` is the token being rotated) keeps the family's id and its end.
             family=family.family if family else server.ids.token("refresh-family", 8),
             expires_at=family_end,
@@ -76,6 +78,11 @@ def issue_tokens(
             code.refresh_tokens.append(rotating.token)
         response["refresh_token"] = rotating.token
         server.grant_of_jti[claims["jti"]] = rotating.family
+    elif family is not None:
+        # A refresh without a replacement (narrowed to drop offline_access) still mints from the
+        # grant: revoking it (RFC 7009 §2.1) or detecting reuse (OAuth 2.1 §4.3.1) must reach
+        # this access token too.
+        server.grant_of_jti[claims["jti"]] = family.family
     if code is not None:
         code.access_token_jtis.append(claims["jti"])
     server.issued.append(claims)
