@@ -8,7 +8,7 @@ import base64
 import httpx
 import pytest
 
-from lab_servers import ISSUER, Lab
+from lab_servers import ISSUER, ASCapabilities, Lab
 from lab_servers.client import StepError
 from lab_servers.story import use_introspection
 
@@ -54,13 +54,33 @@ async def test_an_unknown_token_is_answered_200_as_well(lab: Lab) -> None:
     ("form", "error", "mention"),
     [
         ({}, "invalid_request", "token is required"),
-        ({"token": "x", "token_type_hint": "id_token"}, "unsupported_token_type", "RFC 7009 section 2.2.1"),
     ],
 )
 async def test_malformed_revocation_requests_are_refused_with_the_rule(
     lab: Lab, form: dict, error: str, mention: str
 ) -> None:
     assert_oauth_error(await post(lab, "/revoke", {**form, "client_id": lab.client_metadata_url}), 400, error, mention)
+
+
+@pytest.mark.parametrize("hint", ["access_token", "id_token", "urn:example:opaque"])
+async def test_a_hint_that_does_not_find_the_token_widens_the_search_it_is_never_refused(lab: Lab, hint: str) -> None:
+    # RFC 7009 §2.1: the AS "MUST extend its search across all of its supported token types",
+    # and MAY ignore the hint; an unknown hint is no reason to leave the token alive.
+    connection = await lab.connect("cimd")
+    form = {"token": connection.client.state.tokens["refresh_token"], "token_type_hint": hint}
+    assert (await post(lab, "/revoke", {**form, "client_id": connection.client_id})).status_code == 200
+    with pytest.raises(StepError, match="invalid_grant"):
+        await connection.client.refresh()
+
+
+async def test_revocation_and_introspection_advertise_the_methods_the_as_still_honours() -> None:
+    # RFC 8414 §2: each list names the methods its endpoint supports; the endpoints honour only
+    # what the token endpoint offers (ASCapabilities), so the lists narrow with it.
+    capabilities = ASCapabilities(token_endpoint_auth_methods=("none", "private_key_jwt"))
+    async with Lab(capabilities=capabilities) as lab:
+        metadata = lab.auth_server.metadata()
+    assert metadata["revocation_endpoint_auth_methods_supported"] == ["none", "private_key_jwt"]
+    assert metadata["introspection_endpoint_auth_methods_supported"] == ["private_key_jwt"]
 
 
 async def test_a_client_cannot_revoke_another_clients_token(lab: Lab) -> None:

@@ -62,7 +62,13 @@ class ASCapabilities:
         metadata = dict(metadata)
         if not self.advertises_registration:
             metadata.pop("registration_endpoint", None)
-        metadata["token_endpoint_auth_methods_supported"] = list(self.token_endpoint_auth_methods)
+        methods = list(self.token_endpoint_auth_methods)
+        metadata["token_endpoint_auth_methods_supported"] = methods
+        # RFC 7009 §2.1, RFC 7662 §2.1: revocation and introspection authenticate the client as the
+        # token endpoint does, and client_authentication.py honours only these methods there too;
+        # so their RFC 8414 lists narrow with it (introspection never takes `none`: rfc7662.py).
+        metadata["revocation_endpoint_auth_methods_supported"] = list(methods)
+        metadata["introspection_endpoint_auth_methods_supported"] = [m for m in methods if m != "none"]
         if self.cimd:
             metadata["client_id_metadata_document_supported"] = True
         else:
