@@ -10,7 +10,8 @@ each refusal naming its rule:
 - the target (`resource` or `audience`) must be one its rule lists, else `invalid_target` (§2.2.2);
 - the scope must fit in what the rule allows there, else `invalid_scope`: narrowed, never widened.
 The issued token carries `act: {"sub": <the MCP server's client_id>}` (§4.1), nested over any
-`act` the subject token had, and no refresh token.
+`act` the subject token had, and no refresh token. The actor is the authenticated client, so an
+`actor_token` is refused (§2.2.2), never passed over unchecked.
 """
 
 from __future__ import annotations
@@ -46,6 +47,15 @@ def exchange_token(server: AuthorizationServerState, client: Client, form: dict[
         raise OAuthError(
             "invalid_request",
             "actor_token_type is required with actor_token and must not appear without it (RFC 8693 §2.1)",
+        )
+    if "actor_token" in form:
+        # The actor is the authenticated client (`act.sub` below). An actor_token would claim a
+        # different or further actor, which this AS does not verify, so it must not vouch for
+        # it: §2.2.2 makes an actor_token "unacceptable based on policy" an invalid_request.
+        raise OAuthError(
+            "invalid_request",
+            "this AS does not accept an actor_token: the actor is the authenticated client, named in act.sub "
+            "(RFC 8693 §2.2.2: an actor_token unacceptable by policy is invalid_request)",
         )
     subject = server.active_access_token(subject_token)
     if subject is None:
