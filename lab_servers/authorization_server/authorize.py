@@ -82,7 +82,10 @@ async def authorization_request(
     # Phase 2: the redirect URI is trusted; errors go back to the client.
     state = params.get("state")
     try:
-        if params.get("response_type") != "code":
+        if "response_type" not in params:
+            # OAuth 2.1 §4.1.2.1: a missing required parameter is `invalid_request`.
+            raise OAuthError("invalid_request", "response_type is required and must be 'code' (OAuth 2.1 §4.1.1)")
+        if params["response_type"] != "code":
             raise OAuthError("unsupported_response_type", "response_type must be 'code' (OAuth 2.1 §4.1.1)")
         if "authorization_code" not in client.grant_types:
             # RFC 7591 §2: grant_types lists what the client may use; a code it may not redeem is refused here.
