@@ -160,7 +160,6 @@ async def test_cimd_off_is_advertised_and_enforced() -> None:
     [
         ("closed", 403, "access_denied"),
         ("removed", 404, "invalid_request"),
-        ("initial_access_token", 401, "invalid_token"),
     ],
 )
 async def test_dcr_modes_refuse_registration_with_the_rule(dcr: str, status: int, error: str) -> None:
@@ -169,7 +168,39 @@ async def test_dcr_modes_refuse_registration_with_the_rule(dcr: str, status: int
             "https://auth.example.com/register", json={"redirect_uris": ["https://app.example/callback"]}
         )
         assert (response.status_code, response.json()["error"]) == (status, error)
-        assert ("registration_endpoint" in lab.auth_server.metadata()) == (dcr == "initial_access_token")
+        assert "registration_endpoint" not in lab.auth_server.metadata()
+
+
+@pytest.mark.parametrize(
+    ("authorization", "challenge"),
+    [
+        # RFC 6750 §3.1: no credentials at all → no error code, no other error information.
+        (None, "Bearer"),
+        ("Bearer wrong", 'Bearer error="invalid_token"'),
+    ],
+)
+async def test_registration_behind_an_initial_access_token_challenges_as_rfc_6750_says(
+    authorization: str | None, challenge: str
+) -> None:
+    capabilities = ASCapabilities(dcr="initial_access_token", initial_access_token="iat-123")
+    async with Lab(capabilities=capabilities) as lab:
+        headers = {"Authorization": authorization} if authorization else {}
+        response = await lab.httpx_client("t").post(
+            "https://auth.example.com/register",
+            json={"redirect_uris": ["https://app.example/callback"]},
+            headers=headers,
+        )
+        assert "registration_endpoint" in lab.auth_server.metadata()
+    assert (response.status_code, response.headers["www-authenticate"]) == (401, challenge)
+    assert ("error" in response.text) == (authorization is not None)
+
+
+async def test_a_client_refused_for_lack_of_an_initial_access_token_names_the_challenge() -> None:
+    async with Lab(
+        capabilities=ASCapabilities(cimd=False, dcr="initial_access_token", initial_access_token="x")
+    ) as lab:
+        with pytest.raises(StepError, match=r"registration refused \(401 WWW-Authenticate: Bearer\)"):
+            await lab.connect()
 
 
 async def test_an_initial_access_token_opens_registration() -> None:

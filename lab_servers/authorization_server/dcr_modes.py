@@ -8,8 +8,23 @@ from __future__ import annotations
 import hmac
 from typing import Any
 
+from starlette.responses import Response
+
 from .capabilities import ASCapabilities
-from .errors import OAuthError
+from .errors import NO_STORE, OAuthError
+
+
+class NoCredentials(OAuthError):
+    """A request with no credentials at all, where a bearer token is needed. RFC 6750 §3.1: the
+    answer "SHOULD NOT include an error code or other error information", so it is a bare 401
+    challenge, as the MCP server gives (resource_server/server.py); the description stays in
+    the exception for the trace and for whoever raised it, never in the response."""
+
+    def __init__(self, description: str) -> None:
+        super().__init__("invalid_request", description, 401, {"WWW-Authenticate": "Bearer"})
+
+    def response(self) -> Response:
+        return Response(status_code=self.status, headers={**NO_STORE, **self.headers})
 
 
 def check_registration_allowed(capabilities: ASCapabilities, authorization: str | None) -> None:
@@ -31,8 +46,7 @@ def check_registration_allowed(capabilities: ASCapabilities, authorization: str 
         expected = capabilities.initial_access_token or ""
         given = authorization[7:].strip() if authorization and authorization[:7].lower() == "bearer " else None
         if given is None:
-            raise OAuthError("invalid_token", "registration needs an initial access token as a Bearer token (RFC 7591 §3)", 401,
-                             {"WWW-Authenticate": 'Bearer error="invalid_token"'})  # fmt: skip
+            raise NoCredentials("registration needs an initial access token as a Bearer token (RFC 7591 §3)")
         if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
             raise OAuthError("invalid_token", "the initial access token is not valid (RFC 7591 §3, RFC 6750 §3.1)", 401,
                              {"WWW-Authenticate": 'Bearer error="invalid_token"'})  # fmt: skip

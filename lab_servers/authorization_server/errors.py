@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from ..error_text import error_description
 
@@ -30,7 +30,7 @@ class OAuthError(Exception):
         self.status = status
         self.headers = headers or {}
 
-    def response(self) -> JSONResponse:
+    def response(self) -> Response:
         return JSONResponse(
             {"error": self.error, "error_description": self.description},
             status_code=self.status,

@@ -154,9 +154,13 @@ class RegistrationStep(ClientBase):
         response = await self.http.post(metadata["registration_endpoint"], json=body, headers=headers)
         if response.status_code != 201:
             error = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
-            raise step.fail(
-                f"registration refused ({response.status_code} {error.get('error')}: {error.get('error_description')})"
+            # A refusal for missing credentials carries only a challenge (RFC 6750 §3.1): name it.
+            reason = (
+                f"{error.get('error')}: {error.get('error_description')}"
+                if error
+                else f"WWW-Authenticate: {response.headers.get('www-authenticate')}"
             )
+            raise step.fail(f"registration refused ({response.status_code} {reason})")
         registered = response.json()
         step.learned.update(registration=registered)
         return Credentials(
