@@ -133,6 +133,7 @@ async def test_a_public_client_may_not_exchange(lab: Lab) -> None:
     [
         ({"subject_token": "not-a-token"}, "not an active access token"),
         ({"subject_token_type": "urn:ietf:params:oauth:token-type:id_token"}, "send an access token"),
+        ({"requested_token_type": "urn:ietf:params:oauth:token-type:id_token"}, "access tokens only"),
         ({"actor_token_type": ACCESS_TOKEN_TYPE}, "actor_token_type is required with actor_token"),
         # RFC 8693 §2.2.2: an actor_token this AS will not verify is refused, never ignored.
         ({"actor_token": "garbage", "actor_token_type": ACCESS_TOKEN_TYPE}, "does not accept an actor_token"),

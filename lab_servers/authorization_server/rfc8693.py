@@ -43,6 +43,16 @@ def exchange_token(server: AuthorizationServerState, client: Client, form: dict[
             "invalid_request",
             f"subject_token_type {subject_type!r} is not accepted; send an access token (RFC 8693 §3)",
         )
+    requested_type = form.get("requested_token_type", ACCESS_TOKEN_TYPE)
+    if requested_type != ACCESS_TOKEN_TYPE:
+        # §2.1 leaves the type to the AS only when none is requested; handing back another type
+        # than the one asked for would surprise the client, so an unsupported one is refused
+        # (RFC 6749 §5.2: invalid_request covers "an unsupported parameter value").
+        raise OAuthError(
+            "invalid_request",
+            f"requested_token_type {requested_type!r} is not issued here: this AS exchanges for access tokens only "
+            f"({ACCESS_TOKEN_TYPE}, RFC 8693 §2.1, §3)",
+        )
     if ("actor_token" in form) != ("actor_token_type" in form):
         raise OAuthError(
             "invalid_request",
