@@ -188,6 +188,10 @@ WRONG_ROUTES = [
     pytest.param("POST", "https://mcp.example.com/.well-known/oauth-protected-resource/mcp", False, 405,
                  "RFC 9728 section 3.1", "GET, HEAD", id="rs-post-metadata"),
     pytest.param("GET", MCP_URL, True, 405, "offers no SSE stream", "POST", id="rs-get-mcp"),
+    pytest.param("GET", "https://app.example/nothing.json", False, 404, "nothing published at /nothing.json", None,
+                 id="metadata-host-unknown-path"),
+    pytest.param("POST", "https://app.example/client.json", False, 405, "use GET, HEAD", "GET, HEAD",
+                 id="metadata-host-post-document"),
 ]  # fmt: skip
 
 
