@@ -3,6 +3,7 @@ need more than one request (the single-request cases are the table in test_adver
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
@@ -172,3 +173,27 @@ async def test_the_registration_rate_limit_names_its_code_choice(lab: Lab) -> No
         response, 429, "temporarily_unavailable", "RFC 7591 has no code for this", "RFC 6749 section 4.1.2.1"
     )
     assert response.headers["retry-after"] == "60"
+
+
+async def test_the_registration_cap_holds_against_a_concurrent_burst_that_awaits_its_logo() -> None:
+    # Each registration awaits its logo prefetch between the cap check and the write: a burst
+    # that all passed the check before any record was written used to keep every record.
+    async with Lab(seed=0, policy=HARDENED.but(max_registrations=5, registration_rate_limit=None)) as lab:
+        slow_logo = HostedResponse(PNG, 200, {"content-type": "image/png"}, delay_seconds=0.05)
+        lab.metadata_hosts["app.example"].publish_response("/logo.png", slow_logo)
+        body = {**DCR, "logo_uri": "https://app.example/logo.png"}
+        responses = await asyncio.gather(*(register(lab, body) for _ in range(20)))
+        assert sorted(r.status_code for r in responses) == [201] * 5 + [429] * 15
+        assert len(lab.registrations) == 5
+        assert all("registration cap" in r.json()["error_description"] for r in responses if r.status_code == 429)
+
+
+async def test_a_registration_refused_after_the_cap_check_gives_its_place_back() -> None:
+    async with Lab(seed=0, policy=HARDENED.but(max_registrations=1, registration_rate_limit=None)) as lab:
+        lab.metadata_hosts["app.example"].publish_response(
+            "/logo", HostedResponse(XSS, 200, {"content-type": "image/png"})
+        )
+        refused = await register(lab, {**DCR, "logo_uri": "https://app.example/logo"})
+        assert_oauth_error(refused, 400, "invalid_client_metadata", "stored XSS")
+        assert (await register(lab, DCR)).status_code == 201
+        assert len(lab.registrations) == 1

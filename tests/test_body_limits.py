@@ -13,6 +13,7 @@ from lab_servers.authorization_server.server import MAX_REQUEST_BODY_BYTES
 from lab_servers.body_limit import BodyLimit
 from lab_servers.resource_server.server import MAX_MCP_BODY_BYTES
 from lab_servers.serve import serving
+from lab_servers.story import IDP_ISSUER, add_enterprise_idp
 from lab_servers.trace import MAX_TRACED_BODY_BYTES, BodyTap
 
 from .raw_upload import stream_upload
@@ -51,6 +52,18 @@ async def test_a_declared_content_length_over_the_cap_is_refused_up_front(lab: L
             f"{ISSUER}{path}", content=b"a" * (MAX_REQUEST_BODY_BYTES + 1), headers=form_or_json(path)
         )
     assert response.status_code == 413 and "Content-Length announces more" in response.json()["error_description"]
+
+
+@pytest.mark.parametrize("streamed", [True, False], ids=["chunked", "content-length"])
+async def test_the_enterprise_idps_token_endpoint_caps_its_body_like_the_authorization_server(
+    lab: Lab, streamed: bool
+) -> None:
+    add_enterprise_idp(lab)
+    body = chunked(4 * MAX_REQUEST_BODY_BYTES) if streamed else b"a=" + b"x" * 2_000_000
+    async with lab.httpx_client() as http:
+        response = await http.post(f"{IDP_ISSUER}/token", content=body, headers=form_or_json("/token"))
+    assert response.status_code == 413 and response.json()["error"] == "invalid_request"
+    assert f"limit of {MAX_REQUEST_BODY_BYTES} bytes" in response.json()["error_description"]
 
 
 async def test_conflicting_content_lengths_are_a_400_naming_rfc_9110(lab: Lab) -> None:

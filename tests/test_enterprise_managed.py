@@ -145,3 +145,48 @@ async def test_the_idp_refuses_a_client_that_does_not_authenticate(lab: Lab) -> 
             "requested_token_type": "urn:ietf:params:oauth:token-type:id-jag", "audience": ISSUER, "resource": MCP_URL,
         })  # fmt: skip
     assert_oauth_error(response, 401, "invalid_client", "ext-auth section 7.7")
+
+
+# The IdP's token endpoint reads requests as the AS does (RFC 6749 §3.1, §5.2; RFC 8693 §2.1) --------
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+MALFORMED_IDP_REQUESTS = [
+    pytest.param("POST", "/token", {"content": b"x", "headers": {"Content-Type": "multipart/form-data"}},
+                 400, "x-www-form-urlencoded", id="multipart-without-boundary"),
+    pytest.param("POST", "/token", {"content": b"client_id=a&client_id=" + ENTERPRISE_CLIENT_ID.encode(), "headers": FORM},
+                 400, "MUST NOT be included more than once", id="repeated-parameter"),
+    pytest.param("POST", "/token", {"json": {"grant_type": "urn:ietf:params:oauth:grant-type:token-exchange"}},
+                 400, "x-www-form-urlencoded", id="json-body"),
+    pytest.param("GET", "/token", {}, 405, "use POST", id="get-token"),
+    pytest.param("GET", "/admin", {}, 404, "no endpoint at /admin", id="unknown-path"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("method", "path", "request_kwargs", "status", "mention"), MALFORMED_IDP_REQUESTS)
+async def test_the_idp_answers_a_malformed_request_with_an_oauth_error_naming_the_rule(
+    lab: Lab, method: str, path: str, request_kwargs: dict, status: int, mention: str
+) -> None:
+    add_enterprise_idp(lab)
+    async with lab.httpx_client("client") as http:
+        response = await http.request(method, f"{IDP_ISSUER}{path}", **request_kwargs)
+    assert_oauth_error(response, status, "invalid_request", mention)
+    assert response.headers["cache-control"] == "no-store"
+
+
+async def test_a_parameter_sent_twice_never_authenticates_at_the_idp_even_when_one_copy_is_right(lab: Lab) -> None:
+    # RFC 6749 §3.1: parameters MUST NOT be included more than once; "last one wins" would let a
+    # proxy and the IdP read different requests from the same bytes.
+    idp = add_enterprise_idp(lab)
+    secret = idp.clients[ENTERPRISE_CLIENT_ID].secret
+    body = f"client_id={ENTERPRISE_CLIENT_ID}&client_secret=wrong&client_secret={secret}".encode()
+    async with lab.httpx_client("client") as http:
+        response = await http.post(f"{IDP_ISSUER}/token", content=body, headers=FORM)
+    assert_oauth_error(response, 400, "invalid_request", "'client_secret' is repeated")
+
+
+async def test_malformed_basic_credentials_at_the_idp_get_a_basic_challenge(lab: Lab) -> None:
+    add_enterprise_idp(lab)
+    async with lab.httpx_client("client") as http:
+        response = await http.post(f"{IDP_ISSUER}/token", data={"a": "b"}, headers={"Authorization": "Basic !!!"})
+    assert_oauth_error(response, 401, "invalid_client", "malformed Basic credentials")
+    assert response.headers["www-authenticate"].startswith("Basic")

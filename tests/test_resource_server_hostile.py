@@ -179,3 +179,31 @@ async def test_protected_resource_metadata_answers_only_get(lab: Lab, method: st
             method, "https://mcp.example.com/.well-known/oauth-protected-resource/mcp", content=b"x"
         )
     assert response.status_code == 405 and response.headers["allow"] == "GET, HEAD"
+
+
+# A path or a method the server does not serve: the status RFC 9110 gives, and a JSON error ---------
+
+WRONG_ROUTES = [
+    pytest.param("GET", "https://mcp.example.com/admin", False, 404, "no endpoint at /admin", None, id="rs-unknown-path"),
+    pytest.param("POST", "https://mcp.example.com/.well-known/oauth-protected-resource/mcp", False, 405,
+                 "RFC 9728 section 3.1", "GET, HEAD", id="rs-post-metadata"),
+    pytest.param("GET", MCP_URL, True, 405, "offers no SSE stream", "POST", id="rs-get-mcp"),
+    pytest.param("GET", "https://app.example/nothing.json", False, 404, "nothing published at /nothing.json", None,
+                 id="metadata-host-unknown-path"),
+    pytest.param("POST", "https://app.example/client.json", False, 405, "use GET, HEAD", "GET, HEAD",
+                 id="metadata-host-post-document"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("method", "url", "with_token", "status", "mention", "allow"), WRONG_ROUTES)
+async def test_a_wrong_path_or_method_is_a_json_error_naming_the_rule_never_plain_text(
+    lab: Lab, method: str, url: str, with_token: bool, status: int, mention: str, allow: str | None
+) -> None:
+    headers = {"Accept": "application/json, text/event-stream"}
+    if with_token:
+        headers["Authorization"] = f"Bearer {mint(lab)}"
+    async with lab.httpx_client() as http:
+        response = await http.request(method, url, headers=headers)
+    assert response.status_code == status and response.headers["content-type"] == "application/json"
+    assert response.json()["error"] == "invalid_request" and mention in response.json()["error_description"]
+    assert response.headers.get("allow") == allow

@@ -169,3 +169,36 @@ async def test_the_as_advertises_token_exchange_once_it_has_an_exchange_rule(lab
     assert TOKEN_EXCHANGE not in lab.auth_server.metadata()["grant_types_supported"]
     add_downstream_api(lab)
     assert TOKEN_EXCHANGE in lab.auth_server.metadata()["grant_types_supported"]
+
+
+# The downstream API refuses as the MCP server does (RFC 6750 §3.1; RFC 9110 §15.5.5, §15.5.6) -------
+
+
+async def test_the_api_answers_a_request_without_credentials_with_a_bare_challenge_and_no_error_code(lab: Lab) -> None:
+    # RFC 6750 §3.1: a request lacking any authentication information SHOULD NOT include an error code.
+    add_downstream_api(lab)
+    async with lab.httpx_client("mcp.example.com") as http:
+        response = await http.get(f"{API_URL}contacts")
+    assert response.status_code == 401 and response.content == b""
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+API_REFUSALS = [
+    pytest.param("GET", "contacts", [("Authorization", "Bearer a"), ("Authorization", "Bearer b")], 400,
+                 "more than one bearer token", id="two-bearer-tokens"),
+    pytest.param("GET", "contacts", [("Authorization", "Bearer ")], 400, "RFC 6750 section 2.1", id="empty-bearer"),
+    pytest.param("GET", "admin", [], 404, "no endpoint at /admin", id="unknown-path"),
+    pytest.param("POST", "contacts", [], 405, "use GET, HEAD", id="post-contacts"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("method", "path", "headers", "status", "mention"), API_REFUSALS)
+async def test_the_api_answers_a_malformed_request_with_invalid_request_naming_the_rule(
+    lab: Lab, method: str, path: str, headers: list[tuple[str, str]], status: int, mention: str
+) -> None:
+    add_downstream_api(lab)
+    async with lab.httpx_client("mcp.example.com") as http:
+        response = await http.request(method, f"{API_URL}{path}", headers=headers)
+    assert_oauth_error(response, status, "invalid_request", mention)
+    if status == 405:
+        assert response.headers["allow"] == "GET, HEAD"

@@ -3,6 +3,9 @@ description that names the rule broken (RFC 6749 §5.2, RFC 7591 §3.2.2, OAuth 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
+from typing import Any
+
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -45,8 +48,14 @@ def invalid_client(description: str, *, basic_auth_attempted: bool = False) -> O
     return OAuthError("invalid_client", description, 401)
 
 
-def http_exception_as_oauth_error(request: Request, error: HTTPException) -> OAuthError:
-    """Starlette's routing errors (404 no such path, 405 wrong method), as OAuth error bodies."""
+def http_exception_as_oauth_error(
+    request: Request,
+    error: HTTPException,
+    *,
+    no_endpoint: str = "this authorization server has no endpoint at {path} (RFC 8414 §2 lists them)",
+) -> OAuthError:
+    """Starlette's routing errors (404 no such path, 405 wrong method), as OAuth error bodies.
+    `no_endpoint` is the 404's description: the server's name and where its endpoints are listed."""
     path = request.url.path
     if error.status_code == 405:
         # Starlette builds Allow from a set, so its order changes between runs: sort it (determinism).
@@ -56,12 +65,35 @@ def http_exception_as_oauth_error(request: Request, error: HTTPException) -> OAu
             {"Allow": allowed} if allowed else None,
         )  # fmt: skip
     if error.status_code == 404:
-        return OAuthError(
-            "invalid_request", f"this authorization server has no endpoint at {path} (RFC 8414 §2 lists them)", 404
-        )
+        return OAuthError("invalid_request", no_endpoint.format(path=path), 404)
     return OAuthError(
         "invalid_request",
         f"the request was refused with HTTP {error.status_code}",
         error.status_code,
         dict(error.headers or {}),
     )
+
+
+ExceptionHandler = Callable[[Request, Any], Coroutine[Any, Any, Response]]
+
+
+def oauth_exception_handlers(
+    *, no_endpoint: str = "this authorization server has no endpoint at {path} (RFC 8414 §2 lists them)"
+) -> dict[type[Exception] | int, ExceptionHandler]:
+    """A Starlette app's `exception_handlers` for an OAuth server (the AS, the enterprise IdP):
+    whatever goes wrong, the client reads `error` and `error_description` (RFC 6749 §5.2)."""
+
+    async def oauth_error(_: Request, error: Exception) -> Response:
+        assert isinstance(error, OAuthError)
+        return error.response()
+
+    async def http_error(request: Request, error: Exception) -> Response:
+        # Starlette's own 404/405 would answer in plain text; an OAuth client reads `error` and
+        # `error_description` (RFC 6749 §5.2) wherever it lands.
+        assert isinstance(error, HTTPException)
+        return http_exception_as_oauth_error(request, error, no_endpoint=no_endpoint).response()
+
+    async def unexpected(_: Request, error: Exception) -> Response:  # pragma: no cover - a bug if reached
+        return JSONResponse({"error": "server_error", "error_description": type(error).__name__}, 500, headers=NO_STORE)
+
+    return {OAuthError: oauth_error, HTTPException: http_error, Exception: unexpected}

@@ -8,11 +8,18 @@ answers `temporarily_unavailable`, borrowed from RFC 6749 §4.1.2.1 (the one OAu
 exactly this), with HTTP 429 and, for the rate limit, `Retry-After`; each description says so.
 
 Time is the lab clock, so a flood replays identically: the window only moves when the clock does.
+
+The cap must hold under concurrency. A registration awaits its logo and key prefetch between the
+check and the write, so a check that only counts the records already written lets every request
+of a concurrent burst through (each one sees the same count). `admitted` therefore holds a place
+under the cap from the check until the record is written or the attempt fails.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from ..determinism import LabClock
 from .errors import OAuthError
@@ -25,9 +32,23 @@ class RegistrationLimits:
     def __init__(self, clock: LabClock) -> None:
         self.clock = clock
         self.recent: dict[str, deque[int]] = {}  # source address → times of its recent attempts
+        self.in_flight = 0  # registrations past the limits and not yet written or failed
+
+    @contextmanager
+    def admitted(self, source: str, registered: int, policy: ASPolicy) -> Iterator[None]:
+        """Count one attempt from `source` and hold a place under the cap while it runs. The check
+        and the reservation happen with no await between them, and the place is given back
+        however the attempt ends (a record written, a refusal, a cancelled request)."""
+        self.check(source, registered + self.in_flight, policy)
+        self.in_flight += 1
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
 
     def check(self, source: str, registered: int, policy: ASPolicy) -> None:
-        """Count one registration attempt from `source`; raise 429 when a limit is reached."""
+        """Count one registration attempt from `source`; raise 429 when a limit is reached.
+        `registered` counts the records written and the attempts still running (`admitted`)."""
         if policy.registration_rate_limit is not None:
             self._check_rate(source, *policy.registration_rate_limit)
         if policy.max_registrations is not None and registered >= policy.max_registrations:

@@ -159,18 +159,20 @@ class Registrar:
     async def register(self, body: Any, as_metadata: dict[str, Any], *, source: str = "unknown") -> dict[str, Any]:
         """Limits, then the metadata, then the URLs in it; only when all pass is a record written."""
         policy = self.policy()
-        self.limits.check(source, len(self.registry), policy)
-        metadata = self.check_registration_metadata(body, as_metadata)
-        prefetched = await self.prefetch_metadata_urls(metadata, policy)
-        client = self.new_client(metadata, prefetched)
-        try:
-            self.registry.add(client)
-        except RegistryFull as exc:
-            raise OAuthError(
-                "temporarily_unavailable",
-                f"registration failed: {exc}; no client can register until records are removed",
-                503,
-            ) from None
+        # The prefetch awaits other hosts: the place under the cap is held across it, so a burst
+        # of concurrent registrations cannot all pass a count that none of them has added to yet.
+        with self.limits.admitted(source, len(self.registry), policy):
+            metadata = self.check_registration_metadata(body, as_metadata)
+            prefetched = await self.prefetch_metadata_urls(metadata, policy)
+            client = self.new_client(metadata, prefetched)
+            try:
+                self.registry.add(client)
+            except RegistryFull as exc:
+                raise OAuthError(
+                    "temporarily_unavailable",
+                    f"registration failed: {exc}; no client can register until records are removed",
+                    503,
+                ) from None
         return registration_response(client)
 
     def check_registration_metadata(self, body: Any, as_metadata: dict[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,6 @@ from collections.abc import Awaitable, Callable
 from functools import cached_property
 
 from fastapi import FastAPI
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -26,7 +25,7 @@ from ..body_limit import BodyLimit
 from ..bounded_json import JsonRejected, parse_json
 from .authorize import authorization_request, consent_decision
 from .dcr_modes import check_auth_method_offered, check_registration_allowed
-from .errors import NO_STORE, OAuthError, http_exception_as_oauth_error
+from .errors import NO_STORE, OAuthError, oauth_exception_handlers
 from .logos import LOGO_HEADERS, sniff_raster_image
 from .params import form_items
 from .rfc7009 import revocation_request
@@ -38,22 +37,6 @@ from .token import token_request
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 MAX_REQUEST_BODY_BYTES = 64 * 1024  # any request body, capped while it streams (413); /register's own limit is lower
-
-
-async def _oauth_error(_: Request, error: Exception) -> Response:
-    assert isinstance(error, OAuthError)
-    return error.response()
-
-
-async def _http_error(request: Request, error: Exception) -> Response:
-    # Starlette's own 404/405 would answer in plain text; an OAuth client reads `error` and
-    # `error_description` (RFC 6749 §5.2) wherever it lands.
-    assert isinstance(error, StarletteHTTPException)
-    return http_exception_as_oauth_error(request, error).response()
-
-
-async def _unexpected(_: Request, error: Exception) -> Response:  # pragma: no cover - a bug if reached
-    return JSONResponse({"error": "server_error", "error_description": type(error).__name__}, 500, headers=NO_STORE)
 
 
 class AuthorizationServer(AuthorizationServerState):
@@ -72,7 +55,7 @@ class AuthorizationServer(AuthorizationServerState):
             openapi_url=None,
             docs_url=None,
             redoc_url=None,
-            exception_handlers={OAuthError: _oauth_error, StarletteHTTPException: _http_error, Exception: _unexpected},
+            exception_handlers=oauth_exception_handlers(),
         )
 
         def route(path: str, method: str) -> Callable[[Endpoint], Endpoint]:

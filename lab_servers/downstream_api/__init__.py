@@ -5,6 +5,10 @@ It validates like any resource server (signature, `iss`, `aud` = this API, `exp`
 2026-07-28 security considerations §9, RFC 8707), then checks the delegation: `act.sub` must be
 an MCP server it knows (RFC 8693 §4.1: the outermost `act` is the current actor), and the scope
 must cover the call. A user token forwarded by the MCP server fails on `aud`: passthrough refused.
+
+It refuses as the MCP server does, with the same RFC 6750 code (`resource_server.rfc6750`): no
+credentials get a bare `Bearer` challenge and no error code (§3.1), and every other refusal, a
+wrong path or method included, a JSON body with `error` and `error_description`.
 """
 
 from __future__ import annotations
@@ -13,12 +17,13 @@ from typing import Any
 
 import httpx
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..determinism import LabClock
-from ..error_text import error_description
+from ..resource_server.rfc6750 import MalformedBearerRequest, bearer_refusal, bearer_token, request_refusal
 from ..resource_server.tokens import InvalidToken, TokenValidator
 
 CONTACTS = {"alice": [{"name": "Bob", "email": "bob@example.com"}, {"name": "Carol", "email": "carol@example.com"}]}
@@ -33,25 +38,30 @@ class DownstreamApi:
         self.validator = TokenValidator(
             issuer=issuer, jwks_uri=f"{issuer}/jwks.json", audience=url, http=http, clock=clock
         )
-        self.app = Starlette(routes=[Route("/contacts", self.contacts, methods=["GET"])])
+        self.app = Starlette(
+            routes=[Route("/contacts", self.contacts, methods=["GET"])],
+            exception_handlers={HTTPException: _routing_error, Exception: _unexpected},
+        )
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await self.app(scope, receive, send)
 
-    def refuse(self, status: int, error: str, description: str, scope: str | None = None) -> Response:
+    def refuse(
+        self, status: int, error: str | None, description: str | None = None, scope: str | None = None
+    ) -> Response:
         # RFC 6750 §3; this API publishes no RFC 9728 metadata (no client is meant to discover it).
-        text = error_description(description)
-        challenge = f'Bearer error="{error}", error_description="{text}"' + (f', scope="{scope}"' if scope else "")
-        return JSONResponse(
-            {"error": error, "error_description": text}, status, headers={"WWW-Authenticate": challenge}
-        )
+        return bearer_refusal(status, None, error, description, scope)
 
     async def contacts(self, request: Request) -> Response:
-        header = request.headers.get("authorization", "")
-        if header[:7].lower() != "bearer ":
-            return JSONResponse({"error": "unauthorized"}, 401, headers={"WWW-Authenticate": "Bearer"})
         try:
-            claims = await self.validator.validate(header[7:].strip())
+            token = bearer_token(request.headers.getlist("authorization"))
+        except MalformedBearerRequest as malformed:
+            return self.refuse(400, "invalid_request", str(malformed))
+        if token is None:
+            # RFC 6750 §3.1: a request with no credentials gets the challenge and no error code.
+            return self.refuse(401, None)
+        try:
+            claims = await self.validator.validate(token)
         except InvalidToken as exc:
             return self.refuse(401, "invalid_token", str(exc))
         act = claims.raw.get("act")
@@ -69,3 +79,18 @@ class DownstreamApi:
         if "contacts:read" not in claims.scopes:
             return self.refuse(403, "insufficient_scope", "contacts:read is needed", scope="contacts:read")
         return JSONResponse({"user": claims.subject, "actor": actor, "contacts": CONTACTS.get(claims.subject, [])})
+
+
+async def _routing_error(request: Request, error: Exception) -> Response:
+    # Starlette's own 404 and 405 answer in plain text; a client of this API reads JSON errors.
+    assert isinstance(error, HTTPException)
+    path = request.url.path
+    if error.status_code == 405:
+        return request_refusal(
+            405, f"{request.method} is not allowed on {path}; use GET, HEAD (RFC 9110 §15.5.6)", {"Allow": "GET, HEAD"}
+        )
+    return request_refusal(error.status_code, f"this API has no endpoint at {path}; it serves GET /contacts")
+
+
+async def _unexpected(_: Request, error: Exception) -> Response:  # pragma: no cover - a bug if reached
+    return JSONResponse({"error": "server_error", "error_description": type(error).__name__}, 500)

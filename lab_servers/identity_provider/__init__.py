@@ -6,6 +6,10 @@ The user's sign-in itself is not modelled (`sign_in` just issues the ID token an
 would end with). What is modelled is what the enterprise controls: which client may obtain a
 grant for which MCP server (`allow`), and the client's id at that server's AS (`client_id`
 claim), checked at the token endpoint with client authentication (ext-auth §7.7).
+
+Its token endpoint reads requests as the lab's AS does, with the AS's own pieces: the body capped
+while it streams (413), a form body only, each parameter once (RFC 6749 §3.1), and every refusal,
+404 and 405 included, an OAuth error body (RFC 6749 §5.2).
 """
 
 from __future__ import annotations
@@ -25,6 +29,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..authorization_server.errors import OAuthError, invalid_client, oauth_exception_handlers
+from ..authorization_server.params import form_items, single_valued
+from ..authorization_server.server import MAX_REQUEST_BODY_BYTES
+from ..body_limit import BodyLimit
 from ..determinism import LabClock, SeededIds
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -32,12 +40,6 @@ ID_TOKEN = "urn:ietf:params:oauth:token-type:id_token"
 ID_JAG = "urn:ietf:params:oauth:token-type:id-jag"
 ID_JAG_TYP = "oauth-id-jag+jwt"
 ID_JAG_LIFETIME = 300  # ext-auth's example: five minutes
-
-
-class IdpError(Exception):
-    def __init__(self, error: str, description: str, status: int = 400) -> None:
-        super().__init__(description)
-        self.error, self.description, self.status = error, description, status
 
 
 @dataclass
@@ -55,8 +57,11 @@ class IdentityProvider:
         self.key = OKPKey.import_key(Ed25519PrivateKey.from_private_bytes(ids.bytes("idp-signing-key", 32)))
         self.kid = self.key.thumbprint()
         self.clients: dict[str, EnterpriseClient] = {}
-        self.app = Starlette(
-            routes=[Route("/token", self.token, methods=["POST"]), Route("/jwks.json", self.jwks_endpoint)]
+        routes = [Route("/token", self.token, methods=["POST"]), Route("/jwks.json", self.jwks_endpoint)]
+        no_endpoint = "this identity provider has no endpoint at {path}; it serves /token and /jwks.json"
+        self.app = BodyLimit(
+            Starlette(routes=routes, exception_handlers=oauth_exception_handlers(no_endpoint=no_endpoint)),
+            MAX_REQUEST_BODY_BYTES,
         )
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -90,43 +95,37 @@ class IdentityProvider:
         return self.sign({**claims, **overrides}, typ=ID_JAG_TYP, key=key)
 
     async def token(self, request: Request) -> Response:
-        try:
-            form = dict((await request.form()).multi_items())
-            body = self._exchange(
-                {k: v for k, v in form.items() if isinstance(v, str)}, request.headers.get("authorization")
-            )
-        except IdpError as error:
-            return JSONResponse(
-                {"error": error.error, "error_description": error.description},
-                error.status,
-                headers={"Cache-Control": "no-store"},
-            )
+        # RFC 8693 §2.1 is a token request like any other: a form, each parameter at most once.
+        form = single_valued(await form_items(request))
+        body = self._exchange(form, request.headers.get("authorization"))
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
     def _exchange(self, form: dict[str, str], authorization: str | None) -> dict[str, Any]:
         client_id, client = self._authenticate(form, authorization)
         if form.get("grant_type") != TOKEN_EXCHANGE:
-            raise IdpError("unsupported_grant_type", "this IdP's token endpoint takes token exchange only (RFC 8693)")
+            raise OAuthError("unsupported_grant_type", "this IdP's token endpoint takes token exchange only (RFC 8693)")
         if form.get("requested_token_type") != ID_JAG or form.get("subject_token_type") != ID_TOKEN:
-            raise IdpError("invalid_request", "send an ID token and ask for an ID-JAG (ext-auth section 4)")
+            raise OAuthError("invalid_request", "send an ID token and ask for an ID-JAG (ext-auth section 4)")
         audience, resource = form.get("audience"), form.get("resource")
         if not audience:
-            raise IdpError("invalid_request", "audience (the MCP server's AS issuer) is required (ext-auth section 4)")
+            raise OAuthError(
+                "invalid_request", "audience (the MCP server's AS issuer) is required (ext-auth section 4)"
+            )
         try:
             claims = jwt.decode(form.get("subject_token", ""), self.key, algorithms=["Ed25519"]).claims
         except (JoseError, ValueError, TypeError):
-            raise IdpError("invalid_grant", "the subject_token is not an ID token from this IdP") from None
+            raise OAuthError("invalid_grant", "the subject_token is not an ID token from this IdP") from None
         if (
             claims.get("aud") != client_id
             or not isinstance(claims.get("exp"), int)
             or claims["exp"] <= self.clock.now()
         ):
-            raise IdpError(
+            raise OAuthError(
                 "invalid_grant", "the ID token was issued to another client, or expired (ID-JAG draft section 4.3)"
             )
         at_as = client.client_ids.get(audience)
         if at_as is None or (resource or "") not in client.allowed_resources:
-            raise IdpError(
+            raise OAuthError(
                 "invalid_target",
                 f"the enterprise does not allow client {client_id!r} to reach {resource or audience!r}",
             )
@@ -142,15 +141,20 @@ class IdentityProvider:
         return {**response, "scope": form["scope"]} if form.get("scope") else response
 
     def _authenticate(self, form: dict[str, str], authorization: str | None) -> tuple[str, EnterpriseClient]:
-        if authorization and authorization[:6].lower() == "basic ":
+        basic = authorization if authorization and authorization[:6].lower() == "basic " else None
+        if basic is not None:
             try:
-                client_id, secret = base64.b64decode(authorization[6:]).decode().split(":", 1)
+                client_id, secret = base64.b64decode(basic[6:]).decode().split(":", 1)
             except ValueError:
-                raise IdpError("invalid_client", "malformed Basic credentials", 401) from None
+                raise invalid_client(
+                    "malformed Basic credentials (RFC 7617 section 2)", basic_auth_attempted=True
+                ) from None
             client_id, secret = unquote(client_id), unquote(secret)
         else:
             client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
         client = self.clients.get(client_id)
         if client is None or not hmac.compare_digest(client.secret.encode(), secret.encode()):
-            raise IdpError("invalid_client", "client authentication at the IdP failed (ext-auth section 7.7)", 401)
+            raise invalid_client(
+                "client authentication at the IdP failed (ext-auth section 7.7)", basic_auth_attempted=basic is not None
+            )
         return client_id, client

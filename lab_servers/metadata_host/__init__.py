@@ -3,6 +3,10 @@
 Documents can be published, changed and removed while the lab runs. The security experiments
 also need hosts that misbehave, so a published response can have any status, headers, body and
 (real-time) delay.
+
+What the host itself refuses (a path with nothing published, a method other than GET or HEAD) it
+answers like every server of the lab: the status RFC 9110 gives, and a JSON body whose
+`error_description` names the rule.
 """
 
 from __future__ import annotations
@@ -13,8 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
+
+from ..error_text import error_description
 
 
 @dataclass
@@ -69,14 +75,25 @@ class MetadataHost:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
-        hosted = self.responses.get(request.url.path)
-        if hosted is None or request.method not in ("GET", "HEAD"):
-            response = Response("not found\n", 404, media_type="text/plain")
+        path = request.url.path
+        hosted = self.responses.get(path)
+        if hosted is None:
+            response = _refusal(404, f"{self.hostname} has nothing published at {path} (RFC 9110 §15.5.5)")
+        elif request.method not in ("GET", "HEAD"):
+            # A document is read, never written by a visitor: RFC 9110 §15.5.6 405, with Allow.
+            response = _refusal(
+                405, f"{request.method} is not allowed on {path}; use GET, HEAD (RFC 9110 §15.5.6)", "GET, HEAD"
+            )
         else:
             if hosted.delay_seconds:
                 await asyncio.sleep(hosted.delay_seconds)
             response = Response(hosted.body, hosted.status, headers=hosted.headers)
         await response(scope, receive, send)
+
+
+def _refusal(status: int, description: str, allow: str | None = None) -> Response:
+    body = {"error": "invalid_request", "error_description": error_description(description)}
+    return JSONResponse(body, status, headers={"Allow": allow} if allow else None)
 
 
 __all__ = ["HostedResponse", "MetadataHost"]

@@ -82,9 +82,9 @@ class DownstreamCaller:
     async def get(self, path: str, user_token: str) -> dict[str, Any]:
         token = user_token if self.mode == "passthrough" else await self.exchange(user_token)
         response = await self.http.get(self.api_url.rstrip("/") + path, headers={"Authorization": f"Bearer {token}"})
-        body = response.json()
         if response.status_code != 200:
+            # Judged before the body is parsed: a refusal may have none (RFC 6750 §3.1, no credentials).
             raise DownstreamError(
-                f"the API answered {response.status_code}: {response.headers.get('www-authenticate') or body}"
+                f"the API answered {response.status_code}: {response.headers.get('www-authenticate') or response.text}"
             )
-        return dict(body)
+        return dict(response.json())

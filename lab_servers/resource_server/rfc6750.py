@@ -1,8 +1,32 @@
-"""RFC 6750 §3 bearer challenges, with RFC 9728 §5.1's `resource_metadata` parameter."""
+"""RFC 6750: the bearer token a request carries (§2.1), and how a resource server refuses one
+(§3): the challenge, with RFC 9728 §5.1's `resource_metadata` parameter, and the JSON body.
+
+Shared by every resource server of the lab: the MCP server and the downstream API behind it.
+"""
 
 from __future__ import annotations
 
+from starlette.responses import JSONResponse, Response
+
 from ..error_text import error_description
+
+
+class MalformedBearerRequest(Exception):
+    """The request's credentials cannot be read as one bearer token: 400 `invalid_request` (§3.1)."""
+
+
+def bearer_token(authorizations: list[str]) -> str | None:
+    """The token of the request's one `Authorization: Bearer` header (§2.1), from every
+    `Authorization` value it sent; None when it sent no bearer credentials at all (§3.1)."""
+    bearer = [value for value in authorizations if value[:7].lower() == "bearer "]
+    if not bearer:
+        return None
+    if len(bearer) > 1:
+        raise MalformedBearerRequest("more than one bearer token was sent (RFC 6750 §2)")
+    token = bearer[0][7:].strip()
+    if not token or " " in token:
+        raise MalformedBearerRequest("the Authorization header is malformed (RFC 6750 §2.1)")
+    return token
 
 
 def _quote(value: str) -> str:
@@ -20,3 +44,28 @@ def bearer_challenge(resource_metadata: str | None, **params: str | None) -> str
         if value is not None:
             parts.append(f"{name}={_quote(value)}")
     return "Bearer " + ", ".join(parts) if parts else "Bearer"
+
+
+def bearer_refusal(
+    status: int,
+    resource_metadata: str | None,
+    error: str | None = None,
+    description: str | None = None,
+    scope: str | None = None,
+) -> Response:
+    """401, 400 or 403 with the challenge; `error=None` for a request that sent no credentials."""
+    challenge = bearer_challenge(resource_metadata, error=error, error_description=description, scope=scope)
+    if error is None:
+        # §3.1: a request with no credentials gets no error code and no other error information;
+        # the challenge in WWW-Authenticate is the whole answer.
+        return Response(status_code=status, headers={"WWW-Authenticate": challenge})
+    body = {"error": error, "error_description": error_description(description or "")}
+    return JSONResponse(body, status, headers={"WWW-Authenticate": challenge})
+
+
+def request_refusal(status: int, description: str, headers: dict[str, str] | None = None) -> Response:
+    """A refusal about the request itself, not its token (a path the server lacks, a method it
+    does not take): the same JSON body, §3.1's `invalid_request`, and no challenge, since no
+    credentials would change the answer."""
+    body = {"error": "invalid_request", "error_description": error_description(description)}
+    return JSONResponse(body, status, headers=headers)

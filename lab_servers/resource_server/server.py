@@ -26,13 +26,12 @@ from starlette.types import Message, Receive, Scope, Send
 from ..body_limit import BodyLimit
 from ..bounded_json import DEFAULT_LIMITS, JsonRejected, parse_json
 from ..determinism import LabClock
-from ..error_text import error_description
 from ..revisions import Revision
 from ..revisions import revision as revision_named
 from ..wellknown import PROTECTED_RESOURCE, insert_well_known, path_of
 from .downstream import DownstreamCaller, DownstreamError
 from .revisions import era_gate, negotiate_initialize
-from .rfc6750 import bearer_challenge
+from .rfc6750 import MalformedBearerRequest, bearer_refusal, bearer_token, request_refusal
 from .rfc7662 import IntrospectingValidator
 from .rfc9728 import protected_resource_metadata
 from .tokens import MAX_TOKEN_CHARS, InvalidToken, TokenClaims, TokenValidator
@@ -130,18 +129,30 @@ class ResourceServer:
         if path == path_of(self.metadata_url) and self.publishes_metadata:
             if scope["method"] not in ("GET", "HEAD"):
                 # RFC 9728 §3.1: the metadata is retrieved with GET; RFC 9110 §15.5.6 for the rest.
-                allow = {"Allow": "GET, HEAD"}
-                return await Response("use GET\n", 405, headers=allow, media_type="text/plain")(scope, receive, send)
+                not_allowed = request_refusal(
+                    405,
+                    f"{scope['method']} is not allowed on {path}; use GET, HEAD (RFC 9728 §3.1, RFC 9110 §15.5.6)",
+                    {"Allow": "GET, HEAD"},
+                )
+                return await not_allowed(scope, receive, send)
             return await JSONResponse(self.metadata())(scope, receive, send)
         if path != (path_of(self.resource) or "/"):
-            return await Response("not found\n", 404, media_type="text/plain")(scope, receive, send)
+            endpoint = path_of(self.resource) or "/"
+            not_found = request_refusal(404, f"this MCP server has no endpoint at {path}; MCP is served at {endpoint}")
+            return await not_found(scope, receive, send)
         claims = await self.authenticate(scope)  # the header first: no body is read for a stranger
         if isinstance(claims, Response):
             return await claims(scope, receive, send)
         if scope["method"] not in ("POST", "DELETE"):
             # Streamable HTTP: a server that offers no SSE stream answers GET with 405. A stateless
             # server has nothing to push, and an open stream would only hang the caller.
-            return await Response(status_code=405, headers={"Allow": "POST"})(scope, receive, send)
+            no_stream = request_refusal(
+                405,
+                f"{scope['method']} is not allowed on {path}: this server offers no SSE stream "
+                "(MCP Streamable HTTP); send JSON-RPC messages with POST",
+                {"Allow": "POST"},
+            )
+            return await no_stream(scope, receive, send)
         version = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"mcp-protocol-version"), None)
         refused = era_gate(self.revision, self.accept_legacy, version)
         if refused is not None:
@@ -167,16 +178,13 @@ class ResourceServer:
         headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
         if b"access_token=" in scope.get("query_string", b""):
             return self.refuse(400, "invalid_request", "tokens MUST NOT be sent in the query string (MCP §9.1)")
-        authorizations = [v for k, v in headers if k == "authorization"]
-        bearer = [v for v in authorizations if v[:7].lower() == "bearer "]
-        if not bearer:
+        try:
+            token = bearer_token([v for k, v in headers if k == "authorization"])
+        except MalformedBearerRequest as malformed:
+            return self.refuse(400, "invalid_request", str(malformed))
+        if token is None:
             # No credentials: a challenge without an error code (RFC 6750 §3.1).
             return self.refuse(401, scope=" ".join(sorted(BASE_SCOPES)))
-        if len(bearer) > 1:
-            return self.refuse(400, "invalid_request", "more than one bearer token was sent (RFC 6750 §2)")
-        token = bearer[0][7:].strip()
-        if not token or " " in token:
-            return self.refuse(400, "invalid_request", "the Authorization header is malformed (RFC 6750 §2.1)")
         try:
             return await self._validator_for(token).validate(token)
         except InvalidToken as exc:
@@ -220,13 +228,7 @@ class ResourceServer:
         self, status: int, error: str | None = None, description: str | None = None, scope: str | None = None
     ) -> Response:
         metadata_url = self.metadata_url if self.publishes_metadata else None
-        challenge = bearer_challenge(metadata_url, error=error, error_description=description, scope=scope)
-        if error is None:
-            # RFC 6750 §3.1: a request with no credentials gets no error code and no other error
-            # information; the challenge in WWW-Authenticate is the whole answer.
-            return Response(status_code=status, headers={"WWW-Authenticate": challenge})
-        body = {"error": error, "error_description": error_description(description or "")}
-        return JSONResponse(body, status, headers={"WWW-Authenticate": challenge})
+        return bearer_refusal(status, metadata_url, error, description, scope)
 
 
 def _bearer_token(scope: Scope) -> str:
