@@ -145,3 +145,21 @@ async def test_the_idp_refuses_a_client_that_does_not_authenticate(lab: Lab) -> 
             "requested_token_type": "urn:ietf:params:oauth:token-type:id-jag", "audience": ISSUER, "resource": MCP_URL,
         })  # fmt: skip
     assert_oauth_error(response, 401, "invalid_client", "ext-auth section 7.7")
+
+
+async def idp_exchange(lab: Lab, subject_token: str, authorization: str) -> httpx.Response:
+    async with lab.httpx_client("client") as http:
+        return await http.post(f"{IDP_ISSUER}/token", headers={"Authorization": authorization}, data={
+            "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange", "subject_token": subject_token,
+            "subject_token_type": "urn:ietf:params:oauth:token-type:id_token",
+            "requested_token_type": "urn:ietf:params:oauth:token-type:id-jag", "audience": ISSUER, "resource": MCP_URL,
+        })  # fmt: skip
+
+
+async def test_the_idp_answers_a_client_that_tried_basic_with_a_basic_challenge(lab: Lab) -> None:
+    # RFC 6749 §5.2: invalid_client after HTTP Basic is a 401 whose WWW-Authenticate names Basic.
+    idp = add_enterprise_idp(lab)
+    id_token = idp.sign_in("alice", ENTERPRISE_CLIENT_ID)
+    response = await idp_exchange(lab, id_token, basic(ENTERPRISE_CLIENT_ID, "wrong")["Authorization"])
+    assert_oauth_error(response, 401, "invalid_client")
+    assert response.headers["www-authenticate"].startswith("Basic")

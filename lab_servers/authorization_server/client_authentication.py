@@ -33,7 +33,10 @@ ASSERTION_JSON = DEFAULT_LIMITS.but(max_bytes=8 * 1024, max_depth=4)  # a JWT he
 async def authenticate_client(
     server: AuthorizationServerState, form: dict[str, str], authorization: str | None
 ) -> Client:
-    if authorization and authorization[:6].lower() == "basic ":
+    # RFC 6749 §5.2: once the client tried HTTP Basic, every invalid_client is a 401 whose
+    # WWW-Authenticate names the Basic scheme, whichever check below refuses it.
+    basic = authorization is not None and authorization[:6].lower() == "basic "
+    if authorization and basic:
         client_id, secret = _parse_basic(authorization)
         client = await _resolve(server, client_id, basic=True)
         _require_method(client, "client_secret_basic", basic=True)
@@ -50,12 +53,13 @@ async def authenticate_client(
         else:
             _require_method(client, "none")
     if form.get("client_id", client.client_id) != client.client_id:
-        raise invalid_client("client_id in the body differs from the authenticated client")
+        raise invalid_client("client_id in the body differs from the authenticated client", basic_auth_attempted=basic)
     if client.token_endpoint_auth_method not in server.capabilities.token_endpoint_auth_methods:
         # ASCapabilities: what token_endpoint_auth_methods_supported lists is also what is honoured.
         raise invalid_client(
             f"this AS no longer offers {client.token_endpoint_auth_method!r}; token_endpoint_auth_methods_supported lists "
-            f"{', '.join(server.capabilities.token_endpoint_auth_methods)} (RFC 8414 section 2)"
+            f"{', '.join(server.capabilities.token_endpoint_auth_methods)} (RFC 8414 section 2)",
+            basic_auth_attempted=basic,
         )
     return client
 
@@ -64,8 +68,10 @@ async def _resolve(server: AuthorizationServerState, client_id: str, basic: bool
     try:
         return await resolve_client(client_id, server.registry, server.cimd, cimd_supported=server.capabilities.cimd)
     except OAuthError as exc:
-        if exc.error == "invalid_request":
-            raise
+        if exc.error == "invalid_request" and not basic:
+            raise  # no client_id at all: the request is malformed, no client tried to authenticate
+        # Credentials that name no client, or one this AS cannot find, fail to authenticate it
+        # (RFC 6749 §5.2: invalid_client, "unknown client"); with Basic, an empty user-id too.
         raise invalid_client(exc.description, basic_auth_attempted=basic) from None
 
 
@@ -75,6 +81,10 @@ def _parse_basic(authorization: str) -> tuple[str, str]:
         client_id, secret = decoded.split(":", 1)
     except ValueError:
         raise invalid_client("malformed HTTP Basic credentials", basic_auth_attempted=True) from None
+    if not client_id:
+        raise invalid_client(
+            "the HTTP Basic user-id is empty: it must be the client_id (RFC 6749 §2.3.1)", basic_auth_attempted=True
+        )
     # RFC 6749 §2.3.1: both parts are form-urlencoded before being joined.
     return unquote(client_id.replace("+", " ")), unquote(secret.replace("+", " "))
 

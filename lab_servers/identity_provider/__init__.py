@@ -35,9 +35,14 @@ ID_JAG_LIFETIME = 300  # ext-auth's example: five minutes
 
 
 class IdpError(Exception):
-    def __init__(self, error: str, description: str, status: int = 400) -> None:
+    def __init__(self, error: str, description: str, status: int = 400, headers: dict[str, str] | None = None) -> None:
         super().__init__(description)
-        self.error, self.description, self.status = error, description, status
+        self.error, self.description, self.status, self.headers = error, description, status, headers or {}
+
+
+def _invalid_client(description: str, *, basic: bool) -> IdpError:
+    # RFC 6749 §5.2: a client that tried HTTP Basic gets a 401 whose WWW-Authenticate names Basic.
+    return IdpError("invalid_client", description, 401, {"WWW-Authenticate": 'Basic realm="token"'} if basic else None)
 
 
 @dataclass
@@ -99,7 +104,7 @@ class IdentityProvider:
             return JSONResponse(
                 {"error": error.error, "error_description": error.description},
                 error.status,
-                headers={"Cache-Control": "no-store"},
+                headers={"Cache-Control": "no-store", **error.headers},
             )
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
@@ -142,15 +147,16 @@ class IdentityProvider:
         return {**response, "scope": form["scope"]} if form.get("scope") else response
 
     def _authenticate(self, form: dict[str, str], authorization: str | None) -> tuple[str, EnterpriseClient]:
-        if authorization and authorization[:6].lower() == "basic ":
+        basic = authorization is not None and authorization[:6].lower() == "basic "
+        if authorization is not None and basic:
             try:
                 client_id, secret = base64.b64decode(authorization[6:]).decode().split(":", 1)
             except ValueError:
-                raise IdpError("invalid_client", "malformed Basic credentials", 401) from None
+                raise _invalid_client("malformed Basic credentials (RFC 7617 section 2)", basic=True) from None
             client_id, secret = unquote(client_id), unquote(secret)
         else:
             client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
         client = self.clients.get(client_id)
         if client is None or not hmac.compare_digest(client.secret.encode(), secret.encode()):
-            raise IdpError("invalid_client", "client authentication at the IdP failed (ext-auth section 7.7)", 401)
+            raise _invalid_client("client authentication at the IdP failed (ext-auth section 7.7)", basic=basic)
         return client_id, client
