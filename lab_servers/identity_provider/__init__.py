@@ -18,7 +18,6 @@ from urllib.parse import unquote
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from joserfc import jwt
-from joserfc.errors import JoseError
 from joserfc.jwk import OKPKey
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -26,6 +25,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..determinism import LabClock, SeededIds
+from ..error_text import error_description
+from ..rfc7519 import JwtRejected, check_not_before, verified_claims
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ID_TOKEN = "urn:ietf:params:oauth:token-type:id_token"
@@ -102,7 +103,7 @@ class IdentityProvider:
             )
         except IdpError as error:
             return JSONResponse(
-                {"error": error.error, "error_description": error.description},
+                {"error": error.error, "error_description": error_description(error.description)},
                 error.status,
                 headers={"Cache-Control": "no-store", **error.headers},
             )
@@ -118,9 +119,15 @@ class IdentityProvider:
         if not audience:
             raise IdpError("invalid_request", "audience (the MCP server's AS issuer) is required (ext-auth section 4)")
         try:
-            claims = jwt.decode(form.get("subject_token", ""), self.key, algorithms=["Ed25519"]).claims
-        except (JoseError, ValueError, TypeError):
-            raise IdpError("invalid_grant", "the subject_token is not an ID token from this IdP") from None
+            claims = verified_claims(form.get("subject_token", ""), self.key, ["Ed25519"], what="the subject_token")
+        except JwtRejected as rejected:
+            raise IdpError(
+                "invalid_grant", f"the subject_token is not an ID token from this IdP: {rejected.rule}"
+            ) from None
+        try:
+            check_not_before(claims, self.clock.now(), what="the ID token")  # RFC 7519 §4.1.5
+        except JwtRejected as rejected:
+            raise IdpError("invalid_grant", rejected.rule) from None
         if (
             claims.get("aud") != client_id
             or not isinstance(claims.get("exp"), int)
