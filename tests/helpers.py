@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+import pytest
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from lab_servers import ISSUER, MCP_URL, Lab
@@ -73,3 +76,24 @@ def assert_oauth_error(response: httpx.Response, status: int, error: str, *menti
     assert body["error"] == error, body
     for text in mentions:
         assert text in body["error_description"], body
+
+
+# JOSE headers that are valid JSON but not a JSON object (RFC 7515 §4): joserfc only checks that
+# "alg" is `in` the header, which each of these but the last two passes, then indexes it.
+HOSTILE_JWT_HEADERS = [
+    pytest.param('["alg", "b64"]', id="array-alg-b64"),
+    pytest.param('["alg"]', id="array-alg"),
+    pytest.param('"alg"', id="string-alg"),
+    pytest.param('"alg b64"', id="string-alg-b64"),
+    pytest.param("42", id="number"),
+    pytest.param("null", id="null"),
+]
+
+
+def jwt_with_header(header: str, claims: Any) -> str:
+    """A compact JWS with this exact header text, these claims and a signature that verifies nothing."""
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    return f"{b64(header.encode())}.{b64(json.dumps(claims).encode())}.{b64(b'not-a-signature')}"

@@ -21,7 +21,7 @@ from lab_servers.story import (
     connect_enterprise,
 )
 
-from .helpers import assert_oauth_error
+from .helpers import HOSTILE_JWT_HEADERS, assert_oauth_error, jwt_with_header
 
 pytestmark = pytest.mark.anyio
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -189,4 +189,63 @@ async def test_malformed_basic_credentials_at_the_idp_get_a_basic_challenge(lab:
     async with lab.httpx_client("client") as http:
         response = await http.post(f"{IDP_ISSUER}/token", data={"a": "b"}, headers={"Authorization": "Basic !!!"})
     assert_oauth_error(response, 401, "invalid_client", "malformed Basic credentials")
+    assert response.headers["www-authenticate"].startswith("Basic")
+
+
+@pytest.mark.parametrize("header", HOSTILE_JWT_HEADERS)
+async def test_an_id_jag_whose_header_is_not_a_json_object_is_invalid_grant(lab: Lab, header: str) -> None:
+    # RFC 7515 §4: the JOSE header is a JSON object; RFC 7523 §3.1: a bad assertion is invalid_grant.
+    add_enterprise_idp(lab)
+    claims = {
+        "iss": IDP_ISSUER,
+        "sub": "alice",
+        "aud": ISSUER,
+        "client_id": ENTERPRISE_CLIENT_AT_AS,
+        "resource": MCP_URL,
+    }
+    response = await present(lab, jwt_with_header(header, claims))
+    assert_oauth_error(response, 400, "invalid_grant", "assertion header is a JSON", "not a JSON object")
+
+
+async def test_an_id_jag_is_not_accepted_before_its_nbf(lab: Lab) -> None:
+    # RFC 7523 §3 item 5, RFC 7519 §4.1.5: the JWT MUST NOT be accepted before nbf.
+    idp = add_enterprise_idp(lab)
+    early = good(idp, nbf=idp.clock.now() + 200)
+    assert_oauth_error(await present(lab, early), 400, "invalid_grant", "not valid before", "RFC 7519 section 4.1.5")
+    lab.clock.advance(200)
+    assert (await present(lab, early)).status_code == 200  # the same ID-JAG, once its nbf has come
+
+
+@pytest.mark.parametrize("claim", ["exp", "nbf", "iat"])
+async def test_an_id_jag_time_claim_that_is_not_a_numeric_date_is_invalid_grant(lab: Lab, claim: str) -> None:
+    idp = add_enterprise_idp(lab)
+    response = await present(lab, good(idp, **{claim: "tomorrow"}))
+    assert_oauth_error(response, 400, "invalid_grant", f"{claim} is not a NumericDate")
+
+
+async def idp_exchange(lab: Lab, subject_token: str, authorization: str) -> httpx.Response:
+    async with lab.httpx_client("client") as http:
+        return await http.post(f"{IDP_ISSUER}/token", headers={"Authorization": authorization}, data={
+            "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange", "subject_token": subject_token,
+            "subject_token_type": "urn:ietf:params:oauth:token-type:id_token",
+            "requested_token_type": "urn:ietf:params:oauth:token-type:id-jag", "audience": ISSUER, "resource": MCP_URL,
+        })  # fmt: skip
+
+
+@pytest.mark.parametrize("header", HOSTILE_JWT_HEADERS)
+async def test_the_idp_refuses_a_subject_token_whose_header_is_not_a_json_object(lab: Lab, header: str) -> None:
+    idp = add_enterprise_idp(lab)
+    secret = idp.clients[ENTERPRISE_CLIENT_ID].secret
+    claims = {"iss": IDP_ISSUER, "sub": "alice", "aud": ENTERPRISE_CLIENT_ID, "exp": lab.clock.now() + 60}
+    subject = jwt_with_header(header, claims)
+    response = await idp_exchange(lab, subject, basic(ENTERPRISE_CLIENT_ID, secret)["Authorization"])
+    assert_oauth_error(response, 400, "invalid_grant", "subject_token header is a JSON", "not a JSON object")
+
+
+async def test_the_idp_answers_a_client_that_tried_basic_with_a_basic_challenge(lab: Lab) -> None:
+    # RFC 6749 §5.2: invalid_client after HTTP Basic is a 401 whose WWW-Authenticate names Basic.
+    idp = add_enterprise_idp(lab)
+    id_token = idp.sign_in("alice", ENTERPRISE_CLIENT_ID)
+    response = await idp_exchange(lab, id_token, basic(ENTERPRISE_CLIENT_ID, "wrong")["Authorization"])
+    assert_oauth_error(response, 401, "invalid_client")
     assert response.headers["www-authenticate"].startswith("Basic")

@@ -10,7 +10,7 @@ from joserfc.jwk import OKPKey
 
 from lab_servers import ISSUER, Lab, default_client_metadata
 
-from .helpers import assert_oauth_error, code_form, get_code, token_request
+from .helpers import HOSTILE_JWT_HEADERS, assert_oauth_error, code_form, get_code, jwt_with_header, token_request
 
 pytestmark = pytest.mark.anyio
 CLIENT_ID = "https://app.example/confidential.json"
@@ -74,3 +74,33 @@ async def test_an_assertion_cannot_be_replayed(lab: Lab) -> None:
     assert_oauth_error(
         await redeem(lab, assertion(lab, key(1))), 401, "invalid_client", "jti is missing or was already used"
     )
+
+
+@pytest.mark.parametrize("header", HOSTILE_JWT_HEADERS)
+async def test_an_assertion_whose_header_is_not_a_json_object_is_invalid_client(lab: Lab, header: str) -> None:
+    # RFC 7515 §4: the JOSE header is a JSON object. No client_id in the body: the assertion is
+    # read before anyone is authenticated, so this is a stranger's request.
+    publish_confidential_client(lab)
+    claims = {"iss": CLIENT_ID, "sub": CLIENT_ID, "aud": f"{ISSUER}/token", "exp": lab.clock.now() + 60, "jti": "h"}
+    response = await redeem(lab, jwt_with_header(header, claims))
+    assert_oauth_error(response, 401, "invalid_client", "client_assertion header is a JSON", "not a JSON object")
+
+
+async def test_an_assertion_is_not_accepted_before_its_nbf(lab: Lab) -> None:
+    # RFC 7523 §3 item 5, RFC 7519 §4.1.5: the JWT MUST NOT be accepted before nbf.
+    publish_confidential_client(lab)
+    early = assertion(lab, key(1), nbf=lab.clock.now() + 30)
+    assert_oauth_error(await redeem(lab, early), 401, "invalid_client", "not valid before", "RFC 7519 section 4.1.5")
+
+
+async def test_an_assertion_whose_nbf_is_now_is_accepted(lab: Lab) -> None:
+    publish_confidential_client(lab)
+    assert (await redeem(lab, assertion(lab, key(1), nbf=lab.clock.now()))).status_code == 200
+
+
+@pytest.mark.parametrize("claim", ["exp", "nbf", "iat"])
+@pytest.mark.parametrize("value", ["tomorrow", True, [1]], ids=["string", "boolean", "array"])
+async def test_a_time_claim_that_is_not_a_numeric_date_is_invalid_client(lab: Lab, claim: str, value: object) -> None:
+    publish_confidential_client(lab)
+    response = await redeem(lab, assertion(lab, key(1), **{claim: value}))
+    assert_oauth_error(response, 401, "invalid_client", f"{claim} is not a NumericDate")

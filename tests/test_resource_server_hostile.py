@@ -8,11 +8,13 @@ from typing import Any
 
 import pytest
 
-from lab_servers import MCP_URL, Lab
+from lab_servers import ISSUER, MCP_URL, Lab
+from lab_servers.client import bearer_challenge
 from lab_servers.resource_server.server import MAX_MCP_BODY_BYTES
 from lab_servers.resource_server.tokens import JWKS_REFRESH_INTERVAL
 
-from .test_resource_server import TOOLS_LIST, mint, post_mcp
+from .helpers import HOSTILE_JWT_HEADERS, jwt_with_header
+from .test_resource_server import PRM_URL, TOOLS_LIST, mint, post_mcp
 
 pytestmark = pytest.mark.anyio
 JSON_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
@@ -170,6 +172,20 @@ async def test_a_token_with_a_deeply_nested_payload_is_refused_not_a_500(lab: La
     token = f"{header}.{b64(b'[' * 2500 + b']' * 2500)}.{b64(b'sig')}"
     response = await post_mcp(lab, TOOLS_LIST, token)
     assert response.status_code == 401 and response.json()["error"] == "invalid_token"
+
+
+@pytest.mark.parametrize("header", HOSTILE_JWT_HEADERS)
+async def test_a_token_whose_header_is_not_a_json_object_is_invalid_token(lab: Lab, header: str) -> None:
+    # RFC 7515 §4: the JOSE header is a JSON object. The iss names this server's AS, so the token
+    # reaches the full check, not only the choice of validator.
+    token = jwt_with_header(header, {"iss": ISSUER, "aud": MCP_URL, "exp": lab.clock.now() + 60})
+    response = await post_mcp(lab, TOOLS_LIST, token)
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_token"
+    assert "token header is a JSON" in response.json()["error_description"]
+    challenge = bearer_challenge(response.headers["www-authenticate"])
+    assert challenge is not None and challenge.get("error") == "invalid_token"
+    assert challenge.get("resource_metadata") == PRM_URL  # RFC 9728 §5.1: the client can rediscover
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])

@@ -11,7 +11,7 @@ from lab_servers import ISSUER, Lab
 from lab_servers.client import decode_jwt_payload
 from lab_servers.story import API_URL, MCP_SERVER_CLIENT_ID, OTHER_MCP_URL, add_downstream_api, add_second_mcp_server
 
-from .helpers import assert_oauth_error
+from .helpers import HOSTILE_JWT_HEADERS, assert_oauth_error, jwt_with_header
 
 pytestmark = pytest.mark.anyio
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -202,3 +202,22 @@ async def test_the_api_answers_a_malformed_request_with_invalid_request_naming_t
     assert_oauth_error(response, status, "invalid_request", mention)
     if status == 405:
         assert response.headers["allow"] == "GET, HEAD"
+
+
+@pytest.mark.parametrize("header", HOSTILE_JWT_HEADERS)
+async def test_the_api_refuses_a_token_whose_header_is_not_a_json_object(lab: Lab, header: str) -> None:
+    # RFC 7515 §4: the JOSE header is a JSON object; RFC 6750 §3.1: a bad token is 401 invalid_token.
+    add_downstream_api(lab)
+    token = jwt_with_header(header, {"iss": ISSUER, "aud": API_URL, "exp": lab.clock.now() + 60})
+    async with lab.httpx_client("mcp.example.com") as http:
+        response = await http.get(f"{API_URL.rstrip('/')}/contacts", headers={"Authorization": f"Bearer {token}"})
+    assert_oauth_error(response, 401, "invalid_token", "token header is a JSON", "not a JSON object")
+    assert response.headers["www-authenticate"].startswith('Bearer error="invalid_token"')
+
+
+@pytest.mark.parametrize("header", HOSTILE_JWT_HEADERS)
+async def test_a_subject_token_whose_header_is_not_a_json_object_is_invalid_request(lab: Lab, header: str) -> None:
+    # RFC 8693 §2.2.2: an invalid subject_token is invalid_request.
+    add_downstream_api(lab)
+    subject = jwt_with_header(header, {"iss": ISSUER, "aud": lab.mcp_url, "exp": lab.clock.now() + 60})
+    assert_oauth_error(await exchange(lab, subject), 400, "invalid_request", "not an active access token")

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import base64
 import hmac
+import math
 from typing import Any
 from urllib.parse import unquote
 
-from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from ..bounded_json import DEFAULT_LIMITS, JsonRejected, parse_json
+from ..bounded_json import DEFAULT_LIMITS
+from ..rfc7519 import JwtRejected, check_not_before, numeric_date, unverified_parts, verified_claims
 from .cimd import fetch_document
 from .client_ids import resolve_client
 from .clients import Client
@@ -33,7 +34,10 @@ ASSERTION_JSON = DEFAULT_LIMITS.but(max_bytes=8 * 1024, max_depth=4)  # a JWT he
 async def authenticate_client(
     server: AuthorizationServerState, form: dict[str, str], authorization: str | None
 ) -> Client:
-    if authorization and authorization[:6].lower() == "basic ":
+    # RFC 6749 §5.2: once the client tried HTTP Basic, every invalid_client is a 401 whose
+    # WWW-Authenticate names the Basic scheme, whichever check below refuses it.
+    basic = authorization is not None and authorization[:6].lower() == "basic "
+    if authorization and basic:
         client_id, secret = _parse_basic(authorization)
         client = await _resolve(server, client_id, basic=True)
         _require_method(client, "client_secret_basic", basic=True)
@@ -50,12 +54,13 @@ async def authenticate_client(
         else:
             _require_method(client, "none")
     if form.get("client_id", client.client_id) != client.client_id:
-        raise invalid_client("client_id in the body differs from the authenticated client")
+        raise invalid_client("client_id in the body differs from the authenticated client", basic_auth_attempted=basic)
     if client.token_endpoint_auth_method not in server.capabilities.token_endpoint_auth_methods:
         # ASCapabilities: what token_endpoint_auth_methods_supported lists is also what is honoured.
         raise invalid_client(
             f"this AS no longer offers {client.token_endpoint_auth_method!r}; token_endpoint_auth_methods_supported lists "
-            f"{', '.join(server.capabilities.token_endpoint_auth_methods)} (RFC 8414 section 2)"
+            f"{', '.join(server.capabilities.token_endpoint_auth_methods)} (RFC 8414 section 2)",
+            basic_auth_attempted=basic,
         )
     return client
 
@@ -64,8 +69,10 @@ async def _resolve(server: AuthorizationServerState, client_id: str, basic: bool
     try:
         return await resolve_client(client_id, server.registry, server.cimd, cimd_supported=server.capabilities.cimd)
     except OAuthError as exc:
-        if exc.error == "invalid_request":
-            raise
+        if exc.error == "invalid_request" and not basic:
+            raise  # no client_id at all: the request is malformed, no client tried to authenticate
+        # Credentials that name no client, or one this AS cannot find, fail to authenticate it
+        # (RFC 6749 §5.2: invalid_client, "unknown client"); with Basic, an empty user-id too.
         raise invalid_client(exc.description, basic_auth_attempted=basic) from None
 
 
@@ -75,6 +82,10 @@ def _parse_basic(authorization: str) -> tuple[str, str]:
         client_id, secret = decoded.split(":", 1)
     except ValueError:
         raise invalid_client("malformed HTTP Basic credentials", basic_auth_attempted=True) from None
+    if not client_id:
+        raise invalid_client(
+            "the HTTP Basic user-id is empty: it must be the client_id (RFC 6749 §2.3.1)", basic_auth_attempted=True
+        )
     # RFC 6749 §2.3.1: both parts are form-urlencoded before being joined.
     return unquote(client_id.replace("+", " ")), unquote(secret.replace("+", " "))
 
@@ -102,34 +113,12 @@ def _assertion_issuer(assertion: str) -> str:
 
 
 def _unverified_claims(assertion: str) -> dict[str, Any]:
-    """The header and claims of a compact JWS, through the bounded parser before any JOSE library
-    sees them: joserfc parses both with `json.loads`, and the header is parsed before the
-    signature is checked, so 2,000 nested brackets there would be a RecursionError (a 500)."""
-    _check_header(assertion)
+    """The claims of a compact JWS whose header and claims are JSON objects within the bounded
+    parser's limits, before any JOSE library sees them (`lab_servers.rfc7519`)."""
     try:
-        extracted = jws.extract_compact(assertion.encode())
-    except (JoseError, ValueError, AttributeError):
-        raise invalid_client("client_assertion is not a compact JWS (RFC 7515 §7.1)") from None
-    claims = _bounded(extracted.payload, "claims")
-    if not isinstance(claims, dict):
-        raise invalid_client("client_assertion claims must be a JSON object (RFC 7519 §7.2)")
-    return claims
-
-
-def _bounded(segment: bytes, what: str) -> Any:
-    try:
-        return parse_json(segment, ASSERTION_JSON, what=f"the client_assertion {what}")
-    except JsonRejected as rejected:
-        raise invalid_client(f"{rejected.rule}; client_assertion is not a JWT (RFC 7519 §7.2)") from None
-
-
-def _check_header(assertion: str) -> None:
-    header_segment = assertion.split(".", 1)[0]
-    try:
-        header = base64.urlsafe_b64decode(header_segment + "=" * (-len(header_segment) % 4))
-    except ValueError:
-        raise invalid_client("client_assertion header is not base64url (RFC 7515 §7.1)") from None
-    _bounded(header, "header")
+        return unverified_parts(assertion, what="the client_assertion", limits=ASSERTION_JSON)[1]
+    except JwtRejected as rejected:
+        raise invalid_client(rejected.rule) from None
 
 
 async def _check_client_assertion(server: AuthorizationServerState, client: Client, form: dict[str, str]) -> None:
@@ -150,17 +139,30 @@ async def _check_client_assertion(server: AuthorizationServerState, client: Clie
             "the client declared private_key_jwt but publishes no jwks or jwks_uri to verify it with (RFC 7591 §2)"
         )
     try:
-        token = jwt.decode(
-            form["client_assertion"], KeySet.import_key_set(keys), algorithms=CLIENT_ASSERTION_ALGORITHMS
-        )
+        key_set = KeySet.import_key_set(keys)
     except (JoseError, ValueError, TypeError, KeyError) as exc:
-        raise invalid_client(
-            f"client_assertion signature not verified with the client's published keys: {exc}"
-        ) from None
-    claims = token.claims
+        raise invalid_client(f"the client's published keys are not a JWK Set (RFC 7517 §5): {exc}") from None
+    try:
+        claims = verified_claims(
+            form["client_assertion"],
+            key_set,
+            CLIENT_ASSERTION_ALGORITHMS,
+            what="the client_assertion",
+            limits=ASSERTION_JSON,
+        )
+    except JwtRejected as rejected:
+        raise invalid_client(f"{rejected.rule}, checked with the client's published keys") from None
+    now = server.clock.now()
+    try:
+        # RFC 7523 §3 items 4-6: exp, nbf and iat are NumericDates, and the assertion MUST NOT be
+        # accepted before its nbf (RFC 7519 §4.1.5).
+        exp = numeric_date(claims, "exp", what="the client_assertion")
+        numeric_date(claims, "iat", what="the client_assertion")
+        check_not_before(claims, now, what="the client_assertion")
+    except JwtRejected as rejected:
+        raise invalid_client(f"client_assertion rejected: {rejected.rule} (RFC 7523 §3)") from None
     audience = claims.get("aud")
     audiences = audience if isinstance(audience, list) else [audience]
-    now, exp = server.clock.now(), claims.get("exp")
     checks = [
         (
             claims.get("iss") == client.client_id and claims.get("sub") == client.client_id,
@@ -170,11 +172,11 @@ async def _check_client_assertion(server: AuthorizationServerState, client: Clie
             server.token_endpoint in audiences or server.issuer in audiences,
             "aud must name this token endpoint or issuer",
         ),
-        (isinstance(exp, int) and exp > now, "the assertion is expired or has no exp"),
+        (exp is not None and exp > now, "the assertion is expired or has no exp"),
         # §3 lets the AS reject an exp "unreasonably far in the future"; the jti is remembered
         # until exp, so this bound is what keeps the replay cache small.
         (
-            isinstance(exp, int) and exp <= now + MAX_ASSERTION_LIFETIME,
+            exp is not None and exp <= now + MAX_ASSERTION_LIFETIME,
             f"exp is more than {MAX_ASSERTION_LIFETIME} s away",
         ),
         (
@@ -191,4 +193,6 @@ async def _check_client_assertion(server: AuthorizationServerState, client: Clie
     # code, an assertion costs its client nothing to mint again, and one that authenticated once
     # must never authenticate a second request (RFC 7523 §3). No await since the jti check above,
     # so two concurrent requests with one assertion cannot both pass it.
-    server.seen_assertions[claims["jti"]] = claims["exp"]
+    server.seen_assertions[claims["jti"]] = math.ceil(
+        claims["exp"]
+    )  # a fractional exp (RFC 7519 §2) is kept until it passes

@@ -3,20 +3,20 @@ from an identity provider this AS trusts by configuration (`trusted_idps`: issue
 
 Validation (ext-auth §5.1, §7.4, §7.6; ID-JAG draft §4.4): `typ` oauth-id-jag+jwt; an allowed
 `alg` (never `none`); `iss` a trusted IdP and the signature its key; `aud` this AS's issuer;
-`exp` in the future; `client_id` the authenticated client; `resource` a resource of this AS;
-`jti` never seen before (replay). Every failure is `invalid_grant` (RFC 7523 §3.1). No consent
+`exp` in the future and `nbf`, if any, past (RFC 7519 §4.1.5); `client_id` the authenticated
+client; `resource` a resource of this AS; `jti` never seen before (replay). Every failure is `invalid_grant` (RFC 7523 §3.1). No consent
 screen (the enterprise decided) and no refresh token (draft §4.4.3: SHOULD NOT).
 """
 
 from __future__ import annotations
 
-import json
+import math
 from typing import Any
 
-from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from ..rfc7519 import JwtRejected, check_not_before, numeric_date, unverified_parts, verified_claims
 from .clients import Client
 from .errors import OAuthError
 from .issuance import issue_tokens
@@ -35,7 +35,10 @@ def redeem_assertion(server: AuthorizationServerState, client: Client, form: dic
     assertion = form.get("assertion")
     if not assertion:
         raise OAuthError("invalid_request", "assertion is required (RFC 7523 section 2.1)")
-    header, unverified = _unverified(assertion)
+    try:
+        header, unverified = unverified_parts(assertion, what="the assertion")
+    except JwtRejected as rejected:
+        raise _invalid(rejected.rule) from None
     if header.get("typ") != "oauth-id-jag+jwt":
         raise _invalid(f"typ is {header.get('typ')!r}, not oauth-id-jag+jwt (ID-JAG draft section 3.1)")
     if header.get("alg") not in ALGORITHMS:
@@ -44,15 +47,21 @@ def redeem_assertion(server: AuthorizationServerState, client: Client, form: dic
     if keys is None:
         raise _invalid(f"issuer {unverified.get('iss')!r} is not an identity provider this AS trusts")
     try:
-        key_set = KeySet.import_key_set(keys)  # type: ignore[arg-type]
-        claims = dict(jwt.decode(assertion, key_set, algorithms=ALGORITHMS).claims)
-    except (JoseError, ValueError, TypeError):
+        claims = verified_claims(assertion, KeySet.import_key_set(keys), ALGORITHMS, what="the assertion")  # type: ignore[arg-type]
+    except (JwtRejected, JoseError, ValueError, TypeError):
         raise _invalid("the signature does not verify with the trusted IdP's keys") from None
     audience = claims.get("aud")
     if (audience if isinstance(audience, list) else [audience]) != [server.issuer]:
         raise _invalid(f"aud is {audience!r}, not this authorization server ({server.issuer})")
-    now, exp = server.clock.now(), claims.get("exp")
-    if not isinstance(exp, int) or exp <= now or not isinstance(claims.get("iat"), int):
+    now = server.clock.now()
+    try:
+        # RFC 7523 §3 items 4-6: exp and iat are NumericDates, and the assertion MUST NOT be
+        # accepted before its nbf (RFC 7519 §4.1.5).
+        exp, iat = numeric_date(claims, "exp", what="the assertion"), numeric_date(claims, "iat", what="the assertion")
+        check_not_before(claims, now, what="the assertion")
+    except JwtRejected as rejected:
+        raise _invalid(rejected.rule) from None
+    if exp is None or exp <= now or iat is None:
         raise _invalid("the assertion is expired, or lacks exp or iat (RFC 7523 section 3)")
     if claims.get("client_id") != client.client_id:
         raise _invalid(
@@ -72,20 +81,9 @@ def redeem_assertion(server: AuthorizationServerState, client: Client, form: dic
     # since the replay check above, so two concurrent uses cannot both pass it.
     for old in [j for j, expires in server.seen_id_jags.items() if expires <= now]:
         del server.seen_id_jags[old]
-    server.seen_id_jags[jti] = exp
+    server.seen_id_jags[jti] = math.ceil(exp)  # a fractional exp (RFC 7519 §2) is kept until it passes
     return response
 
 
 def _invalid(rule: str) -> OAuthError:
     return OAuthError("invalid_grant", f"ID-JAG rejected: {rule}")
-
-
-def _unverified(assertion: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    try:
-        extracted = jws.extract_compact(assertion.encode())
-        claims = json.loads(extracted.payload)
-    except (JoseError, ValueError, AttributeError, RecursionError):
-        raise _invalid("the assertion is not a compact JWS (RFC 7515 section 7.1)") from None
-    if not isinstance(claims, dict):
-        raise _invalid("the claims are not a JSON object")
-    return dict(extracted.protected), claims

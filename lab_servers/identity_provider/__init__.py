@@ -22,7 +22,6 @@ from urllib.parse import unquote
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from joserfc import jwt
-from joserfc.errors import JoseError
 from joserfc.jwk import OKPKey
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -34,6 +33,7 @@ from ..authorization_server.params import form_items, single_valued
 from ..authorization_server.server import MAX_REQUEST_BODY_BYTES
 from ..body_limit import BodyLimit
 from ..determinism import LabClock, SeededIds
+from ..rfc7519 import JwtRejected, check_not_before, verified_claims
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ID_TOKEN = "urn:ietf:params:oauth:token-type:id_token"
@@ -112,9 +112,15 @@ class IdentityProvider:
                 "invalid_request", "audience (the MCP server's AS issuer) is required (ext-auth section 4)"
             )
         try:
-            claims = jwt.decode(form.get("subject_token", ""), self.key, algorithms=["Ed25519"]).claims
-        except (JoseError, ValueError, TypeError):
-            raise OAuthError("invalid_grant", "the subject_token is not an ID token from this IdP") from None
+            claims = verified_claims(form.get("subject_token", ""), self.key, ["Ed25519"], what="the subject_token")
+        except JwtRejected as rejected:
+            raise OAuthError(
+                "invalid_grant", f"the subject_token is not an ID token from this IdP: {rejected.rule}"
+            ) from None
+        try:
+            check_not_before(claims, self.clock.now(), what="the ID token")  # RFC 7519 §4.1.5
+        except JwtRejected as rejected:
+            raise OAuthError("invalid_grant", rejected.rule) from None
         if (
             claims.get("aud") != client_id
             or not isinstance(claims.get("exp"), int)

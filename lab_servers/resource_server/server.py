@@ -16,8 +16,6 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from joserfc import jws
-from joserfc.errors import JoseError
 from mcp.server.mcpserver import Context
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.responses import JSONResponse, Response
@@ -28,19 +26,19 @@ from ..bounded_json import DEFAULT_LIMITS, JsonRejected, parse_json
 from ..determinism import LabClock
 from ..revisions import Revision
 from ..revisions import revision as revision_named
+from ..rfc7519 import JwtRejected, unverified_parts
 from ..wellknown import PROTECTED_RESOURCE, insert_well_known, path_of
 from .downstream import DownstreamCaller, DownstreamError
 from .revisions import era_gate, negotiate_initialize
 from .rfc6750 import MalformedBearerRequest, bearer_refusal, bearer_token, request_refusal
 from .rfc7662 import IntrospectingValidator
 from .rfc9728 import protected_resource_metadata
-from .tokens import MAX_TOKEN_CHARS, InvalidToken, TokenClaims, TokenValidator
+from .tokens import TOKEN_JSON, InvalidToken, TokenClaims, TokenValidator
 from .tools import BASE_SCOPES, TOOL_SCOPES, NotesServer, caller
 
 MAX_MCP_BODY_BYTES = 256 * 1024  # one JSON-RPC message or batch; the lab's tools take short text
 # JSON-RPC messages are parsed within these limits (RFC 8259 §9); a note's text may fill the body.
 JSONRPC_JSON = DEFAULT_LIMITS.but(max_bytes=MAX_MCP_BODY_BYTES, max_string_chars=MAX_MCP_BODY_BYTES)
-TOKEN_PAYLOAD_JSON = DEFAULT_LIMITS.but(max_bytes=MAX_TOKEN_CHARS, max_depth=8)
 
 
 class ResourceServer:
@@ -208,11 +206,10 @@ class ResourceServer:
         if isinstance(self.validator, TokenValidator) and self.validator.has_verified(token):
             return self.validator  # its iss was verified to be the current AS's: no need to decode it again
         try:
-            # Unverified, so a stranger's: the bounded parser (a deep payload is no RecursionError).
-            iss = parse_json(
-                jws.extract_compact(token.encode()).payload, TOKEN_PAYLOAD_JSON, what="the token payload"
-            ).get("iss")
-        except (JoseError, ValueError, AttributeError):
+            # Unverified, so a stranger's: header and claims must be JSON objects within the bounded
+            # parser's limits (lab_servers.rfc7519); the validator says why when they are not.
+            iss = unverified_parts(token, what="the token", limits=TOKEN_JSON)[1].get("iss")
+        except JwtRejected:
             return self.validator
         if not isinstance(iss, str) or iss == self.issuer:
             return self.validator

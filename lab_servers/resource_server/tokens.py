@@ -16,18 +16,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from ..bounded_json import DEFAULT_LIMITS, JsonRejected, parse_json
 from ..determinism import LabClock
+from ..rfc7519 import JwtRejected, check_not_before, numeric_date, unverified_parts, verified_claims
 
 ALGORITHMS = ["Ed25519"]
 _MAX_REMEMBERED = 10_000
 MAX_TOKEN_CHARS = 8 * 1024  # the lab's tokens are ~700 characters; nothing longer is looked at
 JWKS_REFRESH_INTERVAL = 60  # seconds between JWKS re-fetches caused by an unknown kid
 JWKS_JSON = DEFAULT_LIMITS.but(max_bytes=64 * 1024, max_depth=4)
+TOKEN_JSON = DEFAULT_LIMITS.but(max_bytes=MAX_TOKEN_CHARS, max_depth=8)  # a token's header or claims
 
 
 class InvalidToken(Exception):
@@ -87,10 +88,10 @@ class TokenValidator:
         if claims.expires_at <= now:
             del self._verified[token]
             raise InvalidToken("token expired")
-        nbf = claims.raw.get("nbf")
-        if nbf is not None and now < nbf:
-            # RFC 7519 §4.1.5: the JWT MUST NOT be accepted for processing before its nbf.
-            raise InvalidToken(f"the token is not valid before {nbf} (nbf); it is now {now} (RFC 7519 §4.1.5)")
+        try:
+            check_not_before(claims.raw, now, what="the token")
+        except JwtRejected as rejected:
+            raise InvalidToken(rejected.rule) from None
         return claims
 
     async def _verify(self, token: str) -> TokenClaims:
@@ -99,9 +100,9 @@ class TokenValidator:
                 f"the token is longer than {MAX_TOKEN_CHARS} characters, which no token from this server's AS is"
             )
         try:
-            header = jws.extract_compact(token.encode()).protected
-        except (JoseError, ValueError):
-            raise InvalidToken("the token is not a well-formed JWT") from None
+            header, _ = unverified_parts(token, what="the token", limits=TOKEN_JSON)
+        except JwtRejected as rejected:
+            raise InvalidToken(f"the token is not a well-formed JWT: {rejected.rule}") from None
         if header.get("typ") != "at+jwt" or header.get("alg") not in ALGORITHMS:
             raise InvalidToken("the token is not an RFC 9068 access token signed by this server's AS")
         try:
@@ -116,8 +117,8 @@ class TokenValidator:
                 f"(re-fetched at most once every {JWKS_REFRESH_INTERVAL} s)"
             )
         try:
-            claims = jwt.decode(token, keys, algorithms=ALGORITHMS).claims
-        except (JoseError, ValueError):
+            claims = verified_claims(token, keys, ALGORITHMS, what="the token", limits=TOKEN_JSON)
+        except JwtRejected:
             raise InvalidToken("signature verification failed") from None
         if claims.get("iss") != self.issuer:
             raise InvalidToken(f"issuer {claims.get('iss')!r} is not this server's authorization server")
@@ -129,9 +130,10 @@ class TokenValidator:
         exp = claims.get("exp")
         if not isinstance(exp, int):
             raise InvalidToken("the token has no exp")
-        nbf = claims.get("nbf")
-        if nbf is not None and (not isinstance(nbf, int | float) or isinstance(nbf, bool)):
-            raise InvalidToken("the token's nbf is not a NumericDate (RFC 7519 §2, §4.1.5)")
+        try:
+            numeric_date(claims, "nbf", what="the token")  # checked against the clock on every request
+        except JwtRejected as rejected:
+            raise InvalidToken(rejected.rule) from None
         client_id, subject, scope = claims.get("client_id"), claims.get("sub"), claims.get("scope", "")
         if not isinstance(client_id, str) or not isinstance(subject, str) or not isinstance(scope, str):
             raise InvalidToken("the token lacks client_id, sub or scope")

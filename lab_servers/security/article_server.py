@@ -25,8 +25,6 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
-from joserfc import jwt
-from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from starlette.types import Receive, Scope, Send
 
@@ -35,6 +33,7 @@ from ..client.base import RegistrationMethod
 from ..determinism import SeededIds
 from ..lab import SCOPES, Lab, default_client_metadata
 from ..resource_server.tokens import ALGORITHMS
+from ..rfc7519 import JwtRejected, verified_claims
 
 ARTICLE_HOST = "article.example"
 ARTICLE_ADDRESS = "93.184.215.50"
@@ -92,8 +91,8 @@ class ArticleServer:
             response = await self.http.get(f"{self.issuer}/jwks.json")
             self._keys = KeySet.import_key_set(response.json())
         try:
-            claims = jwt.decode(token, self._keys, algorithms=ALGORITHMS).claims
-        except (JoseError, ValueError):
+            claims = verified_claims(token, self._keys, ALGORITHMS, what="the token")
+        except JwtRejected:
             return None
         return claims if claims.get("iss") == self.issuer else None
 

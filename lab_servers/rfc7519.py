@@ -1,0 +1,107 @@
+"""Reading a JWT a stranger sent (RFC 7519 §7.2), the same way at every lab server.
+
+Whoever verifies a JWT reads its header first (which key, which algorithm), so a stranger's
+header reaches a parser before any signature can vouch for it. joserfc checks only that
+`"alg" in header`, which the JSON array `["alg", "b64"]` and the string `"alg"` pass too, and
+then indexes the header (`header["b64"]`): a TypeError, a 500. So every JWT the lab's servers
+take (a client assertion, an ID-JAG, a bearer token, a subject token) goes through
+`unverified_parts` before anything else reads it, and through `verified_claims` to check its
+signature: the header and the claims through the bounded parser, each refused unless it is a JSON
+object. Each caller turns `JwtRejected` into its own error (`invalid_client`, `invalid_grant`,
+`invalid_token`...), with the rule as its description.
+
+The time claims are read here too, the same way everywhere: a NumericDate is a number
+(RFC 7519 §2), and a JWT is not accepted before its `nbf` (§4.1.5). No clock skew is allowed:
+every server of the lab reads one clock, and `exp` is checked without any either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.util import urlsafe_b64decode
+
+from .bounded_json import DEFAULT_LIMITS, JsonLimits, JsonRejected, parse_json
+
+__all__ = ["JWT_JSON", "JwtRejected", "check_not_before", "numeric_date", "unverified_parts", "verified_claims"]
+
+JWT_JSON = DEFAULT_LIMITS.but(max_bytes=8 * 1024, max_depth=8)  # one JWT header or claims set
+
+
+class JwtRejected(Exception):
+    """Why the JWT is refused; `rule` names the rule broken (the caller's `error_description`)."""
+
+    def __init__(self, rule: str) -> None:
+        super().__init__(rule)
+        self.rule = rule
+
+
+def unverified_parts(token: str, *, what: str, limits: JsonLimits = JWT_JSON) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The header and claims of `token`, not yet verified: only to choose how to verify it.
+    `what` names the token in the rule ("the client_assertion", "the token")."""
+    # RFC 7515 §7.1 / RFC 7519 §7.2 step 6: a JWS in the compact serialization has three parts
+    # (a JWE has five; no lab server takes one).
+    segments = token.split(".")
+    if len(segments) != 3:
+        raise JwtRejected(f"{what} is not a compact JWS: {len(segments)} parts, not 3 (RFC 7515 §7.1)")
+    # Steps 2-4: the header, base64url-decoded, is a completely valid JSON object (RFC 7515 §4).
+    header = _json_object(segments[0], what=f"{what} header", limits=limits)
+    # RFC 7515 §4.1.1: alg MUST be present, a case-sensitive string.
+    if not isinstance(header.get("alg"), str):
+        raise JwtRejected(f"{what} header has no alg string (RFC 7515 §4.1.1)")
+    # Steps 9-10: the payload is the claims set, a JSON object too.
+    claims = _json_object(segments[1], what=f"{what} claims", limits=limits)
+    return header, claims
+
+
+def verified_claims(
+    token: str, key: Any, algorithms: Collection[str], *, what: str, limits: JsonLimits = JWT_JSON
+) -> dict[str, Any]:
+    """The claims of `token` once its signature verifies with `key` (a key or a KeySet) under one
+    of `algorithms` (step 7); the header and claims are checked by `unverified_parts` first."""
+    unverified_parts(token, what=what, limits=limits)
+    try:
+        return dict(jwt.decode(token, key, algorithms=list(algorithms)).claims)
+    except (JoseError, ValueError, TypeError, KeyError) as exc:
+        detail = str(exc).strip(": ") or type(exc).__name__
+        raise JwtRejected(f"{what} signature not verified: {detail} (RFC 7515 §5.2)") from None
+
+
+def numeric_date(claims: dict[str, Any], name: str, *, what: str) -> int | float | None:
+    """`claims[name]` when it is a NumericDate (RFC 7519 §2: a JSON number of seconds), None when
+    absent; anything else (a string, true) is refused, never compared."""
+    value = claims.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise JwtRejected(f"{what}'s {name} is not a NumericDate (RFC 7519 §2, §4.1)")
+    return value
+
+
+def check_not_before(claims: dict[str, Any], now: int, *, what: str) -> None:
+    """RFC 7519 §4.1.5: the JWT MUST NOT be accepted for processing before its nbf."""
+    nbf = numeric_date(claims, "nbf", what=what)
+    if nbf is not None and now < nbf:
+        raise JwtRejected(f"{what} is not valid before {nbf} (nbf); it is now {now} (RFC 7519 §4.1.5)")
+
+
+def _json_object(segment: str, *, what: str, limits: JsonLimits) -> dict[str, Any]:
+    try:
+        decoded = urlsafe_b64decode(segment.encode("ascii"))
+    except ValueError:  # binascii.Error, UnicodeEncodeError
+        raise JwtRejected(f"{what} is not base64url (RFC 7515 §2, RFC 7519 §7.2 step 3)") from None
+    try:
+        value = parse_json(decoded, limits, what=what)
+    except JsonRejected as rejected:
+        raise JwtRejected(f"{rejected.rule}; not a JWT (RFC 7519 §7.2)") from None
+    if not isinstance(value, dict):
+        raise JwtRejected(f"{what} is a JSON {_kind(value)}, not a JSON object (RFC 7515 §4, RFC 7519 §7.2)")
+    return value
+
+
+def _kind(value: Any) -> str:
+    names = {list: "array", str: "string", bool: "boolean", type(None): "null", int: "number", float: "number"}
+    return names.get(type(value), type(value).__name__)

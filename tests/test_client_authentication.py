@@ -1,0 +1,93 @@
+"""A client that tried HTTP Basic and failed to authenticate (RFC 6749 §5.2): "the authorization
+server MUST respond with an HTTP 401 (Unauthorized) status code and include the WWW-Authenticate
+response header field matching the authentication scheme used by the client", whichever check
+refused it, at every endpoint that authenticates clients."""
+
+from __future__ import annotations
+
+import base64
+
+import httpx
+import pytest
+
+from lab_servers import ISSUER, Lab
+
+from .helpers import assert_oauth_error, code_form, get_code, token_request
+from .test_authorization_server import registered_client
+
+pytestmark = pytest.mark.anyio
+
+
+def basic(user_id: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user_id}:{password}".encode()).decode()
+
+
+async def basic_client(lab: Lab) -> tuple[str, str, str]:
+    """A client registered for client_secret_basic, and a code issued to it."""
+    client = await registered_client(lab, token_endpoint_auth_method="client_secret_basic")
+    return client["client_id"], client["client_secret"], await get_code(lab, client["client_id"])
+
+
+def assert_basic_challenge(response: httpx.Response, mention: str) -> None:
+    assert_oauth_error(response, 401, "invalid_client", mention)
+    assert response.headers["www-authenticate"] == 'Basic realm="token"'
+
+
+async def test_a_wrong_secret_is_401_with_a_basic_challenge(lab: Lab) -> None:
+    client_id, _, code = await basic_client(lab)
+    response = await token_request(
+        lab, code_form(client_id, code, client_id=None), headers={"Authorization": basic(client_id, "wrong")}
+    )
+    assert_basic_challenge(response, "wrong client_secret")
+
+
+async def test_a_body_client_id_naming_another_client_is_401_with_a_basic_challenge(lab: Lab) -> None:
+    client_id, secret, code = await basic_client(lab)
+    other = (await registered_client(lab))["client_id"]
+    response = await token_request(lab, code_form(other, code), headers={"Authorization": basic(client_id, secret)})
+    assert_basic_challenge(response, "client_id in the body differs")
+
+
+async def test_an_empty_basic_user_id_is_invalid_client_not_invalid_request(lab: Lab) -> None:
+    # RFC 6749 §2.3.1: the user-id is the client_id; credentials naming no client fail to authenticate it.
+    _, _, code = await basic_client(lab)
+    response = await token_request(
+        lab, {"grant_type": "authorization_code", "code": code}, headers={"Authorization": basic("", "x")}
+    )
+    assert_basic_challenge(response, "user-id is empty")
+
+
+async def test_an_unknown_client_in_basic_credentials_is_401_with_a_basic_challenge(lab: Lab) -> None:
+    response = await token_request(
+        lab, {"grant_type": "client_credentials"}, headers={"Authorization": basic("tpc_unknown", "x")}
+    )
+    assert_basic_challenge(response, "unknown client_id")
+
+
+async def test_malformed_basic_credentials_are_401_with_a_basic_challenge(lab: Lab) -> None:
+    response = await token_request(lab, {"grant_type": "client_credentials"}, headers={"Authorization": "Basic !!!"})
+    assert_basic_challenge(response, "malformed HTTP Basic credentials")
+
+
+async def test_a_method_the_as_no_longer_offers_is_401_with_a_basic_challenge(lab: Lab) -> None:
+    client_id, secret, code = await basic_client(lab)
+    lab.auth_server.capabilities = lab.auth_server.capabilities.but(
+        token_endpoint_auth_methods=("none", "private_key_jwt")
+    )
+    response = await token_request(
+        lab, code_form(client_id, code, client_id=None), headers={"Authorization": basic(client_id, secret)}
+    )
+    assert_basic_challenge(response, "no longer offers 'client_secret_basic'")
+
+
+@pytest.mark.parametrize("endpoint", ["revoke", "introspect"])
+async def test_revocation_and_introspection_answer_basic_the_same_way(lab: Lab, endpoint: str) -> None:
+    client_id, secret, _ = await basic_client(lab)
+    other = (await registered_client(lab))["client_id"]
+    async with lab.httpx_client("client") as http:
+        response = await http.post(
+            f"{ISSUER}/{endpoint}",
+            data={"token": "t", "client_id": other},
+            headers={"Authorization": basic(client_id, secret)},
+        )
+    assert_basic_challenge(response, "client_id in the body differs")
