@@ -1,7 +1,8 @@
-"""A client that tried HTTP Basic and failed to authenticate (RFC 6749 §5.2): "the authorization
-server MUST respond with an HTTP 401 (Unauthorized) status code and include the WWW-Authenticate
-response header field matching the authentication scheme used by the client", whichever check
-refused it, at every endpoint that authenticates clients."""
+"""Client authentication's refusals. One method per request (RFC 6749 §2.3). A client that
+tried HTTP Basic and failed to authenticate (RFC 6749 §5.2): "the authorization server MUST
+respond with an HTTP 401 (Unauthorized) status code and include the WWW-Authenticate response
+header field matching the authentication scheme used by the client", whichever check refused it,
+at every endpoint that authenticates clients."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import httpx
 import pytest
 
 from lab_servers import ISSUER, Lab
+from lab_servers.authorization_server.client_authentication import JWT_BEARER_ASSERTION as JWT_BEARER
 
 from .helpers import assert_oauth_error, code_form, get_code, token_request
 from .test_authorization_server import registered_client
@@ -91,3 +93,27 @@ async def test_revocation_and_introspection_answer_basic_the_same_way(lab: Lab, 
             headers={"Authorization": basic(client_id, secret)},
         )
     assert_basic_challenge(response, "client_id in the body differs")
+
+
+# One method per request (RFC 6749 §2.3: "The client MUST NOT use more than one authentication
+# method in each request"; §5.2 makes it invalid_request) ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra_form", "with_basic", "named"),
+    [
+        ({"client_secret": "s"}, True, "HTTP Basic, client_secret"),
+        ({"client_assertion": "a.b.c", "client_assertion_type": JWT_BEARER}, True, "HTTP Basic, client_assertion"),
+        ({"client_secret": "s", "client_assertion": "a.b.c", "client_assertion_type": JWT_BEARER}, False,
+         "client_secret, client_assertion"),
+    ],
+    ids=["basic-and-secret", "basic-and-assertion", "secret-and-assertion"],
+)  # fmt: skip
+async def test_a_request_using_two_authentication_methods_is_invalid_request(
+    lab: Lab, extra_form: dict[str, str], with_basic: bool, named: str
+) -> None:
+    client_id, secret, code = await basic_client(lab)
+    headers = {"Authorization": basic(client_id, secret)} if with_basic else {}
+    response = await token_request(lab, {**code_form(client_id, code), **extra_form}, headers=headers)
+    assert_oauth_error(response, 400, "invalid_request", named, "RFC 6749 section 2.3")
+    assert len(lab.auth_server.issued) == 0  # the right secret beside another method still gets nothing

@@ -249,3 +249,16 @@ async def test_the_idp_answers_a_client_that_tried_basic_with_a_basic_challenge(
     response = await idp_exchange(lab, id_token, basic(ENTERPRISE_CLIENT_ID, "wrong")["Authorization"])
     assert_oauth_error(response, 401, "invalid_client")
     assert response.headers["www-authenticate"].startswith("Basic")
+
+
+async def test_the_idp_refuses_a_client_authenticating_two_ways_at_once(lab: Lab) -> None:
+    # RFC 6749 §2.3: one authentication method per request; §5.2: otherwise invalid_request.
+    idp = add_enterprise_idp(lab)
+    secret = idp.clients[ENTERPRISE_CLIENT_ID].secret
+    async with lab.httpx_client("client") as http:
+        response = await http.post(
+            f"{IDP_ISSUER}/token",
+            data={"client_id": ENTERPRISE_CLIENT_ID, "client_secret": secret},
+            headers={"Authorization": basic(ENTERPRISE_CLIENT_ID, secret)["Authorization"]},
+        )
+    assert_oauth_error(response, 400, "invalid_request", "HTTP Basic, client_secret")

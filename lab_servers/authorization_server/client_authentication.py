@@ -37,6 +37,7 @@ async def authenticate_client(
     # RFC 6749 §5.2: once the client tried HTTP Basic, every invalid_client is a 401 whose
     # WWW-Authenticate names the Basic scheme, whichever check below refuses it.
     basic = authorization is not None and authorization[:6].lower() == "basic "
+    refuse_more_than_one_method(form, basic)
     if authorization and basic:
         client_id, secret = _parse_basic(authorization)
         client = await _resolve(server, client_id, basic=True)
@@ -63,6 +64,20 @@ async def authenticate_client(
             basic_auth_attempted=basic,
         )
     return client
+
+
+def refuse_more_than_one_method(form: dict[str, str], basic: bool) -> None:
+    """RFC 6749 §2.3: "The client MUST NOT use more than one authentication method in each
+    request", and §5.2 names the error: invalid_request. Otherwise one method would be checked
+    and another silently ignored, and a proxy and the AS could disagree on who is asking."""
+    used = [name for name, present in (("HTTP Basic", basic), ("client_secret", "client_secret" in form),
+                                       ("client_assertion", "client_assertion" in form)) if present]  # fmt: skip
+    if len(used) > 1:
+        raise OAuthError(
+            "invalid_request",
+            f"the request authenticates the client {len(used)} ways ({', '.join(used)}); a client MUST NOT use "
+            "more than one authentication method in a request (RFC 6749 §2.3, §5.2)",
+        )
 
 
 async def _resolve(server: AuthorizationServerState, client_id: str, basic: bool = False) -> Client:

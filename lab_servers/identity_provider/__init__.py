@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..authorization_server.client_authentication import refuse_more_than_one_method
 from ..authorization_server.errors import OAuthError, invalid_client, oauth_exception_handlers
 from ..authorization_server.params import form_items, single_valued
 from ..authorization_server.server import MAX_REQUEST_BODY_BYTES
@@ -148,6 +149,7 @@ class IdentityProvider:
 
     def _authenticate(self, form: dict[str, str], authorization: str | None) -> tuple[str, EnterpriseClient]:
         basic = authorization if authorization and authorization[:6].lower() == "basic " else None
+        refuse_more_than_one_method(form, basic is not None)
         if basic is not None:
             try:
                 client_id, secret = base64.b64decode(basic[6:]).decode().split(":", 1)
