@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -9,7 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from lab_servers import Lab, StepError
-from lab_servers.client import Browser, Redirect
+from lab_servers.client import Browser, Redirect, decode_jwt_payload
 from lab_servers.client.discovery import authorization_server_metadata_urls, protected_resource_metadata_urls
 
 pytestmark = pytest.mark.anyio
@@ -179,3 +181,23 @@ async def test_auto_prefers_preregistered_then_cimd(lab: Lab) -> None:
     auto = await lab.connect("auto")
     assert pre.client_id == "admin-made-id"
     assert auto.client_id == lab.client_metadata_url
+
+
+def _jwt_with_payload(payload: bytes) -> str:
+    encoded = base64.urlsafe_b64encode(payload).rstrip(b"=").decode()
+    return f"eyJhbGciOiJFZERTQSJ9.{encoded}.c2ln"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 5_000 + b"1" + b"}" * 5_000, b"\xff\xfe", b"[1, 2]", b"{" * 3],
+    ids=["deep-array", "deep-object", "not-utf-8", "an-array", "truncated"],
+)
+def test_a_hostile_tokens_claims_are_not_shown_and_never_crash_the_client(payload: bytes) -> None:
+    # To a client an access token is opaque (RFC 6749 §1.4); it reads the claims only to show
+    # them, so whatever an AS it met put there is shown as nothing, never a RecursionError.
+    assert decode_jwt_payload(_jwt_with_payload(payload)) is None
+
+
+def test_a_tokens_claims_are_shown_when_they_are_a_json_object() -> None:
+    assert decode_jwt_payload(_jwt_with_payload(b'{"sub": "alice"}')) == {"sub": "alice"}

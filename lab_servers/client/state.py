@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import base64
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..bounded_json import DEFAULT_LIMITS, parse_json
 from .browser import ConsentPage
 from .www_authenticate import Challenge
 
@@ -58,6 +58,9 @@ class HandshakeState:
         return self.tokens.get("access_token") if self.tokens else None
 
 
+_SHOWN_CLAIMS = DEFAULT_LIMITS.but(max_bytes=16 * 1024, max_depth=8)  # one JWT's claims, for display
+
+
 def decode_jwt_payload(token: str) -> dict[str, Any] | None:
     """The claims, unverified, for display only; None for an opaque token. To an OAuth client an
     access token is opaque (RFC 6749 §1.4): only the resource server validates it."""
@@ -65,7 +68,10 @@ def decode_jwt_payload(token: str) -> dict[str, Any] | None:
     if len(parts) != 3:
         return None
     try:
-        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except ValueError:
+        # Bounded: the token comes from whatever AS the client met, and a hostile one could nest
+        # its payload deep enough for json.loads to raise RecursionError (not a ValueError).
+        payload = base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4))
+        claims = parse_json(payload, _SHOWN_CLAIMS, what="the token's claims")
+    except ValueError:  # binascii.Error, JsonRejected
         return None
     return claims if isinstance(claims, dict) else None
