@@ -3,16 +3,25 @@
 Each limit is one sentence: what arrives, and the rule the rejection names. Whatever arrives,
 `parse_json` returns a value or raises `JsonRejected`: never `RecursionError`, never a value
 holding a lone surrogate or an infinite number.
+
+And the work is linear in the text, whatever the text: `"` then n escaped quotes once cost n²/2
+steps (64 KB took 12 s in one request). No test here times anything; the work is counted instead,
+as patterns that never fail at a quote and lines of Python that do not grow with the text.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import sys
+from types import FrameType
+from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from lab_servers import bounded_json
 from lab_servers.bounded_json import DEFAULT_LIMITS, JsonLimits, JsonRejected, parse_json
 
 REJECTED = [
@@ -20,6 +29,7 @@ REJECTED = [
     pytest.param(b"[" * 2000 + b"]" * 2000, "nested deeper than 32", id="2000 nested arrays"),
     pytest.param(b'{"a":' * 1000 + b"1" + b"}" * 1000, "nested deeper than 32", id="1000 nested objects"),
     pytest.param(b"[" * 10_000, "nested deeper than 32", id="unterminated nesting"),
+    pytest.param(b'["' + b"[" * 40, "nested deeper than 32", id="nesting after an unclosed quote"),
     pytest.param(b'{"client_name": "\\ud800"}', "lone surrogate", id="escaped lone surrogate"),
     pytest.param(b'{"\\udfff": 1}', "lone surrogate", id="lone surrogate in a member name"),
     pytest.param(b'{"a": "\xff"}', "not valid UTF-8", id="invalid UTF-8"),
@@ -119,3 +129,72 @@ def test_a_string_within_a_short_text_is_held_to_a_tightened_length_limit() -> N
     with pytest.raises(JsonRejected, match="string of 6 characters"):
         parse_json(b'{"a": "abcdef"}', DEFAULT_LIMITS.but(max_string_chars=5))
     assert parse_json(b'{"a": "abcde"}', DEFAULT_LIMITS.but(max_string_chars=5)) == {"a": "abcde"}
+
+
+def test_the_first_limit_broken_reading_left_to_right_is_the_one_named() -> None:
+    tight = DEFAULT_LIMITS.but(max_depth=2, max_members=3)
+    with pytest.raises(JsonRejected, match="more than 3 array elements"):
+        parse_json(b"[1,2,3,[[4]]]", tight)  # the fourth member comes before the third level
+    with pytest.raises(JsonRejected, match="deeper than 2"):
+        parse_json(b"[[[1]],2,3]", tight)  # the third level comes before the fourth member
+    with pytest.raises(JsonRejected, match="more than 3 array elements"):
+        parse_json(b"[[1],2,3,4]", tight)  # closed again, then the last comma is one too many
+
+
+quoted_text = st.text(alphabet='"\\[]{},x', max_size=60)
+TEXTBOOK_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)  # needs the closing quote
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=quoted_text)
+@example(text='"' + '\\"' * 3)  # the quadratic case: every attempt but the first began at an escaped quote
+def test_the_string_pattern_matches_at_every_quote_so_blanking_strings_reads_each_character_once(text: str) -> None:
+    # `sub` tries the pattern at each quote outside the strings it already matched; had it failed
+    # there, after reading to the end of the text, the next quote would be read from once more.
+    for at in [i for i, char in enumerate(text) if char == '"']:
+        assert bounded_json._STRING.match(text, at), f"fails at {at}: the scan would read on from {at + 1} again"
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=quoted_text)
+def test_strings_are_blanked_out_where_the_textbook_pattern_blanks_them(text: str) -> None:
+    # Short texts, where the textbook pattern's n² costs nothing: the same skeleton, so the same
+    # brackets counted and the same rejections, malformed texts included.
+    assert bounded_json._blank_strings(text) == TEXTBOOK_STRING.sub('""', text)
+
+
+def _lines_run_by_the_parser(text: str) -> int:
+    """How many lines of bounded_json.py (not json's, not the C inside `re` or `str`) parsing `text` runs."""
+    executed = 0
+
+    def count_lines(frame: FrameType, event: str, arg: Any) -> Any:
+        nonlocal executed
+        executed += event == "line"
+        return count_lines
+
+    def parser_frames_only(frame: FrameType, event: str, arg: Any) -> Any:
+        return count_lines if frame.f_code.co_filename == bounded_json.__file__ else None
+
+    sys.settrace(parser_frames_only)
+    try:
+        parse_json(text, DEFAULT_LIMITS.but(max_bytes=1024 * 1024))
+    except JsonRejected:
+        pass
+    finally:
+        sys.settrace(None)
+    return executed
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        pytest.param(lambda n: "]" * n + "[" * 33, id="closing brackets"),
+        pytest.param(lambda n: '""' * n + "[" * 33, id="empty strings"),
+        pytest.param(lambda n: "[" * 33 + '"' + '\\"' * n, id="escaped quotes after an open quote"),
+        pytest.param(lambda n: '["' + "[" * n, id="brackets after an open quote"),
+    ],
+)
+def test_the_structure_scan_runs_as_many_lines_of_python_for_ten_times_the_text(hostile: Any) -> None:
+    # The Python loop runs once per opener up to the member limit; whatever else the text holds
+    # is read by `re` and `str.count`, in C (a loop per bracket once ran 1.7 s on 10 MB of `]`).
+    assert _lines_run_by_the_parser(hostile(10_000)) == _lines_run_by_the_parser(hostile(1_000))
