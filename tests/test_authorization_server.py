@@ -92,6 +92,10 @@ async def test_registration_without_auth_method_defaults_to_client_secret_basic_
             "MUST NOT both",
         ),
         ([1, 2, 3], "invalid_client_metadata", "JSON object"),
+        ({**PUBLIC_CLIENT, "sector_identifier_uri": "https://[/sector.json"}, "invalid_client_metadata", "https URL"),
+        ({**PUBLIC_CLIENT, "sector_identifier_uri": "https://h:99999/s"}, "invalid_client_metadata", "https URL"),
+        ({**PUBLIC_CLIENT, "sector_identifier_uri": "http://app.example/s"}, "invalid_client_metadata", "https URL"),
+        ({**PUBLIC_CLIENT, "sector_identifier_uri": ["https://app.example/s"]}, "invalid_client_metadata", "string"),
     ],
     ids=[
         "http-redirect",
@@ -104,6 +108,10 @@ async def test_registration_without_auth_method_defaults_to_client_secret_basic_
         "unsupported-auth-method",
         "jwks-and-jwks_uri",
         "not-an-object",
+        "sector-unclosed-bracket",
+        "sector-bad-port",
+        "sector-http",
+        "sector-not-string",
     ],
 )
 async def test_bad_registration_metadata_is_refused_and_leaves_no_record(

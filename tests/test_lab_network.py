@@ -213,3 +213,11 @@ async def test_a_cookie_a_server_sets_is_sent_back_to_it_as_a_browser_would(lab:
         assert (await http.get("https://shop.example/")).text == ""
         assert (await http.get("https://shop.example/login")).text == ""
         assert (await http.get("https://shop.example/cart")).text == "session=s3cr3t"
+
+
+@pytest.mark.parametrize("url", ["https://[/client.json", "https://[::1/client.json"])
+async def test_a_url_that_cannot_be_parsed_is_refused_before_any_fetch(lab: Lab, url: str) -> None:
+    # RFC 3986 §3.2.2: an IP literal is closed by "]"; urlsplit raises ValueError on one that is
+    # not, which must be a refusal naming the rule, never an exception escaping to a 500.
+    with pytest.raises(FetchRefused, match="not a URL that can be fetched"):
+        await fetch(lab, url, NAIVE)

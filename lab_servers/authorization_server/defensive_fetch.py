@@ -143,7 +143,10 @@ async def defensive_fetch(
     """GET `url` under `policy`'s rules; `what` names the URL in errors ("client_id", "logo_uri")."""
     address: str | None = None
     extensions: dict[str, Any] = {}
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # "Invalid IPv6 URL": a "[" that never closes
+        raise FetchRefused(f"{what} is not a URL that can be fetched (RFC 3986 §3.2.2)") from None
     trusted = f"{parts.scheme}://{parts.netloc}" in policy.trusted_local_origins
     if policy.block_special_use_addresses and not trusted:
         address = vet_host(parts.hostname or "", what=what, resolve=resolve)

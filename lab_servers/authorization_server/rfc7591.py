@@ -28,7 +28,7 @@ from .registration_limits import RegistrationLimits
 _STRING_FIELDS = (
     "client_name", "client_uri", "logo_uri", "scope", "tos_uri", "policy_uri", "jwks_uri",
     "software_id", "software_version", "software_statement", "token_endpoint_auth_method",
-    "application_type", "client_id",
+    "application_type", "client_id", "sector_identifier_uri",
 )  # fmt: skip
 _STRING_LIST_FIELDS = ("redirect_uris", "grant_types", "response_types", "contacts")
 SHARED_SECRET_METHODS = ("client_secret_basic", "client_secret_post", "client_secret_jwt")
@@ -116,6 +116,8 @@ def check_client_metadata(metadata: Any, as_metadata: dict[str, Any]) -> dict[st
         raise MetadataError(exc.error, exc.description) from None
     for uri in metadata.get("redirect_uris", []):
         check_redirect_uri(uri)
+    if "sector_identifier_uri" in metadata:
+        _check_sector_identifier_uri(metadata["sector_identifier_uri"])
     claims = ClientMetadataClaims(dict(metadata), {}, options=ClientMetadataClaims.get_claims_options(as_metadata))
     try:
         claims.validate()
@@ -128,6 +130,22 @@ def check_client_metadata(metadata: Any, as_metadata: dict[str, Any]) -> dict[st
             "invalid_client_metadata", f"client metadata not accepted ({type(exc).__name__}: {exc})"
         ) from None
     return dict(metadata)
+
+
+def _check_sector_identifier_uri(uri: str) -> None:
+    # OpenID Connect Registration 1.0 §2: a "URL using the https scheme". authlib checks RFC
+    # 7591's URL fields below, not this OpenID one, and an AS may fetch it: a value urlsplit
+    # cannot parse ("https://[") reached the fetch and was a 500.
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme != "https" or not parts.hostname:
+        raise MetadataError(
+            "invalid_client_metadata",
+            "sector_identifier_uri must be an https URL (OpenID Connect Dynamic Client Registration 1.0 §2)",
+        )
 
 
 def _is_key_set(value: Any) -> bool:
