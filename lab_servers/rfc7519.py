@@ -26,7 +26,15 @@ from joserfc.util import urlsafe_b64decode
 
 from .bounded_json import DEFAULT_LIMITS, JsonLimits, JsonRejected, parse_json
 
-__all__ = ["JWT_JSON", "JwtRejected", "check_not_before", "numeric_date", "unverified_parts", "verified_claims"]
+__all__ = [
+    "JWT_JSON",
+    "JwtRejected",
+    "check_not_before",
+    "numeric_date",
+    "unverified_parts",
+    "verified_claims",
+    "verify_signature",
+]
 
 JWT_JSON = DEFAULT_LIMITS.but(max_bytes=8 * 1024, max_depth=8)  # one JWT header or claims set
 
@@ -63,6 +71,12 @@ def verified_claims(
     """The claims of `token` once its signature verifies with `key` (a key or a KeySet) under one
     of `algorithms` (step 7); the header and claims are checked by `unverified_parts` first."""
     unverified_parts(token, what=what, limits=limits)
+    return verify_signature(token, key, algorithms, what=what)
+
+
+def verify_signature(token: str, key: Any, algorithms: Collection[str], *, what: str) -> dict[str, Any]:
+    """Step 7 alone, for a token whose parts `unverified_parts` has already read (to choose the
+    key by its `kid` or `iss`): the claims once the signature verifies."""
     try:
         return dict(jwt.decode(token, key, algorithms=list(algorithms)).claims)
     except (JoseError, ValueError, TypeError, KeyError) as exc:

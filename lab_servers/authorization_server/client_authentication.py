@@ -18,7 +18,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from ..bounded_json import DEFAULT_LIMITS
-from ..rfc7519 import JwtRejected, check_not_before, numeric_date, unverified_parts, verified_claims
+from ..rfc7519 import JwtRejected, check_not_before, numeric_date, unverified_parts, verify_signature
 from .cimd import fetch_document
 from .client_ids import resolve_client
 from .clients import Client
@@ -158,12 +158,9 @@ async def _check_client_assertion(server: AuthorizationServerState, client: Clie
     except (JoseError, ValueError, TypeError, KeyError) as exc:
         raise invalid_client(f"the client's published keys are not a JWK Set (RFC 7517 §5): {exc}") from None
     try:
-        claims = verified_claims(
-            form["client_assertion"],
-            key_set,
-            CLIENT_ASSERTION_ALGORITHMS,
-            what="the client_assertion",
-            limits=ASSERTION_JSON,
+        # Its parts were read (bounded) above, before its keys were looked up.
+        claims = verify_signature(
+            form["client_assertion"], key_set, CLIENT_ASSERTION_ALGORITHMS, what="the client_assertion"
         )
     except JwtRejected as rejected:
         raise invalid_client(f"{rejected.rule}, checked with the client's published keys") from None

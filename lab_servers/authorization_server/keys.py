@@ -10,7 +10,7 @@ from joserfc import jwt
 from joserfc.jwk import OKPKey
 
 from ..determinism import SeededIds
-from ..rfc7519 import JwtRejected, unverified_parts, verified_claims
+from ..rfc7519 import JwtRejected, unverified_parts, verify_signature
 
 ALGORITHM = "Ed25519"
 
@@ -35,7 +35,7 @@ class SigningKey:
             # A stranger's string (a subject_token, a token to revoke or introspect): its header and
             # claims must be JSON objects before joserfc reads them (lab_servers.rfc7519).
             header, _ = unverified_parts(token, what="the token")
-            claims = verified_claims(token, self._key, [ALGORITHM], what="the token")
+            claims = verify_signature(token, self._key, [ALGORITHM], what="the token")
         except JwtRejected:
             return None
         return claims if header.get("typ") == "at+jwt" else None

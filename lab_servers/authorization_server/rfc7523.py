@@ -16,7 +16,7 @@ from typing import Any
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from ..rfc7519 import JwtRejected, check_not_before, numeric_date, unverified_parts, verified_claims
+from ..rfc7519 import JwtRejected, check_not_before, numeric_date, unverified_parts, verify_signature
 from .clients import Client
 from .errors import OAuthError
 from .issuance import issue_tokens
@@ -47,7 +47,7 @@ def redeem_assertion(server: AuthorizationServerState, client: Client, form: dic
     if keys is None:
         raise _invalid(f"issuer {unverified.get('iss')!r} is not an identity provider this AS trusts")
     try:
-        claims = verified_claims(assertion, KeySet.import_key_set(keys), ALGORITHMS, what="the assertion")  # type: ignore[arg-type]
+        claims = verify_signature(assertion, KeySet.import_key_set(keys), ALGORITHMS, what="the assertion")  # type: ignore[arg-type]
     except (JwtRejected, JoseError, ValueError, TypeError):
         raise _invalid("the signature does not verify with the trusted IdP's keys") from None
     audience = claims.get("aud")
