@@ -2,7 +2,8 @@
 tried HTTP Basic and failed to authenticate (RFC 6749 §5.2): "the authorization server MUST
 respond with an HTTP 401 (Unauthorized) status code and include the WWW-Authenticate response
 header field matching the authentication scheme used by the client", whichever check refused it,
-at every endpoint that authenticates clients."""
+at every endpoint that authenticates clients; and any other 401 names the scheme too (RFC 9110
+§15.5.2: a 401 MUST carry a WWW-Authenticate)."""
 
 from __future__ import annotations
 
@@ -93,6 +94,20 @@ async def test_revocation_and_introspection_answer_basic_the_same_way(lab: Lab, 
             headers={"Authorization": basic(client_id, secret)},
         )
     assert_basic_challenge(response, "client_id in the body differs")
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        {"client_id": "tpc_never_registered"},
+        {"client_id": "tpc_never_registered", "client_secret": "s"},
+    ],
+    ids=["public-unknown", "post-unknown"],
+)
+async def test_a_401_invalid_client_without_basic_still_names_the_scheme(lab: Lab, form: dict[str, str]) -> None:
+    # RFC 9110 §15.5.2: every 401 carries a challenge; RFC 6749 §5.2: it indicates the schemes supported.
+    response = await token_request(lab, {"grant_type": "authorization_code", "code": "x", **form})
+    assert_basic_challenge(response, "")
 
 
 # One method per request (RFC 6749 §2.3: "The client MUST NOT use more than one authentication

@@ -34,15 +34,14 @@ ASSERTION_JSON = DEFAULT_LIMITS.but(max_bytes=8 * 1024, max_depth=4)  # a JWT he
 async def authenticate_client(
     server: AuthorizationServerState, form: dict[str, str], authorization: str | None
 ) -> Client:
-    # RFC 6749 §5.2: once the client tried HTTP Basic, every invalid_client is a 401 whose
-    # WWW-Authenticate names the Basic scheme, whichever check below refuses it.
+    # Every refusal below is invalid_client: a 401 whose WWW-Authenticate names Basic (errors.py).
     basic = authorization is not None and authorization[:6].lower() == "basic "
     refuse_more_than_one_method(form, basic)
     if authorization and basic:
         client_id, secret = _parse_basic(authorization)
         client = await _resolve(server, client_id, basic=True)
-        _require_method(client, "client_secret_basic", basic=True)
-        _check_secret(client, secret, basic=True)
+        _require_method(client, "client_secret_basic")
+        _check_secret(client, secret)
     elif "client_assertion" in form:
         client = await _resolve(server, form.get("client_id") or _assertion_issuer(form["client_assertion"]))
         _require_method(client, "private_key_jwt")
@@ -55,13 +54,12 @@ async def authenticate_client(
         else:
             _require_method(client, "none")
     if form.get("client_id", client.client_id) != client.client_id:
-        raise invalid_client("client_id in the body differs from the authenticated client", basic_auth_attempted=basic)
+        raise invalid_client("client_id in the body differs from the authenticated client")
     if client.token_endpoint_auth_method not in server.capabilities.token_endpoint_auth_methods:
         # ASCapabilities: what token_endpoint_auth_methods_supported lists is also what is honoured.
         raise invalid_client(
             f"this AS no longer offers {client.token_endpoint_auth_method!r}; token_endpoint_auth_methods_supported lists "
             f"{', '.join(server.capabilities.token_endpoint_auth_methods)} (RFC 8414 section 2)",
-            basic_auth_attempted=basic,
         )
     return client
 
@@ -88,7 +86,7 @@ async def _resolve(server: AuthorizationServerState, client_id: str, basic: bool
             raise  # no client_id at all: the request is malformed, no client tried to authenticate
         # Credentials that name no client, or one this AS cannot find, fail to authenticate it
         # (RFC 6749 §5.2: invalid_client, "unknown client"); with Basic, an empty user-id too.
-        raise invalid_client(exc.description, basic_auth_attempted=basic) from None
+        raise invalid_client(exc.description) from None
 
 
 def _parse_basic(authorization: str) -> tuple[str, str]:
@@ -96,27 +94,22 @@ def _parse_basic(authorization: str) -> tuple[str, str]:
         decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode()
         client_id, secret = decoded.split(":", 1)
     except ValueError:
-        raise invalid_client("malformed HTTP Basic credentials", basic_auth_attempted=True) from None
+        raise invalid_client("malformed HTTP Basic credentials") from None
     if not client_id:
-        raise invalid_client(
-            "the HTTP Basic user-id is empty: it must be the client_id (RFC 6749 §2.3.1)", basic_auth_attempted=True
-        )
+        raise invalid_client("the HTTP Basic user-id is empty: it must be the client_id (RFC 6749 §2.3.1)")
     # RFC 6749 §2.3.1: both parts are form-urlencoded before being joined.
     return unquote(client_id.replace("+", " ")), unquote(secret.replace("+", " "))
 
 
-def _require_method(client: Client, used: str, basic: bool = False) -> None:
+def _require_method(client: Client, used: str) -> None:
     expected = client.token_endpoint_auth_method
     if expected != used:
-        raise invalid_client(
-            f"client authenticated with {used!r} but its token_endpoint_auth_method is {expected!r}",
-            basic_auth_attempted=basic,
-        )
+        raise invalid_client(f"client authenticated with {used!r} but its token_endpoint_auth_method is {expected!r}")
 
 
-def _check_secret(client: Client, secret: str, basic: bool = False) -> None:
+def _check_secret(client: Client, secret: str) -> None:
     if client.client_secret is None or not hmac.compare_digest(client.client_secret.encode(), secret.encode()):
-        raise invalid_client("client authentication failed: wrong client_secret", basic_auth_attempted=basic)
+        raise invalid_client("client authentication failed: wrong client_secret")
 
 
 def _assertion_issuer(assertion: str) -> str:

@@ -41,11 +41,12 @@ class OAuthError(Exception):
         )
 
 
-def invalid_client(description: str, *, basic_auth_attempted: bool = False) -> OAuthError:
-    # RFC 6749 §5.2: 401 with a WWW-Authenticate naming the scheme the client tried.
-    if basic_auth_attempted:
-        return OAuthError("invalid_client", description, 401, {"WWW-Authenticate": 'Basic realm="token"'})
-    return OAuthError("invalid_client", description, 401)
+def invalid_client(description: str) -> OAuthError:
+    # RFC 6749 §5.2: a 401 indicates "which HTTP authentication schemes are supported", and after
+    # HTTP Basic the AS MUST answer 401 with a WWW-Authenticate naming it; RFC 9110 §15.5.2: every
+    # 401 MUST carry a WWW-Authenticate. Basic is the one HTTP scheme the lab's servers take from
+    # clients, so every invalid_client names it, whichever method the client tried.
+    return OAuthError("invalid_client", description, 401, {"WWW-Authenticate": 'Basic realm="token"'})
 
 
 def http_exception_as_oauth_error(

@@ -154,15 +154,11 @@ class IdentityProvider:
             try:
                 client_id, secret = base64.b64decode(basic[6:]).decode().split(":", 1)
             except ValueError:
-                raise invalid_client(
-                    "malformed Basic credentials (RFC 7617 section 2)", basic_auth_attempted=True
-                ) from None
+                raise invalid_client("malformed Basic credentials (RFC 7617 section 2)") from None
             client_id, secret = unquote(client_id), unquote(secret)
         else:
             client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
         client = self.clients.get(client_id)
         if client is None or not hmac.compare_digest(client.secret.encode(), secret.encode()):
-            raise invalid_client(
-                "client authentication at the IdP failed (ext-auth section 7.7)", basic_auth_attempted=basic is not None
-            )
+            raise invalid_client("client authentication at the IdP failed (ext-auth section 7.7)")
         return client_id, client
