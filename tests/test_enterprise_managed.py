@@ -239,7 +239,8 @@ async def test_the_idp_refuses_a_subject_token_whose_header_is_not_a_json_object
     claims = {"iss": IDP_ISSUER, "sub": "alice", "aud": ENTERPRISE_CLIENT_ID, "exp": lab.clock.now() + 60}
     subject = jwt_with_header(header, claims)
     response = await idp_exchange(lab, subject, basic(ENTERPRISE_CLIENT_ID, secret)["Authorization"])
-    assert_oauth_error(response, 400, "invalid_grant", "subject_token header is a JSON", "not a JSON object")
+    # RFC 8693 §2.2.2: a subject_token invalid for any reason is invalid_request.
+    assert_oauth_error(response, 400, "invalid_request", "subject_token header is a JSON", "not a JSON object")
 
 
 async def test_the_idp_answers_a_client_that_tried_basic_with_a_basic_challenge(lab: Lab) -> None:
@@ -262,3 +263,12 @@ async def test_the_idp_refuses_a_client_authenticating_two_ways_at_once(lab: Lab
             headers={"Authorization": basic(ENTERPRISE_CLIENT_ID, secret)["Authorization"]},
         )
     assert_oauth_error(response, 400, "invalid_request", "HTTP Basic, client_secret")
+
+
+async def test_the_idp_refuses_an_id_token_issued_to_another_client_with_invalid_request(lab: Lab) -> None:
+    # RFC 8693 §2.2.2: the IdP leg is a token exchange; an unacceptable subject_token is invalid_request.
+    idp = add_enterprise_idp(lab)
+    secret = idp.clients[ENTERPRISE_CLIENT_ID].secret
+    id_token = idp.sign_in("alice", "some-other-client")
+    response = await idp_exchange(lab, id_token, basic(ENTERPRISE_CLIENT_ID, secret)["Authorization"])
+    assert_oauth_error(response, 400, "invalid_request", "issued to another client")

@@ -112,23 +112,26 @@ class IdentityProvider:
             raise OAuthError(
                 "invalid_request", "audience (the MCP server's AS issuer) is required (ext-auth section 4)"
             )
+        # RFC 8693 §2.2.2: a subject_token "invalid for any reason" is invalid_request (not
+        # invalid_grant, which is for the AS's own grants: codes, refresh tokens, assertions).
         try:
             claims = verified_claims(form.get("subject_token", ""), self.key, ["Ed25519"], what="the subject_token")
         except JwtRejected as rejected:
             raise OAuthError(
-                "invalid_grant", f"the subject_token is not an ID token from this IdP: {rejected.rule}"
+                "invalid_request", f"the subject_token is not an ID token from this IdP: {rejected.rule}"
             ) from None
         try:
             check_not_before(claims, self.clock.now(), what="the ID token")  # RFC 7519 §4.1.5
         except JwtRejected as rejected:
-            raise OAuthError("invalid_grant", rejected.rule) from None
+            raise OAuthError("invalid_request", rejected.rule) from None
         if (
             claims.get("aud") != client_id
             or not isinstance(claims.get("exp"), int)
             or claims["exp"] <= self.clock.now()
         ):
             raise OAuthError(
-                "invalid_grant", "the ID token was issued to another client, or expired (ID-JAG draft section 4.3)"
+                "invalid_request",
+                "the ID token was issued to another client, or expired (ID-JAG draft section 4.3, RFC 8693 §2.2.2)",
             )
         at_as = client.client_ids.get(audience)
         if at_as is None or (resource or "") not in client.allowed_resources:
