@@ -132,3 +132,14 @@ async def test_every_refusal_in_this_file_is_an_oauth_error_never_a_500(lab: Lab
         "resource": MCP_URL,
     }
     assert_oauth_error(await token_request(lab, form), 400, "invalid_grant", "unknown")
+
+
+async def test_a_client_that_found_no_resource_identifier_refreshes_without_an_empty_resource() -> None:
+    # RFC 8707 §2: resource is an absolute URI. A 2025-03-26 client has no PRM, sent no resource
+    # with the code, and must not send `resource=` (empty) on refresh either.
+    async with Lab(seed=0, revision="2025-03-26") as lab:
+        client = lab.client("dcr")
+        await client.run_all()
+        await client.refresh()
+        refresh = [e for e in lab.trace.exchanges if e.url.endswith("/token")][-1]
+        assert refresh.status == 200 and "resource=" not in (refresh.request_body or "")

@@ -133,6 +133,14 @@ class ClientBase:
             raise step.fail(f"needs {what} from an earlier step; run the steps in order")
         return value
 
+    def _resource_parameter(self) -> dict[str, str]:
+        """RFC 8707 `resource` for a request to the AS: the MCP server's resource identifier
+        from its PRM (MCP 2025-06-18 on). Without one (2025-03-26, or a server without PRM) it is
+        left out, never sent empty: RFC 8707 §2 makes its value an absolute URI."""
+        if self.revision.resource_parameter and self.state.resource:
+            return {"resource": self.state.resource}
+        return {}
+
     def _request(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         self._rpc_id += 1
         return {"jsonrpc": "2.0", "id": self._rpc_id, "method": method, "params": params}

@@ -16,7 +16,7 @@ class ClientCredentialsStep(AuthorizationSteps):
         with self._step(13) as step:
             metadata = self._require(self.state.as_metadata, step, "AS metadata")
             credentials = self._require(self.state.credentials, step, "the client's credentials")
-            form = {"grant_type": "client_credentials", "resource": self.state.resource or ""}
+            form = {"grant_type": "client_credentials", **self._resource_parameter()}
             scope = self._choose_scope()
             if scope:
                 form["scope"] = scope

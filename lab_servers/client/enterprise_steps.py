@@ -35,7 +35,7 @@ class EnterpriseSteps(AuthorizationSteps):
                 "grant_type": TOKEN_EXCHANGE,
                 "requested_token_type": ID_JAG,
                 "audience": issuer,  # ext-auth §4: MUST be the issuer of the MCP server's AS
-                "resource": self.state.resource or "",  # the MCP server (RFC 9728 resource)
+                **self._resource_parameter(),  # the MCP server (RFC 9728 resource)
                 "subject_token": id_token,
                 "subject_token_type": ID_TOKEN,
             }
@@ -70,7 +70,7 @@ class EnterpriseSteps(AuthorizationSteps):
         with self._step(12) as step:
             metadata = self._require(self.state.as_metadata, step, "AS metadata")
             assertion = self._require(self.state.id_jag, step, "an ID-JAG (step id-jag)")
-            form = {"grant_type": JWT_BEARER, "assertion": assertion, "resource": self.state.resource or ""}
+            form = {"grant_type": JWT_BEARER, "assertion": assertion, **self._resource_parameter()}
             tokens = await self._token_request(metadata["token_endpoint"], form, step)
             step.learned.update(token_type=tokens.get("token_type"), claims=decode_jwt_payload(tokens["access_token"]),
                                 refresh_token=bool(tokens.get("refresh_token")))  # fmt: skip

@@ -19,7 +19,7 @@ class RefreshStep(AuthorizationSteps):
         with self._step(9) as step:
             metadata = self._require(self.state.as_metadata, step, "AS metadata")
             old = self._require((self.state.tokens or {}).get("refresh_token"), step, "a refresh token")
-            form = {"grant_type": "refresh_token", "refresh_token": old, "resource": self.state.resource or ""}
+            form = {"grant_type": "refresh_token", "refresh_token": old, **self._resource_parameter()}
             tokens = await self._token_request(metadata["token_endpoint"], form, step)
             new = tokens.get("refresh_token")
             if new is None:
