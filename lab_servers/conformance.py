@@ -18,7 +18,7 @@ import httpx
 
 from .client import Browser, Credentials, LabClient, StepError
 from .client.registration_step import token_endpoint_auth_method
-from .determinism import SeededIds
+from .determinism import SystemIds
 from .revisions import REVISIONS, revision
 from .trace import Trace
 
@@ -46,7 +46,7 @@ async def run(server_url: str) -> int:
             http=http,
             browser=Browser(http),
             trace=Trace(),
-            ids=SeededIds("conformance"),
+            ids=SystemIds(),  # real sockets, a real suite: a PKCE verifier nobody can guess
             client_metadata=metadata,
             client_metadata_url=CONFORMANCE_CLIENT_METADATA_URL,
             tool=None,

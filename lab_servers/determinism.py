@@ -11,6 +11,7 @@ import base64
 import hashlib
 import random
 from datetime import UTC, datetime
+from typing import Any
 
 # 2026-01-01T00:00:00Z: a fixed, readable starting instant for every lab.
 DEFAULT_START = 1_767_225_600
@@ -59,6 +60,28 @@ class SeededIds:
         """`n` characters from [A-Za-z0-9]: ids that read cleanly in a URL or a table."""
         stream = self._stream(purpose)
         return prefix + "".join(stream.choice(_ALPHANUMERIC) for _ in range(n))
+
+    def derived(self, name: str) -> SeededIds:
+        """The source for one part of the lab (a client, another AS), from the same seed: its
+        draws never shift another part's."""
+        return SeededIds(f"{self.seed}:{name}")
+
+
+class SystemIds(SeededIds):
+    """Ids, codes, PKCE verifiers, `state` values and signing keys from the OS's CSPRNG
+    (`random.SystemRandom`), for what real clients and servers meet: `serve` and the conformance
+    client. What it derives draws from the CSPRNG too. Derived from a seed, as in process, every
+    served client's PKCE verifier and `state` would be the same in every run, guessable by anyone
+    (RFC 7636 §7.1: "cannot be guessed"; RFC 6749 §10.12)."""
+
+    def __init__(self) -> None:
+        super().__init__("system")
+
+    def _stream(self, purpose: str) -> Any:
+        return random.SystemRandom()
+
+    def derived(self, name: str) -> SeededIds:
+        return SystemIds()
 
 
 _ALPHANUMERIC = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"

@@ -191,7 +191,7 @@ class Lab:
             http=self.network.httpx_client(hostname),
             resolve=self.network.dns.resolve,
             clock=self.clock,
-            ids=SeededIds(f"{self.ids.seed}:{hostname}"),
+            ids=self.ids.derived(hostname),
             policy=policy,
             capabilities=capabilities or ASCapabilities.for_revision(self.revision.version),
         )
@@ -269,7 +269,7 @@ class Lab:
             http=self.network.httpx_client(caller),
             browser=Browser(self._browser_client()),
             trace=self.trace,
-            ids=SeededIds(f"{self.ids.seed}:client:{self._next_client_number()}"),
+            ids=self.ids.derived(f"client:{self._next_client_number()}"),
             method=method,
             client_metadata=client_metadata or default_client_metadata(client_metadata_url or CLIENT_METADATA_URL),
             client_metadata_url=client_metadata_url,

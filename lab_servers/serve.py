@@ -28,7 +28,6 @@ import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from random import SystemRandom
 from typing import Any, Literal
 
 import httpx
@@ -38,7 +37,7 @@ from starlette.types import ASGIApp
 from .authorization_server import HARDENED, ASCapabilities, ASPolicy
 from .browser_origins import BrowserOrigins
 from .client_documents import READY_DOCUMENTS, read_client_document
-from .determinism import LabClock, SeededIds
+from .determinism import LabClock, SystemIds
 from .lab import AS_HOST, Lab
 from .local_ca import LocalCA, ensure_local_ca
 from .metadata_host import MetadataHost
@@ -62,16 +61,6 @@ class WallClock(LabClock):
 
     def advance(self, seconds: int) -> int:
         raise RuntimeError("a served lab runs on the wall clock; it cannot be advanced")
-
-
-class SystemIds(SeededIds):
-    """Ids, codes and the signing key from the OS's CSPRNG (`random.SystemRandom`)."""
-
-    def __init__(self) -> None:
-        super().__init__("system")
-
-    def _stream(self, purpose: str) -> Any:
-        return SystemRandom()
 
 
 @dataclass

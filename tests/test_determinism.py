@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lab_servers import Lab
+from lab_servers.determinism import SystemIds
 
 pytestmark = pytest.mark.anyio
 
@@ -23,3 +24,16 @@ async def test_the_same_seed_gives_byte_identical_traces_ids_and_tokens() -> Non
 async def test_another_seed_gives_other_ids_and_tokens() -> None:
     (_, first), (_, second) = await scenario(0), await scenario(1)
     assert first[0] != second[0] and first[1] != second[1]
+
+
+def test_a_served_labs_clients_draw_pkce_verifiers_and_states_nobody_can_guess() -> None:
+    # RFC 7636 §7.1: the code_verifier "cannot be guessed"; RFC 6749 §10.12: nor can state. In
+    # process every id follows the seed (byte-identical traces); a lab real clients and servers
+    # meet (`serve`, the conformance client) draws every part's ids from the CSPRNG.
+    seeded, system = Lab(seed=0), Lab(ids=SystemIds())
+    assert seeded.client().ids.token("pkce") == Lab(seed=0).client().ids.token("pkce")
+    first, second = system.client().ids, Lab(ids=SystemIds()).client().ids
+    assert isinstance(first, SystemIds) and first.token("pkce") != second.token("pkce")
+    assert system.add_authorization_server("as2.example.com", "203.0.113.20").ids.token("key") != system.ids.token(
+        "key"
+    )
