@@ -21,9 +21,20 @@ def path_of(url: str) -> str:
     return urlsplit(url).path.rstrip("/")
 
 
+def after_host(url: str) -> str:
+    """The path and query a well-known string is inserted before: as they are, except a path that
+    is only the '/' directly after the host (RFC 9728 §3.1: "between the host component and the
+    path and/or query components"; the terminating slash removed is the one following the host)."""
+    parts = urlsplit(url)
+    path = "" if parts.path == "/" else parts.path
+    return path + (f"?{parts.query}" if parts.query else "")
+
+
 def insert_well_known(url: str, well_known: str) -> str:
-    """https://h/public/mcp + /.well-known/x → https://h/.well-known/x/public/mcp"""
-    return origin(url) + well_known + path_of(url)
+    """https://h/public/mcp + /.well-known/x → https://h/.well-known/x/public/mcp; a path's own
+    trailing '/' and a query stay (https://h/mcp/?t=a → https://h/.well-known/x/mcp/?t=a). An
+    issuer loses its terminating '/' before this (RFC 8414 §3.1 removes it; client/discovery.py)."""
+    return origin(url) + well_known + after_host(url)
 
 
 def append_well_known(url: str, well_known: str) -> str:

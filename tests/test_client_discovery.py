@@ -35,6 +35,20 @@ def test_prm_urls_insert_the_well_known_segment_then_fall_back_to_the_root() -> 
     ]
 
 
+@pytest.mark.parametrize(
+    ("mcp_url", "inserted"),
+    [
+        ("https://h/mcp/", "https://h/.well-known/oauth-protected-resource/mcp/"),
+        ("https://h/mcp?tenant=a", "https://h/.well-known/oauth-protected-resource/mcp?tenant=a"),
+        ("https://h/?tenant=a", "https://h/.well-known/oauth-protected-resource?tenant=a"),
+    ],
+)
+def test_prm_urls_keep_the_paths_own_trailing_slash_and_the_query(mcp_url: str, inserted: str) -> None:
+    # RFC 9728 §3.1: the string goes "between the host component and the path and/or query
+    # components"; only a terminating '/' directly following the host is removed.
+    assert protected_resource_metadata_urls(mcp_url, None)[0] == (inserted, mcp_url)
+
+
 def test_as_metadata_urls_for_an_issuer_with_a_path() -> None:
     assert authorization_server_metadata_urls("https://a/tenant1/") == [
         "https://a/.well-known/oauth-authorization-server/tenant1",

@@ -8,6 +8,7 @@ from ..wellknown import (
     AUTHORIZATION_SERVER,
     OPENID_CONFIGURATION,
     PROTECTED_RESOURCE,
+    after_host,
     append_well_known,
     insert_well_known,
     origin,
@@ -28,7 +29,7 @@ def protected_resource_metadata_urls(mcp_url: str, header_url: str | None) -> li
     if header_url:
         return [MetadataCandidate(header_url, mcp_url)]
     candidates = (
-        [MetadataCandidate(insert_well_known(mcp_url, PROTECTED_RESOURCE), mcp_url)] if path_of(mcp_url) else []
+        [MetadataCandidate(insert_well_known(mcp_url, PROTECTED_RESOURCE), mcp_url)] if after_host(mcp_url) else []
     )
     return [*candidates, MetadataCandidate(origin(mcp_url) + PROTECTED_RESOURCE, origin(mcp_url))]
 
