@@ -29,7 +29,10 @@ NO_CORS_PREFIXES = ("/authorize",)
 
 
 def is_loopback_origin(origin: str) -> bool:
-    parts = urlsplit(origin)
+    try:
+        parts = urlsplit(origin)
+    except ValueError:  # "Invalid IPv6 URL" (`http://[evil]`): no origin at all, so not a loopback one
+        return False
     return parts.scheme in ("http", "https") and (parts.hostname or "") in LOOPBACK_HOSTS and not parts.path
 
 

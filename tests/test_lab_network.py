@@ -16,6 +16,7 @@ from lab_servers import Lab
 from lab_servers.authorization_server import HARDENED, NAIVE
 from lab_servers.authorization_server.defensive_fetch import FetchRefused, SpecialUseAddress, defensive_fetch, vet_host
 from lab_servers.network import LabConnectError
+from lab_servers.trace import Exchange
 
 pytestmark = pytest.mark.anyio
 CHUNK = 64 * 1024
@@ -221,3 +222,14 @@ async def test_a_url_that_cannot_be_parsed_is_refused_before_any_fetch(lab: Lab,
     # not, which must be a refusal naming the rule, never an exception escaping to a 500.
     with pytest.raises(FetchRefused, match="not a URL that can be fetched"):
         await fetch(lab, url, NAIVE)
+
+
+def test_an_exchange_summary_shows_a_strangers_control_characters_escaped_on_one_line() -> None:
+    # `serve` prints every exchange's summary: a path carrying ESC sequences or a newline must not
+    # retitle or clear the operator's terminal, nor forge a second exchange line.
+    exchange = Exchange(seq=1, step=None, caller="127.0.0.1", host="127.0.0.1", address=None, method="GET",
+                        url="https://127.0.0.1/x\x1b]0;PWNED\x07\x1b[2J\n#9 sdk-client \u202e", request_headers=[],
+                        request_body="", status=404, response_headers=[], response_body="")  # fmt: skip
+    summary = exchange.summary()
+    assert "\n" not in summary and "\x1b" not in summary and "\u202e" not in summary
+    assert "\\x1b]0;PWNED\\x07" in summary and summary.endswith("→ 404")
