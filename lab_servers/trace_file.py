@@ -16,6 +16,7 @@ so a run that is stopped with Ctrl-C keeps everything it saw.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import IO, Any
@@ -26,11 +27,14 @@ _FIELDS = {f.name for f in fields(Exchange)}
 
 
 class TraceWriter:
-    """Appends exchanges to a JSON Lines file, one flushed line each."""
+    """Appends exchanges to a JSON Lines file, one flushed line each; a new file is 0600."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._file: IO[str] = self.path.open("a", encoding="utf-8")
+        # The file holds bearer tokens, refresh tokens and client secrets as they crossed the
+        # wire: readable by its owner only (0600), like the TLS keys beside it.
+        descriptor = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._file: IO[str] = os.fdopen(descriptor, "a", encoding="utf-8")
 
     def write(self, exchange: Exchange) -> None:
         self._file.write(json.dumps(asdict(exchange), sort_keys=True, ensure_ascii=False) + "\n")

@@ -1,14 +1,18 @@
-"""Origin validation in the served lab (MCP Streamable HTTP: servers MUST validate the Origin
-header): whatever a stranger puts in `Origin` or `Host`, the answer is a 403 naming the rule,
-never a 500."""
+"""What a stranger can send the served lab, and what it keeps. Origin validation (MCP Streamable
+HTTP: servers MUST validate the Origin header): whatever is in `Origin`, the answer is a 403
+naming the rule, never a 500. The trace file holds tokens and secrets: its owner's alone."""
 
 from __future__ import annotations
+
+import stat
+from pathlib import Path
 
 import httpx
 import pytest
 from starlette.responses import PlainTextResponse
 
 from lab_servers.browser_origins import BrowserOrigins
+from lab_servers.trace_file import TraceWriter
 
 pytestmark = pytest.mark.anyio
 
@@ -43,3 +47,10 @@ async def test_an_origin_that_is_not_a_loopback_one_is_refused_with_403_never_a_
 async def test_a_loopback_origin_is_let_through_with_cors(origin: str) -> None:
     response = await request({"Origin": origin})
     assert response.status_code == 200 and response.headers["access-control-allow-origin"] == origin
+
+
+def test_a_trace_file_holding_tokens_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    # Bearer tokens, refresh tokens and DCR client secrets cross the wire and land in the file.
+    writer = TraceWriter(tmp_path / "trace.jsonl")
+    writer.close()
+    assert stat.S_IMODE((tmp_path / "trace.jsonl").stat().st_mode) == 0o600
