@@ -481,3 +481,13 @@ async def test_a_client_assertion_nested_2000_levels_is_invalid_client_not_a_cra
     assert_oauth_error(
         await token_request(lab, form), 401, "invalid_client", f"client_assertion {part} is nested deeper"
     )
+
+
+@pytest.mark.parametrize("target", ["resource", "audience"])
+async def test_several_targets_in_one_token_request_are_invalid_target(lab: Lab, target: str) -> None:
+    # RFC 8707 §2 and RFC 8693 §2.1 let a client name several; this AS issues each token for one,
+    # and says so with invalid_target rather than calling the parameter malformed.
+    client = await registered_client(lab)
+    code = await get_code(lab, client["client_id"])
+    form = {**code_form(client["client_id"], code), target: [MCP_URL, "https://other.example/mcp"]}
+    assert_oauth_error(await token_request(lab, form), 400, "invalid_target", "named more than once")  # type: ignore[arg-type]

@@ -6,6 +6,7 @@ from starlette.requests import Request
 
 from .errors import OAuthError
 
+_TARGETS = ("resource", "audience")  # parameters the specs let repeat, for several targets
 MAX_PARAMETER_CHARS = 8192  # any one request parameter; a client assertion is the longest legitimate one
 
 
@@ -19,6 +20,14 @@ def single_valued(items: list[tuple[str, str]]) -> dict[str, str]:
             raise OAuthError(
                 "invalid_request",
                 f"parameter {key[:40]!r} is {len(value)} characters long; the limit is {MAX_PARAMETER_CHARS} (lab limit)",
+            )
+        if key in values and key in _TARGETS:
+            # RFC 8707 §2 and RFC 8693 §2.1 let a client name several resources (or audiences),
+            # and the AS refuse what it cannot serve with invalid_target: each token here is for
+            # one resource (MCP: its `aud` is the one MCP server it was issued for).
+            raise OAuthError(
+                "invalid_target",
+                f"{key} is named more than once; this AS issues each token for one {key} (RFC 8707 §2, RFC 8693 §2.1)",
             )
         if key in values:
             raise OAuthError(
