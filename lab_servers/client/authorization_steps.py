@@ -16,6 +16,7 @@ from joserfc.jwk import ECKey, OKPKey
 from .base import ClientBase, Decision, StepRun
 from .browser import ConsentPage, Redirect
 from .records import StepRecord
+from .server_data import member, server_json, server_url
 from .state import Credentials, decode_jwt_payload
 
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -182,13 +183,19 @@ class AuthorizationSteps(ClientBase):
             form = {**form, "client_id": credentials.client_id}
             if credentials.token_endpoint_auth_method == "client_secret_post" and credentials.client_secret:
                 form["client_secret"] = credentials.client_secret
-        response = await self.http.post(endpoint, data=form, headers=headers)
-        body = response.json()
+        response = await self.http.post(server_url(endpoint, "the token endpoint"), data=form, headers=headers)
         if response.status_code != 200:
+            body = server_json(response.content, f"the token endpoint's {response.status_code} answer",
+                               rule="RFC 6749 §5.2: a JSON object")  # fmt: skip
             raise step.fail(
                 f"the token endpoint answered {response.status_code} {body.get('error')}: {body.get('error_description')}"
             )
+        body = server_json(response.content, "the token response", rule="RFC 6749 §5.1: a JSON object")
         if str(body.get("token_type", "")).lower() != "bearer" or not body.get("access_token"):
             raise step.fail("the token response has no bearer access_token")
+        # RFC 6749 §5.1: each of these is a string. The client sends the refresh token back in a
+        # form, splits the scope (step-up) and reads the access token's claims for display.
+        for name in ("access_token", "refresh_token", "scope"):
+            member(body, name, str, "the token response's", rule="RFC 6749 §5.1")
         self.state.tokens = body
         return body

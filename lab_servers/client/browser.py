@@ -10,6 +10,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
+from .server_data import server_url
+
 
 @dataclass
 class ConsentPage:
@@ -66,11 +68,11 @@ class Browser:
     async def open(self, url: str, *, stop_at: str | None = None) -> ConsentPage | Redirect:
         """GET `url`. With `stop_at` (the client's redirect URI) the browser follows redirects
         elsewhere, as a real one does, and hands back the first one that goes to `stop_at`."""
-        response = await self.http.get(url, follow_redirects=False)
+        response = await self.http.get(server_url(url, "the URL the browser opens"), follow_redirects=False)
         for _ in range(5):
             if not response.is_redirect or stop_at is None or response.headers["location"].startswith(stop_at):
                 break
-            url = response.headers["location"]
+            url = server_url(response.headers["location"], f"the Location {url} redirected the browser to")
             response = await self.http.get(url, follow_redirects=False)
         if response.is_redirect:
             return Redirect(response.headers["location"])
@@ -84,7 +86,8 @@ class Browser:
         """Press Approve or Deny on the consent page."""
         if page.action is None:
             raise ValueError("this page has no consent form")
-        response = await self.http.post(page.action, data={**page.hidden, "decision": decision}, follow_redirects=False)
+        action = server_url(page.action, "the consent form's action")
+        response = await self.http.post(action, data={**page.hidden, "decision": decision}, follow_redirects=False)
         if response.is_redirect:
             return Redirect(response.headers["location"])
         parser = _PageParser()
