@@ -1,6 +1,7 @@
 """Against a hostile or broken server the lab client names the step that fails and the rule broken,
 and never crashes: every JSON body it reads goes through the bounded parser and must be the JSON
-type its RFC says, and every URL a server gives it is parsed before use."""
+type its RFC says, every URL a server gives it is parsed before use, and an authorization server's
+endpoints use https (loopback aside)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from lab_servers import Lab, StepError
+from lab_servers.client.server_data import ServerDataRefused, server_url
 
 pytestmark = pytest.mark.anyio
 
@@ -186,3 +188,55 @@ async def test_a_url_a_server_gives_that_httpx_cannot_request_fails_the_step_nam
         server.mcp = mcp  # type: ignore[method-assign]
     with pytest.raises(StepError, match="^" + message):
         await _run(lab, server, steps)
+
+
+# Authorization server endpoints use https (MCP authorization, Communication Security; OAuth 2.1 §1.5)
+
+
+@pytest.mark.parametrize(
+    ("changes", "steps", "message"),
+    [
+        ({"prm": _json({"resource": f"{BASE}/mcp", "authorization_servers": [f"http://{HOST}"]})}, 3,
+         r"step 3 \(as-metadata\): the authorization server PRM names 'http://hostile.example' does not use https"),
+        ({"as_metadata": _json(_metadata(authorization_endpoint=f"http://{HOST}/authorize"))}, 3,
+         r"step 3 \(as-metadata\): AS metadata authorization_endpoint 'http://hostile.example/authorize' does not use https"),
+        ({"as_metadata": _json(_metadata(token_endpoint=f"http://{HOST}/token"))}, 3,
+         r"step 3 \(as-metadata\): AS metadata token_endpoint .* does not use https: every authorization server endpoint MUST"),
+        ({"as_metadata": _json(_metadata(registration_endpoint=f"http://{HOST}/register"))}, 4,
+         r"step 4 \(client-id\): AS metadata registration_endpoint .* does not use https"),
+    ],
+    ids=["issuer", "authorization_endpoint", "token_endpoint", "registration_endpoint"],
+)  # fmt: skip
+async def test_an_authorization_server_endpoint_over_plain_http_is_refused(
+    lab: Lab, changes: dict[str, Any], steps: int, message: str
+) -> None:
+    with pytest.raises(StepError, match="^" + message):
+        await _run(lab, HostileServer(**changes), steps)
+
+
+@pytest.mark.parametrize("url", ["http://localhost:3000/token", "http://127.0.0.1/token", "http://127.8.0.1/t",
+                                 "http://[::1]:8080/token", "https://as.example/token"])  # fmt: skip
+def test_an_authorization_server_endpoint_over_http_is_allowed_on_a_loopback_host_only(url: str) -> None:
+    # The conformance suite's mock servers listen on http://localhost: nothing leaves the machine.
+    assert server_url(url, "the token endpoint", https=True) == url
+
+
+@pytest.mark.parametrize("url", ["http://as.example/token", "http://localhost.evil.example/t", "http://10.0.0.1/t"])
+def test_an_authorization_server_endpoint_over_http_elsewhere_is_refused(url: str) -> None:
+    with pytest.raises(
+        ServerDataRefused, match=r"does not use https: .* \(MCP authorization, Communication Security; OAuth 2.1 §1.5\)"
+    ):
+        server_url(url, "the token endpoint", https=True)
+
+
+async def test_a_whole_handshake_with_an_authorization_server_on_http_localhost_completes(lab: Lab) -> None:
+    local = "http://localhost"
+    server = HostileServer(
+        prm=_json({"resource": f"{BASE}/mcp", "authorization_servers": [local]}),
+        authorize=lambda request: _redirect(request, urlencode({"code": "C", "state": request.query_params["state"], "iss": local})),
+    )  # fmt: skip
+    as_app = HostileServer(as_metadata=_json(_metadata(local)), authorize=server.answers["authorize"]).app()
+    lab.network.add_host("localhost", "127.0.0.1", as_app)
+    client = await _run(lab, server, 7)
+    assert client.state.issuer == local
+    assert client.state.whoami == {"sub": "alice"}

@@ -63,6 +63,8 @@ class AuthorizationSteps(ClientBase):
                 if not outcome.is_consent:
                     raise step.fail(f"the AS refused the request: {_page_error(outcome)}")
                 step.learned.update(consent_shows=dict(outcome.fields))
+                # The form posts the user's decision (and the AS's session) to the AS: its endpoint too.
+                server_url(outcome.action, "the consent form's action", https=True)
                 choice = decision or self.decision
                 if callable(choice):
                     choice = await choice(outcome)
@@ -183,7 +185,9 @@ class AuthorizationSteps(ClientBase):
             form = {**form, "client_id": credentials.client_id}
             if credentials.token_endpoint_auth_method == "client_secret_post" and credentials.client_secret:
                 form["client_secret"] = credentials.client_secret
-        response = await self.http.post(server_url(endpoint, "the token endpoint"), data=form, headers=headers)
+        response = await self.http.post(
+            server_url(endpoint, "the token endpoint", https=True), data=form, headers=headers
+        )
         if response.status_code != 200:
             body = server_json(response.content, f"the token endpoint's {response.status_code} answer",
                                rule="RFC 6749 §5.2: a JSON object")  # fmt: skip

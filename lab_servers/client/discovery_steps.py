@@ -132,8 +132,8 @@ class DiscoverySteps(ClientBase):
                 issuer, metadata, tried = await self._legacy_authorization_server(step)
             else:
                 issuer = self._require(self.state.resource_metadata, step, "PRM")["authorization_servers"][0]
-                # Checked before a metadata URL is built from it: httpx cannot request every string.
-                server_url(issuer, "the authorization server PRM names")
+                # RFC 8414 §2: the issuer is an https URL; checked before a metadata URL is built from it.
+                server_url(issuer, "the authorization server PRM names", https=True)
                 urls = authorization_server_metadata_urls(issuer)
                 if not self.revision.oidc_discovery:
                     urls = urls[:1]  # before 2025-11-25: RFC 8414 only
@@ -153,7 +153,7 @@ class DiscoverySteps(ClientBase):
             for endpoint in ("authorization_endpoint", "token_endpoint"):
                 if not isinstance(metadata.get(endpoint), str):
                     raise step.fail(f"AS metadata has no {endpoint} (RFC 8414 §2)")
-                server_url(metadata[endpoint], f"AS metadata {endpoint}")
+                server_url(metadata[endpoint], f"AS metadata {endpoint}", https=True)
             if "#" in metadata["authorization_endpoint"]:
                 raise step.fail("AS metadata authorization_endpoint has a fragment: it MUST NOT (RFC 6749 §3.1)")
             for listed in ("scopes_supported", "token_endpoint_auth_methods_supported"):
@@ -182,7 +182,7 @@ class DiscoverySteps(ClientBase):
         return self.records[-1]
 
     async def _legacy_authorization_server(self, step: StepRun) -> tuple[str, dict[str, Any], list[str]]:
-        base = server_url(self.state.legacy_base or "", "the authorization base URL")
+        base = server_url(self.state.legacy_base or "", "the authorization base URL", https=True)
         url = base + AUTHORIZATION_SERVER
         headers = {"MCP-Protocol-Version": "2025-03-26"}  # 2025-03-26 §2.3.2: SHOULD send it here
         response = await self.http.get(url, headers=headers)

@@ -152,7 +152,7 @@ class RegistrationStep(ClientBase):
         if self.revision.application_type:
             body.setdefault("application_type", application_type(body.get("redirect_uris") or []))
         headers = {"Authorization": f"Bearer {self.initial_access_token}"} if self.initial_access_token else {}
-        endpoint = server_url(metadata["registration_endpoint"], "AS metadata registration_endpoint")
+        endpoint = server_url(metadata["registration_endpoint"], "AS metadata registration_endpoint", https=True)
         response = await self.http.post(endpoint, json=body, headers=headers)
         if response.status_code != 201:
             error = {}

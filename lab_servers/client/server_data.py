@@ -1,5 +1,6 @@
 """What a server sent, read the one way the lab client reads it: JSON bodies through the lab's
-bounded parser and of the type the step expects, URLs parsed before the client uses them.
+bounded parser and of the type the step expects, URLs parsed and (for an authorization server's
+endpoints) HTTPS before the client uses them.
 
 The lab's rule for its client: against a hostile or broken server it names the step that fails,
 never crashes. `json.loads` raises `RecursionError` on 2,000 nested `[` (not a `ValueError`), and a
@@ -10,6 +11,7 @@ token response that is a JSON array made `body.get(...)` an `AttributeError`; an
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -56,8 +58,11 @@ def member(obj: dict[str, Any], name: str, expect: type, what: str, *, rule: str
     return value
 
 
-def server_url(value: Any, what: str) -> str:
-    """`value` when it is an absolute http(s) URL httpx can request."""
+def server_url(value: Any, what: str, *, https: bool = False) -> str:
+    """`value` when it is an absolute http(s) URL httpx can request. With `https`, an authorization
+    server's endpoint: MCP authorization "Communication Security" and OAuth 2.1 §1.5 require HTTPS
+    for every one of them; loopback hosts are exempt, as the conformance suite's mock servers (and a
+    developer's own AS) listen on http://localhost, where nothing travels over a network."""
     if not isinstance(value, str):
         raise ServerDataRefused(f"{what} is {_KINDS.get(type(value), 'not JSON')}, not a URL string")
     try:
@@ -67,7 +72,21 @@ def server_url(value: Any, what: str) -> str:
         raise ServerDataRefused(f"{what} {shown(value)} is not a valid URL ({exc})") from None
     if url.scheme not in ("http", "https") or not url.host:
         raise ServerDataRefused(f"{what} {shown(value)} is not an absolute http or https URL")
+    if https and url.scheme != "https" and not _loopback(url.host):
+        raise ServerDataRefused(
+            f"{what} {shown(value)} does not use https: every authorization server endpoint MUST "
+            "(MCP authorization, Communication Security; OAuth 2.1 §1.5)"
+        )
     return value
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback  # 127.0.0.0/8 and ::1
+    except ValueError:
+        return False
 
 
 def shown(value: str, limit: int = 80) -> str:
