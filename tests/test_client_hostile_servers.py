@@ -190,6 +190,27 @@ async def test_a_url_a_server_gives_that_httpx_cannot_request_fails_the_step_nam
         await _run(lab, server, steps)
 
 
+# The authorization response: every parameter once, an empty one is a value (RFC 6749 §3.1, RFC 9207)
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("code=C&state={state}&iss=", r"iss '' in the redirect is not the issuer 'https://hostile.example': possible mix-up"),
+        (f"code=C&state={{state}}&iss={BASE}&iss=https://other.example", r"the redirect repeats iss: parameters MUST NOT be included more than once \(RFC 6749 §3.1"),
+        ("code=C&code=D&state={state}", r"the redirect repeats code"),
+        ("code=C&state={state}&state=forged", r"the redirect repeats state"),
+    ],
+    ids=["empty-iss", "repeated-iss", "repeated-code", "repeated-state"],
+)  # fmt: skip
+async def test_an_authorization_response_with_an_empty_iss_or_a_repeated_parameter_fails_step_5(
+    lab: Lab, query: str, message: str
+) -> None:
+    server = HostileServer(authorize=lambda request: _redirect(request, query))
+    with pytest.raises(StepError, match=r"^step 5 \(authorize\): " + message):
+        await _run(lab, server, 5)
+
+
 # Authorization server endpoints use https (MCP authorization, Communication Security; OAuth 2.1 §1.5)
 
 

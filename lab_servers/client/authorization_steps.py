@@ -101,6 +101,11 @@ class AuthorizationSteps(ClientBase):
     def _accept_redirect(self, redirect: Redirect, step: StepRun) -> None:
         if not redirect.location.startswith(self.redirect_uri):
             raise step.fail(f"the AS redirected to {redirect.location!r}, not to this client's redirect_uri")
+        if redirect.repeated:
+            raise step.fail(
+                f"the redirect repeats {', '.join(redirect.repeated)}: parameters MUST NOT be included more than "
+                "once (RFC 6749 §3.1, OAuth 2.1 §3.1); which one the AS meant is unknowable, so the response is refused"
+            )
         params = redirect.params
         step.learned.update(redirect=redirect.location)
         if params.get("state") != self.state.oauth_state:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
@@ -57,8 +57,24 @@ class Redirect:
     location: str
 
     @property
+    def _pairs(self) -> list[tuple[str, str]]:
+        # keep_blank_values: `iss=` is an iss, and an empty one, which RFC 9207 §2.4's exact
+        # comparison refuses; parse_qs's default drops it, so it read as no iss at all.
+        return parse_qsl(urlsplit(self.location).query, keep_blank_values=True)
+
+    @property
     def params(self) -> dict[str, str]:
-        return {k: v[0] for k, v in parse_qs(urlsplit(self.location).query).items()}
+        """Each parameter's first value (see `repeated` for those that came more than once)."""
+        params: dict[str, str] = {}
+        for name, value in self._pairs:
+            params.setdefault(name, value)
+        return params
+
+    @property
+    def repeated(self) -> list[str]:
+        """The parameters given more than once: RFC 6749 §3.1 (OAuth 2.1 §3.1) says MUST NOT."""
+        names = [name for name, _ in self._pairs]
+        return sorted({name for name in names if names.count(name) > 1})
 
 
 class Browser:
