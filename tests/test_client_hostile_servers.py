@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 from starlette.applications import Starlette
@@ -208,6 +208,23 @@ async def test_an_authorization_response_with_an_empty_iss_or_a_repeated_paramet
 ) -> None:
     server = HostileServer(authorize=lambda request: _redirect(request, query))
     with pytest.raises(StepError, match=r"^step 5 \(authorize\): " + message):
+        await _run(lab, server, 5)
+
+
+async def test_the_authorization_endpoints_own_query_is_retained_when_the_request_adds_its_parameters(lab: Lab) -> None:
+    # RFC 6749 §3.1: the endpoint URI "MAY include a query component, which MUST be retained".
+    server = HostileServer(as_metadata=_json(_metadata(authorization_endpoint=f"{BASE}/authorize?tenant=acme")))
+    await _run(lab, server, 5)
+    query = dict(parse_qsl(urlsplit(server.seen[0]).query))
+    assert query["tenant"] == "acme"
+    assert query["response_type"] == "code"
+
+
+async def test_an_authorization_endpoint_whose_query_has_a_request_parameter_fails_step_5(lab: Lab) -> None:
+    server = HostileServer(as_metadata=_json(_metadata(authorization_endpoint=f"{BASE}/authorize?client_id=x")))
+    with pytest.raises(
+        StepError, match=r"^step 5 \(authorize\): authorization_endpoint's own query already has client_id"
+    ):
         await _run(lab, server, 5)
 
 

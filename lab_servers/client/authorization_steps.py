@@ -7,7 +7,7 @@ import base64
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from joserfc import jwt
@@ -26,6 +26,21 @@ def _page_error(page: ConsentPage) -> str:
     if "error" in page.fields:
         return f"{page.fields['error']}: {page.fields.get('error_description', '')}"
     return f"HTTP {page.status} without an OAuth error ({page.html[:80]!r})"
+
+
+def _authorization_request_url(endpoint: str, params: dict[str, str], step: StepRun) -> str:
+    """The endpoint with the request's parameters added to its query. RFC 6749 §3.1: the endpoint
+    URI "MAY include a query component, which MUST be retained when adding additional query
+    parameters", and a parameter "MUST NOT be included more than once"."""
+    parts = urlsplit(endpoint)
+    clashing = sorted({name for name, _ in parse_qsl(parts.query, keep_blank_values=True)} & set(params))
+    if clashing:
+        raise step.fail(
+            f"authorization_endpoint's own query already has {', '.join(clashing)}: the request would repeat it "
+            "(RFC 6749 §3.1: parameters MUST NOT be included more than once)"
+        )
+    query = urlencode(params, quote_via=quote)
+    return urlunsplit(parts._replace(query=f"{parts.query}&{query}" if parts.query else query))
 
 
 class AuthorizationSteps(ClientBase):
@@ -54,7 +69,7 @@ class AuthorizationSteps(ClientBase):
                 params["resource"] = self.state.resource  # RFC 8707, MCP 2025-06-18 on
             if self.state.scope:
                 params["scope"] = self.state.scope
-            url = metadata["authorization_endpoint"] + "?" + urlencode(params, quote_via=quote)
+            url = _authorization_request_url(metadata["authorization_endpoint"], params, step)
             self.state.authorization_url = url
             step.learned.update(authorization_url=url, scope=self.state.scope)
             outcome = await self.browser.open(url, stop_at=self.redirect_uri)
