@@ -7,7 +7,7 @@ import base64
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from joserfc import jwt
@@ -16,6 +16,7 @@ from joserfc.jwk import ECKey, OKPKey
 from .base import ClientBase, Decision, StepRun
 from .browser import ConsentPage, Redirect
 from .records import StepRecord
+from .server_data import member, server_json, server_url
 from .state import Credentials, decode_jwt_payload
 
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -25,6 +26,21 @@ def _page_error(page: ConsentPage) -> str:
     if "error" in page.fields:
         return f"{page.fields['error']}: {page.fields.get('error_description', '')}"
     return f"HTTP {page.status} without an OAuth error ({page.html[:80]!r})"
+
+
+def _authorization_request_url(endpoint: str, params: dict[str, str], step: StepRun) -> str:
+    """The endpoint with the request's parameters added to its query. RFC 6749 §3.1: the endpoint
+    URI "MAY include a query component, which MUST be retained when adding additional query
+    parameters", and a parameter "MUST NOT be included more than once"."""
+    parts = urlsplit(endpoint)
+    clashing = sorted({name for name, _ in parse_qsl(parts.query, keep_blank_values=True)} & set(params))
+    if clashing:
+        raise step.fail(
+            f"authorization_endpoint's own query already has {', '.join(clashing)}: the request would repeat it "
+            "(RFC 6749 §3.1: parameters MUST NOT be included more than once)"
+        )
+    query = urlencode(params, quote_via=quote)
+    return urlunsplit(parts._replace(query=f"{parts.query}&{query}" if parts.query else query))
 
 
 class AuthorizationSteps(ClientBase):
@@ -53,7 +69,7 @@ class AuthorizationSteps(ClientBase):
                 params["resource"] = self.state.resource  # RFC 8707, MCP 2025-06-18 on
             if self.state.scope:
                 params["scope"] = self.state.scope
-            url = metadata["authorization_endpoint"] + "?" + urlencode(params, quote_via=quote)
+            url = _authorization_request_url(metadata["authorization_endpoint"], params, step)
             self.state.authorization_url = url
             step.learned.update(authorization_url=url, scope=self.state.scope)
             outcome = await self.browser.open(url, stop_at=self.redirect_uri)
@@ -62,6 +78,8 @@ class AuthorizationSteps(ClientBase):
                 if not outcome.is_consent:
                     raise step.fail(f"the AS refused the request: {_page_error(outcome)}")
                 step.learned.update(consent_shows=dict(outcome.fields))
+                # The form posts the user's decision (and the AS's session) to the AS: its endpoint too.
+                server_url(outcome.action, "the consent form's action", https=True)
                 choice = decision or self.decision
                 if callable(choice):
                     choice = await choice(outcome)
@@ -98,6 +116,11 @@ class AuthorizationSteps(ClientBase):
     def _accept_redirect(self, redirect: Redirect, step: StepRun) -> None:
         if not redirect.location.startswith(self.redirect_uri):
             raise step.fail(f"the AS redirected to {redirect.location!r}, not to this client's redirect_uri")
+        if redirect.repeated:
+            raise step.fail(
+                f"the redirect repeats {', '.join(redirect.repeated)}: parameters MUST NOT be included more than "
+                "once (RFC 6749 §3.1, OAuth 2.1 §3.1); which one the AS meant is unknowable, so the response is refused"
+            )
         params = redirect.params
         step.learned.update(redirect=redirect.location)
         if params.get("state") != self.state.oauth_state:
@@ -182,13 +205,21 @@ class AuthorizationSteps(ClientBase):
             form = {**form, "client_id": credentials.client_id}
             if credentials.token_endpoint_auth_method == "client_secret_post" and credentials.client_secret:
                 form["client_secret"] = credentials.client_secret
-        response = await self.http.post(endpoint, data=form, headers=headers)
-        body = response.json()
+        response = await self.http.post(
+            server_url(endpoint, "the token endpoint", https=True), data=form, headers=headers
+        )
         if response.status_code != 200:
+            body = server_json(response.content, f"the token endpoint's {response.status_code} answer",
+                               rule="RFC 6749 §5.2: a JSON object")  # fmt: skip
             raise step.fail(
                 f"the token endpoint answered {response.status_code} {body.get('error')}: {body.get('error_description')}"
             )
+        body = server_json(response.content, "the token response", rule="RFC 6749 §5.1: a JSON object")
         if str(body.get("token_type", "")).lower() != "bearer" or not body.get("access_token"):
             raise step.fail("the token response has no bearer access_token")
+        # RFC 6749 §5.1: each of these is a string. The client sends the refresh token back in a
+        # form, splits the scope (step-up) and reads the access token's claims for display.
+        for name in ("access_token", "refresh_token", "scope"):
+            member(body, name, str, "the token response's", rule="RFC 6749 §5.1")
         self.state.tokens = body
         return body

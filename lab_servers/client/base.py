@@ -17,6 +17,7 @@ from ..trace import Exchange, Trace, in_step
 from .browser import Browser, ConsentPage
 from .records import ALL_STEPS, StepError, StepRecord
 from .revisions import modern_headers, modern_message
+from .server_data import ServerDataRefused, server_json, server_url
 from .state import Credentials, HandshakeState
 from .streamable_http import MCP_HEADERS
 from .www_authenticate import Challenge
@@ -95,9 +96,18 @@ class ClientBase:
                 yield run
         except StepError as exc:
             error = exc
+        except ServerDataRefused as exc:  # a body or URL a server sent, refused by its rule
+            error = run.fail(exc.reason)
         except httpx.HTTPError as exc:
             error = run.fail(f"HTTP request to {exc.request.url} failed: {exc}")
+        except httpx.InvalidURL as exc:
+            # Not an HTTPError. The client checks every URL a server gives it (server_url), so this
+            # is one it missed: still the server's doing, as no URL the lab itself builds is invalid.
+            error = run.fail(f"a server gave a URL httpx cannot request: {exc}")
         except (ValueError, KeyError, TypeError) as exc:
+            # No wider net (AttributeError, RecursionError, Exception): what a server sends is read
+            # through server_data, which refuses it by name, so one of those escaping here is a bug
+            # in the lab, and a test should see its traceback rather than a step that "failed".
             error = run.fail(f"unexpected response: {exc}")
         if error is not None:
             run.learned["error"] = error.reason
@@ -117,15 +127,18 @@ class ClientBase:
     def redirect_uri(self) -> str:
         return self.client_metadata["redirect_uris"][0]
 
-    async def _first_found(self, urls: list[str], step: StepRun, what: str) -> tuple[int, Any, list[str]]:
+    async def _first_found(
+        self, urls: list[str], step: StepRun, what: str, rule: str
+    ) -> tuple[int, dict[str, Any], list[str]]:
         """GET each URL in turn until one answers 200 (the discovery orders of MCP §4.2, §4.3).
-        Returns its position in `urls`, its JSON body, and every URL tried with its status."""
+        Returns its position in `urls`, its JSON object (`rule` says it must be one), and every
+        URL tried with its status."""
         tried = []
         for position, url in enumerate(urls):
-            response = await self.http.get(url)
+            response = await self.http.get(server_url(url, f"the {what} URL"))
             tried.append(f"{url} → {response.status_code}")
             if response.status_code == 200:
-                return position, response.json(), tried
+                return position, server_json(response.content, f"the {what} at {url}", rule=rule), tried
         raise step.fail(f"no {what} found; tried " + "; ".join(tried))
 
     def _require(self, value: Any, step: StepRun, what: str) -> Any:

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
+
+from .server_data import server_url
 
 
 @dataclass
@@ -55,8 +57,24 @@ class Redirect:
     location: str
 
     @property
+    def _pairs(self) -> list[tuple[str, str]]:
+        # keep_blank_values: `iss=` is an iss, and an empty one, which RFC 9207 §2.4's exact
+        # comparison refuses; parse_qs's default drops it, so it read as no iss at all.
+        return parse_qsl(urlsplit(self.location).query, keep_blank_values=True)
+
+    @property
     def params(self) -> dict[str, str]:
-        return {k: v[0] for k, v in parse_qs(urlsplit(self.location).query).items()}
+        """Each parameter's first value (see `repeated` for those that came more than once)."""
+        params: dict[str, str] = {}
+        for name, value in self._pairs:
+            params.setdefault(name, value)
+        return params
+
+    @property
+    def repeated(self) -> list[str]:
+        """The parameters given more than once: RFC 6749 §3.1 (OAuth 2.1 §3.1) says MUST NOT."""
+        names = [name for name, _ in self._pairs]
+        return sorted({name for name in names if names.count(name) > 1})
 
 
 class Browser:
@@ -66,11 +84,11 @@ class Browser:
     async def open(self, url: str, *, stop_at: str | None = None) -> ConsentPage | Redirect:
         """GET `url`. With `stop_at` (the client's redirect URI) the browser follows redirects
         elsewhere, as a real one does, and hands back the first one that goes to `stop_at`."""
-        response = await self.http.get(url, follow_redirects=False)
+        response = await self.http.get(server_url(url, "the URL the browser opens"), follow_redirects=False)
         for _ in range(5):
             if not response.is_redirect or stop_at is None or response.headers["location"].startswith(stop_at):
                 break
-            url = response.headers["location"]
+            url = server_url(response.headers["location"], f"the Location {url} redirected the browser to")
             response = await self.http.get(url, follow_redirects=False)
         if response.is_redirect:
             return Redirect(response.headers["location"])
@@ -84,7 +102,8 @@ class Browser:
         """Press Approve or Deny on the consent page."""
         if page.action is None:
             raise ValueError("this page has no consent form")
-        response = await self.http.post(page.action, data={**page.hidden, "decision": decision}, follow_redirects=False)
+        action = server_url(page.action, "the consent form's action")
+        response = await self.http.post(action, data={**page.hidden, "decision": decision}, follow_redirects=False)
         if response.is_redirect:
             return Redirect(response.headers["location"])
         parser = _PageParser()

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeGuard
 
 import httpx
 
@@ -12,6 +12,7 @@ from .base import ClientBase, StepRun
 from .discovery import authorization_server_metadata_urls, protected_resource_metadata_urls
 from .records import StepError, StepRecord
 from .revisions import modern_error
+from .server_data import server_json, server_url
 from .www_authenticate import bearer_challenge
 
 
@@ -77,7 +78,7 @@ class DiscoverySteps(ClientBase):
                 candidates = candidates[:1]  # 2025-06-18 §2.3.2: the header names it
             try:
                 found, metadata, tried = await self._first_found(
-                    [c.url for c in candidates], step, "Protected Resource Metadata"
+                    [c.url for c in candidates], step, "Protected Resource Metadata", "RFC 9728 §3.2: a JSON object"
                 )
             except StepError:
                 if header_url:
@@ -89,14 +90,16 @@ class DiscoverySteps(ClientBase):
                 )
                 return self.records[-1]
             expected_resource = candidates[found].expected_resource
-            if not isinstance(metadata, dict) or metadata.get("resource") != expected_resource:
-                got = metadata.get("resource") if isinstance(metadata, dict) else metadata
+            if metadata.get("resource") != expected_resource:
                 raise step.fail(
-                    f"PRM resource {got!r} is not identical to {expected_resource!r}, the identifier this metadata URL was built from (RFC 9728 §3.3)"
+                    f"PRM resource {metadata.get('resource')!r} is not identical to {expected_resource!r}, the identifier this metadata URL was built from (RFC 9728 §3.3)"
                 )
             servers = metadata.get("authorization_servers")
             if not isinstance(servers, list) or not servers or not all(isinstance(s, str) for s in servers):
                 raise step.fail("PRM lists no authorization_servers (MCP §4.1 requires at least one)")
+            if not _strings(metadata.get("scopes_supported") or []):
+                # Step 5 joins them into the scope it asks for; " ".join("abc") is "a b c".
+                raise step.fail("PRM scopes_supported is not a JSON array of strings (RFC 9728 §2)")
             self.state.resource_metadata = metadata
             step.learned.update(tried=tried, resource=metadata["resource"], authorization_servers=servers,
                                 scopes_supported=metadata.get("scopes_supported"))  # fmt: skip
@@ -129,21 +132,34 @@ class DiscoverySteps(ClientBase):
                 issuer, metadata, tried = await self._legacy_authorization_server(step)
             else:
                 issuer = self._require(self.state.resource_metadata, step, "PRM")["authorization_servers"][0]
+                # RFC 8414 §2: the issuer is an https URL; checked before a metadata URL is built from it.
+                server_url(issuer, "the authorization server PRM names", https=True)
                 urls = authorization_server_metadata_urls(issuer)
                 if not self.revision.oidc_discovery:
                     urls = urls[:1]  # before 2025-11-25: RFC 8414 only
-                _, metadata, tried = await self._first_found(urls, step, "authorization server metadata")
-            if not isinstance(metadata, dict) or metadata.get("issuer") != issuer:
+                _, metadata, tried = await self._first_found(
+                    urls, step, "authorization server metadata", "RFC 8414 §3.2: a JSON object"
+                )
+            if metadata.get("issuer") != issuer:
                 raise step.fail(
                     f"AS metadata issuer mismatch: {metadata.get('issuer')!r} != {issuer!r} (RFC 8414 §3.3)"
                 )
-            if self.revision.oidc_discovery and "S256" not in (metadata.get("code_challenge_methods_supported") or []):
+            methods = metadata.get("code_challenge_methods_supported")
+            # A list, not any container: "S256" is `in` the string "S256-not-really" too.
+            if self.revision.oidc_discovery and not (_strings(methods) and "S256" in methods):
                 raise step.fail(
                     "the AS does not advertise PKCE S256 in code_challenge_methods_supported; MCP §11.4 says refuse"
                 )
             for endpoint in ("authorization_endpoint", "token_endpoint"):
                 if not isinstance(metadata.get(endpoint), str):
                     raise step.fail(f"AS metadata has no {endpoint} (RFC 8414 §2)")
+                server_url(metadata[endpoint], f"AS metadata {endpoint}", https=True)
+            if "#" in metadata["authorization_endpoint"]:
+                raise step.fail("AS metadata authorization_endpoint has a fragment: it MUST NOT (RFC 6749 §3.1)")
+            for listed in ("scopes_supported", "token_endpoint_auth_methods_supported"):
+                if not _strings(metadata.get(listed) or []):
+                    # Step 4 picks a method from one, step 5 looks for offline_access in the other.
+                    raise step.fail(f"AS metadata {listed} is not a JSON array of strings (RFC 8414 §2)")
             self.state.issuer, self.state.as_metadata = issuer, metadata
             step.learned.update(
                 tried=tried,
@@ -166,13 +182,15 @@ class DiscoverySteps(ClientBase):
         return self.records[-1]
 
     async def _legacy_authorization_server(self, step: StepRun) -> tuple[str, dict[str, Any], list[str]]:
-        base = self.state.legacy_base or ""
+        base = server_url(self.state.legacy_base or "", "the authorization base URL", https=True)
         url = base + AUTHORIZATION_SERVER
         headers = {"MCP-Protocol-Version": "2025-03-26"}  # 2025-03-26 §2.3.2: SHOULD send it here
         response = await self.http.get(url, headers=headers)
         tried = [f"{url} → {response.status_code}"]
         if response.status_code == 200:
-            return base, response.json(), tried
+            metadata = server_json(response.content, f"the authorization server metadata at {url}",
+                                   rule="RFC 8414 §3.2: a JSON object")  # fmt: skip
+            return base, metadata, tried
         if response.status_code != 404:
             raise step.fail(f"AS metadata at {url} answered {response.status_code}")
         if self.state.challenge and self.state.challenge.get("resource_metadata"):
@@ -184,3 +202,8 @@ class DiscoverySteps(ClientBase):
         defaults = {"issuer": base, "authorization_endpoint": f"{base}/authorize", "token_endpoint": f"{base}/token",
                     "registration_endpoint": f"{base}/register", "code_challenge_methods_supported": ["S256"]}  # fmt: skip
         return base, defaults, tried
+
+
+def _strings(value: Any) -> TypeGuard[list[str]]:
+    """A JSON array of strings, as RFC 8414 §2 and RFC 9728 §2 define every `*_supported` member."""
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import httpx
@@ -12,6 +11,7 @@ from ..trace import current_step
 from .records import StepError, StepRecord
 from .refresh_step import RefreshStep
 from .revisions import describe_modern_error, modern_error
+from .server_data import ServerDataRefused, member, server_json
 from .step_up import StepUpStep
 from .streamable_http import json_rpc_response
 from .www_authenticate import bearer_challenge
@@ -19,6 +19,43 @@ from .www_authenticate import bearer_challenge
 # MCP §10.1.2: cap step-up retries. Two step-ups make three authorizations with the first one,
 # the most the conformance suite's auth/scope-retry-limit accepts.
 MAX_STEP_UPS = 2
+# The MCP schema (schema.ts): every result, serverInfo, a tool and a tool call's content are
+# JSON objects; a tool's name, a text content's text and protocolVersion are strings.
+_SCHEMA = "MCP schema"
+
+
+def _tool_names(listed: dict[str, Any]) -> list[str]:
+    tools = member(listed, "tools", list, "the tools/list result's", rule=_SCHEMA)
+    if tools is None:
+        raise ServerDataRefused("the tools/list result has no tools (MCP schema: ListToolsResult)")
+    names = []
+    for tool in tools:
+        if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
+            raise ServerDataRefused(
+                "a tool in the tools/list result is not an object with a string name (MCP schema: Tool)"
+            )
+        names.append(tool["name"])
+    return names
+
+
+def _shown_content(result: dict[str, Any]) -> dict[str, Any] | None:
+    """What a tool call answered, as the step shows it: its structuredContent, else its first
+    content item's text, read as a JSON object when it is one (whoami's is) and as text otherwise."""
+    structured = member(result, "structuredContent", dict, "the tools/call result's", rule=_SCHEMA)
+    items = member(result, "content", list, "the tools/call result's", rule=_SCHEMA)
+    if structured is not None or not items:
+        return structured
+    if not isinstance(items[0], dict):
+        raise ServerDataRefused(
+            "the tools/call result's first content item is not a JSON object (MCP schema: ContentBlock)"
+        )
+    text = member(items[0], "text", str, "the first content item's", rule=_SCHEMA) or ""
+    if text.startswith("{"):
+        try:
+            return server_json(text, "the tool's text content", rule=_SCHEMA)
+        except ServerDataRefused:
+            pass  # MCP asks no JSON of a text content: text that is not a JSON object shows as text
+    return {"text": text}
 
 
 class McpStep(RefreshStep, StepUpStep):
@@ -42,11 +79,18 @@ class McpStep(RefreshStep, StepUpStep):
                 else:
                     listed = await self._rpc(message, first=response)
                     self.state.protocol_version = self.revision.version
-                    server_info = (listed.get("_meta") or {}).get("io.modelcontextprotocol/serverInfo") or {}
+                    meta = member(listed, "_meta", dict, "tools/list result's", rule=_SCHEMA) or {}
+                    server_info = (
+                        member(meta, "io.modelcontextprotocol/serverInfo", dict, "_meta's", rule=_SCHEMA) or {}
+                    )
             if self.state.era == "legacy":
                 initialized = await self._rpc(self._initialize_message())
-                self.state.protocol_version = initialized["protocolVersion"]
-                server_info = initialized.get("serverInfo") or {}
+                # A string, as the schema says: it goes out again in every MCP-Protocol-Version header.
+                self.state.protocol_version = member(initialized, "protocolVersion", str, "the initialize result's",
+                                                     rule=_SCHEMA) or ""  # fmt: skip
+                if not self.state.protocol_version:
+                    raise step.fail("the initialize result has no protocolVersion (MCP lifecycle)")
+                server_info = member(initialized, "serverInfo", dict, "the initialize result's", rule=_SCHEMA) or {}
                 notified = await self._post_mcp(
                     {"jsonrpc": "2.0", "method": "notifications/initialized"}, self.state.access_token
                 )
@@ -54,15 +98,12 @@ class McpStep(RefreshStep, StepUpStep):
                     raise step.fail(f"notifications/initialized answered {notified.status_code}, expected 202")
             if listed is None:
                 listed = await self._rpc(self._request("tools/list", {}))
-            tools = [t["name"] for t in listed["tools"]]
+            tools = _tool_names(listed)
             name = self.tool or (tools[0] if tools else None)
             if name is None:
                 raise step.fail("the server lists no tools to call")
             result = await self.call_tool(name)
-            content = result.get("structuredContent")
-            if content is None and result.get("content"):
-                text = result["content"][0].get("text", "")
-                content = json.loads(text) if text.startswith("{") else {"text": text}
+            content = _shown_content(result)
             self.state.whoami = content
             step.learned.update(server=server_info.get("name"), protocol_version=self.state.protocol_version,
                                 era=self.state.era, tools=tools, whoami=content)  # fmt: skip
@@ -129,5 +170,9 @@ class McpStep(RefreshStep, StepUpStep):
                                           f"{response.headers.get('www-authenticate') or response.text}")  # fmt: skip
             body = json_rpc_response(response, message["id"])
             if "error" in body:
-                raise StepError(7, "mcp", f"{message['method']} failed: {body['error'].get('message')}")
-            return body["result"]
+                rpc_error = member(body, "error", dict, "the JSON-RPC response's", rule="JSON-RPC 2.0 §5.1") or {}
+                raise StepError(7, "mcp", f"{message['method']} failed: {rpc_error.get('message')}")
+            result = member(body, "result", dict, "the JSON-RPC response's", rule=_SCHEMA)
+            if result is None:
+                raise ServerDataRefused("the JSON-RPC response has neither result nor error (JSON-RPC 2.0 §5)")
+            return result

@@ -6,6 +6,7 @@ from typing import Any
 
 from .base import ClientBase, StepRun
 from .records import StepRecord
+from .server_data import member, server_json, server_url
 from .state import Credentials
 
 
@@ -151,9 +152,13 @@ class RegistrationStep(ClientBase):
         if self.revision.application_type:
             body.setdefault("application_type", application_type(body.get("redirect_uris") or []))
         headers = {"Authorization": f"Bearer {self.initial_access_token}"} if self.initial_access_token else {}
-        response = await self.http.post(metadata["registration_endpoint"], json=body, headers=headers)
+        endpoint = server_url(metadata["registration_endpoint"], "AS metadata registration_endpoint", https=True)
+        response = await self.http.post(endpoint, json=body, headers=headers)
         if response.status_code != 201:
-            error = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
+            error = {}
+            if response.headers.get("content-type", "").startswith("application/json"):
+                what = f"the registration endpoint's {response.status_code} answer"
+                error = server_json(response.content, what, rule="RFC 7591 §3.2.2: a JSON object")
             # A refusal for missing credentials carries only a challenge (RFC 6750 §3.1): name it.
             reason = (
                 f"{error.get('error')}: {error.get('error_description')}"
@@ -161,10 +166,14 @@ class RegistrationStep(ClientBase):
                 else f"WWW-Authenticate: {response.headers.get('www-authenticate')}"
             )
             raise step.fail(f"registration refused ({response.status_code} {reason})")
-        registered = response.json()
+        registered = server_json(response.content, "the registration response", rule="RFC 7591 §3.2.1: a JSON object")
+        what, rule = "the registration response's", "RFC 7591 §3.2.1"
+        client_id = member(registered, "client_id", str, what, rule=rule)
+        if not client_id:
+            raise step.fail("the registration response has no client_id (RFC 7591 §3.2.1: REQUIRED)")
         step.learned.update(registration=registered)
         return Credentials(
-            registered["client_id"],
-            registered.get("client_secret"),
-            registered.get("token_endpoint_auth_method", "client_secret_basic"),
+            client_id,
+            member(registered, "client_secret", str, what, rule=rule),
+            member(registered, "token_endpoint_auth_method", str, what, rule=rule) or "client_secret_basic",
         )

@@ -15,11 +15,12 @@ modern errors means a modern server, anything else means a legacy one, and it fa
 from __future__ import annotations
 
 import base64
-import json
 import re
 from typing import Any
 
 import httpx
+
+from .server_data import ServerDataRefused, server_json
 
 PROTOCOL_VERSION_META = "io.modelcontextprotocol/protocolVersion"
 CLIENT_CAPABILITIES_META = "io.modelcontextprotocol/clientCapabilities"
@@ -65,11 +66,12 @@ def modern_error(response: httpx.Response) -> dict[str, Any] | None:
     if response.status_code != 400:
         return None
     try:
-        body = json.loads(response.content)
-    except ValueError:
-        return None
+        body = server_json(response.content, "the 400's body", rule="JSON-RPC 2.0 §5", expect=None)
+    except ServerDataRefused:
+        return None  # not JSON the client reads, so not a modern error: a legacy server's 400
     error = body.get("error") if isinstance(body, dict) else None
-    if isinstance(error, dict) and error.get("code") in MODERN_ERRORS:
+    # isinstance first: `in` a set hashes the code, and a JSON array is unhashable (TypeError).
+    if isinstance(error, dict) and isinstance(error.get("code"), int) and error["code"] in MODERN_ERRORS:
         return error
     return None
 
@@ -77,6 +79,8 @@ def modern_error(response: httpx.Response) -> dict[str, Any] | None:
 def describe_modern_error(error: dict[str, Any], client_version: str) -> str:
     """A step error's reason that names the revision mismatch."""
     supported = (error.get("data") or {}).get("supported") if isinstance(error.get("data"), dict) else None
+    if not isinstance(supported, list) or not all(isinstance(version, str) for version in supported):
+        supported = None  # a server's list shown to the user: only as the strings it must be
     return (
         f"the server answered {error.get('code')} ({error.get('message')}): it speaks MCP "
         f"{', '.join(supported) if supported else '2026-07-28'} (no initialize; MCP-Protocol-Version on every "

@@ -61,9 +61,11 @@ class HandshakeState:
 _SHOWN_CLAIMS = DEFAULT_LIMITS.but(max_bytes=16 * 1024, max_depth=8)  # one JWT's claims, for display
 
 
-def decode_jwt_payload(token: str) -> dict[str, Any] | None:
+def decode_jwt_payload(token: Any) -> dict[str, Any] | None:
     """The claims, unverified, for display only; None for an opaque token. To an OAuth client an
     access token is opaque (RFC 6749 §1.4): only the resource server validates it."""
+    if not isinstance(token, str):
+        return None  # a token from an AS's JSON may be any JSON value; RFC 6749 §5.1 says a string
     parts = token.split(".")
     if len(parts) != 3:
         return None

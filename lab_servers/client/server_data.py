@@ -1,0 +1,95 @@
+"""What a server sent, read the one way the lab client reads it: JSON bodies through the lab's
+bounded parser and of the type the step expects, URLs parsed and (for an authorization server's
+endpoints) HTTPS before the client uses them.
+
+The lab's rule for its client: against a hostile or broken server it names the step that fails,
+never crashes. `json.loads` raises `RecursionError` on 2,000 nested `[` (not a `ValueError`), and a
+token response that is a JSON array made `body.get(...)` an `AttributeError`; an endpoint like
+`http://[::1` made httpx raise `InvalidURL`, which is no `httpx.HTTPError`. Each of these is now a
+`ServerDataRefused`, which the running step reports under its own name (`ClientBase._step`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from ..bounded_json import DEFAULT_LIMITS, JsonRejected, parse_json
+
+# RFC 8259 §9 lets a parser limit size, depth, strings and numbers. Generous for real answers: the
+# largest the lab's servers send (a tool result, AS metadata, the conformance suite's event
+# streams) are a few KB and 6 levels deep; a string may be as long as the body (a tool's text).
+SERVER_JSON_LIMITS = DEFAULT_LIMITS.but(max_bytes=1024 * 1024, max_string_chars=1024 * 1024, max_members=100_000)
+
+_KINDS = {dict: "a JSON object", list: "a JSON array", str: "a JSON string", bool: "a JSON boolean",
+          int: "a JSON number", float: "a JSON number", type(None): "JSON null"}  # fmt: skip
+
+
+class ServerDataRefused(ValueError):
+    """Something a server sent that the client will not use; `reason` names the rule."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def server_json(data: bytes | str, what: str, *, rule: str, expect: type | None = dict) -> Any:
+    """`data` parsed within `SERVER_JSON_LIMITS`, and of type `expect` (None: any JSON value);
+    else `ServerDataRefused` naming `what` and the `rule` that says which type it must be."""
+    try:
+        value = parse_json(data, SERVER_JSON_LIMITS, what=what)
+    except JsonRejected as exc:
+        raise ServerDataRefused(exc.rule) from None
+    if expect is not None and not isinstance(value, expect):
+        raise ServerDataRefused(f"{what} is {_KINDS[type(value)]}, not {_KINDS[expect]} ({rule})")
+    return value
+
+
+def member(obj: dict[str, Any], name: str, expect: type, what: str, *, rule: str) -> Any:
+    """`obj[name]` when present (None when absent or null), refused when of another type."""
+    value = obj.get(name)
+    if value is not None and not isinstance(value, expect):
+        raise ServerDataRefused(
+            f"{what} {name} is {_KINDS.get(type(value), 'not JSON')}, not {_KINDS[expect]} ({rule})"
+        )
+    return value
+
+
+def server_url(value: Any, what: str, *, https: bool = False) -> str:
+    """`value` when it is an absolute http(s) URL httpx can request. With `https`, an authorization
+    server's endpoint: MCP authorization "Communication Security" and OAuth 2.1 §1.5 require HTTPS
+    for every one of them; loopback hosts are exempt, as the conformance suite's mock servers (and a
+    developer's own AS) listen on http://localhost, where nothing travels over a network."""
+    if not isinstance(value, str):
+        raise ServerDataRefused(f"{what} is {_KINDS.get(type(value), 'not JSON')}, not a URL string")
+    try:
+        url = httpx.URL(value)
+        urlsplit(value).port  # noqa: B018  # httpx takes port 99999; the lab network's urlsplit does not
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise ServerDataRefused(f"{what} {shown(value)} is not a valid URL ({exc})") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ServerDataRefused(f"{what} {shown(value)} is not an absolute http or https URL")
+    if https and url.scheme != "https" and not _loopback(url.host):
+        raise ServerDataRefused(
+            f"{what} {shown(value)} does not use https: every authorization server endpoint MUST "
+            "(MCP authorization, Communication Security; OAuth 2.1 §1.5)"
+        )
+    return value
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback  # 127.0.0.0/8 and ::1
+    except ValueError:
+        return False
+
+
+def shown(value: str, limit: int = 80) -> str:
+    """A server's string as a reason quotes it: repr'd (so no control character prints) and short."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,280 @@
+"""Against a hostile or broken server the lab client names the step that fails and the rule broken,
+and never crashes: every JSON body it reads goes through the bounded parser and must be the JSON
+type its RFC says, every URL a server gives it is parsed before use, and an authorization server's
+endpoints use https (loopback aside)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from lab_servers import Lab, StepError
+from lab_servers.client.server_data import ServerDataRefused, server_url
+
+pytestmark = pytest.mark.anyio
+
+HOST = "hostile.example"
+BASE = f"https://{HOST}"
+NESTED = "[" * 100_000 + "]" * 100_000  # json.loads raises RecursionError, not ValueError
+
+
+def _json(body: Any, status: int = 200, content_type: str = "application/json") -> Response:
+    return Response(body if isinstance(body, str) else json.dumps(body), status, media_type=content_type)
+
+
+def _metadata(issuer: str = BASE, **changes: Any) -> dict[str, Any]:
+    return {"issuer": issuer, "authorization_endpoint": f"{issuer}/authorize", "token_endpoint": f"{issuer}/token",
+            "registration_endpoint": f"{issuer}/register", "code_challenge_methods_supported": ["S256"], **changes}  # fmt: skip
+
+
+def _redirect(request: Request, query: str | None = None) -> Response:
+    """The AS's answer to an authorization request: straight back to the client, code and all."""
+    q = request.query_params
+    query = query if query is not None else urlencode({"code": "C", "state": q["state"], "iss": BASE})
+    return Response(status_code=302, headers={"location": f"{q['redirect_uri']}?{query.format(state=q['state'])}"})
+
+
+def _tools(answer: Any) -> Any:
+    """An MCP server that answers tools/list with a whoami tool and tools/call with `answer`."""
+
+    def respond(message: dict[str, Any]) -> Response:
+        if message["method"] == "tools/list":
+            return _json({"jsonrpc": "2.0", "id": message["id"], "result": {"tools": [{"name": "whoami"}]}})
+        return _json({"jsonrpc": "2.0", "id": message["id"], "result": answer})
+
+    return respond
+
+
+class HostileServer:
+    """An MCP server and its AS on one host; each answer can be replaced by a hostile one."""
+
+    def __init__(self, **answers: Any) -> None:
+        self.answers = {
+            "prm": _json({"resource": f"{BASE}/mcp", "authorization_servers": [BASE]}),
+            "as_metadata": _json(_metadata()),
+            "register": _json({"client_id": "hostile-client"}, 201),
+            "authorize": _redirect,
+            "token": _json({"access_token": "opaque", "token_type": "Bearer"}),
+            "mcp": _tools({"structuredContent": {"sub": "alice"}}),
+            **answers,
+        }
+        self.seen: list[str] = []
+
+    def answer(self, name: str, request: Request) -> Response:
+        answer = self.answers[name]
+        return answer if isinstance(answer, Response) else answer(request)  # a Response is callable too (ASGI)
+
+    async def mcp(self, request: Request) -> Response:
+        if "authorization" not in request.headers:
+            challenge = f'Bearer resource_metadata="{BASE}/.well-known/oauth-protected-resource/mcp"'
+            return Response("{}", 401, headers={"WWW-Authenticate": challenge})
+        answer = self.answers["mcp"]
+        return answer if isinstance(answer, Response) else answer(json.loads(await request.body()))
+
+    async def authorize(self, request: Request) -> Response:
+        self.seen.append(str(request.url))
+        return self.answer("authorize", request)
+
+    def app(self) -> Starlette:
+        def route(path: str, name: str, method: str = "GET") -> Route:
+            async def endpoint(request: Request) -> Response:
+                return self.answer(name, request)
+
+            return Route(path, endpoint, methods=[method])
+
+        return Starlette(routes=[
+            Route("/mcp", self.mcp, methods=["POST"]), Route("/authorize", self.authorize),
+            route("/.well-known/oauth-protected-resource/mcp", "prm"),
+            route("/.well-known/oauth-authorization-server", "as_metadata"),
+            route("/register", "register", "POST"), route("/token", "token", "POST"),
+        ])  # fmt: skip
+
+
+async def _run(lab: Lab, server: HostileServer, steps: int, host: str = HOST, address: str = "93.184.215.90") -> Any:
+    lab.network.add_host(host, address, server.app())
+    client = lab.client("dcr")
+    client.mcp_url = f"{BASE}/mcp"
+    for _ in range(steps):
+        await client.next_step()
+    return client
+
+
+# Every JSON body: bounded (RFC 8259 §9), and the JSON type its rule says -----------------------
+
+HOSTILE_BODIES = [
+    ("prm", _json(NESTED), 2, r"step 2 \(resource-metadata\): the Protected Resource Metadata at .* nested deeper than 32 levels \(RFC 8259 §9"),
+    ("prm", _json([1]), 2, r"step 2 \(resource-metadata\): .* is a JSON array, not a JSON object \(RFC 9728 §3.2"),
+    ("as_metadata", _json([1, 2]), 3, r"step 3 \(as-metadata\): the authorization server metadata at .* is a JSON array, not a JSON object \(RFC 8414 §3.2"),
+    ("as_metadata", _json(NESTED), 3, r"step 3 \(as-metadata\): .* nested deeper than 32 levels \(RFC 8259 §9"),
+    ("as_metadata", _json("<html>", content_type="text/html"), 3, r"step 3 \(as-metadata\): .* is not valid JSON"),
+    ("as_metadata", _json(_metadata(code_challenge_methods_supported="S256-or-not")), 3, r"step 3 \(as-metadata\): the AS does not advertise PKCE S256"),
+    ("as_metadata", _json(_metadata(token_endpoint_auth_methods_supported="none")), 3, r"step 3 \(as-metadata\): AS metadata token_endpoint_auth_methods_supported is not a JSON array of strings \(RFC 8414 §2\)"),
+    ("register", _json(NESTED, 201), 4, r"step 4 \(client-id\): the registration response is nested deeper"),
+    ("register", _json([1], 400), 4, r"step 4 \(client-id\): the registration endpoint's 400 answer is a JSON array, not a JSON object \(RFC 7591 §3.2.2"),
+    ("register", _json('"no"', 400), 4, r"step 4 \(client-id\): .* 400 answer is a JSON string"),
+    ("register", _json({"client_id": {"a": 1}}, 201), 4, r"step 4 \(client-id\): the registration response's client_id is a JSON object, not a JSON string \(RFC 7591 §3.2.1\)"),
+    ("token", _json([1]), 6, r"step 6 \(token\): the token response is a JSON array, not a JSON object \(RFC 6749 §5.1"),
+    ("token", _json([1], 400), 6, r"step 6 \(token\): the token endpoint's 400 answer is a JSON array, not a JSON object \(RFC 6749 §5.2"),
+    ("token", _json(NESTED), 6, r"step 6 \(token\): the token response is nested deeper"),
+    ("token", _json({"access_token": 5, "token_type": "Bearer"}), 6, r"step 6 \(token\): the token response's access_token is a JSON number, not a JSON string \(RFC 6749 §5.1\)"),
+    ("token", _json({"access_token": "t", "token_type": "Bearer", "scope": ["a"]}), 6, r"step 6 \(token\): the token response's scope is a JSON array"),
+    ("mcp", lambda m: _json({"jsonrpc": "2.0", "id": m["id"], "error": "boom"}), 7, r"step 7 \(mcp\): the JSON-RPC response's error is a JSON string, not a JSON object \(JSON-RPC 2.0 §5.1\)"),
+    ("mcp", lambda m: _json([1]), 7, r"step 7 \(mcp\): the JSON-RPC response is a JSON array, not a JSON object \(JSON-RPC 2.0 §5"),
+    ("mcp", lambda m: _json(NESTED), 7, r"step 7 \(mcp\): the JSON-RPC response is nested deeper"),
+    ("mcp", lambda m: _json("data: " + NESTED + "\n\n", content_type="text/event-stream"), 7, r"step 7 \(mcp\): an event's JSON-RPC message is nested deeper"),
+    ("mcp", lambda m: _json({"jsonrpc": "2.0", "id": m["id"], "result": [1]}), 7, r"step 7 \(mcp\): the JSON-RPC response's result is a JSON array, not a JSON object \(MCP schema\)"),
+    ("mcp", _tools({"content": ["x"]}), 7, r"step 7 \(mcp\): the tools/call result's first content item is not a JSON object"),
+    ("mcp", _tools({"content": [{"type": "text", "text": 5}]}), 7, r"step 7 \(mcp\): the first content item's text is a JSON number"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("answer", "body", "steps", "message"), HOSTILE_BODIES,
+                         ids=[f"{a}-{i}" for i, (a, *_) in enumerate(HOSTILE_BODIES)])  # fmt: skip
+async def test_a_hostile_body_fails_its_step_by_name_and_rule_never_with_a_crash(
+    lab: Lab, answer: str, body: Any, steps: int, message: str
+) -> None:
+    with pytest.raises(StepError, match="^" + message):
+        await _run(lab, HostileServer(**{answer: body}), steps)
+
+
+async def test_a_tools_text_that_is_not_a_json_object_it_can_read_is_shown_as_text(lab: Lab) -> None:
+    # MCP asks no JSON of a text content: a nesting too deep to read is just text, not a crash.
+    text = '{"a":' + NESTED + "}"
+    client = await _run(lab, HostileServer(mcp=_tools({"content": [{"type": "text", "text": text}]})), 7)
+    assert client.state.whoami == {"text": text}
+
+
+async def test_the_hostile_servers_happy_path_completes(lab: Lab) -> None:
+    client = await _run(lab, HostileServer(), 7)
+    assert client.state.whoami == {"sub": "alice"}
+
+
+# Every URL a server gives: parsed before use, the field named ------------------------------------
+
+BAD_URLS = [
+    ("a 401 whose resource_metadata is not a URL", {"prm_url": "http://[::1"}, 2,
+     r"step 2 \(resource-metadata\): the Protected Resource Metadata URL 'http://\[::1' is not a valid URL"),
+    ("a 401 whose resource_metadata has no host", {"prm_url": "javascript:alert(1)"}, 2,
+     r"step 2 \(resource-metadata\): the Protected Resource Metadata URL 'javascript:alert\(1\)' is not an absolute"),
+    ("a port out of range", {"prm_url": f"{BASE}:99999/x"}, 2, r"step 2 \(resource-metadata\): .* is not a valid URL \(Port out of range"),
+    ("PRM naming an issuer that is not a URL", {"prm": _json({"resource": f"{BASE}/mcp", "authorization_servers": ["http://[::1"]})}, 3,
+     r"step 3 \(as-metadata\): the authorization server PRM names 'http://\[::1' is not a valid URL"),
+    ("an authorization_endpoint that is not a URL", {"as_metadata": _json(_metadata(authorization_endpoint="http://[::1"))}, 3,
+     r"step 3 \(as-metadata\): AS metadata authorization_endpoint 'http://\[::1' is not a valid URL"),
+    ("a consent form whose action is not a URL",
+     {"authorize": _json('<form action="http://[::1"><input type="hidden" name="t" value="1"></form>', content_type="text/html")}, 5,
+     r"step 5 \(authorize\): the consent form's action 'http://\[::1' is not a valid URL"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "changes", "steps", "message"), BAD_URLS, ids=[c for c, *_ in BAD_URLS])
+async def test_a_url_a_server_gives_that_httpx_cannot_request_fails_the_step_naming_the_field(
+    lab: Lab, case: str, changes: dict[str, Any], steps: int, message: str
+) -> None:
+    prm_url = changes.pop("prm_url", None)
+    server = HostileServer(**changes)
+    if prm_url is not None:
+
+        async def mcp(request: Request) -> Response:
+            return Response("{}", 401, headers={"WWW-Authenticate": f'Bearer resource_metadata="{prm_url}"'})
+
+        server.mcp = mcp  # type: ignore[method-assign]
+    with pytest.raises(StepError, match="^" + message):
+        await _run(lab, server, steps)
+
+
+# The authorization response: every parameter once, an empty one is a value (RFC 6749 §3.1, RFC 9207)
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("code=C&state={state}&iss=", r"iss '' in the redirect is not the issuer 'https://hostile.example': possible mix-up"),
+        (f"code=C&state={{state}}&iss={BASE}&iss=https://other.example", r"the redirect repeats iss: parameters MUST NOT be included more than once \(RFC 6749 §3.1"),
+        ("code=C&code=D&state={state}", r"the redirect repeats code"),
+        ("code=C&state={state}&state=forged", r"the redirect repeats state"),
+    ],
+    ids=["empty-iss", "repeated-iss", "repeated-code", "repeated-state"],
+)  # fmt: skip
+async def test_an_authorization_response_with_an_empty_iss_or_a_repeated_parameter_fails_step_5(
+    lab: Lab, query: str, message: str
+) -> None:
+    server = HostileServer(authorize=lambda request: _redirect(request, query))
+    with pytest.raises(StepError, match=r"^step 5 \(authorize\): " + message):
+        await _run(lab, server, 5)
+
+
+async def test_the_authorization_endpoints_own_query_is_retained_when_the_request_adds_its_parameters(lab: Lab) -> None:
+    # RFC 6749 §3.1: the endpoint URI "MAY include a query component, which MUST be retained".
+    server = HostileServer(as_metadata=_json(_metadata(authorization_endpoint=f"{BASE}/authorize?tenant=acme")))
+    await _run(lab, server, 5)
+    query = dict(parse_qsl(urlsplit(server.seen[0]).query))
+    assert query["tenant"] == "acme"
+    assert query["response_type"] == "code"
+
+
+async def test_an_authorization_endpoint_whose_query_has_a_request_parameter_fails_step_5(lab: Lab) -> None:
+    server = HostileServer(as_metadata=_json(_metadata(authorization_endpoint=f"{BASE}/authorize?client_id=x")))
+    with pytest.raises(
+        StepError, match=r"^step 5 \(authorize\): authorization_endpoint's own query already has client_id"
+    ):
+        await _run(lab, server, 5)
+
+
+# Authorization server endpoints use https (MCP authorization, Communication Security; OAuth 2.1 §1.5)
+
+
+@pytest.mark.parametrize(
+    ("changes", "steps", "message"),
+    [
+        ({"prm": _json({"resource": f"{BASE}/mcp", "authorization_servers": [f"http://{HOST}"]})}, 3,
+         r"step 3 \(as-metadata\): the authorization server PRM names 'http://hostile.example' does not use https"),
+        ({"as_metadata": _json(_metadata(authorization_endpoint=f"http://{HOST}/authorize"))}, 3,
+         r"step 3 \(as-metadata\): AS metadata authorization_endpoint 'http://hostile.example/authorize' does not use https"),
+        ({"as_metadata": _json(_metadata(token_endpoint=f"http://{HOST}/token"))}, 3,
+         r"step 3 \(as-metadata\): AS metadata token_endpoint .* does not use https: every authorization server endpoint MUST"),
+        ({"as_metadata": _json(_metadata(registration_endpoint=f"http://{HOST}/register"))}, 4,
+         r"step 4 \(client-id\): AS metadata registration_endpoint .* does not use https"),
+    ],
+    ids=["issuer", "authorization_endpoint", "token_endpoint", "registration_endpoint"],
+)  # fmt: skip
+async def test_an_authorization_server_endpoint_over_plain_http_is_refused(
+    lab: Lab, changes: dict[str, Any], steps: int, message: str
+) -> None:
+    with pytest.raises(StepError, match="^" + message):
+        await _run(lab, HostileServer(**changes), steps)
+
+
+@pytest.mark.parametrize("url", ["http://localhost:3000/token", "http://127.0.0.1/token", "http://127.8.0.1/t",
+                                 "http://[::1]:8080/token", "https://as.example/token"])  # fmt: skip
+def test_an_authorization_server_endpoint_over_http_is_allowed_on_a_loopback_host_only(url: str) -> None:
+    # The conformance suite's mock servers listen on http://localhost: nothing leaves the machine.
+    assert server_url(url, "the token endpoint", https=True) == url
+
+
+@pytest.mark.parametrize("url", ["http://as.example/token", "http://localhost.evil.example/t", "http://10.0.0.1/t"])
+def test_an_authorization_server_endpoint_over_http_elsewhere_is_refused(url: str) -> None:
+    with pytest.raises(
+        ServerDataRefused, match=r"does not use https: .* \(MCP authorization, Communication Security; OAuth 2.1 §1.5\)"
+    ):
+        server_url(url, "the token endpoint", https=True)
+
+
+async def test_a_whole_handshake_with_an_authorization_server_on_http_localhost_completes(lab: Lab) -> None:
+    local = "http://localhost"
+    server = HostileServer(
+        prm=_json({"resource": f"{BASE}/mcp", "authorization_servers": [local]}),
+        authorize=lambda request: _redirect(request, urlencode({"code": "C", "state": request.query_params["state"], "iss": local})),
+    )  # fmt: skip
+    as_app = HostileServer(as_metadata=_json(_metadata(local)), authorize=server.answers["authorize"]).app()
+    lab.network.add_host("localhost", "127.0.0.1", as_app)
+    client = await _run(lab, server, 7)
+    assert client.state.issuer == local
+    assert client.state.whoami == {"sub": "alice"}
