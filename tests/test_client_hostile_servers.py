@@ -211,6 +211,18 @@ async def test_an_authorization_response_with_an_empty_iss_or_a_repeated_paramet
         await _run(lab, server, 5)
 
 
+async def test_a_redirect_to_a_uri_that_only_begins_with_the_redirect_uri_fails_step_5(lab: Lab) -> None:
+    # RFC 6749 §3.1.2: the AS sends the user agent to the redirect URI itself, its parameters added.
+    def lookalike(request: Request) -> Response:
+        location = f"{request.query_params['redirect_uri']}.evil.example?code=C&state={request.query_params['state']}"
+        return Response(status_code=302, headers={"location": location})
+
+    with pytest.raises(
+        StepError, match=r"^step 5 \(authorize\): the AS redirected to .*not to this client's redirect_uri"
+    ):
+        await _run(lab, HostileServer(authorize=lookalike), 5)
+
+
 async def test_the_authorization_endpoints_own_query_is_retained_when_the_request_adds_its_parameters(lab: Lab) -> None:
     # RFC 6749 §3.1: the endpoint URI "MAY include a query component, which MUST be retained".
     server = HostileServer(as_metadata=_json(_metadata(authorization_endpoint=f"{BASE}/authorize?tenant=acme")))

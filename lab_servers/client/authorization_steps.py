@@ -114,7 +114,10 @@ class AuthorizationSteps(ClientBase):
         return scope
 
     def _accept_redirect(self, redirect: Redirect, step: StepRun) -> None:
-        if not redirect.location.startswith(self.redirect_uri):
+        # The redirect URI exactly, then only the response's query (RFC 6749 §3.1.2: the AS adds
+        # its parameters to it): a prefix match would take https://app.example/callback.evil too.
+        joiner = "&" if "?" in self.redirect_uri else "?"
+        if redirect.location != self.redirect_uri and not redirect.location.startswith(self.redirect_uri + joiner):
             raise step.fail(f"the AS redirected to {redirect.location!r}, not to this client's redirect_uri")
         if redirect.repeated:
             raise step.fail(

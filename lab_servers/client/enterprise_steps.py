@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 from .authorization_steps import AuthorizationSteps
 from .records import StepRecord
+from .server_data import server_json
 from .state import decode_jwt_payload
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -49,12 +50,12 @@ class EnterpriseSteps(AuthorizationSteps):
             else:
                 form["client_id"] = idp_client_id
             response = await self.http.post(idp_token_endpoint, data=form, headers=headers)
-            body = response.json()
+            body = server_json(response.content, "the IdP's token exchange response", rule="RFC 8693 §2.2.1, §2.2.2")
             if response.status_code != 200:
                 raise step.fail(
                     f"the IdP answered {response.status_code} {body.get('error')}: {body.get('error_description')}"
                 )
-            if body.get("issued_token_type") != ID_JAG or not body.get("access_token"):
+            if body.get("issued_token_type") != ID_JAG or not isinstance(body.get("access_token"), str):
                 raise step.fail(f"the IdP issued {body.get('issued_token_type')!r}, not an ID-JAG (RFC 8693 §2.2.1)")
             self.state.id_jag = body["access_token"]
             step.learned.update(issued_token_type=body["issued_token_type"], token_type=body.get("token_type"),
