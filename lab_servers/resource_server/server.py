@@ -4,7 +4,8 @@ The gate is the lab's own code, in front of the SDK's Streamable HTTP app, so th
 is visible: 401 with a challenge and no `error` when no token was sent (RFC 6750 §3.1), 401
 `invalid_token` for a bad, expired or wrong-audience token (MCP §9.2), 403 `insufficient_scope`
 naming the scopes needed (MCP §10.1.1), 400 for a malformed request, 405, 415 or 406 for a
-method or media type the endpoint does not take (`transport.py`).
+method or media type the endpoint does not take (`transport.py`), and JSON-RPC batches served at
+MCP 2025-03-26 and refused after it (`batches.py`).
 
 Order matters under attack: the `Authorization` header is judged before a byte of the body is
 read, so a stranger with no valid token cannot make this server hold their upload, and the body
@@ -29,6 +30,7 @@ from ..revisions import Revision
 from ..revisions import revision as revision_named
 from ..rfc7519 import JwtRejected, unverified_parts
 from ..wellknown import PROTECTED_RESOURCE, insert_well_known, path_of
+from .batches import batch_refusal, serve_batch
 from .downstream import DownstreamCaller, DownstreamError
 from .revisions import era_gate, negotiate_initialize
 from .rfc6750 import MalformedBearerRequest, bearer_refusal, bearer_token, request_refusal
@@ -155,13 +157,18 @@ class ResourceServer:
             message = parse_json(body, JSONRPC_JSON, what="the JSON-RPC message")
         except JsonRejected as rejected:
             return await _parse_error(rejected.rule)(scope, receive, send)
-        refused = self.check_scopes(claims, message)
+        refused = batch_refusal(version, message) if isinstance(message, list) else None
+        # A batch needs the scopes of all its tool calls: one 403 names them, and the client steps
+        # up once, instead of some messages run and others refused inside the answer.
+        refused = refused or self.check_scopes(claims, message)
         if refused is not None:
             return await refused(scope, receive, send)
         scope.setdefault("state", {})["lab_token"] = claims
         # Kept only for the downstream tool, which exchanges it (never forwards it, unless the
         # passthrough experiment is switched on).
         scope["state"]["lab_bearer"] = _bearer_token(scope)
+        if isinstance(message, list):
+            return await (await serve_batch(self.mcp_app, scope, receive, message))(scope, receive, send)
         body = negotiate_initialize(self.revision, body)
         return await self.mcp_app(scope, _replay(body, receive), send)
 
