@@ -1,6 +1,6 @@
 """The MCP endpoint's Streamable HTTP rules, per revision: JSON-RPC batches (MCP 2025-03-26
 "Batching", removed in 2025-06-18), the methods and media types it takes (RFC 9110 §15.5.6,
-§15.5.7, §15.5.16)."""
+§15.5.7, §15.5.16), and capabilities it can keep."""
 
 from __future__ import annotations
 
@@ -173,3 +173,26 @@ async def test_a_post_that_accepts_json_is_answered_since_json_is_all_this_serve
                   "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}  # fmt: skip
     response = await post(lab, initialize, Accept=accept)
     assert response.status_code == 200 and response.json()["result"]["protocolVersion"] == "2025-11-25"
+
+
+# Capabilities: a server MUST NOT claim what it does not do ---------------------------------------
+
+
+def modern(method: str, **params: Any) -> dict[str, Any]:
+    meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}
+    return {"jsonrpc": "2.0", "id": 1, "method": method, "params": {**params, "_meta": meta}}
+
+
+async def test_server_discover_claims_the_capabilities_initialize_does_and_no_subscriptions(lab: Lab) -> None:
+    # The lab's server is stateless and pushes nothing: no list changes, no resource updates.
+    discover = await post(lab, modern("server/discover"), "2026-07-28", **{"Mcp-Method": "server/discover"})
+    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                  "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}  # fmt: skip
+    legacy = await post(lab, initialize)
+    capabilities = discover.json()["result"]["capabilities"]
+    assert capabilities == legacy.json()["result"]["capabilities"]
+    assert capabilities["tools"] == {"listChanged": False}
+    assert capabilities["resources"] == {"listChanged": False, "subscribe": False}
+    listen = modern("subscriptions/listen", notifications={"toolsListChanged": True})
+    response = await post(lab, listen, "2026-07-28", **{"Mcp-Method": "subscriptions/listen"})
+    assert response.status_code == 404 and response.json()["error"]["code"] == -32601  # 2026-07-28: not implemented
