@@ -3,7 +3,9 @@
 The gate is the lab's own code, in front of the SDK's Streamable HTTP app, so that every rule
 is visible: 401 with a challenge and no `error` when no token was sent (RFC 6750 §3.1), 401
 `invalid_token` for a bad, expired or wrong-audience token (MCP §9.2), 403 `insufficient_scope`
-naming the scopes needed (MCP §10.1.1), 400 for a malformed request.
+naming the scopes needed (MCP §10.1.1), 400 for a malformed request, 405, 415 or 406 for a
+method or media type the endpoint does not take (`transport.py`), and JSON-RPC batches served at
+MCP 2025-03-26 and refused after it (`batches.py`).
 
 Order matters under attack: the `Authorization` header is judged before a byte of the body is
 read, so a stranger with no valid token cannot make this server hold their upload, and the body
@@ -28,6 +30,7 @@ from ..revisions import Revision
 from ..revisions import revision as revision_named
 from ..rfc7519 import JwtRejected, unverified_parts
 from ..wellknown import PROTECTED_RESOURCE, insert_well_known, path_of
+from .batches import batch_refusal, serve_batch
 from .downstream import DownstreamCaller, DownstreamError
 from .revisions import era_gate, negotiate_initialize
 from .rfc6750 import MalformedBearerRequest, bearer_refusal, bearer_token, request_refusal
@@ -35,6 +38,7 @@ from .rfc7662 import IntrospectingValidator
 from .rfc9728 import protected_resource_metadata
 from .tokens import TOKEN_JSON, InvalidToken, TokenClaims, TokenValidator
 from .tools import BASE_SCOPES, TOOL_SCOPES, NotesServer, caller
+from .transport import media_refusal, method_refusal
 
 MAX_MCP_BODY_BYTES = 256 * 1024  # one JSON-RPC message or batch; the lab's tools take short text
 # JSON-RPC messages are parsed within these limits (RFC 8259 §9); a note's text may fill the body.
@@ -141,34 +145,31 @@ class ResourceServer:
         claims = await self.authenticate(scope)  # the header first: no body is read for a stranger
         if isinstance(claims, Response):
             return await claims(scope, receive, send)
-        if scope["method"] not in ("POST", "DELETE"):
-            # Streamable HTTP: a server that offers no SSE stream answers GET with 405. A stateless
-            # server has nothing to push, and an open stream would only hang the caller.
-            no_stream = request_refusal(
-                405,
-                f"{scope['method']} is not allowed on {path}: this server offers no SSE stream "
-                "(MCP Streamable HTTP); send JSON-RPC messages with POST",
-                {"Allow": "POST"},
-            )
-            return await no_stream(scope, receive, send)
+        refused = method_refusal(scope["method"], path) or media_refusal(scope["headers"])
+        if refused is not None:
+            return await refused(scope, receive, send)
         version = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"mcp-protocol-version"), None)
         refused = era_gate(self.revision, self.accept_legacy, version)
         if refused is not None:
             return await refused(scope, receive, send)
         body = await _read_body(receive)  # capped at MAX_MCP_BODY_BYTES by BodyLimit
-        if scope["method"] == "POST":
-            try:
-                message = parse_json(body, JSONRPC_JSON, what="the JSON-RPC message")
-            except JsonRejected as rejected:
-                return await _parse_error(rejected.rule)(scope, receive, send)
-            refusal = self.check_scopes(claims, message)
-            if refusal is not None:
-                return await refusal(scope, receive, send)
-            body = negotiate_initialize(self.revision, body)
+        try:
+            message = parse_json(body, JSONRPC_JSON, what="the JSON-RPC message")
+        except JsonRejected as rejected:
+            return await _parse_error(rejected.rule)(scope, receive, send)
+        refused = batch_refusal(version, message) if isinstance(message, list) else None
+        # A batch needs the scopes of all its tool calls: one 403 names them, and the client steps
+        # up once, instead of some messages run and others refused inside the answer.
+        refused = refused or self.check_scopes(claims, message)
+        if refused is not None:
+            return await refused(scope, receive, send)
         scope.setdefault("state", {})["lab_token"] = claims
         # Kept only for the downstream tool, which exchanges it (never forwards it, unless the
         # passthrough experiment is switched on).
         scope["state"]["lab_bearer"] = _bearer_token(scope)
+        if isinstance(message, list):
+            return await (await serve_batch(self.mcp_app, scope, receive, message))(scope, receive, send)
+        body = negotiate_initialize(self.revision, body)
         return await self.mcp_app(scope, _replay(body, receive), send)
 
     async def authenticate(self, scope: Scope) -> TokenClaims | Response:

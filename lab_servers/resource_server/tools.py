@@ -53,6 +53,13 @@ class NotesServer(MCPServer[Any]):
             version=_lab_version(),
             instructions="A tiny notes server protected by OAuth 2.1.",
             tools=list(_tools()),
+            # No `subscriptions/listen`: this stateless server publishes no list changes or
+            # resource updates, and keeps no stream open (the gate answers GET with 405). Served,
+            # it made 2026-07-28 `server/discover` claim listChanged and subscribe (the SDK derives
+            # them from that handler alone) while initialize claimed neither; `listChanged` says
+            # the server "will emit notifications" when a list changes (server/tools, resources,
+            # prompts "Capabilities"), which this one never does.
+            subscriptions=False,
         )
         self.notes: list[dict[str, str]] = []
 

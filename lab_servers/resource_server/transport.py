@@ -1,0 +1,80 @@
+"""What an authenticated request to the MCP endpoint must be at the HTTP level, before the SDK.
+
+The SDK refuses some of these itself, each in its own shape: a 405 with no `Allow` header, a
+plain-text 400 for the Content-Type, an empty 406. The lab answers them first, in the shape of
+its other refusals (`rfc6750.request_refusal`: a JSON body naming the rule), with the status
+RFC 9110 gives, since the MCP transport names none for them.
+"""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from .rfc6750 import request_refusal
+
+# Streamable HTTP "Sending Messages to the Server": every JSON-RPC message is POSTed as JSON.
+JSON = "application/json"
+
+
+def method_refusal(method: str, path: str) -> Response | None:
+    """None for POST; else 405 with `Allow` (RFC 9110 §15.5.6: the origin server MUST send one)."""
+    if method == "POST":
+        return None
+    if method == "GET":
+        # A server that offers no SSE stream answers GET with 405 (Streamable HTTP, 2025-03-26 to
+        # 2025-11-25 "Listening for Messages from the Server"). A stateless server has nothing to
+        # push, and an open stream would only hang the caller.
+        why = "this server offers no SSE stream (MCP Streamable HTTP)"
+    elif method == "DELETE":
+        # DELETE ends a session (2025-03-26 to 2025-11-25 "Session Management": the server MAY
+        # answer 405); 2026-07-28 has no sessions and answers 405 ("Backward Compatibility").
+        why = "this stateless server has no session to terminate (MCP Streamable HTTP: 405 for DELETE)"
+    else:
+        why = "the MCP endpoint takes JSON-RPC messages by POST (MCP Streamable HTTP)"
+    description = f"{method} is not allowed on {path}: {why}; send JSON-RPC messages with POST"
+    return request_refusal(405, description, {"Allow": "POST"})
+
+
+def media_refusal(headers: list[tuple[bytes, bytes]]) -> Response | None:
+    """None when the POST carries JSON and accepts a JSON answer; else 415 or 406."""
+    content_types = [v.decode("latin-1") for k, v in headers if k.lower() == b"content-type"]
+    if len(content_types) != 1 or _media_type(content_types[0]) != JSON:
+        # RFC 9110 §15.5.16: 415 for content in a format the method does not take, and an
+        # `Accept` response header can name the media types that would have been accepted.
+        sent = repr(content_types[0]) if len(content_types) == 1 else f"{len(content_types)} Content-Type headers"
+        return request_refusal(
+            415,
+            f"a JSON-RPC message is sent as {JSON} (MCP Streamable HTTP); this request sent {sent} (RFC 9110 §15.5.16)",
+            {"Accept": JSON},
+        )
+    accepts = [v.decode("latin-1") for k, v in headers if k.lower() == b"accept"]
+    if not _accepts_json(",".join(accepts)):
+        # The client MUST list application/json and text/event-stream ("Sending Messages to the
+        # Server" item 2). This server answers every request in JSON, so it needs only the first;
+        # without it, RFC 9110 §15.5.7's 406 (the SDK's answer too, which it sent with no body).
+        listed = repr(",".join(accepts)) if accepts else "no Accept header"
+        return request_refusal(
+            406,
+            f"this server answers in {JSON}, and the request's Accept lists {listed}; a client MUST "
+            f"accept {JSON} and text/event-stream (MCP Streamable HTTP, RFC 9110 §15.5.7)",
+        )
+    return None
+
+
+def _media_type(value: str) -> str:
+    return value.split(";", 1)[0].strip().lower()
+
+
+def _accepts_json(accept: str) -> bool:
+    """RFC 9110 §12.5.1: `application/json`, `application/*` or `*/*`, with a weight above 0."""
+    for item in accept.split(","):
+        media_type, *parameters = item.split(";")
+        if media_type.strip().lower() not in (JSON, "application/*", "*/*"):
+            continue
+        weights = [p.split("=", 1)[1].strip() for p in parameters if p.strip().lower().startswith("q=")]
+        try:
+            if not weights or float(weights[0]) > 0:
+                return True
+        except ValueError:
+            continue  # a malformed weight: the range does not count
+    return False

@@ -1,0 +1,198 @@
+"""The MCP endpoint's Streamable HTTP rules, per revision: JSON-RPC batches (MCP 2025-03-26
+"Batching", removed in 2025-06-18), the methods and media types it takes (RFC 9110 §15.5.6,
+§15.5.7, §15.5.16), and capabilities it can keep."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from lab_servers import REVISIONS, Lab
+from lab_servers.resource_server.batches import MAX_BATCH_MESSAGES
+
+pytestmark = pytest.mark.anyio
+JSON_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+TOOLS_LIST = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+WHOAMI = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "whoami", "arguments": {}}}
+INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+
+
+def mint(lab: Lab, scope: str = "notes:read") -> str:
+    # The lab's own issuer: at 2025-03-26 the AS is found at the MCP server's origin.
+    now = lab.clock.now()
+    claims = {"iss": lab.issuer, "sub": "alice", "aud": lab.mcp_url, "client_id": "tpc_x", "scope": scope,
+              "iat": now, "exp": now + 900, "jti": "j"}  # fmt: skip
+    return lab.auth_server.keys.sign_access_token(claims)
+
+
+async def post(lab: Lab, body: Any, version: str | None = None, scope: str = "notes:read", **headers: str) -> Any:
+    sent = {**JSON_HEADERS, "Authorization": f"Bearer {mint(lab, scope=scope)}", **headers}
+    if version:
+        sent["MCP-Protocol-Version"] = version
+    async with lab.httpx_client() as http:
+        return await http.post(lab.mcp_url, content=json.dumps(body), headers=sent)
+
+
+# MCP 2025-03-26 "Batching": implementations MUST support receiving JSON-RPC batches -------------
+
+
+@pytest.mark.parametrize(
+    ("server", "header"),
+    [("2025-03-26", None), ("2025-03-26", "2025-03-26"), ("2025-11-25", "2025-03-26"), ("2026-07-28", None)],
+)
+async def test_a_batch_from_a_2025_03_26_client_is_answered_with_an_array_of_the_responses(
+    server: str, header: str | None
+) -> None:
+    # A later server that grants 2025-03-26 speaks it; no header at all SHOULD be taken as 2025-03-26.
+    async with Lab(revision=server) as lab:
+        response = await post(lab, [TOOLS_LIST, INITIALIZED, WHOAMI], header)
+    assert response.status_code == 200 and response.headers["content-type"] == "application/json"
+    answers = response.json()
+    assert [a["id"] for a in answers] == [1, 2]  # JSON-RPC 2.0 §6: the notification gets no entry
+    assert {t["name"] for t in answers[0]["result"]["tools"]} >= {"whoami"}
+    assert answers[1]["result"]["structuredContent"]["sub"] == "alice"
+
+
+async def test_a_batch_of_notifications_alone_is_accepted_with_202_and_no_body() -> None:
+    async with Lab(revision="2025-03-26") as lab:
+        response = await post(lab, [INITIALIZED, INITIALIZED])
+    assert response.status_code == 202 and response.content == b""
+
+
+async def test_an_empty_batch_is_one_invalid_request_error() -> None:
+    async with Lab(revision="2025-03-26") as lab:
+        response = await post(lab, [])
+    assert response.status_code == 400
+    assert response.json() == {
+        "jsonrpc": "2.0",
+        "id": None,
+        "error": {
+            "code": -32600,
+            "message": "Invalid Request: an empty batch is not a JSON-RPC call (JSON-RPC 2.0 §6)",
+        },
+    }
+
+
+async def test_each_message_of_a_batch_that_is_not_json_rpc_gets_its_own_invalid_request_entry() -> None:
+    async with Lab(revision="2025-03-26") as lab:
+        response = await post(lab, [1, {"foo": "boo"}, {"jsonrpc": "2.0", "id": "x"}, TOOLS_LIST])
+    assert response.status_code == 200
+    answers = response.json()
+    assert [(a["id"], a.get("error", {}).get("code")) for a in answers] == [
+        (None, -32600),
+        (None, -32600),
+        ("x", -32600),
+        (1, None),
+    ]
+
+
+async def test_the_initialize_request_must_not_be_part_of_a_batch() -> None:
+    initialize = {"jsonrpc": "2.0", "id": 9, "method": "initialize",
+                  "params": {"protocolVersion": "2025-03-26", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}  # fmt: skip
+    async with Lab(revision="2025-03-26") as lab:
+        response = await post(lab, [initialize, TOOLS_LIST])
+    first = response.json()[0]
+    assert first["id"] == 9 and first["error"]["code"] == -32600
+    assert "MUST NOT be part of a JSON-RPC batch" in first["error"]["message"]
+
+
+async def test_a_batch_needs_the_scopes_of_all_its_tool_calls_before_any_message_runs() -> None:
+    add_note = {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "add_note", "arguments": {"text": "x"}}}  # fmt: skip
+    async with Lab(revision="2025-03-26") as lab:
+        refused = await post(lab, [WHOAMI, add_note])
+        assert refused.status_code == 403 and refused.json()["error"] == "insufficient_scope"
+        assert lab.resource_server.mcp.notes == []
+        granted = await post(lab, [WHOAMI, add_note], scope="notes:read notes:write")
+        assert [a["id"] for a in granted.json()] == [2, 3] and len(lab.resource_server.mcp.notes) == 1
+
+
+async def test_a_batch_longer_than_the_server_s_bound_is_refused_whole() -> None:
+    async with Lab(revision="2025-03-26") as lab:
+        response = await post(lab, [INITIALIZED] * (MAX_BATCH_MESSAGES + 1))
+    assert response.status_code == 400 and response.json()["error"]["code"] == -32600
+
+
+@pytest.mark.parametrize(
+    ("server", "header"),
+    [("2025-06-18", "2025-06-18"), ("2025-11-25", "2025-11-25"), ("2026-07-28", "2026-07-28"),
+     ("2026-07-28", "2025-11-25")],
+)  # fmt: skip
+async def test_from_2025_06_18_on_a_batch_is_an_invalid_request_naming_the_rule(server: str, header: str) -> None:
+    async with Lab(revision=server) as lab:
+        response = await post(lab, [TOOLS_LIST], header)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == -32600 and "removed in 2025-06-18" in error["message"]
+    assert len(error["message"]) < 300  # not the SDK's validation dump
+
+
+# Methods and media types: the status RFC 9110 gives, and the lab's JSON error -------------------
+
+
+@pytest.mark.parametrize("server", list(REVISIONS))
+async def test_delete_is_405_with_allow_since_the_server_keeps_no_session(server: str) -> None:
+    async with Lab(revision=server) as lab, lab.httpx_client() as http:
+        stranger = await http.delete(lab.mcp_url)
+        response = await http.delete(lab.mcp_url, headers={"Authorization": f"Bearer {mint(lab)}"})
+    assert stranger.status_code == 401  # the gate speaks first
+    assert response.status_code == 405 and response.headers["allow"] == "POST"
+    assert response.json()["error"] == "invalid_request"
+    assert "no session to terminate" in response.json()["error_description"]
+
+
+@pytest.mark.parametrize("server", list(REVISIONS))
+@pytest.mark.parametrize("content_type", ["text/plain", "application/jsonp", None])
+async def test_a_body_that_is_not_application_json_is_415_naming_the_rule(
+    server: str, content_type: str | None
+) -> None:
+    async with Lab(revision=server) as lab, lab.httpx_client() as http:
+        headers = {"Accept": "application/json", "Authorization": f"Bearer {mint(lab)}"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        response = await http.post(lab.mcp_url, content=json.dumps(TOOLS_LIST).encode(), headers=headers)
+    assert response.status_code == 415 and response.headers["accept"] == "application/json"
+    assert "RFC 9110 section 15.5.16" in response.json()["error_description"]
+
+
+@pytest.mark.parametrize("server", list(REVISIONS))
+@pytest.mark.parametrize("accept", ["text/html", "application/json;q=0, text/event-stream", ""])
+async def test_a_post_that_accepts_no_json_is_406_naming_the_rule(server: str, accept: str) -> None:
+    async with Lab(revision=server) as lab:
+        response = await post(lab, TOOLS_LIST, server, Accept=accept)
+    assert response.status_code == 406 and response.headers["content-type"] == "application/json"
+    assert "RFC 9110 section 15.5.7" in response.json()["error_description"]
+
+
+@pytest.mark.parametrize(
+    "accept", ["application/json", "application/*", "*/*;q=0.5", "application/JSON; charset=utf-8"]
+)
+async def test_a_post_that_accepts_json_is_answered_since_json_is_all_this_server_sends(lab: Lab, accept: str) -> None:
+    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                  "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}  # fmt: skip
+    response = await post(lab, initialize, Accept=accept)
+    assert response.status_code == 200 and response.json()["result"]["protocolVersion"] == "2025-11-25"
+
+
+# Capabilities: a server MUST NOT claim what it does not do ---------------------------------------
+
+
+def modern(method: str, **params: Any) -> dict[str, Any]:
+    meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}
+    return {"jsonrpc": "2.0", "id": 1, "method": method, "params": {**params, "_meta": meta}}
+
+
+async def test_server_discover_claims_the_capabilities_initialize_does_and_no_subscriptions(lab: Lab) -> None:
+    # The lab's server is stateless and pushes nothing: no list changes, no resource updates.
+    discover = await post(lab, modern("server/discover"), "2026-07-28", **{"Mcp-Method": "server/discover"})
+    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                  "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}  # fmt: skip
+    legacy = await post(lab, initialize)
+    capabilities = discover.json()["result"]["capabilities"]
+    assert capabilities == legacy.json()["result"]["capabilities"]
+    assert capabilities["tools"] == {"listChanged": False}
+    assert capabilities["resources"] == {"listChanged": False, "subscribe": False}
+    listen = modern("subscriptions/listen", notifications={"toolsListChanged": True})
+    response = await post(lab, listen, "2026-07-28", **{"Mcp-Method": "subscriptions/listen"})
+    assert response.status_code == 404 and response.json()["error"]["code"] == -32601  # 2026-07-28: not implemented
