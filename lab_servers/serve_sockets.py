@@ -155,16 +155,17 @@ class _LimitedH11Protocol(H11Protocol):
         else:
             self._deadline = self.loop.call_later(self.request_deadline, self._deadline_passed)
 
-    def data_received(self, data: bytes) -> None:
-        if self._deadline is None and (self.cycle is None or self.cycle.response_complete):
-            # The first bytes of the next request on a kept-alive connection: its deadline starts.
-            self._deadline = self.loop.call_later(self.request_deadline, self._deadline_passed)
-        super().data_received(data)
-
     def handle_events(self) -> None:
         super().handle_events()
-        arrived = self.cycle is not None and not self.cycle.more_body and not self.cycle.response_complete
-        if arrived and self._deadline is not None:
+        # A request is arriving while h11 waits for its body, or holds part of its head. Its
+        # deadline starts with its first bytes (or with the connection), and ends once it is
+        # whole, even when the application answered first; idle between requests, uvicorn's
+        # keep-alive timer applies instead.
+        their = self.conn.their_state
+        arriving = their is h11.SEND_BODY or (their is h11.IDLE and bool(self.conn.trailing_data[0]))
+        if arriving and self._deadline is None:
+            self._deadline = self.loop.call_later(self.request_deadline, self._deadline_passed)
+        elif not arriving and self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
 
