@@ -61,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         "serve", help="serve the MCP server, the AS and client documents on loopback (HTTPS) for outside clients"
     )
     serve.add_argument(
-        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; others need --allow-non-loopback)"
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1; ::1 serves https://[::1]:…; others need --allow-non-loopback)",
     )
     serve.add_argument(
         "--allow-non-loopback",

@@ -29,6 +29,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import httpx
 import uvicorn
@@ -44,7 +45,16 @@ from .metadata_host import MetadataHost
 from .network.network import HttpxTransport
 from .revisions import DEFAULT_REVISION
 from .revisions import revision as revision_named
-from .serve_sockets import TraceRecorder, bind, canonical_host_only
+from .serve_sockets import (
+    LISTEN_BACKLOG,
+    MAX_CONNECTIONS,
+    REQUEST_DEADLINE_SECONDS,
+    QuietOutOfFiles,
+    TraceRecorder,
+    bind,
+    canonical_host_only,
+    limited_protocol,
+)
 from .trace import Exchange
 
 CANONICAL_HOST = "127.0.0.1"
@@ -100,11 +110,14 @@ async def serving(
     revision: str = DEFAULT_REVISION,
     capabilities: ASCapabilities | None = None,
     on_exchange: Callable[[Exchange], None] = lambda _: None,
+    request_deadline: float = REQUEST_DEADLINE_SECONDS,
+    max_connections: int = MAX_CONNECTIONS,
 ) -> AsyncIterator[ServedLab]:
     """Serve a lab's MCP server, AS and client-metadata host for the duration of the block.
     `revision` is passed to `Lab` as in the in-process lab: the MCP server and the AS (its
     capabilities: `ASCapabilities.for_revision`) follow it; `capabilities`, if given, replace
-    the AS's ones exactly as `Lab(capabilities=…)` does."""
+    the AS's ones exactly as `Lab(capabilities=…)` does. `request_deadline` and
+    `max_connections` are each server's connection limits (`serve_sockets`)."""
     followed = revision_named(revision)  # an unknown revision is a ValueError naming the known ones
     if not followed.protected_resource_metadata:
         # 2025-03-26 §2.3.2 puts the AS at the MCP server's origin; only the in-process lab builds
@@ -124,7 +137,10 @@ async def serving(
     ports = [sock.getsockname()[1] for sock in sockets]
     ca = ensure_local_ca(tls_directory) if tls else None
     scheme = "https" if tls else "http"
-    origins = [f"{scheme}://{CANONICAL_HOST}:{port}" for port in ports]
+    # The URLs name the address the sockets listen on: `--host ::1` serves https://[::1]:8000/mcp
+    # (RFC 3986 §3.2.2 brackets an IPv6 literal); every other host keeps 127.0.0.1.
+    named = "[::1]" if host == "::1" else CANONICAL_HOST
+    origins = [f"{scheme}://{named}:{port}" for port in ports]
     mcp_url, issuer, documents_origin = f"{origins[0]}/mcp", origins[1], origins[2]
     if seed is not None:
         warnings.warn(
@@ -142,7 +158,7 @@ async def serving(
     )
     verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(ca.ca_certificate)) if ca else True
     _connect_outside(lab, documents_origin, verify)
-    documents = MetadataHost(f"{CANONICAL_HOST}:{ports[2]}")
+    documents = MetadataHost(f"{named}:{ports[2]}")
     documents.url = lambda path: f"{documents_origin}{path}"  # type: ignore[method-assign]
     served = ServedLab(lab, mcp_url, issuer, documents_origin, ca=ca)
     for ready in READY_DOCUMENTS:
@@ -162,11 +178,7 @@ async def serving(
     servers = []
     for (app, lifespan), port in zip(apps, ports, strict=True):
         # A foreign Host or Origin is refused first (403); a loopback alias is told the canonical name (421).
-        inner = (
-            app
-            if any_host
-            else canonical_host_only(app, f"{CANONICAL_HOST}:{port}", f"{scheme}://{CANONICAL_HOST}:{port}")
-        )
+        inner = app if any_host else canonical_host_only(app, f"{named}:{port}", f"{scheme}://{named}:{port}")
         guarded = BrowserOrigins(inner, own_origins=origins, any_host=any_host)
         recorded = TraceRecorder(guarded, lab.trace, lab.clock.now, on_exchange)
         config = uvicorn.Config(
@@ -174,10 +186,16 @@ async def serving(
             log_level="warning",
             lifespan=lifespan,
             timeout_graceful_shutdown=5,
+            http=limited_protocol(request_deadline),
+            limit_concurrency=max_connections,
+            backlog=LISTEN_BACKLOG,
             ssl_certfile=str(ca.server_certificate) if ca else None,
             ssl_keyfile=str(ca.server_key) if ca else None,
         )
         servers.append(_EmbeddedServer(config))
+    loop = asyncio.get_running_loop()
+    previous_handler = loop.get_exception_handler()
+    loop.set_exception_handler(QuietOutOfFiles(previous_handler))
     tasks = [asyncio.create_task(server.serve(sockets=[sock])) for server, sock in zip(servers, sockets, strict=True)]
     try:
         while not all(server.started for server in servers):
@@ -195,6 +213,7 @@ async def serving(
         await asyncio.gather(*tasks, return_exceptions=True)
         for sock in sockets:
             sock.close()
+        loop.set_exception_handler(previous_handler)
         await lab.aclose()
 
 
@@ -240,6 +259,7 @@ def banner(served: ServedLab, *, seed: int | str | None, trace_file: Path | None
     lab = served.lab
     policy = lab.policy
     capabilities = lab.auth_server.capabilities
+    named = urlsplit(served.mcp_url).netloc.rsplit(":", 1)[0]  # 127.0.0.1, or [::1]
     lines = []
     if served.ca is None:
         lines.append(
@@ -247,7 +267,7 @@ def banner(served: ServedLab, *, seed: int | str | None, trace_file: Path | None
         )
     lines += [
         f"MCP revision          {lab.revision.version}  (MCP server and AS; --revision to change)",
-        f"MCP server            {served.mcp_url}   <- the canonical resource URI; use 127.0.0.1, not localhost",
+        f"MCP server            {served.mcp_url}   <- the canonical resource URI; use {named}, not localhost",
         f"Authorization server  {served.issuer}  (policy: {policy.name})",
         f"  AS capabilities: cimd={capabilities.cimd}, dcr={capabilities.dcr!r}, iss={capabilities.iss_parameter}",
         f"Client documents      {served.documents_origin}"

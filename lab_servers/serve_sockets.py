@@ -1,21 +1,48 @@
-"""The sockets side of `python -m lab_servers serve`: binding, the trace recorder every served app
-sits behind, and the canonical-host rule."""
+"""The sockets side of `python -m lab_servers serve`: binding, the connection limits uvicorn lacks,
+the trace recorder every served app sits behind, and the canonical-host rule."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
+import logging
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
+import h11
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from .trace import BodyTap, Exchange, Trace
+from .trace import BodyTap, Exchange, Headers, Trace
 
-# A served process lives as long as its user wants and answers anyone: its in-memory trace keeps
-# only the latest exchanges (each body is already capped by BodyTap). Every exchange is still
-# printed and, with --trace-file, saved whole to the file as it happens.
-MAX_SERVED_EXCHANGES = 10_000
+# A served process lives as long as its user wants and answers anyone, so what it keeps in memory
+# has a bound that does not depend on what strangers send: the latest exchanges, each with its
+# first headers and the first characters of its bodies (h11 already caps a request's line and
+# headers at 16 KiB). At their limits 1,000 exchanges are estimated at under ~100 MB; measured:
+# 3,000 POSTs of 64 KiB that decode to U+FFFD grew the process by 16 MB (12,000 grew it by 1.3 GB
+# before). Every exchange is still printed and, with --trace-file, saved to the file as it
+# happens, bodies as the trace keeps them (64 KiB).
+MAX_SERVED_EXCHANGES = 1_000
+MAX_SERVED_BODY_CHARS = 4_096
+MAX_SERVED_HEADERS = 40  # a browser sends ~20; 16 KiB of tiny headers cost ~0.5 MB as Python tuples
+
+# A request must arrive whole (headers and body) within this many seconds of its first byte (or
+# of the connection): uvicorn's keep-alive timer only runs *between* requests, so a client that
+# drips a request one byte at a time held its connection forever (slow-loris). A loopback client
+# sends a whole request, 256 KB at most (`body_limit`), in milliseconds.
+REQUEST_DEADLINE_SECONDS = 10.0
+# Open connections per server: at the limit a request is answered 503 (uvicorn's
+# `limit_concurrency`), and a connection opened past it is answered 503 and closed at once, so
+# connections that never finish a request cannot use up the process's file descriptors (macOS
+# allows 256 by default; three servers at their limit stay under it).
+MAX_CONNECTIONS = 64
+# Connections waiting to be accepted: uvicorn's default is 2048, and asyncio tries that many
+# accepts (logging each failure) every time the listening socket is ready while descriptors are
+# exhausted. asyncio's own default.
+LISTEN_BACKLOG = 100
 
 
 class TraceRecorder:
@@ -58,24 +85,154 @@ class TraceRecorder:
             query = scope.get("query_string", b"").decode("latin-1")
             user_agent = named.get("user-agent", "").split(" ")[0]
             client = scope.get("client") or ("?", 0)
-            self.on_exchange(
-                self.trace.record(
-                    seq,
-                    caller=user_agent or client[0],
-                    host=host,
-                    address=client[0],
-                    method=scope["method"],
-                    url=f"{scope['scheme']}://{host}{scope['path']}" + (f"?{query}" if query else ""),
-                    request_headers=headers,
-                    request_body=request_body.text(),
-                    status=response["status"],
-                    response_headers=response["headers"],
-                    response_body=response_body.text(),
-                    at=self.clock_now(),
-                )
+            exchange = self.trace.record(
+                seq,
+                caller=user_agent or client[0],
+                host=host,
+                address=client[0],
+                method=scope["method"],
+                url=f"{scope['scheme']}://{host}{scope['path']}" + (f"?{query}" if query else ""),
+                request_headers=headers,
+                request_body=request_body.text(),
+                status=response["status"],
+                response_headers=response["headers"],
+                response_body=response_body.text(),
+                at=self.clock_now(),
             )
-            if len(self.trace.exchanges) > MAX_SERVED_EXCHANGES:
-                del self.trace.exchanges[: len(self.trace.exchanges) - MAX_SERVED_EXCHANGES]
+            self.on_exchange(exchange)
+            _keep_bounded(self.trace, exchange)
+
+
+def _keep_bounded(trace: Trace, exchange: Exchange) -> None:
+    """Swap the exchange just recorded for a copy cut to MAX_SERVED_HEADERS headers and
+    MAX_SERVED_BODY_CHARS characters of each body, then drop the oldest past MAX_SERVED_EXCHANGES.
+    What is cut is said where it was, as `BodyTap` does."""
+    cut = dataclasses.replace(
+        exchange,
+        request_headers=_cut_headers(exchange.request_headers),
+        request_body=_cut(exchange.request_body),
+        response_headers=_cut_headers(exchange.response_headers),
+        response_body=_cut(exchange.response_body),
+    )
+    exchanges = trace.exchanges
+    for index in range(len(exchanges) - 1, -1, -1):  # recorded in `seq` order: usually the last one
+        if exchanges[index] is exchange:
+            exchanges[index] = cut
+            break
+    if len(exchanges) > MAX_SERVED_EXCHANGES:
+        del exchanges[: len(exchanges) - MAX_SERVED_EXCHANGES]
+
+
+def _cut_headers(headers: Headers) -> Headers:
+    if len(headers) <= MAX_SERVED_HEADERS:
+        return headers
+    kept = MAX_SERVED_HEADERS
+    note = f"[truncated: a served lab keeps the first {kept} of {len(headers)} headers in memory]"
+    return (*headers[:kept], ("…", note))
+
+
+def _cut(body: str) -> str:
+    if len(body) <= MAX_SERVED_BODY_CHARS:
+        return body
+    kept = MAX_SERVED_BODY_CHARS
+    return body[:kept] + f"\n… [truncated: a served lab keeps the first {kept} of {len(body)} characters in memory]"
+
+
+class _LimitedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with the two limits it lacks: a request must arrive whole within
+    `request_deadline` seconds, or the connection is answered 408 and closed (RFC 9110 §15.5.9:
+    the server "did not receive a complete request message within the time that it was prepared
+    to wait", with `Connection: close`); and a connection opened past `limit_concurrency` is
+    answered 503 and closed before it can hold a descriptor. A server gets its own subclass from
+    `limited_protocol`, which sets `request_deadline`."""
+
+    request_deadline = REQUEST_DEADLINE_SECONDS
+    _deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if self.limit_concurrency is not None and len(self.connections) > self.limit_concurrency:
+            self._answer_and_close(503, "this lab server has too many open connections; try again")
+        else:
+            self._deadline = self.loop.call_later(self.request_deadline, self._deadline_passed)
+
+    def handle_events(self) -> None:
+        super().handle_events()
+        # A request is arriving while h11 waits for its body, or holds part of its head. Its
+        # deadline starts with its first bytes (or with the connection), and ends once it is
+        # whole, even when the application answered first; idle between requests, uvicorn's
+        # keep-alive timer applies instead.
+        their = self.conn.their_state
+        arriving = their is h11.SEND_BODY or (their is h11.IDLE and bool(self.conn.trailing_data[0]))
+        if arriving and self._deadline is None:
+            self._deadline = self.loop.call_later(self.request_deadline, self._deadline_passed)
+        elif not arriving and self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+        super().connection_lost(exc)
+
+    def _deadline_passed(self) -> None:
+        self._deadline = None
+        unanswered = self.conn.our_state is h11.IDLE or (  # headers still arriving
+            self.conn.our_state is h11.SEND_RESPONSE and not self.cycle.response_started  # the body
+        )
+        if self.cycle is not None and not self.cycle.response_complete:
+            # The application stops waiting for the rest of the body now (`http.disconnect`), and
+            # whatever it sends later is dropped, as for a client that went away.
+            self.cycle.disconnected = True
+            self.cycle.message_event.set()
+        if unanswered:
+            seconds = f"{self.request_deadline:g}"
+            self._answer_and_close(408, f"the request did not arrive whole within {seconds} s")
+        else:  # answered before its whole body came (a 413, a 401): the rest is not waited for
+            self.transport.close()
+
+    def _answer_and_close(self, status: int, message: str) -> None:
+        # Written past h11, whose state may be mid-request; the connection ends here anyway.
+        reason = {408: "Request Timeout", 503: "Service Unavailable"}[status]
+        body = message.encode()
+        head = f"HTTP/1.1 {status} {reason}\r\ncontent-type: text/plain; charset=utf-8\r\n"
+        self.transport.write(f"{head}content-length: {len(body)}\r\nconnection: close\r\n\r\n".encode() + body)
+        self.transport.close()
+
+
+def limited_protocol(request_deadline: float) -> type[H11Protocol]:
+    """The protocol class to pass as `uvicorn.Config(http=…)`, with `limit_concurrency` set."""
+    return type("LimitedH11Protocol", (_LimitedH11Protocol,), {"request_deadline": request_deadline})
+
+
+class QuietOutOfFiles:
+    """A loop exception handler that logs "socket.accept() out of system resource" (descriptors
+    exhausted) once a minute with a count, instead of once per failed accept: asyncio retries the
+    accept every second, and before LISTEN_BACKLOG and MAX_CONNECTIONS a slow-loris made the
+    served lab log 223,231 such tracebacks. Everything else goes to the handler it replaces."""
+
+    def __init__(self, previous: Callable[[asyncio.AbstractEventLoop, dict[str, Any]], object] | None) -> None:
+        self.previous, self.suppressed, self.last = previous, 0, float("-inf")
+
+    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if context.get("message") != "socket.accept() out of system resource":
+            if self.previous is not None:
+                self.previous(loop, context)
+            else:
+                loop.default_exception_handler(context)
+            return
+        if time.monotonic() - self.last < 60:
+            self.suppressed += 1
+            return
+        self.last = time.monotonic()
+        since = f" ({self.suppressed} more since the last such message)" if self.suppressed else ""
+        logging.getLogger("lab_servers.serve").error(
+            "out of file descriptors (%s): new connections wait until some close%s; raise `ulimit -n` if the lab needs more",
+            context.get("exception"),
+            since,
+        )
+        self.suppressed = 0
 
 
 def bind(host: str, port: int) -> socket.socket:

@@ -390,3 +390,90 @@ def test_the_command_line_maps_no_cimd_and_dcr_onto_the_revisions_capabilities(m
     assert main(["serve", "--revision", "2025-11-25", "--no-cimd", "--dcr", "removed"]) == 0
     assert received[0]["capabilities"] is None  # the revision's own defaults, as in Lab(revision=…)
     assert received[1]["capabilities"] == ASCapabilities.for_revision("2025-11-25").but(cimd=False, dcr="removed")
+
+
+async def _tls_connection(lab: Any, url: str, tls_dir: Path) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    return await asyncio.open_connection(
+        "127.0.0.1", urlsplit(url).port, ssl=trusting(tls_dir), server_hostname="127.0.0.1"
+    )
+
+
+def _get(url: str) -> bytes:
+    parts = urlsplit(url)
+    return f"GET {parts.path or '/'} HTTP/1.1\r\nHost: {parts.netloc}\r\n\r\n".encode()
+
+
+async def test_a_request_that_has_not_arrived_whole_by_the_deadline_is_answered_408_and_closed(tls_dir: Path) -> None:
+    """uvicorn's keep-alive timer runs only between requests: a request dripping in (slow-loris)
+    held its connection for as long as the client liked."""
+    async with served(tls_dir, request_deadline=1) as lab:
+        host = urlsplit(lab.issuer).netloc
+        headers_only = f"POST /token HTTP/1.1\r\nHost: {host}\r\nX-Slow: a".encode()
+        form = "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100"
+        part_of_the_body = f"POST /token HTTP/1.1\r\nHost: {host}\r\n{form}\r\n\r\ngrant_type".encode()
+        for partial in (headers_only, part_of_the_body):
+            reader, writer = await _tls_connection(lab, lab.issuer, tls_dir)
+            writer.write(partial)
+            answer = await asyncio.wait_for(reader.read(), 10)  # read() returns once the server closes
+            writer.close()
+            assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n") and b"connection: close" in answer
+            assert answer.endswith(b"the request did not arrive whole within 1 s")
+
+
+async def test_at_its_connection_limit_a_server_answers_503(tls_dir: Path) -> None:
+    async with served(tls_dir, max_connections=2) as lab:
+        metadata = f"{lab.issuer}/.well-known/oauth-authorization-server"
+        first_reader, first = await _tls_connection(lab, lab.issuer, tls_dir)
+        first.write(_get(metadata))
+        assert (await first_reader.readuntil(b"\r\n")).startswith(b"HTTP/1.1 200")  # kept alive: one open
+        second_reader, second = await _tls_connection(lab, lab.issuer, tls_dir)  # two: the limit
+        third_reader, third = await _tls_connection(lab, lab.issuer, tls_dir)
+        refused_at_once = await asyncio.wait_for(third_reader.read(), 10)  # before it sent anything
+        second.write(_get(metadata))
+        refused_request = await asyncio.wait_for(second_reader.read(), 10)
+        for writer in (first, second, third):
+            writer.close()
+    assert (
+        refused_at_once.startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
+        and b"too many open connections" in refused_at_once
+    )
+    assert refused_request.startswith(b"HTTP/1.1 503 Service Unavailable\r\n")  # uvicorn's limit_concurrency
+
+
+def test_descriptors_running_out_is_logged_once_a_minute_not_once_per_failed_accept(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from lab_servers.serve_sockets import QuietOutOfFiles
+
+    others: list[dict[str, Any]] = []
+    handler = QuietOutOfFiles(lambda loop, context: others.append(context))
+    loop = asyncio.new_event_loop()
+    try:
+        out_of_files = {
+            "message": "socket.accept() out of system resource",
+            "exception": OSError(24, "Too many open files"),
+        }
+        for _ in range(1000):
+            handler(loop, out_of_files)
+        handler(loop, {"message": "something else"})
+    finally:
+        loop.close()
+    logged = [r for r in caplog.records if "out of file descriptors" in r.getMessage()]
+    assert len(logged) == 1 and handler.suppressed == 999
+    assert others == [{"message": "something else"}]
+
+
+@pytest.mark.skipif(not socket.has_ipv6, reason="no IPv6")
+async def test_serving_on_ipv6_loopback_names_it_in_every_url_and_a_client_completes_the_handshake(
+    tls_dir: Path,
+) -> None:
+    try:
+        bind("::1", 0).close()
+    except OSError:
+        pytest.skip("no ::1 on this machine")
+    async with served(tls_dir, host="::1") as lab:
+        assert lab.mcp_url.startswith("https://[::1]:") and lab.issuer.startswith("https://[::1]:")
+        assert lab.documents_origin.startswith("https://[::1]:")
+        whoami = await whoami_over_tls(lab.mcp_url, tls_dir / "ca.pem")
+        assert "use [::1], not localhost" in banner(lab, seed=None, trace_file=None)
+    assert whoami["aud"] == lab.mcp_url and whoami["iss"] == lab.issuer

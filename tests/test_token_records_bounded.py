@@ -165,3 +165,27 @@ async def test_serve_mode_keeps_only_the_latest_exchanges_in_memory(monkeypatch:
                 await http.get(f"{served.issuer}/.well-known/oauth-authorization-server")
         trace = served.lab.trace
     assert len(trace) == 3 and [e.seq for e in trace] == sorted(e.seq for e in trace)
+
+
+async def test_serve_mode_keeps_the_first_headers_and_characters_of_each_body_in_memory(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lab_servers import serve_sockets
+    from lab_servers.serve import serving
+
+    monkeypatch.setattr(serve_sockets, "MAX_SERVED_BODY_CHARS", 10)
+    monkeypatch.setattr(serve_sockets, "MAX_SERVED_HEADERS", 3)
+    printed = []
+    async with serving(mcp_port=0, as_port=0, tls=False, on_exchange=printed.append) as served:
+        async with httpx.AsyncClient() as http:
+            extra = {"content-type": "application/x-www-form-urlencoded"} | {f"x-extra-{i}": "v" for i in range(20)}
+            await http.post(f"{served.issuer}/token", content=b"\xff" * 1000, headers=extra)
+        kept = served.lab.trace.exchanges[-1]
+    assert kept.request_body == "\ufffd" * 10 + (
+        "\n… [truncated: a served lab keeps the first 10 of 1000 characters in memory]"
+    )
+    assert len(kept.request_headers) == 4 and kept.request_headers[-1][0] == "…"
+    assert "keeps the first 3 of" in kept.request_headers[-1][1]
+    assert len(kept.response_body) < 100 and "[truncated: a served lab keeps the first 10 of" in kept.response_body
+    # What is printed and saved with --trace-file is the exchange as the trace records it.
+    assert printed[-1].request_body == "\ufffd" * 1000 and len(printed[-1].request_headers) > 20
