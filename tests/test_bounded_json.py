@@ -175,9 +175,11 @@ def _lines_run_by_the_parser(text: str) -> int:
     def parser_frames_only(frame: FrameType, event: str, arg: Any) -> Any:
         return count_lines if frame.f_code.co_filename == bounded_json.__file__ else None
 
+    limits = DEFAULT_LIMITS.but(max_bytes=1024 * 1024)
+    parse_json("[]", limits)  # the decoder for these limits is built once, before the count
     sys.settrace(parser_frames_only)
     try:
-        parse_json(text, DEFAULT_LIMITS.but(max_bytes=1024 * 1024))
+        parse_json(text, limits)
     except JsonRejected:
         pass
     finally:

@@ -84,7 +84,9 @@ class Browser:
     async def open(self, url: str, *, stop_at: str | None = None) -> ConsentPage | Redirect:
         """GET `url`. With `stop_at` (the client's redirect URI) the browser follows redirects
         elsewhere, as a real one does, and hands back the first one that goes to `stop_at`."""
-        response = await self.http.get(server_url(url, "the URL the browser opens"), follow_redirects=False)
+        # `url` is the client's own authorization request, built on an endpoint discovery already
+        # checked (server_url); the Locations below are the servers', and are checked here.
+        response = await self.http.get(url, follow_redirects=False)
         for _ in range(5):
             if not response.is_redirect or stop_at is None or response.headers["location"].startswith(stop_at):
                 break
