@@ -67,7 +67,7 @@ def server_url(value: Any, what: str, *, https: bool = False) -> str:
     if not isinstance(value, str):
         raise ServerDataRefused(f"{what} is {_KINDS.get(type(value), 'not JSON')}, not a URL string")
     try:
-        scheme, host = _scheme_and_host(value)
+        scheme, host = (_remembered_scheme_and_host if len(value) <= _REMEMBERED_URL_CHARS else _scheme_and_host)(value)
     except (httpx.InvalidURL, ValueError) as exc:
         raise ServerDataRefused(f"{what} {shown(value)} is not a valid URL ({exc})") from None
     if scheme not in ("http", "https") or not host:
@@ -80,14 +80,18 @@ def server_url(value: Any, what: str, *, https: bool = False) -> str:
     return value
 
 
-@functools.lru_cache(maxsize=256)
 def _scheme_and_host(value: str) -> tuple[str, str]:
-    """The scheme and host httpx reads in `value`, or its InvalidURL. Cached (a refusal is not):
-    a client meets the same few endpoints on every request, and httpx's parser walks a URL
-    character by character, 3 % of a handshake's instructions when each was parsed anew."""
+    """The scheme and host httpx reads in `value`, or its InvalidURL."""
     url = httpx.URL(value)
     urlsplit(value).port  # noqa: B018  # httpx takes port 99999; the lab network's urlsplit does not
     return url.scheme, url.host
+
+
+# Remembered (a refusal is not): a client meets the same few endpoints on every request, and
+# httpx's parser walks a URL character by character, 3 % of a handshake's instructions when each
+# was parsed anew. Only URLs of ordinary length, so that the memory stays small (256 × 2 KB).
+_REMEMBERED_URL_CHARS = 2048
+_remembered_scheme_and_host = functools.lru_cache(maxsize=256)(_scheme_and_host)
 
 
 def _loopback(host: str) -> bool:
