@@ -52,7 +52,8 @@ def served_process(
     *options: str, stop: signal.Signals = signal.SIGINT, startup_seconds: float = 60
 ) -> Iterator[ServedProcess]:
     """Run `python -m lab_servers serve --mcp-port 0 --as-port 0 --documents-port 0 *options`
-    until the block ends, then stop it with `stop` (Ctrl-C by default) and wait for it to exit."""
+    until the block ends, then stop it with `stop` (Ctrl-C by default; SIGTERM if it never showed its
+    banner) and wait for it to exit."""
     command = [sys.executable, "-m", "lab_servers", "serve",
                "--mcp-port", "0", "--as-port", "0", "--documents-port", "0", *options]  # fmt: skip
     # The child imports this same package, wherever the parent found it.
@@ -64,12 +65,18 @@ def served_process(
     lines: queue.Queue[str | None] = queue.Queue()
     reader = threading.Thread(target=_read_lines, args=(process, served.output, lines), daemon=True)
     reader.start()
+    ready = False
     try:
         _wait_for_banner(served, lines, time.monotonic() + startup_seconds)
+        ready = True
         yield served
     finally:
         if process.poll() is None:
-            process.send_signal(stop)
+            # Before its banner the child may not take `stop` yet: serve installs its own Ctrl-C
+            # handler once running, and a child started with SIGINT ignored (any command a
+            # non-interactive shell runs with `&`) would let an early SIGINT pass and run until
+            # the kill below. SIGTERM's default action ends it wherever it is.
+            process.send_signal(stop if ready else signal.SIGTERM)
         try:
             process.wait(timeout=60)
         except subprocess.TimeoutExpired:
