@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope
 
 from ..bounded_json import JsonRejected, parse_json
+from .transport import replayed
 
 INVALID_REQUEST, INTERNAL_ERROR = -32600, -32603
 # One SDK dispatch per message (about 0.6 ms each): a bound on what one POST can make the server
@@ -94,14 +95,7 @@ def _invalid_request(rule: str) -> Response:
 
 async def _call(app: ASGIApp, scope: Scope, receive: Receive, body: bytes) -> tuple[int, bytes]:
     """`app`'s status and body for one message POSTed with the batch's own request line and headers."""
-    status, chunks, sent = 500, [], False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
+    status, chunks = 500, []
 
     async def capture(message: Message) -> None:
         nonlocal status
@@ -114,5 +108,5 @@ async def _call(app: ASGIApp, scope: Scope, receive: Receive, body: bytes) -> tu
     # whose Content-Length is this message's, not the batch's.
     headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"content-length"]
     headers.append((b"content-length", str(len(body)).encode()))
-    await app({**scope, "headers": headers}, replay, capture)
+    await app({**scope, "headers": headers}, replayed(body, receive), capture)
     return status, b"".join(chunks)

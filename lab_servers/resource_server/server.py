@@ -21,7 +21,7 @@ import httpx
 from mcp.server.mcpserver import Context
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.responses import JSONResponse, Response
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from ..body_limit import BodyLimit
 from ..bounded_json import DEFAULT_LIMITS, JsonRejected, parse_json
@@ -38,7 +38,7 @@ from .rfc7662 import IntrospectingValidator
 from .rfc9728 import protected_resource_metadata
 from .tokens import TOKEN_JSON, InvalidToken, TokenClaims, TokenValidator
 from .tools import BASE_SCOPES, TOOL_SCOPES, NotesServer, caller
-from .transport import media_refusal, method_refusal
+from .transport import media_refusal, method_refusal, replayed
 
 MAX_MCP_BODY_BYTES = 256 * 1024  # one JSON-RPC message or batch; the lab's tools take short text
 # JSON-RPC messages are parsed within these limits (RFC 8259 §9); a note's text may fill the body.
@@ -170,7 +170,7 @@ class ResourceServer:
         if isinstance(message, list):
             return await (await serve_batch(self.mcp_app, scope, receive, message))(scope, receive, send)
         body = negotiate_initialize(self.revision, body)
-        return await self.mcp_app(scope, _replay(body, receive), send)
+        return await self.mcp_app(scope, replayed(body, receive), send)
 
     async def authenticate(self, scope: Scope) -> TokenClaims | Response:
         """The bearer-token gate, from the request line and headers alone."""
@@ -262,16 +262,3 @@ async def _read_body(receive: Receive) -> bytes:
         if not message.get("more_body", False):
             break
     return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay

@@ -9,11 +9,27 @@ RFC 9110 gives, since the MCP transport names none for them.
 from __future__ import annotations
 
 from starlette.responses import Response
+from starlette.types import Message, Receive
 
 from .rfc6750 import request_refusal
 
 # Streamable HTTP "Sending Messages to the Server": every JSON-RPC message is POSTed as JSON.
 JSON = "application/json"
+
+
+def replayed(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that hands the SDK the body the gate already read (to check it) as one message,
+    then whatever the connection sends next (a disconnect)."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 def method_refusal(method: str, path: str) -> Response | None:
