@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import sys
+from collections.abc import Callable, Iterator
+from types import FrameType
 from typing import Any
 from urllib.parse import urlencode
 
@@ -97,3 +101,29 @@ def jwt_with_header(header: str, claims: Any) -> str:
         return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
     return f"{b64(header.encode())}.{b64(json.dumps(claims).encode())}.{b64(b'not-a-signature')}"
+
+
+class ExecutedLines:
+    """Lines of Python run while counting; `.count` once the block is over."""
+
+    count = 0
+
+
+@contextlib.contextmanager
+def lines_executed(in_file: Callable[[str], bool]) -> Iterator[ExecutedLines]:
+    """Count the lines run, in the block, by frames whose file `in_file` accepts: a measure of
+    work that does not depend on the machine (no timed tests), and that ignores C code."""
+    counted = ExecutedLines()
+
+    def count_lines(frame: FrameType, event: str, arg: Any) -> Any:
+        counted.count += event == "line"
+        return count_lines
+
+    def chosen_frames_only(frame: FrameType, event: str, arg: Any) -> Any:
+        return count_lines if in_file(frame.f_code.co_filename) else None
+
+    sys.settrace(chosen_frames_only)
+    try:
+        yield counted
+    finally:
+        sys.settrace(None)

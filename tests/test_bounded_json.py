@@ -11,10 +11,9 @@ as patterns that never fail at a quote and lines of Python that do not grow with
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
-import sys
-from types import FrameType
 from typing import Any
 
 import pytest
@@ -23,6 +22,8 @@ from hypothesis import strategies as st
 
 from lab_servers import bounded_json
 from lab_servers.bounded_json import DEFAULT_LIMITS, JsonLimits, JsonRejected, parse_json
+
+from .helpers import lines_executed
 
 REJECTED = [
     # (the text, what the rejection names)
@@ -165,26 +166,11 @@ def test_strings_are_blanked_out_where_the_textbook_pattern_blanks_them(text: st
 
 def _lines_run_by_the_parser(text: str) -> int:
     """How many lines of bounded_json.py (not json's, not the C inside `re` or `str`) parsing `text` runs."""
-    executed = 0
-
-    def count_lines(frame: FrameType, event: str, arg: Any) -> Any:
-        nonlocal executed
-        executed += event == "line"
-        return count_lines
-
-    def parser_frames_only(frame: FrameType, event: str, arg: Any) -> Any:
-        return count_lines if frame.f_code.co_filename == bounded_json.__file__ else None
-
     limits = DEFAULT_LIMITS.but(max_bytes=1024 * 1024)
     parse_json("[]", limits)  # the decoder for these limits is built once, before the count
-    sys.settrace(parser_frames_only)
-    try:
+    with lines_executed(lambda file: file == bounded_json.__file__) as executed, contextlib.suppress(JsonRejected):
         parse_json(text, limits)
-    except JsonRejected:
-        pass
-    finally:
-        sys.settrace(None)
-    return executed
+    return executed.count
 
 
 @pytest.mark.parametrize(

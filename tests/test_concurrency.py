@@ -8,10 +8,7 @@ took 46.7 s, far more than ten times 100, while each step scanned the whole trac
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from types import FrameType
-from typing import Any
 
 import pytest
 
@@ -19,6 +16,7 @@ import lab_servers
 from lab_servers import HARDENED, Lab
 
 from .concurrency import connect_many, cross_talk
+from .helpers import lines_executed
 
 pytestmark = pytest.mark.anyio
 
@@ -59,23 +57,10 @@ LAB_CODE = str(Path(lab_servers.__file__).parent)
 
 async def lab_lines_of_one_handshake(lab: Lab, method: str) -> int:
     """How many lines of the lab's own code (not the libraries') one handshake executes."""
-    executed = 0
-
-    def count_lines(frame: FrameType, event: str, arg: Any) -> Any:
-        nonlocal executed
-        executed += event == "line"
-        return count_lines
-
-    def lab_frames_only(frame: FrameType, event: str, arg: Any) -> Any:
-        return count_lines if frame.f_code.co_filename.startswith(LAB_CODE) else None
-
     client = lab.client(method)
-    sys.settrace(lab_frames_only)
-    try:
+    with lines_executed(lambda file: file.startswith(LAB_CODE)) as executed:
         await client.run_all()
-    finally:
-        sys.settrace(None)
-    return executed
+    return executed.count
 
 
 @pytest.mark.parametrize("method", ["dcr", "cimd"])
