@@ -1,4 +1,4 @@
-"""`error_description` text as the specs allow it.
+"""`error_description` text as the specs allow it, and the JSON refusal that carries it.
 
 RFC 6749 §5.2 and RFC 6750 §3 limit `error_description` to printable ASCII without `"` and `\\`
 (%x20-21 / %x23-5B / %x5D-7E), so it can travel in a header or a query string unharmed. The
@@ -7,6 +7,8 @@ lab's descriptions cite sections with "§" and draw arrows; this spells them out
 
 from __future__ import annotations
 
+from starlette.responses import JSONResponse, Response
+
 _SPELLED_OUT = {"§": "section ", "→": "->", "—": "-", "–": "-", '"': "'", "\\": "/", "…": "..."}
 
 
@@ -14,3 +16,12 @@ def error_description(text: str) -> str:
     for char, replacement in _SPELLED_OUT.items():
         text = text.replace(char, replacement)
     return "".join(c if 0x20 <= ord(c) <= 0x7E else "?" for c in text)
+
+
+def request_refusal(status: int, description: str, headers: dict[str, str] | None = None) -> Response:
+    """A refusal about the request itself, not its credentials (a path a server lacks, a method
+    it does not take): `invalid_request` with the rule as its description, and no challenge,
+    since no credentials would change the answer. Every lab server that is not an OAuth AS
+    (the MCP server, the downstream API, the client-metadata host) refuses this way."""
+    body = {"error": "invalid_request", "error_description": error_description(description)}
+    return JSONResponse(body, status, headers=headers)

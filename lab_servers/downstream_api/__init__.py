@@ -23,7 +23,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..determinism import LabClock
-from ..resource_server.rfc6750 import MalformedBearerRequest, bearer_refusal, bearer_token, request_refusal
+from ..error_text import request_refusal
+from ..resource_server.rfc6750 import MalformedBearerRequest, bearer_refusal, bearer_token
 from ..resource_server.tokens import InvalidToken, TokenValidator
 
 CONTACTS = {"alice": [{"name": "Bob", "email": "bob@example.com"}, {"name": "Carol", "email": "carol@example.com"}]}

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from ..error_text import error_description
+from ..error_text import request_refusal
 
 
 @dataclass
@@ -78,22 +78,19 @@ class MetadataHost:
         path = request.url.path
         hosted = self.responses.get(path)
         if hosted is None:
-            response = _refusal(404, f"{self.hostname} has nothing published at {path} (RFC 9110 §15.5.5)")
+            response = request_refusal(404, f"{self.hostname} has nothing published at {path} (RFC 9110 §15.5.5)")
         elif request.method not in ("GET", "HEAD"):
             # A document is read, never written by a visitor: RFC 9110 §15.5.6 405, with Allow.
-            response = _refusal(
-                405, f"{request.method} is not allowed on {path}; use GET, HEAD (RFC 9110 §15.5.6)", "GET, HEAD"
+            response = request_refusal(
+                405,
+                f"{request.method} is not allowed on {path}; use GET, HEAD (RFC 9110 §15.5.6)",
+                {"Allow": "GET, HEAD"},
             )
         else:
             if hosted.delay_seconds:
                 await asyncio.sleep(hosted.delay_seconds)
             response = Response(hosted.body, hosted.status, headers=hosted.headers)
         await response(scope, receive, send)
-
-
-def _refusal(status: int, description: str, allow: str | None = None) -> Response:
-    body = {"error": "invalid_request", "error_description": error_description(description)}
-    return JSONResponse(body, status, headers={"Allow": allow} if allow else None)
 
 
 __all__ = ["HostedResponse", "MetadataHost"]

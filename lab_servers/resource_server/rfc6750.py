@@ -61,11 +61,3 @@ def bearer_refusal(
         return Response(status_code=status, headers={"WWW-Authenticate": challenge})
     body = {"error": error, "error_description": error_description(description or "")}
     return JSONResponse(body, status, headers={"WWW-Authenticate": challenge})
-
-
-def request_refusal(status: int, description: str, headers: dict[str, str] | None = None) -> Response:
-    """A refusal about the request itself, not its token (a path the server lacks, a method it
-    does not take): the same JSON body, §3.1's `invalid_request`, and no challenge, since no
-    credentials would change the answer."""
-    body = {"error": "invalid_request", "error_description": error_description(description)}
-    return JSONResponse(body, status, headers=headers)

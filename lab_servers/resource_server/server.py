@@ -26,6 +26,7 @@ from starlette.types import Receive, Scope, Send
 from ..body_limit import BodyLimit
 from ..bounded_json import DEFAULT_LIMITS, JsonRejected, parse_json
 from ..determinism import LabClock
+from ..error_text import request_refusal
 from ..revisions import Revision
 from ..revisions import revision as revision_named
 from ..rfc7519 import JwtRejected, unverified_parts
@@ -33,7 +34,7 @@ from ..wellknown import PROTECTED_RESOURCE, insert_well_known, path_of
 from .batches import batch_refusal, serve_batch
 from .downstream import DownstreamCaller, DownstreamError
 from .revisions import era_gate, negotiate_initialize
-from .rfc6750 import MalformedBearerRequest, bearer_refusal, bearer_token, request_refusal
+from .rfc6750 import MalformedBearerRequest, bearer_refusal, bearer_token
 from .rfc7662 import IntrospectingValidator
 from .rfc9728 import protected_resource_metadata
 from .tokens import TOKEN_JSON, InvalidToken, TokenClaims, TokenValidator

@@ -2,7 +2,7 @@
 
 The SDK refuses some of these itself, each in its own shape: a 405 with no `Allow` header, a
 plain-text 400 for the Content-Type, an empty 406. The lab answers them first, in the shape of
-its other refusals (`rfc6750.request_refusal`: a JSON body naming the rule), with the status
+its other refusals (`error_text.request_refusal`: a JSON body naming the rule), with the status
 RFC 9110 gives, since the MCP transport names none for them.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from starlette.responses import Response
 from starlette.types import Message, Receive
 
-from .rfc6750 import request_refusal
+from ..error_text import request_refusal
 
 # Streamable HTTP "Sending Messages to the Server": every JSON-RPC message is POSTed as JSON.
 JSON = "application/json"
