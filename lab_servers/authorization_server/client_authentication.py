@@ -89,16 +89,23 @@ async def _resolve(server: AuthorizationServerState, client_id: str, basic: bool
         raise invalid_client(exc.description) from None
 
 
+def basic_credentials(authorization: str) -> tuple[str, str]:
+    """The client_id and secret of an `Authorization: Basic …` header (RFC 7617 §2: base64 of
+    `user-id:password`), or ValueError. The AS and the enterprise IdP both read them here."""
+    decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode()
+    client_id, secret = decoded.split(":", 1)
+    # RFC 6749 §2.3.1: both parts are form-urlencoded before being joined.
+    return unquote(client_id.replace("+", " ")), unquote(secret.replace("+", " "))
+
+
 def _parse_basic(authorization: str) -> tuple[str, str]:
     try:
-        decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode()
-        client_id, secret = decoded.split(":", 1)
+        client_id, secret = basic_credentials(authorization)
     except ValueError:
         raise invalid_client("malformed HTTP Basic credentials") from None
     if not client_id:
         raise invalid_client("the HTTP Basic user-id is empty: it must be the client_id (RFC 6749 §2.3.1)")
-    # RFC 6749 §2.3.1: both parts are form-urlencoded before being joined.
-    return unquote(client_id.replace("+", " ")), unquote(secret.replace("+", " "))
+    return client_id, secret
 
 
 def _require_method(client: Client, used: str) -> None:

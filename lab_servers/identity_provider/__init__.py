@@ -14,11 +14,9 @@ while it streams (413), a form body only, each parameter once (RFC 6749 §3.1), 
 
 from __future__ import annotations
 
-import base64
 import hmac
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from joserfc import jwt
@@ -28,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..authorization_server.client_authentication import refuse_more_than_one_method
+from ..authorization_server.client_authentication import basic_credentials, refuse_more_than_one_method
 from ..authorization_server.errors import OAuthError, invalid_client, oauth_exception_handlers
 from ..authorization_server.params import form_items, single_valued
 from ..authorization_server.server import MAX_REQUEST_BODY_BYTES
@@ -155,10 +153,9 @@ class IdentityProvider:
         refuse_more_than_one_method(form, basic is not None)
         if basic is not None:
             try:
-                client_id, secret = base64.b64decode(basic[6:]).decode().split(":", 1)
+                client_id, secret = basic_credentials(basic)
             except ValueError:
                 raise invalid_client("malformed Basic credentials (RFC 7617 section 2)") from None
-            client_id, secret = unquote(client_id), unquote(secret)
         else:
             client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
         client = self.clients.get(client_id)
