@@ -49,11 +49,15 @@ def invalid_client(description: str) -> OAuthError:
     return OAuthError("invalid_client", description, 401, {"WWW-Authenticate": 'Basic realm="token"'})
 
 
+# The AS's 404 description (the IdP names itself instead).
+AS_NO_ENDPOINT = "this authorization server has no endpoint at {path} (RFC 8414 §2 lists them)"
+
+
 def http_exception_as_oauth_error(
     request: Request,
     error: HTTPException,
     *,
-    no_endpoint: str = "this authorization server has no endpoint at {path} (RFC 8414 §2 lists them)",
+    no_endpoint: str = AS_NO_ENDPOINT,
 ) -> OAuthError:
     """Starlette's routing errors (404 no such path, 405 wrong method), as OAuth error bodies.
     `no_endpoint` is the 404's description: the server's name and where its endpoints are listed."""
@@ -78,9 +82,7 @@ def http_exception_as_oauth_error(
 ExceptionHandler = Callable[[Request, Any], Coroutine[Any, Any, Response]]
 
 
-def oauth_exception_handlers(
-    *, no_endpoint: str = "this authorization server has no endpoint at {path} (RFC 8414 §2 lists them)"
-) -> dict[type[Exception] | int, ExceptionHandler]:
+def oauth_exception_handlers(*, no_endpoint: str = AS_NO_ENDPOINT) -> dict[type[Exception] | int, ExceptionHandler]:
     """A Starlette app's `exception_handlers` for an OAuth server (the AS, the enterprise IdP):
     whatever goes wrong, the client reads `error` and `error_description` (RFC 6749 §5.2)."""
 
