@@ -5,6 +5,7 @@ endpoints use https (loopback aside)."""
 
 from __future__ import annotations
 
+import gzip
 import json
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -12,7 +13,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from lab_servers import Lab, StepError
@@ -154,6 +155,77 @@ async def test_a_tools_text_that_is_not_a_json_object_it_can_read_is_shown_as_te
 async def test_the_hostile_servers_happy_path_completes(lab: Lab) -> None:
     client = await _run(lab, HostileServer(), 7)
     assert client.state.whoami == {"sub": "alice"}
+
+
+# Every answer: read to a limit, on the wire and decoded ------------------------------------------
+
+CHUNK = 64 * 1024
+LIMIT = 1024 * 1024  # SERVER_JSON_LIMITS.max_bytes
+
+
+class Endless:
+    """An answer that streams 64 KiB chunks for as long as the client reads (here: at most 64 MB,
+    so that a client without a limit ends the test instead of hanging it), counting what it sent."""
+
+    def __init__(self, status: int = 200, content_type: str = "application/json") -> None:
+        self.status, self.content_type, self.sent = status, content_type, 0
+
+    def __call__(self, request: Any) -> Response:
+        async def chunks() -> Any:
+            for _ in range(1024):
+                self.sent += CHUNK
+                yield b" " * CHUNK
+
+        return StreamingResponse(chunks(), self.status, media_type=self.content_type)
+
+
+ENDLESS = [("prm", 2, "GET"), ("as_metadata", 3, "GET"), ("register", 4, "POST"), ("authorize", 5, "GET"),
+           ("token", 6, "POST"), ("mcp", 7, "POST")]  # fmt: skip
+
+
+@pytest.mark.parametrize(("answer", "steps", "method"), ENDLESS, ids=[a for a, *_ in ENDLESS])
+async def test_an_answer_that_will_not_end_fails_its_step_at_the_limit_not_after_it(
+    lab: Lab, answer: str, steps: int, method: str
+) -> None:
+    endless = Endless(
+        201 if answer == "register" else 200, "text/html" if answer == "authorize" else "application/json"
+    )
+    with pytest.raises(
+        StepError,
+        match=rf"^step {steps} \(.*\): the answer to {method} '{BASE}/\S* is larger than {LIMIT} bytes \(the lab client's limit\); reading stopped at the limit",
+    ):
+        await _run(lab, HostileServer(**{answer: endless}), steps)
+    # Read while it streamed, not whole and judged after: the app was stopped a few chunks past the
+    # limit (those the lab network had in flight), not after the 64 MB it would have sent.
+    assert endless.sent <= LIMIT + 4 * CHUNK
+
+
+def _encoded(body: bytes, encoding: str) -> Response:
+    return Response(body, 200, media_type="application/json", headers={"Content-Encoding": encoding})
+
+
+async def test_a_gzip_bomb_is_refused_while_it_inflates(lab: Lab) -> None:
+    bomb = gzip.compress(b" " * (64 * LIMIT))  # 65 KB on the wire, 64 MB inflated
+    with pytest.raises(
+        StepError, match=rf"^step 3 \(as-metadata\): the answer to GET .* inflates to more than {LIMIT} bytes"
+    ):
+        await _run(lab, HostileServer(as_metadata=_encoded(bomb, "gzip")), 3)
+
+
+async def test_a_gzipped_answer_within_the_limit_is_read_decoded(lab: Lab) -> None:
+    client = await _run(
+        lab, HostileServer(as_metadata=_encoded(gzip.compress(json.dumps(_metadata()).encode()), "gzip")), 7
+    )
+    assert client.state.whoami == {"sub": "alice"}
+    assert all(e.request_header("accept-encoding") == "gzip, deflate" for e in lab.trace)
+
+
+async def test_an_encoding_the_client_did_not_offer_is_refused(lab: Lab) -> None:
+    with pytest.raises(
+        StepError,
+        match=r"^step 3 \(as-metadata\): .* was sent with Content-Encoding 'br', which the request's Accept-Encoding \(gzip, deflate\) did not offer \(RFC 9110 §8.4, §12.5.3\)",
+    ):
+        await _run(lab, HostileServer(as_metadata=_encoded(b"\x0b\x02\x80{}\x03", "br")), 3)
 
 
 # Every URL a server gives: parsed before use, the field named ------------------------------------

@@ -13,8 +13,8 @@ were hostile (CIMD -02 §5, §8.6, §8.7; MCP Security Best Practices, SSRF):
 2. `defensive_fetch` — connect to that same vetted address (so a name that answers differently
                        the second time, DNS rebinding, gets nowhere), follow no redirects, accept
                        only 200, stop reading at a size cap, give up after a timeout. The cap
-                       counts DECODED bytes, inflated by the AS itself a bounded piece at a time:
-                       a 5 KB gzip body can inflate to 50 MB (a "gzip bomb").
+                       counts DECODED bytes, inflated by the AS itself a bounded piece at a time
+                       (`bounded_read`): a 5 KB gzip body can inflate to 50 MB (a "gzip bomb").
 
 Both raise `FetchRefused` naming the rule; the caller turns it into the OAuth error its endpoint
 uses (`invalid_client` for a CIMD document, `invalid_client_metadata` for a registration).
@@ -24,7 +24,6 @@ The naive policy switches each rule off, which is how the experiments show what 
 from __future__ import annotations
 
 import ipaddress
-import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +32,7 @@ from urllib.parse import urlsplit
 import anyio
 import httpx
 
+from ..bounded_read import ACCEPTED_ENCODINGS, BodyRefused, read_at_most
 from ..network import PINNED_ADDRESS
 from .policy import ASPolicy
 
@@ -169,11 +169,14 @@ async def defensive_fetch(
                 extensions=extensions,
             ) as response:
                 _check_response(response, what=what, policy=policy, json_only=json_only)
-                body = await _read_at_most(response, policy.max_document_bytes, what)
+                # CIMD §8.7: stop reading at the limit and treat the response as an error.
+                body = await read_at_most(response, policy.max_document_bytes, what, rule="CIMD §8.7")
     except TimeoutError:
         raise FetchRefused(
             f"fetching {what} took longer than the {policy.fetch_timeout_seconds * 1000:.0f} ms timeout"
         ) from None
+    except BodyRefused as exc:
+        raise FetchRefused(exc.rule) from None
     except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
         raise FetchRefused(f"fetching {what} failed: {exc}") from None
     return Fetched(url, address, response.headers.get("content-type", ""), response.headers.get("cache-control"), body)
@@ -197,38 +200,3 @@ def _check_response(response: httpx.Response, *, what: str, policy: ASPolicy, js
 def is_json_media_type(content_type: str) -> bool:
     media_type = content_type.split(";", 1)[0].strip().lower()
     return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
-
-
-ACCEPTED_ENCODINGS = "gzip, deflate"  # what the AS can inflate under its own bound
-_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
-
-
-async def _read_at_most(response: httpx.Response, limit: int, what: str) -> bytes:
-    # CIMD §8.7: stop reading at the limit and treat the response as an error. The limit holds
-    # for the bytes on the wire AND for the decoded bytes: the raw stream is inflated here, at
-    # most `limit + 1` bytes at a time, never by the HTTP library in one unbounded call.
-    encoding = response.headers.get("content-encoding", "identity").strip().lower() or "identity"
-    if encoding != "identity" and encoding not in _WBITS:
-        raise FetchRefused(
-            f"{what} was sent with Content-Encoding {encoding!r}; the AS accepts only {ACCEPTED_ENCODINGS} (RFC 9110 §8.4)"
-        )
-    inflater = zlib.decompressobj(_WBITS[encoding]) if encoding in _WBITS else None
-    body = bytearray()
-    received = 0
-    async for chunk in response.aiter_raw():
-        received += len(chunk)
-        if received > limit:
-            raise FetchRefused(f"{what} is larger than {limit} bytes (CIMD §8.7); reading stopped at the limit")
-        try:
-            body += inflater.decompress(chunk, limit + 1 - len(body)) if inflater else chunk
-        except zlib.error:
-            raise FetchRefused(f"{what} is not valid {encoding} data (RFC 9110 §8.4.1)") from None
-        if len(body) > limit:
-            raise FetchRefused(f"{what} inflates to more than {limit} bytes (CIMD §8.7); decoding stopped at the limit")
-    if inflater is not None:
-        if not inflater.eof:
-            raise FetchRefused(f"{what} ends inside its {encoding} stream (RFC 9110 §8.4.1)")
-        body += inflater.flush()
-        if len(body) > limit:  # pragma: no cover - eof means all output was already produced
-            raise FetchRefused(f"{what} inflates to more than {limit} bytes (CIMD §8.7)")
-    return bytes(body)

@@ -16,7 +16,7 @@ from joserfc.jwk import ECKey, OKPKey
 from .base import ClientBase, Decision, StepRun
 from .browser import ConsentPage, Redirect
 from .records import StepRecord
-from .server_data import member, server_json, server_url
+from .server_data import member, receive, server_json, server_url
 from .state import Credentials, decode_jwt_payload
 
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -208,8 +208,8 @@ class AuthorizationSteps(ClientBase):
             form = {**form, "client_id": credentials.client_id}
             if credentials.token_endpoint_auth_method == "client_secret_post" and credentials.client_secret:
                 form["client_secret"] = credentials.client_secret
-        response = await self.http.post(
-            server_url(endpoint, "the token endpoint", https=True), data=form, headers=headers
+        response = await receive(
+            self.http, "POST", server_url(endpoint, "the token endpoint", https=True), data=form, headers=headers
         )
         if response.status_code != 200:
             body = server_json(response.content, f"the token endpoint's {response.status_code} answer",

@@ -17,7 +17,7 @@ from ..trace import Exchange, Trace, in_step
 from .browser import Browser, ConsentPage
 from .records import ALL_STEPS, StepError, StepRecord
 from .revisions import modern_headers, modern_message
-from .server_data import ServerDataRefused, server_json, server_url
+from .server_data import ServerDataRefused, receive, server_json, server_url
 from .state import Credentials, HandshakeState
 from .streamable_http import MCP_HEADERS
 from .www_authenticate import Challenge
@@ -135,7 +135,7 @@ class ClientBase:
         URL tried with its status."""
         tried = []
         for position, url in enumerate(urls):
-            response = await self.http.get(server_url(url, f"the {what} URL"))
+            response = await receive(self.http, "GET", server_url(url, f"the {what} URL"))
             tried.append(f"{url} → {response.status_code}")
             if response.status_code == 200:
                 return position, server_json(response.content, f"the {what} at {url}", rule=rule), tried
@@ -184,4 +184,4 @@ class ClientBase:
         elif self.state.protocol_version and self.state.protocol_version != "2025-03-26":
             # 2025-06-18 transports: MCP-Protocol-Version on every request after initialize.
             headers["MCP-Protocol-Version"] = self.state.protocol_version
-        return await self.http.post(self.mcp_url, content=json.dumps(message), headers=headers)
+        return await receive(self.http, "POST", self.mcp_url, content=json.dumps(message), headers=headers)

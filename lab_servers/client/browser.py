@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
-from .server_data import server_url
+from .server_data import receive, server_url
 
 
 @dataclass
@@ -86,12 +86,12 @@ class Browser:
         elsewhere, as a real one does, and hands back the first one that goes to `stop_at`."""
         # `url` is the client's own authorization request, built on an endpoint discovery already
         # checked (server_url); the Locations below are the servers', and are checked here.
-        response = await self.http.get(url, follow_redirects=False)
+        response = await receive(self.http, "GET", url)
         for _ in range(5):
             if not response.is_redirect or stop_at is None or response.headers["location"].startswith(stop_at):
                 break
             url = server_url(response.headers["location"], f"the Location {url} redirected the browser to")
-            response = await self.http.get(url, follow_redirects=False)
+            response = await receive(self.http, "GET", url)
         if response.is_redirect:
             return Redirect(response.headers["location"])
         parser = _PageParser()
@@ -105,7 +105,7 @@ class Browser:
         if page.action is None:
             raise ValueError("this page has no consent form")
         action = server_url(page.action, "the consent form's action")
-        response = await self.http.post(action, data={**page.hidden, "decision": decision}, follow_redirects=False)
+        response = await receive(self.http, "POST", action, data={**page.hidden, "decision": decision})
         if response.is_redirect:
             return Redirect(response.headers["location"])
         parser = _PageParser()

@@ -12,7 +12,7 @@ from .base import ClientBase, StepRun
 from .discovery import authorization_server_metadata_urls, protected_resource_metadata_urls
 from .records import StepError, StepRecord
 from .revisions import modern_error
-from .server_data import server_json, server_url
+from .server_data import receive, server_json, server_url
 from .www_authenticate import bearer_challenge
 
 
@@ -185,7 +185,7 @@ class DiscoverySteps(ClientBase):
         base = server_url(self.state.legacy_base or "", "the authorization base URL", https=True)
         url = base + AUTHORIZATION_SERVER
         headers = {"MCP-Protocol-Version": "2025-03-26"}  # 2025-03-26 §2.3.2: SHOULD send it here
-        response = await self.http.get(url, headers=headers)
+        response = await receive(self.http, "GET", url, headers=headers)
         tried = [f"{url} → {response.status_code}"]
         if response.status_code == 200:
             metadata = server_json(response.content, f"the authorization server metadata at {url}",

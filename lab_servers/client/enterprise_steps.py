@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from .authorization_steps import AuthorizationSteps
 from .records import StepRecord
-from .server_data import server_json
+from .server_data import receive, server_json
 from .state import decode_jwt_payload
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -49,7 +49,7 @@ class EnterpriseSteps(AuthorizationSteps):
                 headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
             else:
                 form["client_id"] = idp_client_id
-            response = await self.http.post(idp_token_endpoint, data=form, headers=headers)
+            response = await receive(self.http, "POST", idp_token_endpoint, data=form, headers=headers)
             body = server_json(response.content, "the IdP's token exchange response", rule="RFC 8693 §2.2.1, §2.2.2")
             if response.status_code != 200:
                 raise step.fail(

@@ -6,7 +6,7 @@ from typing import Any
 
 from .base import ClientBase, StepRun
 from .records import StepRecord
-from .server_data import member, server_json, server_url
+from .server_data import member, receive, server_json, server_url
 from .state import Credentials
 
 
@@ -153,7 +153,7 @@ class RegistrationStep(ClientBase):
             body.setdefault("application_type", application_type(body.get("redirect_uris") or []))
         headers = {"Authorization": f"Bearer {self.initial_access_token}"} if self.initial_access_token else {}
         endpoint = server_url(metadata["registration_endpoint"], "AS metadata registration_endpoint", https=True)
-        response = await self.http.post(endpoint, json=body, headers=headers)
+        response = await receive(self.http, "POST", endpoint, json=body, headers=headers)
         if response.status_code != 201:
             error = {}
             if response.headers.get("content-type", "").startswith("application/json"):

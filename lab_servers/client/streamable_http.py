@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from .server_data import SERVER_JSON_LIMITS, ServerDataRefused, server_json
+from .server_data import server_json
 
 PROTOCOL_VERSION = "2025-11-25"
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
@@ -21,13 +21,10 @@ _RESPONSE_RULE = "JSON-RPC 2.0 §5: a JSON object"
 
 def json_rpc_response(response: httpx.Response, request_id: int) -> dict[str, Any]:
     """The JSON-RPC response to `request_id`: a Streamable HTTP server answers a POST either with
-    application/json or with a text/event-stream whose events carry JSON-RPC messages."""
+    application/json or with a text/event-stream whose events carry JSON-RPC messages. The stream
+    as a whole was read within the client's limit (`server_data.receive`)."""
     if not response.headers.get("content-type", "").startswith("text/event-stream"):
         return server_json(response.content, "the JSON-RPC response", rule=_RESPONSE_RULE)
-    if len(response.content) > SERVER_JSON_LIMITS.max_bytes:  # the stream as a whole, not each event
-        raise ServerDataRefused(
-            f"the event stream is {len(response.content)} bytes; the limit is {SERVER_JSON_LIMITS.max_bytes} (RFC 8259 §9)"
-        )
     for event in response.text.replace("\r\n", "\n").split("\n\n"):
         data = "\n".join(line[5:].lstrip(" ") for line in event.split("\n") if line.startswith("data:"))
         if data:

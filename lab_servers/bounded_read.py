@@ -1,0 +1,66 @@
+"""A response body read to a limit chosen beforehand, on the wire and after decoding.
+
+Whoever reads what a stranger's server sends must stop at a size it chose before the first byte:
+reading the whole body and then judging its size protects nothing, as a server that streams
+without end has already filled memory. Two readers in the lab meet such servers:
+
+- the authorization server, fetching a URL a client chose (a CIMD document, a `logo_uri`; CIMD
+  §8.7: "stop reading at the limit and treat the response as an error");
+- the lab client, reading every answer of the servers it is pointed at (in served mode and under
+  the conformance suite, servers the lab does not run).
+
+The limit holds for the bytes on the wire AND for the decoded bytes. The raw stream is inflated
+here, at most `limit + 1` bytes at a time, never by the HTTP library in one unbounded call: a
+5 KB gzip body can inflate to 50 MB (a "gzip bomb"). So a reader asks only for the encodings it
+can inflate this way (`ACCEPTED_ENCODINGS`, RFC 9110 §12.5.3) and refuses any other.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import httpx
+
+__all__ = ["ACCEPTED_ENCODINGS", "BodyRefused", "read_at_most"]
+
+ACCEPTED_ENCODINGS = "gzip, deflate"  # what `read_at_most` can inflate under its own bound
+_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+
+
+class BodyRefused(ValueError):
+    """A body the reader stopped reading, or cannot decode; `rule` says why."""
+
+    def __init__(self, rule: str) -> None:
+        super().__init__(rule)
+        self.rule = rule
+
+
+async def read_at_most(response: httpx.Response, limit: int, what: str, *, rule: str) -> bytes:
+    """The decoded body of a `response` opened as a stream, or `BodyRefused` once more than `limit`
+    bytes arrive or would be decoded. `rule` names the limit's source in the refusal."""
+    encoding = response.headers.get("content-encoding", "identity").strip().lower() or "identity"
+    if encoding != "identity" and encoding not in _WBITS:
+        raise BodyRefused(
+            f"{what} was sent with Content-Encoding {encoding!r}, which the request's Accept-Encoding "
+            f"({ACCEPTED_ENCODINGS}) did not offer (RFC 9110 §8.4, §12.5.3)"
+        )
+    inflater = zlib.decompressobj(_WBITS[encoding]) if encoding in _WBITS else None
+    body = bytearray()
+    received = 0
+    async for chunk in response.aiter_raw():
+        received += len(chunk)
+        if received > limit:
+            raise BodyRefused(f"{what} is larger than {limit} bytes ({rule}); reading stopped at the limit")
+        try:
+            body += inflater.decompress(chunk, limit + 1 - len(body)) if inflater else chunk
+        except zlib.error:
+            raise BodyRefused(f"{what} is not valid {encoding} data (RFC 9110 §8.4.1)") from None
+        if len(body) > limit:
+            raise BodyRefused(f"{what} inflates to more than {limit} bytes ({rule}); decoding stopped at the limit")
+    if inflater is not None:
+        if not inflater.eof:
+            raise BodyRefused(f"{what} ends inside its {encoding} stream (RFC 9110 §8.4.1)")
+        body += inflater.flush()
+        if len(body) > limit:  # pragma: no cover - eof means all output was already produced
+            raise BodyRefused(f"{what} inflates to more than {limit} bytes ({rule})")
+    return bytes(body)
