@@ -17,6 +17,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from lab_servers import Lab, StepError
+from lab_servers.client import parse_www_authenticate
 from lab_servers.client.server_data import ServerDataRefused, server_url
 
 pytestmark = pytest.mark.anyio
@@ -67,6 +68,7 @@ class HostileServer:
             **answers,
         }
         self.seen: list[str] = []
+        self.challenge = f'Bearer resource_metadata="{BASE}/.well-known/oauth-protected-resource/mcp"'
 
     def answer(self, name: str, request: Request) -> Response:
         answer = self.answers[name]
@@ -74,8 +76,7 @@ class HostileServer:
 
     async def mcp(self, request: Request) -> Response:
         if "authorization" not in request.headers:
-            challenge = f'Bearer resource_metadata="{BASE}/.well-known/oauth-protected-resource/mcp"'
-            return Response("{}", 401, headers={"WWW-Authenticate": challenge})
+            return Response("{}", 401, headers={"WWW-Authenticate": self.challenge})
         answer = self.answers["mcp"]
         return answer if isinstance(answer, Response) else answer(json.loads(await request.body()))
 
@@ -260,6 +261,42 @@ async def test_a_url_a_server_gives_that_httpx_cannot_request_fails_the_step_nam
         server.mcp = mcp  # type: ignore[method-assign]
     with pytest.raises(StepError, match="^" + message):
         await _run(lab, server, steps)
+
+
+@pytest.mark.parametrize(
+    ("header", "challenges"),
+    [
+        ('Bearer scope="a b", resource_metadata="https://h/x"', [("Bearer", {"scope": "a b", "resource_metadata": "https://h/x"}, False)]),
+        ("Bearer scope=a, resource_metadata=https://h/x", [("Bearer", {"scope": "a"}, True)]),
+        ('Bearer realm="a" x, Basic realm="b"', [("Bearer", {}, True)]),
+        ('Bearer realm="a", Basic realm="b"', [("Bearer", {"realm": "a"}, False), ("Basic", {"realm": "b"}, False)]),
+    ],
+)  # fmt: skip
+def test_a_value_followed_by_anything_but_a_comma_is_malformed_and_ends_the_header(
+    header: str, challenges: list[tuple[str, dict[str, str], bool]]
+) -> None:
+    parsed = parse_www_authenticate(header)
+    assert [(c.scheme, c.params, c.malformed is not None) for c in parsed] == challenges
+
+
+async def test_an_unquoted_resource_metadata_url_is_not_read_cut_short_the_client_probes_the_well_known_urls(
+    lab: Lab,
+) -> None:
+    # RFC 9110 §11.2: a value is a token or a quoted-string, and ':' and '/' are no token characters.
+    # Read as a token, the value was "https", which step 2 then tried to fetch. MCP §4.2: without a
+    # resource_metadata the client falls back to the well-known URLs.
+    server = HostileServer()
+    server.challenge = f"Bearer resource_metadata={BASE}/.well-known/oauth-protected-resource/mcp"
+    client = await _run(lab, server, 7)
+    assert client.state.whoami == {"sub": "alice"}
+    first, second = client.records[:2]
+    assert first.learned["resource_metadata"] is None
+    assert first.notes == [
+        "the Bearer challenge is malformed: 'resource_metadata=https://hostile.example/.' breaks RFC 9110 "
+        "§11.2: an auth-param's value is a token or a quoted-string (so a URL must be quoted), and a comma comes "
+        "next; the client reads the parameters before it and ignores the rest"
+    ]
+    assert [e.url for e in second.exchanges] == [f"{BASE}/.well-known/oauth-protected-resource/mcp"]
 
 
 # The authorization response: every parameter once, an empty one is a value (RFC 6749 §3.1, RFC 9207)

@@ -39,6 +39,11 @@ class DiscoverySteps(ClientBase):
             if challenge is None:
                 raise step.fail("the 401 has no Bearer challenge in WWW-Authenticate (MCP §4.2)")
             self.state.challenge = challenge
+            if challenge.malformed:
+                # MCP §4.2: use resource_metadata when the header gives it, else the well-known URLs.
+                # A value cut short is not given: step 2 probes the well-known URLs instead.
+                step.notes.append(f"the Bearer challenge is malformed: {challenge.malformed}; "
+                                  "the client reads the parameters before it and ignores the rest")  # fmt: skip
             step.learned.update(resource_metadata=challenge.get("resource_metadata"), scope=challenge.get("scope"),
                                 revision=self.revision.version, era=self.state.era)  # fmt: skip
             step.explanation = (

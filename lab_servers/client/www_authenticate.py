@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .server_data import shown
+
 _TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _SCHEME = re.compile(rf"\s*({_TOKEN})(?=\s|,|$)")
 _PARAM = re.compile(rf'\s*({_TOKEN})\s*=\s*(?:({_TOKEN})|"((?:[^"\\]|\\.)*)")\s*')
@@ -16,6 +18,9 @@ _TOKEN68 = re.compile(r"\s*([A-Za-z0-9\-._~+/]+=*)\s*(?=,|$)")
 class Challenge:
     scheme: str
     params: dict[str, str] = field(default_factory=dict)
+    # Why parsing stopped inside this challenge, if text the grammar does not allow followed a
+    # parameter: the parameters before it are kept, the one it cut short is not, and nothing after.
+    malformed: str | None = None
 
     def get(self, name: str) -> str | None:
         return self.params.get(name.lower())
@@ -50,9 +55,17 @@ def _parse_one(text: str) -> list[Challenge]:
             if not param:
                 break
             name = param.group(1).lower()
+            pos = param.end()
+            if pos < len(text) and text[pos] != ",":
+                # RFC 9110 §11.2: a value is a token or a quoted-string, and a comma comes next.
+                # `resource_metadata=https://…` unquoted matched only "https": a URL cut short.
+                challenge.malformed = (
+                    f"{shown(text[param.start(1) : pos + 20])} breaks RFC 9110 §11.2: an auth-param's value is a "
+                    "token or a quoted-string (so a URL must be quoted), and a comma comes next"
+                )
+                return challenges  # malformed text ends the parsing of this header value
             value = param.group(2) if param.group(2) is not None else re.sub(r"\\(.)", r"\1", param.group(3))
             challenge.params.setdefault(name, value)  # RFC 6750 §3: parameters MUST NOT repeat
-            pos = param.end()
             if pos < len(text) and text[pos] == ",":
                 # A comma ends this parameter; if what follows is a new scheme, the outer loop takes it.
                 lookahead = _PARAM.match(text, pos + 1)
