@@ -119,6 +119,18 @@ async def test_introspection_answers_an_authorised_resource_server_with_the_toke
     assert body["aud"] == lab.mcp_url and body["client_id"] == connection.client_id and body["scope"] == "notes:read"
 
 
+async def test_introspection_of_a_refresh_token_names_no_token_type_as_it_has_no_rfc_6749_type(lab: Lab) -> None:
+    # RFC 7662 §2.2: token_type is a type "as defined in Section 5.1 of OAuth 2.0", which names
+    # access token types; "refresh_token" is none of them.
+    connection = await lab.connect("cimd")
+    validator = use_introspection(lab)
+    refresh = connection.client.state.tokens["refresh_token"]
+    body = (
+        await post(lab, "/introspect", {"token": refresh}, headers={"Authorization": validator._authorization})
+    ).json()
+    assert body == {"active": True, "client_id": connection.client_id, "sub": "alice", "scope": "notes:read"}
+
+
 async def test_introspection_refuses_a_public_client_and_an_unlisted_confidential_one(lab: Lab) -> None:
     connection = await lab.connect("cimd")
     public = await post(lab, "/introspect", {"token": connection.access_token, "client_id": connection.client_id})

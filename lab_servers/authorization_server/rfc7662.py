@@ -42,9 +42,10 @@ async def introspection_request(
     if refresh is not None:
         if not refresh.usable(server.clock.now()) or refresh.resource != resource:
             return INACTIVE
+        # No `token_type`: §2.2 takes its values from RFC 6749 §5.1, the types of access tokens
+        # ("Bearer"), and a refresh token has none; the member is OPTIONAL.
         return {
             "active": True,
-            "token_type": "refresh_token",
             "client_id": refresh.client_id,
             "sub": refresh.subject,
             "scope": refresh.scope,
