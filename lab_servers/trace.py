@@ -128,10 +128,10 @@ class Exchange:
         """One line, safe to print: a stranger's path or error cannot write escape codes or a
         second, forged line into the terminal that shows it (`serve` prints every exchange)."""
         outcome = self.error if self.status is None else str(self.status)
-        return _printable(f"#{self.seq} {self.caller} → {self.host}: {self.method} {self.path} → {outcome}")
+        return printable(f"#{self.seq} {self.caller} → {self.host}: {self.method} {self.path} → {outcome}")
 
 
-def _printable(text: str) -> str:
+def printable(text: str) -> str:
     """`text` with every character a terminal would act on instead of show (controls, ESC, bidi
     overrides: Unicode's unprintable categories) written as its escape, `\\x1b` or `\\u202e`."""
     if text.isprintable():

@@ -146,6 +146,18 @@ async def test_a_hostile_body_fails_its_step_by_name_and_rule_never_with_a_crash
         await _run(lab, HostileServer(**{answer: body}), steps)
 
 
+async def test_a_servers_error_description_cannot_write_terminal_codes_into_the_step_error(lab: Lab) -> None:
+    # RFC 6749 §5.2 allows error_description only printable ASCII; a hostile one may carry ESC
+    # codes, a carriage return and a bidi override, and StepError text is printed.
+    forged = "\x1b[8mhidden\x1b[0m\x1b[32m✅ step 4 succeeded\x1b[0m\rX\u202eabc"
+    register = _json({"error": "invalid_client_metadata", "error_description": forged}, 400)
+    with pytest.raises(StepError) as refused:
+        await _run(lab, HostileServer(register=register), 4)
+    text = str(refused.value)
+    assert text.isprintable()
+    assert r"\x1b[8mhidden\x1b[0m\x1b[32m✅ step 4 succeeded\x1b[0m\rX\u202eabc" in text
+
+
 async def test_a_tools_text_that_is_not_a_json_object_it_can_read_is_shown_as_text(lab: Lab) -> None:
     # MCP asks no JSON of a text content: a nesting too deep to read is just text, not a crash.
     text = '{"a":' + NESTED + "}"

@@ -13,6 +13,7 @@ import pytest
 
 import lab_servers
 from lab_servers import Connection, Exchange, Lab
+from lab_servers.security.results import ExperimentResult
 from lab_servers.views import (
     compare_identities,
     sequence_diagram,
@@ -179,6 +180,27 @@ def test_hostile_strings_are_escaped_in_every_rendering() -> None:
     assert "<script" not in consent.html.split("srcdoc=", 1)[1].split("</iframe>")[0]
     assert 'sandbox=""' in consent.html
     assert show_token({"sub": HOSTILE}).html.count("<script") == 0
+
+
+@pytest.mark.parametrize("claims", [{"iat": 1, "exp": "soon"}, {"iat": 10**20, "exp": True}, {"exp": 1, "iat": "0"}])
+def test_a_token_whose_dates_are_not_numeric_dates_is_shown_not_a_crash(claims: dict[str, object]) -> None:
+    # A hostile AS may hand the client any token; the client treats it as opaque, the views read it.
+    def b64(value: object) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    token = f"{b64({'alg': 'none'})}.{b64(claims)}.sig"
+    view = show_token(token).html
+    assert "Lifetime" not in view
+    assert ("beyond the calendar" in view) == (claims["iat"] == 10**20)
+    connection = type("Connection", (), {"whoami": {}, "access_token": token, "records": []})()
+    assert "token lifetime" in compare_identities(connection, connection).html
+
+
+def test_an_experiment_summary_quoting_a_server_is_markdown_text_not_markup() -> None:
+    result = ExperimentResult("e", "hardened", "refused", f"the AS said {HOSTILE} [x](javascript:alert(1))", "why")
+    markdown = result._repr_markdown_()
+    assert "<script" not in markdown and "<img" not in markdown and "](javascript" not in markdown
+    assert r"&lt;script&gt;alert\(1\)&lt;/script&gt;" in markdown
 
 
 async def test_a_hostile_client_name_is_escaped_from_wire_to_view(lab: Lab) -> None:

@@ -5,13 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..trace import Exchange
+from ..trace import Exchange, printable
 
 
 class StepError(Exception):
     """A handshake step could not finish. `str()` names the step and the reason."""
 
     def __init__(self, number: int, name: str, reason: str) -> None:
+        # A reason often quotes a server (its error_description, a URL it gave), and it is printed:
+        # a hostile server's ESC codes, carriage returns or bidi overrides are shown as escapes,
+        # never acted on (RFC 6749 §5.2 allows error_description only %x20-21 / %x23-5B / %x5D-7E).
+        reason = printable(reason)
         super().__init__(f"step {number} ({name}): {reason}")
         self.number = number
         self.name = name

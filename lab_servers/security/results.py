@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,11 +25,19 @@ class ExperimentResult:
         return f"[{self.experiment} · {self.policy}] {self.outcome}: {self.summary}"
 
     def _repr_markdown_(self) -> str:
+        # The summary may quote a server (an AS's error_description repeating a hostile document's
+        # client_id): as Markdown text, never as markup or a link Markdown would make of it.
         sections = ", ".join(self.spec)
         return (
             f"**{self.experiment}** under the **{self.policy}** policy → **{self.outcome}**\n\n"
-            f"{self.summary}\n\n> {self.explanation}\n\n*Spec: {sections}* · {len(self.exchanges)} exchanges"
+            f"{_markdown_text(self.summary)}\n\n> {_markdown_text(self.explanation)}\n\n"
+            f"*Spec: {_markdown_text(sections)}* · {len(self.exchanges)} exchanges"
         )
+
+
+def _markdown_text(text: str) -> str:
+    """`text` shown as itself in Markdown: HTML escaped, Markdown's punctuation backslash-escaped."""
+    return re.sub(r"([\\`*_{}\[\]()#+!|~>-])", r"\\\1", html.escape(text, quote=False))
 
 
 def oauth_error_of(exchange: Exchange) -> tuple[str, str] | None:

@@ -12,7 +12,7 @@ import json
 import re
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeGuard
 
 # Styles are inlined on each element rather than kept in a <style> block: JupyterLab shows the
 # stored outputs of an untrusted notebook (one just opened from Git or on Binder) through its
@@ -107,7 +107,21 @@ def cut_tokens_html(text: str) -> str:
 
 
 def iso(epoch: int | float) -> str:
-    return datetime.fromtimestamp(int(epoch), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        return datetime.fromtimestamp(int(epoch), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):  # a hostile token's iat of 10**20: no calendar date
+        return "beyond the calendar"
+
+
+def numeric_date(value: Any) -> TypeGuard[int]:
+    """RFC 7519 §2 NumericDate as views show it: a JSON number (not `true`), here whole seconds."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def lifetime(claims: dict[str, Any]) -> int | None:
+    """exp − iat in seconds, when both are NumericDates (a token the lab did not mint may say "soon")."""
+    exp, iat = claims.get("exp"), claims.get("iat")
+    return exp - iat if numeric_date(exp) and numeric_date(iat) else None
 
 
 def as_text(value: Any) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..client.state import decode_jwt_payload
-from ._html import HtmlView, as_text, cut_tokens_html, esc, table
+from ._html import HtmlView, as_text, cut_tokens_html, esc, lifetime, table
 
 # (row label, where to read it): "whoami.<key>" from the MCP server's answer, "token.<claim>"
 # from the decoded access token, "record.<key>" from the step-4 record.
@@ -33,7 +33,8 @@ def _lookup(connection: Any, where: str) -> Any:
             decode_jwt_payload(connection.access_token) if connection.access_token else None
         ) or {}
         if path == "lifetime":
-            return f"{claims['exp'] - claims['iat']} s" if "exp" in claims and "iat" in claims else None
+            seconds = lifetime(claims)
+            return None if seconds is None else f"{seconds} s"
         value = claims
     else:
         value = next((r.learned for r in connection.records if r.number == 4), {})

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._html import HtmlView, as_text, cut_tokens_html, esc, iso, short_token, table
+from ._html import HtmlView, as_text, cut_tokens_html, esc, iso, lifetime, numeric_date, short_token, table
 
 # name → (what it means here, where it is specified)
 HEADER_FIELDS: dict[str, tuple[str, str]] = {
@@ -64,7 +64,7 @@ def _rows(values: dict[str, Any], explained: dict[str, tuple[str, str]]) -> list
     for name, value in values.items():
         meaning, spec = explained.get(name, ("Not a registered claim the lab explains.", ""))
         shown = as_text(value)
-        if name in TIME_CLAIMS and isinstance(value, int):
+        if name in TIME_CLAIMS and numeric_date(value):
             shown = f"{value} ({iso(value)})"
         rows.append([
             f"<td><code>{esc(name)}</code></td>",
@@ -97,8 +97,8 @@ class TokenView(HtmlView):
                 "<b>Header</b>" + table(["field", "value", "meaning", "spec"], _rows(self.header, HEADER_FIELDS))
             )
         parts.append("<b>Claims</b>" + table(["claim", "value", "meaning", "spec"], _rows(self.claims, CLAIMS)))
-        if "iat" in self.claims and "exp" in self.claims:
-            parts.append(f"<p>Lifetime: {int(self.claims['exp']) - int(self.claims['iat'])} s.</p>")
+        if (seconds := lifetime(self.claims)) is not None:
+            parts.append(f"<p>Lifetime: {seconds} s.</p>")
         if self.signature:
             parts.append(
                 f'<p class="spec">Signature <code>{esc(short_token(self.signature))}</code>: decoded here, not verified. '
