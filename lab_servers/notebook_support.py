@@ -37,19 +37,23 @@ _NUMBER_WORDS = {w: i for i, w in enumerate(
 
 
 def _number(value: Any) -> Any:
-    """3, "3", "three", "3 records", "201 Created", "HTTP 201": the first number given, as an int.
-    Anything without a number is returned as text, so that it is simply wrong, never an error."""
+    """3, "3", "three", "3 records", "201 Created", "HTTP 201": the number given, as an int.
+    Anything without exactly one number ("1 or 2" hedges) is returned as text, so that it is
+    simply wrong, never an error."""
     if isinstance(value, bool):
         return _text(value)
     if isinstance(value, int):
         return value
     words = re.findall(r"[a-z]+|\d+", _word(value))
-    for word in words:
-        if word.isdigit():
-            return int(word)
-        if word in _NUMBER_WORDS:
-            return _NUMBER_WORDS[word]
-    return _text(value)
+    numbers = {int(word) if word.isdigit() else _NUMBER_WORDS[word] for word in words
+               if word.isdigit() or word in _NUMBER_WORDS}  # fmt: skip
+    return numbers.pop() if len(numbers) == 1 else _text(value)
+
+
+def _date(value: Any) -> str:
+    """A revision as typed: "2025-06-18", "MCP 2025-06-18", "the 2025-06-18 revision"; two dates hedge."""
+    dates = set(re.findall(r"\d{4}-\d{2}-\d{2}", _text(value)))
+    return dates.pop() if len(dates) == 1 else _text(value)
 
 
 def _url(value: Any) -> str:
@@ -219,13 +223,13 @@ EXERCISES: dict[str, Exercise] = {
     "06-prm-revision": Exercise(
         "In which MCP revision did Protected Resource Metadata (RFC 9728) become the way to find the AS?",
         lambda lab: "2025-06-18",
-        _text,
+        _date,
         "Look at the PRM column of the timeline: the first revision that says yes.",
     ),
     "06-fallback-method": Exercise(
         "Against the DCR-only authorization server, which registration method did the modern client choose?",
         lambda lab: "dcr",
-        _word,
+        lambda value: _canonical(_word(value), _METHODS),
         "Read step 4's reasons: CIMD was skipped (why?), so the next option in MCP §5's order was taken.",
     ),
     "06-mixup-stopped": Exercise(

@@ -35,11 +35,13 @@ EXERCISES.setdefault(
 EXERCISES.setdefault(
     "07-step-up-union",
     Exercise(
-        "The token has notes:read; add_note is refused with 403 naming notes:write. Which scopes does the client "
-        "ask for in the step-up authorization (MCP 2026-07-28)?",
-        lambda lab: {"notes:read", "notes:write"},
+        "The client had asked for notes:read notes:export; add_note is refused with 403 naming only this "
+        "operation's scopes, notes:read notes:write (MCP 2026-07-28). Which scopes does the client ask for in the "
+        "step-up authorization?",
+        lambda lab: {"notes:export", "notes:read", "notes:write"},
         _word_set,
-        "SEP-2350: the new request is the union of what the client asked for before and what the challenge names.",
+        "SEP-2350: the new request is the union of what the client asked for before and what the challenge names; "
+        "the challenge alone would drop one.",
     ),
 )
 EXERCISES.setdefault(

@@ -174,3 +174,28 @@ async def test_pkce_s256_is_computed_from_the_verifier() -> None:
     assert not is_correct("02-pkce-s256", verifier, lab), (
         "the verifier itself is not the challenge (that would be 'plain')"
     )
+
+
+@pytest.mark.parametrize("answer", ["1 or 2", "one or two", "2 (or 1)"])
+def test_a_hedged_count_naming_two_numbers_is_wrong(answer: str) -> None:
+    assert not is_correct("06-mixup-stopped", answer)
+
+
+@pytest.mark.parametrize("answer", [1, "1", "one", "1 run", "just one: 1"])
+def test_one_count_however_written_is_right(answer: object) -> None:
+    assert is_correct("06-mixup-stopped", answer)
+
+
+@pytest.mark.parametrize("answer", ["dcr", "DCR", "Dynamic Client Registration", "RFC 7591", "dynamic registration"])
+def test_the_fallback_method_may_be_named_as_in_notebook_04(answer: str) -> None:
+    assert is_correct("06-fallback-method", answer)
+
+
+@pytest.mark.parametrize("answer", ["2025-06-18", "MCP 2025-06-18", "the 2025-06-18 revision", " '2025-06-18' "])
+def test_a_revision_may_be_named_with_its_context(answer: str) -> None:
+    assert is_correct("06-prm-revision", answer)
+
+
+@pytest.mark.parametrize("answer", ["2025-11-25", "2025-06-18 or 2025-11-25", "June 2025", "cimd"])
+def test_a_wrong_or_hedged_revision_or_method_is_wrong(answer: str) -> None:
+    assert not is_correct("06-prm-revision", answer) and not is_correct("06-fallback-method", answer)

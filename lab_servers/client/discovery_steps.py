@@ -198,12 +198,15 @@ class DiscoverySteps(ClientBase):
             return base, metadata, tried
         if response.status_code != 404:
             raise step.fail(f"AS metadata at {url} answered {response.status_code}")
+        # 2025-03-26 §2.3.3: without metadata, clients MUST use the default paths on the base URL.
+        step.notes.append("no AS metadata at the MCP origin: using the 2025-03-26 default endpoints (§2.3.3)")
         if self.state.challenge and self.state.challenge.get("resource_metadata"):
-            raise step.fail(
-                f"no AS at the MCP origin ({url} → 404), and the 401 names Protected Resource Metadata: this server "
-                f"follows MCP 2025-06-18 or later, which this {self.revision} client cannot read (revision mismatch)"
+            # The lab's narration, not the client's knowledge: resource_metadata came in 2025-06-18.
+            step.notes.append(
+                "the lab's diagnosis: the 401 named Protected Resource Metadata (RFC 9728), so this server follows "
+                f"MCP 2025-06-18 or later and is not its own AS; a {self.revision} client does not read that "
+                "parameter, so it goes on to default endpoints that are not there (revision mismatch)"
             )
-        step.notes.append("no AS metadata at the MCP origin: using the 2025-03-26 default endpoints")
         defaults = {"issuer": base, "authorization_endpoint": f"{base}/authorize", "token_endpoint": f"{base}/token",
                     "registration_endpoint": f"{base}/register", "code_challenge_methods_supported": ["S256"]}  # fmt: skip
         return base, defaults, tried

@@ -18,8 +18,8 @@ import json as _json
 assert _json.loads(new.records[0].exchanges[0].request_body)["method"] == "tools/list"
 
 # %% after: n06-11  (matrix = await cross_revision_matrix())
-assert matrix.column("2026-07-28 only") == ["fails at step 3", "fails at step 7", "fails at step 7", "ok 2026-07-28"]
-assert matrix.rows[0][1:] == ["ok 2025-03-26"] + ["fails at step 3"] * 4
+assert matrix.column("2026-07-28 only") == ["fails at step 4", "fails at step 7", "fails at step 7", "ok 2026-07-28"]
+assert matrix.rows[0][1:] == ["ok 2025-03-26"] + ["fails at step 4"] * 4
 
 # %% after: n06-17  (fallback_lab = Lab(capabilities=ASCapabilities(cimd=False)))
 assert fallback.client.state.registration_method == "dcr"

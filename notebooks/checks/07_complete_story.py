@@ -24,7 +24,9 @@ assert error is not None and error.name == "refresh" and "invalid_grant" in erro
 
 # %% after: n07-18  (add_note)
 assert [r.name for r in client.records[start:]] == ["step-up", "authorize", "token", "call"]
-assert is_correct("07-step-up-union", set(client.records[start].learned["union"].split()))
+assert set(client.records[start].learned["union"].split()) == {"notes:read", "notes:write"}
+assert set(client.records[start].learned["challenged"].split()) == {"notes:read", "notes:write"}
+assert is_correct("07-step-up-union", {"notes:read", "notes:export", "notes:write"})
 
 # %% after: n07-22  (denied step-up)
 assert error is not None and error.name == "authorize" and "access_denied" in error.reason
