@@ -237,3 +237,61 @@ def test_notebook_04_runs_in_jupyterlab_and_the_stepper_advances(
         finally:
             browser.close()
     print(f"browser test: {time.perf_counter() - started:.1f} s; screenshots in {SCREENSHOTS}")
+
+
+class _CountingServer:
+    """A plain HTTP server on loopback that answers 204 and counts the requests it got: the
+    tracker a hostile consent page would load."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        counter = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                counter.paths.append(self.path)
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.paths: list[str] = []
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_hostile_consent_page_shown_in_a_view_makes_the_browser_fetch_nothing(
+    playwright_api: tuple[Any, Any],
+) -> None:
+    from lab_servers.views import show_consent
+
+    sync_playwright, _ = playwright_api
+    tracker = _CountingServer()
+    page_html = (f'<!doctype html><html><head><link rel="stylesheet" href="{tracker.url}/css"></head><body>'
+                 f'<img src="{tracker.url}/pixel"><p style="background:url({tracker.url}/bg)">Allow?</p></body></html>')  # fmt: skip
+    # The same page in a bare sandboxed iframe fetches all three: the check can fail.
+    bare = f'<iframe sandbox="" srcdoc="{page_html.replace(chr(34), "&quot;")}"></iframe>'
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page()
+                page.set_content(show_consent(page_html).html, wait_until="load")
+                page.wait_for_timeout(300)
+                shown = list(tracker.paths)
+                page.set_content(bare, wait_until="load")
+                page.wait_for_timeout(300)
+            finally:
+                browser.close()
+    finally:
+        tracker.close()
+    assert shown == []
+    assert sorted(tracker.paths) == ["/bg", "/css", "/pixel"]

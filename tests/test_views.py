@@ -182,6 +182,19 @@ def test_hostile_strings_are_escaped_in_every_rendering() -> None:
     assert show_token({"sub": HOSTILE}).html.count("<script") == 0
 
 
+def test_a_bidi_override_in_a_strangers_path_is_shown_as_its_escape_in_every_rendering() -> None:
+    # UAX #9: U+202E makes "/mcp/\u202egpj.exe" read as "/mcp/exe.jpg"; emoji joiners stay as they are.
+    exchange = Exchange(
+        seq=1, step=None, caller="stranger 👩\u200d💻", host="mcp.example.com", address=None, method="GET",
+        url="https://mcp.example.com/mcp/\u202egpj.exe", request_headers=(), request_body="", status=404,
+        response_headers=(), response_body="",
+    )  # fmt: skip
+    diagram = sequence_diagram([exchange])
+    for rendering in (show_exchange(exchange).html, diagram.svg, diagram.mermaid):
+        assert "\u202e" not in rendering and r"\u202egpj.exe" in rendering
+        assert "👩\u200d💻" in rendering
+
+
 @pytest.mark.parametrize("claims", [{"iat": 1, "exp": "soon"}, {"iat": 10**20, "exp": True}, {"exp": 1, "iat": "0"}])
 def test_a_token_whose_dates_are_not_numeric_dates_is_shown_not_a_crash(claims: dict[str, object]) -> None:
     # A hostile AS may hand the client any token; the client treats it as opaque, the views read it.

@@ -66,9 +66,22 @@ def inline_styles(html: str) -> str:
 LONG_TOKEN = 64  # runs of token characters at least this long are shortened on display
 
 
+# Unicode's explicit bidi formatting characters (UAX #9 §2). In a stranger's path or header, an
+# RLO (U+202E) makes "/mcp/\u202egpj.exe" read as "/mcp/exe.jpg": each is shown as its escape,
+# as the terminal log does (`Exchange.summary`). Other invisible characters (a zero-width joiner
+# in an emoji) are left alone.
+_VISIBLE_BIDI = {
+    ord(c): f"\\u{ord(c):04x}" for c in "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+}
+
+
+def visible_bidi(text: str) -> str:
+    return text.translate(_VISIBLE_BIDI)
+
+
 def esc(value: object) -> str:
-    """HTML-escape anything (quotes too, so the result is safe inside attributes)."""
-    return html.escape(str(value), quote=True)
+    """HTML-escape anything (quotes too, so the result is safe inside attributes), bidi controls shown."""
+    return html.escape(visible_bidi(str(value)), quote=True)
 
 
 def shorten(text: str, limit: int = 60) -> str:

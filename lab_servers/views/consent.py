@@ -8,6 +8,7 @@ beside it is what a screen reader (and nbval's text/plain) sees.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any
@@ -58,6 +59,21 @@ def page_text(html: str) -> str:
     return parser.text()
 
 
+# The page is a stranger's when the AS is (the attacker's in a mix-up, an outside AS in served mode).
+# The empty sandbox stops its scripts and forms; this policy stops its requests, so that showing it
+# makes the learner's browser fetch nothing: no tracking pixel, no stylesheet from the attacker.
+_NO_REQUESTS = "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">"
+_DOCTYPE = re.compile(r"\s*<!doctype[^>]*>", re.IGNORECASE)
+
+
+def _requesting_nothing(page: str) -> str:
+    """`page` with the policy ahead of all its markup, where the parser puts it in the head (HTML
+    §4.2.5.3 honours it only there): after the doctype, which keeps the page in standards mode."""
+    doctype = _DOCTYPE.match(page)
+    at = doctype.end() if doctype else 0
+    return page[:at] + _NO_REQUESTS + page[at:]
+
+
 @dataclass(eq=False, repr=False)
 class ConsentView(HtmlView):
     page_html: str
@@ -73,7 +89,7 @@ class ConsentView(HtmlView):
         return (
             f"<h4>The consent page, as the AS rendered it{where}</h4>"
             '<div class="cols"><div class="col">'
-            f'<iframe sandbox="" srcdoc="{esc(self.page_html)}" title="consent page" '
+            f'<iframe sandbox="" srcdoc="{esc(_requesting_nothing(self.page_html))}" title="consent page" '
             f'style="width:100%;height:{self.height}px;border:1px solid #d0d7de;border-radius:6px;background:#fff"></iframe>'
             '</div><div class="col"><b>What the user reads</b>'
             f"<pre>{esc(self.text)}</pre></div></div>"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from ._html import visible_bidi
 from .diagram_model import Block, DiagramModel, Message, Note
 
 # Pale, distinct bands so neighbouring steps can be told apart; picked by step number so the same
@@ -32,7 +33,7 @@ def mermaid_text(text: str) -> str:
     """Message text Mermaid cannot misread: `;` and `#` start statements and entity codes, `%%`
     starts a comment, and `<`/`>` would reach its HTML labels; Mermaid's own entity codes stand in
     for them (in one pass, so that the codes themselves are not escaped again)."""
-    return _SPECIAL.sub(lambda m: _ENTITIES[m.group(0)], " ".join(text.split()))
+    return _SPECIAL.sub(lambda m: _ENTITIES[m.group(0)], " ".join(visible_bidi(text).split()))
 
 
 def to_mermaid(model: DiagramModel, title: str | None = None) -> str:

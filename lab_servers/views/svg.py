@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from xml.sax.saxutils import escape as _xml_escape
 
+from ._html import visible_bidi
 from .diagram_model import DiagramModel, Message, Note
 from .mermaid import band_colour
 
@@ -40,8 +41,8 @@ STATUS_COLOURS = {2: "#1a7f37", 3: "#0969da", 4: "#cf222e", 5: "#cf222e"}
 
 
 def x(text: object) -> str:
-    """XML-escape text and attribute values alike."""
-    return _xml_escape(str(text), {'"': "&quot;"})
+    """XML-escape text and attribute values alike, bidi controls shown (`visible_bidi`)."""
+    return _xml_escape(visible_bidi(str(text)), {'"': "&quot;"})
 
 
 def n(value: float) -> str:
