@@ -10,10 +10,14 @@ import contextlib
 import gc
 import statistics
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from scenarios import POLICY, make_lab  # benchmarks/scenarios.py, beside this script
+
+from lab_servers import Lab, LabClient, default_client_metadata
+from lab_servers.lab import APP_HOST
 
 
 class _CollectorTime:
@@ -41,12 +45,13 @@ class _CollectorTime:
 
 async def concurrent(revision: str, count: int) -> dict[str, Any]:
     """`count` handshakes at once in one lab, half DCR and half CIMD, each client under its own
-    caller name. Cross-talk: an exchange another client sent, filed in this client's records,
-    or a token naming another client."""
+    caller name and each CIMD client with its own document, so that every client has its own
+    client_id. Cross-talk: see `cross_talk`."""
     async with make_lab(revision, seed=0, policy=POLICY) as lab:
         await lab.connect("cimd")
         lab.trace.clear()
-        clients = [lab.client("dcr" if i % 2 else "cimd", caller=f"client-{i}") for i in range(count)]
+        # Publishing and building the clients is set-up, not handshakes: done before the timer.
+        clients = [_client(lab, i) for i in range(count)]
         # Every run starts from a collected heap. Otherwise a run inherits the collector's debt
         # from the run before it: the garbage of a run of 1,000 set off a full pass (70–250 ms)
         # in some runs of 100 and not in others, which made their times bimodal.
@@ -55,22 +60,62 @@ async def concurrent(revision: str, count: int) -> dict[str, Any]:
             start = time.perf_counter()
             records = await asyncio.gather(*(c.run_all() for c in clients))
             elapsed = time.perf_counter() - start
-        cross_talk = 0
-        for i, (client, steps) in enumerate(zip(clients, records, strict=True)):
-            foreign = {e.caller for step in steps for e in step.exchanges if e.caller.startswith("client-")} - {
-                f"client-{i}"
-            }
-            cross_talk += len(foreign)
-            credentials = client.state.credentials
-            if credentials is None or (client.state.whoami or {}).get("client_id") != credentials.client_id:
-                cross_talk += 1
         return {
             "seconds": elapsed,
             "gc_seconds": collector.seconds,
             "gc_passes": collector.passes,
-            "cross_talk": cross_talk,
+            "cross_talk": len(cross_talk(lab, clients, records)),
             "exchanges": len(lab.trace),
         }
+
+
+def client_document_url(i: int) -> str:
+    return f"https://{APP_HOST}/clients/{i}.json"
+
+
+def _client(lab: Lab, i: int) -> LabClient:
+    """Client i: DCR when i is odd, else CIMD with a document of its own (published here). With
+    one shared document every CIMD client would have the same client_id, and a token passed
+    from one to another would go unseen."""
+    caller = f"client-{i}"
+    if i % 2:
+        return lab.client("dcr", caller=caller)
+    url = client_document_url(i)
+    lab.publish_client_document(url, default_client_metadata(url))
+    return lab.client("cimd", client_metadata_url=url, caller=caller)
+
+
+def cross_talk(lab: Lab, clients: list[LabClient], records: list[list[Any]]) -> list[str]:
+    """Every way client i's results mix with another's, as sentences (empty when none do): an
+    exchange sent by another caller filed in its step records; a bearer token in its requests
+    (its exchanges in the trace, by caller name) that is not its own access token, or no MCP
+    request with its token at all; a `whoami` that does not name its own client_id (its
+    document's URL for CIMD, its registration for DCR)."""
+    sent_by: dict[str, list[Any]] = defaultdict(list)
+    for exchange in lab.trace:
+        sent_by[exchange.caller].append(exchange)
+    problems: list[str] = []
+    for i, (client, steps) in enumerate(zip(clients, records, strict=True)):
+        caller = f"client-{i}"
+        foreign = {e.caller for step in steps for e in step.exchanges if e.caller.startswith("client-")} - {caller}
+        problems += [f"{caller}: its records hold an exchange sent by {other}" for other in sorted(foreign)]
+        token = client.state.access_token
+        bearers = [
+            (e, header[len("Bearer ") :])
+            for e in sent_by[caller]
+            if (header := e.request_header("authorization") or "").startswith("Bearer ")
+        ]
+        problems += [f"{caller}: #{e.seq} carries another token" for e, sent in bearers if sent != token]
+        if token is None or not any(e.url.split("?")[0] == lab.mcp_url for e, sent in bearers if sent == token):
+            problems.append(f"{caller}: no MCP request carried its own access token")
+        credentials = client.state.credentials
+        own_id = client_document_url(i) if client.method == "cimd" else (credentials.client_id if credentials else None)
+        if credentials is None or credentials.client_id != own_id:
+            problems.append(f"{caller}: its credentials are not its own")
+        named = (client.state.whoami or {}).get("client_id")
+        if own_id is None or named != own_id:
+            problems.append(f"{caller}: whoami names {named!r}")
+    return problems
 
 
 def concurrent_rounds(revision: str, counts: list[int], rounds: int) -> dict[int, list[dict[str, Any]]]:
@@ -84,6 +129,11 @@ def concurrent_rounds(revision: str, counts: list[int], rounds: int) -> dict[int
             for _ in range(3 if count * 10 <= largest else 1):
                 runs[count].append(asyncio.run(concurrent(revision, count)))
     return runs
+
+
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run whose time is the median (the lower of the middle two for an even count)."""
+    return sorted(runs, key=lambda run: run["seconds"])[(len(runs) - 1) // 2]
 
 
 @contextlib.contextmanager
@@ -132,12 +182,14 @@ def report(
         result[f"concurrent_{count}_gc_s"] = round(statistics.median(run["gc_seconds"] for run in runs), 3)
         without_gc = statistics.median(run["seconds"] - run["gc_seconds"] for run in runs)
         result[f"concurrent_{count}_without_gc_s"] = round(without_gc, 3)
-        result[f"concurrent_{count}_gc_passes"] = runs[0]["gc_passes"]
+        # The passes of the run whose time is the median: beside the median GC seconds, run 0's
+        # passes could come from a run with a full pass when the median one had none.
+        passes = result[f"concurrent_{count}_gc_passes"] = median_run(runs)["gc_passes"]
         each = ", ".join(f"{run['seconds']:.2f}" for run in runs)
         say(f"  {count:5} at once: {seconds:7.2f} s   (runs: {each} s; {runs[0]['exchanges']} exchanges; "
             f"cross-talk: {result[f'concurrent_{count}_cross_talk']}; cyclic GC "
-            f"{result[f'concurrent_{count}_gc_s']:.2f} s in {'/'.join(map(str, runs[0]['gc_passes']))} "
-            "passes of generation 0/1/2)")  # fmt: skip
+            f"{result[f'concurrent_{count}_gc_s']:.2f} s median, {'/'.join(map(str, passes))} "
+            "passes of generation 0/1/2 in the median run)")  # fmt: skip
     if "concurrent_100_s" in result and "concurrent_1000_s" in result:
         result["ratio_1000_over_100"] = round(result["concurrent_1000_s"] / result["concurrent_100_s"], 1)
         result["ratio_1000_over_100_without_gc"] = round(

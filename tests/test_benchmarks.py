@@ -186,6 +186,42 @@ def test_each_concurrent_run_starts_from_a_collected_heap(
     assert result["cross_talk"] == 0 and result["seconds"] > result["gc_seconds"] >= 0
 
 
+def test_the_concurrent_cross_talk_check_sees_a_token_or_a_whoami_of_another_cimd_client(
+    benchmark: Callable[[str], Any],
+) -> None:
+    """Each CIMD client has its own document, so its own client_id: with one shared document a
+    token passed from one CIMD client to another named the same client and went unseen."""
+    concurrency = benchmark("concurrency")
+    scenarios = benchmark("scenarios")
+
+    async def checked() -> tuple[list[str], list[str], list[str]]:
+        async with scenarios.make_lab("2026-07-28", seed=0, policy=scenarios.POLICY) as lab:
+            clients = [concurrency._client(lab, i) for i in range(4)]
+            records = [await client.run_all() for client in clients]
+            clean = concurrency.cross_talk(lab, clients, records)
+            first, third = clients[0], clients[2]  # both CIMD
+            assert first.state.whoami["client_id"] != third.state.whoami["client_id"]
+            # client-0 sends an MCP request with client-2's token
+            async with lab.httpx_client("client-0") as http:
+                await http.post(lab.mcp_url, headers={"Authorization": f"Bearer {third.state.access_token}"}, json={})
+            passed_token = concurrency.cross_talk(lab, clients, records)
+            lab.trace.clear()
+            first.state.whoami = third.state.whoami
+            return clean, passed_token, concurrency.cross_talk(lab, clients, records)
+
+    clean, passed_token, swapped_whoami = asyncio.run(checked())
+    assert clean == []
+    assert [p for p in passed_token if p.startswith("client-0:") and "another token" in p]
+    assert "client-0: whoami names 'https://app.example/clients/2.json'" in swapped_whoami
+
+
+def test_the_concurrent_gc_passes_are_those_of_the_median_run(benchmark: Callable[[str], Any]) -> None:
+    concurrency = benchmark("concurrency")
+    runs = [{"seconds": s, "gc_passes": [s, 0, 0]} for s in (3.0, 1.0, 2.0, 9.0)]
+    assert concurrency.median_run(runs)["gc_passes"] == [2.0, 0, 0]
+    assert concurrency.median_run(runs[:3])["gc_passes"] == [2.0, 0, 0]
+
+
 def test_the_first_connect_is_timed_with_the_labs_bytecode_written(benchmark: Callable[[str], Any]) -> None:
     """As after a checkout's first run; where PYTHONDONTWRITEBYTECODE is set, nothing else writes it."""
     fresh = benchmark("fresh_interpreter")
