@@ -215,6 +215,40 @@ def test_the_concurrent_cross_talk_check_sees_a_token_or_a_whoami_of_another_cim
     assert "client-0: whoami names 'https://app.example/clients/2.json'" in swapped_whoami
 
 
+@pytest.mark.parametrize(
+    ("arguments", "said"),
+    [
+        (["--runs", "1"], "--runs: 1 is too few: at least 2"),  # the p90 needs two points
+        (["--repeat", "0"], "--repeat: 0 is too few: at least 1"),  # a median needs one round
+        (["--concurrent", "100", "0"], "--concurrent: 0 is too few: at least 1"),
+        (["--transport-runs", "0"], "--transport-runs: 0 is too few: at least 1"),
+        (["--fresh-runs", "-1"], "--fresh-runs: -1 is too few: at least 0"),
+    ],
+)
+def test_the_handshake_benchmark_refuses_counts_it_cannot_take_a_median_of_before_running(
+    benchmark: Callable[[str], Any], capsys: pytest.CaptureFixture[str], arguments: list[str], said: str
+) -> None:
+    """A usage error at once, not a StatisticsError after minutes of handshakes."""
+    handshake = benchmark("handshake")
+    with pytest.raises(SystemExit) as exited:
+        handshake.parse_arguments(arguments)
+    assert exited.value.code == 2 and said in capsys.readouterr().err
+    assert handshake.parse_arguments(["--runs", "2", "--repeat", "1", "--loopback-runs", "0"]).runs == 2
+
+
+def test_the_json_holds_every_key_the_issue_names_null_when_a_part_was_skipped(
+    benchmark: Callable[[str], Any],
+) -> None:
+    """`--quick` runs no 1,000 handshakes, `--loopback-runs 0 --fresh-runs 0` neither loopback nor
+    fresh interpreters: the keys are there, null."""
+    handshake = benchmark("handshake")
+    assert set(handshake.REQUIRED_KEYS) == set(REQUIRED_KEYS)
+    measured = {"median_ms": {"2026-07-28": {"DCR": 5.0}}, "concurrent_100_s": 0.5}
+    result = handshake.with_required_keys(measured)
+    assert result == {**measured, "loopback_tls_median_ms": None, "ratio_loopback_tls_over_inprocess": None,
+                      "concurrent_1000_s": None, "first_connect_s": None}  # fmt: skip
+
+
 def test_the_concurrent_gc_passes_are_those_of_the_median_run(benchmark: Callable[[str], Any]) -> None:
     concurrency = benchmark("concurrency")
     runs = [{"seconds": s, "gc_passes": [s, 0, 0]} for s in (3.0, 1.0, 2.0, 9.0)]
