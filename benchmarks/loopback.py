@@ -33,7 +33,7 @@ from lab_servers.client import Browser
 
 
 async def loopback_times(
-    revision: str, runs: int, tls: bool, *, new_connections: bool = False
+    revision: str, runs: int, tls: bool, *, new_connections: bool = False, refused: dict[str, str] | None = None
 ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """The same lab client and scenarios against the served lab (`python -m lab_servers serve`):
     real sockets on 127.0.0.1, uvicorn; with `tls`, HTTPS from serve's local CA (in a throwaway
@@ -43,16 +43,22 @@ async def loopback_times(
     each client its own HTTP clients and as a newly started MCP client does (TCP and TLS
     handshakes included). Each handshake over sockets follows one in an in-process lab of the same
     revision, so that the ratio compares times taken in the same moments: (over sockets, in
-    process), seconds per scenario."""
+    process), seconds per scenario. A scenario whose untimed first handshake fails is not timed;
+    why goes into `refused`."""
     from lab_servers.serve import serving  # uvicorn is only needed here
 
     with tempfile.TemporaryDirectory(prefix="lab-bench-tls-") as tls_directory:
         options: dict[str, Any] = {"tls": tls, "tls_directory": Path(tls_directory)} if tls else {"tls": False}
-        return await _loopback_times(serving, revision, runs, options, new_connections)
+        return await _loopback_times(serving, revision, runs, options, new_connections, refused)
 
 
 async def _loopback_times(
-    serving: Any, revision: str, runs: int, options: dict[str, Any], new_connections: bool
+    serving: Any,
+    revision: str,
+    runs: int,
+    options: dict[str, Any],
+    new_connections: bool,
+    refused: dict[str, str] | None,
 ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     over_sockets: dict[str, list[float]] = defaultdict(list)
     in_process: dict[str, list[float]] = defaultdict(list)
@@ -92,7 +98,9 @@ async def _loopback_times(
             for scenario, method in SCENARIOS:
                 try:
                     await run(method, 0)
-                except StepError:
+                except StepError as refusal:  # over plain http the AS refuses a CIMD client_id (https only)
+                    if refused is not None:
+                        refused[scenario] = str(refusal)
                     continue
                 scenarios.append((scenario, method))
             number = 0
@@ -159,7 +167,10 @@ def report(result: dict[str, Any], revision: str, runs: int, transport_runs: int
         ("tls_new_connections", "HTTPS, each client its own new connections", True, True),
     )
     for name, how, use_tls, new_connections in modes:
-        over_sockets, in_process = asyncio.run(loopback_times(revision, runs, use_tls, new_connections=new_connections))
+        refused: dict[str, str] = {}
+        over_sockets, in_process = asyncio.run(
+            loopback_times(revision, runs, use_tls, new_connections=new_connections, refused=refused)
+        )
         result[f"loopback_{name}_median_ms"] = {s: median_ms(v) for s, v in over_sockets.items()}
         result[f"loopback_{name}_in_process_median_ms"] = paired = {s: median_ms(v) for s, v in in_process.items()}
         ratios = {s: round(median_ms(v) / paired[s], 1) for s, v in over_sockets.items()}
@@ -170,6 +181,9 @@ def report(result: dict[str, Any], revision: str, runs: int, transport_runs: int
         for scenario, samples in over_sockets.items():
             say(f"  {scenario:18} {ms(statistics.median(samples))}   {ratios[scenario]:5.1f}× the in-process "
                 f"{ms(statistics.median(in_process[scenario])).strip()}")  # fmt: skip
+        # Said, not dropped silently: plain http has no CIMD (a client_id URL must be https).
+        for scenario, why in refused.items():
+            say(f"  {scenario:18} not timed: its first handshake failed: {why}")
     say(
         explain_loopback_ratio(
             result,
