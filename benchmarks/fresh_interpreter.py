@@ -1,6 +1,6 @@
 """A fresh interpreter's first connect: `import lab_servers` + `Lab()` + the first
 `connect("cimd")`, with the lab's bytecode written (as after a checkout's first run) and
-compiling the lab from source. Part of `benchmarks/handshake.py`, which prints it; the target
+compiling the lab from source; and `from lab_servers import Lab` alone. Part of `benchmarks/handshake.py`, which prints it; the target
 (issue 12) is ≤ 0.8 s median."""
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ lab = lab_servers.Lab()
 asyncio.run(lab.connect("cimd"))
 print(time.process_time() - cpu_started, time.perf_counter() - started)
 """
-IMPORT_PROBE = "import time; t = time.perf_counter(); import lab_servers; print(time.perf_counter() - t)"
+# What a learner's first cell imports. Not `import lab_servers`: the package imports its API on
+# first use (PEP 562), so that loads almost nothing (about 10 ms) and would hide the import's cost.
+IMPORT_PROBE = "import time; t = time.perf_counter(); from lab_servers import Lab; print(time.perf_counter() - t)"
 
 
 @dataclass(frozen=True)
@@ -87,11 +89,11 @@ def report(result: dict[str, Any], runs: int, say: Callable[[str], None]) -> Non
              "from_source": from_source},
             runs,
         )  # fmt: skip
-    result["import_s"] = round(fresh["import"][0], 3)
+    result["import_lab_s"] = round(fresh["import"][0], 3)
     # The probe prints its CPU time, then its wall time.
     result["first_connect_cpu_s"], result["first_connect_s"] = (round(n, 3) for n in fresh["compiled"])
     result["first_connect_from_source_s"] = round(fresh["from_source"][-1], 3)
-    say(f"\nFresh interpreter, median of {runs}: import lab_servers {result['import_s']:.3f} s; "
+    say(f"\nFresh interpreter, median of {runs}: from lab_servers import Lab {result['import_lab_s']:.3f} s; "
         f"import + Lab() + first connect(\"cimd\") {result['first_connect_s']:.3f} s, CPU {result['first_connect_cpu_s']:.3f} s "
         "(target ≤ 0.8 s), the lab's bytecode written as after a checkout's first run; "
         f"{result['first_connect_from_source_s']:.3f} s compiling the lab from source")  # fmt: skip
