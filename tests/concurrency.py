@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from lab_servers import Lab
+from lab_servers import Lab, LabClient
 from lab_servers.lab import APP_HOST, Connection, default_client_metadata
 
 
@@ -23,12 +23,23 @@ def publish_clients(lab: Lab, n: int) -> None:
         lab.publish_client_document(client_document_url(i), default_client_metadata(client_document_url(i)))
 
 
-async def connect_many(lab: Lab, n: int) -> list[Connection]:
-    """`n` CIMD handshakes at once, client i identified by document i and caller name `client-i`."""
+def many_clients(lab: Lab, n: int) -> list[LabClient]:
+    """`n` CIMD clients, client i identified by document i (published here) and caller name
+    `client-i`; nothing is sent yet. Apart from `connect_many` so that a benchmark can build them
+    before its timer starts."""
     publish_clients(lab, n)
-    clients = [lab.client("cimd", client_metadata_url=client_document_url(i), caller=f"client-{i}") for i in range(n)]
+    return [lab.client("cimd", client_metadata_url=client_document_url(i), caller=f"client-{i}") for i in range(n)]
+
+
+async def run_at_once(clients: list[LabClient]) -> list[Connection]:
+    """Every client's whole handshake, all at once."""
     await asyncio.gather(*(client.run_all() for client in clients))
     return [Connection(client, client.records) for client in clients]
+
+
+async def connect_many(lab: Lab, n: int) -> list[Connection]:
+    """`n` CIMD handshakes at once, client i identified by document i and caller name `client-i`."""
+    return await run_at_once(many_clients(lab, n))
 
 
 def cross_talk(lab: Lab, connections: list[Connection]) -> list[str]:
