@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import ssl
 import statistics
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,18 +44,33 @@ async def tiny_app(
     await send({"type": "http.response.body", "body": b"ok"})
 
 
-async def _median_us(request: Callable[[], Awaitable[None]], runs: int) -> float:
-    for _ in range(WARM_UP):
-        await request()
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        await request()
-        samples.append(time.perf_counter() - start)
-    return round(statistics.median(samples) * 1e6, 1)
+Request = Callable[[], Awaitable[None]]
 
 
-async def in_process_us(runs: int) -> float:
+async def interleaved_medians_us(requests: dict[str, tuple[Request, int]]) -> dict[str, float]:
+    """The median µs of each kind of request, `count` samples of each, after `WARM_UP` untimed.
+    The kinds take their samples in turn, one each per round (a kind with fewer samples spread
+    evenly over the rounds), so that a drift in the machine's speed weighs on every kind alike
+    rather than on whichever block ran last. Expect a higher lab-network figure than a block of
+    its own gave: there each GET found the CPU's caches full of its code, here it follows a TLS
+    GET (on 2026-12-05, 145–155 µs against 93 µs; in a handshake, too, each exchange runs amid
+    other work)."""
+    for request, _ in requests.values():
+        for _ in range(WARM_UP):
+            await request()
+    rounds = max(count for _, count in requests.values())
+    samples: dict[str, list[float]] = {name: [] for name in requests}
+    for number in range(rounds):
+        for name, (request, count) in requests.items():
+            if (number + 1) * count // rounds > number * count // rounds:  # `count` rounds of `rounds`
+                start = time.perf_counter()
+                await request()
+                samples[name].append(time.perf_counter() - start)
+    return {name: round(statistics.median(taken) * 1e6, 1) for name, taken in samples.items()}
+
+
+@contextlib.asynccontextmanager
+async def lab_network_get() -> AsyncIterator[Request]:
     """A GET on the lab network, traced as every lab exchange is."""
     network = LabNetwork()
     network.add_host("tiny.example", "10.9.9.9", tiny_app)
@@ -64,10 +80,11 @@ async def in_process_us(runs: int) -> float:
             await http.get("https://tiny.example/")
             network.trace.clear()  # keep memory flat, as the handshake benchmark does
 
-        return await _median_us(request, runs)
+        yield request
 
 
-async def loopback_tls_us(runs: int) -> dict[str, float]:
+@contextlib.asynccontextmanager
+async def loopback_tls_gets() -> AsyncIterator[tuple[Request, Request]]:
     """A GET over 127.0.0.1 with TLS: on one kept-alive connection, and on a new connection each
     time (what a client that has just started pays: TCP and TLS handshakes first)."""
     with tempfile.TemporaryDirectory(prefix="lab-bench-transport-") as directory:
@@ -91,29 +108,30 @@ async def loopback_tls_us(runs: int) -> dict[str, float]:
                 async def kept_alive() -> None:
                     await http.get(url)
 
-                warm = await _median_us(kept_alive, runs)
+                async def new_connection() -> None:
+                    async with httpx.AsyncClient(verify=verify) as fresh:
+                        await fresh.get(url)
 
-            async def new_connection() -> None:
-                async with httpx.AsyncClient(verify=verify) as fresh:
-                    await fresh.get(url)
-
-            cold = await _median_us(new_connection, max(runs // 10, 50))
+                yield kept_alive, new_connection
         finally:
             server.should_exit = True
             await task
             sock.close()
-    return {"kept_alive": warm, "new_connection": cold}
 
 
 async def round_trips(runs: int) -> dict[str, float]:
-    inside = await in_process_us(runs)
-    loopback = await loopback_tls_us(runs)
+    """`runs` GETs on the lab network and as many over loopback on a kept-alive connection, in
+    turn; fewer on new connections (a tenth, at least 50), spread over the same rounds."""
+    async with lab_network_get() as inside, loopback_tls_gets() as (kept_alive, new_connection):
+        medians = await interleaved_medians_us(
+            {"inside": (inside, runs), "kept_alive": (kept_alive, runs), "new": (new_connection, max(runs // 10, 50))}
+        )
     return {
-        "in_process_us": inside,
-        "loopback_tls_us": loopback["kept_alive"],
-        "loopback_tls_new_connection_us": loopback["new_connection"],
-        "ratio_kept_alive": round(loopback["kept_alive"] / inside, 1),
-        "ratio_new_connection": round(loopback["new_connection"] / inside, 1),
+        "in_process_us": medians["inside"],
+        "loopback_tls_us": medians["kept_alive"],
+        "loopback_tls_new_connection_us": medians["new"],
+        "ratio_kept_alive": round(medians["kept_alive"] / medians["inside"], 1),
+        "ratio_new_connection": round(medians["new"] / medians["inside"], 1),
     }
 
 
@@ -132,8 +150,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2000, help="requests per transport (default 2000)")
     parser.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
     args = parser.parse_args()
-    with conditions():
-        result = asyncio.run(round_trips(args.runs))
+    result: dict[str, Any] = {}
+    with conditions(print, result):  # the machine's load and speed go into the JSON too
+        result.update(asyncio.run(round_trips(args.runs)))
         print("One GET of a two-byte answer, median (the transport alone; no server work):")
         print(describe(result))
     if args.json:
