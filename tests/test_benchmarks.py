@@ -256,6 +256,36 @@ def test_the_concurrent_gc_passes_are_those_of_the_median_run(benchmark: Callabl
     assert concurrency.median_run(runs[:3])["gc_passes"] == [2.0, 0, 0]
 
 
+@pytest.mark.parametrize(
+    ("returncode", "summary", "passed"),
+    [
+        (0, "112 passed in 25.31s", True),
+        (1, "1 failed, 111 passed in 25.31s", False),
+        (5, "no tests ran in 0.01s", False),  # no notebook found
+        (2, "1 error in 0.52s", False),  # collection failed: no "failed" in the summary
+        (0, "", False),
+    ],
+)
+def test_the_notebook_suite_meets_its_target_only_when_its_notebooks_ran_and_passed(
+    benchmark: Callable[[str], Any], returncode: int, summary: str, passed: bool
+) -> None:
+    notebooks = benchmark("notebooks")
+    assert notebooks.SuiteRun(1.0, returncode, summary).passed() is passed
+
+
+def test_a_notebooks_first_cell_is_judged_and_stored_by_its_median(
+    benchmark: Callable[[str], Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not the best of the runs: one lucky kernel does not meet the 2 s target for the others."""
+    notebooks = benchmark("notebooks")
+    times = iter([(0.5, 1.5), (0.6, 2.5), (0.7, 2.6)])
+    monkeypatch.setattr(notebooks, "first_cell_times", lambda path: next(times))
+    result: dict[str, object] = {}
+    assert notebooks.report_first_cells([Path("00_start.ipynb")], 3, result) is False
+    assert result["first_cell_median_s"] == {"00_start": 2.5} and result["kernel_start_median_s"] == {"00_start": 0.6}
+    assert "1.50, 2.50, 2.60 s" in capsys.readouterr().out
+
+
 def test_the_first_connect_is_timed_with_the_labs_bytecode_written(benchmark: Callable[[str], Any]) -> None:
     """As after a checkout's first run; where PYTHONDONTWRITEBYTECODE is set, nothing else writes it."""
     fresh = benchmark("fresh_interpreter")
