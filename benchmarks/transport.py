@@ -33,6 +33,7 @@ from lab_servers.network.network import LabNetwork
 from lab_servers.serve_sockets import bind
 
 WARM_UP = 50
+BLOCK = 25  # samples of the most frequent kind per turn (interleaved_medians_us)
 
 
 async def tiny_app(
@@ -49,20 +50,20 @@ Request = Callable[[], Awaitable[None]]
 
 async def interleaved_medians_us(requests: dict[str, tuple[Request, int]]) -> dict[str, float]:
     """The median µs of each kind of request, `count` samples of each, after `WARM_UP` untimed.
-    The kinds take their samples in turn, one each per round (a kind with fewer samples spread
-    evenly over the rounds), so that a drift in the machine's speed weighs on every kind alike
-    rather than on whichever block ran last. Expect a higher lab-network figure than a block of
-    its own gave: there each GET found the CPU's caches full of its code, here it follows a TLS
-    GET (on 2026-12-05, 145–155 µs against 93 µs; in a handshake, too, each exchange runs amid
-    other work)."""
+    The kinds take turns in short runs (`BLOCK` samples of the most frequent kind per turn, the
+    others in proportion), so that a drift in the machine's speed weighs on every kind alike
+    rather than on whichever ran last, while each kind still runs with its own code in the CPU's
+    caches, as it does in use. Turns of one sample each measured something else: a lab-network
+    GET that follows a TLS GET found its code evicted, and took 145–155 µs against 93 µs
+    (2026-12-05); the lab network never runs between TLS requests."""
     for request, _ in requests.values():
         for _ in range(WARM_UP):
             await request()
-    rounds = max(count for _, count in requests.values())
+    rounds = -(-max(count for _, count in requests.values()) // BLOCK)  # ceiling division
     samples: dict[str, list[float]] = {name: [] for name in requests}
     for number in range(rounds):
         for name, (request, count) in requests.items():
-            if (number + 1) * count // rounds > number * count // rounds:  # `count` rounds of `rounds`
+            for _ in range((number + 1) * count // rounds - number * count // rounds):  # `count` over `rounds`
                 start = time.perf_counter()
                 await request()
                 samples[name].append(time.perf_counter() - start)
