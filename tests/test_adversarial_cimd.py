@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 
 from lab_servers import HARDENED, Lab
+from lab_servers.authorization_server import ASPolicy
 from lab_servers.metadata_host import HostedResponse
 from lab_servers.security import RuleCase, run_cimd_rule, valid_document
 from lab_servers.security.cimd_rules import DOCUMENT_URL, json_response
-from lab_servers.security.network_fixtures import add_internal_network
+from lab_servers.security.network_fixtures import InternalNetwork, add_internal_network
 from lab_servers.security.requests import register
 
 pytestmark = pytest.mark.anyio
@@ -259,8 +260,8 @@ async def test_a_registration_aimed_at_an_internal_address_is_refused_and_writes
     assert lab.registrations == {} and internal.reached == []
 
 
-async def test_a_logo_that_redirects_inside_the_network_is_not_followed_and_not_kept() -> None:
-    async with Lab(policy=HARDENED) as lab:
+async def _register_logo_redirecting_to_cloud_metadata(policy: ASPolicy) -> tuple[int, Lab, InternalNetwork]:
+    async with Lab(policy=policy) as lab:
         internal = add_internal_network(lab)
         internal.attacker.publish_response(
             "/logo.png", HostedResponse(b"", 302, {"location": "http://169.254.169.254/latest/meta-data/"})
@@ -268,6 +269,19 @@ async def test_a_logo_that_redirects_inside_the_network_is_not_followed_and_not_
         body = {"client_name": "x", "redirect_uris": ["https://evil.example/cb"], "token_endpoint_auth_method": "none",
                 "logo_uri": "https://evil.example/logo.png"}  # fmt: skip
         response = await register(lab, body, caller="evil.example")
-    assert response.status_code == 201
+    return response.status_code, lab, internal
+
+
+async def test_a_logo_that_redirects_inside_the_network_is_not_followed_and_not_kept() -> None:
+    status, lab, internal = await _register_logo_redirecting_to_cloud_metadata(HARDENED)
+    assert status == 201
     assert internal.reached == []
     assert all(client.prefetched == {} for client in lab.registrations.values())
+
+
+async def test_it_is_the_no_redirect_rule_that_keeps_the_logo_fetch_out_of_the_cloud_metadata_service() -> None:
+    # CIMD -02 §5: redirects MUST NOT be followed. Vetting evil.example's address does not cover
+    # 169.254.169.254: once the redirect is followed, the request goes where that host is.
+    _, lab, internal = await _register_logo_redirecting_to_cloud_metadata(HARDENED.but(follow_redirects=True))
+    assert internal.reached == ["cloud-metadata /latest/meta-data/"]
+    assert [e.address for e in lab.trace if e.host == "169.254.169.254"] == ["169.254.169.254"]

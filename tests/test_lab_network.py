@@ -186,12 +186,38 @@ async def test_the_hardened_as_never_connects_to_a_mixed_answer_set_but_the_naiv
     assert (await fetch(lab, url, NAIVE)).body == b'{"secret": "internal"}'
 
 
+async def test_a_pin_holds_for_the_host_it_was_vetted_for_and_a_followed_redirect_connects_where_its_host_resolves(
+    lab: Lab,
+) -> None:
+    # httpx copies a request's extensions onto the redirect it follows; the address vetted for
+    # files.example says nothing about where admin.internal lives, so the redirect connects there.
+    inside = Streamer(0, content=b'{"secret": "internal"}')
+    lab.network.add_host("admin.internal", "10.0.0.5", inside)
+    lab.network.add_host(HOST, PUBLIC, RedirectTo("http://admin.internal/"))
+    fetched = await fetch(lab, f"https://{HOST}/client.json", HARDENED.but(follow_redirects=True))
+    assert fetched.body == b'{"secret": "internal"}'
+    assert [(e.host, e.address) for e in lab.trace] == [(HOST, PUBLIC), ("admin.internal", "10.0.0.5")]
+
+
 async def test_a_connection_tries_each_address_and_fails_only_if_none_listens(lab: Lab) -> None:
     lab.network.dns.set("nowhere.example", ["93.184.216.98", "93.184.216.99"])
     async with lab.httpx_client() as http:
         with pytest.raises(Exception, match=r"93\.184\.216\.98, 93\.184\.216\.99"):
             await http.get("https://nowhere.example/")
     assert issubclass(LabConnectError, ConnectionError)
+
+
+class RedirectTo:
+    """An ASGI app that answers every request with 302 to `location`."""
+
+    def __init__(self, location: str) -> None:
+        self.location = location
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        headers = [(b"location", self.location.encode())]
+        await send({"type": "http.response.start", "status": 302, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
 
 
 class CookieSetter:

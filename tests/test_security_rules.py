@@ -30,6 +30,17 @@ async def test_each_cimd_rule_is_enforced_by_the_hardened_as_with_an_error_namin
     assert result.details["internal_requests"] == []
 
 
+async def test_a_redirect_to_the_cloud_metadata_service_is_stopped_by_the_no_redirect_rule_alone() -> None:
+    # CIMD -02 §5: with only that rule switched off, the AS follows the 307 and the metadata
+    # service answers; the address vetted for evil.example does not travel with the redirect.
+    case = next(c for c in RULE_CASES if c.id == "redirect-to-cloud-metadata")
+    following = await run_cimd_rule(case, HARDENED.but(follow_redirects=True))
+    assert following.details["internal_requests"] == [
+        "cloud-metadata /latest/meta-data/iam/security-credentials/lab-as-role"
+    ]
+    assert (await run_cimd_rule(case, HARDENED)).details["internal_requests"] == []
+
+
 async def test_the_naive_as_accepts_most_hostile_inputs_and_fetches_from_its_own_network() -> None:
     result = await run_cimd_rules(NAIVE)
     accepted = {row["case"] for row in result.details["rows"] if row["outcome"] == "accepted"}

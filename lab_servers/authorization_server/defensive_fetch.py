@@ -33,7 +33,7 @@ import anyio
 import httpx
 
 from ..bounded_read import ACCEPTED_ENCODINGS, BodyRefused, read_at_most
-from ..network import PINNED_ADDRESS
+from ..network import PINNED_ADDRESS, PinnedAddress
 from .policy import ASPolicy
 
 Resolver = Callable[[str], "str | Sequence[str]"]  # a name → its address, or its whole answer set
@@ -153,7 +153,9 @@ async def defensive_fetch(
         if policy.pin_vetted_address:
             # Without the pin the network would look the name up again, and a rebinding name
             # answers with an internal address the second time (time-of-check, time-of-use).
-            extensions[PINNED_ADDRESS] = address
+            # The pin holds for this host only: a redirect elsewhere is judged by the no-redirect
+            # rule (CIMD §5), not by an address vetted for another name.
+            extensions[PINNED_ADDRESS] = PinnedAddress(parts.hostname or "", address)
     if policy.require_https_client_id and parts.scheme != "https":
         # CIMD §8.6: fetch only known schemes; MCP §11.3: HTTPS everywhere.
         raise FetchRefused(

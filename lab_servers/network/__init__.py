@@ -2,6 +2,14 @@
 
 from .asgi import RawResponse
 from .dns import UnknownHost, VirtualDNS
-from .network import PINNED_ADDRESS, LabConnectError, LabNetwork
+from .network import PINNED_ADDRESS, LabConnectError, LabNetwork, PinnedAddress
 
-__all__ = ["PINNED_ADDRESS", "LabConnectError", "LabNetwork", "RawResponse", "UnknownHost", "VirtualDNS"]
+__all__ = [
+    "PINNED_ADDRESS",
+    "LabConnectError",
+    "LabNetwork",
+    "PinnedAddress",
+    "RawResponse",
+    "UnknownHost",
+    "VirtualDNS",
+]

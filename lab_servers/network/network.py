@@ -4,7 +4,10 @@ A request is routed the way a real one travels: the host name is looked up in th
 and the address it resolves to is "connected to". An unknown name or an address where nothing
 listens fails like a real connection error. A caller that has already resolved and vetted an
 address (the authorization server's defensive CIMD fetch does) pins it with the request
-extension `lab.pinned_address`, so the connection goes to the address that was checked.
+extension `lab.pinned_address`, a `PinnedAddress`, so the connection goes to the address that was
+checked. A pin names the host it was vetted for and applies to that host only: httpx copies a
+request's extensions onto a redirect it follows, and a redirect to another host must connect
+where that host resolves, as a real client's would (a vetted address says nothing about it).
 """
 
 from __future__ import annotations
@@ -25,6 +28,18 @@ from .asgi import ASGIApp, LifespanRunner, RawResponse, StreamedResponse, open_a
 from .dns import UnknownHost, VirtualDNS
 
 PINNED_ADDRESS = "lab.pinned_address"
+
+
+@dataclass(frozen=True)
+class PinnedAddress:
+    """The address a caller resolved and vetted for `host`: a request to `host` connects there."""
+
+    host: str
+    address: str
+
+    def applies_to(self, host: str) -> bool:
+        # Host names compare case-insensitively (RFC 3986 §3.2.2); the network lowercases its own.
+        return self.host.lower().rstrip(".") == host.lower().rstrip(".")
 
 
 @functools.lru_cache(maxsize=256)  # a few addresses, looked up on every request (issue 12)
@@ -99,10 +114,10 @@ class LabNetwork:
         url: str,
         headers: list[tuple[str, str]],
         body: bytes,
-        pinned_address: str | None = None,
+        pinned: PinnedAddress | None = None,
     ) -> RawResponse:
         """One whole exchange: the request body sent, the response body read to the end."""
-        response = await self.open(caller, method, url, headers, body, pinned_address)
+        response = await self.open(caller, method, url, headers, body, pinned)
         try:
             return RawResponse(response.status, response.headers, await response.read())
         finally:
@@ -115,7 +130,7 @@ class LabNetwork:
         url: str,
         headers: list[tuple[str, str]],
         body: bytes | AsyncIterator[bytes],
-        pinned_address: str | None = None,
+        pinned: PinnedAddress | None = None,
     ) -> TracedResponse:
         """Connect, send the request, and return once the status line and headers are back; the
         body streams from there. The exchange is traced when the response is closed. A body the
@@ -135,7 +150,10 @@ class LabNetwork:
             at=self.clock.now(),
         )
         try:
-            addresses = (pinned_address,) if pinned_address else self.dns.resolve_all(host_name)
+            if pinned is not None and pinned.applies_to(host_name):
+                addresses: tuple[str, ...] = (pinned.address,)
+            else:
+                addresses = self.dns.resolve_all(host_name)
         except UnknownHost as exc:
             self._record_failure(common, request_tap, None, str(exc))
             raise LabConnectError(str(exc)) from None
@@ -262,6 +280,12 @@ class _Httpx2Stream(_Stream, httpx2.AsyncByteStream):
     pass
 
 
+def _pin_of(extensions: dict[str, Any]) -> PinnedAddress | None:
+    """The request's pin, if it carries one; anything else under the name pins nothing."""
+    pin = extensions.get(PINNED_ADDRESS)
+    return pin if isinstance(pin, PinnedAddress) else None
+
+
 async def _forward(network: LabNetwork, caller: str, request: Any, http: Any, stream: type[_Stream]) -> Any:
     """Carry one httpx or httpx2 request (`http` is the module: the two share one API)."""
     body: bytes | AsyncIterator[bytes]
@@ -276,7 +300,7 @@ async def _forward(network: LabNetwork, caller: str, request: Any, http: Any, st
             str(request.url),
             [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw],
             body,
-            request.extensions.get(PINNED_ADDRESS),
+            _pin_of(request.extensions),
         )
     except LabConnectError as exc:
         raise http.ConnectError(str(exc), request=request) from None
