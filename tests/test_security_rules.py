@@ -41,6 +41,18 @@ async def test_a_redirect_to_the_cloud_metadata_service_is_stopped_by_the_no_red
     assert (await run_cimd_rule(case, HARDENED)).details["internal_requests"] == []
 
 
+async def test_a_slow_document_is_judged_by_each_policys_own_timeout() -> None:
+    # The naive AS waits 30 s and the hardened one 2 s: on the case's time scale, the naive one
+    # outwaits the slow answer and accepts it, the hardened one gives up first.
+    case = next(c for c in RULE_CASES if c.id == "slow")
+    naive, hardened = await run_cimd_rule(case, NAIVE), await run_cimd_rule(case, HARDENED)
+    assert naive.outcome == "accepted", naive.summary
+    assert hardened.outcome == "refused" and "timeout" in hardened.details["error_description"]
+    assert naive.details["fetch_timeout_seconds"] / hardened.details["fetch_timeout_seconds"] == pytest.approx(
+        NAIVE.fetch_timeout_seconds / HARDENED.fetch_timeout_seconds
+    )
+
+
 async def test_the_naive_as_accepts_most_hostile_inputs_and_fetches_from_its_own_network() -> None:
     result = await run_cimd_rules(NAIVE)
     accepted = {row["case"] for row in result.details["rows"] if row["outcome"] == "accepted"}

@@ -48,7 +48,17 @@ class RuleCase:
     hardened_error: str = ""  # a phrase the hardened AS's error description contains
     accepted_when_hardened: bool = False
     document_is_valid: bool = False  # the request is at fault, not the document (which may be cached)
-    policy_changes: dict[str, Any] = field(default_factory=dict)
+    policy_changes: dict[str, Any] = field(default_factory=dict)  # applied to every policy the case runs under
+    # A slow case runs faster than real time: each policy's own fetch timeout is multiplied by this,
+    # so every policy keeps its timeout relative to the delay (the naive AS still outwaits it).
+    time_scale: float = 1.0
+
+    def policy_for(self, policy: ASPolicy) -> ASPolicy:
+        """`policy` as this case runs it: its changes applied, its timeout on the case's time scale."""
+        changed = policy.but(**self.policy_changes) if self.policy_changes else policy
+        if self.time_scale == 1.0:
+            return changed
+        return changed.but(fetch_timeout_seconds=changed.fetch_timeout_seconds * self.time_scale)
 
 
 def _doc(**changes: Any) -> dict[str, HostedResponse]:
@@ -56,6 +66,10 @@ def _doc(**changes: Any) -> dict[str, HostedResponse]:
 
 
 _PADDING = "x" * 6000
+# The slow document answers after 12 s, run 40 times faster: 0.3 s against a hardened timeout of
+# 2 s → 50 ms and a naive one of 30 s → 750 ms.
+_SLOW_SPEEDUP = 40
+_SLOW_ANSWER_SECONDS = 12.0
 RULE_CASES: tuple[RuleCase, ...] = (
     RuleCase("valid", "a well-formed document is accepted", DOCUMENT_URL, _doc(), accepted_when_hardened=True),
     RuleCase("private-key-jwt", "private_key_jwt with jwks_uri is allowed for a confidential client (§8.2)", DOCUMENT_URL,
@@ -116,9 +130,11 @@ RULE_CASES: tuple[RuleCase, ...] = (
     RuleCase("status-203", "only 200 OK counts, even for another 2xx (§5)", DOCUMENT_URL,
              {"/client.json": json_response(valid_document(), status=203)}, hardened_error="HTTP 203"),
     RuleCase("too-large", "stop reading at about 5 KB (§8.7)", DOCUMENT_URL, _doc(padding=_PADDING), hardened_error="larger than 5120 bytes"),
-    RuleCase("slow", "give up on a slow response (timeout, lab policy)", DOCUMENT_URL,
-             {"/client.json": HostedResponse(json_response(valid_document()).body, 200, {"content-type": "application/json"}, delay_seconds=0.3)},
-             hardened_error="timeout", policy_changes={"fetch_timeout_seconds": 0.05}),
+    RuleCase("slow", f"give up on a slow response (timeout, lab policy; a {_SLOW_ANSWER_SECONDS:.0f} s answer, run {_SLOW_SPEEDUP}× faster)",
+             DOCUMENT_URL,
+             {"/client.json": HostedResponse(json_response(valid_document()).body, 200, {"content-type": "application/json"},
+                                             delay_seconds=_SLOW_ANSWER_SECONDS / _SLOW_SPEEDUP)},
+             hardened_error="timeout", time_scale=1 / _SLOW_SPEEDUP),
     RuleCase("html-content-type", "JSON media type only (lab policy; the draft only requires a JSON body)", DOCUMENT_URL,
              {"/client.json": json_response(valid_document(), content_type="text/html")}, hardened_error="not a JSON media type"),
     # Special-use addresses (§8.6)
@@ -141,7 +157,7 @@ RULE_CASES: tuple[RuleCase, ...] = (
 
 async def run_cimd_rule(case: RuleCase, policy: ASPolicy) -> ExperimentResult:
     """Open the authorization URL for `case` under `policy`: consent, or an error page?"""
-    policy = policy.but(**case.policy_changes) if case.policy_changes else policy
+    policy = case.policy_for(policy)
     async with Lab(seed=f"rule:{case.id}", policy=policy) as lab:
         internal = add_internal_network(lab)
         for path, response in case.served.items():
@@ -154,6 +170,7 @@ async def run_cimd_rule(case: RuleCase, policy: ASPolicy) -> ExperimentResult:
             "error_description": refused[1] if refused else None,
             "cached": sorted(lab.cimd_cache),
             "records": len(lab.registrations),
+            "fetch_timeout_seconds": policy.fetch_timeout_seconds,
             "internal_requests": internal.reached,
         }
         exchanges = tuple(lab.trace)
