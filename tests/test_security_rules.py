@@ -11,6 +11,7 @@ from lab_servers.authorization_server.defensive_fetch import special_use_kind
 from lab_servers.security import RULE_CASES, run_cimd_rule, run_cimd_rules
 from lab_servers.security.cimd_rules import valid_document
 from lab_servers.security.network_fixtures import REBINDING_HOST, add_internal_network
+from lab_servers.security.report import rules_table
 from lab_servers.security.requests import open_authorization, refusal, register
 
 pytestmark = pytest.mark.anyio
@@ -36,7 +37,7 @@ async def test_a_redirect_to_the_cloud_metadata_service_is_stopped_by_the_no_red
     case = next(c for c in RULE_CASES if c.id == "redirect-to-cloud-metadata")
     following = await run_cimd_rule(case, HARDENED.but(follow_redirects=True))
     assert following.details["internal_requests"] == [
-        "cloud-metadata /latest/meta-data/iam/security-credentials/lab-as-role"
+        "169.254.169.254 /latest/meta-data/iam/security-credentials/lab-as-role → 200"
     ]
     assert (await run_cimd_rule(case, HARDENED)).details["internal_requests"] == []
 
@@ -58,6 +59,35 @@ async def test_the_naive_as_accepts_most_hostile_inputs_and_fetches_from_its_own
     accepted = {row["case"] for row in result.details["rows"] if row["outcome"] == "accepted"}
     assert {"http-scheme", "fragment", "userinfo", "redirect", "too-large", "client-secret", "host-case"} <= accepted
     assert sum(row["internal_requests"] for row in result.details["rows"]) >= 4
+
+
+@pytest.mark.parametrize(
+    ("case_id", "attempt"),
+    [
+        ("address-loopback", "127.0.0.1 /client.json → nothing answered"),
+        ("address-cgnat", "100.64.0.7 /client.json → nothing answered"),
+        ("address-ipv6-loopback", "::1 /client.json → nothing answered"),
+        ("address-nat64", "64:ff9b::a00:5 /api/secrets → nothing answered"),
+        ("address-private", "10.0.0.5 /api/secrets → 200"),
+    ],
+)
+async def test_every_request_the_naive_as_sends_to_a_special_use_address_counts_answered_or_not(
+    case_id: str, attempt: str
+) -> None:
+    # CIMD -02 §8.6 forbids sending the request; that nothing listens at 127.0.0.1 in the lab is luck.
+    case = next(c for c in RULE_CASES if c.id == case_id)
+    result = await run_cimd_rule(case, NAIVE)
+    assert result.details["internal_requests"] == [attempt]
+    assert result.details["internal_answered"] == int(attempt.endswith("200"))
+
+
+async def test_the_rules_table_marks_an_unanswered_attempt_inside_the_network_as_an_attempt() -> None:
+    naive, hardened = await run_cimd_rules(NAIVE), await run_cimd_rules(HARDENED)
+    row = next(r for r in naive.details["rows"] if r["case"] == "address-loopback")
+    assert (row["outcome"], row["internal_requests"], row["internal_answered"]) == ("refused", 1, 0)
+    html = rules_table(naive, hardened)._repr_html_()
+    assert "refused · attempted inside the network ×1 (nothing listened)" in html
+    assert "sent 9 request(s) into its own network, 5 of them answered" in naive.summary
 
 
 async def test_the_hardened_as_enforces_every_rule() -> None:

@@ -15,7 +15,15 @@ from typing import Any
 from ..authorization_server import ASPolicy
 from ..lab import Lab, default_client_metadata
 from ..metadata_host import HostedResponse
-from .network_fixtures import ADMIN_SECRETS_PATH, ATTACKER_HOST, CLOUD_CREDENTIALS_PATH, add_internal_network
+from .network_fixtures import (
+    ADMIN_SECRETS_PATH,
+    ATTACKER_HOST,
+    CLOUD_CREDENTIALS_PATH,
+    add_internal_network,
+    answered,
+    described,
+    requests_into_the_network,
+)
 from .requests import open_authorization, refusal
 from .results import ExperimentResult
 
@@ -164,6 +172,7 @@ async def run_cimd_rule(case: RuleCase, policy: ASPolicy) -> ExperimentResult:
             internal.attacker.publish_response(path, response)
         page = await open_authorization(lab, case.client_id, case.redirect_uri)
         refused = refusal(page)
+        inside = requests_into_the_network(lab.trace)
         details = {
             "client_id": case.client_id,
             "error": refused[0] if refused else None,
@@ -171,7 +180,9 @@ async def run_cimd_rule(case: RuleCase, policy: ASPolicy) -> ExperimentResult:
             "cached": sorted(lab.cimd_cache),
             "records": len(lab.registrations),
             "fetch_timeout_seconds": policy.fetch_timeout_seconds,
-            "internal_requests": internal.reached,
+            # Every request the AS sent to a special-use address, whether or not anything listened.
+            "internal_requests": [described(e) for e in inside],
+            "internal_answered": len(answered(inside)),
         }
         exchanges = tuple(lab.trace)
     return ExperimentResult(
@@ -193,15 +204,20 @@ async def run_cimd_rules(policy: ASPolicy) -> ExperimentResult:
         result = await run_cimd_rule(case, policy)
         rows.append({"case": case.id, "rule": case.rule, "outcome": result.outcome,
                      "error_description": result.details["error_description"],
-                     "internal_requests": len(result.details["internal_requests"])})  # fmt: skip
+                     "internal_requests": len(result.details["internal_requests"]),
+                     "internal_answered": result.details["internal_answered"]})  # fmt: skip
     hostile = [r for r, c in zip(rows, RULE_CASES, strict=True) if not c.accepted_when_hardened]
     accepted = [r["case"] for r in hostile if r["outcome"] == "accepted"]
-    reached = sum(r["internal_requests"] for r in rows)
+    attempted = sum(r["internal_requests"] for r in rows)
+    answered_inside = sum(r["internal_answered"] for r in rows)
     return ExperimentResult(
         experiment="cimd-rules",
         policy=policy.name,
-        outcome="every rule enforced" if not accepted and not reached else f"{len(accepted)} hostile inputs accepted",
-        summary=f"{len(hostile) - len(accepted)}/{len(hostile)} hostile inputs refused; the AS fetched from its own network {reached} time(s).",
+        outcome="every rule enforced" if not accepted and not attempted else f"{len(accepted)} hostile inputs accepted",
+        summary=(
+            f"{len(hostile) - len(accepted)}/{len(hostile)} hostile inputs refused; the AS sent {attempted} request(s) "
+            f"into its own network, {answered_inside} of them answered."
+        ),
         explanation=(
             "Each rule closes one door: the URL rules keep identifiers comparable as exact strings, the document "
             "rules keep secrets out of public files, and the defensive fetch keeps the AS from being a proxy into "

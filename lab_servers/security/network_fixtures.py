@@ -8,6 +8,7 @@ says so. What matters is the address semantics: the authorization server judges 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,8 +16,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from ..lab import Lab
+from ..authorization_server.defensive_fetch import is_special_use
+from ..lab import AS_HOST, Lab
 from ..metadata_host import MetadataHost
+from ..trace import Exchange
 
 # A cloud provider's instance metadata service: link-local, reachable from any VM, and holding
 # that VM's credentials (the target of the 2019 Capital One SSRF).
@@ -100,3 +103,27 @@ def leaked_secrets(text: str) -> list[str]:
     """Which of the fake secrets appear in `text` (a response body, a stored record…)."""
     secrets = [FAKE_CLOUD_CREDENTIALS["SecretAccessKey"], *FAKE_ADMIN_SECRETS.values()]
     return [s for s in secrets if s in text]
+
+
+def requests_into_the_network(exchanges: Iterable[Exchange], caller: str = AS_HOST) -> list[Exchange]:
+    """Every request `caller` sent to a special-use address, answered or not. CIMD -02 §8.6 forbids
+    the attempt itself: that nothing listened at 127.0.0.1 in the lab is luck, not a defence."""
+    return [e for e in exchanges if e.caller == caller and e.address is not None and _special_use(e.address)]
+
+
+def answered(exchanges: Iterable[Exchange]) -> list[Exchange]:
+    """The exchanges where something listened and answered (a status, not a connection error)."""
+    return [e for e in exchanges if e.status is not None]
+
+
+def described(exchange: Exchange) -> str:
+    """'10.0.0.5 /api/secrets → 200', or '… → nothing answered' for a refused connection."""
+    outcome = str(exchange.status) if exchange.status is not None else "nothing answered"
+    return f"{exchange.address} {exchange.path} → {outcome}"
+
+
+def _special_use(address: str) -> bool:
+    try:
+        return is_special_use(address)
+    except ValueError:  # not an IP address: nothing the AS connected to by number
+        return False

@@ -82,7 +82,7 @@ class RulesTable(HtmlView):
     def _body(self) -> str:
         rows = []
         for n, h in zip(self.naive.details["rows"], self.hardened.details["rows"], strict=True):
-            reached = f" · fetched inside the network ×{n['internal_requests']}" if n["internal_requests"] else ""
+            reached = _inside_mark(n["internal_requests"], n["internal_answered"])
             rows.append([
                 f"<td><code>{esc(h['case'])}</code></td>",
                 f"<td>{esc(h['rule'])}</td>",
@@ -93,6 +93,17 @@ class RulesTable(HtmlView):
 
     def _summary(self) -> str:
         return f"{self.naive.policy}: {self.naive.summary} {self.hardened.policy}: {self.hardened.summary}"
+
+
+def _inside_mark(attempted: int, answered: int) -> str:
+    """What the AS did inside its own network for one row: an attempt counts even where nothing
+    listened (CIMD -02 §8.6 forbids sending it); a hardened refusal comes before any connection."""
+    if not attempted:
+        return ""
+    unanswered = attempted - answered
+    marks = [f"fetched inside the network ×{answered}"] if answered else []
+    marks += [f"attempted inside the network ×{unanswered} (nothing listened)"] if unanswered else []
+    return " · " + " · ".join(marks)
 
 
 def _rule_text(description: str) -> str:
