@@ -76,10 +76,27 @@ async def test_the_naive_as_fetches_internal_urls_at_registration_and_leaks_them
 async def test_the_hardened_as_refuses_each_internal_url_naming_the_special_use_rule() -> None:
     result = await run_ssrf_via_registration(HARDENED)
     assert result.outcome == "refused"
-    assert result.details["internal_requests"] == []
+    assert result.details["internal_requests"] == [] and result.details["internal_services_served"] == []
+    assert result.summary.startswith("0 of 3 registrations accepted; the AS sent 0 request(s) into its own network")
     for field, outcome in result.details["registrations"].items():
         assert outcome.startswith("400 invalid_client_metadata"), outcome
         assert f"{field} host" in outcome and "special-use address" in outcome and "8.6" in outcome
+
+
+async def test_a_blind_ssrf_is_reported_as_reached_not_as_refused() -> None:
+    # An AS that prefetches only logos, and keeps only raster images: the attacker's logo_uri is
+    # fetched and refused, but jwks_uri and sector_identifier_uri register with 201 and the AS has
+    # already sent a request into its network (CIMD -02 §8.6): no secret comes back, yet it is SSRF.
+    policy = NAIVE.but(logos_must_be_raster_images=True, fetched_metadata_urls=("logo_uri",))
+    result = await run_ssrf_via_registration(policy)
+    assert result.outcome == "reached"
+    assert result.details["internal_services_served"] == [
+        "cloud-metadata /latest/meta-data/iam/security-credentials/lab-as-role"
+    ]
+    assert [status[:3] for status in result.details["registrations"].values()] == ["400", "201", "201"]
+    assert result.summary.startswith(
+        "2 of 3 registrations accepted; the AS sent 1 request(s) into its own network, 1 answered"
+    )
 
 
 @pytest.mark.parametrize(

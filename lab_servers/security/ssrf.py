@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from ..authorization_server import ASPolicy
 from ..lab import Lab, default_client_metadata
+from ..trace import Exchange
 from .network_fixtures import (
     ADMIN_SECRETS_PATH,
     ATTACKER_HOST,
@@ -19,7 +20,10 @@ from .network_fixtures import (
     CLOUD_METADATA_ADDRESS,
     REBINDING_HOST,
     add_internal_network,
+    answered,
+    described,
     leaked_secrets,
+    requests_into_the_network,
 )
 from .requests import open_authorization, refusal, register
 from .results import ExperimentResult
@@ -40,9 +44,11 @@ async def run_ssrf_via_registration(policy: ASPolicy) -> ExperimentResult:
         attacker_metadata = {k: v for k, v in default_client_metadata().items() if k != "client_id"}
         attacker_metadata["redirect_uris"] = [f"https://{ATTACKER_HOST}/callback"]
         outcomes: dict[str, str] = {}
+        statuses: list[int] = []
         stolen = ""
         for field, url in SSRF_REGISTRATIONS.items():
             response = await register(lab, {**attacker_metadata, field: url}, caller=ATTACKER_HOST)
+            statuses.append(response.status_code)
             if response.status_code == 201:
                 client_id = response.json()["client_id"]
                 outcomes[field] = f"201 registered {client_id}"
@@ -60,16 +66,14 @@ async def run_ssrf_via_registration(policy: ASPolicy) -> ExperimentResult:
         )
         leaked_to_attacker = leaked_secrets(stolen)
         held_by_as = leaked_secrets(stored)
+        inside = requests_into_the_network(lab.trace)
         exchanges = tuple(lab.trace)
-    if leaked_to_attacker or held_by_as:
-        outcome = "leaked"
-        summary = (
-            f"The AS fetched {len(internal.reached)} internal URL(s) for the attacker, kept {len(held_by_as)} fake "
-            f"secret(s) in its client records and served {len(leaked_to_attacker)} back as a 'logo'."
-        )
-    else:
-        outcome = "refused"
-        summary = "Every registration was refused with invalid_client_metadata naming the special-use address; no internal service saw a request."
+    outcome = ssrf_outcome(leaked_to_attacker + held_by_as, inside, statuses)
+    summary = (
+        f"{statuses.count(201)} of {len(statuses)} registrations accepted; the AS sent {len(inside)} request(s) into "
+        f"its own network, {len(answered(inside))} answered; it kept {len(held_by_as)} fake secret(s) in its client "
+        f"records and served {len(leaked_to_attacker)} back as a 'logo'."
+    )
     return ExperimentResult(
         experiment="ssrf-via-registration",
         policy=policy.name,
@@ -86,11 +90,26 @@ async def run_ssrf_via_registration(policy: ASPolicy) -> ExperimentResult:
         exchanges=exchanges,
         details={
             "registrations": outcomes,
-            "internal_requests": internal.reached,
+            "internal_requests": [described(e) for e in inside],
+            "internal_services_served": internal.reached,
             "stolen_via_logo": leaked_to_attacker,
             "kept_by_as": held_by_as,
         },
     )
+
+
+def ssrf_outcome(secrets_out: list[str], inside: list[Exchange], statuses: list[int]) -> str:
+    """The verdict from what happened: a secret the attacker got or the AS kept ("leaked"); a
+    request into the AS's network with no secret to show for it, a blind SSRF that a second
+    request or a timing difference can still exploit ("reached" if something answered, else
+    "attempted"); or nothing sent inside ("refused" when every registration was refused)."""
+    if secrets_out:
+        return "leaked"
+    if answered(inside):
+        return "reached"
+    if inside:
+        return "attempted"
+    return "refused" if 201 not in statuses else "registered, nothing fetched inside"
 
 
 async def run_dns_rebinding(policy: ASPolicy) -> ExperimentResult:
