@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from lab_servers import HARDENED, NAIVE
+from lab_servers.authorization_server import rfc7591
 from lab_servers.security import (
     run_attacker_domain_document,
     run_cache_rules,
@@ -132,6 +133,28 @@ async def test_a_confidential_dcr_client_has_a_secret_at_every_server_whatever_t
 async def test_per_server_state_is_the_same_under_both_policies() -> None:
     naive, hardened = await run_per_server_secrets(NAIVE), await run_per_server_secrets(HARDENED)
     assert naive.details == hardened.details
+
+
+async def test_a_client_secret_published_in_a_cimd_document_is_counted_where_the_naive_servers_cache_it() -> None:
+    # CIMD -02 §4.1: a document MUST NOT hold a client_secret. The naive servers cache it anyway,
+    # and the count comes from their caches; the hardened ones refuse the document.
+    published = {"client_secret": "FAKE-published-secret"}
+    naive = await run_per_server_secrets(NAIVE, servers=3, document_extras=published)
+    assert [s.cimd_secrets for s in naive.details["after_revocation"]] == [1, 1, 1]
+    assert naive.outcome == "dcr: 3 servers × secrets to manage; cimd: 3 secrets stored"
+    assert "The CIMD client's published secret sits in 3 servers' document caches" in naive.summary
+    hardened = await run_per_server_secrets(HARDENED, servers=3, document_extras=published)
+    assert hardened.outcome.endswith("cimd: 0 secrets stored") and len(hardened.details["cimd_refusals"]) == 3
+
+
+async def test_the_dcr_secret_counts_are_the_secrets_the_servers_hold(monkeypatch: pytest.MonkeyPatch) -> None:
+    # RFC 7591 §3.2.1: a server mints a client_secret only for a shared-secret method. One that
+    # mints none for client_secret_basic holds none, and the summary must say so.
+    monkeypatch.setattr(rfc7591, "SHARED_SECRET_METHODS", ())
+    result = await run_per_server_secrets(HARDENED, servers=3)
+    assert all(s.dcr_secrets == () for s in result.details["after_rotation"])
+    assert result.outcome.startswith("dcr: 0 servers × secrets to manage")
+    assert "stored 0 secrets" in result.summary and "left 0 secrets stored" in result.summary
 
 
 async def test_a_registration_flood_exhausts_the_naive_store_and_locks_out_real_users() -> None:

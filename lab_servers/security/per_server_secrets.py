@@ -34,6 +34,7 @@ class ServerState:
     dcr_secrets: tuple[str, ...]  # fingerprints of the secrets it stores (never the secrets)
     cimd_records: int
     cimd_cached: int
+    cimd_secrets: int  # cached CIMD documents holding a client_secret (CIMD -02 §4.1 forbids one)
 
 
 def add_authorization_servers(lab: Lab, count: int) -> list[AuthorizationServer]:
@@ -50,7 +51,11 @@ def add_authorization_servers(lab: Lab, count: int) -> list[AuthorizationServer]
     return servers
 
 
-async def run_per_server_secrets(policy: ASPolicy, servers: int = 3) -> ExperimentResult:
+async def run_per_server_secrets(
+    policy: ASPolicy, servers: int = 3, document_extras: dict[str, object] | None = None
+) -> ExperimentResult:
+    """`document_extras` are fields a careless CIMD client adds to its published document (say a
+    `client_secret`): whether a server keeps them is up to its policy, and the counts show it."""
     async with Lab(seed="per-server-secrets", policy=policy) as lab:
         fleet = add_authorization_servers(lab, servers)
         request = {k: v for k, v in default_client_metadata().items() if k != "client_id"}
@@ -61,6 +66,7 @@ async def run_per_server_secrets(policy: ASPolicy, servers: int = 3) -> Experime
         for server in fleet:
             issued[server.issuer] = [await _register(lab, server, request)]
             operations["dcr_register"] += 1
+        after_registration = [_state(server) for server in fleet]
         # 2. Rotate (say the client's config file leaked): no standard endpoint, so register again.
         for server in fleet:
             issued[server.issuer].append(await _register(lab, server, request))
@@ -73,29 +79,23 @@ async def run_per_server_secrets(policy: ASPolicy, servers: int = 3) -> Experime
         # The CIMD client: one document, one key set, both at its own host.
         host = lab.add_metadata_host(CLIENT_HOST, CLIENT_ADDRESS)
         host.publish("/jwks.json", {"keys": [_public_key("key-1")]})
-        host.publish(
-            "/client.json",
-            {**request, "client_id": CIMD_URL, "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": JWKS_URL},
-        )
+        document = {**request, "client_id": CIMD_URL, "token_endpoint_auth_method": "private_key_jwt"}
+        host.publish("/client.json", {**document, "jwks_uri": JWKS_URL, **(document_extras or {})})
         operations["cimd_publish"] += 1
+        cimd_refusals: dict[str, str] = {}
         for server in fleet:
-            page = await open_authorization(lab, CIMD_URL, REDIRECT, issuer=server.issuer)
-            if refusal(page):
-                raise RuntimeError(f"{server.issuer} refused the CIMD client: {refusal(page)}")
+            refused = refusal(await open_authorization(lab, CIMD_URL, REDIRECT, issuer=server.issuer))
+            if refused:
+                cimd_refusals[server.issuer] = refused[1]
         host.publish("/jwks.json", {"keys": [_public_key("key-2")]})  # rotation: one change, at the client's host
         operations["cimd_rotate"] += 1
         final = [_state(server) for server in fleet]
         exchanges = tuple(lab.trace)
-    stored_secrets = sum(len(s.dcr_secrets) for s in after_rotation)
     return ExperimentResult(
         experiment="per-server-secrets",
         policy=policy.name,
-        outcome=f"dcr: {servers} servers × secrets to manage; cimd: 0 secrets stored",
-        summary=(
-            f"Registering at {servers} servers stored {servers} secrets; rotating took {operations['dcr_rotate']} more "
-            f"registrations (and left {stored_secrets} secrets stored until {operations['dcr_revoke']} deletions). "
-            f"The CIMD client stored no secret anywhere and rotated its key with {operations['cimd_rotate']} change."
-        ),
+        outcome=_outcome(after_registration, final),
+        summary=_summary(after_registration, after_rotation, final, operations, cimd_refusals),
         explanation=(
             "A shared secret has to live at both ends, so a confidential DCR client has one per server, and every "
             "lifecycle event (rotation, leak, decommissioning) is one operation per server, often by a different "
@@ -104,7 +104,50 @@ async def run_per_server_secrets(policy: ASPolicy, servers: int = 3) -> Experime
         ),
         spec=("RFC 7591 §3.2.1", "RFC 7592", "CIMD -02 §8.2", "RFC 7523 §2.2"),
         exchanges=exchanges,
-        details={"after_rotation": after_rotation, "after_revocation": final, "operations": operations},
+        details={
+            "after_registration": after_registration,
+            "after_rotation": after_rotation,
+            "after_revocation": final,
+            "operations": operations,
+            "cimd_refusals": cimd_refusals,
+        },
+    )
+
+
+def _dcr_secrets(states: list[ServerState]) -> int:
+    return sum(len(s.dcr_secrets) for s in states)
+
+
+def _cimd_secrets(states: list[ServerState]) -> int:
+    return sum(s.cimd_secrets for s in states)
+
+
+def _outcome(after_registration: list[ServerState], final: list[ServerState]) -> str:
+    holding = sum(bool(s.dcr_secrets) for s in after_registration)
+    return f"dcr: {holding} servers × secrets to manage; cimd: {_cimd_secrets(final)} secrets stored"
+
+
+def _summary(
+    after_registration: list[ServerState],
+    after_rotation: list[ServerState],
+    final: list[ServerState],
+    operations: dict[str, int],
+    cimd_refusals: dict[str, str],
+) -> str:
+    """What the servers' own state says, counted, never assumed (RFC 7591 §3.2.1 mints a secret
+    only for a shared-secret method; CIMD -02 §4.1 forbids one in a document, not every AS checks)."""
+    cimd_secrets = _cimd_secrets(final)
+    cimd = (
+        "The CIMD client stored no secret anywhere"
+        if not cimd_secrets
+        else f"The CIMD client's published secret sits in {cimd_secrets} servers' document caches"
+    )
+    refused = f" ({len(cimd_refusals)} servers refused its document)" if cimd_refusals else ""
+    return (
+        f"Registering at {len(after_registration)} servers stored {_dcr_secrets(after_registration)} secrets; "
+        f"rotating took {operations['dcr_rotate']} more registrations (and left {_dcr_secrets(after_rotation)} secrets "
+        f"stored until {operations['dcr_revoke']} deletions). {cimd}{refused} and rotated its key with "
+        f"{operations['cimd_rotate']} change."
     )
 
 
@@ -125,6 +168,7 @@ def _state(server: AuthorizationServer) -> ServerState:
         dcr_secrets=tuple(fingerprint(c.client_secret) for c in records if c.client_secret),
         cimd_records=sum(c.kind == "cimd" for c in records),
         cimd_cached=len(server.cimd.cache),
+        cimd_secrets=sum("client_secret" in cached.document for cached in server.cimd.cache.values()),
     )
 
 
