@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from lab_servers import HARDENED, NAIVE
-from lab_servers.authorization_server import rfc7591
+from lab_servers.authorization_server import cimd, rfc7591
 from lab_servers.security import (
     run_attacker_domain_document,
     run_cache_rules,
@@ -188,6 +188,17 @@ async def test_max_age_is_honoured_and_errors_are_never_cached(policy) -> None:
     assert (checks["within max-age, fetches"], checks["after max-age, fetches"]) == (1, 2)
     assert checks["no-store cached"] is False
     assert (checks["404 accepted"], checks["404 cached"], checks["accepted once published"]) == (False, False, True)
+
+
+async def test_the_cache_summary_reports_a_cached_no_store_document(monkeypatch: pytest.MonkeyPatch) -> None:
+    # RFC 9111 §5.2.2.5: a cache MUST NOT store a no-store response. An AS that does anyway must
+    # not be described as one that never caches it.
+    honest = cimd.cache_lifetime
+    monkeypatch.setattr(cimd, "cache_lifetime", lambda cc, policy: 300 if cc == "no-store" else honest(cc, policy))
+    result = await run_cache_rules(HARDENED)
+    assert result.details["no-store cached"] is True
+    assert "never cached" not in result.summary
+    assert result.summary.endswith("the no-store document cached, against CIMD -02 §5 and RFC 9111 §5.2.2.5.")
 
 
 async def test_only_the_hardened_as_bounds_a_hosts_max_age() -> None:

@@ -61,7 +61,8 @@ async def run_cache_rules(policy: ASPolicy) -> ExperimentResult:
         outcome="lifetime bounded" if bounded else "host decides the lifetime",
         summary=(
             f"max-age honoured ({checks['within max-age, fetches']} fetch within it, {checks['after max-age, fetches']} after); "
-            f"a 10-year max-age was kept {checks['lifetime kept for max-age=10 years (s)']} s; errors and no-store never cached."
+            f"a 10-year max-age was kept {checks['lifetime kept for max-age=10 years (s)']} s; "
+            f"{what_was_never_cached(checks)}."
         ),
         explanation=(
             "HTTP caching (RFC 9111) lets the host say how long its document may be reused, and the AS SHOULD "
@@ -73,3 +74,13 @@ async def run_cache_rules(policy: ASPolicy) -> ExperimentResult:
         exchanges=exchanges,
         details=checks,
     )
+
+
+def what_was_never_cached(checks: dict[str, object]) -> str:
+    """The cache's refusals as observed: a 404 (CIMD -02 §5: errors MUST NOT be cached) and a
+    no-store document (RFC 9111 §5.2.2.5: MUST NOT store any part of it)."""
+    error_cached, no_store_cached = bool(checks["404 cached"]), bool(checks["no-store cached"])
+    if not error_cached and not no_store_cached:
+        return "errors and no-store never cached"
+    cached = [what for what, kept in (("the 404", error_cached), ("the no-store document", no_store_cached)) if kept]
+    return " and ".join(cached) + " cached, against CIMD -02 §5 and RFC 9111 §5.2.2.5"
