@@ -103,15 +103,36 @@ async def test_a_blind_ssrf_is_reported_as_reached_not_as_refused() -> None:
 @pytest.mark.parametrize(
     ("policy", "outcome"),
     [
-        (NAIVE, "internal service reached"),
-        (HARDENED.but(name="hardened-without-pin", pin_vetted_address=False), "internal service reached"),
-        (HARDENED, "internal service never reached"),
+        (NAIVE, "rebinding never reached an internal service"),
+        (HARDENED.but(name="hardened-without-pin", pin_vetted_address=False), "rebinding reached an internal service"),
+        (HARDENED, "rebinding never reached an internal service"),
     ],
     ids=["naive", "check-without-pin", "hardened"],
 )
 async def test_dns_rebinding_only_fails_when_the_vetted_address_is_pinned(policy, outcome) -> None:
     result = await run_dns_rebinding(policy)
     assert result.outcome == outcome
+
+
+async def test_the_naive_as_reaches_the_admin_service_by_the_plain_name_not_by_rebinding() -> None:
+    # With no address check there is nothing to rebind past: one lookup of the rebinding name gets
+    # the public address, while private.evil.example leads straight to 10.0.0.5 (CIMD -02 §8.6).
+    result = await run_dns_rebinding(NAIVE)
+    assert result.details["internal_requests"] == []
+    assert result.details["connections"] == {
+        "private.evil.example": "looked up 1×, connected to 10.0.0.5 → 200",
+        "rebind.evil.example": "looked up 1×, connected to 93.184.216.66 → 200",
+    }
+
+
+async def test_the_rebinding_summary_says_where_the_as_connected_and_claims_no_pin_it_did_not_use() -> None:
+    # Pinning off, but the trust policy refuses every evil.example name before any lookup: the
+    # summary must come from that, not from a sentence about a pinned address.
+    policy = HARDENED.but(pin_vetted_address=False, denied_client_domains=("*.evil.example",))
+    result = await run_dns_rebinding(policy)
+    assert result.outcome == "rebinding never reached an internal service"
+    assert "pinned" not in result.summary and "connected only to that address" not in result.summary
+    assert result.summary.startswith("private.evil.example: looked up 0×, never connected; refused.")
 
 
 @pytest.mark.parametrize("policy", [NAIVE, HARDENED], ids=["naive", "hardened"])

@@ -56,6 +56,10 @@ class VirtualDNS:
         self._lookups[host] = n + 1
         return answers[min(n, len(answers) - 1)]
 
+    def lookups(self, host: str) -> int:
+        """How many times `host` has been looked up since it was set."""
+        return self._lookups.get(host.lower().rstrip("."), 0)
+
     def records(self) -> dict[str, list[str]]:
         """Each name's answers; a multi-record answer is shown as its addresses joined by ", "."""
         return {host: [", ".join(a) for a in answers] for host, answers in sorted(self._answers.items())}

@@ -11,7 +11,7 @@ lab's hardened AS fetches both CIMD documents and registration URLs through one 
 from __future__ import annotations
 
 from ..authorization_server import ASPolicy
-from ..lab import Lab, default_client_metadata
+from ..lab import AS_HOST, Lab, default_client_metadata
 from ..trace import Exchange
 from .network_fixtures import (
     ADMIN_SECRETS_PATH,
@@ -130,18 +130,17 @@ async def run_dns_rebinding(policy: ASPolicy) -> ExperimentResult:
             page = await open_authorization(lab, client_id, f"https://{ATTACKER_HOST}/cb")
             refused = refusal(page)
             attempts[host] = f"refused: {refused[1]}" if refused else "consent shown"
+        connections = {host: how_the_as_connected(lab, host) for host in attempts}
+        # Only the rebinding name's requests inside show rebinding at work: the plain name reaches
+        # 10.0.0.5 at any AS that checks no address, with no second lookup needed.
+        rebound = answered(requests_into_the_network(e for e in lab.trace if e.host == REBINDING_HOST))
         exchanges = tuple(lab.trace)
-        reached = list(internal.reached)
-    outcome = "internal service reached" if reached else "internal service never reached"
     return ExperimentResult(
         experiment="dns-rebinding",
         policy=policy.name,
-        outcome=outcome,
-        summary=(
-            f"The admin service served {len(reached)} request(s) from the AS."
-            if reached
-            else "Both ids were judged by the address the AS itself resolved, and the AS connected only to that address."
-        ),
+        outcome="rebinding reached an internal service" if rebound else "rebinding never reached an internal service",
+        summary=" ".join(f"{host}: {how}; {attempts[host].split(':', 1)[0]}." for host, how in connections.items())
+        + f" The rebinding name reached an internal service {len(rebound)} time(s).",
         explanation=(
             "A check on a host name is only as good as the lookup behind it. If the AS resolves the name to vet it "
             "and the network library resolves it again to connect, a name that answers differently the second time "
@@ -150,5 +149,16 @@ async def run_dns_rebinding(policy: ASPolicy) -> ExperimentResult:
         ),
         spec=("CIMD -02 §8.6", "MCP Security Best Practices: SSRF (DNS rebinding)"),
         exchanges=exchanges,
-        details={"attempts": attempts, "internal_requests": reached},
+        details={
+            "attempts": attempts,
+            "connections": connections,
+            "internal_requests": [described(e) for e in rebound],
+        },
     )
+
+
+def how_the_as_connected(lab: Lab, host: str) -> str:
+    """'looked up 2×, connected to 10.0.0.5 → 200', from the DNS and the trace."""
+    fetches = [e for e in lab.trace if e.caller == AS_HOST and e.host == host]
+    where = ", ".join(described(e).replace(f" {e.path}", "", 1) for e in fetches) or "never connected"
+    return f"looked up {lab.network.dns.lookups(host)}×, {'connected to ' if fetches else ''}{where}"
