@@ -7,6 +7,7 @@ import pytest
 
 from lab_servers import HARDENED, NAIVE
 from lab_servers.authorization_server import cimd, rfc7591
+from lab_servers.notebook_support import EXERCISES
 from lab_servers.security import (
     run_attacker_domain_document,
     run_cache_rules,
@@ -19,6 +20,7 @@ from lab_servers.security import (
     run_ssrf_via_registration,
     run_trust_policy,
 )
+from lab_servers.security.exercises import switches_that_let_rebinding_through, which_refused_observed
 from lab_servers.security.network_fixtures import FAKE_ADMIN_SECRETS, FAKE_CLOUD_CREDENTIALS
 
 pytestmark = pytest.mark.anyio
@@ -133,6 +135,24 @@ async def test_the_rebinding_summary_says_where_the_as_connected_and_claims_no_p
     assert result.outcome == "rebinding never reached an internal service"
     assert "pinned" not in result.summary and "connected only to that address" not in result.summary
     assert result.summary.startswith("private.evil.example: looked up 0×, never connected; refused.")
+
+
+async def test_exercise_1s_answer_key_is_what_the_hardened_as_does_with_each_case() -> None:
+    observed = await which_refused_observed(HARDENED)
+    assert {case: verdict for case, (verdict, _) in observed.items()} == EXERCISES["05-which-refused"].expected(None)
+    # (c) is decided by the special-use rule (CIMD -02 §8.6, RFC 6598), before any connection.
+    assert "special-use address 100.64.0.7 (carrier-grade NAT, RFC 6598)" in str(observed["c"][1])
+    assert "not exactly the URL" in str(observed["a"][1])
+
+
+async def test_exercise_1s_check_fails_for_an_as_that_compares_ids_loosely() -> None:
+    # The check can fail: without the exact-string comparison (CIMD -02 §4.1), (a) gets through.
+    observed = await which_refused_observed(HARDENED.but(require_client_id_match=False))
+    assert observed["a"] == ("accepted", None)
+
+
+async def test_exercise_3s_answer_is_the_only_hardened_switch_that_lets_rebinding_through() -> None:
+    assert await switches_that_let_rebinding_through() == [EXERCISES["05-rebinding-rule"].expected(None)]
 
 
 @pytest.mark.parametrize("policy", [NAIVE, HARDENED], ids=["naive", "hardened"])

@@ -7,16 +7,18 @@ learner's document is run through the hardened authorization server, on the lab 
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
-from ..authorization_server import HARDENED
+from ..authorization_server import HARDENED, ASPolicy
 from ..client import ConsentPage
-from ..lab import Lab
+from ..lab import CLIENT_METADATA_URL, Lab, default_client_metadata
 from ..notebook_support import EXERCISES, Exercise, identifier, verdicts
-from .cimd_rules import EVIL, json_response
+from .cimd_rules import EVIL, REDIRECT_URI, json_response, valid_document
 from .impersonation import what_the_user_sees
 from .network_fixtures import ATTACKER_HOST, add_internal_network
 from .requests import open_authorization, refusal
+from .ssrf import run_dns_rebinding
 
 CRAFTED_URL = f"{EVIL}/crafted.json"
 
@@ -43,6 +45,46 @@ EXERCISES.setdefault(
         "The check itself still runs; what matters is which address the connection then goes to.",
     ),
 )
+
+
+async def which_refused_observed(policy: ASPolicy = HARDENED) -> dict[str, tuple[str, str | None]]:
+    """Exercise 1's four cases, run through `policy`'s AS: each one's verdict and the error
+    description that names the rule which decided it (None when accepted)."""
+    pkj_url = f"{EVIL}/pkj.json"
+    cases = {
+        # (a) the same document reached through an id with :443 (CIMD §3: ids are exact strings)
+        "a": (
+            CLIENT_METADATA_URL.replace("app.example", "app.example:443", 1),
+            default_client_metadata()["redirect_uris"][0],
+        ),
+        "b": (pkj_url, REDIRECT_URI),  # (b) private_key_jwt with a jwks_uri (§8.2)
+        "c": ("https://cgnat.evil.example/client.json", REDIRECT_URI),  # (c) a name resolving to 100.64.0.7
+        "d": (f"{EVIL}/client.json", REDIRECT_URI),  # (d) a flawless document on the attacker's host
+    }
+    observed: dict[str, tuple[str, str | None]] = {}
+    async with Lab(seed="exercise-05-which-refused", policy=policy) as lab:
+        attacker = add_internal_network(lab).attacker
+        attacker.publish("/client.json", valid_document())
+        attacker.publish(
+            "/pkj.json",
+            valid_document(pkj_url, token_endpoint_auth_method="private_key_jwt", jwks_uri=f"{EVIL}/jwks.json"),
+        )
+        for case, (client_id, redirect_uri) in cases.items():
+            refused = refusal(await open_authorization(lab, client_id, redirect_uri))
+            observed[case] = ("refused", refused[1]) if refused else ("accepted", None)
+    return observed
+
+
+async def switches_that_let_rebinding_through() -> list[str]:
+    """Every ASPolicy field that is on in the hardened policy and, switched off alone, lets the DNS
+    rebinding name reach an internal service: Exercise 3's answer, found by running each one."""
+    switches = [f.name for f in fields(ASPolicy) if getattr(HARDENED, f.name) is True]
+    through = []
+    for name in switches:
+        result = await run_dns_rebinding(HARDENED.but(**{name: False}))
+        if result.outcome == "rebinding reached an internal service":
+            through.append(name)
+    return through
 
 
 async def check_crafted_document(document: dict[str, Any] | None) -> None:

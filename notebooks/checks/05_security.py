@@ -27,7 +27,8 @@ assert [r.outcome for r in ssrf] == ["leaked", "refused"]
 assert "FAKE-lab-secret-key-not-real" in stolen.response_body and ssrf[1].details["internal_requests"] == []
 
 # %% after: n05-22  (UNPINNED = HARDENED.but(name="hardened, not pinned", pin_vetted_addres)
-assert [r.outcome for r in rebinding] == ["internal service reached", "internal service reached", "internal service never reached"]
+assert [r.outcome for r in rebinding] == ["rebinding never reached an internal service", "rebinding reached an internal service", "rebinding never reached an internal service"]
+assert rebinding[0].details["connections"]["private.evil.example"].endswith("connected to 10.0.0.5 → 200")   # the naive AS needs no rebinding
 
 # %% after: n05-25  (secrets = await run_per_server_secrets(HARDENED, servers=3))
 assert [s.dcr_records for s in secrets.details["after_rotation"]] == [2, 2, 2]
@@ -45,16 +46,24 @@ assert sum(row["internal_requests"] for row in rules[0].details["rows"]) >= 4 an
 assert page.is_consent and "evil.example" in page.fields["who"] and lab.registrations == {}
 
 # %% after: n05-44  (my_answer = {"a": None, "b": None, "c": None, "d": None})
+# The key against the hardened AS itself: each case run, its verdict compared with the key, and
+# (c)'s refusal checked to come from the rule the solution names.
 from lab_servers.notebook_support import is_correct
-assert is_correct("05-which-refused", {"a": "refused", "b": "accepted", "c": "refused", "d": "accepted"})
+from lab_servers.security.exercises import which_refused_observed
+_observed = await which_refused_observed(HARDENED)
+assert is_correct("05-which-refused", {case: verdict for case, (verdict, _) in _observed.items()}), _observed
+assert "special-use address 100.64.0.7 (carrier-grade NAT" in _observed["c"][1] and "not exactly the URL" in _observed["a"][1]
 
 # %% after: n05-47  (my_document = None   # a dict, e.g. {"client_id": CRAFTED_URL, "client)
 assert await crafted_document_accepted(valid_document(CRAFTED_URL, client_name="Claude Desktop"))
 assert not await crafted_document_accepted(valid_document(CRAFTED_URL, client_secret="s3cret"))
 
 # %% after: n05-50  (my_answer = None   # the field's name, as a string)
+# Every hardened switch turned off in turn: the key must be the only one that lets rebinding through.
 from lab_servers.notebook_support import is_correct
-assert is_correct("05-rebinding-rule", "pin_vetted_address")
+from lab_servers.security.exercises import switches_that_let_rebinding_through
+_through = await switches_that_let_rebinding_through()
+assert len(_through) == 1 and is_correct("05-rebinding-rule", _through[0]), _through
 
 # %% after: n05-sessions  (100 sessions of one agent)
 assert [r.details["points"][-1].dcr_records for r in sessions] == [100, 100]
