@@ -183,7 +183,7 @@ async def test_a_client_secret_published_in_a_cimd_document_is_counted_where_the
     naive = await run_per_server_secrets(NAIVE, servers=3, document_extras=published)
     assert [s.cimd_secrets for s in naive.details["after_revocation"]] == [1, 1, 1]
     assert naive.outcome == "dcr: 3 servers × secrets to manage; cimd: 3 secrets stored"
-    assert "The CIMD client's published secret sits in 3 servers' document caches" in naive.summary
+    assert "The CIMD client left its published secret in 3 servers' document caches" in naive.summary
     hardened = await run_per_server_secrets(HARDENED, servers=3, document_extras=published)
     assert hardened.outcome.endswith("cimd: 0 secrets stored") and len(hardened.details["cimd_refusals"]) == 3
 

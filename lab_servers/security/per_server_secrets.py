@@ -140,7 +140,7 @@ def _summary(
     cimd = (
         "The CIMD client stored no secret anywhere"
         if not cimd_secrets
-        else f"The CIMD client's published secret sits in {cimd_secrets} servers' document caches"
+        else f"The CIMD client left its published secret in {cimd_secrets} servers' document caches"
     )
     refused = f" ({len(cimd_refusals)} servers refused its document)" if cimd_refusals else ""
     return (
