@@ -21,7 +21,7 @@ import zlib
 
 import httpx
 
-__all__ = ["ACCEPTED_ENCODINGS", "BodyRefused", "read_at_most"]
+__all__ = ["ACCEPTED_ENCODINGS", "BodyRefused", "read_at_most", "unbind"]
 
 ACCEPTED_ENCODINGS = "gzip, deflate"  # what `read_at_most` can inflate under its own bound
 _WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
@@ -64,3 +64,12 @@ async def read_at_most(response: httpx.Response, limit: int, what: str, *, rule:
         if len(body) > limit:  # pragma: no cover - eof means all output was already produced
             raise BodyRefused(f"{what} inflates to more than {limit} bytes ({rule})")
     return bytes(body)
+
+
+def unbind(response: httpx.Response, body: bytes) -> None:
+    """After `response`'s stream was read and closed: the bytes read take the stream's place.
+    httpx binds the stream to its response and the response to the stream (`BoundAsyncStream`),
+    a cycle that only the cyclic GC frees, with the request, headers and URLs hanging off it: 200
+    of the 254 objects a handshake left for the collector. Unbound, refcounting frees the lot at
+    once (issue 12: 1,000 concurrent handshakes made one full collection fewer)."""
+    response.stream = httpx.ByteStream(body)

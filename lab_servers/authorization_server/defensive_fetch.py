@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 import anyio
 import httpx
 
-from ..bounded_read import ACCEPTED_ENCODINGS, BodyRefused, read_at_most
+from ..bounded_read import ACCEPTED_ENCODINGS, BodyRefused, read_at_most, unbind
 from ..network import PINNED_ADDRESS, PinnedAddress
 from .policy import ASPolicy
 
@@ -181,6 +181,7 @@ async def defensive_fetch(
         raise FetchRefused(exc.rule) from None
     except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
         raise FetchRefused(f"fetching {what} failed: {exc}") from None
+    unbind(response, body)  # closed by now
     return Fetched(url, address, response.headers.get("content-type", ""), response.headers.get("cache-control"), body)
 
 

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from ..bounded_json import DEFAULT_LIMITS, JsonRejected, parse_json
-from ..bounded_read import ACCEPTED_ENCODINGS, BodyRefused, read_at_most
+from ..bounded_read import ACCEPTED_ENCODINGS, BodyRefused, read_at_most, unbind
 
 # RFC 8259 §9 lets a parser limit size, depth, strings and numbers. Generous for real answers: the
 # largest the lab's servers send (a tool result, AS metadata, the conformance suite's event
@@ -59,6 +59,7 @@ async def receive(http: httpx.AsyncClient, method: str, url: str, **request: Any
     # `.json()` read the body from here. A new Response around the bytes would cost 5 % more
     # instructions per handshake, all of it headers parsed again (issue 12).
     response._content = body
+    unbind(response, body)
     return response
 
 
