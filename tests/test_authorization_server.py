@@ -8,7 +8,8 @@ import base64
 import pytest
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 
-from lab_servers import CLIENT_METADATA_URL, ISSUER, MCP_URL, Lab, default_client_metadata
+from lab_servers import CLIENT_METADATA_URL, HARDENED, ISSUER, MCP_URL, Lab, default_client_metadata
+from lab_servers.authorization_server.cimd import cache_lifetime
 from lab_servers.client import ConsentPage, Redirect
 
 from .helpers import (
@@ -305,6 +306,32 @@ async def test_a_cached_document_is_reused_until_max_age_and_then_refetched(lab:
     lab.clock.advance(61)
     await open_authorization(lab, CLIENT_METADATA_URL)
     assert len(fetches()) == 2
+
+
+DATE = "Mon, 06 Jul 2026 00:00:00 GMT"
+
+
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [
+        ({"cache-control": "max-age=600", "age": "590"}, 10),  # RFC 9111 §4.2.3: minus its current age
+        ({"cache-control": "max-age=600", "age": "1000"}, 0),
+        ({"cache-control": "max-age=600", "age": "ten"}, 0),  # an invalid Age: stale
+        ({"cache-control": "max-age=5, max-age=86400"}, 5),  # §4.2.1: the first occurrence
+        ({"expires": "Mon, 06 Jul 2026 00:02:00 GMT", "date": DATE}, 120),  # §4.2.1: Expires − Date
+        ({"expires": "Thu, 01 Jan 1970 00:00:00 GMT", "date": DATE}, 0),
+        ({"expires": "0", "date": DATE}, 0),  # §5.3: an invalid Expires is in the past
+        ({"cache-control": "max-age=60", "expires": "Thu, 01 Jan 1970 00:00:00 GMT"}, 60),  # max-age wins
+        ({}, 300),  # no freshness information: the policy's default
+    ],
+    ids=["age", "older-than-max-age", "invalid-age", "repeated-max-age", "expires", "expired", "expires-0",
+         "max-age-over-expires", "none"],
+)  # fmt: skip
+def test_a_documents_cache_lifetime_follows_rfc_9111_freshness(headers: dict[str, str], seconds: int) -> None:
+    # CIMD -02 §5.2: the AS SHOULD respect HTTP cache headers (RFC 9111), within its own bounds.
+    lifetime = cache_lifetime(headers.get("cache-control"), HARDENED, age=headers.get("age"),
+                              expires=headers.get("expires"), date=headers.get("date"), now=0)  # fmt: skip
+    assert lifetime == seconds
 
 
 # The token endpoint (OAuth 2.1 §4.1.3, RFC 7636, RFC 8707) ----------------------------------

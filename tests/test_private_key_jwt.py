@@ -104,3 +104,14 @@ async def test_a_time_claim_that_is_not_a_numeric_date_is_invalid_client(lab: La
     publish_confidential_client(lab)
     response = await redeem(lab, assertion(lab, key(1), **{claim: value}))
     assert_oauth_error(response, 401, "invalid_client", f"{claim} is not a NumericDate")
+
+
+async def test_keys_that_cannot_be_fetched_fail_authentication_with_a_challenge(lab: Lab) -> None:
+    # CIMD §8.2: the key comes from the client's metadata; an unreadable jwks_uri means the client
+    # cannot be authenticated: invalid_client, and a 401 carries WWW-Authenticate (RFC 9110 §15.5.2).
+    document = {**default_client_metadata(CLIENT_ID), "token_endpoint_auth_method": "private_key_jwt",
+                "jwks_uri": "https://app.example/no-such-keys.json"}  # fmt: skip
+    lab.publish_client_document(CLIENT_ID, document)
+    response = await redeem(lab, assertion(lab, key(1)))
+    assert_oauth_error(response, 401, "invalid_client", "its assertion cannot be verified (CIMD section 8.2)", "404")
+    assert response.headers["www-authenticate"] == 'Basic realm="token"'

@@ -146,7 +146,7 @@ async def test_exercise_1s_answer_key_is_what_the_hardened_as_does_with_each_cas
 
 
 async def test_exercise_1s_check_fails_for_an_as_that_compares_ids_loosely() -> None:
-    # The check can fail: without the exact-string comparison (CIMD -02 §4.1), (a) gets through.
+    # The check can fail: without the exact-string comparison (CIMD -02 §4), (a) gets through.
     observed = await which_refused_observed(HARDENED.but(require_client_id_match=False))
     assert observed["a"] == ("accepted", None)
 
@@ -235,7 +235,9 @@ async def test_the_cache_summary_reports_a_cached_no_store_document(monkeypatch:
     # RFC 9111 §5.2.2.5: a cache MUST NOT store a no-store response. An AS that does anyway must
     # not be described as one that never caches it.
     honest = cimd.cache_lifetime
-    monkeypatch.setattr(cimd, "cache_lifetime", lambda cc, policy: 300 if cc == "no-store" else honest(cc, policy))
+    monkeypatch.setattr(
+        cimd, "cache_lifetime", lambda cc, policy, **headers: 300 if cc == "no-store" else honest(cc, policy, **headers)
+    )
     result = await run_cache_rules(HARDENED)
     assert result.details["no-store cached"] is True
     assert "never cached" not in result.summary

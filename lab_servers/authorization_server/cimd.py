@@ -7,7 +7,7 @@ whose rules are a subset). The resolution runs in four steps, each one function 
                            optional trust policy allow its domain? (MCP §11.6.3)
 2. `fetch_document`      — fetch it defensively: vetted address, no redirects, 200 only, a size
                            cap, a timeout, JSON only (§5, §8.6, §8.7; see defensive_fetch.py)
-3. `check_document`      — is the document valid, and is its `client_id` exactly this URL? (§4.1,
+3. `check_document`      — is the document valid, and is its `client_id` exactly this URL? (§4,
                            plus MCP §5.1.1's required `client_name` and `redirect_uris`) Do the
                            URLs inside it point at special-use addresses? (§8.6)
 4. `cache_lifetime`      — how long may it be reused? HTTP caching, within the AS's bounds; errors
@@ -22,6 +22,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -72,15 +73,24 @@ def check_client_id_url(url: str, policy: ASPolicy) -> None:
         raise reject("client_id URL MUST contain a path component (§3)")
     if parts.path == "/":
         raise reject("client_id URL with the root path '/' is NOT RECOMMENDED (§3); the hardened policy refuses it")
-    if any(_fully_decoded(segment) in (".", "..") for segment in parts.path.split("/")):
-        # %2e%2e is '..' after decoding (RFC 3986 §2.3: '.' is unreserved, so %2E and '.' are
-        # the same character), and a server that decodes twice would read %252e as '.' too.
+    segments = parts.path.split("/")
+    if any(unquote(segment) in (".", "..") for segment in segments):
+        # %2e%2e is '..' (RFC 3986 §2.3: '.' is unreserved, so %2E and '.' are the same character).
         raise reject("client_id URL MUST NOT contain '.' or '..' path segments, encoded or not (§3)")
+    if any(_fully_decoded(segment) in (".", "..") for segment in segments):
+        # %252e%252e is the text "%2e%2e", no dot segment; a server that decodes twice reads '..'.
+        raise reject(
+            "client_id URL has a path segment that decodes twice to '.' or '..', encoded or not "
+            "(lab policy, stricter than CIMD §3: a server that decodes twice would read a dot segment)"
+        )
     if parts.query:
         raise reject("client_id URL SHOULD NOT contain a query (§3); the hardened policy refuses it")
     if _NUMERIC_HOST.fullmatch(parts.hostname) and not _is_dotted_quad(parts.hostname):
         # 2130706433, 0x7f.1 or 017700000001 are 127.0.0.1 to many resolvers (inet_aton).
-        raise reject(f"client_id host {parts.hostname!r} is an ambiguous numeric IPv4 form (§8.6)")
+        raise reject(
+            f"client_id host {parts.hostname!r} is an ambiguous numeric IPv4 form "
+            "(lab policy, stricter than CIMD §8.6: resolvers read it as different addresses)"
+        )
 
 
 _NUMERIC_HOST = re.compile(r"(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}\.?", re.IGNORECASE)
@@ -133,7 +143,7 @@ class FetchedDocument:
     url: str
     address: str | None
     document: Any
-    cache_control: str | None
+    freshness: dict[str, str]  # defensive_fetch.FRESHNESS_HEADERS present in the response
 
 
 async def fetch_document(
@@ -147,7 +157,7 @@ async def fetch_document(
         document = parse_json(fetched.body, document_json_limits(policy), what=f"the {what} document")
     except JsonRejected as rejected:
         raise reject(f"{rejected.rule}; a document must be valid JSON (§4)") from None
-    return FetchedDocument(url, fetched.address, document, fetched.cache_control)
+    return FetchedDocument(url, fetched.address, document, fetched.freshness)
 
 
 def document_json_limits(policy: ASPolicy) -> JsonLimits:
@@ -157,7 +167,7 @@ def document_json_limits(policy: ASPolicy) -> JsonLimits:
     return DEFAULT_LIMITS.but(max_bytes=max(policy.max_document_bytes, 1), max_depth=8)
 
 
-# 3. The document (§4.1, MCP §5.1.1) ------------------------------------------------------------
+# 3. The document (§4, §4.1, MCP §5.1.1) ---------------------------------------------------------
 
 
 def check_document(url: str, document: Any, policy: ASPolicy, as_metadata: dict[str, Any]) -> dict[str, Any]:
@@ -165,11 +175,9 @@ def check_document(url: str, document: Any, policy: ASPolicy, as_metadata: dict[
         raise reject("the document must be a JSON object (§4)")
     client_id = document.get("client_id")
     if client_id is None:
-        raise reject("the document has no client_id (§4.1 REQUIRED)")
+        raise reject("the document has no client_id (§4: it MUST contain one)")
     if policy.require_client_id_match and client_id != url:
-        raise reject(
-            f"the document's client_id {client_id!r} is not exactly the URL it was fetched from, {url!r} (§4.1)"
-        )
+        raise reject(f"the document's client_id {client_id!r} is not exactly the URL it was fetched from, {url!r} (§4)")
     if policy.forbid_shared_secrets_in_document:
         for field in ("client_secret", "client_secret_expires_at"):
             if field in document:
@@ -223,23 +231,52 @@ def _has_private_key_material(jwks: Any) -> bool:
 # 4. Caching (§5: SHOULD respect HTTP caching; MUST NOT cache errors) --------------------------
 
 
-def cache_lifetime(cache_control: str | None, policy: ASPolicy) -> int:
-    """Seconds the document may be reused, from RFC 9111 `Cache-Control`, capped by the policy."""
-    directives = {}
+def cache_lifetime(
+    cache_control: str | None,
+    policy: ASPolicy,
+    *,
+    age: str | None = None,
+    expires: str | None = None,
+    date: str | None = None,
+    now: int | None = None,
+) -> int:
+    """Seconds the document may be reused: its RFC 9111 freshness lifetime (§4.2.1: the first
+    `max-age`, else `Expires` − `Date`, else the policy's default) less its current age (§4.2.3:
+    the `Age` header), within the policy's bounds. `now` stands in for a missing `Date`."""
+    directives: dict[str, str] = {}
     for part in (cache_control or "").split(","):
         name, _, value = part.strip().partition("=")
         if name:
-            directives[name.lower()] = value.strip().strip('"')
+            # §4.2.1: of a directive given twice, "the first occurrence should be used".
+            directives.setdefault(name.lower(), value.strip().strip('"'))
     if "no-store" in directives or "no-cache" in directives:
         return 0
     if "max-age" in directives:
-        # RFC 9111 §1.2.2: delta-seconds = 1*DIGIT, ASCII digits only. Python's int() would also
-        # take "+5", " 5", "1_0" and "١٢٣"; anything else is invalid, so the document is not reused.
-        value = directives["max-age"]
-        seconds = int(value[:10]) if value.isascii() and value.isdigit() else 0
+        seconds = _delta_seconds(directives["max-age"])
+    elif expires is not None:
+        # §5.3: an invalid Expires ("0" above all) is a time in the past.
+        expires_at, sent_at = _http_date(expires), _http_date(date) if date is not None else now
+        seconds = expires_at - sent_at if expires_at is not None and sent_at is not None else 0
     else:
         seconds = policy.default_cache_seconds
+    if age is not None:
+        seconds -= _delta_seconds(age, invalid=seconds)  # §5.1: an invalid Age makes it stale
     return max(0, min(seconds, policy.max_cache_seconds))
+
+
+def _delta_seconds(value: str, *, invalid: int = 0) -> int:
+    # RFC 9111 §1.2.2: delta-seconds = 1*DIGIT, ASCII digits only. Python's int() would also take
+    # "+5", " 5", "1_0" and "١٢٣"; for anything else, `invalid` (for max-age: 0, not reused).
+    value = value.strip()
+    return int(value[:10]) if value.isascii() and value.isdigit() else invalid
+
+
+def _http_date(value: str) -> int | None:
+    """An HTTP-date (RFC 9110 §5.6.7) as epoch seconds, or None when it is not one."""
+    try:
+        return int(parsedate_to_datetime(value).timestamp())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
 
 
 class DocumentCache(OrderedDict[str, "CachedDocument"]):
@@ -298,8 +335,10 @@ class CimdResolver:
         document = check_document(client_id, fetched.document, self.policy, self.as_metadata())
         check_document_urls(document, self.policy, self.resolve_host)
         # Only now, with every check passed, may the document be remembered (§5: never cache errors).
-        lifetime = cache_lifetime(fetched.cache_control, self.policy)
+        now = self.clock.now()
+        freshness = fetched.freshness
+        lifetime = cache_lifetime(freshness.get("cache-control"), self.policy, age=freshness.get("age"),
+                                  expires=freshness.get("expires"), date=freshness.get("date"), now=now)  # fmt: skip
         if lifetime > 0:
-            now = self.clock.now()
             self.cache.store(CachedDocument(client_id, document, now, now + lifetime), self.policy.max_cached_documents)
         return Client(client_id, "cimd", document)

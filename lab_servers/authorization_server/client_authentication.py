@@ -143,11 +143,23 @@ async def _check_client_assertion(server: AuthorizationServerState, client: Clie
     keys = client.metadata.get("jwks")
     jwks_uri = client.metadata.get("jwks_uri")
     if keys is None and isinstance(jwks_uri, str):
-        keys = (
-            await fetch_document(
-                jwks_uri, http=server.cimd.http, resolve=server.cimd.resolve_host, policy=server.policy, what="jwks_uri"
-            )
-        ).document
+        try:
+            keys = (
+                await fetch_document(
+                    jwks_uri,
+                    http=server.cimd.http,
+                    resolve=server.cimd.resolve_host,
+                    policy=server.policy,
+                    what="jwks_uri",
+                )
+            ).document
+        except OAuthError as refused:
+            # CIMD §8.2: the key comes from the client's metadata; without it, authentication fails
+            # (a 401 with its challenge, as every invalid_client), not the document's rejection.
+            raise invalid_client(
+                f"the client's keys could not be read, so its assertion cannot be verified (CIMD §8.2): "
+                f"{refused.description.removeprefix('client metadata document rejected: ')}"
+            ) from None
     if keys is None:
         # Registration refuses this (RFC 7591 §2); a record made any other way still gets an answer.
         raise invalid_client(

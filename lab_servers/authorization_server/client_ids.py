@@ -20,7 +20,7 @@ async def resolve_client(
         raise OAuthError("invalid_request", "client_id is required (OAuth 2.1 §4.1.1)")
     if len(client_id) > MAX_CLIENT_ID_CHARS:
         # Checked before any lookup or fetch: a CIMD document must contain its own client_id
-        # (CIMD §4.1) within the AS's size cap, and minted ids are 28 characters.
+        # (CIMD §4) within the AS's size cap, and minted ids are 28 characters.
         raise OAuthError(
             "invalid_client",
             f"client_id is {len(client_id)} characters long; no client_id longer than {MAX_CLIENT_ID_CHARS} is valid here",

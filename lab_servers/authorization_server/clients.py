@@ -98,6 +98,7 @@ class ClientRegistry:
 
 
 def looks_like_url(client_id: str) -> bool:
-    # CIMD §7.1 (-02): AS-minted ids never start with a URL scheme, so one that does is meant as a
-    # document URL; the lab treats any "scheme://" id that way, so an http: id is refused by name.
+    # CIMD §7.1 (-02): an id is subject to the draft when the AS fetches, or otherwise associates,
+    # a document for it. This AS does so for any "scheme://" id (its minted ids have no scheme),
+    # so an http: id is refused by name instead of being looked up as a registration.
     return "://" in client_id

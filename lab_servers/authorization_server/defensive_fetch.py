@@ -103,12 +103,16 @@ def is_special_use(address: str) -> bool:
 # 2. The fetch --------------------------------------------------------------------------------
 
 
+# The headers RFC 9111 computes a response's freshness from (§4.2), kept as the server sent them.
+FRESHNESS_HEADERS = ("cache-control", "age", "expires", "date")
+
+
 @dataclass(frozen=True)
 class Fetched:
     url: str
     address: str | None  # the vetted address the AS connected to (None when it did not check)
     content_type: str
-    cache_control: str | None
+    freshness: dict[str, str]  # FRESHNESS_HEADERS present in the response
     body: bytes
 
 
@@ -182,7 +186,8 @@ async def defensive_fetch(
     except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
         raise FetchRefused(f"fetching {what} failed: {exc}") from None
     unbind(response, body)  # closed by now
-    return Fetched(url, address, response.headers.get("content-type", ""), response.headers.get("cache-control"), body)
+    freshness = {name: response.headers[name] for name in FRESHNESS_HEADERS if name in response.headers}
+    return Fetched(url, address, response.headers.get("content-type", ""), freshness, body)
 
 
 def _check_response(response: httpx.Response, *, what: str, policy: ASPolicy, json_only: bool) -> None:

@@ -6,7 +6,7 @@ does not understand", so unknown fields are dropped, never stored or echoed. The
 limits; an open registration endpoint needs them, or a stranger stores 20 MB names and 10,000
 redirect URIs for free. The numbers below are the lab's policy, listed in the README and in
 notebook 05; each refusal names its limit. The same checks apply to CIMD documents, which use the
-same field names (CIMD §4.1).
+same field names (CIMD §4).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ class ASPolicy:
     name: str
     # CIMD §3: the client identifier URL (https, a path, no fragment/userinfo/dot segments…).
     require_https_client_id: bool = True
-    # CIMD §4.1: the document's client_id equals the URL it was fetched from, exactly.
+    # CIMD §4: the document's client_id equals the URL it was fetched from, exactly.
     require_client_id_match: bool = True
     # CIMD §4.1: no client_secret, no shared-secret token_endpoint_auth_method.
     forbid_shared_secrets_in_document: bool = True

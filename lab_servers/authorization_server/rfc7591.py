@@ -1,7 +1,7 @@
 """RFC 7591, OAuth 2.0 Dynamic Client Registration: `POST /register` → 201 and a minted id.
 
 The metadata checks here are shared with CIMD, whose documents use the same field names
-(CIMD §4.1: the IANA "OAuth Dynamic Client Registration Metadata" registry).
+(CIMD §4: the IANA "OAuth Dynamic Client Registration Metadata" registry).
 """
 
 from __future__ import annotations
@@ -118,6 +118,9 @@ def check_client_metadata(metadata: Any, as_metadata: dict[str, Any]) -> dict[st
         check_redirect_uri(uri)
     if "sector_identifier_uri" in metadata:
         _check_sector_identifier_uri(metadata["sector_identifier_uri"])
+    for field in _WEB_URL_FIELDS:
+        if field in metadata:
+            _check_web_url(field, metadata[field])
     claims = ClientMetadataClaims(dict(metadata), {}, options=ClientMetadataClaims.get_claims_options(as_metadata))
     try:
         claims.validate()
@@ -132,16 +135,35 @@ def check_client_metadata(metadata: Any, as_metadata: dict[str, Any]) -> dict[st
     return dict(metadata)
 
 
-def _check_sector_identifier_uri(uri: str) -> None:
-    # OpenID Connect Registration 1.0 §2: a "URL using the https scheme". authlib checks RFC
-    # 7591's URL fields below, not this OpenID one, and an AS may fetch it: a value urlsplit
-    # cannot parse ("https://[") reached the fetch and was a 500.
+# RFC 7591 §2's URL-valued fields. authlib refuses a javascript: or data: URL in them too, but
+# its text ("logo_uri: value not accepted (Invalid claim: 'logo_uri')") names no rule.
+_WEB_URL_FIELDS = ("client_uri", "logo_uri", "tos_uri", "policy_uri", "jwks_uri")
+
+
+def _check_web_url(field: str, uri: object) -> None:
+    scheme = _scheme_of_a_parsable_url(uri) if isinstance(uri, str) else None
+    if scheme not in ("https", "http"):
+        shown = repr(uri)[:80]
+        raise MetadataError(
+            "invalid_client_metadata",
+            f"{field} {shown} is not an http or https URL (RFC 7591 §2: a URL; CIMD §8.6: only known schemes)",
+        )
+
+
+def _scheme_of_a_parsable_url(uri: str) -> str | None:
     try:
         parts = urlsplit(uri)
         parts.port  # noqa: B018 - raises ValueError on a malformed port
     except ValueError:
-        parts = None
-    if parts is None or parts.scheme != "https" or not parts.hostname:
+        return None
+    return parts.scheme if parts.hostname else None
+
+
+def _check_sector_identifier_uri(uri: str) -> None:
+    # OpenID Connect Registration 1.0 §2: a "URL using the https scheme". authlib checks RFC
+    # 7591's URL fields below, not this OpenID one, and an AS may fetch it: a value urlsplit
+    # cannot parse ("https://[") reached the fetch and was a 500.
+    if not isinstance(uri, str) or _scheme_of_a_parsable_url(uri) != "https":
         raise MetadataError(
             "invalid_client_metadata",
             "sector_identifier_uri must be an https URL (OpenID Connect Dynamic Client Registration 1.0 §2)",
@@ -234,7 +256,7 @@ class Registrar:
                     raise OAuthError(
                         "invalid_client_metadata",
                         f"logo_uri served {content_type or 'no content type'!r} whose bytes are not a PNG, JPEG, GIF or WebP image; "
-                        "this AS serves logos from its own origin and accepts only raster images (stored XSS, CIMD §8.8)",
+                        "this AS serves logos from its own origin and accepts only raster images (lab policy against stored XSS; CIMD §8.8 has the AS fetch logos itself)",
                     )
                 content_type = sniffed  # the type the AS determined, never the one the client's host chose
             prefetched[field] = PrefetchedResource(url, content_type, fetched.body)

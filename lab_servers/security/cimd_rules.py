@@ -98,16 +98,16 @@ RULE_CASES: tuple[RuleCase, ...] = (
              _doc(client_id=f"{EVIL}/x/%2e%2e/client.json"), hardened_error="encoded or not"),
     RuleCase("query", "the URL SHOULD NOT have a query (§3)", f"{DOCUMENT_URL}?v=1", _doc(client_id=f"{DOCUMENT_URL}?v=1"),
              hardened_error="query"),
-    # The document's client_id equals the URL, as an exact string (§4.1)
-    RuleCase("trailing-slash", "client_id compared exactly: a trailing slash is another URL (§4.1)", f"{DOCUMENT_URL}/",
+    # The document's client_id equals the URL, as an exact string (§4)
+    RuleCase("trailing-slash", "client_id compared exactly: a trailing slash is another URL (§4)", f"{DOCUMENT_URL}/",
              {"/client.json/": json_response(valid_document())}, hardened_error="not exactly the URL"),
-    RuleCase("host-case", "client_id compared exactly: host case matters (§4.1)", "https://EVIL.example/client.json", _doc(),
+    RuleCase("host-case", "client_id compared exactly: host case matters (§4)", "https://EVIL.example/client.json", _doc(),
              hardened_error="not exactly the URL"),
     RuleCase("default-port", "client_id compared exactly: no default-port normalisation (§3, -02)", f"https://{ATTACKER_HOST}:443/client.json",
              _doc(), hardened_error="not exactly the URL"),
-    RuleCase("percent-encoding", "client_id compared exactly: %63 is not 'c' (§4.1)", f"{EVIL}/%63lient.json", _doc(),
+    RuleCase("percent-encoding", "client_id compared exactly: %63 is not 'c' (§4)", f"{EVIL}/%63lient.json", _doc(),
              hardened_error="not exactly the URL"),
-    RuleCase("someone-elses-id", "a document cannot claim another URL as its id (§4.1)", DOCUMENT_URL,
+    RuleCase("someone-elses-id", "a document cannot claim another URL as its id (§4)", DOCUMENT_URL,
              _doc(client_id="https://app.example/client.json"), hardened_error="not exactly the URL"),
     # What a document may contain (§4.1, §8.2, MCP §5.1.1)
     RuleCase("client-secret", "a document MUST NOT contain client_secret (§4.1)", DOCUMENT_URL, _doc(client_secret="s3cret"),
@@ -191,7 +191,7 @@ async def run_cimd_rule(case: RuleCase, policy: ASPolicy) -> ExperimentResult:
         outcome="refused" if refused else "accepted",
         summary=f"{case.client_id} → " + (f"{refused[0]}: {refused[1]}" if refused else "consent page shown"),
         explanation=case.rule,
-        spec=("CIMD -02 §3, §4.1, §5, §8.6, §8.7", "MCP §5.1.1"),
+        spec=("CIMD -02 §3, §4, §4.1, §5, §8.6, §8.7", "MCP §5.1.1"),
         exchanges=exchanges,
         details=details,
     )
@@ -223,6 +223,6 @@ async def run_cimd_rules(policy: ASPolicy) -> ExperimentResult:
             "rules keep secrets out of public files, and the defensive fetch keeps the AS from being a proxy into "
             "its own network or a victim of huge, slow or redirected responses."
         ),
-        spec=("CIMD -02 §3, §4.1, §5, §8.6, §8.7", "MCP §5.1.1", "OAuth 2.1 §4.1.1"),
+        spec=("CIMD -02 §3, §4, §4.1, §5, §8.6, §8.7", "MCP §5.1.1", "OAuth 2.1 §4.1.1"),
         details={"rows": rows},
     )
