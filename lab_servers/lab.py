@@ -99,6 +99,12 @@ class Lab:
         self.revision = revision_named(revision)
         self.clock = clock or LabClock()
         self.ids = ids or SeededIds(seed)  # `serve` passes system randomness (no seed)
+        # What `fresh` builds again from: the arguments as given, and where the clock started.
+        self._options: dict[str, Any] = dict(
+            seed=self.ids.seed if isinstance(self.ids, SeededIds) else seed, policy=policy, mcp_url=mcp_url,
+            issuer=issuer, revision=revision, capabilities=capabilities, accept_legacy=accept_legacy,
+        )  # fmt: skip
+        self._clock_start = self.clock.now()
         self.trace = Trace()
         self.network = LabNetwork(self.trace, self.clock)
         self.metadata_hosts: dict[str, MetadataHost] = {}
@@ -300,6 +306,13 @@ class Lab:
         return Connection(client, await client.run_all())
 
     # Lifecycle -------------------------------------------------------------------------------
+
+    def fresh(self) -> Lab:
+        """A new lab built as this one was (seed, policy, revision, capabilities, URLs), its clock
+        where this one's started: what the stepper's Reset starts again from. What was changed at
+        run time (hosts added, documents published, the AS switched) is not carried over."""
+        clock = LabClock(self._clock_start) if type(self.clock) is LabClock else None  # not a served WallClock
+        return Lab(**self._options, clock=clock)
 
     async def aclose(self) -> None:
         if self._browser_http is not None:

@@ -293,7 +293,7 @@ class HandshakeStepper:
             self._decision.cancel()  # a reset while the consent page waits abandons that step
         try:
             old = self.lab
-            self.lab = Lab(seed=old.ids.seed, policy=old.policy)
+            self.lab = old.fresh()
             self._owned_labs.append(self.lab)
             self.client, self.error, self.last_call = None, None, None
             if old in self._owned_labs:
