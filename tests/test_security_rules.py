@@ -3,13 +3,15 @@ bounded cache, registration limits."""
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 
 from lab_servers import HARDENED, NAIVE, Lab
 from lab_servers.authorization_server.cimd import CachedDocument, DocumentCache
-from lab_servers.authorization_server.defensive_fetch import special_use_kind
+from lab_servers.authorization_server.defensive_fetch import _IPV4_BLOCKS, _IPV6_BLOCKS, special_use_kind
 from lab_servers.security import RULE_CASES, run_cimd_rule, run_cimd_rules
-from lab_servers.security.cimd_rules import valid_document
+from lab_servers.security.cimd_rules import json_response, valid_document
 from lab_servers.security.network_fixtures import REBINDING_HOST, add_internal_network
 from lab_servers.security.report import rules_table
 from lab_servers.security.requests import open_authorization, refusal, register
@@ -101,7 +103,10 @@ async def test_the_hardened_as_enforces_every_rule() -> None:
         ("169.254.169.254", "link-local"), ("100.64.0.1", "carrier-grade NAT"), ("0.0.0.0", "unspecified"),
         ("::1", "loopback"), ("fe80::1", "link-local"), ("fc00::1", "private"), ("::ffff:10.0.0.1", "carried inside"),
         ("::ffff:169.254.169.254", "link-local"), ("64:ff9b::7f00:1", "carried inside"), ("2002:a00:1::", "carried inside"),
-        ("::10.0.0.1", "carried inside"), ("224.0.0.1", "multicast"), ("192.0.2.1", "private"), ("240.0.0.1", "reserved"),
+        ("::10.0.0.1", "carried inside"), ("224.0.0.1", "multicast"), ("192.0.2.1", "documentation"), ("240.0.0.1", "reserved"),
+        ("::ffff:192.0.0.137", "IETF protocol assignments, RFC 6890, carried inside"),
+        ("2002:c000:89::1", "IETF protocol assignments, RFC 6890, carried inside"),
+        ("64:ff9b::c058:6301", "6to4 relay anycast (deprecated, RFC 7526), carried inside"),
     ],
 )  # fmt: skip
 def test_special_use_addresses_are_recognised_whatever_their_form(address: str, kind: str) -> None:
@@ -109,11 +114,98 @@ def test_special_use_addresses_are_recognised_whatever_their_form(address: str, 
     assert judged is not None and kind in judged
 
 
+# One address inside each block of the table in defensive_fetch, with the kind the refusal names
+# (IANA IPv4 and IPv6 Special-Purpose Address Registries; RFC 6890 and its updates). Python
+# 3.11's `ipaddress` flags, which the AS used to rely on, called 192.0.0.8, 192.0.0.137,
+# 192.88.99.1, 3fff::1, fec0::1 and 64:ff9b:1::5db8:d822 public.
+EVERY_BLOCK = [
+    ("0.0.0.0", 'unspecified, "this host on this network", RFC 1122'),
+    ("0.1.2.3", '"this network", RFC 791'),
+    ("10.1.2.3", "private"),
+    ("100.64.0.1", "carrier-grade NAT, RFC 6598"),
+    ("127.0.0.1", "loopback"),
+    ("169.254.169.254", "link-local, where cloud metadata services live"),
+    ("172.31.255.254", "private"),
+    ("192.0.0.2", "IPv4 service continuity prefix (DS-Lite), RFC 7335"),
+    ("192.0.0.8", "IPv4 dummy address, RFC 7600"),
+    ("192.0.0.170", "NAT64/DNS64 discovery, RFC 7050"),
+    ("192.0.0.171", "NAT64/DNS64 discovery, RFC 7050"),
+    ("192.0.0.137", "IETF protocol assignments, RFC 6890"),
+    ("192.0.2.1", "documentation (TEST-NET-1), RFC 5737"),
+    ("192.88.99.1", "6to4 relay anycast (deprecated, RFC 7526)"),
+    ("192.168.1.1", "private"),
+    ("198.19.0.9", "benchmarking, RFC 2544"),
+    ("198.51.100.7", "documentation (TEST-NET-2), RFC 5737"),
+    ("203.0.113.9", "documentation (TEST-NET-3), RFC 5737"),
+    ("239.255.255.250", "multicast"),
+    ("255.255.255.255", "limited broadcast, RFC 919"),
+    ("240.0.0.1", "reserved"),
+    ("::", "unspecified"),
+    ("::1", "loopback"),
+    ("64:ff9b:1::5db8:d822", "local-use IPv4/IPv6 translation, RFC 8215"),
+    ("100::1", "discard-only, RFC 6666"),
+    ("100:0:0:1::1", "dummy IPv6 prefix, RFC 9780"),
+    ("2001::5db8:d822", "Teredo, RFC 4380"),
+    ("2001:1::1", "Port Control Protocol anycast, RFC 7723 (in IETF protocol assignments)"),
+    ("2001:1::2", "TURN anycast, RFC 8155 (in IETF protocol assignments)"),
+    ("2001:1::3", "DNS-SD service registration protocol anycast, RFC 9665 (in IETF protocol assignments)"),
+    ("2001:2::1", "benchmarking, RFC 5180"),
+    ("2001:3::1", "AMT, RFC 7450 (in IETF protocol assignments)"),
+    ("2001:4:112::1", "AS112-v6, RFC 7535 (in IETF protocol assignments)"),
+    ("2001:10::1", "ORCHID (deprecated, RFC 4843)"),
+    ("2001:20::1", "ORCHIDv2, RFC 7343 (in IETF protocol assignments)"),
+    ("2001:30::1", "drone remote ID entity tags, RFC 9374 (in IETF protocol assignments)"),
+    ("2001:100::1", "IETF protocol assignments, RFC 2928"),
+    ("2001:db8::1", "documentation, RFC 3849"),
+    ("3fff::1", "documentation, RFC 9637"),
+    ("5f00::1", "segment routing (SRv6) SIDs, RFC 9602"),
+    ("fd00:ec2::254", "private (unique local, RFC 4193)"),  # AWS's IPv6 metadata service
+    ("fe80::1", "link-local, where cloud metadata services live"),
+    ("fec0::1", "site-local (deprecated, RFC 3879)"),
+    ("ff02::1", "multicast"),
+    ("4000::1", "reserved"),
+]
+
+
+@pytest.mark.parametrize(("address", "kind"), EVERY_BLOCK, ids=[a for a, _ in EVERY_BLOCK])
+def test_every_special_use_block_is_refused_naming_its_kind(address: str, kind: str) -> None:
+    assert special_use_kind(address) == kind
+
+
+def test_every_refusing_block_of_the_table_has_a_case() -> None:
+    covered = {ipaddress.ip_address(a) for a, _ in EVERY_BLOCK}
+    for block, kind in (*_IPV4_BLOCKS, *_IPV6_BLOCKS):
+        if kind is not None:
+            assert any(a in ipaddress.ip_network(block) for a in covered), block
+
+
 @pytest.mark.parametrize(
-    "address", ["93.184.215.30", "8.8.8.8", "2606:4700::1111", "::ffff:93.184.215.30", "64:ff9b::808:808"]
-)
+    "address",
+    [
+        "93.184.215.30", "93.184.216.34", "8.8.8.8", "1.1.1.1", "2606:4700::1111", "2606:2800:220:1:248:1893:25c8:1946",
+        "::ffff:93.184.215.30", "64:ff9b::808:808", "2002:5db8:d822::1",
+        # Globally reachable in the registry, so deliberately allowed (see defensive_fetch):
+        "192.0.0.9", "192.0.0.10", "192.31.196.1", "192.52.193.1", "192.175.48.1", "2620:4f:8000::1",
+    ],
+)  # fmt: skip
 def test_public_addresses_are_not_special_use(address: str) -> None:
     assert special_use_kind(address) is None
+
+
+async def test_the_hardened_as_refuses_a_client_id_whose_host_resolves_into_the_ietf_protocol_block() -> None:
+    # CIMD -02 §8.6 and RFC 6890: 192.0.0.0/24 is not globally reachable. Python 3.11's flags
+    # called 192.0.0.137 public, and the hardened AS fetched and cached the document.
+    host, url = "proto.evil.example", "https://proto.evil.example/client.json"
+    async with Lab(policy=HARDENED) as lab:
+        lab.add_metadata_host(host, "192.0.0.137").publish_response(
+            "/client.json", json_response(valid_document(url, redirect_uris=[f"https://{host}/callback"]))
+        )
+        page = await open_authorization(lab, url, f"https://{host}/callback")
+        refused = refusal(page)
+        assert refused is not None and refused[0] == "invalid_client"
+        assert "special-use address 192.0.0.137 (IETF protocol assignments, RFC 6890)" in refused[1]
+        assert [e for e in lab.trace if e.host == host] == []
+        assert lab.cimd_cache == {}
 
 
 async def test_the_hardened_as_looks_a_name_up_once_and_connects_to_that_address() -> None:

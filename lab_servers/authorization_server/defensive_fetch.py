@@ -7,7 +7,10 @@ were hostile (CIMD -02 §5, §8.6, §8.7; MCP Security Best Practices, SSRF):
 
 1. `vet_host`        — resolve the name once; refuse special-use addresses (RFC 6890): private,
                        loopback, link-local (cloud metadata lives at 169.254.169.254), carrier-grade
-                       NAT, and IPv6 forms that carry such an IPv4 address inside them. A name with
+                       NAT, documentation, benchmarking, IETF protocol assignments and the rest
+                       of the IANA special-purpose registries' blocks that are not globally
+                       reachable (a table of this module's own, not Python's flags), and IPv6
+                       forms that carry such an IPv4 address inside them. A name with
                        several A/AAAA records is refused if ANY of them is special-use: a client
                        may connect to any address of the set.
 2. `defensive_fetch` — connect to that same vetted address (so a name that answers differently
@@ -56,9 +59,124 @@ class SpecialUseAddress(FetchRefused):
 
 
 # 1. Which addresses are off limits ------------------------------------------------------------
+#
+# The table below is the AS's own, not Python's: `ipaddress`'s flags (`is_global`, `is_private`)
+# follow whatever registry snapshot the running Python shipped with, and Python 3.11's misses
+# blocks (it judged 192.0.0.137 in 192.0.0.0/24, "IETF Protocol Assignments", public, and the
+# hardened AS fetched a CIMD document from it).
+#
+# Source: the IANA IPv4 and IPv6 Special-Purpose Address Registries (RFC 6890, updated by
+# RFC 8190 and by the RFCs each row names), https://www.iana.org/assignments/iana-ipv4-special-registry
+# and https://www.iana.org/assignments/iana-ipv6-special-registry: every block whose
+# "Globally Reachable" is False or N/A, named as the registry names it. Three families outside
+# those registries are refused too, as they were before: multicast (224.0.0.0/4, ff00::/8;
+# RFC 5771, RFC 4291), deprecated site-local fec0::/10 (RFC 3879), and IPv6 space outside
+# 2000::/3 that the IANA IPv6 Address Space registry lists as "Reserved by IETF" (RFC 4291).
+#
+# The first matching row wins, so a more specific block comes before the block around it.
+# A row whose kind is None is a deliberate exception: the address is allowed.
+#
+# Decisions about rows the registries mark globally reachable:
+# - 192.0.0.9/32 (Port Control Protocol anycast, RFC 7723) and 192.0.0.10/32 (TURN anycast,
+#   RFC 8155) are allowed, carved out of 192.0.0.0/24, which is refused; 192.31.196.0/24 and
+#   192.175.48.0/24 (AS112), 192.52.193.0/24 (AMT) and 2620:4f:8000::/48 (AS112) are not
+#   listed, so allowed: the registry says they are reachable across the Internet, so fetching
+#   them reaches nothing inside the AS's network.
+# - All of 2001::/23 (IETF Protocol Assignments, False) is refused, including the globally
+#   reachable rows inside it (PCP/TURN/DNS-SD SRP anycast, AMT, AS112-v6, ORCHIDv2, DETs): they
+#   were refused before, none of them serves a client's metadata over HTTPS (anycast service
+#   addresses, AMT relays, AS112 sinks, and ORCHIDv2 and DETs are identifiers, not locators),
+#   and weakening a refusal buys the AS nothing. Their own names are kept so the refusal says
+#   which one was hit.
+# - IPv4-mapped (::ffff:0:0/96, registry: False), IPv4-compatible (::/96, deprecated by
+#   RFC 4291), NAT64 64:ff9b::/96 (True) and 6to4 2002::/16 (N/A) are judged by the IPv4
+#   address inside them (`embedded_ipv4`): a connection to one of them can reach that IPv4
+#   host, so it is refused exactly when that IPv4 address is, and allowed otherwise.
+# - 64:ff9b:1::/48 (Local-Use IPv4/IPv6 Translation, RFC 8215, False) is refused whatever it
+#   carries: it reaches a translator inside some operator's network, and where the IPv4
+#   address sits inside it depends on the prefix length that operator chose (RFC 6052 §2.2).
+# - Teredo 2001::/32 (N/A) is refused outright (inside 2001::/23), not judged by its
+#   obfuscated client address.
 
+_Rows = tuple[tuple[str, str | None], ...]
+
+_IPV4_BLOCKS: _Rows = (
+    ("0.0.0.0/32", 'unspecified, "this host on this network", RFC 1122'),
+    ("0.0.0.0/8", '"this network", RFC 791'),
+    ("10.0.0.0/8", "private"),
+    ("100.64.0.0/10", "carrier-grade NAT, RFC 6598"),
+    ("127.0.0.0/8", "loopback"),
+    ("169.254.0.0/16", "link-local, where cloud metadata services live"),
+    ("172.16.0.0/12", "private"),
+    ("192.0.0.0/29", "IPv4 service continuity prefix (DS-Lite), RFC 7335"),
+    ("192.0.0.8/32", "IPv4 dummy address, RFC 7600"),
+    ("192.0.0.9/32", None),  # Port Control Protocol anycast, RFC 7723: globally reachable
+    ("192.0.0.10/32", None),  # TURN anycast, RFC 8155: globally reachable
+    ("192.0.0.170/32", "NAT64/DNS64 discovery, RFC 7050"),
+    ("192.0.0.171/32", "NAT64/DNS64 discovery, RFC 7050"),
+    ("192.0.0.0/24", "IETF protocol assignments, RFC 6890"),
+    ("192.0.2.0/24", "documentation (TEST-NET-1), RFC 5737"),
+    ("192.88.99.0/24", "6to4 relay anycast (deprecated, RFC 7526)"),
+    ("192.168.0.0/16", "private"),
+    ("198.18.0.0/15", "benchmarking, RFC 2544"),
+    ("198.51.100.0/24", "documentation (TEST-NET-2), RFC 5737"),
+    ("203.0.113.0/24", "documentation (TEST-NET-3), RFC 5737"),
+    ("224.0.0.0/4", "multicast"),  # not in the special-purpose registry: RFC 5771
+    ("255.255.255.255/32", "limited broadcast, RFC 919"),
+    ("240.0.0.0/4", "reserved"),
+)
+
+_IPV6_BLOCKS: _Rows = (
+    ("::/128", "unspecified"),
+    ("::1/128", "loopback"),
+    ("::ffff:0:0/96", None),  # IPv4-mapped: judged by the IPv4 address inside
+    ("::/96", None),  # IPv4-compatible (deprecated, RFC 4291): judged by the IPv4 address inside
+    ("64:ff9b::/96", None),  # IPv4-IPv6 translation, RFC 6052: judged by the IPv4 address inside
+    ("64:ff9b:1::/48", "local-use IPv4/IPv6 translation, RFC 8215"),
+    ("100::/64", "discard-only, RFC 6666"),
+    ("100:0:0:1::/64", "dummy IPv6 prefix, RFC 9780"),
+    ("2001::/32", "Teredo, RFC 4380"),
+    ("2001:1::1/128", "Port Control Protocol anycast, RFC 7723 (in IETF protocol assignments)"),
+    ("2001:1::2/128", "TURN anycast, RFC 8155 (in IETF protocol assignments)"),
+    ("2001:1::3/128", "DNS-SD service registration protocol anycast, RFC 9665 (in IETF protocol assignments)"),
+    ("2001:2::/48", "benchmarking, RFC 5180"),
+    ("2001:3::/32", "AMT, RFC 7450 (in IETF protocol assignments)"),
+    ("2001:4:112::/48", "AS112-v6, RFC 7535 (in IETF protocol assignments)"),
+    ("2001:10::/28", "ORCHID (deprecated, RFC 4843)"),
+    ("2001:20::/28", "ORCHIDv2, RFC 7343 (in IETF protocol assignments)"),
+    ("2001:30::/28", "drone remote ID entity tags, RFC 9374 (in IETF protocol assignments)"),
+    ("2001::/23", "IETF protocol assignments, RFC 2928"),
+    ("2001:db8::/32", "documentation, RFC 3849"),
+    ("2002::/16", None),  # 6to4, RFC 3056: judged by the IPv4 address inside
+    ("3fff::/20", "documentation, RFC 9637"),
+    ("2000::/3", None),  # global unicast, RFC 4291: what the Internet is made of
+    ("5f00::/16", "segment routing (SRv6) SIDs, RFC 9602"),
+    ("fc00::/7", "private (unique local, RFC 4193)"),
+    ("fe80::/10", "link-local, where cloud metadata services live"),
+    ("fec0::/10", "site-local (deprecated, RFC 3879)"),
+    ("ff00::/8", "multicast"),
+    ("::/0", "reserved"),  # the rest: "Reserved by IETF" in the IPv6 Address Space registry
+)
+
+
+def _ranges(rows: _Rows) -> tuple[tuple[int, int, str | None], ...]:
+    """Each row as (first address, last address, kind) integers: a lookup is then a loop of
+    integer comparisons, run on every fetch."""
+    nets = [(ipaddress.ip_network(block), kind) for block, kind in rows]
+    return tuple((int(net.network_address), int(net.broadcast_address), kind) for net, kind in nets)
+
+
+_IPV4_RANGES, _IPV6_RANGES = _ranges(_IPV4_BLOCKS), _ranges(_IPV6_BLOCKS)
 _NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
-_CGNAT = ipaddress.ip_network("100.64.0.0/10")
+
+
+def _table_kind(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    value = int(ip)
+    table = _IPV4_RANGES if isinstance(ip, ipaddress.IPv4Address) else _IPV6_RANGES
+    for first, last, kind in table:
+        if first <= value <= last:
+            return kind
+    return None
 
 
 def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
@@ -76,24 +194,16 @@ def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
 
 
 def special_use_kind(address: str) -> str | None:
-    """What kind of special-use address this is (RFC 6890), or None for a public address."""
+    """What kind of special-use address this is (RFC 6890, by the table above), or None for an
+    address the AS may connect to."""
     ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(address)
     if isinstance(ip, ipaddress.IPv6Address):
         inner = embedded_ipv4(ip)
         if inner is not None:
-            kind = special_use_kind(str(inner))
-            return f"{kind}, carried inside the IPv6 address" if kind else None
-    checks = (
-        (ip.is_unspecified, "unspecified"),
-        (ip.is_loopback, "loopback"),
-        (ip.is_link_local, "link-local, where cloud metadata services live"),
-        (isinstance(ip, ipaddress.IPv4Address) and ip in _CGNAT, "carrier-grade NAT, RFC 6598"),
-        (ip.is_multicast, "multicast"),
-        (ip.is_reserved, "reserved"),
-        (ip.is_private, "private"),
-        (not ip.is_global, "not globally routable"),
-    )
-    return next((kind for matched, kind in checks if matched), None)
+            kind = _table_kind(inner)
+            if kind is not None:
+                return f"{kind}, carried inside the IPv6 address"
+    return _table_kind(ip)
 
 
 def is_special_use(address: str) -> bool:
