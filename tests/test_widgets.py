@@ -8,6 +8,7 @@ import pytest
 
 from lab_servers import Lab
 from lab_servers.client import decode_jwt_payload
+from lab_servers.determinism import LabClock
 from lab_servers.widgets import HandshakeStepper
 
 pytestmark = pytest.mark.anyio
@@ -151,6 +152,19 @@ async def test_same_seed_same_widget_html() -> None:
                 [w.value for w in (stepper.progress, stepper.status, stepper.step_html, stepper.diagram_html)]
             )
     assert values[0] == values[1]
+
+
+async def test_reset_builds_the_lab_again_as_it_was_built() -> None:
+    # Same seed, revision, clock start, capabilities: the run after a reset is the run before it.
+    async with Lab(seed=0, revision="2025-06-18", clock=LabClock(1_800_000_000)) as lab:
+        stepper = HandshakeStepper(lab, method="dcr")
+        lab.clock.advance(100)
+        await click(stepper, "reset_button")
+        try:
+            assert stepper.lab.revision.version == "2025-06-18" and stepper.lab.clock.now() == 1_800_000_000
+            assert stepper.lab.ids.seed == 0 and stepper.lab.auth_server.capabilities == lab.auth_server.capabilities
+        finally:
+            await stepper.aclose()
 
 
 async def test_a_reset_while_the_consent_page_waits_abandons_that_step(stepper: HandshakeStepper) -> None:
