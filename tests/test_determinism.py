@@ -37,3 +37,10 @@ def test_a_served_labs_clients_draw_pkce_verifiers_and_states_nobody_can_guess()
     assert system.add_authorization_server("as2.example.com", "203.0.113.20").ids.token("key") != system.ids.token(
         "key"
     )
+
+
+async def test_a_change_to_one_labs_scopes_does_not_reach_a_lab_built_after_it() -> None:
+    async with Lab(seed=0) as first:
+        first.auth_server.resource_scopes[first.mcp_url].append("notes:admin")
+        async with Lab(seed=0) as later:
+            assert later.auth_server.resource_scopes[later.mcp_url] == ["notes:read", "notes:write"]

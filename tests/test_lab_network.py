@@ -10,6 +10,7 @@ import gzip
 import tracemalloc
 from typing import Any
 
+import anyio
 import pytest
 
 from lab_servers import Lab
@@ -261,3 +262,15 @@ def test_an_exchange_summary_shows_a_strangers_control_characters_escaped_on_one
     summary = exchange.summary()
     assert "\n" not in summary and "\x1b" not in summary and "\u202e" not in summary
     assert "\\x1b]0;PWNED\\x07" in summary and summary.endswith("→ 404")
+
+
+async def test_a_request_whose_caller_gives_up_before_the_answer_is_still_in_the_trace(lab: Lab) -> None:
+    async def slow(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await anyio.sleep(5)
+
+    lab.network.add_host("slow.example", "93.184.216.77", slow)
+    with anyio.move_on_after(0.05):
+        async with lab.httpx_client("client") as http:
+            await http.get("https://slow.example/late")
+    [exchange] = [e for e in lab.trace if e.host == "slow.example"]
+    assert exchange.status is None and exchange.error == "no response: the caller gave up before it came"

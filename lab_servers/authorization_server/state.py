@@ -48,7 +48,9 @@ class AuthorizationServerState:
         self.issuer = issuer
         self.capabilities = capabilities  # what it offers: advertised and enforced (switchable)
         self.token_endpoint = f"{issuer}/token"
-        self.resource_scopes = resources  # canonical resource URI → the scopes it understands
+        # Canonical resource URI → the scopes it understands. Copied: callers pass module-level
+        # lists, and a change to one AS's scopes must not reach every lab built after it.
+        self.resource_scopes = {resource: list(scopes) for resource, scopes in resources.items()}
         self.clock = clock
         self.ids = ids
         self.user = user  # the lab's signed-in user (the lab has no login step)

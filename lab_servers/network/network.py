@@ -178,7 +178,13 @@ class LabNetwork:
                 yield chunk
 
         sending = body if isinstance(body, bytes) else tapped(body)
-        response = await open_asgi(host.app, method, url, headers, sending, client_address=caller)
+        try:
+            response = await open_asgi(host.app, method, url, headers, sending, client_address=caller)
+        except BaseException:
+            # The caller gave up before the status line came (its timeout, a cancelled task). The
+            # request was sent all the same, and the trace keeps every request sent.
+            self._record_failure(common, request_tap, address, "no response: the caller gave up before it came")
+            raise
         return TracedResponse(self, common, address, request_tap, response)
 
     def _record_failure(self, common: dict[str, Any], request: BodyTap, address: str | None, reason: str) -> Exchange:
