@@ -16,7 +16,7 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -79,3 +79,29 @@ def conditions(say: Callable[[str], None] = print, readings: dict[str, Any] | No
     readings["load_1min_after"], readings["reference_ms_after"] = load(), reference_ms()
     say(f"\nload average (1 min): {readings['load_1min_before']} before, {readings['load_1min_after']} after")
     say(describe(readings["reference_ms_before"], readings["reference_ms_after"]))
+
+
+Sample = Callable[[], Awaitable[object]]
+
+
+async def medians_in_turns(
+    kinds: dict[str, tuple[Sample, int]], *, block: int = 1, warm_up: int = 0
+) -> dict[str, float]:
+    """The median seconds of each kind of sample, `count` timed samples of each, after `warm_up`
+    untimed. The kinds take turns, `block` samples of the most frequent kind per turn and the
+    others in proportion, so that a drift in the machine's speed weighs on every kind alike
+    rather than on whichever ran last. A block of one alternates sample by sample; a longer one
+    lets each kind run with its own code in the CPU's caches, where alternating would charge one
+    kind for evicting the other's (`transport.py`)."""
+    for sample, _ in kinds.values():
+        for _ in range(warm_up):
+            await sample()
+    rounds = -(-max(count for _, count in kinds.values()) // block)  # ceiling division
+    taken: dict[str, list[float]] = {name: [] for name in kinds}
+    for number in range(rounds):
+        for name, (sample, count) in kinds.items():
+            for _ in range((number + 1) * count // rounds - number * count // rounds):  # `count` over `rounds`
+                start = time.perf_counter()
+                await sample()
+                taken[name].append(time.perf_counter() - start)
+    return {name: statistics.median(seconds) for name, seconds in taken.items()}

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import time
 import tracemalloc
 from collections.abc import Awaitable, Callable
 
-from machine import conditions  # benchmarks/machine.py, beside this script
+from machine import Sample, conditions, medians_in_turns  # benchmarks/machine.py, beside this script
 
 from lab_servers import HARDENED, NAIVE, ASPolicy, Lab, default_client_metadata
 
@@ -93,14 +92,15 @@ async def fetch_costs(policies: dict[str, ASPolicy], runs: int) -> dict[str, flo
     for name, policy in policies.items():
         labs[name], _ = await cimd_workload(1, policy.but(max_cache_seconds=0))  # no cache: every resolution fetches
     url = client_url(0)
-    samples: dict[str, list[int]] = {name: [] for name in policies}
-    for _ in range(runs):
-        for name, lab in labs.items():
-            start = time.perf_counter_ns()
+
+    def resolution(lab: Lab) -> Sample:
+        async def resolve() -> None:
             await lab.auth_server.cimd.resolve(url)
-            samples[name].append(time.perf_counter_ns() - start)
-            lab.trace.clear()
-    return {name: statistics.median(taken) / 1e9 for name, taken in samples.items()}
+            lab.trace.clear()  # keep memory flat
+
+        return resolve
+
+    return await medians_in_turns({name: (resolution(lab), runs) for name, lab in labs.items()})
 
 
 async def main(clients: int, fetches: int) -> None:

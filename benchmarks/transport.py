@@ -17,23 +17,24 @@ import asyncio
 import contextlib
 import json
 import ssl
-import statistics
 import tempfile
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import uvicorn
-from machine import conditions  # benchmarks/machine.py, beside this script
+from machine import conditions, medians_in_turns  # benchmarks/machine.py, beside this script
 
 from lab_servers.local_ca import ensure_local_ca
 from lab_servers.network.network import LabNetwork
 from lab_servers.serve_sockets import bind
 
 WARM_UP = 50
-BLOCK = 25  # samples of the most frequent kind per turn (interleaved_medians_us)
+# Samples of the most frequent kind per turn. One sample per turn measured something else: a
+# lab-network GET that follows a TLS GET found its code evicted, and took 145–155 µs against
+# 93 µs (2026-12-05); the lab network never runs between TLS requests.
+BLOCK = 25
 
 
 async def tiny_app(
@@ -46,28 +47,6 @@ async def tiny_app(
 
 
 Request = Callable[[], Awaitable[None]]
-
-
-async def interleaved_medians_us(requests: dict[str, tuple[Request, int]]) -> dict[str, float]:
-    """The median µs of each kind of request, `count` samples of each, after `WARM_UP` untimed.
-    The kinds take turns in short runs (`BLOCK` samples of the most frequent kind per turn, the
-    others in proportion), so that a drift in the machine's speed weighs on every kind alike
-    rather than on whichever ran last, while each kind still runs with its own code in the CPU's
-    caches, as it does in use. Turns of one sample each measured something else: a lab-network
-    GET that follows a TLS GET found its code evicted, and took 145–155 µs against 93 µs
-    (2026-12-05); the lab network never runs between TLS requests."""
-    for request, _ in requests.values():
-        for _ in range(WARM_UP):
-            await request()
-    rounds = -(-max(count for _, count in requests.values()) // BLOCK)  # ceiling division
-    samples: dict[str, list[float]] = {name: [] for name in requests}
-    for number in range(rounds):
-        for name, (request, count) in requests.items():
-            for _ in range((number + 1) * count // rounds - number * count // rounds):  # `count` over `rounds`
-                start = time.perf_counter()
-                await request()
-                samples[name].append(time.perf_counter() - start)
-    return {name: round(statistics.median(taken) * 1e6, 1) for name, taken in samples.items()}
 
 
 @contextlib.asynccontextmanager
@@ -124,9 +103,12 @@ async def round_trips(runs: int) -> dict[str, float]:
     """`runs` GETs on the lab network and as many over loopback on a kept-alive connection, in
     turn; fewer on new connections (a tenth, at least 50), spread over the same rounds."""
     async with lab_network_get() as inside, loopback_tls_gets() as (kept_alive, new_connection):
-        medians = await interleaved_medians_us(
-            {"inside": (inside, runs), "kept_alive": (kept_alive, runs), "new": (new_connection, max(runs // 10, 50))}
+        seconds = await medians_in_turns(
+            {"inside": (inside, runs), "kept_alive": (kept_alive, runs), "new": (new_connection, max(runs // 10, 50))},
+            block=BLOCK,
+            warm_up=WARM_UP,
         )
+        medians = {name: round(median * 1e6, 1) for name, median in seconds.items()}
     return {
         "in_process_us": medians["inside"],
         "loopback_tls_us": medians["kept_alive"],
