@@ -34,7 +34,7 @@ from .clients import Client
 from .defensive_fetch import FetchRefused, Resolver, UnresolvableHost, defensive_fetch, vet_host
 from .errors import OAuthError
 from .policy import ASPolicy
-from .rfc7591 import SHARED_SECRET_METHODS, MetadataError, check_client_metadata
+from .rfc7591 import SHARED_SECRET_METHODS, MetadataError, check_client_metadata, split_url
 
 
 def reject(rule: str) -> OAuthError:
@@ -53,11 +53,9 @@ def check_client_id_url(url: str, policy: ASPolicy) -> None:
         raise reject(
             "client_id URL must be plain ASCII with no spaces, backslashes or control characters (RFC 3986 §2)"
         )
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError on a malformed port
-    except ValueError:
-        raise reject(f"client_id {url!r} is not a valid URL (§3)") from None
+    parts = split_url(url)
+    if parts is None:
+        raise reject(f"client_id {url!r} is not a valid URL (§3)")
     if parts.scheme != "https" and policy.require_https_client_id:
         raise reject(f"client_id URL must use the https scheme, got {parts.scheme or 'none'!r} (§3)")
     if not parts.hostname:

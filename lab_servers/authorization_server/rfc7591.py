@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import httpx
 from authlib.oauth2.rfc7591 import ClientMetadataClaims
@@ -45,6 +45,17 @@ class MetadataError(Exception):
         self.description = description
 
 
+def split_url(uri: str) -> SplitResult | None:
+    """`uri`'s parts, or None when `urlsplit` cannot read them: a bracket left open
+    ("https://[") or a port that is not a number, which `urlsplit` reports only when asked."""
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        return None
+    return parts
+
+
 def check_redirect_uri(uri: str) -> None:
     """RFC 6749 §3.1.2 (absolute, no fragment) and MCP §11.3 (HTTPS, or http on loopback)."""
     if not (uri.isascii() and all(0x20 < ord(c) < 0x7F for c in uri)):
@@ -53,11 +64,9 @@ def check_redirect_uri(uri: str) -> None:
         raise MetadataError(
             "invalid_redirect_uri", f"redirect_uri {uri!r} must be printable ASCII with no spaces (RFC 3986 §2)"
         )
-    try:
-        parts = urlsplit(uri)
-        parts.port  # noqa: B018 - raises ValueError on a malformed port
-    except ValueError:
-        raise MetadataError("invalid_redirect_uri", f"redirect_uri {uri!r} is not a valid URI") from None
+    parts = split_url(uri)
+    if parts is None:
+        raise MetadataError("invalid_redirect_uri", f"redirect_uri {uri!r} is not a valid URI")
     if not parts.scheme or not parts.netloc:
         raise MetadataError("invalid_redirect_uri", f"redirect_uri {uri!r} must be an absolute URI (RFC 6749 §3.1.2)")
     if parts.fragment or "#" in uri:
@@ -141,8 +150,8 @@ _WEB_URL_FIELDS = ("client_uri", "logo_uri", "tos_uri", "policy_uri", "jwks_uri"
 
 
 def _check_web_url(field: str, uri: object) -> None:
-    scheme = _scheme_of_a_parsable_url(uri) if isinstance(uri, str) else None
-    if scheme not in ("https", "http"):
+    parts = split_url(uri) if isinstance(uri, str) else None
+    if parts is None or parts.scheme not in ("https", "http") or not parts.hostname:
         shown = repr(uri)[:80]
         raise MetadataError(
             "invalid_client_metadata",
@@ -150,20 +159,12 @@ def _check_web_url(field: str, uri: object) -> None:
         )
 
 
-def _scheme_of_a_parsable_url(uri: str) -> str | None:
-    try:
-        parts = urlsplit(uri)
-        parts.port  # noqa: B018 - raises ValueError on a malformed port
-    except ValueError:
-        return None
-    return parts.scheme if parts.hostname else None
-
-
 def _check_sector_identifier_uri(uri: str) -> None:
     # OpenID Connect Registration 1.0 §2: a "URL using the https scheme". authlib checks RFC
     # 7591's URL fields below, not this OpenID one, and an AS may fetch it: a value urlsplit
     # cannot parse ("https://[") reached the fetch and was a 500.
-    if not isinstance(uri, str) or _scheme_of_a_parsable_url(uri) != "https":
+    parts = split_url(uri) if isinstance(uri, str) else None
+    if parts is None or parts.scheme != "https" or not parts.hostname:
         raise MetadataError(
             "invalid_client_metadata",
             "sector_identifier_uri must be an https URL (OpenID Connect Dynamic Client Registration 1.0 §2)",
