@@ -126,7 +126,7 @@ def iso(epoch: int | float) -> str:
         return "beyond the calendar"
 
 
-def numeric_date(value: Any) -> TypeGuard[int]:
+def is_numeric_date(value: Any) -> TypeGuard[int]:
     """RFC 7519 §2 NumericDate as views show it: a JSON number (not `true`), here whole seconds."""
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -134,7 +134,7 @@ def numeric_date(value: Any) -> TypeGuard[int]:
 def lifetime(claims: dict[str, Any]) -> int | None:
     """exp − iat in seconds, when both are NumericDates (a token the lab did not mint may say "soon")."""
     exp, iat = claims.get("exp"), claims.get("iat")
-    return exp - iat if numeric_date(exp) and numeric_date(iat) else None
+    return exp - iat if is_numeric_date(exp) and is_numeric_date(iat) else None
 
 
 def as_text(value: Any) -> str:

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._html import HtmlView, as_text, cut_tokens_html, esc, iso, lifetime, numeric_date, short_token, table
+from ._html import HtmlView, as_text, cut_tokens_html, esc, is_numeric_date, iso, lifetime, short_token, table
 
 # name → (what it means here, where it is specified)
 HEADER_FIELDS: dict[str, tuple[str, str]] = {
@@ -64,7 +64,7 @@ def _rows(values: dict[str, Any], explained: dict[str, tuple[str, str]]) -> list
     for name, value in values.items():
         meaning, spec = explained.get(name, ("Not a registered claim the lab explains.", ""))
         shown = as_text(value)
-        if name in TIME_CLAIMS and numeric_date(value):
+        if name in TIME_CLAIMS and is_numeric_date(value):
             shown = f"{value} ({iso(value)})"
         rows.append([
             f"<td><code>{esc(name)}</code></td>",
