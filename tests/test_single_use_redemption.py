@@ -1,4 +1,4 @@
-"""Single use means a second *redemption* fails, not a refused attempt (OAuth 2.1 §4.1.2).
+"""Single use means a second *redemption* fails, not a refused attempt (OAuth 2.1 §4.1.3).
 
 A code, a refresh token, an ID-JAG and a consent transaction are each spent by the grant or the
 decision they produce. A request the AS refuses, having issued nothing, leaves them usable until
@@ -73,7 +73,7 @@ async def test_two_concurrent_redemptions_of_one_code_give_exactly_one_token(lab
     winner = next(r for r in responses if r.status_code == 200).json()
     loser = next(r for r in responses if r.status_code == 400)
     assert_oauth_error(loser, 400, "invalid_grant", "already used")
-    # The second redemption revoked what the first issued (OAuth 2.1 §4.1.2 SHOULD).
+    # The second redemption revoked what the first issued (OAuth 2.1 §4.1.3 SHOULD).
     assert lab.auth_server.active_access_token(winner["access_token"]) is None
     assert lab.auth_server.refresh_tokens[winner["refresh_token"]].revoked
 

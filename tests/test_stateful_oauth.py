@@ -233,7 +233,7 @@ class OAuthModel(RuleBasedStateMachine):
             return multiple()
         if model.expires_at <= self.now or not right_verifier:
             assert (response.status_code, response.json()["error"]) == (400, "invalid_grant")
-            return multiple()  # refused, nothing issued: the code is not spent (OAuth 2.1 §4.1.2)
+            return multiple()  # refused, nothing issued: the code is not spent (OAuth 2.1 §4.1.3)
         model.used = True
         assert response.status_code == 200, response.text
         body = response.json()

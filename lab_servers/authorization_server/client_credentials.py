@@ -4,7 +4,8 @@ client whose document declares `private_key_jwt` and its keys, gets a token for 
 
 Only confidential clients (§4.2: "MUST only be used by confidential clients"); the client
 authenticated already (`client_authentication.py`), and registered the grant (`token.py`). The
-token's subject is the client itself; there is no refresh token (§4.2.2: not issued).
+token's subject is the client itself; there is no refresh token (RFC 6749 §4.4.3: one "SHOULD NOT
+be included"; OAuth 2.1 §4.2 does not restate it).
 """
 
 from __future__ import annotations

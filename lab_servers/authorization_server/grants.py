@@ -34,7 +34,7 @@ class AuthorizationCode:
     subject: str
     expires_at: int
     used: bool = False
-    # What its redemption issued, to revoke if the code comes back (OAuth 2.1 §4.1.2).
+    # What its redemption issued, to revoke if the code comes back (OAuth 2.1 §4.1.3).
     refresh_tokens: list[str] = field(default_factory=list)
     access_token_jtis: list[str] = field(default_factory=list)
 

@@ -79,7 +79,7 @@ def redeem_code(server: AuthorizationServerState, client: Client, form: dict[str
             "invalid_grant", "the authorization code is unknown or was issued to another client (OAuth 2.1 §4.1.3)"
         )
     if code.used:
-        # OAuth 2.1 §4.1.2: deny a second use, and revoke what the first use issued: its refresh
+        # OAuth 2.1 §4.1.3: deny a second use, and revoke what the first use issued: its refresh
         # token's grant, and its access token even when no refresh token came with it.
         server.revoke_refresh_tokens(code.refresh_tokens)
         for jti in code.access_token_jtis:
@@ -96,7 +96,7 @@ def redeem_code(server: AuthorizationServerState, client: Client, form: dict[str
         )
     verify_code_verifier(form.get("code_verifier"), code.code_challenge)
     resource = _same_resource(server, form.get("resource"), code.resource, "the authorization request")
-    # The code is spent by a redemption, not by an attempt (OAuth 2.1 §4.1.2: single use means a
+    # The code is spent by a redemption, not by an attempt (OAuth 2.1 §4.1.3: single use means a
     # *second* redemption fails): a refusal above, or issue_tokens refusing before it records
     # anything (a full store: 503), leaves it usable until it expires. No await from the `used`
     # check to here, so two concurrent redemptions cannot both pass it; issuing first and marking
@@ -133,7 +133,7 @@ def redeem_refresh_token(server: AuthorizationServerState, client: Client, form:
         raise OAuthError(
             "invalid_grant",
             f"the refresh token went unused for {_IDLE}, this server's idle timeout (each refresh starts a new "
-            f"{_IDLE} window, within the grant's {_LIFETIME}); authorize again (RFC 9700 §4.14.2, OAuth 2.1 §4.3.1; lab's choice)",
+            f"{_IDLE} window, within the grant's {_LIFETIME}); authorize again (RFC 9700 §4.14.2, OAuth 2.1 §4.3.3; lab's choice)",
         )
     scope = token.scope
     if "scope" in form:
