@@ -13,6 +13,7 @@ dead: they verify against no key anyone has.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 import tempfile
@@ -26,7 +27,9 @@ from lab_servers.serve_process import served_process  # noqa: E402
 
 
 def main() -> int:
-    out = Path(sys.argv[1] if len(sys.argv) > 1 else "trace.jsonl").resolve()
+    parser = argparse.ArgumentParser(description="Record the official SDK client's handshake with a served lab.")
+    parser.add_argument("file", nargs="?", default="trace.jsonl", help="the trace file to write (default trace.jsonl)")
+    out = Path(parser.parse_args().file).resolve()
     out.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory() as tls, served_process("--tls-dir", tls, "--trace-file", str(out)) as served:
         whoami = asyncio.run(whoami_over_tls(served.mcp_url, Path(tls) / "ca.pem"))

@@ -1,10 +1,13 @@
-"""Setting up a room: the Binder link from the git remote, and learners' copies with quiet settings
-(scripts/binder_link.py, scripts/lab_setup.py, binder/postBuild)."""
+"""Setting up a room: the Binder link from the git remote, learners' copies with quiet settings, and
+the minutes each notebook is said to take (scripts/binder_link.py, scripts/lab_setup.py,
+scripts/reading_minutes.py, binder/postBuild)."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import re
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -16,12 +19,15 @@ ROOT = Path(__file__).resolve().parent.parent
 def _script(name: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules[name] = module  # a dataclass looks its module up there
     spec.loader.exec_module(module)  # type: ignore[union-attr]
     return module
 
 
 binder_link = _script("binder_link")
 lab_setup = _script("lab_setup")
+reading_minutes = _script("reading_minutes")
+MODEL = {r.notebook[:2]: round(r.minutes) for r in reading_minutes.readings()}
 
 
 @pytest.mark.parametrize("remote", ["https://github.com/acme/mcp-auth-lab.git", "https://github.com/acme/mcp-auth-lab",
@@ -99,3 +105,28 @@ def test_make_lab_serves_only_the_copies_and_opens_notebook_00() -> None:
     )
     assert command[-1] == "--allow-root"
     assert "scripts/lab_setup.py --run" in (ROOT / "Makefile").read_text()
+
+
+def _stated_minutes(table_row: re.Pattern[str], text: str) -> dict[str, int]:
+    return {m["nn"]: int(m["minutes"]) for m in table_row.finditer(text)}
+
+
+def test_the_readme_states_each_notebooks_minutes_as_the_reading_model_counts_them() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    row = re.compile(r"^\| \[(?P<nn>\d\d) [^]]+\]\(notebooks/.*\| (?P<minutes>\d+)(?: \+ \d+)? \|$", re.MULTILINE)
+    assert _stated_minutes(row, readme) == MODEL
+
+
+def test_the_facilitator_guide_states_each_notebooks_minutes_as_the_reading_model_counts_them() -> None:
+    guide = (ROOT / "docs" / "facilitator-guide.md").read_text(encoding="utf-8")
+    row = re.compile(r"^\| (?P<nn>\d\d) [^|]+\|[^|]+\|[^|]+\| \*\*(?P<minutes>\d+)(?: \+ \d+)?\*\* \|$", re.MULTILINE)
+    assert _stated_minutes(row, guide) == MODEL
+
+
+@pytest.mark.parametrize("nn", sorted(MODEL))
+def test_a_notebooks_own_time_line_is_within_three_minutes_or_a_tenth_of_the_model(nn: str) -> None:
+    """Each notebook opens with "**Time:** about N minutes": a round number, near the model's."""
+    (path,) = (ROOT / "notebooks").glob(f"{nn}_*.ipynb")
+    first_cell = "".join(json.loads(path.read_text(encoding="utf-8"))["cells"][0]["source"])
+    stated = int(re.search(r"\*\*Time:\*\* about (\d+) minutes", first_cell)[1])  # type: ignore[index]
+    assert abs(stated - MODEL[nn]) <= max(3, MODEL[nn] / 10), (stated, MODEL[nn])
