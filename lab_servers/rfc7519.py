@@ -31,6 +31,8 @@ __all__ = [
     "JwtRejected",
     "check_not_before",
     "numeric_date",
+    "required_string_claim",
+    "string_claim",
     "unverified_parts",
     "verified_claims",
     "verify_signature",
@@ -92,6 +94,25 @@ def numeric_date(claims: dict[str, Any], name: str, *, what: str) -> int | float
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise JwtRejected(f"{what}'s {name} is not a NumericDate (RFC 7519 §2, §4.1)")
+    return value
+
+
+def string_claim(claims: dict[str, Any], name: str, *, what: str) -> str | None:
+    """`claims[name]` when it is a non-empty JSON string, None when absent; anything else (an
+    object, a number, "") is refused, never stringified. RFC 7519 §4.1.1-§4.1.2: `iss` and `sub`
+    are StringOrURI values, §4.1.7: `jti` is a case-sensitive string; str() of an object would
+    put "{'x': 1}" in a token as somebody's name."""
+    value = claims.get(name)
+    if value is not None and (not isinstance(value, str) or not value):
+        raise JwtRejected(f"{what}'s {name} is not a non-empty string (RFC 7519 §2 StringOrURI, §4.1)")
+    return value
+
+
+def required_string_claim(claims: dict[str, Any], name: str, *, what: str, required_by: str) -> str:
+    """`string_claim`, for a claim the rule `required_by` says the JWT MUST contain."""
+    value = string_claim(claims, name, what=what)
+    if value is None:
+        raise JwtRejected(f"{what} has no {name} claim, which it MUST contain ({required_by})")
     return value
 
 

@@ -272,3 +272,51 @@ async def test_the_idp_refuses_an_id_token_issued_to_another_client_with_invalid
     id_token = idp.sign_in("alice", "some-other-client")
     response = await idp_exchange(lab, id_token, basic(ENTERPRISE_CLIENT_ID, secret)["Authorization"])
     assert_oauth_error(response, 400, "invalid_request", "issued to another client")
+
+
+# Claims are read as the types the specs give them, never stringified (RFC 7519 §4.1) -----------
+
+
+@pytest.mark.parametrize(
+    ("claims", "mention"),
+    [
+        pytest.param({"sub": None}, "no sub claim, which it MUST contain (RFC 7523 section 3 item 2)", id="no-sub"),
+        pytest.param({"sub": {"x": 1}}, "sub is not a non-empty string", id="sub-object"),
+        pytest.param({"sub": 42}, "sub is not a non-empty string", id="sub-number"),
+        pytest.param({"sub": ""}, "sub is not a non-empty string", id="sub-empty"),
+        pytest.param({"jti": None}, "no jti claim", id="no-jti"),
+        pytest.param({"jti": 7}, "jti is not a non-empty string", id="jti-number"),
+        pytest.param({"scope": ["notes:read"]}, "scope is not a string", id="scope-array"),
+    ],
+)
+async def test_an_id_jag_must_contain_sub_and_its_string_claims_must_be_strings(
+    lab: Lab, claims: dict, mention: str
+) -> None:
+    # RFC 7523 §3 item 2: the JWT MUST contain a sub; RFC 7519 §4.1.2: a StringOrURI. An ID-JAG
+    # whose sub is missing or is an object is invalid_grant (§3.1), not a 500 or a token whose
+    # sub reads "{'x': 1}".
+    idp = add_enterprise_idp(lab)
+    now = lab.clock.now()
+    fields = {"iss": IDP_ISSUER, "sub": "alice", "aud": ISSUER, "client_id": ENTERPRISE_CLIENT_AT_AS,
+              "resource": MCP_URL, "jti": "jti-1", "iat": now, "exp": now + 60, **claims}  # fmt: skip
+    assertion = idp.sign({k: v for k, v in fields.items() if v is not None}, typ="oauth-id-jag+jwt")
+    assert_oauth_error(await present(lab, assertion), 400, "invalid_grant", mention)
+
+
+async def test_an_id_jag_whose_iss_is_not_a_string_is_invalid_grant(lab: Lab) -> None:
+    idp = add_enterprise_idp(lab)
+    response = await present(lab, good(idp, iss=[IDP_ISSUER]))
+    assert_oauth_error(response, 400, "invalid_grant", "iss is not a non-empty string")
+
+
+async def test_the_idp_refuses_an_id_token_without_a_sub_string(lab: Lab) -> None:
+    # OIDC Core §2: an ID token's sub is REQUIRED; the IdP would otherwise fail with a 500 or
+    # mint an ID-JAG naming nobody.
+    idp = add_enterprise_idp(lab)
+    secret = idp.clients[ENTERPRISE_CLIENT_ID].secret
+    now = lab.clock.now()
+    for sub in (None, {"x": 1}):
+        claims = {"iss": IDP_ISSUER, "aud": ENTERPRISE_CLIENT_ID, "iat": now, "exp": now + 60}
+        id_token = idp.sign(claims if sub is None else {**claims, "sub": sub})
+        response = await idp_exchange(lab, id_token, basic(ENTERPRISE_CLIENT_ID, secret)["Authorization"])
+        assert_oauth_error(response, 400, "invalid_request", "sub")

@@ -221,3 +221,15 @@ async def test_a_subject_token_whose_header_is_not_a_json_object_is_invalid_requ
     add_downstream_api(lab)
     subject = jwt_with_header(header, {"iss": ISSUER, "aud": lab.mcp_url, "exp": lab.clock.now() + 60})
     assert_oauth_error(await exchange(lab, subject), 400, "invalid_request", "not an active access token")
+
+
+async def test_a_subject_token_without_a_sub_string_is_invalid_request(lab: Lab) -> None:
+    # RFC 9068 §2.2: sub is REQUIRED in a JWT access token; one this AS signed without it (no
+    # grant mints such a token) is refused, never exchanged for a token whose sub is str(None).
+    add_downstream_api(lab)
+    now = lab.clock.now()
+    forged = lab.auth_server.keys.sign_access_token({
+        "iss": ISSUER, "aud": lab.mcp_url, "client_id": "x", "scope": "notes:read", "iat": now, "exp": now + 60,
+        "jti": "no-sub",
+    })  # fmt: skip
+    assert_oauth_error(await exchange(lab, forged), 400, "invalid_request", "no sub string")

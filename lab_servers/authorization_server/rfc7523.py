@@ -16,7 +16,14 @@ from typing import Any
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from ..rfc7519 import JwtRejected, check_not_before, numeric_date, unverified_parts, verify_signature
+from ..rfc7519 import (
+    JwtRejected,
+    check_not_before,
+    numeric_date,
+    required_string_claim,
+    unverified_parts,
+    verify_signature,
+)
 from .clients import Client
 from .errors import OAuthError
 from .issuance import issue_tokens
@@ -43,9 +50,13 @@ def redeem_assertion(server: AuthorizationServerState, client: Client, form: dic
         raise _invalid(f"typ is {header.get('typ')!r}, not oauth-id-jag+jwt (ID-JAG draft section 3.1)")
     if header.get("alg") not in ALGORITHMS:
         raise _invalid(f"alg {header.get('alg')!r} is not allowed here")
-    keys = server.trusted_idps.get(str(unverified.get("iss")))
+    try:
+        issuer = required_string_claim(unverified, "iss", what="the assertion", required_by="RFC 7523 §3 item 1")
+    except JwtRejected as rejected:
+        raise _invalid(rejected.rule) from None
+    keys = server.trusted_idps.get(issuer)
     if keys is None:
-        raise _invalid(f"issuer {unverified.get('iss')!r} is not an identity provider this AS trusts")
+        raise _invalid(f"issuer {issuer!r} is not an identity provider this AS trusts")
     try:
         claims = verify_signature(assertion, KeySet.import_key_set(keys), ALGORITHMS, what="the assertion")  # type: ignore[arg-type]
     except (JwtRejected, JoseError, ValueError, TypeError):
@@ -59,6 +70,13 @@ def redeem_assertion(server: AuthorizationServerState, client: Client, form: dic
         # accepted before its nbf (RFC 7519 §4.1.5).
         exp, iat = numeric_date(claims, "exp", what="the assertion"), numeric_date(claims, "iat", what="the assertion")
         check_not_before(claims, now, what="the assertion")
+        # RFC 7523 §3 item 2: it MUST contain sub, a StringOrURI (RFC 7519 §4.1.2); the jti and
+        # scope are strings too (RFC 7519 §4.1.7, RFC 8693 §4.2). none is stringified.
+        subject = required_string_claim(claims, "sub", what="the assertion", required_by="RFC 7523 §3 item 2")
+        jti = required_string_claim(claims, "jti", what="the assertion", required_by="ext-auth §7.6: the replay check")
+        granted_scope = claims.get("scope", "")
+        if not isinstance(granted_scope, str):
+            raise JwtRejected("the assertion's scope is not a string of space-delimited scopes (RFC 8693 §4.2)")
     except JwtRejected as rejected:
         raise _invalid(rejected.rule) from None
     if exp is None or exp <= now or iat is None:
@@ -70,12 +88,11 @@ def redeem_assertion(server: AuthorizationServerState, client: Client, form: dic
     resource = claims.get("resource")
     if resource not in server.resources or form.get("resource", resource) != resource:
         raise _invalid(f"resource {resource!r} is not a resource of this AS, or differs from the request's")
-    jti = claims.get("jti")
-    if not isinstance(jti, str) or jti in server.seen_id_jags:
-        raise _invalid("jti is missing or was already used: replay (ext-auth section 7.6)")
-    granted = set(str(claims.get("scope", "")).split()) or set(server.resource_scopes[resource])
+    if jti in server.seen_id_jags:
+        raise _invalid("jti was already used: replay (ext-auth section 7.6)")
+    granted = set(granted_scope.split()) or set(server.resource_scopes[resource])
     scope = set(form["scope"].split()) & granted if form.get("scope") else granted  # ext-auth §7.2.1
-    response = issue_tokens(server, client, str(claims["sub"]), resource, " ".join(sorted(scope)), refresh=False)
+    response = issue_tokens(server, client, subject, resource, " ".join(sorted(scope)), refresh=False)
     # The jti is spent by the grant it produced, not by an attempt: a refused issuance (a full
     # store, 503) leaves the ID-JAG usable, so the client need not go back to its IdP. No await
     # since the replay check above, so two concurrent uses cannot both pass it.

@@ -78,6 +78,10 @@ def exchange_token(server: AuthorizationServerState, client: Client, form: dict[
             f"the subject_token's audience is {subject.get('aud')!r}, not {rule.serves!r}, the resource client "
             f"{client.client_id!r} serves: it may exchange only tokens that were sent to it (RFC 8693 §2.1, §5)",
         )
+    if not isinstance(subject.get("sub"), str) or not subject["sub"]:
+        # This AS signs every access token with a sub (RFC 9068 §2.2: REQUIRED); one without it
+        # was not minted by a grant, and the exchanged token must not carry str() of whatever it has.
+        raise OAuthError("invalid_request", "the subject_token has no sub string (RFC 9068 §2.2, RFC 8693 §2.2.2)")
     target = _target(form, rule.targets)
     allowed = rule.targets[target]
     requested = set(form["scope"].split()) if form.get("scope") else set(allowed)

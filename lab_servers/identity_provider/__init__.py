@@ -32,7 +32,7 @@ from ..authorization_server.params import form_items, single_valued
 from ..authorization_server.server import MAX_REQUEST_BODY_BYTES
 from ..body_limit import BodyLimit
 from ..determinism import LabClock, SeededIds
-from ..rfc7519 import JwtRejected, check_not_before, verified_claims
+from ..rfc7519 import JwtRejected, check_not_before, required_string_claim, verified_claims
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ID_TOKEN = "urn:ietf:params:oauth:token-type:id_token"
@@ -120,6 +120,9 @@ class IdentityProvider:
             ) from None
         try:
             check_not_before(claims, self.clock.now(), what="the ID token")  # RFC 7519 §4.1.5
+            # OIDC Core §2: sub is REQUIRED, a string; it becomes the ID-JAG's sub, never str() of
+            # an object (RFC 7519 §4.1.2: StringOrURI).
+            subject = required_string_claim(claims, "sub", what="the ID token", required_by="OIDC Core §2")
         except JwtRejected as rejected:
             raise OAuthError("invalid_request", rejected.rule) from None
         if (
@@ -138,7 +141,7 @@ class IdentityProvider:
                 f"the enterprise does not allow client {client_id!r} to reach {resource or audience!r}",
             )
         assertion = self.mint_id_jag(
-            sub=claims["sub"], audience=audience, client_id=at_as, resource=resource or "", scope=form.get("scope")
+            sub=subject, audience=audience, client_id=at_as, resource=resource or "", scope=form.get("scope")
         )
         response = {
             "access_token": assertion,
