@@ -11,13 +11,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from joserfc.jwk import OKPKey
 
 from lab_servers import ISSUER, MCP_URL, Lab
-from lab_servers.client import StepError
+from lab_servers.client import StepError, decode_jwt_payload
 from lab_servers.identity_provider import IdentityProvider
 from lab_servers.story import (
     ENTERPRISE_CLIENT_AT_AS,
     ENTERPRISE_CLIENT_ID,
     IDP_ISSUER,
+    OTHER_MCP_URL,
     add_enterprise_idp,
+    add_second_mcp_server,
     connect_enterprise,
 )
 
@@ -320,3 +322,29 @@ async def test_the_idp_refuses_an_id_token_without_a_sub_string(lab: Lab) -> Non
         id_token = idp.sign(claims if sub is None else {**claims, "sub": sub})
         response = await idp_exchange(lab, id_token, basic(ENTERPRISE_CLIENT_ID, secret)["Authorization"])
         assert_oauth_error(response, 400, "invalid_request", "sub")
+
+
+# The request's resource, compared as every grant compares it (RFC 8707 §2.2, MCP §8.1) ----------
+
+
+async def test_the_request_may_name_the_id_jags_resource_with_an_uppercase_host(lab: Lab) -> None:
+    # MCP §8.1: the AS SHOULD accept an uppercase scheme or host, as the code and refresh grants do.
+    idp = add_enterprise_idp(lab)
+    response = await present(lab, good(idp), resource="HTTPS://MCP.EXAMPLE.COM/mcp")
+    assert response.status_code == 200, response.text
+    assert decode_jwt_payload(response.json()["access_token"])["aud"] == MCP_URL
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [
+        pytest.param(OTHER_MCP_URL, id="another-resource-of-this-as"),
+        pytest.param("https://x.example/mcp", id="unknown"),
+    ],
+)
+async def test_a_request_resource_other_than_the_id_jags_is_invalid_target(lab: Lab, resource: str) -> None:
+    # RFC 8707 §2: a resource the AS will not issue this token for is invalid_target; the
+    # assertion itself is fine, so it is not invalid_grant.
+    add_second_mcp_server(lab)
+    idp = add_enterprise_idp(lab)
+    assert_oauth_error(await present(lab, good(idp), resource=resource), 400, "invalid_target", repr(resource))

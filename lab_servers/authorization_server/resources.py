@@ -39,5 +39,16 @@ def canonical_resource(value: str, known: list[str]) -> str:
     )
 
 
+def same_resource(sent: str | None, granted: str, known: list[str], where: str) -> str:
+    """`granted`, when the token request names no resource or names the same one (compared as
+    `canonical_resource` compares); otherwise `invalid_target`. RFC 8707 §2.2: a token request
+    may only name resources from the original grant, and §2 names the error."""
+    if sent is not None and canonical_resource(sent, known) != granted:
+        raise OAuthError(
+            "invalid_target", f"resource {sent!r} differs from the one in {where}, {granted!r} (RFC 8707 §2.2)"
+        )
+    return granted
+
+
 def _is_plain_uri_text(value: str) -> bool:
     return value.isascii() and all(0x20 < ord(c) < 0x7F for c in value)

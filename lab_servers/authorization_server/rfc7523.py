@@ -4,8 +4,10 @@ from an identity provider this AS trusts by configuration (`trusted_idps`: issue
 Validation (ext-auth §5.1, §7.4, §7.6; ID-JAG draft §4.4): `typ` oauth-id-jag+jwt; an allowed
 `alg` (never `none`); `iss` a trusted IdP and the signature its key; `aud` this AS's issuer;
 `exp` in the future and `nbf`, if any, past (RFC 7519 §4.1.5); `client_id` the authenticated
-client; `resource` a resource of this AS; `jti` never seen before (replay). Every failure is `invalid_grant` (RFC 7523 §3.1). No consent
-screen (the enterprise decided) and no refresh token (draft §4.4.3: SHOULD NOT).
+client; `sub` a string; `resource` a resource of this AS; `jti` never seen before (replay). Every
+failure of the assertion is `invalid_grant` (RFC 7523 §3.1); a request `resource` other than the
+one granted is the request's, `invalid_target` (RFC 8707 §2). No consent screen (the enterprise
+decided) and no refresh token (draft §4.4.3: SHOULD NOT).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from ..rfc7519 import (
 from .clients import Client
 from .errors import OAuthError
 from .issuance import issue_tokens
+from .resources import canonical_resource, same_resource
 from .rfc8414 import JWT_BEARER
 from .state import AuthorizationServerState
 
@@ -85,9 +88,11 @@ def redeem_assertion(server: AuthorizationServerState, client: Client, form: dic
         raise _invalid(
             f"the assertion was issued for client {claims.get('client_id')!r}, not the authenticated {client.client_id!r}"
         )
-    resource = claims.get("resource")
-    if resource not in server.resources or form.get("resource", resource) != resource:
-        raise _invalid(f"resource {resource!r} is not a resource of this AS, or differs from the request's")
+    resource = _granted_resource(server, claims.get("resource"))
+    # RFC 8707 §2.2: the request may name only the resource granted, compared as the code and
+    # refresh grants compare it (scheme and host case-insensitively, MCP §8.1); a mismatch is
+    # the request's fault, invalid_target (§2), not the assertion's.
+    resource = same_resource(form.get("resource"), resource, server.resources, "the ID-JAG")
     if jti in server.seen_id_jags:
         raise _invalid("jti was already used: replay (ext-auth section 7.6)")
     granted = set(granted_scope.split()) or set(server.resource_scopes[resource])
@@ -100,6 +105,17 @@ def redeem_assertion(server: AuthorizationServerState, client: Client, form: dic
         del server.seen_id_jags[old]
     server.seen_id_jags[jti] = math.ceil(exp)  # a fractional exp (RFC 7519 §2) is kept until it passes
     return response
+
+
+def _granted_resource(server: AuthorizationServerState, claim: Any) -> str:
+    """The resource of this AS that the ID-JAG's `resource` claim names (ext-auth: the token is
+    audience-restricted to it), canonical; a claim naming none is the assertion's fault."""
+    if not isinstance(claim, str):
+        raise _invalid(f"resource {claim!r} is not a URI naming a resource of this AS (ID-JAG draft section 3.1)")
+    try:
+        return canonical_resource(claim, server.resources)
+    except OAuthError:
+        raise _invalid(f"resource {claim!r} is not a resource of this AS (ID-JAG draft section 3.1)") from None
 
 
 def _invalid(rule: str) -> OAuthError:

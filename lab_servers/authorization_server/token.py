@@ -16,7 +16,7 @@ from .clients import Client
 from .errors import OAuthError
 from .issuance import ACCESS_TOKEN_LIFETIME, issue_tokens
 from .params import single_valued
-from .resources import canonical_resource
+from .resources import same_resource
 from .rfc7523 import GRANT_TYPE as JWT_BEARER
 from .rfc7523 import redeem_assertion
 from .rfc7636 import verify_code_verifier
@@ -95,7 +95,7 @@ def redeem_code(server: AuthorizationServerState, client: Client, form: dict[str
             "invalid_grant", "redirect_uri differs from the one in the authorization request (OAuth 2.1 §10.2)"
         )
     verify_code_verifier(form.get("code_verifier"), code.code_challenge)
-    resource = _same_resource(server, form.get("resource"), code.resource, "the authorization request")
+    resource = same_resource(form.get("resource"), code.resource, server.resources, "the authorization request")
     # The code is spent by a redemption, not by an attempt (OAuth 2.1 §4.1.3: single use means a
     # *second* redemption fails): a refusal above, or issue_tokens refusing before it records
     # anything (a full store: 503), leaves it usable until it expires. No await from the `used`
@@ -143,7 +143,7 @@ def redeem_refresh_token(server: AuthorizationServerState, client: Client, form:
                 "invalid_scope", "a refresh may narrow the granted scope, never widen it (OAuth 2.1 §4.3.1)"
             )
         scope = " ".join(requested)
-    resource = _same_resource(server, form.get("resource"), token.resource, "the original grant")
+    resource = same_resource(form.get("resource"), token.resource, server.resources, "the original grant")
     response = issue_tokens(server, client, token.subject, resource, scope, family=token)
     if "refresh_token" in response:
         # Rotation (MCP §11.2): a refresh token works once, once it has been replaced. A refresh
@@ -151,12 +151,3 @@ def redeem_refresh_token(server: AuthorizationServerState, client: Client, form:
         # RFC 6749 §6 lets the AS revoke the old token only "after issuing a new refresh token".
         token.revoked = True
     return response
-
-
-def _same_resource(server: AuthorizationServerState, sent: str | None, granted: str, where: str) -> str:
-    # RFC 8707 §2.2: a token request may only name resources from the original grant.
-    if sent is not None and canonical_resource(sent, server.resources) != granted:
-        raise OAuthError(
-            "invalid_target", f"resource {sent!r} differs from the one in {where}, {granted!r} (RFC 8707 §2.2)"
-        )
-    return granted
