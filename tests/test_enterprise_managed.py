@@ -348,3 +348,63 @@ async def test_a_request_resource_other_than_the_id_jags_is_invalid_target(lab: 
     add_second_mcp_server(lab)
     idp = add_enterprise_idp(lab)
     assert_oauth_error(await present(lab, good(idp), resource=resource), 400, "invalid_target", repr(resource))
+
+
+# ID-JAG draft §3.1: resource is "either a single URI or an array of URIs" --------------------------
+
+
+@pytest.mark.parametrize(
+    ("claim", "requested", "audience"),
+    [
+        pytest.param([MCP_URL], None, MCP_URL, id="one-element-array"),
+        pytest.param(["https://elsewhere.example/mcp", MCP_URL], None, MCP_URL, id="one-of-ours-among-others"),
+        pytest.param([OTHER_MCP_URL, MCP_URL], "HTTPS://MCP.EXAMPLE.COM/mcp", MCP_URL, id="request-picks-one"),
+        pytest.param([OTHER_MCP_URL, MCP_URL], OTHER_MCP_URL, OTHER_MCP_URL, id="request-picks-the-other"),
+    ],
+)
+async def test_an_id_jag_resource_may_be_an_array_and_the_token_is_for_one_of_its_uris(
+    lab: Lab, claim: list[str], requested: str | None, audience: str
+) -> None:
+    add_second_mcp_server(lab)
+    idp = add_enterprise_idp(lab)
+    extra = {"resource": requested} if requested else {}
+    response = await present(lab, good(idp, resource=claim), **extra)
+    assert response.status_code == 200, response.text
+    assert decode_jwt_payload(response.json()["access_token"])["aud"] == audience
+
+
+async def test_an_array_naming_two_resources_of_this_as_needs_the_request_to_pick_one(lab: Lab) -> None:
+    # One token, one audience (MCP §9.2): without a request resource the AS cannot choose.
+    add_second_mcp_server(lab)
+    idp = add_enterprise_idp(lab)
+    response = await present(lab, good(idp, resource=[MCP_URL, OTHER_MCP_URL]))
+    assert_oauth_error(response, 400, "invalid_target", "grants 2 resources", "name the one")
+
+
+async def test_a_request_resource_missing_from_the_array_is_invalid_target(lab: Lab) -> None:
+    add_second_mcp_server(lab)
+    idp = add_enterprise_idp(lab)
+    response = await present(lab, good(idp, resource=[MCP_URL]), resource=OTHER_MCP_URL)
+    assert_oauth_error(response, 400, "invalid_target", "is not one the ID-JAG grants", "RFC 8707")
+
+
+@pytest.mark.parametrize(
+    ("claim", "mention"),
+    [
+        pytest.param([], "neither a URI nor a non-empty array", id="empty-array"),
+        pytest.param([MCP_URL, 42], "neither a URI nor a non-empty array", id="array-with-a-number"),
+        pytest.param({"uri": MCP_URL}, "neither a URI nor a non-empty array", id="object"),
+        pytest.param(["https://elsewhere.example/mcp"], "nor an array naming one", id="array-of-foreign-uris"),
+    ],
+)
+async def test_a_resource_claim_that_names_no_resource_of_this_as_is_invalid_grant(
+    lab: Lab, claim: object, mention: str
+) -> None:
+    idp = add_enterprise_idp(lab)
+    assert_oauth_error(await present(lab, good(idp, resource=claim)), 400, "invalid_grant", mention)
+
+
+async def test_an_id_jag_without_a_resource_is_invalid_grant_naming_the_rule(lab: Lab) -> None:
+    idp = add_enterprise_idp(lab)
+    response = await present(lab, good(idp, resource=None), resource=MCP_URL)
+    assert_oauth_error(response, 400, "invalid_grant", "no resource claim")

@@ -29,7 +29,7 @@ from ..rfc7519 import (
 from .clients import Client
 from .errors import OAuthError
 from .issuance import issue_tokens
-from .resources import canonical_resource, same_resource
+from .resources import canonical_resource
 from .rfc8414 import JWT_BEARER
 from .state import AuthorizationServerState
 
@@ -88,11 +88,10 @@ def redeem_assertion(server: AuthorizationServerState, client: Client, form: dic
         raise _invalid(
             f"the assertion was issued for client {claims.get('client_id')!r}, not the authenticated {client.client_id!r}"
         )
-    resource = _granted_resource(server, claims.get("resource"))
-    # RFC 8707 §2.2: the request may name only the resource granted, compared as the code and
-    # refresh grants compare it (scheme and host case-insensitively, MCP §8.1); a mismatch is
-    # the request's fault, invalid_target (§2), not the assertion's.
-    resource = same_resource(form.get("resource"), resource, server.resources, "the ID-JAG")
+    # RFC 8707 §2.2: the request may name only a resource granted, compared as the code and
+    # refresh grants compare it (scheme and host case-insensitively, MCP §8.1); one the ID-JAG
+    # does not grant is the request's fault, invalid_target (§2), not the assertion's.
+    resource = _granted_resource(server, claims.get("resource"), form.get("resource"))
     if jti in server.seen_id_jags:
         raise _invalid("jti was already used: replay (ext-auth section 7.6)")
     granted = set(granted_scope.split()) or set(server.resource_scopes[resource])
@@ -107,15 +106,44 @@ def redeem_assertion(server: AuthorizationServerState, client: Client, form: dic
     return response
 
 
-def _granted_resource(server: AuthorizationServerState, claim: Any) -> str:
-    """The resource of this AS that the ID-JAG's `resource` claim names (ext-auth: the token is
-    audience-restricted to it), canonical; a claim naming none is the assertion's fault."""
-    if not isinstance(claim, str):
-        raise _invalid(f"resource {claim!r} is not a URI naming a resource of this AS (ID-JAG draft section 3.1)")
+def _granted_resource(server: AuthorizationServerState, claim: Any, requested: str | None) -> str:
+    """The one resource of this AS the token will be for (ext-auth: audience-restricted to the
+    ID-JAG's `resource`), canonical. ID-JAG draft §3.1: the claim is "either a single URI or an
+    array of URIs"; a request `resource` picks one of them, and without one the ID-JAG must name
+    exactly one resource of this AS (the token is for one audience, MCP §9.2)."""
+    if claim is None:
+        # Optional in the draft; required here, since the token's audience is what it names.
+        raise _invalid("the ID-JAG has no resource claim; this AS issues tokens only for the resource it names")
+    uris = claim if isinstance(claim, list) else [claim]
+    if not uris or not all(isinstance(uri, str) for uri in uris):
+        raise _invalid(f"resource {claim!r} is neither a URI nor a non-empty array of URIs (ID-JAG draft section 3.1)")
+    granted = list(dict.fromkeys(ours for uri in uris if (ours := _ours(server, uri)) is not None))
+    if not granted:
+        raise _invalid(
+            f"resource {claim!r} is not a resource of this AS, nor an array naming one (ID-JAG draft section 3.1)"
+        )
+    if requested is not None:
+        sent = canonical_resource(requested, server.resources)  # invalid_target if not one of ours
+        if sent not in granted:
+            raise OAuthError(
+                "invalid_target",
+                f"resource {requested!r} is not one the ID-JAG grants ({', '.join(granted)}) (RFC 8707 §2, §2.2)",
+            )
+        return sent
+    if len(granted) > 1:
+        raise OAuthError(
+            "invalid_target",
+            f"the ID-JAG grants {len(granted)} resources of this AS ({', '.join(granted)}); name the one this token "
+            "is for with resource (RFC 8707 §2: a token for one audience, MCP §9.2)",
+        )
+    return granted[0]
+
+
+def _ours(server: AuthorizationServerState, uri: str) -> str | None:
     try:
-        return canonical_resource(claim, server.resources)
+        return canonical_resource(uri, server.resources)
     except OAuthError:
-        raise _invalid(f"resource {claim!r} is not a resource of this AS (ID-JAG draft section 3.1)") from None
+        return None  # an array may name resources of other authorization servers too
 
 
 def _invalid(rule: str) -> OAuthError:
