@@ -8,13 +8,15 @@ import base64
 import httpx
 import pytest
 
-from lab_servers import ISSUER, ASCapabilities, Lab
+from lab_servers import ISSUER, ASCapabilities, Lab, default_client_metadata
+from lab_servers.authorization_server.issuance import ACCESS_TOKEN_LIFETIME
 from lab_servers.client import StepError
-from lab_servers.story import use_introspection
+from lab_servers.story import API_URL, add_downstream_api, use_introspection
 
-from .helpers import assert_oauth_error
+from .helpers import assert_oauth_error, code_form, get_code, register, token_request
 
 pytestmark = pytest.mark.anyio
+PUBLIC_CLIENT = {k: v for k, v in default_client_metadata().items() if k != "client_id"}
 
 
 async def post(lab: Lab, path: str, form: dict[str, str], **kwargs: object) -> httpx.Response:
@@ -145,3 +147,94 @@ async def test_introspection_refuses_a_public_client_and_an_unlisted_confidentia
         lab, "/introspect", {"token": connection.access_token}, headers=basic("introspection.mcp.example.com", "bad")
     )
     assert_oauth_error(wrong, 401, "invalid_client", "wrong client_secret")
+
+
+# A token exchanged for a grant's access token is based on that grant (RFC 7009 §2.1) ------------
+
+
+async def exchanged_for(lab: Lab, subject_token: str) -> str:
+    """The downstream API's token that the MCP server gets by exchanging `subject_token` (RFC 8693)."""
+    caller = lab.resource_server.downstream
+    assert caller is not None
+    async with lab.httpx_client("mcp.example.com") as http:
+        response = await http.post(f"{ISSUER}/token", data={
+            "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange", "subject_token": subject_token,
+            "subject_token_type": "urn:ietf:params:oauth:token-type:access_token", "resource": API_URL,
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": caller.client_assertion(),
+        })  # fmt: skip
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])
+
+
+async def introspected_by_the_api(lab: Lab, token: str) -> dict:
+    if "api-introspector" not in lab.auth_server.introspectors:
+        lab.auth_server.preregister(
+            "api-introspector", {"grant_types": [], "token_endpoint_auth_method": "client_secret_basic"}, "s3cret"
+        )
+        lab.auth_server.introspectors["api-introspector"] = API_URL
+    response = await post(lab, "/introspect", {"token": token}, headers=basic("api-introspector", "s3cret"))
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+async def test_revoking_the_grant_revokes_the_token_exchanged_for_its_access_token(lab: Lab) -> None:
+    # RFC 7009 §2.1: revoking a refresh token SHOULD also invalidate "all access tokens based on
+    # the same authorization grant"; the exchanged token stands in for one of them.
+    add_downstream_api(lab)
+    connection = await lab.connect("cimd")
+    downstream = await exchanged_for(lab, connection.access_token)
+    assert (await introspected_by_the_api(lab, downstream))["active"] is True
+    refresh = connection.client.state.tokens["refresh_token"]
+    await post(lab, "/revoke", {"token": refresh, "client_id": connection.client_id})
+    assert await introspected_by_the_api(lab, downstream) == {"active": False}
+
+
+async def test_revoking_the_subject_access_token_revokes_what_was_exchanged_for_it(lab: Lab) -> None:
+    add_downstream_api(lab)
+    connection = await lab.connect("cimd")
+    downstream = await exchanged_for(lab, connection.access_token)
+    await post(lab, "/revoke", {"token": connection.access_token, "client_id": connection.client_id})
+    assert await introspected_by_the_api(lab, downstream) == {"active": False}
+
+
+async def test_refresh_reuse_revokes_the_exchanged_token_too(lab: Lab) -> None:
+    # OAuth 2.1 §4.3.1: reuse of a rotated-out refresh token revokes the grant, all of it.
+    add_downstream_api(lab)
+    connection = await lab.connect("cimd")
+    old_refresh = connection.client.state.tokens["refresh_token"]
+    await connection.client.refresh()
+    downstream = await exchanged_for(lab, connection.client.state.tokens["access_token"])
+    replay = {"grant_type": "refresh_token", "refresh_token": old_refresh, "client_id": connection.client_id}
+    assert_oauth_error(await post(lab, "/token", replay), 400, "invalid_grant", "reuse detected")
+    assert await introspected_by_the_api(lab, downstream) == {"active": False}
+
+
+async def test_a_second_redemption_of_the_code_revokes_the_exchanged_token_too(lab: Lab) -> None:
+    # OAuth 2.1 §4.1.3: the tokens issued from a code that comes back are revoked, and the one
+    # exchanged for its access token is one of them, even with no refresh token in the grant.
+    add_downstream_api(lab)
+    response = await register(lab, {**PUBLIC_CLIENT, "grant_types": ["authorization_code"]})
+    client_id = str(response.json()["client_id"])
+    code = await get_code(lab, client_id)
+    first = (await token_request(lab, code_form(client_id, code))).json()
+    assert "refresh_token" not in first
+    downstream = await exchanged_for(lab, first["access_token"])
+    assert_oauth_error(await token_request(lab, code_form(client_id, code)), 400, "invalid_grant", "revoked")
+    assert await introspected_by_the_api(lab, downstream) == {"active": False}
+
+
+async def test_the_exchanged_token_stays_tied_to_the_grant_after_its_subject_token_expired(lab: Lab) -> None:
+    # The exchanged token outlives its subject token (issued later, same lifetime); once the AS
+    # forgets the expired subject, revoking the grant still reaches it through the grant's family.
+    add_downstream_api(lab)
+    connection = await lab.connect("cimd")
+    lab.clock.advance(ACCESS_TOKEN_LIFETIME - 60)
+    downstream = await exchanged_for(lab, connection.access_token)
+    lab.clock.advance(120)  # the subject token expired; the exchanged one has 780 s left
+    lab.auth_server.issued.forget_expired(lab.clock.now())
+    assert (await introspected_by_the_api(lab, downstream))["active"] is True
+    await post(
+        lab, "/revoke", {"token": connection.client.state.tokens["refresh_token"], "client_id": connection.client_id}
+    )
+    assert await introspected_by_the_api(lab, downstream) == {"active": False}

@@ -232,4 +232,4 @@ async def test_a_subject_token_without_a_sub_string_is_invalid_request(lab: Lab)
         "iss": ISSUER, "aud": lab.mcp_url, "client_id": "x", "scope": "notes:read", "iat": now, "exp": now + 60,
         "jti": "no-sub",
     })  # fmt: skip
-    assert_oauth_error(await exchange(lab, forged), 400, "invalid_request", "no sub string")
+    assert_oauth_error(await exchange(lab, forged), 400, "invalid_request", "no sub or no jti string")

@@ -27,6 +27,7 @@ def issue_tokens(
     code: AuthorizationCode | None = None,
     family: RefreshToken | None = None,
     act: dict[str, Any] | None = None,
+    exchanged_from: str | None = None,
     refresh: bool = True,
 ) -> dict[str, Any]:
     """Sign an access token for `resource`; add a rotating refresh token when the client
@@ -83,6 +84,15 @@ def issue_tokens(
         # grant: revoking it (RFC 7009 §2.1) or detecting reuse (OAuth 2.1 §4.3.1) must reach
         # this access token too.
         server.grant_of_jti[claims["jti"]] = family.family
+    if exchanged_from is not None:
+        # RFC 8693: this token stands in for the subject token (`exchanged_from` is its jti), so
+        # it is based on the subject's grant. Revoking the grant (RFC 7009 §2.1 SHOULD revoke
+        # "all access tokens based on the same authorization grant"), detecting refresh reuse
+        # (OAuth 2.1 §4.3.1) or code reuse (§4.1.3) must reach it: through the subject token
+        # (state.revoke_access_token), and through the grant's family once the subject expired.
+        server.exchanged_from.setdefault(exchanged_from, []).append(claims["jti"])
+        if exchanged_from in server.grant_of_jti:
+            server.grant_of_jti[claims["jti"]] = server.grant_of_jti[exchanged_from]
     if code is not None:
         code.access_token_jtis.append(claims["jti"])
     server.issued.append(claims)

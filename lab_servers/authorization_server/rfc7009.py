@@ -1,7 +1,8 @@
 """RFC 7009 token revocation: POST /revoke with `token` and an optional `token_type_hint`.
 
 What revocation reaches: a refresh token ends its whole grant (its rotated siblings and the
-access tokens they produced, §2.1 SHOULD); an access token goes on the AS's denylist. What it
+access tokens they produced, §2.1 SHOULD, with the tokens a token exchange issued for those); an
+access token goes on the AS's denylist, with what was exchanged for it. What it
 cannot reach: a resource server that validates JWTs locally never asks the AS, so a revoked
 access token keeps working there until its `exp` (see `resource_server/rfc7662.py` for the
 introspecting alternative).

@@ -10,8 +10,9 @@ each refusal naming its rule:
 - the target (`resource` or `audience`) must be one its rule lists, else `invalid_target` (§2.2.2);
 - the scope must fit in what the rule allows there, else `invalid_scope`: narrowed, never widened.
 The issued token carries `act: {"sub": <the MCP server's client_id>}` (§4.1), nested over any
-`act` the subject token had, and no refresh token. The actor is the authenticated client, so an
-`actor_token` is refused (§2.2.2), never passed over unchecked.
+`act` the subject token had, and no refresh token; it is based on the subject token's grant, so
+revoking that grant or that token revokes it too (RFC 7009 §2.1, `issuance.py`). The actor is the
+authenticated client, so an `actor_token` is refused (§2.2.2), never passed over unchecked.
 """
 
 from __future__ import annotations
@@ -78,10 +79,13 @@ def exchange_token(server: AuthorizationServerState, client: Client, form: dict[
             f"the subject_token's audience is {subject.get('aud')!r}, not {rule.serves!r}, the resource client "
             f"{client.client_id!r} serves: it may exchange only tokens that were sent to it (RFC 8693 §2.1, §5)",
         )
-    if not isinstance(subject.get("sub"), str) or not subject["sub"]:
-        # This AS signs every access token with a sub (RFC 9068 §2.2: REQUIRED); one without it
-        # was not minted by a grant, and the exchanged token must not carry str() of whatever it has.
-        raise OAuthError("invalid_request", "the subject_token has no sub string (RFC 9068 §2.2, RFC 8693 §2.2.2)")
+    if not all(isinstance(subject.get(name), str) and subject[name] for name in ("sub", "jti")):
+        # This AS signs every access token with a sub and a jti (RFC 9068 §2.2: REQUIRED); one
+        # without them was not minted by a grant: the exchanged token must not carry str() of
+        # whatever it has, and must be linked to its subject's jti (issuance.py, RFC 7009 §2.1).
+        raise OAuthError(
+            "invalid_request", "the subject_token has no sub or no jti string (RFC 9068 §2.2, RFC 8693 §2.2.2)"
+        )
     target = _target(form, rule.targets)
     allowed = rule.targets[target]
     requested = set(form["scope"].split()) if form.get("scope") else set(allowed)
@@ -94,7 +98,10 @@ def exchange_token(server: AuthorizationServerState, client: Client, form: dict[
     act: dict[str, Any] = {"sub": client.client_id}
     if isinstance(subject.get("act"), dict):
         act["act"] = subject["act"]  # §4.1: the chain nests; the outermost actor is the current one
-    response = issue_tokens(server, client, subject["sub"], target, " ".join(sorted(requested)), act=act, refresh=False)
+    response = issue_tokens(
+        server, client, subject["sub"], target, " ".join(sorted(requested)),
+        act=act, exchanged_from=subject["jti"], refresh=False,
+    )  # fmt: skip
     return {**response, "issued_token_type": ACCESS_TOKEN_TYPE}  # §2.2.1: REQUIRED
 
 

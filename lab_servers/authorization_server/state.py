@@ -64,8 +64,10 @@ class AuthorizationServerState:
         self.seen_assertions: dict[str, int] = {}  # jti → exp of client assertions (RFC 7523 §3 replay)
         self.revoked_jtis: dict[str, int] = {}  # access-token jti → exp: the AS's denylist (RFC 7009)
         self.grant_of_jti: dict[str, str] = {}  # access-token jti → refresh family, to revoke a grant whole
-        # Claims of unexpired access tokens; forgetting one forgets its two entries above.
-        self.issued = IssuedAccessTokens(self.grant_of_jti, self.revoked_jtis)
+        # access-token jti → the jtis of tokens exchanged for it (RFC 8693), revoked with it
+        self.exchanged_from: dict[str, list[str]] = {}
+        # Claims of unexpired access tokens; forgetting one forgets its entries in the three above.
+        self.issued = IssuedAccessTokens(self.grant_of_jti, self.revoked_jtis, self.exchanged_from)
         self.introspectors: dict[str, str] = {}  # client_id → the resource whose tokens it may introspect
         self.exchange_rules: dict[str, ExchangeRule] = {}  # client_id → RFC 8693 policy
         self.trusted_idps: dict[str, dict[str, Any]] = {}  # IdP issuer → its JWKS (enterprise trust, by configuration)
@@ -134,9 +136,13 @@ class AuthorizationServerState:
                 self.revoke_access_token(jti)
 
     def revoke_access_token(self, jti: str) -> None:
+        """Deny an access token, and every token a token exchange issued for it: those are based
+        on the same grant (RFC 7009 §2.1 SHOULD), and the subject token they stand in for is gone."""
         claims = next((c for c in self.issued if c["jti"] == jti), None)
         if claims is not None:
             self.revoked_jtis[jti] = claims["exp"]
+        for exchanged in self.exchanged_from.get(jti, []):
+            self.revoke_access_token(exchanged)
 
     def active_access_token(self, token: str) -> dict[str, Any] | None:
         """The claims of an access token this AS issued that is still good: signed by it, not

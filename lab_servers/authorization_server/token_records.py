@@ -56,24 +56,33 @@ def _full(what: str, limit: int) -> OAuthError:
 
 
 class IssuedAccessTokens(deque[dict[str, Any]]):
-    """The claims of access tokens still alive, oldest first, with the two maps keyed by their
-    `jti`: `grant_of_jti` (→ refresh family) and `revoked_jtis` (→ exp, the denylist)."""
+    """The claims of access tokens still alive, oldest first, with the maps keyed by their `jti`:
+    `grant_of_jti` (→ refresh family), `revoked_jtis` (→ exp, the denylist) and `exchanged_from`
+    (→ the jtis of tokens a token exchange issued for it, RFC 8693)."""
 
     def __init__(
-        self, grant_of_jti: dict[str, str], revoked_jtis: dict[str, int], max_entries: int = MAX_LIVE_ACCESS_TOKENS
+        self,
+        grant_of_jti: dict[str, str],
+        revoked_jtis: dict[str, int],
+        exchanged_from: dict[str, list[str]] | None = None,
+        max_entries: int = MAX_LIVE_ACCESS_TOKENS,
     ) -> None:
         super().__init__()
         self.grant_of_jti = grant_of_jti
         self.revoked_jtis = revoked_jtis
+        self.exchanged_from = {} if exchanged_from is None else exchanged_from
         self.max_entries = max_entries
 
     def forget_expired(self, now: int) -> None:
         # Every access token has the same lifetime and the lab clock only moves forward, so
-        # issue order is expiry order: only the expired prefix is visited.
+        # issue order is expiry order: only the expired prefix is visited. A token exchanged
+        # for an expired one was issued after it, so it outlives the link; its grant_of_jti
+        # entry (issuance.py) still reaches it when the grant is revoked.
         while self and self[0]["exp"] <= now:
             jti = self.popleft()["jti"]
             self.grant_of_jti.pop(jti, None)
             self.revoked_jtis.pop(jti, None)
+            self.exchanged_from.pop(jti, None)
 
     def make_room(self, now: int) -> None:
         self.forget_expired(now)
