@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from joserfc import jwt
 from joserfc.jwk import OKPKey
 
 from lab_servers import Lab, default_client_metadata
@@ -95,3 +96,24 @@ async def test_the_same_job_with_a_public_document_is_refused(lab: Lab) -> None:
 
     with pytest.raises(StepError, match="invalid_client"):
         await connect_service(lab, publish_service_client(lab, with_keys=False))
+
+
+def assertion_form(lab: Lab, jti: str, **extra: str) -> dict[str, str]:
+    now = lab.clock.now()
+    claims = {"iss": CLIENT_ID, "sub": CLIENT_ID, "aud": lab.auth_server.token_endpoint, "iat": now, "exp": now + 60,
+              "jti": jti}  # fmt: skip
+    signed = jwt.encode({"alg": "Ed25519"}, claims, KEY, algorithms=["Ed25519"])
+    return {"grant_type": "client_credentials", "resource": lab.mcp_url, "client_assertion": signed,
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer", **extra}  # fmt: skip
+
+
+@pytest.mark.parametrize("scope", [None, " "])
+async def test_with_no_scope_requested_and_none_to_grant_by_default_it_is_invalid_scope(
+    lab: Lab, scope: str | None
+) -> None:
+    # RFC 6749 §3.3: with no scope requested the AS applies a default "or fail[s] the request
+    # indicating an invalid scope"; it never issues a token with an empty scope.
+    publish_service(lab)
+    lab.auth_server.resource_scopes[lab.mcp_url] = []
+    form = assertion_form(lab, "j1", **({"scope": scope} if scope is not None else {}))
+    assert_oauth_error(await token_request(lab, form), 400, "invalid_scope", "none to grant by default")

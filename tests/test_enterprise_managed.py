@@ -408,3 +408,20 @@ async def test_an_id_jag_without_a_resource_is_invalid_grant_naming_the_rule(lab
     idp = add_enterprise_idp(lab)
     response = await present(lab, good(idp, resource=None), resource=MCP_URL)
     assert_oauth_error(response, 400, "invalid_grant", "no resource claim")
+
+
+# A token's scope is one or more scope tokens (RFC 6749 §3.3) -------------------------------------
+
+
+async def test_a_requested_scope_disjoint_from_the_id_jags_is_invalid_scope(lab: Lab) -> None:
+    # ext-auth §7.2.1: the scope granted is the request's intersected with the ID-JAG's; when
+    # that is nothing, there is nothing to grant.
+    idp = add_enterprise_idp(lab)
+    response = await present(lab, good(idp, scope="notes:read"), scope="notes:write")
+    assert_oauth_error(response, 400, "invalid_scope", "no scope in common")
+
+
+async def test_a_blank_requested_scope_is_read_as_omitted(lab: Lab) -> None:
+    idp = add_enterprise_idp(lab)
+    response = await present(lab, good(idp, scope="notes:read"), scope="  ")
+    assert response.status_code == 200 and response.json()["scope"] == "notes:read", response.text

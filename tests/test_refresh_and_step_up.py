@@ -143,3 +143,23 @@ async def test_a_client_that_found_no_resource_identifier_refreshes_without_an_e
         await client.refresh()
         refresh = [e for e in lab.trace.exchanges if e.url.endswith("/token")][-1]
         assert refresh.status == 200 and "resource=" not in (refresh.request_body or "")
+
+
+@pytest.mark.parametrize("blank", ["", "   "])
+async def test_a_blank_scope_on_refresh_is_read_as_omitted_and_gets_the_granted_scope(lab: Lab, blank: str) -> None:
+    # OAuth 2.1 §4.3.1: an omitted scope is "treated as equal to the scope originally granted";
+    # RFC 6749 §3.3: a scope is one or more scope tokens, so a blank one names none and never
+    # asks for a token with no scope.
+    connection = await lab.connect("cimd")
+    form = {"grant_type": "refresh_token", "refresh_token": connection.client.state.tokens["refresh_token"],
+            "client_id": connection.client_id, "scope": blank}  # fmt: skip
+    response = await token_request(lab, form)
+    assert response.status_code == 200, response.text
+    assert response.json()["scope"] == "notes:read"
+
+
+async def test_a_scope_repeated_on_refresh_is_granted_once(lab: Lab) -> None:
+    connection = await lab.connect("cimd")
+    form = {"grant_type": "refresh_token", "refresh_token": connection.client.state.tokens["refresh_token"],
+            "client_id": connection.client_id, "scope": "notes:read notes:read"}  # fmt: skip
+    assert (await token_request(lab, form)).json()["scope"] == "notes:read"

@@ -233,3 +233,17 @@ async def test_a_subject_token_without_a_sub_string_is_invalid_request(lab: Lab)
         "jti": "no-sub",
     })  # fmt: skip
     assert_oauth_error(await exchange(lab, forged), 400, "invalid_request", "no sub or no jti string")
+
+
+async def test_a_blank_scope_is_read_as_omitted_and_gets_what_the_rule_allows(lab: Lab) -> None:
+    # RFC 6749 §3.3: a blank scope names no scope token; never a token with an empty scope.
+    add_downstream_api(lab)
+    connection = await lab.connect("cimd")
+    response = await exchange(lab, connection.access_token, scope=" ")
+    assert response.status_code == 200 and response.json()["scope"] == "contacts:read", response.text
+
+
+async def test_a_rule_that_allows_no_scope_at_the_target_is_invalid_scope(lab: Lab) -> None:
+    add_downstream_api(lab, allowed_scope="")
+    connection = await lab.connect("cimd")
+    assert_oauth_error(await exchange(lab, connection.access_token, scope=None), 400, "invalid_scope", "no scope")

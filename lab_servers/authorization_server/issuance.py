@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from .clients import Client
+from .errors import OAuthError
 from .grants import AuthorizationCode, RefreshToken
 from .state import AuthorizationServerState
 from .token_records import REFRESH_TOKEN_IDLE_TIMEOUT, REFRESH_TOKEN_LIFETIME
@@ -33,6 +34,11 @@ def issue_tokens(
     """Sign an access token for `resource`; add a rotating refresh token when the client
     registered that grant and the grant allows it (`refresh=False`: token exchange, RFC 8693
     §2.2.1 leaves it optional, and jwt-bearer, where the ID-JAG draft says SHOULD NOT)."""
+    if not scope.split():
+        # Every grant checks this first, naming its own reason; this is the backstop.
+        raise OAuthError(
+            "invalid_scope", "no scope would be granted; a token's scope is one or more scope tokens (RFC 6749 §3.3)"
+        )
     now = server.clock.now()
     offline = not server.offline_access or "offline_access" in scope.split()
     with_refresh = refresh and offline and "refresh_token" in client.grant_types

@@ -95,7 +95,15 @@ def redeem_assertion(server: AuthorizationServerState, client: Client, form: dic
     if jti in server.seen_id_jags:
         raise _invalid("jti was already used: replay (ext-auth section 7.6)")
     granted = set(granted_scope.split()) or set(server.resource_scopes[resource])
-    scope = set(form["scope"].split()) & granted if form.get("scope") else granted  # ext-auth §7.2.1
+    requested = set(form.get("scope", "").split())  # a blank scope names none: read as omitted
+    scope = requested & granted if requested else granted  # ext-auth §7.2.1: request ∩ ID-JAG
+    if not scope:
+        # RFC 6749 §3.3: a scope is one or more scope tokens; a token granting nothing is no grant.
+        raise OAuthError(
+            "invalid_scope",
+            f"nothing would be granted: the request's scope ({' '.join(sorted(requested))}) and the ID-JAG's "
+            f"({' '.join(sorted(granted)) or 'none'}) have no scope in common (ext-auth section 7.2.1, RFC 6749 §3.3)",
+        )
     response = issue_tokens(server, client, subject, resource, " ".join(sorted(scope)), refresh=False)
     # The jti is spent by the grant it produced, not by an attempt: a refused issuance (a full
     # store, 503) leaves the ID-JAG usable, so the client need not go back to its IdP. No await

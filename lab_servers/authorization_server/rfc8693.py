@@ -88,7 +88,14 @@ def exchange_token(server: AuthorizationServerState, client: Client, form: dict[
         )
     target = _target(form, rule.targets)
     allowed = rule.targets[target]
-    requested = set(form["scope"].split()) if form.get("scope") else set(allowed)
+    # A blank scope names no scope token (RFC 6749 §3.3): read as omitted, i.e. what the rule allows.
+    requested = set(form.get("scope", "").split()) or set(allowed)
+    if not requested:
+        raise OAuthError(
+            "invalid_scope",
+            f"client {client.client_id!r} may get no scope at {target} by exchange, and a token's scope is one or "
+            "more scope tokens (RFC 6749 §3.3, RFC 8693 §5)",
+        )
     if not requested <= allowed:
         raise OAuthError(
             "invalid_scope",

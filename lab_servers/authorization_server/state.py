@@ -108,13 +108,19 @@ class AuthorizationServerState:
 
     def check_scope(self, scope: str | None) -> str:
         if scope is None or not scope.strip():
-            return " ".join(self.scopes[:1])  # RFC 6749 §3.3: the AS may apply a default
+            # RFC 6749 §3.3: with no scope requested the AS "MUST either process the request
+            # using a pre-defined default value or fail the request indicating an invalid scope".
+            if not self.scopes:
+                raise OAuthError(
+                    "invalid_scope", "no scope was requested and this AS has none to grant by default (RFC 6749 §3.3)"
+                )
+            return " ".join(self.scopes[:1])
         unknown = [s for s in scope.split() if s not in self.scopes]
         if unknown:
             raise OAuthError(
                 "invalid_scope", f"unknown scope(s) {' '.join(unknown)}; supported: {' '.join(self.scopes)}"
             )
-        return " ".join(scope.split())
+        return " ".join(dict.fromkeys(scope.split()))  # RFC 6749 §3.3: a set; a repeat adds nothing
 
     def preregister(self, client_id: str, metadata: dict[str, Any], client_secret: str | None = None) -> Client:
         """Add a client the way an administrator would, out of band (MCP §5.2)."""

@@ -136,8 +136,11 @@ def redeem_refresh_token(server: AuthorizationServerState, client: Client, form:
             f"{_IDLE} window, within the grant's {_LIFETIME}); authorize again (RFC 9700 §4.14.2, OAuth 2.1 §4.3.3; lab's choice)",
         )
     scope = token.scope
-    if "scope" in form:
-        requested = form["scope"].split()
+    # OAuth 2.1 §4.3.1: "if omitted", the scope is the one originally granted. A blank scope names
+    # no scope token (RFC 6749 §3.3: one or more), so it is read as omitted, as at /authorize
+    # (state.check_scope), never as a request for a token with no scope at all.
+    requested = list(dict.fromkeys(form.get("scope", "").split()))
+    if requested:
         if not set(requested) <= set(token.scope.split()):
             raise OAuthError(
                 "invalid_scope", "a refresh may narrow the granted scope, never widen it (OAuth 2.1 §4.3.1)"
