@@ -518,3 +518,14 @@ async def test_several_targets_in_one_token_request_are_invalid_target(lab: Lab,
     code = await get_code(lab, client["client_id"])
     form = {**code_form(client["client_id"], code), target: [MCP_URL, "https://other.example/mcp"]}
     assert_oauth_error(await token_request(lab, form), 400, "invalid_target", "named more than once")  # type: ignore[arg-type]
+
+
+async def test_a_scope_only_another_resource_of_this_as_defines_is_invalid_scope_at_authorize(lab: Lab) -> None:
+    # The scope is for the resource the token is for (RFC 8707 §2, RFC 6749 §3.3): a scope the AS
+    # knows from another server means nothing at this one, and would ride in a token it accepts.
+    lab.auth_server.resource_scopes["https://admin.example.com/mcp"] = ["admin:all"]
+    client = await registered_client(lab)
+    outcome = await open_authorization(lab, client["client_id"], scope="notes:read admin:all")
+    assert isinstance(outcome, Redirect), outcome
+    assert outcome.params["error"] == "invalid_scope"
+    assert "admin:all for https://mcp.example.com/mcp" in outcome.params["error_description"]

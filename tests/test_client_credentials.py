@@ -117,3 +117,23 @@ async def test_with_no_scope_requested_and_none_to_grant_by_default_it_is_invali
     lab.auth_server.resource_scopes[lab.mcp_url] = []
     form = assertion_form(lab, "j1", **({"scope": scope} if scope is not None else {}))
     assert_oauth_error(await token_request(lab, form), 400, "invalid_scope", "none to grant by default")
+
+
+async def test_a_scope_only_another_resource_of_this_as_defines_is_invalid_scope(lab: Lab) -> None:
+    # The token is for the resource named; a scope of another server of this AS is not its to
+    # grant there (RFC 8707 §2, RFC 6749 §3.3).
+    publish_service(lab)
+    lab.auth_server.resource_scopes["https://admin.example.com/mcp"] = ["admin:all"]
+    form = assertion_form(lab, "j1", scope="admin:all")
+    assert_oauth_error(
+        await token_request(lab, form), 400, "invalid_scope", "admin:all for https://mcp.example.com/mcp"
+    )
+
+
+async def test_the_default_scope_is_one_the_resource_defines(lab: Lab) -> None:
+    # RFC 6749 §3.3's default, taken from the resource's scopes: "admin:all" sorts first among all
+    # of this AS's scopes, but means nothing at the notes server.
+    publish_service(lab)
+    lab.auth_server.resource_scopes["https://admin.example.com/mcp"] = ["admin:all"]
+    response = await token_request(lab, assertion_form(lab, "j1"))
+    assert response.status_code == 200 and response.json()["scope"] == "notes:read", response.text

@@ -425,3 +425,14 @@ async def test_a_blank_requested_scope_is_read_as_omitted(lab: Lab) -> None:
     idp = add_enterprise_idp(lab)
     response = await present(lab, good(idp, scope="notes:read"), scope="  ")
     assert response.status_code == 200 and response.json()["scope"] == "notes:read", response.text
+
+
+async def test_an_id_jag_scope_is_narrowed_to_the_scopes_of_the_resource_the_token_is_for(lab: Lab) -> None:
+    # A scope another resource of this AS defines (or none does) is not granted at this one; the
+    # response's scope says what was (RFC 6749 §3.3, §5.1).
+    lab.auth_server.resource_scopes["https://admin.example.com/mcp"] = ["admin:all"]
+    idp = add_enterprise_idp(lab)
+    response = await present(lab, good(idp, scope="notes:read admin:all"))
+    assert response.status_code == 200 and response.json()["scope"] == "notes:read", response.text
+    response = await present(lab, good(idp, scope="admin:all"))
+    assert_oauth_error(response, 400, "invalid_scope", "it defines notes:read notes:write")

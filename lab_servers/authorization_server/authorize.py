@@ -95,7 +95,7 @@ async def authorization_request(
             )
         challenge = check_code_challenge(params.get("code_challenge"), params.get("code_challenge_method"))
         resource = choose_resource(server, params.get("resource"))
-        scope = server.check_scope(params.get("scope"))
+        scope = server.check_scope(params.get("scope"), resource)
     except OAuthError as error:
         return redirect_to_client(
             server, redirect_uri, {"error": error.error, "error_description": error.description, "state": state}

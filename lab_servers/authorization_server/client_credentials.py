@@ -28,5 +28,5 @@ def client_credentials_grant(server: AuthorizationServerState, client: Client, f
             "the client credentials grant is for confidential clients only (OAuth 2.1 section 4.2)",
         )
     resource = choose_resource(server, form.get("resource"))
-    scope = server.check_scope(form.get("scope"))
+    scope = server.check_scope(form.get("scope"), resource)
     return issue_tokens(server, client, client.client_id, resource, scope, refresh=False)

@@ -94,15 +94,20 @@ def redeem_assertion(server: AuthorizationServerState, client: Client, form: dic
     resource = _granted_resource(server, claims.get("resource"), form.get("resource"))
     if jti in server.seen_id_jags:
         raise _invalid("jti was already used: replay (ext-auth section 7.6)")
-    granted = set(granted_scope.split()) or set(server.resource_scopes[resource])
+    # The ID-JAG's scope, narrowed to what the resource the token is for defines: a scope another
+    # resource of this AS defines means nothing there (RFC 6749 §3.3: the AS may grant less than
+    # asked, and says so in `scope`). Then the request's, intersected (ext-auth §7.2.1).
+    known = set(server.resource_scopes[resource])
+    granted = (set(granted_scope.split()) or known) & known
     requested = set(form.get("scope", "").split())  # a blank scope names none: read as omitted
-    scope = requested & granted if requested else granted  # ext-auth §7.2.1: request ∩ ID-JAG
+    scope = requested & granted if requested else granted
     if not scope:
         # RFC 6749 §3.3: a scope is one or more scope tokens; a token granting nothing is no grant.
         raise OAuthError(
             "invalid_scope",
-            f"nothing would be granted: the request's scope ({' '.join(sorted(requested))}) and the ID-JAG's "
-            f"({' '.join(sorted(granted)) or 'none'}) have no scope in common (ext-auth section 7.2.1, RFC 6749 §3.3)",
+            f"nothing would be granted at {resource}: it defines {' '.join(sorted(known)) or 'no scope'}, the ID-JAG "
+            f"grants {granted_scope or 'all of them'}, the request asks for {' '.join(sorted(requested)) or 'those'}, "
+            "and they have no scope in common (ext-auth section 7.2.1, RFC 6749 §3.3)",
         )
     response = issue_tokens(server, client, subject, resource, " ".join(sorted(scope)), refresh=False)
     # The jti is spent by the grant it produced, not by an attempt: a refused issuance (a full

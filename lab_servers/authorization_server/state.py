@@ -106,19 +106,30 @@ class AuthorizationServerState:
             metadata["authorization_grant_profiles_supported"] = [ID_JAG_PROFILE]  # ID-JAG draft §7
         return self.capabilities.apply_to_metadata(metadata)
 
-    def check_scope(self, scope: str | None) -> str:
+    def scopes_of(self, resource: str) -> list[str]:
+        """The scopes a token for `resource` may carry: those that resource understands (RFC 8707
+        §2: the scope is "for" the resource), with offline_access when the AS lists it."""
+        scopes = set(self.resource_scopes.get(resource, []))
+        return sorted(scopes | ({"offline_access"} if self.offline_access else set()))
+
+    def check_scope(self, scope: str | None, resource: str) -> str:
+        """The scope to grant for a token whose audience is `resource`, checked against that
+        resource's scopes, not the union of every resource's: a scope another server of this AS
+        defines means nothing at this one, and would travel in a token it accepts."""
+        supported = self.scopes_of(resource)
         if scope is None or not scope.strip():
             # RFC 6749 §3.3: with no scope requested the AS "MUST either process the request
             # using a pre-defined default value or fail the request indicating an invalid scope".
-            if not self.scopes:
+            if not supported:
                 raise OAuthError(
                     "invalid_scope", "no scope was requested and this AS has none to grant by default (RFC 6749 §3.3)"
                 )
-            return " ".join(self.scopes[:1])
-        unknown = [s for s in scope.split() if s not in self.scopes]
+            return " ".join(supported[:1])
+        unknown = [s for s in scope.split() if s not in supported]
         if unknown:
             raise OAuthError(
-                "invalid_scope", f"unknown scope(s) {' '.join(unknown)}; supported: {' '.join(self.scopes)}"
+                "invalid_scope",
+                f"unknown scope(s) {' '.join(unknown)} for {resource}; it supports: {' '.join(supported)} (RFC 6749 §3.3)",
             )
         return " ".join(dict.fromkeys(scope.split()))  # RFC 6749 §3.3: a set; a repeat adds nothing
 
