@@ -436,3 +436,21 @@ async def test_an_id_jag_scope_is_narrowed_to_the_scopes_of_the_resource_the_tok
     assert response.status_code == 200 and response.json()["scope"] == "notes:read", response.text
     response = await present(lab, good(idp, scope="admin:all"))
     assert_oauth_error(response, 400, "invalid_scope", "it defines notes:read notes:write")
+
+
+async def test_an_id_jag_from_another_trusted_idp_with_the_same_jti_is_not_a_replay(lab: Lab) -> None:
+    # RFC 7519 §4.1.7: a jti identifies a JWT for its issuer; two trusted IdPs' may collide, and
+    # one IdP's must not spend the other's.
+    idp = add_enterprise_idp(lab)
+    second = IdentityProvider("https://idp2.example", clock=lab.clock, ids=lab.ids)
+    lab.auth_server.trusted_idps[second.issuer] = second.jwks()
+    fields = {
+        "sub": "alice",
+        "audience": ISSUER,
+        "client_id": ENTERPRISE_CLIENT_AT_AS,
+        "resource": MCP_URL,
+        "jti": "same",
+    }
+    assert (await present(lab, second.mint_id_jag(**fields))).status_code == 200  # type: ignore[arg-type]
+    assert (await present(lab, idp.mint_id_jag(**fields))).status_code == 200  # type: ignore[arg-type]
+    assert_oauth_error(await present(lab, idp.mint_id_jag(**fields)), 400, "invalid_grant", "replay")  # type: ignore[arg-type]

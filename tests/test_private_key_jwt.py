@@ -115,3 +115,19 @@ async def test_keys_that_cannot_be_fetched_fail_authentication_with_a_challenge(
     response = await redeem(lab, assertion(lab, key(1)))
     assert_oauth_error(response, 401, "invalid_client", "its assertion cannot be verified (CIMD section 8.2)", "404")
     assert response.headers["www-authenticate"] == 'Basic realm="token"'
+
+
+async def test_another_client_using_the_same_jti_does_not_spend_this_clients(lab: Lab) -> None:
+    # RFC 7519 §4.1.7 asks issuers to prevent collisions among their jti values, but here every
+    # stranger who publishes a CIMD document is an issuer and can collide on purpose: keyed by
+    # jti alone, it could burn this client's next jti (here "a1") by authenticating with it first.
+    publish_confidential_client(lab)
+    other = "https://app.example/other.json"
+    lab.publish_client_document(other, {**default_client_metadata(other), "token_endpoint_auth_method": "private_key_jwt",
+                                        "jwks": {"keys": [key(2).as_dict(private=False)]}})  # fmt: skip
+    theirs = assertion(lab, key(2), iss=other, sub=other)
+    async with lab.httpx_client("client") as http:
+        revoked = await http.post(f"{ISSUER}/revoke", data={
+            "token": "x", "client_assertion_type": ASSERTION_TYPE, "client_assertion": theirs})  # fmt: skip
+    assert revoked.status_code == 200, revoked.text
+    assert (await redeem(lab, assertion(lab, key(1)))).status_code == 200

@@ -204,19 +204,20 @@ async def _check_client_assertion(server: AuthorizationServerState, client: Clie
             f"exp is more than {MAX_ASSERTION_LIFETIME} s away",
         ),
         (
-            isinstance(claims.get("jti"), str) and claims["jti"] not in server.seen_assertions,
-            "jti is missing or was already used",
+            # RFC 7519 §4.1.7: a jti is unique for its issuer, so the cache is keyed by both.
+            isinstance(claims.get("jti"), str) and (client.client_id, claims["jti"]) not in server.seen_assertions,
+            "jti is missing or was already used by this client",
         ),
     ]
     for passed, rule in checks:
         if not passed:
             raise invalid_client(f"client_assertion rejected: {rule} (RFC 7523 §3)")
-    for jti in [j for j, exp in server.seen_assertions.items() if exp <= now]:
-        del server.seen_assertions[jti]  # an expired assertion is refused by its exp anyway
+    for key in [k for k, exp in server.seen_assertions.items() if exp <= now]:
+        del server.seen_assertions[key]  # an expired assertion is refused by its exp anyway
     # Spent here, by the authentication it performed, even if the grant is then refused: unlike a
     # code, an assertion costs its client nothing to mint again, and one that authenticated once
     # must never authenticate a second request (RFC 7523 §3). No await since the jti check above,
     # so two concurrent requests with one assertion cannot both pass it.
-    server.seen_assertions[claims["jti"]] = math.ceil(
+    server.seen_assertions[client.client_id, claims["jti"]] = math.ceil(
         claims["exp"]
     )  # a fractional exp (RFC 7519 §2) is kept until it passes

@@ -92,7 +92,7 @@ def redeem_assertion(server: AuthorizationServerState, client: Client, form: dic
     # refresh grants compare it (scheme and host case-insensitively, MCP §8.1); one the ID-JAG
     # does not grant is the request's fault, invalid_target (§2), not the assertion's.
     resource = _granted_resource(server, claims.get("resource"), form.get("resource"))
-    if jti in server.seen_id_jags:
+    if (issuer, jti) in server.seen_id_jags:  # RFC 7519 §4.1.7: unique per issuer, so keyed by both
         raise _invalid("jti was already used: replay (ext-auth section 7.6)")
     # The ID-JAG's scope, narrowed to what the resource the token is for defines: a scope another
     # resource of this AS defines means nothing there (RFC 6749 §3.3: the AS may grant less than
@@ -115,7 +115,7 @@ def redeem_assertion(server: AuthorizationServerState, client: Client, form: dic
     # since the replay check above, so two concurrent uses cannot both pass it.
     for old in [j for j, expires in server.seen_id_jags.items() if expires <= now]:
         del server.seen_id_jags[old]
-    server.seen_id_jags[jti] = math.ceil(exp)  # a fractional exp (RFC 7519 §2) is kept until it passes
+    server.seen_id_jags[issuer, jti] = math.ceil(exp)  # a fractional exp (RFC 7519 §2) is kept until it passes
     return response
 
 

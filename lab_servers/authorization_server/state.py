@@ -61,7 +61,10 @@ class AuthorizationServerState:
         self.pending: ExpiringStore[PendingAuthorization] = ExpiringStore(MAX_PENDING_CONSENTS)
         self.codes: ExpiringStore[AuthorizationCode] = ExpiringStore(MAX_LIVE_CODES)
         self.refresh_tokens = RefreshTokens()  # until their family ends (token_records.py)
-        self.seen_assertions: dict[str, int] = {}  # jti → exp of client assertions (RFC 7523 §3 replay)
+        # (iss, jti) → exp of client assertions (RFC 7523 §3 replay). RFC 7519 §4.1.7 makes a jti
+        # unique per issuer only, so two issuers' jti may collide: keyed by jti alone, one CIMD
+        # client could spend another's jti before it is used.
+        self.seen_assertions: dict[tuple[str, str], int] = {}
         self.revoked_jtis: dict[str, int] = {}  # access-token jti → exp: the AS's denylist (RFC 7009)
         self.grant_of_jti: dict[str, str] = {}  # access-token jti → refresh family, to revoke a grant whole
         # access-token jti → the jtis of tokens exchanged for it (RFC 8693), revoked with it
@@ -71,7 +74,7 @@ class AuthorizationServerState:
         self.introspectors: dict[str, str] = {}  # client_id → the resource whose tokens it may introspect
         self.exchange_rules: dict[str, ExchangeRule] = {}  # client_id → RFC 8693 policy
         self.trusted_idps: dict[str, dict[str, Any]] = {}  # IdP issuer → its JWKS (enterprise trust, by configuration)
-        self.seen_id_jags: dict[str, int] = {}  # ID-JAG jti → exp (replay check)
+        self.seen_id_jags: dict[tuple[str, str], int] = {}  # ID-JAG (iss, jti) → exp (replay check, as above)
         # MCP 2026-07-28 §10 (SEP-2207): when True, the AS lists offline_access and issues a
         # refresh token only to a grant that includes it (OIDC Core §11's reading).
         self.offline_access = False
