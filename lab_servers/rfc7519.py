@@ -33,6 +33,7 @@ __all__ = [
     "numeric_date",
     "required_string_claim",
     "string_claim",
+    "typ_is",
     "unverified_parts",
     "verified_claims",
     "verify_signature",
@@ -65,6 +66,18 @@ def unverified_parts(token: str, *, what: str, limits: JsonLimits = JWT_JSON) ->
     # Steps 9-10: the payload is the claims set, a JSON object too.
     claims = _json_object(segments[1], what=f"{what} claims", limits=limits)
     return header, claims
+
+
+def typ_is(header: dict[str, Any], media_type: str) -> bool:
+    """Whether the header's `typ` names `media_type` (given without "application/"). RFC 7515
+    §4.1.9: `typ` is a media type, and a recipient "MUST treat it as if 'application/' were
+    prepended to any typ value not containing a '/'"; media type names are case-insensitive
+    (RFC 6838 §4.2). So "at+jwt", "application/at+jwt" and "AT+JWT" are one type (RFC 9068 §4)."""
+    typ = header.get("typ")
+    if not isinstance(typ, str):
+        return False
+    typ = typ.lower()
+    return (typ if "/" in typ else f"application/{typ}") == f"application/{media_type.lower()}"
 
 
 def verified_claims(

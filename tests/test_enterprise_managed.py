@@ -454,3 +454,24 @@ async def test_an_id_jag_from_another_trusted_idp_with_the_same_jti_is_not_a_rep
     assert (await present(lab, second.mint_id_jag(**fields))).status_code == 200  # type: ignore[arg-type]
     assert (await present(lab, idp.mint_id_jag(**fields))).status_code == 200  # type: ignore[arg-type]
     assert_oauth_error(await present(lab, idp.mint_id_jag(**fields)), 400, "invalid_grant", "replay")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("typ", ["application/oauth-id-jag+jwt", "OAUTH-ID-JAG+JWT", "Application/OAuth-ID-JAG+JWT"])
+async def test_an_id_jag_typ_is_compared_as_a_media_type(lab: Lab, typ: str) -> None:
+    # RFC 7515 §4.1.9: typ is a media type: "application/" may be omitted, and media type names
+    # are case-insensitive (RFC 6838 §4.2).
+    idp = add_enterprise_idp(lab)
+    now = lab.clock.now()
+    claims = {"iss": IDP_ISSUER, "sub": "alice", "aud": ISSUER, "client_id": ENTERPRISE_CLIENT_AT_AS,
+              "resource": MCP_URL, "jti": "jti-1", "iat": now, "exp": now + 60}  # fmt: skip
+    response = await present(lab, idp.sign(claims, typ=typ))
+    assert response.status_code == 200, response.text
+
+
+async def test_an_id_jag_typ_of_another_media_type_is_invalid_grant(lab: Lab) -> None:
+    idp = add_enterprise_idp(lab)
+    now = lab.clock.now()
+    claims = {"iss": IDP_ISSUER, "sub": "alice", "aud": ISSUER, "client_id": ENTERPRISE_CLIENT_AT_AS,
+              "resource": MCP_URL, "jti": "jti-1", "iat": now, "exp": now + 60}  # fmt: skip
+    response = await present(lab, idp.sign(claims, typ="text/oauth-id-jag+jwt"))
+    assert_oauth_error(response, 400, "invalid_grant", "typ is 'text/oauth-id-jag+jwt'")

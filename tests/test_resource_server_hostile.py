@@ -223,3 +223,27 @@ async def test_a_wrong_path_or_method_is_a_json_error_naming_the_rule_never_plai
     assert response.status_code == status and response.headers["content-type"] == "application/json"
     assert response.json()["error"] == "invalid_request" and mention in response.json()["error_description"]
     assert response.headers.get("allow") == allow
+
+
+def with_typ(lab: Lab, typ: str) -> str:
+    """A token the AS's own key signs, with another spelling of `typ` (the AS always writes at+jwt)."""
+    from joserfc import jwt
+
+    keys = lab.auth_server.keys
+    now = lab.clock.now()
+    claims = {"iss": ISSUER, "sub": "alice", "aud": MCP_URL, "client_id": "tpc_x", "scope": "notes:read",
+              "iat": now, "exp": now + 900, "jti": "j"}  # fmt: skip
+    return jwt.encode({"alg": "Ed25519", "typ": typ, "kid": keys.kid}, claims, keys._key, algorithms=["Ed25519"])
+
+
+@pytest.mark.parametrize("typ", ["application/at+jwt", "AT+JWT", "Application/At+Jwt"])
+async def test_typ_is_compared_as_a_media_type(lab: Lab, typ: str) -> None:
+    # RFC 9068 §4: the RS MUST accept "at+jwt" or "application/at+jwt"; RFC 7515 §4.1.9: typ is a
+    # media type, "application/" may be omitted, and media type names are case-insensitive.
+    assert (await post_mcp(lab, TOOLS_LIST, with_typ(lab, typ))).status_code == 200
+
+
+@pytest.mark.parametrize("typ", ["JWT", "application/jwt", "text/at+jwt", "at+jwt; x=1"])
+async def test_any_other_typ_is_refused(lab: Lab, typ: str) -> None:
+    response = await post_mcp(lab, TOOLS_LIST, with_typ(lab, typ))
+    assert response.status_code == 401 and "RFC 9068" in response.json()["error_description"]

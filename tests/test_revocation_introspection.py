@@ -238,3 +238,18 @@ async def test_the_exchanged_token_stays_tied_to_the_grant_after_its_subject_tok
         lab, "/revoke", {"token": connection.client.state.tokens["refresh_token"], "client_id": connection.client_id}
     )
     assert await introspected_by_the_api(lab, downstream) == {"active": False}
+
+
+async def test_introspection_reads_typ_as_a_media_type(lab: Lab) -> None:
+    # RFC 7515 §4.1.9 / RFC 9068 §4: "application/at+jwt" and "AT+JWT" are the type this AS writes as "at+jwt".
+    from joserfc import jwt
+
+    validator = use_introspection(lab)
+    keys = lab.auth_server.keys
+    now = lab.clock.now()
+    claims = {"iss": ISSUER, "sub": "alice", "aud": lab.mcp_url, "client_id": "c", "scope": "notes:read",
+              "iat": now, "exp": now + 900, "jti": "j"}  # fmt: skip
+    for typ in ("application/at+jwt", "AT+JWT"):
+        token = jwt.encode({"alg": "Ed25519", "typ": typ, "kid": keys.kid}, claims, keys._key, algorithms=["Ed25519"])
+        response = await post(lab, "/introspect", {"token": token}, headers={"Authorization": validator._authorization})
+        assert response.json()["active"] is True, typ

@@ -10,7 +10,7 @@ from joserfc import jwt
 from joserfc.jwk import OKPKey
 
 from ..determinism import SeededIds
-from ..rfc7519 import JwtRejected, unverified_parts, verify_signature
+from ..rfc7519 import JwtRejected, typ_is, unverified_parts, verify_signature
 
 ALGORITHM = "Ed25519"
 
@@ -38,4 +38,4 @@ class SigningKey:
             claims = verify_signature(token, self._key, [ALGORITHM], what="the token")
         except JwtRejected:
             return None
-        return claims if header.get("typ") == "at+jwt" else None
+        return claims if typ_is(header, "at+jwt") else None  # RFC 9068 §4, RFC 7515 §4.1.9

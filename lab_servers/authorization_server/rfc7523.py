@@ -23,6 +23,7 @@ from ..rfc7519 import (
     check_not_before,
     numeric_date,
     required_string_claim,
+    typ_is,
     unverified_parts,
     verify_signature,
 )
@@ -49,7 +50,7 @@ def redeem_assertion(server: AuthorizationServerState, client: Client, form: dic
         header, unverified = unverified_parts(assertion, what="the assertion")
     except JwtRejected as rejected:
         raise _invalid(rejected.rule) from None
-    if header.get("typ") != "oauth-id-jag+jwt":
+    if not typ_is(header, "oauth-id-jag+jwt"):  # a media type (RFC 7515 §4.1.9), compared as one
         raise _invalid(f"typ is {header.get('typ')!r}, not oauth-id-jag+jwt (ID-JAG draft section 3.1)")
     if header.get("alg") not in ALGORITHMS:
         raise _invalid(f"alg {header.get('alg')!r} is not allowed here")

@@ -21,7 +21,7 @@ from joserfc.jwk import KeySet
 
 from ..bounded_json import DEFAULT_LIMITS, JsonRejected, parse_json
 from ..determinism import LabClock
-from ..rfc7519 import JwtRejected, check_not_before, numeric_date, unverified_parts, verify_signature
+from ..rfc7519 import JwtRejected, check_not_before, numeric_date, typ_is, unverified_parts, verify_signature
 
 ALGORITHMS = ["Ed25519"]
 _MAX_REMEMBERED = 10_000
@@ -103,7 +103,9 @@ class TokenValidator:
             header, _ = unverified_parts(token, what="the token", limits=TOKEN_JSON)
         except JwtRejected as rejected:
             raise InvalidToken(f"the token is not a well-formed JWT: {rejected.rule}") from None
-        if header.get("typ") != "at+jwt" or header.get("alg") not in ALGORITHMS:
+        # RFC 9068 §4: typ MUST be "at+jwt" or "application/at+jwt", a media type (RFC 7515
+        # §4.1.9), so compared case-insensitively.
+        if not typ_is(header, "at+jwt") or header.get("alg") not in ALGORITHMS:
             raise InvalidToken("the token is not an RFC 9068 access token signed by this server's AS")
         try:
             keys = await self._key_set()
