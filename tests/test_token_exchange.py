@@ -247,3 +247,15 @@ async def test_a_rule_that_allows_no_scope_at_the_target_is_invalid_scope(lab: L
     add_downstream_api(lab, allowed_scope="")
     connection = await lab.connect("cimd")
     assert_oauth_error(await exchange(lab, connection.access_token, scope=None), 400, "invalid_scope", "no scope")
+
+
+async def test_without_any_exchange_rule_the_grant_is_unsupported(lab: Lab) -> None:
+    # RFC 6749 §5.2: unsupported_grant_type, as for jwt-bearer without a trusted IdP; the AS's
+    # grant_types_supported does not list token exchange either.
+    lab.auth_server.preregister(
+        "tx", {"grant_types": [TOKEN_EXCHANGE], "token_endpoint_auth_method": "client_secret_basic"}, "pw"
+    )
+    assert TOKEN_EXCHANGE not in lab.auth_server.metadata()["grant_types_supported"]
+    async with lab.httpx_client("client") as http:
+        response = await http.post(f"{ISSUER}/token", data={"grant_type": TOKEN_EXCHANGE}, auth=("tx", "pw"))
+    assert_oauth_error(response, 400, "unsupported_grant_type", "no token exchange rules")

@@ -44,6 +44,13 @@ async def token_request(
             "unsupported_grant_type",
             "this authorization server trusts no identity provider, so it takes no JWT bearer grant",
         )
+    if grant_type == TOKEN_EXCHANGE and not server.exchange_rules:
+        # RFC 6749 §5.2: a grant type the AS does not support is unsupported_grant_type, whoever
+        # asks; grant_types_supported does not list it until an exchange rule exists (state.metadata).
+        raise OAuthError(
+            "unsupported_grant_type",
+            "this authorization server has no token exchange rules, so it takes no token exchange (RFC 8693, RFC 6749 §5.2)",
+        )
     if grant_type in SUPPORTED_GRANT_TYPES and grant_type not in client.grant_types:
         raise OAuthError(
             "unauthorized_client",
