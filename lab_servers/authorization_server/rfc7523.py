@@ -93,8 +93,10 @@ def redeem_assertion(server: AuthorizationServerState, client: Client, form: dic
     # refresh grants compare it (scheme and host case-insensitively, MCP §8.1); one the ID-JAG
     # does not grant is the request's fault, invalid_target (§2), not the assertion's.
     resource = _granted_resource(server, claims.get("resource"), form.get("resource"))
+    # The wording predates the typed jti check above (a missing jti is refused there now); it is
+    # kept because notebook 07 shows it.
     if (issuer, jti) in server.seen_id_jags:  # RFC 7519 §4.1.7: unique per issuer, so keyed by both
-        raise _invalid("jti was already used: replay (ext-auth section 7.6)")
+        raise _invalid("jti is missing or was already used: replay (ext-auth section 7.6)")
     # The ID-JAG's scope, narrowed to what the resource the token is for defines: a scope another
     # resource of this AS defines means nothing there (RFC 6749 §3.3: the AS may grant less than
     # asked, and says so in `scope`). Then the request's, intersected (ext-auth §7.2.1).
