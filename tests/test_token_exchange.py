@@ -259,3 +259,13 @@ async def test_without_any_exchange_rule_the_grant_is_unsupported(lab: Lab) -> N
     async with lab.httpx_client("client") as http:
         response = await http.post(f"{ISSUER}/token", data={"grant_type": TOKEN_EXCHANGE}, auth=("tx", "pw"))
     assert_oauth_error(response, 400, "unsupported_grant_type", "no token exchange rules")
+
+
+async def test_the_target_resource_is_compared_as_every_grant_compares_a_resource(lab: Lab) -> None:
+    # RFC 8707 §2 / MCP §8.1: an uppercase scheme or host names the same resource; the token's
+    # aud is the rule's canonical URI.
+    add_downstream_api(lab)
+    connection = await lab.connect("cimd")
+    response = await exchange(lab, connection.access_token, resource="HTTPS://API.EXAMPLE.COM/")
+    assert response.status_code == 200, response.text
+    assert decode_jwt_payload(response.json()["access_token"])["aud"] == API_URL

@@ -22,6 +22,7 @@ from typing import Any
 from .clients import Client
 from .errors import OAuthError
 from .issuance import issue_tokens
+from .resources import canonical_resource
 from .rfc8414 import TOKEN_EXCHANGE
 from .state import AuthorizationServerState
 
@@ -113,12 +114,23 @@ def exchange_token(server: AuthorizationServerState, client: Client, form: dict[
 
 
 def _target(form: dict[str, str], targets: dict[str, frozenset[str]]) -> str:
-    named = [value for value in (form.get("resource"), form.get("audience")) if value]
-    if not named:
+    resource, audience = form.get("resource"), form.get("audience")
+    if not resource and not audience:
         raise OAuthError("invalid_target", "name the downstream API with resource or audience (RFC 8693 §2.1)")
-    for value in named:
-        if value not in targets:
-            raise OAuthError("invalid_target", f"this client may not obtain tokens for {value!r} (RFC 8693 §2.2.2)")
+    named = []
+    if resource:
+        # A resource is a URI (RFC 8707 §2), compared as every other grant compares it (scheme and
+        # host case-insensitively, MCP §8.1); an audience is a logical name (§2.1), compared as is.
+        try:
+            named.append(canonical_resource(resource, list(targets)))
+        except OAuthError:
+            raise OAuthError(
+                "invalid_target", f"this client may not obtain tokens for {resource!r} (RFC 8693 §2.2.2)"
+            ) from None
+    if audience:
+        if audience not in targets:
+            raise OAuthError("invalid_target", f"this client may not obtain tokens for {audience!r} (RFC 8693 §2.2.2)")
+        named.append(audience)
     if len(set(named)) > 1:
         raise OAuthError("invalid_target", "resource and audience name different targets (RFC 8693 §2.1)")
     return named[0]
