@@ -122,6 +122,7 @@ HOSTILE_BODIES = [
     ("register", _json([1], 400), 4, r"step 4 \(client-id\): the registration endpoint's 400 answer is a JSON array, not a JSON object \(RFC 7591 §3.2.2"),
     ("register", _json('"no"', 400), 4, r"step 4 \(client-id\): .* 400 answer is a JSON string"),
     ("register", _json({"client_id": {"a": 1}}, 201), 4, r"step 4 \(client-id\): the registration response's client_id is a JSON object, not a JSON string \(RFC 7591 §3.2.1\)"),
+    ("register", _json({"client_secret": "s"}, 201), 4, r"step 4 \(client-id\): the registration response has no client_id \(RFC 7591 §3.2.1: REQUIRED\)"),
     ("token", _json([1]), 6, r"step 6 \(token\): the token response is a JSON array, not a JSON object \(RFC 6749 §5.1"),
     ("token", _json([1], 400), 6, r"step 6 \(token\): the token endpoint's 400 answer is a JSON array, not a JSON object \(RFC 6749 §5.2"),
     ("token", _json(NESTED), 6, r"step 6 \(token\): the token response is nested deeper"),
