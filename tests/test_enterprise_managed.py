@@ -4,6 +4,7 @@ AS's JWT bearer grant, and every ID-JAG refusal as `invalid_grant` (RFC 7523 §3
 from __future__ import annotations
 
 import base64
+import json
 
 import httpx
 import pytest
@@ -475,3 +476,71 @@ async def test_an_id_jag_typ_of_another_media_type_is_invalid_grant(lab: Lab) ->
               "resource": MCP_URL, "jti": "jti-1", "iat": now, "exp": now + 60}  # fmt: skip
     response = await present(lab, idp.sign(claims, typ="text/oauth-id-jag+jwt"))
     assert_oauth_error(response, 400, "invalid_grant", "typ is 'text/oauth-id-jag+jwt'")
+
+
+# Rules the mutation audit found untested (RFC 7523 §3, ID-JAG draft §3.1, §8.1) -------------------
+
+
+def id_jag_claims(lab: Lab, **changes: object) -> dict:
+    now = lab.clock.now()
+    claims = {"iss": IDP_ISSUER, "sub": "alice", "aud": ISSUER, "client_id": ENTERPRISE_CLIENT_AT_AS,
+              "resource": MCP_URL, "jti": "jti-1", "iat": now, "exp": now + 60, **changes}  # fmt: skip
+    return {k: v for k, v in claims.items() if v is not None}
+
+
+async def test_an_id_jag_whose_aud_also_names_another_party_is_invalid_grant(lab: Lab) -> None:
+    # ID-JAG draft §3.1: aud is the issuer identifier of the authorization server it is for; an
+    # assertion addressed to this AS and someone else too is not one this AS alone may redeem.
+    idp = add_enterprise_idp(lab)
+    response = await present(lab, good(idp, aud=[ISSUER, "https://other-as.example"]))
+    assert_oauth_error(response, 400, "invalid_grant", "not this authorization server")
+
+
+async def test_an_id_jag_is_expired_on_the_second_of_its_exp(lab: Lab) -> None:
+    # RFC 7523 §3 item 4, RFC 7519 §4.1.4: the JWT MUST NOT be accepted "on or after" its exp.
+    idp = add_enterprise_idp(lab)
+    now = lab.clock.now()
+    assert (await present(lab, good(idp, exp=now + 1))).status_code == 200  # one second before: fine
+    response = await present(lab, good(idp, exp=now))
+    assert_oauth_error(response, 400, "invalid_grant", "expired")
+
+
+async def test_an_id_jag_without_iat_is_invalid_grant(lab: Lab) -> None:
+    # ID-JAG draft §3.1: iat is REQUIRED (RFC 7523 §3 item 6 lets the AS refuse a JWT without it).
+    idp = add_enterprise_idp(lab)
+    assertion = idp.sign(id_jag_claims(lab, iat=None), typ="oauth-id-jag+jwt")
+    assert_oauth_error(await present(lab, assertion), 400, "invalid_grant", "lacks exp or iat")
+
+
+async def test_a_requested_scope_beyond_the_id_jags_is_not_granted(lab: Lab) -> None:
+    # ext-auth §7.2.1: the scope granted is the request's intersected with the ID-JAG's; the client
+    # cannot widen what the enterprise decided by asking for more (RFC 6749 §3.3: the response says so).
+    idp = add_enterprise_idp(lab)
+    response = await present(lab, good(idp, scope="notes:read"), scope="notes:read notes:write")
+    assert response.status_code == 200 and response.json()["scope"] == "notes:read", response.text
+    assert decode_jwt_payload(response.json()["access_token"])["scope"] == "notes:read"
+
+
+async def test_a_public_client_may_not_redeem_an_id_jag(lab: Lab) -> None:
+    # ID-JAG draft §8.1: the grant is for confidential clients; an ID-JAG naming a public client is
+    # refused even when every claim checks out.
+    idp = add_enterprise_idp(lab)
+    lab.auth_server.preregister(
+        "public-enterprise", {"grant_types": [JWT_BEARER], "token_endpoint_auth_method": "none"}
+    )
+    assertion = good(idp, client_id="public-enterprise")
+    async with lab.httpx_client("client") as http:
+        response = await http.post(f"{ISSUER}/token", data={
+            "grant_type": JWT_BEARER, "assertion": assertion, "client_id": "public-enterprise",
+        })  # fmt: skip
+    assert_oauth_error(response, 400, "unauthorized_client", "confidential clients")
+
+
+@pytest.mark.parametrize("alg", ["none", "HS256", "RS256"])
+async def test_an_id_jag_with_an_alg_outside_the_allowed_list_is_refused_naming_the_alg(lab: Lab, alg: str) -> None:
+    # RFC 8725 §3.1: the recipient accepts only the algorithms it allows, and never "none"; the
+    # refusal says which rule failed before any key is looked up (RFC 7523 §3.1: invalid_grant).
+    add_enterprise_idp(lab)
+    header = json.dumps({"alg": alg, "typ": "oauth-id-jag+jwt"})
+    response = await present(lab, jwt_with_header(header, id_jag_claims(lab)))
+    assert_oauth_error(response, 400, "invalid_grant", f"alg {alg!r} is not allowed")

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from lab_servers import ISSUER, Lab
+from lab_servers.authorization_server.grants import ExchangeRule
 from lab_servers.client import decode_jwt_payload
 from lab_servers.story import API_URL, MCP_SERVER_CLIENT_ID, OTHER_MCP_URL, add_downstream_api, add_second_mcp_server
 
@@ -269,3 +270,59 @@ async def test_the_target_resource_is_compared_as_every_grant_compares_a_resourc
     response = await exchange(lab, connection.access_token, resource="HTTPS://API.EXAMPLE.COM/")
     assert response.status_code == 200, response.text
     assert decode_jwt_payload(response.json()["access_token"])["aud"] == API_URL
+
+
+# Rules the mutation audit found untested (RFC 8693 §2.1, §4.1, §5; ID-JAG-free) -----------------
+
+
+async def test_a_public_client_with_an_exchange_rule_still_may_not_exchange(lab: Lab) -> None:
+    # RFC 8693 §5: the AS decides who may exchange, and a client that cannot authenticate
+    # (RFC 6749 §2.1: public) cannot be held to a rule; a rule naming one does not make it able.
+    add_downstream_api(lab)
+    connection = await lab.connect("cimd")
+    lab.auth_server.preregister(
+        "public-exchanger", {"grant_types": [TOKEN_EXCHANGE], "token_endpoint_auth_method": "none"}
+    )
+    lab.auth_server.exchange_rules["public-exchanger"] = lab.auth_server.exchange_rules[MCP_SERVER_CLIENT_ID]
+    async with lab.httpx_client("client") as http:
+        response = await http.post(f"{ISSUER}/token", data={
+            "grant_type": TOKEN_EXCHANGE, "client_id": "public-exchanger", "subject_token": connection.access_token,
+            "subject_token_type": ACCESS_TOKEN_TYPE, "resource": API_URL, "scope": "contacts:read",
+        })  # fmt: skip
+    assert_oauth_error(response, 400, "unauthorized_client", "may not exchange tokens here")
+
+
+async def test_exchanging_an_exchanged_token_nests_the_earlier_actor_under_the_new_one(lab: Lab) -> None:
+    # RFC 8693 §4.1: a chain of delegation is expressed by nesting act claims; the outermost is
+    # the current actor, and the earlier ones are kept, never dropped.
+    add_downstream_api(lab)
+    connection = await lab.connect("cimd")
+    downstream = (await exchange(lab, connection.access_token)).json()["access_token"]
+    lab.auth_server.preregister(
+        "api-backend", {"grant_types": [TOKEN_EXCHANGE], "token_endpoint_auth_method": "client_secret_post"}, "s3cret"
+    )
+    lab.auth_server.exchange_rules["api-backend"] = ExchangeRule(
+        serves=API_URL, targets={"https://ledger.example/": frozenset({"contacts:read"})}
+    )
+    async with lab.httpx_client("api.example.com") as http:
+        response = await http.post(f"{ISSUER}/token", data={
+            "grant_type": TOKEN_EXCHANGE, "client_id": "api-backend", "client_secret": "s3cret",
+            "subject_token": downstream, "subject_token_type": ACCESS_TOKEN_TYPE,
+            "resource": "https://ledger.example/", "scope": "contacts:read",
+        })  # fmt: skip
+    assert response.status_code == 200, response.text
+    claims = decode_jwt_payload(response.json()["access_token"])
+    assert claims["sub"] == "alice" and claims["act"] == {"sub": "api-backend", "act": {"sub": MCP_SERVER_CLIENT_ID}}
+
+
+async def test_a_resource_and_an_audience_naming_different_targets_is_invalid_target(lab: Lab) -> None:
+    # RFC 8693 §2.1: resource and audience both indicate where the token will be used; when they
+    # name two different targets the AS cannot issue one token for both (one audience, MCP §9.2).
+    add_downstream_api(lab)
+    connection = await lab.connect("cimd")
+    rule = lab.auth_server.exchange_rules[MCP_SERVER_CLIENT_ID]
+    rule.targets["billing-api"] = frozenset({"contacts:read"})
+    response = await exchange(lab, connection.access_token, audience="billing-api")
+    assert_oauth_error(response, 400, "invalid_target", "name different targets")
+    response = await exchange(lab, connection.access_token, resource=None, audience="billing-api")
+    assert response.status_code == 200 and decode_jwt_payload(response.json()["access_token"])["aud"] == "billing-api"
