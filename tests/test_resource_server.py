@@ -158,3 +158,70 @@ async def test_each_lab_s_mcp_server_keeps_its_own_notes() -> None:
         assert [n["text"] for n in (await writer.call_tool("list_notes"))["structuredContent"]["result"]] == [
             "only in the first lab"
         ]
+
+
+# Rules the mutation audit found untested (RFC 9068 §4, RFC 7519 §4.1.4, RFC 6750 §2.1, MCP §10.1.1) --
+
+
+async def test_a_token_is_expired_on_the_second_of_its_exp(lab: Lab) -> None:
+    # RFC 7519 §4.1.4: the token MUST NOT be accepted "on or after" its exp.
+    token = mint(lab, exp=lab.clock.now() + 1)
+    assert (await post_mcp(lab, TOOLS_LIST, token)).status_code == 200  # one second before
+    lab.clock.advance(1)
+    response = await post_mcp(lab, TOOLS_LIST, token)
+    assert response.status_code == 401 and "token expired" in response.headers["www-authenticate"]
+
+
+@pytest.mark.parametrize("iss", [None, [ISSUER], 42], ids=["null", "array", "number"])
+async def test_a_token_whose_iss_is_not_the_as_issuer_string_is_refused(lab: Lab, iss: object) -> None:
+    # RFC 9068 §4: the RS MUST validate that iss exactly matches the issuer identifier of its AS;
+    # a token without one, or with the issuer wrapped in an array, does not.
+    response = await post_mcp(lab, TOOLS_LIST, mint(lab, iss=iss))
+    assert response.status_code == 401
+    assert "issuer" in response.json()["error_description"], response.text
+
+
+@pytest.mark.parametrize("exp", ["tomorrow", None, {"at": 1}], ids=["string", "null", "object"])
+async def test_a_token_without_a_numeric_exp_is_refused_not_a_crash(lab: Lab, exp: object) -> None:
+    # RFC 9068 §2.2: exp is REQUIRED, a NumericDate (RFC 7519 §2: a number), never compared as text.
+    response = await post_mcp(lab, TOOLS_LIST, mint(lab, exp=exp))
+    assert response.status_code == 401 and "no exp" in response.json()["error_description"], response.text
+
+
+async def test_a_bearer_credential_containing_a_space_is_400_invalid_request(lab: Lab) -> None:
+    # RFC 6750 §2.1: b64token is one run of token characters, no spaces; "Bearer a b" is malformed
+    # (§3.1: invalid_request, 400), not a token to look up.
+    token = mint(lab)
+    async with lab.httpx_client() as http:
+        response = await http.post(MCP_URL, content=json.dumps(TOOLS_LIST), headers={
+            "Authorization": f"Bearer {token} {token}", "Accept": "application/json, text/event-stream",
+            "Content-Type": "application/json",
+        })  # fmt: skip
+    assert response.status_code == 400
+    challenge = bearer_challenge(response.headers["www-authenticate"])
+    assert challenge and challenge.get("error") == "invalid_request"
+
+
+@pytest.mark.parametrize(
+    ("revision", "scope"),
+    [
+        pytest.param("2025-11-25", "notes:read notes:write profile:read", id="2025-11-25-accumulates"),
+        pytest.param("2026-07-28", "notes:read notes:write", id="2026-07-28-this-operation-only"),
+    ],
+)
+async def test_the_insufficient_scope_challenge_keeps_what_was_granted_until_2026_07_28(
+    revision: str, scope: str
+) -> None:
+    # 2025-11-25 §10.1.1: the challenge names the scopes needed and keeps those already granted
+    # (server-side accumulation); 2026-07-28 §11.1.1 (SEP-2350): this operation's scopes only.
+    call = {
+        "jsonrpc": "2.0",
+        "id": 2,
+        "method": "tools/call",
+        "params": {"name": "add_note", "arguments": {"text": "hi"}},
+    }
+    async with Lab(seed=0, revision=revision) as lab:
+        response = await post_mcp(lab, call, mint(lab, scope="notes:read profile:read"))
+    assert response.status_code == 403
+    challenge = bearer_challenge(response.headers["www-authenticate"])
+    assert challenge and challenge.get("error") == "insufficient_scope" and challenge.get("scope") == scope

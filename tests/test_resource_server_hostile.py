@@ -247,3 +247,35 @@ async def test_typ_is_compared_as_a_media_type(lab: Lab, typ: str) -> None:
 async def test_any_other_typ_is_refused(lab: Lab, typ: str) -> None:
     response = await post_mcp(lab, TOOLS_LIST, with_typ(lab, typ))
     assert response.status_code == 401 and "RFC 9068" in response.json()["error_description"]
+
+
+# An introspecting MCP server does not take the AS's word for more than it says (RFC 7662 §2.2) -----
+
+
+@pytest.mark.parametrize(
+    ("answer", "mention"),
+    [
+        pytest.param({"active": 1}, "not active", id="active-1"),
+        pytest.param({"active": "true"}, "not active", id="active-string"),
+        pytest.param({"active": True, "aud": "https://other.example/mcp"}, "audience", id="another-audience"),
+        pytest.param({"active": True}, "audience", id="no-audience"),
+    ],
+)
+async def test_an_introspection_answer_is_accepted_only_when_active_is_true_and_the_audience_is_this_server(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch, answer: dict, mention: str
+) -> None:
+    # RFC 7662 §2.2: active is a boolean, and only `true` means active; MCP §9.2: a token whose
+    # audience is not this server is refused even when its AS vouches for it (no passthrough).
+    from lab_servers.authorization_server import server as as_server
+    from lab_servers.story import use_introspection
+
+    async def hostile_answer(*args: object) -> dict:
+        return {"client_id": "tpc_x", "sub": "alice", "scope": "notes:read", "iss": ISSUER, **answer}
+
+    use_introspection(lab)
+    monkeypatch.setattr(as_server, "introspection_request", hostile_answer)
+    response = await post_raw(lab, json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).encode(), "opaque")
+    assert response.status_code == 401 and mention in response.json()["error_description"], response.text
+    answer.update(active=True, aud=MCP_URL)  # the same answer, said properly, is accepted
+    response = await post_raw(lab, json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).encode(), "opaque")
+    assert response.status_code == 200, response.text

@@ -11,7 +11,7 @@ import pytest
 from lab_servers import ISSUER, ASCapabilities, Lab, default_client_metadata
 from lab_servers.authorization_server.issuance import ACCESS_TOKEN_LIFETIME
 from lab_servers.client import StepError
-from lab_servers.story import API_URL, add_downstream_api, use_introspection
+from lab_servers.story import API_URL, OTHER_MCP_URL, add_downstream_api, add_second_mcp_server, use_introspection
 
 from .helpers import assert_oauth_error, code_form, get_code, register, token_request
 
@@ -253,3 +253,66 @@ async def test_introspection_reads_typ_as_a_media_type(lab: Lab) -> None:
         token = jwt.encode({"alg": "Ed25519", "typ": typ, "kid": keys.kid}, claims, keys._key, algorithms=["Ed25519"])
         response = await post(lab, "/introspect", {"token": token}, headers={"Authorization": validator._authorization})
         assert response.json()["active"] is True, typ
+
+
+# Rules the mutation audit found untested (RFC 7009 §2.1, RFC 7662 §2.2, §4) ---------------------
+
+
+async def test_a_client_cannot_revoke_another_clients_access_token(lab: Lab) -> None:
+    # RFC 7009 §2.1: the AS verifies "whether the token was issued to the client making the
+    # revocation request"; if not, the request is refused, and the token stays valid.
+    connection = await lab.connect("cimd")
+    dcr = await lab.connect("dcr")
+    form = {"token": connection.access_token, "token_type_hint": "access_token", "client_id": dcr.client_id}
+    assert_oauth_error(await post(lab, "/revoke", form), 400, "invalid_request", "not issued to the client")
+    assert lab.auth_server.active_access_token(connection.access_token) is not None
+
+
+async def test_revocation_ignores_a_token_this_as_did_not_issue_even_if_its_jti_matches_one(lab: Lab) -> None:
+    # RFC 7009 §2.1 / §2.2: only tokens this AS issued are revoked; a JWT naming another issuer is
+    # not one of them (answered 200, as any invalid token) and must not revoke this AS's token
+    # that happens to carry the same jti (RFC 7519 §4.1.7: a jti is unique per issuer).
+    from joserfc import jwt
+
+    connection = await lab.connect("cimd")
+    claims = dict(lab.auth_server.active_access_token(connection.access_token) or {})
+    keys = lab.auth_server.keys
+    foreign = jwt.encode({"alg": "Ed25519", "typ": "at+jwt", "kid": keys.kid}, {**claims, "iss": "https://other-as.example"},
+                         keys._key, algorithms=["Ed25519"])  # fmt: skip
+    response = await post(lab, "/revoke", {"token": foreign, "client_id": connection.client_id})
+    assert response.status_code == 200
+    assert claims["jti"] not in lab.auth_server.revoked_jtis
+    assert lab.auth_server.active_access_token(connection.access_token) is not None
+
+
+async def test_introspection_of_a_revoked_refresh_token_is_inactive(lab: Lab) -> None:
+    # RFC 7662 §2.2: active is false for a token that has been revoked (or has expired).
+    connection = await lab.connect("cimd")
+    validator = use_introspection(lab)
+    refresh = connection.client.state.tokens["refresh_token"]
+    await post(lab, "/revoke", {"token": refresh, "client_id": connection.client_id})
+    body = (
+        await post(lab, "/introspect", {"token": refresh}, headers={"Authorization": validator._authorization})
+    ).json()
+    assert body == {"active": False}
+
+
+async def test_introspection_of_a_refresh_token_for_another_resource_is_inactive(lab: Lab) -> None:
+    # RFC 7662 §4: the AS tells a protected resource nothing about tokens not meant for it; a
+    # refresh token whose grant is for another resource is answered as inactive.
+    add_second_mcp_server(lab)
+    client = lab.client("cimd")
+    client.mcp_url = OTHER_MCP_URL
+    await client.run_all()
+    validator = use_introspection(lab)  # the first MCP server's introspection credentials
+    refresh = client.state.tokens["refresh_token"]
+    body = (
+        await post(lab, "/introspect", {"token": refresh}, headers={"Authorization": validator._authorization})
+    ).json()
+    assert body == {"active": False}
+
+
+async def test_introspection_of_an_access_token_for_another_resource_is_inactive(lab: Lab) -> None:
+    # RFC 7662 §4: an access token meant for the MCP server is not reported to the downstream API.
+    connection = await lab.connect("cimd")
+    assert await introspected_by_the_api(lab, connection.access_token) == {"active": False}
