@@ -132,3 +132,38 @@ async def test_a_request_using_two_authentication_methods_is_invalid_request(
     response = await token_request(lab, {**code_form(client_id, code), **extra_form}, headers=headers)
     assert_oauth_error(response, 400, "invalid_request", named, "RFC 6749 section 2.3")
     assert len(lab.auth_server.issued) == 0  # the right secret beside another method still gets nothing
+
+
+@pytest.mark.parametrize(("registered", "used"), [("client_secret_post", "client_secret_basic"),
+                                                  ("client_secret_basic", "client_secret_post")])  # fmt: skip
+async def test_a_client_must_authenticate_with_its_registered_method_even_with_the_right_secret(
+    lab: Lab, registered: str, used: str
+) -> None:
+    # RFC 7591 §2: token_endpoint_auth_method is "the requested authentication method for the
+    # token endpoint"; the AS holds the client to it (a secret sent another way is refused).
+    client = await registered_client(lab, token_endpoint_auth_method=registered)
+    client_id, secret = client["client_id"], client["client_secret"]
+    code = await get_code(lab, client_id)
+    if used == "client_secret_basic":
+        response = await token_request(
+            lab, code_form(client_id, code, client_id=None), headers={"Authorization": basic(client_id, secret)}
+        )
+    else:
+        response = await token_request(lab, code_form(client_id, code, client_secret=secret))
+    assert_oauth_error(response, 401, "invalid_client", f"authenticated with {used!r}", f"is {registered!r}")
+
+
+async def test_basic_credentials_are_form_urlencoded_before_base64(lab: Lab) -> None:
+    # RFC 6749 §2.3.1: the client identifier and password are encoded with the
+    # application/x-www-form-urlencoded algorithm, then used as the Basic user-id and password.
+    client_id, secret, code = await basic_client(lab)
+
+    def encoded(text: str) -> str:
+        return "".join(f"%{byte:02X}" for byte in text.encode())
+
+    response = await token_request(
+        lab,
+        code_form(client_id, code, client_id=None),
+        headers={"Authorization": basic(encoded(client_id), encoded(secret))},
+    )
+    assert response.status_code == 200, response.text

@@ -9,6 +9,7 @@ from joserfc import jwt
 from joserfc.jwk import OKPKey
 
 from lab_servers import ISSUER, Lab, default_client_metadata
+from lab_servers.authorization_server.client_authentication import MAX_ASSERTION_LIFETIME
 
 from .helpers import HOSTILE_JWT_HEADERS, assert_oauth_error, code_form, get_code, jwt_with_header, token_request
 
@@ -131,3 +132,30 @@ async def test_another_client_using_the_same_jti_does_not_spend_this_clients(lab
             "token": "x", "client_assertion_type": ASSERTION_TYPE, "client_assertion": theirs})  # fmt: skip
     assert revoked.status_code == 200, revoked.text
     assert (await redeem(lab, assertion(lab, key(1)))).status_code == 200
+
+
+async def test_an_assertion_without_the_jwt_bearer_assertion_type_is_invalid_client(lab: Lab) -> None:
+    # RFC 7523 §2.2: client_assertion_type MUST be urn:ietf:params:oauth:client-assertion-type:jwt-bearer.
+    publish_confidential_client(lab)
+    code = await get_code(lab, CLIENT_ID)
+    form = code_form(CLIENT_ID, code, client_id=None) | {"client_assertion": assertion(lab, key(1))}
+    for assertion_type in (None, "urn:ietf:params:oauth:client-assertion-type:saml2-bearer"):
+        sent = form if assertion_type is None else form | {"client_assertion_type": assertion_type}
+        assert_oauth_error(await token_request(lab, sent), 401, "invalid_client", "client_assertion_type must be")
+
+
+async def test_an_assertion_whose_exp_is_now_is_expired(lab: Lab) -> None:
+    # RFC 7523 §3 item 4, RFC 7519 §4.1.4: the JWT MUST NOT be accepted "on or after" its exp.
+    publish_confidential_client(lab)
+    response = await redeem(lab, assertion(lab, key(1), exp=lab.clock.now()))
+    assert_oauth_error(response, 401, "invalid_client", "the assertion is expired")
+
+
+async def test_an_assertion_may_live_max_assertion_lifetime_seconds_and_not_one_more(lab: Lab) -> None:
+    # RFC 7523 §3 item 4: the AS may reject an exp unreasonably far in the future; the lab's bound
+    # is MAX_ASSERTION_LIFETIME, since each jti is remembered until its exp.
+    publish_confidential_client(lab)
+    far = assertion(lab, key(1), exp=lab.clock.now() + MAX_ASSERTION_LIFETIME + 1)
+    assert_oauth_error(await redeem(lab, far), 401, "invalid_client", f"more than {MAX_ASSERTION_LIFETIME} s away")
+    longest = assertion(lab, key(1), exp=lab.clock.now() + MAX_ASSERTION_LIFETIME, jti="a2")
+    assert (await redeem(lab, longest)).status_code == 200

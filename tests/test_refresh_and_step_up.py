@@ -7,9 +7,11 @@ import pytest
 
 from lab_servers import ISSUER, MCP_URL, Lab
 from lab_servers.authorization_server.issuance import ACCESS_TOKEN_LIFETIME
+from lab_servers.authorization_server.token_records import REFRESH_TOKEN_IDLE_TIMEOUT, REFRESH_TOKEN_LIFETIME
 from lab_servers.client import StepError
 
 from .helpers import assert_oauth_error, code_form, get_code, token_request
+from .test_authorization_server import registered_client
 
 pytestmark = pytest.mark.anyio
 
@@ -163,3 +165,47 @@ async def test_a_scope_repeated_on_refresh_is_granted_once(lab: Lab) -> None:
     form = {"grant_type": "refresh_token", "refresh_token": connection.client.state.tokens["refresh_token"],
             "client_id": connection.client_id, "scope": "notes:read notes:read"}  # fmt: skip
     assert (await token_request(lab, form)).json()["scope"] == "notes:read"
+
+
+async def test_a_refresh_token_presented_by_another_client_is_invalid_grant(lab: Lab) -> None:
+    # OAuth 2.1 §4.3.1: the AS MUST "validate the refresh token" and that it was issued to the
+    # authenticated client; RFC 6749 §5.2: one "issued to another client" is invalid_grant.
+    client_id = lab.client_metadata_url
+    refresh = (await token_request(lab, code_form(client_id, await get_code(lab, client_id)))).json()["refresh_token"]
+    other = (await registered_client(lab))["client_id"]
+    stolen = {"grant_type": "refresh_token", "refresh_token": refresh, "client_id": other}
+    assert_oauth_error(await token_request(lab, stolen), 400, "invalid_grant", "issued to another client")
+    mine = {"grant_type": "refresh_token", "refresh_token": refresh, "client_id": client_id}
+    assert (await token_request(lab, mine)).status_code == 200  # the refusal spent nothing
+
+
+async def test_a_refresh_token_is_refused_from_the_second_its_grant_ends_however_often_it_was_rotated(
+    lab: Lab,
+) -> None:
+    # OAuth 2.1 §4.3 and the lab's choice: a grant's refresh tokens last REFRESH_TOKEN_LIFETIME from
+    # consent, rotation does not extend it; RFC 7519 §4.1.4's "on or after" reading: at its end
+    # second it is already expired. Rotating within each idle window keeps the idle timeout out of it.
+    client_id = lab.client_metadata_url
+    refresh = (await token_request(lab, code_form(client_id, await get_code(lab, client_id)))).json()["refresh_token"]
+    form = {"grant_type": "refresh_token", "client_id": client_id}
+    step = REFRESH_TOKEN_IDLE_TIMEOUT - 3600
+    for _ in range(REFRESH_TOKEN_LIFETIME // step):
+        lab.clock.advance(step)
+        response = await token_request(lab, {**form, "refresh_token": refresh})
+        assert response.status_code == 200, response.text
+        refresh = response.json()["refresh_token"]
+    lab.clock.advance(REFRESH_TOKEN_LIFETIME - (REFRESH_TOKEN_LIFETIME // step) * step)
+    response = await token_request(lab, {**form, "refresh_token": refresh})
+    assert_oauth_error(response, 400, "invalid_grant", "the refresh token expired", "rotation does not extend it")
+
+
+async def test_a_refresh_may_not_move_the_grant_to_another_resource(lab: Lab) -> None:
+    # RFC 8707 §2.2: a refresh may only name resources from the original grant; §2: invalid_target.
+    # Even one this AS serves: the grant was consented to for the one resource it names.
+    lab.auth_server.resource_scopes["https://other.example/mcp"] = ["notes:read"]
+    client_id = lab.client_metadata_url
+    refresh = (await token_request(lab, code_form(client_id, await get_code(lab, client_id)))).json()["refresh_token"]
+    form = {"grant_type": "refresh_token", "refresh_token": refresh, "client_id": client_id}
+    response = await token_request(lab, {**form, "resource": "https://other.example/mcp"})
+    assert_oauth_error(response, 400, "invalid_target", "differs from the one in the original grant")
+    assert (await token_request(lab, {**form, "resource": MCP_URL})).status_code == 200  # the same one is fine
