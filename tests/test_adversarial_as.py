@@ -128,6 +128,8 @@ CASES = [
          "invalid_target", "printable ASCII", params=_authorize(resource=" " + MCP_URL)),
     Case("authorize-state-9000", "lab limit: a parameter <= 8192 characters (it is stored and echoed)", "GET", "/authorize", 400,
          "invalid_request", "the limit is 8192", params=_authorize(state="s" * 9000)),
+    Case("authorize-state-8193", "lab limit: a parameter <= 8192 characters, 8193 is one too many", "GET", "/authorize", 400,
+         "invalid_request", "is 8193 characters long; the limit is 8192", params=_authorize(state="s" * 8193)),
     Case("authorize-delete", "RFC 9110 §15.5.6: the authorization endpoint is GET", "DELETE", "/authorize", 405,
          "invalid_request", "use GET, HEAD"),
     # POST /token (OAuth 2.1 §3.2) ------------------------------------------------------------------

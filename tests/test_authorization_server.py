@@ -9,12 +9,14 @@ import pytest
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 
 from lab_servers import CLIENT_METADATA_URL, HARDENED, ISSUER, MCP_URL, Lab, default_client_metadata
+from lab_servers.authorization_server.authorize import CONSENT_LIFETIME
 from lab_servers.authorization_server.cimd import cache_lifetime
-from lab_servers.client import ConsentPage, Redirect
+from lab_servers.client import Browser, ConsentPage, Redirect
 
 from .helpers import (
     REDIRECT_URI,
     assert_oauth_error,
+    authorization_url,
     code_form,
     get_code,
     open_authorization,
@@ -323,9 +325,13 @@ DATE = "Mon, 06 Jul 2026 00:00:00 GMT"
         ({"expires": "0", "date": DATE}, 0),  # §5.3: an invalid Expires is in the past
         ({"cache-control": "max-age=60", "expires": "Thu, 01 Jan 1970 00:00:00 GMT"}, 60),  # max-age wins
         ({}, 300),  # no freshness information: the policy's default
+        ({"cache-control": "no-cache, max-age=600"}, 0),  # §5.2.2.4: reuse needs revalidation; the AS never revalidates
+        ({"cache-control": "max-age=+60"}, 0),  # §1.2.2: delta-seconds is 1*DIGIT; anything else is invalid
+        ({"cache-control": "max-age=1_0"}, 0),
+        ({"cache-control": "max-age=\u0661\u0662\u0660"}, 0),  # Arabic-Indic digits are not DIGIT
     ],
     ids=["age", "older-than-max-age", "invalid-age", "repeated-max-age", "expires", "expired", "expires-0",
-         "max-age-over-expires", "none"],
+         "max-age-over-expires", "none", "no-cache", "signed-max-age", "underscored-max-age", "non-ascii-digits"],
 )  # fmt: skip
 def test_a_documents_cache_lifetime_follows_rfc_9111_freshness(headers: dict[str, str], seconds: int) -> None:
     # CIMD -02 §5.2: the AS SHOULD respect HTTP cache headers (RFC 9111), within its own bounds.
@@ -529,3 +535,37 @@ async def test_a_scope_only_another_resource_of_this_as_defines_is_invalid_scope
     assert isinstance(outcome, Redirect), outcome
     assert outcome.params["error"] == "invalid_scope"
     assert "admin:all for https://mcp.example.com/mcp" in outcome.params["error_description"]
+
+
+async def test_a_request_without_redirect_uri_is_refused_when_the_client_registered_several(lab: Lab) -> None:
+    # OAuth 2.1 §4.1.1 / RFC 6749 §3.1.2.3: redirect_uri may be left out only when exactly one is
+    # registered; with several, the AS cannot tell which one the client means.
+    client = await registered_client(lab, redirect_uris=[REDIRECT_URI, "https://app.example/other"])
+    outcome = await open_authorization(lab, client["client_id"], redirect_uri=None)
+    assert isinstance(outcome, ConsentPage) and not outcome.is_consent and outcome.status == 400
+    assert "redirect_uri is required" in outcome.fields["error_description"]
+    single = await registered_client(lab)
+    assert isinstance(await open_authorization(lab, single["client_id"], redirect_uri=None), ConsentPage)
+
+
+async def test_the_redirect_carrying_the_code_is_not_cacheable(lab: Lab) -> None:
+    # The authorization response carries a credential (the code, OAuth 2.1 §4.1.2); like every
+    # response holding one (OAuth 2.1 §3.2.3: Cache-Control: no-store) no cache may keep it.
+    async with lab.httpx_client("browser") as http:
+        page = await Browser(http).open(authorization_url(CLIENT_METADATA_URL))
+        assert isinstance(page, ConsentPage) and page.action is not None
+        response = await http.post(page.action, data={**page.hidden, "decision": "approve"})
+    assert response.status_code == 302 and "code=" in response.headers["location"]
+    assert response.headers["cache-control"] == "no-store"
+
+
+async def test_a_consent_decision_at_the_second_the_transaction_expires_is_refused(lab: Lab) -> None:
+    # A consent transaction lives CONSENT_LIFETIME seconds; at its expiry second it is over
+    # (RFC 7519 §4.1.4's "on or after", the reading every expiry in this AS follows).
+    browser = Browser(lab.httpx_client("browser"))
+    page = await browser.open(authorization_url(CLIENT_METADATA_URL))
+    assert isinstance(page, ConsentPage) and page.is_consent
+    lab.clock.advance(CONSENT_LIFETIME)
+    outcome = await browser.decide(page, "approve")
+    assert isinstance(outcome, ConsentPage) and outcome.status == 400
+    assert "consent transaction expired" in outcome.fields["error_description"]

@@ -316,3 +316,24 @@ async def test_introspection_of_an_access_token_for_another_resource_is_inactive
     # RFC 7662 §4: an access token meant for the MCP server is not reported to the downstream API.
     connection = await lab.connect("cimd")
     assert await introspected_by_the_api(lab, connection.access_token) == {"active": False}
+
+
+async def test_introspection_calls_inactive_a_token_signed_with_the_as_key_for_another_issuer_or_at_its_exp(
+    lab: Lab,
+) -> None:
+    # RFC 7662 §2.2: active is true only for a token "issued by this authorization server" that
+    # is not expired; RFC 7519 §4.1.4: a token MUST NOT be accepted "on or after" its exp.
+    validator = use_introspection(lab)
+    now = lab.clock.now()
+    claims = {"iss": ISSUER, "sub": "alice", "aud": lab.mcp_url, "client_id": "c", "scope": "notes:read",
+              "iat": now, "exp": now + 1, "jti": "j"}  # fmt: skip
+    keys = lab.auth_server.keys
+
+    async def active(token_claims: dict) -> bool:
+        token = keys.sign_access_token(token_claims)
+        response = await post(lab, "/introspect", {"token": token}, headers={"Authorization": validator._authorization})
+        return response.json()["active"]
+
+    assert await active(claims) is True
+    assert await active({**claims, "iss": "https://other-as.example"}) is False
+    assert await active({**claims, "exp": now}) is False
