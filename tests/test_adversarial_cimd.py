@@ -12,6 +12,7 @@ import pytest
 
 from lab_servers import HARDENED, Lab
 from lab_servers.authorization_server import ASPolicy
+from lab_servers.authorization_server.cimd import host_matches
 from lab_servers.metadata_host import HostedResponse
 from lab_servers.security import RuleCase, run_cimd_rule, valid_document
 from lab_servers.security.cimd_rules import DOCUMENT_URL, json_response
@@ -35,13 +36,18 @@ HOSTILE_URLS = [
     ("empty-userinfo", "https://@evil.example/client.json", "username or password"),
     ("userinfo-host-confusion", "https://evil.example@app.example/client.json", "username or password"),
     ("single-dot", "https://evil.example/./client.json", "path segments"),
-    ("uppercase-encoded-dots", "https://evil.example/a/%2E%2E/client.json", "encoded or not"),
+    (
+        "uppercase-encoded-dots",
+        "https://evil.example/a/%2E%2E/client.json",
+        "path segments, encoded or not (section 3)",
+    ),
+    ("encoded-single-dot", "https://evil.example/a/%2e/client.json", "path segments, encoded or not (section 3)"),
     (
         "double-encoded-dots",
         "https://evil.example/a/%252e%252e/client.json",
         "lab policy, stricter than CIMD section 3",
     ),
-    ("half-encoded-dots", "https://evil.example/a/.%2e/client.json", "encoded or not"),
+    ("half-encoded-dots", "https://evil.example/a/.%2e/client.json", "path segments, encoded or not (section 3)"),
     ("trailing-dot-dot", "https://evil.example/client.json/..", "path segments"),
     ("backslash", "https://evil.example\\@app.example/client.json", "plain ASCII"),
     ("space", "https://evil.example/client json", "plain ASCII"),
@@ -102,6 +108,11 @@ HOSTILE_DOCUMENTS = [
         "rsa-private-key",
         _document(token_endpoint_auth_method="private_key_jwt", jwks={"keys": [RSA_PRIVATE]}),
         "private key material",
+    ),
+    (
+        "private-key-jwt-without-keys",
+        _document(token_endpoint_auth_method="private_key_jwt"),
+        "private_key_jwt needs the client's public keys in jwks or jwks_uri (section 8.2)",
     ),
     ("empty-redirect-uris", _document(redirect_uris=[]), "no redirect_uris"),
     ("redirect-uris-string", _document(redirect_uris="https://evil.example/callback"), "array of strings"),
@@ -289,3 +300,13 @@ async def test_it_is_the_no_redirect_rule_that_keeps_the_logo_fetch_out_of_the_c
     _, lab, internal = await _register_logo_redirecting_to_cloud_metadata(HARDENED.but(follow_redirects=True))
     assert internal.reached == ["cloud-metadata /latest/meta-data/"]
     assert [e.address for e in lab.trace if e.host == "169.254.169.254"] == ["169.254.169.254"]
+
+
+@pytest.mark.parametrize(
+    ("host", "matches"),
+    [("api.example.com", True), ("a.b.example.com", True), ("example.com", False), ("evilexample.com", False)],
+)
+def test_a_wildcard_domain_names_its_subdomains_not_the_domain_itself(host: str, matches: bool) -> None:
+    # MCP §11.6.3 / CIMD §8.9 trust policy, in this AS's pattern syntax: "*.example.com" stands for
+    # any subdomain of example.com; neither the apex nor a name merely ending in "example.com".
+    assert host_matches(host, "*.example.com") is matches

@@ -274,3 +274,21 @@ async def test_a_request_whose_caller_gives_up_before_the_answer_is_still_in_the
             await http.get("https://slow.example/late")
     [exchange] = [e for e in lab.trace if e.host == "slow.example"]
     assert exchange.status is None and exchange.error == "no response: the caller gave up before it came"
+
+
+async def test_the_hardened_as_fetches_nothing_but_https(lab: Lab) -> None:
+    # CIMD §8.6: fetch only known schemes; MCP §11.3: HTTPS everywhere. Refused before any request.
+    serve(lab, Streamer(0, content=b"{}"))
+    with pytest.raises(FetchRefused, match="must be an https URL to be fetched, got 'http'"):
+        await fetch(lab, f"http://{HOST}/client.json")
+
+
+@pytest.mark.parametrize("origin", [f"https://docs.{HOST}", f"http://{HOST}", f"https://{HOST}:8443"])
+async def test_only_the_exact_trusted_origin_skips_the_special_use_address_rule(lab: Lab, origin: str) -> None:
+    # CIMD §8.6: the AS MUST NOT fetch from a special-use address; the one exception is the
+    # lab's own documents origin, trusted by scheme, host and port exactly (RFC 6454 §4).
+    lab.network.add_host(HOST, "127.0.0.1", Streamer(0, content=b"{}"))
+    url = f"https://{HOST}/client.json"
+    with pytest.raises(SpecialUseAddress):
+        await fetch(lab, url, HARDENED.but(trusted_local_origins=(origin,)))
+    assert (await fetch(lab, url, HARDENED.but(trusted_local_origins=(f"https://{HOST}",)))).body == b"{}"
