@@ -326,3 +326,41 @@ async def test_a_resource_and_an_audience_naming_different_targets_is_invalid_ta
     assert_oauth_error(response, 400, "invalid_target", "name different targets")
     response = await exchange(lab, connection.access_token, resource=None, audience="billing-api")
     assert response.status_code == 200 and decode_jwt_payload(response.json()["access_token"])["aud"] == "billing-api"
+
+
+# may_act: the subject token names who may act for its subject (RFC 8693 §4.4) ------------------
+
+
+async def test_a_token_for_an_mcp_server_with_an_exchange_rule_names_that_server_in_may_act(lab: Lab) -> None:
+    # §4.4: may_act "makes a statement that one party is authorized to become the actor"; the AS's
+    # rule lets this MCP server exchange the tokens sent to it, so the user's token says so.
+    plain = decode_jwt_payload((await lab.connect("cimd")).access_token)
+    add_downstream_api(lab)
+    claims = decode_jwt_payload((await lab.connect("cimd")).access_token)
+    assert "may_act" not in plain and claims["may_act"] == {"sub": MCP_SERVER_CLIENT_ID}
+    downstream = decode_jwt_payload(
+        (await exchange(lab, (await lab.connect("cimd")).access_token)).json()["access_token"]
+    )
+    assert "may_act" not in downstream and downstream["act"] == {"sub": MCP_SERVER_CLIENT_ID}
+
+
+async def test_a_client_the_subject_tokens_may_act_does_not_name_cannot_exchange_it(lab: Lab) -> None:
+    # §4.4: the AS checks may_act against the party asking to act. A second client given a rule
+    # for the same server after the token was issued is still not the one the token names.
+    add_downstream_api(lab)
+    connection = await lab.connect("cimd")
+    lab.auth_server.preregister(
+        "other-exchanger", {"grant_types": [TOKEN_EXCHANGE], "token_endpoint_auth_method": "client_secret_post"},
+        client_secret="other-secret",
+    )  # fmt: skip
+    lab.auth_server.exchange_rules["other-exchanger"] = ExchangeRule(
+        serves=lab.mcp_url, targets={API_URL: frozenset({"contacts:read"})}
+    )
+    response = await exchange(
+        lab, connection.access_token, authenticate=False, client_id="other-exchanger", client_secret="other-secret"
+    )
+    assert_oauth_error(response, 400, "invalid_request", f"may_act names {MCP_SERVER_CLIENT_ID!r}")
+    # Two rules serve that server now, so a new token names neither, and each rule decides alone.
+    fresh = (await lab.connect("cimd")).access_token
+    assert "may_act" not in decode_jwt_payload(fresh)
+    assert (await exchange(lab, fresh)).status_code == 200

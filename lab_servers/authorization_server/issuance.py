@@ -58,6 +58,11 @@ def issue_tokens(
     }
     if act is not None:
         claims["act"] = act  # RFC 8693 §4.1: who is acting on the subject's behalf
+    elif (actor := _may_act_for(server, resource)) is not None:
+        # RFC 8693 §4.4: the token says who may act for its subject. The AS's exchange rule lets
+        # one MCP server exchange the tokens sent to it (`ExchangeRule.serves`), so a token for
+        # that server names it; token exchange then checks the claim against the client (rfc8693.py).
+        claims["may_act"] = {"sub": actor}
     response: dict[str, Any] = {
         "access_token": server.keys.sign_access_token(claims),
         "token_type": "Bearer",
@@ -103,3 +108,10 @@ def issue_tokens(
         code.access_token_jtis.append(claims["jti"])
     server.issued.append(claims)
     return response
+
+
+def _may_act_for(server: AuthorizationServerState, resource: str) -> str | None:
+    """The one client whose exchange rule serves `resource`; None when no rule does, or several
+    do (a `may_act` names one actor, RFC 8693 §4.4)."""
+    actors = [client_id for client_id, rule in server.exchange_rules.items() if rule.serves == resource]
+    return actors[0] if len(actors) == 1 else None

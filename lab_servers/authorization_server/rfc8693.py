@@ -80,6 +80,15 @@ def exchange_token(server: AuthorizationServerState, client: Client, form: dict[
             f"the subject_token's audience is {subject.get('aud')!r}, not {rule.serves!r}, the resource client "
             f"{client.client_id!r} serves: it may exchange only tokens that were sent to it (RFC 8693 §2.1, §5)",
         )
+    may_act = subject.get("may_act")
+    if may_act is not None and (not isinstance(may_act, dict) or may_act.get("sub") != client.client_id):
+        # §4.4: may_act names the party the subject token authorizes to act for its subject; the
+        # actor here is the authenticated client, so any other name refuses the exchange.
+        raise OAuthError(
+            "invalid_request",
+            f"the subject_token's may_act names {_shown_actor(may_act)}, not the authenticated client "
+            f"{client.client_id!r} (RFC 8693 §4.4)",
+        )
     if not all(isinstance(subject.get(name), str) and subject[name] for name in ("sub", "jti")):
         # This AS signs every access token with a sub and a jti (RFC 9068 §2.2: REQUIRED); one
         # without them was not minted by a grant: the exchanged token must not carry str() of
@@ -111,6 +120,10 @@ def exchange_token(server: AuthorizationServerState, client: Client, form: dict[
         act=act, exchanged_from=subject["jti"], refresh=False,
     )  # fmt: skip
     return {**response, "issued_token_type": ACCESS_TOKEN_TYPE}  # §2.2.1: REQUIRED
+
+
+def _shown_actor(may_act: object) -> str:
+    return repr(may_act.get("sub")) if isinstance(may_act, dict) else f"{may_act!r}, not an object"
 
 
 def _target(form: dict[str, str], targets: dict[str, frozenset[str]]) -> str:

@@ -43,6 +43,15 @@ CLAIMS: dict[str, tuple[str, str]] = {
     "nbf": ("Not valid before this time.", "RFC 7519 §4.1.5"),
     "jti": ("Unique token id, for revocation and replay detection.", "RFC 7519 §4.1.7"),
     "auth_time": ("When the user last authenticated.", "RFC 9068 §2.2.1"),
+    "act": (
+        "Actor: the party acting for the subject, here the MCP server that exchanged the user's token "
+        "(delegation, not impersonation); a nested act is an earlier actor.",
+        "RFC 8693 §4.1",
+    ),
+    "may_act": (
+        "Who may act for the subject: the one party the AS will let exchange this token for another.",
+        "RFC 8693 §4.4",
+    ),
 }
 TIME_CLAIMS = {"iat", "exp", "nbf", "auth_time"}
 
