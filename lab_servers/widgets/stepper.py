@@ -30,16 +30,10 @@ from typing import Any
 import ipywidgets as w
 
 from ..client import ConsentPage, Decision, StepError, StepRecord, decode_jwt_payload
-from ..client.records import STEPS
 from ..lab import Lab
 from ..views import SequenceDiagram, sequence_diagram, show_consent, show_step
-from ..views._html import esc
-from .stepper_html import progress_html, static_html
+from .stepper_html import CONSENT_STEP, LAST_STEP, METHODS, progress_html, static_html, status_html
 
-# "auto" is MCP §5's priority (pre-registered → CIMD → DCR); step 4 records why it chose what it chose.
-METHODS = [("DCR", "dcr"), ("CIMD", "cimd"), ("auto", "auto")]
-CONSENT_STEP = 5
-LAST_STEP = len(STEPS)
 # After the handshake: the tool that needs more scope than the handshake asked for (notes:write),
 # and the tool called once the token has expired.
 STEP_UP_CALL: tuple[str, dict[str, Any]] = ("add_note", {"text": "added from the stepper"})
@@ -365,41 +359,7 @@ class HandshakeStepper:
         return progress_html(self.records, self.next_step_number)
 
     def _status_html(self) -> str:
-        label = {v: k for k, v in METHODS}[self.method]
-        if self.busy:
-            return f"<b>{label}</b>: working…"
-        if self.error is not None:
-            what = (
-                str(self.error) if isinstance(self.error, StepError) else f"{type(self.error).__name__}: {self.error}"
-            )
-            retry = (
-                " Next step tries the authorization again; Reset starts over."
-                if self.at_consent
-                else " Reset to start over."
-            )
-            return (
-                '<div style="background:#ffebe9;border-left:4px solid #cf222e;padding:4px 8px">'
-                f"<b>✕ {esc(what)}</b><br>{esc(retry.strip())}</div>"
-            )
-        if self.awaiting_decision and self.done:
-            scope = self.client.state.scope or ""
-            return (
-                f"<b>{label}</b>: step-up. The tool needs more scope, so the user is asked again, for "
-                f"<code>{esc(scope)}</code>; the consent page below is what they see. Approve or Deny?"
-            )
-        if self.done:
-            whoami = self.client.state.whoami or {}
-            after = (
-                f" Last call {esc(self.last_call)}."
-                if self.last_call
-                else " Now try what comes after: a tool that needs more scope, or an expired token."
-            )
-            return f"<b>{label}</b>: handshake complete. The MCP server knows this client as <code>{esc(whoami.get('client_id', ''))}</code>.{after}"
-        if self.awaiting_decision:
-            return f"<b>{label}</b>: step 5, the consent page below is what the user sees. Approve or Deny?"
-        number, _name, title, _spec = STEPS[self.next_step_number - 1]
-        hint = " The browser will show the AS's consent page, and you decide." if number == CONSENT_STEP else ""
-        return f"<b>{label}</b>: next is step {number} of {LAST_STEP}, {esc(title)}.{hint}"
+        return status_html(self)
 
     # Display -----------------------------------------------------------------------------------------
 

@@ -1,12 +1,17 @@
-"""The stepper's HTML that needs no widget state: the step pills, and the page a static view
-(nbconvert, GitHub) shows instead of the live widget."""
+"""The stepper's HTML, from its state: the step pills, the status line, and the page a static
+view (nbconvert, GitHub) shows instead of the live widget."""
 
 from __future__ import annotations
 
-from ..client import STEPS, StepRecord
+from typing import Any, Protocol
+
+from ..client import STEPS, StepError, StepRecord
 from ..views import SequenceDiagram
 from ..views._html import esc
 
+# "auto" is MCP §5's priority (pre-registered → CIMD → DCR); step 4 records why it chose what it chose.
+METHODS = [("DCR", "dcr"), ("CIMD", "cimd"), ("auto", "auto")]
+CONSENT_STEP = 5
 LAST_STEP = len(STEPS)
 _PILL = "display:inline-block;padding:1px 8px;margin:0 4px 4px 0;border-radius:10px;font-size:12px;border:1px solid "
 PILL_STYLES = {
@@ -53,3 +58,64 @@ def static_html(method: str, completed_run: SequenceDiagram | None) -> str:
         )
         + "</div>"
     )
+
+
+class _Stepper(Protocol):
+    """What the status line reads of a `HandshakeStepper`."""
+
+    busy: bool
+    error: BaseException | None
+    client: Any
+    last_call: str | None
+
+    @property
+    def method(self) -> str: ...
+    @property
+    def at_consent(self) -> bool: ...
+    @property
+    def awaiting_decision(self) -> bool: ...
+    @property
+    def done(self) -> bool: ...
+    @property
+    def next_step_number(self) -> int: ...
+
+
+def status_html(stepper: _Stepper) -> str:
+    """The line under the pills: what the stepper is doing, what failed, or what comes next."""
+    label = {v: k for k, v in METHODS}[stepper.method]
+    if stepper.busy:
+        return f"<b>{label}</b>: working…"
+    if stepper.error is not None:
+        what = (
+            str(stepper.error)
+            if isinstance(stepper.error, StepError)
+            else f"{type(stepper.error).__name__}: {stepper.error}"
+        )
+        retry = (
+            " Next step tries the authorization again; Reset starts over."
+            if stepper.at_consent
+            else " Reset to start over."
+        )
+        return (
+            '<div style="background:#ffebe9;border-left:4px solid #cf222e;padding:4px 8px">'
+            f"<b>✕ {esc(what)}</b><br>{esc(retry.strip())}</div>"
+        )
+    if stepper.awaiting_decision and stepper.done:
+        scope = stepper.client.state.scope or ""
+        return (
+            f"<b>{label}</b>: step-up. The tool needs more scope, so the user is asked again, for "
+            f"<code>{esc(scope)}</code>; the consent page below is what they see. Approve or Deny?"
+        )
+    if stepper.done:
+        whoami = stepper.client.state.whoami or {}
+        after = (
+            f" Last call {esc(stepper.last_call)}."
+            if stepper.last_call
+            else " Now try what comes after: a tool that needs more scope, or an expired token."
+        )
+        return f"<b>{label}</b>: handshake complete. The MCP server knows this client as <code>{esc(whoami.get('client_id', ''))}</code>.{after}"
+    if stepper.awaiting_decision:
+        return f"<b>{label}</b>: step 5, the consent page below is what the user sees. Approve or Deny?"
+    number, _name, title, _spec = STEPS[stepper.next_step_number - 1]
+    hint = " The browser will show the AS's consent page, and you decide." if number == CONSENT_STEP else ""
+    return f"<b>{label}</b>: next is step {number} of {LAST_STEP}, {esc(title)}.{hint}"
