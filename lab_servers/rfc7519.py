@@ -32,7 +32,6 @@ __all__ = [
     "check_not_before",
     "numeric_date",
     "required_string_claim",
-    "string_claim",
     "typ_is",
     "unverified_parts",
     "verified_claims",
@@ -110,22 +109,16 @@ def numeric_date(claims: dict[str, Any], name: str, *, what: str) -> int | float
     return value
 
 
-def string_claim(claims: dict[str, Any], name: str, *, what: str) -> str | None:
-    """`claims[name]` when it is a non-empty JSON string, None when absent; anything else (an
-    object, a number, "") is refused, never stringified. RFC 7519 §4.1.1-§4.1.2: `iss` and `sub`
-    are StringOrURI values, §4.1.7: `jti` is a case-sensitive string; str() of an object would
-    put "{'x': 1}" in a token as somebody's name."""
-    value = claims.get(name)
-    if value is not None and (not isinstance(value, str) or not value):
-        raise JwtRejected(f"{what}'s {name} is not a non-empty string (RFC 7519 §2 StringOrURI, §4.1)")
-    return value
-
-
 def required_string_claim(claims: dict[str, Any], name: str, *, what: str, required_by: str) -> str:
-    """`string_claim`, for a claim the rule `required_by` says the JWT MUST contain."""
-    value = string_claim(claims, name, what=what)
+    """`claims[name]`, a claim the rule `required_by` says the JWT MUST contain, as a non-empty JSON
+    string; anything else (an object, a number, "") is refused, never stringified. RFC 7519
+    §4.1.1-§4.1.2: `iss` and `sub` are StringOrURI values, §4.1.7: `jti` is a case-sensitive string;
+    str() of an object would put "{'x': 1}" in a token as somebody's name."""
+    value = claims.get(name)
     if value is None:
         raise JwtRejected(f"{what} has no {name} claim, which it MUST contain ({required_by})")
+    if not isinstance(value, str) or not value:
+        raise JwtRejected(f"{what}'s {name} is not a non-empty string (RFC 7519 §2 StringOrURI, §4.1)")
     return value
 
 
