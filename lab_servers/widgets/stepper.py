@@ -32,7 +32,7 @@ import ipywidgets as w
 from ..client import ConsentPage, Decision, StepError, StepRecord, decode_jwt_payload
 from ..lab import Lab
 from ..views import SequenceDiagram, sequence_diagram, show_consent, show_step
-from .stepper_html import CONSENT_STEP, LAST_STEP, METHODS, progress_html, static_html, status_html
+from .stepper_html import CONSENT_STEP, LAST_STEP, METHODS, method_label, progress_html, static_html, status_html
 
 # After the handshake: the tool that needs more scope than the handshake asked for (notes:write),
 # and the tool called once the token has expired.
@@ -346,7 +346,7 @@ class HandshakeStepper:
         page = self.client.state.consent_page if self.client else None
         shown = deciding or (records and records[-1].number == CONSENT_STEP)
         self.consent_html.value = show_consent(page).html if page is not None and shown else ""
-        label = {v: k for k, v in METHODS}[self.method]
+        label = method_label(self.method)
         self.diagram = (
             sequence_diagram(records, title=f"{label} handshake so far") if any(r.exchanges for r in records) else None
         )

@@ -13,6 +13,13 @@ from ..views._html import esc
 METHODS = [("DCR", "dcr"), ("CIMD", "cimd"), ("auto", "auto")]
 CONSENT_STEP = 5
 LAST_STEP = len(STEPS)
+
+
+def method_label(method: str) -> str:
+    """The button's label for a method value: "dcr" → "DCR"."""
+    return next(label for label, value in METHODS if value == method)
+
+
 _PILL = "display:inline-block;padding:1px 8px;margin:0 4px 4px 0;border-radius:10px;font-size:12px;border:1px solid "
 PILL_STYLES = {
     "done": _PILL + "#1a7f37;background:#dafbe1;color:#1a7f37",
@@ -82,7 +89,7 @@ class _Stepper(Protocol):
 
 def status_html(stepper: _Stepper) -> str:
     """The line under the pills: what the stepper is doing, what failed, or what comes next."""
-    label = {v: k for k, v in METHODS}[stepper.method]
+    label = method_label(stepper.method)
     if stepper.busy:
         return f"<b>{label}</b>: working…"
     if stepper.error is not None:
