@@ -12,7 +12,7 @@ import asyncio
 import pytest
 
 from lab_servers import CLIENT_METADATA_URL, MCP_URL, Lab, default_client_metadata
-from lab_servers.client import Browser, ConsentPage, Redirect
+from lab_servers.client import Browser, ConsentPage, Redirect, StepError
 from lab_servers.story import add_enterprise_idp
 
 from .helpers import assert_oauth_error, code_form, get_code, open_authorization, register, token_request
@@ -86,6 +86,24 @@ async def test_a_second_redemption_revokes_the_access_token_even_without_a_refre
     assert lab.auth_server.active_access_token(first["access_token"]) is not None
     assert_oauth_error(await token_request(lab, code_form(client_id, code)), 400, "invalid_grant", "revoked")
     assert lab.auth_server.active_access_token(first["access_token"]) is None
+
+
+async def test_the_client_never_sends_its_code_twice(lab: Lab) -> None:
+    """RFC 6749 §4.1.2: "The client MUST NOT use the authorization code more than once." Step 6
+    run again (a learner re-running the cell) is refused by the client, which sends nothing, so
+    the AS has no reason to revoke the token the first redemption brought (OAuth 2.1 §4.1.3)."""
+    client = lab.client("dcr")
+    for _ in range(6):
+        await client.next_step()
+    token, requests = client.state.access_token, len(lab.trace.exchanges)
+    with pytest.raises(StepError, match=r"MUST NOT use a code more than once \(RFC 6749 §4\.1\.2.*Run step 5 again"):
+        await client.exchange_code()
+    assert len(lab.trace.exchanges) == requests and client.records[-1].exchanges == []
+    assert not lab.auth_server.revoked_jtis and client.state.access_token == token
+    await client.call_mcp()  # the token still works
+    await client.authorize()  # a new code ...
+    await client.exchange_code()  # ... is sent once
+    assert client.state.access_token != token
 
 
 # Refresh tokens --------------------------------------------------------------------------------

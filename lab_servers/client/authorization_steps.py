@@ -133,7 +133,7 @@ class AuthorizationSteps(ClientBase):
             raise step.fail(f"the AS answered {params['error']}: {params.get('error_description', '')}")
         if not params.get("code"):
             raise step.fail("the redirect carries no code")
-        self.state.code = params["code"]
+        self.state.code, self.state.code_sent = params["code"], False
         step.learned.update(code=params["code"], iss=params.get("iss"))
 
     def _check_iss(self, iss: str | None, step: StepRun) -> None:
@@ -161,6 +161,13 @@ class AuthorizationSteps(ClientBase):
         with self._step(6) as step:
             metadata = self._require(self.state.as_metadata, step, "AS metadata")
             code = self._require(self.state.code, step, "an authorization code")
+            if self.state.code_sent:
+                raise step.fail(
+                    "this client already sent its authorization code to the token endpoint, and the client MUST NOT "
+                    "use a code more than once (RFC 6749 §4.1.2; OAuth 2.1 §4.1.3: the AS would refuse it and revoke "
+                    "the tokens issued from it). Run step 5 again for a new code"
+                )
+            self.state.code_sent = True
             form = {
                 "grant_type": "authorization_code",
                 "code": code,

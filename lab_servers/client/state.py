@@ -40,6 +40,9 @@ class HandshakeState:
     authorization_url: str | None = None
     consent_page: ConsentPage | None = None
     code: str | None = None
+    # RFC 6749 §4.1.2: "The client MUST NOT use the authorization code more than once." Set when
+    # step 6 sends the code (whatever the answer), cleared when step 5 brings a new one.
+    code_sent: bool = False
     tokens: dict[str, Any] | None = None
     protocol_version: str | None = None
     # "modern" (2026-07-28, no initialize) or "legacy" (initialize); cached once known (versioning §4).
