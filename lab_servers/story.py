@@ -8,7 +8,7 @@ Each function adds to an existing `Lab`, so the handshake notebooks keep their e
   confidential client (private_key_jwt with an Ed25519 key) allowed to exchange tokens for it
   (RFC 8693), plus a `list_contacts` tool that calls it;
 - `use_introspection`: the MCP server asks the AS about every token (RFC 7662) instead of
-  checking the JWT locally, so revocation takes effect at once;
+  checking the JWT locally, so revocation takes effect at once; `use_local_jwt_check` goes back;
 - `add_enterprise_idp` / `connect_enterprise`: enterprise-managed authorization (ID-JAG);
 - `publish_service_client` / `connect_service`: client credentials (SEP-1046, OAuth 2.1 §4.2), a
   confidential CIMD client acting for itself, authenticated by its key.
@@ -17,6 +17,7 @@ Each function adds to an existing `Lab`, so the handshake notebooks keep their e
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from joserfc.jwk import OKPKey
@@ -38,6 +39,8 @@ API_HOST = "api.example.com"
 API_URL = f"https://{API_HOST}/"  # RFC 8707's examples keep the slash; compared exactly
 MCP_SERVER_CLIENT_ID = "notes-mcp-server"  # the MCP server's own identity at the AS (the `act.sub`)
 INTROSPECTION_CLIENT_ID = "introspection"
+# The nightly job's private key, one per lab (publish_service_client).
+_SERVICE_KEYS: WeakKeyDictionary[Lab, OKPKey] = WeakKeyDictionary()
 IDP_HOST = "idp.example.com"
 IDP_ISSUER = f"https://{IDP_HOST}"
 ENTERPRISE_CLIENT_ID = "enterprise-agent"  # the agent's id at the enterprise IdP
@@ -89,8 +92,12 @@ def add_downstream_api(lab: Lab, *, allowed_scope: str = "contacts:read") -> Dow
 
 
 def use_introspection(lab: Lab, server: ResourceServer | None = None) -> IntrospectingValidator:
-    """Switch an MCP server to RFC 7662 introspection, registering it as an authorised caller."""
+    """Switch an MCP server to RFC 7662 introspection, registering it as an authorised caller.
+    Already switched, it stays as it is: a second registration would change the secret under
+    the validator a notebook may have kept (a learner re-running the cell)."""
     server = server or lab.resource_server
+    if isinstance(server.validator, IntrospectingValidator) and server.validator.endpoint == f"{lab.issuer}/introspect":
+        return server.validator
     host = server.resource.split("/")[2]
     client_id = f"{INTROSPECTION_CLIENT_ID}.{host}"
     secret = lab.ids.token(f"introspection-secret:{server.resource}", 24)
@@ -113,6 +120,12 @@ def use_introspection(lab: Lab, server: ResourceServer | None = None) -> Introsp
     )
     server.validator = validator
     return validator
+
+
+def use_local_jwt_check(lab: Lab, server: ResourceServer | None = None) -> None:
+    """Back to the default: the MCP server verifies each JWT itself, with the AS's keys."""
+    server = server or lab.resource_server
+    server.validator = server.validators[server.issuer]
 
 
 def add_enterprise_idp(lab: Lab) -> IdentityProvider:
@@ -160,8 +173,13 @@ def publish_service_client(lab: Lab, *, with_keys: bool = True) -> OKPKey:
     """A nightly job's client document at `SERVICE_CLIENT_ID`: a confidential client (SEP-1046)
     that may use only `client_credentials` and authenticates with `private_key_jwt`. The document
     publishes the public key; the private key, returned here, never leaves the client. Without
-    keys the document is a public client's, which the AS refuses for this grant."""
-    key = OKPKey.import_key(Ed25519PrivateKey.from_private_bytes(lab.ids.bytes("service-client-key", 32)))
+    keys the document is a public client's, which the AS refuses for this grant. The job has one
+    key: published again, the document keeps it (a new one would not match the copy the AS cached)."""
+    if lab not in _SERVICE_KEYS:
+        _SERVICE_KEYS[lab] = OKPKey.import_key(
+            Ed25519PrivateKey.from_private_bytes(lab.ids.bytes("service-client-key", 32))
+        )
+    key = _SERVICE_KEYS[lab]
     # The AS asks every client document for redirect_uris (MCP's CIMD rules), a job's too,
     # although client credentials never redirects: the default document's serve.
     document: dict[str, Any] = {

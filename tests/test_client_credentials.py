@@ -98,6 +98,18 @@ async def test_the_same_job_with_a_public_document_is_refused(lab: Lab) -> None:
         await connect_service(lab, publish_service_client(lab, with_keys=False))
 
 
+async def test_the_job_published_again_keeps_its_key_so_the_document_the_as_cached_still_holds(lab: Lab) -> None:
+    # A learner re-running notebook 07's cell: a new key would not verify against the copy of
+    # the document the AS cached (CIMD §5), and the job would fail with bad_signature.
+    from lab_servers.story import connect_service, publish_service_client
+
+    first = publish_service_client(lab)
+    await connect_service(lab, first)
+    again = publish_service_client(lab)
+    assert again.as_dict(private=True) == first.as_dict(private=True)
+    assert (await connect_service(lab, again)).state.whoami is not None
+
+
 def assertion_form(lab: Lab, jti: str, **extra: str) -> dict[str, str]:
     now = lab.clock.now()
     claims = {"iss": CLIENT_ID, "sub": CLIENT_ID, "aud": lab.auth_server.token_endpoint, "iat": now, "exp": now + 60,

@@ -11,7 +11,14 @@ import pytest
 from lab_servers import ISSUER, ASCapabilities, Lab, default_client_metadata
 from lab_servers.authorization_server.issuance import ACCESS_TOKEN_LIFETIME
 from lab_servers.client import StepError
-from lab_servers.story import API_URL, OTHER_MCP_URL, add_downstream_api, add_second_mcp_server, use_introspection
+from lab_servers.story import (
+    API_URL,
+    OTHER_MCP_URL,
+    add_downstream_api,
+    add_second_mcp_server,
+    use_introspection,
+    use_local_jwt_check,
+)
 
 from .helpers import assert_oauth_error, code_form, get_code, register, token_request
 
@@ -108,6 +115,22 @@ async def test_a_local_jwt_check_still_accepts_a_revoked_token_but_an_introspect
     refused = [e for e in lab.trace.exchanges if e.url.endswith("/introspect")]
     assert refused[0].response_body == '{"active":false}'
     assert [r.name for r in client.records[before:]] == ["refresh", "call"]
+
+
+async def test_switching_to_introspection_twice_keeps_one_registration_and_switching_back_checks_jwts_locally(
+    lab: Lab,
+) -> None:
+    # Notebook 07's cells run again: the second switch must not give the MCP server a new secret
+    # behind the validator the first one returned, and going back is the local JWT check.
+    connection = await lab.connect("cimd")
+    validator = use_introspection(lab)
+    assert use_introspection(lab) is validator and lab.resource_server.validator is validator
+    assert (await connection.client.call_tool("whoami"))["structuredContent"]["sub"] == "alice"
+    use_local_jwt_check(lab)
+    introspections = sum(e.url.endswith("/introspect") for e in lab.trace.exchanges)
+    assert (await connection.client.call_tool("whoami"))["structuredContent"]["sub"] == "alice"
+    assert sum(e.url.endswith("/introspect") for e in lab.trace.exchanges) == introspections
+    assert lab.resource_server.validator is lab.resource_server.validators[lab.issuer]
 
 
 async def test_introspection_answers_an_authorised_resource_server_with_the_tokens_claims(lab: Lab) -> None:
