@@ -7,6 +7,7 @@ stored one. These tests add what nbval cannot see:
   self-check, hidden sanity checks, a recap with spec links, committed outputs);
 - "Restart and Run All" twice gives the same outputs, byte for byte, and so does running every
   cell a second time in the same kernel (learners re-run cells);
+- every cell run twice in a row breaks nothing: no error, unless the protocol forbids the repeat;
 - the stored outputs are exactly what `scripts/regenerate_notebooks.py` writes.
 """
 
@@ -179,6 +180,39 @@ def test_rerunning_gives_identical_outputs(path: Path) -> None:
     # ... then every cell run a second time without a restart ("Run All" again, as learners do).
     for index, (a, b) in enumerate(zip(_outputs(fresh), pass_two, strict=True)):
         assert a == b, f"code cell {index} prints something else when run a second time in the same kernel"
+
+
+# Cells whose second run the protocol itself forbids: each redeems the authorization code, which
+# the client MUST NOT use more than once (RFC 6749 §4.1.2). The client refuses, says why and what
+# to do instead, and sends nothing, so the token the first run brought keeps working.
+ONE_TIME_CELLS = {"02_dcr": {"n02-23", "n02-stolen-3"}, "03_cimd": {"n03-16"}}
+ONE_TIME_REFUSAL = "MUST NOT use a code more than once (RFC 6749 §4.1.2"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_every_cell_can_be_run_twice_in_a_row(path: Path) -> None:
+    """A learner runs a cell again before going on (Shift+Enter twice, or back one cell). The
+    second run raises nothing, except where the protocol forbids a repeat, and then every later
+    cell still runs: a re-run must not leave the lab in a state the notebook's next cells trip on
+    (a second registration's new secret, a new key the AS's cached document does not hold)."""
+    from nbclient.exceptions import CellExecutionError
+
+    nb = load(path)
+    client = regen.new_client(nb)
+    one_time = ONE_TIME_CELLS.get(path.stem, set())
+    refused = set()
+    with client.setup_kernel():
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type != "code":
+                continue
+            client.execute_cell(cell, index)  # raises CellExecutionError on an error: a later cell tripped
+            try:
+                client.execute_cell(copy.deepcopy(cell), index)
+            except CellExecutionError as error:
+                assert cell.id in one_time and ONE_TIME_REFUSAL in str(error), f"cell {cell.id} run again:\n{error}"
+                refused.add(cell.id)
+    assert refused == one_time
 
 
 # The exercises' self-checks ----------------------------------------------------------------
