@@ -109,6 +109,7 @@ async def test_the_2026_07_28_server_answers_400_with_the_modern_error_codes(
         }
         response = await lab.httpx_client("t").post(lab.mcp_url, json=message, headers=headers)
         assert response.status_code == 400 and response.json()["error"]["code"] == code
+        assert response.json()["id"] == 1  # JSON-RPC 2.0 §5: the request's id, not null
 
 
 async def test_a_legacy_server_refuses_an_unknown_version_with_a_plain_400_so_a_modern_client_falls_back() -> None:

@@ -25,24 +25,30 @@ from ..revisions import HANDSHAKE_VERSIONS, MODERN_VERSIONS, Revision, handshake
 HEADER_MISMATCH, UNSUPPORTED_PROTOCOL_VERSION, INVALID_REQUEST = -32020, -32022, -32600
 
 
-def _error(code: int, message: str, data: dict[str, object] | None = None) -> Response:
+def _error(request_id: str | int | None, code: int, message: str, data: dict[str, object] | None = None) -> Response:
     error: dict[str, object] = {"code": code, "message": message}
     if data is not None:
         error["data"] = data
-    return JSONResponse({"jsonrpc": "2.0", "id": None, "error": error}, 400)
+    return JSONResponse({"jsonrpc": "2.0", "id": request_id, "error": error}, 400)
 
 
-def era_gate(revision: Revision, accept_legacy: bool, header: str | None) -> Response | None:
-    """None to let the request through, else the 400 this revision's server answers."""
+def era_gate(
+    revision: Revision, accept_legacy: bool, header: str | None, request_id: str | int | None = None
+) -> Response | None:
+    """None to let the request through, else the 400 this revision's server answers, carrying
+    the request's id (JSON-RPC 2.0 §5: null only when the request has none to echo)."""
     if revision.modern_transport:
         if header in MODERN_VERSIONS or (accept_legacy and (header is None or header in HANDSHAKE_VERSIONS)):
             return None
         if header is None:
             return _error(
-                HEADER_MISMATCH, "MCP-Protocol-Version header is required (MCP 2026-07-28 streamable-http §6)"
+                request_id,
+                HEADER_MISMATCH,
+                "MCP-Protocol-Version header is required (MCP 2026-07-28 streamable-http §6)",
             )
         supported = [*MODERN_VERSIONS, *(HANDSHAKE_VERSIONS if accept_legacy else ())]
         return _error(
+            request_id,
             UNSUPPORTED_PROTOCOL_VERSION,
             f"protocol version {header} is not supported by this 2026-07-28 server",
             {"supported": supported, "requested": header},
@@ -51,6 +57,7 @@ def era_gate(revision: Revision, accept_legacy: bool, header: str | None) -> Res
     if header is None or header in known:
         return None
     return _error(
+        request_id,
         INVALID_REQUEST,
         f"Bad Request: unsupported MCP-Protocol-Version {header} (this server speaks up to {revision.version})",
     )

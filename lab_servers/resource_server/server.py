@@ -149,16 +149,15 @@ class ResourceServer:
         refused = method_refusal(scope["method"], path) or media_refusal(scope["headers"])
         if refused is not None:
             return await refused(scope, receive, send)
-        version = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"mcp-protocol-version"), None)
-        refused = era_gate(self.revision, self.accept_legacy, version)
-        if refused is not None:
-            return await refused(scope, receive, send)
         body = await _read_body(receive)  # capped at MAX_MCP_BODY_BYTES by BodyLimit
         try:
             message = parse_json(body, JSONRPC_JSON, what="the JSON-RPC message")
         except JsonRejected as rejected:
             return await _parse_error(rejected.rule)(scope, receive, send)
-        refused = batch_refusal(version, message) if isinstance(message, list) else None
+        version = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"mcp-protocol-version"), None)
+        # Judged after the parse, so that the refusal carries the request's id (JSON-RPC 2.0 §5).
+        refused = era_gate(self.revision, self.accept_legacy, version, _request_id(message))
+        refused = refused or (batch_refusal(version, message) if isinstance(message, list) else None)
         # A batch needs the scopes of all its tool calls: one 403 names them, and the client steps
         # up once, instead of some messages run and others refused inside the answer.
         refused = refused or self.check_scopes(claims, message)
@@ -245,6 +244,12 @@ def _scopes_for(message: Any) -> set[str]:
         if isinstance(item, dict) and item.get("method") == "tools/call" and isinstance(item.get("params"), dict):
             needed |= TOOL_SCOPES.get(str(item["params"].get("name")), set())
     return needed
+
+
+def _request_id(message: Any) -> str | int | None:
+    """The id a JSON-RPC error answers with: the request's, or null when there is none to echo."""
+    request_id = message.get("id") if isinstance(message, dict) else None
+    return request_id if isinstance(request_id, str | int) and not isinstance(request_id, bool) else None
 
 
 def _parse_error(rule: str) -> Response:
