@@ -183,6 +183,19 @@ def modern(method: str, **params: Any) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": 1, "method": method, "params": {**params, "_meta": meta}}
 
 
+async def test_an_unsupported_version_error_lists_the_versions_server_discover_does(lab: Lab) -> None:
+    # 2026-07-28 versioning: UnsupportedProtocolVersionError lists "the versions it does support",
+    # the ones a client may retry with; the suite's sep-2575-server-unsupported-version-error holds
+    # them to server/discover's supportedVersions. Initialize-era versions are reached by falling back.
+    discover = await post(lab, modern("server/discover"), "2026-07-28", **{"Mcp-Method": "server/discover"})
+    unsupported = {**modern("server/discover"), "params": {"_meta": {
+        "io.modelcontextprotocol/protocolVersion": "2099-01-01", "io.modelcontextprotocol/clientCapabilities": {}}}}  # fmt: skip
+    refused = await post(lab, unsupported, "2099-01-01", **{"Mcp-Method": "server/discover"})
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == -32022
+    data = refused.json()["error"]["data"]
+    assert data == {"supported": discover.json()["result"]["supportedVersions"], "requested": "2099-01-01"}
+
+
 async def test_server_discover_claims_the_capabilities_initialize_does_and_no_subscriptions(lab: Lab) -> None:
     # The lab's server is stateless and pushes nothing: no list changes, no resource updates.
     discover = await post(lab, modern("server/discover"), "2026-07-28", **{"Mcp-Method": "server/discover"})

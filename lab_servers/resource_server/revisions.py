@@ -46,12 +46,15 @@ def era_gate(
                 HEADER_MISMATCH,
                 "MCP-Protocol-Version header is required (MCP 2026-07-28 streamable-http §6)",
             )
-        supported = [*MODERN_VERSIONS, *(HANDSHAKE_VERSIONS if accept_legacy else ())]
+        # The versions a request can name on this path, as server/discover lists them: the
+        # conformance suite holds `supported` to that list (sep-2575-server-unsupported-version-
+        # error), and so does the SDK's own -32022. A dual-era server's initialize-era versions
+        # are reached by falling back to initialize (versioning §4), not by retrying here.
         return _error(
             request_id,
             UNSUPPORTED_PROTOCOL_VERSION,
             f"protocol version {header} is not supported by this 2026-07-28 server",
-            {"supported": supported, "requested": header},
+            {"supported": list(MODERN_VERSIONS), "requested": header},
         )
     known = handshake_versions_up_to(revision.version)
     if header is None or header in known:
