@@ -11,21 +11,31 @@ not set out to have.
 
 Against the served lab, the suite's authorization-server scenarios judge the AS, and its server
 scenario `dns-rebinding-protection` the MCP server's Host/Origin check (over plain HTTP: Node
-refuses the lab's certificate for the attacker's Host name). Its other server scenarios test MCP
-features of a server without authentication, and the lab's protected one answers all of them 401.
+refuses the lab's certificate for the attacker's Host name). The suite's server side sends no
+token, and the lab's protected MCP server answers 401 to everything without one; so a tiny
+reverse proxy adds a token the lab client obtained from the served AS, and through it the
+server scenarios of both eras judge the server behind its authentication (2026-07-28:
+server-stateless, http-header-validation, caching, tools-list, sep-2164-resource-not-found,
+dns-rebinding-protection; 2025-11-25, which the dual-era server reaches by fallback:
+server-initialize, ping, tools-list, resources-list, prompts-list, dns-rebinding-protection).
+Every check passes but an allow-list of those needing what the lab does not have (the suite's
+test tools, resources, subscriptions, sessions). The scenarios left out test only such things.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
 import socket
 import ssl
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -262,3 +272,161 @@ async def test_the_served_mcp_server_refuses_a_dns_rebinding_host_and_origin(
     assert [(c["id"], c.get("errorMessage")) for c in checks if c["status"] != "SUCCESS"] == [
         ("localhost-host-valid-accepted", "Expected HTTP 2xx for valid localhost Host/Origin headers, got 401")
     ], output.decode()[-4000:]
+
+
+# The suite's server scenarios that judge the served MCP server after authentication, through
+# `_bearer_proxy`, with the spec version each runs at. The served lab follows 2026-07-28 and is
+# dual-era: an initialize-era (2025-11-25) client reaches the same server by fallback. Left out,
+# because the lab has nothing for them to judge: the scenarios that call the suite's own test
+# tools (tools-call-*, json-schema-2020-12, input-required-result-*; http-custom-header-server-
+# validation wants a tool with x-mcp-header), or use a capability the lab does not declare
+# (logging-set-level, completion-complete, resources-subscribe/unsubscribe: -32601 is right), or
+# sessions and SSE streams (server-session-lifecycle, server-sse-*: stateless JSON mode).
+SERVER_SCENARIOS_WITH_A_TOKEN = [
+    ("2026-07-28", "server-stateless"), ("2026-07-28", "http-header-validation"), ("2026-07-28", "caching"),
+    ("2026-07-28", "tools-list"), ("2026-07-28", "sep-2164-resource-not-found"),
+    ("2026-07-28", "dns-rebinding-protection"),
+    ("2025-11-25", "server-initialize"), ("2025-11-25", "ping"), ("2025-11-25", "tools-list"),
+    ("2025-11-25", "resources-list"), ("2025-11-25", "prompts-list"), ("2025-11-25", "dns-rebinding-protection"),
+]  # fmt: skip
+# The checks that cannot apply to the lab: (version, scenario, check id) -> the status the suite
+# reports for it, and why. Each must still be reported so, or the list has rotted.
+NOT_APPLICABLE = {
+    # The suite's test tool `test_missing_capability` (it needs the client's sampling capability);
+    # the lab's tools need no client capability, so it answers the call as an unknown tool.
+    ("2026-07-28", "server-stateless", "sep-2575-server-rejects-undeclared-capability"): "FAILURE",
+    ("2026-07-28", "server-stateless", "sep-2575-missing-capability-http-400"): "FAILURE",
+    # subscriptions/listen: the lab declares no capability delivered by subscription, and no
+    # listChanged (its tool and prompt lists never change).
+    ("2026-07-28", "server-stateless", "sep-2575-server-sends-subscription-ack"): "SKIPPED",
+    ("2026-07-28", "server-stateless", "sep-2575-server-tags-subscription-id"): "SKIPPED",
+    ("2026-07-28", "server-stateless", "sep-2575-server-honors-notification-filter"): "SKIPPED",
+    ("2026-07-28", "server-stateless", "sep-2575-server-sends-prompts-list-changed-on-subscription"): "SKIPPED",
+    ("2026-07-28", "server-stateless", "sep-2575-server-sends-tools-list-changed-on-subscription"): "SKIPPED",
+    # The lab serves no resources, so there is none to read.
+    ("2026-07-28", "caching", "sep-2549-resources-read-caching-hints"): "SKIPPED",
+    # Stateless: the server gives no MCP-Session-Id (optional), so there is none to judge.
+    ("2025-11-25", "server-initialize", "server-session-id-visible-ascii"): "INFO",
+}
+# The checks that found the two defects fixed in f8f7f28 (the era gate's 400 carries the
+# request's id) and a655e02 (-32022's `supported` is what server/discover lists): each must be
+# reported, and pass.
+REGRESSION_CHECKS = {"sep-2575-http-server-error-jsonrpc-id", "sep-2575-server-unsupported-version-error"}
+
+
+async def _served_access_token(served: Any) -> str:
+    """The honest way: the lab client's whole handshake against the served lab (PRM, AS
+    metadata, DCR, the headless browser approving, the code for a token, whoami with it)."""
+    import httpx
+
+    from lab_servers.client import Browser, LabClient
+    from lab_servers.determinism import SeededIds
+    from lab_servers.lab import default_client_metadata
+
+    async with httpx.AsyncClient() as http, httpx.AsyncClient() as browser_http:
+        client = LabClient(
+            served.mcp_url, http=http, browser=Browser(browser_http), trace=served.lab.trace,
+            ids=SeededIds("conformance-proxy"), method="dcr", client_metadata=default_client_metadata(),
+        )  # fmt: skip
+        await client.run_all()
+    assert client.state.whoami is not None and client.state.access_token
+    return client.state.access_token
+
+
+@contextlib.asynccontextmanager
+async def _bearer_proxy(mcp_url: str, token: str) -> AsyncIterator[str]:
+    """A reverse proxy on 127.0.0.1:<free port> that forwards each request to the MCP server with
+    `Authorization: Bearer <token>` added, and returns the answer as it came (headers and bytes;
+    no streaming: the lab answers JSON). Yields the proxy's MCP URL, for the suite.
+
+    Host and Origin: the suite addresses the proxy, so it sends `Host: 127.0.0.1:<proxy port>`
+    (and, in dns-rebinding-protection's valid case, that origin). Those two values, and only
+    they, become the lab's own (`127.0.0.1:<lab port>`, `http://127.0.0.1:<lab port>`), as if
+    the suite had connected to the lab: otherwise the lab's Host/Origin checks would answer
+    (421, 403) before MCP is reached. Any other Host or Origin (the scenario's evil.example.com)
+    passes unchanged, so the lab's own DNS-rebinding check still judges it."""
+    import httpx
+    import uvicorn
+
+    from lab_servers.serve_sockets import bind
+
+    lab = urlsplit(mcp_url)
+    sock = bind("127.0.0.1", 0)
+    proxy = f"127.0.0.1:{sock.getsockname()[1]}"
+    own = {
+        (b"host", proxy.encode()): lab.netloc.encode(),
+        (b"origin", f"http://{proxy}".encode()): f"{lab.scheme}://{lab.netloc}".encode(),
+    }
+    # Hop-by-hop, or recomputed for the whole body the proxy read (RFC 9110 §7.6.1, §8.6).
+    hop_by_hop = (b"connection", b"keep-alive", b"transfer-encoding", b"content-length")
+
+    async def forward(scope: Any, receive: Any, send: Any) -> None:
+        body = b""
+        while (message := await receive())["type"] == "http.request":
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = [(k, own.get((k, v), v)) for k, v in scope["headers"] if k not in (*hop_by_hop, b"authorization")]
+        headers += [(b"content-length", str(len(body)).encode()), (b"authorization", f"Bearer {token}".encode())]
+        query = b"?" + scope["query_string"] if scope["query_string"] else b""
+        target = f"{lab.scheme}://{lab.netloc}{(scope['raw_path'] + query).decode()}"
+        # httpx.Request, not client.build_request: no default header (Accept, User-Agent) is added.
+        answer = await upstream.send(httpx.Request(scope["method"], target, headers=headers, content=body), stream=True)
+        content = b"".join([chunk async for chunk in answer.aiter_raw()])
+        kept = [(k, v) for k, v in answer.headers.raw if k.lower() not in hop_by_hop]
+        await send({"type": "http.response.start", "status": answer.status_code,
+                    "headers": [*kept, (b"content-length", str(len(content)).encode())]})  # fmt: skip
+        await send({"type": "http.response.body", "body": content})
+
+    # No Server or Date header of the proxy's own: the answer is the lab's.
+    config = uvicorn.Config(
+        forward,
+        log_level="warning",
+        lifespan="off",
+        server_header=False,
+        date_header=False,
+        timeout_graceful_shutdown=5,
+    )
+    server = uvicorn.Server(config)
+    async with httpx.AsyncClient(timeout=TIMEOUT_MS / 1000) as upstream:
+        task = asyncio.create_task(server.serve(sockets=[sock]))
+        try:
+            while not server.started:
+                assert not task.done(), "the proxy stopped while starting"
+                await asyncio.sleep(0.01)
+            yield f"http://{proxy}{lab.path}"
+        finally:
+            server.should_exit = True
+            await task
+            sock.close()
+
+
+@pytest.mark.anyio
+async def test_the_served_mcp_server_passes_the_server_scenarios_with_a_token(
+    conformance_cli: Path, tmp_path: Path
+) -> None:
+    """The suite's server side cannot send a token, and the lab's MCP server answers 401 to
+    everything without one; through `_bearer_proxy`, with a token the lab client obtained, the
+    suite judges the server behind the authentication. Every check passes but `NOT_APPLICABLE`."""
+    from lab_servers.serve import serving
+
+    reported: list[tuple[str, str, str, str]] = []
+    async with serving(mcp_port=0, as_port=0, documents_port=0, tls=False, revision="2026-07-28") as served:
+        token = await _served_access_token(served)
+        async with _bearer_proxy(served.mcp_url, token) as proxied:
+            for version, scenario in SERVER_SCENARIOS_WITH_A_TOKEN:
+                out = tmp_path / version / scenario
+                process = await _suite(
+                    conformance_cli, "server", "--url", proxied, "--scenario", scenario, "--spec-version", version,
+                    "--timeout", str(TIMEOUT_MS), "-o", str(out),
+                )  # fmt: skip
+                output, _ = await asyncio.wait_for(process.communicate(), timeout=TIMEOUT_MS / 1000 + 60)
+                checks = _checks(out)
+                assert checks and b"timed out" not in output.lower(), f"{scenario} at {version}:\n{output.decode()}"
+                reported += [(version, scenario, c["id"], c["status"]) for c in checks]
+                if scenario == "dns-rebinding-protection":  # the evil Host reached the lab: its own 403
+                    assert [c["details"]["statusCode"] for c in checks if c["id"].endswith("rejected")] == [403]
+    unexpected = [r for r in reported if r[3] != "SUCCESS" and NOT_APPLICABLE.get(r[:3]) != r[3]]
+    assert unexpected == [], "\n".join(map(str, unexpected))
+    assert [key for key, status in NOT_APPLICABLE.items() if (*key, status) not in reported] == []
+    assert {r[2] for r in reported if r[3] == "SUCCESS"} >= REGRESSION_CHECKS
