@@ -24,6 +24,7 @@ from lab_servers.views import (
     show_token,
 )
 from lab_servers.views.diagram_model import build_model
+from lab_servers.views.mermaid import FRONT_MATTER
 
 pytestmark = pytest.mark.anyio
 
@@ -101,7 +102,7 @@ async def test_the_diagram_renders_live_and_statically(lab: Lab, tmp_path: Path)
     diagram = sequence_diagram(lab.trace, title="DCR")
     bundle = diagram._repr_mimebundle_()
     assert set(bundle) == {"text/plain", "text/vnd.mermaid", "image/svg+xml"}
-    assert bundle["text/vnd.mermaid"].startswith("sequenceDiagram\n    title DCR\n")
+    assert bundle["text/vnd.mermaid"].startswith(FRONT_MATTER + "sequenceDiagram\n    title DCR\n")
     assert diagram.markdown == f"```mermaid\n{diagram.mermaid}```\n"
     assert bundle["image/svg+xml"].startswith('<svg xmlns="http://www.w3.org/2000/svg"')
     assert bundle["text/plain"] == "<SequenceDiagram DCR: 10 exchanges, 7 step bands; Browser, Client, MCP server, AS>"

@@ -10,6 +10,7 @@ from lab_servers import Lab
 from lab_servers.client import decode_jwt_payload
 from lab_servers.determinism import LabClock
 from lab_servers.widgets import HandshakeStepper
+from tests.test_views import unstyled
 
 pytestmark = pytest.mark.anyio
 
@@ -72,7 +73,8 @@ async def test_next_step_clicks_run_the_whole_handshake(stepper: HandshakeSteppe
     assert stepper.error is None and stepper.next_button.disabled
     client_id = stepper.client.state.whoami["client_id"]
     assert client_id.startswith("tpc_") if method == "dcr" else client_id == "https://app.example/client.json"
-    assert f"handshake complete. The MCP server knows this client as <code>{client_id}</code>" in stepper.status.value
+    status = unstyled(stepper.status.value)
+    assert f"handshake complete. The MCP server knows this client as <code>{client_id}</code>" in status
     assert "Step 7 · Call the MCP server with the token" in stepper.step_html.value
     assert ("GET /client.json" in drawn(stepper)) == (method == "cimd")
     assert ("POST /register" in drawn(stepper)) == (method == "dcr")

@@ -19,16 +19,28 @@ from typing import Any, TypeGuard
 # sanitizer, which drops <style> elements but keeps style attributes; static viewers do the same.
 # Nothing external is referenced.
 MONO = "font:12px/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace"
-ROOT_STYLE = "font:13px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;color:#1f2328;max-width:100%"
+# Every view is a card on its own paper. The colours below were chosen for a light page, and an
+# output's own background is the page's: in JupyterLab's dark theme, dark text and pale highlights
+# would land on near-black. So the root paints a light background under dark text, and the elements
+# JupyterLab's stylesheet colours by theme inside HTML outputs (a table's text, its striped rows,
+# <code>, <mark>) say their colours too, as values: the sanitizer drops `inherit`, custom properties
+# and `color-scheme`. The SVG drawings paint the same paper (svg.py, the sprawl chart).
+PAPER = "#ffffff"
+INK = "#1f2328"
+ROOT_STYLE = (
+    "font:13px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;"
+    f"background:{PAPER};color:{INK};border:1px solid #d0d7de;border-radius:6px;padding:8px 12px;max-width:100%"
+)
 TAG_STYLES = {
     "h4": "margin:.2em 0 .4em;font-size:14px;font-weight:600",
     "pre": f"{MONO};background:#f6f8fa;border:1px solid #d0d7de;border-radius:6px;padding:6px 8px;margin:.3em 0;"
-    "white-space:pre-wrap;word-break:break-all;max-height:32em;overflow:auto;color:#1f2328",
-    "code": MONO,
-    "table": "border-collapse:collapse;margin:.3em 0",
+    f"white-space:pre-wrap;word-break:break-all;max-height:32em;overflow:auto;color:{INK}",
+    "code": f"{MONO};color:{INK};background:#eff1f3",
+    "table": f"border-collapse:collapse;margin:.3em 0;color:{INK}",
+    "tr": "background:transparent",
     "th": "border:1px solid #d0d7de;padding:3px 7px;text-align:left;vertical-align:top;background:#f6f8fa;font-weight:600",
     "td": "border:1px solid #d0d7de;padding:3px 7px;text-align:left;vertical-align:top",
-    "mark": "border-radius:3px;padding:0 2px;color:inherit",
+    "mark": f"border-radius:3px;padding:0 2px;color:{INK}",
     "summary": "cursor:pointer",
 }
 CLASS_STYLES = {
@@ -155,7 +167,7 @@ def table(headers: list[str], rows: list[list[str]], *, row_classes: list[str] |
 
 
 def wrap(body: str) -> str:
-    """The outermost element of every view, with every element's style inlined."""
+    """The card: the outermost element of every view, with every element's style inlined."""
     return f'<div style="{ROOT_STYLE}">{inline_styles(body)}</div>'
 
 

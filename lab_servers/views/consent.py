@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any
 
-from ._html import HtmlView, esc, shorten
+from ._html import PAPER, HtmlView, esc, shorten
 
 BLOCKS = {"h1", "h2", "h3", "p", "li", "dt", "div", "form", "ul", "dl", "tr", "br"}
 SKIP = {"style", "script", "title", "head"}
@@ -90,7 +90,7 @@ class ConsentView(HtmlView):
             f"<h4>The consent page, as the AS rendered it{where}</h4>"
             '<div class="cols"><div class="col">'
             f'<iframe sandbox="" srcdoc="{esc(_requesting_nothing(self.page_html))}" title="consent page" '
-            f'style="width:100%;height:{self.height}px;border:1px solid #d0d7de;border-radius:6px;background:#fff"></iframe>'
+            f'style="width:100%;height:{self.height}px;border:1px solid #d0d7de;border-radius:6px;background:{PAPER}"></iframe>'
             '</div><div class="col"><b>What the user reads</b>'
             f"<pre>{esc(self.text)}</pre></div></div>"
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from ._html import visible_bidi
+from ._html import INK, visible_bidi
 from .diagram_model import Block, DiagramModel, Message, Note
 
 # Pale, distinct bands so neighbouring steps can be told apart; picked by step number so the same
@@ -25,6 +25,29 @@ def band_colour(block: Block, position: int) -> tuple[int, int, int]:
     return BAND_COLOURS[((block.number or position + 1) - 1) % len(BAND_COLOURS)]
 
 
+# JupyterLab draws Mermaid in its own theme: dark text on white in the light theme, light text on
+# near-black in the dark one. An opaque pale band would put that light text on a pale band, so
+# Mermaid gets each band as a translucent tint instead: over white it is exactly the pale colour
+# above (the SVG rendering's), over a dark page a faint wash of the same hue under light text.
+BAND_ALPHA = 0.15
+
+
+def band_tint(colour: tuple[int, int, int]) -> str:
+    """`rgba(...)` that composites over white to `colour` (each channel c = a·tint + (1 − a)·255)."""
+    r, g, b = (round(255 - (255 - c) / BAND_ALPHA) for c in colour)
+    return f"rgba({r}, {g}, {b}, {BAND_ALPHA})"
+
+
+# The notes (each step's caption) in both renderings: pale yellow under dark text. Mermaid would
+# take a note's colours from JupyterLab's theme, grey on grey in the dark one (4.49:1); the
+# front matter pins its note to these, a note that carries its own background, as the views do.
+NOTE_FILL, NOTE_STROKE = "#fff8c5", "#d4a72c"
+FRONT_MATTER = (
+    "---\nconfig:\n  themeVariables:\n"
+    f'    noteBkgColor: "{NOTE_FILL}"\n    noteBorderColor: "{NOTE_STROKE}"\n    noteTextColor: "{INK}"\n---\n'
+)
+
+
 _ENTITIES = {"#": "#35;", ";": "#59;", "<": "#lt;", ">": "#gt;", '"': "#quot;", "%": "#37;"}
 _SPECIAL = re.compile('[#;<>"%]')
 
@@ -37,16 +60,15 @@ def mermaid_text(text: str) -> str:
 
 
 def to_mermaid(model: DiagramModel, title: str | None = None) -> str:
-    lines = ["sequenceDiagram"]
+    lines = [FRONT_MATTER + "sequenceDiagram"]
     if not model.participants:  # Mermaid rejects a diagram with nobody in it
-        return "sequenceDiagram\n    participant Client\n    Note over Client: no exchanges yet\n"
+        return FRONT_MATTER + "sequenceDiagram\n    participant Client\n    Note over Client: no exchanges yet\n"
     if title:
         lines.append(f"    title {mermaid_text(title)}")
     lines.extend(f"    participant {p.id} as {mermaid_text(p.label)}" for p in model.participants)
     ids = [p.id for p in model.participants]
     for position, block in enumerate(model.blocks):
-        r, g, b = band_colour(block, position)
-        lines.append(f"    rect rgb({r}, {g}, {b})")
+        lines.append(f"    rect {band_tint(band_colour(block, position))}")
         used = sorted({i for m in block.items if isinstance(m, Message) for i in (m.source, m.target)})
         # A step that sent nothing (CIMD's step 4) is the client's own business: note it there.
         client = next((i for i, p in enumerate(model.participants) if p.key in ("client", "sdk-client")), None)

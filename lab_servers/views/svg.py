@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from xml.sax.saxutils import escape as _xml_escape
 
-from ._html import visible_bidi
+from ._html import INK, PAPER, visible_bidi
 from .diagram_model import DiagramModel, Message, Note
-from .mermaid import band_colour
+from .mermaid import NOTE_FILL, NOTE_STROKE, band_colour
 
 MONO = "ui-monospace,SFMono-Regular,Menlo,Consolas,'DejaVu Sans Mono',monospace"
 SANS = "system-ui,-apple-system,'Segoe UI',Roboto,'DejaVu Sans',sans-serif"
@@ -102,7 +102,7 @@ def to_svg(model: DiagramModel, title: str | None = None) -> str:
     y = MARGIN
     if title:
         front.append(
-            f'<text x="{MARGIN}" y="{n(y + 14)}" font-family="{SANS}" font-size="15" font-weight="700" fill="#1f2328">{x(title)}</text>'
+            f'<text x="{MARGIN}" y="{n(y + 14)}" font-family="{SANS}" font-size="15" font-weight="700" fill="{INK}">{x(title)}</text>'
         )
         y += 30
     header_top = y
@@ -160,7 +160,8 @@ def to_svg(model: DiagramModel, title: str | None = None) -> str:
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{n(lay.width)}" height="{n(height)}" '
         f'viewBox="0 0 {n(lay.width)} {n(height)}" role="img" aria-label="{x(label)}">'
         f"<title>{x(label)}</title>"
-        f'<rect width="100%" height="100%" fill="#ffffff"/>'
+        # The views' paper under the whole drawing: its dark text and pale bands never meet a dark page.
+        f'<rect width="100%" height="100%" fill="{PAPER}"/>'
         + "".join(bands + lifelines + activations + headers + front)
         + "</svg>"
     )
@@ -183,7 +184,7 @@ def _arrow(message: Message, x1: float, x2: float, y: float, halo: str) -> str:
     if message.kind == "request":
         line = f'<line x1="{n(x1)}" y1="{n(y)}" x2="{n(back)}" y2="{n(y)}" stroke="#24292f" stroke-width="1.5"/>'
         head = f'<polygon points="{n(x2)},{n(y)} {n(back)},{n(y - 5)} {n(back)},{n(y + 5)}" fill="#24292f"/>'
-        text = f'<text x="{n(mid)}" y="{n(y - 6)}" text-anchor="middle" font-family="{MONO}" font-size="12" fill="#1f2328" {halo_attrs}>{x(message.label)}</text>'
+        text = f'<text x="{n(mid)}" y="{n(y - 6)}" text-anchor="middle" font-family="{MONO}" font-size="12" fill="{INK}" {halo_attrs}>{x(message.label)}</text>'
         return line + head + text
     colour = STATUS_COLOURS.get((message.status or 500) // 100, "#57606a")
     line = f'<line x1="{n(x1)}" y1="{n(y)}" x2="{n(x2)}" y2="{n(y)}" stroke="#57606a" stroke-width="1.3" stroke-dasharray="6 4"/>'
@@ -206,8 +207,8 @@ def _note(text: str, width: float, y: float) -> str:
     w = min(mono_width(text) + 24, width - 2 * MARGIN)
     left = (width - w) / 2
     return (
-        f'<rect x="{n(left)}" y="{n(y)}" width="{n(w)}" height="{NOTE_H}" rx="4" fill="#fff8c5" stroke="#d4a72c"/>'
-        f'<text x="{n(width / 2)}" y="{n(y + 15)}" text-anchor="middle" font-family="{MONO}" font-size="12" fill="#1f2328">{x(text)}</text>'
+        f'<rect x="{n(left)}" y="{n(y)}" width="{n(w)}" height="{NOTE_H}" rx="4" fill="{NOTE_FILL}" stroke="{NOTE_STROKE}"/>'
+        f'<text x="{n(width / 2)}" y="{n(y + 15)}" text-anchor="middle" font-family="{MONO}" font-size="12" fill="{INK}">{x(text)}</text>'
     )
 
 
@@ -220,7 +221,7 @@ def _header(key: str, label: str, subtitle: str, centre: float, width: float, to
     label_y = top + (18 if subtitle else 26)
     out += (
         f'<text x="{n(centre)}" y="{n(label_y)}" text-anchor="middle" font-family="{SANS}" font-size="13" '
-        f'font-weight="700" fill="#1f2328">{x(label)}</text>'
+        f'font-weight="700" fill="{INK}">{x(label)}</text>'
     )
     if subtitle:
         out += (

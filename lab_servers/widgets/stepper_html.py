@@ -1,5 +1,6 @@
 """The stepper's HTML, from its state: the step pills, the status line, and the page a static
-view (nbconvert, GitHub) shows instead of the live widget."""
+view (nbconvert, GitHub) shows instead of the live widget. Each is a card, as every view is
+(`views._html.wrap`): its light background and dark text come with it, whatever the theme."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any, Protocol
 
 from ..client import STEPS, StepError, StepRecord
 from ..views import SequenceDiagram
-from ..views._html import esc
+from ..views._html import esc, wrap
 
 # "auto" is MCP §5's priority (pre-registered → CIMD → DCR); step 4 records why it chose what it chose.
 METHODS = [("DCR", "dcr"), ("CIMD", "cimd"), ("auto", "auto")]
@@ -47,14 +48,14 @@ def progress_html(records: list[StepRecord], next_step_number: int) -> str:
     for record in (r for r in records if r.number > LAST_STEP):
         state = "failed" if "error" in record.learned else "done"
         pills.append(f'<span style="{PILL_STYLES[state]}">{record.number} {esc(record.name)}</span>')
-    return "<div>" + "".join(pills) + "</div>"
+    return wrap("".join(pills))
 
 
 def static_html(method: str, completed_run: SequenceDiagram | None) -> str:
     """The stepper as a page without a kernel shows it: the seven steps, and the completed run."""
     steps = "".join(f"<li>{esc(title)} <small>({esc(spec)})</small></li>" for _n, _name, title, spec in STEPS)
     diagram = completed_run.html if completed_run is not None else ""
-    return (
+    return wrap(
         '<div class="lab-stepper-static"><p><b>Step-by-step widget</b> (it needs a running kernel: open this '
         "notebook in JupyterLab to press <i>Next step</i>). It walks through these steps, one per click:</p>"
         f"<ol>{steps}</ol>"
@@ -89,6 +90,10 @@ class _Stepper(Protocol):
 
 def status_html(stepper: _Stepper) -> str:
     """The line under the pills: what the stepper is doing, what failed, or what comes next."""
+    return wrap(_status(stepper))
+
+
+def _status(stepper: _Stepper) -> str:
     label = method_label(stepper.method)
     if stepper.busy:
         return f"<b>{label}</b>: working…"
@@ -103,10 +108,7 @@ def status_html(stepper: _Stepper) -> str:
             if stepper.at_consent
             else " Reset to start over."
         )
-        return (
-            '<div style="background:#ffebe9;border-left:4px solid #cf222e;padding:4px 8px">'
-            f"<b>✕ {esc(what)}</b><br>{esc(retry.strip())}</div>"
-        )
+        return f'<div class="err"><b>✕ {esc(what)}</b><br>{esc(retry.strip())}</div>'
     if stepper.awaiting_decision and stepper.done:
         scope = stepper.client.state.scope or ""
         return (
