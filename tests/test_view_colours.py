@@ -158,6 +158,45 @@ async def test_what_jupyterlab_colours_by_theme_says_its_own_colours(lab: Lab) -
     assert seen >= THEMED.keys()  # each is checked somewhere
 
 
+VOID = frozenset({"br", "img", "meta", "hr", "input", "wbr"})  # elements with no end tag
+
+
+class _Text(HTMLParser):
+    """(text, its colour, the background under it) of every run of text: the nearest colour and
+    background declared on the element or an ancestor (None where nothing declares one)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[tuple[str, dict[str, str]]] = []
+        self.runs: list[tuple[str, str | None, str | None]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in VOID:
+            self.stack.append((tag, declarations(dict(attrs).get("style") or "")))
+
+    def handle_endtag(self, tag: str) -> None:
+        while self.stack and self.stack.pop()[0] != tag:
+            pass
+
+    def nearest(self, name: str) -> str | None:
+        return next((d[name] for _, d in reversed(self.stack) if d.get(name, "transparent") != "transparent"), None)
+
+    def handle_data(self, data: str) -> None:
+        if data.strip():
+            self.runs.append((data.strip(), self.nearest("color"), self.nearest("background")))
+
+
+async def test_every_piece_of_text_reads_at_4_5_to_1_on_what_is_painted_under_it(lab: Lab) -> None:
+    # WCAG 1.4.3: 4.5:1 for text; muted text (dimmed headers, spec sections, steps to come) included.
+    pages = {name: view.html for name, view in (await html_views(lab)).items()} | await stepper_html(lab)
+    for name, html in pages.items():
+        parser = _Text()
+        parser.feed(html)
+        for text, colour, background in parser.runs:
+            assert colour and background, (name, text)
+            assert contrast(colour, background) >= 4.5, (name, text, colour, background)
+
+
 async def test_the_drawings_paint_their_own_paper(lab: Lab) -> None:
     await lab.connect("dcr")
     for svg in (sequence_diagram(lab.trace, title="DCR").svg, sprawl_chart(_sprawl("naive"))._repr_svg_()):

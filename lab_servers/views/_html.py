@@ -27,6 +27,9 @@ MONO = "font:12px/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace"
 # and `color-scheme`. The SVG drawings paint the same paper (svg.py, the sprawl chart).
 PAPER = "#ffffff"
 INK = "#1f2328"
+# Text that steps back (headers every request carries, a step's spec sections, steps still to come)
+# still reads at 4.5:1 (WCAG 1.4.3) on the paper and on every pale band or highlight it sits on.
+MUTED = "#656d76"
 ROOT_STYLE = (
     "font:13px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;"
     f"background:{PAPER};color:{INK};border:1px solid #d0d7de;border-radius:6px;padding:8px 12px;max-width:100%"
@@ -48,8 +51,8 @@ CLASS_STYLES = {
     "v": f"{MONO};word-break:break-all",
     "diff": "background:#fff8c5",
     "err": "background:#ffebe9;border-left:4px solid #cf222e;padding:4px 8px;margin:.3em 0",
-    "dim": "color:#8c959f",
-    "cut": "color:#8250df;font-style:italic",
+    "dim": f"color:{MUTED}",
+    "cut": "color:#6639ba;font-style:italic",  # 4.5:1 inside the highlight of a token it cuts
     "hdr": "background:#fff8c5",
     "id": "background:#ddf4ff",
     "pkce": "background:#fbefff",

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from xml.sax.saxutils import escape as _xml_escape
 
-from ._html import INK, PAPER, visible_bidi
+from ._html import INK, MUTED, PAPER, visible_bidi
 from .diagram_model import DiagramModel, Message, Note
 from .mermaid import NOTE_FILL, NOTE_STROKE, band_colour
 
@@ -37,7 +37,7 @@ ROLE_COLOURS = {
     "auth.example.com": ("#fbefff", "#8250df"),
 }
 OTHER_COLOURS = ("#f6f8fa", "#57606a")
-STATUS_COLOURS = {2: "#1a7f37", 3: "#0969da", 4: "#cf222e", 5: "#cf222e"}
+STATUS_COLOURS = {2: "#116329", 3: "#0969da", 4: "#cf222e", 5: "#cf222e"}  # 4.5:1 on every band
 
 
 def x(text: object) -> str:
@@ -141,7 +141,7 @@ def to_svg(model: DiagramModel, title: str | None = None) -> str:
             f'rx="6" fill="rgb({r},{g},{b})"/>'
             f'<text x="{MARGIN}" y="{n(top + 16)}" font-family="{SANS}" font-size="12" font-weight="700" '
             f'fill="{"#cf222e" if block.failed else "#57606a"}">{x(block.caption)}'
-            + (f'<tspan font-weight="400" fill="#8c959f">  {x(block.spec)}</tspan>' if block.spec else "")
+            + (f'<tspan font-weight="400" fill="{MUTED}">  {x(block.spec)}</tspan>' if block.spec else "")
             + "</text>"
         )
         y += 8

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from ..client import STEPS, StepError, StepRecord
 from ..views import SequenceDiagram
-from ..views._html import esc, wrap
+from ..views._html import MUTED, PAPER, esc, wrap
 
 # "auto" is MCP §5's priority (pre-registered → CIMD → DCR); step 4 records why it chose what it chose.
 METHODS = [("DCR", "dcr"), ("CIMD", "cimd"), ("auto", "auto")]
@@ -26,7 +26,7 @@ PILL_STYLES = {
     "done": _PILL + "#1a7f37;background:#dafbe1;color:#1a7f37",
     "failed": _PILL + "#cf222e;background:#ffebe9;color:#cf222e",
     "next": _PILL + "#0969da;background:#ddf4ff;color:#0969da;font-weight:700",
-    "later": _PILL + "#d0d7de;background:#fff;color:#8c959f",
+    "later": _PILL + f"#d0d7de;background:{PAPER};color:{MUTED}",
 }
 
 
