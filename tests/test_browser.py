@@ -2,7 +2,8 @@
 
 Checks what only a browser shows: every cell runs without error in JupyterLab itself, the
 sequence diagram is drawn (an <svg>, from Mermaid or the pre-rendered one), and the handshake
-stepper advances when "Next step" is clicked.
+stepper advances when "Next step" is clicked. In JupyterLab's dark theme, every output of notebook
+04 (stored ones, Mermaid's drawings, the live stepper) reads at 4.5:1 on what is painted under it.
 
 Needs /usr/bin/chromium (`apt-get install -y chromium`) and the `playwright` Python package
 (never `playwright install`: it cannot download a browser here). Without them the test is
@@ -13,6 +14,7 @@ Screenshots go to /tmp/mcp-auth-lab-browser/ for a person to look at.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -26,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.text_contrast import TEXT_CONTRAST
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "04_two_identities.ipynb"
@@ -49,12 +53,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _write_settings(settings: Path) -> None:
-    """Keep every cell in the DOM, and keep JupyterLab from asking about news or updates."""
+def _write_settings(settings: Path, theme: str | None = None) -> None:
+    """Keep every cell in the DOM, and keep JupyterLab from asking about news or updates; `theme`
+    (e.g. "JupyterLab Dark") is the theme it starts in."""
     files = {
         "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": '{"windowingMode": "none"}',
         "@jupyterlab/apputils-extension/notification.jupyterlab-settings": '{"fetchNews": "false", "checkForUpdates": false}',
     }
+    if theme:
+        files["@jupyterlab/apputils-extension/themes.jupyterlab-settings"] = json.dumps({"theme": theme})
     for name, text in files.items():
         (settings / name).parent.mkdir(parents=True, exist_ok=True)
         (settings / name).write_text(text)
@@ -95,9 +102,10 @@ def running_jupyterlab(
 
 
 @pytest.fixture
-def jupyterlab(tmp_path: Path) -> Iterator[str]:
+def jupyterlab(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
     """JupyterLab on 127.0.0.1, serving a copy of notebook 04 (so autosave never touches the
-    committed file), with its own config, settings and runtime directories."""
+    committed file), with its own config, settings and runtime directories; in the theme a test
+    names by indirect parametrization, else the default (light) one."""
     work = tmp_path / "notebooks"
     work.mkdir()
     shutil.copy(NOTEBOOK, work / NOTEBOOK.name)
@@ -105,7 +113,7 @@ def jupyterlab(tmp_path: Path) -> Iterator[str]:
         shutil.copy(data, work / data.name)
     for name in ("config", "data", "runtime", "settings", "workspaces"):
         (tmp_path / name).mkdir()
-    _write_settings(tmp_path / "settings")
+    _write_settings(tmp_path / "settings", getattr(request, "param", None))
     port = _free_port()
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "config"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
            "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings"), "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces")}  # fmt: skip
@@ -145,6 +153,18 @@ CELL_SUMMARY = """() => {
     stderr: c.model.outputs.toJSON().filter(o => o.output_type === 'stream' && o.name === 'stderr').map(o => o.text),
   }));
 }"""
+
+
+# Run, in order, the first code cell whose source holds each of the given strings.
+RUN_CELLS = """async holding => {
+  const app = window.jupyterapp, panel = app.shell.currentWidget;
+  for (const text of holding) {
+    panel.content.activeCellIndex = panel.content.widgets.findIndex(
+      c => c.model.type === 'code' && c.model.sharedModel.getSource().includes(text));
+    await app.commands.execute('notebook:run-cell');
+  }
+}"""
+STEPPER_CELLS = ['dcr = await lab.connect("dcr")', "HandshakeStepper("]  # its connections, then the widget
 
 
 @pytest.fixture
@@ -237,6 +257,43 @@ def test_notebook_04_runs_in_jupyterlab_and_the_stepper_advances(
         finally:
             browser.close()
     print(f"browser test: {time.perf_counter() - started:.1f} s; screenshots in {SCREENSHOTS}")
+
+
+@pytest.mark.parametrize("jupyterlab", ["JupyterLab Dark"], indirect=True)
+def test_in_the_dark_theme_every_output_reads_at_4_5_to_1(playwright_api: tuple[Any, Any], jupyterlab: str) -> None:
+    """Notebook 04 in JupyterLab Dark: its stored outputs as an untrusted notebook shows them
+    (through the sanitizer), Mermaid's drawings, then the live stepper two steps in. Every run of
+    text reads at 4.5:1 (WCAG 1.4.3) on what is painted under it."""
+    sync_playwright, expect = playwright_api
+    SCREENSHOTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{jupyterlab}/lab/tree/{NOTEBOOK.name}?token={TOKEN}")
+            page.wait_for_function(NOTEBOOK_READY, timeout=60_000)
+            assert page.evaluate("() => document.body.dataset.jpThemeName") == "JupyterLab Dark"
+            drawn = page.locator(".jp-RenderedMermaid img[src^='data:image/svg+xml']")
+            expect(drawn).to_have_count(2, timeout=60_000)
+            runs = page.evaluate(TEXT_CONTRAST)
+            drawn.first.scroll_into_view_if_needed()
+            page.screenshot(path=str(SCREENSHOTS / "04-dark-diagram.png"))
+
+            page.evaluate(RUN_CELLS, STEPPER_CELLS)
+            status = page.locator(".widget-html", has_text="of 7").first
+            expect(status).to_contain_text("next is step 1 of 7", timeout=30_000)
+            for step in (2, 3):
+                page.get_by_role("button", name="Next step").click()
+                expect(status).to_contain_text(f"next is step {step} of 7", timeout=30_000)
+            expect(page.locator(".widget-html svg").first).to_be_visible(timeout=30_000)
+            runs += page.evaluate(TEXT_CONTRAST)
+            page.locator(".widget-vbox").first.scroll_into_view_if_needed()
+            page.screenshot(path=str(SCREENSHOTS / "04-dark-stepper.png"))
+        finally:
+            browser.close()
+    assert {"html", "svg", "svg-img"} <= {run["kind"] for run in runs} and len(runs) > 300
+    low = sorted((run for run in runs if run["ratio"] < 4.5), key=lambda run: run["ratio"])
+    assert low == [], f"{len(low)} of {len(runs)} runs of text below 4.5:1, the worst: {low[:8]}"
 
 
 class _CountingServer:
