@@ -179,19 +179,28 @@ def playwright_api() -> tuple[Any, Any]:
     return sync_playwright, expect
 
 
-def test_notebook_04_runs_in_jupyterlab_and_the_stepper_advances(
-    playwright_api: tuple[Any, Any], jupyterlab: str
-) -> None:
-    sync_playwright, expect = playwright_api
-    SCREENSHOTS.mkdir(exist_ok=True)
-    started = time.perf_counter()
+@contextmanager
+def notebook_04_in_chromium(sync_playwright: Any, jupyterlab: str) -> Iterator[Any]:
+    """A Chromium page with notebook 04 open in the given JupyterLab, its kernel ready."""
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(f"{jupyterlab}/lab/tree/{NOTEBOOK.name}?token={TOKEN}")
             page.wait_for_function(NOTEBOOK_READY, timeout=60_000)
+            yield page
+        finally:
+            browser.close()
 
+
+def test_notebook_04_runs_in_jupyterlab_and_the_stepper_advances(
+    playwright_api: tuple[Any, Any], jupyterlab: str
+) -> None:
+    sync_playwright, expect = playwright_api
+    SCREENSHOTS.mkdir(exist_ok=True)
+    started = time.perf_counter()
+    with notebook_04_in_chromium(sync_playwright, jupyterlab) as page:
+        try:
             # Run All on a notebook cleared of its stored outputs, so what we see is this run's.
             page.evaluate("() => window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs')")
             page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
@@ -254,8 +263,6 @@ def test_notebook_04_runs_in_jupyterlab_and_the_stepper_advances(
         except Exception:
             page.screenshot(path=str(SCREENSHOTS / "04-failure.png"))  # what the browser showed when it failed
             raise
-        finally:
-            browser.close()
     print(f"browser test: {time.perf_counter() - started:.1f} s; screenshots in {SCREENSHOTS}")
 
 
@@ -266,31 +273,24 @@ def test_in_the_dark_theme_every_output_reads_at_4_5_to_1(playwright_api: tuple[
     text reads at 4.5:1 (WCAG 1.4.3) on what is painted under it."""
     sync_playwright, expect = playwright_api
     SCREENSHOTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"{jupyterlab}/lab/tree/{NOTEBOOK.name}?token={TOKEN}")
-            page.wait_for_function(NOTEBOOK_READY, timeout=60_000)
-            assert page.evaluate("() => document.body.dataset.jpThemeName") == "JupyterLab Dark"
-            drawn = page.locator(".jp-RenderedMermaid img[src^='data:image/svg+xml']")
-            expect(drawn).to_have_count(2, timeout=60_000)
-            runs = page.evaluate(TEXT_CONTRAST)
-            drawn.first.scroll_into_view_if_needed()
-            page.screenshot(path=str(SCREENSHOTS / "04-dark-diagram.png"))
+    with notebook_04_in_chromium(sync_playwright, jupyterlab) as page:
+        assert page.evaluate("() => document.body.dataset.jpThemeName") == "JupyterLab Dark"
+        drawn = page.locator(".jp-RenderedMermaid img[src^='data:image/svg+xml']")
+        expect(drawn).to_have_count(2, timeout=60_000)
+        runs = page.evaluate(TEXT_CONTRAST)
+        drawn.first.scroll_into_view_if_needed()
+        page.screenshot(path=str(SCREENSHOTS / "04-dark-diagram.png"))
 
-            page.evaluate(RUN_CELLS, STEPPER_CELLS)
-            status = page.locator(".widget-html", has_text="of 7").first
-            expect(status).to_contain_text("next is step 1 of 7", timeout=30_000)
-            for step in (2, 3):
-                page.get_by_role("button", name="Next step").click()
-                expect(status).to_contain_text(f"next is step {step} of 7", timeout=30_000)
-            expect(page.locator(".widget-html svg").first).to_be_visible(timeout=30_000)
-            runs += page.evaluate(TEXT_CONTRAST)
-            page.locator(".widget-vbox").first.scroll_into_view_if_needed()
-            page.screenshot(path=str(SCREENSHOTS / "04-dark-stepper.png"))
-        finally:
-            browser.close()
+        page.evaluate(RUN_CELLS, STEPPER_CELLS)
+        status = page.locator(".widget-html", has_text="of 7").first
+        expect(status).to_contain_text("next is step 1 of 7", timeout=30_000)
+        for step in (2, 3):
+            page.get_by_role("button", name="Next step").click()
+            expect(status).to_contain_text(f"next is step {step} of 7", timeout=30_000)
+        expect(page.locator(".widget-html svg").first).to_be_visible(timeout=30_000)
+        runs += page.evaluate(TEXT_CONTRAST)
+        page.locator(".widget-vbox").first.scroll_into_view_if_needed()
+        page.screenshot(path=str(SCREENSHOTS / "04-dark-stepper.png"))
     assert {"html", "svg", "svg-img"} <= {run["kind"] for run in runs} and len(runs) > 300
     low = sorted((run for run in runs if run["ratio"] < 4.5), key=lambda run: run["ratio"])
     assert low == [], f"{len(low)} of {len(runs)} runs of text below 4.5:1, the worst: {low[:8]}"
