@@ -13,6 +13,8 @@ import random
 from datetime import UTC, datetime
 from typing import Any
 
+from .arguments import wrong_type
+
 # 2026-01-01T00:00:00Z: a fixed, readable starting instant for every lab.
 DEFAULT_START = 1_767_225_600
 
@@ -27,6 +29,12 @@ class LabClock:
         return self._now
 
     def advance(self, seconds: int) -> int:
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            raise wrong_type(
+                "lab.clock.advance takes a number of seconds, such as advance(600) for ten minutes", seconds
+            )
+        if isinstance(seconds, float) and not float(seconds).is_integer():
+            raise ValueError(f"the lab clock counts whole seconds; advance({seconds}) is not a whole number")
         if seconds < 0:
             raise ValueError("the lab clock does not run backwards")
         self._now += int(seconds)

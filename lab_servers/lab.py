@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 import httpx
 import httpx2
 
+from .arguments import wrong_type
 from .authorization_server import HARDENED, ASCapabilities, ASPolicy, AuthorizationServer, CachedDocument, Client
 from .client import Browser, Credentials, LabClient, StepRecord
 from .client.base import AskUser, Decision, RegistrationMethod
@@ -70,6 +71,14 @@ class Connection:
         return self.client.state.access_token
 
 
+def _policy(policy: ASPolicy) -> ASPolicy:
+    if not isinstance(policy, ASPolicy):
+        raise wrong_type(
+            "the AS policy is an ASPolicy, such as HARDENED or NAIVE (from lab_servers import NAIVE)", policy
+        )
+    return policy
+
+
 class Lab:
     """The MCP auth lab: `await lab.connect("dcr")`, `await lab.connect("cimd")`, then look at
     `lab.trace`, `lab.registrations` and `lab.cimd_cache`."""
@@ -96,6 +105,12 @@ class Lab:
         AS lives at the MCP server's origin, as that revision describes. `capabilities` say what
         the AS offers (default: what its revision describes); `accept_legacy=False` makes a
         2026-07-28 MCP server refuse initialize-era clients."""
+        if not isinstance(seed, int | str):
+            raise wrong_type("Lab(seed=…) takes an int or a str; the same seed gives the same ids and tokens", seed)
+        if capabilities is not None and not isinstance(capabilities, ASCapabilities):
+            raise wrong_type(
+                "Lab(capabilities=…) takes an ASCapabilities, such as ASCapabilities(cimd=False)", capabilities
+            )
         self.revision = revision_named(revision)
         self.clock = clock or LabClock()
         self.ids = ids or SeededIds(seed)  # `serve` passes system randomness (no seed)
@@ -120,7 +135,7 @@ class Lab:
             resolve=self.network.dns.resolve_all,
             clock=self.clock,
             ids=self.ids,
-            policy=policy,
+            policy=_policy(policy),
             capabilities=capabilities or ASCapabilities.for_revision(self.revision.version),
         )
         self.authorization_servers: dict[str, AuthorizationServer] = {issuer: self.auth_server}
@@ -161,10 +176,17 @@ class Lab:
         return host
 
     def _host_for(self, url: str) -> tuple[MetadataHost, str]:
+        if not isinstance(url, str):
+            raise wrong_type("the document's URL comes first, a string such as 'https://app.example/agent.json'", url)
         parts = urlsplit(url)
-        host = self.metadata_hosts.get(parts.hostname or "")
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError(f"{url!r} is not a URL such as 'https://app.example/agent.json'")
+        host = self.metadata_hosts.get(parts.hostname)
         if host is None:
-            raise KeyError(f"no metadata host named {parts.hostname!r}; add one with add_metadata_host")
+            hosts = ", ".join(self.metadata_hosts)
+            raise ValueError(
+                f"no metadata host named {parts.hostname!r} (the lab's: {hosts}); add one with lab.add_metadata_host"
+            )
         return host, parts.path
 
     def publish_client_document(self, url: str, document: Any, **options: Any) -> str:
@@ -223,7 +245,7 @@ class Lab:
 
     @policy.setter
     def policy(self, policy: ASPolicy) -> None:
-        self.auth_server.policy = policy
+        self.auth_server.policy = _policy(policy)
 
     @property
     def registrations(self) -> dict[str, Client]:
@@ -270,6 +292,11 @@ class Lab:
     ) -> LabClient:
         """A step-by-step lab client; nothing is sent until its steps run. It follows the lab's
         revision unless given another (to watch a client of one revision meet servers of another)."""
+        if client_metadata is not None and not isinstance(client_metadata, dict):
+            raise wrong_type(
+                "client_metadata takes the metadata itself, a dict; for a CIMD document's URL, pass client_metadata_url=…",
+                client_metadata,
+            )
         client = LabClient(
             self.mcp_url,
             http=self.network.httpx_client(caller),

@@ -6,10 +6,11 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import httpx
 
+from ..arguments import one_of
 from ..determinism import SeededIds
 from ..revisions import Revision
 from ..revisions import revision as revision_named
@@ -69,7 +70,7 @@ class ClientBase:
         self.browser = browser
         self.trace = trace
         self.ids = ids
-        self.method = method
+        self.method: RegistrationMethod = one_of("registration method", method, get_args(RegistrationMethod))
         self.client_metadata = client_metadata or {}
         self.client_metadata_url = client_metadata_url
         self.preregistered = preregistered or {}  # keyed by AS issuer (MCP 2026-07-28: never reuse across ASes)

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from ..arguments import wrong_type
 from ..trace import current_step
 from .records import StepError, StepRecord
 from .refresh_step import RefreshStep
@@ -116,11 +117,18 @@ class McpStep(RefreshStep, StepUpStep):
     async def call_tool(self, name: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
         """Call a tool (with refresh and step-up, like every request after step 6) and return its
         result. Outside a step, the call is its own step (`call`), so its exchanges are named."""
+        if not isinstance(name, str):
+            raise wrong_type("call_tool's first argument is the tool's name, a string such as 'whoami'", name)
+        if arguments is not None and not isinstance(arguments, dict):
+            raise wrong_type(
+                "call_tool's arguments are a dict of the tool's parameters, such as {'text': 'buy milk'}", arguments
+            )
         message = self._request("tools/call", {"name": name, "arguments": arguments or {}})
         if current_step() is not None:
             return await self._rpc(message)
         result: dict[str, Any] = {}
         with self._step(8) as step:
+            self._require(self.state.access_token, step, "an access token")
             result = await self._rpc(message)
             step.learned.update(tool=name, is_error=result.get("isError", False))
             step.explanation = f"tools/call {name} with the current access token (MCP §9.1)."

@@ -11,13 +11,14 @@ is the API, narrowed in scope, with itself named as the actor (`act`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from joserfc import jwt
 from joserfc.jwk import OKPKey
 
+from ..arguments import one_of
 from ..determinism import LabClock, SeededIds
 
 Mode = Literal["exchange", "passthrough"]
@@ -41,6 +42,12 @@ class DownstreamCaller:
     scope: str = "contacts:read"
     mode: Mode = "exchange"
     last_exchange: dict[str, Any] = field(default_factory=dict)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # A notebook switches `downstream.mode` by hand: a misspelt mode must not quietly exchange.
+        if name == "mode":
+            value = one_of("downstream mode", value, get_args(Mode))
+        super().__setattr__(name, value)
 
     def __post_init__(self) -> None:
         self._key = OKPKey.import_key(

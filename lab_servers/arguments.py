@@ -1,0 +1,59 @@
+"""What the lab's public functions say when a learner passes the wrong thing: the rule or the
+valid choices, in words, instead of an AttributeError from deep inside.
+
+    if not isinstance(record, StepRecord):
+        raise wrong_type("show_step takes one step record, such as client.records[0]", record)
+    method = one_of("registration method", method, ("auto", "cimd", "dcr"))
+
+Only the public boundary checks (what a notebook cell calls); internal functions trust it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Iterable
+from typing import Any, TypeVar
+
+Choice = TypeVar("Choice", bound=str)
+
+
+def described(value: object) -> str:
+    """What `value` is, as an error message names it: `None`, `str 'abc'`, `a list of 7`, `a
+    LabClient`; a coroutine or an uncalled method says what was probably forgotten."""
+    if value is None:
+        return "None"
+    if inspect.iscoroutine(value):
+        return f"a coroutine ({value.__qualname__}): did you forget `await`?"
+    if inspect.ismethod(value) or inspect.isfunction(value):
+        return f"the function {value.__name__} itself, not called: did you forget the ()?"
+    if isinstance(value, bool | int | float | str | bytes):
+        text = repr(value)
+        return f"{type(value).__name__} {text if len(text) <= 40 else text[:39] + '…'}"
+    if isinstance(value, list | tuple | set | frozenset | dict):
+        return f"a {type(value).__name__} of {len(value)}"
+    name = type(value).__name__
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+
+
+def wrong_type(expected: str, value: object) -> TypeError:
+    """`expected` says what the function takes (with an example); the error adds what it got.
+    A coroutine passed by mistake is closed, so Python does not also warn it was never awaited."""
+    message = f"{expected}; got {described(value)}"
+    if inspect.iscoroutine(value):
+        value.close()
+    return TypeError(message)
+
+
+def one_of(what: str, value: Any, choices: Iterable[Choice]) -> Choice:
+    """`value` if it is one of `choices`, else a ValueError naming them (and the likely one)."""
+    options = list(choices)
+    if isinstance(value, str) and value in options:
+        return options[options.index(value)]
+    listed = ", ".join(repr(option) for option in options)
+    guess = None
+    if isinstance(value, str):
+        squeezed = value.strip().lower().replace("_", "-")
+        guess = squeezed if squeezed in options else next(iter(difflib.get_close_matches(squeezed, options, 1)), None)
+    hint = f" (did you mean {guess!r}?)" if guess else ""
+    raise ValueError(f"unknown {what} {value!r}{hint}; choose one of {listed}")
