@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..arguments import wrong_type
 from ._html import HtmlView, as_text, esc, iso, table
 
 
@@ -77,5 +78,7 @@ class ASStateView(HtmlView):
 
 def show_as_state(lab: Any) -> ASStateView:
     """Registration records next to cached CIMD documents, as of the lab clock's now."""
+    if not callable(getattr(lab, "as_state", None)):
+        raise wrong_type("show_as_state takes the lab itself: show_as_state(lab)", lab)
     issued = lab.as_state().get("issued_tokens", 0)
     return ASStateView(_registration_rows(lab), _cache_rows(lab), issued, lab.clock.isoformat())

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..arguments import wrong_type
 from ..client.state import decode_jwt_payload
 from ._html import HtmlView, as_text, cut_tokens_html, esc, lifetime, table
 
@@ -76,5 +77,10 @@ class IdentityComparison(HtmlView):
 
 def compare_identities(conn_a: Any, conn_b: Any, labels: tuple[str, str] = ("DCR", "CIMD")) -> IdentityComparison:
     """Compare two connections (from `lab.connect`): whoami, token claims, how the id was got."""
+    for connection in (conn_a, conn_b):
+        if not all(hasattr(connection, name) for name in ("whoami", "access_token", "records")):
+            raise wrong_type(
+                "compare_identities takes two connections, what `await lab.connect(…)` returns", connection
+            )
     rows = [(name, _lookup(conn_a, where), _lookup(conn_b, where)) for name, where in ROWS]
     return IdentityComparison(tuple(labels), rows)  # type: ignore[arg-type]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any
 
+from ..arguments import wrong_type
 from ._html import PAPER, HtmlView, esc, shorten
 
 BLOCKS = {"h1", "h2", "h3", "p", "li", "dt", "div", "form", "ul", "dl", "tr", "br"}
@@ -102,6 +103,12 @@ class ConsentView(HtmlView):
 
 def show_consent(page: Any) -> ConsentView:
     """Pass `client.state.consent_page` (or any object with `.html`), or the HTML string."""
+    if page is None:
+        raise ValueError(
+            "show_consent(None): there is no consent page yet; run step 5 first (await client.authorize())"
+        )
     if isinstance(page, str):
         return ConsentView(page)
+    if not isinstance(getattr(page, "html", None), str):
+        raise wrong_type("show_consent takes client.state.consent_page (or the page's HTML, a string)", page)
     return ConsentView(page.html, getattr(page, "url", None))

@@ -17,6 +17,7 @@ from http import HTTPStatus
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
+from ..arguments import wrong_type
 from ..client.records import ALL_STEPS, StepRecord
 from ..trace import Exchange, Trace
 from ._html import shorten
@@ -153,11 +154,33 @@ def build_model(source: Source, marks: dict[int, str] | None = None) -> DiagramM
 Run = tuple[int, bool]  # (position of the step record, whether it failed)
 
 
+SOURCES = "a sequence diagram is drawn from lab.trace, a list of exchanges, a list of step records, or a connection"
+
+
+def _items(source: Source) -> list[Any]:
+    """The exchanges or the step records `source` holds, all of one kind, or a TypeError that
+    says what to pass instead (lab.trace for the lab, [record] for one record)."""
+    records = getattr(source, "records", None)
+    if isinstance(getattr(source, "trace", None), Trace) and records is None:
+        raise wrong_type(SOURCES + "; for the whole lab, pass lab.trace", source)
+    if isinstance(source, Exchange | StepRecord):
+        one = "exchange" if isinstance(source, Exchange) else "record"
+        raise wrong_type(SOURCES + f"; for just one, pass a list: [{one}]", source)
+    if isinstance(source, str | bytes | dict) or not isinstance(records if records is not None else source, Iterable):
+        raise wrong_type(SOURCES, source)
+    items = list(records if records is not None else source)
+    strangers = [item for item in items if not isinstance(item, Exchange | StepRecord)]
+    if strangers:
+        raise wrong_type(SOURCES + "; each item must be an exchange or a step record", strangers[0])
+    if not (all(isinstance(item, Exchange) for item in items) or all(isinstance(item, StepRecord) for item in items)):
+        raise TypeError(SOURCES + "; this list mixes exchanges and step records: pass one kind")
+    return items
+
+
 def _collect(source: Source) -> tuple[list[Exchange], list[tuple[float, str, str, Run | None]], dict[int, Run]]:
     if isinstance(source, Trace):
         return list(source.exchanges), [], {}
-    records = getattr(source, "records", None)
-    items = list(records if records is not None else source)
+    items = _items(source)
     if not items or isinstance(items[0], Exchange):
         return items, [], {}
     exchanges: list[Exchange] = []

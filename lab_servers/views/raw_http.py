@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from urllib.parse import urlsplit
 
+from ..arguments import wrong_type
 from ..trace import Exchange
 from ._html import HtmlView, cut_tokens_html, esc
 
@@ -163,5 +164,9 @@ class RawHTTP(HtmlView):
 def show_exchange(exchange: Exchange, *, highlight: str | list[str] | tuple[str, ...] | None = None) -> RawHTTP:
     """Raw request and response; WWW-Authenticate, client_id, code_challenge, resource, Location,
     tokens, iss and state are always highlighted, and `highlight=` adds more field names."""
+    if not isinstance(exchange, Exchange):
+        raise wrong_type(
+            "show_exchange takes one exchange, such as step.exchanges[0] or lab.trace.exchanges[-1]", exchange
+        )
     extra = (highlight,) if isinstance(highlight, str) else tuple(highlight or ())
     return RawHTTP(exchange, extra)

@@ -89,4 +89,7 @@ def sequence_diagram(
     """A sequence diagram of exchanges: pass `lab.trace`, a list of exchanges, a step record's
     `.exchanges`, a list of step records, or a connection (`await lab.connect(...)`).
     `marks={seq: "text"}` writes a note across the diagram right before exchange #seq."""
-    return SequenceDiagram(build_model(source, marks), title)
+    model = build_model(source, marks)
+    if not model.blocks:
+        raise ValueError("nothing to draw: what was passed holds no exchanges and no steps (has anything run yet?)")
+    return SequenceDiagram(model, title)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..arguments import wrong_type
 from ..client.records import StepRecord
 from ._html import HtmlView, as_text, cut_tokens_html, esc, shorten, table
 from .raw_http import RawHTTP
@@ -69,4 +70,8 @@ class StepView(HtmlView):
 def show_step(record: StepRecord, *, diagram: bool = True, collapsed: bool = False) -> StepView:
     """One step's card. `diagram=False` leaves out its small sequence diagram (the stepper widget
     draws the whole run's diagram instead); `collapsed=True` folds a long card under its title."""
+    if not isinstance(record, StepRecord):
+        raise wrong_type(
+            "show_step takes one step record, such as `await client.next_step()` or client.records[0]", record
+        )
     return StepView(record, diagram, collapsed)

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..arguments import wrong_type
 from ._html import HtmlView, as_text, cut_tokens_html, esc, is_numeric_date, iso, lifetime, short_token, table
 
 # name → (what it means here, where it is specified)
@@ -125,8 +126,21 @@ class TokenView(HtmlView):
 
 def show_token(token: str | dict[str, Any]) -> TokenView:
     """Decode an access token (a JWT string) or take a claims dict, and explain each claim."""
+    if token is None:
+        raise ValueError(
+            "show_token(None): there is no access token yet; run step 6 first (await client.exchange_code())"
+        )
     if isinstance(token, dict):
+        if "access_token" in token:
+            raise ValueError(
+                "show_token got a token response (it holds access_token), not a token's claims: "
+                "pass the token, show_token(client.state.tokens['access_token'])"
+            )
         return TokenView(dict(token))
+    if not isinstance(token, str):
+        raise wrong_type(
+            "show_token takes an access token, a string such as connection.access_token, or a dict of claims", token
+        )
     try:
         header, claims, signature = decode_jwt(token)
     except ValueError:  # includes bad base64 and bad JSON: the token is opaque to us

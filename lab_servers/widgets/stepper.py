@@ -29,6 +29,7 @@ from typing import Any
 
 import ipywidgets as w
 
+from ..arguments import one_of, wrong_type
 from ..client import ConsentPage, Decision, StepError, StepRecord, decode_jwt_payload
 from ..lab import Lab
 from ..views import SequenceDiagram, sequence_diagram, show_consent, show_step
@@ -63,6 +64,9 @@ class HandshakeStepper:
         seed: int | str = 0,
         static_view: SequenceDiagram | None = None,
     ) -> None:
+        if lab is not None and not isinstance(lab, Lab):
+            raise wrong_type("HandshakeStepper takes a Lab, such as HandshakeStepper(Lab(seed=0))", lab)
+        one_of("method", method, [value for _, value in METHODS])
         self.lab = lab if lab is not None else Lab(seed=seed)
         # What a static view (GitHub, nbconvert HTML) shows instead of the live widget: the steps
         # and, when given, the diagram of a completed run.
