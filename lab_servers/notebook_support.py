@@ -11,12 +11,15 @@ notebooks' stored outputs can be compared strictly by nbval.
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from .arguments import wrong_type
 from .client import StepError
 from .client.discovery import authorization_server_metadata_urls, protected_resource_metadata_urls
 
@@ -140,6 +143,10 @@ def _prm_url_fetched(lab: Any) -> str:
 def _code_challenge_sent(lab: Any) -> str:
     """The code_challenge the lab's client sent in its last authorization request."""
     sent = [e.url for e in lab.trace if e.step == "authorize" and e.method == "GET" and "code_challenge=" in e.url]
+    if not sent:
+        raise ValueError(
+            "this lab's client has sent no authorization request yet: run step 5 (client.authorize()) first"
+        )
     return parse_qs(urlsplit(sent[-1]).query)["code_challenge"][0]
 
 
@@ -151,6 +158,7 @@ class Exercise:
     hint: str  # guides towards the answer without stating it
     # Other answers that are right too, each with what the learner should know about it.
     also_right: dict[Any, str] = field(default_factory=dict)
+    needs_lab: bool = False  # the right answer is read from the learner's lab run (passed to check_answer)
 
 
 EXERCISES: dict[str, Exercise] = {
@@ -160,6 +168,7 @@ EXERCISES: dict[str, Exercise] = {
         _url,
         "Look at the 401's WWW-Authenticate header: one of its parameters names a URL, and the header's URL "
         "wins over any URL the client could build itself (MCP §4.2).",
+        needs_lab=True,
     ),
     "01-tenant-as-urls": Exercise(
         "An issuer has a path: https://auth.example.com/tenant1. List the AS metadata URLs a client tries, in order.",
@@ -187,6 +196,7 @@ EXERCISES: dict[str, Exercise] = {
         _s256,
         "S256 is BASE64URL(SHA256(ASCII(code_verifier))) (RFC 7636 §4.2): hashlib.sha256 over the verifier's "
         "bytes, then base64.urlsafe_b64encode, and the '=' padding removed (RFC 7636 Appendix A).",
+        needs_lab=True,
     ),
     "03-mismatch-error": Exercise(
         "A document served at https://app.example/agent.json says its client_id is "
@@ -256,13 +266,62 @@ def _unanswered(answer: Any) -> bool:
     return answer is None or answer is ... or (isinstance(answer, dict) and all(v is None for v in answer.values()))
 
 
+# Exercises other modules add to EXERCISES, by the notebook whose first cell imports them.
+_ADDED_BY = {"05-": "lab_servers.security.exercises", "07-": "lab_servers.story_exercises"}
+
+
+def _exercise(exercise: Any) -> Exercise:
+    if isinstance(exercise, str) and exercise in EXERCISES:
+        return EXERCISES[exercise]
+    known = sorted(EXERCISES)
+    guess = difflib.get_close_matches(str(exercise).strip().lower().replace("_", "-"), known, 1)
+    added_by = next((module for prefix, module in _ADDED_BY.items() if str(exercise).startswith(prefix)), None)
+    raise ValueError(
+        f"unknown exercise {exercise!r}"
+        + (f" (did you mean {guess[0]!r}?)" if guess else "")
+        + (
+            f"; notebook {str(exercise)[:2]}'s exercises are added by `import {added_by}`"
+            if added_by and not guess
+            else ""
+        )
+        + "; check_answer(exercise, answer) takes the exercise's id first, one of: "
+        + ", ".join(known)
+    )
+
+
+# What a right answer may be typed as, by the kind of the expected one: a string answer only as
+# a string; a number also as text ("201 Created"); a list or a set also as one comma-separated string.
+_ANSWER_TYPES: list[tuple[type, tuple[type, ...], str]] = [
+    (dict, (dict,), "a dict with one answer per letter, like {example}"),
+    (set, (str, set, frozenset, list, tuple), "a set of names such as {{'a', 'b'}} (or one string, 'a, b')"),
+    (list, (str, list, tuple), "a list such as ['…', '…'] (or one string, comma-separated)"),
+    (int, (int, float, str), "a number"),
+    (str, (str,), "a string, in quotes"),
+]
+
+
+def _check_answer_type(exercise: str, expected: Any, answer: Any) -> None:
+    for kind, accepted, shape in _ANSWER_TYPES:
+        if isinstance(expected, kind):
+            if not isinstance(answer, accepted):
+                example = "{" + ", ".join(f"{key!r}: …" for key in expected) + "}" if isinstance(expected, dict) else ""
+                raise wrong_type(f"the answer to {exercise} is {shape.format(example=example)}", answer)
+            return
+
+
 def _check(exercise: str, answer: Any, lab: Any, *, quiet: bool) -> bool:
-    spec = EXERCISES[exercise]
+    spec = _exercise(exercise)
     say = (lambda *_: None) if quiet else print
     if _unanswered(answer):
         say(f"✏️  {exercise}: replace None with your answer, then run this cell again.")
         return False
-    expected = spec.normalise(spec.expected(lab))
+    if spec.needs_lab and lab is None:
+        raise TypeError(
+            f"{exercise} is checked against your lab's run: pass the lab too, check_answer({exercise!r}, my_answer, lab)"
+        )
+    raw = spec.expected(lab)
+    _check_answer_type(exercise, raw, answer)
+    expected = spec.normalise(raw)
     try:
         given = spec.normalise(answer)
     except (TypeError, ValueError, AttributeError):
@@ -310,6 +369,8 @@ def _show(value: Any) -> str:
 async def expect_failure(step: Awaitable[Any]) -> StepError | None:
     """Run a handshake step that is expected to fail and print which step failed and why,
     instead of a traceback. Returns the `StepError` (or None, after saying so, if it succeeded)."""
+    if not inspect.isawaitable(step):
+        raise wrong_type("expect_failure takes a step's call, with its (): expect_failure(client.run_all())", step)
     try:
         await step
     except StepError as error:

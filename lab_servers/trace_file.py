@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, fields
+from dataclasses import MISSING, asdict, fields
 from pathlib import Path
 from typing import IO, Any
 
@@ -44,10 +44,18 @@ class TraceWriter:
         self._file.close()
 
 
+_REQUIRED = {f.name for f in fields(Exchange) if f.default is MISSING and f.default_factory is MISSING}
+
+
 def exchange_from_json(data: dict[str, Any]) -> Exchange:
+    if not isinstance(data, dict):
+        raise ValueError(f"not a lab trace line: a JSON object was expected, not {type(data).__name__}")
     unknown = set(data) - _FIELDS
     if unknown:
         raise ValueError(f"not a lab trace line: unknown fields {sorted(unknown)}")
+    missing = _REQUIRED - set(data)
+    if missing:
+        raise ValueError(f"not a lab trace line: missing fields {sorted(missing)}")
     values = dict(data)
     for name in ("request_headers", "response_headers"):
         values[name] = tuple((str(k), str(v)) for k, v in values.get(name, ()))
@@ -58,14 +66,18 @@ def load_trace(path: str | Path) -> Trace:
     """A `Trace` from a file saved by `serve --trace-file` (JSON Lines) or `Trace.to_json()`."""
     text = Path(path).read_text(encoding="utf-8")
     stripped = text.lstrip()
-    rows = (
-        json.loads(stripped)
-        if stripped.startswith("[")
-        else [json.loads(line) for line in text.splitlines() if line.strip()]
-    )
+    try:
+        rows = (
+            json.loads(stripped)
+            if stripped.startswith("[")
+            else [json.loads(line) for line in text.splitlines() if line.strip()]
+        )
+    except json.JSONDecodeError as error:
+        raise ValueError(
+            f"{path} is not a lab trace (JSON Lines from `serve --trace-file`, or Trace.to_json()): {error}"
+        ) from None
     trace = Trace()
-    for row in sorted(rows, key=lambda r: r["seq"]):
-        exchange = exchange_from_json(row)
+    for exchange in sorted((exchange_from_json(row) for row in rows), key=lambda e: e.seq):
         trace.exchanges.append(exchange)
         trace._started = max(trace._started, exchange.seq)
         trace._finished = max(trace._finished, exchange.done)
