@@ -122,6 +122,12 @@ def main(argv: list[str] | None = None) -> int:
         help="RFC 7591 registration: open, closed (refused) or removed (404) (ASCapabilities.dcr; default open)",
     )
     serve.add_argument(
+        "--access-token-algorithm",
+        choices=["Ed25519", "RS256"],
+        default="Ed25519",
+        help="how the AS signs access tokens (default Ed25519; RS256 is the one every RFC 9068 resource server supports)",
+    )
+    serve.add_argument(
         "--seed",
         default=None,
         help="seed ids and the signing key (WARNING: anyone with the seed can mint tokens; default: fresh randomness)",
@@ -152,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
                     host=args.host, allow_non_loopback=args.allow_non_loopback, mcp_port=args.mcp_port, as_port=args.as_port,
                     documents_port=args.documents_port, tls=not args.http, tls_directory=args.tls_dir, seed=args.seed,
                     policy=policy, client_documents=tuple(args.client_document), trace_file=args.trace_file,
-                    revision=args.revision, capabilities=capabilities,
+                    revision=args.revision, capabilities=capabilities, access_token_algorithm=args.access_token_algorithm,
                 ))  # fmt: skip
         except (ValueError, OSError) as exc:
             print(f"serve: {exc}", file=sys.stderr)

@@ -57,6 +57,10 @@ class SeededIds:
             self._streams[purpose] = random.Random(f"{self.seed}:{purpose}")
         return self._streams[purpose]
 
+    def generator(self, purpose: str) -> random.Random:
+        """The stream itself, for what draws more than bytes (the primes of an RSA key)."""
+        return self._stream(purpose)
+
     def bytes(self, purpose: str, n: int) -> bytes:
         return self._stream(purpose).randbytes(n)
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import urlsplit
 
 import httpx
 import httpx2
 
-from .arguments import wrong_type
+from .arguments import one_of, wrong_type
 from .authorization_server import HARDENED, ASCapabilities, ASPolicy, AuthorizationServer, CachedDocument, Client
+from .authorization_server.keys import AccessTokenAlgorithm
 from .client import Browser, Credentials, LabClient, StepRecord
 from .client.base import AskUser, Decision, RegistrationMethod
 from .determinism import LabClock, SeededIds
@@ -95,6 +96,7 @@ class Lab:
         capabilities: ASCapabilities | None = None,
         accept_legacy: bool = True,
         ids: SeededIds | None = None,
+        access_token_algorithm: AccessTokenAlgorithm = "Ed25519",
     ) -> None:
         """By default every server lives on the virtual network. With other `mcp_url` and
         `issuer` (loopback URLs: see `lab_servers.serve`) the MCP server and the AS are meant to
@@ -104,7 +106,9 @@ class Lab:
         2026-07-28; `revision="2025-11-25"` for the one before). A 2025-03-26 lab has no PRM: its
         AS lives at the MCP server's origin, as that revision describes. `capabilities` say what
         the AS offers (default: what its revision describes); `accept_legacy=False` makes a
-        2026-07-28 MCP server refuse initialize-era clients."""
+        2026-07-28 MCP server refuse initialize-era clients. `access_token_algorithm="RS256"`
+        signs access tokens with an RSA key instead of Ed25519 (RFC 9068 §2.1 makes RS256 the
+        one algorithm every AS and resource server supports); the MCP server accepts either."""
         if not isinstance(seed, int | str):
             raise wrong_type("Lab(seed=…) takes an int or a str; the same seed gives the same ids and tokens", seed)
         if capabilities is not None and not isinstance(capabilities, ASCapabilities):
@@ -118,6 +122,7 @@ class Lab:
         self._options: dict[str, Any] = dict(
             seed=self.ids.seed if isinstance(self.ids, SeededIds) else seed, policy=policy, mcp_url=mcp_url,
             issuer=issuer, revision=revision, capabilities=capabilities, accept_legacy=accept_legacy,
+            access_token_algorithm=access_token_algorithm,
         )  # fmt: skip
         self._clock_start = self.clock.now()
         self.trace = Trace()
@@ -137,6 +142,9 @@ class Lab:
             ids=self.ids,
             policy=_policy(policy),
             capabilities=capabilities or ASCapabilities.for_revision(self.revision.version),
+            access_token_algorithm=one_of(
+                "access-token algorithm", access_token_algorithm, get_args(AccessTokenAlgorithm)
+            ),
         )
         self.authorization_servers: dict[str, AuthorizationServer] = {issuer: self.auth_server}
         keys_http = self.network.httpx_client(MCP_HOST) if in_process else httpx.AsyncClient(timeout=5)

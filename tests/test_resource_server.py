@@ -225,3 +225,35 @@ async def test_the_insufficient_scope_challenge_keeps_what_was_granted_until_202
     assert response.status_code == 403
     challenge = bearer_challenge(response.headers["www-authenticate"])
     assert challenge and challenge.get("error") == "insufficient_scope" and challenge.get("scope") == scope
+
+
+# RFC 9068 §2.1: "Authorization servers and resource servers conforming to this specification MUST
+# include RS256 (as defined in [RFC7518]) among their supported signature algorithms." --------------
+
+
+async def test_an_as_asked_for_rs256_signs_with_a_2048_bit_key_from_its_seed_and_the_mcp_server_accepts_it() -> None:
+    tokens = []
+    for _ in range(2):
+        async with Lab(seed=0, access_token_algorithm="RS256") as lab:
+            [key] = lab.auth_server.keys.jwks()["keys"]
+            assert (key["kty"], key["alg"], len(key["n"])) == ("RSA", "RS256", 342)  # 2048 bits (RFC 7518 §3.3)
+            connection = await lab.connect("dcr")
+            assert connection.whoami["sub"] == "alice"
+            tokens.append(connection.access_token)
+    assert tokens[0] == tokens[1]  # the same seed, the same key, the same bytes (RFC 8017 §8.2)
+
+
+async def test_an_rs256_token_naming_the_as_s_ed25519_key_is_refused_not_confused(lab: Lab) -> None:
+    # RFC 8725 §3.1: a key is used with the one algorithm it is for, whatever `alg` a token names.
+    from joserfc import jwt
+    from joserfc.jwk import RSAKey
+
+    now = lab.clock.now()
+    claims = {"iss": ISSUER, "sub": "alice", "aud": MCP_URL, "client_id": "tpc_x", "scope": "notes:read",
+              "iat": now, "exp": now + 900, "jti": "j"}  # fmt: skip
+    header = {"alg": "RS256", "typ": "at+jwt", "kid": lab.auth_server.keys.kid}
+    forged = jwt.encode(header, claims, RSAKey.generate_key(2048), algorithms=["RS256"])
+    response = await post_mcp(lab, TOOLS_LIST, token=forged)
+    assert response.status_code == 401
+    challenge = bearer_challenge(response.headers["www-authenticate"])
+    assert challenge is not None and challenge.get("error_description") == "signature verification failed"

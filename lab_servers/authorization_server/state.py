@@ -18,7 +18,7 @@ from .clients import Client, ClientRegistry
 from .defensive_fetch import Resolver
 from .errors import OAuthError
 from .grants import AuthorizationCode, ExchangeRule, ExpiringStore, PendingAuthorization
-from .keys import SigningKey
+from .keys import ALGORITHM, AccessTokenAlgorithm, SigningKey
 from .policy import HARDENED, ASPolicy
 from .rfc7591 import Registrar
 from .rfc8414 import ID_JAG_PROFILE, JWT_BEARER, TOKEN_EXCHANGE, authorization_server_metadata
@@ -44,6 +44,7 @@ class AuthorizationServerState:
         policy: ASPolicy = HARDENED,
         user: str = "alice",
         capabilities: ASCapabilities = DEFAULT_CAPABILITIES,
+        access_token_algorithm: AccessTokenAlgorithm = ALGORITHM,
     ) -> None:
         self.issuer = issuer
         self.capabilities = capabilities  # what it offers: advertised and enforced (switchable)
@@ -54,7 +55,7 @@ class AuthorizationServerState:
         self.clock = clock
         self.ids = ids
         self.user = user  # the lab's signed-in user (the lab has no login step)
-        self.keys = SigningKey(ids)
+        self.keys = SigningKey(ids, access_token_algorithm)
         self.registry = ClientRegistry()
         self.cimd = CimdResolver(http, resolve, clock, policy, self.metadata)
         self.registrar = Registrar(self.registry, ids, clock, http=http, resolve=resolve, policy=lambda: self.policy)

@@ -23,7 +23,8 @@ from ..bounded_json import DEFAULT_LIMITS, JsonRejected, parse_json
 from ..determinism import LabClock
 from ..rfc7519 import JwtRejected, check_not_before, numeric_date, typ_is, unverified_parts, verify_signature
 
-ALGORITHMS = ["Ed25519"]
+# The AS's Ed25519, and RS256, which RFC 9068 §2.1 says every resource server MUST support.
+ALGORITHMS = ["Ed25519", "RS256"]
 _MAX_REMEMBERED = 10_000
 MAX_TOKEN_CHARS = 8 * 1024  # the lab's tokens are ~700 characters; nothing longer is looked at
 JWKS_REFRESH_INTERVAL = 60  # seconds between JWKS re-fetches caused by an unknown kid
