@@ -408,7 +408,8 @@ async def test_a_code_works_once_and_its_reuse_revokes_the_refresh_token(lab: La
         "refresh_token": first.json()["refresh_token"],
         "client_id": client["client_id"],
     }
-    assert_oauth_error(await token_request(lab, refresh), 400, "invalid_grant", "reuse detected")
+    # Revoked with the code's grant, never rotated: refused as revoked, not as reuse.
+    assert_oauth_error(await token_request(lab, refresh), 400, "invalid_grant", "was revoked", "4.1.3")
 
 
 async def test_an_expired_code_is_refused(lab: Lab) -> None:
@@ -441,8 +442,8 @@ async def test_refresh_tokens_rotate_for_public_clients(lab: Lab) -> None:
     assert_oauth_error(await token_request(lab, form), 400, "invalid_grant", "reuse detected")
     newer = {**form, "refresh_token": second.json()["refresh_token"]}
     assert_oauth_error(
-        await token_request(lab, newer), 400, "invalid_grant", "reuse detected"
-    )  # the whole family is gone
+        await token_request(lab, newer), 400, "invalid_grant", "was revoked"
+    )  # the whole family is gone: the newest token too, which was never rotated out
 
 
 async def test_a_refresh_cannot_widen_the_scope(lab: Lab) -> None:

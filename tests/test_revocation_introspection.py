@@ -221,6 +221,18 @@ async def test_revoking_the_subject_access_token_revokes_what_was_exchanged_for_
     assert await introspected_by_the_api(lab, downstream) == {"active": False}
 
 
+async def test_a_refresh_token_revoked_by_rfc_7009_is_refused_as_revoked_not_as_reuse(lab: Lab) -> None:
+    # Only a rotated-out token coming back is reuse (OAuth 2.1 §4.3.1); a revoked one is just revoked.
+    connection = await lab.connect("cimd")
+    refresh = connection.client.state.tokens["refresh_token"]
+    revoked = await post(lab, "/revoke", {"token": refresh, "client_id": connection.client_id})
+    assert revoked.status_code == 200
+    again = {"grant_type": "refresh_token", "refresh_token": refresh, "client_id": connection.client_id}
+    response = await post(lab, "/token", again)
+    assert_oauth_error(response, 400, "invalid_grant", "was revoked", "RFC 7009")
+    assert "reuse" not in response.json()["error_description"]
+
+
 async def test_refresh_reuse_revokes_the_exchanged_token_too(lab: Lab) -> None:
     # OAuth 2.1 §4.3.1: reuse of a rotated-out refresh token revokes the grant, all of it.
     add_downstream_api(lab)

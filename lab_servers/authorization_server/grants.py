@@ -50,6 +50,7 @@ class RefreshToken:
     expires_at: int  # the family's absolute end (token_records.REFRESH_TOKEN_LIFETIME); rotation keeps it
     idle_expires_at: int  # unused past this, it is refused (token_records.REFRESH_TOKEN_IDLE_TIMEOUT)
     revoked: bool = False
+    rotated: bool = False  # revoked because a refresh replaced it: its return is reuse (OAuth 2.1 §4.3.1)
 
     def usable(self, now: int) -> bool:
         """Not revoked, and neither at its family's end nor idle too long."""

@@ -128,6 +128,12 @@ def redeem_refresh_token(server: AuthorizationServerState, client: Client, form:
             "invalid_grant",
             f"the refresh token expired: a grant's refresh tokens last {_LIFETIME} from consent, rotation does not extend it (OAuth 2.1 §4.3; lab's choice)",
         )
+    if token.revoked and not token.rotated:
+        raise OAuthError(
+            "invalid_grant",
+            "the refresh token was revoked: its grant ended (RFC 7009 §2.1 revocation, or a code or refresh token "
+            "used twice, OAuth 2.1 §4.1.3, §4.3.1); authorize again",
+        )
     if token.revoked:
         # A rotated-out token came back: someone holds a copy. Revoke the whole family.
         server.revoke_family(token.family)
@@ -159,5 +165,5 @@ def redeem_refresh_token(server: AuthorizationServerState, client: Client, form:
         # Rotation (MCP §11.2): a refresh token works once, once it has been replaced. A refresh
         # that brings no replacement (the scope narrowed to drop offline_access) leaves it alone:
         # RFC 6749 §6 lets the AS revoke the old token only "after issuing a new refresh token".
-        token.revoked = True
+        token.revoked = token.rotated = True
     return response
