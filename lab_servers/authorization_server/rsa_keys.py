@@ -5,7 +5,7 @@
 `cryptography` makes RSA keys from the operating system's randomness only, so in process, where
 the same seed must give byte-identical tokens (RS256 signatures are deterministic, RFC 8017
 §8.2), the two primes are drawn from the lab's seeded stream and tested here (Miller-Rabin,
-FIPS 186-5 B.3.3's probable primes); the rest of the key is derived as RFC 8017 §3.2 defines
+FIPS 186-5 A.1.3's probable primes); the rest of the key is derived as RFC 8017 §3.2 defines
 it. Served, with system randomness, `cryptography` makes the key.
 """
 
@@ -31,7 +31,9 @@ def rsa_key(ids: SeededIds) -> rsa.RSAPrivateKey:
     while True:
         p, q = _prime(stream, BITS // 2), _prime(stream, BITS // 2)
         lam = math.lcm(p - 1, q - 1)
-        if p != q and (p * q).bit_length() == BITS and math.gcd(PUBLIC_EXPONENT, lam) == 1:
+        # FIPS 186-5 A.1.3: |p - q| > 2^(nlen/2 - 100), else n falls to Fermat's factoring from √n.
+        far_apart = abs(p - q) > 2 ** (BITS // 2 - 100)
+        if far_apart and (p * q).bit_length() == BITS and math.gcd(PUBLIC_EXPONENT, lam) == 1:
             break
     d = pow(PUBLIC_EXPONENT, -1, lam)
     public = rsa.RSAPublicNumbers(PUBLIC_EXPONENT, p * q)
