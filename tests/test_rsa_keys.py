@@ -8,7 +8,7 @@ import random
 import pytest
 
 from lab_servers.authorization_server import rsa_keys
-from lab_servers.determinism import SeededIds
+from lab_servers.determinism import SeededIds, SystemIds
 
 # Composites a Fermat test or a few fixed Miller-Rabin bases let through: Carmichael numbers, and
 # strong pseudoprimes to the first prime bases (3215031751 to 2, 3, 5, 7; 3825123056546413051 to
@@ -41,3 +41,14 @@ def test_primes_too_close_together_are_drawn_again(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(rsa_keys, "_prime", lambda _stream, _bits: next(drawn))
     numbers = rsa_keys.rsa_key(SeededIds(0)).private_numbers()
     assert {numbers.p, numbers.q} == set(good)
+
+
+def test_a_served_key_comes_from_cryptography_not_from_the_labs_own_primes(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Served (system randomness), the key is OpenSSL's through `cryptography`; the lab's own
+    # prime search is only for seeded, byte-identical replays in process.
+    made: list[dict[str, int]] = []
+    generate = rsa_keys.rsa.generate_private_key
+    monkeypatch.setattr(rsa_keys.rsa, "generate_private_key", lambda **kw: made.append(kw) or generate(**kw))
+    monkeypatch.setattr(rsa_keys, "_prime", lambda *_: pytest.fail("a served key's primes came from rsa_keys"))
+    key = rsa_keys.rsa_key(SystemIds())
+    assert made == [{"public_exponent": 65537, "key_size": 2048}] and key.key_size == 2048
