@@ -12,6 +12,9 @@ from typing import Any
 
 from .revisions import DEFAULT_REVISION, REVISIONS
 
+# keys.AccessTokenAlgorithm's values, spelt here so that --help does not import the AS (a test holds them equal).
+ACCESS_TOKEN_ALGORITHMS = ("Ed25519", "RS256")
+
 # Served mode has no co-located AS, so no 2025-03-26 (no PRM): see `serve.serving`.
 SERVED_REVISIONS = [version for version, rev in REVISIONS.items() if rev.protected_resource_metadata]
 
@@ -123,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     serve.add_argument(
         "--access-token-algorithm",
-        choices=["Ed25519", "RS256"],
+        choices=ACCESS_TOKEN_ALGORITHMS,
         default="Ed25519",
         help="how the AS signs access tokens (default Ed25519; RS256 is the one every RFC 9068 resource server supports)",
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
 Choice = TypeVar("Choice", bound=str)
@@ -51,9 +51,14 @@ def one_of(what: str, value: Any, choices: Iterable[Choice]) -> Choice:
     if isinstance(value, str) and value in options:
         return options[options.index(value)]
     listed = ", ".join(repr(option) for option in options)
-    guess = None
-    if isinstance(value, str):
-        squeezed = value.strip().lower().replace("_", "-")
-        guess = squeezed if squeezed in options else next(iter(difflib.get_close_matches(squeezed, options, 1)), None)
+    guess = likely(value, options)
     hint = f" (did you mean {guess!r}?)" if guess else ""
     raise ValueError(f"unknown {what} {value!r}{hint}; choose one of {listed}")
+
+
+def likely(value: object, options: Sequence[str]) -> str | None:
+    """The option a mistyped `value` most likely meant (case, spaces, `_` for `-`, a typo), if any."""
+    if not isinstance(value, str):
+        return None
+    squeezed = value.strip().lower().replace("_", "-")
+    return squeezed if squeezed in options else next(iter(difflib.get_close_matches(squeezed, options, 1)), None)

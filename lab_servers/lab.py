@@ -115,6 +115,10 @@ class Lab:
             raise wrong_type(
                 "Lab(capabilities=…) takes an ASCapabilities, such as ASCapabilities(cimd=False)", capabilities
             )
+        policy = _policy(policy)
+        self.access_token_algorithm: AccessTokenAlgorithm = one_of(
+            "access-token algorithm", access_token_algorithm, get_args(AccessTokenAlgorithm)
+        )
         self.revision = revision_named(revision)
         self.clock = clock or LabClock()
         self.ids = ids or SeededIds(seed)  # `serve` passes system randomness (no seed)
@@ -140,11 +144,9 @@ class Lab:
             resolve=self.network.dns.resolve_all,
             clock=self.clock,
             ids=self.ids,
-            policy=_policy(policy),
+            policy=policy,
             capabilities=capabilities or ASCapabilities.for_revision(self.revision.version),
-            access_token_algorithm=one_of(
-                "access-token algorithm", access_token_algorithm, get_args(AccessTokenAlgorithm)
-            ),
+            access_token_algorithm=self.access_token_algorithm,
         )
         self.authorization_servers: dict[str, AuthorizationServer] = {issuer: self.auth_server}
         keys_http = self.network.httpx_client(MCP_HOST) if in_process else httpx.AsyncClient(timeout=5)
@@ -228,8 +230,9 @@ class Lab:
             resolve=self.network.dns.resolve,
             clock=self.clock,
             ids=self.ids.derived(hostname),
-            policy=policy,
+            policy=_policy(policy),
             capabilities=capabilities or ASCapabilities.for_revision(self.revision.version),
+            access_token_algorithm=self.access_token_algorithm,
         )
         for client_id, registered in (preregistered or {}).items():
             metadata = dict(registered)

@@ -11,7 +11,6 @@ notebooks' stored outputs can be compared strictly by nbval.
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import re
 from collections.abc import Awaitable, Callable
@@ -19,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from .arguments import wrong_type
+from .arguments import likely, wrong_type
 from .client import StepError
 from .client.discovery import authorization_server_metadata_urls, protected_resource_metadata_urls
 
@@ -274,11 +273,11 @@ def _exercise(exercise: Any) -> Exercise:
     if isinstance(exercise, str) and exercise in EXERCISES:
         return EXERCISES[exercise]
     known = sorted(EXERCISES)
-    guess = difflib.get_close_matches(str(exercise).strip().lower().replace("_", "-"), known, 1)
+    guess = likely(str(exercise), known)
     added_by = next((module for prefix, module in _ADDED_BY.items() if str(exercise).startswith(prefix)), None)
     raise ValueError(
         f"unknown exercise {exercise!r}"
-        + (f" (did you mean {guess[0]!r}?)" if guess else "")
+        + (f" (did you mean {guess!r}?)" if guess else "")
         + (
             f"; notebook {str(exercise)[:2]}'s exercises are added by `import {added_by}`"
             if added_by and not guess

@@ -243,17 +243,48 @@ async def test_an_as_asked_for_rs256_signs_with_a_2048_bit_key_from_its_seed_and
     assert tokens[0] == tokens[1]  # the same seed, the same key, the same bytes (RFC 8017 §8.2)
 
 
-async def test_an_rs256_token_naming_the_as_s_ed25519_key_is_refused_not_confused(lab: Lab) -> None:
-    # RFC 8725 §3.1: a key is used with the one algorithm it is for, whatever `alg` a token names.
+def test_serve_offers_exactly_the_algorithms_the_as_can_sign_with() -> None:
+    from typing import get_args
+
+    from lab_servers.__main__ import ACCESS_TOKEN_ALGORITHMS
+    from lab_servers.authorization_server.keys import AccessTokenAlgorithm
+
+    assert get_args(AccessTokenAlgorithm) == ACCESS_TOKEN_ALGORITHMS
+
+
+@pytest.mark.parametrize(
+    ("alg", "refusal"),
+    [
+        ("RS256", "signature verification failed"),
+        ("HS256", "the token is not an RFC 9068 access token signed by this server's AS"),
+    ],
+)
+async def test_a_token_naming_the_as_s_key_with_another_algorithm_is_refused(lab: Lab, alg: str, refusal: str) -> None:
+    """RFC 8725 §2.1 and §3.1: the key decides the algorithm, not the token. RS256 on the AS's
+    Ed25519 key is refused (a key of another type verifies nothing); HS256 with the AS's public key
+    as the HMAC secret, the classic confusion, is refused before any key is used."""
+    import base64
+
     from joserfc import jwt
-    from joserfc.jwk import RSAKey
+    from joserfc.jwk import OctKey, RSAKey
 
     now = lab.clock.now()
     claims = {"iss": ISSUER, "sub": "alice", "aud": MCP_URL, "client_id": "tpc_x", "scope": "notes:read",
               "iat": now, "exp": now + 900, "jti": "j"}  # fmt: skip
-    header = {"alg": "RS256", "typ": "at+jwt", "kid": lab.auth_server.keys.kid}
-    forged = jwt.encode(header, claims, RSAKey.generate_key(2048), algorithms=["RS256"])
+    [public] = lab.auth_server.keys.jwks()["keys"]
+    secret = OctKey.import_key(base64.urlsafe_b64decode(public["x"] + "=="))
+    key = RSAKey.generate_key(2048) if alg == "RS256" else secret
+    header = {"alg": alg, "typ": "at+jwt", "kid": lab.auth_server.keys.kid}
+    forged = jwt.encode(header, claims, key, algorithms=[alg])
     response = await post_mcp(lab, TOOLS_LIST, token=forged)
     assert response.status_code == 401
     challenge = bearer_challenge(response.headers["www-authenticate"])
-    assert challenge is not None and challenge.get("error_description") == "signature verification failed"
+    assert challenge is not None and challenge.get("error_description") == refusal
+
+
+async def test_every_as_of_an_rs256_lab_signs_rs256_and_each_checks_its_policy() -> None:
+    async with Lab(seed=0, access_token_algorithm="RS256") as lab:
+        other = lab.add_authorization_server("auth2.example.com", "203.0.113.20")
+        assert [key["alg"] for key in other.keys.jwks()["keys"]] == ["RS256"]
+        with pytest.raises(TypeError, match="ASPolicy"):
+            lab.add_authorization_server("auth3.example.com", "203.0.113.21", policy="naive")  # type: ignore[arg-type]
