@@ -223,6 +223,9 @@ def test_notebook_04_runs_in_jupyterlab_and_the_stepper_advances(
             assert drawn and "<svg" in drawn and "/register" in drawn and "client.json" in drawn, (
                 "the diagram has its labels"
             )
+            # WCAG 1.1.1: JupyterLab gives Mermaid's <img> the diagram's accTitle as its alt text.
+            name = diagram.evaluate("e => e.tagName === 'IMG' ? e.alt : e.getAttribute('aria-label')")
+            assert name and name.strip(), "the diagram has a text alternative"
             assert (
                 page.locator(
                     ".jp-RenderedMermaid .jp-RenderedMermaid-error, .jp-RenderedMermaid.jp-mod-warning"

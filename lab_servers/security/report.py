@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from ..authorization_server import ASPolicy
-from ..views._html import INK, PAPER, HtmlView, esc, shorten, table
+from ..views._html import INK, PAPER, HtmlView, drawing_name, esc, shorten, table
 from .results import ExperimentResult
 from .sprawl import SprawlPoint
 
@@ -172,9 +172,13 @@ class SprawlChart:
         total_w = width * len(self.results)
         # Dark text and grid lines on the views' paper, painted here: JupyterLab shows an SVG output
         # on the page's own background, near-black in its dark theme.
+        # WCAG 1.1.1: one image, named by what its bars say (the text view's numbers).
+        name, title = drawing_name(
+            "Bar chart of what the AS holds as clients arrive. " + "; ".join(repr(self).splitlines())
+        )
         return (
             f'<svg xmlns="http://www.w3.org/2000/svg" width="{total_w}" height="{height + 20}" viewBox="0 0 {total_w} {height + 20}" '
-            f'font-family="system-ui,sans-serif" font-size="12" fill="{INK}">'
+            f'font-family="system-ui,sans-serif" font-size="12" fill="{INK}"{name}>{title}'
             f'<rect width="100%" height="100%" fill="{PAPER}"/>{panels}{legend}</svg>'
         )
 

@@ -61,9 +61,9 @@ CLASS_STYLES = {
     "cols": "display:flex;gap:16px;flex-wrap:wrap;align-items:flex-start",
     "col": "flex:1 1 320px;min-width:0",
 }
-# Only tags the views themselves write, bare or with a single class attribute: text from the wire
-# is escaped before it gets here, so it cannot contain a `<` for this to match.
-_STYLED_TAG = re.compile(r'<(\w+)(?: class="([\w ]+)")?>')
+# Only tags the views themselves write, bare or with a single class attribute (and a header cell's
+# scope): text from the wire is escaped before it gets here, so it cannot contain a `<` to match.
+_STYLED_TAG = re.compile(r'<(\w+)(?: class="([\w ]+)")?( scope="(?:col|row)")?>')
 
 
 def inline_styles(html: str) -> str:
@@ -73,7 +73,8 @@ def inline_styles(html: str) -> str:
         rules += [CLASS_STYLES[c] for c in classes if c in CLASS_STYLES]
         # The class stays: tests and anyone restyling the views can still find the element.
         cls = f' class="{match.group(2)}"' if match.group(2) else ""
-        return f'<{tag}{cls} style="{";".join(rules)}">' if rules else match.group(0)
+        scope = match.group(3) or ""
+        return f'<{tag}{cls}{scope} style="{";".join(rules)}">' if rules else match.group(0)
 
     return _STYLED_TAG.sub(style, html)
 
@@ -161,7 +162,8 @@ def as_text(value: Any) -> str:
 
 def table(headers: list[str], rows: list[list[str]], *, row_classes: list[str] | None = None) -> str:
     """An HTML table; `rows` hold HTML that the caller has already escaped."""
-    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
+    # WCAG 1.3.1: each header cell says it heads its column, for a screen reader reading a cell.
+    head = "".join(f'<th scope="col">{esc(h)}</th>' for h in headers)
     body = []
     for i, row in enumerate(rows):
         cls = f' class="{row_classes[i]}"' if row_classes and row_classes[i] else ""
@@ -169,9 +171,22 @@ def table(headers: list[str], rows: list[list[str]], *, row_classes: list[str] |
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def wrap(body: str) -> str:
+# WCAG 4.1.3: a card whose text changes as the learner acts (the stepper's status line) is a
+# status message, read out politely without moving focus. role="status" implies aria-live="polite";
+# both are said, for screen readers that only know the attribute.
+LIVE = ' role="status" aria-live="polite"'
+
+
+def wrap(body: str, *, live: bool = False) -> str:
     """The card: the outermost element of every view, with every element's style inlined."""
-    return f'<div style="{ROOT_STYLE}">{inline_styles(body)}</div>'
+    return f'<div{LIVE if live else ""} style="{ROOT_STYLE}">{inline_styles(body)}</div>'
+
+
+def drawing_name(label: str) -> tuple[str, str]:
+    """What makes an inline <svg> one image with a name (WCAG 1.1.1, 4.1.2): attributes for its
+    tag, role="img" (its <text> is not read piece by piece) and aria-label, and a <title> to put
+    first inside it, the tooltip, for readers that skip aria-label on SVG."""
+    return f' role="img" aria-label="{esc(label)}"', f"<title>{esc(label)}</title>"
 
 
 class HtmlView:

@@ -92,6 +92,14 @@ class DiagramModel:
     def messages(self) -> list[Message]:
         return [m for b in self.blocks for m in b.items if isinstance(m, Message)]
 
+    def description(self, title: str | None = None) -> str:
+        """What the drawing is, in words: the SVG's accessible name and Mermaid's accDescr (WCAG
+        1.1.1). Each message's own text is in the drawing (the SVG's <text>, Mermaid's labels)."""
+        steps = sum(1 for b in self.blocks if b.number)
+        names = ", ".join(p.label for p in self.participants) or "nobody yet"
+        what = f"{len(self.messages) // 2} exchanges in {steps} steps between {names}"
+        return f"{title or 'Sequence diagram'}: {what}"
+
 
 Source = Trace | Iterable[Exchange] | Iterable[StepRecord] | Any
 

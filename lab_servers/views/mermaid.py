@@ -59,12 +59,21 @@ def mermaid_text(text: str) -> str:
     return _SPECIAL.sub(lambda m: _ENTITIES[m.group(0)], " ".join(visible_bidi(text).split()))
 
 
+def _acc_text(text: str) -> str:
+    return _SPECIAL.sub("", " ".join(visible_bidi(text).split()))
+
+
 def to_mermaid(model: DiagramModel, title: str | None = None) -> str:
     lines = [FRONT_MATTER + "sequenceDiagram"]
     if not model.participants:  # Mermaid rejects a diagram with nobody in it
         return FRONT_MATTER + "sequenceDiagram\n    participant Client\n    Note over Client: no exchanges yet\n"
     if title:
         lines.append(f"    title {mermaid_text(title)}")
+    # WCAG 1.1.1: Mermaid writes these into the drawn SVG's <title> and <desc> (aria-labelledby,
+    # aria-describedby). They run to the end of the line, with no entity codes: the characters
+    # Mermaid would misread are dropped.
+    lines.append(f"    accTitle: {_acc_text(title or 'Sequence diagram')}")
+    lines.append(f"    accDescr: {_acc_text(model.description(title))}")
     lines.extend(f"    participant {p.id} as {mermaid_text(p.label)}" for p in model.participants)
     ids = [p.id for p in model.participants]
     for position, block in enumerate(model.blocks):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from xml.sax.saxutils import escape as _xml_escape
 
-from ._html import INK, MUTED, PAPER, visible_bidi
+from ._html import INK, MUTED, PAPER, drawing_name, visible_bidi
 from .diagram_model import DiagramModel, Message, Note
 from .mermaid import NOTE_FILL, NOTE_STROKE, band_colour
 
@@ -155,11 +155,10 @@ def to_svg(model: DiagramModel, title: str | None = None) -> str:
         for i, p in enumerate(model.participants)
     ]
     height = bottom + MARGIN - 8
-    label = title or "sequence diagram"
+    name, title_element = drawing_name(model.description(title))  # a name that says what it shows
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{n(lay.width)}" height="{n(height)}" '
-        f'viewBox="0 0 {n(lay.width)} {n(height)}" role="img" aria-label="{x(label)}">'
-        f"<title>{x(label)}</title>"
+        f'viewBox="0 0 {n(lay.width)} {n(height)}"{name}>{title_element}'
         # The views' paper under the whole drawing: its dark text and pale bands never meet a dark page.
         f'<rect width="100%" height="100%" fill="{PAPER}"/>'
         + "".join(bands + lifelines + activations + headers + front)

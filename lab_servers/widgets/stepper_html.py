@@ -30,6 +30,16 @@ PILL_STYLES = {
 }
 
 
+# WCAG 1.4.1: a pill's state is told by a symbol as well as its colour (green done and red failed
+# differ by hue alone), and the next step is the current one (aria-current, 4.1.2).
+PILL_MARKERS = {"done": "✓ ", "failed": "✕ ", "next": "▶ ", "later": ""}
+
+
+def _pill(state: str, number: int, name: str) -> str:
+    current = ' aria-current="step"' if state == "next" else ""
+    return f'<span{current} style="{PILL_STYLES[state]}">{PILL_MARKERS[state]}{number} {esc(name)}</span>'
+
+
 def progress_html(records: list[StepRecord], next_step_number: int) -> str:
     """One pill per handshake step (done, failed, next, later), then one per step that ran after it."""
     failed = {r.number for r in records if "error" in r.learned}
@@ -42,12 +52,12 @@ def progress_html(records: list[StepRecord], next_step_number: int) -> str:
             else "failed" if number in failed
             else "later"
         )  # fmt: skip
-        pills.append(f'<span style="{PILL_STYLES[state]}">{number} {esc(name)}</span>')
+        pills.append(_pill(state, number, name))
     # Steps after the handshake (refresh, step-up, a later call...) show up as they happen, in
     # the order they ran, so a step-up during step 7 is visible here too, not only in the trace.
     for record in (r for r in records if r.number > LAST_STEP):
         state = "failed" if "error" in record.learned else "done"
-        pills.append(f'<span style="{PILL_STYLES[state]}">{record.number} {esc(record.name)}</span>')
+        pills.append(_pill(state, record.number, record.name))
     return wrap("".join(pills))
 
 
@@ -90,7 +100,7 @@ class _Stepper(Protocol):
 
 def status_html(stepper: _Stepper) -> str:
     """The line under the pills: what the stepper is doing, what failed, or what comes next."""
-    return wrap(_status(stepper))
+    return wrap(_status(stepper), live=True)
 
 
 def _status(stepper: _Stepper) -> str:
