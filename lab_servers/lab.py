@@ -12,7 +12,7 @@ import httpx2
 
 from .arguments import one_of, wrong_type
 from .authorization_server import HARDENED, ASCapabilities, ASPolicy, AuthorizationServer, CachedDocument, Client
-from .authorization_server.keys import AccessTokenAlgorithm
+from .authorization_server.keys import ALGORITHM, AccessTokenAlgorithm
 from .client import Browser, Credentials, LabClient, StepRecord
 from .client.base import AskUser, Decision, RegistrationMethod
 from .determinism import LabClock, SeededIds
@@ -96,7 +96,7 @@ class Lab:
         capabilities: ASCapabilities | None = None,
         accept_legacy: bool = True,
         ids: SeededIds | None = None,
-        access_token_algorithm: AccessTokenAlgorithm = "Ed25519",
+        access_token_algorithm: AccessTokenAlgorithm = ALGORITHM,
     ) -> None:
         """By default every server lives on the virtual network. With other `mcp_url` and
         `issuer` (loopback URLs: see `lab_servers.serve`) the MCP server and the AS are meant to

@@ -36,7 +36,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from .authorization_server import HARDENED, ASCapabilities, ASPolicy
-from .authorization_server.keys import AccessTokenAlgorithm
+from .authorization_server.keys import ALGORITHM, AccessTokenAlgorithm
 from .browser_origins import BrowserOrigins
 from .client_documents import READY_DOCUMENTS, read_client_document
 from .determinism import LabClock, SystemIds
@@ -113,7 +113,7 @@ async def serving(
     on_exchange: Callable[[Exchange], None] = lambda _: None,
     request_deadline: float = REQUEST_DEADLINE_SECONDS,
     max_connections: int = MAX_CONNECTIONS,
-    access_token_algorithm: AccessTokenAlgorithm = "Ed25519",
+    access_token_algorithm: AccessTokenAlgorithm = ALGORITHM,
 ) -> AsyncIterator[ServedLab]:
     """Serve a lab's MCP server, AS and client-metadata host for the duration of the block.
     `revision` is passed to `Lab` as in the in-process lab: the MCP server and the AS (its

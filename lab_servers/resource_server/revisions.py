@@ -33,7 +33,7 @@ def _error(request_id: str | int | None, code: int, message: str, data: dict[str
 
 
 def era_gate(
-    revision: Revision, accept_legacy: bool, header: str | None, request_id: str | int | None = None
+    revision: Revision, accept_legacy: bool, header: str | None, request_id: str | int | None
 ) -> Response | None:
     """None to let the request through, else the 400 this revision's server answers, carrying
     the request's id (JSON-RPC 2.0 §5: null only when the request has none to echo)."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from ..authorization_server import ASPolicy
-from ..views._html import INK, PAPER, HtmlView, drawing_name, esc, shorten, table
+from ..views._html import INK, PAPER_UNDER_DRAWING, HtmlView, drawing_name, esc, shorten, table
 from .results import ExperimentResult
 from .sprawl import SprawlPoint
 
@@ -179,7 +179,7 @@ class SprawlChart:
         return (
             f'<svg xmlns="http://www.w3.org/2000/svg" width="{total_w}" height="{height + 20}" viewBox="0 0 {total_w} {height + 20}" '
             f'font-family="system-ui,sans-serif" font-size="12" fill="{INK}"{name}>{title}'
-            f'<rect width="100%" height="100%" fill="{PAPER}"/>{panels}{legend}</svg>'
+            f"{PAPER_UNDER_DRAWING}{panels}{legend}</svg>"
         )
 
     def __repr__(self) -> str:

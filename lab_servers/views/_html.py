@@ -26,6 +26,8 @@ MONO = "font:12px/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace"
 # <code>, <mark>) say their colours too, as values: the sanitizer drops `inherit`, custom properties
 # and `color-scheme`. The SVG drawings paint the same paper (svg.py, the sprawl chart).
 PAPER = "#ffffff"
+# Painted first inside an SVG drawing, under everything it draws.
+PAPER_UNDER_DRAWING = f'<rect width="100%" height="100%" fill="{PAPER}"/>'
 INK = "#1f2328"
 # Text that steps back (headers every request carries, a step's spec sections, steps still to come)
 # still reads at 4.5:1 (WCAG 1.4.3) on the paper and on every pale band or highlight it sits on.

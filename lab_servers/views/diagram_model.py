@@ -97,7 +97,8 @@ class DiagramModel:
         1.1.1). Each message's own text is in the drawing (the SVG's <text>, Mermaid's labels)."""
         steps = sum(1 for b in self.blocks if b.number)
         names = ", ".join(p.label for p in self.participants) or "nobody yet"
-        what = f"{len(self.messages) // 2} exchanges in {steps} steps between {names}"
+        exchanges = sum(1 for m in self.messages if m.kind == "request")
+        what = f"{exchanges} exchanges in {steps} steps between {names}"
         return f"{title or 'Sequence diagram'}: {what}"
 
 

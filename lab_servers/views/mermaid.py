@@ -56,17 +56,22 @@ def mermaid_text(text: str) -> str:
     """Message text Mermaid cannot misread: `;` and `#` start statements and entity codes, `%%`
     starts a comment, and `<`/`>` would reach its HTML labels; Mermaid's own entity codes stand in
     for them (in one pass, so that the codes themselves are not escaped again)."""
-    return _SPECIAL.sub(lambda m: _ENTITIES[m.group(0)], " ".join(visible_bidi(text).split()))
+    return _SPECIAL.sub(lambda m: _ENTITIES[m.group(0)], _one_line(text))
 
 
 def _acc_text(text: str) -> str:
-    return _SPECIAL.sub("", " ".join(visible_bidi(text).split()))
+    return _SPECIAL.sub("", _one_line(text))
+
+
+def _one_line(text: str) -> str:
+    """`text` on one line (a Mermaid statement ends at the line's end), bidi controls made visible."""
+    return " ".join(visible_bidi(text).split())
 
 
 def to_mermaid(model: DiagramModel, title: str | None = None) -> str:
     lines = [FRONT_MATTER + "sequenceDiagram"]
     if not model.participants:  # Mermaid rejects a diagram with nobody in it
-        return FRONT_MATTER + "sequenceDiagram\n    participant Client\n    Note over Client: no exchanges yet\n"
+        return "\n".join([*lines, "    participant Client", "    Note over Client: no exchanges yet", ""])
     if title:
         lines.append(f"    title {mermaid_text(title)}")
     # WCAG 1.1.1: Mermaid writes these into the drawn SVG's <title> and <desc> (aria-labelledby,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from xml.sax.saxutils import escape as _xml_escape
 
-from ._html import INK, MUTED, PAPER, drawing_name, visible_bidi
+from ._html import INK, MUTED, PAPER_UNDER_DRAWING, drawing_name, visible_bidi
 from .diagram_model import DiagramModel, Message, Note
 from .mermaid import NOTE_FILL, NOTE_STROKE, band_colour
 
@@ -160,7 +160,7 @@ def to_svg(model: DiagramModel, title: str | None = None) -> str:
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{n(lay.width)}" height="{n(height)}" '
         f'viewBox="0 0 {n(lay.width)} {n(height)}"{name}>{title_element}'
         # The views' paper under the whole drawing: its dark text and pale bands never meet a dark page.
-        f'<rect width="100%" height="100%" fill="{PAPER}"/>'
+        + PAPER_UNDER_DRAWING
         + "".join(bands + lifelines + activations + headers + front)
         + "</svg>"
     )
