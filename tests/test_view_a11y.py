@@ -20,7 +20,7 @@ from lab_servers.security.report import sprawl_chart
 from lab_servers.views import sequence_diagram
 from lab_servers.widgets.stepper_html import PILL_STYLES, progress_html
 
-from .test_view_colours import _sprawl, html_views, stepper_html
+from .test_view_colours import _sprawl, all_html, stepper_html
 
 pytestmark = pytest.mark.anyio
 
@@ -48,10 +48,6 @@ def tags(html: str) -> list[tuple[str, dict[str, str | None], str]]:
     parser = _Tags()
     parser.feed(html)
     return parser.tags
-
-
-async def all_html(lab: Lab) -> dict[str, str]:
-    return {name: view.html for name, view in (await html_views(lab)).items()} | await stepper_html(lab)
 
 
 def _pill_states(html: str) -> list[tuple[str, str, dict[str, str | None]]]:

@@ -95,6 +95,11 @@ async def stepper_html(lab: Lab) -> dict[str, str]:
         await stepper.aclose()
 
 
+async def all_html(lab: Lab) -> dict[str, str]:
+    """The HTML of every view and of the stepper, keyed by what makes it."""
+    return {name: view.html for name, view in (await html_views(lab)).items()} | await stepper_html(lab)
+
+
 def declarations(style: str) -> dict[str, str]:
     """An inline style's declarations, shorthands named by their property family (`background`)."""
     pairs = (d.split(":", 1) for d in style.split(";") if ":" in d)
@@ -148,7 +153,7 @@ async def test_every_view_is_a_card_that_paints_its_own_background_under_its_tex
 
 
 async def test_what_jupyterlab_colours_by_theme_says_its_own_colours(lab: Lab) -> None:
-    pages = {name: view.html for name, view in (await html_views(lab)).items()} | await stepper_html(lab)
+    pages = await all_html(lab)
     seen = set()
     for name, html in pages.items():
         for tag, declared in elements(html):
@@ -188,7 +193,7 @@ class _Text(HTMLParser):
 
 async def test_every_piece_of_text_reads_at_4_5_to_1_on_what_is_painted_under_it(lab: Lab) -> None:
     # WCAG 1.4.3: 4.5:1 for text; muted text (dimmed headers, spec sections, steps to come) included.
-    pages = {name: view.html for name, view in (await html_views(lab)).items()} | await stepper_html(lab)
+    pages = await all_html(lab)
     for name, html in pages.items():
         parser = _Text()
         parser.feed(html)
