@@ -505,6 +505,16 @@ async def test_an_id_jag_is_expired_on_the_second_of_its_exp(lab: Lab) -> None:
     assert_oauth_error(response, 400, "invalid_grant", "expired")
 
 
+async def test_an_id_jag_whose_exp_is_unreasonably_far_in_the_future_is_invalid_grant(lab: Lab) -> None:
+    # RFC 7521 §5.2: the AS MAY reject such an expiry. Its jti would be held until then.
+    idp = add_enterprise_idp(lab)
+    now = lab.clock.now()
+    response = await present(lab, good(idp, exp=253402300799))  # 9999-12-31
+    assert_oauth_error(response, 400, "invalid_grant", "unreasonably far in the future")
+    assert not lab.auth_server.seen_id_jags
+    assert (await present(lab, good(idp, exp=now + 600))).status_code == 200  # ten minutes: fine
+
+
 async def test_an_id_jag_without_iat_is_invalid_grant(lab: Lab) -> None:
     # ID-JAG draft §3.1: iat is REQUIRED (RFC 7523 §3 item 6 lets the AS refuse a JWT without it).
     idp = add_enterprise_idp(lab)

@@ -73,6 +73,9 @@ async def test_bad_tokens_get_401_invalid_token_naming_the_reason(lab: Lab, toke
     assert challenge and challenge.get("error") == "invalid_token"
     assert mention in (challenge.get("error_description") or "")
     assert challenge.get("resource_metadata") == PRM_URL
+    # Like the first 401, it names the scopes a new token needs (MCP: servers SHOULD include
+    # `scope`), so the client re-authorizes for them, not for every `scopes_supported`.
+    assert challenge.get("scope") == "notes:read"
 
 
 async def test_a_token_expires_with_the_lab_clock(lab: Lab) -> None:

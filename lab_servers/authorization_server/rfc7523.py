@@ -36,6 +36,11 @@ from .state import AuthorizationServerState
 
 GRANT_TYPE = JWT_BEARER
 ALGORITHMS = ["Ed25519", "ES256"]
+# RFC 7521 §5.2 (which the ID-JAG draft's processing rules apply in full) lets the AS reject an
+# expiry "unreasonably far in the future". Its jti is remembered until that expiry, so without a
+# bound one ID-JAG dated for the year 9999 holds a replay entry for good. Twice ext-auth's five
+# minutes, for an IdP whose clock runs a little ahead (the lab's own IdP issues 300 s).
+MAX_ID_JAG_LIFETIME = 600
 
 
 def redeem_assertion(server: AuthorizationServerState, client: Client, form: dict[str, str]) -> dict[str, Any]:
@@ -85,6 +90,10 @@ def redeem_assertion(server: AuthorizationServerState, client: Client, form: dic
         raise _invalid(rejected.rule) from None
     if exp is None or exp <= now or iat is None:
         raise _invalid("the assertion is expired, or lacks exp or iat (RFC 7523 section 3)")
+    if exp > now + MAX_ID_JAG_LIFETIME:
+        raise _invalid(
+            f"exp is more than {MAX_ID_JAG_LIFETIME} s away, unreasonably far in the future (RFC 7521 section 5.2)"
+        )
     if claims.get("client_id") != client.client_id:
         raise _invalid(
             f"the assertion was issued for client {claims.get('client_id')!r}, not the authenticated {client.client_id!r}"

@@ -181,13 +181,18 @@ class ResourceServer:
             token = bearer_token([v for k, v in headers if k == "authorization"])
         except MalformedBearerRequest as malformed:
             return self.refuse(400, "invalid_request", str(malformed))
+        # Every 401 names the scopes a new token needs (MCP authorization, "Protected Resource
+        # Metadata Discovery Requirements": servers SHOULD include `scope`; RFC 6750 §3 allows it
+        # beside any error): a client whose token expired or was revoked re-authorizes from this
+        # challenge as from the first one, instead of falling back to every `scopes_supported`.
+        base_scopes = " ".join(sorted(BASE_SCOPES))
         if token is None:
             # No credentials: a challenge without an error code (RFC 6750 §3.1).
-            return self.refuse(401, scope=" ".join(sorted(BASE_SCOPES)))
+            return self.refuse(401, scope=base_scopes)
         try:
             return await self._validator_for(token).validate(token)
         except InvalidToken as exc:
-            return self.refuse(401, "invalid_token", str(exc))
+            return self.refuse(401, "invalid_token", str(exc), scope=base_scopes)
 
     def check_scopes(self, claims: TokenClaims, message: Any) -> Response | None:
         """403 insufficient_scope when a tool called in `message` needs more than the token grants."""
