@@ -132,6 +132,35 @@ async def test_a_body_that_is_not_json_is_invalid_client_metadata(lab: Lab) -> N
     assert_oauth_error(response, 400, "invalid_client_metadata", "JSON object")
 
 
+async def test_a_client_with_no_redirect_based_flow_registers_without_redirect_uris_and_gets_a_token(lab: Lab) -> None:
+    """RFC 7591 §2: "clients using flows with redirection MUST register their redirection URI
+    values"; a client_credentials-only client uses none. It says so with response_types [] (§2:
+    omitted means ["code"]), registers, and its secret gets it a token (OAuth 2.1 §4.2). The
+    lab refused it with "redirect_uris is required for the authorization code grant"."""
+    response = await register(lab, {"grant_types": ["client_credentials"], "response_types": []})
+    assert response.status_code == 201, response.text
+    client = response.json()
+    assert "redirect_uris" not in client and client["token_endpoint_auth_method"] == "client_secret_basic"
+    form = {"grant_type": "client_credentials", "client_id": client["client_id"], "resource": MCP_URL}
+    token = await token_request(lab, form, auth=(client["client_id"], client["client_secret"]))
+    assert token.status_code == 200, token.text
+    assert "refresh_token" not in token.json()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"grant_types": ["client_credentials"]}, {"grant_types": ["client_credentials", "authorization_code"]}],
+    ids=["response-types-default-code", "code-grant"],
+)
+async def test_a_client_that_may_use_the_authorization_endpoint_still_needs_redirect_uris(
+    lab: Lab, body: dict[str, object]
+) -> None:
+    """Omitted response_types means ["code"] (RFC 7591 §2), a redirect-based flow; so does the
+    authorization code grant. The description says how a client with no such flow registers."""
+    assert_oauth_error(await register(lab, body), 400, "invalid_redirect_uri", "registers response_types []")
+    assert lab.registrations == {}
+
+
 async def test_a_client_cannot_choose_its_own_client_id_at_registration(lab: Lab) -> None:
     body = await registered_client(lab, client_id="https://app.example/client.json")
     assert body["client_id"].startswith("tpc_")

@@ -92,6 +92,16 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def uses_redirection(metadata: dict[str, Any]) -> bool:
+    """RFC 7591 §2: "clients using flows with redirection MUST register their redirection URI
+    values"; a client that uses none (client_credentials, a JWT bearer grant) need not. It uses
+    one when it may go to the authorization endpoint: a response type, where omitted means
+    ["code"], or the authorization code grant, where omitted grant_types means exactly that."""
+    return bool(metadata.get("response_types", ["code"])) or "authorization_code" in metadata.get(
+        "grant_types", ["authorization_code"]
+    )
+
+
 def check_client_metadata(metadata: Any, as_metadata: dict[str, Any]) -> dict[str, Any]:
     """RFC 7591 §2 checks shared by DCR and CIMD; returns the metadata as a plain dict."""
     if not isinstance(metadata, dict):
@@ -219,10 +229,12 @@ class Registrar:
     def check_registration_metadata(self, body: Any, as_metadata: dict[str, Any]) -> dict[str, Any]:
         try:
             metadata = check_client_metadata(body, as_metadata)
-            if not metadata.get("redirect_uris"):
-                # RFC 7591 §2: redirect-based flows MUST register their redirect URIs.
+            if not metadata.get("redirect_uris") and uses_redirection(metadata):
                 raise MetadataError(
-                    "invalid_redirect_uri", "redirect_uris is required for the authorization code grant"
+                    "invalid_redirect_uri",
+                    "redirect_uris is required for a client that may use the authorization endpoint (RFC 7591 §2:"
+                    " omitted response_types means code); a client with no redirect-based flow, such as"
+                    " client_credentials only, registers response_types []",
                 )
         except MetadataError as exc:
             raise OAuthError(exc.error, exc.description) from None
