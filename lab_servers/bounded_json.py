@@ -91,6 +91,11 @@ def parse_json(data: bytes | str, limits: JsonLimits = DEFAULT_LIMITS, *, what: 
     except RecursionError:  # pragma: no cover - the structure check bounds the depth first
         raise JsonRejected(f"{what} is nested too deeply (RFC 8259 §9)") from None
     except ValueError as exc:
+        if text.startswith("\ufeff"):
+            # Refused, as §8.1 lets a parser do; the rule is what the sender broke.
+            raise JsonRejected(
+                f"{what} is not valid JSON: it begins with a byte order mark, which a sender MUST NOT add (RFC 8259 §8.1)"
+            ) from None
         raise JsonRejected(f"{what} is not valid JSON ({_ascii(str(exc))}) (RFC 8259)") from None
     if (
         len(text) > limits.max_string_chars

@@ -44,7 +44,7 @@ REJECTED = [
     pytest.param(b'{"a": 1, "a": 2}', "appears twice", id="duplicate member name"),
     pytest.param(b" " * (64 * 1024 + 1), "limit is 65536 bytes", id="over the size limit"),
     pytest.param(b'{"a": [1, 2}', "not valid JSON", id="malformed"),
-    pytest.param(b"\xef\xbb\xbf{}", "not valid JSON", id="byte order mark"),
+    pytest.param(b"\xef\xbb\xbf{}", "begins with a byte order mark, which a sender MUST NOT add", id="byte order mark"),
     pytest.param(b"", "not valid JSON", id="empty"),
 ]
 

@@ -198,26 +198,24 @@ async def test_protected_resource_metadata_answers_only_get(lab: Lab, method: st
 
 
 # A path or a method the server does not serve: the status RFC 9110 gives, and a JSON error ---------
+# (the MCP endpoint's own refusals are JSON-RPC errors: test_resource_server_transport)
 
 WRONG_ROUTES = [
-    pytest.param("GET", "https://mcp.example.com/admin", False, 404, "no endpoint at /admin", None, id="rs-unknown-path"),
-    pytest.param("POST", "https://mcp.example.com/.well-known/oauth-protected-resource/mcp", False, 405,
+    pytest.param("GET", "https://mcp.example.com/admin", 404, "no endpoint at /admin", None, id="rs-unknown-path"),
+    pytest.param("POST", "https://mcp.example.com/.well-known/oauth-protected-resource/mcp", 405,
                  "RFC 9728 section 3.1", "GET, HEAD", id="rs-post-metadata"),
-    pytest.param("GET", MCP_URL, True, 405, "offers no SSE stream", "POST", id="rs-get-mcp"),
-    pytest.param("GET", "https://app.example/nothing.json", False, 404, "nothing published at /nothing.json", None,
+    pytest.param("GET", "https://app.example/nothing.json", 404, "nothing published at /nothing.json", None,
                  id="metadata-host-unknown-path"),
-    pytest.param("POST", "https://app.example/client.json", False, 405, "use GET, HEAD", "GET, HEAD",
+    pytest.param("POST", "https://app.example/client.json", 405, "use GET, HEAD", "GET, HEAD",
                  id="metadata-host-post-document"),
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("method", "url", "with_token", "status", "mention", "allow"), WRONG_ROUTES)
+@pytest.mark.parametrize(("method", "url", "status", "mention", "allow"), WRONG_ROUTES)
 async def test_a_wrong_path_or_method_is_a_json_error_naming_the_rule_never_plain_text(
-    lab: Lab, method: str, url: str, with_token: bool, status: int, mention: str, allow: str | None
+    lab: Lab, method: str, url: str, status: int, mention: str, allow: str | None
 ) -> None:
     headers = {"Accept": "application/json, text/event-stream"}
-    if with_token:
-        headers["Authorization"] = f"Bearer {mint(lab)}"
     async with lab.httpx_client() as http:
         response = await http.request(method, url, headers=headers)
     assert response.status_code == status and response.headers["content-type"] == "application/json"

@@ -128,18 +128,37 @@ async def test_from_2025_06_18_on_a_batch_is_an_invalid_request_naming_the_rule(
     assert len(error["message"]) < 300  # not the SDK's validation dump
 
 
-# Methods and media types: the status RFC 9110 gives, and the lab's JSON error -------------------
+# Methods and media types: the status RFC 9110 gives, with a JSON-RPC error that has no id -------
+# (MCP Streamable HTTP: "The HTTP response body MAY comprise a JSON-RPC error response that has no id")
+
+
+def transport_error(response: Any) -> str:
+    """The message of a JSON-RPC error with no id, after checking that the answer is one."""
+    assert response.headers["content-type"] == "application/json", response.text
+    body = response.json()
+    assert body["jsonrpc"] == "2.0" and body["id"] is None and body["error"]["code"] == -32600, body
+    return str(body["error"]["message"])
 
 
 @pytest.mark.parametrize("server", list(REVISIONS))
-async def test_delete_is_405_with_allow_since_the_server_keeps_no_session(server: str) -> None:
+@pytest.mark.parametrize(
+    ("method", "rule"),
+    [("GET", "offers no SSE stream"), ("DELETE", "no session to terminate"), ("PUT", "by POST")],
+)
+async def test_a_method_other_than_post_is_405_with_allow_and_a_json_rpc_error(
+    server: str, method: str, rule: str
+) -> None:
+    # 2025-11-25: a server without an SSE stream answers GET with 405, and MAY answer DELETE with
+    # 405; 2026-07-28 "Backward Compatibility": GET or DELETE, 405. RFC 9110 §15.5.6: with Allow.
     async with Lab(revision=server) as lab, lab.httpx_client() as http:
-        stranger = await http.delete(lab.mcp_url)
-        response = await http.delete(lab.mcp_url, headers={"Authorization": f"Bearer {mint(lab)}"})
+        stranger = await http.request(method, lab.mcp_url)
+        headers = {"Authorization": f"Bearer {mint(lab)}", "Accept": "application/json, text/event-stream"}
+        if server == "2026-07-28":
+            headers["MCP-Protocol-Version"] = server
+        response = await http.request(method, lab.mcp_url, headers=headers)
     assert stranger.status_code == 401  # the gate speaks first
     assert response.status_code == 405 and response.headers["allow"] == "POST"
-    assert response.json()["error"] == "invalid_request"
-    assert "no session to terminate" in response.json()["error_description"]
+    assert rule in transport_error(response) and "RFC 9110 §15.5.6" in transport_error(response)
 
 
 @pytest.mark.parametrize("server", list(REVISIONS))
@@ -153,7 +172,17 @@ async def test_a_body_that_is_not_application_json_is_415_naming_the_rule(
             headers["Content-Type"] = content_type
         response = await http.post(lab.mcp_url, content=json.dumps(TOOLS_LIST).encode(), headers=headers)
     assert response.status_code == 415 and response.headers["accept"] == "application/json"
-    assert "RFC 9110 section 15.5.16" in response.json()["error_description"]
+    assert "RFC 9110 §15.5.16" in transport_error(response)
+
+
+@pytest.mark.parametrize("server", list(REVISIONS))
+async def test_a_body_in_a_content_coding_the_server_does_not_take_is_415_with_accept_encoding(server: str) -> None:
+    # RFC 9110 §8.4.1: MAY answer 415; §15.5.16: Accept-Encoding names what would be taken. Read
+    # as it came, the gzipped body was a parse error about UTF-8, which named nothing of this.
+    async with Lab(revision=server) as lab:
+        response = await post(lab, TOOLS_LIST, **{"Content-Encoding": "gzip"})
+    assert response.status_code == 415 and response.headers["accept-encoding"] == "identity"
+    assert "Content-Encoding is 'gzip'" in transport_error(response)
 
 
 @pytest.mark.parametrize("server", list(REVISIONS))
@@ -161,8 +190,35 @@ async def test_a_body_that_is_not_application_json_is_415_naming_the_rule(
 async def test_a_post_that_accepts_no_json_is_406_naming_the_rule(server: str, accept: str) -> None:
     async with Lab(revision=server) as lab:
         response = await post(lab, TOOLS_LIST, server, Accept=accept)
-    assert response.status_code == 406 and response.headers["content-type"] == "application/json"
-    assert "RFC 9110 section 15.5.7" in response.json()["error_description"]
+    assert response.status_code == 406
+    assert "RFC 9110 §15.5.7" in transport_error(response)
+
+
+# DNS rebinding: MCP Streamable HTTP, Security: "Servers MUST validate the Origin header" ----------
+
+
+@pytest.mark.parametrize("server", list(REVISIONS))
+async def test_a_foreign_origin_is_403_with_a_json_rpc_error_not_the_sdk_s_plain_text(server: str) -> None:
+    # "If the Origin header is present and invalid, servers MUST respond with HTTP 403 Forbidden.
+    # The HTTP response body MAY comprise a JSON-RPC error response that has no id."
+    async with Lab(revision=server) as lab:
+        response = await post(lab, TOOLS_LIST, Origin="https://evil.example")
+    assert response.status_code == 403
+    assert "MUST validate the Origin header" in transport_error(response)
+
+
+@pytest.mark.parametrize("server", list(REVISIONS))
+async def test_a_host_the_server_does_not_answer_to_is_421_with_a_json_rpc_error(server: str) -> None:
+    # A rebinding page's requests carry the attacker's name as Host (RFC 9110 §15.5.20: 421).
+    async with Lab(revision=server) as lab:
+        response = await post(lab, TOOLS_LIST, Host="evil.example")
+    assert response.status_code == 421
+    assert "'evil.example' is not a name this MCP server answers to" in transport_error(response)
+
+
+async def test_the_server_s_own_origin_is_no_rebinding_and_is_served(lab: Lab) -> None:
+    response = await post(lab, TOOLS_LIST, Origin="https://mcp.example.com")
+    assert response.status_code == 200 and response.json()["id"] == 1
 
 
 @pytest.mark.parametrize(

@@ -16,9 +16,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope
 
 from ..bounded_json import JsonRejected, parse_json
+from .jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, describe, error_object, problem, request_id
 from .transport import replayed
 
-INVALID_REQUEST, INTERNAL_ERROR = -32600, -32603
 # One SDK dispatch per message (about 0.6 ms each): a bound on what one POST can make the server
 # do. bounded_json's limit on members would allow 2,000.
 MAX_BATCH_MESSAGES = 100
@@ -50,9 +50,10 @@ async def serve_batch(app: ASGIApp, scope: Scope, receive: Receive, batch: list[
 
 
 async def _answer(app: ASGIApp, scope: Scope, receive: Receive, message: Any) -> dict[str, Any] | None:
-    problem = _malformed(message)
-    if problem is not None:
-        return _error_entry(_id_of(message), INVALID_REQUEST, f"Invalid Request: {problem}")
+    found = _malformed(message)
+    if found is not None:
+        code, rule = found
+        return error_object(request_id(message), code, describe(code, rule))
     status, body = await _call(app, scope, receive, json.dumps(message).encode())
     if status == 202 or not body:
         return None  # a notification or a response, accepted: no entry
@@ -61,36 +62,22 @@ async def _answer(app: ASGIApp, scope: Scope, receive: Receive, message: Any) ->
     except JsonRejected:
         answer = None
     if not isinstance(answer, dict):
-        return _error_entry(_id_of(message), INTERNAL_ERROR, f"Internal error: the server answered HTTP {status}")
+        return error_object(request_id(message), INTERNAL_ERROR, f"Internal error: the server answered HTTP {status}")
     return answer
 
 
-def _malformed(message: Any) -> str | None:
-    """What makes `message` no JSON-RPC 2.0 request, notification or response (§4, §5), if anything."""
-    if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
-        return 'each message in a batch is a JSON-RPC 2.0 object with "jsonrpc": "2.0" (JSON-RPC 2.0 §6)'
-    if message.get("method") == "initialize":
-        return "the initialize request MUST NOT be part of a JSON-RPC batch (MCP 2025-03-26 lifecycle, Initialization)"
-    if not isinstance(message.get("method"), str) and not (
-        "id" in message and ("result" in message or "error" in message)
-    ):
-        return "a message is a request or notification with a method, or a response (JSON-RPC 2.0 §4, §5)"
-    return None
-
-
-def _id_of(message: Any) -> Any:
-    """The message's id when it is a valid one (§4: a string, a number or null), else null."""
-    value = message.get("id") if isinstance(message, dict) else None
-    return value if isinstance(value, str | int | float) and not isinstance(value, bool) else None
-
-
-def _error_entry(id_: Any, code: int, message: str) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "id": id_, "error": {"code": code, "message": message}}
+def _malformed(message: Any) -> tuple[int, str] | None:
+    """What makes `message` no JSON-RPC 2.0 request, notification or response (§4, §5), or no
+    message a batch may carry, if anything: its §5.1 code and the rule."""
+    if isinstance(message, dict) and message.get("method") == "initialize":
+        rule = "the initialize request MUST NOT be part of a JSON-RPC batch (MCP 2025-03-26 lifecycle, Initialization)"
+        return INVALID_REQUEST, rule
+    return problem(message)
 
 
 def _invalid_request(rule: str) -> Response:
     # JSON-RPC 2.0 §6: a batch that cannot be read as one is answered by a single error object.
-    return JSONResponse(_error_entry(None, INVALID_REQUEST, f"Invalid Request: {rule}"), 400)
+    return JSONResponse(error_object(None, INVALID_REQUEST, describe(INVALID_REQUEST, rule)), 400)
 
 
 async def _call(app: ASGIApp, scope: Scope, receive: Receive, body: bytes) -> tuple[int, bytes]:

@@ -17,23 +17,18 @@ from __future__ import annotations
 
 import json
 
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from ..bounded_json import parse_json
 from ..revisions import HANDSHAKE_VERSIONS, MODERN_VERSIONS, Revision, handshake_versions_up_to
+from .jsonrpc import INVALID_REQUEST, RequestId
+from .jsonrpc import error_response as _error
 
-HEADER_MISMATCH, UNSUPPORTED_PROTOCOL_VERSION, INVALID_REQUEST = -32020, -32022, -32600
-
-
-def _error(request_id: str | int | None, code: int, message: str, data: dict[str, object] | None = None) -> Response:
-    error: dict[str, object] = {"code": code, "message": message}
-    if data is not None:
-        error["data"] = data
-    return JSONResponse({"jsonrpc": "2.0", "id": request_id, "error": error}, 400)
+HEADER_MISMATCH, UNSUPPORTED_PROTOCOL_VERSION = -32020, -32022
 
 
 def era_gate(
-    revision: Revision, accept_legacy: bool, header: str | None, request_id: str | int | None
+    revision: Revision, accept_legacy: bool, header: str | None, request_id: RequestId | None
 ) -> Response | None:
     """None to let the request through, else the 400 this revision's server answers, carrying
     the request's id (JSON-RPC 2.0 §5: null only when the request has none to echo)."""
@@ -54,7 +49,7 @@ def era_gate(
             request_id,
             UNSUPPORTED_PROTOCOL_VERSION,
             f"protocol version {header} is not supported by this 2026-07-28 server",
-            {"supported": list(MODERN_VERSIONS), "requested": header},
+            data={"supported": list(MODERN_VERSIONS), "requested": header},
         )
     known = handshake_versions_up_to(revision.version)
     if header is None or header in known:

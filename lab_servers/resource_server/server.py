@@ -3,9 +3,10 @@
 The gate is the lab's own code, in front of the SDK's Streamable HTTP app, so that every rule
 is visible: 401 with a challenge and no `error` when no token was sent (RFC 6750 §3.1), 401
 `invalid_token` for a bad, expired or wrong-audience token (MCP §9.2), 403 `insufficient_scope`
-naming the scopes needed (MCP §10.1.1), 400 for a malformed request, 405, 415 or 406 for a
-method or media type the endpoint does not take (`transport.py`), and JSON-RPC batches served at
-MCP 2025-03-26 and refused after it (`batches.py`).
+naming the scopes needed (MCP §10.1.1), 400 for a malformed request; then, as JSON-RPC errors,
+421 or 403 for a foreign Host or Origin and 405, 415 or 406 for a method or media type the
+endpoint does not take (`transport.py`), 400 for a body that is no JSON-RPC message
+(`jsonrpc.py`), and JSON-RPC batches served at MCP 2025-03-26 and refused after it (`batches.py`).
 
 Order matters under attack: the `Authorization` header is judged before a byte of the body is
 read, so a stranger with no valid token cannot make this server hold their upload, and the body
@@ -33,13 +34,14 @@ from ..rfc7519 import JwtRejected, unverified_parts
 from ..wellknown import PROTECTED_RESOURCE, insert_well_known, path_of
 from .batches import batch_refusal, serve_batch
 from .downstream import DownstreamCaller, DownstreamError
+from .jsonrpc import PARSE_ERROR, describe, error_response, invalid_message, request_id
 from .revisions import era_gate, negotiate_initialize
 from .rfc6750 import MalformedBearerRequest, bearer_refusal, bearer_token
 from .rfc7662 import IntrospectingValidator
 from .rfc9728 import protected_resource_metadata
 from .tokens import TOKEN_JSON, InvalidToken, TokenClaims, TokenValidator
 from .tools import BASE_SCOPES, TOOL_SCOPES, NotesServer, caller
-from .transport import media_refusal, method_refusal, replayed
+from .transport import media_refusal, method_refusal, rebinding_refusal, replayed
 
 MAX_MCP_BODY_BYTES = 256 * 1024  # one JSON-RPC message or batch; the lab's tools take short text
 # JSON-RPC messages are parsed within these limits (RFC 8259 §9); a note's text may fill the body.
@@ -74,13 +76,19 @@ class ResourceServer:
         self.downstream: DownstreamCaller | None = None
         self.mcp = NotesServer()
         host = resource.split("/")[2]
+        # DNS-rebinding protection: the names this server answers to, and the one origin whose pages
+        # may call it (its own; served, `BrowserOrigins` vets every Origin before this server sees it).
+        self.allowed_hosts = (host, "127.0.0.1:*", "localhost:*")
+        self.allowed_origins = ("/".join(resource.split("/")[:3]),)
         self.mcp_app = self.mcp.streamable_http_app(
             streamable_http_path=path_of(resource) or "/",
             # Stateless JSON mode: no session id, so no session to mistake for authentication
             # (SBP "Session hijacking"), and byte-identical replays.
             stateless_http=True,
             json_response=True,
-            transport_security=TransportSecuritySettings(allowed_hosts=[host, "127.0.0.1:*", "localhost:*"]),
+            transport_security=TransportSecuritySettings(
+                allowed_hosts=list(self.allowed_hosts), allowed_origins=list(self.allowed_origins)
+            ),
         )
         self._capped = BodyLimit(self._serve, MAX_MCP_BODY_BYTES)
 
@@ -146,17 +154,25 @@ class ResourceServer:
         claims = await self.authenticate(scope)  # the header first: no body is read for a stranger
         if isinstance(claims, Response):
             return await claims(scope, receive, send)
-        refused = method_refusal(scope["method"], path) or media_refusal(scope["headers"])
+        refused = (
+            rebinding_refusal(scope["headers"], self.allowed_hosts, self.allowed_origins)
+            or method_refusal(scope["method"], path)
+            or media_refusal(scope["headers"])
+        )
         if refused is not None:
             return await refused(scope, receive, send)
         body = await _read_body(receive)  # capped at MAX_MCP_BODY_BYTES by BodyLimit
         try:
             message = parse_json(body, JSONRPC_JSON, what="the JSON-RPC message")
         except JsonRejected as rejected:
-            return await _parse_error(rejected.rule)(scope, receive, send)
+            # JSON-RPC 2.0 §5.1: invalid JSON is -32700 Parse error, with a null id (none could be read).
+            return await error_response(None, PARSE_ERROR, describe(PARSE_ERROR, rejected.rule))(scope, receive, send)
+        # The envelope before anything reads it: a request with an id the SDK does not take would
+        # otherwise pass for a notification and never be answered (a batch's messages, each in turn).
+        refused = None if isinstance(message, list) else invalid_message(message)
         version = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"mcp-protocol-version"), None)
         # Judged after the parse, so that the refusal carries the request's id (JSON-RPC 2.0 §5).
-        refused = era_gate(self.revision, self.accept_legacy, version, _request_id(message))
+        refused = refused or era_gate(self.revision, self.accept_legacy, version, request_id(message))
         refused = refused or (batch_refusal(version, message) if isinstance(message, list) else None)
         # A batch needs the scopes of all its tool calls: one 403 names them, and the client steps
         # up once, instead of some messages run and others refused inside the answer.
@@ -249,18 +265,6 @@ def _scopes_for(message: Any) -> set[str]:
         if isinstance(item, dict) and item.get("method") == "tools/call" and isinstance(item.get("params"), dict):
             needed |= TOOL_SCOPES.get(str(item["params"].get("name")), set())
     return needed
-
-
-def _request_id(message: Any) -> str | int | None:
-    """The id a JSON-RPC error answers with: the request's, or null when there is none to echo."""
-    request_id = message.get("id") if isinstance(message, dict) else None
-    return request_id if isinstance(request_id, str | int) and not isinstance(request_id, bool) else None
-
-
-def _parse_error(rule: str) -> Response:
-    """JSON-RPC 2.0 §5.1: invalid JSON is -32700 Parse error, with a null id (none could be read)."""
-    error = {"code": -32700, "message": f"Parse error: {rule}"}
-    return JSONResponse({"jsonrpc": "2.0", "id": None, "error": error}, 400)
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -1,20 +1,31 @@
 """What an authenticated request to the MCP endpoint must be at the HTTP level, before the SDK.
 
-The SDK refuses some of these itself, each in its own shape: a 405 with no `Allow` header, a
-plain-text 400 for the Content-Type, an empty 406. The lab answers them first, in the shape of
-its other refusals (`error_text.request_refusal`: a JSON body naming the rule), with the status
-RFC 9110 gives, since the MCP transport names none for them.
+The SDK refuses some of these itself, each in its own shape: a plain-text 421 or 403 for the
+Host or Origin, a plain-text 400 for the Content-Type, a 405 with no body (2026-07-28) or one
+whose `Allow` names GET and DELETE, which this server does not serve (initialize era), an empty
+406. The lab answers them
+first, each as a JSON-RPC error object with no id (MCP Streamable HTTP: "The HTTP response body
+MAY comprise a JSON-RPC error response that has no id"; the SDK's own initialize-era refusals
+are such objects too, with -32600), with the status the MCP transport or RFC 9110 gives and a
+message naming the rule.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from starlette.responses import Response
 from starlette.types import Message, Receive
 
-from ..error_text import request_refusal
+from .jsonrpc import INVALID_REQUEST, error_response
 
 # Streamable HTTP "Sending Messages to the Server": every JSON-RPC message is POSTed as JSON.
 JSON = "application/json"
+
+
+def transport_refusal(status: int, rule: str, headers: dict[str, str] | None = None) -> Response:
+    """An HTTP-level refusal at the MCP endpoint: a JSON-RPC error with no id (none was read)."""
+    return error_response(None, INVALID_REQUEST, rule, status, headers)
 
 
 def replayed(body: bytes, receive: Receive) -> Receive:
@@ -47,8 +58,40 @@ def method_refusal(method: str, path: str) -> Response | None:
         why = "this stateless server has no session to terminate (MCP Streamable HTTP: 405 for DELETE)"
     else:
         why = "the MCP endpoint takes JSON-RPC messages by POST (MCP Streamable HTTP)"
-    description = f"{method} is not allowed on {path}: {why}; send JSON-RPC messages with POST"
-    return request_refusal(405, description, {"Allow": "POST"})
+    description = f"{method} is not allowed on {path}: {why}; send JSON-RPC messages with POST (RFC 9110 §15.5.6)"
+    return transport_refusal(405, description, {"Allow": "POST"})
+
+
+def rebinding_refusal(
+    headers: list[tuple[bytes, bytes]], hosts: Sequence[str], origins: Sequence[str]
+) -> Response | None:
+    """None when the Host is one this server answers to and the Origin, if any, one it serves;
+    else 421 or 403. The same lists, read the same way (`name:*` is that name with any port),
+    are the SDK's `TransportSecuritySettings`, so its own check, which answers in plain text,
+    never has anything left to refuse."""
+    host = next((v.decode("latin-1") for k, v in headers if k.lower() == b"host"), "")
+    if not _listed(host, hosts):
+        # RFC 9110 §15.5.20: 421 for a request directed at a server that will not answer for
+        # that authority; a DNS-rebinding page's requests carry the attacker's name.
+        return transport_refusal(
+            421, f"Host {host!r} is not a name this MCP server answers to (DNS-rebinding protection, RFC 9110 §15.5.20)"
+        )
+    origin = next((v.decode("latin-1") for k, v in headers if k.lower() == b"origin"), "")
+    if origin and not _listed(origin, origins):
+        # MCP Streamable HTTP, Security: servers MUST validate the Origin header; "If the Origin
+        # header is present and invalid, servers MUST respond with HTTP 403 Forbidden".
+        return transport_refusal(
+            403,
+            f"Origin {origin!r} is not an origin of this MCP server: servers MUST validate the Origin header "
+            "(MCP Streamable HTTP, Security; DNS-rebinding protection)",
+        )
+    return None
+
+
+def _listed(value: str, allowed: Sequence[str]) -> bool:
+    return bool(value) and any(
+        value == entry or (entry.endswith(":*") and value.startswith(entry[:-1])) for entry in allowed
+    )
 
 
 def media_refusal(headers: list[tuple[bytes, bytes]]) -> Response | None:
@@ -58,10 +101,21 @@ def media_refusal(headers: list[tuple[bytes, bytes]]) -> Response | None:
         # RFC 9110 §15.5.16: 415 for content in a format the method does not take, and an
         # `Accept` response header can name the media types that would have been accepted.
         sent = repr(content_types[0]) if len(content_types) == 1 else f"{len(content_types)} Content-Type headers"
-        return request_refusal(
+        return transport_refusal(
             415,
             f"a JSON-RPC message is sent as {JSON} (MCP Streamable HTTP); this request sent {sent} (RFC 9110 §15.5.16)",
             {"Accept": JSON},
+        )
+    codings = [v.decode("latin-1").strip().lower() for k, v in headers if k.lower() == b"content-encoding"]
+    if any(coding not in ("", "identity") for coding in codings):
+        # RFC 9110 §8.4.1: an origin server MAY answer 415 to a content coding it does not take,
+        # and §15.5.16: Accept-Encoding says which would have been accepted. The body is read as
+        # it came, so a compressed one was a parse error that named nothing.
+        return transport_refusal(
+            415,
+            f"this server takes no content coding; the request's Content-Encoding is {', '.join(codings)!r} "
+            "(RFC 9110 §8.4.1, §15.5.16)",
+            {"Accept-Encoding": "identity"},
         )
     accepts = [v.decode("latin-1") for k, v in headers if k.lower() == b"accept"]
     if not _accepts_json(",".join(accepts)):
@@ -69,7 +123,7 @@ def media_refusal(headers: list[tuple[bytes, bytes]]) -> Response | None:
         # Server" item 2). This server answers every request in JSON, so it needs only the first;
         # without it, RFC 9110 §15.5.7's 406 (the SDK's answer too, which it sent with no body).
         listed = repr(",".join(accepts)) if accepts else "no Accept header"
-        return request_refusal(
+        return transport_refusal(
             406,
             f"this server answers in {JSON}, and the request's Accept lists {listed}; a client MUST "
             f"accept {JSON} and text/event-stream (MCP Streamable HTTP, RFC 9110 §15.5.7)",

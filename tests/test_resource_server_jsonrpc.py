@@ -1,0 +1,168 @@
+"""The MCP endpoint under hostile JSON-RPC, on every revision the lab runs: a body that is JSON
+but no JSON-RPC message gets 400 and the error JSON-RPC 2.0 §5.1 names (-32600 Invalid Request,
+-32602 Invalid params), carrying the request's id when it has one to echo and null otherwise
+(§5), with a message naming the rule; never a 202, as if the request were a notification, and
+never the SDK's validation dump. Always with a valid token, so the body reaches JSON-RPC."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from lab_servers import Lab
+
+from .test_resource_server_transport import JSON_HEADERS, mint
+
+pytestmark = pytest.mark.anyio
+
+# (server revision, MCP-Protocol-Version sent): the three initialize-era revisions, the dual-era
+# 2026-07-28 server reached the initialize way (no header), and its stateless 2026-07-28 path.
+ERAS = [
+    pytest.param("2025-03-26", None, id="2025-03-26"),
+    pytest.param("2025-06-18", "2025-06-18", id="2025-06-18"),
+    pytest.param("2025-11-25", "2025-11-25", id="2025-11-25"),
+    pytest.param("2026-07-28", None, id="2026-07-28-initialize-era"),
+    pytest.param("2026-07-28", "2026-07-28", id="2026-07-28-stateless"),
+]
+
+
+async def send(server: str, header: str | None, body: Any) -> Any:
+    async with Lab(revision=server) as lab, lab.httpx_client() as http:
+        headers = {**JSON_HEADERS, "Authorization": f"Bearer {mint(lab)}"}
+        if header:
+            headers["MCP-Protocol-Version"] = header
+        content = body if isinstance(body, bytes) else json.dumps(body).encode()
+        return await http.post(lab.mcp_url, content=content, headers=headers)
+
+
+def error_of(response: Any, status: int = 400) -> tuple[Any, int, str]:
+    """The id, code and message of the JSON-RPC error that is the whole answer."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert body["jsonrpc"] == "2.0" and set(body) == {"jsonrpc", "id", "error"}, body
+    message = body["error"]["message"]
+    assert len(message) < 300, message  # one sentence naming the rule, not a validation dump
+    return body["id"], body["error"]["code"], message
+
+
+@pytest.mark.parametrize(("server", "header"), ERAS)
+@pytest.mark.parametrize(
+    "bad_id",
+    [{}, [], True, None, 1.5, 1.0],
+    ids=["object", "array", "true", "null", "fraction", "integer-written-as-1.0"],
+)
+async def test_a_request_whose_id_is_not_a_string_or_an_integer_is_an_invalid_request_never_a_202(
+    server: str, header: str | None, bad_id: Any
+) -> None:
+    # MCP basic, Requests: "Requests MUST include a string or integer ID. Unlike base JSON-RPC, the
+    # ID MUST NOT be null." The SDK read such a request as a notification (202, never answered).
+    response = await send(server, header, {"jsonrpc": "2.0", "id": bad_id, "method": "tools/list"})
+    request_id, code, message = error_of(response)
+    assert (request_id, code) == (None, -32600)  # §5: an id that cannot be read is answered with null
+    assert "a request's id MUST be a string or an integer, and MUST NOT be null" in message
+
+
+NOT_JSON_RPC = [
+    pytest.param({"id": 1, "method": "tools/list"}, 1, '"jsonrpc": "2.0", exactly', id="no-jsonrpc-member"),
+    pytest.param({"jsonrpc": "1.0", "id": 1, "method": "tools/list"}, 1, '"jsonrpc": "2.0", exactly', id="jsonrpc-1.0"),
+    pytest.param({"jsonrpc": "2.0", "id": 1, "method": 5}, 1, '"method" is a string', id="method-a-number"),
+    pytest.param({"jsonrpc": "2.0", "id": 1}, 1, "a request or notification (with a method) or a response",
+                 id="neither-method-nor-result"),
+    pytest.param({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": "x"}, 1, "structured value",
+                 id="params-a-string"),
+    pytest.param({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": 3}, 1, "structured value",
+                 id="params-a-number"),
+    pytest.param({"jsonrpc": "2.0", "method": "notifications/initialized", "params": "x"}, None, "structured value",
+                 id="notification-params-a-string"),
+    pytest.param(1, None, "a JSON-RPC message is a JSON object", id="a-number"),
+    pytest.param("tools/list", None, "a JSON-RPC message is a JSON object", id="a-string"),
+    pytest.param(None, None, "a JSON-RPC message is a JSON object", id="null"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("server", "header"), ERAS)
+@pytest.mark.parametrize(("body", "echoed", "rule"), NOT_JSON_RPC)
+async def test_json_that_is_not_a_json_rpc_2_0_message_is_an_invalid_request_naming_the_rule(
+    server: str, header: str | None, body: Any, echoed: int | None, rule: str
+) -> None:
+    # JSON-RPC 2.0 §5.1: -32600 "The JSON sent is not a valid Request object"; §5: the id when it
+    # could be read. The SDK answered -32602 Invalid params, with pydantic's dump of its union.
+    request_id, code, message = error_of(await send(server, header, body))
+    assert (request_id, code) == (echoed, -32600)
+    assert message.startswith("Invalid Request: ") and rule in message
+
+
+@pytest.mark.parametrize(("server", "header"), ERAS)
+async def test_positional_params_are_invalid_params_since_mcp_methods_take_them_by_name(
+    server: str, header: str | None
+) -> None:
+    # JSON-RPC 2.0 §4.2 allows params by position; every MCP method's params are an object.
+    body = {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": ["whoami", {}]}
+    request_id, code, message = error_of(await send(server, header, body))
+    assert (request_id, code) == (7, -32602) and "params is an object" in message
+
+
+MALFORMED_RESPONSES = [
+    pytest.param({"jsonrpc": "2.0", "id": {}, "result": {}}, "a response carries the id", id="result-id-an-object"),
+    pytest.param({"jsonrpc": "2.0", "id": 1, "result": {}, "error": {"code": 1, "message": "m"}}, "never both",
+                 id="result-and-error"),
+    pytest.param({"jsonrpc": "2.0", "id": 1, "error": {"code": "x", "message": "m"}}, "an integer code",
+                 id="error-code-a-string"),
+    pytest.param({"jsonrpc": "2.0", "error": {"code": 1, "message": "m"}}, "or null", id="error-without-id"),
+    pytest.param({"jsonrpc": "2.0", "id": 1, "result": 5}, "an MCP result is a JSON object", id="result-a-number"),
+    pytest.param({"jsonrpc": "2.0", "id": 0, "method": "tools/list", "error": {"code": 1, "message": "m"}},
+                 "a request (with a method) or a response", id="request-and-error"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("server", "header"), ERAS)
+@pytest.mark.parametrize(("body", "rule"), MALFORMED_RESPONSES)
+async def test_a_malformed_response_sent_to_the_server_is_an_invalid_request_with_no_id(
+    server: str, header: str | None, body: dict[str, Any], rule: str
+) -> None:
+    # JSON-RPC 2.0 §5: a response has a result or an error, and the id of the request it answers.
+    # MCP Streamable HTTP: input the server cannot accept gets an HTTP error status, and the body
+    # "MAY comprise a JSON-RPC error response that has no id" (a response's id is not the client's).
+    request_id, code, message = error_of(await send(server, header, body))
+    assert (request_id, code) == (None, -32600) and rule in message
+
+
+@pytest.mark.parametrize(
+    ("server", "header"), [("2025-03-26", None), ("2025-03-26", "2025-03-26"), ("2026-07-28", None)]
+)
+async def test_each_message_of_a_batch_is_judged_as_a_single_one_would_be_and_none_is_dropped(
+    server: str, header: str | None
+) -> None:
+    # MCP 2025-03-26 "Batching"; JSON-RPC 2.0 §6: "The Server SHOULD respond with an Array containing
+    # the corresponding Response objects". The requests with an unreadable id were taken for
+    # notifications and got no entry: the whole batch was a 202, answering none of them.
+    batch = [
+        {"jsonrpc": "2.0", "id": {}, "method": "tools/list"},
+        {"jsonrpc": "2.0", "id": None, "method": "tools/list"},
+        {"jsonrpc": "2.0", "id": True, "method": "tools/list"},
+        {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": ["whoami"]},
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+    ]
+    response = await send(server, header, batch)
+    assert response.status_code == 200
+    answers = response.json()
+    assert [(a["id"], a.get("error", {}).get("code")) for a in answers] == [
+        (None, -32600),
+        (None, -32600),
+        (None, -32600),
+        (7, -32602),
+        (1, None),
+    ]
+    assert "MUST NOT be null" in answers[0]["error"]["message"]
+
+
+@pytest.mark.parametrize(("server", "header"), ERAS)
+async def test_a_body_with_a_byte_order_mark_is_a_parse_error_naming_rfc_8259(server: str, header: str | None) -> None:
+    # RFC 8259 §8.1: implementations "MUST NOT add a byte order mark" to networked JSON; a parser
+    # MAY ignore one, and the lab refuses it, saying so.
+    body = b"\xef\xbb\xbf" + json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).encode()
+    request_id, code, message = error_of(await send(server, header, body))
+    assert (request_id, code) == (None, -32700) and "byte order mark" in message and "RFC 8259 §8.1" in message
