@@ -512,7 +512,7 @@ async def test_an_id_jag_whose_exp_is_unreasonably_far_in_the_future_is_invalid_
     response = await present(lab, good(idp, exp=253402300799))  # 9999-12-31
     assert_oauth_error(response, 400, "invalid_grant", "unreasonably far in the future")
     assert not lab.auth_server.seen_id_jags
-    assert (await present(lab, good(idp, exp=now + 600))).status_code == 200  # ten minutes: fine
+    assert (await present(lab, good(idp, exp=now + 3600))).status_code == 200  # authlib's hour: fine
 
 
 async def test_an_id_jag_without_iat_is_invalid_grant(lab: Lab) -> None:

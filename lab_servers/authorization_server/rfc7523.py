@@ -38,9 +38,10 @@ GRANT_TYPE = JWT_BEARER
 ALGORITHMS = ["Ed25519", "ES256"]
 # RFC 7521 §5.2 (which the ID-JAG draft's processing rules apply in full) lets the AS reject an
 # expiry "unreasonably far in the future". Its jti is remembered until that expiry, so without a
-# bound one ID-JAG dated for the year 9999 holds a replay entry for good. Twice ext-auth's five
-# minutes, for an IdP whose clock runs a little ahead (the lab's own IdP issues 300 s).
-MAX_ID_JAG_LIFETIME = 600
+# bound one ID-JAG dated for the year 9999 holds a replay entry for good. An hour, what authlib's
+# signer gives when told nothing (ext-auth's example, and the lab's own IdP, give five minutes),
+# and a minute more for an IdP whose clock runs ahead of this one.
+MAX_ID_JAG_LIFETIME = 3600 + 60
 
 
 def redeem_assertion(server: AuthorizationServerState, client: Client, form: dict[str, str]) -> dict[str, Any]:
