@@ -9,7 +9,8 @@ official SDK, an IDE):
 Unlike the in-process lab it runs on the wall clock (tokens expire, rate-limit windows pass) and
 draws ids and the signing key from the system's randomness on every start: a seed from the
 repository would let anyone mint valid tokens for a served lab. HTTPS comes from a local CA
-(`local_ca`); `--http` serves plain http, which MCP §11.3 does not allow for an AS.
+(`local_ca`) and is spoken by `serve_tls`; `--http` serves plain http, which MCP §11.3 does not
+allow for an AS.
 
 The hardened AS keeps refusing CIMD documents on special-use addresses (CIMD §8.6), with one
 exception, visible in its policy as `trusted_local_origins`: this lab's own client-metadata
@@ -22,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 import ssl
 import time
 import warnings
@@ -49,12 +51,21 @@ from .revisions import revision as revision_named
 from .serve_sockets import (
     LISTEN_BACKLOG,
     MAX_CONNECTIONS,
+    MAX_REQUEST_HEAD_BYTES,
     REQUEST_DEADLINE_SECONDS,
+    WRITE_STALL_SECONDS,
     QuietOutOfFiles,
     TraceRecorder,
     bind,
     canonical_host_only,
     limited_protocol,
+)
+from .serve_tls import (
+    TLS_HANDSHAKE_SECONDS,
+    TLS_SHUTDOWN_SECONDS,
+    abandon_pending_handshakes,
+    server_context,
+    tls_handshakes,
 )
 from .trace import Exchange
 
@@ -113,13 +124,17 @@ async def serving(
     on_exchange: Callable[[Exchange], None] = lambda _: None,
     request_deadline: float = REQUEST_DEADLINE_SECONDS,
     max_connections: int = MAX_CONNECTIONS,
+    write_stall: float = WRITE_STALL_SECONDS,
+    tls_handshake: float = TLS_HANDSHAKE_SECONDS,
+    tls_shutdown: float = TLS_SHUTDOWN_SECONDS,
     access_token_algorithm: AccessTokenAlgorithm = ALGORITHM,
 ) -> AsyncIterator[ServedLab]:
     """Serve a lab's MCP server, AS and client-metadata host for the duration of the block.
     `revision` is passed to `Lab` as in the in-process lab: the MCP server and the AS (its
     capabilities: `ASCapabilities.for_revision`) follow it; `capabilities`, if given, replace
-    the AS's ones exactly as `Lab(capabilities=…)` does. `request_deadline` and
-    `max_connections` are each server's connection limits (`serve_sockets`)."""
+    the AS's ones exactly as `Lab(capabilities=…)` does. `request_deadline`, `max_connections`,
+    `write_stall` (`serve_sockets`), `tls_handshake` and `tls_shutdown` (`serve_tls`) are each
+    server's connection limits, in seconds but for the count; none is a command-line flag."""
     followed = revision_named(revision)  # an unknown revision is a ValueError naming the known ones
     if not followed.protected_resource_metadata:
         # 2025-03-26 §2.3.2 puts the AS at the MCP server's origin; only the in-process lab builds
@@ -179,6 +194,8 @@ async def serving(
         (documents, "off"),
     ]
     servers = []
+    http = limited_protocol(request_deadline, write_stall)
+    context = server_context(ca.server_certificate, ca.server_key) if ca else None
     for (app, lifespan), port in zip(apps, ports, strict=True):
         # A foreign Host or Origin is refused first (403); a loopback alias is told the canonical name (421).
         inner = app if any_host else canonical_host_only(app, f"{named}:{port}", f"{scheme}://{named}:{port}")
@@ -189,11 +206,14 @@ async def serving(
             log_level="warning",
             lifespan=lifespan,
             timeout_graceful_shutdown=5,
-            http=limited_protocol(request_deadline),
+            # uvicorn is given no certificate: `serve_tls` does TLS, so that a connection counts
+            # from its accept and its handshake has a deadline.
+            http=tls_handshakes(http, context, handshake_seconds=tls_handshake, shutdown_seconds=tls_shutdown)
+            if context
+            else http,
             limit_concurrency=max_connections,
             backlog=LISTEN_BACKLOG,
-            ssl_certfile=str(ca.server_certificate) if ca else None,
-            ssl_keyfile=str(ca.server_key) if ca else None,
+            h11_max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES,
         )
         servers.append(_EmbeddedServer(config))
     loop = asyncio.get_running_loop()
@@ -231,6 +251,11 @@ class _EmbeddedServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # No await between this and uvicorn closing the listener: no handshake starts in between.
+        abandon_pending_handshakes(self.config.http_protocol_class)
+        await super().shutdown(sockets)
 
 
 class _OutsideOrigins(httpx.AsyncBaseTransport):

@@ -1,5 +1,6 @@
-"""The sockets side of `python -m lab_servers serve`: binding, the connection limits uvicorn lacks,
-the trace recorder every served app sits behind, and the canonical-host rule."""
+"""The sockets side of `python -m lab_servers serve`: binding, the
+connection limits uvicorn lacks (TLS's own are in `serve_tls`), the trace recorder every served
+app sits behind, and the canonical-host rule."""
 
 from __future__ import annotations
 
@@ -34,6 +35,17 @@ MAX_SERVED_HEADERS = 40  # a browser sends ~20; 16 KiB of tiny headers cost ~0.5
 # drips a request one byte at a time held its connection forever (slow-loris). A loopback client
 # sends a whole request, 256 KB at most (`body_limit`), in milliseconds.
 REQUEST_DEADLINE_SECONDS = 10.0
+# A response may wait this long for the client to read: past it, with the connection's write
+# buffer still full, the connection is aborted. uvicorn waits for the buffer to drain before it
+# writes more, and closing a connection waits for the same drain, so a client that sent requests
+# and never read the answers held its connection (and the application's task) forever. Writes
+# pause only once the kernel's buffers and asyncio's 64 KiB are full; a client that reads at all,
+# a browser tab in the background included, drains them in milliseconds.
+WRITE_STALL_SECONDS = 10.0
+# A request's line and headers, together: h11's own default, said here because the lab relies on
+# it (uvicorn passes `h11_max_incomplete_event_size` through, and a larger head is answered 431).
+# A browser's request head is 1-2 KiB; a long `Cookie` header is the most that grows it.
+MAX_REQUEST_HEAD_BYTES = 16 * 1024
 # Open connections per server: at the limit a request is answered 503 (uvicorn's
 # `limit_concurrency`), and a connection opened past it is answered 503 and closed at once, so
 # connections that never finish a request cannot use up the process's file descriptors (macOS
@@ -139,15 +151,18 @@ def _cut(body: str) -> str:
 
 
 class _LimitedH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol with the two limits it lacks: a request must arrive whole within
+    """uvicorn's h11 protocol with the three limits it lacks: a request must arrive whole within
     `request_deadline` seconds, or the connection is answered 408 and closed (RFC 9110 §15.5.9:
     the server "did not receive a complete request message within the time that it was prepared
-    to wait", with `Connection: close`); and a connection opened past `limit_concurrency` is
+    to wait", with `Connection: close`); a connection whose client has not read what it was sent
+    for `write_stall` seconds is aborted; and a connection opened past `limit_concurrency` is
     answered 503 and closed before it can hold a descriptor. A server gets its own subclass from
-    `limited_protocol`, which sets `request_deadline`."""
+    `limited_protocol`, which sets `request_deadline` and `write_stall`."""
 
     request_deadline = REQUEST_DEADLINE_SECONDS
+    write_stall = WRITE_STALL_SECONDS
     _deadline: asyncio.TimerHandle | None = None
+    _stalled: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -170,10 +185,28 @@ class _LimitedH11Protocol(H11Protocol):
             self._deadline.cancel()
             self._deadline = None
 
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._stalled is None:
+            self._stalled = self.loop.call_later(self.write_stall, self._write_stalled)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self._stalled is not None:
+            self._stalled.cancel()
+            self._stalled = None
+
+    def _write_stalled(self) -> None:
+        # abort(), not close(): close() waits for the write buffer to drain, which is what this
+        # client never lets happen. Its connection_lost releases the application (`http.disconnect`).
+        self._stalled = None
+        self.transport.abort()
+
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
+        for timer in (self._deadline, self._stalled):
+            if timer is not None:
+                timer.cancel()
+        self._deadline = self._stalled = None
         super().connection_lost(exc)
 
     def _deadline_passed(self) -> None:
@@ -201,9 +234,10 @@ class _LimitedH11Protocol(H11Protocol):
         self.transport.close()
 
 
-def limited_protocol(request_deadline: float) -> type[H11Protocol]:
+def limited_protocol(request_deadline: float, write_stall: float = WRITE_STALL_SECONDS) -> type[H11Protocol]:
     """The protocol class to pass as `uvicorn.Config(http=…)`, with `limit_concurrency` set."""
-    return type("LimitedH11Protocol", (_LimitedH11Protocol,), {"request_deadline": request_deadline})
+    attributes = {"request_deadline": request_deadline, "write_stall": write_stall}
+    return type("LimitedH11Protocol", (_LimitedH11Protocol,), attributes)
 
 
 class QuietOutOfFiles:

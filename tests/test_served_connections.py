@@ -1,0 +1,151 @@
+"""What a served lab's sockets owe a stranger who connects and then does not keep up its side: a
+TLS handshake has a deadline and counts against the connection limit from its accept; a client
+that stops reading is let go; and a TLS connection being closed waits only so long for the
+client's close_notify.
+Every bound here is shortened for the test (`serving`'s internal arguments); the real ones are in
+`serve_sockets` and `serve_tls`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import ssl
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from lab_servers.serve import serving
+
+pytestmark = pytest.mark.anyio
+# The first 10 bytes of a ClientHello: a TLS record header promising 512 bytes, and 5 of them.
+HALF_A_CLIENT_HELLO = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03"
+
+
+@pytest.fixture(scope="module")
+def tls_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("tls")
+
+
+def trusting(tls_dir: Path) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(tls_dir / "ca.pem"))
+
+
+def served(tls_dir: Path, **options: Any) -> Any:
+    return serving(mcp_port=0, as_port=0, documents_port=0, tls_directory=tls_dir, **options)
+
+
+async def closed_by_the_server(reader: asyncio.StreamReader, within: float) -> bool:
+    """True once the server closed the connection (end of stream or reset), False if it is still
+    open after `within` seconds."""
+    try:
+        while await asyncio.wait_for(reader.read(65536), within):
+            pass
+    except TimeoutError:
+        return False
+    except ConnectionError:
+        pass
+    return True
+
+
+async def test_a_connection_that_never_finishes_its_tls_handshake_is_closed_at_the_handshake_deadline(
+    tls_dir: Path,
+) -> None:
+    """asyncio waits 60 s for a handshake unless told otherwise, and uvicorn does not tell it."""
+    async with served(tls_dir, tls_handshake=0.5) as lab:
+        port = urlsplit(lab.issuer).port
+        started = time.monotonic()
+        silent_reader, silent = await asyncio.open_connection("127.0.0.1", port)
+        half_reader, half = await asyncio.open_connection("127.0.0.1", port)
+        half.write(HALF_A_CLIENT_HELLO)
+        assert await closed_by_the_server(silent_reader, 5) and await closed_by_the_server(half_reader, 5)
+        waited = time.monotonic() - started
+        silent.close()
+        half.close()
+    assert 0.4 < waited < 5
+
+
+async def test_connections_still_in_their_handshake_count_against_the_limit_and_the_oldest_makes_room(
+    tls_dir: Path,
+) -> None:
+    """Uncounted, a few hundred sockets that never said a word held as many descriptors (and
+    asyncio's 256 KiB TLS buffer each) while real clients were admitted alongside them."""
+    async with served(tls_dir, max_connections=3, tls_handshake=30) as lab:
+        port = urlsplit(lab.issuer).port
+        idle = []
+        for _ in range(5):
+            idle.append(await asyncio.open_connection("127.0.0.1", port))
+            await asyncio.sleep(0.05)  # accepted in the order they connected
+        oldest_closed = [await closed_by_the_server(reader, 2) for reader, _ in idle[:2]]
+        newest_open = [not await closed_by_the_server(reader, 0.2) for reader, _ in idle[2:]]
+        async with httpx.AsyncClient(verify=trusting(tls_dir)) as http:
+            metadata = await http.get(f"{lab.issuer}/.well-known/oauth-authorization-server")
+        for _, writer in idle:
+            writer.close()
+    assert oldest_closed == [True, True] and newest_open == [True, True, True]
+    assert metadata.status_code == 200  # a real client still gets in: the oldest idle one made room
+
+
+async def test_a_client_that_never_reads_its_responses_is_let_go_after_the_write_stall(tls_dir: Path) -> None:
+    """uvicorn waits for a full write buffer to drain before writing more, and closing waits for
+    the same drain: a client that pipelined requests and read nothing held its connection, and
+    the application's task, for ever."""
+    exchanges: list[object] = []
+    async with served(tls_dir, write_stall=0.5, on_exchange=exchanges.append) as lab:
+        port = urlsplit(lab.issuer).port
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # fills after a few responses
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+        reader, writer = await asyncio.open_connection(sock=sock, ssl=trusting(tls_dir), server_hostname="127.0.0.1")
+        request = f"GET /.well-known/oauth-authorization-server HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n"
+        sent = 5_000  # ~8 MB of answers: more than every buffer between the two ends holds
+        writer.write(request.encode() * sent)
+        await steady(lambda: len(exchanges))  # the server's writes stalled: it answers no more
+        received = b""
+        try:
+            while chunk := await asyncio.wait_for(reader.read(1 << 20), 10):
+                received += chunk
+        except (ConnectionError, ssl.SSLError):  # aborted: a reset, or a TLS stream cut short
+            pass
+        writer.close()
+    answered = received.count(b"HTTP/1.1 200 OK")
+    assert 0 < len(exchanges) < sent and answered < sent  # let go part-way, not served to the end once read
+
+
+async def steady(count: Any, for_seconds: float = 1.5) -> None:
+    """Wait until `count()` has not changed for `for_seconds` (at most 60 s: a busy machine is slow)."""
+    last, since, deadline = count(), time.monotonic(), time.monotonic() + 60
+    while time.monotonic() - since < for_seconds and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        if count() != last:
+            last, since = count(), time.monotonic()
+
+
+def _handshake_then_read_only_the_wire(port: int, context: ssl.SSLContext) -> float:
+    """Finish a TLS handshake, then never read through TLS again (so never answer the server's
+    close_notify), only watch the socket: the seconds until the server closed it."""
+    tls = context.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="127.0.0.1")
+    started = time.monotonic()
+    with socket.socket(fileno=os.dup(tls.fileno())) as wire:
+        wire.settimeout(10)
+        try:
+            while wire.recv(65536):
+                pass
+        except ConnectionResetError:
+            pass
+    tls.close()
+    return time.monotonic() - started
+
+
+async def test_a_tls_connection_being_closed_waits_only_so_long_for_the_clients_close_notify(tls_dir: Path) -> None:
+    """asyncio's default wait is 30 s, during which the connection still counts against the limit."""
+    async with served(tls_dir, request_deadline=0.5, tls_shutdown=0.5) as lab:
+        port = urlsplit(lab.issuer).port
+        assert port is not None
+        seconds = await asyncio.to_thread(_handshake_then_read_only_the_wire, port, trusting(tls_dir))
+    assert seconds < 5  # the 408 at 0.5 s, then 0.5 s for a close_notify that never comes
