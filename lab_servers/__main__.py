@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument(
         "--host",
         default="127.0.0.1",
-        help="address to listen on (default 127.0.0.1; ::1 serves https://[::1]:…; others need --allow-non-loopback)",
+        help="address to listen on, which the URLs name (default 127.0.0.1; ::1 serves https://[::1]:…; localhost binds and names 127.0.0.1; others need --allow-non-loopback, 0.0.0.0 and :: name loopback)",
     )
     serve.add_argument(
         "--allow-non-loopback",

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import signal
 import socket
 import ssl
@@ -49,6 +50,7 @@ from .network.network import HttpxTransport
 from .revisions import DEFAULT_REVISION
 from .revisions import revision as revision_named
 from .serve_sockets import (
+    CANONICAL_HOST,
     LISTEN_BACKLOG,
     MAX_CONNECTIONS,
     MAX_REQUEST_HEAD_BYTES,
@@ -59,6 +61,7 @@ from .serve_sockets import (
     bind,
     canonical_host_only,
     limited_protocol,
+    url_host,
 )
 from .serve_tls import (
     TLS_HANDSHAKE_SECONDS,
@@ -68,8 +71,6 @@ from .serve_tls import (
     tls_handshakes,
 )
 from .trace import Exchange
-
-CANONICAL_HOST = "127.0.0.1"
 
 
 class WallClock(LabClock):
@@ -93,6 +94,7 @@ class ServedLab:
     documents_origin: str
     client_ids: list[tuple[str, str]] = field(default_factory=list)  # (client id, who it is for)
     ca: LocalCA | None = None
+    listening: str = CANONICAL_HOST  # the address the sockets are bound to, which the URLs may not name
 
     @property
     def scheme(self) -> str:
@@ -152,11 +154,14 @@ async def serving(
     # port 0 becomes a real port before any URL is made.
     sockets = [bind(host, port) for port in (mcp_port, as_port, documents_port)]
     ports = [sock.getsockname()[1] for sock in sockets]
+    try:
+        named = url_host(sockets[0], tls=tls)
+    except ValueError:
+        for sock in sockets:
+            sock.close()
+        raise
     ca = ensure_local_ca(tls_directory) if tls else None
     scheme = "https" if tls else "http"
-    # The URLs name the address the sockets listen on: `--host ::1` serves https://[::1]:8000/mcp
-    # (RFC 3986 §3.2.2 brackets an IPv6 literal); every other host keeps 127.0.0.1.
-    named = "[::1]" if host == "::1" else CANONICAL_HOST
     origins = [f"{scheme}://{named}:{port}" for port in ports]
     mcp_url, issuer, documents_origin = f"{origins[0]}/mcp", origins[1], origins[2]
     if seed is not None:
@@ -178,7 +183,7 @@ async def serving(
     _connect_outside(lab, documents_origin, verify)
     documents = MetadataHost(f"{named}:{ports[2]}")
     documents.url = lambda path: f"{documents_origin}{path}"  # type: ignore[method-assign]
-    served = ServedLab(lab, mcp_url, issuer, documents_origin, ca=ca)
+    served = ServedLab(lab, mcp_url, issuer, documents_origin, ca=ca, listening=sockets[0].getsockname()[0])
     for ready in READY_DOCUMENTS:
         url = documents.url(ready.path)
         documents.publish(ready.path, ready.document(url), cache_control="max-age=60")
@@ -300,6 +305,7 @@ def banner(served: ServedLab, *, seed: int | str | None, trace_file: Path | None
         f"  AS capabilities: cimd={capabilities.cimd}, dcr={capabilities.dcr!r}, iss={capabilities.iss_parameter}",
         f"Client documents      {served.documents_origin}"
         + ("" if capabilities.cimd else "  (served, but this AS has CIMD off: it refuses them as client ids)"),
+        *listening_lines(served, named),
         f"  AS policy: trusted_local_origins={list(policy.trusted_local_origins)} (the one origin exempt from the special-use-address rule)",
         "  AS policy: default_to_single_resource=True (a missing `resource` means the MCP server above; the lab's choice against RFC 8707)",
         "  clock: wall clock; ids and signing key: "
@@ -317,6 +323,17 @@ def banner(served: ServedLab, *, seed: int | str | None, trace_file: Path | None
         lines += ["", f"Every exchange is also saved to {trace_file} (load it with lab_servers.load_trace)."]
     lines.append("\nPoint an MCP client at the MCP server; every exchange is printed below. Ctrl-C stops.\n")
     return "\n".join(lines)
+
+
+def listening_lines(served: ServedLab, named: str) -> list[str]:
+    """Where the sockets listen, when that is not the host the URLs name (`url_host`)."""
+    if not ipaddress.ip_address(served.listening).is_unspecified:
+        return []
+    return [
+        f"  listening on every interface ({served.listening}), but the URLs name {named}: identifiers are one exact string,",
+        f"  and {named} is the one every client on this machine reaches (and the certificate names). A client on",
+        "  another machine reaches the sockets, not these URLs (they name its own loopback).",
+    ]
 
 
 def client_id_lines(served: ServedLab) -> list[str]:

@@ -1,4 +1,4 @@
-"""The sockets side of `python -m lab_servers serve`: binding, the
+"""The sockets side of `python -m lab_servers serve`: binding and the host the URLs name, the
 connection limits uvicorn lacks (TLS's own are in `serve_tls`), the trace recorder every served
 app sits behind, and the canonical-host rule."""
 
@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import ipaddress
 import json
 import logging
 import socket
@@ -17,7 +18,10 @@ import h11
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from .local_ca import LOOPBACK_ADDRESSES
 from .trace import BodyTap, Exchange, Headers, Trace
+
+CANONICAL_HOST = "127.0.0.1"
 
 # A served process lives as long as its user wants and answers anyone, so what it keeps in memory
 # has a bound that does not depend on what strangers send: the latest exchanges, each with its
@@ -280,6 +284,27 @@ def bind(host: str, port: int) -> socket.socket:
         sock.close()
         raise OSError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     return sock
+
+
+def url_host(sock: socket.socket, *, tls: bool) -> str:
+    """The host the served URLs name: the address `sock` is bound to (`--host localhost` binds, and
+    so names, 127.0.0.1; `--host ::1` names [::1], bracketed by RFC 3986 §3.2.2). Bound to every
+    interface (0.0.0.0, ::), the lab names its loopback address: an identifier is one exact string
+    (RFC 8707 §2, RFC 9728 §3.3), and loopback is the one address of the machine that every client
+    on it reaches and that the certificate names, so a client on another machine cannot use these
+    URLs. Over TLS another address is refused: the lab's CA signs only loopback names
+    (`local_ca`), so no client, the lab's own MCP server fetching the AS's keys included, could
+    verify a certificate for it."""
+    address = ipaddress.ip_address(sock.getsockname()[0])
+    if address.is_unspecified:
+        address = ipaddress.ip_address("::1" if address.version == 6 else CANONICAL_HOST)
+    if tls and str(address) not in LOOPBACK_ADDRESSES:
+        raise ValueError(
+            f"--host {address} is not an address the lab's certificate can name (its CA signs only localhost,"
+            f" {' and '.join(LOOPBACK_ADDRESSES)}); listen on 0.0.0.0 and use https://{CANONICAL_HOST}:… on this"
+            " machine, or serve --http there"
+        )
+    return f"[{address}]" if address.version == 6 else str(address)
 
 
 def canonical_host_only(app: ASGIApp, canonical: str, origin: str) -> ASGIApp:

@@ -1,7 +1,7 @@
 """What a served lab's sockets owe a stranger who connects and then does not keep up its side: a
 TLS handshake has a deadline and counts against the connection limit from its accept; a client
-that stops reading is let go; and a TLS connection being closed waits only so long for the
-client's close_notify.
+that stops reading is let go; a TLS connection being closed waits only so long for the client's
+close_notify; and the URLs the lab prints name an address its sockets and certificate answer for.
 Every bound here is shortened for the test (`serving`'s internal arguments); the real ones are in
 `serve_sockets` and `serve_tls`."""
 
@@ -19,7 +19,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from lab_servers.serve import serving
+from lab_servers.serve import banner, serving
+from lab_servers.serve_sockets import bind
 
 pytestmark = pytest.mark.anyio
 # The first 10 bytes of a ClientHello: a TLS record header promising 512 bytes, and 5 of them.
@@ -149,3 +150,42 @@ async def test_a_tls_connection_being_closed_waits_only_so_long_for_the_clients_
         assert port is not None
         seconds = await asyncio.to_thread(_handshake_then_read_only_the_wire, port, trusting(tls_dir))
     assert seconds < 5  # the 408 at 0.5 s, then 0.5 s for a close_notify that never comes
+
+
+def _other_loopback_address() -> str:
+    try:
+        bind("127.0.0.2", 0).close()
+    except OSError:
+        pytest.skip("127.0.0.2 cannot be bound here (only Linux answers on all of 127/8)")
+    return "127.0.0.2"
+
+
+async def test_the_urls_name_the_address_the_lab_listens_on_not_one_where_nothing_answers() -> None:
+    """`--host 127.0.0.2 --allow-non-loopback --http` printed https://127.0.0.1:… URLs where nothing
+    listened: no client could connect, nor the MCP server to the AS for its keys."""
+    host = _other_loopback_address()
+    async with (
+        serving(host=host, allow_non_loopback=True, tls=False, mcp_port=0, as_port=0, documents_port=0) as lab,
+        httpx.AsyncClient() as http,
+    ):
+        metadata = await http.get(f"{lab.issuer}/.well-known/oauth-authorization-server")
+    assert lab.mcp_url.startswith(f"http://{host}:") and metadata.json()["issuer"] == lab.issuer
+
+
+async def test_over_tls_an_address_the_certificate_cannot_name_is_refused_with_the_reason(tls_dir: Path) -> None:
+    host = _other_loopback_address()
+    with pytest.raises(ValueError, match=r"--host 127\.0\.0\.2 is not an address the lab's certificate can name"):
+        async with served(tls_dir, host=host, allow_non_loopback=True):
+            pass
+
+
+async def test_listening_on_every_interface_the_banner_says_which_address_the_urls_name_and_why(
+    tls_dir: Path,
+) -> None:
+    async with served(tls_dir, host="0.0.0.0", allow_non_loopback=True) as lab:
+        printed = banner(lab, seed=None, trace_file=None)
+        async with httpx.AsyncClient(verify=trusting(tls_dir)) as http:
+            reached = await http.get(f"{lab.issuer}/.well-known/oauth-authorization-server")
+    assert lab.mcp_url.startswith("https://127.0.0.1:") and reached.status_code == 200
+    assert "listening on every interface (0.0.0.0), but the URLs name 127.0.0.1" in printed
+    assert "A client on another machine reaches the sockets, not these URLs" in " ".join(printed.split())
