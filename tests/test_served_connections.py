@@ -22,22 +22,12 @@ import pytest
 from lab_servers.serve import banner, serving
 from lab_servers.serve_sockets import bind
 
+from .test_serve import served, tls_dir, trusting
+
 pytestmark = pytest.mark.anyio
+__all__ = ["tls_dir"]  # the session fixture, shared with test_serve.py
 # The first 10 bytes of a ClientHello: a TLS record header promising 512 bytes, and 5 of them.
 HALF_A_CLIENT_HELLO = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03"
-
-
-@pytest.fixture(scope="module")
-def tls_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("tls")
-
-
-def trusting(tls_dir: Path) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=str(tls_dir / "ca.pem"))
-
-
-def served(tls_dir: Path, **options: Any) -> Any:
-    return serving(mcp_port=0, as_port=0, documents_port=0, tls_directory=tls_dir, **options)
 
 
 async def closed_by_the_server(reader: asyncio.StreamReader, within: float) -> bool:
