@@ -39,6 +39,7 @@ from lab_servers import HARDENED, Lab
 from lab_servers.client import Browser
 from lab_servers.serve import serving
 from lab_servers.serve_process import served_process
+from lab_servers.serve_sockets import MAX_CONNECTIONS
 from tests.concurrency import client_document_url, cross_talk, many_clients, publish_clients, run_at_once
 from tests.raw_upload import stream_upload
 
@@ -84,7 +85,9 @@ async def _loopback(n: int, tls_directory: Path) -> None:
     # Port 0: `serving` binds first and builds its URLs from the ports it got.
     async with serving(mcp_port=0, as_port=0, policy=PATIENT, tls_directory=tls_directory) as served:
         publish_clients(served.lab, n)
-        limits = httpx.Limits(max_connections=100)
+        # A pool no larger than one server's connection limit, as a browser keeps a few per host:
+        # the server answers 503 to a connection past its limit, so a larger pool is refused.
+        limits = httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS)
         assert served.ca is not None  # serve speaks HTTPS from its local CA, which the clients trust
         trusted = ssl.create_default_context(cafile=str(served.ca.ca_certificate))
         async with httpx.AsyncClient(limits=limits, timeout=None, verify=trusted) as http:

@@ -62,6 +62,7 @@ from .serve_sockets import (
     canonical_host_only,
     limited_protocol,
     url_host,
+    uvicorn_limit,
 )
 from .serve_tls import (
     TLS_HANDSHAKE_SECONDS,
@@ -199,7 +200,7 @@ async def serving(
         (documents, "off"),
     ]
     servers = []
-    http = limited_protocol(request_deadline, write_stall)
+    http = limited_protocol(request_deadline, write_stall, max_connections)
     context = server_context(ca.server_certificate, ca.server_key) if ca else None
     for (app, lifespan), port in zip(apps, ports, strict=True):
         # A foreign Host or Origin is refused first (403); a loopback alias is told the canonical name (421).
@@ -216,7 +217,7 @@ async def serving(
             http=tls_handshakes(http, context, handshake_seconds=tls_handshake, shutdown_seconds=tls_shutdown)
             if context
             else http,
-            limit_concurrency=max_connections,
+            limit_concurrency=uvicorn_limit(max_connections),
             backlog=LISTEN_BACKLOG,
             h11_max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES,
         )

@@ -50,10 +50,9 @@ WRITE_STALL_SECONDS = 10.0
 # it (uvicorn passes `h11_max_incomplete_event_size` through, and a larger head is answered 431).
 # A browser's request head is 1-2 KiB; a long `Cookie` header is the most that grows it.
 MAX_REQUEST_HEAD_BYTES = 16 * 1024
-# Open connections per server: at the limit a request is answered 503 (uvicorn's
-# `limit_concurrency`), and a connection opened past it is answered 503 and closed at once, so
-# connections that never finish a request cannot use up the process's file descriptors (macOS
-# allows 256 by default; three servers at their limit stay under it).
+# Open connections per server, each served: a connection opened past the limit is answered 503
+# and closed at once, so connections that never finish a request cannot use up the process's file
+# descriptors (macOS allows 256 by default; three servers at their limit stay under it).
 MAX_CONNECTIONS = 64
 # Connections waiting to be accepted: uvicorn's default is 2048, and asyncio tries that many
 # accepts (logging each failure) every time the listening socket is ready while descriptors are
@@ -154,23 +153,24 @@ def _cut(body: str) -> str:
     return body[:kept] + f"\n… [truncated: a served lab keeps the first {kept} of {len(body)} characters in memory]"
 
 
-class _LimitedH11Protocol(H11Protocol):
+class LimitedH11Protocol(H11Protocol):
     """uvicorn's h11 protocol with the three limits it lacks: a request must arrive whole within
     `request_deadline` seconds, or the connection is answered 408 and closed (RFC 9110 §15.5.9:
     the server "did not receive a complete request message within the time that it was prepared
     to wait", with `Connection: close`); a connection whose client has not read what it was sent
-    for `write_stall` seconds is aborted; and a connection opened past `limit_concurrency` is
+    for `write_stall` seconds is aborted; and a connection opened past `max_connections` is
     answered 503 and closed before it can hold a descriptor. A server gets its own subclass from
-    `limited_protocol`, which sets `request_deadline` and `write_stall`."""
+    `limited_protocol`, which sets all three."""
 
     request_deadline = REQUEST_DEADLINE_SECONDS
     write_stall = WRITE_STALL_SECONDS
+    max_connections = MAX_CONNECTIONS
     _deadline: asyncio.TimerHandle | None = None
     _stalled: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        if self.limit_concurrency is not None and len(self.connections) > self.limit_concurrency:
+        if len(self.connections) > self.max_connections:  # this one included
             self._answer_and_close(503, "this lab server has too many open connections; try again")
         else:
             self._deadline = self.loop.call_later(self.request_deadline, self._deadline_passed)
@@ -238,10 +238,23 @@ class _LimitedH11Protocol(H11Protocol):
         self.transport.close()
 
 
-def limited_protocol(request_deadline: float, write_stall: float = WRITE_STALL_SECONDS) -> type[H11Protocol]:
-    """The protocol class to pass as `uvicorn.Config(http=…)`, with `limit_concurrency` set."""
-    attributes = {"request_deadline": request_deadline, "write_stall": write_stall}
-    return type("LimitedH11Protocol", (_LimitedH11Protocol,), attributes)
+def limited_protocol(
+    request_deadline: float, write_stall: float = WRITE_STALL_SECONDS, max_connections: int = MAX_CONNECTIONS
+) -> type[LimitedH11Protocol]:
+    """The protocol class to pass as `uvicorn.Config(http=…)`, with `limit_concurrency` set to
+    `uvicorn_limit(max_connections)`."""
+    attributes = {"request_deadline": request_deadline, "write_stall": write_stall, "max_connections": max_connections}
+    return type("LimitedH11ProtocolOfOneServer", (LimitedH11Protocol,), attributes)
+
+
+def uvicorn_limit(max_connections: int) -> int:
+    """uvicorn's `limit_concurrency` for a server that keeps `max_connections`: one more. uvicorn
+    answers every request 503 once its open connections reach its limit, the ones the lab keeps
+    included, so at an equal limit a burst that filled the slots was refused whole, request after
+    request, until connections closed (measured: 200 clients through a pool of 100 connections,
+    all 200 failed at their first request). The lab closes the connections past its own limit at
+    their accept; uvicorn's count reaches its own only for that moment, with no request on them."""
+    return max_connections + 1
 
 
 class QuietOutOfFiles:

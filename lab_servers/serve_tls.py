@@ -2,9 +2,9 @@
 may take to finish its TLS handshake, and how many may be handshaking at once.
 
 Given a certificate, uvicorn calls `loop.create_server(ssl=…)` without `ssl_handshake_timeout`,
-so asyncio waits 60 s for a ClientHello, and a connection is uvicorn's (counted by
-`limit_concurrency`) only once its handshake is done: a few hundred sockets that connected and
-sent nothing, or half a ClientHello, held as many descriptors for a minute each, uncounted.
+so asyncio waits 60 s for a ClientHello, and a connection is uvicorn's (counted against the
+server's connection limit) only once its handshake is done: a few hundred sockets that connected
+and sent nothing, or half a ClientHello, held as many descriptors for a minute each, uncounted.
 Instead the lab listens on plain TCP and `TlsHandshakes`, the protocol uvicorn creates for each
 accepted connection, counts it at once and starts TLS itself (`loop.start_tls`, with both
 timeouts), then hands the encrypted transport to the lab's HTTP protocol.
@@ -17,7 +17,7 @@ import ssl
 from pathlib import Path
 from typing import Any
 
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from .serve_sockets import LimitedH11Protocol
 
 # A handshake on loopback takes a few milliseconds (a browser, Node, httpx: ~2-4 ms measured by
 # `benchmarks/transport.py` as part of a new connection), on a busy 2-core machine well under a
@@ -38,8 +38,8 @@ def server_context(certificate: Path, key: Path) -> ssl.SSLContext:
 
 class TlsHandshakes(asyncio.Protocol):
     """A connection from its accept until its TLS handshake is done, when the HTTP protocol made
-    alongside takes over. Pending handshakes count with the HTTP connections against
-    `limit_concurrency`: when a connection arrives and the count is at the limit, the oldest
+    alongside takes over. Pending handshakes count with the HTTP connections against the server's
+    `max_connections`: when a connection arrives and the count is at the limit, the oldest
     pending handshake is closed to make room. A real client finishes its handshake in
     milliseconds, so the oldest pending one is the likeliest to be a socket that will never
     speak; a connection that is not closed that way has at most `handshake_seconds`. With every
@@ -47,7 +47,7 @@ class TlsHandshakes(asyncio.Protocol):
     503 by the HTTP protocol, then closed (`serve_sockets`). One subclass per server
     (`tls_handshakes`), which keeps that server's pending handshakes, oldest first."""
 
-    http_class: type[H11Protocol]
+    http_class: type[LimitedH11Protocol]
     context: ssl.SSLContext
     handshake_seconds = TLS_HANDSHAKE_SECONDS
     shutdown_seconds = TLS_SHUTDOWN_SECONDS
@@ -64,8 +64,7 @@ class TlsHandshakes(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         transport.pause_reading()  # the ClientHello is for TLS, which starts on the next turn of the loop
-        limit = self.http.limit_concurrency
-        if limit is not None and self.pending and len(self.pending) + len(self.http.connections) >= limit:
+        if self.pending and len(self.pending) + len(self.http.connections) >= self.http.max_connections:
             oldest = next(iter(self.pending))
             oldest.abandon()
         self.pending[self] = self.loop.create_task(self._handshake())
@@ -124,9 +123,11 @@ class TlsHandshakes(asyncio.Protocol):
             self.http.connection_lost(exc)
 
 
-def tls_handshakes(http_class: type[H11Protocol], context: ssl.SSLContext, **timeouts: float) -> type[TlsHandshakes]:
+def tls_handshakes(
+    http_class: type[LimitedH11Protocol], context: ssl.SSLContext, **timeouts: float
+) -> type[TlsHandshakes]:
     """The protocol class to pass as `uvicorn.Config(http=…)` for a server that speaks TLS; its
-    `limit_concurrency` counts pending handshakes too. `timeouts`: `handshake_seconds`,
+    `max_connections` counts pending handshakes too. `timeouts`: `handshake_seconds`,
     `shutdown_seconds` (for tests)."""
     attributes: dict[str, Any] = {"http_class": http_class, "context": context, "pending": {}, **timeouts}
     return type("TlsHandshakesOfOneServer", (TlsHandshakes,), attributes)
