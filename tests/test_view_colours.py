@@ -222,3 +222,16 @@ async def test_mermaid_bands_are_tints_over_either_page_and_its_notes_carry_thei
     front_matter = text.split("sequenceDiagram", 1)[0]
     note = re.search(r'noteBkgColor: "(#[0-9a-f]{6})".*noteTextColor: "(#[0-9a-f]{6})"', front_matter, re.DOTALL)
     assert note and contrast(*note.groups()) >= 7
+
+
+async def test_the_as_s_own_pages_paint_their_background_under_their_text_and_say_they_are_light(lab: Lab) -> None:
+    # The consent page and the error page are real pages (a browser opens them in served mode): a
+    # browser in dark mode paints a dark canvas under a page that names only its text colour.
+    client = (await lab.connect("cimd")).client
+    consent = client.state.consent_page
+    assert consent is not None
+    async with lab.httpx_client("browser") as http:
+        error_page = (await http.get(f"{lab.issuer}/authorize?client_id=https://nowhere.example/c.json")).text
+    for page in (consent.html, error_page):
+        assert "color-scheme:light" in page
+        assert re.search(r"body\{[^}]*color:#1f2328[^}]*background:#fff", page)

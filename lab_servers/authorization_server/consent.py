@@ -10,8 +10,11 @@ from urllib.parse import urlsplit
 from .clients import Client
 from .metadata_limits import displayable_text
 
+# The page states its background with its text colour, and says it is a light page
+# (`color-scheme`), so a browser in dark mode never puts this dark text on its own dark canvas.
 _STYLE = """
-body{font-family:system-ui,sans-serif;max-width:34rem;margin:2rem auto;color:#1f2328}
+:root{color-scheme:light}
+body{font-family:system-ui,sans-serif;max-width:34rem;margin:2rem auto;color:#1f2328;background:#fff}
 .card{border:1px solid #d0d7de;border-radius:8px;padding:1rem 1.25rem}
 h1{font-size:1.25rem;margin:0 0 .5rem}
 .who{font-size:1.05rem}
