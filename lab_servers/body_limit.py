@@ -15,13 +15,13 @@ to an aborted read (a framework's 400 or 500) is not what the client should see.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .error_text import error_description
+from .error_text import Refusal, request_refusal
 
 __all__ = ["BodyLimit", "BodyTooLarge"]
 
@@ -33,10 +33,20 @@ class BodyTooLarge(Exception):
 class BodyLimit:
     """Cap every request body at `max_bytes` (or `per_path[path]`), answering 413 past it."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, *, per_path: Mapping[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        *,
+        per_path: Mapping[str, int] | None = None,
+        refusal: Refusal | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.per_path = dict(per_path or {})
+        # The 400 and 413 in the wrapped app's own shape (the MCP endpoint's is a JSON-RPC error);
+        # by default an OAuth error response, the AS's and the IdP's.
+        self.refusal = refusal or _oauth_refusal
 
     def __getattr__(self, name: str) -> Any:
         # Transparent for everything but the body: the wrapped app's attributes (a Starlette
@@ -55,9 +65,12 @@ class BodyLimit:
         lengths = {v.strip() for k, v in scope["headers"] if k.lower() == b"content-length"}
         if len(lengths) > 1 or any(not value.isdigit() for value in lengths):
             # RFC 9110 §8.6: differing or non-numeric Content-Length values make the framing unknowable.
-            return await _answer(send, 400, "the Content-Length header is not one non-negative integer (RFC 9110 §8.6)")
+            why = "the Content-Length header is not one non-negative integer (RFC 9110 §8.6)"
+            return await _answer(send, self.refusal(scope["path"], 400, why))
         if lengths and int(next(iter(lengths))) > limit:
-            return await _answer(send, 413, _too_large(limit, "Content-Length announces more"))
+            return await _answer(
+                send, self.refusal(scope["path"], 413, _too_large(limit, "Content-Length announces more"))
+            )
         received = 0
         refused = started = False
 
@@ -71,7 +84,9 @@ class BodyLimit:
                 if received > limit:
                     refused = True
                     if not started:
-                        await _answer(send, 413, _too_large(limit, "the body streamed past it"))
+                        await _answer(
+                            send, self.refusal(scope["path"], 413, _too_large(limit, "the body streamed past it"))
+                        )
                     raise BodyTooLarge(f"request body over {limit} bytes")
             return message
 
@@ -94,13 +109,14 @@ def _too_large(limit: int, how: str) -> str:
     return f"the request body is larger than this endpoint's limit of {limit} bytes ({how}); RFC 9110 §15.5.14 413 Content Too Large"
 
 
-async def _answer(send: Send, status: int, description: str) -> None:
-    body = json.dumps({"error": "invalid_request", "error_description": error_description(description)}).encode()
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"cache-control", b"no-store"),  # an OAuth error response (RFC 6749 §5.2 with §5.1's header)
-        (b"connection", b"close"),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body, "more_body": False})
+def _oauth_refusal(_path: str, status: int, description: str) -> Response:
+    # An OAuth error response (RFC 6749 §5.2), with §5.1's header.
+    return request_refusal(status, description, {"Cache-Control": "no-store"})
+
+
+async def _answer(send: Send, response: Response) -> None:
+    # Sent by hand, not as `response(...)`: the connection ends with it (the rest of the body is
+    # not read), which the client is told.
+    headers = [*response.raw_headers, (b"connection", b"close")]
+    await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+    await send({"type": "http.response.body", "body": response.body, "more_body": False})

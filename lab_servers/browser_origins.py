@@ -9,15 +9,18 @@ Origin validation stays the DNS-rebinding defence the MCP transport requires (MC
 HTTP "Security Warning": servers MUST validate the Origin header): a request whose `Origin` is
 neither the lab's own nor a loopback origin is refused with 403, and so is a request whose
 `Host` is not a name the lab serves (a rebinding page's requests carry the attacker's name).
+Each refusal has the shape of the server it guards (`refusal`): a JSON-RPC error at the MCP
+endpoint, as the MCP server's own Origin check answers in process, and an OAuth error at the AS.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .error_text import Refusal, refuse_as_invalid_request
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
 ALLOWED_REQUEST_HEADERS = (
@@ -40,12 +43,19 @@ class BrowserOrigins:
     """ASGI middleware: Host and Origin validation, then CORS for fetchable paths."""
 
     def __init__(
-        self, app: ASGIApp, *, own_origins: Iterable[str], allowed_hosts: Iterable[str] = (), any_host: bool = False
+        self,
+        app: ASGIApp,
+        *,
+        own_origins: Iterable[str],
+        allowed_hosts: Iterable[str] = (),
+        any_host: bool = False,
+        refusal: Refusal = refuse_as_invalid_request,
     ):
         self.app = app
         self.own_origins = frozenset(own_origins)
         self.allowed_hosts = frozenset(h.lower() for h in allowed_hosts)
         self.any_host = any_host
+        self.refusal = refusal  # the guarded server's own shape of refusal at a path
 
     def origin_allowed(self, origin: str) -> bool:
         return origin in self.own_origins or is_loopback_origin(origin)
@@ -59,24 +69,27 @@ class BrowserOrigins:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        refuse = self.refusal
         if not self.host_allowed(headers.get("host", "")):
-            await _refuse(
-                send, f"Host {headers.get('host', '')!r} is not a name this lab serves (DNS-rebinding protection)"
-            )
+            why = f"Host {headers.get('host', '')!r} is not a name this lab serves (DNS-rebinding protection)"
+            await refuse(scope["path"], 403, why)(scope, receive, send)
             return
         origin = headers.get("origin")
         if origin is None:
             await self.app(scope, receive, send)
             return
         if not self.origin_allowed(origin):
-            await _refuse(
-                send, f"Origin {origin!r} is neither the lab's own nor a loopback origin (DNS-rebinding protection)"
+            why = (
+                f"Origin {origin!r} is neither the lab's own nor a loopback origin: servers MUST validate the Origin"
+                " header (MCP Streamable HTTP, Security; DNS-rebinding protection)"
             )
+            await refuse(scope["path"], 403, why)(scope, receive, send)
             return
         cors = not scope["path"].startswith(NO_CORS_PREFIXES)
         if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
             if not cors:
-                await _refuse(send, f"{scope['path']} is a page to navigate to, not an endpoint to fetch: no CORS")
+                why = f"{scope['path']} is a page to navigate to, not an endpoint to fetch: no CORS"
+                await refuse(scope["path"], 403, why)(scope, receive, send)
             else:
                 await _preflight(send, origin)
             return
@@ -110,10 +123,3 @@ async def _preflight(send: Send, origin: str) -> None:
     ]
     await send({"type": "http.response.start", "status": 204, "headers": headers})
     await send({"type": "http.response.body", "body": b""})
-
-
-async def _refuse(send: Send, description: str) -> None:
-    body = json.dumps({"error": "forbidden", "error_description": description}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": 403, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

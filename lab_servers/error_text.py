@@ -7,7 +7,14 @@ lab's descriptions cite sections with "§" and draw arrows; this spells them out
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from starlette.responses import JSONResponse, Response
+
+# How one server refuses a request at a path, before or around its routes (a foreign Origin, a
+# body over the cap, a non-canonical Host): (path, status, description) -> its answer, in the
+# shape that server's endpoint at that path answers every other refusal with.
+Refusal = Callable[[str, int, str], Response]
 
 _SPELLED_OUT = {"§": "section ", "→": "->", "—": "-", "–": "-", '"': "'", "\\": "/", "…": "..."}
 
@@ -25,3 +32,8 @@ def request_refusal(status: int, description: str, headers: dict[str, str] | Non
     (the MCP server, the downstream API, the client-metadata host) refuses this way."""
     body = {"error": "invalid_request", "error_description": error_description(description)}
     return JSONResponse(body, status, headers=headers)
+
+
+def refuse_as_invalid_request(_path: str, status: int, description: str) -> Response:
+    """`request_refusal` as a `Refusal`: the shape of every lab server that has one for all paths."""
+    return request_refusal(status, description)

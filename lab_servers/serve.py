@@ -39,10 +39,12 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from .authorization_server import HARDENED, ASCapabilities, ASPolicy
+from .authorization_server.errors import oauth_refusal
 from .authorization_server.keys import ALGORITHM, AccessTokenAlgorithm
 from .browser_origins import BrowserOrigins
 from .client_documents import READY_DOCUMENTS, read_client_document
 from .determinism import LabClock, SystemIds
+from .error_text import Refusal, refuse_as_invalid_request
 from .lab import AS_HOST, Lab
 from .local_ca import LocalCA, ensure_local_ca
 from .metadata_host import MetadataHost
@@ -194,18 +196,20 @@ async def serving(
         documents.publish(f"/{path.name}", document, cache_control="max-age=60")
         served.client_ids.append((url, f"your document {path}"))
     any_host = allow_non_loopback and host not in ("127.0.0.1", "::1", "localhost")
-    apps: list[tuple[ASGIApp, Literal["on", "off"]]] = [
-        (lab.resource_server, "on"),
-        (lab.auth_server.app, "off"),
-        (documents, "off"),
+    # Each app with its own shape of refusal, for the gates in front of it (`Refusal`).
+    apps: list[tuple[ASGIApp, Literal["on", "off"], Refusal]] = [
+        (lab.resource_server, "on", lab.resource_server.refusal),
+        (lab.auth_server.app, "off", oauth_refusal),
+        (documents, "off", refuse_as_invalid_request),
     ]
     servers = []
     http = limited_protocol(request_deadline, write_stall, max_connections)
     context = server_context(ca.server_certificate, ca.server_key) if ca else None
-    for (app, lifespan), port in zip(apps, ports, strict=True):
+    for (app, lifespan, refusal), port in zip(apps, ports, strict=True):
         # A foreign Host or Origin is refused first (403); a loopback alias is told the canonical name (421).
-        inner = app if any_host else canonical_host_only(app, f"{named}:{port}", f"{scheme}://{named}:{port}")
-        guarded = BrowserOrigins(inner, own_origins=origins, any_host=any_host)
+        canonical = f"{named}:{port}", f"{scheme}://{named}:{port}"
+        inner = app if any_host else canonical_host_only(app, *canonical, refusal=refusal)
+        guarded = BrowserOrigins(inner, own_origins=origins, any_host=any_host, refusal=refusal)
         recorded = TraceRecorder(guarded, lab.trace, lab.clock.now, on_exchange)
         config = uvicorn.Config(
             recorded,

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import ipaddress
-import json
 import logging
 import socket
 import time
@@ -18,6 +17,7 @@ import h11
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from .error_text import Refusal, refuse_as_invalid_request
 from .local_ca import LOOPBACK_ADDRESSES
 from .trace import BodyTap, Exchange, Headers, Trace
 
@@ -231,6 +231,11 @@ class LimitedH11Protocol(H11Protocol):
 
     def _answer_and_close(self, status: int, message: str) -> None:
         # Written past h11, whose state may be mid-request; the connection ends here anyway.
+        # Plain text on purpose: a 503 is written at the accept and a 408 while the request is
+        # still arriving, before any application has a path to choose its shape by (the MCP
+        # server's JSON-RPC endpoint and its metadata share a connection class and a port), so
+        # no JSON-RPC or OAuth error object would be the endpoint's own. RFC 9110 §15.6.4 and
+        # §15.5.9 ask for no body shape; the status and `Connection: close` are the message.
         reason = {408: "Request Timeout", 503: "Service Unavailable"}[status]
         body = message.encode()
         head = f"HTTP/1.1 {status} {reason}\r\ncontent-type: text/plain; charset=utf-8\r\n"
@@ -320,22 +325,22 @@ def url_host(sock: socket.socket, *, tls: bool) -> str:
     return f"[{address}]" if address.version == 6 else str(address)
 
 
-def canonical_host_only(app: ASGIApp, canonical: str, origin: str) -> ASGIApp:
+def canonical_host_only(
+    app: ASGIApp, canonical: str, origin: str, refusal: Refusal = refuse_as_invalid_request
+) -> ASGIApp:
     """Answer 421 to a request for this server under another loopback name (`localhost:8000`
     for `127.0.0.1:8000`). Resource identifiers and issuers are compared as exact strings (RFC
     8707 §2, RFC 9728 §3.3, RFC 8414 §3.3): a client that connected as `localhost` would find
-    metadata naming `127.0.0.1` and rightly refuse it, so the lab says which name is canonical."""
+    metadata naming `127.0.0.1` and rightly refuse it, so the lab says which name is canonical,
+    in the server's own shape of refusal at that path (`refusal`: a JSON-RPC error at the MCP
+    endpoint, an OAuth `invalid_request` at the AS; `misdirected_request` is no OAuth code)."""
 
     async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
             if host != canonical:
-                description = f"this lab server's canonical name is {origin}; connect to that URL, not {host!r} (identifiers are compared exactly)"
-                body = json.dumps({"error": "misdirected_request", "error_description": description}).encode()
-                await send(
-                    {"type": "http.response.start", "status": 421, "headers": [(b"content-type", b"application/json")]}
-                )
-                await send({"type": "http.response.body", "body": body})
+                description = f"this lab server's canonical name is {origin}; connect to that URL, not {host!r} (identifiers are compared exactly, RFC 9110 §15.5.20)"
+                await refusal(scope["path"], 421, description)(scope, receive, send)
                 return
         await app(scope, receive, send)
 

@@ -11,6 +11,7 @@ import pytest
 
 from lab_servers import REVISIONS, Lab
 from lab_servers.resource_server.batches import MAX_BATCH_MESSAGES
+from lab_servers.resource_server.server import MAX_MCP_BODY_BYTES
 
 pytestmark = pytest.mark.anyio
 JSON_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
@@ -25,6 +26,12 @@ def mint(lab: Lab, scope: str = "notes:read") -> str:
     claims = {"iss": lab.issuer, "sub": "alice", "aud": lab.mcp_url, "client_id": "tpc_x", "scope": scope,
               "iat": now, "exp": now + 900, "jti": "j"}  # fmt: skip
     return lab.auth_server.keys.sign_access_token(claims)
+
+
+async def post_raw(lab: Lab, content: Any, **headers: str) -> Any:
+    sent = {**JSON_HEADERS, "Authorization": f"Bearer {mint(lab)}", **headers}
+    async with lab.httpx_client() as http:
+        return await http.post(lab.mcp_url, content=content, headers=sent)
 
 
 async def post(lab: Lab, body: Any, version: str | None = None, scope: str = "notes:read", **headers: str) -> Any:
@@ -192,6 +199,23 @@ async def test_a_post_that_accepts_no_json_is_406_naming_the_rule(server: str, a
         response = await post(lab, TOOLS_LIST, server, Accept=accept)
     assert response.status_code == 406
     assert "RFC 9110 §15.5.7" in transport_error(response)
+
+
+async def test_a_body_over_the_cap_is_413_with_a_json_rpc_error_like_every_transport_refusal() -> None:
+    # RFC 9110 §15.5.14 413 Content Too Large, at the MCP endpoint in the shape of its other
+    # HTTP-level refusals (a JSON-RPC error with no id), not an OAuth error body; refused from the
+    # Content-Length, before a byte is read (a chunked body: test_resource_server_hostile).
+    async with Lab() as lab:
+        response = await post_raw(lab, b" " * (MAX_MCP_BODY_BYTES + 1))
+    assert response.status_code == 413 and response.headers["connection"] == "close"
+    assert "larger than this endpoint's limit of 262144 bytes" in transport_error(response)
+
+
+async def test_a_content_length_that_is_not_one_integer_is_400_with_a_json_rpc_error() -> None:
+    # RFC 9110 §8.6: the framing is unknowable, so nothing of the body is read.
+    async with Lab() as lab:
+        response = await post_raw(lab, b"{}", **{"Content-Length": "2, 3"})
+    assert response.status_code == 400 and "RFC 9110 §8.6" in transport_error(response)
 
 
 # DNS rebinding: MCP Streamable HTTP, Security: "Servers MUST validate the Origin header" ----------

@@ -170,17 +170,59 @@ async def test_origin_validation_refuses_other_origins_and_foreign_host_names(tl
     async with served(tls_dir) as lab, httpx.AsyncClient(verify=trusting(tls_dir)) as http:
         for url in (lab.mcp_url, f"{lab.issuer}/.well-known/oauth-authorization-server"):
             refused = await http.get(url, headers={"Origin": "https://attacker.example"})
-            assert refused.status_code == 403 and "DNS-rebinding" in refused.json()["error_description"]
+            assert refused.status_code == 403 and "DNS-rebinding" in refused.text
         rebound = await http.get(
             f"{lab.issuer}/.well-known/oauth-authorization-server", headers={"Host": "attacker.example"}
         )
         assert rebound.status_code == 403
 
 
-async def test_localhost_is_told_which_name_is_canonical(tls_dir: Path) -> None:
+async def test_a_foreign_origin_at_the_served_mcp_endpoint_is_the_json_rpc_error_the_mcp_server_gives(
+    tls_dir: Path,
+) -> None:
+    # MCP Streamable HTTP, Security: "If the Origin header is present and invalid, servers MUST
+    # respond with HTTP 403 Forbidden. The HTTP response body MAY comprise a JSON-RPC error response
+    # that has no id": served as in process (transport.rebinding_refusal), token or none; a foreign
+    # Host (a rebinding page's) is refused in the same shape.
     async with served(tls_dir) as lab, httpx.AsyncClient(verify=trusting(tls_dir)) as http:
-        response = await http.post(lab.mcp_url.replace("127.0.0.1", "localhost"), json={})
-    assert response.status_code == 421 and lab.mcp_url.removesuffix("/mcp") in response.json()["error_description"]
+        origin = await http.post(lab.mcp_url, json={}, headers={"Origin": "https://attacker.example"})
+        host = await http.post(lab.mcp_url, json={}, headers={"Host": "attacker.example", "Authorization": "Bearer x"})
+    for refused in (origin, host):
+        assert refused.status_code == 403 and refused.headers["content-type"] == "application/json"
+        error = refused.json()
+        assert (error["jsonrpc"], error["id"], error["error"]["code"]) == ("2.0", None, -32600)
+        assert "DNS-rebinding protection" in error["error"]["message"]
+    assert "servers MUST validate the Origin header" in origin.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("path", ["/token", "/.well-known/oauth-authorization-server", "/jwks.json"])
+async def test_a_foreign_origin_at_the_served_as_is_an_oauth_error_with_a_registered_code(
+    tls_dir: Path, path: str
+) -> None:
+    # RFC 6749 §5.2: `error` is one of the registered codes; the lab's refusals of the request itself
+    # (its 404s and 405s) are invalid_request, with no-store (§5.1) and the rule as the description.
+    async with served(tls_dir) as lab, httpx.AsyncClient(verify=trusting(tls_dir)) as http:
+        refused = await http.post(f"{lab.issuer}{path}", headers={"Origin": "https://attacker.example"})
+        rebound = await http.get(f"{lab.issuer}{path}", headers={"Host": "attacker.example"})
+    for response in (refused, rebound):
+        assert response.status_code == 403 and response.headers["cache-control"] == "no-store"
+        assert response.json()["error"] == "invalid_request"
+        assert "DNS-rebinding protection" in response.json()["error_description"]
+
+
+async def test_localhost_is_told_which_name_is_canonical_in_each_servers_own_shape(tls_dir: Path) -> None:
+    # RFC 9110 §15.5.20 421 Misdirected Request; the MCP endpoint answers it as a JSON-RPC error with
+    # no id (MCP Streamable HTTP), the AS as an OAuth error whose code is a registered one (RFC 6749
+    # §5.2: `misdirected_request` is none).
+    async with served(tls_dir) as lab, httpx.AsyncClient(verify=trusting(tls_dir)) as http:
+        mcp = await http.post(lab.mcp_url.replace("127.0.0.1", "localhost"), json={})
+        oauth = await http.get(f"{lab.issuer}/jwks.json".replace("127.0.0.1", "localhost"))
+        document = await http.get(f"{lab.documents_origin}/inspector-web.json".replace("127.0.0.1", "localhost"))
+    assert mcp.status_code == oauth.status_code == document.status_code == 421
+    assert mcp.json()["id"] is None and mcp.json()["error"]["code"] == -32600
+    assert lab.mcp_url.removesuffix("/mcp") in mcp.json()["error"]["message"]
+    assert oauth.json()["error"] == document.json()["error"] == "invalid_request"
+    assert lab.issuer in oauth.json()["error_description"]
 
 
 async def test_wall_clock_and_a_fresh_signing_key_on_every_start(tls_dir: Path) -> None:

@@ -41,6 +41,13 @@ class OAuthError(Exception):
         )
 
 
+def oauth_refusal(_path: str, status: int, description: str) -> Response:
+    """A `Refusal` (error_text) for the served AS's gates in front of its routes (a foreign Origin
+    or Host, a non-canonical name): the `invalid_request` its own 404s and 405s answer with, since
+    no credentials would change the answer."""
+    return OAuthError("invalid_request", description, status).response()
+
+
 def invalid_client(description: str) -> OAuthError:
     # RFC 6749 §5.2: a 401 indicates "which HTTP authentication schemes are supported", and after
     # HTTP Basic the AS MUST answer 401 with a WWW-Authenticate naming it; RFC 9110 §15.5.2: every

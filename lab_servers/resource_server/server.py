@@ -4,9 +4,10 @@ The gate is the lab's own code, in front of the SDK's Streamable HTTP app, so th
 is visible: 401 with a challenge and no `error` when no token was sent (RFC 6750 §3.1), 401
 `invalid_token` for a bad, expired or wrong-audience token (MCP §9.2), 403 `insufficient_scope`
 naming the scopes needed (MCP §10.1.1), 400 for a malformed request; then, as JSON-RPC errors,
-421 or 403 for a foreign Host or Origin and 405, 415 or 406 for a method or media type the
-endpoint does not take (`transport.py`), 400 for a body that is no JSON-RPC message
-(`jsonrpc.py`), and JSON-RPC batches served at MCP 2025-03-26 and refused after it (`batches.py`).
+421 or 403 for a foreign Host or Origin, 405, 415 or 406 for a method or media type the endpoint
+does not take (`transport.py`), 413 for a body over the cap (`refusal`), 400 for a body that is no
+JSON-RPC message (`jsonrpc.py`), and JSON-RPC batches served at MCP 2025-03-26 and refused after
+it (`batches.py`).
 
 Order matters under attack: the `Authorization` header is judged before a byte of the body is
 read, so a stranger with no valid token cannot make this server hold their upload, and the body
@@ -41,7 +42,7 @@ from .rfc7662 import IntrospectingValidator
 from .rfc9728 import protected_resource_metadata
 from .tokens import TOKEN_JSON, InvalidToken, TokenClaims, TokenValidator
 from .tools import BASE_SCOPES, TOOL_SCOPES, NotesServer, caller
-from .transport import media_refusal, method_refusal, rebinding_refusal, replayed
+from .transport import media_refusal, method_refusal, rebinding_refusal, replayed, transport_refusal
 
 MAX_MCP_BODY_BYTES = 256 * 1024  # one JSON-RPC message or batch; the lab's tools take short text
 # JSON-RPC messages are parsed within these limits (RFC 8259 §9); a note's text may fill the body.
@@ -90,7 +91,16 @@ class ResourceServer:
                 allowed_hosts=list(self.allowed_hosts), allowed_origins=list(self.allowed_origins)
             ),
         )
-        self._capped = BodyLimit(self._serve, MAX_MCP_BODY_BYTES)
+        self._capped = BodyLimit(self._serve, MAX_MCP_BODY_BYTES, refusal=self.refusal)
+
+    def refusal(self, path: str, status: int, description: str) -> Response:
+        """A refusal from in front of the routes (a body over the cap; served, a foreign Origin or
+        Host), in the shape of the rest at `path`: at the MCP endpoint a JSON-RPC error with no id
+        (MCP Streamable HTTP, as `transport.py`), elsewhere (metadata, no such path) the JSON
+        `request_refusal` this server's other paths answer with."""
+        if path == (path_of(self.resource) or "/"):
+            return transport_refusal(status, description)
+        return request_refusal(status, description)
 
     def connect_downstream(self, downstream: DownstreamCaller) -> None:
         """Give this MCP server a downstream API and the tool that calls it on the user's behalf."""
