@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from lab_servers import Lab
+from lab_servers.resource_server.jsonrpc import MAX_ECHOED_CHARS
 
 from .test_resource_server_transport import JSON_HEADERS, mint
 
@@ -166,3 +167,73 @@ async def test_a_body_with_a_byte_order_mark_is_a_parse_error_naming_rfc_8259(se
     body = b"\xef\xbb\xbf" + json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).encode()
     request_id, code, message = error_of(await send(server, header, body))
     assert (request_id, code) == (None, -32700) and "byte order mark" in message and "RFC 8259 §8.1" in message
+
+
+# What a refusal quotes of the request: JSON-RPC 2.0 §5.1, the message is "a short description" --
+
+
+def modern_message(method: str, **params: Any) -> dict[str, Any]:
+    meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}
+    return {"jsonrpc": "2.0", "id": 1, "method": method, "params": {**params, "_meta": meta}}
+
+
+async def send_to(server: str, header: str | None, body: dict[str, Any]) -> Any:
+    if header == "2026-07-28":
+        body = {**modern_message(body["method"], **body.get("params", {})), "id": body["id"]}
+    async with Lab(revision=server) as lab, lab.httpx_client() as http:
+        headers = {**JSON_HEADERS, "Authorization": f"Bearer {mint(lab)}"}
+        if header:  # 2026-07-28 names the method in a header too, which must match the body's
+            headers |= {"MCP-Protocol-Version": header, "Mcp-Method": body["method"]}
+            params = body.get("params", {})
+            if "name" in params or "uri" in params:  # and the tool, prompt or resource
+                headers["Mcp-Name"] = params.get("name", params.get("uri"))
+        return await http.post(lab.mcp_url, content=json.dumps(body).encode(), headers=headers)
+
+
+@pytest.mark.parametrize(("server", "header"), ERAS)
+async def test_an_unknown_method_is_method_not_found_quoting_at_most_the_bound_of_its_name(
+    server: str, header: str | None
+) -> None:
+    # The SDK's -32601 carried the whole method name in `data`: a 100 KB name came back whole.
+    name = "x" * (100_000 if header != "2026-07-28" else 10_000)  # a header line stays under 16 KiB served
+    response = await send_to(server, header, {"jsonrpc": "2.0", "id": 7, "method": name})
+    error = response.json()["error"]
+    assert response.json()["id"] == 7 and (error["code"], error["message"]) == (-32601, "Method not found")
+    assert error["data"] == "x" * MAX_ECHOED_CHARS + f"[... {len(name)} characters in all]"
+    assert len(response.content) < 400
+
+
+@pytest.mark.parametrize(("server", "header"), ERAS)
+async def test_an_unknown_method_with_a_short_name_is_quoted_whole(server: str, header: str | None) -> None:
+    response = await send_to(server, header, {"jsonrpc": "2.0", "id": 7, "method": "tools/nope"})
+    assert response.json()["error"] == {"code": -32601, "message": "Method not found", "data": "tools/nope"}
+
+
+@pytest.mark.parametrize(("server", "header"), ERAS)
+async def test_an_unknown_prompt_is_invalid_params_not_code_0_and_quotes_at_most_the_bound(
+    server: str, header: str | None
+) -> None:
+    # MCP server/prompts, "Error Handling": an invalid prompt name is -32602 Invalid params. The
+    # SDK answered code 0, which JSON-RPC 2.0 §5.1 gives no meaning, and logged it as a crash.
+    name = "p" * 50_000
+    response = await send_to(
+        server, header, {"jsonrpc": "2.0", "id": 3, "method": "prompts/get", "params": {"name": name}}
+    )
+    error = response.json()["error"]
+    assert error["code"] == -32602 and error["message"].startswith("Unknown prompt: ppp")
+    assert len(error["message"]) < 300
+
+
+@pytest.mark.parametrize(("server", "header"), ERAS)
+async def test_an_unknown_resource_or_tool_is_refused_quoting_at_most_the_bound_of_its_name(
+    server: str, header: str | None
+) -> None:
+    uri = "file:///" + "r" * 50_000
+    resource = await send_to(
+        server, header, {"jsonrpc": "2.0", "id": 4, "method": "resources/read", "params": {"uri": uri}}
+    )
+    tool = await send_to(server, header, {"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "t" * 50_000, "arguments": {}}})  # fmt: skip
+    assert resource.json()["error"]["code"] == -32602 and len(resource.content) < 1_000
+    assert "rrr" in resource.json()["error"]["message"]
+    assert tool.json()["result"]["isError"] is True and "ttt" in tool.json()["result"]["content"][0]["text"]
+    assert len(tool.content) < 1_000

@@ -17,9 +17,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+from mcp.shared.exceptions import MCPError
 from starlette.responses import JSONResponse, Response
 
 PARSE_ERROR, INVALID_REQUEST, INVALID_PARAMS, INTERNAL_ERROR = -32700, -32600, -32602, -32603
+# What an error may quote of the request: a method, tool, prompt or resource name is short (MCP
+# tool names SHOULD be 1 to 128 characters, server/tools "Tool names"), so more is a stranger's.
+MAX_ECHOED_CHARS = 200
 _NAMES = {PARSE_ERROR: "Parse error", INVALID_REQUEST: "Invalid Request", INVALID_PARAMS: "Invalid params"}
 
 RequestId = str | int
@@ -164,3 +169,39 @@ def _kind(value: Any) -> str:
     if isinstance(value, str):
         return "a string"
     return "an array" if isinstance(value, list) else "an object"
+
+
+def bounded(text: str) -> str:
+    """`text` as an error may quote it: whole up to MAX_ECHOED_CHARS, else its head and its length."""
+    if len(text) <= MAX_ECHOED_CHARS:
+        return text
+    return f"{text[:MAX_ECHOED_CHARS]}[... {len(text)} characters in all]"
+
+
+def _bounded_data(value: Any) -> Any:
+    if isinstance(value, str):
+        return bounded(value)
+    if isinstance(value, dict):
+        return {key: _bounded_data(item) for key, item in value.items()}
+    return [_bounded_data(item) for item in value] if isinstance(value, list) else value
+
+
+async def bounded_echoes(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+    """SDK middleware for the refusals the SDK writes itself, which quote the request whole: the
+    method in a -32601's `data` (a 100 KB method name came back whole), a resource's URI in a
+    -32602's `message` and `data`, an unknown tool's name in its error result. Each quote is cut
+    to MAX_ECHOED_CHARS (JSON-RPC 2.0 §5.1: the `message` is "a short description", `data`
+    "additional information"). And an unknown prompt, which the SDK answered with code 0 (no
+    JSON-RPC code) and logged as a crash, is -32602 Invalid params (MCP server/prompts, "Error
+    Handling": invalid prompt name)."""
+    try:
+        result = await call_next(ctx)
+    except MCPError as error:
+        raise MCPError(error.code, bounded(error.message), _bounded_data(error.data)) from None
+    except ValueError as error:
+        if ctx.method != "prompts/get":
+            raise
+        raise MCPError(INVALID_PARAMS, bounded(str(error))) from None
+    if ctx.method == "tools/call" and isinstance(result, dict) and result.get("isError") is True:
+        return {**result, "content": _bounded_data(result.get("content"))}
+    return result

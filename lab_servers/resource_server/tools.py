@@ -13,6 +13,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
 
+from .jsonrpc import bounded_echoes
 from .tokens import TokenClaims
 
 # Tools that need more than the scope every MCP request needs (MCP §10.1.1 step-up).
@@ -62,6 +63,7 @@ class NotesServer(MCPServer[Any]):
             subscriptions=False,
         )
         self.notes: list[dict[str, str]] = []
+        self.middleware.append(bounded_echoes)  # what an SDK error quotes of the request, bounded
 
 
 async def whoami(ctx: Context) -> dict[str, Any]:
