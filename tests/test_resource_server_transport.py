@@ -231,6 +231,16 @@ async def test_a_foreign_origin_is_403_with_a_json_rpc_error_not_the_sdk_s_plain
     assert "MUST validate the Origin header" in transport_error(response)
 
 
+@pytest.mark.parametrize("headers", [{"Origin": "https://evil.example"}, {"Host": "evil.example"}])
+async def test_a_foreign_origin_or_host_is_refused_before_the_token_is_asked_for(headers: dict[str, str]) -> None:
+    # "If the Origin header is present and invalid, servers MUST respond with HTTP 403 Forbidden":
+    # with no token too, as the served lab answers (browser_origins), not 401 and a challenge.
+    async with Lab() as lab, lab.httpx_client() as http:
+        response = await http.post(lab.mcp_url, content=json.dumps(TOOLS_LIST), headers={**JSON_HEADERS, **headers})
+    assert response.status_code == (403 if "Origin" in headers else 421)
+    assert "www-authenticate" not in response.headers and "DNS-rebinding" in transport_error(response)
+
+
 @pytest.mark.parametrize("server", list(REVISIONS))
 async def test_a_host_the_server_does_not_answer_to_is_421_with_a_json_rpc_error(server: str) -> None:
     # A rebinding page's requests carry the attacker's name as Host (RFC 9110 §15.5.20: 421).

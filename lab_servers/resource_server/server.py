@@ -1,13 +1,13 @@
 """The MCP resource server: RFC 9728 metadata, the bearer-token gate, and the MCP endpoint.
 
 The gate is the lab's own code, in front of the SDK's Streamable HTTP app, so that every rule
-is visible: 401 with a challenge and no `error` when no token was sent (RFC 6750 §3.1), 401
+is visible: first, as JSON-RPC errors, 421 or 403 for a foreign Host or Origin, token or none
+(`transport.py`); 401 with a challenge and no `error` when no token was sent (RFC 6750 §3.1), 401
 `invalid_token` for a bad, expired or wrong-audience token (MCP §9.2), 403 `insufficient_scope`
 naming the scopes needed (MCP §10.1.1), 400 for a malformed request; then, as JSON-RPC errors,
-421 or 403 for a foreign Host or Origin, 405, 415 or 406 for a method or media type the endpoint
-does not take (`transport.py`), 413 for a body over the cap (`refusal`), 400 for a body that is no
-JSON-RPC message (`jsonrpc.py`), and JSON-RPC batches served at MCP 2025-03-26 and refused after
-it (`batches.py`).
+405, 415 or 406 for a method or media type the endpoint does not take (`transport.py`), 413 for a
+body over the cap (`refusal`), 400 for a body that is no JSON-RPC message (`jsonrpc.py`), and
+JSON-RPC batches served at MCP 2025-03-26 and refused after it (`batches.py`).
 
 Order matters under attack: the `Authorization` header is judged before a byte of the body is
 read, so a stranger with no valid token cannot make this server hold their upload, and the body
@@ -161,14 +161,16 @@ class ResourceServer:
             endpoint = path_of(self.resource) or "/"
             not_found = request_refusal(404, f"this MCP server has no endpoint at {path}; MCP is served at {endpoint}")
             return await not_found(scope, receive, send)
+        # DNS rebinding before the token: "If the Origin header is present and invalid, servers MUST
+        # respond with HTTP 403 Forbidden" (MCP Streamable HTTP, Security), a token or none; served,
+        # `BrowserOrigins` answers so before this server is reached.
+        refused = rebinding_refusal(scope["headers"], self.allowed_hosts, self.allowed_origins)
+        if refused is not None:
+            return await refused(scope, receive, send)
         claims = await self.authenticate(scope)  # the header first: no body is read for a stranger
         if isinstance(claims, Response):
             return await claims(scope, receive, send)
-        refused = (
-            rebinding_refusal(scope["headers"], self.allowed_hosts, self.allowed_origins)
-            or method_refusal(scope["method"], path)
-            or media_refusal(scope["headers"])
-        )
+        refused = method_refusal(scope["method"], path) or media_refusal(scope["headers"])
         if refused is not None:
             return await refused(scope, receive, send)
         body = await _read_body(receive)  # capped at MAX_MCP_BODY_BYTES by BodyLimit
