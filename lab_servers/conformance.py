@@ -34,6 +34,7 @@ async def run(server_url: str) -> int:
     requested = os.environ.get("MCP_CONFORMANCE_PROTOCOL_VERSION")
     client_revision = revision(requested if requested in REVISIONS else None)
     metadata = {
+        "client_id": CONFORMANCE_CLIENT_METADATA_URL,  # its CIMD document (CIMD §4.1); not sent in DCR
         "client_name": "MCP auth lab client",
         "redirect_uris": [REDIRECT_URI],
         "grant_types": ["authorization_code", "refresh_token"],

@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import base64
-import time
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
@@ -15,6 +13,7 @@ from joserfc.jwk import ECKey, OKPKey
 
 from .base import ClientBase, Decision, StepRun
 from .browser import ConsentPage, Redirect
+from .client_id_url import redirect_uri_problem
 from .records import StepRecord
 from .server_data import member, receive, server_json, server_url
 from .state import Credentials, decode_jwt_payload
@@ -44,18 +43,18 @@ def _authorization_request_url(endpoint: str, params: dict[str, str], step: Step
 
 
 class AuthorizationSteps(ClientBase):
-    # Where "now" comes from for client assertions: the lab sets its clock (deterministic traces);
-    # a client on real sockets uses the real time.
-    now: Callable[[], int] = staticmethod(lambda: int(time.time()))
-
     # Step 5 ----------------------------------------------------------------------------------
 
     async def authorize(self, decision: Decision | None = None, scope: str | None = None) -> StepRecord:
         with self._step(5) as step:
             metadata = self._require(self.state.as_metadata, step, "AS metadata")
             credentials = self._require(self.state.credentials, step, "a client_id")
+            problem = redirect_uri_problem(self.redirect_uri)
+            if problem:
+                raise step.fail(f"this client's redirect URI {self.redirect_uri!r} cannot be used: {problem}")
             self.state.code_verifier = self.ids.token("pkce-verifier", 32)  # RFC 7636 §4.1: 43 characters
             self.state.oauth_state = self.ids.token("oauth-state", 16)
+            self.state.request_issuer = self.state.issuer
             self.state.scope = self._with_offline_access(scope or self._choose_scope(), metadata)
             params = {
                 "response_type": "code",
@@ -161,6 +160,15 @@ class AuthorizationSteps(ClientBase):
         with self._step(6) as step:
             metadata = self._require(self.state.as_metadata, step, "AS metadata")
             code = self._require(self.state.code, step, "an authorization code")
+            if self.state.request_issuer != self.state.issuer:
+                # The code and its verifier belong to the AS that issued the code. Discovery has
+                # since moved to another AS (steps 2-3 again): redeeming there is the mix-up
+                # RFC 9207 defends against (MCP 2026-07-28 §7.1, security considerations §5).
+                raise step.fail(
+                    f"the code came from {self.state.request_issuer!r}, but the client now talks to "
+                    f"{self.state.issuer!r}: it sends a code only to the AS it asked for it (RFC 9207 §4; MCP "
+                    "2026-07-28 §7.1). Run step 5 again with this AS"
+                )
             if self.state.code_sent:
                 raise step.fail(
                     "this client already sent its authorization code to the token endpoint, and the client MUST NOT "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Literal, get_args
 
@@ -46,6 +47,10 @@ class StepRun:
 
 
 class ClientBase:
+    # Where "now" comes from (client assertions, a client secret's expiry): the lab sets its clock
+    # (deterministic traces); a client on real sockets uses the real time.
+    now: Callable[[], int] = staticmethod(lambda: int(time.time()))
+
     def __init__(
         self,
         mcp_url: str,
@@ -86,6 +91,8 @@ class ClientBase:
         self.state = HandshakeState()
         self.records: list[StepRecord] = []
         self._rpc_id = 0
+        # MCP §10.1.2: step-up authorizations so far, per (resource, operation); reset on success.
+        self.step_ups: dict[tuple[str, str], int] = {}
 
     @contextlib.contextmanager
     def _step(self, number: int) -> Iterator[StepRun]:

@@ -25,6 +25,13 @@ MAX_STEP_UPS = 2
 _SCHEMA = "MCP schema"
 
 
+def _operation(message: dict[str, Any]) -> str:
+    """What MCP §10.1.2 tracks step-up attempts by: the method, and the tool (or resource) it names."""
+    params = message.get("params") or {}
+    target = params.get("name") or params.get("uri")
+    return f"{message['method']} {target}" if isinstance(target, str) else str(message["method"])
+
+
 def _tool_names(listed: dict[str, Any]) -> list[str]:
     tools = member(listed, "tools", list, "the tools/list result's", rule=_SCHEMA)
     if tools is None:
@@ -141,7 +148,8 @@ class McpStep(RefreshStep, StepUpStep):
         alone before) and retry, at most `MAX_STEP_UPS` times (MCP §10.1.2). On a 401 for a
         token that worked, discover again (the resource may have moved to another AS, SEP-2352)
         and retry once."""
-        step_ups, refreshed, rediscovered = 0, False, False
+        refreshed, rediscovered = False, False
+        operation = _operation(message)
         while True:
             response = first or await self._post_mcp(message, self.state.access_token)
             first = None
@@ -159,10 +167,13 @@ class McpStep(RefreshStep, StepUpStep):
                 )
                 continue
             if response.status_code == 403 and challenge and error == "insufficient_scope" and self.revision.step_up:
-                if step_ups == MAX_STEP_UPS:
-                    raise StepError(7, "mcp", f"{message['method']} still needs scope {challenge.get('scope')!r} "
+                # MCP §10.1.2: attempts are tracked per resource and operation, across requests: a
+                # program calling a tool in a loop must not ask the user to consent again each time.
+                key = (self.state.resource or self.mcp_url, operation)
+                if self.step_ups.get(key, 0) >= MAX_STEP_UPS:
+                    raise StepError(7, "mcp", f"{operation} still needs scope {challenge.get('scope')!r} "
                                               f"after {MAX_STEP_UPS} step-up authorizations; giving up (MCP §10.1.2)")  # fmt: skip
-                step_ups += 1
+                self.step_ups[key] = self.step_ups.get(key, 0) + 1
                 record = await self.step_up(challenge, message["method"])
                 await self.authorize(scope=record.learned["union"])
                 await self.exchange_code()
@@ -183,4 +194,5 @@ class McpStep(RefreshStep, StepUpStep):
             result = member(body, "result", dict, "the JSON-RPC response's", rule=_SCHEMA)
             if result is None:
                 raise ServerDataRefused("the JSON-RPC response has neither result nor error (JSON-RPC 2.0 §5)")
+            self.step_ups.pop((self.state.resource or self.mcp_url, operation), None)  # it went through
             return result

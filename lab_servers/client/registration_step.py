@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from .base import ClientBase, StepRun
+from .client_id_url import client_id_url_advice, client_id_url_problem
 from .records import StepRecord
-from .server_data import member, receive, server_json, server_url
+from .server_data import loopback, member, receive, server_json, server_url
 from .state import Credentials
 
 
@@ -24,10 +26,15 @@ def token_endpoint_auth_method(as_metadata: dict[str, Any], *, public: bool) -> 
 
 def application_type(redirect_uris: list[str]) -> str:
     """2026-07-28 client-registration §3.1: native for loopback/custom-scheme redirects, else web."""
-    web = all(
-        uri.startswith("https://") and "://localhost" not in uri and "://127.0.0.1" not in uri for uri in redirect_uris
-    )
+    web = all(uri.startswith("https://") and not loopback(_host(uri)) for uri in redirect_uris)
     return "web" if web and redirect_uris else "native"
+
+
+def _host(uri: str) -> str:
+    try:
+        return urlsplit(uri).hostname or ""
+    except ValueError:
+        return ""
 
 
 class RegistrationStep(ClientBase):
@@ -58,7 +65,13 @@ class RegistrationStep(ClientBase):
                     f"The client already holds credentials stored under {self._store_key}; it uses them again."
                 )
             elif method == "cimd":
-                self.state.credentials = Credentials(self.client_metadata_url or "")
+                url = self.client_metadata_url or ""
+                # CIMD §3 and §4.1, MCP §5.1.1: checked before the URL is presented as client_id.
+                problem = client_id_url_problem(url, self.client_metadata)
+                if problem:
+                    raise step.fail(f"this client's document URL {url!r} cannot be its client_id: {problem}")
+                step.notes.extend(client_id_url_advice(url))
+                self.state.credentials = Credentials(url)
                 step.explanation = (
                     "The AS supports Client ID Metadata Documents, so the client_id is simply the URL of the "
                     "client's own JSON document. No request is made now: the AS will fetch the document when the "
@@ -88,12 +101,16 @@ class RegistrationStep(ClientBase):
         cimd_flag = metadata.get("client_id_metadata_document_supported") is True
         registration_endpoint = metadata.get("registration_endpoint")
         stored = self.credential_store.get(self._store_key)
+        expired = stored is not None and stored.secret_expired(self.now())
         return {
             "preregistered": (issuer in self.preregistered,
                               f"pre-registered credentials for {issuer}" if issuer in self.preregistered
                               else f"no pre-registered credentials for {issuer}"),
-            "stored": (stored is not None,
-                       f"credentials stored under {self._store_key} (client_id {stored.client_id})" if stored
+            "stored": (stored is not None and not expired,
+                       f"the client secret stored under {self._store_key} (client_id {stored.client_id}) expired at "
+                       f"{stored.client_secret_expires_at}: the client registers again (RFC 7591 §3.2.1)"
+                       if stored and expired
+                       else f"credentials stored under {self._store_key} (client_id {stored.client_id})" if stored
                        else f"nothing stored under {self._store_key}"),
             "cimd": (rev.cimd and cimd_flag and bool(self.client_metadata_url),
                      f"MCP {rev.version} has no CIMD (it arrived in 2025-11-25)" if not rev.cimd
@@ -172,8 +189,18 @@ class RegistrationStep(ClientBase):
         if not client_id:
             raise step.fail("the registration response has no client_id (RFC 7591 §3.2.1: REQUIRED)")
         step.learned.update(registration=registered)
+        secret = member(registered, "client_secret", str, what, rule=rule)
+        # RFC 7591 §3.2.1: REQUIRED with a secret; 0 means it never expires (not "already expired").
+        expires_at = member(registered, "client_secret_expires_at", int, what, rule=rule)
+        if secret and expires_at is None:
+            step.notes.append("the AS issued a client_secret without client_secret_expires_at (RFC 7591 §3.2.1: "
+                              "REQUIRED with a secret); the client takes it as never expiring")  # fmt: skip
+        elif secret and expires_at:
+            step.notes.append(f"the client secret expires at {expires_at}; from then on the client registers again "
+                              "(RFC 7591 §3.2.1)")  # fmt: skip
         return Credentials(
             client_id,
-            member(registered, "client_secret", str, what, rule=rule),
+            secret,
             member(registered, "token_endpoint_auth_method", str, what, rule=rule) or "client_secret_basic",
+            client_secret_expires_at=expires_at,
         )

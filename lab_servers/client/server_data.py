@@ -98,7 +98,7 @@ def server_url(value: Any, what: str, *, https: bool = False) -> str:
         raise ServerDataRefused(f"{what} {shown(value)} is not a valid URL ({exc})") from None
     if scheme not in ("http", "https") or not host:
         raise ServerDataRefused(f"{what} {shown(value)} is not an absolute http or https URL")
-    if https and scheme != "https" and not _loopback(host):
+    if https and scheme != "https" and not loopback(host):
         raise ServerDataRefused(
             f"{what} {shown(value)} does not use https: every authorization server endpoint MUST "
             "(MCP authorization, Communication Security; OAuth 2.1 §1.5)"
@@ -120,7 +120,7 @@ _REMEMBERED_URL_CHARS = 2048
 _remembered_scheme_and_host = functools.lru_cache(maxsize=256)(_scheme_and_host)
 
 
-def _loopback(host: str) -> bool:
+def loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:

@@ -20,6 +20,14 @@ class Credentials:
     # repr=False: a private key never lands in a notebook output or a log line.
     private_key: Any = field(default=None, repr=False)
     signing_algorithm: str = field(default="Ed25519", repr=False)
+    # RFC 7591 §3.2.1: when the secret stops working, in seconds since the epoch; 0 means never,
+    # None that no expiry was given (no secret, or credentials the client did not register).
+    # Not in the repr, which the notebooks show: a public client has no secret to expire.
+    client_secret_expires_at: int | None = field(default=None, repr=False)
+
+    def secret_expired(self, now: int) -> bool:
+        """RFC 7591 §3.2.1: a secret with a non-zero expiry is dead from that second on."""
+        return bool(self.client_secret and self.client_secret_expires_at and now >= self.client_secret_expires_at)
 
 
 @dataclass
@@ -36,6 +44,9 @@ class HandshakeState:
     registration_method: str | None = None
     code_verifier: str | None = None
     oauth_state: str | None = None
+    # The issuer of the AS the authorization request went to, kept with the PKCE verifier and
+    # state (MCP 2026-07-28 §7.1; RFC 9207): the code goes back to that AS's token endpoint only.
+    request_issuer: str | None = None
     scope: str | None = None
     authorization_url: str | None = None
     consent_page: ConsentPage | None = None

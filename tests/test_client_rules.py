@@ -1,0 +1,205 @@
+"""The client's side of the MCP authorization rules that an audit found the lab client did not keep:
+it checks its own identity before presenting it (CIMD §3, §4.1; MCP §5.1.1, §11.3), acts on a
+DCR secret's expiry (RFC 7591 §3.2.1), sends a code only to the AS it asked (RFC 9207; MCP
+2026-07-28 §7.1), and tracks step-up attempts per resource and operation (MCP §10.1.2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from starlette.requests import Request
+from starlette.responses import Response
+
+from lab_servers import Lab, StepError, default_client_metadata
+from lab_servers.client.client_id_url import client_id_url_advice, redirect_uri_problem
+from lab_servers.client.registration_step import application_type
+
+from .test_client_hostile_servers import BASE, HOST, HostileServer, _json
+
+pytestmark = pytest.mark.anyio
+
+
+def _sent(lab: Lab, path: str, host: str | None = None) -> list[Any]:
+    return [e for e in lab.trace if e.path == path and (host is None or e.host == host)]
+
+
+# CIMD §3: the Client Identifier URL, checked before the client presents it -------------------
+
+BROKEN_CLIENT_ID_URLS = [
+    ("http://app.example/client.json", r"MUST have the https scheme, not 'http' \(CIMD §3; MCP §5.1.1\)"),
+    ("https://app.example", r"MUST contain a path component \(CIMD §3; MCP §5.1.1\)"),
+    ("https://app.example/client.json#v1", r"MUST NOT contain a fragment \(CIMD §3\)"),
+    ("https://agent:hunter2@app.example/client.json", r"MUST NOT contain a username or password \(CIMD §3\)"),
+    ("https://app.example/./client.json", r"MUST NOT contain single-dot or double-dot path segments \(CIMD §3\)"),
+    ("https://app.example/a/../client.json", r"MUST NOT contain single-dot or double-dot path segments"),
+    ("https://app.example/a/%2E%2e/client.json", r"MUST NOT contain single-dot or double-dot path segments"),
+    ("https://app.example/client .json", r"ASCII with no spaces, backslashes or control characters \(RFC 3986 §2\)"),
+]
+
+
+@pytest.mark.parametrize("method", ["cimd", "auto"])
+@pytest.mark.parametrize(("url", "rule"), BROKEN_CLIENT_ID_URLS, ids=[u for u, _ in BROKEN_CLIENT_ID_URLS])
+async def test_a_client_does_not_present_a_client_id_url_that_breaks_cimd_section_3(
+    lab: Lab, method: str, url: str, rule: str
+) -> None:
+    # Its own document says the same URL, so the URL alone is at fault.
+    client = lab.client(method, client_metadata_url=url)  # type: ignore[arg-type]
+    with pytest.raises(
+        StepError, match=rf"^step 4 \(client-id\): this client's document URL .* cannot be its client_id: .*{rule}"
+    ):
+        await client.run_all()
+    assert _sent(lab, "/authorize") == []  # the AS never saw it: no error page for the client's own mistake
+
+
+async def test_a_client_whose_document_names_another_client_id_does_not_present_its_url(lab: Lab) -> None:
+    # CIMD §4.1, MCP §5.1.1: the document's client_id is exactly its URL. A case-changed host is
+    # the same host to DNS, but not the same string.
+    document = {**default_client_metadata(), "client_id": "https://APP.example/client.json"}
+    client = lab.client("cimd", client_metadata=document)
+    with pytest.raises(StepError, match=r"^step 4 \(client-id\): .* the client's document has client_id "
+                                        r"'https://APP.example/client.json': it MUST be exactly the URL of the document \(CIMD §4.1; MCP §5.1.1\)"):  # fmt: skip
+        await client.run_all()
+    assert _sent(lab, "/authorize") == []
+
+
+async def test_a_well_formed_client_id_url_is_presented_and_advice_is_noted_not_refused(lab: Lab) -> None:
+    connection = await lab.connect("cimd")
+    assert connection.client_id == lab.client_metadata_url
+    assert client_id_url_advice("https://app.example/client.json?v=2") == [
+        "a Client Identifier URL SHOULD NOT include a query (CIMD §3)"
+    ]
+    assert client_id_url_advice("https://app.example/") == [
+        "a Client Identifier URL with the root path '/' is NOT RECOMMENDED (CIMD -02 §3)"
+    ]
+
+
+# MCP §11.3: redirect URIs are localhost or HTTPS -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("redirect_uri", "rule"),
+    [
+        ("http://app.example/callback", r"MUST be either localhost \(loopback\) or use HTTPS \(MCP §11.3"),
+        ("myagent://callback", r"MUST be either localhost \(loopback\) or use HTTPS \(MCP §11.3"),
+        ("https://app.example/callback#done", r"MUST NOT include a fragment \(RFC 6749 §3.1.2\)"),
+    ],
+)
+async def test_a_client_does_not_send_a_redirect_uri_that_is_neither_https_nor_loopback(
+    lab: Lab, redirect_uri: str, rule: str
+) -> None:
+    document = {**default_client_metadata(), "redirect_uris": [redirect_uri]}
+    client = lab.client("cimd", client_metadata=document)
+    with pytest.raises(
+        StepError, match=rf"^step 5 \(authorize\): this client's redirect URI .* cannot be used: .*{rule}"
+    ):
+        await client.run_all()
+    assert _sent(lab, "/authorize") == []
+
+
+@pytest.mark.parametrize(
+    "uri",
+    ["https://app.example/callback", "http://localhost:3000/callback", "http://127.0.0.1/cb", "http://[::1]:9/cb"],
+)
+def test_https_and_loopback_http_redirect_uris_are_allowed(uri: str) -> None:
+    assert redirect_uri_problem(uri) is None
+
+
+@pytest.mark.parametrize("uri", ["https://[::1]:8443/callback", "https://127.0.0.2/callback", "http://localhost/cb"])
+def test_a_loopback_redirect_uri_makes_a_native_application_type(uri: str) -> None:
+    # MCP 2026-07-28 client-registration §3.1: native for localhost redirects, whatever the scheme
+    # or the loopback address (127.0.0.0/8, ::1).
+    assert application_type([uri]) == "native"
+    assert application_type(["https://app.example/callback"]) == "web"
+
+
+# RFC 7591 §3.2.1: client_secret_expires_at -------------------------------------------------------
+
+
+def _registering(lab: Lab, expires_in: int | None) -> tuple[HostileServer, list[str]]:
+    """An AS that gives each registration a new id and a secret that expires `expires_in` seconds
+    from now (0: never, as RFC 7591 §3.2.1 says)."""
+    issued: list[str] = []
+
+    def register(request: Request) -> Response:
+        issued.append(f"client-{len(issued) + 1}")
+        expires_at = 0 if expires_in == 0 else lab.clock.now() + (expires_in or 0)
+        return _json({"client_id": issued[-1], "client_secret": "s3cret", "client_secret_expires_at": expires_at,
+                      "token_endpoint_auth_method": "client_secret_basic"}, 201)  # fmt: skip
+
+    server = HostileServer(register=register)
+    lab.network.add_host(HOST, "93.184.215.90", server.app())
+    return server, issued
+
+
+async def _connect(lab: Lab, store: dict[str, Any]) -> Any:
+    client = lab.client("auto", credential_store=store)
+    client.mcp_url = f"{BASE}/mcp"
+    await client.run_all()
+    return client
+
+
+async def test_a_client_registers_again_once_its_dcr_secret_has_expired(lab: Lab) -> None:
+    _, issued = _registering(lab, expires_in=3600)
+    store: dict[str, Any] = {}
+    first = await _connect(lab, store)
+    assert first.state.registration_method == "dcr" and first.state.credentials.client_secret_expires_at > 0
+    assert (await _connect(lab, store)).state.registration_method == "stored"  # still valid: reused
+    lab.clock.advance(3600)
+    again = await _connect(lab, store)
+    assert again.state.registration_method == "dcr" and issued == ["client-1", "client-2"]
+    assert store[BASE].client_id == "client-2"
+    assert "expired at" in again.state.registration_reasons["stored"]
+    assert "RFC 7591 §3.2.1" in again.state.registration_reasons["stored"]
+
+
+async def test_a_client_secret_expires_at_of_zero_never_expires(lab: Lab) -> None:
+    _, issued = _registering(lab, expires_in=0)
+    store: dict[str, Any] = {}
+    await _connect(lab, store)
+    lab.clock.advance(10 * 365 * 24 * 3600)
+    assert (await _connect(lab, store)).state.registration_method == "stored"
+    assert issued == ["client-1"]
+
+
+# RFC 9207, MCP 2026-07-28 §7.1: the code goes back only to the AS that issued it ----------------
+
+
+async def test_a_code_is_not_sent_to_an_authorization_server_discovered_after_it_was_issued(lab: Lab) -> None:
+    second = "auth2.example.com"
+    lab.add_authorization_server(second, "93.184.215.21")
+    client = lab.client("cimd")
+    for _ in range(5):
+        await client.next_step()
+    lab.use_authorization_server(f"https://{second}")
+    await client.discover_resource_metadata()
+    await client.discover_authorization_server()
+    with pytest.raises(StepError, match=r"^step 6 \(token\): the code came from 'https://auth.example.com', but the "
+                                        r"client now talks to 'https://auth2.example.com'"):  # fmt: skip
+        await client.exchange_code()
+    assert _sent(lab, "/token") == []  # neither AS got the code: not the new one, and not by accident the old
+
+
+# MCP §10.1.2: step-up attempts tracked per resource and operation --------------------------------
+
+
+async def test_step_up_attempts_are_counted_per_operation_across_requests(lab: Lab) -> None:
+    challenge = 'Bearer error="insufficient_scope", scope="notes:write"'
+    forbidden = Response("{}", 403, headers={"WWW-Authenticate": challenge})
+
+    def mcp(message: dict[str, Any]) -> Response:
+        if message["method"] == "tools/list":
+            return _json({"jsonrpc": "2.0", "id": message["id"], "result": {"tools": [{"name": "whoami"}]}})
+        return forbidden
+
+    server = HostileServer(mcp=mcp)
+    lab.network.add_host(HOST, "93.184.215.90", server.app())
+    client = lab.client("dcr")
+    client.mcp_url = f"{BASE}/mcp"
+    for _ in range(6):
+        await client.next_step()
+    for _ in range(2):  # a program calling the tool again: the user is not asked to consent again
+        with pytest.raises(StepError, match=r"tools/call whoami still needs scope 'notes:write' after 2 step-up "
+                                            r"authorizations; giving up \(MCP §10.1.2\)"):  # fmt: skip
+            await client.call_tool("whoami")
+    assert len(server.seen) == 3  # the first authorization and two step-ups, for both calls together
