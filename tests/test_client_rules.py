@@ -5,7 +5,9 @@ DCR secret's expiry (RFC 7591 §3.2.1), sends a code only to the AS it asked (RF
 
 from __future__ import annotations
 
+import json
 from typing import Any
+from urllib.parse import parse_qsl
 
 import pytest
 from starlette.requests import Request
@@ -203,3 +205,56 @@ async def test_step_up_attempts_are_counted_per_operation_across_requests(lab: L
                                             r"authorizations; giving up \(MCP §10.1.2\)"):  # fmt: skip
             await client.call_tool("whoami")
     assert len(server.seen) == 3  # the first authorization and two step-ups, for both calls together
+
+
+# MCP 2025-06-18 basic/transports: MCP-Protocol-Version after initialize, without a token too ----
+
+
+class InitializeWithoutToken(HostileServer):
+    """A server that lets initialize through without a token and protects what follows, as the
+    conformance suite's scope scenarios do."""
+
+    async def mcp(self, request: Request) -> Response:
+        message = json.loads(await request.body())
+        if "authorization" not in request.headers and message.get("method") == "initialize":
+            return _json({"jsonrpc": "2.0", "id": message["id"], "result": {
+                "protocolVersion": "2025-06-18", "capabilities": {}, "serverInfo": {"name": "open", "version": "1"}}})  # fmt: skip
+        if "authorization" not in request.headers and message.get("method") == "notifications/initialized":
+            return Response(status_code=202)
+        return await super().mcp(request)
+
+
+async def test_the_requests_after_an_initialize_let_through_carry_the_negotiated_version(lab: Lab) -> None:
+    lab.network.add_host(HOST, "93.184.215.90", InitializeWithoutToken().app())
+    client = lab.client("dcr", revision="2025-11-25")
+    client.mcp_url = f"{BASE}/mcp"
+    await client.request_without_token()
+    sent = {json.loads(e.request_body)["method"]: e.request_header("mcp-protocol-version") for e in _sent(lab, "/mcp")}
+    # initialize negotiates the version; everything after it states the one negotiated.
+    assert sent == {"initialize": None, "notifications/initialized": "2025-06-18", "tools/list": "2025-06-18"}
+
+
+# Holding the rules the client kept already, over a whole connection with a refresh ------------
+
+
+async def test_every_mcp_request_with_a_token_carries_it_as_bearer_and_every_token_request_names_the_resource(
+    lab: Lab,
+) -> None:
+    from lab_servers.authorization_server.issuance import ACCESS_TOKEN_LIFETIME
+
+    client = (await lab.connect("cimd")).client
+    lab.clock.advance(ACCESS_TOKEN_LIFETIME + 1)
+    await client.call_tool("whoami")  # 401 invalid_token → refresh → retry
+    tokens = {e.response_body for e in _sent(lab, "/token")}
+    assert len(tokens) == 2  # the code exchange and the refresh
+    with_token = [e for e in lab.trace if e.url == lab.mcp_url and e.step != "challenge"]
+    assert len(with_token) >= 4  # step 7's tools/list and tools/call, the refused call and its retry
+    for exchange in with_token:
+        # MCP §9.1: Authorization: Bearer on every request, even within a session.
+        assert (exchange.request_header("authorization") or "").startswith("Bearer ")
+    for exchange in lab.trace:
+        # MCP §9.1, OAuth 2.1 §5.1: never in a query string.
+        assert "access_token" not in exchange.url and "eyJ" not in exchange.url
+    for exchange in _sent(lab, "/token"):
+        # RFC 8707 §2 (MCP §8): on every token request, the refresh included, the same resource.
+        assert dict(parse_qsl(exchange.request_body))["resource"] == lab.mcp_url

@@ -189,7 +189,12 @@ class ClientBase:
             # 2026-07-28: no session to carry the version; every request states it twice.
             headers.update(modern_headers(message, self.revision.version))
             message = modern_message(message, self.revision.version, self.client_info)
-        elif self.state.protocol_version and self.state.protocol_version != "2025-03-26":
-            # 2025-06-18 transports: MCP-Protocol-Version on every request after initialize.
+        elif (
+            self.state.protocol_version
+            and self.state.protocol_version != "2025-03-26"
+            and message.get("method") != "initialize"
+        ):
+            # 2025-06-18 transports: MCP-Protocol-Version on every request after initialize (which
+            # negotiates it anew: a version from an earlier initialize is not this one's).
             headers["MCP-Protocol-Version"] = self.state.protocol_version
         return await receive(self.http, "POST", self.mcp_url, content=json.dumps(message), headers=headers)

@@ -13,6 +13,7 @@ from .discovery import authorization_server_metadata_urls, protected_resource_me
 from .records import StepError, StepRecord
 from .revisions import modern_error
 from .server_data import receive, server_json, server_url
+from .streamable_http import json_rpc_response
 from .www_authenticate import bearer_challenge
 
 
@@ -66,6 +67,10 @@ class DiscoverySteps(ClientBase):
             response = await self._post_mcp(message, token=None)
             if response.status_code in (400, 401):
                 break
+            if message["method"] == "initialize" and response.status_code == 200:
+                # 2025-06-18 basic/transports: once initialize has negotiated a version, every later
+                # request carries it in MCP-Protocol-Version, the requests without a token too.
+                self.state.protocol_version = _negotiated_version(response, message["id"])
         return response
 
     # Step 2 ----------------------------------------------------------------------------------
@@ -210,6 +215,16 @@ class DiscoverySteps(ClientBase):
         defaults = {"issuer": base, "authorization_endpoint": f"{base}/authorize", "token_endpoint": f"{base}/token",
                     "registration_endpoint": f"{base}/register", "code_challenge_methods_supported": ["S256"]}  # fmt: skip
         return base, defaults, tried
+
+
+def _negotiated_version(response: httpx.Response, request_id: int) -> str | None:
+    """The protocolVersion of an initialize result, or None when the answer is not one."""
+    try:
+        result = json_rpc_response(response, request_id).get("result")
+    except ValueError:  # ServerDataRefused too: an answer the client cannot read negotiated nothing
+        return None
+    version = result.get("protocolVersion") if isinstance(result, dict) else None
+    return version if isinstance(version, str) else None
 
 
 def _strings(value: Any) -> TypeGuard[list[str]]:
