@@ -258,3 +258,21 @@ async def test_every_mcp_request_with_a_token_carries_it_as_bearer_and_every_tok
     for exchange in _sent(lab, "/token"):
         # RFC 8707 §2 (MCP §8): on every token request, the refresh included, the same resource.
         assert dict(parse_qsl(exchange.request_body))["resource"] == lab.mcp_url
+
+
+async def test_two_calls_refused_for_the_same_expired_token_refresh_once_and_the_grant_survives(lab: Lab) -> None:
+    # OAuth 2.1 §4.3.1: with rotation, a refresh token presented twice is reuse, and the AS revokes
+    # the grant. Two calls at once met the same 401 and both refreshed with the same token: the
+    # second looked exactly like a replay. The client serialises its refreshes, and a call whose
+    # token was refreshed meanwhile retries with the new one.
+    import asyncio
+
+    from lab_servers.authorization_server.issuance import ACCESS_TOKEN_LIFETIME
+
+    client = (await lab.connect("cimd")).client
+    lab.clock.advance(ACCESS_TOKEN_LIFETIME + 1)
+    first, second = await asyncio.gather(client.call_tool("whoami"), client.call_tool("whoami"))
+    assert first["structuredContent"]["sub"] == second["structuredContent"]["sub"] == "alice"
+    assert [r.name for r in client.records].count("refresh") == 1
+    assert len(_sent(lab, "/token")) == 2  # the code exchange and one refresh
+    assert (await client.call_tool("whoami"))["structuredContent"]["sub"] == "alice"  # the grant lives

@@ -3,6 +3,7 @@ exchanges it made (the trace's step attribution), what it learned, and how it fa
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
@@ -91,6 +92,8 @@ class ClientBase:
         self.state = HandshakeState()
         self.records: list[StepRecord] = []
         self._rpc_id = 0
+        # Held while refreshing: two refreshes with one rotating refresh token kill the grant.
+        self.refreshing = asyncio.Lock()
         # MCP §10.1.2: step-up authorizations so far, per (resource, operation); reset on success.
         self.step_ups: dict[tuple[str, str], int] = {}
 

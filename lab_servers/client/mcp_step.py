@@ -151,7 +151,8 @@ class McpStep(RefreshStep, StepUpStep):
         refreshed, rediscovered = False, False
         operation = _operation(message)
         while True:
-            response = first or await self._post_mcp(message, self.state.access_token)
+            sent_token = self.state.access_token
+            response = first or await self._post_mcp(message, sent_token)
             first = None
             challenge = bearer_challenge(response.headers.get_list("www-authenticate"))
             error = challenge.get("error") if challenge else None
@@ -162,9 +163,14 @@ class McpStep(RefreshStep, StepUpStep):
                 and (self.state.tokens or {}).get("refresh_token")
             ):
                 refreshed = True
-                await self.refresh(
-                    reason=f"{message['method']} answered 401 invalid_token ({challenge.get('error_description') if challenge else ''})"
-                )
+                # One refresh at a time (OAuth 2.1 §4.3.1): a second request refused for the same
+                # token would present the same refresh token again, which a rotating AS takes for
+                # reuse and answers by revoking the grant. Refreshed meanwhile: retry with the new.
+                async with self.refreshing:
+                    if self.state.access_token == sent_token:
+                        await self.refresh(
+                            reason=f"{message['method']} answered 401 invalid_token ({challenge.get('error_description') if challenge else ''})"
+                        )
                 continue
             if response.status_code == 403 and challenge and error == "insufficient_scope" and self.revision.step_up:
                 # MCP §10.1.2: attempts are tracked per resource and operation, across requests: a
