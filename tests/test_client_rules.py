@@ -276,3 +276,23 @@ async def test_two_calls_refused_for_the_same_expired_token_refresh_once_and_the
     assert [r.name for r in client.records].count("refresh") == 1
     assert len(_sent(lab, "/token")) == 2  # the code exchange and one refresh
     assert (await client.call_tool("whoami"))["structuredContent"]["sub"] == "alice"  # the grant lives
+
+
+# MCP §10.1.2: a client_credentials client MAY step up; with no user, it asks for itself -----------
+
+
+async def test_a_client_credentials_client_steps_up_and_renews_its_token_with_client_credentials(lab: Lab) -> None:
+    # Before, both went to the authorization code flow, which this client never registered for:
+    # step 5, unauthorized_client.
+    from lab_servers.authorization_server.issuance import ACCESS_TOKEN_LIFETIME
+    from lab_servers.story import connect_service, publish_service_client
+
+    client = await connect_service(lab, publish_service_client(lab))
+    added = await client.call_tool("add_note", {"text": "nightly report"})  # needs notes:write: 403
+    assert added["structuredContent"]["added"] == "nightly report"
+    assert [r.name for r in client.records][-3:] == ["step-up", "client-credentials", "call"]
+    assert client.records[-2].learned["scope"] == "notes:read notes:write"
+    lab.clock.advance(ACCESS_TOKEN_LIFETIME + 1)  # expired, and no refresh token: ask again
+    assert (await client.call_tool("whoami"))["structuredContent"]["sub"] == "https://app.example/service.json"
+    assert [r.name for r in client.records][-2:] == ["client-credentials", "call"]
+    assert _sent(lab, "/authorize") == []

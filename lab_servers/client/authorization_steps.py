@@ -54,7 +54,7 @@ class AuthorizationSteps(ClientBase):
                 raise step.fail(f"this client's redirect URI {self.redirect_uri!r} cannot be used: {problem}")
             self.state.code_verifier = self.ids.token("pkce-verifier", 32)  # RFC 7636 §4.1: 43 characters
             self.state.oauth_state = self.ids.token("oauth-state", 16)
-            self.state.request_issuer = self.state.issuer
+            self.state.request_issuer, self.state.grant = self.state.issuer, None
             self.state.scope = self._with_offline_access(scope or self._choose_scope(), metadata)
             params = {
                 "response_type": "code",

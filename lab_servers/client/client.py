@@ -54,6 +54,9 @@ class LabClient(McpStep, EnterpriseSteps, ClientCredentialsStep, RegistrationSte
         self.state.legacy_base = None
         await self.discover_resource_metadata()
         await self.discover_authorization_server()
+        if self.state.grant == "client_credentials":
+            await self.client_credentials()  # no user, no browser: the client asks again for itself
+            return
         if self.state.issuer != previous and self.revision.credentials_per_issuer:
             self.state.credentials = None  # SEP-2352: never carry credentials to another AS
         await self.get_client_id()

@@ -12,14 +12,16 @@ from .state import decode_jwt_payload
 
 
 class ClientCredentialsStep(AuthorizationSteps):
-    async def client_credentials(self) -> StepRecord:
+    async def client_credentials(self, scope: str | None = None) -> StepRecord:
+        """A token for the client itself; `scope` when stepping up, else MCP §6's choice."""
         with self._step(13) as step:
             metadata = self._require(self.state.as_metadata, step, "AS metadata")
             credentials = self._require(self.state.credentials, step, "the client's credentials")
             form = {"grant_type": "client_credentials", **self._resource_parameter()}
-            scope = self._choose_scope()
+            scope = scope or self._choose_scope()
             if scope:
                 form["scope"] = scope
+            self.state.scope, self.state.grant = scope, "client_credentials"
             tokens = await self._token_request(metadata["token_endpoint"], form, step)
             step.learned.update(method=credentials.token_endpoint_auth_method, scope=tokens.get("scope"),
                                 claims=decode_jwt_payload(tokens["access_token"]))  # fmt: skip

@@ -9,6 +9,7 @@ import httpx
 
 from ..arguments import wrong_type
 from ..trace import current_step
+from .client_credentials_step import ClientCredentialsStep
 from .records import StepError, StepRecord
 from .refresh_step import RefreshStep
 from .revisions import describe_modern_error, modern_error
@@ -66,7 +67,7 @@ def _shown_content(result: dict[str, Any]) -> dict[str, Any] | None:
     return {"text": text}
 
 
-class McpStep(RefreshStep, StepUpStep):
+class McpStep(RefreshStep, StepUpStep, ClientCredentialsStep):
     # Step 7 ----------------------------------------------------------------------------------
 
     async def call_mcp(self) -> StepRecord:
@@ -181,8 +182,13 @@ class McpStep(RefreshStep, StepUpStep):
                                               f"after {MAX_STEP_UPS} step-up authorizations; giving up (MCP §10.1.2)")  # fmt: skip
                 self.step_ups[key] = self.step_ups.get(key, 0) + 1
                 record = await self.step_up(challenge, message["method"])
-                await self.authorize(scope=record.learned["union"])
-                await self.exchange_code()
+                if self.state.grant == "client_credentials":
+                    # MCP §10.1.2: a client_credentials client MAY step up: no user to ask, and
+                    # no authorization code flow it registered for; it asks for the scopes itself.
+                    await self.client_credentials(scope=record.learned["union"])
+                else:
+                    await self.authorize(scope=record.learned["union"])
+                    await self.exchange_code()
                 continue
             if response.status_code == 401 and challenge and self.state.access_token and not rediscovered:
                 rediscovered = True

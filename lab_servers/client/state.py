@@ -51,6 +51,9 @@ class HandshakeState:
     authorization_url: str | None = None
     consent_page: ConsentPage | None = None
     code: str | None = None
+    # How the current token was obtained when it was not by steps 5-6: "client_credentials" (no
+    # user: a new token, or a step-up, is simply asked for again, MCP §10.1.2).
+    grant: str | None = None
     # RFC 6749 §4.1.2: "The client MUST NOT use the authorization code more than once." Set when
     # step 6 sends the code (whatever the answer), cleared when step 5 brings a new one.
     code_sent: bool = False
