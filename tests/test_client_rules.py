@@ -296,3 +296,25 @@ async def test_a_client_credentials_client_steps_up_and_renews_its_token_with_cl
     assert (await client.call_tool("whoami"))["structuredContent"]["sub"] == "https://app.example/service.json"
     assert [r.name for r in client.records][-2:] == ["client-credentials", "call"]
     assert _sent(lab, "/authorize") == []
+
+
+# RFC 8414 §2: an issuer has no query or fragment --------------------------------------------------
+
+
+@pytest.mark.parametrize("issuer", [f"{BASE}?tenant=a", f"{BASE}/#a"])
+async def test_an_issuer_with_a_query_or_a_fragment_fails_step_3(lab: Lab, issuer: str) -> None:
+    # Its metadata even agrees: the issuer identifier itself breaks the rule.
+    server = HostileServer(
+        prm=_json({"resource": f"{BASE}/mcp", "authorization_servers": [issuer]}),
+        as_metadata=_json({"issuer": issuer, "authorization_endpoint": f"{BASE}/authorize",
+                           "token_endpoint": f"{BASE}/token", "code_challenge_methods_supported": ["S256"]}),
+    )  # fmt: skip
+    lab.network.add_host(HOST, "93.184.215.90", server.app())
+    client = lab.client("dcr")
+    client.mcp_url = f"{BASE}/mcp"
+    await client.next_step()
+    await client.next_step()
+    with pytest.raises(
+        StepError, match=r"^step 3 \(as-metadata\): the issuer .* has a query or a fragment: .*\(RFC 8414 §2\)"
+    ):
+        await client.next_step()

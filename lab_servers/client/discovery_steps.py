@@ -142,8 +142,13 @@ class DiscoverySteps(ClientBase):
                 issuer, metadata, tried = await self._legacy_authorization_server(step)
             else:
                 issuer = self._require(self.state.resource_metadata, step, "PRM")["authorization_servers"][0]
-                # RFC 8414 §2: the issuer is an https URL; checked before a metadata URL is built from it.
+                # RFC 8414 §2: the issuer is an https URL with no query or fragment; checked before a
+                # metadata URL is built from it (a query would be dropped, and another issuer read).
                 server_url(issuer, "the authorization server PRM names", https=True)
+                if "?" in issuer or "#" in issuer:
+                    raise step.fail(
+                        f"the issuer {issuer!r} PRM names has a query or a fragment: an issuer has neither (RFC 8414 §2)"
+                    )
                 urls = authorization_server_metadata_urls(issuer)
                 if not self.revision.oidc_discovery:
                     urls = urls[:1]  # before 2025-11-25: RFC 8414 only
