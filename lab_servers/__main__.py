@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "serve":
         from .authorization_server import HARDENED, NAIVE
-        from .serve import serve_until_interrupted
+        from .serve_console import serve_until_interrupted
 
         policy = HARDENED if args.policy == "hardened" else NAIVE
         capabilities = None  # the revision's defaults, as Lab(revision=…) has them

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
-import signal
 import socket
 import ssl
 import time
@@ -31,8 +29,7 @@ import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
-from urllib.parse import urlsplit
+from typing import Literal
 
 import httpx
 import uvicorn
@@ -255,7 +252,7 @@ class _EmbeddedServer(uvicorn.Server):
     would otherwise take SIGINT for itself and stop at once, before `serving` closes the lab's own
     keep-alive connections to them (the MCP server's to the AS for its keys): the AS then waited
     out its 5 s graceful shutdown for a TLS connection nobody would close, and logged an error.
-    Instead `serve_until_interrupted` takes the signals and leaves the `serving` block, which closes
+    Instead `serve_console.serve_until_interrupted` takes the signals and leaves the `serving` block, which closes
     those connections first."""
 
     @contextlib.contextmanager
@@ -291,114 +288,3 @@ def _connect_outside(lab: Lab, documents_origin: str, verify: ssl.SSLContext | b
     # The MCP server fetches the AS's keys over the socket, trusting the same CA.
     keys_http = httpx.AsyncClient(timeout=5, verify=verify)
     lab.resource_server.http = lab.resource_server.validator.http = keys_http
-
-
-def banner(served: ServedLab, *, seed: int | str | None, trace_file: Path | None) -> str:
-    lab = served.lab
-    policy = lab.policy
-    capabilities = lab.auth_server.capabilities
-    named = urlsplit(served.mcp_url).netloc.rsplit(":", 1)[0]  # 127.0.0.1, or [::1]
-    lines = []
-    if served.ca is None:
-        lines.append(
-            "PLAIN HTTP (--http): for loopback experiments only. MCP §11.3 requires HTTPS for the AS; Node and SDK clients may refuse."
-        )
-    lines += [
-        f"MCP revision          {lab.revision.version}  (MCP server and AS; --revision to change)",
-        f"MCP server            {served.mcp_url}   <- the canonical resource URI; use {named}, not localhost",
-        f"Authorization server  {served.issuer}  (policy: {policy.name})",
-        f"  AS capabilities: cimd={capabilities.cimd}, dcr={capabilities.dcr!r}, iss={capabilities.iss_parameter}",
-        f"Client documents      {served.documents_origin}"
-        + ("" if capabilities.cimd else "  (served, but this AS has CIMD off: it refuses them as client ids)"),
-        *listening_lines(served, named),
-        f"  AS policy: trusted_local_origins={list(policy.trusted_local_origins)} (the one origin exempt from the special-use-address rule)",
-        "  AS policy: default_to_single_resource=True (a missing `resource` means the MCP server above; the lab's choice against RFC 8707)",
-        "  clock: wall clock; ids and signing key: "
-        + (
-            f"SEEDED with {seed!r} (anyone with the seed can mint tokens)"
-            if seed is not None
-            else "fresh system randomness"
-        ),
-        "",
-        *client_id_lines(served),
-    ]
-    if served.ca:
-        lines += ["", served.ca.trust_instructions()]
-    if trace_file:
-        lines += ["", f"Every exchange is also saved to {trace_file} (load it with lab_servers.load_trace)."]
-    lines.append("\nPoint an MCP client at the MCP server; every exchange is printed below. Ctrl-C stops.\n")
-    return "\n".join(lines)
-
-
-def listening_lines(served: ServedLab, named: str) -> list[str]:
-    """Where the sockets listen, when that is not the host the URLs name (`url_host`)."""
-    if not ipaddress.ip_address(served.listening).is_unspecified:
-        return []
-    return [
-        f"  listening on every interface ({served.listening}), but the URLs name {named}: identifiers are one exact string,",
-        f"  and {named} is the one every client on this machine reaches (and the certificate names). A client on",
-        "  another machine reaches the sockets, not these URLs (they name its own loopback).",
-    ]
-
-
-def client_id_lines(served: ServedLab) -> list[str]:
-    """How an outside client can get a client_id from the served AS: only what it will accept
-    (ASCapabilities are advertised *and* enforced, so the banner must not promise more)."""
-    capabilities = served.lab.auth_server.capabilities
-    register = f"POST {served.issuer}/register"
-    dcr = {
-        "open": f"  DCR (any client)      the AS mints tpc_… at {register}",
-        "initial_access_token": f"  DCR                   {register} with the initial access token as a Bearer token (RFC 7591 §3)",
-        "closed": f"  DCR is closed         {register} answers 403 access_denied (--dcr closed)",
-        "removed": "  DCR is removed        there is no /register: 404 (--dcr removed)",
-    }[capabilities.dcr]
-    predates = not ASCapabilities.for_revision(capabilities.revision).cimd
-    if capabilities.cimd:
-        cimd = ["  CIMD: these document URLs are client ids (the AS fetches the document):"]
-        cimd += [f"  {client_id:<45} {who}" for client_id, who in served.client_ids]
-    else:
-        why = f"revision {capabilities.revision} predates CIMD, added in 2025-11-25" if predates else "--no-cimd"
-        cimd = [f"  CIMD is off           a URL client_id is refused as an unknown client ({why})"]
-    registry = served.lab.auth_server.registry.records.values()
-    preregistered = [f"  {c.client_id:<45} pre-registered" for c in registry if c.kind == "preregistered"]
-    usable = ([dcr] if capabilities.registration_works else []) + (cimd if capabilities.cimd else []) + preregistered
-    refused = ([] if capabilities.registration_works else [dcr]) + ([] if capabilities.cimd else cimd)
-    if not usable:
-        return [
-            f"NO OUTSIDE CLIENT CAN GET A CLIENT ID FROM THIS AS: CIMD is off, DCR is {capabilities.dcr}, and no client is",
-            "pre-registered. Useful to watch how a client copes with being refused (MCP 2026-07-28: clients MUST handle",
-            "DCR rejections); to connect one, pass --dcr open, or "
-            + ("serve --revision 2025-11-25 or later for CIMD." if predates else "drop --no-cimd."),
-            *refused,
-        ]
-    return ["Client ids you can use:", *usable] + (["", "Refused by this AS:", *refused] if refused else [])
-
-
-async def serve_until_interrupted(*, trace_file: Path | None = None, **options: Any) -> None:
-    from .trace_file import TraceWriter
-
-    writer = TraceWriter(trace_file) if trace_file else None
-
-    def show(exchange: Exchange) -> None:
-        print(exchange.summary(), flush=True)
-        if writer:
-            writer.write(exchange)
-
-    # Ctrl-C or a `kill` leaves the `serving` block like any other exit: the lab's own connections
-    # close before the servers stop (`_EmbeddedServer`). Where the loop cannot take signals
-    # (Windows), Ctrl-C still cancels the block through asyncio.run.
-    stop, loop = asyncio.Event(), asyncio.get_running_loop()
-    handled = []
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(signum, stop.set)
-            handled.append(signum)
-    try:
-        async with serving(on_exchange=show, **options) as served:
-            print(banner(served, seed=options.get("seed"), trace_file=trace_file), flush=True)
-            await stop.wait()
-    finally:
-        for signum in handled:
-            loop.remove_signal_handler(signum)
-        if writer:
-            writer.close()

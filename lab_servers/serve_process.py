@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 _PACKAGE_PARENT = Path(__file__).resolve().parent.parent
-# The banner's last line (`serve.banner`): every URL has been printed by then.
+# The banner's last line (`serve_console.banner`): every URL has been printed by then.
 _BANNER_END = "Point an MCP client at the MCP server"
 _URL_AFTER = {"mcp_url": "MCP server", "issuer": "Authorization server", "documents_origin": "Client documents"}
 

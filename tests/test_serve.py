@@ -22,7 +22,8 @@ from mcp.client.auth import AuthorizationCodeResult
 from lab_servers import load_trace
 from lab_servers.client import Browser
 from lab_servers.sdk import HeadlessUser, whoami_over_tls, whoami_with_sdk
-from lab_servers.serve import banner, serving
+from lab_servers.serve import serving
+from lab_servers.serve_console import banner
 from lab_servers.serve_process import served_process
 from lab_servers.serve_sockets import bind
 from lab_servers.trace_file import TraceWriter, access_tokens
@@ -390,7 +391,7 @@ async def test_2025_03_26_is_refused_in_served_mode_because_its_as_lives_at_the_
 def test_the_command_line_passes_revision_through_and_defaults_to_the_labs_default(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import lab_servers.serve as serve_module
+    import lab_servers.serve_console as serve_module
     from lab_servers.__main__ import main
     from lab_servers.revisions import DEFAULT_REVISION
 
@@ -424,7 +425,7 @@ async def test_a_served_as_without_cimd_and_with_dcr_closed_advertises_and_enfor
 
 
 def test_the_command_line_maps_no_cimd_and_dcr_onto_the_revisions_capabilities(monkeypatch: pytest.MonkeyPatch) -> None:
-    import lab_servers.serve as serve_module
+    import lab_servers.serve_console as serve_module
     from lab_servers.__main__ import main
     from lab_servers.authorization_server import ASCapabilities
 

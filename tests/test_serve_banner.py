@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from lab_servers.authorization_server import ASCapabilities
-from lab_servers.serve import ServedLab, banner
+from lab_servers.serve import ServedLab
+from lab_servers.serve_console import banner
 
 from .helpers import CHALLENGE
 from .test_serve import served, tls_dir, trusting

@@ -19,7 +19,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from lab_servers.serve import banner, serving
+from lab_servers.serve import serving
+from lab_servers.serve_console import banner
 from lab_servers.serve_sockets import bind
 
 from .test_serve import served, tls_dir, trusting
