@@ -172,6 +172,10 @@ class LimitedH11Protocol(H11Protocol):
         super().connection_made(transport)
         if len(self.connections) > self.max_connections:  # this one included
             self._answer_and_close(503, "this lab server has too many open connections; try again")
+            # Refused, it serves no request: out of uvicorn's count at once. Counted until its
+            # close completed (a TLS close waits up to `serve_tls.TLS_SHUTDOWN_SECONDS` for the
+            # client's close_notify), it made uvicorn answer 503 on the connections kept, too.
+            self.connections.discard(self)
         else:
             self._deadline = self.loop.call_later(self.request_deadline, self._deadline_passed)
 
