@@ -318,3 +318,33 @@ async def test_an_issuer_with_a_query_or_a_fragment_fails_step_3(lab: Lab, issue
         StepError, match=r"^step 3 \(as-metadata\): the issuer .* has a query or a fragment: .*\(RFC 8414 §2\)"
     ):
         await client.next_step()
+
+
+async def test_a_client_credentials_client_does_not_carry_its_secret_to_an_authorization_server_the_resource_moved_to(
+    lab: Lab,
+) -> None:
+    # MCP 2026-07-28 (SEP-2352): credentials are keyed by the issuer and MUST NOT be reused with
+    # another AS. Rediscovery after the move asked the new AS for a token with the old AS's secret.
+    from lab_servers.client.state import Credentials
+
+    lab.auth_server.preregister(
+        "nightly-job",
+        {
+            "grant_types": ["client_credentials"],
+            "response_types": [],
+            "token_endpoint_auth_method": "client_secret_basic",
+        },
+        "s3cret-of-the-first-as",
+    )
+    second = "auth2.example.com"
+    lab.add_authorization_server(second, "93.184.215.21")
+    secret = Credentials("nightly-job", "s3cret-of-the-first-as", "client_secret_basic")
+    client = lab.client("auto", preregistered={lab.issuer: secret})
+    for _ in range(4):
+        await client.next_step()
+    await client.client_credentials()
+    assert (await client.call_tool("whoami"))["structuredContent"]["sub"] == "nightly-job"
+    lab.use_authorization_server(f"https://{second}")
+    with pytest.raises(StepError, match=r"^step 13 \(client-credentials\): .*MUST NOT be reused with another"):
+        await client.call_tool("whoami")
+    assert _sent(lab, "/token", second) == []

@@ -54,10 +54,20 @@ class LabClient(McpStep, EnterpriseSteps, ClientCredentialsStep, RegistrationSte
         self.state.legacy_base = None
         await self.discover_resource_metadata()
         await self.discover_authorization_server()
+        moved = self.state.issuer != previous and self.revision.credentials_per_issuer
         if self.state.grant == "client_credentials":
+            credentials = self.state.credentials
+            if moved and credentials and credentials.client_id != self.client_metadata_url:
+                # SEP-2352: credentials the old AS issued (a secret above all) are never sent to
+                # another; a CIMD URL and its key are the client's own, portable to any AS.
+                raise StepError(13, "client-credentials", (
+                    f"the resource moved from {previous!r} to {self.state.issuer!r}, and client "
+                    f"{credentials.client_id!r} was registered at the first: credentials MUST NOT be reused with "
+                    "another authorization server (MCP 2026-07-28, SEP-2352). Register this client there"
+                ))  # fmt: skip
             await self.client_credentials()  # no user, no browser: the client asks again for itself
             return
-        if self.state.issuer != previous and self.revision.credentials_per_issuer:
+        if moved:
             self.state.credentials = None  # SEP-2352: never carry credentials to another AS
         await self.get_client_id()
         await self.authorize()
