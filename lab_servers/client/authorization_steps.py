@@ -166,7 +166,7 @@ class AuthorizationSteps(ClientBase):
                 # RFC 9207 defends against (MCP 2026-07-28 §7.1, security considerations §5).
                 raise step.fail(
                     f"the code came from {self.state.request_issuer!r}, but the client now talks to "
-                    f"{self.state.issuer!r}: it sends a code only to the AS it asked for it (RFC 9207 §4; MCP "
+                    f"{self.state.issuer!r}: it sends a code only to the AS it asked for it (RFC 9207 §2.4; MCP "
                     "2026-07-28 §7.1). Run step 5 again with this AS"
                 )
             if self.state.code_sent:
