@@ -65,6 +65,16 @@ async def test_a_client_whose_document_names_another_client_id_does_not_present_
     assert _sent(lab, "/authorize") == []
 
 
+async def test_metadata_without_a_client_id_does_not_stop_the_client_presenting_its_url(lab: Lab) -> None:
+    # The client's metadata doubles as its DCR request, which has no client_id (RFC 7591 §2): it says
+    # nothing against the URL, and the document published there names it (CIMD §4.1).
+    metadata = default_client_metadata()
+    del metadata["client_id"]
+    client = lab.client(client_metadata=metadata)
+    await client.run_all()
+    assert client.state.registration_method == "cimd" and client.state.credentials.client_id == lab.client_metadata_url
+
+
 async def test_a_well_formed_client_id_url_is_presented_and_advice_is_noted_not_refused(lab: Lab) -> None:
     connection = await lab.connect("cimd")
     assert connection.client_id == lab.client_metadata_url

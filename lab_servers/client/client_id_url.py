@@ -40,7 +40,9 @@ def client_id_url_problem(url: str, document: dict[str, Any]) -> str | None:
     if any(unquote(segment) in (".", "..") for segment in parts.path.split("/")):
         # %2e is '.' (RFC 3986 §2.3: unreserved), so %2e%2e is a double-dot segment too.
         return "a Client Identifier URL MUST NOT contain single-dot or double-dot path segments (CIMD §3)"
-    if document.get("client_id") != url:
+    # A document without client_id is DCR-style metadata, whose client_id the published document
+    # fills in (as `serve --client-document` does): only an id that names another URL is wrong.
+    if "client_id" in document and document["client_id"] != url:
         return (
             f"the client's document has client_id {document.get('client_id')!r}: it MUST be exactly the URL of the "
             "document (CIMD §4.1; MCP §5.1.1)"
