@@ -21,7 +21,7 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .error_text import Refusal, request_refusal
+from .error_text import Refusal
 
 __all__ = ["BodyLimit", "BodyTooLarge"]
 
@@ -38,15 +38,15 @@ class BodyLimit:
         app: ASGIApp,
         max_bytes: int,
         *,
+        refusal: Refusal,
         per_path: Mapping[str, int] | None = None,
-        refusal: Refusal | None = None,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.per_path = dict(per_path or {})
-        # The 400 and 413 in the wrapped app's own shape (the MCP endpoint's is a JSON-RPC error);
-        # by default an OAuth error response, the AS's and the IdP's.
-        self.refusal = refusal or _oauth_refusal
+        # The 400 and 413 in the wrapped app's own shape: an OAuth error at the AS and the IdP, a
+        # JSON-RPC error at the MCP endpoint.
+        self.refusal = refusal
 
     def __getattr__(self, name: str) -> Any:
         # Transparent for everything but the body: the wrapped app's attributes (a Starlette
@@ -107,11 +107,6 @@ class BodyLimit:
 
 def _too_large(limit: int, how: str) -> str:
     return f"the request body is larger than this endpoint's limit of {limit} bytes ({how}); RFC 9110 §15.5.14 413 Content Too Large"
-
-
-def _oauth_refusal(_path: str, status: int, description: str) -> Response:
-    # An OAuth error response (RFC 6749 §5.2), with §5.1's header.
-    return request_refusal(status, description, {"Cache-Control": "no-store"})
 
 
 async def _answer(send: Send, response: Response) -> None:

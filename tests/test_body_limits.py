@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from lab_servers import ISSUER, MCP_URL, Lab
+from lab_servers.authorization_server.errors import oauth_refusal
 from lab_servers.authorization_server.server import MAX_REQUEST_BODY_BYTES
 from lab_servers.body_limit import BodyLimit
 from lab_servers.resource_server.server import MAX_MCP_BODY_BYTES
@@ -79,7 +80,7 @@ async def test_conflicting_content_lengths_are_a_400_naming_rfc_9110(lab: Lab) -
         return {"type": "http.request", "body": b""}
 
     scope = {"type": "http", "path": "/", "headers": [(b"content-length", b"5"), (b"content-length", b"7")]}
-    await BodyLimit(app, 100)(scope, receive, send)
+    await BodyLimit(app, 100, refusal=oauth_refusal)(scope, receive, send)
     assert sent[0]["status"] == 400 and b"RFC 9110 section 8.6" in sent[1]["body"]
 
 

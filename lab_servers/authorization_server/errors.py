@@ -42,9 +42,9 @@ class OAuthError(Exception):
 
 
 def oauth_refusal(_path: str, status: int, description: str) -> Response:
-    """A `Refusal` (error_text) for the served AS's gates in front of its routes (a foreign Origin
-    or Host, a non-canonical name): the `invalid_request` its own 404s and 405s answer with, since
-    no credentials would change the answer."""
+    """A `Refusal` (error_text) for the gates in front of the AS's and the IdP's routes (a body
+    over the cap; served, a foreign Origin or Host, a non-canonical name): the `invalid_request`
+    their own 404s and 405s answer with, since no credentials would change the answer."""
     return OAuthError("invalid_request", description, status).response()
 
 

@@ -25,7 +25,7 @@ from ..body_limit import BodyLimit
 from ..bounded_json import JsonRejected, parse_json
 from .authorize import authorization_request, consent_decision
 from .dcr_modes import check_auth_method_offered, check_registration_allowed
-from .errors import NO_STORE, OAuthError, oauth_exception_handlers
+from .errors import NO_STORE, OAuthError, oauth_exception_handlers, oauth_refusal
 from .logos import LOGO_HEADERS, sniff_raster_image
 from .params import form_items
 from .rfc7009 import revocation_request
@@ -45,7 +45,7 @@ class AuthorizationServer(AuthorizationServerState):
     @cached_property
     def app(self) -> BodyLimit:
         # Every request body is capped while it streams (413) before any route reads it.
-        return BodyLimit(self._build_app(), MAX_REQUEST_BODY_BYTES)
+        return BodyLimit(self._build_app(), MAX_REQUEST_BODY_BYTES, refusal=oauth_refusal)
 
     # The HTTP surface ---------------------------------------------------------------------
 

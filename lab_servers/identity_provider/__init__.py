@@ -27,7 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..authorization_server.client_authentication import basic_credentials, refuse_more_than_one_method
-from ..authorization_server.errors import OAuthError, invalid_client, oauth_exception_handlers
+from ..authorization_server.errors import OAuthError, invalid_client, oauth_exception_handlers, oauth_refusal
 from ..authorization_server.params import form_items, single_valued
 from ..authorization_server.server import MAX_REQUEST_BODY_BYTES
 from ..body_limit import BodyLimit
@@ -61,6 +61,7 @@ class IdentityProvider:
         self.app = BodyLimit(
             Starlette(routes=routes, exception_handlers=oauth_exception_handlers(no_endpoint=no_endpoint)),
             MAX_REQUEST_BODY_BYTES,
+            refusal=oauth_refusal,
         )
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
