@@ -144,11 +144,12 @@ class McpStep(RefreshStep, StepUpStep, ClientCredentialsStep):
 
     async def _rpc(self, message: dict[str, Any], first: httpx.Response | None = None) -> dict[str, Any]:
         """Send a JSON-RPC request with the token. On 401 invalid_token with a refresh token in
-        hand, refresh once and retry. On 403 insufficient_scope, step up (re-authorize for the
-        union of the requested and the challenged scopes, MCP 2026-07-28 §11.1.2; the challenge
-        alone before) and retry, at most `MAX_STEP_UPS` times (MCP §10.1.2). On a 401 for a
-        token that worked, discover again (the resource may have moved to another AS, SEP-2352)
-        and retry once."""
+        hand, refresh once (one refresh at a time) and retry. On 403 insufficient_scope, step up
+        (re-authorize for the union of the requested and the challenged scopes, MCP 2026-07-28
+        §11.1.2; the challenge alone before) and retry: at most `MAX_STEP_UPS` step-ups per
+        resource and operation, counted across calls until one goes through (MCP §10.1.2). On a
+        401 for a token that worked, discover again (the resource may have moved to another AS,
+        SEP-2352) and retry once."""
         refreshed, rediscovered = False, False
         operation = _operation(message)
         while True:
