@@ -78,6 +78,12 @@ async def test_metadata_without_a_client_id_does_not_stop_the_client_presenting_
 async def test_a_well_formed_client_id_url_is_presented_and_advice_is_noted_not_refused(lab: Lab) -> None:
     connection = await lab.connect("cimd")
     assert connection.client_id == lab.client_metadata_url
+    with_query = "https://app.example/client.json?v=2"
+    client = lab.client("cimd", client_metadata_url=with_query)
+    for _ in range(4):
+        await client.next_step()
+    assert client.state.credentials.client_id == with_query  # presented: a SHOULD NOT is no MUST NOT
+    assert "a Client Identifier URL SHOULD NOT include a query (CIMD §3)" in client.records[-1].notes
     assert client_id_url_advice("https://app.example/client.json?v=2") == [
         "a Client Identifier URL SHOULD NOT include a query (CIMD §3)"
     ]
