@@ -145,6 +145,8 @@ async def test_each_message_of_a_batch_is_judged_as_a_single_one_would_be_and_no
         {"jsonrpc": "2.0", "id": None, "method": "tools/list"},
         {"jsonrpc": "2.0", "id": True, "method": "tools/list"},
         {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": ["whoami"]},
+        # A notification gets no entry, even with params MCP cannot take (JSON-RPC 2.0 §4.1).
+        {"jsonrpc": "2.0", "method": "notifications/initialized", "params": ["x"]},
         {"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
     ]
     response = await send(server, header, batch)

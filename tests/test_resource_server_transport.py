@@ -258,6 +258,15 @@ async def test_the_server_s_own_origin_is_no_rebinding_and_is_served(lab: Lab) -
 
 
 @pytest.mark.parametrize(
+    "headers", [{"Host": "MCP.Example.COM"}, {"Origin": "HTTPS://MCP.EXAMPLE.COM"}], ids=["Host", "Origin"]
+)
+async def test_the_server_s_own_name_in_capitals_is_still_its_own(lab: Lab, headers: dict[str, str]) -> None:
+    # RFC 9110 §4.2.3, RFC 3986 §3.1 and §3.2.2: scheme and host compare case-insensitively.
+    response = await post(lab, TOOLS_LIST, **headers)
+    assert response.status_code == 200 and response.json()["id"] == 1
+
+
+@pytest.mark.parametrize(
     "accept", ["application/json", "application/*", "*/*;q=0.5", "application/JSON; charset=utf-8"]
 )
 async def test_a_post_that_accepts_json_is_answered_since_json_is_all_this_server_sends(lab: Lab, accept: str) -> None:

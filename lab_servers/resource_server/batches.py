@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope
 
 from ..bounded_json import JsonRejected, parse_json
-from .jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, describe, error_object, problem, request_id
+from .jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, describe, error_object, problem, request_id
 from .transport import replayed
 
 # One SDK dispatch per message (about 0.6 ms each): a bound on what one POST can make the server
@@ -53,6 +53,10 @@ async def _answer(app: ASGIApp, scope: Scope, receive: Receive, message: Any) ->
     found = _malformed(message)
     if found is not None:
         code, rule = found
+        if code == INVALID_PARAMS and "id" not in message:
+            # A valid JSON-RPC notification whose params MCP cannot take: not delivered, and not
+            # answered either ("The Server MUST NOT reply to a Notification", JSON-RPC 2.0 §4.1).
+            return None
         return error_object(request_id(message), code, describe(code, rule))
     status, body = await _call(app, scope, receive, json.dumps(message).encode())
     if status == 202 or not body:

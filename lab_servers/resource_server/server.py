@@ -87,9 +87,10 @@ class ResourceServer:
             # (SBP "Session hijacking"), and byte-identical replays.
             stateless_http=True,
             json_response=True,
-            transport_security=TransportSecuritySettings(
-                allowed_hosts=list(self.allowed_hosts), allowed_origins=list(self.allowed_origins)
-            ),
+            # The gate checks Host and Origin itself (`transport.rebinding_refusal`), before the
+            # token, with these lists. The SDK's own check compares exact strings, so a Host the
+            # gate rightly accepts in capitals (RFC 9110 §4.2.3) would get its plain-text 421.
+            transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
         )
         self._capped = BodyLimit(self._serve, MAX_MCP_BODY_BYTES, refusal=self.refusal)
 

@@ -65,9 +65,9 @@ def rebinding_refusal(
     headers: list[tuple[bytes, bytes]], hosts: Sequence[str], origins: Sequence[str]
 ) -> Response | None:
     """None when the Host is one this server answers to and the Origin, if any, one it serves;
-    else 421 or 403. The same lists, read the same way (`name:*` is that name with any port),
-    are the SDK's `TransportSecuritySettings`, so its own check, which answers in plain text,
-    never has anything left to refuse."""
+    else 421 or 403. The lists read as the SDK's `TransportSecuritySettings` read them (`name:*`
+    is that name with any port), whose own check, answering in plain text, the server turns off:
+    this one is the server's."""
     host = next((v.decode("latin-1") for k, v in headers if k.lower() == b"host"), "")
     if not _listed(host, hosts):
         # RFC 9110 §15.5.20: 421 for a request directed at a server that will not answer for
@@ -88,8 +88,12 @@ def rebinding_refusal(
 
 
 def _listed(value: str, allowed: Sequence[str]) -> bool:
+    # A host name, and an origin's scheme and host, compare case-insensitively (RFC 9110 §4.2.3,
+    # RFC 3986 §3.1 and §3.2.2): `MCP.EXAMPLE.COM` is this server's name too.
+    value = value.lower()
     return bool(value) and any(
-        value == entry or (entry.endswith(":*") and value.startswith(entry[:-1])) for entry in allowed
+        value == entry or (entry.endswith(":*") and value.startswith(entry[:-1]))
+        for entry in (entry.lower() for entry in allowed)
     )
 
 
