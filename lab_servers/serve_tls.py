@@ -100,6 +100,8 @@ class TlsHandshakes(asyncio.Protocol):
         tls.set_protocol(self.http)
         self.handed_over = True
         self.http.connection_made(tls)
+        if tls.is_closing():  # refused past the limit (503): a request sent with the handshake is not served
+            return
         for data in self.received:
             self.http.data_received(data)
         if self.eof:

@@ -8,6 +8,8 @@ Every bound here is shortened for the test (`serving`'s internal arguments); the
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import socket
 import ssl
@@ -22,6 +24,7 @@ import pytest
 from lab_servers.serve import serving
 from lab_servers.serve_console import banner
 from lab_servers.serve_sockets import bind
+from lab_servers.trace import Exchange
 
 from .test_serve import served, tls_dir, trusting
 
@@ -180,3 +183,50 @@ async def test_listening_on_every_interface_the_banner_says_which_address_the_ur
     assert lab.mcp_url.startswith("https://127.0.0.1:") and reached.status_code == 200
     assert "listening on every interface (0.0.0.0), but the URLs name 127.0.0.1" in printed
     assert "A client on another machine reaches the sockets, not these URLs" in " ".join(printed.split())
+
+
+def _finished_and_request_in_one_segment(port: int, context: ssl.SSLContext, request: bytes) -> bytes:
+    """A TLS handshake whose last flight, the client's Finished, carries the first request with
+    it in one write (TLS 1.3 lets a client send data right after its Finished): the server reads
+    both at once, before the HTTP protocol has the connection. The answer's first bytes."""
+    tls = context.wrap_bio(incoming := ssl.MemoryBIO(), outgoing := ssl.MemoryBIO(), server_hostname="127.0.0.1")
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as wire:
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                wire.sendall(outgoing.read())
+                incoming.write(wire.recv(65536))
+        tls.write(request)
+        wire.sendall(outgoing.read())
+        answer = b""
+        while b"\r\n\r\n" not in answer and (received := wire.recv(65536)):
+            incoming.write(received)
+            with contextlib.suppress(ssl.SSLWantReadError):
+                while chunk := tls.read(65536):
+                    answer += chunk
+    return answer
+
+
+async def test_a_connection_refused_past_the_limit_is_not_served_the_request_it_sent_with_its_handshake(
+    tls_dir: Path,
+) -> None:
+    """Answered 503 ("try again"), a connection whose request came with its handshake still had
+    the request served: a registration was made, and traced as a 201, that its client was told
+    had not happened."""
+    exchanges: list[Exchange] = []
+    async with served(tls_dir, max_connections=1, on_exchange=exchanges.append) as lab:
+        port = urlsplit(lab.issuer).port
+        assert port is not None
+        kept_reader, kept = await asyncio.open_connection("127.0.0.1", port, ssl=trusting(tls_dir))
+        kept.write(f"GET /.well-known/oauth-authorization-server HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        await asyncio.wait_for(kept_reader.readuntil(b"\r\n\r\n"), 10)  # the one connection the limit keeps
+        body = json.dumps({"redirect_uris": ["http://127.0.0.1:9/callback"], "token_endpoint_auth_method": "none"})
+        head = f"POST /register HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json"
+        register = f"{head}\r\nContent-Length: {len(body)}\r\n\r\n{body}".encode()
+        answer = await asyncio.to_thread(_finished_and_request_in_one_segment, port, trusting(tls_dir), register)
+        await asyncio.sleep(0.5)  # time for an application the request reached to answer it
+        kept.close()
+    assert answer.startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
+    assert [exchange.path for exchange in exchanges] == ["/.well-known/oauth-authorization-server"]
