@@ -44,14 +44,18 @@ class TlsHandshakes(asyncio.Protocol):
     milliseconds, so the oldest pending one is the likeliest to be a socket that will never
     speak; a connection that is not closed that way has at most `handshake_seconds`. With every
     slot taken by finished connections, a new one still completes its handshake and is answered
-    503 by the HTTP protocol, then closed (`serve_sockets`). One subclass per server
-    (`tls_handshakes`), which keeps that server's pending handshakes, oldest first."""
+    503 by the HTTP protocol, then closed (`serve_sockets`); out of uvicorn's count, its TLS close
+    still waits for the client's close_notify, so it is kept with the pending handshakes, counts
+    with them, and is the first to be closed to make room. One subclass per server
+    (`tls_handshakes`), which keeps that server's pending handshakes and refused connections,
+    oldest first."""
 
     http_class: type[LimitedH11Protocol]
     context: ssl.SSLContext
     handshake_seconds = TLS_HANDSHAKE_SECONDS
     shutdown_seconds = TLS_SHUTDOWN_SECONDS
     pending: dict[TlsHandshakes, asyncio.Task[None]]
+    refused: dict[TlsHandshakes, None]  # answered 503, their close waiting for the client's close_notify
 
     def __init__(self, **uvicorn: Any) -> None:
         # The keyword arguments uvicorn gives a protocol class: config, server_state, app_state, _loop.
@@ -64,15 +68,18 @@ class TlsHandshakes(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         transport.pause_reading()  # the ClientHello is for TLS, which starts on the next turn of the loop
-        if self.pending and len(self.pending) + len(self.http.connections) >= self.http.max_connections:
-            oldest = next(iter(self.pending))
+        waiting = len(self.refused) + len(self.pending)
+        if waiting and waiting + len(self.http.connections) >= self.http.max_connections:
+            oldest = next(iter(self.refused or self.pending))
             oldest.abandon()
         self.pending[self] = self.loop.create_task(self._handshake())
 
     def abandon(self) -> None:
-        """Close this connection before its handshake is done (made room for, or the server stops)."""
+        """Close this connection before its handshake is done, or after its 503 (made room for, or
+        the server stops)."""
+        self.refused.pop(self, None)
         task = self.pending.pop(self, None)
-        self.transport.abort()  # nothing was written that a client could be owed
+        self.transport.abort()  # nothing a client is owed: no request was read, or it was answered 503
         if task is not None:
             task.cancel()
 
@@ -101,6 +108,8 @@ class TlsHandshakes(asyncio.Protocol):
         self.handed_over = True
         self.http.connection_made(tls)
         if tls.is_closing():  # refused past the limit (503): a request sent with the handshake is not served
+            tls.set_protocol(self)  # its end comes here, to leave `refused`, and is passed on
+            self.refused[self] = None
             return
         for data in self.received:
             self.http.data_received(data)
@@ -121,6 +130,7 @@ class TlsHandshakes(asyncio.Protocol):
         # here, and the HTTP protocol must hear it to leave uvicorn's count of connections.
         self.lost = True
         self.pending.pop(self, None)
+        self.refused.pop(self, None)
         if self.handed_over:
             self.http.connection_lost(exc)
 
@@ -131,7 +141,13 @@ def tls_handshakes(
     """The protocol class to pass as `uvicorn.Config(http=…)` for a server that speaks TLS; its
     `max_connections` counts pending handshakes too. `timeouts`: `handshake_seconds`,
     `shutdown_seconds` (for tests)."""
-    attributes: dict[str, Any] = {"http_class": http_class, "context": context, "pending": {}, **timeouts}
+    attributes: dict[str, Any] = {
+        "http_class": http_class,
+        "context": context,
+        "pending": {},
+        "refused": {},
+        **timeouts,
+    }
     return type("TlsHandshakesOfOneServer", (TlsHandshakes,), attributes)
 
 
@@ -139,5 +155,5 @@ def abandon_pending_handshakes(protocol_class: type[asyncio.Protocol]) -> None:
     """At shutdown: close the server's connections still in their handshake, which uvicorn does not
     know about, instead of leaving them to their timeout."""
     if issubclass(protocol_class, TlsHandshakes):
-        for pending in list(protocol_class.pending):
-            pending.abandon()
+        for waiting in [*protocol_class.pending, *protocol_class.refused]:
+            waiting.abandon()
