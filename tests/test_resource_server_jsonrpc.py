@@ -29,9 +29,9 @@ ERAS = [
 ]
 
 
-async def send(server: str, header: str | None, body: Any) -> Any:
+async def send(server: str, header: str | None, body: Any, extra: dict[str, str] | None = None) -> Any:
     async with Lab(revision=server) as lab, lab.httpx_client() as http:
-        headers = {**JSON_HEADERS, "Authorization": f"Bearer {mint(lab)}"}
+        headers = {**JSON_HEADERS, "Authorization": f"Bearer {mint(lab)}", **(extra or {})}
         if header:
             headers["MCP-Protocol-Version"] = header
         content = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -180,16 +180,16 @@ def modern_message(method: str, **params: Any) -> dict[str, Any]:
 
 
 async def send_to(server: str, header: str | None, body: dict[str, Any]) -> Any:
+    """`send`, with a well-formed message of the header's revision."""
     if header == "2026-07-28":
         body = {**modern_message(body["method"], **body.get("params", {})), "id": body["id"]}
-    async with Lab(revision=server) as lab, lab.httpx_client() as http:
-        headers = {**JSON_HEADERS, "Authorization": f"Bearer {mint(lab)}"}
-        if header:  # 2026-07-28 names the method in a header too, which must match the body's
-            headers |= {"MCP-Protocol-Version": header, "Mcp-Method": body["method"]}
-            params = body.get("params", {})
-            if "name" in params or "uri" in params:  # and the tool, prompt or resource
-                headers["Mcp-Name"] = params.get("name", params.get("uri"))
-        return await http.post(lab.mcp_url, content=json.dumps(body).encode(), headers=headers)
+    extra = {}
+    if header:  # 2026-07-28 names the method in a header too, which must match the body's
+        extra["Mcp-Method"] = body["method"]
+        params = body.get("params", {})
+        if "name" in params or "uri" in params:  # and the tool, prompt or resource
+            extra["Mcp-Name"] = params.get("name", params.get("uri"))
+    return await send(server, header, body, extra)
 
 
 @pytest.mark.parametrize(("server", "header"), ERAS)
