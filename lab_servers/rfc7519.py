@@ -10,6 +10,11 @@ signature: the header and the claims through the bounded parser, each refused un
 object. Each caller turns `JwtRejected` into its own error (`invalid_client`, `invalid_grant`,
 `invalid_token`...), with the rule as its description.
 
+What a header may ask is read the same way everywhere too (RFC 7515 §4): a parameter no lab server
+understands is ignored, unless `crit` lists it (§4.1.11: then the JWS is invalid); and what no lab
+server does, a nested JWT (`cty`) or an unencoded payload (`b64`), is refused by name, before any
+key is looked up.
+
 The time claims are read here too, the same way everywhere: a NumericDate is a number
 (RFC 7519 §2), and a JWT is not accepted before its `nbf` (§4.1.5). No clock skew is allowed:
 every server of the lab reads one clock, and `exp` is checked without any either.
@@ -22,6 +27,7 @@ from typing import Any
 
 from joserfc import jwt
 from joserfc.errors import JoseError
+from joserfc.jws import JWSRegistry
 from joserfc.util import urlsafe_b64decode
 
 from .bounded_json import DEFAULT_LIMITS, JsonLimits, JsonRejected, parse_json
@@ -62,6 +68,7 @@ def unverified_parts(token: str, *, what: str, limits: JsonLimits = JWT_JSON) ->
     # RFC 7515 §4.1.1: alg MUST be present, a case-sensitive string.
     if not isinstance(header.get("alg"), str):
         raise JwtRejected(f"{what} header has no alg string (RFC 7515 §4.1.1)")
+    _check_understood(header, what=what)
     # Steps 9-10: the payload is the claims set, a JSON object too.
     claims = _json_object(segments[1], what=f"{what} claims", limits=limits)
     return header, claims
@@ -72,11 +79,46 @@ def typ_is(header: dict[str, Any], media_type: str) -> bool:
     §4.1.9: `typ` is a media type, and a recipient "MUST treat it as if 'application/' were
     prepended to any typ value not containing a '/'"; media type names are case-insensitive
     (RFC 6838 §4.2). So "at+jwt", "application/at+jwt" and "AT+JWT" are one type (RFC 9068 §4)."""
-    typ = header.get("typ")
-    if not isinstance(typ, str):
+    return _is_media_type(header.get("typ"), media_type)
+
+
+def _is_media_type(value: Any, media_type: str) -> bool:
+    """`typ` and `cty` alike (RFC 7515 §4.1.9, §4.1.10): "application/" may be omitted, and media
+    type names are case-insensitive."""
+    if not isinstance(value, str):
         return False
-    typ = typ.lower()
-    return (typ if "/" in typ else f"application/{typ}") == f"application/{media_type.lower()}"
+    value = value.lower()
+    return (value if "/" in value else f"application/{value}") == f"application/{media_type.lower()}"
+
+
+def _check_understood(header: dict[str, Any], *, what: str) -> None:
+    """What a header may ask of its reader that no lab server does, refused before any key is
+    looked up, naming the rule (a JOSE library would call it a bad signature, or read on)."""
+    # RFC 7515 §4.1.11: "If any of the listed extension Header Parameters are not understood and
+    # supported by the recipient, then the JWS is invalid." No lab server supports an extension
+    # (RFC 7797's b64 neither: a JWT's payload is base64url, RFC 7519 §7.2 step 6), and §4.1.11 lets
+    # a recipient refuse a crit naming registered parameters, or an empty one: any crit is refused.
+    if "crit" in header:
+        raise JwtRejected(
+            f"{what} header lists {header['crit']!r} as critical (crit), and this server understands no extension "
+            "Header Parameter: such a JWS is invalid (RFC 7515 §4.1.11)"
+        )
+    # RFC 7797 §3: "b64": false signs the payload as it is, unencoded; a JWT's payload is the
+    # base64url of its claims (RFC 7519 §7.2 step 6), so one that is not is no JWT. joserfc would
+    # read the raw segment while `_json_object` decodes it: two readings of one token.
+    if header.get("b64", True) is not True:
+        raise JwtRejected(
+            f"{what} header asks for an unencoded payload (b64 {header['b64']!r}), but a JWT's payload is "
+            "base64url-encoded (RFC 7797 §3, RFC 7519 §7.2 step 6)"
+        )
+    # RFC 7519 §7.2 step 8: a cty of "JWT" says the payload is itself a JWT, nested signing or
+    # encryption, whose own operations must be validated too (RFC 8725 §3.3). No lab server takes a
+    # nested JWT, so the payload is never read as a claims set.
+    if _is_media_type(header.get("cty"), "jwt"):
+        raise JwtRejected(
+            f"{what} header says its payload is a nested JWT (cty {header['cty']!r}), which this server does not "
+            "accept (RFC 7519 §5.2, §7.2 step 8)"
+        )
 
 
 def verified_claims(
@@ -91,8 +133,13 @@ def verified_claims(
 def verify_signature(token: str, key: Any, algorithms: Collection[str], *, what: str) -> dict[str, Any]:
     """Step 7 alone, for a token whose parts `unverified_parts` has already read (to choose the
     key by its `kid` or `iss`): the claims once the signature verifies."""
+    # RFC 7515 §4: a Header Parameter the recipient does not understand "MUST be ignored" unless
+    # crit lists it (`unverified_parts` refuses those). joserfc refuses every name outside its
+    # registry (a client's assertion with a "nonce" header failed as "unsupported_header") unless
+    # told not to; the parameters it knows are still checked (kid a string, jku a URL...).
+    registry = JWSRegistry(algorithms=list(algorithms), strict_check_header=False)
     try:
-        return dict(jwt.decode(token, key, algorithms=list(algorithms)).claims)
+        return dict(jwt.decode(token, key, algorithms=list(algorithms), registry=registry).claims)
     except (JoseError, ValueError, TypeError, KeyError) as exc:
         detail = str(exc).strip(": ") or type(exc).__name__
         raise JwtRejected(f"{what} signature not verified: {detail} (RFC 7515 §5.2)") from None

@@ -10,7 +10,7 @@ from joserfc.jwk import OKPKey
 
 from lab_servers.rfc7519 import JwtRejected, check_not_before, numeric_date, unverified_parts, verified_claims
 
-from .helpers import HOSTILE_JWT_HEADERS, jwt_with_header
+from .helpers import HOSTILE_JWT_HEADERS, jwt_with_header, signed_jwt
 
 KEY = OKPKey.import_key(Ed25519PrivateKey.from_private_bytes(b"\x01" * 32))
 
@@ -81,3 +81,18 @@ def test_a_jwt_is_accepted_from_its_nbf_on_and_not_a_second_before() -> None:
     check_not_before({}, 100, what="the token")  # nbf is OPTIONAL (RFC 7519 §4.1.5)
     with pytest.raises(JwtRejected, match=r"not valid before 100 \(nbf\); it is now 99 \(RFC 7519 §4.1.5\)"):
         check_not_before({"nbf": 100}, 99, what="the token")
+
+
+@pytest.mark.parametrize("b64", [False, "false", None])
+@pytest.mark.parametrize(
+    "check",
+    [unverified_parts, lambda token, what: verified_claims(token, KEY, ["Ed25519"], what=what)],
+    ids=["unverified", "verified"],
+)
+def test_a_jwt_whose_payload_is_said_to_be_unencoded_is_refused_naming_the_rule(b64: object, check) -> None:
+    # RFC 7797 §3: b64 false signs the payload unencoded, while a JWT's payload is the base64url of
+    # its claims (RFC 7519 §7.2 step 6). The segment below decodes to a claims set, and read as
+    # unencoded it is those characters: refused before either reading is taken.
+    token = signed_jwt({"alg": "Ed25519", "b64": b64}, {"iss": "x"}, KEY)
+    with pytest.raises(JwtRejected, match=r"unencoded payload \(b64 .*\).* \(RFC 7797 §3, RFC 7519 §7.2 step 6\)"):
+        check(token, what="the token")
