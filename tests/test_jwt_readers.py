@@ -246,3 +246,36 @@ async def test_each_kind_of_jwt_the_lab_signs_is_refused_where_another_kind_is_r
     # it belongs (the baseline above); each reader tells it apart by its typ, its key or its claims.
     response = await reader.send(lab, idp, kind.mint(lab, idp, {}, signed_jwt))
     assert (response.status_code, response.json().get("error")) == (reader.status, reader.error), response.text
+
+
+@pytest.mark.parametrize(
+    ("header", "claims", "mention"),
+    [
+        pytest.param({"typ": "oauth-id-jag+jwt"}, {}, "RFC 8725 section 3.11", id="typed-as-an-id-jag"),
+        pytest.param({"typ": "at+jwt"}, {}, "RFC 8725 section 3.11", id="typed-as-an-access-token"),
+        pytest.param({}, {"iss": "https://other-idp.example"}, "OIDC Core section 3.1.3.7", id="another-iss"),
+        pytest.param({}, {"iss": [IDP_ISSUER]}, "OIDC Core section 3.1.3.7", id="iss-not-a-string"),
+    ],
+)
+async def test_the_idp_takes_as_an_id_token_only_a_jwt_typed_as_one_and_issued_by_itself(
+    lab: Lab, idp: IdentityProvider, header: dict[str, Any], claims: dict[str, Any], mention: str
+) -> None:
+    # Its key signs ID tokens and ID-JAGs alike, so explicit typing (RFC 8725 §3.11) is what keeps
+    # them apart, and only if every reader checks it: these carry an ID token's claims (aud is the
+    # client), so only the typ tells. And the key being this IdP's, the iss must be its issuer
+    # (RFC 8725 §3.8; OIDC Core §3.1.3.7 step 2: "MUST exactly match").
+    response = await to_the_idp(lab, idp, id_token(lab, idp, header, signed_jwt, **claims))
+    assert (response.status_code, response.json().get("error")) == (400, "invalid_request"), response.text
+    assert mention in response.json()["error_description"], response.text
+
+
+@pytest.mark.parametrize("header", [{"typ": "JWT"}, {"typ": "application/jwt"}, {"typ": None}], ids=str)
+async def test_the_idp_takes_an_id_token_typed_jwt_or_not_typed(
+    lab: Lab, idp: IdentityProvider, header: dict[str, Any]
+) -> None:
+    # OIDC Core gives an ID token no typ; "JWT" is RFC 7519 §5.1's, the IdP's own (`sign_in`).
+    def sign(base: dict[str, Any], claims: dict[str, Any], key: Any) -> str:
+        return signed_jwt({k: v for k, v in {**base, **header}.items() if v is not None}, claims, key)
+
+    response = await to_the_idp(lab, idp, id_token(lab, idp, {}, sign))
+    assert response.status_code == 200, response.text

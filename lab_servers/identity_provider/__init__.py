@@ -32,7 +32,7 @@ from ..authorization_server.params import form_items, single_valued
 from ..authorization_server.server import MAX_REQUEST_BODY_BYTES
 from ..body_limit import BodyLimit
 from ..determinism import LabClock, SeededIds
-from ..rfc7519 import JwtRejected, check_not_before, required_string_claim, verified_claims
+from ..rfc7519 import JwtRejected, check_not_before, required_string_claim, typ_is, unverified_parts, verify_signature
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ID_TOKEN = "urn:ietf:params:oauth:token-type:id_token"
@@ -113,12 +113,15 @@ class IdentityProvider:
             )
         # RFC 8693 §2.2.2: a subject_token "invalid for any reason" is invalid_request (not
         # invalid_grant, which is for the AS's own grants: codes, refresh tokens, assertions).
+        subject_token = form.get("subject_token", "")
         try:
-            claims = verified_claims(form.get("subject_token", ""), self.key, ["Ed25519"], what="the subject_token")
+            header, _ = unverified_parts(subject_token, what="the subject_token")
+            claims = verify_signature(subject_token, self.key, ["Ed25519"], what="the subject_token")
         except JwtRejected as rejected:
             raise OAuthError(
                 "invalid_request", f"the subject_token is not an ID token from this IdP: {rejected.rule}"
             ) from None
+        self._check_id_token(header, claims)
         try:
             check_not_before(claims, self.clock.now(), what="the ID token")  # RFC 7519 §4.1.5
             # OIDC Core §2: sub is REQUIRED, a string; it becomes the ID-JAG's sub, never str() of
@@ -151,6 +154,27 @@ class IdentityProvider:
             "expires_in": ID_JAG_LIFETIME,
         }
         return {**response, "scope": form["scope"]} if form.get("scope") else response
+
+    def _check_id_token(self, header: dict[str, Any], claims: dict[str, Any]) -> None:
+        """What makes a JWT this IdP's key verified an ID token, and not another JWT it signed."""
+        typ = header.get("typ")
+        if typ is not None and not typ_is(header, "jwt"):
+            # RFC 8725 §3.11-§3.12: this key signs ID tokens and ID-JAGs alike, and explicit typing
+            # keeps the kinds apart only if every reader checks it. An ID token is typed "JWT" or
+            # not at all (`sign_in`); an ID-JAG (oauth-id-jag+jwt) or an access token (at+jwt) is
+            # another kind of JWT, whatever its aud says.
+            raise OAuthError(
+                "invalid_request",
+                f"the subject_token is typed {typ!r}: a JWT of another kind, not an ID token (RFC 8725 §3.11, §3.12)",
+            )
+        if claims.get("iss") != self.issuer:
+            # OIDC Core §3.1.3.7 step 2: the iss MUST exactly match the OP's issuer; RFC 8725 §3.8:
+            # the key that verified it must be the issuer's, and this is this IdP's key.
+            raise OAuthError(
+                "invalid_request",
+                f"the ID token's iss is {claims.get('iss')!r}, not this IdP's issuer {self.issuer} "
+                "(OIDC Core §3.1.3.7, RFC 8725 §3.8)",
+            )
 
     def _authenticate(self, form: dict[str, str], authorization: str | None) -> tuple[str, EnterpriseClient]:
         basic = authorization if authorization and authorization[:6].lower() == "basic " else None
