@@ -25,6 +25,7 @@ from lab_servers.story import (
     MCP_SERVER_CLIENT_ID,
     add_downstream_api,
     add_enterprise_idp,
+    use_introspection,
 )
 
 from .helpers import signed_jwt
@@ -279,3 +280,45 @@ async def test_the_idp_takes_an_id_token_typed_jwt_or_not_typed(
 
     response = await to_the_idp(lab, idp, id_token(lab, idp, {}, sign))
     assert response.status_code == 200, response.text
+
+
+# An access token's time window, read alike by each of its readers (RFC 7519 §4.1.4, §4.1.5) --------
+
+
+async def by_introspection(lab: Lab, idp: IdentityProvider, token: str) -> httpx.Response:
+    validator = use_introspection(lab)  # registers the MCP server as an authorised caller (RFC 7662 §2.1)
+    async with lab.httpx_client("mcp.example.com") as http:
+        return await http.post(
+            validator.endpoint, data={"token": token}, headers={"Authorization": validator._authorization}
+        )
+
+
+@pytest.mark.parametrize(
+    ("changes", "accepted"),
+    [
+        pytest.param(lambda now: {"exp": now}, False, id="exp-now"),
+        pytest.param(lambda now: {"exp": now + 1}, True, id="exp-in-a-second"),
+        pytest.param(lambda now: {"nbf": now + 1}, False, id="nbf-in-a-second"),
+        pytest.param(lambda now: {"nbf": now}, True, id="nbf-now"),
+    ],
+)
+@pytest.mark.parametrize(
+    "send", [to_the_mcp_server, as_subject_token, by_introspection], ids=["mcp-server", "exchange", "introspection"]
+)
+async def test_an_access_token_is_good_from_its_nbf_until_before_its_exp_wherever_it_is_read(
+    lab: Lab, idp: IdentityProvider, send: Any, changes: Callable[[int], dict[str, int]], accepted: bool
+) -> None:
+    # RFC 7519 §4.1.4: the current time "MUST be before" exp; §4.1.5: "after or equal to" nbf. No
+    # skew either way: every lab server reads one clock (lab_servers.rfc7519). Introspection's
+    # active (RFC 7662 §2.2) is that same window, or an introspecting server accepts what the AS's
+    # own checks refuse.
+    keys, now = lab.auth_server.keys, lab.clock.now()
+    claims = {"iss": ISSUER, "sub": "alice", "aud": MCP_URL, "client_id": "tpc_x", "scope": "notes:read",
+              "iat": now, "exp": now + 900, "jti": "j", **changes(now)}  # fmt: skip
+    response = await send(
+        lab, idp, signed_jwt({"alg": keys.algorithm, "typ": "at+jwt", "kid": keys.kid}, claims, keys._key)
+    )
+    if send is by_introspection:
+        assert response.status_code == 200 and response.json()["active"] is accepted, response.text
+    else:
+        assert (response.status_code == 200) is accepted, response.text

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from ..determinism import LabClock, SeededIds
+from ..rfc7519 import JwtRejected, check_not_before
 from .capabilities import DEFAULT_CAPABILITIES, ASCapabilities
 from .cimd import CimdResolver
 from .clients import Client, ClientRegistry
@@ -171,7 +172,14 @@ class AuthorizationServerState:
         claims = self.keys.verify(token)
         if claims is None or claims.get("iss") != self.issuer:
             return None
-        exp = claims.get("exp")
-        if not isinstance(exp, int) or exp <= self.clock.now() or claims.get("jti") in self.revoked_jtis:
+        exp, now = claims.get("exp"), self.clock.now()
+        if not isinstance(exp, int) or exp <= now or claims.get("jti") in self.revoked_jtis:
+            return None
+        try:
+            # RFC 7519 §4.1.5: not accepted before its nbf, as the resource server reads it
+            # (resource_server/tokens.py): introspection's "active" is the same time window (RFC 7662
+            # §2.2), so an introspecting MCP server accepts what a checking one does, and no earlier.
+            check_not_before(claims, now, what="the token")
+        except JwtRejected:
             return None
         return claims
