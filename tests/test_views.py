@@ -210,6 +210,27 @@ def test_a_token_whose_dates_are_not_numeric_dates_is_shown_not_a_crash(claims: 
     assert "token lifetime" in compare_identities(connection, connection).html
 
 
+@pytest.mark.parametrize(
+    ("header", "claims"),
+    [
+        pytest.param(b'{"alg": "none"}', b"[" * 3000 + b"]" * 3000, id="claims-nested-3000-deep"),
+        pytest.param(b'{"a": ' + b"[" * 3000 + b"]" * 3000 + b"}", b"{}", id="header-nested-3000-deep"),
+    ],
+)
+def test_a_token_whose_json_nests_deeper_than_the_lab_reads_is_shown_opaque_not_a_crash(
+    header: bytes, claims: bytes
+) -> None:
+    # RFC 8259 §9: a parser may limit nesting. Unbounded, json.loads raised RecursionError (not the
+    # ValueError that marks a token opaque) on a token from a trace file or a hostile AS; the
+    # client's own decode_jwt_payload already refused it.
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    token = f"{b64(header)}.{b64(claims)}.sig"
+    view = show_token(token)
+    assert (view.claims, view.header) == ({}, {}) and "opaque token" in repr(view)
+
+
 def test_an_experiment_summary_quoting_a_server_is_markdown_text_not_markup() -> None:
     result = ExperimentResult("e", "hardened", "refused", f"the AS said {HOSTILE} [x](javascript:alert(1))", "why")
     markdown = result._repr_markdown_()

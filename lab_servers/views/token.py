@@ -8,11 +8,11 @@ debugger. The resource server is the one that checks the signature (against the 
 from __future__ import annotations
 
 import base64
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..arguments import wrong_type
+from ..bounded_json import DEFAULT_LIMITS, parse_json
 from ._html import HtmlView, as_text, cut_tokens_html, esc, is_numeric_date, iso, lifetime, short_token, table
 
 # name → (what it means here, where it is specified)
@@ -57,8 +57,15 @@ CLAIMS: dict[str, tuple[str, str]] = {
 TIME_CLAIMS = {"iat", "exp", "nbf", "auth_time"}
 
 
+# One JWT's header or claims, bounded as the servers bound them (RFC 8259 §9): a token from a trace
+# file or a hostile AS nested 3,000 deep made json.loads raise RecursionError, not ValueError, so
+# show_token raised instead of showing it opaque (the client's own decode_jwt_payload was bounded).
+SHOWN_JSON = DEFAULT_LIMITS.but(max_bytes=16 * 1024, max_depth=8)
+
+
 def _b64_json(part: str) -> Any:
-    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    # JsonRejected is a ValueError: the token is then shown as opaque, as bad base64 is.
+    return parse_json(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)), SHOWN_JSON, what="the token part")
 
 
 def decode_jwt(token: str) -> tuple[dict[str, Any], dict[str, Any], str]:
