@@ -87,6 +87,29 @@ async def test_an_assertion_whose_header_is_not_a_json_object_is_invalid_client(
     assert_oauth_error(response, 401, "invalid_client", "client_assertion header is a JSON", "not a JSON object")
 
 
+@pytest.mark.parametrize(
+    ("iss", "mention"),
+    [
+        pytest.param(None, "no iss claim, which it MUST contain (RFC 7523 section 3 item 1)", id="absent"),
+        pytest.param("", "iss is not a non-empty string", id="empty"),
+        pytest.param({"client": CLIENT_ID}, "iss is not a non-empty string", id="object"),
+        pytest.param([CLIENT_ID], "iss is not a non-empty string", id="array"),
+    ],
+)
+async def test_an_assertion_naming_no_client_in_its_iss_fails_to_authenticate(
+    lab: Lab, iss: object, mention: str
+) -> None:
+    # RFC 7523 §3 item 1: the JWT MUST contain an iss, the client_id here (item 2.B), which names
+    # whose keys verify it when the body has no client_id. The request did try to authenticate, so
+    # an iss naming no client is invalid_client (RFC 6749 §5.2), not a missing client_id (400).
+    publish_confidential_client(lab)
+    claims = {"sub": CLIENT_ID, "aud": f"{ISSUER}/token", "exp": lab.clock.now() + 60, "jti": "i1"}
+    token = jwt.encode(
+        {"alg": "Ed25519"}, claims if iss is None else {**claims, "iss": iss}, key(1), algorithms=["Ed25519"]
+    )
+    assert_oauth_error(await redeem(lab, token), 401, "invalid_client", mention)
+
+
 async def test_an_assertion_is_not_accepted_before_its_nbf(lab: Lab) -> None:
     # RFC 7523 §3 item 5, RFC 7519 §4.1.5: the JWT MUST NOT be accepted before nbf.
     publish_confidential_client(lab)

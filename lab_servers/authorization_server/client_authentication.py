@@ -18,7 +18,14 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from ..bounded_json import DEFAULT_LIMITS
-from ..rfc7519 import JwtRejected, check_not_before, numeric_date, unverified_parts, verify_signature
+from ..rfc7519 import (
+    JwtRejected,
+    check_not_before,
+    numeric_date,
+    required_string_claim,
+    unverified_parts,
+    verify_signature,
+)
 from .cimd import fetch_document
 from .client_ids import resolve_client
 from .clients import Client
@@ -121,10 +128,15 @@ def _check_secret(client: Client, secret: str) -> None:
 
 def _assertion_issuer(assertion: str) -> str:
     """The assertion's `iss`, read before verification: it names whose keys verify it."""
-    issuer = _unverified_claims(assertion).get("iss")
-    if not isinstance(issuer, str):
-        raise invalid_client("client_assertion has no iss claim (RFC 7523 section 3)")
-    return issuer
+    try:
+        # RFC 7523 §3 item 1: it MUST contain an iss, for client authentication the client_id
+        # (§3 item 2.B), a StringOrURI (RFC 7519 §4.1.1). An empty one names no client: the
+        # request did authenticate, and failed (invalid_client), not "client_id is required".
+        return required_string_claim(
+            _unverified_claims(assertion), "iss", what="the client_assertion", required_by="RFC 7523 §3 item 1"
+        )
+    except JwtRejected as rejected:
+        raise invalid_client(rejected.rule) from None
 
 
 def _unverified_claims(assertion: str) -> dict[str, Any]:
