@@ -96,3 +96,23 @@ def test_a_jwt_whose_payload_is_said_to_be_unencoded_is_refused_naming_the_rule(
     token = signed_jwt({"alg": "Ed25519", "b64": b64}, {"iss": "x"}, KEY)
     with pytest.raises(JwtRejected, match=r"unencoded payload \(b64 .*\).* \(RFC 7797 §3, RFC 7519 §7.2 step 6\)"):
         check(token, what="the token")
+
+
+@pytest.mark.parametrize(
+    ("published", "rule"),
+    [
+        pytest.param({"use": "enc"}, "designed to be used for 'enc'", id="use-enc"),
+        pytest.param({"key_ops": ["encrypt"]}, "Unsupported key_op 'verify'", id="key-ops-encrypt"),
+        pytest.param({"alg": "ES256"}, "designed for algorithm 'ES256'", id="another-alg"),
+    ],
+)
+def test_a_published_key_verifies_only_as_its_jwk_allows(published: dict[str, object], rule: str) -> None:
+    # RFC 7517 §4.2-§4.4: use, key_ops and alg say what a key is for; RFC 8725 §3.1: "each key MUST
+    # be used with exactly one algorithm, and this MUST be checked when the cryptographic operation
+    # is performed". A client's or an IdP's JWKS is read as a KeySet; with one key and no kid,
+    # joserfc picks it without filtering, so the check happens when it verifies.
+    from joserfc.jwk import KeySet
+
+    keys = KeySet.import_key_set({"keys": [{**KEY.as_dict(private=False), **published}]})
+    with pytest.raises(JwtRejected, match=rule):
+        verified_claims(signed({"iss": "x"}), keys, ["Ed25519", "ES256"], what="the token")
