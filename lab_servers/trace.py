@@ -15,6 +15,25 @@ import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
+from .bounded_json import JsonLimits, JsonRejected, parse_json
+
+# A recorded body read back as JSON, to show it or to find a token in it: whatever `json.loads`
+# reads, but no deeper than the lab's servers accept (RFC 8259 §9 lets a parser bound the depth).
+# The body may be a stranger's (served mode, a trace file) or a hostile server's (the client
+# experiments), and 3,000 nested brackets made `json.loads` raise RecursionError, which is not a
+# ValueError, out of every view that showed the exchange.
+RECORDED_JSON = JsonLimits(
+    max_bytes=1 << 30, max_string_chars=1 << 30, max_number_chars=4300, max_members=1 << 30, allow_duplicate_names=True
+)
+
+
+def recorded_json(body: str) -> object | None:
+    """`body` parsed as JSON, or None when it is not JSON the lab would read."""
+    try:
+        return parse_json(body, RECORDED_JSON, what="the body")
+    except JsonRejected:
+        return None
+
 
 @dataclass(frozen=True)
 class _StepContext:
@@ -114,10 +133,7 @@ class Exchange:
 
     def json(self) -> object:
         """The response body parsed as JSON (None when it is not JSON)."""
-        try:
-            return json.loads(self.response_body)
-        except ValueError:
-            return None
+        return recorded_json(self.response_body)
 
     @property
     def path(self) -> str:

@@ -7,6 +7,7 @@ import ast
 import base64
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ import pytest
 import lab_servers
 from lab_servers import Connection, Exchange, Lab
 from lab_servers.security.results import ExperimentResult
+from lab_servers.trace_file import access_tokens
 from lab_servers.views import (
     compare_identities,
     sequence_diagram,
@@ -229,6 +231,23 @@ def test_a_token_whose_json_nests_deeper_than_the_lab_reads_is_shown_opaque_not_
     token = f"{b64(header)}.{b64(claims)}.sig"
     view = show_token(token)
     assert (view.claims, view.header) == ({}, {}) and "opaque token" in repr(view)
+
+
+def test_a_body_nested_deeper_than_the_lab_reads_is_shown_as_sent_in_every_view() -> None:
+    # RFC 8259 §9: a parser may limit nesting. A stranger's request in served mode (or a hostile
+    # server's answer) 3,000 levels deep made json.loads raise RecursionError, not the ValueError
+    # that shows a body as text, out of Exchange.json(), show_exchange and the sequence diagram.
+    deep_object, deep_array = '{"a":' * 3000 + "1" + "}" * 3000, "[" * 3000 + "]" * 3000
+    exchange = Exchange(
+        seq=1, step=None, caller="stranger", host="mcp.example.com", address=None, method="POST",
+        url="https://mcp.example.com/mcp", request_headers=(("Content-Type", "application/json"),),
+        request_body=deep_object, status=200, response_headers=(("Content-Type", "application/json"),),
+        response_body=deep_array,
+    )  # fmt: skip
+    assert exchange.json() is None
+    assert "[" * 1000 in show_exchange(exchange).html  # shown as sent, not indented
+    assert "POST /mcp" in sequence_diagram([exchange]).mermaid
+    assert access_tokens([replace(exchange, url="https://auth.example.com/token")]) == []
 
 
 def test_an_experiment_summary_quoting_a_server_is_markdown_text_not_markup() -> None:

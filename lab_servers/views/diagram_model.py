@@ -10,7 +10,6 @@ a request is drawn, every open exchange that finished earlier than it (smaller `
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -19,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from ..arguments import wrong_type
 from ..client.records import ALL_STEPS, StepRecord
-from ..trace import Exchange, Trace
+from ..trace import Exchange, Trace, recorded_json
 from ._html import shorten
 
 # Display names for the lab's well-known callers and hosts; anything else is shown as itself.
@@ -269,10 +268,7 @@ def response_label(exchange: Exchange) -> str:
 def _jsonrpc(body: str) -> str:
     if not body.startswith("{"):
         return ""
-    try:
-        message = json.loads(body)
-    except ValueError:
-        return ""
+    message = recorded_json(body)
     if not isinstance(message, dict) or not isinstance(message.get("method"), str):
         return ""
     method = message["method"]

@@ -16,7 +16,7 @@ from http import HTTPStatus
 from urllib.parse import urlsplit
 
 from ..arguments import wrong_type
-from ..trace import Exchange
+from ..trace import Exchange, recorded_json
 from ._html import HtmlView, cut_tokens_html, esc
 
 BODY_LIMIT = 1600  # characters shown of a body; a consent page is ~2 kB and has its own view
@@ -85,11 +85,8 @@ def _header_lines(headers: tuple[tuple[str, str], ...], extra: tuple[str, ...] =
 
 def pretty_body(body: str) -> str:
     """JSON bodies indented (the AS's compact JSON is hard to read); others as sent."""
-    if body[:1] in "{[":
-        try:
-            return json.dumps(json.loads(body), indent=2, ensure_ascii=False)
-        except ValueError:
-            pass
+    if body[:1] in "{[" and (value := recorded_json(body)) is not None:
+        return json.dumps(value, indent=2, ensure_ascii=False)
     return body
 
 
