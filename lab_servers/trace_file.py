@@ -21,7 +21,8 @@ from dataclasses import MISSING, asdict, fields
 from pathlib import Path
 from typing import IO, Any
 
-from .trace import Exchange, Trace
+from .bounded_json import JsonRejected, parse_json
+from .trace import RECORDED_JSON, Exchange, Trace
 
 _FIELDS = {f.name for f in fields(Exchange)}
 
@@ -67,12 +68,13 @@ def load_trace(path: str | Path) -> Trace:
     text = Path(path).read_text(encoding="utf-8")
     stripped = text.lstrip()
     try:
+        # Through the bounded parser: a file nested 3,000 deep made json.loads raise RecursionError.
         rows = (
-            json.loads(stripped)
+            parse_json(stripped, RECORDED_JSON, what="the file")
             if stripped.startswith("[")
-            else [json.loads(line) for line in text.splitlines() if line.strip()]
+            else [parse_json(line, RECORDED_JSON, what="a line") for line in text.splitlines() if line.strip()]
         )
-    except json.JSONDecodeError as error:
+    except JsonRejected as error:
         raise ValueError(
             f"{path} is not a lab trace (JSON Lines from `serve --trace-file`, or Trace.to_json()): {error}"
         ) from None

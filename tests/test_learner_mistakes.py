@@ -183,8 +183,9 @@ async def test_a_mistake_gets_an_error_that_names_the_rule(
     [
         ("not json\n", "is not a lab trace (JSON Lines from `serve --trace-file`"),
         ('{"seq": 1}\n', "not a lab trace line: missing fields"),
+        ("[" * 3000 + "\n", "nested deeper than 32 levels (RFC 8259 §9"),
     ],
-    ids=["not-json", "a-line-without-the-exchange-fields"],
+    ids=["not-json", "a-line-without-the-exchange-fields", "nested-3000-deep"],
 )
 def test_a_file_that_is_not_a_trace_says_so(tmp_path: Path, text: str, phrase: str) -> None:
     with pytest.raises(ValueError, match=re.escape(phrase)):
