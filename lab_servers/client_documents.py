@@ -8,10 +8,11 @@ sends a different string from one opened as `127.0.0.1`, so both forms are liste
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from .bounded_json import parse_json
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,9 @@ def read_client_document(path: Path, url_for: Any) -> tuple[str, dict[str, Any]]
     A missing `client_id` is filled in with the URL it will be served at; a different one is an
     error now rather than an `invalid_client` later (CIMD §4.1: it MUST equal the URL exactly)."""
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        # Read as the AS will read it (the bounded parser: no duplicate names, no NaN, 32 levels),
+        # so a document it would refuse is refused here, naming the rule, not at the handshake.
+        document = parse_json(path.read_bytes(), what="the document")
     except (OSError, ValueError) as exc:
         raise ClientDocumentError(f"--client-document {path}: {exc}") from None
     if not isinstance(document, dict):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 import socket
 import ssl
@@ -21,6 +22,7 @@ from mcp.client.auth import AuthorizationCodeResult
 
 from lab_servers import load_trace
 from lab_servers.client import Browser
+from lab_servers.client_documents import ClientDocumentError, read_client_document
 from lab_servers.sdk import HeadlessUser, whoami_over_tls, whoami_with_sdk
 from lab_servers.serve import serving
 from lab_servers.serve_console import banner
@@ -530,3 +532,23 @@ async def test_serving_on_ipv6_loopback_names_it_in_every_url_and_a_client_compl
         whoami = await whoami_over_tls(lab.mcp_url, tls_dir / "ca.pem")
         assert "use [::1], not localhost" in banner(lab, seed=None, trace_file=None)
     assert whoami["aud"] == lab.mcp_url and whoami["iss"] == lab.issuer
+
+
+@pytest.mark.parametrize(
+    ("text", "rule"),
+    [
+        ('{"client_name": "a", "client_name": "b"}', "appears twice"),
+        ('{"x": ' + "[" * 3000 + "]" * 3000 + "}", "RFC 8259 §9"),
+        ('{"client_name": NaN}', "NaN"),
+    ],
+    ids=["duplicate-name", "nested-3000-deep", "nan"],
+)
+def test_a_users_client_document_the_as_would_refuse_is_refused_at_start_naming_the_rule(
+    tmp_path: Path, text: str, rule: str
+) -> None:
+    # The AS reads a fetched document with the bounded parser (CIMD §4.1 via bounded_json):
+    # serve --client-document reads it the same way, so the user hears of it before a handshake.
+    document = tmp_path / "client.json"
+    document.write_text(text, encoding="utf-8")
+    with pytest.raises(ClientDocumentError, match=re.escape(rule)):
+        read_client_document(document, lambda path: f"https://127.0.0.1:1{path}")
