@@ -219,3 +219,14 @@ async def test_the_naive_policy_may_accept_a_hostile_request_but_never_answers_5
         assert response.status_code < 500, response.text
         if response.status_code >= 400:
             _error_of(response)  # still a well-formed OAuth error
+
+
+@pytest.mark.parametrize("path", ["/token", "/register", "/revoke", "/introspect", "/authorize/decision"])
+async def test_a_head_to_a_post_endpoint_gets_the_content_length_a_get_would_have(path: str) -> None:
+    # RFC 9110 §9.3.2: HEAD is answered with the header fields GET would have had; §8.6: a server
+    # MUST NOT send a Content-Length in it unless that is the length GET's content would have been.
+    async with Lab(seed=0) as lab, lab.httpx_client() as http:
+        get = await http.get(f"{ISSUER}{path}")
+        head = await http.head(f"{ISSUER}{path}")
+    assert head.status_code == get.status_code == 405 and head.headers["allow"] == get.headers["allow"]
+    assert head.headers["content-length"] == get.headers["content-length"]

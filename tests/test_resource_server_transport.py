@@ -168,6 +168,17 @@ async def test_a_method_other_than_post_is_405_with_allow_and_a_json_rpc_error(
     assert rule in transport_error(response) and "RFC 9110 §15.5.6" in transport_error(response)
 
 
+async def test_a_head_is_answered_with_the_content_length_a_get_would_have() -> None:
+    # RFC 9110 §9.3.2: HEAD is answered with the header fields GET would have had; §8.6: a server
+    # MUST NOT send a Content-Length in it unless that is the length GET's content would have been.
+    async with Lab() as lab, lab.httpx_client() as http:
+        headers = {"Authorization": f"Bearer {mint(lab)}", "Accept": "application/json, text/event-stream"}
+        get = await http.get(lab.mcp_url, headers={**headers, "MCP-Protocol-Version": lab.revision.version})
+        head = await http.head(lab.mcp_url, headers={**headers, "MCP-Protocol-Version": lab.revision.version})
+    assert head.status_code == get.status_code == 405 and head.headers["allow"] == "POST"
+    assert head.headers["content-length"] == get.headers["content-length"]
+
+
 @pytest.mark.parametrize("server", list(REVISIONS))
 @pytest.mark.parametrize("content_type", ["text/plain", "application/jsonp", None])
 async def test_a_body_that_is_not_application_json_is_415_naming_the_rule(

@@ -72,8 +72,10 @@ def http_exception_as_oauth_error(
     if error.status_code == 405:
         # Starlette builds Allow from a set, so its order changes between runs: sort it (determinism).
         allowed = ", ".join(sorted(m.strip() for m in (error.headers or {}).get("Allow", "").split(",") if m.strip()))
+        # A HEAD is answered with GET's Content-Length (RFC 9110 §8.6, §9.3.2), so with GET's description.
+        method = "GET" if request.method == "HEAD" else request.method
         return OAuthError(
-            "invalid_request", f"{request.method} is not allowed on {path}; use {allowed or 'another method'} (RFC 9110 §15.5.6)", 405,
+            "invalid_request", f"{method} is not allowed on {path}; use {allowed or 'another method'} (RFC 9110 §15.5.6)", 405,
             {"Allow": allowed} if allowed else None,
         )  # fmt: skip
     if error.status_code == 404:

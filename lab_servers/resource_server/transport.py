@@ -46,6 +46,8 @@ def method_refusal(method: str, path: str) -> Response | None:
     """None for POST; else 405 with `Allow` (RFC 9110 §15.5.6: the origin server MUST send one)."""
     if method == "POST":
         return None
+    # RFC 9110 §8.6: a HEAD's Content-Length, if sent, MUST be what GET's would be; so is its description.
+    method = "GET" if method == "HEAD" else method
     if method == "GET":
         # A server that offers no SSE stream answers GET with 405 (Streamable HTTP, 2025-03-26 to
         # 2025-11-25 "Listening for Messages from the Server"). A stateless server has nothing to
