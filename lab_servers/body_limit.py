@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .error_text import Refusal
 
-__all__ = ["BodyLimit", "BodyTooLarge"]
+__all__ = ["BodyLimit", "BodyTooLarge", "answer_and_close"]
 
 
 class BodyTooLarge(Exception):
@@ -66,9 +66,9 @@ class BodyLimit:
         if len(lengths) > 1 or any(not value.isdigit() for value in lengths):
             # RFC 9110 §8.6: differing or non-numeric Content-Length values make the framing unknowable.
             why = "the Content-Length header is not one non-negative integer (RFC 9110 §8.6)"
-            return await _answer(send, self.refusal(scope["path"], 400, why))
+            return await answer_and_close(send, self.refusal(scope["path"], 400, why))
         if lengths and int(next(iter(lengths))) > limit:
-            return await _answer(
+            return await answer_and_close(
                 send, self.refusal(scope["path"], 413, _too_large(limit, "Content-Length announces more"))
             )
         received = 0
@@ -84,7 +84,7 @@ class BodyLimit:
                 if received > limit:
                     refused = True
                     if not started:
-                        await _answer(
+                        await answer_and_close(
                             send, self.refusal(scope["path"], 413, _too_large(limit, "the body streamed past it"))
                         )
                     raise BodyTooLarge(f"request body over {limit} bytes")
@@ -109,9 +109,9 @@ def _too_large(limit: int, how: str) -> str:
     return f"the request body is larger than this endpoint's limit of {limit} bytes ({how}); RFC 9110 §15.5.14 413 Content Too Large"
 
 
-async def _answer(send: Send, response: Response) -> None:
-    # Sent by hand, not as `response(...)`: the connection ends with it (the rest of the body is
-    # not read), which the client is told.
+async def answer_and_close(send: Send, response: Response) -> None:
+    """Send `response` with `Connection: close` (RFC 9112 §9.6): the connection ends with it (the
+    rest of the body is not read), which the client is told."""
     headers = [*response.raw_headers, (b"connection", b"close")]
     await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
     await send({"type": "http.response.body", "body": response.body, "more_body": False})

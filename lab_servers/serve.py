@@ -48,6 +48,7 @@ from .metadata_host import MetadataHost
 from .network.network import HttpxTransport
 from .revisions import DEFAULT_REVISION
 from .revisions import revision as revision_named
+from .rfc9112 import Rfc9112
 from .serve_sockets import (
     CANONICAL_HOST,
     LISTEN_BACKLOG,
@@ -207,7 +208,8 @@ async def serving(
         canonical = f"{named}:{port}", f"{scheme}://{named}:{port}"
         inner = app if any_host else canonical_host_only(app, *canonical, refusal=refusal)
         guarded = BrowserOrigins(inner, own_origins=origins, any_host=any_host, refusal=refusal)
-        recorded = TraceRecorder(guarded, lab.trace, lab.clock.now, on_exchange)
+        # Before those gates, the Host they judge is the one RFC 9112 §3.2.2 says the request means.
+        recorded = TraceRecorder(Rfc9112(guarded, refusal=refusal), lab.trace, lab.clock.now, on_exchange)
         config = uvicorn.Config(
             recorded,
             log_level="warning",

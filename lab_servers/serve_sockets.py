@@ -19,6 +19,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from .error_text import Refusal, refuse_as_invalid_request
 from .local_ca import LOOPBACK_ADDRESSES
+from .rfc9112 import is_absolute_form
 from .trace import BodyTap, Exchange, Headers, Trace
 
 CANONICAL_HOST = "127.0.0.1"
@@ -96,7 +97,7 @@ class TraceRecorder:
         finally:
             headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"])
             named = dict(headers)
-            host = named.get("host", "")
+            host, target = _target(scope, named.get("host", ""))
             query = scope.get("query_string", b"").decode("latin-1")
             user_agent = named.get("user-agent", "").split(" ")[0]
             client = scope.get("client") or ("?", 0)
@@ -106,7 +107,7 @@ class TraceRecorder:
                 host=host,
                 address=client[0],
                 method=scope["method"],
-                url=f"{scope['scheme']}://{host}{scope['path']}" + (f"?{query}" if query else ""),
+                url=target + (f"?{query}" if query else ""),
                 request_headers=headers,
                 request_body=request_body.text(),
                 status=response["status"],
@@ -116,6 +117,16 @@ class TraceRecorder:
             )
             self.on_exchange(exchange)
             _keep_bounded(self.trace, exchange)
+
+
+def _target(scope: Scope, host: str) -> tuple[str, str]:
+    """The host a request was for and its target URI, query aside (RFC 9112 §3.3): an
+    absolute-form request-target is the target URI itself, its authority the host (`rfc9112`);
+    an origin-form one is completed with the connection's scheme and the Host field."""
+    path = str(scope["path"])
+    if is_absolute_form(path):
+        return path.split("/", 3)[2], path
+    return host, f"{scope['scheme']}://{host}{path}"
 
 
 def _keep_bounded(trace: Trace, exchange: Exchange) -> None:

@@ -1,0 +1,93 @@
+"""What HTTP/1.1's message syntax (RFC 9112) asks of a server that h11 and uvicorn leave to the
+application, for the served lab's sockets (`python -m lab_servers serve`).
+
+h11 refuses what breaks its own parsing (no Host in HTTP/1.1, two Host fields, two different
+Content-Length values, a NUL in a field: uvicorn's plain-text 400, before any application). Three
+rules about a request it parsed are the server's:
+
+- §3.2.2 absolute-form: "A server MUST accept the absolute-form in requests", and the origin
+  server "MUST ignore the received Host header field (if any) and instead use the host
+  information of the request-target". uvicorn hands `http://127.0.0.1:8001/jwks.json` to the
+  application as its path, so the request was a 404, and the lab's Host and Origin gates judged a
+  Host field the request says to ignore.
+- §3.2: a server "MUST respond with a 400 (Bad Request) status code to any request message that
+  contains ... a Host header field with an invalid field value" (`user@127.0.0.1:8001`, a port
+  that is not digits); the gates behind answered 403 or 421, as if it were a name.
+- §6.3: a request with both Transfer-Encoding and Content-Length "ought to be handled as an
+  error", and "Regardless, the server MUST close the connection after responding to such a
+  request". h11 frames it by Transfer-Encoding and keeps the connection, so whatever a front end
+  that framed it by Content-Length took for body was served as a second request (request
+  smuggling). The lab refuses it and closes.
+
+Each refusal has the guarded server's shape at the path (`error_text.Refusal`), as its other
+gates' refusals do.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import unquote
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .body_limit import answer_and_close
+from .error_text import Refusal
+
+# RFC 9112 §3.2.2 absolute-form = absolute-URI; for "http" and "https", RFC 9110 §4.2: the
+# authority, then a path-abempty (uvicorn has already split off the query).
+_ABSOLUTE_FORM = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<authority>[^/]*)(?P<path>.*)", re.DOTALL)
+# RFC 9112 §3.2: Host = uri-host [ ":" port ]; RFC 3986 §3.2.2, §3.2.3: an IP-literal in brackets,
+# or a reg-name (unreserved, pct-encoded, sub-delims; an IPv4 address is one too), and a port of
+# digits. No "@": userinfo is no part of Host.
+_HOST = re.compile(r"(\[[0-9A-Za-z:._~!$&'()*+,;=-]+\]|[0-9A-Za-z._~!$&'()*+,;=%-]*)(:[0-9]*)?")
+
+
+def is_absolute_form(target: str) -> bool:
+    """True for a request-target in absolute-form (`http://127.0.0.1:8001/jwks.json`)."""
+    return _ABSOLUTE_FORM.fullmatch(target) is not None
+
+
+class Rfc9112:
+    """ASGI middleware, in front of the Host and Origin gates: an absolute-form request is served
+    as its origin-form with the target's authority as its Host; an invalid Host is a 400; a
+    request with both Content-Length and Transfer-Encoding a 400 that closes the connection."""
+
+    def __init__(self, app: ASGIApp, *, refusal: Refusal) -> None:
+        self.app, self.refusal = app, refusal
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        raw_target = scope.get("raw_path", b"").decode("latin-1")
+        absolute = _ABSOLUTE_FORM.fullmatch(raw_target)
+        where = "Host"
+        if absolute is not None:
+            path = absolute["path"] or "/"  # RFC 9110 §4.2.3: an empty path is "/"
+            others = [(k, v) for k, v in scope["headers"] if k.lower() != b"host"]
+            host = (b"host", absolute["authority"].encode("latin-1"))
+            scope = {**scope, "path": unquote(path), "raw_path": path.encode("latin-1"), "headers": [host, *others]}
+            where = f"the authority of the request-target {raw_target!r}"
+        fields = [(k.lower(), v.decode("latin-1")) for k, v in scope["headers"]]
+        hosts = [value for name, value in fields if name == b"host"]
+        names = {name for name, _ in fields}
+        if absolute is not None and absolute["scheme"].lower() != scope["scheme"]:
+            why = (
+                f"this server is reached over {scope['scheme']}; the request-target {raw_target!r} names"
+                f" {absolute['scheme']} (RFC 9112 §3.2.2, RFC 9110 §15.5.20)"
+            )
+            await self.refusal(scope["path"], 421, why)(scope, receive, send)
+        elif hosts and not _HOST.fullmatch(hosts[0]):
+            why = (
+                f"{where} {hosts[0]!r} is not a valid host[:port] (RFC 9112 §3.2: a server MUST answer 400 to"
+                " a Host header field with an invalid field value; RFC 9110 §4.2.4: no userinfo)"
+            )
+            await self.refusal(scope["path"], 400, why)(scope, receive, send)
+        elif b"transfer-encoding" in names and b"content-length" in names:
+            why = (
+                "a request with both Transfer-Encoding and Content-Length has no one length, which is how"
+                " requests are smuggled; the connection is closed (RFC 9112 §6.3)"
+            )
+            await answer_and_close(send, self.refusal(scope["path"], 400, why))
+        else:
+            await self.app(scope, receive, send)

@@ -1,0 +1,98 @@
+"""HTTP/1.1's message syntax (RFC 9112) at the served lab's sockets, sent as raw bytes: what h11
+leaves to the server (`lab_servers.rfc9112`). Each answer is the status the RFC gives, in the
+server's own shape of refusal."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import ssl
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from lab_servers.trace import Exchange
+
+from .test_serve import served, tls_dir, trusting
+
+pytestmark = pytest.mark.anyio
+__all__ = ["tls_dir"]  # the session fixture, shared with test_serve.py
+
+
+async def exchange(
+    url: str, request: bytes, context: ssl.SSLContext, *, until_closed: bool = False
+) -> tuple[bytes, Any, bytes | None]:
+    """Send `request` (`{host}` in it: the server's host:port) on a new connection to `url`'s
+    server: the status line of the answer, its JSON body and, `until_closed`, what came after it
+    until the server closed the connection (None if it was still open 2 s later)."""
+    host = urlsplit(url).netloc
+    reader, writer = await asyncio.open_connection(*host.rsplit(":", 1), ssl=context, server_hostname="127.0.0.1")
+    writer.write(request.replace(b"{host}", host.encode()))
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+    body = await asyncio.wait_for(reader.readexactly(int(length[1])), 10) if length else b""
+    after: bytes | None = None
+    if until_closed:
+        with contextlib.suppress(TimeoutError):  # None: kept open for another request
+            after = await asyncio.wait_for(reader.read(), 2)
+    writer.close()
+    return head.split(b"\r\n")[0], json.loads(body) if body else None, after
+
+
+async def test_a_request_with_both_content_length_and_transfer_encoding_is_refused_and_its_connection_closed(
+    tls_dir: Path,
+) -> None:
+    """RFC 9112 §6.3: such a request "ought to be handled as an error", and "Regardless, the server
+    MUST close the connection after responding". h11 framed it by Transfer-Encoding and kept the
+    connection: what Content-Length counted as body was served as a second request (smuggled)."""
+    body = b"0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: {host}\r\n\r\n"
+    head = b"POST /mcp HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+    exchanges: list[Exchange] = []
+    async with served(tls_dir, on_exchange=exchanges.append) as lab:
+        request = head + b"Content-Length: %d\r\n\r\n" % len(body) + body
+        status, error, after = await exchange(lab.mcp_url, request, trusting(tls_dir), until_closed=True)
+    assert status == b"HTTP/1.1 400 Bad Request" and after == b""  # closed, with nothing more said
+    assert (error["id"], error["error"]["code"]) == (None, -32600)  # the MCP endpoint's JSON-RPC error
+    assert "RFC 9112 §6.3" in error["error"]["message"]
+    assert [exchange.path for exchange in exchanges] == ["/mcp"]
+
+
+async def test_an_absolute_form_request_is_served_for_the_authority_it_names_not_its_host_field(
+    tls_dir: Path,
+) -> None:
+    """RFC 9112 §3.2.2: "A server MUST accept the absolute-form", and MUST ignore the Host field for
+    the target's authority. uvicorn handed the whole URI to the apps as a path: each was a 404,
+    and the Host and Origin gates judged the Host field."""
+    metadata = "/.well-known/oauth-authorization-server"
+    exchanges: list[Exchange] = []
+    async with served(tls_dir, on_exchange=exchanges.append) as lab:
+        own, context = urlsplit(lab.issuer).netloc, trusting(tls_dir)
+        ours = f"GET {lab.issuer}{metadata} HTTP/1.1\r\nHost: attacker.example\r\n\r\n"
+        theirs = f"GET https://attacker.example{metadata} HTTP/1.1\r\nHost: {own}\r\n\r\n"
+        plain = f"GET http://{own}{metadata} HTTP/1.1\r\nHost: {own}\r\n\r\n"  # not this https server
+        answers = [await exchange(lab.issuer, request.encode(), context) for request in (ours, theirs, plain)]
+    statuses, bodies = [status for status, _, _ in answers], [body for _, body, _ in answers]
+    assert statuses == [b"HTTP/1.1 200 OK", b"HTTP/1.1 403 Forbidden", b"HTTP/1.1 421 Misdirected Request"]
+    assert bodies[0]["issuer"] == lab.issuer and "'attacker.example'" in bodies[1]["error_description"]
+    assert bodies[1]["error"] == bodies[2]["error"] == "invalid_request"
+    assert exchanges[0].url == f"{lab.issuer}{metadata}" and exchanges[1].host == "attacker.example"
+
+
+@pytest.mark.parametrize("host", ["user@{own}", "127.0.0.1:port", "127.0.0.1:80:80"])
+async def test_a_host_field_that_is_not_host_and_port_is_a_400_in_each_servers_shape(tls_dir: Path, host: str) -> None:
+    """RFC 9112 §3.2: a server MUST answer 400 to a Host header field with an invalid value
+    (RFC 9110 §4.2.4: no userinfo); the gates behind answered 403 or 421, as for a foreign name."""
+    async with served(tls_dir) as lab:
+        answers = []
+        for url, path in ((lab.mcp_url, "/mcp"), (lab.issuer, "/token")):
+            own = urlsplit(url).netloc
+            request = f"POST {path} HTTP/1.1\r\nHost: {host.format(own=own)}\r\nContent-Length: 0\r\n\r\n"
+            answers.append(await exchange(url, request.encode(), trusting(tls_dir)))
+    (mcp_status, mcp, _), (as_status, oauth, _) = answers
+    assert mcp_status == as_status == b"HTTP/1.1 400 Bad Request"
+    assert mcp["error"]["code"] == -32600 and "RFC 9112 §3.2" in mcp["error"]["message"]
+    assert oauth["error"] == "invalid_request" and "RFC 9112 section 3.2" in oauth["error_description"]
