@@ -221,6 +221,12 @@ async def serving(
             if context
             else http,
             limit_concurrency=uvicorn_limit(max_connections),
+            # The lab serves no WebSocket (MCP's transport is HTTP). uvicorn's default, "auto", takes
+            # a `Connection: Upgrade` request to a WebSocket protocol whenever `websockets` or
+            # `wsproto` is importable (`uvicorn[standard]`): the connection left the lab's limits,
+            # the apps got a "websocket" scope that the Host and Origin gates and the trace let
+            # through, and the client-metadata host answered 500. "none": it stays an HTTP request.
+            ws="none",
             backlog=LISTEN_BACKLOG,
             h11_max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES,
         )

@@ -1,6 +1,6 @@
 """HTTP/1.1's message syntax (RFC 9112) at the served lab's sockets, sent as raw bytes: what h11
-leaves to the server (`lab_servers.rfc9112`). Each answer is the status the RFC gives, in the
-server's own shape of refusal."""
+leaves to the server (`lab_servers.rfc9112`), and the one protocol switch uvicorn would make
+on its own. Each answer is the status the RFC gives, in the server's own shape of refusal."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import uvicorn.protocols.websockets.auto
 
 from lab_servers.trace import Exchange
 
@@ -96,3 +97,34 @@ async def test_a_host_field_that_is_not_host_and_port_is_a_400_in_each_servers_s
     assert mcp_status == as_status == b"HTTP/1.1 400 Bad Request"
     assert mcp["error"]["code"] == -32600 and "RFC 9112 §3.2" in mcp["error"]["message"]
     assert oauth["error"] == "invalid_request" and "RFC 9112 section 3.2" in oauth["error_description"]
+
+
+class _WebSocketLibrary:
+    """What uvicorn's "auto" WebSocket protocol is when `websockets` or `wsproto` is installed
+    (`uvicorn[standard]`): here it only says that it took the connection."""
+
+    def __init__(self, **_: Any) -> None:
+        pass
+
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+
+    def data_received(self, _: bytes) -> None:
+        self.transport.write(b"HTTP/1.1 101 Switching Protocols\r\n\r\n")
+
+
+async def test_an_upgrade_to_websocket_stays_an_http_request_behind_the_labs_gates(
+    tls_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """uvicorn's default hands a WebSocket upgrade to the WebSocket library whenever one is
+    installed: the connection left the lab's limits and trace, the Host and Origin gates let the
+    "websocket" scope through, and the client-metadata host answered it 500. The lab serves no
+    WebSocket: the request is an HTTP request like the others."""
+    monkeypatch.setattr(uvicorn.protocols.websockets.auto, "AutoWebSocketsProtocol", _WebSocketLibrary)
+    upgrade = (
+        b"GET /inspector-web.json HTTP/1.1\r\nHost: attacker.example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    async with served(tls_dir) as lab:
+        status, refusal, _ = await exchange(lab.documents_origin, upgrade, trusting(tls_dir))
+    assert status == b"HTTP/1.1 403 Forbidden" and "DNS-rebinding" in refusal["error_description"]
