@@ -26,7 +26,10 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
 ALLOWED_REQUEST_HEADERS = (
     "authorization, content-type, accept, mcp-protocol-version, mcp-session-id, mcp-method, mcp-name, last-event-id"
 )
-EXPOSED_HEADERS = "www-authenticate, mcp-session-id, mcp-protocol-version"
+# Response headers a page's script may read besides the CORS-safelisted ones (Fetch standard,
+# "CORS-safelisted response-header name"): a 401's challenge, the MCP transport's own, and when
+# /register's 429 or /token's 503 says to retry (RFC 9110 §10.2.3).
+EXPOSED_HEADERS = "www-authenticate, mcp-session-id, mcp-protocol-version, retry-after"
 # Paths a browser page may fetch. /authorize and its consent form are navigations, not fetches.
 NO_CORS_PREFIXES = ("/authorize",)
 

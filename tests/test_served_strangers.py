@@ -49,6 +49,21 @@ async def test_a_loopback_origin_is_let_through_with_cors(origin: str) -> None:
     assert response.status_code == 200 and response.headers["access-control-allow-origin"] == origin
 
 
+async def test_a_browser_client_refused_429_can_read_when_to_retry() -> None:
+    # RFC 6585 §4: a 429 MAY say how long to wait in Retry-After (the AS's /register does, and its
+    # /token's 503); a page's script reads only the response headers CORS exposes beyond the
+    # safelisted ones.
+    async def rate_limited(scope: object, receive: object, send: object) -> None:
+        response = PlainTextResponse("slow down", 429, headers={"Retry-After": "60"})
+        await response(scope, receive, send)  # type: ignore[arg-type]
+
+    app = BrowserOrigins(rate_limited, own_origins=[])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8001") as http:
+        response = await http.post("/register", headers={"Origin": "http://localhost:6274"})
+    exposed = [name.strip() for name in response.headers["access-control-expose-headers"].split(",")]
+    assert response.status_code == 429 and "retry-after" in exposed
+
+
 def test_a_trace_file_holding_tokens_is_readable_by_its_owner_only(tmp_path: Path) -> None:
     # Bearer tokens, refresh tokens and DCR client secrets cross the wire and land in the file.
     writer = TraceWriter(tmp_path / "trace.jsonl")
