@@ -3,7 +3,7 @@ application, for the served lab's sockets (`python -m lab_servers serve`).
 
 h11 refuses what breaks its own parsing (no Host in HTTP/1.1, two Host fields, two different
 Content-Length values, a NUL in a field: uvicorn's plain-text 400, before any application). Three
-rules about a request it parsed are the server's:
+rules about a request it parsed are the server's, and a fourth about one it is parsing:
 
 - §3.2.2 absolute-form: "A server MUST accept the absolute-form in requests", and the origin
   server "MUST ignore the received Host header field (if any) and instead use the host
@@ -18,9 +18,13 @@ rules about a request it parsed are the server's:
   request". h11 frames it by Transfer-Encoding and keeps the connection, so whatever a front end
   that framed it by Content-Length took for body was served as a second request (request
   smuggling). The lab refuses it and closes.
+- §3: a server "MUST respond with a 414 (URI Too Long) status code" to a request-target longer
+  than it wishes to parse. h11 limits only a head still incomplete, so a longer one that came in
+  one read was served and one that came in pieces was a 400; `oversized_head` judges it whole
+  (`serve_sockets.LimitedH11Protocol` answers, before h11 parses it).
 
-Each refusal has the guarded server's shape at the path (`error_text.Refusal`), as its other
-gates' refusals do.
+`Rfc9112`'s refusals have the guarded server's shape at the path (`error_text.Refusal`), as its
+other gates' refusals do; the 414 and 431 are plain text, written below h11 as its 408 and 503.
 """
 
 from __future__ import annotations
@@ -40,6 +44,23 @@ _ABSOLUTE_FORM = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<authorit
 # or a reg-name (unreserved, pct-encoded, sub-delims; an IPv4 address is one too), and a port of
 # digits. No "@": userinfo is no part of Host.
 _HOST = re.compile(r"(\[[0-9A-Za-z:._~!$&'()*+,;=-]+\]|[0-9A-Za-z._~!$&'()*+,;=%-]*)(:[0-9]*)?")
+
+
+# RFC 9112 §2.2: a request's head ends at its first empty line (a recipient MAY take a bare LF as
+# a line's end, which h11 does).
+_END_OF_HEAD = re.compile(rb"\n\r?\n")
+
+
+def oversized_head(arrived: bytes, limit: int) -> int | None:
+    """The status for a request whose head (`arrived` starts with it) is longer than `limit`
+    bytes, or None: 414 URI Too Long when its request line alone is (§3: a server "MUST respond
+    with a 414 (URI Too Long) status code" to a request-target longer than it wishes to parse),
+    else 431 Request Header Fields Too Large (RFC 6585 §5)."""
+    end = _END_OF_HEAD.search(arrived)
+    if (end.end() if end else len(arrived)) <= limit:
+        return None
+    line_end = arrived.find(b"\n")
+    return 414 if line_end == -1 or line_end > limit else 431
 
 
 def is_absolute_form(target: str) -> bool:

@@ -19,7 +19,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from .error_text import Refusal, refuse_as_invalid_request
 from .local_ca import LOOPBACK_ADDRESSES
-from .rfc9112 import is_absolute_form
+from .rfc9112 import is_absolute_form, oversized_head
 from .trace import BodyTap, Exchange, Headers, Trace
 
 CANONICAL_HOST = "127.0.0.1"
@@ -47,9 +47,11 @@ REQUEST_DEADLINE_SECONDS = 10.0
 # pause only once the kernel's buffers and asyncio's 64 KiB are full; a client that reads at all,
 # a browser tab in the background included, drains them in milliseconds.
 WRITE_STALL_SECONDS = 10.0
-# A request's line and headers, together: h11's own default, said here because the lab relies on
-# it (uvicorn passes `h11_max_incomplete_event_size` through, and a larger head is answered 431).
-# A browser's request head is 1-2 KiB; a long `Cookie` header is the most that grows it.
+# A request's line and headers, together: h11's own default. h11 applies it only to a head still
+# incomplete (`h11_max_incomplete_event_size`; uvicorn answers that 400), so one that arrived in a
+# single read was served up to ~64 KiB; `LimitedH11Protocol` answers a longer one 414 or 431
+# (`rfc9112.oversized_head`) before h11 parses it. A browser's request head is 1-2 KiB; a long
+# `Cookie` header is the most that grows it.
 MAX_REQUEST_HEAD_BYTES = 16 * 1024
 # Open connections per server, each served: a connection opened past the limit is answered 503
 # and closed at once, so connections that never finish a request cannot use up the process's file
@@ -191,6 +193,16 @@ class LimitedH11Protocol(H11Protocol):
             self._deadline = self.loop.call_later(self.request_deadline, self._deadline_passed)
 
     def handle_events(self) -> None:
+        # Called for every read and when a kept connection turns to its next (pipelined) request:
+        # a head is judged whole before h11 parses it, however it was split across reads.
+        if self.conn.their_state is h11.IDLE:
+            too_large = oversized_head(self.conn.trailing_data[0], MAX_REQUEST_HEAD_BYTES)
+            if too_large is not None:
+                what = "request line" if too_large == 414 else "request line and headers"
+                self._answer_and_close(
+                    too_large, f"this server reads a {what} of at most {MAX_REQUEST_HEAD_BYTES} bytes"
+                )
+                return
         super().handle_events()
         # A request is arriving while h11 waits for its body, or holds part of its head. Its
         # deadline starts with its first bytes (or with the connection), and ends once it is
@@ -246,12 +258,18 @@ class LimitedH11Protocol(H11Protocol):
 
     def _answer_and_close(self, status: int, message: str) -> None:
         # Written past h11, whose state may be mid-request; the connection ends here anyway.
-        # Plain text on purpose: a 503 is written at the accept and a 408 while the request is
-        # still arriving, before any application has a path to choose its shape by (the MCP
-        # server's JSON-RPC endpoint and its metadata share a connection class and a port), so
-        # no JSON-RPC or OAuth error object would be the endpoint's own. RFC 9110 §15.6.4 and
-        # §15.5.9 ask for no body shape; the status and `Connection: close` are the message.
-        reason = {408: "Request Timeout", 503: "Service Unavailable"}[status]
+        # Plain text on purpose: a 503 is written at the accept, a 408 while the request is still
+        # arriving and a 414 or 431 before its head is parsed, before any application has a path
+        # to choose its shape by (the MCP server's JSON-RPC endpoint and its metadata share a
+        # connection class and a port), so no JSON-RPC or OAuth error object would be the
+        # endpoint's own. RFC 9110 §15.6.4, §15.5.9, §15.5.15 and RFC 6585 §5 ask for no body
+        # shape; the status and `Connection: close` are the message.
+        reason = {
+            408: "Request Timeout",
+            414: "URI Too Long",
+            431: "Request Header Fields Too Large",
+            503: "Service Unavailable",
+        }[status]
         body = message.encode()
         head = f"HTTP/1.1 {status} {reason}\r\ncontent-type: text/plain; charset=utf-8\r\n"
         self.transport.write(f"{head}content-length: {len(body)}\r\nconnection: close\r\n\r\n".encode() + body)
