@@ -2,8 +2,8 @@
 application, for the served lab's sockets (`python -m lab_servers serve`).
 
 h11 refuses what breaks its own parsing (no Host in HTTP/1.1, two Host fields, two different
-Content-Length values, a NUL in a field: uvicorn's plain-text 400, before any application). Three
-rules about a request it parsed are the server's, and a fourth about one it is parsing:
+Content-Length values, a NUL in a field: uvicorn's plain-text 400, before any application). These
+rules about a request it parsed are the server's, and one about a request it is parsing:
 
 - §3.2.2 absolute-form: "A server MUST accept the absolute-form in requests", and the origin
   server "MUST ignore the received Host header field (if any) and instead use the host
@@ -17,7 +17,8 @@ rules about a request it parsed are the server's, and a fourth about one it is p
   error", and "Regardless, the server MUST close the connection after responding to such a
   request". h11 frames it by Transfer-Encoding and keeps the connection, so whatever a front end
   that framed it by Content-Length took for body was served as a second request (request
-  smuggling). The lab refuses it and closes.
+  smuggling). The lab refuses it and closes; and an HTTP/1.0 request with Transfer-Encoding,
+  which §6.1 says MUST be treated "as if the framing is faulty" (h11 decoded it as chunked).
 - §3: a server "MUST respond with a 414 (URI Too Long) status code" to a request-target longer
   than it wishes to parse. h11 limits only a head still incomplete, so a longer one that came in
   one read was served and one that came in pieces was a 400; `oversized_head` judges it whole
@@ -88,7 +89,7 @@ class Rfc9112:
             others = [(k, v) for k, v in scope["headers"] if k.lower() != b"host"]
             host = (b"host", absolute["authority"].encode("latin-1"))
             scope = {**scope, "path": unquote(path), "raw_path": path.encode("latin-1"), "headers": [host, *others]}
-            where = f"the authority of the request-target {raw_target!r}"
+            where = "the request-target's authority"
         fields = [(k.lower(), v.decode("latin-1")) for k, v in scope["headers"]]
         hosts = [value for name, value in fields if name == b"host"]
         names = {name for name, _ in fields}
@@ -109,6 +110,10 @@ class Rfc9112:
                 "a request with both Transfer-Encoding and Content-Length has no one length, which is how"
                 " requests are smuggled; the connection is closed (RFC 9112 §6.3)"
             )
+            await answer_and_close(send, self.refusal(scope["path"], 400, why))
+        elif b"transfer-encoding" in names and scope["http_version"] == "1.0":
+            # §6.1: such a message MUST be treated "as if the framing is faulty": h11 read it chunked.
+            why = "an HTTP/1.0 request has no Transfer-Encoding; its framing is faulty (RFC 9112 §6.1)"
             await answer_and_close(send, self.refusal(scope["path"], 400, why))
         else:
             await self.app(scope, receive, send)

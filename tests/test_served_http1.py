@@ -63,6 +63,16 @@ async def test_a_request_with_both_content_length_and_transfer_encoding_is_refus
     assert [exchange.path for exchange in exchanges] == ["/mcp"]
 
 
+async def test_an_http_1_0_request_with_transfer_encoding_is_refused_as_faulty_framing(tls_dir: Path) -> None:
+    """RFC 9112 §6.1: a server that receives an HTTP/1.0 message with Transfer-Encoding "MUST treat
+    the message as if the framing is faulty"; h11 decoded it as chunked and the request was served."""
+    request = b"POST /mcp HTTP/1.0\r\nHost: {host}\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"
+    async with served(tls_dir) as lab:
+        status, error, after = await exchange(lab.mcp_url, request, trusting(tls_dir), until_closed=True)
+    assert status == b"HTTP/1.1 400 Bad Request" and after == b""
+    assert error["error"]["code"] == -32600 and "RFC 9112 §6.1" in error["error"]["message"]
+
+
 async def test_an_absolute_form_request_is_served_for_the_authority_it_names_not_its_host_field(
     tls_dir: Path,
 ) -> None:
