@@ -227,6 +227,11 @@ async def serving(
             # the apps got a "websocket" scope that the Host and Origin gates and the trace let
             # through, and the client-metadata host answered 500. "none": it stays an HTTP request.
             ws="none",
+            # No proxy stands in front of the lab: uvicorn's default trusts X-Forwarded-For and
+            # X-Forwarded-Proto from 127.0.0.1 and ::1, that is from every client of a loopback lab,
+            # so one could name its own address (and walk around the hardened AS's per-address
+            # registration limit) or scheme (and the trace's URLs). The socket's peer is the client.
+            proxy_headers=False,
             backlog=LISTEN_BACKLOG,
             h11_max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES,
         )

@@ -1,6 +1,7 @@
 """HTTP/1.1's message syntax (RFC 9112) at the served lab's sockets, sent as raw bytes: what h11
-leaves to the server (`lab_servers.rfc9112`), and the one protocol switch uvicorn would make
-on its own. Each answer is the status the RFC gives, in the server's own shape of refusal."""
+leaves to the server (`lab_servers.rfc9112`), the protocol switch and the proxy headers uvicorn
+would honour on its own. Each answer is the status the RFC gives, in the server's own shape of
+refusal."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 import uvicorn.protocols.websockets.auto
 
@@ -130,6 +132,29 @@ async def test_a_request_head_over_16_kib_is_answered_414_or_431_however_it_arri
     assert statuses == [b"HTTP/1.1 414 URI Too Long", b"HTTP/1.1 431 Request Header Fields Too Large"]
     assert "at most 16384 bytes" in answers[1][1] and [after for _, _, after in answers] == [b"", b""]  # then closed
     assert in_pieces.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
+
+
+async def test_a_client_cannot_name_its_own_address_or_scheme_in_x_forwarded_headers(tls_dir: Path) -> None:
+    """No proxy stands in front of a served lab, yet uvicorn trusted X-Forwarded-For and
+    X-Forwarded-Proto from loopback, where every client of the lab is: a new address on each
+    registration walked around the hardened AS's per-address rate limit (20 a minute)."""
+    exchanges: list[Exchange] = []
+    registration = {"redirect_uris": ["http://127.0.0.1:9/callback"], "token_endpoint_auth_method": "none"}
+    async with (
+        served(tls_dir, on_exchange=exchanges.append) as lab,
+        httpx.AsyncClient(verify=trusting(tls_dir)) as http,
+    ):
+        answers = [
+            await http.post(
+                f"{lab.issuer}/register",
+                json=registration,
+                headers={"X-Forwarded-For": f"203.0.113.{n}", "X-Forwarded-Proto": "http"},
+            )
+            for n in range(21)
+        ]
+    assert [answer.status_code for answer in answers] == [201] * 20 + [429]
+    assert "from 127.0.0.1 " in answers[-1].json()["error_description"]
+    assert {(exchange.address, exchange.url.split(":")[0]) for exchange in exchanges} == {("127.0.0.1", "https")}
 
 
 class _WebSocketLibrary:
