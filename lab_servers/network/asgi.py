@@ -135,6 +135,9 @@ class _AppCall:
         self._app, self._scope = app, scope
         self._pieces = _pieces(body).__aiter__()
         self._request_done = self._ended = False
+        # RFC 9110 §9.3.2: a server MUST NOT send content in a response to HEAD. An ASGI app may
+        # send GET's body anyway (Starlette does), and h11 drops it on a socket: so does the lab.
+        self._head = scope["method"] == "HEAD"
         self.started: asyncio.Future[tuple[int, tuple[tuple[str, str], ...]]] = loop.create_future()
         self.body = _SendBuffer()
         # The task copies the caller's context variables, so trace attribution follows the request.
@@ -155,7 +158,7 @@ class _AppCall:
             headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in message.get("headers", []))
             self.started.set_result((message["status"], headers))
         elif message["type"] == "http.response.body" and not self._ended:
-            if message.get("body"):
+            if message.get("body") and not self._head:
                 await self.body.put(message["body"])
             if not message.get("more_body", False):
                 self._ended = True
