@@ -256,6 +256,13 @@ class LimitedH11Protocol(H11Protocol):
         else:  # answered before its whole body came (a 413, a 401): the rest is not waited for
             self.transport.close()
 
+    def _unsupported_upgrade_warning(self) -> None:
+        # The lab serves no WebSocket (`ws="none"` in serve.py): a request with Upgrade is served
+        # as the HTTP request it also is (RFC 9110 §7.8: a server MAY ignore Upgrade). uvicorn
+        # logs two warnings for each one, the second advising a WebSocket library the lab must
+        # not have: any stranger could fill the console with advice not to follow. Nothing is logged.
+        return
+
     def _answer_and_close(self, status: int, message: str) -> None:
         # Written past h11, whose state may be mid-request; the connection ends here anyway.
         # Plain text on purpose: a 503 is written at the accept, a 408 while the request is still

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import re
 import ssl
 from pathlib import Path
@@ -157,6 +158,15 @@ async def test_a_client_cannot_name_its_own_address_or_scheme_in_x_forwarded_hea
     assert {(exchange.address, exchange.url.split(":")[0]) for exchange in exchanges} == {("127.0.0.1", "https")}
 
 
+class _Collect(logging.Handler):
+    def __init__(self, records: list[logging.LogRecord]) -> None:
+        super().__init__()
+        self.records = records
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 class _WebSocketLibrary:
     """What uvicorn's "auto" WebSocket protocol is when `websockets` or `wsproto` is installed
     (`uvicorn[standard]`): here it only says that it took the connection."""
@@ -183,6 +193,12 @@ async def test_an_upgrade_to_websocket_stays_an_http_request_behind_the_labs_gat
         b"GET /inspector-web.json HTTP/1.1\r\nHost: attacker.example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
         b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
     )
+    logged: list[logging.LogRecord] = []
     async with served(tls_dir) as lab:
+        uvicorn_log = logging.getLogger("uvicorn.error")  # configured by uvicorn: it does not reach the root
+        monkeypatch.setattr(uvicorn_log, "handlers", [*uvicorn_log.handlers, _Collect(logged)])
         status, refusal, _ = await exchange(lab.documents_origin, upgrade, trusting(tls_dir))
     assert status == b"HTTP/1.1 403 Forbidden" and "DNS-rebinding" in refusal["error_description"]
+    # RFC 9110 §7.8: a server MAY ignore Upgrade, and the lab does so silently: uvicorn's advice
+    # to install a WebSocket library, logged for each such request, is not for the lab.
+    assert not [record.getMessage() for record in logged if "upgrade" in record.getMessage().lower()]
