@@ -12,6 +12,10 @@ import asyncio
 import pytest
 
 from lab_servers import CLIENT_METADATA_URL, MCP_URL, Lab, default_client_metadata
+from lab_servers.authorization_server.grants import ExchangeRule
+from lab_servers.authorization_server.issuance import ACCESS_TOKEN_LIFETIME
+from lab_servers.authorization_server.rfc8693 import ACCESS_TOKEN_TYPE
+from lab_servers.authorization_server.rfc8693 import GRANT_TYPE as TOKEN_EXCHANGE
 from lab_servers.client import Browser, ConsentPage, Redirect, StepError
 from lab_servers.story import add_enterprise_idp
 
@@ -20,6 +24,7 @@ from .test_enterprise_managed import good, present
 
 pytestmark = pytest.mark.anyio
 PUBLIC_CLIENT = {k: v for k, v in default_client_metadata().items() if k != "client_id"}
+API = "https://api.example/"
 
 
 async def registered_client(lab: Lab, **changes: object) -> str:
@@ -86,6 +91,38 @@ async def test_a_second_redemption_revokes_the_access_token_even_without_a_refre
     assert lab.auth_server.active_access_token(first["access_token"]) is not None
     assert_oauth_error(await token_request(lab, code_form(client_id, code)), 400, "invalid_grant", "revoked")
     assert lab.auth_server.active_access_token(first["access_token"]) is None
+
+
+async def test_a_second_redemption_revokes_a_token_exchanged_for_the_codes_token_even_after_that_one_expired(
+    lab: Lab,
+) -> None:
+    # OAuth 2.1 §4.1.3: a second use SHOULD revoke "all tokens previously issued based on that
+    # authorization code"; a token exchanged for the code's access token (RFC 8693) is one, and
+    # outlives it. Found modelling tests/test_stateful_grants.py: with no refresh token, the
+    # exchanged token was linked only to the code's access token, and the link went with it.
+    server = lab.auth_server
+    server.preregister(
+        "exchanger", {"grant_types": [TOKEN_EXCHANGE, "client_credentials"], "token_endpoint_auth_method": "client_secret_post"},
+        "s3cret",
+    )  # fmt: skip
+    server.exchange_rules["exchanger"] = ExchangeRule(serves=MCP_URL, targets={API: frozenset({"contacts:read"})})
+    client_id = await registered_client(lab, grant_types=["authorization_code"])
+    code = await get_code(lab, client_id)
+    first = (await token_request(lab, code_form(client_id, code))).json()
+    lab.clock.advance(ACCESS_TOKEN_LIFETIME - 1)
+    exchange = {"grant_type": TOKEN_EXCHANGE, "client_id": "exchanger", "client_secret": "s3cret", "resource": API,
+                "subject_token": first["access_token"], "subject_token_type": ACCESS_TOKEN_TYPE}  # fmt: skip
+    exchanged = (await token_request(lab, exchange)).json()["access_token"]
+    lab.clock.advance(1)  # the code's access token expires, and the next grant forgets its record
+    credentials = {
+        "grant_type": "client_credentials",
+        "client_id": "exchanger",
+        "client_secret": "s3cret",
+        "resource": MCP_URL,
+    }
+    assert (await token_request(lab, credentials)).status_code == 200
+    assert_oauth_error(await token_request(lab, code_form(client_id, code)), 400, "invalid_grant", "revoked")
+    assert server.active_access_token(exchanged) is None
 
 
 async def test_the_client_never_sends_its_code_twice(lab: Lab) -> None:

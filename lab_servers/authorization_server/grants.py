@@ -36,7 +36,12 @@ class AuthorizationCode:
     used: bool = False
     # What its redemption issued, to revoke if the code comes back (OAuth 2.1 §4.1.3).
     refresh_tokens: list[str] = field(default_factory=list)
-    access_token_jtis: list[str] = field(default_factory=list)
+
+    @property
+    def grant(self) -> str:
+        """The grant its tokens are linked to (`grant_of_jti`) when no refresh token came with
+        them: the code's redemption is then the whole grant."""
+        return f"code:{self.code}"
 
 
 @dataclass

@@ -95,6 +95,11 @@ def issue_tokens(
         # grant: revoking it (RFC 7009 §2.1) or detecting reuse (OAuth 2.1 §4.3.1) must reach
         # this access token too.
         server.grant_of_jti[claims["jti"]] = family.family
+    elif code is not None:
+        # No refresh token: the code's redemption is the whole grant. Linked to it, this token and
+        # those exchanged for it (RFC 8693, below) are reached by a second redemption (OAuth 2.1
+        # §4.1.3) even after this one expired and its exchange links were forgotten.
+        server.grant_of_jti[claims["jti"]] = code.grant
     if exchanged_from is not None:
         # RFC 8693: this token stands in for the subject token (`exchanged_from` is its jti), so
         # it is based on the subject's grant. Revoking the grant (RFC 7009 §2.1 SHOULD revoke
@@ -104,8 +109,6 @@ def issue_tokens(
         server.exchanged_from.setdefault(exchanged_from, []).append(claims["jti"])
         if exchanged_from in server.grant_of_jti:
             server.grant_of_jti[claims["jti"]] = server.grant_of_jti[exchanged_from]
-    if code is not None:
-        code.access_token_jtis.append(claims["jti"])
     server.issued.append(claims)
     return response
 

@@ -68,7 +68,8 @@ class AuthorizationServerState:
         # client could spend another's jti before it is used.
         self.seen_assertions: dict[tuple[str, str], int] = {}
         self.revoked_jtis: dict[str, int] = {}  # access-token jti → exp: the AS's denylist (RFC 7009)
-        self.grant_of_jti: dict[str, str] = {}  # access-token jti → refresh family, to revoke a grant whole
+        # access-token jti → its grant (a refresh family, or a code redeemed without one), to revoke a grant whole
+        self.grant_of_jti: dict[str, str] = {}
         # access-token jti → the jtis of tokens exchanged for it (RFC 8693), revoked with it
         self.exchanged_from: dict[str, list[str]] = {}
         # Claims of unexpired access tokens; forgetting one forgets its entries in the three above.
@@ -148,8 +149,8 @@ class AuthorizationServerState:
                 self.revoke_family(self.refresh_tokens[value].family)
 
     def revoke_family(self, family: str) -> None:
-        """End a grant: its refresh tokens, and the access tokens they produced (RFC 7009 §2.1
-        SHOULD; OAuth 2.1 §4.3.1 on reuse)."""
+        """End a grant (a refresh family, or a code's `grant`): its refresh tokens, and the access
+        tokens based on it (RFC 7009 §2.1 SHOULD; OAuth 2.1 §4.1.3, §4.3.1 on reuse)."""
         for token in self.refresh_tokens.values():
             if token.family == family:
                 token.revoked = True

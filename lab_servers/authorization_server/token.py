@@ -87,10 +87,10 @@ def redeem_code(server: AuthorizationServerState, client: Client, form: dict[str
         )
     if code.used:
         # OAuth 2.1 §4.1.3: deny a second use, and revoke what the first use issued: its refresh
-        # token's grant, and its access token even when no refresh token came with it.
+        # token's grant, or, when no refresh token came with it, the grant the code itself is
+        # (issuance.py): its access token and every token exchanged for that one.
         server.revoke_refresh_tokens(code.refresh_tokens)
-        for jti in code.access_token_jtis:
-            server.revoke_access_token(jti)
+        server.revoke_family(code.grant)
         raise OAuthError(
             "invalid_grant",
             "the authorization code was already used; tokens issued from it are revoked (OAuth 2.1 §4.1.3)",

@@ -57,7 +57,7 @@ def _full(what: str, limit: int) -> OAuthError:
 
 class IssuedAccessTokens(deque[dict[str, Any]]):
     """The claims of access tokens still alive, oldest first, with the maps keyed by their `jti`:
-    `grant_of_jti` (→ refresh family), `revoked_jtis` (→ exp, the denylist) and `exchanged_from`
+    `grant_of_jti` (→ its grant), `revoked_jtis` (→ exp, the denylist) and `exchanged_from`
     (→ the jtis of tokens a token exchange issued for it, RFC 8693)."""
 
     def __init__(
