@@ -40,7 +40,7 @@ REGISTRATIONS: list[dict[str, Any]] = [
 SENT_RESOURCES = [MCP_URL, OTHER_MCP_URL, None, MCP_URL.replace("https://mcp.example.com", "HTTPS://MCP.EXAMPLE.COM"),
                   MCP_URL + "/"]  # fmt: skip
 SENT_SCOPES = [None, "notes:read", "notes:write", "notes:read notes:write", "notes:write notes:read notes:write",
-               "notes:admin", " "]  # fmt: skip
+               "notes:read offline_access", "notes:admin", " "]  # fmt: skip
 REDEEM = ["ok", "ok", "ok", "no_redirect_uri", "no_resource", "wrong_verifier", "no_verifier", "other_client",
           "other_redirect_uri", "other_resource", "uppercase_resource", "unauthenticated", "wrong_secret", "other_method"]  # fmt: skip
 REFRESH = ["ok", "ok", "narrow", "wider", "unknown_scope", "blank_scope", "other_client", "other_resource",
@@ -64,12 +64,12 @@ def canonical(resource: str | None) -> str | None:
     return lowered if lowered in RESOURCES else None
 
 
-def granted_scope(scope: str | None) -> str | None:
+def granted_scope(scope: str | None, supported: set[str] = SCOPES) -> str | None:
     """The scope the AS grants for a requested one (RFC 6749 §3.3: a set, a blank one means its
     default, `notes:read`); None when it must refuse it (invalid_scope)."""
     if scope is None or not scope.strip():
         return "notes:read"
-    return " ".join(dict.fromkeys(scope.split())) if set(scope.split()) <= SCOPES else None
+    return " ".join(dict.fromkeys(scope.split())) if set(scope.split()) <= supported else None
 
 
 @dataclass

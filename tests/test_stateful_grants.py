@@ -58,6 +58,7 @@ from .grant_model import (
     REGISTRATIONS,
     RESOURCES,
     RT,
+    SCOPES,
     SENT_RESOURCES,
     SENT_SCOPES,
     MAccess,
@@ -77,12 +78,18 @@ Refusal = tuple[int, str] | None  # (status, error) the model expects, or None f
 
 
 class GrantModel(RuleBasedStateMachine):
+    # MCP 2026-07-28 §10 (SEP-2207): with offline_access listed, a refresh token comes only with a
+    # grant whose scope includes it (OfflineAccessGrantModel below).
+    offline_access = False
+
     def __init__(self) -> None:
         super().__init__()
         self.loop = asyncio.new_event_loop()
         self.lab = Lab(seed=0)
         self.run(self.lab.__aenter__())
         self.server = self.lab.auth_server
+        self.server.offline_access = self.offline_access
+        self.scopes = SCOPES | ({"offline_access"} if self.offline_access else set())
         self.http = self.lab.httpx_client("model", follow_redirects=False)
         # A second MCP server that introspects (sees revocation at once); the first checks JWTs.
         use_introspection(self.lab, add_second_mcp_server(self.lab))
@@ -196,8 +203,10 @@ class GrantModel(RuleBasedStateMachine):
         assert (body["scope"], body["token_type"], body["expires_in"]) == (scope, "Bearer", ACCESS_TOKEN_LIFETIME)
         assert claims["exp"] == self.now + ACCESS_TOKEN_LIFETIME
         family_id = family.family if family else None
-        # A refresh token for a client that registered the grant, never for client credentials (RFC 6749 §4.4.3).
-        assert ("refresh_token" in body) == (RT in client.grant_types and sub != client.client_id), body
+        # A refresh token for a client that registered the grant, never for client credentials (RFC 6749 §4.4.3),
+        # and with offline_access listed, only for a scope that includes it (MCP 2026-07-28 §10).
+        offline = not self.offline_access or "offline_access" in scope.split()
+        assert ("refresh_token" in body) == (RT in client.grant_types and sub != client.client_id and offline), body
         if "refresh_token" in body:
             family_id = self.server.refresh_tokens[body["refresh_token"]].family
             assert family is None or family_id == family.family
@@ -267,7 +276,7 @@ class GrantModel(RuleBasedStateMachine):
             assert response.status_code == 400 and 'data-field="error"' in response.text, response.text
             return None
         error = ("unauthorized_client" if AC not in client.grant_types else "invalid_target" if canonical(resource) is None
-                 else "invalid_scope" if granted_scope(scope) is None else None)  # fmt: skip
+                 else "invalid_scope" if granted_scope(scope, self.scopes) is None else None)  # fmt: skip
         if error is not None:
             # Back to the client, with its state and the issuer (OAuth 2.1 §4.1.2.1, RFC 9207 §2).
             assert response.status_code == 302, response.text
@@ -279,7 +288,7 @@ class GrantModel(RuleBasedStateMachine):
         assert response.status_code == 200, response.text
         txn = response.text.split('name="txn" value="', 1)[1].split('"', 1)[0]
         self.pending = {t: p for t, p in self.pending.items() if p.expires_at > self.now}  # expired ones go
-        self.pending[txn] = MPending(client, redirect_uri, str(canonical(resource)), str(granted_scope(scope)), state,
+        self.pending[txn] = MPending(client, redirect_uri, str(canonical(resource)), str(granted_scope(scope, self.scopes)), state,
                                      self.now + CONSENT_LIFETIME)  # fmt: skip
         return txn
 
@@ -307,10 +316,12 @@ class GrantModel(RuleBasedStateMachine):
         self.codes[params["code"]] = self.all_codes[params["code"]] = code
         return str(params["code"])
 
-    @rule(who=st.integers(0, 99), resource=st.sampled_from(RESOURCES), scope=st.sampled_from(SENT_SCOPES[:5]))
+    @rule(who=st.integers(0, 99), resource=st.sampled_from(RESOURCES), scope=st.sampled_from(SENT_SCOPES[:6]))
     def a_user_connects_a_client(self, who: int, resource: str, scope: str | None) -> None:
         """The common path, start to end, so that later steps have tokens to use."""
         client = self.pick([c for c in self.clients if AC in c.grant_types and c.redirect_uris and not c.gone], who)
+        if self.offline_access and who % 2:
+            scope = f"{scope or 'notes:read'} offline_access"  # mostly a grant that brings a refresh token
         txn = self._authorize(client, resource, scope, 0, "s")
         code = self._decide(txn, approve=True) if txn else None
         if code:
@@ -373,7 +384,22 @@ class GrantModel(RuleBasedStateMachine):
     @precondition(lambda self: self.refresh)
     @rule(which=st.integers(0, 999), how=st.sampled_from(REFRESH), other=st.integers(0, 99))
     def refresh_grant(self, which: int, how: str, other: int) -> None:
-        value = self.pick_token(which, access=False)
+        self._refresh(self.pick_token(which, access=False), how, other)
+
+    @precondition(lambda self: any(map(self.usable_refresh, self.refresh.values())))
+    @rule(which=st.integers(0, 999), hours=st.integers(1, 10))
+    def a_client_refreshes_narrowly_every_hour(self, which: int, hours: int) -> None:
+        """Least privilege through a working day: each hour, an access token for one of the
+        granted scopes only (OAuth 2.1 §4.3.1: a narrower scope may be asked for)."""
+        family = self.refresh[self.pick([t for t, m in self.refresh.items() if self.usable_refresh(m)], which)].family
+        for _ in range(hours):
+            self.lab.clock.advance(3600)
+            usable = [t for t, m in self.refresh.items() if m.family == family and self.usable_refresh(m)]
+            if usable:
+                self._refresh(usable[0], "narrow", 0)
+                self.the_as_and_the_model_agree_on_what_is_usable()
+
+    def _refresh(self, value: str, how: str, other: int) -> None:
         model = self.refresh[value]
         client = self.pick([c for c in self.clients if c is not model.client], other) if how == "other_client" else model.client  # fmt: skip
         form = {"grant_type": RT, "refresh_token": value}
@@ -404,9 +430,14 @@ class GrantModel(RuleBasedStateMachine):
         if refusal == (400, "invalid_grant") and held and model.rotated and model.family_ends > now:
             self.revoke_family(model.family)  # OAuth 2.1 §4.3.1: reuse revokes the grant
         if self.check(response, refusal):
-            model.rotated = True  # MCP §11.2: rotated
             scope = " ".join(requested) or model.scope
             self.record_tokens(response.json(), client, "alice", model.resource, scope, model)
+            if "refresh_token" in response.json():
+                model.rotated = True  # MCP §11.2: rotated
+            else:
+                # No replacement (narrowed to drop offline_access): the token stays (RFC 6749 §6),
+                # and was just used, so its idle window starts again (OAuth 2.1 §4.3.3).
+                model.idle_ends = min(self.now + REFRESH_TOKEN_IDLE_TIMEOUT, model.family_ends)
 
     @rule(who=st.integers(0, 99), resource=st.sampled_from(SENT_RESOURCES), scope=st.sampled_from(SENT_SCOPES))
     def client_credentials(self, who: int, resource: str | None, scope: str | None) -> None:
@@ -419,11 +450,11 @@ class GrantModel(RuleBasedStateMachine):
             (401, "invalid_client") if client.gone
             else (400, "unauthorized_client") if CC not in client.grant_types or not client.confidential  # §4.2
             else (400, "invalid_target") if canonical(resource) is None
-            else (400, "invalid_scope") if granted_scope(scope) is None
+            else (400, "invalid_scope") if granted_scope(scope, self.scopes) is None
             else None
         )  # fmt: skip
         if self.check(response, refusal):
-            self.record_tokens(response.json(), client, client.client_id, str(canonical(resource)), str(granted_scope(scope)), None)  # fmt: skip
+            self.record_tokens(response.json(), client, client.client_id, str(canonical(resource)), str(granted_scope(scope, self.scopes)), None)  # fmt: skip
 
     @precondition(lambda self: self.access)
     @rule(which=st.integers(0, 999), scope=st.sampled_from(["", "contacts:read", "notes:read"]), mangle=st.sampled_from(MANGLE))  # fmt: skip
@@ -504,7 +535,7 @@ class GrantModel(RuleBasedStateMachine):
         assert_well_formed(revoke)
         assert revoke.status_code == 200, revoke.text
         if refresh.status_code == 200:
-            model.rotated = True
+            model.rotated = True  # the grant's own scope, so a replacement comes with it
             self.record_tokens(refresh.json(), model.client, "alice", model.resource, model.scope, model)
         else:
             self.check(refresh, (400, "invalid_grant"))
@@ -576,12 +607,13 @@ class GrantModel(RuleBasedStateMachine):
         return sorted(m for m in set(moments) if m > self.now)
 
     @precondition(lambda self: self.deadlines())
-    @rule(which=st.integers(0, 3), early=st.sampled_from([0, 0, 1]))
-    def time_reaches_a_deadline(self, which: int, early: int) -> None:
+    @rule(which=st.integers(0, 3), to=st.sampled_from(["it", "it", "the second before", "half way"]))
+    def time_reaches_a_deadline(self, which: int, to: str) -> None:
         """To the exact second something expires, or the one before: RFC 7519 §4.1.4's "on or
-        after" is where off-by-one errors live."""
-        deadlines = self.deadlines()
-        target = deadlines[min(which, len(deadlines) - 1)] - early
+        after" is where off-by-one errors live. Or half way there, so that what happens next
+        happens part way through a lifetime."""
+        deadline = self.deadlines()[min(which, len(self.deadlines()) - 1)]
+        target = {"it": deadline, "the second before": deadline - 1, "half way": (self.now + deadline) // 2}[to]
         self.lab.clock.advance(max(target - self.now, 0))
 
     # What must hold after every step --------------------------------------------------------------
@@ -602,12 +634,19 @@ class GrantModel(RuleBasedStateMachine):
         assert {t.family for t in self.server.refresh_tokens.values() if t.usable(now)} == live_grants
 
 
-GrantModel.TestCase.settings = settings(
-    max_examples=25,
+class OfflineAccessGrantModel(GrantModel):
+    offline_access = True
+
+
+FAST = settings(
+    max_examples=20,
     stateful_step_count=50,
     deadline=None,
     derandomize=True,  # the same steps on every run: CI stays deterministic
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
+GrantModel.TestCase.settings = FAST
+OfflineAccessGrantModel.TestCase.settings = FAST
 test_grants_and_tokens_after_issuance_match_the_model = GrantModel.TestCase
+test_grants_and_tokens_match_the_model_when_refresh_tokens_need_offline_access = OfflineAccessGrantModel.TestCase

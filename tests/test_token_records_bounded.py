@@ -9,12 +9,12 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from lab_servers import ISSUER, Lab
+from lab_servers import CLIENT_METADATA_URL, ISSUER, Lab
 from lab_servers.authorization_server.issuance import ACCESS_TOKEN_LIFETIME
 from lab_servers.authorization_server.token_records import REFRESH_TOKEN_IDLE_TIMEOUT, REFRESH_TOKEN_LIFETIME
 from lab_servers.client import StepError
 
-from .helpers import assert_oauth_error
+from .helpers import assert_oauth_error, code_form, get_code, token_request
 
 pytestmark = pytest.mark.anyio
 
@@ -70,6 +70,23 @@ async def test_rotation_resets_the_idle_window_but_never_passes_the_grants_end(l
     lab.clock.advance(token.expires_at - lab.clock.now())
     response = await refresh_form(lab, {"refresh_token": token.token, "client_id": connection.client_id})
     assert_oauth_error(response, 400, "invalid_grant", "24 h")
+
+
+async def test_a_refresh_that_brings_no_replacement_still_resets_the_idle_window_of_the_token_it_used(lab: Lab) -> None:
+    # RFC 9700 §4.14.2: refresh tokens expire once "not used to obtain new access tokens for some
+    # time"; a token kept because the refresh narrowed away offline_access (RFC 6749 §6) was used.
+    # Found by tests/test_stateful_grants.py: a client narrowing its token every hour was told at
+    # the eighth hour that its refresh token "went unused for 8 h".
+    lab.auth_server.offline_access = True
+    code = await get_code(lab, CLIENT_METADATA_URL, scope="notes:read offline_access")
+    token = (await token_request(lab, code_form(CLIENT_METADATA_URL, code))).json()["refresh_token"]
+    form = {"refresh_token": token, "client_id": CLIENT_METADATA_URL, "scope": "notes:read"}
+    for _ in range(REFRESH_TOKEN_IDLE_TIMEOUT // 3600):
+        lab.clock.advance(3600)
+        narrowed = await refresh_form(lab, form)
+        assert narrowed.status_code == 200 and "refresh_token" not in narrowed.json(), narrowed.text
+    held = lab.auth_server.refresh_tokens[token]
+    assert held.usable(lab.clock.now()) and held.idle_expires_at == lab.clock.now() + REFRESH_TOKEN_IDLE_TIMEOUT
 
 
 async def test_a_rotated_out_refresh_token_replayed_after_the_idle_timeout_is_still_reuse(lab: Lab) -> None:

@@ -166,4 +166,9 @@ def redeem_refresh_token(server: AuthorizationServerState, client: Client, form:
         # that brings no replacement (the scope narrowed to drop offline_access) leaves it alone:
         # RFC 6749 §6 lets the AS revoke the old token only "after issuing a new refresh token".
         token.revoked = token.rotated = True
+    else:
+        # Kept, it was still just used: the idle timeout counts time the token "has not been used
+        # to obtain new access tokens" (RFC 9700 §4.14.2), so its window starts again, never past
+        # the grant's end, as a replacement's would.
+        token.idle_expires_at = min(server.clock.now() + REFRESH_TOKEN_IDLE_TIMEOUT, token.expires_at)
     return response
