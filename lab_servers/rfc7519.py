@@ -35,6 +35,7 @@ from .bounded_json import DEFAULT_LIMITS, JsonLimits, JsonRejected, parse_json
 __all__ = [
     "JWT_JSON",
     "JwtRejected",
+    "audience_is_only",
     "check_not_before",
     "numeric_date",
     "required_string_claim",
@@ -174,6 +175,15 @@ def check_not_before(claims: dict[str, Any], now: int, *, what: str) -> None:
     nbf = numeric_date(claims, "nbf", what=what)
     if nbf is not None and now < nbf:
         raise JwtRejected(f"{what} is not valid before {nbf} (nbf); it is now {now} (RFC 7519 §4.1.5)")
+
+
+def audience_is_only(aud: Any, audience: str) -> bool:
+    """True when `aud` names `audience` and nothing else. RFC 7519 §4.1.3: a JWT with one audience
+    MAY carry it as a single string; an array of that one string says the same, and RFC 9068 §4
+    asks a resource server only that aud "contains" its identifier, so both are accepted. A token
+    that names other audiences beside it is refused: the lab's servers accept only a token issued
+    for them (MCP §9.2, RFC 8707 §2), and each audience of a shared one could replay it to the others."""
+    return aud == audience or aud == [audience]
 
 
 def _json_object(segment: str, *, what: str, limits: JsonLimits) -> dict[str, Any]:

@@ -258,6 +258,7 @@ async def test_any_other_typ_is_refused(lab: Lab, typ: str) -> None:
         pytest.param({"active": "true"}, "not active", id="active-string"),
         pytest.param({"active": True, "aud": "https://other.example/mcp"}, "audience", id="another-audience"),
         pytest.param({"active": True}, "audience", id="no-audience"),
+        pytest.param({"active": True, "aud": [MCP_URL, "https://other.example/mcp"]}, "audience", id="another-beside"),
     ],
 )
 async def test_an_introspection_answer_is_accepted_only_when_active_is_true_and_the_audience_is_this_server(
@@ -275,6 +276,31 @@ async def test_an_introspection_answer_is_accepted_only_when_active_is_true_and_
     monkeypatch.setattr(as_server, "introspection_request", hostile_answer)
     response = await post_raw(lab, json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).encode(), "opaque")
     assert response.status_code == 401 and mention in response.json()["error_description"], response.text
-    answer.update(active=True, aud=MCP_URL)  # the same answer, said properly, is accepted
-    response = await post_raw(lab, json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).encode(), "opaque")
-    assert response.status_code == 200, response.text
+    # The same answer, said properly, is accepted; RFC 7662 §2.2: aud is a string or a list of them.
+    for aud in (MCP_URL, [MCP_URL]):
+        answer.update(active=True, aud=aud)
+        response = await post_raw(
+            lab, json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).encode(), "opaque"
+        )
+        assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    ("aud", "status"),
+    [
+        pytest.param([MCP_URL], 200, id="this-server-in-an-array-of-one"),
+        pytest.param([MCP_URL, "https://other.example/mcp"], 401, id="this-server-and-another"),
+        pytest.param([], 401, id="an-empty-array"),
+        pytest.param(["https://other.example/mcp"], 401, id="another-in-an-array"),
+    ],
+)
+async def test_the_audience_is_this_server_alone_as_a_string_or_an_array_of_one(
+    lab: Lab, aud: Any, status: int
+) -> None:
+    # RFC 7519 §4.1.3: one audience MAY be a single string, so an array of one says the same, and
+    # RFC 9068 §4 asks only that aud contain the server. A token naming another audience beside it
+    # could be replayed there: the lab accepts only a token issued for this server (MCP §9.2).
+    response = await post_mcp(lab, TOOLS_LIST, mint(lab, aud=aud))
+    assert response.status_code == status, response.text
+    if status == 401:
+        assert "is not this server" in response.json()["error_description"]

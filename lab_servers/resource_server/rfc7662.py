@@ -14,6 +14,7 @@ from urllib.parse import quote
 import httpx
 
 from ..bounded_json import JsonRejected, parse_json
+from ..rfc7519 import audience_is_only
 from .tokens import InvalidToken, TokenClaims
 
 
@@ -48,7 +49,8 @@ class IntrospectingValidator:
             raise InvalidToken(
                 "the authorization server says the token is not active: revoked, expired or unknown (RFC 7662 §2.2)"
             )
-        if body.get("aud") != self.audience:
+        # RFC 7662 §2.2: aud is a string or a list of strings, as in a JWT (RFC 7519 §4.1.3).
+        if not audience_is_only(body.get("aud"), self.audience):
             raise InvalidToken(
                 f"audience {body.get('aud')!r} is not this server ({self.audience}); token passthrough is forbidden"
             )

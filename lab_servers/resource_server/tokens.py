@@ -21,7 +21,15 @@ from joserfc.jwk import KeySet
 
 from ..bounded_json import DEFAULT_LIMITS, JsonRejected, parse_json
 from ..determinism import LabClock
-from ..rfc7519 import JwtRejected, check_not_before, numeric_date, typ_is, unverified_parts, verify_signature
+from ..rfc7519 import (
+    JwtRejected,
+    audience_is_only,
+    check_not_before,
+    numeric_date,
+    typ_is,
+    unverified_parts,
+    verify_signature,
+)
 
 # The AS's Ed25519, and RS256, which RFC 9068 §2.1 says every resource server MUST support.
 ALGORITHMS = ["Ed25519", "RS256"]
@@ -125,7 +133,7 @@ class TokenValidator:
             raise InvalidToken("signature verification failed") from None
         if claims.get("iss") != self.issuer:
             raise InvalidToken(f"issuer {claims.get('iss')!r} is not this server's authorization server")
-        if claims.get("aud") != self.audience:
+        if not audience_is_only(claims.get("aud"), self.audience):
             # MCP §9.2 / RFC 8707: a token minted for another resource must never be accepted here.
             raise InvalidToken(
                 f"audience {claims.get('aud')!r} is not this server ({self.audience}); token passthrough is forbidden"
@@ -140,4 +148,4 @@ class TokenValidator:
         client_id, subject, scope = claims.get("client_id"), claims.get("sub"), claims.get("scope", "")
         if not isinstance(client_id, str) or not isinstance(subject, str) or not isinstance(scope, str):
             raise InvalidToken("the token lacks client_id, sub or scope")
-        return TokenClaims(client_id, subject, frozenset(scope.split()), claims["aud"], claims["iss"], exp, claims)
+        return TokenClaims(client_id, subject, frozenset(scope.split()), self.audience, claims["iss"], exp, claims)
