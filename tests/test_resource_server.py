@@ -188,7 +188,18 @@ async def test_a_token_whose_iss_is_not_the_as_issuer_string_is_refused(lab: Lab
 async def test_a_token_without_a_numeric_exp_is_refused_not_a_crash(lab: Lab, exp: object) -> None:
     # RFC 9068 §2.2: exp is REQUIRED, a NumericDate (RFC 7519 §2: a number), never compared as text.
     response = await post_mcp(lab, TOOLS_LIST, mint(lab, exp=exp))
-    assert response.status_code == 401 and "no exp" in response.json()["error_description"], response.text
+    description = response.json()["error_description"]
+    assert response.status_code == 401 and ("no exp" in description or "not a NumericDate" in description), description
+
+
+async def test_an_exp_with_a_fraction_is_a_numeric_date_and_is_honoured(lab: Lab) -> None:
+    # RFC 7519 §2: a NumericDate is a JSON number "that can contain non-integer values"; the MCP
+    # server read only integers, and called such a token one with "no exp".
+    token = mint(lab, exp=lab.clock.now() + 60.5)
+    assert (await post_mcp(lab, TOOLS_LIST, token)).status_code == 200
+    lab.clock.advance(61)
+    response = await post_mcp(lab, TOOLS_LIST, token)
+    assert response.status_code == 401 and "expired" in response.json()["error_description"]
 
 
 async def test_a_bearer_credential_containing_a_space_is_400_invalid_request(lab: Lab) -> None:

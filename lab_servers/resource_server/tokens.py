@@ -51,7 +51,7 @@ class TokenClaims:
     scopes: frozenset[str]
     audience: str
     issuer: str
-    expires_at: int
+    expires_at: int | float
     raw: dict[str, Any]
 
 
@@ -138,13 +138,14 @@ class TokenValidator:
             raise InvalidToken(
                 f"audience {claims.get('aud')!r} is not this server ({self.audience}); token passthrough is forbidden"
             )
-        exp = claims.get("exp")
-        if not isinstance(exp, int):
-            raise InvalidToken("the token has no exp")
         try:
+            # RFC 9068 §2.2: exp is REQUIRED; RFC 7519 §2: a NumericDate is a number, fractions allowed.
+            exp = numeric_date(claims, "exp", what="the token")
             numeric_date(claims, "nbf", what="the token")  # checked against the clock on every request
         except JwtRejected as rejected:
             raise InvalidToken(rejected.rule) from None
+        if exp is None:
+            raise InvalidToken("the token has no exp, which an access token MUST contain (RFC 9068 §2.2)")
         client_id, subject, scope = claims.get("client_id"), claims.get("sub"), claims.get("scope", "")
         if not isinstance(client_id, str) or not isinstance(subject, str) or not isinstance(scope, str):
             raise InvalidToken("the token lacks client_id, sub or scope")
