@@ -205,7 +205,7 @@ EXERCISES: dict[str, Exercise] = {
         "Which part is at fault: the request's syntax, the user's decision, or the client itself? "
         "The codes are listed in RFC 6749 §4.1.2.1 and §5.2.",
         also_right={
-            "invalid_request": "MCP §5.1.1 lets an AS answer an invalid client metadata document with invalid_request "
+            "invalid_request": "MCP §5.1.3 lets an AS answer an invalid client metadata document with invalid_request "
             "too; this lab's AS says invalid_client, because it is the client that is invalid (RFC 6749 §5.2).",
         },
     ),

@@ -484,7 +484,7 @@ async def test_the_client_gives_up_after_two_step_ups(lab: Lab) -> None:
 
 
 async def test_a_refresh_answered_without_a_new_refresh_token_keeps_the_old_one(lab: Lab) -> None:
-    # OAuth 2.1 §4.3.3 (RFC 6749 §6): the AS MAY issue a new refresh token; when it does not, the
+    # OAuth 2.1 §4.3.2 (RFC 6749 §6): the AS MAY issue a new refresh token; when it does not, the
     # client keeps using the one it has.
     answers = iter([
         _json({"access_token": "a1", "token_type": "Bearer", "refresh_token": "r1"}),

@@ -50,11 +50,11 @@ def test_an_error_code_may_be_quoted_or_spelled_loosely(answer: str) -> None:
 
 
 def test_invalid_request_is_also_right_for_an_invalid_cimd_document(capsys: pytest.CaptureFixture[str]) -> None:
-    """MCP §5.1.1 allows invalid_request for an invalid client metadata document."""
+    """MCP §5.1.3 allows invalid_request for an invalid client metadata document."""
     assert is_correct("03-mismatch-error", "invalid_request")
     check_answer("03-mismatch-error", "invalid_request")
     out = capsys.readouterr().out
-    assert out.startswith("✅ Right: invalid_request.") and "MCP §5.1.1" in out
+    assert out.startswith("✅ Right: invalid_request.") and "MCP §5.1.3" in out
 
 
 @pytest.mark.parametrize("answer", ["access_denied", "it works", "unauthorized_client", "invalid"])

@@ -96,8 +96,8 @@ async def test_a_second_redemption_revokes_the_access_token_even_without_a_refre
 async def test_a_second_redemption_revokes_a_token_exchanged_for_the_codes_token_even_after_that_one_expired(
     lab: Lab,
 ) -> None:
-    # OAuth 2.1 §4.1.3: a second use SHOULD revoke "all tokens previously issued based on that
-    # authorization code"; a token exchanged for the code's access token (RFC 8693) is one, and
+    # OAuth 2.1 §4.1.3: a second use SHOULD revoke "all access tokens and refresh tokens previously
+    # issued based on that authorization code"; a token exchanged for the code's access token (RFC 8693) is one, and
     # outlives it. Found modelling tests/test_stateful_grants.py: with no refresh token, the
     # exchanged token was linked only to the code's access token, and the link went with it.
     server = lab.auth_server

@@ -42,7 +42,7 @@ def authorization_server_metadata(
         "authorization_response_iss_parameter_supported": True,
         # RFC 9728 §4: the resources this AS issues tokens for.
         "protected_resources": resources,
-        # RFC 7009 §4 and RFC 7662 §4 register these fields in RFC 8414's metadata.
+        # RFC 8414 §2 defines these fields for the endpoints of RFC 7009 and RFC 7662.
         "revocation_endpoint": f"{issuer}/revoke",
         "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
         # RFC 8414 §2: REQUIRED once private_key_jwt is listed, as for the token endpoint.

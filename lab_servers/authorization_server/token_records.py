@@ -33,8 +33,8 @@ from .grants import RefreshToken, drop_expired_prefix
 # refreshing it, and lets the AS forget a whole family at one instant. After it the client goes
 # back through /authorize (MCP §11.2: short-lived tokens, rotation for public clients).
 REFRESH_TOKEN_LIFETIME = 24 * 3600
-# And an IDLE timeout of 8 h (RFC 9700 §4.14.2 and OAuth 2.1 §4.3.3 suggest expiring refresh
-# tokens "after a certain time of inactivity"): a refresh token unused for 8 h is refused, so a
+# And an IDLE timeout of 8 h (RFC 9700 §4.14.2 and OAuth 2.1 §4.3.3: refresh tokens SHOULD expire
+# "if the client has been inactive for some time"): a refresh token unused for 8 h is refused, so a
 # grant its client abandoned, or a copy stolen from one, dies within a working day rather than at
 # the family's end. Each rotation hands out a token with a fresh 8 h window; none reaches past the
 # absolute end. Tokens that went idle are kept until their family ends, as rotated-out ones are.

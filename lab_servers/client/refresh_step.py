@@ -23,7 +23,7 @@ class RefreshStep(AuthorizationSteps):
             tokens = await self._token_request(metadata["token_endpoint"], form, step)
             new = tokens.get("refresh_token")
             if new is None:
-                # OAuth 2.1 §4.3.3: no new refresh token means the old one stays valid.
+                # OAuth 2.1 §4.3.2: no new refresh token means the old one stays valid.
                 self.state.tokens = {**tokens, "refresh_token": old}
             step.learned.update(
                 reason=reason,
