@@ -6,7 +6,6 @@ The metadata checks here are shared with CIMD, whose documents use the same fiel
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
@@ -17,6 +16,7 @@ from joserfc.errors import JoseError
 
 from ..bounded_json import DEFAULT_LIMITS
 from ..determinism import LabClock, SeededIds
+from ..loopback import is_loopback_host
 from .clients import Client, ClientRegistry, PrefetchedResource, RegistryFull
 from .defensive_fetch import FetchRefused, Resolver, SpecialUseAddress, defensive_fetch
 from .errors import OAuthError
@@ -75,21 +75,12 @@ def check_redirect_uri(uri: str) -> None:
         )
     if parts.scheme == "https":
         return
-    if parts.scheme == "http" and _is_loopback(parts.hostname or ""):
+    if parts.scheme == "http" and is_loopback_host(parts.hostname or ""):
         return
     raise MetadataError(
         "invalid_redirect_uri",
         f"redirect_uri {uri!r} must use https, or http on a loopback host (MCP §11.3)",
     )
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def uses_redirection(metadata: dict[str, Any]) -> bool:

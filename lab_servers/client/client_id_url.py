@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from .server_data import loopback
+from ..loopback import is_loopback_host
 
 
 def client_id_url_problem(url: str, document: dict[str, Any]) -> str | None:
@@ -74,6 +74,6 @@ def redirect_uri_problem(uri: str) -> str | None:
         return "a redirect URI MUST NOT include a fragment (RFC 6749 §3.1.2)"
     if parts.scheme == "https" and host:
         return None
-    if parts.scheme == "http" and loopback(host):
+    if parts.scheme == "http" and is_loopback_host(host):
         return None
     return "a redirect URI MUST be either localhost (loopback) or use HTTPS (MCP §11.3; OAuth 2.1 §1.5)"

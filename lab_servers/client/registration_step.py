@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..loopback import is_loopback_host
 from .base import ClientBase, StepRun
 from .client_id_url import client_id_url_advice, client_id_url_problem
 from .records import StepRecord
-from .server_data import loopback, member, receive, server_json, server_url
+from .server_data import member, receive, server_json, server_url
 from .state import Credentials
 
 
@@ -26,7 +27,7 @@ def token_endpoint_auth_method(as_metadata: dict[str, Any], *, public: bool) -> 
 
 def application_type(redirect_uris: list[str]) -> str:
     """2026-07-28 client-registration §3.1: native for loopback/custom-scheme redirects, else web."""
-    web = all(uri.startswith("https://") and not loopback(_host(uri)) for uri in redirect_uris)
+    web = all(uri.startswith("https://") and not is_loopback_host(_host(uri)) for uri in redirect_uris)
     return "web" if web and redirect_uris else "native"
 
 

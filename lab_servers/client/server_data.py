@@ -13,7 +13,6 @@ So is an answer that will not end: the client stops reading at 1 MB, and the ste
 from __future__ import annotations
 
 import functools
-import ipaddress
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,6 +20,7 @@ import httpx
 
 from ..bounded_json import DEFAULT_LIMITS, JsonRejected, parse_json
 from ..bounded_read import ACCEPTED_ENCODINGS, BodyRefused, read_at_most, unbind
+from ..loopback import is_loopback_host
 
 # RFC 8259 §9 lets a parser limit size, depth, strings and numbers. Generous for real answers: the
 # largest the lab's servers send (a tool result, AS metadata, the conformance suite's event
@@ -98,7 +98,7 @@ def server_url(value: Any, what: str, *, https: bool = False) -> str:
         raise ServerDataRefused(f"{what} {shown(value)} is not a valid URL ({exc})") from None
     if scheme not in ("http", "https") or not host:
         raise ServerDataRefused(f"{what} {shown(value)} is not an absolute http or https URL")
-    if https and scheme != "https" and not loopback(host):
+    if https and scheme != "https" and not is_loopback_host(host):
         raise ServerDataRefused(
             f"{what} {shown(value)} does not use https: every authorization server endpoint MUST "
             "(MCP authorization, Communication Security; OAuth 2.1 §1.5)"
@@ -118,15 +118,6 @@ def _scheme_and_host(value: str) -> tuple[str, str]:
 # was parsed anew. Only URLs of ordinary length, so that the memory stays small (256 × 2 KB).
 _REMEMBERED_URL_CHARS = 2048
 _remembered_scheme_and_host = functools.lru_cache(maxsize=256)(_scheme_and_host)
-
-
-def loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback  # 127.0.0.0/8 and ::1
-    except ValueError:
-        return False
 
 
 def shown(value: str, limit: int = 80) -> str:
