@@ -23,7 +23,7 @@ _ERROR_TEXT = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
 def assert_well_formed(response: httpx.Response) -> None:
     """No 5xx; every 4xx is a well-formed OAuth error in the form its endpoint uses."""
     assert response.status_code < 500, (response.status_code, response.text[:500])
-    if response.status_code == 302:
+    if response.status_code in (302, 303):
         params = httpx.URL(response.headers["location"]).params
         if "error" in params:
             _assert_error(params["error"], params.get("error_description", ""))

@@ -585,8 +585,33 @@ async def test_the_redirect_carrying_the_code_is_not_cacheable(lab: Lab) -> None
         page = await Browser(http).open(authorization_url(CLIENT_METADATA_URL))
         assert isinstance(page, ConsentPage) and page.action is not None
         response = await http.post(page.action, data={**page.hidden, "decision": "approve"})
-    assert response.status_code == 302 and "code=" in response.headers["location"]
+    assert response.status_code == 303 and "code=" in response.headers["location"]
     assert response.headers["cache-control"] == "no-store"
+
+
+@pytest.mark.parametrize("decision", ["approve", "deny"])
+async def test_the_answer_to_the_consent_forms_post_is_a_303_see_other(lab: Lab, decision: str) -> None:
+    # RFC 9700 §4.12: the AS redirecting a form POST "MUST NOT use the HTTP 307 status code" and
+    # "SHOULD use HTTP status code 303 'See Other'": only a 303 makes every user agent follow with
+    # a GET, so the form is never posted on to the client.
+    async with lab.httpx_client("browser") as http:
+        page = await Browser(http).open(authorization_url(CLIENT_METADATA_URL))
+        assert isinstance(page, ConsentPage) and page.action is not None
+        response = await http.post(page.action, data={**page.hidden, "decision": decision})
+    assert response.status_code == 303
+    assert response.headers["location"].startswith(REDIRECT_URI + "?")
+
+
+@pytest.mark.parametrize("client_id", [CLIENT_METADATA_URL, "tpc_unknown"], ids=["consent", "error"])
+async def test_the_authorization_endpoints_pages_suppress_the_referer(lab: Lab, client_id: str) -> None:
+    # RFC 9700 §4.2.4: the authorization endpoint's page should "suppress the Referer header by
+    # applying an appropriate Referrer Policy to the document": its URL carries the request's state.
+    # `same-origin` sends no Referer to any other origin, and keeps the form's POST from carrying
+    # `Origin: null` (as under `no-referrer`), which the served lab's Origin check would refuse.
+    async with lab.httpx_client("browser") as http:
+        response = await http.get(authorization_url(client_id))
+    assert response.status_code in (200, 400) and "text/html" in response.headers["content-type"]
+    assert response.headers["referrer-policy"] == "same-origin"
 
 
 async def test_a_consent_decision_at_the_second_the_transaction_expires_is_refused(lab: Lab) -> None:

@@ -355,10 +355,11 @@ def drop_iss_but_advertise_it(served: ServedLab, monkeypatch: pytest.MonkeyPatch
     """The redirect loses `iss` while the metadata still says it is sent (RFC 9207 §2.4)."""
     sent = authorize.redirect_to_client
 
-    def without_iss(*args: Any) -> RedirectResponse:
-        location = urlsplit(sent(*args).headers["location"])
+    def without_iss(*args: Any, **kwargs: Any) -> RedirectResponse:
+        response = sent(*args, **kwargs)
+        location = urlsplit(response.headers["location"])
         query = urlencode([(k, v) for k, v in parse_qsl(location.query) if k != "iss"])
-        return RedirectResponse(location._replace(query=query).geturl(), status_code=302)
+        return RedirectResponse(location._replace(query=query).geturl(), status_code=response.status_code)
 
     monkeypatch.setattr(authorize, "redirect_to_client", without_iss)
 

@@ -305,7 +305,7 @@ class GrantModel(RuleBasedStateMachine):
         if pending.expires_at <= self.now:
             assert response.status_code == 400, response.text
             return None
-        assert response.status_code == 302 and response.headers["location"].startswith(pending.redirect_uri)
+        assert response.status_code == 303 and response.headers["location"].startswith(pending.redirect_uri)
         params = httpx.URL(response.headers["location"]).params
         assert (params.get("state", ""), params["iss"]) == (pending.state, ISSUER)
         if not approve:

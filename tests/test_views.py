@@ -86,7 +86,7 @@ async def test_the_cimd_fetch_is_drawn_inside_the_browsers_authorization_request
         < rect.index("H1-->>AS: 200 OK")
         < rect.index("AS-->>Browser: 200 OK")
     )
-    assert rect.count("    end\n") == 1 and rect.index("302 → app.example/callback") < rect.index(
+    assert rect.count("    end\n") == 1 and rect.index("303 → app.example/callback") < rect.index(
         "    end\n"
     )  # one band
     assert "participant H1 as app.example" in text
@@ -111,7 +111,7 @@ async def test_the_diagram_renders_live_and_statically(lab: Lab, tmp_path: Path)
     for label in (
         "POST /register",
         "201 Created",
-        "302 → app.example/callback?…",
+        "303 → app.example/callback?…",
         "GET /jwks.json",
         "POST /mcp tools/call whoami",
     ):
@@ -324,7 +324,7 @@ async def test_a_failed_step_is_shown_with_the_step_it_failed_in(lab: Lab) -> No
     )
     text = sequence_diagram(client).mermaid
     assert "5 · Authorization request, consent, redirect — failed" in text
-    assert "AS-->>Browser: 302 → app.example/callback?error=access_denied" in text
+    assert "AS-->>Browser: 303 → app.example/callback?error=access_denied" in text
 
 
 async def test_a_long_step_card_can_be_folded_under_its_title(lab: Lab) -> None:

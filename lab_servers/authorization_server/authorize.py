@@ -22,14 +22,25 @@ from .resources import canonical_resource
 from .rfc7636 import check_code_challenge
 from .state import AuthorizationServerState
 
-# SBP (confused deputy): the consent page must not be framed, and must not be cached.
+# The authorization endpoint's pages (consent and error): never framed (RFC 9700 §4.16:
+# clickjacking), never cached, and never naming their URL, whose query holds the request's
+# `state`, in a Referer to another origin (RFC 9700 §4.2.4: "suppress the Referer header by
+# applying an appropriate Referrer Policy to the document"). `same-origin`, not `no-referrer`:
+# under `no-referrer` a browser sends the consent form's POST with `Origin: null` (Fetch
+# standard, "serializing a request origin"), which the served lab's Origin check refuses.
 PAGE_HEADERS = {
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": "frame-ancestors 'none'",
     "Cache-Control": "no-store",
+    "Referrer-Policy": "same-origin",
 }
 CONSENT_LIFETIME = 600  # seconds a consent transaction stays usable (SBP: short-lived)
 CODE_LIFETIME = 60  # OAuth 2.1 §4.1.2: short-lived; 10 minutes at the most
+# The answer to the consent form's POST. RFC 9700 §4.12: an AS redirecting a form POST "SHOULD
+# use HTTP status code 303", the only one that makes every user agent follow with a GET; after a
+# 307 (or a 302 some agents treat alike) the browser would POST the form, and on an AS whose form
+# carries the user's credentials those too, to the client.
+SEE_OTHER = 303
 
 
 def error_page(error: OAuthError) -> HTMLResponse:
@@ -37,14 +48,14 @@ def error_page(error: OAuthError) -> HTMLResponse:
 
 
 def redirect_to_client(
-    server: AuthorizationServerState, redirect_uri: str, params: dict[str, str | None]
+    server: AuthorizationServerState, redirect_uri: str, params: dict[str, str | None], *, status: int = 302
 ) -> RedirectResponse:
     query = {k: v for k, v in params.items() if v is not None}
     if server.capabilities.iss_parameter:
         query["iss"] = server.issuer  # RFC 9207 §2
     separator = "&" if "?" in redirect_uri else "?"
     return RedirectResponse(
-        redirect_uri + separator + urlencode(query), status_code=302, headers={"Cache-Control": "no-store"}
+        redirect_uri + separator + urlencode(query), status_code=status, headers={"Cache-Control": "no-store"}
     )
 
 
@@ -166,6 +177,7 @@ async def consent_decision(
         return redirect_to_client(
             server, pending.redirect_uri,
             {"error": "access_denied", "error_description": "the user denied the request", "state": pending.state},
+            status=SEE_OTHER,
         )  # fmt: skip
     code = AuthorizationCode(
         code=server.ids.token("authorization-code", 24),
@@ -178,4 +190,6 @@ async def consent_decision(
         expires_at=server.clock.now() + CODE_LIFETIME,
     )
     server.codes.put(code.code, code, server.clock.now())
-    return redirect_to_client(server, pending.redirect_uri, {"code": code.code, "state": pending.state})
+    return redirect_to_client(
+        server, pending.redirect_uri, {"code": code.code, "state": pending.state}, status=SEE_OTHER
+    )

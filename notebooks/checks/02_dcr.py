@@ -25,7 +25,7 @@ _authorize = step5.exchanges[0]
 assert _authorize.path.startswith("/authorize?") and "code_challenge_method=S256" in _authorize.url
 assert "resource=https%3A%2F%2Fmcp.example.com%2Fmcp" in _authorize.url
 assert "unverified" in client.state.consent_page.html
-assert step5.exchanges[-1].status == 302 and step5.exchanges[-1].response_header("Location").startswith("https://app.example/callback?code=")
+assert step5.exchanges[-1].status == 303 and step5.exchanges[-1].response_header("Location").startswith("https://app.example/callback?code=")
 
 # %% after: n02-24  (show_token(client.state.access_token))
 _claims = step6.learned["claims"]
