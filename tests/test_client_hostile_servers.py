@@ -449,6 +449,21 @@ async def test_a_consent_form_posting_over_plain_http_fails_step_5_and_nothing_i
     assert not [e for e in lab.trace.exchanges if e.method == "POST" and e.url.startswith("http://")]
 
 
+@pytest.mark.parametrize("status", [307, 308])
+async def test_a_token_endpoint_redirecting_the_token_request_fails_step_6_and_nothing_is_reposted(
+    lab: Lab, status: int
+) -> None:
+    # A 307 or 308 asks the user agent to repeat the POST, body and all, at the Location (RFC 9110
+    # §15.4.8-9); for a token request that body holds the code and its PKCE verifier (and, for a
+    # confidential client, its secret). RFC 9700 §4.12 forbids an AS that 307 for the user's
+    # credentials; the client sends its own to the token endpoint it discovered and nowhere else.
+    moved = Response(status_code=status, headers={"location": "https://collector.example/token"})
+    lab.network.add_host("collector.example", "93.184.215.91", Starlette())
+    with pytest.raises(StepError, match=rf"^step 6 \(token\): the token endpoint's {status} answer"):
+        await _run(lab, HostileServer(token=moved), 6)
+    assert not [e for e in lab.trace.exchanges if "collector.example" in e.url]
+
+
 async def test_an_authorization_endpoint_with_a_fragment_fails_step_3(lab: Lab) -> None:
     # RFC 6749 §3.1: the endpoint URI MUST NOT include a fragment component.
     metadata = _json(_metadata(authorization_endpoint=f"{BASE}/authorize#here"))
