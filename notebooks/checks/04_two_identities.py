@@ -35,7 +35,7 @@ from lab_servers.client import decode_jwt_payload as _claims
 _paths = [e.path.split("?")[0] for e in outside]
 assert _paths[:7] == ["/mcp", "/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-authorization-server",
                       "/register", "/authorize", "/authorize/decision", "/token"]
-assert [e.status for e in outside][:7] == [401, 200, 200, 201, 200, 302, 200]
+assert [e.status for e in outside][:7] == [401, 200, 200, 201, 200, 303, 200]
 assert all(e.step is None for e in outside)  # an outside client names no steps
 _by_seq = {e.seq: e for e in outside}
 assert _by_seq[9].path == "/jwks.json" and _by_seq[9].done < _by_seq[8].done
