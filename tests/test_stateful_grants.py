@@ -33,9 +33,9 @@ from typing import Any
 import httpx
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import invariant, precondition, rule
 
-from lab_servers import CLIENT_METADATA_URL, ISSUER, MCP_URL, Lab
+from lab_servers import CLIENT_METADATA_URL, ISSUER, MCP_URL
 from lab_servers.authorization_server.authorize import CODE_LIFETIME, CONSENT_LIFETIME
 from lab_servers.authorization_server.grants import ExchangeRule
 from lab_servers.authorization_server.issuance import ACCESS_TOKEN_LIFETIME
@@ -71,26 +71,23 @@ from .grant_model import (
     mangled,
 )  # fmt: skip
 from .helpers import CHALLENGE, VERIFIER
+from .lab_machine import LabMachine
 from .oauth_checks import assert_well_formed
 
 MAX_REGISTRATIONS = 12  # under the hardened policy's 20 a minute, so no step meets the rate limit
 Refusal = tuple[int, str] | None  # (status, error) the model expects, or None for success
 
 
-class GrantModel(RuleBasedStateMachine):
+class GrantModel(LabMachine):
     # MCP 2026-07-28 §10 (SEP-2207): with offline_access listed, a refresh token comes only with a
     # grant whose scope includes it (OfflineAccessGrantModel below).
     offline_access = False
 
     def __init__(self) -> None:
         super().__init__()
-        self.loop = asyncio.new_event_loop()
-        self.lab = Lab(seed=0)
-        self.run(self.lab.__aenter__())
         self.server = self.lab.auth_server
         self.server.offline_access = self.offline_access
         self.scopes = SCOPES | ({"offline_access"} if self.offline_access else set())
-        self.http = self.lab.httpx_client("model", follow_redirects=False)
         # A second MCP server that introspects (sees revocation at once); the first checks JWTs.
         use_introspection(self.lab, add_second_mcp_server(self.lab))
         self.clients = [
@@ -119,24 +116,7 @@ class GrantModel(RuleBasedStateMachine):
         self.server.preregister(client.client_id, metadata, client.secret)
         return client
 
-    def run(self, coroutine: Any) -> Any:
-        return self.loop.run_until_complete(coroutine)
-
-    def teardown(self) -> None:
-        self.run(self.http.aclose())
-        self.run(self.lab.aclose())
-        self.loop.close()
-
-    @property
-    def now(self) -> int:
-        return self.lab.clock.now()
-
     # Talking to the servers -----------------------------------------------------------------------
-
-    def send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        response = self.run(self.http.request(method, url, **kwargs))
-        assert_well_formed(response)
-        return response
 
     def post_as(self, client: MClient, path: str, form: dict[str, str], how: str = "ok") -> httpx.Response:
         extra, headers = client.credentials(how)

@@ -14,22 +14,21 @@ must happen. Whatever the order:
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, multiple, rule
+from hypothesis.stateful import Bundle, initialize, invariant, multiple, rule
 
-from lab_servers import CLIENT_METADATA_URL, ISSUER, MCP_URL, Lab, default_client_metadata
+from lab_servers import CLIENT_METADATA_URL, ISSUER, MCP_URL, default_client_metadata
 from lab_servers.authorization_server.authorize import CODE_LIFETIME, CONSENT_LIFETIME
 from lab_servers.authorization_server.token import ACCESS_TOKEN_LIFETIME
 from lab_servers.authorization_server.token_records import REFRESH_TOKEN_IDLE_TIMEOUT, REFRESH_TOKEN_LIFETIME
 
 from .helpers import CHALLENGE, VERIFIER
-from .oauth_checks import assert_well_formed
+from .lab_machine import LabMachine
 
 REDIRECT = default_client_metadata()["redirect_uris"][0]
 DCR = {k: v for k, v in default_client_metadata().items() if k != "client_id"}
@@ -78,7 +77,7 @@ class ModelRefresh:
     rotated: bool = False
 
 
-class OAuthModel(RuleBasedStateMachine):
+class OAuthModel(LabMachine):
     clients = Bundle("clients")
     transactions = Bundle("transactions")
     codes = Bundle("codes")
@@ -87,33 +86,12 @@ class OAuthModel(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.loop = asyncio.new_event_loop()
-        self.lab = Lab(seed=0)
-        self.run(self.lab.__aenter__())
-        self.http = self.lab.httpx_client("model", follow_redirects=False)
         self.pending: dict[str, int] = {}  # txn → expires_at
         self.live_codes: dict[str, ModelCode] = {}  # what the AS must still know
         self.all_codes: dict[str, ModelCode] = {}
         self.refresh: dict[str, ModelRefresh] = {}
         self.revoked_families: set[str] = set()
         self.registered = 0
-
-    def run(self, coroutine: Any) -> Any:
-        return self.loop.run_until_complete(coroutine)
-
-    def teardown(self) -> None:
-        self.run(self.http.aclose())
-        self.run(self.lab.aclose())
-        self.loop.close()
-
-    @property
-    def now(self) -> int:
-        return self.lab.clock.now()
-
-    def send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        response = self.run(self.http.request(method, url, **kwargs))
-        assert_well_formed(response)
-        return response
 
     def as_state(self) -> dict[str, Any]:
         server = self.lab.auth_server
