@@ -36,6 +36,7 @@ from ..wellknown import PROTECTED_RESOURCE, insert_well_known, path_of
 from .batches import batch_refusal, serve_batch
 from .downstream import DownstreamCaller, DownstreamError
 from .jsonrpc import PARSE_ERROR, describe, error_response, invalid_message, request_id
+from .request_metadata import header_mismatch
 from .revisions import era_gate, negotiate_initialize
 from .rfc6750 import MalformedBearerRequest, bearer_refusal, bearer_token
 from .rfc7662 import IntrospectingValidator
@@ -184,7 +185,11 @@ class ResourceServer:
         # otherwise pass for a notification and never be answered (a batch's messages, each in turn).
         refused = None if isinstance(message, list) else invalid_message(message)
         version = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"mcp-protocol-version"), None)
-        # Judged after the parse, so that the refusal carries the request's id (JSON-RPC 2.0 §5).
+        # Judged after the parse, so that the refusal carries the request's id (JSON-RPC 2.0 §5);
+        # a header that disagrees with the body first, as the SDK's own ladder does: a client that
+        # disagrees with itself is told so, not that the version it named is unsupported.
+        if self.revision.modern_transport:
+            refused = refused or header_mismatch(scope["headers"], message, request_id(message))
         refused = refused or era_gate(self.revision, self.accept_legacy, version, request_id(message))
         refused = refused or (batch_refusal(version, message) if isinstance(message, list) else None)
         # A batch needs the scopes of all its tool calls: one 403 names them, and the client steps

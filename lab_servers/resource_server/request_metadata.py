@@ -1,0 +1,72 @@
+"""MCP 2026-07-28 Streamable HTTP "Request Metadata": the headers that mirror a request's body.
+
+A 2026-07-28 request states its routing twice, in the body and in `MCP-Protocol-Version`,
+`Mcp-Method` and `Mcp-Name` (SEP-2243), so that a load balancer can route on the headers; the
+server "MUST reject requests where the values specified in the headers do not match the
+corresponding values in the request body" (§Server Validation), with 400 and -32020
+HeaderMismatch. The SDK (2.3.0) compares them on its 2026-07-28 path, and the lab keeps two
+cases it lets through:
+
+- its era routing reads the header alone, so a request whose `_meta` says 2026-07-28 but whose
+  header is missing or names an initialize-era version went the initialize way and was served
+  (200): the header and the body disagree, which §Protocol Version Header makes a HeaderMismatch.
+  The `io.modelcontextprotocol/` prefix is reserved, so no initialize-era request carries the key;
+- it compares the values only after decoding them, so a raw `Mcp-Name` with a byte outside
+  printable ASCII (read as Latin-1: `café` in ISO-8859-1 matched the body's `café`) or a control
+  character was served: a value a client "MUST" send as `=?base64?…?=` (§Value Encoding), and
+  "a header value contains invalid characters" is a validation failure (§Server Validation).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from starlette.responses import Response
+
+from .jsonrpc import RequestId, bounded, error_response
+
+HEADER_MISMATCH = -32020
+PROTOCOL_VERSION_META = "io.modelcontextprotocol/protocolVersion"
+# §Value Encoding: a value is sent plain only as printable ASCII (0x20-0x7E) with no leading or
+# trailing whitespace; anything else (non-ASCII, control characters, edge spaces) is encoded.
+_PLAIN = re.compile(r"([\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?)?")
+_MIRRORED = {b"mcp-method": "Mcp-Method", b"mcp-name": "Mcp-Name"}
+
+
+def header_mismatch(headers: list[tuple[bytes, bytes]], message: Any, request_id: RequestId | None) -> Response | None:
+    """None when the request's mirrored headers may be compared with its body; else 400 -32020."""
+    if not isinstance(message, dict) or "id" not in message:
+        return None  # "header requirements for notification POSTs are not defined by this revision"
+    params = message.get("params")
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    versions = [v.decode("latin-1") for k, v in headers if k.lower() == b"mcp-protocol-version"]
+    if not isinstance(meta, dict) or PROTOCOL_VERSION_META not in meta:
+        return None  # an initialize-era request: nothing in its body to mirror
+    if versions != [meta[PROTOCOL_VERSION_META]]:
+        # §Protocol Version Header: "The header value MUST match the io.modelcontextprotocol/
+        # protocolVersion field carried in the request body's _meta. If the values do not match,
+        # the server MUST reject the request with 400 Bad Request and a HeaderMismatch".
+        sent = (
+            f"MCP-Protocol-Version {bounded(versions[0])!r}"
+            if len(versions) == 1
+            else f"{len(versions) or 'no'} MCP-Protocol-Version headers"
+        )
+        return _mismatch(
+            request_id,
+            f"the request's _meta says protocol version {bounded(repr(meta[PROTOCOL_VERSION_META]))} and it sent {sent}; the header MUST match "
+            "the _meta version (MCP 2026-07-28 streamable-http, Protocol Version Header)",
+        )
+    for name, value in headers:
+        if name.lower() in _MIRRORED and not _PLAIN.fullmatch(value.decode("latin-1")):
+            return _mismatch(
+                request_id,
+                f"the {_MIRRORED[name.lower()]} header carries a character a header value cannot (non-ASCII, a "
+                "control character or edge whitespace): such a value is sent as =?base64?…?= (MCP 2026-07-28 "
+                "streamable-http, Value Encoding and Server Validation)",
+            )
+    return None
+
+
+def _mismatch(request_id: RequestId | None, rule: str) -> Response:
+    return error_response(request_id, HEADER_MISMATCH, f"Header mismatch: {rule}")

@@ -1,0 +1,199 @@
+"""MCP 2026-07-28 Streamable HTTP "Request Metadata" (SEP-2243), both sides of the lab: every
+request mirrors its version, method and name into `MCP-Protocol-Version`, `Mcp-Method` and
+`Mcp-Name`; a value that is not plain printable ASCII travels as `=?base64?…?=`; the server
+answers any disagreement, missing or malformed header with 400 and -32020 HeaderMismatch, and an
+unknown method with 404 and -32601."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from typing import Any
+
+import pytest
+
+from lab_servers import Lab
+
+from .test_resource_server_transport import JSON_HEADERS, mint
+
+pytestmark = pytest.mark.anyio
+META = {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}
+
+
+def call(name: str) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": name, "arguments": {}, "_meta": META}}
+
+
+def sentinel(value: str | bytes) -> str:
+    raw = value.encode() if isinstance(value, str) else value
+    return f"=?base64?{base64.b64encode(raw).decode()}?="
+
+
+async def post(lab: Lab, body: dict[str, Any], headers: list[tuple[str, str | bytes]]) -> Any:
+    sent = [*JSON_HEADERS.items(), ("Authorization", f"Bearer {mint(lab)}"), *headers]
+    async with lab.httpx_client() as http:
+        return await http.post(lab.mcp_url, content=json.dumps(body), headers=sent)
+
+
+def header_mismatch(response: Any) -> str:
+    assert response.status_code == 400, response.text
+    assert response.json()["id"] == 9 and response.json()["error"]["code"] == -32020, response.text
+    return str(response.json()["error"]["message"])
+
+
+def with_tool(lab: Lab, name: str) -> None:
+    """A tool whose name MCP only SHOULD-constrains (server/tools, Tool names): any string may come."""
+
+    def echo() -> str:
+        return "ok"
+
+    logging.getLogger("mcp").disabled = True  # the SDK warns about such names, and registers them
+    try:
+        lab.resource_server.mcp.add_tool(echo, name=name)
+    finally:
+        logging.getLogger("mcp").disabled = False
+
+
+# The header MUST match the body's _meta version, on a dual-era server too ------------------------
+
+
+@pytest.mark.parametrize(
+    "versions", [[], ["2025-11-25"], ["2026-07-28", "2026-07-28"]], ids=["missing", "initialize-era", "twice"]
+)
+async def test_a_request_whose_meta_says_2026_07_28_needs_that_one_mcp_protocol_version_header(
+    lab: Lab, versions: list[str]
+) -> None:
+    # streamable-http "Protocol Version Header": "The header value MUST match the
+    # io.modelcontextprotocol/protocolVersion field carried in the request body's _meta. If the
+    # values do not match, the server MUST reject the request with 400 Bad Request and a
+    # HeaderMismatch". The SDK routed a missing or initialize-era header the initialize way and
+    # served the call (200), the body's _meta unread.
+    headers: list[tuple[str, str | bytes]] = [("Mcp-Method", "tools/call"), ("Mcp-Name", "whoami")]
+    response = await post(lab, call("whoami"), [*(("MCP-Protocol-Version", v) for v in versions), *headers])
+    message = header_mismatch(response)
+    assert "'2026-07-28'" in message and "Protocol Version Header" in message
+
+
+async def test_an_initialize_era_request_with_no_header_is_still_served_by_the_dual_era_server(lab: Lab) -> None:
+    # "A server that supports clients implementing protocol versions earlier than 2025-06-18 MAY
+    # treat a request that omits the header as protocol version 2025-03-26": no _meta version, no
+    # mismatch.
+    initialize = {"jsonrpc": "2.0", "id": 9, "method": "initialize",
+                  "params": {"protocolVersion": "2025-03-26", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}  # fmt: skip
+    response = await post(lab, initialize, [])
+    assert response.status_code == 200 and response.json()["result"]["protocolVersion"] == "2025-03-26"
+
+
+# A value that is not plain printable ASCII is sent as =?base64?…?=, else refused ------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [
+        ("café", "café".encode("latin-1")),
+        ("café", "café".encode()),
+        ("a\x01b", b"a\x01b"),
+        ("a\tb", b"a\tb"),
+        (" spaced ", b" spaced "),
+    ],
+    ids=["latin-1", "utf-8", "control-character", "tab", "edge-spaces"],
+)
+async def test_a_raw_mcp_name_a_client_must_have_encoded_is_a_header_mismatch(lab: Lab, name: str, raw: bytes) -> None:
+    # streamable-http "Value Encoding": a value with "non-ASCII characters, control characters, or
+    # ... leading/trailing whitespace" MUST be sent as =?base64?…?=; "Server Validation": "A header
+    # value contains invalid characters" is a validation failure. The SDK read the bytes as
+    # Latin-1 and compared: café in ISO-8859-1, a control character, edge spaces were all served.
+    with_tool(lab, name)
+    message = header_mismatch(await post(lab, call(name), [("MCP-Protocol-Version", "2026-07-28"),
+                                                           ("Mcp-Method", "tools/call"), ("Mcp-Name", raw)]))  # fmt: skip
+    assert "Mcp-Name" in message and "Value Encoding" in message
+    served = await post(lab, call(name), [("MCP-Protocol-Version", "2026-07-28"), ("Mcp-Method", "tools/call"),
+                                          ("Mcp-Name", sentinel(name))])  # fmt: skip
+    assert served.status_code == 200 and served.json()["result"]["content"][0]["text"] == "ok"
+
+
+@pytest.mark.parametrize(
+    ("headers", "body"),
+    [
+        pytest.param([("Mcp-Name", "whoami")], call("whoami"), id="no-Mcp-Method"),
+        pytest.param([("Mcp-Method", "tools/call")], call("whoami"), id="no-Mcp-Name"),
+        pytest.param([("Mcp-Method", "TOOLS/CALL"), ("Mcp-Name", "whoami")], call("whoami"), id="method-in-capitals"),
+        pytest.param([("Mcp-Method", "tools/call"), ("Mcp-Name", "WHOAMI")], call("whoami"), id="name-in-capitals"),
+        pytest.param(
+            [("Mcp-Method", "tools/call"), ("Mcp-Name", "whoami"), ("Mcp-Name", "add_note")],
+            call("whoami"),
+            id="Mcp-Name-twice",
+        ),
+        pytest.param(
+            [("Mcp-Method", "resources/read"), ("Mcp-Name", "file:///b")],
+            {**call("x"), "method": "resources/read", "params": {"uri": "file:///a", "_meta": META}},
+            id="uri",
+        ),
+        pytest.param([("Mcp-Method", "tools/call"), ("Mcp-Name", "=?base64?!!!!?=")], call("whoami"), id="not-base64"),
+        pytest.param(
+            [("Mcp-Method", "tools/call"), ("Mcp-Name", sentinel(b"\xff\xfe"))], call("\ufffd"), id="not-utf-8"
+        ),
+        pytest.param([("Mcp-Method", "tools/call"), ("Mcp-Name", "=?base64?d2hvYW0?=")], call("whoam"), id="unpadded"),
+        pytest.param(
+            [("Mcp-Method", "tools/call"), ("Mcp-Name", "=?base64?d2hvYW0==?=")], call("whoam"), id="over-padded"
+        ),
+        pytest.param(
+            [("Mcp-Method", "tools/call"), ("Mcp-Name", "=?BASE64?d2hvYW0=?=")], call("whoam"), id="marker-in-capitals"
+        ),
+        # Only Mcp-Name and Mcp-Param-{Name} "permit the Base64 sentinel encoding".
+        pytest.param(
+            [("Mcp-Method", sentinel("tools/call")), ("Mcp-Name", "whoami")], call("whoami"), id="method-encoded"
+        ),
+    ],
+)
+async def test_a_missing_mismatching_or_malformed_mirrored_header_is_a_header_mismatch(
+    lab: Lab, headers: list[tuple[str, str]], body: dict[str, Any]
+) -> None:
+    # streamable-http "Server Validation": a required header missing, a value that does not match
+    # the body ("Header values ... are case-sensitive"), or one that is malformed is 400 -32020;
+    # "=?base64?" and "?=" are case-sensitive markers, and Base64 is the padded alphabet. Held by
+    # the SDK (2.3.0) on its 2026-07-28 path.
+    header_mismatch(await post(lab, body, [("MCP-Protocol-Version", "2026-07-28"), *headers]))
+
+
+async def test_header_names_compare_case_insensitively_and_an_unknown_method_is_404(lab: Lab) -> None:
+    # "Clients and servers MUST use case-insensitive comparisons for header names"; "If the server
+    # does not implement the requested RPC method, it MUST respond with 404 Not Found and a JSON-RPC
+    # error with code -32601".
+    served = await post(lab, call("whoami"), [("mcp-protocol-version", "2026-07-28"), ("MCP-METHOD", "tools/call"),
+                                              ("mcp-name", "whoami")])  # fmt: skip
+    assert served.status_code == 200 and served.json()["result"]["isError"] is False
+    unknown = {"jsonrpc": "2.0", "id": 9, "method": "tools/nope", "params": {"_meta": META}}
+    response = await post(lab, unknown, [("MCP-Protocol-Version", "2026-07-28"), ("Mcp-Method", "tools/nope")])
+    assert response.status_code == 404 and response.json()["error"]["code"] == -32601
+
+
+# The lab's client ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "encoded"),
+    [
+        ("café", True),
+        ("日本語", True),
+        (" spaced ", True),
+        ("tab\there", True),
+        ("line\nbreak", True),
+        ("=?base64?literal?=", True),
+        ("n" * 2_000, False),
+        ("add-note.v2", False),
+    ],
+)
+async def test_the_lab_client_sends_a_name_unsafe_as_a_header_value_base64_encoded_and_is_served(
+    name: str, encoded: bool
+) -> None:
+    # streamable-http "Value Encoding": "clients MUST use Base64 encoding of the UTF-8
+    # representation" for a value with non-ASCII or control characters or edge whitespace, and
+    # MUST encode a plain value that looks like the sentinel; a safe one, however long, goes plain.
+    async with Lab() as lab:
+        with_tool(lab, name)
+        connection = await lab.connect()
+        result = await connection.client.call_tool(name)
+        assert result["isError"] is False and result["content"][0]["text"] == "ok"
+        assert lab.trace.exchanges[-1].request_header("mcp-name") == (sentinel(name) if encoded else name)
