@@ -155,6 +155,28 @@ async def test_a_missing_mismatching_or_malformed_mirrored_header_is_a_header_mi
     header_mismatch(await post(lab, body, [("MCP-Protocol-Version", "2026-07-28"), *headers]))
 
 
+@pytest.mark.parametrize(
+    ("headers", "body", "missing"),
+    [
+        pytest.param([("Mcp-Name", "whoami")], call("whoami"), "Mcp-Method", id="no-Mcp-Method"),
+        pytest.param([("Mcp-Method", "tools/call")], call("whoami"), "Mcp-Name", id="no-Mcp-Name"),
+        pytest.param(
+            [("Mcp-Method", "resources/read")],
+            {**call("x"), "method": "resources/read", "params": {"uri": "file:///a", "_meta": META}},
+            "Mcp-Name",
+            id="no-Mcp-Name-for-a-uri",
+        ),
+    ],
+)
+async def test_a_missing_required_header_is_named_as_missing(
+    lab: Lab, headers: list[tuple[str, str]], body: dict[str, Any], missing: str
+) -> None:
+    # Request Metadata: Mcp-Method is REQUIRED, Mcp-Name for the methods that name a target. The
+    # SDK's -32020 said such a header "does not match" the body; the lab says it is missing.
+    message = header_mismatch(await post(lab, body, [("MCP-Protocol-Version", "2026-07-28"), *headers]))
+    assert f"no {missing} header" in message and "Request Metadata" in message, message
+
+
 async def test_header_names_compare_case_insensitively_and_an_unknown_method_is_404(lab: Lab) -> None:
     # "Clients and servers MUST use case-insensitive comparisons for header names"; "If the server
     # does not implement the requested RPC method, it MUST respond with 404 Not Found and a JSON-RPC

@@ -32,6 +32,8 @@ PROTOCOL_VERSION_META = "io.modelcontextprotocol/protocolVersion"
 # trailing whitespace; anything else (non-ASCII, control characters, edge spaces) is encoded.
 _PLAIN = re.compile(r"([\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?)?")
 _MIRRORED = {b"mcp-method": "Mcp-Method", b"mcp-name": "Mcp-Name"}
+# §Request Metadata: Mcp-Name is REQUIRED for the methods that name a target (params.name, params.uri).
+_NAMED_METHODS = frozenset({"tools/call", "prompts/get", "resources/read"})
 
 
 def header_mismatch(headers: list[tuple[bytes, bytes]], message: Any, request_id: RequestId | None) -> Response | None:
@@ -57,6 +59,16 @@ def header_mismatch(headers: list[tuple[bytes, bytes]], message: Any, request_id
             f"the request's _meta says protocol version {bounded(repr(meta[PROTOCOL_VERSION_META]))} and it sent {sent}; the header MUST match "
             "the _meta version (MCP 2026-07-28 streamable-http, Protocol Version Header)",
         )
+    sent_names = {name.lower() for name, _ in headers}
+    for required in (b"mcp-method", b"mcp-name") if message.get("method") in _NAMED_METHODS else (b"mcp-method",):
+        if required not in sent_names:
+            # The SDK answers this -32020 too, saying the header "does not match" the body: say
+            # what is wrong, and which rule makes the header REQUIRED.
+            return _mismatch(
+                request_id,
+                f"the request has no {_MIRRORED[required]} header, which a 2026-07-28 request MUST carry (MCP 2026-07-28 "
+                "streamable-http, Request Metadata; SEP-2243)",
+            )
     for name, value in headers:
         if name.lower() in _MIRRORED and not _PLAIN.fullmatch(value.decode("latin-1")):
             return _mismatch(
