@@ -16,6 +16,7 @@ differences that matter to the handshake, each with the revision (and SEP or PR)
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 DEFAULT_REVISION = "2026-07-28"
@@ -85,6 +86,20 @@ REVISIONS: dict[str, Revision] = {
 # Protocol versions an initialize handshake can negotiate (mcp_types.version, SDK 2.3.0).
 HANDSHAKE_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
 MODERN_VERSIONS = ("2026-07-28",)
+
+# What a 2026-07-28 request and its answer say on the wire, which the client writes and the MCP
+# server reads (basic/index.mdx "Error Codes"; basic/transports streamable-http "Request
+# Metadata" and "Value Encoding"): one vocabulary for both sides.
+PROTOCOL_VERSION_META = "io.modelcontextprotocol/protocolVersion"
+CLIENT_CAPABILITIES_META = "io.modelcontextprotocol/clientCapabilities"
+CLIENT_INFO_META = "io.modelcontextprotocol/clientInfo"
+# The three errors only a modern server sends.
+HEADER_MISMATCH, MISSING_REQUIRED_CLIENT_CAPABILITY, UNSUPPORTED_PROTOCOL_VERSION = -32020, -32021, -32022
+# Which param a name-bearing method mirrors into Mcp-Name (Mcp-Name is REQUIRED for these).
+NAME_BEARING = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+# A non-empty header value sent plain: printable ASCII, no leading or trailing whitespace;
+# anything else travels as `=?base64?…?=`.
+PLAIN_HEADER_VALUE = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?")
 
 
 def revision(value: str | Revision | None = None) -> Revision:

@@ -15,27 +15,28 @@ modern errors means a modern server, anything else means a legacy one, and it fa
 from __future__ import annotations
 
 import base64
-import re
 from typing import Any
 
 import httpx
 
+from ..revisions import (
+    CLIENT_CAPABILITIES_META,
+    CLIENT_INFO_META,
+    HEADER_MISMATCH,
+    MISSING_REQUIRED_CLIENT_CAPABILITY,
+    NAME_BEARING,
+    PLAIN_HEADER_VALUE,
+    PROTOCOL_VERSION_META,
+    UNSUPPORTED_PROTOCOL_VERSION,
+)
 from .server_data import ServerDataRefused, server_json
 
-PROTOCOL_VERSION_META = "io.modelcontextprotocol/protocolVersion"
-CLIENT_CAPABILITIES_META = "io.modelcontextprotocol/clientCapabilities"
-CLIENT_INFO_META = "io.modelcontextprotocol/clientInfo"
-# basic/index.mdx "Error Codes", 2026-07-28: the three errors only a modern server sends.
-HEADER_MISMATCH, MISSING_REQUIRED_CLIENT_CAPABILITY, UNSUPPORTED_PROTOCOL_VERSION = -32020, -32021, -32022
 MODERN_ERRORS = {HEADER_MISMATCH, MISSING_REQUIRED_CLIENT_CAPABILITY, UNSUPPORTED_PROTOCOL_VERSION}
-# streamable-http §6.2: which param a name-bearing method mirrors into Mcp-Name.
-NAME_BEARING = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
-_HEADER_SAFE = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?")
 
 
 def header_value(value: str) -> str:
     """SEP-2243: a value that would not survive an HTTP field travels as `=?base64?…?=`."""
-    if _HEADER_SAFE.fullmatch(value) and not value.startswith("=?base64?"):
+    if PLAIN_HEADER_VALUE.fullmatch(value) and not value.startswith("=?base64?"):
         return value
     return f"=?base64?{base64.b64encode(value.encode()).decode()}?="
 

@@ -19,21 +19,14 @@ cases it lets through:
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from starlette.responses import Response
 
+from ..revisions import HEADER_MISMATCH, NAME_BEARING, PLAIN_HEADER_VALUE, PROTOCOL_VERSION_META
 from .jsonrpc import RequestId, bounded, error_response
 
-HEADER_MISMATCH = -32020
-PROTOCOL_VERSION_META = "io.modelcontextprotocol/protocolVersion"
-# §Value Encoding: a value is sent plain only as printable ASCII (0x20-0x7E) with no leading or
-# trailing whitespace; anything else (non-ASCII, control characters, edge spaces) is encoded.
-_PLAIN = re.compile(r"([\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?)?")
 _MIRRORED = {b"mcp-method": "Mcp-Method", b"mcp-name": "Mcp-Name"}
-# §Request Metadata: Mcp-Name is REQUIRED for the methods that name a target (params.name, params.uri).
-_NAMED_METHODS = frozenset({"tools/call", "prompts/get", "resources/read"})
 
 
 def header_mismatch(headers: list[tuple[bytes, bytes]], message: Any, request_id: RequestId | None) -> Response | None:
@@ -42,9 +35,9 @@ def header_mismatch(headers: list[tuple[bytes, bytes]], message: Any, request_id
         return None  # "header requirements for notification POSTs are not defined by this revision"
     params = message.get("params")
     meta = params.get("_meta") if isinstance(params, dict) else None
-    versions = [v.decode("latin-1") for k, v in headers if k.lower() == b"mcp-protocol-version"]
     if not isinstance(meta, dict) or PROTOCOL_VERSION_META not in meta:
         return None  # an initialize-era request: nothing in its body to mirror
+    versions = [v.decode("latin-1") for k, v in headers if k.lower() == b"mcp-protocol-version"]
     if versions != [meta[PROTOCOL_VERSION_META]]:
         # §Protocol Version Header: "The header value MUST match the io.modelcontextprotocol/
         # protocolVersion field carried in the request body's _meta. If the values do not match,
@@ -60,7 +53,7 @@ def header_mismatch(headers: list[tuple[bytes, bytes]], message: Any, request_id
             "the _meta version (MCP 2026-07-28 streamable-http, Protocol Version Header)",
         )
     sent_names = {name.lower() for name, _ in headers}
-    for required in (b"mcp-method", b"mcp-name") if message.get("method") in _NAMED_METHODS else (b"mcp-method",):
+    for required in (b"mcp-method", b"mcp-name") if message.get("method") in NAME_BEARING else (b"mcp-method",):
         if required not in sent_names:
             # The SDK answers this -32020 too, saying the header "does not match" the body: say
             # what is wrong, and which rule makes the header REQUIRED.
@@ -70,7 +63,7 @@ def header_mismatch(headers: list[tuple[bytes, bytes]], message: Any, request_id
                 "streamable-http, Request Metadata; SEP-2243)",
             )
     for name, value in headers:
-        if name.lower() in _MIRRORED and not _PLAIN.fullmatch(value.decode("latin-1")):
+        if name.lower() in _MIRRORED and not _sent_plain(value.decode("latin-1")):
             return _mismatch(
                 request_id,
                 f"the {_MIRRORED[name.lower()]} header carries a character a header value cannot (non-ASCII, a "
@@ -82,3 +75,9 @@ def header_mismatch(headers: list[tuple[bytes, bytes]], message: Any, request_id
 
 def _mismatch(request_id: RequestId | None, rule: str) -> Response:
     return error_response(request_id, HEADER_MISMATCH, f"Header mismatch: {rule}")
+
+
+def _sent_plain(value: str) -> bool:
+    """§Value Encoding: a value is sent plain only as printable ASCII with no leading or trailing
+    whitespace (an empty one too); anything else (non-ASCII, control characters) is encoded."""
+    return not value or PLAIN_HEADER_VALUE.fullmatch(value) is not None

@@ -20,11 +20,16 @@ import json
 from starlette.responses import Response
 
 from ..bounded_json import parse_json
-from ..revisions import HANDSHAKE_VERSIONS, MODERN_VERSIONS, Revision, handshake_versions_up_to
+from ..revisions import (
+    HANDSHAKE_VERSIONS,
+    HEADER_MISMATCH,
+    MODERN_VERSIONS,
+    UNSUPPORTED_PROTOCOL_VERSION,
+    Revision,
+    handshake_versions_up_to,
+)
 from .jsonrpc import INVALID_REQUEST, RequestId
 from .jsonrpc import error_response as _error
-
-HEADER_MISMATCH, UNSUPPORTED_PROTOCOL_VERSION = -32020, -32022
 
 
 def era_gate(
