@@ -64,9 +64,11 @@ def oversized_head(arrived: bytes, limit: int) -> int | None:
     return 414 if line_end == -1 or line_end > limit else 431
 
 
-def is_absolute_form(target: str) -> bool:
-    """True for a request-target in absolute-form (`http://127.0.0.1:8001/jwks.json`)."""
-    return _ABSOLUTE_FORM.fullmatch(target) is not None
+def absolute_form_authority(target: str) -> str | None:
+    """The authority of a request-target in absolute-form (`127.0.0.1:8001` of
+    `http://127.0.0.1:8001/jwks.json`), or None for any other form."""
+    absolute = _ABSOLUTE_FORM.fullmatch(target)
+    return absolute["authority"] if absolute else None
 
 
 class Rfc9112:

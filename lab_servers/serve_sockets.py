@@ -19,7 +19,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from .error_text import Refusal, refuse_as_invalid_request
 from .local_ca import LOOPBACK_ADDRESSES
-from .rfc9112 import is_absolute_form, oversized_head
+from .rfc9112 import absolute_form_authority, oversized_head
 from .trace import BodyTap, Exchange, Headers, Trace
 
 CANONICAL_HOST = "127.0.0.1"
@@ -126,8 +126,9 @@ def _target(scope: Scope, host: str) -> tuple[str, str]:
     absolute-form request-target is the target URI itself, its authority the host (`rfc9112`);
     an origin-form one is completed with the connection's scheme and the Host field."""
     path = str(scope["path"])
-    if is_absolute_form(path):
-        return path.split("/", 3)[2], path
+    authority = absolute_form_authority(path)
+    if authority is not None:
+        return authority, path
     return host, f"{scope['scheme']}://{host}{path}"
 
 
