@@ -50,6 +50,8 @@ HOSTILE_URLS = [
     ("half-encoded-dots", "https://evil.example/a/.%2e/client.json", "path segments, encoded or not (section 3)"),
     ("trailing-dot-dot", "https://evil.example/client.json/..", "path segments"),
     ("backslash", "https://evil.example\\@app.example/client.json", "plain ASCII"),
+    # httpx sends a%3Cb.example where urlsplit (and so the vetted address's pin) reads a<b.example.
+    ("angle-bracket-in-host", "https://evil<.example/client.json", "no URI contains"),
     ("space", "https://evil.example/client json", "plain ASCII"),
     ("tab", "https://evil.example/client.json\t", "plain ASCII"),
     ("newline", "https://evil.example/cli\nent.json", "plain ASCII"),

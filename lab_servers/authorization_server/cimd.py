@@ -18,7 +18,6 @@ Every rejection is an `OAuthError("invalid_client", …)` whose description name
 
 from __future__ import annotations
 
-import re
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ import httpx
 
 from ..bounded_json import DEFAULT_LIMITS, JsonLimits, JsonRejected, parse_json
 from ..determinism import LabClock
+from ..rfc3986 import NUMERIC_HOST, is_dotted_quad, is_uri_text
 from .clients import Client
 from .defensive_fetch import FetchRefused, Resolver, UnresolvableHost, defensive_fetch, vet_host
 from .errors import OAuthError
@@ -46,12 +46,14 @@ def reject(rule: str) -> OAuthError:
 
 def check_client_id_url(url: str, policy: ASPolicy) -> None:
     """Checked on the raw string: nothing is normalised, since §3 compares ids as exact strings."""
-    if policy.require_https_client_id and not _is_plain_ascii(url):
-        # RFC 3986 §2: a URI is ASCII. Python's urlsplit silently drops tabs and newlines, and
-        # parsers disagree about backslashes, so such a URL could mean different hosts to the
-        # check and to the fetch.
+    if policy.require_https_client_id and not is_uri_text(url):
+        # RFC 3986 §2: a URI is made of a few ASCII characters. Python's urlsplit silently drops
+        # tabs and newlines, parsers disagree about backslashes, and httpx percent-encodes a '<',
+        # '>' or '^' in a host that urlsplit keeps: such a URL could mean different hosts to the
+        # check (and the address it vets) and to the fetch.
         raise reject(
-            "client_id URL must be plain ASCII with no spaces, backslashes or control characters (RFC 3986 §2)"
+            "client_id URL must be plain ASCII with no spaces, backslashes, control characters or other characters "
+            "no URI contains (RFC 3986 §2)"
         )
     parts = split_url(url)
     if parts is None:
@@ -83,27 +85,12 @@ def check_client_id_url(url: str, policy: ASPolicy) -> None:
         )
     if parts.query:
         raise reject("client_id URL SHOULD NOT contain a query (§3); the hardened policy refuses it")
-    if _NUMERIC_HOST.fullmatch(parts.hostname) and not _is_dotted_quad(parts.hostname):
+    if NUMERIC_HOST.fullmatch(parts.hostname) and not is_dotted_quad(parts.hostname):
         # 2130706433, 0x7f.1 or 017700000001 are 127.0.0.1 to many resolvers (inet_aton).
         raise reject(
             f"client_id host {parts.hostname!r} is an ambiguous numeric IPv4 form "
             "(lab policy, stricter than CIMD §8.6: resolvers read it as different addresses)"
         )
-
-
-_NUMERIC_HOST = re.compile(r"(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}\.?", re.IGNORECASE)
-
-
-def _is_plain_ascii(url: str) -> bool:
-    return url.isascii() and "\\" not in url and all(0x20 < ord(c) < 0x7F for c in url)
-
-
-def _is_dotted_quad(host: str) -> bool:
-    return bool(
-        re.fullmatch(
-            r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}", host
-        )
-    )
 
 
 def _fully_decoded(segment: str) -> str:
@@ -204,7 +191,9 @@ def check_document(url: str, document: Any, policy: ASPolicy, as_metadata: dict[
 def check_document_urls(document: dict[str, Any], policy: ASPolicy, resolve: Resolver) -> None:
     """§8.6 (-02): the AS MUST NOT fetch URLs inside the document (`logo_uri`, `jwks_uri`…) that
     resolve to special-use addresses. The hardened AS refuses such a document outright, before
-    anything could fetch them. A name that does not resolve is left alone: nothing can reach it."""
+    anything could fetch them. A name that does not resolve is left alone here: any fetch of it
+    vets it again and refuses it, even where httpx reads another name in the same URL
+    (`private。evil.example` is private.evil.example to httpx's IDNA, nothing to urlsplit)."""
     if not policy.block_special_use_addresses:
         return
     for field in policy.fetched_metadata_urls:

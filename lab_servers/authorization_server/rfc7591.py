@@ -17,6 +17,7 @@ from joserfc.errors import JoseError
 from ..bounded_json import DEFAULT_LIMITS
 from ..determinism import LabClock, SeededIds
 from ..loopback import is_loopback_host
+from ..rfc3986 import browser_reading_problem
 from .clients import Client, ClientRegistry, PrefetchedResource, RegistryFull
 from .defensive_fetch import FetchRefused, Resolver, SpecialUseAddress, defensive_fetch
 from .errors import OAuthError
@@ -67,6 +68,11 @@ def check_redirect_uri(uri: str) -> None:
     parts = split_url(uri)
     if parts is None:
         raise MetadataError("invalid_redirect_uri", f"redirect_uri {uri!r} is not a valid URI")
+    # The AS judges and shows the URI as urlsplit reads it; the user's browser follows it as the
+    # WHATWG URL Standard reads it. Where the two could part, the URI is refused (rfc3986.py).
+    problem = browser_reading_problem(uri)
+    if problem:
+        raise MetadataError("invalid_redirect_uri", f"redirect_uri {uri!r} {problem}")
     if not parts.scheme or not parts.netloc:
         raise MetadataError("invalid_redirect_uri", f"redirect_uri {uri!r} must be an absolute URI (RFC 6749 §3.1.2)")
     if parts.fragment or "#" in uri:

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ..loopback import is_loopback_host
+from ..rfc3986 import browser_reading_problem
 
 
 def client_id_url_problem(url: str, document: dict[str, Any]) -> str | None:
@@ -72,6 +73,10 @@ def redirect_uri_problem(uri: str) -> str | None:
         return f"it is not a valid URL ({exc})"
     if "#" in uri:
         return "a redirect URI MUST NOT include a fragment (RFC 6749 §3.1.2)"
+    problem = browser_reading_problem(uri)
+    if problem:
+        # The AS refuses these too (check_redirect_uri): the browser would read another URL.
+        return f"it {problem}"
     if parts.scheme == "https" and host:
         return None
     if parts.scheme == "http" and is_loopback_host(host):

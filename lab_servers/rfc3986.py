@@ -1,0 +1,84 @@
+"""What a URI is made of (RFC 3986), and the spellings a browser reads as another URL.
+
+The authorization server reads a redirect URI with Python's `urlsplit`; the user's browser
+follows the same string with the WHATWG URL Standard's parser. The two agree on a URI written
+with RFC 3986's characters, without userinfo, with its host spelled as a browser spells it back;
+they part on the rest (each example is what Node's `URL`, a WHATWG parser, makes of it):
+
+- `\\` is no URI character (RFC 3986 §2), and WHATWG reads it as `/` in an http(s) URL:
+  `https://app.example/cb\\..\\admin` is https://app.example/admin to a browser, whose path
+  urlsplit keeps as written; `http://evil.example\\@127.0.0.1/cb` is a loopback URI to urlsplit
+  (its host comes after the `@`) and http://evil.example/@127.0.0.1/cb, plain http to another
+  machine, to a browser.
+- userinfo puts a trusted-looking name before the real host, `https://app.example@evil.example/`
+  (RFC 3986 §7.6).
+- WHATWG percent-decodes a host and reads a numeric one as IPv4 however it is written:
+  `https://app%2Eexample/cb` goes to app.example and `https://2130706433/cb` to 127.0.0.1,
+  while urlsplit's host is the text as written, which the consent page would show.
+
+The CIMD client_id check refuses the same ambiguous numeric hosts (`authorization_server/cimd.py`).
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from urllib.parse import urlsplit
+
+__all__ = ["NUMERIC_HOST", "browser_reading_problem", "is_dotted_quad", "is_uri_text"]
+
+# RFC 3986 §2: unreserved (§2.3), reserved (§2.2: gen-delims and sub-delims), and "%" of a
+# pct-encoded triplet (§2.1). Nothing else appears in a URI: no space, no control character,
+# none of \ " < > ^ ` { | }.
+URI_CHARACTERS = frozenset(string.ascii_letters + string.digits + "-._~" + ":/?#[]@" + "!$&'()*+,;=" + "%")
+
+# A host of digits, 0x-hex and dots: an IPv4 address to a WHATWG or inet_aton parser, in
+# whichever of its many spellings (127.1, 2130706433, 0x7f.1, 017700000001, 1.2.3.4.).
+NUMERIC_HOST = re.compile(r"(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}\.?", re.IGNORECASE)
+_DOTTED_QUAD = re.compile(
+    r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}"
+)
+
+
+def is_uri_text(value: str) -> bool:
+    """Every character of `value` is one a URI may contain (RFC 3986 §2)."""
+    return all(c in URI_CHARACTERS for c in value)
+
+
+def is_dotted_quad(host: str) -> bool:
+    """Four decimal octets with no leading zero: the one IPv4 spelling every parser reads alike."""
+    return bool(_DOTTED_QUAD.fullmatch(host))
+
+
+def browser_reading_problem(uri: str) -> str | None:
+    """Why a browser would follow `uri` somewhere other than where `urlsplit` reads it going, or
+    None. Said as the end of a sentence that starts with the URI."""
+    if not is_uri_text(uri):
+        return (
+            "has a character no URI contains (RFC 3986 §2): a space, a control character, a backslash, a double quote "
+            "or one of < > ^ ` { | }; a browser reads a backslash as a slash (WHATWG URL), so it would follow another "
+            "URL than the one registered"
+        )
+    try:
+        parts = urlsplit(uri)
+        host = parts.hostname or ""
+    except ValueError:
+        return None  # not a URL at all: the caller's own parse says so
+    if "@" in parts.netloc:
+        return (
+            "has userinfo: the name before '@' looks like the host and is not "
+            "(RFC 3986 §7.6), and the consent page must show the real one (MCP §11.6.2)"
+        )
+    if "%" in host:
+        return (
+            f"has a '%' in its host {host!r}, which a browser percent-decodes (WHATWG URL) into a host other than "
+            "the one the consent page would show, or refuses to follow (an IPv6 zone id) "
+            "(lab policy; MCP §11.6.2: show the redirect URI's hostname)"
+        )
+    if NUMERIC_HOST.fullmatch(host) and not is_dotted_quad(host):
+        return (
+            f"has the numeric host {host!r}, which a browser reads as an IPv4 address written another way "
+            "(WHATWG URL), not the host the consent page would show (lab policy; MCP §11.6.2: show the redirect "
+            "URI's hostname)"
+        )
+    return None

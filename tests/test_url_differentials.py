@@ -1,0 +1,133 @@
+"""URL parser differentials: one URL string, read by two parts of the lab (or by the lab and the
+user's browser), must mean one scheme, one host and one path to both.
+
+The authorization server judges and shows a redirect URI as Python's `urlsplit` reads it; the
+user's browser follows it as the WHATWG URL Standard reads it. Each "browser reads" comment below
+is what Node's `URL` (a WHATWG parser) made of the string. The defensive fetch vets a host as
+`urlsplit` reads it and httpx connects to the host as httpx reads it; the lab network routes by
+the URL httpx sends.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from lab_servers import HARDENED, Lab
+from lab_servers.authorization_server.rfc7591 import MetadataError, check_redirect_uri
+from lab_servers.client.client_id_url import redirect_uri_problem
+from lab_servers.lab import default_client_metadata
+from lab_servers.security.cimd_rules import DOCUMENT_URL, json_response, valid_document
+from lab_servers.security.network_fixtures import ADMIN_ADDRESS, add_internal_network
+from lab_servers.security.requests import open_authorization, refusal, register
+
+pytestmark = pytest.mark.anyio
+
+DCR = {k: v for k, v in default_client_metadata().items() if k != "client_id"}
+
+# (id, redirect URI, where a browser goes, a phrase of the rule the AS names)
+READ_OTHERWISE_BY_A_BROWSER = [
+    # urlsplit: host 127.0.0.1, so "http on loopback" passed the AS's own check (authlib's '@' rule,
+    # with no rule named and the wrong error code, was all that stood in the way).
+    ("backslash-userinfo", "http://evil.example\\@127.0.0.1/cb", "http://evil.example/@127.0.0.1/cb", "backslash"),
+    ("backslash-dot-segments", "https://app.example/cb\\..\\admin", "https://app.example/admin", "backslash"),
+    ("backslash-in-host", "https://evil.example\\.app.example/cb", "https://evil.example/.app.example/cb", "backslash"),
+    ("userinfo", "https://app.example@evil.example/cb", "https://evil.example/cb", "RFC 3986 section 7.6"),
+    ("percent-encoded-host", "https://app%2Eexample/cb", "https://app.example/cb", "percent-decodes"),
+    ("decimal-ipv4-host", "https://2130706433/cb", "https://127.0.0.1/cb", "numeric host"),
+    ("short-ipv4-host", "https://127.1/cb", "https://127.0.0.1/cb", "numeric host"),
+    ("hex-ipv4-host", "https://0x7f.0.0.1/cb", "https://127.0.0.1/cb", "numeric host"),
+    ("brace-in-query", "https://app.example/cb?x={1}", "https://app.example/cb?x={1}", "no URI contains"),
+]
+
+
+@pytest.mark.parametrize(
+    ("uri", "browser_goes_to", "rule"),
+    [case[1:] for case in READ_OTHERWISE_BY_A_BROWSER],
+    ids=[case[0] for case in READ_OTHERWISE_BY_A_BROWSER],
+)
+async def test_a_redirect_uri_a_browser_would_read_as_another_url_is_refused_at_registration(
+    uri: str, browser_goes_to: str, rule: str
+) -> None:
+    """RFC 7591 §3.2.2: "invalid_redirect_uri: The value of one or more redirection URIs is
+    invalid." The consent page shows the host urlsplit reads (MCP §11.6.2); the code goes where
+    the browser reads, so the two must be the same."""
+    async with Lab(seed="url-differentials") as lab:
+        response = await register(lab, {**DCR, "redirect_uris": [uri]})
+        assert response.status_code == 400
+        assert response.json()["error"] == "invalid_redirect_uri"
+        assert rule in response.json()["error_description"]
+        assert not lab.registrations
+
+
+@pytest.mark.parametrize(
+    "uri", [case[1] for case in READ_OTHERWISE_BY_A_BROWSER], ids=[case[0] for case in READ_OTHERWISE_BY_A_BROWSER]
+)
+async def test_a_cimd_document_listing_such_a_redirect_uri_is_refused_before_consent(uri: str) -> None:
+    async with Lab(seed="url-differentials", policy=HARDENED) as lab:
+        internal = add_internal_network(lab)
+        internal.attacker.publish_response("/client.json", json_response(valid_document(redirect_uris=[uri])))
+        refused = refusal(await open_authorization(lab, DOCUMENT_URL, uri))
+    assert refused is not None
+    assert refused[0] == "invalid_client"
+    assert "redirect_uri" in refused[1]
+
+
+@pytest.mark.parametrize("uri", [case[1] for case in READ_OTHERWISE_BY_A_BROWSER])
+def test_the_client_refuses_to_use_such_a_redirect_uri_itself(uri: str) -> None:
+    assert redirect_uri_problem(uri) is not None
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "https://app.example/cb",
+        "https://app.example:8443/cb?tenant=a&x=%7B1%7D",
+        "http://127.0.0.1:3000/callback",
+        "http://[::1]:3000/callback",
+        "http://localhost:3000/callback",
+        "https://192.0.2.10/cb",  # a dotted quad reads alike everywhere
+    ],
+)
+def test_a_redirect_uri_every_parser_reads_alike_is_still_accepted(uri: str) -> None:
+    check_redirect_uri(uri)  # raises MetadataError if refused
+    assert redirect_uri_problem(uri) is None
+
+
+def test_the_old_loopback_bypass_is_named_by_the_labs_own_rule_not_only_by_authlib() -> None:
+    """urlsplit reads the host after the '@': 127.0.0.1, where http is allowed (MCP §11.3). The
+    lab's own check refuses it, whatever the metadata library behind it would say."""
+    assert urlsplit("http://evil.example\\@127.0.0.1/cb").hostname == "127.0.0.1"
+    with pytest.raises(MetadataError) as refused:
+        check_redirect_uri("http://evil.example\\@127.0.0.1/cb")
+    assert refused.value.error == "invalid_redirect_uri"
+
+
+# The defensive fetch: the host the AS vets is the host the network connects to -----------------
+
+
+def test_httpx_reads_some_hosts_otherwise_than_urlsplit() -> None:
+    """The differentials the fetch below must survive (if httpx ever reads these alike, the
+    pin test still holds; this one documents why it exists)."""
+    assert urlsplit("https://private\u3002evil.example/k").hostname == "private\u3002evil.example"
+    assert httpx.URL("https://private\u3002evil.example/k").host == "private.evil.example"
+    assert urlsplit("https://a<b.example/k").hostname == "a<b.example"
+    assert httpx.URL("https://a<b.example/k").host == "a%3Cb.example"
+
+
+@pytest.mark.parametrize("field", ["logo_uri", "jwks_uri"])
+async def test_a_metadata_url_whose_host_httpx_rewrites_never_reaches_the_internal_host(field: str) -> None:
+    """CIMD -02 §8.6: the AS MUST NOT fetch a URL that resolves to a special-use address.
+    `private。evil.example` (an ideographic full stop, U+3002) does not resolve as urlsplit reads
+    it, while httpx (IDNA) reads private.evil.example, which is 10.0.0.5. The AS vets the name as
+    urlsplit reads it, so it refuses to fetch rather than connect under httpx's name unvetted."""
+    url = "https://private\u3002evil.example/api/secrets"
+    metadata = {**DCR, field: url}
+    if field == "jwks_uri":
+        metadata["token_endpoint_auth_method"] = "private_key_jwt"
+    async with Lab(seed="url-differentials", policy=HARDENED) as lab:
+        add_internal_network(lab)
+        await register(lab, metadata)
+        assert not [e for e in lab.trace if e.address == ADMIN_ADDRESS or e.host == "private.evil.example"]
