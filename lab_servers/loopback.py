@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 
-__all__ = ["is_loopback_host"]
+__all__ = ["is_loopback_host", "reaches_this_machine"]
 
 
 def is_loopback_host(host: str) -> bool:
@@ -22,3 +22,32 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def reaches_this_machine(host: str) -> bool:
+    """Whether a browser sent to `host` (as `urlsplit(...).hostname` gives it) lands on the user's
+    own machine: a loopback host, and the spellings that reach it without being one. A warning
+    about such redirect URIs (MCP §11.6.2) must know all of them; `is_loopback_host`, which decides
+    where plain http is allowed, is rightly narrower.
+
+    - `localhost.` and any name under `.localhost`: RFC 6761 §6.3, resolvers SHOULD answer them
+      with the loopback address, and browsers do without asking DNS;
+    - an IPv6 address carrying a loopback IPv4 address (`::ffff:127.0.0.1`, and the deprecated
+      `::127.0.0.1`): a dual-stack socket connecting to it reaches 127.0.0.1;
+    - the unspecified addresses `0.0.0.0` and `::`: a connection to them reaches the local host.
+    """
+    if is_loopback_host(host):
+        return True
+    name = host.lower().removesuffix(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        packed = int(ip)
+        inner = ip.ipv4_mapped or (ipaddress.IPv4Address(packed) if packed >> 32 == 0 and packed > 1 else None)
+        if inner is not None and (inner.is_loopback or inner.is_unspecified):
+            return True
+    return ip.is_unspecified

@@ -19,6 +19,7 @@ from lab_servers import HARDENED, Lab
 from lab_servers.authorization_server.rfc7591 import MetadataError, check_redirect_uri
 from lab_servers.client.client_id_url import redirect_uri_problem
 from lab_servers.lab import default_client_metadata
+from lab_servers.loopback import is_loopback_host, reaches_this_machine
 from lab_servers.security.cimd_rules import DOCUMENT_URL, json_response, valid_document
 from lab_servers.security.network_fixtures import ADMIN_ADDRESS, add_internal_network
 from lab_servers.security.requests import open_authorization, refusal, register
@@ -103,6 +104,53 @@ def test_the_old_loopback_bypass_is_named_by_the_labs_own_rule_not_only_by_authl
     with pytest.raises(MetadataError) as refused:
         check_redirect_uri("http://evil.example\\@127.0.0.1/cb")
     assert refused.value.error == "invalid_redirect_uri"
+
+
+# The consent page's localhost warning (MCP §11.6.2: the AS SHOULD warn about localhost-only
+# redirect URIs) -----------------------------------------------------------------------------
+
+# Every one of these lands on the user's own machine; only the first three were warned about.
+THIS_MACHINE = [
+    "http://127.0.0.1:3000/cb",
+    "http://localhost:3000/cb",
+    "http://[::1]:3000/cb",
+    "http://127.0.0.2:3000/cb",  # 127.0.0.0/8 is loopback (RFC 1122 §3.2.1.3)
+    "http://[0:0::1]:3000/cb",  # ::1 spelled out (RFC 4291 §2.2); a browser writes [::1]
+    "https://localhost./cb",  # RFC 6761 §6.3: localhost names resolve to loopback
+    "https://app.localhost/cb",  # a browser reads https://app.localhost/cb, resolved to loopback
+    "https://[::ffff:127.0.0.1]/cb",  # a browser reads [::ffff:7f00:1]: 127.0.0.1 on a dual stack
+    "https://0.0.0.0/cb",  # the unspecified address: a connection to it reaches the local host
+]
+
+
+@pytest.mark.parametrize("uri", THIS_MACHINE)
+async def test_a_cimd_client_whose_only_redirect_lands_on_the_users_machine_is_warned_about(uri: str) -> None:
+    async with Lab(seed="url-differentials", policy=HARDENED) as lab:
+        internal = add_internal_network(lab)
+        internal.attacker.publish_response("/client.json", json_response(valid_document(redirect_uris=[uri])))
+        page = await open_authorization(lab, DOCUMENT_URL, uri)
+    assert refusal(page) is None
+    assert "only redirects to localhost" in page.fields.get("warning", "")
+
+
+@pytest.mark.parametrize(
+    "uri", ["https://localhost.evil.example/cb", "https://evil.example/localhost", "https://notlocalhost/cb"]
+)
+async def test_a_redirect_that_only_mentions_localhost_is_not_warned_about(uri: str) -> None:
+    async with Lab(seed="url-differentials", policy=HARDENED) as lab:
+        internal = add_internal_network(lab)
+        internal.attacker.publish_response("/client.json", json_response(valid_document(redirect_uris=[uri])))
+        page = await open_authorization(lab, DOCUMENT_URL, uri)
+    assert refusal(page) is None
+    assert "warning" not in page.fields
+
+
+def test_plain_http_stays_narrower_than_the_warning() -> None:
+    """RFC 8252 §7.3 / OAuth 2.1 §8.4.2: http is for the loopback IP literal (and localhost); a
+    name that merely resolves there, or an IPv4-mapped form, is warned about but not given http."""
+    for host in ("localhost.", "app.localhost", "::ffff:127.0.0.1", "0.0.0.0"):
+        assert reaches_this_machine(host)
+        assert not is_loopback_host(host)
 
 
 # The defensive fetch: the host the AS vets is the host the network connects to -----------------

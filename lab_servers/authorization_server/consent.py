@@ -7,6 +7,7 @@ from __future__ import annotations
 from html import escape
 from urllib.parse import urlsplit
 
+from ..loopback import reaches_this_machine
 from .clients import Client
 from .metadata_limits import displayable_text
 
@@ -41,8 +42,10 @@ def identity_lines(client: Client) -> tuple[str, str]:
 
 
 def localhost_only(client: Client) -> bool:
-    hosts = {urlsplit(uri).hostname for uri in client.redirect_uris}
-    return bool(hosts) and hosts <= {"localhost", "127.0.0.1", "::1"}
+    """Every redirect URI lands on the user's own machine, however its host is spelled: not only
+    localhost, 127.0.0.1 and ::1, but 127.0.0.2, [0:0::1], localhost. or app.localhost too."""
+    hosts = [urlsplit(uri).hostname for uri in client.redirect_uris]
+    return bool(hosts) and all(host is not None and reaches_this_machine(host) for host in hosts)
 
 
 def render_consent_page(
