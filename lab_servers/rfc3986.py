@@ -51,8 +51,8 @@ def is_dotted_quad(host: str) -> bool:
 
 
 def browser_reading_problem(uri: str) -> str | None:
-    """Why a browser would follow `uri` somewhere other than where `urlsplit` reads it going, or
-    None. Said as the end of a sentence that starts with the URI."""
+    """Why a browser would follow `uri` somewhere other than where `urlsplit` (or httpx) reads it
+    going, or None. Said as the end of a sentence that starts with the URI."""
     if not is_uri_text(uri):
         return (
             "has a character no URI contains (RFC 3986 §2): a space, a control character, a backslash, a double quote "
@@ -65,20 +65,15 @@ def browser_reading_problem(uri: str) -> str | None:
     except ValueError:
         return None  # not a URL at all: the caller's own parse says so
     if "@" in parts.netloc:
-        return (
-            "has userinfo: the name before '@' looks like the host and is not "
-            "(RFC 3986 §7.6), and the consent page must show the real one (MCP §11.6.2)"
-        )
+        return "has userinfo: the name before '@' looks like the host and is not (RFC 3986 §7.6)"
     if "%" in host:
         return (
-            f"has a '%' in its host {host!r}, which a browser percent-decodes (WHATWG URL) into a host other than "
-            "the one the consent page would show, or refuses to follow (an IPv6 zone id) "
-            "(lab policy; MCP §11.6.2: show the redirect URI's hostname)"
+            f"has a '%' in its host {host!r}, which a browser percent-decodes into another host, or refuses to "
+            "follow when it is an IPv6 zone id (WHATWG URL; lab policy)"
         )
     if NUMERIC_HOST.fullmatch(host) and not is_dotted_quad(host):
         return (
             f"has the numeric host {host!r}, which a browser reads as an IPv4 address written another way "
-            "(WHATWG URL), not the host the consent page would show (lab policy; MCP §11.6.2: show the redirect "
-            "URI's hostname)"
+            "(WHATWG URL; lab policy)"
         )
     return None

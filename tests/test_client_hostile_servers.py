@@ -464,6 +464,27 @@ async def test_a_token_endpoint_redirecting_the_token_request_fails_step_6_and_n
     assert not [e for e in lab.trace.exchanges if "collector.example" in e.url]
 
 
+@pytest.mark.parametrize(
+    ("endpoint", "rule"),
+    [
+        # httpx reads host 127.0.0.1 (http allowed on loopback); a browser opens http://evil.example/@127.0.0.1/authorize.
+        ("http://evil.example\\@127.0.0.1/authorize", "no URI contains"),
+        ("https://hostile.example@evil.example/authorize", "RFC 3986 §7.6"),
+        ("https://2130706433/authorize", "numeric host"),
+    ],
+    ids=["backslash-userinfo", "userinfo", "decimal-ipv4"],
+)
+async def test_an_authorization_endpoint_a_browser_would_read_as_another_url_fails_step_3(
+    lab: Lab, endpoint: str, rule: str
+) -> None:
+    """The user's browser, not httpx, opens the authorization endpoint: the URL checked must be the
+    URL it opens (MCP §11.3: https, loopback aside; the WHATWG URL Standard reads a backslash as '/')."""
+    metadata = _json(_metadata(authorization_endpoint=endpoint))
+    with pytest.raises(StepError, match=r"^step 3 \(as-metadata\): AS metadata authorization_endpoint") as failed:
+        await _run(lab, HostileServer(as_metadata=metadata), 3)
+    assert rule in str(failed.value)
+
+
 async def test_an_authorization_endpoint_with_a_fragment_fails_step_3(lab: Lab) -> None:
     # RFC 6749 §3.1: the endpoint URI MUST NOT include a fragment component.
     metadata = _json(_metadata(authorization_endpoint=f"{BASE}/authorize#here"))

@@ -72,7 +72,10 @@ def check_redirect_uri(uri: str) -> None:
     # WHATWG URL Standard reads it. Where the two could part, the URI is refused (rfc3986.py).
     problem = browser_reading_problem(uri)
     if problem:
-        raise MetadataError("invalid_redirect_uri", f"redirect_uri {uri!r} {problem}")
+        raise MetadataError(
+            "invalid_redirect_uri",
+            f"redirect_uri {uri!r} {problem}; the consent page must show the host the browser takes the code to (MCP §11.6.2)",
+        )
     if not parts.scheme or not parts.netloc:
         raise MetadataError("invalid_redirect_uri", f"redirect_uri {uri!r} must be an absolute URI (RFC 6749 §3.1.2)")
     if parts.fragment or "#" in uri:

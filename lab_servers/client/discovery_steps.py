@@ -7,12 +7,13 @@ from typing import Any, TypeGuard
 
 import httpx
 
+from ..rfc3986 import browser_reading_problem
 from ..wellknown import AUTHORIZATION_SERVER, origin
 from .base import ClientBase, StepRun
 from .discovery import authorization_server_metadata_urls, protected_resource_metadata_urls
 from .records import StepError, StepRecord
 from .revisions import modern_error
-from .server_data import receive, server_json, server_url
+from .server_data import receive, server_json, server_url, shown
 from .streamable_http import json_rpc_response
 from .www_authenticate import bearer_challenge
 
@@ -171,6 +172,15 @@ class DiscoverySteps(ClientBase):
                 server_url(metadata[endpoint], f"AS metadata {endpoint}", https=True)
             if "#" in metadata["authorization_endpoint"]:
                 raise step.fail("AS metadata authorization_endpoint has a fragment: it MUST NOT (RFC 6749 §3.1)")
+            problem = browser_reading_problem(metadata["authorization_endpoint"])
+            if problem:
+                # The user's browser opens this URL, reading it as the WHATWG URL Standard does; the
+                # https check above read it as httpx does: in http://evil.example\@127.0.0.1/authorize
+                # httpx's host is 127.0.0.1, where http is allowed, and a browser's is evil.example.
+                raise step.fail(
+                    f"AS metadata authorization_endpoint {shown(metadata['authorization_endpoint'])} {problem}; "
+                    "the user's browser would open another URL than the one checked (MCP §11.3: https, loopback aside)"
+                )
             for listed in ("scopes_supported", "token_endpoint_auth_methods_supported"):
                 if not _strings(metadata.get(listed) or []):
                     # Step 4 picks a method from one, step 5 looks for offline_access in the other.
