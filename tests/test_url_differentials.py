@@ -41,6 +41,8 @@ READ_OTHERWISE_BY_A_BROWSER = [
     ("short-ipv4-host", "https://127.1/cb", "https://127.0.0.1/cb", "numeric host"),
     ("hex-ipv4-host", "https://0x7f.0.0.1/cb", "https://127.0.0.1/cb", "numeric host"),
     ("brace-in-query", "https://app.example/cb?x={1}", "https://app.example/cb?x={1}", "no URI contains"),
+    # urlsplit: host ::1%25eth0, loopback to ipaddress, so http was allowed; a browser refuses the URL.
+    ("ipv6-zone-id", "http://[::1%25eth0]:3000/cb", "(no URL: Invalid URL)", "IPv6 zone id"),
 ]
 
 
