@@ -36,7 +36,9 @@ BROKEN_CLIENT_ID_URLS = [
     ("https://app.example/./client.json", r"MUST NOT contain single-dot or double-dot path segments \(CIMD §3\)"),
     ("https://app.example/a/../client.json", r"MUST NOT contain single-dot or double-dot path segments"),
     ("https://app.example/a/%2E%2e/client.json", r"MUST NOT contain single-dot or double-dot path segments"),
-    ("https://app.example/client .json", r"ASCII with no spaces, backslashes or control characters \(RFC 3986 §2\)"),
+    ("https://app.example/client .json", r"ASCII with no spaces, backslashes, control characters .*\(RFC 3986 §2\)"),
+    # The AS refuses these too: httpx sends a '<' in a host as %3C, another name than the one vetted.
+    ("https://app<1>.example/client.json", r"or other characters no URI contains \(RFC 3986 §2\)"),
 ]
 
 
