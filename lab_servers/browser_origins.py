@@ -15,8 +15,8 @@ endpoint, as the MCP server's own Origin check answers in process, and an OAuth 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
-from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -34,12 +34,18 @@ EXPOSED_HEADERS = "www-authenticate, mcp-session-id, mcp-protocol-version, retry
 NO_CORS_PREFIXES = ("/authorize",)
 
 
+# An Origin field is "null" or an origin's serialization (RFC 6454 §7.1): scheme "://" host, and
+# ":" port unless it is the scheme's default (§6.2). Nothing else: no userinfo, path, query or
+# fragment. Read with `urlsplit`, `http://127.0.0.1:6274.evil.example` was host 127.0.0.1 with an
+# unread port, and `http://x@127.0.0.1` and `http://127.0.0.1?x` were loopback origins too.
+_SERIALIZED_ORIGIN = re.compile(
+    r"(?:http|https)://(?P<host>\[[0-9a-f:.]+\]|[^\[\]/?#@:\s]+)(?::[0-9]{1,5})?", re.IGNORECASE
+)
+
+
 def is_loopback_origin(origin: str) -> bool:
-    try:
-        parts = urlsplit(origin)
-    except ValueError:  # "Invalid IPv6 URL" (`http://[evil]`): no origin at all, so not a loopback one
-        return False
-    return parts.scheme in ("http", "https") and (parts.hostname or "") in LOOPBACK_HOSTS and not parts.path
+    serialized = _SERIALIZED_ORIGIN.fullmatch(origin)
+    return serialized is not None and serialized["host"].lower() in LOOPBACK_HOSTS
 
 
 class BrowserOrigins:

@@ -12,6 +12,7 @@ import pytest
 from lab_servers import REVISIONS, Lab
 from lab_servers.resource_server.batches import MAX_BATCH_MESSAGES
 from lab_servers.resource_server.server import MAX_MCP_BODY_BYTES
+from lab_servers.resource_server.transport import rebinding_refusal
 
 pytestmark = pytest.mark.anyio
 JSON_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
@@ -261,6 +262,24 @@ async def test_a_foreign_origin_or_host_is_refused_before_the_token_is_asked_for
         response = await http.post(lab.mcp_url, content=json.dumps(TOOLS_LIST), headers={**JSON_HEADERS, **headers})
     assert response.status_code == (403 if "Origin" in headers else 421)
     assert "www-authenticate" not in response.headers and "DNS-rebinding" in transport_error(response)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:80.evil.example", "localhost:", "localhost:8o"])
+async def test_a_loopback_name_with_any_port_means_a_port_of_digits(lab: Lab, host: str) -> None:
+    # The server answers to 127.0.0.1 and localhost on any port; a port is digits (RFC 3986 §3.2.3).
+    response = await post(lab, TOOLS_LIST, Host=host)
+    assert response.status_code == 421 and "is not a name this MCP server answers to" in transport_error(response)
+
+
+def test_a_port_is_ascii_digits_not_any_unicode_digit() -> None:
+    # A Host field is read as Latin-1, where the byte 0xB2 is "²", a digit to str.isdigit().
+    refused = rebinding_refusal([(b"host", b"localhost:\xb2")], ("localhost:*",), ())
+    assert refused is not None and refused.status_code == 421
+
+
+async def test_a_loopback_name_with_a_port_is_served(lab: Lab) -> None:
+    response = await post(lab, TOOLS_LIST, Host="localhost:8000")
+    assert response.status_code == 200 and response.json()["id"] == 1
 
 
 async def test_the_server_s_own_origin_is_no_rebinding_and_is_served(lab: Lab) -> None:

@@ -36,6 +36,13 @@ async def request(headers: dict[str, str]) -> httpx.Response:
         "null",
         "https://attacker.example",
         "http://localhost.evil",
+        # Not an origin's serialization (RFC 6454 §6.2), though urlsplit reads a loopback host in each
+        "http://127.0.0.1:6274.evil.example",
+        "http://evil.example@127.0.0.1",
+        "http://127.0.0.1?evil.example",
+        "http://127.0.0.1#evil.example",
+        "http://127.0.0.1:",
+        "ftp://127.0.0.1",
     ],
 )
 async def test_an_origin_that_is_not_a_loopback_one_is_refused_with_403_never_a_500(origin: str) -> None:
@@ -43,7 +50,10 @@ async def test_an_origin_that_is_not_a_loopback_one_is_refused_with_403_never_a_
     assert response.status_code == 403 and "DNS-rebinding" in response.json()["error_description"]
 
 
-@pytest.mark.parametrize("origin", ["http://127.0.0.1:6274", "http://localhost:6274", "http://[::1]:6274"])
+@pytest.mark.parametrize(
+    "origin",
+    ["http://127.0.0.1:6274", "http://localhost:6274", "http://[::1]:6274", "https://localhost", "http://LOCALHOST:1"],
+)
 async def test_a_loopback_origin_is_let_through_with_cors(origin: str) -> None:
     response = await request({"Origin": origin})
     assert response.status_code == 200 and response.headers["access-control-allow-origin"] == origin

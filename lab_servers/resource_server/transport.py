@@ -92,11 +92,18 @@ def rebinding_refusal(
 def _listed(value: str, allowed: Sequence[str]) -> bool:
     # A host name, and an origin's scheme and host, compare case-insensitively (RFC 9110 §4.2.3,
     # RFC 3986 §3.1 and §3.2.2): `MCP.EXAMPLE.COM` is this server's name too.
+    # `name:*` is the name with a port, and a port is digits (RFC 3986 §3.2.3): read as a mere
+    # prefix, `127.0.0.1:*` let `127.0.0.1:80.evil.example` through.
     value = value.lower()
     return bool(value) and any(
-        value == entry or (entry.endswith(":*") and value.startswith(entry[:-1]))
+        value == entry or (entry.endswith(":*") and _is_port_after(entry[:-1], value))
         for entry in (entry.lower() for entry in allowed)
     )
+
+
+def _is_port_after(prefix: str, value: str) -> bool:
+    port = value[len(prefix) :]
+    return value.startswith(prefix) and port.isascii() and port.isdigit()
 
 
 def media_refusal(headers: list[tuple[bytes, bytes]]) -> Response | None:
