@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .authorization_server import ASCapabilities
-from .client import Credentials, LabClient, StepError
+from .client import LabClient, StepError
 from .lab import CLIENT_METADATA_URL, Lab, default_client_metadata
 from .metadata_host import HostedResponse
 from .revisions import REVISIONS
@@ -194,12 +194,3 @@ async def stable_url_rule(seed: int = 0) -> list[Scenario]:
 
 def scenarios_table(scenarios: list[Scenario]) -> Table:
     return Table(["scenario", "outcome", "why"], [[s.name, s.outcome, s.why] for s in scenarios])
-
-
-def user_typed(client_id: str) -> Callable[[dict[str, Any]], Awaitable[Credentials | None]]:
-    """An ask-the-user callback (MCP §5, option 4) that answers with a client id typed in."""
-
-    async def ask(_: dict[str, Any]) -> Credentials | None:
-        return Credentials(client_id)
-
-    return ask

@@ -98,13 +98,6 @@ class BodyTap:
         return text
 
 
-def traced_body(data: bytes, limit: int = MAX_TRACED_BODY_BYTES) -> str:
-    """The text a trace keeps of a whole body (see `BodyTap`)."""
-    tap = BodyTap(limit)
-    tap.add(data)
-    return tap.text()
-
-
 @dataclass(frozen=True)
 class Exchange:
     """One request and its response (or the connection error that took its place)."""

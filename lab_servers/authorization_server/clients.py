@@ -54,10 +54,6 @@ class Client:
         return "none" if self.kind == "cimd" else "client_secret_basic"
 
     @property
-    def is_public(self) -> bool:
-        return self.token_endpoint_auth_method == "none"
-
-    @property
     def hostname(self) -> str | None:
         """For a CIMD client, the host that vouches for the document: what consent must show."""
         return urlsplit(self.client_id).hostname if self.kind == "cimd" else None
