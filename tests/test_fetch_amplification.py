@@ -1,0 +1,168 @@
+"""How many requests the AS sends for the requests it receives (CIMD -02 §8.6 SSRF, §8.7 "denial
+of service attacks against the authorization server by consuming excessive resources").
+
+Every CIMD request names a URL the AS fetches, so an AS without bounds is an amplifier: one
+inbound request, several outbound ones, aimed where the sender chose. The hardened AS:
+
+- fetches at most one client_id document and one jwks_uri per inbound request, follows no
+  redirect (CIMD §5), and never fetches a document's logo_uri (only DCR prefetches, rate-limited);
+- shares one fetch among concurrent requests naming the same uncached client_id (no stampede),
+  and shares it only while it runs: a failure is never reused (CIMD §5: MUST NOT cache errors);
+- gives up on a fetch that hangs after `fetch_timeout_seconds`, and forgets it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from joserfc import jwt
+
+from lab_servers import HARDENED, ISSUER, Lab, default_client_metadata
+from lab_servers.client import ConsentPage
+from lab_servers.metadata_host import HostedResponse
+
+from .gated_host import KEYS_ADDRESS, KEYS_HOST, SLOW_HOST, add_gated_host, settle
+from .helpers import open_authorization
+from .test_private_key_jwt import ASSERTION_TYPE, key
+
+pytestmark = pytest.mark.anyio
+CLIENT_ID = f"https://{SLOW_HOST}/client.json"
+
+
+def consent_shown(page: object) -> bool:
+    return isinstance(page, ConsentPage) and page.is_consent
+
+
+async def revoke_as(lab: Lab, form: dict[str, str]) -> int:
+    async with lab.httpx_client("client") as http:
+        return (await http.post(f"{ISSUER}/revoke", data={"token": "unknown", **form})).status_code
+
+
+# One client_id, many requests at once: one fetch -------------------------------------------------
+
+
+async def test_concurrent_authorization_requests_for_one_uncached_client_id_share_one_fetch(lab: Lab) -> None:
+    host, gated = add_gated_host(lab)
+    host.publish("/client.json", default_client_metadata(CLIENT_ID))
+    gated.hold()
+    pages = [asyncio.ensure_future(open_authorization(lab, CLIENT_ID)) for _ in range(10)]
+    await gated.until_waiting(1)
+    await settle()  # every other request is past its own awaits by now, and did not fetch
+    assert gated.arrived == 1  # was 10: one fetch each, a stampede at the client's host
+    gated.release()
+    assert all(consent_shown(page) for page in await asyncio.gather(*pages))
+    assert gated.arrived == 1 and lab.auth_server.cimd.in_flight == {}
+
+
+async def test_a_document_that_may_not_be_cached_is_still_fetched_once_for_requests_at_once(lab: Lab) -> None:
+    # `no-store` (RFC 9111 §5.2.2.5) forbids keeping it, so every later request fetches again;
+    # requests that arrive while it is being fetched share that fetch, which is not keeping it.
+    host, gated = add_gated_host(lab)
+    host.publish("/client.json", default_client_metadata(CLIENT_ID), cache_control="no-store")
+    gated.hold()
+    revocations = [asyncio.ensure_future(revoke_as(lab, {"client_id": CLIENT_ID})) for _ in range(5)]
+    await gated.until_waiting(1)
+    await settle()
+    gated.release()
+    assert await asyncio.gather(*revocations) == [200] * 5  # RFC 7009 §2.2: 200 for an unknown token
+    assert gated.arrived == 1 and lab.cimd_cache == {}
+    assert await revoke_as(lab, {"client_id": CLIENT_ID}) == 200
+    assert gated.arrived == 2  # a later request fetches again: nothing was cached
+
+
+async def test_a_shared_fetch_that_failed_is_not_reused_by_the_next_request(lab: Lab) -> None:
+    # CIMD §5: the AS MUST NOT cache error responses. Those who waited for the failed fetch share
+    # its answer; the next request asks the host again.
+    host, gated = add_gated_host(lab)
+    gated.hold()
+    pages = [asyncio.ensure_future(open_authorization(lab, CLIENT_ID)) for _ in range(3)]
+    await gated.until_waiting(1)
+    await settle()
+    gated.release()
+    for page in await asyncio.gather(*pages):
+        assert isinstance(page, ConsentPage) and "HTTP 404" in page.fields["error_description"]
+    host.publish("/client.json", default_client_metadata(CLIENT_ID))
+    assert consent_shown(await open_authorization(lab, CLIENT_ID))
+    assert gated.arrived == 2
+
+
+async def test_a_request_that_gives_up_does_not_take_the_shared_fetch_with_it(lab: Lab) -> None:
+    host, gated = add_gated_host(lab)
+    host.publish("/client.json", default_client_metadata(CLIENT_ID))
+    gated.hold()
+    first = asyncio.ensure_future(open_authorization(lab, CLIENT_ID))
+    await gated.until_waiting(1)
+    second = asyncio.ensure_future(open_authorization(lab, CLIENT_ID))
+    await settle()
+    first.cancel()  # the browser that caused the fetch went away
+    await settle()
+    gated.release()
+    assert consent_shown(await second)
+    assert first.cancelled() and gated.arrived == 1
+    assert CLIENT_ID in lab.cimd_cache  # the fetch ran to its end, and its valid document is kept
+
+
+# What one request can cause -------------------------------------------------------------------------
+
+
+async def test_one_authorization_request_causes_one_fetch_whatever_its_document_points_at(lab: Lab) -> None:
+    # The document names a logo, keys and a sector identifier, and its URL first redirects: the
+    # AS fetches the client_id URL once, follows nothing (CIMD §5), and fetches none of the URLs
+    # inside (a CIMD logo is not prefetched here; only DCR does, under its rate limit).
+    host, _ = add_gated_host(lab)
+    inside = {f: f"https://{KEYS_HOST}/{f}" for f in ("logo_uri", "jwks_uri", "sector_identifier_uri")}
+    lab.network.add_host(KEYS_HOST, KEYS_ADDRESS, host)  # counted by the trace, not the gate
+    document = {**default_client_metadata(CLIENT_ID), **inside, "token_endpoint_auth_method": "private_key_jwt"}
+    host.publish("/client.json", document)
+    host.publish_response("/moved.json", HostedResponse(b"", 302, {"location": CLIENT_ID}))
+    sent = len(lab.trace)
+    assert consent_shown(await open_authorization(lab, CLIENT_ID))
+    moved = await open_authorization(lab, f"https://{SLOW_HOST}/moved.json")
+    assert isinstance(moved, ConsentPage) and "redirects MUST NOT be followed" in moved.fields["error_description"]
+    fetched = [e.url for e in list(lab.trace)[sent:] if e.caller == "auth.example.com"]
+    assert fetched == [CLIENT_ID, f"https://{SLOW_HOST}/moved.json"]
+
+
+async def test_one_token_request_causes_at_most_a_document_fetch_and_a_keys_fetch(lab: Lab) -> None:
+    # private_key_jwt with jwks_uri (RFC 7523 §2.2, CIMD §8.2): the document (not cached here)
+    # and the keys, two fetches for one request, and nothing more.
+    host, _ = add_gated_host(lab)
+    keys, _ = add_gated_host(lab, KEYS_HOST, KEYS_ADDRESS)
+    keys.publish("/jwks.json", {"keys": [key(1).as_dict(private=False)]})
+    document = {**default_client_metadata(CLIENT_ID), "token_endpoint_auth_method": "private_key_jwt",
+                "jwks_uri": f"https://{KEYS_HOST}/jwks.json"}  # fmt: skip
+    host.publish("/client.json", document, cache_control="no-store")
+    sent = len(lab.trace)
+    assertion = _assertion(lab, "one")
+    assert await revoke_as(lab, {"client_assertion_type": ASSERTION_TYPE, "client_assertion": assertion}) == 200
+    fetched = [e.url for e in list(lab.trace)[sent:] if e.caller == "auth.example.com"]
+    assert fetched == [CLIENT_ID, f"https://{KEYS_HOST}/jwks.json"]
+
+
+def _assertion(lab: Lab, jti: str) -> str:
+    now = lab.clock.now()
+    claims = {"iss": CLIENT_ID, "sub": CLIENT_ID, "aud": f"{ISSUER}/token", "exp": now + 60, "jti": jti}
+    return jwt.encode({"alg": "Ed25519"}, claims, key(1), algorithms=["Ed25519"])
+
+
+# A fetch that hangs ---------------------------------------------------------------------------------
+
+
+async def test_a_hanging_fetch_holds_its_requests_for_the_timeout_then_all_are_refused_and_it_is_forgotten() -> None:
+    # CIMD §8.7's resources: what a hanging host holds is one fetch per client_id (not one per
+    # request), for fetch_timeout_seconds, and then nothing.
+    async with Lab(seed=0, policy=HARDENED.but(fetch_timeout_seconds=0.05)) as lab:
+        host, gated = add_gated_host(lab)
+        host.publish("/client.json", default_client_metadata(CLIENT_ID))
+        gated.hold()  # never released: the host never answers
+        pages: list[Any] = await asyncio.gather(*(open_authorization(lab, CLIENT_ID) for _ in range(5)))
+        for page in pages:
+            assert (
+                isinstance(page, ConsentPage)
+                and "took longer than the 50 ms timeout" in page.fields["error_description"]
+            )
+        assert gated.arrived == 1
+        assert lab.auth_server.cimd.in_flight == {} and lab.cimd_cache == {}
+        gated.release()
