@@ -141,9 +141,42 @@ async def test_one_token_request_causes_at_most_a_document_fetch_and_a_keys_fetc
     assert fetched == [CLIENT_ID, f"https://{KEYS_HOST}/jwks.json"]
 
 
-def _assertion(lab: Lab, jti: str) -> str:
+@pytest.mark.parametrize(
+    ("changes", "mention"),
+    [
+        ({"exp": 0}, "expired"),
+        ({"aud": "https://victim.example/token"}, "aud must name this token endpoint"),
+        ({"sub": "https://victim.example/client.json"}, "iss and sub must both be the client_id"),
+        ({"jti": "spent"}, "already used"),
+    ],
+    ids=["expired", "other-audience", "other-subject", "replayed"],
+)
+async def test_an_assertion_that_could_never_pass_costs_no_fetch_of_the_clients_keys(
+    lab: Lab, changes: dict[str, Any], mention: str
+) -> None:
+    # The keys live at a URL the client chose (jwks_uri): fetched for every assertion, a stranger
+    # replaying one (or sending junk) aims one AS request at that URL per request it sends.
+    keys, gated = add_gated_host(lab, KEYS_HOST, KEYS_ADDRESS)
+    keys.publish("/jwks.json", {"keys": [key(1).as_dict(private=False)]})
+    document = {**default_client_metadata(CLIENT_ID), "token_endpoint_auth_method": "private_key_jwt",
+                "jwks_uri": f"https://{KEYS_HOST}/jwks.json"}  # fmt: skip
+    add_gated_host(lab)[0].publish("/client.json", document)
+    spent = {"client_assertion_type": ASSERTION_TYPE, "client_assertion": _assertion(lab, "spent")}
+    async with lab.httpx_client("client") as http:
+        assert (await http.post(f"{ISSUER}/revoke", data={"token": "x", **spent})).status_code == 200
+        fetched = gated.arrived
+        sent = {
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": _assertion(lab, **{"jti": "new", **changes}),
+        }
+        response = await http.post(f"{ISSUER}/revoke", data={"token": "x", **sent})
+    assert response.status_code == 401 and mention in response.json()["error_description"], response.text
+    assert gated.arrived == fetched == 1
+
+
+def _assertion(lab: Lab, jti: str, **changes: Any) -> str:
     now = lab.clock.now()
-    claims = {"iss": CLIENT_ID, "sub": CLIENT_ID, "aud": f"{ISSUER}/token", "exp": now + 60, "jti": jti}
+    claims = {"iss": CLIENT_ID, "sub": CLIENT_ID, "aud": f"{ISSUER}/token", "exp": now + 60, "jti": jti, **changes}
     return jwt.encode({"alg": "Ed25519"}, claims, key(1), algorithms=["Ed25519"])
 
 

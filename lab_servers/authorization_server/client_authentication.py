@@ -149,10 +149,37 @@ def _unverified_claims(assertion: str) -> dict[str, Any]:
 
 
 async def _check_client_assertion(server: AuthorizationServerState, client: Client, form: dict[str, str]) -> None:
+    """RFC 7523 §3, in the order that costs the AS least. The keys may be a fetch of a URL the
+    client chose (jwks_uri), so an assertion that could never pass (expired, for another audience,
+    its jti spent) is refused from its claims alone, before anything is fetched (CIMD -02 §8.6,
+    §8.7: the AS must not become an amplifier). The claims are judged again once the signature is
+    verified, after the fetch: another request may have spent the jti while this one awaited it."""
     if form.get("client_assertion_type") != JWT_BEARER_ASSERTION:
         raise invalid_client(f"client_assertion_type must be {JWT_BEARER_ASSERTION} (RFC 7523 §2.2)")
-    _unverified_claims(form["client_assertion"])
-    keys = client.metadata.get("jwks")
+    if client.metadata.get("jwks") is None and not isinstance(client.metadata.get("jwks_uri"), str):
+        # Registration refuses this (RFC 7591 §2); a record made any other way still gets an answer.
+        raise invalid_client(
+            "the client declared private_key_jwt but publishes no jwks or jwks_uri to verify it with (RFC 7591 §2)"
+        )
+    # 1. The claims as sent, not yet trusted: a refusal here costs no fetch.
+    _check_assertion_claims(server, client, _unverified_claims(form["client_assertion"]))
+    # 2. The client's keys (an await when they live at its jwks_uri).
+    key_set = await _client_keys(server, client)
+    try:
+        # 3. The signature. Its parts were read (bounded) in step 1, before the keys were looked up.
+        claims = verify_signature(
+            form["client_assertion"], key_set, CLIENT_ASSERTION_ALGORITHMS, what="the client_assertion"
+        )
+    except JwtRejected as rejected:
+        raise invalid_client(f"{rejected.rule}, checked with the client's published keys") from None
+    # 4. The same rules on the verified claims, then the jti is spent, with no await in between.
+    _check_assertion_claims(server, client, claims)
+    _spend_jti(server, client, claims)
+
+
+async def _client_keys(server: AuthorizationServerState, client: Client) -> KeySet:
+    """The client's public keys: its `jwks`, or the document at its `jwks_uri`, fetched defensively."""
+    keys: Any = client.metadata.get("jwks")  # checked by the caller: present, or a jwks_uri is
     jwks_uri = client.metadata.get("jwks_uri")
     if keys is None and isinstance(jwks_uri, str):
         try:
@@ -172,22 +199,13 @@ async def _check_client_assertion(server: AuthorizationServerState, client: Clie
                 f"the client's keys could not be read, so its assertion cannot be verified (CIMD §8.2): "
                 f"{refused.description.removeprefix('client metadata document rejected: ')}"
             ) from None
-    if keys is None:
-        # Registration refuses this (RFC 7591 §2); a record made any other way still gets an answer.
-        raise invalid_client(
-            "the client declared private_key_jwt but publishes no jwks or jwks_uri to verify it with (RFC 7591 §2)"
-        )
     try:
-        key_set = KeySet.import_key_set(keys)
+        return KeySet.import_key_set(keys)
     except (JoseError, ValueError, TypeError, KeyError) as exc:
         raise invalid_client(f"the client's published keys are not a JWK Set (RFC 7517 §5): {exc}") from None
-    try:
-        # Its parts were read (bounded) above, before its keys were looked up.
-        claims = verify_signature(
-            form["client_assertion"], key_set, CLIENT_ASSERTION_ALGORITHMS, what="the client_assertion"
-        )
-    except JwtRejected as rejected:
-        raise invalid_client(f"{rejected.rule}, checked with the client's published keys") from None
+
+
+def _check_assertion_claims(server: AuthorizationServerState, client: Client, claims: dict[str, Any]) -> None:
     now = server.clock.now()
     try:
         # RFC 7523 §3 items 4-6: exp, nbf and iat are NumericDates, and the assertion MUST NOT be
@@ -224,12 +242,15 @@ async def _check_client_assertion(server: AuthorizationServerState, client: Clie
     for passed, rule in checks:
         if not passed:
             raise invalid_client(f"client_assertion rejected: {rule} (RFC 7523 §3)")
+
+
+def _spend_jti(server: AuthorizationServerState, client: Client, claims: dict[str, Any]) -> None:
+    """Spent here, by the authentication it performed, even if the grant is then refused: unlike a
+    code, an assertion costs its client nothing to mint again, and one that authenticated once
+    must never authenticate a second request (RFC 7523 §3). The caller checked the jti with no
+    await since, so two concurrent requests with one assertion cannot both pass it."""
+    now = server.clock.now()
     for key in [k for k, exp in server.seen_assertions.items() if exp <= now]:
         del server.seen_assertions[key]  # an expired assertion is refused by its exp anyway
-    # Spent here, by the authentication it performed, even if the grant is then refused: unlike a
-    # code, an assertion costs its client nothing to mint again, and one that authenticated once
-    # must never authenticate a second request (RFC 7523 §3). No await since the jti check above,
-    # so two concurrent requests with one assertion cannot both pass it.
-    server.seen_assertions[client.client_id, claims["jti"]] = math.ceil(
-        claims["exp"]
-    )  # a fractional exp (RFC 7519 §2) is kept until it passes
+    # a fractional exp (RFC 7519 §2) is kept until it passes
+    server.seen_assertions[client.client_id, claims["jti"]] = math.ceil(claims["exp"])
