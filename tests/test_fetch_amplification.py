@@ -24,7 +24,7 @@ from lab_servers.client import ConsentPage
 from lab_servers.metadata_host import HostedResponse
 
 from .gated_host import KEYS_ADDRESS, KEYS_HOST, SLOW_HOST, add_gated_host, settle
-from .helpers import open_authorization
+from .helpers import open_authorization, register
 from .test_private_key_jwt import ASSERTION_TYPE, key
 
 pytestmark = pytest.mark.anyio
@@ -178,6 +178,21 @@ def _assertion(lab: Lab, jti: str, **changes: Any) -> str:
     now = lab.clock.now()
     claims = {"iss": CLIENT_ID, "sub": CLIENT_ID, "aud": f"{ISSUER}/token", "exp": now + 60, "jti": jti, **changes}
     return jwt.encode({"alg": "Ed25519"}, claims, key(1), algorithms=["Ed25519"])
+
+
+async def test_one_registration_causes_at_most_one_fetch_per_fetched_metadata_url(lab: Lab) -> None:
+    # RFC 7591 registration, hardened: the logo, the keys and the sector identifier are each
+    # fetched once (CIMD -02 §8.8 prefetch), through the defensive fetch, which follows no
+    # redirect; the per-address rate limit bounds how often anyone can ask.
+    host, _ = add_gated_host(lab)
+    for field in ("logo_uri", "jwks_uri", "sector_identifier_uri"):
+        host.publish_response(f"/{field}", HostedResponse(b"", 302, {"location": f"https://{SLOW_HOST}/{field}"}))
+    public = {k: v for k, v in default_client_metadata().items() if k != "client_id"}
+    body = {**public, **{f: f"https://{SLOW_HOST}/{f}" for f in ("logo_uri", "jwks_uri", "sector_identifier_uri")}}
+    sent = len(lab.trace)
+    assert (await register(lab, body)).status_code == 201
+    fetched = [e.url for e in list(lab.trace)[sent:] if e.caller == "auth.example.com"]
+    assert fetched == [f"https://{SLOW_HOST}/{f}" for f in HARDENED.fetched_metadata_urls]
 
 
 # A fetch that hangs ---------------------------------------------------------------------------------
