@@ -53,7 +53,7 @@ async def test_concurrent_authorization_requests_for_one_uncached_client_id_shar
     assert gated.arrived == 1  # was 10: one fetch each, a stampede at the client's host
     gated.release()
     assert all(consent_shown(page) for page in await asyncio.gather(*pages))
-    assert gated.arrived == 1 and lab.auth_server.cimd.in_flight == {}
+    assert gated.arrived == 1 and lab.auth_server.cimd.fetches.in_flight == {}
 
 
 async def test_a_document_that_may_not_be_cached_is_still_fetched_once_for_requests_at_once(lab: Lab) -> None:
@@ -174,6 +174,32 @@ async def test_an_assertion_that_could_never_pass_costs_no_fetch_of_the_clients_
     assert gated.arrived == fetched == 1
 
 
+async def test_concurrent_requests_of_one_private_key_jwt_client_share_one_fetch_of_its_keys(lab: Lab) -> None:
+    # Each assertion is fresh and well-formed, so each needs the keys; requests waiting for them
+    # at the same time wait for one fetch, and each is then judged on its own (RFC 7523 §3).
+    keys, gated = add_gated_host(lab, KEYS_HOST, KEYS_ADDRESS)
+    keys.publish("/jwks.json", {"keys": [key(1).as_dict(private=False)]})
+    document = {**default_client_metadata(CLIENT_ID), "token_endpoint_auth_method": "private_key_jwt",
+                "jwks_uri": f"https://{KEYS_HOST}/jwks.json"}  # fmt: skip
+    add_gated_host(lab)[0].publish("/client.json", document)
+    gated.hold()
+    forms = [
+        {"client_assertion_type": ASSERTION_TYPE, "client_assertion": _assertion(lab, f"at-once-{n}")} for n in range(5)
+    ]
+    revocations = [asyncio.ensure_future(revoke_as(lab, form)) for form in forms]
+    await gated.until_waiting(1)
+    await settle()
+    assert gated.arrived == 1  # was 5
+    gated.release()
+    assert await asyncio.gather(*revocations) == [200] * 5
+    assert lab.auth_server.key_fetches.in_flight == {}
+    assert (
+        await revoke_as(lab, {"client_assertion_type": ASSERTION_TYPE, "client_assertion": _assertion(lab, "later")})
+        == 200
+    )
+    assert gated.arrived == 2  # keys are not cached: a later request fetches them again
+
+
 def _assertion(lab: Lab, jti: str, **changes: Any) -> str:
     now = lab.clock.now()
     claims = {"iss": CLIENT_ID, "sub": CLIENT_ID, "aud": f"{ISSUER}/token", "exp": now + 60, "jti": jti, **changes}
@@ -212,5 +238,5 @@ async def test_a_hanging_fetch_holds_its_requests_for_the_timeout_then_all_are_r
                 and "took longer than the 50 ms timeout" in page.fields["error_description"]
             )
         assert gated.arrived == 1
-        assert lab.auth_server.cimd.in_flight == {} and lab.cimd_cache == {}
+        assert lab.auth_server.cimd.fetches.in_flight == {} and lab.cimd_cache == {}
         gated.release()

@@ -13,15 +13,14 @@ whose rules are a subset). The resolution runs in four steps, each one function 
 4. `cache_lifetime`      — how long may it be reused? HTTP caching, within the AS's bounds; errors
                            are never cached (§5); the cache holds a bounded number of documents
 
-Requests that name one uncached client_id at the same time share steps 2-4 (`CimdResolver`): one
-fetch, not one each.
+Requests that name one uncached client_id at the same time share steps 2-4 (`CimdResolver`,
+`shared_fetch.py`): one fetch, not one each.
 
 Every rejection is an `OAuthError("invalid_client", …)` whose description names the rule.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from .defensive_fetch import FetchRefused, Resolver, UnresolvableHost, defensive
 from .errors import OAuthError
 from .policy import ASPolicy
 from .rfc7591 import SHARED_SECRET_METHODS, MetadataError, check_client_metadata, split_url
+from .shared_fetch import SharedFetches
 
 
 def reject(rule: str) -> OAuthError:
@@ -300,13 +300,8 @@ class CachedDocument:
 
 
 class CimdResolver:
-    """Resolves CIMD client ids, keeping a cache of valid documents and nothing else.
-
-    Concurrent requests naming one client_id that is not cached share one fetch (`in_flight`):
-    N authorization requests at once cause one request to the client's host, not N (a cache
-    stampede would make the AS an amplifier, CIMD -02 §8.7's "denial of service"). Sharing an
-    answer while it is being fetched is not caching it: the entry goes when the fetch ends,
-    whatever its outcome, so an error is never reused by a later request (§5)."""
+    """Resolves CIMD client ids, keeping a cache of valid documents and nothing else. Requests
+    naming one uncached client_id at the same time share one fetch (`shared_fetch.py`)."""
 
     def __init__(
         self,
@@ -322,36 +317,25 @@ class CimdResolver:
         self.policy = policy
         self.as_metadata = as_metadata
         self.cache = DocumentCache()
-        # (client_id, the policy it is judged under) → the fetch under way for it.
-        self.in_flight: dict[tuple[str, ASPolicy], asyncio.Task[dict[str, Any]]] = {}
+        self.fetches: SharedFetches[dict[str, Any]] = SharedFetches()
 
     async def resolve(self, client_id: str) -> Client:
         cached = self.cache.fresh(client_id, self.clock.now())
         if cached is not None:
             return Client(client_id, "cimd", cached.document)
         # One request, one policy: read once, so that a policy switched while the document is
-        # fetched cannot leave it checked half by one policy and half by the other.
+        # fetched cannot leave it checked half by one policy and half by the other. A request
+        # under a new policy never joins a fetch the old one started (the key names the policy).
         policy = self.policy
         check_client_id_url(client_id, policy)  # 1. refused before anything is fetched or shared
-        key = (client_id, policy)
-        fetching = self.in_flight.get(key)
-        if fetching is None:
-            # A task of its own, not the first requester's: if that request is cancelled (its
-            # client went away), the others still get their answer.
-            fetching = asyncio.ensure_future(self._fetch_and_judge(client_id, policy))
-            fetching.add_done_callback(_retrieved)
-            self.in_flight[key] = fetching
-        return Client(client_id, "cimd", await asyncio.shield(fetching))
+        document = await self.fetches.run((client_id, policy), lambda: self._fetch_and_judge(client_id, policy))
+        return Client(client_id, "cimd", document)
 
     async def _fetch_and_judge(self, client_id: str, policy: ASPolicy) -> dict[str, Any]:
-        """Steps 2-4 for one client_id, all under `policy`; shared by the requests that await it."""
-        try:
-            fetched = await fetch_document(client_id, http=self.http, resolve=self.resolve_host, policy=policy)
-            document = check_document(client_id, fetched.document, policy, self.as_metadata())
-            check_document_urls(document, policy, self.resolve_host)
-        finally:
-            # Gone before any requester sees the outcome: a later request fetches again (§5).
-            self.in_flight.pop((client_id, policy), None)
+        """Steps 2-4 for one client_id, all under `policy`."""
+        fetched = await fetch_document(client_id, http=self.http, resolve=self.resolve_host, policy=policy)
+        document = check_document(client_id, fetched.document, policy, self.as_metadata())
+        check_document_urls(document, policy, self.resolve_host)
         # Only now, with every check passed, may the document be remembered (§5: never cache
         # errors), and only under the policy that judged it: a switch during the fetch emptied
         # the cache (state.py), and a document the old policy let through must not refill it.
@@ -365,10 +349,3 @@ class CimdResolver:
                                   expires=freshness.get("expires"), date=freshness.get("date"), now=now)  # fmt: skip
         if lifetime > 0:
             self.cache.store(CachedDocument(client_id, document, now, now + lifetime), policy.max_cached_documents)
-
-
-def _retrieved(fetch: asyncio.Task[dict[str, Any]]) -> None:
-    # Every requester may have gone (cancelled) before a shared fetch failed: its outcome is
-    # taken here, so asyncio does not log "exception was never retrieved".
-    if not fetch.cancelled():
-        fetch.exception()

@@ -30,6 +30,7 @@ from .cimd import fetch_document
 from .client_ids import resolve_client
 from .clients import Client
 from .errors import OAuthError, invalid_client
+from .policy import ASPolicy
 from .rfc8414 import CLIENT_ASSERTION_ALGORITHMS
 from .state import AuthorizationServerState
 
@@ -182,16 +183,10 @@ async def _client_keys(server: AuthorizationServerState, client: Client) -> KeyS
     keys: Any = client.metadata.get("jwks")  # checked by the caller: present, or a jwks_uri is
     jwks_uri = client.metadata.get("jwks_uri")
     if keys is None and isinstance(jwks_uri, str):
+        policy = server.policy
         try:
-            keys = (
-                await fetch_document(
-                    jwks_uri,
-                    http=server.cimd.http,
-                    resolve=server.cimd.resolve_host,
-                    policy=server.policy,
-                    what="jwks_uri",
-                )
-            ).document
+            # Requests at once for one client's keys share one fetch (shared_fetch.py).
+            keys = await server.key_fetches.run((jwks_uri, policy), lambda: _fetch_keys(server, jwks_uri, policy))
         except OAuthError as refused:
             # CIMD §8.2: the key comes from the client's metadata; without it, authentication fails
             # (a 401 with its challenge, as every invalid_client), not the document's rejection.
@@ -203,6 +198,13 @@ async def _client_keys(server: AuthorizationServerState, client: Client) -> KeyS
         return KeySet.import_key_set(keys)
     except (JoseError, ValueError, TypeError, KeyError) as exc:
         raise invalid_client(f"the client's published keys are not a JWK Set (RFC 7517 §5): {exc}") from None
+
+
+async def _fetch_keys(server: AuthorizationServerState, jwks_uri: str, policy: ASPolicy) -> Any:
+    fetched = await fetch_document(
+        jwks_uri, http=server.cimd.http, resolve=server.cimd.resolve_host, policy=policy, what="jwks_uri"
+    )
+    return fetched.document
 
 
 def _check_assertion_claims(server: AuthorizationServerState, client: Client, claims: dict[str, Any]) -> None:

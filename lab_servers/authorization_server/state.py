@@ -23,6 +23,7 @@ from .keys import ALGORITHM, AccessTokenAlgorithm, SigningKey
 from .policy import HARDENED, ASPolicy
 from .rfc7591 import Registrar
 from .rfc8414 import ID_JAG_PROFILE, JWT_BEARER, TOKEN_EXCHANGE, authorization_server_metadata
+from .shared_fetch import SharedFetches
 from .token_records import IssuedAccessTokens, RefreshTokens
 
 MAX_PENDING_CONSENTS = 10_000  # consent transactions awaiting a decision (each lives 10 minutes)
@@ -67,6 +68,8 @@ class AuthorizationServerState:
         # unique per issuer only, so two issuers' jti may collide: keyed by jti alone, one CIMD
         # client could spend another's jti before it is used.
         self.seen_assertions: dict[tuple[str, str], int] = {}
+        # (jwks_uri, policy) → its fetch under way: concurrent private_key_jwt requests share one.
+        self.key_fetches: SharedFetches[Any] = SharedFetches()
         self.revoked_jtis: dict[str, int] = {}  # access-token jti → exp: the AS's denylist (RFC 7009)
         # access-token jti → its grant (a refresh family, or a code redeemed without one), to revoke a grant whole
         self.grant_of_jti: dict[str, str] = {}
