@@ -59,17 +59,25 @@ class ClientDocumentError(ValueError):
     pass
 
 
-def read_client_document(path: Path, url_for: Any) -> tuple[str, dict[str, Any]]:
+def read_client_document(path: Path, url_for: Any, max_bytes: int) -> tuple[str, dict[str, Any]]:
     """A user's own document from `path`, published at `/<file name>`; returns (url, document).
 
     A missing `client_id` is filled in with the URL it will be served at; a different one is an
-    error now rather than an `invalid_client` later (CIMD §4.1: it MUST equal the URL exactly)."""
+    error now rather than an `invalid_client` later (CIMD §4.1: it MUST equal the URL exactly).
+    A document over `max_bytes`, the most the AS fetches (CIMD §8.7), is refused unread: a path
+    such as /dev/zero never ends."""
     try:
+        with path.open("rb") as file:
+            data = file.read(max_bytes + 1)
         # Read as the AS will read it (the bounded parser: no duplicate names, no NaN, 32 levels),
         # so a document it would refuse is refused here, naming the rule, not at the handshake.
-        document = parse_json(path.read_bytes(), what="the document")
+        document = None if len(data) > max_bytes else parse_json(data, what="the document")
     except (OSError, ValueError) as exc:
         raise ClientDocumentError(f"--client-document {path}: {exc}") from None
+    if document is None:
+        raise ClientDocumentError(
+            f"--client-document {path}: over {max_bytes} bytes, more than the AS fetches of a document (CIMD §8.7)"
+        )
     if not isinstance(document, dict):
         raise ClientDocumentError(f"--client-document {path}: a client metadata document is a JSON object")
     url = url_for(f"/{path.name}")

@@ -109,6 +109,20 @@ def served_policy(base: ASPolicy, documents_origin: str) -> ASPolicy:
     return base.but(trusted_local_origins=(documents_origin,), default_to_single_resource=True)
 
 
+def _check_ports(**ports: int) -> None:
+    """Each port a TCP port (0 lets the system pick one), and no two servers on one port: the
+    second would bind and then fail to listen, and uvicorn stop without saying why."""
+    taken: dict[int, str] = {}
+    for name, port in ports.items():
+        flag = "--" + name.replace("_", "-")
+        if not 0 <= port <= 65535:
+            raise ValueError(f"{flag} {port} is not a TCP port (0 to 65535; 0 for any free one)")
+        if port in taken:
+            raise ValueError(f"{taken[port]} and {flag} are both {port}: each server needs a port of its own")
+        if port:
+            taken[port] = flag
+
+
 @contextlib.asynccontextmanager
 async def serving(
     *,
@@ -147,10 +161,13 @@ async def serving(
             f"--revision {followed.version} is not served: that revision's AS lives at the MCP server's origin,"
             " which only the in-process lab builds (Lab(revision='2025-03-26'))"
         )
+    # An IPv6 address in a URL is bracketed (RFC 3986 §3.2.2), so a user may write `--host [::1]`.
+    host = host.removeprefix("[").removesuffix("]") if host.startswith("[") and host.endswith("]") else host
     if host not in ("127.0.0.1", "::1", "localhost") and not allow_non_loopback:
         raise ValueError(
             f"--host {host} is not a loopback address; pass --allow-non-loopback to listen there (others can then reach the lab)"
         )
+    _check_ports(mcp_port=mcp_port, as_port=as_port, documents_port=documents_port)
     # Bind first, so a port in use is a plain OSError here (uvicorn would call sys.exit), and
     # port 0 becomes a real port before any URL is made.
     sockets = [bind(host, port) for port in (mcp_port, as_port, documents_port)]
@@ -161,7 +178,10 @@ async def serving(
         for sock in sockets:
             sock.close()
         raise
-    ca = ensure_local_ca(tls_directory) if tls else None
+    try:
+        ca = ensure_local_ca(tls_directory) if tls else None
+    except OSError as exc:
+        raise OSError(f"--tls-dir {exc.filename or tls_directory}: {exc.strerror or exc}") from None
     scheme = "https" if tls else "http"
     origins = [f"{scheme}://{named}:{port}" for port in ports]
     mcp_url, issuer, documents_origin = f"{origins[0]}/mcp", origins[1], origins[2]
@@ -190,7 +210,7 @@ async def serving(
         documents.publish(ready.path, ready.document(url), cache_control="max-age=60")
         served.client_ids.append((url, ready.who))
     for path in client_documents:
-        url, document = read_client_document(path, documents.url)
+        url, document = read_client_document(path, documents.url, lab.policy.max_document_bytes)
         documents.publish(f"/{path.name}", document, cache_control="max-age=60")
         served.client_ids.append((url, f"your document {path}"))
     any_host = allow_non_loopback and host not in ("127.0.0.1", "::1", "localhost")

@@ -101,7 +101,10 @@ def client_id_lines(served: ServedLab) -> list[str]:
 async def serve_until_interrupted(*, trace_file: Path | None = None, **options: Any) -> None:
     from .trace_file import TraceWriter
 
-    writer = TraceWriter(trace_file) if trace_file else None
+    try:
+        writer = TraceWriter(trace_file) if trace_file else None
+    except OSError as exc:
+        raise OSError(f"--trace-file {trace_file}: {exc.strerror or exc}") from None
 
     def show(exchange: Exchange) -> None:
         print(exchange.summary(), flush=True)
