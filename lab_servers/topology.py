@@ -16,6 +16,11 @@ class CoLocated:
         self.authorization_server = authorization_server
         self.mcp_path = mcp_path or "/"
 
+    @property
+    def lifespan_app(self) -> ASGIApp:
+        """What has this host's lifespan: the MCP server's (the AS has none); see `LifespanRunner`."""
+        return getattr(self.resource_server, "lifespan_app", self.resource_server)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] != "http"

@@ -226,11 +226,18 @@ async def open_asgi(
 
 class LifespanRunner:
     """Runs an app's ASGI lifespan in a background task (the MCP server's session manager lives
-    there) and shuts it down on `stop`. A task, not a thread: the lab stays single-threaded."""
+    there) and shuts it down on `stop`. A task, not a thread: the lab stays single-threaded.
+
+    The task waits for its shutdown for as long as the app may be called, which nothing inside
+    the task can tell: the network that routes requests to the app (`LabNetwork.add_host`) asks
+    for it with `stop_soon` when it is itself freed. So the task must not hold that network, or
+    anything that does (the lab's servers fetch through it): give it the part of the app that
+    has the lifespan and no more (`ResourceServer.lifespan_app`)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self._app = app
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._started = asyncio.Event()
         self._shutdown = asyncio.Event()
         self._stopped = asyncio.Event()
@@ -240,7 +247,8 @@ class LifespanRunner:
         if self._task is None:
             # A fresh context: the app's lifespan must not inherit the step (and step collector)
             # of whichever client's request happened to start it.
-            self._task = asyncio.get_running_loop().create_task(self._run(), context=contextvars.Context())
+            self._loop = asyncio.get_running_loop()
+            self._task = self._loop.create_task(self._run(), context=contextvars.Context())
         await self._started.wait()
         if self._failure:
             raise RuntimeError(f"lifespan startup failed: {self._failure}")
@@ -251,6 +259,16 @@ class LifespanRunner:
         self._shutdown.set()
         await self._stopped.wait()
         await self._task
+
+    def stop_soon(self) -> None:
+        """Let the lifespan shut down, without waiting for it: callable where nothing can be
+        awaited (a finalizer, from whichever thread the garbage collector runs on). A lifespan
+        never started, or whose loop has closed (and with it every task), has nothing to stop."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed between the check and the call
+            loop.call_soon_threadsafe(self._shutdown.set)
 
     async def _run(self) -> None:
         messages = iter([{"type": "lifespan.startup"}])

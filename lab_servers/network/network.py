@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -100,9 +101,19 @@ class LabNetwork:
         self._by_address: dict[str, _Host] = {}
 
     def add_host(self, name: str, address: str, app: ASGIApp, *, lifespan: bool = False) -> None:
-        """Serve `app` at `address` and point the name `name` at it."""
+        """Serve `app` at `address` and point the name `name` at it. With `lifespan`, the app's
+        ASGI lifespan runs from the first request to `aclose`, or until this network is freed:
+        a notebook drops a lab without closing it (`lab = Lab()` run again), and the lifespan's
+        task, waiting for a shutdown nobody would send, kept the lab whole (servers, trace) and
+        added one task per lab for as long as the kernel ran. An app whose `lifespan_app` names
+        the part that has the lifespan has only that part run by the task (see `LifespanRunner`)."""
         self.dns.set(name, address)
-        self._by_address[address] = _Host(name, address, app, LifespanRunner(app) if lifespan else None)
+        runner = None
+        if lifespan:
+            runner = LifespanRunner(getattr(app, "lifespan_app", app))
+            # Once nothing can reach this network, no request can reach the app either.
+            weakref.finalize(self, runner.stop_soon)
+        self._by_address[address] = _Host(name, address, app, runner)
 
     def hosts(self) -> dict[str, str]:
         return {host.name: host.address for host in self._by_address.values()}

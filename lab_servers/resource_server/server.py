@@ -17,13 +17,14 @@ by the lab's bounded parser (a JSON-RPC parse error naming the rule, never a 500
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import httpx
 from mcp.server.mcpserver import Context
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.responses import JSONResponse, Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..body_limit import BodyLimit
 from ..bounded_json import DEFAULT_LIMITS, JsonRejected, parse_json
@@ -107,14 +108,20 @@ class ResourceServer:
     def connect_downstream(self, downstream: DownstreamCaller) -> None:
         """Give this MCP server a downstream API and the tool that calls it on the user's behalf."""
         self.downstream = downstream
+        # The tool lives in the SDK's app, which the lifespan task holds (`lifespan_app`); the
+        # caller's HTTP client reaches the lab network, so the tool finds it through this server,
+        # weakly, and the task does not keep a dropped lab's network alive.
+        server = weakref.ref(self)
 
         @self.mcp.tool()
         async def list_contacts(ctx: Context) -> dict[str, Any]:
             """The user's contacts, from the downstream API (token exchange, or passthrough as an experiment)."""
             request = ctx.request_context.request
             user_token = request.scope["state"]["lab_bearer"]  # type: ignore[union-attr]
+            this = server()
+            assert this is not None and this.downstream is not None, "a request reached the server, so it is alive"
             try:
-                return await downstream.get("/contacts", user_token)
+                return await this.downstream.get("/contacts", user_token)
             except DownstreamError as exc:
                 return {"error": str(exc), "caller": caller(ctx).subject}
 
@@ -141,6 +148,13 @@ class ResourceServer:
     @property
     def publishes_metadata(self) -> bool:
         return self.revision.protected_resource_metadata  # 2025-06-18 on (RFC 9728)
+
+    @property
+    def lifespan_app(self) -> ASGIApp:
+        """What has this server's ASGI lifespan: the SDK's app, whose session manager runs the
+        MCP requests' task group. The lab network runs it in a task of its own (`LifespanRunner`);
+        this server, which reaches the network through its `http`, stays out of that task."""
+        return self.mcp_app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -1,0 +1,131 @@
+"""A lab lives as long as something can still use it, and no longer.
+
+A learner keeps one kernel for a whole workshop and runs `lab = Lab(seed=0)` again and again,
+never `await lab.aclose()`. The MCP server's ASGI lifespan (the SDK's session manager) runs in a
+task that waits for a shutdown; nobody sent it, so every dropped lab left one task behind, and
+that task held the lab whole: its servers, its network and its trace, about 160 KB and one task
+per lab for as long as the kernel ran (measured: 80 labs, 83 tasks and 14 MB; now 2 tasks and
+1 MB). The network now ends its apps' lifespans when it is freed itself, which is when nothing,
+lab or client, can send a request through it any more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import weakref
+from typing import Any
+
+import pytest
+
+from lab_servers import Lab
+from lab_servers.network.asgi import LifespanRunner
+from lab_servers.sdk import sdk_whoami
+from lab_servers.story import add_downstream_api, add_second_mcp_server
+
+pytestmark = pytest.mark.anyio
+
+
+async def collected() -> None:
+    """Collect the lab's reference cycles, then let the lifespans it stopped run to their end."""
+    for _ in range(3):
+        gc.collect()
+        for _ in range(5):
+            await asyncio.sleep(0)
+
+
+async def a_dropped_lab(make: Any) -> tuple[weakref.ref[Any], int, int]:
+    """Build a lab with `make`, drop it unclosed; its network (a weak reference to it), and the
+    number of tasks before and after."""
+    await collected()
+    before = len(asyncio.all_tasks())
+    lab = await make()
+    network = weakref.ref(lab.network)
+    del lab
+    await collected()
+    return network, before, len(asyncio.all_tasks())
+
+
+@pytest.mark.parametrize("revision", ["2025-03-26", "2025-11-25", "2026-07-28"])
+async def test_a_lab_dropped_without_aclose_leaves_no_task_behind_and_is_freed(revision: str) -> None:
+    async def handshakes() -> Lab:
+        lab = Lab(seed=0, revision=revision)
+        await lab.connect("dcr")
+        if revision != "2025-03-26":  # no CIMD before 2025-11-25
+            await lab.connect("cimd")
+        return lab
+
+    network, before, after = await a_dropped_lab(handshakes)
+    assert network() is None, "nothing uses the dropped lab, yet its network (servers, trace) is still alive"
+    assert after == before
+
+
+async def test_labs_made_and_dropped_over_and_over_leave_the_task_count_where_it_was() -> None:
+    await collected()
+    before = len(asyncio.all_tasks())
+    networks = []
+    for _ in range(20):  # a cell run twenty times
+        lab = Lab(seed=0)
+        await lab.connect("dcr")
+        networks.append(weakref.ref(lab.network))
+    del lab
+    await collected()
+    assert [n for n in networks if n() is not None] == []
+    assert len(asyncio.all_tasks()) == before
+
+
+async def test_a_lab_the_official_sdk_client_connected_to_is_freed_too() -> None:
+    async def sdk_connected() -> Lab:
+        lab = Lab(seed=0)
+        await sdk_whoami(lab, client_metadata_url=lab.client_metadata_url)
+        return lab
+
+    network, before, after = await a_dropped_lab(sdk_connected)
+    assert network() is None and after == before
+
+
+async def test_the_story_servers_second_mcp_server_and_downstream_tool_do_not_keep_a_dropped_lab() -> None:
+    # Notebook 07: the tool that calls the downstream API lives inside the SDK's app, whose
+    # lifespan task must not reach the network through the tool's HTTP client.
+    async def story() -> Lab:
+        lab = Lab(seed=0)
+        second = add_second_mcp_server(lab)
+        add_downstream_api(lab)
+        connection = await lab.connect("cimd")
+        answer = await connection.client.call_tool("list_contacts", {})
+        assert "carol@example.com" in answer["content"][0]["text"]  # the tool reached the API
+        await lab.network.send("probe", "POST", second.resource, [], b"")  # a 401, and its lifespan started
+        return lab
+
+    network, before, after = await a_dropped_lab(story)
+    assert network() is None and after == before
+
+
+async def test_a_client_outlives_the_lab_it_came_from_and_completes_its_handshake() -> None:
+    # The lab is gone at once (no name holds it); its client still holds the network, so the
+    # MCP server's lifespan must still run for it.
+    client = Lab(seed=0).client("dcr")
+    await collected()
+    await client.run_all()
+    assert client.state.whoami is not None and client.state.whoami["client_id"].startswith("tpc_")
+
+
+async def test_a_lab_still_in_use_keeps_serving_after_a_collection() -> None:
+    lab = Lab(seed=0)
+    await lab.connect("dcr")
+    await collected()
+    assert (await lab.connect("cimd")).client_id == lab.client_metadata_url
+    await lab.aclose()
+
+
+def test_stopping_a_lifespan_whose_loop_has_closed_does_nothing() -> None:
+    # A finalizer may run after the kernel's loop is gone (at interpreter exit): nothing to stop.
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "lifespan.startup.complete"})
+        await receive()
+
+    runner = LifespanRunner(app)
+    asyncio.run(runner.start())
+    runner.stop_soon()
+    LifespanRunner(app).stop_soon()  # never started
