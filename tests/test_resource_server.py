@@ -85,6 +85,20 @@ async def test_a_token_expires_with_the_lab_clock(lab: Lab) -> None:
     assert response.status_code == 401 and "token expired" in response.headers["www-authenticate"]
 
 
+async def test_a_verified_token_is_remembered_until_it_expires_and_no_longer(lab: Lab) -> None:
+    # resource_server/tokens.py: "remembered ... until it expires". A token nobody presents again
+    # used to stay until the store held 10,000, in a served lab that runs for hours.
+    old = [mint(lab, jti=f"old-{n}") for n in range(3)]
+    for token in old:
+        assert (await post_mcp(lab, TOOLS_LIST, token)).status_code == 200
+    assert all(lab.resource_server.validator.has_verified(token) for token in old)
+    lab.clock.advance(901)  # past their exp (RFC 7519 §4.1.4): never accepted again
+    new = mint(lab, jti="new")
+    assert (await post_mcp(lab, TOOLS_LIST, new)).status_code == 200
+    assert [token for token in old if lab.resource_server.validator.has_verified(token)] == []
+    assert lab.resource_server.validator.has_verified(new)
+
+
 async def test_a_tool_needing_more_scope_gets_403_insufficient_scope_with_the_scopes_needed(lab: Lab) -> None:
     call = {
         "jsonrpc": "2.0",

@@ -90,6 +90,7 @@ class TokenValidator:
         claims = self._verified.get(token)
         if claims is None:
             claims = await self._verify(token)
+            self._forget_expired(self.clock.now())
             if len(self._verified) >= _MAX_REMEMBERED:
                 self._verified.clear()  # simple bound; the next request just verifies again
             self._verified[token] = claims
@@ -102,6 +103,18 @@ class TokenValidator:
         except JwtRejected as rejected:
             raise InvalidToken(rejected.rule) from None
         return claims
+
+    def _forget_expired(self, now: int) -> None:
+        # A token is remembered in the order it was first verified, which is close to the order of
+        # its `exp` (one AS, one lifetime): dropping the expired ones from the front costs nothing
+        # per request, and a token nobody presents again is not kept past its `exp` until the
+        # store fills: a served lab runs for hours, and held each token it had ever verified, to
+        # refuse it anyway, until the 10,000th cleared them all.
+        while self._verified:
+            oldest = next(iter(self._verified))
+            if self._verified[oldest].expires_at > now:
+                return
+            del self._verified[oldest]
 
     async def _verify(self, token: str) -> TokenClaims:
         if len(token) > MAX_TOKEN_CHARS:
