@@ -159,7 +159,13 @@ def _header(headers: Headers, name: str) -> str | None:
 @dataclass
 class Trace:
     """Exchanges in the order their requests were sent (`seq`), each also stamped with the order
-    its response came back (`done`), so views can draw nested calls the way they happened."""
+    its response came back (`done`), so views can draw nested calls the way they happened.
+
+    In process the trace is the record the views read, so it keeps every exchange for as long
+    as its lab lives: it grows with use, and only with use (about 4 KB an exchange, 30 KB a CIMD
+    handshake, measured; each body is capped at MAX_TRACED_BODY_BYTES). `clear()` empties it; a
+    dropped lab frees it with the rest (`LabNetwork.add_host`). A served lab, which strangers
+    use, keeps only its last `serve_sockets.MAX_SERVED_EXCHANGES`."""
 
     exchanges: list[Exchange] = field(default_factory=list)
     _started: int = 0
