@@ -42,7 +42,7 @@ from typing import Any
 import concurrency
 import fresh_interpreter
 import loopback
-from machine import conditions
+from machine import at_least, conditions
 from scenarios import POLICY, SCENARIOS, make_lab, median_ms, ms, revisions, start_scenario
 
 import lab_servers
@@ -206,20 +206,6 @@ def report_after_handshake(result: dict[str, Any], runs: int, say: Callable[[str
     say("")
 
 
-def at_least(minimum: int, why: str) -> Callable[[str], int]:
-    """An argparse type: an integer no smaller than `minimum`, else a usage error saying `why`,
-    before any handshake runs (rather than a traceback from the statistics at the end)."""
-
-    def parse(text: str) -> int:
-        value = int(text)  # not a number: argparse reports "invalid int value"
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"{value} is too few: at least {minimum} ({why})")
-        return value
-
-    parse.__name__ = "int"
-    return parse
-
-
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
@@ -249,7 +235,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--gc-threshold",
-        type=int,
+        type=at_least(0, "0 turns automatic collection off"),
         help="the concurrent runs under this generation-0 threshold of the cyclic GC (CPython's default 700), "
         "an experiment: the lab itself never tunes the GC",
     )

@@ -40,6 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from fresh_interpreter import compile_lab  # benchmarks/fresh_interpreter.py, beside this script
+from machine import at_least
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = {"DCR": "dcr", "CIMD, cold cache": "cimd", "CIMD, warm cache": "cimd"}
@@ -128,12 +129,23 @@ def handshake_counts(revision: str, runs: int, pool: ThreadPoolExecutor) -> dict
     }
 
 
-def main() -> None:
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--revision", action="append", help="a revision to measure (default: every one)")
-    parser.add_argument("--runs", type=int, default=20, help="measured handshakes per scenario (default 20)")
+    parser.add_argument(
+        "--revision", action="append", choices=lab_revisions(), help="a revision to measure (default: every one)"
+    )
+    parser.add_argument(
+        "--runs",
+        type=at_least(1, "the count per handshake divides by them"),
+        default=20,
+        help="measured handshakes per scenario (default 20)",
+    )
     parser.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def main() -> None:
+    args = parse_arguments()
     if shutil.which("valgrind") is None:
         sys.exit("benchmarks/instructions.py needs valgrind (Debian: apt-get install valgrind)")
 

@@ -31,7 +31,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-from machine import conditions  # benchmarks/machine.py, beside this script
+from machine import at_least, conditions  # benchmarks/machine.py, beside this script
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -158,18 +158,42 @@ async def _token_over_loopback(mcp_url: str) -> str:
     return client.state.access_token or ""
 
 
-async def main() -> None:
+def client_counts(text: str) -> list[int]:
+    """An argparse type: comma-separated counts of clients, each at least 1 ("" for none)."""
+    count = at_least(1, "a run needs one client")
+    return [count(part) for part in text.split(",") if part.strip()]
+
+
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--in-process", default="100,1000", help="comma-separated client counts (default 100,1000)")
-    parser.add_argument("--loopback", type=int, default=200, help="concurrent handshakes over loopback (default 200)")
-    parser.add_argument("--body-mb", type=int, default=100, help="size of each streamed hostile body (default 100)")
+    parser.add_argument(
+        "--in-process",
+        type=client_counts,
+        default="100,1000",
+        help='comma-separated client counts (default 100,1000; "" skips them)',
+    )
+    parser.add_argument(
+        "--loopback",
+        type=at_least(0, "0 skips them"),
+        default=200,
+        help="concurrent handshakes over loopback (default 200; 0 skips them)",
+    )
+    parser.add_argument(
+        "--body-mb",
+        type=at_least(0, "0 skips them"),
+        default=100,
+        help="size of each streamed hostile body (default 100; 0 skips them)",
+    )
     parser.add_argument(
         "--gc-off", action="store_true", help="in-process runs without the cyclic GC, to separate its cost"
     )
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+async def main(args: argparse.Namespace) -> None:
     if args.gc_off:
         gc.disable()  # the lab's own cost per step is constant; what remains superlinear is the collector
-    times = {n: await in_process(n) for n in (int(x) for x in args.in_process.split(",") if x)}
+    times = {n: await in_process(n) for n in args.in_process}
     gc.enable()
     if len(times) >= 2:
         small, large = min(times), max(times)
@@ -183,5 +207,6 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
+    arguments = parse_arguments()  # a usage error before anything runs
     with conditions():
-        asyncio.run(main())
+        asyncio.run(main(arguments))

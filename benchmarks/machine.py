@@ -10,6 +10,7 @@ when their reference times agree.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -105,3 +106,17 @@ async def medians_in_turns(
                 await sample()
                 taken[name].append(time.perf_counter() - start)
     return {name: statistics.median(seconds) for name, seconds in taken.items()}
+
+
+def at_least(minimum: int, why: str) -> Callable[[str], int]:
+    """An argparse type: an integer no smaller than `minimum`, else a usage error saying `why`,
+    before anything is measured (rather than a traceback from the statistics at the end)."""
+
+    def parse(text: str) -> int:
+        value = int(text)  # not a number: argparse reports "invalid int value"
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is too few: at least {minimum} ({why})")
+        return value
+
+    parse.__name__ = "int"
+    return parse

@@ -20,7 +20,7 @@ import time
 import tracemalloc
 from collections.abc import Awaitable, Callable
 
-from machine import Sample, conditions, medians_in_turns  # benchmarks/machine.py, beside this script
+from machine import Sample, at_least, conditions, medians_in_turns  # benchmarks/machine.py, beside this script
 
 from lab_servers import HARDENED, NAIVE, ASPolicy, Lab, default_client_metadata
 
@@ -124,10 +124,14 @@ async def main(clients: int, fetches: int) -> None:
     )
 
 
-if __name__ == "__main__":
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=10_000)
-    parser.add_argument("--fetches", type=int, default=2_000)
-    args = parser.parse_args()
+    parser.add_argument("--clients", type=at_least(1, "the time per client divides by them"), default=10_000)
+    parser.add_argument("--fetches", type=at_least(1, "a median needs one fetch"), default=2_000)
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    args = parse_arguments()
     with conditions():
         asyncio.run(main(args.clients, args.fetches))

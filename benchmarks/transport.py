@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 import uvicorn
-from machine import conditions, medians_in_turns  # benchmarks/machine.py, beside this script
+from machine import at_least, conditions, medians_in_turns  # benchmarks/machine.py, beside this script
 
 from lab_servers.local_ca import ensure_local_ca
 from lab_servers.network.network import LabNetwork
@@ -128,11 +128,17 @@ def describe(result: dict[str, float]) -> str:
     )
 
 
-def main() -> None:
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=2000, help="requests per transport (default 2000)")
+    parser.add_argument(
+        "--runs", type=at_least(1, "a median needs one GET"), default=2000, help="requests per transport (default 2000)"
+    )
     parser.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def main() -> None:
+    args = parse_arguments()
     result: dict[str, Any] = {}
     with conditions(print, result):  # the machine's load and speed go into the JSON too
         result.update(asyncio.run(round_trips(args.runs)))

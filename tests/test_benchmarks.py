@@ -236,6 +236,41 @@ def test_the_handshake_benchmark_refuses_counts_it_cannot_take_a_median_of_befor
     assert handshake.parse_arguments(["--runs", "2", "--repeat", "1", "--loopback-runs", "0"]).runs == 2
 
 
+@pytest.mark.parametrize(
+    ("script", "arguments", "said"),
+    [
+        (
+            "transport",
+            ["--runs", "0"],
+            "--runs: 0 is too few: at least 1",
+        ),  # a StatisticsError after 50 TLS connections
+        ("security", ["--clients", "0"], "--clients: 0 is too few: at least 1"),  # a ZeroDivisionError
+        ("security", ["--fetches", "0"], "--fetches: 0 is too few: at least 1"),  # a StatisticsError
+        ("load", ["--in-process", "100,x"], "--in-process: invalid"),  # a ValueError traceback
+        ("load", ["--in-process", "0"], "--in-process: 0 is too few: at least 1"),  # a run of no clients
+        ("load", ["--loopback", "-1"], "--loopback: -1 is too few: at least 0"),
+        ("load", ["--body-mb", "-1"], "--body-mb: -1 is too few: at least 0"),
+        ("instructions", ["--runs", "0"], "--runs: 0 is too few: at least 1"),  # a ZeroDivisionError
+        ("instructions", ["--revision", "2099-01-01"], "--revision: invalid choice: '2099-01-01'"),  # a KeyError
+        ("handshake", ["--gc-threshold", "-1"], "--gc-threshold: -1 is too few: at least 0"),
+    ],
+)
+def test_every_benchmark_refuses_a_count_it_cannot_use_before_measuring(
+    benchmark: Callable[[str], Any], capsys: pytest.CaptureFixture[str], script: str, arguments: list[str], said: str
+) -> None:
+    """The same standard as handshake.py's counts: argparse's usage error, naming the option, at once."""
+    with pytest.raises(SystemExit) as exited:
+        benchmark(script).parse_arguments(arguments)
+    assert exited.value.code == 2 and said in capsys.readouterr().err
+
+
+def test_the_load_benchmarks_client_counts_are_read_as_numbers(benchmark: Callable[[str], Any]) -> None:
+    load = benchmark("load")
+    assert load.parse_arguments([]).in_process == [100, 1000]
+    assert load.parse_arguments(["--in-process", "4, 8,"]).in_process == [4, 8]
+    assert load.parse_arguments(["--in-process", ""]).in_process == []
+
+
 def test_the_json_holds_every_key_the_issue_names_null_when_a_part_was_skipped(
     benchmark: Callable[[str], Any],
 ) -> None:
