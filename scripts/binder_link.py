@@ -59,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         "--ref", default="main", help="branch, tag or commit to launch (a tag keeps a session's image fixed)"
     )
     args = parser.parse_args(argv)
+    if not args.ref.strip():
+        parser.error("--ref: a branch, tag or commit, not an empty string")
     try:
         found = links(args.remote or origin_url(), args.ref)
     except ValueError as error:

@@ -76,9 +76,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settings-dir", type=Path, help="where overrides.json goes (default: this Python's)")
     parser.add_argument("--run", action="store_true", help="then start JupyterLab on my-notebooks/")
     args, extra = parser.parse_known_args(argv)
+    if extra and not args.run:  # only JupyterLab takes more options
+        parser.error(f"unrecognized arguments: {' '.join(extra)} (options for JupyterLab need --run)")
     for line in copy_notebooks():
         print(line)
-    print(f"JupyterLab settings: {write_overrides(args.settings_dir)}")
+    try:
+        print(f"JupyterLab settings: {write_overrides(args.settings_dir)}")
+    except OSError as error:
+        parser.error(f"--settings-dir {args.settings_dir or settings_dir()}: {error.strerror}")
+    except ValueError as error:  # an overrides.json that is not JSON: the learner's own file, left as it is
+        parser.error(f"--settings-dir {args.settings_dir or settings_dir()}: overrides.json is not JSON ({error})")
     if args.run:
         print("Your notebooks are in my-notebooks/: run, edit and save them freely.")
         return subprocess.call(lab_command(COPIES, *extra))

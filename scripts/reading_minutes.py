@@ -15,6 +15,7 @@ It is a model, not a measurement of a person: time one real reader before a sess
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import sys
@@ -56,7 +57,8 @@ def readings() -> list[Reading]:
     return [reading(path) for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))]
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
     print(f"{'notebook':28} {'words':>6} {'outputs':>8} {'exercises':>10} {'minutes':>8}")
     for r in readings():
         print(f"{r.notebook:28} {r.words:6,} {r.outputs:8} {r.exercises:10} {r.minutes:8.0f}")

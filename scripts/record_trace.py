@@ -26,11 +26,17 @@ from lab_servers.sdk import whoami_over_tls  # noqa: E402
 from lab_servers.serve_process import served_process  # noqa: E402
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Record the official SDK client's handshake with a served lab.")
     parser.add_argument("file", nargs="?", default="trace.jsonl", help="the trace file to write (default trace.jsonl)")
-    out = Path(parser.parse_args().file).resolve()
-    out.unlink(missing_ok=True)
+    args = parser.parse_args(argv)
+    out = Path(args.file).resolve()
+    try:  # a path serve cannot write (a directory, no such folder) said now, not after a server started
+        out.unlink(missing_ok=True)
+        out.touch()
+        out.unlink()  # serve creates it, readable by its owner alone
+    except OSError as error:
+        parser.error(f"{args.file}: {error.strerror}")
     with tempfile.TemporaryDirectory() as tls, served_process("--tls-dir", tls, "--trace-file", str(out)) as served:
         whoami = asyncio.run(whoami_over_tls(served.mcp_url, Path(tls) / "ca.pem"))
     print(served.log)

@@ -169,6 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("prefixes", nargs="*", help="only notebooks whose file name starts with one of these")
     parser.add_argument("--check", action="store_true", help="execute and report differences; write nothing")
     args = parser.parse_args(argv)
+    # A prefix that names no notebook (a typo, a path) would otherwise check nothing and pass.
+    unmatched = [prefix for prefix in args.prefixes if not notebook_paths([prefix])]
+    if unmatched:
+        parser.error(f"no notebooks/NN_*.ipynb starts with {', '.join(map(repr, unmatched))}")
     status = 0
     for path in notebook_paths(args.prefixes):
         started = time.perf_counter()

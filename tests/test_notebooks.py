@@ -218,6 +218,17 @@ def test_every_cell_can_be_run_twice_in_a_row(path: Path) -> None:
 # The exercises' self-checks ----------------------------------------------------------------
 
 
+def test_a_prefix_that_names_no_notebook_is_a_usage_error_not_a_check_that_passed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`--check 3` or `--check notebooks/03_x.ipynb` once checked nothing and exited 0."""
+    with pytest.raises(SystemExit) as exited:
+        regen.main(["--check", "01", "3", "notebooks/03_oauth_flow.ipynb"])
+    said = capsys.readouterr()
+    assert exited.value.code == 2 and said.out == ""
+    assert "no notebooks/NN_*.ipynb starts with '3', 'notebooks/03_oauth_flow.ipynb'" in said.err
+
+
 def test_check_answer_verdicts(capsys: pytest.CaptureFixture[str]) -> None:
     from lab_servers.notebook_support import EXERCISES, check_answer, is_correct
 

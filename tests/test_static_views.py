@@ -142,3 +142,13 @@ def test_the_stepper_has_a_static_fallback() -> None:
     assert "text/html" in data and "<ol>" in data["text/html"] and "data:image/svg+xml" in data["text/html"]
     page = plain_nbconvert(nb)
     assert "Step-by-step widget" in page and "completed DCR run" in html_lib.unescape(page)
+
+
+def test_the_export_says_in_one_line_when_out_cannot_be_a_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "a-file").write_text("")
+    for out in (tmp_path / "a-file", tmp_path / "a-file" / "below"):
+        with pytest.raises(SystemExit) as exited:
+            export.main(["--out", str(out)])
+        assert exited.value.code == 2 and f"--out {out}: " in capsys.readouterr().err

@@ -130,3 +130,40 @@ def test_a_notebooks_own_time_line_is_within_three_minutes_or_a_tenth_of_the_mod
     first_cell = "".join(json.loads(path.read_text(encoding="utf-8"))["cells"][0]["source"])
     stated = int(re.search(r"\*\*Time:\*\* about (\d+) minutes", first_cell)[1])  # type: ignore[index]
     assert abs(stated - MODEL[nn]) <= max(3, MODEL[nn] / 10), (stated, MODEL[nn])
+
+
+@pytest.mark.parametrize(
+    ("arguments", "said"),
+    [
+        (["--bogus", "--settings-dir", "."], "unrecognized arguments: --bogus (options for JupyterLab need --run)"),
+        (["--settings-dir", "FILE"], "--settings-dir FILE: File exists"),
+        (["--settings-dir", "BROKEN"], "--settings-dir BROKEN: overrides.json is not JSON"),
+    ],
+)
+def test_lab_setup_refuses_what_it_cannot_use_in_one_line_naming_the_option(
+    arguments: list[str], said: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An option only JupyterLab takes is not dropped without --run; a settings directory that is a
+    file, or holds an overrides.json that is not JSON, is a usage error, not a traceback."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "FILE").write_text("")
+    (tmp_path / "BROKEN").mkdir()
+    (tmp_path / "BROKEN" / "overrides.json").write_text("{")
+    monkeypatch.setattr(lab_setup, "copy_notebooks", list)  # not the repository's my-notebooks/
+    with pytest.raises(SystemExit) as exited:
+        lab_setup.main(arguments)
+    assert exited.value.code == 2 and said in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("ref", ["", " "])
+def test_the_binder_link_refuses_an_empty_ref(ref: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """An empty ref made a launch URL that ends in `/v2/gh/OWNER/REPO/?…`, which names no commit."""
+    with pytest.raises(SystemExit) as exited:
+        binder_link.main(["--remote", "https://github.com/acme/mcp-auth-lab", "--ref", ref])
+    assert exited.value.code == 2 and "--ref: a branch, tag or commit" in capsys.readouterr().err
+
+
+def test_reading_minutes_refuses_an_option_it_does_not_have(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        reading_minutes.main(["--notebook", "03"])
+    assert exited.value.code == 2 and "unrecognized arguments: --notebook 03" in capsys.readouterr().err
