@@ -19,9 +19,15 @@ def is_loopback_host(host: str) -> bool:
     if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    # The loopback literals themselves, and no other spelling of them: Python 3.13 counts
+    # ::ffff:127.0.0.1 as loopback too (3.11 does not), and the rule must not move with the
+    # interpreter. Such forms are for `reaches_this_machine`.
+    if isinstance(address, ipaddress.IPv6Address):
+        return address == ipaddress.IPv6Address("::1")
+    return address.is_loopback
 
 
 def reaches_this_machine(host: str) -> bool:
