@@ -293,3 +293,31 @@ async def test_concurrent_first_requests_to_the_mcp_server_share_one_fetch_of_th
     gated.release()
     assert [r.status_code for r in await asyncio.gather(*calls)] == [200] * 5
     assert lab.resource_server.validator.jwks_fetches == 1  # type: ignore[union-attr]
+
+
+# One lab, two event loops in turn ----------------------------------------------------------------
+
+
+def test_a_fetch_left_on_a_closed_event_loop_does_not_fail_the_next_loops_requests() -> None:
+    # A notebook's loop, or a script's first `asyncio.run`, ends with a CIMD fetch under way; the
+    # same Lab is then used from a new loop. The old fetch can never be awaited from the new loop
+    # (its future belongs to the closed one): the new loop's request fetches for itself, instead
+    # of failing with "got Future attached to a different loop" for as long as the AS lives.
+    lab = Lab(seed=0)
+    host, gated = add_gated_host(lab)
+    client_id = f"https://{SLOW_HOST}/client.json"
+    host.publish("/client.json", default_client_metadata(client_id))
+    left: list[asyncio.Future[Any]] = []
+
+    async def left_waiting_at_the_gate() -> None:
+        gated.hold(1)
+        left.append(asyncio.ensure_future(open_authorization(lab, client_id)))
+        await gated.until_waiting(1)
+
+    first_loop = asyncio.new_event_loop()
+    first_loop.run_until_complete(left_waiting_at_the_gate())
+    first_loop.close()  # its tasks are never finished; the lab lives on
+
+    page = asyncio.run(open_authorization(lab, client_id))
+    assert isinstance(page, ConsentPage) and page.is_consent
+    assert gated.arrived == 2

@@ -14,6 +14,7 @@ ends, whatever its outcome, so a failure is never handed to a request that arriv
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
@@ -29,24 +30,22 @@ class SharedFetches(Generic[T]):
     async def run(self, key: Hashable, fetch: Callable[[], Awaitable[T]]) -> T:
         """`fetch()`'s result, from the fetch under way for `key` if there is one."""
         task = self.in_flight.get(key)
-        if task is None:
+        if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
             # A task of its own, not the first requester's: if that request is cancelled (its
-            # client went away), the others still get their answer.
-            task = asyncio.ensure_future(self._until_done(key, fetch))
-            task.add_done_callback(_retrieved)
+            # client went away), the others still get their answer. A fetch under way on another
+            # event loop cannot be awaited from this one, and may never end (a lab used from a
+            # loop that was then closed, and later from `asyncio.run`): this loop fetches anew.
+            task = asyncio.ensure_future(fetch())
+            task.add_done_callback(functools.partial(self._forget, key))
             self.in_flight[key] = task
         return await asyncio.shield(task)
 
-    async def _until_done(self, key: Hashable, fetch: Callable[[], Awaitable[T]]) -> T:
-        try:
-            return await fetch()
-        finally:
-            # Gone before any requester sees the outcome: a later request fetches again.
-            self.in_flight.pop(key, None)
-
-
-def _retrieved(task: asyncio.Task[T]) -> None:
-    # Every requester may have gone (cancelled) before a shared fetch failed: its outcome is
-    # taken here, so asyncio does not log "exception was never retrieved".
-    if not task.cancelled():
-        task.exception()
+    def _forget(self, key: Hashable, task: asyncio.Task[T]) -> None:
+        # Run before any requester sees the outcome (the first callback): a later request fetches
+        # again. Only this fetch's own entry: another loop's fetch may have taken the key since.
+        if self.in_flight.get(key) is task:
+            del self.in_flight[key]
+        # Every requester may have gone (cancelled) before a shared fetch failed: its outcome is
+        # taken here, so asyncio does not log "exception was never retrieved".
+        if not task.cancelled():
+            task.exception()
