@@ -133,3 +133,16 @@ def test_stopping_a_lifespan_whose_loop_has_closed_does_nothing() -> None:
     asyncio.run(runner.start())
     runner.stop_soon()
     LifespanRunner(app).stop_soon()  # never started
+
+
+@pytest.mark.parametrize("revision", ["2025-03-26", "2026-07-28"])
+def test_a_lab_used_from_one_asyncio_run_after_another_still_serves_mcp(revision: str) -> None:
+    # A script's `asyncio.run(lab.connect(...))`, twice: the first loop's end took the SDK's
+    # session manager (its task group lives in the lifespan) with it, which runs once per
+    # instance, and every MCP request from the second loop answered 500 at step 7.
+    lab = Lab(seed=0, revision=revision)
+    first = asyncio.run(lab.connect("dcr"))
+    second = asyncio.run(lab.connect("dcr"))
+    assert first.whoami is not None and second.whoami is not None
+    assert second.whoami["client_id"] != first.whoami["client_id"]  # two registrations, both served
+    asyncio.run(lab.aclose())

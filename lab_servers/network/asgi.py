@@ -236,14 +236,22 @@ class LifespanRunner:
 
     def __init__(self, app: ASGIApp) -> None:
         self._app = app
-        self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._not_started()
+
+    def _not_started(self) -> None:
+        # Events of their own for each run: an asyncio.Event belongs to the loop that first waits on it.
+        self._task: asyncio.Task[None] | None = None
         self._started = asyncio.Event()
         self._shutdown = asyncio.Event()
         self._stopped = asyncio.Event()
         self._failure: str | None = None
 
     async def start(self) -> None:
+        if self._task is not None and self._loop is not asyncio.get_running_loop():
+            # The loop the lifespan ran on has ended (a script's first `asyncio.run` returned,
+            # and its tasks with it): the lab is used from a new one, which runs the lifespan anew.
+            self._not_started()
         if self._task is None:
             # A fresh context: the app's lifespan must not inherit the step (and step collector)
             # of whichever client's request happened to start it.
@@ -254,8 +262,8 @@ class LifespanRunner:
             raise RuntimeError(f"lifespan startup failed: {self._failure}")
 
     async def stop(self) -> None:
-        if self._task is None:
-            return
+        if self._task is None or self._loop is not asyncio.get_running_loop():
+            return  # never started, or started on a loop that has ended, and its task with it
         self._shutdown.set()
         await self._stopped.wait()
         await self._task

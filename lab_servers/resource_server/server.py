@@ -17,6 +17,7 @@ by the lab's bounded parser (a JSON-RPC parse error naming the rule, never a 500
 
 from __future__ import annotations
 
+import functools
 import weakref
 from typing import Any
 
@@ -37,6 +38,7 @@ from ..wellknown import PROTECTED_RESOURCE, insert_well_known, path_of
 from .batches import batch_refusal, serve_batch
 from .downstream import DownstreamCaller, DownstreamError
 from .jsonrpc import PARSE_ERROR, describe, error_response, invalid_message, request_id
+from .per_loop_app import PerLoopApp
 from .request_metadata import header_mismatch
 from .revisions import era_gate, negotiate_initialize
 from .rfc6750 import MalformedBearerRequest, bearer_refusal, bearer_token
@@ -83,7 +85,8 @@ class ResourceServer:
         # may call it (its own; served, `BrowserOrigins` vets every Origin before this server sees it).
         self.allowed_hosts = (host, "127.0.0.1:*", "localhost:*")
         self.allowed_origins = ("/".join(resource.split("/")[:3]),)
-        self.mcp_app = self.mcp.streamable_http_app(
+        self.mcp_app = PerLoopApp(functools.partial(
+            self.mcp.streamable_http_app,
             streamable_http_path=path_of(resource) or "/",
             # Stateless JSON mode: no session id, so no session to mistake for authentication
             # (SBP "Session hijacking"), and byte-identical replays.
@@ -93,7 +96,7 @@ class ResourceServer:
             # token, with these lists. The SDK's own check compares exact strings, so a Host the
             # gate rightly accepts in capitals (RFC 9110 §4.2.3) would get its plain-text 421.
             transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
-        )
+        ))  # fmt: skip
         self._capped = BodyLimit(self._serve, MAX_MCP_BODY_BYTES, refusal=self.refusal)
 
     def refusal(self, path: str, status: int, description: str) -> Response:
