@@ -20,7 +20,9 @@ from typing import Any
 import pytest
 
 from lab_servers import Lab
+from lab_servers.loop_local import LoopLocalLock
 from lab_servers.network.asgi import LifespanRunner
+from lab_servers.resource_server.tokens import TokenValidator
 from lab_servers.sdk import sdk_whoami
 from lab_servers.story import add_downstream_api, add_second_mcp_server
 
@@ -146,3 +148,42 @@ def test_a_lab_used_from_one_asyncio_run_after_another_still_serves_mcp(revision
     assert first.whoami is not None and second.whoami is not None
     assert second.whoami["client_id"] != first.whoami["client_id"]  # two registrations, both served
     asyncio.run(lab.aclose())
+
+
+def test_the_mcp_servers_first_requests_in_a_later_loop_still_share_one_key_fetch() -> None:
+    # Concurrent first requests wait for one fetch of the AS's keys behind a lock. An
+    # asyncio.Lock belongs to the loop it first waited in, so the same wait in a script's next
+    # asyncio.run raised "bound to a different event loop", and the MCP server answered 500.
+    lab = Lab(seed=0)
+    validator = lab.resource_server.validator
+    assert isinstance(validator, TokenValidator)
+
+    async def first_requests_at_once() -> list[Any]:
+        validator._keys = None  # as before its first request: the keys are fetched again
+        connections = await asyncio.gather(*(lab.connect("dcr") for _ in range(3)))
+        return [connection.whoami for connection in connections]
+
+    fetches = validator.jwks_fetches
+    assert all(asyncio.run(first_requests_at_once()))
+    assert all(asyncio.run(first_requests_at_once()))
+    assert validator.jwks_fetches == fetches + 2  # one a loop
+    asyncio.run(lab.aclose())
+
+
+def test_a_loop_local_lock_excludes_within_each_loop_it_is_used_in() -> None:
+    # What the MCP server's key fetch and the client's refresh hold (lab_servers.loop_local).
+    lock, order = LoopLocalLock(), []
+
+    async def hold(name: str) -> None:
+        async with lock:
+            order.append(f"{name} in")
+            await asyncio.sleep(0)
+            order.append(f"{name} out")
+
+    async def contended() -> None:
+        await asyncio.gather(hold("a"), hold("b"))
+
+    for _ in range(2):  # a plain asyncio.Lock raised "bound to a different event loop" the second time
+        order.clear()
+        asyncio.run(contended())
+        assert order == ["a in", "a out", "b in", "b out"]

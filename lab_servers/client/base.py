@@ -3,7 +3,6 @@ exchanges it made (the trace's step attribution), what it learned, and how it fa
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import time
@@ -14,6 +13,7 @@ import httpx
 
 from ..arguments import one_of
 from ..determinism import SeededIds
+from ..loop_local import LoopLocalLock
 from ..revisions import Revision
 from ..revisions import revision as revision_named
 from ..trace import Exchange, Trace, in_step
@@ -93,7 +93,7 @@ class ClientBase:
         self.records: list[StepRecord] = []
         self._rpc_id = 0
         # Held while refreshing: two refreshes with one rotating refresh token kill the grant.
-        self.refreshing = asyncio.Lock()
+        self.refreshing = LoopLocalLock()
         # MCP §10.1.2: step-up authorizations so far, per (resource, operation); reset on success.
         self.step_ups: dict[tuple[str, str], int] = {}
 

@@ -11,7 +11,6 @@ a token be used outside its window.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +20,7 @@ from joserfc.jwk import KeySet
 
 from ..bounded_json import DEFAULT_LIMITS, JsonRejected, parse_json
 from ..determinism import LabClock
+from ..loop_local import LoopLocalLock
 from ..rfc7519 import (
     JwtRejected,
     audience_is_only,
@@ -64,7 +64,7 @@ class TokenValidator:
         self.clock = clock
         self._keys: KeySet | None = None
         self._verified: dict[str, TokenClaims] = {}
-        self._fetching = asyncio.Lock()
+        self._fetching = LoopLocalLock()
         self._fetched_at: int | None = None
         self.jwks_fetches = 0
 
