@@ -140,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "serve":
         from .authorization_server import HARDENED, NAIVE
+        from .serve import LOOPBACK_LISTEN_HOSTS, listen_host
         from .serve_console import serve_until_interrupted
 
         policy = HARDENED if args.policy == "hardened" else NAIVE
@@ -150,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             capabilities = ASCapabilities.for_revision(args.revision).but(
                 **({"cimd": False} if args.no_cimd else {}), **({"dcr": args.dcr} if args.dcr else {})
             )
-        if args.host not in ("127.0.0.1", "::1", "localhost") and args.allow_non_loopback:
+        if listen_host(args.host) not in LOOPBACK_LISTEN_HOSTS and args.allow_non_loopback:
             print(
                 f"WARNING: listening on {args.host}: anyone who can reach this machine can reach the lab.",
                 file=sys.stderr,

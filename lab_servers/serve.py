@@ -109,6 +109,16 @@ def served_policy(base: ASPolicy, documents_origin: str) -> ASPolicy:
     return base.but(trusted_local_origins=(documents_origin,), default_to_single_resource=True)
 
 
+# The --host values that listen on loopback alone (`localhost` binds, and names, 127.0.0.1).
+LOOPBACK_LISTEN_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+def listen_host(host: str) -> str:
+    """`--host` as a socket takes it: an IPv6 address may be written bracketed, as in a URL
+    (RFC 3986 §3.2.2), so `[::1]` is `::1`."""
+    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
+
+
 def _check_ports(**ports: int) -> None:
     """Each port a TCP port (0 lets the system pick one), and no two servers on one port: the
     second would bind and then fail to listen, and uvicorn stop without saying why."""
@@ -161,9 +171,9 @@ async def serving(
             f"--revision {followed.version} is not served: that revision's AS lives at the MCP server's origin,"
             " which only the in-process lab builds (Lab(revision='2025-03-26'))"
         )
-    # An IPv6 address in a URL is bracketed (RFC 3986 §3.2.2), so a user may write `--host [::1]`.
-    host = host.removeprefix("[").removesuffix("]") if host.startswith("[") and host.endswith("]") else host
-    if host not in ("127.0.0.1", "::1", "localhost") and not allow_non_loopback:
+    host = listen_host(host)
+    loopback_only = host in LOOPBACK_LISTEN_HOSTS
+    if not loopback_only and not allow_non_loopback:
         raise ValueError(
             f"--host {host} is not a loopback address; pass --allow-non-loopback to listen there (others can then reach the lab)"
         )
@@ -213,7 +223,7 @@ async def serving(
         url, document = read_client_document(path, documents.url, lab.policy.max_document_bytes)
         documents.publish(f"/{path.name}", document, cache_control="max-age=60")
         served.client_ids.append((url, f"your document {path}"))
-    any_host = allow_non_loopback and host not in ("127.0.0.1", "::1", "localhost")
+    any_host = allow_non_loopback and not loopback_only
     # Each app with its own shape of refusal, for the gates in front of it (`Refusal`).
     apps: list[tuple[ASGIApp, Literal["on", "off"], Refusal]] = [
         (lab.resource_server, "on", lab.resource_server.refusal),

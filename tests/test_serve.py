@@ -592,3 +592,15 @@ def test_a_users_client_document_the_as_would_refuse_is_refused_at_start_naming_
     document.write_text(text, encoding="utf-8")
     with pytest.raises(ClientDocumentError, match=re.escape(rule)):
         read_client_document(document, lambda path: f"https://127.0.0.1:1{path}", max_bytes=5 * 1024)
+
+
+@pytest.mark.parametrize(("host", "warned"), [("[::1]", False), ("::1", False), ("0.0.0.0", True)])
+def test_the_non_loopback_warning_is_for_non_loopback_hosts_however_written(
+    host: str, warned: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lab_servers.__main__ import main
+
+    # The serve stops at its port before binding anything; the warning comes first, if at all.
+    assert main(["serve", "--host", host, "--allow-non-loopback", "--mcp-port", "70000"]) == 2
+    err = capsys.readouterr().err
+    assert "is not a TCP port" in err and ("WARNING: listening on" in err) is warned
