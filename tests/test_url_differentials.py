@@ -17,6 +17,7 @@ import pytest
 
 from lab_servers import HARDENED, Lab
 from lab_servers.authorization_server.rfc7591 import MetadataError, check_redirect_uri
+from lab_servers.client import ConsentPage, Redirect
 from lab_servers.client.client_id_url import redirect_uri_problem
 from lab_servers.lab import default_client_metadata
 from lab_servers.loopback import is_loopback_host, reaches_this_machine
@@ -125,12 +126,17 @@ THIS_MACHINE = [
 ]
 
 
-@pytest.mark.parametrize("uri", THIS_MACHINE)
-async def test_a_cimd_client_whose_only_redirect_lands_on_the_users_machine_is_warned_about(uri: str) -> None:
+async def consent_for_a_document_redirecting_to(uri: str) -> ConsentPage | Redirect:
+    """The consent page the hardened AS shows for a CIMD client whose one redirect URI is `uri`."""
     async with Lab(seed="url-differentials", policy=HARDENED) as lab:
         internal = add_internal_network(lab)
         internal.attacker.publish_response("/client.json", json_response(valid_document(redirect_uris=[uri])))
-        page = await open_authorization(lab, DOCUMENT_URL, uri)
+        return await open_authorization(lab, DOCUMENT_URL, uri)
+
+
+@pytest.mark.parametrize("uri", THIS_MACHINE)
+async def test_a_cimd_client_whose_only_redirect_lands_on_the_users_machine_is_warned_about(uri: str) -> None:
+    page = await consent_for_a_document_redirecting_to(uri)
     assert refusal(page) is None
     assert "only redirects to localhost" in page.fields.get("warning", "")
 
@@ -139,10 +145,7 @@ async def test_a_cimd_client_whose_only_redirect_lands_on_the_users_machine_is_w
     "uri", ["https://localhost.evil.example/cb", "https://evil.example/localhost", "https://notlocalhost/cb"]
 )
 async def test_a_redirect_that_only_mentions_localhost_is_not_warned_about(uri: str) -> None:
-    async with Lab(seed="url-differentials", policy=HARDENED) as lab:
-        internal = add_internal_network(lab)
-        internal.attacker.publish_response("/client.json", json_response(valid_document(redirect_uris=[uri])))
-        page = await open_authorization(lab, DOCUMENT_URL, uri)
+    page = await consent_for_a_document_redirecting_to(uri)
     assert refusal(page) is None
     assert "warning" not in page.fields
 
