@@ -63,8 +63,12 @@ class JsonRejected(ValueError):
 # n²/2 steps (64 KB took 12 s, a 10 MB CIMD document would take hours, the event loop blocked).
 _STRING = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+(?:"|\\?\Z)', re.DOTALL)
 # What comes before the first string left open: characters outside strings and closed strings.
-# The open string is read to the end once, then the match stops there (possessive again).
-_BEFORE_AN_OPEN_STRING = re.compile(r'(?:[^"]++|"[^"\\]*+(?:\\.[^"\\]*+)*+")*+', re.DOTALL)
+# The open string is read to the end once (possessive again), then the match stops there. The
+# outer repeat is greedy, not possessive: nothing follows it, so it never backtracks either, and
+# CPython 3.11.0 to 3.11.4 (Debian 12's python3 is 3.11.2) mis-match a possessive repeat whose
+# alternative fails after reading on (CPython gh-106052, fixed in 3.11.5): there, `"` alone counted as
+# a closed string, and the brackets after an open quote went uncounted.
+_BEFORE_AN_OPEN_STRING = re.compile(r'(?:[^"]++|"[^"\\]*+(?:\\.[^"\\]*+)*+")*', re.DOTALL)
 _OPENER = re.compile(r"[\[{]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 

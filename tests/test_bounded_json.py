@@ -158,6 +158,10 @@ def test_the_string_pattern_matches_at_every_quote_so_blanking_strings_reads_eac
 
 @settings(max_examples=400, deadline=None)
 @given(text=quoted_text)
+# Where CPython 3.11.0-3.11.4 mis-match a possessive repeat (gh-106052), an open quote counted as a
+# closed string: `"` kept as `""`, and the brackets after it left uncounted. CI runs 3.11.2 too.
+@example(text='"')
+@example(text='["[[')
 def test_strings_are_blanked_out_where_the_textbook_pattern_blanks_them(text: str) -> None:
     # Short texts, where the textbook pattern's n² costs nothing: the same skeleton, so the same
     # brackets counted and the same rejections, malformed texts included.
