@@ -163,6 +163,9 @@ def report(
     """Every count in `rounds` interleaved rounds, after one untimed run: medians into `result`,
     and printed with the ratio of 1,000 to 100. With `gc_threshold`, under that generation-0
     threshold (an experiment for the issue's author; see `_young_generation_threshold`)."""
+    if not counts:  # `--concurrent` given no counts
+        say("\nConcurrent handshakes: skipped (--concurrent was given no counts)")
+        return
     described = "one round" if rounds == 1 else f"medians over {rounds} interleaved rounds"
     tuned = "" if gc_threshold is None else f", the GC's generation-0 threshold set to {gc_threshold:,}"
     say(f"\nConcurrent handshakes in one lab (half DCR, half CIMD), revision {revision}, {described}{tuned}:")

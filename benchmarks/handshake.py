@@ -231,7 +231,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         type=at_least(1, "a count of handshakes at once"),
         nargs="*",
         default=[100, 1000],
-        help="concurrent handshake counts (default 100 1000)",
+        help="concurrent handshake counts (default 100 1000; --concurrent with none skips them)",
     )
     parser.add_argument(
         "--gc-threshold",

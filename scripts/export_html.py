@@ -43,20 +43,25 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         args.out.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        parser.error(f"--out {args.out}: a file, not a directory")
     except OSError as error:
         parser.error(f"--out {args.out}: {error.strerror}")
     html = exporter()
     links = []
-    for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
-        target = args.out / f"{path.stem}.html"
-        target.write_text(to_html(path, html), encoding="utf-8")
-        links.append(f'<li><a href="{target.name}">{path.stem}</a></li>')
-        print(f"{target}")
-    (args.out / "index.html").write_text(
-        "<!doctype html><meta charset=utf-8><title>MCP auth lab</title><h1>MCP auth lab: the notebooks, read-only</h1>"
-        f"<p>Stored outputs, no kernel. To run them: <code>make lab</code>.</p><ul>{''.join(links)}</ul>\n",
-        encoding="utf-8",
-    )
+    try:  # a disk that fills, or a page made read-only, while the pages are written
+        for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+            target = args.out / f"{path.stem}.html"
+            target.write_text(to_html(path, html), encoding="utf-8")
+            links.append(f'<li><a href="{target.name}">{path.stem}</a></li>')
+            print(f"{target}")
+        (args.out / "index.html").write_text(
+            "<!doctype html><meta charset=utf-8><title>MCP auth lab</title><h1>MCP auth lab: the notebooks, read-only</h1>"
+            f"<p>Stored outputs, no kernel. To run them: <code>make lab</code>.</p><ul>{''.join(links)}</ul>\n",
+            encoding="utf-8",
+        )
+    except OSError as error:
+        parser.exit(1, f"{parser.prog}: writing {error.filename}: {error.strerror}\n")
     return 0
 
 

@@ -83,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(f"JupyterLab settings: {write_overrides(args.settings_dir)}")
     except OSError as error:
-        parser.error(f"--settings-dir {args.settings_dir or settings_dir()}: {error.strerror}")
+        reason = "a file, not a directory" if isinstance(error, FileExistsError) else error.strerror
+        parser.error(f"--settings-dir {args.settings_dir or settings_dir()}: {reason}")
     except ValueError as error:  # an overrides.json that is not JSON: the learner's own file, left as it is
         parser.error(f"--settings-dir {args.settings_dir or settings_dir()}: overrides.json is not JSON ({error})")
     if args.run:

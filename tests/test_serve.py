@@ -347,6 +347,30 @@ def test_ctrl_c_or_kill_stops_a_used_lab_cleanly_after_closing_its_own_connectio
     assert "ERROR" not in server.log and "graceful shutdown exceeded" not in server.log, server.log[-2000:]
 
 
+RECORD_TRACE = Path(__file__).resolve().parent.parent / "scripts" / "record_trace.py"
+
+
+@pytest.mark.slow  # a served process and a whole SDK handshake
+def test_record_trace_saves_a_real_clients_handshake_that_loads_into_the_views(tmp_path: Path) -> None:
+    """What notebook 04's "Watch a real client" loads (notebooks/sdk-client-trace.jsonl) is made so."""
+    saved = tmp_path / "trace.jsonl"
+    done = subprocess.run(
+        [sys.executable, str(RECORD_TRACE), str(saved)], check=False, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "whoami:" in done.stdout and "'sub': 'alice'" in done.stdout
+    trace = load_trace(saved)
+    assert f"saved {len(trace.exchanges)} exchanges to {saved}" in done.stdout
+    assert any(e.method == "POST" and e.path == "/register" for e in trace) and access_tokens(trace)
+
+
+def test_record_trace_names_a_file_it_cannot_write_before_starting_a_server(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(RECORD_TRACE), str(tmp_path)], check=False, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2 and f"{tmp_path}: Is a directory" in done.stderr
+
+
 def test_a_serve_child_that_cannot_start_is_reported_with_what_it_printed() -> None:
     refused = r"(?s)serve exited before it was ready:.*--allow-non-loopback"
     with pytest.raises(RuntimeError, match=refused), served_process("--host", "0.0.0.0"):

@@ -148,7 +148,20 @@ def test_the_export_says_in_one_line_when_out_cannot_be_a_directory(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / "a-file").write_text("")
-    for out in (tmp_path / "a-file", tmp_path / "a-file" / "below"):
+    for out, reason in (
+        (tmp_path / "a-file", "a file, not a directory"),
+        (tmp_path / "a-file" / "below", "Not a directory"),
+    ):
         with pytest.raises(SystemExit) as exited:
             export.main(["--out", str(out)])
-        assert exited.value.code == 2 and f"--out {out}: " in capsys.readouterr().err
+        assert exited.value.code == 2 and f"--out {out}: {reason}" in capsys.readouterr().err
+
+
+def test_the_export_says_in_one_line_which_page_it_could_not_write(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    page = tmp_path / "03_cimd.html"
+    page.mkdir()  # where the page should go, a directory: as a full disk would, the write fails midway
+    with pytest.raises(SystemExit) as exited:
+        export.main(["--out", str(tmp_path)])
+    assert exited.value.code == 1 and f"writing {page}: Is a directory" in capsys.readouterr().err

@@ -136,7 +136,7 @@ def test_a_notebooks_own_time_line_is_within_three_minutes_or_a_tenth_of_the_mod
     ("arguments", "said"),
     [
         (["--bogus", "--settings-dir", "."], "unrecognized arguments: --bogus (options for JupyterLab need --run)"),
-        (["--settings-dir", "FILE"], "--settings-dir FILE: File exists"),
+        (["--settings-dir", "FILE"], "--settings-dir FILE: a file, not a directory"),
         (["--settings-dir", "BROKEN"], "--settings-dir BROKEN: overrides.json is not JSON"),
     ],
 )
