@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         default=None,
         metavar="FILE",
-        help="also save every exchange to FILE (JSON Lines; lab_servers.load_trace reads it)",
+        help="also save every exchange to FILE (JSON Lines; lab_servers.load_trace reads it; at most 100 MiB)",
     )
     serve.add_argument(
         "--policy", choices=["hardened", "naive"], default="hardened", help="the AS policy (default hardened)"

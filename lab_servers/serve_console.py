@@ -107,9 +107,12 @@ async def serve_until_interrupted(*, trace_file: Path | None = None, **options: 
         raise OSError(f"--trace-file {trace_file}: {exc.strerror or exc}") from None
 
     def show(exchange: Exchange) -> None:
-        print(exchange.summary(), flush=True)
-        if writer:
-            writer.write(exchange)
+        lines = [exchange.summary()]
+        if writer and (stopped := writer.write(exchange)):
+            lines.append(f"--trace-file: {stopped}; the exchanges after this one are not saved")
+        # Called once a response is sent: an error here would only print a traceback per request.
+        with contextlib.suppress(OSError):  # a console gone away (`serve | head`): serve on
+            print("\n".join(lines), flush=True)
 
     # Ctrl-C or a `kill` leaves the `serving` block like any other exit: the lab's own connections
     # close before the servers stop (`_EmbeddedServer`). Where the loop cannot take signals

@@ -15,34 +15,68 @@ so a run that is stopped with Ctrl-C keeps everything it saw.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import MISSING, asdict, fields
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from .bounded_json import JsonRejected, parse_json
 from .trace import RECORDED_JSON, Exchange, Trace
 
 _FIELDS = {f.name for f in fields(Exchange)}
+# About 25,000 exchanges of a few KiB: hours of an outside client's work, a few minutes of a flood.
+DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 
 
 class TraceWriter:
-    """Appends exchanges to a JSON Lines file, one flushed line each; a new file is 0600."""
+    """Appends exchanges to a JSON Lines file, one line each; a new file is 0600.
 
-    def __init__(self, path: str | Path) -> None:
+    Saving stops, and `write` says why the one time it does, when the file would pass `max_bytes`
+    (a stranger on the machine sending requests all day would otherwise fill the user's disk) or
+    when a write fails (a full disk): the servers serve on, and the file keeps whole lines only.
+    """
+
+    def __init__(self, path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.path = Path(path)
+        self.max_bytes = max_bytes
+        self.stopped: str | None = None
         # The file holds bearer tokens, refresh tokens and client secrets as they crossed the
         # wire: readable by its owner only (0600), like the TLS keys beside it.
-        descriptor = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        self._file: IO[str] = os.fdopen(descriptor, "a", encoding="utf-8")
+        self._descriptor = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._size = os.fstat(self._descriptor).st_size  # appending to what an earlier run saved
 
-    def write(self, exchange: Exchange) -> None:
-        self._file.write(json.dumps(asdict(exchange), sort_keys=True, ensure_ascii=False) + "\n")
-        self._file.flush()
+    def write(self, exchange: Exchange) -> str | None:
+        """Save `exchange`; the reason saving has stopped, when this is the exchange it stops at."""
+        if self.stopped is not None:
+            return None
+        line = self.line(exchange)
+        if self._size + len(line) > self.max_bytes:
+            return self._stop(f"{self.path} has reached its limit of {self.max_bytes:,} bytes")
+        try:
+            written = 0
+            while written < len(line):  # one line, unbuffered: what is on disk is what was said
+                written += os.write(self._descriptor, line[written:])
+        except OSError as error:
+            with contextlib.suppress(OSError):  # a line cut short would make the file unreadable
+                os.ftruncate(self._descriptor, self._size)
+            return self._stop(f"{self.path}: {error.strerror or error}")
+        self._size += len(line)
+        return None
+
+    @staticmethod
+    def line(exchange: Exchange) -> bytes:
+        """The line `write` saves for `exchange`."""
+        return (json.dumps(asdict(exchange), sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+
+    def _stop(self, reason: str) -> str:
+        self.stopped = reason
+        return reason
 
     def close(self) -> None:
-        self._file.close()
+        with contextlib.suppress(OSError):
+            os.close(self._descriptor)
 
 
 _REQUIRED = {f.name for f in fields(Exchange) if f.default is MISSING and f.default_factory is MISSING}

@@ -1,0 +1,76 @@
+"""`serve --trace-file`: the file has a size limit, a full disk stops the saving and not the
+servers, and the file keeps whole lines only, so `load_trace` still reads it."""
+
+from __future__ import annotations
+
+import errno
+import os
+import ssl
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from lab_servers import Lab, load_trace
+from lab_servers import trace_file as trace_file_module
+from lab_servers.serve_process import served_process
+from lab_servers.trace_file import TraceWriter
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_saving_stops_before_the_file_passes_its_limit_and_says_so_once(lab: Lab, tmp_path: Path) -> None:
+    await lab.connect("dcr")
+    exchanges = lab.trace.exchanges
+    path = tmp_path / "trace.jsonl"
+    first_two = len(TraceWriter.line(exchanges[0])) + len(TraceWriter.line(exchanges[1]))
+    writer = TraceWriter(path, max_bytes=first_two + 1)
+    said = [writer.write(exchange) for exchange in exchanges]
+    writer.close()
+    assert said[:2] == [None, None] and said[3:] == [None] * (len(exchanges) - 3)
+    assert said[2] == f"{path} has reached its limit of {first_two + 1:,} bytes"
+    assert path.stat().st_size == first_two and load_trace(path).exchanges == exchanges[:2]
+
+
+async def test_an_earlier_runs_lines_count_toward_the_limit(lab: Lab, tmp_path: Path) -> None:
+    await lab.connect("dcr")
+    path = tmp_path / "trace.jsonl"
+    one = len(TraceWriter.line(lab.trace.exchanges[0]))
+    path.write_bytes(b"x" * one)
+    writer = TraceWriter(path, max_bytes=2 * one - 1)
+    assert writer.write(lab.trace.exchanges[0]) is not None and path.stat().st_size == one
+    writer.close()
+
+
+async def test_a_failed_write_stops_the_saving_leaves_no_line_cut_short_and_raises_nothing(
+    lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await lab.connect("dcr")
+    exchanges = lab.trace.exchanges
+    path = tmp_path / "trace.jsonl"
+    writer = TraceWriter(path)
+    assert writer.write(exchanges[0]) is None
+    real_write = os.write
+
+    def disk_fills_midway(descriptor: int, data: Any) -> int:
+        real_write(descriptor, bytes(data[:10]))  # part of the line reaches the disk, then it is full
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(trace_file_module.os, "write", disk_fills_midway)
+    assert writer.write(exchanges[1]) == f"{path}: No space left on device"
+    assert writer.write(exchanges[2]) is None  # said once; nothing more is tried
+    monkeypatch.undo()
+    writer.close()
+    assert load_trace(path).exchanges == exchanges[:1]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full, a device whose every write fails")
+def test_a_served_lab_whose_trace_file_cannot_be_written_serves_on_and_says_why_once(tmp_path: Path) -> None:
+    with served_process("--tls-dir", str(tmp_path), "--trace-file", "/dev/full") as server:
+        trusted = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
+        with httpx.Client(verify=trusted) as http:
+            metadata = f"{server.issuer}/.well-known/oauth-authorization-server"
+            assert [http.get(metadata).status_code for _ in range(3)] == [200, 200, 200]
+    assert server.log.count("--trace-file: /dev/full: No space left on device") == 1, server.log[-2000:]
+    assert "Traceback" not in server.log and "Exception in ASGI application" not in server.log
