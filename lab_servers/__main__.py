@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import io
 import json
 import sys
 from pathlib import Path
@@ -55,6 +56,7 @@ def render_demo(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    _print_what_the_console_cannot_show_as_escapes()
     parser = argparse.ArgumentParser(prog="python -m lab_servers", description="The MCP auth lab.")
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help='run the "same server, two identities" demo')
@@ -175,6 +177,16 @@ def main(argv: list[str] | None = None) -> int:
     result = asyncio.run(run_demo(args.seed))
     print(json.dumps(result, indent=2, sort_keys=True) if args.json else render_demo(result))
     return 0
+
+
+def _print_what_the_console_cannot_show_as_escapes() -> None:
+    """What the lab prints ("→", "…", the names clients chose for themselves) must not stop it
+    where the console cannot show a character: Windows' legacy code pages once output is
+    redirected, an ASCII `PYTHONIOENCODING`. There, `serve` stopped at its banner, and the line
+    each exchange prints would have raised in every request. Such characters become escapes."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
 
 
 if __name__ == "__main__":
