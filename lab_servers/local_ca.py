@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -59,27 +60,63 @@ class LocalCA:
 
 
 def ensure_local_ca(directory: Path | None = None) -> LocalCA:
-    """The CA and server certificate in `directory`, made if missing (or expiring within a day)."""
+    """The CA and server certificate in `directory`, made if missing (or expiring within a day).
+
+    The server certificate is made anew whenever it cannot serve as it is (unreadable, expiring,
+    not issued by this CA, or not matching its key): only the CA is trusted by clients, so they
+    never notice. A CA that cannot be read is an error naming the file: a new one would have to
+    be trusted again, which is the user's decision."""
     ca = LocalCA(Path(directory or os.environ.get("MCP_AUTH_LAB_TLS_DIR") or DEFAULT_DIRECTORY))
     ca.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     ca_key_path = ca.directory / "ca-key.pem"
     now = datetime.datetime.now(datetime.UTC)
-    if not (ca.ca_certificate.exists() and ca_key_path.exists()) or _expires_soon(ca.ca_certificate, now):
+    if not (ca.ca_certificate.exists() and ca_key_path.exists()) or _expires_soon(_certificate(ca.ca_certificate), now):
         ca_key = ec.generate_private_key(ec.SECP256R1())
         _write_key(ca_key_path, ca_key)
         ca.ca_certificate.write_bytes(_ca_certificate(ca_key, now).public_bytes(serialization.Encoding.PEM))
         ca.server_certificate.unlink(missing_ok=True)
-    if not (ca.server_certificate.exists() and ca.server_key.exists()) or _expires_soon(ca.server_certificate, now):
-        loaded = serialization.load_pem_private_key(ca_key_path.read_bytes(), password=None)
-        if not isinstance(loaded, ec.EllipticCurvePrivateKey):
-            raise ValueError(f"{ca_key_path} is not the lab CA's EC key; delete {ca.directory} to start over")
-        ca_key = loaded
-        issuer = x509.load_pem_x509_certificate(ca.ca_certificate.read_bytes())
+    issuer = _certificate(ca.ca_certificate)
+    if not _serves_as_it_is(ca, issuer, now):
+        ca_key = _ca_key(ca_key_path, issuer)
         server_key = ec.generate_private_key(ec.SECP256R1())
         _write_key(ca.server_key, server_key)
         certificate = _server_certificate(server_key, ca_key, issuer, now)
         ca.server_certificate.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     return ca
+
+
+def _serves_as_it_is(ca: LocalCA, issuer: x509.Certificate, now: datetime.datetime) -> bool:
+    """Whether the server certificate and key on disk can be served: readable, not expiring,
+    signed by this CA, and the certificate's key is the key beside it."""
+    try:
+        certificate = x509.load_pem_x509_certificate(ca.server_certificate.read_bytes())
+        key = serialization.load_pem_private_key(ca.server_key.read_bytes(), password=None)
+        certificate.verify_directly_issued_by(issuer)
+    except (OSError, ValueError, TypeError, InvalidSignature):
+        return False
+    return not _expires_soon(certificate, now) and key.public_key() == certificate.public_key()
+
+
+def _certificate(path: Path) -> x509.Certificate:
+    try:
+        return x509.load_pem_x509_certificate(path.read_bytes())
+    except ValueError:
+        raise ValueError(f"{path} is not a PEM certificate: {_START_OVER.format(directory=path.parent)}") from None
+
+
+def _ca_key(path: Path, issuer: x509.Certificate) -> ec.EllipticCurvePrivateKey:
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (OSError, ValueError, TypeError):
+        key = None
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or key.public_key() != issuer.public_key():
+        raise ValueError(
+            f"{path} is not the key of the CA in {path.parent}: {_START_OVER.format(directory=path.parent)}"
+        )
+    return key
+
+
+_START_OVER = "delete {directory} to start over, then trust the new CA it makes"
 
 
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
@@ -88,8 +125,7 @@ def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
     path.write_bytes(pem)
 
 
-def _expires_soon(path: Path, now: datetime.datetime) -> bool:
-    certificate = x509.load_pem_x509_certificate(path.read_bytes())
+def _expires_soon(certificate: x509.Certificate, now: datetime.datetime) -> bool:
     return certificate.not_valid_after_utc - now < datetime.timedelta(days=1)
 
 

@@ -1,0 +1,91 @@
+"""The served lab's TLS directory (`serve --tls-dir`, by default ~/.mcp-auth-lab/tls), kept from
+run to run: a server certificate that cannot serve is made anew, since clients trust only the CA;
+a CA that cannot be read is an error naming the file, since a new CA must be trusted again."""
+
+from __future__ import annotations
+
+import shutil
+import ssl
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+
+from lab_servers.local_ca import ensure_local_ca
+
+
+def _server_context(directory: Path) -> ssl.SSLContext:
+    """What the served lab loads: fails unless the certificate and its key belong together."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(directory / "server.pem", directory / "server-key.pem")
+    return context
+
+
+def _issued_by_the_ca(directory: Path) -> bool:
+    ca = x509.load_pem_x509_certificate((directory / "ca.pem").read_bytes())
+    server = x509.load_pem_x509_certificate((directory / "server.pem").read_bytes())
+    try:
+        server.verify_directly_issued_by(ca)
+    except Exception:  # noqa: BLE001  # any failure means: not issued by this CA
+        return False
+    return True
+
+
+def test_a_second_run_keeps_the_ca_and_the_server_certificate(tmp_path: Path) -> None:
+    ensure_local_ca(tmp_path)
+    files = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
+    ensure_local_ca(tmp_path)
+    assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == files
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda d: (d / "server.pem").write_text("garbage"), id="server certificate unreadable"),
+        pytest.param(lambda d: (d / "server-key.pem").write_text("garbage"), id="server key unreadable"),
+        pytest.param(lambda d: (d / "server-key.pem").unlink(), id="server key missing"),
+        pytest.param(
+            lambda d: shutil.copy(d / "other" / "server-key.pem", d / "server-key.pem"), id="server key of another CA's"
+        ),
+        pytest.param(
+            lambda d: shutil.copy(d / "other" / "server.pem", d / "server.pem"), id="server certificate of another CA"
+        ),
+    ],
+)
+def test_a_server_certificate_that_cannot_serve_is_made_anew_under_the_same_ca(tmp_path: Path, damage: object) -> None:
+    ensure_local_ca(tmp_path / "other")
+    ensure_local_ca(tmp_path)
+    ca = (tmp_path / "ca.pem").read_bytes()
+    damage(tmp_path)  # type: ignore[operator]
+    ensure_local_ca(tmp_path)
+    assert (tmp_path / "ca.pem").read_bytes() == ca  # what clients trust is unchanged
+    assert _issued_by_the_ca(tmp_path) and _server_context(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("damage", "named"),
+    [
+        pytest.param(
+            lambda d: (d / "ca.pem").write_text("garbage"), "ca.pem is not a PEM certificate", id="ca unreadable"
+        ),
+        pytest.param(
+            lambda d: ((d / "ca-key.pem").write_text("garbage"), (d / "server.pem").unlink()),
+            "ca-key.pem is not the key of the CA",
+            id="ca key unreadable when a server certificate is due",
+        ),
+        pytest.param(
+            lambda d: (shutil.copy(d / "other" / "ca-key.pem", d / "ca-key.pem"), (d / "server.pem").unlink()),
+            "ca-key.pem is not the key of the CA",
+            id="another CA's key",
+        ),
+    ],
+)
+def test_a_ca_that_cannot_be_used_is_an_error_naming_the_file_and_what_to_do(
+    tmp_path: Path, damage: object, named: str
+) -> None:
+    ensure_local_ca(tmp_path / "other")
+    ensure_local_ca(tmp_path)
+    damage(tmp_path)  # type: ignore[operator]
+    with pytest.raises(ValueError, match=named) as refused:
+        ensure_local_ca(tmp_path)
+    assert f"delete {tmp_path} to start over, then trust the new CA it makes" in str(refused.value)
