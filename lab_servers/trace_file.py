@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 from dataclasses import MISSING, asdict, fields
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,10 @@ class TraceWriter:
         # The file holds bearer tokens, refresh tokens and client secrets as they crossed the
         # wire: readable by its owner only (0600), like the TLS keys beside it.
         self._descriptor = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        if hasattr(os, "fchmod"):  # a file that was there already (`touch`ed, an earlier trace) too
+            mode = os.fstat(self._descriptor).st_mode
+            if mode & 0o077 and stat.S_ISREG(mode):
+                os.fchmod(self._descriptor, stat.S_IMODE(mode) & ~0o077)
         self._size = os.fstat(self._descriptor).st_size  # appending to what an earlier run saved
 
     def write(self, exchange: Exchange) -> str | None:

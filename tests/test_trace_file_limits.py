@@ -1,11 +1,13 @@
 """`serve --trace-file`: the file has a size limit, a full disk stops the saving and not the
-servers, and the file keeps whole lines only, so `load_trace` still reads it."""
+servers, the file keeps whole lines only, so `load_trace` still reads it, and only its owner can
+read the tokens in it."""
 
 from __future__ import annotations
 
 import errno
 import os
 import ssl
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -74,3 +76,12 @@ def test_a_served_lab_whose_trace_file_cannot_be_written_serves_on_and_says_why_
             assert [http.get(metadata).status_code for _ in range(3)] == [200, 200, 200]
     assert server.log.count("--trace-file: /dev/full: No space left on device") == 1, server.log[-2000:]
     assert "Traceback" not in server.log and "Exception in ASGI application" not in server.log
+
+
+@pytest.mark.skipif(not hasattr(os, "fchmod"), reason="POSIX file modes")
+def test_a_trace_file_that_was_there_already_is_made_readable_by_its_owner_alone(tmp_path: Path) -> None:
+    path = tmp_path / "trace.jsonl"
+    path.touch()
+    path.chmod(0o644)  # as `touch` leaves a new file under the usual umask
+    TraceWriter(path).close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
