@@ -122,6 +122,7 @@ _START_OVER = "delete {directory} to start over, then trust the new CA it makes"
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     path.touch(mode=0o600)
+    path.chmod(0o600)  # a file there already (a key made anew, one copied in) keeps its mode otherwise
     path.write_bytes(pem)
 
 

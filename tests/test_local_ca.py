@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import ssl
+import stat
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,12 @@ def test_a_ca_that_cannot_be_used_is_an_error_naming_the_file_and_what_to_do(
     with pytest.raises(ValueError, match=named) as refused:
         ensure_local_ca(tmp_path)
     assert f"delete {tmp_path} to start over, then trust the new CA it makes" in str(refused.value)
+
+
+def test_a_key_made_anew_over_a_file_anyone_could_read_is_readable_by_its_owner_alone(tmp_path: Path) -> None:
+    ensure_local_ca(tmp_path)
+    key = tmp_path / "server-key.pem"
+    key.write_text("garbage")
+    key.chmod(0o644)
+    ensure_local_ca(tmp_path)
+    assert _server_context(tmp_path) and stat.S_IMODE(key.stat().st_mode) == 0o600
