@@ -179,115 +179,130 @@ async def serving(
         )
     _check_ports(mcp_port=mcp_port, as_port=as_port, documents_port=documents_port)
     # Bind first, so a port in use is a plain OSError here (uvicorn would call sys.exit), and
-    # port 0 becomes a real port before any URL is made.
-    sockets = [bind(host, port) for port in (mcp_port, as_port, documents_port)]
+    # port 0 becomes a real port before any URL is made. From here on every way out closes them:
+    # a socket left open by a refusal below (an unusable --tls-dir or client document) kept its
+    # port until the collector came, so a notebook's second try found the port in use.
+    sockets = _bound(host, (mcp_port, as_port, documents_port))
     ports = [sock.getsockname()[1] for sock in sockets]
-    try:
-        named = url_host(sockets[0], tls=tls)
-    except ValueError:
-        for sock in sockets:
-            sock.close()
-        raise
-    try:
-        ca = ensure_local_ca(tls_directory) if tls else None
-    except OSError as exc:
-        raise OSError(f"--tls-dir {exc.filename or tls_directory}: {exc.strerror or exc}") from None
-    scheme = "https" if tls else "http"
-    origins = [f"{scheme}://{named}:{port}" for port in ports]
-    mcp_url, issuer, documents_origin = f"{origins[0]}/mcp", origins[1], origins[2]
-    if seed is not None:
-        warnings.warn(
-            f"serving with seed {seed!r}: anyone who knows the seed can mint tokens this lab accepts", stacklevel=2
-        )
-    lab = Lab(
-        seed=seed if seed is not None else 0,
-        ids=None if seed is not None else SystemIds(),
-        clock=WallClock(),
-        policy=served_policy(policy, documents_origin),
-        mcp_url=mcp_url,
-        issuer=issuer,
-        revision=followed,
-        capabilities=capabilities,
-        access_token_algorithm=access_token_algorithm,
-    )
-    verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(ca.ca_certificate)) if ca else True
-    _connect_outside(lab, documents_origin, verify)
-    documents = MetadataHost(f"{named}:{ports[2]}")
-    documents.url = lambda path: f"{documents_origin}{path}"  # type: ignore[method-assign]
-    served = ServedLab(lab, mcp_url, issuer, documents_origin, ca=ca, listening=sockets[0].getsockname()[0])
-    for ready in READY_DOCUMENTS:
-        url = documents.url(ready.path)
-        documents.publish(ready.path, ready.document(url), cache_control="max-age=60")
-        served.client_ids.append((url, ready.who))
-    for path in client_documents:
-        url, document = read_client_document(path, documents.url, lab.policy.max_document_bytes)
-        documents.publish(f"/{path.name}", document, cache_control="max-age=60")
-        served.client_ids.append((url, f"your document {path}"))
-    any_host = allow_non_loopback and not loopback_only
-    # Each app with its own shape of refusal, for the gates in front of it (`Refusal`).
-    apps: list[tuple[ASGIApp, Literal["on", "off"], Refusal]] = [
-        (lab.resource_server, "on", lab.resource_server.refusal),
-        (lab.auth_server.app, "off", oauth_refusal),
-        (documents, "off", refuse_as_invalid_request),
-    ]
-    servers = []
-    http = limited_protocol(request_deadline, write_stall, max_connections)
-    context = server_context(ca.server_certificate, ca.server_key) if ca else None
-    for (app, lifespan, refusal), port in zip(apps, ports, strict=True):
-        # A foreign Host or Origin is refused first (403); a loopback alias is told the canonical name (421).
-        canonical = f"{named}:{port}", f"{scheme}://{named}:{port}"
-        inner = app if any_host else canonical_host_only(app, *canonical, refusal=refusal)
-        guarded = BrowserOrigins(inner, own_origins=origins, any_host=any_host, refusal=refusal)
-        # Before those gates, the Host they judge is the one RFC 9112 §3.2.2 says the request means.
-        recorded = TraceRecorder(Rfc9112(guarded, refusal=refusal), lab.trace, lab.clock.now, on_exchange)
-        config = uvicorn.Config(
-            recorded,
-            log_level="warning",
-            lifespan=lifespan,
-            timeout_graceful_shutdown=5,
-            # uvicorn is given no certificate: `serve_tls` does TLS, so that a connection counts
-            # from its accept and its handshake has a deadline.
-            http=tls_handshakes(http, context, handshake_seconds=tls_handshake, shutdown_seconds=tls_shutdown)
-            if context
-            else http,
-            limit_concurrency=uvicorn_limit(max_connections),
-            # The lab serves no WebSocket (MCP's transport is HTTP). uvicorn's default, "auto", takes
-            # a `Connection: Upgrade` request to a WebSocket protocol whenever `websockets` or
-            # `wsproto` is importable (`uvicorn[standard]`): the connection left the lab's limits,
-            # the apps got a "websocket" scope that the Host and Origin gates and the trace let
-            # through, and the client-metadata host answered 500. "none": it stays an HTTP request.
-            ws="none",
-            # No proxy stands in front of the lab: uvicorn's default trusts X-Forwarded-For and
-            # X-Forwarded-Proto from 127.0.0.1 and ::1, that is from every client of a loopback lab,
-            # so one could name its own address (and walk around the hardened AS's per-address
-            # registration limit) or scheme (and the trace's URLs). The socket's peer is the client.
-            proxy_headers=False,
-            backlog=LISTEN_BACKLOG,
-            h11_max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES,
-        )
-        servers.append(_EmbeddedServer(config))
     loop = asyncio.get_running_loop()
     previous_handler = loop.get_exception_handler()
-    loop.set_exception_handler(QuietOutOfFiles(previous_handler))
-    tasks = [asyncio.create_task(server.serve(sockets=[sock])) for server, sock in zip(servers, sockets, strict=True)]
+    lab: Lab | None = None
+    servers: list[_EmbeddedServer] = []
+    tasks: list[asyncio.Task[None]] = []
     try:
+        named = url_host(sockets[0], tls=tls)
+        try:
+            ca = ensure_local_ca(tls_directory) if tls else None
+        except OSError as exc:
+            raise OSError(f"--tls-dir {exc.filename or tls_directory}: {exc.strerror or exc}") from None
+        scheme = "https" if tls else "http"
+        origins = [f"{scheme}://{named}:{port}" for port in ports]
+        mcp_url, issuer, documents_origin = f"{origins[0]}/mcp", origins[1], origins[2]
+        if seed is not None:
+            warnings.warn(
+                f"serving with seed {seed!r}: anyone who knows the seed can mint tokens this lab accepts", stacklevel=2
+            )
+        lab = Lab(
+            seed=seed if seed is not None else 0,
+            ids=None if seed is not None else SystemIds(),
+            clock=WallClock(),
+            policy=served_policy(policy, documents_origin),
+            mcp_url=mcp_url,
+            issuer=issuer,
+            revision=followed,
+            capabilities=capabilities,
+            access_token_algorithm=access_token_algorithm,
+        )
+        verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(ca.ca_certificate)) if ca else True
+        _connect_outside(lab, documents_origin, verify)
+        documents = MetadataHost(f"{named}:{ports[2]}")
+        documents.url = lambda path: f"{documents_origin}{path}"  # type: ignore[method-assign]
+        served = ServedLab(lab, mcp_url, issuer, documents_origin, ca=ca, listening=sockets[0].getsockname()[0])
+        for ready in READY_DOCUMENTS:
+            url = documents.url(ready.path)
+            documents.publish(ready.path, ready.document(url), cache_control="max-age=60")
+            served.client_ids.append((url, ready.who))
+        for path in client_documents:
+            url, document = read_client_document(path, documents.url, lab.policy.max_document_bytes)
+            documents.publish(f"/{path.name}", document, cache_control="max-age=60")
+            served.client_ids.append((url, f"your document {path}"))
+        any_host = allow_non_loopback and not loopback_only
+        # Each app with its own shape of refusal, for the gates in front of it (`Refusal`).
+        apps: list[tuple[ASGIApp, Literal["on", "off"], Refusal]] = [
+            (lab.resource_server, "on", lab.resource_server.refusal),
+            (lab.auth_server.app, "off", oauth_refusal),
+            (documents, "off", refuse_as_invalid_request),
+        ]
+        http = limited_protocol(request_deadline, write_stall, max_connections)
+        context = server_context(ca.server_certificate, ca.server_key) if ca else None
+        for (app, lifespan, refusal), port in zip(apps, ports, strict=True):
+            # A foreign Host or Origin is refused first (403); a loopback alias is told the canonical name (421).
+            canonical = f"{named}:{port}", f"{scheme}://{named}:{port}"
+            inner = app if any_host else canonical_host_only(app, *canonical, refusal=refusal)
+            guarded = BrowserOrigins(inner, own_origins=origins, any_host=any_host, refusal=refusal)
+            # Before those gates, the Host they judge is the one RFC 9112 §3.2.2 says the request means.
+            recorded = TraceRecorder(Rfc9112(guarded, refusal=refusal), lab.trace, lab.clock.now, on_exchange)
+            config = uvicorn.Config(
+                recorded,
+                log_level="warning",
+                lifespan=lifespan,
+                timeout_graceful_shutdown=5,
+                # uvicorn is given no certificate: `serve_tls` does TLS, so that a connection counts
+                # from its accept and its handshake has a deadline.
+                http=tls_handshakes(http, context, handshake_seconds=tls_handshake, shutdown_seconds=tls_shutdown)
+                if context
+                else http,
+                limit_concurrency=uvicorn_limit(max_connections),
+                # The lab serves no WebSocket (MCP's transport is HTTP). uvicorn's default, "auto", takes
+                # a `Connection: Upgrade` request to a WebSocket protocol whenever `websockets` or
+                # `wsproto` is importable (`uvicorn[standard]`): the connection left the lab's limits,
+                # the apps got a "websocket" scope that the Host and Origin gates and the trace let
+                # through, and the client-metadata host answered 500. "none": it stays an HTTP request.
+                ws="none",
+                # No proxy stands in front of the lab: uvicorn's default trusts X-Forwarded-For and
+                # X-Forwarded-Proto from 127.0.0.1 and ::1, that is from every client of a loopback lab,
+                # so one could name its own address (and walk around the hardened AS's per-address
+                # registration limit) or scheme (and the trace's URLs). The socket's peer is the client.
+                proxy_headers=False,
+                backlog=LISTEN_BACKLOG,
+                h11_max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES,
+            )
+            servers.append(_EmbeddedServer(config))
+        loop.set_exception_handler(QuietOutOfFiles(previous_handler))
+        tasks = [
+            asyncio.create_task(server.serve(sockets=[sock])) for server, sock in zip(servers, sockets, strict=True)
+        ]
         while not all(server.started for server in servers):
             if any(task.done() for task in tasks):
                 raise RuntimeError("a lab server stopped while starting")
             await asyncio.sleep(0.01)
         yield served
     finally:
-        # The AS's and the MCP server's own keep-alive connections first: uvicorn waits for open
-        # connections when it stops.
-        await lab.auth_server.cimd.http.aclose()
-        await lab.resource_server.http.aclose()
+        if lab is not None:
+            # The AS's and the MCP server's own keep-alive connections first: uvicorn waits for
+            # open connections when it stops.
+            await lab.auth_server.cimd.http.aclose()
+            await lab.resource_server.http.aclose()
         for server in servers:
             server.should_exit = True
         await asyncio.gather(*tasks, return_exceptions=True)
         for sock in sockets:
             sock.close()
         loop.set_exception_handler(previous_handler)
-        await lab.aclose()
+        if lab is not None:
+            await lab.aclose()
+
+
+def _bound(host: str, ports: tuple[int, ...]) -> list[socket.socket]:
+    """A listening socket on each port, or none: one already bound is closed if a later bind fails."""
+    sockets: list[socket.socket] = []
+    try:
+        sockets.extend(bind(host, port) for port in ports)  # appended one by one, so a failure keeps those bound
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
 
 
 class _EmbeddedServer(uvicorn.Server):

@@ -83,6 +83,8 @@ def served_process(
             process.kill()
             process.wait()
         reader.join(timeout=10)
+        if process.stdout is not None:  # the pipe the child wrote to: closed here, not by the collector
+            process.stdout.close()
 
 
 def _read_lines(process: subprocess.Popen[str], output: list[str], lines: queue.Queue[str | None]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import signal
 import socket
@@ -263,6 +264,34 @@ async def test_a_port_in_use_is_a_clear_error(tls_dir: Path) -> None:
         with pytest.raises(OSError, match=rf"cannot listen on 127.0.0.1:{taken.getsockname()[1]}"):
             async with serving(mcp_port=taken.getsockname()[1], as_port=0, tls_directory=tls_dir):
                 pass
+
+
+def _open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts this process's open descriptors in /proc")
+async def test_a_start_refused_after_its_ports_were_bound_closes_their_sockets(tls_dir: Path, tmp_path: Path) -> None:
+    # A notebook keeps the last error's traceback (sys.last_traceback), and with it every local of
+    # the frames it passed through: the sockets a refused start had bound stayed open (on macOS,
+    # where SO_REUSEADDR does not let a second socket bind the port, the second try then found
+    # its port in use).
+    broken = tmp_path / "client.json"
+    broken.write_text("{", encoding="utf-8")
+    before = _open_descriptors()
+    with pytest.raises(ClientDocumentError) as refused:
+        async with serving(mcp_port=0, as_port=0, documents_port=0, tls_directory=tls_dir, client_documents=(broken,)):
+            pass
+    assert _open_descriptors() == before
+    with socket.socket() as taken:  # the AS's port in use: the MCP server's socket, bound before it, is closed
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        before = _open_descriptors()
+        with pytest.raises(OSError, match="cannot listen") as in_use:
+            async with serving(mcp_port=0, as_port=taken.getsockname()[1], documents_port=0, tls_directory=tls_dir):
+                pass
+        assert _open_descriptors() == before
+    assert refused.traceback and in_use.traceback  # held to the end, as the notebook would
 
 
 @pytest.mark.parametrize(
