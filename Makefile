@@ -11,8 +11,9 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 # notebook, on one worker: nbval needs a notebook's cells in order, in one kernel. Modules go out
 # in collection order, where tests/conftest.py puts the slow ones first (--no-loadscope-reorder).
 PYTEST_PARALLEL := -n auto --maxprocesses 4 --dist loadscope --no-loadscope-reorder
+FAST := -m "not binder and not browser and not conformance and not inspector and not slow"
 
-.PHONY: setup setup-test lab binder-link html demo lint test test-fast notebooks bench clean
+.PHONY: setup setup-test lab binder-link html demo lint test test-fast test-lowest notebooks bench clean
 
 setup: $(VENV)/.installed
 
@@ -55,7 +56,22 @@ test: lint
 	$(PY) -m pytest tests notebooks --nbval --nbval-current-env $(PYTEST_PARALLEL)
 
 test-fast: setup-test
-	$(PY) -m pytest tests notebooks --nbval --nbval-current-env $(PYTEST_PARALLEL) -m "not binder and not browser and not conformance and not inspector and not slow"
+	$(PY) -m pytest tests notebooks --nbval --nbval-current-env $(PYTEST_PARALLEL) $(FAST)
+
+# The fast suite on the oldest versions pyproject.toml admits (requirements-lowest.txt), in a venv
+# of its own: `pip install -e .` into an environment with older packages keeps whatever its ranges
+# allow, so each lower bound must be a version the lab has been run on.
+LOWEST_VENV := .venv-lowest
+
+$(LOWEST_VENV)/.installed: requirements-lowest.txt pyproject.toml
+	$(PYTHON) -m venv $(LOWEST_VENV)
+	$(LOWEST_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LOWEST_VENV)/bin/python -m pip install --quiet -r requirements-lowest.txt
+	$(LOWEST_VENV)/bin/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+test-lowest: $(LOWEST_VENV)/.installed
+	$(LOWEST_VENV)/bin/python -m pytest tests notebooks --nbval --nbval-current-env $(PYTEST_PARALLEL) $(FAST)
 
 notebooks: setup
 	$(PY) scripts/regenerate_notebooks.py
@@ -68,4 +84,4 @@ bench: setup-test
 	$(PY) benchmarks/notebooks.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis .cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LOWEST_VENV) .pytest_cache .hypothesis .cache .mypy_cache .ruff_cache

@@ -1,8 +1,8 @@
 """The install split: learners get only what the lab needs (requirements.txt, `make lab`), the
 test tooling comes on top (requirements-test.txt, `make test`), and Binder (binder/requirements.txt)
 pins the lab's packages at the same versions. pyproject.toml's ranges are what `pip install -e .`
-keeps of an environment's older packages: they admit the pins and declare every package the lab
-imports."""
+keeps of an environment's older packages: they admit the pins, declare every package the lab
+imports, and their lower bounds are what `make test-lowest` installs (requirements-lowest.txt)."""
 
 from __future__ import annotations
 
@@ -108,3 +108,22 @@ def test_every_package_the_lab_imports_is_declared() -> None:
 
 def test_every_range_has_a_lower_bound() -> None:
     assert {name: str(versions) for name, versions in declared().items() if lower_bound(versions) is None} == {}
+
+
+def test_the_lowest_install_is_each_range_at_its_lower_bound() -> None:
+    """requirements-lowest.txt: what `make test-lowest` installs, the oldest environment that
+    `pip install -e .` accepts, where the fast suite must pass too."""
+    lowest, ranges = pins(ROOT / "requirements-lowest.txt"), declared()
+    not_lowest = {
+        name: (lowest.get(name), str(lower_bound(versions)))
+        for name, versions in ranges.items()
+        if name not in lowest or Version(lowest[name]) != lower_bound(versions)
+    }
+    assert not_lowest == {}, "requirements-lowest.txt must pin each of pyproject's ranges at its lower bound"
+
+
+def test_the_lowest_install_takes_everything_else_at_the_test_pins() -> None:
+    lowest, tested = pins(ROOT / "requirements-lowest.txt"), pins(ROOT / "requirements-test.txt")
+    tested |= pins(ROOT / "requirements.txt")
+    others = {name: version for name, version in lowest.items() if name not in declared()}
+    assert {name: (version, tested.get(name)) for name, version in others.items() if tested.get(name) != version} == {}
