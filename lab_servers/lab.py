@@ -227,7 +227,7 @@ class Lab:
             issuer,
             resources={self.mcp_url: SCOPES},
             http=self.network.httpx_client(hostname),
-            resolve=self.network.dns.resolve,
+            resolve=self.network.dns.resolve_all,  # every address vetted, as for the lab's own AS
             clock=self.clock,
             ids=self.ids.derived(hostname),
             policy=_policy(policy),

@@ -13,8 +13,8 @@ from typing import Any
 import anyio
 import pytest
 
-from lab_servers import Lab
-from lab_servers.authorization_server import HARDENED, NAIVE
+from lab_servers import Lab, default_client_metadata
+from lab_servers.authorization_server import HARDENED, NAIVE, OAuthError
 from lab_servers.authorization_server.defensive_fetch import FetchRefused, SpecialUseAddress, defensive_fetch, vet_host
 from lab_servers.network import LabConnectError
 from lab_servers.trace import Exchange
@@ -292,3 +292,17 @@ async def test_only_the_exact_trusted_origin_skips_the_special_use_address_rule(
     with pytest.raises(SpecialUseAddress):
         await fetch(lab, url, HARDENED.but(trusted_local_origins=(origin,)))
     assert (await fetch(lab, url, HARDENED.but(trusted_local_origins=(f"https://{HOST}",)))).body == b"{}"
+
+
+async def test_an_authorization_server_added_to_the_lab_vets_the_whole_answer_set_too(lab: Lab) -> None:
+    # The README's rule holds for every AS of the lab, not only the first: one added with
+    # add_authorization_server (a legacy AS, the one a resource moves to) was given the first
+    # address alone, so a document behind [public, 10.0.0.5] passed its hardened check.
+    second = lab.add_authorization_server("auth2.example.com", "93.184.215.21")
+    lab.add_metadata_host("apps.example", "93.184.216.7")
+    url = lab.publish_client_document(
+        "https://apps.example/client.json", default_client_metadata("https://apps.example/client.json")
+    )
+    lab.network.dns.set("apps.example", ["93.184.216.7", "10.0.0.5"])
+    with pytest.raises(OAuthError, match=r"special-use address 10\.0\.0\.5 \(one of its 2 addresses\)"):
+        await second.cimd.resolve(url)

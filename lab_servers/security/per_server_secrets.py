@@ -43,7 +43,7 @@ def add_authorization_servers(lab: Lab, count: int) -> list[AuthorizationServer]
     for k in range(1, count + 1):
         host = f"auth{k}.example.net"
         server = AuthorizationServer(
-            f"https://{host}", resources={MCP_URL: SCOPES}, http=lab.network.httpx_client(host), resolve=lab.network.dns.resolve,
+            f"https://{host}", resources={MCP_URL: SCOPES}, http=lab.network.httpx_client(host), resolve=lab.network.dns.resolve_all,
             clock=lab.clock, ids=SeededIds(f"{lab.ids.seed}:as{k}"), policy=lab.policy,
         )  # fmt: skip
         lab.network.add_host(host, f"93.184.217.{k}", server.app)
