@@ -264,6 +264,21 @@ def test_every_benchmark_refuses_a_count_it_cannot_use_before_measuring(
     assert exited.value.code == 2 and said in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("script", ["handshake", "transport", "security", "load", "instructions"])
+def test_every_benchmarks_help_says_what_it_measures_in_whole_sentences(
+    benchmark: Callable[[str], Any], capsys: pytest.CaptureFixture[str], script: str
+) -> None:
+    """`--help` carries the script's description as written (security.py's stopped at its first
+    line: "... A script that prints"), and says what each option is."""
+    module = benchmark(script)
+    with pytest.raises(SystemExit):
+        module.parse_arguments(["--help"])
+    shown = capsys.readouterr().out
+    assert module.__doc__.split("\n\n")[0] in shown
+    # An option with no help is a line of its own, not followed by its help's deeper indent.
+    assert re.findall(r"^  (--[a-z-]+(?: [A-Z_]+)?)\n(?! {10})", shown, re.MULTILINE) == []
+
+
 def test_the_load_benchmarks_client_counts_are_read_as_numbers(benchmark: Callable[[str], Any]) -> None:
     load = benchmark("load")
     assert load.parse_arguments([]).in_process == [100, 1000]
