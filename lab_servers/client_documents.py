@@ -63,7 +63,7 @@ def read_client_document(path: Path, url_for: Any, max_bytes: int) -> tuple[str,
     """A user's own document from `path`, published at `/<file name>`; returns (url, document).
 
     A missing `client_id` is filled in with the URL it will be served at; a different one is an
-    error now rather than an `invalid_client` later (CIMD §4.1: it MUST equal the URL exactly).
+    error now rather than an `invalid_client` later (CIMD §4: it MUST equal the URL exactly).
     A document over `max_bytes`, the most the AS fetches (CIMD §8.7), is refused unread: a path
     such as /dev/zero never ends."""
     try:
@@ -83,6 +83,6 @@ def read_client_document(path: Path, url_for: Any, max_bytes: int) -> tuple[str,
     url = url_for(f"/{path.name}")
     if document.setdefault("client_id", url) != url:
         raise ClientDocumentError(
-            f"--client-document {path}: client_id {document['client_id']!r} must be exactly the URL it is served at, {url!r} (CIMD §4.1)"
+            f"--client-document {path}: client_id {document['client_id']!r} must be exactly the URL it is served at, {url!r} (CIMD §4)"
         )
     return url, document

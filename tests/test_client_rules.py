@@ -57,19 +57,19 @@ async def test_a_client_does_not_present_a_client_id_url_that_breaks_cimd_sectio
 
 
 async def test_a_client_whose_document_names_another_client_id_does_not_present_its_url(lab: Lab) -> None:
-    # CIMD §4.1, MCP §5.1.1: the document's client_id is exactly its URL. A case-changed host is
+    # CIMD §4, MCP §5.1.1: the document's client_id is exactly its URL. A case-changed host is
     # the same host to DNS, but not the same string.
     document = {**default_client_metadata(), "client_id": "https://APP.example/client.json"}
     client = lab.client("cimd", client_metadata=document)
     with pytest.raises(StepError, match=r"^step 4 \(client-id\): .* the client's document has client_id "
-                                        r"'https://APP.example/client.json': it MUST be exactly the URL of the document \(CIMD §4.1; MCP §5.1.1\)"):  # fmt: skip
+                                        r"'https://APP.example/client.json': it MUST be exactly the URL of the document \(CIMD §4; MCP §5.1.1\)"):  # fmt: skip
         await client.run_all()
     assert _sent(lab, "/authorize") == []
 
 
 async def test_metadata_without_a_client_id_does_not_stop_the_client_presenting_its_url(lab: Lab) -> None:
     # The client's metadata doubles as its DCR request, which has no client_id (RFC 7591 §2): it says
-    # nothing against the URL, and the document published there names it (CIMD §4.1).
+    # nothing against the URL, and the document published there names it (CIMD §4).
     metadata = default_client_metadata()
     del metadata["client_id"]
     client = lab.client(client_metadata=metadata)

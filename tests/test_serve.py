@@ -639,7 +639,7 @@ async def test_serving_on_ipv6_loopback_names_it_in_every_url_and_a_client_compl
 def test_a_users_client_document_the_as_would_refuse_is_refused_at_start_naming_the_rule(
     tmp_path: Path, text: str, rule: str
 ) -> None:
-    # The AS reads a fetched document with the bounded parser (CIMD §4.1 via bounded_json):
+    # The AS reads a fetched document with the bounded parser (CIMD §4 via bounded_json):
     # serve --client-document reads it the same way, so the user hears of it before a handshake.
     document = tmp_path / "client.json"
     document.write_text(text, encoding="utf-8")

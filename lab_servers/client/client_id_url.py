@@ -1,5 +1,5 @@
 """The client's own identity, checked before it presents it: the CIMD Client Identifier URL (CIMD
-§3) and the document behind it (CIMD §4.1, MCP §5.1.1), and its redirect URIs (MCP §11.3).
+§3) and the document behind it (CIMD §4, MCP §5.1.1), and its redirect URIs (MCP §11.3).
 
 The authorization server checks all of this too, and the lab's security experiments show it
 refusing each broken URL; they send their requests themselves (`security/requests.py`), not
@@ -47,7 +47,7 @@ def client_id_url_problem(url: str, document: dict[str, Any]) -> str | None:
     if "client_id" in document and document["client_id"] != url:
         return (
             f"the client's document has client_id {document.get('client_id')!r}: it MUST be exactly the URL of the "
-            "document (CIMD §4.1; MCP §5.1.1)"
+            "document (CIMD §4; MCP §5.1.1)"
         )
     return None
 
