@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument(
         "--allow-non-loopback",
         action="store_true",
-        help="allow a non-loopback --host such as 0.0.0.0 (WARNING: others on the network can reach the lab)",
+        help="allow another --host, such as 0.0.0.0 (WARNING: off loopback, others on the network can reach the lab)",
     )
     serve.add_argument("--mcp-port", type=int, default=8000, help="the MCP server's port (default 8000)")
     serve.add_argument("--as-port", type=int, default=8001, help="the authorization server's port (default 8001)")
@@ -142,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "serve":
         from .authorization_server import HARDENED, NAIVE
-        from .serve import LOOPBACK_LISTEN_HOSTS, listen_host
+        from .loopback import is_loopback_host
+        from .serve import listen_host
         from .serve_console import serve_until_interrupted
 
         policy = HARDENED if args.policy == "hardened" else NAIVE
@@ -153,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
             capabilities = ASCapabilities.for_revision(args.revision).but(
                 **({"cimd": False} if args.no_cimd else {}), **({"dcr": args.dcr} if args.dcr else {})
             )
-        if listen_host(args.host) not in LOOPBACK_LISTEN_HOSTS and args.allow_non_loopback:
+        # Only a host outside loopback is one that others can reach (127.0.0.2 is loopback too).
+        if not is_loopback_host(listen_host(args.host)) and args.allow_non_loopback:
             print(
                 f"WARNING: listening on {args.host}: anyone who can reach this machine can reach the lab.",
                 file=sys.stderr,

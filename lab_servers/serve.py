@@ -44,6 +44,7 @@ from .determinism import LabClock, SystemIds
 from .error_text import Refusal, refuse_as_invalid_request
 from .lab import AS_HOST, Lab
 from .local_ca import LocalCA, ensure_local_ca
+from .loopback import is_loopback_host
 from .metadata_host import MetadataHost
 from .network.network import HttpxTransport
 from .revisions import DEFAULT_REVISION
@@ -174,8 +175,10 @@ async def serving(
     host = listen_host(host)
     loopback_only = host in LOOPBACK_LISTEN_HOSTS
     if not loopback_only and not allow_non_loopback:
+        # 127.0.0.2 is loopback too (RFC 1122 §3.2.1.3), just not a name the lab's URLs use.
+        reach = "" if is_loopback_host(host) else " (others can then reach the lab)"
         raise ValueError(
-            f"--host {host} is not a loopback address; pass --allow-non-loopback to listen there (others can then reach the lab)"
+            f"--host {host} is none of {', '.join(LOOPBACK_LISTEN_HOSTS)}; pass --allow-non-loopback to listen there{reach}"
         )
     _check_ports(mcp_port=mcp_port, as_port=as_port, documents_port=documents_port)
     # Bind first, so a port in use is a plain OSError here (uvicorn would call sys.exit), and

@@ -359,6 +359,21 @@ def test_the_command_line_refuses_a_non_loopback_host_without_the_flag() -> None
     assert done.returncode == 2 and "--allow-non-loopback" in done.stderr
 
 
+@pytest.mark.parametrize(("host", "reachable"), [("127.0.0.2", False), ("192.0.2.7", True)])
+def test_a_host_the_lab_does_not_name_is_refused_without_calling_loopback_what_is_not(
+    host: str, reachable: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 127.0.0.2 is a loopback address (RFC 1122 §3.2.1.3): it needs the flag, since the lab's URLs
+    # name 127.0.0.1, ::1 or localhost, but nobody else can reach it ("is not a loopback address",
+    # "others can then reach the lab" said otherwise).
+    from lab_servers.__main__ import main
+
+    assert main(["serve", "--host", host, "--mcp-port", "70000"]) == 2
+    err = capsys.readouterr().err
+    assert f"--host {host} is none of 127.0.0.1, ::1, localhost; pass --allow-non-loopback" in err
+    assert ("others can then reach the lab" in err) is reachable and "not a loopback address" not in err
+
+
 @pytest.mark.slow  # a served process and a whole SDK handshake for each signal
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_ctrl_c_or_kill_stops_a_used_lab_cleanly_after_closing_its_own_connections(
@@ -647,7 +662,9 @@ def test_a_users_client_document_the_as_would_refuse_is_refused_at_start_naming_
         read_client_document(document, lambda path: f"https://127.0.0.1:1{path}", max_bytes=5 * 1024)
 
 
-@pytest.mark.parametrize(("host", "warned"), [("[::1]", False), ("::1", False), ("0.0.0.0", True)])
+@pytest.mark.parametrize(
+    ("host", "warned"), [("[::1]", False), ("::1", False), ("127.0.0.2", False), ("0.0.0.0", True)]
+)
 def test_the_non_loopback_warning_is_for_non_loopback_hosts_however_written(
     host: str, warned: bool, capsys: pytest.CaptureFixture[str]
 ) -> None:
