@@ -7,7 +7,7 @@ enforced at its endpoints, so that a lab can run the servers clients really meet
   require a bearer token at `/register`), `"closed"` (the endpoint refuses), or `"removed"`
   (no endpoint at all: 404).
 - `advertise_registration_endpoint`: None advertises it exactly when registration works; True
-  with DCR closed or removed is the misconfiguration clients trip over (beyond-the-handshake §8).
+  with DCR closed or removed is the misconfiguration clients trip over (marselsel/Lexware-MCP-Server#36).
 - `token_endpoint_auth_methods`: what `token_endpoint_auth_methods_supported` lists, and what
   registration accepts. Claude, for one, uses CIMD only when `none` is listed.
 - `iss_parameter`: RFC 9207 `iss` on authorization responses (and its metadata flag).
