@@ -10,6 +10,7 @@ import pytest
 from lab_servers import ISSUER, Lab
 from lab_servers.authorization_server.grants import ExchangeRule
 from lab_servers.client import decode_jwt_payload
+from lab_servers.metadata_host import HostedResponse
 from lab_servers.story import API_URL, MCP_SERVER_CLIENT_ID, OTHER_MCP_URL, add_downstream_api, add_second_mcp_server
 
 from .helpers import HOSTILE_JWT_HEADERS, assert_oauth_error, jwt_with_header
@@ -68,6 +69,22 @@ async def test_passthrough_a_forwarded_user_token_is_refused_by_the_downstream_a
     assert "401" in result["error"] and "token passthrough is forbidden" in result["error"]
     api_calls = [e for e in lab.trace.exchanges if e.host == "api.example.com"]
     assert [e.status for e in api_calls] == [401]
+
+
+async def test_the_mcp_server_reads_a_downstream_answer_through_the_bounded_parser(lab: Lab) -> None:
+    # README: every JSON body the lab parses goes through one bounded parser (RFC 8259 §9). The
+    # downstream caller used response.json(): 5,000 nested brackets were a RecursionError inside
+    # the tool ("Error executing tool list_contacts"), not an answer naming the limit.
+    add_downstream_api(lab)
+    deep = lab.add_metadata_host("deep.example", "93.184.216.55")
+    deep.publish_response(
+        "/contacts", HostedResponse(b"[" * 5000 + b"]" * 5000, headers={"content-type": "application/json"})
+    )
+    connection = await lab.connect("cimd")
+    lab.resource_server.downstream.mode = "passthrough"
+    lab.resource_server.downstream.api_url = "https://deep.example/"
+    result = (await connection.client.call_tool("list_contacts"))["structuredContent"]
+    assert "the API's answer is nested deeper than 32 levels (RFC 8259 §9" in result["error"]
 
 
 async def test_exchange_the_api_gets_a_token_for_itself_naming_the_mcp_server_as_actor(lab: Lab) -> None:

@@ -19,6 +19,7 @@ from joserfc import jwt
 from joserfc.jwk import OKPKey
 
 from ..arguments import one_of
+from ..bounded_json import JsonRejected, parse_json
 from ..determinism import LabClock, SeededIds
 
 Mode = Literal["exchange", "passthrough"]
@@ -78,7 +79,7 @@ class DownstreamCaller:
             "client_assertion": self.client_assertion(),
         }
         response = await self.http.post(self.token_endpoint, data=form)
-        body = response.json()
+        body = _json_object(response, "the AS's token-exchange answer")
         self.last_exchange = body
         if response.status_code != 200:
             raise DownstreamError(
@@ -94,4 +95,16 @@ class DownstreamCaller:
             raise DownstreamError(
                 f"the API answered {response.status_code}: {response.headers.get('www-authenticate') or response.text}"
             )
-        return dict(response.json())
+        return _json_object(response, "the API's answer")
+
+
+def _json_object(response: httpx.Response, what: str) -> dict[str, Any]:
+    """An answer read as every JSON body the lab takes, through the bounded parser (RFC 8259 §9):
+    a deeply nested one was a RecursionError inside the tool, not an error naming the limit."""
+    try:
+        body = parse_json(response.content, what=what)
+    except JsonRejected as rejected:
+        raise DownstreamError(rejected.rule) from None
+    if not isinstance(body, dict):
+        raise DownstreamError(f"{what} is not a JSON object")
+    return body
