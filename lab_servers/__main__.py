@@ -1,4 +1,6 @@
-"""`python -m lab_servers demo`: the "same server, two identities" demo in a terminal."""
+"""`python -m lab_servers`: `demo` (the "same server, two identities" demo in a terminal), `serve`
+(the servers on loopback sockets for outside clients, `serve.py`) and `conformance-client` (the
+lab client as the MCP conformance suite runs it, `conformance.py`)."""
 
 from __future__ import annotations
 
