@@ -1,7 +1,7 @@
 """How many machine instructions one in-process handshake executes: a measure that, unlike
 milliseconds, does not move with the machine's speed or load. Wall times on the shared 2-core
-machines this lab is built on drift by up to 2× within a day, so a 10 % change in code is
-invisible in them; an instruction count repeats to within a few hundred instructions, on any
+machines this lab is built on drift by more than 2× within an hour (the same handshake took 4.5
+to 10.2 ms on 2026-12-04, README), so a 10 % change in code is invisible in them; an instruction count repeats to within a few hundred instructions, on any
 machine, busy or idle (between sessions it has moved by 0.2 %: count a baseline in the same
 session). A script that prints numbers, not a test.
 
