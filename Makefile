@@ -35,7 +35,7 @@ $(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt
 lab: setup
 	$(PY) scripts/lab_setup.py --run $(ALLOW_ROOT)
 
-# The Binder badge and launch URL for this repository's GitHub remote (README: "Publishing the lab").
+# The Binder badge and launch URL for this repository's GitHub remote (README: "Running a workshop, publishing the lab").
 binder-link:
 	@$(PYTHON) scripts/binder_link.py $(if $(REF),--ref $(REF),)
 
