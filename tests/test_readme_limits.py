@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from lab_servers import trace_file
 from lab_servers.authorization_server import (
     HARDENED,
     authorize,
@@ -69,6 +70,7 @@ STATED = [
     (r"first \*\*(N) headers\*\*", MAX_SERVED_HEADERS),
     (r"\*\*(N) characters\*\* of each body", MAX_SERVED_BODY_CHARS),
     (r"bodies up to the trace's (N) KiB", MAX_TRACED_BODY_BYTES / KB),
+    (r"the\s+file\s+stops growing at \*\*(N) MiB\*\*", trace_file.DEFAULT_MAX_BYTES / KB / KB),
     (r"at most \*\*(N) s\*\* to finish its TLS handshake", TLS_HANDSHAKE_SECONDS),
     (r"then at most \*\*(N) s\*\* for a request to arrive whole", REQUEST_DEADLINE_SECONDS),
     (r"\(at most (N) KiB, else \*\*414\*\*", MAX_REQUEST_HEAD_BYTES / KB),
