@@ -33,7 +33,7 @@ from pathlib import Path
 
 import nbformat
 from fresh_interpreter import compile_lab  # benchmarks/fresh_interpreter.py, beside this script
-from machine import conditions  # benchmarks/machine.py, beside this script
+from machine import at_least, conditions  # benchmarks/machine.py, beside this script
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -129,18 +129,29 @@ def kernel_memory_after_all(paths: list[Path]) -> tuple[float, float, float]:
     return now, peak, elapsed
 
 
-def main() -> int:
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
-        "--repeat", type=int, default=1, help="fresh kernels per notebook for the first-cell times, median reported"
+        "--repeat",
+        type=at_least(1, "a median needs one kernel"),
+        default=1,
+        help="fresh kernels per notebook for the first-cell times, median reported",
     )
-    parser.add_argument("--skip-suite", action="store_true")
-    parser.add_argument("--skip-first-cells", action="store_true")
-    parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--skip-suite", action="store_true", help="do not time all notebooks under strict nbval")
+    parser.add_argument(
+        "--skip-first-cells", action="store_true", help="do not time each notebook's kernel start and first cell"
+    )
+    parser.add_argument(
+        "--skip-memory",
+        action="store_true",
+        help="do not measure the kernel's memory after notebooks 00-07 in one kernel",
+    )
     parser.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
-    args = parser.parse_args()
-    if args.repeat < 1:  # a median needs one kernel; say so before any kernel starts
-        parser.error(f"--repeat: at least 1 fresh kernel per notebook, not {args.repeat}")
+    return parser.parse_args(argv)
+
+
+def main() -> int:
+    args = parse_arguments()
     compile_lab()  # else, where PYTHONDONTWRITEBYTECODE is set, every kernel compiles the lab from source
     result: dict[str, object] = {}
     with conditions(print, result):

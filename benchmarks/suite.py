@@ -96,11 +96,15 @@ def lint_run() -> Timed:
         return timed("lint", makefile_recipe("lint"), env=cold)[0]
 
 
-def main() -> None:
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--fast-only", action="store_true")
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
+    parser.add_argument("--fast-only", action="store_true", help="time make test-fast only, not lint and make test")
+    parser.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
+    return parser.parse_args(argv)
+
+
+def main() -> None:
+    args = parse_arguments()
     print(f"{os.cpu_count()} cores; make test runs: {' ; '.join(shlex.join(c) for c in makefile_recipe('test'))}")
     reference_before = reference_ms()
     results = [pytest_run("test_fast", "test-fast")]

@@ -253,6 +253,7 @@ def test_the_handshake_benchmark_refuses_counts_it_cannot_take_a_median_of_befor
         ("instructions", ["--runs", "0"], "--runs: 0 is too few: at least 1"),  # a ZeroDivisionError
         ("instructions", ["--revision", "2099-01-01"], "--revision: invalid choice: '2099-01-01'"),  # a KeyError
         ("handshake", ["--gc-threshold", "-1"], "--gc-threshold: -1 is too few: at least 0"),
+        ("notebooks", ["--repeat", "0"], "--repeat: 0 is too few: at least 1"),  # no kernel to take a median of
     ],
 )
 def test_every_benchmark_refuses_a_count_it_cannot_use_before_measuring(
@@ -264,7 +265,7 @@ def test_every_benchmark_refuses_a_count_it_cannot_use_before_measuring(
     assert exited.value.code == 2 and said in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("script", ["handshake", "transport", "security", "load", "instructions"])
+@pytest.mark.parametrize("script", ["handshake", "transport", "security", "load", "instructions", "notebooks", "suite"])
 def test_every_benchmarks_help_says_what_it_measures_in_whole_sentences(
     benchmark: Callable[[str], Any], capsys: pytest.CaptureFixture[str], script: str
 ) -> None:
