@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import re
 import string
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
-__all__ = ["NUMERIC_HOST", "browser_reading_problem", "is_dotted_quad", "is_uri_text"]
+__all__ = ["NUMERIC_HOST", "browser_reading_problem", "is_dotted_quad", "is_uri_text", "shown"]
 
 # RFC 3986 §2: unreserved (§2.3), reserved (§2.2: gen-delims and sub-delims), and "%" of a
 # pct-encoded triplet (§2.1). Nothing else appears in a URI: no space, no control character,
@@ -43,6 +43,21 @@ _DOTTED_QUAD = re.compile(
 def is_uri_text(value: str) -> bool:
     """Every character of `value` is one a URI may contain (RFC 3986 §2)."""
     return all(c in URI_CHARACTERS for c in value)
+
+
+def shown(value: object) -> str:
+    """`value`, a URI someone sent, quoted for an `error_description`: each character no URI
+    contains percent-encoded as UTF-8 (RFC 3986 §2.1), and the quote `'` too. Python's repr,
+    which descriptions used, wrote a backslash as `\\\\`, and the description's own rule (no
+    `\\`, RFC 6749 §5.2) then made that `//`: the refusal of `http://evil.example\\@127.0.0.1/cb`
+    for its backslash showed no backslash. Here it is `%5C`."""
+    if not isinstance(value, str):  # a document's client_id may be a number or a list
+        return repr(value)
+    return (
+        "'"
+        + "".join(c if c in URI_CHARACTERS and c != "'" else quote(c, safe="", errors="surrogatepass") for c in value)
+        + "'"
+    )
 
 
 def is_dotted_quad(host: str) -> bool:

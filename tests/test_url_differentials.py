@@ -66,6 +66,16 @@ async def test_a_redirect_uri_a_browser_would_read_as_another_url_is_refused_at_
         assert not lab.registrations
 
 
+async def test_the_refusal_shows_the_backslash_it_is_about() -> None:
+    # RFC 6749 §5.2 allows no backslash in an error_description. The URI was quoted with repr,
+    # whose `\\` the description's rule then made `//`: a refusal for a backslash that showed
+    # none. A URI is shown percent-encoded, as RFC 3986 §2.1 writes what a URI cannot hold.
+    async with Lab(seed="url-differentials") as lab:
+        response = await register(lab, {**DCR, "redirect_uris": ["http://evil.example\\@127.0.0.1/cb"]})
+    described = response.json()["error_description"]
+    assert described.startswith("redirect_uri 'http://evil.example%5C@127.0.0.1/cb' has a character no URI contains")
+
+
 @pytest.mark.parametrize(
     "uri", [case[1] for case in READ_OTHERWISE_BY_A_BROWSER], ids=[case[0] for case in READ_OTHERWISE_BY_A_BROWSER]
 )

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 from starlette.responses import HTMLResponse, RedirectResponse
 
 from ..revisions import revision as revision_named
+from ..rfc3986 import shown
 from .client_ids import resolve_client
 from .clients import Client
 from .consent import render_consent_page, render_error_page
@@ -74,7 +75,7 @@ def choose_redirect_uri(client: Client, requested: str | None, exact: bool) -> s
     where = "in the client's metadata document" if client.kind == "cimd" else "registered for this client"
     raise OAuthError(
         "invalid_request",
-        f"redirect_uri {requested!r} is not {where}; redirect URIs must match exactly (OAuth 2.1 §4.1.1, MCP §11.5)",
+        f"redirect_uri {shown(requested)} is not {where}; redirect URIs must match exactly (OAuth 2.1 §4.1.1, MCP §11.5)",
     )
 
 

@@ -32,7 +32,7 @@ import httpx
 
 from ..bounded_json import DEFAULT_LIMITS, JsonLimits, JsonRejected, parse_json
 from ..determinism import LabClock
-from ..rfc3986 import NUMERIC_HOST, is_dotted_quad, is_uri_text
+from ..rfc3986 import NUMERIC_HOST, is_dotted_quad, is_uri_text, shown
 from .clients import Client
 from .defensive_fetch import FetchRefused, Resolver, UnresolvableHost, defensive_fetch, vet_host
 from .errors import OAuthError
@@ -61,7 +61,7 @@ def check_client_id_url(url: str, policy: ASPolicy) -> None:
         )
     parts = split_url(url)
     if parts is None:
-        raise reject(f"client_id {url!r} is not a valid URL (§3)")
+        raise reject(f"client_id {shown(url)} is not a valid URL (§3)")
     if parts.scheme != "https" and policy.require_https_client_id:
         raise reject(f"client_id URL must use the https scheme, got {parts.scheme or 'none'!r} (§3)")
     if not parts.hostname:
@@ -166,7 +166,9 @@ def check_document(url: str, document: Any, policy: ASPolicy, as_metadata: dict[
     if client_id is None:
         raise reject("the document has no client_id (§4: it MUST contain one)")
     if policy.require_client_id_match and client_id != url:
-        raise reject(f"the document's client_id {client_id!r} is not exactly the URL it was fetched from, {url!r} (§4)")
+        raise reject(
+            f"the document's client_id {shown(client_id)} is not exactly the URL it was fetched from, {shown(url)} (§4)"
+        )
     if policy.forbid_shared_secrets_in_document:
         for field in ("client_secret", "client_secret_expires_at"):
             if field in document:

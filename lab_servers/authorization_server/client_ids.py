@@ -6,6 +6,7 @@ caller.
 
 from __future__ import annotations
 
+from ..rfc3986 import shown
 from .cimd import CimdResolver
 from .clients import MAX_CLIENT_ID_CHARS, Client, ClientRegistry, looks_like_url
 from .errors import OAuthError
@@ -36,7 +37,7 @@ async def resolve_client(
     if client is None:
         raise OAuthError(
             "invalid_client",
-            f"unknown client_id {client_id!r}: it is not a registered client and not a CIMD URL",
+            f"unknown client_id {shown(client_id)}: it is not a registered client and not a CIMD URL",
             401,
         )
     return client

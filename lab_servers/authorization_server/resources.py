@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from ..rfc3986 import shown
 from .errors import OAuthError
 
 
@@ -17,16 +18,17 @@ def canonical_resource(value: str, known: list[str]) -> str:
         # RFC 3986 §2: a URI is printable ASCII. urlsplit would silently drop tabs and newlines
         # and strip leading spaces, so " https://mcp.example.com/m\tcp" would pass for the canonical URI.
         raise OAuthError(
-            "invalid_target", f"resource {value!r} must be printable ASCII with no spaces (RFC 3986 §2, RFC 8707 §2)"
+            "invalid_target",
+            f"resource {shown(value)} must be printable ASCII with no spaces (RFC 3986 §2, RFC 8707 §2)",
         )
     try:
         parts = urlsplit(value)
     except ValueError:
-        raise OAuthError("invalid_target", f"resource {value!r} is not a valid URI (RFC 8707 §2)") from None
+        raise OAuthError("invalid_target", f"resource {shown(value)} is not a valid URI (RFC 8707 §2)") from None
     if not parts.scheme or not parts.netloc:
-        raise OAuthError("invalid_target", f"resource {value!r} must be an absolute URI (RFC 8707 §2)")
+        raise OAuthError("invalid_target", f"resource {shown(value)} must be an absolute URI (RFC 8707 §2)")
     if parts.fragment or "#" in value:
-        raise OAuthError("invalid_target", f"resource {value!r} must not contain a fragment (RFC 8707 §2)")
+        raise OAuthError("invalid_target", f"resource {shown(value)} must not contain a fragment (RFC 8707 §2)")
     # Compared as written after the authority: urlunsplit would drop a bare "?" (an empty query),
     # and ".../mcp?" is a different URI from ".../mcp" (RFC 3986 §6.2.3 leaves it to the scheme).
     rest = value[len(parts.scheme) + 3 + len(parts.netloc) :]
@@ -35,7 +37,7 @@ def canonical_resource(value: str, known: list[str]) -> str:
         return lowered
     raise OAuthError(
         "invalid_target",
-        f"resource {value!r} is not a protected resource this authorization server issues tokens for (RFC 8707 §2)",
+        f"resource {shown(value)} is not a protected resource this authorization server issues tokens for (RFC 8707 §2)",
     )
 
 
@@ -45,7 +47,8 @@ def same_resource(sent: str | None, granted: str, known: list[str], where: str) 
     may only name resources from the original grant, and §2 names the error."""
     if sent is not None and canonical_resource(sent, known) != granted:
         raise OAuthError(
-            "invalid_target", f"resource {sent!r} differs from the one in {where}, {granted!r} (RFC 8707 §2.2)"
+            "invalid_target",
+            f"resource {shown(sent)} differs from the one in {where}, {shown(granted)} (RFC 8707 §2.2)",
         )
     return granted
 

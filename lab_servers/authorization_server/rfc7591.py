@@ -17,7 +17,7 @@ from joserfc.errors import JoseError
 from ..bounded_json import DEFAULT_LIMITS
 from ..determinism import LabClock, SeededIds
 from ..loopback import is_loopback_host
-from ..rfc3986 import browser_reading_problem
+from ..rfc3986 import browser_reading_problem, shown
 from .clients import Client, ClientRegistry, PrefetchedResource, RegistryFull
 from .defensive_fetch import FetchRefused, Resolver, SpecialUseAddress, defensive_fetch
 from .errors import OAuthError
@@ -63,24 +63,26 @@ def check_redirect_uri(uri: str) -> None:
         # RFC 3986 §2: a URI is printable ASCII. urlsplit drops tabs and newlines and strips a
         # leading space, so the check would judge a different string than the one stored.
         raise MetadataError(
-            "invalid_redirect_uri", f"redirect_uri {uri!r} must be printable ASCII with no spaces (RFC 3986 §2)"
+            "invalid_redirect_uri", f"redirect_uri {shown(uri)} must be printable ASCII with no spaces (RFC 3986 §2)"
         )
     parts = split_url(uri)
     if parts is None:
-        raise MetadataError("invalid_redirect_uri", f"redirect_uri {uri!r} is not a valid URI")
+        raise MetadataError("invalid_redirect_uri", f"redirect_uri {shown(uri)} is not a valid URI")
     # The AS judges and shows the URI as urlsplit reads it; the user's browser follows it as the
     # WHATWG URL Standard reads it. Where the two could part, the URI is refused (rfc3986.py).
     problem = browser_reading_problem(uri)
     if problem:
         raise MetadataError(
             "invalid_redirect_uri",
-            f"redirect_uri {uri!r} {problem}; the consent page must show the host the browser takes the code to (MCP §11.6.2)",
+            f"redirect_uri {shown(uri)} {problem}; the consent page must show the host the browser takes the code to (MCP §11.6.2)",
         )
     if not parts.scheme or not parts.netloc:
-        raise MetadataError("invalid_redirect_uri", f"redirect_uri {uri!r} must be an absolute URI (RFC 6749 §3.1.2)")
+        raise MetadataError(
+            "invalid_redirect_uri", f"redirect_uri {shown(uri)} must be an absolute URI (RFC 6749 §3.1.2)"
+        )
     if parts.fragment or "#" in uri:
         raise MetadataError(
-            "invalid_redirect_uri", f"redirect_uri {uri!r} must not contain a fragment (RFC 6749 §3.1.2)"
+            "invalid_redirect_uri", f"redirect_uri {shown(uri)} must not contain a fragment (RFC 6749 §3.1.2)"
         )
     if parts.scheme == "https":
         return
@@ -88,7 +90,7 @@ def check_redirect_uri(uri: str) -> None:
         return
     raise MetadataError(
         "invalid_redirect_uri",
-        f"redirect_uri {uri!r} must use https, or http on a loopback host (MCP §11.3)",
+        f"redirect_uri {shown(uri)} must use https, or http on a loopback host (MCP §11.3)",
     )
 
 
