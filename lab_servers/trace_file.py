@@ -46,11 +46,15 @@ class TraceWriter:
         # The file holds bearer tokens, refresh tokens and client secrets as they crossed the
         # wire: readable by its owner only (0600), like the TLS keys beside it.
         self._descriptor = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        if hasattr(os, "fchmod"):  # a file that was there already (`touch`ed, an earlier trace) too
-            mode = os.fstat(self._descriptor).st_mode
-            if mode & 0o077 and stat.S_ISREG(mode):
-                os.fchmod(self._descriptor, stat.S_IMODE(mode) & ~0o077)
-        self._size = os.fstat(self._descriptor).st_size  # appending to what an earlier run saved
+        try:
+            if hasattr(os, "fchmod"):  # a file that was there already (`touch`ed, an earlier trace) too
+                mode = os.fstat(self._descriptor).st_mode
+                if mode & 0o077 and stat.S_ISREG(mode):
+                    os.fchmod(self._descriptor, stat.S_IMODE(mode) & ~0o077)
+            self._size = os.fstat(self._descriptor).st_size  # appending to what an earlier run saved
+        except BaseException:  # another user's file (EPERM): refused, and its descriptor not kept open
+            os.close(self._descriptor)
+            raise
 
     def write(self, exchange: Exchange) -> str | None:
         """Save `exchange`; the reason saving has stopped, when this is the exchange it stops at."""
@@ -59,13 +63,22 @@ class TraceWriter:
         line = self.line(exchange)
         if self._size + len(line) > self.max_bytes:
             return self._stop(f"{self.path} has reached its limit of {self.max_bytes:,} bytes")
+        try:  # where this line begins: O_APPEND writes at the end
+            start: int | None = os.lseek(self._descriptor, 0, os.SEEK_END)
+        except OSError:  # a pipe: nothing can be taken back
+            start = None
         try:
             written = 0
             while written < len(line):  # one line, unbuffered: what is on disk is what was said
                 written += os.write(self._descriptor, line[written:])
         except OSError as error:
-            with contextlib.suppress(OSError):  # a line cut short would make the file unreadable
-                os.ftruncate(self._descriptor, self._size)
+            # A line cut short would make the file unreadable: what this line wrote is taken back,
+            # to where it began, not to where this writer last saw the end. The file may have been
+            # emptied since (logrotate's copytruncate), which ftruncate would pad with NUL bytes,
+            # or another run given the same file may have added lines, which stay.
+            with contextlib.suppress(OSError):
+                if start is not None and os.fstat(self._descriptor).st_size > start:
+                    os.ftruncate(self._descriptor, start)
             return self._stop(f"{self.path}: {error.strerror or error}")
         self._size += len(line)
         return None

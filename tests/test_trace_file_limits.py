@@ -85,3 +85,63 @@ def test_a_trace_file_that_was_there_already_is_made_readable_by_its_owner_alone
     path.chmod(0o644)  # as `touch` leaves a new file under the usual umask
     TraceWriter(path).close()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+async def test_a_failed_write_after_the_file_was_emptied_leaves_it_empty_not_padded_with_nul_bytes(
+    lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await lab.connect("dcr")
+    exchanges = lab.trace.exchanges
+    path = tmp_path / "trace.jsonl"
+    writer = TraceWriter(path)
+    assert writer.write(exchanges[0]) is None and writer.write(exchanges[1]) is None
+    os.truncate(path, 0)  # logrotate's copytruncate, or `: > trace.jsonl`, while serve runs
+
+    def disk_full(descriptor: int, data: Any) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(trace_file_module.os, "write", disk_full)
+    assert writer.write(exchanges[2]) == f"{path}: No space left on device"
+    monkeypatch.undo()
+    writer.close()
+    assert path.read_bytes() == b""  # was the two lines' length in NUL bytes: no longer a trace load_trace reads
+
+
+async def test_a_line_cut_short_is_taken_back_and_another_writers_lines_stay(
+    lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await lab.connect("dcr")
+    exchanges = lab.trace.exchanges
+    path = tmp_path / "trace.jsonl"
+    ours, theirs = TraceWriter(path), TraceWriter(path)  # two `serve` runs given one --trace-file
+    assert ours.write(exchanges[0]) is None and theirs.write(exchanges[1]) is None
+    real_write = os.write
+
+    def disk_fills_midway(descriptor: int, data: Any) -> int:
+        real_write(descriptor, bytes(data[:10]))
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(trace_file_module.os, "write", disk_fills_midway)
+    assert ours.write(exchanges[2]) is not None
+    monkeypatch.undo()
+    ours.close()
+    theirs.close()
+    assert load_trace(path).exchanges == exchanges[:2]  # the other run's line was cut away
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts this process's descriptors in /proc")
+def test_a_trace_file_whose_mode_cannot_be_narrowed_is_refused_and_not_left_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "trace.jsonl"
+    path.touch()
+    path.chmod(0o666)  # as another user's file in /tmp may be: only its owner may chmod it
+
+    def not_the_owner(descriptor: int, mode: int) -> None:
+        raise PermissionError(errno.EPERM, os.strerror(errno.EPERM))
+
+    monkeypatch.setattr(trace_file_module.os, "fchmod", not_the_owner)
+    before = len(os.listdir("/proc/self/fd"))
+    with pytest.raises(PermissionError):
+        TraceWriter(path)
+    assert len(os.listdir("/proc/self/fd")) == before  # the descriptor was left open
