@@ -11,9 +11,11 @@ only for the names constrained below, so a leaked lab CA cannot impersonate a re
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import ipaddress
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,6 +70,32 @@ def ensure_local_ca(directory: Path | None = None) -> LocalCA:
     be trusted again, which is the user's decision."""
     ca = LocalCA(Path(directory or os.environ.get("MCP_AUTH_LAB_TLS_DIR") or DEFAULT_DIRECTORY))
     ca.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with _one_at_a_time(ca.directory):
+        _ensure(ca)
+    return ca
+
+
+@contextlib.contextmanager
+def _one_at_a_time(directory: Path) -> Iterator[None]:
+    """Holds `directory`'s lock while its files are checked and made. Two `serve` runs started at
+    once on a new directory each made a CA, and one's key was left beside the other's certificate:
+    every later run refused the directory (delete it, trust a new CA). Where no lock can be taken
+    (Windows has no flock, a directory the user cannot write), the files are made as before."""
+    try:
+        import fcntl
+
+        descriptor = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    except (ImportError, OSError):
+        yield
+        return
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)  # released when the descriptor closes
+        yield
+    finally:
+        os.close(descriptor)
+
+
+def _ensure(ca: LocalCA) -> None:
     ca_key_path = ca.directory / "ca-key.pem"
     now = datetime.datetime.now(datetime.UTC)
     if not (ca.ca_certificate.exists() and ca_key_path.exists()) or _expires_soon(_certificate(ca.ca_certificate), now):
@@ -82,7 +110,6 @@ def ensure_local_ca(directory: Path | None = None) -> LocalCA:
         _write_key(ca.server_key, server_key)
         certificate = _server_certificate(server_key, ca_key, issuer, now)
         ca.server_certificate.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    return ca
 
 
 def _serves_as_it_is(ca: LocalCA, issuer: x509.Certificate, now: datetime.datetime) -> bool:

@@ -4,9 +4,11 @@ a CA that cannot be read is an error naming the file, since a new CA must be tru
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import ssl
 import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -99,3 +101,31 @@ def test_a_key_made_anew_over_a_file_anyone_could_read_is_readable_by_its_owner_
     key.chmod(0o644)
     ensure_local_ca(tmp_path)
     assert _server_context(tmp_path) and stat.S_IMODE(key.stat().st_mode) == 0o600
+
+
+@pytest.mark.skipif(importlib.util.find_spec("fcntl") is None, reason="the directory's lock is flock's (POSIX)")
+def test_runs_started_at_once_on_a_new_directory_leave_one_ca_and_a_certificate_it_issued(tmp_path: Path) -> None:
+    # Four `serve` runs at once (threads here: each takes the lock through a descriptor of its
+    # own, as a process does), five times over: without the lock, most rounds left one run's CA
+    # key beside another's certificate, and the directory was refused from then on.
+    for round_ in range(5):
+        directory = tmp_path / str(round_)
+        start, failures = threading.Barrier(4), []
+
+        def run(
+            directory: Path = directory, start: threading.Barrier = start, failures: list[Exception] = failures
+        ) -> None:
+            start.wait()
+            try:
+                ensure_local_ca(directory)
+            except Exception as failure:  # noqa: BLE001  # reported below, with the round
+                failures.append(failure)
+
+        runs = [threading.Thread(target=run) for _ in range(4)]
+        for thread in runs:
+            thread.start()
+        for thread in runs:
+            thread.join()
+        assert failures == [], round_
+        assert _issued_by_the_ca(directory) and _server_context(directory), round_
+        ensure_local_ca(directory)  # and a later run takes the directory as it is
