@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import anyio
 import httpx
 import uvicorn
 from starlette.types import ASGIApp
@@ -281,19 +282,34 @@ async def serving(
             await asyncio.sleep(0.01)
         yield served
     finally:
-        if lab is not None:
-            # The AS's and the MCP server's own keep-alive connections first: uvicorn waits for
-            # open connections when it stops.
-            await lab.auth_server.cimd.http.aclose()
-            await lab.resource_server.http.aclose()
-        for server in servers:
-            server.should_exit = True
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for sock in sockets:
-            sock.close()
-        loop.set_exception_handler(previous_handler)
-        if lab is not None:
-            await lab.aclose()
+        try:
+            # Shielded: a block left because its cancel scope was cancelled (anyio's
+            # `move_on_after` or `fail_after` around `serving`) is cancelled again at every await
+            # in it, so the first await here raised, and the servers served on, their sockets and
+            # the exception handler kept, after the block had ended.
+            with anyio.CancelScope(shield=True):
+                await _stop(lab, servers, tasks)
+        finally:  # and should the stop itself fail or be cut short, nothing outlives the block
+            for server in servers:
+                server.should_exit = True
+            for task in tasks:
+                task.cancel()  # those that stopped already are done: nothing to cancel
+            for sock in sockets:
+                sock.close()
+            loop.set_exception_handler(previous_handler)
+
+
+async def _stop(lab: Lab | None, servers: list[_EmbeddedServer], tasks: list[asyncio.Task[None]]) -> None:
+    if lab is not None:
+        # The AS's and the MCP server's own keep-alive connections first: uvicorn waits for
+        # open connections when it stops.
+        await lab.auth_server.cimd.http.aclose()
+        await lab.resource_server.http.aclose()
+    for server in servers:
+        server.should_exit = True
+    await asyncio.gather(*tasks, return_exceptions=True)
+    if lab is not None:
+        await lab.aclose()
 
 
 def _bound(host: str, ports: tuple[int, ...]) -> list[socket.socket]:

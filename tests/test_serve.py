@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import anyio
 import httpx
 import httpx2
 import pytest
@@ -270,6 +271,13 @@ def _open_descriptors() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+def _open_sockets() -> set[str]:
+    """This process's sockets: uvicorn's first start closes pytest's log file (its dictConfig
+    closes every logging handler), so a count of all descriptors would differ for that alone."""
+    links = (os.path.realpath(f"/proc/self/fd/{name}") for name in os.listdir("/proc/self/fd"))
+    return {link for link in links if "socket:" in link}
+
+
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts this process's open descriptors in /proc")
 async def test_a_start_refused_after_its_ports_were_bound_closes_their_sockets(tls_dir: Path, tmp_path: Path) -> None:
     # A notebook keeps the last error's traceback (sys.last_traceback), and with it every local of
@@ -292,6 +300,27 @@ async def test_a_start_refused_after_its_ports_were_bound_closes_their_sockets(t
                 pass
         assert _open_descriptors() == before
     assert refused.traceback and in_use.traceback  # held to the end, as the notebook would
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts this process's open descriptors in /proc")
+@pytest.mark.parametrize("cancelled", ["while starting", "while serving"])
+async def test_a_block_its_cancel_scope_leaves_stops_the_servers_and_closes_their_sockets(
+    tls_dir: Path, cancelled: str
+) -> None:
+    # anyio's `move_on_after` or `fail_after` around `serving`: a cancelled scope cancels again at
+    # every await in it, the clean-up's first one too. The three servers served on after the
+    # block, their sockets and tasks kept, and the loop kept serving's exception handler.
+    loop = asyncio.get_running_loop()
+    before, handler, tasks = _open_sockets(), loop.get_exception_handler(), asyncio.all_tasks()
+    with anyio.CancelScope() as scope:
+        if cancelled == "while starting":
+            scope.cancel()  # the first await of the start, after the ports are bound, is cancelled
+        async with serving(mcp_port=0, as_port=0, documents_port=0, tls_directory=tls_dir):
+            scope.cancel()
+            await anyio.sleep(10)
+    assert scope.cancelled_caught
+    assert asyncio.all_tasks() == tasks and _open_sockets() == before
+    assert loop.get_exception_handler() is handler
 
 
 @pytest.mark.parametrize(
