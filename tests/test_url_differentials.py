@@ -21,6 +21,7 @@ from lab_servers.client import ConsentPage, Redirect
 from lab_servers.client.client_id_url import redirect_uri_problem
 from lab_servers.lab import default_client_metadata
 from lab_servers.loopback import is_loopback_host, reaches_this_machine
+from lab_servers.rfc3986 import shown
 from lab_servers.security.cimd_rules import DOCUMENT_URL, json_response, valid_document
 from lab_servers.security.network_fixtures import ADMIN_ADDRESS, add_internal_network
 from lab_servers.security.requests import open_authorization, refusal, register
@@ -74,6 +75,15 @@ async def test_the_refusal_shows_the_backslash_it_is_about() -> None:
         response = await register(lab, {**DCR, "redirect_uris": ["http://evil.example\\@127.0.0.1/cb"]})
     described = response.json()["error_description"]
     assert described.startswith("redirect_uri 'http://evil.example%5C@127.0.0.1/cb' has a character no URI contains")
+
+
+def test_a_uri_longer_than_a_description_is_shown_by_its_two_ends_and_encoded_no_further() -> None:
+    # A description keeps 600 characters (MAX_DESCRIPTION_CHARS): the whole of a 64 KB value was
+    # encoded first (786,456 characters for this one, up to 20 times repr's work) only to be cut.
+    uri = "https://a.example/" + "\U0001f600" * 65_536 + "/end"
+    quoted = shown(uri)
+    assert quoted.startswith("'https://a.example/%F0%9F%98%80") and quoted.endswith("%F0%9F%98%80/end'")
+    assert " [...] " in quoted and len(quoted) < 8_000
 
 
 @pytest.mark.parametrize(
