@@ -87,6 +87,34 @@ async def test_the_mcp_server_reads_a_downstream_answer_through_the_bounded_pars
     assert "the API's answer is nested deeper than 32 levels (RFC 8259 §9" in result["error"]
 
 
+@pytest.mark.parametrize(
+    ("status", "body", "said"),
+    [
+        (200, b'{"token_type": "Bearer"}', "has no access_token string (RFC 8693 §2.2.1: access_token is REQUIRED)"),
+        (200, b'{"access_token": 5}', "has no access_token string (RFC 8693 §2.2.1: access_token is REQUIRED)"),
+        (
+            502,
+            b"<html>Bad Gateway</html>",
+            "token exchange refused: 502: the AS's token-exchange answer is not valid JSON",
+        ),
+    ],
+    ids=["no access_token", "a number for a token", "a gateway's page"],
+)
+async def test_an_exchange_answer_without_a_token_is_an_error_the_tool_names(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch, status: int, body: bytes, said: str
+) -> None:
+    # A 200 without an access_token was a KeyError inside the tool ("Error executing tool
+    # list_contacts", a traceback in the log), and a number was sent on as the token its digits
+    # spell; a refusal that is not JSON did not say its status.
+    add_downstream_api(lab)
+    connection = await lab.connect("cimd")
+    answer = httpx.MockTransport(lambda _: httpx.Response(status, content=body))
+    async with httpx.AsyncClient(transport=answer) as as_behind_a_gateway:
+        monkeypatch.setattr(lab.resource_server.downstream, "http", as_behind_a_gateway)
+        result = await connection.client.call_tool("list_contacts")
+    assert said in result["structuredContent"]["error"]
+
+
 async def test_exchange_the_api_gets_a_token_for_itself_naming_the_mcp_server_as_actor(lab: Lab) -> None:
     add_downstream_api(lab)
     connection = await lab.connect("cimd")

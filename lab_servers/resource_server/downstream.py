@@ -79,13 +79,24 @@ class DownstreamCaller:
             "client_assertion": self.client_assertion(),
         }
         response = await self.http.post(self.token_endpoint, data=form)
-        body = _json_object(response, "the AS's token-exchange answer")
+        refused = f"token exchange refused: {response.status_code}"
+        try:
+            body = _json_object(response, "the AS's token-exchange answer")
+        except DownstreamError as unreadable:  # a refusal from a gateway in front of the AS: its status still said
+            raise DownstreamError(
+                f"{refused}: {unreadable}" if response.status_code != 200 else str(unreadable)
+            ) from None
         self.last_exchange = body
         if response.status_code != 200:
+            raise DownstreamError(f"{refused} {body.get('error')}: {body.get('error_description')}")
+        token = body.get("access_token")
+        if not isinstance(token, str) or not token:
+            # A KeyError inside the tool before ("Error executing tool list_contacts"), and a number
+            # was sent on as the token its digits spell.
             raise DownstreamError(
-                f"token exchange refused: {response.status_code} {body.get('error')}: {body.get('error_description')}"
+                "the AS's token-exchange answer has no access_token string (RFC 8693 §2.2.1: access_token is REQUIRED)"
             )
-        return str(body["access_token"])
+        return token
 
     async def get(self, path: str, user_token: str) -> dict[str, Any]:
         token = user_token if self.mode == "passthrough" else await self.exchange(user_token)
