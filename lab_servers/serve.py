@@ -230,7 +230,10 @@ async def serving(
             url, document = read_client_document(path, documents.url, lab.policy.max_document_bytes)
             documents.publish(f"/{path.name}", document, cache_control="max-age=60")
             served.client_ids.append((url, f"your document {path}"))
-        any_host = allow_non_loopback and not loopback_only
+        # Off loopback (0.0.0.0: every interface) the lab cannot know the name its clients use, so
+        # any Host is taken. On a loopback address it names (127.0.0.2, over --http) the Host gates
+        # stay: a DNS-rebinding page's own GETs carry no Origin, only the attacker's Host.
+        any_host = allow_non_loopback and not is_loopback_host(host)
         # Each app with its own shape of refusal, for the gates in front of it (`Refusal`).
         apps: list[tuple[ASGIApp, Literal["on", "off"], Refusal]] = [
             (lab.resource_server, "on", lab.resource_server.refusal),
@@ -243,7 +246,9 @@ async def serving(
             # A foreign Host or Origin is refused first (403); a loopback alias is told the canonical name (421).
             canonical = f"{named}:{port}", f"{scheme}://{named}:{port}"
             inner = app if any_host else canonical_host_only(app, *canonical, refusal=refusal)
-            guarded = BrowserOrigins(inner, own_origins=origins, any_host=any_host, refusal=refusal)
+            guarded = BrowserOrigins(
+                inner, own_origins=origins, allowed_hosts=(named,), any_host=any_host, refusal=refusal
+            )
             # Before those gates, the Host they judge is the one RFC 9112 §3.2.2 says the request means.
             recorded = TraceRecorder(Rfc9112(guarded, refusal=refusal), lab.trace, lab.clock.now, on_exchange)
             config = uvicorn.Config(

@@ -403,6 +403,21 @@ def test_a_host_the_lab_does_not_name_is_refused_without_calling_loopback_what_i
     assert ("others can then reach the lab" in err) is reachable and "not a loopback address" not in err
 
 
+async def test_a_lab_on_another_loopback_address_still_refuses_a_host_it_does_not_serve() -> None:
+    # 127.0.0.2 (over --http, since the CA signs only 127.0.0.1 and ::1) needs --allow-non-loopback,
+    # which switched the Host gates off as for 0.0.0.0: a DNS-rebinding page, whose same-origin GETs
+    # carry no Origin, read the lab's answers under its own name.
+    async with serving(
+        host="127.0.0.2", allow_non_loopback=True, tls=False, mcp_port=0, as_port=0, documents_port=0
+    ) as served:
+        metadata = f"{served.issuer}/.well-known/oauth-authorization-server"
+        port = urlsplit(served.issuer).port
+        async with httpx.AsyncClient() as http:
+            assert (await http.get(metadata)).status_code == 200
+            rebound = await http.get(metadata, headers={"Host": f"rebind.example:{port}"})
+    assert rebound.status_code == 403 and "DNS-rebinding" in rebound.json()["error_description"]
+
+
 @pytest.mark.slow  # a served process and a whole SDK handshake for each signal
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_ctrl_c_or_kill_stops_a_used_lab_cleanly_after_closing_its_own_connections(
