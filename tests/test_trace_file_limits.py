@@ -145,3 +145,15 @@ def test_a_trace_file_whose_mode_cannot_be_narrowed_is_refused_and_not_left_open
     with pytest.raises(PermissionError):
         TraceWriter(path)
     assert len(os.listdir("/proc/self/fd")) == before  # the descriptor was left open
+
+
+async def test_a_trace_file_deleted_while_serving_stops_the_saving_and_says_so(lab: Lab, tmp_path: Path) -> None:
+    # The lines went on into the deleted file, where no one could read them and its disk space
+    # stayed taken until serve stopped, and nothing said so.
+    await lab.connect("dcr")
+    path = tmp_path / "trace.jsonl"
+    writer = TraceWriter(path)
+    assert writer.write(lab.trace.exchanges[0]) is None
+    path.unlink()
+    assert writer.write(lab.trace.exchanges[1]) == f"{path} was deleted"
+    writer.close()
