@@ -4,6 +4,7 @@ live outside the process — the official SDK here, MCP Inspector in test_inspec
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import os
 import re
@@ -377,15 +378,12 @@ async def test_a_saved_trace_loads_into_the_same_views(tls_dir: Path, tmp_path: 
     assert access_tokens(loaded) and "at+jwt" in show_token(access_tokens(loaded)[0])._repr_html_()
 
 
-def test_the_command_line_refuses_a_non_loopback_host_without_the_flag() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "lab_servers", "serve", "--host", "0.0.0.0"],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 2 and "--allow-non-loopback" in done.stderr
+def test_the_command_line_refuses_a_non_loopback_host_without_the_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    # In process: the next test runs the same command as a child (`python -m lab_servers serve`).
+    from lab_servers.__main__ import main
+
+    assert main(["serve", "--host", "0.0.0.0"]) == 2
+    assert "--allow-non-loopback" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("host", "reachable"), [("127.0.0.2", False), ("192.0.2.7", True)])
@@ -452,11 +450,15 @@ def test_record_trace_saves_a_real_clients_handshake_that_loads_into_the_views(t
     assert any(e.method == "POST" and e.path == "/register" for e in trace) and access_tokens(trace)
 
 
-def test_record_trace_names_a_file_it_cannot_write_before_starting_a_server(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, str(RECORD_TRACE), str(tmp_path)], check=False, capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 2 and f"{tmp_path}: Is a directory" in done.stderr
+def test_record_trace_names_a_file_it_cannot_write_before_starting_a_server(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = importlib.util.spec_from_file_location("record_trace", RECORD_TRACE)
+    record_trace = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(record_trace)  # type: ignore[union-attr]
+    with pytest.raises(SystemExit) as exited:
+        record_trace.main([str(tmp_path)])
+    assert exited.value.code == 2 and f"{tmp_path}: Is a directory" in capsys.readouterr().err
 
 
 def test_a_serve_child_that_cannot_start_is_reported_with_what_it_printed() -> None:

@@ -67,6 +67,7 @@ async def test_a_failed_write_stops_the_saving_leaves_no_line_cut_short_and_rais
     assert load_trace(path).exchanges == exchanges[:1]
 
 
+@pytest.mark.slow  # a served process
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full, a device whose every write fails")
 def test_a_served_lab_whose_trace_file_cannot_be_written_serves_on_and_says_why_once(tmp_path: Path) -> None:
     with served_process("--tls-dir", str(tmp_path), "--trace-file", "/dev/full") as server:
