@@ -84,4 +84,4 @@ bench: setup-test
 	$(PY) benchmarks/notebooks.py
 
 clean:
-	rm -rf $(VENV) $(LOWEST_VENV) .pytest_cache .hypothesis .cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LOWEST_VENV) .venv-py3.* .pytest_cache .hypothesis .cache .mypy_cache .ruff_cache

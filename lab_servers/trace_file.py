@@ -43,6 +43,11 @@ class TraceWriter:
         self.path = Path(path)
         self.max_bytes = max_bytes
         self.stopped: str | None = None
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_ISFIFO(os.stat(self.path).st_mode):
+                # Opening one waits for a reader (serve hung before its banner), and then every
+                # exchange's line would wait on that reader inside the servers' one event loop.
+                raise OSError(f"{self.path} is a named pipe: a slow reader, or none, would stall every server")
         # The file holds bearer tokens, refresh tokens and client secrets as they crossed the
         # wire: readable by its owner only (0600), like the TLS keys beside it.
         self._descriptor = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)

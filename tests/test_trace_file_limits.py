@@ -8,6 +8,7 @@ import errno
 import os
 import ssl
 import stat
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -158,3 +159,25 @@ async def test_a_trace_file_deleted_while_serving_stops_the_saving_and_says_so(l
     path.unlink()
     assert writer.write(lab.trace.exchanges[1]) == f"{path} was deleted"
     writer.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
+def test_a_named_pipe_is_refused_at_once_not_waited_on(tmp_path: Path) -> None:
+    # Opening a pipe for writing waits for a reader: `serve --trace-file PIPE` hung before its banner.
+    pipe = tmp_path / "trace.pipe"
+    os.mkfifo(pipe)
+    outcome: list[BaseException | None] = []
+
+    def open_it() -> None:
+        try:
+            TraceWriter(pipe).close()
+            outcome.append(None)
+        except OSError as refused:
+            outcome.append(refused)
+
+    opener = threading.Thread(target=open_it, daemon=True)
+    opener.start()
+    opener.join(timeout=10)
+    if opener.is_alive():  # let the old code's open() return, so the thread can end
+        os.close(os.open(pipe, os.O_RDONLY | os.O_NONBLOCK))
+    assert outcome and "is a named pipe" in str(outcome[0])
