@@ -184,8 +184,9 @@ async def serving(
     _check_ports(mcp_port=mcp_port, as_port=as_port, documents_port=documents_port)
     # Bind first, so a port in use is a plain OSError here (uvicorn would call sys.exit), and
     # port 0 becomes a real port before any URL is made. From here on every way out closes them:
-    # a socket left open by a refusal below (an unusable --tls-dir or client document) kept its
-    # port until the collector came, so a notebook's second try found the port in use.
+    # the sockets a refusal below left (an unusable --tls-dir or client document) stayed open
+    # for as long as a notebook kept the error's traceback (on macOS, whose SO_REUSEADDR lets no
+    # second socket bind the port, the second try then found it in use).
     sockets = _bound(host, (mcp_port, as_port, documents_port))
     ports = [sock.getsockname()[1] for sock in sockets]
     loop = asyncio.get_running_loop()
