@@ -41,7 +41,8 @@ async def run(server_url: str) -> int:
         "response_types": ["code"],
         "application_type": "native",  # MCP 2026-07-28: localhost redirects mean a native client
     }
-    async with httpx.AsyncClient(timeout=10) as http:
+    # The suite's servers listen on this machine's loopback: no proxy from the environment.
+    async with httpx.AsyncClient(timeout=10, trust_env=False) as http:
         client = LabClient(
             server_url,
             http=http,

@@ -149,7 +149,7 @@ class Lab:
             access_token_algorithm=self.access_token_algorithm,
         )
         self.authorization_servers: dict[str, AuthorizationServer] = {issuer: self.auth_server}
-        keys_http = self.network.httpx_client(MCP_HOST) if in_process else httpx.AsyncClient(timeout=5)
+        keys_http = self.network.httpx_client(MCP_HOST) if in_process else httpx.AsyncClient(timeout=5, trust_env=False)
         self.resource_server = ResourceServer(
             mcp_url,
             issuer=issuer,

@@ -146,10 +146,11 @@ async def whoami_over_tls(mcp_url: str, ca_file: Path) -> dict[str, Any]:
     The lab's headless browser approves and reads the code off the redirect, so the loopback
     redirect URI is never listened on."""
     trust = ssl.create_default_context(cafile=str(ca_file))
-    async with httpx.AsyncClient(verify=trust) as browser_http:
+    # The served lab is on loopback: a proxy the environment names (HTTPS_PROXY) cannot reach it.
+    async with httpx.AsyncClient(verify=trust, trust_env=False) as browser_http:
         return await whoami_with_sdk(
             mcp_url,
-            lambda auth: httpx2.AsyncClient(auth=auth, verify=trust),
+            lambda auth: httpx2.AsyncClient(auth=auth, verify=trust, trust_env=False),
             Browser(browser_http),
             redirect_uri="http://127.0.0.1:9/callback",
         )

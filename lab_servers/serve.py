@@ -368,6 +368,8 @@ class _OutsideOrigins(httpx.AsyncBaseTransport):
 def _connect_outside(lab: Lab, documents_origin: str, verify: ssl.SSLContext | bool) -> None:
     as_http = httpx.AsyncClient(transport=_OutsideOrigins(lab, documents_origin, verify))
     lab.auth_server.cimd.http = lab.auth_server.registrar.http = as_http
-    # The MCP server fetches the AS's keys over the socket, trusting the same CA.
-    keys_http = httpx.AsyncClient(timeout=5, verify=verify)
+    # The MCP server fetches the AS's keys over the socket, trusting the same CA. Not through a
+    # proxy the environment names (HTTPS_PROXY): the AS is on this machine's loopback, which a
+    # proxy elsewhere cannot reach, and every request for an access token got 401 behind one.
+    keys_http = httpx.AsyncClient(timeout=5, verify=verify, trust_env=False)
     lab.resource_server.http = lab.resource_server.validator.http = keys_http

@@ -259,6 +259,21 @@ async def test_a_non_loopback_host_needs_the_explicit_flag() -> None:
             pass
 
 
+async def test_a_proxy_named_by_the_environment_does_not_stand_between_the_lab_and_itself(
+    tls_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Behind a company proxy (HTTPS_PROXY set, loopback not in NO_PROXY) the served MCP server
+    # fetched the AS's keys through the proxy, which cannot reach this machine's loopback: every
+    # request with an access token got 401. The lab's own SDK driver went to the proxy too.
+    for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy", "all_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")  # the discard port: nothing answers there
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    async with served(tls_dir) as lab:
+        whoami = await whoami_over_tls(lab.mcp_url, tls_dir / "ca.pem")
+    assert whoami["sub"] == "alice" and whoami["client_id"].startswith("tpc_")
+
+
 async def test_a_port_in_use_is_a_clear_error(tls_dir: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
