@@ -78,7 +78,14 @@ def main(argv: list[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if extra and not args.run:  # only JupyterLab takes more options
         parser.error(f"unrecognized arguments: {' '.join(extra)} (options for JupyterLab need --run)")
-    for line in copy_notebooks():
+    try:
+        copied = copy_notebooks()
+    except OSError as error:  # a checkout shared read-only (a classroom machine, a system-wide install)
+        parser.error(
+            f"cannot copy the notebooks into {COPIES.name}/ ({error.filename}: {error.strerror}); "
+            "run the lab from a clone of your own (git clone ..., then make lab)"
+        )
+    for line in copied:
         print(line)
     try:
         print(f"JupyterLab settings: {write_overrides(args.settings_dir)}")

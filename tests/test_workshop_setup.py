@@ -155,6 +155,24 @@ def test_lab_setup_refuses_what_it_cannot_use_in_one_line_naming_the_option(
     assert exited.value.code == 2 and said in capsys.readouterr().err
 
 
+def test_lab_setup_in_a_checkout_it_cannot_write_says_so_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A lab shared read-only (a classroom machine) gave a PermissionError traceback from mkdir.
+    (Tests run as root here, which every directory lets write: a path under a file stands in.)"""
+    (tmp_path / "a-file").write_text("")
+    copies = tmp_path / "a-file" / "my-notebooks"
+    original = lab_setup.copy_notebooks
+    monkeypatch.setattr(lab_setup, "copy_notebooks", lambda: original(target=copies))
+    with pytest.raises(SystemExit) as exited:
+        lab_setup.main(["--settings-dir", str(tmp_path)])
+    said = capsys.readouterr().err
+    assert (
+        exited.value.code == 2 and f"cannot copy the notebooks into my-notebooks/ ({copies}: Not a directory)" in said
+    )
+    assert "run the lab from a clone of your own" in said
+
+
 @pytest.mark.parametrize("ref", ["", " "])
 def test_the_binder_link_refuses_an_empty_ref(ref: str, capsys: pytest.CaptureFixture[str]) -> None:
     """An empty ref made a launch URL that ends in `/v2/gh/OWNER/REPO/?…`, which names no commit."""
