@@ -18,14 +18,22 @@ import pytest
 from lab_servers import Lab, load_trace
 from lab_servers import trace_file as trace_file_module
 from lab_servers.serve_process import served_process
+from lab_servers.trace import Exchange
 from lab_servers.trace_file import TraceWriter
 
 pytestmark = pytest.mark.anyio
 
 
-async def test_saving_stops_before_the_file_passes_its_limit_and_says_so_once(lab: Lab, tmp_path: Path) -> None:
+@pytest.fixture
+async def exchanges(lab: Lab) -> list[Exchange]:
+    """The exchanges of one DCR handshake, to save."""
     await lab.connect("dcr")
-    exchanges = lab.trace.exchanges
+    return lab.trace.exchanges
+
+
+async def test_saving_stops_before_the_file_passes_its_limit_and_says_so_once(
+    exchanges: list[Exchange], tmp_path: Path
+) -> None:
     path = tmp_path / "trace.jsonl"
     first_two = len(TraceWriter.line(exchanges[0])) + len(TraceWriter.line(exchanges[1]))
     writer = TraceWriter(path, max_bytes=first_two + 1)
@@ -36,21 +44,18 @@ async def test_saving_stops_before_the_file_passes_its_limit_and_says_so_once(la
     assert path.stat().st_size == first_two and load_trace(path).exchanges == exchanges[:2]
 
 
-async def test_an_earlier_runs_lines_count_toward_the_limit(lab: Lab, tmp_path: Path) -> None:
-    await lab.connect("dcr")
+async def test_an_earlier_runs_lines_count_toward_the_limit(exchanges: list[Exchange], tmp_path: Path) -> None:
     path = tmp_path / "trace.jsonl"
-    one = len(TraceWriter.line(lab.trace.exchanges[0]))
+    one = len(TraceWriter.line(exchanges[0]))
     path.write_bytes(b"x" * one)
     writer = TraceWriter(path, max_bytes=2 * one - 1)
-    assert writer.write(lab.trace.exchanges[0]) is not None and path.stat().st_size == one
+    assert writer.write(exchanges[0]) is not None and path.stat().st_size == one
     writer.close()
 
 
 async def test_a_failed_write_stops_the_saving_leaves_no_line_cut_short_and_raises_nothing(
-    lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    exchanges: list[Exchange], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await lab.connect("dcr")
-    exchanges = lab.trace.exchanges
     path = tmp_path / "trace.jsonl"
     writer = TraceWriter(path)
     assert writer.write(exchanges[0]) is None
@@ -90,10 +95,8 @@ def test_a_trace_file_that_was_there_already_is_made_readable_by_its_owner_alone
 
 
 async def test_a_failed_write_after_the_file_was_emptied_leaves_it_empty_not_padded_with_nul_bytes(
-    lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    exchanges: list[Exchange], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await lab.connect("dcr")
-    exchanges = lab.trace.exchanges
     path = tmp_path / "trace.jsonl"
     writer = TraceWriter(path)
     assert writer.write(exchanges[0]) is None and writer.write(exchanges[1]) is None
@@ -110,10 +113,8 @@ async def test_a_failed_write_after_the_file_was_emptied_leaves_it_empty_not_pad
 
 
 async def test_a_line_cut_short_is_taken_back_and_another_writers_lines_stay(
-    lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    exchanges: list[Exchange], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await lab.connect("dcr")
-    exchanges = lab.trace.exchanges
     path = tmp_path / "trace.jsonl"
     ours, theirs = TraceWriter(path), TraceWriter(path)  # two `serve` runs given one --trace-file
     assert ours.write(exchanges[0]) is None and theirs.write(exchanges[1]) is None
@@ -149,15 +150,16 @@ def test_a_trace_file_whose_mode_cannot_be_narrowed_is_refused_and_not_left_open
     assert len(os.listdir("/proc/self/fd")) == before  # the descriptor was left open
 
 
-async def test_a_trace_file_deleted_while_serving_stops_the_saving_and_says_so(lab: Lab, tmp_path: Path) -> None:
+async def test_a_trace_file_deleted_while_serving_stops_the_saving_and_says_so(
+    exchanges: list[Exchange], tmp_path: Path
+) -> None:
     # The lines went on into the deleted file, where no one could read them and its disk space
     # stayed taken until serve stopped, and nothing said so.
-    await lab.connect("dcr")
     path = tmp_path / "trace.jsonl"
     writer = TraceWriter(path)
-    assert writer.write(lab.trace.exchanges[0]) is None
+    assert writer.write(exchanges[0]) is None
     path.unlink()
-    assert writer.write(lab.trace.exchanges[1]) == f"{path} was deleted"
+    assert writer.write(exchanges[1]) == f"{path} was deleted"
     writer.close()
 
 
