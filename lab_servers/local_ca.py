@@ -25,7 +25,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-DEFAULT_DIRECTORY = Path.home() / ".mcp-auth-lab" / "tls"
+# Under the home directory, found when first needed: a container run as a user the system does
+# not know (no passwd entry, no HOME) has none, and `Path.home()` at import made every `serve`
+# fail with a RuntimeError traceback, `--tls-dir` given or not.
+DEFAULT_SUBDIRECTORY = Path(".mcp-auth-lab") / "tls"
 LOOPBACK_NAMES = ("localhost",)
 LOOPBACK_ADDRESSES = ("127.0.0.1", "::1")
 
@@ -68,11 +71,20 @@ def ensure_local_ca(directory: Path | None = None) -> LocalCA:
     not issued by this CA, or not matching its key): only the CA is trusted by clients, so they
     never notice. A CA that cannot be read is an error naming the file: a new one would have to
     be trusted again, which is the user's decision."""
-    ca = LocalCA(Path(directory or os.environ.get("MCP_AUTH_LAB_TLS_DIR") or DEFAULT_DIRECTORY))
+    ca = LocalCA(Path(directory or os.environ.get("MCP_AUTH_LAB_TLS_DIR") or _default_directory()))
     ca.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     with _one_at_a_time(ca.directory):
         _ensure(ca)
     return ca
+
+
+def _default_directory() -> Path:
+    try:
+        return Path.home() / DEFAULT_SUBDIRECTORY
+    except RuntimeError:  # "Could not determine home directory."
+        raise ValueError(
+            "no home directory to keep the lab's CA in: pass --tls-dir DIR (or set MCP_AUTH_LAB_TLS_DIR)"
+        ) from None
 
 
 @contextlib.contextmanager

@@ -4,6 +4,7 @@ a CA that cannot be read is an error naming the file, since a new CA must be tru
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import shutil
 import ssl
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
+from lab_servers import local_ca
 from lab_servers.local_ca import ensure_local_ca
 
 
@@ -129,3 +131,25 @@ def test_runs_started_at_once_on_a_new_directory_leave_one_ca_and_a_certificate_
         assert failures == [], round_
         assert _issued_by_the_ca(directory) and _server_context(directory), round_
         ensure_local_ca(directory)  # and a later run takes the directory as it is
+
+
+def test_a_user_the_system_does_not_know_can_still_serve_with_a_tls_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A container run as a user with no passwd entry and no HOME has no home directory: the
+    default directory under it was computed at import, so `serve --tls-dir DIR` failed there too,
+    with a RuntimeError traceback."""
+
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    monkeypatch.delenv("MCP_AUTH_LAB_TLS_DIR", raising=False)
+    try:
+        importlib.reload(local_ca)  # what `python -m lab_servers serve` imports
+        assert local_ca.ensure_local_ca(tmp_path).ca_certificate.exists()
+        with pytest.raises(ValueError, match="no home directory to keep the lab's CA in: pass --tls-dir DIR"):
+            local_ca.ensure_local_ca()
+    finally:
+        monkeypatch.undo()
+        importlib.reload(local_ca)
