@@ -8,6 +8,7 @@ import asyncio
 import dataclasses
 import ipaddress
 import logging
+import os
 import socket
 import time
 from collections.abc import Callable
@@ -336,11 +337,26 @@ class QuietOutOfFiles:
         self.suppressed = 0
 
 
+def address_option(os_name: str) -> int | None:
+    """The socket option the lab's listening sockets take on this kind of system.
+
+    POSIX: SO_REUSEADDR, so a port just freed (its old connections in TIME_WAIT) can be bound
+    again at once. Windows: SO_REUSEADDR means something else there, that another process (a
+    local stranger's included) may bind the same port beside the lab and take its connections,
+    codes and tokens with them; asyncio sets it on POSIX only for that reason. There the port is
+    the lab's alone (SO_EXCLUSIVEADDRUSE)."""
+    if os_name == "posix":
+        return socket.SO_REUSEADDR
+    return getattr(socket, "SO_EXCLUSIVEADDRUSE", None)
+
+
 def bind(host: str, port: int) -> socket.socket:
     # IPPROTO_TCP, not the default 0: asyncio sets TCP_NODELAY only on sockets that say they are
     # TCP, and without it every response on a kept-alive connection waits ~40 ms for a delayed ACK.
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    option = address_option(os.name)
+    if option is not None:
+        sock.setsockopt(socket.SOL_SOCKET, option, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:

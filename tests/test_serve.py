@@ -30,7 +30,7 @@ from lab_servers.sdk import HeadlessUser, whoami_over_tls, whoami_with_sdk
 from lab_servers.serve import serving
 from lab_servers.serve_console import banner, serve_until_interrupted
 from lab_servers.serve_process import served_process
-from lab_servers.serve_sockets import bind
+from lab_servers.serve_sockets import address_option, bind
 from lab_servers.trace_file import TraceWriter, access_tokens
 from lab_servers.views import sequence_diagram, show_exchange, show_token
 
@@ -272,6 +272,14 @@ async def test_a_proxy_named_by_the_environment_does_not_stand_between_the_lab_a
     async with served(tls_dir) as lab:
         whoami = await whoami_over_tls(lab.mcp_url, tls_dir / "ca.pem")
     assert whoami["sub"] == "alice" and whoami["client_id"].startswith("tpc_")
+
+
+def test_on_windows_no_other_process_may_bind_the_labs_port_beside_it() -> None:
+    # SO_REUSEADDR on Windows lets a second socket bind a port already bound, so a local stranger
+    # could sit on the lab's port and take its connections; the lab set it everywhere.
+    assert address_option("posix") == socket.SO_REUSEADDR
+    assert address_option("nt") != socket.SO_REUSEADDR
+    assert address_option("nt") == getattr(socket, "SO_EXCLUSIVEADDRUSE", None)
 
 
 async def test_a_port_in_use_is_a_clear_error(tls_dir: Path) -> None:
