@@ -110,14 +110,17 @@ def _one_at_a_time(directory: Path) -> Iterator[None]:
 def _ensure(ca: LocalCA) -> None:
     ca_key_path = ca.directory / "ca-key.pem"
     now = datetime.datetime.now(datetime.UTC)
-    if not (ca.ca_certificate.exists() and ca_key_path.exists()) or _expires_soon(_certificate(ca.ca_certificate), now):
+    issuer = _certificate(ca.ca_certificate) if ca.ca_certificate.exists() and ca_key_path.exists() else None
+    ca_key = None
+    if issuer is None or _expires_soon(issuer, now):
         ca_key = ec.generate_private_key(ec.SECP256R1())
         _write_key(ca_key_path, ca_key)
-        ca.ca_certificate.write_bytes(_ca_certificate(ca_key, now).public_bytes(serialization.Encoding.PEM))
+        issuer = _ca_certificate(ca_key, now)
+        ca.ca_certificate.write_bytes(issuer.public_bytes(serialization.Encoding.PEM))
         ca.server_certificate.unlink(missing_ok=True)
-    issuer = _certificate(ca.ca_certificate)
     if not _serves_as_it_is(ca, issuer, now):
-        ca_key = _ca_key(ca_key_path, issuer)
+        if ca_key is None:  # the CA on disk, not one just made
+            ca_key = _ca_key(ca_key_path, issuer)
         server_key = ec.generate_private_key(ec.SECP256R1())
         _write_key(ca.server_key, server_key)
         certificate = _server_certificate(server_key, ca_key, issuer, now)

@@ -68,13 +68,14 @@ class TraceWriter:
         line = self.line(exchange)
         if self._size + len(line) > self.max_bytes:
             return self._stop(f"{self.path} has reached its limit of {self.max_bytes:,} bytes")
-        with contextlib.suppress(OSError):
-            if os.fstat(self._descriptor).st_nlink == 0:  # `rm trace.jsonl` while serving: lines no one could read
-                return self._stop(f"{self.path} was deleted")
-        try:  # where this line begins: O_APPEND writes at the end
-            start: int | None = os.lseek(self._descriptor, 0, os.SEEK_END)
-        except OSError:  # a pipe: nothing can be taken back
-            start = None
+        try:
+            status: os.stat_result | None = os.fstat(self._descriptor)
+        except OSError:
+            status = None
+        if status is not None and status.st_nlink == 0:  # `rm trace.jsonl` while serving: lines no one could read
+            return self._stop(f"{self.path} was deleted")
+        # Where this line begins (O_APPEND writes at the end); only a regular file can be cut back.
+        start = status.st_size if status is not None and stat.S_ISREG(status.st_mode) else None
         try:
             written = 0
             while written < len(line):  # one line, unbuffered: what is on disk is what was said
