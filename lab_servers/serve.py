@@ -174,8 +174,7 @@ async def serving(
             " which only the in-process lab builds (Lab(revision='2025-03-26'))"
         )
     host = listen_host(host)
-    loopback_only = host in LOOPBACK_LISTEN_HOSTS
-    if not loopback_only and not allow_non_loopback:
+    if host not in LOOPBACK_LISTEN_HOSTS and not allow_non_loopback:
         # 127.0.0.2 is loopback too (RFC 1122 §3.2.1.3), just not a name the lab's URLs use.
         reach = "" if is_loopback_host(host) else " (others can then reach the lab)"
         raise ValueError(
@@ -319,7 +318,7 @@ async def _stop(lab: Lab | None, servers: list[_EmbeddedServer], tasks: list[asy
 
 
 def _bound(host: str, ports: tuple[int, ...]) -> list[socket.socket]:
-    """A listening socket on each port, or none: one already bound is closed if a later bind fails."""
+    """A socket bound to each port, or none: one already bound is closed if a later bind fails."""
     sockets: list[socket.socket] = []
     try:
         sockets.extend(bind(host, port) for port in ports)  # appended one by one, so a failure keeps those bound

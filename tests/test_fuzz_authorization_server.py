@@ -97,7 +97,7 @@ def test_the_document_validator_raises_nothing_but_oauth_errors(document: Any, p
     add_internal_network(lab)
     try:
         checked = check_document(DOCUMENT_URL, document, policy, lab.auth_server.metadata())
-        check_document_urls(checked, policy, lab.network.dns.resolve)
+        check_document_urls(checked, policy, lab.network.dns.resolve_all)
     except OAuthError as error:
         assert error.error == "invalid_client" and error.description
 

@@ -82,10 +82,11 @@ class DownstreamCaller:
         refused = f"token exchange refused: {response.status_code}"
         try:
             body = _json_object(response, "the AS's token-exchange answer")
-        except DownstreamError as unreadable:  # a refusal from a gateway in front of the AS: its status still said
-            raise DownstreamError(
-                f"{refused}: {unreadable}" if response.status_code != 200 else str(unreadable)
-            ) from None
+        except DownstreamError as unreadable:
+            if response.status_code == 200:
+                raise
+            # A refusal from a gateway in front of the AS (an HTML 502): its status still said.
+            raise DownstreamError(f"{refused}: {unreadable}") from None
         self.last_exchange = body
         if response.status_code != 200:
             raise DownstreamError(f"{refused} {body.get('error')}: {body.get('error_description')}")
