@@ -24,7 +24,6 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -33,6 +32,7 @@ import httpx
 from ..bounded_json import DEFAULT_LIMITS, JsonLimits, JsonRejected, parse_json
 from ..determinism import LabClock
 from ..rfc3986 import NUMERIC_HOST, is_dotted_quad, is_uri_text, shown
+from ..rfc9110 import http_date
 from .clients import Client
 from .defensive_fetch import FetchRefused, Resolver, UnresolvableHost, defensive_fetch, vet_host
 from .errors import OAuthError
@@ -231,11 +231,12 @@ def cache_lifetime(
     age: str | None = None,
     expires: str | None = None,
     date: str | None = None,
-    now: int | None = None,
+    now: int,
 ) -> int:
     """Seconds the document may be reused: its RFC 9111 freshness lifetime (§4.2.1: the first
     `max-age`, else `Expires` − `Date`, else the policy's default) less its current age (§4.2.3:
-    the `Age` header), within the policy's bounds. `now` stands in for a missing `Date`."""
+    the `Age` header), within the policy's bounds. `now`, the AS's clock, stands in for a missing
+    `Date` and places a two-digit year (`rfc9110.http_date`)."""
     directives: dict[str, str] = {}
     for part in (cache_control or "").split(","):
         name, _, value = part.strip().partition("=")
@@ -247,8 +248,10 @@ def cache_lifetime(
     if "max-age" in directives:
         seconds = _delta_seconds(directives["max-age"])
     elif expires is not None:
-        # §5.3: an invalid Expires ("0" above all) is a time in the past.
-        expires_at, sent_at = _http_date(expires), _http_date(date) if date is not None else now
+        # §5.3: an invalid Expires ("0" above all) is a time in the past. For an invalid Date,
+        # RFC 9110 §6.6.1 lets a recipient use the time it got the response; this AS does not
+        # reuse a document whose sending time it cannot tell.
+        expires_at, sent_at = http_date(expires, now), http_date(date, now) if date is not None else now
         seconds = expires_at - sent_at if expires_at is not None and sent_at is not None else 0
     else:
         seconds = policy.default_cache_seconds
@@ -262,14 +265,6 @@ def _delta_seconds(value: str, *, invalid: int = 0) -> int:
     # "+5", " 5", "1_0" and "١٢٣"; for anything else, `invalid` (for max-age: 0, not reused).
     value = value.strip()
     return int(value[:10]) if value.isascii() and value.isdigit() else invalid
-
-
-def _http_date(value: str) -> int | None:
-    """An HTTP-date (RFC 9110 §5.6.7) as epoch seconds, or None when it is not one."""
-    try:
-        return int(parsedate_to_datetime(value).timestamp())
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
 
 
 class DocumentCache(OrderedDict[str, "CachedDocument"]):

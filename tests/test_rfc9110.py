@@ -1,0 +1,116 @@
+"""HTTP-date, RFC 9110 §5.6.7: what the AS reads from a client metadata document's `Expires` and
+`Date` (RFC 9111 §4.2.1) to know how long it may reuse it (CIMD -02 §5)."""
+
+from __future__ import annotations
+
+import calendar
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from lab_servers import HARDENED
+from lab_servers.authorization_server.cimd import cache_lifetime
+from lab_servers.rfc9110 import http_date
+
+# RFC 9110 §5.6.7's own example, in its three forms: 1994-11-06 08:49:37 GMT.
+SUNDAY = calendar.timegm((1994, 11, 6, 8, 49, 37))
+NOW = calendar.timegm((2026, 7, 6, 0, 0, 0))
+
+
+@pytest.fixture(params=["UTC", "Pacific/Kiritimati", "America/Los_Angeles"])
+def machine_time_zone(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The lab running on a machine set to this zone (UTC+14, UTC−8/−7, UTC)."""
+    monkeypatch.setenv("TZ", request.param)
+    time.tzset()
+    yield request.param
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["Sun, 06 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994"],
+    ids=["IMF-fixdate", "rfc850-date", "asctime-date"],
+)
+def test_a_recipient_accepts_all_three_formats_each_in_gmt_wherever_it_runs(value: str, machine_time_zone: str) -> None:
+    # "A recipient that parses a timestamp value in an HTTP field MUST accept all three HTTP-date
+    # formats", and each is in GMT: on a machine set to UTC+14 the asctime-date was read as local
+    # time, fourteen hours earlier.
+    assert http_date(value, NOW) == SUNDAY
+
+
+def test_optional_whitespace_around_the_value_is_not_part_of_it() -> None:
+    assert http_date(" \tSun, 06 Nov 1994 08:49:37 GMT\t ", NOW) == SUNDAY
+
+
+@pytest.mark.parametrize(
+    ("yy", "year"),
+    [("94", 1994), ("26", 2026), ("70", 2070), ("76", 2076), ("77", 1977), ("00", 2000), ("99", 1999)],
+)
+def test_a_two_digit_year_more_than_50_years_ahead_is_the_most_recent_past_one(yy: str, year: int) -> None:
+    # "Recipients of a timestamp value in rfc850-date format ... MUST interpret a timestamp that
+    # appears to be more than 50 years in the future as representing the most recent year in the
+    # past that had the same last two digits." Read in 2026: 70 is 2070 (email.utils said 1970).
+    assert http_date(f"Thursday, 01-Jan-{yy} 00:00:00 GMT", NOW) == calendar.timegm((year, 1, 1, 0, 0, 0))
+
+
+def test_a_leap_second_is_a_time() -> None:
+    assert http_date("Wed, 31 Dec 2025 23:59:60 GMT", NOW) == calendar.timegm((2026, 1, 1, 0, 0, 0))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Sun, 06 Nov 1994 08:49:37 +0500",  # a zone other than GMT: RFC 5322's, not HTTP's
+        "Sun, 06 Nov 1994 08:49:37 -0000",
+        "Sun, 06 Nov 1994 08:49:37 +0000",
+        "Sun, 06 Nov 1994 08:49:37 PST",
+        "Sun, 06 Nov 1994 08:49:37",  # no zone
+        "Sun, 06 Nov 1994 08:49:37 gmt",  # "HTTP-date is case sensitive"
+        "sun, 06 Nov 1994 08:49:37 GMT",
+        "Sun, 06 nov 1994 08:49:37 GMT",
+        "Sun, 6 Nov 1994 08:49:37 GMT",  # day = 2DIGIT in IMF-fixdate
+        "Sun, 06 Nov 94 08:49:37 GMT",  # year = 4DIGIT
+        "Sun,  06 Nov 1994 08:49:37 GMT",  # one SP, exactly
+        "06 Nov 1994 08:49:37 GMT",  # no day name
+        "Sun, 06 Nov 1994 8:49:37 GMT",
+        "Sun, 06 Nov 1994 08:49 GMT",
+        "Sun, 31 Feb 1994 08:49:37 GMT",  # the grammar's, but no day
+        "Sun, 06 Nov 1994 24:00:00 GMT",
+        "Sun, 06 Nov 1994 08:60:00 GMT",
+        "Sun, 06 Nov 1994 08:49:61 GMT",
+        "Sun, 06 Nov 0000 08:49:37 GMT",
+        "Sun, \u0660\u0666 Nov 1994 08:49:37 GMT",  # Arabic-Indic digits are not DIGIT
+        "Sun, 06 Nov 1994 08:49:37 GMT, Mon, 07 Nov 1994 08:49:37 GMT",  # the field sent twice
+        "Sun Nov 6 08:49:37 1994",  # asctime's single-digit day is space-padded
+        "Sun, 06-Nov-94 08:49:37 GMT",  # rfc850-date has the long day name
+        "0",
+        "",
+        "-1",
+        "784111777",
+    ],
+)
+def test_anything_else_is_not_an_http_date(value: str) -> None:
+    assert http_date(value, NOW) is None
+
+
+@pytest.mark.parametrize(
+    ("expires", "date", "seconds"),
+    [
+        ("Mon, 06 Jul 2026 00:02:00 GMT", "Mon, 06 Jul 2026 00:00:00 GMT", 120),
+        ("Monday, 06-Jul-26 00:02:00 GMT", "Mon Jul  6 00:00:00 2026", 120),  # the obsolete forms too
+        ("Mon, 06 Jul 2026 05:02:00 +0500", "Mon, 06 Jul 2026 00:00:00 GMT", 0),  # not an HTTP-date
+        ("Mon, 06 Jul 2026 00:02:00 GMT", "Mon, 06 Jul 2026 00:00:00 -0000", 0),  # nor is this Date
+        ("Mon, 06 Jul 2026 00:02:00 GMT", None, 120),  # no Date: the AS's clock stands in
+    ],
+)
+def test_a_documents_lifetime_from_expires_and_date_is_the_same_in_every_time_zone(
+    expires: str, date: str | None, seconds: int, machine_time_zone: str
+) -> None:
+    # RFC 9111 §4.2.1: Expires − Date; §5.3: a cache "MUST interpret invalid date formats ... as
+    # representing a time in the past". Before, an asctime Date was local time: 120 s in UTC,
+    # 0 s in Los Angeles (seven hours west in July: sent after it expired), 50,520 s in UTC+14.
+    assert cache_lifetime(None, HARDENED, expires=expires, date=date, now=NOW) == min(
+        seconds, HARDENED.max_cache_seconds
+    )
