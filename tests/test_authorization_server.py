@@ -358,9 +358,14 @@ DATE = "Mon, 06 Jul 2026 00:00:00 GMT"
         ({"cache-control": "max-age=+60"}, 0),  # §1.2.2: delta-seconds is 1*DIGIT; anything else is invalid
         ({"cache-control": "max-age=1_0"}, 0),
         ({"cache-control": "max-age=\u0661\u0662\u0660"}, 0),  # Arabic-Indic digits are not DIGIT
+        ({"cache-control": "max-age=00000000000600"}, 600),  # 1*DIGIT: leading zeros are still the number
+        ({"cache-control": "max-age=600", "age": "00000000000590"}, 10),
+        ({"cache-control": "max-age=" + "9" * 5000}, 86400),  # §1.2.2: too large is 2^31, then the policy's cap
+        ({"cache-control": "max-age=600", "age": "9" * 5000}, 0),
     ],
     ids=["age", "older-than-max-age", "invalid-age", "repeated-max-age", "expires", "expired", "expires-0",
-         "max-age-over-expires", "none", "no-cache", "signed-max-age", "underscored-max-age", "non-ascii-digits"],
+         "max-age-over-expires", "none", "no-cache", "signed-max-age", "underscored-max-age", "non-ascii-digits",
+         "leading-zeros", "leading-zeros-age", "huge-max-age", "huge-age"],
 )  # fmt: skip
 def test_a_documents_cache_lifetime_follows_rfc_9111_freshness(headers: dict[str, str], seconds: int) -> None:
     # CIMD -02 §5.2: the AS SHOULD respect HTTP cache headers (RFC 9111), within its own bounds.

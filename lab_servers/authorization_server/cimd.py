@@ -264,7 +264,12 @@ def _delta_seconds(value: str, *, invalid: int = 0) -> int:
     # RFC 9111 §1.2.2: delta-seconds = 1*DIGIT, ASCII digits only. Python's int() would also take
     # "+5", " 5", "1_0" and "١٢٣"; for anything else, `invalid` (for max-age: 0, not reused).
     value = value.strip()
-    return int(value[:10]) if value.isascii() and value.isdigit() else invalid
+    if not (value.isascii() and value.isdigit()):
+        return invalid
+    # A value too large to represent MUST be taken as 2^31 (§1.2.2). Cutting the digits instead
+    # read 00000000000600 as 0; converting them all would let 5,000 digits raise (int's limit).
+    digits = value.lstrip("0")
+    return 2**31 if len(digits) > 10 else min(int(digits or "0"), 2**31)
 
 
 class DocumentCache(OrderedDict[str, "CachedDocument"]):
