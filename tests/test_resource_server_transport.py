@@ -196,7 +196,7 @@ async def test_a_body_that_is_not_application_json_is_415_naming_the_rule(
 
 @pytest.mark.parametrize("server", list(REVISIONS))
 async def test_a_body_in_a_content_coding_the_server_does_not_take_is_415_with_accept_encoding(server: str) -> None:
-    # RFC 9110 §8.4.1: MAY answer 415; §15.5.16: Accept-Encoding names what would be taken. Read
+    # RFC 9110 §8.4: MAY answer 415; §15.5.16: Accept-Encoding names what would be taken. Read
     # as it came, the gzipped body was a parse error about UTF-8, which named nothing of this.
     async with Lab(revision=server) as lab:
         response = await post(lab, TOOLS_LIST, **{"Content-Encoding": "gzip"})

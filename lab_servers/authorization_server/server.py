@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 
 from ..body_limit import BodyLimit
 from ..bounded_json import JsonRejected, parse_json
+from ..content_coding import NoContentCoding
 from .authorize import authorization_request, consent_decision
 from .dcr_modes import check_auth_method_offered, check_registration_allowed
 from .errors import NO_STORE, OAuthError, oauth_exception_handlers, oauth_refusal
@@ -44,8 +45,10 @@ class AuthorizationServer(AuthorizationServerState):
 
     @cached_property
     def app(self) -> BodyLimit:
-        # Every request body is capped while it streams (413) before any route reads it.
-        return BodyLimit(self._build_app(), MAX_REQUEST_BODY_BYTES, refusal=oauth_refusal)
+        # Every request body is capped while it streams (413), and one in a content coding
+        # refused (415), before any route reads it.
+        app = NoContentCoding(self._build_app(), refusal=oauth_refusal)
+        return BodyLimit(app, MAX_REQUEST_BODY_BYTES, refusal=oauth_refusal)
 
     # The HTTP surface ---------------------------------------------------------------------
 

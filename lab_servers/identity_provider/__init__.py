@@ -31,6 +31,7 @@ from ..authorization_server.errors import OAuthError, invalid_client, oauth_exce
 from ..authorization_server.params import form_items, single_valued
 from ..authorization_server.server import MAX_REQUEST_BODY_BYTES
 from ..body_limit import BodyLimit
+from ..content_coding import NoContentCoding
 from ..determinism import LabClock, SeededIds
 from ..rfc7519 import JwtRejected, check_not_before, required_string_claim, typ_is, unverified_parts, verify_signature
 
@@ -58,11 +59,8 @@ class IdentityProvider:
         self.clients: dict[str, EnterpriseClient] = {}
         routes = [Route("/token", self.token, methods=["POST"]), Route("/jwks.json", self.jwks_endpoint)]
         no_endpoint = "this identity provider has no endpoint at {path}; it serves /token and /jwks.json"
-        self.app = BodyLimit(
-            Starlette(routes=routes, exception_handlers=oauth_exception_handlers(no_endpoint=no_endpoint)),
-            MAX_REQUEST_BODY_BYTES,
-            refusal=oauth_refusal,
-        )
+        app = Starlette(routes=routes, exception_handlers=oauth_exception_handlers(no_endpoint=no_endpoint))
+        self.app = BodyLimit(NoContentCoding(app, refusal=oauth_refusal), MAX_REQUEST_BODY_BYTES, refusal=oauth_refusal)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await self.app(scope, receive, send)

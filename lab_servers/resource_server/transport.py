@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from starlette.responses import Response
 from starlette.types import Message, Receive
 
+from ..content_coding import ACCEPTED_CODINGS, unsupported_coding
 from .jsonrpc import INVALID_REQUEST, error_response
 
 # Streamable HTTP "Sending Messages to the Server": every JSON-RPC message is POSTed as JSON.
@@ -118,17 +119,9 @@ def media_refusal(headers: list[tuple[bytes, bytes]]) -> Response | None:
             f"a JSON-RPC message is sent as {JSON} (MCP Streamable HTTP); this request sent {sent} (RFC 9110 §15.5.16)",
             {"Accept": JSON},
         )
-    codings = [v.decode("latin-1").strip().lower() for k, v in headers if k.lower() == b"content-encoding"]
-    if any(coding not in ("", "identity") for coding in codings):
-        # RFC 9110 §8.4.1: an origin server MAY answer 415 to a content coding it does not take,
-        # and §15.5.16: Accept-Encoding says which would have been accepted. The body is read as
-        # it came, so a compressed one was a parse error that named nothing.
-        return transport_refusal(
-            415,
-            f"this server takes no content coding; the request's Content-Encoding is {', '.join(codings)!r} "
-            "(RFC 9110 §8.4.1, §15.5.16)",
-            {"Accept-Encoding": "identity"},
-        )
+    coded = unsupported_coding(headers)
+    if coded is not None:
+        return transport_refusal(415, coded, ACCEPTED_CODINGS)  # RFC 9110 §8.4 (content_coding.py)
     accepts = [v.decode("latin-1") for k, v in headers if k.lower() == b"accept"]
     if not _accepts_json(",".join(accepts)):
         # The client MUST list application/json and text/event-stream ("Sending Messages to the

@@ -1,0 +1,97 @@
+"""A request's content coding (RFC 9110 §8.4): the lab's servers decode none, so a body that
+declares one is refused with 415 and `Accept-Encoding: identity` (§15.5.16), before any route
+reads it as if it were plain. The MCP endpoint's own case is in test_resource_server_transport."""
+
+from __future__ import annotations
+
+import gzip
+from urllib.parse import urlencode
+
+import pytest
+
+from lab_servers import ISSUER, Lab
+from lab_servers.story import IDP_ISSUER, add_enterprise_idp
+
+pytestmark = pytest.mark.anyio
+
+FORM = urlencode({"grant_type": "client_credentials", "client_id": "x"}).encode()
+REGISTRATION = b'{"redirect_uris": ["https://app.example/callback"], "client_name": "coded"}'
+AS_BODIES = {
+    "/register": ("application/json", REGISTRATION),
+    "/authorize/decision": ("application/x-www-form-urlencoded", b"txn=t&decision=approve"),
+    "/token": ("application/x-www-form-urlencoded", FORM),
+    "/revoke": ("application/x-www-form-urlencoded", b"token=t"),
+    "/introspect": ("application/x-www-form-urlencoded", b"token=t"),
+}
+
+
+def assert_refused_for_its_coding(response, coding: str) -> None:  # type: ignore[no-untyped-def]
+    assert response.status_code == 415
+    assert response.headers["accept-encoding"] == "identity"
+    body = response.json()
+    assert body["error"] == "invalid_request"
+    assert f"Content-Encoding is '{coding}'" in body["error_description"]
+    assert "RFC 9110 section 8.4" in body["error_description"]
+
+
+@pytest.mark.parametrize("path", list(AS_BODIES))
+async def test_every_authorization_server_endpoint_refuses_a_gzipped_body_with_415(lab: Lab, path: str) -> None:
+    # Read as plain, the gzipped token request was "client_id is required" and the registration
+    # "not valid UTF-8": errors about a body the client never sent.
+    content_type, body = AS_BODIES[path]
+    async with lab.httpx_client() as http:
+        response = await http.post(
+            f"{ISSUER}{path}",
+            content=gzip.compress(body),
+            headers={"Content-Type": content_type, "Content-Encoding": "gzip"},
+        )
+    assert_refused_for_its_coding(response, "gzip")
+
+
+@pytest.mark.parametrize("coding", ["br", "x-unknown", "gzip, identity"])
+async def test_a_plain_body_labelled_with_a_coding_is_not_read_as_plain(lab: Lab, coding: str) -> None:
+    async with lab.httpx_client() as http:
+        response = await http.post(
+            f"{ISSUER}/register",
+            content=REGISTRATION,
+            headers={"Content-Type": "application/json", "Content-Encoding": coding},
+        )
+    assert_refused_for_its_coding(response, coding)
+    assert lab.registrations == {}  # nothing was registered from it
+
+
+async def test_the_enterprise_idps_token_endpoint_refuses_a_coding_like_the_authorization_server(lab: Lab) -> None:
+    add_enterprise_idp(lab)
+    async with lab.httpx_client() as http:
+        response = await http.post(
+            f"{IDP_ISSUER}/token",
+            content=gzip.compress(FORM),
+            headers={"Content-Type": "application/x-www-form-urlencoded", "Content-Encoding": "gzip"},
+        )
+    assert_refused_for_its_coding(response, "gzip")
+
+
+@pytest.mark.parametrize("coding", ["identity", "", "IDENTITY"])
+async def test_identity_is_no_coding_and_the_request_is_served(lab: Lab, coding: str) -> None:
+    # §12.5.3: "identity" means no encoding; a sender naming it applied none.
+    async with lab.httpx_client() as http:
+        response = await http.post(
+            f"{ISSUER}/register",
+            content=REGISTRATION,
+            headers={"Content-Type": "application/json", "Content-Encoding": coding},
+        )
+    assert response.status_code == 201
+
+
+async def test_a_request_with_no_content_has_nothing_a_coding_could_apply_to(lab: Lab) -> None:
+    # §6.4: no Content-Length and no Transfer-Encoding is no content: a GET that names a coding
+    # for a body it does not have is served.
+    async with lab.httpx_client() as http:
+        metadata = await http.get(
+            f"{ISSUER}/.well-known/oauth-authorization-server", headers={"Content-Encoding": "gzip"}
+        )
+        empty = await http.post(
+            f"{ISSUER}/token", headers={"Content-Type": "application/x-www-form-urlencoded", "Content-Encoding": "gzip"}
+        )
+    assert metadata.status_code == 200
+    assert empty.status_code == 400 and "Content-Encoding" not in empty.json()["error_description"]
