@@ -1,13 +1,13 @@
-"""HTTP-date (RFC 9110 §5.6.7), the one piece of HTTP's semantics the lab parses itself: a fetched
-client metadata document's `Expires` and `Date` set how long the AS may reuse it (RFC 9111
-§4.2.1, CIMD -02 §5).
+"""What RFC 9110 (HTTP Semantics) asks of the lab that its libraries leave to it: reading an
+HTTP-date (§5.6.7), a request's media type (§8.3.1) and its content coding (§8.4).
 
-An HTTP-date is an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), or one of the two obsolete
-forms a recipient "MUST accept": rfc850-date (`Sunday, 06-Nov-94 08:49:37 GMT`) and asctime-date
-(`Sun Nov  6 08:49:37 1994`). All three are in GMT, and the grammar is case-sensitive.
-
-The AS read them with `email.utils.parsedate_to_datetime`, which parses RFC 5322's dates, not
-HTTP's, and differed from the rule in three ways:
+**HTTP-date.** A fetched client metadata document's `Expires` and `Date` set how long the AS may
+reuse it (RFC 9111 §4.2.1, CIMD -02 §5). An HTTP-date is an IMF-fixdate
+(`Sun, 06 Nov 1994 08:49:37 GMT`), or one of the two obsolete forms a recipient "MUST accept":
+rfc850-date (`Sunday, 06-Nov-94 08:49:37 GMT`) and asctime-date (`Sun Nov  6 08:49:37 1994`). All
+three are in GMT, and the grammar is case-sensitive. The AS read them with
+`email.utils.parsedate_to_datetime`, which parses RFC 5322's dates, not HTTP's, and differed from
+the rule in three ways:
 - an asctime-date, and an RFC 5322 date with `-0000` or no zone, came back without a zone, and
   `.timestamp()` placed them in the machine's local time zone: the same document's cache lifetime
   (and with it whether the next request fetched it again) changed with where the lab ran;
@@ -15,6 +15,17 @@ HTTP's, and differed from the rule in three ways:
   "MUST interpret invalid date formats ... as representing a time in the past";
 - a two-digit year from 69 to 99 was always 19xx, where §5.6.7 places it within 50 years ahead
   of now (in 2026, `01-Jan-70` is 2070).
+
+**Content codings.** A request's `Content-Encoding` says its content was compressed (gzip, br, …)
+and is to be decoded before its media type applies. None of the lab's servers decodes one. An
+origin server "MAY respond with a status code of 415 (Unsupported Media Type) if a representation
+in the request message has a content coding that is not acceptable" (§8.4), and the 415 "ought
+to" carry `Accept-Encoding` to say which codings would have been (§15.5.16). Read as if no coding
+had been applied, a compressed body is gibberish that names no rule: at the AS a gzip'd token
+request was "client_id is required", a gzip'd registration "not valid UTF-8", and a plain body
+merely labelled `br` was taken as it stood. The MCP endpoint applies the rule in its own order of
+checks (`resource_server/transport.py`); the AS and the enterprise IdP through `NoContentCoding`,
+in front of every route.
 """
 
 from __future__ import annotations
@@ -23,8 +34,15 @@ import calendar
 import datetime
 import re
 import time
+from collections.abc import Iterable
 
-__all__ = ["http_date"]
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .error_text import Refusal
+
+__all__ = ["ACCEPTED_CODINGS", "NoContentCoding", "http_date", "media_type", "unsupported_coding"]
+
+# HTTP-date (§5.6.7) -----------------------------------------------------------------------------
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _DAY_NAME = "(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
@@ -66,3 +84,57 @@ def _rfc850_year(yy: int, now: int) -> int:
     this_year = time.gmtime(now).tm_year
     past = this_year - (this_year - yy) % 100  # the most recent year ending in yy, this one included
     return past + 100 if past + 100 <= this_year + 50 else past
+
+
+# Media types (§8.3.1) --------------------------------------------------------------------------
+
+
+def media_type(content_type: str | None) -> str:
+    """The type/subtype of a Content-Type value, lowercased, without its parameters (§8.3.1: the
+    type and subtype are case-insensitive); "" for none."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+# Content codings (§8.4) ------------------------------------------------------------------------
+
+
+# §12.5.3: "identity" is a synonym for "no encoding". It is not a content coding, but a sender
+# that names it has applied none, so it is taken like an empty or absent header.
+ACCEPTED_CODINGS = {"Accept-Encoding": "identity"}
+
+
+def unsupported_coding(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """The rule a request breaks by declaring a content coding; None when it declares none."""
+    codings = [v.decode("latin-1").strip().lower() for k, v in headers if k.lower() == b"content-encoding"]
+    if all(coding in ("", "identity") for coding in codings):
+        return None
+    return (
+        f"this server takes no content coding; the request's Content-Encoding is {', '.join(codings)!r} "
+        "(RFC 9110 §8.4, §15.5.16)"
+    )
+
+
+class NoContentCoding:
+    """ASGI middleware: a request with content in a coding is refused with 415 and
+    `Accept-Encoding: identity` (in the server's own error shape, `refusal`) before any route
+    reads it. A request with no content (§6.4: neither Content-Length nor Transfer-Encoding, or a
+    length of 0) has nothing a coding could apply to, and passes."""
+
+    def __init__(self, app: ASGIApp, *, refusal: Refusal) -> None:
+        self.app = app
+        self.refusal = refusal
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        coded = scope["type"] == "http" and _has_content(scope["headers"]) and unsupported_coding(scope["headers"])
+        if not coded:
+            return await self.app(scope, receive, send)
+        refused = self.refusal(scope["path"], 415, coded)
+        refused.headers.update(ACCEPTED_CODINGS)
+        return await refused(scope, receive, send)
+
+
+def _has_content(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    return any(
+        name == b"transfer-encoding" or (name == b"content-length" and value.strip() not in (b"", b"0"))
+        for name, value in ((k.lower(), v) for k, v in headers)
+    )

@@ -4,6 +4,7 @@ and a description that names the rule — never a 500."""
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
@@ -164,6 +165,33 @@ async def test_a_client_that_may_use_the_authorization_endpoint_still_needs_redi
 async def test_a_client_cannot_choose_its_own_client_id_at_registration(lab: Lab) -> None:
     body = await registered_client(lab, client_id="https://app.example/client.json")
     assert body["client_id"].startswith("tpc_")
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded", "application/jsonx"])
+async def test_a_registration_not_sent_as_application_json_is_refused_and_leaves_no_record(
+    lab: Lab, content_type: str | None
+) -> None:
+    # RFC 7591 §3: the endpoint takes parameters "encoded in the entity body using the
+    # application/json format"; §3.1: the client sends that content type. A JSON body sent as
+    # text/plain (which a web page may POST cross-origin without asking) was registered.
+    headers = {"Content-Type": content_type} if content_type else {}
+    async with lab.httpx_client() as http:
+        body = json.dumps({"redirect_uris": [REDIRECT_URI], "client_name": "plain"}).encode()
+        response = await http.post(f"{ISSUER}/register", content=body, headers=headers)
+    assert response.status_code == 400 and response.json()["error"] == "invalid_client_metadata"
+    assert "application/json (RFC 7591 section 3.1)" in response.json()["error_description"]
+    assert lab.registrations == {}
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "Application/JSON; charset=utf-8"])
+async def test_a_registration_sent_as_application_json_with_any_parameters_is_taken(
+    lab: Lab, content_type: str
+) -> None:
+    # RFC 9110 §8.3.1: the type and subtype are case-insensitive; parameters follow a ';'.
+    async with lab.httpx_client() as http:
+        body = json.dumps({"redirect_uris": [REDIRECT_URI], "client_name": "json"}).encode()
+        response = await http.post(f"{ISSUER}/register", content=body, headers={"Content-Type": content_type})
+    assert response.status_code == 201
 
 
 # The authorization endpoint (OAuth 2.1 §4.1) ----------------------------------------------------

@@ -37,6 +37,7 @@ import httpx
 
 from ..bounded_read import ACCEPTED_ENCODINGS, BodyRefused, read_at_most, unbind
 from ..network import PINNED_ADDRESS, PinnedAddress
+from ..rfc9110 import media_type
 from .policy import ASPolicy
 
 Resolver = Callable[[str], "str | Sequence[str]"]  # a name → its address, or its whole answer set
@@ -316,5 +317,5 @@ def _check_response(response: httpx.Response, *, what: str, policy: ASPolicy, js
 
 
 def is_json_media_type(content_type: str) -> bool:
-    media_type = content_type.split(";", 1)[0].strip().lower()
-    return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
+    kind = media_type(content_type)
+    return kind == "application/json" or (kind.startswith("application/") and kind.endswith("+json"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
+from ..rfc9110 import media_type
 from .errors import OAuthError
 
 _TARGETS = ("resource", "audience")  # parameters the specs let repeat, for several targets
@@ -40,8 +41,7 @@ def single_valued(items: list[tuple[str, str]]) -> dict[str, str]:
 
 async def form_items(request: Request) -> list[tuple[str, str]]:
     """The body of a POST to the token, revocation or introspection endpoint, or the consent form."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/x-www-form-urlencoded":
+    if media_type(request.headers.get("content-type")) != "application/x-www-form-urlencoded":
         raise OAuthError("invalid_request", "the body must be application/x-www-form-urlencoded (OAuth 2.1 §3.2.2)")
     try:
         form = await request.form()

@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 
 from ..body_limit import BodyLimit
 from ..bounded_json import JsonRejected, parse_json
-from ..content_coding import NoContentCoding
+from ..rfc9110 import NoContentCoding, media_type
 from .authorize import authorization_request, consent_decision
 from .dcr_modes import check_auth_method_offered, check_registration_allowed
 from .errors import NO_STORE, OAuthError, oauth_exception_handlers, oauth_refusal
@@ -86,6 +86,14 @@ class AuthorizationServer(AuthorizationServerState):
         @route("/register", "POST")
         async def register(request: Request) -> Response:
             check_registration_allowed(self.capabilities, request.headers.get("authorization"))
+            if media_type(request.headers.get("content-type")) != "application/json":
+                # RFC 7591 §3: the endpoint takes "request parameters encoded in the entity body
+                # using the application/json format" (§3.1: the client sends that content type).
+                raise OAuthError(
+                    "invalid_client_metadata",
+                    "a registration request is sent as application/json (RFC 7591 §3.1); "
+                    f"this one was {request.headers.get('content-type', 'sent with no Content-Type')!r}",
+                )
             try:
                 body = parse_json(await request.body(), REGISTRATION_JSON, what="the registration body")
             except JsonRejected as rejected:

@@ -31,9 +31,9 @@ from ..authorization_server.errors import OAuthError, invalid_client, oauth_exce
 from ..authorization_server.params import form_items, single_valued
 from ..authorization_server.server import MAX_REQUEST_BODY_BYTES
 from ..body_limit import BodyLimit
-from ..content_coding import NoContentCoding
 from ..determinism import LabClock, SeededIds
 from ..rfc7519 import JwtRejected, check_not_before, required_string_claim, typ_is, unverified_parts, verify_signature
+from ..rfc9110 import NoContentCoding
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ID_TOKEN = "urn:ietf:params:oauth:token-type:id_token"

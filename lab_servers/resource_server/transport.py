@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from starlette.responses import Response
 from starlette.types import Message, Receive
 
-from ..content_coding import ACCEPTED_CODINGS, unsupported_coding
+from ..rfc9110 import ACCEPTED_CODINGS, media_type, unsupported_coding
 from .jsonrpc import INVALID_REQUEST, error_response
 
 # Streamable HTTP "Sending Messages to the Server": every JSON-RPC message is POSTed as JSON.
@@ -110,7 +110,7 @@ def _is_port_after(prefix: str, value: str) -> bool:
 def media_refusal(headers: list[tuple[bytes, bytes]]) -> Response | None:
     """None when the POST carries JSON and accepts a JSON answer; else 415 or 406."""
     content_types = [v.decode("latin-1") for k, v in headers if k.lower() == b"content-type"]
-    if len(content_types) != 1 or _media_type(content_types[0]) != JSON:
+    if len(content_types) != 1 or media_type(content_types[0]) != JSON:
         # RFC 9110 §15.5.16: 415 for content in a format the method does not take, and an
         # `Accept` response header can name the media types that would have been accepted.
         sent = repr(content_types[0]) if len(content_types) == 1 else f"{len(content_types)} Content-Type headers"
@@ -121,7 +121,7 @@ def media_refusal(headers: list[tuple[bytes, bytes]]) -> Response | None:
         )
     coded = unsupported_coding(headers)
     if coded is not None:
-        return transport_refusal(415, coded, ACCEPTED_CODINGS)  # RFC 9110 §8.4 (content_coding.py)
+        return transport_refusal(415, coded, ACCEPTED_CODINGS)  # RFC 9110 §8.4 (rfc9110.py)
     accepts = [v.decode("latin-1") for k, v in headers if k.lower() == b"accept"]
     if not _accepts_json(",".join(accepts)):
         # The client MUST list application/json and text/event-stream ("Sending Messages to the
@@ -134,10 +134,6 @@ def media_refusal(headers: list[tuple[bytes, bytes]]) -> Response | None:
             f"accept {JSON} and text/event-stream (MCP Streamable HTTP, RFC 9110 §15.5.7)",
         )
     return None
-
-
-def _media_type(value: str) -> str:
-    return value.split(";", 1)[0].strip().lower()
 
 
 def _accepts_json(accept: str) -> bool:
