@@ -20,6 +20,7 @@ from .errors import OAuthError
 from .grants import AuthorizationCode, PendingAuthorization
 from .params import single_valued
 from .resources import canonical_resource
+from .rfc6749 import form_urlencoded
 from .rfc7636 import check_code_challenge
 from .state import AuthorizationServerState
 
@@ -79,12 +80,10 @@ def choose_redirect_uri(client: Client, requested: str | None, exact: bool) -> s
     )
 
 
-async def authorization_request(
-    server: AuthorizationServerState, items: list[tuple[str, str]]
-) -> HTMLResponse | RedirectResponse:
+async def authorization_request(server: AuthorizationServerState, query: bytes) -> HTMLResponse | RedirectResponse:
     # Phase 1: errors here are shown to the user, never redirected.
     try:
-        params = single_valued(items)
+        params = single_valued(form_urlencoded(query))
         client = await resolve_client(
             params.get("client_id", ""), server.registry, server.cimd, cimd_supported=server.capabilities.cimd
         )

@@ -6,6 +6,7 @@ from starlette.requests import Request
 
 from ..rfc9110 import media_type
 from .errors import OAuthError
+from .rfc6749 import form_urlencoded
 
 _TARGETS = ("resource", "audience")  # parameters the specs let repeat, for several targets
 MAX_PARAMETER_CHARS = 8192  # any one request parameter; a client assertion is the longest legitimate one
@@ -44,7 +45,8 @@ async def form_items(request: Request) -> list[tuple[str, str]]:
     if media_type(request.headers.get("content-type")) != "application/x-www-form-urlencoded":
         raise OAuthError("invalid_request", "the body must be application/x-www-form-urlencoded (OAuth 2.1 §3.2.2)")
     try:
-        form = await request.form()
-    except Exception:  # noqa: BLE001 - any parser failure is the client's malformed body
-        raise OAuthError("invalid_request", "the form body could not be parsed") from None
-    return [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+        body = await request.body()
+    except Exception:  # noqa: BLE001 - a body cut short (BodyLimit has answered 413 already)
+        raise OAuthError("invalid_request", "the form body could not be read") from None
+    # Read as RFC 6749 Appendix B says, not by Starlette's parser: see rfc6749.py.
+    return form_urlencoded(body)

@@ -31,6 +31,7 @@ from .clients import Client
 from .errors import OAuthError
 from .issuance import issue_tokens
 from .resources import canonical_resource
+from .rfc6749 import scope_tokens
 from .rfc8414 import JWT_BEARER
 from .state import AuthorizationServerState
 
@@ -112,7 +113,7 @@ def redeem_assertion(server: AuthorizationServerState, client: Client, form: dic
     # asked, and says so in `scope`). Then the request's, intersected (ext-auth §7.2.1).
     known = set(server.resource_scopes[resource])
     granted = (set(granted_scope.split()) or known) & known
-    requested = set(form.get("scope", "").split())  # a blank scope names none: read as omitted
+    requested = set(scope_tokens(form.get("scope")))  # a blank scope names none: read as omitted
     scope = requested & granted if requested else granted
     if not scope:
         # RFC 6749 §3.3: a scope is one or more scope tokens; a token granting nothing is no grant.

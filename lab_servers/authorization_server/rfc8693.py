@@ -23,6 +23,7 @@ from .clients import Client
 from .errors import OAuthError
 from .issuance import issue_tokens
 from .resources import canonical_resource
+from .rfc6749 import scope_tokens
 from .rfc8414 import TOKEN_EXCHANGE
 from .state import AuthorizationServerState
 
@@ -99,7 +100,7 @@ def exchange_token(server: AuthorizationServerState, client: Client, form: dict[
     target = _target(form, rule.targets)
     allowed = rule.targets[target]
     # A blank scope names no scope token (RFC 6749 §3.3): read as omitted, i.e. what the rule allows.
-    requested = set(form.get("scope", "").split()) or set(allowed)
+    requested = set(scope_tokens(form.get("scope"))) or set(allowed)
     if not requested:
         raise OAuthError(
             "invalid_scope",

@@ -132,7 +132,7 @@ class AuthorizationServer(AuthorizationServerState):
 
         @route("/authorize", "GET")
         async def authorize(request: Request) -> Response:
-            return await authorization_request(self, list(request.query_params.multi_items()))
+            return await authorization_request(self, request.scope["query_string"])
 
         @route("/authorize/decision", "POST")
         async def decision(request: Request) -> Response:

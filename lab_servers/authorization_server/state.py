@@ -21,6 +21,7 @@ from .errors import OAuthError
 from .grants import AuthorizationCode, ExchangeRule, ExpiringStore, PendingAuthorization
 from .keys import ALGORITHM, AccessTokenAlgorithm, SigningKey
 from .policy import HARDENED, ASPolicy
+from .rfc6749 import scope_tokens
 from .rfc7591 import Registrar
 from .rfc8414 import ID_JAG_PROFILE, JWT_BEARER, TOKEN_EXCHANGE, authorization_server_metadata
 from .shared_fetch import SharedFetches
@@ -126,7 +127,8 @@ class AuthorizationServerState:
         resource's scopes, not the union of every resource's: a scope another server of this AS
         defines means nothing at this one, and would travel in a token it accepts."""
         supported = self.scopes_of(resource)
-        if scope is None or not scope.strip():
+        requested = scope_tokens(scope)  # RFC 6749 §3.3's grammar; malformed is invalid_scope
+        if not requested:
             # RFC 6749 §3.3: with no scope requested the AS "MUST either process the request
             # using a pre-defined default value or fail the request indicating an invalid scope".
             if not supported:
@@ -134,13 +136,13 @@ class AuthorizationServerState:
                     "invalid_scope", "no scope was requested and this AS has none to grant by default (RFC 6749 §3.3)"
                 )
             return " ".join(supported[:1])
-        unknown = [s for s in scope.split() if s not in supported]
+        unknown = [s for s in requested if s not in supported]
         if unknown:
             raise OAuthError(
                 "invalid_scope",
                 f"unknown scope(s) {' '.join(unknown)} for {resource}; it supports: {' '.join(supported)} (RFC 6749 §3.3)",
             )
-        return " ".join(dict.fromkeys(scope.split()))  # RFC 6749 §3.3: a set; a repeat adds nothing
+        return " ".join(requested)  # RFC 6749 §3.3: a set; a repeat adds nothing
 
     def preregister(self, client_id: str, metadata: dict[str, Any], client_secret: str | None = None) -> Client:
         """Add a client the way an administrator would, out of band (MCP §5.2)."""

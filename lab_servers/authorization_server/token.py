@@ -17,6 +17,7 @@ from .errors import OAuthError
 from .issuance import ACCESS_TOKEN_LIFETIME, issue_tokens
 from .params import single_valued
 from .resources import same_resource
+from .rfc6749 import scope_tokens
 from .rfc7523 import GRANT_TYPE as JWT_BEARER
 from .rfc7523 import redeem_assertion
 from .rfc7636 import verify_code_verifier
@@ -152,7 +153,7 @@ def redeem_refresh_token(server: AuthorizationServerState, client: Client, form:
     # OAuth 2.1 §4.3.1: "if omitted", the scope is the one originally granted. A blank scope names
     # no scope token (RFC 6749 §3.3: one or more), so it is read as omitted, as at /authorize
     # (state.check_scope), never as a request for a token with no scope at all.
-    requested = list(dict.fromkeys(form.get("scope", "").split()))
+    requested = scope_tokens(form.get("scope"))
     if requested:
         if not set(requested) <= set(token.scope.split()):
             raise OAuthError(
