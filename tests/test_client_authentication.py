@@ -167,3 +167,40 @@ async def test_basic_credentials_are_form_urlencoded_before_base64(lab: Lab) -> 
         headers={"Authorization": basic(encoded(client_id), encoded(secret))},
     )
     assert response.status_code == 200, response.text
+
+
+async def test_basic_credentials_are_base64_exactly_with_no_padding_where_none_is_due(lab: Lab) -> None:
+    # RFC 7617 §2: the credentials are base64 (RFC 4648 §4), and "=" pads only the last group of
+    # four. b64decode(validate=True) decoded "...=" past a whole group as if the "=" were not there.
+    client_id, secret, code = await basic_client(lab)
+    user_id = client_id
+    while len(f"{user_id}:{secret}") % 3:  # %74 is "t", form-urlencoded: a length with no padding due
+        user_id = user_id.replace("t", "%74", 1)
+    credentials = basic(user_id, secret)
+    assert not credentials.endswith("=")
+    form = code_form(client_id, code, client_id=None)
+    response = await token_request(lab, form, headers={"Authorization": credentials + "="})
+    assert_basic_challenge(response, "malformed HTTP Basic credentials")
+    response = await token_request(lab, form, headers={"Authorization": credentials})
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("space", [b"\xa0", b"\x85", b"\x0b"], ids=repr)
+async def test_only_sp_separates_basic_from_its_credentials(lab: Lab, space: bytes) -> None:
+    # RFC 9110 §11.4: credentials = auth-scheme [ 1*SP ( token68 / #auth-param ) ]. The header is
+    # read as Latin-1, where str.strip() also removed NBSP (0xA0), NEL (0x85) and VT.
+    client_id, secret, code = await basic_client(lab)
+    credentials = basic(client_id, secret).encode().replace(b"Basic ", b"Basic " + space)
+    response = await token_request(
+        lab, code_form(client_id, code, client_id=None), headers={"Authorization": credentials}
+    )
+    assert_basic_challenge(response, "malformed HTTP Basic credentials")
+
+
+async def test_a_basic_user_id_that_is_not_utf_8_once_decoded_is_malformed(lab: Lab) -> None:
+    # RFC 6749 §2.3.1 and Appendix B: the parts are UTF-8, then form-urlencoded; %FF is no UTF-8.
+    client_id, secret, code = await basic_client(lab)
+    response = await token_request(
+        lab, code_form(client_id, code, client_id=None), headers={"Authorization": basic(client_id + "%FF", secret)}
+    )
+    assert_basic_challenge(response, "malformed HTTP Basic credentials")

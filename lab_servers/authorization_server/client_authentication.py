@@ -11,8 +11,8 @@ from __future__ import annotations
 import base64
 import hmac
 import math
+import re
 from typing import Any
-from urllib.parse import unquote
 
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
@@ -31,12 +31,14 @@ from .client_ids import resolve_client
 from .clients import Client
 from .errors import OAuthError, invalid_client
 from .policy import ASPolicy
+from .rfc6749 import form_urldecoded
 from .rfc8414 import CLIENT_ASSERTION_ALGORITHMS
 from .state import AuthorizationServerState
 
 JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 MAX_ASSERTION_LIFETIME = 300  # seconds between now and a client assertion's exp (lab limit)
 ASSERTION_JSON = DEFAULT_LIMITS.but(max_bytes=8 * 1024, max_depth=4)  # a JWT header or claims set
+_BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
 
 
 async def authenticate_client(
@@ -100,17 +102,24 @@ async def _resolve(server: AuthorizationServerState, client_id: str, basic: bool
 def basic_credentials(authorization: str) -> tuple[str, str]:
     """The client_id and secret of an `Authorization: Basic …` header (RFC 7617 §2: base64 of
     `user-id:password`), or ValueError. The AS and the enterprise IdP both read them here."""
-    decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode()
-    client_id, secret = decoded.split(":", 1)
-    # RFC 6749 §2.3.1: both parts are form-urlencoded before being joined.
-    return unquote(client_id.replace("+", " ")), unquote(secret.replace("+", " "))
+    # RFC 9110 §11.4: 1*SP after the scheme, and OWS around a field value, nothing else. The
+    # credentials are base64 (RFC 4648 §4) exactly: b64decode(validate=True) also took "YTpi=".
+    encoded = authorization[6:].strip(" \t")
+    if not _BASE64.fullmatch(encoded):
+        raise ValueError("not base64 (RFC 7617 §2, RFC 4648 §4)")
+    client_id, secret = base64.b64decode(encoded).split(b":", 1)
+    # RFC 6749 §2.3.1: both parts are form-urlencoded (Appendix B: UTF-8) before being joined.
+    return form_urldecoded(client_id), form_urldecoded(secret)
 
 
 def _parse_basic(authorization: str) -> tuple[str, str]:
     try:
         client_id, secret = basic_credentials(authorization)
     except ValueError:
-        raise invalid_client("malformed HTTP Basic credentials") from None
+        raise invalid_client(
+            "malformed HTTP Basic credentials: base64 of client_id ':' secret, each form-urlencoded UTF-8 "
+            "(RFC 7617 §2, RFC 6749 §2.3.1)"
+        ) from None
     if not client_id:
         raise invalid_client("the HTTP Basic user-id is empty: it must be the client_id (RFC 6749 §2.3.1)")
     return client_id, secret
