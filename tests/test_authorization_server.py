@@ -390,10 +390,17 @@ DATE = "Mon, 06 Jul 2026 00:00:00 GMT"
         ({"cache-control": "max-age=600", "age": "00000000000590"}, 10),
         ({"cache-control": "max-age=" + "9" * 5000}, 86400),  # §1.2.2: too large is 2^31, then the policy's cap
         ({"cache-control": "max-age=600", "age": "9" * 5000}, 0),
+        # §5.2: a directive's argument is a token or a quoted-string, and a quoted-string may hold a
+        # comma: split on every comma, "max-age=86400" inside the quotes was read as the first max-age.
+        ({"cache-control": 'no-transform="x, max-age=86400", max-age=0'}, 0),
+        ({"cache-control": 'private="a, b", max-age="60"'}, 60),  # the quoted form of max-age is accepted too
+        ({"cache-control": 'max-age=600, "x'}, 0),  # no list of directives: nothing in it is trusted
+        ({"cache-control": "max-age=600", "age": "\u00a0590"}, 0),  # Age's OWS is SP and HTAB, not NBSP
     ],
     ids=["age", "older-than-max-age", "invalid-age", "repeated-max-age", "expires", "expired", "expires-0",
          "max-age-over-expires", "none", "no-cache", "signed-max-age", "underscored-max-age", "non-ascii-digits",
-         "leading-zeros", "leading-zeros-age", "huge-max-age", "huge-age"],
+         "leading-zeros", "leading-zeros-age", "huge-max-age", "huge-age", "comma-in-quoted-string",
+         "quoted-arguments", "unbalanced-quote", "nbsp-age"],
 )  # fmt: skip
 def test_a_documents_cache_lifetime_follows_rfc_9111_freshness(headers: dict[str, str], seconds: int) -> None:
     # CIMD -02 §5.2: the AS SHOULD respect HTTP cache headers (RFC 9111), within its own bounds.

@@ -33,6 +33,7 @@ from ..bounded_json import DEFAULT_LIMITS, JsonLimits, JsonRejected, parse_json
 from ..determinism import LabClock
 from ..rfc3986 import NUMERIC_HOST, is_dotted_quad, is_uri_text, shown
 from ..rfc9110 import http_date
+from ..rfc9111 import cache_directives
 from .clients import Client
 from .defensive_fetch import FetchRefused, Resolver, UnresolvableHost, defensive_fetch, vet_host
 from .errors import OAuthError
@@ -237,14 +238,9 @@ def cache_lifetime(
     `max-age`, else `Expires` − `Date`, else the policy's default) less its current age (§4.2.3:
     the `Age` header), within the policy's bounds. `now`, the AS's clock, stands in for a missing
     `Date` and places a two-digit year (`rfc9110.http_date`)."""
-    directives: dict[str, str] = {}
-    for part in (cache_control or "").split(","):
-        name, _, value = part.strip().partition("=")
-        if name:
-            # §4.2.1: of a directive given twice, "the first occurrence should be used".
-            directives.setdefault(name.lower(), value.strip().strip('"'))
-    if "no-store" in directives or "no-cache" in directives:
-        return 0
+    directives = cache_directives(cache_control or "")
+    if directives is None or "no-store" in directives or "no-cache" in directives:
+        return 0  # a Cache-Control that is no list of directives (RFC 9111 §5.2) says nothing to trust
     if "max-age" in directives:
         seconds = _delta_seconds(directives["max-age"])
     elif expires is not None:
@@ -263,7 +259,7 @@ def cache_lifetime(
 def _delta_seconds(value: str, *, invalid: int = 0) -> int:
     # RFC 9111 §1.2.2: delta-seconds = 1*DIGIT, ASCII digits only. Python's int() would also take
     # "+5", " 5", "1_0" and "١٢٣"; for anything else, `invalid` (for max-age: 0, not reused).
-    value = value.strip()
+    value = value.strip(" \t")  # OWS (RFC 9110 §5.5); str.strip() also took NBSP and NEL
     if not (value.isascii() and value.isdigit()):
         return invalid
     # A value too large to represent MUST be taken as 2^31 (§1.2.2). Cutting the digits instead

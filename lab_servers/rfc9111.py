@@ -1,0 +1,45 @@
+"""Cache-Control (RFC 9111 §5.2), as the AS reads a fetched client document's (CIMD -02 §5).
+
+Cache-Control = #cache-directive, and cache-directive = token [ "=" ( token / quoted-string ) ]:
+a comma-separated list (RFC 9110 §5.6.1) whose arguments may be quoted-strings (§5.6.4), and a
+quoted-string may hold commas. The AS split the field on every comma, so a comma inside quotes
+cut a directive in two, and its second half was read as a directive of its own:
+`no-transform="x, max-age=86400", max-age=0` was reused for a day, where its one max-age says 0.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["cache_directives"]
+
+_TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"  # RFC 9110 §5.6.2
+# RFC 9110 §5.6.4: qdtext is HTAB, SP, %x21, %x23-5B, %x5D-7E and obs-text; quoted-pair escapes one.
+_QUOTED_STRING = r'"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
+_DIRECTIVE = re.compile(rf"[ \t]*({_TOKEN})(?:=({_TOKEN}|{_QUOTED_STRING}))?[ \t]*(?:,|\Z)")
+_EMPTY_ELEMENT = re.compile(r"[ \t]*,")  # §5.6.1.2: a recipient MUST accept empty list elements
+_QUOTED_PAIR = re.compile(r"\\(.)", re.DOTALL)
+
+
+def cache_directives(value: str) -> dict[str, str] | None:
+    """Each directive's argument ("" for none), by its name in lower case (§5.2: directive names
+    are case-insensitive), the first of a repeated one (§4.2.1: "the first occurrence should be
+    used"); a quoted argument unquoted. None when the field is not a list of directives: then
+    nothing in it can be trusted, and the caller reads the document as stale."""
+    directives: dict[str, str] = {}
+    pos = 0
+    while pos < len(value):
+        if empty := _EMPTY_ELEMENT.match(value, pos):
+            pos = empty.end()
+            continue
+        if value[pos:].strip(" \t") == "":
+            break
+        directive = _DIRECTIVE.match(value, pos)
+        if directive is None:
+            return None
+        name, argument = directive.group(1).lower(), directive.group(2) or ""
+        if argument.startswith('"'):
+            argument = _QUOTED_PAIR.sub(r"\1", argument[1:-1])
+        directives.setdefault(name, argument)
+        pos = directive.end()
+    return directives
