@@ -554,3 +554,25 @@ async def test_an_id_jag_with_an_alg_outside_the_allowed_list_is_refused_naming_
     header = json.dumps({"alg": alg, "typ": "oauth-id-jag+jwt"})
     response = await present(lab, jwt_with_header(header, id_jag_claims(lab)))
     assert_oauth_error(response, 400, "invalid_grant", f"alg {alg!r} is not allowed")
+
+
+# Scopes by RFC 6749 §3.3's grammar, at the IdP and in the ID-JAG (RFC 8693 §2.1, §4.2) ---------------
+
+
+async def test_the_idp_refuses_a_scope_split_by_a_tab_instead_of_passing_it_on(lab: Lab) -> None:
+    # str.split() at the AS read the ID-JAG's "notes:read<TAB>notes:write" as two scopes.
+    idp = add_enterprise_idp(lab)
+    async with lab.httpx_client("client") as http:
+        response = await http.post(f"{IDP_ISSUER}/token", data={
+            "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+            "subject_token": idp.sign_in("alice", ENTERPRISE_CLIENT_ID), "subject_token_type": "urn:ietf:params:oauth:token-type:id_token",
+            "requested_token_type": "urn:ietf:params:oauth:token-type:id-jag", "audience": ISSUER, "resource": MCP_URL,
+            "scope": "notes:read\tnotes:write",
+        }, headers=basic(ENTERPRISE_CLIENT_ID, idp.clients[ENTERPRISE_CLIENT_ID].secret))  # fmt: skip
+    assert_oauth_error(response, 400, "invalid_scope", "RFC 6749 section 3.3")
+
+
+async def test_an_id_jag_whose_scope_is_split_by_a_tab_is_invalid_grant(lab: Lab) -> None:
+    idp = add_enterprise_idp(lab)
+    response = await present(lab, good(idp, scope="notes:read\tnotes:write"))
+    assert_oauth_error(response, 400, "invalid_grant", "space-delimited scopes")

@@ -18,7 +18,7 @@ from urllib.parse import unquote_to_bytes
 
 from .errors import OAuthError
 
-__all__ = ["form_urldecoded", "form_urlencoded", "scope_tokens"]
+__all__ = ["form_urldecoded", "form_urlencoded", "is_scope", "scope_tokens"]
 
 # Appendix A.4: scope = scope-token *( SP scope-token ), scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
 # The lab also reads a value of SPs alone as no scope (omitted), and extra SPs as one: neither
@@ -60,12 +60,17 @@ def form_urlencoded(data: bytes) -> list[tuple[str, str]]:
     return items
 
 
+def is_scope(value: str) -> bool:
+    """True when `value` is a scope by §3.3's grammar, or SPs alone (no scope)."""
+    return _SCOPE_CHARACTERS.fullmatch(value) is not None
+
+
 def scope_tokens(scope: str | None) -> list[str]:
     """The scope-tokens a request's `scope` names, each once (§3.3: the order does not matter, a
     repeat adds nothing); [] when it is omitted, empty or only SPs (read as omitted)."""
     if not scope:
         return []
-    if not _SCOPE_CHARACTERS.fullmatch(scope):
+    if not is_scope(scope):
         raise OAuthError(
             "invalid_scope",
             "the scope is malformed: scope-tokens are printable ASCII but for the double quote and the backslash, "

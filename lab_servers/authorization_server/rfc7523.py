@@ -31,7 +31,7 @@ from .clients import Client
 from .errors import OAuthError
 from .issuance import issue_tokens
 from .resources import canonical_resource
-from .rfc6749 import scope_tokens
+from .rfc6749 import is_scope, scope_tokens
 from .rfc8414 import JWT_BEARER
 from .state import AuthorizationServerState
 
@@ -86,7 +86,8 @@ def redeem_assertion(server: AuthorizationServerState, client: Client, form: dic
         subject = required_string_claim(claims, "sub", what="the assertion", required_by="RFC 7523 §3 item 2")
         jti = required_string_claim(claims, "jti", what="the assertion", required_by="ext-auth §7.6: the replay check")
         granted_scope = claims.get("scope", "")
-        if not isinstance(granted_scope, str):
+        if not isinstance(granted_scope, str) or not is_scope(granted_scope):
+            # RFC 8693 §4.2: "a space-separated list of scopes", each a scope-token (RFC 6749 §3.3).
             raise JwtRejected("the assertion's scope is not a string of space-delimited scopes (RFC 8693 §4.2)")
     except JwtRejected as rejected:
         raise _invalid(rejected.rule) from None

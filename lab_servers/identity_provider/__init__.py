@@ -29,6 +29,7 @@ from starlette.routing import Route
 from ..authorization_server.client_authentication import basic_credentials, refuse_more_than_one_method
 from ..authorization_server.errors import OAuthError, invalid_client, oauth_exception_handlers, oauth_refusal
 from ..authorization_server.params import form_items, single_valued
+from ..authorization_server.rfc6749 import scope_tokens
 from ..authorization_server.server import MAX_REQUEST_BODY_BYTES
 from ..body_limit import BodyLimit
 from ..determinism import LabClock, SeededIds
@@ -142,8 +143,10 @@ class IdentityProvider:
                 "invalid_target",
                 f"the enterprise does not allow client {client_id!r} to reach {resource or audience!r}",
             )
+        # RFC 8693 §2.1: scope as in RFC 6749 §3.3 (malformed: invalid_scope); it travels in the ID-JAG.
+        scope = " ".join(scope_tokens(form.get("scope"))) or None
         assertion = self.mint_id_jag(
-            sub=subject, audience=audience, client_id=at_as, resource=resource or "", scope=form.get("scope")
+            sub=subject, audience=audience, client_id=at_as, resource=resource or "", scope=scope
         )
         response = {
             "access_token": assertion,
@@ -151,7 +154,7 @@ class IdentityProvider:
             "token_type": "N_A",
             "expires_in": ID_JAG_LIFETIME,
         }
-        return {**response, "scope": form["scope"]} if form.get("scope") else response
+        return {**response, "scope": scope} if scope else response
 
     def _check_id_token(self, header: dict[str, Any], claims: dict[str, Any]) -> None:
         """What makes a JWT this IdP's key verified an ID token, and not another JWT it signed."""
