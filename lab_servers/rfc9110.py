@@ -40,7 +40,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .error_text import Refusal
 
-__all__ = ["ACCEPTED_CODINGS", "NoContentCoding", "http_date", "media_type", "unsupported_coding"]
+__all__ = ["ACCEPTED_CODINGS", "OWS", "NoContentCoding", "http_date", "media_type", "unsupported_coding"]
+
+OWS = " \t"  # §5.6.3: optional whitespace is SP and HTAB, nothing else
 
 # HTTP-date (§5.6.7) -----------------------------------------------------------------------------
 
@@ -59,7 +61,7 @@ def http_date(value: str, now: int) -> int | None:
     """`value` in epoch seconds if it is an HTTP-date, else None. `now` (epoch seconds) places
     an rfc850-date's two-digit year. The day name is not checked against the date: §5.6.7 gives
     it no meaning beyond the grammar."""
-    value = value.strip(" \t")  # OWS around a field value is not part of it (§5.5)
+    value = value.strip(OWS)  # OWS around a field value is not part of it (§5.5)
     if match := _IMF_FIXDATE.fullmatch(value) or _ASCTIME_DATE.fullmatch(value):
         year = int(match["year"])
     elif match := _RFC850_DATE.fullmatch(value):
@@ -90,9 +92,10 @@ def _rfc850_year(yy: int, now: int) -> int:
 
 
 def media_type(content_type: str | None) -> str:
-    """The type/subtype of a Content-Type value, lowercased, without its parameters (§8.3.1: the
-    type and subtype are case-insensitive); "" for none."""
-    return (content_type or "").split(";", 1)[0].strip().lower()
+    """The type/subtype of a Content-Type value, lowercased, without its parameters and the OWS
+    around it (§8.3.1: the type and subtype are case-insensitive); "" for none. `str.strip()`,
+    which each reader of one used, also removes NBSP and NEL (a header is read as Latin-1)."""
+    return (content_type or "").split(";", 1)[0].strip(OWS).lower()
 
 
 # Content codings (§8.4) ------------------------------------------------------------------------

@@ -340,3 +340,29 @@ async def test_server_discover_claims_the_capabilities_initialize_does_and_no_su
     listen = modern("subscriptions/listen", notifications={"toolsListChanged": True})
     response = await post(lab, listen, "2026-07-28", **{"Mcp-Method": "subscriptions/listen"})
     assert response.status_code == 404 and response.json()["error"]["code"] == -32601  # 2026-07-28: not implemented
+
+
+# RFC 9110's grammar for Accept and Content-Type, not float()'s or str.strip()'s ------------------
+
+
+@pytest.mark.parametrize("weight", ["1e-9", "inf", "+1", "2", "1_0", "0.0001", "1.5"])
+async def test_a_json_range_with_a_weight_outside_the_qvalue_grammar_does_not_count(lab: Lab, weight: str) -> None:
+    # RFC 9110 §12.4.2: qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ); float() took
+    # each of these as a weight above 0, and the range as accepting JSON.
+    response = await post(lab, TOOLS_LIST, Accept=f"application/json;q={weight}, text/event-stream")
+    assert response.status_code == 406 and "RFC 9110 §15.5.7" in transport_error(response)
+
+
+@pytest.mark.parametrize("weight", ["0.001", "1.000", "1", "0.5 "])
+async def test_a_json_range_with_a_weight_in_the_grammar_above_0_counts(lab: Lab, weight: str) -> None:
+    response = await post(lab, TOOLS_LIST, Accept=f"application/json;q={weight}, text/event-stream")
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("space", [b"\xa0", b"\x85"], ids=repr)
+async def test_a_media_type_padded_with_a_space_that_is_not_ows_is_not_json(lab: Lab, space: bytes) -> None:
+    # RFC 9110 §5.6.3: OWS is SP and HTAB. Read as Latin-1, str.strip() also removed NBSP and NEL.
+    response = await post(lab, TOOLS_LIST, **{"Content-Type": space + b"application/json"})  # type: ignore[arg-type]
+    assert response.status_code == 415
+    response = await post(lab, TOOLS_LIST, Accept=space + b"application/json")  # type: ignore[arg-type]
+    assert response.status_code == 406

@@ -11,6 +11,7 @@ transport or RFC 9110 gives and a message naming the rule.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from starlette.responses import Response
@@ -21,6 +22,9 @@ from .jsonrpc import INVALID_REQUEST, error_response
 
 # Streamable HTTP "Sending Messages to the Server": every JSON-RPC message is POSTed as JSON.
 JSON = "application/json"
+# RFC 9110 §12.4.2: qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ). float() also takes
+# "1e-9", "inf", "+1", "2", "1_0" and "0.0001".
+_QVALUE = re.compile(r"0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?")
 
 
 def transport_refusal(status: int, rule: str, headers: dict[str, str] | None = None) -> Response:
@@ -139,13 +143,13 @@ def media_refusal(headers: list[tuple[bytes, bytes]]) -> Response | None:
 def _accepts_json(accept: str) -> bool:
     """RFC 9110 §12.5.1: `application/json`, `application/*` or `*/*`, with a weight above 0."""
     for item in accept.split(","):
-        media_type, *parameters = item.split(";")
-        if media_type.strip().lower() not in (JSON, "application/*", "*/*"):
+        media_range, *parameters = item.split(";")
+        if media_type(media_range) not in (JSON, "application/*", "*/*"):
             continue
-        weights = [p.split("=", 1)[1].strip() for p in parameters if p.strip().lower().startswith("q=")]
-        try:
-            if not weights or float(weights[0]) > 0:
-                return True
-        except ValueError:
-            continue  # a malformed weight: the range does not count
+        weights = [p.split("=", 1)[1].strip(" \t") for p in parameters if p.strip(" \t").lower().startswith("q=")]
+        if not weights:
+            return True
+        if _QVALUE.fullmatch(weights[0]) and float(weights[0]) > 0:
+            return True
+        # a weight of 0, or a malformed one: the range does not count
     return False
