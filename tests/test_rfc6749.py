@@ -122,3 +122,14 @@ async def _approved(lab: Lab, url: str) -> Redirect:
     redirect = await browser.decide(page, "approve")
     assert isinstance(redirect, Redirect)
     return redirect
+
+
+async def test_a_form_whose_media_type_is_padded_with_nbsp_is_not_a_form(lab: Lab) -> None:
+    # OAuth 2.1 §3.2.2 and RFC 9110 §5.6.3: OWS is SP and HTAB; str.strip() also took the NBSP.
+    async with lab.httpx_client("client") as http:
+        response = await http.post(
+            f"{ISSUER}/token",
+            content=b"grant_type=client_credentials",
+            headers={"Content-Type": b"application/x-www-form-urlencoded\xa0"},
+        )
+    assert_oauth_error(response, 400, "invalid_request", "application/x-www-form-urlencoded")

@@ -11,7 +11,8 @@ import pytest
 
 from lab_servers import HARDENED
 from lab_servers.authorization_server.cimd import cache_lifetime
-from lab_servers.rfc9110 import http_date
+from lab_servers.authorization_server.defensive_fetch import is_json_media_type
+from lab_servers.rfc9110 import http_date, media_type
 
 # RFC 9110 §5.6.7's own example, in its three forms: 1994-11-06 08:49:37 GMT.
 SUNDAY = calendar.timegm((1994, 11, 6, 8, 49, 37))
@@ -114,3 +115,29 @@ def test_a_documents_lifetime_from_expires_and_date_is_the_same_in_every_time_zo
     assert cache_lifetime(None, HARDENED, expires=expires, date=date, now=NOW) == min(
         seconds, HARDENED.max_cache_seconds
     )
+
+
+# A Content-Type's media type (§8.3.1), with OWS (§5.6.3) around it ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content_type", "expected"),
+    [
+        ("application/json", "application/json"),
+        ("Application/JSON; charset=utf-8", "application/json"),  # case-insensitive; parameters apart
+        (" \tapplication/json \t; x=1", "application/json"),  # OWS: SP and HTAB
+        ("\u00a0application/json", "\u00a0application/json"),  # NBSP is not OWS: no such type
+        ("application/json\u0085", "application/json\u0085"),  # nor is NEL
+    ],
+)
+def test_a_media_type_is_trimmed_of_ows_only(content_type: str, expected: str) -> None:
+    assert media_type(content_type) == expected
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json\u00a0", "\u0085application/json", "\u00a0application/cimd+json"]
+)
+def test_a_document_served_as_json_padded_with_a_space_that_is_not_ows_is_not_json(content_type: str) -> None:
+    # CIMD -02 §5 (lab policy: a JSON media type); the AS's fetch reads the header as Latin-1.
+    assert not is_json_media_type(content_type)
+    assert is_json_media_type(content_type.strip("\u00a0\u0085"))

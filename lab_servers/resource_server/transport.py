@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from starlette.responses import Response
 from starlette.types import Message, Receive
 
-from ..rfc9110 import ACCEPTED_CODINGS, media_type, unsupported_coding
+from ..rfc9110 import ACCEPTED_CODINGS, OWS, media_type, unsupported_coding
 from .jsonrpc import INVALID_REQUEST, error_response
 
 # Streamable HTTP "Sending Messages to the Server": every JSON-RPC message is POSTed as JSON.
@@ -146,7 +146,7 @@ def _accepts_json(accept: str) -> bool:
         media_range, *parameters = item.split(";")
         if media_type(media_range) not in (JSON, "application/*", "*/*"):
             continue
-        weights = [p.split("=", 1)[1].strip(" \t") for p in parameters if p.strip(" \t").lower().startswith("q=")]
+        weights = [p.split("=", 1)[1].strip(OWS) for p in parameters if p.strip(OWS).lower().startswith("q=")]
         if not weights:
             return True
         if _QVALUE.fullmatch(weights[0]) and float(weights[0]) > 0:
