@@ -316,3 +316,26 @@ async def test_every_as_of_an_rs256_lab_signs_rs256_and_each_checks_its_policy()
         assert [key["alg"] for key in other.keys.jwks()["keys"]] == ["RS256"]
         with pytest.raises(TypeError, match="ASPolicy"):
             lab.add_authorization_server("auth3.example.com", "203.0.113.21", policy="naive")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "credentials",
+    [b"Bearer \xa0TOKEN", b"Bearer TOKEN\x85", b"Bearer TOKEN\x0b", b"Bearer TOKEN!"],
+    ids=["nbsp-before", "nel-after", "vt-after", "not-b64token"],
+)
+async def test_bearer_credentials_outside_the_b64token_grammar_are_400_invalid_request(
+    lab: Lab, credentials: bytes
+) -> None:
+    # RFC 6750 §2.1: credentials = "Bearer" 1*SP b64token, and b64token is ALPHA / DIGIT / "-" /
+    # "." / "_" / "~" / "+" / "/", then "="s. Read as Latin-1, str.strip() also removed NBSP, NEL and
+    # VT, and the token around them was accepted (§3.1: a malformed request is invalid_request).
+    token = mint(lab).encode()
+    async with lab.httpx_client() as http:
+        response = await http.post(MCP_URL, content=json.dumps(TOOLS_LIST), headers={
+            "Authorization": credentials.replace(b"TOKEN", token), "Accept": "application/json, text/event-stream",
+            "Content-Type": "application/json",
+        })  # fmt: skip
+    assert response.status_code == 400
+    challenge = bearer_challenge(response.headers["www-authenticate"])
+    assert challenge and challenge.get("error") == "invalid_request"
+    assert "b64token" in (challenge.get("error_description") or "")

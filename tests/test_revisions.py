@@ -182,10 +182,12 @@ async def test_dcr_modes_refuse_registration_with_the_rule(dcr: str, status: int
         # RFC 6750 §3.1: no credentials at all → no error code, no other error information.
         (None, "Bearer"),
         ("Bearer wrong", 'Bearer error="invalid_token"'),
+        # RFC 6750 §2.1: 1*SP, then the token; str.strip() also took the NBSP (read as Latin-1).
+        (b"Bearer \xa0iat-123", 'Bearer error="invalid_token"'),
     ],
 )
 async def test_registration_behind_an_initial_access_token_challenges_as_rfc_6750_says(
-    authorization: str | None, challenge: str
+    authorization: str | bytes | None, challenge: str
 ) -> None:
     capabilities = ASCapabilities(dcr="initial_access_token", initial_access_token="iat-123")
     async with Lab(capabilities=capabilities) as lab:

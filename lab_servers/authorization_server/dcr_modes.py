@@ -10,6 +10,7 @@ from typing import Any
 
 from starlette.responses import Response
 
+from ..rfc9110 import OWS
 from .capabilities import ASCapabilities
 from .errors import NO_STORE, OAuthError
 
@@ -44,7 +45,7 @@ def check_registration_allowed(capabilities: ASCapabilities, authorization: str 
         )
     if capabilities.dcr == "initial_access_token":
         expected = capabilities.initial_access_token or ""
-        given = authorization[7:].strip() if authorization and authorization[:7].lower() == "bearer " else None
+        given = authorization[7:].strip(OWS) if authorization and authorization[:7].lower() == "bearer " else None
         if given is None:
             raise NoCredentials("registration needs an initial access token as a Bearer token (RFC 7591 §3)")
         if not expected or not hmac.compare_digest(given.encode(), expected.encode()):

@@ -6,9 +6,15 @@ Shared by every resource server of the lab: the MCP server and the downstream AP
 
 from __future__ import annotations
 
+import re
+
 from starlette.responses import JSONResponse, Response
 
 from ..error_text import error_description
+from ..rfc9110 import OWS
+
+# §2.1: credentials = "Bearer" 1*SP b64token, b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 
 
 class MalformedBearerRequest(Exception):
@@ -23,9 +29,10 @@ def bearer_token(authorizations: list[str]) -> str | None:
         return None
     if len(bearer) > 1:
         raise MalformedBearerRequest("more than one bearer token was sent (RFC 6750 §2)")
-    token = bearer[0][7:].strip()
-    if not token or " " in token:
-        raise MalformedBearerRequest("the Authorization header is malformed (RFC 6750 §2.1)")
+    # SPs after the scheme, and the field's OWS (RFC 9110 §5.6.3): str.strip() also took NBSP and NEL.
+    token = bearer[0][7:].strip(OWS)
+    if not _B64TOKEN.fullmatch(token):
+        raise MalformedBearerRequest("the Authorization header is malformed: Bearer, then one b64token (RFC 6750 §2.1)")
     return token
 
 
