@@ -130,6 +130,8 @@ HOSTILE_BODIES = [
     ("register", _json('"no"', 400), 4, r"step 4 \(client-id\): .* 400 answer is a JSON string"),
     ("register", _json({"client_id": {"a": 1}}, 201), 4, r"step 4 \(client-id\): the registration response's client_id is a JSON object, not a JSON string \(RFC 7591 §3.2.1\)"),
     ("register", _json({"client_secret": "s"}, 201), 4, r"step 4 \(client-id\): the registration response has no client_id \(RFC 7591 §3.2.1: REQUIRED\)"),
+    # RFC 7591 §3.2.1: a number of seconds; Python's bool is an int, so true was read as 1 (long expired).
+    ("register", _json({"client_id": "c", "client_secret": "s", "client_secret_expires_at": True}, 201), 4, r"step 4 \(client-id\): the registration response's client_secret_expires_at is a JSON boolean, not a JSON number \(RFC 7591 §3.2.1\)"),
     ("token", _json([1]), 6, r"step 6 \(token\): the token response is a JSON array, not a JSON object \(RFC 6749 §5.1"),
     ("token", _json([1], 400), 6, r"step 6 \(token\): the token endpoint's 400 answer is a JSON array, not a JSON object \(RFC 6749 §5.2"),
     ("token", _json(NESTED), 6, r"step 6 \(token\): the token response is nested deeper"),

@@ -78,7 +78,8 @@ def server_json(data: bytes | str, what: str, *, rule: str, expect: type | None 
 def member(obj: dict[str, Any], name: str, expect: type, what: str, *, rule: str) -> Any:
     """`obj[name]` when present (None when absent or null), refused when of another type."""
     value = obj.get(name)
-    if value is not None and not isinstance(value, expect):
+    # A JSON boolean is no JSON number, though Python's bool is an int: true would read as 1.
+    if value is not None and (not isinstance(value, expect) or (type(value) is bool and expect is not bool)):
         raise ServerDataRefused(
             f"{what} {name} is {_KINDS.get(type(value), 'not JSON')}, not {_KINDS[expect]} ({rule})"
         )
