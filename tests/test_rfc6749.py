@@ -8,7 +8,11 @@ which splits on every Unicode space."""
 
 from __future__ import annotations
 
+from urllib.parse import quote, urlencode
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lab_servers import ISSUER, Lab
 from lab_servers.authorization_server.errors import OAuthError
@@ -35,6 +39,16 @@ def test_names_and_values_are_percent_decoded_utf_8_with_plus_as_space() -> None
 def test_raw_utf_8_bytes_read_as_their_percent_encoding_does_not_as_latin_1() -> None:
     # Starlette read the raw bytes of "é" as Latin-1, "Ã©"; a form is bytes, and the bytes are UTF-8.
     assert form_urlencoded("state=é".encode()) == form_urlencoded(b"state=%C3%A9") == [("state", "é")]
+
+
+TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=20)  # any Unicode a str encodes to UTF-8
+
+
+@given(st.lists(st.tuples(TEXT, TEXT), max_size=5))
+def test_whatever_a_form_serializer_writes_reads_back_as_it_was(pairs: list[tuple[str, str]]) -> None:
+    # Both of Python's serializers: "+" for a space (urlencode) and "%20" with "~" unencoded (quote).
+    assert form_urlencoded(urlencode(pairs).encode()) == pairs
+    assert form_urlencoded("&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in pairs).encode()) == pairs
 
 
 @pytest.mark.parametrize("body", [b"state=%FF", b"state=%C3", b"state=%ED%A0%80", b"%FF=x", b"state=\xff"])
