@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 from urllib.parse import urlencode
 
+import httpx
 import pytest
 
 from lab_servers import ISSUER, Lab
@@ -14,18 +15,24 @@ from lab_servers.story import IDP_ISSUER, add_enterprise_idp
 
 pytestmark = pytest.mark.anyio
 
+FORM_TYPE = "application/x-www-form-urlencoded"
 FORM = urlencode({"grant_type": "client_credentials", "client_id": "x"}).encode()
 REGISTRATION = b'{"redirect_uris": ["https://app.example/callback"], "client_name": "coded"}'
 AS_BODIES = {
     "/register": ("application/json", REGISTRATION),
-    "/authorize/decision": ("application/x-www-form-urlencoded", b"txn=t&decision=approve"),
-    "/token": ("application/x-www-form-urlencoded", FORM),
-    "/revoke": ("application/x-www-form-urlencoded", b"token=t"),
-    "/introspect": ("application/x-www-form-urlencoded", b"token=t"),
+    "/authorize/decision": (FORM_TYPE, b"txn=t&decision=approve"),
+    "/token": (FORM_TYPE, FORM),
+    "/revoke": (FORM_TYPE, b"token=t"),
+    "/introspect": (FORM_TYPE, b"token=t"),
 }
 
 
-def assert_refused_for_its_coding(response, coding: str) -> None:  # type: ignore[no-untyped-def]
+async def post_coded(lab: Lab, url: str, body: bytes, content_type: str, coding: str) -> httpx.Response:
+    async with lab.httpx_client() as http:
+        return await http.post(url, content=body, headers={"Content-Type": content_type, "Content-Encoding": coding})
+
+
+def assert_refused_for_its_coding(response: httpx.Response, coding: str) -> None:
     assert response.status_code == 415
     assert response.headers["accept-encoding"] == "identity"
     body = response.json()
@@ -39,47 +46,27 @@ async def test_every_authorization_server_endpoint_refuses_a_gzipped_body_with_4
     # Read as plain, the gzipped token request was "client_id is required" and the registration
     # "not valid UTF-8": errors about a body the client never sent.
     content_type, body = AS_BODIES[path]
-    async with lab.httpx_client() as http:
-        response = await http.post(
-            f"{ISSUER}{path}",
-            content=gzip.compress(body),
-            headers={"Content-Type": content_type, "Content-Encoding": "gzip"},
-        )
+    response = await post_coded(lab, f"{ISSUER}{path}", gzip.compress(body), content_type, "gzip")
     assert_refused_for_its_coding(response, "gzip")
 
 
 @pytest.mark.parametrize("coding", ["br", "x-unknown", "gzip, identity"])
 async def test_a_plain_body_labelled_with_a_coding_is_not_read_as_plain(lab: Lab, coding: str) -> None:
-    async with lab.httpx_client() as http:
-        response = await http.post(
-            f"{ISSUER}/register",
-            content=REGISTRATION,
-            headers={"Content-Type": "application/json", "Content-Encoding": coding},
-        )
+    response = await post_coded(lab, f"{ISSUER}/register", REGISTRATION, "application/json", coding)
     assert_refused_for_its_coding(response, coding)
     assert lab.registrations == {}  # nothing was registered from it
 
 
 async def test_the_enterprise_idps_token_endpoint_refuses_a_coding_like_the_authorization_server(lab: Lab) -> None:
     add_enterprise_idp(lab)
-    async with lab.httpx_client() as http:
-        response = await http.post(
-            f"{IDP_ISSUER}/token",
-            content=gzip.compress(FORM),
-            headers={"Content-Type": "application/x-www-form-urlencoded", "Content-Encoding": "gzip"},
-        )
+    response = await post_coded(lab, f"{IDP_ISSUER}/token", gzip.compress(FORM), FORM_TYPE, "gzip")
     assert_refused_for_its_coding(response, "gzip")
 
 
 @pytest.mark.parametrize("coding", ["identity", "", "IDENTITY"])
 async def test_identity_is_no_coding_and_the_request_is_served(lab: Lab, coding: str) -> None:
     # §12.5.3: "identity" means no encoding; a sender naming it applied none.
-    async with lab.httpx_client() as http:
-        response = await http.post(
-            f"{ISSUER}/register",
-            content=REGISTRATION,
-            headers={"Content-Type": "application/json", "Content-Encoding": coding},
-        )
+    response = await post_coded(lab, f"{ISSUER}/register", REGISTRATION, "application/json", coding)
     assert response.status_code == 201
 
 
