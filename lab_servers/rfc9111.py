@@ -18,6 +18,7 @@ _TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"  # RFC 9110 §5.6.2
 _QUOTED_STRING = r'"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
 _DIRECTIVE = re.compile(rf"[ \t]*({_TOKEN})(?:=({_TOKEN}|{_QUOTED_STRING}))?[ \t]*(?:,|\Z)")
 _EMPTY_ELEMENT = re.compile(r"[ \t]*,")  # §5.6.1.2: a recipient MUST accept empty list elements
+_OWS_TO_THE_END = re.compile(r"[ \t]*\Z")
 _QUOTED_PAIR = re.compile(r"\\(.)", re.DOTALL)
 
 
@@ -32,7 +33,9 @@ def cache_directives(value: str) -> dict[str, str] | None:
         if empty := _EMPTY_ELEMENT.match(value, pos):
             pos = empty.end()
             continue
-        if value[pos:].strip(" \t") == "":
+        if _OWS_TO_THE_END.match(value, pos):
+            # Matched where it stands: a copy of the rest at every directive made a field of
+            # n directives cost n² (100 KB of "a," took 0.1 s, 800 KB 4.5 s).
             break
         directive = _DIRECTIVE.match(value, pos)
         if directive is None:
