@@ -5,14 +5,16 @@ HTTP-date (§5.6.7), a request's media type (§8.3.1) and its content coding (§
 reuse it (RFC 9111 §4.2.1, CIMD -02 §5). An HTTP-date is an IMF-fixdate
 (`Sun, 06 Nov 1994 08:49:37 GMT`), or one of the two obsolete forms a recipient "MUST accept":
 rfc850-date (`Sunday, 06-Nov-94 08:49:37 GMT`) and asctime-date (`Sun Nov  6 08:49:37 1994`). All
-three are in GMT, and the grammar is case-sensitive. The AS read them with
-`email.utils.parsedate_to_datetime`, which parses RFC 5322's dates, not HTTP's, and differed from
-the rule in three ways:
+three are in GMT. The grammar is case-sensitive, but the AS reads these dates as a cache, and RFC
+9111 §4.2 asks a cache recipient to "match the field value case-insensitively" (`gmt`, `SUN`, `nov`).
+The AS read them with `email.utils.parsedate_to_datetime`, which parses RFC 5322's dates, not
+HTTP's, and differed from the rule in three ways:
 - an asctime-date, and an RFC 5322 date with `-0000` or no zone, came back without a zone, and
   `.timestamp()` placed them in the machine's local time zone: the same document's cache lifetime
   (and with it whether the next request fetched it again) changed with where the lab ran;
-- dates with other zones (`+0500`, `PST`, `gmt`) were taken, where RFC 9111 §5.3 says a cache
-  "MUST interpret invalid date formats ... as representing a time in the past";
+- dates with other zones (`+0500`, `PST`) were taken, where RFC 9111 §5.3 says a cache "MUST
+  interpret invalid date formats ... as representing a time in the past" (§4.2: a zone other
+  than GMT SHOULD be invalid);
 - a two-digit year from 69 to 99 was always 19xx, where §5.6.7 places it within 50 years ahead
   of now (in 2026, `01-Jan-70` is 2070).
 
@@ -52,15 +54,24 @@ _DAY_NAME_L = "(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
 _MONTH = f"(?P<month>{'|'.join(_MONTHS)})"
 # DIGIT is ASCII (RFC 5234 B.1): `[0-9]`, never `\d`, which also takes other scripts' digits.
 _TIME_OF_DAY = "(?P<hour>[0-9]{2}):(?P<minute>[0-9]{2}):(?P<second>[0-9]{2})"
-_IMF_FIXDATE = re.compile(f"{_DAY_NAME}, (?P<day>[0-9]{{2}}) {_MONTH} (?P<year>[0-9]{{4}}) {_TIME_OF_DAY} GMT")
-_RFC850_DATE = re.compile(f"{_DAY_NAME_L}, (?P<day>[0-9]{{2}})-{_MONTH}-(?P<yy>[0-9]{{2}}) {_TIME_OF_DAY} GMT")
-_ASCTIME_DATE = re.compile(f"{_DAY_NAME} {_MONTH} (?P<day>[0-9]{{2}}| [0-9]) {_TIME_OF_DAY} (?P<year>[0-9]{{4}})")
+# RFC 9111 §4.2: "Although all date formats are specified to be case-sensitive, a cache recipient
+# SHOULD match the field value case-insensitively." ASCII case only: in Unicode, U+017F (long s) is an s.
+_CASELESS = re.IGNORECASE | re.ASCII
+_IMF_FIXDATE = re.compile(
+    f"{_DAY_NAME}, (?P<day>[0-9]{{2}}) {_MONTH} (?P<year>[0-9]{{4}}) {_TIME_OF_DAY} GMT", _CASELESS
+)
+_RFC850_DATE = re.compile(
+    f"{_DAY_NAME_L}, (?P<day>[0-9]{{2}})-{_MONTH}-(?P<yy>[0-9]{{2}}) {_TIME_OF_DAY} GMT", _CASELESS
+)
+_ASCTIME_DATE = re.compile(
+    f"{_DAY_NAME} {_MONTH} (?P<day>[0-9]{{2}}| [0-9]) {_TIME_OF_DAY} (?P<year>[0-9]{{4}})", _CASELESS
+)
 
 
 def http_date(value: str, now: int) -> int | None:
-    """`value` in epoch seconds if it is an HTTP-date, else None. `now` (epoch seconds) places
-    an rfc850-date's two-digit year. The day name is not checked against the date: §5.6.7 gives
-    it no meaning beyond the grammar."""
+    """`value` in epoch seconds if it is an HTTP-date, else None, read as a cache reads one (in
+    any case, RFC 9111 §4.2). `now` (epoch seconds) places an rfc850-date's two-digit year. The
+    day name is not checked against the date: §5.6.7 gives it no meaning beyond the grammar."""
     value = value.strip(OWS)  # OWS around a field value is not part of it (§5.5)
     if match := _IMF_FIXDATE.fullmatch(value) or _ASCTIME_DATE.fullmatch(value):
         year = int(match["year"])
@@ -68,7 +79,7 @@ def http_date(value: str, now: int) -> int | None:
         year = _rfc850_year(int(match["yy"]), now)
     else:
         return None
-    month = _MONTHS.index(match["month"]) + 1
+    month = _MONTHS.index(match["month"].title()) + 1
     day, hour, minute, second = (int(match[name]) for name in ("day", "hour", "minute", "second"))
     # The grammar allows 99:99:99 and 31 Feb; neither is a time. A leap second (60) is one.
     if hour > 23 or minute > 59 or second > 60:
