@@ -119,7 +119,8 @@ ACCEPTED_CODINGS = {"Accept-Encoding": "identity"}
 
 def unsupported_coding(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     """The rule a request breaks by declaring a content coding; None when it declares none."""
-    codings = [v.decode("latin-1").strip().lower() for k, v in headers if k.lower() == b"content-encoding"]
+    # OWS only (§5.6.3): str.strip() also took NBSP and NEL, so `identity<NBSP>` passed as identity.
+    codings = [v.decode("latin-1").strip(OWS).lower() for k, v in headers if k.lower() == b"content-encoding"]
     if all(coding in ("", "identity") for coding in codings):
         return None
     return (

@@ -70,6 +70,20 @@ async def test_identity_is_no_coding_and_the_request_is_served(lab: Lab, coding:
     assert response.status_code == 201
 
 
+@pytest.mark.parametrize("padding", [b"\xa0", b"\x85", b"\x0b"], ids=["NBSP", "NEL", "VT"])
+async def test_identity_padded_with_a_space_that_is_not_ows_is_not_identity(lab: Lab, padding: bytes) -> None:
+    # OWS is SP and HTAB (§5.6.3); the header is read as Latin-1, where str.strip() also removed
+    # NBSP and NEL, and took `identity<NBSP>`, no content coding of any registry, for identity.
+    async with lab.httpx_client() as http:
+        response = await http.post(
+            f"{ISSUER}/register",
+            content=REGISTRATION,
+            headers={"Content-Type": "application/json", "Content-Encoding": b"identity" + padding},
+        )
+    assert response.status_code == 415
+    assert lab.registrations == {}
+
+
 async def test_a_request_with_no_content_has_nothing_a_coding_could_apply_to(lab: Lab) -> None:
     # §6.4: no Content-Length and no Transfer-Encoding is no content: a GET that names a coding
     # for a body it does not have is served.
