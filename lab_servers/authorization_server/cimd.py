@@ -252,7 +252,9 @@ def cache_lifetime(
     else:
         seconds = policy.default_cache_seconds
     if age is not None:
-        seconds -= _delta_seconds(age, invalid=seconds)  # §5.1: an invalid Age makes it stale
+        # §5.1 says a cache SHOULD ignore an invalid Age (and use a list's first member); this AS,
+        # unable to tell how old the document is, reads it as stale instead: fetched again.
+        seconds -= _delta_seconds(age, invalid=seconds)
     return max(0, min(seconds, policy.max_cache_seconds))
 
 

@@ -28,8 +28,9 @@ _SCOPE_CHARACTERS = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
 
 def form_urldecoded(raw: bytes) -> str:
     """One name or value (Appendix B): `+` is a space, `%XX` a byte, and the bytes are UTF-8
-    (WHATWG URL §5.1, with the strict UTF-8 decoder). UnicodeDecodeError (a ValueError) when they
-    are not. A `%` not followed by two hex digits stays a `%`, as every form parser reads it."""
+    (WHATWG URL §5.1, but decoded strictly: WHATWG's "UTF-8 decode without BOM" puts U+FFFD for a
+    malformed sequence). UnicodeDecodeError (a ValueError) when they are not. A `%` not followed
+    by two hex digits stays a `%`, as every form parser reads it."""
     return unquote_to_bytes(raw.replace(b"+", b" ")).decode("utf-8")
 
 
