@@ -132,8 +132,9 @@ def unsupported_coding(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
 class NoContentCoding:
     """ASGI middleware: a request with content in a coding is refused with 415 and
     `Accept-Encoding: identity` (in the server's own error shape, `refusal`) before any route
-    reads it. A request with no content (§6.4: neither Content-Length nor Transfer-Encoding, or a
-    length of 0) has nothing a coding could apply to, and passes."""
+    reads it. A request with no content (RFC 9112 §6: "The presence of a message body in a request
+    is signaled by a Content-Length or Transfer-Encoding header field"; or a length of 0) has
+    nothing a coding could apply to, and passes."""
 
     def __init__(self, app: ASGIApp, *, refusal: Refusal) -> None:
         self.app = app

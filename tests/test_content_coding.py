@@ -85,7 +85,7 @@ async def test_identity_padded_with_a_space_that_is_not_ows_is_not_identity(lab:
 
 
 async def test_a_request_with_no_content_has_nothing_a_coding_could_apply_to(lab: Lab) -> None:
-    # §6.4: no Content-Length and no Transfer-Encoding is no content: a GET that names a coding
+    # RFC 9112 §6: no Content-Length and no Transfer-Encoding is no content: a GET that names a coding
     # for a body it does not have is served.
     async with lab.httpx_client() as http:
         metadata = await http.get(
