@@ -27,7 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..authorization_server.client_authentication import basic_credentials, refuse_more_than_one_method
-from ..authorization_server.errors import OAuthError, invalid_client, oauth_exception_handlers, oauth_refusal
+from ..authorization_server.errors import NO_STORE, OAuthError, invalid_client, oauth_exception_handlers, oauth_refusal
 from ..authorization_server.params import form_items, single_valued
 from ..authorization_server.rfc6749 import scope_tokens
 from ..authorization_server.server import MAX_REQUEST_BODY_BYTES
@@ -97,7 +97,9 @@ class IdentityProvider:
         # RFC 8693 §2.1 is a token request like any other: a form, each parameter at most once.
         form = single_valued(await form_items(request))
         body = self._exchange(form, request.headers.get("authorization"))
-        return JSONResponse(body, headers={"Cache-Control": "no-store"})
+        # RFC 8693 §2.2.1: the response is RFC 6749 §5.1's, which carries Cache-Control: no-store
+        # "as well as the Pragma response header field with a value of no-cache", as the AS's does.
+        return JSONResponse(body, headers=NO_STORE)
 
     def _exchange(self, form: dict[str, str], authorization: str | None) -> dict[str, Any]:
         client_id, client = self._authenticate(form, authorization)
