@@ -25,7 +25,7 @@ import re
 import string
 from urllib.parse import quote, urlsplit
 
-__all__ = ["NUMERIC_HOST", "browser_reading_problem", "is_dotted_quad", "is_uri_text", "shown"]
+__all__ = ["NUMERIC_HOST", "browser_reading_problem", "grammar_problem", "is_dotted_quad", "is_uri_text", "shown"]
 
 # RFC 3986 §2: unreserved (§2.3), reserved (§2.2: gen-delims and sub-delims), and "%" of a
 # pct-encoded triplet (§2.1). Nothing else appears in a URI: no space, no control character,
@@ -43,6 +43,25 @@ _DOTTED_QUAD = re.compile(
 def is_uri_text(value: str) -> bool:
     """Every character of `value` is one a URI may contain (RFC 3986 §2)."""
     return all(c in URI_CHARACTERS for c in value)
+
+
+_NOT_PCT_ENCODED = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_HOST_BRACKETS = re.compile(r"[^\[\]]*|\[[^\[\]]*\](?::[^\[\]]*)?")  # host[:port], brackets only around an IP literal
+
+
+def grammar_problem(uri: str) -> str | None:
+    """Where a URI written in RFC 3986's characters (`is_uri_text`) still breaks its grammar, or
+    None: a "%" that begins no pct-encoded octet ("%" HEXDIG HEXDIG, §2.1), or a "[" or "]"
+    outside the host, where only an IP literal has them (§3.2.2). Said as the end of a sentence
+    that starts with the URI. A URI built on such a one (a redirect's Location) is no URI either."""
+    if _NOT_PCT_ENCODED.search(uri):
+        return 'has a "%" that is not followed by two hexadecimal digits (RFC 3986 §2.1: pct-encoded)'
+    _, has_authority, rest = uri.partition("://")
+    authority_end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    authority, elsewhere = (rest[:authority_end], rest[authority_end:]) if has_authority else ("", uri)
+    if "[" in elsewhere or "]" in elsewhere or not _HOST_BRACKETS.fullmatch(authority.rpartition("@")[2]):
+        return 'has a "[" or "]" outside an IP-literal host (RFC 3986 §3.2.2: gen-delims reserved for it)'
+    return None
 
 
 def shown(value: object) -> str:

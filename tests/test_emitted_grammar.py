@@ -21,6 +21,8 @@ import httpx
 import pytest
 
 from lab_servers import ISSUER, MCP_URL, Lab
+from lab_servers.client import ConsentPage
+from lab_servers.lab import default_client_metadata
 from lab_servers.revisions import REVISIONS
 from lab_servers.story import (
     API_URL,
@@ -38,7 +40,7 @@ from lab_servers.story import (
 from lab_servers.trace import Exchange
 
 from .emitted_bodies import problems
-from .helpers import authorization_url, get_code, jwt_with_header, register
+from .helpers import assert_oauth_error, authorization_url, get_code, jwt_with_header, open_authorization, register
 
 pytestmark = pytest.mark.anyio
 
@@ -233,6 +235,47 @@ async def test_a_redirect_uri_with_a_query_keeps_it_and_every_redirect_to_it_is_
     assert refused.headers["location"].startswith(uri + "&error=invalid_scope&")
     assert await get_code(lab, client_id, redirect_uri=uri)
     assert_as_the_specs_write_it(lab, lab.trace.exchanges[start:])
+
+
+@pytest.mark.parametrize(
+    ("uri", "rule"),
+    [
+        ("https://app.example/cb%zz", "RFC 3986 section 2.1"),
+        ("https://app.example/cb%4", "RFC 3986 section 2.1"),
+        ("https://app.example/c[b]", "RFC 3986 section 3.2.2"),
+        ("https://app.example/cb?x=[1]", "RFC 3986 section 3.2.2"),
+        ("https://app.example/cb?state=theirs", "RFC 6749 section 3.1"),
+        ("https://app.example/cb?iss=https%3A%2F%2Fevil.example", "RFC 6749 section 3.1"),
+        ("https://app.example/cb?co%64e=x", "RFC 6749 section 3.1"),
+        ("https://app.example/cb?error=x&error_description=y", "RFC 6749 section 3.1"),
+    ],
+)
+async def test_a_redirect_uri_no_authorization_response_could_be_built_on_is_refused(
+    lab: Lab, uri: str, rule: str
+) -> None:
+    # Every redirect to the client is this URI with code or error, state and iss added. On a URI
+    # that breaks RFC 3986's grammar, the Location is no URI-reference (RFC 9110 §10.2.2); on one
+    # whose query already names a response parameter, the response carries it twice (RFC 6749
+    # §3.1: "MUST NOT be included more than once"), two states or two issuers (RFC 9207 §2).
+    response = await register(lab, {"redirect_uris": [uri], "token_endpoint_auth_method": "none"})
+    assert_oauth_error(response, 400, "invalid_redirect_uri", rule)
+    assert not lab.registrations
+
+
+async def test_a_client_document_whose_redirect_uri_already_names_state_is_refused(lab: Lab) -> None:
+    # The same rule for CIMD (CIMD -02 §4: the document's metadata is RFC 7591's), on the error
+    # page: the redirect URI is the thing not to be trusted (RFC 6749 §4.1.2.1).
+    url, uri = "https://app.example/query.json", "https://app.example/callback?state=theirs"
+    lab.publish_client_document(url, {**default_client_metadata(url), "redirect_uris": [uri]})
+    page = await open_authorization(lab, url, redirect_uri=uri)
+    assert isinstance(page, ConsentPage) and page.status == 400 and "RFC 6749 section 3.1" in page.html
+
+
+@pytest.mark.parametrize(
+    "uri", ["http://[::1]:8080/cb", "https://app.example/cb?a=%E9&b=%2F", "https://app.example/c%5Bb%5D"]
+)
+async def test_a_redirect_uri_in_rfc_3986s_grammar_is_registered(lab: Lab, uri: str) -> None:
+    assert (await register(lab, {"redirect_uris": [uri], "token_endpoint_auth_method": "none"})).status_code == 201
 
 
 async def test_a_head_is_answered_with_the_content_length_a_get_would_have(lab: Lab) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, parse_qsl, urlsplit
 
 import httpx
 from authlib.oauth2.rfc7591 import ClientMetadataClaims
@@ -17,7 +17,7 @@ from joserfc.errors import JoseError
 from ..bounded_json import DEFAULT_LIMITS
 from ..determinism import LabClock, SeededIds
 from ..loopback import is_loopback_host
-from ..rfc3986 import browser_reading_problem, shown
+from ..rfc3986 import browser_reading_problem, grammar_problem, shown
 from .clients import Client, ClientRegistry, PrefetchedResource, RegistryFull
 from .defensive_fetch import FetchRefused, Resolver, SpecialUseAddress, defensive_fetch
 from .errors import OAuthError
@@ -33,6 +33,8 @@ _STRING_FIELDS = (
 )  # fmt: skip
 _STRING_LIST_FIELDS = ("redirect_uris", "grant_types", "response_types", "contacts")
 SHARED_SECRET_METHODS = ("client_secret_basic", "client_secret_post", "client_secret_jwt")
+# What the AS adds to a redirect URI's query (RFC 6749 §4.1.2, §4.1.2.1; RFC 9207 §2).
+AUTHORIZATION_RESPONSE_PARAMETERS = frozenset({"code", "state", "error", "error_description", "error_uri", "iss"})
 # The registration body: 16 KB and 8 levels (metadata needs 3: {"jwks": {"keys": [{…}]}}).
 REGISTRATION_JSON = DEFAULT_LIMITS.but(max_bytes=MAX_REGISTRATION_BODY_BYTES, max_depth=8)
 
@@ -68,6 +70,24 @@ def check_redirect_uri(uri: str) -> None:
     parts = split_url(uri)
     if parts is None:
         raise MetadataError("invalid_redirect_uri", f"redirect_uri {shown(uri)} is not a valid URI")
+    # The AS's every redirect to the client is this URI with parameters added: on a URI that is
+    # not one, it is no URI-reference either (RFC 9110 §10.2.2's Location).
+    problem = grammar_problem(uri)
+    if problem:
+        raise MetadataError("invalid_redirect_uri", f"redirect_uri {shown(uri)} {problem}")
+    # RFC 6749 §3.1.2: the query "MUST be retained when adding additional query parameters", and
+    # §3.1: "Request and response parameters MUST NOT be included more than once": a query that
+    # already names one would send the client two `state`s or two `iss`es (RFC 9207 §2), which
+    # of them it reads its own choice.
+    taken = sorted(
+        {name for name, _ in parse_qsl(parts.query, keep_blank_values=True)} & AUTHORIZATION_RESPONSE_PARAMETERS
+    )
+    if taken:
+        raise MetadataError(
+            "invalid_redirect_uri",
+            f"redirect_uri {shown(uri)} has {', '.join(taken)} in its query, which the authorization response adds; "
+            "a response parameter MUST NOT be included more than once (RFC 6749 §3.1, §3.1.2)",
+        )
     # The AS judges and shows the URI as urlsplit reads it; the user's browser follows it as the
     # WHATWG URL Standard reads it. Where the two could part, the URI is refused (rfc3986.py).
     problem = browser_reading_problem(uri)
