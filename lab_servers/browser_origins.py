@@ -84,6 +84,13 @@ class BrowserOrigins:
             await refuse(scope["path"], 403, why)(scope, receive, send)
             return
         origin = headers.get("origin")
+        cors = not scope["path"].startswith(NO_CORS_PREFIXES)
+        if cors:
+            # Fetch standard §3.2.5 ("CORS protocol and HTTP caches"): a resource that answers with
+            # Access-Control-Allow-Origin to some requests only says `Vary: Origin` on every answer,
+            # those to requests without an Origin too; else a cache keeps the answer a navigation
+            # got, with no CORS headers, and serves it to the next page's fetch.
+            send = _varying_by_origin(send)
         if origin is None:
             await self.app(scope, receive, send)
             return
@@ -94,7 +101,6 @@ class BrowserOrigins:
             )
             await refuse(scope["path"], 403, why)(scope, receive, send)
             return
-        cors = not scope["path"].startswith(NO_CORS_PREFIXES)
         if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
             if not cors:
                 why = f"{scope['path']} is a page to navigate to, not an endpoint to fetch: no CORS"
@@ -118,8 +124,16 @@ def _cors_headers(origin: str) -> list[tuple[bytes, bytes]]:
     return [
         (b"access-control-allow-origin", origin.encode("latin-1")),
         (b"access-control-expose-headers", EXPOSED_HEADERS.encode()),
-        (b"vary", b"Origin"),
     ]
+
+
+def _varying_by_origin(send: Send) -> Send:
+    async def with_vary(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), (b"vary", b"Origin")]}
+        await send(message)
+
+    return with_vary
 
 
 async def _preflight(send: Send, origin: str) -> None:

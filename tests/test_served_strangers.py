@@ -21,10 +21,10 @@ async def _ok(scope: object, receive: object, send: object) -> None:
     await PlainTextResponse("ok")(scope, receive, send)  # type: ignore[arg-type]
 
 
-async def request(headers: dict[str, str]) -> httpx.Response:
+async def request(headers: dict[str, str], path: str = "/mcp") -> httpx.Response:
     app = BrowserOrigins(_ok, own_origins=["https://127.0.0.1:8001"])
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8000") as http:
-        return await http.get("/mcp", headers=headers)
+        return await http.get(path, headers=headers)
 
 
 @pytest.mark.parametrize(
@@ -57,6 +57,26 @@ async def test_an_origin_that_is_not_a_loopback_one_is_refused_with_403_never_a_
 async def test_a_loopback_origin_is_let_through_with_cors(origin: str) -> None:
     response = await request({"Origin": origin})
     assert response.status_code == 200 and response.headers["access-control-allow-origin"] == origin
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Origin": "http://localhost:6274"}, {"Origin": "https://attacker.example"}],
+    ids=["none", "loopback", "foreign"],
+)
+async def test_every_answer_a_page_may_fetch_varies_by_origin_whether_or_not_the_request_had_one(
+    headers: dict[str, str],
+) -> None:
+    # Fetch standard §3.2.5 (CORS protocol and HTTP caches): a resource that sends
+    # Access-Control-Allow-Origin in answer to some requests only says `Vary: Origin` in all its
+    # answers, else a cache keeps a navigation's answer, without CORS headers, for a page's fetch.
+    response = await request(headers)
+    assert response.headers.get_list("vary") == ["Origin"]
+
+
+async def test_a_page_to_navigate_to_does_not_vary_by_origin() -> None:
+    # /authorize never answers with CORS headers (it is navigated to, not fetched): no Vary.
+    assert "vary" not in (await request({}, "/authorize")).headers
 
 
 async def test_a_browser_client_refused_429_can_read_when_to_retry() -> None:
