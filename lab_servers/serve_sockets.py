@@ -280,7 +280,12 @@ class LimitedH11Protocol(H11Protocol):
             503: "Service Unavailable",
         }[status]
         body = message.encode()
-        head = f"HTTP/1.1 {status} {reason}\r\ncontent-type: text/plain; charset=utf-8\r\n"
+        # uvicorn's Date (and Server), as on its own answers: RFC 9110 §6.6.1, an origin server with
+        # a clock "MUST generate a Date header field in all ... 4xx (Client Error) responses".
+        uvicorns = "".join(
+            f"{k.decode('latin-1')}: {v.decode('latin-1')}\r\n" for k, v in self.server_state.default_headers
+        )
+        head = f"HTTP/1.1 {status} {reason}\r\n{uvicorns}content-type: text/plain; charset=utf-8\r\n"
         self.transport.write(f"{head}content-length: {len(body)}\r\nconnection: close\r\n\r\n".encode() + body)
         self.transport.close()
 

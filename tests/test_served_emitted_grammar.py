@@ -1,0 +1,86 @@
+"""Served (`python -m lab_servers serve`), what the lab's sockets send is as the specs write it:
+the same checks as in process (`emitted_http`, `emitted_bodies`), over TLS, on the answers as a
+client reads them, with what uvicorn and the socket layer add (`Date`, the 414 written below h11)
+and the CORS headers (`browser_origins`)."""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+
+import httpx
+import pytest
+
+from lab_servers.rfc9110 import http_date
+from lab_servers.sdk import whoami_over_tls
+from lab_servers.serve import serving
+from lab_servers.trace import Exchange
+
+from .emitted_bodies import problems
+
+pytestmark = pytest.mark.anyio
+LOOPBACK_PAGE = "http://localhost:6274"  # MCP Inspector's origin
+
+
+@pytest.fixture(scope="module")
+def tls_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("tls")
+
+
+def as_exchange(response: httpx.Response) -> Exchange:
+    request = response.request
+    return Exchange(
+        seq=0, step=None, caller="test", host=request.url.host, address=None, method=request.method,
+        url=str(request.url), request_headers=tuple(request.headers.multi_items()),
+        request_body=request.content.decode("utf-8", "replace"), status=response.status_code,
+        response_headers=tuple(response.headers.multi_items()), response_body=response.text,
+    )  # fmt: skip
+
+
+async def test_every_answer_of_the_served_lab_is_as_the_specs_write_it(tls_dir: Path) -> None:
+    async with serving(mcp_port=0, as_port=0, documents_port=0, tls_directory=tls_dir) as lab:
+        await whoami_over_tls(lab.mcp_url, tls_dir / "ca.pem")  # a whole handshake, traced
+        context = ssl.create_default_context(cafile=str(tls_dir / "ca.pem"))
+        mcp_origin = lab.mcp_url.rsplit("/", 1)[0]
+        prm = f"{mcp_origin}/.well-known/oauth-protected-resource/mcp"
+        metadata = f"{lab.issuer}/.well-known/oauth-authorization-server"
+        page = {"Origin": LOOPBACK_PAGE}
+        preflight = {**page, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization"}
+        answers = []
+        async with httpx.AsyncClient(verify=context) as http:
+            for method, url, headers in [
+                ("GET", prm, {}), ("GET", prm, page), ("HEAD", prm, page), ("GET", metadata, page),
+                ("GET", f"{lab.issuer}/jwks.json", page), ("OPTIONS", f"{lab.issuer}/token", preflight),
+                ("OPTIONS", lab.mcp_url, preflight), ("POST", lab.mcp_url, page), ("GET", lab.mcp_url, page),
+                ("POST", f"{lab.issuer}/token", page), ("GET", f"{lab.issuer}/token", page),
+                ("POST", f"{lab.issuer}/register", {"Origin": "https://attacker.example"}),
+                ("POST", lab.mcp_url, {"Origin": "https://attacker.example"}),
+                ("GET", f"{lab.issuer}/authorize?client_id=x", page), ("OPTIONS", f"{lab.issuer}/authorize", preflight),
+                ("GET", f"{lab.issuer}/{'x' * 20_000}", {}), ("GET", prm, {"X-Long": "y" * 20_000}),
+                ("GET", f"{lab.documents_origin}/nothing.json", page),
+            ]:  # fmt: skip
+                answers.append(await http.request(method, url, headers=headers))
+        traced = list(lab.lab.trace.exchanges)
+    issuer = lab.issuer
+    found = sorted(
+        {f"{e.method} {e.url[:120]} -> {e.status}: {p}" for e in [*traced, *map(as_exchange, answers)] for p in problems(e, issuer=issuer)}
+    )  # fmt: skip
+    assert not found, "\n".join(found)
+    assert [a.status_code for a in answers[-3:-1]] == [414, 431]  # written below h11, and judged too
+
+
+async def test_the_answers_written_below_h11_carry_a_date_as_uvicorns_do(tls_dir: Path) -> None:
+    # RFC 9110 §6.6.1: an origin server with a clock "MUST generate a Date header field in all 2xx
+    # (Successful), 3xx (Redirection), and 4xx (Client Error) responses"; the 414 and 431 the
+    # socket layer writes before h11 parses the head (serve_sockets) are 4xx too.
+    async with serving(mcp_port=0, as_port=0, documents_port=0, tls_directory=tls_dir) as lab:
+        context = ssl.create_default_context(cafile=str(tls_dir / "ca.pem"))
+        async with httpx.AsyncClient(verify=context) as http:
+            answers = [
+                await http.get(f"{lab.issuer}/{'x' * 20_000}"),
+                await http.get(f"{lab.issuer}/jwks.json", headers={"X-Long": "y" * 20_000}),
+                await http.get(f"{lab.issuer}/jwks.json"),
+            ]
+    assert [a.status_code for a in answers] == [414, 431, 200]
+    for answer in answers:
+        assert http_date(answer.headers.get("date", ""), 0) is not None, answer.headers
