@@ -20,7 +20,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from lab_servers import ISSUER, MCP_URL, Lab
+from lab_servers import ISSUER, MCP_URL, ASCapabilities, Lab
 from lab_servers.client import ConsentPage
 from lab_servers.lab import default_client_metadata
 from lab_servers.revisions import REVISIONS
@@ -303,3 +303,45 @@ async def test_the_identity_providers_token_response_is_kept_by_no_cache(lab: La
     (answer,) = [e for e in lab.trace.exchanges if e.url == f"{IDP_ISSUER}/token"]
     headers = dict(answer.response_headers)
     assert (answer.status, headers["cache-control"], headers.get("pragma")) == (200, "no-store", "no-cache")
+
+
+async def test_every_refusal_after_the_handshake_is_as_the_specs_write_it(lab: Lab) -> None:
+    # Notebook 07's grants refused: token exchange (RFC 8693 §2.2.2), the JWT bearer grant with
+    # an ID-JAG (RFC 7523 §3.1), introspection and revocation by their authorised callers, and
+    # /register's rate limit (429 with Retry-After, RFC 9110 §10.2.3).
+    from .test_enterprise_managed import good, present
+    from .test_token_exchange import exchange
+
+    add_downstream_api(lab)
+    idp = add_enterprise_idp(lab)
+    validator = use_introspection(lab)
+    token = (await lab.connect("cimd")).access_token
+    assert token is not None
+    start = len(lab.trace.exchanges)
+    for changes in ({"scope": HOSTILE}, {"resource": HOSTILE}, {"subject_token": HOSTILE}, {"subject_token_type": HOSTILE},
+                    {"requested_token_type": HOSTILE}, {"actor_token": HOSTILE}, {"scope": "contacts:write"}):  # fmt: skip
+        await exchange(lab, token, **changes)
+    await exchange(lab, token, authenticate=False)
+    for assertion, extra in ((HOSTILE, {}), (good(idp, scope=HOSTILE), {}), (good(idp), {"scope": HOSTILE}),
+                             (good(idp, resource=HOSTILE), {}), (good(idp), {"resource": HOSTILE})):  # fmt: skip
+        await present(lab, assertion, **extra)
+    introspector = {"Authorization": validator._authorization}
+    for form in ({"token": token}, {"token": HOSTILE, "token_type_hint": HOSTILE}, {}):
+        await send(lab, "POST", f"{ISSUER}/introspect", data=form, headers=introspector)
+        await send(lab, "POST", f"{ISSUER}/revoke", data=form, headers=introspector)
+    for _ in range(21):
+        await send(lab, "POST", f"{ISSUER}/register", json={"redirect_uris": ["https://app.example/cb"]})
+    assert lab.trace.exchanges[-1].status == 429
+    assert_as_the_specs_write_it(lab, lab.trace.exchanges[start:])
+
+
+@pytest.mark.parametrize("dcr", ["initial_access_token", "closed", "removed"])
+async def test_every_refusal_of_a_registration_endpoint_that_is_not_open_is_as_the_specs_write_it(dcr: str) -> None:
+    # RFC 7591 §3: an initial access token is an RFC 6750 bearer token, refused as §3.1 says.
+    capabilities = ASCapabilities(dcr=dcr, initial_access_token="iat-secret")  # type: ignore[arg-type]
+    async with Lab(seed=0, capabilities=capabilities) as lab:
+        body = {"redirect_uris": ["https://app.example/cb"]}
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Bearer {HOSTILE.encode().hex()}"},
+                        {"Authorization": "Bearer iat-secret"}):  # fmt: skip
+            await send(lab, "POST", f"{ISSUER}/register", json=body, headers=headers)
+        assert_as_the_specs_write_it(lab, lab.trace.exchanges)
