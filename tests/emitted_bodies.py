@@ -54,7 +54,7 @@ def problems(exchange: Exchange, *, issuer: str | None = None) -> list[str]:
     if "/.well-known/oauth-authorization-server" in path or "/.well-known/openid-configuration" in path:
         return found + _as_metadata(body, exchange)
     if "/.well-known/oauth-protected-resource" in path:
-        return found + _resource_metadata(body)
+        return found + _resource_metadata(body, exchange)
     return found
 
 
@@ -189,6 +189,7 @@ def _string_arrays(body: dict[str, Any], names: list[str], rule: str) -> list[st
     ]
 
 
+_METADATA_NAMES = ("oauth-authorization-server", "openid-configuration")
 _AS_BOOLEANS = {"authorization_response_iss_parameter_supported", "client_id_metadata_document_supported"}
 
 
@@ -207,25 +208,51 @@ def _as_metadata(body: Any, exchange: Exchange) -> list[str]:
         elif name.endswith("_supported"):
             found += _string_arrays(body, [name], "RFC 8414 §2")
     issuer = body.get("issuer")
-    path_inserted = f"/.well-known/oauth-authorization-server{urlsplit(str(issuer)).path}"
-    if (
-        isinstance(issuer, str)
-        and not exchange.url.startswith(issuer.rstrip("/") + "/.well-known/")
-        and path_inserted not in exchange.url
-    ):
-        found.append(f"issuer {issuer!r} is not the one the metadata URL was made from (RFC 8414 §3.3)")
+    if isinstance(issuer, str):
+        # RFC 8414 §3.1: the well-known suffix inserted between the issuer's host and its path;
+        # OpenID Connect Discovery 1.0 §4: appended to the issuer.
+        parts = urlsplit(issuer)
+        origin, issuer_path = f"{parts.scheme}://{parts.netloc}", parts.path.rstrip("/")
+        made_from = {f"{origin}/.well-known/{name}{issuer_path}" for name in _METADATA_NAMES}
+        made_from.add(f"{issuer.rstrip('/')}/.well-known/openid-configuration")
+        if exchange.url not in made_from:
+            found.append(f"issuer {issuer!r} is not the one the metadata URL was made from (RFC 8414 §3.3)")
     return found
 
 
-def _resource_metadata(body: Any) -> list[str]:
+def _resource_metadata(body: Any, exchange: Exchange) -> list[str]:
     if not isinstance(body, dict) or not isinstance(body.get("resource"), str):
         return ["resource is REQUIRED, a string (RFC 9728 §2)"]
-    found = _string_arrays(
+    # §3.3: the resource "MUST be identical to the protected resource's resource identifier value
+    # into which the well-known URI path suffix was inserted to create the URL used".
+    parts = urlsplit(exchange.url)
+    suffix = parts.path.removeprefix("/.well-known/oauth-protected-resource")
+    found = (
+        []
+        if body["resource"] == f"{parts.scheme}://{parts.netloc}{suffix}"
+        else [f"resource {body['resource']!r} is not the URL the metadata was asked for (RFC 9728 §3.3)"]
+    )
+    found += _string_arrays(
         body, ["authorization_servers", "scopes_supported", "bearer_methods_supported"], "RFC 9728 §2"
     )
     if not set(body.get("bearer_methods_supported", [])) <= {"header", "body", "query"}:
         found.append("bearer_methods_supported takes header, body, query (RFC 9728 §2)")
     return found + [f"{n} is a string (RFC 9728 §2)" for n in ("resource_name", "jwks_uri") if n in body and not isinstance(body[n], str)]  # fmt: skip
+
+
+def _request_ids(exchange: Exchange) -> Any:
+    """The id of the one request `exchange` sent, or None (a batch, a notification, no JSON)."""
+    try:
+        request = json.loads(exchange.request_body)
+    except ValueError:
+        return None
+    if (
+        isinstance(request, dict)
+        and "method" in request
+        and (isinstance(request.get("id"), str) or type(request.get("id")) is int)
+    ):
+        return request["id"]
+    return None
 
 
 def _jsonrpc(body: Any, exchange: Exchange) -> list[str]:
@@ -240,6 +267,9 @@ def _jsonrpc(body: Any, exchange: Exchange) -> list[str]:
         if ("result" in message) == ("error" in message):
             found.append("a JSON-RPC response has exactly one of result and error (JSON-RPC 2.0 §5)")
         id_ = message.get("id", "missing")
+        asked = _request_ids(exchange)
+        if len(messages) == 1 and asked is not None and id_ != asked and not (id_ is None and "error" in message):
+            found.append(f"a response's id is the request's, {asked!r}, not {id_!r} (JSON-RPC 2.0 §5)")
         if not (isinstance(id_, str) or (type(id_) is int) or (id_ is None and "error" in message)):
             found.append(f"a JSON-RPC response id is the request's, or null on an error (§5): {id_!r}")
         if "error" in message:
