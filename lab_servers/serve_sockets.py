@@ -265,15 +265,21 @@ class LimitedH11Protocol(H11Protocol):
         # not have: any stranger could fill the console with advice not to follow. Nothing is logged.
         return
 
+    def send_400_response(self, msg: str) -> None:
+        # uvicorn's answer to a request h11 cannot parse (no Host, two Content-Lengths, a NUL) had
+        # no Date, which RFC 9110 §6.6.1 asks of every 4xx: written as this socket's other refusals.
+        self._answer_and_close(400, msg)
+
     def _answer_and_close(self, status: int, message: str) -> None:
         # Written past h11, whose state may be mid-request; the connection ends here anyway.
         # Plain text on purpose: a 503 is written at the accept, a 408 while the request is still
-        # arriving and a 414 or 431 before its head is parsed, before any application has a path
+        # arriving, a 414 or 431 before its head is parsed and a 400 when h11 cannot parse it, before any application has a path
         # to choose its shape by (the MCP server's JSON-RPC endpoint and its metadata share a
         # connection class and a port), so no JSON-RPC or OAuth error object would be the
-        # endpoint's own. RFC 9110 §15.6.4, §15.5.9, §15.5.15 and RFC 6585 §5 ask for no body
+        # endpoint's own. RFC 9110 §15.5.1, §15.6.4, §15.5.9, §15.5.15 and RFC 6585 §5 ask for no body
         # shape; the status and `Connection: close` are the message.
         reason = {
+            400: "Bad Request",
             408: "Request Timeout",
             414: "URI Too Long",
             431: "Request Header Fields Too Large",
@@ -282,9 +288,7 @@ class LimitedH11Protocol(H11Protocol):
         body = message.encode()
         # uvicorn's Date (and Server), as on its own answers: RFC 9110 §6.6.1, an origin server with
         # a clock "MUST generate a Date header field in all ... 4xx (Client Error) responses".
-        uvicorns = "".join(
-            f"{k.decode('latin-1')}: {v.decode('latin-1')}\r\n" for k, v in self.server_state.default_headers
-        )
+        uvicorns = b"".join(k + b": " + v + b"\r\n" for k, v in self.server_state.default_headers).decode("latin-1")
         head = f"HTTP/1.1 {status} {reason}\r\n{uvicorns}content-type: text/plain; charset=utf-8\r\n"
         self.transport.write(f"{head}content-length: {len(body)}\r\nconnection: close\r\n\r\n".encode() + body)
         self.transport.close()

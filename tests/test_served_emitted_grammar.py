@@ -5,8 +5,10 @@ and the CORS headers (`browser_origins`)."""
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -69,10 +71,11 @@ async def test_every_answer_of_the_served_lab_is_as_the_specs_write_it(tls_dir: 
     assert [a.status_code for a in answers[-3:-1]] == [414, 431]  # written below h11, and judged too
 
 
-async def test_the_answers_written_below_h11_carry_a_date_as_uvicorns_do(tls_dir: Path) -> None:
+async def test_the_answers_written_below_h11_and_uvicorns_400_carry_a_date(tls_dir: Path) -> None:
     # RFC 9110 §6.6.1: an origin server with a clock "MUST generate a Date header field in all 2xx
     # (Successful), 3xx (Redirection), and 4xx (Client Error) responses"; the 414 and 431 the
-    # socket layer writes before h11 parses the head (serve_sockets) are 4xx too.
+    # socket layer writes before h11 parses the head (serve_sockets) are 4xx too, and so is the
+    # 400 uvicorn wrote, with no Date, for a request h11 cannot parse.
     async with serving(mcp_port=0, as_port=0, documents_port=0, tls_directory=tls_dir) as lab:
         context = ssl.create_default_context(cafile=str(tls_dir / "ca.pem"))
         async with httpx.AsyncClient(verify=context) as http:
@@ -81,6 +84,15 @@ async def test_the_answers_written_below_h11_carry_a_date_as_uvicorns_do(tls_dir
                 await http.get(f"{lab.issuer}/jwks.json", headers={"X-Long": "y" * 20_000}),
                 await http.get(f"{lab.issuer}/jwks.json"),
             ]
+        # uvicorn's own 400, for a request h11 cannot parse: HTTP/1.1 without a Host (RFC 9112 §3.2)
+        host = urlsplit(lab.issuer).netloc
+        reader, writer = await asyncio.open_connection(*host.rsplit(":", 1), ssl=context, server_hostname="127.0.0.1")
+        writer.write(b"GET /jwks.json HTTP/1.1\r\n\r\n")
+        unparsed = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
     assert [a.status_code for a in answers] == [414, 431, 200]
     for answer in answers:
         assert http_date(answer.headers.get("date", ""), 0) is not None, answer.headers
+    status, *fields = unparsed.split(b"\r\n\r\n")[0].decode().split("\r\n")
+    dates = [f.split(":", 1)[1].strip() for f in fields if f.lower().startswith("date:")]
+    assert status == "HTTP/1.1 400 Bad Request" and len(dates) == 1 and http_date(dates[0], 0) is not None, unparsed
