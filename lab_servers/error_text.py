@@ -17,12 +17,19 @@ from starlette.responses import JSONResponse, Response
 Refusal = Callable[[str, int, str], Response]
 
 _SPELLED_OUT = {"§": "section ", "→": "->", "—": "-", "–": "-", '"': "'", "\\": "/", "…": "..."}
+MAX_DESCRIPTION_CHARS = 600
 
 
 def error_description(text: str) -> str:
     for char, replacement in _SPELLED_OUT.items():
         text = text.replace(char, replacement)
-    return "".join(c if 0x20 <= ord(c) <= 0x7E else "?" for c in text)
+    text = "".join(c if 0x20 <= ord(c) <= 0x7E else "?" for c in text)
+    # Descriptions quote the offending value (a 5 KB client_id, a 1 MB resource, a 6 KB key id
+    # from a token's header, a path): cut the middle out, so the rule cited at the end survives
+    # and the answer stays small, in a JSON body and in a WWW-Authenticate challenge alike.
+    if len(text) <= MAX_DESCRIPTION_CHARS:
+        return text
+    return text[: MAX_DESCRIPTION_CHARS - 250] + " [...] " + text[-243:]
 
 
 def request_refusal(status: int, description: str, headers: dict[str, str] | None = None) -> Response:

@@ -345,3 +345,29 @@ async def test_every_refusal_of_a_registration_endpoint_that_is_not_open_is_as_t
                         {"Authorization": "Bearer iat-secret"}):  # fmt: skip
             await send(lab, "POST", f"{ISSUER}/register", json=body, headers=headers)
         assert_as_the_specs_write_it(lab, lab.trace.exchanges)
+
+
+async def test_a_long_value_reflected_into_a_refusal_is_cut_keeping_the_rule_in_the_challenge_and_the_body(
+    lab: Lab,
+) -> None:
+    # The AS cut every description to 600 characters, the rule it cites kept at the end; the MCP
+    # server, the downstream API and the metadata host quoted a 6 KB key id from a token's header,
+    # or a path, whole, in WWW-Authenticate and in the body (RFC 6750 §3 sets no length; the
+    # challenge is a header every client reads).
+    add_downstream_api(lab)
+    token = jwt_with_header(json.dumps({"alg": "Ed25519", "typ": "at+jwt", "kid": "k" * 5_900}), {"iss": ISSUER})
+    long_path = "/" + "p" * 5_000
+    refusals = [
+        await send(lab, "POST", MCP_URL, json={}, headers={"Authorization": f"Bearer {token}", **MCP_ACCEPT}),
+        await send(lab, "GET", f"{API_URL}contacts", headers={"Authorization": f"Bearer {token}"}),
+        await send(lab, "GET", f"https://mcp.example.com{long_path}"),
+        await send(lab, "GET", f"https://app.example{long_path}"),
+    ]
+    for refusal in refusals:
+        description = refusal.json()["error_description"]
+        assert len(description) <= 600 and "[...]" in description, description
+        assert description.endswith(("once every 60 s)", "MCP is served at /mcp", "(RFC 9110 section 15.5.5)")), (
+            description
+        )
+        challenge = refusal.headers.get("www-authenticate")
+        assert challenge is None or f'error_description="{description}"' in challenge

@@ -13,20 +13,11 @@ from starlette.responses import JSONResponse, Response
 from ..error_text import error_description
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-MAX_DESCRIPTION_CHARS = 600
-
-
-def _bounded(description: str) -> str:
-    # Descriptions quote the offending value (a 5 KB client_id, a 1 MB resource): cut the middle
-    # out, so the rule cited at the end survives and the answer stays small.
-    if len(description) <= MAX_DESCRIPTION_CHARS:
-        return description
-    return description[: MAX_DESCRIPTION_CHARS - 250] + " [...] " + description[-243:]
 
 
 class OAuthError(Exception):
     def __init__(self, error: str, description: str, status: int = 400, headers: dict[str, str] | None = None):
-        description = _bounded(error_description(description))
+        description = error_description(description)  # spelled out and bounded (error_text)
         super().__init__(f"{error}: {description}")
         self.error = error
         self.description = description
