@@ -142,7 +142,6 @@ async def _preflight(send: Send, origin: str) -> None:
         (b"access-control-allow-methods", b"GET, POST, DELETE, OPTIONS"),
         (b"access-control-allow-headers", ALLOWED_REQUEST_HEADERS.encode()),
         (b"access-control-max-age", b"600"),
-        (b"content-length", b"0"),
-    ]
+    ]  # and no Content-Length: a server MUST NOT send one in a 204 (RFC 9110 §8.6)
     await send({"type": "http.response.start", "status": 204, "headers": headers})
     await send({"type": "http.response.body", "body": b""})

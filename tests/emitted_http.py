@@ -131,6 +131,10 @@ def header_problems(exchange: Exchange) -> list[str]:
         found.append(f"Vary {one['vary']!r} is neither * nor a list of field names (RFC 9110 §12.5.5)")
     if "location" in one and not is_uri_reference(one["location"]):
         found.append(f"Location {one['location']!r} is no URI-reference (RFC 9110 §10.2.2, RFC 3986 §4.1)")
+    if (status == 204 or 100 <= status < 200) and "content-length" in one:
+        found.append(f"a {status} with Content-Length: a server MUST NOT send one (RFC 9110 §8.6)")
+    if (status == 204 or 100 <= status < 200) and "transfer-encoding" in one:
+        found.append(f"a {status} with Transfer-Encoding: a server MUST NOT send one (RFC 9112 §6.1)")
     if status in (301, 302, 303, 307, 308) and "location" not in one:
         found.append(f"a {status} without Location (RFC 9110 §15.4)")
     return found

@@ -38,6 +38,7 @@ CASES = [
     ("a 401 without a challenge", answer(401, []), "RFC 9110 §15.5.2"),
     ("a 405 without Allow", answer(405, []), "MUST carry Allow"),
     ("a 405 allowing its method", answer(405, [("allow", "GET, POST")]), "lists POST"),
+    ("a 204 with a length", answer(204, [("content-length", "0")]), "MUST NOT send one"),
     ("a 415 naming nothing", answer(415, []), "§15.5.16"),
     ("Retry-After in minutes", answer(429, [("retry-after", "1.5")]), "delta-seconds"),
     ("a Location with a bad escape", answer(302, [("location", "https://a.example/cb%zz?code=1")], method="GET", url=f"{ISSUER}/x"), "URI-reference"),

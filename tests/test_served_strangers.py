@@ -99,3 +99,13 @@ def test_a_trace_file_holding_tokens_is_readable_by_its_owner_only(tmp_path: Pat
     writer = TraceWriter(tmp_path / "trace.jsonl")
     writer.close()
     assert stat.S_IMODE((tmp_path / "trace.jsonl").stat().st_mode) == 0o600
+
+
+async def test_a_preflight_is_answered_204_with_no_content_length() -> None:
+    # RFC 9110 §8.6: "A server MUST NOT send a Content-Length header field in any response with a
+    # status code of ... 204 (No Content)"; the preflight's answer sent "content-length: 0".
+    app = BrowserOrigins(_ok, own_origins=[])
+    preflight = {"Origin": "http://localhost:6274", "Access-Control-Request-Method": "POST"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8001") as http:
+        response = await http.options("/token", headers=preflight)
+    assert response.status_code == 204 and "content-length" not in response.headers
