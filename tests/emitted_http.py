@@ -195,6 +195,10 @@ def _basic(params: dict[str, str], names: list[str]) -> list[str]:
 
 def _bearer(params: dict[str, str], names: list[str], exchange: Exchange) -> list[str]:
     found = [f"Bearer {n} appears more than once (RFC 6750 §3)" for n in set(names) if names.count(n) > 1]
+    if not names:
+        found.append(
+            "a bare Bearer challenge: the scheme MUST be followed by one or more auth-param values (RFC 6750 §3)"
+        )
     error = params.get("error")
     if error is not None and not ERROR_CODE.fullmatch(error):
         found.append(f"Bearer error {error!r} outside RFC 6750 §3's characters")

@@ -31,6 +31,7 @@ CASES = [
     ("a scope with a quote", answer(403, [("www-authenticate", r'Bearer error="insufficient_scope", scope="a\"b"')]), "scope-token"),
     ("a scope with a tab", answer(401, [("www-authenticate", 'Bearer scope="a\tb"')]), "scope-token"),
     ("a description with non-ASCII", answer(401, [("www-authenticate", 'Bearer error="invalid_token", error_description="é"')]), "RFC 6750"),
+    ("a bare Bearer", answer(401, [("www-authenticate", "Bearer")]), "one or more auth-param"),
     ("error twice", answer(401, [("www-authenticate", 'Bearer error="invalid_token", error="invalid_token"')]), "more than once"),
     ("the wrong status for the error", answer(401, [("www-authenticate", 'Bearer error="insufficient_scope"')]), "pairs them"),
     ("a relative resource_metadata", answer(401, [("www-authenticate", 'Bearer resource_metadata="/x"')]), "RFC 9728"),

@@ -371,3 +371,12 @@ async def test_a_long_value_reflected_into_a_refusal_is_cut_keeping_the_rule_in_
         )
         challenge = refusal.headers.get("www-authenticate")
         assert challenge is None or f'error_description="{description}"' in challenge
+
+
+def test_no_lab_server_can_write_a_bare_bearer_challenge() -> None:
+    # RFC 6750 §3: "This scheme MUST be followed by one or more auth-param values".
+    from lab_servers.resource_server.rfc6750 import bearer_challenge
+
+    with pytest.raises(ValueError, match=r"RFC 6750 §3"):
+        bearer_challenge(None)
+    assert bearer_challenge(None, scope="contacts:read") == 'Bearer scope="contacts:read"'

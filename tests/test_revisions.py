@@ -179,8 +179,9 @@ async def test_dcr_modes_refuse_registration_with_the_rule(dcr: str, status: int
 @pytest.mark.parametrize(
     ("authorization", "challenge"),
     [
-        # RFC 6750 §3.1: no credentials at all → no error code, no other error information.
-        (None, "Bearer"),
+        # RFC 6750 §3.1: no credentials at all → no error code, no other error information; §3:
+        # yet the scheme "MUST be followed by one or more auth-param values" (a bare Bearer was sent).
+        (None, 'Bearer realm="registration"'),
         ("Bearer wrong", 'Bearer error="invalid_token"'),
         # RFC 6750 §2.1: 1*SP, then the token; str.strip() also took the NBSP (read as Latin-1).
         (b"Bearer \xa0iat-123", 'Bearer error="invalid_token"'),
@@ -206,7 +207,9 @@ async def test_a_client_refused_for_lack_of_an_initial_access_token_names_the_ch
     async with Lab(
         capabilities=ASCapabilities(cimd=False, dcr="initial_access_token", initial_access_token="x")
     ) as lab:
-        with pytest.raises(StepError, match=r"registration refused \(401 WWW-Authenticate: Bearer\)"):
+        with pytest.raises(
+            StepError, match=r"registration refused \(401 WWW-Authenticate: Bearer realm=\"registration\"\)"
+        ):
             await lab.connect()
 
 

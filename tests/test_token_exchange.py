@@ -220,13 +220,16 @@ async def test_the_as_advertises_token_exchange_once_it_has_an_exchange_rule(lab
 # The downstream API refuses as the MCP server does (RFC 6750 §3.1; RFC 9110 §15.5.5, §15.5.6) -------
 
 
-async def test_the_api_answers_a_request_without_credentials_with_a_bare_challenge_and_no_error_code(lab: Lab) -> None:
-    # RFC 6750 §3.1: a request lacking any authentication information SHOULD NOT include an error code.
+async def test_the_api_answers_a_request_without_credentials_with_a_challenge_naming_its_scope_and_no_error_code(
+    lab: Lab,
+) -> None:
+    # RFC 6750 §3.1: a request lacking any authentication information SHOULD NOT include an error
+    # code; §3: the scheme "MUST be followed by one or more auth-param values" (a bare Bearer was sent).
     add_downstream_api(lab)
     async with lab.httpx_client("mcp.example.com") as http:
         response = await http.get(f"{API_URL}contacts")
     assert response.status_code == 401 and response.content == b""
-    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.headers["www-authenticate"] == 'Bearer scope="contacts:read"'
 
 
 API_REFUSALS = [

@@ -17,12 +17,14 @@ from .errors import NO_STORE, OAuthError
 
 class NoCredentials(OAuthError):
     """A request with no credentials at all, where a bearer token is needed. RFC 6750 §3.1: the
-    answer "SHOULD NOT include an error code or other error information", so it is a bare 401
-    challenge, as the MCP server gives (resource_server/server.py); the description stays in
+    answer "SHOULD NOT include an error code or other error information", so it is a 401 with
+    the challenge alone, as the MCP server gives (resource_server/server.py); the description stays in
     the exception for the trace and for whoever raised it, never in the response."""
 
     def __init__(self, description: str) -> None:
-        super().__init__("invalid_request", description, 401, {"WWW-Authenticate": "Bearer"})
+        # RFC 6750 §3: the scheme "MUST be followed by one or more auth-param values"; with no
+        # error to name, the realm does (the Basic challenge at /token is realm="token").
+        super().__init__("invalid_request", description, 401, {"WWW-Authenticate": 'Bearer realm="registration"'})
 
     def response(self) -> Response:
         return Response(status_code=self.status, headers={**NO_STORE, **self.headers})

@@ -7,7 +7,7 @@ an MCP server it knows (RFC 8693 §4.1: the outermost `act` is the current actor
 must cover the call. A user token forwarded by the MCP server fails on `aud`: passthrough refused.
 
 It refuses as the MCP server does, with the same RFC 6750 code (`resource_server.rfc6750`): no
-credentials get a bare `Bearer` challenge and no error code (§3.1), and every other refusal, a
+credentials get a challenge naming the scope and no error code (§3.1), and every other refusal, a
 wrong path or method included, a JSON body with `error` and `error_description`.
 """
 
@@ -27,6 +27,7 @@ from ..error_text import request_refusal
 from ..resource_server.rfc6750 import MalformedBearerRequest, bearer_refusal, bearer_token
 from ..resource_server.tokens import InvalidToken, TokenValidator
 
+CONTACTS_SCOPE = "contacts:read"
 CONTACTS = {"alice": [{"name": "Bob", "email": "bob@example.com"}, {"name": "Carol", "email": "carol@example.com"}]}
 
 
@@ -59,8 +60,10 @@ class DownstreamApi:
         except MalformedBearerRequest as malformed:
             return self.refuse(400, "invalid_request", str(malformed))
         if token is None:
-            # RFC 6750 §3.1: a request with no credentials gets the challenge and no error code.
-            return self.refuse(401, None)
+            # RFC 6750 §3.1: a request with no credentials gets the challenge and no error code; §3:
+            # the challenge has one auth-param at least, here the scope a token needs (as the MCP
+            # server's names its scopes).
+            return self.refuse(401, None, scope=CONTACTS_SCOPE)
         try:
             claims = await self.validator.validate(token)
         except InvalidToken as exc:
@@ -77,8 +80,8 @@ class DownstreamApi:
             return self.refuse(
                 401, "invalid_token", f"actor {actor!r} is not an MCP server this API trusts (RFC 8693 §4.1)"
             )
-        if "contacts:read" not in claims.scopes:
-            return self.refuse(403, "insufficient_scope", "contacts:read is needed", scope="contacts:read")
+        if CONTACTS_SCOPE not in claims.scopes:
+            return self.refuse(403, "insufficient_scope", f"{CONTACTS_SCOPE} is needed", scope=CONTACTS_SCOPE)
         return JSONResponse({"user": claims.subject, "actor": actor, "contacts": CONTACTS.get(claims.subject, [])})
 
 

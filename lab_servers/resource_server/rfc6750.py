@@ -42,7 +42,8 @@ def _quote(value: str) -> str:
 
 def bearer_challenge(resource_metadata: str | None, **params: str | None) -> str:
     """`Bearer resource_metadata="…", error="…", …` with the given parameters, in a stable order.
-    No `resource_metadata` for a server without RFC 9728 metadata (MCP 2025-03-26)."""
+    No `resource_metadata` for a server without RFC 9728 metadata (MCP 2025-03-26). §3: the
+    scheme "MUST be followed by one or more auth-param values": a bare `Bearer` is refused here."""
     parts = [f"resource_metadata={_quote(resource_metadata)}"] if resource_metadata else []
     for name in ("error", "error_description", "scope"):
         value = params.get(name)
@@ -50,7 +51,9 @@ def bearer_challenge(resource_metadata: str | None, **params: str | None) -> str
             value = error_description(value)  # RFC 6750 §3: printable ASCII, no quotes or backslashes
         if value is not None:
             parts.append(f"{name}={_quote(value)}")
-    return "Bearer " + ", ".join(parts) if parts else "Bearer"
+    if not parts:
+        raise ValueError("a Bearer challenge needs at least one auth-param (RFC 6750 §3): a scope, say")
+    return "Bearer " + ", ".join(parts)
 
 
 def bearer_refusal(
