@@ -62,7 +62,7 @@ class DownstreamApi:
         if token is None:
             # RFC 6750 §3.1: a request with no credentials gets the challenge and no error code; §3:
             # the challenge has one auth-param at least, here the scope a token needs (as the MCP
-            # server's names its scopes).
+            # server's challenge names its own).
             return self.refuse(401, None, scope=CONTACTS_SCOPE)
         try:
             claims = await self.validator.validate(token)
