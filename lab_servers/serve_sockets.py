@@ -273,11 +273,11 @@ class LimitedH11Protocol(H11Protocol):
     def _answer_and_close(self, status: int, message: str) -> None:
         # Written past h11, whose state may be mid-request; the connection ends here anyway.
         # Plain text on purpose: a 503 is written at the accept, a 408 while the request is still
-        # arriving, a 414 or 431 before its head is parsed and a 400 when h11 cannot parse it, before any application has a path
-        # to choose its shape by (the MCP server's JSON-RPC endpoint and its metadata share a
-        # connection class and a port), so no JSON-RPC or OAuth error object would be the
-        # endpoint's own. RFC 9110 §15.5.1, §15.6.4, §15.5.9, §15.5.15 and RFC 6585 §5 ask for no body
-        # shape; the status and `Connection: close` are the message.
+        # arriving, a 414 or 431 before its head is parsed and a 400 when h11 cannot parse it,
+        # before any application has a path to choose its shape by (the MCP server's JSON-RPC
+        # endpoint and its metadata share a connection class and a port), so no JSON-RPC or OAuth
+        # error object would be the endpoint's own. RFC 9110 §15.5.1, §15.6.4, §15.5.9, §15.5.15
+        # and RFC 6585 §5 ask for no body shape; the status and `Connection: close` are the message.
         reason = {
             400: "Bad Request",
             408: "Request Timeout",
