@@ -86,13 +86,14 @@ class AuthorizationServer(AuthorizationServerState):
         @route("/register", "POST")
         async def register(request: Request) -> Response:
             check_registration_allowed(self.capabilities, request.headers.get("authorization"))
-            if media_type(request.headers.get("content-type")) != "application/json":
+            sent_as = request.headers.get("content-type")
+            if media_type(sent_as) != "application/json":
                 # RFC 7591 §3: the endpoint takes "request parameters encoded in the entity body
                 # using the application/json format" (§3.1: the client sends that content type).
                 raise OAuthError(
                     "invalid_client_metadata",
-                    "a registration request is sent as application/json (RFC 7591 §3.1); "
-                    f"this one was {request.headers.get('content-type', 'sent with no Content-Type')!r}",
+                    "a registration request is sent as application/json (RFC 7591 §3.1); this one "
+                    + (f"was sent as {sent_as!r}" if sent_as is not None else "had no Content-Type"),
                 )
             try:
                 body = parse_json(await request.body(), REGISTRATION_JSON, what="the registration body")
