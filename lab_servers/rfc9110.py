@@ -1,5 +1,6 @@
 """What RFC 9110 (HTTP Semantics) asks of the lab that its libraries leave to it: reading an
-HTTP-date (§5.6.7), a request's media type (§8.3.1) and its content coding (§8.4).
+HTTP-date (§5.6.7) and writing one (the lab network's `Date`, §6.6.1), a request's media type
+(§8.3.1) and its content coding (§8.4).
 
 **HTTP-date.** A fetched client metadata document's `Expires` and `Date` set how long the AS may
 reuse it (RFC 9111 §4.2.1, CIMD -02 §5). An HTTP-date is an IMF-fixdate
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import calendar
 import datetime
+import email.utils
 import re
 import time
 from collections.abc import Iterable
@@ -42,7 +44,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .error_text import Refusal
 
-__all__ = ["ACCEPTED_CODINGS", "OWS", "NoContentCoding", "http_date", "media_type", "unsupported_coding"]
+__all__ = [
+    "ACCEPTED_CODINGS",
+    "OWS",
+    "NoContentCoding",
+    "http_date",
+    "imf_fixdate",
+    "media_type",
+    "unsupported_coding",
+]
 
 OWS = " \t"  # §5.6.3: optional whitespace is SP and HTAB, nothing else
 
@@ -89,6 +99,12 @@ def http_date(value: str, now: int) -> int | None:
     except ValueError:
         return None
     return calendar.timegm((year, month, day, hour, minute, second))
+
+
+def imf_fixdate(seconds: int) -> str:
+    """`seconds` (since the epoch) as the HTTP-date a sender writes: "a sender MUST generate" the
+    IMF-fixdate form (§5.6.7), `Thu, 01 Jan 2026 00:00:00 GMT`, as uvicorn writes its `Date`."""
+    return email.utils.formatdate(seconds, usegmt=True)
 
 
 def _rfc850_year(yy: int, now: int) -> int:

@@ -42,6 +42,11 @@ ERROR_CODE = re.compile(f"{NQSCHAR}+")
 ERROR_URI = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]*")
 BEARER_ERRORS = {400: "invalid_request", 401: "invalid_token", 403: "insufficient_scope"}  # RFC 6750 §3.1
 
+# RFC 9110 §5.6.7: an HTTP-date "MUST" be generated as an IMF-fixdate, case-sensitive, in GMT.
+_DAY = "(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
+_MONTH = "(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+IMF_FIXDATE = re.compile(rf"{_DAY}, [0-9]{{2}} {_MONTH} [0-9]{{4}} [0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}} GMT")
+
 
 def is_uri_reference(value: str) -> bool:
     return bool(_URI_REFERENCE.fullmatch(value))
@@ -102,7 +107,7 @@ def header_problems(exchange: Exchange) -> list[str]:
     status = exchange.status or 0
     found += [
         f"{name} sent {len(fields[name])} times; it is a singleton field (RFC 9110)"
-        for name in ("content-type", "content-length", "location", "retry-after")
+        for name in ("content-type", "content-length", "location", "retry-after", "date")
         if len(fields.get(name, [])) > 1
     ]
     found += _content_type(one.get("content-type"), exchange)
@@ -127,6 +132,8 @@ def header_problems(exchange: Exchange) -> list[str]:
         value = one["retry-after"]
         if not (re.fullmatch("[0-9]+", value) or http_date(value, 0) is not None):
             found.append(f"Retry-After {value!r} is neither delta-seconds nor an HTTP-date (RFC 9110 §10.2.3)")
+    if "date" in one and not (IMF_FIXDATE.fullmatch(one["date"]) and http_date(one["date"], 0) is not None):
+        found.append(f"Date {one['date']!r} is no IMF-fixdate, the form a sender MUST generate (RFC 9110 §5.6.7)")
     if "vary" in one and not re.fullmatch(rf"\*|{TOKEN}(?:[ \t]*,[ \t]*{TOKEN})*", one["vary"]):
         found.append(f"Vary {one['vary']!r} is neither * nor a list of field names (RFC 9110 §12.5.5)")
     if "location" in one and not is_uri_reference(one["location"]):
@@ -138,6 +145,20 @@ def header_problems(exchange: Exchange) -> list[str]:
     if status in (301, 302, 303, 307, 308) and "location" not in one:
         found.append(f"a {status} without Location (RFC 9110 §15.4)")
     return found
+
+
+def date_problems(exchange: Exchange, now: int) -> list[str]:
+    """RFC 9110 §6.6.1: "An origin server with a clock ... MUST generate a Date header field in
+    all 2xx (Successful), 3xx (Redirection), and 4xx (Client Error) responses" (and MAY in 5xx:
+    the lab's servers do, as uvicorn does). In process the clock is the lab's: the Date is `now`."""
+    if exchange.status is None:
+        return []  # nothing answered
+    dates = [value for name, value in exchange.response_headers if name.lower() == "date"]
+    if len(dates) != 1:
+        return [f"{len(dates)} Date fields; a server with a clock MUST generate one (RFC 9110 §6.6.1)"]
+    if http_date(dates[0], now) != now:
+        return [f"Date {dates[0]!r} is not the server's clock, {now} (RFC 9110 §6.6.1)"]
+    return []
 
 
 def _content_type(value: str | None, exchange: Exchange) -> list[str]:

@@ -4,7 +4,7 @@ The readers are strict about what reaches the lab; these tests turn the same str
 Each test runs exchanges (the handshakes of every revision, notebook 07's story, and a long list
 of refusals with hostile values to reflect), then holds every traced response to the grammar
 (`emitted_http`, `emitted_bodies`): RFC 9110's fields (challenges, Allow on a 405, Accept on a
-415, Location a URI-reference), RFC 6750 §3's challenge attributes, RFC 6749's errors, token
+415, Location a URI-reference, one Date from the lab clock on every answer), RFC 6750 §3's challenge attributes, RFC 6749's errors, token
 responses and redirects, RFC 7591's registration, RFC 7662's introspection, RFC 8414 and RFC
 9728 metadata, and JSON-RPC 2.0 at the MCP endpoint.
 """
@@ -40,6 +40,7 @@ from lab_servers.story import (
 from lab_servers.trace import Exchange
 
 from .emitted_bodies import problems
+from .emitted_http import date_problems
 from .helpers import assert_oauth_error, authorization_url, get_code, jwt_with_header, open_authorization, register
 
 pytestmark = pytest.mark.anyio
@@ -52,8 +53,13 @@ MCP_ACCEPT = {"Accept": "application/json, text/event-stream"}
 
 def assert_as_the_specs_write_it(lab: Lab, exchanges: Iterable[Exchange]) -> None:
     issuer = lab.issuer if lab.auth_server.capabilities.iss_parameter else None
+    # In process, each answer's Date is the lab clock's time when it was sent (RFC 9110 §6.6.1).
     found = sorted(
-        {f"{e.method} {e.url[:150]} -> {e.status}: {p}" for e in exchanges for p in problems(e, issuer=issuer)}
+        {
+            f"{e.method} {e.url[:150]} -> {e.status}: {p}"
+            for e in exchanges
+            for p in [*problems(e, issuer=issuer), *date_problems(e, e.at)]
+        }
     )
     assert not found, "\n".join(found)
 

@@ -129,6 +129,8 @@ async def test_raw_http_highlights_the_fields_that_matter(lab: Lab) -> None:
     by_step = {r.name: r.exchanges for r in dcr.records}
     challenge = unstyled(show_exchange(by_step["challenge"][0]).html)
     assert '<mark class="hdr">www-authenticate:</mark>' in challenge
+    # The Date every answer carries (RFC 9110 §6.6.1) says nothing about OAuth: dimmed.
+    assert '<span class="dim">date: Thu, 01 Jan 2026 00:00:00 GMT</span>' in challenge
     assert (
         '<mark class="res">resource_metadata=&quot;https://mcp.example.com/.well-known/oauth-protected-resource/mcp&quot;</mark>'
         in challenge

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from ..rfc9110 import imf_fixdate
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]]
@@ -29,6 +31,30 @@ SOCKET_CHUNK = 64 * 1024  # what one read from a socket hands over, at most
 # starts a TCP socket at 16 KiB and grows it to megabytes: 64 KiB is a small, bounded middle).
 SEND_BUFFER = 64 * 1024
 _INTERNAL_ERROR = (500, (("content-type", "text/plain"),))
+
+
+class DateField:
+    """The `Date` a server with a clock adds to what its apps answer, as uvicorn does on a socket.
+
+    RFC 9110 §6.6.1: "An origin server with a clock ... MUST generate a Date header field in all
+    2xx (Successful), 3xx (Redirection), and 4xx (Client Error) responses, and MAY generate a Date
+    header field in 1xx (Informational) and 5xx (Server Error) responses." The lab's server adds
+    it to every answer, 5xx included, as uvicorn does served, so that both modes send the same
+    fields. Its clock is the lab's (`LabClock`): it moves only when told, so the bytes repeat run
+    to run. The text is written once per clock second (uvicorn: once per tick), not per answer."""
+
+    __slots__ = ("_now", "_second", "_value")
+
+    def __init__(self, now: Callable[[], int]) -> None:
+        self._now = now
+        self._second: int | None = None
+        self._value = ""
+
+    def __call__(self) -> str:
+        second = self._now()
+        if second != self._second:
+            self._second, self._value = second, imf_fixdate(second)
+        return self._value
 
 
 async def _pieces(body: bytes | AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -130,9 +156,9 @@ class _AppCall:
     One object per request rather than closures: with a thousand requests in flight, every
     object an exchange keeps alive is one more for the cyclic GC to walk (issue 12)."""
 
-    def __init__(self, app: ASGIApp, scope: Scope, body: bytes | AsyncIterator[bytes]) -> None:
+    def __init__(self, app: ASGIApp, scope: Scope, body: bytes | AsyncIterator[bytes], date: DateField | None) -> None:
         loop = asyncio.get_running_loop()
-        self._app, self._scope = app, scope
+        self._app, self._scope, self._date = app, scope, date
         self._pieces = _pieces(body).__aiter__()
         self._request_done = self._ended = False
         # RFC 9110 §9.3.2: a server MUST NOT send content in a response to HEAD. An ASGI app may
@@ -156,13 +182,20 @@ class _AppCall:
     async def send(self, message: Message) -> None:
         if message["type"] == "http.response.start" and not self.started.done():
             headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in message.get("headers", []))
-            self.started.set_result((message["status"], headers))
+            self._start(message["status"], headers)
         elif message["type"] == "http.response.body" and not self._ended:
             if message.get("body") and not self._head:
                 await self.body.put(message["body"])
             if not message.get("more_body", False):
                 self._ended = True
                 await self.body.put(None)
+
+    def _start(self, status: int, headers: tuple[tuple[str, str], ...]) -> None:
+        # The server's Date goes first, as uvicorn writes it; an app that sends its own keeps it
+        # (one Date: a field defined as a singleton, RFC 9110 §5.3).
+        if self._date is not None and not any(name.lower() == "date" for name, _ in headers):
+            headers = (("date", self._date()), *headers)
+        self.started.set_result((status, headers))
 
     async def _run(self) -> None:
         try:
@@ -171,11 +204,11 @@ class _AppCall:
             # A real server answers 500 and carries on; Starlette has already sent that response
             # when it re-raises, so the client sees exactly what it would see over a socket.
             if not self.started.done():
-                self.started.set_result(_INTERNAL_ERROR)
+                self._start(*_INTERNAL_ERROR)
                 await self.body.put(b"Internal Server Error")
         finally:
             if not self.started.done():
-                self.started.set_result(_INTERNAL_ERROR)  # the app returned without answering
+                self._start(*_INTERNAL_ERROR)  # the app returned without answering
             if not self._ended:
                 self._ended = True
                 await self.body.put(None)
@@ -188,12 +221,14 @@ async def open_asgi(
     headers: list[tuple[str, str]],
     body: bytes | AsyncIterator[bytes],
     client_address: str,
+    date: DateField | None = None,
 ) -> StreamedResponse:
     """Start `app` on one request and return as soon as it has sent its status and headers.
 
     The request body is handed over piece by piece as the app asks for it, and the response body
     piece by piece as the reader asks for it: nothing is buffered whole on either side, so a cap
-    on either side bounds memory here as it would over a socket."""
+    on either side bounds memory here as it would over a socket. With `date`, the answer carries
+    the server's `Date` unless the app sent one (`DateField`)."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     default_port = 443 if scheme == "https" else 80
@@ -213,7 +248,7 @@ async def open_asgi(
         "state": {},
         "extensions": {},
     }
-    call = _AppCall(app, scope, body)
+    call = _AppCall(app, scope, body, date)
     try:
         status, response_headers = await call.started
     except asyncio.CancelledError:

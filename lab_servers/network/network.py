@@ -25,7 +25,7 @@ import httpx2
 
 from ..determinism import LabClock
 from ..trace import BodyTap, Exchange, Trace
-from .asgi import ASGIApp, LifespanRunner, RawResponse, StreamedResponse, open_asgi
+from .asgi import ASGIApp, DateField, LifespanRunner, RawResponse, StreamedResponse, open_asgi
 from .dns import UnknownHost, VirtualDNS
 
 PINNED_ADDRESS = "lab.pinned_address"
@@ -97,6 +97,9 @@ class LabNetwork:
     def __init__(self, trace: Trace | None = None, clock: LabClock | None = None) -> None:
         self.trace = trace if trace is not None else Trace()
         self.clock = clock if clock is not None else LabClock()
+        # Every host here is served as uvicorn serves one, with a Date from this network's clock
+        # (RFC 9110 §6.6.1) on each answer whose app wrote none; served, uvicorn adds it instead.
+        self._date = DateField(self.clock.now)
         self.dns = VirtualDNS()
         self._by_address: dict[str, _Host] = {}
 
@@ -190,7 +193,7 @@ class LabNetwork:
 
         sending = body if isinstance(body, bytes) else tapped(body)
         try:
-            response = await open_asgi(host.app, method, url, headers, sending, client_address=caller)
+            response = await open_asgi(host.app, method, url, headers, sending, client_address=caller, date=self._date)
         except BaseException:
             # The caller gave up before the status line came (its timeout, a cancelled task). The
             # request was sent all the same, and the trace keeps every request sent.

@@ -43,8 +43,9 @@ FIELDS = {
     "code": "tok",
     "error": "tok",
 }
-# Headers that every httpx request carries and that say nothing about OAuth: shown dimmed.
-DIM_HEADERS = {"accept-encoding", "connection", "user-agent", "content-length"}
+# Headers that every httpx request carries, or every server answer (the `Date` the server adds,
+# RFC 9110 §6.6.1), and that say nothing about OAuth: shown dimmed.
+DIM_HEADERS = {"accept-encoding", "connection", "user-agent", "content-length", "date"}
 
 
 @functools.lru_cache(maxsize=32)
