@@ -306,3 +306,19 @@ async def test_an_authorization_server_added_to_the_lab_vets_the_whole_answer_se
     lab.network.dns.set("apps.example", ["93.184.216.7", "10.0.0.5"])
     with pytest.raises(OAuthError, match=r"special-use address 10\.0\.0\.5 \(one of its 2 addresses\)"):
         await second.cimd.resolve(url)
+
+
+@pytest.mark.parametrize("make_client", ["httpx_client", "httpx2_client"])
+async def test_a_lab_client_offers_the_same_content_codings_on_every_machine(lab: Lab, make_client: str) -> None:
+    # RFC 9110 §12.5.3: Accept-Encoding lists the codings a client takes. httpx and httpx2 offer
+    # `br` once brotli is installed (httplint, in the test tooling, brings it) and `zstd` with
+    # zstandard, so the same request read differently from machine to machine, and the stored
+    # outputs, which show every request, did not replay. A header the caller sets is kept.
+    async with getattr(lab, make_client)("you") as http:
+        await http.get(lab.client_metadata_url)
+    async with getattr(lab, make_client)("you", headers={"accept-encoding": "identity"}) as http:
+        await http.get(lab.client_metadata_url)
+    offered = [[(n, v) for n, v in e.request_headers if n.lower() == "accept-encoding"] for e in lab.trace.exchanges]
+    assert offered == [[("Accept-Encoding", "gzip, deflate")], [("accept-encoding", "identity")]]
+    names = [n.lower() for n, _ in lab.trace.exchanges[0].request_headers]
+    assert names[:4] == ["host", "accept", "accept-encoding", "connection"]  # where httpx puts it

@@ -29,6 +29,10 @@ from .asgi import ASGIApp, DateField, LifespanRunner, RawResponse, StreamedRespo
 from .dns import UnknownHost, VirtualDNS
 
 PINNED_ADDRESS = "lab.pinned_address"
+# What the lab's clients offer in Accept-Encoding (RFC 9110 §12.5.3). httpx and httpx2 offer every
+# coding they can undo on this machine, `br` if brotli is installed and `zstd` if zstandard is, so a
+# request would read differently on a machine with more packages; the lab's servers send no coding.
+ACCEPT_ENCODING = "gzip, deflate"
 
 
 @dataclass(frozen=True)
@@ -216,12 +220,16 @@ class LabNetwork:
         """An `httpx.AsyncClient` whose requests travel on this network as `caller`."""
         client = httpx.AsyncClient(transport=HttpxTransport(self, caller), **kwargs)
         client._cookies = _Cookies(client.cookies)  # httpx sets its own jar type in __init__
+        if "accept-encoding" not in httpx.Headers(kwargs.get("headers")):
+            client.headers["Accept-Encoding"] = ACCEPT_ENCODING  # in its place among the defaults
         return client
 
     def httpx2_client(self, caller: str, **kwargs: Any) -> httpx2.AsyncClient:
         """The same for `httpx2`, the HTTP client of the official `mcp` SDK."""
         client = httpx2.AsyncClient(transport=Httpx2Transport(self, caller), **kwargs)
         client._cookies = _Cookies2(client.cookies)
+        if "accept-encoding" not in httpx2.Headers(kwargs.get("headers")):
+            client.headers["Accept-Encoding"] = ACCEPT_ENCODING
         return client
 
     async def aclose(self) -> None:
