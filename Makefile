@@ -1,6 +1,7 @@
 # Two commands for a fresh machine (see README): `make lab` and `make test`.
 # `make lab` installs only what the lab needs (requirements.txt) into .venv; `make test` adds the
-# test tooling (requirements-test.txt: pytest, nbval, hypothesis, Playwright, Node, ruff, mypy).
+# test tooling (requirements-test.txt: pytest, nbval, hypothesis, httplint, Playwright, Node, ruff,
+# mypy).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3

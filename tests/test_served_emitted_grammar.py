@@ -39,7 +39,9 @@ def as_exchange(response: httpx.Response) -> Exchange:
     )  # fmt: skip
 
 
-async def test_every_answer_of_the_served_lab_is_as_the_specs_write_it(tls_dir: Path) -> None:
+async def served_exchanges(tls_dir: Path) -> tuple[str, list[Exchange], list[httpx.Response]]:
+    """The served lab's issuer, its trace of a whole handshake and of the requests below, and the
+    answers to those requests as the client read them (the last three: 414, 431 and a 404)."""
     async with serving(mcp_port=0, as_port=0, documents_port=0, tls_directory=tls_dir) as lab:
         await whoami_over_tls(lab.mcp_url, tls_dir / "ca.pem")  # a whole handshake, traced
         context = ssl.create_default_context(cafile=str(tls_dir / "ca.pem"))
@@ -62,8 +64,11 @@ async def test_every_answer_of_the_served_lab_is_as_the_specs_write_it(tls_dir: 
                 ("GET", f"{lab.documents_origin}/nothing.json", page),
             ]:  # fmt: skip
                 answers.append(await http.request(method, url, headers=headers))
-        traced = list(lab.lab.trace.exchanges)
-    issuer = lab.issuer
+        return lab.issuer, list(lab.lab.trace.exchanges), answers
+
+
+async def test_every_answer_of_the_served_lab_is_as_the_specs_write_it(tls_dir: Path) -> None:
+    issuer, traced, answers = await served_exchanges(tls_dir)
     found = sorted(
         {f"{e.method} {e.url[:120]} -> {e.status}: {p}" for e in [*traced, *map(as_exchange, answers)] for p in problems(e, issuer=issuer)}
     )  # fmt: skip
