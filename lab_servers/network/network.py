@@ -23,16 +23,18 @@ from urllib.parse import urlsplit
 import httpx
 import httpx2
 
+from ..bounded_read import ACCEPTED_ENCODINGS
 from ..determinism import LabClock
 from ..trace import BodyTap, Exchange, Trace
 from .asgi import ASGIApp, DateField, LifespanRunner, RawResponse, StreamedResponse, open_asgi
 from .dns import UnknownHost, VirtualDNS
 
 PINNED_ADDRESS = "lab.pinned_address"
-# What the lab's clients offer in Accept-Encoding (RFC 9110 §12.5.3). httpx and httpx2 offer every
-# coding they can undo on this machine, `br` if brotli is installed and `zstd` if zstandard is, so a
-# request would read differently on a machine with more packages; the lab's servers send no coding.
-ACCEPT_ENCODING = "gzip, deflate"
+# What the lab's clients offer in Accept-Encoding (RFC 9110 §12.5.3): what the lab's bounded reader
+# inflates. httpx and httpx2 offer every coding they can undo on this machine, `br` if brotli is
+# installed and `zstd` if zstandard is, so a request would read differently on a machine with more
+# packages (the stored notebook outputs show it); the lab's servers send no coding.
+ACCEPT_ENCODING = ACCEPTED_ENCODINGS
 
 
 @dataclass(frozen=True)
