@@ -17,7 +17,6 @@ import pytest
 from httplint import HttpRequestLinter, HttpResponseLinter, Note, levels
 
 from lab_servers import Lab
-from lab_servers.revisions import REVISIONS
 from lab_servers.trace import Exchange
 
 from . import test_emitted_grammar as grammar
@@ -110,8 +109,7 @@ def judged_by_httplint(monkeypatch: pytest.MonkeyPatch) -> Callable[[bool], None
     return lambda requests: monkeypatch.setattr(grammar, "assert_as_the_specs_write_it", Httplint(requests=requests))
 
 
-@pytest.mark.parametrize("method", ["dcr", "cimd"])
-@pytest.mark.parametrize("revision", list(REVISIONS))
+@pytest.mark.parametrize(("revision", "method"), grammar.HANDSHAKES)
 async def test_httplint_finds_nothing_wrong_in_a_handshake(
     revision: str, method: str, judged_by_httplint: Callable[[bool], None]
 ) -> None:
