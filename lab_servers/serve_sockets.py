@@ -244,9 +244,7 @@ class LimitedH11Protocol(H11Protocol):
 
     def _deadline_passed(self) -> None:
         self._deadline = None
-        unanswered = self.conn.our_state is h11.IDLE or (  # headers still arriving
-            self.conn.our_state is h11.SEND_RESPONSE and not self.cycle.response_started  # the body
-        )
+        unanswered = self._unanswered()
         if self.cycle is not None and not self.cycle.response_complete:
             # The application stops waiting for the rest of the body now (`http.disconnect`), and
             # whatever it sends later is dropped, as for a client that went away.
@@ -268,7 +266,19 @@ class LimitedH11Protocol(H11Protocol):
     def send_400_response(self, msg: str) -> None:
         # uvicorn's answer to a request h11 cannot parse (no Host, two Content-Lengths, a NUL) had
         # no Date, which RFC 9110 §6.6.1 asks of every 4xx: written as this socket's other refusals.
-        self._answer_and_close(400, msg)
+        # A body h11 cannot parse (a chunk-size that is no hex) may come after the application has
+        # answered or begun to (a 401 from the headers alone, a stream): a 400 then would be a
+        # second response to one request, or bytes inside the first's body (RFC 9112 §6.3); the
+        # connection is only closed, as the 408 does.
+        if self._unanswered():
+            self._answer_and_close(400, msg)
+        else:
+            self.transport.close()
+
+    def _unanswered(self) -> bool:
+        return self.conn.our_state is h11.IDLE or (  # headers still arriving
+            self.conn.our_state is h11.SEND_RESPONSE and not self.cycle.response_started  # the body
+        )
 
     def _answer_and_close(self, status: int, message: str) -> None:
         # Written past h11, whose state may be mid-request; the connection ends here anyway.

@@ -743,3 +743,23 @@ def test_the_non_loopback_warning_is_for_non_loopback_hosts_however_written(
     assert main(["serve", "--host", host, "--allow-non-loopback", "--mcp-port", "70000"]) == 2
     err = capsys.readouterr().err
     assert "is not a TCP port" in err and ("WARNING: listening on" in err) is warned
+
+
+async def test_a_body_h11_cannot_parse_after_the_answer_was_sent_adds_no_second_answer(tls_dir: Path) -> None:
+    """The MCP server answers 401 from the headers alone, before the body has come; a chunk h11
+    then cannot parse (RFC 9112 §7.1: chunk-size is hex) got a second answer, a 400 written
+    after the 401 with no request to answer: a client reads one response per request (RFC 9112
+    §9.3). The connection is closed, and nothing more is written."""
+    async with served(tls_dir) as lab:
+        url = urlsplit(lab.mcp_url)
+        reader, writer = await _tls_connection(lab, lab.mcp_url, tls_dir)
+        writer.write(
+            f"POST {url.path} HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Type: application/json\r\n"
+            "Accept: application/json, text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n".encode()
+        )
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        writer.write(b"zz\r\n")  # no chunk-size
+        rest = await asyncio.wait_for(reader.read(), 10)  # read() returns once the server closes
+        writer.close()
+    assert head.startswith(b"HTTP/1.1 401 Unauthorized\r\n")
+    assert b"HTTP/1.1 400" not in rest, rest
