@@ -46,6 +46,7 @@ def is_uri_text(value: str) -> bool:
 
 
 _NOT_PCT_ENCODED = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_SCHEME_AND_SLASHES = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")  # §3.1 scheme, then §3.2's "//"
 _HOST_BRACKETS = re.compile(r"[^\[\]]*|\[[^\[\]]*\](?::[^\[\]]*)?")  # host[:port], brackets only around an IP literal
 
 
@@ -56,10 +57,14 @@ def grammar_problem(uri: str) -> str | None:
     that starts with the URI. A URI built on such a one (a redirect's Location) is no URI either."""
     if _NOT_PCT_ENCODED.search(uri):
         return 'has a "%" that is not followed by two hexadecimal digits (RFC 3986 §2.1: pct-encoded)'
-    _, has_authority, rest = uri.partition("://")
+    # §3: the authority is the "//" part right after the scheme's ":", not a "://" further on
+    # (`com.example.app:/c[b]?next=https://app.example/` has none, and its path has brackets).
+    after_scheme = _SCHEME_AND_SLASHES.match(uri)
+    rest = uri[after_scheme.end() :] if after_scheme else ""
     authority_end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
-    authority, elsewhere = (rest[:authority_end], rest[authority_end:]) if has_authority else ("", uri)
-    if "[" in elsewhere or "]" in elsewhere or not _HOST_BRACKETS.fullmatch(authority.rpartition("@")[2]):
+    authority, elsewhere = (rest[:authority_end], rest[authority_end:]) if after_scheme else ("", uri)
+    userinfo, _, host_and_port = authority.rpartition("@")  # §3.2.1: userinfo has no brackets either
+    if any(c in elsewhere + userinfo for c in "[]") or not _HOST_BRACKETS.fullmatch(host_and_port):
         return 'has a "[" or "]" outside an IP-literal host (RFC 3986 §3.2.2: gen-delims reserved for it)'
     return None
 
