@@ -21,7 +21,7 @@ from lab_servers.client import ConsentPage, Redirect
 from lab_servers.client.client_id_url import redirect_uri_problem
 from lab_servers.lab import default_client_metadata
 from lab_servers.loopback import is_loopback_host, reaches_this_machine
-from lab_servers.rfc3986 import shown
+from lab_servers.rfc3986 import grammar_problem, shown
 from lab_servers.security.cimd_rules import DOCUMENT_URL, json_response, valid_document
 from lab_servers.security.network_fixtures import ADMIN_ADDRESS, add_internal_network
 from lab_servers.security.requests import open_authorization, refusal, register
@@ -204,3 +204,18 @@ async def test_a_metadata_url_whose_host_httpx_rewrites_never_reaches_the_intern
         add_internal_network(lab)
         await register(lab, metadata)
         assert not [e for e in lab.trace if e.address == ADMIN_ADDRESS or e.host == "private.evil.example"]
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "com.example.app:/c[b]?next=https://app.example/",  # no authority: the "://" is in the query
+        "https://us[er@app.example/cb",  # §3.2.1: userinfo is unreserved, pct-encoded, sub-delims, ":"
+    ],
+)
+def test_a_bracket_outside_the_host_is_found_wherever_the_uri_has_one(uri: str) -> None:
+    # RFC 3986 §3.2.2: "[" and "]" are gen-delims that appear in a URI only around an IP literal
+    # host, and §3 puts the authority right after the scheme's "//", nowhere else.
+    assert "RFC 3986 §3.2.2" in (grammar_problem(uri) or "")
+    assert grammar_problem("http://[::1]:8080/cb?next=https://[::1]/") is not None  # the query's are outside
+    assert grammar_problem("http://[::1]:8080/cb?next=https://app.example/") is None
