@@ -23,10 +23,14 @@ MAX_DESCRIPTION_CHARS = 600
 def error_description(text: str) -> str:
     for char, replacement in _SPELLED_OUT.items():
         text = text.replace(char, replacement)
-    text = "".join(c if 0x20 <= ord(c) <= 0x7E else "?" for c in text)
-    # Descriptions quote the offending value (a 5 KB client_id, a 1 MB resource, a 6 KB key id
-    # from a token's header, a path): cut the middle out, so the rule cited at the end survives
-    # and the answer stays small, in a JSON body and in a WWW-Authenticate challenge alike.
+    return cut_middle("".join(c if 0x20 <= ord(c) <= 0x7E else "?" for c in text))
+
+
+def cut_middle(text: str) -> str:
+    """Descriptions quote the offending value (a 5 KB client_id, a 1 MB resource, a 6 KB key id
+    from a token's header, a path, a Host): the middle is cut out, so the rule cited at the end
+    survives and the answer stays small, in a JSON body, a WWW-Authenticate challenge and a
+    JSON-RPC error's message alike."""
     if len(text) <= MAX_DESCRIPTION_CHARS:
         return text
     return text[: MAX_DESCRIPTION_CHARS - 250] + " [...] " + text[-243:]

@@ -304,3 +304,26 @@ async def test_the_audience_is_this_server_alone_as_a_string_or_an_array_of_one(
     assert response.status_code == status, response.text
     if status == 401:
         assert "is not this server" in response.json()["error_description"]
+
+
+async def test_a_long_value_reflected_into_a_json_rpc_refusal_is_cut_keeping_the_rule(lab: Lab) -> None:
+    # JSON-RPC 2.0 §5.1: "The message SHOULD be limited to a concise single sentence". The MCP
+    # endpoint's HTTP-level refusals quoted a Host, an Origin, a Content-Type or a coding whole
+    # (16 KB served, the head's limit; any length in process), where every other refusal is cut.
+    long = "x" * 5_000
+    call = {"jsonrpc": "2.0", "id": 7, "method": "tools/list"}
+    bearer = {
+        "Authorization": f"Bearer {(await lab.connect('cimd')).access_token}",
+        "Accept": "application/json, text/event-stream",
+    }
+    async with lab.httpx_client("client") as http:
+        refusals = [
+            await http.post(MCP_URL, json=call, headers={**bearer, "Host": f"{long}.example"}),
+            await http.post(MCP_URL, json=call, headers={**bearer, "Origin": f"https://{long}.example"}),
+            await http.post(MCP_URL, content=b"{}", headers={**bearer, "Content-Type": long}),
+        ]
+    assert [r.status_code for r in refusals] == [421, 403, 415]
+    for refusal in refusals:
+        message = refusal.json()["error"]["message"]
+        assert len(message) <= 600 and "[...]" in message, message
+        assert message.endswith(("§15.5.20)", "DNS-rebinding protection)", "(RFC 9110 §15.5.16)")), message

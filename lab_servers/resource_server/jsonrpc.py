@@ -21,6 +21,8 @@ from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 from starlette.responses import JSONResponse, Response
 
+from ..error_text import cut_middle
+
 PARSE_ERROR, INVALID_REQUEST, INVALID_PARAMS, INTERNAL_ERROR = -32700, -32600, -32602, -32603
 # What an error may quote of the request: a method, tool, prompt or resource name is short (MCP
 # tool names SHOULD be 1 to 128 characters, server/tools "Tool names"), so more is a stranger's.
@@ -51,7 +53,9 @@ def request_id(message: Any) -> RequestId | None:
 
 
 def error_object(id_: RequestId | None, code: int, message: str, data: Any = None) -> dict[str, Any]:
-    error: dict[str, Any] = {"code": code, "message": message}
+    # §5.1: "The message SHOULD be limited to a concise single sentence"; the refusals quote what
+    # was sent (a Host, an Origin, a Content-Type), cut as every lab server cuts a description.
+    error: dict[str, Any] = {"code": code, "message": cut_middle(message)}
     if data is not None:
         error["data"] = data
     return {"jsonrpc": "2.0", "id": id_, "error": error}
