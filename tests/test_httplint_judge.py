@@ -74,8 +74,12 @@ def lint(exchange: Exchange, now: float | None) -> tuple[HttpRequestLinter, Http
     return request, response
 
 
-def allowed(note: Note) -> bool:
-    return (type(note).__name__, note.vars.get("field_name", "")) in ALLOWED
+def allowed(note: Note, exchange: Exchange) -> bool:
+    key = (type(note).__name__, note.vars.get("field_name", ""))
+    if key == ("REQUEST_HDR_IN_RESPONSE", "Pragma"):
+        # RFC 6749 §5.1's pair, and only the pair: a Pragma without no-store is no answer of its.
+        return any(n.lower() == "cache-control" and "no-store" in v for n, v in exchange.response_headers)
+    return key in ALLOWED
 
 
 def verdicts(exchange: Exchange, now: float | None, *, requests: bool) -> list[str]:
@@ -86,7 +90,7 @@ def verdicts(exchange: Exchange, now: float | None, *, requests: bool) -> list[s
         f"{exchange.method} {exchange.url[:120]} -> {exchange.status}: {kind} {note.level.name} "
         f"{type(note).__name__}: {note.summary}"
         for kind, note in judged
-        if note.level in (levels.BAD, levels.WARN) and not allowed(note)
+        if note.level in (levels.BAD, levels.WARN) and not allowed(note, exchange)
     ]
 
 
@@ -174,6 +178,8 @@ def test_httplint_fails_an_answer_that_breaks_http_and_passes_what_the_allow_lis
     assert "response BAD CL_INCORRECT" in broken
     kept = answer(("content-length", "2"), ("cache-control", "no-store"), ("pragma", "no-cache"))
     assert verdicts(kept, now, requests=True) == []
+    (alone,) = verdicts(answer(("content-length", "2"), ("pragma", "no-cache")), now, requests=True)
+    assert "REQUEST_HDR_IN_RESPONSE" in alone  # Pragma passes only beside no-store, as §5.1 pairs them
     _, response = lint(kept, now)
     assert [type(n).__name__ for n in notes(response) if n.level is levels.BAD] == ["REQUEST_HDR_IN_RESPONSE"]
 
