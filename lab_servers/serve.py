@@ -59,7 +59,6 @@ from .serve_sockets import (
     REQUEST_DEADLINE_SECONDS,
     WRITE_STALL_SECONDS,
     QuietOutOfFiles,
-    TraceRecorder,
     bind,
     canonical_host_only,
     limited_protocol,
@@ -73,6 +72,7 @@ from .serve_tls import (
     server_context,
     tls_handshakes,
 )
+from .serve_trace import TraceRecorder
 from .trace import Exchange
 
 

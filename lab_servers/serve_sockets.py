@@ -1,11 +1,10 @@
 """The sockets side of `python -m lab_servers serve`: binding and the host the URLs name, the
-connection limits uvicorn lacks (TLS's own are in `serve_tls`), the trace recorder every served
-app sits behind, and the canonical-host rule."""
+connection limits uvicorn lacks (TLS's own are in `serve_tls`), and the canonical-host rule. The
+trace recorder every served app sits behind is `serve_trace`."""
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import ipaddress
 import logging
 import os
@@ -15,26 +14,15 @@ from collections.abc import Callable
 from typing import Any
 
 import h11
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from .error_text import Refusal, refuse_as_invalid_request
 from .local_ca import LOOPBACK_ADDRESSES
-from .rfc9112 import absolute_form_authority, oversized_head
-from .trace import BodyTap, Exchange, Headers, Trace
+from .rfc9112 import oversized_head
 
 CANONICAL_HOST = "127.0.0.1"
 
-# A served process lives as long as its user wants and answers anyone, so what it keeps in memory
-# has a bound that does not depend on what strangers send: the latest exchanges, each with its
-# first headers and the first characters of its bodies (h11 already caps a request's line and
-# headers at 16 KiB). At their limits 1,000 exchanges are estimated at under ~100 MB; measured:
-# 3,000 POSTs of 64 KiB that decode to U+FFFD grew the process by 16 MB (12,000 grew it by 1.3 GB
-# before). Every exchange is still printed and, with --trace-file, saved to the file as it
-# happens, bodies as the trace keeps them (64 KiB).
-MAX_SERVED_EXCHANGES = 1_000
-MAX_SERVED_BODY_CHARS = 4_096
-MAX_SERVED_HEADERS = 40  # a browser sends ~20; 16 KiB of tiny headers cost ~0.5 MB as Python tuples
 
 # A request must arrive whole (headers and body) within this many seconds of its first byte (or
 # of the connection): uvicorn's keep-alive timer only runs *between* requests, so a client that
@@ -62,110 +50,6 @@ MAX_CONNECTIONS = 64
 # accepts (logging each failure) every time the listening socket is ready while descriptors are
 # exhausted. asyncio's own default.
 LISTEN_BACKLOG = 100
-
-
-class TraceRecorder:
-    """ASGI middleware recording every HTTP exchange an app serves, whoever the caller is."""
-
-    def __init__(
-        self, app: ASGIApp, trace: Trace, clock_now: Callable[[], int], on_exchange: Callable[[Exchange], None]
-    ):
-        self.app, self.trace, self.clock_now, self.on_exchange = app, trace, clock_now, on_exchange
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        seq = self.trace.start()
-        request_body, response_body = BodyTap(), BodyTap()  # bounded: a trace is not a copy of every upload
-        response: dict[str, Any] = {"status": None, "headers": ()}
-
-        async def recording_receive() -> Message:
-            message = await receive()
-            if message["type"] == "http.request":
-                request_body.add(message.get("body", b""))
-            return message
-
-        async def recording_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                response["status"] = message["status"]
-                response["headers"] = tuple(
-                    (k.decode("latin-1"), v.decode("latin-1")) for k, v in message.get("headers", [])
-                )
-            elif message["type"] == "http.response.body":
-                response_body.add(message.get("body", b""))
-            await send(message)
-
-        try:
-            await self.app(scope, recording_receive, recording_send)
-        finally:
-            headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"])
-            named = dict(headers)
-            host, target = _target(scope, named.get("host", ""))
-            query = scope.get("query_string", b"").decode("latin-1")
-            user_agent = named.get("user-agent", "").split(" ")[0]
-            client = scope.get("client") or ("?", 0)
-            exchange = self.trace.record(
-                seq,
-                caller=user_agent or client[0],
-                host=host,
-                address=client[0],
-                method=scope["method"],
-                url=target + (f"?{query}" if query else ""),
-                request_headers=headers,
-                request_body=request_body.text(),
-                status=response["status"],
-                response_headers=response["headers"],
-                response_body=response_body.text(),
-                at=self.clock_now(),
-            )
-            self.on_exchange(exchange)
-            _keep_bounded(self.trace, exchange)
-
-
-def _target(scope: Scope, host: str) -> tuple[str, str]:
-    """The host a request was for and its target URI, query aside (RFC 9112 §3.3): an
-    absolute-form request-target is the target URI itself, its authority the host (`rfc9112`);
-    an origin-form one is completed with the connection's scheme and the Host field."""
-    path = str(scope["path"])
-    authority = absolute_form_authority(path)
-    if authority is not None:
-        return authority, path
-    return host, f"{scope['scheme']}://{host}{path}"
-
-
-def _keep_bounded(trace: Trace, exchange: Exchange) -> None:
-    """Swap the exchange just recorded for a copy cut to MAX_SERVED_HEADERS headers and
-    MAX_SERVED_BODY_CHARS characters of each body, then drop the oldest past MAX_SERVED_EXCHANGES.
-    What is cut is said where it was, as `BodyTap` does."""
-    cut = dataclasses.replace(
-        exchange,
-        request_headers=_cut_headers(exchange.request_headers),
-        request_body=_cut(exchange.request_body),
-        response_headers=_cut_headers(exchange.response_headers),
-        response_body=_cut(exchange.response_body),
-    )
-    exchanges = trace.exchanges
-    for index in range(len(exchanges) - 1, -1, -1):  # recorded in `seq` order: usually the last one
-        if exchanges[index] is exchange:
-            exchanges[index] = cut
-            break
-    if len(exchanges) > MAX_SERVED_EXCHANGES:
-        del exchanges[: len(exchanges) - MAX_SERVED_EXCHANGES]
-
-
-def _cut_headers(headers: Headers) -> Headers:
-    if len(headers) <= MAX_SERVED_HEADERS:
-        return headers
-    kept = MAX_SERVED_HEADERS
-    note = f"[truncated: a served lab keeps the first {kept} of {len(headers)} headers in memory]"
-    return (*headers[:kept], ("…", note))
-
-
-def _cut(body: str) -> str:
-    if len(body) <= MAX_SERVED_BODY_CHARS:
-        return body
-    kept = MAX_SERVED_BODY_CHARS
-    return body[:kept] + f"\n… [truncated: a served lab keeps the first {kept} of {len(body)} characters in memory]"
 
 
 class LimitedH11Protocol(H11Protocol):

@@ -165,7 +165,7 @@ class Trace:
     as its lab lives: it grows with use, and only with use (about 4 KB an exchange, 30 KB a CIMD
     handshake, measured; each body is capped at MAX_TRACED_BODY_BYTES). `clear()` empties it; a
     dropped lab frees it with the rest (`LabNetwork.add_host`). A served lab, which strangers
-    use, keeps only its last `serve_sockets.MAX_SERVED_EXCHANGES`."""
+    use, keeps only its last `serve_trace.MAX_SERVED_EXCHANGES`."""
 
     exchanges: list[Exchange] = field(default_factory=list)
     _started: int = 0

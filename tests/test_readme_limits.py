@@ -28,13 +28,11 @@ from lab_servers.resource_server import tokens, tools
 from lab_servers.serve_sockets import (
     MAX_CONNECTIONS,
     MAX_REQUEST_HEAD_BYTES,
-    MAX_SERVED_BODY_CHARS,
-    MAX_SERVED_EXCHANGES,
-    MAX_SERVED_HEADERS,
     REQUEST_DEADLINE_SECONDS,
     WRITE_STALL_SECONDS,
 )
 from lab_servers.serve_tls import TLS_HANDSHAKE_SECONDS, TLS_SHUTDOWN_SECONDS
+from lab_servers.serve_trace import MAX_SERVED_BODY_CHARS, MAX_SERVED_EXCHANGES, MAX_SERVED_HEADERS
 from lab_servers.trace import MAX_TRACED_BODY_BYTES
 
 README = re.sub(r"\s+", " ", (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8"))

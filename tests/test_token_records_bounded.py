@@ -172,10 +172,10 @@ async def test_notes_added_by_successful_calls_are_bounded(lab: Lab, monkeypatch
 
 
 async def test_serve_mode_keeps_only_the_latest_exchanges_in_memory(monkeypatch: pytest.MonkeyPatch) -> None:
-    from lab_servers import serve_sockets
+    from lab_servers import serve_trace
     from lab_servers.serve import serving
 
-    monkeypatch.setattr(serve_sockets, "MAX_SERVED_EXCHANGES", 3)
+    monkeypatch.setattr(serve_trace, "MAX_SERVED_EXCHANGES", 3)
     async with serving(mcp_port=0, as_port=0, tls=False) as served:
         async with httpx.AsyncClient() as http:
             for _ in range(6):
@@ -187,11 +187,11 @@ async def test_serve_mode_keeps_only_the_latest_exchanges_in_memory(monkeypatch:
 async def test_serve_mode_keeps_the_first_headers_and_characters_of_each_body_in_memory(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from lab_servers import serve_sockets
+    from lab_servers import serve_trace
     from lab_servers.serve import serving
 
-    monkeypatch.setattr(serve_sockets, "MAX_SERVED_BODY_CHARS", 10)
-    monkeypatch.setattr(serve_sockets, "MAX_SERVED_HEADERS", 3)
+    monkeypatch.setattr(serve_trace, "MAX_SERVED_BODY_CHARS", 10)
+    monkeypatch.setattr(serve_trace, "MAX_SERVED_HEADERS", 3)
     printed = []
     async with serving(mcp_port=0, as_port=0, tls=False, on_exchange=printed.append) as served:
         async with httpx.AsyncClient() as http:
