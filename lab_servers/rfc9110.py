@@ -47,6 +47,7 @@ from .error_text import Refusal
 __all__ = [
     "ACCEPTED_CODINGS",
     "OWS",
+    "TOKEN",
     "NoContentCoding",
     "http_date",
     "imf_fixdate",
@@ -55,6 +56,7 @@ __all__ = [
 ]
 
 OWS = " \t"  # §5.6.3: optional whitespace is SP and HTAB, nothing else
+TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"  # §5.6.2: token = 1*tchar, as a regular expression
 
 # HTTP-date (§5.6.7) -----------------------------------------------------------------------------
 

@@ -32,7 +32,7 @@ import httpx
 from ..bounded_json import DEFAULT_LIMITS, JsonLimits, JsonRejected, parse_json
 from ..determinism import LabClock
 from ..rfc3986 import NUMERIC_HOST, is_dotted_quad, is_uri_text, shown
-from ..rfc9110 import http_date
+from ..rfc9110 import OWS, http_date
 from ..rfc9111 import cache_directives
 from .clients import Client
 from .defensive_fetch import FetchRefused, Resolver, UnresolvableHost, defensive_fetch, vet_host
@@ -261,7 +261,7 @@ def cache_lifetime(
 def _delta_seconds(value: str, *, invalid: int = 0) -> int:
     # RFC 9111 §1.2.2: delta-seconds = 1*DIGIT, ASCII digits only. Python's int() would also take
     # "+5", " 5", "1_0" and "١٢٣"; for anything else, `invalid` (for max-age: 0, not reused).
-    value = value.strip(" \t")  # OWS (RFC 9110 §5.5); str.strip() also took NBSP and NEL
+    value = value.strip(OWS)  # RFC 9110 §5.5; str.strip() also took NBSP and NEL
     if not (value.isascii() and value.isdigit()):
         return invalid
     # A value too large to represent MUST be taken as 2^31 (§1.2.2). Cutting the digits instead

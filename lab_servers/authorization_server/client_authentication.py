@@ -26,6 +26,7 @@ from ..rfc7519 import (
     unverified_parts,
     verify_signature,
 )
+from ..rfc9110 import OWS
 from .cimd import fetch_document
 from .client_ids import resolve_client
 from .clients import Client
@@ -104,7 +105,7 @@ def basic_credentials(authorization: str) -> tuple[str, str]:
     `user-id:password`), or ValueError. The AS and the enterprise IdP both read them here."""
     # RFC 9110 §11.4: 1*SP after the scheme, and OWS around a field value, nothing else. The
     # credentials are base64 (RFC 4648 §4) exactly: b64decode(validate=True) also took "YTpi=".
-    encoded = authorization[6:].strip(" \t")
+    encoded = authorization[6:].strip(OWS)
     if not _BASE64.fullmatch(encoded):
         raise ValueError("not base64 (RFC 7617 §2, RFC 4648 §4)")
     client_id, secret = base64.b64decode(encoded).split(b":", 1)

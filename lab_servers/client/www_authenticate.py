@@ -6,11 +6,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from ..rfc9110 import TOKEN
 from .server_data import shown
 
-_TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
-_SCHEME = re.compile(rf"\s*({_TOKEN})(?=\s|,|$)")
-_PARAM = re.compile(rf'\s*({_TOKEN})\s*=\s*(?:({_TOKEN})|"((?:[^"\\]|\\.)*)")\s*')
+_SCHEME = re.compile(rf"\s*({TOKEN})(?=\s|,|$)")
+_PARAM = re.compile(rf'\s*({TOKEN})\s*=\s*(?:({TOKEN})|"((?:[^"\\]|\\.)*)")\s*')
 _TOKEN68 = re.compile(r"\s*([A-Za-z0-9\-._~+/]+=*)\s*(?=,|$)")
 
 

@@ -34,7 +34,6 @@ from ..error_text import request_refusal
 from ..revisions import Revision
 from ..revisions import revision as revision_named
 from ..rfc7519 import JwtRejected, unverified_parts
-from ..rfc9110 import OWS
 from ..wellknown import PROTECTED_RESOURCE, insert_well_known, path_of
 from .batches import batch_refusal, serve_batch
 from .downstream import DownstreamCaller, DownstreamError
@@ -287,10 +286,8 @@ class ResourceServer:
 
 
 def _bearer_token(scope: Scope) -> str:
-    for key, value in scope["headers"]:
-        if key.lower() == b"authorization" and value[:7].lower() == b"bearer ":
-            return str(value[7:].decode("latin-1").strip(OWS))  # as rfc6750.bearer_token reads it
-    return ""
+    # The gate has read it already (one bearer token, a b64token): the same reading, not a second one.
+    return bearer_token([v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"authorization"]) or ""
 
 
 def _scopes_for(message: Any) -> set[str]:
