@@ -48,6 +48,9 @@ pytestmark = pytest.mark.anyio
 # Values a server might reflect: both characters quoted-string escapes, a space, a CTL, non-ASCII,
 # and the delimiters of a query string and a header list.
 HOSTILE = 'a"b\\c d\te\u00e9\u2028&x=1#f,g;h'
+# The same within RFC 6749 Appendix A.5's state (1*VSCHAR, printable ASCII): the AS sends a state
+# back as it came, so it refuses, on its page, one that no redirect could carry in the grammar.
+HOSTILE_STATE = 'a"b\\c d&x=1#f,g;h'
 MCP_ACCEPT = {"Accept": "application/json, text/event-stream"}
 
 
@@ -162,8 +165,8 @@ async def test_every_refusal_of_the_authorization_server_is_as_the_specs_write_i
     connection = await lab.connect("cimd")
     client_id = connection.client_id
     start = len(lab.trace.exchanges)
-    for overrides in ({"state": HOSTILE}, {"state": HOSTILE, "scope": HOSTILE}, {"scope": "notes:admin"},
-                      {"resource": HOSTILE}, {"response_type": None}, {"response_type": HOSTILE},
+    for overrides in ({"state": HOSTILE}, {"state": HOSTILE, "scope": HOSTILE}, {"state": HOSTILE_STATE, "scope": HOSTILE},
+                      {"scope": "notes:admin"}, {"resource": HOSTILE}, {"response_type": None}, {"response_type": HOSTILE},
                       {"code_challenge": HOSTILE}, {"code_challenge_method": "plain"}, {"state": None, "scope": "x"},
                       {"client_id": HOSTILE}, {"redirect_uri": f"https://app.example/callback?{HOSTILE}"}):  # fmt: skip
         await send(lab, "GET", authorization_url(client_id, **overrides), caller="browser")
@@ -239,7 +242,7 @@ async def test_a_redirect_uri_with_a_query_keeps_it_and_every_redirect_to_it_is_
     client_id = registered.json()["client_id"]
     start = len(lab.trace.exchanges)
     refused = await send(
-        lab, "GET", authorization_url(client_id, redirect_uri=uri, scope="x", state=HOSTILE), caller="browser"
+        lab, "GET", authorization_url(client_id, redirect_uri=uri, scope="x", state=HOSTILE_STATE), caller="browser"
     )
     assert refused.headers["location"].startswith(uri + "&error=invalid_scope&")
     assert await get_code(lab, client_id, redirect_uri=uri)

@@ -66,9 +66,19 @@ async def test_a_state_that_is_not_utf_8_is_refused_not_echoed_back_as_another_v
     assert "RFC 6749 Appendix B" in page.html
 
 
-async def test_a_utf_8_state_goes_back_exactly_as_it_came(lab: Lab) -> None:
-    redirect = await _approved(lab, authorization_url(lab.client_metadata_url, state="café ✓"))
-    assert redirect.params["state"] == "café ✓"
+async def test_a_state_of_printable_ascii_goes_back_exactly_as_it_came(lab: Lab) -> None:
+    # Appendix A.5: state = 1*VSCHAR, VSCHAR = %x20-7E: the space, the quote and the backslash too.
+    redirect = await _approved(lab, authorization_url(lab.client_metadata_url, state=' a"b\\c&d=e#f ~'))
+    assert redirect.params["state"] == ' a"b\\c&d=e#f ~'
+
+
+@pytest.mark.parametrize("state", ["café ✓", "a\tb", ""], ids=["utf-8", "tab", "empty"])
+async def test_a_state_outside_appendix_a5_is_refused_on_the_page(lab: Lab, state: str) -> None:
+    # §4.1.2 sends state back as "the exact value received from the client", which Appendix A.5
+    # would not allow here; the AS sent "café ✓" back as it came, outside the grammar.
+    page = await Browser(lab.httpx_client("browser")).open(authorization_url(lab.client_metadata_url, state=state))
+    assert isinstance(page, ConsentPage) and not page.is_consent and page.status == 400
+    assert "RFC 6749 Appendix A.5" in page.html
 
 
 async def test_a_token_request_with_a_value_that_is_not_utf_8_is_invalid_request(lab: Lab) -> None:

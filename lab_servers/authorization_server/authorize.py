@@ -20,7 +20,7 @@ from .errors import OAuthError
 from .grants import AuthorizationCode, PendingAuthorization
 from .params import single_valued
 from .resources import canonical_resource
-from .rfc6749 import form_urlencoded
+from .rfc6749 import form_urlencoded, is_state
 from .rfc7636 import check_code_challenge
 from .state import AuthorizationServerState
 
@@ -88,6 +88,11 @@ async def authorization_request(server: AuthorizationServerState, query: bytes) 
             params.get("client_id", ""), server.registry, server.cimd, cimd_supported=server.capabilities.cimd
         )
         redirect_uri = choose_redirect_uri(client, params.get("redirect_uri"), server.policy.exact_redirect_uri_match)
+        if "state" in params and not is_state(params["state"]):
+            # §4.1.2 and §4.1.2.1 send state back as "the exact value received from the client",
+            # and Appendix A.5 writes it as 1*VSCHAR: no redirect could carry this one back and
+            # stay in the grammar, so the request is refused here, on the page.
+            raise OAuthError("invalid_request", "state must be printable ASCII, at least one (RFC 6749 Appendix A.5)")
     except OAuthError as error:
         return error_page(error)
     # Phase 2: the redirect URI is trusted; errors go back to the client.

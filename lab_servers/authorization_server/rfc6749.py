@@ -18,12 +18,14 @@ from urllib.parse import unquote_to_bytes
 
 from .errors import OAuthError
 
-__all__ = ["form_urldecoded", "form_urlencoded", "is_scope", "scope_tokens"]
+__all__ = ["form_urldecoded", "form_urlencoded", "is_scope", "is_state", "scope_tokens"]
 
 # Appendix A.4: scope = scope-token *( SP scope-token ), scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
 # The lab also reads a value of SPs alone as no scope (omitted), and extra SPs as one: neither
 # changes which tokens were named. Any other character, and any other space, is malformed.
 _SCOPE_CHARACTERS = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
+# Appendix A.5: state = 1*VSCHAR, VSCHAR = %x20-7E.
+_STATE = re.compile(r"[\x20-\x7e]+")
 
 
 def form_urldecoded(raw: bytes) -> str:
@@ -64,6 +66,11 @@ def form_urlencoded(data: bytes) -> list[tuple[str, str]]:
 def is_scope(value: str) -> bool:
     """True when `value` is a scope by §3.3's grammar, or SPs alone (no scope)."""
     return _SCOPE_CHARACTERS.fullmatch(value) is not None
+
+
+def is_state(value: str) -> bool:
+    """True when `value` is a state by Appendix A.5's grammar: one or more printable ASCII."""
+    return _STATE.fullmatch(value) is not None
 
 
 def scope_tokens(scope: str | None) -> list[str]:
