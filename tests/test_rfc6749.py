@@ -8,6 +8,7 @@ which splits on every Unicode space."""
 
 from __future__ import annotations
 
+import base64
 from urllib.parse import quote, urlencode
 
 import pytest
@@ -20,6 +21,7 @@ from lab_servers.authorization_server.rfc6749 import form_urlencoded, scope_toke
 from lab_servers.client import Browser, ConsentPage, Redirect
 
 from .helpers import assert_oauth_error, authorization_url, code_form, get_code, open_authorization, token_request
+from .test_authorization_server import registered_client
 
 pytestmark = pytest.mark.anyio
 
@@ -72,7 +74,7 @@ async def test_a_state_of_printable_ascii_goes_back_exactly_as_it_came(lab: Lab)
     assert redirect.params["state"] == ' a"b\\c&d=e#f ~'
 
 
-@pytest.mark.parametrize("state", ["café ✓", "a\tb", ""], ids=["utf-8", "tab", "empty"])
+@pytest.mark.parametrize("state", ["café ✓", "a\tb", "\u2028"], ids=["utf-8", "tab", "line-separator"])
 async def test_a_state_outside_appendix_a5_is_refused_on_the_page(lab: Lab, state: str) -> None:
     # §4.1.2 sends state back as "the exact value received from the client", which Appendix A.5
     # would not allow here; the AS sent "café ✓" back as it came, outside the grammar.
@@ -157,3 +159,51 @@ async def test_a_form_whose_media_type_is_padded_with_nbsp_is_not_a_form(lab: La
             headers={"Content-Type": b"application/x-www-form-urlencoded\xa0"},
         )
     assert_oauth_error(response, 400, "invalid_request", "application/x-www-form-urlencoded")
+
+
+# §3.1, §3.2: "Parameters sent without a value MUST be treated as if they were omitted from the
+# request" (OAuth 2.1 §3.1 and §3.2 say the same) ------------------------------------------------
+
+
+async def test_a_state_sent_without_a_value_is_no_state_and_the_redirect_carries_none(lab: Lab) -> None:
+    # The AS echoed `state=` back: a client that sent no state must find none (§4.1.2: "REQUIRED if
+    # the "state" parameter was present in the client authorization request").
+    redirect = await _approved(lab, authorization_url(lab.client_metadata_url, state=""))
+    assert "state" not in redirect.params and redirect.params["code"]
+
+
+async def test_a_redirect_uri_sent_without_a_value_is_the_one_registered_at_both_endpoints(lab: Lab) -> None:
+    # OAuth 2.1 §4.1.1: redirect_uri is OPTIONAL when the client registered only one; §4.1.3: the
+    # token request names it only if the authorization request did.
+    redirect = await _approved(lab, authorization_url(lab.client_metadata_url, redirect_uri=""))
+    assert redirect.location.startswith("https://app.example/callback?")
+    response = await token_request(lab, code_form(lab.client_metadata_url, redirect.params["code"], redirect_uri=""))
+    assert response.status_code == 200, response.text
+
+
+async def test_a_public_client_sending_client_secret_without_a_value_sends_no_secret(lab: Lab) -> None:
+    # A public client (token_endpoint_auth_method "none") that fills in an empty client_secret
+    # authenticates with none: an empty value is no value.
+    code = await get_code(lab, lab.client_metadata_url)
+    response = await token_request(lab, code_form(lab.client_metadata_url, code, client_secret=""))
+    assert response.status_code == 200, response.text
+
+
+async def test_a_basic_client_sending_client_secret_without_a_value_uses_one_method(lab: Lab) -> None:
+    # §2.3: "MUST NOT use more than one authentication method in each request"; an empty
+    # client_secret in the body is no second method.
+    client = await registered_client(lab, token_endpoint_auth_method="client_secret_basic")
+    code = await get_code(lab, client["client_id"])
+    credentials = base64.b64encode(f"{client['client_id']}:{client['client_secret']}".encode()).decode()
+    form = code_form(client["client_id"], code, client_id=None, client_secret="")
+    response = await token_request(lab, form, headers={"Authorization": f"Basic {credentials}"})
+    assert response.status_code == 200, response.text
+
+
+async def test_a_revocation_hint_sent_without_a_value_is_no_hint(lab: Lab) -> None:
+    code = await get_code(lab, lab.client_metadata_url)
+    tokens = (await token_request(lab, code_form(lab.client_metadata_url, code))).json()
+    async with lab.httpx_client("client") as http:
+        form = {"token": tokens["access_token"], "token_type_hint": "", "client_id": lab.client_metadata_url}
+        response = await http.post(f"{ISSUER}/revoke", data=form)
+    assert response.status_code == 200, response.text

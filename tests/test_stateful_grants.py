@@ -250,10 +250,10 @@ class GrantModel(LabMachine):
         response = self.send("GET", f"{ISSUER}/authorize", params={k: v for k, v in params.items() if v is not None})
         only = client.redirect_uris[0] if len(client.redirect_uris) == 1 else None
         redirect_uri = params.get("redirect_uri") or only
-        if client.gone or redirect_uri not in client.redirect_uris or state == "":
+        if client.gone or redirect_uri not in client.redirect_uris:
             # OAuth 2.1 §4.1.2.1: an unknown client, or a redirect URI that is not registered (or
-            # none when several are), is shown to the user, never redirected to; so is a state no
-            # redirect could carry back in RFC 6749 Appendix A.5's grammar (1*VSCHAR: not empty).
+            # none when several are), is shown to the user, never redirected to. (`state=` is no
+            # state, §3.1: the redirect carries none.)
             assert response.status_code == 400 and 'data-field="error"' in response.text, response.text
             return None
         error = ("unauthorized_client" if AC not in client.grant_types else "invalid_target" if canonical(resource) is None

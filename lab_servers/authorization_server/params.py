@@ -13,9 +13,13 @@ MAX_PARAMETER_CHARS = 8192  # any one request parameter; a client assertion is t
 
 
 def single_valued(items: list[tuple[str, str]]) -> dict[str, str]:
-    """OAuth 2.1 §3.1: request parameters MUST NOT be included more than once."""
+    """OAuth 2.1 §3.1: request parameters MUST NOT be included more than once, and "parameters
+    sent without a value MUST be treated as if they were omitted from the request" (§3.1, §3.2;
+    RFC 6749 §3.1, §3.2): `state=` is no state, `client_secret=` no secret."""
     values: dict[str, str] = {}
     for key, value in items:
+        if not value:
+            continue
         if len(value) > MAX_PARAMETER_CHARS:
             # Values are stored (a pending consent keeps `state`) and echoed (the redirect carries
             # it back): unbounded, 10,000 pending consents could hold gigabytes.
