@@ -47,6 +47,8 @@ from .error_text import Refusal
 __all__ = [
     "ACCEPTED_CODINGS",
     "OWS",
+    "PARAMETERS",
+    "QUOTED_STRING",
     "TOKEN",
     "NoContentCoding",
     "http_date",
@@ -120,11 +122,23 @@ def _rfc850_year(yy: int, now: int) -> int:
 # Media types (§8.3.1) --------------------------------------------------------------------------
 
 
+# §5.6.4: qdtext is HTAB, SP, %x21, %x23-5B, %x5D-7E and obs-text; quoted-pair escapes one.
+QUOTED_STRING = r'"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
+# §5.6.6: parameters = *( OWS ";" OWS [ parameter ] ), parameter = parameter-name "=" parameter-value.
+# Written so that no run of OWS can be read two ways (a regex that could would backtrack on it).
+PARAMETERS = rf"(?:[ \t]*;(?:[ \t]*{TOKEN}=(?:{TOKEN}|{QUOTED_STRING}))?)*"
+_MEDIA_TYPE = re.compile(rf"({TOKEN}/{TOKEN}){PARAMETERS}[ \t]*")
+
+
 def media_type(content_type: str | None) -> str:
     """The type/subtype of a Content-Type value, lowercased, without its parameters and the OWS
-    around it (§8.3.1: the type and subtype are case-insensitive); "" for none. `str.strip()`,
-    which each reader of one used, also removes NBSP and NEL (a header is read as Latin-1)."""
-    return (content_type or "").split(";", 1)[0].strip(OWS).lower()
+    around it (§8.3.1: the type and subtype are case-insensitive); "" for none, and for a value
+    that is no `media-type` (§8.3.1: type "/" subtype parameters). Splitting at the first ";"
+    read `application/json; charset` (a parameter with no value) as JSON, and
+    `application/x y+json` as a JSON media type. `str.strip()`, which each reader of one used,
+    also removes NBSP and NEL (a header is read as Latin-1)."""
+    found = _MEDIA_TYPE.fullmatch((content_type or "").lstrip(OWS))
+    return found[1].lower() if found else ""
 
 
 # Content codings (§8.4) ------------------------------------------------------------------------
@@ -139,7 +153,9 @@ def unsupported_coding(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     """The rule a request breaks by declaring a content coding; None when it declares none."""
     # OWS only (§5.6.3): str.strip() also took NBSP and NEL, so `identity<NBSP>` passed as identity.
     codings = [v.decode("latin-1").strip(OWS).lower() for k, v in headers if k.lower() == b"content-encoding"]
-    if all(coding in ("", "identity") for coding in codings):
+    # Content-Encoding = #content-coding (§8.4), and a recipient "MUST accept empty list elements"
+    # (§5.6.1.2): `identity,` and `, identity` were each read as one coding, not identity, and refused.
+    if all(coding.strip(OWS) in ("", "identity") for value in codings for coding in value.split(",")):
         return None
     return (
         f"this server takes no content coding; the request's Content-Encoding is {', '.join(codings)!r} "

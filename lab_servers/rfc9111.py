@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import re
 
-from .rfc9110 import TOKEN
+from .rfc9110 import QUOTED_STRING, TOKEN
 
 __all__ = ["cache_directives"]
 
-# RFC 9110 §5.6.4: qdtext is HTAB, SP, %x21, %x23-5B, %x5D-7E and obs-text; quoted-pair escapes one.
-_QUOTED_STRING = r'"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
-_DIRECTIVE = re.compile(rf"[ \t]*({TOKEN})(?:=({TOKEN}|{_QUOTED_STRING}))?[ \t]*(?:,|\Z)")
+_DIRECTIVE = re.compile(rf"[ \t]*({TOKEN})(?:=({TOKEN}|{QUOTED_STRING}))?[ \t]*(?:,|\Z)")
 _EMPTY_ELEMENT = re.compile(r"[ \t]*,")  # §5.6.1.2: a recipient MUST accept empty list elements
 _OWS_TO_THE_END = re.compile(r"[ \t]*\Z")
 _QUOTED_PAIR = re.compile(r"\\(.)", re.DOTALL)

@@ -137,8 +137,10 @@ def test_a_documents_lifetime_from_expires_and_date_is_the_same_in_every_time_zo
         ("application/json", "application/json"),
         ("Application/JSON; charset=utf-8", "application/json"),  # case-insensitive; parameters apart
         (" \tapplication/json \t; x=1", "application/json"),  # OWS: SP and HTAB
-        ("\u00a0application/json", "\u00a0application/json"),  # NBSP is not OWS: no such type
-        ("application/json\u0085", "application/json\u0085"),  # nor is NEL
+        ("\u00a0application/json", ""),  # NBSP is not OWS: no media type at all
+        ("application/json\u0085", ""),  # nor is NEL
+        ("application/json; charset", ""),  # a parameter is name=value (§5.6.6)
+        ("application/x y+json", ""),  # a subtype is a token
     ],
 )
 def test_a_media_type_is_trimmed_of_ows_only(content_type: str, expected: str) -> None:

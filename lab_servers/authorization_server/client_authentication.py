@@ -40,6 +40,7 @@ JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 MAX_ASSERTION_LIFETIME = 300  # seconds between now and a client assertion's exp (lab limit)
 ASSERTION_JSON = DEFAULT_LIMITS.but(max_bytes=8 * 1024, max_depth=4)  # a JWT header or claims set
 _BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
+_CONTROL = re.compile(rb"[\x00-\x1f\x7f]")  # RFC 5234 B.1: CTL
 
 
 async def authenticate_client(
@@ -103,12 +104,17 @@ async def _resolve(server: AuthorizationServerState, client_id: str, basic: bool
 def basic_credentials(authorization: str) -> tuple[str, str]:
     """The client_id and secret of an `Authorization: Basic …` header (RFC 7617 §2: base64 of
     `user-id:password`), or ValueError. The AS and the enterprise IdP both read them here."""
-    # RFC 9110 §11.4: 1*SP after the scheme, and OWS around a field value, nothing else. The
-    # credentials are base64 (RFC 4648 §4) exactly: b64decode(validate=True) also took "YTpi=".
-    encoded = authorization[6:].strip(OWS)
+    # RFC 9110 §11.4: 1*SP after the scheme (a TAB there is no SP), and OWS after a field value,
+    # nothing else. The credentials are base64 (RFC 4648 §4) exactly: b64decode(validate=True)
+    # also took "YTpi=".
+    encoded = authorization[6:].lstrip(" ").rstrip(OWS)
     if not _BASE64.fullmatch(encoded):
         raise ValueError("not base64 (RFC 7617 §2, RFC 4648 §4)")
-    client_id, secret = base64.b64decode(encoded).split(b":", 1)
+    user_pass = base64.b64decode(encoded)
+    if _CONTROL.search(user_pass):
+        # RFC 7617 §2: "The user-id and password MUST NOT contain any control characters".
+        raise ValueError("a control character in the user-id or password (RFC 7617 §2)")
+    client_id, secret = user_pass.split(b":", 1)
     # RFC 6749 §2.3.1: both parts are form-urlencoded (Appendix B: UTF-8) before being joined.
     return form_urldecoded(client_id), form_urldecoded(secret)
 

@@ -6,12 +6,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ..rfc9110 import TOKEN
+from ..rfc9110 import QUOTED_STRING, TOKEN
 from .server_data import shown
 
-_SCHEME = re.compile(rf"\s*({TOKEN})(?=\s|,|$)")
-_PARAM = re.compile(rf'\s*({TOKEN})\s*=\s*(?:({TOKEN})|"((?:[^"\\]|\\.)*)")\s*')
-_TOKEN68 = re.compile(r"\s*([A-Za-z0-9\-._~+/]+=*)\s*(?=,|$)")
+# Whitespace in a challenge is SP and HTAB (RFC 9110 §11.6.1: 1*SP after the scheme, OWS and BWS
+# around the rest, §5.6.3), never `\s`: `Bearer<NBSP>realm=x` and `Bearer<U+3000>realm=x` were read
+# as Bearer challenges, and a vertical tab or U+3000 as the space between two challenges.
+_SCHEME = re.compile(rf"[ \t]*({TOKEN})(?=[ \t]|,|$)")
+# A quoted-string is §5.6.4's: qdtext and quoted-pairs of HTAB, SP, VCHAR and obs-text, no other
+# control character (`[^"\\]` took NUL, CR and LF, and every character beyond Latin-1).
+_PARAM = re.compile(rf"[ \t]*({TOKEN})[ \t]*=[ \t]*(?:({TOKEN})|({QUOTED_STRING}))[ \t]*")
+_TOKEN68 = re.compile(r"[ \t]*([A-Za-z0-9\-._~+/]+=*)[ \t]*(?=,|$)")
 
 
 @dataclass
@@ -38,7 +43,7 @@ def _parse_one(text: str) -> list[Challenge]:
     challenges: list[Challenge] = []
     pos = 0
     while pos < len(text):
-        while pos < len(text) and text[pos] in " \t\r\n,":
+        while pos < len(text) and text[pos] in " \t,":
             pos += 1
         scheme = _SCHEME.match(text, pos)
         if not scheme:
@@ -64,7 +69,7 @@ def _parse_one(text: str) -> list[Challenge]:
                     "token or a quoted-string (so a URL must be quoted), and a comma comes next"
                 )
                 return challenges  # malformed text ends the parsing of this header value
-            value = param.group(2) if param.group(2) is not None else re.sub(r"\\(.)", r"\1", param.group(3))
+            value = param.group(2) if param.group(2) is not None else re.sub(r"\\(.)", r"\1", param.group(3)[1:-1])
             challenge.params.setdefault(name, value)  # RFC 6750 §3: parameters MUST NOT repeat
             if pos < len(text) and text[pos] == ",":
                 # A comma ends this parameter; if what follows is a new scheme, the outer loop takes it.

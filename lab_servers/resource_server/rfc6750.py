@@ -29,8 +29,9 @@ def bearer_token(authorizations: list[str]) -> str | None:
         return None
     if len(bearer) > 1:
         raise MalformedBearerRequest("more than one bearer token was sent (RFC 6750 §2)")
-    # SPs after the scheme, and the field's OWS (RFC 9110 §5.6.3): str.strip() also took NBSP and NEL.
-    token = bearer[0][7:].strip(OWS)
+    # SPs after the scheme (§2.1: "Bearer" 1*SP b64token), and the field's trailing OWS (RFC 9110
+    # §5.5): str.strip() also took NBSP and NEL, and strip(OWS) a TAB between the scheme and the token.
+    token = bearer[0][7:].lstrip(" ").rstrip(OWS)
     if not _B64TOKEN.fullmatch(token):
         raise MalformedBearerRequest("the Authorization header is malformed: Bearer, then one b64token (RFC 6750 §2.1)")
     return token

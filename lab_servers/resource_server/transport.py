@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from starlette.responses import Response
 from starlette.types import Message, Receive
 
-from ..rfc9110 import ACCEPTED_CODINGS, OWS, media_type, unsupported_coding
+from ..rfc9110 import ACCEPTED_CODINGS, PARAMETERS, QUOTED_STRING, TOKEN, media_type, unsupported_coding
 from .jsonrpc import INVALID_REQUEST, error_response
 
 # Streamable HTTP "Sending Messages to the Server": every JSON-RPC message is POSTed as JSON.
@@ -25,6 +25,10 @@ JSON = "application/json"
 # RFC 9110 §12.4.2: qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ). float() also takes
 # "1e-9", "inf", "+1", "2", "1_0" and "0.0001".
 _QVALUE = re.compile(r"0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?")
+# §12.5.1: media-range = ( "*/*" / ( type "/*" ) / ( type "/" subtype ) ) parameters; a member
+# of the list, or an empty one, up to its comma. A "q" parameter is the weight (§12.4.2).
+_ACCEPT_MEMBER = re.compile(rf"[ \t]*(?:({TOKEN}/(?:{TOKEN}|\*))({PARAMETERS}))?[ \t]*(?:,|\Z)")
+_PARAMETER = re.compile(rf"[ \t]*;(?:[ \t]*({TOKEN})=({TOKEN}|{QUOTED_STRING}))?")
 
 
 def transport_refusal(status: int, rule: str, headers: dict[str, str] | None = None) -> Response:
@@ -141,15 +145,24 @@ def media_refusal(headers: list[tuple[bytes, bytes]]) -> Response | None:
 
 
 def _accepts_json(accept: str) -> bool:
-    """RFC 9110 §12.5.1: `application/json`, `application/*` or `*/*`, with a weight above 0."""
-    for item in accept.split(","):
-        media_range, *parameters = item.split(";")
-        if media_type(media_range) not in (JSON, "application/*", "*/*"):
+    """RFC 9110 §12.5.1: `application/json`, `application/*` or `*/*`, with a weight above 0.
+    Accept = #( media-range [ weight ] ), read as a list (§5.6.1.2: empty members are skipped)
+    whose members may hold quoted-strings, and a quoted-string may hold a comma: split on every
+    comma, `text/plain;a=",application/json,"` named JSON, where its one media range is text/plain.
+    A field that is no such list says nothing this server can trust: JSON is not accepted."""
+    accepted = False
+    pos = 0
+    while pos < len(accept):
+        member = _ACCEPT_MEMBER.match(accept, pos)
+        if member is None:
+            return False
+        pos = member.end()
+        if member[1] is None:
+            continue  # an empty member
+        if member[1].lower() not in (JSON, "application/*", "*/*"):
             continue
-        weights = [p.split("=", 1)[1].strip(OWS) for p in parameters if p.strip(OWS).lower().startswith("q=")]
-        if not weights:
-            return True
-        if _QVALUE.fullmatch(weights[0]) and float(weights[0]) > 0:
-            return True
-        # a weight of 0, or a malformed one: the range does not count
-    return False
+        weights = [p[2] for p in _PARAMETER.finditer(member[2]) if (p[1] or "").lower() == "q"]
+        if not weights or (_QVALUE.fullmatch(weights[0]) and float(weights[0]) > 0):
+            accepted = True
+        # a weight of 0 says "not acceptable" (§12.4.2); with a malformed one the range does not count
+    return accepted
