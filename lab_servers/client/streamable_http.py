@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from ..rfc9110 import media_type
 from .server_data import server_json
 
 PROTOCOL_VERSION = "2025-11-25"
@@ -23,7 +24,9 @@ def json_rpc_response(response: httpx.Response, request_id: int) -> dict[str, An
     """The JSON-RPC response to `request_id`: a Streamable HTTP server answers a POST either with
     application/json or with a text/event-stream whose events carry JSON-RPC messages. The stream
     as a whole was read within the client's limit (`server_data.receive`)."""
-    if not response.headers.get("content-type", "").startswith("text/event-stream"):
+    # RFC 9110 §8.3.1: the type and subtype are case-insensitive, and a media type is the whole
+    # of them: a prefix test took `text/event-streamx` for a stream and `Text/Event-Stream` for JSON.
+    if media_type(response.headers.get("content-type")) != "text/event-stream":
         return server_json(response.content, "the JSON-RPC response", rule=_RESPONSE_RULE)
     for event in response.text.replace("\r\n", "\n").split("\n\n"):
         data = "\n".join(line[5:].lstrip(" ") for line in event.split("\n") if line.startswith("data:"))
