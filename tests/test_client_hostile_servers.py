@@ -128,6 +128,8 @@ HOSTILE_BODIES = [
     ("register", _json(NESTED, 201), 4, r"step 4 \(client-id\): the registration response is nested deeper"),
     ("register", _json([1], 400), 4, r"step 4 \(client-id\): the registration endpoint's 400 answer is a JSON array, not a JSON object \(RFC 7591 §3.2.2"),
     ("register", _json('"no"', 400), 4, r"step 4 \(client-id\): .* 400 answer is a JSON string"),
+    # RFC 9110 §8.3.1: the type and subtype are case-insensitive; the refusal's JSON is read under any case.
+    ("register", _json({"error": "invalid_client_metadata", "error_description": "no"}, 400, "Application/JSON"), 4, r"step 4 \(client-id\): registration refused \(400 invalid_client_metadata: no\)"),
     ("register", _json({"client_id": {"a": 1}}, 201), 4, r"step 4 \(client-id\): the registration response's client_id is a JSON object, not a JSON string \(RFC 7591 §3.2.1\)"),
     ("register", _json({"client_secret": "s"}, 201), 4, r"step 4 \(client-id\): the registration response has no client_id \(RFC 7591 §3.2.1: REQUIRED\)"),
     # RFC 7591 §3.2.1: a number of seconds; Python's bool is an int, so true was read as 1 (long expired).

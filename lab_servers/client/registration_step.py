@@ -6,6 +6,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..loopback import is_loopback_host
+from ..rfc9110 import media_type
 from .base import ClientBase, StepRun
 from .client_id_url import client_id_url_advice, client_id_url_problem
 from .records import StepRecord
@@ -174,7 +175,8 @@ class RegistrationStep(ClientBase):
         response = await receive(self.http, "POST", endpoint, json=body, headers=headers)
         if response.status_code != 201:
             error = {}
-            if response.headers.get("content-type", "").startswith("application/json"):
+            # RFC 9110 §8.3.1: a media type, case-insensitive, not a prefix (Application/JSON is JSON).
+            if media_type(response.headers.get("content-type")) == "application/json":
                 what = f"the registration endpoint's {response.status_code} answer"
                 error = server_json(response.content, what, rule="RFC 7591 §3.2.2: a JSON object")
             # A refusal for missing credentials carries only a challenge (RFC 6750 §3.1): name it.
