@@ -26,7 +26,7 @@ from hypothesis import given
 
 from lab_servers.authorization_server.cimd import _delta_seconds
 from lab_servers.authorization_server.defensive_fetch import is_json_media_type
-from lab_servers.resource_server.transport import _accepts_json
+from lab_servers.resource_server.transport import _accepts_json, _listed
 from lab_servers.rfc9110 import TOKEN, http_date, media_type, unsupported_coding
 from lab_servers.rfc9111 import cache_directives
 
@@ -34,7 +34,10 @@ from .abnf_judge import (
     HOSTILE,
     JUDGED,
     NOW,
+    OWS,
     Judge,
+    first,
+    found,
     grammar_accepts_json,
     grammar_date,
     grammar_delta_seconds,
@@ -64,6 +67,9 @@ ALLOWED = {
     "lenient-client": "the lab client reads the challenges of a WWW-Authenticate that breaks RFC 9110 §11.6.1 up to "
     "the break (a server's mistake later in the field does not hide a Bearer challenge before it; the one cut short "
     "is marked malformed): RFC 9110 §2.3's robustness. It reads no other character as whitespace (checked)",
+    "host-empty-port": "the MCP gate refuses a Host whose port is empty (`localhost:`), which RFC 3986 §3.2.3's "
+    "port = *DIGIT allows and §6.2.3 reads as no port: a DNS-rebinding check is a list of the names the server "
+    "answers to (MCP Streamable HTTP, Security), and refusing a spelling no client sends fails safe (421)",
     "uri-characters-only": "is_uri_text checks RFC 3986 §2's characters only; the grammar is judged by its callers",
     "grammar-problem-two-rules": "grammar_problem names two breaks of RFC 3986 (§2.1 pct-encoded, §3.2.2 brackets) "
     "that urlsplit does not see; urlsplit and the callers' checks judge the rest",
@@ -247,3 +253,37 @@ def test_delta_seconds_reading_agrees_with_rfc9111() -> None:
 @given(grammar_text(["0", "1", "5", "9", "00", "+", "-", "_"], 14))
 def test_delta_seconds_reading_agrees_with_rfc9111_on_generated_text(text: str) -> None:
     judged(DELTA_SECONDS_JUDGE, [text])
+
+
+# RFC 9110 §7.2: Host, at the MCP gate's DNS-rebinding check --------------------------------------
+
+HOSTS = ("mcp.example.com", "127.0.0.1:*", "localhost:*")  # the MCP server's list (resource_server/server.py)
+
+
+def _grammar_listed(text: str) -> bool:
+    tree = parsed(rfc9110.Rule("Host"), text.strip(OWS))
+    if tree is None:
+        return False
+    host, port = first(tree, "uri-host").value.lower(), next(found(tree, "port"), None)
+    return (host, port is None) in (("mcp.example.com", True), ("127.0.0.1", False), ("localhost", False))
+
+
+HOST_JUDGE = Judge(
+    lab=lambda text: _listed(text, HOSTS),
+    grammar=_grammar_listed,
+    allowed=lambda text, lab, grammar: "host-empty-port" if grammar and not lab and text.endswith(":") else None,
+)
+HOST_EDGES = [*HOSTS, "MCP.Example.COM", "mcp.example.com:443", "mcp.example.com:", "localhost:", "localhost", "localhost:80",
+              "LOCALHOST:65535", "localhost:99999", "localhost:\u0661", "localhost:+80", "localhost: 80", "127.0.0.1:80",
+              "127.0.0.1:80.evil.example", "127.0.0.1:80@evil.example", "127.1:80", "[::1]:80", "mcp.example.com.",
+              "mcp.example.com\xa0", "user@mcp.example.com", "mcp.example.com/x", "mcp%2Eexample.com", *HOSTILE]  # fmt: skip
+
+
+def test_the_host_reading_agrees_with_rfc9110() -> None:
+    judged(HOST_JUDGE, HOST_EDGES)
+
+
+@JUDGED
+@given(grammar_text(["localhost", "127.0.0.1", "mcp.example.com", ":", "80", "0", ".", "@", "[::1]"]))
+def test_the_host_reading_agrees_with_rfc9110_on_generated_text(text: str) -> None:
+    judged(HOST_JUDGE, [text])

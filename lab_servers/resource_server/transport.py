@@ -103,9 +103,11 @@ def _listed(value: str, allowed: Sequence[str]) -> bool:
     # RFC 3986 §3.1 and §3.2.2): `MCP.EXAMPLE.COM` is this server's name too.
     # `name:*` is the name with a port, and a port is digits (RFC 3986 §3.2.3): read as a mere
     # prefix, `127.0.0.1:*` let `127.0.0.1:80.evil.example` through.
+    # The entry itself is no Host (RFC 9110 §7.2: port = *DIGIT): a request naming `localhost:*`
+    # matched the entry `localhost:*` as written.
     value = value.lower()
     return bool(value) and any(
-        value == entry or (entry.endswith(":*") and _is_port_after(entry[:-1], value))
+        _is_port_after(entry[:-1], value) if entry.endswith(":*") else value == entry
         for entry in (entry.lower() for entry in allowed)
     )
 
