@@ -15,8 +15,10 @@ import httpx
 import pytest
 from hypothesis import given
 
+from lab_servers import MCP_URL
 from lab_servers.authorization_server.client_authentication import basic_credentials
 from lab_servers.authorization_server.errors import OAuthError
+from lab_servers.authorization_server.resources import canonical_resource
 from lab_servers.authorization_server.rfc6749 import scope_tokens
 from lab_servers.authorization_server.rfc7591 import MetadataError, check_redirect_uri
 from lab_servers.authorization_server.rfc7636 import check_code_challenge, verify_code_verifier
@@ -265,7 +267,9 @@ URI_EDGES = [*HOSTILE, "https://app.example/cb", "https://app.example/cb?x=1", "
              "https://a]/", "https://[::1/", "https://a@b/cb", "https://a:b@c/cb", "http://a:b:c/", "https://a:99999/",
              "https://a:/cb", "https://a/cb#f", "com.example.app:/cb", "com.example.app:/c[b]?next=https://app.example/",
              "https://a/b c", "https://a/b\\c", "https://a/\u00e9", "//a/b", "/a", "a:", "1a:/b", ":/b", "https:", "https://",
-             "https:///cb", "https://a.example./cb", "https://a/%41", "https://[fe80::1%25eth0]/", "https://a/'~!$&()*+,;=:@"]  # fmt: skip
+             "https:///cb", "https://a.example./cb", "https://a/%41", "https://[fe80::1%25eth0]/", "https://a/'~!$&()*+,;=:@",
+             MCP_URL, MCP_URL.upper(), "HTTPS://MCP.EXAMPLE.COM/mcp", MCP_URL + "#", MCP_URL + "?", " " + MCP_URL,
+             MCP_URL + "\t", "https://mcp.example.com:443/mcp", "https://mcp.example.com/%6Dcp"]  # fmt: skip
 URI_PIECES = ["https", "http", ":", "//", "/", "?", "#", "[", "]", "@", "%", "2F", "zz", "app.example", "::1", "127.0.0.1",
               "80", "~", "'", "cb"]  # fmt: skip
 
@@ -274,6 +278,14 @@ def _redirect_uri_taken(text: str) -> bool:
     try:
         check_redirect_uri(text)
     except MetadataError:
+        return False
+    return True
+
+
+def _resource_taken(text: str) -> bool:
+    try:
+        canonical_resource(text, [MCP_URL])
+    except OAuthError:
         return False
     return True
 
@@ -294,6 +306,11 @@ URI_JUDGES = {
         lab=_redirect_uri_taken,
         grammar=absolute_uri,
         allowed=lambda text, lab, grammar: "redirect-uri-policy" if grammar and not lab else None,
+    ),
+    "canonical_resource": Judge(
+        lab=_resource_taken,
+        grammar=absolute_uri,  # RFC 8707 §2: "an absolute URI, as specified by Section 4.3 of [RFC3986]"
+        allowed=lambda text, lab, grammar: "resource-known-only" if grammar and not lab else None,
     ),
 }
 

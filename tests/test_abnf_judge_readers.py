@@ -70,6 +70,9 @@ ALLOWED = {
     "host-empty-port": "the MCP gate refuses a Host whose port is empty (`localhost:`), which RFC 3986 §3.2.3's "
     "port = *DIGIT allows and §6.2.3 reads as no port: a DNS-rebinding check is a list of the names the server "
     "answers to (MCP Streamable HTTP, Security), and refusing a spelling no client sends fails safe (421)",
+    "resource-known-only": "the AS takes as a resource only the MCP servers it knows, their scheme and host in any case "
+    "(RFC 8707 §2: invalid_target for one it does not issue tokens for; MCP §8.1: SHOULD accept uppercase scheme and "
+    "host); a valid URI of another server is refused",
     "uri-characters-only": "is_uri_text checks RFC 3986 §2's characters only; the grammar is judged by its callers",
     "grammar-problem-two-rules": "grammar_problem names two breaks of RFC 3986 (§2.1 pct-encoded, §3.2.2 brackets) "
     "that urlsplit does not see; urlsplit and the callers' checks judge the rest",
