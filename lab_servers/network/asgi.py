@@ -144,10 +144,14 @@ class StreamedResponse:
 
     async def aclose(self) -> None:
         task = self._call.task
-        if not task.done():
-            task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        if task.done():
+            return
+        task.cancel()
+        # Wait for the app to end without taking on its outcome. `await task` raised the app's
+        # CancelledError, and suppressing it swallowed the caller's own cancellation too when the
+        # caller was cancelled meanwhile (a timeout, an interrupted cell): the request then ran
+        # on as if nobody had given up. `asyncio.wait` raises only a cancellation of the caller.
+        await asyncio.wait((task,))
 
 
 class _AppCall:

@@ -1,0 +1,228 @@
+"""Every request of every story, cancelled at every await it reaches (`tests/cancellation.py`).
+
+The handshake of 2025-11-25 and 2026-07-28, by DCR and by CIMD with a cold and a warm cache
+(registration, the AS's CIMD fetch, the code and token, the MCP server's JWKS fetch, the SDK's
+Streamable HTTP app); then notebook 07's story after it: refresh rotation, the MCP server's
+token exchange (RFC 8693) for the downstream API, introspection (RFC 7662), revocation
+(RFC 7009), the enterprise ID-JAG and its JWT bearer grant, and client credentials with a
+private_key_jwt assertion. The fast suite sweeps one request of each kind; `slow` sweeps them all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+from lab_servers import Lab
+from lab_servers.network import LabNetwork
+from lab_servers.story import (
+    add_downstream_api,
+    add_enterprise_idp,
+    add_second_mcp_server,
+    connect_service,
+    publish_service_client,
+    use_introspection,
+)
+
+from .cancellation import Outcome, Scenario, Step, Story, sweep
+
+pytestmark = pytest.mark.anyio
+
+HANDSHAKE = (
+    "request_without_token", "discover_resource_metadata", "discover_authorization_server", "get_client_id",
+    "authorize", "exchange_code", "call_mcp",
+)  # fmt: skip
+
+
+def client_step(name: str) -> Step:
+    async def step(story: Story) -> Any:
+        return await getattr(story.kept["client"], name)()
+
+    return step
+
+
+def new_client(method: str) -> Step:
+    async def step(story: Story) -> None:
+        story.kept["client"] = story.lab.client(method)
+
+    return step
+
+
+async def warm_cache(story: Story) -> None:
+    await story.lab.client("cimd").run_all()
+
+
+def handshake(revision: str, method: str, *, warm: bool = False) -> Scenario:
+    label = {"dcr": "DCR", "cimd": "CIMD warm" if warm else "CIMD cold"}[method]
+    steps = [("warm the CIMD cache", warm_cache)] if warm else []
+    steps.append(("a new client", new_client(method)))
+    steps += [(name, client_step(name)) for name in HANDSHAKE]
+    return Scenario(f"{revision} {label}", lambda: Lab(revision=revision), tuple(steps), method)
+
+
+HANDSHAKES = [
+    handshake(revision, method, warm=warm)
+    for revision in ("2026-07-28", "2025-11-25")
+    for method, warm in (("dcr", False), ("cimd", False), ("cimd", True))
+]
+
+
+# Notebook 07's story ---------------------------------------------------------------------------------
+
+
+def story_lab() -> Lab:
+    lab = Lab(seed=0)
+    add_downstream_api(lab)
+    add_second_mcp_server(lab)
+    return lab
+
+
+async def refresh(story: Story) -> None:
+    story.lab.clock.advance(901)  # past the access token's exp: the client refreshes (rotation)
+    await story.kept["client"].refresh()
+
+
+async def token_exchange(story: Story) -> None:
+    # The MCP server exchanges the user's token at the AS (RFC 8693), then calls the API with it.
+    story.lab.resource_server.downstream.mode = "exchange"
+    result = await story.kept["client"].call_tool("list_contacts")
+    assert "error" not in result["structuredContent"], result
+
+
+async def introspected_call(story: Story) -> None:
+    use_introspection(story.lab)  # RFC 7662: the MCP server asks the AS about each token
+    result = await story.kept["client"].call_tool("whoami")
+    assert not result.get("isError"), result
+
+
+async def revoke(story: Story) -> None:
+    client = story.kept["client"]
+    async with story.lab.httpx_client("client") as http:
+        revoked = await http.post(
+            f"{story.lab.issuer}/revoke",
+            data={
+                "token": client.state.access_token,
+                "token_type_hint": "access_token",
+                "client_id": client.state.credentials.client_id,
+            },
+        )
+    assert revoked.status_code == 200, revoked.text
+
+
+async def enterprise_discovery(story: Story) -> None:
+    from lab_servers.client import Credentials
+    from lab_servers.story import ENTERPRISE_CLIENT_AT_AS
+
+    idp = story.kept["idp"] = add_enterprise_idp(story.lab)
+    client = story.kept["enterprise"] = story.lab.client("preregistered")
+    for _ in range(3):
+        await client.next_step()
+    registered = story.lab.auth_server.registry.get(ENTERPRISE_CLIENT_AT_AS)
+    assert registered is not None
+    client.state.credentials = Credentials(ENTERPRISE_CLIENT_AT_AS, registered.client_secret, "client_secret_basic")
+    del idp
+
+
+async def request_id_jag(story: Story) -> None:
+    from lab_servers.story import ENTERPRISE_CLIENT_ID, IDP_ISSUER
+
+    idp = story.kept["idp"]
+    id_token = idp.sign_in("alice", ENTERPRISE_CLIENT_ID)
+    secret = idp.clients[ENTERPRISE_CLIENT_ID].secret
+    await story.kept["enterprise"].request_id_jag(f"{IDP_ISSUER}/token", id_token, ENTERPRISE_CLIENT_ID, secret)
+
+
+async def redeem_id_jag(story: Story) -> None:
+    await story.kept["enterprise"].redeem_id_jag()
+
+
+async def client_credentials(story: Story) -> None:
+    # private_key_jwt (RFC 7523 §2.2): the assertion's jti is spent by the authentication.
+    await connect_service(story.lab, publish_service_client(story.lab), call=False)
+
+
+STORY = Scenario(
+    "notebook 07",
+    story_lab,
+    (
+        ("a new client", new_client("cimd")),
+        *((name, client_step(name)) for name in HANDSHAKE),
+        ("refresh", refresh),
+        ("token exchange", token_exchange),
+        ("introspection", introspected_call),
+        ("revocation", revoke),
+        ("enterprise discovery", enterprise_discovery),
+        ("ID-JAG", request_id_jag),
+        ("JWT bearer grant", redeem_id_jag),
+        ("client credentials", client_credentials),
+    ),
+    "cimd",
+)
+# What the fast suite sweeps: one request of each kind, each where it does the most.
+FAST = [
+    (HANDSHAKES[0], "get_client_id"),  # DCR registration
+    (HANDSHAKES[1], "authorize"),  # the AS's CIMD fetch, consent, code
+    (HANDSHAKES[0], "exchange_code"),  # a code redeemed once
+    (HANDSHAKES[3], "call_mcp"),  # initialize-era MCP: the SDK's SSE answers, the JWKS fetch
+    (STORY, "refresh"),
+    (STORY, "token exchange"),
+    (STORY, "JWT bearer grant"),
+]
+
+
+def index_of(scenario: Scenario, name: str) -> int:
+    return [n for n, _ in scenario.steps].index(name)
+
+
+@pytest.mark.parametrize(("scenario", "step"), FAST, ids=[f"{s.name}: {n}" for s, n in FAST])
+async def test_a_request_cancelled_at_any_await_leaves_nothing_half_done(scenario: Scenario, step: str) -> None:
+    outcome = Outcome()
+    await sweep(scenario, index_of(scenario, step), outcome)
+    assert outcome.points > 0
+    assert outcome.problems == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scenario", [*HANDSHAKES, STORY], ids=lambda s: s.name)
+async def test_every_request_cancelled_at_every_await(scenario: Scenario) -> None:
+    outcome = Outcome()
+    start = time.perf_counter()
+    for index, (name, _) in enumerate(scenario.steps):
+        if name not in ("a new client", "warm the CIMD cache"):
+            await sweep(scenario, index, outcome)
+    print(f"{scenario.name}: {outcome.points} cancellation points in {time.perf_counter() - start:.1f} s")
+    assert outcome.problems == []
+
+
+# The defect the sweep found ---------------------------------------------------------------------------
+
+
+async def test_a_caller_cancelled_while_the_app_winds_down_stays_cancelled() -> None:
+    """Closing a response cancels the app and waits for it to end (the MCP SDK's Streamable HTTP
+    app runs on after its answer). A caller cancelled during that wait (its `asyncio.timeout`, an
+    interrupted cell) must end cancelled: the network used to await the app's task inside
+    `suppress(CancelledError)`, which swallowed the caller's cancellation with the app's, and the
+    request returned its answer as if nobody had given up (2025-11-25's `call_mcp` ran on)."""
+    winding_down = asyncio.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"answered"})
+        try:
+            await asyncio.Event().wait()  # what runs on after the answer: cancelled when it is closed
+        finally:
+            winding_down.set()
+            for _ in range(3):
+                await asyncio.sleep(0)  # its cleanup takes a few iterations of the loop
+
+    network = LabNetwork()
+    network.add_host("slow.example", "192.0.2.80", app)
+    caller = asyncio.ensure_future(network.send("client", "GET", "https://slow.example/", [], b""))
+    await winding_down.wait()
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    assert caller.cancelled()
