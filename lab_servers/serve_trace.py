@@ -7,6 +7,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .rfc9112 import absolute_form_authority
@@ -55,8 +56,17 @@ class TraceRecorder:
                 response_body.add(message.get("body", b""))
             await send(message)
 
+        gone: str | None = None
         try:
             await self.app(scope, recording_receive, recording_send)
+        except ClientDisconnect:
+            # The connection ended before the request had arrived whole: the client hung up, or
+            # its deadline passed (`serve_sockets`). uvicorn hands the app `http.disconnect` and
+            # Starlette's body reader raises this; uvicorn printed it as "Exception in ASGI
+            # application" with a traceback, for every stranger who closes a socket early. It is
+            # no server error and there is no one left to answer (ASGI: after `http.disconnect`
+            # whatever the app sends is dropped, the 500 Starlette sends on the way out too).
+            gone = "no response: the connection ended before the request had arrived whole"
         finally:
             headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"])
             named = dict(headers)
@@ -73,9 +83,10 @@ class TraceRecorder:
                 url=target + (f"?{query}" if query else ""),
                 request_headers=headers,
                 request_body=request_body.text(),
-                status=response["status"],
-                response_headers=response["headers"],
-                response_body=response_body.text(),
+                status=None if gone else response["status"],
+                response_headers=() if gone else response["headers"],
+                response_body="" if gone else response_body.text(),
+                error=gone,
                 at=self.clock_now(),
             )
             self.on_exchange(exchange)

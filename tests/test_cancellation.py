@@ -11,13 +11,17 @@ private_key_jwt assertion. The fast suite sweeps one request of each kind; `slow
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 
 from lab_servers import Lab
 from lab_servers.network import LabNetwork
+from lab_servers.sdk import whoami_over_tls
 from lab_servers.story import (
     add_downstream_api,
     add_enterprise_idp,
@@ -28,8 +32,10 @@ from lab_servers.story import (
 )
 
 from .cancellation import Outcome, Scenario, Step, Story, sweep
+from .test_serve import served, tls_dir, trusting
 
 pytestmark = pytest.mark.anyio
+__all__ = ["tls_dir"]  # the session fixture, shared with test_serve.py
 
 HANDSHAKE = (
     "request_without_token", "discover_resource_metadata", "discover_authorization_server", "get_client_id",
@@ -226,3 +232,51 @@ async def test_a_caller_cancelled_while_the_app_winds_down_stays_cancelled() -> 
     with pytest.raises(asyncio.CancelledError):
         await caller
     assert caller.cancelled()
+
+
+# Served: a client that hangs up -----------------------------------------------------------------------
+
+
+async def test_served_clients_that_hang_up_mid_request_leave_the_lab_fine_for_the_next(
+    tls_dir: Path, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Over sockets, uvicorn does not cancel an app whose client went away: it hands the app an
+    `http.disconnect` when it next reads, and drops what it sends. A client that hangs up right
+    after its headers, in the middle of its body, or while the AS fetches its CIMD document,
+    leaves the served lab as it was: the next client's handshake completes and nothing is
+    printed as a traceback."""
+    async with served(tls_dir) as lab:
+        document = f"{lab.documents_origin}/inspector-cli.json"
+        query = urlencode({
+            "response_type": "code", "client_id": document, "redirect_uri": "http://127.0.0.1:6276/oauth/callback",
+            "code_challenge": "x" * 43, "code_challenge_method": "S256", "state": "s", "resource": lab.mcp_url,
+        })  # fmt: skip
+        hang_ups = [
+            (lab.issuer, b"POST /register HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+             b"Content-Length: 200\r\n\r\n"),  # headers only
+            (lab.issuer, b"POST /token HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+             b"Content-Length: 200\r\n\r\ngrant_type=authorization_code&co"),  # half its body
+            (lab.mcp_url, b"POST /mcp HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+             b"Accept: application/json, text/event-stream\r\nContent-Length: 100\r\n\r\n{\"jsonrpc\""),
+            (lab.issuer, f"GET /authorize?{query} HTTP/1.1\r\nHost: {{host}}\r\n\r\n".encode()),  # the AS fetches
+        ]  # fmt: skip
+        for url, request in hang_ups:
+            host = urlsplit(url).netloc
+            _, writer = await asyncio.open_connection(
+                *host.rsplit(":", 1), ssl=trusting(tls_dir), server_hostname="127.0.0.1"
+            )
+            writer.write(request.replace(b"{host}", host.encode()))
+            await writer.drain()
+            writer.transport.abort()  # gone, without a close_notify
+        await asyncio.sleep(0.2)  # the servers notice, and the AS's fetch ends
+        hung_up = [(e.method, e.url.split("?")[0].rsplit("/", 1)[-1], e.status, e.error) for e in lab.lab.trace]
+        whoami = await whoami_over_tls(lab.mcp_url, tls_dir / "ca.pem")
+    assert whoami["aud"] == lab.mcp_url
+    # The trace says what happened to each: the registration whose body never came, unanswered;
+    # the document the AS fetched for a client that had already gone.
+    gone = "no response: the connection ended before the request had arrived whole"
+    assert ("POST", "register", None, gone) in hung_up
+    assert ("GET", "inspector-cli.json", 200, None) in hung_up
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err, out + err
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []
