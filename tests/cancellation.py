@@ -23,7 +23,8 @@ After each cancellation (`Sweep.cancel_at`):
    "Task was destroyed but it is pending"); every view renders the trace and the AS's state;
 2. a single-use thing is used or not, never both: follows from 1, since the uncancelled run
    never passes through a state in which a code (refresh token, ID-JAG, assertion) both still
-   redeems and has issued tokens; checked explicitly for codes and refresh tokens as well;
+   redeems and has issued tokens; checked explicitly for codes and refresh families as well
+   (`used_and_not`);
 3. the cancelled task ends cancelled: a cancellation is never swallowed (an `asyncio.timeout`
    around the request would otherwise not fire, and a learner's interrupt would run on);
 4. the handshake run again from scratch by a new client completes; when the cancelled request
@@ -155,6 +156,28 @@ def at_rest(lab: Lab, clients: list[Any]) -> list[str]:
     return problems
 
 
+def used_and_not(lab: Lab) -> list[str]:
+    """A single-use thing used and still usable (OAuth 2.1 §4.1.3: a code is used once; §4.3.1:
+    a rotated refresh token is spent): a code still unused whose redemption issued tokens, a
+    refresh family with two tokens usable at once."""
+    problems = []
+    now = lab.clock.now()
+    for server in lab.authorization_servers.values():
+        assert isinstance(server, AuthorizationServer)
+        grants = set(server.grant_of_jti.values())
+        problems += [
+            f"{server.issuer}: code {code.code} still redeemable, and its tokens issued"
+            for code in server.codes.values()
+            if not code.used and (code.refresh_tokens or code.grant in grants)
+        ]
+        usable: dict[str, int] = {}
+        for token in server.refresh_tokens.values():
+            if token.usable(now):
+                usable[token.family] = usable.get(token.family, 0) + 1
+        problems += [f"{server.issuer}: refresh family {f} has {n} usable tokens" for f, n in usable.items() if n > 1]
+    return problems
+
+
 # Settling the loop and listening to asyncio ---------------------------------------------------------
 
 
@@ -274,7 +297,7 @@ async def cancel_at(
     state = state_of(lab)
     if state not in states:
         problems.append(f"{where}: the AS's state is one the uncancelled run never had (a half-done record)")
-    problems += [f"{where}: {p}" for p in at_rest(lab, list(story.kept.values()))]
+    problems += [f"{where}: {p}" for p in at_rest(lab, list(story.kept.values())) + used_and_not(lab)]
     try:
         render_everything(lab)
     except Exception as exc:  # noqa: BLE001

@@ -19,14 +19,14 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 
-from lab_servers import Lab
+from lab_servers import Lab, default_client_metadata
 from lab_servers.network import LabNetwork
 from lab_servers.sdk import whoami_over_tls
 from lab_servers.story import (
+    SERVICE_CLIENT_ID,
     add_downstream_api,
     add_enterprise_idp,
     add_second_mcp_server,
-    connect_service,
     publish_service_client,
     use_introspection,
 )
@@ -145,9 +145,40 @@ async def redeem_id_jag(story: Story) -> None:
     await story.kept["enterprise"].redeem_id_jag()
 
 
+KEYED_JOB = "https://app.example/keyed-job.json"
+# Steps that make a lab client and run its discovery, swept in the handshakes: a cancelled one
+# would shift the next client's ids by the client it made, not by a request.
+SETUP = ("a new client", "warm the CIMD cache", "enterprise discovery", "a job's discovery")
+
+
+def job_setup(client_id: str, *, jwks_uri: bool) -> Step:
+    """A nightly job (SEP-1046) that authenticates with private_key_jwt, its public key in its
+    document or at a jwks_uri (which the AS then fetches, a shared fetch as a CIMD one), and its
+    discovery (steps 1-3); what is swept is the token request after it."""
+
+    async def step(story: Story) -> None:
+        from lab_servers.client import Credentials
+
+        key = publish_service_client(story.lab)
+        if jwks_uri:
+            keys_url = f"{client_id.removesuffix('.json')}-keys.json"
+            document = {
+                **default_client_metadata(client_id), "grant_types": ["client_credentials"], "response_types": [],
+                "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": keys_url,
+            }  # fmt: skip
+            story.lab.publish_client_document(client_id, document)
+            story.lab.publish_client_document(keys_url, {"keys": [key.as_dict(private=False)]})
+        client = story.kept["job"] = story.lab.client("cimd", client_metadata_url=client_id)
+        for _ in range(3):
+            await client.next_step()
+        client.state.credentials = Credentials(client_id, None, "private_key_jwt", key, "Ed25519")
+
+    return step
+
+
 async def client_credentials(story: Story) -> None:
     # private_key_jwt (RFC 7523 §2.2): the assertion's jti is spent by the authentication.
-    await connect_service(story.lab, publish_service_client(story.lab), call=False)
+    await story.kept["job"].client_credentials()
 
 
 STORY = Scenario(
@@ -163,7 +194,10 @@ STORY = Scenario(
         ("enterprise discovery", enterprise_discovery),
         ("ID-JAG", request_id_jag),
         ("JWT bearer grant", redeem_id_jag),
+        ("a job's discovery", job_setup(SERVICE_CLIENT_ID, jwks_uri=False)),
         ("client credentials", client_credentials),
+        ("a job's discovery, its keys at a jwks_uri", job_setup(KEYED_JOB, jwks_uri=True)),
+        ("client credentials, keys at a jwks_uri", client_credentials),
     ),
     "cimd",
 )
@@ -197,7 +231,7 @@ async def test_every_request_cancelled_at_every_await(scenario: Scenario) -> Non
     outcome = Outcome()
     start = time.perf_counter()
     for index, (name, _) in enumerate(scenario.steps):
-        if name not in ("a new client", "warm the CIMD cache"):
+        if not name.startswith(SETUP):
             await sweep(scenario, index, outcome)
     print(f"{scenario.name}: {outcome.points} cancellation points in {time.perf_counter() - start:.1f} s")
     assert outcome.problems == []
