@@ -60,13 +60,13 @@ class TraceRecorder:
         try:
             await self.app(scope, recording_receive, recording_send)
         except ClientDisconnect:
-            # The connection ended before the request had arrived whole: the client hung up, or
-            # its deadline passed (`serve_sockets`). uvicorn hands the app `http.disconnect` and
+            # The connection ended before the request was read whole: the client hung up, or its
+            # deadline passed (`serve_sockets`). uvicorn hands the app `http.disconnect` and
             # Starlette's body reader raises this; uvicorn printed it as "Exception in ASGI
             # application" with a traceback, for every stranger who closes a socket early. It is
             # no server error and there is no one left to answer (ASGI: after `http.disconnect`
             # whatever the app sends is dropped, the 500 Starlette sends on the way out too).
-            gone = "no response: the connection ended before the request had arrived whole"
+            gone = "no response: the client's connection ended before its request was read whole"
         finally:
             headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"])
             named = dict(headers)

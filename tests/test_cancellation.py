@@ -32,6 +32,7 @@ from lab_servers.story import (
 )
 
 from .cancellation import Outcome, Scenario, Step, Story, sweep
+from .test_resource_server import mint
 from .test_serve import served, tls_dir, trusting
 
 pytestmark = pytest.mark.anyio
@@ -278,8 +279,14 @@ async def test_served_clients_that_hang_up_mid_request_leave_the_lab_fine_for_th
     `http.disconnect` when it next reads, and drops what it sends. A client that hangs up right
     after its headers, in the middle of its body, or while the AS fetches its CIMD document,
     leaves the served lab as it was: the next client's handshake completes and nothing is
-    printed as a traceback."""
-    async with served(tls_dir) as lab:
+    printed as a traceback. (The MCP server answers JSON, not an SSE stream: `json_response`.)"""
+    async with served(tls_dir, revision="2025-11-25") as lab:
+        token = mint(lab.lab, iss=lab.issuer, aud=lab.mcp_url)
+        call = b'{"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "whoami", "arguments": {}}}'
+        mcp_head = (
+            f"POST /mcp HTTP/1.1\r\nHost: {{host}}\r\nContent-Type: application/json\r\nAuthorization: Bearer {token}"
+            f"\r\nAccept: application/json, text/event-stream\r\nMCP-Protocol-Version: 2025-11-25\r\n"
+        ).encode()
         document = f"{lab.documents_origin}/inspector-cli.json"
         query = urlencode({
             "response_type": "code", "client_id": document, "redirect_uri": "http://127.0.0.1:6276/oauth/callback",
@@ -293,6 +300,8 @@ async def test_served_clients_that_hang_up_mid_request_leave_the_lab_fine_for_th
             (lab.mcp_url, b"POST /mcp HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
              b"Accept: application/json, text/event-stream\r\nContent-Length: 100\r\n\r\n{\"jsonrpc\""),
             (lab.issuer, f"GET /authorize?{query} HTTP/1.1\r\nHost: {{host}}\r\n\r\n".encode()),  # the AS fetches
+            (lab.mcp_url, mcp_head + f"Content-Length: {len(call)}\r\n\r\n".encode() + call),  # a whole tool call
+            (lab.mcp_url, mcp_head + f"Content-Length: {len(call)}\r\n\r\n".encode() + call[:40]),  # half of one
         ]  # fmt: skip
         for url, request in hang_ups:
             host = urlsplit(url).netloc
@@ -302,14 +311,22 @@ async def test_served_clients_that_hang_up_mid_request_leave_the_lab_fine_for_th
             writer.write(request.replace(b"{host}", host.encode()))
             await writer.drain()
             writer.transport.abort()  # gone, without a close_notify
-        await asyncio.sleep(0.2)  # the servers notice, and the AS's fetch ends
+        for _ in range(200):  # until each is recorded, with the AS's CIMD fetch and the MCP server's JWKS one
+            if len(lab.lab.trace) == len(hang_ups) + 2:
+                break
+            await asyncio.sleep(0.05)
         hung_up = [(e.method, e.url.split("?")[0].rsplit("/", 1)[-1], e.status, e.error) for e in lab.lab.trace]
         whoami = await whoami_over_tls(lab.mcp_url, tls_dir / "ca.pem")
     assert whoami["aud"] == lab.mcp_url
-    # The trace says what happened to each: the registration whose body never came, unanswered;
-    # the document the AS fetched for a client that had already gone.
-    gone = "no response: the connection ended before the request had arrived whole"
-    assert ("POST", "register", None, gone) in hung_up
+    # The trace says what happened to each: a request whose body the servers had not read when
+    # its client went is recorded unanswered, never as the client's error (a 400 "the form body
+    # could not be read", a -32700 "not valid JSON" for a tool call sent whole); the document the
+    # AS fetched for a client that had already gone was fetched all the same.
+    gone = "no response: the client's connection ended before its request was read whole"
+    assert ("POST", "register", None, gone) in hung_up and ("POST", "token", None, gone) in hung_up
+    assert ("POST", "mcp", None, gone) in hung_up  # half a tool call
+    # The whole one: unread (uvicorn's disconnect comes before the body it has) or answered.
+    assert {status for method, name, status, _ in hung_up if name == "mcp"} <= {401, 200, None}
     assert ("GET", "inspector-cli.json", 200, None) in hung_up
     out, err = capfd.readouterr()
     assert "Traceback" not in out + err, out + err

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from ..rfc9110 import media_type
 from .errors import OAuthError
@@ -50,6 +50,8 @@ async def form_items(request: Request) -> list[tuple[str, str]]:
         raise OAuthError("invalid_request", "the body must be application/x-www-form-urlencoded (OAuth 2.1 §3.2.2)")
     try:
         body = await request.body()
+    except ClientDisconnect:
+        raise  # the client went before its body was read: no one to answer (served: `serve_trace`)
     except Exception:  # noqa: BLE001 - a body cut short (BodyLimit has answered 413 already)
         raise OAuthError("invalid_request", "the form body could not be read") from None
     # Read as RFC 6749 Appendix B says, not by Starlette's parser: see rfc6749.py.

@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 from mcp.server.mcpserver import Context
 from mcp.server.transport_security import TransportSecuritySettings
+from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -304,6 +305,11 @@ async def _read_body(receive: Receive) -> bytes:
     chunks = []
     while True:
         message = await receive()
+        if message["type"] == "http.disconnect":
+            # The client went before its body was read (served: uvicorn's `http.disconnect`).
+            # What came is no whole message: judged as one, it was answered -32700 "not valid
+            # JSON", a parse error the trace blamed on a client that had sent valid JSON.
+            raise ClientDisconnect
         if message["type"] != "http.request":
             break
         chunks.append(message.get("body", b""))
