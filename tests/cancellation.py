@@ -19,8 +19,9 @@ After each cancellation (`Sweep.cancel_at`):
    exactly as the uncancelled run had them after some iteration (`state_of`), never a mix (the
    cancellation reaches each task at its next await, which may come a few iterations later);
    no request is still counted in flight, no fetch is still shared, no lock is held; no task of
-   the request is left pending; asyncio logged nothing ("Task exception was never retrieved",
-   "Task was destroyed but it is pending"); every view renders the trace and the AS's state;
+   the request is left pending; nothing was logged, by asyncio ("Task exception was never
+   retrieved", "Task was destroyed but it is pending") or a library (a traceback); every view
+   renders the trace and the AS's state;
 2. a single-use thing is used or not, never both: follows from 1, since the uncancelled run
    never passes through a state in which a code (refresh token, ID-JAG, assertion) both still
    redeems and has issued tokens; checked explicitly for codes and refresh families as well
@@ -191,15 +192,19 @@ class _Records(logging.Handler):
 
 
 @contextmanager
-def asyncio_log() -> Iterator[list[str]]:
-    """What asyncio logs meanwhile: a task's exception nobody retrieved, a task destroyed pending."""
+def logged_meanwhile() -> Iterator[list[str]]:
+    """What is logged meanwhile at WARNING or above, by anyone: asyncio's "Task exception was
+    never retrieved" and "Task was destroyed but it is pending", a library's traceback (the SDK
+    logs "Error handling POST request" with one). Every record reaches the root logger's
+    handlers; in a notebook or a console, Python prints those that find none."""
     handler = _Records()
-    logger = logging.getLogger("asyncio")
-    logger.addHandler(handler)
+    handler.setLevel(logging.WARNING)
+    root = logging.getLogger()
+    root.addHandler(handler)
     try:
         yield handler.messages
     finally:
-        logger.removeHandler(handler)
+        root.removeHandler(handler)
 
 
 def _lifespans() -> set[asyncio.Task[Any]]:
@@ -328,8 +333,8 @@ async def cancel_at(
 async def sweep(scenario: Scenario, index: int, outcome: Outcome, *, k_limit: int = 1000) -> None:
     """Cancel step `index` of `scenario` at k = 1, 2, … until it completes uncancelled; then
     collect the garbage, so that a task destroyed pending, or a task's exception nobody
-    retrieved, is logged while asyncio's log is listened to."""
-    with asyncio_log() as logged:
+    retrieved, is logged while the log is listened to."""
+    with logged_meanwhile() as logged:
         states, from_scratch = await _uncancelled(scenario, index)
         for k in range(1, k_limit):
             found = await cancel_at(scenario, index, k, states, from_scratch)
@@ -341,4 +346,4 @@ async def sweep(scenario: Scenario, index: int, outcome: Outcome, *, k_limit: in
             outcome.problems.append(f"{scenario.name}: step {index} still running after {k_limit} iterations")
         gc.collect()
         await asyncio.sleep(0)
-    outcome.problems += [f"{scenario.name}, {scenario.steps[index][0]}: asyncio logged: {m}" for m in logged]
+    outcome.problems += [f"{scenario.name}, {scenario.steps[index][0]}: logged: {m}" for m in logged]
