@@ -19,7 +19,7 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 
-from lab_servers import Lab, default_client_metadata
+from lab_servers import Lab, StepError, default_client_metadata
 from lab_servers.network import LabNetwork
 from lab_servers.sdk import whoami_over_tls
 from lab_servers.story import (
@@ -31,7 +31,7 @@ from lab_servers.story import (
     use_introspection,
 )
 
-from .cancellation import Outcome, Scenario, Step, Story, sweep
+from .cancellation import Outcome, Scenario, Step, Story, logged_meanwhile, settle, sweep
 from .test_resource_server import mint
 from .test_serve import served, tls_dir, trusting
 
@@ -207,7 +207,7 @@ FAST = [
     (HANDSHAKES[0], "get_client_id"),  # DCR registration
     (HANDSHAKES[1], "authorize"),  # the AS's CIMD fetch, consent, code
     (HANDSHAKES[0], "exchange_code"),  # a code redeemed once
-    (HANDSHAKES[3], "call_mcp"),  # initialize-era MCP: the SDK's SSE answers, the JWKS fetch
+    (HANDSHAKES[0], "call_mcp"),  # the MCP server's JWKS fetch, the SDK's Streamable HTTP app
     (STORY, "refresh"),
     (STORY, "token exchange"),
     (STORY, "JWT bearer grant"),
@@ -331,3 +331,35 @@ async def test_served_clients_that_hang_up_mid_request_leave_the_lab_fine_for_th
     out, err = capfd.readouterr()
     assert "Traceback" not in out + err, out + err
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []
+
+
+# Closing the lab while requests run ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("revision", ["2025-11-25", pytest.param("2026-07-28", marks=pytest.mark.slow)])
+async def test_closing_the_lab_mid_handshake_ends_its_requests_before_the_mcp_servers_lifespan(revision: str) -> None:
+    """`Lab.aclose` ends the MCP server's lifespan (the SDK's session manager). uvicorn shuts
+    down in an order: no new connection, the requests running end, then the lifespan. The lab
+    network ended the lifespan under the requests still running in it: each answered 500 and the
+    SDK logged "Error handling POST request" with a traceback, which a notebook prints in red.
+    Closed at every iteration of a handshake, the lab now ends each request first (cancelled, as
+    when its caller goes), refuses new ones meanwhile, and logs nothing; nothing is left pending."""
+    for k in range(1, 200):
+        lab = Lab(revision=revision)
+        before = set(asyncio.all_tasks())
+        handshake = asyncio.ensure_future(lab.connect("dcr"))
+        for _ in range(k):
+            await asyncio.sleep(0)
+        if handshake.done():
+            handshake.result()
+            break
+        with logged_meanwhile() as logged:
+            await lab.aclose()
+            done, _ = await asyncio.wait([handshake], timeout=10)
+            assert done, f"closed after {k} iterations, the handshake never ended"
+            if handshake.exception() is not None:  # the lab closed under it: a step names what failed
+                assert isinstance(handshake.exception(), StepError | RuntimeError), handshake.exception()
+            assert await settle(before) == []
+        assert logged == [], f"closed after {k} iterations"
+    else:
+        raise AssertionError("the handshake never completed")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
@@ -98,6 +99,11 @@ class _SendBuffer:
         self._unread -= len(chunk or b"")
         self._wake()
         return chunk
+
+    def end(self) -> None:
+        """The end of the body, from where nothing can be awaited (`_AppCall.abandon`)."""
+        self._chunks.append(None)
+        self._wake()
 
     async def _wait(self) -> None:
         waiter = asyncio.get_running_loop().create_future()
@@ -201,6 +207,16 @@ class _AppCall:
             headers = (("date", self._date()), *headers)
         self.started.set_result((status, headers))
 
+    def abandon(self) -> None:
+        """Answer for an app whose task has ended without answering and without running `_run`'s
+        `finally`: a task cancelled before its first step never enters its coroutine, and its
+        caller would wait for headers for ever. A 500 and the end of the body, as `_run` gives."""
+        if not self.started.done():
+            self._start(*_INTERNAL_ERROR)
+        if not self._ended:
+            self._ended = True
+            self.body.end()
+
     async def _run(self) -> None:
         try:
             await self._app(self._scope, self.receive, self.send)
@@ -226,13 +242,15 @@ async def open_asgi(
     body: bytes | AsyncIterator[bytes],
     client_address: str,
     date: DateField | None = None,
+    in_flight: set[_AppCall] | None = None,
 ) -> StreamedResponse:
     """Start `app` on one request and return as soon as it has sent its status and headers.
 
     The request body is handed over piece by piece as the app asks for it, and the response body
     piece by piece as the reader asks for it: nothing is buffered whole on either side, so a cap
     on either side bounds memory here as it would over a socket. With `date`, the answer carries
-    the server's `Date` unless the app sent one (`DateField`)."""
+    the server's `Date` unless the app sent one (`DateField`). With `in_flight`, the request is in
+    that set until its app's task ends (what a server shutting down waits for: `shut_down`)."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     default_port = 443 if scheme == "https" else 80
@@ -253,6 +271,9 @@ async def open_asgi(
         "extensions": {},
     }
     call = _AppCall(app, scope, body, date)
+    if in_flight is not None:
+        in_flight.add(call)
+        call.task.add_done_callback(functools.partial(_forget_call, in_flight, call))
     try:
         status, response_headers = await call.started
     except asyncio.CancelledError:
@@ -261,6 +282,23 @@ async def open_asgi(
         call.task.cancel()
         raise
     return StreamedResponse(status, response_headers, call)
+
+
+def _forget_call(in_flight: set[_AppCall], call: _AppCall, task: asyncio.Task[None]) -> None:
+    in_flight.discard(call)
+
+
+async def shut_down(in_flight: set[_AppCall]) -> None:
+    """End the requests still running in an app before its lifespan ends, as uvicorn does at
+    shutdown: each is given up on (cancelled), and answered 500 if its app never answered."""
+    loop = asyncio.get_running_loop()
+    calls = [call for call in in_flight if call.task.get_loop() is loop]  # another loop's have ended
+    for call in calls:
+        call.task.cancel()
+    if calls:
+        await asyncio.wait([call.task for call in calls])
+    for call in calls:
+        call.abandon()
 
 
 class LifespanRunner:

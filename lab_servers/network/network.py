@@ -16,7 +16,7 @@ import functools
 import ipaddress
 import weakref
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,7 +26,7 @@ import httpx2
 from ..bounded_read import ACCEPTED_ENCODINGS
 from ..determinism import LabClock
 from ..trace import BodyTap, Exchange, Trace
-from .asgi import ASGIApp, DateField, LifespanRunner, RawResponse, StreamedResponse, open_asgi
+from .asgi import ASGIApp, DateField, LifespanRunner, RawResponse, StreamedResponse, _AppCall, open_asgi, shut_down
 from .dns import UnknownHost, VirtualDNS
 
 PINNED_ADDRESS = "lab.pinned_address"
@@ -97,6 +97,10 @@ class _Host:
     address: str
     app: ASGIApp
     lifespan: LifespanRunner | None
+    # Requests still running in an app with a lifespan, which ends after them (`aclose`); while it
+    # ends, the host takes no new request, as a server closes its listening socket first.
+    in_flight: set[_AppCall] = field(default_factory=set)
+    closing: bool = False
 
 
 class LabNetwork:
@@ -185,7 +189,7 @@ class LabNetwork:
             if host is not None:
                 address = candidate
                 break
-        if host is None:
+        if host is None or host.closing:
             reason = f"{host_name} ({', '.join(addresses)}): connection refused"
             self._record_failure(common, request_tap, address, reason)
             raise LabConnectError(reason)
@@ -199,7 +203,10 @@ class LabNetwork:
 
         sending = body if isinstance(body, bytes) else tapped(body)
         try:
-            response = await open_asgi(host.app, method, url, headers, sending, client_address=caller, date=self._date)
+            in_flight = host.in_flight if host.lifespan is not None else None
+            response = await open_asgi(
+                host.app, method, url, headers, sending, client_address=caller, date=self._date, in_flight=in_flight
+            )
         except BaseException:
             # The caller gave up before the status line came (its timeout, a cancelled task). The
             # request was sent all the same, and the trace keeps every request sent.
@@ -235,9 +242,18 @@ class LabNetwork:
         return client
 
     async def aclose(self) -> None:
+        """End each app's lifespan (the MCP server's session manager) after the requests running
+        in it, as uvicorn shuts down: it used to end under them, and each answered 500 while the
+        SDK logged a traceback ("Error handling POST request"). Meanwhile the host takes no new
+        request (connection refused); once closed, it is reached as before."""
         for host in self._by_address.values():
             if host.lifespan is not None:
-                await host.lifespan.stop()
+                host.closing = True
+                try:
+                    await shut_down(host.in_flight)
+                    await host.lifespan.stop()
+                finally:
+                    host.closing = False
 
 
 class TracedResponse:
