@@ -20,8 +20,9 @@ After each cancellation (`Sweep.cancel_at`):
    cancellation reaches each task at its next await, which may come a few iterations later);
    no request is still counted in flight, no fetch is still shared, no lock is held; no task of
    the request is left pending; nothing was logged, by asyncio ("Task exception was never
-   retrieved", "Task was destroyed but it is pending") or a library (a traceback); every view
-   renders the trace and the AS's state;
+   retrieved", "Task was destroyed but it is pending") or a library (a traceback); every
+   exchange begun is filed in the trace, answered or not, and every view renders the trace and
+   the AS's state;
 2. a single-use thing is used or not, never both: follows from 1, since the uncancelled run
    never passes through a state in which a code (refresh token, ID-JAG, assertion) both still
    redeems and has issued tokens; checked explicitly for codes and refresh families as well
@@ -303,6 +304,8 @@ async def cancel_at(
     if state not in states:
         problems.append(f"{where}: the AS's state is one the uncancelled run never had (a half-done record)")
     problems += [f"{where}: {p}" for p in at_rest(lab, list(story.kept.values())) + used_and_not(lab)]
+    if lab.trace._started != lab.trace._finished:  # every exchange begun is filed, answered or not
+        problems.append(f"{where}: {lab.trace._started - lab.trace._finished} exchanges begun and never filed")
     try:
         render_everything(lab)
     except Exception as exc:  # noqa: BLE001

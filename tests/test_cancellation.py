@@ -267,6 +267,9 @@ async def test_a_caller_cancelled_while_the_app_winds_down_stays_cancelled() -> 
     with pytest.raises(asyncio.CancelledError):
         await caller
     assert caller.cancelled()
+    # The answer had come whole: the trace files it all the same (it keeps every exchange).
+    [exchange] = network.trace.exchanges
+    assert (exchange.status, exchange.response_body) == (200, "answered")
 
 
 # Served: a client that hangs up -----------------------------------------------------------------------
@@ -363,3 +366,18 @@ async def test_closing_the_lab_mid_handshake_ends_its_requests_before_the_mcp_se
         assert logged == [], f"closed after {k} iterations"
     else:
         raise AssertionError("the handshake never completed")
+
+
+async def test_a_first_request_cancelled_while_the_mcp_server_starts_is_filed_unanswered() -> None:
+    """The MCP server's first request waits for its lifespan to start, and the network had taken
+    the exchange's `seq` before: cancelled there, the exchange was never filed, and the trace had
+    a gap (an exchange begun, none recorded). It is filed as a request with no response."""
+    lab = Lab()
+    request = asyncio.ensure_future(lab.client().request_without_token())
+    await asyncio.sleep(0)  # one iteration: the request waits for the MCP server to start
+    request.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await request
+    [exchange] = lab.trace.exchanges
+    assert (exchange.status, exchange.error) == (None, "no response: the caller gave up while the server started")
+    await lab.aclose()

@@ -12,6 +12,7 @@ where that host resolves, as a real client's would (a vetted address says nothin
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import ipaddress
 import weakref
@@ -194,7 +195,13 @@ class LabNetwork:
             self._record_failure(common, request_tap, address, reason)
             raise LabConnectError(reason)
         if host.lifespan is not None:
-            await host.lifespan.start()
+            try:
+                await host.lifespan.start()  # the app's first request waits for it to start
+            except BaseException as exc:
+                # Its seq is taken: filed unanswered, so the trace has no gap where it would be.
+                why = "the caller gave up while the server started" if isinstance(exc, asyncio.CancelledError) else exc
+                self._record_failure(common, request_tap, address, f"no response: {why}")
+                raise
 
         async def tapped(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
             async for chunk in stream:
@@ -284,17 +291,19 @@ class TracedResponse:
         if self._closed:
             return
         self._closed = True
-        await self._response.aclose()
-        if not self._response.complete:
-            self._body.stopped_early()
-        self._network.trace.record(
-            **self._common,
-            request_body=self._request.text(),
-            address=self._address,
-            status=self.status,
-            response_headers=self.headers,
-            response_body=self._body.text(),
-        )
+        try:
+            await self._response.aclose()
+        finally:  # filed even if the caller is cancelled while the app ends: the answer came
+            if not self._response.complete:
+                self._body.stopped_early()
+            self._network.trace.record(
+                **self._common,
+                request_body=self._request.text(),
+                address=self._address,
+                status=self.status,
+                response_headers=self.headers,
+                response_body=self._body.text(),
+            )
 
 
 class _Stream:
