@@ -101,7 +101,7 @@ class _SendBuffer:
         return chunk
 
     def end(self) -> None:
-        """The end of the body, from where nothing can be awaited (`_AppCall.abandon`)."""
+        """The end of the body, from where nothing can be awaited (`AppCall.abandon`)."""
         self._chunks.append(None)
         self._wake()
 
@@ -126,7 +126,7 @@ class StreamedResponse:
     its own async iterator (no async generator per response: issue 12). Closing it early
     disconnects: the app is cancelled and sends nothing more."""
 
-    def __init__(self, status: int, headers: tuple[tuple[str, str], ...], call: _AppCall) -> None:
+    def __init__(self, status: int, headers: tuple[tuple[str, str], ...], call: AppCall) -> None:
         self.status, self.headers = status, headers
         self._call = call
         self._ended = False
@@ -160,7 +160,7 @@ class StreamedResponse:
         await asyncio.wait((task,))
 
 
-class _AppCall:
+class AppCall:
     """One request to an app: the `receive` and `send` it is given, and the task it runs in.
 
     One object per request rather than closures: with a thousand requests in flight, every
@@ -242,7 +242,7 @@ async def open_asgi(
     body: bytes | AsyncIterator[bytes],
     client_address: str,
     date: DateField | None = None,
-    in_flight: set[_AppCall] | None = None,
+    in_flight: set[AppCall] | None = None,
 ) -> StreamedResponse:
     """Start `app` on one request and return as soon as it has sent its status and headers.
 
@@ -270,7 +270,7 @@ async def open_asgi(
         "state": {},
         "extensions": {},
     }
-    call = _AppCall(app, scope, body, date)
+    call = AppCall(app, scope, body, date)
     if in_flight is not None:
         in_flight.add(call)
         call.task.add_done_callback(functools.partial(_forget_call, in_flight, call))
@@ -284,11 +284,11 @@ async def open_asgi(
     return StreamedResponse(status, response_headers, call)
 
 
-def _forget_call(in_flight: set[_AppCall], call: _AppCall, task: asyncio.Task[None]) -> None:
+def _forget_call(in_flight: set[AppCall], call: AppCall, task: asyncio.Task[None]) -> None:
     in_flight.discard(call)
 
 
-async def shut_down(in_flight: set[_AppCall]) -> None:
+async def shut_down(in_flight: set[AppCall]) -> None:
     """End the requests still running in an app before its lifespan ends, as uvicorn does at
     shutdown: each is given up on (cancelled), and answered 500 if its app never answered."""
     loop = asyncio.get_running_loop()

@@ -27,7 +27,7 @@ import httpx2
 from ..bounded_read import ACCEPTED_ENCODINGS
 from ..determinism import LabClock
 from ..trace import BodyTap, Exchange, Trace
-from .asgi import ASGIApp, DateField, LifespanRunner, RawResponse, StreamedResponse, _AppCall, open_asgi, shut_down
+from .asgi import AppCall, ASGIApp, DateField, LifespanRunner, RawResponse, StreamedResponse, open_asgi, shut_down
 from .dns import UnknownHost, VirtualDNS
 
 PINNED_ADDRESS = "lab.pinned_address"
@@ -100,7 +100,7 @@ class _Host:
     lifespan: LifespanRunner | None
     # Requests still running in an app with a lifespan, which ends after them (`aclose`); while it
     # ends, the host takes no new request, as a server closes its listening socket first.
-    in_flight: set[_AppCall] = field(default_factory=set)
+    in_flight: set[AppCall] = field(default_factory=set)
     closing: bool = False
 
 
