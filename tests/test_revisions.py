@@ -177,18 +177,19 @@ async def test_dcr_modes_refuse_registration_with_the_rule(dcr: str, status: int
 
 
 @pytest.mark.parametrize(
-    ("authorization", "challenge"),
+    ("authorization", "status", "challenge"),
     [
         # RFC 6750 §3.1: no credentials at all → no error code, no other error information; §3:
         # yet the scheme "MUST be followed by one or more auth-param values" (a bare Bearer was sent).
-        (None, 'Bearer realm="registration"'),
-        ("Bearer wrong", 'Bearer error="invalid_token"'),
-        # RFC 6750 §2.1: 1*SP, then the token; str.strip() also took the NBSP (read as Latin-1).
-        (b"Bearer \xa0iat-123", 'Bearer error="invalid_token"'),
+        (None, 401, 'Bearer realm="registration"'),
+        ("Bearer wrong", 401, 'Bearer error="invalid_token"'),
+        # RFC 6750 §2.1: 1*SP, then a b64token; str.strip() also took the NBSP (read as Latin-1).
+        # Not a b64token: the request is malformed (§3.1 invalid_request, 400), as at the MCP server.
+        (b"Bearer \xa0iat-123", 400, 'Bearer error="invalid_request"'),
     ],
 )
 async def test_registration_behind_an_initial_access_token_challenges_as_rfc_6750_says(
-    authorization: str | bytes | None, challenge: str
+    authorization: str | bytes | None, status: int, challenge: str
 ) -> None:
     capabilities = ASCapabilities(dcr="initial_access_token", initial_access_token="iat-123")
     async with Lab(capabilities=capabilities) as lab:
@@ -199,7 +200,7 @@ async def test_registration_behind_an_initial_access_token_challenges_as_rfc_675
             headers=headers,
         )
         assert "registration_endpoint" in lab.auth_server.metadata()
-    assert (response.status_code, response.headers["www-authenticate"]) == (401, challenge)
+    assert (response.status_code, response.headers["www-authenticate"]) == (status, challenge)
     assert ("error" in response.text) == (authorization is not None)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from ..rfc9110 import OWS
+from ..rfc6750 import MalformedBearerRequest, bearer_token
 from .capabilities import ASCapabilities
 from .errors import NO_STORE, OAuthError
 
@@ -30,8 +30,9 @@ class NoCredentials(OAuthError):
         return Response(status_code=self.status, headers={**NO_STORE, **self.headers})
 
 
-def check_registration_allowed(capabilities: ASCapabilities, authorization: str | None) -> None:
-    """Raise the error this AS answers a registration with, or return to let it through."""
+def check_registration_allowed(capabilities: ASCapabilities, authorizations: list[str]) -> None:
+    """Raise the error this AS answers a registration with, or return to let it through
+    (`authorizations`: every Authorization field the request sent)."""
     if capabilities.dcr == "removed":
         raise OAuthError(
             "invalid_request",
@@ -47,7 +48,18 @@ def check_registration_allowed(capabilities: ASCapabilities, authorization: str 
         )
     if capabilities.dcr == "initial_access_token":
         expected = capabilities.initial_access_token or ""
-        given = authorization[7:].strip(OWS) if authorization and authorization[:7].lower() == "bearer " else None
+        try:
+            # Read as every resource server of the lab reads a bearer token: two of them, or one
+            # that is no b64token, is "otherwise malformed" (RFC 6750 §2.1, §3.1: invalid_request,
+            # 400), not a wrong token; the first of two was taken before, the second never read.
+            given = bearer_token(authorizations)
+        except MalformedBearerRequest as malformed:
+            raise OAuthError(
+                "invalid_request",
+                f"{malformed} (RFC 7591 §3)",
+                400,
+                {"WWW-Authenticate": 'Bearer error="invalid_request"'},
+            ) from None
         if given is None:
             raise NoCredentials("registration needs an initial access token as a Bearer token (RFC 7591 §3)")
         if not expected or not hmac.compare_digest(given.encode(), expected.encode()):

@@ -85,7 +85,7 @@ class AuthorizationServer(AuthorizationServerState):
 
         @route("/register", "POST")
         async def register(request: Request) -> Response:
-            check_registration_allowed(self.capabilities, request.headers.get("authorization"))
+            check_registration_allowed(self.capabilities, request.headers.getlist("authorization"))
             sent_as = request.headers.get("content-type")
             if media_type(sent_as) != "application/json":
                 # RFC 7591 §3: the endpoint takes "request parameters encoded in the entity body

@@ -1,40 +1,18 @@
 """RFC 6750: the bearer token a request carries (§2.1), and how a resource server refuses one
 (§3): the challenge, with RFC 9728 §5.1's `resource_metadata` parameter, and the JSON body.
 
-Shared by every resource server of the lab: the MCP server and the downstream API behind it.
+Shared by every resource server of the lab: the MCP server and the downstream API behind it. The
+reading of the token itself is `lab_servers.rfc6750`'s, which the AS's /register uses too.
 """
 
 from __future__ import annotations
 
-import re
-
 from starlette.responses import JSONResponse, Response
 
 from ..error_text import error_description
-from ..rfc9110 import OWS
+from ..rfc6750 import MalformedBearerRequest, bearer_token
 
-# §2.1: credentials = "Bearer" 1*SP b64token, b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
-_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
-
-
-class MalformedBearerRequest(Exception):
-    """The request's credentials cannot be read as one bearer token: 400 `invalid_request` (§3.1)."""
-
-
-def bearer_token(authorizations: list[str]) -> str | None:
-    """The token of the request's one `Authorization: Bearer` header (§2.1), from every
-    `Authorization` value it sent; None when it sent no bearer credentials at all (§3.1)."""
-    bearer = [value for value in authorizations if value[:7].lower() == "bearer "]
-    if not bearer:
-        return None
-    if len(bearer) > 1:
-        raise MalformedBearerRequest("more than one bearer token was sent (RFC 6750 §2)")
-    # SPs after the scheme (§2.1: "Bearer" 1*SP b64token), and the field's trailing OWS (RFC 9110
-    # §5.5): str.strip() also took NBSP and NEL, and strip(OWS) a TAB between the scheme and the token.
-    token = bearer[0][7:].lstrip(" ").rstrip(OWS)
-    if not _B64TOKEN.fullmatch(token):
-        raise MalformedBearerRequest("the Authorization header is malformed: Bearer, then one b64token (RFC 6750 §2.1)")
-    return token
+__all__ = ["MalformedBearerRequest", "bearer_challenge", "bearer_refusal", "bearer_token"]
 
 
 def _quote(value: str) -> str:
