@@ -43,6 +43,7 @@ KINDS = {
     "bearer": "is no protected resource: it takes no bearer token (RFC 6750 §3)",
     "scoped": "has no scopes to be short of (RFC 6750 §3.1 insufficient_scope)",
     "prm": "publishes no RFC 9728 metadata to name in its challenge",
+    "jsonrpc": "is no JSON-RPC endpoint",
 }
 
 # RFC 6749 §5.2 and the extensions' registered codes, per endpoint: what an error there may say.
@@ -118,7 +119,7 @@ ENDPOINTS = [
     _endpoint("api-contacts", "full", f"{API_URL}contacts", "GET", "get bearer scoped"),
     _endpoint("metadata-host-client-document", "full", "https://app.example/client.json", "GET", "get"),
     *[
-        _endpoint(f"mcp@{revision}", revision, MCP_URL, "POST", "body bearer scoped" + (" prm" if revision != "2025-03-26" else ""),
+        _endpoint(f"mcp@{revision}", revision, MCP_URL, "POST", "body bearer scoped jsonrpc" + (" prm" if revision != "2025-03-26" else ""),
                   json_body=TOOLS_LIST)
         for revision in ("2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28")
     ],
@@ -141,6 +142,7 @@ async def send(
     content: bytes | None = None,
     token: str | None = "valid",
     basic: tuple[str, str] | None = None,
+    json_body: Any = None,
 ) -> httpx.Response:
     """The endpoint's own request (or one changed as asked), sent as its clients send it: to a
     protected resource with a token it accepts, unless `token` is another one, or None for none."""
@@ -151,7 +153,7 @@ async def send(
     query: Any = None
     if content is None and method in ("POST", "PUT", "PATCH"):
         if endpoint.json_body is not None:
-            body = endpoint.json_body
+            body = endpoint.json_body if json_body is None else json_body
             if endpoint.id == "mcp@2026-07-28":
                 body = modern_message(body, "2026-07-28", {"name": "matrix", "version": "1"})
                 sent += list(modern_headers(body, "2026-07-28").items())
@@ -169,7 +171,7 @@ async def send(
     basic = basic if basic is not None else endpoint.basic
     if basic is not None and not any(n.lower() == "authorization" for n, _ in sent):
         sent.append(("Authorization", httpx.BasicAuth(*basic)._auth_header))
-    if token is not None:
+    if token is not None and not any(n.lower() == "authorization" for n, _ in sent):
         sent.append(("Authorization", f"Bearer {token}"))
     async with lab.httpx_client("client") as http:
         return await http.request(method, endpoint.url, params=query, headers=sent, content=content)

@@ -143,6 +143,19 @@ async def unknown_ignored(lab: Lab, endpoint: Endpoint) -> None:
     assert _outcome(extended) == _outcome(plain), (_outcome(extended), _outcome(plain))
 
 
+async def media_type_parameters_and_case(lab: Lab, endpoint: Endpoint) -> None:
+    plain = await send(lab, endpoint)
+    for content_type in (f"{_content_type(endpoint)}; charset=UTF-8", _content_type(endpoint).title()):
+        other = await send(lab, endpoint, headers=[("Content-Type", content_type)])
+        assert _outcome(other) == _outcome(plain), (content_type, _outcome(other), _outcome(plain))
+
+
+async def form_is_utf8(lab: Lab, endpoint: Endpoint) -> None:
+    for content in (b"%FF=1", urlencode(endpoint.params).encode() + b"&x=%C3%28"):
+        response = await send(lab, endpoint, content=content)
+        assert _outcome(response) == (400, "invalid_request"), (content, response.status_code, response.text[:300])
+
+
 # RFC 6749 §5.1, §5.2 ---------------------------------------------------------------------------
 
 
@@ -176,6 +189,30 @@ async def client_authentication_failed(lab: Lab, endpoint: Endpoint) -> None:
     assert _outcome(response) == (401, "invalid_client"), (response.status_code, response.text[:300])
     found = challenges(response.headers.get("www-authenticate", "")) or []
     assert [scheme.lower() for scheme, _ in found] == ["basic"], response.headers
+
+
+async def one_authentication_method(lab: Lab, endpoint: Endpoint) -> None:
+    assert endpoint.basic is not None
+    with_secret_too = {**endpoint.params, "client_id": endpoint.basic[0], "client_secret": endpoint.basic[1]}
+    response = await send(lab, endpoint, params=with_secret_too)
+    assert _outcome(response) == (400, "invalid_request"), (response.status_code, response.text[:300])
+
+
+async def client_credentials_not_in_the_uri(lab: Lab, endpoint: Endpoint) -> None:
+    assert endpoint.basic is not None
+    in_uri = httpx.URL(endpoint.url).copy_merge_params(
+        {"client_id": endpoint.basic[0], "client_secret": endpoint.basic[1]}
+    )
+    response = await send(lab, replace(endpoint, url=str(in_uri), basic=None))
+    assert response.status_code in (400, 401) and error_of(response) in ("invalid_client", "invalid_request"), (
+        response.status_code, response.text[:300])  # fmt: skip
+
+
+async def basic_scheme_any_case(lab: Lab, endpoint: Endpoint) -> None:
+    assert endpoint.basic is not None
+    plain = await send(lab, endpoint)
+    header = httpx.BasicAuth(*endpoint.basic)._auth_header.replace("Basic", "bASIC")
+    assert _outcome(await send(lab, endpoint, headers=[("Authorization", header)])) == _outcome(plain)
 
 
 # RFC 6750 §3 at every protected resource -------------------------------------------------------
@@ -228,6 +265,25 @@ async def challenge_names_the_metadata(lab: Lab, endpoint: Endpoint) -> None:
         assert _challenge(response).get("resource_metadata", "").startswith("https://"), response.headers
 
 
+async def bearer_scheme_any_case(lab: Lab, endpoint: Endpoint) -> None:
+    response = await send(lab, endpoint, headers=[("Authorization", f"bEARER {valid_token(lab, endpoint)}")])
+    assert response.status_code < 300, (response.status_code, response.text[:300])
+
+
+# JSON-RPC 2.0 at the MCP endpoint, every revision -----------------------------------------------
+
+
+async def unknown_method(lab: Lab, endpoint: Endpoint) -> None:
+    response = await send(lab, endpoint, json_body={"jsonrpc": "2.0", "id": 7, "method": "lab/no-such-method"})
+    body = response.json()
+    assert body.get("id") == 7 and body.get("error", {}).get("code") == -32601, body
+
+
+async def notification_gets_202(lab: Lab, endpoint: Endpoint) -> None:
+    response = await send(lab, endpoint, json_body={"jsonrpc": "2.0", "method": "notifications/initialized"})
+    assert response.status_code == 202 and response.content == b"", (response.status_code, response.text[:300])
+
+
 RULES = [
     Rule("405-with-allow", "RFC 9110 §15.5.6: a method the target does not take gets 405 and Allow listing those it does", "any", method_not_allowed),
     Rule("head-as-get", "RFC 9110 §9.3.2: HEAD gets GET's status and header fields, without content", "any", head_as_get),
@@ -239,15 +295,23 @@ RULES = [
     Rule("parameters-once", "OAuth 2.1 §3.1, §3.2 (RFC 6749 §3.1, §3.2): parameters MUST NOT be included more than once: invalid_request", "params", parameters_once),
     Rule("empty-is-omitted", "OAuth 2.1 §3.1, §3.2 (RFC 6749 §3.1, §3.2): parameters sent without a value MUST be treated as omitted", "params", empty_is_omitted),
     Rule("unknown-ignored", "OAuth 2.1 §3.1, §3.2 (RFC 6749 §3.1, §3.2): the server MUST ignore unrecognized request parameters", "params", unknown_ignored),
+    Rule("media-type-case-and-parameters", "RFC 9110 §8.3.1: type and subtype are case-insensitive, and a charset parameter is no other type", "body", media_type_parameters_and_case),
+    Rule("form-utf8", "RFC 6749 Appendix B: names and values are UTF-8 once percent-decoded; others are refused, never replaced", "form", form_is_utf8),
     Rule("json-error", "RFC 6749 §5.2: an error is a JSON object whose error is one of the endpoint's registered codes", "oauth-json", json_error_with_a_registered_code),
     Rule("no-store", "RFC 6749 §5.1: a response with tokens or credentials carries Cache-Control: no-store and Pragma: no-cache", "credentials", no_store),
     Rule("client-auth-401", "RFC 6749 §5.2 invalid_client: a client that authenticated with the Authorization header gets 401 and a challenge of its scheme", "client-auth", client_authentication_failed),
+    Rule("one-auth-method", "RFC 6749 §2.3: the client MUST NOT use more than one authentication method in each request: invalid_request", "client-auth", one_authentication_method),
+    Rule("client-credentials-not-in-uri", "RFC 6749 §2.3.1: the client password parameters MUST NOT be included in the request URI", "client-auth", client_credentials_not_in_the_uri),
+    Rule("basic-scheme-any-case", "RFC 9110 §11.1: the authentication scheme is case-insensitive (Basic)", "client-auth", basic_scheme_any_case),
     Rule("bearer-no-token", "RFC 6750 §3, §3.1: no credentials get 401, a Bearer challenge with an auth-param and no error code", "bearer", no_token),
     Rule("bearer-invalid-token", "RFC 6750 §3.1: an invalid token gets 401 with error=\"invalid_token\"", "bearer", invalid_token),
     Rule("bearer-malformed", "RFC 6750 §2.1, §3.1: credentials that are not one Bearer b64token get 400 invalid_request", "bearer", malformed_credentials),
     Rule("bearer-insufficient-scope", "RFC 6750 §3.1: a token short of scope gets 403 insufficient_scope naming the scope", "scoped", insufficient_scope),
     Rule("bearer-not-in-query", "MCP §9.1, OAuth 2.1 §5.2: access tokens MUST NOT be sent in the query string; one sent there is not accepted", "bearer", no_token_in_the_query),
+    Rule("bearer-scheme-any-case", "RFC 9110 §11.1: the authentication scheme is case-insensitive (Bearer)", "bearer", bearer_scheme_any_case),
     Rule("bearer-resource-metadata", "RFC 9728 §5.1, MCP §4.2: the 401 challenge names the protected resource metadata", "prm", challenge_names_the_metadata),
+    Rule("jsonrpc-unknown-method", "JSON-RPC 2.0 §5.1: a method that does not exist gets -32601, with the request's id", "jsonrpc", unknown_method),
+    Rule("jsonrpc-notification-202", "MCP Streamable HTTP: a notification is accepted with 202 and no body", "jsonrpc", notification_gets_202),
 ]  # fmt: skip
 RULE_BY_ID = {rule.id: rule for rule in RULES}
 

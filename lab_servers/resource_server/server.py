@@ -51,6 +51,7 @@ from .transport import media_refusal, method_refusal, rebinding_refusal, replaye
 
 MAX_MCP_BODY_BYTES = 256 * 1024  # one JSON-RPC message or batch; the lab's tools take short text
 # JSON-RPC messages are parsed within these limits (RFC 8259 §9); a note's text may fill the body.
+JSON_BYTES = b"application/json"
 JSONRPC_JSON = DEFAULT_LIMITS.but(max_bytes=MAX_MCP_BODY_BYTES, max_string_chars=MAX_MCP_BODY_BYTES)
 
 
@@ -193,6 +194,13 @@ class ResourceServer:
         refused = method_refusal(scope["method"], path) or media_refusal(scope["headers"])
         if refused is not None:
             return await refused(scope, receive, send)
+        # The gate read the Content-Type as JSON (RFC 9110 §8.3.1: type and subtype are
+        # case-insensitive); the SDK compares it with the string "application/json" and answered
+        # Application/JSON with 415 (the initialize-era path): it is handed the type as it spells it.
+        scope = {
+            **scope,
+            "headers": [(k, JSON_BYTES) if k.lower() == b"content-type" else (k, v) for k, v in scope["headers"]],
+        }
         body = await _read_body(receive)  # capped at MAX_MCP_BODY_BYTES by BodyLimit
         try:
             message = parse_json(body, JSONRPC_JSON, what="the JSON-RPC message")
