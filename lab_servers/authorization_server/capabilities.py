@@ -57,6 +57,15 @@ class ASCapabilities:
             return self.registration_works
         return self.advertise_registration_endpoint
 
+    @property
+    def cimd_usable(self) -> bool:
+        """CIMD on, and a method a document may name offered. CIMD -02 §4.1 forbids shared secrets
+        in a document (no client_secret, no client_secret_basic or client_secret_post), so a CIMD
+        client authenticates with `none` or `private_key_jwt`; an AS offering neither can take no
+        CIMD client, and advertising CIMD would send every client to a dead end (MCP §5: a client
+        prefers CIMD whenever the metadata says it is supported)."""
+        return self.cimd and any(m in ("none", "private_key_jwt") for m in self.token_endpoint_auth_methods)
+
     def apply_to_metadata(self, metadata: dict[str, Any]) -> dict[str, Any]:
         """The RFC 8414 document with these capabilities advertised."""
         metadata = dict(metadata)
@@ -69,7 +78,7 @@ class ASCapabilities:
         # so their RFC 8414 lists narrow with it (introspection never takes `none`: rfc7662.py).
         metadata["revocation_endpoint_auth_methods_supported"] = list(methods)
         metadata["introspection_endpoint_auth_methods_supported"] = [m for m in methods if m != "none"]
-        if self.cimd:
+        if self.cimd_usable:
             metadata["client_id_metadata_document_supported"] = True
         else:
             metadata.pop("client_id_metadata_document_supported", None)
