@@ -42,7 +42,7 @@ KINDS = {
     "credentials": "answers with no credential (RFC 6749 §5.1's no-store is for tokens and secrets)",
     "bearer": "is no protected resource: it takes no bearer token (RFC 6750 §3)",
     "scoped": "has no scopes to be short of (RFC 6750 §3.1 insufficient_scope)",
-    "prm": "publishes no RFC 9728 metadata to name in its challenge",
+    "prm": "is no resource an MCP client discovers (RFC 9728 §5.1's resource_metadata)",
     "jsonrpc": "is no JSON-RPC endpoint",
 }
 
@@ -116,10 +116,10 @@ ENDPOINTS = [
     _endpoint("idp-token", "full", f"{IDP_ISSUER}/token", "POST", f"{_AS_FORM} credentials", params=_EXCHANGE,
               basic=(CLIENT_ID, CLIENT_SECRET), error_codes=TOKEN_CODES),
     _endpoint("idp-jwks", "full", f"{IDP_ISSUER}/jwks.json", "GET", "get"),
-    _endpoint("api-contacts", "full", f"{API_URL}contacts", "GET", "get bearer scoped"),
+    _endpoint("api-contacts", "full", f"{API_URL}contacts", "GET", "get bearer scoped prm"),
     _endpoint("metadata-host-client-document", "full", "https://app.example/client.json", "GET", "get"),
     *[
-        _endpoint(f"mcp@{revision}", revision, MCP_URL, "POST", "body bearer scoped jsonrpc" + (" prm" if revision != "2025-03-26" else ""),
+        _endpoint(f"mcp@{revision}", revision, MCP_URL, "POST", "body bearer scoped jsonrpc prm",
                   json_body=TOOLS_LIST)
         for revision in ("2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28")
     ],
@@ -130,6 +130,14 @@ ENDPOINTS = [
 ]
 # fmt: on
 BY_ID = {endpoint.id: endpoint for endpoint in ENDPOINTS}
+
+# Cells of a rule's kind that deliberately do not apply, each with the sentence that lets it go.
+EXEMPT: dict[tuple[str, str], str] = {
+    ("bearer-resource-metadata", "mcp@2025-03-26"): "MCP 2025-03-26 has no RFC 9728 metadata: the client finds "
+    "the AS at the MCP server's origin (2025-03-26 §2.3.2), so the challenge has none to name",
+    ("bearer-resource-metadata", "api-contacts"): "RFC 9728 is the resource's choice; the downstream API is "
+    "called only by the MCP server, configured with its AS, and publishes none (downstream_api/__init__.py)",
+}
 
 
 async def send(

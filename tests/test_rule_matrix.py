@@ -2,10 +2,12 @@
 every endpoint of that kind (`tests/rule_matrix.py` lists the endpoints), so that a rule a server
 follows at one endpoint and forgets at another shows up as one failing cell.
 
-A cell applies when its endpoint is of the rule's kind; a cell that deliberately does not apply is
-in `EXEMPT`, with the spec sentence that lets it go. `test_every_cell_is_decided` keeps the two
-honest. The labs are shared, one per group of endpoints: no rule here depends on what another
-cell left behind (each request is refused, or is answered the same however often it is sent).
+A cell applies when its endpoint is of the rule's kind; one that does not says why, in data
+(`tests/rule_matrix.py`): `KINDS` for what an endpoint is not, `EXEMPT` for a cell of the rule's
+kind that deliberately does not apply, with the spec sentence that lets it go.
+`test_every_cell_is_decided` keeps both honest. The labs are shared, one per group of endpoints:
+no cell depends on what another left behind (each request is refused, or answered alike however
+often it is sent; a registration or a pending consent more changes no other answer).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from .rule_matrix import (
     CLIENT_ID,
     CLIENT_SECRET,
     ENDPOINTS,
+    EXEMPT,
     INITIAL_ACCESS_TOKEN,
     KINDS,
     Endpoint,
@@ -277,6 +280,17 @@ async def unknown_method(lab: Lab, endpoint: Endpoint) -> None:
     response = await send(lab, endpoint, json_body={"jsonrpc": "2.0", "id": 7, "method": "lab/no-such-method"})
     body = response.json()
     assert body.get("id") == 7 and body.get("error", {}).get("code") == -32601, body
+    # 2026-07-28 (basic/index "Error Codes"): an unknown method is answered with HTTP 404.
+    assert response.status_code == (404 if endpoint.lab == "2026-07-28" else 200), response.status_code
+
+
+async def every_method_echoes_the_id(lab: Lab, endpoint: Endpoint) -> None:
+    # 2026-07-28 removed ping (SEP-2575) and added server/discover, which servers MUST implement.
+    first = ("server/discover", {}) if endpoint.lab == "2026-07-28" else ("ping", {})
+    for method, params in (first, ("tools/list", {}), ("tools/call", {"name": "whoami", "arguments": {}})):
+        request = {"jsonrpc": "2.0", "id": f"matrix-{method}", "method": method, "params": params}
+        body = (await send(lab, endpoint, json_body=request)).json()
+        assert body.get("jsonrpc") == "2.0" and body.get("id") == request["id"] and "result" in body, (method, body)
 
 
 async def notification_gets_202(lab: Lab, endpoint: Endpoint) -> None:
@@ -310,13 +324,11 @@ RULES = [
     Rule("bearer-not-in-query", "MCP §9.1, OAuth 2.1 §5.2: access tokens MUST NOT be sent in the query string; one sent there is not accepted", "bearer", no_token_in_the_query),
     Rule("bearer-scheme-any-case", "RFC 9110 §11.1: the authentication scheme is case-insensitive (Bearer)", "bearer", bearer_scheme_any_case),
     Rule("bearer-resource-metadata", "RFC 9728 §5.1, MCP §4.2: the 401 challenge names the protected resource metadata", "prm", challenge_names_the_metadata),
-    Rule("jsonrpc-unknown-method", "JSON-RPC 2.0 §5.1: a method that does not exist gets -32601, with the request's id", "jsonrpc", unknown_method),
+    Rule("jsonrpc-unknown-method", "JSON-RPC 2.0 §5.1: a method that does not exist gets -32601, with the request's id (2026-07-28: in a 404)", "jsonrpc", unknown_method),
+    Rule("jsonrpc-id-echoed", "JSON-RPC 2.0 §5: the response has the same id as the request, for every method the server has", "jsonrpc", every_method_echoes_the_id),
     Rule("jsonrpc-notification-202", "MCP Streamable HTTP: a notification is accepted with 202 and no body", "jsonrpc", notification_gets_202),
 ]  # fmt: skip
 RULE_BY_ID = {rule.id: rule for rule in RULES}
-
-# Cells of a rule's kind that deliberately do not apply, each with the sentence that lets it go.
-EXEMPT: dict[tuple[str, str], str] = {}
 
 
 def _reason(rule: Rule, endpoint: Endpoint) -> str | None:
