@@ -144,6 +144,22 @@ async def iss_iff_advertised(lab: Lab, metadata: dict[str, Any]) -> None:
     assert redirect.params.get("iss", lab.issuer) == metadata["issuer"]
 
 
+async def openid_configuration_agrees(lab: Lab, metadata: dict[str, Any]) -> None:
+    openid = (await _send(lab, "GET", f"{lab.issuer}/.well-known/openid-configuration")).json()
+    assert "code_challenge_methods_supported" in openid, openid  # MCP §11.4: MUST, with OIDC discovery
+    for name, value in metadata.items():
+        assert openid.get(name) == value, (name, openid.get(name), value)
+
+
+async def protected_resource_metadata_holds(lab: Lab, metadata: dict[str, Any]) -> None:
+    prm = (await _send(lab, "GET", "https://mcp.example.com/.well-known/oauth-protected-resource/mcp")).json()
+    assert prm["resource"] == lab.mcp_url, prm  # RFC 9728 §3.3: identical to the resource's URL
+    assert prm["authorization_servers"] == [metadata["issuer"]], prm
+    for scope in prm.get("scopes_supported", []):  # MCP §6: a client MAY request them all
+        page = await Browser(lab.httpx_client("browser")).open(_authorize(lab, CLIENT_ID, scope=scope))
+        assert isinstance(page, ConsentPage) and page.is_consent, (scope, page)
+
+
 def _authenticated(metadata: dict[str, Any], **form: str) -> dict[str, Any]:
     """A request's form, from a preregistered client authenticating by a method the AS lists."""
     listed = metadata["token_endpoint_auth_methods_supported"]
@@ -171,6 +187,8 @@ CLAIMS = [
     Claim("response_types_supported", "RFC 8414 §2, OAuth 2.1 §4.1.2.1: code works, any other is unsupported_response_type", response_types),
     Claim("grant_types_supported", "RFC 8414 §2: the grant types listed are the ones /token takes (unsupported_grant_type otherwise, RFC 6749 §5.2)", grant_types),
     Claim("scopes_supported", "RFC 8414 §2: each scope listed can be requested", scopes_requestable),
+    Claim("openid-configuration", "OpenID Discovery §3 beside RFC 8414: the same server described alike; MCP §11.4: with code_challenge_methods_supported", openid_configuration_agrees),
+    Claim("protected-resource-metadata", "RFC 9728 §2, §3.3: resource is the MCP URL, authorization_servers the AS, each scope in scopes_supported can be requested", protected_resource_metadata_holds),
     Claim("authorization_response_iss_parameter_supported", "RFC 9207 §3: iss is on authorization responses exactly when advertised", iss_iff_advertised),
 ]  # fmt: skip
 CLAIM_BY_ID = {claim.id: claim for claim in CLAIMS}
@@ -181,6 +199,8 @@ EXEMPT: dict[tuple[str, str], str] = {
         "the misconfiguration the lab exists to show (ASCapabilities.advertise_registration_endpoint: clients "
         "trip over an advertised endpoint that refuses, marselsel/Lexware-MCP-Server#36)"
     ),
+    ("protected-resource-metadata", "2025-03-26"): "MCP 2025-03-26 has no RFC 9728 metadata: its AS is found at "
+    "the MCP server's origin (2025-03-26 §2.3.2)",
     **{
         ("token_endpoint_auth_methods_supported", name): f"registration is {kind} here: no method can be registered (RFC 7591 §3)"
         for name, kind in (("dcr-closed", "closed"), ("dcr-removed", "removed"), ("dcr-closed-but-advertised", "closed"))
