@@ -5,6 +5,7 @@ the AS's /register behind an initial access token (RFC 7591 §3: an OAuth 2.0 be
 from __future__ import annotations
 
 import re
+from urllib.parse import parse_qsl
 
 from .rfc9110 import OWS
 
@@ -30,3 +31,11 @@ def bearer_token(authorizations: list[str]) -> str | None:
     if not _B64TOKEN.fullmatch(token):
         raise MalformedBearerRequest("the Authorization header is malformed: Bearer, then one b64token (RFC 6750 §2.1)")
     return token
+
+
+def query_names_a_token(query: bytes) -> bool:
+    """True when a request's query has an `access_token` parameter (§2.3's URI query parameter,
+    which MCP §9.1 forbids): that parameter by name, percent-decoded, not a substring, which also
+    caught `x_access_token=` and missed `access%5Ftoken=`."""
+    names = (name for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True))
+    return "access_token" in names

@@ -34,6 +34,7 @@ from ..determinism import LabClock
 from ..error_text import request_refusal
 from ..revisions import Revision
 from ..revisions import revision as revision_named
+from ..rfc6750 import query_names_a_token
 from ..rfc7519 import JwtRejected, unverified_parts
 from ..wellknown import PROTECTED_RESOURCE, insert_well_known, path_of
 from .batches import batch_refusal, serve_batch
@@ -235,7 +236,7 @@ class ResourceServer:
     async def authenticate(self, scope: Scope) -> TokenClaims | Response:
         """The bearer-token gate, from the request line and headers alone."""
         headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
-        if b"access_token=" in scope.get("query_string", b""):
+        if query_names_a_token(scope.get("query_string", b"")):
             return self.refuse(400, "invalid_request", "tokens MUST NOT be sent in the query string (MCP §9.1)")
         try:
             token = bearer_token([v for k, v in headers if k == "authorization"])
