@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -366,3 +367,14 @@ async def test_a_media_type_padded_with_a_space_that_is_not_ows_is_not_json(lab:
     assert response.status_code == 415
     response = await post(lab, TOOLS_LIST, Accept=space + b"application/json")  # type: ignore[arg-type]
     assert response.status_code == 406
+
+
+@pytest.mark.parametrize("accept", [" " * 100_000 + "x", " \t" * 50_000 + "x", "text/html," + " " * 100_000 + "x"],
+                         ids=["SP", "SP HTAB", "after a member"])  # fmt: skip
+async def test_an_accept_of_100_kb_of_ows_and_no_media_range_is_refused_at_once(lab: Lab, accept: str) -> None:
+    # RFC 9110 §12.5.1 and §5.6.1.2: empty list members and OWS are read and skipped; a field with
+    # no JSON range is 406. The reader is linear: an empty member's OWS, read by two `[ \t]*` in a
+    # row, could be split between them every way, and each of these took over a minute to refuse.
+    started = time.perf_counter()
+    response = await post(lab, TOOLS_LIST, Accept=accept)
+    assert response.status_code == 406 and time.perf_counter() - started < 2
