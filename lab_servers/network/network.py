@@ -202,6 +202,13 @@ class LabNetwork:
                 why = "the caller gave up while the server started" if isinstance(exc, asyncio.CancelledError) else exc
                 self._record_failure(common, request_tap, address, f"no response: {why}")
                 raise
+            if host.closing:
+                # The lab closed while the app started: uvicorn listens only once its startup is
+                # done and stops listening before its shutdown, so this request never connected.
+                # Sent on, it reached an app whose lifespan was ending under it and answered 500.
+                reason = f"{host_name} ({address}): connection refused, the server is shutting down"
+                self._record_failure(common, request_tap, address, reason)
+                raise LabConnectError(reason)
 
         async def tapped(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
             async for chunk in stream:
