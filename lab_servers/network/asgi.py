@@ -242,7 +242,7 @@ async def open_asgi(
     body: bytes | AsyncIterator[bytes],
     client_address: str,
     date: DateField | None = None,
-    in_flight: set[AppCall] | None = None,
+    in_flight: dict[AppCall, None] | None = None,
 ) -> StreamedResponse:
     """Start `app` on one request and return as soon as it has sent its status and headers.
 
@@ -250,7 +250,7 @@ async def open_asgi(
     piece by piece as the reader asks for it: nothing is buffered whole on either side, so a cap
     on either side bounds memory here as it would over a socket. With `date`, the answer carries
     the server's `Date` unless the app sent one (`DateField`). With `in_flight`, the request is in
-    that set until its app's task ends (what a server shutting down waits for: `shut_down`)."""
+    it until its app's task ends (what a server shutting down waits for: `shut_down`)."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     default_port = 443 if scheme == "https" else 80
@@ -272,7 +272,7 @@ async def open_asgi(
     }
     call = AppCall(app, scope, body, date)
     if in_flight is not None:
-        in_flight.add(call)
+        in_flight[call] = None
         call.task.add_done_callback(functools.partial(_forget_call, in_flight, call))
     try:
         status, response_headers = await call.started
@@ -284,13 +284,16 @@ async def open_asgi(
     return StreamedResponse(status, response_headers, call)
 
 
-def _forget_call(in_flight: set[AppCall], call: AppCall, task: asyncio.Task[None]) -> None:
-    in_flight.discard(call)
+def _forget_call(in_flight: dict[AppCall, None], call: AppCall, task: asyncio.Task[None]) -> None:
+    in_flight.pop(call, None)
 
 
-async def shut_down(in_flight: set[AppCall]) -> None:
+async def shut_down(in_flight: dict[AppCall, None]) -> None:
     """End the requests still running in an app before its lifespan ends, as uvicorn does at
-    shutdown: each is given up on (cancelled), and answered 500 if its app never answered."""
+    shutdown: each is given up on (cancelled), and answered 500 if its app never answered.
+    `in_flight` is a dict, in the order the requests began: they are cancelled, and so end and
+    are filed (`Exchange.done`), in that order. A set's order is its members' addresses, so the
+    same scenario filed them in a different order at each run, where traces are byte-identical."""
     loop = asyncio.get_running_loop()
     calls = [call for call in in_flight if call.task.get_loop() is loop]  # another loop's have ended
     for call in calls:

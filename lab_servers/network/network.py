@@ -100,7 +100,7 @@ class _Host:
     lifespan: LifespanRunner | None
     # Requests still running in an app with a lifespan, which ends after them (`aclose`); while it
     # ends, the host takes no new request, as a server closes its listening socket first.
-    in_flight: set[AppCall] = field(default_factory=set)
+    in_flight: dict[AppCall, None] = field(default_factory=dict)  # in the order they began
     closing: bool = False
 
 
