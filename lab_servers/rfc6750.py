@@ -28,9 +28,14 @@ def bearer_token(authorizations: list[str]) -> str | None:
     # SPs after the scheme (§2.1: "Bearer" 1*SP b64token), and the field's trailing OWS (RFC 9110
     # §5.5): str.strip() also took NBSP and NEL, and strip(OWS) a TAB between the scheme and the token.
     token = bearer[0][7:].lstrip(" ").rstrip(OWS)
-    if not _B64TOKEN.fullmatch(token):
+    if not is_b64token(token):
         raise MalformedBearerRequest("the Authorization header is malformed: Bearer, then one b64token (RFC 6750 §2.1)")
     return token
+
+
+def is_b64token(value: str) -> bool:
+    """True when `value` can travel as `Authorization: Bearer <value>` (§2.1's b64token)."""
+    return _B64TOKEN.fullmatch(value) is not None
 
 
 def query_names_a_token(query: bytes) -> bool:

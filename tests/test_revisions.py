@@ -221,6 +221,17 @@ async def test_an_initial_access_token_opens_registration() -> None:
         assert (await lab.connect(initial_access_token="iat-123")).client_id.startswith("tpc_")
 
 
+@pytest.mark.parametrize("token", ["iat secret", "iat:1", "s3cr3t!", "=abc"])
+def test_an_initial_access_token_that_no_bearer_header_can_carry_is_refused_when_the_as_is_configured(
+    token: str,
+) -> None:
+    # RFC 7591 §3: an OAuth 2.0 bearer token, so `Authorization: Bearer` and a b64token (RFC 6750
+    # §2.1), which /register reads as the resource servers do. Such a token was configured without
+    # a word, and every registration, the lab client's own, was then refused 400 as malformed.
+    with pytest.raises(ValueError, match=r"is no b64token.* \(RFC 7591 §3, RFC 6750 §2.1"):
+        ASCapabilities(dcr="initial_access_token", initial_access_token=token)
+
+
 async def test_registration_endpoint_advertised_while_dcr_is_closed_fails_the_client() -> None:
     async with Lab(capabilities=ASCapabilities(cimd=False, dcr="closed", advertise_registration_endpoint=True)) as lab:
         with pytest.raises(StepError, match=r"registration refused \(403 access_denied"):

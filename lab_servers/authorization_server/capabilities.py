@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from ..revisions import DEFAULT_REVISION
 from ..revisions import revision as revision_named
+from ..rfc6750 import is_b64token
 
 DcrMode = Literal["open", "initial_access_token", "closed", "removed"]
 ALL_AUTH_METHODS = ("none", "client_secret_basic", "client_secret_post", "private_key_jwt")
@@ -35,6 +36,18 @@ class ASCapabilities:
     advertise_registration_endpoint: bool | None = None
     token_endpoint_auth_methods: tuple[str, ...] = ALL_AUTH_METHODS
     iss_parameter: bool = True
+
+    def __post_init__(self) -> None:
+        # RFC 7591 §3: the initial access token is an OAuth 2.0 bearer token, which travels as
+        # `Authorization: Bearer` and a b64token (RFC 6750 §2.1). /register reads it so, as the
+        # resource servers do: one outside b64token (`iat secret`, `iat:1`) could never be sent,
+        # and every registration, the lab client's own, was refused as a malformed request.
+        token = self.initial_access_token
+        if token is not None and not is_b64token(token):
+            raise ValueError(
+                f"initial_access_token {token!r} is no b64token, so no request can carry it as a "
+                "Bearer token (RFC 7591 §3, RFC 6750 §2.1: letters, digits, -._~+/ then any '=')"
+            )
 
     def but(self, **changes: Any) -> ASCapabilities:
         """A copy with some capabilities changed."""
