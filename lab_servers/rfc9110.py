@@ -153,8 +153,9 @@ def unsupported_coding(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     """The rule a request breaks by declaring a content coding; None when it declares none."""
     # OWS only (§5.6.3): str.strip() also took NBSP and NEL, so `identity<NBSP>` passed as identity.
     codings = [v.decode("latin-1").strip(OWS).lower() for k, v in headers if k.lower() == b"content-encoding"]
-    # Content-Encoding = #content-coding (§8.4), and a recipient "MUST accept empty list elements"
-    # (§5.6.1.2): `identity,` and `, identity` were each read as one coding, not identity, and refused.
+    # Content-Encoding = #content-coding (§8.4), and a recipient "MUST parse and ignore a reasonable
+    # number of empty list elements" (§5.6.1.2): `identity,` and `, identity` were each read as one
+    # coding, not identity, and refused.
     if all(coding.strip(OWS) in ("", "identity") for value in codings for coding in value.split(",")):
         return None
     return (

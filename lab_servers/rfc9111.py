@@ -16,7 +16,7 @@ from .rfc9110 import QUOTED_STRING, TOKEN
 __all__ = ["cache_directives"]
 
 _DIRECTIVE = re.compile(rf"[ \t]*({TOKEN})(?:=({TOKEN}|{QUOTED_STRING}))?[ \t]*(?:,|\Z)")
-_EMPTY_ELEMENT = re.compile(r"[ \t]*,")  # §5.6.1.2: a recipient MUST accept empty list elements
+_EMPTY_ELEMENT = re.compile(r"[ \t]*,")  # §5.6.1.2: a recipient MUST parse and ignore empty list elements
 _OWS_TO_THE_END = re.compile(r"[ \t]*\Z")
 _QUOTED_PAIR = re.compile(r"\\(.)", re.DOTALL)
 

@@ -64,8 +64,9 @@ class TraceRecorder:
             # deadline passed (`serve_sockets`). uvicorn hands the app `http.disconnect` and
             # Starlette's body reader raises this; uvicorn printed it as "Exception in ASGI
             # application" with a traceback, for every stranger who closes a socket early. It is
-            # no server error and there is no one left to answer (ASGI: after `http.disconnect`
-            # whatever the app sends is dropped, the 500 Starlette sends on the way out too).
+            # no server error and there is no one left to answer (uvicorn drops whatever the app
+            # sends after `http.disconnect`, the 500 Starlette sends on the way out too; the ASGI
+            # spec lets a server raise an OSError there instead, which would end up here no more).
             gone = "no response: the client's connection ended before its request was read whole"
         finally:
             headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"])
