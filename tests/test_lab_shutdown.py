@@ -1,0 +1,57 @@
+"""Closing a lab while requests run in the MCP server (`LabNetwork.aclose`), as uvicorn shuts down:
+no new connection (a request waiting for the server to start included), the running requests
+end, in the order they began, then the lifespan (the SDK's session manager). The sweep of every
+await of a handshake closed under it is `test_cancellation`'s."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from lab_servers import Lab
+
+from .test_resource_server import mint
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_the_first_mcp_request_waiting_for_the_server_to_start_is_refused_when_the_lab_closes() -> None:
+    """The MCP server's first request waits for its lifespan to start (the SDK's session manager).
+    uvicorn listens only once its startup is done and stops listening before its shutdown, so a
+    request the lab closes on while it waits never connected: connection refused. It was sent on
+    to an app whose lifespan was ending under it, and answered 500 (a server error nobody made)."""
+    lab = Lab()
+    headers = {"Accept": "application/json, text/event-stream", "Authorization": f"Bearer {mint(lab)}"}
+    async with lab.httpx_client() as http:
+        first = asyncio.ensure_future(
+            http.post(lab.mcp_url, json={"jsonrpc": "2.0", "id": 1, "method": "ping"}, headers=headers)
+        )
+        await asyncio.sleep(0)  # the request is sent, and waits for the server to start
+        assert not first.done()
+        await lab.aclose()
+        with pytest.raises(httpx.ConnectError, match="connection refused, the server is shutting down"):
+            await first
+    refused = lab.trace.exchanges[-1]  # filed as the refusal it is, not as a 500 answer
+    assert refused.status is None and (refused.error or "").endswith("connection refused, the server is shutting down")
+
+
+async def test_closing_the_lab_ends_the_requests_running_in_the_order_they_began() -> None:
+    """`Lab.aclose` cancels the MCP server's running requests before its lifespan ends, and each
+    caller files its exchange as its request ends (`Exchange.done`). They were kept in a set, whose
+    order is its members' memory addresses: the same scenario filed them in another order at each
+    run, where the lab's traces are byte-identical (README: outputs are deterministic)."""
+    lab = Lab()
+    headers = {"Accept": "application/json, text/event-stream", "Authorization": f"Bearer {mint(lab)}"}
+    ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    async with lab.httpx_client() as http:
+        await http.post(lab.mcp_url, json=ping, headers=headers)  # the server has started
+        running = [asyncio.ensure_future(http.post(lab.mcp_url, json=ping, headers=headers)) for _ in range(8)]
+        for _ in range(6):  # each request is in the MCP server, fetching the AS's keys
+            await asyncio.sleep(0)
+        assert not any(request.done() for request in running)
+        await lab.aclose()
+        await asyncio.gather(*running, return_exceptions=True)
+    ended = [exchange for exchange in lab.trace.exchanges if exchange.url.startswith(lab.mcp_url)][1:]
+    assert len(ended) == 8 and [e.done for e in ended] == sorted(e.done for e in ended)
