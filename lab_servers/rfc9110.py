@@ -122,8 +122,10 @@ def _rfc850_year(yy: int, now: int) -> int:
 # Media types (§8.3.1) --------------------------------------------------------------------------
 
 
-# §5.6.4: qdtext is HTAB, SP, %x21, %x23-5B, %x5D-7E and obs-text; quoted-pair escapes one.
-QUOTED_STRING = r'"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
+# §5.6.4: qdtext is HTAB, SP, %x21, %x23-5B, %x5D-7E and obs-text; quoted-pair escapes one. obs-text
+# is the octets %x80-FF: the servers read a field as Latin-1 (an octet, a character), httpx as UTF-8
+# when it decodes (several octets, one character), so the lab client's `café` or `€` is obs-text too.
+QUOTED_STRING = r'"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\U0010ffff]|\\[\t \x21-\x7e\x80-\U0010ffff])*"'
 # §5.6.6: parameters = *( OWS ";" OWS [ parameter ] ), parameter = parameter-name "=" parameter-value.
 # Written so that no run of OWS can be read two ways (a regex that could would backtrack on it).
 PARAMETERS = rf"(?:[ \t]*;(?:[ \t]*{TOKEN}=(?:{TOKEN}|{QUOTED_STRING}))?)*"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from lab_servers.client.www_authenticate import bearer_challenge, parse_www_authenticate
@@ -20,3 +21,17 @@ def test_a_quoted_string_value_is_read_with_its_escapes_undone() -> None:
     (challenge,) = parse_www_authenticate(r'Bearer error_description="say \"hi\" \\ back", scope="a\b"')
     assert challenge.get("error_description") == 'say "hi" \\ back'
     assert challenge.get("scope") == "ab"
+
+
+@pytest.mark.parametrize("text", ["café", "€ 10", "トークン"])
+def test_a_quoted_string_of_utf_8_octets_is_obs_text_and_the_parameters_after_it_are_read(text: str) -> None:
+    # RFC 9110 §5.6.4: qdtext includes obs-text (%x80-FF), any octet beyond ASCII. httpx decodes a
+    # field as UTF-8 when it can, so these octets reach the parser as characters beyond Latin-1: it
+    # read them as no quoted-string, silently, and dropped the challenge's resource_metadata (RFC
+    # 9728 §5.1) with it. (RFC 6750 §3 keeps error_description ASCII; a server may still send it.)
+    field = f'Bearer error="invalid_token", error_description="{text}", resource_metadata="https://x.example/prm"'
+    response = httpx.Response(401, headers=[(b"WWW-Authenticate", field.encode())])
+    challenge = bearer_challenge(response.headers.get_list("www-authenticate"))
+    assert challenge is not None and challenge.malformed is None
+    assert challenge.params == {"error": "invalid_token", "error_description": text,
+                                "resource_metadata": "https://x.example/prm"}  # fmt: skip

@@ -14,7 +14,8 @@ from .server_data import shown
 # as Bearer challenges, and a vertical tab or U+3000 as the space between two challenges.
 _SCHEME = re.compile(rf"[ \t]*({TOKEN})(?=[ \t]|,|$)")
 # A quoted-string is §5.6.4's: qdtext and quoted-pairs of HTAB, SP, VCHAR and obs-text, no other
-# control character (`[^"\\]` took NUL, CR and LF, and every character beyond Latin-1).
+# control character (`[^"\\]` took NUL, CR and LF). Any character beyond ASCII is obs-text: httpx
+# hands the field over decoded as UTF-8 when it can, so `"€"` is three octets of it (`rfc9110`).
 _PARAM = re.compile(rf"[ \t]*({TOKEN})[ \t]*=[ \t]*(?:({TOKEN})|({QUOTED_STRING}))[ \t]*")
 _TOKEN68 = re.compile(r"[ \t]*([A-Za-z0-9\-._~+/]+=*)[ \t]*(?=,|$)")
 
