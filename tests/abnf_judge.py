@@ -145,7 +145,7 @@ def grammar_media_type(text: str) -> str:
     return "" if tree is None else f"{first(tree, 'type').value}/{first(tree, 'subtype').value}".lower()
 
 
-_JSON_RANGES = ("application/json", "application/*", "*/*")
+_JSON_RANGES = ("*/*", "application/*", "application/json")  # by specificity, least first
 _QVALUE = rfc9110.Rule("qvalue")
 
 
@@ -153,17 +153,21 @@ def grammar_accepts_json(text: str) -> bool:
     tree = parsed(RFC9110Recipient("Accept"), text.strip(OWS))
     if tree is None:
         return False  # the lab takes nothing from a field that is no Accept (transport.py)
+    # §12.5.1: "If more than one media range applies to a given type, the most specific reference
+    # has precedence": the weight JSON gets is that of the most specific range naming it.
+    weights_by_range: dict[int, list[bool]] = {}
     for element in found(tree, "accept-element"):
         media_range = first(element, "media-range")
-        if media_range.value.split(";", 1)[0].lower().rstrip(OWS) not in _JSON_RANGES:
+        name = media_range.value.split(";", 1)[0].lower().rstrip(OWS)
+        if name not in _JSON_RANGES:
             continue
         # §12.4.2: "q" is the weight, written in the media-range's parameters or as the weight.
         weights = [n.value.split("=", 1)[1] for n in _in_order(element, ("parameter", "weight"))
                    if n.value.lstrip(OWS + ";").lower().startswith("q=")]  # fmt: skip
         weight = weights[0] if weights else "1"
-        if parsed(_QVALUE, weight) is not None and float(weight) > 0:
-            return True
-    return False
+        if parsed(_QVALUE, weight) is not None:  # a malformed weight: the range does not count
+            weights_by_range.setdefault(_JSON_RANGES.index(name), []).append(float(weight) > 0)
+    return bool(weights_by_range) and any(weights_by_range[max(weights_by_range)])
 
 
 def _in_order(node: Any, names: tuple[str, ...]) -> list[Any]:

@@ -378,3 +378,18 @@ async def test_an_accept_of_100_kb_of_ows_and_no_media_range_is_refused_at_once(
     started = time.perf_counter()
     response = await post(lab, TOOLS_LIST, Accept=accept)
     assert response.status_code == 406 and time.perf_counter() - started < 2
+
+
+@pytest.mark.parametrize(
+    ("accept", "status"),
+    [("application/json;q=0, */*", 406), ("application/json;q=0, application/*", 406), ("application/*;q=0, */*", 406),
+     ("*/*;q=0, application/json", 200), ("application/*;q=0, application/json;q=0.5", 200), ("*/*;q=0, application/*", 200)],
+)  # fmt: skip
+async def test_the_most_specific_range_naming_json_decides_whether_json_is_accepted(
+    lab: Lab, accept: str, status: int
+) -> None:
+    # RFC 9110 §12.5.1: "If more than one media range applies to a given type, the most specific
+    # reference has precedence", and a weight of 0 is "not acceptable" (§12.4.2): `*/*` does not
+    # undo `application/json;q=0`, which was read as JSON accepted since some range above 0 named it.
+    response = await post(lab, TOOLS_LIST, Accept=accept)
+    assert response.status_code == status, response.text

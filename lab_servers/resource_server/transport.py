@@ -31,6 +31,7 @@ _QVALUE = re.compile(r"0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?")
 # split between them every way, and a field of 100 KB of spaces then took a minute to refuse.
 _ACCEPT_MEMBER = re.compile(rf"[ \t]*(?:({TOKEN}/(?:{TOKEN}|\*))({PARAMETERS})[ \t]*)?(?:,|\Z)")
 _PARAMETER = re.compile(rf"[ \t]*;(?:[ \t]*({TOKEN})=({TOKEN}|{QUOTED_STRING}))?")
+_JSON_RANGES = {JSON: 2, "application/*": 1, "*/*": 0}  # the ranges naming JSON, by specificity
 
 
 def transport_refusal(status: int, rule: str, headers: dict[str, str] | None = None) -> Response:
@@ -149,12 +150,14 @@ def media_refusal(headers: list[tuple[bytes, bytes]]) -> Response | None:
 
 
 def _accepts_json(accept: str) -> bool:
-    """RFC 9110 §12.5.1: `application/json`, `application/*` or `*/*`, with a weight above 0.
+    """RFC 9110 §12.5.1: `application/json`, `application/*` or `*/*`, with a weight above 0, the
+    most specific of them deciding: "the most specific reference has precedence", so
+    `application/json;q=0, */*` refuses JSON (read as any range above 0, it was taken).
     Accept = #( media-range [ weight ] ), read as a list (§5.6.1.2: empty members are skipped)
     whose members may hold quoted-strings, and a quoted-string may hold a comma: split on every
     comma, `text/plain;a=",application/json,"` named JSON, where its one media range is text/plain.
     A field that is no such list says nothing this server can trust: JSON is not accepted."""
-    accepted = False
+    deciding: tuple[int, bool] | None = None  # the most specific range naming JSON: (specificity, weight > 0)
     pos = 0
     while pos < len(accept):
         member = _ACCEPT_MEMBER.match(accept, pos)
@@ -163,10 +166,14 @@ def _accepts_json(accept: str) -> bool:
         pos = member.end()
         if member[1] is None:
             continue  # an empty member
-        if member[1].lower() not in (JSON, "application/*", "*/*"):
+        specificity = _JSON_RANGES.get(member[1].lower())
+        if specificity is None:
             continue
         weights = [p[2] for p in _PARAMETER.finditer(member[2]) if (p[1] or "").lower() == "q"]
-        if not weights or (_QVALUE.fullmatch(weights[0]) and float(weights[0]) > 0):
-            accepted = True
-        # a weight of 0 says "not acceptable" (§12.4.2); with a malformed one the range does not count
-    return accepted
+        if weights and not _QVALUE.fullmatch(weights[0]):
+            continue  # with a malformed weight the range does not count
+        # a weight of 0 says "not acceptable" (§12.4.2); of two equally specific, either accepting counts
+        accepting = not weights or float(weights[0]) > 0
+        if deciding is None or specificity > deciding[0] or (specificity == deciding[0] and accepting):
+            deciding = (specificity, accepting)
+    return deciding is not None and deciding[1]
