@@ -55,3 +55,15 @@ async def test_closing_the_lab_ends_the_requests_running_in_the_order_they_began
         await asyncio.gather(*running, return_exceptions=True)
     ended = [exchange for exchange in lab.trace.exchanges if exchange.url.startswith(lab.mcp_url)][1:]
     assert len(ended) == 8 and [e.done for e in ended] == sorted(e.done for e in ended)
+
+
+async def test_a_lab_closed_and_used_again_on_the_same_loop_serves_mcp_requests() -> None:
+    """A clean-up cell's `await lab.aclose()`, then the notebook's earlier cells run again: the MCP
+    server's lifespan starts anew, as a server started again would. It had ended for good (the
+    SDK's session manager runs once), and every MCP request answered 500 at step 7."""
+    lab = Lab(seed=1)
+    await lab.connect("dcr")
+    await lab.aclose()
+    again = await lab.connect("cimd")
+    assert again.records[-1].learned["whoami"]["client_id"] == lab.client_metadata_url
+    await lab.aclose()

@@ -347,6 +347,9 @@ class LifespanRunner:
         self._shutdown.set()
         await self._stopped.wait()
         await self._task
+        # Stopped, not gone: a request after this starts a new lifespan (`PerLoopApp` gives it a
+        # new app), as a server started again would, instead of reaching an app whose lifespan ended.
+        self._not_started()
 
     def stop_soon(self) -> None:
         """Let the lifespan shut down, without waiting for it: callable where nothing can be

@@ -4,13 +4,14 @@ The SDK's session manager runs MCP requests in a task group that lives in the ap
 and it runs once per instance (`StreamableHTTPSessionManager.run`: "Create a new instance if
 you need to run again"). A lab used from a second event loop, as a script's second
 `asyncio.run(lab.connect(...))` does, found that task group gone with the first loop, and every
-MCP request answered 500. Here a lifespan that starts on a new loop gets a new app, and requests
-go to the app of the latest lifespan.
+MCP request answered 500. The same after `Lab.aclose()` on the same loop: the lifespan ended,
+and a lab used again (a notebook's earlier cells run again after a clean-up cell) answered 500 at
+every MCP request. Here every lifespan after the first gets a new app, on whichever loop it
+starts, and requests go to the app of the latest lifespan.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -23,12 +24,11 @@ class PerLoopApp:
     def __init__(self, build: Callable[[], ASGIApp]) -> None:
         self._build = build
         self._app = build()
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lifespan_ran = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            running = asyncio.get_running_loop()
-            if self._loop is not None and self._loop is not running:
+            if self._lifespan_ran:  # the app's session manager has run once: it cannot again
                 self._app = self._build()
-            self._loop = running
+            self._lifespan_ran = True
         await self._app(scope, receive, send)
