@@ -14,6 +14,7 @@ import pytest
 
 from lab_servers import ISSUER, Lab
 from lab_servers.authorization_server.client_authentication import JWT_BEARER_ASSERTION as JWT_BEARER
+from lab_servers.story import ENTERPRISE_CLIENT_ID, IDP_ISSUER, add_enterprise_idp
 
 from .helpers import assert_oauth_error, code_form, get_code, token_request
 from .test_authorization_server import registered_client
@@ -204,3 +205,37 @@ async def test_a_basic_user_id_that_is_not_utf_8_once_decoded_is_malformed(lab: 
         lab, code_form(client_id, code, client_id=None), headers={"Authorization": basic(client_id + "%FF", secret)}
     )
     assert_basic_challenge(response, "malformed HTTP Basic credentials")
+
+
+# RFC 6749 §5.2: "If the client attempted to authenticate via the "Authorization" request header
+# field, the authorization server MUST respond with an HTTP 401" -------------------------------
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    ["Bearer abc", "Digest username=x", "Basic\tYTpi", "Basic", "basic:YTpi"],
+    ids=["bearer", "digest", "tab-after-basic", "basic-alone", "no-space"],
+)
+async def test_credentials_of_another_scheme_are_an_attempt_that_fails_not_no_credentials(
+    lab: Lab, authorization: str
+) -> None:
+    # A public client's code with a stray Authorization field: it tried an authentication method
+    # this AS does not take (§5.2's invalid_client: "unsupported authentication method"). Read as
+    # no credentials, the request went on as the public client's and was answered with tokens.
+    code = await get_code(lab, lab.client_metadata_url)
+    response = await token_request(
+        lab, code_form(lab.client_metadata_url, code), headers={"Authorization": authorization}
+    )
+    assert_basic_challenge(
+        response, "malformed HTTP Basic" if authorization.split()[0] == "Basic" else "is not HTTP Basic"
+    )
+
+
+async def test_the_idp_takes_credentials_of_another_scheme_as_a_failed_attempt(lab: Lab) -> None:
+    # The IdP read its client's secret from the body and ignored the Authorization field beside it.
+    idp = add_enterprise_idp(lab)
+    form = {"grant_type": "client_credentials", "client_id": ENTERPRISE_CLIENT_ID,
+            "client_secret": idp.clients[ENTERPRISE_CLIENT_ID].secret}  # fmt: skip
+    async with lab.httpx_client("client") as http:
+        response = await http.post(f"{IDP_ISSUER}/token", data=form, headers={"Authorization": "Bearer abc"})
+    assert_basic_challenge(response, "is not HTTP Basic")

@@ -47,7 +47,7 @@ async def authenticate_client(
     server: AuthorizationServerState, form: dict[str, str], authorization: str | None
 ) -> Client:
     # Every refusal below is invalid_client: a 401 whose WWW-Authenticate names Basic (errors.py).
-    basic = authorization is not None and authorization[:6].lower() == "basic "
+    basic = basic_attempt(authorization) is not None
     refuse_more_than_one_method(form, basic)
     if authorization and basic:
         client_id, secret = _parse_basic(authorization)
@@ -74,6 +74,24 @@ async def authenticate_client(
             f"{', '.join(server.capabilities.token_endpoint_auth_methods)} (RFC 8414 section 2)",
         )
     return client
+
+
+def basic_attempt(authorization: str | None) -> str | None:
+    """`authorization` when the request tries HTTP Basic; None when it sent no credentials in an
+    Authorization field. Credentials of another scheme are a client trying a method this server
+    does not take: RFC 6749 §5.2's invalid_client ("unsupported authentication method"; §2.3 lets
+    an AS take other HTTP schemes, the lab's take Basic alone), and "If the client attempted to
+    authenticate via the Authorization request header field", a 401. Read as no credentials, a
+    public client's stray `Authorization: Bearer …`, or `Basic<TAB>…`, was no authentication at all."""
+    if not authorization:
+        return None
+    scheme = authorization.split(" ", 1)[0].split("\t", 1)[0]
+    if scheme.lower() != "basic":
+        raise invalid_client(
+            f"the Authorization field's scheme {scheme[:40]!r} is not HTTP Basic, the one HTTP authentication "
+            "scheme this server takes from clients (RFC 6749 §2.3, §5.2)"
+        )
+    return authorization
 
 
 def refuse_more_than_one_method(form: dict[str, str], basic: bool) -> None:
@@ -107,6 +125,8 @@ def basic_credentials(authorization: str) -> tuple[str, str]:
     # RFC 9110 §11.4: 1*SP after the scheme (a TAB there is no SP), and OWS after a field value,
     # nothing else. The credentials are base64 (RFC 4648 §4) exactly: b64decode(validate=True)
     # also took "YTpi=".
+    if authorization[5:6] != " ":
+        raise ValueError("no SP after the scheme (RFC 9110 §11.4)")
     encoded = authorization[6:].lstrip(" ").rstrip(OWS)
     if not _BASE64.fullmatch(encoded):
         raise ValueError("not base64 (RFC 7617 §2, RFC 4648 §4)")

@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..authorization_server.client_authentication import basic_credentials, refuse_more_than_one_method
+from ..authorization_server.client_authentication import basic_attempt, basic_credentials, refuse_more_than_one_method
 from ..authorization_server.errors import NO_STORE, OAuthError, invalid_client, oauth_exception_handlers, oauth_refusal
 from ..authorization_server.params import form_items, single_valued
 from ..authorization_server.rfc6749 import scope_tokens
@@ -180,7 +180,7 @@ class IdentityProvider:
             )
 
     def _authenticate(self, form: dict[str, str], authorization: str | None) -> tuple[str, EnterpriseClient]:
-        basic = authorization if authorization and authorization[:6].lower() == "basic " else None
+        basic = basic_attempt(authorization)
         refuse_more_than_one_method(form, basic is not None)
         if basic is not None:
             try:
