@@ -5,7 +5,6 @@ the AS's /register behind an initial access token (RFC 7591 §3: an OAuth 2.0 be
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl
 
 from .rfc9110 import OWS
 
@@ -36,11 +35,3 @@ def bearer_token(authorizations: list[str]) -> str | None:
 def is_b64token(value: str) -> bool:
     """True when `value` can travel as `Authorization: Bearer <value>` (§2.1's b64token)."""
     return _B64TOKEN.fullmatch(value) is not None
-
-
-def query_names_a_token(query: bytes) -> bool:
-    """True when a request's query has an `access_token` parameter (§2.3's URI query parameter,
-    which MCP §9.1 forbids): that parameter by name, percent-decoded, not a substring, which also
-    caught `x_access_token=` and missed `access%5Ftoken=`."""
-    names = (name for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True))
-    return "access_token" in names
