@@ -35,3 +35,18 @@ def test_a_quoted_string_of_utf_8_octets_is_obs_text_and_the_parameters_after_it
     assert challenge is not None and challenge.malformed is None
     assert challenge.params == {"error": "invalid_token", "error_description": text,
                                 "resource_metadata": "https://x.example/prm"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "field",
+    ['Bearer scope="a", resource_metadata="https://x.example/prm',
+     'Bearer scope="a", =x, resource_metadata="https://x.example/prm"'],
+    ids=["unclosed-quoted-string", "parameter-without-a-name"],
+)  # fmt: skip
+def test_text_that_is_neither_a_parameter_nor_a_challenge_is_reported_not_dropped_silently(field: str) -> None:
+    # RFC 9110 §11.6.1: a challenge is a scheme and its auth-params, or a token68; what follows
+    # must be another. The parser kept the parameters before the break, as it should (§2.3), and
+    # said nothing of the rest, so a learner saw resource_metadata missing with no reason.
+    challenge = bearer_challenge(field)
+    assert challenge is not None and challenge.params == {"scope": "a"}
+    assert challenge.malformed and "RFC 9110 §11.6.1" in challenge.malformed

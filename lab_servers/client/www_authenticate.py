@@ -48,6 +48,15 @@ def _parse_one(text: str) -> list[Challenge]:
             pos += 1
         scheme = _SCHEME.match(text, pos)
         if not scheme:
+            if challenges and pos < len(text):
+                # Neither a parameter of the last challenge nor a new one (§11.6.1): an unclosed
+                # quoted-string, a parameter with no name. Parsing stopped here without a word, and
+                # a parameter after it (resource_metadata) was lost with nothing to say why.
+                challenges[
+                    -1
+                ].malformed = (
+                    f"{shown(text[pos : pos + 40])} is neither an auth-param nor a new challenge (RFC 9110 §11.6.1)"
+                )
             break
         challenge = Challenge(scheme.group(1))
         challenges.append(challenge)
