@@ -47,10 +47,10 @@ async def authenticate_client(
     server: AuthorizationServerState, form: dict[str, str], authorization: str | None
 ) -> Client:
     # Every refusal below is invalid_client: a 401 whose WWW-Authenticate names Basic (errors.py).
-    basic = basic_attempt(authorization) is not None
-    refuse_more_than_one_method(form, basic)
-    if authorization and basic:
-        client_id, secret = _parse_basic(authorization)
+    basic = basic_attempt(authorization)
+    refuse_more_than_one_method(form, basic is not None)
+    if basic is not None:
+        client_id, secret = _parse_basic(basic)
         client = await _resolve(server, client_id, basic=True)
         _require_method(client, "client_secret_basic")
         _check_secret(client, secret)

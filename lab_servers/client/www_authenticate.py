@@ -52,11 +52,8 @@ def _parse_one(text: str) -> list[Challenge]:
                 # Neither a parameter of the last challenge nor a new one (§11.6.1): an unclosed
                 # quoted-string, a parameter with no name. Parsing stopped here without a word, and
                 # a parameter after it (resource_metadata) was lost with nothing to say why.
-                challenges[
-                    -1
-                ].malformed = (
-                    f"{shown(text[pos : pos + 40])} is neither an auth-param nor a new challenge (RFC 9110 §11.6.1)"
-                )
+                unread = shown(text[pos : pos + 40])
+                challenges[-1].malformed = f"{unread} is neither an auth-param nor a new challenge (RFC 9110 §11.6.1)"
             break
         challenge = Challenge(scheme.group(1))
         challenges.append(challenge)

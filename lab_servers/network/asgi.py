@@ -208,9 +208,10 @@ class AppCall:
         self.started.set_result((status, headers))
 
     def abandon(self) -> None:
-        """Answer for an app whose task has ended without answering and without running `_run`'s
-        `finally`: a task cancelled before its first step never enters its coroutine, and its
-        caller would wait for headers for ever. A 500 and the end of the body, as `_run` gives."""
+        """End the answer of an app that is done: a 500 if it never answered, and the end of the
+        body. `_run` ends with it; `shut_down` calls it too, for a task cancelled before its first
+        step, which never enters its coroutine (nor `_run`'s `finally`), so its caller would wait
+        for headers for ever. Nothing here waits: the end of a body is queued as a FIN is."""
         if not self.started.done():
             self._start(*_INTERNAL_ERROR)
         if not self._ended:
@@ -227,11 +228,7 @@ class AppCall:
                 self._start(*_INTERNAL_ERROR)
                 await self.body.put(b"Internal Server Error")
         finally:
-            if not self.started.done():
-                self._start(*_INTERNAL_ERROR)  # the app returned without answering
-            if not self._ended:
-                self._ended = True
-                await self.body.put(None)
+            self.abandon()  # the app returned without answering, or without ending its body
 
 
 async def open_asgi(

@@ -31,11 +31,6 @@ from .asgi import AppCall, ASGIApp, DateField, LifespanRunner, RawResponse, Stre
 from .dns import UnknownHost, VirtualDNS
 
 PINNED_ADDRESS = "lab.pinned_address"
-# What the lab's clients offer in Accept-Encoding (RFC 9110 §12.5.3): what the lab's bounded reader
-# inflates. httpx and httpx2 offer every coding they can undo on this machine, `br` if brotli is
-# installed and `zstd` if zstandard is, so a request would read differently on a machine with more
-# packages (the stored notebook outputs show it); the lab's servers send no coding.
-ACCEPT_ENCODING = ACCEPTED_ENCODINGS
 
 
 @dataclass(frozen=True)
@@ -243,8 +238,12 @@ class LabNetwork:
         """An `httpx.AsyncClient` whose requests travel on this network as `caller`."""
         client = httpx.AsyncClient(transport=HttpxTransport(self, caller), **kwargs)
         client._cookies = _Cookies(client.cookies)  # httpx sets its own jar type in __init__
+        # What the lab's clients offer in Accept-Encoding (RFC 9110 §12.5.3) is what the lab's
+        # bounded reader inflates. httpx and httpx2 offer every coding they can undo on this
+        # machine, `br` if brotli is installed and `zstd` if zstandard is, so a request would read
+        # differently on a machine with more packages (the stored notebook outputs show it).
         if "accept-encoding" not in httpx.Headers(kwargs.get("headers")):
-            client.headers["Accept-Encoding"] = ACCEPT_ENCODING  # in its place among the defaults
+            client.headers["Accept-Encoding"] = ACCEPTED_ENCODINGS  # in its place among the defaults
         return client
 
     def httpx2_client(self, caller: str, **kwargs: Any) -> httpx2.AsyncClient:
@@ -252,7 +251,7 @@ class LabNetwork:
         client = httpx2.AsyncClient(transport=Httpx2Transport(self, caller), **kwargs)
         client._cookies = _Cookies2(client.cookies)
         if "accept-encoding" not in httpx2.Headers(kwargs.get("headers")):
-            client.headers["Accept-Encoding"] = ACCEPT_ENCODING
+            client.headers["Accept-Encoding"] = ACCEPTED_ENCODINGS  # as `httpx_client`
         return client
 
     async def aclose(self) -> None:
