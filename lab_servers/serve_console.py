@@ -33,7 +33,7 @@ def banner(served: ServedLab, *, seed: int | str | None, trace_file: Path | None
         f"Authorization server  {served.issuer}  (policy: {policy.name})",
         f"  AS capabilities: cimd={capabilities.cimd}, dcr={capabilities.dcr!r}, iss={capabilities.iss_parameter}",
         f"Client documents      {served.documents_origin}"
-        + ("" if capabilities.cimd else "  (served, but this AS has CIMD off: it refuses them as client ids)"),
+        + ("" if capabilities.cimd_usable else "  (served, but this AS refuses them as client ids)"),
         *listening_lines(served, named),
         f"  AS policy: trusted_local_origins={list(policy.trusted_local_origins)} (the one origin exempt from the special-use-address rule)",
         "  AS policy: default_to_single_resource=True (a missing `resource` means the MCP server above; the lab's choice against RFC 8707)",
@@ -77,16 +77,20 @@ def client_id_lines(served: ServedLab) -> list[str]:
         "removed": "  DCR is removed        there is no /register: 404 (--dcr removed)",
     }[capabilities.dcr]
     predates = not ASCapabilities.for_revision(capabilities.revision).cimd
-    if capabilities.cimd:
+    if capabilities.cimd_usable:
         cimd = ["  CIMD: these document URLs are client ids (the AS fetches the document):"]
         cimd += [f"  {client_id:<45} {who}" for client_id, who in served.client_ids]
     else:
-        why = f"revision {capabilities.revision} predates CIMD, added in 2025-11-25" if predates else "--no-cimd"
+        why = (f"revision {capabilities.revision} predates CIMD, added in 2025-11-25" if predates
+               else "--no-cimd" if not capabilities.cimd
+               else "no token endpoint auth method a document may name, none or private_key_jwt: CIMD -02 §4.1")  # fmt: skip
         cimd = [f"  CIMD is off           a URL client_id is refused as an unknown client ({why})"]
     registry = served.lab.auth_server.registry.records.values()
     preregistered = [f"  {c.client_id:<45} pre-registered" for c in registry if c.kind == "preregistered"]
-    usable = ([dcr] if capabilities.registration_works else []) + (cimd if capabilities.cimd else []) + preregistered
-    refused = ([] if capabilities.registration_works else [dcr]) + ([] if capabilities.cimd else cimd)
+    usable = (
+        ([dcr] if capabilities.registration_works else []) + (cimd if capabilities.cimd_usable else []) + preregistered
+    )
+    refused = ([] if capabilities.registration_works else [dcr]) + ([] if capabilities.cimd_usable else cimd)
     if not usable:
         return [
             f"NO OUTSIDE CLIENT CAN GET A CLIENT ID FROM THIS AS: CIMD is off, DCR is {capabilities.dcr}, and no client is",

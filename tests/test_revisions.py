@@ -160,6 +160,21 @@ async def test_cimd_off_is_advertised_and_enforced() -> None:
             await client.authorize()
 
 
+async def test_an_as_offering_no_method_a_document_may_name_neither_advertises_nor_fetches_cimd() -> None:
+    # CIMD -02 §4.1: a document names no shared secret, so with client_secret_post alone no CIMD
+    # client can finish; the AS refuses the URL at /authorize, before fetching anything.
+    async with Lab(capabilities=ASCapabilities(token_endpoint_auth_methods=("client_secret_post",))) as lab:
+        assert "client_id_metadata_document_supported" not in lab.auth_server.metadata()
+        client = lab.client("cimd")
+        for _ in range(3):  # discovery; step 4 would refuse CIMD, as the metadata says
+            await client.next_step()
+        client.state.credentials = Credentials(lab.client_metadata_url)  # a client insisting on its URL
+        with pytest.raises(StepError, match="does not support Client ID Metadata Documents"):
+            await client.authorize()
+        assert not lab.cimd_cache
+        assert lab.client_metadata_url not in [e.url for e in lab.trace.exchanges]
+
+
 @pytest.mark.parametrize(
     ("dcr", "status", "error"),
     [

@@ -69,3 +69,16 @@ async def test_the_banner_lists_as_usable_exactly_the_client_ids_the_served_as_a
         assert "CIMD is off" in text and ("predates CIMD" if revision == "2025-06-18" else "--no-cimd") in text
     if not dcr_accepted and not cimd_accepted:
         assert "NO OUTSIDE CLIENT CAN GET A CLIENT ID FROM THIS AS" in text and not usable
+
+
+async def test_an_as_whose_methods_no_document_may_name_lists_cimd_as_refused_and_refuses_it(tls_dir: Path) -> None:
+    # CIMD on, but only client_secret_post offered: a document may name no shared secret (CIMD -02
+    # §4.1), so the AS can take no CIMD client, neither advertises nor accepts one, and says so.
+    capabilities = ASCapabilities.for_revision("2025-11-25").but(token_endpoint_auth_methods=("client_secret_post",))
+    async with served(tls_dir, revision="2025-11-25", capabilities=capabilities) as lab:
+        text = banner(lab, seed=None, trace_file=None)
+        async with httpx.AsyncClient(verify=trusting(tls_dir)) as http:
+            document = lab.client_ids[0][0]
+            assert not await cimd_works(lab, http, document, "http://127.0.0.1:6274/oauth/callback")
+    assert all(client_id not in "\n".join(usable_section(text)) for client_id, _ in lab.client_ids), text
+    assert "CIMD is off" in text and "none or private_key_jwt: CIMD -02 §4.1" in text

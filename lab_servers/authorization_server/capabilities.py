@@ -76,7 +76,8 @@ class ASCapabilities:
         in a document (no client_secret, no client_secret_basic or client_secret_post), so a CIMD
         client authenticates with `none` or `private_key_jwt`; an AS offering neither can take no
         CIMD client, and advertising CIMD would send every client to a dead end (MCP §5: a client
-        prefers CIMD whenever the metadata says it is supported)."""
+        prefers CIMD whenever the metadata says it is supported). Advertised and enforced alike:
+        without it a URL client_id is refused before any fetch (client_ids.resolve_client)."""
         return self.cimd and any(m in ("none", "private_key_jwt") for m in self.token_endpoint_auth_methods)
 
     def apply_to_metadata(self, metadata: dict[str, Any]) -> dict[str, Any]:

@@ -110,7 +110,9 @@ def refuse_more_than_one_method(form: dict[str, str], basic: bool) -> None:
 
 async def _resolve(server: AuthorizationServerState, client_id: str, basic: bool = False) -> Client:
     try:
-        return await resolve_client(client_id, server.registry, server.cimd, cimd_supported=server.capabilities.cimd)
+        return await resolve_client(
+            client_id, server.registry, server.cimd, cimd_supported=server.capabilities.cimd_usable
+        )
     except OAuthError as exc:
         if exc.error == "invalid_request" and not basic:
             raise  # no client_id at all: the request is malformed, no client tried to authenticate
