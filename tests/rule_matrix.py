@@ -151,6 +151,7 @@ async def send(
     token: str | None = "valid",
     basic: tuple[str, str] | None = None,
     json_body: Any = None,
+    url: str | None = None,
 ) -> httpx.Response:
     """The endpoint's own request (or one changed as asked), sent as its clients send it: to a
     protected resource with a token it accepts, unless `token` is another one, or None for none."""
@@ -182,7 +183,7 @@ async def send(
     if token is not None and not any(n.lower() == "authorization" for n, _ in sent):
         sent.append(("Authorization", f"Bearer {token}"))
     async with lab.httpx_client("client") as http:
-        return await http.request(method, endpoint.url, params=query, headers=sent, content=content)
+        return await http.request(method, url or endpoint.url, params=query, headers=sent, content=content)
 
 
 def valid_token(lab: Lab, endpoint: Endpoint, scope: str | None = None) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 import pytest
@@ -103,6 +103,12 @@ async def content_coding_refused(lab: Lab, endpoint: Endpoint) -> None:
     response = await send(lab, endpoint, content=b"\x1f\x8b not really gzip", headers=headers)
     assert response.status_code == 415, (response.status_code, response.text[:300])
     assert response.headers.get("accept-encoding") is not None, response.headers
+
+
+async def trailing_slash_is_no_endpoint(lab: Lab, endpoint: Endpoint) -> None:
+    response = await send(lab, endpoint, url=endpoint.url + "/")
+    assert (response.status_code, response.headers.get("location")) == (404, None), response.status_code
+    assert urlsplit(endpoint.url).path + "/" in response.text, response.text[:300]  # the description names it
 
 
 def _content_type(endpoint: Endpoint) -> str:
@@ -304,6 +310,7 @@ RULES = [
     Rule("405-with-allow", "RFC 9110 §15.5.6: a method the target does not take gets 405 and Allow listing those it does", "any", method_not_allowed),
     Rule("head-as-get", "RFC 9110 §9.3.2: HEAD gets GET's status and header fields, without content", "any", head_as_get),
     Rule("options", "RFC 9110 §9.3.7: OPTIONS tells the methods (Allow), or is itself refused with 405 and Allow", "any", options_names_the_methods),
+    Rule("exact-path", "RFC 8414 §2, RFC 9728 §3, RFC 3986 §6.2.1: an endpoint is its URL, one exact string; the path with a trailing slash is none: 404, not a redirect", "any", trailing_slash_is_no_endpoint),
     Rule("date", "RFC 9110 §6.6.1: an origin server with a clock MUST send Date, an IMF-fixdate (§5.6.7)", "any", date_on_every_answer),
     Rule("413-too-large", "RFC 9110 §15.5.14: content larger than the server will process gets 413", "body", body_too_large),
     Rule("415-content-coding", "RFC 9110 §15.5.16: a content coding not accepted gets 415, with Accept-Encoding", "body", content_coding_refused),

@@ -59,6 +59,12 @@ class AuthorizationServer(AuthorizationServerState):
             docs_url=None,
             redoc_url=None,
             exception_handlers=oauth_exception_handlers(),
+            # An endpoint is its URL, one exact string (RFC 8414 §3.3's issuer, §2's endpoint
+            # URLs): `/token/` is no endpoint here, answered 404 as every other unknown path is,
+            # not redirected to `/token` by the router, which would hide a client's wrong URL; and
+            # the router's redirect is a 307, which repeats a POST's form (the consent decision's
+            # too) at the new URL: RFC 9700 §4.12 forbids an AS that redirect.
+            redirect_slashes=False,
         )
 
         def route(path: str, method: str) -> Callable[[Endpoint], Endpoint]:

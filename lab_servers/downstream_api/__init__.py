@@ -44,6 +44,7 @@ class DownstreamApi:
             routes=[Route("/contacts", self.contacts, methods=["GET"])],
             exception_handlers={HTTPException: _routing_error, Exception: _unexpected},
         )
+        self.app.router.redirect_slashes = False  # `/contacts/` is no endpoint: 404, as at the AS (server.py)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await self.app(scope, receive, send)

@@ -61,6 +61,7 @@ class IdentityProvider:
         routes = [Route("/token", self.token, methods=["POST"]), Route("/jwks.json", self.jwks_endpoint)]
         no_endpoint = "this identity provider has no endpoint at {path}; it serves /token and /jwks.json"
         app = Starlette(routes=routes, exception_handlers=oauth_exception_handlers(no_endpoint=no_endpoint))
+        app.router.redirect_slashes = False  # `/token/` is no endpoint: 404, as at the AS (server.py)
         self.app = BodyLimit(NoContentCoding(app, refusal=oauth_refusal), MAX_REQUEST_BODY_BYTES, refusal=oauth_refusal)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
