@@ -239,3 +239,36 @@ async def test_the_idp_takes_credentials_of_another_scheme_as_a_failed_attempt(l
     async with lab.httpx_client("client") as http:
         response = await http.post(f"{IDP_ISSUER}/token", data=form, headers={"Authorization": "Bearer abc"})
     assert_basic_challenge(response, "is not HTTP Basic")
+
+
+# One Authorization field (RFC 9110 §11.6.2: it holds one credentials; §5.3: no list, not sent twice)
+
+
+@pytest.mark.parametrize("endpoint", ["token", "revoke", "introspect"])
+@pytest.mark.parametrize("second", ["wrong", "another client's", "bearer"])
+async def test_two_authorization_fields_are_invalid_request_whichever_comes_first(
+    lab: Lab, endpoint: str, second: str
+) -> None:
+    # Read first-only, the right secret followed by a wrong one (or another client's credentials)
+    # authenticated the client by the first: tokens, where a reader of the last sees another client.
+    client_id, secret, code = await basic_client(lab)
+    other = await registered_client(lab, token_endpoint_auth_method="client_secret_basic")
+    seconds = {"wrong": basic(client_id, "wrong"), "another client's": basic(other["client_id"], other["client_secret"]),
+               "bearer": "Bearer abc"}  # fmt: skip
+    form = code_form(client_id, code, client_id=None) if endpoint == "token" else {"token": "t"}
+    for fields in ([basic(client_id, secret), seconds[second]], [seconds[second], basic(client_id, secret)]):
+        async with lab.httpx_client("client") as http:
+            response = await http.post(
+                f"{ISSUER}/{endpoint}", data=form, headers=[("Authorization", f) for f in fields]
+            )
+        assert_oauth_error(response, 400, "invalid_request", "2 Authorization fields", "RFC 9110 section 5.3")
+    assert len(lab.auth_server.issued) == 0
+
+
+async def test_the_idp_takes_one_authorization_field_too(lab: Lab) -> None:
+    idp = add_enterprise_idp(lab)
+    right = basic(ENTERPRISE_CLIENT_ID, idp.clients[ENTERPRISE_CLIENT_ID].secret)
+    async with lab.httpx_client("client") as http:
+        response = await http.post(f"{IDP_ISSUER}/token", data={"grant_type": "client_credentials"},
+                                   headers=[("Authorization", right), ("Authorization", "Basic eDp5")])  # fmt: skip
+    assert_oauth_error(response, 400, "invalid_request", "2 Authorization fields")

@@ -76,6 +76,21 @@ async def authenticate_client(
     return client
 
 
+def authorization_field(values: list[str]) -> str | None:
+    """The request's one Authorization field value (None: it sent none). RFC 9110 §11.6.2: the
+    field holds one `credentials`, no list, so §5.3 forbids a sender to send it twice. Read
+    first-only, a second field went unread while the first authenticated the client: the right
+    secret, then a wrong one (or another client's), got tokens, where a proxy that keeps the last
+    would see another client. RFC 6749 §2.3: one method per request; §5.2: invalid_request."""
+    if len(values) > 1:
+        raise OAuthError(
+            "invalid_request",
+            f"the request carries {len(values)} Authorization fields; the field holds one credentials, not a list "
+            "(RFC 9110 §5.3, §11.6.2), and a client MUST NOT use more than one authentication method (RFC 6749 §2.3, §5.2)",
+        )
+    return values[0] if values else None
+
+
 def basic_attempt(authorization: str | None) -> str | None:
     """`authorization` when the request tries HTTP Basic; None when it sent no credentials in an
     Authorization field. Credentials of another scheme are a client trying a method this server

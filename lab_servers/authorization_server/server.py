@@ -25,6 +25,7 @@ from ..body_limit import BodyLimit
 from ..bounded_json import JsonRejected, parse_json
 from ..rfc9110 import NoContentCoding, media_type
 from .authorize import authorization_request, consent_decision
+from .client_authentication import authorization_field
 from .dcr_modes import check_auth_method_offered, check_registration_allowed
 from .errors import NO_STORE, OAuthError, oauth_exception_handlers, oauth_refusal
 from .logos import LOGO_HEADERS, sniff_raster_image
@@ -147,17 +148,23 @@ class AuthorizationServer(AuthorizationServerState):
 
         @route("/token", "POST")
         async def token(request: Request) -> Response:
-            body = await token_request(self, await form_items(request), request.headers.get("authorization"))
+            body = await token_request(
+                self, await form_items(request), authorization_field(request.headers.getlist("authorization"))
+            )
             return JSONResponse(body, headers=NO_STORE)
 
         @route("/revoke", "POST")
         async def revoke(request: Request) -> Response:
-            await revocation_request(self, await form_items(request), request.headers.get("authorization"))
+            await revocation_request(
+                self, await form_items(request), authorization_field(request.headers.getlist("authorization"))
+            )
             return Response(status_code=200, headers=NO_STORE)  # RFC 7009 §2.2: 200, whatever the token was
 
         @route("/introspect", "POST")
         async def introspect(request: Request) -> Response:
-            body = await introspection_request(self, await form_items(request), request.headers.get("authorization"))
+            body = await introspection_request(
+                self, await form_items(request), authorization_field(request.headers.getlist("authorization"))
+            )
             return JSONResponse(body, headers=NO_STORE)
 
         return app

@@ -26,7 +26,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..authorization_server.client_authentication import basic_attempt, basic_credentials, refuse_more_than_one_method
+from ..authorization_server.client_authentication import (
+    authorization_field,
+    basic_attempt,
+    basic_credentials,
+    refuse_more_than_one_method,
+)
 from ..authorization_server.errors import NO_STORE, OAuthError, invalid_client, oauth_exception_handlers, oauth_refusal
 from ..authorization_server.params import form_items, single_valued
 from ..authorization_server.rfc6749 import scope_tokens
@@ -97,7 +102,7 @@ class IdentityProvider:
     async def token(self, request: Request) -> Response:
         # RFC 8693 §2.1 is a token request like any other: a form, each parameter at most once.
         form = single_valued(await form_items(request))
-        body = self._exchange(form, request.headers.get("authorization"))
+        body = self._exchange(form, authorization_field(request.headers.getlist("authorization")))
         # RFC 8693 §2.2.1: the response is RFC 6749 §5.1's, which carries Cache-Control: no-store
         # "as well as the Pragma response header field with a value of no-cache", as the AS's does.
         return JSONResponse(body, headers=NO_STORE)
