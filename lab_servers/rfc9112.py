@@ -30,6 +30,7 @@ other gates' refusals do; the 414 and 431 are plain text, written below h11 as i
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from urllib.parse import unquote
 
@@ -43,8 +44,27 @@ from .error_text import Refusal
 _ABSOLUTE_FORM = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<authority>[^/]*)(?P<path>.*)", re.DOTALL)
 # RFC 9112 §3.2: Host = uri-host [ ":" port ]; RFC 3986 §3.2.2, §3.2.3: an IP-literal in brackets,
 # or a reg-name (unreserved, pct-encoded, sub-delims; an IPv4 address is one too), and a port of
-# digits. No "@": userinfo is no part of Host.
-_HOST = re.compile(r"(\[[0-9A-Za-z:._~!$&'()*+,;=-]+\]|[0-9A-Za-z._~!$&'()*+,;=%-]*)(:[0-9]*)?")
+# digits. No "@": userinfo is no part of Host. pct-encoded is "%" HEXDIG HEXDIG, and an
+# IP-literal an IPv6address or an IPvFuture: "%" alone and "[zz]" were taken (h11 takes any value).
+_HOST = re.compile(r"(?:\[(?P<literal>[^\]]*)\]|(?:[0-9A-Za-z._~!$&'()*+,;=-]|%[0-9A-Fa-f]{2})*)(?::[0-9]*)?")
+# §3.2.2: IPvFuture = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" ).
+_IPV_FUTURE = re.compile(r"[vV][0-9A-Fa-f]+\.[0-9A-Za-z._~!$&'()*+,;=:-]+")
+
+
+def is_host_field(value: str) -> bool:
+    """True when `value` is a Host field's value (RFC 9112 §3.2, RFC 3986 §3.2.2-§3.2.3)."""
+    host = _HOST.fullmatch(value)
+    if host is None or host["literal"] is None:
+        return host is not None
+    literal = host["literal"]
+    if _IPV_FUTURE.fullmatch(literal):
+        return True
+    # IPv6address, as `ipaddress` reads one; it also takes a "%scope", which RFC 3986 has not.
+    try:
+        ipaddress.IPv6Address(literal)
+    except ValueError:
+        return False
+    return "%" not in literal
 
 
 # RFC 9112 §2.2: a request's head ends at its first empty line (a recipient MAY take a bare LF as
@@ -101,7 +121,7 @@ class Rfc9112:
                 f" {absolute['scheme']} (RFC 9112 §3.2.2, RFC 9110 §15.5.20)"
             )
             await self.refusal(scope["path"], 421, why)(scope, receive, send)
-        elif hosts and not _HOST.fullmatch(hosts[0]):
+        elif hosts and not is_host_field(hosts[0]):
             why = (
                 f"{where} {hosts[0]!r} is not a valid host[:port] (RFC 9112 §3.2: a server MUST answer 400 to"
                 " a Host header field with an invalid field value; RFC 9110 §4.2.4: no userinfo)"

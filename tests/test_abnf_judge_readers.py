@@ -29,6 +29,7 @@ from lab_servers.authorization_server.defensive_fetch import is_json_media_type
 from lab_servers.resource_server.transport import _accepts_json, _listed
 from lab_servers.rfc9110 import TOKEN, http_date, media_type, unsupported_coding
 from lab_servers.rfc9111 import cache_directives
+from lab_servers.rfc9112 import is_host_field
 
 from .abnf_judge import (
     HOSTILE,
@@ -290,3 +291,24 @@ def test_the_host_reading_agrees_with_rfc9110() -> None:
 @given(grammar_text(["localhost", "127.0.0.1", "mcp.example.com", ":", "80", "0", ".", "@", "[::1]"]))
 def test_the_host_reading_agrees_with_rfc9110_on_generated_text(text: str) -> None:
     judged(HOST_JUDGE, [text])
+
+
+# RFC 9112 §3.2: the served lab's Host check (400 for an invalid value), before the gates ---------
+
+HOST_FIELD_JUDGE = Judge(
+    lab=lambda text: is_host_field(text.strip(OWS)),
+    grammar=lambda text: parsed(rfc9110.Rule("Host"), text.strip(OWS)) is not None,
+)
+HOST_FIELD_EDGES = [*HOST_EDGES, "[zz]", "[]", "[::1", "[::1]x", "[v1.x]", "[V7.a:b]", "[v.x]", "[v1.]", "[::1%25eth0]",
+                    "[::1%eth0]", "[::ffff:1.2.3.4]", "[::1.2.3.04]", "[1:2:3:4:5:6:7::]", "[::1:2:3:4:5:6:7]", "[1::2::3]",
+                    "[12345::]", "local%zzhost", "local%4", "local%41host", "%", "%%41", "a b", "a_b~!$&'()*+,;=", ":80", ""]  # fmt: skip
+
+
+def test_the_host_field_check_agrees_with_rfc9110() -> None:
+    judged(HOST_FIELD_JUDGE, HOST_FIELD_EDGES)
+
+
+@JUDGED
+@given(grammar_text(["localhost", "127.0.0.1", "[", "]", "::", "1", "f", "v", ".", ":", "%", "%41", "80", "@", "_"]))
+def test_the_host_field_check_agrees_with_rfc9110_on_generated_text(text: str) -> None:
+    judged(HOST_FIELD_JUDGE, [text])

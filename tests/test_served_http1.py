@@ -97,7 +97,7 @@ async def test_an_absolute_form_request_is_served_for_the_authority_it_names_not
     assert exchanges[0].url == f"{lab.issuer}{metadata}" and exchanges[1].host == "attacker.example"
 
 
-@pytest.mark.parametrize("host", ["user@{own}", "127.0.0.1:port", "127.0.0.1:80:80"])
+@pytest.mark.parametrize("host", ["user@{own}", "127.0.0.1:port", "127.0.0.1:80:80", "[zz]"])
 async def test_a_host_field_that_is_not_host_and_port_is_a_400_in_each_servers_shape(tls_dir: Path, host: str) -> None:
     """RFC 9112 §3.2: a server MUST answer 400 to a Host header field with an invalid value
     (RFC 9110 §4.2.4: no userinfo); the gates behind answered 403 or 421, as for a foreign name."""
