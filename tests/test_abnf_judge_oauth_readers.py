@@ -58,6 +58,8 @@ from .test_abnf_judge_readers import (
     HOST_JUDGE,
     MEDIA_TYPE_EDGES,
     MEDIA_TYPE_JUDGE,
+    ORIGIN_EDGES,
+    ORIGIN_JUDGE,
     TOKEN_EDGES,
     TOKEN_JUDGE,
     judged,
@@ -335,7 +337,7 @@ def test_every_listed_difference_is_met_by_a_hand_picked_input() -> None:
     used: set[str] = set()
     judges = [(TOKEN_JUDGE, TOKEN_EDGES), (DATE_JUDGE, DATE_EDGES), (MEDIA_TYPE_JUDGE, MEDIA_TYPE_EDGES),
               (ACCEPT_JUDGE, ACCEPT_EDGES), (CODING_JUDGE, CODING_EDGES), (CACHE_CONTROL_JUDGE, CACHE_CONTROL_EDGES),
-              (SCOPE_JUDGE, SCOPE_EDGES), (HOST_JUDGE, HOST_EDGES), (BASIC_JUDGE, BASIC_EDGES), (CHALLENGE_JUDGE, CHALLENGE_EDGES),
+              (SCOPE_JUDGE, SCOPE_EDGES), (HOST_JUDGE, HOST_EDGES), (ORIGIN_JUDGE, ORIGIN_EDGES), (BASIC_JUDGE, BASIC_EDGES), (CHALLENGE_JUDGE, CHALLENGE_EDGES),
               *((judge, URI_EDGES) for judge in URI_JUDGES.values())]  # fmt: skip
     for judge, edges in judges:
         assert judge.disagreements(edges, ALLOWED, used) == []

@@ -21,11 +21,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from abnf.grammars import rfc9110
+from abnf.grammars import cors, rfc9110
 from hypothesis import given
 
 from lab_servers.authorization_server.cimd import _delta_seconds
 from lab_servers.authorization_server.defensive_fetch import is_json_media_type
+from lab_servers.browser_origins import LOOPBACK_HOSTS, is_loopback_origin
 from lab_servers.resource_server.transport import _accepts_json, _listed
 from lab_servers.rfc9110 import TOKEN, http_date, media_type, unsupported_coding
 from lab_servers.rfc9111 import cache_directives
@@ -77,6 +78,9 @@ ALLOWED = {
     "uri-characters-only": "is_uri_text checks RFC 3986 §2's characters only; the grammar is judged by its callers",
     "grammar-problem-two-rules": "grammar_problem names two breaks of RFC 3986 (§2.1 pct-encoded, §3.2.2 brackets) "
     "that urlsplit does not see; urlsplit and the callers' checks judge the rest",
+    "origin-case": "the MCP server's and the AS's Origin check takes an http(s) loopback origin with its scheme or host in "
+    "upper case (`HTTP://LOCALHOST`), which the Fetch standard's serialized-origin never is (a browser lowercases both, "
+    "RFC 6454 §6.2): the origin it names is the one a browser would send, and it is loopback either way",
     "redirect-uri-policy": "the AS refuses URIs the grammar takes, on purpose: MCP §11.3 (https, or http on "
     "loopback), RFC 6749 §3.1.2 (no fragment), RFC 3986 §7.6 (userinfo), the WHATWG readings (rfc3986.py)",
 }
@@ -312,3 +316,36 @@ def test_the_host_field_check_agrees_with_rfc9110() -> None:
 @given(grammar_text(["localhost", "127.0.0.1", "[", "]", "::", "1", "f", "v", ".", ":", "%", "%41", "80", "@", "_"]))
 def test_the_host_field_check_agrees_with_rfc9110_on_generated_text(text: str) -> None:
     judged(HOST_FIELD_JUDGE, [text])
+
+
+# Fetch's serialized-origin (RFC 6454 §7.1): the Origin a browser sends, at the loopback check ------
+
+
+def _grammar_loopback_origin(text: str) -> bool:
+    tree = parsed(cors.Rule("serialized-origin"), text)
+    scheme = text.split("://", 1)[0]
+    return tree is not None and scheme in ("http", "https") and first(tree, "serialized-host").value in LOOPBACK_HOSTS
+
+
+ORIGIN_JUDGE = Judge(
+    lab=is_loopback_origin,
+    grammar=_grammar_loopback_origin,
+    allowed=lambda text, lab, grammar: "origin-case" if lab and _grammar_loopback_origin(text.lower()) else None,
+)
+ORIGIN_EDGES = [*HOSTILE, "http://localhost", "http://localhost:6274", "https://127.0.0.1:1", "http://[::1]:80", "http://[::1]",
+                "HTTP://LOCALHOST", "http://Localhost:1", "http://localhost:", "http://localhost:123456", "http://localhost/",
+                "http://localhost.", "http://127.0.0.01", "http://[0:0:0:0:0:0:0:1]", "ws://localhost", "null",
+                "http://x@localhost", "http://localhost?x", "http://127.0.0.1:6274.evil.example", "http://localhost ",
+                "http://::1", "http://localhost:+1", "http://localhost:\u0661"]  # fmt: skip
+
+
+def test_the_loopback_origin_check_agrees_with_fetch() -> None:
+    judged(ORIGIN_JUDGE, ORIGIN_EDGES)
+
+
+@JUDGED
+@given(
+    grammar_text(["http://", "https://", "localhost", "127.0.0.1", "[::1]", "::1", ":", "80", "@", "/", ".", "L"], 8)
+)
+def test_the_loopback_origin_check_agrees_with_fetch_on_generated_text(text: str) -> None:
+    judged(ORIGIN_JUDGE, [text])
