@@ -92,7 +92,7 @@ class HostileServer:
             return Route(path, endpoint, methods=[method])
 
         return Starlette(routes=[
-            Route("/mcp", self.mcp, methods=["POST"]), Route("/authorize", self.authorize),
+            Route("/mcp", self.mcp, methods=["POST"]), Route("/authorize", self.authorize, methods=["GET", "POST"]),
             route("/.well-known/oauth-protected-resource/mcp", "prm"),
             route("/.well-known/oauth-authorization-server", "as_metadata"),
             route("/register", "register", "POST"), route("/token", "token", "POST"),

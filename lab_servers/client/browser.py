@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import httpx
 
@@ -88,16 +88,17 @@ class Browser:
         # checked (server_url); the Locations below are the servers', and are checked here.
         response = await receive(self.http, "GET", url)
         for _ in range(5):
-            if not response.is_redirect or stop_at is None or response.headers["location"].startswith(stop_at):
+            if not response.is_redirect or stop_at is None or _location(response, url).startswith(stop_at):
                 break
-            url = server_url(response.headers["location"], f"the Location {url} redirected the browser to")
+            url = server_url(_location(response, url), f"the Location {url} redirected the browser to")
             response = await receive(self.http, "GET", url)
         if response.is_redirect:
-            return Redirect(response.headers["location"])
+            return Redirect(_location(response, url))
         parser = _PageParser()
         parser.feed(response.text)
         page = parser.page
         page.url, page.status, page.html = url, response.status_code, response.text
+        page.action = None if page.action is None else _resolved(url, page.action)
         return page
 
     async def decide(self, page: ConsentPage, decision: str) -> Redirect | ConsentPage:
@@ -107,8 +108,26 @@ class Browser:
         action = server_url(page.action, "the consent form's action")
         response = await receive(self.http, "POST", action, data={**page.hidden, "decision": decision})
         if response.is_redirect:
-            return Redirect(response.headers["location"])
+            return Redirect(_location(response, action))
         parser = _PageParser()
         parser.feed(response.text)
-        parser.page.url, parser.page.status, parser.page.html = page.action, response.status_code, response.text
+        parser.page.url, parser.page.status, parser.page.html = action, response.status_code, response.text
+        parser.page.action = None if parser.page.action is None else _resolved(action, parser.page.action)
         return parser.page
+
+
+def _location(response: httpx.Response, url: str) -> str:
+    """Where a redirect goes. RFC 9110 §10.2.2: Location is a URI-reference, and a relative one "is
+    interpreted relative to the target URI": `/login` from https://as.example/authorize is
+    https://as.example/login, which the browser had refused as no absolute URL."""
+    return _resolved(url, response.headers["location"])
+
+
+def _resolved(base: str, reference: str) -> str:
+    """`reference` resolved against `base` (RFC 3986 §5.2), an absolute one kept as it came. A
+    Location (RFC 9110 §10.2.2), and a form's action (HTML: a URL parsed relative to the page's;
+    an empty one is the page's own)."""
+    try:
+        return reference if urlsplit(reference).scheme else urljoin(base, reference)
+    except ValueError:  # no URL at all (`http://[::1`): as it came, for server_url to refuse by name
+        return reference

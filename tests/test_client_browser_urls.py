@@ -1,0 +1,45 @@
+"""The lab client's browser reads the URLs a server gives it as a browser does: a relative
+Location (RFC 9110 §10.2.2) and a consent form's relative action (HTML form submission) are
+resolved against the URL they came from (RFC 3986 §5), not refused as no absolute URL. The servers
+are `test_client_hostile_servers.py`'s."""
+
+from __future__ import annotations
+
+from html import escape
+
+import pytest
+from starlette.requests import Request
+from starlette.responses import Response
+
+from lab_servers import Lab
+
+from .test_client_hostile_servers import BASE, HostileServer, _redirect, _run
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_a_relative_location_is_followed_from_the_url_that_sent_it(lab: Lab) -> None:
+    # RFC 9110 §10.2.2: Location is a URI-reference; a relative one "is interpreted relative to the
+    # target URI" (RFC 3986 §5). The browser refused `/authorize?hop=1…` as no absolute URL.
+    def relative_hop(request: Request) -> Response:
+        if "hop" in request.query_params:
+            return _redirect(request)
+        return Response(status_code=302, headers={"location": f"/authorize?hop=1&{request.url.query}"})
+
+    server = HostileServer(authorize=relative_hop)
+    client = await _run(lab, server, 5)
+    assert client.records[-1].learned["redirect"].startswith(client.redirect_uri + "?code=C")
+    assert server.seen[1].startswith(f"{BASE}/authorize?hop=1&")
+
+
+async def test_a_consent_forms_relative_action_is_posted_to_the_url_it_names_from_the_page(lab: Lab) -> None:
+    # HTML form submission: the action is a URL parsed relative to the page's; the browser refused it.
+    def consent_page(request: Request) -> Response:
+        if request.method == "POST":
+            return _redirect(request)
+        form = f'<form method="post" action="authorize?{escape(request.url.query)}"><input type="hidden" name="t" value="1"></form>'
+        return Response(form, media_type="text/html")
+
+    server = HostileServer(authorize=consent_page)
+    client = await _run(lab, server, 5)
+    assert client.records[-1].learned["redirect"].startswith(client.redirect_uri + "?code=C")
