@@ -1,7 +1,8 @@
 """The MCP endpoint under hostile JSON-RPC, on every revision the lab runs: a body that is JSON
 but no JSON-RPC message gets 400 and the error JSON-RPC 2.0 §5.1 names (-32600 Invalid Request,
--32602 Invalid params), carrying the request's id when it has one to echo and null otherwise
-(§5), with a message naming the rule; never a 202, as if the request were a notification, and
+-32602 Invalid params), carrying the request's id when it has one to echo, null when it could
+not be read (§5), and no id at all for a notification or a response (MCP Streamable HTTP), with
+a message naming the rule; never a 202, as if the request were a notification, and
 never the SDK's validation dump. Always with a valid token, so the body reaches JSON-RPC."""
 
 from __future__ import annotations
@@ -38,15 +39,19 @@ async def send(server: str, header: str | None, body: Any, extra: dict[str, str]
         return await http.post(lab.mcp_url, content=content, headers=headers)
 
 
+NO_ID = "no id member"
+
+
 def error_of(response: Any, status: int = 400) -> tuple[Any, int, str]:
-    """The id, code and message of the JSON-RPC error that is the whole answer."""
+    """The id (NO_ID when the error has none), code and message of the JSON-RPC error that is the
+    whole answer."""
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/json"
     body = response.json()
-    assert body["jsonrpc"] == "2.0" and set(body) == {"jsonrpc", "id", "error"}, body
+    assert body["jsonrpc"] == "2.0" and set(body) in ({"jsonrpc", "id", "error"}, {"jsonrpc", "error"}), body
     message = body["error"]["message"]
     assert len(message) < 300, message  # one sentence naming the rule, not a validation dump
-    return body["id"], body["error"]["code"], message
+    return body.get("id", NO_ID), body["error"]["code"], message
 
 
 @pytest.mark.parametrize(("server", "header"), ERAS)
@@ -76,7 +81,7 @@ NOT_JSON_RPC = [
                  id="params-a-string"),
     pytest.param({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": 3}, 1, "structured value",
                  id="params-a-number"),
-    pytest.param({"jsonrpc": "2.0", "method": "notifications/initialized", "params": "x"}, None, "structured value",
+    pytest.param({"jsonrpc": "2.0", "method": "notifications/initialized", "params": "x"}, NO_ID, "structured value",
                  id="notification-params-a-string"),
     pytest.param(1, None, "a JSON-RPC message is a JSON object", id="a-number"),
     pytest.param("tools/list", None, "a JSON-RPC message is a JSON object", id="a-string"),
@@ -90,7 +95,9 @@ async def test_json_that_is_not_a_json_rpc_2_0_message_is_an_invalid_request_nam
     server: str, header: str | None, body: Any, echoed: int | None, rule: str
 ) -> None:
     # JSON-RPC 2.0 §5.1: -32600 "The JSON sent is not a valid Request object"; §5: the id when it
-    # could be read. The SDK answered -32602 Invalid params, with pydantic's dump of its union.
+    # could be read, else null. A notification has no id to answer (MCP Streamable HTTP: "a
+    # JSON-RPC error response that has no id"). The SDK answered -32602 Invalid params, with
+    # pydantic's dump of its union.
     request_id, code, message = error_of(await send(server, header, body))
     assert (request_id, code) == (echoed, -32600)
     assert message.startswith("Invalid Request: ") and rule in message
@@ -126,9 +133,11 @@ async def test_a_malformed_response_sent_to_the_server_is_an_invalid_request_wit
 ) -> None:
     # JSON-RPC 2.0 §5: a response has a result or an error, and the id of the request it answers.
     # MCP Streamable HTTP: input the server cannot accept gets an HTTP error status, and the body
-    # "MAY comprise a JSON-RPC error response that has no id" (a response's id is not the client's).
+    # "MAY comprise a JSON-RPC error response that has no id" (a response's id is not the client's):
+    # no id member (the 2025-11-25 and 2026-07-28 schemas' `id?: RequestId` has no null), but for
+    # a message that is both a request and a response, whose id could not be read (§5: null).
     request_id, code, message = error_of(await send(server, header, body))
-    assert (request_id, code) == (None, -32600) and rule in message
+    assert (request_id, code) == (None if "method" in body else NO_ID, -32600) and rule in message
 
 
 @pytest.mark.parametrize(
@@ -239,3 +248,36 @@ async def test_an_unknown_resource_or_tool_is_refused_quoting_at_most_the_bound_
     assert "rrr" in resource.json()["error"]["message"]
     assert tool.json()["result"]["isError"] is True and "ttt" in tool.json()["result"]["content"][0]["text"]
     assert len(tool.content) < 1_000
+
+
+NOTIFICATION = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+
+
+@pytest.mark.parametrize(
+    ("server", "accept_legacy", "message", "header", "code"),
+    [
+        ("2026-07-28", False, NOTIFICATION, None, -32020),
+        ("2026-07-28", True, NOTIFICATION, "2099-01-01", -32022),
+        ("2026-07-28", True, {"jsonrpc": "2.0", "id": 5, "result": {}}, "2099-01-01", -32022),
+        # 2026-07-28 streamable-http, Sending Messages: "The client MUST NOT send JSON-RPC responses"
+        # (the SDK refused one with "id": null).
+        ("2026-07-28", True, {"jsonrpc": "2.0", "id": 5, "result": {}}, "2026-07-28", -32600),
+        ("2025-11-25", True, {"jsonrpc": "2.0", "id": 5, "error": {"code": 1, "message": "m"}}, "2099-01-01", -32600),
+        ("2025-11-25", True, {"jsonrpc": "2.0", "method": "notifications/x", "params": "p"}, "2025-11-25", -32600),
+    ],
+)
+async def test_an_error_answering_a_notification_or_a_response_has_no_id(
+    server: str, accept_legacy: bool, message: dict[str, Any], header: str | None, code: int
+) -> None:
+    # MCP Streamable HTTP, "Sending Messages" (every revision): a notification or a response the
+    # server cannot accept gets an HTTP error whose body MAY be "a JSON-RPC error response that
+    # has no `id`"; the schema from 2025-11-25 (JSONRPCErrorResponse, id?: RequestId) has no null.
+    # The lab wrote "id": null, which the 2025-11-25 and 2026-07-28 schemas refuse (found by
+    # `test_mcp_schema_judge`); null stays for what JSON-RPC 2.0 §5 names, an id that could not be read.
+    async with Lab(seed=0, revision=server, accept_legacy=accept_legacy) as lab:
+        version = {"MCP-Protocol-Version": header} if header else {}
+        sent = {**JSON_HEADERS, **version, "Authorization": f"Bearer {mint(lab)}"}
+        async with lab.httpx_client("t") as http:
+            answer = await http.post(lab.mcp_url, content=json.dumps(message), headers=sent)
+        assert answer.status_code == 400 and answer.json()["error"]["code"] == code, answer.text
+        assert "id" not in answer.json(), answer.text

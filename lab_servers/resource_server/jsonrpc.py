@@ -15,6 +15,7 @@ and one sentence for all of them).
 
 from __future__ import annotations
 
+import enum
 from typing import Any
 
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
@@ -30,6 +31,15 @@ MAX_ECHOED_CHARS = 200
 _NAMES = {PARSE_ERROR: "Parse error", INVALID_REQUEST: "Invalid Request", INVALID_PARAMS: "Invalid params"}
 
 RequestId = str | int
+
+
+class NoId(enum.Enum):
+    """An error answering a notification or a response: it has no `id` member at all."""
+
+    NO_ID = "no id"
+
+
+NO_ID = NoId.NO_ID
 
 
 def is_request_id(value: Any) -> bool:
@@ -52,17 +62,33 @@ def request_id(message: Any) -> RequestId | None:
     return value if is_request_id(value) else None
 
 
-def error_object(id_: RequestId | None, code: int, message: str, data: Any = None) -> dict[str, Any]:
+def answer_id(message: Any) -> RequestId | NoId | None:
+    """The id of an error answering `message`: the request's; none at all for a notification or a
+    response, which have none to answer (MCP Streamable HTTP, "Sending Messages": a server that
+    cannot accept one returns an HTTP error whose body MAY be "a JSON-RPC error response that has
+    no `id`"; schema 2025-11-25 on, JSONRPCErrorResponse: `id?: RequestId`, no null); null when
+    an id could not be read (JSON-RPC 2.0 §5: "it MUST be Null")."""
+    if isinstance(message, dict) and message.get("jsonrpc") == "2.0":
+        notification = "method" in message and "id" not in message and "result" not in message
+        response = "method" not in message and ("result" in message or "error" in message)
+        if (notification and "error" not in message) or response:
+            return NO_ID
+    return request_id(message)
+
+
+def error_object(id_: RequestId | NoId | None, code: int, message: str, data: Any = None) -> dict[str, Any]:
     # §5.1: "The message SHOULD be limited to a concise single sentence"; the refusals quote what
     # was sent (a Host, an Origin, a Content-Type), cut as every lab server cuts a description.
     error: dict[str, Any] = {"code": code, "message": cut_middle(message)}
     if data is not None:
         error["data"] = data
+    if id_ is NO_ID:
+        return {"jsonrpc": "2.0", "error": error}
     return {"jsonrpc": "2.0", "id": id_, "error": error}
 
 
 def error_response(
-    id_: RequestId | None,
+    id_: RequestId | NoId | None,
     code: int,
     message: str,
     status: int = 400,
@@ -153,7 +179,7 @@ def invalid_message(message: Any) -> Response | None:
     if found is None:
         return None
     code, rule = found
-    return error_response(request_id(message), code, describe(code, rule))
+    return error_response(answer_id(message), code, describe(code, rule))
 
 
 def describe(code: int, rule: str) -> str:

@@ -28,15 +28,16 @@ from ..revisions import (
     Revision,
     handshake_versions_up_to,
 )
-from .jsonrpc import INVALID_REQUEST, RequestId
+from .jsonrpc import INVALID_REQUEST, NO_ID, NoId, RequestId, describe
 from .jsonrpc import error_response as _error
 
 
 def era_gate(
-    revision: Revision, accept_legacy: bool, header: str | None, request_id: RequestId | None
+    revision: Revision, accept_legacy: bool, header: str | None, request_id: RequestId | NoId | None
 ) -> Response | None:
     """None to let the request through, else the 400 this revision's server answers, carrying
-    the request's id (JSON-RPC 2.0 §5: null only when the request has none to echo)."""
+    the request's id (JSON-RPC 2.0 §5: null when it could not be read; none for a notification or
+    a response, `jsonrpc.answer_id`)."""
     if revision.modern_transport:
         if header in MODERN_VERSIONS or (accept_legacy and (header is None or header in HANDSHAKE_VERSIONS)):
             return None
@@ -64,6 +65,20 @@ def era_gate(
         INVALID_REQUEST,
         f"Bad Request: unsupported MCP-Protocol-Version {header} (this server speaks up to {revision.version})",
     )
+
+
+def response_refusal(revision: Revision, header: str | None, message: object) -> Response | None:
+    """A JSON-RPC response POSTed to a 2026-07-28 request: "The client MUST NOT send JSON-RPC
+    responses" (2026-07-28 streamable-http, "Sending Messages", 4), the server asks the client
+    nothing to answer. The SDK refused it with an id of null, which the 2026-07-28 schema has no
+    room for (JSONRPCErrorResponse, `id?: RequestId`): refused here with no id, as a message the
+    server cannot accept is (`jsonrpc.answer_id`)."""
+    if not (revision.modern_transport and header in MODERN_VERSIONS and isinstance(message, dict)):
+        return None
+    if "method" in message or not ("result" in message or "error" in message):
+        return None
+    rule = "a client MUST NOT send JSON-RPC responses (MCP 2026-07-28 streamable-http, Sending Messages)"
+    return _error(NO_ID, INVALID_REQUEST, describe(INVALID_REQUEST, rule))
 
 
 def negotiate_initialize(revision: Revision, body: bytes) -> bytes:

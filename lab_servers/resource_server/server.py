@@ -38,10 +38,10 @@ from ..rfc7519 import JwtRejected, unverified_parts
 from ..wellknown import PROTECTED_RESOURCE, insert_well_known, path_of
 from .batches import batch_refusal, serve_batch
 from .downstream import DownstreamCaller, DownstreamError
-from .jsonrpc import PARSE_ERROR, describe, error_response, invalid_message, request_id
+from .jsonrpc import PARSE_ERROR, answer_id, describe, error_response, invalid_message, request_id
 from .per_loop_app import PerLoopApp
 from .request_metadata import header_mismatch
-from .revisions import era_gate, negotiate_initialize
+from .revisions import era_gate, negotiate_initialize, response_refusal
 from .rfc6750 import MalformedBearerRequest, bearer_refusal, bearer_token
 from .rfc7662 import IntrospectingValidator
 from .rfc9728 import protected_resource_metadata
@@ -216,7 +216,8 @@ class ResourceServer:
         # disagrees with itself is told so, not that the version it named is unsupported.
         if self.revision.modern_transport:
             refused = refused or header_mismatch(scope["headers"], message, request_id(message))
-        refused = refused or era_gate(self.revision, self.accept_legacy, version, request_id(message))
+        refused = refused or era_gate(self.revision, self.accept_legacy, version, answer_id(message))
+        refused = refused or response_refusal(self.revision, version, message)
         refused = refused or (batch_refusal(version, message) if isinstance(message, list) else None)
         # A batch needs the scopes of all its tool calls: one 403 names them, and the client steps
         # up once, instead of some messages run and others refused inside the answer.
