@@ -145,7 +145,7 @@ def transport_error(response: Any) -> str:
     """The message of a JSON-RPC error with no id, after checking that the answer is one."""
     assert response.headers["content-type"] == "application/json", response.text
     body = response.json()
-    assert body["jsonrpc"] == "2.0" and body["id"] is None and body["error"]["code"] == -32600, body
+    assert body["jsonrpc"] == "2.0" and "id" not in body and body["error"]["code"] == -32600, body
     return str(body["error"]["message"])
 
 

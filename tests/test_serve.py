@@ -196,7 +196,7 @@ async def test_a_foreign_origin_at_the_served_mcp_endpoint_is_the_json_rpc_error
     for refused in (origin, host):
         assert refused.status_code == 403 and refused.headers["content-type"] == "application/json"
         error = refused.json()
-        assert (error["jsonrpc"], error["id"], error["error"]["code"]) == ("2.0", None, -32600)
+        assert (error["jsonrpc"], "id" in error, error["error"]["code"]) == ("2.0", False, -32600)
         assert "DNS-rebinding protection" in error["error"]["message"]
     assert "servers MUST validate the Origin header" in origin.json()["error"]["message"]
 
@@ -225,7 +225,7 @@ async def test_localhost_is_told_which_name_is_canonical_in_each_servers_own_sha
         oauth = await http.get(f"{lab.issuer}/jwks.json".replace("127.0.0.1", "localhost"))
         document = await http.get(f"{lab.documents_origin}/inspector-web.json".replace("127.0.0.1", "localhost"))
     assert mcp.status_code == oauth.status_code == document.status_code == 421
-    assert mcp.json()["id"] is None and mcp.json()["error"]["code"] == -32600
+    assert "id" not in mcp.json() and mcp.json()["error"]["code"] == -32600
     assert lab.mcp_url.removesuffix("/mcp") in mcp.json()["error"]["message"]
     assert oauth.json()["error"] == document.json()["error"] == "invalid_request"
     assert lab.issuer in oauth.json()["error_description"]

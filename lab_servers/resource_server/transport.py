@@ -18,7 +18,7 @@ from starlette.responses import Response
 from starlette.types import Message, Receive
 
 from ..rfc9110 import ACCEPTED_CODINGS, PARAMETERS, QUOTED_STRING, TOKEN, media_type, unsupported_coding
-from .jsonrpc import INVALID_REQUEST, error_response
+from .jsonrpc import INVALID_REQUEST, NO_ID, error_response
 
 # Streamable HTTP "Sending Messages to the Server": every JSON-RPC message is POSTed as JSON.
 JSON = "application/json"
@@ -35,8 +35,11 @@ _JSON_RANGES = {JSON: 2, "application/*": 1, "*/*": 0}  # the ranges naming JSON
 
 
 def transport_refusal(status: int, rule: str, headers: dict[str, str] | None = None) -> Response:
-    """An HTTP-level refusal at the MCP endpoint: a JSON-RPC error with no id (none was read)."""
-    return error_response(None, INVALID_REQUEST, rule, status, headers)
+    """An HTTP-level refusal at the MCP endpoint, judged before the body is read: a JSON-RPC error
+    with no `id` member (MCP Streamable HTTP, Security: a 403 for an Origin MAY comprise "a JSON-RPC
+    error response that has no `id`"; the 2025-11-25 and 2026-07-28 schemas' `id?: RequestId` has
+    no null, which JSON-RPC 2.0 §5 keeps for an id the server tried to read and could not)."""
+    return error_response(NO_ID, INVALID_REQUEST, rule, status, headers)
 
 
 def replayed(body: bytes, receive: Receive) -> Receive:
