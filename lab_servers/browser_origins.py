@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .error_text import Refusal, refuse_as_invalid_request
+from .rfc9110 import field_values
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
 ALLOWED_REQUEST_HEADERS = (
@@ -79,11 +80,23 @@ class BrowserOrigins:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         refuse = self.refusal
+        # h11 refuses two Host fields before any application; two Origin fields it passes on, and
+        # the dict above kept the last: an allowed origin after an attacker's was vetted, and echoed.
+        origins = field_values(scope["headers"], b"origin")
         if not self.host_allowed(headers.get("host", "")):
             why = f"Host {headers.get('host', '')!r} is not a name this lab serves (DNS-rebinding protection)"
             await refuse(scope["path"], 403, why)(scope, receive, send)
             return
-        origin = headers.get("origin")
+        if len(origins) > 1:
+            # RFC 6454 §7.3: "The user agent MUST NOT include more than one Origin header field in
+            # any HTTP request"; an Origin "present and invalid" gets 403 (MCP Streamable HTTP).
+            why = (
+                f"the request carries {len(origins)} Origin fields; Origin holds one serialized origin and is sent"
+                " once (RFC 9110 §5.3, RFC 6454 §7.3): servers MUST validate the Origin header (MCP Streamable HTTP)"
+            )
+            await refuse(scope["path"], 403, why)(scope, receive, send)
+            return
+        origin = origins[0] if origins else None
         cors = not scope["path"].startswith(NO_CORS_PREFIXES)
         if cors:
             # Fetch standard §3.2.5 ("CORS protocol and HTTP caches"): a resource that answers with

@@ -18,12 +18,23 @@ class MalformedBearerRequest(Exception):
 
 def bearer_token(authorizations: list[str]) -> str | None:
     """The token of the request's one `Authorization: Bearer` header (§2.1), from every
-    `Authorization` value it sent; None when it sent no bearer credentials at all (§3.1)."""
+    `Authorization` value it sent; None when it sent no bearer credentials at all (§3.1).
+
+    Two Authorization fields are refused whatever their schemes: the field holds one
+    `credentials` (RFC 9110 §11.6.2), no list, so §5.3 forbids sending it twice, and §3.1 makes a
+    request that "uses more than one method for including an access token, or is otherwise
+    malformed" invalid_request. Read as the bearer one beside another (`Bearer t` then `Basic …`),
+    the second went unread here where a proxy or the AS, which refuses two (client_authentication),
+    would judge it: every server of the lab now reads the field alike."""
+    if len(authorizations) > 1:
+        raise MalformedBearerRequest(
+            f"{len(authorizations)} Authorization fields were sent; the field holds one credentials, not a list "
+            "(RFC 9110 §5.3, §11.6.2): more than one bearer token, or a token beside other credentials, is "
+            "invalid_request (RFC 6750 §2, §3.1)"
+        )
     bearer = [value for value in authorizations if value[:7].lower() == "bearer "]
     if not bearer:
         return None
-    if len(bearer) > 1:
-        raise MalformedBearerRequest("more than one bearer token was sent (RFC 6750 §2)")
     # SPs after the scheme (§2.1: "Bearer" 1*SP b64token), and the field's trailing OWS (RFC 9110
     # §5.5): str.strip() also took NBSP and NEL, and strip(OWS) a TAB between the scheme and the token.
     token = bearer[0][7:].lstrip(" ").rstrip(OWS)

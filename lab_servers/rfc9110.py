@@ -29,6 +29,14 @@ request was "client_id is required", a gzip'd registration "not valid UTF-8", an
 merely labelled `br` was taken as it stood. The MCP endpoint applies the rule in its own order of
 checks (`resource_server/transport.py`); the AS and the enterprise IdP through `NoContentCoding`,
 in front of every route.
+
+**A field sent more than once** (§5.2, §5.3). A list field (Accept, Content-Encoding,
+Cache-Control, WWW-Authenticate) may come as several lines, which read as one list, in order. A
+field that holds one value (Authorization §11.6.2, Content-Type §8.3, Host §7.2, Origin, Location
+§10.2.2, MCP's own headers) a sender MUST NOT send twice, and two of its lines are no value:
+`one_field` refuses them, naming the rule, wherever the lab reads one. Read first-only (Starlette's
+`headers.get`) or last-only (a dict of the headers), the lab's gates had judged one line while a
+proxy, the SDK or the next reader could judge the other.
 """
 
 from __future__ import annotations
@@ -51,9 +59,12 @@ __all__ = [
     "QUOTED_STRING",
     "TOKEN",
     "NoContentCoding",
+    "RepeatedField",
+    "field_values",
     "http_date",
     "imf_fixdate",
     "media_type",
+    "one_field",
     "unsupported_coding",
 ]
 
@@ -117,6 +128,33 @@ def _rfc850_year(yy: int, now: int) -> int:
     this_year = time.gmtime(now).tm_year
     past = this_year - (this_year - yy) % 100  # the most recent year ending in yy, this one included
     return past + 100 if past + 100 <= this_year + 50 else past
+
+
+# A field sent more than once (§5.2, §5.3) ------------------------------------------------------
+
+
+class RepeatedField(ValueError):
+    """A field that holds one value, not a list, sent in more than one field line."""
+
+
+def field_values(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> list[str]:
+    """Every line of field `name` (lower case) in an ASGI scope's headers, in order, as Latin-1."""
+    return [v.decode("latin-1") for k, v in headers if k.lower() == name]
+
+
+def one_field(values: list[str], name: str, section: str, *, carrier: str = "the request") -> str | None:
+    """The one value of a field that is no list (`section` defines it), None when it was not sent.
+    §5.3: "A sender MUST NOT generate multiple field lines with the same name in a message ...
+    unless that field's definition allows multiple field line values to be recombined as a
+    comma-separated list"; a recipient may combine only a list's lines. Two lines of a singleton
+    are no value at all: read first-only (or last-only, as a dict of the headers reads them), a
+    gate and whatever reads the field after it could each judge a different one."""
+    if len(values) > 1:
+        raise RepeatedField(
+            f"{carrier} carries {len(values)} {name} fields; {name} holds one value, not a list, and "
+            f"is sent once (RFC 9110 §5.3, {section})"
+        )
+    return values[0] if values else None
 
 
 # Media types (§8.3.1) --------------------------------------------------------------------------

@@ -139,6 +139,19 @@ EXEMPT: dict[tuple[str, str], str] = {
     "called only by the MCP server, configured with its AS, and publishes none (downstream_api/__init__.py)",
 }
 
+# Fields the lab deliberately lets through when repeated (RFC 9110 §5.3 binds the sender; a
+# recipient has nothing to pick from a field it never reads, or from lines that agree), each with
+# the sentence that lets it go. The `repeated-kept` rule sends them to every MCP endpoint.
+REPEATS_KEPT = {
+    "Mcp-Session-Id": "the lab's MCP servers are stateless and read no session id (2026-07-28 has no sessions; "
+    "earlier revisions: a server MAY assign one, Session Management), so two of them judge nothing",
+    "Content-Length": "RFC 9110 §8.6 (RFC 9112 §6.3): of several lines with the same decimal value, the recipient "
+    "MAY either reject the message as invalid or replace them with a single valid Content-Length (h11 and "
+    "body_limit.py do so; test_served_http1.py)",
+    "Host, Origin elsewhere": "only the MCP endpoint reads Host and Origin in process; served, h11 refuses two "
+    "Host lines (RFC 9112 §3.2) and BrowserOrigins two Origin lines (RFC 6454 §7.3) before any application",
+}
+
 
 async def send(
     lab: Lab,

@@ -217,3 +217,19 @@ async def test_the_lab_client_sends_a_name_unsafe_as_a_header_value_base64_encod
         result = await connection.client.call_tool(name)
         assert result["isError"] is False and result["content"][0]["text"] == "ok"
         assert lab.trace.exchanges[-1].request_header("mcp-name") == (sentinel(name) if encoded else name)
+
+
+@pytest.mark.parametrize(
+    ("name", "lines"),
+    [("Mcp-Method", ["tools/call", "tools/list"]), ("Mcp-Name", ["whoami", "whoami"])],
+    ids=["method-twice", "name-twice"],
+)
+async def test_a_mirrored_header_sent_twice_is_a_header_mismatch_naming_the_rule(name: str, lines: list[str]) -> None:
+    # §Server Validation: a required header "malformed" is -32020; two lines of a header that names
+    # one method (or one name) are none (RFC 9110 §5.3), and a router could route on either. The
+    # SDK refused them too, saying only that the header "appears more than once".
+    async with Lab(revision="2026-07-28") as lab:
+        headers = {"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": "whoami"}
+        sent: list[tuple[str, str | bytes]] = [(k, v) for k, v in headers.items() if k != name]
+        message = header_mismatch(await post(lab, call("whoami"), [*sent, *((name, line) for line in lines)]))
+    assert f"2 {name} headers" in message and "RFC 9110 §5.3" in message, message

@@ -39,6 +39,18 @@ from .rule_matrix import (
     send,
     valid_token,
 )
+from .rule_matrix_fields import (
+    accept_is_a_list,
+    authorization_once_bearer,
+    authorization_once_client_auth,
+    content_encoding_is_a_list,
+    content_length_once,
+    content_type_once,
+    host_once,
+    origin_once,
+    protocol_version_once,
+    repeated_but_kept,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -336,6 +348,16 @@ RULES = [
     Rule("jsonrpc-unknown-method", "JSON-RPC 2.0 §5.1: a method that does not exist gets -32601, with the request's id (2026-07-28: in a 404)", "jsonrpc", unknown_method),
     Rule("jsonrpc-id-echoed", "JSON-RPC 2.0 §5: the response has the same id as the request, for every method the server has", "jsonrpc", every_method_echoes_the_id),
     Rule("jsonrpc-notification-202", "MCP Streamable HTTP: a notification is accepted with 202 and no body", "jsonrpc", notification_gets_202),
+    Rule("authorization-once-client-auth", "RFC 9110 §5.3, §11.6.2: Authorization holds one credentials and is sent once; two fields, whichever first, get 400 invalid_request (RFC 6749 §2.3)", "client-auth", authorization_once_client_auth),
+    Rule("authorization-once-bearer", "RFC 9110 §5.3, §11.6.2, RFC 6750 §3.1: a bearer token beside a second Authorization field (another token, other credentials) is invalid_request, 400", "bearer", authorization_once_bearer),
+    Rule("content-type-once", "RFC 9110 §5.3, §8.3: Content-Type is one media type; two fields, whichever first, get 400, neither read", "body", content_type_once),
+    Rule("content-length-once", "RFC 9110 §8.6, RFC 9112 §6.3: differing Content-Length values leave no length: 400", "body", content_length_once),
+    Rule("content-encoding-list", "RFC 9110 §5.3, §8.4: Content-Encoding is a list; identity then gzip is gzip, and gets 415", "body", content_encoding_is_a_list),
+    Rule("host-once", "RFC 9110 §7.2, RFC 9112 §3.2: a request with more than one Host field line gets 400 (the MCP endpoint's Host gate, in process; h11 served)", "jsonrpc", host_once),
+    Rule("origin-once", "RFC 9110 §5.3, RFC 6454 §7.3: one Origin field; two are an Origin present and invalid: 403 (MCP Streamable HTTP, Security)", "jsonrpc", origin_once),
+    Rule("protocol-version-once", "RFC 9110 §5.3, MCP Streamable HTTP: MCP-Protocol-Version names one version; two fields get 400 with the request's id", "jsonrpc", protocol_version_once),
+    Rule("repeated-kept", "RFC 9110 §5.3 binds the sender: a field the server never reads, sent twice, is served (REPEATS_KEPT)", "jsonrpc", repeated_but_kept),
+    Rule("accept-list", "RFC 9110 §5.3, §12.5.1: Accept is a list; sent as two lines it reads as their combination", "jsonrpc", accept_is_a_list),
 ]  # fmt: skip
 RULE_BY_ID = {rule.id: rule for rule in RULES}
 

@@ -202,3 +202,36 @@ async def test_an_upgrade_to_websocket_stays_an_http_request_behind_the_labs_gat
     # RFC 9110 §7.8: a server MAY ignore Upgrade, and the lab does so silently: uvicorn's advice
     # to install a WebSocket library, logged for each such request, is not for the lab.
     assert not [record.getMessage() for record in logged if "upgrade" in record.getMessage().lower()]
+
+
+async def test_a_field_that_holds_one_value_sent_twice_is_refused_served_whoever_reads_it(tls_dir: Path) -> None:
+    """RFC 9110 §5.3: a field that is no list is not sent twice, and two of its lines are no value.
+    h11 refuses two Host fields and differing Content-Length values (RFC 9112 §3.2, §6.3) before
+    any application; two Origin fields it passes on, and `BrowserOrigins` read the last of them (an
+    attacker's, then a loopback one, was vetted and echoed): 403 (RFC 6454 §7.3). Two
+    Authorization fields reach the MCP server and the AS, and both refuse them with 400."""
+    async with served(tls_dir) as lab:
+        context, head = trusting(tls_dir), "POST {path} HTTP/1.1\r\nHost: {host}\r\n{more}\r\n"
+        sent = [
+            (lab.mcp_url, "/mcp", "Host: {host}\r\nContent-Length: 0\r\n"),
+            (lab.mcp_url, "/mcp", "Content-Length: 0\r\nContent-Length: 2\r\n"),
+            (lab.mcp_url, "/mcp", "Origin: https://evil.example\r\nOrigin: http://localhost:6274\r\nContent-Length: 0\r\n"),
+            (lab.issuer, "/token", "Origin: http://localhost:6274\r\nOrigin: http://localhost:6274\r\nContent-Length: 0\r\n"),
+            (lab.mcp_url, "/mcp", "Authorization: Bearer abc\r\nAuthorization: Basic eDp5\r\nContent-Length: 0\r\n"),
+            (lab.issuer, "/token", "Authorization: Basic eDp5\r\nAuthorization: Basic eTp6\r\n"
+             "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 0\r\n"),
+        ]  # fmt: skip
+        answers = [
+            await exchange(url, head.format(path=path, host="{host}", more=more).encode(), context)
+            for url, path, more in sent
+        ]
+        # RFC 9110 §8.6: lines of one Content-Length value may be read as one (h11 and BodyLimit do).
+        same_length = "GET /jwks.json HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n"
+        kept = await exchange(lab.issuer, same_length.encode(), context)
+    statuses = [status.split(b" ")[1] for status, _, _ in answers]
+    assert statuses == [b"400", b"400", b"403", b"403", b"400", b"400"], answers
+    assert kept[0] == b"HTTP/1.1 200 OK" and "keys" in kept[1], kept
+    assert "RFC 6454 §7.3" in answers[2][1]["error"]["message"]
+    assert "RFC 6454 section 7.3" in answers[3][1]["error_description"]
+    assert "RFC 9110 section 5.3" in answers[4][1]["error_description"]  # the MCP server's RFC 6750 answer
+    assert answers[5][1]["error"] == "invalid_request" and "RFC 9110 section 5.3" in answers[5][1]["error_description"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import ClientDisconnect, Request
 
-from ..rfc9110 import media_type
+from ..rfc9110 import RepeatedField, media_type, one_field
 from .errors import OAuthError
 from .rfc6749 import form_urlencoded
 
@@ -44,9 +44,19 @@ def single_valued(items: list[tuple[str, str]]) -> dict[str, str]:
     return values
 
 
+def sent_content_type(request: Request) -> str | None:
+    """The request's one Content-Type (None: none). Read first-only, `application/x-www-form-
+    urlencoded` then `application/json` was served as a form, and a registration sent as JSON then
+    text/plain as JSON: two lines of a singleton are no media type (RFC 9110 §5.3, §8.3)."""
+    try:
+        return one_field(request.headers.getlist("content-type"), "Content-Type", "§8.3")
+    except RepeatedField as repeated:
+        raise OAuthError("invalid_request", str(repeated)) from None
+
+
 async def form_items(request: Request) -> list[tuple[str, str]]:
     """The body of a POST to the token, revocation or introspection endpoint, or the consent form."""
-    if media_type(request.headers.get("content-type")) != "application/x-www-form-urlencoded":
+    if media_type(sent_content_type(request)) != "application/x-www-form-urlencoded":
         raise OAuthError("invalid_request", "the body must be application/x-www-form-urlencoded (OAuth 2.1 §3.2.2)")
     try:
         body = await request.body()

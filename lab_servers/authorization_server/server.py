@@ -29,7 +29,7 @@ from .client_authentication import authorization_field
 from .dcr_modes import check_auth_method_offered, check_registration_allowed
 from .errors import NO_STORE, OAuthError, oauth_exception_handlers, oauth_refusal
 from .logos import LOGO_HEADERS, sniff_raster_image
-from .params import form_items
+from .params import form_items, sent_content_type
 from .rfc7009 import revocation_request
 from .rfc7591 import REGISTRATION_JSON
 from .rfc7662 import introspection_request
@@ -93,7 +93,7 @@ class AuthorizationServer(AuthorizationServerState):
         @route("/register", "POST")
         async def register(request: Request) -> Response:
             check_registration_allowed(self.capabilities, request.headers.getlist("authorization"))
-            sent_as = request.headers.get("content-type")
+            sent_as = sent_content_type(request)
             if media_type(sent_as) != "application/json":
                 # RFC 7591 §3: the endpoint takes "request parameters encoded in the entity body
                 # using the application/json format" (§3.1: the client sends that content type).

@@ -24,7 +24,8 @@ from typing import Any
 from starlette.responses import Response
 
 from ..revisions import HEADER_MISMATCH, NAME_BEARING, PLAIN_HEADER_VALUE, PROTOCOL_VERSION_META
-from .jsonrpc import RequestId, bounded, error_response
+from ..rfc9110 import RepeatedField, field_values, one_field
+from .jsonrpc import INVALID_REQUEST, NoId, RequestId, bounded, error_response
 
 _MIRRORED = {b"mcp-method": "Mcp-Method", b"mcp-name": "Mcp-Name"}
 
@@ -45,13 +46,22 @@ def header_mismatch(headers: list[tuple[bytes, bytes]], message: Any, request_id
         sent = (
             f"MCP-Protocol-Version {bounded(versions[0])!r}"
             if len(versions) == 1
-            else f"{len(versions) or 'no'} MCP-Protocol-Version headers"
+            else "no MCP-Protocol-Version headers"
+            if not versions
+            # two lines of a header that names one version are none (RFC 9110 §5.3)
+            else f"{len(versions)} MCP-Protocol-Version headers, where it is sent once (RFC 9110 §5.3)"
         )
         return _mismatch(
             request_id,
             f"the request's _meta says protocol version {bounded(repr(meta[PROTOCOL_VERSION_META]))} and it sent {sent}; the header MUST match "
             "the _meta version (MCP 2026-07-28 streamable-http, Protocol Version Header)",
         )
+    for name, spelled in _MIRRORED.items():
+        lines = field_values(headers, name)
+        if len(lines) > 1:
+            # A header that mirrors the body names one method, or one name: two lines of it are
+            # "malformed" (§Server Validation), and a router may route on the other one.
+            return _mismatch(request_id, _repeated(len(lines), spelled, "Server Validation"))
     sent_names = {name.lower() for name, _ in headers}
     for required in (b"mcp-method", b"mcp-name") if message.get("method") in NAME_BEARING else (b"mcp-method",):
         if required not in sent_names:
@@ -73,6 +83,13 @@ def header_mismatch(headers: list[tuple[bytes, bytes]], message: Any, request_id
     return None
 
 
+def _repeated(count: int, name: str, section: str) -> str:
+    return (
+        f"the request carries {count} {name} headers; the header holds one value and is sent once "
+        f"(RFC 9110 §5.3; MCP 2026-07-28 streamable-http, {section})"
+    )
+
+
 def _mismatch(request_id: RequestId | None, rule: str) -> Response:
     return error_response(request_id, HEADER_MISMATCH, f"Header mismatch: {rule}")
 
@@ -81,3 +98,18 @@ def _sent_plain(value: str) -> bool:
     """§Value Encoding: a value is sent plain only as printable ASCII with no leading or trailing
     whitespace (an empty one too); anything else (non-ASCII, control characters) is encoded."""
     return not value or PLAIN_HEADER_VALUE.fullmatch(value) is not None
+
+
+def protocol_version(
+    headers: list[tuple[bytes, bytes]], modern: bool, request_id: RequestId | NoId | None
+) -> tuple[str | None, Response | None]:
+    """The request's one MCP-Protocol-Version (None: none sent), or the 400 for two of them. The
+    header names the one version the request speaks (2025-06-18 and later, "Protocol Version
+    Header"; a server answers "an invalid or unsupported MCP-Protocol-Version" with 400): read
+    first-only, as the era gate and the SDK read it, a router reading the last saw another one.
+    2026-07-28 answers with -32020, whose failures include a malformed required header."""
+    try:
+        return one_field(field_values(headers, b"mcp-protocol-version"), "MCP-Protocol-Version", "MCP "
+                         "Streamable HTTP, Protocol Version Header"), None  # fmt: skip
+    except RepeatedField as repeated:
+        return None, error_response(request_id, HEADER_MISMATCH if modern else INVALID_REQUEST, str(repeated))

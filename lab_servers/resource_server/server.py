@@ -40,7 +40,7 @@ from .batches import batch_refusal, serve_batch
 from .downstream import DownstreamCaller, DownstreamError
 from .jsonrpc import PARSE_ERROR, answer_id, describe, error_response, invalid_message, request_id
 from .per_loop_app import PerLoopApp
-from .request_metadata import header_mismatch
+from .request_metadata import header_mismatch, protocol_version
 from .revisions import era_gate, negotiate_initialize, response_refusal
 from .rfc6750 import MalformedBearerRequest, bearer_refusal, bearer_token
 from .rfc7662 import IntrospectingValidator
@@ -197,10 +197,11 @@ class ResourceServer:
         # The gate read the Content-Type as JSON (RFC 9110 §8.3.1: type and subtype are
         # case-insensitive); the SDK compares it with the string "application/json" and answered
         # Application/JSON with 415 (the initialize-era path): it is handed the type as it spells it.
-        scope = {
-            **scope,
-            "headers": [(k, JSON_BYTES) if k.lower() == b"content-type" else (k, v) for k, v in scope["headers"]],
-        }
+        # Accept is a list (RFC 9110 §12.5.1): sent as two lines, the gate read their combination
+        # and the SDK the first line alone (`Accept: text/event-stream`, then `Accept:
+        # application/json` got its 406). §5.3: a recipient MAY combine them, in order, into one.
+        scope = {**scope, "headers": _one_accept_line(
+            [(k, JSON_BYTES) if k.lower() == b"content-type" else (k, v) for k, v in scope["headers"]])}  # fmt: skip
         body = await _read_body(receive)  # capped at MAX_MCP_BODY_BYTES by BodyLimit
         try:
             message = parse_json(body, JSONRPC_JSON, what="the JSON-RPC message")
@@ -210,12 +211,13 @@ class ResourceServer:
         # The envelope before anything reads it: a request with an id the SDK does not take would
         # otherwise pass for a notification and never be answered (a batch's messages, each in turn).
         refused = None if isinstance(message, list) else invalid_message(message)
-        version = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"mcp-protocol-version"), None)
+        version, two_versions = protocol_version(scope["headers"], self.revision.modern_transport, answer_id(message))
         # Judged after the parse, so that the refusal carries the request's id (JSON-RPC 2.0 §5);
         # a header that disagrees with the body first, as the SDK's own ladder does: a client that
         # disagrees with itself is told so, not that the version it named is unsupported.
         if self.revision.modern_transport:
             refused = refused or header_mismatch(scope["headers"], message, request_id(message))
+        refused = refused or two_versions
         refused = refused or era_gate(self.revision, self.accept_legacy, version, answer_id(message))
         refused = refused or response_refusal(self.revision, version, message)
         refused = refused or (batch_refusal(version, message) if isinstance(message, list) else None)
@@ -295,6 +297,13 @@ class ResourceServer:
     ) -> Response:
         metadata_url = self.metadata_url if self.publishes_metadata else None
         return bearer_refusal(status, metadata_url, error, description, scope)
+
+
+def _one_accept_line(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    accepts = [v for k, v in headers if k.lower() == b"accept"]
+    if len(accepts) < 2:
+        return headers
+    return [*((k, v) for k, v in headers if k.lower() != b"accept"), (b"accept", b", ".join(accepts))]
 
 
 def _bearer_token(scope: Scope) -> str:

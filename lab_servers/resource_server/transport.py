@@ -17,7 +17,17 @@ from collections.abc import Sequence
 from starlette.responses import Response
 from starlette.types import Message, Receive
 
-from ..rfc9110 import ACCEPTED_CODINGS, PARAMETERS, QUOTED_STRING, TOKEN, media_type, unsupported_coding
+from ..rfc9110 import (
+    ACCEPTED_CODINGS,
+    PARAMETERS,
+    QUOTED_STRING,
+    TOKEN,
+    RepeatedField,
+    field_values,
+    media_type,
+    one_field,
+    unsupported_coding,
+)
 from .jsonrpc import INVALID_REQUEST, NO_ID, error_response
 
 # Streamable HTTP "Sending Messages to the Server": every JSON-RPC message is POSTed as JSON.
@@ -85,14 +95,30 @@ def rebinding_refusal(
     else 421 or 403. The lists read as the SDK's `TransportSecuritySettings` read them (`name:*`
     is that name with any port), whose own check, answering in plain text, the server turns off:
     this one is the server's."""
-    host = next((v.decode("latin-1") for k, v in headers if k.lower() == b"host"), "")
+    try:
+        # RFC 9112 §3.2: a server "MUST respond with a 400 (Bad Request) status code to any HTTP/1.1
+        # request message ... that contains more than one Host header field line" (h11 does so
+        # served; in process the first was judged here, and the SDK and Starlette read the first too).
+        host = one_field(field_values(headers, b"host"), "Host", "§7.2; RFC 9112 §3.2") or ""
+    except RepeatedField as repeated:
+        return transport_refusal(400, str(repeated))
     if not _listed(host, hosts):
         # RFC 9110 §15.5.20: 421 for a request directed at a server that will not answer for
         # that authority; a DNS-rebinding page's requests carry the attacker's name.
         return transport_refusal(
             421, f"Host {host!r} is not a name this MCP server answers to (DNS-rebinding protection, RFC 9110 §15.5.20)"
         )
-    origin = next((v.decode("latin-1") for k, v in headers if k.lower() == b"origin"), "")
+    origins_sent = field_values(headers, b"origin")
+    if len(origins_sent) > 1:
+        # RFC 6454 §7.3: "The user agent MUST NOT include more than one Origin header field in any
+        # HTTP request" (a browser sends one); two are an Origin "present and invalid": 403. Read
+        # first-only, this server's own origin followed by an attacker's was served.
+        return transport_refusal(
+            403,
+            f"the request carries {len(origins_sent)} Origin fields; Origin holds one serialized origin and is sent "
+            "once (RFC 9110 §5.3, RFC 6454 §7.3): an Origin present and invalid gets 403 (MCP Streamable HTTP, Security)",
+        )
+    origin = origins_sent[0] if origins_sent else ""
     if origin and not _listed(origin, origins):
         # MCP Streamable HTTP, Security: servers MUST validate the Origin header; "If the Origin
         # header is present and invalid, servers MUST respond with HTTP 403 Forbidden".
@@ -125,11 +151,15 @@ def _is_port_after(prefix: str, value: str) -> bool:
 
 def media_refusal(headers: list[tuple[bytes, bytes]]) -> Response | None:
     """None when the POST carries JSON and accepts a JSON answer; else 415 or 406."""
-    content_types = [v.decode("latin-1") for k, v in headers if k.lower() == b"content-type"]
-    if len(content_types) != 1 or media_type(content_types[0]) != JSON:
+    try:
+        content_type = one_field(field_values(headers, b"content-type"), "Content-Type", "§8.3")
+    except RepeatedField as repeated:
+        # Two Content-Type fields are no format at all (not one this server does not take): 400.
+        return transport_refusal(400, str(repeated))
+    if media_type(content_type) != JSON:
         # RFC 9110 §15.5.16: 415 for content in a format the method does not take, and an
         # `Accept` response header can name the media types that would have been accepted.
-        sent = repr(content_types[0]) if len(content_types) == 1 else f"{len(content_types)} Content-Type headers"
+        sent = repr(content_type) if content_type is not None else "0 Content-Type headers"
         return transport_refusal(
             415,
             f"a JSON-RPC message is sent as {JSON} (MCP Streamable HTTP); this request sent {sent} (RFC 9110 §15.5.16)",
