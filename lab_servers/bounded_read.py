@@ -38,7 +38,22 @@ class BodyRefused(ValueError):
 async def read_at_most(response: httpx.Response, limit: int, what: str, *, rule: str) -> bytes:
     """The decoded body of a `response` opened as a stream, or `BodyRefused` once more than `limit`
     bytes arrive or would be decoded. `rule` names the limit's source in the refusal."""
-    encoding = response.headers.get("content-encoding", "identity").strip().lower() or "identity"
+    # Content-Encoding = #content-coding (RFC 9110 §8.4), a list "in the order in which they were
+    # applied", and its lines combine in order (§5.3): `identity` then `gzip` is gzip. Read as one
+    # string (httpx joins the lines with ", "), it was refused as a coding named "identity, gzip".
+    # OWS only (§5.6.3); empty members are ignored (§5.6.1.2); identity names no coding (§12.5.3).
+    codings = [
+        coding.strip(" \t").lower()
+        for line in response.headers.get_list("content-encoding")
+        for coding in line.split(",")
+        if coding.strip(" \t").lower() not in ("", "identity")
+    ]
+    if len(codings) > 1:
+        raise BodyRefused(
+            f"{what} was sent with Content-Encoding {', '.join(codings)!r}: {len(codings)} codings applied in turn "
+            f"(RFC 9110 §5.3, §8.4), where this reader decodes one of those the request offered ({ACCEPTED_ENCODINGS})"
+        )
+    encoding = codings[0] if codings else "identity"
     if encoding != "identity" and encoding not in _WBITS:
         raise BodyRefused(
             f"{what} was sent with Content-Encoding {encoding!r}, which the request's Accept-Encoding "

@@ -50,3 +50,14 @@ def test_text_that_is_neither_a_parameter_nor_a_challenge_is_reported_not_droppe
     challenge = bearer_challenge(field)
     assert challenge is not None and challenge.params == {"scope": "a"}
     assert challenge.malformed and "RFC 9110 §11.6.1" in challenge.malformed
+
+
+def test_challenges_sent_as_several_field_lines_are_all_read_in_order() -> None:
+    # RFC 9110 §11.6.1: WWW-Authenticate = #challenge, a list, and §5.3 lets a server send it as
+    # several lines, which read as one list in order: the Bearer challenge may be in any of them.
+    lines = ['Basic realm="lab"', 'Bearer resource_metadata="https://x.example/prm", scope="a"', "Other x=1"]
+    response = httpx.Response(401, headers=[(b"WWW-Authenticate", line.encode()) for line in lines])
+    found = parse_www_authenticate(response.headers.get_list("www-authenticate"))
+    assert [c.scheme for c in found] == ["Basic", "Bearer", "Other"]
+    challenge = bearer_challenge(response.headers.get_list("www-authenticate"))
+    assert challenge is not None and challenge.params == {"resource_metadata": "https://x.example/prm", "scope": "a"}

@@ -37,7 +37,7 @@ import httpx
 
 from ..bounded_read import ACCEPTED_ENCODINGS, BodyRefused, read_at_most, unbind
 from ..network import PINNED_ADDRESS, PinnedAddress
-from ..rfc9110 import media_type
+from ..rfc9110 import RepeatedField, media_type, one_field
 from .policy import ASPolicy
 
 Resolver = Callable[[str], "str | Sequence[str]"]  # a name → its address, or its whole answer set
@@ -309,8 +309,15 @@ def _check_response(response: httpx.Response, *, what: str, policy: ASPolicy, js
         )
     if response.status_code != 200:
         raise FetchRefused(f"fetching {what} returned HTTP {response.status_code}; only 200 OK is accepted (CIMD §5)")
-    content_type = response.headers.get("content-type", "")
-    if json_only and policy.require_json_content_type and not is_json_media_type(content_type):
+    if not (json_only and policy.require_json_content_type):
+        return
+    try:
+        # One Content-Type (RFC 9110 §5.3, §8.3): httpx joins two lines, `application/json, text/html`.
+        content_type = one_field(response.headers.get_list("content-type"), "Content-Type", "§8.3",
+                                 carrier=f"the answer with {what}") or ""  # fmt: skip
+    except RepeatedField as repeated:
+        raise FetchRefused(f"{repeated}; a client document has one media type") from None
+    if not is_json_media_type(content_type):
         raise FetchRefused(
             f"{what} was served as {content_type or 'no content type'!r}, not a JSON media type (lab policy)"
         )

@@ -10,7 +10,8 @@ from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import httpx
 
-from .server_data import receive, server_url
+from ..rfc9110 import RepeatedField, one_field
+from .server_data import ServerDataRefused, receive, server_url
 
 
 @dataclass
@@ -119,8 +120,14 @@ class Browser:
 def _location(response: httpx.Response, url: str) -> str:
     """Where a redirect goes. RFC 9110 §10.2.2: Location is a URI-reference, and a relative one "is
     interpreted relative to the target URI": `/login` from https://as.example/authorize is
-    https://as.example/login, which the browser had refused as no absolute URL."""
-    return _resolved(url, response.headers["location"])
+    https://as.example/login, which the browser had refused as no absolute URL. One Location, a
+    singleton (RFC 9110 §5.3): httpx joins two lines with ", ", which read as one relative
+    reference, and the browser went to `https://a.example/x,%20https://b.example/y`."""
+    try:
+        location = one_field(response.headers.get_list("location"), "Location", "§10.2.2", carrier="the redirect")
+    except RepeatedField as repeated:
+        raise ServerDataRefused(str(repeated)) from None
+    return _resolved(url, location or "")
 
 
 def _resolved(base: str, reference: str) -> str:

@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
-from ..rfc9110 import media_type
-from .server_data import server_json
+from ..rfc9110 import RepeatedField, media_type, one_field
+from .server_data import ServerDataRefused, server_json
 from .server_sent_events import events
 
 PROTOCOL_VERSION = "2025-11-25"
@@ -28,7 +28,15 @@ def json_rpc_response(response: httpx.Response, request_id: int) -> dict[str, An
     the client's limit (`server_data.receive`)."""
     # RFC 9110 §8.3.1: the type and subtype are case-insensitive, and a media type is the whole
     # of them: a prefix test took `text/event-streamx` for a stream and `Text/Event-Stream` for JSON.
-    if media_type(response.headers.get("content-type")) != "text/event-stream":
+    # One Content-Type (RFC 9110 §5.3, §8.3): httpx joins two lines with ", ", no media type at all,
+    # and the answer was read as JSON, whatever either line said.
+    try:
+        content_type = one_field(
+            response.headers.get_list("content-type"), "Content-Type", "§8.3", carrier="the answer"
+        )
+    except RepeatedField as repeated:
+        raise ServerDataRefused(str(repeated)) from None
+    if media_type(content_type) != "text/event-stream":
         return server_json(response.content, "the JSON-RPC response", rule=_RESPONSE_RULE)
     for event in events(response.content):
         # MCP 2024-11-05 (HTTP with SSE): "Server messages are sent as SSE `message` events"; the
