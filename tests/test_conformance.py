@@ -261,10 +261,10 @@ async def test_the_served_mcp_server_refuses_a_dns_rebinding_host_and_origin(
     checks = _checks(tmp_path / "out")
     rejected = [c for c in checks if c["id"] == "localhost-host-rebinding-rejected"]
     assert [(c["status"], c["details"]["statusCode"]) for c in rejected] == [("SUCCESS", 403)], output.decode()
-    # The MCP server's own shape of that refusal: a JSON-RPC error with no id (MCP Streamable HTTP,
-    # Security: "The HTTP response body MAY comprise a JSON-RPC error response that has no id").
+    # The MCP server's own shape of that refusal: a JSON-RPC error whose id is null, the request's
+    # not read (JSON-RPC 2.0 §5), as the SDK client reads it (test_jsonrpc_unread_id.py).
     body = rejected[0]["details"]["body"]
-    assert (body["jsonrpc"], "id" in body, body["error"]["code"]) == ("2.0", False, -32600), body
+    assert (body["jsonrpc"], body["id"], body["error"]["code"]) == ("2.0", None, -32600), body
     assert "DNS-rebinding protection" in body["error"]["message"]
     assert [(c["id"], c.get("errorMessage")) for c in checks if c["status"] != "SUCCESS"] == [
         ("localhost-host-valid-accepted", "Expected HTTP 2xx for valid localhost Host/Origin headers, got 401")

@@ -71,13 +71,14 @@ def is_notification_or_response(message: Any) -> bool:
 
 def allowed_here(entry: str, message: judge.Message) -> bool:
     """Each entry holds for the answers its reason is about, and no other: a null id for what had
-    an id that could not be read (no JSON, no object, an id of no type, a batch); no id at all for
-    a notification, a response, or a request refused on its head before its body was read."""
+    an id that could not be read (no JSON, no object, an id of no type, a batch) or was not read (a
+    message refused on its head, whatever its body held); no id at all for a notification or a
+    response the server read."""
     unread = message.exchange.status in (403, 405, 406, 413, 415, 421)  # refused on its head alone
     answers_no_request = len(message.sent) == 1 and is_notification_or_response(message.sent[0])
     if "'id' is a required property" in entry:
-        return unread or answers_no_request
-    return not (unread or answers_no_request)
+        return answers_no_request and not unread
+    return unread or not answers_no_request
 
 
 def defined_tools(lab: Lab | None) -> dict[str, dict[str, Any]]:

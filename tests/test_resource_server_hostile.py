@@ -90,8 +90,8 @@ async def test_a_body_over_the_cap_is_refused_with_413_while_it_streams(lab: Lab
         response = await http.post(
             MCP_URL, content=chunks(), headers={**JSON_HEADERS, "Authorization": f"Bearer {mint(lab)}"}
         )
-    assert response.status_code == 413  # as a JSON-RPC error with no id, as the endpoint's other refusals
-    assert "id" not in response.json() and response.json()["error"]["code"] == -32600
+    assert response.status_code == 413  # as a JSON-RPC error with a null id, as the endpoint's other refusals
+    assert response.json()["id"] is None and response.json()["error"]["code"] == -32600
     assert f"limit of {MAX_MCP_BODY_BYTES} bytes" in response.json()["error"]["message"]
 
 

@@ -137,15 +137,15 @@ async def test_from_2025_06_18_on_a_batch_is_an_invalid_request_naming_the_rule(
     assert len(error["message"]) < 300  # not the SDK's validation dump
 
 
-# Methods and media types: the status RFC 9110 gives, with a JSON-RPC error that has no id -------
-# (MCP Streamable HTTP: "The HTTP response body MAY comprise a JSON-RPC error response that has no id")
+# Methods and media types: the status RFC 9110 gives, with a JSON-RPC error whose id is null -----
+# (JSON-RPC 2.0 §5: the id was not read; the SDK client reads it so, test_jsonrpc_unread_id.py)
 
 
 def transport_error(response: Any) -> str:
-    """The message of a JSON-RPC error with no id, after checking that the answer is one."""
+    """The message of a JSON-RPC error with a null id, after checking that the answer is one."""
     assert response.headers["content-type"] == "application/json", response.text
     body = response.json()
-    assert body["jsonrpc"] == "2.0" and "id" not in body and body["error"]["code"] == -32600, body
+    assert body["jsonrpc"] == "2.0" and body["id"] is None and body["error"]["code"] == -32600, body
     return str(body["error"]["message"])
 
 
@@ -216,7 +216,7 @@ async def test_a_post_that_accepts_no_json_is_406_naming_the_rule(server: str, a
 
 async def test_a_body_over_the_cap_is_413_with_a_json_rpc_error_like_every_transport_refusal() -> None:
     # RFC 9110 §15.5.14 413 Content Too Large, at the MCP endpoint in the shape of its other
-    # HTTP-level refusals (a JSON-RPC error with no id), not an OAuth error body; refused from the
+    # HTTP-level refusals (a JSON-RPC error with a null id), not an OAuth error body; refused from the
     # Content-Length, before a byte is read (a chunked body: test_resource_server_hostile).
     async with Lab() as lab:
         response = await post_raw(lab, b" " * (MAX_MCP_BODY_BYTES + 1))

@@ -187,8 +187,8 @@ async def test_a_foreign_origin_at_the_served_mcp_endpoint_is_the_json_rpc_error
     tls_dir: Path,
 ) -> None:
     # MCP Streamable HTTP, Security: "If the Origin header is present and invalid, servers MUST
-    # respond with HTTP 403 Forbidden. The HTTP response body MAY comprise a JSON-RPC error response
-    # that has no id": served as in process (transport.rebinding_refusal), token or none; a foreign
+    # respond with HTTP 403 Forbidden. The HTTP response body MAY comprise a JSON-RPC error
+    # response", its id null (JSON-RPC 2.0 §5: not read): served as in process (transport.rebinding_refusal), token or none; a foreign
     # Host (a rebinding page's) is refused in the same shape.
     async with served(tls_dir) as lab, httpx.AsyncClient(verify=trusting(tls_dir)) as http:
         origin = await http.post(lab.mcp_url, json={}, headers={"Origin": "https://attacker.example"})
@@ -196,7 +196,7 @@ async def test_a_foreign_origin_at_the_served_mcp_endpoint_is_the_json_rpc_error
     for refused in (origin, host):
         assert refused.status_code == 403 and refused.headers["content-type"] == "application/json"
         error = refused.json()
-        assert (error["jsonrpc"], "id" in error, error["error"]["code"]) == ("2.0", False, -32600)
+        assert (error["jsonrpc"], error["id"], error["error"]["code"]) == ("2.0", None, -32600)
         assert "DNS-rebinding protection" in error["error"]["message"]
     assert "servers MUST validate the Origin header" in origin.json()["error"]["message"]
 
@@ -218,14 +218,14 @@ async def test_a_foreign_origin_at_the_served_as_is_an_oauth_error_with_a_regist
 
 async def test_localhost_is_told_which_name_is_canonical_in_each_servers_own_shape(tls_dir: Path) -> None:
     # RFC 9110 §15.5.20 421 Misdirected Request; the MCP endpoint answers it as a JSON-RPC error with
-    # no id (MCP Streamable HTTP), the AS as an OAuth error whose code is a registered one (RFC 6749
+    # a null id (JSON-RPC 2.0 §5), the AS as an OAuth error whose code is a registered one (RFC 6749
     # §5.2: `misdirected_request` is none).
     async with served(tls_dir) as lab, httpx.AsyncClient(verify=trusting(tls_dir)) as http:
         mcp = await http.post(lab.mcp_url.replace("127.0.0.1", "localhost"), json={})
         oauth = await http.get(f"{lab.issuer}/jwks.json".replace("127.0.0.1", "localhost"))
         document = await http.get(f"{lab.documents_origin}/inspector-web.json".replace("127.0.0.1", "localhost"))
     assert mcp.status_code == oauth.status_code == document.status_code == 421
-    assert "id" not in mcp.json() and mcp.json()["error"]["code"] == -32600
+    assert mcp.json()["id"] is None and mcp.json()["error"]["code"] == -32600
     assert lab.mcp_url.removesuffix("/mcp") in mcp.json()["error"]["message"]
     assert oauth.json()["error"] == document.json()["error"] == "invalid_request"
     assert lab.issuer in oauth.json()["error_description"]

@@ -61,7 +61,7 @@ async def test_a_request_with_both_content_length_and_transfer_encoding_is_refus
         request = head + b"Content-Length: %d\r\n\r\n" % len(body) + body
         status, error, after = await exchange(lab.mcp_url, request, trusting(tls_dir), until_closed=True)
     assert status == b"HTTP/1.1 400 Bad Request" and after == b""  # closed, with nothing more said
-    assert ("id" in error, error["error"]["code"]) == (False, -32600)  # the MCP endpoint's JSON-RPC error
+    assert (error["id"], error["error"]["code"]) == (None, -32600)  # the MCP endpoint's JSON-RPC error
     assert "RFC 9112 §6.3" in error["error"]["message"]
     assert [exchange.path for exchange in exchanges] == ["/mcp"]
 

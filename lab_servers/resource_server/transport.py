@@ -28,7 +28,7 @@ from ..rfc9110 import (
     one_field,
     unsupported_coding,
 )
-from .jsonrpc import INVALID_REQUEST, NO_ID, error_response
+from .jsonrpc import INVALID_REQUEST, error_response
 
 # Streamable HTTP "Sending Messages to the Server": every JSON-RPC message is POSTed as JSON.
 JSON = "application/json"
@@ -46,10 +46,14 @@ _JSON_RANGES = {JSON: 2, "application/*": 1, "*/*": 0}  # the ranges naming JSON
 
 def transport_refusal(status: int, rule: str, headers: dict[str, str] | None = None) -> Response:
     """An HTTP-level refusal at the MCP endpoint, judged before the body is read: a JSON-RPC error
-    with no `id` member (MCP Streamable HTTP, Security: a 403 for an Origin MAY comprise "a JSON-RPC
-    error response that has no `id`"; the 2025-11-25 and 2026-07-28 schemas' `id?: RequestId` has
-    no null, which JSON-RPC 2.0 §5 keeps for an id the server tried to read and could not)."""
-    return error_response(NO_ID, INVALID_REQUEST, rule, status, headers)
+    whose id is null, the request's id not read (JSON-RPC 2.0 §5: the id "is REQUIRED", and "MUST
+    be Null" when it could not be detected). MCP Streamable HTTP, Security, lets a 403's body be
+    "a JSON-RPC error response that has no `id`", and the 2025-11-25 schema (`id?: RequestId`) lets
+    it be left out; but the SDK client reads these bodies as JSON-RPC 2.0 does (mcp_types
+    JSONRPCError: "Required but nullable"), as its own server writes them (`id=None`), and without
+    the member showed "Server returned an error response" instead of the rule this names. A body
+    that was read and holds a notification or a response is answered with no id (`jsonrpc.answer_id`)."""
+    return error_response(None, INVALID_REQUEST, rule, status, headers)
 
 
 def replayed(body: bytes, receive: Receive) -> Receive:
