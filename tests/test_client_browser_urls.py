@@ -43,3 +43,18 @@ async def test_a_consent_forms_relative_action_is_posted_to_the_url_it_names_fro
     server = HostileServer(authorize=consent_page)
     client = await _run(lab, server, 5)
     assert client.records[-1].learned["redirect"].startswith(client.redirect_uri + "?code=C")
+
+
+async def test_a_consent_form_with_no_action_is_posted_to_the_page_it_is_on(lab: Lab) -> None:
+    # HTML form submission: "If action is the empty string, let action be the URL of the form
+    # document", and an absent action attribute is the empty string. The browser took a page
+    # whose form names no action for no consent page at all, and the step failed.
+    def consent_page(request: Request) -> Response:
+        if request.method == "POST":
+            return _redirect(request)
+        return Response('<form method="post"><input type="hidden" name="t" value="1"></form>', media_type="text/html")
+
+    server = HostileServer(authorize=consent_page)
+    client = await _run(lab, server, 5)
+    assert client.records[-1].learned["redirect"].startswith(client.redirect_uri + "?code=C")
+    assert server.seen[1] == server.seen[0]  # posted to the authorization URL the page came from

@@ -37,7 +37,8 @@ class _PageParser(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: v or "" for k, v in attrs}
         if tag == "form":
-            self.page.action = a.get("action")
+            # HTML form submission: an absent action is the empty string, the page's own URL (`_resolved`).
+            self.page.action = a.get("action", "")
         elif tag == "input" and a.get("type") == "hidden":
             self.page.hidden[a.get("name", "")] = a.get("value", "")
         if "data-field" in a:
