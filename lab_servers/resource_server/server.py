@@ -103,8 +103,8 @@ class ResourceServer:
 
     def refusal(self, path: str, status: int, description: str) -> Response:
         """A refusal from in front of the routes (a body over the cap; served, a foreign Origin or
-        Host), in the shape of the rest at `path`: at the MCP endpoint a JSON-RPC error with no id
-        (MCP Streamable HTTP, as `transport.py`), elsewhere (metadata, no such path) the JSON
+        Host), in the shape of the rest at `path`: at the MCP endpoint a JSON-RPC error with a null
+        id (JSON-RPC 2.0 §5, as `transport.py`), elsewhere (metadata, no such path) the JSON
         `request_refusal` this server's other paths answer with."""
         if path == (path_of(self.resource) or "/"):
             return transport_refusal(status, description)

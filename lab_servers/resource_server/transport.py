@@ -3,10 +3,10 @@
 The SDK refuses some of these itself, each in its own shape: a plain-text 421 or 403 for the
 Host or Origin, a plain-text 400 for the Content-Type, a 405 with no body (2026-07-28) or one
 whose `Allow` names GET and DELETE, which this server does not serve (initialize era), an empty
-406. The lab answers them first, each as a JSON-RPC error object with no id (MCP Streamable
-HTTP: "The HTTP response body MAY comprise a JSON-RPC error response that has no id"; the SDK's
-own initialize-era refusals are such objects too, with -32600), with the status the MCP
-transport or RFC 9110 gives and a message naming the rule.
+406. The lab answers them first, each as a JSON-RPC error object whose id is null, the body not
+read (JSON-RPC 2.0 §5; MCP Streamable HTTP: "The HTTP response body MAY comprise a JSON-RPC error
+response"; the SDK's own refusals are such objects too, with -32600, and its client reads no
+other), with the status the MCP transport or RFC 9110 gives and a message naming the rule.
 """
 
 from __future__ import annotations
