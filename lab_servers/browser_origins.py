@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .error_text import Refusal, refuse_as_invalid_request
-from .rfc9110 import field_values
+from .rfc9110 import RepeatedField, field_values, one_field
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
 ALLOWED_REQUEST_HEADERS = (
@@ -47,6 +47,20 @@ _SERIALIZED_ORIGIN = re.compile(
 def is_loopback_origin(origin: str) -> bool:
     serialized = _SERIALIZED_ORIGIN.fullmatch(origin)
     return serialized is not None and serialized["host"].lower() in LOOPBACK_HOSTS
+
+
+# An Origin "present and invalid" gets 403 (MCP Streamable HTTP, Security), two of them too.
+TWO_ORIGINS = (
+    "servers MUST validate the Origin header; present and invalid, it gets 403 (MCP Streamable HTTP, Security)"
+)
+
+
+def one_origin(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """The request's Origin (None: none sent); RepeatedField for two. RFC 6454 §7.3: "The user
+    agent MUST NOT include more than one Origin header field in any HTTP request"; read first-only
+    (or last-only, as a dict of the headers reads it), an allowed origin beside an attacker's
+    would be vetted, and echoed."""
+    return one_field(field_values(headers, b"origin"), "Origin", "RFC 6454 §7.3")
 
 
 class BrowserOrigins:
@@ -82,21 +96,15 @@ class BrowserOrigins:
         refuse = self.refusal
         # h11 refuses two Host fields before any application; two Origin fields it passes on, and
         # the dict above kept the last: an allowed origin after an attacker's was vetted, and echoed.
-        origins = field_values(scope["headers"], b"origin")
         if not self.host_allowed(headers.get("host", "")):
             why = f"Host {headers.get('host', '')!r} is not a name this lab serves (DNS-rebinding protection)"
             await refuse(scope["path"], 403, why)(scope, receive, send)
             return
-        if len(origins) > 1:
-            # RFC 6454 §7.3: "The user agent MUST NOT include more than one Origin header field in
-            # any HTTP request"; an Origin "present and invalid" gets 403 (MCP Streamable HTTP).
-            why = (
-                f"the request carries {len(origins)} Origin fields; Origin holds one serialized origin and is sent"
-                " once (RFC 9110 §5.3, RFC 6454 §7.3): servers MUST validate the Origin header (MCP Streamable HTTP)"
-            )
-            await refuse(scope["path"], 403, why)(scope, receive, send)
+        try:
+            origin = one_origin(scope["headers"])
+        except RepeatedField as repeated:
+            await refuse(scope["path"], 403, f"{repeated}: {TWO_ORIGINS}")(scope, receive, send)
             return
-        origin = origins[0] if origins else None
         cors = not scope["path"].startswith(NO_CORS_PREFIXES)
         if cors:
             # Fetch standard §3.2.5 ("CORS protocol and HTTP caches"): a resource that answers with

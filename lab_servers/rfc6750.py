@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from .rfc9110 import OWS
+from .rfc9110 import OWS, RepeatedField, one_field
 
 # §2.1: credentials = "Bearer" 1*SP b64token, b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
@@ -26,18 +26,18 @@ def bearer_token(authorizations: list[str]) -> str | None:
     malformed" invalid_request. Read as the bearer one beside another (`Bearer t` then `Basic …`),
     the second went unread here where a proxy or the AS, which refuses two (client_authentication),
     would judge it: every server of the lab now reads the field alike."""
-    if len(authorizations) > 1:
+    try:
+        authorization = one_field(authorizations, "Authorization", "§11.6.2")
+    except RepeatedField as repeated:
         raise MalformedBearerRequest(
-            f"{len(authorizations)} Authorization fields were sent; the field holds one credentials, not a list "
-            "(RFC 9110 §5.3, §11.6.2): more than one bearer token, or a token beside other credentials, is "
-            "invalid_request (RFC 6750 §2, §3.1)"
-        )
-    bearer = [value for value in authorizations if value[:7].lower() == "bearer "]
-    if not bearer:
+            f"{repeated}: more than one bearer token, or a token beside other credentials, is invalid_request "
+            "(RFC 6750 §2, §3.1)"
+        ) from None
+    if authorization is None or authorization[:7].lower() != "bearer ":
         return None
     # SPs after the scheme (§2.1: "Bearer" 1*SP b64token), and the field's trailing OWS (RFC 9110
     # §5.5): str.strip() also took NBSP and NEL, and strip(OWS) a TAB between the scheme and the token.
-    token = bearer[0][7:].lstrip(" ").rstrip(OWS)
+    token = authorization[7:].lstrip(" ").rstrip(OWS)
     if not is_b64token(token):
         raise MalformedBearerRequest("the Authorization header is malformed: Bearer, then one b64token (RFC 6750 §2.1)")
     return token

@@ -26,7 +26,7 @@ from ..rfc7519 import (
     unverified_parts,
     verify_signature,
 )
-from ..rfc9110 import OWS
+from ..rfc9110 import OWS, RepeatedField, one_field
 from .cimd import fetch_document
 from .client_ids import resolve_client
 from .clients import Client
@@ -82,13 +82,13 @@ def authorization_field(values: list[str]) -> str | None:
     first-only, a second field went unread while the first authenticated the client: the right
     secret, then a wrong one (or another client's), got tokens, where a proxy that keeps the last
     would see another client. RFC 6749 §2.3: one method per request; §5.2: invalid_request."""
-    if len(values) > 1:
+    try:
+        return one_field(values, "Authorization", "§11.6.2")
+    except RepeatedField as repeated:
         raise OAuthError(
             "invalid_request",
-            f"the request carries {len(values)} Authorization fields; the field holds one credentials, not a list "
-            "(RFC 9110 §5.3, §11.6.2), and a client MUST NOT use more than one authentication method (RFC 6749 §2.3, §5.2)",
-        )
-    return values[0] if values else None
+            f"{repeated}, and a client MUST NOT use more than one authentication method (RFC 6749 §2.3, §5.2)",
+        ) from None
 
 
 def basic_attempt(authorization: str | None) -> str | None:

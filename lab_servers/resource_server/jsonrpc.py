@@ -70,10 +70,14 @@ def answer_id(message: Any) -> RequestId | NoId | None:
     an id could not be read (JSON-RPC 2.0 §5: "it MUST be Null")."""
     if isinstance(message, dict) and message.get("jsonrpc") == "2.0":
         notification = "method" in message and "id" not in message and "result" not in message
-        response = "method" not in message and ("result" in message or "error" in message)
-        if (notification and "error" not in message) or response:
+        if (notification and "error" not in message) or is_response(message):
             return NO_ID
     return request_id(message)
+
+
+def is_response(message: dict[str, Any]) -> bool:
+    """A response object (JSON-RPC 2.0 §5): a result or an error, and no method."""
+    return "method" not in message and ("result" in message or "error" in message)
 
 
 def error_object(id_: RequestId | NoId | None, code: int, message: str, data: Any = None) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from ..revisions import (
     Revision,
     handshake_versions_up_to,
 )
-from .jsonrpc import INVALID_REQUEST, NO_ID, NoId, RequestId, describe
+from .jsonrpc import INVALID_REQUEST, NO_ID, NoId, RequestId, describe, is_response
 from .jsonrpc import error_response as _error
 
 
@@ -75,7 +75,7 @@ def response_refusal(revision: Revision, header: str | None, message: object) ->
     server cannot accept is (`jsonrpc.answer_id`)."""
     if not (revision.modern_transport and header in MODERN_VERSIONS and isinstance(message, dict)):
         return None
-    if "method" in message or not ("result" in message or "error" in message):
+    if not is_response(message):
         return None
     rule = "a client MUST NOT send JSON-RPC responses (MCP 2026-07-28 streamable-http, Sending Messages)"
     return _error(NO_ID, INVALID_REQUEST, describe(INVALID_REQUEST, rule))

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from starlette.responses import Response
 from starlette.types import Message, Receive
 
+from ..browser_origins import TWO_ORIGINS, one_origin
 from ..rfc9110 import (
     ACCEPTED_CODINGS,
     PARAMETERS,
@@ -112,17 +113,10 @@ def rebinding_refusal(
         return transport_refusal(
             421, f"Host {host!r} is not a name this MCP server answers to (DNS-rebinding protection, RFC 9110 §15.5.20)"
         )
-    origins_sent = field_values(headers, b"origin")
-    if len(origins_sent) > 1:
-        # RFC 6454 §7.3: "The user agent MUST NOT include more than one Origin header field in any
-        # HTTP request" (a browser sends one); two are an Origin "present and invalid": 403. Read
-        # first-only, this server's own origin followed by an attacker's was served.
-        return transport_refusal(
-            403,
-            f"the request carries {len(origins_sent)} Origin fields; Origin holds one serialized origin and is sent "
-            "once (RFC 9110 §5.3, RFC 6454 §7.3): an Origin present and invalid gets 403 (MCP Streamable HTTP, Security)",
-        )
-    origin = origins_sent[0] if origins_sent else ""
+    try:
+        origin = one_origin(headers)
+    except RepeatedField as repeated:
+        return transport_refusal(403, f"{repeated}: {TWO_ORIGINS}")
     if origin and not _listed(origin, origins):
         # MCP Streamable HTTP, Security: servers MUST validate the Origin header; "If the Origin
         # header is present and invalid, servers MUST respond with HTTP 403 Forbidden".
@@ -172,7 +166,7 @@ def media_refusal(headers: list[tuple[bytes, bytes]]) -> Response | None:
     coded = unsupported_coding(headers)
     if coded is not None:
         return transport_refusal(415, coded, ACCEPTED_CODINGS)  # RFC 9110 §8.4 (rfc9110.py)
-    accepts = [v.decode("latin-1") for k, v in headers if k.lower() == b"accept"]
+    accepts = field_values(headers, b"accept")
     if not _accepts_json(",".join(accepts)):
         # The client MUST list application/json and text/event-stream ("Sending Messages to the
         # Server" item 2). This server answers every request in JSON, so it needs only the first;
