@@ -11,6 +11,7 @@ import tracemalloc
 from typing import Any
 
 import anyio
+import httpx
 import pytest
 
 from lab_servers import Lab, default_client_metadata
@@ -322,3 +323,23 @@ async def test_a_lab_client_offers_the_same_content_codings_on_every_machine(lab
     assert offered == [[("Accept-Encoding", "gzip, deflate")], [("accept-encoding", "identity")]]
     names = [n.lower() for n, _ in lab.trace.exchanges[0].request_headers]
     assert names[:4] == ["host", "accept", "accept-encoding", "connection"]  # where httpx puts it
+
+
+@pytest.mark.parametrize("client", ["httpx", "httpx2"])
+async def test_a_field_value_with_obs_text_reaches_the_client_octet_for_octet(client: str) -> None:
+    # RFC 9110 §5.5: field-value = *field-content, and field-vchar includes obs-text (%x80-FF); a
+    # socket carries the octets and httpx decodes them. In process they were handed to httpx as
+    # str, which it encoded as ASCII: UnicodeEncodeError, and a step "unexpected response".
+    sent = [(b"x-note", "café".encode("latin-1")), (b"location", "https://as.example/lögin".encode())]
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 302, "headers": sent})
+        await send({"type": "http.response.body", "body": b""})
+
+    async with Lab() as lab:
+        lab.network.add_host(HOST, PUBLIC, app)
+        http = lab.httpx_client("t") if client == "httpx" else lab.httpx2_client("t")
+        async with http:
+            response = await http.get(f"https://{HOST}/")
+    assert [(k, v) for k, v in response.headers.raw if k.lower() in (b"x-note", b"location")] == sent
+    assert response.headers["location"] == httpx.Headers(sent)["location"]  # as httpx reads them off a socket

@@ -365,7 +365,12 @@ async def _forward(network: LabNetwork, caller: str, request: Any, http: Any, st
         )
     except LabConnectError as exc:
         raise http.ConnectError(str(exc), request=request) from None
-    return http.Response(response.status, headers=list(response.headers), stream=stream(response), request=request)
+    # The fields as the server sent them, octet for octet (the trace keeps them Latin-1 decoded):
+    # a value may hold obs-text, %x80-FF (RFC 9110 §5.5), which a socket carries and httpx then
+    # decodes as a client over one would; handed over as str, httpx encoded it as ASCII and
+    # raised, and the step failed as "unexpected response" where a served one read the field.
+    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
+    return http.Response(response.status, headers=headers, stream=stream(response), request=request)
 
 
 class HttpxTransport(httpx.AsyncBaseTransport):
