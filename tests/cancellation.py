@@ -155,6 +155,10 @@ def at_rest(lab: Lab, clients: list[Any]) -> list[str]:
     locks += [getattr(client, "refreshing", None) for client in clients]
     if any(isinstance(lock, LoopLocalLock) and lock._lock.locked() for lock in locks):
         problems.append("a lock is still held (the MCP server's JWKS fetch, a client's refresh)")
+    # A request whose app has ended is no longer one a shutdown must wait for (`asgi.shut_down`).
+    running = [host.name for host in lab.network._by_address.values() if host.in_flight]
+    if running:
+        problems.append(f"requests still counted in flight at {running}")
     return problems
 
 

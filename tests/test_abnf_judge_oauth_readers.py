@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import string
 from typing import Any
 
 import httpx
@@ -175,7 +176,10 @@ def _lab_bearer(text: str) -> str | None:
 BEARER_JUDGE = Judge(lab=_lab_bearer, grammar=grammar_bearer)
 B64 = ["abc", "AZaz09-._~+/", "abc=", "abc==", "=", "a=b", "a b", "a\tb", "\xa0", "\u3000", "é"]
 BEARER_EDGES = [*HOSTILE, *(f"{scheme}{sep}{token}" for scheme in ("Bearer", "bearer", "BEARER", "Bearer\xa0", "Basic")
-                            for sep in (" ", "  ", "\t", " \t", "\t ", "") for token in B64)]  # fmt: skip
+                            for sep in (" ", "  ", "\t", " \t", "\t ", "") for token in B64),
+                # §2.1: "Bearer" 1*SP b64token: only SPs come off before the token, whichever b64token
+                # character it begins with.
+                *(f"Bearer {char}bc" for char in string.ascii_letters + string.digits + "-._~+/")]  # fmt: skip
 
 
 def test_bearer_token_reading_agrees_with_rfc6750() -> None:
@@ -212,7 +216,10 @@ BASIC_PAIRS = [b"a:b", b"a:", b":b", b"a", b"a:b:c", b"a%3Ab:c", b"a+b:c", b"\xf
 BASIC_EDGES = [*HOSTILE, *(f"{scheme}{sep}{_basic(pair)}" for scheme in ("Basic", "basic", "BASIC")
                            for sep in (" ", "  ", "\t", " \t", "") for pair in BASIC_PAIRS),
                "Basic YTpi=", "Basic YTpi==", "Basic YTp", "Basic YTpi-_", "Basic YR==", "Basic YQ==YQ==", "Basic =",
-               "Basic YTpi\xa0", "Basic realm=x"]  # fmt: skip
+               "Basic YTpi\xa0", "Basic realm=x",
+               # RFC 9110 §11.4: only SPs come off before the token68, whichever character it begins
+               # with: a user-id of any printable first octet (`_:x` is `Xzp4`).
+               *(f"Basic {_basic(bytes([octet]) + b':x')}" for octet in range(0x21, 0x7F))]  # fmt: skip
 
 
 def test_basic_credentials_reading_agrees_with_rfc7617() -> None:

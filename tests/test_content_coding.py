@@ -5,6 +5,7 @@ reads it as if it were plain. The MCP endpoint's own case is in test_resource_se
 from __future__ import annotations
 
 import gzip
+from collections.abc import AsyncIterator
 from urllib.parse import urlencode
 
 import httpx
@@ -47,6 +48,20 @@ async def test_every_authorization_server_endpoint_refuses_a_gzipped_body_with_4
     # "not valid UTF-8": errors about a body the client never sent.
     content_type, body = AS_BODIES[path]
     response = await post_coded(lab, f"{ISSUER}{path}", gzip.compress(body), content_type, "gzip")
+    assert_refused_for_its_coding(response, "gzip")
+
+
+async def test_a_coded_body_sent_in_chunks_is_refused_like_one_with_a_length(lab: Lab) -> None:
+    # RFC 9112 §6: a Transfer-Encoding signals a body as a Content-Length does; one streamed in
+    # chunks, its length unknown when it starts, has content a coding applies to all the same.
+    async def chunks() -> AsyncIterator[bytes]:
+        yield gzip.compress(FORM)
+
+    async with lab.httpx_client() as http:
+        headers = {"Content-Type": FORM_TYPE, "Content-Encoding": "gzip"}
+        response = await http.post(f"{ISSUER}/token", content=chunks(), headers=headers)
+    sent = response.request.headers
+    assert sent["transfer-encoding"] == "chunked" and "content-length" not in sent
     assert_refused_for_its_coding(response, "gzip")
 
 

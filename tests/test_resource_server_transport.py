@@ -298,7 +298,9 @@ async def test_the_server_s_own_name_in_capitals_is_still_its_own(lab: Lab, head
 
 
 @pytest.mark.parametrize(
-    "accept", ["application/json", "application/*", "*/*;q=0.5", "application/JSON; charset=utf-8"]
+    # RFC 9110 §5.6.6: parameters = *( OWS ";" OWS [ parameter ] ): a ";" with no parameter is one.
+    "accept",
+    ["application/json", "application/*", "*/*;q=0.5", "application/JSON; charset=utf-8", "application/json;"],
 )
 async def test_a_post_that_accepts_json_is_answered_since_json_is_all_this_server_sends(lab: Lab, accept: str) -> None:
     initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
@@ -346,7 +348,7 @@ async def test_server_discover_claims_the_capabilities_initialize_does_and_no_su
 # RFC 9110's grammar for Accept and Content-Type, not float()'s or str.strip()'s ------------------
 
 
-@pytest.mark.parametrize("weight", ["1e-9", "inf", "+1", "2", "1_0", "0.0001", "1.5"])
+@pytest.mark.parametrize("weight", ["1e-9", "inf", "+1", "2", "1_0", "0.0001", "1.5", "1.0000"])
 async def test_a_json_range_with_a_weight_outside_the_qvalue_grammar_does_not_count(lab: Lab, weight: str) -> None:
     # RFC 9110 §12.4.2: qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ); float() took
     # each of these as a weight above 0, and the range as accepting JSON.
@@ -383,7 +385,9 @@ async def test_an_accept_of_100_kb_of_ows_and_no_media_range_is_refused_at_once(
 @pytest.mark.parametrize(
     ("accept", "status"),
     [("application/json;q=0, */*", 406), ("application/json;q=0, application/*", 406), ("application/*;q=0, */*", 406),
-     ("*/*;q=0, application/json", 200), ("application/*;q=0, application/json;q=0.5", 200), ("*/*;q=0, application/*", 200)],
+     ("*/*;q=0, application/json", 200), ("application/*;q=0, application/json;q=0.5", 200), ("*/*;q=0, application/*", 200),
+     # "q=" is case-insensitive (§12.4.2, RFC 5234 §2.3); of two equally specific ranges, either accepting counts
+     ("application/json;Q=0, */*", 406), ("application/json, application/json;q=0", 200)],
 )  # fmt: skip
 async def test_the_most_specific_range_naming_json_decides_whether_json_is_accepted(
     lab: Lab, accept: str, status: int

@@ -279,6 +279,19 @@ async def test_token_endpoint_auth_methods_are_advertised_and_enforced_at_regist
         assert response.json()["error"] == "invalid_client_metadata"
 
 
+@pytest.mark.parametrize(
+    ("methods", "advertised"),
+    [(("private_key_jwt",), True), (("none",), True), (("client_secret_basic", "client_secret_post"), False)],
+)
+def test_cimd_is_advertised_only_while_a_method_a_document_may_name_is_offered(
+    methods: tuple[str, ...], advertised: bool
+) -> None:
+    # CIMD -02 §4.1: a document names no shared secret, so a CIMD client authenticates with `none`
+    # or `private_key_jwt`; an AS offering either can take one, an AS offering neither cannot.
+    metadata = ASCapabilities(cimd=True, token_endpoint_auth_methods=methods).apply_to_metadata({})
+    assert ("client_id_metadata_document_supported" in metadata) is advertised
+
+
 async def test_a_dcr_request_carries_application_type_from_2026_07_28() -> None:
     async with Lab() as lab:
         client = lab.client("dcr", client_metadata={k: v for k, v in lab_metadata().items() if k != "application_type"})

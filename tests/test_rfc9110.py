@@ -88,6 +88,8 @@ def test_a_leap_second_is_a_time() -> None:
         "06 Nov 1994 08:49:37 GMT",  # no day name
         "Sun, 06 Nov 1994 8:49:37 GMT",
         "Sun, 06 Nov 1994 08:49 GMT",
+        "Sun, 06 Nov 1994 08:9:37 GMT",  # minute = 2DIGIT
+        "Sun, 06 Nov 1994 08:49:7 GMT",  # second = 2DIGIT
         "Sun, 31 Feb 1994 08:49:37 GMT",  # the grammar's, but no day
         "Sun, 06 Nov 1994 24:00:00 GMT",
         "Sun, 06 Nov 1994 08:60:00 GMT",
@@ -95,6 +97,8 @@ def test_a_leap_second_is_a_time() -> None:
         "Sun, 06 Nov 0000 08:49:37 GMT",
         "Sun, \u0660\u0666 Nov 1994 08:49:37 GMT",  # Arabic-Indic digits are not DIGIT
         "Sun, 06 Nov 1994 08:49:37 GMT, Mon, 07 Nov 1994 08:49:37 GMT",  # the field sent twice
+        "Sunday, 06-Nov-94 08:49:37 GMT, Monday, 07-Nov-94 08:49:37 GMT",  # in each form
+        "Sun Nov  6 08:49:37 1994, Mon Nov  7 08:49:37 1994",
         "Sun Nov 6 08:49:37 1994",  # asctime's single-digit day is space-padded
         "Sun, 06-Nov-94 08:49:37 GMT",  # rfc850-date has the long day name
         "0",

@@ -6,6 +6,8 @@ grants with `temporarily_unavailable` rather than silently forget live state whe
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
@@ -206,3 +208,45 @@ async def test_serve_mode_keeps_the_first_headers_and_characters_of_each_body_in
     assert len(kept.response_body) < 100 and "[truncated: a served lab keeps the first 10 of" in kept.response_body
     # What is printed and saved with --trace-file is the exchange as the trace records it.
     assert printed[-1].request_body == "\ufffd" * 1000 and len(printed[-1].request_headers) > 20
+
+
+async def test_serve_mode_records_each_exchange_as_it_came_over_the_socket() -> None:
+    # The served trace is the record of what strangers sent: the target URI with its query (RFC
+    # 9112 §3.2.1: origin-form is absolute-path [ "?" query ]), the product that called (its
+    # User-Agent's first product, RFC 9110 §10.1.5) or else its address, and the answer's fields.
+    from lab_servers.serve import serving
+
+    async with serving(mcp_port=0, as_port=0, tls=False) as served:
+        url = f"{served.issuer}/.well-known/oauth-authorization-server?probe=1"
+        async with httpx.AsyncClient() as http:
+            await http.get(url, headers={"User-Agent": "probe/1.0 (lab test)"})
+            await http.get(url, headers={"User-Agent": ""})
+        named, anonymous = served.lab.trace.exchanges[-2:]
+    assert named.url == anonymous.url == url and named.host == url.split("/")[2]
+    assert (named.caller, named.address) == ("probe/1.0", "127.0.0.1") and anonymous.caller == "127.0.0.1"
+    assert dict(named.response_headers)["content-type"] == "application/json"
+
+
+async def test_serve_mode_keeps_an_exchange_at_its_limits_whole() -> None:
+    # The cut is for what is past MAX_SERVED_HEADERS and MAX_SERVED_BODY_CHARS, not what meets them.
+    from lab_servers import serve_trace
+
+    headers = tuple((f"x-{i}", "v") for i in range(serve_trace.MAX_SERVED_HEADERS))
+    assert serve_trace._cut_headers(headers) is headers
+    body = "b" * serve_trace.MAX_SERVED_BODY_CHARS
+    assert serve_trace._cut(body) is body
+
+
+async def test_serve_mode_passes_a_lifespan_through_to_the_app_unrecorded() -> None:
+    # Only HTTP exchanges are traced (ASGI's `lifespan` scope is the server starting and stopping).
+    from lab_servers.serve_trace import TraceRecorder
+    from lab_servers.trace import Trace
+
+    seen: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(scope["type"])
+
+    trace = Trace()
+    await TraceRecorder(app, trace, lambda: 0, lambda exchange: None)({"type": "lifespan"}, None, None)  # type: ignore[arg-type]
+    assert seen == ["lifespan"] and trace.exchanges == []

@@ -23,6 +23,21 @@ def test_a_quoted_string_value_is_read_with_its_escapes_undone() -> None:
     assert challenge.get("scope") == "ab"
 
 
+def test_auth_params_are_separated_by_a_comma_with_or_without_whitespace() -> None:
+    # RFC 9110 §11.6.1: a challenge's auth-params are a list (#auth-param), whose members are
+    # separated by OWS "," OWS (§5.6.1): the whitespace around the comma is optional.
+    (challenge,) = parse_www_authenticate('Bearer realm="lab",scope="notes:read",error=invalid_token')
+    assert challenge.params == {"realm": "lab", "scope": "notes:read", "error": "invalid_token"}
+    assert challenge.malformed is None
+
+
+def test_empty_list_elements_at_the_end_of_the_field_are_skipped_without_a_word() -> None:
+    # RFC 9110 §5.6.1.2: a recipient "MUST parse and ignore a reasonable number of empty list
+    # elements": trailing commas are neither a parameter nor malformed text.
+    (challenge,) = parse_www_authenticate('Bearer realm="lab", , ')
+    assert challenge.params == {"realm": "lab"} and challenge.malformed is None
+
+
 @pytest.mark.parametrize("text", ["café", "€ 10", "トークン"])
 def test_a_quoted_string_of_utf_8_octets_is_obs_text_and_the_parameters_after_it_are_read(text: str) -> None:
     # RFC 9110 §5.6.4: qdtext includes obs-text (%x80-FF), any octet beyond ASCII. httpx decodes a
