@@ -21,7 +21,7 @@ import pytest
 
 from lab_servers import Lab
 from lab_servers.loop_local import LoopLocalLock
-from lab_servers.network.asgi import LifespanRunner
+from lab_servers.network.lifespan import LifespanRunner
 from lab_servers.resource_server.tokens import TokenValidator
 from lab_servers.sdk import sdk_whoami
 from lab_servers.story import add_downstream_api, add_second_mcp_server

@@ -4,8 +4,6 @@ still travel in pieces, with backpressure, as they would through one."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import contextvars
 import functools
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
@@ -14,6 +12,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ..rfc9110 import imf_fixdate
+from .http1 import INTERNAL_ERROR, INTERNAL_ERROR_BODY, NO_CONTENT, ServerDisconnected, is_field
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -31,7 +30,6 @@ SOCKET_CHUNK = 64 * 1024  # what one read from a socket hands over, at most
 # What the app may write before its reader has read any of it (a socket's send buffer; Linux
 # starts a TCP socket at 16 KiB and grows it to megabytes: 64 KiB is a small, bounded middle).
 SEND_BUFFER = 64 * 1024
-_INTERNAL_ERROR = (500, (("content-type", "text/plain"),))
 
 
 class DateField:
@@ -100,8 +98,11 @@ class _SendBuffer:
         self._wake()
         return chunk
 
-    def end(self) -> None:
-        """The end of the body, from where nothing can be awaited (`AppCall.abandon`)."""
+    def end(self, last: bytes = b"") -> None:
+        """The end of the body (after `last`), from where nothing can be awaited (`AppCall.abandon`)."""
+        if last:
+            self._chunks.append(last)
+            self._unread += len(last)
         self._chunks.append(None)
         self._wake()
 
@@ -138,6 +139,8 @@ class StreamedResponse:
         chunk = None if self._ended else await self._call.body.get()
         if chunk is None:
             self._ended = True
+            if self._call.broken is not None:
+                raise ServerDisconnected(self._call.broken)
             raise StopAsyncIteration
         return chunk
 
@@ -173,7 +176,12 @@ class AppCall:
         self._request_done = self._ended = False
         # RFC 9110 §9.3.2: a server MUST NOT send content in a response to HEAD. An ASGI app may
         # send GET's body anyway (Starlette does), and h11 drops it on a socket: so does the lab.
-        self._head = scope["method"] == "HEAD"
+        # The same for a 204 or a 304, known once the app starts its answer (`NO_CONTENT`).
+        self._no_content = scope["method"] == "HEAD"
+        # The body's length the app declared (Content-Length), less what it has sent since.
+        self._length_left: int | None = None
+        # Why the connection ended before the body was complete (`ServerDisconnected`), if it did.
+        self.broken: str | None = None
         self.started: asyncio.Future[tuple[int, tuple[tuple[str, str], ...]]] = loop.create_future()
         self.body = _SendBuffer()
         # The task copies the caller's context variables, so trace attribution follows the request.
@@ -192,18 +200,68 @@ class AppCall:
     async def send(self, message: Message) -> None:
         if message["type"] == "http.response.start" and not self.started.done():
             headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in message.get("headers", []))
-            self._start(message["status"], headers)
+            status = message["status"]
+            if not 200 <= status <= 599:
+                # RFC 9110 §15: a status code is three digits, 100-599; a final answer is not 1xx
+                # (§15.2), and ASGI has no message for an interim one. uvicorn (with h11) cannot
+                # write it: the app's `send` raises and the connection closes with no response.
+                self._disconnect(
+                    f"the server closed the connection without a response: its app answered status {status}, which HTTP/1.1 cannot carry as a final response (RFC 9110 §15)"
+                )
+            if status in NO_CONTENT:
+                self._no_content = True
+            self._start(status, headers)
         elif message["type"] == "http.response.body" and not self._ended:
-            if message.get("body") and not self._head:
-                await self.body.put(message["body"])
+            chunk = message.get("body")
+            if chunk and not self._no_content:
+                if self._length_left is not None:
+                    self._length_left -= len(chunk)
+                    if self._length_left < 0:
+                        self._break("its app sent more body than its Content-Length declared (RFC 9112 §6.2)")
+                await self.body.put(chunk)
             if not message.get("more_body", False):
+                if self._length_left and not self._no_content:
+                    self._break("its app ended the body short of its Content-Length (RFC 9112 §6.2)")
                 self._ended = True
                 await self.body.put(None)
+
+    def _disconnect(self, reason: str) -> None:
+        """The answer cannot be written: the client sees the connection close instead."""
+        self.started.set_exception(ServerDisconnected(reason))
+        self.started.exception()  # retrieved here too: a caller that gave up never awaits it
+        self._ended = True
+        self.body.end()
+        raise RuntimeError(reason)
+
+    def _break(self, reason: str) -> None:
+        """The body cannot be completed: the connection closes where it stands, as uvicorn
+        closes it (`transport.close()`), and the app's `send` raises, as h11's does."""
+        self.broken = f"the server closed the connection before the body was complete: {reason}"
+        self._ended = True
+        self.body.end()
+        raise RuntimeError(self.broken)
 
     def _start(self, status: int, headers: tuple[tuple[str, str], ...]) -> None:
         # The server's Date goes first, as uvicorn writes it; an app that sends its own keeps it
         # (one Date: a field defined as a singleton, RFC 9110 §5.3).
-        if self._date is not None and not any(name.lower() == "date" for name, _ in headers):
+        has_date = False
+        for name, value in headers:
+            if not is_field(name, value):
+                self._disconnect(
+                    f"the server closed the connection without a response: its app sent the field {name!r}: {value!r}, which is no field-name: field-value (RFC 9110 §5.1, §5.5)"
+                )
+            lowered = name.lower()
+            if lowered == "date":
+                has_date = True
+            elif lowered == "content-length":
+                # RFC 9112 §6.2 (Content-Length = 1*DIGIT): h11 will not write another value, and
+                # frames the body by it: one that runs longer or shorter breaks the connection.
+                if not value.isdigit() or not value.isascii():
+                    self._disconnect(
+                        f"the server closed the connection without a response: its app sent Content-Length {value!r}, which is no length (RFC 9110 §8.6)"
+                    )
+                self._length_left = int(value)
+        if self._date is not None and not has_date:
             headers = (("date", self._date()), *headers)
         self.started.set_result((status, headers))
 
@@ -213,7 +271,9 @@ class AppCall:
         step, which never enters its coroutine (nor `_run`'s `finally`), so its caller would wait
         for headers for ever. Nothing here waits: the end of a body is queued as a FIN is."""
         if not self.started.done():
-            self._start(*_INTERNAL_ERROR)
+            self._start(*INTERNAL_ERROR)
+            self.body.end(INTERNAL_ERROR_BODY)
+            self._ended = True
         if not self._ended:
             self._ended = True
             self.body.end()
@@ -221,12 +281,21 @@ class AppCall:
     async def _run(self) -> None:
         try:
             await self._app(self._scope, self.receive, self.send)
-        except Exception:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001
             # A real server answers 500 and carries on; Starlette has already sent that response
             # when it re-raises, so the client sees exactly what it would see over a socket.
             if not self.started.done():
-                self._start(*_INTERNAL_ERROR)
-                await self.body.put(b"Internal Server Error")
+                self._start(*INTERNAL_ERROR)
+                await self.body.put(INTERNAL_ERROR_BODY)
+            elif not self._ended and not self._no_content:
+                # Once the body has begun, uvicorn can only close the connection: the client
+                # reads a body cut short, not one that ended.
+                self.broken = f"the server closed the connection before the body was complete: its app failed ({type(exc).__name__})"
+        else:
+            if self.started.done() and not self._ended and not self._no_content:
+                self.broken = (
+                    "the server closed the connection before the body was complete: its app returned without ending it"
+                )
         finally:
             self.abandon()  # the app returned without answering, or without ending its body
 
@@ -299,86 +368,3 @@ async def shut_down(in_flight: dict[AppCall, None]) -> None:
         await asyncio.wait([call.task for call in calls])
     for call in calls:
         call.abandon()
-
-
-class LifespanRunner:
-    """Runs an app's ASGI lifespan in a background task (the MCP server's session manager lives
-    there) and shuts it down on `stop`. A task, not a thread: the lab stays single-threaded.
-
-    The task waits for its shutdown for as long as the app may be called, which nothing inside
-    the task can tell: the network that routes requests to the app (`LabNetwork.add_host`) asks
-    for it with `stop_soon` when it is itself freed. So the task must not hold that network, or
-    anything that does (the lab's servers fetch through it): give it the part of the app that
-    has the lifespan and no more (`ResourceServer.lifespan_app`)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self._app = app
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._not_started()
-
-    def _not_started(self) -> None:
-        # Events of their own for each run: an asyncio.Event belongs to the loop that first waits on it.
-        self._task: asyncio.Task[None] | None = None
-        self._started = asyncio.Event()
-        self._shutdown = asyncio.Event()
-        self._stopped = asyncio.Event()
-        self._failure: str | None = None
-
-    async def start(self) -> None:
-        if self._task is not None and self._loop is not asyncio.get_running_loop():
-            # The loop the lifespan ran on has ended (a script's first `asyncio.run` returned,
-            # and its tasks with it): the lab is used from a new one, which runs the lifespan anew.
-            self._not_started()
-        if self._task is None:
-            # A fresh context: the app's lifespan must not inherit the step (and step collector)
-            # of whichever client's request happened to start it.
-            self._loop = asyncio.get_running_loop()
-            self._task = self._loop.create_task(self._run(), context=contextvars.Context())
-        await self._started.wait()
-        if self._failure:
-            raise RuntimeError(f"lifespan startup failed: {self._failure}")
-
-    async def stop(self) -> None:
-        if self._task is None or self._loop is not asyncio.get_running_loop():
-            return  # never started, or started on a loop that has ended, and its task with it
-        self._shutdown.set()
-        await self._stopped.wait()
-        await self._task
-        # Stopped, not gone: a request after this starts a new lifespan (`PerLoopApp` gives it a
-        # new app), as a server started again would, instead of reaching an app whose lifespan ended.
-        self._not_started()
-
-    def stop_soon(self) -> None:
-        """Let the lifespan shut down, without waiting for it: callable where nothing can be
-        awaited (a finalizer, from whichever thread the garbage collector runs on). A lifespan
-        never started, or whose loop has closed (and with it every task), has nothing to stop."""
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-        with contextlib.suppress(RuntimeError):  # the loop closed between the check and the call
-            loop.call_soon_threadsafe(self._shutdown.set)
-
-    async def _run(self) -> None:
-        messages = iter([{"type": "lifespan.startup"}])
-
-        async def receive() -> Message:
-            message = next(messages, None)
-            if message is not None:
-                return message
-            await self._shutdown.wait()
-            return {"type": "lifespan.shutdown"}
-
-        async def send(message: Message) -> None:
-            kind = message["type"]
-            if kind.startswith("lifespan.startup"):
-                if kind.endswith("failed"):
-                    self._failure = message.get("message", "unknown")
-                self._started.set()
-            elif kind.startswith("lifespan.shutdown"):
-                self._stopped.set()
-
-        try:
-            await self._app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive, send)
-        finally:
-            self._started.set()
-            self._stopped.set()

@@ -8,6 +8,15 @@ extension `lab.pinned_address`, a `PinnedAddress`, so the connection goes to the
 checked. A pin names the host it was vetted for and applies to that host only: httpx copies a
 request's extensions onto a redirect it follows, and a redirect to another host must connect
 where that host resolves, as a real client's would (a vetted address says nothing about it).
+
+An answer reaches the client as the same app served by uvicorn with h11 would send it, or fails
+as it would there (`http1`): what HTTP/1.1 cannot carry (a status outside 200-599, a field h11
+will not write, a Content-Length that is no number) closes the connection with no response, and
+a body cut short of its Content-Length, longer than it, or left unended by an app that failed
+or returned, closes it mid-body; the client's own `RemoteProtocolError` either way, and the trace
+says why. Not copied: the framing itself (no `Transfer-Encoding: chunked` is added), uvicorn's
+`Server` field, and the client's h11 refusals of a request (sent here as a raw client writes it).
+tests/test_network_vs_socket.py holds each case side by side.
 """
 
 from __future__ import annotations
@@ -27,8 +36,10 @@ import httpx2
 from ..bounded_read import ACCEPTED_ENCODINGS
 from ..determinism import LabClock
 from ..trace import BodyTap, Exchange, Trace
-from .asgi import AppCall, ASGIApp, DateField, LifespanRunner, RawResponse, StreamedResponse, open_asgi, shut_down
+from .asgi import AppCall, ASGIApp, DateField, RawResponse, StreamedResponse, open_asgi, shut_down
 from .dns import UnknownHost, VirtualDNS
+from .http1 import ServerDisconnected
+from .lifespan import LifespanRunner
 
 PINNED_ADDRESS = "lab.pinned_address"
 
@@ -216,6 +227,9 @@ class LabNetwork:
             response = await open_asgi(
                 host.app, method, url, headers, sending, client_address=caller, date=self._date, in_flight=in_flight
             )
+        except ServerDisconnected as exc:  # the app answered what HTTP/1.1 cannot carry
+            self._record_failure(common, request_tap, address, str(exc))
+            raise
         except BaseException:
             # The caller gave up before the status line came (its timeout, a cancelled task). The
             # request was sent all the same, and the trace keeps every request sent.
@@ -281,12 +295,21 @@ class TracedResponse:
         self._request, self._response = request, response
         self._body = BodyTap()
         self._closed = False
+        self._error: str | None = None
+
+    # What a reader is raised when the connection ends before the body does (`ServerDisconnected`):
+    # the transports set their client's own class, as it reads a body cut short off a socket.
+    disconnected: type[Exception] = ServerDisconnected
 
     def __aiter__(self) -> TracedResponse:
         return self
 
     async def __anext__(self) -> bytes:
-        chunk = await self._response.__anext__()
+        try:
+            chunk = await self._response.__anext__()
+        except ServerDisconnected as exc:
+            self._error = str(exc)
+            raise self.disconnected(self._error) from None
         self._body.add(chunk)
         return chunk
 
@@ -309,6 +332,7 @@ class TracedResponse:
                 status=self.status,
                 response_headers=self.headers,
                 response_body=self._body.text(),
+                error=self._error,
             )
 
 
@@ -354,23 +378,22 @@ async def _forward(network: LabNetwork, caller: str, request: Any, http: Any, st
         body = request.content  # already in memory: the trace may keep it whole
     except http.RequestNotRead:
         body = request.stream.__aiter__()  # a streamed upload: handed over as the server reads it
+    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
     try:
         response = await network.open(
-            caller,
-            request.method,
-            str(request.url),
-            [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw],
-            body,
-            _pin_of(request.extensions),
+            caller, request.method, str(request.url), headers, body, _pin_of(request.extensions)
         )
     except LabConnectError as exc:
         raise http.ConnectError(str(exc), request=request) from None
+    except ServerDisconnected as exc:  # as httpx reads a connection closed before any response
+        raise http.RemoteProtocolError(str(exc), request=request) from None
+    response.disconnected = http.RemoteProtocolError
     # The fields as the server sent them, octet for octet (the trace keeps them Latin-1 decoded):
     # a value may hold obs-text, %x80-FF (RFC 9110 §5.5), which a socket carries and httpx then
     # decodes as a client over one would; handed over as str, httpx encoded it as ASCII and
     # raised, and the step failed as "unexpected response" where a served one read the field.
-    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
-    return http.Response(response.status, headers=headers, stream=stream(response), request=request)
+    raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
+    return http.Response(response.status, headers=raw, stream=stream(response), request=request)
 
 
 class HttpxTransport(httpx.AsyncBaseTransport):
