@@ -52,7 +52,8 @@ def answering(
 ) -> App:
     """An app that reads the request, starts its answer and sends `body` in chunks (`more_body`
     on all but the last); `then`: "end", "return" (no last chunk), "raise" (instead of it),
-    "return-unstarted" / "raise-unstarted" (before starting)."""
+    "return-unstarted" / "raise-unstarted" (before starting), "body-first" (a body message before
+    the start), "start-twice" (a second start), "send-after-end" (a body message after the last)."""
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         while (await receive()).get("more_body"):
@@ -61,13 +62,19 @@ def answering(
             return
         if then == "raise-unstarted":
             raise RuntimeError("the app failed before answering")
+        if then == "body-first":  # ASGI's order broken: its `send` raises, as uvicorn's does
+            await send({"type": "http.response.body", "body": b"too early", "more_body": True})
         await send({"type": "http.response.start", "status": status, "headers": list(headers)})
+        if then == "start-twice":
+            await send({"type": "http.response.start", "status": status, "headers": list(headers)})
         for chunk in body[:-1]:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         if then == "raise":
             raise RuntimeError("the app failed mid-body")
-        if then == "end":
+        if then in ("end", "start-twice", "send-after-end"):
             await send({"type": "http.response.body", "body": body[-1] if body else b""})
+        if then == "send-after-end":  # uvicorn raises in the app; the answer was already whole
+            await send({"type": "http.response.body", "body": b"late"})
 
     return app
 
@@ -98,6 +105,11 @@ CASES: dict[str, tuple[App, str, tuple[Any, ...], tuple[Any, ...] | None]] = {
     # An app that fails or returns before answering: uvicorn's 500, its fields and body.
     "return_unstarted": (answering(then="return-unstarted"), "GET", INTERNAL_ERROR, None),
     "raise_unstarted": (answering(then="raise-unstarted"), "GET", INTERNAL_ERROR, None),
+    # ASGI's message order, as uvicorn enforces it (its `send` raises): a body before the start
+    # fails the app before it answered (500, the early body nowhere); a second start mid-answer.
+    "body_before_start": (answering(then="body-first"), "GET", INTERNAL_ERROR, None),
+    "start_twice": (answering(then="start-twice"), "GET", DISCONNECTED, None),
+    "send_after_end": (answering(then="send-after-end"), "GET", ("answer", 200, [], b"ok"), None),
     # RFC 9112 §6.2, §8: a body cut short, or longer than its length, is no complete message.
     "longer_than_length": (answering(headers=((b"content-length", b"2"),), body=(b"abcdef",)), "GET", DISCONNECTED, None),
     "shorter_than_length": (answering(headers=((b"content-length", b"10"),), body=(b"abc",)), "GET", DISCONNECTED, None),

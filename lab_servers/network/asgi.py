@@ -198,7 +198,12 @@ class AppCall:
         return {"type": "http.disconnect"}  # pragma: no cover
 
     async def send(self, message: Message) -> None:
-        if message["type"] == "http.response.start" and not self.started.done():
+        kind = message["type"]
+        if not self.started.done():
+            if kind != "http.response.start":
+                # ASGI's order, which uvicorn enforces: the app's `send` raises, and the app that
+                # fails before it answers is answered 500. Its body went nowhere before that.
+                raise RuntimeError(f"Expected ASGI message 'http.response.start', but got {kind!r}")
             headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in message.get("headers", []))
             status = message["status"]
             if not 200 <= status <= 599:
@@ -211,7 +216,14 @@ class AppCall:
             if status in NO_CONTENT:
                 self._no_content = True
             self._start(status, headers)
-        elif message["type"] == "http.response.body" and not self._ended:
+        elif self._ended or self.started.cancelled():
+            # A body ended, a connection that closed, or a client that gave up before the headers
+            # came: nothing more reaches the client, and uvicorn's `send` to a disconnected
+            # client returns quietly.
+            return
+        elif kind != "http.response.body":  # a second start: uvicorn raises, and the body is cut short
+            raise RuntimeError(f"Expected ASGI message 'http.response.body', but got {kind!r}")
+        else:
             chunk = message.get("body")
             if chunk and not self._no_content:
                 if self._length_left is not None:
