@@ -117,6 +117,7 @@ CASES: dict[str, tuple[App, str, tuple[Any, ...], tuple[Any, ...] | None]] = {
     "raises_after_start": (answering(body=(), then="raise"), "GET", DISCONNECTED, None),
     "raises_mid_body": (answering(body=(b"part", b""), then="raise"), "GET", DISCONNECTED, None),
     # What HTTP/1.1 cannot write: the connection closes with no response (RFC 9110 §15, §5.5, §8.6).
+    "status_299": (answering(299), "GET", ("answer", 299, [], b"ok"), None),  # unregistered, but a status (§15)
     "status_600": (answering(600), "GET", DISCONNECTED, None),
     "status_99": (answering(99), "GET", DISCONNECTED, None),
     "status_103": (answering(103), "GET", DISCONNECTED, None),
