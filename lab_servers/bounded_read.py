@@ -21,6 +21,8 @@ import zlib
 
 import httpx
 
+from .rfc9110 import content_codings
+
 __all__ = ["ACCEPTED_ENCODINGS", "BodyRefused", "read_at_most", "unbind"]
 
 ACCEPTED_ENCODINGS = "gzip, deflate"  # what `read_at_most` can inflate under its own bound
@@ -38,16 +40,9 @@ class BodyRefused(ValueError):
 async def read_at_most(response: httpx.Response, limit: int, what: str, *, rule: str) -> bytes:
     """The decoded body of a `response` opened as a stream, or `BodyRefused` once more than `limit`
     bytes arrive or would be decoded. `rule` names the limit's source in the refusal."""
-    # Content-Encoding = #content-coding (RFC 9110 §8.4), a list "in the order in which they were
-    # applied", and its lines combine in order (§5.3): `identity` then `gzip` is gzip. Read as one
-    # string (httpx joins the lines with ", "), it was refused as a coding named "identity, gzip".
-    # OWS only (§5.6.3); empty members are ignored (§5.6.1.2); identity names no coding (§12.5.3).
-    codings = [
-        coding.strip(" \t").lower()
-        for line in response.headers.get_list("content-encoding")
-        for coding in line.split(",")
-        if coding.strip(" \t").lower() not in ("", "identity")
-    ]
+    # Every line, read as the one list they make (RFC 9110 §5.3, §8.4): read as one string (httpx
+    # joins the lines with ", "), `identity` then `gzip` was refused as a coding "identity, gzip".
+    codings = content_codings(response.headers.get_list("content-encoding"))
     if len(codings) > 1:
         raise BodyRefused(
             f"{what} was sent with Content-Encoding {', '.join(codings)!r}: {len(codings)} codings applied in turn "

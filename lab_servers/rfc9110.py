@@ -60,6 +60,7 @@ __all__ = [
     "TOKEN",
     "NoContentCoding",
     "RepeatedField",
+    "content_codings",
     "field_values",
     "http_date",
     "imf_fixdate",
@@ -191,17 +192,21 @@ ACCEPTED_CODINGS = {"Accept-Encoding": "identity"}
 
 def unsupported_coding(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     """The rule a request breaks by declaring a content coding; None when it declares none."""
-    # OWS only (§5.6.3): str.strip() also took NBSP and NEL, so `identity<NBSP>` passed as identity.
-    codings = [v.decode("latin-1").strip(OWS).lower() for k, v in headers if k.lower() == b"content-encoding"]
-    # Content-Encoding = #content-coding (§8.4), and a recipient "MUST parse and ignore a reasonable
-    # number of empty list elements" (§5.6.1.2): `identity,` and `, identity` were each read as one
-    # coding, not identity, and refused.
-    if all(coding.strip(OWS) in ("", "identity") for value in codings for coding in value.split(",")):
+    lines = field_values(headers, b"content-encoding")
+    if not content_codings(lines):
         return None
-    return (
-        f"this server takes no content coding; the request's Content-Encoding is {', '.join(codings)!r} "
-        "(RFC 9110 §8.4, §15.5.16)"
-    )
+    sent = ", ".join(line.strip(OWS).lower() for line in lines)
+    return f"this server takes no content coding; the request's Content-Encoding is {sent!r} (RFC 9110 §8.4, §15.5.16)"
+
+
+def content_codings(lines: Iterable[str]) -> list[str]:
+    """The codings a Content-Encoding field names, lowercased, in the order they were applied.
+    Content-Encoding = #content-coding (§8.4), and its lines combine in order (§5.3): `identity`
+    then `gzip` is gzip. A recipient "MUST parse and ignore a reasonable number of empty list
+    elements" (§5.6.1.2), and identity names no coding (§12.5.3): `identity,` is none. OWS only
+    (§5.6.3): str.strip() also took NBSP and NEL, so `identity<NBSP>` passed as identity."""
+    members = (member.strip(OWS).lower() for line in lines for member in line.split(","))
+    return [member for member in members if member not in ("", "identity")]
 
 
 class NoContentCoding:
