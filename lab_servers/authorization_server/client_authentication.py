@@ -16,6 +16,7 @@ from typing import Any
 
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
+from starlette.requests import Request
 
 from ..bounded_json import DEFAULT_LIMITS
 from ..rfc7519 import (
@@ -76,14 +77,14 @@ async def authenticate_client(
     return client
 
 
-def authorization_field(values: list[str]) -> str | None:
+def authorization_field(request: Request) -> str | None:
     """The request's one Authorization field value (None: it sent none). RFC 9110 §11.6.2: the
     field holds one `credentials`, no list, so §5.3 forbids a sender to send it twice. Read
     first-only, a second field went unread while the first authenticated the client: the right
     secret, then a wrong one (or another client's), got tokens, where a proxy that keeps the last
     would see another client. RFC 6749 §2.3: one method per request; §5.2: invalid_request."""
     try:
-        return one_field(values, "Authorization", "§11.6.2")
+        return one_field(request.headers.getlist("authorization"), "Authorization", "§11.6.2")
     except RepeatedField as repeated:
         raise OAuthError(
             "invalid_request",

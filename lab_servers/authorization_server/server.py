@@ -148,23 +148,17 @@ class AuthorizationServer(AuthorizationServerState):
 
         @route("/token", "POST")
         async def token(request: Request) -> Response:
-            body = await token_request(
-                self, await form_items(request), authorization_field(request.headers.getlist("authorization"))
-            )
+            body = await token_request(self, await form_items(request), authorization_field(request))
             return JSONResponse(body, headers=NO_STORE)
 
         @route("/revoke", "POST")
         async def revoke(request: Request) -> Response:
-            await revocation_request(
-                self, await form_items(request), authorization_field(request.headers.getlist("authorization"))
-            )
+            await revocation_request(self, await form_items(request), authorization_field(request))
             return Response(status_code=200, headers=NO_STORE)  # RFC 7009 §2.2: 200, whatever the token was
 
         @route("/introspect", "POST")
         async def introspect(request: Request) -> Response:
-            body = await introspection_request(
-                self, await form_items(request), authorization_field(request.headers.getlist("authorization"))
-            )
+            body = await introspection_request(self, await form_items(request), authorization_field(request))
             return JSONResponse(body, headers=NO_STORE)
 
         return app

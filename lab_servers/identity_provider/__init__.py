@@ -102,7 +102,7 @@ class IdentityProvider:
     async def token(self, request: Request) -> Response:
         # RFC 8693 §2.1 is a token request like any other: a form, each parameter at most once.
         form = single_valued(await form_items(request))
-        body = self._exchange(form, authorization_field(request.headers.getlist("authorization")))
+        body = self._exchange(form, authorization_field(request))
         # RFC 8693 §2.2.1: the response is RFC 6749 §5.1's, which carries Cache-Control: no-store
         # "as well as the Pragma response header field with a value of no-cache", as the AS's does.
         return JSONResponse(body, headers=NO_STORE)
