@@ -75,6 +75,7 @@ async def lab_lines_of_one_handshake(lab: Lab, method: str) -> int:
     return executed.count
 
 
+@pytest.mark.slow  # 300 handshakes: CI's `make test` runs it, the fast loop leaves it out
 @pytest.mark.parametrize("method", ["dcr", "cimd"])
 async def test_a_handshake_does_the_same_work_after_hundreds_of_others(method: str) -> None:
     """No step scans the trace, the AS's clients, codes or tokens: after 300 handshakes (2,550

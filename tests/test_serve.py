@@ -638,11 +638,16 @@ async def test_a_request_that_has_not_arrived_whole_by_the_deadline_is_answered_
         headers_only = f"POST /token HTTP/1.1\r\nHost: {host}\r\nX-Slow: a".encode()
         form = "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100"
         part_of_the_body = f"POST /token HTTP/1.1\r\nHost: {host}\r\n{form}\r\n\r\ngrant_type".encode()
-        for partial in (headers_only, part_of_the_body):
+
+        async def send_and_wait(partial: bytes) -> bytes:
             reader, writer = await _tls_connection(lab, lab.issuer, tls_dir)
             writer.write(partial)
             answer = await asyncio.wait_for(reader.read(), 10)  # read() returns once the server closes
             writer.close()
+            return answer
+
+        # Both at once: each connection has its own deadline.
+        for answer in await asyncio.gather(send_and_wait(headers_only), send_and_wait(part_of_the_body)):
             assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n") and b"connection: close" in answer
             assert answer.endswith(b"the request did not arrive whole within 1 s")
 
