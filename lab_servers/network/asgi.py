@@ -169,7 +169,7 @@ class AppCall:
     One object per request rather than closures: with a thousand requests in flight, every
     object an exchange keeps alive is one more for the cyclic GC to walk (issue 12)."""
 
-    def __init__(self, app: ASGIApp, scope: Scope, body: bytes | AsyncIterator[bytes], date: DateField | None) -> None:
+    def __init__(self, app: ASGIApp, scope: Scope, body: bytes | AsyncIterator[bytes], date: DateField) -> None:
         loop = asyncio.get_running_loop()
         self._app, self._scope, self._date = app, scope, date
         self._pieces = _pieces(body).__aiter__()
@@ -273,7 +273,7 @@ class AppCall:
                         f"the server closed the connection without a response: its app sent Content-Length {value!r}, which is no length (RFC 9110 §8.6)"
                     )
                 self._length_left = int(value)
-        if self._date is not None and not has_date:
+        if not has_date:
             headers = (("date", self._date()), *headers)
         self.started.set_result((status, headers))
 
@@ -319,15 +319,15 @@ async def open_asgi(
     headers: list[tuple[str, str]],
     body: bytes | AsyncIterator[bytes],
     client_address: str,
-    date: DateField | None = None,
+    date: DateField,
     in_flight: dict[AppCall, None] | None = None,
 ) -> StreamedResponse:
     """Start `app` on one request and return as soon as it has sent its status and headers.
 
     The request body is handed over piece by piece as the app asks for it, and the response body
     piece by piece as the reader asks for it: nothing is buffered whole on either side, so a cap
-    on either side bounds memory here as it would over a socket. With `date`, the answer carries
-    the server's `Date` unless the app sent one (`DateField`). With `in_flight`, the request is in
+    on either side bounds memory here as it would over a socket. The answer carries `date`, the
+    server's `Date`, unless the app sent one (`DateField`). With `in_flight`, the request is in
     it until its app's task ends (what a server shutting down waits for: `shut_down`)."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
