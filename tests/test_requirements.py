@@ -26,6 +26,7 @@ TEST_TOOLING = {
     "nbval",
     "hypothesis",
     "httplint",
+    "ada-url",
     "abnf",
     "abnf-rust",
     "playwright",
