@@ -194,16 +194,17 @@ def test_httpx_reads_some_hosts_otherwise_than_urlsplit() -> None:
 async def test_a_metadata_url_whose_host_httpx_rewrites_never_reaches_the_internal_host(field: str) -> None:
     """CIMD -02 §8.6: the AS MUST NOT fetch a URL that resolves to a special-use address.
     `private。evil.example` (an ideographic full stop, U+3002) does not resolve as urlsplit reads
-    it, while httpx (IDNA) reads private.evil.example, which is 10.0.0.5. The AS vets the name as
-    urlsplit reads it, so it refuses to fetch rather than connect under httpx's name unvetted."""
+    it, while httpx (IDNA) reads private.evil.example, which is 10.0.0.5. The AS vets and pins
+    the name httpx connects to (`defensive_fetch.connected_host`), so it refuses that address."""
     url = "https://private\u3002evil.example/api/secrets"
     metadata = {**DCR, field: url}
     if field == "jwks_uri":
         metadata["token_endpoint_auth_method"] = "private_key_jwt"
     async with Lab(seed="url-differentials", policy=HARDENED) as lab:
         add_internal_network(lab)
-        await register(lab, metadata)
+        response = await register(lab, metadata)
         assert not [e for e in lab.trace if e.address == ADMIN_ADDRESS or e.host == "private.evil.example"]
+        assert "private.evil.example resolves to special-use address 10.0.0.5" in response.json()["error_description"]
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 import httpx
 
@@ -35,7 +35,7 @@ from ..rfc3986 import NUMERIC_HOST, is_dotted_quad, is_uri_text, shown
 from ..rfc9110 import OWS, http_date
 from ..rfc9111 import cache_directives
 from .clients import Client
-from .defensive_fetch import FetchRefused, Resolver, UnresolvableHost, defensive_fetch, vet_host
+from .defensive_fetch import FetchRefused, Resolver, UnresolvableHost, connected_host, defensive_fetch, vet_host
 from .errors import OAuthError
 from .policy import ASPolicy
 from .rfc7591 import SHARED_SECRET_METHODS, MetadataError, check_client_metadata, split_url
@@ -90,6 +90,14 @@ def check_client_id_url(url: str, policy: ASPolicy) -> None:
         )
     if parts.query:
         raise reject("client_id URL SHOULD NOT contain a query (§3); the hardened policy refuses it")
+    if "%" in parts.hostname and ":" not in parts.hostname:
+        # WHATWG URL host parsing percent-decodes a host: https://%61pp.example/ is app.example to
+        # a browser or Node's fetch, while urlsplit, httpx and this check read "%61pp.example".
+        # (An IPv6 zone id, `[fe80::1%25eth0]`, WHATWG refuses: its address is vetted below.)
+        raise reject(
+            f"client_id host {shown(parts.hostname)} has a '%', which a WHATWG URL parser percent-decodes into "
+            "another host (lab policy, stricter than CIMD §3: the URL must name one host to every reader)"
+        )
     if NUMERIC_HOST.fullmatch(parts.hostname) and not is_dotted_quad(parts.hostname):
         # 2130706433, 0x7f.1 or 017700000001 are 127.0.0.1 to many resolvers (inet_aton).
         raise reject(
@@ -118,6 +126,13 @@ def host_matches(host: str, pattern: str) -> bool:
 def check_trust_policy(host: str, policy: ASPolicy) -> None:
     """MCP §11.6.3 / CIMD §8.9: an AS MAY restrict which domains it accepts clients from. Checked
     before any fetch, so a denied domain never even learns that someone tried to use it."""
+    if "%" in host and (policy.denied_client_domains or policy.allowed_client_domains is not None):
+        # The lists name hosts as written; `%65vil.example` is evil.example to a WHATWG parser
+        # (and to any resolver that decodes it), and matched no pattern, so a denied domain passed.
+        raise reject(
+            f"client_id host {shown(host)} is percent-encoded ({shown(unquote(host))} decoded), which this AS's "
+            "list of domains cannot judge (trust policy, MCP §11.6.3)"
+        )
     if any(host_matches(host, pattern) for pattern in policy.denied_client_domains):
         raise reject(f"client_id host {host} is on this AS's list of denied domains (trust policy, MCP §11.6.3)")
     allowed = policy.allowed_client_domains
@@ -198,14 +213,18 @@ def check_document(url: str, document: Any, policy: ASPolicy, as_metadata: dict[
 def check_document_urls(document: dict[str, Any], policy: ASPolicy, resolve: Resolver) -> None:
     """§8.6 (-02): the AS MUST NOT fetch URLs inside the document (`logo_uri`, `jwks_uri`…) that
     resolve to special-use addresses. The hardened AS refuses such a document outright, before
-    anything could fetch them. A name that does not resolve is left alone here: any fetch of it
-    vets it again and refuses it, even where httpx reads another name in the same URL
-    (`private。evil.example` is private.evil.example to httpx's IDNA, nothing to urlsplit)."""
+    anything could fetch them. The host judged is the one httpx would connect to
+    (`private。evil.example` is private.evil.example to httpx's IDNA, nothing to urlsplit). A name
+    that does not resolve, or a URL httpx cannot read, is left alone here: any fetch of it vets it
+    again and refuses it."""
     if not policy.block_special_use_addresses:
         return
     for field in policy.fetched_metadata_urls:
         url = document.get(field)
-        host = urlsplit(url).hostname if isinstance(url, str) else None
+        try:
+            host = connected_host(url) if isinstance(url, str) else None
+        except (ValueError, httpx.InvalidURL):
+            continue
         if not host:
             continue
         try:

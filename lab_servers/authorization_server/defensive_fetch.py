@@ -227,6 +227,17 @@ class Fetched:
     body: bytes
 
 
+def connected_host(url: str) -> str:
+    """The host httpx connects to for `url`, as a resolver and the lab network get it: IDNA-encoded,
+    where urlsplit keeps the text as written (`app。example` is app.example to httpx, as to a
+    browser, and `bücher.example` is xn--bcher-kva.example). The host vetted and pinned must be this
+    one (CIMD §8.6): a pin made for the spelling as written did not apply to the name httpx asked
+    for, and a resolver that maps the ideographic dot as httpx does (`getaddrinfo`'s IDNA codec)
+    would have had the name looked up twice. Raises httpx.InvalidURL or ValueError (IDNA) on a
+    URL httpx cannot fetch."""
+    return httpx.URL(url).raw_host.decode("ascii")
+
+
 def vet_host(host: str, *, what: str, resolve: Resolver) -> str:
     """Resolve `host` once and return the address to connect to, if every address the name
     resolves to is one the AS may connect to."""
@@ -260,17 +271,18 @@ async def defensive_fetch(
     extensions: dict[str, Any] = {}
     try:
         parts = urlsplit(url)
-    except ValueError:  # "Invalid IPv6 URL": a "[" that never closes
+        host = connected_host(url)
+    except (ValueError, httpx.InvalidURL):  # "Invalid IPv6 URL": a "[" that never closes; IDNA errors
         raise FetchRefused(f"{what} is not a URL that can be fetched (RFC 3986 §3.2.2)") from None
     trusted = f"{parts.scheme}://{parts.netloc}" in policy.trusted_local_origins
     if policy.block_special_use_addresses and not trusted:
-        address = vet_host(parts.hostname or "", what=what, resolve=resolve)
+        address = vet_host(host, what=what, resolve=resolve)
         if policy.pin_vetted_address:
             # Without the pin the network would look the name up again, and a rebinding name
             # answers with an internal address the second time (time-of-check, time-of-use).
             # The pin holds for this host only: a redirect elsewhere is judged by the no-redirect
             # rule (CIMD §5), not by an address vetted for another name.
-            extensions[PINNED_ADDRESS] = PinnedAddress(parts.hostname or "", address)
+            extensions[PINNED_ADDRESS] = PinnedAddress(host, address)
     if policy.require_https_client_id and parts.scheme != "https":
         # CIMD §8.6: fetch only known schemes; MCP §11.3: HTTPS everywhere.
         raise FetchRefused(

@@ -69,7 +69,10 @@ def check_redirect_uri(uri: str) -> None:
         )
     parts = split_url(uri)
     if parts is None:
-        raise MetadataError("invalid_redirect_uri", f"redirect_uri {shown(uri)} is not a valid URI")
+        raise MetadataError(
+            "invalid_redirect_uri",
+            f'redirect_uri {shown(uri)} is not a valid URI (RFC 3986 §3: an IP literal closed by "]", a port of digits)',
+        )
     # The AS's every redirect to the client is this URI with parameters added: on a URI that is
     # not one, it is no URI-reference either (RFC 9110 §10.2.2's Location).
     problem = grammar_problem(uri)
