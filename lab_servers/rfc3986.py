@@ -16,7 +16,12 @@ they part on the rest (each example is what Node's `URL`, a WHATWG parser, makes
   `https://app%2Eexample/cb` goes to app.example and `https://2130706433/cb` to 127.0.0.1,
   while urlsplit's host is the text as written, which the consent page would show.
 
-The CIMD client_id check refuses the same ambiguous numeric hosts (`authorization_server/cimd.py`).
+- WHATWG reads a host whose last label is a number as IPv4, and refuses it when it is none:
+  `https://1e1.1.1.1/cb` goes nowhere, where a resolver looks the name up.
+
+The CIMD client_id check refuses the same ambiguous numeric hosts (`authorization_server/cimd.py`);
+the lab client refuses a server's URL that httpx and a browser read as different hosts
+(`reading_difference`, in `client/server_data.server_url`), its browser's Locations included.
 """
 
 from __future__ import annotations
@@ -25,7 +30,16 @@ import re
 import string
 from urllib.parse import quote, urlsplit
 
-__all__ = ["NUMERIC_HOST", "browser_reading_problem", "grammar_problem", "is_dotted_quad", "is_uri_text", "shown"]
+__all__ = [
+    "NUMERIC_HOST",
+    "browser_reading_problem",
+    "grammar_problem",
+    "host_reading_problem",
+    "is_dotted_quad",
+    "is_uri_text",
+    "reading_difference",
+    "shown",
+]
 
 # RFC 3986 §2: unreserved (§2.3), reserved (§2.2: gen-delims and sub-delims), and "%" of a
 # pct-encoded triplet (§2.1). Nothing else appears in a URI: no space, no control character,
@@ -102,19 +116,37 @@ def is_dotted_quad(host: str) -> bool:
 def browser_reading_problem(uri: str) -> str | None:
     """Why a browser would follow `uri` somewhere other than where `urlsplit` (or httpx) reads it
     going, or None. Said as the end of a sentence that starts with the URI."""
+    return _reading_problem(uri, userinfo=True)
+
+
+def reading_difference(uri: str) -> str | None:
+    """Why a WHATWG parser (a browser, Node's `URL`) would read another host in `uri` than
+    `urlsplit` and httpx do (RFC 3986), or None; `browser_reading_problem` without the userinfo
+    rule, since all three read the host after an '@' alike. Said as the end of a sentence that
+    starts with the URI."""
+    return _reading_problem(uri, userinfo=False)
+
+
+def _reading_problem(uri: str, *, userinfo: bool) -> str | None:
     if not is_uri_text(uri):
         return (
             "has a character no URI contains (RFC 3986 §2): a space, a control character, a backslash, a double quote "
             "or one of < > ^ ` { | }; a browser reads a backslash as a slash (WHATWG URL), so it would follow another "
-            "URL than the one registered"
+            "URL than the one written"
         )
     try:
         parts = urlsplit(uri)
         host = parts.hostname or ""
     except ValueError:
         return None  # not a URL at all: the caller's own parse says so
-    if "@" in parts.netloc:
+    if userinfo and "@" in parts.netloc:
         return "has userinfo: the name before '@' looks like the host and is not (RFC 3986 §7.6)"
+    return host_reading_problem(host)
+
+
+def host_reading_problem(host: str) -> str | None:
+    """Why a WHATWG parser would read `host` (as `urlsplit(...).hostname` gives it) as another
+    host than it is written, or None."""
     if "%" in host:
         return (
             f"has a '%' in its host {host!r}, which a browser percent-decodes into another host, or refuses to "
@@ -125,4 +157,14 @@ def browser_reading_problem(uri: str) -> str | None:
             f"has the numeric host {host!r}, which a browser reads as an IPv4 address written another way "
             "(WHATWG URL; lab policy)"
         )
+    if ":" not in host and _LAST_LABEL_A_NUMBER.search(host) and not is_dotted_quad(host):  # IPv6 aside
+        # WHATWG URL's host parser: a host whose last label is a number ("ends in a number") is
+        # parsed as IPv4 and, being none (1e1.1.1.1, 4294967296, 1.2.3.4.5), refused.
+        return (
+            f"has the host {host!r}, whose last label is a number: a browser parses it as an IPv4 address and "
+            "refuses it, where a resolver looks the name up (WHATWG URL, ends in a number; lab policy)"
+        )
     return None
+
+
+_LAST_LABEL_A_NUMBER = re.compile(r"(?:^|\.)(?:[0-9]+|0x[0-9a-f]*)\.?$", re.IGNORECASE)

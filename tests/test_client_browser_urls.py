@@ -11,7 +11,7 @@ import pytest
 from starlette.requests import Request
 from starlette.responses import Response
 
-from lab_servers import Lab
+from lab_servers import Lab, StepError
 
 from .test_client_hostile_servers import BASE, HostileServer, _redirect, _run
 
@@ -58,3 +58,18 @@ async def test_a_consent_form_with_no_action_is_posted_to_the_page_it_is_on(lab:
     client = await _run(lab, server, 5)
     assert client.records[-1].learned["redirect"].startswith(client.redirect_uri + "?code=C")
     assert server.seen[1] == server.seen[0]  # posted to the authorization URL the page came from
+
+
+@pytest.mark.parametrize("location", ["/\\evil.example/cb", "https://127.1/authorize", "https://%65vil.example/cb"])
+async def test_a_location_a_browser_reads_as_another_host_is_refused_not_followed_elsewhere(
+    lab: Lab, location: str
+) -> None:
+    # RFC 9110 §10.2.2 resolves a Location by RFC 3986 §5, which urljoin follows: `/\\evil.example/cb`
+    # stayed on the AS (path /%5Cevil.example/cb), where a browser (WHATWG URL: "\\" is "/" in an
+    # http(s) URL) goes to evil.example. The lab's browser stands in for a real one: it refuses
+    # what the two read as different hosts (tests/test_url_parser_differentials.py has the judge).
+    server = HostileServer(authorize=Response(status_code=302, headers={"location": location}))
+    with pytest.raises(StepError, match="WHATWG URL") as refused:
+        await _run(lab, server, 5)
+    assert "the Location" in str(refused.value)
+    assert len(server.seen) == 1  # not followed: the AS's /authorize was the only page opened

@@ -36,15 +36,21 @@ from lab_servers.authorization_server.errors import OAuthError
 from lab_servers.authorization_server.policy import HARDENED, NAIVE
 from lab_servers.authorization_server.resources import canonical_resource
 from lab_servers.authorization_server.rfc7591 import MetadataError, check_client_metadata, check_redirect_uri
+from lab_servers.client.browser import _resolved
+from lab_servers.client.client_id_url import client_id_url_problem
+from lab_servers.client.server_data import ServerDataRefused, server_url
 from lab_servers.network import PINNED_ADDRESS, PinnedAddress
 from lab_servers.security.requests import open_authorization, refusal
 
 from .url_judges import (
     HOSTILE_HOSTS,
+    HOSTILE_REFERENCES,
     disagreement,
     generated_urls,
+    httpx_reading,
     lab_reading,
     whatwg_reading,
+    whatwg_resolved,
 )
 
 FAST_URLS = [f"https://{host}/client.json" for host in HOSTILE_HOSTS]
@@ -129,6 +135,13 @@ async def test_a_client_id_only_some_readers_can_read_is_refused_at_the_authoriz
     refused = refusal(page)
     assert refused is not None and refused[0] == "invalid_client", page
     assert rule in refused[1]
+
+
+def test_the_client_refuses_to_present_a_client_id_whose_host_a_browser_reads_otherwise() -> None:
+    # client_id_url.py says the AS checks all of it too; the client presented https://127.1/… and
+    # https://%61pp.example/…, which the AS refuses.
+    for url in ("https://127.1/client.json", "https://%61pp.example/client.json", "https://0x7f.0.0.1/c.json"):
+        assert client_id_url_problem(url, {}) is not None, url
 
 
 # The defensive fetch: the host vetted and pinned is the host httpx connects to (CIMD §8.6) -----------
@@ -238,3 +251,62 @@ def test_a_resource_the_as_accepts_is_its_resource_to_every_reader() -> None:
             assert disagreement(value) is None and whatwg_reading(value).origin == whatwg_reading(known[0]).origin
         else:
             assert isinstance(refused, OAuthError) and refused.error == "invalid_target"
+
+
+# The lab client: every URL a server gives it (discovery, resource_metadata, endpoints, Locations) ----
+
+
+def _server_url_disagreements(urls: list[str]) -> list[str]:
+    found = []
+    for url in urls:
+        try:
+            server_url(url, "the URL")
+        except ServerDataRefused:
+            continue
+        problem = disagreement(url)
+        if problem:
+            found.append(problem)
+    return found
+
+
+def test_every_url_the_client_takes_from_a_server_names_one_origin_to_every_reader() -> None:
+    assert _server_url_disagreements(FAST_URLS) == []
+
+
+@pytest.mark.slow
+def test_every_generated_url_the_client_takes_from_a_server_names_one_origin_to_every_reader() -> None:
+    assert _server_url_disagreements(SLOW_URLS) == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://auth.example.com\\@evil.example/authorize",  # httpx: evil.example; WHATWG: auth.example.com
+        "https://127.1/.well-known/oauth-authorization-server",  # WHATWG: 127.0.0.1
+        "https://%61uth.example.com/token",  # WHATWG: auth.example.com
+    ],
+)
+def test_a_server_url_that_httpx_and_a_browser_read_as_different_hosts_is_refused(url: str) -> None:
+    assert disagreement(url) is not None
+    with pytest.raises(ServerDataRefused, match="WHATWG URL"):
+        server_url(url, "AS metadata token_endpoint", https=True)
+
+
+BASE = "https://auth.example.com/authorize?client_id=c"
+
+
+def test_the_browser_goes_where_a_browser_goes_or_nowhere() -> None:
+    # RFC 9110 §10.2.2 (Location), HTML form submission (action): resolved against the page's URL.
+    # The lab resolves by RFC 3986 (urljoin), a browser by WHATWG: `/\\evil.example/` stays on the
+    # AS for urljoin and is evil.example to a browser. Each reference the browser then follows
+    # (server_url) must take it where a browser goes; one it refuses is one a browser reads otherwise
+    # or a broken one (`https:evil.example`, which WHATWG resolves on the AS: refused, stricter, safe).
+    for reference in HOSTILE_REFERENCES:
+        resolved = _resolved(BASE, reference)
+        try:
+            server_url(resolved, "the Location")
+        except ServerDataRefused:
+            continue
+        browser = whatwg_resolved(BASE, reference)
+        assert browser is not None, reference
+        assert whatwg_reading(browser).origin == httpx_reading(resolved).origin, (reference, resolved, browser)

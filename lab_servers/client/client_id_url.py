@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ..loopback import is_loopback_host
-from ..rfc3986 import browser_reading_problem, is_uri_text
+from ..rfc3986 import browser_reading_problem, host_reading_problem, is_uri_text
 
 
 def client_id_url_problem(url: str, document: dict[str, Any]) -> str | None:
@@ -39,6 +39,10 @@ def client_id_url_problem(url: str, document: dict[str, Any]) -> str | None:
         return "a Client Identifier URL MUST NOT contain a fragment (CIMD §3)"
     if not parts.path:
         return "a Client Identifier URL MUST contain a path component (CIMD §3; MCP §5.1.1)"
+    problem = host_reading_problem(parts.hostname)
+    if problem:
+        # The AS refuses these too (cimd.check_client_id_url): a WHATWG parser reads another host.
+        return f"it {problem}"
     if any(unquote(segment) in (".", "..") for segment in parts.path.split("/")):
         # %2e is '.' (RFC 3986 §2.3: unreserved), so %2e%2e is a double-dot segment too.
         return "a Client Identifier URL MUST NOT contain single-dot or double-dot path segments (CIMD §3)"

@@ -21,6 +21,7 @@ import httpx
 from ..bounded_json import DEFAULT_LIMITS, JsonRejected, parse_json
 from ..bounded_read import ACCEPTED_ENCODINGS, BodyRefused, read_at_most, unbind
 from ..loopback import is_loopback_host
+from ..rfc3986 import reading_difference
 
 # RFC 8259 §9 lets a parser limit size, depth, strings and numbers. Generous for real answers: the
 # largest the lab's servers send (a tool result, AS metadata, the conformance suite's event
@@ -99,6 +100,13 @@ def server_url(value: Any, what: str, *, https: bool = False) -> str:
         raise ServerDataRefused(f"{what} {shown(value)} is not a valid URL ({exc})") from None
     if scheme not in ("http", "https") or not host:
         raise ServerDataRefused(f"{what} {shown(value)} is not an absolute http or https URL")
+    # httpx reads a URL by RFC 3986; a browser, and a client built on Node's fetch, by the WHATWG
+    # URL Standard: `https://as.example\@evil.example/` is evil.example to httpx and as.example to
+    # them, `https://127.1/` 127.0.0.1 to them only. A URL the two read as different hosts is
+    # refused, not taken by httpx's reading (the browser here stands in for a real one).
+    problem = reading_difference(value)
+    if problem:
+        raise ServerDataRefused(f"{what} {shown(value)} {problem}")
     if https and scheme != "https" and not is_loopback_host(host):
         raise ServerDataRefused(
             f"{what} {shown(value)} does not use https: every authorization server endpoint MUST "
