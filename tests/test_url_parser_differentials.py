@@ -54,7 +54,6 @@ from .url_judges import (
 )
 
 FAST_URLS = [f"https://{host}/client.json" for host in HOSTILE_HOSTS]
-SLOW_URLS = generated_urls()
 RULE_NAMED = ("§", "section", "lab policy")  # OAuthError writes § as "section" (RFC 6749 §5.2: ASCII)
 
 
@@ -91,7 +90,7 @@ def test_every_client_id_url_the_as_accepts_names_one_host_and_path_to_every_rea
 
 @pytest.mark.slow
 def test_every_generated_client_id_url_the_as_accepts_names_one_host_and_path_to_every_reader() -> None:
-    assert _cimd_disagreements(SLOW_URLS) == []
+    assert _cimd_disagreements(generated_urls()) == []
 
 
 @pytest.mark.parametrize("url", ["https://%61pp.example/client.json", "https://app%2eexample/client.json"])
@@ -105,14 +104,26 @@ def test_a_client_id_with_a_percent_encoded_host_is_refused(url: str) -> None:
     assert "percent-decodes" in refused.value.description and "lab policy" in refused.value.description
 
 
-def test_a_denied_domain_spelled_with_percent_encoding_is_refused_by_the_trust_policy() -> None:
-    # MCP §11.6.3: an AS MAY deny domains. `%65vil.example` matched no pattern, so the denied
-    # evil.example passed the trust policy, even under a policy that checks nothing else.
-    policy = NAIVE.but(denied_client_domains=("evil.example",))
-    with pytest.raises(OAuthError) as refused:
-        check_client_id_url("https://%65vil.example/client.json", policy)
-    assert "trust policy, MCP section 11.6.3" in refused.value.description
-    assert "'evil.example' decoded" in refused.value.description
+@pytest.mark.parametrize(
+    "client_id",
+    [
+        "https://%65vil.example/client.json",  # evil.example to WHATWG
+        "https://evil\u3002example/client.json",  # evil.example to httpx (which fetches) and WHATWG
+        "https://evil.example\\.app.example/client.json",  # evil.example to WHATWG
+    ],
+)
+def test_a_denied_domain_spelled_so_a_reader_maps_it_is_refused_by_the_trust_policy(client_id: str) -> None:
+    # MCP §11.6.3: an AS MAY deny domains. Each spelling matched no pattern, so the denied
+    # evil.example passed the trust policy under a policy that checks nothing else, and the naive AS
+    # fetched evil。example from evil.example.
+    for policy in (
+        NAIVE.but(denied_client_domains=("evil.example",)),
+        NAIVE.but(allowed_client_domains=("*.app.example",)),
+    ):
+        with pytest.raises(OAuthError) as refused:
+            check_client_id_url(client_id, policy)
+        assert "trust policy, MCP section 11.6.3" in refused.value.description
+        assert "cannot judge it" in refused.value.description
 
 
 @pytest.mark.anyio
@@ -199,8 +210,8 @@ async def test_the_host_the_fetch_vets_and_pins_is_the_host_httpx_connects_to() 
 @pytest.mark.slow
 @pytest.mark.anyio
 async def test_the_host_the_fetch_vets_and_pins_is_the_host_httpx_connects_to_for_every_generated_url() -> None:
-    assert await _pin_misses(SLOW_URLS, _client_id_accepted) == []
-    assert await _pin_misses(SLOW_URLS, _web_url_accepted) == []
+    assert await _pin_misses(generated_urls(), _client_id_accepted) == []
+    assert await _pin_misses(generated_urls(), _web_url_accepted) == []
 
 
 # Redirect URIs: registered (RFC 7591 §2; the CIMD document's too) and followed ---------------------
@@ -235,7 +246,7 @@ def test_every_redirect_uri_the_as_accepts_lands_the_browser_on_the_origin_it_re
 
 @pytest.mark.slow
 def test_every_generated_redirect_uri_the_as_accepts_lands_the_browser_on_the_origin_it_registered() -> None:
-    assert _redirect_disagreements(SLOW_URLS) == []
+    assert _redirect_disagreements(generated_urls()) == []
 
 
 # RFC 8707 §2: a resource names one of the AS's protected resources --------------------------------
@@ -275,7 +286,7 @@ def test_every_url_the_client_takes_from_a_server_names_one_origin_to_every_read
 
 @pytest.mark.slow
 def test_every_generated_url_the_client_takes_from_a_server_names_one_origin_to_every_reader() -> None:
-    assert _server_url_disagreements(SLOW_URLS) == []
+    assert _server_url_disagreements(generated_urls()) == []
 
 
 @pytest.mark.parametrize(

@@ -130,6 +130,9 @@ HOSTILE_HOSTS = (
     "app.example\\.evil.example",
     # control characters and spaces inside the host
     "app\t.example", "app.ex\nample", "app.example ", "app.example\x00",
+    # wide Unicode: a mathematical bold a (NFKC: a), a Cyrillic a (a homograph), a full-width
+    # solidus that NFKC makes a "/" before an "@" (urlsplit refuses it), and a host of 70,000 bytes
+    "\U0001d41app.example", "\u0430pp.example", "ex\u00e4mple.com\uff0f@evil.example", "a" * 70_000 + ".example",
 )  # fmt: skip
 HOSTILE_PREFIXES = ("https://", "HTTPS://", "https:", "https:/", "https:///", "https:\\\\", " https://", "\thttps://")
 HOSTILE_PATHS = ("/client.json", "/a/../b", "/a/%2e%2e/b", "/a\\..\\b", "/%2fevil", "//evil.example/x", "/\u00e9", "")

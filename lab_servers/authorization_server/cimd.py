@@ -21,6 +21,7 @@ Every rejection is an `OAuthError("invalid_client", …)` whose description name
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -123,15 +124,20 @@ def host_matches(host: str, pattern: str) -> bool:
     return host == pattern
 
 
+_PLAIN_HOST = re.compile(r"[a-z0-9._:-]+")  # urlsplit's hostname is lowercased
+
+
 def check_trust_policy(host: str, policy: ASPolicy) -> None:
     """MCP §11.6.3 / CIMD §8.9: an AS MAY restrict which domains it accepts clients from. Checked
     before any fetch, so a denied domain never even learns that someone tried to use it."""
-    if "%" in host and (policy.denied_client_domains or policy.allowed_client_domains is not None):
-        # The lists name hosts as written; `%65vil.example` is evil.example to a WHATWG parser
-        # (and to any resolver that decodes it), and matched no pattern, so a denied domain passed.
+    if (policy.denied_client_domains or policy.allowed_client_domains is not None) and not _PLAIN_HOST.fullmatch(host):
+        # The lists name hosts as written; readers map other characters to other names: `%65vil.example`
+        # is evil.example to a WHATWG parser, `evil。example` to httpx and a browser (IDNA), and
+        # `evil.example\.app.example` is evil.example to a browser. Each matched no denied pattern.
         raise reject(
-            f"client_id host {shown(host)} is percent-encoded ({shown(unquote(host))} decoded), which this AS's "
-            "list of domains cannot judge (trust policy, MCP §11.6.3)"
+            f"client_id host {shown(host)} has characters other than letters, digits, '.', '-', '_' and ':', which "
+            "a browser or httpx reads as another name: this AS's list of domains cannot judge it (trust policy, "
+            "MCP §11.6.3)"
         )
     if any(host_matches(host, pattern) for pattern in policy.denied_client_domains):
         raise reject(f"client_id host {host} is on this AS's list of denied domains (trust policy, MCP §11.6.3)")
