@@ -104,6 +104,18 @@ def test_a_client_id_with_a_percent_encoded_host_is_refused(url: str) -> None:
     assert "percent-decodes" in refused.value.description and "lab policy" in refused.value.description
 
 
+@pytest.mark.parametrize("url", ["https://app.1/client.json", "https://1.2.3.4.5/client.json"])
+def test_a_client_id_whose_host_ends_in_a_number_is_refused_as_the_client_refuses_it(url: str) -> None:
+    # WHATWG URL's host parser reads a host whose last label is a number as IPv4 and, being none,
+    # refuses the URL; httpx looks the name up. The lab client would not present it
+    # (client_id_url_problem says the AS refuses it too), while the hardened AS accepted it.
+    assert whatwg_reading(url).error and not httpx_reading(url).error
+    assert client_id_url_problem(url, {}) is not None
+    with pytest.raises(OAuthError) as refused:
+        check_client_id_url(url, HARDENED)
+    assert refused.value.error == "invalid_client" and "ends in a number" in refused.value.description
+
+
 @pytest.mark.parametrize(
     "client_id",
     [

@@ -32,7 +32,7 @@ import httpx
 
 from ..bounded_json import DEFAULT_LIMITS, JsonLimits, JsonRejected, parse_json
 from ..determinism import LabClock
-from ..rfc3986 import NUMERIC_HOST, is_dotted_quad, is_uri_text, shown
+from ..rfc3986 import NUMERIC_HOST, host_reading_problem, is_dotted_quad, is_uri_text, shown
 from ..rfc9110 import OWS, http_date
 from ..rfc9111 import cache_directives
 from .clients import Client
@@ -91,20 +91,19 @@ def check_client_id_url(url: str, policy: ASPolicy) -> None:
         )
     if parts.query:
         raise reject("client_id URL SHOULD NOT contain a query (§3); the hardened policy refuses it")
-    if "%" in parts.hostname and ":" not in parts.hostname:
-        # WHATWG URL host parsing percent-decodes a host: https://%61pp.example/ is app.example to
-        # a browser or Node's fetch, while urlsplit, httpx and this check read "%61pp.example".
-        # (An IPv6 zone id, `[fe80::1%25eth0]`, WHATWG refuses: its address is vetted below.)
-        raise reject(
-            f"client_id host {shown(parts.hostname)} has a '%', which a WHATWG URL parser percent-decodes into "
-            "another host (lab policy, stricter than CIMD §3: the URL must name one host to every reader)"
-        )
     if NUMERIC_HOST.fullmatch(parts.hostname) and not is_dotted_quad(parts.hostname):
         # 2130706433, 0x7f.1 or 017700000001 are 127.0.0.1 to many resolvers (inet_aton).
         raise reject(
             f"client_id host {parts.hostname!r} is an ambiguous numeric IPv4 form "
             "(lab policy, stricter than CIMD §8.6: resolvers read it as different addresses)"
         )
+    # The lab client's rule too (client_id_url_problem): a WHATWG parser (a browser, Node's fetch)
+    # percent-decodes https://%61pp.example/ into app.example and refuses https://app.1/ (its last
+    # label a number), where urlsplit and httpx read the host as written. An IPv6 literal's address,
+    # zone id and all, is vetted below.
+    problem = None if ":" in parts.hostname else host_reading_problem(parts.hostname)
+    if problem:
+        raise reject(f"client_id {shown(url)} {problem}: the URL must name one host to every reader")
 
 
 def _fully_decoded(segment: str) -> str:
