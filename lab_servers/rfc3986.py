@@ -120,8 +120,9 @@ def browser_reading_problem(uri: str) -> str | None:
 
 
 def reading_difference(uri: str) -> str | None:
-    """Why a WHATWG parser (a browser, Node's `URL`) would read another host in `uri` than
-    `urlsplit` and httpx do (RFC 3986), or None; `browser_reading_problem` without the userinfo
+    """Why a WHATWG parser (a browser, Node's `URL`) could read another host in `uri` than
+    `urlsplit` and httpx do (RFC 3986), or None: a host it reads otherwise, or a character no URI
+    has (a backslash, one beyond ASCII) anywhere. `browser_reading_problem` without the userinfo
     rule, since all three read the host after an '@' alike. Said as the end of a sentence that
     starts with the URI."""
     return _reading_problem(uri, userinfo=False)
@@ -130,9 +131,9 @@ def reading_difference(uri: str) -> str | None:
 def _reading_problem(uri: str, *, userinfo: bool) -> str | None:
     if not is_uri_text(uri):
         return (
-            "has a character no URI contains (RFC 3986 §2): a space, a control character, a backslash, a double quote "
-            "or one of < > ^ ` { | }; a browser reads a backslash as a slash (WHATWG URL), so it would follow another "
-            "URL than the one written"
+            "has a character no URI contains (RFC 3986 §2): one beyond ASCII, a space, a control character, a backslash, "
+            "a double quote or one of < > ^ ` { | }; a browser reads a backslash as a slash and maps a host beyond ASCII "
+            "by UTS #46, not as httpx does (WHATWG URL), so it would follow another URL than the one written"
         )
     try:
         parts = urlsplit(uri)

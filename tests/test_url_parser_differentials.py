@@ -315,6 +315,16 @@ def test_a_server_url_that_httpx_and_a_browser_read_as_different_hosts_is_refuse
         server_url(url, "AS metadata token_endpoint", https=True)
 
 
+def test_a_server_url_beyond_ascii_is_refused_naming_ascii() -> None:
+    # UTS #46, WHATWG URL's domain to ASCII, maps a capital sigma to sigma (U+03C3); httpx lowercases the host with
+    # Python's str.lower, which makes a final one U+03C2: two names, so server_url refuses every host
+    # beyond ASCII (as RFC 3986 §2 has it). Its description named backslashes and never ASCII.
+    url = "https://a.\u03a3/mcp"
+    assert whatwg_reading(url).host == "a.xn--4xa" != httpx_reading(url).host == "a.xn--3xa"
+    with pytest.raises(ServerDataRefused, match="beyond ASCII"):
+        server_url(url, "the MCP server URL")
+
+
 BASE = "https://auth.example.com/authorize?client_id=c"
 
 

@@ -122,6 +122,8 @@ HOSTILE_HOSTS = (
     # IDNA: full-width and ideographic dots, full-width letters, soft hyphen, zero width space
     "app\u3002example", "app\uff0eexample", "\uff41pp.example", "app.exam\u00adple", "app.example\u200b",
     "b\u00fccher.example", "xn--bcher-kva.example", "xn--app.example",
+    # a final capital sigma: UTS #46 (WHATWG) maps it to U+03C3, httpx's str.lower to final U+03C2
+    "a.\u03a3",
     # case, trailing dots, ports written oddly
     "APP.example", "app.example.", "app.example:443", "app.example:0443", "app.example:", "app.example:+443",
     "app.example:65536",

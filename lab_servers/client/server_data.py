@@ -103,7 +103,9 @@ def server_url(value: Any, what: str, *, https: bool = False) -> str:
     # httpx reads a URL by RFC 3986; a browser, and a client built on Node's fetch, by the WHATWG
     # URL Standard: `https://as.example\@evil.example/` is evil.example to httpx and as.example to
     # them, `https://127.1/` 127.0.0.1 to them only. A URL the two read as different hosts is
-    # refused, not taken by httpx's reading (the browser here stands in for a real one).
+    # refused, not taken by httpx's reading (the browser here stands in for a real one), and so is
+    # one with a character no URI has (RFC 3986 §2), beyond ASCII too: httpx reads `https://a.Σ/` as
+    # a.xn--3xa (final sigma), a browser (UTS #46) as a.xn--4xa (sigma).
     problem = reading_difference(value)
     if problem:
         raise ServerDataRefused(f"{what} {shown(value)} {problem}")
