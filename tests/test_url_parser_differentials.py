@@ -252,6 +252,17 @@ def _redirect_disagreements(urls: list[str]) -> list[str]:
     return found
 
 
+@pytest.mark.parametrize(("uri", "rule"), [("https://app.example:65536/cb", "65535"), ("https://[zz]/cb", "IPv6")])
+def test_a_redirect_uri_urlsplit_cannot_read_is_refused_naming_what_it_lacks(uri: str, rule: str) -> None:
+    # RFC 3986 §3.2.3's port is any digits; a TCP port, and WHATWG URL, stop at 65535. A bracketed
+    # host must be an IP literal (§3.2.2). The description said "a port of digits" and "closed by ']'",
+    # which both of these are.
+    assert whatwg_reading(uri).error is not None
+    with pytest.raises(MetadataError) as refused:
+        check_redirect_uri(uri)
+    assert refused.value.error == "invalid_redirect_uri" and rule in refused.value.description
+
+
 def test_every_redirect_uri_the_as_accepts_lands_the_browser_on_the_origin_it_registered() -> None:
     assert _redirect_disagreements([u.replace("/client.json", "/cb") for u in FAST_URLS]) == []
 

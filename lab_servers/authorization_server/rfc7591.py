@@ -71,7 +71,8 @@ def check_redirect_uri(uri: str) -> None:
     if parts is None:
         raise MetadataError(
             "invalid_redirect_uri",
-            f'redirect_uri {shown(uri)} is not a valid URI (RFC 3986 §3: an IP literal closed by "]", a port of digits)',
+            f"redirect_uri {shown(uri)} is not a valid URI (RFC 3986 §3.2.2: an IP literal is an IPv6 address closed "
+            'by "]"; §3.2.3: a port is digits, and a TCP port at most 65535, as the WHATWG URL Standard has it)',
         )
     # The AS's every redirect to the client is this URI with parameters added: on a URI that is
     # not one, it is no URI-reference either (RFC 9110 §10.2.2's Location).
