@@ -95,7 +95,8 @@ def server_url(value: Any, what: str, *, https: bool = False) -> str:
     if not isinstance(value, str):
         raise ServerDataRefused(f"{what} is {_KINDS.get(type(value), 'not JSON')}, not a URL string")
     try:
-        scheme, host = (_remembered_scheme_and_host if len(value) <= _REMEMBERED_URL_CHARS else _scheme_and_host)(value)
+        read = _remembered_reading if len(value) <= _REMEMBERED_URL_CHARS else _reading
+        scheme, host, problem = read(value)
     except (httpx.InvalidURL, ValueError) as exc:
         raise ServerDataRefused(f"{what} {shown(value)} is not a valid URL ({exc})") from None
     if scheme not in ("http", "https") or not host:
@@ -106,7 +107,6 @@ def server_url(value: Any, what: str, *, https: bool = False) -> str:
     # refused, not taken by httpx's reading (the browser here stands in for a real one), and so is
     # one with a character no URI has (RFC 3986 §2), beyond ASCII too: httpx reads `https://a.Σ/` as
     # a.xn--3xa (final sigma), a browser (UTS #46) as a.xn--4xa (sigma).
-    problem = reading_difference(value)
     if problem:
         raise ServerDataRefused(f"{what} {shown(value)} {problem}")
     if https and scheme != "https" and not is_loopback_host(host):
@@ -117,18 +117,19 @@ def server_url(value: Any, what: str, *, https: bool = False) -> str:
     return value
 
 
-def _scheme_and_host(value: str) -> tuple[str, str]:
-    """The scheme and host httpx reads in `value`, or its InvalidURL."""
+def _reading(value: str) -> tuple[str, str, str | None]:
+    """The scheme and host httpx reads in `value` (or its InvalidURL), and why a browser would read
+    another host (`rfc3986.reading_difference`), or None."""
     url = httpx.URL(value)
     urlsplit(value).port  # noqa: B018  # httpx takes port 99999; the lab network's urlsplit does not
-    return url.scheme, url.host
+    return url.scheme, url.host, reading_difference(value)
 
 
-# Remembered (a refusal is not): a client meets the same few endpoints on every request, and
+# Remembered (a URL httpx cannot read is not): a client meets the same few endpoints on every request, and
 # httpx's parser walks a URL character by character, 3 % of a handshake's instructions when each
 # was parsed anew. Only URLs of ordinary length, so that the memory stays small (256 × 2 KB).
 _REMEMBERED_URL_CHARS = 2048
-_remembered_scheme_and_host = functools.lru_cache(maxsize=256)(_scheme_and_host)
+_remembered_reading = functools.lru_cache(maxsize=256)(_reading)
 
 
 def shown(value: str, limit: int = 80) -> str:
