@@ -6,12 +6,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from joserfc import jwt
+from joserfc.jwk import OKPKey
 
 from lab_servers import ISSUER, MCP_URL, Lab
 from lab_servers.client import bearer_challenge
+from lab_servers.determinism import LabClock
+from lab_servers.resource_server import tokens
 from lab_servers.resource_server.server import MAX_MCP_BODY_BYTES
-from lab_servers.resource_server.tokens import JWKS_REFRESH_INTERVAL
+from lab_servers.resource_server.tokens import JWKS_REFRESH_INTERVAL, MAX_TOKEN_CHARS, InvalidToken, TokenValidator
 
 from .helpers import HOSTILE_JWT_HEADERS, jwt_with_header
 from .test_resource_server import PRM_URL, TOOLS_LIST, mint, post_mcp
@@ -160,6 +166,77 @@ async def test_tokens_with_unknown_kids_do_not_each_trigger_a_jwks_fetch(lab: La
 async def test_an_over_long_token_is_refused_without_parsing(lab: Lab) -> None:
     response = await post_mcp(lab, TOOLS_LIST, "a" * 100_000)
     assert response.status_code == 401 and "longer than" in response.json()["error_description"]
+
+
+async def test_a_token_of_exactly_the_length_limit_is_read_and_one_character_more_is_not() -> None:
+    validator = jwks_validator(lambda request: httpx.Response(200, json={"keys": []}))
+    with pytest.raises(InvalidToken, match="not a well-formed JWT"):
+        await validator.validate("a" * MAX_TOKEN_CHARS)
+    with pytest.raises(InvalidToken, match=f"longer than {MAX_TOKEN_CHARS} characters"):
+        await validator.validate("a" * (MAX_TOKEN_CHARS + 1))
+
+
+def jwks_validator(answer: Any) -> TokenValidator:
+    """A validator whose AS answers its JWKS request with `answer(request)`."""
+    http = httpx.AsyncClient(transport=httpx.MockTransport(answer))
+    return TokenValidator(issuer=ISSUER, jwks_uri=f"{ISSUER}/jwks.json", audience=MCP_URL, http=http, clock=LabClock())
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "mention"),
+    [
+        (503, {"keys": []}, "503"),
+        (200, {"error": "not a key set"}, "'keys'"),
+        (200, ["a", "list"], "list indices"),
+    ],
+    ids=["503", "object-without-keys", "array"],
+)
+async def test_a_jwks_that_cannot_be_loaded_makes_the_token_invalid_not_a_500(
+    status: int, body: Any, mention: str
+) -> None:
+    # RFC 6750 §3.1: a token the resource server cannot validate is invalid_token (a 401 with its
+    # challenge). A JWKS answer that is an error status, or JSON but no JWK Set (RFC 7517 §5: an
+    # object whose "keys" is an array), leaves no key to validate with: the server's answer is
+    # still that 401, never an exception out of the validator (a 500).
+    validator = jwks_validator(lambda request: httpx.Response(status, json=body))
+    header = json.dumps({"alg": "Ed25519", "typ": "at+jwt", "kid": "k1"})
+    with pytest.raises(InvalidToken, match="JWKS could not be loaded") as refused:
+        await validator.validate(jwt_with_header(header, {"iss": ISSUER}))
+    assert mention in str(refused.value)
+
+
+async def test_a_token_signed_by_any_key_of_a_several_key_jwks_is_accepted_without_a_refetch() -> None:
+    # RFC 7517 §5: a JWK Set holds several keys (an AS rolling its key over publishes both); the
+    # token's kid picks one. A kid the set holds is no reason to fetch the set again, however
+    # long ago it was fetched: only an unknown kid is (and then at most once per interval).
+    keys = {kid: OKPKey.import_key(Ed25519PrivateKey.from_private_bytes(bytes([n]) * 32), {"kid": kid})
+            for n, kid in ((1, "old"), (2, "new"))}  # fmt: skip
+    served = {"keys": [key.as_dict(private=False) for key in keys.values()]}
+    validator = jwks_validator(lambda request: httpx.Response(200, json=served))
+
+    def signed(kid: str) -> str:
+        now = validator.clock.now()
+        claims = {"iss": ISSUER, "aud": MCP_URL, "sub": "alice", "client_id": "c", "scope": "notes:read",
+                  "exp": now + 60, "jti": kid}  # fmt: skip
+        return jwt.encode({"alg": "Ed25519", "typ": "at+jwt", "kid": kid}, claims, keys[kid], algorithms=["Ed25519"])
+
+    assert (await validator.validate(signed("new"))).subject == "alice"
+    validator.clock.advance(JWKS_REFRESH_INTERVAL)
+    assert (await validator.validate(signed("old"))).subject == "alice"
+    assert validator.jwks_fetches == 1
+
+
+async def test_verified_tokens_are_remembered_up_to_the_bound_and_no_further(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The cache of verified tokens is bounded (issue 7: a stranger's requests must not grow the
+    # server without limit): once it holds the bound, it is emptied before one more is stored.
+    monkeypatch.setattr(tokens, "_MAX_REMEMBERED", 2)
+    validator = lab.resource_server.validator
+    assert isinstance(validator, TokenValidator)
+    for jti in ("j1", "j2", "j3"):
+        await validator.validate(mint(lab, jti=jti))
+        assert len(validator._verified) <= 2
 
 
 async def test_a_token_with_a_deeply_nested_payload_is_refused_not_a_500(lab: Lab) -> None:

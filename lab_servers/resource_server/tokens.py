@@ -133,7 +133,8 @@ class TokenValidator:
             keys = await self._key_set()
             if not any(key.kid == header.get("kid") for key in keys.keys):
                 keys = await self._key_set(refresh=True)
-        except (httpx.HTTPError, JsonRejected, JoseError, ValueError) as exc:
+        except (httpx.HTTPError, JsonRejected, JoseError, ValueError, KeyError, TypeError) as exc:
+            # JSON that is no JWK Set (RFC 7517 §5) raises KeyError ({}) or TypeError ([]) in joserfc.
             raise InvalidToken(f"the authorization server's JWKS could not be loaded: {exc}") from None
         if not any(key.kid == header.get("kid") for key in keys.keys):
             raise InvalidToken(
