@@ -52,7 +52,7 @@ async def authenticate_client(
     refuse_more_than_one_method(form, basic is not None)
     if basic is not None:
         client_id, secret = _parse_basic(basic)
-        client = await _resolve(server, client_id, basic=True)
+        client = await _resolve(server, client_id)
         _require_method(client, "client_secret_basic")
         _check_secret(client, secret)
     elif "client_assertion" in form:
@@ -124,16 +124,19 @@ def refuse_more_than_one_method(form: dict[str, str], basic: bool) -> None:
         )
 
 
-async def _resolve(server: AuthorizationServerState, client_id: str, basic: bool = False) -> Client:
+async def _resolve(server: AuthorizationServerState, client_id: str) -> Client:
     try:
         return await resolve_client(
             client_id, server.registry, server.cimd, cimd_supported=server.capabilities.cimd_usable
         )
     except OAuthError as exc:
-        if exc.error == "invalid_request" and not basic:
-            raise  # no client_id at all: the request is malformed, no client tried to authenticate
+        if exc.error == "invalid_request":
+            # No client_id at all: the request is malformed, no client tried to authenticate. Only
+            # a request with no credentials gets here so: Basic's empty user-id was refused by
+            # _parse_basic, and an assertion's iss is a non-empty string.
+            raise
         # Credentials that name no client, or one this AS cannot find, fail to authenticate it
-        # (RFC 6749 §5.2: invalid_client, "unknown client"); with Basic, an empty user-id too.
+        # (RFC 6749 §5.2: invalid_client, "unknown client").
         raise invalid_client(exc.description) from None
 
 
