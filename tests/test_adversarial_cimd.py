@@ -243,6 +243,17 @@ async def test_a_hostile_cimd_input_is_refused_naming_the_rule_and_leaves_nothin
     assert all(e.status is not None and e.status < 500 for e in result.exchanges if e.host == "auth.example.com")
 
 
+async def test_urls_inside_a_document_are_refused_by_the_special_use_rule_and_by_nothing_else() -> None:
+    # CIMD -02 §8.6: the AS MUST NOT fetch a URL in the document (logo_uri, jwks_uri…) that resolves
+    # to a special-use address; the hardened AS refuses the document. With that one rule switched
+    # off (block_special_use_addresses, as the experiments switch it) the same document is accepted.
+    served = _document(logo_uri="https://private.evil.example/logo.png")
+    case = RuleCase("logo-private", "hostile document", DOCUMENT_URL, served, hardened_error="special-use address")
+    assert (await run_cimd_rule(case, HARDENED)).outcome == "refused"
+    unvetted = await run_cimd_rule(case, HARDENED.but(block_special_use_addresses=False))
+    assert unvetted.outcome == "accepted", unvetted.summary
+
+
 HOSTILE_REGISTRATIONS = [
     ("logo-cloud-metadata", {"logo_uri": "http://169.254.169.254/latest/meta-data/"}, "link-local"),
     ("logo-ipv6-loopback", {"logo_uri": "https://[::1]/logo.png"}, "loopback"),
@@ -287,6 +298,29 @@ async def _register_logo_redirecting_to_cloud_metadata(policy: ASPolicy) -> tupl
                 "logo_uri": "https://evil.example/logo.png"}  # fmt: skip
         response = await register(lab, body, caller="evil.example")
     return response.status_code, lab, internal
+
+
+async def test_a_registration_keeps_what_it_prefetched_the_logo_as_the_image_it_is_the_keys_as_served() -> None:
+    # CIMD -02 §8.8 (which the lab applies to DCR): the AS fetches the client's logo itself, through
+    # the defensive fetch, and keeps it; the raster-image rule (lab policy against stored XSS)
+    # judges the logo alone, so a jwks_uri's JSON beside it is kept too, not refused as no image.
+    async with Lab(policy=HARDENED) as lab:
+        internal = add_internal_network(lab)
+        png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
+        internal.attacker.publish_response("/logo.png", HostedResponse(png, 200, {"content-type": "image/png"}))
+        internal.attacker.publish_response("/jwks.json", json_response({"keys": []}))
+        body = {"client_name": "x", "redirect_uris": ["https://evil.example/cb"], "token_endpoint_auth_method": "private_key_jwt",
+                "logo_uri": "https://evil.example/logo.png", "jwks_uri": "https://evil.example/jwks.json"}  # fmt: skip
+        response = await register(lab, body, caller="evil.example")
+    assert response.status_code == 201, response.text
+    (client,) = lab.registrations.values()
+    assert client.prefetched["logo_uri"].content_type == "image/png" and client.prefetched["logo_uri"].body == png
+    assert json.loads(client.prefetched["jwks_uri"].body) == {"keys": []}
+    # RFC 9110 §12.5.1: each request's Accept names the kind of answer the AS can use.
+    accepted = {
+        e.url.rsplit("/", 1)[1]: e.request_header("accept") for e in lab.trace.exchanges if e.host == "evil.example"
+    }
+    assert accepted == {"logo.png": "image/*", "jwks.json": "application/json"}
 
 
 async def test_a_logo_that_redirects_inside_the_network_is_not_followed_and_not_kept() -> None:

@@ -81,7 +81,9 @@ async def test_registration_without_auth_method_defaults_to_client_secret_basic_
         ({**PUBLIC_CLIENT, "redirect_uris": ["http://app.example/callback"]}, "invalid_redirect_uri", "https"),
         ({**PUBLIC_CLIENT, "redirect_uris": ["https://app.example/cb#frag"]}, "invalid_redirect_uri", "fragment"),
         ({**PUBLIC_CLIENT, "redirect_uris": ["/relative"]}, "invalid_redirect_uri", "absolute"),
+        ({**PUBLIC_CLIENT, "redirect_uris": ["https:/callback"]}, "invalid_redirect_uri", "absolute"),
         ({**PUBLIC_CLIENT, "redirect_uris": []}, "invalid_redirect_uri", "required"),
+        ({**PUBLIC_CLIENT, "redirect_uris": ["https://[/cb"]}, "invalid_redirect_uri", "is not a valid URI"),
         ({**PUBLIC_CLIENT, "redirect_uris": "https://app.example/cb"}, "invalid_client_metadata", "array of strings"),
         ({**PUBLIC_CLIENT, "client_name": 42}, "invalid_client_metadata", "client_name must be a string"),
         ({**PUBLIC_CLIENT, "scope": "admin"}, "invalid_client_metadata", "scope"),
@@ -105,7 +107,9 @@ async def test_registration_without_auth_method_defaults_to_client_secret_basic_
         "http-redirect",
         "fragment",
         "relative",
+        "no-authority",
         "no-redirects",
+        "unreadable-redirect",
         "string-not-array",
         "name-not-string",
         "unknown-scope",
@@ -222,22 +226,23 @@ async def test_consent_page_cannot_be_framed(lab: Lab) -> None:
 
 
 @pytest.mark.parametrize(
-    ("overrides", "mention"),
+    ("overrides", "error", "mention"),
     [
-        ({"redirect_uri": "https://evil.example/callback"}, "not registered for this client"),
-        ({"redirect_uri": "https://app.example/callback/extra"}, "must match exactly"),
-        ({"client_id": "tpc_unknown"}, "unknown client_id"),
-        ({"client_id": None}, "client_id is required"),
+        ({"redirect_uri": "https://evil.example/callback"}, "invalid_request", "not registered for this client"),
+        ({"redirect_uri": "https://app.example/callback/extra"}, "invalid_request", "must match exactly"),
+        ({"client_id": "tpc_unknown"}, "invalid_client", "unknown client_id"),
+        ({"client_id": None}, "invalid_request", "client_id is required"),
     ],
     ids=["foreign-redirect", "prefix-redirect", "unknown-client", "no-client"],
 )
 async def test_bad_client_or_redirect_uri_is_shown_to_the_user_never_redirected(
-    lab: Lab, overrides: dict, mention: str
+    lab: Lab, overrides: dict, error: str, mention: str
 ) -> None:
     client = await registered_client(lab)
     outcome = await open_authorization(lab, client["client_id"], **overrides)
     assert isinstance(outcome, ConsentPage) and not outcome.is_consent
     assert outcome.status == 400
+    assert outcome.fields["error"] == error
     assert mention in outcome.fields["error_description"]
 
 
@@ -321,6 +326,7 @@ async def test_a_consent_transaction_works_once(lab: Lab) -> None:
     assert isinstance(await browser.decide(page, "approve"), Redirect)
     again = await browser.decide(page, "approve")
     assert isinstance(again, ConsentPage) and again.status == 400
+    assert again.fields["error"] == "invalid_request"
     assert "already used" in again.fields["error_description"]
 
 
@@ -663,4 +669,5 @@ async def test_a_consent_decision_at_the_second_the_transaction_expires_is_refus
     lab.clock.advance(CONSENT_LIFETIME)
     outcome = await browser.decide(page, "approve")
     assert isinstance(outcome, ConsentPage) and outcome.status == 400
+    assert outcome.fields["error"] == "invalid_request"
     assert "consent transaction expired" in outcome.fields["error_description"]

@@ -45,6 +45,24 @@ async def test_a_wrong_secret_is_401_with_a_basic_challenge(lab: Lab) -> None:
     assert_basic_challenge(response, "wrong client_secret")
 
 
+async def test_a_wrong_client_secret_in_the_body_is_invalid_client_and_gets_no_token(lab: Lab) -> None:
+    # RFC 6749 §2.3.1 lets a client send its secret in the body (client_secret_post); §5.2: credentials
+    # that fail to authenticate it are invalid_client, a 401 here as for Basic (RFC 9110 §15.5.2).
+    client = await registered_client(lab, token_endpoint_auth_method="client_secret_post")
+    code = await get_code(lab, client["client_id"])
+    response = await token_request(lab, code_form(client["client_id"], code, client_secret="wrong"))
+    assert_basic_challenge(response, "wrong client_secret")
+    assert len(lab.auth_server.issued) == 0
+
+
+async def test_a_token_request_naming_no_client_at_all_is_invalid_request(lab: Lab) -> None:
+    # RFC 6749 §4.1.3: client_id is REQUIRED when the client does not authenticate; a request with
+    # neither names no client that could have failed to authenticate, so it is missing a required
+    # parameter (§5.2: invalid_request, 400), not invalid_client.
+    response = await token_request(lab, {"grant_type": "authorization_code", "code": "x"})
+    assert_oauth_error(response, 400, "invalid_request", "client_id is required")
+
+
 async def test_a_body_client_id_naming_another_client_is_401_with_a_basic_challenge(lab: Lab) -> None:
     client_id, secret, code = await basic_client(lab)
     other = (await registered_client(lab))["client_id"]

@@ -182,3 +182,33 @@ async def test_an_assertion_may_live_max_assertion_lifetime_seconds_and_not_one_
     assert_oauth_error(await redeem(lab, far), 401, "invalid_client", f"more than {MAX_ASSERTION_LIFETIME} s away")
     longest = assertion(lab, key(1), exp=lab.clock.now() + MAX_ASSERTION_LIFETIME, jti="a2")
     assert (await redeem(lab, longest)).status_code == 200
+
+
+async def test_an_assertion_from_a_client_that_declared_another_method_is_invalid_client(lab: Lab) -> None:
+    # RFC 7591 §2: token_endpoint_auth_method is the method the client will use; a public client
+    # (`none`) that happens to publish keys did not declare private_key_jwt, and is held to `none`.
+    document = {**default_client_metadata(CLIENT_ID), "token_endpoint_auth_method": "none",
+                "jwks": {"keys": [key(1).as_dict(private=False)]}}  # fmt: skip
+    lab.publish_client_document(CLIENT_ID, document)
+    response = await redeem(lab, assertion(lab, key(1)))
+    assert_oauth_error(response, 401, "invalid_client", "authenticated with 'private_key_jwt'", "is 'none'")
+
+
+async def test_an_assertion_whose_aud_is_an_array_naming_the_token_endpoint_is_accepted(lab: Lab) -> None:
+    # RFC 7519 §4.1.3: aud is an array of StringOrURI, or a single one; RFC 7523 §3 item 3: the AS
+    # accepts the JWT when it identifies itself among them.
+    publish_confidential_client(lab)
+    response = await redeem(lab, assertion(lab, key(1), aud=["https://other.example", f"{ISSUER}/token"]))
+    assert response.status_code == 200, response.text
+
+
+async def test_a_preregistered_private_key_jwt_client_without_keys_is_told_it_publishes_none(lab: Lab) -> None:
+    # RFC 7591 §2: a private_key_jwt client publishes its keys in jwks or jwks_uri. Registration
+    # and documents refuse one without; a record an administrator made by hand still gets a 401
+    # that names what is missing, not a complaint about a JWK Set it never had.
+    lab.auth_server.preregister(
+        "keyless", {"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt"}
+    )
+    form = {"grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": assertion(lab, key(1), iss="keyless", sub="keyless")}  # fmt: skip
+    assert_oauth_error(await token_request(lab, form), 401, "invalid_client", "publishes no jwks or jwks_uri")

@@ -136,6 +136,13 @@ async def test_every_refusal_in_this_file_is_an_oauth_error_never_a_500(lab: Lab
     assert_oauth_error(await token_request(lab, form), 400, "invalid_grant", "unknown")
 
 
+async def test_a_refresh_request_without_a_refresh_token_is_invalid_request(lab: Lab) -> None:
+    # OAuth 2.1 §4.3.1: refresh_token is REQUIRED; RFC 6749 §5.2: a missing required parameter is
+    # invalid_request, not a refresh token that failed to validate (invalid_grant).
+    form = {"grant_type": "refresh_token", "client_id": lab.client_metadata_url, "resource": MCP_URL}
+    assert_oauth_error(await token_request(lab, form), 400, "invalid_request", "refresh_token is required")
+
+
 async def test_a_client_that_found_no_resource_identifier_refreshes_without_an_empty_resource() -> None:
     # RFC 8707 §2: resource is an absolute URI. A 2025-03-26 client has no PRM, sent no resource
     # with the code, and must not send `resource=` (empty) on refresh either.

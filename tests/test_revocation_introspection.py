@@ -172,6 +172,19 @@ async def test_introspection_refuses_a_public_client_and_an_unlisted_confidentia
     assert_oauth_error(wrong, 401, "invalid_client", "wrong client_secret")
 
 
+async def test_an_introspection_request_without_a_token_is_invalid_request(lab: Lab) -> None:
+    # RFC 7662 §2.1: the token parameter is REQUIRED; its absence is a malformed request
+    # (RFC 6749 §5.2: invalid_request), never an answer about some token (§2.2's active false).
+    lab.auth_server.preregister(
+        "api-introspector", {"grant_types": [], "token_endpoint_auth_method": "client_secret_basic"}, "s3cret"
+    )
+    lab.auth_server.introspectors["api-introspector"] = API_URL
+    response = await post(
+        lab, "/introspect", {"token_type_hint": "access_token"}, headers=basic("api-introspector", "s3cret")
+    )
+    assert_oauth_error(response, 400, "invalid_request", "token is required", "RFC 7662 section 2.1")
+
+
 # A token exchanged for a grant's access token is based on that grant (RFC 7009 §2.1) ------------
 
 
