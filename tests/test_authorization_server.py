@@ -232,8 +232,9 @@ async def test_consent_page_cannot_be_framed(lab: Lab) -> None:
         ({"redirect_uri": "https://app.example/callback/extra"}, "invalid_request", "must match exactly"),
         ({"client_id": "tpc_unknown"}, "invalid_client", "unknown client_id"),
         ({"client_id": None}, "invalid_request", "client_id is required"),
+        ({"state": "a\tb"}, "invalid_request", "state must be printable ASCII"),
     ],
-    ids=["foreign-redirect", "prefix-redirect", "unknown-client", "no-client"],
+    ids=["foreign-redirect", "prefix-redirect", "unknown-client", "no-client", "state-with-a-tab"],
 )
 async def test_bad_client_or_redirect_uri_is_shown_to_the_user_never_redirected(
     lab: Lab, overrides: dict, error: str, mention: str
