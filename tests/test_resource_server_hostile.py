@@ -186,10 +186,12 @@ def jwks_validator(answer: Any) -> TokenValidator:
     ("status", "body", "mention"),
     [
         (503, {"keys": []}, "503"),
-        (200, {"error": "not a key set"}, "'keys'"),
-        (200, ["a", "list"], "list indices"),
+        (200, {"error": "not a key set"}, "not a JWK Set (RFC 7517 §5"),
+        (200, ["a", "list"], "not a JWK Set (RFC 7517 §5"),
+        (200, {"keys": 1}, "not a JWK Set (RFC 7517 §5"),
+        (200, {"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "!!"}]}, "not a JWK Set (RFC 7517 §5)"),
     ],
-    ids=["503", "object-without-keys", "array"],
+    ids=["503", "object-without-keys", "array", "keys-not-an-array", "key-not-base64url"],
 )
 async def test_a_jwks_that_cannot_be_loaded_makes_the_token_invalid_not_a_500(
     status: int, body: Any, mention: str

@@ -14,11 +14,11 @@ import math
 import re
 from typing import Any
 
-from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from starlette.requests import Request
 
 from ..bounded_json import DEFAULT_LIMITS
+from ..rfc7517 import import_jwk_set
 from ..rfc7519 import (
     JwtRejected,
     check_not_before,
@@ -252,9 +252,9 @@ async def _client_keys(server: AuthorizationServerState, client: Client) -> KeyS
                 f"{refused.description.removeprefix('client metadata document rejected: ')}"
             ) from None
     try:
-        return KeySet.import_key_set(keys)
-    except (JoseError, ValueError, TypeError, KeyError) as exc:
-        raise invalid_client(f"the client's published keys are not a JWK Set (RFC 7517 §5): {exc}") from None
+        return import_jwk_set(keys)
+    except ValueError as exc:
+        raise invalid_client(f"the client's published keys are {exc}") from None
 
 
 async def _fetch_keys(server: AuthorizationServerState, jwks_uri: str, policy: ASPolicy) -> Any:

@@ -15,9 +15,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
-
+from ..rfc7517 import import_jwk_set
 from ..rfc7519 import (
     JwtRejected,
     check_not_before,
@@ -69,8 +67,8 @@ def redeem_assertion(server: AuthorizationServerState, client: Client, form: dic
     if keys is None:
         raise _invalid(f"issuer {issuer!r} is not an identity provider this AS trusts")
     try:
-        claims = verify_signature(assertion, KeySet.import_key_set(keys), ALGORITHMS, what="the assertion")  # type: ignore[arg-type]
-    except (JwtRejected, JoseError, ValueError, TypeError):
+        claims = verify_signature(assertion, import_jwk_set(keys), ALGORITHMS, what="the assertion")
+    except (JwtRejected, ValueError):
         raise _invalid("the signature does not verify with the trusted IdP's keys") from None
     audience = claims.get("aud")
     if (audience if isinstance(audience, list) else [audience]) != [server.issuer]:
