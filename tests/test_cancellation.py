@@ -32,11 +32,11 @@ from lab_servers.story import (
 )
 
 from .cancellation import Outcome, Scenario, Step, Story, logged_meanwhile, settle, sweep
+from .serve_helpers import served, tls_dir, trusting
 from .test_resource_server import mint
-from .test_serve import served, tls_dir, trusting
 
 pytestmark = pytest.mark.anyio
-__all__ = ["tls_dir"]  # the session fixture, shared with test_serve.py
+__all__ = ["tls_dir"]  # the session fixture, shared from serve_helpers.py
 
 HANDSHAKE = (
     "request_without_token", "discover_resource_metadata", "discover_authorization_server", "get_client_id",

@@ -17,10 +17,10 @@ from lab_servers.serve import ServedLab
 from lab_servers.serve_console import banner
 
 from .helpers import CHALLENGE
-from .test_serve import served, tls_dir, trusting
+from .serve_helpers import served, tls_dir, trusting
 
 pytestmark = pytest.mark.anyio
-__all__ = ["tls_dir"]  # the session fixture, shared with test_serve.py
+__all__ = ["tls_dir"]  # the session fixture, shared from serve_helpers.py
 COMBINATIONS = list(
     itertools.product(["2025-06-18", "2025-11-25", "2026-07-28"], [False, True], ["open", "closed", "removed"])
 )

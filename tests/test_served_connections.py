@@ -26,10 +26,10 @@ from lab_servers.serve_console import banner
 from lab_servers.serve_sockets import bind
 from lab_servers.trace import Exchange
 
-from .test_serve import served, tls_dir, trusting
+from .serve_helpers import served, tls_dir, trusting
 
 pytestmark = pytest.mark.anyio
-__all__ = ["tls_dir"]  # the session fixture, shared with test_serve.py
+__all__ = ["tls_dir"]  # the session fixture, shared from serve_helpers.py
 # The first 10 bytes of a ClientHello: a TLS record header promising 512 bytes, and 5 of them.
 HALF_A_CLIENT_HELLO = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03"
 

@@ -21,10 +21,10 @@ import uvicorn.protocols.websockets.auto
 
 from lab_servers.trace import Exchange
 
-from .test_serve import served, tls_dir, trusting
+from .serve_helpers import served, tls_dir, trusting
 
 pytestmark = pytest.mark.anyio
-__all__ = ["tls_dir"]  # the session fixture, shared with test_serve.py
+__all__ = ["tls_dir"]  # the session fixture, shared from serve_helpers.py
 
 
 async def exchange(

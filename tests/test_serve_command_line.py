@@ -1,0 +1,131 @@
+"""`python -m lab_servers serve`'s options: what it refuses before it serves, each refusal naming
+the option and the rule — a non-loopback host without the flag, a port in use or shared, a TLS
+directory or trace file it cannot use, a client document the AS would refuse (CIMD §4, §8.7)."""
+
+from __future__ import annotations
+
+import re
+import socket
+from pathlib import Path
+
+import pytest
+
+from lab_servers.client_documents import ClientDocumentError, read_client_document
+from lab_servers.serve import serving
+from lab_servers.serve_console import serve_until_interrupted
+
+from .serve_helpers import tls_dir
+
+__all__ = ["tls_dir"]  # the session fixture, shared from serve_helpers.py
+pytestmark = pytest.mark.anyio
+
+
+async def test_a_non_loopback_host_needs_the_explicit_flag() -> None:
+    with pytest.raises(ValueError, match="allow-non-loopback"):
+        async with serving(host="0.0.0.0", mcp_port=0, as_port=0):
+            pass
+
+
+async def test_a_port_in_use_is_a_clear_error(tls_dir: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(OSError, match=rf"cannot listen on 127.0.0.1:{taken.getsockname()[1]}"):
+            async with serving(mcp_port=taken.getsockname()[1], as_port=0, tls_directory=tls_dir):
+                pass
+
+
+@pytest.mark.parametrize(
+    ("ports", "message"),
+    [
+        ({"mcp_port": 70000}, "--mcp-port 70000 is not a TCP port"),
+        ({"documents_port": -1}, "--documents-port -1 is not a TCP port"),
+        ({"mcp_port": 8123, "as_port": 8123}, "--mcp-port and --as-port are both 8123"),
+        ({"as_port": 8124, "documents_port": 8124}, "--as-port and --documents-port are both 8124"),
+    ],
+)
+async def test_each_server_needs_a_tcp_port_of_its_own(tls_dir: Path, ports: dict[str, int], message: str) -> None:
+    # Two servers on one port: the second bound, failed to listen, and uvicorn stopped without a word
+    # ("a lab server stopped while starting"); a port past 65535 was an OverflowError from bind.
+    with pytest.raises(ValueError, match=re.escape(message)):
+        async with serving(**{"mcp_port": 0, "as_port": 0, "documents_port": 0, **ports}, tls_directory=tls_dir):
+            pass
+
+
+async def test_a_tls_dir_or_trace_file_that_cannot_be_used_is_named(tmp_path: Path) -> None:
+    not_a_directory = tmp_path / "file"
+    not_a_directory.write_text("")
+    with pytest.raises(OSError, match=re.escape(f"--tls-dir {not_a_directory}")):
+        async with serving(mcp_port=0, as_port=0, documents_port=0, tls_directory=not_a_directory):
+            pass
+    with pytest.raises(OSError, match=re.escape(f"--trace-file {tmp_path}: Is a directory")):
+        await serve_until_interrupted(trace_file=tmp_path)
+
+
+def test_a_users_client_document_is_read_no_further_than_the_as_would_fetch(tmp_path: Path) -> None:
+    # CIMD §8.7: the AS reads at most its limit of a document; so does serve, which otherwise read
+    # --client-document /dev/zero until memory ran out.
+    document = tmp_path / "client.json"
+    document.write_text('{"client_name": "' + "x" * 6000 + '"}', encoding="utf-8")
+    with pytest.raises(ClientDocumentError, match=re.escape("over 5120 bytes")):
+        read_client_document(document, lambda path: f"https://127.0.0.1:1{path}", max_bytes=5 * 1024)
+    if Path("/dev/zero").exists():
+        with pytest.raises(ClientDocumentError, match=re.escape("over 5120 bytes")):
+            read_client_document(Path("/dev/zero"), lambda path: f"https://127.0.0.1:1{path}", max_bytes=5 * 1024)
+
+
+def test_the_command_line_refuses_a_non_loopback_host_without_the_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    # In process: test_serve_process.py runs the same command as a child (`python -m lab_servers serve`).
+    from lab_servers.__main__ import main
+
+    assert main(["serve", "--host", "0.0.0.0"]) == 2
+    assert "--allow-non-loopback" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("host", "reachable"), [("127.0.0.2", False), ("192.0.2.7", True)])
+def test_a_host_the_lab_does_not_name_is_refused_without_calling_loopback_what_is_not(
+    host: str, reachable: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 127.0.0.2 is a loopback address (RFC 1122 §3.2.1.3): it needs the flag, since the lab's URLs
+    # name 127.0.0.1, ::1 or localhost, but nobody else can reach it ("is not a loopback address",
+    # "others can then reach the lab" said otherwise).
+    from lab_servers.__main__ import main
+
+    assert main(["serve", "--host", host, "--mcp-port", "70000"]) == 2
+    err = capsys.readouterr().err
+    assert f"--host {host} is none of 127.0.0.1, ::1, localhost; pass --allow-non-loopback" in err
+    assert ("others can then reach the lab" in err) is reachable and "not a loopback address" not in err
+
+
+@pytest.mark.parametrize(
+    ("text", "rule"),
+    [
+        ('{"client_name": "a", "client_name": "b"}', "appears twice"),
+        ('{"x": ' + "[" * 2000 + "]" * 2000 + "}", "RFC 8259 §9"),
+        ('{"client_name": NaN}', "NaN"),
+    ],
+    ids=["duplicate-name", "nested-2000-deep", "nan"],
+)
+def test_a_users_client_document_the_as_would_refuse_is_refused_at_start_naming_the_rule(
+    tmp_path: Path, text: str, rule: str
+) -> None:
+    # The AS reads a fetched document with the bounded parser (CIMD §4 via bounded_json):
+    # serve --client-document reads it the same way, so the user hears of it before a handshake.
+    document = tmp_path / "client.json"
+    document.write_text(text, encoding="utf-8")
+    with pytest.raises(ClientDocumentError, match=re.escape(rule)):
+        read_client_document(document, lambda path: f"https://127.0.0.1:1{path}", max_bytes=5 * 1024)
+
+
+@pytest.mark.parametrize(
+    ("host", "warned"), [("[::1]", False), ("::1", False), ("127.0.0.2", False), ("0.0.0.0", True)]
+)
+def test_the_non_loopback_warning_is_for_non_loopback_hosts_however_written(
+    host: str, warned: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lab_servers.__main__ import main
+
+    # The serve stops at its port before binding anything; the warning comes first, if at all.
+    assert main(["serve", "--host", host, "--allow-non-loopback", "--mcp-port", "70000"]) == 2
+    err = capsys.readouterr().err
+    assert "is not a TCP port" in err and ("WARNING: listening on" in err) is warned

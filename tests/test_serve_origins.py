@@ -1,0 +1,130 @@
+"""`python -m lab_servers serve`: who may talk to the served lab. The AS trusts one local origin;
+browser clients get CORS where they need it; a foreign Origin or Host (DNS rebinding) is refused
+in each server's own shape (MCP Streamable HTTP, Security; RFC 6749 §5.2), and localhost is told
+which name is canonical (RFC 9110 §15.5.20)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from lab_servers.serve import serving
+
+from .serve_helpers import served, tls_dir, trusting
+
+__all__ = ["tls_dir"]  # the session fixture, shared from serve_helpers.py
+pytestmark = pytest.mark.anyio
+
+
+async def test_the_hardened_as_trusts_exactly_one_local_origin(tls_dir: Path) -> None:
+    async with served(tls_dir) as lab, httpx.AsyncClient(verify=trusting(tls_dir)) as http:
+        assert lab.lab.policy.trusted_local_origins == (lab.documents_origin,)
+        other_loopback = f"https://127.0.0.1:{urlsplit(lab.mcp_url).port}/client.json"
+        for client_id, verdict in ((f"{lab.documents_origin}/inspector-cli.json", 200), (other_loopback, 400)):
+            page = await http.get(f"{lab.issuer}/authorize", params={
+                "response_type": "code", "client_id": client_id, "redirect_uri": "http://127.0.0.1:6276/oauth/callback",
+                "code_challenge": "x" * 43, "code_challenge_method": "S256", "state": "s", "resource": lab.mcp_url,
+            })  # fmt: skip
+            assert page.status_code == verdict, page.text
+        assert "special-use address" in page.text
+
+
+async def test_browser_clients_get_cors_on_metadata_registration_and_token_but_not_authorize(tls_dir: Path) -> None:
+    async with served(tls_dir) as lab, httpx.AsyncClient(verify=trusting(tls_dir)) as http:
+        origin = "http://localhost:6274"
+        for url in (
+            f"{lab.issuer}/.well-known/oauth-authorization-server",
+            f"{lab.issuer}/register",
+            f"{lab.issuer}/token",
+            lab.mcp_url,
+        ):
+            preflight = await http.options(url, headers={"Origin": origin, "Access-Control-Request-Method": "POST"})
+            assert preflight.status_code == 204 and preflight.headers["access-control-allow-origin"] == origin
+        metadata = await http.get(f"{lab.issuer}/.well-known/oauth-authorization-server", headers={"Origin": origin})
+        assert metadata.status_code == 200 and metadata.headers["access-control-allow-origin"] == origin
+        unauthorized = await http.post(lab.mcp_url, json={}, headers={"Origin": lab.issuer})  # the lab's own origin
+        assert (
+            unauthorized.status_code == 401
+            and "www-authenticate" in unauthorized.headers["access-control-expose-headers"]
+        )
+        authorize = await http.options(
+            f"{lab.issuer}/authorize", headers={"Origin": origin, "Access-Control-Request-Method": "GET"}
+        )
+        assert authorize.status_code == 403 and "access-control-allow-origin" not in authorize.headers
+
+
+async def test_origin_validation_refuses_other_origins_and_foreign_host_names(tls_dir: Path) -> None:
+    async with served(tls_dir) as lab, httpx.AsyncClient(verify=trusting(tls_dir)) as http:
+        for url in (lab.mcp_url, f"{lab.issuer}/.well-known/oauth-authorization-server"):
+            refused = await http.get(url, headers={"Origin": "https://attacker.example"})
+            assert refused.status_code == 403 and "DNS-rebinding" in refused.text
+        rebound = await http.get(
+            f"{lab.issuer}/.well-known/oauth-authorization-server", headers={"Host": "attacker.example"}
+        )
+        assert rebound.status_code == 403
+
+
+async def test_a_foreign_origin_at_the_served_mcp_endpoint_is_the_json_rpc_error_the_mcp_server_gives(
+    tls_dir: Path,
+) -> None:
+    # MCP Streamable HTTP, Security: "If the Origin header is present and invalid, servers MUST
+    # respond with HTTP 403 Forbidden. The HTTP response body MAY comprise a JSON-RPC error
+    # response", its id null (JSON-RPC 2.0 §5: not read): served as in process (transport.rebinding_refusal), token or none; a foreign
+    # Host (a rebinding page's) is refused in the same shape.
+    async with served(tls_dir) as lab, httpx.AsyncClient(verify=trusting(tls_dir)) as http:
+        origin = await http.post(lab.mcp_url, json={}, headers={"Origin": "https://attacker.example"})
+        host = await http.post(lab.mcp_url, json={}, headers={"Host": "attacker.example", "Authorization": "Bearer x"})
+    for refused in (origin, host):
+        assert refused.status_code == 403 and refused.headers["content-type"] == "application/json"
+        error = refused.json()
+        assert (error["jsonrpc"], error["id"], error["error"]["code"]) == ("2.0", None, -32600)
+        assert "DNS-rebinding protection" in error["error"]["message"]
+    assert "servers MUST validate the Origin header" in origin.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("path", ["/token", "/.well-known/oauth-authorization-server", "/jwks.json"])
+async def test_a_foreign_origin_at_the_served_as_is_an_oauth_error_with_a_registered_code(
+    tls_dir: Path, path: str
+) -> None:
+    # RFC 6749 §5.2: `error` is one of the registered codes; the lab's refusals of the request itself
+    # (its 404s and 405s) are invalid_request, with no-store (§5.1) and the rule as the description.
+    async with served(tls_dir) as lab, httpx.AsyncClient(verify=trusting(tls_dir)) as http:
+        refused = await http.post(f"{lab.issuer}{path}", headers={"Origin": "https://attacker.example"})
+        rebound = await http.get(f"{lab.issuer}{path}", headers={"Host": "attacker.example"})
+    for response in (refused, rebound):
+        assert response.status_code == 403 and response.headers["cache-control"] == "no-store"
+        assert response.json()["error"] == "invalid_request"
+        assert "DNS-rebinding protection" in response.json()["error_description"]
+
+
+async def test_localhost_is_told_which_name_is_canonical_in_each_servers_own_shape(tls_dir: Path) -> None:
+    # RFC 9110 §15.5.20 421 Misdirected Request; the MCP endpoint answers it as a JSON-RPC error with
+    # a null id (JSON-RPC 2.0 §5), the AS as an OAuth error whose code is a registered one (RFC 6749
+    # §5.2: `misdirected_request` is none).
+    async with served(tls_dir) as lab, httpx.AsyncClient(verify=trusting(tls_dir)) as http:
+        mcp = await http.post(lab.mcp_url.replace("127.0.0.1", "localhost"), json={})
+        oauth = await http.get(f"{lab.issuer}/jwks.json".replace("127.0.0.1", "localhost"))
+        document = await http.get(f"{lab.documents_origin}/inspector-web.json".replace("127.0.0.1", "localhost"))
+    assert mcp.status_code == oauth.status_code == document.status_code == 421
+    assert mcp.json()["id"] is None and mcp.json()["error"]["code"] == -32600
+    assert lab.mcp_url.removesuffix("/mcp") in mcp.json()["error"]["message"]
+    assert oauth.json()["error"] == document.json()["error"] == "invalid_request"
+    assert lab.issuer in oauth.json()["error_description"]
+
+
+async def test_a_lab_on_another_loopback_address_still_refuses_a_host_it_does_not_serve() -> None:
+    # 127.0.0.2 (over --http, since the CA signs only 127.0.0.1 and ::1) needs --allow-non-loopback,
+    # which switched the Host gates off as for 0.0.0.0: a DNS-rebinding page, whose same-origin GETs
+    # carry no Origin, read the lab's answers under its own name.
+    async with serving(
+        host="127.0.0.2", allow_non_loopback=True, tls=False, mcp_port=0, as_port=0, documents_port=0
+    ) as served:
+        metadata = f"{served.issuer}/.well-known/oauth-authorization-server"
+        port = urlsplit(served.issuer).port
+        async with httpx.AsyncClient() as http:
+            assert (await http.get(metadata)).status_code == 200
+            rebound = await http.get(metadata, headers={"Host": f"rebind.example:{port}"})
+    assert rebound.status_code == 403 and "DNS-rebinding" in rebound.json()["error_description"]

@@ -1,0 +1,97 @@
+"""`python -m lab_servers serve` as a process of its own: started and read from its banner, stopped
+cleanly by Ctrl-C or kill, reported with what it printed when it cannot start; and
+scripts/record_trace.py, which records a real client's handshake with it for notebook 04."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from lab_servers import load_trace
+from lab_servers.sdk import whoami_over_tls
+from lab_servers.serve_process import served_process
+from lab_servers.trace_file import access_tokens
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.mark.slow  # a served process and a whole SDK handshake for each signal
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_ctrl_c_or_kill_stops_a_used_lab_cleanly_after_closing_its_own_connections(
+    stop: signal.Signals, tmp_path: Path
+) -> None:
+    """After a client's handshake the MCP server keeps a TLS connection to the AS (for its keys).
+    Stopping must close it before the servers stop: when each uvicorn server took the signal for
+    itself, the AS waited out its 5 s graceful shutdown for it and logged an error."""
+    with served_process("--tls-dir", str(tmp_path), stop=stop) as server:
+        # Ports 0: the three URLs come from the banner, each on a port the system picked.
+        ports = {urlsplit(url).port for url in (server.mcp_url, server.issuer, server.documents_origin)}
+        assert len(ports) == 3 and not ports & {None, 0, 8000, 8001, 8002}
+        assert asyncio.run(whoami_over_tls(server.mcp_url, tmp_path / "ca.pem"))["sub"] == "alice"
+    assert server.returncode == 0, server.log[-2000:]
+    assert "ERROR" not in server.log and "graceful shutdown exceeded" not in server.log, server.log[-2000:]
+
+
+RECORD_TRACE = Path(__file__).resolve().parent.parent / "scripts" / "record_trace.py"
+
+
+@pytest.mark.slow  # a served process and a whole SDK handshake
+def test_record_trace_saves_a_real_clients_handshake_that_loads_into_the_views(tmp_path: Path) -> None:
+    """What notebook 04's "Watch a real client" loads (notebooks/sdk-client-trace.jsonl) is made so."""
+    saved = tmp_path / "trace.jsonl"
+    done = subprocess.run(
+        [sys.executable, str(RECORD_TRACE), str(saved)], check=False, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "whoami:" in done.stdout and "'sub': 'alice'" in done.stdout
+    trace = load_trace(saved)
+    assert f"saved {len(trace.exchanges)} exchanges to {saved}" in done.stdout
+    assert any(e.method == "POST" and e.path == "/register" for e in trace) and access_tokens(trace)
+
+
+def test_record_trace_names_a_file_it_cannot_write_before_starting_a_server(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = importlib.util.spec_from_file_location("record_trace", RECORD_TRACE)
+    record_trace = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(record_trace)  # type: ignore[union-attr]
+    with pytest.raises(SystemExit) as exited:
+        record_trace.main([str(tmp_path)])
+    assert exited.value.code == 2 and f"{tmp_path}: Is a directory" in capsys.readouterr().err
+
+
+def test_a_serve_child_that_cannot_start_is_reported_with_what_it_printed() -> None:
+    refused = r"(?s)serve exited before it was ready:.*--allow-non-loopback"
+    with pytest.raises(RuntimeError, match=refused), served_process("--host", "0.0.0.0"):
+        pass
+
+
+def test_a_serve_child_without_a_banner_in_time_is_stopped_and_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lab_servers.serve_process
+
+    started: list[subprocess.Popen[str]] = []
+    popen = subprocess.Popen
+    monkeypatch.setattr(
+        lab_servers.serve_process.subprocess, "Popen", lambda *a, **k: started.append(popen(*a, **k)) or started[-1]
+    )
+    # Started with SIGINT ignored, as a non-interactive shell starts a background job: an early
+    # Ctrl-C would be lost, so a child that never showed its banner gets SIGTERM.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with (
+            pytest.raises(TimeoutError, match="serve printed no banner in time"),
+            served_process("--tls-dir", str(tmp_path), startup_seconds=0),
+        ):
+            pass
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert started[0].returncode == -signal.SIGTERM  # stopped by SIGTERM, not killed a minute later

@@ -1,0 +1,199 @@
+"""`python -m lab_servers serve`'s sockets and their limits: a start refused or cancelled closes what
+it bound, listeners are TCP with no port shared on Windows, a request must arrive whole by its
+deadline (408), a connection over the limit is refused (503), running out of descriptors is
+logged once a minute, and a request gets one answer (RFC 9112 §9.3)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+import pytest
+
+from lab_servers.client_documents import ClientDocumentError
+from lab_servers.serve import serving
+from lab_servers.serve_sockets import address_option, bind
+
+from .serve_helpers import served, tls_dir, trusting
+
+__all__ = ["tls_dir"]  # the session fixture, shared from serve_helpers.py
+pytestmark = pytest.mark.anyio
+
+
+def test_on_windows_no_other_process_may_bind_the_labs_port_beside_it() -> None:
+    # SO_REUSEADDR on Windows lets a second socket bind a port already bound, so a local stranger
+    # could sit on the lab's port and take its connections; the lab set it everywhere.
+    assert address_option("posix") == socket.SO_REUSEADDR
+    assert address_option("nt") != socket.SO_REUSEADDR
+    assert address_option("nt") == getattr(socket, "SO_EXCLUSIVEADDRUSE", None)
+
+
+def _open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def _open_sockets() -> set[str]:
+    """This process's sockets: uvicorn's first start closes pytest's log file (its dictConfig
+    closes every logging handler), so a count of all descriptors would differ for that alone."""
+    links = (os.path.realpath(f"/proc/self/fd/{name}") for name in os.listdir("/proc/self/fd"))
+    return {link for link in links if "socket:" in link}
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts this process's open descriptors in /proc")
+async def test_a_start_refused_after_its_ports_were_bound_closes_their_sockets(tls_dir: Path, tmp_path: Path) -> None:
+    # A notebook keeps the last error's traceback (sys.last_traceback), and with it every local of
+    # the frames it passed through: the sockets a refused start had bound stayed open (on macOS,
+    # where SO_REUSEADDR does not let a second socket bind the port, the second try then found
+    # its port in use).
+    broken = tmp_path / "client.json"
+    broken.write_text("{", encoding="utf-8")
+    before = _open_descriptors()
+    with pytest.raises(ClientDocumentError) as refused:
+        async with serving(mcp_port=0, as_port=0, documents_port=0, tls_directory=tls_dir, client_documents=(broken,)):
+            pass
+    assert _open_descriptors() == before
+    with socket.socket() as taken:  # the AS's port in use: the MCP server's socket, bound before it, is closed
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        before = _open_descriptors()
+        with pytest.raises(OSError, match="cannot listen") as in_use:
+            async with serving(mcp_port=0, as_port=taken.getsockname()[1], documents_port=0, tls_directory=tls_dir):
+                pass
+        assert _open_descriptors() == before
+    assert refused.traceback and in_use.traceback  # held to the end, as the notebook would
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts this process's open descriptors in /proc")
+@pytest.mark.parametrize("cancelled", ["while starting", "while serving"])
+async def test_a_block_its_cancel_scope_leaves_stops_the_servers_and_closes_their_sockets(
+    tls_dir: Path, cancelled: str
+) -> None:
+    # anyio's `move_on_after` or `fail_after` around `serving`: a cancelled scope cancels again at
+    # every await in it, the clean-up's first one too. The three servers served on after the
+    # block, their sockets and tasks kept, and the loop kept serving's exception handler.
+    loop = asyncio.get_running_loop()
+    before, handler, tasks = _open_sockets(), loop.get_exception_handler(), asyncio.all_tasks()
+    with anyio.CancelScope() as scope:
+        if cancelled == "while starting":
+            scope.cancel()  # the first await of the start, after the ports are bound, is cancelled
+        async with serving(mcp_port=0, as_port=0, documents_port=0, tls_directory=tls_dir):
+            scope.cancel()
+            await anyio.sleep(10)
+    assert scope.cancelled_caught
+    assert asyncio.all_tasks() == tasks and _open_sockets() == before
+    assert loop.get_exception_handler() is handler
+
+
+def test_listening_sockets_are_tcp_so_responses_are_not_held_back_by_nagle() -> None:
+    # asyncio turns on TCP_NODELAY only for sockets whose proto is IPPROTO_TCP (accepted sockets
+    # inherit it from the listener); with proto 0 every kept-alive response waited ~40 ms.
+    sock = bind("127.0.0.1", 0)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+    finally:
+        sock.close()
+
+
+async def _tls_connection(lab: Any, url: str, tls_dir: Path) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    return await asyncio.open_connection(
+        "127.0.0.1", urlsplit(url).port, ssl=trusting(tls_dir), server_hostname="127.0.0.1"
+    )
+
+
+def _get(url: str) -> bytes:
+    parts = urlsplit(url)
+    return f"GET {parts.path or '/'} HTTP/1.1\r\nHost: {parts.netloc}\r\n\r\n".encode()
+
+
+async def test_a_request_that_has_not_arrived_whole_by_the_deadline_is_answered_408_and_closed(tls_dir: Path) -> None:
+    """uvicorn's keep-alive timer runs only between requests: a request dripping in (slow-loris)
+    held its connection for as long as the client liked."""
+    async with served(tls_dir, request_deadline=1) as lab:
+        host = urlsplit(lab.issuer).netloc
+        headers_only = f"POST /token HTTP/1.1\r\nHost: {host}\r\nX-Slow: a".encode()
+        form = "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100"
+        part_of_the_body = f"POST /token HTTP/1.1\r\nHost: {host}\r\n{form}\r\n\r\ngrant_type".encode()
+
+        async def send_and_wait(partial: bytes) -> bytes:
+            reader, writer = await _tls_connection(lab, lab.issuer, tls_dir)
+            writer.write(partial)
+            answer = await asyncio.wait_for(reader.read(), 10)  # read() returns once the server closes
+            writer.close()
+            return answer
+
+        # Both at once: each connection has its own deadline.
+        for answer in await asyncio.gather(send_and_wait(headers_only), send_and_wait(part_of_the_body)):
+            assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n") and b"connection: close" in answer
+            assert answer.endswith(b"the request did not arrive whole within 1 s")
+
+
+async def test_at_its_connection_limit_a_server_serves_every_connection_it_keeps_and_refuses_the_next(
+    tls_dir: Path,
+) -> None:
+    """The limit bounds descriptors, not service: with uvicorn's limit equal to the lab's, a burst
+    that filled the slots had every request on them answered 503 (200 clients, 200 failed)."""
+    async with served(tls_dir, max_connections=2) as lab:
+        metadata = f"{lab.issuer}/.well-known/oauth-authorization-server"
+        first_reader, first = await _tls_connection(lab, lab.issuer, tls_dir)
+        second_reader, second = await _tls_connection(lab, lab.issuer, tls_dir)  # two: the limit
+        third_reader, third = await _tls_connection(lab, lab.issuer, tls_dir)
+        refused_at_once = await asyncio.wait_for(third_reader.read(), 10)  # before it sent anything
+        answers = []
+        for reader, writer in ((first_reader, first), (second_reader, second)):
+            writer.write(_get(metadata))
+            answers.append(await asyncio.wait_for(reader.readuntil(b"\r\n"), 10))
+        for writer in (first, second, third):
+            writer.close()
+    assert (
+        refused_at_once.startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
+        and b"too many open connections" in refused_at_once
+    )
+    assert answers == [b"HTTP/1.1 200 OK\r\n"] * 2  # both connections within the limit are served
+
+
+def test_descriptors_running_out_is_logged_once_a_minute_not_once_per_failed_accept(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from lab_servers.serve_sockets import QuietOutOfFiles
+
+    others: list[dict[str, Any]] = []
+    handler = QuietOutOfFiles(lambda loop, context: others.append(context))
+    loop = asyncio.new_event_loop()
+    try:
+        out_of_files = {
+            "message": "socket.accept() out of system resource",
+            "exception": OSError(24, "Too many open files"),
+        }
+        for _ in range(1000):
+            handler(loop, out_of_files)
+        handler(loop, {"message": "something else"})
+    finally:
+        loop.close()
+    logged = [r for r in caplog.records if "out of file descriptors" in r.getMessage()]
+    assert len(logged) == 1 and handler.suppressed == 999
+    assert others == [{"message": "something else"}]
+
+
+async def test_a_body_h11_cannot_parse_after_the_answer_was_sent_adds_no_second_answer(tls_dir: Path) -> None:
+    """The MCP server answers 401 from the headers alone, before the body has come; a chunk h11
+    then cannot parse (RFC 9112 §7.1: chunk-size is hex) got a second answer, a 400 written
+    after the 401 with no request to answer: a client reads one response per request (RFC 9112
+    §9.3). The connection is closed, and nothing more is written."""
+    async with served(tls_dir) as lab:
+        url = urlsplit(lab.mcp_url)
+        reader, writer = await _tls_connection(lab, lab.mcp_url, tls_dir)
+        writer.write(
+            f"POST {url.path} HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Type: application/json\r\n"
+            "Accept: application/json, text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n".encode()
+        )
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        writer.write(b"zz\r\n")  # no chunk-size
+        rest = await asyncio.wait_for(reader.read(), 10)  # read() returns once the server closes
+        writer.close()
+    assert head.startswith(b"HTTP/1.1 401 Unauthorized\r\n")
+    assert b"HTTP/1.1 400" not in rest, rest
