@@ -12,7 +12,7 @@ the browser approves (or denies) on the consent page and hands the redirect back
 Each test names the oauth4webapi functions that judged and what they check; every step must
 pass, and the last tests break the lab on purpose to show the judge then fails. Where oauth4webapi
 and the spec part ways, the test says so with the spec's sentence. The Python twin, with authlib
-as the judge, is tests/test_authlib_judges.py.
+as the judge, is tests/test_authlib_*.py.
 """
 
 from __future__ import annotations
