@@ -12,7 +12,7 @@ from lab_servers.authorization_server.authorize import CODE_LIFETIME
 from lab_servers.client import Browser, ConsentPage, Redirect
 
 from .helpers import REDIRECT_URI, assert_oauth_error, code_form, get_code, open_authorization, register, token_request
-from .test_authorization_server import PUBLIC_CLIENT, registered_client
+from .registered_clients import PUBLIC_CLIENT, registered_client
 
 pytestmark = pytest.mark.anyio
 
@@ -27,7 +27,7 @@ async def test_registration_returns_the_grant_and_response_types_it_defaulted(la
 
 
 async def test_only_the_naive_policys_prefix_match_takes_a_redirect_uri_extending_a_registered_one(lab: Lab) -> None:
-    # OAuth 2.1 §4.1.1 and MCP §11.5: redirect URIs match exactly (the hardened AS: test_authorization_server.py). The
+    # OAuth 2.1 §4.1.1 and MCP §11.5: redirect URIs match exactly (the hardened AS: test_as_authorization_endpoint.py). The
     # naive policy matches by prefix, against any of the client's URIs: how open redirects are
     # born (RFC 9700 §4.1.1), which the experiments show.
     lab.policy = HARDENED.but(exact_redirect_uri_match=False)

@@ -17,7 +17,7 @@ from lab_servers.authorization_server.client_authentication import JWT_BEARER_AS
 from lab_servers.story import ENTERPRISE_CLIENT_ID, IDP_ISSUER, add_enterprise_idp
 
 from .helpers import assert_oauth_error, code_form, get_code, token_request
-from .test_authorization_server import registered_client
+from .registered_clients import registered_client
 
 pytestmark = pytest.mark.anyio
 

@@ -295,7 +295,7 @@ def test_a_client_credentials_client_registers_without_redirect_uris(run: Run) -
     """RFC 7591 §2: "clients using flows with redirection MUST register their redirection URI
     values"; this one uses none (grant_types client_credentials, response_types []). The lab
     refused it ("redirect_uris is required for the authorization code grant") until this judge
-    asked (tests/test_authorization_server.py has the rule). processDynamicClientRegistrationResponse:
+    asked (tests/test_as_metadata_and_registration.py has the rule). processDynamicClientRegistrationResponse:
     a secret comes with client_secret_expires_at (§3.2.1)."""
     registered = run.passed("secret:register")
     assert "redirect_uris" not in registered and registered["response_types"] == []

@@ -11,7 +11,7 @@ from lab_servers.authorization_server.token_records import REFRESH_TOKEN_IDLE_TI
 from lab_servers.client import StepError
 
 from .helpers import assert_oauth_error, code_form, get_code, token_request
-from .test_authorization_server import registered_client
+from .registered_clients import registered_client
 
 pytestmark = pytest.mark.anyio
 

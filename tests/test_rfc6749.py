@@ -21,7 +21,7 @@ from lab_servers.authorization_server.rfc6749 import form_urlencoded, scope_toke
 from lab_servers.client import Browser, ConsentPage, Redirect
 
 from .helpers import assert_oauth_error, authorization_url, code_form, get_code, open_authorization, token_request
-from .test_authorization_server import registered_client
+from .registered_clients import registered_client
 
 pytestmark = pytest.mark.anyio
 

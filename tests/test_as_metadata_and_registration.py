@@ -1,0 +1,207 @@
+"""The authorization server, rule by rule: its metadata (RFC 8414, CIMD §6, RFC 9207 §3) and
+dynamic client registration (RFC 7591). Each bad request gets the spec's status, error code and
+a description that names the rule — never a 500 — and leaves no record."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
+
+from lab_servers import ISSUER, MCP_URL, Lab
+
+from .helpers import (
+    REDIRECT_URI,
+    assert_oauth_error,
+    register,
+    token_request,
+)
+from .registered_clients import PUBLIC_CLIENT, registered_client
+
+pytestmark = pytest.mark.anyio
+
+
+# Metadata (RFC 8414, CIMD §6, RFC 9207 §3) -----------------------------------------------------
+
+
+async def test_metadata_is_valid_rfc8414_and_advertises_pkce_cimd_and_iss(lab: Lab) -> None:
+    async with lab.httpx_client() as http:
+        rfc8414 = (await http.get(f"{ISSUER}/.well-known/oauth-authorization-server")).json()
+        oidc = (await http.get(f"{ISSUER}/.well-known/openid-configuration")).json()
+    AuthorizationServerMetadata(rfc8414).validate()
+    # OpenID Connect Discovery §3 requires two more fields; everything else is the same document.
+    assert oidc == {
+        **rfc8414,
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+    }
+    assert rfc8414["issuer"] == ISSUER
+    assert rfc8414["code_challenge_methods_supported"] == ["S256"]
+    assert rfc8414["client_id_metadata_document_supported"] is True
+    assert rfc8414["authorization_response_iss_parameter_supported"] is True
+    assert "none" in rfc8414["token_endpoint_auth_methods_supported"]
+
+
+# Registration (RFC 7591) -------------------------------------------------------------------------
+
+
+async def test_registration_returns_201_with_a_minted_opaque_id_and_echoes_the_metadata(lab: Lab) -> None:
+    body = await registered_client(lab)
+    assert body["client_id"].startswith("tpc_") and "://" not in body["client_id"]
+    assert body["redirect_uris"] == [REDIRECT_URI]
+    assert body["token_endpoint_auth_method"] == "none"
+    assert "client_secret" not in body
+    assert lab.registrations[body["client_id"]].kind == "dcr"
+
+
+async def test_registration_without_auth_method_defaults_to_client_secret_basic_and_gets_a_secret(lab: Lab) -> None:
+    response = await register(lab, {k: v for k, v in PUBLIC_CLIENT.items() if k != "token_endpoint_auth_method"})
+    body = response.json()
+    assert body["token_endpoint_auth_method"] == "client_secret_basic"
+    assert body["client_secret"] and body["client_secret_expires_at"] == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "error", "mention"),
+    [
+        ({**PUBLIC_CLIENT, "redirect_uris": ["http://app.example/callback"]}, "invalid_redirect_uri", "https"),
+        ({**PUBLIC_CLIENT, "redirect_uris": ["https://app.example/cb#frag"]}, "invalid_redirect_uri", "fragment"),
+        ({**PUBLIC_CLIENT, "redirect_uris": ["/relative"]}, "invalid_redirect_uri", "absolute"),
+        ({**PUBLIC_CLIENT, "redirect_uris": ["https:/callback"]}, "invalid_redirect_uri", "absolute"),
+        ({**PUBLIC_CLIENT, "redirect_uris": []}, "invalid_redirect_uri", "required"),
+        ({**PUBLIC_CLIENT, "redirect_uris": ["https://[/cb"]}, "invalid_redirect_uri", "is not a valid URI"),
+        ({**PUBLIC_CLIENT, "redirect_uris": "https://app.example/cb"}, "invalid_client_metadata", "array of strings"),
+        ({**PUBLIC_CLIENT, "client_name": 42}, "invalid_client_metadata", "client_name must be a string"),
+        ({**PUBLIC_CLIENT, "scope": "admin"}, "invalid_client_metadata", "scope"),
+        (
+            {**PUBLIC_CLIENT, "token_endpoint_auth_method": "tls_client_auth"},
+            "invalid_client_metadata",
+            "token_endpoint_auth_method",
+        ),
+        (
+            {**PUBLIC_CLIENT, "jwks": {"keys": []}, "jwks_uri": "https://app.example/jwks"},
+            "invalid_client_metadata",
+            "MUST NOT both",
+        ),
+        ([1, 2, 3], "invalid_client_metadata", "JSON object"),
+        ({**PUBLIC_CLIENT, "sector_identifier_uri": "https://[/sector.json"}, "invalid_client_metadata", "https URL"),
+        ({**PUBLIC_CLIENT, "sector_identifier_uri": "https://h:99999/s"}, "invalid_client_metadata", "https URL"),
+        ({**PUBLIC_CLIENT, "sector_identifier_uri": "http://app.example/s"}, "invalid_client_metadata", "https URL"),
+        ({**PUBLIC_CLIENT, "sector_identifier_uri": ["https://app.example/s"]}, "invalid_client_metadata", "string"),
+    ],
+    ids=[
+        "http-redirect",
+        "fragment",
+        "relative",
+        "no-authority",
+        "no-redirects",
+        "unreadable-redirect",
+        "string-not-array",
+        "name-not-string",
+        "unknown-scope",
+        "unsupported-auth-method",
+        "jwks-and-jwks_uri",
+        "not-an-object",
+        "sector-unclosed-bracket",
+        "sector-bad-port",
+        "sector-http",
+        "sector-not-string",
+    ],
+)
+async def test_bad_registration_metadata_is_refused_and_leaves_no_record(
+    lab: Lab, body: object, error: str, mention: str
+) -> None:
+    assert_oauth_error(await register(lab, body), 400, error, mention)
+    assert lab.registrations == {}
+
+
+async def test_a_body_that_is_not_json_is_invalid_client_metadata(lab: Lab) -> None:
+    async with lab.httpx_client() as http:
+        response = await http.post(
+            f"{ISSUER}/register", content=b"{not json", headers={"content-type": "application/json"}
+        )
+    assert_oauth_error(response, 400, "invalid_client_metadata", "JSON object")
+
+
+async def test_a_client_with_no_redirect_based_flow_registers_without_redirect_uris_and_gets_a_token(lab: Lab) -> None:
+    """RFC 7591 §2: "clients using flows with redirection MUST register their redirection URI
+    values"; a client_credentials-only client uses none. It says so with response_types [] (§2:
+    omitted means ["code"]), registers, and its secret gets it a token (OAuth 2.1 §4.2). The
+    lab refused it with "redirect_uris is required for the authorization code grant"."""
+    response = await register(lab, {"grant_types": ["client_credentials"], "response_types": []})
+    assert response.status_code == 201, response.text
+    client = response.json()
+    assert "redirect_uris" not in client and client["token_endpoint_auth_method"] == "client_secret_basic"
+    form = {"grant_type": "client_credentials", "client_id": client["client_id"], "resource": MCP_URL}
+    token = await token_request(lab, form, auth=(client["client_id"], client["client_secret"]))
+    assert token.status_code == 200, token.text
+    assert "refresh_token" not in token.json()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"grant_types": ["client_credentials"]}, {"grant_types": ["client_credentials", "authorization_code"]}],
+    ids=["response-types-default-code", "code-grant"],
+)
+async def test_a_client_that_may_use_the_authorization_endpoint_still_needs_redirect_uris(
+    lab: Lab, body: dict[str, object]
+) -> None:
+    """Omitted response_types means ["code"] (RFC 7591 §2), a redirect-based flow; so does the
+    authorization code grant. The description says how a client with no such flow registers."""
+    assert_oauth_error(await register(lab, body), 400, "invalid_redirect_uri", "registers response_types []")
+    assert lab.registrations == {}
+
+
+async def test_a_client_cannot_choose_its_own_client_id_at_registration(lab: Lab) -> None:
+    body = await registered_client(lab, client_id="https://app.example/client.json")
+    assert body["client_id"].startswith("tpc_")
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded", "application/jsonx"])
+async def test_a_registration_not_sent_as_application_json_is_refused_and_leaves_no_record(
+    lab: Lab, content_type: str | None
+) -> None:
+    # RFC 7591 §3: the endpoint takes parameters "encoded in the entity body using the
+    # application/json format"; §3.1: the client sends that content type. A JSON body sent as
+    # text/plain (which a web page may POST cross-origin without asking) was registered.
+    headers = {"Content-Type": content_type} if content_type else {}
+    async with lab.httpx_client() as http:
+        body = json.dumps({"redirect_uris": [REDIRECT_URI], "client_name": "plain"}).encode()
+        response = await http.post(f"{ISSUER}/register", content=body, headers=headers)
+    assert response.status_code == 400 and response.json()["error"] == "invalid_client_metadata"
+    assert "application/json (RFC 7591 section 3.1)" in response.json()["error_description"]
+    assert lab.registrations == {}
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "Application/JSON; charset=utf-8"])
+async def test_a_registration_sent_as_application_json_with_any_parameters_is_taken(
+    lab: Lab, content_type: str
+) -> None:
+    # RFC 9110 §8.3.1: the type and subtype are case-insensitive; parameters follow a ';'.
+    async with lab.httpx_client() as http:
+        body = json.dumps({"redirect_uris": [REDIRECT_URI], "client_name": "json"}).encode()
+        response = await http.post(f"{ISSUER}/register", content=body, headers={"Content-Type": content_type})
+    assert response.status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("body", "mention"),
+    [
+        pytest.param(b"[" * 2000 + b"]" * 2000, "nested deeper than 8 levels", id="2000-nested-arrays"),
+        pytest.param(
+            b'{"client_name": "\\ud800", "redirect_uris": ["https://app.example/cb"]}',
+            "lone surrogate",
+            id="lone-surrogate",
+        ),
+        pytest.param(b'{"client_name": "a", "client_name": "b"}', "appears twice", id="duplicate-member"),
+        pytest.param(b" " * (16 * 1024 + 1), "limit is 16384 bytes", id="over-16-KB"),
+    ],
+)
+async def test_a_registration_body_breaking_a_json_limit_is_invalid_client_metadata_and_stores_nothing(
+    lab: Lab, body: bytes, mention: str
+) -> None:
+    async with lab.httpx_client("client") as http:
+        response = await http.post(f"{ISSUER}/register", content=body, headers={"content-type": "application/json"})
+    assert_oauth_error(response, 400, "invalid_client_metadata", mention, "RFC 8259")
+    assert lab.registrations == {}
