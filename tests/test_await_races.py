@@ -30,10 +30,10 @@ from lab_servers.client import ConsentPage
 from lab_servers.lab import AS_HOST, PUBLIC_ADDRESSES
 from lab_servers.story import ENTERPRISE_CLIENT_AT_AS, add_enterprise_idp
 
+from .enterprise_requests import good
 from .gated_host import KEYS_ADDRESS, KEYS_HOST, SLOW_HOST, GatedHost, add_gated_host, settle
 from .helpers import assert_oauth_error, code_form, get_code, open_authorization, register, token_request
 from .test_as_hardening import PNG
-from .test_enterprise_managed import good
 from .test_private_key_jwt import ASSERTION_TYPE, key
 from .test_resource_server import TOOLS_LIST, mint, post_mcp
 

@@ -321,7 +321,7 @@ async def test_every_refusal_after_the_handshake_is_as_the_specs_write_it(lab: L
     # Notebook 07's grants refused: token exchange (RFC 8693 §2.2.2), the JWT bearer grant with
     # an ID-JAG (RFC 7523 §3.1), introspection and revocation by their authorised callers, and
     # /register's rate limit (429 with Retry-After, RFC 9110 §10.2.3).
-    from .test_enterprise_managed import good, present
+    from .enterprise_requests import good, present
     from .test_token_exchange import exchange
 
     add_downstream_api(lab)

@@ -28,8 +28,8 @@ from lab_servers.story import (
     use_introspection,
 )
 
+from .enterprise_requests import basic, idp_exchange, present
 from .helpers import signed_jwt
-from .test_enterprise_managed import basic, idp_exchange, present
 from .test_resource_server import TOOLS_LIST, mint, post_mcp
 from .test_token_exchange import exchange
 

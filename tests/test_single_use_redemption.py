@@ -19,8 +19,8 @@ from lab_servers.authorization_server.rfc8693 import GRANT_TYPE as TOKEN_EXCHANG
 from lab_servers.client import Browser, ConsentPage, Redirect, StepError
 from lab_servers.story import add_enterprise_idp
 
+from .enterprise_requests import good, present
 from .helpers import assert_oauth_error, code_form, get_code, open_authorization, register, token_request
-from .test_enterprise_managed import good, present
 
 pytestmark = pytest.mark.anyio
 PUBLIC_CLIENT = {k: v for k, v in default_client_metadata().items() if k != "client_id"}
