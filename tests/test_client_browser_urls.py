@@ -1,7 +1,7 @@
 """The lab client's browser reads the URLs a server gives it as a browser does: a relative
 Location (RFC 9110 §10.2.2) and a consent form's relative action (HTML form submission) are
 resolved against the URL they came from (RFC 3986 §5), not refused as no absolute URL. The servers
-are `test_client_hostile_servers.py`'s."""
+are `hostile_server.py`'s."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from lab_servers import Lab, StepError
 
-from .test_client_hostile_servers import BASE, HostileServer, _redirect, _run
+from .hostile_server import BASE, HostileServer, _redirect, _run
 
 pytestmark = pytest.mark.anyio
 

@@ -17,7 +17,7 @@ from lab_servers import Lab, StepError, default_client_metadata
 from lab_servers.client.client_id_url import client_id_url_advice, redirect_uri_problem
 from lab_servers.client.registration_step import application_type
 
-from .test_client_hostile_servers import BASE, HOST, HostileServer, _json
+from .hostile_server import BASE, HOST, HostileServer, _json
 
 pytestmark = pytest.mark.anyio
 

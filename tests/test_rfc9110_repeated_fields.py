@@ -20,7 +20,7 @@ from lab_servers.lab import APP_HOST
 from lab_servers.metadata_host import HostedResponse
 
 from .helpers import open_authorization
-from .test_client_hostile_servers import HostileServer, _metadata, _redirect, _run, _tools
+from .hostile_server import HostileServer, _metadata, _redirect, _run, _tools
 
 pytestmark = pytest.mark.anyio
 

@@ -1,0 +1,135 @@
+"""Against a hostile or broken server the lab client names the step that fails and the rule broken,
+and never crashes: a token response must hold a bearer token (RFC 6749 §5.1) and is never
+reposted elsewhere, and the MCP server's challenges (RFC 6750 §3, MCP authorization's step-up)
+are followed as far as they may be and no further."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+
+from lab_servers import Lab, StepError
+from lab_servers.client import parse_www_authenticate
+
+from .hostile_server import BASE, HOST, HostileServer, _json, _run
+
+pytestmark = pytest.mark.anyio
+
+
+# Rules the mutation audit found untested (RFC 6749 §5.1, MCP §4.2, §10.1.2) ------------------------
+
+
+@pytest.mark.parametrize("token_type", ["mac", "DPoP", ""])
+async def test_a_token_response_whose_token_type_is_not_bearer_fails_step_6(lab: Lab, token_type: str) -> None:
+    # RFC 6749 §5.1: token_type is REQUIRED; this client presents tokens as RFC 6750 bearer tokens
+    # only, so a token of another type (or of none) is not one it can use.
+    token = _json({"access_token": "t", "token_type": token_type})
+    with pytest.raises(StepError, match=r"^step 6 \(token\): the token response has no bearer access_token"):
+        await _run(lab, HostileServer(token=token), 6)
+
+
+async def test_a_token_type_of_bearer_is_read_case_insensitively(lab: Lab) -> None:
+    # RFC 6749 §5.1: the token_type value is case insensitive.
+    client = await _run(lab, HostileServer(token=_json({"access_token": "t", "token_type": "BEARER"})), 7)
+    assert client.state.whoami == {"sub": "alice"}
+
+
+@pytest.mark.parametrize("status", [307, 308])
+async def test_a_token_endpoint_redirecting_the_token_request_fails_step_6_and_nothing_is_reposted(
+    lab: Lab, status: int
+) -> None:
+    # A 307 or 308 asks the user agent to repeat the POST, body and all, at the Location (RFC 9110
+    # §15.4.8-9); for a token request that body holds the code and its PKCE verifier (and, for a
+    # confidential client, its secret). RFC 9700 §4.12 forbids an AS that 307 for the user's
+    # credentials; the client sends its own to the token endpoint it discovered and nowhere else.
+    moved = Response(status_code=status, headers={"location": "https://collector.example/token"})
+    lab.network.add_host("collector.example", "93.184.215.91", Starlette())
+    with pytest.raises(StepError, match=rf"^step 6 \(token\): the token endpoint's {status} answer"):
+        await _run(lab, HostileServer(token=moved), 6)
+    assert not [e for e in lab.trace.exchanges if "collector.example" in e.url]
+
+
+class ForbiddingServer(HostileServer):
+    """An MCP server that answers a request without a token with 403, not 401."""
+
+    async def mcp(self, request: Request) -> Response:
+        if "authorization" not in request.headers:
+            return Response("{}", 403, headers={"WWW-Authenticate": self.challenge})
+        return await super().mcp(request)
+
+
+async def test_a_server_answering_403_without_a_token_fails_step_1(lab: Lab) -> None:
+    # MCP §4.2 / RFC 6750 §3.1: a request without credentials that needs authorization is answered
+    # 401 with a challenge; a 403 is no invitation to authorize, and the client does not start one.
+    with pytest.raises(
+        StepError, match=r"^step 1 \(challenge\): expected 401 from an MCP request without a token, got 403"
+    ):
+        await _run(lab, ForbiddingServer(), 1)
+
+
+async def test_the_client_gives_up_after_two_step_ups(lab: Lab) -> None:
+    # MCP §10.1.2: clients SHOULD cap step-up retries; two step-ups make three authorizations.
+    challenge = 'Bearer error="insufficient_scope", scope="notes:write"'
+    server = HostileServer(mcp=Response("{}", 403, headers={"WWW-Authenticate": challenge}))
+    with pytest.raises(StepError, match=r"after 2 step-up authorizations; giving up \(MCP §10.1.2\)"):
+        await _run(lab, server, 7)
+    assert len(server.seen) == 3  # the first authorization and two step-ups
+
+
+async def test_a_refresh_answered_without_a_new_refresh_token_keeps_the_old_one(lab: Lab) -> None:
+    # OAuth 2.1 §4.3.2 (RFC 6749 §6): the AS MAY issue a new refresh token; when it does not, the
+    # client keeps using the one it has.
+    answers = iter([
+        _json({"access_token": "a1", "token_type": "Bearer", "refresh_token": "r1"}),
+        _json({"access_token": "a2", "token_type": "Bearer"}),
+    ])  # fmt: skip
+    client = await _run(lab, HostileServer(token=lambda request: next(answers)), 6)
+    await client.refresh()
+    assert client.state.tokens["access_token"] == "a2" and client.state.tokens["refresh_token"] == "r1"
+
+
+def test_a_repeated_challenge_parameter_keeps_its_first_value() -> None:
+    # RFC 6750 §3: auth-params MUST NOT appear more than once; a second resource_metadata (say,
+    # appended by something on the way) does not replace the one the server sent first.
+    header = 'Bearer resource_metadata="https://a.example/prm", resource_metadata="https://evil.example/prm"'
+    (challenge,) = parse_www_authenticate(header)
+    assert challenge.params["resource_metadata"] == "https://a.example/prm"
+
+
+@pytest.mark.parametrize(
+    ("revision", "asked"),
+    [
+        pytest.param(None, "notes:read notes:write profile:read", id="2026-07-28-union"),
+        pytest.param("2025-11-25", "notes:write", id="2025-11-25-challenge-alone"),
+    ],
+)
+async def test_a_step_up_asks_for_what_it_holds_and_what_the_challenge_names(
+    lab: Lab, revision: str | None, asked: str
+) -> None:
+    # 2026-07-28 §11.1.1 (SEP-2350): the challenge names this operation's scopes only, so the
+    # client asks for the union of those and the scopes it already holds, or the step-up loses
+    # them; before, the server accumulated and the client asked for the challenge's scope alone.
+    token = _json({"access_token": "t", "token_type": "Bearer", "scope": "notes:read profile:read"})
+    challenge = 'Bearer error="insufficient_scope", scope="notes:write"'
+    server = HostileServer(token=token, mcp=Response("{}", 403, headers={"WWW-Authenticate": challenge}))
+    with pytest.raises(StepError, match="giving up"):
+        await _run(lab, server, 7, revision=revision)
+    assert dict(parse_qsl(urlsplit(server.seen[1]).query))["scope"] == asked
+
+
+async def test_a_2025_06_18_client_fetches_only_the_metadata_url_the_challenge_names(lab: Lab) -> None:
+    # 2025-06-18 §2.3.2: a client MUST use the resource_metadata URL from the WWW-Authenticate
+    # header when there is one; the well-known probe came later, for when the header names none.
+    server = HostileServer()
+    server.challenge = f'Bearer resource_metadata="{BASE}/not-here"'
+    lab.network.add_host(HOST, "93.184.215.90", server.app())
+    client = lab.client("dcr", revision="2025-06-18")
+    client.mcp_url = f"{BASE}/mcp"
+    await client.next_step()
+    with pytest.raises(StepError, match=r"^step 2 \(resource-metadata\)"):
+        await client.next_step()
+    assert [e.url for e in client.records[1].exchanges] == [f"{BASE}/not-here"]
