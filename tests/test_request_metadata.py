@@ -233,3 +233,16 @@ async def test_a_mirrored_header_sent_twice_is_a_header_mismatch_naming_the_rule
         sent: list[tuple[str, str | bytes]] = [(k, v) for k, v in headers.items() if k != name]
         message = header_mismatch(await post(lab, call("whoami"), [*sent, *((name, line) for line in lines)]))
     assert f"2 {name} headers" in message and "RFC 9110 §5.3" in message, message
+
+
+@pytest.mark.parametrize(("modern", "code"), [(True, -32020), (False, -32600)], ids=["2026-07-28", "initialize-era"])
+def test_two_protocol_version_headers_are_refused_with_the_code_of_the_servers_era(modern: bool, code: int) -> None:
+    # RFC 9110 §5.3: a header naming one version, sent twice, names none. A 2026-07-28 server
+    # answers a malformed required header with -32020 HeaderMismatch (§Server Validation); an
+    # initialize-era server has no such code and answers 400 Invalid Request (-32600).
+    from lab_servers.resource_server.request_metadata import protocol_version
+
+    lines = [(b"mcp-protocol-version", b"2026-07-28"), (b"mcp-protocol-version", b"2025-11-25")]
+    version, refusal = protocol_version(lines, modern, 7)
+    assert version is None and refusal is not None and refusal.status_code == 400
+    assert json.loads(bytes(refusal.body))["error"]["code"] == code

@@ -109,3 +109,27 @@ async def test_a_preflight_is_answered_204_with_no_content_length() -> None:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8001") as http:
         response = await http.options("/token", headers=preflight)
     assert response.status_code == 204 and "content-length" not in response.headers
+
+
+async def test_a_page_to_navigate_to_gets_no_cors_headers_even_from_an_allowed_origin() -> None:
+    # A form post from a loopback page to /authorize carries that Origin; /authorize is navigated
+    # to, never fetched, so no answer of it lets a page's script read it (Fetch standard §3.2).
+    response = await request({"Origin": "http://localhost:6274"}, "/authorize")
+    assert response.status_code == 200 and "access-control-allow-origin" not in response.headers
+
+
+async def test_a_request_to_a_host_the_lab_does_not_serve_never_reaches_the_application() -> None:
+    # DNS-rebinding protection: the 403 is the whole answer; the server behind it never sees the
+    # request (a token request would have been served, its answer sent after the refusal).
+    reached: list[str] = []
+
+    async def app(scope: dict[str, str], receive: object, send: object) -> None:
+        reached.append(scope["path"])
+        await _ok(scope, receive, send)
+
+    guarded = BrowserOrigins(app, own_origins=[])  # type: ignore[arg-type]
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=guarded), base_url="http://attacker.example"
+    ) as http:
+        response = await http.get("/mcp")
+    assert response.status_code == 403 and reached == []
