@@ -5,7 +5,10 @@ the `iss` a client before 2026-07-28 notes but does not check (RFC 9207), no emp
 versioning §4), the well-known root after the path-inserted URL (RFC 9728 §3.1), RFC 8414 alone
 before 2025-11-25, the endpoints RFC 8414 §2 requires, the 2025-03-26 default endpoints only after a
 404 (2025-03-26 §2.3.3), a Client Identifier URL without a host (CIMD §3), and a PEM private key
-(RFC 7523 §3)."""
+(RFC 7523 §3).
+
+One was wrong: a 2025-06-18 client probed the well-known PRM URLs when the 401 named none, which
+2025-11-25 introduced (SEP-985)."""
 
 from __future__ import annotations
 
@@ -167,6 +170,18 @@ async def test_without_resource_metadata_the_client_tries_the_root_after_the_pat
         PRM_URL,
         f"{BASE}/.well-known/oauth-protected-resource",
     ]
+
+
+async def test_a_2025_06_18_client_probes_no_well_known_url_when_the_401_names_none(lab: Lab) -> None:
+    # 2025-06-18 §2.3.1: the server names its metadata in WWW-Authenticate; the well-known URLs as a
+    # fallback came in 2025-11-25 (SEP-985). A 401 naming none is a 2025-03-26 server's, whose origin
+    # is the authorization base URL (2025-03-26 §2.3.2). The revision flag was read the wrong way
+    # round: the client probed, and found this PRM, where its revision gives it no URL to look at.
+    server = HostileServer()
+    server.challenge = "Bearer"
+    client = await _run(lab, server, 2, revision="2025-06-18")
+    assert [e.path for e in lab.trace if e.path.startswith("/.well-known/")] == []
+    assert client.state.resource_metadata is None and client.state.legacy_base == BASE
 
 
 async def test_prm_authorization_servers_with_a_member_that_is_no_string_fails_step_2(lab: Lab) -> None:

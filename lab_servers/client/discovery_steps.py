@@ -84,9 +84,16 @@ class DiscoverySteps(ClientBase):
                     step, "this client follows MCP 2025-03-26, which has no Protected Resource Metadata"
                 )
                 return self.records[-1]
+            if not header_url and not self.revision.prm_well_known_probe:
+                # 2025-06-18 §2.3.1: the 401 names the metadata URL; probing the well-known URLs
+                # when it names none came in 2025-11-25 (SEP-985). A 401 without it is a 2025-03-26 server's.
+                self._use_mcp_origin_as_authorization_server(
+                    step,
+                    f"the 401 names no resource_metadata, and a {self.revision} client looks nowhere else for it "
+                    "(probing the well-known URLs came in 2025-11-25, SEP-985)",
+                )
+                return self.records[-1]
             candidates = protected_resource_metadata_urls(self.mcp_url, header_url)
-            if not self.revision.prm_well_known_probe and header_url:
-                candidates = candidates[:1]  # 2025-06-18 §2.3.2: the header names it
             try:
                 found, metadata, tried = await self._first_found(
                     [c.url for c in candidates], step, "Protected Resource Metadata", "RFC 9728 §3.2: a JSON object"
