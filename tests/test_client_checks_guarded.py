@@ -186,7 +186,9 @@ async def test_a_2025_06_18_client_probes_no_well_known_url_when_the_401_names_n
 
 async def test_prm_authorization_servers_with_a_member_that_is_no_string_fails_step_2(lab: Lab) -> None:
     # RFC 9728 §2: authorization_servers is a JSON array of issuer identifiers (strings).
-    with pytest.raises(StepError, match=r"^step 2 \(resource-metadata\): PRM lists no authorization_servers"):
+    with pytest.raises(
+        StepError, match=r"^step 2 \(resource-metadata\): PRM authorization_servers is not a JSON array of strings"
+    ):
         await _run(lab, HostileServer(prm=_prm(authorization_servers=[BASE, 5])), 2)
 
 

@@ -113,8 +113,12 @@ class DiscoverySteps(ClientBase):
                     f"PRM resource {metadata.get('resource')!r} is not identical to {expected_resource!r}, the identifier this metadata URL was built from (RFC 9728 §3.3)"
                 )
             servers = metadata.get("authorization_servers")
-            if not isinstance(servers, list) or not servers or not all(isinstance(s, str) for s in servers):
+            if not isinstance(servers, list) or not servers:
                 raise step.fail("PRM lists no authorization_servers (MCP §4.1 requires at least one)")
+            if not _strings(servers):
+                raise step.fail(
+                    "PRM authorization_servers is not a JSON array of strings (RFC 9728 §2: issuer identifiers)"
+                )
             if not _strings(metadata.get("scopes_supported") or []):
                 # Step 5 joins them into the scope it asks for; " ".join("abc") is "a b c".
                 raise step.fail("PRM scopes_supported is not a JSON array of strings (RFC 9728 §2)")
