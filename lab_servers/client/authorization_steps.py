@@ -64,8 +64,7 @@ class AuthorizationSteps(ClientBase):
                 "code_challenge_method": "S256",
                 "state": self.state.oauth_state,
             }
-            if self.revision.resource_parameter and self.state.resource:
-                params["resource"] = self.state.resource  # RFC 8707, MCP 2025-06-18 on
+            params.update(self._resource_parameter())  # RFC 8707, MCP 2025-06-18 on
             if self.state.scope:
                 params["scope"] = self.state.scope
             url = _authorization_request_url(metadata["authorization_endpoint"], params, step)
@@ -182,8 +181,7 @@ class AuthorizationSteps(ClientBase):
                 "redirect_uri": self.redirect_uri,
                 "code_verifier": self.state.code_verifier or "",
             }
-            if self.revision.resource_parameter and self.state.resource:
-                form["resource"] = self.state.resource  # RFC 8707 §2.2: the same value as in step 5
+            form.update(self._resource_parameter())  # RFC 8707 §2.2: the same value as in step 5
             tokens = await self._token_request(metadata["token_endpoint"], form, step)
             claims = decode_jwt_payload(tokens["access_token"])
             step.learned.update(token_type=tokens.get("token_type"), expires_in=tokens.get("expires_in"), claims=claims,
