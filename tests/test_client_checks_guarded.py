@@ -4,8 +4,8 @@ the `iss` a client before 2026-07-28 notes but does not check (RFC 9207), no emp
 8707 §2), the 401 without a Bearer challenge (MCP §4.2), the fallback from a legacy 400 (2026-07-28
 versioning §4), the well-known root after the path-inserted URL (RFC 9728 §3.1), RFC 8414 alone
 before 2025-11-25, the endpoints RFC 8414 §2 requires, the 2025-03-26 default endpoints only after a
-404 (2025-03-26 §2.3.3), a Client Identifier URL without a host (CIMD §3), and a PEM private key
-(RFC 7523 §3).
+404 (2025-03-26 §2.3.3), a Client Identifier URL without a host (CIMD §3), a PEM private key
+(RFC 7523 §3), and one authentication method per token request (RFC 6749 §2.3).
 
 One was wrong: a 2025-06-18 client probed the well-known PRM URLs when the 401 named none, which
 2025-11-25 introduced (SEP-985)."""
@@ -16,6 +16,7 @@ import json
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import httpx
 import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, OKPKey
@@ -25,6 +26,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from lab_servers import Credentials, Lab, StepError
+from lab_servers.client.base import StepRun
 from lab_servers.client.client_id_url import client_id_url_problem
 
 from .hostile_server import BASE, HostileServer, _json, _metadata, _redirect, _run
@@ -256,3 +258,36 @@ async def test_a_private_key_given_as_pem_text_signs_the_client_assertion_with_i
                               signing_algorithm=algorithm)  # fmt: skip
     claims = jwt.decode(client._client_assertion(credentials), key, algorithms=[algorithm]).claims
     assert (claims["iss"], claims["sub"], claims["aud"]) == ("c", "c", "https://as.example")
+
+
+# RFC 6749 §2.3: the client authenticates the one way its method names ----------------------------
+
+STRAY_CREDENTIALS = [
+    # RFC 7591 §2: "none" is a public client; a secret it happens to hold is not sent.
+    pytest.param(Credentials("c", "s3cret", "none"), {"client_id": "c"}, None, id="none-with-a-secret"),
+    # A client_secret_basic client holding a key authenticates with Basic, and sends no assertion.
+    pytest.param(Credentials("c", "s3cret", "client_secret_basic", OKPKey.generate_key("Ed25519")), {}, "Basic ",
+                 id="basic-with-a-key"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("credentials", "client_fields", "authorization"), STRAY_CREDENTIALS)
+async def test_a_token_request_uses_only_the_authentication_method_the_client_registered(
+    lab: Lab, credentials: Credentials, client_fields: dict[str, str], authorization: str | None
+) -> None:
+    # RFC 6749 §2.3: "The client MUST NOT use more than one authentication method in each request."
+    sent: list[tuple[httpx.Headers, bytes]] = []
+
+    def token_endpoint(request: httpx.Request) -> httpx.Response:
+        sent.append((request.headers, request.read()))
+        body = json.dumps({"access_token": "t", "token_type": "Bearer"}).encode()
+        return httpx.Response(200, headers={"Content-Type": "application/json"}, stream=httpx.ByteStream(body))
+
+    client = lab.client("dcr")
+    client.state.issuer, client.state.credentials = "https://as.example", credentials
+    client.http = httpx.AsyncClient(transport=httpx.MockTransport(token_endpoint))
+    await client._token_request("https://as.example/token", {"grant_type": "refresh_token"}, StepRun(6))
+    headers, body = sent[0]
+    form = dict(parse_qsl(body.decode()))
+    assert {name: form[name] for name in form if name.startswith("client_")} == client_fields
+    assert (headers.get("authorization") or "")[:6] == (authorization or "")
