@@ -1,4 +1,4 @@
-"""Outside judge: panva's oauth4webapi 3.8.8, the strictest public OAuth 2 client library (JS),
+"""Outside judge: panva's oauth4webapi 3.8.9, the strictest public OAuth 2 client library (JS),
 judges the served lab's authorization server and its tokens, as a client and as a resource server.
 
 `tests/judges/oauth4webapi_judge.mjs` runs oauth4webapi against `python -m lab_servers serve`
@@ -40,7 +40,7 @@ from lab_servers.serve import ServedLab, serving
 
 from .npm import npm_install
 
-LIBRARY = "oauth4webapi@3.8.8"
+LIBRARY = "oauth4webapi@3.8.9"
 CACHE = Path(__file__).resolve().parent.parent / ".cache" / "oauth4webapi"
 JUDGE = Path(__file__).resolve().parent / "judges" / "oauth4webapi_judge.mjs"
 REDIRECT_URI = "http://127.0.0.1:9/callback"  # never contacted: the browser hands the redirect back
