@@ -92,19 +92,31 @@ load_grammar_rules()(RFC7636)
 @load_grammar_rules(
     [
         (name, rfc9110.Rule(name))
-        for name in ("OWS", "media-range", "weight", "content-coding", "challenge", "token", "parameters")
+        for name in (
+            "OWS",
+            "media-range",
+            "weight",
+            "content-coding",
+            "auth-scheme",
+            "auth-param",
+            "token68",
+            "token",
+            "parameters",
+        )
     ]
 )
 class RFC9110Recipient(Rule):
     """RFC 9110's list fields as a recipient reads them (§5.6.1.2), from the list rule each
     field's section gives: Accept (§12.5.1: `#( media-range [ weight ] )`), Content-Encoding
-    (§8.4: `#content-coding`), WWW-Authenticate (§11.6.1: `#challenge`)."""
+    (§8.4: `#content-coding`), WWW-Authenticate (§11.6.1: `#challenge`, each challenge's
+    parameters a list too: `auth-scheme [ 1*SP ( token68 / #auth-param ) ]`)."""
 
     grammar: ClassVar[list[str] | str] = [
         'Accept = [ accept-element ] *( OWS "," OWS [ accept-element ] )',
         "accept-element = media-range [ weight ]",
         'Content-Encoding = [ content-coding ] *( OWS "," OWS [ content-coding ] )',
         'WWW-Authenticate = [ challenge ] *( OWS "," OWS [ challenge ] )',
+        'challenge = auth-scheme [ 1*SP ( token68 / [ auth-param ] *( OWS "," OWS [ auth-param ] ) ) ]',
     ]
 
 

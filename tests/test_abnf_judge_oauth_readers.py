@@ -251,7 +251,7 @@ def _lenient(text: str, lab: Any, grammar: Any) -> str | None:
 
 CHALLENGE_JUDGE = Judge(lab=_lab_challenges, grammar=grammar_challenges, allowed=_lenient)
 CHALLENGE_EDGES = [*HOSTILE, "Bearer", "Bearer realm=x", 'Bearer realm="x"', 'Bearer realm="a\\"b\\\\c"', "bearer  realm = x",
-                   'Basic realm="a", Bearer error="invalid_token", scope="a b"', "Bearer a=b,, c=d", ", Bearer a=b",
+                   'Basic realm="a", Bearer error="invalid_token", scope="a b"', "Bearer a=b,, c=d", "Bearer , a=b", ", Bearer a=b",
                    "Bearer a=b, Basic", "Newauth abc==, Bearer a=b", "Bearer abc==", "Bearer a=b c=d", "Bearer a=b, a=c",
                    "Bearer\u3000realm=x", "Bearer\xa0realm=x", "Bearer realm=x,\u3000Basic", "Bearer\trealm=x",
                    "Bearer realm=x\r\n, Basic", "Bearer resource_metadata=https://x/y", 'Bearer a="\x80\xff"',

@@ -38,6 +38,21 @@ def test_empty_list_elements_at_the_end_of_the_field_are_skipped_without_a_word(
     assert challenge.params == {"realm": "lab"} and challenge.malformed is None
 
 
+@pytest.mark.parametrize(
+    "field",
+    ['Bearer error="invalid_token",, resource_metadata="https://x.example/prm"',
+     'Bearer , error="invalid_token" , , resource_metadata="https://x.example/prm"'],
+    ids=["between-parameters", "before-the-first-parameter"],
+)  # fmt: skip
+def test_empty_list_elements_among_the_auth_params_are_skipped_and_the_parameters_after_them_read(field: str) -> None:
+    # RFC 9110 §11.6.1: a challenge's parameters are a list too (`#auth-param`), so §5.6.1.2's
+    # empty elements may come before or between them. The client read the text after ",," as
+    # neither a parameter nor a new challenge, and lost resource_metadata (RFC 9728 §5.1).
+    (challenge,) = parse_www_authenticate(field)
+    assert challenge.params == {"error": "invalid_token", "resource_metadata": "https://x.example/prm"}
+    assert challenge.malformed is None
+
+
 @pytest.mark.parametrize("text", ["café", "€ 10", "トークン"])
 def test_a_quoted_string_of_utf_8_octets_is_obs_text_and_the_parameters_after_it_are_read(text: str) -> None:
     # RFC 9110 §5.6.4: qdtext includes obs-text (%x80-FF), any octet beyond ASCII. httpx decodes a

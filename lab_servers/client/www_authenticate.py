@@ -18,6 +18,10 @@ _SCHEME = re.compile(rf"[ \t]*({TOKEN})(?=[ \t]|,|$)")
 # hands the field over decoded as UTF-8 when it can, so `"€"` is three octets of it (`rfc9110`).
 _PARAM = re.compile(rf"[ \t]*({TOKEN})[ \t]*=[ \t]*(?:({TOKEN})|({QUOTED_STRING}))[ \t]*")
 _TOKEN68 = re.compile(r"[ \t]*([A-Za-z0-9\-._~+/]+=*)[ \t]*(?=,|$)")
+# RFC 9110 §5.6.1.2: a recipient accepts a list's empty elements, and a challenge's parameters are
+# a list (§11.6.1: #auth-param): `Bearer error="invalid_token",, resource_metadata="…"` lost its
+# resource_metadata, read as neither a parameter nor a new challenge.
+_EMPTY_ELEMENTS = re.compile(r"[ \t]*(?:,[ \t]*)*")
 
 
 @dataclass
@@ -62,10 +66,9 @@ def _parse_one(text: str) -> list[Challenge]:
         if token68 and not _PARAM.match(text, pos):
             pos = token68.end()
             continue
-        while True:
-            param = _PARAM.match(text, pos)
-            if not param:
-                break
+        # Empty elements before the first parameter come after the scheme's 1*SP (`Bearer , realm=x`).
+        start = _past_empty_elements(text, pos) if text[pos : pos + 1] in (" ", "\t") else pos
+        while param := _PARAM.match(text, start):
             name = param.group(1).lower()
             pos = param.end()
             if pos < len(text) and text[pos] != ",":
@@ -78,14 +81,15 @@ def _parse_one(text: str) -> list[Challenge]:
                 return challenges  # malformed text ends the parsing of this header value
             value = param.group(2) if param.group(2) is not None else re.sub(r"\\(.)", r"\1", param.group(3)[1:-1])
             challenge.params.setdefault(name, value)  # RFC 6750 §3: parameters MUST NOT repeat
-            if pos < len(text) and text[pos] == ",":
-                # A comma ends this parameter; if what follows is a new scheme, the outer loop takes it.
-                lookahead = _PARAM.match(text, pos + 1)
-                if lookahead:
-                    pos += 1
-                    continue
-            break
+            # A comma ends this parameter; past it and any empty elements, a parameter continues the
+            # challenge, and anything else (a new scheme) is the outer loop's, from the comma.
+            start = _past_empty_elements(text, pos)
     return challenges
+
+
+def _past_empty_elements(text: str, pos: int) -> int:
+    found = _EMPTY_ELEMENTS.match(text, pos)
+    return found.end() if found else pos
 
 
 def bearer_challenge(values: list[str] | str) -> Challenge | None:
