@@ -69,6 +69,12 @@ def code_form(client_id: str, code: str, /, **overrides: str | None) -> dict[str
     return {k: v for k, v in form.items() if v is not None}
 
 
+def refresh_form(client_id: str, refresh_token: str, /, **extra: str) -> dict[str, str]:
+    """A public client's refresh request (OAuth 2.1 §4.3.1, RFC 6749 §6): grant_type, the refresh
+    token and client_id; nothing else unless given (scope, resource), so each test shows the rest."""
+    return {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": client_id, **extra}
+
+
 async def register(lab: Lab, body: Any) -> httpx.Response:
     async with lab.httpx_client("client") as http:
         return await http.post(f"{ISSUER}/register", json=body)

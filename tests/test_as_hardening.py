@@ -18,6 +18,7 @@ from .helpers import (
     code_form,
     get_code,
     open_authorization,
+    refresh_form,
     register,
     token_request,
 )
@@ -70,7 +71,7 @@ async def test_a_client_registered_only_for_refresh_tokens_cannot_start_or_redee
 
 async def test_a_client_registered_without_refresh_token_cannot_refresh(lab: Lab) -> None:
     client_id = (await register(lab, {**DCR, "grant_types": ["authorization_code"]})).json()["client_id"]
-    response = await token_request(lab, {"grant_type": "refresh_token", "refresh_token": "x", "client_id": client_id})
+    response = await token_request(lab, refresh_form(client_id, "x"))
     assert_oauth_error(response, 400, "unauthorized_client", "do not include 'refresh_token'")
 
 

@@ -15,6 +15,7 @@ from .helpers import (
     assert_oauth_error,
     code_form,
     get_code,
+    refresh_form,
     token_request,
 )
 from .registered_clients import registered_client
@@ -85,11 +86,7 @@ async def test_a_code_works_once_and_its_reuse_revokes_the_refresh_token(lab: La
     assert_oauth_error(
         await token_request(lab, code_form(client["client_id"], code)), 400, "invalid_grant", "already used"
     )
-    refresh = {
-        "grant_type": "refresh_token",
-        "refresh_token": first.json()["refresh_token"],
-        "client_id": client["client_id"],
-    }
+    refresh = refresh_form(client["client_id"], first.json()["refresh_token"])
     # Revoked with the code's grant, never rotated: refused as revoked, not as reuse.
     assert_oauth_error(await token_request(lab, refresh), 400, "invalid_grant", "was revoked", "4.1.3")
 
@@ -113,12 +110,7 @@ async def test_refresh_tokens_rotate_for_public_clients(lab: Lab) -> None:
     client = await registered_client(lab)
     code = await get_code(lab, client["client_id"])
     first = (await token_request(lab, code_form(client["client_id"], code))).json()
-    form = {
-        "grant_type": "refresh_token",
-        "refresh_token": first["refresh_token"],
-        "client_id": client["client_id"],
-        "resource": MCP_URL,
-    }
+    form = refresh_form(client["client_id"], first["refresh_token"], resource=MCP_URL)
     second = await token_request(lab, form)
     assert second.status_code == 200 and second.json()["refresh_token"] != first["refresh_token"]
     assert_oauth_error(await token_request(lab, form), 400, "invalid_grant", "reuse detected")
@@ -132,12 +124,7 @@ async def test_a_refresh_cannot_widen_the_scope(lab: Lab) -> None:
     client = await registered_client(lab)
     code = await get_code(lab, client["client_id"])
     first = (await token_request(lab, code_form(client["client_id"], code))).json()
-    form = {
-        "grant_type": "refresh_token",
-        "refresh_token": first["refresh_token"],
-        "client_id": client["client_id"],
-        "scope": "notes:read notes:write",
-    }
+    form = refresh_form(client["client_id"], first["refresh_token"], scope="notes:read notes:write")
     assert_oauth_error(await token_request(lab, form), 400, "invalid_scope", "never widen")
 
 

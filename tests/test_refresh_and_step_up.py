@@ -10,7 +10,7 @@ from lab_servers.authorization_server.issuance import ACCESS_TOKEN_LIFETIME
 from lab_servers.authorization_server.token_records import REFRESH_TOKEN_IDLE_TIMEOUT, REFRESH_TOKEN_LIFETIME
 from lab_servers.client import StepError
 
-from .helpers import assert_oauth_error, code_form, get_code, token_request
+from .helpers import assert_oauth_error, code_form, get_code, refresh_form, token_request
 from .registered_clients import registered_client
 
 pytestmark = pytest.mark.anyio
@@ -44,7 +44,7 @@ async def test_a_rotated_out_refresh_token_replayed_is_reuse_and_the_whole_grant
     client = connection.client
     old_refresh = client.state.tokens["refresh_token"]
     await client.refresh()
-    replay = {"grant_type": "refresh_token", "refresh_token": old_refresh, "client_id": connection.client_id}
+    replay = refresh_form(connection.client_id, old_refresh)
     assert_oauth_error(await token_request(lab, replay), 400, "invalid_grant", "reuse detected")
     with pytest.raises(StepError, match=r"step 9 \(refresh\).*invalid_grant"):
         await client.refresh()  # the client's current refresh token went down with the grant
@@ -66,12 +66,9 @@ async def test_a_refresh_may_narrow_the_access_token_but_the_new_refresh_token_k
     client_id = lab.client_metadata_url
     code = await get_code(lab, client_id, scope="notes:read notes:write")
     granted = (await token_request(lab, code_form(client_id, code))).json()
-    form = {"grant_type": "refresh_token", "client_id": client_id}
-    narrowed = (
-        await token_request(lab, {**form, "refresh_token": granted["refresh_token"], "scope": "notes:read"})
-    ).json()
+    narrowed = (await token_request(lab, refresh_form(client_id, granted["refresh_token"], scope="notes:read"))).json()
     assert narrowed["scope"] == "notes:read"
-    whole = await token_request(lab, {**form, "refresh_token": narrowed["refresh_token"], "scope": granted["scope"]})
+    whole = await token_request(lab, refresh_form(client_id, narrowed["refresh_token"], scope=granted["scope"]))
     assert whole.status_code == 200 and whole.json()["scope"] == "notes:read notes:write"
 
 
@@ -82,8 +79,7 @@ async def test_an_access_token_from_a_refresh_that_did_not_rotate_dies_with_its_
     client_id = lab.client_metadata_url
     code = await get_code(lab, client_id, scope="notes:read offline_access")
     refresh_token = (await token_request(lab, code_form(client_id, code))).json()["refresh_token"]
-    form = {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": client_id}
-    narrowed = (await token_request(lab, {**form, "scope": "notes:read"})).json()
+    narrowed = (await token_request(lab, refresh_form(client_id, refresh_token, scope="notes:read"))).json()
     assert "refresh_token" not in narrowed
     async with lab.httpx_client("client") as http:
         revoked = await http.post(f"{ISSUER}/revoke", data={"token": refresh_token, "client_id": client_id})
@@ -127,12 +123,7 @@ async def test_step_up_is_a_named_step_asking_for_the_union_then_consent_token_a
 
 
 async def test_every_refusal_in_this_file_is_an_oauth_error_never_a_500(lab: Lab) -> None:
-    form = {
-        "grant_type": "refresh_token",
-        "refresh_token": "nope",
-        "client_id": lab.client_metadata_url,
-        "resource": MCP_URL,
-    }
+    form = refresh_form(lab.client_metadata_url, "nope", resource=MCP_URL)
     assert_oauth_error(await token_request(lab, form), 400, "invalid_grant", "unknown")
 
 
@@ -160,8 +151,7 @@ async def test_a_blank_scope_on_refresh_is_read_as_omitted_and_gets_the_granted_
     # RFC 6749 §3.3: a scope is one or more scope tokens, so a blank one names none and never
     # asks for a token with no scope.
     connection = await lab.connect("cimd")
-    form = {"grant_type": "refresh_token", "refresh_token": connection.client.state.tokens["refresh_token"],
-            "client_id": connection.client_id, "scope": blank}  # fmt: skip
+    form = refresh_form(connection.client_id, connection.client.state.tokens["refresh_token"], scope=blank)
     response = await token_request(lab, form)
     assert response.status_code == 200, response.text
     assert response.json()["scope"] == "notes:read"
@@ -169,8 +159,9 @@ async def test_a_blank_scope_on_refresh_is_read_as_omitted_and_gets_the_granted_
 
 async def test_a_scope_repeated_on_refresh_is_granted_once(lab: Lab) -> None:
     connection = await lab.connect("cimd")
-    form = {"grant_type": "refresh_token", "refresh_token": connection.client.state.tokens["refresh_token"],
-            "client_id": connection.client_id, "scope": "notes:read notes:read"}  # fmt: skip
+    form = refresh_form(
+        connection.client_id, connection.client.state.tokens["refresh_token"], scope="notes:read notes:read"
+    )
     assert (await token_request(lab, form)).json()["scope"] == "notes:read"
 
 
@@ -180,9 +171,9 @@ async def test_a_refresh_token_presented_by_another_client_is_invalid_grant(lab:
     client_id = lab.client_metadata_url
     refresh = (await token_request(lab, code_form(client_id, await get_code(lab, client_id)))).json()["refresh_token"]
     other = (await registered_client(lab))["client_id"]
-    stolen = {"grant_type": "refresh_token", "refresh_token": refresh, "client_id": other}
+    stolen = refresh_form(other, refresh)
     assert_oauth_error(await token_request(lab, stolen), 400, "invalid_grant", "issued to another client")
-    mine = {"grant_type": "refresh_token", "refresh_token": refresh, "client_id": client_id}
+    mine = refresh_form(client_id, refresh)
     assert (await token_request(lab, mine)).status_code == 200  # the refusal spent nothing
 
 
@@ -194,15 +185,14 @@ async def test_a_refresh_token_is_refused_from_the_second_its_grant_ends_however
     # second it is already expired. Rotating within each idle window keeps the idle timeout out of it.
     client_id = lab.client_metadata_url
     refresh = (await token_request(lab, code_form(client_id, await get_code(lab, client_id)))).json()["refresh_token"]
-    form = {"grant_type": "refresh_token", "client_id": client_id}
     step = REFRESH_TOKEN_IDLE_TIMEOUT - 3600
     for _ in range(REFRESH_TOKEN_LIFETIME // step):
         lab.clock.advance(step)
-        response = await token_request(lab, {**form, "refresh_token": refresh})
+        response = await token_request(lab, refresh_form(client_id, refresh))
         assert response.status_code == 200, response.text
         refresh = response.json()["refresh_token"]
     lab.clock.advance(REFRESH_TOKEN_LIFETIME - (REFRESH_TOKEN_LIFETIME // step) * step)
-    response = await token_request(lab, {**form, "refresh_token": refresh})
+    response = await token_request(lab, refresh_form(client_id, refresh))
     assert_oauth_error(response, 400, "invalid_grant", "the refresh token expired", "rotation does not extend it")
 
 
@@ -212,7 +202,7 @@ async def test_a_refresh_may_not_move_the_grant_to_another_resource(lab: Lab) ->
     lab.auth_server.resource_scopes["https://other.example/mcp"] = ["notes:read"]
     client_id = lab.client_metadata_url
     refresh = (await token_request(lab, code_form(client_id, await get_code(lab, client_id)))).json()["refresh_token"]
-    form = {"grant_type": "refresh_token", "refresh_token": refresh, "client_id": client_id}
+    form = refresh_form(client_id, refresh)
     response = await token_request(lab, {**form, "resource": "https://other.example/mcp"})
     assert_oauth_error(response, 400, "invalid_target", "differs from the one in the original grant")
     assert (await token_request(lab, {**form, "resource": MCP_URL})).status_code == 200  # the same one is fine

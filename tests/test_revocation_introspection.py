@@ -20,7 +20,7 @@ from lab_servers.story import (
     use_local_jwt_check,
 )
 
-from .helpers import assert_oauth_error, code_form, get_code, register, token_request
+from .helpers import assert_oauth_error, code_form, get_code, refresh_form, register, token_request
 
 pytestmark = pytest.mark.anyio
 PUBLIC_CLIENT = {k: v for k, v in default_client_metadata().items() if k != "client_id"}
@@ -240,7 +240,7 @@ async def test_a_refresh_token_revoked_by_rfc_7009_is_refused_as_revoked_not_as_
     refresh = connection.client.state.tokens["refresh_token"]
     revoked = await post(lab, "/revoke", {"token": refresh, "client_id": connection.client_id})
     assert revoked.status_code == 200
-    again = {"grant_type": "refresh_token", "refresh_token": refresh, "client_id": connection.client_id}
+    again = refresh_form(connection.client_id, refresh)
     response = await post(lab, "/token", again)
     assert_oauth_error(response, 400, "invalid_grant", "was revoked", "RFC 7009")
     assert "reuse" not in response.json()["error_description"]
@@ -253,7 +253,7 @@ async def test_refresh_reuse_revokes_the_exchanged_token_too(lab: Lab) -> None:
     old_refresh = connection.client.state.tokens["refresh_token"]
     await connection.client.refresh()
     downstream = await exchanged_for(lab, connection.client.state.tokens["access_token"])
-    replay = {"grant_type": "refresh_token", "refresh_token": old_refresh, "client_id": connection.client_id}
+    replay = refresh_form(connection.client_id, old_refresh)
     assert_oauth_error(await post(lab, "/token", replay), 400, "invalid_grant", "reuse detected")
     assert await introspected_by_the_api(lab, downstream) == {"active": False}
 

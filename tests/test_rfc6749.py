@@ -20,7 +20,15 @@ from lab_servers.authorization_server.errors import OAuthError
 from lab_servers.authorization_server.rfc6749 import form_urlencoded, scope_tokens
 from lab_servers.client import Browser, ConsentPage, Redirect
 
-from .helpers import assert_oauth_error, authorization_url, code_form, get_code, open_authorization, token_request
+from .helpers import (
+    assert_oauth_error,
+    authorization_url,
+    code_form,
+    get_code,
+    open_authorization,
+    refresh_form,
+    token_request,
+)
 from .registered_clients import registered_client
 
 pytestmark = pytest.mark.anyio
@@ -136,8 +144,7 @@ async def test_a_refresh_narrowed_to_a_malformed_scope_is_invalid_scope(lab: Lab
     client_id = lab.client_metadata_url
     code = await get_code(lab, client_id, scope="notes:read notes:write")
     granted = (await token_request(lab, code_form(client_id, code))).json()
-    form = {"grant_type": "refresh_token", "client_id": client_id, "refresh_token": granted["refresh_token"]}
-    response = await token_request(lab, {**form, "scope": "notes:read\u00a0"})
+    response = await token_request(lab, refresh_form(client_id, granted["refresh_token"], scope="notes:read\u00a0"))
     assert_oauth_error(response, 400, "invalid_scope", "RFC 6749 section 3.3")
 
 

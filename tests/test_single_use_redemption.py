@@ -20,7 +20,15 @@ from lab_servers.client import Browser, ConsentPage, Redirect, StepError
 from lab_servers.story import add_enterprise_idp
 
 from .enterprise_requests import good, present
-from .helpers import assert_oauth_error, code_form, get_code, open_authorization, register, token_request
+from .helpers import (
+    assert_oauth_error,
+    code_form,
+    get_code,
+    open_authorization,
+    refresh_form,
+    register,
+    token_request,
+)
 
 pytestmark = pytest.mark.anyio
 PUBLIC_CLIENT = {k: v for k, v in default_client_metadata().items() if k != "client_id"}
@@ -152,7 +160,7 @@ async def test_a_refresh_that_brings_no_new_refresh_token_leaves_the_old_one_usa
     client_id = await registered_client(lab)
     code = await get_code(lab, client_id, scope="notes:read offline_access")
     refresh_token = (await token_request(lab, code_form(client_id, code, resource=MCP_URL))).json()["refresh_token"]
-    form = {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": client_id}
+    form = refresh_form(client_id, refresh_token)
     narrowed = await token_request(lab, {**form, "scope": "notes:read"})
     assert narrowed.status_code == 200 and "refresh_token" not in narrowed.json()
     again = await token_request(lab, form)
@@ -163,7 +171,7 @@ async def test_two_concurrent_refreshes_of_one_token_give_exactly_one_token_and_
     client_id = await registered_client(lab)
     code = await get_code(lab, client_id)
     refresh_token = (await token_request(lab, code_form(client_id, code))).json()["refresh_token"]
-    form = {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": client_id}
+    form = refresh_form(client_id, refresh_token)
     responses = await asyncio.gather(token_request(lab, form), token_request(lab, form))
     assert sorted(r.status_code for r in responses) == [200, 400]
     assert_oauth_error(next(r for r in responses if r.status_code == 400), 400, "invalid_grant", "reuse detected")

@@ -27,7 +27,7 @@ from lab_servers.authorization_server.authorize import CODE_LIFETIME, CONSENT_LI
 from lab_servers.authorization_server.token import ACCESS_TOKEN_LIFETIME
 from lab_servers.authorization_server.token_records import REFRESH_TOKEN_IDLE_TIMEOUT, REFRESH_TOKEN_LIFETIME
 
-from .helpers import CHALLENGE, VERIFIER
+from .helpers import CHALLENGE, VERIFIER, refresh_form
 from .lab_machine import LabMachine
 
 REDIRECT = default_client_metadata()["redirect_uris"][0]
@@ -233,7 +233,7 @@ class OAuthModel(LabMachine):
         response = self.send(
             "POST",
             f"{ISSUER}/token",
-            data={"grant_type": "refresh_token", "refresh_token": token, "client_id": model.client.client_id},
+            data=refresh_form(model.client.client_id, token),
         )
         if model.family_ends <= self.now:
             assert (response.status_code, response.json()["error"]) == (400, "invalid_grant")
@@ -267,7 +267,7 @@ class OAuthModel(LabMachine):
         response = self.send(
             "POST",
             f"{ISSUER}/token",
-            data={"grant_type": "refresh_token", "refresh_token": token, "client_id": "tpc_nobody"},
+            data=refresh_form("tpc_nobody", token),
         )
         assert response.status_code == 401 and response.json()["error"] == "invalid_client"
         assert self.as_state() == before

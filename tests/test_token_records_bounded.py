@@ -11,19 +11,14 @@ from typing import Any
 import httpx
 import pytest
 
-from lab_servers import CLIENT_METADATA_URL, ISSUER, Lab
+from lab_servers import CLIENT_METADATA_URL, Lab
 from lab_servers.authorization_server.issuance import ACCESS_TOKEN_LIFETIME
 from lab_servers.authorization_server.token_records import REFRESH_TOKEN_IDLE_TIMEOUT, REFRESH_TOKEN_LIFETIME
 from lab_servers.client import StepError
 
-from .helpers import assert_oauth_error, code_form, get_code, token_request
+from .helpers import assert_oauth_error, code_form, get_code, refresh_form, token_request
 
 pytestmark = pytest.mark.anyio
-
-
-async def refresh_form(lab: Lab, form: dict[str, str]) -> httpx.Response:
-    async with lab.httpx_client("client") as http:
-        return await http.post(f"{ISSUER}/token", data={"grant_type": "refresh_token", **form})
 
 
 async def test_many_successful_grants_across_clock_jumps_leave_bounded_state(lab: Lab) -> None:
@@ -44,7 +39,7 @@ async def test_an_expired_refresh_token_is_refused_naming_its_lifetime(lab: Lab)
     await connection.client.refresh()  # rotation does not extend the grant's end
     lab.clock.advance(REFRESH_TOKEN_LIFETIME)
     token = connection.client.state.tokens["refresh_token"]
-    response = await refresh_form(lab, {"refresh_token": token, "client_id": connection.client_id})
+    response = await token_request(lab, refresh_form(connection.client_id, token))
     assert_oauth_error(response, 400, "invalid_grant", "24 h")
     with pytest.raises(StepError, match="invalid_grant"):
         await connection.client.refresh()
@@ -57,7 +52,7 @@ async def test_a_refresh_token_unused_for_8_h_is_refused_naming_the_idle_timeout
     await connection.client.refresh()  # within the window: rotated, and a new window opens
     token = connection.client.state.tokens["refresh_token"]
     lab.clock.advance(REFRESH_TOKEN_IDLE_TIMEOUT)
-    response = await refresh_form(lab, {"refresh_token": token, "client_id": connection.client_id})
+    response = await token_request(lab, refresh_form(connection.client_id, token))
     assert_oauth_error(response, 400, "invalid_grant", "unused for 8 h", "idle timeout", "RFC 9700 section 4.14.2")
     assert not lab.auth_server.refresh_tokens[token].usable(lab.clock.now())
 
@@ -70,7 +65,7 @@ async def test_rotation_resets_the_idle_window_but_never_passes_the_grants_end(l
     token = lab.auth_server.refresh_tokens[connection.client.state.tokens["refresh_token"]]
     assert token.idle_expires_at == token.expires_at  # the last window is cut at the absolute end
     lab.clock.advance(token.expires_at - lab.clock.now())
-    response = await refresh_form(lab, {"refresh_token": token.token, "client_id": connection.client_id})
+    response = await token_request(lab, refresh_form(connection.client_id, token.token))
     assert_oauth_error(response, 400, "invalid_grant", "24 h")
 
 
@@ -82,10 +77,10 @@ async def test_a_refresh_that_brings_no_replacement_still_resets_the_idle_window
     lab.auth_server.offline_access = True
     code = await get_code(lab, CLIENT_METADATA_URL, scope="notes:read offline_access")
     token = (await token_request(lab, code_form(CLIENT_METADATA_URL, code))).json()["refresh_token"]
-    form = {"refresh_token": token, "client_id": CLIENT_METADATA_URL, "scope": "notes:read"}
+    form = refresh_form(CLIENT_METADATA_URL, token, scope="notes:read")
     for _ in range(REFRESH_TOKEN_IDLE_TIMEOUT // 3600):
         lab.clock.advance(3600)
-        narrowed = await refresh_form(lab, form)
+        narrowed = await token_request(lab, form)
         assert narrowed.status_code == 200 and "refresh_token" not in narrowed.json(), narrowed.text
     held = lab.auth_server.refresh_tokens[token]
     assert held.usable(lab.clock.now()) and held.idle_expires_at == lab.clock.now() + REFRESH_TOKEN_IDLE_TIMEOUT
@@ -96,7 +91,7 @@ async def test_a_rotated_out_refresh_token_replayed_after_the_idle_timeout_is_st
     stolen = connection.client.state.tokens["refresh_token"]
     await connection.client.refresh()
     lab.clock.advance(REFRESH_TOKEN_IDLE_TIMEOUT)
-    response = await refresh_form(lab, {"refresh_token": stolen, "client_id": connection.client_id})
+    response = await token_request(lab, refresh_form(connection.client_id, stolen))
     assert_oauth_error(response, 400, "invalid_grant", "reuse detected")
     assert lab.auth_server.refresh_tokens[connection.client.state.tokens["refresh_token"]].revoked
 
@@ -113,7 +108,7 @@ async def test_revocation_and_introspection_still_hold_after_sweeps(lab: Lab) ->
     assert jti not in server.revoked_jtis and jti not in server.grant_of_jti
     # The family is within its lifetime: its tokens are still remembered as revoked.
     assert server.refresh_tokens[old].revoked
-    response = await refresh_form(lab, {"refresh_token": old, "client_id": first.client_id})
+    response = await token_request(lab, refresh_form(first.client_id, old))
     assert_oauth_error(response, 400, "invalid_grant", "reuse detected")
 
 
@@ -124,7 +119,7 @@ async def test_reuse_detection_still_kills_the_family_after_a_sweep(lab: Lab) ->
     await connection.client.refresh()
     lab.clock.advance(ACCESS_TOKEN_LIFETIME + 1)
     await lab.connect("cimd")  # a sweep between rotation and reuse
-    response = await refresh_form(lab, {"refresh_token": stolen, "client_id": connection.client_id})
+    response = await token_request(lab, refresh_form(connection.client_id, stolen))
     assert_oauth_error(response, 400, "invalid_grant", "reuse detected")
     current = connection.client.state.tokens["refresh_token"]
     assert server.refresh_tokens[current].revoked
@@ -140,7 +135,7 @@ async def test_a_full_store_refuses_new_grants_and_keeps_live_state(lab: Lab) ->
     with pytest.raises(StepError, match="temporarily_unavailable"):
         await connection.client.refresh()
     assert dict(server.refresh_tokens) == before and not next(iter(before.values())).revoked
-    response = await refresh_form(lab, {"refresh_token": next(iter(before)), "client_id": connection.client_id})
+    response = await token_request(lab, refresh_form(connection.client_id, next(iter(before))))
     assert_oauth_error(response, 503, "temporarily_unavailable", "limit")
     lab.clock.advance(REFRESH_TOKEN_LIFETIME)  # once the grant has ended, room is made again
     await lab.connect("cimd")
