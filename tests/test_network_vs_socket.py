@@ -122,6 +122,9 @@ CASES: dict[str, tuple[App, str, tuple[Any, ...], tuple[Any, ...] | None]] = {
     "status_99": (answering(99), "GET", DISCONNECTED, None),
     "status_103": (answering(103), "GET", DISCONNECTED, None),
     "length_no_number": (answering(headers=((b"content-length", b"abc"),), body=(b"abc",)), "GET", DISCONNECTED, None),
+    # h11 writes at most 20 digits; 4,301 are more than CPython's int() reads (a ValueError, a 500).
+    "length_of_21_digits": (answering(headers=((b"content-length", b"1" * 21),), body=(b"abc",)), "GET", DISCONNECTED, None),
+    "length_of_4301_digits": (answering(headers=((b"content-length", b"1" * 4301),), body=(b"abc",)), "GET", DISCONNECTED, None),
     "crlf_in_value": (answering(headers=((b"x-bad", b"a\r\nb"),)), "GET", DISCONNECTED, None),
     "space_in_name": (answering(headers=((b"x bad", b"a"),)), "GET", DISCONNECTED, None),
     "padded_value": (answering(headers=((b"x-ws", b" padded "),)), "GET", DISCONNECTED, None),
@@ -238,6 +241,14 @@ async def test_an_answer_http_cannot_carry_is_filed_unanswered() -> None:
     outcome, (exchange,) = await in_process("status_103", "GET")
     assert outcome == DISCONNECTED and exchange.status is None
     assert exchange.error is not None and "status 103" in exchange.error and "RFC 9110 §15" in exchange.error
+
+
+@pytest.mark.parametrize("name", ["length_of_21_digits", "length_of_4301_digits"])
+async def test_a_content_length_longer_than_h11_writes_is_no_answer(name: str) -> None:
+    """RFC 9110 §8.6: a recipient anticipates large numbers; h11 writes at most 20 digits."""
+    outcome, (exchange,) = await in_process(name, "GET")
+    assert outcome == DISCONNECTED and exchange.status is None
+    assert exchange.error is not None and "more than the 20 h11 writes (RFC 9110 §8.6" in exchange.error
 
 
 @pytest.mark.parametrize("name", list(REQUESTS))

@@ -12,7 +12,14 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ..rfc9110 import imf_fixdate
-from .http1 import INTERNAL_ERROR, INTERNAL_ERROR_BODY, NO_CONTENT, ServerDisconnected, is_field
+from .http1 import (
+    CONTENT_LENGTH_MAX_DIGITS,
+    INTERNAL_ERROR,
+    INTERNAL_ERROR_BODY,
+    NO_CONTENT,
+    ServerDisconnected,
+    is_field,
+)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -271,6 +278,10 @@ class AppCall:
                 if not value.isdigit() or not value.isascii():
                     self._disconnect(
                         f"the server closed the connection without a response: its app sent Content-Length {value!r}, which is no length (RFC 9110 §8.6)"
+                    )
+                if len(value) > CONTENT_LENGTH_MAX_DIGITS:
+                    self._disconnect(
+                        f"the server closed the connection without a response: its app sent a Content-Length of {len(value)} digits, more than the {CONTENT_LENGTH_MAX_DIGITS} h11 writes (RFC 9110 §8.6: a recipient bounds large numbers)"
                     )
                 self._length_left = int(value)
         if not has_date:

@@ -18,6 +18,10 @@ INTERNAL_ERROR_BODY = b"Internal Server Error"
 # closes the connection with no response; so does the lab (the app's answer is not sent).
 _FIELD_NAME = re.compile(TOKEN)
 _FIELD_VALUE = re.compile(r"(?:[^\x00\t\n\x0b\x0c\r ]+(?:[ \t]+[^\x00\t\n\x0b\x0c\r ]+)*)?")
+# h11 writes a Content-Length of at most 20 digits (its CONTENT_LENGTH_MAX_DIGITS, "1 billion TB"):
+# RFC 9110 §8.6 asks a recipient to anticipate large numbers and bound them. A longer one is no
+# length it will frame, and CPython's int() refuses a string of more than 4,300 digits outright.
+CONTENT_LENGTH_MAX_DIGITS = 20
 # RFC 9110 §6.4.1: no content in a 204 (§15.3.5) or a 304 (§15.4.5), nor in any answer to HEAD.
 NO_CONTENT = (204, 304)
 
