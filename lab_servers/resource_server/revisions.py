@@ -19,7 +19,6 @@ import json
 
 from starlette.responses import Response
 
-from ..bounded_json import parse_json
 from ..revisions import (
     HANDSHAKE_VERSIONS,
     HEADER_MISMATCH,
@@ -81,18 +80,16 @@ def response_refusal(revision: Revision, header: str | None, message: object) ->
     return _error(NO_ID, INVALID_REQUEST, describe(INVALID_REQUEST, rule))
 
 
-def negotiate_initialize(revision: Revision, body: bytes) -> bytes:
+def negotiate_initialize(revision: Revision, message: object, body: bytes) -> bytes:
     """Lifecycle §Version Negotiation: a server that does not support the requested version
     answers with one it does. The SDK supports them all, so an older lab server rewrites the
-    request to its own revision and the SDK answers with that."""
-    if revision.modern_transport or b'"initialize"' not in body:
+    request to its own revision and the SDK answers with that. `message` is `body` as the gate
+    parsed it: a method is judged by its JSON value, so `"\\u0069nitialize"`, which the SDK reads as
+    initialize too, is negotiated like `"initialize"` (RFC 8259 §7: an escape is the character);
+    judged by its bytes, a 2025-03-26 server answered such a request with 2025-11-25."""
+    if revision.modern_transport or not isinstance(message, dict) or message.get("method") != "initialize":
         return body
-    try:
-        message = parse_json(body, what="the JSON-RPC message")  # bounded: raises JsonRejected, a ValueError
-    except ValueError:
-        return body
-    params = message.get("params") if isinstance(message, dict) and message.get("method") == "initialize" else None
+    params = message.get("params")
     if not isinstance(params, dict) or params.get("protocolVersion") in handshake_versions_up_to(revision.version):
         return body
-    params["protocolVersion"] = revision.version
-    return json.dumps(message).encode()
+    return json.dumps({**message, "params": {**params, "protocolVersion": revision.version}}).encode()

@@ -232,7 +232,7 @@ class ResourceServer:
         scope["state"]["lab_bearer"] = _bearer_token(scope)
         if isinstance(message, list):
             return await (await serve_batch(self.mcp_app, scope, receive, message))(scope, receive, send)
-        body = negotiate_initialize(self.revision, body)
+        body = negotiate_initialize(self.revision, message, body)
         return await self.mcp_app(scope, replayed(body, receive), send)
 
     async def authenticate(self, scope: Scope) -> TokenClaims | Response:

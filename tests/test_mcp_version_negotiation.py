@@ -1,0 +1,50 @@
+"""Lifecycle "Version Negotiation": "If the server supports the requested protocol version, it
+MUST respond with the same version. Otherwise, the server MUST respond with another protocol
+version it supports." The SDK supports every revision, so a lab server of an older revision
+rewrites what a newer client asks for to its own; these tests hold that rewrite to the request as
+JSON reads it, not as its bytes happen to be spelled."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lab_servers import Lab
+
+from .test_resource_server_transport import JSON_HEADERS, mint
+
+pytestmark = pytest.mark.anyio
+NEWER = "2025-11-25"
+
+
+def initialize(method: str = '"initialize"', *, padding: int = 0) -> str:
+    client_info = {"name": "t", "version": "1"} | ({"description": "x" * padding} if padding else {})
+    params = {"protocolVersion": NEWER, "capabilities": {}, "clientInfo": client_info}
+    return f'{{"jsonrpc": "2.0", "id": 1, "method": {method}, "params": {json.dumps(params)}}}'
+
+
+async def negotiated(revision: str, body: str) -> str:
+    async with Lab(revision=revision) as lab, lab.httpx_client() as http:
+        headers = {**JSON_HEADERS, "Authorization": f"Bearer {mint(lab)}"}
+        response = await http.post(lab.mcp_url, content=body, headers=headers)
+    assert response.status_code == 200, response.text
+    return str(response.json()["result"]["protocolVersion"])
+
+
+@pytest.mark.parametrize("revision", ["2025-03-26", "2025-06-18"])
+async def test_a_server_answers_a_newer_clients_initialize_with_its_own_revision(revision: str) -> None:
+    assert await negotiated(revision, initialize()) == revision
+
+
+@pytest.mark.parametrize("revision", ["2025-03-26", "2025-06-18"])
+async def test_an_escaped_method_name_is_the_same_initialize_and_is_negotiated_alike(revision: str) -> None:
+    # RFC 8259 §7: "\u0069" is the character i; the SDK reads the method as initialize, so the
+    # server's answer must be its own revision, not the 2025-11-25 it does not speak.
+    assert await negotiated(revision, initialize('"\\u0069nitialize"')) == revision
+
+
+async def test_an_initialize_the_gate_accepts_is_negotiated_however_large() -> None:
+    # The MCP endpoint takes messages up to its body cap (256 KB); the rewrite must read every
+    # message the gate accepted, not only those within the smaller default JSON limits (64 KB).
+    assert await negotiated("2025-03-26", initialize(padding=100_000)) == "2025-03-26"
