@@ -67,7 +67,7 @@ class BodyLimit:
             # RFC 9110 §8.6: differing or non-numeric Content-Length values make the framing unknowable.
             why = "the Content-Length header is not one non-negative integer (RFC 9110 §8.6)"
             return await answer_and_close(send, self.refusal(scope["path"], 400, why))
-        if lengths and int(next(iter(lengths))) > limit:
+        if lengths and _exceeds(next(iter(lengths)), limit):
             return await answer_and_close(
                 send, self.refusal(scope["path"], 413, _too_large(limit, "Content-Length announces more"))
             )
@@ -103,6 +103,14 @@ class BodyLimit:
         except Exception:
             if not refused:
                 raise
+
+
+def _exceeds(digits: bytes, limit: int) -> bool:
+    """A Content-Length (1*DIGIT, RFC 9110 §8.6) over `limit`, judged by its digits first: int()
+    refuses a string of more than 4,300 digits (CPython's limit on int/str conversion, a
+    ValueError), and such a value is only a larger number, to be answered 413 like any other."""
+    significant = digits.lstrip(b"0")
+    return len(significant) > len(str(limit)) or int(significant or b"0") > limit
 
 
 def _too_large(limit: int, how: str) -> str:
