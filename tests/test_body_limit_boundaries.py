@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from lab_servers.authorization_server.errors import oauth_refusal
-from lab_servers.body_limit import BodyLimit
+from lab_servers.body_limit import BodyLimit, BodyTooLarge
 
 pytestmark = pytest.mark.anyio
 CAP = 100
@@ -107,3 +107,57 @@ def test_the_middleware_is_transparent_to_attribute_reads_and_copies() -> None:
     assert limit.marker == Endpoint.marker
     duplicate = copy.copy(limit)
     assert duplicate.app is limit.app and duplicate.limit_for("/any") == CAP
+
+
+class Framework:
+    """An app that reacts to an aborted read as frameworks do: it catches the error, reads again,
+    and answers 400; `early` starts its answer before reading the body at all."""
+
+    def __init__(self, *, early: bool = False) -> None:
+        self.early = early
+        self.received: list[dict[str, Any]] = []
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if self.early:
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+        try:
+            while (message := await receive())["type"] == "http.request":
+                self.received.append(message)
+        except BodyTooLarge:
+            self.received.append(await receive())
+        if not self.early:
+            await send({"type": "http.response.start", "status": 400, "headers": []})
+        await send({"type": "http.response.body", "body": b"the app's own reaction"})
+
+
+async def through(app: Framework, size: int) -> list[dict[str, Any]]:
+    scope = {"type": "http", "method": "POST", "path": "/token", "headers": []}
+    chunks = [{"type": "http.request", "body": b"a" * 60, "more_body": True} for _ in range(size // 60)]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return chunks.pop(0) if chunks else {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await BodyLimit(app, CAP, refusal=oauth_refusal)(scope, receive, send)
+    return sent
+
+
+async def test_past_the_cap_the_app_reads_nothing_more_and_its_reaction_is_dropped_for_the_413() -> None:
+    # The 413 is the answer (RFC 9110 §15.5.14); what the app makes of the aborted read (a
+    # framework's 400 or 500) is not what the client should see, and no byte past the cap reaches it.
+    app = Framework()
+    sent = await through(app, 10 * CAP)
+    assert [m.get("status") for m in sent if m["type"] == "http.response.start"] == [413]
+    assert b"the app's own reaction" not in b"".join(m.get("body", b"") for m in sent)
+    assert sum(len(m.get("body", b"")) for m in app.received) <= CAP
+    assert app.received[-1] == {"type": "http.disconnect"}  # read again after the refusal: gone
+
+
+async def test_an_answer_already_started_is_not_followed_by_a_second_start() -> None:
+    # ASGI (and HTTP/1.1) has one status line per response: once the app has started its own,
+    # the middleware cannot answer 413; it stops the read, and the app's answer ends there.
+    sent = await through(Framework(early=True), 10 * CAP)
+    assert [m.get("status") for m in sent if m["type"] == "http.response.start"] == [200]
