@@ -161,3 +161,17 @@ async def test_an_answer_already_started_is_not_followed_by_a_second_start() -> 
     # the middleware cannot answer 413; it stops the read, and the app's answer ends there.
     sent = await through(Framework(early=True), 10 * CAP)
     assert [m.get("status") for m in sent if m["type"] == "http.response.start"] == [200]
+
+
+async def test_an_apps_own_failure_under_the_cap_is_not_swallowed() -> None:
+    # Only the failure the cap caused is the middleware's to answer (with its 413); any other
+    # reaches the server, which answers 500 as for any app: silence would leave the client waiting.
+    async def failing(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        raise LookupError("the app's own bug")
+
+    async def unused(*_message: dict[str, Any]) -> dict[str, Any]:  # pragma: no cover - never called
+        raise AssertionError("the app neither reads nor answers")
+
+    scope = {"type": "http", "method": "POST", "path": "/token", "headers": []}
+    with pytest.raises(LookupError):
+        await BodyLimit(failing, CAP, refusal=oauth_refusal)(scope, unused, unused)
