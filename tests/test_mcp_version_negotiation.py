@@ -11,6 +11,7 @@ import json
 import pytest
 
 from lab_servers import Lab
+from lab_servers.story import OTHER_MCP_URL, add_second_mcp_server
 
 from .test_resource_server_transport import JSON_HEADERS, mint
 
@@ -48,3 +49,18 @@ async def test_an_initialize_the_gate_accepts_is_negotiated_however_large() -> N
     # The MCP endpoint takes messages up to its body cap (256 KB); the rewrite must read every
     # message the gate accepted, not only those within the smaller default JSON limits (64 KB).
     assert await negotiated("2025-03-26", initialize(padding=100_000)) == "2025-03-26"
+
+
+async def test_a_server_added_to_the_lab_is_dual_era_like_the_labs_own() -> None:
+    # A 2026-07-28 server built without saying otherwise still answers initialize-era clients
+    # (2026-07-28 versioning, "Backward Compatibility with Initialization-Based Versions": a server
+    # MAY implement both behaviors; Legacy client, Dual-era server: "Works"), as the
+    # lab's own does: a notebook's second MCP server must not refuse the clients the first takes.
+    async with Lab() as lab, lab.httpx_client() as http:
+        add_second_mcp_server(lab)
+        now = lab.clock.now()
+        claims = {"iss": lab.issuer, "sub": "alice", "aud": OTHER_MCP_URL, "client_id": "tpc_x",
+                  "scope": "notes:read", "iat": now, "exp": now + 900, "jti": "j2"}  # fmt: skip
+        headers = {**JSON_HEADERS, "Authorization": f"Bearer {lab.auth_server.keys.sign_access_token(claims)}"}
+        response = await http.post(OTHER_MCP_URL, content=initialize(), headers=headers)
+    assert response.status_code == 200 and response.json()["result"]["protocolVersion"] == NEWER
