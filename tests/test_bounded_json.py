@@ -142,6 +142,38 @@ def test_the_first_limit_broken_reading_left_to_right_is_the_one_named() -> None
         parse_json(b"[[1],2,3,4]", tight)  # closed again, then the last comma is one too many
 
 
+def test_exactly_the_member_limit_is_accepted_and_one_more_refused_after_the_full_scan() -> None:
+    # RFC 8259 §9 lets a parser limit a text; the limit is "at most", so a text with exactly
+    # max_members is JSON the lab takes. Three openers (more than max_depth, so the full scan
+    # runs, though no two nest deeper than 2) and one comma: four members.
+    tight = DEFAULT_LIMITS.but(max_depth=2, max_members=4)
+    assert parse_json(b"[[1],[2]]", tight) == [[1], [2]]
+    with pytest.raises(JsonRejected, match="more than 4 array elements"):
+        parse_json(b"[[1],[2],3]", tight)
+
+
+def test_a_number_of_exactly_the_character_limit_is_accepted_and_one_more_refused() -> None:
+    # RFC 8259 §9: a parser may limit "the range and precision of numbers"; at most 40 characters.
+    limit = DEFAULT_LIMITS.max_number_chars
+    assert parse_json(b"[" + b"9" * limit + b"]") == [int("9" * limit)]
+    with pytest.raises(JsonRejected, match=f"number of {limit + 1} characters"):
+        parse_json(b"[" + b"9" * (limit + 1) + b"]")
+
+
+@pytest.mark.parametrize(
+    ("text", "rule"),
+    [
+        (b'["ok", ["\\\\ud800", "\\ud800"]]', "lone surrogate"),
+        (b'[["' + b"s" * (8 * 1024 + 1) + b'"]]', "string of 8193 characters"),
+    ],
+    ids=["lone-surrogate", "over-long"],
+)
+def test_a_string_inside_an_array_is_held_to_the_same_rules_as_one_in_an_object(text: bytes, rule: str) -> None:
+    # RFC 8259 §8.2, §9: every string of the text, array elements as much as member values.
+    with pytest.raises(JsonRejected, match=rule):
+        parse_json(text)
+
+
 quoted_text = st.text(alphabet='"\\[]{},x', max_size=60)
 TEXTBOOK_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)  # needs the closing quote
 
