@@ -1,0 +1,55 @@
+"""read_at_most at its edges: a body of exactly the limit is read whole, on the wire and inflated,
+one byte more is refused (CIMD -02 §8.7: "stop reading at the limit and treat the response as an
+error"), and a body with more than one content coding is refused by name (RFC 9110 §8.4: codings
+are applied in turn; the reader decodes one of those it offered)."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from lab_servers.bounded_read import BodyRefused, read_at_most
+
+pytestmark = pytest.mark.anyio
+LIMIT = 64
+
+
+class Chunks(httpx.AsyncByteStream):
+    def __init__(self, body: bytes, size: int = 10) -> None:
+        self.pieces = [body[i : i + size] for i in range(0, len(body), size)]
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for piece in self.pieces:
+            yield piece
+
+
+async def read(body: bytes, *codings: str) -> bytes:
+    headers = [("content-encoding", coding) for coding in codings]
+    response = httpx.Response(200, headers=headers, stream=Chunks(body))
+    return await read_at_most(response, LIMIT, "the document", rule="lab limit")
+
+
+async def test_a_body_of_exactly_the_limit_is_read_whole() -> None:
+    assert await read(b"a" * LIMIT) == b"a" * LIMIT
+
+
+async def test_a_body_one_byte_over_the_limit_is_refused_naming_the_limit() -> None:
+    with pytest.raises(BodyRefused, match=f"larger than {LIMIT} bytes \\(lab limit\\)") as refused:
+        await read(b"a" * (LIMIT + 1))
+    assert str(refused.value) == refused.value.rule  # printable as the rule it names
+
+
+async def test_a_gzip_body_inflating_to_exactly_the_limit_is_read_and_one_byte_more_is_refused() -> None:
+    assert await read(gzip.compress(b"z" * LIMIT), "gzip") == b"z" * LIMIT
+    with pytest.raises(BodyRefused, match=f"inflates to more than {LIMIT} bytes"):
+        await read(gzip.compress(b"z" * (LIMIT + 1)), "gzip")
+
+
+@pytest.mark.parametrize("lines", [("gzip, gzip",), ("gzip", "gzip")], ids=["one-line", "two-lines"])
+async def test_two_content_codings_are_refused_by_name(lines: tuple[str, ...]) -> None:
+    # RFC 9110 §5.3: two field lines are one list, as "gzip, gzip" is.
+    with pytest.raises(BodyRefused, match="'gzip, gzip': 2 codings applied in turn"):
+        await read(gzip.compress(gzip.compress(b"x")), *lines)
