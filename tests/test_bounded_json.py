@@ -152,6 +152,14 @@ def test_exactly_the_member_limit_is_accepted_and_one_more_refused_after_the_ful
         parse_json(b"[[1],[2],3]", tight)
 
 
+def test_a_text_of_exactly_the_byte_limit_is_accepted_and_one_byte_more_refused() -> None:
+    # RFC 8259 §9: "An implementation may set limits on the size of texts that it accepts".
+    limits = DEFAULT_LIMITS.but(max_bytes=16)
+    assert parse_json(b'"' + b"s" * 14 + b'"', limits) == "s" * 14
+    with pytest.raises(JsonRejected, match="is 17 bytes; the limit is 16 bytes"):
+        parse_json(b'"' + b"s" * 15 + b'"', limits)
+
+
 def test_a_number_of_exactly_the_character_limit_is_accepted_and_one_more_refused() -> None:
     # RFC 8259 §9: a parser may limit "the range and precision of numbers"; at most 40 characters.
     limit = DEFAULT_LIMITS.max_number_chars

@@ -53,3 +53,11 @@ async def test_two_content_codings_are_refused_by_name(lines: tuple[str, ...]) -
     # RFC 9110 §5.3: two field lines are one list, as "gzip, gzip" is.
     with pytest.raises(BodyRefused, match="'gzip, gzip': 2 codings applied in turn"):
         await read(gzip.compress(gzip.compress(b"x")), *lines)
+
+
+async def test_a_gzip_body_cut_short_is_refused_not_read_as_what_came() -> None:
+    # RFC 9110 §8.4.1: gzip is the GZIP file format (RFC 1952), which ends with its trailer; a
+    # stream that ends before it is no gzip body, and its first bytes are not the document.
+    whole = gzip.compress(b"a complete document")
+    with pytest.raises(BodyRefused, match="ends inside its gzip stream"):
+        await read(whole[: len(whole) - 4], "gzip")
