@@ -2,7 +2,7 @@
 MUST respond with the same version. Otherwise, the server MUST respond with another protocol
 version it supports." The SDK supports every revision, so a lab server of an older revision
 rewrites what a newer client asks for to its own; these tests hold that rewrite to the request as
-JSON reads it, not as its bytes happen to be spelled."""
+JSON reads it, not as its bytes happen to be spelled; and what a dual-era server takes on each path."""
 
 from __future__ import annotations
 
@@ -64,3 +64,14 @@ async def test_a_server_added_to_the_lab_is_dual_era_like_the_labs_own() -> None
         headers = {**JSON_HEADERS, "Authorization": f"Bearer {lab.auth_server.keys.sign_access_token(claims)}"}
         response = await http.post(OTHER_MCP_URL, content=initialize(), headers=headers)
     assert response.status_code == 200 and response.json()["result"]["protocolVersion"] == NEWER
+
+
+@pytest.mark.parametrize(("header", "status"), [("2025-11-25", 202), ("2026-07-28", 400)])
+async def test_a_dual_era_server_takes_a_posted_response_on_the_legacy_path_only(header: str, status: int) -> None:
+    # 2026-07-28 streamable-http, Sending Messages: "The client MUST NOT send JSON-RPC responses"
+    # (the modern path asks the client nothing); a client that opened the legacy way speaks
+    # 2025-11-25, where a POSTed response is accepted with 202 (2025-11-25 Streamable HTTP).
+    async with Lab() as lab, lab.httpx_client() as http:
+        headers = {**JSON_HEADERS, "Authorization": f"Bearer {mint(lab)}", "MCP-Protocol-Version": header}
+        response = await http.post(lab.mcp_url, content='{"jsonrpc": "2.0", "id": 3, "result": {}}', headers=headers)
+    assert response.status_code == status, response.text
