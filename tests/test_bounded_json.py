@@ -152,6 +152,20 @@ def test_exactly_the_member_limit_is_accepted_and_one_more_refused_after_the_ful
         parse_json(b"[[1],[2],3]", tight)
 
 
+def test_the_depth_broken_at_an_opener_is_named_before_a_member_count_not_yet_over() -> None:
+    # At the second "[" the text has two members (the limit, not past it) and depth 2 (past 1):
+    # the depth is the limit broken there.
+    with pytest.raises(JsonRejected, match="deeper than 1"):
+        parse_json(b"[1,[2]]", DEFAULT_LIMITS.but(max_depth=1, max_members=2))
+
+
+def test_sibling_arrays_are_not_nesting_however_many_follow_one_another() -> None:
+    # Forty empty arrays side by side: more openers than max_depth (so the full scan runs), each
+    # closed right after it opens; the text is two levels deep.
+    text = "[" + ",".join(["[]"] * 40) + "]"
+    assert parse_json(text) == [[]] * 40
+
+
 def test_a_text_of_exactly_the_byte_limit_is_accepted_and_one_byte_more_refused() -> None:
     # RFC 8259 §9: "An implementation may set limits on the size of texts that it accepts".
     limits = DEFAULT_LIMITS.but(max_bytes=16)
