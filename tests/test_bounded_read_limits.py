@@ -61,3 +61,11 @@ async def test_a_gzip_body_cut_short_is_refused_not_read_as_what_came() -> None:
     whole = gzip.compress(b"a complete document")
     with pytest.raises(BodyRefused, match="ends inside its gzip stream"):
         await read(whole[: len(whole) - 4], "gzip")
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate"])
+async def test_a_body_labelled_with_a_coding_it_is_not_in_is_refused_as_such(coding: str) -> None:
+    # RFC 9110 §8.4.1: the label says how the bytes were coded; plain text under it is no body
+    # of that coding, refused for what it is rather than for ending early.
+    with pytest.raises(BodyRefused, match=f"is not valid {coding} data"):
+        await read(b"plain text, not coded", coding)
