@@ -13,7 +13,11 @@ import pytest
 
 from lab_servers import CLIENT_METADATA_URL, Lab
 from lab_servers.authorization_server.issuance import ACCESS_TOKEN_LIFETIME
-from lab_servers.authorization_server.token_records import REFRESH_TOKEN_IDLE_TIMEOUT, REFRESH_TOKEN_LIFETIME
+from lab_servers.authorization_server.token_records import (
+    REFRESH_TOKEN_IDLE_TIMEOUT,
+    REFRESH_TOKEN_LIFETIME,
+    IssuedAccessTokens,
+)
 from lab_servers.client import StepError
 
 from .helpers import assert_oauth_error, code_form, get_code, refresh_form, token_request
@@ -166,6 +170,16 @@ async def test_notes_added_by_successful_calls_are_bounded(lab: Lab, monkeypatch
     assert too_long.get("isError") and "at most" in str(too_long["content"])
     listed = await connection.client.call_tool("list_notes", {})
     assert "three" not in str(listed)
+
+
+def test_forgetting_an_expired_access_token_forgets_its_links_in_the_stores_the_as_reads() -> None:
+    # The maps are the AS's own (state.py hands them over): forgetting a token at its exp must
+    # clear its grant link, denylist entry and exchange links there, or they grow without end.
+    grants, revoked, exchanged = {"j": "family"}, {"j": 10}, {"j": ["k"]}
+    issued = IssuedAccessTokens(grants, revoked, exchanged)
+    issued.append({"jti": "j", "exp": 10})
+    issued.forget_expired(10)  # RFC 7519 §4.1.4: expired on the second of exp
+    assert (grants, revoked, exchanged, list(issued)) == ({}, {}, {}, [])
 
 
 async def test_serve_mode_keeps_only_the_latest_exchanges_in_memory(monkeypatch: pytest.MonkeyPatch) -> None:
