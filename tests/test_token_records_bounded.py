@@ -12,11 +12,13 @@ import httpx
 import pytest
 
 from lab_servers import CLIENT_METADATA_URL, Lab
+from lab_servers.authorization_server.grants import RefreshToken
 from lab_servers.authorization_server.issuance import ACCESS_TOKEN_LIFETIME
 from lab_servers.authorization_server.token_records import (
     REFRESH_TOKEN_IDLE_TIMEOUT,
     REFRESH_TOKEN_LIFETIME,
     IssuedAccessTokens,
+    RefreshTokens,
 )
 from lab_servers.client import StepError
 
@@ -180,6 +182,19 @@ def test_forgetting_an_expired_access_token_forgets_its_links_in_the_stores_the_
     issued.append({"jti": "j", "exp": 10})
     issued.forget_expired(10)  # RFC 7519 §4.1.4: expired on the second of exp
     assert (grants, revoked, exchanged, list(issued)) == ({}, {}, {}, [])
+
+
+def test_a_full_refresh_store_scans_for_a_token_expired_out_of_order_before_refusing() -> None:
+    # Rotation inserts an old family's token after newer ones, so an expired token can sit behind
+    # a live one, out of reach of the prefix sweep; a full store looks for it before refusing with
+    # temporarily_unavailable. A token is expired on the second of its end (RFC 7519 §4.1.4).
+    def token(value: str, end: int) -> RefreshToken:
+        return RefreshToken(value, "c", "alice", "r", "s", "f", expires_at=end, idle_expires_at=end)
+
+    store = RefreshTokens(max_entries=2)
+    store["live"], store["ended"] = token("live", 100), token("ended", 10)
+    store.make_room(10)
+    assert list(store) == ["live"]
 
 
 async def test_serve_mode_keeps_only_the_latest_exchanges_in_memory(monkeypatch: pytest.MonkeyPatch) -> None:
