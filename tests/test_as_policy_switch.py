@@ -1,0 +1,28 @@
+"""Switching the AS's policy re-judges what it accepted before: a CIMD document cached under the
+naive policy is not served from the cache under the hardened one (policy.py: experiments flip a
+rule and rerun; a cached acceptance would carry the old rule into the new run)."""
+
+from __future__ import annotations
+
+import pytest
+
+from lab_servers import Lab
+from lab_servers.authorization_server.errors import OAuthError
+from lab_servers.authorization_server.policy import HARDENED, NAIVE
+from lab_servers.lab import default_client_metadata
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_a_document_cached_under_the_naive_policy_is_judged_again_under_the_hardened_one(lab: Lab) -> None:
+    host = lab.metadata_hosts["app.example"]
+    url = host.url("/plain.json")
+    # Served as text/plain: the naive AS takes any body (CIMD -02 allows it); the hardened one
+    # wants a JSON media type (the lab's rule), and refuses it.
+    host.publish("/plain.json", default_client_metadata(url), content_type="text/plain")
+    lab.auth_server.policy = NAIVE
+    assert (await lab.auth_server.cimd.resolve(url)).client_id == url  # fetched, cached for max-age=300
+    lab.auth_server.policy = HARDENED
+    with pytest.raises(OAuthError) as refused:
+        await lab.auth_server.cimd.resolve(url)
+    assert refused.value.error == "invalid_client" and "text/plain" in refused.value.description
