@@ -1,0 +1,27 @@
+"""When the AS calls one of its own access tokens active (what introspection answers, RFC 7662
+§2.2, and what revocation looks up): signed by it, within its time window, not revoked. The time
+window is the one a resource server reads (resource_server/tokens.py), nbf included."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from lab_servers import MCP_URL, Lab
+
+pytestmark = pytest.mark.anyio
+
+
+def signed(lab: Lab, **claims: Any) -> str:
+    now = lab.clock.now()
+    base = {"iss": lab.issuer, "sub": "alice", "aud": MCP_URL, "client_id": "tpc_x", "scope": "notes:read",
+            "iat": now, "exp": now + 900, "jti": "activity"}  # fmt: skip
+    return lab.auth_server.keys.sign_access_token(base | claims)
+
+
+@pytest.mark.parametrize(("nbf_in", "active"), [(60, False), (0, True)], ids=["before-nbf", "at-nbf"])
+async def test_a_token_is_inactive_before_its_nbf_and_active_from_it(lab: Lab, nbf_in: int, active: bool) -> None:
+    # RFC 7519 §4.1.5: the token "MUST NOT be accepted for processing" before nbf; from nbf on it may be.
+    token = signed(lab, nbf=lab.clock.now() + nbf_in)
+    assert (lab.auth_server.active_access_token(token) is not None) is active
