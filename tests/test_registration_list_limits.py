@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from lab_servers import ISSUER, Lab
-from lab_servers.authorization_server.metadata_limits import MAX_LIST_ITEMS
+from lab_servers.authorization_server.metadata_limits import MAX_LIST_ITEMS, MAX_NAME_CHARS
 
 pytestmark = pytest.mark.anyio
 
@@ -21,3 +21,16 @@ async def test_too_many_contacts_are_invalid_client_metadata_naming_the_limit(la
         response = await http.post(f"{ISSUER}/register", json=metadata)
     assert response.status_code == 400 and response.json()["error"] == "invalid_client_metadata"
     assert f"at most {MAX_LIST_ITEMS} are accepted" in response.json()["error_description"]
+
+
+async def test_a_registration_at_exactly_the_limits_is_accepted(lab: Lab) -> None:
+    # The limits are "at most" (README, metadata_limits.py): ten contacts and a 200-character
+    # name are registered (201, RFC 7591 §3.2.1), one more of either is refused.
+    metadata = {
+        "redirect_uris": ["https://app.example/cb"],
+        "client_name": "n" * MAX_NAME_CHARS,
+        "contacts": [f"ops{i}@app.example" for i in range(MAX_LIST_ITEMS)],
+    }
+    async with lab.httpx_client() as http:
+        response = await http.post(f"{ISSUER}/register", json=metadata)
+    assert response.status_code == 201, response.text
