@@ -42,6 +42,25 @@ def _authorization_request_url(endpoint: str, params: dict[str, str], step: Step
     return urlunsplit(parts._replace(query=f"{parts.query}&{query}" if parts.query else query))
 
 
+def _missing_credential(credentials: Credentials) -> str | None:
+    """What a confidential client lacks to authenticate by its method, said before any request:
+    sent without it, the token endpoint could only answer invalid_client, naming nothing."""
+    method = credentials.token_endpoint_auth_method
+    if method == "private_key_jwt" and credentials.private_key is None:
+        return (
+            f"client {credentials.client_id!r} authenticates with private_key_jwt but holds no private key to sign "
+            "its client assertion (RFC 7523 §2.2: the client authenticates with a JWT it signs); give its "
+            "Credentials a private_key"
+        )
+    if method in ("client_secret_basic", "client_secret_post") and not credentials.client_secret:
+        return (
+            f"client {credentials.client_id!r} authenticates with {method} but holds no client_secret (RFC 6749 "
+            "§2.3.1: a client given a password sends its client_secret); give its Credentials a client_secret, or "
+            "make it a public client (token_endpoint_auth_method 'none')"
+        )
+    return None
+
+
 class AuthorizationSteps(ClientBase):
     # Step 5 ----------------------------------------------------------------------------------
 
@@ -174,6 +193,7 @@ class AuthorizationSteps(ClientBase):
                     "use a code more than once (RFC 6749 §4.1.2; OAuth 2.1 §4.1.3: the AS would refuse it and revoke "
                     "the tokens issued from it). Run step 5 again for a new code"
                 )
+            self._authenticating_credentials(step)  # a code is not spent on a request that cannot authenticate
             self.state.code_sent = True
             form = {
                 "grant_type": "authorization_code",
@@ -204,10 +224,19 @@ class AuthorizationSteps(ClientBase):
         algorithm = credentials.signing_algorithm
         return jwt.encode({"alg": algorithm, "typ": "JWT"}, claims, key, algorithms=[algorithm])
 
-    async def _token_request(self, endpoint: str, form: dict[str, str], step: StepRun) -> dict[str, Any]:
+    def _authenticating_credentials(self, step: StepRun) -> Credentials:
+        """The credentials the token request authenticates with; the step fails, before anything is
+        sent, when they lack what their method needs."""
         credentials = self.state.credentials or Credentials("")
+        missing = _missing_credential(credentials)
+        if missing:
+            raise step.fail(missing)
+        return credentials
+
+    async def _token_request(self, endpoint: str, form: dict[str, str], step: StepRun) -> dict[str, Any]:
+        credentials = self._authenticating_credentials(step)
         headers = {}
-        if credentials.token_endpoint_auth_method == "private_key_jwt" and credentials.private_key is not None:
+        if credentials.token_endpoint_auth_method == "private_key_jwt":
             form = {
                 **form,
                 "client_assertion_type": CLIENT_ASSERTION_TYPE,

@@ -201,9 +201,12 @@ class RegistrationStep(ClientBase):
         elif secret and expires_at:
             step.notes.append(f"the client secret expires at {expires_at}; from then on the client registers again "
                               "(RFC 7591 §3.2.1)")  # fmt: skip
-        return Credentials(
-            client_id,
-            secret,
-            member(registered, "token_endpoint_auth_method", str, what, rule=rule) or "client_secret_basic",
-            client_secret_expires_at=expires_at,
-        )
+        method = member(registered, "token_endpoint_auth_method", str, what, rule=rule)
+        if not method:
+            # RFC 7591 §2: omitted means client_secret_basic, which needs the secret an AS issues to
+            # a confidential client (§3.2.1). Given none, the client holds nothing to authenticate
+            # with but its client_id: a public client (as it always acted here).
+            method = "client_secret_basic" if secret else "none"
+            step.notes.append(f"the registration response has no token_endpoint_auth_method (RFC 7591 §3.2.1: it "
+                              f"returns all registered metadata); the client takes it as {method!r}")  # fmt: skip
+        return Credentials(client_id, secret, method, client_secret_expires_at=expires_at)
