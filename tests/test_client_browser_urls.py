@@ -73,3 +73,17 @@ async def test_a_location_a_browser_reads_as_another_host_is_refused_not_followe
         await _run(lab, server, 5)
     assert "the Location" in str(refused.value)
     assert len(server.seen) == 1  # not followed: the AS's /authorize was the only page opened
+
+
+async def test_the_browser_follows_at_most_five_redirects_then_hands_back_the_last(lab: Lab) -> None:
+    # An AS that redirects to itself forever: the browser stops after five hops (the lab's bound,
+    # where a real browser gives up after about twenty), and the client refuses a redirect that is
+    # not to its redirect URI (RFC 6749 §3.1.2) rather than looping.
+    def forever(request: Request) -> Response:
+        return Response(status_code=302, headers={"location": f"/authorize?hop={len(server.seen)}"})
+
+    server = HostileServer(authorize=forever)
+    with pytest.raises(StepError, match=r"^step 5 \(authorize\): the AS redirected to 'https://hostile\.example/"
+                                        r"authorize\?hop=6', not to this client's redirect_uri$"):  # fmt: skip
+        await _run(lab, server, 5)
+    assert len(server.seen) == 6  # the authorization request and five redirects followed

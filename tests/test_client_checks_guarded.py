@@ -25,11 +25,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from lab_servers import Credentials, Lab, StepError
+from lab_servers import Credentials, Lab, StepError, default_client_metadata
 from lab_servers.client.base import StepRun
 from lab_servers.client.client_id_url import client_id_url_problem
 
-from .hostile_server import BASE, HostileServer, _json, _metadata, _redirect, _run
+from .hostile_server import BASE, HOST, HostileServer, _json, _metadata, _redirect, _run
 
 pytestmark = pytest.mark.anyio
 
@@ -78,6 +78,28 @@ async def test_offline_access_is_added_from_2026_07_28_on_when_the_as_lists_it(
     )
     await _run(lab, server, 5, revision=revision)
     assert _query(server.seen[0])["scope"] == scope
+
+
+async def test_a_client_that_wants_no_refresh_token_does_not_add_offline_access(lab: Lab) -> None:
+    # SEP-2207: offline_access is for "a client that wants refresh tokens" (grant_types lists refresh_token).
+    server = HostileServer(
+        prm=_prm(scopes_supported=["notes:read"]),
+        as_metadata=_json(_metadata(scopes_supported=["notes:read", "offline_access"])),
+    )
+    lab.network.add_host(HOST, "93.184.215.90", server.app())
+    client = lab.client("dcr", client_metadata={**default_client_metadata(), "grant_types": ["authorization_code"]})
+    client.mcp_url = f"{BASE}/mcp"
+    for _ in range(5):
+        await client.next_step()
+    assert _query(server.seen[0])["scope"] == "notes:read"
+
+
+async def test_a_client_with_no_scope_to_ask_for_does_not_ask_for_offline_access_alone(lab: Lab) -> None:
+    # MCP Scope Selection: no challenge scope and no PRM scopes_supported means the scope is
+    # omitted; offline_access is added to a scope, never sent in its place.
+    server = HostileServer(as_metadata=_json(_metadata(scopes_supported=["notes:read", "offline_access"])))
+    await _run(lab, server, 5, revision="2026-07-28")
+    assert "scope" not in _query(server.seen[0])
 
 
 # RFC 9207 §2.4: a client before MCP 2026-07-28 was not asked to check iss ---------------------

@@ -4,6 +4,7 @@ a CA that cannot be read is an error naming the file, since a new CA must be tru
 
 from __future__ import annotations
 
+import datetime
 import importlib
 import importlib.util
 import shutil
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from lab_servers import local_ca
 from lab_servers.local_ca import ensure_local_ca
@@ -153,3 +156,51 @@ def test_a_user_the_system_does_not_know_can_still_serve_with_a_tls_dir(
     finally:
         monkeypatch.undo()
         importlib.reload(local_ca)
+
+
+def _expiring_within_a_day(directory: Path, which: str) -> None:
+    """Replace the CA (`ca`) or the server certificate (`server`) in `directory` with one made as
+    if a year (the CA's lifetime) or 90 days (the server's) less 12 hours ago: valid 12 h more."""
+    now = datetime.datetime.now(datetime.UTC)
+    if which == "ca":
+        key = ec.generate_private_key(ec.SECP256R1())
+        certificate = local_ca._ca_certificate(key, now - datetime.timedelta(days=365, hours=-12))
+        local_ca._write_key(directory / "ca-key.pem", key)
+        (directory / "ca.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+        return
+    ca_key = serialization.load_pem_private_key((directory / "ca-key.pem").read_bytes(), password=None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    issuer = x509.load_pem_x509_certificate((directory / "ca.pem").read_bytes())
+    server_key = serialization.load_pem_private_key((directory / "server-key.pem").read_bytes(), password=None)
+    assert isinstance(server_key, ec.EllipticCurvePrivateKey)
+    certificate = local_ca._server_certificate(server_key, ca_key, issuer, now - datetime.timedelta(days=90, hours=-12))
+    (directory / "server.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+
+
+def test_a_ca_expiring_within_a_day_is_made_anew_with_a_server_certificate_it_issued(tmp_path: Path) -> None:
+    # A CA that dies tomorrow would take every served run with it; the lab makes a new one (which
+    # the user trusts again) while the old one still works, and a server certificate under it.
+    ensure_local_ca(tmp_path)
+    _expiring_within_a_day(tmp_path, "ca")
+    expiring = (tmp_path / "ca.pem").read_bytes()
+    ensure_local_ca(tmp_path)
+    assert (tmp_path / "ca.pem").read_bytes() != expiring
+    assert _issued_by_the_ca(tmp_path) and _server_context(tmp_path)
+
+
+def test_a_server_certificate_expiring_within_a_day_is_made_anew_under_the_same_ca(tmp_path: Path) -> None:
+    ensure_local_ca(tmp_path)
+    ca = (tmp_path / "ca.pem").read_bytes()
+    _expiring_within_a_day(tmp_path, "server")
+    expiring = (tmp_path / "server.pem").read_bytes()
+    ensure_local_ca(tmp_path)
+    assert (tmp_path / "ca.pem").read_bytes() == ca  # what clients trust is unchanged
+    assert (tmp_path / "server.pem").read_bytes() != expiring
+    assert _issued_by_the_ca(tmp_path) and _server_context(tmp_path)
+
+
+def test_the_trust_instructions_name_the_ca_file_never_the_server_certificate(tmp_path: Path) -> None:
+    # Clients trust the CA, so the server certificate can be made anew without them noticing.
+    instructions = ensure_local_ca(tmp_path).trust_instructions()
+    assert f"NODE_EXTRA_CA_CERTS={tmp_path / 'ca.pem'}" in instructions
+    assert "server.pem" not in instructions

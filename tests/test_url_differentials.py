@@ -21,7 +21,7 @@ from lab_servers.client import ConsentPage, Redirect
 from lab_servers.client.client_id_url import redirect_uri_problem
 from lab_servers.lab import default_client_metadata
 from lab_servers.loopback import is_loopback_host, reaches_this_machine
-from lab_servers.rfc3986 import grammar_problem, shown
+from lab_servers.rfc3986 import browser_reading_problem, grammar_problem, reading_difference, shown
 from lab_servers.security.cimd_rules import DOCUMENT_URL, json_response, valid_document
 from lab_servers.security.network_fixtures import ADMIN_ADDRESS, add_internal_network
 from lab_servers.security.requests import open_authorization, refusal, register
@@ -220,3 +220,10 @@ def test_a_bracket_outside_the_host_is_found_wherever_the_uri_has_one(uri: str) 
     assert "RFC 3986 §3.2.2" in (grammar_problem(uri) or "")
     assert grammar_problem("http://[::1]:8080/cb?next=https://[::1]/") is not None  # the query's are outside
     assert grammar_problem("http://[::1]:8080/cb?next=https://app.example/") is None
+
+
+@pytest.mark.parametrize("reader", [browser_reading_problem, reading_difference])
+def test_a_string_urlsplit_cannot_read_is_left_to_the_callers_own_parse(reader: object) -> None:
+    # Written in URI characters yet no URL (an IP literal never closed): which host a browser reads
+    # is moot, and the caller's parse refuses it by its own rule.
+    assert reader("http://[::1/cb") is None  # type: ignore[operator]

@@ -1,0 +1,117 @@
+"""Steps 4-7 as a program drives them: each step's method returns the record of its step, and an
+authorization endpoint that answers with a page that is neither a consent form nor an OAuth error
+fails step 5 saying what the page was (OAuth 2.1 §4.1.2.1: errors come back in the redirect)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from starlette.requests import Request
+from starlette.responses import Response
+
+from lab_servers import Lab
+from lab_servers.client import ConsentPage, StepError
+from lab_servers.client.browser import Browser
+from lab_servers.client.state import decode_jwt_payload
+
+from .hostile_server import HostileServer, _redirect, _run
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_each_step_method_returns_the_record_of_its_step(lab: Lab) -> None:
+    client = await _run(lab, HostileServer(), 3)
+    steps = ((client.get_client_id, 4), (client.authorize, 5), (client.exchange_code, 6), (client.call_mcp, 7))
+    for method, number in steps:
+        record = await method()
+        assert record is client.records[-1] and record.number == number
+
+
+async def test_a_page_that_is_neither_consent_nor_an_oauth_error_fails_step_5_naming_its_status(lab: Lab) -> None:
+    server = HostileServer(authorize=Response("<h1>Maintenance</h1>", 503, media_type="text/html"))
+    with pytest.raises(StepError, match=r"^step 5 \(authorize\): the AS refused the request: HTTP 503 without an "
+                                        r"OAuth error \('<h1>Maintenance</h1>'\)$"):  # fmt: skip
+        await _run(lab, server, 5)
+
+
+@pytest.mark.parametrize("query", ["state={state}&iss=https%3A%2F%2Fhostile.example", "code=&state={state}"],
+                         ids=["no-code", "empty-code"])  # fmt: skip
+async def test_a_redirect_without_a_code_fails_step_5(lab: Lab, query: str) -> None:
+    # RFC 6749 §4.1.2: code is REQUIRED in the authorization response; an empty one is none to redeem.
+    server = HostileServer(authorize=lambda request: _redirect(request, query))
+    with pytest.raises(StepError, match=r"^step 5 \(authorize\): the redirect carries no code$"):
+        await _run(lab, server, 5)
+
+
+async def test_a_consent_decision_answered_with_a_page_fails_step_5_naming_the_page(lab: Lab) -> None:
+    # The decision posted, the AS answers with a page instead of the redirect back (OAuth 2.1
+    # §4.1.2): the step fails with what the page says, never reading the page as a redirect.
+    def consent(request: Request) -> Response:
+        if request.method == "POST":
+            return Response("<p>Session expired</p>", 400, media_type="text/html")
+        return Response('<form method="post"><input type="hidden" name="t" value="1"></form>', media_type="text/html")
+
+    with pytest.raises(StepError, match=r"^step 5 \(authorize\): the consent form failed: HTTP 400 without an OAuth "
+                                        r"error \('<p>Session expired</p>'\)$"):  # fmt: skip
+        await _run(lab, HostileServer(authorize=consent), 5)
+
+
+async def test_the_consent_page_is_read_field_by_field_as_the_user_sees_it(lab: Lab) -> None:
+    # Each data-field ends with its element (dd, code, p); a <span> inside one does not end it.
+    connection = await lab.connect("cimd")
+    assert connection.records[4].learned["consent_shows"] == {
+        "who": "app.example — “Example Agent” wants to act on your behalf, alice.",
+        "provenance": "verified origin: the client_id is a document hosted at app.example.",
+        "client_id": "https://app.example/client.json",
+        "redirect_host": "app.example (https://app.example/callback)",
+        "resource": "https://mcp.example.com/mcp",
+    }
+
+
+async def test_the_browser_opens_a_page_once_and_posts_the_decision_once(lab: Lab) -> None:
+    # A page is no redirect: the browser follows only 3xx answers with a Location.
+    def consent(request: Request) -> Response:
+        if request.method == "POST":
+            return _redirect(request)
+        return Response(
+            '<form method="post" action><input type="hidden" name="t" value="1"></form>', media_type="text/html"
+        )
+
+    server = HostileServer(authorize=consent)
+    await _run(lab, server, 5)
+    assert len(server.seen) == 2 and server.seen[1] == server.seen[0]  # `action` with no value: the page's URL
+
+
+async def test_deciding_on_a_page_with_no_form_is_refused() -> None:
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(ValueError, match=r"^this page has no consent form$"):
+            await Browser(http).decide(ConsentPage("https://as.example/authorize", 200, "<p>hi</p>"), "approve")
+
+
+async def test_a_user_who_gives_no_client_details_fails_step_4_naming_the_option(lab: Lab) -> None:
+    # MCP §5, option 4: the client prompts the user; a user who gives nothing leaves no client_id.
+    async def gives_nothing(metadata: dict[str, object]) -> None:
+        return None
+
+    client = lab.client("ask-user", ask_user=gives_nothing)
+    for _ in range(3):
+        await client.next_step()
+    with pytest.raises(
+        StepError, match=r"^step 4 \(client-id\): the user gave no client details \(MCP §5, option 4\)$"
+    ):
+        await client.next_step()
+
+
+def test_a_token_that_is_no_string_has_no_claims_to_show() -> None:
+    # RFC 6749 §5.1: access_token is a string; a token from an AS's JSON may be any JSON value.
+    assert decode_jwt_payload(5) is None and decode_jwt_payload(["a.b.c"]) is None
+
+
+async def test_a_redirect_to_the_redirect_uri_itself_is_the_clients_and_fails_on_its_missing_state(lab: Lab) -> None:
+    # RFC 6749 §3.1.2: the AS redirects to the registered URI exactly, its parameters added; with
+    # none added, it is still the client's redirect URI, and what is missing is the state.
+    server = HostileServer(
+        authorize=lambda request: Response(status_code=302, headers={"location": request.query_params["redirect_uri"]})
+    )
+    with pytest.raises(StepError, match=r"^step 5 \(authorize\): state in the redirect does not match the request"):
+        await _run(lab, server, 5)

@@ -1,0 +1,149 @@
+"""What step 7 reads from the MCP server's results (the MCP schema, schema.ts): tools/list's
+ListToolsResult, whose tools are objects with a string name, and a tools/call result shown as its
+structuredContent or its first text content, read as JSON when it is a JSON object."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from starlette.responses import Response
+
+from lab_servers import Lab
+from lab_servers.client import StepError
+
+from .hostile_server import HostileServer, _json, _run, _tools
+
+pytestmark = pytest.mark.anyio
+
+
+def _listing(result: Any) -> Any:
+    """An MCP server whose tools/list answers `result`; tools/call answers whoami's object."""
+
+    def respond(message: dict[str, Any]) -> Response:
+        if message["method"] == "tools/list":
+            return _json({"jsonrpc": "2.0", "id": message["id"], "result": result})
+        return _json({"jsonrpc": "2.0", "id": message["id"], "result": {"structuredContent": {"sub": "alice"}}})
+
+    return respond
+
+
+async def test_step_7_learns_the_names_of_the_tools_the_server_lists(lab: Lab) -> None:
+    client = await _run(lab, HostileServer(mcp=_listing({"tools": [{"name": "whoami"}, {"name": "add_todo"}]})), 7)
+    assert client.records[-1].learned["tools"] == ["whoami", "add_todo"]
+
+
+async def test_a_tools_list_result_without_tools_fails_step_7_naming_list_tools_result(lab: Lab) -> None:
+    # MCP schema: ListToolsResult's tools is required.
+    with pytest.raises(
+        StepError, match=r"^step 7 \(mcp\): the tools/list result has no tools \(MCP schema: ListToolsResult\)"
+    ):
+        await _run(lab, HostileServer(mcp=_listing({})), 7)
+
+
+@pytest.mark.parametrize("tool", ["whoami", {"title": "no name"}, {"name": 5}], ids=["string", "no-name", "number"])
+async def test_a_listed_tool_that_is_not_an_object_with_a_string_name_fails_step_7(lab: Lab, tool: Any) -> None:
+    # MCP schema: Tool is an object whose name is a string.
+    with pytest.raises(StepError, match=r"^step 7 \(mcp\): a tool in the tools/list result is not an object with a "
+                                        r"string name \(MCP schema: Tool\)"):  # fmt: skip
+        await _run(lab, HostileServer(mcp=_listing({"tools": [tool]})), 7)
+
+
+async def test_a_text_content_that_is_a_json_object_is_shown_as_that_object(lab: Lab) -> None:
+    # No structuredContent: the first text content is shown, read as JSON when it is an object.
+    client = await _run(lab, HostileServer(mcp=_tools({"content": [{"type": "text", "text": '{"sub": "bob"}'}]})), 7)
+    assert client.state.whoami == {"sub": "bob"}
+
+
+async def test_a_client_told_to_call_the_first_tool_fails_step_7_when_the_server_lists_none(lab: Lab) -> None:
+    client = await _run(lab, HostileServer(mcp=_listing({"tools": []})), 6)
+    client.tool = None  # call the first tool tools/list returns
+    with pytest.raises(StepError, match=r"^step 7 \(mcp\): the server lists no tools to call$"):
+        await client.call_mcp()
+
+
+async def test_a_client_told_to_call_the_first_tool_calls_the_first_listed(lab: Lab) -> None:
+    client = await _run(lab, HostileServer(mcp=_listing({"tools": [{"name": "first"}, {"name": "whoami"}]})), 6)
+    client.tool = None
+    await client.call_mcp()
+    assert json.loads([e for e in lab.trace if e.path == "/mcp"][-1].request_body)["params"]["name"] == "first"
+
+
+def _legacy_server(
+    initialize: Any = None, notified: int = 202, listed: Any = None, modern: Response | None = None
+) -> Any:
+    """An MCP server of the initialize era: `initialize` answers `initialize` (a result), the
+    initialized notification `notified`, tools/list `listed` (a Response, or a JSON-RPC body
+    without its id), and a request before initialize `modern` (a 2026-07-28 client's first)."""
+    initialized: list[bool] = []
+
+    def respond(message: dict[str, Any]) -> Response:
+        method = message.get("method")
+        if method == "initialize":
+            initialized.append(True)
+            result = {"protocolVersion": "2025-11-25", "capabilities": {}, "serverInfo": {"name": "s", "version": "1"}}
+            return _json(
+                {"jsonrpc": "2.0", "id": message["id"], "result": result if initialize is None else initialize}
+            )
+        if method == "notifications/initialized":
+            return Response(status_code=notified)
+        if not initialized and modern is not None:
+            return modern
+        if method == "tools/list" and listed is not None:
+            return listed if isinstance(listed, Response) else _json({"jsonrpc": "2.0", "id": message["id"], **listed})
+        if method == "tools/list":
+            return _json({"jsonrpc": "2.0", "id": message["id"], "result": {"tools": [{"name": "whoami"}]}})
+        return _json({"jsonrpc": "2.0", "id": message["id"], "result": {"structuredContent": {"sub": "alice"}}})
+
+    return respond
+
+
+LEGACY_FAILURES = [
+    # MCP lifecycle: the initialize result carries the protocolVersion the server chose.
+    (
+        _legacy_server(initialize={"capabilities": {}}),
+        r"the initialize result has no protocolVersion \(MCP lifecycle\)$",
+    ),
+    # Streamable HTTP: a notification the server accepts is answered 202 Accepted with no body.
+    (_legacy_server(notified=200), r"notifications/initialized answered 200, expected 202$"),
+    (_legacy_server(listed=Response("oops", 500)), r"tools/list answered 500: oops$"),
+    # JSON-RPC 2.0 §5: a response has a result or an error, and an error is reported as one.
+    (_legacy_server(listed={"error": {"code": -32603, "message": "boom"}}), r"tools/list failed: boom$"),
+    (_legacy_server(listed={}), r"the JSON-RPC response has neither result nor error \(JSON-RPC 2\.0 §5\)$"),
+]
+
+
+@pytest.mark.parametrize(("server", "message"), LEGACY_FAILURES,
+                         ids=["no-protocol-version", "notified-200", "status-500", "rpc-error", "no-result"])  # fmt: skip
+async def test_an_initialize_era_answer_the_client_cannot_use_fails_step_7_naming_why(
+    lab: Lab, server: Any, message: str
+) -> None:
+    with pytest.raises(StepError, match=r"^step 7 \(mcp\): " + message):
+        await _run(lab, HostileServer(mcp=server), 7, revision="2025-11-25")
+
+
+async def test_a_legacy_400_whose_body_is_no_json_makes_a_2026_07_28_client_fall_back_to_initialize(lab: Lab) -> None:
+    # 2026-07-28 versioning §4: a 400 that is not one of the modern errors is a legacy server's.
+    server = _legacy_server(modern=Response("Bad Request: no session", 400, media_type="text/plain"))
+    client = await _run(lab, HostileServer(mcp=server), 7, revision="2026-07-28")
+    assert client.state.era == "legacy" and client.state.whoami == {"sub": "alice"}
+    assert any("falling back to initialize" in note for note in client.records[-1].notes)
+
+
+SHOWN = [
+    # MCP schema, CallToolResult: structuredContent, when present, is what the tool returned.
+    ({"structuredContent": {"sub": "alice"}, "content": [{"type": "text", "text": "Hello, alice"}]}, {"sub": "alice"}),
+    ({"structuredContent": {"sub": "alice"}, "content": []}, {"sub": "alice"}),
+    ({"content": []}, None),
+    # ContentBlock: an image (or any block without text) shows as empty text, not a crash.
+    ({"content": [{"type": "image", "data": "iVBORw0KGgo=", "mimeType": "image/png"}]}, {"text": ""}),
+]
+
+
+@pytest.mark.parametrize(("result", "shown"), SHOWN, ids=["structured-and-text", "structured", "nothing", "image"])
+async def test_a_tool_result_is_shown_as_its_structured_content_else_its_first_text(
+    lab: Lab, result: dict[str, Any], shown: Any
+) -> None:
+    client = await _run(lab, HostileServer(mcp=_tools(result)), 7)
+    assert client.state.whoami == shown
