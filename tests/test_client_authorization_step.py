@@ -14,7 +14,7 @@ from lab_servers.client import ConsentPage, StepError
 from lab_servers.client.browser import Browser
 from lab_servers.client.state import decode_jwt_payload
 
-from .hostile_server import HostileServer, _redirect, _run
+from .hostile_server import HostileServer, _json, _redirect, _run
 
 pytestmark = pytest.mark.anyio
 
@@ -115,3 +115,28 @@ async def test_a_redirect_to_the_redirect_uri_itself_is_the_clients_and_fails_on
     )
     with pytest.raises(StepError, match=r"^step 5 \(authorize\): state in the redirect does not match the request"):
         await _run(lab, server, 5)
+
+
+async def test_a_2026_07_28_client_takes_a_response_without_iss_from_an_as_that_does_not_advertise_it(
+    lab: Lab,
+) -> None:
+    # RFC 9207 §2.4: the client compares iss when the response has one, and refuses a response
+    # without it only when the AS metadata says authorization_response_iss_parameter_supported.
+    server = HostileServer(authorize=lambda request: _redirect(request, "code=C&state={state}"))
+    client = await _run(lab, server, 5, revision="2026-07-28")
+    assert client.state.code == "C"
+
+
+async def test_a_client_before_2026_07_28_notes_no_iss_when_the_response_has_none(lab: Lab) -> None:
+    # Such a client does not check iss (MCP asked none of it); it notes a wrong one, and an absent
+    # one is not wrong.
+    server = HostileServer(authorize=lambda request: _redirect(request, "code=C&state={state}"))
+    client = await _run(lab, server, 5, revision="2025-11-25")
+    assert client.state.code == "C" and not any("iss" in note for note in client.records[-1].notes)
+
+
+async def test_a_token_response_without_an_access_token_fails_step_6(lab: Lab) -> None:
+    # RFC 6749 §5.1: access_token is REQUIRED.
+    server = HostileServer(token=_json({"token_type": "Bearer", "expires_in": 60}))
+    with pytest.raises(StepError, match=r"^step 6 \(token\): the token response has no bearer access_token$"):
+        await _run(lab, server, 6)

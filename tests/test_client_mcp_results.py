@@ -147,3 +147,54 @@ async def test_a_tool_result_is_shown_as_its_structured_content_else_its_first_t
 ) -> None:
     client = await _run(lab, HostileServer(mcp=_tools(result)), 7)
     assert client.state.whoami == shown
+
+
+async def test_a_client_told_which_tool_to_call_calls_it_not_the_first_listed(lab: Lab) -> None:
+    client = await _run(lab, HostileServer(mcp=_listing({"tools": [{"name": "first"}, {"name": "whoami"}]})), 7)
+    assert json.loads([e for e in lab.trace if e.path == "/mcp"][-1].request_body)["params"]["name"] == "whoami"
+    assert client.tool == "whoami"
+
+
+async def test_a_403_naming_invalid_token_is_no_reason_to_refresh(lab: Lab) -> None:
+    # RFC 6750 §3.1: invalid_token goes with 401; the client refreshes on a 401 invalid_token
+    # (MCP §10.1) and takes a 403 for what it is, a refusal.
+    refused = Response("{}", 403, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    token = _json({"access_token": "opaque", "token_type": "Bearer", "refresh_token": "r1"})
+    with pytest.raises(StepError, match=r"^step 7 \(mcp\): tools/list answered 403"):
+        await _run(lab, HostileServer(token=token, mcp=lambda message: refused), 7)
+    assert len([e for e in lab.trace if e.path == "/token"]) == 1  # the code's redemption, no refresh
+
+
+def _always(status: int, challenge: str) -> Any:
+    return lambda message: Response("{}", status, headers={"WWW-Authenticate": challenge})
+
+
+def _refreshes(lab: Lab) -> list[object]:
+    return [e for e in lab.trace if e.path == "/token" and "grant_type=refresh_token" in e.request_body]
+
+
+async def test_a_401_naming_no_invalid_token_is_no_reason_to_refresh(lab: Lab) -> None:
+    # MCP §10.1: refresh on 401 invalid_token; a 401 naming no error (the resource moved to another
+    # AS, SEP-2352) sends the client to discovery again, not to its refresh token.
+    token = _json({"access_token": "opaque", "token_type": "Bearer", "refresh_token": "r1"})
+    server = HostileServer(
+        token=token,
+        mcp=_always(401, 'Bearer resource_metadata="https://hostile.example/.well-known/oauth-protected-resource/mcp"'),
+    )
+    with pytest.raises(StepError, match=r"^step 7 \(mcp\): tools/list answered 401"):
+        await _run(lab, server, 7)
+    assert _refreshes(lab) == []
+
+
+@pytest.mark.parametrize(
+    ("status", "revision"), [(401, "2026-07-28"), (403, "2025-06-18")], ids=["401-not-403", "before-2025-11-25"]
+)
+async def test_insufficient_scope_is_a_step_up_only_on_a_403_from_2025_11_25_on(
+    lab: Lab, status: int, revision: str
+) -> None:
+    # RFC 6750 §3.1: insufficient_scope goes with 403; MCP 2025-11-25 §10.1 brought the step-up.
+    server = HostileServer(mcp=_always(status, 'Bearer error="insufficient_scope", scope="notes:write"'))
+    client = await _run(lab, server, 6, revision=revision)
+    with pytest.raises(StepError, match=rf"^step 7 \(mcp\): (tools/list|initialize) answered {status}"):
+        await client.call_mcp()
+    assert not [record for record in client.records if record.name == "step-up"]
