@@ -140,3 +140,11 @@ async def test_a_token_response_without_an_access_token_fails_step_6(lab: Lab) -
     server = HostileServer(token=_json({"token_type": "Bearer", "expires_in": 60}))
     with pytest.raises(StepError, match=r"^step 6 \(token\): the token response has no bearer access_token$"):
         await _run(lab, server, 6)
+
+
+async def test_the_decision_given_to_authorize_overrides_the_clients_own(lab: Lab) -> None:
+    # The user decides at consent (OAuth 2.1 §4.1.2): a "deny" passed for this authorization is the
+    # answer, whatever the client was built to answer; the AS then redirects with access_denied.
+    connection = await lab.connect("cimd")
+    with pytest.raises(StepError, match=r"^step 5 \(authorize\): the AS answered access_denied"):
+        await connection.client.authorize(decision="deny")

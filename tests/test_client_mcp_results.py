@@ -111,11 +111,12 @@ LEGACY_FAILURES = [
     # JSON-RPC 2.0 §5: a response has a result or an error, and an error is reported as one.
     (_legacy_server(listed={"error": {"code": -32603, "message": "boom"}}), r"tools/list failed: boom$"),
     (_legacy_server(listed={}), r"the JSON-RPC response has neither result nor error \(JSON-RPC 2\.0 §5\)$"),
+    (_legacy_server(listed={"error": None}), r"tools/list failed: None$"),
 ]
 
 
 @pytest.mark.parametrize(("server", "message"), LEGACY_FAILURES,
-                         ids=["no-protocol-version", "notified-200", "status-500", "rpc-error", "no-result"])  # fmt: skip
+                         ids=["no-protocol-version", "notified-200", "status-500", "rpc-error", "no-result", "null-error"])  # fmt: skip
 async def test_an_initialize_era_answer_the_client_cannot_use_fails_step_7_naming_why(
     lab: Lab, server: Any, message: str
 ) -> None:
@@ -198,3 +199,54 @@ async def test_insufficient_scope_is_a_step_up_only_on_a_403_from_2025_11_25_on(
     with pytest.raises(StepError, match=rf"^step 7 \(mcp\): (tools/list|initialize) answered {status}"):
         await client.call_mcp()
     assert not [record for record in client.records if record.name == "step-up"]
+
+
+async def test_a_401_without_a_bearer_challenge_after_a_working_token_sends_the_client_to_no_discovery(
+    lab: Lab,
+) -> None:
+    # Rediscovery (SEP-2352) starts from the 401's Bearer challenge (MCP §4.2); a 401 with none
+    # gives the client nowhere to start, and the call fails as answered.
+    server = HostileServer(mcp=lambda message: Response("{}", 401))
+    client = await _run(lab, server, 6)
+    with pytest.raises(StepError, match=r"^step 7 \(mcp\): tools/list answered 401"):
+        await client.call_mcp()
+    assert len(server.seen) == 1  # one authorization request: no discovery ran again
+
+
+async def test_a_2026_07_28_client_reports_a_modern_servers_400_and_does_not_fall_back(lab: Lab) -> None:
+    # 2026-07-28 versioning §4: a 400 carrying one of the modern errors is a modern server's; the
+    # fallback to initialize is for a legacy 400, and the revision mismatch message for a legacy client.
+    error = {"jsonrpc": "2.0", "id": None, "error": {"code": -32020, "message": "Header mismatch"}}
+    server = HostileServer(mcp=lambda message: _json(error, 400))
+    client = await _run(lab, server, 6, revision="2026-07-28")
+    with pytest.raises(StepError, match=r"^step 7 \(mcp\): tools/list answered 400: "):
+        await client.call_mcp()
+    assert client.state.era == "modern"
+    assert not [e for e in lab.trace if e.path == "/mcp" and '"initialize"' in e.request_body]
+
+
+@pytest.mark.parametrize(
+    ("initialize", "server_name"),
+    [(None, "s"), ({"protocolVersion": "2025-11-25", "capabilities": {}}, None)],
+    ids=["server-info", "no-server-info"],
+)
+async def test_step_7_learns_the_servers_name_from_its_initialize_result_when_it_gives_one(
+    lab: Lab, initialize: Any, server_name: str | None
+) -> None:
+    client = await _run(lab, HostileServer(mcp=_legacy_server(initialize=initialize)), 7, revision="2025-11-25")
+    assert client.records[-1].learned["server"] == server_name
+
+
+async def test_a_tool_called_without_arguments_is_sent_an_empty_arguments_object(lab: Lab) -> None:
+    # MCP schema, CallToolRequest: arguments is an object (a JSON null is none).
+    await _run(lab, HostileServer(), 7)
+    called = json.loads([e for e in lab.trace if e.path == "/mcp"][-1].request_body)
+    assert called["method"] == "tools/call" and called["params"]["arguments"] == {}
+
+
+async def test_a_2026_07_28_step_7_learns_the_servers_name_from_the_tools_list_meta(lab: Lab) -> None:
+    # 2026-07-28 (no initialize, SEP-2575): serverInfo travels in a result's _meta.
+    meta = {"io.modelcontextprotocol/serverInfo": {"name": "modern-server", "version": "1"}}
+    server = HostileServer(mcp=_listing({"tools": [{"name": "whoami"}], "_meta": meta}))
+    client = await _run(lab, server, 7, revision="2026-07-28")
+    assert client.records[-1].learned["server"] == "modern-server"
