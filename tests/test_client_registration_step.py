@@ -1,0 +1,47 @@
+"""Step 4 as the client explains it: the application_type it registers (2026-07-28
+client-registration §3.1), and the notes on a registration response's secret and on DCR's
+deprecation (RFC 7591 §3.2.1; MCP 2026-07-28)."""
+
+from __future__ import annotations
+
+import pytest
+
+from lab_servers import Lab
+from lab_servers.client.registration_step import application_type
+
+from .hostile_server import HostileServer, _json, _run
+
+pytestmark = pytest.mark.anyio
+
+
+def test_a_client_with_no_redirect_uri_is_no_web_application() -> None:
+    # client-registration §3.1: web is for https redirect URIs off loopback; with none, native.
+    assert application_type([]) == "native"
+    assert application_type(["https://app.example/callback"]) == "web"
+
+
+@pytest.mark.parametrize(("revision", "deprecated"), [("2026-07-28", True), ("2025-11-25", False)])
+async def test_step_4_says_dcr_is_deprecated_from_2026_07_28_on(lab: Lab, revision: str, deprecated: bool) -> None:
+    client = await _run(lab, HostileServer(), 4, revision=revision)
+    reason = client.records[-1].learned["reasons"]["dcr"]
+    assert reason.startswith("chosen") and ("DCR is deprecated in 2026-07-28" in reason) == deprecated
+
+
+@pytest.mark.parametrize(
+    ("registered", "note"),
+    [
+        ({"client_secret": "s"}, "issued a client_secret without client_secret_expires_at"),
+        ({"client_secret": "s", "client_secret_expires_at": 2_000_000_000}, "the client secret expires at 2000000000"),
+    ],
+    ids=["no-expiry", "expiry"],
+)
+async def test_step_4_notes_what_the_registration_response_says_of_its_secret(
+    lab: Lab, registered: dict[str, object], note: str
+) -> None:
+    # RFC 7591 §3.2.1: client_secret_expires_at is REQUIRED with a secret.
+    server = HostileServer(
+        register=_json({"client_id": "c", "token_endpoint_auth_method": "client_secret_basic", **registered}, 201)
+    )
+    client = await _run(lab, server, 4)
+    about_the_secret = [n for n in client.records[-1].notes if "secret" in n]
+    assert len(about_the_secret) == 1 and note in about_the_secret[0]
