@@ -32,11 +32,12 @@ async def test_step_4_says_dcr_is_deprecated_from_2026_07_28_on(lab: Lab, revisi
     [
         ({"client_secret": "s"}, "issued a client_secret without client_secret_expires_at"),
         ({"client_secret": "s", "client_secret_expires_at": 2_000_000_000}, "the client secret expires at 2000000000"),
+        ({"token_endpoint_auth_method": "none"}, None),
     ],
-    ids=["no-expiry", "expiry"],
+    ids=["no-expiry", "expiry", "public"],
 )
 async def test_step_4_notes_what_the_registration_response_says_of_its_secret(
-    lab: Lab, registered: dict[str, object], note: str
+    lab: Lab, registered: dict[str, object], note: str | None
 ) -> None:
     # RFC 7591 §3.2.1: client_secret_expires_at is REQUIRED with a secret.
     server = HostileServer(
@@ -44,4 +45,12 @@ async def test_step_4_notes_what_the_registration_response_says_of_its_secret(
     )
     client = await _run(lab, server, 4)
     about_the_secret = [n for n in client.records[-1].notes if "secret" in n]
-    assert len(about_the_secret) == 1 and note in about_the_secret[0]
+    assert about_the_secret == [] if note is None else len(about_the_secret) == 1 and note in about_the_secret[0]
+
+
+async def test_dcr_is_named_deprecated_only_when_the_client_registers_with_it() -> None:
+    # A 2026-07-28 client that used CIMD says why DCR was not needed, and no more.
+    async with Lab(revision="2026-07-28") as lab:
+        connection = await lab.connect()
+    reasons = connection.records[3].learned["reasons"]
+    assert reasons["cimd"].startswith("chosen") and "deprecated" not in reasons["dcr"]

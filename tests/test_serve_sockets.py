@@ -40,6 +40,16 @@ def test_on_windows_the_labs_port_is_its_alone(monkeypatch: pytest.MonkeyPatch) 
     assert address_option("nt") == -5
 
 
+@pytest.mark.skipif(os.name != "posix", reason="SO_REUSEADDR is the POSIX choice")
+def test_a_listening_socket_on_posix_takes_its_port_back_at_once() -> None:
+    # A port just freed, its old connections in TIME_WAIT, is bound again at once (SO_REUSEADDR).
+    sock = bind("127.0.0.1", 0)
+    try:
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR) != 0
+    finally:
+        sock.close()
+
+
 def test_uvicorns_limit_sits_above_two_tasks_for_each_connection_the_lab_keeps() -> None:
     # At the lab's own limit uvicorn answered a burst 503 whole; a pipelined request (RFC 9112
     # §9.3.2) holds two tasks on one connection for a moment.
