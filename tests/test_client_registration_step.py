@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from lab_servers import Lab
+from lab_servers import Credentials, Lab
 from lab_servers.client.registration_step import application_type
 
 from .hostile_server import HostileServer, _json, _run
@@ -18,6 +18,21 @@ def test_a_client_with_no_redirect_uri_is_no_web_application() -> None:
     # client-registration §3.1: web is for https redirect URIs off loopback; with none, native.
     assert application_type([]) == "native"
     assert application_type(["https://app.example/callback"]) == "web"
+    assert application_type(["com.example.app:/callback"]) == "native"  # a custom scheme (RFC 8252 §7.1)
+    assert application_type(["https://app.example/callback", "http://127.0.0.1:3000/callback"]) == "native"
+
+
+async def test_preregistered_credentials_with_a_secret_and_no_method_use_the_secret_method_the_as_offers(
+    lab: Lab,
+) -> None:
+    # MCP §5.2: credentials an administrator hands out; a secret means a confidential client
+    # (RFC 6749 §2.3.1), sent the way the AS supports (RFC 8414 §2: absent, client_secret_basic).
+    lab.auth_server.preregister("desk-client", {"redirect_uris": ["https://app.example/callback"],
+                                                "token_endpoint_auth_method": "client_secret_basic"}, "s3cret")  # fmt: skip
+    connection = await lab.connect("auto", preregistered={lab.issuer: Credentials("desk-client", "s3cret")})
+    assert connection.client_id == "desk-client"
+    redeemed = [e for e in lab.trace if e.path == "/token"][-1]
+    assert (redeemed.request_header("authorization") or "").startswith("Basic ")
 
 
 @pytest.mark.parametrize(("revision", "deprecated"), [("2026-07-28", True), ("2025-11-25", False)])

@@ -155,6 +155,24 @@ async def test_a_request_that_has_not_arrived_whole_by_the_deadline_is_answered_
             assert answer.endswith(b"the request did not arrive whole within 1 s")
 
 
+@pytest.mark.slow  # waits out the 1 s deadline twice
+async def test_on_a_kept_connection_the_deadline_runs_for_each_request_and_not_while_idle(tls_dir: Path) -> None:
+    """The deadline starts with a request's first bytes: a connection idle between requests is
+    uvicorn's keep-alive timer's (5 s), and a second request dripping in gets its own 408."""
+    async with served(tls_dir, request_deadline=1) as lab:
+        metadata = f"{lab.issuer}/.well-known/oauth-authorization-server"
+        reader, writer = await _tls_connection(lab, lab.issuer, tls_dir)
+        for _ in range(2):  # idle longer than the deadline before the second: still served
+            writer.write(_get(metadata))
+            assert (await asyncio.wait_for(reader.readuntil(b"\r\n"), 10)) == b"HTTP/1.1 200 OK\r\n"
+            await asyncio.wait_for(reader.readuntil(b"}"), 10)  # the JSON body, one object
+            await asyncio.sleep(1.5)
+        writer.write(_get(metadata)[:20])  # a third request, never finished
+        answer = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+
+
 async def test_at_its_connection_limit_a_server_serves_every_connection_it_keeps_and_refuses_the_next(
     tls_dir: Path,
 ) -> None:
