@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from lab_servers import Credentials, Lab
-from lab_servers.client.registration_step import application_type
+from lab_servers.client.registration_step import application_type, token_endpoint_auth_method
 
 from .hostile_server import HostileServer, _json, _run
 
@@ -48,8 +48,10 @@ async def test_step_4_says_dcr_is_deprecated_from_2026_07_28_on(lab: Lab, revisi
         ({"client_secret": "s"}, "issued a client_secret without client_secret_expires_at"),
         ({"client_secret": "s", "client_secret_expires_at": 2_000_000_000}, "the client secret expires at 2000000000"),
         ({"token_endpoint_auth_method": "none"}, None),
+        ({"client_secret": "s", "client_secret_expires_at": 0}, None),  # 0: it never expires
+        ({"token_endpoint_auth_method": "none", "client_secret_expires_at": 5}, None),  # no secret to expire
     ],
-    ids=["no-expiry", "expiry", "public"],
+    ids=["no-expiry", "expiry", "public", "never-expiring", "expiry-without-secret"],
 )
 async def test_step_4_notes_what_the_registration_response_says_of_its_secret(
     lab: Lab, registered: dict[str, object], note: str | None
@@ -69,3 +71,11 @@ async def test_dcr_is_named_deprecated_only_when_the_client_registers_with_it() 
         connection = await lab.connect()
     reasons = connection.records[3].learned["reasons"]
     assert reasons["cimd"].startswith("chosen") and "deprecated" not in reasons["dcr"]
+
+
+def test_the_client_registers_with_a_method_the_as_supports_a_public_one_preferring_none() -> None:
+    # RFC 8414 §2: token_endpoint_auth_methods_supported, absent meaning client_secret_basic.
+    offered = {"token_endpoint_auth_methods_supported": ["client_secret_post", "none"]}
+    assert token_endpoint_auth_method(offered, public=True) == "none"
+    assert token_endpoint_auth_method(offered, public=False) == "client_secret_post"
+    assert token_endpoint_auth_method({}, public=True) == "client_secret_basic"
