@@ -33,6 +33,28 @@ async def test_preregistered_credentials_with_a_secret_and_no_method_use_the_sec
     assert connection.client_id == "desk-client"
     redeemed = [e for e in lab.trace if e.path == "/token"][-1]
     assert (redeemed.request_header("authorization") or "").startswith("Basic ")
+    reasons = connection.records[3].learned["reasons"]
+    assert reasons["preregistered"] == f"chosen: pre-registered credentials for {lab.issuer}"
+
+
+@pytest.mark.parametrize(
+    ("credentials", "method"),
+    [
+        (Credentials("desk-client"), "none"),
+        (Credentials("desk-client", "s3cret", "client_secret_post"), "client_secret_post"),
+    ],
+    ids=["public", "secret-post"],
+)
+async def test_preregistered_credentials_keep_the_method_they_name(
+    lab: Lab, credentials: Credentials, method: str
+) -> None:
+    # Only a secret without a method gets one chosen: a public client stays public, and a named
+    # method is the one registered (RFC 7591 §2).
+    lab.auth_server.preregister("desk-client", {"redirect_uris": ["https://app.example/callback"],
+                                                "token_endpoint_auth_method": method}, credentials.client_secret)  # fmt: skip
+    connection = await lab.connect("auto", preregistered={lab.issuer: credentials})
+    assert connection.client.state.credentials is not None
+    assert connection.client.state.credentials.token_endpoint_auth_method == method
 
 
 @pytest.mark.parametrize(("revision", "deprecated"), [("2026-07-28", True), ("2025-11-25", False)])
