@@ -101,3 +101,35 @@ def test_the_client_registers_with_a_method_the_as_supports_a_public_one_preferr
     assert token_endpoint_auth_method(offered, public=True) == "none"
     assert token_endpoint_auth_method(offered, public=False) == "client_secret_post"
     assert token_endpoint_auth_method({}, public=True) == "client_secret_basic"
+
+
+async def test_step_4_says_of_each_option_why_it_was_chosen_skipped_or_not_needed(lab: Lab) -> None:
+    # MCP §5's priority: pre-registered, then stored, CIMD, DCR, and asking the user.
+    store: dict[str, Credentials] = {}
+    first = await lab.connect("dcr", credential_store=store)
+    second = await lab.connect("auto", credential_store=store, client_metadata_url=None)
+    issuer = lab.issuer
+    assert first.records[3].learned["reasons"] == {
+        "preregistered": f"skipped: no pre-registered credentials for {issuer}",
+        "stored": f"skipped: nothing stored under {issuer}",
+        "cimd": "not needed: the AS advertises CIMD and the client's document is at https://app.example/client.json",
+        "dcr": f"chosen: the AS offers registration_endpoint {issuer}/register (DCR is deprecated in 2026-07-28, "
+        "kept as the fallback)",
+        "ask-user": "skipped: no callback to ask the user with",
+    }
+    assert second.records[3].learned["reasons"] == {
+        "preregistered": f"skipped: no pre-registered credentials for {issuer}",
+        "stored": f"chosen: credentials stored under {issuer} (client_id {first.client_id})",
+        "cimd": "skipped: this client has no metadata document URL",
+        "dcr": f"not needed: the AS offers registration_endpoint {issuer}/register",
+        "ask-user": "skipped: no callback to ask the user with",
+    }
+
+
+async def test_a_client_before_2025_11_25_registers_by_dcr_where_the_as_offers_cimd(lab: Lab) -> None:
+    # CIMD arrived in MCP 2025-11-25: an older client does not present a URL as its client_id.
+    client = lab.client("auto", revision="2025-06-18")
+    await client.run_all()
+    assert client.state.registration_method == "dcr"
+    assert client.state.registration_reasons is not None
+    assert client.state.registration_reasons["cimd"] == "skipped: MCP 2025-06-18 has no CIMD (it arrived in 2025-11-25)"
