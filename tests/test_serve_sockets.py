@@ -163,7 +163,11 @@ async def test_on_a_kept_connection_the_deadline_runs_for_each_request_and_not_w
         metadata = f"{lab.issuer}/.well-known/oauth-authorization-server"
         reader, writer = await _tls_connection(lab, lab.issuer, tls_dir)
         for _ in range(2):  # idle longer than the deadline before the second: still served
-            writer.write(_get(metadata))
+            request = _get(metadata)
+            writer.write(request[:10])  # in two reads: one deadline for the request, not one per read
+            await writer.drain()
+            await asyncio.sleep(0.1)
+            writer.write(request[10:])
             assert (await asyncio.wait_for(reader.readuntil(b"\r\n"), 10)) == b"HTTP/1.1 200 OK\r\n"
             await asyncio.wait_for(reader.readuntil(b"}"), 10)  # the JSON body, one object
             await asyncio.sleep(1.5)
