@@ -133,3 +133,9 @@ async def test_a_client_before_2025_11_25_registers_by_dcr_where_the_as_offers_c
     assert client.state.registration_method == "dcr"
     assert client.state.registration_reasons is not None
     assert client.state.registration_reasons["cimd"] == "skipped: MCP 2025-06-18 has no CIMD (it arrived in 2025-11-25)"
+
+
+def test_credentials_without_a_secret_have_no_secret_to_expire() -> None:
+    # RFC 7591 §3.2.1: client_secret_expires_at is the secret's; a public client never re-registers for it.
+    assert not Credentials("c", None, "none", client_secret_expires_at=5).secret_expired(10)
+    assert Credentials("c", "s", "client_secret_basic", client_secret_expires_at=5).secret_expired(5)
