@@ -1,0 +1,47 @@
+"""How the lab client tells a 2026-07-28 server's 400 from a legacy one's (2026-07-28
+basic/versioning §4): only a JSON-RPC error object whose code is one of the modern errors is
+modern; and what it tells a legacy client such a server answered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from lab_servers.client.revisions import describe_modern_error, modern_error
+
+
+def _answer(body: Any, status: int = 400) -> httpx.Response:
+    return httpx.Response(status, json=body)
+
+
+@pytest.mark.parametrize(
+    "error",
+    ["Header mismatch", {"code": "-32020"}, {"code": [-32020]}, {"code": -32600, "message": "Invalid Request"}],
+    ids=["a-string", "code-a-string", "code-an-array", "another-code"],
+)
+def test_a_400_whose_error_is_no_modern_error_object_is_a_legacy_servers(error: Any) -> None:
+    assert modern_error(_answer({"jsonrpc": "2.0", "id": None, "error": error})) is None
+
+
+def test_a_400_carrying_a_modern_error_code_is_a_modern_servers() -> None:
+    error = {"code": -32022, "message": "Unsupported protocol version", "data": {"supported": ["2026-07-28"]}}
+    assert modern_error(_answer({"jsonrpc": "2.0", "id": None, "error": error})) == error
+
+
+@pytest.mark.parametrize(
+    ("data", "named"),
+    [
+        ({"supported": ["2026-07-28", "2027-01-01"]}, "it speaks MCP 2026-07-28, 2027-01-01 (no initialize"),
+        ({"supported": ["2026-07-28", 5]}, "it speaks MCP 2026-07-28 (no initialize"),  # not all strings: not shown
+        ({"supported": "2027-01-01"}, "it speaks MCP 2026-07-28 (no initialize"),
+        (["2027-01-01"], "it speaks MCP 2026-07-28 (no initialize"),  # data is no object
+    ],
+    ids=["listed", "not-all-strings", "not-a-list", "data-not-an-object"],
+)
+def test_a_legacy_client_is_told_the_versions_the_server_lists_only_as_the_strings_they_must_be(
+    data: Any, named: str
+) -> None:
+    reason = describe_modern_error({"code": -32022, "message": "Unsupported", "data": data}, "2025-11-25")
+    assert named in reason and reason.endswith("this client speaks only 2025-11-25 (2026-07-28 basic/versioning §4)")
