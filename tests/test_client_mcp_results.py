@@ -250,3 +250,9 @@ async def test_a_2026_07_28_step_7_learns_the_servers_name_from_the_tools_list_m
     server = HostileServer(mcp=_listing({"tools": [{"name": "whoami"}], "_meta": meta}))
     client = await _run(lab, server, 7, revision="2026-07-28")
     assert client.records[-1].learned["server"] == "modern-server"
+
+
+async def test_a_tool_called_after_the_handshake_is_step_8_naming_the_tool_and_its_outcome(lab: Lab) -> None:
+    client = await _run(lab, HostileServer(mcp=_tools({"content": [], "isError": True})), 7)
+    await client.call_tool("whoami")
+    assert client.records[-1].number == 8 and client.records[-1].learned == {"tool": "whoami", "is_error": True}

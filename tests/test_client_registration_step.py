@@ -124,6 +124,7 @@ async def test_step_4_says_of_each_option_why_it_was_chosen_skipped_or_not_neede
         "dcr": f"not needed: the AS offers registration_endpoint {issuer}/register",
         "ask-user": "skipped: no callback to ask the user with",
     }
+    assert f"dcr: not needed: the AS offers registration_endpoint {issuer}/register" in second.records[3].notes
 
 
 async def test_a_client_before_2025_11_25_registers_by_dcr_where_the_as_offers_cimd(lab: Lab) -> None:

@@ -1,11 +1,16 @@
-"""`rfc9112.oversized_head`: the status for a request head longer than the server's limit, judged
+"""`rfc9112.oversized_head`, then `Rfc9112`'s pass-through: the status for a request head longer than the server's limit, judged
 on whatever has arrived: 414 URI Too Long when the request line alone is over it (RFC 9112 §3: a
 server "MUST respond with a 414 (URI Too Long) status code" to a request-target longer than it
 wishes to parse), else 431 Request Header Fields Too Large (RFC 6585 §5)."""
 
 from __future__ import annotations
 
-from lab_servers.rfc9112 import oversized_head
+from typing import Any
+
+import pytest
+from starlette.responses import Response
+
+from lab_servers.rfc9112 import Rfc9112, oversized_head
 
 LIMIT = 64
 
@@ -30,3 +35,40 @@ def test_one_byte_over_the_limit_is_431_when_the_line_fits() -> None:
 def test_a_request_line_over_the_limit_is_414_whether_or_not_its_end_has_arrived() -> None:
     assert oversized_head(_head(LIMIT + 1), LIMIT) == 414
     assert oversized_head(b"GET /" + b"a" * LIMIT, LIMIT) == 414  # no line end yet
+
+
+def test_a_request_line_ending_at_the_limit_is_no_uri_too_long() -> None:
+    head = _head(LIMIT - 1, "X: a\r\n")  # its LF the limit's byte; the field makes the head too long
+    assert head.index(b"\n") == LIMIT
+    assert oversized_head(head, LIMIT) == 431
+
+
+async def _seen_by_the_application(raw_path: bytes, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+
+    async def application(scope: Any, receive: Any, send: Any) -> None:
+        seen.update(scope)
+
+    def refusal(path: str, status: int, why: str) -> Response:
+        raise AssertionError(f"refused {status}: {why}")
+
+    scope = {"type": "http", "scheme": "http", "http_version": "1.0", "path": raw_path.decode(), "raw_path": raw_path,
+             "headers": headers}  # fmt: skip
+    await Rfc9112(application, refusal=refusal)(scope, None, None)  # type: ignore[arg-type]
+    return seen
+
+
+@pytest.mark.anyio
+async def test_an_absolute_form_target_with_an_empty_path_is_served_as_slash() -> None:
+    # RFC 9112 §3.2.2: the origin server uses the target's authority as Host; RFC 9110 §4.2.3: an
+    # empty path is "/".
+    seen = await _seen_by_the_application(b"http://127.0.0.1:8001", [(b"host", b"other.example")])
+    assert seen["path"] == "/" and seen["raw_path"] == b"/"
+    assert seen["headers"] == [(b"host", b"127.0.0.1:8001")]
+
+
+@pytest.mark.anyio
+async def test_an_http_1_0_request_without_host_goes_on_to_the_application() -> None:
+    # RFC 9112 §3.2: the 400 is for an invalid Host; HTTP/1.0 need not send one (h11 requires it of 1.1).
+    seen = await _seen_by_the_application(b"/", [])
+    assert seen["path"] == "/"
