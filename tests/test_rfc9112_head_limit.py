@@ -43,7 +43,9 @@ def test_a_request_line_ending_at_the_limit_is_no_uri_too_long() -> None:
     assert oversized_head(head, LIMIT) == 431
 
 
-async def _seen_by_the_application(raw_path: bytes, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+async def _seen_by_the_application(
+    raw_path: bytes, headers: list[tuple[bytes, bytes]], version: str = "1.0"
+) -> dict[str, Any]:
     seen: dict[str, Any] = {}
 
     async def application(scope: Any, receive: Any, send: Any) -> None:
@@ -52,7 +54,7 @@ async def _seen_by_the_application(raw_path: bytes, headers: list[tuple[bytes, b
     def refusal(path: str, status: int, why: str) -> Response:
         raise AssertionError(f"refused {status}: {why}")
 
-    scope = {"type": "http", "scheme": "http", "http_version": "1.0", "path": raw_path.decode(), "raw_path": raw_path,
+    scope = {"type": "http", "scheme": "http", "http_version": version, "path": raw_path.decode(), "raw_path": raw_path,
              "headers": headers}  # fmt: skip
     await Rfc9112(application, refusal=refusal)(scope, None, None)  # type: ignore[arg-type]
     return seen
@@ -72,3 +74,10 @@ async def test_an_http_1_0_request_without_host_goes_on_to_the_application() -> 
     # RFC 9112 §3.2: the 400 is for an invalid Host; HTTP/1.0 need not send one (h11 requires it of 1.1).
     seen = await _seen_by_the_application(b"/", [])
     assert seen["path"] == "/"
+
+
+@pytest.mark.anyio
+async def test_an_http_1_1_request_framed_by_transfer_encoding_alone_goes_on_to_the_application() -> None:
+    # RFC 9112 §6.1, §6.3: chunked framing is HTTP/1.1's; only 1.0 with it, or it with Content-Length, is refused.
+    chunked = [(b"host", b"127.0.0.1:8001"), (b"transfer-encoding", b"chunked")]
+    assert (await _seen_by_the_application(b"/token", chunked, version="1.1"))["path"] == "/token"
