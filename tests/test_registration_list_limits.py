@@ -1,13 +1,15 @@
 """A registration's lists past the lab's limits (metadata_limits.py) are refused with the RFC 7591
 §3.2.2 code for the field: invalid_redirect_uri for redirect_uris (test_adversarial_as.py),
-invalid_client_metadata for every other field, such as contacts."""
+invalid_client_metadata for every other field, such as contacts, and for a jwks of more than ten keys."""
 
 from __future__ import annotations
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from joserfc.jwk import OKPKey
 
 from lab_servers import ISSUER, Lab
-from lab_servers.authorization_server.metadata_limits import MAX_LIST_ITEMS, MAX_NAME_CHARS
+from lab_servers.authorization_server.metadata_limits import MAX_JWKS_KEYS, MAX_LIST_ITEMS, MAX_NAME_CHARS
 
 pytestmark = pytest.mark.anyio
 
@@ -34,3 +36,31 @@ async def test_a_registration_at_exactly_the_limits_is_accepted(lab: Lab) -> Non
     async with lab.httpx_client() as http:
         response = await http.post(f"{ISSUER}/register", json=metadata)
     assert response.status_code == 201, response.text
+
+
+def ten_public_keys() -> list[dict[str, object]]:
+    # Ten distinct, valid Ed25519 public keys (RFC 8037 §2), each with its own kid.
+    keys = [OKPKey.import_key(Ed25519PrivateKey.from_private_bytes(bytes([seed]) * 32)) for seed in range(1, 11)]
+    return [key.as_dict(private=False, kid=f"key-{i}") for i, key in enumerate(keys)]
+
+
+async def test_a_private_key_jwt_registration_with_exactly_ten_keys_in_jwks_is_accepted(lab: Lab) -> None:
+    # The lab's limit is "at most 10 keys in jwks" (README, metadata_limits.MAX_JWKS_KEYS): a
+    # private_key_jwt client publishing ten keys (RFC 7591 §2: jwks, the client's JSON Web Key
+    # Set) is registered with all ten (201, RFC 7591 §3.2.1); an eleventh is refused.
+    keys = ten_public_keys()
+    assert len(keys) == MAX_JWKS_KEYS
+    metadata = {
+        "redirect_uris": ["https://app.example/cb"],
+        "client_name": "n",
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks": {"keys": keys},
+    }
+    async with lab.httpx_client() as http:
+        response = await http.post(f"{ISSUER}/register", json=metadata)
+        assert response.status_code == 201, response.text
+        assert [key["kid"] for key in response.json()["jwks"]["keys"]] == [key["kid"] for key in keys]
+        eleven = {"keys": [*keys, {**keys[0], "kid": "key-10"}]}
+        refused = await http.post(f"{ISSUER}/register", json={**metadata, "jwks": eleven})
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_client_metadata"
+    assert f"at most {MAX_JWKS_KEYS} are accepted" in refused.json()["error_description"]
