@@ -1,6 +1,7 @@
 """Switching the AS's policy re-judges what it accepted before: a CIMD document cached under the
 naive policy is not served from the cache under the hardened one (policy.py: experiments flip a
-rule and rerun; a cached acceptance would carry the old rule into the new run)."""
+rule and rerun; a cached acceptance would carry the old rule into the new run), and the naive
+policy relaxes the rules the hardened one enforces."""
 
 from __future__ import annotations
 
@@ -26,3 +27,18 @@ async def test_a_document_cached_under_the_naive_policy_is_judged_again_under_th
     with pytest.raises(OAuthError) as refused:
         await lab.auth_server.cimd.resolve(url)
     assert refused.value.error == "invalid_client" and "text/plain" in refused.value.description
+
+
+async def test_only_the_hardened_policy_requires_mcps_document_fields(lab: Lab) -> None:
+    # MCP §5.1.1: the document carries client_id, client_name and redirect_uris; the naive AS
+    # (policy.py: "it trusts what it is given") takes one without client_name all the same.
+    host = lab.metadata_hosts["app.example"]
+    url = host.url("/nameless.json")
+    host.publish("/nameless.json", {k: v for k, v in default_client_metadata(url).items() if k != "client_name"})
+    lab.auth_server.policy = NAIVE
+    assert (await lab.auth_server.cimd.resolve(url)).client_name is None
+    lab.auth_server.policy = HARDENED
+    with pytest.raises(OAuthError) as refused:
+        await lab.auth_server.cimd.resolve(url)
+    assert refused.value.error == "invalid_client" and "no client_name" in refused.value.description
+    assert "MCP section 5.1.1" in refused.value.description  # ASCII: RFC 6749 §5.2
