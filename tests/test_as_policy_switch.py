@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from lab_servers import Lab
+from lab_servers.authorization_server.authorize import choose_resource
 from lab_servers.authorization_server.errors import OAuthError
 from lab_servers.authorization_server.policy import HARDENED, NAIVE
 from lab_servers.lab import default_client_metadata
@@ -42,3 +43,14 @@ async def test_only_the_hardened_policy_requires_mcps_document_fields(lab: Lab) 
         await lab.auth_server.cimd.resolve(url)
     assert refused.value.error == "invalid_client" and "no client_name" in refused.value.description
     assert "MCP section 5.1.1" in refused.value.description  # ASCII: RFC 6749 §5.2
+
+
+async def test_only_the_hardened_policy_requires_the_resource_parameter(lab: Lab) -> None:
+    # MCP §8 (RFC 8707): clients MUST send resource, and the hardened AS refuses a request
+    # without it (invalid_target); the naive one reads a missing resource as its first.
+    lab.auth_server.policy = NAIVE
+    assert choose_resource(lab.auth_server, None) == lab.auth_server.resources[0]
+    lab.auth_server.policy = HARDENED
+    with pytest.raises(OAuthError) as refused:
+        choose_resource(lab.auth_server, None)
+    assert refused.value.error == "invalid_target" and "resource is required" in refused.value.description
