@@ -15,7 +15,7 @@ from starlette.responses import Response
 from lab_servers import Lab, StepError
 from lab_servers.client import parse_www_authenticate
 
-from .hostile_server import BASE, HOST, HostileServer, _json, _run
+from .hostile_server import BASE, HOST, HostileServer, _json, _run, _tools
 
 pytestmark = pytest.mark.anyio
 
@@ -78,6 +78,30 @@ async def test_the_client_gives_up_after_two_step_ups(lab: Lab) -> None:
     with pytest.raises(StepError, match=r"after 2 step-up authorizations; giving up \(MCP §10.1.2\)"):
         await _run(lab, server, 7)
     assert len(server.seen) == 3  # the first authorization and two step-ups
+
+
+async def test_a_step_up_that_went_through_resets_the_operations_count(lab: Lab) -> None:
+    # MCP authorization, step-up: clients track scope upgrade attempts "to avoid repeated failures
+    # for the same resource and operation combination"; an attempt that succeeded is no failure.
+    # A server that challenges every other tools/call is stepped up for each call, not given up on
+    # at the third.
+    challenge = 'Bearer error="insufficient_scope", scope="notes:write"'
+    answered = _tools({"structuredContent": {"sub": "alice"}})
+    calls = 0
+
+    def every_other_call_challenged(message: dict[str, object]) -> Response:
+        nonlocal calls
+        if message["method"] == "tools/call":
+            calls += 1
+            if calls % 2:
+                return Response("{}", 403, headers={"WWW-Authenticate": challenge})
+        return answered(message)
+
+    server = HostileServer(mcp=every_other_call_challenged)
+    client = await _run(lab, server, 7)  # step 7's call: challenged, stepped up, answered
+    for _ in range(2):
+        assert (await client.call_tool("whoami"))["structuredContent"] == {"sub": "alice"}
+    assert len(server.seen) == 4  # the first authorization and one step-up for each of three calls
 
 
 async def test_a_refresh_answered_without_a_new_refresh_token_keeps_the_old_one(lab: Lab) -> None:

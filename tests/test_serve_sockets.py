@@ -224,6 +224,29 @@ def test_descriptors_running_out_is_logged_once_a_minute_not_once_per_failed_acc
     assert others == [{"message": "something else"}]
 
 
+def test_the_next_out_of_descriptors_message_a_minute_on_counts_the_ones_held_back(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from lab_servers.serve_sockets import QuietOutOfFiles
+
+    handler = QuietOutOfFiles(None)
+    out_of_files = {
+        "message": "socket.accept() out of system resource",
+        "exception": OSError(24, "Too many open files"),
+    }
+    loop = asyncio.new_event_loop()
+    try:
+        for _ in range(4):  # the first logged, three held back
+            handler(loop, out_of_files)
+        handler.last -= 60  # a minute on
+        handler(loop, out_of_files)
+    finally:
+        loop.close()
+    first, second = [r.getMessage() for r in caplog.records if "out of file descriptors" in r.getMessage()]
+    assert "more since" not in first  # nothing was held back before the first
+    assert "(3 more since the last such message)" in second and handler.suppressed == 0
+
+
 async def test_a_body_h11_cannot_parse_after_the_answer_was_sent_adds_no_second_answer(tls_dir: Path) -> None:
     """The MCP server answers 401 from the headers alone, before the body has come; a chunk h11
     then cannot parse (RFC 9112 §7.1: chunk-size is hex) got a second answer, a 400 written

@@ -86,6 +86,12 @@ def test_a_uri_longer_than_a_description_is_shown_by_its_two_ends_and_encoded_no
     assert " [...] " in quoted and len(quoted) < 8_000
 
 
+def test_a_uri_as_long_as_a_description_keeps_is_shown_whole() -> None:
+    # Only a value longer than the 600 characters a description keeps is cut to its two ends.
+    uri = "https://a.example/" + "a" * (600 - len("https://a.example/"))
+    assert shown(uri) == f"'{uri}'" and " [...] " in shown(uri + "a")
+
+
 @pytest.mark.parametrize(
     "uri", [case[1] for case in READ_OTHERWISE_BY_A_BROWSER], ids=[case[0] for case in READ_OTHERWISE_BY_A_BROWSER]
 )
@@ -212,6 +218,9 @@ async def test_a_metadata_url_whose_host_httpx_rewrites_never_reaches_the_intern
     [
         "com.example.app:/c[b]?next=https://app.example/",  # no authority: the "://" is in the query
         "https://us[er@app.example/cb",  # §3.2.1: userinfo is unreserved, pct-encoded, sub-delims, ":"
+        "https://app.exa]mple/cb",  # §3.2.2: a reg-name has no brackets
+        "https://[::1]x/cb",  # §3.2.2, §3.2.3: after an IP-literal only ":" port
+        "https://[::1/cb",  # an IP-literal never closed
     ],
 )
 def test_a_bracket_outside_the_host_is_found_wherever_the_uri_has_one(uri: str) -> None:
@@ -227,3 +236,11 @@ def test_a_string_urlsplit_cannot_read_is_left_to_the_callers_own_parse(reader: 
     # Written in URI characters yet no URL (an IP literal never closed): which host a browser reads
     # is moot, and the caller's parse refuses it by its own rule.
     assert reader("http://[::1/cb") is None  # type: ignore[operator]
+
+
+def test_userinfo_is_a_browser_reading_problem_but_no_reading_difference() -> None:
+    # RFC 3986 §7.6: the name before '@' looks like the host to a person, so the browser rule names
+    # it; a WHATWG parser, urlsplit and httpx all read the host after the '@', so they do not differ.
+    uri = "https://app.example@evil.example/cb"
+    assert "RFC 3986 §7.6" in (browser_reading_problem(uri) or "")
+    assert reading_difference(uri) is None
