@@ -140,6 +140,30 @@ async def test_a_client_that_stops_reading_then_drains_its_answers_is_served_to_
     assert answered == sent, f"let go after {answered} answers"
 
 
+@pytest.mark.slow  # waits out a deadline, then as long again
+async def test_a_request_past_its_deadline_releases_the_application_then_not_when_the_close_completes(
+    tls_dir: Path,
+) -> None:
+    """At the deadline the application still waiting for the body is told the client is gone
+    (`http.disconnect`): a TLS close waits up to `tls_shutdown` for the client's close_notify,
+    which a stranger who stopped reading never sends, and held the application's task as long."""
+    exchanges: list[Exchange] = []
+    async with served(tls_dir, request_deadline=0.5, tls_shutdown=10, on_exchange=exchanges.append) as lab:
+        port = urlsplit(lab.issuer).port
+
+        def connect() -> ssl.SSLSocket:
+            wire = socket.create_connection(("127.0.0.1", port))
+            return trusting(tls_dir).wrap_socket(wire, server_hostname="127.0.0.1")
+
+        tls = await asyncio.to_thread(connect)
+        form = "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100"
+        tls.sendall(f"POST /token HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{form}\r\n\r\ngrant_type".encode())
+        await asyncio.sleep(1.5)  # never reading again: the 408 and the server's close_notify wait unread
+        released = [exchange.error for exchange in exchanges]
+        tls.close()
+    assert released == ["no response: the client's connection ended before its request was read whole"]
+
+
 async def steady(count: Any, for_seconds: float = 1.5) -> None:
     """Wait until `count()` has not changed for `for_seconds` (at most 60 s: a busy machine is slow)."""
     last, since, deadline = count(), time.monotonic(), time.monotonic() + 60
