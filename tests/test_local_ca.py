@@ -99,6 +99,20 @@ def test_a_ca_that_cannot_be_used_is_an_error_naming_the_file_and_what_to_do(
     assert f"delete {tmp_path} to start over, then trust the new CA it makes" in str(refused.value)
 
 
+@pytest.mark.parametrize("missing", ["ca.pem", "ca-key.pem"])
+def test_a_ca_whose_certificate_or_key_is_gone_is_made_anew_with_a_server_certificate_it_issued(
+    tmp_path: Path, missing: str
+) -> None:
+    # A CA is its certificate and its key together: without the key it can issue nothing more (the
+    # next server certificate), without the certificate no client can trust what it issued.
+    ensure_local_ca(tmp_path)
+    old = (tmp_path / "ca.pem").read_bytes()
+    (tmp_path / missing).unlink()
+    ensure_local_ca(tmp_path)
+    assert (tmp_path / "ca.pem").read_bytes() != old
+    assert _issued_by_the_ca(tmp_path) and _server_context(tmp_path)
+
+
 def test_a_key_made_anew_over_a_file_anyone_could_read_is_readable_by_its_owner_alone(tmp_path: Path) -> None:
     ensure_local_ca(tmp_path)
     key = tmp_path / "server-key.pem"

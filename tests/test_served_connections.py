@@ -64,6 +64,20 @@ async def test_a_connection_that_never_finishes_its_tls_handshake_is_closed_at_t
     assert 0.4 < waited < 5
 
 
+async def test_a_server_stopping_closes_the_connections_still_in_their_handshake_at_once(tls_dir: Path) -> None:
+    """uvicorn does not know a connection before its TLS handshake is done; left alone, one sat
+    out the whole handshake deadline after the server had stopped."""
+    async with served(tls_dir, tls_handshake=30) as lab:
+        port = urlsplit(lab.issuer).port
+        half_reader, half = await asyncio.open_connection("127.0.0.1", port)
+        half.write(HALF_A_CLIENT_HELLO)
+        await asyncio.sleep(0.2)  # accepted, its handshake started
+        stopping = time.monotonic()
+    assert await closed_by_the_server(half_reader, 5)
+    half.close()
+    assert time.monotonic() - stopping < 5
+
+
 async def test_connections_still_in_their_handshake_count_against_the_limit_and_the_oldest_makes_room(
     tls_dir: Path,
 ) -> None:

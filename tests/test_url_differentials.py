@@ -221,6 +221,7 @@ async def test_a_metadata_url_whose_host_httpx_rewrites_never_reaches_the_intern
         "https://app.exa]mple/cb",  # §3.2.2: a reg-name has no brackets
         "https://[::1]x/cb",  # §3.2.2, §3.2.3: after an IP-literal only ":" port
         "https://[::1/cb",  # an IP-literal never closed
+        "https:///@[::1]",  # §3.2: an empty authority; the "@" and the brackets are the path's
     ],
 )
 def test_a_bracket_outside_the_host_is_found_wherever_the_uri_has_one(uri: str) -> None:
