@@ -113,6 +113,15 @@ def test_a_ca_whose_certificate_or_key_is_gone_is_made_anew_with_a_server_certif
     assert _issued_by_the_ca(tmp_path) and _server_context(tmp_path)
 
 
+def test_without_a_directory_the_ca_is_kept_where_mcp_auth_lab_tls_dir_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The environment's answer to --tls-dir, which the no-home-directory error names as the way out.
+    monkeypatch.setenv("MCP_AUTH_LAB_TLS_DIR", str(tmp_path / "from-env"))
+    assert ensure_local_ca().directory == tmp_path / "from-env"
+    assert ensure_local_ca(tmp_path / "given").directory == tmp_path / "given"  # an argument comes first
+
+
 def test_a_key_made_anew_over_a_file_anyone_could_read_is_readable_by_its_owner_alone(tmp_path: Path) -> None:
     ensure_local_ca(tmp_path)
     key = tmp_path / "server-key.pem"

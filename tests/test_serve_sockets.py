@@ -201,6 +201,22 @@ async def test_at_its_connection_limit_a_server_serves_every_connection_it_keeps
     assert answers == [b"HTTP/1.1 200 OK\r\n"] * 2  # both connections within the limit are served
 
 
+async def test_connections_their_clients_closed_leave_the_count_and_make_room(tls_dir: Path) -> None:
+    """A closed connection must leave uvicorn's count as it leaves the lab's: counted on, closed
+    connections would fill the limit and every later one be refused 503."""
+    async with served(tls_dir, max_connections=2) as lab:
+        metadata = f"{lab.issuer}/.well-known/oauth-authorization-server"
+        answers = []
+        for _ in range(4):  # twice the limit, one after another
+            reader, writer = await _tls_connection(lab, lab.issuer, tls_dir)
+            writer.write(_get(metadata))
+            answers.append(await asyncio.wait_for(reader.readuntil(b"\r\n"), 10))
+            writer.close()
+            await writer.wait_closed()
+            await asyncio.sleep(0.05)  # the server sees the close
+    assert answers == [b"HTTP/1.1 200 OK\r\n"] * 4
+
+
 def test_descriptors_running_out_is_logged_once_a_minute_not_once_per_failed_accept(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
