@@ -27,6 +27,16 @@ async def test_each_step_method_returns_the_record_of_its_step(lab: Lab) -> None
         assert record is client.records[-1] and record.number == number
 
 
+async def test_steps_5_and_6_record_the_code_and_iss_then_what_the_token_response_said(lab: Lab) -> None:
+    # What a learner reads on the step cards: the redirect's code and iss (RFC 9207 §2), then the
+    # token response's token_type and expires_in (RFC 6749 §5.1) and whether a refresh token came.
+    token = {"access_token": "opaque", "token_type": "Bearer", "expires_in": 300, "refresh_token": "r"}
+    client = await _run(lab, HostileServer(token=_json(token)), 6)
+    assert client.records[4].learned["code"] == "C" and client.records[4].learned["iss"] == "https://hostile.example"
+    learned = client.records[5].learned
+    assert (learned["token_type"], learned["expires_in"], learned["refresh_token"]) == ("Bearer", 300, True)
+
+
 async def test_a_page_that_is_neither_consent_nor_an_oauth_error_fails_step_5_naming_its_status(lab: Lab) -> None:
     server = HostileServer(authorize=Response("<h1>Maintenance</h1>", 503, media_type="text/html"))
     with pytest.raises(StepError, match=r"^step 5 \(authorize\): the AS refused the request: HTTP 503 without an "

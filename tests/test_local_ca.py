@@ -58,6 +58,10 @@ def test_a_second_run_keeps_the_ca_and_the_server_certificate(tmp_path: Path) ->
         pytest.param(
             lambda d: shutil.copy(d / "other" / "server.pem", d / "server.pem"), id="server certificate of another CA"
         ),
+        pytest.param(  # a pair that belongs together, issued by a CA no client of this one trusts (RFC 5280 §6.1)
+            lambda d: [shutil.copy(d / "other" / name, d / name) for name in ("server.pem", "server-key.pem")],
+            id="server certificate and key of another CA",
+        ),
     ],
 )
 def test_a_server_certificate_that_cannot_serve_is_made_anew_under_the_same_ca(tmp_path: Path, damage: object) -> None:
@@ -120,6 +124,13 @@ def test_without_a_directory_the_ca_is_kept_where_mcp_auth_lab_tls_dir_names(
     monkeypatch.setenv("MCP_AUTH_LAB_TLS_DIR", str(tmp_path / "from-env"))
     assert ensure_local_ca().directory == tmp_path / "from-env"
     assert ensure_local_ca(tmp_path / "given").directory == tmp_path / "given"  # an argument comes first
+
+
+def test_a_new_tls_directory_and_its_lock_are_its_owners_alone(tmp_path: Path) -> None:
+    # The directory holds the CA's private key: no one else may list it, enter it or open its lock.
+    ensure_local_ca(tmp_path / "tls")
+    assert stat.S_IMODE((tmp_path / "tls").stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "tls" / ".lock").stat().st_mode) == 0o600
 
 
 def test_a_key_made_anew_over_a_file_anyone_could_read_is_readable_by_its_owner_alone(tmp_path: Path) -> None:
@@ -227,3 +238,30 @@ def test_the_trust_instructions_name_the_ca_file_never_the_server_certificate(tm
     instructions = ensure_local_ca(tmp_path).trust_instructions()
     assert f"NODE_EXTRA_CA_CERTS={tmp_path / 'ca.pem'}" in instructions
     assert "server.pem" not in instructions
+
+
+def test_the_ca_may_issue_only_server_certificates_and_the_server_certificate_only_serves(tmp_path: Path) -> None:
+    # RFC 5280 §4.2.1.9: basicConstraints is critical in a CA certificate, and a pathLenConstraint
+    # of 0 lets it issue no further CA; §4.2.1.3: a CA signs certificates (keyCertSign, cRLSign),
+    # an ECDSA server key signs its handshakes (digitalSignature); §4.2.1.10: nameConstraints MUST
+    # be critical; §4.2.1.12: the server certificate is for TLS server authentication only.
+    ensure_local_ca(tmp_path)
+    ca = x509.load_pem_x509_certificate((tmp_path / "ca.pem").read_bytes())
+    server = x509.load_pem_x509_certificate((tmp_path / "server.pem").read_bytes())
+    assert ca.extensions.get_extension_for_class(x509.BasicConstraints).critical
+    assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value == x509.BasicConstraints(True, 0)
+    assert ca.extensions.get_extension_for_class(x509.NameConstraints).critical
+    ca_usage = ca.extensions.get_extension_for_class(x509.KeyUsage)
+    assert ca_usage.critical and ca_usage.value == x509.KeyUsage(
+        False, False, False, False, False, True, True, False, False
+    )
+    assert server.extensions.get_extension_for_class(x509.BasicConstraints).value == x509.BasicConstraints(False, None)
+    server_usage = server.extensions.get_extension_for_class(x509.KeyUsage)
+    assert server_usage.critical and server_usage.value == x509.KeyUsage(
+        True, False, False, False, False, False, False, False, False
+    )
+    assert list(server.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) == [
+        x509.oid.ExtendedKeyUsageOID.SERVER_AUTH
+    ]
+    assert ca.not_valid_after_utc - ca.not_valid_before_utc == datetime.timedelta(days=365, minutes=5)
+    assert server.not_valid_after_utc - server.not_valid_before_utc == datetime.timedelta(days=90, minutes=5)

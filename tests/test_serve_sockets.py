@@ -155,6 +155,25 @@ async def test_a_request_that_has_not_arrived_whole_by_the_deadline_is_answered_
             assert answer.endswith(b"the request did not arrive whole within 1 s")
 
 
+async def test_a_request_answered_before_its_body_arrived_is_closed_at_the_deadline(tls_dir: Path) -> None:
+    """Answered from its headers (a 401 without a token), the rest of the body is not waited for
+    past the deadline: the connection, which can carry no next request before it, is closed."""
+    async with served(tls_dir, request_deadline=0.5) as lab:
+        host = urlsplit(lab.mcp_url).netloc
+        reader, writer = await _tls_connection(lab, lab.mcp_url, tls_dir)
+        writer.write(f"POST /mcp HTTP/1.1\r\nHost: {host}\r\nContent-Length: 100\r\n\r\n{{".encode())
+        answer = await asyncio.wait_for(reader.readuntil(b"\r\n"), 10)
+        closed = await asyncio.wait_for(_until_closed(reader), 5)
+        writer.close()
+    assert answer == b"HTTP/1.1 401 Unauthorized\r\n" and closed
+
+
+async def _until_closed(reader: asyncio.StreamReader) -> bool:
+    while await reader.read(65536):
+        pass
+    return True
+
+
 @pytest.mark.slow  # waits out the 1 s deadline twice
 async def test_on_a_kept_connection_the_deadline_runs_for_each_request_and_not_while_idle(tls_dir: Path) -> None:
     """The deadline starts with a request's first bytes: a connection idle between requests is
