@@ -259,6 +259,19 @@ def test_descriptors_running_out_is_logged_once_a_minute_not_once_per_failed_acc
     assert others == [{"message": "something else"}]
 
 
+def test_every_other_loop_exception_goes_to_asyncios_own_handler_when_none_was_set(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from lab_servers.serve_sockets import QuietOutOfFiles
+
+    loop = asyncio.new_event_loop()
+    try:
+        QuietOutOfFiles(None)(loop, {"message": "a callback failed", "exception": RuntimeError("boom")})
+    finally:
+        loop.close()
+    assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == ["a callback failed"]
+
+
 def test_the_next_out_of_descriptors_message_a_minute_on_counts_the_ones_held_back(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
