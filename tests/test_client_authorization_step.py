@@ -37,6 +37,15 @@ async def test_steps_5_and_6_record_the_code_and_iss_then_what_the_token_respons
     assert (learned["token_type"], learned["expires_in"], learned["refresh_token"]) == ("Bearer", 300, True)
 
 
+async def test_the_pkce_verifier_is_43_characters_and_the_state_holds_128_random_bits(lab: Lab) -> None:
+    # RFC 7636 §4.1: "a 32-octet sequence ... base64url-encoded to produce a 43-octet URL safe
+    # string"; RFC 6749 §10.10: guessing a generated value SHOULD have probability <= 2^-128, and
+    # 16 random octets are 22 base64url characters.
+    client = await _run(lab, HostileServer(), 5)
+    assert len(client.state.code_verifier) == 43
+    assert len(client.state.oauth_state) >= 22
+
+
 async def test_a_page_that_is_neither_consent_nor_an_oauth_error_fails_step_5_naming_its_status(lab: Lab) -> None:
     server = HostileServer(authorize=Response("<h1>Maintenance</h1>", 503, media_type="text/html"))
     with pytest.raises(StepError, match=r"^step 5 \(authorize\): the AS refused the request: HTTP 503 without an "
