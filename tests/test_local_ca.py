@@ -128,9 +128,9 @@ def test_without_a_directory_the_ca_is_kept_where_mcp_auth_lab_tls_dir_names(
 
 def test_a_new_tls_directory_and_its_lock_are_its_owners_alone(tmp_path: Path) -> None:
     # The directory holds the CA's private key: no one else may list it, enter it or open its lock.
-    ensure_local_ca(tmp_path / "tls")
-    assert stat.S_IMODE((tmp_path / "tls").stat().st_mode) == 0o700
-    assert stat.S_IMODE((tmp_path / "tls" / ".lock").stat().st_mode) == 0o600
+    ensure_local_ca(tmp_path / "new" / "tls")  # its parents made too, as for the default ~/.mcp-auth-lab/tls
+    assert stat.S_IMODE((tmp_path / "new" / "tls").stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "new" / "tls" / ".lock").stat().st_mode) == 0o600
 
 
 def test_a_key_made_anew_over_a_file_anyone_could_read_is_readable_by_its_owner_alone(tmp_path: Path) -> None:

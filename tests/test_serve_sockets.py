@@ -286,13 +286,15 @@ def test_the_next_out_of_descriptors_message_a_minute_on_counts_the_ones_held_ba
     try:
         for _ in range(4):  # the first logged, three held back
             handler(loop, out_of_files)
-        handler.last -= 60  # a minute on
+        handler.last -= 59.5  # not yet a minute on: held back too
+        handler(loop, out_of_files)
+        handler.last -= 0.5  # a minute on
         handler(loop, out_of_files)
     finally:
         loop.close()
     first, second = [r.getMessage() for r in caplog.records if "out of file descriptors" in r.getMessage()]
     assert "more since" not in first  # nothing was held back before the first
-    assert "(3 more since the last such message)" in second and handler.suppressed == 0
+    assert "(4 more since the last such message)" in second and handler.suppressed == 0
 
 
 async def test_a_body_h11_cannot_parse_after_the_answer_was_sent_adds_no_second_answer(tls_dir: Path) -> None:
