@@ -260,6 +260,9 @@ def test_the_ca_may_issue_only_server_certificates_and_the_server_certificate_on
     assert server_usage.critical and server_usage.value == x509.KeyUsage(
         True, False, False, False, False, False, False, False, False
     )
+    # §4.2.1.6: with a non-empty subject (CN=localhost) subjectAltName SHOULD be non-critical.
+    names = server.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    assert not names.critical and "localhost" in names.value.get_values_for_type(x509.DNSName)
     assert list(server.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) == [
         x509.oid.ExtendedKeyUsageOID.SERVER_AUTH
     ]

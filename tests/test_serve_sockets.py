@@ -9,7 +9,7 @@ import asyncio
 import os
 import socket
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import anyio
@@ -17,7 +17,7 @@ import pytest
 
 from lab_servers.client_documents import ClientDocumentError
 from lab_servers.serve import serving
-from lab_servers.serve_sockets import address_option, bind, uvicorn_limit
+from lab_servers.serve_sockets import address_option, bind, url_host, uvicorn_limit
 
 from .serve_helpers import served, tls_dir, trusting
 
@@ -110,6 +110,23 @@ async def test_a_block_its_cancel_scope_leaves_stops_the_servers_and_closes_thei
     assert scope.cancelled_caught
     assert asyncio.all_tasks() == tasks and _open_sockets() == before
     assert loop.get_exception_handler() is handler
+
+
+def test_an_ipv6_address_is_named_in_brackets_and_every_interface_by_loopback() -> None:
+    # RFC 3986 §3.2.2: an IPv6 address in a URI's host is an IP-literal, "[" IPv6address "]"; a
+    # socket bound to every interface is named by the loopback address of its family. Bound sockets
+    # stand in here: a machine without ::1 skips the served test of the same.
+    class Bound:
+        def __init__(self, address: str) -> None:
+            self.address = address
+
+        def getsockname(self) -> tuple[str, int]:
+            return (self.address, 0)
+
+    def host(address: str) -> str:
+        return url_host(cast(socket.socket, Bound(address)), tls=True)
+
+    assert [host(a) for a in ("::1", "::", "127.0.0.1", "0.0.0.0")] == ["[::1]", "[::1]", "127.0.0.1", "127.0.0.1"]
 
 
 def test_listening_sockets_are_tcp_so_responses_are_not_held_back_by_nagle() -> None:
