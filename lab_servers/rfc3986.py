@@ -113,6 +113,16 @@ def is_dotted_quad(host: str) -> bool:
     return bool(_DOTTED_QUAD.fullmatch(host))
 
 
+def readable_hostname(uri: str) -> str | None:
+    """The host `uri` names, as `urlsplit` reads it (lower-cased), or None when it names none that
+    can be read: `urlsplit` raises ValueError for an authority with an unclosed "[" (§3.2.2: an
+    IP-literal is closed by "]"), which a lax policy's prefix match can let through."""
+    try:
+        return urlsplit(uri).hostname
+    except ValueError:
+        return None
+
+
 def browser_reading_problem(uri: str) -> str | None:
     """Why a browser would follow `uri` somewhere other than where `urlsplit` (or httpx) reads it
     going, or None. Said as the end of a sentence that starts with the URI."""

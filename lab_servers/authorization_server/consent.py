@@ -5,9 +5,9 @@ URI's hostname; a DCR client's name is whatever it typed at registration, so say
 from __future__ import annotations
 
 from html import escape
-from urllib.parse import urlsplit
 
 from ..loopback import reaches_this_machine
+from ..rfc3986 import readable_hostname
 from .clients import Client
 from .metadata_limits import displayable_text
 
@@ -44,18 +44,8 @@ def identity_lines(client: Client) -> tuple[str, str]:
 def localhost_only(client: Client) -> bool:
     """Every redirect URI lands on the user's own machine, however its host is spelled: not only
     localhost, 127.0.0.1 and ::1, but 127.0.0.2, [0:0::1], localhost. or app.localhost too."""
-    hosts = [_hostname(uri) for uri in client.redirect_uris]
+    hosts = [readable_hostname(uri) for uri in client.redirect_uris]
     return bool(hosts) and all(host is not None and reaches_this_machine(host) for host in hosts)
-
-
-def _hostname(uri: str) -> str | None:
-    """The host a URI names, or None when it names none that can be read: urlsplit raises
-    ValueError for an authority with an unclosed "[" (RFC 3986 §3.2.2: an IP literal is closed by
-    "]"), which the naive policy's prefix match lets through from /authorize to this page."""
-    try:
-        return urlsplit(uri).hostname
-    except ValueError:
-        return None
 
 
 def render_consent_page(
@@ -73,7 +63,7 @@ def render_consent_page(
     permissions, nothing that would let the user tell an impostor from the real client."""
     name, provenance = identity_lines(client)
     redirect_uri = displayable_text(redirect_uri)
-    redirect_host = _hostname(redirect_uri) or redirect_uri
+    redirect_host = readable_hostname(redirect_uri) or redirect_uri
     if not show_hostnames:
         who = f"“<bdi>{escape(name)}</bdi>”"
     elif client.kind == "cimd":

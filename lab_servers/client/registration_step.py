@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from ..loopback import is_loopback_host
+from ..rfc3986 import readable_hostname
 from ..rfc9110 import media_type
 from .base import ClientBase, StepRun
 from .client_id_url import client_id_url_advice, client_id_url_problem
@@ -28,15 +28,10 @@ def token_endpoint_auth_method(as_metadata: dict[str, Any], *, public: bool) -> 
 
 def application_type(redirect_uris: list[str]) -> str:
     """2026-07-28 client-registration §3.1: native for loopback/custom-scheme redirects, else web."""
-    web = all(uri.startswith("https://") and not is_loopback_host(_host(uri)) for uri in redirect_uris)
+    web = all(
+        uri.startswith("https://") and not is_loopback_host(readable_hostname(uri) or "") for uri in redirect_uris
+    )
     return "web" if web and redirect_uris else "native"
-
-
-def _host(uri: str) -> str:
-    try:
-        return urlsplit(uri).hostname or ""
-    except ValueError:
-        return ""
 
 
 class RegistrationStep(ClientBase):
