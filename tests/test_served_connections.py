@@ -106,11 +106,7 @@ async def test_a_client_that_never_reads_its_responses_is_let_go_after_the_write
     exchanges: list[object] = []
     async with served(tls_dir, write_stall=0.5, on_exchange=exchanges.append) as lab:
         port = urlsplit(lab.issuer).port
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # fills after a few responses
-        sock.setblocking(False)
-        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
-        reader, writer = await asyncio.open_connection(sock=sock, ssl=trusting(tls_dir), server_hostname="127.0.0.1")
+        reader, writer = await _slow_reader(port, tls_dir)
         request = f"GET /.well-known/oauth-authorization-server HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n"
         sent = 5_000  # ~8 MB of answers: more than every buffer between the two ends holds
         writer.write(request.encode() * sent)
@@ -135,11 +131,7 @@ async def test_a_client_that_stops_reading_then_drains_its_answers_is_served_to_
     exchanges: list[object] = []
     async with served(tls_dir, write_stall=1, request_deadline=1, on_exchange=exchanges.append) as lab:
         port = urlsplit(lab.issuer).port
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.setblocking(False)
-        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
-        reader, writer = await asyncio.open_connection(sock=sock, ssl=trusting(tls_dir), server_hostname="127.0.0.1")
+        reader, writer = await _slow_reader(port, tls_dir)
         request = f"GET /.well-known/oauth-authorization-server HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n"
         sent = 8_000  # ~13 MB of answers: more than every buffer between the two ends holds
         writer.write(request.encode() * sent)
@@ -364,3 +356,12 @@ async def test_a_kept_connection_that_pipelines_its_requests_has_every_one_serve
             await asyncio.wait_for(reader.readexactly(length), 10)
         writer.close()
     assert statuses == [b"200"] * 5
+
+
+async def _slow_reader(port: int | None, tls_dir: Path) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A TLS connection to the served AS whose receive buffer (4 KiB) fills after a few responses."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+    return await asyncio.open_connection(sock=sock, ssl=trusting(tls_dir), server_hostname="127.0.0.1")
