@@ -32,9 +32,6 @@ TOKEN_ENDPOINT = f"{ISSUER}/token"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
 
-PUBLIC_CLIENT = {k: v for k, v in default_client_metadata().items() if k != "client_id"}
-
-
 SERVICE_ID = "https://app.example/service.json"
 
 

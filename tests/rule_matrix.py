@@ -16,18 +16,18 @@ from urllib.parse import urlencode
 
 import httpx
 
-from lab_servers import ISSUER, MCP_URL, Lab, default_client_metadata
+from lab_servers import ISSUER, MCP_URL, Lab
 from lab_servers.client.revisions import modern_headers, modern_message
 from lab_servers.story import API_URL, IDP_ISSUER, MCP_SERVER_CLIENT_ID
 
 from .helpers import CHALLENGE, REDIRECT_URI, VERIFIER
+from .registered_clients import PUBLIC_CLIENT as DCR_BODY
 from .test_resource_server_transport import JSON_HEADERS, TOOLS_LIST, mint
 
 CLIENT_ID, CLIENT_SECRET = "matrix-client", "matrix-secret"  # a confidential client, client_secret_basic
 INITIAL_ACCESS_TOKEN = "matrix-initial-access-token"
 ID_TOKEN = "urn:ietf:params:oauth:token-type:id_token"
 ID_JAG = "urn:ietf:params:oauth:token-type:id-jag"
-DCR_BODY = {k: v for k, v in default_client_metadata().items() if k != "client_id"}
 
 # What an endpoint is; a rule applies to the endpoints of its kind. Each kind, and what an
 # endpoint not of that kind is, so that every cell left out says why.

@@ -23,11 +23,11 @@ from lab_servers import CLIENT_METADATA_URL, HARDENED, ISSUER, MCP_URL, NAIVE, L
 from lab_servers.metadata_host import HostedResponse
 
 from .helpers import CHALLENGE, VERIFIER, get_code
+from .registered_clients import PUBLIC_CLIENT as DCR
 
 pytestmark = pytest.mark.anyio
 
 APP_REDIRECT = default_client_metadata()["redirect_uris"][0]
-DCR = {k: v for k, v in default_client_metadata().items() if k != "client_id"}
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 20
 XSS = b"<html><script>fetch('/authorize/decision',{method:'POST'})</script></html>"

@@ -22,10 +22,10 @@ from .helpers import (
     register,
     token_request,
 )
+from .registered_clients import PUBLIC_CLIENT as DCR
 
 pytestmark = pytest.mark.anyio
 
-DCR = {k: v for k, v in default_client_metadata().items() if k != "client_id"}
 REDIRECT = DCR["redirect_uris"][0]
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 20
 XSS = b"<html><script>alert(document.domain)</script></html>"

@@ -24,8 +24,9 @@ from lab_servers import CLIENT_METADATA_URL, ISSUER, MCP_URL, Lab
 from lab_servers.client import Browser, ConsentPage, Redirect
 from lab_servers.serve import serving
 
-from .authlib_judge import PUBLIC_CLIENT, judged, judged_with, lab, oauth_client
+from .authlib_judge import judged, judged_with, lab, oauth_client
 from .helpers import register
+from .registered_clients import PUBLIC_CLIENT
 
 __all__ = ["lab"]  # the fixture, shared from authlib_judge.py
 pytestmark = pytest.mark.anyio

@@ -16,8 +16,9 @@ from authlib.oidc.discovery import OpenIDProviderMetadata
 
 from lab_servers import ISSUER, Lab
 
-from .authlib_judge import PUBLIC_CLIENT, SERVICE_KEY, lab
+from .authlib_judge import SERVICE_KEY, lab
 from .helpers import register
+from .registered_clients import PUBLIC_CLIENT
 
 __all__ = ["lab"]  # the fixture, shared from authlib_judge.py
 pytestmark = pytest.mark.anyio

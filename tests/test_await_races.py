@@ -33,6 +33,7 @@ from lab_servers.story import ENTERPRISE_CLIENT_AT_AS, add_enterprise_idp
 from .enterprise_requests import good
 from .gated_host import KEYS_ADDRESS, KEYS_HOST, SLOW_HOST, GatedHost, add_gated_host, settle
 from .helpers import assert_oauth_error, code_form, get_code, open_authorization, register, token_request
+from .registered_clients import PUBLIC_CLIENT, registered_client
 from .test_as_hardening import PNG
 from .test_private_key_jwt import ASSERTION_TYPE, key
 from .test_resource_server import TOOLS_LIST, mint, post_mcp
@@ -220,8 +221,7 @@ async def test_a_token_exchange_waiting_for_its_keys_is_refused_once_its_subject
     lab.auth_server.exchange_rules[exchanger] = ExchangeRule(
         MCP_URL, {"https://api.example/": frozenset({"contacts:read"})}
     )
-    public = default_client_metadata()
-    registered = (await register(lab, {k: v for k, v in public.items() if k != "client_id"})).json()["client_id"]
+    registered = (await registered_client(lab))["client_id"]
     subject = (await token_request(lab, code_form(registered, await get_code(lab, registered)))).json()["access_token"]
     keys.hold(1)
     form = {"grant_type": TOKEN_EXCHANGE, "subject_token": subject, "subject_token_type": ACCESS_TOKEN_TYPE,
@@ -243,9 +243,8 @@ async def test_a_burst_of_registrations_waiting_for_their_logos_stays_within_the
     async with Lab(seed=0, policy=HARDENED.but(registration_rate_limit=(3, 60))) as lab:
         host, gated = add_gated_host(lab)
         host.publish("/logo.png", PNG, content_type="image/png")
-        public = {k: v for k, v in default_client_metadata().items() if k != "client_id"}
         gated.hold()
-        burst = [asyncio.ensure_future(register(lab, {**public, "logo_uri": f"https://{SLOW_HOST}/logo.png"}))
+        burst = [asyncio.ensure_future(register(lab, {**PUBLIC_CLIENT, "logo_uri": f"https://{SLOW_HOST}/logo.png"}))
                  for _ in range(10)]  # fmt: skip
         await gated.until_waiting(3)
         await settle()

@@ -25,6 +25,7 @@ from lab_servers.metadata_host import HostedResponse
 
 from .gated_host import KEYS_ADDRESS, KEYS_HOST, SLOW_HOST, add_gated_host, settle
 from .helpers import open_authorization, register
+from .registered_clients import PUBLIC_CLIENT
 from .test_private_key_jwt import ASSERTION_TYPE, key
 
 pytestmark = pytest.mark.anyio
@@ -213,8 +214,10 @@ async def test_one_registration_causes_at_most_one_fetch_per_fetched_metadata_ur
     host, _ = add_gated_host(lab)
     for field in ("logo_uri", "jwks_uri", "sector_identifier_uri"):
         host.publish_response(f"/{field}", HostedResponse(b"", 302, {"location": f"https://{SLOW_HOST}/{field}"}))
-    public = {k: v for k, v in default_client_metadata().items() if k != "client_id"}
-    body = {**public, **{f: f"https://{SLOW_HOST}/{f}" for f in ("logo_uri", "jwks_uri", "sector_identifier_uri")}}
+    body = {
+        **PUBLIC_CLIENT,
+        **{f: f"https://{SLOW_HOST}/{f}" for f in ("logo_uri", "jwks_uri", "sector_identifier_uri")},
+    }
     sent = len(lab.trace)
     assert (await register(lab, body)).status_code == 201
     fetched = [e.url for e in list(lab.trace)[sent:] if e.caller == "auth.example.com"]

@@ -20,6 +20,7 @@ from lab_servers.metadata_host import HostedResponse
 
 from .helpers import CHALLENGE, VERIFIER
 from .oauth_checks import assert_well_formed
+from .registered_clients import PUBLIC_CLIENT as DCR
 from .test_fuzz_authorization_server import AUTHORIZE_PARAMETERS
 
 pytestmark = pytest.mark.anyio
@@ -28,7 +29,6 @@ FUZZ = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
 )
 POLICIES = st.sampled_from([HARDENED, NAIVE])
-DCR = {k: v for k, v in default_client_metadata().items() if k != "client_id"}
 REDIRECT = DCR["redirect_uris"][0]
 
 # Every code point, surrogates included, and the ones known to cause trouble, often.

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import pytest
 
-from lab_servers import ISSUER, Lab, default_client_metadata
+from lab_servers import ISSUER, Lab
 from lab_servers.authorization_server.logos import sniff_raster_image
 from lab_servers.metadata_host import HostedResponse
 
 from .helpers import register
+from .registered_clients import PUBLIC_CLIENT as DCR
 
 pytestmark = pytest.mark.anyio
-DCR = {k: v for k, v in default_client_metadata().items() if k != "client_id"}
 
 RASTER = {
     "png": (b"\x89PNG\r\n\x1a\n" + b"\x00" * 8, "image/png"),

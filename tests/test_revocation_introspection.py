@@ -8,7 +8,7 @@ import base64
 import httpx
 import pytest
 
-from lab_servers import ISSUER, ASCapabilities, Lab, default_client_metadata
+from lab_servers import ISSUER, ASCapabilities, Lab
 from lab_servers.authorization_server.issuance import ACCESS_TOKEN_LIFETIME
 from lab_servers.client import StepError
 from lab_servers.story import (
@@ -21,9 +21,9 @@ from lab_servers.story import (
 )
 
 from .helpers import assert_oauth_error, code_form, get_code, refresh_form, register, token_request
+from .registered_clients import PUBLIC_CLIENT
 
 pytestmark = pytest.mark.anyio
-PUBLIC_CLIENT = {k: v for k, v in default_client_metadata().items() if k != "client_id"}
 
 
 async def post(lab: Lab, path: str, form: dict[str, str], **kwargs: object) -> httpx.Response:

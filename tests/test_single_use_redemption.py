@@ -11,7 +11,7 @@ import asyncio
 
 import pytest
 
-from lab_servers import CLIENT_METADATA_URL, MCP_URL, Lab, default_client_metadata
+from lab_servers import CLIENT_METADATA_URL, MCP_URL, Lab
 from lab_servers.authorization_server.grants import ExchangeRule
 from lab_servers.authorization_server.issuance import ACCESS_TOKEN_LIFETIME
 from lab_servers.authorization_server.rfc8693 import ACCESS_TOKEN_TYPE
@@ -29,9 +29,9 @@ from .helpers import (
     register,
     token_request,
 )
+from .registered_clients import PUBLIC_CLIENT
 
 pytestmark = pytest.mark.anyio
-PUBLIC_CLIENT = {k: v for k, v in default_client_metadata().items() if k != "client_id"}
 API = "https://api.example/"
 
 

@@ -29,9 +29,9 @@ from lab_servers.authorization_server.token_records import REFRESH_TOKEN_IDLE_TI
 
 from .helpers import CHALLENGE, VERIFIER, refresh_form
 from .lab_machine import LabMachine
+from .registered_clients import PUBLIC_CLIENT as DCR
 
 REDIRECT = default_client_metadata()["redirect_uris"][0]
-DCR = {k: v for k, v in default_client_metadata().items() if k != "client_id"}
 GRANT_CHOICES = [["authorization_code", "refresh_token"], ["authorization_code"], ["refresh_token"]]
 INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
               "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "model", "version": "1"}}}  # fmt: skip

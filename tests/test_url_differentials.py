@@ -19,16 +19,16 @@ from lab_servers import HARDENED, Lab
 from lab_servers.authorization_server.rfc7591 import MetadataError, check_redirect_uri
 from lab_servers.client import ConsentPage, Redirect
 from lab_servers.client.client_id_url import redirect_uri_problem
-from lab_servers.lab import default_client_metadata
 from lab_servers.loopback import is_loopback_host, reaches_this_machine
 from lab_servers.rfc3986 import browser_reading_problem, grammar_problem, reading_difference, shown
 from lab_servers.security.cimd_rules import DOCUMENT_URL, json_response, valid_document
 from lab_servers.security.network_fixtures import ADMIN_ADDRESS, add_internal_network
 from lab_servers.security.requests import open_authorization, refusal, register
 
+from .registered_clients import PUBLIC_CLIENT as DCR
+
 pytestmark = pytest.mark.anyio
 
-DCR = {k: v for k, v in default_client_metadata().items() if k != "client_id"}
 
 # (id, redirect URI, where a browser goes, a phrase of the rule the AS names)
 READ_OTHERWISE_BY_A_BROWSER = [
