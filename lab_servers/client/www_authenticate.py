@@ -48,8 +48,7 @@ def _parse_one(text: str) -> list[Challenge]:
     challenges: list[Challenge] = []
     pos = 0
     while pos < len(text):
-        while pos < len(text) and text[pos] in " \t,":
-            pos += 1
+        pos = _past_empty_elements(text, pos)  # #challenge is a list too (§11.6.1, §5.6.1.2)
         scheme = _SCHEME.match(text, pos)
         if not scheme:
             if challenges and pos < len(text):
