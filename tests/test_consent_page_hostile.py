@@ -6,16 +6,15 @@ the URI shown whole where the page shows hostnames."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-from urllib.parse import urlencode
-
 import pytest
 
-from lab_servers import ISSUER, MCP_URL, Lab
+from lab_servers import MCP_URL, Lab
 from lab_servers.authorization_server.clients import Client
 from lab_servers.authorization_server.consent import localhost_only, render_consent_page
 from lab_servers.authorization_server.policy import NAIVE
+
+from .helpers import authorization_url
+from .registered_clients import registered_client
 
 pytestmark = pytest.mark.anyio
 UNCLOSED = "https://app.example[x"
@@ -23,15 +22,9 @@ UNCLOSED = "https://app.example[x"
 
 async def test_the_naive_prefix_match_shows_a_redirect_uri_with_an_unclosed_bracket_on_the_page(lab: Lab) -> None:
     lab.auth_server.policy = NAIVE
+    client = await registered_client(lab, redirect_uris=["https://app.example"])
     async with lab.httpx_client() as http:
-        registered = await http.post(
-            f"{ISSUER}/register",
-            json={"redirect_uris": ["https://app.example"], "client_name": "n", "token_endpoint_auth_method": "none"},
-        )
-        challenge = base64.urlsafe_b64encode(hashlib.sha256(b"v" * 43).digest()).rstrip(b"=").decode()
-        query = {"response_type": "code", "client_id": registered.json()["client_id"], "redirect_uri": UNCLOSED,
-                 "code_challenge": challenge, "code_challenge_method": "S256", "resource": MCP_URL, "scope": "notes:read"}  # fmt: skip
-        page = await http.get(f"{ISSUER}/authorize?{urlencode(query)}")
+        page = await http.get(authorization_url(client["client_id"], redirect_uri=UNCLOSED))
     assert page.status_code == 200 and "Allow access to your account?" in page.text
 
 
