@@ -8,8 +8,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from joserfc.jwk import OKPKey
 
-from lab_servers import ISSUER, Lab
+from lab_servers import Lab
 from lab_servers.authorization_server.metadata_limits import MAX_JWKS_KEYS, MAX_LIST_ITEMS, MAX_NAME_CHARS
+
+from .helpers import register
 
 pytestmark = pytest.mark.anyio
 
@@ -19,8 +21,7 @@ async def test_too_many_contacts_are_invalid_client_metadata_naming_the_limit(la
     # is invalid and the server has rejected this request".
     contacts = [f"ops{i}@app.example" for i in range(MAX_LIST_ITEMS + 1)]
     metadata = {"redirect_uris": ["https://app.example/cb"], "client_name": "n", "contacts": contacts}
-    async with lab.httpx_client() as http:
-        response = await http.post(f"{ISSUER}/register", json=metadata)
+    response = await register(lab, metadata)
     assert response.status_code == 400 and response.json()["error"] == "invalid_client_metadata"
     assert f"at most {MAX_LIST_ITEMS} are accepted" in response.json()["error_description"]
 
@@ -33,8 +34,7 @@ async def test_a_registration_at_exactly_the_limits_is_accepted(lab: Lab) -> Non
         "client_name": "n" * MAX_NAME_CHARS,
         "contacts": [f"ops{i}@app.example" for i in range(MAX_LIST_ITEMS)],
     }
-    async with lab.httpx_client() as http:
-        response = await http.post(f"{ISSUER}/register", json=metadata)
+    response = await register(lab, metadata)
     assert response.status_code == 201, response.text
 
 
@@ -56,11 +56,10 @@ async def test_a_private_key_jwt_registration_with_exactly_ten_keys_in_jwks_is_a
         "token_endpoint_auth_method": "private_key_jwt",
         "jwks": {"keys": keys},
     }
-    async with lab.httpx_client() as http:
-        response = await http.post(f"{ISSUER}/register", json=metadata)
-        assert response.status_code == 201, response.text
-        assert [key["kid"] for key in response.json()["jwks"]["keys"]] == [key["kid"] for key in keys]
-        eleven = {"keys": [*keys, {**keys[0], "kid": "key-10"}]}
-        refused = await http.post(f"{ISSUER}/register", json={**metadata, "jwks": eleven})
+    response = await register(lab, metadata)
+    assert response.status_code == 201, response.text
+    assert [key["kid"] for key in response.json()["jwks"]["keys"]] == [key["kid"] for key in keys]
+    eleven = {"keys": [*keys, {**keys[0], "kid": "key-10"}]}
+    refused = await register(lab, {**metadata, "jwks": eleven})
     assert refused.status_code == 400 and refused.json()["error"] == "invalid_client_metadata"
     assert f"at most {MAX_JWKS_KEYS} are accepted" in refused.json()["error_description"]
