@@ -5,6 +5,11 @@ joserfc's `KeySet.import_key_set` indexes what it is given: `{}` raises KeyError
 `jwks` or `jwks_uri`, an AS's JWKS and an IdP's keys all come from a stranger, so each is read
 here, and every way it can fail is one ValueError naming the rule, which each caller turns into
 its own error (`invalid_client`, `invalid_grant`, `invalid_token`).
+
+A published set holds public keys only (RFC 7591 §2: `jwks` "contains the client's public keys";
+RFC 7517 §5's sets are what a party publishes). A key with a private member is a leaked key that
+anyone who fetched it can sign with, so it is refused wherever it is read, never quietly used for
+its public half. authlib refuses `d` in a client's `jwks` since 1.9.10; this covers every member.
 """
 
 from __future__ import annotations
@@ -14,7 +19,12 @@ from typing import Any
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-__all__ = ["import_jwk_set"]
+__all__ = ["import_jwk_set", "private_key_member"]
+
+# The members that make a JWK private: "d" of an EC key (RFC 7518 §6.2.2.1) and of an OKP key
+# (RFC 8037 §2), RSA's private members (RFC 7518 §6.3.2), and "k", a symmetric key, which is
+# nothing but a secret (RFC 7518 §6.4.1).
+PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
 
 
 def import_jwk_set(document: Any) -> KeySet:
@@ -23,7 +33,21 @@ def import_jwk_set(document: Any) -> KeySet:
     # with its value being an array of JWKs."
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
         raise ValueError('not a JWK Set (RFC 7517 §5: a JSON object whose "keys" member is an array)')
+    if found := private_key_member(document):
+        raise ValueError(
+            f"not public keys: {found}; a published JWK Set holds public keys only (RFC 7591 §2, RFC 7518 §6)"
+        )
     try:
         return KeySet.import_key_set(document)  # type: ignore[arg-type]  # its shape is checked above; its keys by joserfc
     except (JoseError, ValueError, TypeError, KeyError) as exc:  # a key joserfc cannot read
         raise ValueError(f"not a JWK Set (RFC 7517 §5): {exc}") from None
+
+
+def private_key_member(document: Any) -> str | None:
+    """Which of `document`'s keys is not public ("key 0 holds the private member 'd'"), or None."""
+    keys = document.get("keys") if isinstance(document, dict) else None
+    for index, key in enumerate(keys if isinstance(keys, list) else []):
+        member = next((m for m in PRIVATE_MEMBERS if isinstance(key, dict) and m in key), None)
+        if member:
+            return f"key {index} holds the private member {member!r}"
+    return None

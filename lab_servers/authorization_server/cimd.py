@@ -33,6 +33,7 @@ import httpx
 from ..bounded_json import DEFAULT_LIMITS, JsonLimits, JsonRejected, parse_json
 from ..determinism import LabClock
 from ..rfc3986 import NUMERIC_HOST, host_reading_problem, is_dotted_quad, is_uri_text, shown
+from ..rfc7517 import private_key_member
 from ..rfc9110 import OWS, http_date
 from ..rfc9111 import cache_directives
 from .clients import Client
@@ -201,8 +202,8 @@ def check_document(url: str, document: Any, policy: ASPolicy, as_metadata: dict[
             )
         if method == "private_key_jwt" and not ("jwks" in document or "jwks_uri" in document):
             raise reject("private_key_jwt needs the client's public keys in jwks or jwks_uri (§8.2)")
-        if _has_private_key_material(document.get("jwks")):
-            raise reject("jwks contains private key material; only public keys may be published (§4.1)")
+        if found := private_key_member(document.get("jwks")):
+            raise reject(f"jwks contains private key material ({found}); only public keys may be published (§4.1)")
     if policy.require_mcp_document_fields:
         for field in ("client_name", "redirect_uris"):
             if not document.get(field):
@@ -238,12 +239,6 @@ def check_document_urls(document: dict[str, Any], policy: ASPolicy, resolve: Res
             continue
         except FetchRefused as refused:
             raise reject(refused.rule) from None
-
-
-def _has_private_key_material(jwks: Any) -> bool:
-    keys = jwks.get("keys") if isinstance(jwks, dict) else None
-    private_members = {"d", "p", "q", "dp", "dq", "qi", "k"}
-    return isinstance(keys, list) and any(isinstance(k, dict) and private_members & k.keys() for k in keys)
 
 
 # 4. Caching (§5: SHOULD respect HTTP caching; MUST NOT cache errors) --------------------------

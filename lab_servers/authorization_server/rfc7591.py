@@ -18,6 +18,7 @@ from ..bounded_json import DEFAULT_LIMITS
 from ..determinism import LabClock, SeededIds
 from ..loopback import is_loopback_host
 from ..rfc3986 import browser_reading_problem, grammar_problem, shown
+from ..rfc7517 import private_key_member
 from .clients import Client, ClientRegistry, PrefetchedResource, RegistryFull
 from .defensive_fetch import FetchRefused, Resolver, SpecialUseAddress, defensive_fetch
 from .errors import OAuthError
@@ -143,6 +144,13 @@ def check_client_metadata(metadata: Any, as_metadata: dict[str, Any]) -> dict[st
         raise MetadataError(
             "invalid_client_metadata",
             'jwks must be a JSON Web Key Set object: {"keys": [ {…}, … ]} (RFC 7591 §2, RFC 7517 §5)',
+        )
+    if "jwks" in metadata and (found := private_key_member(metadata["jwks"])):
+        # A key whose private half is published is leaked: whoever reads the registration response
+        # or the document can sign as the client. authlib refuses only "d", and only since 1.9.10.
+        raise MetadataError(
+            "invalid_client_metadata",
+            f"jwks holds the client's public keys only, but {found} (RFC 7591 §2, RFC 7518 §6)",
         )
     if "jwks" in metadata and "jwks_uri" in metadata:
         raise MetadataError("invalid_client_metadata", "jwks and jwks_uri MUST NOT both be present (RFC 7591 §2)")

@@ -118,7 +118,7 @@ RULE_CASES: tuple[RuleCase, ...] = (
              _doc(token_endpoint_auth_method="client_secret_basic"), hardened_error="shared-secret method"),
     RuleCase("private-key-jwt-without-keys", "private_key_jwt needs jwks or jwks_uri (§8.2)", DOCUMENT_URL,
              _doc(token_endpoint_auth_method="private_key_jwt"), hardened_error="jwks or jwks_uri"),
-    RuleCase("private-key-material", "only public keys may be published (§4.1, -02)", DOCUMENT_URL,
+    RuleCase("private-key-material", "only public keys may be published (§4.1, -02; RFC 7591 §2: every AS, even the naive one)", DOCUMENT_URL,
              _doc(token_endpoint_auth_method="private_key_jwt", jwks={"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "AA", "d": "AA"}]}),
              hardened_error="private key material"),
     RuleCase("no-client-name", "MCP requires client_name (MCP §5.1.1)", DOCUMENT_URL, _doc(client_name=None), hardened_error="client_name"),

@@ -1,0 +1,109 @@
+"""A published key set holds public keys only. RFC 7591 §2: `jwks` "contains the client's public
+keys", and so does the document at `jwks_uri`; CIMD -02 §4.1 says it again for documents. A JWK
+with a private member (RFC 7518 §6: `d`, RSA's `p` `q` `dp` `dq` `qi` `oth`, and `k`, which is a
+symmetric key and nothing else) is a leaked key: anyone who read it can sign as its owner. Every
+lab server refuses one wherever a stranger published it, under every policy, and names the member."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from joserfc import jwt
+from joserfc.jwk import OKPKey
+
+from lab_servers import HARDENED, ISSUER, NAIVE, Lab, default_client_metadata
+from lab_servers.authorization_server import ASPolicy
+from lab_servers.client.browser import ConsentPage
+from lab_servers.determinism import LabClock
+from lab_servers.resource_server.tokens import InvalidToken, TokenValidator
+from lab_servers.rfc7517 import PRIVATE_MEMBERS, import_jwk_set
+
+from .helpers import assert_oauth_error, code_form, get_code, open_authorization, register, token_request
+from .registered_clients import PUBLIC_CLIENT
+
+pytestmark = pytest.mark.anyio
+
+KEY = OKPKey.import_key(Ed25519PrivateKey.from_private_bytes(bytes([7]) * 32))
+PUBLIC_JWK = KEY.as_dict(private=False)
+CLIENT_ID = "https://app.example/keys-client.json"
+
+
+def leaked(member: str) -> dict[str, object]:
+    """The public key with one private member added, as a careless client would publish it."""
+    return {"keys": [PUBLIC_JWK, {**PUBLIC_JWK, "kid": "second", member: "AQAB"}]}
+
+
+@pytest.mark.parametrize("policy", [HARDENED, NAIVE], ids=["hardened", "naive"])
+@pytest.mark.parametrize("member", PRIVATE_MEMBERS)
+async def test_registration_refuses_jwks_holding_a_private_member_and_keeps_no_record(
+    policy: ASPolicy, member: str
+) -> None:
+    lab = Lab(policy=policy)
+    body = {**PUBLIC_CLIENT, "token_endpoint_auth_method": "private_key_jwt", "jwks": leaked(member)}
+    response = await register(lab, body)
+    assert_oauth_error(
+        response, 400, "invalid_client_metadata", f"key 1 holds the private member {member!r}", "RFC 7591 section 2"
+    )
+    assert lab.registrations == {}
+
+
+async def test_registration_takes_a_jwks_of_public_keys() -> None:
+    body = {**PUBLIC_CLIENT, "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [PUBLIC_JWK]}}
+    response = await register(Lab(), body)
+    assert response.status_code == 201, response.text
+    assert response.json()["jwks"] == {"keys": [PUBLIC_JWK]}
+
+
+async def test_even_the_naive_as_refuses_a_document_publishing_a_private_key() -> None:
+    # NAIVE skips CIMD's own rules, but RFC 7591 §2 holds for any client's metadata: the naive
+    # AS refuses by it, and the hardened one by CIMD -02 §4.1 (tests/test_adversarial_cimd.py).
+    lab = Lab(policy=NAIVE)
+    document = {**default_client_metadata(CLIENT_ID), "token_endpoint_auth_method": "private_key_jwt",
+                "jwks": leaked("d")}  # fmt: skip
+    lab.publish_client_document(CLIENT_ID, document)
+    refused = await open_authorization(lab, CLIENT_ID)
+    assert isinstance(refused, ConsentPage) and refused.status == 400
+    assert refused.fields["error"] == "invalid_client"
+    assert "key 1 holds the private member 'd' (RFC 7591 section 2" in refused.fields["error_description"]
+
+
+async def test_keys_fetched_from_jwks_uri_with_a_private_member_authenticate_no_one(lab: Lab) -> None:
+    # The document at jwks_uri is checked when the AS reads it, to verify an assertion; the
+    # assertion is signed with the very key it published, and is still refused.
+    document = {**default_client_metadata(CLIENT_ID), "token_endpoint_auth_method": "private_key_jwt",
+                "jwks_uri": "https://app.example/keys.json"}  # fmt: skip
+    lab.publish_client_document(CLIENT_ID, document)
+    lab.publish_client_document("https://app.example/keys.json", {"keys": [KEY.as_dict(private=True)]})
+    claims = {"iss": CLIENT_ID, "sub": CLIENT_ID, "aud": f"{ISSUER}/token", "exp": lab.clock.now() + 60, "jti": "j"}
+    form = code_form(CLIENT_ID, await get_code(lab, CLIENT_ID), client_id=None) | {
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion": jwt.encode({"alg": "Ed25519"}, claims, KEY, algorithms=["Ed25519"]),
+    }
+    response = await token_request(lab, form)
+    assert_oauth_error(response, 401, "invalid_client", "not public keys: key 0 holds the private member 'd'")
+
+
+async def test_a_resource_server_refuses_every_token_while_its_as_publishes_a_private_key() -> None:
+    def leaking_as(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"keys": [{**KEY.as_dict(private=True), "kid": "as-key"}]})
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(leaking_as))
+    validator = TokenValidator(
+        issuer=ISSUER, jwks_uri=f"{ISSUER}/jwks.json", audience="https://mcp.example/mcp", http=http, clock=LabClock()
+    )
+    forged = jwt.encode(
+        {"alg": "Ed25519", "typ": "at+jwt", "kid": "as-key"}, {"iss": ISSUER}, KEY, algorithms=["Ed25519"]
+    )
+    with pytest.raises(
+        InvalidToken, match=r"JWKS could not be loaded: not public keys: key 0 holds the private member 'd'"
+    ):
+        await validator.validate(forged)
+    await http.aclose()
+
+
+@pytest.mark.parametrize("member", PRIVATE_MEMBERS)
+def test_a_jwk_set_with_a_private_member_is_no_published_key_set(member: str) -> None:
+    with pytest.raises(ValueError, match=rf"key 1 holds the private member '{member}'.*RFC 7591 §2, RFC 7518 §6"):
+        import_jwk_set(leaked(member))
+    assert len(import_jwk_set({"keys": [PUBLIC_JWK]}).keys) == 1
