@@ -1,4 +1,4 @@
-"""Outside judges: authlib 1.9.6, an OAuth implementation written by others with modules named
+"""Outside judges: authlib 1.9.10, an OAuth implementation written by others with modules named
 after the RFCs, judges the lab's authorization server and the tokens it issues: every grant's access token
 passes its RFC 9068 validator (and fails it where the spec says it should), and introspection
 answers its RFC 7662 validator.

@@ -1,4 +1,4 @@
-"""Outside judges: authlib 1.9.6, an OAuth implementation written by others with modules named
+"""Outside judges: authlib 1.9.10, an OAuth implementation written by others with modules named
 after the RFCs, judges the lab's authorization server and the tokens it issues: authlib's AsyncOAuth2Client,
 an independent client, runs the code grant with PKCE S256 and `resource`, refreshes, revokes and
 authenticates with client_secret_basic (RFC 6749 §2.3.1), in process and served over TLS.
@@ -143,7 +143,7 @@ async def test_a_refresh_token_authlib_revokes_refreshes_nothing_more(lab: Lab, 
 async def test_the_lab_names_itself_in_iss_which_authlibs_client_does_not_check(lab: Lab) -> None:
     """RFC 9207 §2: the AS MUST put `iss` in its authorization responses; §2.4: clients "MUST then
     ... compare the result to the issuer identifier of the authorization server where the
-    authorization request was sent to". authlib 1.9.6 has no client side of RFC 9207: its
+    authorization request was sent to". authlib (1.9.6 to 1.9.10) has no client side of RFC 9207: its
     AsyncOAuth2Client redeems a code whose response names another issuer. The lab sends iss (this
     test compares it, for authlib) and the lab's client checks it (client/authorization_steps.py)."""
     client = oauth_client(lab, CLIENT_METADATA_URL)

@@ -1,4 +1,4 @@
-"""Outside judges: authlib 1.9.6, an OAuth implementation written by others with modules named
+"""Outside judges: authlib 1.9.10, an OAuth implementation written by others with modules named
 after the RFCs, judges the lab's authorization server and the tokens it issues: the AS's metadata passes its RFC
 8414 validator (with RFC 9207's field and OpenID discovery), and every registration response its
 RFC 7591 ClientMetadataClaims under that metadata.

@@ -1,4 +1,4 @@
-"""Outside judges: authlib 1.9.6, an OAuth implementation written by others with modules named
+"""Outside judges: authlib 1.9.10, an OAuth implementation written by others with modules named
 after the RFCs, judges the lab's authorization server and the tokens it issues: the JWT assertions of RFC 7523,
 authlib's PrivateKeyJWT client authentication (§2.2, §3) and the ID-JAG it signs (a JWT bearer
 grant, §2.1), and its server-side check of the assertions the lab's own clients sign.
