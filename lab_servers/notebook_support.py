@@ -81,17 +81,34 @@ _VERDICTS = {
     "refused": (
         "refused",
         "refuse",
+        "refuses",
         "rejected",
         "reject",
+        "rejects",
         "denied",
         "deny",
+        "denies",
         "blocked",
         "block",
+        "blocks",
         "fails",
         "failed",
         "no",
     ),
-    "accepted": ("accepted", "accept", "allowed", "allow", "passes", "passed", "ok", "okay", "works", "yes"),
+    "accepted": (
+        "accepted",
+        "accept",
+        "accepts",
+        "allowed",
+        "allow",
+        "allows",
+        "passes",
+        "passed",
+        "ok",
+        "okay",
+        "works",
+        "yes",
+    ),
 }
 # Ways of naming how a client gets its client_id.
 _METHODS = {
@@ -119,8 +136,10 @@ def verdicts(value: Any) -> dict[str, str]:
 
 
 def identifier(value: Any) -> str:
-    """A Python name typed with spaces, hyphens, quotes or "=False": pin_vetted_address."""
-    text = _word(value).split("=")[0].strip()
+    """A Python name typed with spaces, hyphens, quotes, "=False" or ": False", or reached through
+    what holds it (HARDENED.pin_vetted_address, HARDENED.but(pin_vetted_address=False)): pin_vetted_address."""
+    text = re.split(r"[=:]", _word(value))[0]
+    text = re.split(r"[.(]", text)[-1].strip()
     return re.sub(r"[\s\-]+", "_", text)
 
 

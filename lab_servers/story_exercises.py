@@ -17,8 +17,20 @@ def _error_code(value: Any) -> str:
     return re.sub(r"[\s\-]+", "_", _word(value).removeprefix("error").lstrip(" =:").strip().strip("'\""))
 
 
-def _word_set(value: Any) -> set[str]:
-    return {_word(v) for v in (value.replace(",", " ").split() if isinstance(value, str) else value)}
+def _scope_set(value: Any) -> set[str]:
+    """notes:read notes:write, typed as a set, a list, one string, or as "scope=…". Not lowercased:
+    scope values are case-sensitive strings (RFC 6749 §3.3), so NOTES:READ is another scope."""
+    if isinstance(value, str):
+        text = re.sub(r"^scope\s*[=:]\s*", "", value.strip().strip("'\"").strip())
+        value = text.replace(",", " ").split()
+    return {str(v).strip().strip("'\"").strip() for v in value}
+
+
+def _claim(value: Any) -> str:
+    """aud, typed as "the aud claim", "audience" or with quotes."""
+    words = [w.strip("'\"") for w in _word(value).split() if w not in ("the", "claim")]
+    name = " ".join(words)
+    return {"audience": "aud"}.get(name, name)
 
 
 EXERCISES.setdefault(
@@ -39,7 +51,7 @@ EXERCISES.setdefault(
         "operation's scopes, notes:read notes:write (MCP 2026-07-28). Which scopes does the client ask for in the "
         "step-up authorization?",
         lambda lab: {"notes:export", "notes:read", "notes:write"},
-        _word_set,
+        _scope_set,
         "SEP-2350: the new request is the union of what the client asked for before and what the challenge names; "
         "the challenge alone would drop one.",
     ),
@@ -60,7 +72,7 @@ EXERCISES.setdefault(
     Exercise(
         "The MCP server forwards the user's token to api.example.com. Which claim makes the API refuse it?",
         lambda lab: "aud",
-        lambda value: {"audience": "aud"}.get(_word(value), _word(value)),
+        _claim,
         "The token is genuine, signed by the right AS, unexpired: but whom was it minted for (RFC 8707)?",
     ),
 )

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-import lab_servers.security.exercises  # noqa: F401  (registers notebook 05's exercises)
+# Registering notebook 05's and notebook 07's exercises.
+import lab_servers.security.exercises
+import lab_servers.story_exercises  # noqa: F401
 from lab_servers import Lab
 from lab_servers.notebook_support import EXERCISES, check_answer, identifier, is_correct, verdicts
 
@@ -199,3 +201,47 @@ def test_a_revision_may_be_named_with_its_context(answer: str) -> None:
 @pytest.mark.parametrize("answer", ["2025-11-25", "2025-06-18 or 2025-11-25", "June 2025", "cimd"])
 def test_a_wrong_or_hedged_revision_or_method_is_wrong(answer: str) -> None:
     assert not is_correct("06-prm-revision", answer) and not is_correct("06-fallback-method", answer)
+
+
+def test_a_policy_field_reached_through_its_policy_is_the_field() -> None:
+    # HARDENED.pin_vetted_address and HARDENED.but(pin_vetted_address=False) name the same field.
+    for answer in (
+        "HARDENED.pin_vetted_address",
+        "HARDENED.but(pin_vetted_address=False)",
+        "pin_vetted_address: False",
+    ):
+        assert is_correct("05-rebinding-rule", answer), answer
+    assert not is_correct("05-rebinding-rule", "HARDENED.block_special_use_addresses")
+
+
+@pytest.mark.parametrize(("word", "meant"), [("accepts", "accepted"), ("allows", "accepted"), ("refuses", "refused"),
+                                             ("rejects", "refused"), ("Denies", "refused"), ("blocks", "refused")])  # fmt: skip
+def test_a_verdict_in_the_questions_own_tense(word: str, meant: str) -> None:
+    # "Does (a) … accept it?" is answered "accepts" as often as "accepted".
+    assert verdicts({"a": word}) == {"a": meant}
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [{"notes:read", "notes:write", "notes:export"}, "notes:export, notes:read, notes:write",
+     "scope=notes:read notes:write notes:export", "'notes:read notes:write notes:export'"],
+)  # fmt: skip
+def test_the_step_up_scopes_in_any_order_and_as_a_scope_parameter(answer: object) -> None:
+    assert is_correct("07-step-up-union", answer)
+
+
+@pytest.mark.parametrize("answer", ["NOTES:READ NOTES:WRITE NOTES:EXPORT", "notes:read notes:write", "notes:write"])
+def test_step_up_scopes_are_case_sensitive_and_the_union_is_all_of_them(answer: str) -> None:
+    # RFC 6749 §3.3: scope values are case-sensitive strings, so NOTES:READ is another scope;
+    # SEP-2350: the challenge's scopes alone drop notes:export.
+    assert not is_correct("07-step-up-union", answer)
+
+
+@pytest.mark.parametrize("answer", ["aud", "AUD", "audience", "the aud claim", "'aud' claim"])
+def test_the_passthrough_claim_may_be_named_as_a_claim(answer: str) -> None:
+    assert is_correct("07-passthrough-claim", answer)
+
+
+@pytest.mark.parametrize("answer", ["iss", "exp", "the iss claim", "sub"])
+def test_another_claim_is_not_the_audience(answer: str) -> None:
+    assert not is_correct("07-passthrough-claim", answer)
