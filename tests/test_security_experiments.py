@@ -20,7 +20,14 @@ from lab_servers.security import (
     run_ssrf_via_registration,
     run_trust_policy,
 )
-from lab_servers.security.exercises import switches_that_let_rebinding_through, which_refused_observed
+from lab_servers.security.cimd_rules import EVIL, valid_document
+from lab_servers.security.exercises import (
+    CRAFTED_URL,
+    crafted_document_accepted,
+    switches_that_let_rebinding_through,
+    which_refused_observed,
+)
+from lab_servers.security.mixup import run_mixup
 from lab_servers.security.network_fixtures import FAKE_ADMIN_SECRETS, FAKE_CLOUD_CREDENTIALS
 
 pytestmark = pytest.mark.anyio
@@ -153,6 +160,47 @@ async def test_exercise_1s_check_fails_for_an_as_that_compares_ids_loosely() -> 
 
 async def test_exercise_3s_answer_is_the_only_hardened_switch_that_lets_rebinding_through() -> None:
     assert await switches_that_let_rebinding_through() == [EXERCISES["05-rebinding-rule"].expected(None)]
+
+
+async def test_exercise_2s_check_accepts_a_flawless_document_with_its_own_redirect_uri() -> None:
+    # The browser asks for the document's own redirect URI (compared exactly, OAuth 2.1 §2.3.1),
+    # so a flawless document is accepted whichever callback it names, and nothing else decides.
+    said: list[str] = []
+    document = valid_document(CRAFTED_URL, client_name="Claude Desktop", redirect_uris=[f"{EVIL}/elsewhere"])
+    assert await crafted_document_accepted(document, say=said.append)
+    assert said[0] == "✅ The hardened AS accepted it: every rule passed."
+    assert "evil.example — “Claude Desktop”" in said[1]
+
+
+async def test_exercise_2s_check_refuses_a_document_that_breaks_a_rule_and_names_it() -> None:
+    said: list[str] = []
+    assert not await crafted_document_accepted(valid_document(CRAFTED_URL, client_secret="s3cret"), say=said.append)
+    assert said[0].startswith("❌ The hardened AS refused it:") and "client_secret" in said[0]
+
+
+@pytest.mark.parametrize(
+    ("document", "said"),
+    [
+        (None, "✏️  Write a document in my_document"),  # the cell as the notebook ships it
+        # A set where a list was meant (`{...}` for `[...]`) is no JSON: the check says so, no traceback.
+        (valid_document(CRAFTED_URL, redirect_uris={f"{EVIL}/callback"}), "❌ my_document cannot be written as JSON"),
+        (valid_document(CRAFTED_URL, client_name=b"bytes"), "❌ my_document cannot be written as JSON"),
+        # A redirect URI no browser can send: longer than any URL, or a lone surrogate (RFC 3986 §2).
+        (valid_document(CRAFTED_URL, redirect_uris=[f"{EVIL}/" + "a" * 70_000]), "❌ The browser cannot even send"),
+        (valid_document(CRAFTED_URL, redirect_uris=["\ud800"]), "❌ The browser cannot even send"),
+    ],
+    ids=["unanswered", "set", "bytes", "huge-redirect-uri", "lone-surrogate"],
+)
+async def test_exercise_2s_check_answers_a_document_no_as_can_read_with_a_message(document: object, said: str) -> None:
+    lines: list[str] = []
+    assert not await crafted_document_accepted(document, say=lines.append)  # type: ignore[arg-type]
+    assert lines[0].startswith(said)
+
+
+async def test_the_mixup_experiment_refuses_a_policy_it_does_not_know() -> None:
+    # A mistyped "Hardened" used to run the naive AS (no iss, RFC 9207) under the name "Hardened".
+    with pytest.raises(ValueError, match="unknown mix-up policy 'Hardened' \\(did you mean 'hardened'\\?\\)"):
+        await run_mixup(policy="Hardened")
 
 
 @pytest.mark.parametrize("policy", [NAIVE, HARDENED], ids=["naive", "hardened"])

@@ -10,10 +10,13 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any
 
+import httpx
+
 from ..authorization_server import HARDENED, ASPolicy
 from ..client import ConsentPage
 from ..lab import CLIENT_METADATA_URL, Lab, default_client_metadata
 from ..notebook_support import EXERCISES, Exercise, identifier, verdicts
+from ..views._html import shorten
 from .cimd_rules import EVIL, REDIRECT_URI, json_response, valid_document
 from .impersonation import what_the_user_sees
 from .network_fixtures import ATTACKER_HOST, add_internal_network
@@ -98,15 +101,32 @@ async def crafted_document_accepted(document: dict[str, Any] | None, say: Any = 
     if document is None:
         say("✏️  Write a document in my_document (its client_id must be " + CRAFTED_URL + "), then run this cell again.")
         return False
-    async with Lab(seed="exercise-05", policy=HARDENED) as lab:
-        add_internal_network(lab).attacker.publish_response("/crafted.json", json_response(document))
-        redirects = document.get("redirect_uris") if isinstance(document, dict) else None
-        redirect = (
-            redirects[0]
-            if isinstance(redirects, list) and redirects and isinstance(redirects[0], str)
-            else f"{EVIL}/callback"
+    try:
+        served = json_response(document)
+    except (TypeError, ValueError) as error:  # a set where a list was meant, bytes, a date…
+        say(f"❌ my_document cannot be written as JSON: {error}.")
+        say(
+            "   A client metadata document is a JSON object (CIMD §4): dicts, lists [...], strings, numbers, True/False/None."
         )
-        page = await open_authorization(lab, CRAFTED_URL, redirect)
+        return False
+    redirects = document.get("redirect_uris") if isinstance(document, dict) else None
+    redirect = (
+        redirects[0]
+        if isinstance(redirects, list) and redirects and isinstance(redirects[0], str)
+        else f"{EVIL}/callback"
+    )
+    async with Lab(seed="exercise-05", policy=HARDENED) as lab:
+        add_internal_network(lab).attacker.publish_response("/crafted.json", served)
+        try:
+            page = await open_authorization(lab, CRAFTED_URL, redirect)
+        except (httpx.InvalidURL, UnicodeError) as error:  # too long for a URL, or a lone surrogate
+            say(
+                f"❌ The browser cannot even send an authorization request with redirect_uri {shorten(repr(redirect), 80)}: {error}."
+            )
+            say(
+                "   A redirect URI is a URL the browser is sent to (RFC 3986 §2): printable ASCII, of a sensible length."
+            )
+            return False
     refused = refusal(page)
     if refused or not isinstance(page, ConsentPage):
         say(f"❌ The hardened AS refused it: {refused[1] if refused else page}")

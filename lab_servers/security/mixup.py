@@ -31,6 +31,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from ..arguments import one_of
 from ..authorization_server import HARDENED, NAIVE
 from ..client import Browser, LabClient, StepError
 from ..determinism import SeededIds
@@ -106,7 +107,8 @@ class MaliciousServer:
 async def run_mixup(*, client_revision: str = "2026-07-28", policy: str = "hardened", seed: int = 0) -> MixupResult:
     """One run: the honest AS under `policy` ("hardened" sends iss, "naive" does not), and a
     client of `client_revision` (2026-07-28 checks iss; earlier revisions do not)."""
-    sends_iss = policy == "hardened"
+    # A mistyped policy ("Hardened", "strict") would otherwise run the naive AS under that name.
+    sends_iss = one_of("mix-up policy", policy, ("naive", "hardened")) == "hardened"
     async with Lab(seed=seed, policy=HARDENED if sends_iss else NAIVE) as lab:
         lab.auth_server.capabilities = lab.auth_server.capabilities.but(iss_parameter=sends_iss)
         attacker = MaliciousServer(lab.issuer, lab.mcp_url, lab.network.httpx_client(ATTACKER))
