@@ -187,7 +187,8 @@ HOSTILE_RESPONSES = [
     (
         "one-megabyte",
         {"/client.json": json_response(valid_document(padding="x" * 1_000_000))},
-        "larger than 5120 bytes",
+        # CIMD §8.7 bounds the document (the response), not the client_id string.
+        "the response from the client_id URL is larger than 5120 bytes",
     ),
     (
         "one-byte-over",

@@ -298,8 +298,12 @@ async def defensive_fetch(
                 extensions=extensions,
             ) as response:
                 _check_response(response, what=what, policy=policy, json_only=json_only)
-                # CIMD §8.7: stop reading at the limit and treat the response as an error.
-                body = await read_at_most(response, policy.max_document_bytes, what, rule="CIMD §8.7")
+                # CIMD §8.7: stop reading at the limit and treat the response as an error. The
+                # refusal names the response, not `what`: "client_id is larger than 5120 bytes"
+                # read as a rule on the client_id string (which CIMD bounds nowhere).
+                body = await read_at_most(
+                    response, policy.max_document_bytes, f"the response from the {what} URL", rule="CIMD §8.7"
+                )
     except TimeoutError:
         raise FetchRefused(
             f"fetching {what} took longer than the {policy.fetch_timeout_seconds * 1000:.0f} ms timeout"
