@@ -245,3 +245,17 @@ def test_the_passthrough_claim_may_be_named_as_a_claim(answer: str) -> None:
 @pytest.mark.parametrize("answer", ["iss", "exp", "the iss claim", "sub"])
 def test_another_claim_is_not_the_audience(answer: str) -> None:
     assert not is_correct("07-passthrough-claim", answer)
+
+
+@pytest.mark.parametrize(
+    ("exercise", "right", "wrong"),
+    [
+        ("07-refresh-reuse", "invalid_grant", "invalid_request"),  # RFC 6749 §5.2: the grant is revoked
+        ("07-exchange-error", "error=invalid_target", "invalid_request"),  # RFC 8693 §2.2.2
+        ("07-id-jag-replay", "Invalid Grant", "invalid_client"),  # RFC 7523 §3.1: an assertion refused
+        ("07-client-credentials-public", "'invalid_client'", "unauthorized_client"),  # RFC 6749 §5.2
+        ("07-revoked-jwt", {"a": "accepts", "b": "refuses"}, {"a": "refused", "b": "refused"}),  # RFC 7662 §1
+    ],
+)
+def test_notebook_07s_answer_keys_are_the_specs_and_nothing_else(exercise: str, right: object, wrong: object) -> None:
+    assert is_correct(exercise, right) and not is_correct(exercise, wrong)
