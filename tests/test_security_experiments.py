@@ -316,6 +316,26 @@ async def test_a_trust_policy_refuses_unlisted_domains_before_fetching_anything(
 
 
 @pytest.mark.parametrize(
+    ("allowed", "outcome"),
+    [(("trusted.example",), "attacker and agent refused"), (("*.example",), "attacker accepted")],
+)
+async def test_the_trust_policy_verdict_says_what_happened_to_the_attacker(
+    allowed: tuple[str, ...], outcome: str
+) -> None:
+    # An allow list that keeps out the lab's agent too still refused the attacker (MCP §11.6.3):
+    # the verdict was "attacker accepted" whenever the agent was refused.
+    result = await run_trust_policy(HARDENED, allowed=allowed)
+    assert result.outcome == outcome
+    assert (result.details["attacker_error"] is None) == (outcome == "attacker accepted")
+
+
+async def test_the_trust_policy_takes_a_tuple_of_domains_not_one_string() -> None:
+    # ("app.example") is a string: read as a tuple, each letter became a domain and both clients were refused.
+    with pytest.raises(TypeError, match=r"allowed is a tuple of host patterns, such as \('app.example',\)"):
+        await run_trust_policy(HARDENED, allowed="app.example")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
     ("policy", "outcome"),
     [(NAIVE, "accepted silently"), (HARDENED, "accepted with a warning")],
     ids=["naive", "hardened"],

@@ -9,6 +9,7 @@ localhost can be impersonated by any program on the user's machine, even with it
 
 from __future__ import annotations
 
+from ..arguments import wrong_type
 from ..authorization_server import ASPolicy
 from ..client import ConsentPage
 from ..lab import CLIENT_METADATA_URL, Lab, default_client_metadata
@@ -56,6 +57,8 @@ async def run_trust_policy(
     policy: ASPolicy, allowed: tuple[str, ...] = ("app.example", "*.trusted.example")
 ) -> ExperimentResult:
     """The same two clients, the lab's agent and the attacker, under `policy` plus an allow list."""
+    if isinstance(allowed, str):  # ("app.example") without its comma is a string, not a tuple
+        raise wrong_type("allowed is a tuple of host patterns, such as ('app.example',) (mind the comma)", allowed)
     trusted = policy.but(name=f"{policy.name}+allow-list", allowed_client_domains=allowed)
     async with Lab(seed="trust-policy", policy=trusted) as lab:
         attacker = add_internal_network(lab).attacker
@@ -69,7 +72,11 @@ async def run_trust_policy(
     return ExperimentResult(
         experiment="trust-policy",
         policy=trusted.name,
-        outcome="attacker refused" if evil and not agent else "attacker accepted",
+        # Three verdicts, not two: an allow list that keeps out the agent too refused the attacker
+        # all the same, and saying "attacker accepted" then would be false.
+        outcome=(
+            "attacker accepted" if not evil else "attacker refused" if not agent else "attacker and agent refused"
+        ),
         summary=(
             f"Allowed domains {', '.join(allowed)}: the lab's agent was {'refused' if agent else 'accepted'}; the attacker's "
             f"document was {'refused: ' + evil[1] if evil else 'accepted'} ({attacker_fetches} fetches from {ATTACKER_HOST})."
