@@ -3,6 +3,9 @@ does not (or, where no AS policy can help, both show the same cost)."""
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import pytest
 
 from lab_servers import HARDENED, NAIVE
@@ -15,6 +18,7 @@ from lab_servers.security import (
     run_dns_rebinding,
     run_impersonation,
     run_localhost_redirect_caveat,
+    run_one_agent,
     run_per_server_secrets,
     run_registration_flood,
     run_ssrf_via_registration,
@@ -160,6 +164,25 @@ async def test_exercise_1s_check_fails_for_an_as_that_compares_ids_loosely() -> 
 
 async def test_exercise_3s_answer_is_the_only_hardened_switch_that_lets_rebinding_through() -> None:
     assert await switches_that_let_rebinding_through() == [EXERCISES["05-rebinding-rule"].expected(None)]
+
+
+@pytest.mark.parametrize(
+    ("run", "message"),
+    [
+        (
+            lambda: run_client_id_sprawl(HARDENED, clients=0),
+            "clients is a whole number of at least 1, such as 600; got int 0",
+        ),
+        (lambda: run_client_id_sprawl(HARDENED, clients=3, samples=0), "samples is a whole number of at least 1"),
+        (lambda: run_one_agent(HARDENED, -1), "runs is a whole number of at least 1, such as 100; got int -1"),
+        (lambda: run_one_agent(HARDENED, "5"), "runs is a whole number of at least 1, such as 100; got str '5'"),
+    ],
+    ids=["no-clients", "no-samples", "negative-runs", "runs-as-text"],
+)
+async def test_a_count_the_experiments_cannot_draw_is_refused_with_a_message(run: Any, message: str) -> None:
+    # Zero clients left no point to show (IndexError); zero samples divided by zero.
+    with pytest.raises(TypeError, match=re.escape(message)):
+        await run()
 
 
 async def test_exercise_2s_check_accepts_a_flawless_document_with_its_own_redirect_uri() -> None:

@@ -17,13 +17,14 @@ from ..authorization_server import ASPolicy
 from ..lab import APP_HOST, AS_HOST, CLIENT_METADATA_URL, Lab, default_client_metadata
 from .requests import open_authorization, refusal, register
 from .results import ExperimentResult
-from .sprawl import SprawlPoint, _state_bytes
+from .sprawl import SprawlPoint, _state_bytes, counted
 
 
 async def run_one_agent(
     policy: ASPolicy, runs: int = 100, *, minutes_apart: float = 1.0, samples: int = 12, what: str = "sessions"
 ) -> ExperimentResult:
     """`runs` runs (sessions, installs) of the lab's one agent, each starting with nothing stored."""
+    runs, samples = counted("runs", runs, 100), counted("samples", samples, 12)
     every = max(1, runs // samples)
     points: list[SprawlPoint] = []
     fetches = refused = 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from ..arguments import wrong_type
 from ..authorization_server import ASPolicy
 from ..lab import Lab, default_client_metadata
 from .requests import open_authorization, refusal, register
@@ -33,6 +34,14 @@ class SprawlPoint:
     cimd_state_bytes: int
 
 
+def counted(name: str, value: object, example: int) -> int:
+    """`value` if it is a whole number of at least 1: a count of clients, runs or samples. Zero
+    would leave no point to show (an IndexError), zero samples a ZeroDivisionError."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise wrong_type(f"{name} is a whole number of at least 1, such as {example}", value)
+    return value
+
+
 def client_url(i: int) -> str:
     return f"https://{SPRAWL_HOST}/clients/{i}.json"
 
@@ -45,6 +54,7 @@ def _state_bytes(values: list[object]) -> int:
 
 async def run_client_id_sprawl(policy: ASPolicy, clients: int = 1200, samples: int = 12) -> ExperimentResult:
     """`clients` distinct clients arrive, each once: by DCR at one AS, by CIMD at another."""
+    clients, samples = counted("clients", clients, 600), counted("samples", samples, 12)
     every = max(1, clients // samples)
     points: list[SprawlPoint] = []
     async with Lab(seed="sprawl-dcr", policy=policy) as dcr_lab, Lab(seed="sprawl-cimd", policy=policy) as cimd_lab:
