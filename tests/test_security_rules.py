@@ -11,7 +11,7 @@ from lab_servers import HARDENED, NAIVE, Lab
 from lab_servers.authorization_server.cimd import CachedDocument, DocumentCache
 from lab_servers.authorization_server.defensive_fetch import _IPV4_BLOCKS, _IPV6_BLOCKS, special_use_kind
 from lab_servers.security import RULE_CASES, run_cimd_rule, run_cimd_rules
-from lab_servers.security.cimd_rules import json_response, valid_document
+from lab_servers.security.cimd_rules import json_response, rules_outcome, valid_document
 from lab_servers.security.network_fixtures import REBINDING_HOST, add_internal_network
 from lab_servers.security.report import rules_table
 from lab_servers.security.requests import open_authorization, refusal, register
@@ -94,6 +94,14 @@ async def test_the_rules_table_marks_an_unanswered_attempt_inside_the_network_as
 
 async def test_the_hardened_as_enforces_every_rule() -> None:
     assert (await run_cimd_rules(HARDENED)).outcome == "every rule enforced"
+
+
+def test_refusing_every_input_after_a_request_inside_the_network_is_not_every_rule_enforced() -> None:
+    # CIMD -02 §8.6 forbids the request itself (HARDENED.but(block_special_use_addresses=False)
+    # refuses all 37 inputs, after 8 requests inside); the verdict was "0 hostile inputs accepted".
+    assert rules_outcome([], 8) == "every hostile input refused, but 8 request(s) sent into its own network"
+    assert rules_outcome(["valid-looking"], 8) == "1 hostile inputs accepted"
+    assert rules_outcome([], 0) == "every rule enforced"
 
 
 @pytest.mark.parametrize(

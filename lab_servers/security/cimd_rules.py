@@ -215,7 +215,7 @@ async def run_cimd_rules(policy: ASPolicy) -> ExperimentResult:
     return ExperimentResult(
         experiment="cimd-rules",
         policy=policy.name,
-        outcome="every rule enforced" if not accepted and not attempted else f"{len(accepted)} hostile inputs accepted",
+        outcome=rules_outcome(accepted, attempted),
         summary=(
             f"{len(hostile) - len(accepted)}/{len(hostile)} hostile inputs refused; the AS sent {attempted} request(s) "
             f"into its own network, {answered_inside} of them answered."
@@ -228,3 +228,14 @@ async def run_cimd_rules(policy: ASPolicy) -> ExperimentResult:
         spec=("CIMD -02 §3, §4, §4.1, §5, §8.6, §8.7", "MCP §5.1.1", "OAuth 2.1 §4.1.1"),
         details={"rows": rows},
     )
+
+
+def rules_outcome(accepted: list[str], attempted: int) -> str:
+    """The table's verdict: the hostile inputs accepted, else any request sent into the AS's own
+    network. CIMD -02 §8.6 forbids the attempt itself, so an AS that refused every input after
+    fetching from 10.0.0.5 has not enforced every rule (it used to read "0 hostile inputs accepted")."""
+    if accepted:
+        return f"{len(accepted)} hostile inputs accepted"
+    if attempted:
+        return f"every hostile input refused, but {attempted} request(s) sent into its own network"
+    return "every rule enforced"
