@@ -83,3 +83,11 @@ async def test_a_registration_cap_refuses_installs_of_an_agent_it_already_knows(
     result = await run_one_agent(HARDENED.but(max_registrations=10), 15, what="installs")
     last = result.details["points"][-1]
     assert (last.dcr_records, last.dcr_refused, last.cimd_cached) == (10, 5, 1)
+
+
+def test_a_response_without_a_challenge_reads_as_none_and_a_wrong_value_is_named() -> None:
+    # response.headers.get("WWW-Authenticate") of an answer without the header is None: a client
+    # then has no Bearer challenge to follow (MCP §4.2), which is what the reading says; no TypeError.
+    assert strict_reading(None).startswith("no Bearer challenge")
+    with pytest.raises(TypeError, match="strict_reading takes the WWW-Authenticate header"):
+        strict_reading(b"Bearer")  # type: ignore[arg-type]

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 from joserfc.jwk import KeySet
 from starlette.types import Receive, Scope, Send
 
+from ..arguments import wrong_type
 from ..client import Browser, LabClient, bearer_challenge
 from ..client.base import RegistrationMethod
 from ..determinism import SeededIds
@@ -128,9 +129,15 @@ def client_for(lab: Lab, mcp_url: str, method: RegistrationMethod = "cimd") -> L
     )
 
 
-def strict_reading(www_authenticate: str) -> str:
-    """What a client that holds servers to RFC 6750 §3.1 does with a 401's challenge."""
-    challenge = bearer_challenge(www_authenticate)
+def strict_reading(www_authenticate: str | None) -> str:
+    """What a client that holds servers to RFC 6750 §3.1 does with a 401's challenge. None is a
+    response without the header (`response.headers.get("WWW-Authenticate")` of a 200)."""
+    if www_authenticate is not None and not isinstance(www_authenticate, str):
+        raise wrong_type(
+            'strict_reading takes the WWW-Authenticate header, response.headers.get("WWW-Authenticate")',
+            www_authenticate,
+        )
+    challenge = bearer_challenge(www_authenticate) if www_authenticate is not None else None
     if challenge is None:
         return "no Bearer challenge: this is not an OAuth-protected MCP server (MCP §4.2)"
     error = challenge.get("error")
