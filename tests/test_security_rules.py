@@ -13,7 +13,7 @@ from lab_servers.authorization_server.defensive_fetch import _IPV4_BLOCKS, _IPV6
 from lab_servers.security import RULE_CASES, run_cimd_rule, run_cimd_rules
 from lab_servers.security.cimd_rules import json_response, rules_outcome, valid_document
 from lab_servers.security.network_fixtures import REBINDING_HOST, add_internal_network
-from lab_servers.security.report import rules_table
+from lab_servers.security.report import policy_table, results_table, rules_table, sprawl_chart
 from lab_servers.security.requests import open_authorization, refusal, register
 
 pytestmark = pytest.mark.anyio
@@ -267,3 +267,21 @@ async def test_a_naive_registration_with_no_special_urls_fetches_nothing() -> No
         body = {"client_name": "x", "redirect_uris": ["https://app.example/cb"], "token_endpoint_auth_method": "none"}
         assert (await register(lab, body)).status_code == 201
     assert [e.path for e in lab.trace] == ["/register"]
+
+
+async def test_notebook_05s_views_name_a_forgotten_await_and_a_result_they_cannot_draw() -> None:
+    # Each view is called with `await run_…(…)` in a cell; without the await it got a coroutine and
+    # raised AttributeError from inside (and Python warned the coroutine was never awaited).
+    forgotten = run_cimd_rule(RULE_CASES[0], HARDENED)
+    with pytest.raises(
+        TypeError, match=r"results_table takes experiment results.*got a coroutine .*did you forget `await`\?"
+    ):
+        results_table(forgotten)  # type: ignore[arg-type]
+    assert forgotten.cr_frame is None  # closed: no "never awaited" warning follows the message
+    one_rule = await run_cimd_rule(RULE_CASES[0], HARDENED)
+    with pytest.raises(ValueError, match=r"rules_table draws other experiments' results.*got cimd-rule:valid's"):
+        rules_table(one_rule, one_rule)
+    with pytest.raises(ValueError, match=r"sprawl_chart draws other experiments' results.*got cimd-rule:valid's"):
+        sprawl_chart(one_rule)
+    with pytest.raises(TypeError, match=r"policy_table takes policies.*got str 'hardened'"):
+        policy_table("hardened")  # type: ignore[arg-type]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+from ..arguments import wrong_type
 from ..authorization_server import ASPolicy
 from ..views._html import INK, PAPER_UNDER_DRAWING, HtmlView, drawing_name, esc, shorten, table
 from .results import ExperimentResult
@@ -37,6 +38,9 @@ class PolicyTable(HtmlView):
 
 
 def policy_table(*policies: ASPolicy) -> PolicyTable:
+    for policy in policies:
+        if not isinstance(policy, ASPolicy):
+            raise wrong_type("policy_table takes policies, such as policy_table(NAIVE, HARDENED)", policy)
     return PolicyTable(policies)
 
 
@@ -69,7 +73,7 @@ class ResultsTable(HtmlView):
 
 
 def results_table(*results: ExperimentResult) -> ResultsTable:
-    return ResultsTable(results)
+    return ResultsTable(_results("results_table", results, "results_table(await run_ssrf_via_registration(NAIVE))"))
 
 
 @dataclass(eq=False, repr=False)
@@ -111,7 +115,14 @@ def _rule_text(description: str) -> str:
 
 
 def rules_table(naive: ExperimentResult, hardened: ExperimentResult) -> RulesTable:
-    return RulesTable(naive, hardened)
+    return RulesTable(
+        *_results(
+            "rules_table",
+            (naive, hardened),
+            "rules_table(await run_cimd_rules(NAIVE), await run_cimd_rules(HARDENED))",
+            "rows",
+        )
+    )
 
 
 # The sprawl chart -----------------------------------------------------------------------------
@@ -194,4 +205,21 @@ class SprawlChart:
 
 
 def sprawl_chart(*results: ExperimentResult) -> SprawlChart:
-    return SprawlChart(results)
+    if not results:
+        raise TypeError("sprawl_chart takes one result or more, such as sprawl_chart(*sprawl); got none")
+    return SprawlChart(_results("sprawl_chart", results, "sprawl_chart(await run_client_id_sprawl(NAIVE))", "points"))
+
+
+def _results(
+    view: str, results: tuple[object, ...], example: str, needs: str | None = None
+) -> tuple[ExperimentResult, ...]:
+    """The views' arguments, checked where a notebook cell passes them: an experiment's result
+    (an un-awaited run is a coroutine, and `described` says so), with the details the view draws."""
+    checked = []
+    for result in results:
+        if not isinstance(result, ExperimentResult):
+            raise wrong_type(f"{view} takes experiment results, such as {example}", result)
+        if needs is not None and needs not in result.details:
+            raise ValueError(f"{view} draws other experiments' results, such as {example}; got {result.experiment}'s")
+        checked.append(result)
+    return tuple(checked)
