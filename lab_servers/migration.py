@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .arguments import one_of, wrong_type
 from .authorization_server import ASCapabilities
 from .client import LabClient, StepError
 from .lab import CLIENT_METADATA_URL, Lab, default_client_metadata
@@ -32,7 +33,8 @@ class Table:
         return str(self)
 
     def column(self, name: str) -> list[str]:
-        return [row[self.header.index(name)] for row in self.rows]
+        index = self.header.index(one_of("column", name, self.header))
+        return [row[index] for row in self.rows]
 
 
 def _outcome(client: LabClient, error: StepError | None) -> str:
@@ -193,4 +195,9 @@ async def stable_url_rule(seed: int = 0) -> list[Scenario]:
 
 
 def scenarios_table(scenarios: list[Scenario]) -> Table:
+    # Called as scenarios_table(await operator_scenarios()): without the await, a coroutine.
+    if not isinstance(scenarios, list | tuple) or not all(isinstance(s, Scenario) for s in scenarios):
+        raise wrong_type(
+            "scenarios_table takes a list of scenarios, such as scenarios_table(await operator_scenarios())", scenarios
+        )
     return Table(["scenario", "outcome", "why"], [[s.name, s.outcome, s.why] for s in scenarios])
