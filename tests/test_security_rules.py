@@ -285,3 +285,10 @@ async def test_notebook_05s_views_name_a_forgotten_await_and_a_result_they_canno
         sprawl_chart(one_rule)
     with pytest.raises(TypeError, match=r"policy_table takes policies.*got str 'hardened'"):
         policy_table("hardened")  # type: ignore[arg-type]
+
+
+async def test_a_rule_case_may_be_named_by_its_id_and_an_unknown_one_is_named() -> None:
+    # The rules table shows ids ("client-secret"); run_cimd_rule("client-secret", …) raised AttributeError.
+    assert (await run_cimd_rule("client-secret", HARDENED)).outcome == "refused"
+    with pytest.raises(ValueError, match=r"unknown rule case 'client_secret' \(did you mean 'client-secret'\?\)"):
+        await run_cimd_rule("client_secret", HARDENED)

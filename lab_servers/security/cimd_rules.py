@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..arguments import one_of
 from ..authorization_server import ASPolicy
 from ..lab import Lab, default_client_metadata
 from ..metadata_host import HostedResponse
@@ -165,8 +166,12 @@ RULE_CASES: tuple[RuleCase, ...] = (
 )  # fmt: skip
 
 
-async def run_cimd_rule(case: RuleCase, policy: ASPolicy) -> ExperimentResult:
-    """Open the authorization URL for `case` under `policy`: consent, or an error page?"""
+async def run_cimd_rule(case: RuleCase | str, policy: ASPolicy) -> ExperimentResult:
+    """Open the authorization URL for `case` (a `RuleCase`, or its id as the rules table shows
+    it, "slow") under `policy`: consent, or an error page?"""
+    if not isinstance(case, RuleCase):
+        ids = [c.id for c in RULE_CASES]
+        case = RULE_CASES[ids.index(one_of("rule case", case, ids))]
     policy = case.policy_for(policy)
     async with Lab(seed=f"rule:{case.id}", policy=policy) as lab:
         internal = add_internal_network(lab)
