@@ -4,6 +4,7 @@ does not (or, where no AS policy can help, both show the same cost)."""
 from __future__ import annotations
 
 import re
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -33,6 +34,7 @@ from lab_servers.security.exercises import (
 )
 from lab_servers.security.mixup import run_mixup
 from lab_servers.security.network_fixtures import FAKE_ADMIN_SECRETS, FAKE_CLOUD_CREDENTIALS
+from lab_servers.security.ssrf import ssrf_outcome
 
 pytestmark = pytest.mark.anyio
 
@@ -183,6 +185,26 @@ async def test_a_count_the_experiments_cannot_draw_is_refused_with_a_message(run
     # Zero clients left no point to show (IndexError); zero samples divided by zero.
     with pytest.raises(TypeError, match=re.escape(message)):
         await run()
+
+
+@pytest.mark.parametrize(
+    ("secrets", "statuses", "outcome"),
+    [
+        ([FAKE_ADMIN_SECRETS["database_password"]], [None], "leaked"),
+        ([], [200], "reached"),
+        # A request into the network that nothing answered is still the forbidden attempt
+        # (CIMD -02 §8.6): a blind SSRF, never "refused".
+        ([], [None], "attempted"),
+        ([], [], "registered, nothing fetched inside"),
+    ],
+)
+def test_the_ssrf_verdict_counts_an_unanswered_request_inside_as_an_attempt(
+    secrets: list[str], statuses: list[int | None], outcome: str
+) -> None:
+    inside = [SimpleNamespace(status=status) for status in statuses]
+    assert ssrf_outcome(secrets, inside, [201, 400]) == outcome  # type: ignore[arg-type]
+    if not secrets and not inside:
+        assert ssrf_outcome([], [], [400, 400]) == "refused"
 
 
 async def test_exercise_2s_check_accepts_a_flawless_document_with_its_own_redirect_uri() -> None:
