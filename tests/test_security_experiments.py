@@ -342,6 +342,16 @@ async def test_only_the_hardened_as_bounds_a_hosts_max_age() -> None:
     assert (await run_cache_rules(NAIVE)).outcome == "host decides the lifetime"
 
 
+async def test_a_bound_of_a_week_is_a_bound_and_the_logins_within_max_age_happened() -> None:
+    # CIMD -02 §5: the AS MAY set its own upper bound. A week cut the 10-year max-age as surely as
+    # 24 h does; the verdict compared with 24 h and said "host decides the lifetime".
+    result = await run_cache_rules(HARDENED.but(max_cache_seconds=7 * 24 * 3600))
+    assert result.outcome == "lifetime bounded"
+    assert result.details["lifetime kept for max-age=10 years (s)"] == 7 * 24 * 3600
+    # One fetch within max-age counts only if the second login was made: seven logins in all.
+    assert sum(e.path.startswith("/authorize?") for e in result.exchanges) == 7
+
+
 @pytest.mark.parametrize(
     ("policy", "outcome"),
     [(NAIVE, "accepted; consent shows only the name"), (HARDENED, "accepted; consent names evil.example")],

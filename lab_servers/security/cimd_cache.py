@@ -54,7 +54,9 @@ async def run_cache_rules(policy: ASPolicy) -> ExperimentResult:
         attacker.publish_response("/later.json", json_response(valid_document(missing)))
         checks["accepted once published"] = await login(missing)
         exchanges = tuple(lab.trace)
-    bounded = checks["lifetime kept for max-age=10 years (s)"] <= 24 * 3600  # type: ignore[operator]
+    # Bounded when the AS kept less than the host asked for, whatever its bound (a week is one too);
+    # comparing with the hardened policy's 24 h called a week's bound "host decides the lifetime".
+    bounded = checks["lifetime kept for max-age=10 years (s)"] < YEARS  # type: ignore[operator]
     return ExperimentResult(
         experiment="cimd-cache",
         policy=policy.name,
