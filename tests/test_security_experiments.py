@@ -262,6 +262,10 @@ async def test_a_confidential_dcr_client_has_a_secret_at_every_server_whatever_t
         "cimd_rotate": 1,
     }
     assert all(s.cimd_records == 0 and s.cimd_cached == 1 for s in result.details["after_revocation"])
+    # Revoking the leaked secret deletes the first registration at each server, and only it: the
+    # rotated secret stays (RFC 7592 deletion is per server, by that server's operator).
+    after_revocation = result.details["after_revocation"]
+    assert [s.dcr_secrets for s in after_revocation] == [s.dcr_secrets[1:] for s in after_rotation]
 
 
 async def test_per_server_state_is_the_same_under_both_policies() -> None:
@@ -279,6 +283,7 @@ async def test_a_client_secret_published_in_a_cimd_document_is_counted_where_the
     assert "The CIMD client left its published secret in 3 servers' document caches" in naive.summary
     hardened = await run_per_server_secrets(HARDENED, servers=3, document_extras=published)
     assert hardened.outcome.endswith("cimd: 0 secrets stored") and len(hardened.details["cimd_refusals"]) == 3
+    assert all("client_secret" in why for why in hardened.details["cimd_refusals"].values())  # the rule, named
 
 
 async def test_the_dcr_secret_counts_are_the_secrets_the_servers_hold(monkeypatch: pytest.MonkeyPatch) -> None:
