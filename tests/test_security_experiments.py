@@ -3,9 +3,7 @@ does not (or, where no AS policy can help, both show the same cost)."""
 
 from __future__ import annotations
 
-import re
 from types import SimpleNamespace
-from typing import Any
 
 import pytest
 
@@ -19,7 +17,6 @@ from lab_servers.security import (
     run_dns_rebinding,
     run_impersonation,
     run_localhost_redirect_caveat,
-    run_one_agent,
     run_per_server_secrets,
     run_registration_flood,
     run_ssrf_via_registration,
@@ -32,7 +29,6 @@ from lab_servers.security.exercises import (
     switches_that_let_rebinding_through,
     which_refused_observed,
 )
-from lab_servers.security.mixup import run_mixup
 from lab_servers.security.network_fixtures import FAKE_ADMIN_SECRETS, FAKE_CLOUD_CREDENTIALS
 from lab_servers.security.ssrf import ssrf_outcome
 
@@ -169,25 +165,6 @@ async def test_exercise_3s_answer_is_the_only_hardened_switch_that_lets_rebindin
 
 
 @pytest.mark.parametrize(
-    ("run", "message"),
-    [
-        (
-            lambda: run_client_id_sprawl(HARDENED, clients=0),
-            "clients is a whole number of at least 1, such as 600; got int 0",
-        ),
-        (lambda: run_client_id_sprawl(HARDENED, clients=3, samples=0), "samples is a whole number of at least 1"),
-        (lambda: run_one_agent(HARDENED, -1), "runs is a whole number of at least 1, such as 100; got int -1"),
-        (lambda: run_one_agent(HARDENED, "5"), "runs is a whole number of at least 1, such as 100; got str '5'"),
-    ],
-    ids=["no-clients", "no-samples", "negative-runs", "runs-as-text"],
-)
-async def test_a_count_the_experiments_cannot_draw_is_refused_with_a_message(run: Any, message: str) -> None:
-    # Zero clients left no point to show (IndexError); zero samples divided by zero.
-    with pytest.raises(TypeError, match=re.escape(message)):
-        await run()
-
-
-@pytest.mark.parametrize(
     ("secrets", "statuses", "outcome"),
     [
         ([FAKE_ADMIN_SECRETS["database_password"]], [None], "leaked"),
@@ -240,12 +217,6 @@ async def test_exercise_2s_check_answers_a_document_no_as_can_read_with_a_messag
     lines: list[str] = []
     assert not await crafted_document_accepted(document, say=lines.append)  # type: ignore[arg-type]
     assert lines[0].startswith(said)
-
-
-async def test_the_mixup_experiment_refuses_a_policy_it_does_not_know() -> None:
-    # A mistyped "Hardened" used to run the naive AS (no iss, RFC 9207) under the name "Hardened".
-    with pytest.raises(ValueError, match="unknown mix-up policy 'Hardened' \\(did you mean 'hardened'\\?\\)"):
-        await run_mixup(policy="Hardened")
 
 
 @pytest.mark.parametrize("policy", [NAIVE, HARDENED], ids=["naive", "hardened"])
@@ -387,12 +358,6 @@ async def test_the_trust_policy_verdict_says_what_happened_to_the_attacker(
     result = await run_trust_policy(HARDENED, allowed=allowed)
     assert result.outcome == outcome
     assert (result.details["attacker_error"] is None) == (outcome == "attacker accepted")
-
-
-async def test_the_trust_policy_takes_a_tuple_of_domains_not_one_string() -> None:
-    # ("app.example") is a string: read as a tuple, each letter became a domain and both clients were refused.
-    with pytest.raises(TypeError, match=r"allowed is a tuple of host patterns, such as \('app.example',\)"):
-        await run_trust_policy(HARDENED, allowed="app.example")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

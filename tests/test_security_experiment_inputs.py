@@ -1,0 +1,62 @@
+"""What the security experiments do with an argument they cannot run: a count of nothing, a
+policy name with a typo, one string where a tuple was meant. Each says what it takes, with an
+example, instead of an IndexError or a verdict about something else."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from lab_servers import HARDENED, NAIVE
+from lab_servers.security import run_client_id_sprawl, run_one_agent, run_trust_policy
+from lab_servers.security.mixup import run_mixup
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.mark.parametrize(
+    ("run", "message"),
+    [
+        (
+            lambda: run_client_id_sprawl(HARDENED, clients=0),
+            "clients is a whole number of at least 1, such as 600; got int 0",
+        ),
+        (lambda: run_client_id_sprawl(HARDENED, clients=3, samples=0), "samples is a whole number of at least 1"),
+        (lambda: run_one_agent(HARDENED, -1), "runs is a whole number of at least 1, such as 100; got int -1"),
+        (lambda: run_one_agent(HARDENED, "5"), "runs is a whole number of at least 1, such as 100; got str '5'"),
+    ],
+    ids=["no-clients", "no-samples", "negative-runs", "runs-as-text"],
+)
+async def test_a_count_the_experiments_cannot_draw_is_refused_with_a_message(run: Any, message: str) -> None:
+    # Zero clients left no point to show (IndexError); zero samples divided by zero.
+    with pytest.raises(TypeError, match=re.escape(message)):
+        await run()
+
+
+async def test_the_mixup_experiment_refuses_a_policy_it_does_not_know() -> None:
+    # A mistyped "Hardened" used to run the naive AS (no iss, RFC 9207) under the name "Hardened".
+    with pytest.raises(ValueError, match="unknown mix-up policy 'Hardened' \\(did you mean 'hardened'\\?\\)"):
+        await run_mixup(policy="Hardened")
+
+
+async def test_the_trust_policy_takes_a_tuple_of_domains_not_one_string() -> None:
+    # ("app.example") is a string: read as a tuple, each letter became a domain and both clients were refused.
+    with pytest.raises(TypeError, match=r"allowed is a tuple of host patterns, such as \('app.example',\)"):
+        await run_trust_policy(HARDENED, allowed="app.example")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("run", "message"),
+    [
+        (lambda policy: run_client_id_sprawl(policy, clients=3), "CIMD login 1 was refused: "),
+        (lambda policy: run_one_agent(policy, 3), "CIMD run 1 was refused: "),
+    ],
+    ids=["sprawl", "one-agent"],
+)
+async def test_an_experiment_whose_cimd_logins_are_refused_stops_and_says_why(run: Any, message: str) -> None:
+    # An allow list naming no domain refuses every CIMD client (MCP §11.6.3): counting what the
+    # AS holds would then compare DCR with nothing, so the experiment stops with the AS's reason.
+    with pytest.raises(RuntimeError, match=re.escape(message) + ".*not on this AS's list of allowed domains"):
+        await run(NAIVE.but(allowed_client_domains=()))
