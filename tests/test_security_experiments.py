@@ -192,12 +192,15 @@ async def test_exercise_2s_check_accepts_a_flawless_document_with_its_own_redire
     assert await crafted_document_accepted(document, say=said.append)
     assert said[0] == "✅ The hardened AS accepted it: every rule passed."
     assert "evil.example — “Claude Desktop”" in said[1]
+    # What the exercise teaches: the rules passed, so only the host can make a user refuse.
+    assert said[2].endswith("the client is vouched for by evil.example, whatever it calls itself.")
 
 
 async def test_exercise_2s_check_refuses_a_document_that_breaks_a_rule_and_names_it() -> None:
     said: list[str] = []
     assert not await crafted_document_accepted(valid_document(CRAFTED_URL, client_secret="s3cret"), say=said.append)
     assert said[0].startswith("❌ The hardened AS refused it:") and "client_secret" in said[0]
+    assert said[1:] == ["   Fix the rule it names and try again."]
 
 
 @pytest.mark.parametrize(
