@@ -376,3 +376,11 @@ async def test_experiments_replay_byte_for_byte() -> None:
     first, second = await run_ssrf_via_registration(NAIVE), await run_ssrf_via_registration(NAIVE)
     assert [e.response_body for e in first.exchanges] == [e.response_body for e in second.exchanges]
     assert first.details == second.details
+
+
+async def test_the_sprawl_summary_reads_the_last_point_and_names_the_refusals() -> None:
+    # The summary is the experiment's sentence (str(result)): the numbers after the last client,
+    # and the registrations a cap refused (RFC 7591 sets no limit; the lab's cap turns sprawl into refusals).
+    result = await run_client_id_sprawl(HARDENED.but(max_registrations=5), clients=10, samples=2)
+    assert result.summary.startswith("After 10 clients: DCR left 5 records (")
+    assert "5 registrations refused by the cap); CIMD left 0 records and 10 cached documents" in result.summary

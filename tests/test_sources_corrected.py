@@ -26,10 +26,25 @@ async def test_a_request_without_credentials_gets_no_error_code_from_the_lab_but
     assert 'error="unauthorized"' in theirs and "not an RFC 6750 error code" in strict_reading(theirs)
 
 
-@pytest.mark.parametrize(("error", "reading"), [("invalid_token", "refused"), ("insufficient_scope", "step-up"),
-                                                ("invalid_request", "malformed"), ("unauthorized_client", "not an RFC 6750")])  # fmt: skip
+# Each reading by its start: "refused" alone also appears in the unknown code's reading ("a missing
+# token from a refused one"), so invalid_token read as an unknown code passed.
+@pytest.mark.parametrize(("error", "reading"), [("invalid_token", "the token was refused"), ("insufficient_scope", "step-up:"),
+                                                ("invalid_request", "the request was malformed"),
+                                                ("unauthorized_client", "error='unauthorized_client' is not an RFC 6750")])  # fmt: skip
 def test_a_strict_client_knows_exactly_the_three_rfc6750_codes(error: str, reading: str) -> None:
-    assert reading in strict_reading(f'Bearer error="{error}", resource_metadata="https://x.example/prm"')
+    assert strict_reading(f'Bearer error="{error}", resource_metadata="https://x.example/prm"').startswith(reading)
+
+
+async def test_the_articles_server_refuses_a_token_its_own_check_rejects() -> None:
+    # Its issuer-only check still verifies a signature: a forged token gets 401 invalid_token
+    # (RFC 6750 §3.1); only the audience goes unchecked.
+    lab = Lab(seed=0)
+    add_article_server(lab)
+    response = await lab.httpx_client("you").post(
+        ARTICLE_MCP_URL, json=INITIALIZE, headers={"Authorization": "Bearer not.a.jwt"}
+    )
+    assert (response.status_code, response.json()) == (401, {"error": "invalid_token"})
+    assert strict_reading(response.headers["WWW-Authenticate"]).startswith("the token was refused")
 
 
 def test_a_challenge_without_bearer_is_not_an_oauth_challenge() -> None:
