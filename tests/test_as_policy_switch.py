@@ -1,7 +1,8 @@
 """Switching the AS's policy re-judges what it accepted before: a CIMD document cached under the
 naive policy is not served from the cache under the hardened one (policy.py: experiments flip a
 rule and rerun; a cached acceptance would carry the old rule into the new run), and the naive
-policy relaxes the rules the hardened one enforces."""
+policy relaxes the rules the hardened one enforces. A policy's lists are tuples: a list a learner
+writes is taken as one, a lone string is refused."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from lab_servers.authorization_server.authorize import choose_resource
 from lab_servers.authorization_server.errors import OAuthError
 from lab_servers.authorization_server.policy import HARDENED, NAIVE
 from lab_servers.lab import default_client_metadata
+
+from .helpers import open_authorization
 
 pytestmark = pytest.mark.anyio
 
@@ -54,3 +57,29 @@ async def test_only_the_hardened_policy_requires_the_resource_parameter(lab: Lab
     with pytest.raises(OAuthError) as refused:
         choose_resource(lab.auth_server, None)
     assert refused.value.error == "invalid_target" and "resource is required" in refused.value.description
+
+
+# A policy's host lists are tuples: what a learner writes instead is taken or named --------------
+
+LIST_FIELDS = ["trusted_local_origins", "allowed_client_domains", "denied_client_domains", "fetched_metadata_urls"]
+
+
+async def test_an_allow_list_written_as_a_list_is_taken_as_the_tuple_it_means() -> None:
+    # A list made the policy unhashable, and the AS shares a fetch per URL and policy: a 500.
+    lab = Lab(policy=HARDENED.but(allowed_client_domains=["app.example"]))
+    consent = await open_authorization(lab, "https://app.example/client.json")
+    assert consent.status == 200, consent.fields  # type: ignore[union-attr]
+    assert lab.auth_server.policy.allowed_client_domains == ("app.example",)
+
+
+@pytest.mark.parametrize("field", LIST_FIELDS)
+def test_a_lone_string_for_a_list_of_a_policy_is_refused_not_read_letter_by_letter(field: str) -> None:
+    with pytest.raises(TypeError, match=rf"ASPolicy\.{field} is a tuple, such as \(.*; got str .*letter by letter"):
+        HARDENED.but(**{field: "app.example"})
+
+
+def test_a_rate_limit_is_a_pair_and_a_number_alone_is_refused() -> None:
+    assert HARDENED.but(registration_rate_limit=[5, 60]).registration_rate_limit == (5, 60)
+    assert NAIVE.registration_rate_limit is None and NAIVE.allowed_client_domains is None
+    with pytest.raises(TypeError, match=r"registration_rate_limit is a tuple, such as \(20, 60\); got int 20"):
+        HARDENED.but(registration_rate_limit=20)

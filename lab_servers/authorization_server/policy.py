@@ -70,10 +70,35 @@ class ASPolicy:
     max_registrations: int | None = 1000
     registration_rate_limit: tuple[int, int] | None = (20, 60)
 
+    def __post_init__(self) -> None:
+        # A policy is hashed (fetches are shared per URL and policy) and its host lists are read
+        # item by item: a list made it unhashable (a 500 at the first shared fetch), and a lone
+        # string ("app.example") was read as one pattern per letter. Lists become tuples; a
+        # string where a list belongs is refused, naming the field.
+        for name in _LIST_FIELDS:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+                raise TypeError(
+                    f"ASPolicy.{name} is a tuple, such as {_LIST_EXAMPLES[name]}; got {type(value).__name__} {value!r}"
+                    + (" (a lone string would be read letter by letter)" if isinstance(value, str) else "")
+                )
+            object.__setattr__(self, name, tuple(value))
+
     def but(self, **changes: object) -> ASPolicy:
         """A copy with some rules changed, for an experiment."""
         return replace(self, **changes)  # type: ignore[arg-type]
 
+
+_LIST_EXAMPLES = {
+    "trusted_local_origins": "('https://127.0.0.1:8002',)",
+    "allowed_client_domains": "('app.example', '*.example.com')",
+    "denied_client_domains": "('evil.example',)",
+    "fetched_metadata_urls": "('logo_uri', 'jwks_uri')",
+    "registration_rate_limit": "(20, 60)",
+}
+_LIST_FIELDS = tuple(_LIST_EXAMPLES)
 
 HARDENED = ASPolicy(name="hardened")
 

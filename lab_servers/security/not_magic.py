@@ -9,7 +9,6 @@ localhost can be impersonated by any program on the user's machine, even with it
 
 from __future__ import annotations
 
-from ..arguments import wrong_type
 from ..authorization_server import ASPolicy
 from ..client import ConsentPage
 from ..lab import CLIENT_METADATA_URL, Lab, default_client_metadata
@@ -57,8 +56,7 @@ async def run_trust_policy(
     policy: ASPolicy, allowed: tuple[str, ...] = ("app.example", "*.trusted.example")
 ) -> ExperimentResult:
     """The same two clients, the lab's agent and the attacker, under `policy` plus an allow list."""
-    if isinstance(allowed, str):  # ("app.example") without its comma is a string, not a tuple
-        raise wrong_type("allowed is a tuple of host patterns, such as ('app.example',) (mind the comma)", allowed)
+    # ASPolicy refuses a lone string: ("app.example") without its comma would be read letter by letter.
     trusted = policy.but(name=f"{policy.name}+allow-list", allowed_client_domains=allowed)
     async with Lab(seed="trust-policy", policy=trusted) as lab:
         attacker = add_internal_network(lab).attacker
