@@ -2,13 +2,14 @@
 naive policy is not served from the cache under the hardened one (policy.py: experiments flip a
 rule and rerun; a cached acceptance would carry the old rule into the new run), and the naive
 policy relaxes the rules the hardened one enforces. A policy's lists are tuples: a list a learner
-writes is taken as one, a lone string is refused."""
+writes is taken as one, a lone string is refused; so are the AS's capabilities, whose every value
+must be one the AS can act on."""
 
 from __future__ import annotations
 
 import pytest
 
-from lab_servers import Lab
+from lab_servers import ASCapabilities, Lab
 from lab_servers.authorization_server.authorize import choose_resource
 from lab_servers.authorization_server.errors import OAuthError
 from lab_servers.authorization_server.policy import HARDENED, NAIVE
@@ -74,7 +75,7 @@ async def test_an_allow_list_written_as_a_list_is_taken_as_the_tuple_it_means() 
 
 @pytest.mark.parametrize("field", LIST_FIELDS)
 def test_a_lone_string_for_a_list_of_a_policy_is_refused_not_read_letter_by_letter(field: str) -> None:
-    with pytest.raises(TypeError, match=rf"ASPolicy\.{field} is a tuple, such as \(.*; got str .*letter by letter"):
+    with pytest.raises(TypeError, match=rf"ASPolicy\.{field} is a tuple, such as \(.*\); got str .app\.example."):
         HARDENED.but(**{field: "app.example"})
 
 
@@ -83,3 +84,32 @@ def test_a_rate_limit_is_a_pair_and_a_number_alone_is_refused() -> None:
     assert NAIVE.registration_rate_limit is None and NAIVE.allowed_client_domains is None
     with pytest.raises(TypeError, match=r"registration_rate_limit is a tuple, such as \(20, 60\); got int 20"):
         HARDENED.but(registration_rate_limit=20)
+
+
+# ASCapabilities: each field is advertised and enforced, so a value no AS can act on is named --------
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"dcr": "Open"}, r"unknown dcr mode 'Open' \(did you mean 'open'\?\)"),
+        ({"revision": "2099-01-01"}, r"unknown MCP revision '2099-01-01'; the lab knows 2025-03-26"),
+        ({"cimd": "no"}, r"ASCapabilities.cimd is True or False; got str 'no'"),
+        ({"iss_parameter": None}, r"ASCapabilities.iss_parameter is True or False; got None"),
+        ({"advertise_registration_endpoint": "yes"}, r"is None, True or False; got str 'yes'"),
+        ({"token_endpoint_auth_methods": "none"}, r"is a tuple, such as \('none',\); got str 'none'"),
+        ({"token_endpoint_auth_methods": ("none", "basic")}, r"unknown token endpoint auth method 'basic'"),
+    ],
+    ids=["dcr-case", "revision", "cimd-string", "iss-none", "advertise-string", "methods-string", "methods-unknown"],
+)
+def test_capabilities_no_as_could_act_on_are_refused_where_they_are_written(
+    changes: dict[str, object], message: str
+) -> None:
+    with pytest.raises((TypeError, ValueError), match=message):
+        ASCapabilities(**changes)  # type: ignore[arg-type]
+
+
+def test_capabilities_take_a_list_of_methods_as_the_tuple_it_means() -> None:
+    capabilities = ASCapabilities(token_endpoint_auth_methods=["none", "private_key_jwt"])
+    assert capabilities.token_endpoint_auth_methods == ("none", "private_key_jwt") and capabilities.cimd_usable
+    assert hash(capabilities) == hash(ASCapabilities(token_endpoint_auth_methods=("none", "private_key_jwt")))

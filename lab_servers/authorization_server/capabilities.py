@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+from ..arguments import one_of, wrong_type
 from ..revisions import DEFAULT_REVISION
 from ..revisions import revision as revision_named
 from ..rfc6750 import is_b64token
@@ -38,6 +39,25 @@ class ASCapabilities:
     iss_parameter: bool = True
 
     def __post_init__(self) -> None:
+        # Every field is advertised and enforced, so a value the AS cannot act on is refused here,
+        # where the learner wrote it: "Open" or a mistyped revision was quietly an AS with no
+        # registration or one claiming a revision the lab does not know.
+        revision_named(self.revision)  # a ValueError naming the revisions the lab knows
+        one_of("dcr mode", self.dcr, ("open", "initial_access_token", "closed", "removed"))
+        for name in ("cimd", "iss_parameter"):
+            if not isinstance(getattr(self, name), bool):
+                raise wrong_type(f"ASCapabilities.{name} is True or False", getattr(self, name))
+        if not isinstance(self.advertise_registration_endpoint, bool | None):
+            raise wrong_type(
+                "ASCapabilities.advertise_registration_endpoint is None, True or False",
+                self.advertise_registration_endpoint,
+            )
+        methods = self.token_endpoint_auth_methods
+        if isinstance(methods, str) or not isinstance(methods, list | tuple):
+            raise wrong_type("ASCapabilities.token_endpoint_auth_methods is a tuple, such as ('none',)", methods)
+        for method in methods:
+            one_of("token endpoint auth method", method, ALL_AUTH_METHODS)
+        object.__setattr__(self, "token_endpoint_auth_methods", tuple(methods))
         # RFC 7591 §3: the initial access token is an OAuth 2.0 bearer token, which travels as
         # `Authorization: Bearer` and a b64token (RFC 6750 §2.1). /register reads it so, as the
         # resource servers do: one outside b64token (`iat secret`, `iat:1`) could never be sent,

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from ..arguments import wrong_type
+
 # Client metadata fields holding URLs that an AS fetches: the logo (CIMD -02 §8.8 recommends
 # prefetching it), the client's keys (RFC 7591 §2, for private_key_jwt) and OpenID Connect
 # Registration's sector identifier. Each one is a URL chosen by whoever registers the client.
@@ -79,11 +81,8 @@ class ASPolicy:
             value = getattr(self, name)
             if value is None:
                 continue
-            if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
-                raise TypeError(
-                    f"ASPolicy.{name} is a tuple, such as {_LIST_EXAMPLES[name]}; got {type(value).__name__} {value!r}"
-                    + (" (a lone string would be read letter by letter)" if isinstance(value, str) else "")
-                )
+            if isinstance(value, str) or not isinstance(value, list | tuple):
+                raise wrong_type(f"ASPolicy.{name} is a tuple, such as {_LIST_EXAMPLES[name]}", value)
             object.__setattr__(self, name, tuple(value))
 
     def but(self, **changes: object) -> ASPolicy:
