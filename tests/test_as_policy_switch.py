@@ -79,6 +79,23 @@ def test_a_lone_string_for_a_list_of_a_policy_is_refused_not_read_letter_by_lett
         HARDENED.but(**{field: "app.example"})
 
 
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"follow_redirects": "no"}, r"ASPolicy.follow_redirects is True or False; got str 'no'"),
+        ({"max_document_bytes": -1}, r"max_document_bytes is a whole number of at least 0; got int -1"),
+        ({"max_cached_documents": True}, r"a whole number of at least 0, or None for no bound; got bool True"),
+        ({"fetch_timeout_seconds": "2"}, r"fetch_timeout_seconds is a number of seconds, at least 0; got str '2'"),
+    ],
+    ids=["truthy-string", "negative-bound", "bool-for-a-count", "string-timeout"],
+)
+def test_a_rule_flipped_to_a_value_the_as_would_misread_is_refused(changes: dict[str, object], message: str) -> None:
+    # "no" is truthy: the AS followed redirects while the learner thought it had turned them off.
+    with pytest.raises(TypeError, match=message):
+        HARDENED.but(**changes)
+    assert HARDENED.but(max_registrations=None, fetch_timeout_seconds=0.2).fetch_timeout_seconds == 0.2
+
+
 def test_a_rate_limit_is_a_pair_and_a_number_alone_is_refused() -> None:
     assert HARDENED.but(registration_rate_limit=[5, 60]).registration_rate_limit == (5, 60)
     assert NAIVE.registration_rate_limit is None and NAIVE.allowed_client_domains is None

@@ -8,7 +8,8 @@ both policies, and `ASPolicy.but(...)` flips one rule at a time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
 
 from ..arguments import wrong_type
 
@@ -73,10 +74,16 @@ class ASPolicy:
     registration_rate_limit: tuple[int, int] | None = (20, 60)
 
     def __post_init__(self) -> None:
-        # A policy is hashed (fetches are shared per URL and policy) and its host lists are read
-        # item by item: a list made it unhashable (a 500 at the first shared fetch), and a lone
-        # string ("app.example") was read as one pattern per letter. Lists become tuples; a
-        # string where a list belongs is refused, naming the field.
+        # `but` is how a learner flips a rule, so a value the AS would misread is refused here:
+        # follow_redirects="no" was truthy (the AS followed redirects), and a negative size bound
+        # refused every document. A policy is hashed (fetches are shared per URL and policy) and
+        # its host lists are read item by item: a list made it unhashable (a 500 at the first
+        # shared fetch), and a lone string ("app.example") was read as one pattern per letter.
+        # Lists become tuples; a string where a list belongs is refused, naming the field.
+        for field in fields(self):
+            value, takes = getattr(self, field.name), _SCALARS.get(str(field.type))
+            if takes and not (takes[0](value) or (value is None and "None" in str(field.type))):
+                raise wrong_type(f"ASPolicy.{field.name} is {takes[1]}", value)
         for name in _LIST_FIELDS:
             value = getattr(self, name)
             if value is None:
@@ -98,6 +105,19 @@ _LIST_EXAMPLES = {
     "registration_rate_limit": "(20, 60)",
 }
 _LIST_FIELDS = tuple(_LIST_EXAMPLES)
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+_SCALARS: dict[str, tuple[Callable[[object], bool], str]] = {
+    "bool": (lambda v: isinstance(v, bool), "True or False"),
+    "str": (lambda v: isinstance(v, str), "a string"),
+    "int": (_is_count, "a whole number of at least 0"),
+    "int | None": (_is_count, "a whole number of at least 0, or None for no bound"),
+    "float": (lambda v: _is_count(v) or (isinstance(v, float) and v >= 0), "a number of seconds, at least 0"),
+}
 
 HARDENED = ASPolicy(name="hardened")
 
