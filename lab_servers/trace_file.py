@@ -108,6 +108,35 @@ class TraceWriter:
 
 _REQUIRED = {f.name for f in fields(Exchange) if f.default is MISSING and f.default_factory is MISSING}
 
+# What each field holds, as `TraceWriter.line` writes it: (kind, may it be null). A line from
+# another program or edited by hand that says "seq": "1" or "url": null was taken in, and raised
+# TypeError later, out of load_trace's sort or out of a view, naming no line.
+_KINDS: dict[str, tuple[str, bool]] = {
+    "seq": ("int", False), "step": ("str", True), "caller": ("str", False), "host": ("str", False),
+    "address": ("str", True), "method": ("str", False), "url": ("str", False),
+    "request_headers": ("headers", False), "request_body": ("str", False), "status": ("status", True),
+    "response_headers": ("headers", False), "response_body": ("str", False), "error": ("str", True),
+    "at": ("int", False), "done": ("int", False),
+}  # fmt: skip
+_SAYS = {
+    "int": "a whole number",
+    "str": "a string",
+    "headers": "a list of [name, value] pairs of strings",
+    # RFC 9110 §15: a status code is a three-digit integer.
+    "status": "a three-digit status code (RFC 9110 §15)",
+}
+
+
+def _is(kind: str, value: Any) -> bool:
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "headers":
+        return isinstance(value, list) and all(
+            isinstance(pair, list) and len(pair) == 2 and all(isinstance(part, str) for part in pair) for pair in value
+        )
+    whole = isinstance(value, int) and not isinstance(value, bool)  # JSON's true is no number
+    return whole and (kind == "int" or 100 <= value <= 999)
+
 
 def exchange_from_json(data: dict[str, Any]) -> Exchange:
     if not isinstance(data, dict):
@@ -118,29 +147,61 @@ def exchange_from_json(data: dict[str, Any]) -> Exchange:
     missing = _REQUIRED - set(data)
     if missing:
         raise ValueError(f"not a lab trace line: missing fields {sorted(missing)}")
+    for name, value in data.items():
+        kind, nullable = _KINDS[name]
+        if not (value is None and nullable) and not _is(kind, value):
+            shown = json.dumps(value)
+            shown = shown if len(shown) <= 40 else shown[:39] + "…"
+            null = " or null" if nullable else ""
+            raise ValueError(f"not a lab trace line: {name} is {_SAYS[kind]}{null}, not {shown}")
     values = dict(data)
     for name in ("request_headers", "response_headers"):
-        values[name] = tuple((str(k), str(v)) for k, v in values.get(name, ()))
+        values[name] = tuple((k, v) for k, v in values.get(name, ()))
     return Exchange(**values)
 
 
-def load_trace(path: str | Path) -> Trace:
-    """A `Trace` from a file saved by `serve --trace-file` (JSON Lines) or `Trace.to_json()`."""
-    text = Path(path).read_text(encoding="utf-8")
-    stripped = text.lstrip()
+def load_trace(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Trace:
+    """A `Trace` from a file saved by `serve --trace-file` (JSON Lines) or `Trace.to_json()`.
+
+    The file may be a stranger's (one a user was sent): one larger than `serve` writes is refused
+    unread, and a line that is not one exchange is refused by its number, saying what is wrong."""
+    with open(path, "rb") as file:
+        data = file.read(max_bytes + 1)
+    what = f"{path} is not a lab trace (JSON Lines from `serve --trace-file`, or Trace.to_json())"
+    if len(data) > max_bytes:
+        raise ValueError(f"{what}: it is larger than {max_bytes:,} bytes, the most `serve --trace-file` writes")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        # RFC 8259 §8.1: JSON text exchanged between systems MUST be encoded using UTF-8.
+        bad = data.count(b"\n", 0, error.start) + 1
+        raise ValueError(f"{what}: line {bad} is not UTF-8 (RFC 8259 §8.1)") from None
+    del data
+    rows: list[tuple[str, Any]] = []
+    where = "the file"
     try:
         # Through the bounded parser: a file nested 3,000 deep made json.loads raise RecursionError.
-        rows = (
-            parse_json(stripped, RECORDED_JSON, what="the file")
-            if stripped.startswith("[")
-            else [parse_json(line, RECORDED_JSON, what="a line") for line in text.splitlines() if line.strip()]
-        )
+        if text.lstrip().startswith("["):
+            document = parse_json(text, RECORDED_JSON, what="the file")
+            rows = [(f"exchange {i}", row) for i, row in enumerate(document if isinstance(document, list) else [], 1)]
+        else:
+            # JSON Lines ends a line at "\n" alone: str.splitlines also split at U+2028, U+0085 and
+            # the like, which a stranger's body holds as sent (`line` writes ensure_ascii=False),
+            # so one such request made the whole saved trace unreadable.
+            for number, line in enumerate(text.split("\n"), 1):
+                if line.strip():
+                    where = f"line {number}"
+                    rows.append((where, parse_json(line, RECORDED_JSON, what="the line")))
     except JsonRejected as error:
-        raise ValueError(
-            f"{path} is not a lab trace (JSON Lines from `serve --trace-file`, or Trace.to_json()): {error}"
-        ) from None
+        raise ValueError(f"{what}: {where}: {error}") from None
     trace = Trace()
-    for exchange in sorted((exchange_from_json(row) for row in rows), key=lambda e: e.seq):
+    exchanges = []
+    for where, row in rows:
+        try:
+            exchanges.append(exchange_from_json(row))
+        except ValueError as error:
+            raise ValueError(f"{what}: {where}: {error}") from None
+    for exchange in sorted(exchanges, key=lambda e: e.seq):
         trace.exchanges.append(exchange)
         trace._started = max(trace._started, exchange.seq)
         trace._finished = max(trace._finished, exchange.done)

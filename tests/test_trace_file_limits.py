@@ -5,7 +5,9 @@ read the tokens in it."""
 from __future__ import annotations
 
 import errno
+import json
 import os
+import re
 import ssl
 import stat
 import threading
@@ -183,3 +185,68 @@ def test_a_named_pipe_is_refused_at_once_not_waited_on(tmp_path: Path) -> None:
     if opener.is_alive():  # let the old code's open() return, so the thread can end
         os.close(os.open(pipe, os.O_RDONLY | os.O_NONBLOCK))
     assert outcome and "is a named pipe" in str(outcome[0])
+
+
+# A trace file may be a stranger's (one a user was sent, or one a stranger's requests filled):
+# load_trace refuses what is not a saved exchange by its line, never with a TypeError from deep inside.
+STRANGER = Exchange(
+    seq=1, step=None, caller="stranger", host="mcp.example.com", address="127.0.0.1", method="POST",
+    url="https://mcp.example.com/mcp", request_headers=(("Content-Type", "application/json"),),
+    request_body='{"a": "line\u2028separator, next\x85line, paragraph\u2029separator"}', status=200,
+    response_headers=(), response_body="", done=1,
+)  # fmt: skip
+
+
+def test_a_body_holding_unicode_line_separators_is_read_back_as_saved(tmp_path: Path) -> None:
+    # JSON Lines ends a line at \n alone. str.splitlines also split at U+2028, U+0085 and U+2029,
+    # which the writer keeps as sent (ensure_ascii=False): one such request made the file unreadable.
+    path = tmp_path / "trace.jsonl"
+    writer = TraceWriter(path)
+    writer.write(STRANGER)
+    writer.close()
+    assert load_trace(path).exchanges == [STRANGER]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "says"),
+    [
+        ("seq", "2", 'seq is a whole number, not "2"'),  # was a TypeError out of load_trace's sort
+        ("seq", True, "seq is a whole number, not true"),
+        ("done", None, "done is a whole number, not null"),
+        ("url", None, "url is a string, not null"),  # was a TypeError out of every view
+        ("caller", {"a": 1}, 'caller is a string, not {"a": 1}'),
+        ("status", "200", 'status is a three-digit status code (RFC 9110 §15) or null, not "200"'),
+        ("status", 10**30, "status is a three-digit status code (RFC 9110 §15) or null, not 1000000000000"),
+        ("request_headers", [["a", "b", "c"]], "request_headers is a list of [name, value] pairs of strings"),
+        ("response_headers", None, "response_headers is a list of [name, value] pairs of strings, not null"),
+        ("response_body", 5, "response_body is a string, not 5"),
+    ],
+)
+def test_a_field_of_the_wrong_type_is_refused_naming_its_line(
+    tmp_path: Path, field: str, value: object, says: str
+) -> None:
+    path = tmp_path / "trace.jsonl"
+    wrong = json.loads(TraceWriter.line(STRANGER)) | {field: value}
+    path.write_bytes(TraceWriter.line(STRANGER) + json.dumps(wrong).encode() + b"\n")
+    with pytest.raises(ValueError, match=re.escape(f"line 2: not a lab trace line: {says}")):
+        load_trace(path)
+
+
+def test_a_file_that_is_not_utf8_or_not_json_is_refused_naming_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "trace.jsonl"
+    path.write_bytes(TraceWriter.line(STRANGER) + b"\n" + TraceWriter.line(STRANGER)[:-9] + b"\xff\n")
+    with pytest.raises(ValueError, match=re.escape("line 3 is not UTF-8 (RFC 8259 §8.1)")):
+        load_trace(path)
+    path.write_bytes(TraceWriter.line(STRANGER) + TraceWriter.line(STRANGER)[:-9] + b"\n")
+    with pytest.raises(ValueError, match="line 2: the line is not valid JSON"):
+        load_trace(path)
+
+
+def test_a_file_larger_than_serve_writes_is_refused_unread(tmp_path: Path) -> None:
+    # The writer stops at max_bytes (DEFAULT_MAX_BYTES, 100 MiB), earlier runs' lines counted:
+    # a larger file is no trace of it, and reading it whole would take memory without bound.
+    path = tmp_path / "trace.jsonl"
+    path.write_bytes(TraceWriter.line(STRANGER) * 2)
+    assert len(load_trace(path, max_bytes=2 * len(TraceWriter.line(STRANGER)))) == 2
+    with pytest.raises(ValueError, match=re.escape(f"it is larger than {len(TraceWriter.line(STRANGER)):,} bytes")):
+        load_trace(path, max_bytes=len(TraceWriter.line(STRANGER)))
