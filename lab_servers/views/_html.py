@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any, TypeGuard
 
+from ..trace import printable
+
 # Styles are inlined on each element rather than kept in a <style> block: JupyterLab shows the
 # stored outputs of an untrusted notebook (one just opened from Git or on Binder) through its
 # sanitizer, which drops <style> elements but keeps style attributes; static viewers do the same.
@@ -209,7 +211,9 @@ class HtmlView:
         return self.html
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__}: {self._summary()}>"
+        # What a terminal prints (`print(view)`, a REPL): a stranger's path, client_name or claim
+        # cannot send it escape codes or bidi overrides, as `Exchange.summary` cannot.
+        return printable(f"<{type(self).__name__}: {self._summary()}>")
 
     def save_html(self, path: str) -> None:
         with open(path, "w", encoding="utf-8") as f:

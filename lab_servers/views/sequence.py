@@ -24,6 +24,7 @@ from functools import cached_property
 from html import escape
 from typing import Any
 
+from ..trace import printable
 from .diagram_model import DiagramModel, Source, build_model
 from .mermaid import to_mermaid
 from .svg import to_svg
@@ -80,7 +81,8 @@ class SequenceDiagram:
         names = ", ".join(p.label for p in self.model.participants)
         what = f"{len(self.model.messages) // 2} exchanges, {len(steps)} step bands"
         head = f"{self.title}: " if self.title else ""
-        return f"<SequenceDiagram {head}{what}; {names}>"
+        # Printed by a terminal and the <img>'s alt text: escape codes and bidi overrides shown as escapes.
+        return printable(f"<SequenceDiagram {head}{what}; {names}>")
 
 
 def sequence_diagram(

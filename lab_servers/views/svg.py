@@ -73,7 +73,9 @@ def _layout(model: DiagramModel, title: str | None) -> _Layout:
     )
     for lo, hi, need in spans:
         have = sum(gaps[lo:hi])
-        if have < need:
+        # A message to oneself spans no gap (a served stranger whose User-Agent names the Host it
+        # sent to; mermaid draws it as a loop): it made this divide by zero.
+        if have < need and hi > lo:
             extra = (need - have) / (hi - lo)
             for i in range(lo, hi):
                 gaps[i] += extra
