@@ -40,3 +40,43 @@ def test_every_views_text_shows_a_strangers_control_characters_as_escapes() -> N
     for text in texts:
         assert text.isprintable() and r"\x1b" in text and r"\u202e" in text, text
     assert "\u202e" not in diagram.html and r"\u202e" in diagram.html
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+NONE_HEADER = b64(b'{"alg":"none"}')
+
+
+def test_a_jwts_three_parts_are_shown_each_in_its_place() -> None:
+    # RFC 7515 §7.1: header.payload.signature. Every length of a base64url part mod 4 (RFC 7515
+    # §2: its padding is left off) is read back, and the signature is the third part.
+    for sub in ("", "a", "ab"):
+        view = show_token(f"{NONE_HEADER}.{b64(json.dumps({'sub': sub}).encode())}.c2ln")
+        assert view.claims == {"sub": sub} and view.header == {"alg": "none"} and view.signature == "c2ln"
+        assert "c2ln</code>: decoded here, not verified" in view.html and "<b>Claims</b>" in view.html
+        assert "Not a JWT" not in view.html and f"({len(view.token or '')} characters)" in view.html
+    empty_claims = show_token(f"{NONE_HEADER}.{b64(b'{}')}.c2ln")
+    assert "<b>Header</b>" in empty_claims.html and "Not a JWT" not in empty_claims.html
+
+
+def test_a_token_of_two_or_five_parts_is_shown_opaque() -> None:
+    # Two parts is no JWS; five is a JWE (RFC 7516 §7.1), which only its recipient can read.
+    for token in (f"{b64(b'{}')}.{b64(b'{}')}", ".".join([b64(b"{}")] * 5), "opaque-access-token"):
+        view = show_token(token)
+        assert (view.claims, view.header) == ({}, {}), token
+        assert "Not a JWT: an opaque token" in view.html and "<b>Claims</b>" not in view.html
+
+
+def test_a_tokens_parts_are_read_up_to_8_levels_and_16_kib_and_shown_opaque_past_that() -> None:
+    # RFC 8259 §9 lets a parser bound depth and size: the views read no more of a token than this.
+    def token(claims: bytes) -> str:
+        return f"{b64(b'{}')}.{b64(claims)}.sig"
+
+    eight_deep = b'{"a":' + b"[" * 7 + b"]" * 7 + b"}"
+    assert show_token(token(eight_deep)).claims == {"a": [[[[[[[]]]]]]]}
+    assert show_token(token(b'{"a":' + b"[" * 8 + b"]" * 8 + b"}")).claims == {}
+    sixteen_kib = b'{"a":"' + b"x" * 8192 + b'","b":"' + b"x" * 8177 + b'"}'  # strings: 8 KiB each at most
+    assert len(sixteen_kib) == 16 * 1024 and show_token(token(sixteen_kib)).claims != {}
+    assert show_token(token(sixteen_kib[:-2] + b'x"}')).claims == {}
