@@ -8,6 +8,7 @@ import json
 
 from lab_servers import Exchange
 from lab_servers.views import sequence_diagram, show_consent, show_exchange, show_token
+from lab_servers.views._html import cut_tokens_html, short_token, shorten
 
 # ESC [2J clears a terminal, ESC ]0;… sets its title; U+202E makes "/mcp/\u202egpj.exe" read "/mcp/exe.jpg".
 CONTROLS = "\x1b[2J\x1b]0;owned\x07\u202e"
@@ -80,3 +81,23 @@ def test_a_tokens_parts_are_read_up_to_8_levels_and_16_kib_and_shown_opaque_past
     sixteen_kib = b'{"a":"' + b"x" * 8192 + b'","b":"' + b"x" * 8177 + b'"}'  # strings: 8 KiB each at most
     assert len(sixteen_kib) == 16 * 1024 and show_token(token(sixteen_kib)).claims != {}
     assert show_token(token(sixteen_kib[:-2] + b'x"}')).claims == {}
+
+
+def test_a_run_of_64_token_characters_is_cut_keeping_both_ends_and_63_is_not() -> None:
+    # A JWT or secret drowns the fields around it; a shorter value (a client_id, a state) is shown whole.
+    assert cut_tokens_html("a" * 63) == "a" * 63 and short_token("b" * 63) == "b" * 63
+    token = "A" * 16 + "x" * 44 + "ZZZZ"
+    assert short_token(token) == f"{'A' * 16}…[+44]…ZZZZ"
+    assert cut_tokens_html(f"<{token}>") == f'&lt;<span class="cut">{"A" * 16}…[+44]…ZZZZ</span>&gt;'
+
+
+def test_a_preview_keeps_60_characters_and_marks_a_cut_with_an_ellipsis() -> None:
+    assert shorten("x" * 60) == "x" * 60
+    assert shorten("x" * 61) == "x" * 59 + "…" and len(shorten("y" * 500, 10)) == 10
+
+
+def test_a_consent_page_that_leaves_out_its_head_end_tag_is_read_as_the_user_sees_it() -> None:
+    # HTML §13.1.2.4: </head> may be omitted. The page is a stranger's when the AS is (a mix-up's
+    # attacker, an outside AS in served mode); its text read as empty beside the page the user saw.
+    page = "<!doctype html><html><head><meta charset=utf-8><title>Consent</title><body><h1>Allow Evil?</h1><button>Approve</button>"
+    assert show_consent(page).text == "Allow Evil? [Approve]"

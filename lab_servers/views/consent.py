@@ -17,7 +17,10 @@ from ..arguments import wrong_type
 from ._html import PAPER, HtmlView, esc, shorten
 
 BLOCKS = {"h1", "h2", "h3", "p", "li", "dt", "div", "form", "ul", "dl", "tr", "br"}
-SKIP = {"style", "script", "title", "head"}
+# Elements whose text a browser does not show in the page. Not <head>: its end tag may be left
+# out (HTML §13.1.2.4), and a stranger AS's page that did so read as empty here while the user
+# saw its every word; the head's only text is in <title>, <style> and <script>.
+SKIP = {"style", "script", "title"}
 
 
 class _TextParser(HTMLParser):
