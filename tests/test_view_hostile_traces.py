@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+from dataclasses import replace
 
 from lab_servers import Exchange
 from lab_servers.views import sequence_diagram, show_consent, show_exchange, show_token
@@ -12,6 +14,10 @@ from lab_servers.views._html import cut_tokens_html, short_token, shorten
 
 # ESC [2J clears a terminal, ESC ]0;… sets its title; U+202E makes "/mcp/\u202egpj.exe" read "/mcp/exe.jpg".
 CONTROLS = "\x1b[2J\x1b]0;owned\x07\u202e"
+
+
+def _untagged(html: str) -> str:
+    return re.sub(r"<[^>]*>", "", html)
 
 
 def stranger(caller: str, host: str, path: str = "/mcp") -> Exchange:
@@ -101,3 +107,38 @@ def test_a_consent_page_that_leaves_out_its_head_end_tag_is_read_as_the_user_see
     # attacker, an outside AS in served mode); its text read as empty beside the page the user saw.
     page = "<!doctype html><html><head><meta charset=utf-8><title>Consent</title><body><h1>Allow Evil?</h1><button>Approve</button>"
     assert show_consent(page).text == "Allow Evil? [Approve]"
+
+
+def test_the_raw_view_shows_every_header_and_the_text_around_a_highlight_as_sent() -> None:
+    exchange = replace(
+        stranger("agent", "mcp.example.com"),
+        request_headers=(("X-Stranger", "v1"), ("Authorization", "Bearer t")),
+        request_body="grant=1&client_id=abc&z",
+        response_body='"\\u003cb\\u003e"',  # JSON, but no object or array: shown as sent, not decoded
+    )
+    html = _untagged(show_exchange(exchange).html)
+    assert "X-Stranger: v1" in html and "Authorization: Bearer t" in html
+    assert "grant=1&amp;client_id=abc&amp;z" in html and "&quot;\\u003cb\\u003e&quot;" in html
+
+
+def test_a_body_of_1600_characters_is_shown_whole_and_a_longer_one_says_how_much_is_cut() -> None:
+    body = "ab " * 533 + "c"  # 1,600 characters, no run long enough to be cut as a token
+    whole = show_exchange(replace(stranger("agent", "mcp.example.com"), response_body=body)).html
+    assert body in whole and "not shown" not in whole
+    cut = show_exchange(replace(stranger("agent", "mcp.example.com"), response_body=body + "d")).html
+    assert body + "d" not in cut and body in cut and "… 1 more characters not shown" in cut
+
+
+def test_the_raw_view_says_which_step_sent_it_and_when_no_response_came() -> None:
+    refused = replace(stranger("agent", "mcp.example.com"), step="discover", status=None, error="connection refused")
+    html = _untagged(show_exchange(refused).html)
+    assert "step: discover" in html and "GET /mcp HTTP/1.1(no response" in html
+    assert html.endswith("(no response: connection refused)") and "connection refused" in repr(show_exchange(refused))
+    assert show_exchange(refused).html.count('<span class="err"') == 1  # marked as the failure it is
+
+
+def test_a_json_body_is_indented_by_two_with_its_characters_as_sent() -> None:
+    # Pretty-printed for reading, but a stranger's "Café" is not turned into "Caf\u00e9".
+    exchange = replace(stranger("agent", "mcp.example.com"), response_body='{"client_name":"Café","a":[1]}')
+    html = _untagged(show_exchange(exchange).html)
+    assert "{\n  &quot;client_name&quot;: &quot;Café&quot;,\n  &quot;a&quot;: [\n    1\n  ]\n}" in html
