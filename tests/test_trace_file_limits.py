@@ -11,6 +11,7 @@ import re
 import ssl
 import stat
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -88,12 +89,29 @@ def test_a_served_lab_whose_trace_file_cannot_be_written_serves_on_and_says_why_
 
 
 @pytest.mark.skipif(not hasattr(os, "fchmod"), reason="POSIX file modes")
-def test_a_trace_file_that_was_there_already_is_made_readable_by_its_owner_alone(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", [0o644, 0o601], ids=["as-touch-leaves-it", "others-may-execute"])
+def test_a_trace_file_that_was_there_already_is_made_readable_by_its_owner_alone(tmp_path: Path, mode: int) -> None:
     path = tmp_path / "trace.jsonl"
     path.touch()
-    path.chmod(0o644)  # as `touch` leaves a new file under the usual umask
-    TraceWriter(path).close()
+    path.chmod(mode)  # 0644 as `touch` leaves a new file under the usual umask
+    writer = TraceWriter(path)
+    writer.close()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    with pytest.raises(OSError, match="Bad file descriptor"):  # closed, not left open
+        os.fstat(writer._descriptor)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="Linux's /dev/full")
+def test_a_device_is_written_to_never_chmodded_and_a_failed_write_there_raises_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `--trace-file /dev/full` (every write fails, ENOSPC): only a regular file is narrowed to 0600
+    # or cut back, and a device has no line to take back.
+    chmodded: list[int] = []
+    monkeypatch.setattr(os, "fchmod", lambda descriptor, mode: chmodded.append(mode))
+    writer = TraceWriter("/dev/full")
+    assert writer.write(STRANGER) == "/dev/full: No space left on device" and chmodded == []
+    writer.close()
 
 
 async def test_a_failed_write_after_the_file_was_emptied_leaves_it_empty_not_padded_with_nul_bytes(
@@ -213,9 +231,13 @@ def test_a_body_holding_unicode_line_separators_is_read_back_as_saved(tmp_path: 
         ("seq", "2", 'seq is a whole number, not "2"'),  # was a TypeError out of load_trace's sort
         ("seq", True, "seq is a whole number, not true"),
         ("done", None, "done is a whole number, not null"),
+        ("at", None, "at is a whole number, not null"),
+        ("seq", "x" * 39, f'seq is a whole number, not "{"x" * 38}…'),  # what it quotes is cut at 40
         ("url", None, "url is a string, not null"),  # was a TypeError out of every view
         ("caller", {"a": 1}, 'caller is a string, not {"a": 1}'),
         ("status", "200", 'status is a three-digit status code (RFC 9110 §15) or null, not "200"'),
+        ("status", 99, "status is a three-digit status code (RFC 9110 §15) or null, not 99"),
+        ("status", 1000, "status is a three-digit status code (RFC 9110 §15) or null, not 1000"),
         ("status", 10**30, "status is a three-digit status code (RFC 9110 §15) or null, not 1000000000000"),
         ("request_headers", [["a", "b", "c"]], "request_headers is a list of [name, value] pairs of strings"),
         ("response_headers", None, "response_headers is a list of [name, value] pairs of strings, not null"),
@@ -250,3 +272,32 @@ def test_a_file_larger_than_serve_writes_is_refused_unread(tmp_path: Path) -> No
     assert len(load_trace(path, max_bytes=2 * len(TraceWriter.line(STRANGER)))) == 2
     with pytest.raises(ValueError, match=re.escape(f"it is larger than {len(TraceWriter.line(STRANGER)):,} bytes")):
         load_trace(path, max_bytes=len(TraceWriter.line(STRANGER)))
+
+
+def test_a_line_may_leave_out_the_fields_with_defaults_and_no_other(tmp_path: Path) -> None:
+    saved = json.loads(TraceWriter.line(STRANGER))
+    path = tmp_path / "trace.jsonl"
+    for field in sorted(saved.keys() - {"error", "at", "done"}):
+        path.write_text(json.dumps({**saved, field: None}))
+        if field in {"step", "address", "status"}:  # the fields that may be null
+            assert load_trace(path).exchanges == [replace(STRANGER, **{field: None})]
+            continue
+        with pytest.raises(ValueError, match=f"line 1: not a lab trace line: {field} is "):
+            load_trace(path)
+        path.write_text(json.dumps({k: v for k, v in saved.items() if k != field}))
+        with pytest.raises(ValueError, match=re.escape(f"missing fields ['{field}']")):
+            load_trace(path)
+    path.write_text(json.dumps({k: v for k, v in saved.items() if k not in {"error", "at", "done"}}))
+    assert load_trace(path).exchanges == [replace(STRANGER, done=0)]
+
+
+def test_a_status_of_any_three_digits_is_read_and_a_line_that_just_fits_is_written(tmp_path: Path) -> None:
+    path = tmp_path / "trace.jsonl"
+    for status in (100, 999):  # RFC 9110 §15: a three-digit integer
+        path.write_bytes(TraceWriter.line(replace(STRANGER, status=status)))
+        assert load_trace(path).exchanges[0].status == status
+    path.unlink()
+    writer = TraceWriter(path, max_bytes=len(TraceWriter.line(STRANGER)))
+    assert writer.write(STRANGER) is None and writer.write(STRANGER) is not None
+    writer.close()
+    assert load_trace(path).exchanges == [STRANGER]
