@@ -142,3 +142,20 @@ def test_a_json_body_is_indented_by_two_with_its_characters_as_sent() -> None:
     exchange = replace(stranger("agent", "mcp.example.com"), response_body='{"client_name":"Café","a":[1]}')
     html = _untagged(show_exchange(exchange).html)
     assert "{\n  &quot;client_name&quot;: &quot;Café&quot;,\n  &quot;a&quot;: [\n    1\n  ]\n}" in html
+
+
+def test_the_consent_text_reads_entities_blocks_and_a_last_unclosed_line_as_a_browser_shows_them() -> None:
+    # The AS escapes a client's name (&lt;script&gt;): the user reads "<script>", and so does the text.
+    # A page may end in a character reference ("&amp" needs no ";", HTML §13.5 named references): still read.
+    assert show_consent("<h1>Allow &lt;script&gt; &amp; Caf&eacute;?</h1><p>Tom &amp").text == (
+        "Allow <script> & Café?\nTom &"
+    )
+    long = "y" * 80
+    assert repr(show_consent(f"<p>a</p><p>{long}</p><p>c</p><p>d</p>")) == f"<ConsentView: a | {long[:69]}… | c>"
+
+
+def test_the_consent_pages_no_request_policy_comes_before_all_its_markup() -> None:
+    # HTML §4.2.5.3 honours a CSP <meta> only in the head: first, or right after a doctype.
+    policy = "&lt;meta http-equiv=&quot;Content-Security-Policy&quot; content=&quot;default-src &#x27;none&#x27;"
+    assert f'srcdoc="{policy}' in show_consent("<p>x</p>").html
+    assert f'srcdoc="&lt;!DOCTYPE html&gt;{policy}' in show_consent("<!DOCTYPE html><p>x</p>").html
