@@ -9,7 +9,7 @@ import re
 from dataclasses import replace
 
 from lab_servers import Exchange
-from lab_servers.views import sequence_diagram, show_consent, show_exchange, show_token
+from lab_servers.views import compare_identities, sequence_diagram, show_consent, show_exchange, show_token
 from lab_servers.views._html import cut_tokens_html, short_token, shorten
 
 # ESC [2J clears a terminal, ESC ]0;… sets its title; U+202E makes "/mcp/\u202egpj.exe" read "/mcp/exe.jpg".
@@ -159,3 +159,23 @@ def test_the_consent_pages_no_request_policy_comes_before_all_its_markup() -> No
     policy = "&lt;meta http-equiv=&quot;Content-Security-Policy&quot; content=&quot;default-src &#x27;none&#x27;"
     assert f'srcdoc="{policy}' in show_consent("<p>x</p>").html
     assert f'srcdoc="&lt;!DOCTYPE html&gt;{policy}' in show_consent("<!DOCTYPE html><p>x</p>").html
+
+
+def test_a_recorded_body_is_read_as_json_loads_reads_it_up_to_pythons_4300_digit_numbers() -> None:
+    # Shown as sent either way; read as JSON (to pretty-print it, to find a token) only as far as
+    # Python's int() converts (4,300 digits) and with a repeated name's last value (RFC 8259 §4).
+    def body(text: str) -> object:
+        return replace(stranger("agent", "mcp.example.com"), response_body=text).json()
+
+    assert body("[" + "9" * 4300 + "]") == [int("9" * 4300)] and body("[" + "9" * 4301 + "]") is None
+    assert body('{"a": 1, "a": 2}') == {"a": 2}
+
+
+def test_the_printed_identity_comparison_shows_a_hostile_servers_control_characters_as_escapes() -> None:
+    # print(compare_identities(...)) is the documented way to read it; whoami is the server's answer.
+    def connection(client_id: str) -> object:
+        return type("Connection", (), {"whoami": {"client_id": client_id}, "access_token": None, "records": []})()
+
+    printed = str(compare_identities(connection(f"evil{CONTROLS}"), connection("good")))
+    assert all(line.isprintable() for line in printed.splitlines()) and r"evil\x1b[2J" in printed
+    assert len(printed.splitlines()) == 10  # a header line and one per row

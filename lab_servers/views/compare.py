@@ -8,6 +8,7 @@ from typing import Any
 
 from ..arguments import wrong_type
 from ..client.state import decode_jwt_payload
+from ..trace import printable
 from ._html import HtmlView, as_text, cut_tokens_html, esc, lifetime, table
 
 # (row label, where to read it): "whoami.<key>" from the MCP server's answer, "token.<claim>"
@@ -72,7 +73,9 @@ class IdentityComparison(HtmlView):
         col = max(len(self.labels[0]), *(len(as_text(a)) for _, a, _ in self.rows))
         lines = [f"{'':<{width}}  {self.labels[0]:<{col}}  {self.labels[1]}"]
         lines += [f"{name:<{width}}  {as_text(a):<{col}}  {as_text(b)}" for name, a, b in self.rows]
-        return "\n".join(lines)
+        # Printed to a terminal or a notebook's stream: what a hostile MCP server answered in whoami
+        # cannot send escape codes or bidi overrides (UAX #9) through it, as in every view's repr.
+        return "\n".join(printable(line) for line in lines)
 
 
 def compare_identities(conn_a: Any, conn_b: Any, labels: tuple[str, str] = ("DCR", "CIMD")) -> IdentityComparison:
