@@ -9,6 +9,7 @@ import re
 from dataclasses import replace
 
 from lab_servers import Exchange
+from lab_servers.trace import BodyTap, current_step, in_step
 from lab_servers.views import compare_identities, sequence_diagram, show_consent, show_exchange, show_token
 from lab_servers.views._html import cut_tokens_html, short_token, shorten
 
@@ -179,3 +180,16 @@ def test_the_printed_identity_comparison_shows_a_hostile_servers_control_charact
     printed = str(compare_identities(connection(f"evil{CONTROLS}"), connection("good")))
     assert all(line.isprintable() for line in printed.splitlines()) and r"evil\x1b[2J" in printed
     assert len(printed.splitlines()) == 10  # a header line and one per row
+
+
+def test_a_body_the_reader_stopped_early_says_so_and_a_step_ends_with_its_block() -> None:
+    tap = BodyTap(limit=4)
+    tap.add(b"abcdef")
+    tap.stopped_early()
+    assert (
+        tap.text()
+        == "abcd\n… [truncated: the trace keeps the first 4 of 6 bytes]\n… [the reader closed the stream after 6 bytes]"
+    )
+    with in_step("discover"):
+        assert current_step() == "discover"
+    assert current_step() is None  # a later exchange is not filed under a step that has ended
