@@ -9,7 +9,7 @@ import re
 from dataclasses import replace
 
 from lab_servers import Exchange
-from lab_servers.trace import BodyTap, current_step, in_step
+from lab_servers.trace import BodyTap, Trace, current_step, in_step
 from lab_servers.views import compare_identities, sequence_diagram, show_consent, show_exchange, show_token
 from lab_servers.views._html import cut_tokens_html, short_token, shorten
 
@@ -184,7 +184,8 @@ def test_the_printed_identity_comparison_shows_a_hostile_servers_control_charact
 
 def test_a_body_the_reader_stopped_early_says_so_and_a_step_ends_with_its_block() -> None:
     tap = BodyTap(limit=4)
-    tap.add(b"abcdef")
+    tap.add(b"abc")
+    tap.add(b"def")  # one byte of room left: kept
     tap.stopped_early()
     assert (
         tap.text()
@@ -193,3 +194,16 @@ def test_a_body_the_reader_stopped_early_says_so_and_a_step_ends_with_its_block(
     with in_step("discover"):
         assert current_step() == "discover"
     assert current_step() is None  # a later exchange is not filed under a step that has ended
+
+
+def test_an_exchanges_one_line_summary_names_its_path_and_outcome() -> None:
+    # The path keeps a query that holds another URL; the outcome is the status, or the error in its place.
+    trace = Trace()
+    url = "https://auth.example.com/authorize?redirect_uri=https://app.example/cb"
+    fields = {**vars(stranger("browser", "auth.example.com")), "url": url}
+    del fields["seq"], fields["step"], fields["done"]
+    ok = trace.record(trace.start(), **fields)
+    refused = trace.record(trace.start(), **(fields | {"status": None, "error": "connection refused"}))
+    assert (ok.done, refused.done) == (1, 2)
+    assert ok.summary() == "#1 browser → auth.example.com: GET /authorize?redirect_uri=https://app.example/cb → 404"
+    assert refused.summary().endswith("→ connection refused")
