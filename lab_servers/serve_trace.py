@@ -6,11 +6,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .rfc9112 import absolute_form_authority
+from .rfc9112 import absolute_form_authority, is_host_field
 from .trace import BodyTap, Exchange, Headers, Trace
 
 # A served process lives as long as its user wants and answers anyone, so what it keeps in memory
@@ -102,7 +103,11 @@ def _target(scope: Scope, host: str) -> tuple[str, str]:
     authority = absolute_form_authority(path)
     if authority is not None:
         return authority, path
-    return host, f"{scope['scheme']}://{host}{path}"
+    # An invalid Host (answered 400, RFC 9112 §3.2) is recorded as sent, but percent-encoded inside
+    # the URL's authority: spliced in whole, a stranger's "evil/admin?x=" became the path the trace
+    # showed ("GET /admin?x=/mcp" for a request to /mcp).
+    shown = host if is_host_field(host) else quote(host, safe="!$&'()*+,;=:[]")
+    return host, f"{scope['scheme']}://{shown}{path}"
 
 
 def _keep_bounded(trace: Trace, exchange: Exchange) -> None:

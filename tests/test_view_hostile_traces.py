@@ -8,7 +8,11 @@ import json
 import re
 from dataclasses import replace
 
+import pytest
+from starlette.types import Message, Receive, Scope, Send
+
 from lab_servers import Exchange
+from lab_servers.serve_trace import TraceRecorder
 from lab_servers.trace import BodyTap, Trace, current_step, in_step
 from lab_servers.views import compare_identities, sequence_diagram, show_consent, show_exchange, show_token
 from lab_servers.views._html import cut_tokens_html, short_token, shorten
@@ -207,3 +211,28 @@ def test_an_exchanges_one_line_summary_names_its_path_and_outcome() -> None:
     assert (ok.done, refused.done) == (1, 2)
     assert ok.summary() == "#1 browser → auth.example.com: GET /authorize?redirect_uri=https://app.example/cb → 404"
     assert refused.summary().endswith("→ connection refused")
+
+
+@pytest.mark.anyio
+async def test_a_strangers_invalid_host_is_recorded_as_sent_and_never_becomes_the_path() -> None:
+    # RFC 9112 §3.2: the served lab answers an invalid Host 400; its trace still names the path asked for.
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 400, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        pass
+
+    recorded: list[Exchange] = []
+    for host in ("evil.example/admin?x=", "a@b", "mcp.example.com:8443"):
+        headers = [(b"host", host.encode()), (b"user-agent", b"curl")]
+        scope = {"type": "http", "method": "GET", "path": "/mcp", "scheme": "https", "query_string": b"",
+                 "headers": headers, "client": ("127.0.0.1", 1)}  # fmt: skip
+        await TraceRecorder(app, Trace(), lambda: 0, recorded.append)(scope, receive, send)
+    assert [(e.host, e.path) for e in recorded] == [
+        ("evil.example/admin?x=", "/mcp"), ("a@b", "/mcp"), ("mcp.example.com:8443", "/mcp")
+    ]  # fmt: skip
+    assert "GET /mcp → 400" in recorded[0].summary() and recorded[2].url == "https://mcp.example.com:8443/mcp"
