@@ -236,3 +236,19 @@ async def test_a_strangers_invalid_host_is_recorded_as_sent_and_never_becomes_th
         ("evil.example/admin?x=", "/mcp"), ("a@b", "/mcp"), ("mcp.example.com:8443", "/mcp")
     ]  # fmt: skip
     assert "GET /mcp → 400" in recorded[0].summary() and recorded[2].url == "https://mcp.example.com:8443/mcp"
+
+
+def test_a_trace_keeps_send_order_whatever_order_responses_come_back_in() -> None:
+    # A nested call (the AS fetching a CIMD document while serving /authorize) finishes first.
+    trace = Trace()
+    fields = {k: v for k, v in vars(stranger("client", "mcp.example.com")).items() if k not in {"seq", "step", "done"}}
+    first, mark = trace.start(), trace.mark()
+    nested, third = trace.start(), trace.start()
+    with in_step("authorize"):
+        trace.record(first, **fields)
+        trace.record(third, **fields)
+    trace.record(nested, **fields)
+    assert [(e.seq, e.done) for e in trace] == [(1, 1), (2, 3), (3, 2)]
+    assert [e.seq for e in trace.since(mark)] == [2, 3] and [e.seq for e in trace.for_step("authorize")] == [1, 3]
+    trace.clear()
+    assert (len(trace), trace.start()) == (0, 1)
