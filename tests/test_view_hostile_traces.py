@@ -12,9 +12,10 @@ import pytest
 from starlette.types import Message, Receive, Scope, Send
 
 from lab_servers import Exchange
+from lab_servers.client.records import StepRecord
 from lab_servers.serve_trace import TraceRecorder
 from lab_servers.trace import BodyTap, Trace, current_step, in_step
-from lab_servers.views import compare_identities, sequence_diagram, show_consent, show_exchange, show_token
+from lab_servers.views import compare_identities, sequence_diagram, show_consent, show_exchange, show_step, show_token
 from lab_servers.views._html import cut_tokens_html, short_token, shorten
 
 # ESC [2J clears a terminal, ESC ]0;… sets its title; U+202E makes "/mcp/\u202egpj.exe" read "/mcp/exe.jpg".
@@ -252,3 +253,37 @@ def test_a_trace_keeps_send_order_whatever_order_responses_come_back_in() -> Non
     assert [e.seq for e in trace.since(mark)] == [2, 3] and [e.seq for e in trace.for_step("authorize")] == [1, 3]
     trace.clear()
     assert (len(trace), trace.start()) == (0, 1)
+
+
+def test_a_step_card_shows_everything_the_step_did_and_says_what_it_did_not() -> None:
+    exchange = stranger("client", "mcp.example.com")
+    value = "ab " * 133 + "ab"  # 401 characters; a learned value is cut at 400
+    learned = {"resource": value, "short": "ok"}
+    record = StepRecord(1, "challenge", "Request without a token", [exchange], learned, "Why it matters.", "MCP §4.2")
+    record.notes.append("A note.")
+    html = _untagged(show_step(record).html)
+    assert "Why it matters." in html and "A note." in html and value[:399] + "…" in html and value[:400] not in html
+    assert "shortok" in html and f"{show_exchange(exchange)._summary()}" in html
+    assert "<img" in show_step(record).html and "<img" not in show_step(record, diagram=False).html
+    assert "The whole step card" not in html and "sent no HTTP request" not in html
+    silent = _untagged(show_step(StepRecord(4, "client-id", "Get a client_id", [], {}, "", "CIMD")).html)
+    assert "This step sent no HTTP request." in silent and "Nothing learned." in silent
+    assert value[:400] + "#1" in _untagged(show_step(replace(record, learned={"k": value[:400]})).html)
+
+
+def test_the_comparison_marks_the_rows_that_differ_and_reads_the_tokens_lifetime() -> None:
+    def connection(client_id: str) -> object:
+        claims = b64(json.dumps({"client_id": client_id, "iat": 1000, "exp": 1300}).encode())
+        return type(
+            "Connection", (), {"whoami": {"sub": "alice"}, "access_token": f"e30.{claims}.sig", "records": []}
+        )()
+
+    view = compare_identities(connection("dcr-id"), connection("https://app.example/client.json"))
+    rows = {name: (a, b) for name, a, b in view.rows}
+    assert rows["token lifetime (exp − iat)"] == ("300 s", "300 s") and rows["user (sub)"] == ("alice", "alice")
+    html = view.html
+    assert (
+        html.count('<tr class="diff"') == 1
+        and html.count("<b>different</b>") == 1
+        and "1 of 9 rows differ" in repr(view)
+    )
