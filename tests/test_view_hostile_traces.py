@@ -7,6 +7,8 @@ import base64
 import json
 import re
 from dataclasses import replace
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from starlette.types import Message, Receive, Scope, Send
@@ -15,7 +17,15 @@ from lab_servers import Exchange
 from lab_servers.client.records import StepRecord
 from lab_servers.serve_trace import TraceRecorder
 from lab_servers.trace import BodyTap, Trace, current_step, in_step
-from lab_servers.views import compare_identities, sequence_diagram, show_consent, show_exchange, show_step, show_token
+from lab_servers.views import (
+    compare_identities,
+    sequence_diagram,
+    show_as_state,
+    show_consent,
+    show_exchange,
+    show_step,
+    show_token,
+)
 from lab_servers.views._html import cut_tokens_html, short_token, shorten
 
 # ESC [2J clears a terminal, ESC ]0;… sets its title; U+202E makes "/mcp/\u202egpj.exe" read "/mcp/exe.jpg".
@@ -228,13 +238,15 @@ async def test_a_strangers_invalid_host_is_recorded_as_sent_and_never_becomes_th
         pass
 
     recorded: list[Exchange] = []
-    for host in ("evil.example/admin?x=", "a@b", "mcp.example.com:8443"):
-        headers = [(b"host", host.encode()), (b"user-agent", b"curl")]
-        scope = {"type": "http", "method": "GET", "path": "/mcp", "scheme": "https", "query_string": b"",
+    for host, target in [("evil.example/admin?x=", "/mcp"), ("a@b", "/mcp"), ("mcp.example.com:8443", "/mcp"),
+                         ("other", "https://mcp.example.com/mcp")]:  # fmt: skip
+        headers = [(b"host", host.encode()), (b"user-agent", b"curl/8.5 (x86_64)")]
+        scope = {"type": "http", "method": "GET", "path": target, "scheme": "https", "query_string": b"",
                  "headers": headers, "client": ("127.0.0.1", 1)}  # fmt: skip
         await TraceRecorder(app, Trace(), lambda: 0, recorded.append)(scope, receive, send)
-    assert [(e.host, e.path) for e in recorded] == [
-        ("evil.example/admin?x=", "/mcp"), ("a@b", "/mcp"), ("mcp.example.com:8443", "/mcp")
+    assert [(e.caller, e.host, e.path) for e in recorded] == [
+        ("curl/8.5", "evil.example/admin?x=", "/mcp"), ("curl/8.5", "a@b", "/mcp"),
+        ("curl/8.5", "mcp.example.com:8443", "/mcp"), ("curl/8.5", "mcp.example.com", "/mcp"),
     ]  # fmt: skip
     assert "GET /mcp → 400" in recorded[0].summary() and recorded[2].url == "https://mcp.example.com:8443/mcp"
 
@@ -287,3 +299,23 @@ def test_the_comparison_marks_the_rows_that_differ_and_reads_the_tokens_lifetime
         and html.count("<b>different</b>") == 1
         and "1 of 9 rows differ" in repr(view)
     )
+
+
+def test_the_diagrams_alt_text_stays_inside_its_attribute_and_its_mermaid_can_be_saved(tmp_path: Path) -> None:
+    diagram = sequence_diagram([stranger("client", "mcp.example.com")], title='x" onerror="alert(1)')
+    assert ' onerror="alert' not in diagram.html and 'alt="&lt;SequenceDiagram x&quot; onerror=' in diagram.html
+    saved = diagram.save_mermaid(str(tmp_path / "d.mmd"))
+    assert Path(saved).read_text(encoding="utf-8") == diagram.mermaid
+
+
+def test_a_cached_document_is_shown_expired_from_the_second_the_as_treats_it_so() -> None:
+    # The AS refetches once expires_at <= now (authorization_server/cimd.py): so does the view.
+    def state_at(now: int) -> str:
+        cached = SimpleNamespace(expires_at=1300, fetched_at=1000, hits=2, document={"client_name": "<b>App</b>"})
+        clock = SimpleNamespace(now=lambda: now, isoformat=lambda: "now")
+        lab = SimpleNamespace(registrations={}, cimd_cache={"https://app.example/c.json": cached}, clock=clock)
+        lab.as_state = lambda: {"issued_tokens": 3}
+        return show_as_state(lab).html
+
+    assert "fresh for 1 s" in state_at(1299) and "expired 0 s ago" in state_at(1300)
+    assert "&lt;b&gt;App&lt;/b&gt;" in state_at(1300) and "3 access token(s) issued" in state_at(1300)
