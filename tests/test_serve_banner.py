@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from lab_servers.authorization_server import ASCapabilities
-from lab_servers.serve import ServedLab
+from lab_servers.serve import ServedLab, serving
 from lab_servers.serve_console import banner
 
 from .helpers import CHALLENGE
@@ -82,3 +82,24 @@ async def test_an_as_whose_methods_no_document_may_name_lists_cimd_as_refused_an
             assert not await cimd_works(lab, http, document, "http://127.0.0.1:6274/oauth/callback")
     assert all(client_id not in "\n".join(usable_section(text)) for client_id, _ in lab.client_ids), text
     assert "CIMD is off" in text and "none or private_key_jwt: CIMD -02 §4.1" in text
+    assert "(served, but this AS refuses them as client ids)" in text
+
+
+async def test_the_banner_says_how_the_lab_is_served_seeded_and_saved(tls_dir: Path, tmp_path: Path) -> None:
+    # MCP §11.3: the AS needs HTTPS, so plain HTTP is announced; a seed lets anyone mint tokens.
+    async with served(tls_dir) as lab:
+        async with httpx.AsyncClient(
+            verify=trusting(tls_dir)
+        ) as http:  # a stranger's DCR client is no pre-registered one
+            body = {"redirect_uris": ["http://127.0.0.1:6274/cb"], "token_endpoint_auth_method": "none"}
+            minted = (await http.post(f"{lab.issuer}/register", json=body)).json()["client_id"]
+        seeded = banner(lab, seed=7, trace_file=tmp_path / "t.jsonl")
+        fresh = banner(lab, seed=None, trace_file=None)
+        assert lab.ca is not None and lab.ca.trust_instructions() in fresh and minted not in fresh
+    assert fresh.endswith("every exchange is printed below. Ctrl-C stops.\n")
+    assert "PLAIN HTTP" not in fresh and "(served, but this AS refuses" not in fresh
+    assert "SEEDED with 7 (anyone with the seed can mint tokens)" in seeded and "fresh system randomness" in fresh
+    assert f"saved to {tmp_path / 't.jsonl'} (load it with lab_servers.load_trace)" in seeded
+    assert "load_trace" not in fresh
+    async with serving(mcp_port=0, as_port=0, documents_port=0, tls=False) as plain:
+        assert "PLAIN HTTP (--http)" in banner(plain, seed=None, trace_file=None)
