@@ -69,6 +69,8 @@ async def test_the_banner_lists_as_usable_exactly_the_client_ids_the_served_as_a
         assert "CIMD is off" in text and ("predates CIMD" if revision == "2025-06-18" else "--no-cimd") in text
     if not dcr_accepted and not cimd_accepted:
         assert "NO OUTSIDE CLIENT CAN GET A CLIENT ID FROM THIS AS" in text and not usable
+        # The way out it names is the one that works for this revision.
+        assert ("serve --revision 2025-11-25 or later" if revision == "2025-06-18" else "drop --no-cimd.") in text
 
 
 async def test_an_as_whose_methods_no_document_may_name_lists_cimd_as_refused_and_refuses_it(tls_dir: Path) -> None:
