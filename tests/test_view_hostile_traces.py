@@ -319,3 +319,14 @@ def test_a_cached_document_is_shown_expired_from_the_second_the_as_treats_it_so(
 
     assert "fresh for 1 s" in state_at(1299) and "expired 0 s ago" in state_at(1300)
     assert "&lt;b&gt;App&lt;/b&gt;" in state_at(1300) and "3 access token(s) issued" in state_at(1300)
+
+
+def test_a_step_that_sent_nothing_is_noted_across_whoever_the_diagram_has() -> None:
+    # With no client in the diagram (a browser and the AS only), the note spans everyone drawn;
+    # with nobody drawn at all, Mermaid (which rejects an empty diagram) gets the client alone.
+    browser = StepRecord(5, "authorize", "Authorize", [stranger("browser", "auth.example.com")], {}, "", "")
+    silent = StepRecord(4, "client-id", "Get a client_id", [], {}, "", "CIMD")
+    both = sequence_diagram([silent, browser]).mermaid
+    assert "Note over Browser,AS: 4 · Get a client_id" in both and "Note over Browser,AS: outside the handshake" in both
+    alone = sequence_diagram([silent]).mermaid
+    assert alone.endswith("    participant Client\n    Note over Client: no exchanges yet\n")
