@@ -27,6 +27,7 @@ from lab_servers.views import (
     show_token,
 )
 from lab_servers.views._html import cut_tokens_html, short_token, shorten
+from lab_servers.views.diagram_model import Note, build_model
 
 # ESC [2J clears a terminal, ESC ]0;… sets its title; U+202E makes "/mcp/\u202egpj.exe" read "/mcp/exe.jpg".
 CONTROLS = "\x1b[2J\x1b]0;owned\x07\u202e"
@@ -330,3 +331,19 @@ def test_a_step_that_sent_nothing_is_noted_across_whoever_the_diagram_has() -> N
     assert "Note over Browser,AS: 4 · Get a client_id" in both and "Note over Browser,AS: outside the handshake" in both
     alone = sequence_diagram([silent]).mermaid
     assert alone.endswith("    participant Client\n    Note over Client: no exchanges yet\n")
+
+
+def test_the_diagram_draws_nested_calls_in_the_order_they_happened_with_marks_before_their_exchange() -> None:
+    # The MCP server's call to the AS (#2) ends before it makes another (#3), both inside #1.
+    def call(seq: int, done: int, caller: str, host: str, path: str = "/x") -> Exchange:
+        return replace(stranger(caller, host, path), seq=seq, done=done)
+
+    exchanges = [call(1, 3, "client", "mcp.example.com"), call(2, 1, "mcp.example.com", "auth.example.com"),
+                 call(3, 2, "mcp.example.com", "auth.example.com", "/" + "a" * 41)]  # fmt: skip
+    model = build_model(exchanges, marks={3: "third", 2: "second"})
+    drawn = [(m.kind, m.exchange.seq) for m in model.messages]
+    assert drawn == [("request", 1), ("request", 2), ("response", 2), ("request", 3), ("response", 3), ("response", 1)]
+    notes = [item.text for block in model.blocks for item in block.items if isinstance(item, Note)]
+    assert notes == ["second", "third"]
+    assert model.messages[3].label == "GET /" + "a" * 41  # 46 characters: whole
+    assert build_model([call(1, 1, "client", "h", "/" + "a" * 42)]).messages[0].label.endswith("a…")
