@@ -21,8 +21,8 @@ import pytest
 from lab_servers import Lab, load_trace
 from lab_servers import trace_file as trace_file_module
 from lab_servers.serve_process import served_process
-from lab_servers.trace import Exchange
-from lab_servers.trace_file import TraceWriter
+from lab_servers.trace import Exchange, Trace
+from lab_servers.trace_file import TraceWriter, access_tokens
 
 pytestmark = pytest.mark.anyio
 
@@ -233,6 +233,7 @@ def test_a_body_holding_unicode_line_separators_is_read_back_as_saved(tmp_path: 
         ("done", None, "done is a whole number, not null"),
         ("at", None, "at is a whole number, not null"),
         ("seq", "x" * 39, f'seq is a whole number, not "{"x" * 38}…'),  # what it quotes is cut at 40
+        ("seq", "x" * 38, f'seq is a whole number, not "{"x" * 38}"'),
         ("url", None, "url is a string, not null"),  # was a TypeError out of every view
         ("caller", {"a": 1}, 'caller is a string, not {"a": 1}'),
         ("status", "200", 'status is a three-digit status code (RFC 9110 §15) or null, not "200"'),
@@ -301,3 +302,24 @@ def test_a_status_of_any_three_digits_is_read_and_a_line_that_just_fits_is_writt
     assert writer.write(STRANGER) is None and writer.write(STRANGER) is not None
     writer.close()
     assert load_trace(path).exchanges == [STRANGER]
+
+
+def test_a_saved_trace_array_reads_back_and_refuses_what_is_not_an_exchange_by_its_number(tmp_path: Path) -> None:
+    # Trace.to_json() is the other form load_trace reads: one JSON array.
+    path = tmp_path / "trace.json"
+    trace = Trace(exchanges=[STRANGER])
+    path.write_text(trace.to_json(), encoding="utf-8")
+    assert load_trace(path).exchanges == [STRANGER]
+    saved = json.loads(TraceWriter.line(STRANGER))
+    for document, says in [([saved, 5], "exchange 2: not a lab trace line: a JSON object was expected, not int"),
+                           ([saved | {"x": 1}], "exchange 1: not a lab trace line: unknown fields ['x']")]:  # fmt: skip
+        path.write_text(json.dumps(document), encoding="utf-8")
+        with pytest.raises(ValueError, match=re.escape(says)):
+            load_trace(path)
+
+
+def test_only_the_token_endpoints_200_answers_give_access_tokens(tmp_path: Path) -> None:
+    answer = '{"access_token": "t1"}'
+    issued = replace(STRANGER, url="https://auth.example.com/token", response_body=answer)
+    others = [replace(issued, status=400), replace(issued, url="https://auth.example.com/register")]
+    assert access_tokens(Trace(exchanges=[issued, *others])) == ["t1"]

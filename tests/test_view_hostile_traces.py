@@ -26,7 +26,7 @@ from lab_servers.views import (
     show_step,
     show_token,
 )
-from lab_servers.views._html import cut_tokens_html, short_token, shorten
+from lab_servers.views._html import as_text, cut_tokens_html, short_token, shorten
 from lab_servers.views.diagram_model import Note, build_model
 
 # ESC [2J clears a terminal, ESC ]0;… sets its title; U+202E makes "/mcp/\u202egpj.exe" read "/mcp/exe.jpg".
@@ -87,7 +87,9 @@ def test_a_jwts_three_parts_are_shown_each_in_its_place() -> None:
 
 def test_a_token_of_two_or_five_parts_is_shown_opaque() -> None:
     # Two parts is no JWS; five is a JWE (RFC 7516 §7.1), which only its recipient can read.
-    for token in (f"{b64(b'{}')}.{b64(b'{}')}", ".".join([b64(b"{}")] * 5), "opaque-access-token"):
+    # A header or payload that is JSON but no object (RFC 7515 §4, RFC 7519 §7.2) is no JWT either.
+    not_objects = [f"{b64(b'[]')}.{b64(b'{}')}.sig", f"{b64(b'{}')}.{b64(b'[]')}.sig"]
+    for token in (f"{b64(b'{}')}.{b64(b'{}')}", ".".join([b64(b"{}")] * 5), "opaque-access-token", *not_objects):
         view = show_token(token)
         assert (view.claims, view.header) == ({}, {}), token
         assert "Not a JWT: an opaque token" in view.html and "<b>Claims</b>" not in view.html
@@ -112,6 +114,10 @@ def test_a_run_of_64_token_characters_is_cut_keeping_both_ends_and_63_is_not() -
     token = "A" * 16 + "x" * 44 + "ZZZZ"
     assert short_token(token) == f"{'A' * 16}…[+44]…ZZZZ"
     assert cut_tokens_html(f"<{token}>") == f'&lt;<span class="cut">{"A" * 16}…[+44]…ZZZZ</span>&gt;'
+
+
+def test_a_value_is_shown_as_compact_json_in_its_own_order_and_characters() -> None:
+    assert as_text({"b": "Café", "a": [1]}) == '{"b": "Café", "a": [1]}' and as_text("bare") == "bare"
 
 
 def test_a_preview_keeps_60_characters_and_marks_a_cut_with_an_ellipsis() -> None:
