@@ -102,6 +102,6 @@ async def test_the_banner_says_how_the_lab_is_served_seeded_and_saved(tls_dir: P
     assert "PLAIN HTTP" not in fresh and "(served, but this AS refuses" not in fresh
     assert "SEEDED with 7 (anyone with the seed can mint tokens)" in seeded and "fresh system randomness" in fresh
     assert f"saved to {tmp_path / 't.jsonl'} (load it with lab_servers.load_trace)" in seeded
-    assert "load_trace" not in fresh
+    assert "load_trace" not in fresh and "listening on every interface" not in fresh  # served on loopback
     async with serving(mcp_port=0, as_port=0, documents_port=0, tls=False) as plain:
         assert "PLAIN HTTP (--http)" in banner(plain, seed=None, trace_file=None)

@@ -313,6 +313,10 @@ def test_the_diagrams_alt_text_stays_inside_its_attribute_and_its_mermaid_can_be
     assert ' onerror="alert' not in diagram.html and 'alt="&lt;SequenceDiagram x&quot; onerror=' in diagram.html
     saved = diagram.save_mermaid(str(tmp_path / "d.mmd"))
     assert Path(saved).read_text(encoding="utf-8") == diagram.mermaid
+    assert "failed" not in diagram.mermaid  # a trace holds no step records: nothing is marked failed
+    view = show_exchange(stranger("client", "mcp.example.com"))
+    view.save_html(str(tmp_path / "e.html"))
+    assert (tmp_path / "e.html").read_text(encoding="utf-8") == f'<!doctype html><meta charset="utf-8">{view.html}\n'
 
 
 def test_a_cached_document_is_shown_expired_from_the_second_the_as_treats_it_so() -> None:
