@@ -355,5 +355,8 @@ def test_the_diagram_draws_nested_calls_in_the_order_they_happened_with_marks_be
     assert drawn == [("request", 1), ("request", 2), ("response", 2), ("request", 3), ("response", 3), ("response", 1)]
     notes = [item.text for block in model.blocks for item in block.items if isinstance(item, Note)]
     assert notes == ["second", "third"]
+    # A mark belongs to its exchange's stretch: outside any step (a served trace), that is one band,
+    # not a band per mark (a mark filed under step "" opened its own, and the exchange after it another).
+    assert [block.title for block in model.blocks] == ["outside the handshake"]
     assert model.messages[3].label == "GET /" + "a" * 41  # 46 characters: whole
     assert build_model([call(1, 1, "client", "h", "/" + "a" * 42)]).messages[0].label.endswith("a…")

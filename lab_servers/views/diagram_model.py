@@ -112,7 +112,7 @@ def build_model(source: Source, marks: dict[int, str] | None = None) -> DiagramM
     by_seq = {e.seq: e for e in exchanges}
     for seq, text in (marks or {}).items():
         if seq in by_seq:
-            notes.append((seq - 0.5, by_seq[seq].step or "", text, runs.get(seq)))
+            notes.append((seq - 0.5, by_seq[seq].step, text, runs.get(seq)))
     notes.sort(key=lambda note: note[0])
     participants = _participants(exchanges)
     index = {p.key: i for i, p in enumerate(participants)}
@@ -160,6 +160,8 @@ def build_model(source: Source, marks: dict[int, str] | None = None) -> DiagramM
 
 
 Run = tuple[int, bool]  # (position of the step record, whether it failed)
+# (drawn before the first request after this seq, its step or None outside any, text, run)
+NoteAt = tuple[float, str | None, str, Run | None]
 
 
 SOURCES = "a sequence diagram is drawn from lab.trace, a list of exchanges, a list of step records, or a connection"
@@ -185,16 +187,14 @@ def _items(source: Source) -> list[Any]:
     return items
 
 
-def _collect(source: Source) -> tuple[list[Exchange], list[tuple[float, str, str, Run | None]], dict[int, Run]]:
+def _collect(source: Source) -> tuple[list[Exchange], list[NoteAt], dict[int, Run]]:
     if isinstance(source, Trace):
         return list(source.exchanges), [], {}
     items = _items(source)
     if not items or isinstance(items[0], Exchange):
         return items, [], {}
     exchanges: list[Exchange] = []
-    notes: list[
-        tuple[float, str, str, Run | None]
-    ] = []  # (drawn before the first request after this seq, step, text, run)
+    notes: list[NoteAt] = []
     runs: dict[int, Run] = {}
     last_seq = 0
     for position, record in enumerate(items):
