@@ -178,7 +178,6 @@ def load_trace(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Trace:
         raise ValueError(f"{what}: line {bad} is not UTF-8 (RFC 8259 §8.1)") from None
     del data
     rows: list[tuple[str, Any]] = []
-    where = "the file"
     try:
         # Through the bounded parser: a file nested 3,000 deep made json.loads raise RecursionError.
         if text.lstrip().startswith("["):
@@ -190,10 +189,9 @@ def load_trace(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Trace:
             # so one such request made the whole saved trace unreadable.
             for number, line in enumerate(text.split("\n"), 1):
                 if line.strip():
-                    where = f"line {number}"
-                    rows.append((where, parse_json(line, RECORDED_JSON, what="the line")))
-    except JsonRejected as error:
-        raise ValueError(f"{what}: {where}: {error}") from None
+                    rows.append((f"line {number}", parse_json(line, RECORDED_JSON, what=f"line {number}")))
+    except JsonRejected as error:  # it names the file, or the line, itself
+        raise ValueError(f"{what}: {error}") from None
     trace = Trace()
     exchanges = []
     for where, row in rows:

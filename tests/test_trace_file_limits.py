@@ -261,7 +261,7 @@ def test_a_file_that_is_not_utf8_or_not_json_is_refused_naming_its_line(tmp_path
     with pytest.raises(ValueError, match=re.escape("line 3 is not UTF-8 (RFC 8259 §8.1)")):
         load_trace(path)
     path.write_bytes(TraceWriter.line(STRANGER) + TraceWriter.line(STRANGER)[:-9] + b"\n")
-    with pytest.raises(ValueError, match="line 2: the line is not valid JSON"):
+    with pytest.raises(ValueError, match=r"Trace.to_json\(\)\): line 2 is not valid JSON"):
         load_trace(path)
 
 
