@@ -122,6 +122,22 @@ def test_a_repeated_challenge_parameter_keeps_its_first_value() -> None:
     header = 'Bearer resource_metadata="https://a.example/prm", resource_metadata="https://evil.example/prm"'
     (challenge,) = parse_www_authenticate(header)
     assert challenge.params["resource_metadata"] == "https://a.example/prm"
+    assert challenge.repeated == ["resource_metadata"] and challenge.malformed is None
+
+
+async def test_the_discovery_step_says_when_a_challenge_repeats_a_parameter(lab: Lab) -> None:
+    # The first value is followed, and the learner is told the server broke the rule (it went unsaid).
+    server = HostileServer()
+    prm = f"{BASE}/.well-known/oauth-protected-resource/mcp"
+    server.challenge = f'Bearer scope="notes:read", resource_metadata="{prm}", scope="x", resource_metadata="{prm}x"'
+    client = await _run(lab, server, 2)
+    first, second = client.records[:2]
+    assert first.learned["resource_metadata"] == prm and first.learned["scope"] == "notes:read"
+    assert first.notes == [
+        "the Bearer challenge repeats resource_metadata, scope, which RFC 6750 §3 forbids; "
+        "the client reads the first value of each"
+    ]
+    assert [e.url for e in second.exchanges] == [prm]
 
 
 @pytest.mark.parametrize(

@@ -46,6 +46,9 @@ class DiscoverySteps(ClientBase):
                 # A value cut short is not given: step 2 probes the well-known URLs instead.
                 step.notes.append(f"the Bearer challenge is malformed: {challenge.malformed}; "
                                   "the client reads the parameters before it and ignores the rest")  # fmt: skip
+            if challenge.repeated:
+                step.notes.append(f"the Bearer challenge repeats {', '.join(sorted(set(challenge.repeated)))}, which "
+                                  "RFC 6750 §3 forbids; the client reads the first value of each")  # fmt: skip
             step.learned.update(resource_metadata=challenge.get("resource_metadata"), scope=challenge.get("scope"),
                                 revision=self.revision.version, era=self.state.era)  # fmt: skip
             step.explanation = (

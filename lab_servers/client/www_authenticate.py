@@ -31,6 +31,9 @@ class Challenge:
     # Why parsing stopped inside this challenge, if text the grammar does not allow followed a
     # parameter: the parameters before it are kept, the one it cut short is not, and nothing after.
     malformed: str | None = None
+    # Parameter names that came more than once (RFC 9110 §11.2, RFC 6750 §3: each MUST occur at
+    # most once). The first value is the one read; the step says the server broke the rule.
+    repeated: list[str] = field(default_factory=list)
 
     def get(self, name: str) -> str | None:
         return self.params.get(name.lower())
@@ -79,7 +82,9 @@ def _parse_one(text: str) -> list[Challenge]:
                 )
                 return challenges  # malformed text ends the parsing of this header value
             value = param.group(2) if param.group(2) is not None else re.sub(r"\\(.)", r"\1", param.group(3)[1:-1])
-            challenge.params.setdefault(name, value)  # RFC 6750 §3: parameters MUST NOT repeat
+            if name in challenge.params:  # RFC 6750 §3: parameters MUST NOT repeat; the first stands
+                challenge.repeated.append(name)
+            challenge.params.setdefault(name, value)
             # A comma ends this parameter; past it and any empty elements, a parameter continues the
             # challenge, and anything else (a new scheme) is the outer loop's, from the comma.
             start = _past_empty_elements(text, pos)
