@@ -18,7 +18,9 @@ from lab_servers.client.browser import ConsentPage
 from lab_servers.determinism import LabClock
 from lab_servers.resource_server.tokens import InvalidToken, TokenValidator
 from lab_servers.rfc7517 import PRIVATE_MEMBERS, import_jwk_set
+from lab_servers.story import IDP_ISSUER, add_enterprise_idp
 
+from .enterprise_requests import good, present
 from .helpers import assert_oauth_error, code_form, get_code, open_authorization, register, token_request
 from .registered_clients import PUBLIC_CLIENT
 
@@ -100,6 +102,17 @@ async def test_a_resource_server_refuses_every_token_while_its_as_publishes_a_pr
     ):
         await validator.validate(forged)
     await http.aclose()
+
+
+async def test_an_idp_configured_with_a_private_key_is_named_not_taken_for_a_bad_signature(lab: Lab) -> None:
+    # The AS's trusted IdPs are configuration (RFC 7523 §3: the issuer's keys); a key set holding
+    # a private member was reported as "the signature does not verify", blaming the assertion.
+    idp = add_enterprise_idp(lab)
+    keys = idp.jwks()
+    lab.auth_server.trusted_idps[IDP_ISSUER] = {"keys": [{**keys["keys"][0], "d": "AQAB"}]}
+    response = await present(lab, good(idp))
+    assert_oauth_error(response, 400, "invalid_grant", f"the keys configured for issuer {IDP_ISSUER!r} cannot be used")
+    assert "key 0 holds the private member 'd'" in response.json()["error_description"]
 
 
 @pytest.mark.parametrize("member", PRIVATE_MEMBERS)

@@ -67,7 +67,11 @@ def redeem_assertion(server: AuthorizationServerState, client: Client, form: dic
     if keys is None:
         raise _invalid(f"issuer {issuer!r} is not an identity provider this AS trusts")
     try:
-        claims = verify_signature(assertion, import_jwk_set(keys), ALGORITHMS, what="the assertion")
+        trusted_keys = import_jwk_set(keys)
+    except ValueError as unusable:  # the configured set, not the assertion, is at fault: say so
+        raise _invalid(f"the keys configured for issuer {issuer!r} cannot be used: {unusable}") from None
+    try:
+        claims = verify_signature(assertion, trusted_keys, ALGORITHMS, what="the assertion")
     except (JwtRejected, ValueError):
         raise _invalid("the signature does not verify with the trusted IdP's keys") from None
     audience = claims.get("aud")
