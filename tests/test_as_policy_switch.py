@@ -75,7 +75,7 @@ async def test_an_allow_list_written_as_a_list_is_taken_as_the_tuple_it_means() 
 
 @pytest.mark.parametrize("field", LIST_FIELDS)
 def test_a_lone_string_for_a_list_of_a_policy_is_refused_not_read_letter_by_letter(field: str) -> None:
-    with pytest.raises(TypeError, match=rf"ASPolicy\.{field} is a tuple, such as \(.*\); got str .app\.example."):
+    with pytest.raises(TypeError, match=rf"ASPolicy\.{field} is a tuple of .*, such as \(.*\); got str .app\.example."):
         HARDENED.but(**{field: "app.example"})
 
 
@@ -99,8 +99,17 @@ def test_a_rule_flipped_to_a_value_the_as_would_misread_is_refused(changes: dict
 def test_a_rate_limit_is_a_pair_and_a_number_alone_is_refused() -> None:
     assert HARDENED.but(registration_rate_limit=[5, 60]).registration_rate_limit == (5, 60)
     assert NAIVE.registration_rate_limit is None and NAIVE.allowed_client_domains is None
-    with pytest.raises(TypeError, match=r"registration_rate_limit is a tuple, such as \(20, 60\); got int 20"):
-        HARDENED.but(registration_rate_limit=20)
+    pair = r"registration_rate_limit is a pair \(registrations, seconds\), such as \(20, 60\); got "
+    for wrong, got in [
+        (20, "int 20"),
+        (("a", "b"), "a tuple of 2"),
+        ((20,), "a tuple of 1"),
+        ((20, 0), "a tuple of 2"),
+    ]:
+        with pytest.raises(TypeError, match=pair + got):  # each was a 500 at the first registration
+            HARDENED.but(registration_rate_limit=wrong)
+    with pytest.raises(TypeError, match=r"allowed_client_domains is a tuple of host patterns, .*; got a tuple of 1"):
+        HARDENED.but(allowed_client_domains=(1,))  # a 500 at the first CIMD client
 
 
 # ASCapabilities: each field is advertised and enforced, so a value no AS can act on is named --------

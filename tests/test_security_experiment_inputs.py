@@ -43,7 +43,9 @@ async def test_the_mixup_experiment_refuses_a_policy_it_does_not_know() -> None:
 
 async def test_the_trust_policy_takes_a_tuple_of_domains_not_one_string() -> None:
     # ("app.example") is a string: read as a tuple, each letter became a domain and both clients were refused.
-    with pytest.raises(TypeError, match=r"allowed_client_domains is a tuple, such as .*; got str .app\.example."):
+    with pytest.raises(
+        TypeError, match=r"allowed_client_domains is a tuple of host patterns, such as .*; got str .app\.example."
+    ):
         await run_trust_policy(HARDENED, allowed="app.example")  # type: ignore[arg-type]
 
 

@@ -84,12 +84,14 @@ class ASPolicy:
             value, takes = getattr(self, field.name), _SCALARS.get(str(field.type))
             if takes and not (takes[0](value) or (value is None and "None" in str(field.type))):
                 raise wrong_type(f"ASPolicy.{field.name} is {takes[1]}", value)
-        for name in _LIST_FIELDS:
+        for name in _LISTS:
             value = getattr(self, name)
             if value is None:
                 continue
-            if isinstance(value, str) or not isinstance(value, list | tuple):
-                raise wrong_type(f"ASPolicy.{name} is a tuple, such as {_LIST_EXAMPLES[name]}", value)
+            items_are_right, what = _LISTS[name]
+            if isinstance(value, str) or not isinstance(value, list | tuple) or not items_are_right(value):
+                # A host pattern of 1 or a rate limit of ("a", "b") was a 500 at the first request.
+                raise wrong_type(f"ASPolicy.{name} is {what}", value)
             object.__setattr__(self, name, tuple(value))
 
     def but(self, **changes: object) -> ASPolicy:
@@ -97,18 +99,27 @@ class ASPolicy:
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
-_LIST_EXAMPLES = {
-    "trusted_local_origins": "('https://127.0.0.1:8002',)",
-    "allowed_client_domains": "('app.example', '*.example.com')",
-    "denied_client_domains": "('evil.example',)",
-    "fetched_metadata_urls": "('logo_uri', 'jwks_uri')",
-    "registration_rate_limit": "(20, 60)",
-}
-_LIST_FIELDS = tuple(_LIST_EXAMPLES)
-
-
 def _is_count(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _all_strings(items: list[object] | tuple[object, ...]) -> bool:
+    return all(isinstance(item, str) for item in items)
+
+
+def _is_rate_limit(items: list[object] | tuple[object, ...]) -> bool:
+    """(registrations, seconds): a count of at least 0 within a window of at least 1 second."""
+    return len(items) == 2 and _is_count(items[0]) and _is_count(items[1]) and items[1] != 0
+
+
+# The tuple fields: what each item must be, and the words naming it.
+_LISTS: dict[str, tuple[Callable[[list[object] | tuple[object, ...]], bool], str]] = {
+    "trusted_local_origins": (_all_strings, "a tuple of origins, such as ('https://127.0.0.1:8002',)"),
+    "allowed_client_domains": (_all_strings, "a tuple of host patterns, such as ('app.example', '*.example.com')"),
+    "denied_client_domains": (_all_strings, "a tuple of host patterns, such as ('evil.example',)"),
+    "fetched_metadata_urls": (_all_strings, "a tuple of metadata field names, such as ('logo_uri', 'jwks_uri')"),
+    "registration_rate_limit": (_is_rate_limit, "a pair (registrations, seconds), such as (20, 60)"),
+}
 
 
 _SCALARS: dict[str, tuple[Callable[[object], bool], str]] = {
