@@ -125,8 +125,20 @@ def test_a_rate_limit_is_a_pair_and_a_number_alone_is_refused() -> None:
         ({"advertise_registration_endpoint": "yes"}, r"is None, True or False; got str 'yes'"),
         ({"token_endpoint_auth_methods": "none"}, r"is a tuple, such as \('none',\); got str 'none'"),
         ({"token_endpoint_auth_methods": ("none", "basic")}, r"unknown token endpoint auth method 'basic'"),
+        ({"initial_access_token": 5}, r"initial_access_token is a string, such as 'iat-123'; got int 5"),
+        ({"dcr": "initial_access_token"}, r"needs initial_access_token='…'.*without one no client could ever register"),
     ],
-    ids=["dcr-case", "revision", "cimd-string", "iss-none", "advertise-string", "methods-string", "methods-unknown"],
+    ids=[
+        "dcr-case",
+        "revision",
+        "cimd-string",
+        "iss-none",
+        "advertise-string",
+        "methods-string",
+        "methods-unknown",
+        "token-not-a-string",
+        "token-mode-without-a-token",
+    ],
 )
 def test_capabilities_no_as_could_act_on_are_refused_where_they_are_written(
     changes: dict[str, object], message: str

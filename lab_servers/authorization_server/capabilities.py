@@ -63,6 +63,14 @@ class ASCapabilities:
         # resource servers do: one outside b64token (`iat secret`, `iat:1`) could never be sent,
         # and every registration, the lab client's own, was refused as a malformed request.
         token = self.initial_access_token
+        if token is not None and not isinstance(token, str):
+            raise wrong_type("ASCapabilities.initial_access_token is a string, such as 'iat-123'", token)
+        if self.dcr == "initial_access_token" and token is None:
+            # Every registration would be refused as a wrong token: an AS no client can register with.
+            raise ValueError(
+                "dcr='initial_access_token' needs initial_access_token='…', the token a client must present "
+                "(RFC 7591 §3); without one no client could ever register"
+            )
         if token is not None and not is_b64token(token):
             raise ValueError(
                 f"initial_access_token {token!r} is no b64token, so no request can carry it as a "
