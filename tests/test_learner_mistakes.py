@@ -122,6 +122,13 @@ MISTAKES: list[Any] = [
                  "the document's URL comes first", id="publish-arguments-swapped"),
     pytest.param(lambda lab: lab.publish_client_document("https://evil.example/agent.json", DOCUMENT), ValueError,
                  "no metadata host named 'evil.example' (the lab's: app.example)", id="publish-on-an-unknown-host"),
+    # Each of these was published, then answered 500 by the host when the AS fetched it.
+    pytest.param(lambda lab: lab.publish_client_document(CLIENT_METADATA_URL, DOCUMENT, cache_control=300), TypeError,
+                 "cache_control is a header field value, such as 'max-age=300'", id="publish-cache_control-a-number"),
+    pytest.param(lambda lab: lab.publish_client_document(CLIENT_METADATA_URL, DOCUMENT, content_type="json\r\nX: y"),
+                 TypeError, "without CR, LF or NUL (RFC 9110 §5.5)", id="publish-content_type-with-a-newline"),
+    pytest.param(lambda lab: lab.publish_client_document(CLIENT_METADATA_URL, {**DOCUMENT, "redirect_uris": {"https://a"}}),
+                 TypeError, "the document cannot be written as JSON (Object of type set", id="publish-a-set-in-the-document"),
     pytest.param(lambda lab: lab.clock.advance("10"), TypeError, "takes a number of seconds", id="clock-advance-a-string"),
     pytest.param(lambda lab: lab.clock.advance(0.5), ValueError, "counts whole seconds", id="clock-advance-a-fraction"),
     pytest.param(_downstream_mode_typo, ValueError, "(did you mean 'passthrough'?)", id="downstream-mode-typo"),

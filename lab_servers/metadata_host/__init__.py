@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from ..arguments import wrong_type
 from ..error_text import request_refusal
 
 
@@ -50,12 +51,23 @@ class MetadataHost:
         content_type: str = "application/json",
     ) -> str:
         """Serve `document` (JSON-encoded unless it is bytes/str) at `path`; returns its URL."""
+        # Checked here, where the learner wrote them: a header value that is no string (or holds a
+        # CR, LF or NUL, RFC 9110 §5.5) failed only when the AS fetched it, as the host's 500.
+        _check_field_value("content_type", content_type, "application/json")
+        if cache_control is not None:
+            _check_field_value("cache_control", cache_control, "max-age=300")
         if isinstance(document, bytes):
             body = document
         elif isinstance(document, str):
             body = document.encode()
         else:
-            body = json.dumps(document, indent=2).encode()
+            try:
+                body = json.dumps(document, indent=2).encode()
+            except (TypeError, ValueError) as error:  # a set, bytes inside, a date, a cycle…
+                raise TypeError(
+                    f"the document cannot be written as JSON ({error}): a client metadata document is a JSON "
+                    "object (CIMD §4) of dicts, lists, strings, numbers, True, False and None"
+                ) from None
         headers = {"content-type": content_type}
         if cache_control is not None:
             headers["cache-control"] = cache_control
@@ -94,3 +106,10 @@ class MetadataHost:
 
 
 __all__ = ["HostedResponse", "MetadataHost"]
+
+
+def _check_field_value(name: str, value: object, example: str) -> None:
+    if not isinstance(value, str) or any(c in value for c in "\r\n\0"):
+        raise wrong_type(
+            f"{name} is a header field value, such as {example!r}, without CR, LF or NUL (RFC 9110 §5.5)", value
+        )
