@@ -132,6 +132,7 @@ class Lab:
         self.trace = Trace()
         self.network = LabNetwork(self.trace, self.clock)
         self.metadata_hosts: dict[str, MetadataHost] = {}
+        self._own_hosts: frozenset[str] = frozenset()  # the lab's own servers, once they are on the network
         in_process = (mcp_url, issuer) == (MCP_URL, ISSUER)
         co_located = in_process and not self.revision.protected_resource_metadata
         if co_located:
@@ -168,6 +169,7 @@ class Lab:
             self.network.add_host(MCP_HOST, PUBLIC_ADDRESSES[MCP_HOST], self.resource_server, lifespan=True)
         self.add_metadata_host(APP_HOST, PUBLIC_ADDRESSES[APP_HOST])
         self.publish_client_document(CLIENT_METADATA_URL, default_client_metadata())
+        self._own_hosts = frozenset(self.network.hosts())
         self._clients = 0
         # The user's browser: one for the whole lab, as a person has one. Each lab client used to
         # get its own httpx client for it; nothing differs (no server here sets cookies), and a
@@ -180,10 +182,32 @@ class Lab:
 
     def add_metadata_host(self, hostname: str, address: str) -> MetadataHost:
         """A web host that can serve client metadata documents, at `address` in the virtual DNS."""
+        self._vacant("add_metadata_host", hostname, address)
         host = MetadataHost(hostname)
         self.metadata_hosts[hostname] = host
         self.network.add_host(hostname, address, host)
         return host
+
+    def _vacant(self, what: str, hostname: object, address: object) -> None:
+        """Refuse a host the network cannot hold as asked. One name and one address per host: a
+        second host at a taken name or address silently took over the first one's traffic, and
+        one named like the lab's own AS left `lab.auth_server` (registrations, cimd_cache) showing
+        a server nothing reached any more. Adding the same name at the same address again (a
+        notebook cell run twice) replaces that host, as before."""
+        if not isinstance(hostname, str):
+            raise wrong_type(f"{what} takes a hostname first, a string such as 'legacy.example'", hostname)
+        if not isinstance(address, str):
+            raise wrong_type(f"{what} takes an IP address second, a string such as '93.184.215.50'", address)
+        if "/" in hostname or ":" in hostname:
+            raise ValueError(f"{what} takes a hostname such as 'legacy.example', not a URL; got {hostname!r}")
+        name = hostname.lower()
+        for taken, at in self.network.hosts().items():
+            if taken.lower() == name and (name in self._own_hosts or at != address):
+                raise ValueError(f"{what}: {hostname!r} is already on the lab network, at {at}; choose another name")
+            if at == address and taken.lower() != name:
+                raise ValueError(
+                    f"{what}: the address {address} is already {taken!r}'s on the lab network; choose another address"
+                )
 
     def _host_for(self, url: str) -> tuple[MetadataHost, str]:
         if not isinstance(url, str):
@@ -222,6 +246,20 @@ class Lab:
         """Another AS on the virtual network (e.g. a legacy DCR-only one, or the one a resource
         moves to), issuing tokens for the lab's MCP server. `preregistered` maps client_id →
         metadata (with an optional "client_secret") for clients an administrator added."""
+        self._vacant("add_authorization_server", hostname, address)
+        if capabilities is not None and not isinstance(capabilities, ASCapabilities):
+            raise wrong_type(
+                "add_authorization_server(capabilities=…) takes an ASCapabilities, such as ASCapabilities(cimd=False)",
+                capabilities,
+            )
+        if preregistered is not None and not (
+            isinstance(preregistered, dict) and all(isinstance(m, dict) for m in preregistered.values())
+        ):
+            raise wrong_type(
+                "add_authorization_server(preregistered=…) maps each client_id to its metadata, a dict such as "
+                "{'my-agent': {'redirect_uris': ['https://app.example/callback'], 'client_secret': 's3cret'}}",
+                preregistered,
+            )
         issuer = f"https://{hostname}"
         server = AuthorizationServer(
             issuer,
@@ -244,8 +282,17 @@ class Lab:
     def use_authorization_server(self, issuer: str, *, keep_previous: bool = False) -> None:
         """Switch the MCP server's Protected Resource Metadata to `issuer`, at run time. Tokens
         of the previous AS stay valid only with `keep_previous` (a grace window)."""
+        if not isinstance(issuer, str):
+            raise wrong_type(
+                "use_authorization_server takes the AS's issuer, a URL such as 'https://legacy.example'", issuer
+            )
         if issuer not in self.authorization_servers:
-            raise KeyError(f"no authorization server {issuer!r}; add one with add_authorization_server")
+            # The hostname given to add_authorization_server is not the issuer: its https URL is.
+            hint = f" (did you mean 'https://{issuer}'?)" if f"https://{issuer}" in self.authorization_servers else ""
+            raise KeyError(
+                f"no authorization server {issuer!r}{hint}; the lab's: {', '.join(self.authorization_servers)}; "
+                "add one with add_authorization_server"
+            )
         self.resource_server.use_authorization_server(issuer, keep_previous=keep_previous)
 
     # The authorization server's state -------------------------------------------------------

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from lab_servers import Lab, StepError, load_trace
+from lab_servers.determinism import SeededIds
 from lab_servers.lab import CLIENT_METADATA_URL, default_client_metadata
 from lab_servers.notebook_support import check_answer, expect_failure
 from lab_servers.story import add_downstream_api
@@ -129,6 +130,24 @@ MISTAKES: list[Any] = [
                  TypeError, "without CR, LF or NUL (RFC 9110 §5.5)", id="publish-content_type-with-a-newline"),
     pytest.param(lambda lab: lab.publish_client_document(CLIENT_METADATA_URL, {**DOCUMENT, "redirect_uris": {"https://a"}}),
                  TypeError, "the document cannot be written as JSON (Object of type set", id="publish-a-set-in-the-document"),
+    # Another host on the lab network: one name, one address each; the AS's issuer is its https URL.
+    pytest.param(lambda lab: lab.add_authorization_server("https://legacy.example", "93.184.215.50"), ValueError,
+                 "takes a hostname such as 'legacy.example', not a URL", id="add_authorization_server-given-a-url"),
+    pytest.param(lambda lab: lab.add_authorization_server("legacy.example", "93.184.215.20"), ValueError,
+                 "the address 93.184.215.20 is already 'auth.example.com''s", id="add_authorization_server-at-the-AS's-address"),
+    pytest.param(lambda lab: lab.add_authorization_server("auth.example.com", "93.184.215.50"), ValueError,
+                 "'auth.example.com' is already on the lab network", id="add_authorization_server-named-like-the-lab's-AS"),
+    pytest.param(lambda lab: lab.add_authorization_server("legacy.example", "93.184.215.50", capabilities={"cimd": False}),
+                 TypeError, "ASCapabilities(cimd=False)", id="add_authorization_server-capabilities-as-a-dict"),
+    pytest.param(lambda lab: lab.add_authorization_server("legacy.example", "93.184.215.50", preregistered={"agent": "s3cret"}),
+                 TypeError, "maps each client_id to its metadata", id="add_authorization_server-preregistered-a-secret"),
+    pytest.param(lambda lab: lab.add_metadata_host("app.example", "93.184.215.31"), ValueError,
+                 "'app.example' is already on the lab network", id="add_metadata_host-over-the-lab's-app-host"),
+    pytest.param(lambda lab: lab.add_metadata_host(None, "93.184.215.31"), TypeError,
+                 "takes a hostname first", id="add_metadata_host-hostname-None"),
+    pytest.param(lambda lab: (lab.add_authorization_server("legacy.example", "93.184.215.50"),
+                              lab.use_authorization_server("legacy.example")), KeyError,
+                 "(did you mean 'https://legacy.example'?)", id="use_authorization_server-given-the-hostname"),
     pytest.param(lambda lab: lab.clock.advance("10"), TypeError, "takes a number of seconds", id="clock-advance-a-string"),
     pytest.param(lambda lab: lab.clock.advance(0.5), ValueError, "counts whole seconds", id="clock-advance-a-fraction"),
     pytest.param(_downstream_mode_typo, ValueError, "(did you mean 'passthrough'?)", id="downstream-mode-typo"),
@@ -213,3 +232,20 @@ async def test_what_was_right_before_still_is(lab: Lab) -> None:
     check_answer("04-differing-claims", ["client_id", "jti"])  # a list where a set is expected
     check_answer("02-register-status", "201 Created")  # a number as text
     assert await expect_failure(lab.client("dcr", decision="deny").run_all()) is not None
+
+
+async def test_a_notebook_cell_run_twice_adds_its_host_again(lab: Lab) -> None:
+    # The same name at the same address is the same host: running the cell again replaces it,
+    # where a name or an address already taken by another host is refused (see MISTAKES).
+    first = lab.add_authorization_server("legacy.example", "93.184.215.50")
+    again = lab.add_authorization_server("legacy.example", "93.184.215.50")
+    assert lab.authorization_servers["https://legacy.example"] is again is not first
+    assert lab.network.hosts()["legacy.example"] == "93.184.215.50"
+
+
+async def test_a_fresh_lab_has_the_ids_this_one_started_with() -> None:
+    # What the stepper's Reset builds from: given ids (not a seed), the fresh lab has the same.
+    async with Lab(ids=SeededIds(7)) as lab:
+        fresh = lab.fresh()
+        assert isinstance(fresh.ids, SeededIds) and fresh.ids.seed == 7
+        await fresh.aclose()
