@@ -119,6 +119,8 @@ MISTAKES: list[Any] = [
                  "pass client_metadata_url=", id="client_metadata-given-a-url"),
     pytest.param(lambda lab: lab.publish_client_document("not a url", DOCUMENT), ValueError,
                  "'not a url' is not a URL such as", id="publish-not-a-url"),
+    pytest.param(lambda lab: lab.publish_client_document("ftp://app.example/agent.json", DOCUMENT), ValueError,
+                 "'ftp://app.example/agent.json' is not a URL such as", id="publish-at-an-ftp-url"),
     pytest.param(lambda lab: lab.publish_client_document(DOCUMENT, "https://app.example/agent.json"), TypeError,
                  "the document's URL comes first", id="publish-arguments-swapped"),
     pytest.param(lambda lab: lab.publish_client_document("https://evil.example/agent.json", DOCUMENT), ValueError,

@@ -294,3 +294,13 @@ async def test_the_same_apps_served_by_uvicorn_over_a_socket_answer_as_pinned() 
         with anyio.CancelScope(shield=True):
             await task
         sock.close()
+
+
+async def test_a_lab_on_real_sockets_fetches_the_as_keys_without_the_environments_proxy() -> None:
+    # Built for loopback URLs (not through `serve`, which sets its own), the MCP server fetches the
+    # AS's JWKS over a socket. HTTPS_PROXY names a proxy elsewhere that cannot reach this machine's
+    # loopback: behind one, every access token got 401 (the keys never arrived).
+    async with Lab(mcp_url="http://127.0.0.1:9/mcp", issuer="http://127.0.0.1:8") as lab:
+        assert isinstance(lab.resource_server.http, httpx.AsyncClient)
+        assert lab.resource_server.http.trust_env is False
+        await lab.resource_server.http.aclose()
