@@ -9,6 +9,7 @@ import re
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
+from xml.etree import ElementTree
 
 import pytest
 from starlette.types import Message, Receive, Scope, Send
@@ -360,3 +361,13 @@ def test_the_diagram_draws_nested_calls_in_the_order_they_happened_with_marks_be
     assert [block.title for block in model.blocks] == ["outside the handshake"]
     assert model.messages[3].label == "GET /" + "a" * 41  # 46 characters: whole
     assert build_model([call(1, 1, "client", "h", "/" + "a" * 42)]).messages[0].label.endswith("a…")
+
+
+def test_the_diagrams_svg_stays_xml_whatever_characters_a_stranger_sent() -> None:
+    # XML 1.0 §2.2: ESC, NUL and U+FFFE are no XML characters. The SVG is shown as an <img> of a
+    # data: URI and saved as a .svg, both read as XML: one such character in a stranger's name or
+    # path (a trace file holds anything) left the whole drawing blank. Each is drawn as its escape.
+    diagram = sequence_diagram([stranger(f"agent{CONTROLS}\x00", "mcp.example.com", "/mcp/\ufffe\ud800")])
+    drawn = ElementTree.fromstring(diagram.svg.encode())
+    assert "GET /mcp/\\ufffe\\ud800" in "".join(drawn.itertext())
+    assert "agent\\x1b[2J\\x1b]0;owned\\x07\\u202e\\x00" in diagram.svg

@@ -9,6 +9,7 @@ no ids, no markers), so the SVG survives HTML sanitizers and can be inlined many
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from xml.sax.saxutils import escape as _xml_escape
 
@@ -38,6 +39,17 @@ ROLE_COLOURS = {
 }
 OTHER_COLOURS = ("#f6f8fa", "#57606a")
 STATUS_COLOURS = {2: "#116329", 3: "#0969da", 4: "#cf222e", 5: "#cf222e"}  # 4.5:1 on every band
+
+
+# XML 1.0 §2.2 (Char): these are no characters of an XML document at all. A stranger's User-Agent or
+# path in a trace file can hold them (ESC, NUL), and one in a label made the whole SVG ill-formed:
+# the <img> of its data: URI and a saved .svg showed nothing. They are drawn as escapes instead.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_chars(text: str) -> str:
+    """`text` with every character XML 1.0 forbids shown as its escape (`\\x1b`, `\\ufffe`)."""
+    return _NOT_XML.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", text)
 
 
 def x(text: object) -> str:
@@ -158,7 +170,7 @@ def to_svg(model: DiagramModel, title: str | None = None) -> str:
     ]
     height = bottom + MARGIN - 8
     name, title_element = drawing_name(model.description(title))  # a name that says what it shows
-    return (
+    return xml_chars(
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{n(lay.width)}" height="{n(height)}" '
         f'viewBox="0 0 {n(lay.width)} {n(height)}"{name}>{title_element}'
         # The views' paper under the whole drawing: its dark text and pale bands never meet a dark page.
