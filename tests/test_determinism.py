@@ -44,3 +44,11 @@ async def test_a_change_to_one_labs_scopes_does_not_reach_a_lab_built_after_it()
         first.auth_server.resource_scopes[first.mcp_url].append("notes:admin")
         async with Lab(seed=0) as later:
             assert later.auth_server.resource_scopes[later.mcp_url] == ["notes:read", "notes:write"]
+
+
+async def test_each_client_of_a_lab_draws_its_own_ids() -> None:
+    # Seeded per client (client:1, client:2, …): two clients drawing the same PKCE verifier,
+    # state and assertion jti would be one client to the AS, which refuses a jti seen before.
+    async with Lab() as lab:
+        first, second = lab.client("dcr"), lab.client("dcr")
+        assert first.ids.token("pkce") != second.ids.token("pkce")

@@ -343,3 +343,20 @@ async def test_a_field_value_with_obs_text_reaches_the_client_octet_for_octet(cl
             response = await http.get(f"https://{HOST}/")
     assert [(k, v) for k, v in response.headers.raw if k.lower() in (b"x-note", b"location")] == sent
     assert response.headers["location"] == httpx.Headers(sent)["location"]  # as httpx reads them off a socket
+
+
+async def test_an_added_as_holds_the_clients_an_administrator_preregistered() -> None:
+    # MCP §5.2 (pre-registration): the client_secret goes with the record, not into its metadata;
+    # as_state says which records hold a secret.
+    async with Lab() as lab:
+        second = lab.add_authorization_server(
+            "legacy.example", "93.184.215.50",
+            preregistered={"agent": {"redirect_uris": ["https://app.example/callback"], "client_secret": "s3cret"}},
+        )  # fmt: skip
+        record = second.registry.records["agent"]
+        assert (record.kind, record.client_secret) == ("preregistered", "s3cret")
+        assert "client_secret" not in record.metadata
+        lab.auth_server.preregister("confidential", {}, "s3cret")
+        lab.auth_server.preregister("public", {})
+        held = {cid: r["has_secret"] for cid, r in lab.as_state()["registrations"].items()}
+        assert held == {"confidential": True, "public": False}
