@@ -187,3 +187,12 @@ def test_a_loop_local_lock_excludes_within_each_loop_it_is_used_in() -> None:
         order.clear()
         asyncio.run(contended())
         assert order == ["a in", "a out", "b in", "b out"]
+
+
+async def test_leaving_async_with_closes_the_lab() -> None:
+    # `async with Lab() as lab:` is the notebooks' and tests' way to close a lab: its browser's
+    # HTTP client (and the network's hosts) are closed when the block ends.
+    async with Lab() as lab:
+        await lab.connect("dcr")
+        browser = lab._browser_http
+    assert browser is not None and browser.is_closed and lab._browser_http is None
