@@ -71,6 +71,11 @@ async def _diagram_of_connections(lab: Lab) -> Any:
     return sequence_diagram([connection, connection])
 
 
+async def _diagram_after_a_handshake(lab: Lab, **options: Any) -> Any:
+    await lab.connect("dcr")
+    return sequence_diagram(lab.trace, **options)
+
+
 async def _compare_clients(lab: Lab) -> Any:
     connection = await _connection(lab)
     return compare_identities(connection.client, connection.client)
@@ -173,6 +178,10 @@ MISTAKES: list[Any] = [
     pytest.param(_diagram_of_one_record, TypeError, "pass a list: [record]", id="sequence_diagram-one-record"),
     pytest.param(_diagram_of_connections, TypeError, "each item must be an exchange or a step record",
                  id="sequence_diagram-a-list-of-connections"),
+    pytest.param(lambda lab: _diagram_after_a_handshake(lab, marks={"3": "here"}), TypeError,
+                 "maps an exchange's seq number to a note's text", id="sequence_diagram-a-mark-keyed-by-a-string"),
+    pytest.param(lambda lab: _diagram_after_a_handshake(lab, title=5), TypeError, "takes the diagram's title, a string",
+                 id="sequence_diagram-a-number-for-a-title"),
     pytest.param(lambda lab: show_consent(None), ValueError, "no consent page yet; run step 5", id="show_consent-None"),
     pytest.param(lambda lab: show_consent(lab.client("dcr")), TypeError, "takes client.state.consent_page", id="show_consent-a-client"),
     pytest.param(lambda lab: show_as_state(lab.client("dcr")), TypeError, "show_as_state(lab)", id="show_as_state-a-client"),

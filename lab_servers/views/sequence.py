@@ -24,6 +24,7 @@ from functools import cached_property
 from html import escape
 from typing import Any
 
+from ..arguments import wrong_type
 from ..trace import printable
 from .diagram_model import DiagramModel, Source, build_model
 from .mermaid import to_mermaid
@@ -91,6 +92,17 @@ def sequence_diagram(
     """A sequence diagram of exchanges: pass `lab.trace`, a list of exchanges, a step record's
     `.exchanges`, a list of step records, or a connection (`await lab.connect(...)`).
     `marks={seq: "text"}` writes a note across the diagram right before exchange #seq."""
+    if title is not None and not isinstance(title, str):
+        raise wrong_type("sequence_diagram(title=…) takes the diagram's title, a string", title)
+    if marks is not None and not (
+        isinstance(marks, dict) and all(type(seq) is int and isinstance(text, str) for seq, text in marks.items())
+    ):
+        # A seq given as a string ("12") matched no exchange and the note silently went missing.
+        raise wrong_type(
+            "sequence_diagram(marks=…) maps an exchange's seq number to a note's text, such as "
+            "{exchange.seq: 'CIMD starts here'}",
+            marks,
+        )
     model = build_model(source, marks)
     if not model.blocks:
         raise ValueError("nothing to draw: what was passed holds no exchanges and no steps (has anything run yet?)")
