@@ -57,3 +57,19 @@ async def test_each_status_is_drawn_in_the_colour_of_its_class(lab: Lab) -> None
     assert drawn["200"] == STATUS_COLOURS[2] == "#116329"  # success, green
     assert drawn["303"] == STATUS_COLOURS[3] == "#0969da"  # redirection, blue
     assert drawn["401"] == STATUS_COLOURS[4] == "#cf222e"  # client error, red
+
+
+async def test_the_svg_draws_each_steps_band_activations_subtitles_and_room_for_a_long_title(lab: Lab) -> None:
+    connection = await lab.connect("dcr")
+    title = "A title longer than the drawing is wide. " * 5
+    drawing = ElementTree.fromstring(sequence_diagram(lab.trace, title=title).svg)
+    texts = ["".join(t.itertext()) for t in drawing.iter(f"{SVG}text")]
+    # Each step's band: its caption, then the spec sections it follows.
+    assert "1 · Request without a token → 401  MCP §4.2; RFC 6750 §3; RFC 9728 §5.1" in texts
+    assert len([t for t in texts if " · " in t]) == len(connection.records)
+    # An activation bar on the callee for each exchange; no exchange here went unanswered (no ✕).
+    bars = [r for r in drawing.iter(f"{SVG}rect") if r.attrib.get("stroke") == "#8c959f"]
+    assert len(bars) == len(lab.trace) and not list(drawing.iter(f"{SVG}path"))
+    subtitles = {t.text for t in drawing.iter(f"{SVG}text") if t.attrib.get("font-size") == "10.5"}
+    assert subtitles == {"mcp.example.com", "auth.example.com"}
+    assert float(drawing.attrib["width"]) >= len(title) * 9.0  # the title fits
