@@ -73,3 +73,6 @@ async def test_the_svg_draws_each_steps_band_activations_subtitles_and_room_for_
     subtitles = {t.text for t in drawing.iter(f"{SVG}text") if t.attrib.get("font-size") == "10.5"}
     assert subtitles == {"mcp.example.com", "auth.example.com"}
     assert float(drawing.attrib["width"]) >= len(title) * 9.0  # the title fits
+    # WCAG 1.1.1: its name says what it shows, counting exchanges (a request and its response) once.
+    named = f"{len(lab.trace)} exchanges in {len(connection.records)} steps between Browser, Client, MCP server, AS"
+    assert drawing.attrib["aria-label"] == f"{title}: {named}"
