@@ -71,6 +71,15 @@ async def _diagram_of_connections(lab: Lab) -> Any:
     return sequence_diagram([connection, connection])
 
 
+async def _diagram_of_a_list_of_one_connection(lab: Lab) -> Any:
+    return sequence_diagram([await _connection(lab)])
+
+
+async def _diagram_of_exchanges_and_records(lab: Lab) -> Any:
+    connection = await _connection(lab)
+    return sequence_diagram([*connection.records[0].exchanges, connection.records[1]])
+
+
 async def _diagram_after_a_handshake(lab: Lab, **options: Any) -> Any:
     await lab.connect("dcr")
     return sequence_diagram(lab.trace, **options)
@@ -176,6 +185,11 @@ MISTAKES: list[Any] = [
     pytest.param(lambda lab: sequence_diagram([]), ValueError, "nothing to draw", id="sequence_diagram-empty"),
     pytest.param(sequence_diagram, TypeError, "pass lab.trace", id="sequence_diagram-the-lab"),
     pytest.param(_diagram_of_one_record, TypeError, "pass a list: [record]", id="sequence_diagram-one-record"),
+    pytest.param(_diagram_of_a_list_of_one_connection, TypeError, "must be an exchange or a step record; got a Connection",
+                 id="sequence_diagram-a-list-of-one-connection"),
+    pytest.param(_diagram_of_exchanges_and_records, TypeError, "this list mixes exchanges and step records",
+                 id="sequence_diagram-exchanges-and-records-mixed"),
+    pytest.param(lambda lab: sequence_diagram(42), TypeError, "or a connection; got int 42", id="sequence_diagram-a-number"),
     pytest.param(_diagram_of_connections, TypeError, "each item must be an exchange or a step record",
                  id="sequence_diagram-a-list-of-connections"),
     pytest.param(lambda lab: _diagram_after_a_handshake(lab, marks={"3": "here"}), TypeError,

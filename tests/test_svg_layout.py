@@ -9,7 +9,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from lab_servers import Lab
+from lab_servers import Exchange, Lab
 from lab_servers.views import sequence_diagram
 from lab_servers.views.svg import MONO_CHAR, STATUS_COLOURS
 
@@ -76,3 +76,15 @@ async def test_the_svg_draws_each_steps_band_activations_subtitles_and_room_for_
     # WCAG 1.1.1: its name says what it shows, counting exchanges (a request and its response) once.
     named = f"{len(lab.trace)} exchanges in {len(connection.records)} steps between Browser, Client, MCP server, AS"
     assert drawing.attrib["aria-label"] == f"{title}: {named}"
+
+
+def test_an_exchange_that_got_no_response_is_drawn_with_a_cross_and_its_error() -> None:
+    # A connection refused or reset (served mode, a trace file): no status to read, the error instead.
+    refused = Exchange(
+        seq=1, step=None, caller="client", host="mcp.example.com", address="127.0.0.1", method="POST",
+        url="https://mcp.example.com/mcp", request_headers=(), request_body="", status=None, response_headers=(),
+        response_body="", done=1, error="connection refused",
+    )  # fmt: skip
+    drawing = ElementTree.fromstring(sequence_diagram([refused]).svg)
+    assert "✕ connection refused" in ["".join(t.itertext()) for t in drawing.iter(f"{SVG}text")]
+    assert len(list(drawing.iter(f"{SVG}path"))) == 1  # the ✕ where an arrowhead would be
