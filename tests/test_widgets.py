@@ -267,3 +267,13 @@ async def test_the_expire_button_passes_exp_then_the_401_makes_the_client_refres
     assert first.status == 401  # the expired token, refused
     assert stepper.client.state.tokens["refresh_token"] != old_refresh  # rotated (OAuth 2.1 §4.3.1)
     assert "9 refresh" in stepper.progress.value and "whoami: 9 refresh → 8 call" in stepper.status.value
+
+
+async def test_a_stepper_leaves_open_the_lab_it_was_given(lab: Lab) -> None:
+    # The stepper closes only labs it made (its own, and Reset's fresh ones): the learner's lab,
+    # passed in, goes on being used in the next cells.
+    await lab.connect("dcr")
+    stepper = HandshakeStepper(lab)
+    await stepper.reset()
+    await stepper.aclose()
+    assert lab._browser_http is not None and not lab._browser_http.is_closed
