@@ -17,7 +17,7 @@ enforced at its endpoints, so that a lab can run the servers clients really meet
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from ..arguments import one_of, wrong_type
 from ..revisions import DEFAULT_REVISION
@@ -43,7 +43,7 @@ class ASCapabilities:
         # where the learner wrote it: "Open" or a mistyped revision was quietly an AS with no
         # registration or one claiming a revision the lab does not know.
         revision_named(self.revision)  # a ValueError naming the revisions the lab knows
-        one_of("dcr mode", self.dcr, ("open", "initial_access_token", "closed", "removed"))
+        one_of("dcr mode", self.dcr, get_args(DcrMode))
         for name in ("cimd", "iss_parameter"):
             if not isinstance(getattr(self, name), bool):
                 raise wrong_type(f"ASCapabilities.{name} is True or False", getattr(self, name))
@@ -53,15 +53,11 @@ class ASCapabilities:
                 self.advertise_registration_endpoint,
             )
         methods = self.token_endpoint_auth_methods
-        if isinstance(methods, str) or not isinstance(methods, list | tuple):
+        if not isinstance(methods, list | tuple):  # a lone string too: it would be read letter by letter
             raise wrong_type("ASCapabilities.token_endpoint_auth_methods is a tuple, such as ('none',)", methods)
         for method in methods:
             one_of("token endpoint auth method", method, ALL_AUTH_METHODS)
         object.__setattr__(self, "token_endpoint_auth_methods", tuple(methods))
-        # RFC 7591 §3: the initial access token is an OAuth 2.0 bearer token, which travels as
-        # `Authorization: Bearer` and a b64token (RFC 6750 §2.1). /register reads it so, as the
-        # resource servers do: one outside b64token (`iat secret`, `iat:1`) could never be sent,
-        # and every registration, the lab client's own, was refused as a malformed request.
         token = self.initial_access_token
         if token is not None and not isinstance(token, str):
             raise wrong_type("ASCapabilities.initial_access_token is a string, such as 'iat-123'", token)
@@ -71,6 +67,10 @@ class ASCapabilities:
                 "dcr='initial_access_token' needs initial_access_token='…', the token a client must present "
                 "(RFC 7591 §3); without one no client could ever register"
             )
+        # RFC 7591 §3: the initial access token is an OAuth 2.0 bearer token, which travels as
+        # `Authorization: Bearer` and a b64token (RFC 6750 §2.1). /register reads it so, as the
+        # resource servers do: one outside b64token (`iat secret`, `iat:1`) could never be sent,
+        # and every registration, the lab client's own, was refused as a malformed request.
         if token is not None and not is_b64token(token):
             raise ValueError(
                 f"initial_access_token {token!r} is no b64token, so no request can carry it as a "
