@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 import inspect
 from collections.abc import Iterable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar
 
 Choice = TypeVar("Choice", bound=str)
 
@@ -43,6 +43,11 @@ def wrong_type(expected: str, value: object) -> TypeError:
     if inspect.iscoroutine(value):
         value.close()
     return TypeError(message)
+
+
+def is_count(value: object, minimum: int = 0) -> TypeGuard[int]:
+    """A whole number of at least `minimum`: an int, and not a bool (Python's True is 1)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
 
 
 def one_of(what: str, value: Any, choices: Iterable[Choice]) -> Choice:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 
-from ..arguments import wrong_type
+from ..arguments import is_count, wrong_type
 
 # Client metadata fields holding URLs that an AS fetches: the logo (CIMD -02 §8.8 recommends
 # prefetching it), the client's keys (RFC 7591 §2, for private_key_jwt) and OpenID Connect
@@ -82,14 +82,13 @@ class ASPolicy:
         # Lists become tuples; a string where a list belongs is refused, naming the field.
         for field in fields(self):
             value, takes = getattr(self, field.name), _SCALARS.get(str(field.type))
-            if takes and not (takes[0](value) or (value is None and "None" in str(field.type))):
+            if takes and not takes[0](value):
                 raise wrong_type(f"ASPolicy.{field.name} is {takes[1]}", value)
-        for name in _LISTS:
+        for name, (items_are_right, what) in _LISTS.items():
             value = getattr(self, name)
             if value is None:
                 continue
-            items_are_right, what = _LISTS[name]
-            if isinstance(value, str) or not isinstance(value, list | tuple) or not items_are_right(value):
+            if not isinstance(value, list | tuple) or not items_are_right(value):
                 # A host pattern of 1 or a rate limit of ("a", "b") was a 500 at the first request.
                 raise wrong_type(f"ASPolicy.{name} is {what}", value)
             object.__setattr__(self, name, tuple(value))
@@ -99,17 +98,13 @@ class ASPolicy:
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
-def _is_count(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
 def _all_strings(items: list[object] | tuple[object, ...]) -> bool:
     return all(isinstance(item, str) for item in items)
 
 
 def _is_rate_limit(items: list[object] | tuple[object, ...]) -> bool:
     """(registrations, seconds): a count of at least 0 within a window of at least 1 second."""
-    return len(items) == 2 and _is_count(items[0]) and _is_count(items[1]) and items[1] != 0
+    return len(items) == 2 and is_count(items[0]) and is_count(items[1], 1)
 
 
 # The tuple fields: what each item must be, and the words naming it.
@@ -125,9 +120,9 @@ _LISTS: dict[str, tuple[Callable[[list[object] | tuple[object, ...]], bool], str
 _SCALARS: dict[str, tuple[Callable[[object], bool], str]] = {
     "bool": (lambda v: isinstance(v, bool), "True or False"),
     "str": (lambda v: isinstance(v, str), "a string"),
-    "int": (_is_count, "a whole number of at least 0"),
-    "int | None": (_is_count, "a whole number of at least 0, or None for no bound"),
-    "float": (lambda v: _is_count(v) or (isinstance(v, float) and v >= 0), "a number of seconds, at least 0"),
+    "int": (is_count, "a whole number of at least 0"),
+    "int | None": (lambda v: v is None or is_count(v), "a whole number of at least 0, or None for no bound"),
+    "float": (lambda v: is_count(v) or (isinstance(v, float) and v >= 0), "a number of seconds, at least 0"),
 }
 
 HARDENED = ASPolicy(name="hardened")
