@@ -144,6 +144,8 @@ MISTAKES: list[Any] = [
                  "cache_control is a header field value, such as 'max-age=300'", id="publish-cache_control-a-number"),
     pytest.param(lambda lab: lab.publish_client_document(CLIENT_METADATA_URL, DOCUMENT, content_type="json\r\nX: y"),
                  TypeError, "without CR, LF or NUL (RFC 9110 §5.5)", id="publish-content_type-with-a-newline"),
+    pytest.param(lambda lab: lab.publish_client_document(CLIENT_METADATA_URL, DOCUMENT, cache_control="max-age=300 "),
+                 TypeError, "nor whitespace at either end", id="publish-cache_control-with-a-trailing-space"),
     pytest.param(lambda lab: lab.publish_client_document(CLIENT_METADATA_URL, {**DOCUMENT, "redirect_uris": {"https://a"}}),
                  TypeError, "the document cannot be written as JSON (Object of type set", id="publish-a-set-in-the-document"),
     # Another host on the lab network: one name, one address each; the AS's issuer is its https URL.
