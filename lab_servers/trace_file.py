@@ -108,16 +108,20 @@ class TraceWriter:
 
 _REQUIRED = {f.name for f in fields(Exchange) if f.default is MISSING and f.default_factory is MISSING}
 
-# What each field holds, as `TraceWriter.line` writes it: (kind, may it be null). A line from
-# another program or edited by hand that says "seq": "1" or "url": null was taken in, and raised
-# TypeError later, out of load_trace's sort or out of a view, naming no line.
-_KINDS: dict[str, tuple[str, bool]] = {
-    "seq": ("int", False), "step": ("str", True), "caller": ("str", False), "host": ("str", False),
-    "address": ("str", True), "method": ("str", False), "url": ("str", False),
-    "request_headers": ("headers", False), "request_body": ("str", False), "status": ("status", True),
-    "response_headers": ("headers", False), "response_body": ("str", False), "error": ("str", True),
-    "at": ("int", False), "done": ("int", False),
-}  # fmt: skip
+# What each field holds, as `TraceWriter.line` writes it: (kind, may it be null), read off
+# Exchange's own annotations, so a field added there is judged here too (a type this table does
+# not know fails at import). A line from another program or edited by hand that says "seq": "1"
+# or "url": null was taken in, and raised TypeError later, out of load_trace's sort or out of a
+# view, naming no line.
+_KIND_OF_TYPE = {"int": "int", "str": "str", "Headers": "headers"}
+
+
+def _kind(name: str, annotation: str) -> tuple[str, bool]:
+    kind = "status" if name == "status" else _KIND_OF_TYPE[annotation.removesuffix(" | None")]
+    return kind, annotation.endswith(" | None")
+
+
+_KINDS = {f.name: _kind(f.name, str(f.type)) for f in fields(Exchange)}
 _SAYS = {
     "int": "a whole number",
     "str": "a string",
