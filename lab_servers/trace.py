@@ -148,6 +148,12 @@ def printable(text: str) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
+def plural(count: int, noun: str) -> str:
+    """ "1 exchange", "10 exchanges": read aloud as the accessible name of a drawing (WCAG 1.1.1),
+    "1 exchanges" is a slip a screen reader user hears."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def _header(headers: Headers, name: str) -> str | None:
     name = name.lower()
     for key, value in headers:

@@ -129,3 +129,12 @@ async def test_mermaid_names_its_drawing_and_embedded_images_and_frames_have_tex
                 assert attrs.get("alt"), (name, attrs)
             if tag == "iframe":
                 assert attrs.get("title"), (name, attrs)
+
+
+async def test_a_drawing_of_one_exchange_is_named_in_the_singular(lab: Lab) -> None:
+    # A screen reader reads the accessible name aloud; "1 exchanges in 1 steps" is what it said.
+    connection = await lab.connect("dcr")
+    one_step = sequence_diagram([connection.records[1]])
+    assert "Sequence diagram: 1 exchange in 1 step between Client, MCP server" in one_step.svg
+    assert repr(one_step) == "<SequenceDiagram 1 exchange, 1 step band; Client, MCP server>"
+    assert repr(connection.records[1]).startswith("<step 2 resource-metadata: 1 exchange;")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..trace import Exchange, printable
+from ..trace import Exchange, plural, printable
 
 
 class StepError(Exception):
@@ -35,7 +35,7 @@ class StepRecord:
 
     def __repr__(self) -> str:
         learned = ", ".join(f"{k}={_short(v)}" for k, v in self.learned.items())
-        return f"<step {self.number} {self.name}: {len(self.exchanges)} exchange(s); {learned}>"
+        return f"<step {self.number} {self.name}: {plural(len(self.exchanges), 'exchange')}; {learned}>"
 
 
 def _short(value: Any) -> str:

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..trace import Exchange
+from ..trace import Exchange, plural
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class ExperimentResult:
         return (
             f"**{self.experiment}** under the **{self.policy}** policy → **{self.outcome}**\n\n"
             f"{_markdown_text(self.summary)}\n\n> {_markdown_text(self.explanation)}\n\n"
-            f"*Spec: {_markdown_text(sections)}* · {len(self.exchanges)} exchanges"
+            f"*Spec: {_markdown_text(sections)}* · {plural(len(self.exchanges), 'exchange')}"
         )
 
 

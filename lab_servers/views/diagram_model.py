@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from ..arguments import wrong_type
 from ..client.records import ALL_STEPS, StepRecord
-from ..trace import Exchange, Trace, recorded_json
+from ..trace import Exchange, Trace, plural, recorded_json
 from ._html import shorten
 
 # Display names for the lab's well-known callers and hosts; anything else is shown as itself.
@@ -97,7 +97,7 @@ class DiagramModel:
         steps = sum(1 for b in self.blocks if b.number)
         names = ", ".join(p.label for p in self.participants) or "nobody yet"
         exchanges = sum(1 for m in self.messages if m.kind == "request")
-        what = f"{exchanges} exchanges in {steps} steps between {names}"
+        what = f"{plural(exchanges, 'exchange')} in {plural(steps, 'step')} between {names}"
         return f"{title or 'Sequence diagram'}: {what}"
 
 

@@ -25,7 +25,7 @@ from html import escape
 from typing import Any
 
 from ..arguments import wrong_type
-from ..trace import printable
+from ..trace import plural, printable
 from .diagram_model import DiagramModel, Source, build_model
 from .mermaid import to_mermaid
 from .svg import to_svg
@@ -80,7 +80,7 @@ class SequenceDiagram:
     def __repr__(self) -> str:
         steps = [b.number for b in self.model.blocks if b.number]
         names = ", ".join(p.label for p in self.model.participants)
-        what = f"{len(self.model.messages) // 2} exchanges, {len(steps)} step bands"
+        what = f"{plural(len(self.model.messages) // 2, 'exchange')}, {plural(len(steps), 'step band')}"
         head = f"{self.title}: " if self.title else ""
         # Printed by a terminal and the <img>'s alt text: escape codes and bidi overrides shown as escapes.
         return printable(f"<SequenceDiagram {head}{what}; {names}>")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from ..arguments import wrong_type
 from ..client.records import StepRecord
+from ..trace import plural
 from ._html import HtmlView, as_text, cut_tokens_html, esc, shorten, table
 from .raw_http import RawHTTP
 from .sequence import sequence_diagram
@@ -57,13 +58,13 @@ class StepView(HtmlView):
                 f"<pre>{view.request_html()}</pre><pre>{view.response_html()}</pre></details>"
             )
         if self.collapsed:
-            count = f"{len(r.exchanges)} exchange(s)"
+            count = plural(len(r.exchanges), "exchange")
             return f"{head}<details><summary>The whole step card: what the client learned, the diagram, {count} (click to open)</summary>{''.join(parts)}</details>"
         return head + "".join(parts)
 
     def _summary(self) -> str:
         r = self.record
-        outcome = f"failed: {shorten(self.error, 80)}" if self.error else f"{len(r.exchanges)} exchange(s)"
+        outcome = f"failed: {shorten(self.error, 80)}" if self.error else plural(len(r.exchanges), "exchange")
         return f"step {r.number} {r.name} — {r.title}: {outcome}"
 
 
