@@ -19,6 +19,12 @@ rules about a request it parsed are the server's, and one about a request it is 
   that framed it by Content-Length took for body was served as a second request (request
   smuggling). The lab refuses it and closes; and an HTTP/1.0 request with Transfer-Encoding,
   which §6.1 says MUST be treated "as if the framing is faulty" (h11 decoded it as chunked).
+- §3.2: a request-target is in one of four forms: origin-form (a path: "/…"), absolute-form,
+  authority-form ("host:port", for CONNECT alone, §3.2.3) or asterisk-form ("*", for OPTIONS
+  alone, §3.2.4). §3: an invalid request-line SHOULD be answered 400. uvicorn handed `GET mcp`
+  and `GET ?x=1` on as paths: 404s, and the served trace joined the target to the host
+  (`http://127.0.0.1:8001mcp`). The lab opens no tunnels: CONNECT is 501 Not Implemented
+  (RFC 9110 §15.6.2), not a 404 or 403 judged by a Host field §3.3 says it does not use.
 - §3: a server "MUST respond with a 414 (URI Too Long) status code" to a request-target longer
   than it wishes to parse. h11 limits only a head still incomplete, so a longer one that came in
   one read was served and one that came in pieces was a 400; `oversized_head` judges it whole
@@ -49,6 +55,18 @@ _ABSOLUTE_FORM = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<authorit
 _HOST = re.compile(r"(?:\[(?P<literal>[^\]]*)\]|(?:[0-9A-Za-z._~!$&'()*+,;=-]|%[0-9A-Fa-f]{2})*)(?::[0-9]*)?")
 # §3.2.2: IPvFuture = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" ).
 _IPV_FUTURE = re.compile(r"[vV][0-9A-Fa-f]+\.[0-9A-Za-z._~!$&'()*+,;=:-]+")
+
+
+def request_target_form(target: str, method: str) -> str | None:
+    """The form of a request-target, its query aside (RFC 9112 §3.2): "origin", "absolute",
+    "authority" (CONNECT's), "asterisk" (OPTIONS'), or None when it is in none of them."""
+    if target.startswith("/"):
+        return "origin"
+    if _ABSOLUTE_FORM.fullmatch(target):
+        return "absolute"
+    if method == "CONNECT":
+        return "authority" if is_host_field(target) else None
+    return "asterisk" if target == "*" and method == "OPTIONS" else None
 
 
 def is_host_field(value: str) -> bool:
@@ -115,7 +133,19 @@ class Rfc9112:
         fields = [(k.lower(), v.decode("latin-1")) for k, v in scope["headers"]]
         hosts = [value for name, value in fields if name == b"host"]
         names = {name for name, _ in fields}
-        if absolute is not None and absolute["scheme"].lower() != scope["scheme"]:
+        form = request_target_form(raw_target, scope["method"])
+        if form is None:
+            query = scope.get("query_string", b"").decode("latin-1")
+            shown = raw_target + (f"?{query}" if query else "")
+            why = (
+                f"the request-target {shown!r} is in none of the forms RFC 9112 §3.2 defines: a path begins"
+                " with '/'; '*' is for OPTIONS alone and host:port for CONNECT alone (§3.2.3, §3.2.4)"
+            )
+            await self.refusal(scope["path"], 400, why)(scope, receive, send)
+        elif scope["method"] == "CONNECT":
+            why = "this server opens no tunnels: CONNECT is not implemented here (RFC 9110 §9.3.6, §15.6.2)"
+            await self.refusal(scope["path"], 501, why)(scope, receive, send)
+        elif absolute is not None and absolute["scheme"].lower() != scope["scheme"]:
             why = (
                 f"this server is reached over {scope['scheme']}; the request-target {raw_target!r} names"
                 f" {absolute['scheme']} (RFC 9112 §3.2.2, RFC 9110 §15.5.20)"

@@ -11,7 +11,7 @@ from urllib.parse import quote
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .rfc9112 import absolute_form_authority, is_host_field
+from .rfc9112 import absolute_form_authority, is_host_field, request_target_form
 from .trace import BodyTap, Exchange, Headers, Trace
 
 # A served process lives as long as its user wants and answers anyone, so what it keeps in memory
@@ -73,7 +73,6 @@ class TraceRecorder:
             headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"])
             named = dict(headers)
             host, target = _target(scope, named.get("host", ""))
-            query = scope.get("query_string", b"").decode("latin-1")
             user_agent = named.get("user-agent", "").split(" ")[0]
             client = scope.get("client") or ("?", 0)
             exchange = self.trace.record(
@@ -82,7 +81,7 @@ class TraceRecorder:
                 host=host,
                 address=client[0],
                 method=scope["method"],
-                url=target + (f"?{query}" if query else ""),
+                url=target,
                 request_headers=headers,
                 request_body=request_body.text(),
                 status=None if gone else response["status"],
@@ -96,18 +95,26 @@ class TraceRecorder:
 
 
 def _target(scope: Scope, host: str) -> tuple[str, str]:
-    """The host a request was for and its target URI, query aside (RFC 9112 §3.3): an
-    absolute-form request-target is the target URI itself, its authority the host (`rfc9112`);
-    an origin-form one is completed with the connection's scheme and the Host field."""
-    path = str(scope["path"])
+    """The host a request was for and its target URI (RFC 9112 §3.3): an absolute-form
+    request-target is the target URI itself, its authority the host (`rfc9112`); an origin-form
+    one is completed with the connection's scheme and the Host field; CONNECT's authority-form is
+    the authority, and with it and OPTIONS' "*" the path and query are empty."""
+    path, query = str(scope["path"]), scope.get("query_string", b"").decode("latin-1")
     authority = absolute_form_authority(path)
     if authority is not None:
-        return authority, path
+        return authority, path + (f"?{query}" if query else "")
+    form = request_target_form(scope.get("raw_path", path.encode()).decode("latin-1"), scope["method"])
+    if form == "authority":
+        host = path
     # An invalid Host (answered 400, RFC 9112 §3.2) is recorded as sent, but percent-encoded inside
     # the URL's authority: spliced in whole, a stranger's "evil/admin?x=" became the path the trace
     # showed ("GET /admin?x=/mcp" for a request to /mcp).
     shown = host if is_host_field(host) else quote(host, safe="!$&'()*+,;=:[]")
-    return host, f"{scope['scheme']}://{shown}{path}"
+    if form != "origin":
+        # "*", host:port, or a target in no form (`GET mcp`, a 400 that quotes it): §3.3 gives them
+        # an empty path and query. Appended, "mcp" became part of the host: "http://127.0.0.1:8001mcp".
+        return host, f"{scope['scheme']}://{shown}"
+    return host, f"{scope['scheme']}://{shown}{path}" + (f"?{query}" if query else "")
 
 
 def _keep_bounded(trace: Trace, exchange: Exchange) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from starlette.responses import Response
 
-from lab_servers.rfc9112 import Rfc9112, oversized_head
+from lab_servers.rfc9112 import Rfc9112, oversized_head, request_target_form
 
 LIMIT = 64
 
@@ -44,7 +44,7 @@ def test_a_request_line_ending_at_the_limit_is_no_uri_too_long() -> None:
 
 
 async def _seen_by_the_application(
-    raw_path: bytes, headers: list[tuple[bytes, bytes]], version: str = "1.0"
+    raw_path: bytes, headers: list[tuple[bytes, bytes]], version: str = "1.0", method: str = "GET"
 ) -> dict[str, Any]:
     seen: dict[str, Any] = {}
 
@@ -54,8 +54,8 @@ async def _seen_by_the_application(
     def refusal(path: str, status: int, why: str) -> Response:
         raise AssertionError(f"refused {status}: {why}")
 
-    scope = {"type": "http", "scheme": "http", "http_version": version, "path": raw_path.decode(), "raw_path": raw_path,
-             "headers": headers}  # fmt: skip
+    scope = {"type": "http", "scheme": "http", "http_version": version, "method": method, "path": raw_path.decode(),
+             "raw_path": raw_path, "headers": headers}  # fmt: skip
     await Rfc9112(application, refusal=refusal)(scope, None, None)  # type: ignore[arg-type]
     return seen
 
@@ -81,3 +81,17 @@ async def test_an_http_1_1_request_framed_by_transfer_encoding_alone_goes_on_to_
     # RFC 9112 §6.1, §6.3: chunked framing is HTTP/1.1's; only 1.0 with it, or it with Content-Length, is refused.
     chunked = [(b"host", b"127.0.0.1:8001"), (b"transfer-encoding", b"chunked")]
     assert (await _seen_by_the_application(b"/token", chunked, version="1.1"))["path"] == "/token"
+
+
+@pytest.mark.anyio
+async def test_options_asterisk_goes_on_to_the_application() -> None:
+    # RFC 9112 §3.2.4: "*" is OPTIONS' request-target for the server as a whole, in no other request.
+    seen = await _seen_by_the_application(b"*", [(b"host", b"127.0.0.1:8001")], version="1.1", method="OPTIONS")
+    assert seen["path"] == "*"
+
+
+def test_each_request_target_has_the_form_rfc_9112_gives_it() -> None:
+    forms = {("/mcp", "POST"): "origin", ("https://a.example/x", "GET"): "absolute", ("a.example:443", "CONNECT"): "authority",
+             ("*", "OPTIONS"): "asterisk", ("*", "GET"): None, ("a.example:443", "GET"): None, ("mcp", "GET"): None,
+             ("", "GET"): None, ("user@a.example:443", "CONNECT"): None}  # fmt: skip
+    assert {key: request_target_form(*key) for key in forms} == forms

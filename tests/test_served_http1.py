@@ -97,6 +97,40 @@ async def test_an_absolute_form_request_is_served_for_the_authority_it_names_not
     assert exchanges[0].url == f"{lab.issuer}{metadata}" and exchanges[1].host == "attacker.example"
 
 
+async def test_a_request_target_in_no_form_of_rfc_9112_is_a_400_that_quotes_it(tls_dir: Path) -> None:
+    """RFC 9112 §3.2: a request-target is a path ("/…"), an absolute URI, host:port (CONNECT's) or
+    "*" (OPTIONS'); §3: an invalid request-line SHOULD be answered 400. uvicorn handed `GET mcp`
+    on as a path: a 404, traced as `http://127.0.0.1:8001mcp`, a URL whose host swallowed it."""
+    exchanges: list[Exchange] = []
+    async with served(tls_dir, on_exchange=exchanges.append) as lab:
+        context = trusting(tls_dir)
+        sent = [(lab.mcp_url, "mcp"), (lab.issuer, "token?x=1"), (lab.issuer, "*"), (lab.documents_origin, "?a=b")]
+        answers = [
+            await exchange(url, f"GET {target} HTTP/1.1\r\nHost: {{host}}\r\n\r\n".encode(), context)
+            for url, target in sent
+        ]
+    assert [status for status, _, _ in answers] == [b"HTTP/1.1 400 Bad Request"] * 4, answers
+    # Each server refuses in the shape it gives a path outside its endpoints (`error_text.Refusal`).
+    assert {body["error"] for _, body, _ in answers} == {"invalid_request"}
+    assert "'mcp' is in none of the forms RFC 9112 section 3.2" in answers[0][1]["error_description"]
+    assert answers[1][1]["error"] == "invalid_request" and "'token?x=1'" in answers[1][1]["error_description"]
+    assert "'*' is for OPTIONS alone" in answers[2][1]["error_description"]
+    # RFC 9112 §3.3: the target URI of a target in no origin-form has an empty path; its host stays its own.
+    assert [e.url for e in exchanges] == [f"https://{urlsplit(url).netloc}" for url, _ in sent]
+
+
+async def test_connect_is_not_implemented_and_traced_for_the_authority_it_names(tls_dir: Path) -> None:
+    """The lab opens no tunnels: CONNECT is 501 Not Implemented (RFC 9110 §9.3.6, §15.6.2), not a
+    404 or a 403 judged by the Host field. RFC 9112 §3.3: its target URI's authority is the
+    request-target (authority-form, §3.2.3), so the trace names the host it asked for."""
+    exchanges: list[Exchange] = []
+    async with served(tls_dir, on_exchange=exchanges.append) as lab:
+        connect = b"CONNECT internal.example:22 HTTP/1.1\r\nHost: {host}\r\n\r\n"
+        status, body, _ = await exchange(lab.issuer, connect, trusting(tls_dir))
+    assert status == b"HTTP/1.1 501 Not Implemented" and "opens no tunnels" in body["error_description"]
+    assert (exchanges[0].host, exchanges[0].url) == ("internal.example:22", "https://internal.example:22")
+
+
 @pytest.mark.parametrize("host", ["user@{own}", "127.0.0.1:port", "127.0.0.1:80:80", "[zz]"])
 async def test_a_host_field_that_is_not_host_and_port_is_a_400_in_each_servers_shape(tls_dir: Path, host: str) -> None:
     """RFC 9112 §3.2: a server MUST answer 400 to a Host header field with an invalid value
