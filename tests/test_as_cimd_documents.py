@@ -100,3 +100,60 @@ def test_a_documents_cache_lifetime_follows_rfc_9111_freshness(headers: dict[str
     lifetime = cache_lifetime(headers.get("cache-control"), HARDENED, age=headers.get("age"),
                               expires=headers.get("expires"), date=headers.get("date"), now=0)  # fmt: skip
     assert lifetime == seconds
+
+
+# A document is one for every AS: grants this one lacks are set aside, not refused ------------
+
+# What Claude and VS Code publish beside the authorization code flow they use (2026): RFC 7523's
+# jwt-bearer and RFC 8628's device_code, which this AS does not offer.
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
+
+
+@pytest.mark.parametrize("extra", [JWT_BEARER, DEVICE_CODE])
+async def test_a_document_listing_a_grant_this_as_does_not_offer_still_signs_its_client_in(
+    lab: Lab, extra: str
+) -> None:
+    # RFC 7591 §2: the AS MAY "reject or replace" requested values. Refused whole, such a client
+    # could never sign in here, though it never asks for that grant: the AS keeps what it offers.
+    grants = ["authorization_code", "refresh_token", extra]
+    lab.publish_client_document(CLIENT_METADATA_URL, {**default_client_metadata(), "grant_types": grants,
+                                                      "response_types": ["code", "token"]})  # fmt: skip
+    connection = await lab.connect("cimd")
+    assert connection.whoami["client_id"] == CLIENT_METADATA_URL
+    narrowed = lab.cimd_cache[CLIENT_METADATA_URL].document
+    assert (narrowed["grant_types"], narrowed["response_types"]) == (["authorization_code", "refresh_token"], ["code"])
+
+
+async def test_a_document_listing_no_grant_this_as_offers_is_refused_naming_those_it_does(lab: Lab) -> None:
+    lab.publish_client_document(CLIENT_METADATA_URL, {**default_client_metadata(), "grant_types": [DEVICE_CODE]})
+    outcome = await open_authorization(lab, CLIENT_METADATA_URL)
+    assert isinstance(outcome, ConsentPage) and outcome.fields["error"] == "invalid_client"
+    described = outcome.fields["error_description"]
+    assert "none of its grant_types" in described and "'authorization_code', 'refresh_token'" in described
+    assert lab.cimd_cache == {}
+
+
+async def test_a_registration_asking_for_a_grant_this_as_does_not_offer_is_still_refused(lab: Lab) -> None:
+    # A DCR request is addressed to this AS alone: its refusal tells the client what to ask for.
+    async with lab.httpx_client() as http:
+        metadata = {"redirect_uris": ["https://app.example/callback"], "grant_types": ["authorization_code", JWT_BEARER],
+                    "token_endpoint_auth_method": "none"}  # fmt: skip
+        answer = await http.post(f"{lab.issuer}/register", json=metadata)
+    assert answer.status_code == 400 and answer.json()["error"] == "invalid_client_metadata"
+    assert "grant_types" in answer.json()["error_description"]
+
+
+async def test_a_documents_scope_is_narrowed_to_the_scopes_this_as_offers(lab: Lab) -> None:
+    # RFC 7591 §2: scope is "a string containing a space-separated list of scope values" the client
+    # can use; a document lists them for every AS it meets.
+    lab.publish_client_document(CLIENT_METADATA_URL, {**default_client_metadata(), "scope": "openid notes:read email"})
+    await lab.connect("cimd")
+    assert lab.cimd_cache[CLIENT_METADATA_URL].document["scope"] == "notes:read"
+    lab.publish_client_document(CLIENT_METADATA_URL, {**default_client_metadata(), "scope": "openid email"})
+    lab.cimd_cache.clear()
+    outcome = await open_authorization(lab, CLIENT_METADATA_URL)
+    assert (
+        isinstance(outcome, ConsentPage)
+        and "none of its scope ['openid', 'email']" in outcome.fields["error_description"]
+    )

@@ -8,7 +8,8 @@ whose rules are a subset). The resolution runs in four steps, each one function 
 2. `fetch_document`      — fetch it defensively: vetted address, no redirects, 200 only, a size
                            cap, a timeout, JSON only (§5, §8.6, §8.7; see defensive_fetch.py)
 3. `check_document`      — is the document valid, and is its `client_id` exactly this URL? (§4,
-                           plus MCP §5.1.1's required `client_name` and `redirect_uris`) Do the
+                           plus MCP §5.1.1's required `client_name` and `redirect_uris`) Its grant
+                           types and scopes are narrowed to this AS's (RFC 7591 §2). Do the
                            URLs inside it point at special-use addresses? (§8.6)
 4. `cache_lifetime`      — how long may it be reused? HTTP caching, within the AS's bounds; errors
                            are never cached (§5); the cache holds a bounded number of documents
@@ -211,7 +212,7 @@ def check_document(url: str, document: Any, policy: ASPolicy, as_metadata: dict[
                     f"the document has no {field}; MCP requires client_id, client_name and redirect_uris (MCP §5.1.1)"
                 )
     try:
-        return check_client_metadata(document, as_metadata)
+        return check_client_metadata(document, as_metadata, narrow_to_this_as=True)
     except MetadataError as exc:
         raise reject(exc.description) from None
 

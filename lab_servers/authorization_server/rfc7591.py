@@ -129,8 +129,12 @@ def uses_redirection(metadata: dict[str, Any]) -> bool:
     )
 
 
-def check_client_metadata(metadata: Any, as_metadata: dict[str, Any]) -> dict[str, Any]:
-    """RFC 7591 §2 checks shared by DCR and CIMD; returns the metadata as a plain dict."""
+def check_client_metadata(
+    metadata: Any, as_metadata: dict[str, Any], *, narrow_to_this_as: bool = False
+) -> dict[str, Any]:
+    """RFC 7591 §2 checks shared by DCR and CIMD; returns the metadata as a plain dict, its
+    grant types, response types and scope narrowed to this AS's when `narrow_to_this_as` (CIMD:
+    `narrowed_to_this_as`)."""
     if not isinstance(metadata, dict):
         raise MetadataError("invalid_client_metadata", "client metadata must be a JSON object (RFC 7591 §3.1)")
     for name in _STRING_FIELDS:
@@ -174,6 +178,8 @@ def check_client_metadata(metadata: Any, as_metadata: dict[str, Any]) -> dict[st
     for field in _WEB_URL_FIELDS:
         if field in metadata:
             _check_web_url(field, metadata[field])
+    if narrow_to_this_as:
+        metadata = narrowed_to_this_as(metadata, as_metadata)
     claims = ClientMetadataClaims(dict(metadata), {}, options=ClientMetadataClaims.get_claims_options(as_metadata))
     try:
         claims.validate()
@@ -186,6 +192,41 @@ def check_client_metadata(metadata: Any, as_metadata: dict[str, Any]) -> dict[st
             "invalid_client_metadata", f"client metadata not accepted ({type(exc).__name__}: {exc})"
         ) from None
     return dict(metadata)
+
+
+# The values metadata lists that this AS reads against its own metadata (RFC 8414 §2); `scope` is
+# one string of values separated by spaces (RFC 7591 §2, RFC 6749 §3.3).
+_NARROWED_TO_THIS_AS = (
+    ("grant_types", "grant_types_supported"),
+    ("response_types", "response_types_supported"),
+    ("scope", "scopes_supported"),
+)
+
+
+def narrowed_to_this_as(metadata: dict[str, Any], as_metadata: dict[str, Any]) -> dict[str, Any]:
+    """`metadata` with its grant types, response types and scope narrowed to those this AS supports.
+
+    §2 lets an AS "reject or replace" the values a client asks for. A DCR request is addressed to
+    this AS alone, and a refusal tells its client what to send instead: registration refuses. A
+    CIMD document is one for every AS its client meets: Claude's lists jwt-bearer, VS Code's
+    device_code. Refused whole, such a client could never sign in here, though it never asks for
+    that grant. So for a document what this AS lacks is set aside, and only one left with nothing
+    is refused. CIMD -02 is silent (the WG's issue #71 is open); Keycloak, better-auth and
+    ToolHive, which once refused these documents, narrow them the same way."""
+    narrowed = dict(metadata)
+    for name, supported_name in _NARROWED_TO_THIS_AS:
+        value, supported = metadata.get(name), as_metadata.get(supported_name)
+        asked = value.split(" ") if name == "scope" and isinstance(value, str) else value
+        if not (isinstance(asked, list) and isinstance(supported, list)):
+            continue  # absent: §2's default; the types were checked before
+        kept = [item for item in asked if item in supported]
+        if any(asked) and not kept:
+            raise MetadataError(
+                "invalid_client_metadata",
+                f"none of its {name} {shown(asked)} is one this AS supports: {shown(supported)} (RFC 7591 §2)",
+            )
+        narrowed[name] = " ".join(kept) if name == "scope" else kept
+    return narrowed
 
 
 # RFC 7591 §2's URL-valued fields. authlib refuses a javascript: or data: URL in them too, but
