@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, TypeGuard, TypeVar
 
 Choice = TypeVar("Choice", bound=str)
+Kind = TypeVar("Kind")
 
 
 def described(value: object) -> str:
@@ -43,6 +44,18 @@ def wrong_type(expected: str, value: object) -> TypeError:
     if inspect.iscoroutine(value):
         value.close()
     return TypeError(message)
+
+
+def expect(kind: type[Kind], value: object, expected: str) -> Kind:
+    """`value` if it is a `kind`, else the TypeError `wrong_type(expected, value)`."""
+    if not isinstance(value, kind):
+        raise wrong_type(expected, value)
+    return value
+
+
+def flag(what: str, value: object) -> bool:
+    """`value` if it is True or False: a string such as 'no' is truthy, and meant the opposite."""
+    return expect(bool, value, f"{what} takes True or False")
 
 
 def is_count(value: object, minimum: int = 0) -> TypeGuard[int]:

@@ -23,31 +23,48 @@ class LabClock:
     """Seconds since the epoch; stands still until `advance` moves it."""
 
     def __init__(self, start: int = DEFAULT_START) -> None:
-        self._now = int(start)
+        self._now = _when(_whole_seconds("LabClock", start, "such as LabClock(1767225600) for 2026-01-01"))
 
     def now(self) -> int:
         return self._now
 
     def advance(self, seconds: int) -> int:
-        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
-            raise wrong_type(
-                "lab.clock.advance takes a number of seconds, such as advance(600) for ten minutes", seconds
-            )
-        if isinstance(seconds, float) and not float(seconds).is_integer():
-            raise ValueError(f"the lab clock counts whole seconds; advance({seconds}) is not a whole number")
+        seconds = _whole_seconds("lab.clock.advance", seconds, "such as advance(600) for ten minutes")
         if seconds < 0:
             raise ValueError("the lab clock does not run backwards")
-        self._now += int(seconds)
+        self._now = _when(self._now + seconds)
         return self._now
 
     def isoformat(self) -> str:
         return datetime.fromtimestamp(self._now, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _whole_seconds(what: str, seconds: object, example: str) -> int:
+    """A whole number of seconds (a float such as 90.0 too), as `what` takes it."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        raise wrong_type(f"{what} takes a number of seconds, {example}", seconds)
+    if isinstance(seconds, float) and not seconds.is_integer():  # NaN and infinity are not either
+        raise ValueError(f"the lab clock counts whole seconds; {what}({seconds}) is not a whole number")
+    return int(seconds)
+
+
+def _when(now: int) -> int:
+    """`now`, if a date can show it: tokens' exp and the views' dates are written as years 1 to 9999.
+    A clock beyond them (advance(1e300)) ran on, and each view of it raised an OverflowError."""
+    if not _FIRST <= now <= _LAST:
+        raise ValueError(f"the lab clock reads seconds since 1970 within the years 1 to 9999; {now} is not")
+    return now
+
+
+_FIRST, _LAST = -62_135_596_800, 253_402_300_799  # 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z
+
+
 class SeededIds:
     """Deterministic stand-in for `secrets`: one independent stream per purpose."""
 
     def __init__(self, seed: int | str = 0) -> None:
+        if not isinstance(seed, int | str):  # a list or None was written into every id as its repr
+            raise wrong_type("SeededIds takes a seed, an int or a str such as SeededIds(7)", seed)
         self.seed = seed
         self._streams: dict[str, random.Random] = {}
 

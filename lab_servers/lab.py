@@ -10,12 +10,13 @@ from urllib.parse import urlsplit
 import httpx
 import httpx2
 
-from .arguments import one_of, wrong_type
+from .arguments import flag, one_of, wrong_type
 from .authorization_server import HARDENED, ASCapabilities, ASPolicy, AuthorizationServer, CachedDocument, Client
 from .authorization_server.keys import ALGORITHM, AccessTokenAlgorithm
 from .client import Browser, Credentials, LabClient, StepRecord
 from .client.base import AskUser, Decision, RegistrationMethod
 from .determinism import LabClock, SeededIds
+from .lab_arguments import as_policy, check_client, check_host, check_lab, check_options, option_names
 from .metadata_host import MetadataHost
 from .network import LabNetwork
 from .resource_server import ResourceServer
@@ -72,14 +73,6 @@ class Connection:
         return self.client.state.access_token
 
 
-def _policy(policy: ASPolicy) -> ASPolicy:
-    if not isinstance(policy, ASPolicy):
-        raise wrong_type(
-            "the AS policy is an ASPolicy, such as HARDENED or NAIVE (from lab_servers import NAIVE)", policy
-        )
-    return policy
-
-
 class Lab:
     """The MCP auth lab: `await lab.connect("dcr")`, `await lab.connect("cimd")`, then look at
     `lab.trace`, `lab.registrations` and `lab.cimd_cache`."""
@@ -109,13 +102,11 @@ class Lab:
         2026-07-28 MCP server refuse initialize-era clients. `access_token_algorithm="RS256"`
         signs access tokens with an RSA key instead of Ed25519 (RFC 9068 §2.1 makes RS256 the
         one algorithm every AS and resource server supports); the MCP server accepts either."""
-        if not isinstance(seed, int | str):
-            raise wrong_type("Lab(seed=…) takes an int or a str; the same seed gives the same ids and tokens", seed)
-        if capabilities is not None and not isinstance(capabilities, ASCapabilities):
-            raise wrong_type(
-                "Lab(capabilities=…) takes an ASCapabilities, such as ASCapabilities(cimd=False)", capabilities
-            )
-        policy = _policy(policy)
+        check_lab(
+            seed=seed, capabilities=capabilities, clock=clock, ids=ids, mcp_url=mcp_url, issuer=issuer,
+            accept_legacy=accept_legacy,
+        )  # fmt: skip
+        policy = as_policy(policy)
         self.access_token_algorithm: AccessTokenAlgorithm = one_of(
             "access-token algorithm", access_token_algorithm, get_args(AccessTokenAlgorithm)
         )
@@ -194,13 +185,7 @@ class Lab:
         one named like the lab's own AS left `lab.auth_server` (registrations, cimd_cache) showing
         a server nothing reached any more. Adding the same name at the same address again (a
         notebook cell run twice) replaces that host, as before."""
-        if not isinstance(hostname, str):
-            raise wrong_type(f"{what} takes a hostname first, a string such as 'legacy.example'", hostname)
-        if not isinstance(address, str):
-            raise wrong_type(f"{what} takes an IP address second, a string such as '93.184.215.50'", address)
-        if "/" in hostname or ":" in hostname:
-            raise ValueError(f"{what} takes a hostname such as 'legacy.example', not a URL; got {hostname!r}")
-        name = hostname.lower()
+        name = check_host(what, hostname, address).lower()
         for taken, at in self.network.hosts().items():
             if taken.lower() == name and (name in self._own_hosts or at != address):
                 raise ValueError(f"{what}: {hostname!r} is already on the lab network, at {at}; choose another name")
@@ -268,7 +253,7 @@ class Lab:
             resolve=self.network.dns.resolve_all,  # every address vetted, as for the lab's own AS
             clock=self.clock,
             ids=self.ids.derived(hostname),
-            policy=_policy(policy),
+            policy=as_policy(policy),
             capabilities=capabilities or ASCapabilities.for_revision(self.revision.version),
             access_token_algorithm=self.access_token_algorithm,
         )
@@ -286,6 +271,7 @@ class Lab:
             raise wrong_type(
                 "use_authorization_server takes the AS's issuer, a URL such as 'https://legacy.example'", issuer
             )
+        flag("use_authorization_server(keep_previous=…)", keep_previous)
         if issuer not in self.authorization_servers:
             # The hostname given to add_authorization_server is not the issuer: its https URL is.
             hint = f" (did you mean 'https://{issuer}'?)" if f"https://{issuer}" in self.authorization_servers else ""
@@ -303,7 +289,7 @@ class Lab:
 
     @policy.setter
     def policy(self, policy: ASPolicy) -> None:
-        self.auth_server.policy = _policy(policy)
+        self.auth_server.policy = as_policy(policy)
 
     @property
     def registrations(self) -> dict[str, Client]:
@@ -355,6 +341,10 @@ class Lab:
                 "client_metadata takes the metadata itself, a dict; for a CIMD document's URL, pass client_metadata_url=…",
                 client_metadata,
             )
+        check_client(
+            client_metadata_url=client_metadata_url, decision=decision, preregistered=preregistered,
+            ask_user=ask_user, credential_store=credential_store, initial_access_token=initial_access_token,
+        )  # fmt: skip
         client = LabClient(
             self.mcp_url,
             http=self.network.httpx_client(caller),
@@ -387,6 +377,7 @@ class Lab:
 
     async def connect(self, method: RegistrationMethod = "auto", **options: Any) -> Connection:
         """Run the whole handshake with a new lab client and return what it got."""
+        check_options("lab.connect", options, option_names(self.client))
         client = self.client(method, **options)
         return Connection(client, await client.run_all())
 

@@ -15,6 +15,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
+from .arguments import wrong_type
 from .bounded_json import JsonLimits, JsonRejected, parse_json
 
 # A recorded body read back as JSON, to show it or to find a token in it: whatever `json.loads`
@@ -138,6 +139,15 @@ class Exchange:
         second, forged line into the terminal that shows it (`serve` prints every exchange)."""
         outcome = self.error if self.status is None else str(self.status)
         return printable(f"#{self.seq} {self.caller} → {self.host}: {self.method} {self.path} → {outcome}")
+
+
+def check_caller(caller: object) -> None:
+    """Who sends, as an exchange's `caller` and the diagrams name them: `lab.httpx_client(5)` (or
+    None, or '') sent its requests as a sender no diagram could label, and no error said so."""
+    if not isinstance(caller, str):
+        raise wrong_type("the caller is the name the trace shows for who sends, a string such as 'you'", caller)
+    if not caller.strip():
+        raise ValueError("the caller is the name the trace shows for who sends, such as 'you'; it cannot be blank")
 
 
 def printable(text: str) -> str:

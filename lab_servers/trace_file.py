@@ -23,6 +23,7 @@ from dataclasses import MISSING, asdict, fields
 from pathlib import Path
 from typing import Any
 
+from .arguments import wrong_type
 from .bounded_json import JsonRejected, parse_json
 from .trace import RECORDED_JSON, Exchange, Trace
 
@@ -169,6 +170,14 @@ def load_trace(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Trace:
 
     The file may be a stranger's (one a user was sent): one larger than `serve` writes is refused
     unread, and a line that is not one exchange is refused by its number, saying what is wrong."""
+    # A number is a file descriptor to `open`: load_trace(5) read, then closed, whatever was open
+    # as descriptor 5 (in a notebook, the event loop's own socket). None failed inside `open`.
+    if not isinstance(path, str | os.PathLike):
+        raise wrong_type("load_trace takes the trace file's path, a string such as 'sdk-client-trace.jsonl'", path)
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int):
+        raise wrong_type("load_trace(max_bytes=…) takes a whole number of bytes, such as 1_000_000", max_bytes)
+    if max_bytes < 1:
+        raise ValueError(f"load_trace(max_bytes=…) takes a number of bytes, at least 1; got {max_bytes}")
     with open(path, "rb") as file:
         data = file.read(max_bytes + 1)
     what = f"{path} is not a lab trace (JSON Lines from `serve --trace-file`, or Trace.to_json())"

@@ -11,7 +11,8 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from joserfc import jwt
 from joserfc.jwk import ECKey, OKPKey
 
-from .base import ClientBase, Decision, StepRun
+from ..arguments import wrong_type
+from .base import ClientBase, Decision, StepRun, check_decision
 from .browser import ConsentPage, Redirect
 from .client_id_url import redirect_uri_problem
 from .records import StepRecord
@@ -65,6 +66,12 @@ class AuthorizationSteps(ClientBase):
     # Step 5 ----------------------------------------------------------------------------------
 
     async def authorize(self, decision: Decision | None = None, scope: str | None = None) -> StepRecord:
+        # Checked before the step: inside it, a TypeError would read as the server's fault.
+        check_decision("decision", self.decision if decision is None else decision)
+        if scope is not None and not isinstance(scope, str):
+            raise wrong_type(
+                "authorize(scope=…) takes the scopes as one string, such as 'notes:read notes:write'", scope
+            )
         with self._step(5) as step:
             metadata = self._require(self.state.as_metadata, step, "AS metadata")
             credentials = self._require(self.state.credentials, step, "a client_id")

@@ -11,7 +11,7 @@ from typing import Any, Literal, get_args
 
 import httpx
 
-from ..arguments import one_of
+from ..arguments import one_of, wrong_type
 from ..determinism import SeededIds
 from ..loop_local import LoopLocalLock
 from ..revisions import Revision
@@ -29,6 +29,18 @@ RegistrationMethod = Literal["auto", "preregistered", "stored", "cimd", "dcr", "
 # The user's answer at consent: "approve" or "deny", or a coroutine function that is shown the
 # consent page and returns one of the two (how the stepper widget lets a person decide).
 Decision = str | Callable[[ConsentPage], Awaitable[str]]
+DECISIONS = ("approve", "deny")
+
+
+def check_decision(what: str, decision: object) -> None:
+    """The user's answer at consent, as a learner writes it: a typo ('Approve', 'yes') reached
+    the AS's consent form, and step 5 failed with the AS's invalid_request."""
+    if not (callable(decision) or isinstance(decision, str)):
+        raise wrong_type(f"{what} takes 'approve' or 'deny', or an async function shown the consent page", decision)
+    if isinstance(decision, str):
+        one_of(what, decision, DECISIONS)
+
+
 # Registration option 4 (MCP 2025-06-18 on: "prompt the user"): shown the AS metadata, returns
 # client details the user typed in, or None to give up.
 AskUser = Callable[[dict[str, Any]], Awaitable[Credentials | None]]

@@ -35,7 +35,7 @@ import httpx2
 
 from ..bounded_read import ACCEPTED_ENCODINGS
 from ..determinism import LabClock
-from ..trace import BodyTap, Exchange, Trace
+from ..trace import BodyTap, Exchange, Trace, check_caller
 from .asgi import AppCall, ASGIApp, DateField, RawResponse, StreamedResponse, open_asgi, shut_down
 from .dns import UnknownHost, VirtualDNS
 from .http1 import ServerDisconnected
@@ -250,6 +250,7 @@ class LabNetwork:
 
     def httpx_client(self, caller: str, **kwargs: Any) -> httpx.AsyncClient:
         """An `httpx.AsyncClient` whose requests travel on this network as `caller`."""
+        check_caller(caller)
         client = httpx.AsyncClient(transport=HttpxTransport(self, caller), **kwargs)
         client._cookies = _Cookies(client.cookies)  # httpx sets its own jar type in __init__
         # What the lab's clients offer in Accept-Encoding (RFC 9110 §12.5.3) is what the lab's
@@ -262,6 +263,7 @@ class LabNetwork:
 
     def httpx2_client(self, caller: str, **kwargs: Any) -> httpx2.AsyncClient:
         """The same for `httpx2`, the HTTP client of the official `mcp` SDK."""
+        check_caller(caller)
         client = httpx2.AsyncClient(transport=Httpx2Transport(self, caller), **kwargs)
         client._cookies = _Cookies2(client.cookies)
         if "accept-encoding" not in httpx2.Headers(kwargs.get("headers")):

@@ -85,5 +85,7 @@ def compare_identities(conn_a: Any, conn_b: Any, labels: tuple[str, str] = ("DCR
             raise wrong_type(
                 "compare_identities takes two connections, what `await lab.connect(…)` returns", connection
             )
+    if not (isinstance(labels, tuple | list) and len(labels) == 2 and all(isinstance(x, str) for x in labels)):
+        raise wrong_type("compare_identities(labels=…) takes two column titles, such as ('DCR', 'CIMD')", labels)
     rows = [(name, _lookup(conn_a, where), _lookup(conn_b, where)) for name, where in ROWS]
-    return IdentityComparison(tuple(labels), rows)  # type: ignore[arg-type]
+    return IdentityComparison((labels[0], labels[1]), rows)

@@ -166,5 +166,9 @@ def show_exchange(exchange: Exchange, *, highlight: str | list[str] | tuple[str,
         raise wrong_type(
             "show_exchange takes one exchange, such as step.exchanges[0] or lab.trace.exchanges[-1]", exchange
         )
+    if not isinstance(highlight, str | list | tuple | None) or not all(isinstance(n, str) for n in highlight or ()):
+        raise wrong_type(
+            "show_exchange(highlight=…) takes a field name or a list of them, such as ['client_id']", highlight
+        )
     extra = (highlight,) if isinstance(highlight, str) else tuple(highlight or ())
     return RawHTTP(exchange, extra)

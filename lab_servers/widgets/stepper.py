@@ -31,6 +31,7 @@ import ipywidgets as w
 
 from ..arguments import one_of, wrong_type
 from ..client import ConsentPage, Decision, StepError, StepRecord, decode_jwt_payload
+from ..client.base import check_decision
 from ..lab import Lab
 from ..views import SequenceDiagram, sequence_diagram, show_consent, show_step
 from .stepper_html import CONSENT_STEP, LAST_STEP, METHODS, method_label, progress_html, static_html, status_html
@@ -165,7 +166,9 @@ class HandshakeStepper:
     async def advance(self, decision: str | None = None) -> StepRecord | None:
         """Run the next step without asking anyone (`decision` at consent: "approve", the default,
         or "deny"). Returns its record, or None when busy or finished. A failing step is shown,
-        not raised: see `.error`."""
+        not raised: see `.error`. A decision that is neither is the caller's slip: raised."""
+        if decision is not None:
+            check_decision("advance(decision=…)", decision)
         if self.busy:
             return None
         self.busy = True

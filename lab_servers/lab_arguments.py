@@ -1,0 +1,162 @@
+"""What `Lab(...)`, `lab.client(...)`, `lab.connect(...)` and the host-adding methods take, checked
+where the notebook cell passes it. Each of these was trusted: `Lab(clock=5)` ended in an
+AttributeError from the AS's key generation, `Lab(mcp_url="not a url")` in an IndexError inside
+the resource server, `client(caller=5)` in a trace whose sender was the number 5, and
+`client(preregistered=5)` in a step 4 that blamed the server ("unexpected response").
+
+    check_lab(seed=seed, capabilities=capabilities, clock=clock, ids=ids, mcp_url=mcp_url, ...)
+    check_options("lab.connect", options, option_names(lab.client))
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import ipaddress
+import re
+from collections.abc import Callable, Collection
+from typing import Any
+from urllib.parse import urlsplit
+
+from .arguments import flag, wrong_type
+from .authorization_server import ASCapabilities, ASPolicy
+from .client import Credentials
+from .client.base import check_decision
+from .determinism import LabClock, SeededIds
+from .rfc3986 import is_uri_text
+
+# RFC 1123 §2.1 (RFC 952's host names, a digit allowed first): letters, digits and hyphens, up to
+# 63 in a label, no hyphen at either end of one.
+_LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
+_HOSTNAME = re.compile(rf"{_LABEL}(\.{_LABEL})*")
+
+
+def http_url(what: str, value: object, example: str) -> str:
+    """An http or https URL with a host and no fragment (RFC 9728 §1.2 and RFC 8414 §2: a
+    resource or an issuer has none), written in URI characters (RFC 3986 §2). http too: `serve`
+    gives the lab its loopback URLs."""
+    if not isinstance(value, str):
+        raise wrong_type(f"{what} takes a URL, a string such as {example!r}", value)
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:  # an unclosed "[" in the host
+        host = None
+    if host is None or parts.scheme not in ("https", "http") or "#" in value or not is_uri_text(value):
+        raise ValueError(f"{what} takes an http(s) URL with a host and no fragment, such as {example!r}; got {value!r}")
+    return value
+
+
+def as_policy(policy: object) -> ASPolicy:
+    if not isinstance(policy, ASPolicy):
+        raise wrong_type(
+            "the AS policy is an ASPolicy, such as HARDENED or NAIVE (from lab_servers import NAIVE)", policy
+        )
+    return policy
+
+
+def check_lab(
+    *, seed: object, capabilities: object, clock: object, ids: object, mcp_url: object, issuer: object,
+    accept_legacy: object,
+) -> None:  # fmt: skip
+    """The arguments of `Lab(...)`: those after `capabilities` reached the servers unchecked."""
+    if not isinstance(seed, int | str):
+        raise wrong_type("Lab(seed=…) takes an int or a str; the same seed gives the same ids and tokens", seed)
+    if capabilities is not None and not isinstance(capabilities, ASCapabilities):
+        raise wrong_type(
+            "Lab(capabilities=…) takes an ASCapabilities, such as ASCapabilities(cimd=False)", capabilities
+        )
+    if clock is not None and not isinstance(clock, LabClock):
+        raise wrong_type(
+            "Lab(clock=…) takes a LabClock, such as LabClock(1767225600) (seconds since 1970); "
+            "to move a lab's clock, call lab.clock.advance(600)",
+            clock,
+        )
+    if ids is not None and not isinstance(ids, SeededIds):
+        raise wrong_type("Lab(ids=…) takes a SeededIds, such as SeededIds(7); for a seed, pass Lab(seed=7)", ids)
+    http_url("Lab(mcp_url=…)", mcp_url, "https://mcp.example.com/mcp")
+    http_url("Lab(issuer=…)", issuer, "https://auth.example.com")
+    if isinstance(issuer, str) and "?" in issuer:
+        raise ValueError(f"Lab(issuer=…) takes an issuer with no query (RFC 8414 §2); got {issuer!r}")
+    if isinstance(issuer, str) and issuer.endswith("/"):
+        # The AS's endpoints are the issuer and a path (f"{issuer}/token"): one slash too many.
+        raise ValueError(f"Lab(issuer=…) takes an issuer without a trailing '/', such as {issuer.rstrip('/')!r}")
+    flag("Lab(accept_legacy=…)", accept_legacy)
+
+
+def check_client(
+    *,
+    client_metadata_url: object,
+    decision: object,
+    preregistered: object,
+    ask_user: object,
+    credential_store: object,
+    initial_access_token: object,
+) -> None:
+    """The options of `lab.client(...)` (and so of `lab.connect(...)`) that reached a step unchecked."""
+    if client_metadata_url is not None and not isinstance(client_metadata_url, str):
+        raise wrong_type(
+            "client_metadata_url takes the CIMD document's URL, a string such as 'https://app.example/agent.json', "
+            "or None for a client without one",
+            client_metadata_url,
+        )
+    check_decision("decision", decision)
+    for name, value in (("preregistered", preregistered), ("credential_store", credential_store)):
+        if value is not None and not (
+            isinstance(value, dict) and all(isinstance(c, Credentials) for c in value.values())
+        ):
+            raise wrong_type(
+                f"{name} maps each AS issuer to the client's credentials there, a dict such as "
+                "{'https://auth.example.com': Credentials('my-agent')}",
+                value,
+            )
+    if ask_user is not None and not callable(ask_user):
+        raise wrong_type(
+            "ask_user takes an async function shown the AS metadata, returning Credentials or None", ask_user
+        )
+    if initial_access_token is not None and not isinstance(initial_access_token, str):
+        raise wrong_type(
+            "initial_access_token takes the token the AS's administrator gave, a string", initial_access_token
+        )
+
+
+def check_options(what: str, options: Collection[str], accepted: Collection[str]) -> None:
+    """Refuse an option `what` does not take, naming the likely one: `lab.connect("cimd",
+    scopes=…)` said only that `Lab.client()` got an unexpected keyword argument."""
+    for option in options:
+        if option not in accepted:
+            guess = next(iter(difflib.get_close_matches(option, list(accepted), 1)), None)
+            hint = f" (did you mean {guess!r}?)" if guess else ""
+            if option in ("scope", "scopes"):
+                hint = (
+                    " (the client asks for the scope the server names; to choose it, run the steps and call "
+                    "client.authorize(scope='notes:read'))"
+                )
+            raise TypeError(f"{what} has no option {option!r}{hint}; its options: {', '.join(accepted)}")
+
+
+def check_host(what: str, hostname: object, address: object) -> str:
+    """`hostname`, a host name (RFC 1123 §2.1), if `address` is an IP address: a new host on the
+    lab network. An address that is none was refused by the DNS, its message naming no argument."""
+    if not isinstance(hostname, str):
+        raise wrong_type(f"{what} takes a hostname first, a string such as 'legacy.example'", hostname)
+    if not isinstance(address, str):
+        raise wrong_type(f"{what} takes an IP address second, a string such as '93.184.215.50'", address)
+    if "/" in hostname or ":" in hostname:
+        raise ValueError(f"{what} takes a hostname such as 'legacy.example', not a URL; got {hostname!r}")
+    if not _HOSTNAME.fullmatch(hostname):
+        raise ValueError(
+            f"{what} takes a hostname such as 'legacy.example': letters, digits and hyphens in dot-separated "
+            f"labels (RFC 1123 §2.1); got {hostname!r}"
+        )
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        raise ValueError(f"{what} takes an IP address second, such as '93.184.215.50'; got {address!r}") from None
+    return hostname
+
+
+def option_names(function: Callable[..., Any]) -> tuple[str, ...]:
+    """The keyword-only options `function` takes, in its order."""
+    parameters = inspect.signature(function).parameters.values()
+    return tuple(p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY)

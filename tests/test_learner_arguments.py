@@ -1,0 +1,165 @@
+"""What a learner passes where the lab trusted it is refused at the call, naming the argument.
+
+test_learner_mistakes.py holds the mistakes already refused; these are the arguments that were
+still trusted, each of which used to end somewhere else: `Lab(clock=5)` in an AttributeError from
+the AS's key generation, `Lab(mcp_url="not a url")` in an IndexError inside the resource server,
+`decision="Approve"` in step 5 failing with the AS's invalid_request, `caller=5` in a trace whose
+sender was the number 5, `load_trace(5)` in closing file descriptor 5 (in a notebook, the event
+loop's own socket), and `lab.connect("cimd", scopes=…)` in "Lab.client() got an unexpected
+keyword argument". A wrong type is a TypeError, a wrong value of the right type a ValueError.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lab_servers import ISSUER, MCP_URL, Connection, Lab, LabClock, SeededIds, load_trace
+from lab_servers.lab import default_client_metadata
+from lab_servers.views import compare_identities, show_exchange
+
+pytestmark = pytest.mark.anyio
+
+Mistake = Callable[[Lab], Any]
+
+
+async def _called(mistake: Mistake, lab: Lab) -> Any:
+    outcome = mistake(lab)
+    return await outcome if inspect.isawaitable(outcome) else outcome
+
+
+async def _highlight(lab: Lab, highlight: Any) -> Any:
+    await lab.httpx_client("you").get(MCP_URL)
+    return show_exchange(lab.trace.exchanges[0], highlight=highlight)
+
+
+def _decision_set_later(lab: Lab, decision: str) -> Any:
+    client = lab.client("cimd")
+    client.decision = decision  # as notebook 07 sets it, after the client exists
+    return client.authorize()
+
+
+def _stepper_advance(lab: Lab, decision: Any) -> Any:
+    from lab_servers.widgets import HandshakeStepper
+
+    return HandshakeStepper(lab).advance(decision)
+
+
+CLIENT = "https://app.example/client.json"
+
+MISTAKES: list[Any] = [
+    # Lab(...): each of these reached the servers unchecked.
+    pytest.param(lambda lab: Lab(clock=5), TypeError, "Lab(clock=…) takes a LabClock", id="Lab-clock-a-number"),
+    pytest.param(lambda lab: Lab(mcp_url="not a url"), ValueError, "Lab(mcp_url=…) takes an http(s) URL", id="Lab-mcp_url-not-a-url"),
+    pytest.param(lambda lab: Lab(mcp_url="mcp.example.com/mcp"), ValueError, "such as 'https://mcp.example.com/mcp'", id="Lab-mcp_url-without-a-scheme"),
+    pytest.param(lambda lab: Lab(mcp_url="ftp://mcp.example.com/mcp"), ValueError, "an http(s) URL", id="Lab-mcp_url-at-ftp"),
+    pytest.param(lambda lab: Lab(mcp_url=None), TypeError, "Lab(mcp_url=…) takes a URL, a string", id="Lab-mcp_url-None"),
+    pytest.param(lambda lab: Lab(issuer="auth.example.com"), ValueError, "Lab(issuer=…) takes an http(s) URL", id="Lab-issuer-a-hostname"),
+    pytest.param(lambda lab: Lab(issuer=ISSUER + "/"), ValueError, "without a trailing '/', such as 'https://auth.example.com'", id="Lab-issuer-with-a-trailing-slash"),
+    pytest.param(lambda lab: Lab(issuer=ISSUER + "?tenant=a"), ValueError, "an issuer with no query (RFC 8414 §2)", id="Lab-issuer-with-a-query"),
+    pytest.param(lambda lab: Lab(accept_legacy="no"), TypeError, "Lab(accept_legacy=…) takes True or False; got str 'no'", id="Lab-accept_legacy-a-string"),
+    pytest.param(lambda lab: Lab(ids=7), TypeError, "for a seed, pass Lab(seed=7)", id="Lab-ids-a-seed"),
+    # The clock and the ids: int() read a string, and a clock past year 9999 broke every view.
+    pytest.param(lambda lab: LabClock("2026-01-01"), TypeError, "LabClock takes a number of seconds", id="LabClock-a-date-string"),
+    pytest.param(lambda lab: LabClock(math.nan), ValueError, "counts whole seconds; LabClock(nan)", id="LabClock-nan"),
+    pytest.param(lambda lab: lab.clock.advance(1e300), ValueError, "within the years 1 to 9999", id="clock-advanced-past-year-9999"),
+    pytest.param(lambda lab: SeededIds(None), TypeError, "SeededIds takes a seed, an int or a str", id="SeededIds-None"),
+    # lab.connect(...) and lab.client(...)
+    pytest.param(lambda lab: lab.connect("cimd", scopes="notes:read"), TypeError,
+                 "lab.connect has no option 'scopes' (the client asks for the scope the server names", id="connect-scopes"),
+    pytest.param(lambda lab: lab.connect("cimd", client_metadata_ur=CLIENT), TypeError,
+                 "(did you mean 'client_metadata_url'?)", id="connect-option-misspelt"),
+    pytest.param(lambda lab: lab.client("cimd", client_metadata_url=5), TypeError, "client_metadata_url takes the CIMD document's URL",
+                 id="client-client_metadata_url-a-number"),
+    pytest.param(lambda lab: lab.client("cimd", decision="Approve"), ValueError, "unknown decision 'Approve' (did you mean 'approve'?)",
+                 id="client-decision-in-capitals"),
+    pytest.param(lambda lab: lab.client("cimd", decision=None), TypeError, "decision takes 'approve' or 'deny'", id="client-decision-None"),
+    pytest.param(lambda lab: lab.client("cimd", caller=5), TypeError, "the caller is the name the trace shows", id="client-caller-a-number"),
+    pytest.param(lambda lab: lab.httpx_client(""), ValueError, "it cannot be blank", id="httpx_client-caller-empty"),
+    pytest.param(lambda lab: lab.client("preregistered", preregistered={ISSUER: "my-agent"}), TypeError,
+                 "preregistered maps each AS issuer to the client's credentials", id="client-preregistered-a-client_id"),
+    pytest.param(lambda lab: lab.client("stored", credential_store=[]), TypeError, "credential_store maps each AS issuer",
+                 id="client-credential_store-a-list"),
+    pytest.param(lambda lab: lab.client("dcr", initial_access_token=5), TypeError, "initial_access_token takes the token",
+                 id="client-initial_access_token-a-number"),
+    pytest.param(lambda lab: lab.client("ask-user", ask_user="alice"), TypeError, "ask_user takes an async function",
+                 id="client-ask_user-a-name"),
+    # Step 5's arguments, checked before the step: inside it, a slip read as the server's fault.
+    pytest.param(lambda lab: lab.client("cimd").authorize(scope=["notes:read"]), TypeError,
+                 "authorize(scope=…) takes the scopes as one string", id="authorize-scope-a-list"),
+    pytest.param(lambda lab: lab.client("cimd").authorize(decision="yes"), ValueError, "choose one of 'approve', 'deny'",
+                 id="authorize-decision-yes"),
+    pytest.param(lambda lab: _decision_set_later(lab, "Deny"), ValueError, "(did you mean 'deny'?)", id="client.decision-set-in-capitals"),
+    pytest.param(lambda lab: _stepper_advance(lab, "Approve"), ValueError, "(did you mean 'approve'?)", id="stepper-advance-in-capitals"),
+    # Hosts and the AS switch
+    pytest.param(lambda lab: lab.use_authorization_server(ISSUER, keep_previous="no"), TypeError,
+                 "use_authorization_server(keep_previous=…) takes True or False", id="use_authorization_server-keep_previous-a-string"),
+    pytest.param(lambda lab: lab.add_metadata_host("legacy.example", "not an ip"), ValueError,
+                 "add_metadata_host takes an IP address second, such as", id="add_metadata_host-address-not-an-ip"),
+    pytest.param(lambda lab: lab.add_metadata_host("my host", "93.184.215.77"), ValueError, "(RFC 1123 §2.1)",
+                 id="add_metadata_host-name-with-a-space"),
+    # Views
+    pytest.param(lambda lab: _highlight(lab, 5), TypeError, "show_exchange(highlight=…) takes a field name", id="show_exchange-highlight-a-number"),
+    pytest.param(lambda lab: compare_identities(Connection(lab.client(), []), Connection(lab.client(), []), labels="DCR"),
+                 TypeError, "compare_identities(labels=…) takes two column titles", id="compare_identities-labels-one-string"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("mistake", "error", "phrase"), MISTAKES)
+async def test_a_slip_is_refused_at_the_call_naming_the_argument(
+    lab: Lab, mistake: Mistake, error: type[Exception], phrase: str
+) -> None:
+    with pytest.raises(error, match=re.escape(phrase)):
+        await _called(mistake, lab)
+
+
+def test_load_trace_refuses_a_number_and_leaves_that_file_descriptor_open(tmp_path: Path) -> None:
+    # open() takes an int as a file descriptor, reads it and closes it.
+    path = tmp_path / "other.txt"
+    path.write_text("not a trace\n")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        with pytest.raises(TypeError, match=re.escape("load_trace takes the trace file's path")):
+            load_trace(fd)  # type: ignore[arg-type]
+        os.fstat(fd)  # still open
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize(("max_bytes", "error"), [("1MB", TypeError), (0, ValueError)], ids=["a-string", "zero"])
+def test_load_trace_refuses_a_size_that_is_no_number_of_bytes(
+    tmp_path: Path, max_bytes: Any, error: type[Exception]
+) -> None:
+    path = tmp_path / "trace.jsonl"
+    path.write_text("")
+    with pytest.raises(error, match=re.escape("load_trace(max_bytes=…) takes")):
+        load_trace(path, max_bytes=max_bytes)
+
+
+async def test_what_was_right_before_still_is(lab: Lab) -> None:
+    """The checks refuse only slips: what the notebooks, serve and the tests pass still works."""
+    Lab(mcp_url="http://127.0.0.1:9/mcp", issuer="http://127.0.0.1:8", accept_legacy=False)  # serve's loopback URLs
+    assert Lab(clock=LabClock(1_800_000_000.0)).clock.now() == 1_800_000_000  # a whole float, as before
+    assert Lab(ids=SeededIds("x")).ids.seed == "x"
+
+    async def decide(page: Any) -> str:
+        return "approve"
+
+    client = lab.client("cimd", decision=decide, caller="agent", preregistered={}, credential_store={})
+    assert client.decision is decide
+    lab.use_authorization_server(ISSUER, keep_previous=True)
+    lab.add_metadata_host("legacy-2.example", "2001:db8::1")
+    assert default_client_metadata(CLIENT)["client_id"] == CLIENT
+    show = await _highlight(lab, ["client_id", "resource"])
+    assert show.highlight == ("client_id", "resource")
+    assert compare_identities(Connection(lab.client(), []), Connection(lab.client(), []), labels=["A", "B"]).labels == (
+        "A",
+        "B",
+    )
