@@ -63,6 +63,15 @@ def is_count(value: object, minimum: int = 0) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
 
 
+def counted(name: str, value: object, example: int) -> int:
+    """`value` if it is a whole number of at least 1: a count of clients, runs, samples or
+    registrations. Zero would leave no point to show (an IndexError), zero samples a
+    ZeroDivisionError; -1 registrations ran none and reported "-1 registrations"."""
+    if not is_count(value, 1):
+        raise wrong_type(f"{name} is a whole number of at least 1, such as {example}", value)
+    return value
+
+
 def one_of(what: str, value: Any, choices: Iterable[Choice]) -> Choice:
     """`value` if it is one of `choices`, else a ValueError naming them (and the likely one)."""
     options = list(choices)

@@ -16,21 +16,19 @@ Each function adds to an existing `Lab`, so the handshake notebooks keep their e
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from weakref import WeakKeyDictionary
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from joserfc.jwk import OKPKey
 
+from .arguments import expect, flag
 from .authorization_server.grants import ExchangeRule
 from .client import Credentials, LabClient
 from .downstream_api import DownstreamApi
 from .identity_provider import EnterpriseClient, IdentityProvider
-from .lab import default_client_metadata
+from .lab import Lab, default_client_metadata
 from .resource_server import DownstreamCaller, IntrospectingValidator, ResourceServer
-
-if TYPE_CHECKING:
-    from .lab import Lab
 
 OTHER_MCP_HOST = "other-mcp.example.com"
 OTHER_MCP_URL = f"https://{OTHER_MCP_HOST}/mcp"
@@ -52,6 +50,7 @@ SERVICE_CLIENT_ID = "https://app.example/service.json"  # a job's own CIMD docum
 
 
 def add_second_mcp_server(lab: Lab) -> ResourceServer:
+    _lab("add_second_mcp_server", lab)
     lab.auth_server.resource_scopes[OTHER_MCP_URL] = OTHER_SCOPES
     server = ResourceServer(
         OTHER_MCP_URL, issuer=lab.issuer, http=lab.network.httpx_client(OTHER_MCP_HOST), clock=lab.clock
@@ -62,6 +61,10 @@ def add_second_mcp_server(lab: Lab) -> ResourceServer:
 
 def add_downstream_api(lab: Lab, *, allowed_scope: str = "contacts:read") -> DownstreamApi:
     """The API, the MCP server's confidential registration, and the AS's exchange rule."""
+    _lab("add_downstream_api", lab)
+    expect(
+        str, allowed_scope, "add_downstream_api(allowed_scope=…) takes scopes in one string, such as 'contacts:read'"
+    )
     api = DownstreamApi(
         API_URL,
         issuer=lab.issuer,
@@ -95,7 +98,7 @@ def use_introspection(lab: Lab, server: ResourceServer | None = None) -> Introsp
     """Switch an MCP server to RFC 7662 introspection, registering it as an authorised caller.
     Already switched, it stays as it is: a second registration would change the secret under
     the validator a notebook may have kept (a learner re-running the cell)."""
-    server = server or lab.resource_server
+    server = _server("use_introspection", lab, server)
     if isinstance(server.validator, IntrospectingValidator) and server.validator.endpoint == f"{lab.issuer}/introspect":
         return server.validator
     host = server.resource.split("/")[2]
@@ -124,13 +127,14 @@ def use_introspection(lab: Lab, server: ResourceServer | None = None) -> Introsp
 
 def use_local_jwt_check(lab: Lab, server: ResourceServer | None = None) -> None:
     """Back to the default: the MCP server verifies each JWT itself, with the AS's keys."""
-    server = server or lab.resource_server
+    server = _server("use_local_jwt_check", lab, server)
     server.validator = server.validators[server.issuer]
 
 
 def add_enterprise_idp(lab: Lab) -> IdentityProvider:
     """The enterprise IdP, the AS's trust in it, and the agent registered at both, with the
     enterprise's policy: this agent may reach the lab's MCP server, and nothing else."""
+    _lab("add_enterprise_idp", lab)
     idp = IdentityProvider(IDP_ISSUER, clock=lab.clock, ids=lab.ids)
     lab.network.add_host(IDP_HOST, ADDRESSES[IDP_HOST], idp)
     lab.auth_server.trusted_idps[IDP_ISSUER] = idp.jwks()
@@ -154,6 +158,9 @@ def add_enterprise_idp(lab: Lab) -> IdentityProvider:
 
 async def connect_enterprise(lab: Lab, idp: IdentityProvider, user: str = "alice") -> LabClient:
     """Discovery (steps 1-3), then the two enterprise steps instead of 4-6, then MCP (step 7)."""
+    _lab("connect_enterprise", lab)
+    expect(IdentityProvider, idp, "connect_enterprise takes the IdP second, what add_enterprise_idp(lab) returns")
+    expect(str, user, "connect_enterprise(user=…) takes the user's name, a string such as 'alice'")
     client = lab.client("preregistered")
     for _ in range(3):
         await client.next_step()
@@ -175,6 +182,8 @@ def publish_service_client(lab: Lab, *, with_keys: bool = True) -> OKPKey:
     publishes the public key; the private key, returned here, never leaves the client. Without
     keys the document is a public client's, which the AS refuses for this grant. The job has one
     key: published again, the document keeps it (a new one would not match the copy the AS cached)."""
+    _lab("publish_service_client", lab)
+    flag("publish_service_client(with_keys=…)", with_keys)
     if lab not in _SERVICE_KEYS:
         _SERVICE_KEYS[lab] = OKPKey.import_key(
             Ed25519PrivateKey.from_private_bytes(lab.ids.bytes("service-client-key", 32))
@@ -198,6 +207,9 @@ def publish_service_client(lab: Lab, *, with_keys: bool = True) -> OKPKey:
 async def connect_service(lab: Lab, key: OKPKey, *, call: bool = True) -> LabClient:
     """Discovery (steps 1-3), then client credentials (step 13) instead of 4-6: no user, no
     browser, no consent; then MCP (step 7) with the token, unless `call` is False."""
+    _lab("connect_service", lab)
+    expect(OKPKey, key, "connect_service takes the job's key second, what publish_service_client(lab) returns")
+    flag("connect_service(call=…)", call)
     client = lab.client("cimd", client_metadata_url=SERVICE_CLIENT_ID)
     for _ in range(3):
         await client.next_step()
@@ -206,3 +218,15 @@ async def connect_service(lab: Lab, key: OKPKey, *, call: bool = True) -> LabCli
     if call:
         await client.call_mcp()
     return client
+
+
+def _lab(function: str, lab: object) -> Lab:
+    """Each of these takes the learner's lab first: given anything else, it failed inside with an
+    AttributeError ('int' object has no attribute 'issuer')."""
+    return expect(Lab, lab, f"{function} takes the lab first, such as {function}(lab)")
+
+
+def _server(function: str, lab: object, server: object) -> ResourceServer:
+    if server is not None:
+        return expect(ResourceServer, server, f"{function} takes an MCP server second, such as lab.resource_server")
+    return _lab(function, lab).resource_server

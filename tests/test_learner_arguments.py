@@ -21,8 +21,12 @@ from typing import Any
 
 import pytest
 
-from lab_servers import ISSUER, MCP_URL, Connection, Lab, LabClock, SeededIds, load_trace
+from lab_servers import ISSUER, MCP_URL, NAIVE, Connection, Lab, LabClock, SeededIds, load_trace
 from lab_servers.lab import default_client_metadata
+from lab_servers.security.article_server import add_article_server
+from lab_servers.security.flood import run_registration_flood
+from lab_servers.security.network_fixtures import add_internal_network
+from lab_servers.story import add_downstream_api, connect_service, publish_service_client, use_introspection
 from lab_servers.views import compare_identities, show_exchange
 
 pytestmark = pytest.mark.anyio
@@ -53,6 +57,7 @@ def _stepper_advance(lab: Lab, decision: Any) -> Any:
 
 
 CLIENT = "https://app.example/client.json"
+SERVICE_KEY = "lab_servers.story.publish_service_client(lab)"
 
 MISTAKES: list[Any] = [
     # Lab(...): each of these reached the servers unchecked.
@@ -109,6 +114,20 @@ MISTAKES: list[Any] = [
     pytest.param(lambda lab: _highlight(lab, 5), TypeError, "show_exchange(highlight=…) takes a field name", id="show_exchange-highlight-a-number"),
     pytest.param(lambda lab: compare_identities(Connection(lab.client(), []), Connection(lab.client(), []), labels="DCR"),
                  TypeError, "compare_identities(labels=…) takes two column titles", id="compare_identities-labels-one-string"),
+    # The notebooks' helpers, each given something other than the lab first
+    pytest.param(lambda lab: add_downstream_api(None), TypeError, "add_downstream_api takes the lab first", id="add_downstream_api-None"),
+    pytest.param(lambda lab: use_introspection(lab, lab), TypeError, "takes an MCP server second, such as lab.resource_server",
+                 id="use_introspection-the-lab-as-the-server"),
+    pytest.param(lambda lab: publish_service_client(lab, with_keys="no"), TypeError, "with_keys=…) takes True or False",
+                 id="publish_service_client-with_keys-a-string"),
+    pytest.param(lambda lab: connect_service(lab, SERVICE_KEY), TypeError, "connect_service takes the job's key second",
+                 id="connect_service-key-a-string"),
+    pytest.param(lambda lab: add_article_server(lab, prm_resource=None), TypeError, "prm_resource=…) takes a URL string",
+                 id="add_article_server-prm_resource-None"),
+    pytest.param(lambda lab: add_internal_network(lab.network), TypeError, "add_internal_network takes the lab",
+                 id="add_internal_network-the-network"),
+    pytest.param(lambda lab: run_registration_flood(NAIVE, burst=-1), TypeError, "burst is a whole number of at least 1",
+                 id="run_registration_flood-burst-negative"),
 ]  # fmt: skip
 
 

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 from joserfc.jwk import KeySet
 from starlette.types import Receive, Scope, Send
 
-from ..arguments import wrong_type
+from ..arguments import expect, wrong_type
 from ..client import Browser, LabClient, bearer_challenge
 from ..client.base import RegistrationMethod
 from ..determinism import SeededIds
@@ -109,6 +109,8 @@ async def _json(send: Send, status: int, body: Any, headers: list[tuple[str, str
 def add_article_server(lab: Lab, *, prm_resource: str = ARTICLE_ORIGIN) -> ArticleServer:
     """Put the article's server on the lab network at https://article.example/mcp, and let the
     lab's AS issue tokens for it (RFC 8707: the AS knows the resources it serves)."""
+    expect(Lab, lab, "add_article_server takes the lab first, such as add_article_server(lab)")
+    expect(str, prm_resource, f"add_article_server(prm_resource=…) takes a URL string, such as {ARTICLE_MCP_URL!r}")
     server = ArticleServer(lab, prm_resource=prm_resource)
     lab.network.add_host(ARTICLE_HOST, ARTICLE_ADDRESS, server)
     lab.auth_server.resource_scopes[ARTICLE_MCP_URL] = list(SCOPES)
@@ -117,6 +119,8 @@ def add_article_server(lab: Lab, *, prm_resource: str = ARTICLE_ORIGIN) -> Artic
 
 def client_for(lab: Lab, mcp_url: str, method: RegistrationMethod = "cimd") -> LabClient:
     """A lab client (the lab's strict one) for an MCP server other than the lab's own."""
+    expect(Lab, lab, "client_for takes the lab first, such as client_for(lab, ARTICLE_MCP_URL)")
+    expect(str, mcp_url, f"client_for takes the MCP server's URL second, a string such as {ARTICLE_MCP_URL!r}")
     return LabClient(
         mcp_url,
         http=lab.network.httpx_client("client"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from ..arguments import counted
 from ..authorization_server import ASPolicy
 from ..lab import Lab, default_client_metadata
 from .network_fixtures import ATTACKER_HOST
@@ -18,6 +19,8 @@ from .results import ExperimentResult, oauth_error_of
 
 
 async def run_registration_flood(policy: ASPolicy, burst: int = 300, store_capacity: int = 250) -> ExperimentResult:
+    counted("burst", burst, 300)
+    counted("store_capacity", store_capacity, 250)
     async with Lab(seed="flood", policy=policy) as lab:
         lab.auth_server.registry.capacity = store_capacity
         request = {k: v for k, v in default_client_metadata().items() if k != "client_id"}

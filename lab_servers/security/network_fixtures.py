@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from ..arguments import expect
 from ..authorization_server.defensive_fetch import is_special_use
 from ..lab import AS_HOST, Lab
 from ..metadata_host import MetadataHost
@@ -88,6 +89,7 @@ class InternalNetwork:
 
 def add_internal_network(lab: Lab) -> InternalNetwork:
     """Add the internal services, the attacker's host and the attacker's DNS names to `lab`."""
+    expect(Lab, lab, "add_internal_network takes the lab, such as add_internal_network(lab)")
     cloud = InternalService("cloud-metadata", {CLOUD_CREDENTIALS_PATH: FAKE_CLOUD_CREDENTIALS})
     admin = InternalService("admin", {ADMIN_SECRETS_PATH: FAKE_ADMIN_SECRETS})
     lab.network.add_host(CLOUD_METADATA_ADDRESS, CLOUD_METADATA_ADDRESS, cloud)

@@ -13,11 +13,12 @@ lab clock, against a DCR server and a CIMD server with the same policy.
 
 from __future__ import annotations
 
+from ..arguments import counted
 from ..authorization_server import ASPolicy
 from ..lab import APP_HOST, AS_HOST, CLIENT_METADATA_URL, Lab, default_client_metadata
 from .requests import open_authorization, refusal, register
 from .results import ExperimentResult
-from .sprawl import SprawlPoint, _state_bytes, counted
+from .sprawl import SprawlPoint, _state_bytes
 
 
 async def run_one_agent(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from ..arguments import is_count, wrong_type
+from ..arguments import counted
 from ..authorization_server import ASPolicy
 from ..lab import Lab, default_client_metadata
 from .requests import open_authorization, refusal, register
@@ -32,14 +32,6 @@ class SprawlPoint:
     cimd_records: int
     cimd_cached: int
     cimd_state_bytes: int
-
-
-def counted(name: str, value: object, example: int) -> int:
-    """`value` if it is a whole number of at least 1: a count of clients, runs or samples. Zero
-    would leave no point to show (an IndexError), zero samples a ZeroDivisionError."""
-    if not is_count(value, 1):
-        raise wrong_type(f"{name} is a whole number of at least 1, such as {example}", value)
-    return value
 
 
 def client_url(i: int) -> str:
