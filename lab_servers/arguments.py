@@ -73,11 +73,14 @@ def counted(name: str, value: object, example: int) -> int:
 
 
 def one_of(what: str, value: Any, choices: Iterable[Choice]) -> Choice:
-    """`value` if it is one of `choices`, else a ValueError naming them (and the likely one)."""
+    """`value` if it is one of `choices`, else a ValueError naming them (and the likely one); a
+    TypeError if it is no string at all (`lab.connect(5)`)."""
     options = list(choices)
     if isinstance(value, str) and value in options:
         return options[options.index(value)]
     listed = ", ".join(repr(option) for option in options)
+    if not isinstance(value, str):  # the wrong kind of thing, not a word mistyped
+        raise wrong_type(f"the {what} is a string, one of {listed}", value)
     guess = likely(value, options)
     hint = f" (did you mean {guess!r}?)" if guess else ""
     raise ValueError(f"unknown {what} {value!r}{hint}; choose one of {listed}")

@@ -198,7 +198,7 @@ class Lab:
         if not isinstance(url, str):
             raise wrong_type("the document's URL comes first, a string such as 'https://app.example/agent.json'", url)
         parts = urlsplit(url)
-        if parts.scheme not in ("https", "http") or not parts.hostname:
+        if parts.scheme not in ("https", "http") or not parts.hostname or not parts.path:  # a path: CIMD §3
             raise ValueError(f"{url!r} is not a URL such as 'https://app.example/agent.json'")
         host = self.metadata_hosts.get(parts.hostname)
         if host is None:
@@ -210,6 +210,7 @@ class Lab:
 
     def publish_client_document(self, url: str, document: Any, **options: Any) -> str:
         """Serve `document` at `url` (options: cache_control=…, content_type=…)."""
+        check_options("publish_client_document", options, option_names(MetadataHost.publish))
         host, path = self._host_for(url)
         return host.publish(path, copy.deepcopy(document), **options)
 

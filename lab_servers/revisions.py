@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .arguments import wrong_type
+
 DEFAULT_REVISION = "2026-07-28"
 # The revision before: one argument away (`Lab(revision=PREVIOUS_REVISION)`).
 PREVIOUS_REVISION = "2025-11-25"
@@ -107,6 +109,8 @@ def revision(value: str | Revision | None = None) -> Revision:
     if isinstance(value, Revision):
         return value
     version = value or DEFAULT_REVISION
+    if not isinstance(version, str):  # Lab(revision=2025) said "unknown MCP revision 2025", a ValueError
+        raise wrong_type(f"an MCP revision is a string, one of {', '.join(map(repr, REVISIONS))}", version)
     if version not in REVISIONS:
         raise ValueError(f"unknown MCP revision {version!r}; the lab knows {', '.join(REVISIONS)}")
     return REVISIONS[version]

@@ -21,13 +21,13 @@ from typing import Any
 
 import pytest
 
-from lab_servers import ISSUER, MCP_URL, NAIVE, Connection, Lab, LabClock, SeededIds, load_trace
+from lab_servers import ISSUER, MCP_URL, NAIVE, Connection, Lab, LabClock, SeededIds, StepRecord, load_trace
 from lab_servers.lab import default_client_metadata
 from lab_servers.security.article_server import add_article_server
 from lab_servers.security.flood import run_registration_flood
 from lab_servers.security.network_fixtures import add_internal_network
 from lab_servers.story import add_downstream_api, connect_service, publish_service_client, use_introspection
-from lab_servers.views import compare_identities, show_exchange
+from lab_servers.views import compare_identities, show_exchange, show_step
 
 pytestmark = pytest.mark.anyio
 
@@ -50,10 +50,10 @@ def _decision_set_later(lab: Lab, decision: str) -> Any:
     return client.authorize()
 
 
-def _stepper_advance(lab: Lab, decision: Any) -> Any:
+def _stepper(lab: Lab, **options: Any) -> Any:
     from lab_servers.widgets import HandshakeStepper
 
-    return HandshakeStepper(lab).advance(decision)
+    return HandshakeStepper(lab, **options)
 
 
 CLIENT = "https://app.example/client.json"
@@ -102,7 +102,24 @@ MISTAKES: list[Any] = [
     pytest.param(lambda lab: lab.client("cimd").authorize(decision="yes"), ValueError, "choose one of 'approve', 'deny'",
                  id="authorize-decision-yes"),
     pytest.param(lambda lab: _decision_set_later(lab, "Deny"), ValueError, "(did you mean 'deny'?)", id="client.decision-set-in-capitals"),
-    pytest.param(lambda lab: _stepper_advance(lab, "Approve"), ValueError, "(did you mean 'approve'?)", id="stepper-advance-in-capitals"),
+    pytest.param(lambda lab: _stepper(lab).advance("Approve"), ValueError, "(did you mean 'approve'?)", id="stepper-advance-in-capitals"),
+    # A choice given as no string at all is the wrong kind of thing: a TypeError, not "unknown method 5".
+    pytest.param(lambda lab: lab.connect(5), TypeError, "the registration method is a string, one of 'auto'", id="connect-method-a-number"),
+    pytest.param(lambda lab: Lab(revision=2025), TypeError, "an MCP revision is a string, one of '2025-03-26'", id="Lab-revision-a-number"),
+    # Documents: a misspelt option named by publish_client_document, and no NaN served as JSON.
+    pytest.param(lambda lab: lab.publish_client_document(CLIENT, {}, cache_contol="no-store"), TypeError,
+                 "publish_client_document has no option 'cache_contol' (did you mean 'cache_control'?)", id="publish-option-misspelt"),
+    pytest.param(lambda lab: lab.publish_client_document(CLIENT, {**default_client_metadata(), "x": math.nan}), TypeError,
+                 "(not NaN or Infinity, RFC 8259 §6)", id="publish-a-NaN"),
+    pytest.param(lambda lab: lab.metadata_hosts["app.example"].publish("client.json", {}), ValueError,
+                 "publishes at a path starting with '/', such as '/client.json'", id="host-publish-a-path-without-its-slash"),
+    pytest.param(lambda lab: lab.publish_client_document("https://app.example", {}), ValueError,
+                 "'https://app.example' is not a URL such as 'https://app.example/agent.json'", id="publish-at-a-url-without-a-path"),
+    # A tool call's arguments that cannot be JSON: the step failed with "unexpected response".
+    pytest.param(lambda lab: lab.client("cimd").call_tool("add_note", {"text": object()}), TypeError,
+                 "call_tool's arguments are sent as JSON", id="call_tool-arguments-not-json"),
+    pytest.param(lambda lab: lab.client("cimd").call_tool("add_note", {"text": math.nan}), TypeError,
+                 "(not NaN or Infinity, RFC 8259 §6)", id="call_tool-arguments-nan"),
     # Hosts and the AS switch
     pytest.param(lambda lab: lab.use_authorization_server(ISSUER, keep_previous="no"), TypeError,
                  "use_authorization_server(keep_previous=…) takes True or False", id="use_authorization_server-keep_previous-a-string"),
@@ -112,6 +129,10 @@ MISTAKES: list[Any] = [
                  id="add_metadata_host-name-with-a-space"),
     # Views
     pytest.param(lambda lab: _highlight(lab, 5), TypeError, "show_exchange(highlight=…) takes a field name", id="show_exchange-highlight-a-number"),
+    pytest.param(lambda lab: show_step(StepRecord(1, "challenge", "", [], {}, "", ""), collapsed="yes"), TypeError,
+                 "show_step(collapsed=…) takes True or False", id="show_step-collapsed-a-string"),
+    pytest.param(lambda lab: _stepper(lab, static_view="diagram"), TypeError, "static_view takes a diagram",
+                 id="stepper-static_view-a-string"),
     pytest.param(lambda lab: compare_identities(Connection(lab.client(), []), Connection(lab.client(), []), labels="DCR"),
                  TypeError, "compare_identities(labels=…) takes two column titles", id="compare_identities-labels-one-string"),
     # The notebooks' helpers, each given something other than the lab first

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -131,6 +132,12 @@ class McpStep(RefreshStep, StepUpStep, ClientCredentialsStep):
             raise wrong_type(
                 "call_tool's arguments are a dict of the tool's parameters, such as {'text': 'buy milk'}", arguments
             )
+        try:  # what cannot be sent as JSON (RFC 8259 §6: no NaN) failed in the step, blamed on the server
+            json.dumps(arguments, allow_nan=False)
+        except (TypeError, ValueError) as error:
+            raise TypeError(
+                f"call_tool's arguments are sent as JSON: strings, numbers (not NaN or Infinity, RFC 8259 §6), lists, dicts ({error})"
+            ) from None
         message = self._request("tools/call", {"name": name, "arguments": arguments or {}})
         if current_step() is not None:
             return await self._rpc(message)

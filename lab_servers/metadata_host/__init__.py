@@ -52,6 +52,7 @@ class MetadataHost:
         content_type: str = "application/json",
     ) -> str:
         """Serve `document` (JSON-encoded unless it is bytes/str) at `path`; returns its URL."""
+        self._check_path(path)
         # Checked here, where the learner wrote them: a header value that is no string, or one the
         # lab network would not send (a CR, LF or NUL, RFC 9110 §5.5), failed only when the AS
         # fetched it, as the host's 500.
@@ -64,11 +65,13 @@ class MetadataHost:
             body = document.encode()
         else:
             try:
-                body = json.dumps(document, indent=2).encode()
-            except (TypeError, ValueError) as error:  # a set, bytes inside, a date, a cycle…
+                # allow_nan=False: NaN and Infinity are no JSON numbers (RFC 8259 §6); json.dumps
+                # wrote them, and the host served a document no JSON parser need accept.
+                body = json.dumps(document, indent=2, allow_nan=False).encode()
+            except (TypeError, ValueError) as error:  # a set, bytes inside, a date, a cycle, NaN…
                 raise TypeError(
                     f"the document cannot be written as JSON ({error}): a client metadata document is a JSON "
-                    "object (CIMD §4) of dicts, lists, strings, numbers, True, False and None"
+                    "object (CIMD §4) of dicts, lists, strings, numbers (not NaN or Infinity, RFC 8259 §6), True, False and None"
                 ) from None
         headers = {"content-type": content_type}
         if cache_control is not None:
@@ -78,8 +81,21 @@ class MetadataHost:
 
     def publish_response(self, path: str, response: HostedResponse) -> str:
         """Serve an arbitrary response at `path` (a redirect, an error, a slow or huge body…)."""
+        self._check_path(path)
         self.responses[path] = response
         return self.url(path)
+
+    def _check_path(self, path: object) -> None:
+        """A path the host can be asked for: published at 'client.json' (or a whole URL, or the ''
+        of 'https://app.example'), a document had the URL 'https://app.exampleclient.json' and
+        was never served, since every request's path starts with '/' (RFC 9110 §4.2.1)."""
+        if not isinstance(path, str):
+            raise wrong_type(f"{self.hostname} publishes at a path, a string such as '/client.json'", path)
+        if not path.startswith("/"):
+            raise ValueError(
+                f"{self.hostname} publishes at a path starting with '/', such as '/client.json' (for a whole URL, "
+                f"use lab.publish_client_document); got {path!r}"
+            )
 
     def remove(self, path: str) -> None:
         self.responses.pop(path, None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..arguments import wrong_type
+from ..arguments import flag, wrong_type
 from ..client.records import StepRecord
 from ..trace import plural
 from ._html import HtmlView, as_text, cut_tokens_html, esc, shorten, table
@@ -75,4 +75,4 @@ def show_step(record: StepRecord, *, diagram: bool = True, collapsed: bool = Fal
         raise wrong_type(
             "show_step takes one step record, such as `await client.next_step()` or client.records[0]", record
         )
-    return StepView(record, diagram, collapsed)
+    return StepView(record, flag("show_step(diagram=…)", diagram), flag("show_step(collapsed=…)", collapsed))

@@ -29,7 +29,7 @@ from typing import Any
 
 import ipywidgets as w
 
-from ..arguments import one_of, wrong_type
+from ..arguments import expect, one_of, wrong_type
 from ..client import ConsentPage, Decision, StepError, StepRecord, decode_jwt_payload
 from ..client.base import check_decision
 from ..lab import Lab
@@ -71,6 +71,8 @@ class HandshakeStepper:
         self.lab = lab if lab is not None else Lab(seed=seed)
         # What a static view (GitHub, nbconvert HTML) shows instead of the live widget: the steps
         # and, when given, the diagram of a completed run.
+        if static_view is not None:  # else an AttributeError when a static page was drawn
+            expect(SequenceDiagram, static_view, "static_view takes a diagram, such as sequence_diagram(connection)")
         self.static_view = static_view
         self._owned_labs: list[Lab] = [] if lab is not None else [self.lab]
         self.client: Any = None  # the LabClient of the current run, created at the first step
