@@ -25,6 +25,8 @@ from .client.base import check_decision
 from .determinism import LabClock, SeededIds
 from .rfc3986 import is_uri_text
 
+_EXAMPLE_ISSUER = "https://auth.example.com"  # lab.ISSUER (lab imports this module)
+
 # RFC 1123 §2.1 (RFC 952's host names, a digit allowed first): letters, digits and hyphens, up to
 # 63 in a label, no hyphen at either end of one.
 _LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
@@ -110,6 +112,14 @@ def check_client(
                 "{'https://auth.example.com': Credentials('my-agent')}",
                 value,
             )
+        for key in value or {}:
+            if not (isinstance(key, str) and key.startswith(("https://", "http://"))):
+                # Keyed by a hostname, the credentials were never found: step 4 said only "no
+                # pre-registered credentials for https://auth.example.com".
+                hint = f" (did you mean 'https://{key}'?)" if isinstance(key, str) and "/" not in key else ""
+                raise ValueError(
+                    f"{name} is keyed by the AS's issuer, a URL such as {_EXAMPLE_ISSUER!r}; got {key!r}{hint}"
+                )
     if ask_user is not None and not callable(ask_user):
         raise wrong_type(
             "ask_user takes an async function shown the AS metadata, returning Credentials or None", ask_user

@@ -21,7 +21,18 @@ from typing import Any
 
 import pytest
 
-from lab_servers import ISSUER, MCP_URL, NAIVE, Connection, Lab, LabClock, SeededIds, StepRecord, load_trace
+from lab_servers import (
+    ISSUER,
+    MCP_URL,
+    NAIVE,
+    Connection,
+    Credentials,
+    Lab,
+    LabClock,
+    SeededIds,
+    StepRecord,
+    load_trace,
+)
 from lab_servers.lab import default_client_metadata
 from lab_servers.security.article_server import add_article_server
 from lab_servers.security.flood import run_registration_flood
@@ -90,6 +101,9 @@ MISTAKES: list[Any] = [
     pytest.param(lambda lab: lab.httpx_client(""), ValueError, "it cannot be blank", id="httpx_client-caller-empty"),
     pytest.param(lambda lab: lab.client("preregistered", preregistered={ISSUER: "my-agent"}), TypeError,
                  "preregistered maps each AS issuer to the client's credentials", id="client-preregistered-a-client_id"),
+    pytest.param(lambda lab: lab.client("preregistered", preregistered={"auth.example.com": Credentials("my-agent")}), ValueError,
+                 "keyed by the AS's issuer, a URL such as 'https://auth.example.com'; got 'auth.example.com' (did you mean",
+                 id="client-preregistered-keyed-by-hostname"),
     pytest.param(lambda lab: lab.client("stored", credential_store=[]), TypeError, "credential_store maps each AS issuer",
                  id="client-credential_store-a-list"),
     pytest.param(lambda lab: lab.client("dcr", initial_access_token=5), TypeError, "initial_access_token takes the token",
