@@ -291,6 +291,8 @@ _ADDED_BY = {"05-": "lab_servers.security.exercises", "07-": "lab_servers.story_
 def _exercise(exercise: Any) -> Exercise:
     if isinstance(exercise, str) and exercise in EXERCISES:
         return EXERCISES[exercise]
+    if not isinstance(exercise, str):
+        raise wrong_type("check_answer takes the exercise's id first, a string such as '01-prm-url'", exercise)
     known = sorted(EXERCISES)
     guess = likely(str(exercise), known)
     added_by = next((module for prefix, module in _ADDED_BY.items() if str(exercise).startswith(prefix)), None)
@@ -333,9 +335,10 @@ def _check(exercise: str, answer: Any, lab: Any, *, quiet: bool) -> bool:
     if _unanswered(answer):
         say(f"✏️  {exercise}: replace None with your answer, then run this cell again.")
         return False
-    if spec.needs_lab and lab is None:
-        raise TypeError(
-            f"{exercise} is checked against your lab's run: pass the lab too, check_answer({exercise!r}, my_answer, lab)"
+    if spec.needs_lab and not hasattr(lab, "trace"):  # None, or a connection where the lab goes (an AttributeError)
+        raise wrong_type(
+            f"{exercise} is checked against your lab's run: pass the lab too, check_answer({exercise!r}, my_answer, lab)",
+            lab,
         )
     raw = spec.expected(lab)
     _check_answer_type(exercise, raw, answer)

@@ -34,6 +34,7 @@ from lab_servers import (
     load_trace,
 )
 from lab_servers.lab import default_client_metadata
+from lab_servers.notebook_support import check_answer
 from lab_servers.security.article_server import add_article_server
 from lab_servers.security.flood import run_registration_flood
 from lab_servers.security.network_fixtures import add_internal_network
@@ -145,6 +146,11 @@ MISTAKES: list[Any] = [
     pytest.param(lambda lab: _highlight(lab, 5), TypeError, "show_exchange(highlight=…) takes a field name", id="show_exchange-highlight-a-number"),
     pytest.param(lambda lab: show_step(StepRecord(1, "challenge", "", [], {}, "", ""), collapsed="yes"), TypeError,
                  "show_step(collapsed=…) takes True or False", id="show_step-collapsed-a-string"),
+    pytest.param(lambda lab: _stepper(lab, seed=5), ValueError, "seed the lab you pass: Lab(seed=…)", id="stepper-seed-beside-a-lab"),
+    pytest.param(lambda lab: check_answer("01-prm-url", MCP_URL, Connection(lab.client(), [])), TypeError, "pass the lab too",
+                 id="check_answer-a-connection-for-the-lab"),
+    pytest.param(lambda lab: check_answer(1, "x"), TypeError, "check_answer takes the exercise's id first, a string",
+                 id="check_answer-exercise-a-number"),
     pytest.param(lambda lab: _stepper(lab, static_view="diagram"), TypeError, "static_view takes a diagram",
                  id="stepper-static_view-a-string"),
     pytest.param(lambda lab: compare_identities(Connection(lab.client(), []), Connection(lab.client(), []), labels="DCR"),

@@ -68,6 +68,10 @@ class HandshakeStepper:
         if lab is not None and not isinstance(lab, Lab):
             raise wrong_type("HandshakeStepper takes a Lab, such as HandshakeStepper(Lab(seed=0))", lab)
         one_of("method", method, [value for _, value in METHODS])
+        if lab is not None and seed != 0:  # it was ignored: the lab given has its own seed
+            raise ValueError(
+                f"HandshakeStepper(seed={seed!r}) seeds a lab of its own; seed the lab you pass: Lab(seed=…)"
+            )
         self.lab = lab if lab is not None else Lab(seed=seed)
         # What a static view (GitHub, nbconvert HTML) shows instead of the live widget: the steps
         # and, when given, the diagram of a completed run.
