@@ -378,7 +378,7 @@ class Lab:
 
     async def connect(self, method: RegistrationMethod = "auto", **options: Any) -> Connection:
         """Run the whole handshake with a new lab client and return what it got."""
-        check_options("lab.connect", options, option_names(self.client))
+        check_options("lab.connect", options, option_names(Lab.client))
         client = self.client(method, **options)
         return Connection(client, await client.run_all())
 

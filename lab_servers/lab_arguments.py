@@ -11,6 +11,7 @@ the resource server, `client(caller=5)` in a trace whose sender was the number 5
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
 import ipaddress
 import re
@@ -166,7 +167,9 @@ def check_host(what: str, hostname: object, address: object) -> str:
     return hostname
 
 
+@functools.cache
 def option_names(function: Callable[..., Any]) -> tuple[str, ...]:
-    """The keyword-only options `function` takes, in its order."""
+    """The keyword-only options `function` (a function, not a bound method: one entry per
+    function) takes, in its order. Read once: `inspect.signature` took 25 µs a connection."""
     parameters = inspect.signature(function).parameters.values()
     return tuple(p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY)
