@@ -10,9 +10,7 @@ from lab_servers import CLIENT_METADATA_URL, HARDENED, Lab, default_client_metad
 from lab_servers.authorization_server.cimd import cache_lifetime
 from lab_servers.client import ConsentPage
 
-from .helpers import (
-    open_authorization,
-)
+from .helpers import code_form, get_code, open_authorization, token_request
 
 pytestmark = pytest.mark.anyio
 
@@ -157,3 +155,25 @@ async def test_a_documents_scope_is_narrowed_to_the_scopes_this_as_offers(lab: L
         isinstance(outcome, ConsentPage)
         and "none of its scope ['openid', 'email']" in outcome.fields["error_description"]
     )
+
+
+# Claude's document as published in 2026, quoted whole in django-oauth-toolkit#1855 (whose AS, like
+# better-auth's and ToolHive's, refused it over jwt-bearer until it narrowed the grants).
+CLAUDE = "https://claude.ai/oauth/mcp-oauth-client-metadata"
+CLAUDE_DOCUMENT = {
+    "client_id": CLAUDE,
+    "client_name": "Claude",
+    "redirect_uris": ["https://claude.ai/api/mcp/auth_callback"],
+    "grant_types": ["authorization_code", "refresh_token", JWT_BEARER],
+    "response_types": ["code"],
+    "token_endpoint_auth_method": "none",
+}
+
+
+async def test_claudes_published_document_signs_claude_in(lab: Lab) -> None:
+    lab.add_metadata_host("claude.ai", "160.79.104.10")
+    lab.publish_client_document(CLAUDE, CLAUDE_DOCUMENT)
+    callback = {"redirect_uri": "https://claude.ai/api/mcp/auth_callback"}
+    code = await get_code(lab, CLAUDE, **callback)
+    answer = await token_request(lab, code_form(CLAUDE, code, **callback))
+    assert answer.status_code == 200 and answer.json()["token_type"] == "Bearer"
