@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 
 from starlette.responses import HTMLResponse, RedirectResponse
 
+from ..loopback import is_loopback_host
 from ..revisions import revision as revision_named
 from ..rfc3986 import shown
 from .client_ids import resolve_client
@@ -21,6 +22,7 @@ from .grants import AuthorizationCode, PendingAuthorization
 from .params import single_valued
 from .resources import canonical_resource
 from .rfc6749 import form_urlencoded, is_state
+from .rfc7591 import MetadataError, check_redirect_uri, split_url
 from .rfc7636 import check_code_challenge
 from .state import AuthorizationServerState
 
@@ -61,6 +63,40 @@ def redirect_to_client(
     )
 
 
+def without_port(uri: str) -> str | None:
+    """`uri` with its port taken out of the authority, or None when it is no valid redirect URI."""
+    parts = split_url(uri)
+    if parts is None:
+        return None
+    host, colon, port = parts.netloc.rpartition(":")
+    if not colon or "]" in port:
+        return uri  # no port: nothing after the last ":" (or the ":" was inside "[…]")
+    return parts._replace(netloc=host).geturl() if port.isascii() and port.isdigit() else None
+
+
+def is_loopback_port_variant(requested: str, registered: str) -> bool:
+    """Whether `requested` is the registered loopback redirect URI `registered` on another port.
+
+    OAuth 2.1 §8.4.2 (RFC 8252 §7.3): "The authorization server MUST allow any port to be
+    specified at the time of the request for loopback IP redirect URIs", since a native app takes
+    whatever port the OS gives it; RFC 9700 §2.1, which CIMD -02 cites for exact matching, keeps
+    this one exception ("except for port numbers in localhost redirection URIs of native apps").
+    Claude Code's document registers http://127.0.0.1/callback and http://localhost/callback and
+    it listens on an ephemeral port. Every other character still matches exactly: scheme, host as
+    written, path and query; and the requested URI passes every check a registered one does."""
+    registered_parts = split_url(registered)
+    if registered_parts is None or registered_parts.scheme != "http":
+        return False
+    if not is_loopback_host(registered_parts.hostname or ""):
+        return False
+    try:
+        check_redirect_uri(requested)
+    except MetadataError:
+        return False
+    bare = without_port(requested)
+    return bare is not None and bare == without_port(registered)
+
+
 def choose_redirect_uri(client: Client, requested: str | None, exact: bool) -> str:
     registered = client.redirect_uris
     if requested is None:
@@ -71,6 +107,8 @@ def choose_redirect_uri(client: Client, requested: str | None, exact: bool) -> s
         )
     if requested in registered:
         return requested
+    if any(is_loopback_port_variant(requested, uri) for uri in registered):
+        return requested  # OAuth 2.1 §8.4.2: any port on a loopback redirect URI
     if not exact and any(requested.startswith(uri.rstrip("/")) for uri in registered):
         return requested  # the naive policy's prefix match: how open redirects are born
     where = "in the client's metadata document" if client.kind == "cimd" else "registered for this client"

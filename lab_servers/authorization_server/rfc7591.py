@@ -180,6 +180,8 @@ def check_client_metadata(
             _check_web_url(field, metadata[field])
     if narrow_to_this_as:
         metadata = narrowed_to_this_as(metadata, as_metadata)
+    else:
+        check_offered_by_this_as(metadata, as_metadata)
     claims = ClientMetadataClaims(dict(metadata), {}, options=ClientMetadataClaims.get_claims_options(as_metadata))
     try:
         claims.validate()
@@ -210,8 +212,8 @@ def narrowed_to_this_as(metadata: dict[str, Any], as_metadata: dict[str, Any]) -
     this AS alone, and a refusal tells its client what to send instead: registration refuses. A
     CIMD document is one for every AS its client meets: Claude's lists jwt-bearer, VS Code's
     device_code. Refused whole, such a client could never sign in here, though it never asks for
-    that grant. So for a document what this AS lacks is set aside, and only one left with nothing
-    is refused. CIMD -02 is silent (the WG's issue #71 is open); Keycloak, better-auth and
+    that grant. So for a document what this AS lacks is set aside, and only one left with no grant
+    or response type is refused; a scope left with nothing is dropped, as if omitted. CIMD -02 is silent (the WG's issue #71 is open); Keycloak, better-auth and
     ToolHive, which once refused these documents, narrow them the same way."""
     narrowed = dict(metadata)
     for name, supported_name in _NARROWED_TO_THIS_AS:
@@ -220,6 +222,14 @@ def narrowed_to_this_as(metadata: dict[str, Any], as_metadata: dict[str, Any]) -
         if not (isinstance(asked, list) and isinstance(supported, list)):
             continue  # absent: §2's default; the types were checked before
         kept = [item for item in asked if item in supported]
+        if name == "scope" and not kept:
+            # §2: scope lists what the client "can use"; omitted, the AS "MAY register a client
+            # with a default set of scopes". A client asks for a resource's scope at the
+            # authorization endpoint (MCP §10: from its WWW-Authenticate or metadata), and this AS
+            # checks that against the resource, never against the document. Goose's document
+            # (2026) lists only "openid profile email": refused, Goose could never sign in here.
+            narrowed.pop("scope", None)
+            continue
         if any(asked) and not kept:
             raise MetadataError(
                 "invalid_client_metadata",
@@ -227,6 +237,27 @@ def narrowed_to_this_as(metadata: dict[str, Any], as_metadata: dict[str, Any]) -
             )
         narrowed[name] = " ".join(kept) if name == "scope" else kept
     return narrowed
+
+
+def check_offered_by_this_as(metadata: dict[str, Any], as_metadata: dict[str, Any]) -> None:
+    """A registration's grant types, response types and scope, each one this AS supports.
+
+    RFC 7591 §2 lets the AS "reject or replace" what it does not offer; registration rejects,
+    naming the values and what this AS offers instead, which authlib's own refusal ("scope: value
+    not accepted (Invalid claim: 'scope')") left the client to guess. VS Code's registration body
+    (2025-09) asks for RFC 8628's device_code beside the authorization code grant."""
+    for name, supported_name in _NARROWED_TO_THIS_AS:
+        value, supported = metadata.get(name), as_metadata.get(supported_name)
+        asked = value.split(" ") if name == "scope" and isinstance(value, str) else value
+        if not (isinstance(asked, list) and isinstance(supported, list)):
+            continue  # absent: §2's default; the types were checked before
+        lacking = [item for item in asked if item not in supported]
+        if lacking:
+            raise MetadataError(
+                "invalid_client_metadata",
+                f"{name} {shown(lacking)} is not offered by this AS, which supports {shown(supported)} "
+                f"({supported_name}); the AS MAY reject a value it does not support (RFC 7591 §2)",
+            )
 
 
 # RFC 7591 §2's URL-valued fields. authlib refuses a javascript: or data: URL in them too, but

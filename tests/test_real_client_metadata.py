@@ -1,0 +1,234 @@
+"""Real MCP clients' published metadata, as quoted in public threads in 2026, at the lab's AS.
+
+Each CIMD document is served at its own URL, and its client signs in at the redirect URI it
+really uses, through code and token, under both policies. Where the AS refuses one, the refusal
+is one a spec the lab follows requires, and it names that rule.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from lab_servers import HARDENED, NAIVE, ASPolicy, Lab
+
+from .helpers import assert_oauth_error, code_form, get_code, open_authorization, register, token_request
+
+pytestmark = pytest.mark.anyio
+
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
+
+# Claude (claude.ai, Desktop), quoted whole in django-oauth-toolkit#1855 (2026): jwt-bearer beside
+# the code flow, and an https callback.
+CLAUDE = {
+    "client_id": "https://claude.ai/oauth/mcp-oauth-client-metadata",
+    "client_name": "Claude",
+    "redirect_uris": ["https://claude.ai/api/mcp/auth_callback"],
+    "grant_types": ["authorization_code", "refresh_token", JWT_BEARER],
+    "response_types": ["code"],
+    "token_endpoint_auth_method": "none",
+}
+# Claude Code: its redirect_uris quoted in anthropics/claude-code#41011 (2026-03-30) and #37767
+# (2026-03-23), whose reporters saw it ask for http://localhost:58135/callback and
+# http://127.0.0.1:52163/callback (#64705, 2026-06-02): port-less loopback URIs, an ephemeral
+# port at run time, and no application_type. The other members as copies of it fetched in 2026 show.
+CLAUDE_CODE = {
+    "client_id": "https://claude.ai/oauth/claude-code-client-metadata",
+    "client_name": "Claude Code",
+    "client_uri": "https://claude.ai",
+    "redirect_uris": ["http://localhost/callback", "http://127.0.0.1/callback"],
+    "grant_types": ["authorization_code", "refresh_token"],
+    "response_types": ["code"],
+    "token_endpoint_auth_method": "none",
+}
+# VS Code, quoted in stacklok/toolhive#6290 (2026-08-12), whose AS refused it over device_code; its
+# redirect URIs as VS Code itself lists them (microsoft/vscode#282472, 2025-12-10): a fixed port.
+VS_CODE = {
+    "application_type": "native",
+    "client_id": "https://vscode.dev/oauth/client-metadata.json",
+    "client_name": "Visual Studio Code",
+    "client_uri": "https://vscode.dev/product",
+    "grant_types": ["authorization_code", "refresh_token", DEVICE_CODE],
+    "response_types": ["code"],
+    "redirect_uris": ["https://vscode.dev/redirect", "http://127.0.0.1:33418/"],
+    "token_endpoint_auth_method": "none",
+}
+# opencode, quoted whole in anomalyco/opencode#47737 (2026-09-07): port-less loopback URIs, a logo,
+# application_type, and token_endpoint_auth_methods_supported, which is AS metadata (RFC 8414
+# §2), not client metadata: unknown here, so ignored (RFC 7591 §2).
+OPENCODE = {
+    "client_id": "https://opencode.ai/oauth/opencode/client.json",
+    "client_name": "opencode",
+    "client_uri": "https://opencode.ai",
+    "logo_uri": "https://opencode.ai/web-app-manifest-512x512.png",
+    "application_type": "native",
+    "redirect_uris": ["http://127.0.0.1/callback", "http://localhost/callback"],
+    "grant_types": ["authorization_code", "refresh_token"],
+    "response_types": ["code"],
+    "token_endpoint_auth_method": "none",
+    "token_endpoint_auth_methods_supported": ["none"],
+}
+# Goose, aaif-goose/goose documentation/static/oauth/client-metadata.json (CIMD since goose#8550,
+# 2026-04-15): a port-less localhost URI, OpenID scopes only, and code_challenge_methods_supported,
+# again AS metadata.
+GOOSE = {
+    "client_id": "https://goose-docs.ai/oauth/client-metadata.json",
+    "client_name": "Goose",
+    "redirect_uris": ["http://localhost/oauth_callback"],
+    "grant_types": ["authorization_code"],
+    "response_types": ["code"],
+    "token_endpoint_auth_method": "none",
+    "scope": "openid profile email",
+    "code_challenge_methods_supported": ["S256"],
+}
+
+# (document, the redirect URI its client sends)
+SIGN_INS = [
+    (CLAUDE, "https://claude.ai/api/mcp/auth_callback"),
+    (CLAUDE_CODE, "http://127.0.0.1:52163/callback"),
+    (CLAUDE_CODE, "http://localhost:58135/callback"),
+    (VS_CODE, "http://127.0.0.1:33418/"),
+    (VS_CODE, "https://vscode.dev/redirect"),
+    (OPENCODE, "http://127.0.0.1:49152/callback"),
+    (GOOSE, "http://localhost:49152/oauth_callback"),
+]
+IDS = ["claude", "claude-code-127", "claude-code-localhost", "vscode-loopback", "vscode-web", "opencode", "goose"]
+POLICIES = pytest.mark.parametrize("policy", [HARDENED, NAIVE], ids=["hardened", "naive"])
+
+
+def serve(lab: Lab, document: dict[str, Any]) -> str:
+    """Publish `document` at its own URL, on a host with a public address (CIMD -02 §6.4)."""
+    lab.add_metadata_host(urlsplit(document["client_id"]).hostname or "", "93.184.216.34")
+    lab.publish_client_document(document["client_id"], document)
+    return str(document["client_id"])
+
+
+@POLICIES
+@pytest.mark.parametrize(("document", "redirect_uri"), SIGN_INS, ids=IDS)
+async def test_a_real_clients_document_signs_it_in_at_the_redirect_uri_it_uses(
+    document: dict[str, Any], redirect_uri: str, policy: ASPolicy
+) -> None:
+    async with Lab(seed=0, policy=policy) as lab:
+        client_id = serve(lab, document)
+        code = await get_code(lab, client_id, redirect_uri=redirect_uri)
+        answer = await token_request(lab, code_form(client_id, code, redirect_uri=redirect_uri))
+    assert answer.status_code == 200, answer.text
+
+
+# The one exception to exact matching: the port of a loopback redirect URI ----------------------
+
+
+@pytest.mark.parametrize(
+    "requested",
+    [
+        "http://127.0.0.1:52163/elsewhere",  # another path
+        "http://127.0.0.1:52163/callback?x=1",  # a query added
+        "http://127.0.0.2:52163/callback",  # another loopback address is another URI
+        "http://[::1]:52163/callback",
+        "http://localhost.:52163/callback",
+        "http://evil.example:52163/callback",
+        "https://127.0.0.1:52163/callback",  # another scheme
+        "http://127.0.0.1:65536/callback",  # a port over 65535 is no TCP port (WHATWG URL Standard)
+        "http://user@127.0.0.1:52163/callback",
+    ],
+)
+async def test_only_the_port_of_a_registered_loopback_redirect_uri_may_differ(lab: Lab, requested: str) -> None:
+    # OAuth 2.1 §8.4.2 (RFC 8252 §7.3): "any port" for loopback IP redirect URIs, and RFC 9700
+    # §2.1: "exact string matching except for port numbers in localhost redirection URIs".
+    outcome = await open_authorization(lab, serve(lab, CLAUDE_CODE), redirect_uri=requested)
+    assert outcome.fields.get("error") == "invalid_request", outcome
+
+
+async def test_an_https_redirect_uri_on_another_port_is_another_redirect_uri(lab: Lab) -> None:
+    outcome = await open_authorization(
+        lab, serve(lab, CLAUDE), redirect_uri="https://claude.ai:8443/api/mcp/auth_callback"
+    )
+    assert "must match exactly" in outcome.fields["error_description"]
+
+
+async def test_the_code_is_redeemed_with_the_port_the_client_asked_for(lab: Lab) -> None:
+    # OAuth 2.1 §10.2: a redirect_uri at the token endpoint is the authorization request's own.
+    client_id = serve(lab, CLAUDE_CODE)
+    code = await get_code(lab, client_id, redirect_uri="http://127.0.0.1:52163/callback")
+    answer = await token_request(lab, code_form(client_id, code, redirect_uri="http://127.0.0.1/callback"))
+    assert_oauth_error(answer, 400, "invalid_grant", "differs")
+
+
+async def test_a_localhost_only_document_on_another_port_still_carries_the_warning(lab: Lab) -> None:
+    # MCP §11.6.2: any program on the machine can claim this client_id; the port changes nothing.
+    outcome = await open_authorization(lab, serve(lab, CLAUDE_CODE), redirect_uri="http://127.0.0.1:52163/callback")
+    assert "localhost" in outcome.fields["warning"]
+
+
+async def test_a_document_whose_scopes_this_as_lacks_signs_in_with_the_resources_scope(lab: Lab) -> None:
+    # RFC 7591 §2: scope lists what the client "can use", and omitted lets the AS pick a default;
+    # the client asks for the resource's scope at the authorization endpoint (MCP §10).
+    client_id = serve(lab, GOOSE)
+    await get_code(lab, client_id, redirect_uri="http://localhost:49152/oauth_callback", scope="notes:read")
+    assert "scope" not in lab.cimd_cache[client_id].document
+
+
+# Registration bodies (DCR): addressed to this AS alone, refused naming the rule -----------------
+
+# VS Code's registration body, quoted whole in PrefectHQ/fastmcp#1868 (2025-09-19).
+VS_CODE_REGISTRATION = {
+    "client_name": "Visual Studio Code",
+    "client_uri": "https://code.visualstudio.com",
+    "grant_types": ["authorization_code", "refresh_token", DEVICE_CODE],
+    "response_types": ["code"],
+    "redirect_uris": ["https://insiders.vscode.dev/redirect", "https://vscode.dev/redirect", "http://localhost/",
+                      "http://127.0.0.1/", "http://localhost:33418/", "http://127.0.0.1:33418/"],
+    "scope": "read:data",
+    "token_endpoint_auth_method": "none",
+    "application_type": "native",
+}  # fmt: skip
+# Cursor's three redirect URIs in one registration, as soflyy/agent-connector-for-wp#111
+# (2026-09-11) and erp-mafia/accounted#2225 (2026-09-03) quote them; the rest of its body as those
+# threads describe it (a public client).
+CURSOR_REGISTRATION = {
+    "client_name": "Cursor",
+    "redirect_uris": ["cursor://anysphere.cursor-mcp/oauth/callback", "https://www.cursor.com/agents/mcp/oauth/callback",
+                      "http://localhost:8787/callback"],
+    "grant_types": ["authorization_code", "refresh_token"],
+    "response_types": ["code"],
+    "token_endpoint_auth_method": "none",
+}  # fmt: skip
+
+
+@POLICIES
+async def test_vs_codes_registration_is_refused_naming_the_grant_this_as_does_not_offer(policy: ASPolicy) -> None:
+    # RFC 7591 §2: the AS MAY reject a value it does not support. VS Code uses CIMD where the AS
+    # offers it, as this one does; its registration is refused, naming what to ask for instead.
+    async with Lab(seed=0, policy=policy) as lab:
+        answer = await register(lab, {**VS_CODE_REGISTRATION, "scope": "notes:read"})
+    assert_oauth_error(answer, 400, "invalid_client_metadata", DEVICE_CODE, "'authorization_code', 'refresh_token'")
+
+
+async def test_a_registration_asking_for_a_scope_this_as_lacks_is_refused_naming_those_it_offers(lab: Lab) -> None:
+    # Was "scope: value not accepted (Invalid claim: 'scope')", authlib's words, which name neither.
+    answer = await register(lab, {**VS_CODE_REGISTRATION, "grant_types": ["authorization_code", "refresh_token"]})
+    assert_oauth_error(
+        answer, 400, "invalid_client_metadata", "scope ['read:data']", "scopes_supported", "RFC 7591 section 2"
+    )
+
+
+async def test_vs_codes_registration_less_device_code_takes_any_port_on_its_port_less_loopback_uri(lab: Lab) -> None:
+    body = {**VS_CODE_REGISTRATION, "grant_types": ["authorization_code", "refresh_token"], "scope": "notes:read"}
+    client_id = (await register(lab, body)).json()["client_id"]
+    code = await get_code(lab, client_id, redirect_uri="http://127.0.0.1:61000/")
+    answer = await token_request(lab, code_form(client_id, code, redirect_uri="http://127.0.0.1:61000/"))
+    assert answer.status_code == 200, answer.text
+
+
+@POLICIES
+async def test_cursors_registration_is_refused_for_its_private_use_scheme_naming_mcp_11_3(policy: ASPolicy) -> None:
+    # MCP §11.3: redirect URIs MUST be "either localhost or use HTTPS"; RFC 8252 §7.1's private-use
+    # schemes are not among them, and Cursor also lists an https and a loopback one.
+    async with Lab(seed=0, policy=policy) as lab:
+        answer = await register(lab, CURSOR_REGISTRATION)
+    assert_oauth_error(
+        answer, 400, "invalid_redirect_uri", "cursor://anysphere.cursor-mcp/oauth/callback", "MCP section 11.3"
+    )
