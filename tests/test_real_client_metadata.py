@@ -173,6 +173,15 @@ async def test_a_document_whose_scopes_this_as_lacks_signs_in_with_the_resources
 
 # Registration bodies (DCR): addressed to this AS alone, refused naming the rule -----------------
 
+# Claude's (claude.ai, Desktop) registration body, quoted whole in PostHog/posthog#48397
+# (2026-02-19): a confidential client, client_secret_post, where its CIMD document is public.
+CLAUDE_REGISTRATION = {
+    "redirect_uris": ["https://claude.ai/api/mcp/auth_callback"],
+    "token_endpoint_auth_method": "client_secret_post",
+    "grant_types": ["authorization_code", "refresh_token"],
+    "response_types": ["code"],
+    "client_name": "Claude",
+}
 # VS Code's registration body, quoted whole in PrefectHQ/fastmcp#1868 (2025-09-19).
 VS_CODE_REGISTRATION = {
     "client_name": "Visual Studio Code",
@@ -196,6 +205,18 @@ CURSOR_REGISTRATION = {
     "response_types": ["code"],
     "token_endpoint_auth_method": "none",
 }  # fmt: skip
+
+
+@POLICIES
+async def test_claudes_registration_gets_a_secret_it_redeems_its_code_with(policy: ASPolicy) -> None:
+    # RFC 7591 §3.2.1: client_secret_post gets a secret; RFC 6749 §2.3.1: sent in the form.
+    callback = {"redirect_uri": "https://claude.ai/api/mcp/auth_callback"}
+    async with Lab(seed=0, policy=policy) as lab:
+        registered = (await register(lab, CLAUDE_REGISTRATION)).json()
+        code = await get_code(lab, registered["client_id"], **callback)
+        form = {**code_form(registered["client_id"], code, **callback), "client_secret": registered["client_secret"]}
+        answer = await token_request(lab, form)
+    assert answer.status_code == 200, answer.text
 
 
 @POLICIES
