@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from lab_servers import CLIENT_METADATA_URL, HARDENED, Lab, default_client_metadata
+from lab_servers import CLIENT_METADATA_URL, HARDENED, NAIVE, Lab, default_client_metadata
 from lab_servers.authorization_server.cimd import cache_lifetime
 from lab_servers.client import ConsentPage
 
@@ -177,3 +177,23 @@ async def test_claudes_published_document_signs_claude_in(lab: Lab) -> None:
     code = await get_code(lab, CLAUDE, **callback)
     answer = await token_request(lab, code_form(CLAUDE, code, **callback))
     assert answer.status_code == 200 and answer.json()["token_type"] == "Bearer"
+
+
+@pytest.mark.parametrize("scope", ['notes:"read"', "notes:read\\write", "notes:réad"])
+async def test_a_scope_that_is_not_space_separated_scope_tokens_is_refused_by_document_and_registration(
+    scope: str,
+) -> None:
+    # RFC 6749 §3.3: a scope-token is printable ASCII but for '"' and '\\'. (A tab or a line break
+    # is refused before, by both policies: no text field holds a control character.)
+    async with Lab(policy=NAIVE) as lab:
+        lab.publish_client_document(CLIENT_METADATA_URL, {**default_client_metadata(), "scope": scope})
+        outcome = await open_authorization(lab, CLIENT_METADATA_URL)
+        assert isinstance(outcome, ConsentPage) and "RFC 6749 section 3.3" in outcome.fields["error_description"]
+        async with lab.httpx_client() as http:
+            metadata = {
+                "redirect_uris": ["https://app.example/callback"],
+                "scope": scope,
+                "token_endpoint_auth_method": "none",
+            }
+            answer = await http.post(f"{lab.issuer}/register", json=metadata)
+    assert answer.status_code == 400 and "RFC 6749 section 3.3" in answer.json()["error_description"]

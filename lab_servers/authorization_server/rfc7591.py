@@ -26,6 +26,7 @@ from .logos import sniff_raster_image
 from .metadata_limits import MAX_REGISTRATION_BODY_BYTES, MetadataLimitError, check_metadata_limits, understood_metadata
 from .policy import ASPolicy
 from .registration_limits import RegistrationLimits
+from .reject_or_replace import ValueRefused, check_offered_by_this_as, narrowed_to_this_as
 
 _STRING_FIELDS = (
     "client_name", "client_uri", "logo_uri", "scope", "tos_uri", "policy_uri", "jwks_uri",
@@ -178,10 +179,13 @@ def check_client_metadata(
     for field in _WEB_URL_FIELDS:
         if field in metadata:
             _check_web_url(field, metadata[field])
-    if narrow_to_this_as:
-        metadata = narrowed_to_this_as(metadata, as_metadata)
-    else:
-        check_offered_by_this_as(metadata, as_metadata)
+    try:
+        if narrow_to_this_as:
+            metadata = narrowed_to_this_as(metadata, as_metadata)
+        else:
+            check_offered_by_this_as(metadata, as_metadata)
+    except ValueRefused as exc:
+        raise MetadataError("invalid_client_metadata", exc.description) from None
     claims = ClientMetadataClaims(dict(metadata), {}, options=ClientMetadataClaims.get_claims_options(as_metadata))
     try:
         claims.validate()
@@ -194,70 +198,6 @@ def check_client_metadata(
             "invalid_client_metadata", f"client metadata not accepted ({type(exc).__name__}: {exc})"
         ) from None
     return dict(metadata)
-
-
-# The values metadata lists that this AS reads against its own metadata (RFC 8414 §2); `scope` is
-# one string of values separated by spaces (RFC 7591 §2, RFC 6749 §3.3).
-_NARROWED_TO_THIS_AS = (
-    ("grant_types", "grant_types_supported"),
-    ("response_types", "response_types_supported"),
-    ("scope", "scopes_supported"),
-)
-
-
-def narrowed_to_this_as(metadata: dict[str, Any], as_metadata: dict[str, Any]) -> dict[str, Any]:
-    """`metadata` with its grant types, response types and scope narrowed to those this AS supports.
-
-    §2 lets an AS "reject or replace" the values a client asks for. A DCR request is addressed to
-    this AS alone, and a refusal tells its client what to send instead: registration refuses. A
-    CIMD document is one for every AS its client meets: Claude's lists jwt-bearer, VS Code's
-    device_code. Refused whole, such a client could never sign in here, though it never asks for
-    that grant. So for a document what this AS lacks is set aside, and only one left with no grant
-    or response type is refused; a scope left with nothing is dropped, as if omitted. CIMD -02 is silent (the WG's issue #71 is open); Keycloak, better-auth and
-    ToolHive, which once refused these documents, narrow them the same way."""
-    narrowed = dict(metadata)
-    for name, supported_name in _NARROWED_TO_THIS_AS:
-        value, supported = metadata.get(name), as_metadata.get(supported_name)
-        asked = value.split(" ") if name == "scope" and isinstance(value, str) else value
-        if not (isinstance(asked, list) and isinstance(supported, list)):
-            continue  # absent: §2's default; the types were checked before
-        kept = [item for item in asked if item in supported]
-        if name == "scope" and not kept:
-            # §2: scope lists what the client "can use"; omitted, the AS "MAY register a client
-            # with a default set of scopes". A client asks for a resource's scope at the
-            # authorization endpoint (MCP §10: from its WWW-Authenticate or metadata), and this AS
-            # checks that against the resource, never against the document. Goose's document
-            # (2026) lists only "openid profile email": refused, Goose could never sign in here.
-            narrowed.pop("scope", None)
-            continue
-        if any(asked) and not kept:
-            raise MetadataError(
-                "invalid_client_metadata",
-                f"none of its {name} {shown(asked)} is one this AS supports: {shown(supported)} (RFC 7591 §2)",
-            )
-        narrowed[name] = " ".join(kept) if name == "scope" else kept
-    return narrowed
-
-
-def check_offered_by_this_as(metadata: dict[str, Any], as_metadata: dict[str, Any]) -> None:
-    """A registration's grant types, response types and scope, each one this AS supports.
-
-    RFC 7591 §2 lets the AS "reject or replace" what it does not offer; registration rejects,
-    naming the values and what this AS offers instead, which authlib's own refusal ("scope: value
-    not accepted (Invalid claim: 'scope')") left the client to guess. VS Code's registration body
-    (2025-09) asks for RFC 8628's device_code beside the authorization code grant."""
-    for name, supported_name in _NARROWED_TO_THIS_AS:
-        value, supported = metadata.get(name), as_metadata.get(supported_name)
-        asked = value.split(" ") if name == "scope" and isinstance(value, str) else value
-        if not (isinstance(asked, list) and isinstance(supported, list)):
-            continue  # absent: §2's default; the types were checked before
-        lacking = [item for item in asked if item not in supported]
-        if lacking:
-            raise MetadataError(
-                "invalid_client_metadata",
-                f"{name} {shown(lacking)} is not offered by this AS, which supports {shown(supported)} "
-                f"({supported_name}); the AS MAY reject a value it does not support (RFC 7591 §2)",
-            )
 
 
 # RFC 7591 §2's URL-valued fields. authlib refuses a javascript: or data: URL in them too, but
