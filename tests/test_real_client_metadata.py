@@ -126,6 +126,7 @@ async def test_a_real_clients_document_signs_it_in_at_the_redirect_uri_it_uses(
     [
         "http://127.0.0.1:52163/elsewhere",  # another path
         "http://127.0.0.1:52163/callback?x=1",  # a query added
+        "http://127.0.0.1:52163/callback?",  # an empty one (urlsplit's geturl() dropped it)
         "http://127.0.0.2:52163/callback",  # another loopback address is another URI
         "http://[::1]:52163/callback",
         "http://localhost.:52163/callback",

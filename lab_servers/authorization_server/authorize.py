@@ -7,6 +7,7 @@ back to the client on the redirect, with `state` and `iss` (RFC 9207 §2: errors
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlencode
 
 from starlette.responses import HTMLResponse, RedirectResponse
@@ -63,15 +64,21 @@ def redirect_to_client(
     )
 
 
+# RFC 3986 §3: scheme "://" authority, then the rest (path, query) as written.
+_AUTHORITY = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<authority>[^/?#]*)(?P<rest>.*)", re.DOTALL)
+
+
 def without_port(uri: str) -> str | None:
-    """`uri` with its port taken out of the authority, or None when it is no valid redirect URI."""
-    parts = split_url(uri)
+    """`uri` with its port taken out of the authority and every other character as written, or
+    None when it has none to take. (urlsplit's geturl() also dropped an empty query: "/cb?"
+    became "/cb", a string the client never registered.)"""
+    parts = _AUTHORITY.fullmatch(uri)
     if parts is None:
         return None
-    host, colon, port = parts.netloc.rpartition(":")
+    host, colon, port = parts["authority"].rpartition(":")
     if not colon or "]" in port:
         return uri  # no port: nothing after the last ":" (or the ":" was inside "[…]")
-    return parts._replace(netloc=host).geturl() if port.isascii() and port.isdigit() else None
+    return f"{parts['scheme']}{host}{parts['rest']}" if port.isascii() and port.isdigit() else None
 
 
 def is_loopback_port_variant(requested: str, registered: str) -> bool:
