@@ -121,7 +121,8 @@ def choose_redirect_uri(client: Client, requested: str | None, exact: bool) -> s
     where = "in the client's metadata document" if client.kind == "cimd" else "registered for this client"
     raise OAuthError(
         "invalid_request",
-        f"redirect_uri {shown(requested)} is not {where}; redirect URIs must match exactly (OAuth 2.1 §4.1.1, MCP §11.5)",
+        f"redirect_uri {shown(requested)} is not {where}; redirect URIs must match exactly, but for the port of"
+        " an http loopback one (OAuth 2.1 §4.1.1, §8.4.2; MCP §11.5)",
     )
 
 
