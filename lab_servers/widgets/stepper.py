@@ -85,6 +85,9 @@ class HandshakeStepper:
         self.pending: asyncio.Future[Any] | concurrent.futures.Future[Any] | None = None
         self.diagram: SequenceDiagram | None = None  # the run so far, as drawn in diagram_html
         self._decision: asyncio.Future[str] | None = None  # set while the consent page waits for a click
+        # Counts resets. A step that a reset abandoned (at a consent page) wakes up after it: it
+        # must leave the new run's state alone, or the widget stays "working…" for good.
+        self._run = 0
         self._loop = _running_loop()  # the kernel's loop, when built in a notebook cell
 
         self.method_buttons = w.ToggleButtons(
@@ -171,11 +174,13 @@ class HandshakeStepper:
 
     async def advance(self, decision: str | None = None) -> StepRecord | None:
         """Run the next step without asking anyone (`decision` at consent: "approve", the default,
-        or "deny"). Returns its record, or None when busy or finished. A failing step is shown,
-        not raised: see `.error`. A decision that is neither is the caller's slip: raised."""
+        or "deny"). Returns its record, or None when busy, at a consent page waiting for Approve or
+        Deny (a second step beside it would make the AS see two authorization requests), or
+        finished. A failing step is shown, not raised: see `.error`. A decision that is neither
+        is the caller's slip: raised."""
         if decision is not None:
             check_decision("advance(decision=…)", decision)
-        if self.busy:
+        if self.busy or self.awaiting_decision:
             return None
         self.busy = True
         return await self._advance(decision)
@@ -183,11 +188,16 @@ class HandshakeStepper:
     async def call_tool(self, name: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
         """After the handshake: call a tool through the stepper's client, so that what it sets off
         (a refresh, a step-up with its consent and token steps) appears here as steps too."""
+        if self.busy or self.awaiting_decision:
+            raise RuntimeError("the stepper is running a step, or its consent page waits for Approve or Deny")
         if self.client is None or not self.done:
             raise RuntimeError("finish the handshake first (Next step until step 7 is done)")
+        self.busy = True  # the buttons wait for the call, as for a click
+        self._render()
         try:
             return await self.client.call_tool(name, arguments)
         finally:
+            self.busy = False
             self._render()
 
     async def _after_handshake(
@@ -196,22 +206,24 @@ class HandshakeStepper:
         # Called with self.busy set by the click handler; like a step, a failure is shown, not raised.
         # With `ask_user`, a consent page this call leads to (a step-up's) waits for Approve or Deny,
         # as step 5 does: the user consents to the wider scope, not the stepper.
-        start = len(self.records)
+        run, client = self._run, self.client
+        start = len(client.records)
         result: dict[str, Any] | None = None
-        default_decision = self.client.decision
+        default_decision = client.decision
         if ask_user is not None:
-            self.client.decision = ask_user
+            client.decision = ask_user
         try:
-            result = await self.client.call_tool(name, arguments)
+            result = await client.call_tool(name, arguments)
             self.error = None
         except Exception as exc:  # noqa: BLE001 - shown in the widget, as for a step
             self.error = exc
         finally:
-            self.client.decision = default_decision
-            ran = " → ".join(f"{r.number} {r.name}" for r in self.records[start:])
-            self.last_call = f"{name}: {ran}" if ran else name
-            self.busy = False
-            self._render()
+            client.decision = default_decision
+            if run == self._run:  # else a reset abandoned the call, and self.client is the new run's
+                ran = " → ".join(f"{r.number} {r.name}" for r in client.records[start:])
+                self.last_call = f"{name}: {ran}" if ran else name
+                self.busy = False
+                self._render()
         return result
 
     async def _expire_then_call(self) -> dict[str, Any] | None:
@@ -250,15 +262,17 @@ class HandshakeStepper:
 
     async def _ask_user(self, page: ConsentPage) -> str:
         """Shown the consent page, wait for the person's click (see `_decide`)."""
-        self._decision = asyncio.get_running_loop().create_future()
+        run = self._run
+        decision = self._decision = asyncio.get_running_loop().create_future()
         self.busy = False  # the buttons must work while the step waits
         self._render()
         try:
-            return await self._decision
+            return await decision
         finally:
-            self._decision = None
-            self.busy = True
-            self._render()
+            if run == self._run:  # else Reset cancelled the wait, and the new run is not busy
+                self._decision = None
+                self.busy = True
+                self._render()
 
     def _decide(self, choice: str) -> None:
         decision = self._decision
@@ -273,6 +287,7 @@ class HandshakeStepper:
 
     async def _advance(self, decision: Any) -> StepRecord | None:
         # Called with self.busy already set (by advance() or by the click handler).
+        run = self._run
         record: StepRecord | None = None
         try:
             if self.done:
@@ -291,13 +306,16 @@ class HandshakeStepper:
         except Exception as exc:  # noqa: BLE001 - anything else is shown in the widget too
             self.error = exc
         finally:
-            self.busy = False
-            self._render()
+            if run == self._run:  # else Reset abandoned this step at its consent page
+                self.busy = False
+                self._render()
         return record
 
     async def _reset(self) -> None:
+        self._run += 1
         if self._decision is not None and not self._decision.done():
             self._decision.cancel()  # a reset while the consent page waits abandons that step
+        self._decision = None
         try:
             old = self.lab
             self.lab = old.fresh()
@@ -313,7 +331,9 @@ class HandshakeStepper:
     # Scheduling ----------------------------------------------------------------------------------
 
     def _click(self, action: Any, *args: Any) -> None:
-        if self.busy:
+        # While the consent page waits, only Reset acts (and Approve or Deny, see `_decide`): any
+        # other step now would run beside the waiting one.
+        if self.busy or (self.awaiting_decision and action != self._reset):
             return
         self.busy = True
         self._render()
@@ -344,7 +364,7 @@ class HandshakeStepper:
         self.next_button.layout.display = "none" if deciding else None
         self.approve_button.layout.display = None if deciding else "none"
         self.deny_button.layout.display = None if deciding else "none"
-        self.next_button.disabled = self.busy or self.done
+        self.next_button.disabled = self.busy or self.done or deciding
         for button in (self.approve_button, self.deny_button):
             button.disabled = self.busy or not deciding
         self.reset_button.disabled = self.busy
