@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from ..client import STEPS, StepError, StepRecord
+from ..trace import printable
 from ..views import SequenceDiagram
 from ..views._html import MUTED, PAPER, esc, wrap
 
@@ -42,8 +43,9 @@ def _pill(state: str, number: int, name: str) -> str:
 
 def progress_html(records: list[StepRecord], next_step_number: int) -> str:
     """One pill per handshake step (done, failed, next, later), then one per step that ran after it."""
-    failed = {r.number for r in records if "error" in r.learned}
-    succeeded = {r.number for r in records if "error" not in r.learned}
+    handshake, after = split_at_the_handshake(records)
+    failed = {r.number for r in handshake if "error" in r.learned}
+    succeeded = {r.number for r in handshake if "error" not in r.learned}
     pills = []
     for number, name, _title, _spec in STEPS:
         state = (
@@ -55,10 +57,19 @@ def progress_html(records: list[StepRecord], next_step_number: int) -> str:
         pills.append(_pill(state, number, name))
     # Steps after the handshake (refresh, step-up, a later call...) show up as they happen, in
     # the order they ran, so a step-up during step 7 is visible here too, not only in the trace.
-    for record in (r for r in records if r.number > LAST_STEP):
+    for record in after:
         state = "failed" if "error" in record.learned else "done"
         pills.append(_pill(state, record.number, record.name))
     return wrap("".join(pills))
+
+
+def split_at_the_handshake(records: list[StepRecord]) -> tuple[list[StepRecord], list[StepRecord]]:
+    """The handshake's runs of its steps, and the runs after it: of steps past the seven, and from
+    the first of those on, of the handshake steps they set off (a step-up's consent and token,
+    steps 5 and 6 again; a new discovery). Step 7 stays the handshake's, even with a step-up in it."""
+    first = next((i for i, r in enumerate(records) if r.number > LAST_STEP), len(records))
+    later = records[first:]
+    return records[:first] + [r for r in later if r.number == LAST_STEP], [r for r in later if r.number != LAST_STEP]
 
 
 def static_html(method: str, completed_run: SequenceDiagram | None) -> str:
@@ -98,6 +109,12 @@ class _Stepper(Protocol):
     def next_step_number(self) -> int: ...
 
 
+def _text(value: object) -> str:
+    """What a server or an exception said, as text: markup escaped, and what a terminal would act
+    on (ESC codes, line separators, bidi overrides) written as its escape, as StepError does."""
+    return esc(printable(str(value)))
+
+
 def status_html(stepper: _Stepper) -> str:
     """The line under the pills: what the stepper is doing, what failed, or what comes next."""
     return wrap(_status(stepper), live=True)
@@ -118,21 +135,21 @@ def _status(stepper: _Stepper) -> str:
             if stepper.at_consent
             else " Reset to start over."
         )
-        return f'<div class="err"><b>✕ {esc(what)}</b><br>{esc(retry.strip())}</div>'
+        return f'<div class="err"><b>✕ {_text(what)}</b><br>{esc(retry.strip())}</div>'
     if stepper.awaiting_decision and stepper.done:
         scope = stepper.client.state.scope or ""
         return (
             f"<b>{label}</b>: step-up. The tool needs more scope, so the user is asked again, for "
-            f"<code>{esc(scope)}</code>; the consent page below is what they see. Approve or Deny?"
+            f"<code>{_text(scope)}</code>; the consent page below is what they see. Approve or Deny?"
         )
     if stepper.done:
         whoami = stepper.client.state.whoami or {}
         after = (
-            f" Last call {esc(stepper.last_call)}."
+            f" Last call {_text(stepper.last_call)}."
             if stepper.last_call
             else " Now try what comes after: a tool that needs more scope, or an expired token."
         )
-        return f"<b>{label}</b>: handshake complete. The MCP server knows this client as <code>{esc(whoami.get('client_id', ''))}</code>.{after}"
+        return f"<b>{label}</b>: handshake complete. The MCP server knows this client as <code>{_text(whoami.get('client_id', ''))}</code>.{after}"
     if stepper.awaiting_decision:
         return f"<b>{label}</b>: step 5, the consent page below is what the user sees. Approve or Deny?"
     number, _name, title, _spec = STEPS[stepper.next_step_number - 1]

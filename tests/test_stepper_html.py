@@ -1,0 +1,84 @@
+"""The stepper's HTML: its pills say which steps ran, in the order they ran, and its status line
+shows what a server or an exception said as text, never as markup or as terminal controls."""
+
+from __future__ import annotations
+
+import re
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from lab_servers import Lab
+from lab_servers.client import StepError
+from lab_servers.widgets import HandshakeStepper
+from lab_servers.widgets.stepper_html import status_html
+from tests.test_stepper_slips import show_consent_page
+from tests.test_widgets import complete_handshake
+
+# Markup, a quote to leave an attribute, a line separator, a bidi override, an ESC sequence.
+HOSTILE = "<script>alert(1)</script>\"'><img src=x onerror=alert(1)>\u2028\u202e\x1b[31m&amp;"
+
+
+def pills(html: str) -> list[str]:
+    """The pills' text, in order: "✓ 1 challenge", "▶ 2 resource-metadata", "3 as-metadata"…"""
+    return [re.sub(r"<[^>]*>", "", pill) for pill in re.findall(r"<span[^>]*>.*?</span>", html)]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("choice", "after"),
+    [
+        ("approve", ["✓ 10 step-up", "✓ 5 authorize", "✓ 6 token", "✓ 8 call"]),
+        ("deny", ["✓ 10 step-up", "✕ 5 authorize", "✕ 8 call"]),
+    ],
+)
+async def test_the_pills_after_the_handshake_show_every_step_a_step_up_ran(
+    lab: Lab, choice: str, after: list[str]
+) -> None:
+    # A step-up asks the user again and exchanges a new code (steps 5 and 6 once more, MCP
+    # 2026-07-28 §11.1.2): its pills follow the handshake's seven in the order the steps ran,
+    # and a refused consent is a failed pill there, while the handshake's step 5 stays done.
+    stepper = HandshakeStepper(lab)
+    try:
+        await complete_handshake(stepper)
+        waiting = await show_consent_page(stepper, "step_up_button")
+        getattr(stepper, f"{choice}_button").click()
+        await waiting
+        shown = pills(stepper.progress.value)
+        assert shown[:7] == [f"✓ {n} {name}" for n, name in enumerate(
+            ["challenge", "resource-metadata", "as-metadata", "client-id", "authorize", "token", "mcp"], 1
+        )]  # fmt: skip
+        assert shown[7:] == after
+    finally:
+        await stepper.aclose()
+
+
+def status_of(**state: Any) -> str:
+    """The status line of a stepper in this state (the fields `status_html` reads)."""
+    fields: dict[str, Any] = dict(busy=False, error=None, client=None, last_call=None, method="dcr")
+    fields |= dict(at_consent=False, awaiting_decision=False, done=False, next_step_number=1) | state
+    return status_html(SimpleNamespace(**fields))
+
+
+def shows_as_text(html: str) -> bool:
+    raw = ["<script", "<img", "\"'>", "\u2028", "\u202e", "\x1b"]
+    return not any(piece in html for piece in raw) and "&lt;script&gt;" in html
+
+
+@pytest.mark.parametrize(
+    "error", [StepError(5, "authorize", HOSTILE), KeyError(HOSTILE), RuntimeError(HOSTILE)], ids=type
+)
+def test_an_error_is_shown_as_text(error: BaseException) -> None:
+    # Any exception a step raised, not only a StepError (whose reason is made printable when it is
+    # made): markup escaped, ESC, U+2028 and bidi overrides written as escapes (RFC 6749 §5.2
+    # allows none of them in an error_description).
+    html = status_of(error=error)
+    assert shows_as_text(html) and "\\x1b[31m" in html and "\\u202e" in html
+
+
+def test_what_a_server_named_is_shown_as_text() -> None:
+    # The scope a step-up asks for, and the client_id the MCP server reports, come from servers.
+    client = SimpleNamespace(state=SimpleNamespace(scope=HOSTILE, whoami={"client_id": HOSTILE}))
+    assert shows_as_text(status_of(done=True, awaiting_decision=True, client=client))
+    assert shows_as_text(status_of(done=True, client=client, last_call=HOSTILE))
