@@ -20,15 +20,48 @@ from .client import Browser, Credentials, LabClient, StepError
 from .client.registration_step import token_endpoint_auth_method
 from .determinism import SystemIds
 from .revisions import REVISIONS, revision
-from .trace import Trace
+from .trace import Trace, printable
 
 # The suite's CIMD scenario expects exactly this client_id (its mock AS does not fetch it).
 CONFORMANCE_CLIENT_METADATA_URL = "https://conformance-test.local/client-metadata.json"
 REDIRECT_URI = "http://localhost:3000/callback"
+# What each kind of scenario reads from MCP_CONFORMANCE_CONTEXT (a JSON object of strings).
+ENTERPRISE_FIELDS = ("client_id", "idp_token_endpoint", "idp_id_token", "idp_client_id")
+CLIENT_CREDENTIALS_FIELDS = ("client_id",)
+
+
+class ContextError(ValueError):
+    """MCP_CONFORMANCE_CONTEXT is not what the suite documents: said in one line, not a traceback."""
+
+
+def read_context(text: str | None, scenario: str) -> dict[str, str]:
+    """The suite's MCP_CONFORMANCE_CONTEXT (absent: {}), with the fields `scenario` needs."""
+    try:
+        context = json.loads(text or "{}")
+    except ValueError as exc:
+        raise ContextError(f"MCP_CONFORMANCE_CONTEXT is not JSON: {exc}") from None
+    if not isinstance(context, dict):
+        raise ContextError(f"MCP_CONFORMANCE_CONTEXT is not a JSON object: {printable(text or '')[:200]}")
+    needed = (
+        CLIENT_CREDENTIALS_FIELDS if scenario.startswith("auth/client-credentials")
+        else ENTERPRISE_FIELDS if "idp_id_token" in context
+        else ()
+    )  # fmt: skip
+    for name in needed:
+        if not isinstance(context.get(name), str):
+            raise ContextError(
+                f"MCP_CONFORMANCE_CONTEXT has no {name} string, which {scenario or 'the scenario'} needs"
+            )
+    return context
 
 
 async def run(server_url: str) -> int:
-    context = json.loads(os.environ.get("MCP_CONFORMANCE_CONTEXT") or "{}")
+    scenario = os.environ.get("MCP_CONFORMANCE_SCENARIO", "")
+    try:
+        context = read_context(os.environ.get("MCP_CONFORMANCE_CONTEXT"), scenario)
+    except ContextError as error:
+        print(f"lab client: {error}", file=sys.stderr)
+        return 2
     # The suite says which spec version the scenario runs at; the client follows that revision
     # (and the lab's default when the version is one the lab does not model).
     requested = os.environ.get("MCP_CONFORMANCE_PROTOCOL_VERSION")
@@ -57,7 +90,7 @@ async def run(server_url: str) -> int:
         try:
             for _ in range(3):  # discovery first: pre-registered credentials belong to one issuer
                 await client.next_step()
-            if os.environ.get("MCP_CONFORMANCE_SCENARIO", "").startswith("auth/client-credentials"):
+            if scenario.startswith("auth/client-credentials"):
                 await _client_credentials(client, context)
                 return _report(client)
             if "idp_id_token" in context:
