@@ -114,3 +114,42 @@ async def test_approve_pressed_twice_decides_once(stepper: HandshakeStepper) -> 
     stepper.approve_button.click()  # a second press, after the step went on: nothing to decide
     stepper.deny_button.click()
     assert not stepper.busy and stepper.error is None and stepper.next_step_number == 6
+
+
+async def test_a_step_awaited_in_a_cell_holds_the_buttons_until_it_is_done(stepper: HandshakeStepper) -> None:
+    step = asyncio.ensure_future(stepper.advance())
+    await asyncio.sleep(0)  # started, waiting on the MCP server
+    assert stepper.busy and stepper.next_button.disabled
+    stepper.next_button.click()  # ignored: one step at a time
+    assert stepper.pending is None
+    assert await stepper.advance() is None and await step is not None
+    assert [r.number for r in stepper.records] == [1]
+
+
+async def test_reset_awaited_while_a_step_runs_waits_its_turn(stepper: HandshakeStepper) -> None:
+    step = asyncio.ensure_future(stepper.advance())
+    await asyncio.sleep(0)
+    await stepper.reset()  # ignored: the step is running
+    await step
+    assert [r.number for r in stepper.records] == [1]
+
+
+async def test_a_reset_holds_the_buttons_while_it_closes_the_old_lab() -> None:
+    stepper = HandshakeStepper(seed=0)  # its own lab, which Reset closes
+    try:
+        await stepper.advance()
+        reset = asyncio.ensure_future(stepper.reset())
+        await asyncio.sleep(0)  # closing the old lab
+        assert stepper.busy and stepper.next_button.disabled and "working…" in stepper.status.value
+        assert await stepper.advance() is None
+        await reset
+        assert stepper.client is None and not stepper.busy
+    finally:
+        await stepper.aclose()
+
+
+async def test_call_tool_before_the_handshake_is_done_says_finish_it_first(stepper: HandshakeStepper) -> None:
+    await click(stepper)  # a client exists, with one step done
+    with pytest.raises(RuntimeError, match="finish the handshake first"):
+        await stepper.call_tool("whoami")
+    assert [r.number for r in stepper.records] == [1]

@@ -183,6 +183,7 @@ class HandshakeStepper:
         if self.busy or self.awaiting_decision:
             return None
         self.busy = True
+        self._render()  # "working…", the buttons disabled, as after a click
         return await self._advance(decision)
 
     async def call_tool(self, name: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -245,6 +246,7 @@ class HandshakeStepper:
         if self.busy:
             return
         self.busy = True
+        self._render()
         await self._reset()
 
     async def aclose(self) -> None:
