@@ -1,0 +1,77 @@
+"""The stepper after the handshake: its two buttons (a step-up, an expired token) and the labs it
+closes. Each button leaves the client as it found it, shows a failure as a step's would be shown,
+and clears it once a later call goes through."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from lab_servers import Lab
+from lab_servers.serve import WallClock
+from lab_servers.widgets import HandshakeStepper
+from tests.test_stepper_slips import show_consent_page
+from tests.test_widgets import click, complete_handshake
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def stepper(lab: Lab) -> AsyncIterator[HandshakeStepper]:
+    stepper = HandshakeStepper(lab)
+    yield stepper
+    await stepper.aclose()
+
+
+async def test_after_the_step_up_consent_the_client_decides_as_before(stepper: HandshakeStepper) -> None:
+    # The step-up's consent page waited for the person's click; a later call_tool from a cell has
+    # no one to click, and goes on with the client's own decision again.
+    await complete_handshake(stepper)
+    own = stepper.client.decision
+    waiting = await show_consent_page(stepper, "step_up_button")
+    stepper.approve_button.click()
+    await waiting
+    assert stepper.client.decision is own
+
+
+async def test_a_call_that_goes_through_clears_the_last_failure(stepper: HandshakeStepper) -> None:
+    await complete_handshake(stepper)
+    waiting = await show_consent_page(stepper, "step_up_button")
+    stepper.deny_button.click()
+    await waiting
+    assert stepper.error is not None and "✕" in stepper.status.value
+    await click(stepper, "expire_button")  # refresh, then whoami: it works
+    assert stepper.error is None and "✕" not in stepper.status.value
+
+
+async def test_a_token_without_exp_expires_by_its_expires_in(stepper: HandshakeStepper, lab: Lab) -> None:
+    # An opaque access token has no exp to read (RFC 7519 §4.1.4 is a JWT's); the token
+    # response's expires_in (RFC 6749 §5.1) says when it expires instead.
+    await complete_handshake(stepper)
+    stepper.client.state.tokens["access_token"] = "opaque-token-the-mcp-server-refuses"
+    before, expires_in = lab.clock.now(), int(stepper.client.state.tokens["expires_in"])
+    await click(stepper, "expire_button")
+    assert lab.clock.now() == before + expires_in + 1
+    assert stepper.error is None and [r.name for r in stepper.records[7:]] == ["refresh", "call"]
+
+
+async def test_expire_on_a_wall_clock_says_why_and_leaves_the_buttons_working() -> None:
+    async with Lab(seed=0, clock=WallClock()) as lab:
+        stepper = HandshakeStepper(lab)
+        await complete_handshake(stepper)
+        await click(stepper, "expire_button")
+        assert isinstance(stepper.error, RuntimeError) and "cannot be advanced" in stepper.status.value
+        assert not stepper.expire_button.disabled and not stepper.reset_button.disabled
+        assert len(stepper.records) == 7  # nothing was called
+
+
+async def test_aclose_closes_the_labs_the_stepper_made() -> None:
+    stepper = HandshakeStepper(seed=0)
+    await stepper.advance()
+    first = stepper.lab
+    await stepper.reset()  # closes the first; the second is the stepper's too
+    await stepper.advance()
+    await stepper.aclose()
+    for lab in (first, stepper.lab):
+        assert lab._browser_http is None  # closed (Lab.aclose lets it go)
