@@ -75,3 +75,21 @@ async def test_aclose_closes_the_labs_the_stepper_made() -> None:
     await stepper.aclose()
     for lab in (first, stepper.lab):
         assert lab._browser_http is None  # closed (Lab.aclose lets it go)
+
+
+async def test_advance_after_the_handshake_runs_nothing(stepper: HandshakeStepper) -> None:
+    await complete_handshake(stepper)
+    assert await stepper.advance() is None
+    assert stepper.error is None and len(stepper.records) == 7 and "handshake complete" in stepper.status.value
+
+
+async def test_the_buttons_call_their_tools_and_the_tools_answer(stepper: HandshakeStepper) -> None:
+    # A tool that answered isError (an unknown name, a missing argument) is no demonstration of
+    # a step-up or a refresh: each button's call goes through.
+    await complete_handshake(stepper)
+    waiting = await show_consent_page(stepper, "step_up_button")
+    stepper.approve_button.click()
+    await waiting
+    await click(stepper, "expire_button")
+    calls = [r.learned for r in stepper.records[7:] if r.name == "call"]
+    assert calls == [{"tool": "add_note", "is_error": False}, {"tool": "whoami", "is_error": False}]

@@ -82,3 +82,25 @@ def test_what_a_server_named_is_shown_as_text() -> None:
     client = SimpleNamespace(state=SimpleNamespace(scope=HOSTILE, whoami={"client_id": HOSTILE}))
     assert shows_as_text(status_of(done=True, awaiting_decision=True, client=client))
     assert shows_as_text(status_of(done=True, client=client, last_call=HOSTILE))
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("method", "label"), [("dcr", "DCR"), ("cimd", "CIMD"), ("auto", "auto")])
+async def test_the_pills_and_the_status_follow_the_handshake(lab: Lab, method: str, label: str) -> None:
+    stepper = HandshakeStepper(lab, method=method)
+    names = ["challenge", "resource-metadata", "as-metadata", "client-id", "authorize", "token", "mcp"]
+    try:
+        later = [f"{n} {name}" for n, name in enumerate(names, 1)][1:]
+        assert pills(stepper.progress.value) == ["▶ 1 challenge", *later]
+        assert f"<b>{label}</b>: next is step 1 of 7, Request without a token → 401." in stepper.status.value
+        for _ in range(4):
+            await stepper.advance()
+        assert pills(stepper.progress.value)[3:] == ["✓ 4 client-id", "▶ 5 authorize", "6 token", "7 mcp"]
+        assert "next is step 5 of 7" in stepper.status.value and "you decide" in stepper.status.value
+        await stepper.advance("deny")  # failed, not next: the pill says what happened
+        assert pills(stepper.progress.value)[3:] == ["✓ 4 client-id", "✕ 5 authorize", "6 token", "7 mcp"]
+        await stepper.advance("approve")
+        assert pills(stepper.progress.value)[4:] == ["✓ 5 authorize", "▶ 6 token", "7 mcp"]
+        assert "next is step 6 of 7" in stepper.status.value and "you decide" not in stepper.status.value
+    finally:
+        await stepper.aclose()

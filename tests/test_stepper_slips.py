@@ -7,6 +7,7 @@ leaves the widget stuck on "working…"."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from collections.abc import AsyncIterator
 
 import pytest
@@ -108,18 +109,19 @@ async def test_call_tool_holds_the_buttons_while_it_runs(stepper: HandshakeStepp
     assert not stepper.busy and [r.name for r in stepper.records[7:]] == ["call"]
 
 
-async def test_approve_pressed_twice_decides_once(stepper: HandshakeStepper) -> None:
+async def test_approve_pressed_twice_decides_once(stepper: HandshakeStepper, caplog: pytest.LogCaptureFixture) -> None:
     await run_to_consent(stepper)
     await decide(stepper, "approve")
     stepper.approve_button.click()  # a second press, after the step went on: nothing to decide
     stepper.deny_button.click()
     assert not stepper.busy and stepper.error is None and stepper.next_step_number == 6
+    assert not caplog.records  # ipywidgets logs a callback's exception: there was none
 
 
 async def test_a_step_awaited_in_a_cell_holds_the_buttons_until_it_is_done(stepper: HandshakeStepper) -> None:
     step = asyncio.ensure_future(stepper.advance())
     await asyncio.sleep(0)  # started, waiting on the MCP server
-    assert stepper.busy and stepper.next_button.disabled
+    assert stepper.busy and stepper.next_button.disabled and stepper.method_buttons.disabled
     stepper.next_button.click()  # ignored: one step at a time
     assert stepper.pending is None
     assert await stepper.advance() is None and await step is not None
@@ -153,3 +155,84 @@ async def test_call_tool_before_the_handshake_is_done_says_finish_it_first(stepp
     with pytest.raises(RuntimeError, match="finish the handshake first"):
         await stepper.call_tool("whoami")
     assert [r.number for r in stepper.records] == [1]
+
+
+async def test_after_approve_the_step_holds_the_buttons_until_the_redirect_is_followed(
+    stepper: HandshakeStepper,
+) -> None:
+    # The decision is posted to the AS, whose redirect carries the code back (OAuth 2.1 §4.1.2):
+    # step 5 is still running, and Next step must not start step 6 under it.
+    await run_to_consent(stepper)
+    waiting = await show_consent_page(stepper)
+    stepper.approve_button.click()
+    while not (stepper.busy or waiting.done()):  # noqa: ASYNC110 - a few ticks, as in wait_for_consent_page
+        await asyncio.sleep(0)
+    assert not waiting.done() and stepper.next_button.disabled and "working…" in stepper.status.value
+    await waiting
+    assert not stepper.busy and stepper.next_step_number == 6
+
+
+async def test_a_refused_consent_is_returned_as_the_failed_step_5(stepper: HandshakeStepper) -> None:
+    await run_to_consent(stepper)
+    record = await stepper.advance("deny")
+    assert record is stepper.records[-1] and record.number == 5 and "error" in record.learned
+    assert isinstance(stepper.error, Exception) and "access_denied" in str(stepper.error)
+
+
+async def test_an_exception_in_a_step_is_shown_not_raised(
+    stepper: HandshakeStepper, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Not a StepError (a server's refusal) but a fault: the widget says what it was, and the
+    # buttons still work.
+    await click(stepper)
+
+    async def broken() -> None:
+        raise RuntimeError("the lab broke")
+
+    monkeypatch.setattr(stepper.client, "next_step", broken)
+    assert await stepper.advance() is None
+    assert isinstance(stepper.error, RuntimeError) and "✕ RuntimeError: the lab broke" in stepper.status.value
+    assert "Reset to start over." in stepper.status.value  # not at consent: no retry of step 5 to offer
+    assert not stepper.busy and not stepper.next_button.disabled
+
+
+async def test_the_buttons_carry_the_names_the_status_line_gives_them(stepper: HandshakeStepper) -> None:
+    await run_to_consent(stepper)
+    waiting = await show_consent_page(stepper)
+    assert "Approve or Deny?" in stepper.status.value
+    assert (stepper.approve_button.description, stepper.deny_button.description) == ("Approve", "Deny")
+    stepper.deny_button.click()
+    await waiting
+    assert "Next step tries the authorization again; Reset starts over." in stepper.status.value
+    assert (stepper.next_button.description, stepper.reset_button.description) == ("Next step", "Reset")
+
+
+def test_a_method_in_capitals_is_named_with_the_one_meant() -> None:
+    with pytest.raises(ValueError, match=r"unknown method 'DCR' \(did you mean 'dcr'\?\)"):
+        HandshakeStepper(method="DCR")
+
+
+async def test_a_click_from_another_thread_runs_the_step_on_the_labs_loop(stepper: HandshakeStepper) -> None:
+    # ipykernel 7 may call a widget's callback off the kernel loop's thread: the step is handed
+    # to the loop the lab lives on, and the click returns at once.
+    await asyncio.to_thread(stepper.next_button.click)
+    assert isinstance(stepper.pending, concurrent.futures.Future)
+    await asyncio.wrap_future(stepper.pending)
+    assert stepper.error is None and [r.number for r in stepper.records] == [1]
+
+
+async def test_a_stepper_made_off_the_loop_runs_its_steps_on_the_loop_that_clicks(lab: Lab) -> None:
+    stepper = await asyncio.to_thread(HandshakeStepper, lab)  # no loop runs in that thread
+    await click(stepper)
+    assert stepper.error is None and [r.number for r in stepper.records] == [1]
+
+
+def test_in_a_plain_script_a_click_runs_the_step_to_its_end() -> None:
+    # No event loop at all: the click runs the step there and then.
+    stepper = HandshakeStepper(seed=0)
+    try:
+        stepper.next_button.click()
+        assert stepper.pending is not None and stepper.pending.done()
+        assert stepper.error is None and [r.number for r in stepper.records] == [1]
+    finally:
+        asyncio.run(stepper.aclose())

@@ -296,7 +296,6 @@ class HandshakeStepper:
                 return None
             if self.client is None:
                 self.client = self.lab.client(self.method)  # type: ignore[arg-type]
-            self._render()
             if self.at_consent:
                 record = await self.client.authorize(decision=decision or "approve")
             else:
