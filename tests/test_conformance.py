@@ -120,6 +120,11 @@ def failures(code: int, output: str, checks: list[dict[str, str]]) -> list[str]:
 def test_the_lab_client_passes_the_scenario(conformance_cli: Path, version: str, scenario: str, tmp_path: Path) -> None:
     code, output, checks = run_scenario(conformance_cli, scenario, version, tmp_path)
     assert failures(code, output, checks) == [], f"{scenario} at {version}:\n{output[-4000:]}"
+    if scenario in EXTENSION_SCENARIOS:
+        # These scenarios' checks end at the token: that the client then called the MCP server
+        # with it (step 7) is read from the client's own report, which the suite saves.
+        reported = "".join(f.read_text() for f in tmp_path.glob("**/stdout.txt"))
+        assert "step 7 mcp: ok" in reported, f"{scenario}: the client never called the MCP server:\n{reported}"
 
 
 def test_a_timed_out_client_cannot_pass(conformance_cli: Path, tmp_path: Path) -> None:
