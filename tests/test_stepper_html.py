@@ -102,5 +102,9 @@ async def test_the_pills_and_the_status_follow_the_handshake(lab: Lab, method: s
         await stepper.advance("approve")
         assert pills(stepper.progress.value)[4:] == ["✓ 5 authorize", "▶ 6 token", "7 mcp"]
         assert "next is step 6 of 7" in stepper.status.value and "you decide" not in stepper.status.value
+        assert "Allow access to your account?" in stepper.consent_html.value  # the page step 5 showed
+        await stepper.advance()
+        assert stepper.consent_html.value == ""  # step 6 is the token: the page is gone
+        assert '<svg style="max-width:100%;height:auto" ' in stepper.diagram_html.value  # scaled to the output
     finally:
         await stepper.aclose()

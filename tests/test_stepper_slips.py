@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import threading
 from collections.abc import AsyncIterator
 
 import pytest
@@ -212,12 +213,18 @@ def test_a_method_in_capitals_is_named_with_the_one_meant() -> None:
         HandshakeStepper(method="DCR")
 
 
-async def test_a_click_from_another_thread_runs_the_step_on_the_labs_loop(stepper: HandshakeStepper) -> None:
+async def test_a_click_from_another_thread_runs_the_step_on_the_labs_loop(
+    stepper: HandshakeStepper, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # ipykernel 7 may call a widget's callback off the kernel loop's thread: the step is handed
-    # to the loop the lab lives on, and the click returns at once.
+    # to the loop the lab lives on (its servers, its HTTP clients), not run in that thread.
+    threads = []
+    make_client = stepper.lab.client
+    monkeypatch.setattr(stepper.lab, "client", lambda *a: threads.append(threading.current_thread()) or make_client(*a))
     await asyncio.to_thread(stepper.next_button.click)
     assert isinstance(stepper.pending, concurrent.futures.Future)
     await asyncio.wrap_future(stepper.pending)
+    assert threads == [threading.main_thread()]
     assert stepper.error is None and [r.number for r in stepper.records] == [1]
 
 
@@ -236,3 +243,13 @@ def test_in_a_plain_script_a_click_runs_the_step_to_its_end() -> None:
         assert stepper.error is None and [r.number for r in stepper.records] == [1]
     finally:
         asyncio.run(stepper.aclose())
+
+
+async def test_call_tool_is_refused_while_a_button_runs_a_step(stepper: HandshakeStepper) -> None:
+    await complete_handshake(stepper)
+    stepper.expire_button.click()  # the refresh is under way
+    with pytest.raises(RuntimeError, match="running a step"):
+        await stepper.call_tool("whoami")
+    assert stepper.pending is not None
+    await stepper.pending
+    assert stepper.error is None and [r.name for r in stepper.records[7:]] == ["refresh", "call"]
