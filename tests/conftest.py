@@ -1,10 +1,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import pytest
 
 from lab_servers import Lab
+
+if TYPE_CHECKING:
+    from lab_servers.widgets import HandshakeStepper
 
 # The markers of the tests that take a minute or more (pyproject.toml describes each).
 SLOW_GROUPS = frozenset({"binder", "browser", "conformance", "inspector", "slow"})
@@ -29,3 +33,14 @@ def anyio_backend() -> str:
 async def lab() -> AsyncIterator[Lab]:
     async with Lab(seed=0) as lab:
         yield lab
+
+
+@pytest.fixture
+async def stepper(lab: Lab) -> AsyncIterator[HandshakeStepper]:
+    """The handshake stepper on the test's lab. Imported here, not above: ipywidgets is for the
+    tests that use the widget, not for every worker's start."""
+    from lab_servers.widgets import HandshakeStepper
+
+    stepper = HandshakeStepper(lab)
+    yield stepper
+    await stepper.aclose()

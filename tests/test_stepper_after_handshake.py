@@ -4,8 +4,6 @@ and clears it once a later call goes through."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from lab_servers import Lab
@@ -15,13 +13,6 @@ from tests.test_stepper_slips import show_consent_page
 from tests.test_widgets import click, complete_handshake
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def stepper(lab: Lab) -> AsyncIterator[HandshakeStepper]:
-    stepper = HandshakeStepper(lab)
-    yield stepper
-    await stepper.aclose()
 
 
 async def test_after_the_step_up_consent_the_client_decides_as_before(stepper: HandshakeStepper) -> None:

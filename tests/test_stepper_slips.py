@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -18,13 +17,6 @@ from lab_servers.widgets import HandshakeStepper
 from tests.test_widgets import click, complete_handshake, decide, run_to_consent
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def stepper(lab: Lab) -> AsyncIterator[HandshakeStepper]:
-    stepper = HandshakeStepper(lab)
-    yield stepper
-    await stepper.aclose()
 
 
 async def show_consent_page(stepper: HandshakeStepper, button: str = "next_button") -> asyncio.Future[object]:

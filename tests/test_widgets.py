@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from lab_servers import Lab
@@ -13,13 +11,6 @@ from lab_servers.widgets import HandshakeStepper
 from tests.test_views import unstyled
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def stepper(lab: Lab) -> AsyncIterator[HandshakeStepper]:
-    stepper = HandshakeStepper(lab)
-    yield stepper
-    await stepper.aclose()
 
 
 async def click(stepper: HandshakeStepper, button: str = "next_button") -> None:
