@@ -6,9 +6,11 @@ reads its stderr. The scenarios themselves run in test_conformance.py (Node, the
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
+from lab_servers import DEFAULT_REVISION, REVISIONS, Revision, conformance
 from lab_servers.conformance import run
 
 pytestmark = pytest.mark.anyio
@@ -77,3 +79,25 @@ async def test_a_step_that_fails_exits_1_and_says_which_step_and_why(
     code, output = await client_run(monkeypatch, capsys, **env)
     assert code == 1 and "lab client: step 1 (challenge): HTTP request to http://127.0.0.1:9/mcp failed" in output
     assert ": ok" not in output
+
+
+@pytest.mark.parametrize("version", ["2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28", "2099-01-01", None])
+async def test_the_client_runs_at_the_revision_the_suite_names_and_the_labs_default_for_one_it_does_not_model(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], version: str | None
+) -> None:
+    # The suite passes MCP_CONFORMANCE_PROTOCOL_VERSION and judges none of its scenarios by it:
+    # with the variable ignored, all 47 client scenarios still passed. The revision decides what
+    # the client sends (initialize or not, CIMD or not, the MCP-Protocol-Version header).
+    made: list[Revision] = []
+
+    class RecordingClient(conformance.LabClient):
+        def __init__(self, *args: Any, revision: Revision, **kwargs: Any) -> None:
+            made.append(revision)
+            super().__init__(*args, revision=revision, **kwargs)
+
+    monkeypatch.setattr(conformance, "LabClient", RecordingClient)
+    await client_run(
+        monkeypatch, capsys, SCENARIO="auth/metadata-default", **({"PROTOCOL_VERSION": version} if version else {})
+    )
+    expected = version if version in REVISIONS else DEFAULT_REVISION
+    assert [r.version for r in made] == [expected]
