@@ -9,6 +9,7 @@ import pytest
 from lab_servers import Lab
 from lab_servers.serve import WallClock
 from lab_servers.widgets import HandshakeStepper
+from lab_servers.widgets import stepper as stepper_module
 from tests.test_stepper_slips import show_consent_page
 from tests.test_widgets import click, complete_handshake
 
@@ -84,3 +85,18 @@ async def test_the_buttons_call_their_tools_and_the_tools_answer(stepper: Handsh
     await click(stepper, "expire_button")
     calls = [r.learned for r in stepper.records[7:] if r.name == "call"]
     assert calls == [{"tool": "add_note", "is_error": False}, {"tool": "whoami", "is_error": False}]
+
+
+async def test_a_tool_that_answers_is_error_is_said_to_have_failed(
+    stepper: HandshakeStepper, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # MCP server/tools: a tool's own failure is a result with isError and its message as text,
+    # not a JSON-RPC error; the status line read "Last call …" as if it had worked.
+    monkeypatch.setattr(stepper_module, "REFRESH_CALL", ("no_such_tool", {}))
+    await complete_handshake(stepper)
+    await click(stepper, "expire_button")
+    assert "the tool answered isError: Unknown tool: no_such_tool" in stepper.status.value
+    await click(stepper, "expire_button")  # the same call again: still said
+    monkeypatch.setattr(stepper_module, "REFRESH_CALL", ("whoami", {}))
+    await click(stepper, "expire_button")
+    assert "isError" not in stepper.status.value and "Last call whoami" in stepper.status.value

@@ -56,7 +56,7 @@ async def test_the_pills_after_the_handshake_show_every_step_a_step_up_ran(
 
 def status_of(**state: Any) -> str:
     """The status line of a stepper in this state (the fields `status_html` reads)."""
-    fields: dict[str, Any] = dict(busy=False, error=None, client=None, last_call=None, method="dcr")
+    fields: dict[str, Any] = dict(busy=False, error=None, client=None, last_call=None, last_result=None, method="dcr")
     fields |= dict(at_consent=False, awaiting_decision=False, done=False, next_step_number=1) | state
     return status_html(SimpleNamespace(**fields))
 
@@ -82,6 +82,8 @@ def test_what_a_server_named_is_shown_as_text() -> None:
     client = SimpleNamespace(state=SimpleNamespace(scope=HOSTILE, whoami={"client_id": HOSTILE}))
     assert shows_as_text(status_of(done=True, awaiting_decision=True, client=client))
     assert shows_as_text(status_of(done=True, client=client, last_call=HOSTILE))
+    failed = {"isError": True, "content": [{"type": "text", "text": HOSTILE}]}  # what the tool said
+    assert shows_as_text(status_of(done=True, client=client, last_call="add_note", last_result=failed))
 
 
 @pytest.mark.anyio

@@ -110,6 +110,7 @@ class HandshakeStepper:
             tooltip="Move the lab clock past the token's exp, then call whoami: 401 → refresh → retry",
         )  # fmt: skip
         self.last_call: str | None = None  # what the last after-handshake button set off
+        self.last_result: Any = None  # and what the tool answered (a failure is shown: isError)
         self.progress = w.HTML()
         self.status = w.HTML()
         self.step_html = w.HTML()
@@ -222,7 +223,7 @@ class HandshakeStepper:
             client.decision = default_decision
             if run == self._run:  # else a reset abandoned the call, and self.client is the new run's
                 ran = " → ".join(f"{r.number} {r.name}" for r in client.records[start:])
-                self.last_call = f"{name}: {ran}" if ran else name
+                self.last_call, self.last_result = (f"{name}: {ran}" if ran else name), result
                 self.busy = False
                 self._render()
         return result
@@ -321,7 +322,7 @@ class HandshakeStepper:
             old = self.lab
             self.lab = old.fresh()
             self._owned_labs.append(self.lab)
-            self.client, self.error, self.last_call = None, None, None
+            self.client, self.error, self.last_call, self.last_result = None, None, None, None
             if old in self._owned_labs:
                 self._owned_labs.remove(old)
                 await old.aclose()

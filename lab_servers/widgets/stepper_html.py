@@ -96,6 +96,7 @@ class _Stepper(Protocol):
     error: BaseException | None
     client: Any
     last_call: str | None
+    last_result: Any
 
     @property
     def method(self) -> str: ...
@@ -107,6 +108,26 @@ class _Stepper(Protocol):
     def done(self) -> bool: ...
     @property
     def next_step_number(self) -> int: ...
+
+
+def tool_failure(result: object) -> str | None:
+    """What a tool said when it failed: MCP's `tools/call` reports a tool's own error as a result
+    with `isError` true and the message in its text content, not as a JSON-RPC error (MCP
+    server/tools, "Error Handling"); None for a result that is no failure."""
+    if not (isinstance(result, dict) and result.get("isError") is True):
+        return None
+    content = result.get("content")
+    texts = (
+        [c["text"] for c in content if isinstance(c, dict) and isinstance(c.get("text"), str)]
+        if isinstance(content, list)
+        else []
+    )
+    return " ".join(" ".join(texts).split())[:200] or "no message"
+
+
+def _failed(result: object) -> str:
+    failure = tool_failure(result)
+    return f", and the tool answered isError: {_text(failure)}" if failure else ""
 
 
 def _text(value: object) -> str:
@@ -145,7 +166,7 @@ def _status(stepper: _Stepper) -> str:
     if stepper.done:
         whoami = stepper.client.state.whoami or {}
         after = (
-            f" Last call {_text(stepper.last_call)}."
+            f" Last call {_text(stepper.last_call)}{_failed(stepper.last_result)}."
             if stepper.last_call
             else " Now try what comes after: a tool that needs more scope, or an expired token."
         )
