@@ -107,8 +107,9 @@ async def run_localhost_redirect_caveat(policy: ASPolicy) -> ExperimentResult:
         summary=f"The real client_id with its own loopback redirect: the user reads: {seen or refused}",
         explanation=(
             "The CIMD document proves which redirect URIs the vendor listed, but 127.0.0.1 is every program on "
-            "the user's machine: a malicious local app can start the flow with the real client_id, open the same "
-            "port and receive the code (PKCE does not help, since it runs the whole flow). The AS SHOULD warn "
+            "the user's machine: a malicious local app can start the flow with the real client_id, listen on the "
+            "same port, or on any port (OAuth 2.1 §8.4.2 lets a loopback redirect's port vary), and receive the "
+            "code (PKCE does not help, since it runs the whole flow). The AS SHOULD warn "
             "about localhost-only redirects and MUST show the redirect's hostname; it MAY require attestation."
         ),
         spec=("MCP §11.6.2", "RFC 8252 §8.6", "CIMD -02 §8.5"),
