@@ -16,7 +16,16 @@ from .authorization_server.keys import ALGORITHM, AccessTokenAlgorithm
 from .client import Browser, Credentials, LabClient, StepRecord
 from .client.base import AskUser, Decision, RegistrationMethod
 from .determinism import LabClock, SeededIds
-from .lab_arguments import as_policy, check_client, check_host, check_lab, check_options, option_names
+from .lab_arguments import (
+    as_policy,
+    check_capabilities,
+    check_client,
+    check_host,
+    check_lab,
+    check_options,
+    check_preregistered_metadata,
+    option_names,
+)  # fmt: skip
 from .metadata_host import MetadataHost
 from .network import LabNetwork
 from .resource_server import ResourceServer
@@ -233,19 +242,8 @@ class Lab:
         moves to), issuing tokens for the lab's MCP server. `preregistered` maps client_id →
         metadata (with an optional "client_secret") for clients an administrator added."""
         self._vacant("add_authorization_server", hostname, address)
-        if capabilities is not None and not isinstance(capabilities, ASCapabilities):
-            raise wrong_type(
-                "add_authorization_server(capabilities=…) takes an ASCapabilities, such as ASCapabilities(cimd=False)",
-                capabilities,
-            )
-        if preregistered is not None and not (
-            isinstance(preregistered, dict) and all(isinstance(m, dict) for m in preregistered.values())
-        ):
-            raise wrong_type(
-                "add_authorization_server(preregistered=…) maps each client_id to its metadata, a dict such as "
-                "{'my-agent': {'redirect_uris': ['https://app.example/callback'], 'client_secret': 's3cret'}}",
-                preregistered,
-            )
+        check_capabilities("add_authorization_server", capabilities)
+        check_preregistered_metadata("add_authorization_server", preregistered)
         issuer = f"https://{hostname}"
         server = AuthorizationServer(
             issuer,

@@ -65,10 +65,7 @@ def check_lab(
     """The arguments of `Lab(...)`: those after `capabilities` reached the servers unchecked."""
     if not isinstance(seed, int | str):
         raise wrong_type("Lab(seed=…) takes an int or a str; the same seed gives the same ids and tokens", seed)
-    if capabilities is not None and not isinstance(capabilities, ASCapabilities):
-        raise wrong_type(
-            "Lab(capabilities=…) takes an ASCapabilities, such as ASCapabilities(cimd=False)", capabilities
-        )
+    check_capabilities("Lab", capabilities)
     if clock is not None and not isinstance(clock, LabClock):
         raise wrong_type(
             "Lab(clock=…) takes a LabClock, such as LabClock(1767225600) (seconds since 1970); "
@@ -85,6 +82,27 @@ def check_lab(
         # The AS's endpoints are the issuer and a path (f"{issuer}/token"): one slash too many.
         raise ValueError(f"Lab(issuer=…) takes an issuer without a trailing '/', such as {issuer.rstrip('/')!r}")
     flag("Lab(accept_legacy=…)", accept_legacy)
+
+
+def check_capabilities(what: str, capabilities: object) -> None:
+    """`capabilities=` of `Lab(...)` and of `lab.add_authorization_server(...)`: None (the
+    revision's own), or an ASCapabilities."""
+    if capabilities is not None and not isinstance(capabilities, ASCapabilities):
+        raise wrong_type(
+            f"{what}(capabilities=…) takes an ASCapabilities, such as ASCapabilities(cimd=False)", capabilities
+        )
+
+
+def check_preregistered_metadata(what: str, preregistered: object) -> None:
+    """What an administrator added to an AS: each client_id mapped to its metadata."""
+    if preregistered is not None and not (
+        isinstance(preregistered, dict) and all(isinstance(m, dict) for m in preregistered.values())
+    ):
+        raise wrong_type(
+            f"{what}(preregistered=…) maps each client_id to its metadata, a dict such as "
+            "{'my-agent': {'redirect_uris': ['https://app.example/callback'], 'client_secret': 's3cret'}}",
+            preregistered,
+        )
 
 
 def check_client(
