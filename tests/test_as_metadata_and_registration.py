@@ -73,7 +73,7 @@ async def test_registration_without_auth_method_defaults_to_client_secret_basic_
         ({**PUBLIC_CLIENT, "redirect_uris": ["https://[/cb"]}, "invalid_redirect_uri", "is not a valid URI"),
         ({**PUBLIC_CLIENT, "redirect_uris": "https://app.example/cb"}, "invalid_client_metadata", "array of strings"),
         ({**PUBLIC_CLIENT, "client_name": 42}, "invalid_client_metadata", "client_name must be a string"),
-        ({**PUBLIC_CLIENT, "scope": "admin"}, "invalid_client_metadata", "scope"),
+        ({**PUBLIC_CLIENT, "scope": 'notes:read "admin"'}, "invalid_client_metadata", "RFC 6749 section 3.3"),
         (
             {**PUBLIC_CLIENT, "token_endpoint_auth_method": "tls_client_auth"},
             "invalid_client_metadata",
@@ -99,7 +99,7 @@ async def test_registration_without_auth_method_defaults_to_client_secret_basic_
         "unreadable-redirect",
         "string-not-array",
         "name-not-string",
-        "unknown-scope",
+        "scope-not-scope-tokens",
         "unsupported-auth-method",
         "jwks-and-jwks_uri",
         "not-an-object",

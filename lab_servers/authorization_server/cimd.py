@@ -212,7 +212,7 @@ def check_document(url: str, document: Any, policy: ASPolicy, as_metadata: dict[
                     f"the document has no {field}; MCP requires client_id, client_name and redirect_uris (MCP §5.1.1)"
                 )
     try:
-        return check_client_metadata(document, as_metadata, narrow_to_this_as=True)
+        return check_client_metadata(document, as_metadata)
     except MetadataError as exc:
         raise reject(exc.description) from None
 

@@ -2,10 +2,10 @@
 metadata values submitted during the registration and substitute them with suitable values."
 
 What a client asks for that this AS reads against its own metadata (RFC 8414 §2): grant types,
-response types and scopes. A registration is addressed to this AS alone, and is refused for a
-value the AS does not offer, naming what it offers (`check_offered_by_this_as`). A CIMD document
-is one for every AS its client meets, and is narrowed to what this AS offers instead
-(`narrowed_to_this_as`). `rfc7591.check_client_metadata` calls one or the other.
+response types and scopes. A registration and a CIMD document alike are narrowed to what this AS
+offers (`narrowed_to_this_as`), and refused only when no grant or response type is left;
+`rfc7591.check_client_metadata` calls it for both. RFC 7591 §3.2.1: the registration response
+returns what was registered, and "the client or developer can check the values in the response".
 """
 
 from __future__ import annotations
@@ -55,14 +55,15 @@ def _asked_and_offered(
 def narrowed_to_this_as(metadata: dict[str, Any], as_metadata: dict[str, Any]) -> dict[str, Any]:
     """`metadata` with its grant types, response types and scope narrowed to those this AS supports.
 
-    §2 lets an AS "reject or replace" the values a client asks for. A DCR request is addressed to
-    this AS alone, and a refusal tells its client what to send instead: registration refuses. A
-    CIMD document is one for every AS its client meets: Claude's lists jwt-bearer, VS Code's
-    device_code. Refused whole, such a client could never sign in here, though it never asks for
-    that grant. So for a document what this AS lacks is set aside; one left with no grant or
-    response type is refused, and a scope left with nothing is dropped, as if omitted. CIMD -02 is
-    silent (the WG's issue #71 is open); Keycloak, better-auth and ToolHive, which once refused
-    these documents, narrow them the same way."""
+    §2 lets an AS "reject or replace" the values a client asks for. A CIMD document is one for
+    every AS its client meets: Claude's lists jwt-bearer, VS Code's device_code. A registration
+    body is one too, in practice: VS Code sends the same device_code to every AS (2025-09), and no
+    client reads a refusal's description to send another. Refused whole, such a client could never
+    sign in here, though it never asks for that grant. So what this AS lacks is set aside; metadata
+    left with no grant or response type is refused, and a scope left with nothing is dropped, as if
+    omitted. CIMD -02 is silent (the WG's issue #71 is open); Keycloak, better-auth and ToolHive,
+    which once refused these documents, narrow them the same way, and the official MCP SDK's AS
+    registers VS Code's body."""
     narrowed = dict(metadata)
     for name, asked, supported in _asked_and_offered(metadata, as_metadata):
         kept = [item for item in asked if item in supported]
@@ -83,19 +84,3 @@ def narrowed_to_this_as(metadata: dict[str, Any], as_metadata: dict[str, Any]) -
             )
         narrowed[name] = kept
     return narrowed
-
-
-def check_offered_by_this_as(metadata: dict[str, Any], as_metadata: dict[str, Any]) -> None:
-    """A registration's grant types, response types and scope, each one this AS supports.
-
-    RFC 7591 §2 lets the AS "reject or replace" what it does not offer; registration rejects,
-    naming the values and what this AS offers instead, which authlib's own refusal ("scope: value
-    not accepted (Invalid claim: 'scope')") left the client to guess. VS Code's registration body
-    (2025-09) asks for RFC 8628's device_code beside the authorization code grant."""
-    for name, asked, supported in _asked_and_offered(metadata, as_metadata):
-        lacking = [item for item in asked if item not in supported]
-        if lacking:
-            raise ValueRefused(
-                f"{name} {shown(lacking)} is not offered by this AS, which supports {shown(supported)} "
-                f"({dict(_NARROWED_TO_THIS_AS)[name]}); the AS MAY reject a value it does not support (RFC 7591 §2)",
-            )

@@ -26,7 +26,7 @@ from .logos import sniff_raster_image
 from .metadata_limits import MAX_REGISTRATION_BODY_BYTES, MetadataLimitError, check_metadata_limits, understood_metadata
 from .policy import ASPolicy
 from .registration_limits import RegistrationLimits
-from .reject_or_replace import ValueRefused, check_offered_by_this_as, narrowed_to_this_as
+from .reject_or_replace import ValueRefused, narrowed_to_this_as
 
 _STRING_FIELDS = (
     "client_name", "client_uri", "logo_uri", "scope", "tos_uri", "policy_uri", "jwks_uri",
@@ -130,12 +130,9 @@ def uses_redirection(metadata: dict[str, Any]) -> bool:
     )
 
 
-def check_client_metadata(
-    metadata: Any, as_metadata: dict[str, Any], *, narrow_to_this_as: bool = False
-) -> dict[str, Any]:
+def check_client_metadata(metadata: Any, as_metadata: dict[str, Any]) -> dict[str, Any]:
     """RFC 7591 §2 checks shared by DCR and CIMD; returns the metadata as a plain dict, its
-    grant types, response types and scope narrowed to this AS's when `narrow_to_this_as` (CIMD:
-    `narrowed_to_this_as`)."""
+    grant types, response types and scope narrowed to this AS's (`narrowed_to_this_as`)."""
     if not isinstance(metadata, dict):
         raise MetadataError("invalid_client_metadata", "client metadata must be a JSON object (RFC 7591 §3.1)")
     for name in _STRING_FIELDS:
@@ -180,10 +177,7 @@ def check_client_metadata(
         if field in metadata:
             _check_web_url(field, metadata[field])
     try:
-        if narrow_to_this_as:
-            metadata = narrowed_to_this_as(metadata, as_metadata)
-        else:
-            check_offered_by_this_as(metadata, as_metadata)
+        metadata = narrowed_to_this_as(metadata, as_metadata)
     except ValueRefused as exc:
         raise MetadataError("invalid_client_metadata", exc.description) from None
     claims = ClientMetadataClaims(dict(metadata), {}, options=ClientMetadataClaims.get_claims_options(as_metadata))
