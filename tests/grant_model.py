@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lab_servers import MCP_URL
+from lab_servers.authorization_server.state import OPENID_SCOPES
 from lab_servers.story import OTHER_MCP_URL
 
 APP = "https://app.example"
@@ -66,10 +67,12 @@ def canonical(resource: str | None) -> str | None:
 
 def granted_scope(scope: str | None, supported: set[str] = SCOPES) -> str | None:
     """The scope the AS grants for a requested one (RFC 6749 §3.3: a set, a blank one means its
-    default, `notes:read`); None when it must refuse it (invalid_scope)."""
-    if scope is None or not scope.strip():
+    default, `notes:read`; OpenID Connect scopes it does not offer are ignored, OAuth 2.1
+    §1.4.1); None when it must refuse it (invalid_scope)."""
+    tokens = [s for s in (scope or "").split() if s in supported or s not in OPENID_SCOPES]
+    if not tokens:
         return "notes:read"
-    return " ".join(dict.fromkeys(scope.split())) if set(scope.split()) <= supported else None
+    return " ".join(dict.fromkeys(tokens)) if set(tokens) <= supported else None
 
 
 @dataclass

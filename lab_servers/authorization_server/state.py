@@ -27,6 +27,10 @@ from .rfc8414 import ID_JAG_PROFILE, JWT_BEARER, TOKEN_EXCHANGE, authorization_s
 from .shared_fetch import SharedFetches
 from .token_records import IssuedAccessTokens, RefreshTokens
 
+# Scope values OpenID Connect defines (OIDC Core 1.0 §3.1.2.1 `openid`, §5.4 the claims'
+# `profile` `email` `address` `phone`, §11 `offline_access`): requests to the AS itself, which
+# this one ignores unless it offers them (`requested_scopes`).
+OPENID_SCOPES = frozenset({"openid", "profile", "email", "address", "phone", "offline_access"})
 MAX_PENDING_CONSENTS = 10_000  # consent transactions awaiting a decision (each lives 10 minutes)
 MAX_LIVE_CODES = 10_000  # codes, used or not, kept until they expire (60 s) for reuse detection
 
@@ -122,15 +126,31 @@ class AuthorizationServerState:
         scopes = set(self.resource_scopes.get(resource, []))
         return sorted(scopes | ({"offline_access"} if self.offline_access else set()))
 
+    def requested_scopes(self, scope: str | None, resource: str) -> list[str]:
+        """The scope tokens of `scope` (RFC 6749 §3.3's grammar; malformed is invalid_scope) less
+        the OpenID Connect ones this AS does not offer for `resource`, which it ignores.
+
+        OAuth 2.1 §1.4.1 (RFC 6749 §3.3): the AS "MAY fully or partially ignore the scope
+        requested by the client". `OPENID_SCOPES` ask the AS for something of its own, not of a
+        resource: an ID token, claims, a refresh token. Real clients add them whatever the AS
+        lists: Claude Code and Claude Desktop `offline_access` (anthropics/claude-code#41610,
+        modelcontextprotocol/mcpb#188), Cline and n8n `openid`, mcp-remote `openid email
+        profile`. Refused, those clients could never sign in here; SEP-2207, the refresh-token
+        guidance in MCP 2026-07-28, counts on it: "Clients that already request `offline_access`
+        continue to work". A resource's own scopes are never ignored: one this AS lacks is refused."""
+        supported = self.scopes_of(resource)
+        return [s for s in scope_tokens(scope) if s in supported or s not in OPENID_SCOPES]
+
     def check_scope(self, scope: str | None, resource: str) -> str:
         """The scope to grant for a token whose audience is `resource`, checked against that
         resource's scopes, not the union of every resource's: a scope another server of this AS
         defines means nothing at this one, and would travel in a token it accepts."""
         supported = self.scopes_of(resource)
-        requested = scope_tokens(scope)  # RFC 6749 §3.3's grammar; malformed is invalid_scope
+        requested = self.requested_scopes(scope, resource)
         if not requested:
-            # RFC 6749 §3.3: with no scope requested the AS "MUST either process the request
-            # using a pre-defined default value or fail the request indicating an invalid scope".
+            # RFC 6749 §3.3: with no scope requested (or only ones this AS ignores) the AS "MUST
+            # either process the request using a pre-defined default value or fail the request
+            # indicating an invalid scope". The token response names the scope granted (RFC 6749 §5.1).
             if not supported:
                 raise OAuthError(
                     "invalid_scope", "no scope was requested and this AS has none to grant by default (RFC 6749 §3.3)"

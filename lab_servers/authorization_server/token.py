@@ -17,7 +17,6 @@ from .errors import OAuthError
 from .issuance import ACCESS_TOKEN_LIFETIME, issue_tokens
 from .params import single_valued
 from .resources import same_resource
-from .rfc6749 import scope_tokens
 from .rfc7523 import GRANT_TYPE as JWT_BEARER
 from .rfc7523 import redeem_assertion
 from .rfc7636 import verify_code_verifier
@@ -152,8 +151,10 @@ def redeem_refresh_token(server: AuthorizationServerState, client: Client, form:
     scope = token.scope
     # OAuth 2.1 §4.3.1: "if omitted", the scope is the one originally granted. A blank scope names
     # no scope token (RFC 6749 §3.3: one or more), so it is read as omitted, as at /authorize
-    # (state.check_scope), never as a request for a token with no scope at all.
-    requested = scope_tokens(form.get("scope"))
+    # (state.check_scope), never as a request for a token with no scope at all. OpenID Connect
+    # scopes this AS ignored at /authorize are ignored here too: a client that refreshes with the
+    # scope it asked for there (mcp-remote does since punkpeye/mcp-remote#357) widens nothing.
+    requested = server.requested_scopes(form.get("scope"), token.resource)
     if requested:
         if not set(requested) <= set(token.scope.split()):
             raise OAuthError(
