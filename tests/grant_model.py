@@ -100,7 +100,10 @@ class MClient:
         return {"client_id": self.client_id, "client_secret": secret}, {}
 
     def refused_as(self, how: str) -> bool:
-        """Would the AS refuse to authenticate this request (401 invalid_client)?"""
+        """Would the AS refuse to authenticate this request (401 invalid_client)? A secret in the
+        form is taken from a client_secret_basic client too (OAuth 2.1 §2.4.1: MUST)."""
+        if how == "other_method" and self.auth == "client_secret_basic":
+            return self.gone
         return self.gone or (self.confidential and how in BAD_CREDENTIALS)
 
 

@@ -15,10 +15,11 @@ from typing import Any
 
 import pytest
 
-from lab_servers import HARDENED, ISSUER, MCP_URL, NAIVE, ASPolicy, Lab
+from lab_servers import HARDENED, ISSUER, MCP_URL, NAIVE, ASCapabilities, ASPolicy, Lab
 from lab_servers.client import ConsentPage, Redirect
 
 from .helpers import (
+    assert_oauth_error,
     code_form,
     get_code,
     open_authorization,
@@ -212,6 +213,29 @@ async def test_basic_with_no_client_id_in_the_form_authenticates_the_client(lab:
     client_id, secret, code = await confidential(lab, "client_secret_basic")
     form = code_form(client_id, code, redirect_uri=CLAUDE_CALLBACK, client_id=None)
     assert (await token_request(lab, form, headers=basic(client_id, secret))).status_code == 200
+
+
+@POLICIES
+async def test_a_client_secret_basic_client_may_send_its_secret_in_the_form(policy: ASPolicy) -> None:
+    # claude.ai's connector with a configured secret "authenticates to the OAuth token endpoint
+    # using client_secret_post … and it does not fall back to client_secret_basic"
+    # (anthropics/claude-ai-mcp#667, 2026-07-22). OAuth 2.1 §2.4.1: the AS "MUST support the
+    # client including the client credentials in the request body content". Was invalid_client.
+    async with Lab(seed=0, policy=policy) as lab:
+        client_id, secret, code = await confidential(lab, "client_secret_basic")
+        form = {**code_form(client_id, code, redirect_uri=CLAUDE_CALLBACK), "client_secret": secret}
+        answer = await token_request(lab, form)
+    assert answer.status_code == 200, answer.text
+
+
+async def test_an_as_that_does_not_offer_the_form_method_takes_the_secret_only_by_basic() -> None:
+    # A learner's AS without client_secret_post (ASCapabilities) honours what its metadata lists.
+    capabilities = ASCapabilities(token_endpoint_auth_methods=("none", "client_secret_basic"))
+    async with Lab(seed=0, capabilities=capabilities) as lab:
+        client_id, secret, code = await confidential(lab, "client_secret_basic")
+        form = {**code_form(client_id, code, redirect_uri=CLAUDE_CALLBACK), "client_secret": secret}
+        answer = await token_request(lab, form)
+    assert_oauth_error(answer, 401, "invalid_client", "'client_secret_post'")
 
 
 async def test_a_refresh_naming_the_scope_and_resource_first_asked_for_gets_that_scope(lab: Lab) -> None:

@@ -62,7 +62,7 @@ async def authenticate_client(
     else:
         client = await _resolve(server, form.get("client_id", ""))
         if "client_secret" in form:
-            _require_method(client, "client_secret_post")
+            _require_secret_in_body(server, client)
             _check_secret(client, form["client_secret"])
         else:
             _require_method(client, "none")
@@ -177,6 +177,22 @@ def _require_method(client: Client, used: str) -> None:
     expected = client.token_endpoint_auth_method
     if expected != used:
         raise invalid_client(f"client authenticated with {used!r} but its token_endpoint_auth_method is {expected!r}")
+
+
+def _require_secret_in_body(server: AuthorizationServerState, client: Client) -> None:
+    """A client may put its secret in the form when it registered client_secret_post, or
+    client_secret_basic while this AS offers client_secret_post. OAuth 2.1 §2.4.1: "To support
+    clients in possession of a client secret, the authorization server MUST support the client
+    including the client credentials in the request body content"; HTTP Basic is the one this
+    AS "MAY support", so it takes Basic only from a client that registered it. Claude's
+    connectors send a configured secret in the form, whatever the client was registered with
+    (anthropics/claude-ai-mcp#667), and a client registered with no method is client_secret_basic
+    (RFC 7591 §2's default)."""
+    if client.token_endpoint_auth_method == "client_secret_basic" and (
+        "client_secret_post" in server.capabilities.token_endpoint_auth_methods
+    ):
+        return
+    _require_method(client, "client_secret_post")
 
 
 def _check_secret(client: Client, secret: str) -> None:
