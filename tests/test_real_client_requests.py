@@ -152,6 +152,24 @@ async def test_a_resource_scope_this_as_does_not_know_is_still_invalid_scope(lab
     assert "offline_access" not in refusal(outcome)["error_description"]
 
 
+@POLICIES
+async def test_claude_without_resource_is_refused_by_the_hardened_as_naming_rfc_8707(policy: ASPolicy) -> None:
+    # claude.ai, anthropics/claude-ai-mcp#984 (2026-09-04): "?response_type=code&client_id=…
+    # &redirect_uri=https%3A%2F%2Fclaude.ai%2Fapi%2Fmcp%2Fauth_callback&code_challenge=…
+    # &code_challenge_method=S256&state=…&scope=…": no resource, as Gemini's connector sends none
+    # (kentcdodds/kody#948, 2026-07-25). RFC 8707 §2.1: the AS "MAY fail requests that omit the
+    # parameter" or use "a predefined default resource value"; the hardened AS, for MCP §8's
+    # clients' MUST, fails it; the naive one, and the served lab (default_to_single_resource), don't.
+    async with Lab(seed=0, policy=policy) as lab:
+        client_id = await registered(lab, CLAUDE_CALLBACK)
+        outcome = await open_authorization(lab, client_id, **CLAUDE_AI, resource=None)
+    if policy is NAIVE:
+        assert isinstance(outcome, ConsentPage) and outcome.is_consent, outcome
+    else:
+        assert refusal(outcome)["error"] == "invalid_target", outcome
+        assert "RFC 8707 section 2.1" in refusal(outcome)["error_description"]
+
+
 async def test_a_codex_callback_with_its_callback_id_is_matched_exactly(lab: Lab) -> None:
     # Codex CLI, openai/codex#30460 (2026-09-03): "`codex mcp login` generates
     # `redirect_uri=http://127.0.0.1:33418/callback/<callback_id>`", the id

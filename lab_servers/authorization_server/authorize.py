@@ -197,7 +197,8 @@ def choose_resource(server: AuthorizationServerState, resource: str | None) -> s
         ):
             raise OAuthError(
                 "invalid_target",
-                "resource is required: MCP clients MUST send the MCP server's canonical URI (RFC 8707, MCP §8)",
+                "resource is required: MCP clients MUST send the MCP server's canonical URI (MCP §8), and an AS"
+                " MAY fail a request that omits it (RFC 8707 §2.1)",
             )
         return server.resources[0]
     return canonical_resource(resource, server.resources)

@@ -48,9 +48,12 @@ class ASPolicy:
     exact_redirect_uri_match: bool = True
     # RFC 8707: the resource must be one this AS issues tokens for.
     require_resource: bool = True
-    # The lab's choice AGAINST RFC 8707/MCP §8 (off by default): an AS with exactly one resource
-    # reads a missing `resource` as that one. Only for clients that never send it (the
-    # conformance suite's authorization-code-grant); `python -m lab_servers serve` turns it on.
+    # RFC 8707 §2.1: an AS MAY process a request that omits `resource` "by using a predefined
+    # default resource value", or "MAY fail" it with invalid_target; the hardened AS fails it,
+    # since MCP §8 says clients MUST send it. On (off by default), an AS with exactly one resource
+    # reads a missing `resource` as that one, for clients that send none: the conformance
+    # suite's authorization-code-grant, and at times claude.ai's and Gemini's connectors
+    # (anthropics/claude-ai-mcp#984, kentcdodds/kody#948). `python -m lab_servers serve` turns it on.
     default_to_single_resource: bool = False
     # Origins ("https://127.0.0.1:8002") exempt from the special-use-address rule (CIMD §8.6):
     # the served lab's own client-metadata host, explicitly trusted, and nothing else.
