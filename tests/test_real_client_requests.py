@@ -5,7 +5,9 @@ Each test is one client's request, as quoted, run against the AS in-process. The
 values (its redirect URI, state, scope, the way it authenticates) are kept; its server's are
 replaced by the lab's (client_id, resource, and a resource's own scope become notes:read). Where
 the AS refuses one, a spec it follows requires or permits the refusal, and the refusal names that
-rule; the registration bodies of the same clients are in test_real_client_metadata.
+rule. Registration bodies quoted here are the ones test_real_client_metadata (CIMD documents,
+Claude's, VS Code's and Cursor's bodies) does not hold. Where a thread leaves a value out, the
+comment says what was made up in its place.
 """
 
 from __future__ import annotations
@@ -284,3 +286,98 @@ async def test_the_inspector_revokes_on_disconnect_as_a_public_client(lab: Lab, 
     assert answer.status_code == 200, answer.text
     refreshed = await token_request(lab, refresh_form(client_id, tokens["refresh_token"]))
     assert refreshed.status_code == (400 if which == "refresh_token" else 200), refreshed.text
+
+
+# Registration bodies (RFC 7591), then the client's first authorization request -------------------
+
+# Gemini Spark, es617/obsidian-sync-mcp#12 (2026-08-06), its registration as quoted (the redirect's
+# <id> made up here): client_secret_post, and the scope its server named, "mcp".
+GEMINI_SPARK_CALLBACK = "https://oauth-redirect.googleusercontent.com/r/user_bound_custom-mcp-4021"
+GEMINI_SPARK_REGISTRATION = {
+    "client_name": "Gemini Spark",
+    "redirect_uris": [GEMINI_SPARK_CALLBACK],
+    "grant_types": ["authorization_code", "refresh_token"],
+    "response_types": ["code"],
+    "token_endpoint_auth_method": "client_secret_post",
+    "scope": "mcp",
+}
+# Claude Code 2.1 and Codex 0.147, as elmohq/elmo#684 (2026-09-01) logged their registrations:
+# "`application_type: "native"`, `http://localhost:3118/callback`" and "`application_type:
+# "native"`, ephemeral `http://127.0.0.1:37819/callback/…`" (the elided callback id made up here).
+CLAUDE_CODE_REGISTRATION = {"application_type": "native", "redirect_uris": ["http://localhost:3118/callback"]}
+CODEX_REGISTRATION = {"application_type": "native", "redirect_uris": ["http://127.0.0.1:37819/callback/Yl3kQ0PZq8Ws"]}
+
+
+@POLICIES
+async def test_gemini_sparks_registration_signs_in_where_the_as_takes_a_request_without_resource(
+    policy: ASPolicy,
+) -> None:
+    # RFC 7591 §2: the scope "mcp" this AS lacks is set aside (§3.2.1: the response says so).
+    # Gemini's authorization request omits resource (kentcdodds/kody#948, 2026-07-25): the
+    # hardened AS refuses it (RFC 8707 §2.1, MCP §8); one that defaults to its one resource signs
+    # Gemini in, and its secret goes in the form (OAuth 2.1 §2.4.1).
+    async with Lab(seed=0, policy=policy.but(default_to_single_resource=True)) as lab:
+        answer = await register(lab, GEMINI_SPARK_REGISTRATION)
+        assert answer.status_code == 201 and "scope" not in answer.json(), answer.text
+        client_id, secret = answer.json()["client_id"], answer.json()["client_secret"]
+        request = {"redirect_uri": GEMINI_SPARK_CALLBACK, "state": "manualtest", "resource": None}
+        code = await get_code(lab, client_id, **request)
+        form = {
+            **code_form(client_id, code, redirect_uri=GEMINI_SPARK_CALLBACK, resource=None),
+            "client_secret": secret,
+        }
+        token = await token_request(lab, form)
+    assert token.status_code == 200, token.text
+
+
+@POLICIES
+@pytest.mark.parametrize(("body", "redirect_uri"), [(CLAUDE_CODE_REGISTRATION, "http://localhost:3118/callback"),
+                                                    (CODEX_REGISTRATION, CODEX_REGISTRATION["redirect_uris"][0])],
+                         ids=["claude-code", "codex"])  # fmt: skip
+async def test_a_native_clients_registration_signs_it_in_at_its_loopback_redirect(
+    body: dict[str, Any], redirect_uri: str, policy: ASPolicy
+) -> None:
+    # The thread quotes these two members only; registered with just them, the rest are RFC 7591
+    # §2's defaults (client_secret_basic: the client gets a secret, sent here in the form, OAuth
+    # 2.1 §2.4.1). application_type "native" is OIDC Registration's, for loopback redirects.
+    async with Lab(seed=0, policy=policy) as lab:
+        answer = (await register(lab, body)).json()
+        code = await get_code(lab, answer["client_id"], redirect_uri=redirect_uri)
+        form = {
+            **code_form(answer["client_id"], code, redirect_uri=redirect_uri),
+            "client_secret": answer["client_secret"],
+        }
+        token = await token_request(lab, form)
+    assert token.status_code == 200, token.text
+
+
+async def test_zeds_registration_without_refresh_token_gets_no_refresh_token(lab: Lab) -> None:
+    # Zed's DCR "includes `grant_types: ["authorization_code"]` but omits `refresh_token`"
+    # (zed-industries/zed#53784, 2026-04-13; the redirect URI made up here). RFC 7591 §2: the
+    # grants it may use; SEP-2207: an AS "SHOULD NOT issue a refresh token" to a client without it.
+    client_id = await registered(lab, "http://127.0.0.1:27523/callback", grant_types=["authorization_code"])
+    code = await get_code(lab, client_id, redirect_uri="http://127.0.0.1:27523/callback")
+    token = await token_request(lab, code_form(client_id, code, redirect_uri="http://127.0.0.1:27523/callback"))
+    assert token.status_code == 200 and "refresh_token" not in token.json(), token.text
+
+
+async def test_gooses_request_with_no_scope_at_its_oauth_callback_gets_the_default_scope(lab: Lab) -> None:
+    # Goose (aaif-goose/goose#5669, 2025-11-12): `redirect_uri = format!("http://localhost:{}/oauth_callback",
+    # used_addr.port())` and `start_authorization(&[], redirect_uri.as_str(), Some("goose"))`: no scope.
+    answer = await signed_in(lab, {"redirect_uri": "http://localhost:52811/oauth_callback", "scope": None})
+    assert answer["scope"] == "notes:read"
+
+
+async def test_a_loopback_redirect_on_another_path_than_its_cimd_document_lists_is_refused(lab: Lab) -> None:
+    # opencode, anomalyco/opencode#50510 (2026-09-22): its document lists "http://127.0.0.1/callback"
+    # "but OpenCode sends `redirect_uri=http://127.0.0.1:19876/mcp/oauth/callback`". OAuth 2.1
+    # §8.4.2 lets the port vary, nothing else (CIMD -02 §5: exact match against the document).
+    document = {"client_id": "https://opencode.ai/oauth/opencode/client.json", "client_name": "opencode",
+                "redirect_uris": ["http://127.0.0.1/callback", "http://localhost/callback"],
+                "token_endpoint_auth_method": "none"}  # fmt: skip
+    lab.add_metadata_host("opencode.ai", "93.184.216.34")
+    lab.publish_client_document(document["client_id"], document)
+    outcome = await open_authorization(
+        lab, str(document["client_id"]), redirect_uri="http://127.0.0.1:19876/mcp/oauth/callback"
+    )
+    assert "must match exactly" in refusal(outcome)["error_description"]
