@@ -139,17 +139,56 @@ async def test_a_client_with_no_redirect_based_flow_registers_without_redirect_u
     assert "refresh_token" not in token.json()
 
 
+async def test_a_client_credentials_client_that_omits_response_types_registers_without_the_code_response_type(
+    lab: Lab,
+) -> None:
+    """RFC 7591 §2.1: the code response type goes with the authorization code grant, and the AS
+    "SHOULD take steps to ensure that a client cannot register itself into an inconsistent
+    state". Omitted response_types means ["code"] (§2), a code this client could never redeem:
+    it is dropped, and with it the need for a redirect URI. It was refused for having none."""
+    response = await register(lab, {"grant_types": ["client_credentials"]})
+    assert response.status_code == 201, response.text
+    assert response.json()["response_types"] == []
+
+
 @pytest.mark.parametrize(
     "body",
-    [{"grant_types": ["client_credentials"]}, {"grant_types": ["client_credentials", "authorization_code"]}],
-    ids=["response-types-default-code", "code-grant"],
+    [{"grant_types": ["client_credentials", "authorization_code"]}, {"client_name": "no grant_types named"}],
+    ids=["code-grant", "grant-types-default-code-grant"],
 )
 async def test_a_client_that_may_use_the_authorization_endpoint_still_needs_redirect_uris(
     lab: Lab, body: dict[str, object]
 ) -> None:
-    """Omitted response_types means ["code"] (RFC 7591 §2), a redirect-based flow; so does the
-    authorization code grant. The description says how a client with no such flow registers."""
-    assert_oauth_error(await register(lab, body), 400, "invalid_redirect_uri", "registers response_types []")
+    """The authorization code grant is a redirect-based flow (RFC 7591 §2: such clients "MUST
+    register their redirection URI values"); omitted grant_types means it. The description says
+    how a client with no such flow registers."""
+    assert_oauth_error(await register(lab, body), 400, "invalid_redirect_uri", "lists only the grants it uses")
+    assert lab.registrations == {}
+
+
+@pytest.mark.parametrize(
+    ("asked", "registered"),
+    [
+        ({"grant_types": ["refresh_token"]}, []),  # response_types omitted: ["code"], dropped
+        ({"grant_types": ["client_credentials"], "response_types": ["code"]}, []),
+        ({"grant_types": ["authorization_code"], "response_types": ["code"]}, ["code"]),
+    ],
+    ids=["refresh-only", "client-credentials-with-code", "code-grant"],
+)
+async def test_the_code_response_type_is_registered_only_with_the_authorization_code_grant(
+    lab: Lab, asked: dict[str, object], registered: list[str]
+) -> None:
+    # RFC 7591 §2.1: "a grant_types value that includes authorization_code implies a
+    # response_types value that includes code"; a registration kept apart from it is inconsistent.
+    response = await register(lab, {**PUBLIC_CLIENT, **asked})
+    assert response.status_code == 201, response.text
+    assert response.json()["response_types"] == registered
+
+
+async def test_the_authorization_code_grant_without_the_code_response_type_is_refused(lab: Lab) -> None:
+    # RFC 7591 §2.1: such a client could never start the grant it registered for.
+    answer = await register(lab, {**PUBLIC_CLIENT, "grant_types": ["authorization_code"], "response_types": []})
+    assert_oauth_error(answer, 400, "invalid_client_metadata", "implies the code response type", "RFC 7591 section 2.1")
     assert lab.registrations == {}
 
 

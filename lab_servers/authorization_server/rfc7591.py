@@ -180,6 +180,7 @@ def check_client_metadata(metadata: Any, as_metadata: dict[str, Any]) -> dict[st
         metadata = narrowed_to_this_as(metadata, as_metadata)
     except ValueRefused as exc:
         raise MetadataError("invalid_client_metadata", exc.description) from None
+    metadata = _grant_and_response_types_agreeing(metadata)
     claims = ClientMetadataClaims(dict(metadata), {}, options=ClientMetadataClaims.get_claims_options(as_metadata))
     try:
         claims.validate()
@@ -192,6 +193,28 @@ def check_client_metadata(metadata: Any, as_metadata: dict[str, Any]) -> dict[st
             "invalid_client_metadata", f"client metadata not accepted ({type(exc).__name__}: {exc})"
         ) from None
     return dict(metadata)
+
+
+def _grant_and_response_types_agreeing(metadata: dict[str, Any]) -> dict[str, Any]:
+    """RFC 7591 §2.1: "a grant_types value that includes authorization_code implies a
+    response_types value that includes code", and the AS "SHOULD take steps to ensure that a
+    client cannot register itself into an inconsistent state". Read with §2's defaults (omitted
+    grant_types is ["authorization_code"], omitted response_types ["code"]). The code response
+    type of a client without the code grant is one it could never redeem: it is dropped, as §2's
+    "replace" allows and as narrowing drops what this AS lacks, so a client_credentials client
+    that omits response_types needs no redirect URI. A code grant with no code response type
+    could never start, and is refused."""
+    grant_types = metadata.get("grant_types", ["authorization_code"])
+    response_types = metadata.get("response_types", ["code"])
+    if "authorization_code" not in grant_types and "code" in response_types:
+        return {**metadata, "response_types": [kind for kind in response_types if kind != "code"]}
+    if "authorization_code" in grant_types and "code" not in response_types:
+        raise MetadataError(
+            "invalid_client_metadata",
+            f"grant_types {shown(grant_types)} name the authorization_code grant, which implies the code response"
+            f" type, but response_types is {shown(response_types)} (RFC 7591 §2.1)",
+        )
+    return metadata
 
 
 # RFC 7591 §2's URL-valued fields. authlib refuses a javascript: or data: URL in them too, but
@@ -272,9 +295,9 @@ class Registrar:
             if not metadata.get("redirect_uris") and uses_redirection(metadata):
                 raise MetadataError(
                     "invalid_redirect_uri",
-                    "redirect_uris is required for a client that may use the authorization endpoint (RFC 7591 §2:"
-                    " omitted response_types means code); a client with no redirect-based flow, such as"
-                    " client_credentials only, registers response_types []",
+                    "redirect_uris is required for a client that may use the authorization endpoint: one with the"
+                    " authorization_code grant, which omitted grant_types means (RFC 7591 §2); a client with no"
+                    " redirect-based flow, such as client_credentials only, lists only the grants it uses",
                 )
         except MetadataError as exc:
             raise OAuthError(exc.error, exc.description) from None
