@@ -106,8 +106,8 @@ class ServedLab:
 
 def served_policy(base: ASPolicy, documents_origin: str) -> ASPolicy:
     """The AS policy of a served lab: the base rules, plus exactly one trusted local origin, and
-    (the lab's choice against RFC 8707, for clients that never send it) a missing `resource`
-    read as the only resource this AS serves."""
+    a missing `resource` read as the only resource this AS serves (RFC 8707 §2.1's "predefined
+    default resource value", for clients that never send it)."""
     return base.but(trusted_local_origins=(documents_origin,), default_to_single_resource=True)
 
 

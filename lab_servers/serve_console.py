@@ -36,7 +36,7 @@ def banner(served: ServedLab, *, seed: int | str | None, trace_file: Path | None
         + ("" if capabilities.cimd_usable else "  (served, but this AS refuses them as client ids)"),
         *listening_lines(served, named),
         f"  AS policy: trusted_local_origins={list(policy.trusted_local_origins)} (the one origin exempt from the special-use-address rule)",
-        "  AS policy: default_to_single_resource=True (a missing `resource` means the MCP server above; the lab's choice against RFC 8707)",
+        "  AS policy: default_to_single_resource=True (a missing `resource` means the MCP server above: RFC 8707 §2.1's predefined default; MCP §8 has clients send it)",
         "  clock: wall clock; ids and signing key: "
         + (
             f"SEEDED with {seed!r} (anyone with the seed can mint tokens)"

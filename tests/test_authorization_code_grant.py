@@ -52,7 +52,7 @@ async def test_redirect_uri_may_be_omitted_only_when_the_client_registered_exact
 
 async def test_a_policy_defaulting_to_the_single_resource_reads_an_omitted_resource_as_it(lab: Lab) -> None:
     # MCP §8 (RFC 8707) makes resource REQUIRED of clients; the served lab's policy
-    # (default_to_single_resource, the lab's choice against RFC 8707) reads an omitted one as the
+    # (default_to_single_resource, RFC 8707 §2.1's predefined default) reads an omitted one as the
     # AS's only resource, at the authorization endpoint and so in the token's audience.
     lab.policy = HARDENED.but(default_to_single_resource=True)
     client = await registered_client(lab)

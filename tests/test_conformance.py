@@ -195,7 +195,7 @@ async def test_the_served_authorization_server_passes_both_as_scenarios_with_the
 ) -> None:
     """authorization-code-grant prints an authorize URL for a person and waits for the code at
     http://127.0.0.1:<port>/callback. The suite sends no `resource`: the served AS reads that as
-    its one MCP server (`default_to_single_resource`, the lab's choice against RFC 8707). Here
+    its one MCP server (`default_to_single_resource`, RFC 8707 §2.1's predefined default). Here
     the lab's headless browser plays the person: it opens the URL, approves, follows the redirect."""
     import httpx
 
