@@ -301,6 +301,10 @@ class ResourceServer:
 
 def _one_accept_line(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     accepts = [v for k, v in headers if k.lower() == b"accept"]
+    if not accepts:
+        # RFC 9110 §12.5.1: no Accept field accepts any media type, as the gate read it; the SDK
+        # reads a missing field as accepting nothing and answered its own 406.
+        return [*headers, (b"accept", b"*/*")]
     if len(accepts) < 2:
         return headers
     return [*((k, v) for k, v in headers if k.lower() != b"accept"), (b"accept", b", ".join(accepts))]

@@ -167,11 +167,15 @@ def media_refusal(headers: list[tuple[bytes, bytes]]) -> Response | None:
     if coded is not None:
         return transport_refusal(415, coded, ACCEPTED_CODINGS)  # RFC 9110 §8.4 (rfc9110.py)
     accepts = field_values(headers, b"accept")
-    if not _accepts_json(",".join(accepts)):
-        # The client MUST list application/json and text/event-stream ("Sending Messages to the
-        # Server" item 2). This server answers every request in JSON, so it needs only the first;
-        # without it, RFC 9110 §15.5.7's 406 (the SDK's answer too, which it sent with no body).
-        listed = repr(",".join(accepts)) if accepts else "no Accept header"
+    # RFC 9110 §12.5.1: "A request without any Accept header field implies that the user agent
+    # will accept any media type in response", JSON too. The client MUST list application/json and
+    # text/event-stream ("Sending Messages to the Server" item 2), but nothing tells the server to
+    # refuse one that did not: opencode and Claude Code sent no Accept and got a 406 that, by
+    # §15.5.7, says the field they never sent ruled JSON out.
+    if accepts and not _accepts_json(",".join(accepts)):
+        # This server answers every request in JSON, so it needs only the first; without it,
+        # RFC 9110 §15.5.7's 406 (the SDK's answer too, which it sent with no body).
+        listed = repr(",".join(accepts))
         return transport_refusal(
             406,
             f"this server answers in {JSON}, and the request's Accept lists {listed}; a client MUST "
