@@ -33,11 +33,18 @@ def bearer_token(authorizations: list[str]) -> str | None:
             f"{repeated}: more than one bearer token, or a token beside other credentials, is invalid_request "
             "(RFC 6750 §2, §3.1)"
         ) from None
-    if authorization is None or authorization[:7].lower() != "bearer ":
+    if authorization is None:
         return None
-    # SPs after the scheme (§2.1: "Bearer" 1*SP b64token), and the field's trailing OWS (RFC 9110
-    # §5.5): str.strip() also took NBSP and NEL, and strip(OWS) a TAB between the scheme and the token.
-    token = authorization[7:].lstrip(" ").rstrip(OWS)
+    # The field's leading and trailing OWS are no part of its value (RFC 9110 §5.5; RFC 9112 §5:
+    # "excluded by parsers"), as h11 excludes them served. Read with them, `Bearer ` (the empty
+    # bearer VS Code and Open WebUI send before they hold a token) was a malformed token, 400,
+    # in process, and `Bearer` with no token, 401 and the challenge that starts discovery, served.
+    # str.strip() would also take NBSP and NEL.
+    authorization = authorization.strip(OWS)
+    if authorization[:7].lower() != "bearer ":
+        return None
+    # SPs after the scheme (§2.1: "Bearer" 1*SP b64token): strip(OWS) took a TAB there too.
+    token = authorization[7:].lstrip(" ")
     if not is_b64token(token):
         raise MalformedBearerRequest("the Authorization header is malformed: Bearer, then one b64token (RFC 6750 §2.1)")
     return token

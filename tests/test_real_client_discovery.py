@@ -257,6 +257,29 @@ async def test_a_lowercase_bearer_scheme_is_the_bearer_scheme(revision: str) -> 
     assert refused.status_code == 401 and 'error="invalid_token"' in refused.headers["www-authenticate"]
 
 
+# Open WebUI and VS Code send "an empty `Authorization: Bearer` header (or `Authorization: Bearer `
+# with trailing space)" before they hold a token (IBM/mcp-context-forge#3993, 2026-04-02); MCP
+# Inspector 0.16.8 sent "Authorization header received: "Bearer"" (modelcontextprotocol/inspector
+# #826, 2025-09-23).
+EMPTY_BEARERS = ["Bearer", "Bearer "]
+
+
+@pytest.mark.parametrize("authorization", EMPTY_BEARERS, ids=["bare", "trailing-space"])
+@pytest.mark.parametrize("revision", REVISIONS)
+async def test_an_empty_bearer_is_no_credentials_and_gets_the_challenge_that_starts_discovery(
+    revision: str, authorization: str
+) -> None:
+    # RFC 9110 §5.5, RFC 9112 §5: a field's trailing whitespace is no part of its value, so both are
+    # the scheme with no token: the request "lacks any authentication information", and gets a 401
+    # whose challenge has no error code (RFC 6750 §3.1) and names the metadata (RFC 9728 §5.1), the
+    # one answer a client starts discovery from (MCP §4.2). In process the trailing space made a
+    # malformed token, 400 invalid_request, where h11 served had already dropped it: 401.
+    async with Lab(revision=revision) as lab:
+        answer = await post_initialize(lab, {**HARPER_HEADERS, "authorization": authorization})
+    assert answer.status_code == 401 and "error=" not in answer.headers["www-authenticate"]
+    assert ("resource_metadata=" in answer.headers["www-authenticate"]) == (revision != "2025-03-26")
+
+
 @pytest.mark.parametrize("revision", REVISIONS)
 async def test_a_content_type_with_a_charset_is_json(revision: str) -> None:
     # The C# SDK's HttpClientTransport "sends `Content-Type: application/json; charset=utf-8`"
@@ -298,3 +321,57 @@ async def test_the_get_stream_clients_open_after_oauth_is_405_with_allow_post(re
     assert answer.status_code == 405 and answer.headers["allow"] == "POST"
     assert "offers no SSE stream" in json_rpc_refusal(answer)
     assert stranger.status_code == 401 and stranger.headers["www-authenticate"].startswith("Bearer ")
+
+
+@pytest.mark.parametrize("revision", REVISIONS)
+async def test_a_head_request_gets_the_challenge_with_one_resource_metadata(revision: str) -> None:
+    # What the rmcp (Rust) client met, as its reporter reproduced it: "curl -I https://mcp.sentry.dev/
+    # mcp -H "mcp-protocol-version: 2024-11-05"" (getsentry/sentry-mcp#939, 2026-05-08); the server
+    # sent two resource_metadata parameters, and "Spec-strict clients such as the Rust `rmcp` crate
+    # read the first value" (#955). RFC 9110 §11.2: each parameter name "MUST only occur once per
+    # challenge"; §9.3.2: HEAD is answered as GET would be, without the body.
+    async with Lab(revision=revision) as lab, lab.httpx_client() as http:
+        answer = await http.head(lab.mcp_url, headers={"mcp-protocol-version": "2024-11-05"})
+        challenge = answer.headers["www-authenticate"]
+        assert answer.status_code == 401 and answer.content == b""
+        assert challenge.count("resource_metadata=") == (revision != "2025-03-26")  # 2025-03-26: no PRM
+        if revision != "2025-03-26":
+            document = await http.get(challenge.split('resource_metadata="')[1].split('"')[0])
+            assert document.status_code == 200 and document.json()["resource"] == lab.mcp_url
+
+
+async def test_the_endpoint_with_a_trailing_slash_is_another_uri_answered_404_naming_the_right_one() -> None:
+    # langchain-ai/langchain-mcp-adapters#206 (2025-06-08) told its users "--mcp-url
+    # http://localhost:8000/mcp/"; claude.ai's connector "strips trailing slashes from the configured
+    # server URL, rewriting /mcp/ to /mcp" (anthropics/claude-ai-mcp#234, 2026-04-25). RFC 3986
+    # §6.2.3: the two are different resources, and the slashed one is no resource this AS issues
+    # tokens for (RFC 8707 §2, MCP §8.1). No redirect either: a client replays no POST across one
+    # ("they don't reliably replay a streamed POST/SSE request across an HTTP redirect",
+    # Morelitea/initiative#1773, 2026-09-19). The 404 names the endpoint.
+    async with Lab() as lab, lab.httpx_client() as http:
+        slashed = await http.post(f"{lab.mcp_url}/", json=INITIALIZE, headers=HARPER_HEADERS)
+        stripped = await http.post(lab.mcp_url, json=INITIALIZE, headers=HARPER_HEADERS)
+    assert slashed.status_code == 404 and "location" not in slashed.headers
+    assert "MCP is served at /mcp" in slashed.json()["error_description"]
+    assert stripped.status_code == 401  # the challenge that starts discovery
+
+
+@pytest.mark.parametrize("revision", REVISIONS)
+async def test_a_client_that_requests_exactly_the_challenged_scopes_gets_through_after_step_up(revision: str) -> None:
+    # Claude Code "reads the scope parameter from the WWW-Authenticate header and requests exactly
+    # those scopes" (anthropics/claude-code#44652, 2026-04-07), and from v2.1.85 does so on a
+    # 403 insufficient_scope too (#39626, 2026-03-27, quoting the changelog). MCP §10.1.1: the 403
+    # names the scopes this operation needs; 2025-11-25 adds those already granted, 2026-07-28
+    # (SEP-2350) leaves the union to the client. Either way the challenged set is enough by itself.
+    add_note = {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "add_note", "arguments": {"text": "x"}}}  # fmt: skip
+    async with Lab(revision=revision) as lab, lab.httpx_client() as http:
+        refused = await http.post(
+            lab.mcp_url, json=add_note, headers={**HARPER_HEADERS, "authorization": f"Bearer {token(lab)}"}
+        )
+        challenge = refused.headers["www-authenticate"]
+        assert refused.status_code == 403 and 'error="insufficient_scope"' in challenge
+        scope = challenge.split('scope="')[1].split('"')[0]
+        stepped_up = await http.post(lab.mcp_url, json=add_note, headers={
+            **HARPER_HEADERS, "authorization": f"Bearer {token(lab, scope=scope)}"})  # fmt: skip
+    assert scope == "notes:read notes:write"
+    assert stepped_up.status_code == 200 and "error" not in stepped_up.json(), stepped_up.text
