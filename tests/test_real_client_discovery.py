@@ -113,10 +113,7 @@ async def test_every_discovery_probe_is_answered_in_json_and_the_ones_the_revisi
         if revision == "2025-03-26":
             # 2025-03-26 §2.3.2: no PRM; the AS metadata is at the MCP server's origin (RFC 8414 at
             # the root, and the OpenID name for it), its endpoints there too.
-            assert found == set(probes) & {
-                "/.well-known/oauth-authorization-server",
-                "/.well-known/openid-configuration",
-            }
+            assert found == set(probes) & {"/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"}  # fmt: skip
             metadata = answers["/.well-known/oauth-authorization-server"].json()
             assert metadata["issuer"] == MCP_ORIGIN
             assert [metadata[f"{e}_endpoint"] for e in ("authorization", "token", "registration")] == [
@@ -136,10 +133,10 @@ async def test_every_discovery_probe_is_answered_in_json_and_the_ones_the_revisi
 @pytest.mark.parametrize("revision", WITH_PRM)
 async def test_chatgpts_root_metadata_probe_is_404_and_the_challenge_names_the_document_to_use(revision: str) -> None:
     # ChatGPT, kernel/kernel-mcp-server#91 (2026-03-09): "ChatGPT strips the `/mcp` path suffix and
-    # checks the base URL", GET /.well-known/oauth-protected-resource. A document there describes
-    # the resource https://mcp.example.com, whose `resource` a client MUST find identical to it
-    # (RFC 9728 §3.3); this server is https://mcp.example.com/mcp. The 401 names the document
-    # (§5.1), and a client MUST use that URL when it is given (MCP §4.2): the root stays 404.
+    # checks the base URL", GET /.well-known/oauth-protected-resource. MCP §4.2 lets a server publish
+    # at the path-inserted URI or the root; a root document describes https://mcp.example.com, and
+    # one whose `resource` is not that "MUST NOT be used" (RFC 9728 §3.3): this server is /mcp. The
+    # 401 names its document (§5.1), and a client MUST use that URL when given (MCP §4.2).
     async with Lab(revision=revision) as lab, lab.httpx_client() as http:
         root = await http.get(f"{MCP_ORIGIN}/.well-known/oauth-protected-resource")
         challenge = (await http.post(lab.mcp_url, json=INITIALIZE, headers=HARPER_HEADERS)).headers["www-authenticate"]
@@ -375,3 +372,28 @@ async def test_a_client_that_requests_exactly_the_challenged_scopes_gets_through
             **HARPER_HEADERS, "authorization": f"Bearer {token(lab, scope=scope)}"})  # fmt: skip
     assert scope == "notes:read notes:write"
     assert stepped_up.status_code == 200 and "error" not in stepped_up.json(), stepped_up.text
+
+
+@pytest.mark.parametrize("revision", REVISIONS)
+async def test_a_delete_at_disconnect_is_405_and_a_stale_session_id_is_ignored(revision: str) -> None:
+    # LiteLLM's MCP gateway "will send an HTTP DELETE to the MCP endpoint with the Mcp-Session-Id
+    # header ... once it's done", and Copilot Studio "calls DELETE regularly" (platformatic/mcp#25,
+    # 2025-08-28, 2025-10-28); to a stateless server, clients "have none to send on the DELETE they
+    # emit at disconnect" (ThinkInAIXYZ/go-mcp#202, 2026-06-15). Streamable HTTP, Session
+    # Management: the server MAY answer 405; MCP SDK clients treat it as "not offered, continue"
+    # (hyperdxio/hyperdx#2691, 2026-07-21). Ids "sent by clients that connected to an older build
+    # are ignored, not rejected" (weaviate/weaviate#12789, 2026-08-25): this server issues none, and
+    # a session is never authentication (SBP, Session Hijacking): the token is judged alone.
+    async with Lab(revision=revision) as lab, lab.httpx_client() as http:
+        bearer = {"Authorization": f"Bearer {token(lab)}"}
+        deletes = [
+            await http.delete(lab.mcp_url, headers={**bearer, **extra})
+            for extra in ({"Mcp-Session-Id": "85be2a64"}, {})
+        ]
+        stale = await post_initialize(
+            lab, {**HARPER_HEADERS, "mcp-session-id": "85be2a64", "authorization": bearer["Authorization"]}
+        )
+    for answer in deletes:
+        assert answer.status_code == 405 and answer.headers["allow"] == "POST"
+        assert "no session to terminate" in json_rpc_refusal(answer)
+    assert served_version(stale) == NEGOTIATED[revision] and "mcp-session-id" not in stale.headers
