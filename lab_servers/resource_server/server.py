@@ -240,8 +240,9 @@ class ResourceServer:
         headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
         # A token in the query string is not read at all: OAuth 2.1 §5.2, "clients MUST NOT send the
         # access token in a URI query parameter, and resource servers MUST ignore access tokens in a
-        # URI query parameter" (MCP §9.1 builds on it). Refused with 400, the request was judged by
-        # a credential the server must not look at, and a valid Authorization field beside it too.
+        # URI query parameter" (MCP §9.1 builds on it). The lab once answered such a request 400: it
+        # judged it by a credential the server must not look at, and refused a valid Authorization
+        # field beside it too.
         try:
             token = bearer_token([v for k, v in headers if k == "authorization"])
         except MalformedBearerRequest as malformed:
