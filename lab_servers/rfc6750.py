@@ -41,6 +41,12 @@ def bearer_token(authorizations: list[str]) -> str | None:
     # in process, and `Bearer` with no token, 401 and the challenge that starts discovery, served.
     # str.strip() would also take NBSP and NEL.
     authorization = authorization.strip(OWS)
+    if authorization[:7].lower() == "bearer\t":
+        # §2.1's 1*SP is SP only: an HTAB after the scheme is Bearer credentials, malformed (§3.1:
+        # invalid_request), not the absence of any (401), as `Bearer <HTAB>token` already was.
+        raise MalformedBearerRequest(
+            "the Authorization header is malformed: Bearer, then SP (not HTAB), then one b64token (RFC 6750 §2.1)"
+        )
     if authorization[:7].lower() != "bearer ":
         return None
     # SPs after the scheme (§2.1: "Bearer" 1*SP b64token): strip(OWS) took a TAB there too.

@@ -329,15 +329,17 @@ async def test_every_as_of_an_rs256_lab_signs_rs256_and_each_checks_its_policy()
 
 @pytest.mark.parametrize(
     "credentials",
-    [b"Bearer \xa0TOKEN", b"Bearer TOKEN\x85", b"Bearer TOKEN\x0b", b"Bearer TOKEN!"],
-    ids=["nbsp-before", "nel-after", "vt-after", "not-b64token"],
-)
+    [b"Bearer \xa0TOKEN", b"Bearer TOKEN\x85", b"Bearer TOKEN\x0b", b"Bearer TOKEN!", b"Bearer\tTOKEN", b"bearer\tTOKEN"],
+    ids=["nbsp-before", "nel-after", "vt-after", "not-b64token", "htab-after-scheme", "htab-after-lowercase-scheme"],
+)  # fmt: skip
 async def test_bearer_credentials_outside_the_b64token_grammar_are_400_invalid_request(
     lab: Lab, credentials: bytes
 ) -> None:
     # RFC 6750 §2.1: credentials = "Bearer" 1*SP b64token, and b64token is ALPHA / DIGIT / "-" /
     # "." / "_" / "~" / "+" / "/", then "="s. Read as Latin-1, str.strip() also removed NBSP, NEL and
     # VT, and the token around them was accepted (§3.1: a malformed request is invalid_request).
+    # An HTAB is no SP: `Bearer<HTAB>token` was read as no bearer credentials at all, 401, where
+    # `Bearer <HTAB>token` was 400.
     token = mint(lab).encode()
     async with lab.httpx_client() as http:
         response = await http.post(MCP_URL, content=json.dumps(TOOLS_LIST), headers={
@@ -348,3 +350,20 @@ async def test_bearer_credentials_outside_the_b64token_grammar_are_400_invalid_r
     challenge = bearer_challenge(response.headers["www-authenticate"])
     assert challenge and challenge.get("error") == "invalid_request"
     assert "b64token" in (challenge.get("error_description") or "")
+
+
+@pytest.mark.parametrize(
+    "credentials",
+    [b" Bearer TOKEN", b"\tBearer TOKEN", b"Bearer TOKEN\t", b"Bearer TOKEN \t"],
+    ids=["sp-before", "htab-before", "htab-after", "sp-htab-after"],
+)
+async def test_the_authorization_fields_edge_whitespace_is_no_part_of_the_token(lab: Lab, credentials: bytes) -> None:
+    # RFC 9110 §5.5: a field value's leading and trailing OWS (SP or HTAB) "are not part of the
+    # field value"; RFC 9112 §5: "excluded by parsers". h11 drops them served; in process too.
+    token = mint(lab).encode()
+    async with lab.httpx_client() as http:
+        response = await http.post(MCP_URL, content=json.dumps(TOOLS_LIST), headers={
+            "Authorization": credentials.replace(b"TOKEN", token), "Accept": "application/json, text/event-stream",
+            "Content-Type": "application/json",
+        })  # fmt: skip
+    assert response.status_code == 200, response.text
