@@ -260,6 +260,25 @@ async def test_a_registration_left_with_no_grant_type_this_as_offers_is_refused_
     )
 
 
+async def test_a_registrations_scope_keeps_the_values_this_as_offers_separated_by_spaces(lab: Lab) -> None:
+    # RFC 7591 §2: scope is "a string containing a space-separated list of scope values" (RFC 6749
+    # §3.3); what this AS lacks is set aside and the rest registered in that same form (§3.2.1).
+    answer = await register(lab, {**VS_CODE_REGISTRATION, "scope": "openid notes:read profile notes:write"})
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["scope"] == "notes:read notes:write"
+
+
+async def test_a_registration_narrowed_to_the_refresh_token_grant_alone_is_refused(lab: Lab) -> None:
+    # RFC 6749 §1.5: a refresh token comes from the AS beside a token another grant obtained. Left
+    # with refresh_token alone, a device_code client could never sign in; RFC 7591 §2.1: the AS
+    # "SHOULD take steps to ensure that a client cannot register itself into an inconsistent state".
+    answer = await register(lab, {**VS_CODE_REGISTRATION, "grant_types": [DEVICE_CODE, "refresh_token"]})
+    assert_oauth_error(
+        answer, 400, "invalid_client_metadata", DEVICE_CODE, "only refresh_token", "RFC 7591 section 2.1"
+    )
+    assert lab.registrations == {}
+
+
 @POLICIES
 async def test_cursors_registration_is_refused_for_its_private_use_scheme_naming_mcp_11_3(policy: ASPolicy) -> None:
     # MCP §11.3: redirect URIs MUST be "either localhost or use HTTPS"; RFC 8252 §7.1's private-use

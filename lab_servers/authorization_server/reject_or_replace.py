@@ -3,7 +3,8 @@ metadata values submitted during the registration and substitute them with suita
 
 What a client asks for that this AS reads against its own metadata (RFC 8414 §2): grant types,
 response types and scopes. A registration and a CIMD document alike are narrowed to what this AS
-offers (`narrowed_to_this_as`), and refused only when no grant or response type is left;
+offers (`narrowed_to_this_as`), and refused only when no grant or response type is left (or
+only the refresh_token grant, which no client can start with);
 `rfc7591.check_client_metadata` calls it for both. RFC 7591 §3.2.1: the registration response
 returns what was registered, and "the client or developer can check the values in the response".
 """
@@ -81,6 +82,17 @@ def narrowed_to_this_as(metadata: dict[str, Any], as_metadata: dict[str, Any]) -
         if asked and not kept:
             raise ValueRefused(
                 f"none of its {name} {shown(asked)} is one this AS supports: {shown(supported)} (RFC 7591 §2)",
+            )
+        if name == "grant_types" and set(kept) == {"refresh_token"} != set(asked):
+            # A refresh token is issued "to the client by the authorization server" beside an access
+            # token another grant obtained (RFC 6749 §1.5): narrowed to it alone, the client could
+            # never start. §2.1: the AS "SHOULD take steps to ensure that a client cannot register
+            # itself into an inconsistent state"; replacing must not make one. (Asked for alone, it
+            # is the client's own choice, registered as asked.)
+            raise ValueRefused(
+                f"of its {name} {shown(asked)} this AS supports only refresh_token (it supports {shown(supported)}),"
+                " and a refresh token comes only after another grant (RFC 6749 §1.5): the client could never"
+                " obtain a token (RFC 7591 §2.1)",
             )
         narrowed[name] = kept
     return narrowed
