@@ -173,6 +173,15 @@ async def test_a_client_must_authenticate_with_its_registered_method_even_with_t
     assert_oauth_error(response, 401, "invalid_client", f"authenticated with {used!r}", f"is {registered!r}")
 
 
+async def test_a_public_client_sending_a_client_secret_is_refused_naming_its_registered_method(lab: Lab) -> None:
+    # RFC 7591 §2: a client registered with "none" is "a public client" that "does not have a
+    # client secret"; OAuth 2.1 §2.4.1's form method is for clients "in possession of a client
+    # secret". The refusal names the method it registered, not a secret it was never given.
+    client_id = (await registered_client(lab, token_endpoint_auth_method="none"))["client_id"]
+    response = await token_request(lab, code_form(client_id, await get_code(lab, client_id), client_secret="guess"))
+    assert_oauth_error(response, 401, "invalid_client", "authenticated with 'client_secret_post'", "is 'none'")
+
+
 async def test_basic_credentials_are_form_urlencoded_before_base64(lab: Lab) -> None:
     # RFC 6749 §2.3.1: the client identifier and password are encoded with the
     # application/x-www-form-urlencoded algorithm, then used as the Basic user-id and password.

@@ -69,6 +69,18 @@ async def test_a_missing_or_bad_assertion_is_invalid_client(lab: Lab, make, ment
     assert_oauth_error(await redeem(lab, make(lab)), 401, "invalid_client", mention)
 
 
+async def test_a_private_key_jwt_client_sending_a_client_secret_is_held_to_its_method(lab: Lab) -> None:
+    # RFC 7591 §2: token_endpoint_auth_method is "the requested authentication method"; the form's
+    # secret (OAuth 2.1 §2.4.1) is taken from a client_secret_basic client too, never from one
+    # that authenticates with its key (RFC 7523 §2.2), which holds no secret.
+    publish_confidential_client(lab)
+    form = code_form(CLIENT_ID, await get_code(lab, CLIENT_ID), client_secret="guess")
+    response = await token_request(lab, form)
+    assert_oauth_error(
+        response, 401, "invalid_client", "authenticated with 'client_secret_post'", "is 'private_key_jwt'"
+    )
+
+
 async def test_an_assertion_cannot_be_replayed(lab: Lab) -> None:
     publish_confidential_client(lab)
     assert (await redeem(lab, assertion(lab, key(1)))).status_code == 200

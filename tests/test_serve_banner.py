@@ -98,6 +98,11 @@ async def test_the_banner_says_how_the_lab_is_served_seeded_and_saved(tls_dir: P
         seeded = banner(lab, seed=7, trace_file=tmp_path / "t.jsonl")
         fresh = banner(lab, seed=None, trace_file=None)
         assert lab.ca is not None and lab.ca.trust_instructions() in fresh and minted not in fresh
+        # RFC 8707 §2.1: an AS MAY process a request without `resource` "by using a predefined
+        # default resource value"; the served AS does (serve.served_policy), and the banner says
+        # so, naming that rule, not as a choice against it.
+        assert lab.lab.policy.default_to_single_resource
+        assert "default_to_single_resource=True" in fresh and "RFC 8707 §2.1's predefined default" in fresh
     assert fresh.endswith("every exchange is printed below. Ctrl-C stops.\n")
     assert "PLAIN HTTP" not in fresh and "(served, but this AS refuses" not in fresh
     assert "SEEDED with 7 (anyone with the seed can mint tokens)" in seeded and "fresh system randomness" in fresh
