@@ -61,8 +61,8 @@ def narrowed_to_this_as(metadata: dict[str, Any], as_metadata: dict[str, Any]) -
     body is one too, in practice: VS Code sends the same device_code to every AS (2025-09), and no
     client reads a refusal's description to send another. Refused whole, such a client could never
     sign in here, though it never asks for that grant. So what this AS lacks is set aside; metadata
-    left with no grant or response type is refused, and a scope left with nothing is dropped, as if
-    omitted. CIMD -02 is silent (the WG's issue #71 is open); Keycloak, better-auth and ToolHive,
+    left with no grant or response type (or with refresh_token as its only grant) is refused, and a
+    scope left with nothing is dropped, as if omitted. CIMD -02 is silent (the WG's issue #71 is open); Keycloak, better-auth and ToolHive,
     which once refused these documents, narrow them the same way, and the official MCP SDK's AS
     registers VS Code's body."""
     narrowed = dict(metadata)
