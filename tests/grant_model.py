@@ -23,7 +23,8 @@ INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
 
 # Odd but valid DCR requests: several redirect URIs (one with a query), loopback ones, unknown
 # members, Unicode and markup in the name, a registered scope, both secret methods, clients with
-# no redirection, a public client that registered client_credentials, one with refresh only.
+# no redirection, a public client that registered client_credentials, one with refresh but no
+# code grant (refresh alone is refused: RFC 6749 §1.5, RFC 7591 §2.1).
 REGISTRATIONS: list[dict[str, Any]] = [
     {"redirect_uris": [f"{APP}/callback"], "grant_types": [AC, RT], "token_endpoint_auth_method": "none"},
     {"redirect_uris": [f"{APP}/callback", "http://127.0.0.1:8976/cb"], "grant_types": [AC, RT],
@@ -36,7 +37,7 @@ REGISTRATIONS: list[dict[str, Any]] = [
      "token_endpoint_auth_method": "client_secret_post", "tos_uri": f"{APP}/tos"},
     {"grant_types": [CC], "response_types": [], "token_endpoint_auth_method": "client_secret_post"},
     {"grant_types": [CC], "response_types": [], "token_endpoint_auth_method": "none"},
-    {"redirect_uris": [f"{APP}/callback"], "grant_types": [RT], "token_endpoint_auth_method": "none"},
+    {"redirect_uris": [f"{APP}/callback"], "grant_types": [CC, RT], "token_endpoint_auth_method": "none"},
 ]  # fmt: skip
 SENT_RESOURCES = [MCP_URL, OTHER_MCP_URL, None, MCP_URL.replace("https://mcp.example.com", "HTTPS://MCP.EXAMPLE.COM"),
                   MCP_URL + "/"]  # fmt: skip

@@ -60,8 +60,8 @@ async def test_metadata_the_as_does_not_understand_is_neither_stored_nor_echoed(
 # RFC 7591 §2 grant_types, enforced (RFC 6749 §5.2 unauthorized_client) ------------------------------
 
 
-async def test_a_client_registered_only_for_refresh_tokens_cannot_start_or_redeem_a_code(lab: Lab) -> None:
-    client_id = (await register(lab, {**DCR, "grant_types": ["refresh_token"]})).json()["client_id"]
+async def test_a_client_registered_only_for_client_credentials_cannot_start_or_redeem_a_code(lab: Lab) -> None:
+    client_id = (await register(lab, {**DCR, "grant_types": ["client_credentials"]})).json()["client_id"]
     redirect = await open_authorization(lab, client_id, redirect_uri=REDIRECT)
     assert redirect.params["error"] == "unauthorized_client"  # type: ignore[union-attr]
     assert lab.auth_server.pending == {}

@@ -169,11 +169,11 @@ async def test_a_client_that_may_use_the_authorization_endpoint_still_needs_redi
 @pytest.mark.parametrize(
     ("asked", "registered"),
     [
-        ({"grant_types": ["refresh_token"]}, []),  # response_types omitted: ["code"], dropped
+        ({"grant_types": ["client_credentials"]}, []),  # response_types omitted: ["code"], dropped
         ({"grant_types": ["client_credentials"], "response_types": ["code"]}, []),
         ({"grant_types": ["authorization_code"], "response_types": ["code"]}, ["code"]),
     ],
-    ids=["refresh-only", "client-credentials-with-code", "code-grant"],
+    ids=["client-credentials", "client-credentials-with-code", "code-grant"],
 )
 async def test_the_code_response_type_is_registered_only_with_the_authorization_code_grant(
     lab: Lab, asked: dict[str, object], registered: list[str]

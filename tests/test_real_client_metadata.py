@@ -279,6 +279,13 @@ async def test_a_registration_narrowed_to_the_refresh_token_grant_alone_is_refus
     assert lab.registrations == {}
 
 
+async def test_a_registration_asking_for_the_refresh_token_grant_alone_is_refused(lab: Lab) -> None:
+    # RFC 6749 §1.5, RFC 7591 §2.1: asked for alone it is no less inconsistent than left alone.
+    answer = await register(lab, {**VS_CODE_REGISTRATION, "grant_types": ["refresh_token"]})
+    assert_oauth_error(answer, 400, "invalid_client_metadata", "only refresh_token", "RFC 6749 section 1.5")
+    assert lab.registrations == {}
+
+
 @POLICIES
 async def test_cursors_registration_is_refused_for_its_private_use_scheme_naming_mcp_11_3(policy: ASPolicy) -> None:
     # MCP §11.3: redirect URIs MUST be "either localhost or use HTTPS"; RFC 8252 §7.1's private-use

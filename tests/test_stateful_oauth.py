@@ -32,7 +32,12 @@ from .lab_machine import LabMachine
 from .registered_clients import PUBLIC_CLIENT as DCR
 
 REDIRECT = default_client_metadata()["redirect_uris"][0]
-GRANT_CHOICES = [["authorization_code", "refresh_token"], ["authorization_code"], ["refresh_token"]]
+# The last has refresh but no code grant (refresh alone is refused: RFC 6749 §1.5, RFC 7591 §2.1).
+GRANT_CHOICES = [
+    ["authorization_code", "refresh_token"],
+    ["authorization_code"],
+    ["client_credentials", "refresh_token"],
+]
 INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
               "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "model", "version": "1"}}}  # fmt: skip
 # name → (body, refused by the JSON parser before the rate limiter counts it)

@@ -4,7 +4,7 @@ metadata values submitted during the registration and substitute them with suita
 What a client asks for that this AS reads against its own metadata (RFC 8414 §2): grant types,
 response types and scopes. A registration and a CIMD document alike are narrowed to what this AS
 offers (`narrowed_to_this_as`), and refused only when no grant or response type is left (or
-only the refresh_token grant, which no client can start with);
+only the refresh_token grant, which no client can start with, RFC 6749 §1.5);
 `rfc7591.check_client_metadata` calls it for both. RFC 7591 §3.2.1: the registration response
 returns what was registered, and "the client or developer can check the values in the response".
 """
@@ -83,14 +83,13 @@ def narrowed_to_this_as(metadata: dict[str, Any], as_metadata: dict[str, Any]) -
             raise ValueRefused(
                 f"none of its {name} {shown(asked)} is one this AS supports: {shown(supported)} (RFC 7591 §2)",
             )
-        if name == "grant_types" and set(kept) == {"refresh_token"} != set(asked):
+        if name == "grant_types" and set(kept) == {"refresh_token"}:
             # A refresh token is issued "to the client by the authorization server" beside an access
-            # token another grant obtained (RFC 6749 §1.5): narrowed to it alone, the client could
-            # never start. §2.1: the AS "SHOULD take steps to ensure that a client cannot register
-            # itself into an inconsistent state"; replacing must not make one. (Asked for alone, it
-            # is the client's own choice, registered as asked.)
+            # token another grant obtained (RFC 6749 §1.5): with it alone, asked for or left by
+            # narrowing, the client could never start. §2.1: the AS "SHOULD take steps to ensure
+            # that a client cannot register itself into an inconsistent state".
             raise ValueRefused(
-                f"of its {name} {shown(asked)} this AS supports only refresh_token (it supports {shown(supported)}),"
+                f"its {name} {shown(asked)} leave only refresh_token of those this AS supports ({shown(supported)}),"
                 " and a refresh token comes only after another grant (RFC 6749 §1.5): the client could never"
                 " obtain a token (RFC 7591 §2.1)",
             )
