@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import pytest
 
 from lab_servers import ISSUER, MCP_URL, Lab
@@ -28,6 +29,16 @@ def mint(lab: Lab, **changes: object) -> str:
               "iat": now, "exp": now + 900, "jti": "j"}  # fmt: skip
     claims.update(changes)
     return lab.auth_server.keys.sign_access_token(claims)
+
+
+async def post_tools_list_with(lab: Lab, credentials: bytes) -> httpx.Response:
+    """A tools/list with `credentials` as the Authorization field, a valid token where it says TOKEN."""
+    token = mint(lab).encode()
+    async with lab.httpx_client() as http:
+        return await http.post(MCP_URL, content=json.dumps(TOOLS_LIST), headers={
+            "Authorization": credentials.replace(b"TOKEN", token), "Accept": "application/json, text/event-stream",
+            "Content-Type": "application/json",
+        })  # fmt: skip
 
 
 async def test_a_request_without_a_token_gets_401_with_a_challenge_and_no_error_code(lab: Lab) -> None:
@@ -340,12 +351,7 @@ async def test_bearer_credentials_outside_the_b64token_grammar_are_400_invalid_r
     # VT, and the token around them was accepted (§3.1: a malformed request is invalid_request).
     # An HTAB is no SP: `Bearer<HTAB>token` was read as no bearer credentials at all, 401, where
     # `Bearer <HTAB>token` was 400.
-    token = mint(lab).encode()
-    async with lab.httpx_client() as http:
-        response = await http.post(MCP_URL, content=json.dumps(TOOLS_LIST), headers={
-            "Authorization": credentials.replace(b"TOKEN", token), "Accept": "application/json, text/event-stream",
-            "Content-Type": "application/json",
-        })  # fmt: skip
+    response = await post_tools_list_with(lab, credentials)
     assert response.status_code == 400
     challenge = bearer_challenge(response.headers["www-authenticate"])
     assert challenge and challenge.get("error") == "invalid_request"
@@ -360,10 +366,5 @@ async def test_bearer_credentials_outside_the_b64token_grammar_are_400_invalid_r
 async def test_the_authorization_fields_edge_whitespace_is_no_part_of_the_token(lab: Lab, credentials: bytes) -> None:
     # RFC 9110 §5.5: a field value's leading and trailing OWS (SP or HTAB) "are not part of the
     # field value"; RFC 9112 §5: "excluded by parsers". h11 drops them served; in process too.
-    token = mint(lab).encode()
-    async with lab.httpx_client() as http:
-        response = await http.post(MCP_URL, content=json.dumps(TOOLS_LIST), headers={
-            "Authorization": credentials.replace(b"TOKEN", token), "Accept": "application/json, text/event-stream",
-            "Content-Type": "application/json",
-        })  # fmt: skip
+    response = await post_tools_list_with(lab, credentials)
     assert response.status_code == 200, response.text
