@@ -18,16 +18,16 @@ pytestmark = pytest.mark.anyio
 
 async def test_a_document_cached_under_the_naive_policy_is_judged_again_under_the_hardened_one(lab: Lab) -> None:
     host = lab.metadata_hosts["app.example"]
-    url = host.url("/plain.json")
-    # Served as text/plain: the naive AS takes any body (CIMD -02 allows it); the hardened one
-    # wants a JSON media type (the lab's rule), and refuses it.
-    host.publish("/plain.json", default_client_metadata(url), content_type="text/plain")
+    url = host.url("/page.json")
+    # Served as text/html: the naive AS takes any body (CIMD -02 allows it); the hardened one
+    # wants a JSON media type or text/plain (the lab's rule), and refuses it.
+    host.publish("/page.json", default_client_metadata(url), content_type="text/html")
     lab.auth_server.policy = NAIVE
     assert (await lab.auth_server.cimd.resolve(url)).client_id == url  # fetched, cached for max-age=300
     lab.auth_server.policy = HARDENED
     with pytest.raises(OAuthError) as refused:
         await lab.auth_server.cimd.resolve(url)
-    assert refused.value.error == "invalid_client" and "text/plain" in refused.value.description
+    assert refused.value.error == "invalid_client" and "text/html" in refused.value.description
 
 
 async def test_only_the_hardened_policy_requires_mcps_document_fields(lab: Lab) -> None:

@@ -104,7 +104,7 @@ async def test_a_request_under_the_new_policy_does_not_join_a_fetch_the_old_poli
     async with Lab(seed=0, policy=NAIVE) as lab:
         host, gated = add_gated_host(lab)
         client_id = f"https://{SLOW_HOST}/client.json"
-        host.publish("/client.json", default_client_metadata(client_id), content_type="text/plain")
+        host.publish("/client.json", default_client_metadata(client_id), content_type="text/html")
         gated.hold(1)
         naive = asyncio.ensure_future(open_authorization(lab, client_id))
         await gated.until_waiting(1)

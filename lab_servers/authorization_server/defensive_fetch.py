@@ -333,10 +333,21 @@ def _check_response(response: httpx.Response, *, what: str, policy: ASPolicy, js
                                  carrier=f"the answer with {what}") or ""  # fmt: skip
     except RepeatedField as repeated:
         raise FetchRefused(f"{repeated}; a client document has one media type") from None
-    if not is_json_media_type(content_type):
+    if not (is_json_media_type(content_type) or media_type(content_type) == PLAIN_TEXT):
         raise FetchRefused(
             f"{what} was served as {content_type or 'no content type'!r}, not a JSON media type (lab policy)"
         )
+
+
+# CIMD -02 §4 asks for a JSON document (RFC 8259) served with 200 OK, and requires no media type
+# (its one sentence on them lets a host use a more specific `application/…+json`). A raw file
+# host labels every text file `text/plain`: raw.githubusercontent.com did for a .json client
+# document (nicobailon/pi-mcp-adapter#571, 2026-09-13, "some IDPs don't like" it), and the lab's
+# AS refused it for no rule. A JSON text is plain text (RFC 8259 §1: "a text format"; RFC 2046
+# §4.1.3: text/plain declares no format), so the label claims no other format, and the body is
+# read as JSON whatever it is labelled (one format, nothing sniffed: RFC 9110 §8.3). A label that
+# does declare another format (text/html, application/javascript) is still refused (lab policy).
+PLAIN_TEXT = "text/plain"
 
 
 def is_json_media_type(content_type: str) -> bool:
