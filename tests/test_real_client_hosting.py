@@ -72,10 +72,10 @@ ANSWERS = {
     "raw-file-host-text-plain": HostedResponse(encoded(VS_CODE), 200, {"content-type": "text/plain; charset=utf-8"}),
     # CIMD -02 §4: "MAY also be served with more specific content types … application/<AS-defined>+json".
     "more-specific-json-type": HostedResponse(encoded(VS_CODE), 200, {"content-type": "application/cimd+json"}),
-    # An Express host behind a CDN answers gzip-coded, with Vary (bluesky-social/atproto#3096,
-    # 2024-11-25, quotes `vary: accept-encoding`, `transfer-encoding: chunked`, `content-encoding:
-    # br` to a Node client that offered br). The AS offers gzip and deflate (RFC 9110 §12.5.3) and
-    # inflates within its own cap (CIMD -02 §8.7).
+    # An Express server's answer (bluesky-social/atproto#3096, 2024-11-25, quotes bsky.social's
+    # `vary: accept-encoding`, `transfer-encoding: chunked`, `content-encoding: br`, sent to a Node
+    # client that offered br). This AS offers gzip and deflate (RFC 9110 §12.5.3) and inflates
+    # within its own cap (CIMD -02 §8.7).
     "gzip-with-vary": HostedResponse(
         gzip.compress(encoded(VS_CODE)),
         200,
@@ -185,6 +185,13 @@ REFUSED = {
     "host-answers-404": (
         "https://claude.com/oauth/mcp-oauth-client-metadata",
         HostedResponse(b"<!DOCTYPE html><title>404</title>", 404, {"content-type": "text/html"}),
+        "only 200 OK is accepted (CIMD §5)",
+    ),
+    # A WAF or bot challenge answering the AS's fetch: cloudflare/workers-oauth-provider#248
+    # (2026-07-27) lists "WAF blocks" among the fetch failures it now reports.
+    "waf-challenge-403": (
+        VS_CODE_ID,
+        HostedResponse(b"<!DOCTYPE html><title>Just a moment...</title>", 403, {"content-type": "text/html"}),
         "only 200 OK is accepted (CIMD §5)",
     ),
     # npmx.dev's document URL redirected, and Bluesky's AS refused it: "unexpected redirect"
