@@ -66,10 +66,6 @@ ANSWERS = {
     "charset-upper-case-no-space": HostedResponse(
         encoded(VS_CODE), 200, {"content-type": "Application/JSON;charset=UTF-8"}
     ),
-    # raw.githubusercontent.com labels a .json file `text/plain; charset=utf-8`, "which some IDPs
-    # don't like" (nicobailon/pi-mcp-adapter#571, 2026-09-13). CIMD -02 §4 asks for a JSON
-    # document and names no media type: the lab's AS refused it as "not a JSON media type".
-    "raw-file-host-text-plain": HostedResponse(encoded(VS_CODE), 200, {"content-type": "text/plain; charset=utf-8"}),
     # CIMD -02 §4: "MAY also be served with more specific content types … application/<AS-defined>+json".
     "more-specific-json-type": HostedResponse(encoded(VS_CODE), 200, {"content-type": "application/cimd+json"}),
     # An Express server's answer (bluesky-social/atproto#3096, 2024-11-25, quotes bsky.social's
@@ -233,6 +229,14 @@ REFUSED = {
         HostedResponse(encoded(VS_CODE), 200, {"content-type": "text/html; charset=utf-8"}),
         "not a JSON media type (lab policy)",
     ),
+    # raw.githubusercontent.com labels a .json file `text/plain; charset=utf-8`, "which some IDPs
+    # don't like" (nicobailon/pi-mcp-adapter#571, 2026-09-13). CIMD -02 §4 names no media type;
+    # the hardened AS refuses it as lab policy, and says why: such a host serves anyone's files.
+    "raw-file-host-text-plain": (
+        VS_CODE_ID,
+        HostedResponse(encoded(VS_CODE), 200, {"content-type": "text/plain; charset=utf-8"}),
+        "would lend its hostname to a document its owner never published",
+    ),
 }  # fmt: skip
 
 
@@ -243,6 +247,15 @@ async def test_an_answer_a_spec_refuses_is_refused_naming_the_rule(
     host(lab, client_id, answer)
     assert names(rule, await refusal(lab, client_id, VS_CODE_REDIRECT))
     assert client_id not in lab.cimd_cache  # CIMD -02 §5.2: never cache an error
+
+
+async def test_the_naive_policy_reads_a_raw_file_hosts_text_plain_document() -> None:
+    # CIMD -02 §4 names no media type; the JSON media type is the hardened AS's own rule.
+    async with Lab(seed=0, policy=NAIVE) as lab:
+        host(lab, VS_CODE_ID, REFUSED["raw-file-host-text-plain"][1])
+        code = await get_code(lab, VS_CODE_ID, redirect_uri=VS_CODE_REDIRECT)
+        answer = await token_request(lab, code_form(VS_CODE_ID, code, redirect_uri=VS_CODE_REDIRECT))
+    assert answer.status_code == 200, answer.text
 
 
 @pytest.mark.parametrize(

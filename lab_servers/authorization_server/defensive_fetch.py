@@ -333,23 +333,22 @@ def _check_response(response: httpx.Response, *, what: str, policy: ASPolicy, js
                                  carrier=f"the answer with {what}") or ""  # fmt: skip
     except RepeatedField as repeated:
         raise FetchRefused(f"{repeated}; a client document has one media type") from None
-    if not (is_json_media_type(content_type) or media_type(content_type) == PLAIN_TEXT):
+    if not is_json_media_type(content_type):
         raise FetchRefused(
-            f"{what} was served as {content_type or 'no content type'!r}, not a JSON media type (lab policy)"
+            f"{what} was served as {content_type or 'no content type'!r}, not a JSON media type (lab policy): a host"
+            " that labels anyone's files text/plain, as a raw file host does, would lend its hostname to a"
+            " document its owner never published; CIMD -02 §4 itself names no media type"
         )
 
 
-# CIMD -02 §4 asks for a JSON document (RFC 8259) served with 200 OK, and requires no media type
-# (its one sentence on them lets a host use a more specific `application/…+json`). A raw file
-# host labels every text file `text/plain`: raw.githubusercontent.com did for a .json client
-# document (nicobailon/pi-mcp-adapter#571, 2026-09-13, "some IDPs don't like" it), and the lab's
-# AS refused it for no rule. A JSON text is plain text (RFC 8259 §1: "a text format"; RFC 2046
-# §4.1.3: text/plain declares no format), so the label claims no other format, and the body is
-# read as JSON whatever it is labelled (one format, nothing sniffed: RFC 9110 §8.3). A label that
-# does declare another format (text/html, application/javascript) is still refused (lab policy).
-PLAIN_TEXT = "text/plain"
-
-
+# CIMD -02 §4 asks for a JSON document (RFC 8259) and names no media type (its one sentence on
+# them lets a host use a more specific `application/…+json`). The hardened AS also asks the host
+# to say it serves JSON: a raw file host labels every text file `text/plain`, anyone's uploads
+# included, so there the label proves nothing about who published the document, and the
+# hostname the consent page shows would vouch for a stranger's file. raw.githubusercontent.com
+# labels a .json client document so (nicobailon/pi-mcp-adapter#571, 2026-09-13: "some IDPs
+# don't like" it); a draft author would treat text/plain and octet-stream as "a potential
+# security error" (oauth-wg CIMD PR #63, open). The naive policy reads any label.
 def is_json_media_type(content_type: str) -> bool:
     kind = media_type(content_type)
     return kind == "application/json" or (kind.startswith("application/") and kind.endswith("+json"))

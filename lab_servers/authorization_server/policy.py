@@ -34,8 +34,8 @@ class ASPolicy:
     follow_redirects: bool = False
     max_document_bytes: int = 5 * 1024
     fetch_timeout_seconds: float = 2.0
-    # The draft allows any JSON body; the lab's hardened AS also wants a JSON media type (or
-    # text/plain, the label raw file hosts give any text file: defensive_fetch.PLAIN_TEXT).
+    # The draft allows any JSON body; the lab's hardened AS also wants a JSON media type, which a
+    # raw file host serving anyone's uploads as text/plain does not give (defensive_fetch).
     require_json_content_type: bool = True
     block_special_use_addresses: bool = True
     # DNS rebinding: connect to the very address that was vetted, never look the name up twice.
