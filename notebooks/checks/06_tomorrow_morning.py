@@ -38,3 +38,8 @@ assert "unknown client_id" in _outcome
 _runs = await mixup_table()
 assert sum(not r.attack_succeeded for r in _runs) == 1
 assert is_correct("06-mixup-stopped", 1) and is_correct("06-prm-revision", "2025-06-18")
+
+# %% after: n06-32c  (registered = await http.post(... json=vs_code))
+assert registered.status_code == 201
+assert registered.json()["grant_types"] == ["authorization_code", "refresh_token"]
+assert not fallback_lab.auth_server.capabilities.cimd
