@@ -16,7 +16,7 @@ import inspect
 import ipaddress
 import re
 from collections.abc import Callable, Collection
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
 from .arguments import flag, wrong_type
@@ -93,11 +93,15 @@ def check_capabilities(what: str, capabilities: object) -> None:
         )
 
 
+def _maps_to(value: object, kind: type) -> TypeGuard[dict[Any, Any]]:
+    """A dict whose every value is a `kind`: what an AS's pre-registered metadata and a client's
+    credentials per issuer each are."""
+    return isinstance(value, dict) and all(isinstance(item, kind) for item in value.values())
+
+
 def check_preregistered_metadata(what: str, preregistered: object) -> None:
     """What an administrator added to an AS: each client_id mapped to its metadata."""
-    if preregistered is not None and not (
-        isinstance(preregistered, dict) and all(isinstance(m, dict) for m in preregistered.values())
-    ):
+    if preregistered is not None and not _maps_to(preregistered, dict):
         raise wrong_type(
             f"{what}(preregistered=…) maps each client_id to its metadata, a dict such as "
             "{'my-agent': {'redirect_uris': ['https://app.example/callback'], 'client_secret': 's3cret'}}",
@@ -123,9 +127,7 @@ def check_client(
         )
     check_decision("decision", decision)
     for name, value in (("preregistered", preregistered), ("credential_store", credential_store)):
-        if value is not None and not (
-            isinstance(value, dict) and all(isinstance(c, Credentials) for c in value.values())
-        ):
+        if value is not None and not _maps_to(value, Credentials):
             raise wrong_type(
                 f"{name} maps each AS issuer to the client's credentials there, a dict such as "
                 "{'https://auth.example.com': Credentials('my-agent')}",
