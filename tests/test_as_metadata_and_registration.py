@@ -116,6 +116,14 @@ async def test_bad_registration_metadata_is_refused_and_leaves_no_record(
     assert lab.registrations == {}
 
 
+async def test_a_malformed_registration_scope_names_the_two_characters_it_may_not_hold_in_words(lab: Lab) -> None:
+    # RFC 6749 §5.2: error_description holds no '"' or '\\'; written as "'" and "/", the
+    # description named two characters a scope may well hold (§3.3).
+    answer = await register(lab, {**PUBLIC_CLIENT, "scope": "notes:read \u202eevil"})
+    assert_oauth_error(answer, 400, "invalid_client_metadata", "but for the double quote and the backslash")
+    assert lab.registrations == {}
+
+
 async def test_a_body_that_is_not_json_is_invalid_client_metadata(lab: Lab) -> None:
     async with lab.httpx_client() as http:
         response = await http.post(

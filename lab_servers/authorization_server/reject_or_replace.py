@@ -45,9 +45,11 @@ def _asked_and_offered(
             continue  # absent: §2's default (the types were checked before)
         if name == "scope":
             if not is_scope(value):  # authlib took any token, '"' and 'é' too
+                # In words: error_description carries neither character (RFC 6749 §5.2), and the
+                # lab's errors wrote them as "'" and "/", naming two characters a scope may hold.
                 raise ValueRefused(
-                    "scope is scope-tokens separated by spaces (SP) only, each printable ASCII but for '\"' and "
-                    "'\\' (RFC 7591 §2, RFC 6749 §3.3)",
+                    "scope is scope-tokens separated by spaces (SP) only, each printable ASCII but for the double"
+                    " quote and the backslash (RFC 7591 §2, RFC 6749 §3.3)",
                 )
             value = [token for token in value.split(" ") if token]
         yield name, value, supported
