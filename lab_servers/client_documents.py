@@ -52,6 +52,13 @@ READY_DOCUMENTS = (
         ("http://localhost:3030/callback", "http://127.0.0.1:3030/callback"),
         "the mcp SDK's simple-auth-client example",
     ),
+    # FastMCP's client (`fastmcp.client.auth.OAuth`) listens on `http://localhost:<port>/callback`,
+    # on a random port unless told one: a document must name it, so this one names 8765.
+    ReadyDocument(
+        "/fastmcp-client.json", "FastMCP client",
+        ("http://localhost:8765/callback", "http://127.0.0.1:8765/callback"),
+        "FastMCP's client (OAuth(client_metadata_url=…, callback_port=8765))",
+    ),
 )  # fmt: skip
 
 

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from lab_servers.client_documents import READY_DOCUMENTS
 from lab_servers.serve import serving
 
 from .serve_helpers import served, tls_dir, trusting
@@ -30,6 +31,22 @@ async def test_the_hardened_as_trusts_exactly_one_local_origin(tls_dir: Path) ->
             })  # fmt: skip
             assert page.status_code == verdict, page.text
         assert "special-use address" in page.text
+
+
+async def test_every_ready_made_document_opens_the_consent_page_for_each_redirect_uri_it_lists(tls_dir: Path) -> None:
+    # The documents `serve` publishes for real clients (Inspector, the SDK example, FastMCP) are
+    # only of use if the AS takes them: its client_id is its URL (CIMD §3), and each listed
+    # redirect URI is matched as an exact string (OAuth 2.1 §4.1.1), the localhost form apart.
+    async with served(tls_dir) as lab, httpx.AsyncClient(verify=trusting(tls_dir)) as http:
+        for ready in READY_DOCUMENTS:
+            for redirect_uri in ready.redirect_uris:
+                page = await http.get(f"{lab.issuer}/authorize", params={
+                    "response_type": "code", "client_id": f"{lab.documents_origin}{ready.path}",
+                    "redirect_uri": redirect_uri, "code_challenge": "x" * 43, "code_challenge_method": "S256",
+                    "state": "s", "resource": lab.mcp_url,
+                })  # fmt: skip
+                assert page.status_code == 200 and ready.client_name in page.text, (ready.path, redirect_uri, page.text)
+    assert "/fastmcp-client.json" in {ready.path for ready in READY_DOCUMENTS}
 
 
 async def test_browser_clients_get_cors_on_metadata_registration_and_token_but_not_authorize(tls_dir: Path) -> None:
