@@ -46,6 +46,14 @@ READY_DOCUMENTS = (
         "/inspector-cli.json", "MCP Inspector (CLI)", ("http://127.0.0.1:6276/oauth/callback",),
         "MCP Inspector CLI/TUI (--cli … --client-metadata-url)",
     ),
+    # mcp-remote (Claude Desktop, Cursor, Windsurf): `http://localhost:<port>/oauth/callback`, the
+    # port passed after the server URL (the README's 3334; any port works, OAuth 2.1 §8.4.2), or
+    # 127.0.0.1 with `--host 127.0.0.1`.
+    ReadyDocument(
+        "/mcp-remote.json", "mcp-remote",
+        ("http://localhost:3334/oauth/callback", "http://127.0.0.1:3334/oauth/callback"),
+        "mcp-remote (… 3334 --client-metadata-url)",
+    ),
     # The Python SDK's example client (examples/clients/simple-auth-client) listens on 3030.
     ReadyDocument(
         "/sdk-client.json", "MCP SDK example client",
