@@ -163,6 +163,8 @@ async def mcp_remote_whoami(
             process.kill()
             await asyncio.gather(process.stdout.read(), user, return_exceptions=True)  # both read to their end
             await process.wait()
+        if user.done() and not user.cancelled() and (failure := user.exception()) is not None:
+            raise failure  # what the user met (a page that was no consent page) explains the rest
     for result in results:
         assert result["isError"] is False, result
     return Run(
