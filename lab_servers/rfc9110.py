@@ -66,7 +66,9 @@ __all__ = [
     "imf_fixdate",
     "media_type",
     "one_field",
+    "prefers",
     "unsupported_coding",
+    "weight_of",
 ]
 
 OWS = " \t"  # §5.6.3: optional whitespace is SP and HTAB, nothing else
@@ -180,6 +182,61 @@ def media_type(content_type: str | None) -> str:
     also removes NBSP and NEL (a header is read as Latin-1)."""
     found = _MEDIA_TYPE.fullmatch((content_type or "").lstrip(OWS))
     return found[1].lower() if found else ""
+
+
+# Proactive negotiation: Accept (§12.5.1) ---------------------------------------------------------
+
+# §12.4.2: qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ). float() also takes
+# "1e-9", "inf", "+1", "2", "1_0" and "0.0001".
+_QVALUE = re.compile(r"0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?")
+# §12.5.1: media-range = ( "*/*" / ( type "/*" ) / ( type "/" subtype ) ) parameters; a member
+# of the list, or an empty one, up to its comma. A "q" parameter is the weight (§12.4.2). The OWS
+# after a member belongs to the member: an empty one's OWS, read by two `[ \t]*` in a row, could be
+# split between them every way, and a field of 100 KB of spaces then took a minute to refuse.
+_ACCEPT_MEMBER = re.compile(rf"[ \t]*(?:({TOKEN}/(?:{TOKEN}|\*))({PARAMETERS})[ \t]*)?(?:,|\Z)")
+_PARAMETER = re.compile(rf"[ \t]*;(?:[ \t]*({TOKEN})=({TOKEN}|{QUOTED_STRING}))?")
+
+
+def weight_of(accept: str, wanted: str) -> float | None:
+    """The weight an Accept value gives the media type `wanted` (lower case), 0.0 when no range
+    names it, None when the value is no Accept list (it says nothing a server can trust).
+
+    §12.5.1: `wanted` itself, `type/*` or `*/*`, the most specific deciding ("the most specific
+    reference has precedence"), so `application/json;q=0, */*` refuses JSON, which read as any
+    range above 0 was taken. Accept = #( media-range [ weight ] ), read as a list (§5.6.1.2: empty
+    members are skipped) whose members may hold quoted-strings, and a quoted-string may hold a
+    comma: split on every comma, `text/plain;a=",application/json,"` named JSON, where its one
+    media range is text/plain. A range with a malformed weight does not count; of two equally
+    specific ranges, the higher weight counts."""
+    ranges = {wanted: 2, wanted.split("/")[0] + "/*": 1, "*/*": 0}  # the ranges naming it, by specificity
+    deciding: tuple[int, float] | None = None  # (specificity, weight)
+    pos = 0
+    while pos < len(accept):
+        member = _ACCEPT_MEMBER.match(accept, pos)
+        if member is None:
+            return None
+        pos = member.end()
+        if member[1] is None:
+            continue  # an empty member
+        specificity = ranges.get(member[1].lower())
+        if specificity is None:
+            continue
+        weights = [p[2] for p in _PARAMETER.finditer(member[2]) if (p[1] or "").lower() == "q"]
+        if weights and not _QVALUE.fullmatch(weights[0]):
+            continue
+        weight = float(weights[0]) if weights else 1.0  # §12.4.2: a weight of 0 is "not acceptable"
+        if deciding is None or specificity > deciding[0] or (specificity == deciding[0] and weight > deciding[1]):
+            deciding = (specificity, weight)
+    return deciding[1] if deciding is not None else 0.0
+
+
+def prefers(lines: list[str], media: str, *, over: str) -> bool:
+    """Whether a request's Accept lines weigh `media` above `over` (§12.1, proactive negotiation);
+    False without an Accept field (§12.5.1: it "will accept any media type") or with one that is
+    no list, and on a tie: the server's own choice, `over`, stands."""
+    accept = ",".join(lines)  # §5.3: a list field's lines read as one list, in order; none weigh alike
+    ours, theirs = weight_of(accept, over), weight_of(accept, media)
+    return ours is not None and theirs is not None and theirs > ours
 
 
 # Content codings (§8.4) ------------------------------------------------------------------------

@@ -10,11 +10,12 @@ from __future__ import annotations
 import re
 from urllib.parse import urlencode
 
-from starlette.responses import HTMLResponse, RedirectResponse
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from ..loopback import is_loopback_host
 from ..revisions import revision as revision_named
 from ..rfc3986 import shown
+from ..rfc9110 import prefers
 from .client_ids import resolve_client
 from .clients import Client
 from .consent import render_consent_page, render_error_page
@@ -48,8 +49,17 @@ CODE_LIFETIME = 60  # OAuth 2.1 §4.1.2: short-lived; 10 minutes at the most
 SEE_OTHER = 303
 
 
-def error_page(error: OAuthError) -> HTMLResponse:
-    return HTMLResponse(render_error_page(error.error, error.description), status_code=400, headers=PAGE_HEADERS)
+def error_page(error: OAuthError, accept: list[str]) -> Response:
+    """An error the AS may not redirect, told to the user (OAuth 2.1 §4.1.2.1: it "SHOULD inform
+    the resource owner"): a page for a browser, and the error object (RFC 6749 §5.2's shape) for a
+    client that asks for JSON over HTML (RFC 9110 §12.1, proactive negotiation). mcp-remote asks
+    so before it sends its user to a stored client's authorization URL, and registers again on an
+    `invalid_client`: a user whose lab restarted got this page, naming a client the lab forgot."""
+    headers = {**PAGE_HEADERS, "Vary": "Accept"}  # RFC 9110 §12.5.5: the answer depends on Accept
+    if prefers(accept, "application/json", over="text/html"):
+        body = {"error": error.error, "error_description": error.description}
+        return JSONResponse(body, status_code=400, headers=headers)
+    return HTMLResponse(render_error_page(error.error, error.description), status_code=400, headers=headers)
 
 
 def redirect_to_client(
@@ -126,7 +136,7 @@ def choose_redirect_uri(client: Client, requested: str | None, exact: bool) -> s
     )
 
 
-async def authorization_request(server: AuthorizationServerState, query: bytes) -> HTMLResponse | RedirectResponse:
+async def authorization_request(server: AuthorizationServerState, query: bytes, accept: list[str]) -> Response:
     # Phase 1: errors here are shown to the user, never redirected.
     try:
         params = single_valued(form_urlencoded(query))
@@ -140,7 +150,7 @@ async def authorization_request(server: AuthorizationServerState, query: bytes) 
             # stay in the grammar, so the request is refused here, on the page.
             raise OAuthError("invalid_request", "state must be printable ASCII, at least one (RFC 6749 Appendix A.5)")
     except OAuthError as error:
-        return error_page(error)
+        return error_page(error, accept)
     # Phase 2: the redirect URI is trusted; errors go back to the client.
     state = params.get("state")
     try:
@@ -205,8 +215,8 @@ def choose_resource(server: AuthorizationServerState, resource: str | None) -> s
 
 
 async def consent_decision(
-    server: AuthorizationServerState, items: list[tuple[str, str]]
-) -> HTMLResponse | RedirectResponse:
+    server: AuthorizationServerState, items: list[tuple[str, str]], accept: list[str]
+) -> Response:
     try:
         form = single_valued(items)
         txn = form.get("txn", "")
@@ -220,7 +230,7 @@ async def consent_decision(
         if decision not in ("approve", "deny"):
             raise OAuthError("invalid_request", "decision must be 'approve' or 'deny'")
     except OAuthError as error:
-        return error_page(error)
+        return error_page(error, accept)
     # Single use: the transaction id is the form's CSRF token too, so a decision spends it. A
     # refused POST decided nothing and leaves it for the user's next click; no await since the
     # lookup above, so two concurrent decisions cannot both find it.

@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 
 from ..body_limit import BodyLimit
 from ..bounded_json import JsonRejected, parse_json
-from ..rfc9110 import NoContentCoding, media_type
+from ..rfc9110 import NoContentCoding, field_values, media_type
 from .authorize import authorization_request, consent_decision
 from .client_authentication import authorization_field
 from .dcr_modes import check_auth_method_offered, check_registration_allowed
@@ -140,11 +140,13 @@ class AuthorizationServer(AuthorizationServerState):
 
         @route("/authorize", "GET")
         async def authorize(request: Request) -> Response:
-            return await authorization_request(self, request.scope["query_string"])
+            accept = field_values(request.scope["headers"], b"accept")
+            return await authorization_request(self, request.scope["query_string"], accept)
 
         @route("/authorize/decision", "POST")
         async def decision(request: Request) -> Response:
-            return await consent_decision(self, await form_items(request))
+            accept = field_values(request.scope["headers"], b"accept")
+            return await consent_decision(self, await form_items(request), accept)
 
         @route("/token", "POST")
         async def token(request: Request) -> Response:

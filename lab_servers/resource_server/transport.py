@@ -11,7 +11,6 @@ other), with the status the MCP transport or RFC 9110 gives and a message naming
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from starlette.responses import Response
@@ -20,29 +19,17 @@ from starlette.types import Message, Receive
 from ..browser_origins import TWO_ORIGINS, one_origin
 from ..rfc9110 import (
     ACCEPTED_CODINGS,
-    PARAMETERS,
-    QUOTED_STRING,
-    TOKEN,
     RepeatedField,
     field_values,
     media_type,
     one_field,
     unsupported_coding,
+    weight_of,
 )
 from .jsonrpc import INVALID_REQUEST, error_response
 
 # Streamable HTTP "Sending Messages to the Server": every JSON-RPC message is POSTed as JSON.
 JSON = "application/json"
-# RFC 9110 §12.4.2: qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ). float() also takes
-# "1e-9", "inf", "+1", "2", "1_0" and "0.0001".
-_QVALUE = re.compile(r"0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?")
-# §12.5.1: media-range = ( "*/*" / ( type "/*" ) / ( type "/" subtype ) ) parameters; a member
-# of the list, or an empty one, up to its comma. A "q" parameter is the weight (§12.4.2). The OWS
-# after a member belongs to the member: an empty one's OWS, read by two `[ \t]*` in a row, could be
-# split between them every way, and a field of 100 KB of spaces then took a minute to refuse.
-_ACCEPT_MEMBER = re.compile(rf"[ \t]*(?:({TOKEN}/(?:{TOKEN}|\*))({PARAMETERS})[ \t]*)?(?:,|\Z)")
-_PARAMETER = re.compile(rf"[ \t]*;(?:[ \t]*({TOKEN})=({TOKEN}|{QUOTED_STRING}))?")
-_JSON_RANGES = {JSON: 2, "application/*": 1, "*/*": 0}  # the ranges naming JSON, by specificity
 
 
 def transport_refusal(status: int, rule: str, headers: dict[str, str] | None = None) -> Response:
@@ -186,29 +173,7 @@ def media_refusal(headers: list[tuple[bytes, bytes]]) -> Response | None:
 
 def _accepts_json(accept: str) -> bool:
     """RFC 9110 §12.5.1: `application/json`, `application/*` or `*/*`, with a weight above 0, the
-    most specific of them deciding: "the most specific reference has precedence", so
-    `application/json;q=0, */*` refuses JSON (read as any range above 0, it was taken).
-    Accept = #( media-range [ weight ] ), read as a list (§5.6.1.2: empty members are skipped)
-    whose members may hold quoted-strings, and a quoted-string may hold a comma: split on every
-    comma, `text/plain;a=",application/json,"` named JSON, where its one media range is text/plain.
-    A field that is no such list says nothing this server can trust: JSON is not accepted."""
-    deciding: tuple[int, bool] | None = None  # the most specific range naming JSON: (specificity, weight > 0)
-    pos = 0
-    while pos < len(accept):
-        member = _ACCEPT_MEMBER.match(accept, pos)
-        if member is None:
-            return False
-        pos = member.end()
-        if member[1] is None:
-            continue  # an empty member
-        specificity = _JSON_RANGES.get(member[1].lower())
-        if specificity is None:
-            continue
-        weights = [p[2] for p in _PARAMETER.finditer(member[2]) if (p[1] or "").lower() == "q"]
-        if weights and not _QVALUE.fullmatch(weights[0]):
-            continue  # with a malformed weight the range does not count
-        # a weight of 0 says "not acceptable" (§12.4.2); of two equally specific, either accepting counts
-        accepting = not weights or float(weights[0]) > 0
-        if deciding is None or specificity > deciding[0] or (specificity == deciding[0] and accepting):
-            deciding = (specificity, accepting)
-    return deciding is not None and deciding[1]
+    most specific deciding (`rfc9110.weight_of`). A field that is no Accept list says nothing this
+    server can trust: JSON is not accepted."""
+    weight = weight_of(accept, JSON)
+    return weight is not None and weight > 0

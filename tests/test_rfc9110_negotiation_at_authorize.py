@@ -1,0 +1,98 @@
+"""An error the authorization endpoint may not redirect (OAuth 2.1 §4.1.2.1: an unknown client, a
+redirect URI it did not register) is told to whoever asked: a page to a browser, the error object
+to a client that asks for JSON over HTML (RFC 9110 §12.1, proactive negotiation; §12.5.1, Accept).
+
+mcp-remote probes a stored client's authorization URL with `Accept: application/json` before it
+sends its user there, and registers again on a JSON `invalid_client`; when the lab answered only
+in HTML, a user whose lab had restarted was sent to a page naming a client the lab forgot."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from lab_servers import CLIENT_METADATA_URL, Lab
+from lab_servers.client import Browser, ConsentPage
+
+from .helpers import REDIRECT_URI, assert_oauth_error, authorization_url
+from .registered_clients import registered_client
+
+pytestmark = pytest.mark.anyio
+
+# What Chromium and Firefox send when the user follows a link.
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
+
+
+async def _authorize(lab: Lab, client_id: str, accept: str | None, **overrides: str | None) -> httpx.Response:
+    async with lab.httpx_client("client") as http:
+        if accept is None:
+            del http.headers["accept"]  # httpx sends `Accept: */*` unless told otherwise
+        else:
+            http.headers["accept"] = accept
+        return await http.get(authorization_url(client_id, **overrides))
+
+
+@pytest.mark.parametrize(
+    "accept",
+    [
+        "application/json",  # mcp-remote's probe
+        "Application/JSON",  # §8.3.1: type and subtype are case-insensitive
+        "application/*",
+        "application/json, text/html;q=0.5",
+        "text/html;q=0, */*",  # HTML ruled out, anything else welcome
+        "text/plain, application/json;q=0.9",
+    ],
+)
+async def test_a_client_that_asks_for_json_over_html_gets_the_error_object(lab: Lab, accept: str) -> None:
+    response = await _authorize(lab, "tpc_unknown", accept)
+    # RFC 6749 §5.2's error object; still no redirect (§4.1.2.1), and never cached (RFC 9700 §4.16's
+    # page headers all stay), and the answer says it varied with Accept (RFC 9110 §12.5.5).
+    assert_oauth_error(response, 400, "invalid_client", "unknown client_id")
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["cache-control"] == "no-store" and response.headers["vary"] == "Accept"
+    assert response.headers["x-frame-options"] == "DENY" and "location" not in response.headers
+
+
+@pytest.mark.parametrize(
+    "accept",
+    [
+        None,  # §12.5.1: no Accept "will accept any media type": the server's choice, the page
+        "*/*",  # httpx, curl
+        BROWSER_ACCEPT,
+        "text/html, application/json",  # a tie: the page stands
+        "application/json;q=0.5, text/*",
+        "application/json;q=2",  # §12.4.2: no weight above 1; a range with a malformed weight does not count
+        'application/json, text/plain;a="unclosed',  # no Accept list at all: nothing to trust
+    ],
+)
+async def test_a_browser_or_a_client_with_no_preference_gets_the_page(lab: Lab, accept: str | None) -> None:
+    response = await _authorize(lab, "tpc_unknown", accept)
+    assert response.status_code == 400 and response.headers["content-type"].startswith("text/html")
+    assert "invalid_client" in response.text and response.headers["vary"] == "Accept"
+
+
+async def test_an_unregistered_redirect_uri_is_not_redirected_to_whatever_was_asked_for(lab: Lab) -> None:
+    response = await _authorize(lab, CLIENT_METADATA_URL, "application/json", redirect_uri="https://evil.example/cb")
+    assert_oauth_error(response, 400, "invalid_request", "not in the client's metadata document")
+    assert "location" not in response.headers  # §4.1.2.1: "MUST NOT automatically redirect"
+
+
+async def test_an_error_the_client_may_hear_is_redirected_whatever_the_accept(lab: Lab) -> None:
+    # Once client and redirect URI are known, errors go back to the client on the redirect (§4.1.2.1).
+    client = await registered_client(lab)
+    response = await _authorize(lab, client["client_id"], "application/json", response_type="token")
+    assert response.status_code == 302
+    assert response.headers["location"].startswith(REDIRECT_URI + "?error=unsupported_response_type")
+
+
+async def test_a_consent_decision_refused_answers_json_to_a_client_asking_for_it(lab: Lab) -> None:
+    async with lab.httpx_client("client") as http:
+        response = await http.post(
+            f"{lab.issuer}/authorize/decision",
+            data={"txn": "no-such-transaction", "decision": "approve"},
+            headers={"Accept": "application/json"},
+        )
+    assert_oauth_error(response, 400, "invalid_request", "unknown or already used consent transaction")
+    # The lab's browser, as a user's, asks for no JSON: it still gets the page it can read.
+    page = await Browser(lab.httpx_client("browser")).open(authorization_url("tpc_unknown"))
+    assert isinstance(page, ConsentPage) and not page.is_consent and page.fields["error"] == "invalid_client"
