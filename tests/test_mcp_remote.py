@@ -22,15 +22,16 @@ import httpx
 import pytest
 
 from lab_servers import load_trace
-from lab_servers.client import Browser, Redirect
 from lab_servers.client_documents import READY_DOCUMENTS
 from lab_servers.serve import serving
 from lab_servers.trace import Exchange
 from lab_servers.trace_file import TraceWriter, access_tokens
 from lab_servers.views import show_token
 
-from .mcp_remote import AUTHORIZE_URL, NO_BROWSER, free_port, installed, mcp_remote_whoami, start
+from .mcp_remote import NO_BROWSER, free_port, installed, mcp_remote_whoami, start
 
+# What mcp-remote prints when it will not start a sign-in because another is pending.
+STALLED = b"A sign-in for this server is already under way"
 DOCUMENT = next(ready for ready in READY_DOCUMENTS if ready.path == "/mcp-remote.json")
 
 pytestmark = [pytest.mark.conformance, pytest.mark.anyio]
@@ -146,46 +147,48 @@ async def test_mcp_remote_signs_in_again_after_the_lab_restarts(proxy: Path, tmp
     assert after.whoami["client_id"] != before.whoami["client_id"] and after.whoami["aud"] == served.mcp_url
 
 
-async def test_a_client_the_restarted_lab_forgot_meets_the_lab_s_page_not_a_json_error(
+async def test_a_client_the_restarted_lab_forgot_is_registered_again_after_a_json_invalid_client(
     proxy: Path, tmp_path: Path
 ) -> None:
     """Holding a registered client but no token (nothing to refresh), mcp-remote probes the
-    authorization URL with `Accept: application/json` and forgets the client only on a JSON
-    `invalid_client` there. The AS answers an unknown client_id at /authorize to the user, in HTML:
-    RFC 6749 §4.1.2.1 says it "SHOULD inform the resource owner of the error" and names no other
-    format, so mcp-remote sends its user to that page (the README says to remove ~/.mcp-auth)."""
+    authorization URL with `Accept: application/json` and forgets the client on a JSON
+    `invalid_client` there. The AS tells an error it may not redirect to whoever asked (OAuth 2.1
+    §4.1.2.1; RFC 9110 §12.1): the error object to this probe. It once answered only a page, to
+    which mcp-remote sent its user, naming a client the lab had forgotten, until the user removed
+    ~/.mcp-auth by hand."""
     config, ports = tmp_path / "config", [free_port() for _ in range(3)]
     lab = functools.partial(
         serving, mcp_port=ports[0], as_port=ports[1], documents_port=ports[2], tls_directory=tmp_path / "tls"
     )
     async with lab() as served:
-        await mcp_remote_whoami(proxy, served, config)
+        before = await mcp_remote_whoami(proxy, served, config)
     for tokens in (config / "mcp-remote-v1").glob("*_tokens.json"):
         tokens.unlink()
     async with lab() as served:
-        assert served.ca is not None
         process = await start(proxy, served, config)
         assert process.stderr is not None
         printed = b""
         try:
-            while NO_BROWSER.encode() not in printed:  # printed after its probe and the openers
+            # mcp-remote 0.15.1 registers again, then refuses to start a second sign-in while the
+            # stale one is pending (its `ownsPendingFlow`) and waits: its own defect. What it stored
+            # is the new client, so its next start, as a host's restart, signs in.
+            while STALLED not in printed:
                 line = await asyncio.wait_for(process.stderr.readline(), timeout=60)
                 assert line, printed.decode()
                 printed += line
-            match = AUTHORIZE_URL.search(printed)
-            assert match, printed.decode()
-            verify = ssl.create_default_context(cafile=str(served.ca.ca_certificate))
-            async with httpx.AsyncClient(verify=verify, trust_env=False) as http:
-                page = await Browser(http).open(match.group(1).decode())
         finally:
             process.kill()
             await process.communicate()
+        after = await mcp_remote_whoami(proxy, served, config)
         trace = list(served.lab.trace)
-    assert not isinstance(page, Redirect) and page.status == 400 and not page.is_consent
-    assert "invalid_client" in page.html
-    probe, _ = [e for e in trace if e.method == "GET" and e.path.startswith("/authorize?")]
+    print(printed.decode(), after.printed)
+    probe = next(e for e in trace if e.method == "GET" and e.path.startswith("/authorize?"))
     assert probe.request_header("accept") == "application/json" and probe.status == 400
-    assert (probe.response_header("content-type") or "").startswith("text/html")
+    assert json.loads(probe.response_body)["error"] == "invalid_client"
+    (registration,) = _posts(trace, "/register")
+    assert json.loads(registration.response_body)["client_id"] == after.whoami["client_id"]
+    assert after.consents == 1 and after.whoami["client_id"] != before.whoami["client_id"]
+    assert after.whoami["aud"] == served.mcp_url
 
 
 async def test_mcp_remote_steps_up_when_a_tool_needs_more_scope(proxy: Path, tmp_path: Path) -> None:
