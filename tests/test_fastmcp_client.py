@@ -1,4 +1,4 @@
-"""FastMCP's client, the most used Python MCP framework's, judges `python -m lab_servers serve` over
+"""FastMCP's client, a widely used Python MCP framework's, judges `python -m lab_servers serve` over
 TLS — the README's "Point a FastMCP client at the lab", run as a test.
 
 FastMCP (`fastmcp-slim[client]`, pinned with all it pulls in: `tests/judges/fastmcp-requirements.txt`)
