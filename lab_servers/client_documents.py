@@ -67,6 +67,14 @@ READY_DOCUMENTS = (
         ("http://localhost:8765/callback", "http://127.0.0.1:8765/callback"),
         "FastMCP's client (OAuth(client_metadata_url=…, callback_port=8765))",
     ),
+    # OpenAI's Codex CLI takes a client id given beforehand (`codex mcp add … --oauth-client-id
+    # <this URL>`) as-is, and listens on `http://127.0.0.1:<ephemeral port>/callback` (a path of
+    # its own per sign-in where the AS does not advertise RFC 9207's `iss`): the port-less form,
+    # as OpenAI's own Codex document lists it, matches any port (OAuth 2.1 §8.4.2).
+    ReadyDocument(
+        "/codex.json", "Codex CLI", ("http://127.0.0.1/callback", "http://localhost/callback"),
+        "OpenAI's Codex CLI (codex mcp add … --oauth-client-id)",
+    ),
 )  # fmt: skip
 
 
