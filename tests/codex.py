@@ -18,17 +18,14 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
-
-from lab_servers.client import Browser, Redirect
 from lab_servers.serve import ServedLab
 
+from .consenting_user import approve
 from .npm import npm_install
 
 CODEX = "@openai/codex@0.171.0"
@@ -90,19 +87,11 @@ class SignIn:
 
 async def _approve(served: ServedLab, url: str) -> None:
     """The user: open the authorize URL, press Approve, land on Codex's listener."""
-    assert served.ca is not None
-    verify = ssl.create_default_context(cafile=str(served.ca.ca_certificate))
-    async with httpx.AsyncClient(verify=verify, trust_env=False) as http:
-        page = await Browser(http).open(url)
-        assert not isinstance(page, Redirect) and page.is_consent, page
-        redirect = await Browser(http).decide(page, "approve")
-        assert isinstance(redirect, Redirect), redirect
-        query = parse_qs(urlsplit(redirect.location).query)
-        # RFC 9207 §2: the code comes back with the issuer where the AS advertises it (all
-        # revisions but 2025-06-18 here).
-        assert query.get("iss", [served.issuer]) == [served.issuer] and "code" in query, redirect.location
-        landed = await http.get(redirect.location)
-        assert landed.status_code == 200, (landed.status_code, landed.text[:500])
+    redirect, landed = await approve(served, url)
+    # RFC 9207 §2: the code comes back with the issuer where the AS advertises it (all
+    # revisions but 2025-06-18 here).
+    assert parse_qs(urlsplit(redirect.location).query).get("iss", [served.issuer]) == [served.issuer], redirect
+    assert landed.status_code == 200, (landed.status_code, landed.text[:500])
 
 
 async def codex_sign_in(codex: Path, served: ServedLab, home: Path, *args: str, approve: bool = True) -> SignIn:

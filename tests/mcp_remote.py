@@ -11,18 +11,14 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import socket
-import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
-
-from lab_servers.client import Browser, Redirect
 from lab_servers.serve import ServedLab
 
+from .consenting_user import approve
 from .npm import npm_install
 
 MCP_REMOTE = "mcp-remote@0.15.1"
@@ -68,18 +64,10 @@ def _environment(served: ServedLab, config: Path) -> dict[str, str]:
 
 async def _approve(served: ServedLab, url: str) -> None:
     """The user: open the authorize URL, press Approve, land on mcp-remote's listener."""
-    assert served.ca is not None
-    verify = ssl.create_default_context(cafile=str(served.ca.ca_certificate))
-    async with httpx.AsyncClient(verify=verify, trust_env=False) as http:
-        page = await Browser(http).open(url)
-        assert not isinstance(page, Redirect) and page.is_consent, page
-        redirect = await Browser(http).decide(page, "approve")
-        assert isinstance(redirect, Redirect), redirect
-        # RFC 9207 §2: the code comes back with the issuer, which a 2026-07-28 client checks.
-        query = parse_qs(urlsplit(redirect.location).query)
-        assert query["iss"] == [served.issuer] and "code" in query, redirect.location
-        landed = await http.get(redirect.location)
-        assert landed.status_code == 200 and "Authorization successful" in landed.text, landed.text
+    redirect, landed = await approve(served, url)
+    # RFC 9207 §2: the code comes back with the issuer, which a 2026-07-28 client checks.
+    assert parse_qs(urlsplit(redirect.location).query)["iss"] == [served.issuer], redirect.location
+    assert landed.status_code == 200 and "Authorization successful" in landed.text, landed.text
 
 
 async def _request(process: asyncio.subprocess.Process, id_: int, method: str, params: Any = None) -> Any:
@@ -174,9 +162,3 @@ async def mcp_remote_whoami(
         len(consents),
         printed.decode(),
     )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])

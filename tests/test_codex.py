@@ -26,7 +26,7 @@ from lab_servers.trace_file import TraceWriter, access_tokens
 from lab_servers.views import show_token
 
 from .codex import NO_BROWSER, codex_app_server_whoami, codex_home, codex_sign_in, installed
-from .mcp_remote import free_port
+from .consenting_user import free_port
 
 # Codex's own Client ID Metadata Document, hosted by OpenAI, which it sends to any AS that
 # advertises CIMD (`--oauth-client-registration auto`, its default); it cannot send another.

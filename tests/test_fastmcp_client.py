@@ -16,21 +16,18 @@ import asyncio
 import json
 import os
 import re
-import socket
-import ssl
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from lab_servers import load_trace
-from lab_servers.client import Browser, Redirect
 from lab_servers.serve import serving
 from lab_servers.trace import Exchange
 from lab_servers.trace_file import TraceWriter, access_tokens
 from lab_servers.views import sequence_diagram, show_token
 
+from .consenting_user import approve, port_free
 from .pip_judge import pip_venv
 
 JUDGES = Path(__file__).resolve().parent / "judges"
@@ -43,15 +40,6 @@ pytestmark = [pytest.mark.conformance, pytest.mark.anyio]
 @pytest.fixture(scope="module")
 def fastmcp_python() -> Path:
     return pip_venv(CACHE, JUDGES / "fastmcp-requirements.txt")
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 async def fastmcp_whoami(
@@ -82,14 +70,8 @@ async def fastmcp_whoami(
             printed += line
         if match is not None:
             assert consent is not False, f"FastMCP asked the user for consent again:\n{printed.decode()}"
-            verify = ssl.create_default_context(cafile=str(served.ca.ca_certificate))
-            async with httpx.AsyncClient(verify=verify) as http:
-                page = await Browser(http).open(match.group(1).decode())
-                assert not isinstance(page, Redirect) and page.is_consent, page
-                redirect = await Browser(http).decide(page, "approve")
-                assert isinstance(redirect, Redirect), redirect
-                landed = await _land(http, redirect.location)
-                assert landed.status_code == 200, (redirect.location, landed.status_code, landed.text[:500])
+            redirect, landed = await approve(served, match.group(1).decode(), listener_may_lag=True)
+            assert landed.status_code == 200, (redirect.location, landed.status_code, landed.text[:500])
         rest, _ = await asyncio.wait_for(process.communicate(), timeout=60)
     finally:
         if process.returncode is None:
@@ -100,20 +82,6 @@ async def fastmcp_whoami(
     assert consent is not True or match is not None, f"FastMCP asked the user to open no authorize URL:\n{output}"
     answer = json.loads(output[output.rindex("WHOAMI ") + len("WHOAMI ") :].splitlines()[0])
     return answer, output
-
-
-async def _land(http: httpx.AsyncClient, location: str) -> httpx.Response:
-    """The user's browser lands on FastMCP's loopback listener. FastMCP starts that listener only
-    after handing the URL to the browser (the SDK awaits `redirect_handler`, then
-    `callback_handler`, which starts it), and a browser that comes back at once finds nothing
-    there: no spec orders the two (RFC 8252 §7.3 only has the app listen on loopback), and a
-    person is slower. Until it listens, this browser retries, as a user would reload."""
-    for _ in range(100):
-        try:
-            return await http.get(location)
-        except httpx.ConnectError:
-            await asyncio.sleep(0.05)
-    return await http.get(location)
 
 
 def mcp_methods(exchanges: list[Exchange], served: Any) -> list[str]:
@@ -132,7 +100,7 @@ def mcp_methods(exchanges: list[Exchange], served: Any) -> list[str]:
 async def test_fastmcp_registers_by_dcr_reuses_its_tokens_then_links_by_cimd_over_tls(
     fastmcp_python: Path, tmp_path: Path
 ) -> None:
-    if not _port_free(CIMD_CALLBACK_PORT):
+    if not port_free(CIMD_CALLBACK_PORT):
         pytest.fail(f"port {CIMD_CALLBACK_PORT} (the FastMCP document's callback) is in use")
     writer = TraceWriter(tmp_path / "fastmcp.jsonl")  # what `serve --trace-file` does
     async with serving(

@@ -14,20 +14,17 @@ import asyncio
 import json
 import os
 import re
-import socket
-import ssl
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from lab_servers import load_trace
-from lab_servers.client import Browser, Redirect
 from lab_servers.serve import serving
 from lab_servers.trace_file import TraceWriter, access_tokens
 from lab_servers.views import sequence_diagram, show_token
 
+from .consenting_user import approve, port_free
 from .npm import npm_install
 
 INSPECTOR = "@modelcontextprotocol/inspector@2.12.0"
@@ -45,16 +42,6 @@ def inspector_launcher() -> Path:
     if not launcher.exists():
         npm_install(CACHE, INSPECTOR)
     return launcher
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Node binds: TIME_WAIT is no obstacle
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 async def inspector_cli_whoami(launcher: Path, served: Any, home: Path, *extra: str) -> tuple[dict[str, Any], str]:
@@ -83,16 +70,10 @@ async def inspector_cli_whoami(launcher: Path, served: Any, home: Path, *extra: 
             line = await asyncio.wait_for(process.stdout.readline(), timeout=90)
             assert line, f"Inspector printed no authorize URL:\n{printed.decode()}"
             printed += line
-        verify = ssl.create_default_context(cafile=str(served.ca.ca_certificate))
-        async with httpx.AsyncClient(verify=verify) as http:
-            page = await Browser(http).open(match.group(1).decode())
-            assert not isinstance(page, Redirect) and page.is_consent, page
-            redirect = await Browser(http).decide(page, "approve")
-            assert isinstance(redirect, Redirect), redirect
-            assert redirect.location.startswith(f"http://127.0.0.1:{CLI_CALLBACK_PORT}/oauth/callback?code="), (
-                redirect.location
-            )
-            await http.get(redirect.location)  # the user's browser lands on Inspector's listener
+        redirect, _ = await approve(served, match.group(1).decode())  # lands on Inspector's listener
+        assert redirect.location.startswith(f"http://127.0.0.1:{CLI_CALLBACK_PORT}/oauth/callback?code="), (
+            redirect.location
+        )
         rest, _ = await asyncio.wait_for(process.communicate(), timeout=90)
     finally:
         if process.returncode is None:
@@ -109,7 +90,7 @@ async def inspector_cli_whoami(launcher: Path, served: Any, home: Path, *extra: 
 async def test_inspector_cli_registers_by_dcr_then_links_by_cimd_over_tls(
     inspector_launcher: Path, tmp_path: Path
 ) -> None:
-    if not _port_free(CLI_CALLBACK_PORT):
+    if not port_free(CLI_CALLBACK_PORT):
         pytest.fail(f"port {CLI_CALLBACK_PORT} (Inspector's CLI callback) is in use; stop the other Inspector first")
     writer = TraceWriter(tmp_path / "inspector.jsonl")  # what `serve --trace-file` does
     async with serving(
@@ -258,7 +239,7 @@ async def test_inspector_web_ui_connects_by_dcr_and_by_cimd_and_calls_whoami(
 ) -> None:
     _chromium_or_skip()
     for port in (WEB_PORT, WEB_PORT + 1):
-        if not _port_free(port):
+        if not port_free(port):
             pytest.fail(f"port {port} (Inspector's web UI) is in use; stop the other Inspector first")
     async with serving(mcp_port=0, as_port=0, documents_port=0, tls_directory=tmp_path / "tls") as served:
         dcr = await inspector_web_whoami(inspector_launcher, served, tmp_path / "dcr-home")

@@ -28,7 +28,8 @@ from lab_servers.trace import Exchange
 from lab_servers.trace_file import TraceWriter, access_tokens
 from lab_servers.views import show_token
 
-from .mcp_remote import NO_BROWSER, free_port, installed, mcp_remote_whoami, start
+from .consenting_user import free_port
+from .mcp_remote import NO_BROWSER, installed, mcp_remote_whoami, start
 
 # What mcp-remote prints when it will not start a sign-in because another is pending.
 STALLED = b"A sign-in for this server is already under way"
