@@ -11,6 +11,7 @@ import pytest
 
 from lab_servers import ASCapabilities, Lab
 from lab_servers.authorization_server.policy import HARDENED, NAIVE
+from lab_servers.client import Redirect
 
 from .helpers import open_authorization
 
@@ -107,3 +108,38 @@ def test_capabilities_take_a_list_of_methods_as_the_tuple_it_means() -> None:
     capabilities = ASCapabilities(token_endpoint_auth_methods=["none", "private_key_jwt"])
     assert capabilities.token_endpoint_auth_methods == ("none", "private_key_jwt") and capabilities.cimd_usable
     assert hash(capabilities) == hash(ASCapabilities(token_endpoint_auth_methods=("none", "private_key_jwt")))
+
+
+# A refusal names a way in that this AS offers ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("dcr", "way_out"),
+    [
+        ("open", "register (RFC 7591) or use a pre-registered client_id"),
+        ("closed", "it takes no registrations either (DCR is closed), so only a pre-registered client_id works"),
+        ("removed", "it takes no registrations either (DCR is removed), so only a pre-registered client_id works"),
+    ],
+)
+async def test_a_cimd_url_refused_by_an_as_without_cimd_is_told_only_of_ways_in_this_as_offers(
+    dcr: str, way_out: str
+) -> None:
+    # `serve --no-cimd --dcr removed` (or closed): Codex given `--oauth-client-id <document URL>`
+    # lands on this error page, which told the user to "register" at an AS that answers
+    # /register with 404 (removed) or 403 (closed, RFC 7591 §3) and advertises no
+    # registration_endpoint (RFC 8414 §2): a way in no client can take.
+    async with Lab(capabilities=ASCapabilities(cimd=False, dcr=dcr)) as lab:  # type: ignore[arg-type]
+        page = await open_authorization(lab, lab.client_metadata_url)
+        assert (
+            not isinstance(page, Redirect) and page.status == 400
+        )  # an invalid client_id: no redirect (OAuth 2.1 §4.1.2.1)
+        assert page.fields["error"] == "invalid_client"
+        assert "does not support Client ID Metadata Documents" in page.fields["error_description"]
+        assert way_out in page.fields["error_description"], page.fields
+        # The token endpoint names the same ways in (RFC 6749 §5.2 invalid_client).
+        async with lab.httpx_client("client") as http:
+            token = await http.post(
+                "https://auth.example.com/token",
+                data={"grant_type": "authorization_code", "code": "c", "client_id": lab.client_metadata_url},
+            )
+        assert token.json()["error"] == "invalid_client" and way_out in token.json()["error_description"], token.text

@@ -141,7 +141,11 @@ async def authorization_request(server: AuthorizationServerState, query: bytes, 
     try:
         params = single_valued(form_urlencoded(query))
         client = await resolve_client(
-            params.get("client_id", ""), server.registry, server.cimd, cimd_supported=server.capabilities.cimd_usable
+            params.get("client_id", ""),
+            server.registry,
+            server.cimd,
+            cimd_supported=server.capabilities.cimd_usable,
+            dcr=server.capabilities.dcr,
         )
         redirect_uri = choose_redirect_uri(client, params.get("redirect_uri"), server.policy.exact_redirect_uri_match)
         if "state" in params and not is_state(params["state"]):

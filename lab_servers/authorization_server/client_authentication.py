@@ -127,7 +127,11 @@ def refuse_more_than_one_method(form: dict[str, str], basic: bool) -> None:
 async def _resolve(server: AuthorizationServerState, client_id: str) -> Client:
     try:
         return await resolve_client(
-            client_id, server.registry, server.cimd, cimd_supported=server.capabilities.cimd_usable
+            client_id,
+            server.registry,
+            server.cimd,
+            cimd_supported=server.capabilities.cimd_usable,
+            dcr=server.capabilities.dcr,
         )
     except OAuthError as exc:
         if exc.error == "invalid_request":

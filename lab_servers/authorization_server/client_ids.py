@@ -13,10 +13,16 @@ from .errors import OAuthError
 
 
 async def resolve_client(
-    client_id: str, registry: ClientRegistry, cimd: CimdResolver, *, cimd_supported: bool = True
+    client_id: str,
+    registry: ClientRegistry,
+    cimd: CimdResolver,
+    *,
+    cimd_supported: bool = True,
+    dcr: str = "open",
 ) -> Client:
     """The `client_id` → client decision (MCP §5.1.3 flow): URL ids are resolved by fetching and
-    validating their document; any other id must be a record this AS holds."""
+    validating their document; any other id must be a record this AS holds. `dcr` is the AS's
+    registration mode (`ASCapabilities.dcr`), named when a refusal says what else would work."""
     if not client_id:
         raise OAuthError("invalid_request", "client_id is required (OAuth 2.1 §4.1.1)")
     if len(client_id) > MAX_CLIENT_ID_CHARS:
@@ -30,8 +36,15 @@ async def resolve_client(
     if looks_like_url(client_id) and client_id not in registry.records:
         if not cimd_supported:
             # Advertised and enforced alike (ASCapabilities): an AS without CIMD fetches nothing.
+            # The way out it names must be one this AS offers: with DCR closed or removed, "register"
+            # sent the user to a /register that refuses them (RFC 7591 §3) or is not there.
+            other = (
+                "register (RFC 7591) or use a pre-registered client_id"
+                if dcr in ("open", "initial_access_token")
+                else f"it takes no registrations either (DCR is {dcr}), so only a pre-registered client_id works here"
+            )
             raise OAuthError("invalid_client", "this authorization server does not support Client ID Metadata Documents "
-                             "(client_id_metadata_document_supported is not true); register or use a pre-registered client_id", 401)  # fmt: skip
+                             f"(client_id_metadata_document_supported is not true); {other}", 401)  # fmt: skip
         return await cimd.resolve(client_id)
     client = registry.get(client_id)
     if client is None:
