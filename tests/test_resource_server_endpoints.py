@@ -30,3 +30,36 @@ async def test_the_mcp_endpoint_reads_a_body_to_the_message_that_says_no_more() 
         return messages.pop(0)
 
     assert await _read_body(receive) == b'{"a":1}'
+
+
+@pytest.mark.parametrize("path", ["/register", "/token", "/authorize"])
+async def test_an_oauth_endpoint_asked_of_the_mcp_server_is_404_naming_the_authorization_server(path: str) -> None:
+    # MCP 2025-03-26 §2.3.3's default endpoints, guessed at the MCP server's origin by a client
+    # that has no AS metadata for them: the MCP SDK (and FastMCP on it) with no
+    # registration_endpoint advertised (`serve --dcr removed`), or refreshing a reloaded token. The
+    # 404 said only that the path is missing here, which a user read as the lab lacking it.
+    async with Lab() as lab, lab.httpx_client() as http:
+        response = await http.post(f"https://mcp.example.com{path}", data={"grant_type": "refresh_token"})
+    assert response.status_code == 404 and response.json()["error"] == "invalid_request"
+    description = response.json()["error_description"]
+    assert description.startswith(f"this MCP server has no endpoint at {path}; MCP is served at /mcp. ")
+    assert "authorization server, https://auth.example.com," in description and "RFC 9728 section 2" in description
+
+
+async def test_the_sdk_registering_where_no_registration_endpoint_is_advertised_is_told_where_oauth_is() -> None:
+    # The official SDK (mcp 2.3.0), given AS metadata with no registration_endpoint, posts its
+    # registration to /register at the MCP server's origin (its 2025-03-26 fallback), and shows
+    # its user the 404's description: it now names the AS the PRM names (RFC 9728 §2).
+    from mcp.client.auth.exceptions import OAuthRegistrationError
+
+    from lab_servers import ASCapabilities
+    from lab_servers.sdk import sdk_whoami
+
+    async with Lab(capabilities=ASCapabilities(cimd=False, dcr="removed")) as lab:
+        with pytest.raises(ExceptionGroup) as failed:  # the SDK's task group
+            await sdk_whoami(lab)
+        stray = [e for e in lab.trace.exchanges if e.url == "https://mcp.example.com/register"]
+    assert [(e.method, e.status) for e in stray] == [("POST", 404)]
+    (shown,) = failed.value.exceptions
+    assert isinstance(shown, OAuthRegistrationError) and "Registration failed: 404" in str(shown)
+    assert "authorization server, https://auth.example.com," in str(shown)

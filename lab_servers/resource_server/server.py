@@ -52,6 +52,8 @@ from .transport import media_refusal, method_refusal, rebinding_refusal, replaye
 MAX_MCP_BODY_BYTES = 256 * 1024  # one JSON-RPC message or batch; the lab's tools take short text
 # JSON-RPC messages are parsed within these limits (RFC 8259 §9); a note's text may fill the body.
 JSON_BYTES = b"application/json"
+# MCP 2025-03-26 §2.3.3's default OAuth endpoints, which a client with no AS metadata guesses here.
+OAUTH_DEFAULT_PATHS = frozenset({"/authorize", "/token", "/register"})
 JSONRPC_JSON = DEFAULT_LIMITS.but(max_bytes=MAX_MCP_BODY_BYTES, max_string_chars=MAX_MCP_BODY_BYTES)
 
 
@@ -180,7 +182,18 @@ class ResourceServer:
             return await JSONResponse(self.metadata())(scope, receive, send)
         if path != (path_of(self.resource) or "/"):
             endpoint = path_of(self.resource) or "/"
-            not_found = request_refusal(404, f"this MCP server has no endpoint at {path}; MCP is served at {endpoint}")
+            where = f"this MCP server has no endpoint at {path}; MCP is served at {endpoint}"
+            if path in OAUTH_DEFAULT_PATHS and self.publishes_metadata:
+                # The MCP SDK (mcp 2.3.0, and FastMCP on it) posts a registration with no
+                # registration_endpoint advertised, and a refresh with no AS metadata kept, to
+                # these paths at the MCP server's origin: 2025-03-26 §2.3.3's defaults, for an AS
+                # there. Its user read only that the path is missing here; say where OAuth is.
+                where += (
+                    f". {path} is an OAuth endpoint of this server's authorization server, {self.issuer},"
+                    " named in this server's protected resource metadata (RFC 9728 §2); that server's"
+                    " own metadata lists its endpoints (RFC 8414 §2)"
+                )
+            not_found = request_refusal(404, where)
             return await not_found(scope, receive, send)
         # DNS rebinding before the token: "If the Origin header is present and invalid, servers MUST
         # respond with HTTP 403 Forbidden" (MCP Streamable HTTP, Security), a token or none; served,
