@@ -37,6 +37,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from .authorization_server import HARDENED, ASCapabilities, ASPolicy
+from .authorization_server.defensive_fetch import OutOfReach, Resolver
 from .authorization_server.errors import oauth_refusal
 from .authorization_server.keys import ALGORITHM, AccessTokenAlgorithm
 from .browser_origins import BrowserOrigins
@@ -364,9 +365,28 @@ class _OutsideOrigins(httpx.AsyncBaseTransport):
         await self.real.aclose()
 
 
+def _within_reach(lab: Lab, documents_origin: str) -> Resolver:
+    """The virtual DNS the AS's fetches go through, but a name it lacks is said to be out of the
+    served AS's reach, not unresolvable: a real client's own document on the internet (Codex's
+    default, https://chatgpt.com/oauth/codex/client.json) was refused as a host that "does not
+    resolve", which it does, on the user's machine."""
+
+    def resolve(host: str) -> tuple[str, ...]:
+        try:
+            return lab.network.dns.resolve_all(host)
+        except LookupError:
+            raise OutOfReach(
+                f"the served lab's AS fetches documents only from its own documents host, {documents_origin}"
+                " (the banner lists them; serve --client-document FILE adds yours), never from the internet"
+            ) from None
+
+    return resolve
+
+
 def _connect_outside(lab: Lab, documents_origin: str, verify: ssl.SSLContext | bool) -> None:
     as_http = httpx.AsyncClient(transport=_OutsideOrigins(lab, documents_origin, verify))
     lab.auth_server.cimd.http = lab.auth_server.registrar.http = as_http
+    lab.auth_server.cimd.resolve_host = lab.auth_server.registrar.resolve_host = _within_reach(lab, documents_origin)
     # The MCP server fetches the AS's keys over the socket, trusting the same CA. Not through a
     # proxy the environment names (HTTPS_PROXY): the AS is on this machine's loopback, which a
     # proxy elsewhere cannot reach, and every request for an access token got 401 behind one.

@@ -33,6 +33,26 @@ async def test_the_hardened_as_trusts_exactly_one_local_origin(tls_dir: Path) ->
         assert "special-use address" in page.text
 
 
+async def test_a_document_on_the_internet_is_out_of_the_served_as_s_reach_not_a_name_that_does_not_resolve(
+    tls_dir: Path,
+) -> None:
+    # Codex's default (`--oauth-client-registration auto`) sends OpenAI's own CIMD document URL
+    # wherever the AS advertises CIMD. The served AS fetches only its documents host (and the
+    # virtual network), and said the URL's host "does not resolve", which it does on the
+    # user's machine; its error page now names the rule the lab keeps and the way in it offers.
+    async with served(tls_dir) as lab, httpx.AsyncClient(verify=trusting(tls_dir)) as http:
+        page = await http.get(f"{lab.issuer}/authorize", params={
+            "response_type": "code", "client_id": "https://chatgpt.com/oauth/codex/client.json",
+            "redirect_uri": "http://127.0.0.1:1455/callback", "code_challenge": "x" * 43,
+            "code_challenge_method": "S256", "state": "s", "resource": lab.mcp_url,
+        })  # fmt: skip
+    assert page.status_code == 400 and "invalid_client" in page.text  # no redirect: OAuth 2.1 §4.1.2.1
+    assert "does not resolve" not in page.text, page.text
+    assert "host &#x27;chatgpt.com&#x27; is not fetched" in page.text, page.text
+    assert f"only from its own documents host, {lab.documents_origin}" in page.text
+    assert "never from the internet" in page.text
+
+
 async def test_every_ready_made_document_opens_the_consent_page_for_each_redirect_uri_it_lists(tls_dir: Path) -> None:
     # The documents `serve` publishes for real clients (Inspector, the SDK example, FastMCP) are
     # only of use if the AS takes them: its client_id is its URL (CIMD §3), and each listed

@@ -55,6 +55,11 @@ class UnresolvableHost(FetchRefused):
     """The name has no address: nothing can be fetched from it, harmful or not."""
 
 
+class OutOfReach(LookupError):
+    """Raised by a resolver for a name it will not look up at all, saying why: the served lab's AS
+    reaches no internet, and a name outside its reach is no name that fails to resolve."""
+
+
 class SpecialUseAddress(FetchRefused):
     """The name resolves to an address the AS must never connect to on a client's behalf."""
 
@@ -243,6 +248,8 @@ def vet_host(host: str, *, what: str, resolve: Resolver) -> str:
     resolves to is one the AS may connect to."""
     try:
         answer = resolve(host)
+    except OutOfReach as exc:
+        raise UnresolvableHost(f"{what} host {host!r} is not fetched: {exc}") from None
     except LookupError:
         raise UnresolvableHost(f"{what} host {host!r} does not resolve") from None
     addresses = (answer,) if isinstance(answer, str) else tuple(answer)
