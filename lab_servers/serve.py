@@ -375,9 +375,13 @@ def _within_reach(lab: Lab, documents_origin: str) -> Resolver:
         try:
             return lab.network.dns.resolve_all(host)
         except LookupError:
+            # A client that sends its own document by default (Codex, VS Code) registers by DCR
+            # where the AS advertises no CIMD: the way out, where DCR is there to take.
+            dcr = "; with serve --no-cimd a client that sends its own registers by DCR"
             raise OutOfReach(
                 f"the served lab's AS fetches documents only from its own documents host, {documents_origin}"
                 " (the banner lists them; serve --client-document FILE adds yours), never from the internet"
+                + (dcr if lab.auth_server.capabilities.dcr == "open" else "")
             ) from None
 
     return resolve

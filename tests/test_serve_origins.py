@@ -50,7 +50,7 @@ async def test_a_document_on_the_internet_is_out_of_the_served_as_s_reach_not_a_
     assert "does not resolve" not in page.text, page.text
     assert "host &#x27;chatgpt.com&#x27; is not fetched" in page.text, page.text
     assert f"only from its own documents host, {lab.documents_origin}" in page.text
-    assert "never from the internet" in page.text
+    assert "never from the internet; with serve --no-cimd a client that sends its own registers by DCR" in page.text
 
 
 async def test_every_ready_made_document_opens_the_consent_page_for_each_redirect_uri_it_lists(tls_dir: Path) -> None:
