@@ -197,19 +197,39 @@ _ACCEPT_MEMBER = re.compile(rf"[ \t]*(?:({TOKEN}/(?:{TOKEN}|\*))({PARAMETERS})[ 
 _PARAMETER = re.compile(rf"[ \t]*;(?:[ \t]*({TOKEN})=({TOKEN}|{QUOTED_STRING}))?")
 
 
+def _parameters(text: str) -> dict[str, str]:
+    """A media type's or range's parameters but its weight, as §5.6.6 compares them: names
+    case-insensitive, a quoted-string's value unquoted (§5.6.4), a charset case-insensitive (§8.3.2)."""
+    found: dict[str, str] = {}
+    for parameter in _PARAMETER.finditer(text):
+        name, value = (parameter[1] or "").lower(), parameter[2] or ""
+        if name in ("", "q"):
+            continue  # an empty parameter, or the weight (§12.5.1: "q" is it, wherever it stands)
+        if value.startswith('"'):
+            value = re.sub(r"\\(.)", r"\1", value[1:-1])
+        found[name] = value.lower() if name == "charset" else value
+    return found
+
+
 def weight_of(accept: str, wanted: str) -> float | None:
-    """The weight an Accept value gives the media type `wanted` (lower case), 0.0 when no range
-    names it, None when the value is no Accept list (it says nothing a server can trust).
+    """The weight an Accept value gives `wanted`, a media type as the server sends it (lower case,
+    parameters and all: `text/html; charset=utf-8`), 0.0 when no range names it, None when the
+    value is no Accept list (it says nothing a server can trust).
 
     §12.5.1: `wanted` itself, `type/*` or `*/*`, the most specific deciding ("the most specific
     reference has precedence"), so `application/json;q=0, */*` refuses JSON, which read as any
-    range above 0 was taken. Accept = #( media-range [ weight ] ), read as a list (§5.6.1.2: empty
-    members are skipped) whose members may hold quoted-strings, and a quoted-string may hold a
-    comma: split on every comma, `text/plain;a=",application/json,"` named JSON, where its one
-    media range is text/plain. A range with a malformed weight does not count; of two equally
-    specific ranges, the higher weight counts."""
-    ranges = {wanted: 2, wanted.split("/")[0] + "/*": 1, "*/*": 0}  # the ranges naming it, by specificity
-    deciding: tuple[int, float] | None = None  # (specificity, weight)
+    range above 0 was taken. A range's parameters narrow it: `text/html;level=1` names no page
+    without that parameter, and is more specific than `text/html` for one with it (§12.5.1's
+    example gives `text/html;level=1` 1, `text/html` 0.7 and `text/html;level=3` 0.7). Accept =
+    #( media-range [ weight ] ), read as a list (§5.6.1.2: empty members are skipped) whose members
+    may hold quoted-strings, and a quoted-string may hold a comma: split on every comma,
+    `text/plain;a=",application/json,"` named JSON, where its one media range is text/plain. A
+    range with a malformed weight does not count; of two equally specific ranges, the higher
+    weight counts."""
+    name, _, rest = wanted.partition(";")
+    held = _parameters(";" + rest)
+    ranges = {name: 2, name.split("/")[0] + "/*": 1, "*/*": 0}  # the ranges naming it, by specificity
+    deciding: tuple[tuple[int, int], float] | None = None  # ((specificity, parameters named), weight)
     pos = 0
     while pos < len(accept):
         member = _ACCEPT_MEMBER.match(accept, pos)
@@ -218,13 +238,17 @@ def weight_of(accept: str, wanted: str) -> float | None:
         pos = member.end()
         if member[1] is None:
             continue  # an empty member
-        specificity = ranges.get(member[1].lower())
-        if specificity is None:
+        level = ranges.get(member[1].lower())
+        if level is None:
             continue
+        narrowing = _parameters(member[2])
+        if any(held.get(key) != value for key, value in narrowing.items()):
+            continue  # the range names a parameter `wanted` does not carry: it does not apply
         weights = [p[2] for p in _PARAMETER.finditer(member[2]) if (p[1] or "").lower() == "q"]
         if weights and not _QVALUE.fullmatch(weights[0]):
             continue
         weight = float(weights[0]) if weights else 1.0  # §12.4.2: a weight of 0 is "not acceptable"
+        specificity = (level, len(narrowing))
         if deciding is None or specificity > deciding[0] or (specificity == deciding[0] and weight > deciding[1]):
             deciding = (specificity, weight)
     return deciding[1] if deciding is not None else 0.0

@@ -155,19 +155,31 @@ def grammar_accepts_json(text: str) -> bool:
         return False  # the lab takes nothing from a field that is no Accept (transport.py)
     # §12.5.1: "If more than one media range applies to a given type, the most specific reference
     # has precedence": the weight JSON gets is that of the most specific range naming it.
-    weights_by_range: dict[int, list[bool]] = {}
+    # A range's other parameters narrow it to representations carrying them (§12.5.1's example:
+    # `text/html;level=1` is not `text/html;level=3`); the lab sends UTF-8 JSON (RFC 8259 §8.1).
+    weights_by_range: dict[tuple[int, int], list[bool]] = {}
     for element in found(tree, "accept-element"):
         media_range = first(element, "media-range")
         name = media_range.value.split(";", 1)[0].lower().rstrip(OWS)
         if name not in _JSON_RANGES:
             continue
+        parameters = [n.value.lstrip(OWS + ";").split("=", 1) for n in _in_order(element, ("parameter", "weight"))]
         # §12.4.2: "q" is the weight, written in the media-range's parameters or as the weight.
-        weights = [n.value.split("=", 1)[1] for n in _in_order(element, ("parameter", "weight"))
-                   if n.value.lstrip(OWS + ";").lower().startswith("q=")]  # fmt: skip
+        weights = [value for key, value in parameters if key.lower() == "q"]
+        narrowing = {key.lower(): _unquoted(value) for key, value in parameters if key.lower() != "q"}
+        if narrowing and narrowing != {"charset": "utf-8"}:
+            continue
         weight = weights[0] if weights else "1"
         if parsed(_QVALUE, weight) is not None:  # a malformed weight: the range does not count
-            weights_by_range.setdefault(_JSON_RANGES.index(name), []).append(float(weight) > 0)
+            specificity = (_JSON_RANGES.index(name), len(narrowing))
+            weights_by_range.setdefault(specificity, []).append(float(weight) > 0)
     return bool(weights_by_range) and any(weights_by_range[max(weights_by_range)])
+
+
+def _unquoted(value: str) -> str:
+    """§5.6.4's quoted-string as the value it carries; a charset compared case-insensitively (§8.3.2)."""
+    text = re.sub(r"\\(.)", r"\1", value[1:-1]) if value.startswith('"') else value
+    return text.lower()
 
 
 def _in_order(node: Any, names: tuple[str, ...]) -> list[Any]:

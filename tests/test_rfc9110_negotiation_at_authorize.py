@@ -13,6 +13,7 @@ import pytest
 
 from lab_servers import CLIENT_METADATA_URL, Lab
 from lab_servers.client import Browser, ConsentPage
+from lab_servers.rfc9110 import weight_of
 
 from .helpers import REDIRECT_URI, assert_oauth_error, authorization_url
 from .registered_clients import registered_client
@@ -41,6 +42,13 @@ async def _authorize(lab: Lab, client_id: str, accept: str | None, **overrides: 
         "application/json, text/html;q=0.5",
         "text/html;q=0, */*",  # HTML ruled out, anything else welcome
         "text/plain, application/json;q=0.9",
+        # §12.5.1: a range's parameters narrow it; the page carries no `level`, so this range names
+        # no page, and with it the more specific text/html;level=1 does not outweigh text/html.
+        "application/json;q=0.5, text/html;level=1",
+        "application/json;q=0.5, text/html;level=1, text/html;q=0.1",
+        "application/json;q=0.5, text/html ; q=0",  # §12.4.2: weight = OWS ";" OWS "q=" qvalue
+        "text/html;q=5, application/json",  # the malformed weight's range does not count; the rest does
+        "application/json;q=0.5, application/json;q=0.9, text/html;q=0.8",  # equally specific: the higher counts
     ],
 )
 async def test_a_client_that_asks_for_json_over_html_gets_the_error_object(lab: Lab, accept: str) -> None:
@@ -63,6 +71,8 @@ async def test_a_client_that_asks_for_json_over_html_gets_the_error_object(lab: 
         "application/json;q=0.5, text/*",
         "application/json;q=2",  # §12.4.2: no weight above 1; a range with a malformed weight does not count
         'application/json, text/plain;a="unclosed',  # no Accept list at all: nothing to trust
+        "application/json;q=0.5, text/html;level=1, text/*",  # text/* is what names the page
+        'application/json;q=0.9, text/html;charset="UTF-8"',  # §8.3.2: charset is case-insensitive
     ],
 )
 async def test_a_browser_or_a_client_with_no_preference_gets_the_page(lab: Lab, accept: str | None) -> None:
@@ -96,3 +106,32 @@ async def test_a_consent_decision_refused_answers_json_to_a_client_asking_for_it
     # The lab's browser, as a user's, asks for no JSON: it still gets the page it can read.
     page = await Browser(lab.httpx_client("browser")).open(authorization_url("tpc_unknown"))
     assert isinstance(page, ConsentPage) and not page.is_consent and page.fields["error"] == "invalid_client"
+
+
+async def test_accept_sent_as_several_lines_is_weighed_as_the_one_list_they_make(lab: Lab) -> None:
+    # RFC 9110 §5.3: a recipient may combine a list field's lines, in order, "into one field
+    # line"; reading only the first or the last line would weigh a different list.
+    for lines in (["text/html;q=0.1", "application/json"], ["application/json", "text/html;q=0.1"]):
+        async with lab.httpx_client("client") as http:
+            response = await http.get(authorization_url("tpc_unknown"), headers=[("Accept", line) for line in lines])
+        assert_oauth_error(response, 400, "invalid_client", "unknown client_id")
+
+
+# RFC 9110 §12.5.1's own example: "Accept: text/*;q=0.3, text/html;q=0.7, text/html;level=1,
+# text/html;level=2;q=0.4, */*;q=0.5 would cause the following values to be associated".
+SECTION_12_5_1 = "text/*;q=0.3, text/html;q=0.7, text/html;level=1, text/html;level=2;q=0.4, */*;q=0.5"
+
+
+@pytest.mark.parametrize(
+    ("media_type", "value"),
+    [("text/html;level=1", 1), ("text/html", 0.7), ("text/plain", 0.3), ("image/jpeg", 0.5),
+     ("text/html;level=2", 0.4), ("text/html;level=3", 0.7)],
+)  # fmt: skip
+def test_the_weights_of_rfc_9110_s_own_accept_example(media_type: str, value: float) -> None:
+    assert weight_of(SECTION_12_5_1, media_type) == value
+
+
+def test_a_value_that_is_no_accept_list_gives_no_weight_at_all() -> None:
+    # What is no list says nothing a server can trust (not "weight 0", which a list can say).
+    assert weight_of('application/json, text/plain;a="unclosed', "application/json") is None
+    assert weight_of("text/plain", "application/json") == 0.0

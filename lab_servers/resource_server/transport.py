@@ -175,5 +175,6 @@ def _accepts_json(accept: str) -> bool:
     """RFC 9110 §12.5.1: `application/json`, `application/*` or `*/*`, with a weight above 0, the
     most specific deciding (`rfc9110.weight_of`). A field that is no Accept list says nothing this
     server can trust: JSON is not accepted."""
-    weight = weight_of(accept, JSON)
+    # JSON text is UTF-8 (RFC 8259 §8.1), which `application/json; charset=utf-8` only restates (§11).
+    weight = weight_of(accept, JSON + "; charset=utf-8")
     return weight is not None and weight > 0
