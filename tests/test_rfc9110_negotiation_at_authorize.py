@@ -49,6 +49,8 @@ async def _authorize(lab: Lab, client_id: str, accept: str | None, **overrides: 
         "application/json;q=0.5, text/html ; q=0",  # §12.4.2: weight = OWS ";" OWS "q=" qvalue
         "text/html;q=5, application/json",  # the malformed weight's range does not count; the rest does
         "application/json;q=0.5, application/json;q=0.9, text/html;q=0.8",  # equally specific: the higher counts
+        "text/html;q=0.5, application/json; charset=UTF-8",  # JSON is UTF-8 (RFC 8259 §8.1): the range names it
+        "application/json;q=0.5;q=2",  # q once and last (§12.5.1); sent twice, the first is read, as the ABNF judge reads it
     ],
 )
 async def test_a_client_that_asks_for_json_over_html_gets_the_error_object(lab: Lab, accept: str) -> None:
