@@ -61,7 +61,8 @@ READY_DOCUMENTS = (
         "the mcp SDK's simple-auth-client example",
     ),
     # FastMCP's client (`fastmcp.client.auth.OAuth`) listens on `http://localhost:<port>/callback`,
-    # on a random port unless told one: a document must name it, so this one names 8765.
+    # on a random port unless told one; the AS takes any port on a loopback redirect URI (OAuth
+    # 2.1 §8.4.2), so the 8765 named here is only the README's suggestion.
     ReadyDocument(
         "/fastmcp-client.json", "FastMCP client",
         ("http://localhost:8765/callback", "http://127.0.0.1:8765/callback"),
