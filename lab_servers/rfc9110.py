@@ -44,6 +44,7 @@ from __future__ import annotations
 import calendar
 import datetime
 import email.utils
+import functools
 import re
 import time
 from collections.abc import Iterable
@@ -211,6 +212,14 @@ def _parameters(text: str) -> dict[str, str]:
     return found
 
 
+@functools.cache
+def _ranges_naming(wanted: str) -> tuple[dict[str, int], dict[str, str]]:
+    """The ranges that can name `wanted`, by specificity (its type/subtype, `type/*`, `*/*`), and
+    the parameters it carries. Cached: every MCP request weighs the same one or two types."""
+    name, _, rest = wanted.partition(";")
+    return {name: 2, name.split("/")[0] + "/*": 1, "*/*": 0}, _parameters(";" + rest)
+
+
 def weight_of(accept: str, wanted: str) -> float | None:
     """The weight an Accept value gives `wanted`, a media type as the server sends it (lower case,
     parameters and all: `text/html; charset=utf-8`), 0.0 when no range names it, None when the
@@ -226,9 +235,7 @@ def weight_of(accept: str, wanted: str) -> float | None:
     `text/plain;a=",application/json,"` named JSON, where its one media range is text/plain. A
     range with a malformed weight does not count; of two equally specific ranges, the higher
     weight counts."""
-    name, _, rest = wanted.partition(";")
-    held = _parameters(";" + rest)
-    ranges = {name: 2, name.split("/")[0] + "/*": 1, "*/*": 0}  # the ranges naming it, by specificity
+    ranges, held = _ranges_naming(wanted)
     deciding: tuple[tuple[int, int], float] | None = None  # ((specificity, parameters named), weight)
     pos = 0
     while pos < len(accept):
@@ -241,7 +248,7 @@ def weight_of(accept: str, wanted: str) -> float | None:
         level = ranges.get(member[1].lower())
         if level is None:
             continue
-        narrowing = _parameters(member[2])
+        narrowing = _parameters(member[2]) if member[2] else {}
         if any(held.get(key) != value for key, value in narrowing.items()):
             continue  # the range names a parameter `wanted` does not carry: it does not apply
         weights = [p[2] for p in _PARAMETER.finditer(member[2]) if (p[1] or "").lower() == "q"]
