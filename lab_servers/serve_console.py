@@ -73,7 +73,7 @@ def client_id_lines(served: ServedLab) -> list[str]:
     dcr = {
         "open": f"  DCR (any client)      the AS mints tpc_… at {register}",
         "initial_access_token": f"  DCR                   {register} with the initial access token as a Bearer token (RFC 7591 §3)",
-        "closed": f"  DCR is closed         {register} answers 403 access_denied (--dcr closed)",
+        "closed": f"  DCR is closed         no registration_endpoint in the metadata; {register} answers 403 (--dcr closed)",
         "removed": "  DCR is removed        there is no /register: 404 (--dcr removed)",
     }[capabilities.dcr]
     predates = not ASCapabilities.for_revision(capabilities.revision).cimd
@@ -84,7 +84,7 @@ def client_id_lines(served: ServedLab) -> list[str]:
         why = (f"revision {capabilities.revision} predates CIMD, added in 2025-11-25" if predates
                else "--no-cimd" if not capabilities.cimd
                else "no token endpoint auth method a document may name, none or private_key_jwt: CIMD -02 §4.1")  # fmt: skip
-        cimd = [f"  CIMD is off           a URL client_id is refused as an unknown client ({why})"]
+        cimd = [f"  CIMD is off           a URL client_id is refused, invalid_client naming CIMD ({why})"]
     registry = served.lab.auth_server.registry.records.values()
     preregistered = [f"  {c.client_id:<45} pre-registered" for c in registry if c.kind == "preregistered"]
     usable = (

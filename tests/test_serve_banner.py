@@ -58,6 +58,10 @@ async def test_the_banner_lists_as_usable_exactly_the_client_ids_the_served_as_a
             redirect_uri = "http://127.0.0.1:6274/oauth/callback"  # inspector-web.json's
             assert document.endswith("/inspector-web.json")
             cimd_accepted = await cimd_works(lab, http, document, redirect_uri)
+            metadata = (await http.get(f"{lab.issuer}/.well-known/oauth-authorization-server")).json()
+            refusal = await http.get(
+                f"{lab.issuer}/authorize?client_id={document}", headers={"Accept": "application/json"}
+            )
     dcr_accepted = registered.status_code == 201
     assert dcr_accepted == (dcr == "open") and cimd_accepted == (revision != "2025-06-18" and not no_cimd)
     # Listed as usable if and only if the AS accepts it.
@@ -65,8 +69,14 @@ async def test_the_banner_lists_as_usable_exactly_the_client_ids_the_served_as_a
     assert all((client_id in usable) == cimd_accepted for client_id, _ in lab.client_ids), text
     if not dcr_accepted:
         assert f"DCR is {dcr}" in text and str(registered.status_code) in text  # 403 closed, 404 removed
+    if dcr == "closed":
+        # What a client meets: no registration_endpoint to try (RFC 8414 §2), and a 403 if it tries.
+        assert "registration_endpoint" not in metadata and "no registration_endpoint in the metadata" in text
     if not cimd_accepted:
         assert "CIMD is off" in text and ("predates CIMD" if revision == "2025-06-18" else "--no-cimd") in text
+        # The banner names the refusal the AS gives a document URL.
+        assert refusal.json()["error"] == "invalid_client" and "invalid_client naming CIMD" in text
+        assert "Client ID Metadata Documents" in refusal.json()["error_description"]
     if not dcr_accepted and not cimd_accepted:
         assert "NO OUTSIDE CLIENT CAN GET A CLIENT ID FROM THIS AS" in text and not usable
         # The way out it names is the one that works for this revision.
