@@ -117,6 +117,8 @@ def test_capabilities_take_a_list_of_methods_as_the_tuple_it_means() -> None:
     ("dcr", "way_out"),
     [
         ("open", "register (RFC 7591) or use a pre-registered client_id"),
+        # A registration endpoint is there, for a client holding the initial access token (RFC 7591 §3).
+        ("initial_access_token", "register (RFC 7591) or use a pre-registered client_id"),
         ("closed", "it takes no registrations either (DCR is closed), so only a pre-registered client_id works"),
         ("removed", "it takes no registrations either (DCR is removed), so only a pre-registered client_id works"),
     ],
@@ -128,7 +130,8 @@ async def test_a_cimd_url_refused_by_an_as_without_cimd_is_told_only_of_ways_in_
     # lands on this error page, which told the user to "register" at an AS that answers
     # /register with 404 (removed) or 403 (closed, RFC 7591 §3) and advertises no
     # registration_endpoint (RFC 8414 §2): a way in no client can take.
-    async with Lab(capabilities=ASCapabilities(cimd=False, dcr=dcr)) as lab:  # type: ignore[arg-type]
+    token = {"initial_access_token": "lab-initial-access-token"} if dcr == "initial_access_token" else {}
+    async with Lab(capabilities=ASCapabilities(cimd=False, dcr=dcr, **token)) as lab:  # type: ignore[arg-type]
         page = await open_authorization(lab, lab.client_metadata_url)
         assert (
             not isinstance(page, Redirect) and page.status == 400

@@ -44,6 +44,8 @@ async def test_an_oauth_endpoint_asked_of_the_mcp_server_is_404_naming_the_autho
     description = response.json()["error_description"]
     assert description.startswith(f"this MCP server has no endpoint at {path}; MCP is served at /mcp. ")
     assert "authorization server, https://auth.example.com," in description and "RFC 9728 section 2" in description
+    # Where to look next: the AS's own metadata, which lists its real endpoints.
+    assert description.endswith("that server's own metadata lists its endpoints (RFC 8414 section 2)"), description
 
 
 async def test_the_sdk_registering_where_no_registration_endpoint_is_advertised_is_told_where_oauth_is() -> None:
