@@ -5,13 +5,16 @@ which name is canonical (RFC 9110 §15.5.20)."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
+from lab_servers import ASCapabilities
 from lab_servers.client_documents import READY_DOCUMENTS
+from lab_servers.revisions import DEFAULT_REVISION
 from lab_servers.serve import serving
 
 from .serve_helpers import served, tls_dir, trusting
@@ -51,6 +54,23 @@ async def test_a_document_on_the_internet_is_out_of_the_served_as_s_reach_not_a_
     assert "host &#x27;chatgpt.com&#x27; is not fetched" in page.text, page.text
     assert f"only from its own documents host, {lab.documents_origin}" in page.text
     assert "never from the internet; with serve --no-cimd a client that sends its own registers by DCR" in page.text
+
+
+@pytest.mark.parametrize("dcr", ["initial_access_token", "closed", "removed"])
+async def test_a_document_out_of_reach_names_serve_no_cimd_only_where_dcr_is_open(tls_dir: Path, dcr: str) -> None:
+    # "with serve --no-cimd a client that sends its own registers by DCR" is a way in only where
+    # anyone may register: a client with no initial access token is refused (RFC 7591 §3), and a
+    # closed or removed /register takes no one; the refusal names no way in this AS does not offer.
+    token = {"initial_access_token": "lab-initial-access-token"} if dcr == "initial_access_token" else {}
+    capabilities = dataclasses.replace(ASCapabilities.for_revision(DEFAULT_REVISION), dcr=dcr, **token)
+    async with served(tls_dir, capabilities=capabilities) as lab, httpx.AsyncClient(verify=trusting(tls_dir)) as http:
+        page = await http.get(f"{lab.issuer}/authorize", params={
+            "response_type": "code", "client_id": "https://chatgpt.com/oauth/codex/client.json",
+            "redirect_uri": "http://127.0.0.1:1455/callback", "code_challenge": "x" * 43,
+            "code_challenge_method": "S256", "state": "s", "resource": lab.mcp_url,
+        })  # fmt: skip
+    assert page.status_code == 400 and "invalid_client" in page.text  # no redirect: OAuth 2.1 §4.1.2.1
+    assert "never from the internet" in page.text and "--no-cimd" not in page.text, page.text
 
 
 async def test_every_ready_made_document_opens_the_consent_page_for_each_redirect_uri_it_lists(tls_dir: Path) -> None:
