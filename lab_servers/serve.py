@@ -37,7 +37,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from .authorization_server import HARDENED, ASCapabilities, ASPolicy
-from .authorization_server.defensive_fetch import OutOfReach, Resolver
+from .authorization_server.defensive_fetch import OutOfReach, Resolver, is_special_use
 from .authorization_server.errors import oauth_refusal
 from .authorization_server.keys import ALGORITHM, AccessTokenAlgorithm
 from .browser_origins import BrowserOrigins
@@ -371,18 +371,27 @@ def _within_reach(lab: Lab, documents_origin: str) -> Resolver:
     default, https://chatgpt.com/oauth/codex/client.json) was refused as a host that "does not
     resolve", which it does, on the user's machine."""
 
+    def out_of_reach() -> OutOfReach:
+        # A client that sends its own document by default (Codex, VS Code) registers by DCR
+        # where the AS advertises no CIMD: the way out, where DCR is there to take.
+        dcr = "; with serve --no-cimd a client that sends its own registers by DCR"
+        return OutOfReach(
+            f"the served lab's AS fetches documents only from its own documents host, {documents_origin}"
+            " (the banner lists them; serve --client-document FILE adds yours), never from the internet"
+            + (dcr if lab.auth_server.capabilities.dcr == "open" else "")
+        )
+
     def resolve(host: str) -> tuple[str, ...]:
         try:
-            return lab.network.dns.resolve_all(host)
+            addresses = lab.network.dns.resolve_all(host)
         except LookupError:
-            # A client that sends its own document by default (Codex, VS Code) registers by DCR
-            # where the AS advertises no CIMD: the way out, where DCR is there to take.
-            dcr = "; with serve --no-cimd a client that sends its own registers by DCR"
-            raise OutOfReach(
-                f"the served lab's AS fetches documents only from its own documents host, {documents_origin}"
-                " (the banner lists them; serve --client-document FILE adds yours), never from the internet"
-                + (dcr if lab.auth_server.capabilities.dcr == "open" else "")
-            ) from None
+            raise out_of_reach() from None
+        # An IP literal is its own answer: a public one no lab name has is the internet too (it got
+        # "connection refused"); a special-use one is refused as such next (CIMD §8.6).
+        named = {a for answers in lab.network.dns.records().values() for joined in answers for a in joined.split(", ")}
+        if addresses == (host.lower().strip("[]"),) and not is_special_use(addresses[0]) and addresses[0] not in named:
+            raise out_of_reach()
+        return addresses
 
     return resolve
 

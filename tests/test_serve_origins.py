@@ -56,6 +56,25 @@ async def test_a_document_on_the_internet_is_out_of_the_served_as_s_reach_not_a_
     assert "never from the internet; with serve --no-cimd a client that sends its own registers by DCR" in page.text
 
 
+@pytest.mark.parametrize("host", ["93.184.216.34", "[2606:2800:220:1::]", "93.184.216.34:8443"])
+async def test_a_document_at_a_public_ip_literal_is_out_of_the_served_as_s_reach_not_a_refused_connection(
+    tls_dir: Path, host: str
+) -> None:
+    # An IP literal needs no lookup, so the out-of-reach refusal above was skipped and the user
+    # read "connection refused", as if the host were down: the served AS fetches only its
+    # documents host, never the internet, whatever the URL's host is spelled as. (A special-use
+    # literal, 127.0.0.1 or 10.0.0.1, is still refused as such: CIMD §8.6.)
+    async with served(tls_dir) as lab, httpx.AsyncClient(verify=trusting(tls_dir)) as http:
+        page = await http.get(f"{lab.issuer}/authorize", params={
+            "response_type": "code", "client_id": f"https://{host}/client.json",
+            "redirect_uri": "http://127.0.0.1:1455/callback", "code_challenge": "x" * 43,
+            "code_challenge_method": "S256", "state": "s", "resource": lab.mcp_url,
+        })  # fmt: skip
+    assert page.status_code == 400 and "invalid_client" in page.text  # no redirect: OAuth 2.1 §4.1.2.1
+    assert "connection refused" not in page.text, page.text
+    assert "is not fetched" in page.text and "never from the internet" in page.text, page.text
+
+
 @pytest.mark.parametrize("dcr", ["initial_access_token", "closed", "removed"])
 async def test_a_document_out_of_reach_names_serve_no_cimd_only_where_dcr_is_open(tls_dir: Path, dcr: str) -> None:
     # "with serve --no-cimd a client that sends its own registers by DCR" is a way in only where
