@@ -56,7 +56,9 @@ async def test_a_document_on_the_internet_is_out_of_the_served_as_s_reach_not_a_
     assert "never from the internet; with serve --no-cimd a client that sends its own registers by DCR" in page.text
 
 
-@pytest.mark.parametrize("host", ["93.184.216.34", "[2606:2800:220:1::]", "93.184.216.34:8443"])
+@pytest.mark.parametrize(
+    "host", ["93.184.216.34", "[2606:2800:220:1::]", "[2606:2800:220:1::ABCD]", "93.184.216.34:8443"]
+)
 async def test_a_document_at_a_public_ip_literal_is_out_of_the_served_as_s_reach_not_a_refused_connection(
     tls_dir: Path, host: str
 ) -> None:
@@ -73,6 +75,19 @@ async def test_a_document_at_a_public_ip_literal_is_out_of_the_served_as_s_reach
     assert page.status_code == 400 and "invalid_client" in page.text  # no redirect: OAuth 2.1 §4.1.2.1
     assert "connection refused" not in page.text, page.text
     assert "is not fetched" in page.text and "never from the internet" in page.text, page.text
+
+
+async def test_an_ip_literal_a_lab_name_answers_with_is_within_the_served_as_s_reach(tls_dir: Path) -> None:
+    # The virtual network's hosts are the served AS's reach, by name or by address: app.example's
+    # address is the lab's own, not the internet, and is fetched like the name.
+    async with served(tls_dir) as lab, httpx.AsyncClient(verify=trusting(tls_dir)) as http:
+        (address,) = lab.lab.network.dns.records()["app.example"]
+        page = await http.get(f"{lab.issuer}/authorize", params={
+            "response_type": "code", "client_id": f"https://{address}/client.json",
+            "redirect_uri": "http://127.0.0.1:1455/callback", "code_challenge": "x" * 43,
+            "code_challenge_method": "S256", "state": "s", "resource": lab.mcp_url,
+        })  # fmt: skip
+    assert page.status_code < 500 and "is not fetched" not in page.text, page.text
 
 
 @pytest.mark.parametrize("dcr", ["initial_access_token", "closed", "removed"])
