@@ -388,8 +388,8 @@ def _within_reach(lab: Lab, documents_origin: str) -> Resolver:
             raise out_of_reach() from None
         # An IP literal is its own answer: a public one no lab name has is the internet too (it got
         # "connection refused"); a special-use one is refused as such next (CIMD §8.6).
-        named = {a for answers in lab.network.dns.records().values() for joined in answers for a in joined.split(", ")}
-        if addresses == (host.lower().strip("[]"),) and not is_special_use(addresses[0]) and addresses[0] not in named:
+        literal = addresses == (host.lower().strip("[]"),)
+        if literal and not is_special_use(addresses[0]) and addresses[0] not in lab.network.dns.addresses():
             raise out_of_reach()
         return addresses
 

@@ -60,6 +60,10 @@ class VirtualDNS:
         """How many times `host` has been looked up since it was set."""
         return self._lookups.get(host.lower().rstrip("."), 0)
 
+    def addresses(self) -> frozenset[str]:
+        """Every address some name here answers with."""
+        return frozenset(address for answers in self._answers.values() for answer in answers for address in answer)
+
     def records(self) -> dict[str, list[str]]:
         """Each name's answers; a multi-record answer is shown as its addresses joined by ", "."""
         return {host: [", ".join(a) for a in answers] for host, answers in sorted(self._answers.items())}
