@@ -144,13 +144,7 @@ async def authorization_request(server: AuthorizationServerState, query: bytes, 
     # Phase 1: errors here are shown to the user, never redirected.
     try:
         params = single_valued(form_urlencoded(query))
-        client = await resolve_client(
-            params.get("client_id", ""),
-            server.registry,
-            server.cimd,
-            cimd_supported=server.capabilities.cimd_usable,
-            dcr=server.capabilities.dcr,
-        )
+        client = await resolve_client(params.get("client_id", ""), server.registry, server.cimd, server.capabilities)
         redirect_uri = choose_redirect_uri(client, params.get("redirect_uri"), server.policy.exact_redirect_uri_match)
         if "state" in params and not is_state(params["state"]):
             # §4.1.2 and §4.1.2.1 send state back as "the exact value received from the client",

@@ -126,13 +126,7 @@ def refuse_more_than_one_method(form: dict[str, str], basic: bool) -> None:
 
 async def _resolve(server: AuthorizationServerState, client_id: str) -> Client:
     try:
-        return await resolve_client(
-            client_id,
-            server.registry,
-            server.cimd,
-            cimd_supported=server.capabilities.cimd_usable,
-            dcr=server.capabilities.dcr,
-        )
+        return await resolve_client(client_id, server.registry, server.cimd, server.capabilities)
     except OAuthError as exc:
         if exc.error == "invalid_request":
             # No client_id at all: the request is malformed, no client tried to authenticate. Only

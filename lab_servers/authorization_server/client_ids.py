@@ -7,22 +7,18 @@ caller.
 from __future__ import annotations
 
 from ..rfc3986 import shown
+from .capabilities import ASCapabilities
 from .cimd import CimdResolver
 from .clients import MAX_CLIENT_ID_CHARS, Client, ClientRegistry, looks_like_url
 from .errors import OAuthError
 
 
 async def resolve_client(
-    client_id: str,
-    registry: ClientRegistry,
-    cimd: CimdResolver,
-    *,
-    cimd_supported: bool = True,
-    dcr: str = "open",
+    client_id: str, registry: ClientRegistry, cimd: CimdResolver, capabilities: ASCapabilities
 ) -> Client:
     """The `client_id` → client decision (MCP §5.1.3 flow): URL ids are resolved by fetching and
-    validating their document; any other id must be a record this AS holds. `dcr` is the AS's
-    registration mode (`ASCapabilities.dcr`), named when a refusal says what else would work."""
+    validating their document, where the AS takes CIMD; any other id must be a record this AS
+    holds. A refusal names only the ways in `capabilities` offers."""
     if not client_id:
         raise OAuthError("invalid_request", "client_id is required (OAuth 2.1 §4.1.1)")
     if len(client_id) > MAX_CLIENT_ID_CHARS:
@@ -34,14 +30,15 @@ async def resolve_client(
             401,
         )
     if looks_like_url(client_id) and client_id not in registry.records:
-        if not cimd_supported:
+        if not capabilities.cimd_usable:
             # Advertised and enforced alike (ASCapabilities): an AS without CIMD fetches nothing.
             # The way out it names must be one this AS offers: with DCR closed or removed, "register"
             # sent the user to a /register that refuses them (RFC 7591 §3) or is not there.
             other = (
                 "register (RFC 7591) or use a pre-registered client_id"
-                if dcr in ("open", "initial_access_token")
-                else f"it takes no registrations either (DCR is {dcr}), so only a pre-registered client_id works here"
+                if capabilities.registration_works
+                else f"it takes no registrations either (DCR is {capabilities.dcr}), so only a pre-registered"
+                " client_id works here"
             )
             raise OAuthError("invalid_client", "this authorization server does not support Client ID Metadata Documents "
                              f"(client_id_metadata_document_supported is not true); {other}", 401)  # fmt: skip
