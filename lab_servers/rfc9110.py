@@ -55,6 +55,7 @@ from .error_text import Refusal
 
 __all__ = [
     "ACCEPTED_CODINGS",
+    "JSON_UTF8",
     "OWS",
     "PARAMETERS",
     "QUOTED_STRING",
@@ -186,6 +187,11 @@ def media_type(content_type: str | None) -> str:
 
 
 # Proactive negotiation: Accept (§12.5.1) ---------------------------------------------------------
+
+# JSON as a server sends it, weighed against Accept ranges parameters and all: JSON text is UTF-8
+# (RFC 8259 §8.1), which a charset parameter only restates (§11), so `application/json;
+# charset=utf-8` in an Accept field names it too.
+JSON_UTF8 = "application/json; charset=utf-8"
 
 # §12.4.2: qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ). float() also takes
 # "1e-9", "inf", "+1", "2", "1_0" and "0.0001".

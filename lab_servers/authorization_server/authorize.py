@@ -15,7 +15,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from ..loopback import is_loopback_host
 from ..revisions import revision as revision_named
 from ..rfc3986 import shown
-from ..rfc9110 import prefers
+from ..rfc9110 import JSON_UTF8, prefers
 from .client_ids import resolve_client
 from .clients import Client
 from .consent import render_consent_page, render_error_page
@@ -47,10 +47,9 @@ CODE_LIFETIME = 60  # OAuth 2.1 §4.1.2: short-lived; 10 minutes at the most
 # 307 (or a 302 some agents treat alike) the browser would POST the form, and on an AS whose form
 # carries the user's credentials those too, to the client.
 SEE_OTHER = 303
-# The two answers an error told to the user may take, as an Accept range is matched against them
-# (RFC 9110 §12.5.1, parameters and all): Starlette's page is `text/html; charset=utf-8`, and JSON
-# text is UTF-8 (RFC 8259 §8.1), which a charset parameter on it only restates (§11).
-PAGE_TYPE, JSON_TYPE = "text/html; charset=utf-8", "application/json; charset=utf-8"
+# The media type of the page that tells the user an error (Starlette's HTMLResponse), parameters
+# and all, as an Accept range is matched against it (RFC 9110 §12.5.1).
+PAGE_TYPE = "text/html; charset=utf-8"
 
 
 def error_page(error: OAuthError, accept: list[str]) -> Response:
@@ -60,7 +59,7 @@ def error_page(error: OAuthError, accept: list[str]) -> Response:
     so before it sends its user to a stored client's authorization URL, and registers again on an
     `invalid_client`: a user whose lab restarted got this page, naming a client the lab forgot."""
     headers = {**PAGE_HEADERS, "Vary": "Accept"}  # RFC 9110 §12.5.5: the answer depends on Accept
-    if prefers(accept, JSON_TYPE, over=PAGE_TYPE):
+    if prefers(accept, JSON_UTF8, over=PAGE_TYPE):
         body = {"error": error.error, "error_description": error.description}
         return JSONResponse(body, status_code=400, headers=headers)
     return HTMLResponse(render_error_page(error.error, error.description), status_code=400, headers=headers)

@@ -19,6 +19,7 @@ from starlette.types import Message, Receive
 from ..browser_origins import TWO_ORIGINS, one_origin
 from ..rfc9110 import (
     ACCEPTED_CODINGS,
+    JSON_UTF8,
     RepeatedField,
     field_values,
     media_type,
@@ -175,6 +176,5 @@ def _accepts_json(accept: str) -> bool:
     """RFC 9110 §12.5.1: `application/json`, `application/*` or `*/*`, with a weight above 0, the
     most specific deciding (`rfc9110.weight_of`). A field that is no Accept list says nothing this
     server can trust: JSON is not accepted."""
-    # JSON text is UTF-8 (RFC 8259 §8.1), which `application/json; charset=utf-8` only restates (§11).
-    weight = weight_of(accept, JSON + "; charset=utf-8")
+    weight = weight_of(accept, JSON_UTF8)
     return weight is not None and weight > 0
