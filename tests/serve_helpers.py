@@ -1,5 +1,6 @@
 """What the tests of `python -m lab_servers serve` share: the session's TLS directory (its CA
-signs the served lab's certificates), a context that trusts it, and the served lab on ports 0."""
+signs the served lab's certificates), a context that trusts it, the served lab on ports 0, and an
+authorization request a client could send it."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ import ssl
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from lab_servers.serve import serving
+from lab_servers.serve import ServedLab, serving
+
+from .helpers import CHALLENGE
 
 
 @pytest.fixture(scope="session")
@@ -23,3 +27,14 @@ def trusting(tls_dir: Path) -> ssl.SSLContext:
 
 def served(tls_dir: Path, **options: Any) -> Any:
     return serving(mcp_port=0, as_port=0, documents_port=0, tls_directory=tls_dir, **options)
+
+
+async def authorization_page(
+    served_lab: ServedLab, http: httpx.AsyncClient, client_id: str, redirect_uri: str = "http://127.0.0.1:1455/callback"
+) -> httpx.Response:
+    """`GET /authorize` as a client with PKCE (S256) and `resource` sends it, for `client_id` and
+    `redirect_uri`: the consent page, or the page that refuses them (OAuth 2.1 §4.1.2.1)."""
+    return await http.get(f"{served_lab.issuer}/authorize", params={
+        "response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri, "state": "s",
+        "code_challenge": CHALLENGE, "code_challenge_method": "S256", "resource": served_lab.mcp_url,
+    })  # fmt: skip

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
-from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -16,8 +15,7 @@ from lab_servers.authorization_server import ASCapabilities
 from lab_servers.serve import ServedLab, serving
 from lab_servers.serve_console import banner
 
-from .helpers import CHALLENGE
-from .serve_helpers import served, tls_dir, trusting
+from .serve_helpers import authorization_page, served, tls_dir, trusting
 
 pytestmark = pytest.mark.anyio
 __all__ = ["tls_dir"]  # the session fixture, shared from serve_helpers.py
@@ -35,9 +33,7 @@ def usable_section(text: str) -> list[str]:
 
 
 async def cimd_works(served_lab: ServedLab, http: httpx.AsyncClient, client_id: str, redirect_uri: str) -> bool:
-    query = {"response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri, "state": "s",
-             "code_challenge": CHALLENGE, "code_challenge_method": "S256", "resource": served_lab.mcp_url}  # fmt: skip
-    response = await http.get(f"{served_lab.issuer}/authorize?{urlencode(query)}")
+    response = await authorization_page(served_lab, http, client_id, redirect_uri)
     return response.status_code == 200 and 'name="txn"' in response.text  # the consent page, not an error page
 
 

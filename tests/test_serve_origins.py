@@ -17,7 +17,7 @@ from lab_servers.client_documents import READY_DOCUMENTS
 from lab_servers.revisions import DEFAULT_REVISION
 from lab_servers.serve import serving
 
-from .serve_helpers import served, tls_dir, trusting
+from .serve_helpers import authorization_page, served, tls_dir, trusting
 
 __all__ = ["tls_dir"]  # the session fixture, shared from serve_helpers.py
 pytestmark = pytest.mark.anyio
@@ -28,10 +28,7 @@ async def test_the_hardened_as_trusts_exactly_one_local_origin(tls_dir: Path) ->
         assert lab.lab.policy.trusted_local_origins == (lab.documents_origin,)
         other_loopback = f"https://127.0.0.1:{urlsplit(lab.mcp_url).port}/client.json"
         for client_id, verdict in ((f"{lab.documents_origin}/inspector-cli.json", 200), (other_loopback, 400)):
-            page = await http.get(f"{lab.issuer}/authorize", params={
-                "response_type": "code", "client_id": client_id, "redirect_uri": "http://127.0.0.1:6276/oauth/callback",
-                "code_challenge": "x" * 43, "code_challenge_method": "S256", "state": "s", "resource": lab.mcp_url,
-            })  # fmt: skip
+            page = await authorization_page(lab, http, client_id, "http://127.0.0.1:6276/oauth/callback")
             assert page.status_code == verdict, page.text
         assert "special-use address" in page.text
 
@@ -44,11 +41,7 @@ async def test_a_document_on_the_internet_is_out_of_the_served_as_s_reach_not_a_
     # virtual network), and said the URL's host "does not resolve", which it does on the
     # user's machine; its error page now names the rule the lab keeps and the way in it offers.
     async with served(tls_dir) as lab, httpx.AsyncClient(verify=trusting(tls_dir)) as http:
-        page = await http.get(f"{lab.issuer}/authorize", params={
-            "response_type": "code", "client_id": "https://chatgpt.com/oauth/codex/client.json",
-            "redirect_uri": "http://127.0.0.1:1455/callback", "code_challenge": "x" * 43,
-            "code_challenge_method": "S256", "state": "s", "resource": lab.mcp_url,
-        })  # fmt: skip
+        page = await authorization_page(lab, http, "https://chatgpt.com/oauth/codex/client.json")
     assert page.status_code == 400 and "invalid_client" in page.text  # no redirect: OAuth 2.1 §4.1.2.1
     assert "does not resolve" not in page.text, page.text
     assert "host &#x27;chatgpt.com&#x27; is not fetched" in page.text, page.text
@@ -67,11 +60,7 @@ async def test_a_document_at_a_public_ip_literal_is_out_of_the_served_as_s_reach
     # documents host, never the internet, whatever the URL's host is spelled as. (A special-use
     # literal, 127.0.0.1 or 10.0.0.1, is still refused as such: CIMD §8.6.)
     async with served(tls_dir) as lab, httpx.AsyncClient(verify=trusting(tls_dir)) as http:
-        page = await http.get(f"{lab.issuer}/authorize", params={
-            "response_type": "code", "client_id": f"https://{host}/client.json",
-            "redirect_uri": "http://127.0.0.1:1455/callback", "code_challenge": "x" * 43,
-            "code_challenge_method": "S256", "state": "s", "resource": lab.mcp_url,
-        })  # fmt: skip
+        page = await authorization_page(lab, http, f"https://{host}/client.json")
     assert page.status_code == 400 and "invalid_client" in page.text  # no redirect: OAuth 2.1 §4.1.2.1
     assert "connection refused" not in page.text, page.text
     assert "is not fetched" in page.text and "never from the internet" in page.text, page.text
@@ -82,11 +71,7 @@ async def test_an_ip_literal_a_lab_name_answers_with_is_within_the_served_as_s_r
     # address is the lab's own, not the internet, and is fetched like the name.
     async with served(tls_dir) as lab, httpx.AsyncClient(verify=trusting(tls_dir)) as http:
         (address,) = lab.lab.network.dns.records()["app.example"]
-        page = await http.get(f"{lab.issuer}/authorize", params={
-            "response_type": "code", "client_id": f"https://{address}/client.json",
-            "redirect_uri": "http://127.0.0.1:1455/callback", "code_challenge": "x" * 43,
-            "code_challenge_method": "S256", "state": "s", "resource": lab.mcp_url,
-        })  # fmt: skip
+        page = await authorization_page(lab, http, f"https://{address}/client.json")
     assert page.status_code < 500 and "is not fetched" not in page.text, page.text
 
 
@@ -98,11 +83,7 @@ async def test_a_document_out_of_reach_names_serve_no_cimd_only_where_dcr_is_ope
     token = {"initial_access_token": "lab-initial-access-token"} if dcr == "initial_access_token" else {}
     capabilities = dataclasses.replace(ASCapabilities.for_revision(DEFAULT_REVISION), dcr=dcr, **token)
     async with served(tls_dir, capabilities=capabilities) as lab, httpx.AsyncClient(verify=trusting(tls_dir)) as http:
-        page = await http.get(f"{lab.issuer}/authorize", params={
-            "response_type": "code", "client_id": "https://chatgpt.com/oauth/codex/client.json",
-            "redirect_uri": "http://127.0.0.1:1455/callback", "code_challenge": "x" * 43,
-            "code_challenge_method": "S256", "state": "s", "resource": lab.mcp_url,
-        })  # fmt: skip
+        page = await authorization_page(lab, http, "https://chatgpt.com/oauth/codex/client.json")
     assert page.status_code == 400 and "invalid_client" in page.text  # no redirect: OAuth 2.1 §4.1.2.1
     assert "never from the internet" in page.text and "--no-cimd" not in page.text, page.text
 
@@ -114,11 +95,7 @@ async def test_every_ready_made_document_opens_the_consent_page_for_each_redirec
     async with served(tls_dir) as lab, httpx.AsyncClient(verify=trusting(tls_dir)) as http:
         for ready in READY_DOCUMENTS:
             for redirect_uri in ready.redirect_uris:
-                page = await http.get(f"{lab.issuer}/authorize", params={
-                    "response_type": "code", "client_id": f"{lab.documents_origin}{ready.path}",
-                    "redirect_uri": redirect_uri, "code_challenge": "x" * 43, "code_challenge_method": "S256",
-                    "state": "s", "resource": lab.mcp_url,
-                })  # fmt: skip
+                page = await authorization_page(lab, http, f"{lab.documents_origin}{ready.path}", redirect_uri)
                 assert page.status_code == 200 and ready.client_name in page.text, (ready.path, redirect_uri, page.text)
     assert "/fastmcp-client.json" in {ready.path for ready in READY_DOCUMENTS}
 
