@@ -7,6 +7,13 @@ On first run a CA key and certificate are made in a directory the user can find 
 through `NODE_EXTRA_CA_CERTS`, Python (httpx, the SDK) through `SSL_CERT_FILE`, browsers and
 everything else through the system store. The CA key never leaves the directory; it can sign
 only for the names constrained below, so a leaked lab CA cannot impersonate a real site.
+
+Bun's TLS (BoringSSL) cannot check an iPAddress name constraint, and RFC 5280 §4.2.1.10 has a
+client that cannot check a critical constraint on a name form reject every certificate naming
+one ("unsupported name constraint type"): Bun-compiled clients (opencode) refused the lab. For
+them `ca-bun.pem` is the same CA (subject, key, validity) constrained to `localhost` alone:
+trusting it, a Bun client accepts the same server certificate, and a leaked key could also sign
+for IP addresses there, nowhere else.
 """
 
 from __future__ import annotations
@@ -42,6 +49,11 @@ class LocalCA:
         return self.directory / "ca.pem"
 
     @property
+    def bun_ca_certificate(self) -> Path:
+        """The CA again, for clients whose TLS cannot check IP-address constraints (Bun's)."""
+        return self.directory / "ca-bun.pem"
+
+    @property
     def server_certificate(self) -> Path:
         return self.directory / "server.pem"
 
@@ -57,6 +69,7 @@ class LocalCA:
                 "  trust the CA (not the server certificate), in the client's own way:",
                 f"    Node clients (MCP Inspector, npx …):  export NODE_EXTRA_CA_CERTS={ca}",
                 f"    Python clients (httpx, the mcp SDK):  export SSL_CERT_FILE={ca}",
+                f"    Bun clients (opencode):               export NODE_EXTRA_CA_CERTS={self.bun_ca_certificate}",
                 f"    Debian/Ubuntu system store:           sudo cp {ca} /usr/local/share/ca-certificates/mcp-auth-lab.crt && sudo update-ca-certificates",
                 f"    macOS keychain:                       sudo security add-trusted-cert -d -r trustRoot -k /Library/Keychains/System.keychain {ca}",
                 "  the CA is name-constrained to localhost, 127.0.0.1 and ::1; delete the directory to start over.",
@@ -125,6 +138,23 @@ def _ensure(ca: LocalCA) -> None:
         _write_key(ca.server_key, server_key)
         certificate = _server_certificate(server_key, ca_key, issuer, now)
         ca.server_certificate.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    if not _is_bun_twin(ca.bun_ca_certificate, issuer):
+        twin = _bun_ca_certificate(ca_key or _ca_key(ca_key_path, issuer), issuer)
+        ca.bun_ca_certificate.write_bytes(twin.public_bytes(serialization.Encoding.PEM))
+
+
+def _is_bun_twin(path: Path, issuer: x509.Certificate) -> bool:
+    """Whether `path` holds `issuer` again (subject, key, validity) for Bun: a TLS directory
+    from before it existed, or one whose CA was made anew, gets it (again) on the next run."""
+    try:
+        twin = x509.load_pem_x509_certificate(path.read_bytes())
+    except (OSError, ValueError):
+        return False
+    return (twin.subject, twin.public_key(), twin.not_valid_after_utc) == (
+        issuer.subject,
+        issuer.public_key(),
+        issuer.not_valid_after_utc,
+    )
 
 
 def _serves_as_it_is(ca: LocalCA, issuer: x509.Certificate, now: datetime.datetime) -> bool:
@@ -196,6 +226,28 @@ def _ca_certificate(key: ec.EllipticCurvePrivateKey, now: datetime.datetime) -> 
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
+
+
+def _bun_ca_certificate(key: ec.EllipticCurvePrivateKey, issuer: x509.Certificate) -> x509.Certificate:
+    """`issuer` with its DNS constraint alone: the server certificate (issued by that subject and
+    key) chains to it. Its own serial number (RFC 5280 §4.1.2.2: unique per issuer)."""
+    constraints = issuer.extensions.get_extension_for_class(x509.NameConstraints).value
+    permitted = [name for name in constraints.permitted_subtrees or () if isinstance(name, x509.DNSName)]
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(issuer.subject)
+        .issuer_name(issuer.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(issuer.not_valid_before_utc)
+        .not_valid_after(issuer.not_valid_after_utc)
+    )
+    for extension in issuer.extensions:
+        value = extension.value
+        if isinstance(value, x509.NameConstraints):
+            value = x509.NameConstraints(permitted_subtrees=permitted, excluded_subtrees=None)
+        builder = builder.add_extension(value, critical=extension.critical)
+    return builder.sign(key, hashes.SHA256())
 
 
 def _server_certificate(

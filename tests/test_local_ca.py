@@ -268,3 +268,41 @@ def test_the_ca_may_issue_only_server_certificates_and_the_server_certificate_on
     ]
     assert ca.not_valid_after_utc - ca.not_valid_before_utc == datetime.timedelta(days=365, minutes=5)
     assert server.not_valid_after_utc - server.not_valid_before_utc == datetime.timedelta(days=90, minutes=5)
+
+
+def test_bun_clients_get_the_same_ca_constrained_to_localhost_alone(tmp_path: Path) -> None:
+    # Bun's TLS (BoringSSL) cannot check an iPAddress name constraint, and RFC 5280 §4.2.1.10 has
+    # a client that cannot check a critical constraint on a name form reject certificates naming
+    # one: opencode refused every certificate of the lab ("unsupported name constraint type").
+    # ca-bun.pem is the same CA (subject, key, validity) with its DNS constraint alone, so the
+    # one server certificate chains to it too; ca.pem keeps every constraint for everyone else.
+    lab = ensure_local_ca(tmp_path)
+    ca = x509.load_pem_x509_certificate(lab.ca_certificate.read_bytes())
+    twin = x509.load_pem_x509_certificate(lab.bun_ca_certificate.read_bytes())
+    server = x509.load_pem_x509_certificate(lab.server_certificate.read_bytes())
+    assert (twin.subject, twin.public_key(), twin.not_valid_before_utc, twin.not_valid_after_utc) == (
+        ca.subject, ca.public_key(), ca.not_valid_before_utc, ca.not_valid_after_utc
+    )  # fmt: skip
+    assert twin.serial_number != ca.serial_number  # RFC 5280 §4.1.2.2: unique per issuer
+    constraints = twin.extensions.get_extension_for_class(x509.NameConstraints)
+    assert constraints.critical and constraints.value.permitted_subtrees == [x509.DNSName("localhost")]
+    assert constraints.value.excluded_subtrees is None
+    assert twin.extensions.get_extension_for_class(x509.BasicConstraints).value == x509.BasicConstraints(True, 0)
+    server.verify_directly_issued_by(twin)
+    assert f"NODE_EXTRA_CA_CERTS={lab.bun_ca_certificate}" in lab.trust_instructions()
+
+
+@pytest.mark.parametrize("before", ["missing", "of another CA"])
+def test_a_tls_directory_without_bun_s_ca_gets_it_and_keeps_what_clients_trust(tmp_path: Path, before: str) -> None:
+    # A directory made before ca-bun.pem existed, or holding another CA's (the CA made anew).
+    ensure_local_ca(tmp_path / "other")
+    ensure_local_ca(tmp_path)
+    kept = {name: (tmp_path / name).read_bytes() for name in ("ca.pem", "ca-key.pem", "server.pem")}
+    if before == "missing":
+        (tmp_path / "ca-bun.pem").unlink()
+    else:
+        shutil.copy(tmp_path / "other" / "ca-bun.pem", tmp_path / "ca-bun.pem")
+    ensure_local_ca(tmp_path)
+    assert {name: (tmp_path / name).read_bytes() for name in kept} == kept
+    twin = x509.load_pem_x509_certificate((tmp_path / "ca-bun.pem").read_bytes())
+    x509.load_pem_x509_certificate(kept["server.pem"]).verify_directly_issued_by(twin)
