@@ -76,6 +76,14 @@ READY_DOCUMENTS = (
         "/codex.json", "Codex CLI", ("http://127.0.0.1/callback", "http://localhost/callback"),
         "OpenAI's Codex CLI (codex mcp add … --oauth-client-id)",
     ),
+    # opencode takes a client id given beforehand (`"oauth": {"clientId": <this URL>}` in
+    # opencode.json) as-is, and listens on a fixed port, 19876 (`callbackPort` moves it; the AS
+    # takes any port on a loopback redirect URI, OAuth 2.1 §8.4.2). It never sends a CIMD
+    # client id of its own.
+    ReadyDocument(
+        "/opencode.json", "OpenCode", ("http://127.0.0.1:19876/mcp/oauth/callback",),
+        'opencode ("oauth": {"clientId": …} in opencode.json)',
+    ),
 )  # fmt: skip
 
 
