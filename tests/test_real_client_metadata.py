@@ -56,9 +56,10 @@ VS_CODE = {
     "redirect_uris": ["https://vscode.dev/redirect", "http://127.0.0.1:33418/"],
     "token_endpoint_auth_method": "none",
 }
-# opencode, quoted whole in anomalyco/opencode#47737 (2026-09-07): port-less loopback URIs, a logo,
-# application_type, and token_endpoint_auth_methods_supported, which is AS metadata (RFC 8414
-# §2), not client metadata: unknown here, so ignored (RFC 7591 §2).
+# opencode's published document, quoted whole in anomalyco/opencode#47737 (2026-09-07; its client
+# sends it since #47743, which the 1.18.33 release tests/test_opencode.py runs does not have yet):
+# port-less loopback URIs, a logo, application_type, and token_endpoint_auth_methods_supported,
+# which is AS metadata (RFC 8414 §2), not client metadata: unknown here, so ignored (RFC 7591 §2).
 OPENCODE = {
     "client_id": "https://opencode.ai/oauth/opencode/client.json",
     "client_name": "opencode",
