@@ -84,6 +84,13 @@ READY_DOCUMENTS = (
         "/opencode.json", "OpenCode", ("http://127.0.0.1:19876/mcp/oauth/callback",),
         'opencode ("oauth": {"clientId": …} in opencode.json)',
     ),
+    # Google's Gemini CLI sends a client id given in settings.json (`"oauth": {"clientId": <this
+    # URL>}`) as-is, and listens on `http://localhost:<ephemeral port>/oauth/callback`: the
+    # port-less form matches any port (OAuth 2.1 §8.4.2); 127.0.0.1 for `"redirectUri"`.
+    ReadyDocument(
+        "/gemini-cli.json", "Gemini CLI", ("http://localhost/oauth/callback", "http://127.0.0.1/oauth/callback"),
+        "Google's Gemini CLI (settings.json: \"oauth\": {\"clientId\": …})",
+    ),
 )  # fmt: skip
 
 

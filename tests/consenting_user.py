@@ -1,7 +1,8 @@
-"""The user every outside client judge of `serve` needs (Inspector, mcp-remote, FastMCP, Codex):
-a real client prints the authorize URL it would open in a browser; the lab's `Browser`, trusting
-the served lab's CA, opens it, presses Approve on the consent page, and follows the redirect to the
-client's loopback listener, as a person's browser would. And the ports those listeners take."""
+"""The user every outside client judge of `serve` needs (Inspector, mcp-remote, FastMCP, Codex,
+Gemini CLI): a real client prints the authorize URL it would open in a browser; the lab's
+`Browser`, trusting the served lab's CA, opens it, presses Approve on the consent page, and follows
+the redirect to the client's loopback listener, as a person's browser would. And the ports those
+listeners take."""
 
 from __future__ import annotations
 
