@@ -113,9 +113,9 @@ async def test_gemini_cli_registers_by_dcr_signs_in_with_pkce_and_calls_whoami(s
     assert metadata["client_name"] == "Gemini CLI MCP Client"
     assert metadata["grant_types"] == ["authorization_code", "refresh_token"]
     # Departures, pinned: no `application_type`, which 2026-07-28 client-registration §3.1
-    # (SEP-837) has a DCR client send ("native" here; the AS assumes "web" without it, RFC 7591
-    # §2 via OIDC Registration §2); and every scope of the AS metadata's `scopes_supported`, where
-    # MCP's "Scope Selection Strategy" (2025-11-25 authorization §6) has a client ask for the
+    # (SEP-837) has a DCR client send ("native" for a CLI; the lab's AS reads none and registers
+    # it all the same); and every scope of the AS metadata's `scopes_supported`, where MCP's
+    # "Scope Selection Strategy" (2025-11-25 authorization §6) has a client ask for the
     # challenge's `scope` (notes:read), else the PRM's list, never the AS's.
     assert "application_type" not in metadata
     assert metadata["scope"] == "notes:read notes:write" == " ".join(_as_metadata(signed_in)["scopes_supported"])
