@@ -306,15 +306,14 @@ async def serving(
 
 
 async def _stop(lab: Lab | None, servers: list[_EmbeddedServer], tasks: list[asyncio.Task[None]]) -> None:
-    if lab is not None:
-        # The AS's and the MCP server's own keep-alive connections first: uvicorn waits for
-        # open connections when it stops.
-        await lab.auth_server.cimd.http.aclose()
-        await lab.resource_server.http.aclose()
     for server in servers:
         server.should_exit = True
     await asyncio.gather(*tasks, return_exceptions=True)
     if lab is not None:
+        # Only now: a request the servers still answered may have needed a fetch (the AS's keys,
+        # a client's document); a closed client made it a 500.
+        await lab.auth_server.cimd.http.aclose()
+        await lab.resource_server.http.aclose()
         await lab.aclose()
 
 
@@ -331,12 +330,12 @@ def _bound(host: str, ports: tuple[int, ...]) -> list[socket.socket]:
 
 
 class _EmbeddedServer(uvicorn.Server):
-    """A uvicorn server that leaves signals to the program it runs in. Each of the three servers
-    would otherwise take SIGINT for itself and stop at once, before `serving` closes the lab's own
-    keep-alive connections to them (the MCP server's to the AS for its keys): the AS then waited
-    out its 5 s graceful shutdown for a TLS connection nobody would close, and logged an error.
-    Instead `serve_console.serve_until_interrupted` takes the signals and leaves the `serving` block, which closes
-    those connections first."""
+    """A uvicorn server that leaves signals to the program it runs in:
+    `serve_console.serve_until_interrupted` takes them and leaves the `serving` block, which stops
+    the three servers together and then closes the lab's own clients. When each server took SIGINT
+    for itself, the AS waited out its 5 s graceful shutdown for the MCP server's keep-alive TLS
+    connection to it, which nobody closed, and logged an error (the lab's clients now keep no
+    connection open: `ONE_CONNECTION_A_FETCH`)."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -352,10 +351,10 @@ class _OutsideOrigins(httpx.AsyncBaseTransport):
     """The AS's fetches: to the trusted local origin over a real socket (TLS verified with the
     lab's CA), to everything else over the lab's virtual network as in the in-process lab."""
 
-    def __init__(self, lab: Lab, origin: str, verify: ssl.SSLContext | bool) -> None:
+    def __init__(self, lab: Lab, origin: str, verify: ssl.SSLContext | bool, limits: httpx.Limits) -> None:
         self.origin = origin
         self.virtual = HttpxTransport(lab.network, AS_HOST)
-        self.real = httpx.AsyncHTTPTransport(verify=verify)
+        self.real = httpx.AsyncHTTPTransport(verify=verify, limits=limits)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         origin = f"{request.url.scheme}://{request.url.netloc.decode()}"
@@ -396,12 +395,17 @@ def _within_reach(lab: Lab, documents_origin: str) -> Resolver:
     return resolve
 
 
+# No connection kept between the lab's own fetches (rare: keys once, a document a minute), so a
+# server stopping, which waits for its open connections, never waits for one of the lab's.
+ONE_CONNECTION_A_FETCH = httpx.Limits(max_keepalive_connections=0)
+
+
 def _connect_outside(lab: Lab, documents_origin: str, verify: ssl.SSLContext | bool) -> None:
-    as_http = httpx.AsyncClient(transport=_OutsideOrigins(lab, documents_origin, verify))
+    as_http = httpx.AsyncClient(transport=_OutsideOrigins(lab, documents_origin, verify, ONE_CONNECTION_A_FETCH))
     lab.auth_server.cimd.http = lab.auth_server.registrar.http = as_http
     lab.auth_server.cimd.resolve_host = lab.auth_server.registrar.resolve_host = _within_reach(lab, documents_origin)
     # The MCP server fetches the AS's keys over the socket, trusting the same CA. Not through a
     # proxy the environment names (HTTPS_PROXY): the AS is on this machine's loopback, which a
     # proxy elsewhere cannot reach, and every request for an access token got 401 behind one.
-    keys_http = httpx.AsyncClient(timeout=5, verify=verify, trust_env=False)
+    keys_http = httpx.AsyncClient(timeout=5, verify=verify, trust_env=False, limits=ONE_CONNECTION_A_FETCH)
     lab.resource_server.http = lab.resource_server.validator.http = keys_http

@@ -1,17 +1,23 @@
 """Closing a lab while requests run in the MCP server (`LabNetwork.aclose`), as uvicorn shuts down:
 no new connection (a request waiting for the server to start included), the running requests
-end, in the order they began, then the lifespan (the SDK's session manager). The sweep of every
-await of a handshake closed under it is `test_cancellation`'s."""
+end, in the order they began, then the lifespan (the SDK's session manager); and a served lab's
+stop (`serving`), whose servers answer until they stop. The sweep of every await of a handshake
+closed under it is `test_cancellation`'s."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
+from pathlib import Path
 
 import httpx
 import pytest
 
 from lab_servers import Lab
+from lab_servers.serve import serving
 
+from .serve_helpers import trusting
 from .test_resource_server import mint
 
 pytestmark = pytest.mark.anyio
@@ -70,3 +76,29 @@ async def test_a_lab_closed_and_used_again_on_the_same_loop_serves_mcp_requests(
     again = await lab.connect("cimd")
     assert again.records[-1].learned["whoami"]["client_id"] == lab.client_metadata_url
     await lab.aclose()
+
+
+async def test_a_token_checked_while_serve_stops_never_meets_a_closed_key_fetcher(tmp_path: Path) -> None:
+    """`serving` once closed the lab's own clients first (the MCP server's, which fetches the AS's
+    keys, and the AS's, which fetches documents), while its servers still answered for up to a
+    tick of uvicorn's: a token checked then needed the keys, and the closed client's RuntimeError
+    came out as a 500 and "Exception in ASGI application". The clients close after the servers."""
+    header = {"typ": "at+jwt", "alg": "Ed25519", "kid": "never-fetched"}  # RFC 9068 §2.1's shape
+    parts = [base64.urlsafe_b64encode(json.dumps(part).encode()).rstrip(b"=").decode() for part in (header, {})]
+    token = ".".join(parts) + ".c2ln"
+    answers: list[int | str] = []
+    async with serving(mcp_port=0, as_port=0, documents_port=0, tls_directory=tmp_path) as served:
+        fetcher = served.lab.resource_server.http
+        close = fetcher.aclose
+
+        async def close_then_ask() -> None:
+            await close()
+            async with httpx.AsyncClient(verify=trusting(tmp_path), trust_env=False) as http:
+                try:
+                    asked = await http.post(served.mcp_url, headers={"Authorization": f"Bearer {token}"}, json={})
+                    answers.append(asked.status_code)
+                except httpx.ConnectError:
+                    answers.append("no longer listening")
+
+        fetcher.aclose = close_then_ask  # type: ignore[method-assign]
+    assert answers == ["no longer listening"]
