@@ -22,9 +22,11 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from lab_servers.serve import ServedLab
 
@@ -128,6 +130,9 @@ class SignIn:
     landed: str  # the page its loopback listener answered with
     printed: str
     returncode: int
+    # Whether its listener, waiting for the code, took a connection to 127.0.0.2: bound to every
+    # interface, not to 127.0.0.1 (None off Linux, where 127.0.0.2 may not be this machine's).
+    listens_beyond_127_0_0_1: bool | None = None
 
 
 async def gemini_sign_in(script: Path, served: ServedLab, home: Path, name: str = "lab") -> SignIn:
@@ -142,7 +147,7 @@ async def gemini_sign_in(script: Path, served: ServedLab, home: Path, name: str 
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     assert process.stdin is not None and process.stdout is not None
-    printed, url, consents, asked, redirect, landed = b"", "", 0, False, "", ""
+    printed, url, consents, asked, redirect, landed, beyond = b"", "", 0, False, "", "", None
     try:
         # Read in chunks: the question ends with no newline.
         while chunk := await asyncio.wait_for(process.stdout.read(4096), timeout=60):
@@ -153,6 +158,8 @@ async def gemini_sign_in(script: Path, served: ServedLab, home: Path, name: str 
                 await process.stdin.drain()
             if not url and (match := AUTHORIZE_URL.search(printed)) is not None:
                 url = match.group(1).decode()
+                port = urlsplit(parse_qs(urlsplit(url).query)["redirect_uri"][0]).port
+                beyond = await _answers_at("127.0.0.2", port) if sys.platform == "linux" and port else None
                 sent_back, page = await approve(served, url)
                 redirect, landed = sent_back.location, page.text
                 consents += 1
@@ -162,7 +169,18 @@ async def gemini_sign_in(script: Path, served: ServedLab, home: Path, name: str 
             process.kill()
             await process.communicate()
     assert process.returncode is not None
-    return SignIn(consents, url, redirect, landed, printed.decode(), process.returncode)
+    return SignIn(consents, url, redirect, landed, printed.decode(), process.returncode, beyond)
+
+
+async def _answers_at(address: str, port: int) -> bool:
+    """Whether something accepts a TCP connection at `address`:`port` (closed at once, unused)."""
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(address, port), timeout=5)
+    except OSError:
+        return False
+    writer.close()
+    await writer.wait_closed()
+    return True
 
 
 @dataclass

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -124,6 +125,12 @@ async def test_gemini_cli_registers_by_dcr_signs_in_with_pkce_and_calls_whoami(s
     assert query["client_id"] == json.loads(registration.response_body)["client_id"]
     assert query["code_challenge_method"] == "S256" and query["resource"] == served.mcp_url
     assert query["scope"] == "notes:read notes:write" and query["redirect_uri"] == metadata["redirect_uris"][0]
+    # Departure, pinned: its listener is bound to every interface (Node's listen(port) with no
+    # host), where RFC 8252 §8.3 has a client "listen on the loopback network interface only, in
+    # order to avoid interference by other network actors": a code from elsewhere is useless
+    # without the PKCE verifier (RFC 7636 §1), but a request with a wrong `state` from anyone who
+    # finds the port ends the sign-in (oauth-flow.ts closes the listener on it).
+    assert sign_in.listens_beyond_127_0_0_1 is (True if sys.platform == "linux" else None)
     # RFC 9207 §2: the code came back with the issuer, which its listener checked.
     assert _query(sign_in.redirect)["iss"] == served.issuer and "Authentication Successful" in sign_in.landed
     (token,) = _posts(signed_in, "/token")
