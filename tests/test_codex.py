@@ -14,19 +14,18 @@ import functools
 import json
 import re
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from lab_servers import ASCapabilities, load_trace
 from lab_servers.client_documents import READY_DOCUMENTS
 from lab_servers.serve import serving
-from lab_servers.trace import Exchange
 from lab_servers.trace_file import TraceWriter, access_tokens
 from lab_servers.views import show_token
 
 from .codex import NO_BROWSER, codex_app_server_whoami, codex_home, codex_sign_in, installed
 from .consenting_user import free_port
+from .served_trace import form_of, mcp_methods, posts_to, query_of
 
 # Codex's own Client ID Metadata Document, hosted by OpenAI, which it sends to any AS that
 # advertises CIMD (`--oauth-client-registration auto`, its default); it cannot send another.
@@ -41,22 +40,6 @@ pytestmark = [pytest.mark.conformance, pytest.mark.anyio]
 @pytest.fixture(scope="module")
 def codex() -> Path:
     return installed()
-
-
-def _posts(trace: list[Exchange], path: str) -> list[Exchange]:
-    return [e for e in trace if e.method == "POST" and e.path == path]
-
-
-def _form(exchange: Exchange) -> dict[str, str]:
-    return {name: values[0] for name, values in parse_qs(exchange.request_body).items()}
-
-
-def _query(url: str) -> dict[str, str]:
-    return {name: values[0] for name, values in parse_qs(urlsplit(url).query).items()}
-
-
-def _mcp_methods(trace: list[Exchange]) -> list[str]:
-    return [json.loads(e.request_body).get("method", "") for e in _posts(trace, "/mcp") if e.status in (200, 202)]
 
 
 async def test_codex_registers_by_dcr_signs_in_with_pkce_and_calls_whoami(codex: Path, tmp_path: Path) -> None:
@@ -81,18 +64,18 @@ async def test_codex_registers_by_dcr_signs_in_with_pkce_and_calls_whoami(codex:
                                                  "/.well-known/oauth-authorization-server"]  # fmt: skip
     # RFC 7591: a public native client (RFC 8252 §7.3; SEP-837 application_type) on a loopback
     # port of its own, asking for the scope the challenge named (RFC 6750 §3).
-    (registration,) = _posts(signed_in, "/register")
+    (registration,) = posts_to(signed_in, "/register")
     metadata = json.loads(registration.request_body)
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+/callback", metadata["redirect_uris"][0]), metadata
     assert metadata["token_endpoint_auth_method"] == "none" and metadata["application_type"] == "native"
     assert metadata["client_name"] == "Codex" and metadata["scope"] == "notes:read"
     # OAuth 2.1 §4.1.1 (PKCE S256), RFC 8707 §2 (resource), MCP "Scope Selection Strategy".
-    query = _query(added.authorize_url)
+    query = query_of(added.authorize_url)
     assert query["client_id"] == json.loads(registration.response_body)["client_id"]
     assert query["code_challenge_method"] == "S256" and query["resource"] == served.mcp_url
     assert query["scope"] == "notes:read" and query["redirect_uri"] == metadata["redirect_uris"][0]
-    (token,) = _posts(signed_in, "/token")
-    form = _form(token)
+    (token,) = posts_to(signed_in, "/token")
+    form = form_of(token)
     assert form["grant_type"] == "authorization_code" and form["resource"] == served.mcp_url and token.status == 200
     assert form["code_verifier"] and form["redirect_uri"] == metadata["redirect_uris"][0]
     # The app server: the tools listed with the stored token, and whoami called.
@@ -103,10 +86,10 @@ async def test_codex_registers_by_dcr_signs_in_with_pkce_and_calls_whoami(codex:
     assert run.whoami["sub"] == "alice" and run.whoami["aud"] == served.mcp_url
     # Codex speaks the 2025-06-18 handshake (initialize); the 2026-07-28 server, which still
     # answers initialize-era clients, agrees on that version (MCP lifecycle, "Version Negotiation").
-    initialize = next(e for e in _posts(trace, "/mcp") if '"initialize"' in e.request_body)
+    initialize = next(e for e in posts_to(trace, "/mcp") if '"initialize"' in e.request_body)
     asked, answered = json.loads(initialize.request_body), json.loads(initialize.response_body)
     assert asked["params"]["protocolVersion"] == answered["result"]["protocolVersion"] == "2025-06-18"
-    assert "tools/call" in _mcp_methods(trace)
+    assert "tools/call" in mcp_methods(trace)
     writer.close()
     saved = load_trace(tmp_path / "codex.jsonl")  # its handshake, for the notebooks' views
     assert [show_token(t).claims["client_id"] for t in access_tokens(saved)] == [run.whoami["client_id"]]
@@ -130,11 +113,11 @@ async def test_codex_refreshes_an_expired_token_for_the_same_resource(codex: Pat
     assert second.whoami["client_id"] == first.whoami["client_id"] and second.whoami["aud"] == served.mcp_url
     # One refresh (OAuth 2.1 §4.3), for the same resource (RFC 8707 §2), no new sign-in; the AS
     # rotates a public client's refresh token (OAuth 2.1 §4.3.1) and Codex keeps the new one.
-    (refresh,) = _posts(after, "/token")
-    form = _form(refresh)
+    (refresh,) = posts_to(after, "/token")
+    form = form_of(refresh)
     assert form["grant_type"] == "refresh_token" and form["refresh_token"] == tokens["refresh_token"]
     assert form["resource"] == served.mcp_url and form["client_id"] == first.whoami["client_id"]
-    assert refresh.status == 200 and not _posts(after, "/register")
+    assert refresh.status == 200 and not posts_to(after, "/register")
     assert json.loads(store.read_text())[key]["refresh_token"] != tokens["refresh_token"]
 
 
@@ -154,14 +137,14 @@ async def test_codex_sends_its_own_cimd_document_where_the_as_advertises_cimd_an
         sign_in = await codex_sign_in(codex, served, tmp_path / "home", *ADD, served.mcp_url, approve=cimd is False)
         trace = list(served.lab.trace)
     print(sign_in.printed)
-    query = _query(sign_in.authorize_url)
+    query = query_of(sign_in.authorize_url)
     assert query["code_challenge_method"] == "S256" and query["resource"] == served.mcp_url
     if cimd:
         # CIMD §3: the client_id is the document's URL; no registration.
-        assert query["client_id"] == CODEX_DOCUMENT and not _posts(trace, "/register")
+        assert query["client_id"] == CODEX_DOCUMENT and not posts_to(trace, "/register")
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+/callback", query["redirect_uri"]), query
     else:
-        (registration,) = _posts(trace, "/register")
+        (registration,) = posts_to(trace, "/register")
         assert query["client_id"] == json.loads(registration.response_body)["client_id"]
         assert sign_in.returncode == 0 and sign_in.consents == 1
 
@@ -178,12 +161,12 @@ async def test_codex_given_the_lab_s_document_url_as_its_client_id_links_by_cimd
     assert sign_in.returncode == 0 and sign_in.consents == 1
     assert run.whoami is not None and run.whoami["client_id"] == document, run.error
     assert run.whoami["aud"] == served.mcp_url and run.whoami["identified_by"]["method"] == "CIMD"
-    assert not _posts(trace, "/register") and DOCUMENT.path in [e.path for e in trace]  # CIMD §3, §6
+    assert not posts_to(trace, "/register") and DOCUMENT.path in [e.path for e in trace]  # CIMD §3, §6
     # The document lists the port-less loopback URI; Codex's ephemeral port matches it (OAuth 2.1 §8.4.2).
-    redirect_uri = _query(sign_in.authorize_url)["redirect_uri"]
+    redirect_uri = query_of(sign_in.authorize_url)["redirect_uri"]
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+/callback", redirect_uri), redirect_uri
-    (token,) = _posts(trace, "/token")
-    assert _form(token)["client_id"] == document and _form(token)["resource"] == served.mcp_url
+    (token,) = posts_to(trace, "/token")
+    assert form_of(token)["client_id"] == document and form_of(token)["resource"] == served.mcp_url
 
 
 async def test_codex_reports_the_refused_refresh_after_the_lab_restarts_and_signs_in_again(
@@ -206,15 +189,15 @@ async def test_codex_reports_the_refused_refresh_after_the_lab_restarts_and_sign
     assert before.whoami is not None and after.whoami is not None, (before.error, after.error)
     # The stored access token is refused (RFC 6750 §3.1: invalid_token, no such key), then its
     # refresh, naming the unknown client (RFC 6749 §5.2: invalid_client, 401), which Codex shows.
-    bearer = [e for e in _posts(refused, "/mcp") if "Bearer " in (e.request_header("authorization") or "")]
+    bearer = [e for e in posts_to(refused, "/mcp") if "Bearer " in (e.request_header("authorization") or "")]
     assert bearer and bearer[0].status == 401
     assert 'error="invalid_token"' in (bearer[0].response_header("www-authenticate") or "")
-    refresh = _posts(refused, "/token")[0]
-    assert _form(refresh)["grant_type"] == "refresh_token" and refresh.status == 401
+    refresh = posts_to(refused, "/token")[0]
+    assert form_of(refresh)["grant_type"] == "refresh_token" and refresh.status == 401
     assert json.loads(refresh.response_body)["error"] == "invalid_client"
     assert stale.whoami is None and "invalid_client" in stale.error and "invalid_client" in stale.status["toolsError"]
     # `codex mcp login lab` registers again and the user consents again.
-    assert again.returncode == 0 and again.consents == 1 and len(_posts(trace, "/register")) == 1
+    assert again.returncode == 0 and again.consents == 1 and len(posts_to(trace, "/register")) == 1
     assert after.whoami["client_id"] != before.whoami["client_id"] and after.whoami["aud"] == served.mcp_url
 
 
@@ -235,9 +218,9 @@ async def test_codex_tells_authorization_servers_apart_by_iss_or_else_by_a_redir
         sign_in = await codex_sign_in(codex, served, home, *ADD, served.mcp_url, *DCR)
         run = await codex_app_server_whoami(codex, served, home)
         trace = list(served.lab.trace)
-    (registration,) = _posts(trace, "/register")
+    (registration,) = posts_to(trace, "/register")
     (redirect_uri,) = json.loads(registration.request_body)["redirect_uris"]
-    assert _query(sign_in.authorize_url)["redirect_uri"] == redirect_uri
+    assert query_of(sign_in.authorize_url)["redirect_uri"] == redirect_uri
     path = r"/callback" if iss else r"/callback/[A-Za-z0-9_-]+"
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+" + path, redirect_uri), redirect_uri
     assert run.whoami is not None and run.whoami["aud"] == served.mcp_url, run.error
@@ -258,12 +241,12 @@ async def test_codex_shows_a_403_insufficient_scope_and_a_login_with_more_scopes
     # The server names the scope the call needs (RFC 6750 §3.1; MCP authorization, "Scope
     # Challenge Handling"). Codex reports it rather than signing in again by itself: that step-up
     # is a SHOULD, and an app server with no user to send to a browser cannot do it.
-    (forbidden,) = [e for e in _posts(trace[:seen], "/mcp") if e.status == 403]
+    (forbidden,) = [e for e in posts_to(trace[:seen], "/mcp") if e.status == 403]
     challenge = forbidden.response_header("www-authenticate") or ""
     assert 'error="insufficient_scope"' in challenge and 'scope="notes:read notes:write"' in challenge
     assert refused.whoami is None and "Insufficient scope" in refused.error
     # `codex mcp login lab --scopes …` (a new sign-in: a new registration) asks for both (RFC 6749 §3.3), for the same resource.
-    query = _query(more.authorize_url)
+    query = query_of(more.authorize_url)
     assert query["scope"] == "notes:read notes:write" and query["resource"] == served.mcp_url and more.consents == 1
     assert added.whoami is not None, added.error
-    assert any(e.status == 200 and '"add_note"' in e.request_body for e in _posts(trace[seen:], "/mcp"))
+    assert any(e.status == 200 and '"add_note"' in e.request_body for e in posts_to(trace[seen:], "/mcp"))

@@ -17,7 +17,6 @@ import re
 import sys
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -40,6 +39,7 @@ from .gemini_cli import (
     settings_file,
     tokens_file,
 )
+from .served_trace import form_of, posts_to, query_of
 
 CALLBACK = re.compile(r"http://localhost:\d+/oauth/callback")  # oauth-flow.ts, getRedirectUri
 DOCUMENT = next(ready for ready in READY_DOCUMENTS if ready.path == "/gemini-cli.json")
@@ -50,18 +50,6 @@ pytestmark = [pytest.mark.conformance, pytest.mark.anyio]
 @pytest.fixture(scope="module")
 def script() -> Path:
     return installed()
-
-
-def _posts(trace: list[Exchange], path: str) -> list[Exchange]:
-    return [e for e in trace if e.method == "POST" and e.path == path]
-
-
-def _form(exchange: Exchange) -> dict[str, str]:
-    return {name: values[0] for name, values in parse_qs(exchange.request_body).items()}
-
-
-def _query(url: str) -> dict[str, str]:
-    return {name: values[0] for name, values in parse_qs(urlsplit(url).query).items()}
 
 
 def _as_metadata(trace: list[Exchange]) -> dict[str, Any]:
@@ -108,7 +96,7 @@ async def test_gemini_cli_registers_by_dcr_signs_in_with_pkce_and_calls_whoami(s
     assert 'scope="notes:read"' in challenge
     # The AS advertises CIMD (2026-07-28); Gemini CLI has no document of its own and registers.
     assert _as_metadata(signed_in)["client_id_metadata_document_supported"] is True
-    (registration,) = _posts(signed_in, "/register")
+    (registration,) = posts_to(signed_in, "/register")
     metadata = json.loads(registration.request_body)
     assert CALLBACK.fullmatch(metadata["redirect_uris"][0]) and metadata["token_endpoint_auth_method"] == "none"
     assert metadata["client_name"] == "Gemini CLI MCP Client"
@@ -121,7 +109,7 @@ async def test_gemini_cli_registers_by_dcr_signs_in_with_pkce_and_calls_whoami(s
     assert "application_type" not in metadata
     assert metadata["scope"] == "notes:read notes:write" == " ".join(_as_metadata(signed_in)["scopes_supported"])
     # OAuth 2.1 §4.1.1 (PKCE S256), RFC 8707 §2 (resource).
-    query = _query(sign_in.authorize_url)
+    query = query_of(sign_in.authorize_url)
     assert query["client_id"] == json.loads(registration.response_body)["client_id"]
     assert query["code_challenge_method"] == "S256" and query["resource"] == served.mcp_url
     assert query["scope"] == "notes:read notes:write" and query["redirect_uri"] == metadata["redirect_uris"][0]
@@ -132,9 +120,9 @@ async def test_gemini_cli_registers_by_dcr_signs_in_with_pkce_and_calls_whoami(s
     # finds the port ends the sign-in (oauth-flow.ts closes the listener on it).
     assert sign_in.listens_beyond_127_0_0_1 is (True if sys.platform == "linux" else None)
     # RFC 9207 §2: the code came back with the issuer, which its listener checked.
-    assert _query(sign_in.redirect)["iss"] == served.issuer and "Authentication Successful" in sign_in.landed
-    (token,) = _posts(signed_in, "/token")
-    form = _form(token)
+    assert query_of(sign_in.redirect)["iss"] == served.issuer and "Authentication Successful" in sign_in.landed
+    (token,) = posts_to(signed_in, "/token")
+    form = form_of(token)
     assert form["grant_type"] == "authorization_code" and form["resource"] == served.mcp_url and token.status == 200
     assert form["code_verifier"] and form["redirect_uri"] == metadata["redirect_uris"][0]
     assert form["client_id"] == query["client_id"]
@@ -149,7 +137,7 @@ async def test_gemini_cli_registers_by_dcr_signs_in_with_pkce_and_calls_whoami(s
     assert not [e for e in turn_trace if e.path in ("/register", "/token") or e.path.startswith("/authorize")]
     # Its SDK speaks the 2025-06-18 handshake (initialize); the 2026-07-28 server, which still
     # answers initialize-era clients, agrees on that version (MCP lifecycle, "Version Negotiation").
-    initialize = next(e for e in _posts(turn_trace, "/mcp") if '"initialize"' in e.request_body)
+    initialize = next(e for e in posts_to(turn_trace, "/mcp") if '"initialize"' in e.request_body)
     asked, answered = json.loads(initialize.request_body), json.loads(initialize.response_body)
     assert asked["params"]["clientInfo"]["name"] == "gemini-cli-mcp-client"
     assert asked["params"]["protocolVersion"] == answered["result"]["protocolVersion"] == "2025-06-18"
@@ -174,11 +162,11 @@ async def test_gemini_cli_refreshes_a_token_near_its_expiry_for_the_same_resourc
     assert turn.result["client_id"] == stored["clientId"] and turn.result["aud"] == served.mcp_url
     # One refresh (OAuth 2.1 §4.3) for the same resource (RFC 8707 §2), no new sign-in; the AS
     # rotates a public client's refresh token (OAuth 2.1 §4.3.1) and Gemini CLI keeps the new one.
-    (refresh,) = _posts(after, "/token")
-    form = _form(refresh)
+    (refresh,) = posts_to(after, "/token")
+    form = form_of(refresh)
     assert form["grant_type"] == "refresh_token" and form["refresh_token"] == stored["token"]["refreshToken"]
     assert form["resource"] == served.mcp_url and form["client_id"] == stored["clientId"] and "scope" not in form
-    assert refresh.status == 200 and not _posts(after, "/register")
+    assert refresh.status == 200 and not posts_to(after, "/register")
     (kept,) = json.loads(tokens_file(home).read_text())
     assert kept["token"]["refreshToken"] != stored["token"]["refreshToken"] and kept["token"]["expiresAt"] > 1000
 
@@ -196,15 +184,15 @@ async def test_gemini_cli_signs_in_to_a_2025_11_25_server_as_to_a_2026_07_28_one
         sign_in = await gemini_sign_in(script, served, home)
         turn = await gemini_call(script, served, home)
         trace = list(served.lab.trace)
-    assert sign_in.consents == 1 and _query(sign_in.redirect)["iss"] == served.issuer
+    assert sign_in.consents == 1 and query_of(sign_in.redirect)["iss"] == served.issuer
     assert turn.result is not None and turn.result["aud"] == served.mcp_url, turn.error
     versions = {
         json.loads(e.response_body)["result"]["protocolVersion"]
-        for e in _posts(trace, "/mcp")
+        for e in posts_to(trace, "/mcp")
         if '"initialize"' in e.request_body and e.status == 200
     }
     assert versions == {"2025-06-18"}
-    assert "server/discover" not in "".join(e.request_body for e in _posts(trace, "/mcp"))
+    assert "server/discover" not in "".join(e.request_body for e in posts_to(trace, "/mcp"))
 
 
 @pytest.mark.parametrize("revision", ["2025-06-18", "2026-07-28"])
@@ -226,9 +214,9 @@ async def test_gemini_cli_refuses_a_code_without_iss_even_from_an_as_that_never_
         sign_in = await gemini_sign_in(script, served, home)
         trace = list(served.lab.trace)
     assert "authorization_response_iss_parameter_supported" not in _as_metadata(trace)
-    assert sign_in.consents == 1 and "iss" not in _query(sign_in.redirect) and "code" in _query(sign_in.redirect)
+    assert sign_in.consents == 1 and "iss" not in query_of(sign_in.redirect) and "code" in query_of(sign_in.redirect)
     assert "Missing issuer parameter in response" in sign_in.landed
-    assert not _posts(trace, "/token") and not tokens_file(home).exists()  # the code is never redeemed
+    assert not posts_to(trace, "/token") and not tokens_file(home).exists()  # the code is never redeemed
 
 
 async def test_gemini_cli_given_the_lab_s_document_url_as_its_client_id_links_by_cimd(
@@ -249,11 +237,11 @@ async def test_gemini_cli_given_the_lab_s_document_url_as_its_client_id_links_by
     assert sign_in.consents == 1 and "Authentication Successful" in sign_in.landed
     assert turn.result is not None and turn.result["client_id"] == document, turn.error
     assert turn.result["aud"] == served.mcp_url and turn.result["identified_by"]["method"] == "CIMD"
-    assert not _posts(trace, "/register") and DOCUMENT.path in [e.path for e in trace]  # CIMD §3, §6
+    assert not posts_to(trace, "/register") and DOCUMENT.path in [e.path for e in trace]  # CIMD §3, §6
     # The document lists the port-less loopback URI; its ephemeral port matches it (OAuth 2.1 §8.4.2).
-    assert CALLBACK.fullmatch(_query(sign_in.authorize_url)["redirect_uri"])
-    (token,) = _posts(trace, "/token")
-    assert _form(token)["client_id"] == document and _form(token)["resource"] == served.mcp_url
+    assert CALLBACK.fullmatch(query_of(sign_in.authorize_url)["redirect_uri"])
+    (token,) = posts_to(trace, "/token")
+    assert form_of(token)["client_id"] == document and form_of(token)["resource"] == served.mcp_url
 
 
 async def test_gemini_cli_without_a_client_id_cannot_sign_in_where_registration_is_gone(
@@ -281,13 +269,13 @@ def _stand_in_registrations(trace: list[Exchange]) -> list[dict[str, Any]]:
     """What its SDK's `auth()` registers when a request with the stored token fails: the client
     metadata of Gemini CLI's stored-token provider (stored-token-provider.ts), which has no
     redirect URI and no grant, so nothing it could use."""
-    bodies = [json.loads(e.request_body) for e in _posts(trace, "/register")]
+    bodies = [json.loads(e.request_body) for e in posts_to(trace, "/register")]
     return [body for body in bodies if body["client_name"] == "Gemini CLI (Stored OAuth)"]
 
 
 def _refused_refreshes(trace: list[Exchange], refresh_token: str) -> list[Exchange]:
-    refreshes = [e for e in _posts(trace, "/token") if _form(e)["grant_type"] == "refresh_token"]
-    assert refreshes and all(_form(e)["refresh_token"] == refresh_token for e in refreshes)
+    refreshes = [e for e in posts_to(trace, "/token") if form_of(e)["grant_type"] == "refresh_token"]
+    assert refreshes and all(form_of(e)["refresh_token"] == refresh_token for e in refreshes)
     assert all(e.status == 400 and json.loads(e.response_body)["error"] == "unauthorized_client" for e in refreshes)
     return refreshes
 
@@ -316,8 +304,8 @@ async def test_gemini_cli_answers_a_403_insufficient_scope_with_a_client_that_ca
         more = await gemini_sign_in(script, served, home)
         added = await gemini_call(script, served, home, note)
         trace = list(served.lab.trace)
-    assert _query(first.authorize_url)["scope"] == "notes:read" and stored["token"]["scope"] == "notes:read"
-    (forbidden,) = [e for e in _posts(refusal, "/mcp") if e.status == 403]
+    assert query_of(first.authorize_url)["scope"] == "notes:read" and stored["token"]["scope"] == "notes:read"
+    (forbidden,) = [e for e in posts_to(refusal, "/mcp") if e.status == 403]
     challenge = forbidden.response_header("www-authenticate") or ""
     assert 'error="insufficient_scope"' in challenge and 'scope="notes:read notes:write"' in challenge
     (stand_in,) = _stand_in_registrations(refusal)
@@ -327,10 +315,10 @@ async def test_gemini_cli_answers_a_403_insufficient_scope_with_a_client_that_ca
     assert refused.result is None and "registered grant_types [], which do not include 'refresh_token'" in refused.error
     assert not [e for e in refusal if e.path.startswith("/authorize")]  # no one was asked for more
     # The new sign-in asks for both (RFC 6749 §3.3), for the same resource.
-    query = _query(more.authorize_url)
+    query = query_of(more.authorize_url)
     assert query["scope"] == "notes:read notes:write" and query["resource"] == served.mcp_url and more.consents == 1
     assert added.result is not None and added.result["added"] == "from Gemini CLI", added.error
-    assert len([e for e in _posts(trace, "/register") if '"Gemini CLI MCP Client"' in e.request_body]) == 2
+    assert len([e for e in posts_to(trace, "/register") if '"Gemini CLI MCP Client"' in e.request_body]) == 2
 
 
 async def test_gemini_cli_after_the_lab_restarts_reports_the_refused_token_and_signs_in_again(
@@ -354,7 +342,7 @@ async def test_gemini_cli_after_the_lab_restarts_reports_the_refused_token_and_s
     assert before.result is not None and after.result is not None, (before.error, after.error)
     # The stored access token is refused (RFC 6750 §3.1: invalid_token, no such key); its SDK's
     # `auth()` then registers the stand-in client and presents the refresh token as it, refused.
-    bearer = [e for e in _posts(refused, "/mcp") if "Bearer " in (e.request_header("authorization") or "")]
+    bearer = [e for e in posts_to(refused, "/mcp") if "Bearer " in (e.request_header("authorization") or "")]
     assert bearer and bearer[0].status == 401
     assert 'error="invalid_token"' in (bearer[0].response_header("www-authenticate") or "")
     assert _stand_in_registrations(refused) and _refused_refreshes(refused, stored["token"]["refreshToken"])

@@ -30,6 +30,7 @@ from lab_servers.views import show_token
 
 from .consenting_user import free_port
 from .mcp_remote import NO_BROWSER, installed, mcp_remote_whoami, start
+from .served_trace import form_of, posts_to, query_of
 
 # What mcp-remote prints when it will not start a sign-in because another is pending.
 STALLED = b"A sign-in for this server is already under way"
@@ -43,21 +44,13 @@ def proxy() -> Path:
     return installed()
 
 
-def _posts(trace: list[Exchange], path: str) -> list[Exchange]:
-    return [e for e in trace if e.method == "POST" and e.path == path]
-
-
-def _form(exchange: Exchange) -> dict[str, str]:
-    return {name: values[0] for name, values in parse_qs(exchange.request_body).items()}
-
-
 def _authorize_query(trace: list[Exchange]) -> dict[str, str]:
     (request,) = [e for e in trace if e.method == "GET" and e.path.startswith("/authorize?")]
-    return {name: values[0] for name, values in parse_qs(urlsplit(request.path).query).items()}
+    return query_of(request.path)
 
 
 def _mcp_methods(trace: list[Exchange]) -> list[str | None]:
-    return [e.request_header("mcp-method") for e in _posts(trace, "/mcp") if e.status == 200]
+    return [e.request_header("mcp-method") for e in posts_to(trace, "/mcp") if e.status == 200]
 
 
 async def test_mcp_remote_registers_by_dcr_and_speaks_the_2025_handshake(proxy: Path, tmp_path: Path) -> None:
@@ -71,7 +64,7 @@ async def test_mcp_remote_registers_by_dcr_and_speaks_the_2025_handshake(proxy: 
     assert run.consents == 1 and NO_BROWSER in run.printed  # the URL was printed; no browser started
     assert run.whoami["client_id"].startswith("tpc_") and run.whoami["aud"] == served.mcp_url
     assert run.whoami["sub"] == "alice" and "whoami" in run.tools
-    (registration,) = _posts(trace, "/register")
+    (registration,) = posts_to(trace, "/register")
     metadata = json.loads(registration.request_body)
     # A public native client on a loopback port (RFC 8252 §7.3; 2026-07-28 client-registration
     # §3.1, SEP-837: application_type), the port derived from the server URL.
@@ -81,8 +74,8 @@ async def test_mcp_remote_registers_by_dcr_and_speaks_the_2025_handshake(proxy: 
     assert (
         query["code_challenge_method"] == "S256" and query["resource"] == served.mcp_url
     )  # OAuth 2.1 §4.1.1, RFC 8707 §2
-    (token,) = _posts(trace, "/token")
-    assert _form(token)["grant_type"] == "authorization_code" and _form(token)["resource"] == served.mcp_url
+    (token,) = posts_to(trace, "/token")
+    assert form_of(token)["grant_type"] == "authorization_code" and form_of(token)["resource"] == served.mcp_url
     # The default protocol is legacy: the host's initialize goes through to the 2026-07-28
     # server, which still answers initialize-era clients (after mcp-remote's own probe).
     assert "initialize" in _mcp_methods(trace) and "server/discover" not in _mcp_methods(trace)
@@ -115,8 +108,8 @@ async def test_mcp_remote_reuses_its_stored_tokens_then_refreshes_them(proxy: Pa
     assert [e.path for e in second if e.path in ("/register", "/token") or e.path.startswith("/authorize")] == []
     # Run three: one refresh (OAuth 2.1 §4.3) for the same resource (RFC 8707 §2), and a new
     # refresh token in place of the old one: the AS rotates them for public clients (§4.3.1).
-    (refresh,) = _posts(third, "/token")
-    form = _form(refresh)
+    (refresh,) = posts_to(third, "/token")
+    form = form_of(refresh)
     assert form["grant_type"] == "refresh_token" and form["refresh_token"] == tokens["refresh_token"]
     assert form["resource"] == served.mcp_url and refresh.status == 200
     assert json.loads(stored.read_text())["refresh_token"] != tokens["refresh_token"]
@@ -139,12 +132,14 @@ async def test_mcp_remote_signs_in_again_after_the_lab_restarts(proxy: Path, tmp
     # refresh, naming the unknown client (RFC 6749 §5.2, invalid_client), so mcp-remote forgets
     # that client, registers again and sends the user to consent.
     refused = [
-        e for e in _posts(trace, "/mcp") if e.status == 401 and "Bearer ey" in (e.request_header("authorization") or "")
+        e
+        for e in posts_to(trace, "/mcp")
+        if e.status == 401 and "Bearer ey" in (e.request_header("authorization") or "")
     ]
     assert refused and 'error="invalid_token"' in (refused[0].response_header("www-authenticate") or "")
-    refresh = next(e for e in _posts(trace, "/token") if _form(e)["grant_type"] == "refresh_token")
+    refresh = next(e for e in posts_to(trace, "/token") if form_of(e)["grant_type"] == "refresh_token")
     assert refresh.status == 401 and json.loads(refresh.response_body)["error"] == "invalid_client"
-    assert after.consents == 1 and len(_posts(trace, "/register")) == 1
+    assert after.consents == 1 and len(posts_to(trace, "/register")) == 1
     assert after.whoami["client_id"] != before.whoami["client_id"] and after.whoami["aud"] == served.mcp_url
 
 
@@ -186,7 +181,7 @@ async def test_a_client_the_restarted_lab_forgot_is_registered_again_after_a_jso
     probe = next(e for e in trace if e.method == "GET" and e.path.startswith("/authorize?"))
     assert probe.request_header("accept") == "application/json" and probe.status == 400
     assert json.loads(probe.response_body)["error"] == "invalid_client"
-    (registration,) = _posts(trace, "/register")
+    (registration,) = posts_to(trace, "/register")
     assert json.loads(registration.response_body)["client_id"] == after.whoami["client_id"]
     assert after.consents == 1 and after.whoami["client_id"] != before.whoami["client_id"]
     assert after.whoami["aud"] == served.mcp_url
@@ -202,11 +197,11 @@ async def test_mcp_remote_steps_up_when_a_tool_needs_more_scope(proxy: Path, tmp
     # add_note needs notes:write: the MCP server answers 403 insufficient_scope naming the scopes
     # the call needs (RFC 6750 §3.1; MCP 2026-07-28 §11.1.2), mcp-remote asks the same client for
     # them (a second consent, no second registration) and the call goes through.
-    (refused,) = [e for e in _posts(trace, "/mcp") if e.status == 403]
+    (refused,) = [e for e in posts_to(trace, "/mcp") if e.status == 403]
     challenge = refused.response_header("www-authenticate") or ""
     assert 'error="insufficient_scope"' in challenge and 'scope="notes:read notes:write"' in challenge, challenge
     authorizations = [e for e in trace if e.method == "GET" and e.path.startswith("/authorize?")]
-    assert len(authorizations) == run.consents == 2 and len(_posts(trace, "/register")) == 1
+    assert len(authorizations) == run.consents == 2 and len(posts_to(trace, "/register")) == 1
     assert "notes:write" in parse_qs(urlsplit(authorizations[1].path).query)["scope"][0].split()
     assert run.whoami["scope"] == "notes:read notes:write"
 
@@ -224,7 +219,7 @@ async def test_mcp_remote_uses_the_lab_s_cimd_document(proxy: Path, tmp_path: Pa
         trace = list(served.lab.trace)
     print(run.printed)
     assert run.consents == 1 and run.whoami["client_id"] == document and run.whoami["aud"] == served.mcp_url
-    assert _posts(trace, "/register") == [] and DOCUMENT.path in [e.path for e in trace]  # CIMD §3, §6
+    assert posts_to(trace, "/register") == [] and DOCUMENT.path in [e.path for e in trace]  # CIMD §3, §6
     assert _authorize_query(trace)["redirect_uri"] == f"http://{host}:{port}/oauth/callback"
     # Not the lab's to judge, but seen here: mcp-remote's bundled SDK warns that the stored CIMD
     # client carries no issuer stamp, so keying credentials by issuer (2026-07-28
@@ -243,7 +238,7 @@ async def test_mcp_remote_protocol_auto_bridges_to_2026_07_28_or_falls_back_to_i
     print(run.printed)
     assert run.whoami["client_id"].startswith("tpc_") and run.whoami["aud"] == served.mcp_url
     assert run.handshake["protocolVersion"] == "2025-11-25"  # what its host asked for, either way
-    (call,) = [e for e in _posts(trace, "/mcp") if e.request_header("mcp-method") == "tools/call"]
+    (call,) = [e for e in posts_to(trace, "/mcp") if e.request_header("mcp-method") == "tools/call"]
     if revision == "2026-07-28":
         # It answers its host's initialize itself and sends the server only modern requests:
         # server/discover, then each with MCP-Protocol-Version, Mcp-Method and, for tools/call,
@@ -255,7 +250,7 @@ async def test_mcp_remote_protocol_auto_bridges_to_2026_07_28_or_falls_back_to_i
         )
     else:
         # A 2025-11-25 server refuses server/discover (400), and mcp-remote falls back to initialize.
-        refused = [e.status for e in _posts(trace, "/mcp") if e.request_header("mcp-method") == "server/discover"]
+        refused = [e.status for e in posts_to(trace, "/mcp") if e.request_header("mcp-method") == "server/discover"]
         assert refused and set(refused) <= {400, 401} and "initialize" in _mcp_methods(trace)
         assert call.request_header("mcp-protocol-version") == "2025-11-25"
 
@@ -283,8 +278,8 @@ async def test_mcp_remote_client_credentials_for_a_registered_confidential_clien
     # OAuth 2.1 §4.2: no user, no consent; the token is the client's own.
     assert not run.consents and not any(e.path.startswith("/authorize") for e in trace)
     assert run.whoami["client_id"] == run.whoami["sub"] == client["client_id"] and run.whoami["aud"] == served.mcp_url
-    (token,) = _posts(trace, "/token")
-    assert _form(token)["grant_type"] == "client_credentials" and _form(token)["resource"] == served.mcp_url
+    (token,) = posts_to(trace, "/token")
+    assert form_of(token)["grant_type"] == "client_credentials" and form_of(token)["resource"] == served.mcp_url
     # The registered method, Basic (RFC 6749 §2.3.1), and no refresh token (RFC 6749 §4.4.3).
     assert (token.request_header("authorization") or "").startswith(
         "Basic "

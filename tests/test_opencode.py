@@ -15,7 +15,7 @@ import functools
 import json
 import ssl
 from pathlib import Path
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 import pytest
@@ -30,6 +30,7 @@ from lab_servers.views import show_token
 
 from .consenting_user import approve, free_port, port_free
 from .opencode import CALLBACK, SUCCESS, WAITING, auth_store, configure, installed, opencode_run, opencode_sign_in
+from .served_trace import form_of, mcp_methods, posts_to, query_of
 
 DOCUMENT = next(ready for ready in READY_DOCUMENTS if ready.path == "/opencode.json")
 PORT = urlsplit(CALLBACK).port
@@ -42,22 +43,6 @@ def opencode() -> Path:
     if not port_free(PORT or 0):
         pytest.skip(f"port {PORT}, opencode's fixed callback port, is taken on this machine")
     return installed()
-
-
-def _posts(trace: list[Exchange], path: str) -> list[Exchange]:
-    return [e for e in trace if e.method == "POST" and e.path == path]
-
-
-def _form(exchange: Exchange) -> dict[str, str]:
-    return {name: values[0] for name, values in parse_qs(exchange.request_body).items()}
-
-
-def _query(url: str) -> dict[str, str]:
-    return {name: values[0] for name, values in parse_qs(urlsplit(url).query).items()}
-
-
-def _mcp_methods(trace: list[Exchange]) -> list[str]:
-    return [json.loads(e.request_body).get("method", "") for e in _posts(trace, "/mcp") if e.status in (200, 202)]
 
 
 def _signing_in(trace: list[Exchange]) -> list[str]:
@@ -85,7 +70,7 @@ async def test_opencode_registers_by_dcr_signs_in_with_pkce_and_calls_whoami(ope
     # Two registrations per sign-in: `mcp auth` first connects as opencode does at start (a
     # registration, kept until the sign-in's own replaces it), then signs in with a provider of
     # its own, which registers again. RFC 7591 allows it; the AS keeps a client nobody uses.
-    first, registration = _posts(signed_in, "/register")
+    first, registration = posts_to(signed_in, "/register")
     metadata = json.loads(registration.request_body)
     assert json.loads(first.request_body) == metadata
     # A public client (RFC 7591 §2: token_endpoint_auth_method none) on one fixed loopback
@@ -93,12 +78,12 @@ async def test_opencode_registers_by_dcr_signs_in_with_pkce_and_calls_whoami(ope
     assert metadata["redirect_uris"] == [CALLBACK] and metadata["token_endpoint_auth_method"] == "none"
     assert metadata["client_name"] == "OpenCode" and metadata["scope"] == "notes:read"
     # OAuth 2.1 §4.1.1 (PKCE S256), RFC 8707 §2 (resource), MCP "Scope Selection Strategy".
-    query = _query(signed.authorize_url)
+    query = query_of(signed.authorize_url)
     assert query["client_id"] == json.loads(registration.response_body)["client_id"]
     assert query["code_challenge_method"] == "S256" and query["resource"] == served.mcp_url
     assert query["scope"] == "notes:read" and query["redirect_uri"] == CALLBACK
-    (token,) = _posts(signed_in, "/token")
-    form = _form(token)
+    (token,) = posts_to(signed_in, "/token")
+    form = form_of(token)
     assert form["grant_type"] == "authorization_code" and form["resource"] == served.mcp_url and token.status == 200
     assert form["code_verifier"] and form["redirect_uri"] == CALLBACK and form["client_id"] == query["client_id"]
     # `opencode run`, a second process: the stored token, no sign-in, and whoami called.
@@ -124,14 +109,14 @@ async def test_opencode_speaks_the_2025_11_25_handshake_and_omits_application_ty
     # Signed in, it connects: initialize at 2025-11-25, which either server agrees on (a
     # 2026-07-28 server still answers initialize-era clients; MCP lifecycle, "Version
     # Negotiation"), then tools/list with the new token.
-    initialize = next(e for e in _posts(trace, "/mcp") if '"initialize"' in e.request_body)
+    initialize = next(e for e in posts_to(trace, "/mcp") if '"initialize"' in e.request_body)
     asked, answered = json.loads(initialize.request_body), json.loads(initialize.response_body)
     assert asked["params"]["protocolVersion"] == answered["result"]["protocolVersion"] == "2025-11-25"
-    assert "server/discover" not in _mcp_methods(trace) and "tools/list" in _mcp_methods(trace)
+    assert "server/discover" not in mcp_methods(trace) and "tools/list" in mcp_methods(trace)
     # Its DCR request names no application_type, which a 2026-07-28 client MUST send
     # (client-registration, SEP-837: "native" for a loopback client); the lab's AS, whose DCR is
     # deprecated there rather than strict, registers it anyway.
-    assert all("application_type" not in json.loads(e.request_body) for e in _posts(trace, "/register"))
+    assert all("application_type" not in json.loads(e.request_body) for e in posts_to(trace, "/register"))
 
 
 async def test_opencode_sends_its_stored_token_until_the_server_refuses_it(opencode: Path, tmp_path: Path) -> None:
@@ -150,7 +135,7 @@ async def test_opencode_sends_its_stored_token_until_the_server_refuses_it(openc
     assert run.result is not None, run.state
     # No refresh by the clock: the SDK sends what it holds and refreshes on a 401 (or 403).
     assert _signing_in(after) == []
-    bearer = {e.request_header("authorization") for e in _posts(after, "/mcp")}
+    bearer = {e.request_header("authorization") for e in posts_to(after, "/mcp")}
     assert bearer == {f"Bearer {stored['lab']['tokens']['accessToken']}"}
 
 
@@ -169,11 +154,11 @@ async def test_opencode_answers_insufficient_scope_with_a_refresh_which_cannot_a
     # §4.3), which asks for no scope and can only get the granted one or less (RFC 6749 §6): the
     # retry meets the same 403, and the call fails. The step-up the MCP spec describes, a new
     # authorization request for the union of scopes, never happens (`run` has no user to send).
-    first, second = [e for e in _posts(after, "/mcp") if e.status == 403]
+    first, second = [e for e in posts_to(after, "/mcp") if e.status == 403]
     challenge = first.response_header("www-authenticate") or ""
     assert 'error="insufficient_scope"' in challenge and 'scope="notes:read notes:write"' in challenge
-    (refresh,) = _posts(after, "/token")
-    form = _form(refresh)
+    (refresh,) = posts_to(after, "/token")
+    form = form_of(refresh)
     assert form["grant_type"] == "refresh_token" and form["refresh_token"] == refresh_token and "scope" not in form
     assert form["resource"] == served.mcp_url and refresh.status == 200
     assert json.loads(refresh.response_body)["scope"] == "notes:read" and second.request_body == first.request_body
@@ -195,8 +180,8 @@ async def test_opencode_redeems_a_code_whose_iss_names_another_issuer(opencode: 
             page = await Browser(http).open(url)
             assert not isinstance(page, Redirect) and page.is_consent, page
             redirect = await Browser(http).decide(page, "approve")
-            assert isinstance(redirect, Redirect) and _query(redirect.location)["iss"] == served.issuer
-            swapped = _query(redirect.location) | {"iss": "https://attacker.example"}
+            assert isinstance(redirect, Redirect) and query_of(redirect.location)["iss"] == served.issuer
+            swapped = query_of(redirect.location) | {"iss": "https://attacker.example"}
             landed = await http.get(urlsplit(redirect.location)._replace(query=urlencode(swapped)).geturl())
             assert landed.status_code == 200, landed.text
 
@@ -206,8 +191,8 @@ async def test_opencode_redeems_a_code_whose_iss_names_another_issuer(opencode: 
         trace = list(served.lab.trace)
     metadata = json.loads(next(e for e in trace if e.path == "/.well-known/oauth-authorization-server").response_body)
     assert metadata["authorization_response_iss_parameter_supported"] is True
-    (token,) = _posts(trace, "/token")
-    assert _form(token)["grant_type"] == "authorization_code" and token.status == 200
+    (token,) = posts_to(trace, "/token")
+    assert form_of(token)["grant_type"] == "authorization_code" and token.status == 200
     assert signed.returncode == 0 and SUCCESS in signed.printed
 
 
@@ -244,10 +229,10 @@ async def test_opencode_given_the_lab_s_document_url_as_its_client_id_links_by_c
     assert signed.returncode == 0 and signed.consents == 1
     assert run.result is not None and run.result["client_id"] == document, run.state
     assert run.result["aud"] == served.mcp_url and run.result["identified_by"]["method"] == "CIMD"
-    assert not _posts(trace, "/register") and DOCUMENT.path in [e.path for e in trace]  # CIMD §3, §6
-    assert _query(signed.authorize_url)["redirect_uri"] == CALLBACK
-    (token,) = _posts(trace, "/token")
-    assert _form(token)["client_id"] == document and _form(token)["resource"] == served.mcp_url
+    assert not posts_to(trace, "/register") and DOCUMENT.path in [e.path for e in trace]  # CIMD §3, §6
+    assert query_of(signed.authorize_url)["redirect_uri"] == CALLBACK
+    (token,) = posts_to(trace, "/token")
+    assert form_of(token)["client_id"] == document and form_of(token)["resource"] == served.mcp_url
 
 
 async def test_opencode_registers_again_after_the_lab_restarts_and_mcp_auth_signs_in(
@@ -272,17 +257,17 @@ async def test_opencode_registers_again_after_the_lab_restarts_and_mcp_auth_sign
     # refresh, naming the unknown client (RFC 6749 §5.2: invalid_client); opencode forgets the
     # client and registers again, but `run` has no user to send to the consent page: the lab's
     # tools are missing from the session. `opencode mcp auth lab` signs in again.
-    bearer = [e for e in _posts(refused, "/mcp") if "Bearer " in (e.request_header("authorization") or "")]
+    bearer = [e for e in posts_to(refused, "/mcp") if "Bearer " in (e.request_header("authorization") or "")]
     assert bearer and 'error="invalid_token"' in (bearer[0].response_header("www-authenticate") or "")
-    (refresh,) = _posts(refused, "/token")
-    assert _form(refresh)["grant_type"] == "refresh_token" and refresh.status == 401
+    (refresh,) = posts_to(refused, "/token")
+    assert form_of(refresh)["grant_type"] == "refresh_token" and refresh.status == 401
     assert json.loads(refresh.response_body)["error"] == "invalid_client"
-    assert len(_posts(refused, "/register")) == 1 and not any(e.path.startswith("/authorize") for e in refused)
+    assert len(posts_to(refused, "/register")) == 1 and not any(e.path.startswith("/authorize") for e in refused)
     assert stale.state == {} and "lab_whoami" not in stale.offered and "read" in stale.offered
     assert again.returncode == 0 and again.consents == 1
     assert before.result is not None and after.result is not None, (before.state, after.state)
     assert after.result["client_id"] != before.result["client_id"] and after.result["aud"] == served.mcp_url
-    assert _posts(trace, "/token")[-1].status == 200
+    assert posts_to(trace, "/token")[-1].status == 200
 
 
 async def test_opencode_s_fixed_callback_port_taken_sends_the_code_to_whoever_holds_it(
@@ -309,9 +294,9 @@ async def test_opencode_s_fixed_callback_port_taken_sends_the_code_to_whoever_ho
             assert served.ca is not None
             verify = ssl.create_default_context(cafile=str(served.ca.ca_certificate))
             async with httpx.AsyncClient(verify=verify, trust_env=False) as http:
-                query = _query(signed.authorize_url)
+                query = query_of(signed.authorize_url)
                 redeemed = await http.post(f"{served.issuer}/token", data={
-                    "grant_type": "authorization_code", "code": _query(redirect.location)["code"],
+                    "grant_type": "authorization_code", "code": query_of(redirect.location)["code"],
                     "client_id": query["client_id"], "redirect_uri": CALLBACK, "resource": served.mcp_url,
                 })  # fmt: skip
     finally:
@@ -336,5 +321,5 @@ async def test_opencode_s_callback_port_option_moves_its_listener(opencode: Path
         trace = list(served.lab.trace)
     moved = CALLBACK.replace(f":{PORT}/", f":{port}/")
     assert signed.returncode == 0 and signed.consents == 1 and SUCCESS in signed.printed
-    assert {json.loads(e.request_body)["redirect_uris"][0] for e in _posts(trace, "/register")} == {moved}
-    assert _query(signed.authorize_url)["redirect_uri"] == moved and _posts(trace, "/token")[0].status == 200
+    assert {json.loads(e.request_body)["redirect_uris"][0] for e in posts_to(trace, "/register")} == {moved}
+    assert query_of(signed.authorize_url)["redirect_uri"] == moved and posts_to(trace, "/token")[0].status == 200
