@@ -100,6 +100,11 @@ def _environment(served: ServedLab, home: Path) -> dict[str, str]:
         "GEMINI_CLI_TRUST_WORKSPACE": "true",
         # Headless runs insist on an auth method; this key reaches no one (the model is a file).
         "GEMINI_API_KEY": "no-model-is-called",
+        # One process, not two: left alone it starts a second Node with a larger heap for the
+        # same command (the relaunch changes memory flags, not what it sends).
+        "GEMINI_CLI_NO_RELAUNCH": "true",
+        # Node's compiled-code cache (Node ≥ 22.1) for its large bundle, kept beside the install.
+        "NODE_COMPILE_CACHE": str(CACHE / "compile-cache"),
     }
 
 
