@@ -24,8 +24,11 @@ ROOT = Path(__file__).resolve().parent.parent
 BINDER = ROOT / "binder"
 
 # Only what a clone holds: the repository's files, without local environments and caches.
-IGNORE = shutil.ignore_patterns(".git", ".venv", "my-notebooks", "*.egg-info", "__pycache__", ".pytest_cache", ".hypothesis",
-                                ".ipynb_checkpoints", "build", "node_modules")  # fmt: skip
+# What a clone of the repository does not hold: the developer's environments, caches and builds
+# (`.cache` holds the outside judges, which other tests may be installing during the copy).
+IGNORE = shutil.ignore_patterns(".git", ".venv", ".venv-*", "my-notebooks", "*.egg-info", "__pycache__", ".pytest_cache",
+                                ".hypothesis", ".mypy_cache", ".ruff_cache", ".cache", ".ipynb_checkpoints", "build",
+                                "node_modules")  # fmt: skip
 
 
 def test_binder_files_follow_repo2docker_rules() -> None:
