@@ -32,26 +32,24 @@ from pathlib import Path
 from typing import Literal
 
 import anyio
-import httpx
 import uvicorn
 from starlette.types import ASGIApp
 
 from .authorization_server import HARDENED, ASCapabilities, ASPolicy
-from .authorization_server.defensive_fetch import OutOfReach, Resolver, is_special_use
 from .authorization_server.errors import oauth_refusal
 from .authorization_server.keys import ALGORITHM, AccessTokenAlgorithm
 from .browser_origins import BrowserOrigins
 from .client_documents import READY_DOCUMENTS, read_client_document
 from .determinism import LabClock, SystemIds
 from .error_text import Refusal, refuse_as_invalid_request
-from .lab import AS_HOST, Lab
+from .lab import Lab
 from .local_ca import LocalCA, ensure_local_ca
 from .loopback import is_loopback_host
 from .metadata_host import MetadataHost
-from .network.network import HttpxTransport
 from .revisions import DEFAULT_REVISION
 from .revisions import revision as revision_named
 from .rfc9112 import Rfc9112
+from .serve_outbound import connect_outside
 from .serve_sockets import (
     CANONICAL_HOST,
     LISTEN_BACKLOG,
@@ -219,7 +217,7 @@ async def serving(
             access_token_algorithm=access_token_algorithm,
         )
         verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(ca.ca_certificate)) if ca else True
-        _connect_outside(lab, documents_origin, verify)
+        connect_outside(lab, documents_origin, verify)
         documents = MetadataHost(f"{named}:{ports[2]}")
         documents.url = lambda path: f"{documents_origin}{path}"  # type: ignore[method-assign]
         served = ServedLab(lab, mcp_url, issuer, documents_origin, ca=ca, listening=sockets[0].getsockname()[0])
@@ -335,7 +333,7 @@ class _EmbeddedServer(uvicorn.Server):
     the three servers together and then closes the lab's own clients. When each server took SIGINT
     for itself, the AS waited out its 5 s graceful shutdown for the MCP server's keep-alive TLS
     connection to it, which nobody closed, and logged an error (the lab's clients now keep no
-    connection open: `ONE_CONNECTION_A_FETCH`)."""
+    connection open: `serve_outbound.ONE_CONNECTION_A_FETCH`)."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -345,67 +343,3 @@ class _EmbeddedServer(uvicorn.Server):
         # No await between this and uvicorn closing the listener: no handshake starts in between.
         abandon_pending_handshakes(self.config.http_protocol_class)
         await super().shutdown(sockets)
-
-
-class _OutsideOrigins(httpx.AsyncBaseTransport):
-    """The AS's fetches: to the trusted local origin over a real socket (TLS verified with the
-    lab's CA), to everything else over the lab's virtual network as in the in-process lab."""
-
-    def __init__(self, lab: Lab, origin: str, verify: ssl.SSLContext | bool, limits: httpx.Limits) -> None:
-        self.origin = origin
-        self.virtual = HttpxTransport(lab.network, AS_HOST)
-        self.real = httpx.AsyncHTTPTransport(verify=verify, limits=limits)
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        origin = f"{request.url.scheme}://{request.url.netloc.decode()}"
-        return await (self.real if origin == self.origin else self.virtual).handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self.real.aclose()
-
-
-def _within_reach(lab: Lab, documents_origin: str) -> Resolver:
-    """The virtual DNS the AS's fetches go through, but a name it lacks is said to be out of the
-    served AS's reach, not unresolvable: a real client's own document on the internet (Codex's
-    default, https://chatgpt.com/oauth/codex/client.json) was refused as a host that "does not
-    resolve", which it does, on the user's machine."""
-
-    def out_of_reach() -> OutOfReach:
-        # A client that sends its own document by default (Codex, VS Code) registers by DCR
-        # where the AS advertises no CIMD: the way out, where DCR is there to take.
-        dcr = "; with serve --no-cimd a client that sends its own registers by DCR"
-        return OutOfReach(
-            f"the served lab's AS fetches documents only from its own documents host, {documents_origin}"
-            " (the banner lists them; serve --client-document FILE adds yours), never from the internet"
-            + (dcr if lab.auth_server.capabilities.dcr == "open" else "")
-        )
-
-    def resolve(host: str) -> tuple[str, ...]:
-        try:
-            addresses = lab.network.dns.resolve_all(host)
-        except LookupError:
-            raise out_of_reach() from None
-        # An IP literal is its own answer: a public one no lab name has is the internet too (it got
-        # "connection refused"); a special-use one is refused as such next (CIMD §8.6).
-        literal = addresses == (host.lower().strip("[]"),)
-        if literal and not is_special_use(addresses[0]) and addresses[0] not in lab.network.dns.addresses():
-            raise out_of_reach()
-        return addresses
-
-    return resolve
-
-
-# No connection kept between the lab's own fetches (rare: keys once, a document a minute), so a
-# server stopping, which waits for its open connections, never waits for one of the lab's.
-ONE_CONNECTION_A_FETCH = httpx.Limits(max_keepalive_connections=0)
-
-
-def _connect_outside(lab: Lab, documents_origin: str, verify: ssl.SSLContext | bool) -> None:
-    as_http = httpx.AsyncClient(transport=_OutsideOrigins(lab, documents_origin, verify, ONE_CONNECTION_A_FETCH))
-    lab.auth_server.cimd.http = lab.auth_server.registrar.http = as_http
-    lab.auth_server.cimd.resolve_host = lab.auth_server.registrar.resolve_host = _within_reach(lab, documents_origin)
-    # The MCP server fetches the AS's keys over the socket, trusting the same CA. Not through a
-    # proxy the environment names (HTTPS_PROXY): the AS is on this machine's loopback, which a
-    # proxy elsewhere cannot reach, and every request for an access token got 401 behind one.
-    keys_http = httpx.AsyncClient(timeout=5, verify=verify, trust_env=False, limits=ONE_CONNECTION_A_FETCH)
-    lab.resource_server.http = lab.resource_server.validator.http = keys_http

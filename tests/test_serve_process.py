@@ -31,7 +31,7 @@ def test_ctrl_c_or_kill_stops_a_used_lab_cleanly_after_closing_its_own_connectio
     """After a client's handshake the MCP server has fetched the AS's keys over TLS. Stopping must
     not wait for a connection of the lab's own: when each uvicorn server took the signal for
     itself, the AS waited out its 5 s graceful shutdown for the MCP server's kept connection and
-    logged an error; the lab's clients keep none now (`serve.ONE_CONNECTION_A_FETCH`)."""
+    logged an error; the lab's clients keep none now (`serve_outbound.ONE_CONNECTION_A_FETCH`)."""
     with served_process("--tls-dir", str(tmp_path), stop=stop) as server:
         # Ports 0: the three URLs come from the banner, each on a port the system picked.
         ports = {urlsplit(url).port for url in (server.mcp_url, server.issuer, server.documents_origin)}
