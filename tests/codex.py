@@ -27,6 +27,7 @@ from lab_servers.serve import ServedLab
 
 from .consenting_user import approve
 from .npm import npm_install
+from .processes import reap
 
 CODEX = "@openai/codex@0.171.0"
 CACHE = Path(__file__).resolve().parent.parent / ".cache" / "codex"
@@ -115,9 +116,7 @@ async def codex_sign_in(codex: Path, served: ServedLab, home: Path, *args: str, 
         if approve:
             await asyncio.wait_for(process.wait(), timeout=30)
     finally:
-        if process.returncode is None:
-            process.kill()
-            await process.communicate()
+        await reap(process)
     return SignIn(consents, url, printed.decode(), process.returncode)
 
 
@@ -167,9 +166,7 @@ async def codex_app_server_whoami(
         stdin.close()
         await asyncio.wait_for(process.wait(), timeout=30)
     finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        await reap(process)
         log.close()
     if "error" in called:
         return AppServer(status, None, called["error"]["message"])

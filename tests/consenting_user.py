@@ -17,6 +17,18 @@ from lab_servers.client import Browser, Redirect
 from lab_servers.serve import ServedLab
 
 
+async def consent(served: ServedLab, url: str) -> Redirect:
+    """Open `url` and press Approve on the consent page: the redirect the AS sends back, its query
+    holding `code`, `state` and RFC 9207's `iss`, not yet followed."""
+    async with _browser_http(served) as http:
+        page = await Browser(http).open(url)
+        assert not isinstance(page, Redirect) and page.is_consent, page
+        redirect = await Browser(http).decide(page, "approve")
+    assert isinstance(redirect, Redirect), redirect
+    assert "code" in parse_qs(urlsplit(redirect.location).query), redirect.location
+    return redirect
+
+
 async def approve(served: ServedLab, url: str, *, listener_may_lag: bool = False) -> tuple[Redirect, httpx.Response]:
     """Open `url`, approve, land on the client's listener. Returns the redirect the AS sent (its
     query holds `code`, `state` and RFC 9207's `iss`) and the listener's answer.
@@ -25,20 +37,20 @@ async def approve(served: ServedLab, url: str, *, listener_may_lag: bool = False
     a browser that comes back at once finds nothing there (no spec orders the two; RFC 8252 §7.3
     only has the app listen on loopback, and a person is slower): this browser then retries, as a
     user would reload."""
-    assert served.ca is not None
-    verify = ssl.create_default_context(cafile=str(served.ca.ca_certificate))
-    async with httpx.AsyncClient(verify=verify, trust_env=False) as http:
-        page = await Browser(http).open(url)
-        assert not isinstance(page, Redirect) and page.is_consent, page
-        redirect = await Browser(http).decide(page, "approve")
-        assert isinstance(redirect, Redirect), redirect
-        assert "code" in parse_qs(urlsplit(redirect.location).query), redirect.location
+    redirect = await consent(served, url)
+    async with _browser_http(served) as http:
         for _ in range(100 if listener_may_lag else 0):
             try:
                 return redirect, await http.get(redirect.location)
             except httpx.ConnectError:
                 await asyncio.sleep(0.05)
         return redirect, await http.get(redirect.location)
+
+
+def _browser_http(served: ServedLab) -> httpx.AsyncClient:
+    """The user's browser trusts the served lab's CA, and no proxy stands between it and loopback."""
+    assert served.ca is not None
+    return httpx.AsyncClient(verify=ssl.create_default_context(cafile=str(served.ca.ca_certificate)), trust_env=False)
 
 
 def port_free(port: int) -> bool:

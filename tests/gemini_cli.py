@@ -32,6 +32,7 @@ from lab_servers.serve import ServedLab
 
 from .consenting_user import approve
 from .npm import npm_install, wheel_node
+from .processes import reap
 
 GEMINI_CLI = "@google/gemini-cli@0.61.0"
 CACHE = Path(__file__).resolve().parent.parent / ".cache" / "gemini-cli"
@@ -119,9 +120,7 @@ async def gemini(script: Path, served: ServedLab, home: Path, *args: str) -> tup
     try:
         printed, _ = await asyncio.wait_for(process.communicate(), timeout=60)
     finally:
-        if process.returncode is None:
-            process.kill()
-            await process.communicate()
+        await reap(process)
     assert process.returncode is not None
     return process.returncode, printed.decode()
 
@@ -168,9 +167,7 @@ async def gemini_sign_in(script: Path, served: ServedLab, home: Path, name: str 
                 consents += 1
         await asyncio.wait_for(process.wait(), timeout=30)
     finally:
-        if process.returncode is None:
-            process.kill()
-            await process.communicate()
+        await reap(process)
     assert process.returncode is not None
     return SignIn(consents, url, redirect, landed, printed.decode(), process.returncode, beyond)
 
@@ -222,9 +219,7 @@ async def gemini_call(
     try:
         out, err = await asyncio.wait_for(process.communicate(), timeout=90)
     finally:
-        if process.returncode is None:
-            process.kill()
-            await process.communicate()
+        await reap(process)
     assert process.returncode is not None
     events = [json.loads(line) for line in out.decode().splitlines() if line.startswith("{")]
     results = [event for event in events if event["type"] == "tool_result"]

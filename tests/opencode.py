@@ -33,6 +33,7 @@ from lab_servers.serve import ServedLab
 
 from .consenting_user import approve
 from .npm import npm_install
+from .processes import reap
 
 VERSION = "1.18.33"
 OPENCODE = f"opencode-ai@{VERSION}"
@@ -149,9 +150,7 @@ async def opencode_sign_in(
         if approve_it:
             await asyncio.wait_for(process.wait(), timeout=30)
     finally:
-        if process.returncode is None:
-            process.kill()
-            await process.communicate()
+        await reap(process)
     return SignIn(consents, url, printed, process.returncode)
 
 
@@ -242,9 +241,7 @@ async def opencode_run(
             try:
                 printed, _ = await asyncio.wait_for(process.communicate(), timeout=90)
             finally:
-                if process.returncode is None:
-                    process.kill()
-                    await process.wait()
+                await reap(process)
     finally:
         model.close()
     events = [json.loads(line) for line in printed.decode().splitlines() if line.startswith("{")]

@@ -4,7 +4,9 @@ authorization request a client could send it."""
 
 from __future__ import annotations
 
+import functools
 import ssl
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ import pytest
 
 from lab_servers.serve import ServedLab, serving
 
+from .consenting_user import free_port
 from .helpers import CHALLENGE
 
 
@@ -27,6 +30,16 @@ def trusting(tls_dir: Path) -> ssl.SSLContext:
 
 def served(tls_dir: Path, **options: Any) -> Any:
     return serving(mcp_port=0, as_port=0, documents_port=0, tls_directory=tls_dir, **options)
+
+
+def restartable(tls_dir: Path) -> Callable[[], Any]:
+    """`serving` on three ports picked once: each start is the same lab to a client (the same URLs,
+    under which clients keep what they stored) with a new signing key and no clients, as `serve`
+    stopped and started again."""
+    mcp, authorization, documents = (free_port() for _ in range(3))
+    return functools.partial(
+        serving, mcp_port=mcp, as_port=authorization, documents_port=documents, tls_directory=tls_dir
+    )
 
 
 async def authorization_page(

@@ -10,7 +10,6 @@ token and calls whoami, with no model and no OpenAI account (`tests/codex.py`).
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from pathlib import Path
@@ -24,7 +23,7 @@ from lab_servers.trace_file import TraceWriter, access_tokens
 from lab_servers.views import show_token
 
 from .codex import NO_BROWSER, codex_app_server_whoami, codex_home, codex_sign_in, installed
-from .consenting_user import free_port
+from .serve_helpers import restartable
 from .served_trace import form_of, mcp_methods, posts_to, query_of
 
 # Codex's own Client ID Metadata Document, hosted by OpenAI, which it sends to any AS that
@@ -173,10 +172,7 @@ async def test_codex_reports_the_refused_refresh_after_the_lab_restarts_and_sign
     codex: Path, tmp_path: Path
 ) -> None:
     """`serve` starts with a new signing key and no clients: what Codex stored is stale."""
-    home, ports = tmp_path / "home", [free_port() for _ in range(3)]  # the same URLs, so the same entry
-    lab = functools.partial(
-        serving, mcp_port=ports[0], as_port=ports[1], documents_port=ports[2], tls_directory=tmp_path / "tls"
-    )
+    home, lab = tmp_path / "home", restartable(tmp_path / "tls")  # the same URLs, so the same entry
     async with lab() as served:
         await codex_sign_in(codex, served, home, *ADD, served.mcp_url, *DCR)
         before = await codex_app_server_whoami(codex, served, home)

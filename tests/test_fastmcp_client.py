@@ -29,6 +29,7 @@ from lab_servers.views import sequence_diagram, show_token
 
 from .consenting_user import approve, port_free
 from .pip_judge import pip_venv
+from .processes import reap
 
 JUDGES = Path(__file__).resolve().parent / "judges"
 CACHE = Path(__file__).resolve().parent.parent / ".cache" / "fastmcp"
@@ -74,9 +75,7 @@ async def fastmcp_whoami(
             assert landed.status_code == 200, (redirect.location, landed.status_code, landed.text[:500])
         rest, _ = await asyncio.wait_for(process.communicate(), timeout=60)
     finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        await reap(process)
     output = (printed + rest).decode()
     assert process.returncode == 0, output[-4000:]
     assert consent is not True or match is not None, f"FastMCP asked the user to open no authorize URL:\n{output}"

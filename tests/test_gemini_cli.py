@@ -11,7 +11,6 @@ the test pins what it does and says which rule it departs from; the lab does not
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 import sys
@@ -27,7 +26,6 @@ from lab_servers.trace import Exchange
 from lab_servers.trace_file import TraceWriter, access_tokens
 from lab_servers.views import show_token
 
-from .consenting_user import free_port
 from .gemini_cli import (
     NO_BROWSER,
     NOT_HEADLESS,
@@ -39,6 +37,7 @@ from .gemini_cli import (
     settings_file,
     tokens_file,
 )
+from .serve_helpers import restartable
 from .served_trace import form_of, posts_to, query_of
 
 CALLBACK = re.compile(r"http://localhost:\d+/oauth/callback")  # oauth-flow.ts, getRedirectUri
@@ -298,10 +297,7 @@ async def test_gemini_cli_after_the_lab_restarts_reports_the_refused_token_and_s
     script: Path, tmp_path: Path
 ) -> None:
     """`serve` starts with a new signing key and no clients: what Gemini CLI stored is stale."""
-    home, ports = tmp_path / "home", [free_port() for _ in range(3)]  # the same URLs, so the same entry
-    lab = functools.partial(
-        serving, mcp_port=ports[0], as_port=ports[1], documents_port=ports[2], tls_directory=tmp_path / "tls"
-    )
+    home, lab = tmp_path / "home", restartable(tmp_path / "tls")  # the same URLs, so the same entry
     async with lab() as served:
         await _add(script, served, home)
         await gemini_sign_in(script, served, home)

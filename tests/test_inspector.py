@@ -26,6 +26,7 @@ from lab_servers.views import sequence_diagram, show_token
 
 from .consenting_user import approve, port_free
 from .npm import npm_install, wheel_node
+from .processes import reap
 
 INSPECTOR = "@modelcontextprotocol/inspector@2.12.0"
 CACHE = Path(__file__).resolve().parent.parent / ".cache" / "inspector"
@@ -75,9 +76,7 @@ async def inspector_cli_whoami(launcher: Path, served: Any, home: Path, *extra: 
         )
         rest, _ = await asyncio.wait_for(process.communicate(), timeout=90)
     finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        await reap(process)
     output = (printed + rest).decode()
     assert process.returncode == 0, output[-4000:]
     after = output[output.index("Please navigate to:") :]

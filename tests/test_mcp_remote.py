@@ -11,7 +11,6 @@ headless browser its user (`tests/mcp_remote.py`).
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import re
 import ssl
@@ -30,6 +29,7 @@ from lab_servers.views import show_token
 
 from .consenting_user import free_port
 from .mcp_remote import NO_BROWSER, installed, mcp_remote_whoami, start
+from .serve_helpers import restartable
 from .served_trace import form_of, posts_to, query_of
 
 # What mcp-remote prints when it will not start a sign-in because another is pending.
@@ -118,10 +118,7 @@ async def test_mcp_remote_reuses_its_stored_tokens_then_refreshes_them(proxy: Pa
 
 async def test_mcp_remote_signs_in_again_after_the_lab_restarts(proxy: Path, tmp_path: Path) -> None:
     """`serve` starts with a new signing key and no clients: what mcp-remote stored is stale."""
-    config, ports = tmp_path / "config", [free_port() for _ in range(3)]  # the same URLs, so the same store
-    lab = functools.partial(
-        serving, mcp_port=ports[0], as_port=ports[1], documents_port=ports[2], tls_directory=tmp_path / "tls"
-    )
+    config, lab = tmp_path / "config", restartable(tmp_path / "tls")  # the same URLs, so the same store
     async with lab() as served:
         before = await mcp_remote_whoami(proxy, served, config)
     async with lab() as served:
@@ -152,10 +149,7 @@ async def test_a_client_the_restarted_lab_forgot_is_registered_again_after_a_jso
     §4.1.2.1; RFC 9110 §12.1): the error object to this probe. It once answered only a page, to
     which mcp-remote sent its user, naming a client the lab had forgotten, until the user removed
     ~/.mcp-auth by hand."""
-    config, ports = tmp_path / "config", [free_port() for _ in range(3)]
-    lab = functools.partial(
-        serving, mcp_port=ports[0], as_port=ports[1], documents_port=ports[2], tls_directory=tmp_path / "tls"
-    )
+    config, lab = tmp_path / "config", restartable(tmp_path / "tls")
     async with lab() as served:
         before = await mcp_remote_whoami(proxy, served, config)
     for tokens in (config / "mcp-remote-v1").glob("*_tokens.json"):

@@ -39,6 +39,7 @@ from lab_servers.client import Browser, ConsentPage, Redirect
 from lab_servers.serve import ServedLab, serving
 
 from .npm import npm_install, wheel_node
+from .processes import reap
 
 LIBRARY = "oauth4webapi@3.8.9"
 CACHE = Path(__file__).resolve().parent.parent / ".cache" / "oauth4webapi"
@@ -161,9 +162,7 @@ async def run_judge(
                     await process.stdin.drain()
             _, errors = await asyncio.wait_for(process.communicate(), timeout=30)
         finally:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
+            await reap(process)
     assert process.returncode == 0, errors.decode()
     return Run(reports, served.mcp_url, served.issuer, served.documents_origin, algorithm)
 

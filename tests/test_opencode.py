@@ -11,7 +11,6 @@ model a fake on loopback, calls whoami with the stored token (`tests/opencode.py
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import ssl
 from pathlib import Path
@@ -21,15 +20,15 @@ import httpx
 import pytest
 
 from lab_servers import ASCapabilities, load_trace
-from lab_servers.client import Browser, Redirect
 from lab_servers.client_documents import READY_DOCUMENTS
 from lab_servers.serve import ServedLab, serving
 from lab_servers.trace import Exchange
 from lab_servers.trace_file import TraceWriter, access_tokens
 from lab_servers.views import show_token
 
-from .consenting_user import approve, free_port, port_free
+from .consenting_user import approve, consent, free_port, port_free
 from .opencode import CALLBACK, SUCCESS, WAITING, auth_store, configure, installed, opencode_run, opencode_sign_in
+from .serve_helpers import restartable
 from .served_trace import form_of, mcp_methods, posts_to, query_of
 
 DOCUMENT = next(ready for ready in READY_DOCUMENTS if ready.path == "/opencode.json")
@@ -161,16 +160,12 @@ async def test_opencode_redeems_a_code_whose_iss_names_another_issuer(opencode: 
     attack) swaps the lab's `iss` for another, and opencode redeems the code all the same."""
 
     async def swapping_iss(served: ServedLab, url: str) -> None:
-        assert served.ca is not None
-        verify = ssl.create_default_context(cafile=str(served.ca.ca_certificate))
-        async with httpx.AsyncClient(verify=verify, trust_env=False) as http:
-            page = await Browser(http).open(url)
-            assert not isinstance(page, Redirect) and page.is_consent, page
-            redirect = await Browser(http).decide(page, "approve")
-            assert isinstance(redirect, Redirect) and query_of(redirect.location)["iss"] == served.issuer
-            swapped = query_of(redirect.location) | {"iss": "https://attacker.example"}
+        redirect = await consent(served, url)
+        assert query_of(redirect.location)["iss"] == served.issuer
+        swapped = query_of(redirect.location) | {"iss": "https://attacker.example"}
+        async with httpx.AsyncClient(trust_env=False) as http:
             landed = await http.get(urlsplit(redirect.location)._replace(query=urlencode(swapped)).geturl())
-            assert landed.status_code == 200, landed.text
+        assert landed.status_code == 200, landed.text
 
     async with serving(mcp_port=0, as_port=0, documents_port=0, tls_directory=tmp_path / "tls") as served:
         home, project = tmp_path / "home", configure(tmp_path / "project", served)
@@ -226,10 +221,7 @@ async def test_opencode_registers_again_after_the_lab_restarts_and_mcp_auth_sign
     opencode: Path, tmp_path: Path
 ) -> None:
     """`serve` starts with a new signing key and no clients: what opencode stored is stale."""
-    home, ports = tmp_path / "home", [free_port() for _ in range(3)]  # the same URLs, so the same entry
-    lab = functools.partial(
-        serving, mcp_port=ports[0], as_port=ports[1], documents_port=ports[2], tls_directory=tmp_path / "tls"
-    )
+    home, lab = tmp_path / "home", restartable(tmp_path / "tls")  # the same URLs, so the same entry
     async with lab() as served:
         project = configure(tmp_path / "project", served)
         await opencode_sign_in(opencode, served, home, project)
