@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import errno
 import ipaddress
 import os
 from collections.abc import Iterator
@@ -109,7 +110,7 @@ def _one_at_a_time(directory: Path) -> Iterator[None]:
     try:
         import fcntl
 
-        descriptor = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        descriptor = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT | _NO_FOLLOW, 0o600)
     except (ImportError, OSError):
         yield
         return
@@ -129,7 +130,7 @@ def _ensure(ca: LocalCA) -> None:
         ca_key = ec.generate_private_key(ec.SECP256R1())
         _write_key(ca_key_path, ca_key)
         issuer = _ca_certificate(ca_key, now)
-        ca.ca_certificate.write_bytes(issuer.public_bytes(serialization.Encoding.PEM))
+        _write(ca.ca_certificate, issuer.public_bytes(serialization.Encoding.PEM))
         ca.server_certificate.unlink(missing_ok=True)
     if not _serves_as_it_is(ca, issuer, now):
         if ca_key is None:  # the CA on disk, not one just made
@@ -137,10 +138,10 @@ def _ensure(ca: LocalCA) -> None:
         server_key = ec.generate_private_key(ec.SECP256R1())
         _write_key(ca.server_key, server_key)
         certificate = _server_certificate(server_key, ca_key, issuer, now)
-        ca.server_certificate.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+        _write(ca.server_certificate, certificate.public_bytes(serialization.Encoding.PEM))
     if not _is_bun_twin(ca.bun_ca_certificate, issuer):
         twin = _bun_ca_certificate(ca_key or _ca_key(ca_key_path, issuer), issuer)
-        ca.bun_ca_certificate.write_bytes(twin.public_bytes(serialization.Encoding.PEM))
+        _write(ca.bun_ca_certificate, twin.public_bytes(serialization.Encoding.PEM))
 
 
 def _is_bun_twin(path: Path, issuer: x509.Certificate) -> bool:
@@ -193,9 +194,33 @@ _START_OVER = "delete {directory} to start over, then trust the new CA it makes"
 
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    path.touch(mode=0o600)
-    path.chmod(0o600)  # a file there already (a key made anew, one copied in) keeps its mode otherwise
-    path.write_bytes(pem)
+    _write(path, pem, private=True)
+
+
+# POSIX (Linux, macOS); Windows has no such flag.
+_NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def _write(path: Path, data: bytes, *, private: bool = False) -> None:
+    """One of the directory's files, written as a file of the lab's own: never through a symbolic
+    link standing in its place (a `--tls-dir` others can write to), which would have the lab
+    overwrite the link's target with a certificate, or make it readable by its owner alone.
+    `private`: a key, readable by its owner alone, a file there already too (one made anew, one
+    copied in)."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NO_FOLLOW, 0o600 if private else 0o666)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        raise OSError(
+            errno.ELOOP, "a symbolic link stands where the lab writes its own file; remove it", str(path)
+        ) from None
+    with os.fdopen(descriptor, "wb") as file:
+        if private and os.chmod in os.supports_fd:
+            os.chmod(descriptor, 0o600)  # by descriptor: the file opened, not a name that moved
+        elif private:
+            path.chmod(0o600)
+        file.write(data)
 
 
 def _expires_soon(certificate: x509.Certificate, now: datetime.datetime) -> bool:

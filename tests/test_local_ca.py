@@ -306,3 +306,26 @@ def test_a_tls_directory_without_bun_s_ca_gets_it_and_keeps_what_clients_trust(t
     assert {name: (tmp_path / name).read_bytes() for name in kept} == kept
     twin = x509.load_pem_x509_certificate((tmp_path / "ca-bun.pem").read_bytes())
     x509.load_pem_x509_certificate(kept["server.pem"]).verify_directly_issued_by(twin)
+
+
+@pytest.mark.parametrize("name", ["ca-key.pem", "ca.pem", "server-key.pem", "server.pem", "ca-bun.pem"])
+def test_a_symbolic_link_where_the_lab_writes_a_file_is_refused_and_its_target_left_alone(
+    tmp_path: Path, name: str
+) -> None:
+    # A --tls-dir others can write to (a shared /tmp directory) may hold a link planted where the
+    # lab writes: the lab once wrote its certificate through it into the link's target (or set a
+    # key's mode on it). It writes only files of its own now, and names the link. (A new CA
+    # removes the old server.pem first: the link planted there meets a directory with its CA.)
+    directory, victim = tmp_path / "tls", tmp_path / "victim"
+    if name == "server.pem":
+        ensure_local_ca(directory).server_certificate.unlink()
+    directory.mkdir(exist_ok=True)
+    victim.write_text("not the lab's\n")
+    victim.chmod(0o644)
+    (directory / name).symlink_to(victim)
+    with pytest.raises(OSError, match="a symbolic link stands where the lab writes its own file") as refused:
+        ensure_local_ca(directory)
+    assert refused.value.filename == str(directory / name)
+    assert victim.read_text() == "not the lab's\n" and stat.S_IMODE(victim.stat().st_mode) == 0o644
+    (directory / name).unlink()  # the way out the message names
+    ensure_local_ca(directory).server_certificate.read_bytes()

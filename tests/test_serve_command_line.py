@@ -58,6 +58,12 @@ async def test_a_tls_dir_or_trace_file_that_cannot_be_used_is_named(tmp_path: Pa
     with pytest.raises(OSError, match=re.escape(f"--tls-dir {not_a_directory}")):
         async with serving(mcp_port=0, as_port=0, documents_port=0, tls_directory=not_a_directory):
             pass
+    planted = tmp_path / "shared"
+    planted.mkdir()
+    (planted / "ca-key.pem").symlink_to(not_a_directory)
+    with pytest.raises(OSError, match=re.escape(f"--tls-dir {planted / 'ca-key.pem'}: a symbolic link stands where")):
+        async with serving(mcp_port=0, as_port=0, documents_port=0, tls_directory=planted):
+            pass
     with pytest.raises(OSError, match=re.escape(f"--trace-file {tmp_path}: Is a directory")):
         await serve_until_interrupted(trace_file=tmp_path)
 
