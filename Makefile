@@ -8,6 +8,15 @@ PYTHON ?= python3
 # JupyterLab refuses to run as root unless told it may (containers, CI machines).
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
+# Every command here may write bytecode caches (`__pycache__/`, ignored by git), even where the
+# environment sets PYTHONDONTWRITEBYTECODE (some containers and CI images do). Without them each
+# pytest worker rewrites the assertions of all ~300 test modules and compiles them, and every
+# notebook kernel and `serve` child compiles the lab from source, on every run: on 2 cores the
+# fast suite's second run took 143 s of CPU with the variable set, 112 s without. A run after
+# another on the same Python (CI's Debian 3.11 and lowest-versions suites after `make test`)
+# reads what the one before wrote.
+unexport PYTHONDONTWRITEBYTECODE
+
 # Tests run on one worker more than the machine has cores, at most 4: much of the suite waits on
 # other processes (the outside clients, Chromium, Jupyter kernels, installs), and the spare worker
 # fills those waits (on 2 cores, `make test` 189 s against 210 s, `make test-fast` 45 s against
