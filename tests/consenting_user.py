@@ -1,8 +1,8 @@
 """The user every outside client judge of `serve` needs (Inspector, mcp-remote, FastMCP, Codex,
-Gemini CLI): a real client prints the authorize URL it would open in a browser; the lab's
-`Browser`, trusting the served lab's CA, opens it, presses Approve on the consent page, and follows
-the redirect to the client's loopback listener, as a person's browser would. And the ports those
-listeners take."""
+Gemini CLI, Claude Code): a real client prints the authorize URL it would open in a browser; the
+lab's `Browser`, trusting the served lab's CA, opens it, presses Approve on the consent page, and
+follows the redirect to the client's loopback listener, as a person's browser would. And the ports
+those listeners take."""
 
 from __future__ import annotations
 
@@ -71,3 +71,15 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+async def answers_at(address: str, port: int) -> bool:
+    """Whether something accepts a TCP connection at `address`:`port` (closed at once, unused):
+    a client's loopback listener bound to every interface answers at 127.0.0.2 too."""
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(address, port), timeout=5)
+    except OSError:
+        return False
+    writer.close()
+    await writer.wait_closed()
+    return True

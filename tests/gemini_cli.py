@@ -30,7 +30,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from lab_servers.serve import ServedLab
 
-from .consenting_user import approve
+from .consenting_user import answers_at, approve
 from .npm import npm_install, wheel_node
 from .processes import reap
 
@@ -161,7 +161,7 @@ async def gemini_sign_in(script: Path, served: ServedLab, home: Path, name: str 
             if not url and (match := AUTHORIZE_URL.search(printed)) is not None:
                 url = match.group(1).decode()
                 port = urlsplit(parse_qs(urlsplit(url).query)["redirect_uri"][0]).port
-                beyond = await _answers_at("127.0.0.2", port) if sys.platform == "linux" and port else None
+                beyond = await answers_at("127.0.0.2", port) if sys.platform == "linux" and port else None
                 sent_back, page = await approve(served, url)
                 redirect, landed = sent_back.location, page.text
                 consents += 1
@@ -170,17 +170,6 @@ async def gemini_sign_in(script: Path, served: ServedLab, home: Path, name: str 
         await reap(process)
     assert process.returncode is not None
     return SignIn(consents, url, redirect, landed, printed.decode(), process.returncode, beyond)
-
-
-async def _answers_at(address: str, port: int) -> bool:
-    """Whether something accepts a TCP connection at `address`:`port` (closed at once, unused)."""
-    try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(address, port), timeout=5)
-    except OSError:
-        return False
-    writer.close()
-    await writer.wait_closed()
-    return True
 
 
 @dataclass

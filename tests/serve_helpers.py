@@ -32,13 +32,14 @@ def served(tls_dir: Path, **options: Any) -> Any:
     return serving(mcp_port=0, as_port=0, documents_port=0, tls_directory=tls_dir, **options)
 
 
-def restartable(tls_dir: Path) -> Callable[[], Any]:
+def restartable(tls_dir: Path, **options: Any) -> Callable[..., Any]:
     """`serving` on three ports picked once: each start is the same lab to a client (the same URLs,
     under which clients keep what they stored) with a new signing key and no clients, as `serve`
-    stopped and started again."""
+    stopped and started again. `options` (such as `capabilities`) hold for every start; a start
+    may replace them, as `serve --no-cimd` started where `serve` ran: `lab(capabilities=…)`."""
     mcp, authorization, documents = (free_port() for _ in range(3))
     return functools.partial(
-        serving, mcp_port=mcp, as_port=authorization, documents_port=documents, tls_directory=tls_dir
+        serving, mcp_port=mcp, as_port=authorization, documents_port=documents, tls_directory=tls_dir, **options
     )
 
 
