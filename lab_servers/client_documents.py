@@ -91,6 +91,14 @@ READY_DOCUMENTS = (
         "/gemini-cli.json", "Gemini CLI", ("http://localhost/oauth/callback", "http://127.0.0.1/oauth/callback"),
         "Google's Gemini CLI (settings.json: \"oauth\": {\"clientId\": …})",
     ),
+    # Anthropic's Claude Code sends its own document's URL (on claude.ai, which the served AS never
+    # fetches) unless given a client id (`claude mcp add … --client-id <this URL>`), which it sends
+    # as-is; it listens on `http://localhost:<ephemeral port>/callback` (`--callback-port` fixes
+    # the port): the port-less form matches any port (OAuth 2.1 §8.4.2).
+    ReadyDocument(
+        "/claude-code.json", "Claude Code", ("http://localhost/callback", "http://127.0.0.1/callback"),
+        "Anthropic's Claude Code (claude mcp add … --client-id)",
+    ),
 )  # fmt: skip
 
 
