@@ -40,8 +40,13 @@ def _within_reach(lab: Lab, documents_origin: str) -> Resolver:
 
     def out_of_reach() -> OutOfReach:
         # A client that sends its own document by default (Codex, VS Code) registers by DCR
-        # where the AS advertises no CIMD: the way out, where DCR is there to take.
-        dcr = "; with serve --no-cimd a client that sends its own registers by DCR"
+        # where the AS advertises no CIMD: the way out, where DCR is there to take. Claude Code
+        # keeps a refused client id and sends it again, to an AS without CIMD too, until its
+        # user signs it out (tests/test_claude_code.py): the way out says so.
+        dcr = (
+            "; with serve --no-cimd a client that sends its own registers by DCR"
+            " (one that kept this client_id sends it again until you sign it out)"
+        )
         return OutOfReach(
             f"the served lab's AS fetches documents only from its own documents host, {documents_origin}"
             " (the banner lists them; serve --client-document FILE adds yours), never from the internet"

@@ -47,6 +47,8 @@ async def test_a_document_on_the_internet_is_out_of_the_served_as_s_reach_not_a_
     assert "host &#x27;chatgpt.com&#x27; is not fetched" in page.text, page.text
     assert f"only from its own documents host, {lab.documents_origin}" in page.text
     assert "never from the internet; with serve --no-cimd a client that sends its own registers by DCR" in page.text
+    # Claude Code keeps the refused id and sends it to `serve --no-cimd` too (test_claude_code.py).
+    assert "(one that kept this client_id sends it again until you sign it out)" in page.text
 
 
 @pytest.mark.parametrize(

@@ -123,6 +123,27 @@ def test_the_facilitator_guide_states_each_notebooks_minutes_as_the_reading_mode
     assert _stated_minutes(row, guide) == MODEL
 
 
+def test_the_facilitator_guide_counts_each_notebooks_words_outputs_and_exercises_as_the_model_does() -> None:
+    """The guide shows the model's inputs beside its minutes, and they are kept by hand: a
+    notebook's prose grows (06 by Claude Code's rows) and its minutes are held by the test above,
+    its words by this one."""
+    guide = (ROOT / "docs" / "facilitator-guide.md").read_text(encoding="utf-8")
+    row = re.compile(
+        r"^\| (?P<nn>\d\d) [^|]+\|[^|]+\| (?P<words>[\d,]+) words, (?P<outputs>\d+) outputs?, "
+        r"(?P<exercises>no|\d+) exercises?\b",
+        re.MULTILINE,
+    )
+    stated = {
+        m["nn"]: (
+            int(m["words"].replace(",", "")),
+            int(m["outputs"]),
+            0 if m["exercises"] == "no" else int(m["exercises"]),
+        )
+        for m in row.finditer(guide)
+    }
+    assert stated == {r.notebook[:2]: (r.words, r.outputs, r.exercises) for r in reading_minutes.readings()}
+
+
 @pytest.mark.parametrize("nn", sorted(MODEL))
 def test_a_notebooks_own_time_line_is_within_three_minutes_or_a_tenth_of_the_model(nn: str) -> None:
     """Each notebook opens with "**Time:** about N minutes": a round number, near the model's."""
