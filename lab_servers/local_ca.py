@@ -70,7 +70,7 @@ class LocalCA:
                 "  trust the CA (not the server certificate), in the client's own way:",
                 f"    Node clients (MCP Inspector, npx …):  export NODE_EXTRA_CA_CERTS={ca}",
                 f"    Python clients (httpx, the mcp SDK):  export SSL_CERT_FILE={ca}",
-                f"    Bun clients (opencode):               export NODE_EXTRA_CA_CERTS={self.bun_ca_certificate}",
+                f"    Bun clients (opencode, Claude Code):  export NODE_EXTRA_CA_CERTS={self.bun_ca_certificate}",
                 f"    Debian/Ubuntu system store:           sudo cp {ca} /usr/local/share/ca-certificates/mcp-auth-lab.crt && sudo update-ca-certificates",
                 f"    macOS keychain:                       sudo security add-trusted-cert -d -r trustRoot -k /Library/Keychains/System.keychain {ca}",
                 "  the CA is name-constrained to localhost, 127.0.0.1 and ::1; delete the directory to start over.",
