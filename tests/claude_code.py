@@ -28,18 +28,17 @@ import re
 import struct
 import sys
 import termios
-import threading
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lab_servers.serve import ServedLab
 
 from .consenting_user import approve
+from .fake_model import LoopbackModel
 from .npm import npm_install
-from .processes import reap
+from .processes import reap, run_to_end
 
 VERSION = "2.1.332"
 CLAUDE_CODE = f"@anthropic-ai/claude-code@{VERSION}"
@@ -128,16 +127,10 @@ def _environment(served: ServedLab, home: Path, model: FakeModel | None = None) 
 
 async def claude(binary: Path, served: ServedLab, home: Path, *args: str) -> tuple[int, str]:
     """`claude <args>` with stdin closed (`mcp add`, `mcp list`): its exit code and output."""
-    process = await asyncio.create_subprocess_exec(
-        str(binary), *args, cwd=claude_home(home), env=_environment(served, home),
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        printed, _ = await asyncio.wait_for(process.communicate(), timeout=60)
-    finally:
-        await reap(process)
-    assert process.returncode is not None
-    return process.returncode, printed.decode()
+    code, printed, _ = await run_to_end(
+        str(binary), *args, cwd=claude_home(home), env=_environment(served, home), seconds=60
+    )
+    return code, printed.decode()
 
 
 # Opens the authorize URL; True once it landed on the listener with a code (Claude Code then
@@ -209,40 +202,16 @@ async def approve_as_the_lab_s_browser(served: ServedLab, url: str) -> bool:
     return True
 
 
-@dataclass
-class FakeModel:
+class FakeModel(LoopbackModel):
     """An Anthropic Messages API on loopback (`POST /v1/messages`, streamed) whose one move is to
     call `mcp__lab__<tool>` (Claude Code names MCP tools `mcp__<server>__<tool>`) once it is
     offered; every other request (a title, the turn after the tool's result) gets "done"."""
 
-    tool: str
-    arguments: dict[str, Any]
-    requests: list[dict[str, Any]] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        model = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-                model.requests.append(body)
-                message, blocks = model._answer(body)
-                data = _events(message, blocks) if body.get("stream") else json.dumps(message).encode()
-                self.send_response(200)
-                self.send_header("content-type", "text/event-stream" if body.get("stream") else "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def port(self) -> int:
-        return int(self.server.server_address[1])
+    def respond(self, body: dict[str, Any]) -> tuple[str, bytes]:
+        message, blocks = self._answer(body)
+        if body.get("stream"):
+            return "text/event-stream", _events(message, blocks)
+        return "application/json", json.dumps(message).encode()
 
     def _answer(self, body: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         offered = [tool.get("name") for tool in body.get("tools", [])]
@@ -262,10 +231,6 @@ class FakeModel:
             "usage": {"input_tokens": 1, "output_tokens": 1},
         }  # fmt: skip
         return message, blocks
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def _events(message: dict[str, Any], blocks: list[dict[str, Any]]) -> bytes:
@@ -311,19 +276,13 @@ async def claude_call(
     model = FakeModel(*call)
     tool = f"mcp__lab__{call[0]}"
     try:
-        process = await asyncio.create_subprocess_exec(
+        code, out, err = await run_to_end(
             str(binary), "-p", f"Call the lab's {call[0]} tool.", "--output-format", "stream-json", "--verbose",
             "--allowedTools", tool, "--model", "claude-sonnet-4-5", "--no-session-persistence",
-            cwd=claude_home(home), env=_environment(served, home, model),
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            cwd=claude_home(home), env=_environment(served, home, model), seconds=90, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
-        try:
-            out, err = await asyncio.wait_for(process.communicate(), timeout=90)
-        finally:
-            await reap(process)
     finally:
         model.close()
-    assert process.returncode is not None
     events = [json.loads(line) for line in out.decode().splitlines() if line.startswith("{")]
     offered = sorted({tool["name"] for body in model.requests for tool in body.get("tools", []) if "name" in tool})
     results = [
@@ -336,9 +295,9 @@ async def claude_call(
     if len(results) == 1 and not results[0].get("is_error"):
         content = results[0]["content"]
         text = content if isinstance(content, str) else "".join(p.get("text", "") for p in content)
-        return Turn(json.loads(text), "", offered, events, process.returncode)
+        return Turn(json.loads(text), "", offered, events, code)
     errors = [str(r["content"]) for r in results] or [out.decode() + err.decode()]
-    return Turn(None, "\n".join(errors), offered, events, process.returncode)
+    return Turn(None, "\n".join(errors), offered, events, code)
 
 
 def stored(home: Path) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from lab_servers.serve import ServedLab
 
 from .consenting_user import answers_at, approve
 from .npm import npm_install, wheel_node
-from .processes import reap
+from .processes import reap, run_to_end
 
 GEMINI_CLI = "@google/gemini-cli@0.61.0"
 CACHE = Path(__file__).resolve().parent.parent / ".cache" / "gemini-cli"
@@ -111,18 +111,10 @@ def _environment(served: ServedLab, home: Path) -> dict[str, str]:
 
 async def gemini(script: Path, served: ServedLab, home: Path, *args: str) -> tuple[int, str]:
     """`gemini <args>` with stdin closed (`mcp add`, `mcp list`): its exit code and output."""
-
-    node = wheel_node()
-    process = await asyncio.create_subprocess_exec(
-        str(node), str(script), *args, cwd=gemini_home(home), env=_environment(served, home),
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        printed, _ = await asyncio.wait_for(process.communicate(), timeout=60)
-    finally:
-        await reap(process)
-    assert process.returncode is not None
-    return process.returncode, printed.decode()
+    code, printed, _ = await run_to_end(
+        str(wheel_node()), str(script), *args, cwd=gemini_home(home), env=_environment(served, home), seconds=60
+    )
+    return code, printed.decode()
 
 
 @dataclass
@@ -199,23 +191,17 @@ async def gemini_call(
 
     node = wheel_node()
     model = _scripted_model(home / "model.jsonl", f"mcp_lab_{call[0]}", call[1])
-    process = await asyncio.create_subprocess_exec(
+    code, out, err = await run_to_end(
         str(node), str(script), "-p", f"Call the lab's {call[0]} tool.", "-m", MODEL, "-o", "stream-json",
         "--approval-mode", "yolo", "--fake-responses", str(model),
-        cwd=gemini_home(home), env=_environment(served, home),
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        cwd=gemini_home(home), env=_environment(served, home), seconds=90, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
-    try:
-        out, err = await asyncio.wait_for(process.communicate(), timeout=90)
-    finally:
-        await reap(process)
-    assert process.returncode is not None
     events = [json.loads(line) for line in out.decode().splitlines() if line.startswith("{")]
     results = [event for event in events if event["type"] == "tool_result"]
     if len(results) == 1 and results[0]["status"] == "success":
-        return Turn(json.loads(results[0]["output"]), "", events, err.decode(), process.returncode)
+        return Turn(json.loads(results[0]["output"]), "", events, err.decode(), code)
     # A failed call's event and a failed run's carry {"type": …, "message": …}.
     failures = [result.get("error", result) for result in results]
     failures += [event["error"] for event in events if event["type"] == "result" and "error" in event]
     errors = [str(failure.get("message", failure)) for failure in failures]
-    return Turn(None, "\n".join(errors) or err.decode(), events, err.decode(), process.returncode)
+    return Turn(None, "\n".join(errors) or err.decode(), events, err.decode(), code)

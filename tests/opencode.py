@@ -21,10 +21,8 @@ import json
 import platform
 import re
 import sys
-import threading
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -32,8 +30,9 @@ from urllib.parse import parse_qs, urlsplit
 from lab_servers.serve import ServedLab
 
 from .consenting_user import approve
+from .fake_model import LoopbackModel
 from .npm import npm_install
-from .processes import reap
+from .processes import reap, run_to_end
 
 VERSION = "1.18.33"
 OPENCODE = f"opencode-ai@{VERSION}"
@@ -162,43 +161,16 @@ async def approve_as_the_lab_s_browser(served: ServedLab, url: str) -> None:
     assert landed.status_code == 200, (landed.status_code, landed.text[:500])
 
 
-@dataclass
-class FakeModel:
+class FakeModel(LoopbackModel):
     """An OpenAI-compatible chat completions endpoint on loopback whose one move is to call
     `lab_<tool>` (opencode names MCP tools `<server>_<tool>`) once it is offered; every other
     request (the session title, the turn after the tool's result) gets "done"."""
 
-    tool: str
-    arguments: dict[str, Any]
-    requests: list[dict[str, Any]] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        model = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-                model.requests.append(body)
-                answer = model._answer(body)
-                chunks = [{"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m",
-                           "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
-                          for delta, finish in answer]  # fmt: skip
-                data = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks).encode() + b"data: [DONE]\n\n"
-                self.send_response(200)
-                self.send_header("content-type", "text/event-stream")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def port(self) -> int:
-        return int(self.server.server_address[1])
+    def respond(self, body: dict[str, Any]) -> tuple[str, bytes]:
+        chunks = [{"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m",
+                   "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+                  for delta, finish in self._answer(body)]  # fmt: skip
+        return "text/event-stream", "".join(f"data: {json.dumps(c)}\n\n" for c in chunks).encode() + b"data: [DONE]\n\n"
 
     def _answer(self, body: dict[str, Any]) -> list[tuple[dict[str, Any], str | None]]:
         offered = [tool["function"]["name"] for tool in body.get("tools", [])]
@@ -208,10 +180,6 @@ class FakeModel:
         call = {"index": 0, "id": "call_1", "type": "function",
                 "function": {"name": f"lab_{self.tool}", "arguments": json.dumps(self.arguments)}}  # fmt: skip
         return [({"role": "assistant", "tool_calls": [call]}, None), ({}, "tool_calls")]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @dataclass
@@ -233,15 +201,10 @@ async def opencode_run(
     log = home / "run.log"  # its stderr: read on failure, never a full pipe
     try:
         with log.open("wb") as stderr:
-            process = await asyncio.create_subprocess_exec(
+            _, printed, _ = await run_to_end(
                 str(opencode), "run", "--format", "json", f"Call the lab's {call[0]} tool.", cwd=project,
-                env=_environment(served, home), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=stderr,
+                env=_environment(served, home), seconds=90, stderr=stderr,
             )  # fmt: skip
-            try:
-                printed, _ = await asyncio.wait_for(process.communicate(), timeout=90)
-            finally:
-                await reap(process)
     finally:
         model.close()
     events = [json.loads(line) for line in printed.decode().splitlines() if line.startswith("{")]

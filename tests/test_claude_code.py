@@ -17,7 +17,6 @@ import re
 import ssl
 import sys
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import httpx
@@ -43,7 +42,7 @@ from .claude_code import (
 )
 from .consenting_user import answers_at, consent
 from .serve_helpers import restartable
-from .served_trace import form_of, mcp_methods, posts_to, query_of
+from .served_trace import as_metadata, form_of, mcp_methods, posts_to, query_of
 
 CALLBACK = re.compile(r"http://localhost:(\d+)/callback")  # its listener, on an ephemeral port
 DOCUMENT = next(ready for ready in READY_DOCUMENTS if ready.path == "/claude-code.json")
@@ -56,12 +55,6 @@ pytestmark = [pytest.mark.conformance, pytest.mark.anyio]
 @pytest.fixture(scope="module")
 def binary() -> Path:
     return installed()
-
-
-def _as_metadata(trace: list[Exchange]) -> dict[str, Any]:
-    found = next(e for e in trace if e.path == "/.well-known/oauth-authorization-server")
-    metadata: dict[str, Any] = json.loads(found.response_body)
-    return metadata
 
 
 def _signing_in(trace: list[Exchange]) -> list[str]:
@@ -110,7 +103,7 @@ async def test_claude_code_registers_by_dcr_where_the_as_offers_no_cimd_and_call
         ("GET", "/.well-known/oauth-protected-resource/mcp", 200),
         ("GET", "/.well-known/oauth-authorization-server", 200),
     ]  # fmt: skip
-    assert "client_id_metadata_document_supported" not in _as_metadata(signed_in)
+    assert "client_id_metadata_document_supported" not in as_metadata(signed_in)
     # One registration (RFC 7591): a public native client (application_type "native", as the
     # 2026-07-28 revision has a loopback client send, SEP-837) on its listener's URI, asking for
     # the PRM's `scopes_supported` (MCP "Scope Selection Strategy": no challenge was read).
@@ -190,7 +183,7 @@ async def test_claude_code_sends_its_own_cimd_url_which_the_served_lab_refuses_a
         logged_out = await claude(binary, served, home, "mcp", "logout", "lab")
         registered = await claude_sign_in(binary, served, home)
         after = list(served.lab.trace)[len(refused_again) :]
-    metadata = _as_metadata(trace)
+    metadata = as_metadata(trace)
     assert metadata["client_id_metadata_document_supported"] is True and "registration_endpoint" in metadata
     # What it sends: its CIMD URL, a loopback redirect URI on an ephemeral port, PKCE S256,
     # `resource` and the PRM's scope.
@@ -207,7 +200,7 @@ async def test_claude_code_sends_its_own_cimd_url_which_the_served_lab_refuses_a
     assert not posts_to(trace, "/register") and not posts_to(trace, "/token")
     assert kept["clientId"] == ITS_CIMD_URL and not kept.get("accessToken")
     # Against `serve --no-cimd`: the stored client id again, though the AS no longer offers CIMD.
-    assert "client_id_metadata_document_supported" not in _as_metadata(refused_again)
+    assert "client_id_metadata_document_supported" not in as_metadata(refused_again)
     assert query_of(again.authorize_url)["client_id"] == ITS_CIMD_URL and again.returncode is None
     assert page_again.status_code == 400 and "does not support Client ID Metadata Documents" in page_again.text
     assert not posts_to(refused_again, "/register")
@@ -261,7 +254,7 @@ async def test_claude_code_refuses_a_code_whose_iss_names_another_issuer(binary:
         await _add(binary, served, home)
         sign_in = await claude_sign_in(binary, served, home, user=swapping_iss)
         trace = list(served.lab.trace)
-    assert _as_metadata(trace)["authorization_response_iss_parameter_supported"] is True
+    assert as_metadata(trace)["authorization_response_iss_parameter_supported"] is True
     assert sign_in.returncode == 1 and "Issuer mismatch in authorization response (RFC 9207)" in sign_in.printed
     assert f'expected "{served.issuer}", received "https://attacker.example"' in sign_in.printed
     assert not posts_to(trace, "/token") and not stored(home).get("accessToken")
@@ -284,7 +277,7 @@ async def test_claude_code_signs_in_without_iss_where_the_as_never_promised_one_
         seen = len(served.lab.trace)
         turn = await claude_call(binary, served, home)
         trace = list(served.lab.trace)
-    metadata = _as_metadata(trace)
+    metadata = as_metadata(trace)
     assert "authorization_response_iss_parameter_supported" not in metadata
     assert "client_id_metadata_document_supported" not in metadata  # CIMD came in 2025-11-25
     assert sign_in.returncode == 0 and posts_to(trace, "/register") and posts_to(trace, "/token")[0].status == 200

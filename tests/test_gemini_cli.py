@@ -38,7 +38,7 @@ from .gemini_cli import (
     tokens_file,
 )
 from .serve_helpers import restartable
-from .served_trace import form_of, posts_to, query_of
+from .served_trace import as_metadata, form_of, posts_to, query_of
 
 CALLBACK = re.compile(r"http://localhost:\d+/oauth/callback")  # oauth-flow.ts, getRedirectUri
 DOCUMENT = next(ready for ready in READY_DOCUMENTS if ready.path == "/gemini-cli.json")
@@ -49,12 +49,6 @@ pytestmark = [pytest.mark.conformance, pytest.mark.anyio]
 @pytest.fixture(scope="module")
 def script() -> Path:
     return installed()
-
-
-def _as_metadata(trace: list[Exchange]) -> dict[str, Any]:
-    found = next(e for e in trace if e.path == "/.well-known/oauth-authorization-server")
-    metadata: dict[str, Any] = json.loads(found.response_body)
-    return metadata
 
 
 async def _add(script: Path, served: ServedLab, home: Path) -> None:
@@ -94,7 +88,7 @@ async def test_gemini_cli_registers_by_dcr_signs_in_with_pkce_and_calls_whoami(s
     challenge = signed_in[0].response_header("www-authenticate") or ""
     assert 'scope="notes:read"' in challenge
     # The AS advertises CIMD (2026-07-28); Gemini CLI has no document of its own and registers.
-    assert _as_metadata(signed_in)["client_id_metadata_document_supported"] is True
+    assert as_metadata(signed_in)["client_id_metadata_document_supported"] is True
     (registration,) = posts_to(signed_in, "/register")
     metadata = json.loads(registration.request_body)
     assert CALLBACK.fullmatch(metadata["redirect_uris"][0]) and metadata["token_endpoint_auth_method"] == "none"
@@ -106,7 +100,7 @@ async def test_gemini_cli_registers_by_dcr_signs_in_with_pkce_and_calls_whoami(s
     # "Scope Selection Strategy" (2025-11-25 authorization §6) has a client ask for the
     # challenge's `scope` (notes:read), else the PRM's list, never the AS's.
     assert "application_type" not in metadata
-    assert metadata["scope"] == "notes:read notes:write" == " ".join(_as_metadata(signed_in)["scopes_supported"])
+    assert metadata["scope"] == "notes:read notes:write" == " ".join(as_metadata(signed_in)["scopes_supported"])
     # OAuth 2.1 §4.1.1 (PKCE S256), RFC 8707 §2 (resource).
     query = query_of(sign_in.authorize_url)
     assert query["client_id"] == json.loads(registration.response_body)["client_id"]
@@ -185,7 +179,7 @@ async def test_gemini_cli_refuses_a_code_without_iss_even_from_an_as_that_never_
         await _add(script, served, home)
         sign_in = await gemini_sign_in(script, served, home)
         trace = list(served.lab.trace)
-    assert "authorization_response_iss_parameter_supported" not in _as_metadata(trace)
+    assert "authorization_response_iss_parameter_supported" not in as_metadata(trace)
     assert sign_in.consents == 1 and "iss" not in query_of(sign_in.redirect) and "code" in query_of(sign_in.redirect)
     assert "Missing issuer parameter in response" in sign_in.landed
     assert not posts_to(trace, "/token") and not tokens_file(home).exists()  # the code is never redeemed
@@ -231,7 +225,7 @@ async def test_gemini_cli_without_a_client_id_cannot_sign_in_where_registration_
         await _add(script, served, home)
         sign_in = await gemini_sign_in(script, served, home)
         trace = list(served.lab.trace)
-    metadata = _as_metadata(trace)
+    metadata = as_metadata(trace)
     assert metadata["client_id_metadata_document_supported"] is True and "registration_endpoint" not in metadata
     assert sign_in.consents == 0 and not sign_in.authorize_url and NOT_HEADLESS in sign_in.printed
     assert not [e for e in trace if e.path == "/register" or e.path.startswith("/authorize")]
