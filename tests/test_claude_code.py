@@ -31,6 +31,7 @@ from lab_servers.views import show_token
 
 from .claude_code import (
     ITS_CIMD_URL,
+    User,
     approve_as_the_lab_s_browser,
     claude,
     claude_call,
@@ -151,6 +152,20 @@ async def test_claude_code_registers_by_dcr_where_the_as_offers_no_cimd_and_call
     assert {show_token(t).claims["client_id"] for t in access_tokens(saved)} == {turn.result["client_id"]}
 
 
+def _reading_the_page(pages: list[httpx.Response]) -> User:
+    """A user who opens the authorize URL and finds an error page, nothing to approve (kept in
+    `pages`); Claude Code, which the page never reaches, goes on waiting."""
+
+    async def user(served: ServedLab, url: str) -> bool:
+        assert served.ca is not None
+        verify = ssl.create_default_context(cafile=str(served.ca.ca_certificate))
+        async with httpx.AsyncClient(verify=verify, trust_env=False) as http:
+            pages.append(await http.get(url))
+        return False
+
+    return user
+
+
 async def test_claude_code_sends_its_own_cimd_url_which_the_served_lab_refuses_and_keeps_it_until_logout(
     binary: Path, tmp_path: Path
 ) -> None:
@@ -163,14 +178,7 @@ async def test_claude_code_sends_its_own_cimd_url_which_the_served_lab_refuses_a
     refused client id, and sends it again to `serve --no-cimd` at the same URLs, whose AS now
     refuses any CIMD client id: only `claude mcp logout` clears it, and it then registers."""
     pages: list[httpx.Response] = []
-
-    async def refused_user(served: ServedLab, url: str) -> bool:
-        assert served.ca is not None
-        verify = ssl.create_default_context(cafile=str(served.ca.ca_certificate))
-        async with httpx.AsyncClient(verify=verify, trust_env=False) as http:
-            pages.append(await http.get(url))
-        return False
-
+    refused_user = _reading_the_page(pages)
     home, lab = tmp_path / "home", restartable(tmp_path / "tls")  # the same URLs, so the same entry
     async with lab() as served:
         await _add(binary, served, home)
@@ -209,6 +217,33 @@ async def test_claude_code_sends_its_own_cimd_url_which_the_served_lab_refuses_a
     (registration,) = posts_to(after, "/register")
     assert query_of(registered.authorize_url)["client_id"] == json.loads(registration.response_body)["client_id"]
     assert registered.returncode == 0 and registered.consents == 1 and posts_to(after, "/token")[0].status == 200
+
+
+async def test_claude_code_sends_its_own_cimd_url_though_the_as_offers_no_none_method(
+    binary: Path, tmp_path: Path
+) -> None:
+    """Claude's connector documentation has Claude use CIMD only where the AS metadata also lists
+    `none` in `token_endpoint_auth_methods_supported` (CIMD -02 §4.1: a document names no shared
+    secret), and notebook 06 quotes it. Claude Code 2.1.332 does not apply that condition: an AS
+    advertising CIMD (`private_key_jwt` is enough for a document, so the lab advertises it) that
+    offers `none` to nobody still gets Claude Code's own document URL, not a registration."""
+    pages: list[httpx.Response] = []
+    methods = ("private_key_jwt", "client_secret_basic")
+    capabilities = ASCapabilities.for_revision("2026-07-28").but(token_endpoint_auth_methods=methods)
+    async with serving(
+        mcp_port=0, as_port=0, documents_port=0, tls_directory=tmp_path / "tls", capabilities=capabilities
+    ) as served:
+        home = tmp_path / "home"
+        await _add(binary, served, home)
+        sign_in = await claude_sign_in(binary, served, home, user=_reading_the_page(pages))
+        trace = list(served.lab.trace)
+    metadata = as_metadata(trace)
+    assert metadata["client_id_metadata_document_supported"] is True and "registration_endpoint" in metadata
+    assert metadata["token_endpoint_auth_methods_supported"] == list(methods)
+    assert query_of(sign_in.authorize_url)["client_id"] == ITS_CIMD_URL and not posts_to(trace, "/register")
+    (page,) = pages
+    assert page.status_code == 400 and '<code data-field="error">invalid_client</code>' in page.text
+    assert sign_in.returncode is None and sign_in.consents == 0  # waiting, as before
 
 
 async def test_claude_code_given_the_lab_s_document_url_as_its_client_id_links_by_cimd(
