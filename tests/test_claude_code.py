@@ -24,7 +24,7 @@ import pytest
 
 from lab_servers import ASCapabilities, load_trace
 from lab_servers.client_documents import READY_DOCUMENTS
-from lab_servers.serve import ServedLab, serving
+from lab_servers.serve import ServedLab
 from lab_servers.trace import Exchange
 from lab_servers.trace_file import TraceWriter, access_tokens
 from lab_servers.views import show_token
@@ -43,6 +43,7 @@ from .claude_code import (
 )
 from .consenting_user import answers_at, consent
 from .serve_helpers import restartable
+from .serve_helpers import served as on_free_ports  # `serving` on ports the system picks
 from .served_trace import as_metadata, form_of, mcp_methods, posts_to, query_of
 
 CALLBACK = re.compile(r"http://localhost:(\d+)/callback")  # its listener, on an ephemeral port
@@ -82,10 +83,7 @@ async def test_claude_code_registers_by_dcr_where_the_as_offers_no_cimd_and_call
         beyond.append(await answers_at("127.0.0.2", int(listener.group(1))))
         return await approve_as_the_lab_s_browser(served, url)
 
-    async with serving(
-        mcp_port=0, as_port=0, documents_port=0, tls_directory=tmp_path / "tls", capabilities=NO_CIMD,
-        on_exchange=writer.write,
-    ) as served:  # fmt: skip
+    async with on_free_ports(tmp_path / "tls", capabilities=NO_CIMD, on_exchange=writer.write) as served:
         home = tmp_path / "home"
         await _add(binary, served, home)
         sign_in = await claude_sign_in(binary, served, home, user=probing_user if sys.platform == "linux" else None)
@@ -230,9 +228,7 @@ async def test_claude_code_sends_its_own_cimd_url_though_the_as_offers_no_none_m
     pages: list[httpx.Response] = []
     methods = ("private_key_jwt", "client_secret_basic")
     capabilities = ASCapabilities.for_revision("2026-07-28").but(token_endpoint_auth_methods=methods)
-    async with serving(
-        mcp_port=0, as_port=0, documents_port=0, tls_directory=tmp_path / "tls", capabilities=capabilities
-    ) as served:
+    async with on_free_ports(tmp_path / "tls", capabilities=capabilities) as served:
         home = tmp_path / "home"
         await _add(binary, served, home)
         sign_in = await claude_sign_in(binary, served, home, user=_reading_the_page(pages))
@@ -252,7 +248,7 @@ async def test_claude_code_given_the_lab_s_document_url_as_its_client_id_links_b
     """`claude mcp add --client-id <URL>` is a client id known beforehand, sent as-is in place of
     its own; a URL is a CIMD client id (CIMD §3), so the AS fetches the lab's `/claude-code.json`,
     whose port-less loopback URI takes its ephemeral port (OAuth 2.1 §8.4.2), and nobody registers."""
-    async with serving(mcp_port=0, as_port=0, documents_port=0, tls_directory=tmp_path / "tls") as served:
+    async with on_free_ports(tmp_path / "tls") as served:
         home, document = tmp_path / "home", f"{served.documents_origin}{DOCUMENT.path}"
         await _add(binary, served, home, "--client-id", document)
         sign_in = await claude_sign_in(binary, served, home)
@@ -282,9 +278,7 @@ async def test_claude_code_refuses_a_code_whose_iss_names_another_issuer(binary:
             await http.get(urlsplit(redirect.location)._replace(query=urlencode(swapped)).geturl())
         return True
 
-    async with serving(
-        mcp_port=0, as_port=0, documents_port=0, tls_directory=tmp_path / "tls", capabilities=NO_CIMD
-    ) as served:
+    async with on_free_ports(tmp_path / "tls", capabilities=NO_CIMD) as served:
         home = tmp_path / "home"
         await _add(binary, served, home)
         sign_in = await claude_sign_in(binary, served, home, user=swapping_iss)
@@ -303,9 +297,7 @@ async def test_claude_code_signs_in_without_iss_where_the_as_never_promised_one_
     2025-06-18 server refuses its `server/discover` probe (a 2026-07-28 request, 400), and Claude
     Code falls back to the `initialize` handshake it offers at 2025-11-25, which the server
     answers with the version it speaks (MCP lifecycle, "Version Negotiation")."""
-    async with serving(
-        mcp_port=0, as_port=0, documents_port=0, tls_directory=tmp_path / "tls", revision="2025-06-18"
-    ) as served:
+    async with on_free_ports(tmp_path / "tls", revision="2025-06-18") as served:
         home = tmp_path / "home"
         await _add(binary, served, home)
         sign_in = await claude_sign_in(binary, served, home)
@@ -332,9 +324,7 @@ async def test_claude_code_steps_up_on_insufficient_scope_with_a_new_sign_in_for
     refreshes nor retries: it keeps the challenge's scope and tells the model to have the user
     sign in again; `claude mcp login` then revokes the old tokens (RFC 7009) and asks, for the same
     client, for the challenge's scopes (the step-up MCP describes), and add_note works."""
-    async with serving(
-        mcp_port=0, as_port=0, documents_port=0, tls_directory=tmp_path / "tls", capabilities=NO_CIMD
-    ) as served:
+    async with on_free_ports(tmp_path / "tls", capabilities=NO_CIMD) as served:
         home = tmp_path / "home"
         await _add(binary, served, home)
         await claude_sign_in(binary, served, home)
@@ -362,9 +352,7 @@ async def test_claude_code_steps_up_on_insufficient_scope_with_a_new_sign_in_for
 
 
 async def test_claude_code_refreshes_an_expired_token_for_the_same_resource(binary: Path, tmp_path: Path) -> None:
-    async with serving(
-        mcp_port=0, as_port=0, documents_port=0, tls_directory=tmp_path / "tls", capabilities=NO_CIMD
-    ) as served:
+    async with on_free_ports(tmp_path / "tls", capabilities=NO_CIMD) as served:
         home = tmp_path / "home"
         await _add(binary, served, home)
         await claude_sign_in(binary, served, home)

@@ -21,7 +21,7 @@ import pytest
 
 from lab_servers import ASCapabilities, load_trace
 from lab_servers.client_documents import READY_DOCUMENTS
-from lab_servers.serve import ServedLab, serving
+from lab_servers.serve import ServedLab
 from lab_servers.trace import Exchange
 from lab_servers.trace_file import TraceWriter, access_tokens
 from lab_servers.views import show_token
@@ -38,6 +38,7 @@ from .gemini_cli import (
     tokens_file,
 )
 from .serve_helpers import restartable
+from .serve_helpers import served as on_free_ports  # `serving` on ports the system picks
 from .served_trace import as_metadata, form_of, posts_to, query_of
 
 CALLBACK = re.compile(r"http://localhost:\d+/oauth/callback")  # oauth-flow.ts, getRedirectUri
@@ -61,9 +62,7 @@ async def _add(script: Path, served: ServedLab, home: Path) -> None:
 
 async def test_gemini_cli_registers_by_dcr_signs_in_with_pkce_and_calls_whoami(script: Path, tmp_path: Path) -> None:
     writer = TraceWriter(tmp_path / "gemini-cli.jsonl")  # what `serve --trace-file` does
-    async with serving(
-        mcp_port=0, as_port=0, documents_port=0, tls_directory=tmp_path / "tls", on_exchange=writer.write
-    ) as served:
+    async with on_free_ports(tmp_path / "tls", on_exchange=writer.write) as served:
         home = tmp_path / "home"
         await _add(script, served, home)
         sign_in = await gemini_sign_in(script, served, home)
@@ -140,7 +139,7 @@ async def test_gemini_cli_registers_by_dcr_signs_in_with_pkce_and_calls_whoami(s
 
 
 async def test_gemini_cli_refreshes_a_token_near_its_expiry_for_the_same_resource(script: Path, tmp_path: Path) -> None:
-    async with serving(mcp_port=0, as_port=0, documents_port=0, tls_directory=tmp_path / "tls") as served:
+    async with on_free_ports(tmp_path / "tls") as served:
         home = tmp_path / "home"
         await _add(script, served, home)
         await gemini_sign_in(script, served, home)
@@ -172,9 +171,7 @@ async def test_gemini_cli_refuses_a_code_without_iss_even_from_an_as_that_never_
     (SEP-2468) spells it out: no flag and no `iss`, proceed. Gemini CLI expects `iss` from every
     AS whose metadata names an `issuer` (all of them, RFC 8414 §2), so it cannot sign in to the
     lab's 2025-06-18 AS (`serve --revision 2025-06-18`), nor to any other that sends no `iss`."""
-    async with serving(
-        mcp_port=0, as_port=0, documents_port=0, tls_directory=tmp_path / "tls", revision="2025-06-18"
-    ) as served:
+    async with on_free_ports(tmp_path / "tls", revision="2025-06-18") as served:
         home = tmp_path / "home"
         await _add(script, served, home)
         sign_in = await gemini_sign_in(script, served, home)
@@ -192,7 +189,7 @@ async def test_gemini_cli_given_the_lab_s_document_url_as_its_client_id_links_by
     (the first test: it registers though the AS advertises CIMD). A client id in its settings
     (`"oauth": {"clientId": …}`) it sends as-is; a URL is a CIMD client id (CIMD §3), so the AS
     fetches the lab's `/gemini-cli.json` and nobody registers."""
-    async with serving(mcp_port=0, as_port=0, documents_port=0, tls_directory=tmp_path / "tls") as served:
+    async with on_free_ports(tmp_path / "tls") as served:
         home, document = tmp_path / "home", f"{served.documents_origin}{DOCUMENT.path}"
         await _add(script, served, home)
         configure_server(home, oauth={"clientId": document})
@@ -218,9 +215,7 @@ async def test_gemini_cli_without_a_client_id_cannot_sign_in_where_registration_
     provided and dynamic registration not supported") is the slash command's answer, which a
     headless run does not show."""
     capabilities = ASCapabilities.for_revision("2026-07-28").but(dcr="removed")
-    async with serving(
-        mcp_port=0, as_port=0, documents_port=0, tls_directory=tmp_path / "tls", capabilities=capabilities
-    ) as served:
+    async with on_free_ports(tmp_path / "tls", capabilities=capabilities) as served:
         home = tmp_path / "home"
         await _add(script, served, home)
         sign_in = await gemini_sign_in(script, served, home)
@@ -256,7 +251,7 @@ async def test_gemini_cli_answers_a_403_insufficient_scope_with_a_client_that_ca
     client with no grant and presents the stored refresh token as that client, refused (RFC 6749
     §5.2: unauthorized_client). No step-up (a SHOULD); `/mcp auth lab` with both scopes is the
     way, a new registration and a new consent."""
-    async with serving(mcp_port=0, as_port=0, documents_port=0, tls_directory=tmp_path / "tls") as served:
+    async with on_free_ports(tmp_path / "tls") as served:
         home = tmp_path / "home"
         await _add(script, served, home)
         configure_server(home, oauth={"scopes": ["notes:read"]})

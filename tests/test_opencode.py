@@ -21,7 +21,7 @@ import pytest
 
 from lab_servers import ASCapabilities, load_trace
 from lab_servers.client_documents import READY_DOCUMENTS
-from lab_servers.serve import ServedLab, serving
+from lab_servers.serve import ServedLab
 from lab_servers.trace import Exchange
 from lab_servers.trace_file import TraceWriter, access_tokens
 from lab_servers.views import show_token
@@ -29,6 +29,7 @@ from lab_servers.views import show_token
 from .consenting_user import approve, consent, free_port, port_free
 from .opencode import CALLBACK, SUCCESS, WAITING, auth_store, configure, installed, opencode_run, opencode_sign_in
 from .serve_helpers import restartable
+from .serve_helpers import served as on_free_ports  # `serving` on ports the system picks
 from .served_trace import form_of, mcp_methods, posts_to, query_of
 
 DOCUMENT = next(ready for ready in READY_DOCUMENTS if ready.path == "/opencode.json")
@@ -50,9 +51,7 @@ def _signing_in(trace: list[Exchange]) -> list[str]:
 
 async def test_opencode_registers_by_dcr_signs_in_with_pkce_and_calls_whoami(opencode: Path, tmp_path: Path) -> None:
     writer = TraceWriter(tmp_path / "opencode.jsonl")  # what `serve --trace-file` does
-    async with serving(
-        mcp_port=0, as_port=0, documents_port=0, tls_directory=tmp_path / "tls", on_exchange=writer.write
-    ) as served:
+    async with on_free_ports(tmp_path / "tls", on_exchange=writer.write) as served:
         home, project = tmp_path / "home", configure(tmp_path / "project", served)
         signed = await opencode_sign_in(opencode, served, home, project)
         signed_in = list(served.lab.trace)
@@ -106,7 +105,7 @@ async def test_opencode_registers_by_dcr_signs_in_with_pkce_and_calls_whoami(ope
 
 
 async def test_opencode_sends_its_stored_token_until_the_server_refuses_it(opencode: Path, tmp_path: Path) -> None:
-    async with serving(mcp_port=0, as_port=0, documents_port=0, tls_directory=tmp_path / "tls") as served:
+    async with on_free_ports(tmp_path / "tls") as served:
         home, project = tmp_path / "home", configure(tmp_path / "project", served)
         await opencode_sign_in(opencode, served, home, project)
         # The expiry it stored (seconds) has passed; the token itself (900 s) has not.
@@ -128,7 +127,7 @@ async def test_opencode_sends_its_stored_token_until_the_server_refuses_it(openc
 async def test_opencode_answers_insufficient_scope_with_a_refresh_which_cannot_add_the_scope(
     opencode: Path, tmp_path: Path
 ) -> None:
-    async with serving(mcp_port=0, as_port=0, documents_port=0, tls_directory=tmp_path / "tls") as served:
+    async with on_free_ports(tmp_path / "tls") as served:
         home, project = tmp_path / "home", configure(tmp_path / "project", served)
         await opencode_sign_in(opencode, served, home, project)
         refresh_token = json.loads(auth_store(home).read_text())["lab"]["tokens"]["refreshToken"]
@@ -167,7 +166,7 @@ async def test_opencode_redeems_a_code_whose_iss_names_another_issuer(opencode: 
             landed = await http.get(urlsplit(redirect.location)._replace(query=urlencode(swapped)).geturl())
         assert landed.status_code == 200, landed.text
 
-    async with serving(mcp_port=0, as_port=0, documents_port=0, tls_directory=tmp_path / "tls") as served:
+    async with on_free_ports(tmp_path / "tls") as served:
         home, project = tmp_path / "home", configure(tmp_path / "project", served)
         signed = await opencode_sign_in(opencode, served, home, project, user=swapping_iss)
         trace = list(served.lab.trace)
@@ -184,9 +183,7 @@ async def test_opencode_never_sends_a_cimd_client_id_of_its_own(opencode: Path, 
     Approaches"); opencode has none (its provider gives the SDK no `clientMetadataUrl`), so an AS
     offering CIMD and no registration endpoint leaves it asking for a client id."""
     capabilities = ASCapabilities.for_revision("2026-07-28").but(dcr="removed")
-    async with serving(
-        mcp_port=0, as_port=0, documents_port=0, tls_directory=tmp_path / "tls", capabilities=capabilities
-    ) as served:
+    async with on_free_ports(tmp_path / "tls", capabilities=capabilities) as served:
         signed = await opencode_sign_in(opencode, served, tmp_path / "home", configure(tmp_path / "project", served))
         trace = list(served.lab.trace)
     print(signed.printed)
@@ -202,7 +199,7 @@ async def test_opencode_given_the_lab_s_document_url_as_its_client_id_links_by_c
 ) -> None:
     """`"oauth": {"clientId": …}` is a client id known beforehand, sent as-is; a URL is a CIMD
     client id (CIMD §3), so the AS fetches the lab's `/opencode.json` and nobody registers."""
-    async with serving(mcp_port=0, as_port=0, documents_port=0, tls_directory=tmp_path / "tls") as served:
+    async with on_free_ports(tmp_path / "tls") as served:
         document = f"{served.documents_origin}{DOCUMENT.path}"
         home, project = tmp_path / "home", configure(tmp_path / "project", served, {"clientId": document})
         signed = await opencode_sign_in(opencode, served, home, project)
@@ -266,7 +263,7 @@ async def test_opencode_s_fixed_callback_port_taken_sends_the_code_to_whoever_ho
 
     holder = await asyncio.start_server(another_program, "127.0.0.1", PORT)
     try:
-        async with serving(mcp_port=0, as_port=0, documents_port=0, tls_directory=tmp_path / "tls") as served:
+        async with on_free_ports(tmp_path / "tls") as served:
             project = configure(tmp_path / "project", served)
             signed = await opencode_sign_in(opencode, served, tmp_path / "home", project, approve_it=False)
             redirect, _ = await approve(served, signed.authorize_url)
@@ -294,7 +291,7 @@ async def test_opencode_s_callback_port_option_moves_its_listener(opencode: Path
     # `"oauth": {"callbackPort": N}` in the config: the listener, the registered redirect URI and
     # the one sent move together; the AS takes any loopback port a client registers (RFC 8252 §7.3).
     port = free_port()
-    async with serving(mcp_port=0, as_port=0, documents_port=0, tls_directory=tmp_path / "tls") as served:
+    async with on_free_ports(tmp_path / "tls") as served:
         project = configure(tmp_path / "project", served, {"callbackPort": port})
         signed = await opencode_sign_in(opencode, served, tmp_path / "home", project)
         trace = list(served.lab.trace)
