@@ -168,7 +168,9 @@ def one_field(values: list[str], name: str, section: str, *, carrier: str = "the
 # §5.6.4: qdtext is HTAB, SP, %x21, %x23-5B, %x5D-7E and obs-text; quoted-pair escapes one. obs-text
 # is the octets %x80-FF: the servers read a field as Latin-1 (an octet, a character), httpx as UTF-8
 # when it decodes (several octets, one character), so the lab client's `café` or `€` is obs-text too.
-QUOTED_STRING = r'"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\U0010ffff]|\\[\t \x21-\x7e\x80-\U0010ffff])*"'
+# Written as what each excludes, the same sets: a class spanning %x80-10FFFF took `re` about 5 ms
+# to compile, and the six patterns built on this one were 4 % of a fresh interpreter's first connect.
+QUOTED_STRING = r'"(?:[^\x00-\x08\x0a-\x1f"\\\x7f]|\\[^\x00-\x08\x0a-\x1f\x7f])*"'
 # §5.6.6: parameters = *( OWS ";" OWS [ parameter ] ), parameter = parameter-name "=" parameter-value.
 # Written so that no run of OWS can be read two ways (a regex that could would backtrack on it).
 PARAMETERS = rf"(?:[ \t]*;(?:[ \t]*{TOKEN}=(?:{TOKEN}|{QUOTED_STRING}))?)*"
