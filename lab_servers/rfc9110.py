@@ -169,7 +169,8 @@ def one_field(values: list[str], name: str, section: str, *, carrier: str = "the
 # is the octets %x80-FF: the servers read a field as Latin-1 (an octet, a character), httpx as UTF-8
 # when it decodes (several octets, one character), so the lab client's `café` or `€` is obs-text too.
 # Written as what each excludes, the same sets: a class spanning %x80-10FFFF took `re` about 5 ms
-# to compile, and the six patterns built on this one were 4 % of a fresh interpreter's first connect.
+# to compile, and the six patterns built on this one were 7 % of the instructions of a fresh
+# interpreter's first connect (`benchmarks/instructions.py`; README, "Working on the lab").
 QUOTED_STRING = r'"(?:[^\x00-\x08\x0a-\x1f"\\\x7f]|\\[^\x00-\x08\x0a-\x1f\x7f])*"'
 # §5.6.6: parameters = *( OWS ";" OWS [ parameter ] ), parameter = parameter-name "=" parameter-value.
 # Written so that no run of OWS can be read two ways (a regex that could would backtrack on it).
