@@ -97,7 +97,13 @@ class BrowserOrigins:
         # h11 refuses two Host fields before any application; two Origin fields it passes on, and
         # the dict above kept the last: an allowed origin after an attacker's was vetted, and echoed.
         if not self.host_allowed(headers.get("host", "")):
-            why = f"Host {headers.get('host', '')!r} is not a name this lab serves (DNS-rebinding protection)"
+            # h11 refuses an HTTP/1.1 request without Host (RFC 9112 §3.2); an HTTP/1.0 one may omit it.
+            named = (
+                f"Host {headers['host']!r} is not a name this lab serves"
+                if "host" in headers
+                else "the request has no Host field (HTTP/1.0 may omit it), so nothing says which name it was sent to"
+            )
+            why = f"{named} (DNS-rebinding protection)"
             await refuse(scope["path"], 403, why)(scope, receive, send)
             return
         try:

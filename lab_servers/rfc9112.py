@@ -25,6 +25,11 @@ rules about a request it parsed are the server's, and one about a request it is 
   and `GET ?x=1` on as paths: 404s, and the served trace joined the target to the host
   (`http://127.0.0.1:8001mcp`). The lab opens no tunnels: CONNECT is 501 Not Implemented
   (RFC 9110 §15.6.2), not a 404 or 403 judged by a Host field §3.3 says it does not use.
+  asterisk-form is "*" alone: `OPTIONS *?x` is in no form (uvicorn splits off the query).
+- §3.2.4: `OPTIONS *` asks about the server as a whole, not one of its resources; RFC 9110 §9.3.7
+  calls it "only useful as a 'ping' or 'no-op' type of method". uvicorn handed `*` on as a path,
+  and each lab server answered 404 for an endpoint it named `/*`. `ServerAsAWhole`, behind the
+  Host and Origin gates, answers it 200 with no content.
 - §3: a server "MUST respond with a 414 (URI Too Long) status code" to a request-target longer
   than it wishes to parse. h11 limits only a head still incomplete, so a longer one that came in
   one read was served and one that came in pieces was a 400; `oversized_head` judges it whole
@@ -57,16 +62,18 @@ _HOST = re.compile(r"(?:\[(?P<literal>[^\]]*)\]|(?:[0-9A-Za-z._~!$&'()*+,;=-]|%[
 _IPV_FUTURE = re.compile(r"[vV][0-9A-Fa-f]+\.[0-9A-Za-z._~!$&'()*+,;=:-]+")
 
 
-def request_target_form(target: str, method: str) -> str | None:
-    """The form of a request-target, its query aside (RFC 9112 §3.2): "origin", "absolute",
-    "authority" (CONNECT's), "asterisk" (OPTIONS'), or None when it is in none of them."""
+def request_target_form(target: str, method: str, query: str = "") -> str | None:
+    """The form of a request-target (RFC 9112 §3.2), given as uvicorn splits it (`target` up to
+    the "?", then the `query`): "origin", "absolute", "authority" (CONNECT's), "asterisk"
+    (OPTIONS'), or None when it is in none of them."""
     if target.startswith("/"):
         return "origin"
     if _ABSOLUTE_FORM.fullmatch(target):
         return "absolute"
     if method == "CONNECT":
         return "authority" if is_host_field(target) else None
-    return "asterisk" if target == "*" and method == "OPTIONS" else None
+    # §3.2.4: asterisk-form = "*", with nothing after it.
+    return "asterisk" if target == "*" and not query and method == "OPTIONS" else None
 
 
 def is_host_field(value: str) -> bool:
@@ -133,13 +140,14 @@ class Rfc9112:
         fields = [(k.lower(), v.decode("latin-1")) for k, v in scope["headers"]]
         hosts = [value for name, value in fields if name == b"host"]
         names = {name for name, _ in fields}
-        form = request_target_form(raw_target, scope["method"])
+        query = scope.get("query_string", b"").decode("latin-1")
+        form = request_target_form(raw_target, scope["method"], query)
         if form is None:
-            query = scope.get("query_string", b"").decode("latin-1")
             shown = raw_target + (f"?{query}" if query else "")
             why = (
                 f"the request-target {shown!r} is in none of the forms RFC 9112 §3.2 defines: a path begins"
-                " with '/'; '*' is for OPTIONS alone and host:port for CONNECT alone (§3.2.3, §3.2.4)"
+                " with '/'; '*' is for OPTIONS alone, with no query, and host:port for CONNECT alone (§3.2.3,"
+                " §3.2.4)"
             )
             await self.refusal(scope["path"], 400, why)(scope, receive, send)
         elif scope["method"] == "CONNECT":
@@ -169,3 +177,22 @@ class Rfc9112:
             await answer_and_close(send, self.refusal(scope["path"], 400, why))
         else:
             await self.app(scope, receive, send)
+
+
+class ServerAsAWhole:
+    """ASGI middleware, behind the Host and Origin gates, in front of one lab server: answers
+    `OPTIONS *`, which asks about the server as a whole (RFC 9112 §3.2.4), 200 with no content.
+    RFC 9110 §9.3.7: such a request "is only useful as a 'ping' or 'no-op' type of method", and
+    "A server MUST generate a Content-Length field with a value of "0" if no content is to be sent
+    in the response". No `Allow`: what a lab server allows differs from one endpoint to the next,
+    and each says so in its own 405."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "OPTIONS" and scope.get("raw_path") == b"*":
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"0")]})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await self.app(scope, receive, send)

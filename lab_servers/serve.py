@@ -48,7 +48,7 @@ from .loopback import is_loopback_host
 from .metadata_host import MetadataHost
 from .revisions import DEFAULT_REVISION
 from .revisions import revision as revision_named
-from .rfc9112 import Rfc9112
+from .rfc9112 import Rfc9112, ServerAsAWhole
 from .serve_outbound import connect_outside
 from .serve_sockets import (
     CANONICAL_HOST,
@@ -244,7 +244,8 @@ async def serving(
         for (app, lifespan, refusal), port in zip(apps, ports, strict=True):
             # A foreign Host or Origin is refused first (403); a loopback alias is told the canonical name (421).
             canonical = f"{named}:{port}", f"{scheme}://{named}:{port}"
-            inner = app if any_host else canonical_host_only(app, *canonical, refusal=refusal)
+            whole = ServerAsAWhole(app)  # `OPTIONS *`, once the gates have judged its Host
+            inner = whole if any_host else canonical_host_only(whole, *canonical, refusal=refusal)
             guarded = BrowserOrigins(
                 inner, own_origins=origins, allowed_hosts=(named,), any_host=any_host, refusal=refusal
             )

@@ -103,7 +103,7 @@ def _target(scope: Scope, host: str) -> tuple[str, str]:
     authority = absolute_form_authority(path)
     if authority is not None:
         return authority, path + (f"?{query}" if query else "")
-    form = request_target_form(scope.get("raw_path", path.encode()).decode("latin-1"), scope["method"])
+    form = request_target_form(scope.get("raw_path", path.encode()).decode("latin-1"), scope["method"], query)
     if form == "authority":
         host = path
     # An invalid Host (answered 400, RFC 9112 §3.2) is recorded as sent, but percent-encoded inside

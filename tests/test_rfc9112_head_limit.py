@@ -95,3 +95,5 @@ def test_each_request_target_has_the_form_rfc_9112_gives_it() -> None:
              ("*", "OPTIONS"): "asterisk", ("*", "GET"): None, ("a.example:443", "GET"): None, ("mcp", "GET"): None,
              ("", "GET"): None, ("user@a.example:443", "CONNECT"): None}  # fmt: skip
     assert {key: request_target_form(*key) for key in forms} == forms
+    # §3.2.4: asterisk-form is "*" alone; uvicorn hands `OPTIONS *?x` on as "*" and the query "x".
+    assert request_target_form("*", "OPTIONS", "x") is None

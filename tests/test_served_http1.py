@@ -21,6 +21,7 @@ import uvicorn.protocols.websockets.auto
 
 from lab_servers.trace import Exchange
 
+from .emitted_bodies import problems
 from .serve_helpers import served, tls_dir, trusting
 
 pytestmark = pytest.mark.anyio
@@ -117,6 +118,53 @@ async def test_a_request_target_in_no_form_of_rfc_9112_is_a_400_that_quotes_it(t
     assert "'*' is for OPTIONS alone" in answers[2][1]["error_description"]
     # RFC 9112 §3.3: the target URI of a target in no origin-form has an empty path; its host stays its own.
     assert [e.url for e in exchanges] == [f"https://{urlsplit(url).netloc}" for url, _ in sent]
+
+
+async def test_options_asterisk_is_a_ping_each_server_answers_200_with_no_content_once_its_gates_pass(
+    tls_dir: Path,
+) -> None:
+    """RFC 9112 §3.2.4: `OPTIONS *` asks about the server as a whole, not a resource; RFC 9110
+    §9.3.7 calls it "only useful as a 'ping' or 'no-op'", and an answer without content MUST carry
+    `Content-Length: 0`. uvicorn handed `*` on as a path, and each server answered 404 for an
+    endpoint it named `/*`. A foreign Host is still refused first; `*` with a query is no
+    asterisk-form, and is in no form at all (400)."""
+    exchanges: list[Exchange] = []
+    heads: list[bytes] = []
+    async with served(tls_dir, on_exchange=exchanges.append) as lab:
+        context = trusting(tls_dir)
+        servers = [lab.mcp_url, lab.issuer, lab.documents_origin]
+        for url in servers:
+            host = urlsplit(url).netloc
+            reader, writer = await asyncio.open_connection(
+                *host.rsplit(":", 1), ssl=context, server_hostname="127.0.0.1"
+            )
+            writer.write(f"OPTIONS * HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+            heads.append(await asyncio.wait_for(reader.read(), 10))
+            writer.close()
+        query = await exchange(lab.issuer, b"OPTIONS *?x HTTP/1.1\r\nHost: {host}\r\n\r\n", context)
+        foreign = await exchange(lab.issuer, b"OPTIONS * HTTP/1.1\r\nHost: evil.example\r\n\r\n", context)
+    for head in heads:
+        assert head.startswith(b"HTTP/1.1 200 OK\r\n") and head.endswith(b"\r\n\r\n"), head  # nothing after the head
+        assert re.search(rb"(?i)\r\ncontent-length: 0\r\n", head), head
+    assert [(e.method, e.status, e.url) for e in exchanges[:3]] == [
+        ("OPTIONS", 200, f"https://{urlsplit(url).netloc}")
+        for url in servers  # §3.3: empty path and query
+    ]
+    assert not [problem for e in exchanges for problem in problems(e)]  # each answer as RFC 9110 writes it
+    assert query[0] == b"HTTP/1.1 400 Bad Request" and "'*?x' is in none of the forms" in query[1]["error_description"]
+    assert foreign[0] == b"HTTP/1.1 403 Forbidden" and "'evil.example'" in foreign[1]["error_description"]
+
+
+async def test_an_http_1_0_request_without_host_is_refused_for_its_missing_host_not_an_empty_name(
+    tls_dir: Path,
+) -> None:
+    """RFC 9112 §3.2: an HTTP/1.1 request without Host is h11's 400; HTTP/1.0 may omit it, and the
+    DNS-rebinding gate, which cannot tell what name such a request was sent to, refuses it. The
+    refusal said "Host '' is not a name this lab serves", quoting a field that was never sent."""
+    async with served(tls_dir) as lab:
+        status, body, _ = await exchange(lab.issuer, b"GET /jwks.json HTTP/1.0\r\n\r\n", trusting(tls_dir))
+    assert status == b"HTTP/1.1 403 Forbidden" and body["error"] == "invalid_request"
+    assert body["error_description"].startswith("the request has no Host field (HTTP/1.0 may omit it)")
 
 
 async def test_connect_is_not_implemented_and_traced_for_the_authority_it_names(tls_dir: Path) -> None:
