@@ -55,6 +55,11 @@ TWO_ORIGINS = (
 )
 
 
+# h11 refuses an HTTP/1.1 request without Host (RFC 9112 §3.2); HTTP/1.0 may omit it, and then no
+# name says which server the request was meant for (RFC 9112 §3.3: its authority is empty).
+NO_HOST = "the request has no Host field (HTTP/1.0 may omit it), so nothing says which name it was sent to"
+
+
 def one_origin(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     """The request's Origin (None: none sent); RepeatedField for two. RFC 6454 §7.3: "The user
     agent MUST NOT include more than one Origin header field in any HTTP request"; read first-only
@@ -97,12 +102,7 @@ class BrowserOrigins:
         # h11 refuses two Host fields before any application; two Origin fields it passes on, and
         # the dict above kept the last: an allowed origin after an attacker's was vetted, and echoed.
         if not self.host_allowed(headers.get("host", "")):
-            # h11 refuses an HTTP/1.1 request without Host (RFC 9112 §3.2); an HTTP/1.0 one may omit it.
-            named = (
-                f"Host {headers['host']!r} is not a name this lab serves"
-                if "host" in headers
-                else "the request has no Host field (HTTP/1.0 may omit it), so nothing says which name it was sent to"
-            )
+            named = f"Host {headers['host']!r} is not a name this lab serves" if "host" in headers else NO_HOST
             why = f"{named} (DNS-rebinding protection)"
             await refuse(scope["path"], 403, why)(scope, receive, send)
             return

@@ -278,6 +278,14 @@ def test_a_port_is_ascii_digits_not_any_unicode_digit() -> None:
     assert refused is not None and refused.status_code == 421
 
 
+def test_a_request_without_host_is_refused_for_its_missing_host_not_as_an_empty_name() -> None:
+    # HTTP/1.0 may omit Host (h11 refuses HTTP/1.1 without one, RFC 9112 §3.2); served on every
+    # interface the lab's own gates let any Host through, and this one said "Host ''".
+    refused = rebinding_refusal([(b"content-type", b"application/json")], ("127.0.0.1:*",), ())
+    assert refused is not None and refused.status_code == 421
+    assert json.loads(refused.body)["error"]["message"].startswith("the request has no Host field")
+
+
 async def test_a_loopback_name_with_a_port_is_served(lab: Lab) -> None:
     response = await post(lab, TOOLS_LIST, Host="localhost:8000")
     assert response.status_code == 200 and response.json()["id"] == 1

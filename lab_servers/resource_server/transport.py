@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from starlette.responses import Response
 from starlette.types import Message, Receive
 
-from ..browser_origins import TWO_ORIGINS, one_origin
+from ..browser_origins import NO_HOST, TWO_ORIGINS, one_origin
 from ..rfc9110 import (
     ACCEPTED_CODINGS,
     JSON_UTF8,
@@ -92,15 +92,14 @@ def rebinding_refusal(
         # RFC 9112 §3.2: a server "MUST respond with a 400 (Bad Request) status code to any HTTP/1.1
         # request message ... that contains more than one Host header field line" (h11 does so
         # served; in process the first was judged here, and the SDK and Starlette read the first too).
-        host = one_field(field_values(headers, b"host"), "Host", "§7.2; RFC 9112 §3.2") or ""
+        host = one_field(field_values(headers, b"host"), "Host", "§7.2; RFC 9112 §3.2")
     except RepeatedField as repeated:
         return transport_refusal(400, str(repeated))
-    if not _listed(host, hosts):
+    if host is None or not _listed(host, hosts):
         # RFC 9110 §15.5.20: 421 for a request directed at a server that will not answer for
         # that authority; a DNS-rebinding page's requests carry the attacker's name.
-        return transport_refusal(
-            421, f"Host {host!r} is not a name this MCP server answers to (DNS-rebinding protection, RFC 9110 §15.5.20)"
-        )
+        named = NO_HOST if host is None else f"Host {host!r} is not a name this MCP server answers to"
+        return transport_refusal(421, f"{named} (DNS-rebinding protection, RFC 9110 §15.5.20)")
     try:
         origin = one_origin(headers)
     except RepeatedField as repeated:
