@@ -25,7 +25,8 @@ rules about a request it parsed are the server's, and one about a request it is 
   and `GET ?x=1` on as paths: 404s, and the served trace joined the target to the host
   (`http://127.0.0.1:8001mcp`). The lab opens no tunnels: CONNECT is 501 Not Implemented
   (RFC 9110 §15.6.2), not a 404 or 403 judged by a Host field §3.3 says it does not use.
-  asterisk-form is "*" alone: `OPTIONS *?x` is in no form (uvicorn splits off the query).
+  asterisk-form is "*" alone: `OPTIONS *?x` is in no form (uvicorn splits off the query), nor is
+  a target with a fragment (`GET /mcp#x`: a 404 for an endpoint named `/mcp#x`).
 - §3.2.4: `OPTIONS *` asks about the server as a whole, not one of its resources; RFC 9110 §9.3.7
   calls it "only useful as a 'ping' or 'no-op' type of method". uvicorn handed `*` on as a path,
   and each lab server answered 404 for an endpoint it named `/*`. `ServerAsAWhole`, behind the
@@ -66,6 +67,8 @@ def request_target_form(target: str, method: str, query: str = "") -> str | None
     """The form of a request-target (RFC 9112 §3.2), given as uvicorn splits it (`target` up to
     the "?", then the `query`): "origin", "absolute", "authority" (CONNECT's), "asterisk"
     (OPTIONS'), or None when it is in none of them."""
+    if "#" in target or "#" in query:
+        return None  # §3.2.1-§3.2.2, RFC 3986 §3.3-§3.5: no path or query holds "#"; a fragment stays with the client
     if target.startswith("/"):
         return "origin"
     if _ABSOLUTE_FORM.fullmatch(target):
@@ -148,6 +151,7 @@ class Rfc9112:
                 f"the request-target {shown!r} is in none of the forms RFC 9112 §3.2 defines: a path begins"
                 " with '/'; '*' is for OPTIONS alone, with no query, and host:port for CONNECT alone (§3.2.3,"
                 " §3.2.4)"
+                + ("; '#' begins a fragment, which a client does not send (RFC 3986 §3.5)" if "#" in shown else "")
             )
             await self.refusal(scope["path"], 400, why)(scope, receive, send)
         elif scope["method"] == "CONNECT":

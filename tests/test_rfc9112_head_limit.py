@@ -93,7 +93,9 @@ async def test_options_asterisk_goes_on_to_the_application() -> None:
 def test_each_request_target_has_the_form_rfc_9112_gives_it() -> None:
     forms = {("/mcp", "POST"): "origin", ("https://a.example/x", "GET"): "absolute", ("a.example:443", "CONNECT"): "authority",
              ("*", "OPTIONS"): "asterisk", ("*", "GET"): None, ("a.example:443", "GET"): None, ("mcp", "GET"): None,
-             ("", "GET"): None, ("user@a.example:443", "CONNECT"): None}  # fmt: skip
+             ("", "GET"): None, ("user@a.example:443", "CONNECT"): None, ("/mcp#x", "GET"): None,
+             ("https://a.example/x#y", "GET"): None}  # fmt: skip
     assert {key: request_target_form(*key) for key in forms} == forms
     # §3.2.4: asterisk-form is "*" alone; uvicorn hands `OPTIONS *?x` on as "*" and the query "x".
     assert request_target_form("*", "OPTIONS", "x") is None
+    assert request_target_form("/token", "POST", "a=b#c") is None  # RFC 3986 §3.4: a query ends at "#"

@@ -105,17 +105,20 @@ async def test_a_request_target_in_no_form_of_rfc_9112_is_a_400_that_quotes_it(t
     exchanges: list[Exchange] = []
     async with served(tls_dir, on_exchange=exchanges.append) as lab:
         context = trusting(tls_dir)
-        sent = [(lab.mcp_url, "mcp"), (lab.issuer, "token?x=1"), (lab.issuer, "*"), (lab.documents_origin, "?a=b")]
+        sent = [(lab.mcp_url, "mcp"), (lab.issuer, "token?x=1"), (lab.issuer, "*"), (lab.documents_origin, "?a=b"),
+                (lab.mcp_url, "/mcp#x"), (lab.issuer, "/jwks.json?a=b#x")]  # fmt: skip
         answers = [
             await exchange(url, f"GET {target} HTTP/1.1\r\nHost: {{host}}\r\n\r\n".encode(), context)
             for url, target in sent
         ]
-    assert [status for status, _, _ in answers] == [b"HTTP/1.1 400 Bad Request"] * 4, answers
+    assert [status for status, _, _ in answers] == [b"HTTP/1.1 400 Bad Request"] * 6, answers
     # Each server refuses in the shape it gives a path outside its endpoints (`error_text.Refusal`).
     assert {body["error"] for _, body, _ in answers} == {"invalid_request"}
     assert "'mcp' is in none of the forms RFC 9112 section 3.2" in answers[0][1]["error_description"]
     assert answers[1][1]["error"] == "invalid_request" and "'token?x=1'" in answers[1][1]["error_description"]
     assert "'*' is for OPTIONS alone" in answers[2][1]["error_description"]
+    # RFC 3986 §3.5: a fragment is the client's; uvicorn handed `/mcp#x` on as a path, a 404.
+    assert all("'#' begins a fragment" in body["error_description"] for _, body, _ in answers[4:])
     # RFC 9112 §3.3: the target URI of a target in no origin-form has an empty path; its host stays its own.
     assert [e.url for e in exchanges] == [f"https://{urlsplit(url).netloc}" for url, _ in sent]
 
