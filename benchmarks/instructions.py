@@ -1,9 +1,12 @@
 """How many machine instructions one in-process handshake executes: a measure that, unlike
 milliseconds, does not move with the machine's speed or load. Wall times on the shared 2-core
 machines this lab is built on drift by more than 2× within an hour (the same handshake took 4.5
-to 10.2 ms on 2026-12-04, README), so a 10 % change in code is invisible in them; an instruction count repeats to within a few hundred instructions, on any
-machine, busy or idle (between sessions it has moved by 0.2 %: count a baseline in the same
-session). A script that prints numbers, not a test.
+to 10.2 ms on 2026-12-04, README), so a 10 % change in code is invisible in them; an instruction
+count repeats to within a few hundred instructions, on any machine, busy or idle. It does move,
+by up to about 1 %, with the checkout's directory and the process's environment: one commit
+counted 22.26 M per 2026-07-28 DCR handshake in one worktree and 22.51 M in another, and 300
+more environment variables made it 22.43 M (2026-12-06). Compare counts taken in one session,
+in one directory. A script that prints numbers, not a test.
 
     .venv/bin/python benchmarks/instructions.py            # every revision, every scenario
     .venv/bin/python benchmarks/instructions.py --json     # the same, then one JSON object on the last line
