@@ -29,8 +29,8 @@ rules about a request it parsed are the server's, and one about a request it is 
   a target with a fragment (`GET /mcp#x`: a 404 for an endpoint named `/mcp#x`).
 - §3.2.4: `OPTIONS *` asks about the server as a whole, not one of its resources; RFC 9110 §9.3.7
   calls it "only useful as a 'ping' or 'no-op' type of method". uvicorn handed `*` on as a path,
-  and each lab server answered 404 for an endpoint it named `/*`. `ServerAsAWhole`, behind the
-  Host and Origin gates, answers it 200 with no content.
+  and each lab server answered 404 for an endpoint it named `*` or `/*`. `ServerAsAWhole`, behind
+  the Host and Origin gates, answers it 200 with no content.
 - §3: a server "MUST respond with a 414 (URI Too Long) status code" to a request-target longer
   than it wishes to parse. h11 limits only a head still incomplete, so a longer one that came in
   one read was served and one that came in pieces was a 400; `oversized_head` judges it whole

@@ -129,7 +129,7 @@ async def test_options_asterisk_is_a_ping_each_server_answers_200_with_no_conten
     """RFC 9112 §3.2.4: `OPTIONS *` asks about the server as a whole, not a resource; RFC 9110
     §9.3.7 calls it "only useful as a 'ping' or 'no-op'", and an answer without content MUST carry
     `Content-Length: 0`. uvicorn handed `*` on as a path, and each server answered 404 for an
-    endpoint it named `/*`. A foreign Host is still refused first; `*` with a query is no
+    endpoint it named `*` or `/*`. A foreign Host is still refused first; `*` with a query is no
     asterisk-form, and is in no form at all (400)."""
     exchanges: list[Exchange] = []
     heads: list[bytes] = []
