@@ -58,9 +58,34 @@ async def test_a_wrong_client_secret_in_the_body_is_invalid_client_and_gets_no_t
 async def test_a_token_request_naming_no_client_at_all_is_invalid_request(lab: Lab) -> None:
     # RFC 6749 §4.1.3: client_id is REQUIRED when the client does not authenticate; a request with
     # neither names no client that could have failed to authenticate, so it is missing a required
-    # parameter (§5.2: invalid_request, 400), not invalid_client.
-    response = await token_request(lab, {"grant_type": "authorization_code", "code": "x"})
-    assert_oauth_error(response, 400, "invalid_request", "client_id is required")
+    # parameter (§5.2: invalid_request, 400), not invalid_client. The rule named is the token
+    # endpoint's (OAuth 2.1 §3.2.2, §4.1.3), not the authorization request's §4.1.1 it once cited.
+    for grant in (
+        {"grant_type": "authorization_code", "code": "x"},
+        {"grant_type": "refresh_token", "refresh_token": "x"},
+    ):
+        response = await token_request(lab, grant)
+        assert_oauth_error(response, 400, "invalid_request", "client_id is required", "OAuth 2.1 section 3.2.2")
+        assert "4.1.1" not in response.json()["error_description"]
+
+
+async def test_a_revocation_naming_no_client_is_invalid_request_citing_rfc_7009(lab: Lab) -> None:
+    # RFC 7009 §2.1: the AS checks that the token was issued to the client asking, which a request
+    # naming no client does not let it do.
+    async with lab.httpx_client() as http:
+        response = await http.post(f"{ISSUER}/revoke", data={"token": "x"})
+    assert_oauth_error(response, 400, "invalid_request", "client_id is required", "RFC 7009 section 2.1")
+
+
+async def test_an_introspection_authenticating_no_client_is_401_invalid_client(lab: Lab) -> None:
+    # RFC 7662 §2.1: the endpoint requires its caller's authorization; RFC 6749 §5.2 lists "no client
+    # authentication included" under invalid_client, a 401 with a challenge (RFC 9110 §15.5.2). It
+    # was a 400 "client_id is required", citing the authorization request (OAuth 2.1 §4.1.1).
+    async with lab.httpx_client() as http:
+        bare = await http.post(f"{ISSUER}/introspect", data={"token": "x"})
+        secret_only = await http.post(f"{ISSUER}/introspect", data={"token": "x", "client_secret": "s"})
+    assert_basic_challenge(bare, "RFC 7662 section 2.1")
+    assert_oauth_error(secret_only, 400, "invalid_request", "client_id is required", "RFC 7662 section 2.1")
 
 
 async def test_a_body_client_id_naming_another_client_is_401_with_a_basic_challenge(lab: Lab) -> None:

@@ -44,10 +44,24 @@ _BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{
 _CONTROL = re.compile(rb"[\x00-\x1f\x7f]")  # RFC 5234 B.1: CTL
 
 
+# What a token-endpoint request that authenticates no client must send instead, and where that is
+# written. /authorize has its own rule (OAuth 2.1 §4.1.1, `client_ids.resolve_client`), and so do
+# the endpoints that borrow the token endpoint's client authentication (RFC 7009, RFC 7662).
+TOKEN_ENDPOINT_CLIENT_ID = (
+    "a client that does not authenticate names itself with client_id (OAuth 2.1 §3.2.2; for a code, §4.1.3)"
+)
+
+
 async def authenticate_client(
-    server: AuthorizationServerState, form: dict[str, str], authorization: str | None
+    server: AuthorizationServerState,
+    form: dict[str, str],
+    authorization: str | None,
+    *,
+    unnamed: str = TOKEN_ENDPOINT_CLIENT_ID,
 ) -> Client:
-    # Every refusal below is invalid_client: a 401 whose WWW-Authenticate names Basic (errors.py).
+    """The client a request authenticates, or names (a public client). `unnamed` says what a
+    request naming no client at all is missing, citing the endpoint's own rule: invalid_request."""
+    # Every other refusal below is invalid_client: a 401 whose WWW-Authenticate names Basic (errors.py).
     basic = basic_attempt(authorization)
     refuse_more_than_one_method(form, basic is not None)
     if basic is not None:
@@ -60,7 +74,11 @@ async def authenticate_client(
         _require_method(client, "private_key_jwt")
         await _check_client_assertion(server, client, form)
     else:
-        client = await _resolve(server, form.get("client_id", ""))
+        if not form.get("client_id"):
+            # No credentials and no client_id: no client tried and failed to authenticate; the
+            # request lacks a parameter (RFC 6749 §5.2: invalid_request).
+            raise OAuthError("invalid_request", f"client_id is required: {unnamed}")
+        client = await _resolve(server, form["client_id"])
         if "client_secret" in form:
             _require_secret_in_body(server, client)
             _check_secret(client, form["client_secret"])
@@ -129,9 +147,9 @@ async def _resolve(server: AuthorizationServerState, client_id: str) -> Client:
         return await resolve_client(client_id, server.registry, server.cimd, server.capabilities)
     except OAuthError as exc:
         if exc.error == "invalid_request":
-            # No client_id at all: the request is malformed, no client tried to authenticate. Only
-            # a request with no credentials gets here so: Basic's empty user-id was refused by
-            # _parse_basic, and an assertion's iss is a non-empty string.
+            # An empty client_id, which no caller passes: a request with no credentials and no
+            # client_id was refused in authenticate_client, Basic's empty user-id by _parse_basic,
+            # and an assertion's iss is a non-empty string.
             raise
         # Credentials that name no client, or one this AS cannot find, fail to authenticate it
         # (RFC 6749 §5.2: invalid_client, "unknown client").

@@ -21,7 +21,11 @@ async def revocation_request(
 ) -> None:
     form = single_valued(items)
     # §2.1: the client authenticates as it does at the token endpoint (public clients send client_id).
-    client = await authenticate_client(server, form, authorization)
+    unnamed = (
+        "a client that does not authenticate names itself with client_id, so that the AS can check the token "
+        "was issued to it (RFC 7009 §2.1)"
+    )
+    client = await authenticate_client(server, form, authorization, unnamed=unnamed)
     token = form.get("token")
     if not token:
         raise OAuthError("invalid_request", "token is required (RFC 7009 §2.1)")

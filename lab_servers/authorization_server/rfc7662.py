@@ -23,7 +23,14 @@ async def introspection_request(
     server: AuthorizationServerState, items: list[tuple[str, str]], authorization: str | None
 ) -> dict[str, Any]:
     form = single_valued(items)
-    caller = await authenticate_client(server, form, authorization)
+    if authorization is None and not {"client_id", "client_secret", "client_assertion"} & form.keys():
+        # RFC 6749 §5.2 names "no client authentication included" among invalid_client's causes.
+        raise invalid_client(
+            "introspection needs an authenticated, authorised caller; this request authenticates no client (RFC 7662 §2.1)"
+        )
+    caller = await authenticate_client(
+        server, form, authorization, unnamed="introspection needs an authenticated, authorised caller (RFC 7662 §2.1)"
+    )
     if caller.token_endpoint_auth_method == "none":
         raise invalid_client(
             "introspection needs an authenticated, authorised caller; a public client is neither (RFC 7662 §2.1)"
