@@ -125,7 +125,7 @@ async def test_a_tool_needing_more_scope_gets_403_insufficient_scope_with_the_sc
 
 
 async def test_a_token_in_the_query_string_is_ignored_so_the_request_has_none(lab: Lab) -> None:
-    # OAuth 2.1 §5.2: "resource servers MUST ignore access tokens in a URI query parameter": the
+    # OAuth 2.1 §5.1: "resource servers MUST ignore access tokens in a URI query parameter": the
     # request sent no credentials (RFC 6750 §3.1: a challenge without an error code). It was 400.
     response = await post_mcp(lab, TOOLS_LIST, url=f"{MCP_URL}?access_token={mint(lab)}")
     assert response.status_code == 401

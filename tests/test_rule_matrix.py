@@ -342,7 +342,7 @@ RULES = [
     Rule("bearer-invalid-token", "RFC 6750 §3.1: an invalid token gets 401 with error=\"invalid_token\"", "bearer", invalid_token),
     Rule("bearer-malformed", "RFC 6750 §2.1, §3.1: credentials that are not one Bearer b64token get 400 invalid_request", "bearer", malformed_credentials),
     Rule("bearer-insufficient-scope", "RFC 6750 §3.1: a token short of scope gets 403 insufficient_scope naming the scope", "scoped", insufficient_scope),
-    Rule("bearer-not-in-query", "OAuth 2.1 §5.2: resource servers MUST ignore access tokens in a URI query parameter (MCP §9.1: clients MUST NOT send them there)", "bearer", no_token_in_the_query),
+    Rule("bearer-not-in-query", "OAuth 2.1 §5.1: resource servers MUST ignore access tokens in a URI query parameter (MCP §9.1: clients MUST NOT send them there)", "bearer", no_token_in_the_query),
     Rule("bearer-scheme-any-case", "RFC 9110 §11.1: the authentication scheme is case-insensitive (Bearer)", "bearer", bearer_scheme_any_case),
     Rule("bearer-resource-metadata", "RFC 9728 §5.1, MCP §4.2: the 401 challenge names the protected resource metadata", "prm", challenge_names_the_metadata),
     Rule("jsonrpc-unknown-method", "JSON-RPC 2.0 §5.1: a method that does not exist gets -32601, with the request's id (2026-07-28: in a 404)", "jsonrpc", unknown_method),

@@ -251,7 +251,7 @@ class ResourceServer:
     async def authenticate(self, scope: Scope) -> TokenClaims | Response:
         """The bearer-token gate, from the request line and headers alone."""
         headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
-        # A token in the query string is not read at all: OAuth 2.1 §5.2, "clients MUST NOT send the
+        # A token in the query string is not read at all: OAuth 2.1 §5.1, "clients MUST NOT send the
         # access token in a URI query parameter, and resource servers MUST ignore access tokens in a
         # URI query parameter" (MCP §9.1 builds on it). The lab once answered such a request 400: it
         # judged it by a credential the server must not look at, and refused a valid Authorization
