@@ -70,6 +70,18 @@ async def test_bad_token_requests_are_refused_with_the_rule(
     assert_oauth_error(await token_request(lab, code_form(client["client_id"], code, **overrides)), 400, error, mention)
 
 
+async def test_a_repeated_parameter_cites_the_token_endpoint_s_rule_too(lab: Lab) -> None:
+    # OAuth 2.1 §3.1 says it of the authorization endpoint's parameters and §3.2 of the token
+    # endpoint's; one helper refuses both, and cited §3.1 alone at /token.
+    async with lab.httpx_client("client") as http:
+        response = await http.post(
+            f"{ISSUER}/token",
+            content="grant_type=authorization_code&grant_type=refresh_token",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+    assert_oauth_error(response, 400, "invalid_request", "'grant_type' is repeated", "section 3.2")
+
+
 async def test_the_resource_must_match_the_one_authorized(lab: Lab) -> None:
     lab.auth_server.resource_scopes["https://mcp.example.com/other"] = ["notes:read"]
     client = await registered_client(lab)

@@ -38,7 +38,7 @@ def single_valued(items: list[tuple[str, str]]) -> dict[str, str]:
         if key in values:
             raise OAuthError(
                 "invalid_request",
-                f"parameter {key!r} is repeated; parameters MUST NOT be included more than once (OAuth 2.1 §3.1)",
+                f"parameter {key!r} is repeated; parameters MUST NOT be included more than once (OAuth 2.1 §3.1, §3.2)",
             )
         values[key] = value
     return values
