@@ -143,14 +143,11 @@ def refuse_more_than_one_method(form: dict[str, str], basic: bool) -> None:
 
 
 async def _resolve(server: AuthorizationServerState, client_id: str) -> Client:
+    """The client a non-empty `client_id` names (authenticate_client refuses a request naming
+    none, _parse_basic an empty user-id, and an assertion's iss is a non-empty string)."""
     try:
         return await resolve_client(client_id, server.registry, server.cimd, server.capabilities)
     except OAuthError as exc:
-        if exc.error == "invalid_request":
-            # An empty client_id, which no caller passes: a request with no credentials and no
-            # client_id was refused in authenticate_client, Basic's empty user-id by _parse_basic,
-            # and an assertion's iss is a non-empty string.
-            raise
         # Credentials that name no client, or one this AS cannot find, fail to authenticate it
         # (RFC 6749 §5.2: invalid_client, "unknown client").
         raise invalid_client(exc.description) from None
