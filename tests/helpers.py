@@ -154,8 +154,11 @@ def lines_executed(in_file: Callable[[str], bool]) -> Iterator[ExecutedLines]:
     def chosen_frames_only(frame: FrameType, event: str, arg: Any) -> Any:
         return count_lines if in_file(frame.f_code.co_filename) else None
 
+    # The tracer in place before (coverage's, a debugger's) comes back after: set to None, every
+    # later test in the process ran untraced, and coverage reported their lines as never run.
+    previous = sys.gettrace()
     sys.settrace(chosen_frames_only)
     try:
         yield counted
     finally:
-        sys.settrace(None)
+        sys.settrace(previous)
