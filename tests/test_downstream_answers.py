@@ -65,3 +65,21 @@ async def test_an_answer_that_is_json_but_not_an_object_is_a_downstream_error(bo
     )
     downstream = caller(httpx.Response(200, json={"access_token": "t"}), httpx.Response(200, json=body))
     assert await raised(lambda: downstream.get("/contacts", "user-token")) == "the API's answer is not a JSON object"
+
+
+@pytest.mark.parametrize("failure", [httpx.ConnectError("connection refused"), httpx.ReadTimeout("no answer")])
+async def test_an_as_or_api_that_cannot_be_reached_is_a_downstream_error_naming_the_hop(failure: Exception) -> None:
+    # Raised inside the tool, the transport's exception became the SDK's bare "Error executing
+    # tool list_contacts" (and a traceback in the server's log), the hop and the cause unsaid.
+    def unreachable(request: httpx.Request) -> httpx.Response:
+        raise failure
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(unreachable))
+    downstream = DownstreamCaller("mcp-server", TOKEN_ENDPOINT, API, http, LabClock(), SeededIds(0))
+    named = f"({type(failure).__name__}: {failure})"
+    assert (
+        await raised(lambda: downstream.exchange("user-token"))
+        == f"the AS's token endpoint could not be reached {named}"
+    )
+    downstream.mode = "passthrough"
+    assert await raised(lambda: downstream.get("/contacts", "user-token")) == f"the API could not be reached {named}"

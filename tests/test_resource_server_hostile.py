@@ -365,6 +365,31 @@ async def test_an_introspection_answer_is_accepted_only_when_active_is_true_and_
 
 
 @pytest.mark.parametrize(
+    "failure",
+    [httpx.ConnectError("connection refused"), httpx.ReadTimeout("no answer in time")],
+    ids=["refused", "timed-out"],
+)
+async def test_an_introspecting_server_whose_as_cannot_be_reached_refuses_the_token_naming_why_not_a_500(
+    lab: Lab, failure: httpx.HTTPError
+) -> None:
+    # The token cannot be checked, so it is refused as when the JWKS cannot be loaded (RFC 6750
+    # §3.1, invalid_token, with the challenge a client re-authorizes from): the exception the
+    # AS's silence raised went out of the gate as a 500 "Internal Server Error".
+    from lab_servers.story import use_introspection
+
+    def unreachable(request: httpx.Request) -> httpx.Response:
+        raise failure
+
+    use_introspection(lab).http = httpx.AsyncClient(transport=httpx.MockTransport(unreachable))
+    response = await post_raw(lab, json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).encode(), mint(lab))
+    assert response.status_code == 401 and "invalid_token" in response.headers["www-authenticate"]
+    assert response.json()["error_description"] == (
+        f"the authorization server's introspection endpoint could not be reached ({type(failure).__name__}: "
+        f"{failure}); the token cannot be checked"
+    )
+
+
+@pytest.mark.parametrize(
     ("aud", "status"),
     [
         pytest.param([MCP_URL], 200, id="this-server-in-an-array-of-one"),

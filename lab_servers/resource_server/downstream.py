@@ -10,6 +10,7 @@ is the API, narrowed in scope, with itself named as the actor (`act`).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
@@ -78,7 +79,7 @@ class DownstreamCaller:
             "client_assertion_type": CLIENT_ASSERTION_TYPE,
             "client_assertion": self.client_assertion(),
         }
-        response = await self.http.post(self.token_endpoint, data=form)
+        response = await _sent(self.http.post(self.token_endpoint, data=form), "the AS's token endpoint")
         refused = f"token exchange refused: {response.status_code}"
         try:
             body = _json_object(response, "the AS's token-exchange answer")
@@ -101,13 +102,25 @@ class DownstreamCaller:
 
     async def get(self, path: str, user_token: str) -> dict[str, Any]:
         token = user_token if self.mode == "passthrough" else await self.exchange(user_token)
-        response = await self.http.get(self.api_url.rstrip("/") + path, headers={"Authorization": f"Bearer {token}"})
+        response = await _sent(
+            self.http.get(self.api_url.rstrip("/") + path, headers={"Authorization": f"Bearer {token}"}), "the API"
+        )
         if response.status_code != 200:
             # Judged before the body is parsed: a refusal may have none (RFC 6750 §3.1, no credentials).
             raise DownstreamError(
                 f"the API answered {response.status_code}: {response.headers.get('www-authenticate') or response.text}"
             )
         return _json_object(response, "the API's answer")
+
+
+async def _sent(request: Awaitable[httpx.Response], whom: str) -> httpx.Response:
+    """The answer to `request`, or a DownstreamError naming who could not be reached: a connection
+    refused or timed out inside the tool was the SDK's bare "Error executing tool list_contacts"
+    (and a traceback in the server's log), the cause nowhere a user could read it."""
+    try:
+        return await request
+    except httpx.HTTPError as unreachable:
+        raise DownstreamError(f"{whom} could not be reached ({type(unreachable).__name__}: {unreachable})") from None
 
 
 def _json_object(response: httpx.Response, what: str) -> dict[str, Any]:

@@ -30,11 +30,19 @@ class IntrospectingValidator:
         self._authorization = "Basic " + base64.b64encode(pair.encode()).decode()
 
     async def validate(self, token: str) -> TokenClaims:
-        response = await self.http.post(
-            self.endpoint,
-            data={"token": token, "token_type_hint": "access_token"},
-            headers={"Authorization": self._authorization},
-        )
+        try:
+            response = await self.http.post(
+                self.endpoint,
+                data={"token": token, "token_type_hint": "access_token"},
+                headers={"Authorization": self._authorization},
+            )
+        except httpx.HTTPError as unreachable:
+            # An AS that cannot be reached leaves the token unchecked, so refused as when the JWKS
+            # cannot be loaded (tokens.py): a 401 naming why, where the exception was a 500.
+            raise InvalidToken(
+                f"the authorization server's introspection endpoint could not be reached "
+                f"({type(unreachable).__name__}: {unreachable}); the token cannot be checked"
+            ) from None
         if response.status_code != 200:
             raise InvalidToken(
                 f"the authorization server refused to introspect ({response.status_code}); the token cannot be checked"
