@@ -96,7 +96,7 @@ async def token_exchange(story: Story) -> None:
     # The MCP server exchanges the user's token at the AS (RFC 8693), then calls the API with it.
     story.lab.resource_server.downstream.mode = "exchange"
     result = await story.kept["client"].call_tool("list_contacts")
-    assert "error" not in result["structuredContent"], result
+    assert result["isError"] is False and "error" not in result["structuredContent"], result
 
 
 async def introspected_call(story: Story) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from lab_servers import ISSUER, Lab
 from lab_servers.authorization_server.grants import ExchangeRule
-from lab_servers.client import decode_jwt_payload
+from lab_servers.client import LabClient, decode_jwt_payload
 from lab_servers.metadata_host import HostedResponse
 from lab_servers.story import API_URL, MCP_SERVER_CLIENT_ID, OTHER_MCP_URL, add_downstream_api, add_second_mcp_server
 
@@ -42,6 +42,17 @@ async def exchange(lab: Lab, token: str, /, *, authenticate: bool = True, **chan
         return await http.post(f"{ISSUER}/token", data={k: v for k, v in form.items() if v is not None})
 
 
+async def tool_failure(client: LabClient) -> str:
+    """What list_contacts says went wrong. MCP server/tools, "Error Handling": an API failure is a
+    tool execution error, "reported in tool results with isError: true"; it was a successful
+    result whose structured content held an "error" member, which a model reads as the contacts."""
+    result = await client.call_tool("list_contacts")
+    assert result["isError"] is True, result
+    failure = result["structuredContent"]
+    assert result["content"] == [{"type": "text", "text": failure["error"]}] and failure["caller"] == "alice"
+    return failure["error"]
+
+
 async def test_a_token_minted_for_one_mcp_server_is_refused_by_the_other(lab: Lab) -> None:
     add_second_mcp_server(lab)
     connection = await lab.connect("cimd")
@@ -65,8 +76,8 @@ async def test_passthrough_a_forwarded_user_token_is_refused_by_the_downstream_a
     add_downstream_api(lab)
     connection = await lab.connect("cimd")
     lab.resource_server.downstream.mode = "passthrough"
-    result = (await connection.client.call_tool("list_contacts"))["structuredContent"]
-    assert "401" in result["error"] and "token passthrough is forbidden" in result["error"]
+    failure = await tool_failure(connection.client)
+    assert "401" in failure and "token passthrough is forbidden" in failure
     api_calls = [e for e in lab.trace.exchanges if e.host == "api.example.com"]
     assert [e.status for e in api_calls] == [401]
 
@@ -83,8 +94,7 @@ async def test_the_mcp_server_reads_a_downstream_answer_through_the_bounded_pars
     connection = await lab.connect("cimd")
     lab.resource_server.downstream.mode = "passthrough"
     lab.resource_server.downstream.api_url = "https://deep.example/"
-    result = (await connection.client.call_tool("list_contacts"))["structuredContent"]
-    assert "the API's answer is nested deeper than 32 levels (RFC 8259 §9" in result["error"]
+    assert "the API's answer is nested deeper than 32 levels (RFC 8259 §9" in await tool_failure(connection.client)
 
 
 @pytest.mark.parametrize(
@@ -111,8 +121,8 @@ async def test_an_exchange_answer_without_a_token_is_an_error_the_tool_names(
     answer = httpx.MockTransport(lambda _: httpx.Response(status, content=body))
     async with httpx.AsyncClient(transport=answer) as as_behind_a_gateway:
         monkeypatch.setattr(lab.resource_server.downstream, "http", as_behind_a_gateway)
-        result = await connection.client.call_tool("list_contacts")
-    assert said in result["structuredContent"]["error"]
+        failure = await tool_failure(connection.client)
+    assert said in failure
 
 
 async def test_exchange_the_api_gets_a_token_for_itself_naming_the_mcp_server_as_actor(lab: Lab) -> None:
@@ -207,8 +217,7 @@ async def test_the_api_refuses_an_actor_it_does_not_trust(lab: Lab) -> None:
     api = add_downstream_api(lab)
     connection = await lab.connect("cimd")
     api.trusted_actors.clear()
-    result = (await connection.client.call_tool("list_contacts"))["structuredContent"]
-    assert "is not an MCP server this API trusts" in result["error"]
+    assert "is not an MCP server this API trusts" in await tool_failure(connection.client)
 
 
 async def test_the_as_advertises_token_exchange_once_it_has_an_exchange_rule(lab: Lab) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 from mcp.server.mcpserver import Context
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp.types import CallToolResult, TextContent
 from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -130,7 +131,7 @@ class ResourceServer:
             try:
                 return await this.downstream.get("/contacts", user_token)
             except DownstreamError as exc:
-                return {"error": str(exc), "caller": caller(ctx).subject}
+                return _tool_failure({"error": str(exc), "caller": caller(ctx).subject})
 
     def metadata(self) -> dict[str, Any]:
         return protected_resource_metadata(self.resource, [self.issuer], sorted(BASE_SCOPES))
@@ -311,6 +312,18 @@ class ResourceServer:
     ) -> Response:
         metadata_url = self.metadata_url if self.publishes_metadata else None
         return bearer_refusal(status, metadata_url, error, description, scope)
+
+
+def _tool_failure(failure: dict[str, Any]) -> Any:
+    """A tool execution error: MCP server/tools, "Error Handling": an API failure is "reported in
+    tool results with isError: true", so that a model knows the call failed. list_contacts gave
+    its failures as a successful result, which a model reads as the contacts. The message is the
+    text content, and the whole failure (who called, too) the structured content. The SDK hands a
+    CallToolResult a tool returns on as it is (`func_metadata.convert_result`), whatever the
+    tool's annotation says, so the published outputSchema stays that of the contacts."""
+    return CallToolResult(
+        content=[TextContent(type="text", text=failure["error"])], structured_content=failure, is_error=True
+    )
 
 
 def _one_accept_line(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:

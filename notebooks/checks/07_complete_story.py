@@ -42,14 +42,14 @@ assert is_correct("07-revoked-jwt", {"a": "accepted", "b": "refused"})
 assert elsewhere.status_code == 401 and "audience" in elsewhere.json()["error_description"]
 
 # %% after: n07-36  (passthrough)
-assert "token passthrough is forbidden" in result["structuredContent"]["error"]
+assert result["isError"] is True and "token passthrough is forbidden" in result["structuredContent"]["error"]
 
 # %% after: n07-39  (exchange)
 assert result["structuredContent"]["actor"] == "notes-mcp-server"
 assert decode_jwt_payload(lab.resource_server.downstream.last_exchange["access_token"])["act"] == {"sub": "notes-mcp-server"}
 
 # %% after: n07-44  (evil target)
-assert "invalid_target" in result["structuredContent"]["error"]
+assert result["isError"] is True and "invalid_target" in result["structuredContent"]["error"]
 assert is_correct("07-exchange-error", "invalid_target")
 
 # %% after: n07-47  (jwt-bearer not supported)
