@@ -10,6 +10,8 @@ import pytest
 
 from lab_servers import CLIENT_METADATA_URL, HARDENED, ISSUER, NAIVE, Lab, default_client_metadata
 from lab_servers.authorization_server.authorize import CODE_LIFETIME, CONSENT_LIFETIME
+from lab_servers.authorization_server.registration_limits import RegistrationLimits
+from lab_servers.determinism import LabClock
 from lab_servers.metadata_host import HostedResponse
 
 from .helpers import (
@@ -174,6 +176,22 @@ async def test_the_registration_rate_limit_names_its_code_choice(lab: Lab) -> No
         response, 429, "temporarily_unavailable", "RFC 7591 has no code for this", "RFC 6749 section 4.1.2.1"
     )
     assert response.headers["retry-after"] == "60"
+
+
+def test_the_rate_limiter_forgets_idle_addresses_once_it_remembers_more_than_ten_thousand() -> None:
+    # Its own memory stays bounded under a flood from many source addresses: past 10,000, every
+    # address idle for a whole window is forgotten, and one still inside its window is not.
+    clock = LabClock()
+    limits = RegistrationLimits(clock)
+    policy = HARDENED.but(registration_rate_limit=(1, 60), max_registrations=None)
+    for n in range(10_001):
+        limits.check(f"10.0.{n // 256}.{n % 256}", 0, policy)
+    clock.advance(59)
+    limits.check("192.0.2.1", 0, policy)
+    assert len(limits.recent) == 10_002  # each one's attempt is 59 s old: still inside its window
+    clock.advance(1)
+    limits.check("192.0.2.2", 0, policy)
+    assert list(limits.recent) == ["192.0.2.1", "192.0.2.2"]
 
 
 async def test_the_registration_cap_holds_against_a_concurrent_burst_that_awaits_its_logo() -> None:

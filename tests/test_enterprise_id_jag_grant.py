@@ -98,6 +98,25 @@ async def test_a_replayed_id_jag_is_refused(lab: Lab) -> None:
     assert_oauth_error(await present(lab, assertion), 400, "invalid_grant", "replay")
 
 
+async def test_a_spent_id_jag_is_remembered_until_its_exp_and_no_longer(lab: Lab) -> None:
+    # RFC 7523 §3 (7): the AS may keep a used jti until the JWT expires, to refuse its replay;
+    # past its exp the JWT is refused as expired anyway, so the entry is dropped, or the store
+    # would grow with every grant for as long as the AS runs.
+    idp = add_enterprise_idp(lab)
+    first = good(idp)
+    assert (await present(lab, first)).status_code == 200
+    spent = dict(lab.auth_server.seen_id_jags)
+    lab.clock.advance(max(spent.values()) - lab.clock.now())
+    assert (await present(lab, good(idp))).status_code == 200
+    assert len(lab.auth_server.seen_id_jags) == 1 and not set(spent) & set(lab.auth_server.seen_id_jags)
+    assert_oauth_error(await present(lab, first), 400, "invalid_grant", "expired")
+
+
+async def test_a_jwt_bearer_request_without_an_assertion_is_invalid_request(lab: Lab) -> None:
+    add_enterprise_idp(lab)
+    assert_oauth_error(await present(lab, ""), 400, "invalid_request", "assertion is required (RFC 7523 section 2.1)")
+
+
 async def test_without_a_trusted_idp_the_grant_is_unsupported(lab: Lab) -> None:
     async with lab.httpx_client("client") as http:
         response = await http.post(

@@ -19,7 +19,7 @@ from lab_servers.resource_server import tokens
 from lab_servers.resource_server.server import MAX_MCP_BODY_BYTES
 from lab_servers.resource_server.tokens import JWKS_REFRESH_INTERVAL, MAX_TOKEN_CHARS, InvalidToken, TokenValidator
 
-from .helpers import HOSTILE_JWT_HEADERS, jwt_with_header
+from .helpers import HOSTILE_JWT_HEADERS, assert_oauth_error, jwt_with_header
 from .test_resource_server import PRM_URL, TOOLS_LIST, mint, post_mcp
 
 pytestmark = pytest.mark.anyio
@@ -362,6 +362,26 @@ async def test_an_introspection_answer_is_accepted_only_when_active_is_true_and_
             lab, json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).encode(), "opaque"
         )
         assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    ("answer", "mention"),
+    [
+        pytest.param(httpx.Response(401, json={"error": "invalid_client"}), "refused to introspect (401)", id="refused"),
+        pytest.param(httpx.Response(200, text="<html>"), "not usable: the introspection response is not valid JSON", id="html"),
+        pytest.param(httpx.Response(200, json=["active"]), "not a JSON object (RFC 7662 section 2.2)", id="array"),
+    ],
+)  # fmt: skip
+async def test_an_introspection_answer_that_is_no_introspection_response_leaves_the_token_refused(
+    lab: Lab, answer: httpx.Response, mention: str
+) -> None:
+    # RFC 7662 §2.2: the answer is a JSON object with `active`; §2.3: an error status is about the
+    # request, not the token. Either way the token is unchecked, so refused, naming why.
+    from lab_servers.story import use_introspection
+
+    use_introspection(lab).http = httpx.AsyncClient(transport=httpx.MockTransport(lambda request: answer))
+    response = await post_raw(lab, json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).encode(), mint(lab))
+    assert_oauth_error(response, 401, "invalid_token", mention)
 
 
 @pytest.mark.parametrize(

@@ -194,6 +194,11 @@ async def test_a_public_client_may_not_exchange(lab: Lab) -> None:
         # RFC 8693 §2.2.2: an actor_token this AS will not verify is refused, never ignored.
         ({"actor_token": "garbage", "actor_token_type": ACCESS_TOKEN_TYPE}, "does not accept an actor_token"),
         ({"resource": None}, "name the downstream API"),
+        # RFC 8693 §2.1: subject_token and subject_token_type are REQUIRED.
+        ({"subject_token": None}, "subject_token and subject_token_type are required"),
+        ({"subject_token_type": None}, "subject_token and subject_token_type are required"),
+        # §2.2.2: an audience the rule does not list is invalid_target, as a resource is.
+        ({"resource": None, "audience": "billing-api"}, "may not obtain tokens for 'billing-api'"),
     ],
 )
 async def test_malformed_exchanges_are_refused_with_the_rule(lab: Lab, changes: dict, mention: str) -> None:
@@ -218,6 +223,20 @@ async def test_the_api_refuses_an_actor_it_does_not_trust(lab: Lab) -> None:
     connection = await lab.connect("cimd")
     api.trusted_actors.clear()
     assert "is not an MCP server this API trusts" in await tool_failure(connection.client)
+
+
+async def test_the_api_refuses_a_token_for_itself_that_names_no_actor(lab: Lab) -> None:
+    # RFC 8693 §4.1: act names the party acting for the subject; this API serves only delegated
+    # calls, so a token that is for it, signed by its AS, but names no actor is refused.
+    add_downstream_api(lab)
+    now = lab.clock.now()
+    token = lab.auth_server.keys.sign_access_token({
+        "iss": ISSUER, "sub": "alice", "aud": API_URL, "client_id": MCP_SERVER_CLIENT_ID, "scope": "contacts:read",
+        "iat": now, "exp": now + 60, "jti": "no-act",
+    })  # fmt: skip
+    async with lab.httpx_client("mcp.example.com") as http:
+        response = await http.get(f"{API_URL}contacts", headers={"Authorization": f"Bearer {token}"})
+    assert_oauth_error(response, 401, "invalid_token", "the token names no actor (act)")
 
 
 async def test_the_as_advertises_token_exchange_once_it_has_an_exchange_rule(lab: Lab) -> None:
