@@ -301,11 +301,7 @@ class ResourceServer:
             return self.validator
         if iss in self.validators:
             return self.validators[iss]
-        if iss != self.issuer:
-            raise InvalidToken(
-                f"issuer {iss!r} is not an authorization server of this resource; it now uses {self.issuer}"
-            )
-        return self.validator
+        raise InvalidToken(f"issuer {iss!r} is not an authorization server of this resource; it now uses {self.issuer}")
 
     def refuse(
         self, status: int, error: str | None = None, description: str | None = None, scope: str | None = None
