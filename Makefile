@@ -28,7 +28,7 @@ WORKERS := $(shell n=$$(( $$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1) + 
 PYTEST_PARALLEL := -n $(WORKERS) --dist loadscope --no-loadscope-reorder
 FAST := -m "not binder and not browser and not conformance and not inspector and not slow"
 
-.PHONY: setup setup-test lab binder-link html demo lint test test-fast test-lowest test-newest notebooks bench clean
+.PHONY: setup setup-test lab binder-link html demo lint test test-fast test-lowest test-newest coverage notebooks bench clean
 
 setup: $(VENV)/.installed
 
@@ -105,6 +105,14 @@ test-newest:
 
 notebooks: setup
 	$(PY) scripts/regenerate_notebooks.py
+
+# Which lines of lab_servers the fast suite runs (config in pyproject.toml): a report of what it
+# misses, most first. Not in CI: the fast suite takes about twice as long under it.
+coverage: setup-test
+	rm -rf .cache/coverage && mkdir -p .cache/coverage
+	$(PY) -m coverage run -m pytest tests notebooks --nbval --nbval-current-env $(PYTEST_PARALLEL) $(FAST) -q
+	$(PY) -m coverage combine -q
+	$(PY) -m coverage report
 
 # Scripts that print numbers (with the machine's load); `benchmarks/install.py` and
 # `benchmarks/suite.py` take minutes and are run on their own.

@@ -24,6 +24,7 @@ TEST_TOOLING = {
     "pytest",
     "pytest-xdist",
     "nbval",
+    "coverage",
     "hypothesis",
     "httplint",
     "ada-url",
