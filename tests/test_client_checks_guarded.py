@@ -13,6 +13,7 @@ One was wrong: a 2025-06-18 client probed the well-known PRM URLs when the 401 n
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -214,6 +215,27 @@ async def test_prm_authorization_servers_with_a_member_that_is_no_string_fails_s
         StepError, match=r"^step 2 \(resource-metadata\): PRM authorization_servers is not a JSON array of strings"
     ):
         await _run(lab, HostileServer(prm=_prm(authorization_servers=[BASE, 5])), 2)
+
+
+@pytest.mark.parametrize(
+    ("changes", "said"),
+    [
+        ({"authorization_servers": []}, "PRM lists no authorization_servers (MCP §4.1 requires at least one)"),
+        ({"authorization_servers": None}, "PRM lists no authorization_servers"),
+        ({"authorization_servers": BASE}, "PRM lists no authorization_servers"),
+        # " ".join("notes:read") would have asked for the scopes n o t e s : r e a d.
+        ({"scopes_supported": "notes:read"}, "PRM scopes_supported is not a JSON array of strings (RFC 9728 §2)"),
+        ({"scopes_supported": ["notes:read", 1]}, "PRM scopes_supported is not a JSON array of strings"),
+    ],
+    ids=["empty", "null", "a-string", "scopes-a-string", "scopes-with-a-number"],
+)  # fmt: skip
+async def test_prm_without_an_authorization_server_or_with_scopes_that_are_no_strings_fails_step_2(
+    lab: Lab, changes: dict[str, Any], said: str
+) -> None:
+    # MCP §4.1: the PRM's authorization_servers lists at least one; RFC 9728 §2: both members are
+    # JSON arrays of strings.
+    with pytest.raises(StepError, match=r"^step 2 \(resource-metadata\): " + re.escape(said)):
+        await _run(lab, HostileServer(prm=_prm(**changes)), 2)
 
 
 # RFC 8414: the authorization server's metadata -------------------------------------------------
