@@ -4,6 +4,7 @@ that a stranger's request has not earned."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -364,6 +365,14 @@ async def test_an_introspection_answer_is_accepted_only_when_active_is_true_and_
         assert response.status_code == 200, response.text
 
 
+async def tools_list_introspected_by(lab: Lab, answer: Callable[[httpx.Request], httpx.Response]) -> httpx.Response:
+    """A tools/list with a valid token, at an MCP server whose AS answers its introspection request so."""
+    from lab_servers.story import use_introspection
+
+    use_introspection(lab).http = httpx.AsyncClient(transport=httpx.MockTransport(answer))
+    return await post_raw(lab, json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).encode(), mint(lab))
+
+
 @pytest.mark.parametrize(
     ("answer", "mention"),
     [
@@ -377,10 +386,7 @@ async def test_an_introspection_answer_that_is_no_introspection_response_leaves_
 ) -> None:
     # RFC 7662 §2.2: the answer is a JSON object with `active`; §2.3: an error status is about the
     # request, not the token. Either way the token is unchecked, so refused, naming why.
-    from lab_servers.story import use_introspection
-
-    use_introspection(lab).http = httpx.AsyncClient(transport=httpx.MockTransport(lambda request: answer))
-    response = await post_raw(lab, json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).encode(), mint(lab))
+    response = await tools_list_introspected_by(lab, lambda request: answer)
     assert_oauth_error(response, 401, "invalid_token", mention)
 
 
@@ -395,13 +401,10 @@ async def test_an_introspecting_server_whose_as_cannot_be_reached_refuses_the_to
     # The token cannot be checked, so it is refused as when the JWKS cannot be loaded (RFC 6750
     # §3.1, invalid_token, with the challenge a client re-authorizes from): the exception the
     # AS's silence raised went out of the gate as a 500 "Internal Server Error".
-    from lab_servers.story import use_introspection
-
     def unreachable(request: httpx.Request) -> httpx.Response:
         raise failure
 
-    use_introspection(lab).http = httpx.AsyncClient(transport=httpx.MockTransport(unreachable))
-    response = await post_raw(lab, json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).encode(), mint(lab))
+    response = await tools_list_introspected_by(lab, unreachable)
     assert response.status_code == 401 and "invalid_token" in response.headers["www-authenticate"]
     assert response.json()["error_description"] == (
         f"the authorization server's introspection endpoint could not be reached ({type(failure).__name__}: "
