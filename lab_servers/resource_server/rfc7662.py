@@ -2,8 +2,9 @@
 
 The trade, stated plainly: a local JWT check (`tokens.py`) needs no request per call but cannot
 see revocation before `exp`; introspection sees it at once and costs one request to the AS per
-call (the lab does not cache answers, so nothing stale hides the effect). The resource server
-authenticates to the AS as a confidential client (RFC 7662 §2.1: the caller must be authorised).
+call (the lab does not cache answers, so nothing stale hides the effect), and while the AS cannot
+be reached no token can be checked, so each is refused. The resource server authenticates to the
+AS as a confidential client (RFC 7662 §2.1: the caller must be authorised).
 """
 
 from __future__ import annotations
