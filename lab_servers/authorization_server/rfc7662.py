@@ -17,6 +17,7 @@ from .state import AuthorizationServerState
 
 INACTIVE = {"active": False}
 REPORTED_CLAIMS = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti", "act")
+_NEEDS_CALLER = "introspection needs an authenticated, authorised caller"  # RFC 7662 §2.1
 
 
 async def introspection_request(
@@ -25,16 +26,10 @@ async def introspection_request(
     form = single_valued(items)
     if authorization is None and not {"client_id", "client_secret", "client_assertion"} & form.keys():
         # RFC 6749 §5.2 names "no client authentication included" among invalid_client's causes.
-        raise invalid_client(
-            "introspection needs an authenticated, authorised caller; this request authenticates no client (RFC 7662 §2.1)"
-        )
-    caller = await authenticate_client(
-        server, form, authorization, unnamed="introspection needs an authenticated, authorised caller (RFC 7662 §2.1)"
-    )
+        raise invalid_client(f"{_NEEDS_CALLER}; this request authenticates no client (RFC 7662 §2.1)")
+    caller = await authenticate_client(server, form, authorization, unnamed=f"{_NEEDS_CALLER} (RFC 7662 §2.1)")
     if caller.token_endpoint_auth_method == "none":
-        raise invalid_client(
-            "introspection needs an authenticated, authorised caller; a public client is neither (RFC 7662 §2.1)"
-        )
+        raise invalid_client(f"{_NEEDS_CALLER}; a public client is neither (RFC 7662 §2.1)")
     resource = server.introspectors.get(caller.client_id)
     if resource is None:
         raise OAuthError(
