@@ -23,6 +23,11 @@ def caller(token_answer: httpx.Response, api_answer: httpx.Response | None = Non
             return token_answer
         return api_answer or httpx.Response(200, json={"contacts": []})
 
+    return caller_answering(answer)
+
+
+def caller_answering(answer: Callable[[httpx.Request], httpx.Response]) -> DownstreamCaller:
+    """A caller whose AS and API, both stand-ins, answer each request with `answer(request)`."""
     http = httpx.AsyncClient(transport=httpx.MockTransport(answer))
     return DownstreamCaller("mcp-server", TOKEN_ENDPOINT, API, http, LabClock(), SeededIds(0))
 
@@ -74,8 +79,7 @@ async def test_an_as_or_api_that_cannot_be_reached_is_a_downstream_error_naming_
     def unreachable(request: httpx.Request) -> httpx.Response:
         raise failure
 
-    http = httpx.AsyncClient(transport=httpx.MockTransport(unreachable))
-    downstream = DownstreamCaller("mcp-server", TOKEN_ENDPOINT, API, http, LabClock(), SeededIds(0))
+    downstream = caller_answering(unreachable)
     named = f"({type(failure).__name__}: {failure})"
     assert (
         await raised(lambda: downstream.exchange("user-token"))
