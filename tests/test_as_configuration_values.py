@@ -56,12 +56,13 @@ def test_a_rule_flipped_to_a_value_the_as_would_misread_is_refused(changes: dict
 def test_a_rate_limit_is_a_pair_and_a_number_alone_is_refused() -> None:
     assert HARDENED.but(registration_rate_limit=[5, 60]).registration_rate_limit == (5, 60)
     assert NAIVE.registration_rate_limit is None and NAIVE.allowed_client_domains is None
-    pair = r"registration_rate_limit is a pair \(registrations, seconds\), such as \(20, 60\); got "
+    pair = r"registration_rate_limit is a pair \(registrations, seconds\) of at least 1 each, such as \(20, 60\); got "
     for wrong, got in [
         (20, "int 20"),
         (("a", "b"), "a tuple of 2"),
         ((20,), "a tuple of 1"),
         ((20, 0), "a tuple of 2"),
+        ((0, 60), "a tuple of 2"),  # no registration ever: the limiter looked up the oldest of none
     ]:
         with pytest.raises(TypeError, match=pair + got):  # each was a 500 at the first registration
             HARDENED.but(registration_rate_limit=wrong)

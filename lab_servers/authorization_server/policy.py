@@ -107,8 +107,10 @@ def _all_strings(items: list[object] | tuple[object, ...]) -> bool:
 
 
 def _is_rate_limit(items: list[object] | tuple[object, ...]) -> bool:
-    """(registrations, seconds): a count of at least 0 within a window of at least 1 second."""
-    return len(items) == 2 and is_count(items[0]) and is_count(items[1], 1)
+    """(registrations, seconds): at least 1 registration within a window of at least 1 second. A
+    limit of 0 admits no registration ever: a closed endpoint, which `ASCapabilities(dcr="closed")`
+    or `max_registrations=0` say, and which the limiter cannot give a Retry-After for."""
+    return len(items) == 2 and is_count(items[0], 1) and is_count(items[1], 1)
 
 
 # The tuple fields: what each item must be, and the words naming it.
@@ -117,7 +119,7 @@ _LISTS: dict[str, tuple[Callable[[list[object] | tuple[object, ...]], bool], str
     "allowed_client_domains": (_all_strings, "a tuple of host patterns, such as ('app.example', '*.example.com')"),
     "denied_client_domains": (_all_strings, "a tuple of host patterns, such as ('evil.example',)"),
     "fetched_metadata_urls": (_all_strings, "a tuple of metadata field names, such as ('logo_uri', 'jwks_uri')"),
-    "registration_rate_limit": (_is_rate_limit, "a pair (registrations, seconds), such as (20, 60)"),
+    "registration_rate_limit": (_is_rate_limit, "a pair (registrations, seconds) of at least 1 each, such as (20, 60)"),
 }
 
 
