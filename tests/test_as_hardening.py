@@ -8,9 +8,10 @@ import re
 
 import pytest
 
-from lab_servers import CLIENT_METADATA_URL, HARDENED, ISSUER, NAIVE, Lab, default_client_metadata
+from lab_servers import CLIENT_METADATA_URL, HARDENED, ISSUER, NAIVE, ASPolicy, Lab, OAuthError, default_client_metadata
+from lab_servers.authorization_server import registration_limits
 from lab_servers.authorization_server.authorize import CODE_LIFETIME, CONSENT_LIFETIME
-from lab_servers.authorization_server.registration_limits import RegistrationLimits
+from lab_servers.authorization_server.registration_limits import MAX_REMEMBERED_SOURCES, RegistrationLimits
 from lab_servers.determinism import LabClock
 from lab_servers.metadata_host import HostedResponse
 
@@ -19,6 +20,7 @@ from .helpers import (
     authorization_url,
     code_form,
     get_code,
+    lines_executed,
     open_authorization,
     refresh_form,
     register,
@@ -178,20 +180,53 @@ async def test_the_registration_rate_limit_names_its_code_choice(lab: Lab) -> No
     assert response.headers["retry-after"] == "60"
 
 
-def test_the_rate_limiter_forgets_idle_addresses_once_it_remembers_more_than_ten_thousand() -> None:
-    # Its own memory stays bounded under a flood from many source addresses: past 10,000, every
-    # address idle for a whole window is forgotten, and one still inside its window is not.
-    clock = LabClock()
-    limits = RegistrationLimits(clock)
-    policy = HARDENED.but(registration_rate_limit=(1, 60), max_registrations=None)
-    for n in range(10_001):
-        limits.check(f"10.0.{n // 256}.{n % 256}", 0, policy)
-    clock.advance(59)
-    limits.check("192.0.2.1", 0, policy)
-    assert len(limits.recent) == 10_002  # each one's attempt is 59 s old: still inside its window
-    clock.advance(1)
-    limits.check("192.0.2.2", 0, policy)
-    assert list(limits.recent) == ["192.0.2.1", "192.0.2.2"]
+def flooded_limits(addresses: int, policy: ASPolicy) -> RegistrationLimits:
+    """A rate limiter that has seen one attempt from each of `addresses` addresses, one a second."""
+    limits = RegistrationLimits(LabClock())
+    for n in range(addresses):
+        limits.check(f"10.{n // 65536}.{n // 256 % 256}.{n % 256}", 0, policy)
+        limits.clock.advance(1)
+    return limits
+
+
+ONE_A_MINUTE = HARDENED.but(registration_rate_limit=(1, 60), max_registrations=None)
+
+
+def test_the_rate_limiter_forgets_an_address_once_it_has_nothing_left_to_count() -> None:
+    limits = flooded_limits(3, ONE_A_MINUTE)
+    limits.clock.advance(57)  # the first address's attempt is now 60 s old, the others' 59 and 58
+    limits.check("192.0.2.1", 0, ONE_A_MINUTE)
+    assert list(limits.recent) == ["10.0.0.1", "10.0.0.2", "192.0.2.1"]
+
+
+def test_the_rate_limiter_remembers_at_most_ten_thousand_addresses_the_least_recently_seen_forgotten_first() -> None:
+    # A flood from more addresses than that within one window: nginx's limit_req does the same.
+    limits = flooded_limits(MAX_REMEMBERED_SOURCES, HARDENED.but(registration_rate_limit=(1, 10**6)))
+    limits.check("192.0.2.1", 0, HARDENED.but(registration_rate_limit=(1, 10**6)))
+    assert len(limits.recent) == MAX_REMEMBERED_SOURCES
+    assert "10.0.0.0" not in limits.recent and "10.0.0.1" in limits.recent
+
+
+def test_an_address_refused_by_the_rate_limit_that_keeps_trying_is_not_forgotten_in_a_flood() -> None:
+    policy = HARDENED.but(registration_rate_limit=(1, 10**6))
+    limits = flooded_limits(1, policy)  # 10.0.0.0 has used its one registration
+    for n in range(MAX_REMEMBERED_SOURCES):
+        limits.check(f"192.0.{n // 256}.{n % 256}", 0, policy)
+        with pytest.raises(OAuthError, match=re.escape("more than 1 registration from 10.0.0.0 within 1000000 s")):
+            limits.check("10.0.0.0", 0, policy)
+
+
+def test_an_attempt_costs_the_rate_limiter_the_same_however_many_addresses_it_remembers() -> None:
+    # It scanned every address it remembered on each attempt once past 10,000 (a quadratic flood).
+    # Past the bound it forgets one address first: one more turn of a loop, not ten thousand.
+    policy = HARDENED.but(registration_rate_limit=(1, 10**6))
+    work = []
+    for addresses in (10, MAX_REMEMBERED_SOURCES + 10):
+        limits = flooded_limits(addresses, policy)
+        with lines_executed(lambda file: file == registration_limits.__file__) as executed:
+            limits.check("192.0.2.1", 0, policy)
+        work.append(executed.count)
+    assert work[1] < 2 * work[0]
 
 
 async def test_the_registration_cap_holds_against_a_concurrent_burst_that_awaits_its_logo() -> None:

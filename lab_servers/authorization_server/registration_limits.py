@@ -8,6 +8,7 @@ answers `temporarily_unavailable`, borrowed from RFC 6749 §4.1.2.1 (the one OAu
 exactly this), with HTTP 429 and, for the rate limit, `Retry-After`; each description says so.
 
 Time is the lab clock, so a flood replays identically: the window only moves when the clock does.
+The limiter's own memory is bounded too: see `_forget`.
 
 The cap must hold under concurrency. A registration awaits its logo and key prefetch between the
 check and the write, so a check that only counts the records already written lets every request
@@ -25,13 +26,15 @@ from ..determinism import LabClock
 from .errors import OAuthError
 from .policy import ASPolicy
 
+MAX_REMEMBERED_SOURCES = 10_000  # source addresses the rate limiter keeps counts for at once
 _WHY_THIS_CODE = "; RFC 7591 has no code for this, so the lab uses RFC 6749 section 4.1.2.1's temporarily_unavailable"
 
 
 class RegistrationLimits:
     def __init__(self, clock: LabClock) -> None:
         self.clock = clock
-        self.recent: dict[str, deque[int]] = {}  # source address → times of its recent attempts
+        # source address → times of its recent attempts, least recently active first
+        self.recent: dict[str, deque[int]] = {}
         self.in_flight = 0  # registrations past the limits and not yet written or failed
 
     @contextmanager
@@ -62,23 +65,32 @@ class RegistrationLimits:
 
     def _check_rate(self, source: str, limit: int, window: int) -> None:
         now = self.clock.now()
-        attempts = self.recent.setdefault(source, deque())
+        self._forget(now, window)
+        # Put back last: the dict stays in the order of each address's latest attempt, refused
+        # ones included, so an address that keeps trying is never the least recently seen.
+        attempts = self.recent.pop(source, None) or deque()
+        self.recent[source] = attempts
         while attempts and attempts[0] <= now - window:
             attempts.popleft()
         if len(attempts) >= limit:
             retry_after = attempts[0] + window - now
             raise OAuthError(
                 "temporarily_unavailable",
-                f"registration refused: more than {limit} registrations from {source} within {window} s "
-                f"(rate limit, lab policy); retry after {retry_after} s" + _WHY_THIS_CODE,
+                f"registration refused: more than {limit} registration{'s' if limit > 1 else ''} from {source} "
+                f"within {window} s (rate limit, lab policy); retry after {retry_after} s" + _WHY_THIS_CODE,
                 429,
                 {"Retry-After": str(retry_after)},
             )
         attempts.append(now)
-        self._forget_idle(now, window)
 
-    def _forget_idle(self, now: int, window: int) -> None:
-        # The limiter's own memory must stay bounded under a flood from many addresses.
-        if len(self.recent) > 10_000:
-            for source in [s for s, times in self.recent.items() if not times or times[-1] <= now - window]:
-                del self.recent[source]
+    def _forget(self, now: int, window: int) -> None:
+        """Bound the limiter's own memory under a flood from many addresses, looking only at the
+        least recently seen: forget it while it has nothing left to count (each of its attempts
+        older than the window) or while MAX_REMEMBERED_SOURCES are remembered; the second is what
+        nginx's limit_req does when its zone is full ("the least recently used state is removed").
+        An attempt costs the same however many addresses are remembered."""
+        while self.recent:
+            oldest, attempts = next(iter(self.recent.items()))
+            if attempts[-1] > now - window and len(self.recent) < MAX_REMEMBERED_SOURCES:
+                return
+            del self.recent[oldest]
