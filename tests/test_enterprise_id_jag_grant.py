@@ -112,6 +112,16 @@ async def test_a_spent_id_jag_is_remembered_until_its_exp_and_no_longer(lab: Lab
     assert_oauth_error(await present(lab, first), 400, "invalid_grant", "expired")
 
 
+async def test_a_full_id_jag_replay_set_refuses_the_grant_before_any_token_is_issued(lab: Lab) -> None:
+    idp = add_enterprise_idp(lab)
+    lab.auth_server.seen_id_jags.max_entries = 1
+    assert (await present(lab, good(idp))).status_code == 200
+    issued = len(lab.auth_server.issued)
+    refused = await present(lab, good(idp))
+    assert_oauth_error(refused, 503, "temporarily_unavailable", "1 unexpired ID-JAGs", "RFC 7523 section 3")
+    assert len(lab.auth_server.issued) == issued  # no token issued whose answer was a refusal
+
+
 async def test_a_jwt_bearer_request_without_an_assertion_is_invalid_request(lab: Lab) -> None:
     add_enterprise_idp(lab)
     assert_oauth_error(await present(lab, ""), 400, "invalid_request", "assertion is required (RFC 7523 section 2.1)")

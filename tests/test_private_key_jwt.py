@@ -3,6 +3,7 @@ enforce RFC 7523 §2.2 with the keys the document publishes)."""
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from joserfc import jwt
@@ -167,6 +168,45 @@ async def test_another_client_using_the_same_jti_does_not_spend_this_clients(lab
             "token": "x", "client_assertion_type": ASSERTION_TYPE, "client_assertion": theirs})  # fmt: skip
     assert revoked.status_code == 200, revoked.text
     assert (await redeem(lab, assertion(lab, key(1)))).status_code == 200
+
+
+async def revoke_authenticated_by(lab: Lab, client_assertion: str) -> httpx.Response:
+    """A revocation request (RFC 7009 §2.1: the client authenticates) of a token nobody issued."""
+    async with lab.httpx_client("client") as http:
+        form = {"token": "x", "client_assertion_type": ASSERTION_TYPE, "client_assertion": client_assertion}
+        return await http.post(f"{ISSUER}/revoke", data=form)
+
+
+async def test_a_spent_jti_is_remembered_until_its_assertion_expires_and_no_longer(lab: Lab) -> None:
+    # RFC 7523 §3 item 7: used jti values are kept "for the length of time for which the JWT would
+    # be considered valid based on the applicable exp instant"; each assertion chooses its own.
+    publish_confidential_client(lab)
+    now = lab.clock.now()
+    for jti, lifetime in [("long", 300), ("short", 10), ("middle", 60)]:
+        spent = await revoke_authenticated_by(lab, assertion(lab, key(1), jti=jti, exp=now + lifetime))
+        assert spent.status_code == 200, spent.text
+    lab.clock.advance(60)
+    assert (await revoke_authenticated_by(lab, assertion(lab, key(1), jti="next"))).status_code == 200
+    assert set(lab.auth_server.seen_assertions) == {(CLIENT_ID, "long"), (CLIENT_ID, "next")}
+
+
+async def test_a_full_replay_set_refuses_a_new_assertion_until_the_soonest_expires_and_forgets_none(lab: Lab) -> None:
+    # Unbounded, a client minting assertions as fast as it can sent grew the set for 300 s at a
+    # time; forgetting a live jti instead would let its assertion be replayed.
+    publish_confidential_client(lab)
+    lab.auth_server.seen_assertions.max_entries = 2
+    now = lab.clock.now()
+    for jti, lifetime in [("long", 300), ("short", 30)]:
+        assert (
+            await revoke_authenticated_by(lab, assertion(lab, key(1), jti=jti, exp=now + lifetime))
+        ).status_code == 200
+    refused = await revoke_authenticated_by(lab, assertion(lab, key(1), jti="third"))
+    assert_oauth_error(refused, 503, "temporarily_unavailable", "2 unexpired client assertions", "RFC 7523 section 3")
+    assert refused.headers["retry-after"] == "30"
+    replayed = await revoke_authenticated_by(lab, assertion(lab, key(1), jti="short", exp=now + 30))
+    assert_oauth_error(replayed, 401, "invalid_client", "jti is missing or was already used")
+    lab.clock.advance(30)
+    assert (await revoke_authenticated_by(lab, assertion(lab, key(1), jti="third"))).status_code == 200
 
 
 async def test_an_assertion_without_the_jwt_bearer_assertion_type_is_invalid_client(lab: Lab) -> None:

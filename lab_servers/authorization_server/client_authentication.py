@@ -337,8 +337,5 @@ def _spend_jti(server: AuthorizationServerState, client: Client, claims: dict[st
     code, an assertion costs its client nothing to mint again, and one that authenticated once
     must never authenticate a second request (RFC 7523 §3). The caller checked the jti with no
     await since, so two concurrent requests with one assertion cannot both pass it."""
-    now = server.clock.now()
-    for key in [k for k, exp in server.seen_assertions.items() if exp <= now]:
-        del server.seen_assertions[key]  # an expired assertion is refused by its exp anyway
     # a fractional exp (RFC 7519 §2) is kept until it passes
-    server.seen_assertions[client.client_id, claims["jti"]] = math.ceil(claims["exp"])
+    server.seen_assertions.spend((client.client_id, claims["jti"]), math.ceil(claims["exp"]), server.clock.now())

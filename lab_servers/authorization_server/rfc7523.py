@@ -126,13 +126,13 @@ def redeem_assertion(server: AuthorizationServerState, client: Client, form: dic
             f"grants {granted_scope or 'all of them'}, the request asks for {' '.join(sorted(requested)) or 'those'}, "
             "and they have no scope in common (ext-auth section 7.2.1, RFC 6749 §3.3)",
         )
+    server.seen_id_jags.make_room(now)  # before issuing: a full replay set refuses the grant (503), not its answer
     response = issue_tokens(server, client, subject, resource, " ".join(sorted(scope)), refresh=False)
     # The jti is spent by the grant it produced, not by an attempt: a refused issuance (a full
     # store, 503) leaves the ID-JAG usable, so the client need not go back to its IdP. No await
     # since the replay check above, so two concurrent uses cannot both pass it.
-    for old in [j for j, expires in server.seen_id_jags.items() if expires <= now]:
-        del server.seen_id_jags[old]
-    server.seen_id_jags[issuer, jti] = math.ceil(exp)  # a fractional exp (RFC 7519 §2) is kept until it passes
+    # A fractional exp (RFC 7519 §2) is kept until it passes.
+    server.seen_id_jags.spend((issuer, jti), math.ceil(exp), now)
     return response
 
 

@@ -25,6 +25,7 @@ from .rfc6749 import scope_tokens
 from .rfc7591 import Registrar
 from .rfc8414 import ID_JAG_PROFILE, JWT_BEARER, TOKEN_EXCHANGE, authorization_server_metadata
 from .shared_fetch import SharedFetches
+from .spent_jtis import SpentJtis
 from .token_records import IssuedAccessTokens, RefreshTokens
 
 # Scope values OpenID Connect defines (OIDC Core 1.0 §3.1.2.1 `openid`, §5.4 the claims'
@@ -72,7 +73,7 @@ class AuthorizationServerState:
         # (iss, jti) → exp of client assertions (RFC 7523 §3 replay). RFC 7519 §4.1.7 makes a jti
         # unique per issuer only, so two issuers' jti may collide: keyed by jti alone, one CIMD
         # client could spend another's jti before it is used.
-        self.seen_assertions: dict[tuple[str, str], int] = {}
+        self.seen_assertions = SpentJtis("client assertions")
         # (jwks_uri, policy) → its fetch under way: concurrent private_key_jwt requests share one.
         self.key_fetches: SharedFetches[Any] = SharedFetches()
         self.revoked_jtis: dict[str, int] = {}  # access-token jti → exp: the AS's denylist (RFC 7009)
@@ -85,7 +86,7 @@ class AuthorizationServerState:
         self.introspectors: dict[str, str] = {}  # client_id → the resource whose tokens it may introspect
         self.exchange_rules: dict[str, ExchangeRule] = {}  # client_id → RFC 8693 policy
         self.trusted_idps: dict[str, dict[str, Any]] = {}  # IdP issuer → its JWKS (enterprise trust, by configuration)
-        self.seen_id_jags: dict[tuple[str, str], int] = {}  # ID-JAG (iss, jti) → exp (replay check, as above)
+        self.seen_id_jags = SpentJtis("ID-JAGs")  # ID-JAG (iss, jti) → exp (replay check, as above)
         # MCP 2026-07-28 §10 (SEP-2207): when True, the AS lists offline_access and issues a
         # refresh token only to a grant that includes it (OIDC Core §11's reading).
         self.offline_access = False
