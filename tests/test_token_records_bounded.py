@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from lab_servers import CLIENT_METADATA_URL, Lab
+from lab_servers.authorization_server import state, token_records
 from lab_servers.authorization_server.grants import RefreshToken
 from lab_servers.authorization_server.issuance import ACCESS_TOKEN_LIFETIME
 from lab_servers.authorization_server.token_records import (
@@ -22,7 +23,7 @@ from lab_servers.authorization_server.token_records import (
 )
 from lab_servers.client import StepError
 
-from .helpers import assert_oauth_error, code_form, get_code, refresh_form, token_request
+from .helpers import assert_oauth_error, code_form, get_code, lines_executed, refresh_form, token_request
 
 pytestmark = pytest.mark.anyio
 
@@ -274,3 +275,30 @@ async def test_serve_mode_passes_a_lifespan_through_to_the_app_unrecorded() -> N
     trace = Trace()
     await TraceRecorder(app, trace, lambda: 0, lambda exchange: None)({"type": "lifespan"}, None, None)  # type: ignore[arg-type]
     assert seen == ["lifespan"] and trace.exchanges == []
+
+
+async def refreshed_grant(lab: Lab, refreshes: int) -> str:
+    """A grant refreshed `refreshes` times, each refresh minting an access token of the same
+    family (OAuth 2.1 §4.3.1 rotation); its first refresh token, rotated out, is returned."""
+    first = rotated = (
+        await token_request(lab, code_form(CLIENT_METADATA_URL, await get_code(lab, CLIENT_METADATA_URL)))
+    ).json()["refresh_token"]
+    for _ in range(refreshes):
+        rotated = (await token_request(lab, refresh_form(CLIENT_METADATA_URL, rotated))).json()["refresh_token"]
+    return first
+
+
+async def test_revoking_a_grant_costs_in_proportion_to_its_tokens_not_their_square() -> None:
+    # A refresh token used twice revokes its family and every access token based on it (OAuth 2.1
+    # §4.3.1); each one was looked up by walking every live token's claims, so a stranger who
+    # refreshed 10,000 times and then replayed the first token blocked the AS for seconds.
+    work = []
+    for refreshes in (50, 500):
+        async with Lab(seed=0) as lab:
+            reused = await refreshed_grant(lab, refreshes)
+            with lines_executed(lambda file: file in (state.__file__, token_records.__file__)) as executed:
+                replay = await token_request(lab, refresh_form(CLIENT_METADATA_URL, reused))
+            assert_oauth_error(replay, 400, "invalid_grant")
+            assert len(lab.auth_server.revoked_jtis) == refreshes + 1  # each access token of the family, denied
+        work.append(executed.count)
+    assert work[1] < 15 * work[0]

@@ -187,9 +187,9 @@ class AuthorizationServerState:
     def revoke_access_token(self, jti: str) -> None:
         """Deny an access token, and every token a token exchange issued for it: those are based
         on the same grant (RFC 7009 §2.1 SHOULD), and the subject token they stand in for is gone."""
-        claims = next((c for c in self.issued if c["jti"] == jti), None)
-        if claims is not None:
-            self.revoked_jtis[jti] = claims["exp"]
+        exp = self.issued.exp_of_jti.get(jti)
+        if exp is not None:  # an expired token needs no denying: its exp refuses it (RFC 7519 §4.1.4)
+            self.revoked_jtis[jti] = exp
         for exchanged in self.exchanged_from.get(jti, []):
             self.revoke_access_token(exchanged)
 

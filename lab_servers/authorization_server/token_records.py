@@ -57,8 +57,9 @@ def _full(what: str, limit: int) -> OAuthError:
 
 class IssuedAccessTokens(deque[dict[str, Any]]):
     """The claims of access tokens still alive, oldest first, with the maps keyed by their `jti`:
-    `grant_of_jti` (→ its grant), `revoked_jtis` (→ exp, the denylist) and `exchanged_from`
-    (→ the jtis of tokens a token exchange issued for it, RFC 8693)."""
+    `exp_of_jti` (→ its exp, to deny it by jti), `grant_of_jti` (→ its grant), `revoked_jtis`
+    (→ exp, the denylist) and `exchanged_from` (→ the jtis of tokens a token exchange issued for
+    it, RFC 8693)."""
 
     def __init__(
         self,
@@ -72,6 +73,14 @@ class IssuedAccessTokens(deque[dict[str, Any]]):
         self.revoked_jtis = revoked_jtis
         self.exchanged_from = {} if exchanged_from is None else exchanged_from
         self.max_entries = max_entries
+        # Revoking a grant denies each of its access tokens by jti: looked up here, not by a walk
+        # through every live token's claims, which made revoking a family of 10,000 refreshed
+        # tokens (OAuth 2.1 §4.3.1 reuse) 50 million steps, seconds with the AS's loop blocked.
+        self.exp_of_jti: dict[str, int] = {}
+
+    def append(self, claims: dict[str, Any]) -> None:
+        super().append(claims)
+        self.exp_of_jti[claims["jti"]] = claims["exp"]
 
     def forget_expired(self, now: int) -> None:
         # Every access token has the same lifetime and the lab clock only moves forward, so
@@ -80,6 +89,7 @@ class IssuedAccessTokens(deque[dict[str, Any]]):
         # entry (issuance.py) still reaches it when the grant is revoked.
         while self and self[0]["exp"] <= now:
             jti = self.popleft()["jti"]
+            self.exp_of_jti.pop(jti, None)
             self.grant_of_jti.pop(jti, None)
             self.revoked_jtis.pop(jti, None)
             self.exchanged_from.pop(jti, None)
