@@ -20,6 +20,7 @@ from .lab_arguments import (
     as_policy,
     check_capabilities,
     check_client,
+    check_client_metadata,
     check_host,
     check_lab,
     check_options,
@@ -335,11 +336,8 @@ class Lab:
     ) -> LabClient:
         """A step-by-step lab client; nothing is sent until its steps run. It follows the lab's
         revision unless given another (to watch a client of one revision meet servers of another)."""
-        if client_metadata is not None and not isinstance(client_metadata, dict):
-            raise wrong_type(
-                "client_metadata takes the metadata itself, a dict; for a CIMD document's URL, pass client_metadata_url=…",
-                client_metadata,
-            )
+        if client_metadata is not None:
+            check_client_metadata(client_metadata)
         check_client(
             client_metadata_url=client_metadata_url, decision=decision, preregistered=preregistered,
             ask_user=ask_user, credential_store=credential_store, initial_access_token=initial_access_token,

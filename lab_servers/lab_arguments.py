@@ -14,6 +14,7 @@ import difflib
 import functools
 import inspect
 import ipaddress
+import json
 import re
 from collections.abc import Callable, Collection
 from typing import Any, TypeGuard
@@ -25,6 +26,7 @@ from .client import Credentials
 from .client.base import check_decision
 from .determinism import LabClock, SeededIds
 from .rfc3986 import is_uri_text
+from .rfc6750 import is_b64token
 
 _EXAMPLE_ISSUER = "https://auth.example.com"  # lab.ISSUER (lab imports this module)
 
@@ -149,6 +151,45 @@ def check_client(
         raise wrong_type(
             "initial_access_token takes the token the AS's administrator gave, a string", initial_access_token
         )
+    if initial_access_token is not None and not is_b64token(initial_access_token):
+        # It travels as `Authorization: Bearer <token>` (RFC 7591 §3): an "ü" failed to encode as
+        # a step 4 "unexpected response", a CR LF went into the header the AS then refused.
+        raise ValueError(
+            "initial_access_token is sent as Authorization: Bearer <token>, so it is a b64token: letters, digits, "
+            f"-._~+/ and = at the end (RFC 6750 §2.1); got {initial_access_token!r}"
+        )
+
+
+def check_client_metadata(metadata: object) -> None:
+    """The client's own metadata (`lab.client(client_metadata=…)`): its DCR request or CIMD
+    document, sent as it is so that the AS's refusals can be watched, except what the lab client
+    itself must read: JSON it can send, `redirect_uris` (the first is where its browser is sent
+    back), `grant_types` and `client_name` (its MCP clientInfo name). Each of those failed as a
+    step's "unexpected response", as if a server had sent it, or as a bare AttributeError."""
+    if not isinstance(metadata, dict):
+        raise wrong_type(
+            "client_metadata takes the metadata itself, a dict; for a CIMD document's URL, pass client_metadata_url=…",
+            metadata,
+        )
+    try:
+        json.dumps(metadata, allow_nan=False)
+    except (TypeError, ValueError) as error:  # bytes, a set, a date, NaN, a cycle…
+        raise TypeError(
+            f"client_metadata is sent as JSON (RFC 7591 §3.1; CIMD §4), and this cannot be ({error}): use dicts, "
+            "lists, strings, numbers (not NaN or Infinity), True, False and None"
+        ) from None
+    checks = [
+        ("redirect_uris", "a non-empty list of URL strings, such as ['https://app.example/callback']", True),
+        ("grant_types", "a list of strings, such as ['authorization_code', 'refresh_token']", False),
+    ]
+    for field, what, required in checks:
+        value = metadata.get(field)
+        if value is None and not required:
+            continue
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value) or (required and not value):
+            raise wrong_type(f"client_metadata[{field!r}] is {what}", value)
+    if not isinstance(metadata.get("client_name", ""), str):
+        raise wrong_type("client_metadata['client_name'] is a string, such as 'Lab Agent'", metadata["client_name"])
 
 
 def check_options(what: str, options: Collection[str], accepted: Collection[str]) -> None:
