@@ -20,8 +20,9 @@ from collections.abc import Callable, Collection
 from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
-from .arguments import flag, wrong_type
+from .arguments import flag, one_of, wrong_type
 from .authorization_server import ASCapabilities, ASPolicy
+from .authorization_server.capabilities import ALL_AUTH_METHODS
 from .client import Credentials
 from .client.base import check_decision
 from .determinism import LabClock, SeededIds
@@ -135,6 +136,8 @@ def check_client(
                 "{'https://auth.example.com': Credentials('my-agent')}",
                 value,
             )
+        for credentials in (value or {}).values():
+            _check_credentials(name, credentials)
         for key in value or {}:
             if not (isinstance(key, str) and key.startswith(("https://", "http://"))):
                 # Keyed by a hostname, the credentials were never found: step 4 said only "no
@@ -158,6 +161,21 @@ def check_client(
             "initial_access_token is sent as Authorization: Bearer <token>, so it is a b64token: letters, digits, "
             f"-._~+/ and = at the end (RFC 6750 §2.1); got {initial_access_token!r}"
         )
+
+
+def _check_credentials(name: str, credentials: Credentials) -> None:
+    """What the lab client sends of them: a client_id and a secret as strings (a number was sent
+    as "5", and the AS's "unknown client_id '5'" hid the slip), and a method the token endpoint
+    knows (RFC 7591 §2; one it did not was sent as a public client's request)."""
+    if not isinstance(credentials.client_id, str) or not credentials.client_id:
+        raise wrong_type(
+            f"{name}: Credentials' client_id is the AS's id for the client, such as 'my-agent'", credentials.client_id
+        )
+    if credentials.client_secret is not None and not isinstance(credentials.client_secret, str):
+        raise wrong_type(
+            f"{name}: Credentials' client_secret is a string, or None for a public client", credentials.client_secret
+        )
+    one_of("token endpoint auth method", credentials.token_endpoint_auth_method, ALL_AUTH_METHODS)
 
 
 def check_client_metadata(metadata: object) -> None:
