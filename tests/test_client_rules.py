@@ -67,6 +67,17 @@ async def test_a_client_whose_document_names_another_client_id_does_not_present_
     assert _sent(lab, "/authorize") == []
 
 
+async def test_metadata_of_redirect_uris_alone_is_registered_as_written_and_the_handshake_completes(lab: Lab) -> None:
+    # RFC 7591 §2: every other field is optional (the AS applies its defaults), and the lab client
+    # reads nothing else of its own metadata; it adds only what it must say (§2's auth method,
+    # 2026-07-28's application_type).
+    client = lab.client("dcr", client_metadata={"redirect_uris": ["https://app.example/callback"]})
+    await client.run_all()
+    registered = json.loads(_sent(lab, "/register")[0].request_body)
+    assert set(registered) == {"redirect_uris", "token_endpoint_auth_method", "application_type"}
+    assert client.state.whoami["client_id"].startswith("tpc_")
+
+
 async def test_metadata_without_a_client_id_does_not_stop_the_client_presenting_its_url(lab: Lab) -> None:
     # The client's metadata doubles as its DCR request, which has no client_id (RFC 7591 §2): it says
     # nothing against the URL, and the document published there names it (CIMD §4).
