@@ -191,23 +191,28 @@ def check_client_metadata(metadata: object) -> None:
         )
     try:
         json.dumps(metadata, allow_nan=False)
-    except (TypeError, ValueError) as error:  # bytes, a set, a date, NaN, a cycle…
+    except (TypeError, ValueError, RecursionError) as error:  # bytes, a set, a date, NaN, a cycle…
         raise TypeError(
             f"client_metadata is sent as JSON (RFC 7591 §3.1; CIMD §4), and this cannot be ({error}): use dicts, "
             "lists, strings, numbers (not NaN or Infinity), True, False and None"
         ) from None
-    checks = [
-        ("redirect_uris", "a non-empty list of URL strings, such as ['https://app.example/callback']", True),
-        ("grant_types", "a list of strings, such as ['authorization_code', 'refresh_token']", False),
-    ]
-    for field, what, required in checks:
-        value = metadata.get(field)
-        if value is None and not required:
-            continue
-        if not isinstance(value, list) or not all(isinstance(item, str) for item in value) or (required and not value):
-            raise wrong_type(f"client_metadata[{field!r}] is {what}", value)
-    if not isinstance(metadata.get("client_name", ""), str):
+    redirect_uris = metadata.get("redirect_uris")
+    if not _strings(redirect_uris) or not redirect_uris:
+        raise wrong_type(
+            "client_metadata['redirect_uris'] is a non-empty list of URL strings, such as ['https://app.example/callback']",
+            redirect_uris,
+        )
+    if "grant_types" in metadata and not _strings(metadata["grant_types"]):
+        raise wrong_type(
+            "client_metadata['grant_types'] is a list of strings, such as ['authorization_code', 'refresh_token']",
+            metadata["grant_types"],
+        )
+    if "client_name" in metadata and not isinstance(metadata["client_name"], str):
         raise wrong_type("client_metadata['client_name'] is a string, such as 'Lab Agent'", metadata["client_name"])
+
+
+def _strings(value: object) -> TypeGuard[list[str]]:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
 
 
 def check_options(what: str, options: Collection[str], accepted: Collection[str]) -> None:
