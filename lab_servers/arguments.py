@@ -63,6 +63,12 @@ def is_count(value: object, minimum: int = 0) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
 
 
+def is_string_list(value: object) -> TypeGuard[list[str]]:
+    """A list whose every item is a string: a JSON array of strings, as RFC 8414 §2 and RFC 9728 §2
+    define every `*_supported` member and RFC 7591 §2 `redirect_uris` and `grant_types`."""
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
 def counted(name: str, value: object, example: int) -> int:
     """`value` if it is a whole number of at least 1: a count of clients, runs, samples or
     registrations. Zero would leave no point to show (an IndexError), zero samples a

@@ -20,7 +20,7 @@ from collections.abc import Callable, Collection
 from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
-from .arguments import flag, one_of, wrong_type
+from .arguments import flag, is_string_list, one_of, wrong_type
 from .authorization_server import ASCapabilities, ASPolicy
 from .authorization_server.capabilities import ALL_AUTH_METHODS
 from .client import Credentials
@@ -197,22 +197,18 @@ def check_client_metadata(metadata: object) -> None:
             "lists, strings, numbers (not NaN or Infinity), True, False and None"
         ) from None
     redirect_uris = metadata.get("redirect_uris")
-    if not _strings(redirect_uris) or not redirect_uris:
+    if not is_string_list(redirect_uris) or not redirect_uris:
         raise wrong_type(
             "client_metadata['redirect_uris'] is a non-empty list of URL strings, such as ['https://app.example/callback']",
             redirect_uris,
         )
-    if "grant_types" in metadata and not _strings(metadata["grant_types"]):
+    if "grant_types" in metadata and not is_string_list(metadata["grant_types"]):
         raise wrong_type(
             "client_metadata['grant_types'] is a list of strings, such as ['authorization_code', 'refresh_token']",
             metadata["grant_types"],
         )
     if "client_name" in metadata and not isinstance(metadata["client_name"], str):
         raise wrong_type("client_metadata['client_name'] is a string, such as 'Lab Agent'", metadata["client_name"])
-
-
-def _strings(value: object) -> TypeGuard[list[str]]:
-    return isinstance(value, list) and all(isinstance(item, str) for item in value)
 
 
 def check_options(what: str, options: Collection[str], accepted: Collection[str]) -> None:

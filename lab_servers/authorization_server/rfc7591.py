@@ -14,6 +14,7 @@ import httpx
 from authlib.oauth2.rfc7591 import ClientMetadataClaims
 from joserfc.errors import JoseError
 
+from ..arguments import is_string_list
 from ..bounded_json import DEFAULT_LIMITS
 from ..determinism import LabClock, SeededIds
 from ..loopback import is_loopback_host
@@ -139,8 +140,7 @@ def check_client_metadata(metadata: Any, as_metadata: dict[str, Any]) -> dict[st
         if name in metadata and not isinstance(metadata[name], str):
             raise MetadataError("invalid_client_metadata", f"{name} must be a string (RFC 7591 §2)")
     for name in _STRING_LIST_FIELDS:
-        value = metadata.get(name)
-        if name in metadata and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+        if name in metadata and not is_string_list(metadata[name]):
             raise MetadataError("invalid_client_metadata", f"{name} must be an array of strings (RFC 7591 §2)")
     if "jwks" in metadata and not _is_key_set(metadata["jwks"]):
         raise MetadataError(

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeGuard
+from typing import Any
 
 import httpx
 
+from ..arguments import is_string_list
 from ..rfc3986 import browser_reading_problem
 from ..wellknown import AUTHORIZATION_SERVER, origin
 from .base import ClientBase, StepRun
@@ -118,11 +119,11 @@ class DiscoverySteps(ClientBase):
             servers = metadata.get("authorization_servers")
             if not isinstance(servers, list) or not servers:
                 raise step.fail("PRM lists no authorization_servers (MCP §4.1 requires at least one)")
-            if not _strings(servers):
+            if not is_string_list(servers):
                 raise step.fail(
                     "PRM authorization_servers is not a JSON array of strings (RFC 9728 §2: issuer identifiers)"
                 )
-            if not _strings(metadata.get("scopes_supported") or []):
+            if not is_string_list(metadata.get("scopes_supported") or []):
                 # Step 5 joins them into the scope it asks for; " ".join("abc") is "a b c".
                 raise step.fail("PRM scopes_supported is not a JSON array of strings (RFC 9728 §2)")
             self.state.resource_metadata = metadata
@@ -176,7 +177,7 @@ class DiscoverySteps(ClientBase):
                 )
             methods = metadata.get("code_challenge_methods_supported")
             # A list, not any container: "S256" is `in` the string "S256-not-really" too.
-            if self.revision.oidc_discovery and not (_strings(methods) and "S256" in methods):
+            if self.revision.oidc_discovery and not (is_string_list(methods) and "S256" in methods):
                 raise step.fail(
                     "the AS does not advertise PKCE S256 in code_challenge_methods_supported; MCP §11.4 says refuse"
                 )
@@ -196,7 +197,7 @@ class DiscoverySteps(ClientBase):
                     "the user's browser would open another URL than the one checked (MCP §11.3: https, loopback aside)"
                 )
             for listed in ("scopes_supported", "token_endpoint_auth_methods_supported"):
-                if not _strings(metadata.get(listed) or []):
+                if not is_string_list(metadata.get(listed) or []):
                     # Step 4 picks a method from one, step 5 looks for offline_access in the other.
                     raise step.fail(f"AS metadata {listed} is not a JSON array of strings (RFC 8414 §2)")
             self.state.issuer, self.state.as_metadata = issuer, metadata
@@ -254,8 +255,3 @@ def _negotiated_version(response: httpx.Response, request_id: int) -> str | None
         return None
     version = result.get("protocolVersion") if isinstance(result, dict) else None
     return version if isinstance(version, str) else None
-
-
-def _strings(value: Any) -> TypeGuard[list[str]]:
-    """A JSON array of strings, as RFC 8414 §2 and RFC 9728 §2 define every `*_supported` member."""
-    return isinstance(value, list) and all(isinstance(item, str) for item in value)
