@@ -44,6 +44,13 @@ async def redeem(lab: Lab, client_assertion: str | None) -> object:
     return await token_request(lab, form)
 
 
+async def revoke_authenticated_by(lab: Lab, client_assertion: str) -> httpx.Response:
+    """A revocation request (RFC 7009 §2.1: the client authenticates) of a token nobody issued."""
+    async with lab.httpx_client("client") as http:
+        form = {"token": "x", "client_assertion_type": ASSERTION_TYPE, "client_assertion": client_assertion}
+        return await http.post(f"{ISSUER}/revoke", data=form)
+
+
 async def test_an_assertion_signed_with_the_published_key_authenticates_the_client(lab: Lab) -> None:
     publish_confidential_client(lab)
     response = await redeem(lab, assertion(lab, key(1)))
@@ -162,19 +169,9 @@ async def test_another_client_using_the_same_jti_does_not_spend_this_clients(lab
     other = "https://app.example/other.json"
     lab.publish_client_document(other, {**default_client_metadata(other), "token_endpoint_auth_method": "private_key_jwt",
                                         "jwks": {"keys": [key(2).as_dict(private=False)]}})  # fmt: skip
-    theirs = assertion(lab, key(2), iss=other, sub=other)
-    async with lab.httpx_client("client") as http:
-        revoked = await http.post(f"{ISSUER}/revoke", data={
-            "token": "x", "client_assertion_type": ASSERTION_TYPE, "client_assertion": theirs})  # fmt: skip
+    revoked = await revoke_authenticated_by(lab, assertion(lab, key(2), iss=other, sub=other))
     assert revoked.status_code == 200, revoked.text
     assert (await redeem(lab, assertion(lab, key(1)))).status_code == 200
-
-
-async def revoke_authenticated_by(lab: Lab, client_assertion: str) -> httpx.Response:
-    """A revocation request (RFC 7009 §2.1: the client authenticates) of a token nobody issued."""
-    async with lab.httpx_client("client") as http:
-        form = {"token": "x", "client_assertion_type": ASSERTION_TYPE, "client_assertion": client_assertion}
-        return await http.post(f"{ISSUER}/revoke", data=form)
 
 
 async def test_a_spent_jti_is_remembered_until_its_assertion_expires_and_no_longer(lab: Lab) -> None:
