@@ -12,6 +12,7 @@ from lab_servers import CLIENT_METADATA_URL, HARDENED, ISSUER, NAIVE, ASPolicy, 
 from lab_servers.authorization_server import registration_limits
 from lab_servers.authorization_server.authorize import CODE_LIFETIME, CONSENT_LIFETIME
 from lab_servers.authorization_server.registration_limits import MAX_REMEMBERED_SOURCES, RegistrationLimits
+from lab_servers.client import Browser, ConsentPage, Redirect
 from lab_servers.determinism import LabClock
 from lab_servers.metadata_host import HostedResponse
 
@@ -151,11 +152,62 @@ async def test_anonymous_authorization_requests_leave_no_pending_consent_once_ex
     assert len(lab.auth_server.pending) == 1
 
 
+async def open_consent(lab: Lab, caller: str) -> tuple[Browser, ConsentPage]:
+    browser = Browser(lab.httpx_client(caller))
+    page = await browser.open(authorization_url(CLIENT_METADATA_URL, redirect_uri=REDIRECT))
+    assert isinstance(page, ConsentPage) and page.is_consent, page
+    return browser, page
+
+
 async def test_a_flood_of_authorization_requests_is_held_to_the_store_bound(lab: Lab) -> None:
     lab.auth_server.pending.max_entries = 20
+    txns = [(await open_consent(lab, "browser"))[1].hidden["txn"] for _ in range(60)]
+    # Behind one address (a served lab on loopback, a proxy), the oldest go.
+    assert list(lab.auth_server.pending) == txns[-20:]
+
+
+async def test_a_flood_of_authorization_requests_from_one_address_never_pushes_out_another_users_consent(
+    lab: Lab,
+) -> None:
+    lab.auth_server.pending.max_entries = 20
+    user, waiting = await open_consent(lab, "browser")
     for _ in range(60):
-        await open_authorization(lab, CLIENT_METADATA_URL, redirect_uri=REDIRECT)
+        await open_consent(lab, "stranger")
     assert len(lab.auth_server.pending) == 20
+    approved = await user.decide(waiting, "approve")
+    assert isinstance(approved, Redirect) and "code" in approved.params, approved
+
+
+async def test_a_full_consent_store_takes_room_from_the_address_holding_the_most(lab: Lab) -> None:
+    lab.auth_server.pending.max_entries = 6
+    opened: list[tuple[str, str]] = []  # (address, consent transaction), oldest first
+
+    async def open_from(caller: str) -> None:
+        _, page = await open_consent(lab, caller)
+        opened.append((caller, page.hidden["txn"]))
+
+    def kept() -> list[str]:
+        return [caller for caller, txn in opened if txn in lab.auth_server.pending]
+
+    for caller in ("a", "b", "b", "c", "c", "c"):
+        await open_from(caller)
+    await open_from("d")  # c holds the most (3): its oldest goes
+    assert kept() == ["a", "b", "b", "c", "c", "d"]
+    await open_from("d")  # b and c hold 2 each; b came to hold 2 first
+    assert kept() == ["a", "b", "c", "c", "d", "d"]
+    for _ in range(3):
+        await open_from("a")  # from one holding the most: one each is kept
+    assert kept() == ["b", "c", "d", "a", "a", "a"]
+
+
+async def test_a_flood_of_approved_codes_from_one_address_never_pushes_out_another_users_code(lab: Lab) -> None:
+    lab.auth_server.codes.max_entries = 5
+    code = await get_code(lab, CLIENT_METADATA_URL, redirect_uri=REDIRECT)
+    for _ in range(12):
+        stranger, page = await open_consent(lab, "stranger")
+        assert isinstance(await stranger.decide(page, "approve"), Redirect)
+    assert len(lab.auth_server.codes) == 5
+    assert (await token_request(lab, code_form(CLIENT_METADATA_URL, code, redirect_uri=REDIRECT))).status_code == 200
 
 
 async def test_used_codes_are_forgotten_once_expired(lab: Lab) -> None:

@@ -139,7 +139,9 @@ def choose_redirect_uri(client: Client, requested: str | None, exact: bool) -> s
     )
 
 
-async def authorization_request(server: AuthorizationServerState, query: bytes, accept: list[str]) -> Response:
+async def authorization_request(
+    server: AuthorizationServerState, query: bytes, accept: list[str], source: str
+) -> Response:
     # Phase 1: errors here are shown to the user, never redirected.
     try:
         params = single_valued(form_urlencoded(query))
@@ -183,7 +185,7 @@ async def authorization_request(server: AuthorizationServerState, query: bytes, 
         scope=scope,
         expires_at=server.clock.now() + CONSENT_LIFETIME,
     )
-    server.pending.put(pending.txn, pending, server.clock.now())
+    server.pending.put(pending.txn, pending, server.clock.now(), source)
     page = render_consent_page(
         client,
         txn=pending.txn,
@@ -216,7 +218,7 @@ def choose_resource(server: AuthorizationServerState, resource: str | None) -> s
 
 
 async def consent_decision(
-    server: AuthorizationServerState, items: list[tuple[str, str]], accept: list[str]
+    server: AuthorizationServerState, items: list[tuple[str, str]], accept: list[str], source: str
 ) -> Response:
     try:
         form = single_valued(items)
@@ -252,7 +254,7 @@ async def consent_decision(
         subject=server.user,
         expires_at=server.clock.now() + CODE_LIFETIME,
     )
-    server.codes.put(code.code, code, server.clock.now())
+    server.codes.put(code.code, code, server.clock.now(), source)
     return redirect_to_client(
         server, pending.redirect_uri, {"code": code.code, "state": pending.state}, status=SEE_OTHER
     )

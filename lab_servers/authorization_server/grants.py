@@ -4,7 +4,6 @@ trust it is configured with (who may introspect, who may exchange what)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
 
 
 @dataclass
@@ -70,43 +69,3 @@ class ExchangeRule:
 
     serves: str
     targets: dict[str, frozenset[str]]
-
-
-class _Expiring(Protocol):
-    expires_at: int
-
-
-_T = TypeVar("_T", bound=_Expiring)
-
-
-class ExpiringStore(dict[str, _T]):
-    """Pending consents or codes, by key: each entry is dropped once expired, and the store never
-    holds more than `max_entries`. Anyone can open /authorize without logging in, so without
-    these two bounds 5,000 anonymous requests leave 5,000 records behind, and used codes pile up
-    forever. When the store is full the oldest entry goes: a flood can only push out requests
-    as old as itself, and every entry expires within its lifetime anyway."""
-
-    def __init__(self, max_entries: int) -> None:
-        super().__init__()
-        self.max_entries = max_entries
-
-    def put(self, key: str, value: _T, now: int) -> None:
-        self.forget_expired(now)
-        while len(self) >= self.max_entries:
-            del self[next(iter(self))]
-        self[key] = value
-
-    def forget_expired(self, now: int) -> None:
-        # Every entry of one store has the same lifetime, so insertion order is expiry order:
-        # only the expired prefix is visited, and the cost per request stays constant.
-        drop_expired_prefix(self, now)
-
-
-def drop_expired_prefix(store: dict[str, _T], now: int) -> None:
-    """Drop a store's entries in insertion order for as long as they have expired; stop at the
-    first live one."""
-    while store:
-        key = next(iter(store))
-        if store[key].expires_at > now:
-            return
-        del store[key]

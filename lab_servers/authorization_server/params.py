@@ -66,3 +66,10 @@ async def form_items(request: Request) -> list[tuple[str, str]]:
         raise OAuthError("invalid_request", "the form body could not be read") from None
     # Read as RFC 6749 Appendix B says, not by Starlette's parser: see rfc6749.py.
     return form_urlencoded(body)
+
+
+def source_address(request: Request) -> str:
+    """The address a request came from, which the AS's per-source limits and shares key on (the
+    registration rate limit, the pending-consent and code stores): the peer of its connection, or,
+    in process, the lab network's name for the caller."""
+    return request.client.host if request.client else "unknown"

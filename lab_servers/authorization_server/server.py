@@ -29,7 +29,7 @@ from .client_authentication import authorization_field
 from .dcr_modes import check_auth_method_offered, check_registration_allowed
 from .errors import NO_STORE, OAuthError, oauth_exception_handlers, oauth_refusal
 from .logos import LOGO_HEADERS, sniff_raster_image
-from .params import form_items, sent_content_type
+from .params import form_items, sent_content_type, source_address
 from .rfc7009 import revocation_request
 from .rfc7591 import REGISTRATION_JSON
 from .rfc7662 import introspection_request
@@ -110,9 +110,10 @@ class AuthorizationServer(AuthorizationServerState):
                     f"{rejected.rule}; a registration request is one JSON object within these limits (RFC 7591 §3.1)",
                 ) from None
             check_auth_method_offered(self.capabilities, body)
-            source = request.client.host if request.client else "unknown"
             return JSONResponse(
-                await self.registrar.register(body, self.metadata(), source=source), status_code=201, headers=NO_STORE
+                await self.registrar.register(body, self.metadata(), source=source_address(request)),
+                status_code=201,
+                headers=NO_STORE,
             )
 
         @route("/clients/{client_id}/logo", "GET")
@@ -141,12 +142,12 @@ class AuthorizationServer(AuthorizationServerState):
         @route("/authorize", "GET")
         async def authorize(request: Request) -> Response:
             accept = field_values(request.scope["headers"], b"accept")
-            return await authorization_request(self, request.scope["query_string"], accept)
+            return await authorization_request(self, request.scope["query_string"], accept, source_address(request))
 
         @route("/authorize/decision", "POST")
         async def decision(request: Request) -> Response:
             accept = field_values(request.scope["headers"], b"accept")
-            return await consent_decision(self, await form_items(request), accept)
+            return await consent_decision(self, await form_items(request), accept, source_address(request))
 
         @route("/token", "POST")
         async def token(request: Request) -> Response:

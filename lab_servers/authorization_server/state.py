@@ -18,7 +18,8 @@ from .cimd import CimdResolver
 from .clients import Client, ClientRegistry
 from .defensive_fetch import Resolver
 from .errors import OAuthError
-from .grants import AuthorizationCode, ExchangeRule, ExpiringStore, PendingAuthorization
+from .expiring_store import ExpiringStore
+from .grants import AuthorizationCode, ExchangeRule, PendingAuthorization
 from .keys import ALGORITHM, AccessTokenAlgorithm, SigningKey
 from .policy import HARDENED, ASPolicy
 from .rfc6749 import scope_tokens

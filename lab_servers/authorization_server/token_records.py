@@ -24,7 +24,8 @@ from collections import deque
 from typing import Any
 
 from .errors import OAuthError
-from .grants import RefreshToken, drop_expired_prefix
+from .expiring_store import drop_expired_prefix
+from .grants import RefreshToken
 
 # The lab's refresh-token lifetime: 24 h ABSOLUTE, counted from the consent that started the
 # grant; rotation hands the same end to every token of the family and never extends it. OAuth 2.1
