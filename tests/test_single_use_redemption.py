@@ -68,11 +68,12 @@ async def test_a_refused_redemption_issues_nothing_and_leaves_the_code_usable(
 async def test_a_code_refused_because_the_store_is_full_can_be_redeemed_once_there_is_room(lab: Lab) -> None:
     server = lab.auth_server
     client_id = await registered_client(lab)
+    assert (await token_request(lab, code_form(client_id, await get_code(lab, client_id)))).status_code == 200
     code = await get_code(lab, client_id)
-    server.issued.max_entries = 0
+    server.issued.max_entries = 1
     refused = await token_request(lab, code_form(client_id, code))
     assert_oauth_error(refused, 503, "temporarily_unavailable", "limit")
-    assert refused.headers["Retry-After"] == "60" and not server.codes[code].used
+    assert refused.headers["Retry-After"] == str(ACCESS_TOKEN_LIFETIME) and not server.codes[code].used
     server.issued.max_entries = 10
     assert (await token_request(lab, code_form(client_id, code))).status_code == 200
     assert_oauth_error(await token_request(lab, code_form(client_id, code)), 400, "invalid_grant", "already used")
@@ -186,7 +187,8 @@ async def test_two_concurrent_refreshes_of_one_token_give_exactly_one_token_and_
 async def test_an_id_jag_refused_because_the_store_is_full_can_be_presented_again(lab: Lab) -> None:
     idp = add_enterprise_idp(lab)
     assertion = good(idp)
-    lab.auth_server.issued.max_entries = 0
+    assert (await present(lab, good(idp))).status_code == 200
+    lab.auth_server.issued.max_entries = 1
     assert_oauth_error(await present(lab, assertion), 503, "temporarily_unavailable", "limit")
     lab.auth_server.issued.max_entries = 10
     assert (await present(lab, assertion)).status_code == 200

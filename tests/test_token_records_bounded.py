@@ -142,9 +142,13 @@ async def test_a_full_store_refuses_new_grants_and_keeps_live_state(lab: Lab) ->
     with pytest.raises(StepError, match="temporarily_unavailable"):
         await connection.client.refresh()
     assert dict(server.refresh_tokens) == before and not next(iter(before.values())).revoked
+    lab.clock.advance(60)
     response = await token_request(lab, refresh_form(connection.client_id, next(iter(before))))
-    assert_oauth_error(response, 503, "temporarily_unavailable", "limit")
-    lab.clock.advance(REFRESH_TOKEN_LIFETIME)  # once the grant has ended, room is made again
+    # RFC 9110 §10.2.3: Retry-After says when there will be room, at the grant's end, not sooner.
+    wait = str(REFRESH_TOKEN_LIFETIME - 60)
+    assert_oauth_error(response, 503, "temporarily_unavailable", "limit", f"none expires for {wait} s")
+    assert response.headers["Retry-After"] == wait
+    lab.clock.advance(REFRESH_TOKEN_LIFETIME - 60)  # once the grant has ended, room is made again
     await lab.connect("cimd")
     assert len(server.refresh_tokens) == 1
 
@@ -153,9 +157,10 @@ async def test_a_full_access_token_store_refuses_until_one_expires(lab: Lab) -> 
     server = lab.auth_server
     await lab.connect("cimd")
     server.issued.max_entries = 1
-    with pytest.raises(StepError, match="temporarily_unavailable"):
+    lab.clock.advance(100)
+    with pytest.raises(StepError, match=f"temporarily_unavailable.*none expires for {ACCESS_TOKEN_LIFETIME - 100} s"):
         await lab.connect("cimd")
-    lab.clock.advance(ACCESS_TOKEN_LIFETIME)
+    lab.clock.advance(ACCESS_TOKEN_LIFETIME - 100)
     await lab.connect("cimd")
     assert len(server.issued) == 1
 

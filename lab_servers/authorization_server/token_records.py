@@ -44,15 +44,16 @@ MAX_LIVE_ACCESS_TOKENS = 10_000  # access tokens not yet expired (each lives ACC
 MAX_REFRESH_TOKENS = 10_000  # refresh tokens, rotated-out ones included, until their family ends
 
 
-def _full(what: str, limit: int) -> OAuthError:
+def _full(what: str, limit: int, retry_after: int) -> OAuthError:
     # RFC 6749 §5.2 has no code for "try later" at the token endpoint; the lab borrows
-    # temporarily_unavailable from §4.1.2.1 (as /register's 429 does) and says why.
+    # temporarily_unavailable from §4.1.2.1 (as /register's 429 does) and says why. Retry-After
+    # (RFC 9110 §10.2.3) is when the soonest record expires: nothing frees room earlier.
     return OAuthError(
         "temporarily_unavailable",
-        f"this authorization server already holds {limit} {what}, its limit; none has expired yet, so no new "
-        "grant is issued until one does (lab limit; temporarily_unavailable borrowed from RFC 6749 §4.1.2.1)",
+        f"this authorization server already holds {limit} {what}, its limit; none expires for {retry_after} s, "
+        "and no new grant is issued until one does (lab limit; temporarily_unavailable borrowed from RFC 6749 §4.1.2.1)",
         503,
-        {"Retry-After": "60"},
+        {"Retry-After": str(retry_after)},
     )
 
 
@@ -98,7 +99,7 @@ class IssuedAccessTokens(deque[dict[str, Any]]):
     def make_room(self, now: int) -> None:
         self.forget_expired(now)
         if len(self) >= self.max_entries:
-            raise _full("unexpired access tokens", self.max_entries)
+            raise _full("unexpired access tokens", self.max_entries, self[0]["exp"] - now)
 
 
 class RefreshTokens(dict[str, RefreshToken]):
@@ -121,4 +122,5 @@ class RefreshTokens(dict[str, RefreshToken]):
             for key in [k for k, token in self.items() if token.expires_at <= now]:
                 del self[key]
         if len(self) >= self.max_entries:
-            raise _full("refresh tokens of unexpired grants", self.max_entries)
+            soonest = min(token.expires_at for token in self.values())
+            raise _full("refresh tokens of unexpired grants", self.max_entries, soonest - now)
