@@ -195,8 +195,10 @@ async def test_a_full_consent_store_takes_room_from_the_address_holding_the_most
     assert kept() == ["a", "b", "b", "c", "c", "d"]
     await open_from("d")  # b and c hold 2 each; b came to hold 2 first
     assert kept() == ["a", "b", "c", "c", "d", "d"]
+    # Each request from a takes room from whoever then holds the most: c (2, first to hold 2),
+    # d (2), then a itself (3).
     for _ in range(3):
-        await open_from("a")  # from one holding the most: one each is kept
+        await open_from("a")
     assert kept() == ["b", "c", "d", "a", "a", "a"]
 
 
