@@ -137,3 +137,12 @@ def test_a_value_that_is_no_accept_list_gives_no_weight_at_all() -> None:
     # What is no list says nothing a server can trust (not "weight 0", which a list can say).
     assert weight_of('application/json, text/plain;a="unclosed', "application/json") is None
     assert weight_of("text/plain", "application/json") == 0.0
+
+
+@pytest.mark.parametrize("written", ["level=1", 'level="1"', 'level="\\1"', "LEVEL=1"])
+def test_a_range_s_parameter_is_compared_as_its_value_however_it_is_written(written: str) -> None:
+    # §5.6.6: a parameter name is case-insensitive, and a value "as either a token or within a
+    # quoted-string" is the same value; §5.6.4: a quoted-pair stands for the octet it escapes.
+    accept = f"text/html;{written};q=0.5, text/html;q=0.1"
+    assert weight_of(accept, "text/html;level=1") == 0.5
+    assert weight_of(accept, "text/html;level=2") == 0.1
