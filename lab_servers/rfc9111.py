@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import re
 
-from .rfc9110 import QUOTED_STRING, TOKEN
+from .rfc9110 import QUOTED_STRING, TOKEN, unquoted
 
 __all__ = ["cache_directives"]
 
 _DIRECTIVE = re.compile(rf"[ \t]*({TOKEN})(?:=({TOKEN}|{QUOTED_STRING}))?[ \t]*(?:,|\Z)")
 _EMPTY_ELEMENT = re.compile(r"[ \t]*,")  # §5.6.1.2: a recipient MUST parse and ignore empty list elements
 _OWS_TO_THE_END = re.compile(r"[ \t]*\Z")
-_QUOTED_PAIR = re.compile(r"\\(.)", re.DOTALL)
 
 
 def cache_directives(value: str) -> dict[str, str] | None:
@@ -41,7 +40,7 @@ def cache_directives(value: str) -> dict[str, str] | None:
             return None
         name, argument = directive.group(1).lower(), directive.group(2) or ""
         if argument.startswith('"'):
-            argument = _QUOTED_PAIR.sub(r"\1", argument[1:-1])
+            argument = unquoted(argument)
         directives.setdefault(name, argument)
         pos = directive.end()
     return directives

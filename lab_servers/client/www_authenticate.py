@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ..rfc9110 import QUOTED_STRING, TOKEN
+from ..rfc9110 import QUOTED_STRING, TOKEN, unquoted
 from .server_data import shown
 
 # Whitespace in a challenge is SP and HTAB (RFC 9110 §11.6.1: 1*SP after the scheme, OWS and BWS
@@ -81,7 +81,7 @@ def _parse_one(text: str) -> list[Challenge]:
                     "token or a quoted-string (so a URL must be quoted), and a comma comes next"
                 )
                 return challenges  # malformed text ends the parsing of this header value
-            value = param.group(2) if param.group(2) is not None else re.sub(r"\\(.)", r"\1", param.group(3)[1:-1])
+            value = param.group(2) if param.group(2) is not None else unquoted(param.group(3))
             if name in challenge.params:  # RFC 6750 §3: parameters MUST NOT repeat; the first stands
                 challenge.repeated.append(name)
             challenge.params.setdefault(name, value)
