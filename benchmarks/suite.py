@@ -1,5 +1,5 @@
-"""Wall time of `make test-fast` and `make test` as the Makefile runs them, with the slowest tests.
-A script that prints numbers, not a test.
+"""Wall time of `make test-fast` and `make test` as the Makefile runs them, their CPU time, where
+the CPU went by test module, and the slowest tests. A script that prints numbers, not a test.
 
     .venv/bin/python benchmarks/suite.py              # both
     .venv/bin/python benchmarks/suite.py --fast-only  # only what `make test-fast` runs
@@ -8,9 +8,11 @@ A script that prints numbers, not a test.
 `make test` is `make lint` and then pytest: both are timed, lint with cold caches (ruff's and
 mypy's), as on a fresh clone in CI. The commands are read from the Makefile, so this measures
 what it runs. Targets on an idle 2-core machine (issue 12): `make test-fast` ≤ 60 s, `make test`
-≤ 4 min. The machine's load average before and after each run is printed with it, and the time
-of a fixed reference task before and after them all (`machine.py`): on a shared
-machine a number without it means little.
+≤ 4 min. The suite is CPU-bound, so its CPU time over the cores is a floor no scheduling can go
+below; the CPU per test module (its process's own and its child processes', `cpu_by_test.py`) says
+which tests to look at first. The machine's load average before and after each run is printed
+with it, and the time of a fixed reference task before and after them all (`machine.py`): on a
+shared machine a number without it means little.
 """
 
 from __future__ import annotations
@@ -19,40 +21,41 @@ import argparse
 import json
 import os
 import re
+import resource
 import shlex
 import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import cpu_by_test  # benchmarks/cpu_by_test.py, beside this script
 from machine import describe, load, reference_ms  # benchmarks/machine.py, beside this script
 
-ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 TARGETS_S = {"test_fast": 60.0, "test": 240.0}
+TOP_MODULES = 15
 
 
 def makefile_recipe(target: str) -> list[list[str]]:
-    """The commands of a Makefile target, its $(VARIABLES) expanded (`:=` and `?=` ones)."""
+    """The commands of a Makefile target as make itself expands them: the last lines of its dry
+    run (`make -n`), one per line of the target's own recipe; any before them are its
+    prerequisites' work. Make, not a reading of the Makefile, expands the variables: `WORKERS`
+    comes from `$(shell …)`, which a reading once passed to pytest as `-n '$(shell'`, and every
+    run failed in half a second while its time was held against the target."""
     lines = (ROOT / "Makefile").read_text().splitlines()
-    variables = {}
-    for line in lines:
-        match = re.match(r"^([A-Z_]+) [:?]?= (.*)$", line)
-        if match:
-            variables[match[1]] = match[2]
-
-    def expand(text: str) -> str:
-        for _ in range(5):  # PY := $(VENV)/bin/python: variables refer to variables
-            text = re.sub(r"\$\((\w+)\)", lambda m: variables.get(m[1], m[0]), text)
-        return text
-
     start = next(i for i, line in enumerate(lines) if line.startswith(f"{target}:"))
-    recipe = []
+    own = 0
     for line in lines[start + 1 :]:
         if not line.startswith("\t"):
             break
-        recipe.append(shlex.split(expand(line.strip())))
-    return recipe
+        own += 1
+    dry_run = subprocess.run(
+        ["make", "--dry-run", "--no-print-directory", target], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return [shlex.split(line) for line in dry_run.stdout.splitlines()[-own:]] if own else []
 
 
 @dataclass
@@ -62,32 +65,100 @@ class Timed:
     summary: str
     load_before: float
     load_after: float
+    cpu_seconds: float = 0.0
+    returncode: int = 0
     slowest: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # pytest's "FAILED …" and "ERROR …" lines
+    by_module: list[ModuleCost] = field(default_factory=list)
+
+    def passed(self) -> bool:
+        """Every command ran to the end and succeeded: only then is its time the time of the
+        target (a run that stops at its first failure, or never starts, is quicker)."""
+        return self.returncode == 0
+
+
+@dataclass(frozen=True)
+class ModuleCost:
+    """What one test module (or notebook) cost: CPU seconds, its own process's and its children's,
+    and the wall seconds of its tests, one after another on one worker."""
+
+    module: str
+    cpu: float
+    wall: float
+    tests: int
+
+
+def cost_by_module(lines: list[dict[str, Any]]) -> list[ModuleCost]:
+    """`cpu_by_test.py`'s lines summed by module, the costliest first."""
+    sums: dict[str, list[float]] = {}
+    for line in lines:
+        total = sums.setdefault(line["test"].split("::")[0], [0.0, 0.0, 0])
+        total[0] += line["own"] + line["children"]
+        total[1] += line["wall"]
+        total[2] += 1
+    costs = [ModuleCost(module, round(cpu, 1), round(wall, 1), int(n)) for module, (cpu, wall, n) in sums.items()]
+    return sorted(costs, key=lambda cost: (-cost.cpu, cost.module))
+
+
+def _children_cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
 
 
 def timed(name: str, commands: list[list[str]], env: dict[str, str] | None = None) -> tuple[Timed, str]:
     """Run `commands` in order (stopping at the first that fails); the time, and their output."""
-    before = load()
+    before, cpu_before = load(), _children_cpu()
     started = time.perf_counter()
-    out, failed = "", ""
+    out, failed, returncode = "", "", 0
     for command in commands:
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False, env=env)
         out += done.stdout
         if done.returncode:
+            returncode = done.returncode
             failed = f"{shlex.join(command)} failed (exit {done.returncode}): {done.stderr[-300:]}"
             break
     elapsed = round(time.perf_counter() - started, 1)
-    return Timed(name, elapsed, failed or "clean", before, load()), out
+    cpu = round(_children_cpu() - cpu_before, 1)
+    return Timed(name, elapsed, failed or "clean", before, load(), cpu, returncode), out
 
 
 def pytest_run(name: str, target: str) -> Timed:
     (command,) = makefile_recipe(target)
-    result, out = timed(name, [[*command, "-q", "-p", "no:cacheprovider", "--durations=10"]])
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "cpu.jsonl"
+        plugin = os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))
+        env = {**os.environ, "PYTHONPATH": plugin, cpu_by_test.OUTPUT: str(path)}
+        flags = ["-q", "-p", "no:cacheprovider", "-p", "cpu_by_test", "--durations=10"]
+        result, out = timed(name, [[*command, *flags]], env=env)
+        written = [
+            json.loads(line) for file in sorted(Path(scratch).iterdir()) for line in file.read_text().splitlines()
+        ]
+    result.by_module = cost_by_module(written)
     lines = out.strip().splitlines()
     counted = [line.strip("= ") for line in lines if re.search(r"\d+ (passed|failed)", line)]
-    result.summary = counted[-1] if counted else result.summary
+    if counted:  # pytest's own summary, beside the exit status when a test failed
+        result.summary = counted[-1] + ("" if result.passed() else f" (exit {result.returncode})")
     result.slowest = [line for line in lines if re.match(r"^\d+\.\d+s (call|setup|teardown)", line)]
+    result.failures = [line for line in lines if line.startswith(("FAILED ", "ERROR "))]
     return result
+
+
+def describe_cpu(result: Timed, cores: int) -> str:
+    """The run's CPU time, how many cores it kept busy, and the floor that sets on its wall time;
+    with the modules' CPU, how much of it they account for."""
+    if not result.seconds:
+        return f"CPU {result.cpu_seconds} s"
+    said = (
+        f"CPU {result.cpu_seconds} s ({result.cpu_seconds / result.seconds:.2f} of {cores} cores busy): "
+        f"on {cores} cores no scheduling takes it under {result.cpu_seconds / cores:.1f} s"
+    )
+    if result.by_module:
+        counted = sum(cost.cpu for cost in result.by_module)
+        said += (
+            f"; the tests account for {counted:.1f} s, by module below (the rest: starting the workers, "
+            "collecting, processes reaped outside a test)"
+        )
+    return said
 
 
 def lint_run() -> Timed:
@@ -103,7 +174,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main() -> None:
+def main() -> int:
     args = parse_arguments()
     print(f"{os.cpu_count()} cores; make test runs: {' ; '.join(shlex.join(c) for c in makefile_recipe('test'))}")
     reference_before = reference_ms()
@@ -112,22 +183,47 @@ def main() -> None:
         results += [lint_run(), pytest_run("test_pytest", "test")]
     for r in results:
         print(f"\n{r.name}: {r.seconds} s — {r.summary}")
+        for line in r.failures:
+            print(f"  {line}")
         print(f"  load average (1 min): {r.load_before} before, {r.load_after} after")
+        print(f"  {describe_cpu(r, os.cpu_count() or 1)}")
+        for cost in r.by_module[:TOP_MODULES]:
+            print(f"    {cost.cpu:6.1f} s CPU  {cost.module} ({cost.tests} tests, {cost.wall:.1f} s of one worker)")
         for line in r.slowest:
             print(f"    {line}")
     reference_after = reference_ms()
-    print(f"\n{describe(reference_before, reference_after)}")
-    seconds = {f"{r.name}_s": r.seconds for r in results}
-    if not args.fast_only:
-        seconds["test_s"] = round(seconds["lint_s"] + seconds["test_pytest_s"], 1)
-    print()
+    print(f"\n{describe(reference_before, reference_after)}\n")
+    seconds = target_seconds(results)
     for name, target in TARGETS_S.items():
         if f"{name}_s" in seconds:
-            print(f"make {name.replace('_', '-')}: {seconds[f'{name}_s']} s (target ≤ {target:.0f} s)")
+            print(f"make {name.replace('_', '-')}: {judged(seconds[f'{name}_s'], target)}")
     if args.json:
+        cpu = {f"{r.name}_cpu_s": r.cpu_seconds for r in results}
+        by_module = {
+            f"{r.name}_cpu_by_module_s": {cost.module: cost.cpu for cost in r.by_module[:TOP_MODULES]}
+            for r in results
+            if r.by_module
+        }
         loads = {f"{r.name}_load": [r.load_before, r.load_after] for r in results}
-        print(json.dumps(seconds | loads | {"reference_ms": [reference_before, reference_after]}))
+        print(json.dumps(seconds | cpu | by_module | loads | {"reference_ms": [reference_before, reference_after]}))
+    return 0 if all(r.passed() for r in results) else 1
+
+
+def target_seconds(results: list[Timed]) -> dict[str, float | None]:
+    """Each run's seconds by name, and `make test`'s (lint, then pytest) when both ran: None for
+    a run that failed, whose time is not the time of what the target names."""
+    seconds = {f"{r.name}_s": r.seconds if r.passed() else None for r in results}
+    if "lint_s" in seconds and "test_pytest_s" in seconds:
+        parts = [seconds["lint_s"], seconds["test_pytest_s"]]
+        seconds["test_s"] = None if None in parts else round(sum(p for p in parts if p is not None), 1)
+    return seconds
+
+
+def judged(seconds: float | None, target: float) -> str:
+    if seconds is None:
+        return f"failed, so no time to hold against its target (≤ {target:.0f} s); see its summary above"
+    return f"{seconds} s (target ≤ {target:.0f} s)"
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -386,3 +386,89 @@ def test_the_instruction_probe_runs_each_scenario_natively(
     assert (done.returncode == 0) is runs_to_the_end, done.stderr[-3000:]
     if not runs_to_the_end:
         assert "StepError" in done.stderr
+
+
+_BUSY = "import time\nstart = time.process_time()\nwhile time.process_time() - start < {seconds}: pass\n"
+
+
+@pytest.mark.slow
+def test_the_suite_benchmark_charges_each_module_its_tests_cpu_and_their_child_processes(
+    benchmark: Callable[[str], Any], tmp_path: Path
+) -> None:
+    """`make test` is CPU-bound, so `suite.py` says where its CPU goes. A test that waits on a busy
+    child process is charged the child's CPU; each xdist worker writes lines of its own, and the
+    controller, which replays the workers' reports, writes none (each test would count twice)."""
+    suite = benchmark("suite")
+    child = _BUSY.format(seconds=0.3)
+    (tmp_path / "test_child.py").write_text(
+        f"import subprocess, sys\ndef test_waits_on_a_busy_child():\n    subprocess.run([sys.executable, '-c', {child!r}], check=True)\n"
+        "def test_idle():\n    pass\n"
+    )  # fmt: skip
+    (tmp_path / "test_own.py").write_text(
+        "def test_busy_itself():\n" + "".join(f"    {line}\n" for line in _BUSY.format(seconds=0.2).splitlines())
+    )
+    # As from a test of `make test`: an outer xdist worker's name is in the environment.
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "benchmarks"), "LAB_SUITE_CPU_FILE": str(tmp_path / "cpu.jsonl"),
+           "PYTEST_XDIST_WORKER": "gw7"}  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "cpu_by_test", "-n", "2", "test_child.py", "test_own.py"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    written = sorted(tmp_path.glob("cpu.jsonl*"))
+    assert written and all(re.fullmatch(r"cpu\.jsonl\.gw[01]", path.name) for path in written)
+    costs = {
+        cost.module: cost
+        for cost in suite.cost_by_module(
+            [json.loads(line) for path in written for line in path.read_text().splitlines()]
+        )
+    }
+    assert set(costs) == {"test_child.py", "test_own.py"}
+    assert (costs["test_child.py"].tests, costs["test_own.py"].tests) == (2, 1)
+    assert 0.3 <= costs["test_child.py"].cpu < 5 and 0.2 <= costs["test_own.py"].cpu < 5
+    assert costs["test_child.py"].wall >= 0.3
+
+
+def test_the_suite_benchmark_says_the_floor_its_cpu_time_sets_on_the_wall_time(benchmark: Callable[[str], Any]) -> None:
+    suite = benchmark("suite")
+    run = suite.Timed("test_pytest", 250.0, "4 passed", 0.5, 1.9, cpu_seconds=450.0)
+    assert (
+        suite.describe_cpu(run, 2)
+        == "CPU 450.0 s (1.80 of 2 cores busy): on 2 cores no scheduling takes it under 225.0 s"
+    )
+    run.by_module = suite.cost_by_module([
+        {"test": "tests/test_a.py::test_one", "wall": 2.0, "own": 0.5, "children": 10.0},
+        {"test": "tests/test_b.py::test_two[x]", "wall": 1.0, "own": 1.0, "children": 0.0},
+        {"test": "tests/test_a.py::test_three", "wall": 1.0, "own": 0.5, "children": 0.0},
+    ])  # fmt: skip
+    assert run.by_module == [
+        suite.ModuleCost("tests/test_a.py", 11.0, 3.0, 2),
+        suite.ModuleCost("tests/test_b.py", 1.0, 1.0, 1),
+    ]
+    assert "the tests account for 12.0 s, by module below" in suite.describe_cpu(run, 2)
+
+
+@pytest.mark.parametrize("target", ["test", "test-fast", "lint"])
+def test_the_suite_benchmark_runs_the_commands_make_runs_with_no_makefile_syntax_left(
+    benchmark: Callable[[str], Any], target: str
+) -> None:
+    """`WORKERS` comes from `$(shell …)`: read off the Makefile, pytest got `-n '$(shell'`, every
+    run failed in half a second, and that half second was printed against the 4-minute target."""
+    commands = benchmark("suite").makefile_recipe(target)
+    assert commands and not [arg for command in commands for arg in command if "$" in arg]
+    if target != "lint":
+        (command,) = commands
+        assert command[command.index("-n") + 1].isdigit() and command[command.index("-m") + 1] == "pytest"
+
+
+def test_a_failed_run_of_the_suite_has_no_time_to_hold_against_its_target(benchmark: Callable[[str], Any]) -> None:
+    suite = benchmark("suite")
+    fast = suite.Timed("test_fast", 0.6, "1 failed, 9 passed in 0.50s (exit 1)", 0.5, 0.5, returncode=1)
+    lint, pytest_run = (suite.Timed(name, 9.0, "clean", 0.5, 0.5) for name in ("lint", "test_pytest"))
+    assert suite.target_seconds([fast, lint, pytest_run]) == {
+        "test_fast_s": None, "lint_s": 9.0, "test_pytest_s": 9.0, "test_s": 18.0
+    }  # fmt: skip
+    lint.returncode = 2
+    assert suite.target_seconds([lint, pytest_run])["test_s"] is None
+    assert suite.judged(None, 60.0).startswith("failed, so no time to hold against its target (≤ 60 s)")
+    assert suite.judged(55.2, 60.0) == "55.2 s (target ≤ 60 s)"
