@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import re
-import resource
 import shlex
 import subprocess
 import tempfile
@@ -100,14 +99,9 @@ def cost_by_module(lines: list[dict[str, Any]]) -> list[ModuleCost]:
     return sorted(costs, key=lambda cost: (-cost.cpu, cost.module))
 
 
-def _children_cpu() -> float:
-    used = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return used.ru_utime + used.ru_stime
-
-
 def timed(name: str, commands: list[list[str]], env: dict[str, str] | None = None) -> tuple[Timed, str]:
     """Run `commands` in order (stopping at the first that fails); the time, and their output."""
-    before, cpu_before = load(), _children_cpu()
+    before, cpu_before = load(), cpu_by_test.cpu_seconds()[1]
     started = time.perf_counter()
     out, failed, returncode = "", "", 0
     for command in commands:
@@ -118,7 +112,7 @@ def timed(name: str, commands: list[list[str]], env: dict[str, str] | None = Non
             failed = f"{shlex.join(command)} failed (exit {done.returncode}): {done.stderr[-300:]}"
             break
     elapsed = round(time.perf_counter() - started, 1)
-    cpu = round(_children_cpu() - cpu_before, 1)
+    cpu = round(cpu_by_test.cpu_seconds()[1] - cpu_before, 1)  # the children it waited for
     return Timed(name, elapsed, failed or "clean", before, load(), cpu, returncode), out
 
 
