@@ -47,13 +47,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_runtest_logstart(nodeid: str) -> None:
-    _started[nodeid] = (time.perf_counter(), *cpu_seconds())
+    if _path:  # not in xdist's controller, which would keep a start for every test and never end one
+        _started[nodeid] = (time.perf_counter(), *cpu_seconds())
 
 
 def pytest_runtest_logfinish(nodeid: str) -> None:
     # logfinish follows the teardown: a fixture's clean-up (a server stopped, a venv removed)
     # is part of its test's cost, and a module's shared set-up is part of its first test's.
-    if not _path or nodeid not in _started:
+    if nodeid not in _started:
         return
     started, own, children = _started.pop(nodeid)
     own_now, children_now = cpu_seconds()
