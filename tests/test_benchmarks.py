@@ -472,3 +472,20 @@ def test_a_failed_run_of_the_suite_has_no_time_to_hold_against_its_target(benchm
     assert suite.target_seconds([lint, pytest_run])["test_s"] is None
     assert suite.judged(None, 60.0).startswith("failed, so no time to hold against its target (≤ 60 s)")
     assert suite.judged(55.2, 60.0) == "55.2 s (target ≤ 60 s)"
+
+
+def test_a_run_of_the_suite_that_skipped_tests_is_not_held_against_its_target(benchmark: Callable[[str], Any]) -> None:
+    """On a machine without Chromium, `make test` skips the Binder walk-through (about 57 s of CPU)
+    and the stepper's browser tests, and passes: its time is a smaller suite's."""
+    suite = benchmark("suite")
+    skips = [
+        "SKIPPED [1] tests/test_browser_walkthrough.py:128: no chromium",
+        "SKIPPED [4] tests/test_browser.py:47: no chromium",
+    ]
+    fast = suite.Timed("test_fast", 55.0, "9 passed in 54.00s", 0.5, 0.5)
+    pytest_run = suite.Timed("test_pytest", 230.0, "9 passed, 5 skipped in 229.00s", 0.5, 0.5, skipped=skips)
+    assert (fast.skipped_tests(), pytest_run.skipped_tests()) == (0, 5)
+    assert suite.skipped_by_target([fast]) == {"test_fast_skipped": 0}
+    assert suite.skipped_by_target([fast, pytest_run]) == {"test_fast_skipped": 0, "test_skipped": 5}
+    verdict = suite.judged(238.5, 240.0, 5)
+    assert "5 skipped" in verdict and "not held against its target (≤ 240 s)" in verdict
