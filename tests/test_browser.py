@@ -29,6 +29,7 @@ from typing import Any
 
 import pytest
 
+from tests.ci import unavailable
 from tests.text_contrast import TEXT_CONTRAST
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,12 +40,6 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 SCREENSHOTS = Path("/tmp/mcp-auth-lab-browser")
 TOKEN = "mcp-auth-lab-browser-test"
 pytestmark = pytest.mark.browser
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (in CI the browser test must run: .ci/run installs chromium)")
-    pytest.skip(reason)
 
 
 def _free_port() -> int:
@@ -171,11 +166,11 @@ STEPPER_CELLS = ['dcr = await lab.connect("dcr")', "HandshakeStepper("]  # its c
 def playwright_api() -> tuple[Any, Any]:
     """(sync_playwright, expect), checked before JupyterLab is started for nothing."""
     if not CHROMIUM.exists():
-        _unavailable(f"{CHROMIUM} not found (apt-get install -y chromium)")
+        unavailable(f"{CHROMIUM} not found (apt-get install -y chromium)")
     try:
         from playwright.sync_api import expect, sync_playwright
     except ImportError:
-        _unavailable("the playwright package is not installed (pip install playwright==1.65.2)")
+        unavailable("the playwright package is not installed (pip install playwright==1.65.2)")
     return sync_playwright, expect
 
 

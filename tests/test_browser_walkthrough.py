@@ -24,7 +24,7 @@ install, then every notebook in a browser; two minutes or so).
 from __future__ import annotations
 
 import hashlib
-import os
+import importlib.util
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +33,7 @@ from typing import Any
 import nbformat
 import pytest
 
+from tests.ci import unavailable
 from tests.test_binder import build_binder_environment
 from tests.test_browser import (
     CELL_SUMMARY,
@@ -123,10 +124,9 @@ def _cells_whose_outputs_differ(saved: Path, stored: Path) -> list[int]:
 def binder_lab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """JupyterLab from the Binder environment, serving the repository's copy from its root."""
     if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} not found (apt-get install -y chromium)") if os.environ.get(
-            "CI"
-        ) == "true" else pytest.skip("no chromium")
-    pytest.importorskip("playwright")
+        unavailable(f"{CHROMIUM} not found (apt-get install -y chromium)")
+    if importlib.util.find_spec("playwright") is None:
+        unavailable("the playwright package is not installed")
     binder = build_binder_environment(tmp_path)
     # Jupyter's per-user directories are throwaway ones, so nothing of the developer's (a kernel
     # spec, settings) is used; the lab's settings come from the environment, where postBuild put them.

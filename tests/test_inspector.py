@@ -24,6 +24,7 @@ from lab_servers.serve import serving
 from lab_servers.trace_file import TraceWriter, access_tokens
 from lab_servers.views import sequence_diagram, show_token
 
+from .ci import unavailable
 from .consenting_user import approve, port_free
 from .npm import npm_install, wheel_node
 from .processes import reap
@@ -128,9 +129,7 @@ def _chromium_or_skip() -> None:
     except ImportError:
         reason = "needs the playwright package"
     if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason} (in CI the Inspector web judge must run)")
-        pytest.skip(reason)
+        unavailable(reason)
 
 
 async def _settings_saved(responses: list[Any], client_metadata_url: str) -> None:

@@ -26,6 +26,7 @@ from lab_servers.trace import Exchange
 from lab_servers.trace_file import TraceWriter, access_tokens
 from lab_servers.views import show_token
 
+from .ci import unavailable
 from .consenting_user import approve, consent, free_port, port_free
 from .opencode import CALLBACK, SUCCESS, WAITING, auth_store, configure, installed, opencode_run, opencode_sign_in
 from .serve_helpers import restartable
@@ -41,7 +42,7 @@ pytestmark = [pytest.mark.conformance, pytest.mark.anyio]
 @pytest.fixture(scope="module")
 def opencode() -> Path:
     if not port_free(PORT or 0):
-        pytest.skip(f"port {PORT}, opencode's fixed callback port, is taken on this machine")
+        unavailable(f"port {PORT}, opencode's fixed callback port, is taken on this machine")
     return installed()
 
 

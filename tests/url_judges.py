@@ -16,9 +16,13 @@ from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 import httpx
-import pytest
 
-ada_url = pytest.importorskip("ada_url", reason="ada-url (requirements-test.txt) is the WHATWG URL judge")
+from .ci import unavailable
+
+try:
+    import ada_url
+except ImportError:
+    unavailable("ada-url (requirements-test.txt), the WHATWG URL judge, is not installed")
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
