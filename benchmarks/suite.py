@@ -9,11 +9,11 @@ the CPU went by test module, and the slowest tests. A script that prints numbers
 mypy's), as on a fresh clone in CI. The commands are read from the Makefile, so this measures
 what it runs. Targets on an idle 2-core machine (issue 12): `make test-fast` ≤ 60 s, `make test`
 ≤ 4 min; a run that failed, or skipped tests (no Chromium, a port taken), timed less than the whole
-suite and is not held against them. The suite is CPU-bound, so its CPU time over the cores is a floor no scheduling can go
-below; the CPU per test module (its process's own and its child processes', `cpu_by_test.py`) says
-which tests to look at first. The machine's load average before and after each run is printed
-with it, and the time of a fixed reference task before and after them all (`machine.py`): on a
-shared machine a number without it means little.
+suite and is not held against them. The suite is CPU-bound, so its CPU time over the cores is a
+floor no scheduling can go below; the CPU per test module (its process's own and its child
+processes', `cpu_by_test.py`) says which tests to look at first. The machine's load average
+before and after each run is printed with it, and the time of a fixed reference task before and
+after them all (`machine.py`): on a shared machine a number without it means little.
 """
 
 from __future__ import annotations
