@@ -14,6 +14,7 @@ Screenshots go to /tmp/mcp-auth-lab-browser/ for a person to look at.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -40,6 +41,14 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 SCREENSHOTS = Path("/tmp/mcp-auth-lab-browser")
 TOKEN = "mcp-auth-lab-browser-test"
 pytestmark = pytest.mark.browser
+
+
+def require_chromium_and_playwright() -> None:
+    """What every browser test needs, or `unavailable`: skipped on a developer's machine, failed in CI."""
+    if not CHROMIUM.exists():
+        unavailable(f"{CHROMIUM} not found (apt-get install -y chromium)")
+    if importlib.util.find_spec("playwright") is None:
+        unavailable("the playwright package is not installed (pip install playwright==1.65.2)")
 
 
 def _free_port() -> int:
@@ -165,12 +174,9 @@ STEPPER_CELLS = ['dcr = await lab.connect("dcr")', "HandshakeStepper("]  # its c
 @pytest.fixture
 def playwright_api() -> tuple[Any, Any]:
     """(sync_playwright, expect), checked before JupyterLab is started for nothing."""
-    if not CHROMIUM.exists():
-        unavailable(f"{CHROMIUM} not found (apt-get install -y chromium)")
-    try:
-        from playwright.sync_api import expect, sync_playwright
-    except ImportError:
-        unavailable("the playwright package is not installed (pip install playwright==1.65.2)")
+    require_chromium_and_playwright()
+    from playwright.sync_api import expect, sync_playwright
+
     return sync_playwright, expect
 
 

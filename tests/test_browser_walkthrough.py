@@ -24,7 +24,6 @@ install, then every notebook in a browser; two minutes or so).
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,7 +32,6 @@ from typing import Any
 import nbformat
 import pytest
 
-from tests.ci import unavailable
 from tests.test_binder import build_binder_environment
 from tests.test_browser import (
     CELL_SUMMARY,
@@ -42,6 +40,7 @@ from tests.test_browser import (
     SCREENSHOTS,
     TOKEN,
     _free_port,
+    require_chromium_and_playwright,
     running_jupyterlab,
 )
 from tests.test_notebooks import regen
@@ -123,10 +122,7 @@ def _cells_whose_outputs_differ(saved: Path, stored: Path) -> list[int]:
 @pytest.fixture
 def binder_lab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """JupyterLab from the Binder environment, serving the repository's copy from its root."""
-    if not CHROMIUM.exists():
-        unavailable(f"{CHROMIUM} not found (apt-get install -y chromium)")
-    if importlib.util.find_spec("playwright") is None:
-        unavailable("the playwright package is not installed")
+    require_chromium_and_playwright()
     binder = build_binder_environment(tmp_path)
     # Jupyter's per-user directories are throwaway ones, so nothing of the developer's (a kernel
     # spec, settings) is used; the lab's settings come from the environment, where postBuild put them.

@@ -24,10 +24,10 @@ from lab_servers.serve import serving
 from lab_servers.trace_file import TraceWriter, access_tokens
 from lab_servers.views import sequence_diagram, show_token
 
-from .ci import unavailable
 from .consenting_user import approve, port_free
 from .npm import npm_install, wheel_node
 from .processes import reap
+from .test_browser import CHROMIUM, CHROMIUM_ARGS, require_chromium_and_playwright
 
 INSPECTOR = "@modelcontextprotocol/inspector@2.12.0"
 CACHE = Path(__file__).resolve().parent.parent / ".cache" / "inspector"
@@ -114,22 +114,7 @@ async def test_inspector_cli_registers_by_dcr_then_links_by_cimd_over_tls(
 
 # The web UI, in Debian's Chromium (as tests/test_browser.py) -----------------------------------
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]  # fmt: skip
 WEB_PORT = 6274  # Inspector's web UI; its callback is http://127.0.0.1:6274/oauth/callback
-
-
-def _chromium_or_skip() -> None:
-    reason = None
-    if not CHROMIUM.exists():
-        reason = "needs /usr/bin/chromium (apt-get install -y chromium)"
-    try:
-        import playwright.async_api  # noqa: F401
-    except ImportError:
-        reason = "needs the playwright package"
-    if reason:
-        unavailable(reason)
 
 
 async def _settings_saved(responses: list[Any], client_metadata_url: str) -> None:
@@ -233,7 +218,7 @@ async def inspector_web_whoami(
 async def test_inspector_web_ui_connects_by_dcr_and_by_cimd_and_calls_whoami(
     inspector_launcher: Path, tmp_path: Path
 ) -> None:
-    _chromium_or_skip()
+    require_chromium_and_playwright()
     for port in (WEB_PORT, WEB_PORT + 1):
         if not port_free(port):
             pytest.fail(f"port {port} (Inspector's web UI) is in use; stop the other Inspector first")
