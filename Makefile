@@ -11,11 +11,11 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 # Every command here may write bytecode caches (`__pycache__/`, ignored by git), even where the
 # environment sets PYTHONDONTWRITEBYTECODE (some containers and CI images do). Without them each
 # pytest worker rewrites the assertions of all ~300 test modules and compiles them, and every
-# notebook kernel and `serve` child compiles the lab from source, on every run. On 2 cores the
-# fast suite took 151 s of CPU and 84 s of wall time with the variable set, and 132 s and 75 s
-# with the caches the run before it wrote (medians of 3 pairs, farm-bench, 2026-12-06). A run
-# after another on the same Python (CI's Debian 3.11 and lowest-versions suites after
-# `make test`) reads what the one before wrote.
+# notebook kernel and `serve` child compiles the lab from source, on every run. On 2 cores the fast
+# suite took 151 s of CPU and 84 s of wall time with the variable set, and 132 s and 75 s with the
+# caches the run before it wrote (medians of 3 alternating pairs on one machine, 2026-12-06). A run
+# after another on the same Python (CI's Debian 3.11 and lowest-versions suites after `make test`)
+# reads what the one before wrote.
 unexport PYTHONDONTWRITEBYTECODE
 
 # Tests run on one worker more than the machine has cores, at most 4: much of the suite waits on
