@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from machine import USUAL_REFERENCE_MS, load, reference_ms  # benchmarks/machine.py, beside this script
+from machine import USUAL_REFERENCE_MS, load, reference_ms, setting  # benchmarks/machine.py, beside this script
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,13 +54,16 @@ def size_mb(path: Path) -> float:
     return total / 1e6
 
 
+# The Python the new .venv is made with: $PYTHON, as for `make lab`, else the one below this script's.
+PYTHON = os.environ.get("PYTHON", sys.base_prefix + "/bin/python3")
+
+
 def make(target: str, cwd: Path) -> float:
     # A clean environment: no virtualenv or PYTHONPATH of the caller's leaks into the new one.
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
-    env["PYTHON"] = env.get("PYTHON", sys.base_prefix + "/bin/python3")
     started = time.perf_counter()
     done = subprocess.run(
-        ["make", target, f"PYTHON={env['PYTHON']}"], cwd=cwd, env=env, capture_output=True, text=True, check=False
+        ["make", target, f"PYTHON={PYTHON}"], cwd=cwd, env=env, capture_output=True, text=True, check=False
     )
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
@@ -76,7 +79,7 @@ def main() -> None:
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="lab-install-"))
-    result: dict[str, object] = {"load_before": load(), "reference_ms_before": reference_ms()}
+    result: dict[str, object] = {**setting(PYTHON), "load_before": load(), "reference_ms_before": reference_ms()}
     try:
         repo = workdir / "repo"
         clone_into(repo)
@@ -106,6 +109,7 @@ def main() -> None:
     print(
         f"reference task before: {result['reference_ms_before']} ms (about {USUAL_REFERENCE_MS:.0f} ms at the usual speed)"
     )
+    print(f"{result['cores']} cores; the .venv made with Python {result['python']}")
     if args.json:
         print(json.dumps(result))
 

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import cpu_by_test  # benchmarks/cpu_by_test.py, beside this script
-from machine import describe, load, reference_ms  # benchmarks/machine.py, beside this script
+from machine import cores, describe, load, reference_ms, setting  # benchmarks/machine.py, beside this script
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -181,7 +181,11 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main() -> int:
     args = parse_arguments()
-    print(f"{os.cpu_count()} cores; make test runs: {' ; '.join(shlex.join(c) for c in makefile_recipe('test'))}")
+    recipe = makefile_recipe("test")
+    machine = setting(str(ROOT / recipe[-1][0]))  # the Python make runs pytest with
+    print(
+        f"{machine['cores']} cores; Python {machine['python']}; make test runs: {' ; '.join(map(shlex.join, recipe))}"
+    )
     reference_before = reference_ms()
     results = [pytest_run("test_fast", "test-fast")]
     if not args.fast_only:
@@ -191,7 +195,7 @@ def main() -> int:
         for line in r.failures + r.skipped:
             print(f"  {line}")
         print(f"  load average (1 min): {r.load_before} before, {r.load_after} after")
-        print(f"  {describe_cpu(r, os.cpu_count() or 1)}")
+        print(f"  {describe_cpu(r, cores())}")
         for cost in r.by_module[:TOP_MODULES]:
             print(f"    {cost.cpu:6.1f} s CPU  {cost.module} ({cost.tests} tests, {cost.wall:.1f} s of one worker)")
         for line in r.slowest:
@@ -213,7 +217,7 @@ def main() -> int:
         }
         loads = {f"{r.name}_load": [r.load_before, r.load_after] for r in results}
         reference = {"reference_ms": [reference_before, reference_after]}
-        print(json.dumps(seconds | skipped | cpu | by_module | loads | reference))
+        print(json.dumps(seconds | skipped | cpu | by_module | loads | reference | machine))
     return 0 if all(r.passed() for r in results) else 1
 
 

@@ -44,6 +44,7 @@ def test_handshake_benchmark_prints_every_number_the_issue_names_as_json() -> No
     assert result["exchanges_per_handshake"] > 0 and result["transport_round_trip"]["in_process_us"] > 0
     assert result["first_connect_from_source_s"] > 0
     assert result["reference_ms_before"] > 0 and result["reference_ms_after"] > 0
+    assert result["cores"] == len(os.sched_getaffinity(0)) and result["python"].startswith(sys.version)
     assert "reference task" in done.stdout
     assert result["p90_over_median_max"] >= 1.0 and re.search(r"UNEVEN RUN|An even run", done.stdout)
     assert "Where the difference comes from" in done.stdout
@@ -446,6 +447,27 @@ def test_the_suite_benchmark_says_the_floor_its_cpu_time_sets_on_the_wall_time(b
         suite.ModuleCost("tests/test_b.py", 1.0, 1.0, 1),
     ]
     assert "the tests account for 12.0 s, by module below" in suite.describe_cpu(run, 2)
+
+
+def test_every_benchmarks_json_says_how_many_cores_and_which_python_ran_the_work(
+    benchmark: Callable[[str], Any],
+) -> None:
+    """A line from a 4-core machine, or from another build of Python (4.4 to 5.5 ms for the same
+    handshake on one machine), would otherwise read like one from the issue's 2-core machine.
+    `suite.py` and `install.py` describe the Python they run (make's, the new .venv's), not their
+    own."""
+    machine = benchmark("machine")
+    readings: dict[str, Any] = {}
+    with machine.conditions(lambda line: None, readings):
+        pass
+    assert readings["cores"] == len(os.sched_getaffinity(0)) >= 1
+    assert readings["python"] == f"{sys.version} at {sys.base_prefix}" == machine.interpreter(sys.executable)
+    assert (
+        machine.interpreter("/nonexistent/python3") == "/nonexistent/python3 (did not start: No such file or directory)"
+    )
+    pytest_command = benchmark("suite").makefile_recipe("test")[-1]
+    assert pytest_command[1:3] == ["-m", "pytest"]
+    assert "did not start" not in machine.setting(str(ROOT / pytest_command[0]))["python"]
 
 
 @pytest.mark.parametrize("target", ["test", "test-fast", "lint"])
