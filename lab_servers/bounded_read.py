@@ -37,6 +37,33 @@ class BodyRefused(ValueError):
         self.rule = rule
 
 
+class _Inflater:
+    """A gzip or deflate body, inflated at most `room` bytes at a time. RFC 9110 §8.4.1 defines
+    gzip by RFC 1952, where a file is "a series of members" (§2.2), each its own deflate stream:
+    the body is every member's data in turn. `deflate` is one zlib stream (RFC 1950). Bytes after
+    the last stream are no data of the coding (`zlib.error`): read one member and drop the rest,
+    and a body whose trailing bytes were not JSON passed as a valid document."""
+
+    def __init__(self, encoding: str) -> None:
+        self._encoding, self._stream = encoding, zlib.decompressobj(_WBITS[encoding])
+
+    @property
+    def ended(self) -> bool:
+        return self._stream.eof
+
+    def inflate(self, data: bytes, room: int) -> bytes:
+        out = b""
+        while data and len(out) < room:
+            if self._stream.eof:  # a stream has ended: only a gzip member may follow it
+                if self._encoding == "deflate":
+                    raise zlib.error("data after the end of the zlib stream")
+                self._stream = zlib.decompressobj(_WBITS[self._encoding])
+            out += self._stream.decompress(data, room - len(out))
+            # Cut short at `room`, the rest waits in `unconsumed_tail`: the caller refuses the body.
+            data = self._stream.unused_data if self._stream.eof else b""
+        return out
+
+
 async def read_at_most(response: httpx.Response, limit: int, what: str, *, rule: str) -> bytes:
     """The decoded body of a `response` opened as a stream, or `BodyRefused` once more than `limit`
     bytes arrive or would be decoded. `rule` names the limit's source in the refusal."""
@@ -54,7 +81,7 @@ async def read_at_most(response: httpx.Response, limit: int, what: str, *, rule:
             f"{what} was sent with Content-Encoding {encoding!r}, which the request's Accept-Encoding "
             f"({ACCEPTED_ENCODINGS}) did not offer (RFC 9110 §8.4, §12.5.3)"
         )
-    inflater = zlib.decompressobj(_WBITS[encoding]) if encoding in _WBITS else None
+    inflater = _Inflater(encoding) if encoding in _WBITS else None
     body = bytearray()
     received = 0
     async for chunk in response.aiter_raw():
@@ -62,17 +89,13 @@ async def read_at_most(response: httpx.Response, limit: int, what: str, *, rule:
         if received > limit:
             raise BodyRefused(f"{what} is larger than {limit} bytes ({rule}); reading stopped at the limit")
         try:
-            body += inflater.decompress(chunk, limit + 1 - len(body)) if inflater else chunk
+            body += inflater.inflate(chunk, limit + 1 - len(body)) if inflater else chunk
         except zlib.error:
             raise BodyRefused(f"{what} is not valid {encoding} data (RFC 9110 §8.4.1)") from None
         if len(body) > limit:
             raise BodyRefused(f"{what} inflates to more than {limit} bytes ({rule}); decoding stopped at the limit")
-    if inflater is not None:
-        if not inflater.eof:
-            raise BodyRefused(f"{what} ends inside its {encoding} stream (RFC 9110 §8.4.1)")
-        body += inflater.flush()
-        if len(body) > limit:  # pragma: no cover - eof means all output was already produced
-            raise BodyRefused(f"{what} inflates to more than {limit} bytes ({rule})")
+    if inflater is not None and not inflater.ended:
+        raise BodyRefused(f"{what} ends inside its {encoding} stream (RFC 9110 §8.4.1)")
     return bytes(body)
 
 

@@ -6,7 +6,8 @@ are applied in turn; the reader decodes one of those it offered)."""
 from __future__ import annotations
 
 import gzip
-from collections.abc import AsyncIterator
+import zlib
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
@@ -26,9 +27,9 @@ class Chunks(httpx.AsyncByteStream):
             yield piece
 
 
-async def read(body: bytes, *codings: str) -> bytes:
+async def read(body: bytes, *codings: str, size: int = 10) -> bytes:
     headers = [("content-encoding", coding) for coding in codings]
-    response = httpx.Response(200, headers=headers, stream=Chunks(body))
+    response = httpx.Response(200, headers=headers, stream=Chunks(body, size))
     return await read_at_most(response, LIMIT, "the document", rule="lab limit")
 
 
@@ -69,3 +70,23 @@ async def test_a_body_labelled_with_a_coding_it_is_not_in_is_refused_as_such(cod
     # of that coding, refused for what it is rather than for ending early.
     with pytest.raises(BodyRefused, match=f"is not valid {coding} data"):
         await read(b"plain text, not coded", coding)
+
+
+@pytest.mark.parametrize("size", [10, len(gzip.compress(b'{"a": 1}'))], ids=["mid-member", "member-per-chunk"])
+async def test_a_gzip_body_is_every_member_in_turn(size: int) -> None:
+    # RFC 1952 §2.2: "A gzip file consists of a series of members". Reading only the first, a
+    # document followed by a member holding `"x"` passed as the document, and was cached.
+    body = gzip.compress(b'{"a": 1}') + gzip.compress(b'"x"')
+    assert await read(body, "gzip", size=size) == b'{"a": 1}"x"'
+    with pytest.raises(BodyRefused, match=f"inflates to more than {LIMIT} bytes"):
+        await read(gzip.compress(b"z" * 40) + gzip.compress(b"z" * 25), "gzip")
+
+
+@pytest.mark.parametrize(("coding", "compress"), [("gzip", gzip.compress), ("deflate", zlib.compress)])
+async def test_bytes_after_the_coded_stream_are_refused_not_dropped(
+    coding: str, compress: Callable[[bytes], bytes]
+) -> None:
+    # RFC 1952 §2.3.1.2: a decompressor must report an error where a member's ID1, ID2 or CM
+    # is wrong; deflate (RFC 1950) is one stream with nothing after it.
+    with pytest.raises(BodyRefused, match=f"is not valid {coding} data"):
+        await read(compress(b'{"a": 1}') + b"GARBAGE-NOT-CODED", coding)
