@@ -34,6 +34,7 @@ __all__ = [
     "NUMERIC_HOST",
     "browser_reading_problem",
     "grammar_problem",
+    "has_query",
     "host_reading_problem",
     "is_dotted_quad",
     "is_uri_text",
@@ -106,6 +107,13 @@ _NOT_SHOWN_AS_IS = re.compile("[^" + re.escape("".join(sorted(URI_CHARACTERS - {
 
 def _encoded(text: str) -> str:
     return _NOT_SHOWN_AS_IS.sub(lambda found: quote(found[0], safe="", errors="surrogatepass"), text)
+
+
+def has_query(uri: str) -> bool:
+    """Whether `uri` has a query component, empty or not. §3.4: the query begins at the first '?'
+    and ends at a '#'; §6.2.3: an empty query's '?' is no mere spelling, normalization keeps it.
+    urlsplit reports the empty query as "", as if there were none, and urlunsplit drops its '?'."""
+    return "?" in uri.split("#", 1)[0]
 
 
 def is_dotted_quad(host: str) -> bool:

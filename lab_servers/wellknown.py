@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from .rfc3986 import has_query
+
 PROTECTED_RESOURCE = "/.well-known/oauth-protected-resource"
 AUTHORIZATION_SERVER = "/.well-known/oauth-authorization-server"
 OPENID_CONFIGURATION = "/.well-known/openid-configuration"
@@ -27,7 +29,7 @@ def after_host(url: str) -> str:
     path and/or query components"; the terminating slash removed is the one following the host)."""
     parts = urlsplit(url)
     path = "" if parts.path == "/" else parts.path
-    return path + (f"?{parts.query}" if parts.query else "")
+    return path + (f"?{parts.query}" if has_query(url) else "")
 
 
 def insert_well_known(url: str, well_known: str) -> str:

@@ -41,6 +41,8 @@ def test_prm_urls_insert_the_well_known_segment_then_fall_back_to_the_root() -> 
         ("https://h/mcp/", "https://h/.well-known/oauth-protected-resource/mcp/"),
         ("https://h/mcp?tenant=a", "https://h/.well-known/oauth-protected-resource/mcp?tenant=a"),
         ("https://h/?tenant=a", "https://h/.well-known/oauth-protected-resource?tenant=a"),
+        # RFC 3986 §6.2.3: an empty query keeps its '?' (urlsplit reads it as no query at all).
+        ("https://h/mcp?", "https://h/.well-known/oauth-protected-resource/mcp?"),
     ],
 )
 def test_prm_urls_keep_the_paths_own_trailing_slash_and_the_query(mcp_url: str, inserted: str) -> None:

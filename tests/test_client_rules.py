@@ -97,9 +97,8 @@ async def test_a_well_formed_client_id_url_is_presented_and_advice_is_noted_not_
         await client.next_step()
     assert client.state.credentials.client_id == with_query  # presented: a SHOULD NOT is no MUST NOT
     assert "a Client Identifier URL SHOULD NOT include a query (CIMD §3)" in client.records[-1].notes
-    assert client_id_url_advice("https://app.example/client.json?v=2") == [
-        "a Client Identifier URL SHOULD NOT include a query (CIMD §3)"
-    ]
+    for with_a_query in ("https://app.example/client.json?v=2", "https://app.example/client.json?"):
+        assert client_id_url_advice(with_a_query) == ["a Client Identifier URL SHOULD NOT include a query (CIMD §3)"]
     assert client_id_url_advice("https://app.example/") == [
         "a Client Identifier URL with the root path '/' is NOT RECOMMENDED (CIMD -02 §3)"
     ]

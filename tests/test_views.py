@@ -155,6 +155,17 @@ async def test_raw_http_highlights_the_fields_that_matter(lab: Lab) -> None:
     )
 
 
+def test_the_request_line_shows_the_target_as_sent_an_empty_query_too() -> None:
+    # httpx sends `GET /mcp? HTTP/1.1` for https://mcp.example.com/mcp?; urlsplit reads its empty
+    # query as none, and the view showed `/mcp`, a request that was not sent (RFC 3986 §6.2.3).
+    exchange = Exchange(
+        seq=1, step=None, caller="client", host="mcp.example.com", address=None, method="GET",
+        url="https://mcp.example.com/mcp?", request_headers=(), request_body="", status=404,
+        response_headers=(), response_body="",
+    )  # fmt: skip
+    assert "<b>GET</b> /mcp? HTTP/1.1" in show_exchange(exchange).html
+
+
 def unstyled(html: str) -> str:
     """The markup without its inline styles, to assert on structure and classes."""
     return re.sub(r' style="[^"]*"', "", html)

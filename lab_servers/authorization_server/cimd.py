@@ -33,7 +33,7 @@ import httpx
 
 from ..bounded_json import DEFAULT_LIMITS, JsonLimits, JsonRejected, parse_json
 from ..determinism import LabClock
-from ..rfc3986 import NUMERIC_HOST, host_reading_problem, is_dotted_quad, is_uri_text, shown
+from ..rfc3986 import NUMERIC_HOST, has_query, host_reading_problem, is_dotted_quad, is_uri_text, shown
 from ..rfc7517 import private_key_member
 from ..rfc9110 import OWS, http_date
 from ..rfc9111 import cache_directives
@@ -91,7 +91,7 @@ def check_client_id_url(url: str, policy: ASPolicy) -> None:
             "client_id URL has a path segment that decodes twice to '.' or '..', encoded or not "
             "(lab policy, stricter than CIMD §3: a server that decodes twice would read a dot segment)"
         )
-    if parts.query:
+    if has_query(url):  # `…/client.json?` too: an empty query is still one (RFC 3986 §3.4)
         raise reject("client_id URL SHOULD NOT contain a query (§3); the hardened policy refuses it")
     if NUMERIC_HOST.fullmatch(parts.hostname) and not is_dotted_quad(parts.hostname):
         # 2130706433, 0x7f.1 or 017700000001 are 127.0.0.1 to many resolvers (inet_aton).

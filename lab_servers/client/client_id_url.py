@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ..loopback import is_loopback_host
-from ..rfc3986 import browser_reading_problem, host_reading_problem, is_uri_text
+from ..rfc3986 import browser_reading_problem, has_query, host_reading_problem, is_uri_text
 
 
 def client_id_url_problem(url: str, document: dict[str, Any]) -> str | None:
@@ -60,7 +60,7 @@ def client_id_url_advice(url: str) -> list[str]:
     """What CIMD §3 advises against (SHOULD NOT, NOT RECOMMENDED): said, not refused."""
     parts = urlsplit(url)
     advice = []
-    if parts.query:
+    if has_query(url):
         advice.append("a Client Identifier URL SHOULD NOT include a query (CIMD §3)")
     if parts.path == "/":
         advice.append("a Client Identifier URL with the root path '/' is NOT RECOMMENDED (CIMD -02 §3)")

@@ -16,6 +16,7 @@ from http import HTTPStatus
 from urllib.parse import urlsplit
 
 from ..arguments import wrong_type
+from ..rfc3986 import has_query
 from ..trace import Exchange, recorded_json
 from ._html import HtmlView, cut_tokens_html, esc
 
@@ -101,7 +102,7 @@ def _body_html(body: str, extra: tuple[str, ...] = ()) -> str:
 
 def request_target(url: str) -> str:
     parts = urlsplit(url)
-    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return (parts.path or "/") + (f"?{parts.query}" if has_query(url) else "")
 
 
 def status_line(status: int | None, error: str | None) -> str:
