@@ -171,6 +171,40 @@ async def test_each_message_of_a_batch_is_judged_as_a_single_one_would_be_and_no
     assert "MUST NOT be null" in answers[0]["error"]["message"]
 
 
+@pytest.mark.parametrize("header", [None, "2025-03-26"])
+async def test_a_batch_whose_headers_disagree_with_one_of_its_messages_is_refused_whole(header: str | None) -> None:
+    # MCP 2026-07-28 streamable-http, Protocol Version Header: the header MUST match the body's
+    # _meta version, else "the server MUST reject the request with 400 Bad Request and a
+    # HeaderMismatch". Compared on the whole body, a list, a batch never was: its second message
+    # went the initialize way and was served, where sent alone it got the 400.
+    whoami = {**modern_message("tools/call", name="whoami", arguments={}), "id": 2}
+    response = await send("2026-07-28", header, [{"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, whoami])
+    request_id, code, message = error_of(response)
+    assert (request_id, code) == (None, -32020)
+    assert message.startswith(
+        "Header mismatch: message 2 of the batch: the request's _meta says protocol version '2026-07-28'"
+    )
+
+
+async def test_a_batch_answers_each_message_with_the_sdks_answer_however_large() -> None:
+    # JSON-RPC 2.0 §6: the Array holds each call's Response. Read again within the limits meant for
+    # a stranger's JSON (64 KB; strings of 8,192 characters), an answer past them became -32603
+    # "Internal error" for a call that had run: a ping with the 9,000-character id its request was
+    # allowed, the list of 40 long notes the batch had just added.
+    long_id = "i" * 9000
+    notes = [{"jsonrpc": "2.0", "id": n, "method": "tools/call", "params": {"name": "add_note", "arguments": {"text": "n" * 1000}}}
+             for n in range(40)]  # fmt: skip
+    listed = {"jsonrpc": "2.0", "id": "list", "method": "tools/call", "params": {"name": "list_notes", "arguments": {}}}
+    async with Lab(revision="2025-03-26") as lab, lab.httpx_client() as http:
+        headers = {**JSON_HEADERS, "Authorization": f"Bearer {mint(lab, 'notes:read notes:write')}"}
+        batch = [*notes, {"jsonrpc": "2.0", "id": long_id, "method": "ping"}, listed]
+        response = await http.post(lab.mcp_url, content=json.dumps(batch).encode(), headers=headers)
+    assert response.status_code == 200 and len(response.content) > 65_536
+    answers = response.json()
+    assert [answer["id"] for answer in answers] == [*range(40), long_id, "list"]
+    assert [answer for answer in answers if "error" in answer or answer["result"].get("isError")] == []
+
+
 @pytest.mark.parametrize(("server", "header"), ERAS)
 async def test_a_body_with_a_byte_order_mark_is_a_parse_error_naming_rfc_8259(server: str, header: str | None) -> None:
     # RFC 8259 §8.1: implementations "MUST NOT add a byte order mark" to networked JSON; a parser

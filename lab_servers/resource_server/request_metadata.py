@@ -32,6 +32,25 @@ _MIRRORED = {b"mcp-method": "Mcp-Method", b"mcp-name": "Mcp-Name"}
 
 def header_mismatch(headers: list[tuple[bytes, bytes]], message: Any, request_id: RequestId | None) -> Response | None:
     """None when the request's mirrored headers may be compared with its body; else 400 -32020."""
+    rule = _mismatch_rule(headers, message)
+    return None if rule is None else _mismatch(request_id, rule)
+
+
+def batch_header_mismatch(headers: list[tuple[bytes, bytes]], batch: list[Any]) -> Response | None:
+    """A batch's headers are each of its messages' (the SDK gets them one at a time, under the
+    batch's headers): the first message its headers disagree with refuses the whole POST, 400
+    -32020 (§Protocol Version Header: "reject the request"), with a null id, as JSON-RPC 2.0 §6
+    answers a batch refused as a whole. Judged on the whole body alone, a batch was never
+    compared: a message whose _meta said 2026-07-28, POSTed with no header, was served."""
+    for number, message in enumerate(batch, 1):
+        rule = _mismatch_rule(headers, message)
+        if rule is not None:
+            return _mismatch(None, f"message {number} of the batch: {rule}")
+    return None
+
+
+def _mismatch_rule(headers: list[tuple[bytes, bytes]], message: Any) -> str | None:
+    """How the request's mirrored headers disagree with `message`'s body, or None."""
     if not isinstance(message, dict) or "id" not in message:
         return None  # "header requirements for notification POSTs are not defined by this revision"
     params = message.get("params")
@@ -51,34 +70,31 @@ def header_mismatch(headers: list[tuple[bytes, bytes]], message: Any, request_id
             # two lines of a header that names one version are none (RFC 9110 §5.3)
             else f"{len(versions)} MCP-Protocol-Version headers, where it is sent once (RFC 9110 §5.3)"
         )
-        return _mismatch(
-            request_id,
+        return (
             f"the request's _meta says protocol version {bounded(repr(meta[PROTOCOL_VERSION_META]))} and it sent {sent}; the header MUST match "
-            "the _meta version (MCP 2026-07-28 streamable-http, Protocol Version Header)",
+            "the _meta version (MCP 2026-07-28 streamable-http, Protocol Version Header)"
         )
     for name, spelled in _MIRRORED.items():
         lines = field_values(headers, name)
         if len(lines) > 1:
             # A header that mirrors the body names one method, or one name: two lines of it are
             # "malformed" (§Server Validation), and a router may route on the other one.
-            return _mismatch(request_id, _repeated(len(lines), spelled, "Server Validation"))
+            return _repeated(len(lines), spelled, "Server Validation")
     sent_names = {name.lower() for name, _ in headers}
     for required in (b"mcp-method", b"mcp-name") if message.get("method") in NAME_BEARING else (b"mcp-method",):
         if required not in sent_names:
             # The SDK answers this -32020 too, saying the header "does not match" the body: say
             # what is wrong, and which rule makes the header REQUIRED.
-            return _mismatch(
-                request_id,
+            return (
                 f"the request has no {_MIRRORED[required]} header, which a 2026-07-28 request MUST carry (MCP 2026-07-28 "
-                "streamable-http, Request Metadata; SEP-2243)",
+                "streamable-http, Request Metadata; SEP-2243)"
             )
     for name, value in headers:
         if name.lower() in _MIRRORED and not _sent_plain(value.decode("latin-1")):
-            return _mismatch(
-                request_id,
+            return (
                 f"the {_MIRRORED[name.lower()]} header carries a character a header value cannot (non-ASCII, a "
                 "control character or edge whitespace): such a value is sent as =?base64?…?= (MCP 2026-07-28 "
-                "streamable-http, Value Encoding and Server Validation)",
+                "streamable-http, Value Encoding and Server Validation)"
             )
     return None
 

@@ -41,7 +41,7 @@ from .batches import batch_refusal, serve_batch
 from .downstream import DownstreamCaller, DownstreamError
 from .jsonrpc import PARSE_ERROR, answer_id, describe, error_response, invalid_message, request_id
 from .per_loop_app import PerLoopApp
-from .request_metadata import header_mismatch, protocol_version
+from .request_metadata import batch_header_mismatch, header_mismatch, protocol_version
 from .revisions import era_gate, negotiate_initialize, response_refusal
 from .rfc6750 import MalformedBearerRequest, bearer_refusal, bearer_token
 from .rfc7662 import IntrospectingValidator
@@ -229,7 +229,9 @@ class ResourceServer:
         # Judged after the parse, so that the refusal carries the request's id (JSON-RPC 2.0 §5);
         # a header that disagrees with the body first, as the SDK's own ladder does: a client that
         # disagrees with itself is told so, not that the version it named is unsupported.
-        if self.revision.modern_transport:
+        if self.revision.modern_transport and isinstance(message, list):
+            refused = refused or batch_header_mismatch(scope["headers"], message)
+        elif self.revision.modern_transport:
             refused = refused or header_mismatch(scope["headers"], message, request_id(message))
         refused = refused or two_versions
         refused = refused or era_gate(self.revision, self.accept_legacy, version, answer_id(message))
