@@ -1,4 +1,5 @@
-"""Cache-Control (RFC 9111 §5.2), as the AS reads a fetched client document's (CIMD -02 §5).
+"""Cache-Control (RFC 9111 §5.2) and Vary (§4.1), as the AS reads a fetched client document's
+(CIMD -02 §5).
 
 Cache-Control = #cache-directive, and cache-directive = token [ "=" ( token / quoted-string ) ]:
 a comma-separated list (RFC 9110 §5.6.1) whose arguments may be quoted-strings (§5.6.4), and a
@@ -11,9 +12,9 @@ from __future__ import annotations
 
 import re
 
-from .rfc9110 import QUOTED_STRING, TOKEN, unquoted
+from .rfc9110 import OWS, QUOTED_STRING, TOKEN, unquoted
 
-__all__ = ["cache_directives"]
+__all__ = ["cache_directives", "varies_past_matching"]
 
 _DIRECTIVE = re.compile(rf"[ \t]*({TOKEN})(?:=({TOKEN}|{QUOTED_STRING}))?[ \t]*(?:,|\Z)")
 _EMPTY_ELEMENT = re.compile(r"[ \t]*,")  # §5.6.1.2: a recipient MUST parse and ignore empty list elements
@@ -44,3 +45,11 @@ def cache_directives(value: str) -> dict[str, str] | None:
         directives.setdefault(name, argument)
         pos = directive.end()
     return directives
+
+
+def varies_past_matching(vary: str) -> bool:
+    """Whether a response with this Vary may never be reused: §4.1, "A stored response with a Vary
+    header field value containing a member '*' always fails to match". Vary = #( "*" / field-name )
+    (RFC 9110 §12.5.5), its lines joined with commas. Any other Vary names request fields, and the
+    AS sends the same ones with every fetch of a document, so those always match."""
+    return "*" in (member.strip(OWS) for member in vary.split(","))

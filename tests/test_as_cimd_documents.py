@@ -87,16 +87,21 @@ DATE = "Mon, 06 Jul 2026 00:00:00 GMT"
         ({"cache-control": 'private="a, b", max-age="60"'}, 60),  # the quoted form of max-age is accepted too
         ({"cache-control": 'max-age=600, "x'}, 0),  # no list of directives: nothing in it is trusted
         ({"cache-control": "max-age=600", "age": "\u00a0590"}, 0),  # Age's OWS is SP and HTAB, not NBSP
+        # RFC 9111 §4.1: a stored response whose Vary holds "*" "always fails to match"; it was reused.
+        ({"cache-control": "max-age=600", "vary": "*"}, 0),
+        ({"cache-control": "max-age=600", "vary": "Accept-Encoding, *"}, 0),  # two lines, joined
+        # Any other Vary names request fields, which the AS sends alike with every fetch: they match.
+        ({"cache-control": "max-age=600", "vary": "Accept-Encoding"}, 600),
     ],
     ids=["age", "older-than-max-age", "invalid-age", "repeated-max-age", "expires", "expired", "expires-0",
          "max-age-over-expires", "none", "no-cache", "signed-max-age", "underscored-max-age", "non-ascii-digits",
          "leading-zeros", "leading-zeros-age", "huge-max-age", "huge-age", "comma-in-quoted-string",
-         "quoted-arguments", "unbalanced-quote", "nbsp-age"],
+         "quoted-arguments", "unbalanced-quote", "nbsp-age", "vary-star", "vary-star-in-a-list", "vary-field"],
 )  # fmt: skip
 def test_a_documents_cache_lifetime_follows_rfc_9111_freshness(headers: dict[str, str], seconds: int) -> None:
     # CIMD -02 §5.2: the AS SHOULD respect HTTP cache headers (RFC 9111), within its own bounds.
-    lifetime = cache_lifetime(headers.get("cache-control"), HARDENED, age=headers.get("age"),
-                              expires=headers.get("expires"), date=headers.get("date"), now=0)  # fmt: skip
+    lifetime = cache_lifetime(headers.get("cache-control"), HARDENED, age=headers.get("age"), expires=headers.get("expires"),
+                              date=headers.get("date"), vary=headers.get("vary"), now=0)  # fmt: skip
     assert lifetime == seconds
 
 

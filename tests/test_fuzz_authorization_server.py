@@ -105,11 +105,11 @@ def test_the_document_validator_raises_nothing_but_oauth_errors(document: Any, p
 @FUZZ
 @given(
     cache_control=st.none() | header_text | st.text(max_size=30),
-    other=st.dictionaries(st.sampled_from(["age", "expires", "date"]), header_text | st.text(max_size=30)),
+    other=st.dictionaries(st.sampled_from(["age", "expires", "date", "vary"]), header_text | st.text(max_size=30)),
     now=st.integers(0, 2**33),
     policy=POLICIES,
 )
-def test_any_freshness_headers_give_a_lifetime_within_the_policys_bounds(
+def test_any_caching_headers_give_a_lifetime_within_the_policys_bounds(
     cache_control: str | None, other: dict[str, str], now: int, policy
 ) -> None:
     assert 0 <= cache_lifetime(cache_control, policy, **other, now=now) <= policy.max_cache_seconds

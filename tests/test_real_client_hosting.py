@@ -110,6 +110,18 @@ async def test_a_real_hosts_answer_signs_its_client_in(answer: HostedResponse, p
     assert token.status_code == 200, token.text
 
 
+async def test_a_document_served_with_vary_star_is_fetched_again_for_each_authorization(lab: Lab) -> None:
+    # RFC 9111 §4.1: "A stored response with a Vary header field value containing a member '*'
+    # always fails to match"; CIMD -02 §5: the AS SHOULD respect HTTP caching. It kept no Vary and
+    # reused the document for its max-age.
+    headers = {"content-type": JSON_UTF8, "cache-control": "max-age=300", "vary": "*"}
+    host(lab, VS_CODE_ID, HostedResponse(encoded(VS_CODE), 200, headers))
+    for _ in range(2):
+        assert await refusal(lab, VS_CODE_ID, VS_CODE_REDIRECT) == ""
+    assert len([e for e in lab.trace if e.host == urlsplit(VS_CODE_ID).hostname]) == 2
+    assert lab.cimd_cache == {}
+
+
 async def test_a_document_sent_in_chunks_is_read_whole(lab: Lab) -> None:
     # Transfer-Encoding: chunked (RFC 9112 §7.1), as the Express host of atproto#3096 sent: the
     # size cap counts what arrives (CIMD -02 §8.7), with no Content-Length to trust beforehand.

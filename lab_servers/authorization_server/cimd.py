@@ -36,7 +36,7 @@ from ..determinism import LabClock
 from ..rfc3986 import NUMERIC_HOST, has_query, host_reading_problem, is_dotted_quad, is_uri_text, shown
 from ..rfc7517 import private_key_member
 from ..rfc9110 import OWS, http_date
-from ..rfc9111 import cache_directives
+from ..rfc9111 import cache_directives, varies_past_matching
 from .clients import Client
 from .defensive_fetch import FetchRefused, Resolver, UnresolvableHost, connected_host, defensive_fetch, vet_host
 from .errors import OAuthError
@@ -155,7 +155,7 @@ class FetchedDocument:
     url: str
     address: str | None
     document: Any
-    freshness: dict[str, str]  # defensive_fetch.FRESHNESS_HEADERS present in the response
+    caching: dict[str, str]  # defensive_fetch.CACHING_HEADERS present in the response
 
 
 async def fetch_document(
@@ -169,7 +169,7 @@ async def fetch_document(
         document = parse_json(fetched.body, document_json_limits(policy), what=f"the {what} document")
     except JsonRejected as rejected:
         raise reject(f"{rejected.rule}; a document must be valid JSON (§4)") from None
-    return FetchedDocument(url, fetched.address, document, fetched.freshness)
+    return FetchedDocument(url, fetched.address, document, fetched.caching)
 
 
 def document_json_limits(policy: ASPolicy) -> JsonLimits:
@@ -252,12 +252,15 @@ def cache_lifetime(
     age: str | None = None,
     expires: str | None = None,
     date: str | None = None,
+    vary: str | None = None,
     now: int,
 ) -> int:
     """Seconds the document may be reused: its RFC 9111 freshness lifetime (§4.2.1: the first
     `max-age`, else `Expires` − `Date`, else the policy's default) less its current age (§4.2.3:
-    the `Age` header), within the policy's bounds. `now`, the AS's clock, stands in for a missing
-    `Date` and places a two-digit year (`rfc9110.http_date`)."""
+    the `Age` header), within the policy's bounds; none with `Vary: *` (§4.1). `now`, the AS's
+    clock, stands in for a missing `Date` and places a two-digit year (`rfc9110.http_date`)."""
+    if vary is not None and varies_past_matching(vary):
+        return 0
     directives = cache_directives(cache_control or "")
     if directives is None or "no-store" in directives or "no-cache" in directives:
         return 0  # a Cache-Control that is no list of directives (RFC 9111 §5.2) says nothing to trust
@@ -360,12 +363,12 @@ class CimdResolver:
         # errors), and only under the policy that judged it: a switch during the fetch emptied
         # the cache (state.py), and a document the old policy let through must not refill it.
         if policy == self.policy:
-            self._remember(client_id, document, fetched.freshness, policy)
+            self._remember(client_id, document, fetched.caching, policy)
         return document
 
-    def _remember(self, client_id: str, document: dict[str, Any], freshness: dict[str, str], policy: ASPolicy) -> None:
+    def _remember(self, client_id: str, document: dict[str, Any], caching: dict[str, str], policy: ASPolicy) -> None:
         now = self.clock.now()
-        lifetime = cache_lifetime(freshness.get("cache-control"), policy, age=freshness.get("age"),
-                                  expires=freshness.get("expires"), date=freshness.get("date"), now=now)  # fmt: skip
+        lifetime = cache_lifetime(caching.get("cache-control"), policy, age=caching.get("age"), expires=caching.get("expires"),
+                                  date=caching.get("date"), vary=caching.get("vary"), now=now)  # fmt: skip
         if lifetime > 0:
             self.cache.store(CachedDocument(client_id, document, now, now + lifetime), policy.max_cached_documents)

@@ -219,8 +219,9 @@ def is_special_use(address: str) -> bool:
 # 2. The fetch --------------------------------------------------------------------------------
 
 
-# The headers RFC 9111 computes a response's freshness from (§4.2), kept as the server sent them.
-FRESHNESS_HEADERS = ("cache-control", "age", "expires", "date")
+# The headers RFC 9111 decides reuse by, kept as the server sent them: the four a response's
+# freshness is computed from (§4.2), and Vary, whether it may match a later request at all (§4.1).
+CACHING_HEADERS = ("cache-control", "age", "expires", "date", "vary")
 
 
 @dataclass(frozen=True)
@@ -228,7 +229,7 @@ class Fetched:
     url: str
     address: str | None  # the vetted address the AS connected to (None when it did not check)
     content_type: str
-    freshness: dict[str, str]  # FRESHNESS_HEADERS present in the response
+    caching: dict[str, str]  # CACHING_HEADERS present in the response
     body: bytes
 
 
@@ -320,8 +321,8 @@ async def defensive_fetch(
     except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
         raise FetchRefused(f"fetching {what} failed: {exc}") from None
     unbind(response, body)  # closed by now
-    freshness = {name: response.headers[name] for name in FRESHNESS_HEADERS if name in response.headers}
-    return Fetched(url, address, response.headers.get("content-type", ""), freshness, body)
+    caching = {name: response.headers[name] for name in CACHING_HEADERS if name in response.headers}
+    return Fetched(url, address, response.headers.get("content-type", ""), caching, body)
 
 
 def _check_response(response: httpx.Response, *, what: str, policy: ASPolicy, json_only: bool) -> None:
