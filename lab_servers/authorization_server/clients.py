@@ -15,6 +15,17 @@ ClientKind = Literal["cimd", "dcr", "preregistered"]
 MAX_CLIENT_ID_CHARS = 2048  # lab limit; the hardened CIMD document cap (5 KB) makes longer ids useless
 
 
+# The token endpoint auth method of a client that names none. RFC 7591 §2 defaults a registration
+# to client_secret_basic; a CIMD document cannot use a shared secret at all (CIMD §4.1), so an
+# omitted method there means a public client. Either default must be one the AS offers, as a
+# named method must (`dcr_modes.check_auth_method_offered`, `cimd.check_document`).
+DEFAULT_AUTH_METHOD: dict[ClientKind, str] = {
+    "dcr": "client_secret_basic",
+    "preregistered": "client_secret_basic",
+    "cimd": "none",
+}
+
+
 @dataclass(frozen=True)
 class Client:
     client_id: str
@@ -47,11 +58,7 @@ class Client:
     @property
     def token_endpoint_auth_method(self) -> str:
         method = self.metadata.get("token_endpoint_auth_method")
-        if isinstance(method, str):
-            return method
-        # RFC 7591 §2 defaults a registration to client_secret_basic; a CIMD document cannot use
-        # a shared secret at all (CIMD §4.1), so an omitted method there means a public client.
-        return "none" if self.kind == "cimd" else "client_secret_basic"
+        return method if isinstance(method, str) else DEFAULT_AUTH_METHOD[self.kind]
 
     @property
     def hostname(self) -> str | None:

@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from ..rfc6750 import MalformedBearerRequest, bearer_token
 from .capabilities import ASCapabilities
+from .clients import DEFAULT_AUTH_METHOD
 from .errors import NO_STORE, OAuthError
 
 
@@ -68,11 +69,20 @@ def check_registration_allowed(capabilities: ASCapabilities, authorizations: lis
 
 
 def check_auth_method_offered(capabilities: ASCapabilities, body: Any) -> None:
-    """A registration asking for a token endpoint auth method the AS does not offer is refused."""
-    method = body.get("token_endpoint_auth_method") if isinstance(body, dict) else None
+    """A registration asking for a token endpoint auth method the AS does not offer is refused,
+    and so is one that names none when the default (RFC 7591 §2: client_secret_basic) is not
+    offered: registered so, the client got a secret that /token then refused either way."""
+    if not isinstance(body, dict):
+        return
+    method = body.get("token_endpoint_auth_method", DEFAULT_AUTH_METHOD["dcr"])
     if isinstance(method, str) and method not in capabilities.token_endpoint_auth_methods:
+        named = (
+            f"token_endpoint_auth_method {method!r} is"
+            if "token_endpoint_auth_method" in body
+            else f"token_endpoint_auth_method was left out, which RFC 7591 §2 makes {method!r}, and that is"
+        )
         raise OAuthError(
             "invalid_client_metadata",
-            f"token_endpoint_auth_method {method!r} is not offered here; token_endpoint_auth_methods_supported lists "
+            f"{named} not offered here; token_endpoint_auth_methods_supported lists "
             f"{', '.join(capabilities.token_endpoint_auth_methods)} (RFC 7591 §2, RFC 8414 §2)",
         )

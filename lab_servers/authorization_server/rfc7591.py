@@ -20,7 +20,7 @@ from ..determinism import LabClock, SeededIds
 from ..loopback import is_loopback_host
 from ..rfc3986 import browser_reading_problem, grammar_problem, shown
 from ..rfc7517 import private_key_member
-from .clients import Client, ClientRegistry, PrefetchedResource, RegistryFull
+from .clients import DEFAULT_AUTH_METHOD, Client, ClientRegistry, PrefetchedResource, RegistryFull
 from .defensive_fetch import FetchRefused, Resolver, SpecialUseAddress, defensive_fetch
 from .errors import OAuthError
 from .logos import sniff_raster_image
@@ -342,7 +342,7 @@ class Registrar:
         # RFC 7591 §2: unknown fields are ignored, so never stored. That drops client_id,
         # client_secret and client_id_issued_at too: the AS mints those (RFC 7591 §3.2.1).
         metadata = understood_metadata(metadata)
-        method = metadata.setdefault("token_endpoint_auth_method", "client_secret_basic")  # RFC 7591 §2 default
+        method = metadata.setdefault("token_endpoint_auth_method", DEFAULT_AUTH_METHOD["dcr"])  # RFC 7591 §2
         metadata.setdefault("grant_types", ["authorization_code"])
         metadata.setdefault("response_types", ["code"])
         return Client(
