@@ -133,8 +133,15 @@ HOSTILE_DOCUMENTS = [
     ("logo-on-private-address", _document(logo_uri="https://private.evil.example/logo.png"), "special-use address"),
     (
         "jwks-uri-on-cloud-metadata",
-        _document(token_endpoint_auth_method="private_key_jwt", jwks_uri="http://169.254.169.254/keys"),
+        _document(token_endpoint_auth_method="private_key_jwt", jwks_uri="https://169.254.169.254/keys"),
         "special-use address",
+    ),
+    # RFC 7591 §2.1: keys this AS would never fetch (http: CIMD §8.6, MCP §11.3) leave the client
+    # unable to authenticate; the document was cached and its consent shown all the same.
+    (
+        "http-jwks-uri",
+        _document(token_endpoint_auth_method="private_key_jwt", jwks_uri="http://app.example/jwks.json"),
+        "jwks_uri must be an https URL to be fetched",
     ),
     ("not-utf8", _raw(b"\xff\xfe{"), "not valid UTF-8"),
     ("empty-body", _raw(b""), "not valid JSON"),

@@ -41,7 +41,7 @@ from .clients import DEFAULT_AUTH_METHOD, Client
 from .defensive_fetch import FetchRefused, Resolver, UnresolvableHost, connected_host, defensive_fetch, vet_host
 from .errors import OAuthError
 from .policy import ASPolicy
-from .rfc7591 import SHARED_SECRET_METHODS, MetadataError, check_client_metadata, split_url
+from .rfc7591 import SHARED_SECRET_METHODS, MetadataError, check_client_metadata, check_keys_fetchable, split_url
 from .shared_fetch import SharedFetches
 
 
@@ -222,9 +222,11 @@ def check_document(url: str, document: Any, policy: ASPolicy, as_metadata: dict[
                     f"the document has no {field}; MCP requires client_id, client_name and redirect_uris (MCP §5.1.1)"
                 )
     try:
-        return check_client_metadata(document, as_metadata)
+        checked = check_client_metadata(document, as_metadata)
+        check_keys_fetchable(checked, policy)
     except MetadataError as exc:
         raise reject(exc.description) from None
+    return checked
 
 
 def check_document_urls(document: dict[str, Any], policy: ASPolicy, resolve: Resolver) -> None:

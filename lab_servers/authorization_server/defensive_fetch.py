@@ -264,6 +264,14 @@ def vet_host(host: str, *, what: str, resolve: Resolver) -> str:
     return addresses[0]
 
 
+def scheme_refusal(scheme: str, what: str, policy: ASPolicy) -> str | None:
+    """Why this fetch never fetches a URL of `scheme`, whatever its host, or None. CIMD §8.6: fetch
+    only known schemes; MCP §11.3: HTTPS everywhere (the hardened policy)."""
+    if policy.require_https_client_id and scheme != "https":
+        return f"{what} must be an https URL to be fetched, got {scheme or 'no scheme'!r} (CIMD §8.6, MCP §11.3)"
+    return None
+
+
 async def defensive_fetch(
     url: str,
     *,
@@ -291,11 +299,9 @@ async def defensive_fetch(
             # The pin holds for this host only: a redirect elsewhere is judged by the no-redirect
             # rule (CIMD §5), not by an address vetted for another name.
             extensions[PINNED_ADDRESS] = PinnedAddress(host, address)
-    if policy.require_https_client_id and parts.scheme != "https":
-        # CIMD §8.6: fetch only known schemes; MCP §11.3: HTTPS everywhere.
-        raise FetchRefused(
-            f"{what} must be an https URL to be fetched, got {parts.scheme or 'no scheme'!r} (CIMD §8.6, MCP §11.3)"
-        )
+    refused_scheme = scheme_refusal(parts.scheme, what, policy)
+    if refused_scheme:
+        raise FetchRefused(refused_scheme)
     try:
         with anyio.fail_after(policy.fetch_timeout_seconds):
             async with http.stream(

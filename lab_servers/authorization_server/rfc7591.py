@@ -21,7 +21,7 @@ from ..loopback import is_loopback_host
 from ..rfc3986 import browser_reading_problem, grammar_problem, shown
 from ..rfc7517 import private_key_member
 from .clients import DEFAULT_AUTH_METHOD, Client, ClientRegistry, PrefetchedResource, RegistryFull
-from .defensive_fetch import FetchRefused, Resolver, SpecialUseAddress, defensive_fetch
+from .defensive_fetch import FetchRefused, Resolver, SpecialUseAddress, defensive_fetch, scheme_refusal
 from .errors import OAuthError
 from .logos import sniff_raster_image
 from .metadata_limits import MAX_REGISTRATION_BODY_BYTES, MetadataLimitError, check_metadata_limits, understood_metadata
@@ -232,6 +232,20 @@ def _check_web_url(field: str, uri: object) -> None:
         )
 
 
+def check_keys_fetchable(metadata: dict[str, Any], policy: ASPolicy) -> None:
+    """RFC 7591 §2.1: the AS "SHOULD take steps to ensure that a client cannot register itself into
+    an inconsistent state". Keys at a jwks_uri of a scheme this AS never fetches (http, under the
+    hardened policy) are one: every assertion the client signs would be refused at /token."""
+    url = metadata.get("jwks_uri")
+    parts = split_url(url) if isinstance(url, str) else None
+    refused = scheme_refusal(parts.scheme, "jwks_uri", policy) if parts else None
+    if refused:
+        raise MetadataError(
+            "invalid_client_metadata",
+            f"{refused}: keys there could never be read, so the client could never authenticate",
+        )
+
+
 def _check_sector_identifier_uri(uri: str) -> None:
     # OpenID Connect Registration 1.0 §2: a "URL using the https scheme". authlib checks RFC
     # 7591's URL fields below, not this OpenID one, and an AS may fetch it: a value urlsplit
@@ -276,7 +290,7 @@ class Registrar:
         # The prefetch awaits other hosts: the place under the cap is held across it, so a burst
         # of concurrent registrations cannot all pass a count that none of them has added to yet.
         with self.limits.admitted(source, len(self.registry), policy):
-            metadata = self.check_registration_metadata(body, as_metadata)
+            metadata = self.check_registration_metadata(body, as_metadata, policy)
             prefetched = await self.prefetch_metadata_urls(metadata, policy)
             client = self.new_client(metadata, prefetched)
             try:
@@ -289,9 +303,10 @@ class Registrar:
                 ) from None
         return registration_response(client)
 
-    def check_registration_metadata(self, body: Any, as_metadata: dict[str, Any]) -> dict[str, Any]:
+    def check_registration_metadata(self, body: Any, as_metadata: dict[str, Any], policy: ASPolicy) -> dict[str, Any]:
         try:
             metadata = check_client_metadata(body, as_metadata)
+            check_keys_fetchable(metadata, policy)
             if not metadata.get("redirect_uris") and uses_redirection(metadata):
                 raise MetadataError(
                     "invalid_redirect_uri",
