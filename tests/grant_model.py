@@ -126,6 +126,7 @@ class MCode:
     scope: str
     expires_at: int
     used: bool = False
+    redeemed_at: int = 0
     access: list[str] = field(default_factory=list)  # access tokens its redemption issued
     families: list[str] = field(default_factory=list)
 

@@ -10,7 +10,7 @@ from hypothesis.stateful import precondition, rule
 from lab_servers import MCP_URL
 from lab_servers.authorization_server.rfc8693 import ACCESS_TOKEN_TYPE
 from lab_servers.authorization_server.rfc8693 import GRANT_TYPE as TOKEN_EXCHANGE
-from lab_servers.authorization_server.token_records import REFRESH_TOKEN_IDLE_TIMEOUT
+from lab_servers.authorization_server.token_records import REFRESH_TOKEN_IDLE_TIMEOUT, REFRESH_TOKEN_LIFETIME
 from lab_servers.story import OTHER_MCP_URL
 
 from .grant_machine import GrantMachine, Refusal
@@ -28,6 +28,8 @@ from .grant_model import (
     SENT_RESOURCES,
     SENT_SCOPES,
     MAccess,
+    MClient,
+    MCode,
     canonical,
     granted_scope,
     mangled,
@@ -78,17 +80,22 @@ class TokenRules(GrantMachine):
             else (400, "invalid_target") if how == "other_resource"  # RFC 8707 §2.2
             else None
         )  # fmt: skip
-        if refusal == (400, "invalid_grant") and held and model.used:
+        if refusal == (400, "invalid_grant") and self.replays_revoke(model, client):
             # OAuth 2.1 §4.1.3: a second redemption is denied, and what the first issued revoked.
             for family in model.families:
                 self.revoke_family(family)
             for token in model.access:
                 self.revoke_access(token)
         if self.check(response, refusal):
-            model.used = True
+            model.used, model.redeemed_at = True, self.now
             issued = self.record_tokens(response.json(), client, "alice", model.resource, model.scope, None)
             model.access.append(response.json()["access_token"])
             model.families += [issued.family] if issued.family else []
+
+    def replays_revoke(self, code: MCode, client: MClient) -> bool:
+        """A second redemption by the client that redeemed the code revokes for as long as the
+        AS remembers the redemption: a refresh family's lifetime, where the code is kept 60 s."""
+        return code.used and client is code.client and self.now < code.redeemed_at + REFRESH_TOKEN_LIFETIME
 
     @precondition(lambda self: self.refresh)
     @rule(which=st.integers(0, 999), how=st.sampled_from(REFRESH), other=st.integers(0, 99))

@@ -134,6 +134,26 @@ async def test_a_second_redemption_revokes_a_token_exchanged_for_the_codes_token
     assert server.active_access_token(exchanged) is None
 
 
+async def test_a_second_redemption_revokes_the_grant_after_the_code_itself_is_forgotten(lab: Lab) -> None:
+    # A code lives 60 s, and an expired one is dropped as the next code is stored; the grant its
+    # redemption began lives a day. Found by a race-and-replay attack: replayed 15 minutes on,
+    # after another user's sign-in, the code was "unknown", and its refresh token stayed good.
+    client_id = await registered_client(lab)
+    code = await get_code(lab, client_id)
+    first = (await token_request(lab, code_form(client_id, code))).json()
+    lab.clock.advance(ACCESS_TOKEN_LIFETIME)
+    await get_code(lab, await registered_client(lab))  # another user's code: the expired one goes
+    assert code not in lab.auth_server.codes
+    assert_oauth_error(
+        await token_request(lab, code_form(client_id, code)), 400, "invalid_grant", "already used", "revoked"
+    )
+    refreshed = await token_request(lab, refresh_form(client_id, first["refresh_token"]))
+    assert_oauth_error(refreshed, 400, "invalid_grant")
+    # Another client presenting it learns nothing, and revokes nothing (the code was not issued to it).
+    other = await registered_client(lab)
+    assert_oauth_error(await token_request(lab, code_form(other, code)), 400, "invalid_grant", "unknown")
+
+
 async def test_the_client_never_sends_its_code_twice(lab: Lab) -> None:
     """RFC 6749 §4.1.2: "The client MUST NOT use the authorization code more than once." Step 6
     run again (a learner re-running the cell) is refused by the client, which sends nothing, so

@@ -70,6 +70,7 @@ class ModelCode:
     client: ModelClient
     expires_at: int
     used: bool = False
+    redeemed_at: int = 0
     families: list[str] = field(default_factory=list)
 
 
@@ -203,21 +204,24 @@ class OAuthModel(LabMachine):
     @rule(target=refresh_tokens, code=codes, right_verifier=st.sampled_from([True, True, True, False]))
     def redeem(self, code: str, right_verifier: bool) -> str:
         model = self.live_codes.get(code)
-        client_id = (model or self.all_codes[code]).client.client_id
-        form = {"grant_type": "authorization_code", "code": code, "client_id": client_id, "redirect_uri": REDIRECT,
-                "code_verifier": VERIFIER if right_verifier else "w" * 43, "resource": MCP_URL}  # fmt: skip
+        issued = self.all_codes[code]
+        form = {"grant_type": "authorization_code", "code": code, "client_id": issued.client.client_id,
+                "redirect_uri": REDIRECT, "code_verifier": VERIFIER if right_verifier else "w" * 43,
+                "resource": MCP_URL}  # fmt: skip
         response = self.send("POST", f"{ISSUER}/token", data=form)
+        if issued.used and self.now < issued.redeemed_at + REFRESH_TOKEN_LIFETIME:
+            # OAuth 2.1 §4.1.3: revoke what the first use issued, for as long as the AS remembers
+            # the redemption (a refresh family's lifetime), long after the code itself (60 s).
+            assert (response.status_code, response.json()["error"]) == (400, "invalid_grant")
+            self.revoked_families.update(issued.families)
+            return multiple()
         if model is None:
             assert (response.status_code, response.json()["error"]) == (400, "invalid_grant")
-            return multiple()
-        if model.used:
-            assert (response.status_code, response.json()["error"]) == (400, "invalid_grant")
-            self.revoked_families.update(model.families)  # OAuth 2.1 §4.1.3: revoke what the first use issued
             return multiple()
         if model.expires_at <= self.now or not right_verifier:
             assert (response.status_code, response.json()["error"]) == (400, "invalid_grant")
             return multiple()  # refused, nothing issued: the code is not spent (OAuth 2.1 §4.1.3)
-        model.used = True
+        model.used, model.redeemed_at = True, self.now
         assert response.status_code == 200, response.text
         body = response.json()
         self._access_token = (body["access_token"], self.now + ACCESS_TOKEN_LIFETIME)

@@ -22,7 +22,8 @@ from typing import Protocol, TypeVar
 
 
 class _Expiring(Protocol):
-    expires_at: int
+    @property
+    def expires_at(self) -> int: ...  # read only: a frozen record is one too
 
 
 _T = TypeVar("_T", bound=_Expiring)

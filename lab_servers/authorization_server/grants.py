@@ -43,6 +43,17 @@ class AuthorizationCode:
         return f"code:{self.code}"
 
 
+@dataclass(frozen=True)
+class RedeemedCode:
+    """What a second use of a redeemed code revokes (OAuth 2.1 §4.1.3): the grants its redemption
+    began, by the client that redeemed it. Kept for as long as those grants can live, where the
+    code itself is forgotten once it expires (60 s), long before the tokens it issued."""
+
+    client_id: str
+    grants: tuple[str, ...]  # the refresh family, and the code's own grant (`AuthorizationCode.grant`)
+    expires_at: int
+
+
 @dataclass
 class RefreshToken:
     token: str

@@ -19,7 +19,7 @@ from .clients import Client, ClientRegistry
 from .defensive_fetch import Resolver
 from .errors import OAuthError
 from .expiring_store import ExpiringStore
-from .grants import AuthorizationCode, ExchangeRule, PendingAuthorization
+from .grants import AuthorizationCode, ExchangeRule, PendingAuthorization, RedeemedCode
 from .keys import ALGORITHM, AccessTokenAlgorithm, SigningKey
 from .policy import HARDENED, ASPolicy
 from .rfc6749 import scope_tokens
@@ -34,7 +34,8 @@ from .token_records import IssuedAccessTokens, RefreshTokens
 # this one ignores unless it offers them (`requested_scopes`).
 OPENID_SCOPES = frozenset({"openid", "profile", "email", "address", "phone", "offline_access"})
 MAX_PENDING_CONSENTS = 10_000  # consent transactions awaiting a decision (each lives 10 minutes)
-MAX_LIVE_CODES = 10_000  # codes, used or not, kept until they expire (60 s) for reuse detection
+MAX_LIVE_CODES = 10_000  # codes, used or not, kept until they expire (60 s)
+MAX_REDEEMED_CODES = 10_000  # as many as refresh families: each kept as long as one (reuse detection)
 
 
 class AuthorizationServerState:
@@ -70,6 +71,9 @@ class AuthorizationServerState:
         self.registrar = Registrar(self.registry, ids, clock, http=http, resolve=resolve, policy=lambda: self.policy)
         self.pending: ExpiringStore[PendingAuthorization] = ExpiringStore(MAX_PENDING_CONSENTS)
         self.codes: ExpiringStore[AuthorizationCode] = ExpiringStore(MAX_LIVE_CODES)
+        # Keyed by the redeeming client, not by address: a client that floods it (a code a
+        # minute for a day) pushes out its own oldest, never another client's.
+        self.redeemed_codes: ExpiringStore[RedeemedCode] = ExpiringStore(MAX_REDEEMED_CODES)
         self.refresh_tokens = RefreshTokens()  # until their family ends (token_records.py)
         # (iss, jti) → exp of client assertions (RFC 7523 §3 replay). RFC 7519 §4.1.7 makes a jti
         # unique per issuer only, so two issuers' jti may collide: keyed by jti alone, one CIMD
@@ -169,11 +173,6 @@ class AuthorizationServerState:
     def preregister(self, client_id: str, metadata: dict[str, Any], client_secret: str | None = None) -> Client:
         """Add a client the way an administrator would, out of band (MCP §5.2)."""
         return self.registry.add(Client(client_id, "preregistered", dict(metadata), client_secret, self.clock.now()))
-
-    def revoke_refresh_tokens(self, tokens: list[str]) -> None:
-        for value in tokens:
-            if value in self.refresh_tokens:
-                self.revoke_family(self.refresh_tokens[value].family)
 
     def revoke_family(self, family: str) -> None:
         """End a grant (a refresh family, or a code's `grant`): its refresh tokens, and the access

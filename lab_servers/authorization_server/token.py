@@ -7,13 +7,14 @@ every other grant in a module named after its spec.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 from .client_authentication import authenticate_client
 from .client_credentials import GRANT_TYPE as CLIENT_CREDENTIALS
 from .client_credentials import client_credentials_grant
 from .clients import Client
 from .errors import OAuthError
+from .grants import AuthorizationCode, RedeemedCode
 from .issuance import ACCESS_TOKEN_LIFETIME, issue_tokens
 from .params import single_valued
 from .resources import same_resource
@@ -80,21 +81,16 @@ def redeem_code(server: AuthorizationServerState, client: Client, form: dict[str
     code_value = form.get("code")
     if not code_value:
         raise OAuthError("invalid_request", "code is required (OAuth 2.1 §4.1.3)")
+    redeemed = server.redeemed_codes.get(code_value)  # expired ones go only as others are stored
+    if redeemed is not None and redeemed.client_id == client.client_id and redeemed.expires_at > server.clock.now():
+        _deny_second_use(server, redeemed.grants)
     code = server.codes.get(code_value)
     if code is None or code.client_id != client.client_id:
         raise OAuthError(
             "invalid_grant", "the authorization code is unknown or was issued to another client (OAuth 2.1 §4.1.3)"
         )
-    if code.used:
-        # OAuth 2.1 §4.1.3: deny a second use, and revoke what the first use issued: its refresh
-        # token's grant, or, when no refresh token came with it, the grant the code itself is
-        # (issuance.py): its access token and every token exchanged for that one.
-        server.revoke_refresh_tokens(code.refresh_tokens)
-        server.revoke_family(code.grant)
-        raise OAuthError(
-            "invalid_grant",
-            "the authorization code was already used; tokens issued from it are revoked (OAuth 2.1 §4.1.3)",
-        )
+    if code.used:  # its record was pushed out of a full `redeemed_codes`: still single use
+        _deny_second_use(server, _grants_of(server, code))
     if code.expires_at <= server.clock.now():
         raise OAuthError("invalid_grant", "the authorization code expired (OAuth 2.1 §4.1.2)")
     if "redirect_uri" in form and form["redirect_uri"] != code.redirect_uri:
@@ -110,7 +106,30 @@ def redeem_code(server: AuthorizationServerState, client: Client, form: dict[str
     # after is safe for the same reason, and means a failed issuance can never burn the code.
     response = issue_tokens(server, client, code.subject, resource, code.scope, code=code)
     code.used = True
+    now = server.clock.now()
+    record = RedeemedCode(client.client_id, _grants_of(server, code), now + REFRESH_TOKEN_LIFETIME)
+    server.redeemed_codes.put(code_value, record, now, source=client.client_id)
     return response
+
+
+def _grants_of(server: AuthorizationServerState, code: AuthorizationCode) -> tuple[str, ...]:
+    """The grants a code's redemption began: its refresh token's family, and the grant the code
+    itself is (issuance.py), which its access token, and every token exchanged for that one, are
+    linked to when no refresh token came with them."""
+    families = (server.refresh_tokens[t].family for t in code.refresh_tokens if t in server.refresh_tokens)
+    return (*families, code.grant)
+
+
+def _deny_second_use(server: AuthorizationServerState, grants: tuple[str, ...]) -> NoReturn:
+    # OAuth 2.1 §4.1.3: "If an authorization code is used more than once, the authorization
+    # server SHOULD deny the request and SHOULD revoke (when possible) all tokens previously
+    # issued based on that authorization code": for as long as any of them can live (24 h),
+    # not only while the code itself is remembered (60 s).
+    for grant in grants:
+        server.revoke_family(grant)
+    raise OAuthError(
+        "invalid_grant", "the authorization code was already used; tokens issued from it are revoked (OAuth 2.1 §4.1.3)"
+    )
 
 
 def redeem_refresh_token(server: AuthorizationServerState, client: Client, form: dict[str, str]) -> dict[str, Any]:
