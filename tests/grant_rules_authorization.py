@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import html
+
 import httpx
 from hypothesis import strategies as st
 from hypothesis.stateful import precondition, rule
@@ -93,9 +95,11 @@ class AuthorizationRules(GrantMachine):
         error = ("unauthorized_client" if AC not in client.grant_types else "invalid_target" if canonical(resource) is None
                  else "invalid_scope" if granted_scope(scope, self.scopes) is None else None)  # fmt: skip
         if error is not None:
-            # Back to the client, with its state and the issuer (OAuth 2.1 §4.1.2.1, RFC 9207 §2).
-            assert response.status_code == 302, response.text
-            location = response.headers["location"]
+            # Back to the client, with its state and the issuer (OAuth 2.1 §4.1.2.1, RFC 9207 §2):
+            # offered on the AS's page, as no client here was registered by an administrator (RFC
+            # 9700 §4.11.2: the AS redirects at once only to a redirect URI it trusts).
+            assert response.status_code == 400, response.text
+            location = html.unescape(response.text.split('data-field="way_back" href="', 1)[1].split('"', 1)[0])
             assert location.startswith(redirect_uri + ("&" if "?" in redirect_uri else "?")), location
             params = httpx.URL(location).params
             assert (params["error"], params.get("state", ""), params["iss"]) == (error, state, ISSUER), params

@@ -42,6 +42,16 @@ async def open_authorization(lab: Lab, client_id: str, /, **overrides: str | Non
     return await Browser(lab.httpx_client("browser")).open(authorization_url(client_id, **overrides))
 
 
+def sent_back(outcome: ConsentPage | Redirect) -> Redirect:
+    """Where an authorization request's error goes back to the client: the redirect itself, or,
+    for a redirect URI the hardened AS does not trust (a DCR or CIMD client's, RFC 9700 §4.11.2),
+    the way back its error page offers the user."""
+    if isinstance(outcome, Redirect):
+        return outcome
+    assert outcome.status == 400 and outcome.way_back, outcome
+    return Redirect(outcome.way_back)
+
+
 async def get_code(lab: Lab, client_id: str, /, **overrides: str | None) -> str:
     browser = Browser(lab.httpx_client("browser"))
     page = await browser.open(authorization_url(client_id, **overrides))

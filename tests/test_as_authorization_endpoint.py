@@ -1,13 +1,14 @@
 """The authorization server's authorization endpoint and consent page, rule by rule (OAuth 2.1
 §4.1): a bad client or redirect URI is shown to the user, never redirected; other bad parameters
-are redirected back with state and iss; the consent transaction works once, and its pages are
-neither framed, cached nor referred."""
+are redirected back with state and iss, at once to a redirect URI the AS trusts and through a page
+the user may follow to any other (RFC 9700 §4.11.2); the consent transaction works once, and its
+pages are neither framed, cached nor referred."""
 
 from __future__ import annotations
 
 import pytest
 
-from lab_servers import CLIENT_METADATA_URL, ISSUER, Lab
+from lab_servers import CLIENT_METADATA_URL, HARDENED, ISSUER, NAIVE, ASPolicy, Lab
 from lab_servers.authorization_server.authorize import CONSENT_LIFETIME
 from lab_servers.client import Browser, ConsentPage, Redirect
 
@@ -17,9 +18,11 @@ from .helpers import (
     code_form,
     get_code,
     open_authorization,
+    register,
+    sent_back,
     token_request,
 )
-from .registered_clients import registered_client
+from .registered_clients import PUBLIC_CLIENT, registered_client
 
 pytestmark = pytest.mark.anyio
 
@@ -106,16 +109,67 @@ async def test_redirect_uri_not_in_the_cimd_document_is_refused(lab: Lab) -> Non
         "unknown-scope",
     ],
 )
+@pytest.mark.parametrize("trusted", [False, True], ids=["dcr-client", "preregistered-client"])
 async def test_bad_authorization_parameters_are_redirected_back_with_state_and_iss(
-    lab: Lab, overrides: dict, error: str, mention: str
+    lab: Lab, overrides: dict, error: str, mention: str, trusted: bool
 ) -> None:
+    # RFC 9700 §4.11.2: sent at once only to a redirect URI the AS trusts (one an administrator
+    # registered); to one anyone could register, the error page offers the user the way back.
+    if trusted:
+        client_id = lab.auth_server.preregister(
+            "admin-app", {**PUBLIC_CLIENT, "redirect_uris": [REDIRECT_URI]}
+        ).client_id
+    else:
+        client_id = (await registered_client(lab))["client_id"]
+    outcome = await open_authorization(lab, client_id, **overrides)
+    assert isinstance(outcome, Redirect) == trusted, outcome
+    back = sent_back(outcome)
+    assert back.location.startswith(REDIRECT_URI + "?")
+    assert back.params["error"] == error
+    assert mention in back.params["error_description"]
+    assert back.params["state"] == "st" and back.params["iss"] == ISSUER
+
+
+@pytest.mark.parametrize("policy", [HARDENED, NAIVE], ids=["hardened", "naive"])
+async def test_the_as_is_no_open_redirector_for_a_redirect_uri_anyone_can_register(policy: ASPolicy) -> None:
+    # RFC 9700 §4.11.2's first attack: register a client by DCR with a phishing page as its
+    # redirect URI, then send a request broken on purpose. A link on the AS's own domain sent any
+    # browser to evil.example at once; the hardened AS tells the user, naming where the link goes.
+    async with Lab(seed=0, policy=policy) as lab:
+        registered = await register(
+            lab, {"redirect_uris": ["https://evil.example/landing"], "token_endpoint_auth_method": "none"}
+        )
+        outcome = await Browser(lab.httpx_client("browser")).open(
+            f"{ISSUER}/authorize?client_id={registered.json()['client_id']}&response_type=x"
+        )
+    if policy is NAIVE:
+        assert isinstance(outcome, Redirect) and outcome.location.startswith("https://evil.example/landing?error=")
+        return
+    assert isinstance(outcome, ConsentPage) and outcome.status == 400 and not outcome.is_consent
+    assert outcome.way_back and outcome.way_back.startswith(
+        "https://evil.example/landing?error=unsupported_response_type"
+    )
+    assert "evil.example" in outcome.html and "does not vouch for" in outcome.html
+
+
+@pytest.mark.parametrize(
+    ("repeated", "error"),
+    [("resource=https%3A%2F%2Fmcp.example.com%2Fmcp", "invalid_target"), ("scope=notes%3Aread", "invalid_request"),
+     ("code_challenge_method=S256", "invalid_request")],
+    ids=["resource", "scope", "code_challenge_method"],
+)  # fmt: skip
+async def test_a_repeat_of_a_parameter_other_than_where_errors_go_is_sent_back_to_the_client(
+    lab: Lab, repeated: str, error: str
+) -> None:
+    # RFC 8707 §2 lets a client send several resources (its Figure 2), and §2.1 has an AS that
+    # will not serve them refuse with invalid_target; as every error once the client and its
+    # redirect URI are known, back to the client with state (OAuth 2.1 §4.1.2.1). Read before
+    # them, a repeat of any parameter was an AS page the client never heard of.
     client = await registered_client(lab)
-    outcome = await open_authorization(lab, client["client_id"], **overrides)
-    assert isinstance(outcome, Redirect), outcome
-    assert outcome.location.startswith(REDIRECT_URI + "?")
-    assert outcome.params["error"] == error
-    assert mention in outcome.params["error_description"]
-    assert outcome.params["state"] == "st" and outcome.params["iss"] == ISSUER
+    page = await Browser(lab.httpx_client("browser")).open(authorization_url(client["client_id"]) + "&" + repeated)
+    back = sent_back(page)
+    assert (back.params["error"], back.params["state"]) == (error, "st")
+    assert "more than once" in back.params["error_description"]
 
 
 async def test_uppercase_scheme_and_host_in_resource_are_accepted_as_the_canonical_uri(lab: Lab) -> None:
@@ -162,8 +216,7 @@ async def test_a_scope_only_another_resource_of_this_as_defines_is_invalid_scope
     # knows from another server means nothing at this one, and would ride in a token it accepts.
     lab.auth_server.resource_scopes["https://admin.example.com/mcp"] = ["admin:all"]
     client = await registered_client(lab)
-    outcome = await open_authorization(lab, client["client_id"], scope="notes:read admin:all")
-    assert isinstance(outcome, Redirect), outcome
+    outcome = sent_back(await open_authorization(lab, client["client_id"], scope="notes:read admin:all"))
     assert outcome.params["error"] == "invalid_scope"
     assert "admin:all for https://mcp.example.com/mcp" in outcome.params["error_description"]
 

@@ -25,6 +25,7 @@ from .helpers import (
     open_authorization,
     refresh_form,
     register,
+    sent_back,
     token_request,
 )
 from .registered_clients import PUBLIC_CLIENT as DCR
@@ -67,8 +68,8 @@ async def test_metadata_the_as_does_not_understand_is_neither_stored_nor_echoed(
 
 async def test_a_client_registered_only_for_client_credentials_cannot_start_or_redeem_a_code(lab: Lab) -> None:
     client_id = (await register(lab, {**DCR, "grant_types": ["client_credentials"]})).json()["client_id"]
-    redirect = await open_authorization(lab, client_id, redirect_uri=REDIRECT)
-    assert redirect.params["error"] == "unauthorized_client"  # type: ignore[union-attr]
+    redirect = sent_back(await open_authorization(lab, client_id, redirect_uri=REDIRECT))
+    assert redirect.params["error"] == "unauthorized_client"
     assert lab.auth_server.pending == {}
     response = await token_request(lab, code_form(client_id, "some-code", redirect_uri=REDIRECT))
     assert_oauth_error(response, 400, "unauthorized_client", "do not include 'authorization_code'")

@@ -238,8 +238,10 @@ async def test_a_redirect_uri_with_a_query_keeps_it_and_every_redirect_to_it_is_
     # RFC 6749 §3.1.2: the redirection endpoint URI "MAY include an application/x-www-form-urlencoded
     # formatted ... query component, which MUST be retained when adding additional query parameters".
     uri = "https://app.example/callback?tenant=a%20b&x="
-    registered = await register(lab, {"redirect_uris": [uri], "token_endpoint_auth_method": "none"})
-    client_id = registered.json()["client_id"]
+    # Pre-registered: the AS redirects an error at once only to a URI it trusts (RFC 9700 §4.11.2).
+    client_id = lab.auth_server.preregister(
+        "admin-app", {"redirect_uris": [uri], "token_endpoint_auth_method": "none"}
+    ).client_id
     start = len(lab.trace.exchanges)
     refused = await send(
         lab, "GET", authorization_url(client_id, redirect_uri=uri, scope="x", state=HOSTILE_STATE), caller="browser"

@@ -27,6 +27,7 @@ from .helpers import (
     get_code,
     open_authorization,
     refresh_form,
+    sent_back,
     token_request,
 )
 from .registered_clients import registered_client
@@ -129,15 +130,16 @@ async def test_at_the_authorization_endpoint_a_scope_split_by_another_space_is_i
     lab: Lab, separator: str
 ) -> None:
     # str.split() read "notes:read<TAB>notes:write" as two scopes, and the user approved both.
-    outcome = await open_authorization(lab, lab.client_metadata_url, scope=f"notes:read{separator}notes:write")
-    assert isinstance(outcome, Redirect), outcome
+    outcome = sent_back(
+        await open_authorization(lab, lab.client_metadata_url, scope=f"notes:read{separator}notes:write")
+    )
     assert outcome.params["error"] == "invalid_scope" and "RFC 6749 section 3.3" in outcome.params["error_description"]
 
 
 async def test_a_scope_of_only_another_space_is_invalid_scope_not_the_default(lab: Lab) -> None:
     # str.strip() made U+3000 no scope at all, and the AS granted its default.
-    outcome = await open_authorization(lab, lab.client_metadata_url, scope="\u3000")
-    assert isinstance(outcome, Redirect) and outcome.params["error"] == "invalid_scope", outcome
+    outcome = sent_back(await open_authorization(lab, lab.client_metadata_url, scope="\u3000"))
+    assert outcome.params["error"] == "invalid_scope", outcome
 
 
 async def test_a_refresh_narrowed_to_a_malformed_scope_is_invalid_scope(lab: Lab) -> None:

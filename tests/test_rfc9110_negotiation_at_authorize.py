@@ -16,7 +16,7 @@ from lab_servers.client import Browser, ConsentPage
 from lab_servers.rfc9110 import weight_of
 
 from .helpers import REDIRECT_URI, assert_oauth_error, authorization_url
-from .registered_clients import registered_client
+from .registered_clients import PUBLIC_CLIENT, registered_client
 
 pytestmark = pytest.mark.anyio
 
@@ -90,11 +90,26 @@ async def test_an_unregistered_redirect_uri_is_not_redirected_to_whatever_was_as
 
 
 async def test_an_error_the_client_may_hear_is_redirected_whatever_the_accept(lab: Lab) -> None:
-    # Once client and redirect URI are known, errors go back to the client on the redirect (§4.1.2.1).
-    client = await registered_client(lab)
-    response = await _authorize(lab, client["client_id"], "application/json", response_type="token")
+    # Once client and redirect URI are known, errors go back to the client on the redirect (§4.1.2.1),
+    # at once to a redirect URI the AS trusts: one an administrator registered (RFC 9700 §4.11.2).
+    client_id = lab.auth_server.preregister("admin-app", {**PUBLIC_CLIENT, "redirect_uris": [REDIRECT_URI]}).client_id
+    response = await _authorize(lab, client_id, "application/json", response_type="token")
     assert response.status_code == 302
     assert response.headers["location"].startswith(REDIRECT_URI + "?error=unsupported_response_type")
+
+
+async def test_an_error_for_a_redirect_uri_anyone_could_register_is_told_in_the_shape_asked_for(lab: Lab) -> None:
+    # RFC 9700 §4.11.2: a DCR client's redirect URI is not trusted, so its error is not redirected
+    # at once: a client asking for JSON gets the error object; a browser, a page with the way back.
+    client = await registered_client(lab)
+    response = await _authorize(lab, client["client_id"], "application/json", response_type="token")
+    assert_oauth_error(response, 400, "unsupported_response_type", "response_type must be 'code'")
+    assert "location" not in response.headers
+    page = await Browser(lab.httpx_client("browser")).open(
+        authorization_url(client["client_id"], response_type="token")
+    )
+    assert isinstance(page, ConsentPage) and page.status == 400 and page.fields["error"] == "unsupported_response_type"
+    assert page.way_back is not None and page.way_back.startswith(REDIRECT_URI + "?error=unsupported_response_type")
 
 
 async def test_a_consent_decision_refused_answers_json_to_a_client_asking_for_it(lab: Lab) -> None:

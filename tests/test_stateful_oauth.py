@@ -151,7 +151,10 @@ class OAuthModel(LabMachine):
     def authorize(self, client: ModelClient) -> str:
         response = self._authorize(client)
         if "authorization_code" not in client.grant_types:
-            assert httpx.URL(response.headers["location"]).params["error"] == "unauthorized_client"
+            # Told on the AS's page, which offers the way back: no client here was registered by
+            # an administrator, so none has a redirect URI the AS trusts (RFC 9700 §4.11.2).
+            assert response.status_code == 400 and 'data-field="way_back"' in response.text, response.text
+            assert 'data-field="error">unauthorized_client<' in response.text
             return multiple()
         assert response.status_code == 200, response.text
         txn = response.text.split('name="txn" value="', 1)[1].split('"', 1)[0]

@@ -2,7 +2,9 @@
 
 Until the client and its redirect URI are validated, errors are shown to the user and never
 redirected (§4.1.2.1: otherwise the AS would be an open redirector). After that, errors travel
-back to the client on the redirect, with `state` and `iss` (RFC 9207 §2: errors included).
+back to the client on the redirect, with `state` and `iss` (RFC 9207 §2: errors included): at
+once to a redirect URI the AS trusts, and through a page whose link the user may follow to one
+anyone could have registered (RFC 9700 §4.11.2, `ASPolicy.confirm_untrusted_error_redirects`).
 """
 
 from __future__ import annotations
@@ -47,22 +49,27 @@ CODE_LIFETIME = 60  # OAuth 2.1 §4.1.2: short-lived; 10 minutes at the most
 # 307 (or a 302 some agents treat alike) the browser would POST the form, and on an AS whose form
 # carries the user's credentials those too, to the client.
 SEE_OTHER = 303
+# What phase 1 of an authorization request reads: the client, where its errors go, and the
+# `state` they carry back (OAuth 2.1 §4.1.2.1).
+_WHERE_ERRORS_GO = ("client_id", "redirect_uri", "state")
 # The media type of the page that tells the user an error (Starlette's HTMLResponse), parameters
 # and all, as an Accept range is matched against it (RFC 9110 §12.5.1).
 PAGE_TYPE = "text/html; charset=utf-8"
 
 
-def error_page(error: OAuthError, accept: list[str]) -> Response:
+def error_page(error: OAuthError, accept: list[str], *, way_back: str | None = None) -> Response:
     """An error the AS may not redirect, told to the user (OAuth 2.1 §4.1.2.1: it "SHOULD inform
     the resource owner"): a page for a browser, and the error object (RFC 6749 §5.2's shape) for a
     client that asks for JSON over HTML (RFC 9110 §12.1, proactive negotiation). mcp-remote asks
     so before it sends its user to a stored client's authorization URL, and registers again on an
-    `invalid_client`: a user whose lab restarted got this page, naming a client the lab forgot."""
+    `invalid_client`: a user whose lab restarted got this page, naming a client the lab forgot.
+    `way_back`: the redirect the AS would not send by itself (`confirmed_error_redirect`)."""
     headers = {**PAGE_HEADERS, "Vary": "Accept"}  # RFC 9110 §12.5.5: the answer depends on Accept
     if prefers(accept, JSON_UTF8, over=PAGE_TYPE):
         body = {"error": error.error, "error_description": error.description}
         return JSONResponse(body, status_code=400, headers=headers)
-    return HTMLResponse(render_error_page(error.error, error.description), status_code=400, headers=headers)
+    page = render_error_page(error.error, error.description, way_back=way_back)
+    return HTMLResponse(page, status_code=400, headers=headers)
 
 
 def redirect_to_client(
@@ -142,9 +149,12 @@ def choose_redirect_uri(client: Client, requested: str | None, exact: bool) -> s
 async def authorization_request(
     server: AuthorizationServerState, query: bytes, accept: list[str], source: str
 ) -> Response:
-    # Phase 1: errors here are shown to the user, never redirected.
+    # Phase 1: errors here are shown to the user, never redirected. Only what decides where an
+    # error could go is read here, once each; any other parameter sent twice (two `resource`
+    # values, RFC 8707 §2) is an error of phase 2, sent back to the client with its `state`.
+    items = form_urlencoded(query)
     try:
-        params = single_valued(form_urlencoded(query))
+        params = single_valued([(key, value) for key, value in items if key in _WHERE_ERRORS_GO])
         client = await resolve_client(params.get("client_id", ""), server.registry, server.cimd, server.capabilities)
         redirect_uri = choose_redirect_uri(client, params.get("redirect_uri"), server.policy.exact_redirect_uri_match)
         if "state" in params and not is_state(params["state"]):
@@ -154,9 +164,10 @@ async def authorization_request(
             raise OAuthError("invalid_request", "state must be printable ASCII, at least one (RFC 6749 Appendix A.5)")
     except OAuthError as error:
         return error_page(error, accept)
-    # Phase 2: the redirect URI is trusted; errors go back to the client.
+    # Phase 2: the redirect URI is the client's; errors go back to it.
     state = params.get("state")
     try:
+        params = single_valued(items)
         if "response_type" not in params:
             # OAuth 2.1 §4.1.2.1: a missing required parameter is `invalid_request`.
             raise OAuthError("invalid_request", "response_type is required and must be 'code' (OAuth 2.1 §4.1.1)")
@@ -172,9 +183,14 @@ async def authorization_request(
         resource = choose_resource(server, params.get("resource"))
         scope = server.check_scope(params.get("scope"), resource)
     except OAuthError as error:
-        return redirect_to_client(
+        back = redirect_to_client(
             server, redirect_uri, {"error": error.error, "error_description": error.description, "state": state}
         )
+        if server.policy.confirm_untrusted_error_redirects and client.kind != "preregistered":
+            # RFC 9700 §4.11.2: a redirect URI anyone could register, reached with a request that
+            # fails on purpose, would make this AS send its users to a phishing page at once.
+            return error_page(error, accept, way_back=back.headers["location"])
+        return back
     pending = PendingAuthorization(
         txn=server.ids.token("consent-transaction", 16),
         client_id=client.client_id,

@@ -109,11 +109,22 @@ def render_consent_page(
 """
 
 
-def render_error_page(error: str, description: str) -> str:
-    # OAuth 2.1 §4.1.2.1: when client_id or redirect_uri is bad, tell the user, never redirect.
+def render_error_page(error: str, description: str, *, way_back: str | None = None) -> str:
+    """OAuth 2.1 §4.1.2.1: when client_id or redirect_uri is bad, tell the user, never redirect.
+    With `way_back` (the error's redirect to a client whose redirect URI the AS does not trust,
+    RFC 9700 §4.11.2), the user is told where it leads, and may follow it."""
+    back = ""
+    if way_back is not None:
+        way_back = displayable_text(way_back)
+        host = readable_hostname(way_back) or way_back
+        back = (
+            f'<p class="warn">The application asked to be sent this error at <span class="host">{escape(host)}</span>, '
+            "an address this server did not register itself and does not vouch for.</p>\n"
+            f'<p><a data-field="way_back" href="{escape(way_back)}" rel="noreferrer">Return to {escape(host)}</a></p>\n'
+        )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Authorization error</title><style>{_STYLE}</style></head>
 <body><div class="card"><h1>This authorization request cannot continue</h1>
 <p><code data-field="error">{escape(error)}</code></p><p data-field="error_description">{escape(description)}</p>
-</div></body></html>
+{back}</div></body></html>
 """

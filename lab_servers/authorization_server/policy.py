@@ -47,6 +47,12 @@ class ASPolicy:
     max_cached_documents: int | None = 1000
     # OAuth 2.1 §4.1.1, MCP §11.5: redirect URIs compared as exact strings.
     exact_redirect_uri_match: bool = True
+    # RFC 9700 §4.11.2 (MCP "Open Redirection"): anyone can register a redirect URI (DCR, a CIMD
+    # document), then send a broken request to have the AS send users there. The AS "SHOULD only
+    # automatically redirect the user agent if it trusts the redirect URI", and MAY otherwise
+    # inform the user and let them decide: an error found before consent is told on a page with
+    # the way back to the client. Trusted: the URIs of clients an administrator pre-registered.
+    confirm_untrusted_error_redirects: bool = True
     # RFC 8707: the resource must be one this AS issues tokens for.
     require_resource: bool = True
     # RFC 8707 §2.1: an AS MAY process a request that omits `resource` "by using a predefined
@@ -148,6 +154,7 @@ NAIVE = ASPolicy(
     max_cache_seconds=10**9,  # whatever max-age the host asks for, even decades
     max_cached_documents=None,
     exact_redirect_uri_match=False,
+    confirm_untrusted_error_redirects=False,
     require_resource=False,
     consent_shows_hostnames=False,
     logos_must_be_raster_images=False,

@@ -24,7 +24,12 @@ CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 def _page_error(page: ConsentPage) -> str:
     if "error" in page.fields:
-        return f"{page.fields['error']}: {page.fields.get('error_description', '')}"
+        said = f"{page.fields['error']}: {page.fields.get('error_description', '')}"
+        if page.way_back:
+            # RFC 9700 §4.11.2: the AS redirects at once only to a redirect URI it trusts; it
+            # offered this client's to the user instead, who may follow it or not.
+            said += " (shown on the AS's page, with a link back to the client for the user to follow)"
+        return said
     return f"HTTP {page.status} without an OAuth error ({page.html[:80]!r})"
 
 

@@ -22,6 +22,9 @@ class ConsentPage:
     action: str | None = None
     hidden: dict[str, str] = field(default_factory=dict)
     fields: dict[str, str] = field(default_factory=dict)  # the page's data-field values (what the user reads)
+    # An error page's link back to the client: the redirect an AS offers rather than sends, to a
+    # redirect URI it does not trust (RFC 9700 §4.11.2). The user, not the browser, may follow it.
+    way_back: str | None = None
 
     @property
     def is_consent(self) -> bool:
@@ -41,12 +44,14 @@ class _PageParser(HTMLParser):
             self.page.action = a.get("action", "")
         elif tag == "input" and a.get("type") == "hidden":
             self.page.hidden[a.get("name", "")] = a.get("value", "")
+        if tag == "a" and a.get("data-field") == "way_back":
+            self.page.way_back = a.get("href")
         if "data-field" in a:
             self._field = a["data-field"]
             self.page.fields[self._field] = ""
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in ("dd", "code", "p"):
+        if tag in ("dd", "code", "p", "a"):
             self._field = None
 
     def handle_data(self, data: str) -> None:
@@ -101,6 +106,7 @@ class Browser:
         page = parser.page
         page.url, page.status, page.html = url, response.status_code, response.text
         page.action = None if page.action is None else _resolved(url, page.action)
+        page.way_back = None if page.way_back is None else _resolved(url, page.way_back)
         return page
 
     async def decide(self, page: ConsentPage, decision: str) -> Redirect | ConsentPage:
