@@ -357,6 +357,7 @@ class Lab:
             ask_user=ask_user,
             credential_store=credential_store,
             initial_access_token=initial_access_token,
+            initial_access_token_issuer=self.issuer,  # the lab's AS gave it
         )
         # Client assertions (private_key_jwt) carry iat/exp: from the lab's clock, so in process
         # they are deterministic and agree with the AS, and in serve mode they are real time.

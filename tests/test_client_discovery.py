@@ -33,6 +33,11 @@ def test_prm_urls_insert_the_well_known_segment_then_fall_back_to_the_root() -> 
     assert protected_resource_metadata_urls("https://h", None) == [
         ("https://h/.well-known/oauth-protected-resource", "https://h")
     ]
+    # RFC 9728 §3.1 removes the terminating slash only to build the URL; §3.3's identifier is the
+    # one the suffix was inserted into: the MCP URL, slash and all (pydantic's AnyUrl writes one).
+    assert protected_resource_metadata_urls("https://h/", None) == [
+        ("https://h/.well-known/oauth-protected-resource", "https://h/")
+    ]
 
 
 @pytest.mark.parametrize(

@@ -32,6 +32,17 @@ async def test_a_token_response_whose_token_type_is_not_bearer_fails_step_6(lab:
         await _run(lab, HostileServer(token=token), 6)
 
 
+async def test_a_null_member_of_the_token_response_is_read_as_left_out(lab: Lab) -> None:
+    # RFC 6749 §5.1: scope and refresh_token are strings when present; a null is read as absent,
+    # and kept out of what the client holds. Kept, `"scope": null` crashed the step-up that
+    # followed a 403 insufficient_scope (None.split()), a traceback rather than a step.
+    challenge = 'Bearer error="insufficient_scope", scope="notes:write"'
+    token = _json({"access_token": "t", "token_type": "Bearer", "scope": None, "refresh_token": None})
+    server = HostileServer(token=token, mcp=Response("{}", 403, headers={"WWW-Authenticate": challenge}))
+    with pytest.raises(StepError, match=r"after 2 step-up authorizations; giving up"):
+        await _run(lab, server, 7)
+
+
 async def test_a_token_type_of_bearer_is_read_case_insensitively(lab: Lab) -> None:
     # RFC 6749 §5.1: the token_type value is case insensitive.
     client = await _run(lab, HostileServer(token=_json({"access_token": "t", "token_type": "BEARER"})), 7)

@@ -277,6 +277,9 @@ class AuthorizationSteps(ClientBase):
         # RFC 6749 §5.1: each of these is a string. The client sends the refresh token back in a
         # form, splits the scope (step-up) and reads the access token's claims for display.
         for name in ("access_token", "refresh_token", "scope"):
-            member(body, name, str, "the token response's", rule="RFC 6749 §5.1")
-        self.state.tokens = body
+            if member(body, name, str, "the token response's", rule="RFC 6749 §5.1") is None:
+                # A null is no string: read as left out, and kept out, so that no later step finds
+                # a None where a string or nothing is. `"scope": null` crashed step-up's split().
+                body.pop(name, None)
+        self.state.tokens, self.state.tokens_issuer = body, self.state.issuer
         return body

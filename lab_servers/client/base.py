@@ -82,6 +82,7 @@ class ClientBase:
         ask_user: AskUser | None = None,
         credential_store: dict[str, Credentials] | None = None,
         initial_access_token: str | None = None,
+        initial_access_token_issuer: str | None = None,
     ) -> None:
         self.mcp_url = mcp_url
         self.http = http
@@ -96,7 +97,10 @@ class ClientBase:
         self.tool = tool  # the tool step 7 calls; None means the first one tools/list returns
         self.revision = revision_named(revision)  # which MCP revision this client follows
         self.ask_user = ask_user
-        self.initial_access_token = initial_access_token  # RFC 7591 §3: for an AS whose DCR needs one
+        # RFC 7591 §3: for an AS whose DCR needs one, from that AS's administrator: a bearer token
+        # sent to its registration endpoint only, whatever AS discovery finds (RFC 6750 §5.3).
+        self.initial_access_token = initial_access_token
+        self.initial_access_token_issuer = initial_access_token_issuer
         # Credentials this client obtained (DCR, the user), keyed by AS issuer from 2026-07-28
         # (SEP-2352); an older client keys them by the MCP server, which is how reuse across
         # authorization servers happened. Pass one dict to several clients to share it.

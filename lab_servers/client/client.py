@@ -69,6 +69,10 @@ class LabClient(McpStep, EnterpriseSteps, ClientCredentialsStep, RegistrationSte
             return
         if moved:
             self.state.credentials = None  # SEP-2352: never carry credentials to another AS
+        if self.state.issuer != previous:
+            # RFC 6749 §10.4: a refresh token is shared only between the AS that issued it and the
+            # client; kept, the next 401 refreshed at the new AS with the old AS's refresh token.
+            self.state.tokens = None
         await self.get_client_id()
         await self.authorize()
         await self.exchange_code()

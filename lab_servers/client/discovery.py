@@ -28,10 +28,15 @@ def protected_resource_metadata_urls(mcp_url: str, header_url: str | None) -> li
     """The header's `resource_metadata` alone when given; else path-inserted, then root."""
     if header_url:
         return [MetadataCandidate(header_url, mcp_url)]
-    candidates = (
-        [MetadataCandidate(insert_well_known(mcp_url, PROTECTED_RESOURCE), mcp_url)] if after_host(mcp_url) else []
-    )
-    return [*candidates, MetadataCandidate(origin(mcp_url) + PROTECTED_RESOURCE, origin(mcp_url))]
+    if not after_host(mcp_url):
+        # An MCP server at the root (https://h/): the root URL is the path-inserted one, built from
+        # the MCP URL itself, whose resource is that URL, slash and all (RFC 9728 §3.3). Expected
+        # to be the origin, https://h, it refused the document the header's URL was accepted with.
+        return [MetadataCandidate(insert_well_known(mcp_url, PROTECTED_RESOURCE), mcp_url)]
+    return [
+        MetadataCandidate(insert_well_known(mcp_url, PROTECTED_RESOURCE), mcp_url),
+        MetadataCandidate(origin(mcp_url) + PROTECTED_RESOURCE, origin(mcp_url)),
+    ]
 
 
 def authorization_server_metadata_urls(issuer: str) -> list[str]:

@@ -19,6 +19,11 @@ class RefreshStep(AuthorizationSteps):
         with self._step(9) as step:
             metadata = self._require(self.state.as_metadata, step, "AS metadata")
             old = self._require((self.state.tokens or {}).get("refresh_token"), step, "a refresh token")
+            if self.state.tokens_issuer != self.state.issuer:
+                raise step.fail(
+                    f"the refresh token came from {self.state.tokens_issuer!r}, but the client now talks to "
+                    f"{self.state.issuer!r}: a refresh token goes back only to the AS that issued it (RFC 6749 §10.4)"
+                )
             form = {"grant_type": "refresh_token", "refresh_token": old, **self._resource_parameter()}
             tokens = await self._token_request(metadata["token_endpoint"], form, step)
             new = tokens.get("refresh_token")

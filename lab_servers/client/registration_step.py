@@ -165,7 +165,16 @@ class RegistrationStep(ClientBase):
         body["token_endpoint_auth_method"] = token_endpoint_auth_method(metadata, public=True)
         if self.revision.application_type:
             body.setdefault("application_type", application_type(body.get("redirect_uris") or []))
-        headers = {"Authorization": f"Bearer {self.initial_access_token}"} if self.initial_access_token else {}
+        headers = {}
+        if self.initial_access_token and self.state.issuer == self.initial_access_token_issuer:
+            headers["Authorization"] = f"Bearer {self.initial_access_token}"
+        elif self.initial_access_token:
+            # RFC 6750 §5.3: a bearer token MUST NOT reach an unintended party; the discovered AS
+            # (a hostile MCP server's choice, or the one a resource moved to) is not its issuer.
+            step.notes.append(
+                f"the initial access token is {self.initial_access_token_issuer}'s, not sent to {self.state.issuer} "
+                "(RFC 7591 §3; RFC 6750 §5.3)"
+            )
         endpoint = server_url(metadata["registration_endpoint"], "AS metadata registration_endpoint", https=True)
         response = await receive(self.http, "POST", endpoint, json=body, headers=headers)
         if response.status_code != 201:

@@ -58,6 +58,8 @@ class HandshakeState:
     # step 6 sends the code (whatever the answer), cleared when step 5 brings a new one.
     code_sent: bool = False
     tokens: dict[str, Any] | None = None
+    # The issuer of the AS `tokens` came from: their refresh token goes back there only (RFC 6749 §10.4).
+    tokens_issuer: str | None = None
     protocol_version: str | None = None
     # "modern" (2026-07-28, no initialize) or "legacy" (initialize); cached once known (versioning §4).
     era: str | None = None
