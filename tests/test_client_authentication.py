@@ -127,6 +127,35 @@ async def test_a_method_the_as_no_longer_offers_is_401_with_a_basic_challenge(la
     assert_basic_challenge(response, "no longer offers 'client_secret_basic'")
 
 
+async def test_a_basic_client_may_send_its_secret_in_the_form_once_basic_is_no_longer_offered(lab: Lab) -> None:
+    # OAuth 2.1 §2.4.1: the AS "MUST support the client including the client credentials in the
+    # request body content". Judged by the method it registered, not the one it used, the client
+    # was refused for Basic, which it had not sent.
+    client_id, secret, code = await basic_client(lab)
+    lab.auth_server.capabilities = lab.auth_server.capabilities.but(
+        token_endpoint_auth_methods=("none", "client_secret_post", "private_key_jwt")
+    )
+    response = await token_request(lab, {**code_form(client_id, code), "client_secret": secret})
+    assert response.status_code == 200, response.text
+
+
+async def test_an_as_without_basic_challenges_only_a_client_that_tried_basic(lab: Lab) -> None:
+    # RFC 6749 §5.2: a 401 names the HTTP schemes the AS supports, and MUST follow a client's try
+    # of one; a client that used none MAY get it. With Basic not offered, a Basic challenge named
+    # a scheme this AS refuses, and a 401 must carry one (RFC 9110 §15.5.2): 400 instead.
+    lab.auth_server.capabilities = lab.auth_server.capabilities.but(
+        token_endpoint_auth_methods=("none", "client_secret_post", "private_key_jwt")
+    )
+    form = {"grant_type": "client_credentials", "client_id": "tpc_unknown", "client_secret": "x"}
+    response = await token_request(lab, form)
+    assert_oauth_error(response, 400, "invalid_client", "unknown client_id")
+    assert "www-authenticate" not in response.headers
+    tried = await token_request(
+        lab, {"grant_type": "client_credentials"}, headers={"Authorization": basic("tpc_unknown", "x")}
+    )
+    assert_basic_challenge(tried, "unknown client_id")
+
+
 @pytest.mark.parametrize("endpoint", ["revoke", "introspect"])
 async def test_revocation_and_introspection_answer_basic_the_same_way(lab: Lab, endpoint: str) -> None:
     client_id, secret, _ = await basic_client(lab)

@@ -43,6 +43,14 @@ NOT_AN_ID_JAG_EXCHANGE = [
                  "send an ID token", id="subject-is-an-access-token"),
     # ext-auth §4: audience, the MCP server's AS issuer, is what the ID-JAG is for.
     pytest.param({"audience": None}, "invalid_request", "audience", id="no-audience"),
+    # RFC 6749 §5.2: a missing required parameter is invalid_request, not unsupported_grant_type.
+    pytest.param({"grant_type": None}, "invalid_request", "grant_type is required", id="no-grant-type"),
+    # RFC 8693 §2.1: actor_token_type comes with actor_token and never without it; and an actor
+    # this IdP does not verify is refused (§2.2.2). Unread, each got an ID-JAG (200).
+    pytest.param({"actor_token": "x"}, "invalid_request", "actor_token_type is required", id="actor-token-alone"),
+    pytest.param({"actor_token_type": ID_TOKEN}, "invalid_request", "actor_token_type is required", id="actor-type-alone"),
+    pytest.param({"actor_token": "x", "actor_token_type": ID_TOKEN}, "invalid_request",
+                 "does not accept an actor_token", id="actor-token"),
 ]  # fmt: skip
 
 

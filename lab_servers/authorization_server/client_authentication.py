@@ -60,18 +60,35 @@ async def authenticate_client(
     unnamed: str = TOKEN_ENDPOINT_CLIENT_ID,
 ) -> Client:
     """The client a request authenticates, or names (a public client). `unnamed` says what a
-    request naming no client at all is missing, citing the endpoint's own rule: invalid_request."""
+    request naming no client at all is missing, citing the endpoint's own rule: invalid_request.
+    An AS that does not offer HTTP Basic answers a client that did not try it 400, not 401:
+    RFC 6749 §5.2's 401 names "which HTTP authentication schemes are supported" (a MAY for a
+    client that used none), and a Basic challenge (`errors.invalid_client`) named one this AS
+    refuses; RFC 9110 §15.5.2 allows no 401 without a challenge."""
+    try:
+        return await _authenticate(server, form, authorization, unnamed)
+    except OAuthError as error:
+        offers_basic = "client_secret_basic" in server.capabilities.token_endpoint_auth_methods
+        if error.error == "invalid_client" and not authorization and not offers_basic:
+            raise OAuthError("invalid_client", error.description, 400) from None
+        raise
+
+
+async def _authenticate(
+    server: AuthorizationServerState, form: dict[str, str], authorization: str | None, unnamed: str
+) -> Client:
     # Every other refusal below is invalid_client: a 401 whose WWW-Authenticate names Basic (errors.py).
     basic = basic_attempt(authorization)
     refuse_more_than_one_method(form, basic is not None)
     if basic is not None:
         client_id, secret = _parse_basic(basic)
-        client = await _resolve(server, client_id)
-        _require_method(client, "client_secret_basic")
+        client, used = await _resolve(server, client_id), "client_secret_basic"
+        _require_method(client, used)
         _check_secret(client, secret)
     elif "client_assertion" in form:
         client = await _resolve(server, form.get("client_id") or _assertion_issuer(form["client_assertion"]))
-        _require_method(client, "private_key_jwt")
+        used = "private_key_jwt"
+        _require_method(client, used)
         await _check_client_assertion(server, client, form)
     else:
         if not form.get("client_id"):
@@ -80,16 +97,20 @@ async def authenticate_client(
             raise OAuthError("invalid_request", f"client_id is required: {unnamed}")
         client = await _resolve(server, form["client_id"])
         if "client_secret" in form:
+            used = "client_secret_post"
             _require_secret_in_body(server, client)
             _check_secret(client, form["client_secret"])
         else:
-            _require_method(client, "none")
+            used = "none"
+            _require_method(client, used)
     if form.get("client_id", client.client_id) != client.client_id:
         raise invalid_client("client_id in the body differs from the authenticated client")
-    if client.token_endpoint_auth_method not in server.capabilities.token_endpoint_auth_methods:
-        # ASCapabilities: what token_endpoint_auth_methods_supported lists is also what is honoured.
+    if used not in server.capabilities.token_endpoint_auth_methods:
+        # ASCapabilities: what token_endpoint_auth_methods_supported lists is also what is honoured,
+        # judged by the method this request used: a client registered for Basic may send its
+        # secret in the form while the AS offers that (OAuth 2.1 §2.4.1), Basic gone or not.
         raise invalid_client(
-            f"this AS no longer offers {client.token_endpoint_auth_method!r}; token_endpoint_auth_methods_supported lists "
+            f"this AS no longer offers {used!r}; token_endpoint_auth_methods_supported lists "
             f"{', '.join(server.capabilities.token_endpoint_auth_methods)} (RFC 8414 section 2)",
         )
     return client

@@ -31,6 +31,26 @@ ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 GRANT_TYPE = TOKEN_EXCHANGE
 
 
+def refuse_actor_token(form: dict[str, str], server: str) -> None:
+    """§2.1: actor_token_type is "REQUIRED when the actor_token parameter is present in the
+    request but MUST NOT be included otherwise". And an actor_token at all: the actor is the
+    authenticated client (the AS names it in `act.sub`); an actor_token would claim a different
+    or further actor, which neither the AS nor the IdP verifies, so neither vouches for it
+    (§2.2.2: an actor_token "unacceptable based on policy" is invalid_request). Read by the IdP
+    too, which dropped both unread and answered 200."""
+    if ("actor_token" in form) != ("actor_token_type" in form):
+        raise OAuthError(
+            "invalid_request",
+            "actor_token_type is required with actor_token and must not appear without it (RFC 8693 §2.1)",
+        )
+    if "actor_token" in form:
+        raise OAuthError(
+            "invalid_request",
+            f"{server} does not accept an actor_token: the actor is the authenticated client "
+            "(RFC 8693 §2.2.2: an actor_token unacceptable by policy is invalid_request)",
+        )
+
+
 def exchange_token(server: AuthorizationServerState, client: Client, form: dict[str, str]) -> dict[str, Any]:
     rule = server.exchange_rules.get(client.client_id)
     if rule is None or client.token_endpoint_auth_method == "none":
@@ -56,20 +76,7 @@ def exchange_token(server: AuthorizationServerState, client: Client, form: dict[
             f"requested_token_type {requested_type!r} is not issued here: this AS exchanges for access tokens only "
             f"({ACCESS_TOKEN_TYPE}, RFC 8693 §2.1, §3)",
         )
-    if ("actor_token" in form) != ("actor_token_type" in form):
-        raise OAuthError(
-            "invalid_request",
-            "actor_token_type is required with actor_token and must not appear without it (RFC 8693 §2.1)",
-        )
-    if "actor_token" in form:
-        # The actor is the authenticated client (`act.sub` below). An actor_token would claim a
-        # different or further actor, which this AS does not verify, so it must not vouch for
-        # it: §2.2.2 makes an actor_token "unacceptable based on policy" an invalid_request.
-        raise OAuthError(
-            "invalid_request",
-            "this AS does not accept an actor_token: the actor is the authenticated client, named in act.sub "
-            "(RFC 8693 §2.2.2: an actor_token unacceptable by policy is invalid_request)",
-        )
+    refuse_actor_token(form, "this AS")
     subject = server.active_access_token(subject_token)
     if subject is None:
         raise OAuthError(

@@ -35,6 +35,7 @@ from ..authorization_server.client_authentication import (
 from ..authorization_server.errors import NO_STORE, OAuthError, invalid_client, oauth_exception_handlers, oauth_refusal
 from ..authorization_server.params import form_items, single_valued
 from ..authorization_server.rfc6749 import scope_tokens
+from ..authorization_server.rfc8693 import refuse_actor_token
 from ..authorization_server.server import MAX_REQUEST_BODY_BYTES
 from ..body_limit import BodyLimit
 from ..determinism import LabClock, SeededIds
@@ -109,8 +110,12 @@ class IdentityProvider:
 
     def _exchange(self, form: dict[str, str], authorization: str | None) -> dict[str, Any]:
         client_id, client = self._authenticate(form, authorization)
+        if not form.get("grant_type"):
+            # RFC 6749 §5.2: a request missing a required parameter is invalid_request.
+            raise OAuthError("invalid_request", "grant_type is required (RFC 6749 §4.1.3, RFC 8693 §2.1)")
         if form.get("grant_type") != TOKEN_EXCHANGE:
             raise OAuthError("unsupported_grant_type", "this IdP's token endpoint takes token exchange only (RFC 8693)")
+        refuse_actor_token(form, "this IdP")
         if form.get("requested_token_type") != ID_JAG or form.get("subject_token_type") != ID_TOKEN:
             raise OAuthError("invalid_request", "send an ID token and ask for an ID-JAG (ext-auth section 4)")
         audience, resource = form.get("audience"), form.get("resource")
