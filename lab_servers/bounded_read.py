@@ -18,6 +18,7 @@ can inflate this way (`ACCEPTED_ENCODINGS`, RFC 9110 §12.5.3) and refuses any o
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 
 import httpx
 
@@ -64,9 +65,13 @@ class _Inflater:
         return out
 
 
-async def read_at_most(response: httpx.Response, limit: int, what: str, *, rule: str) -> bytes:
+async def read_at_most(
+    response: httpx.Response, limit: int, what: str, *, rule: str, enough: Callable[[bytearray], bool] | None = None
+) -> bytes:
     """The decoded body of a `response` opened as a stream, or `BodyRefused` once more than `limit`
-    bytes arrive or would be decoded. `rule` names the limit's source in the refusal."""
+    bytes arrive or would be decoded. `rule` names the limit's source in the refusal. With
+    `enough`, reading stops as soon as it says the body so far holds what the reader needs (an
+    event stream a server keeps open after the one event the reader waits for)."""
     # Every line, read as the one list they make (RFC 9110 §5.3, §8.4): read as one string (httpx
     # joins the lines with ", "), `identity` then `gzip` was refused as a coding "identity, gzip".
     codings = content_codings(response.headers.get_list("content-encoding"))
@@ -94,6 +99,8 @@ async def read_at_most(response: httpx.Response, limit: int, what: str, *, rule:
             raise BodyRefused(f"{what} is not valid {encoding} data (RFC 9110 §8.4.1)") from None
         if len(body) > limit:
             raise BodyRefused(f"{what} inflates to more than {limit} bytes ({rule}); decoding stopped at the limit")
+        if enough is not None and enough(body):
+            return bytes(body)
     if inflater is not None and not inflater.ended:
         raise BodyRefused(f"{what} ends inside its {encoding} stream (RFC 9110 §8.4.1)")
     return bytes(body)

@@ -5,12 +5,15 @@ are followed as far as they may be and no further."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncIterator
 from urllib.parse import parse_qsl, urlsplit
 
+import anyio
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from lab_servers import Lab, StepError
 from lab_servers.client import parse_www_authenticate
@@ -184,3 +187,34 @@ async def test_a_2025_06_18_client_fetches_only_the_metadata_url_the_challenge_n
     with pytest.raises(StepError, match=r"^step 2 \(resource-metadata\)"):
         await client.next_step()
     assert [e.url for e in client.records[1].exchanges] == [f"{BASE}/not-here"]
+
+
+class OpenStreamServer(HostileServer):
+    """An MCP server that answers each request with an event stream it keeps open: the response
+    event at once, then a comment every tenth of a second, for ever."""
+
+    async def mcp(self, request: Request) -> Response:
+        if "authorization" not in request.headers:
+            return await super().mcp(request)
+        message = json.loads(await request.body())
+        result = (
+            {"tools": [{"name": "whoami"}]}
+            if message["method"] == "tools/list"
+            else {"structuredContent": {"sub": "alice"}}
+        )
+
+        async def stream() -> AsyncIterator[bytes]:
+            yield f"event: message\ndata: {json.dumps({'jsonrpc': '2.0', 'id': message['id'], 'result': result})}\n\n".encode()
+            while True:
+                await anyio.sleep(0.1)
+                yield b": keep-alive\n\n"
+
+        return StreamingResponse(stream(), media_type="text/event-stream")
+
+
+async def test_a_response_in_a_stream_the_server_keeps_open_is_read_as_it_arrives(lab: Lab) -> None:
+    # MCP Streamable HTTP: after the response the server "SHOULD" close the stream, so it may not.
+    # Read to its end, step 7 never finished: each comment restarted httpx's read timeout.
+    with anyio.fail_after(10):
+        client = await _run(lab, OpenStreamServer(), 7)
+    assert client.state.whoami == {"sub": "alice"}

@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from lab_servers import MCP_URL
 from lab_servers.client.server_data import ServerDataRefused, server_json
 from lab_servers.client.server_sent_events import events
-from lab_servers.client.streamable_http import json_rpc_response
+from lab_servers.client.streamable_http import _ResponseWatch, json_rpc_response
 
 from .abnf_judge import HOSTILE, JUDGED, MUTATIONS
 
@@ -358,3 +358,43 @@ def test_only_one_space_after_the_colon_is_removed() -> None:
     assert lab_events(b"data:  two\n\n") == [("message", " two", "")]
     # A line `data` with no colon is the field "data" with an empty value: an empty line of data.
     assert lab_events(b"data: a\ndata\ndata: b\n\n") == [("message", "a\n\nb", "")]
+
+
+# Reading a stream only up to its response (`streamable_http.response_watch`) ---------------------
+
+
+def first_stop(stream: bytes, sizes: list[int]) -> int | None:
+    """The index of the first read after which the watch stops reading `stream`, cut into reads
+    of `sizes` (cycled), or None when it reads to the end."""
+    watch = _ResponseWatch(1)
+    body, start, read = bytearray(), 0, 0
+    while start < len(stream):
+        size = sizes[read % len(sizes)]
+        body += stream[start : start + size]
+        start, read = start + size, read + 1
+        if watch(body):
+            return read - 1
+    return None
+
+
+def first_holding_the_response(stream: bytes, sizes: list[int]) -> int | None:
+    """The index of the first read after which the stream so far, read whole, holds the response
+    (or a message the lab refuses, which ends the reading as well)."""
+    start, read = 0, 0
+    while start < len(stream):
+        start, read = start + sizes[read % len(sizes)], read + 1
+        if lab_response(stream[:start]) != "no response":
+            return read - 1
+    return None
+
+
+@JUDGED
+@given(STREAMS, st.lists(st.integers(1, 7), min_size=1, max_size=4))
+def test_reading_stops_at_the_read_that_completes_the_response_however_the_stream_is_cut(
+    stream: bytes, sizes: list[int]
+) -> None:
+    # MCP Streamable HTTP: the server "SHOULD" close the stream after the response, so it may not;
+    # read to its end, a stream kept open held step 7 for ever with its answer in hand. Stopping
+    # must never come before the response is whole, nor after it, wherever the reads cut it (a
+    # CR LF split between two reads is one line end, not two: WHATWG HTML §9.2.6).
+    assert first_stop(stream, sizes) == first_holding_the_response(stream, sizes)

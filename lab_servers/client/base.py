@@ -22,7 +22,7 @@ from .records import ALL_STEPS, StepError, StepRecord
 from .revisions import modern_headers, modern_message
 from .server_data import ServerDataRefused, receive, server_json, server_url
 from .state import Credentials, HandshakeState
-from .streamable_http import MCP_HEADERS
+from .streamable_http import MCP_HEADERS, response_watch
 from .www_authenticate import Challenge
 
 RegistrationMethod = Literal["auto", "preregistered", "stored", "cimd", "dcr", "ask-user"]
@@ -216,4 +216,7 @@ class ClientBase:
             # 2025-06-18 transports: MCP-Protocol-Version on every request after initialize (which
             # negotiates it anew: a version from an earlier initialize is not this one's).
             headers["MCP-Protocol-Version"] = self.state.protocol_version
-        return await receive(self.http, "POST", self.mcp_url, content=json.dumps(message), headers=headers)
+        watch = response_watch(message["id"]) if "id" in message else None
+        return await receive(
+            self.http, "POST", self.mcp_url, enough_for=watch, content=json.dumps(message), headers=headers
+        )

@@ -13,6 +13,7 @@ So is an answer that will not end: the client stops reading at 1 MB, and the ste
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -40,18 +41,29 @@ class ServerDataRefused(ValueError):
         self.reason = reason
 
 
-async def receive(http: httpx.AsyncClient, method: str, url: str, **request: Any) -> httpx.Response:
+async def receive(
+    http: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    enough_for: Callable[[httpx.Response], Callable[[bytearray], bool] | None] | None = None,
+    **request: Any,
+) -> httpx.Response:
     """The request sent (`request`: what `httpx.AsyncClient.build_request` takes; no redirect is
     followed), and its answer read whole, but never more than `SERVER_JSON_LIMITS.max_bytes`
     on the wire or decoded (`ServerDataRefused` past it). httpx's own read (`client.get`) takes a
     body of any size into memory before a step could judge it: a server that streams without end
-    would have grown the client until it died, not failed a step."""
+    would have grown the client until it died, not failed a step. `enough_for`, given the answer's
+    head, may say when less than the whole body will do (`bounded_read.read_at_most`'s `enough`)."""
     sent = http.build_request(method, url, **request)
     sent.headers["Accept-Encoding"] = ACCEPTED_ENCODINGS  # only what the bounded reader inflates
     what = f"the answer to {method} {shown(url)}"
     response = await http.send(sent, stream=True, follow_redirects=False)
     try:
-        body = await read_at_most(response, SERVER_JSON_LIMITS.max_bytes, what, rule="the lab client's limit")
+        enough = enough_for(response) if enough_for else None
+        body = await read_at_most(
+            response, SERVER_JSON_LIMITS.max_bytes, what, rule="the lab client's limit", enough=enough
+        )
     except BodyRefused as exc:
         raise ServerDataRefused(exc.rule) from None
     finally:

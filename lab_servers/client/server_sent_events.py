@@ -1,9 +1,10 @@
 """Server-sent events: an event stream read as the WHATWG HTML Standard §9.2.6 "Interpreting an
 event stream" says, step by step (https://html.spec.whatwg.org/multipage/server-sent-events.html).
 
-The lab client reads a `text/event-stream` answer to a POST (MCP Streamable HTTP) after it has
-arrived whole and within the client's limit (`server_data.receive`), so the stream here is the
-body's bytes, and its end is the end of the file:
+The lab client reads a `text/event-stream` answer to a POST (MCP Streamable HTTP) within the
+client's limit (`server_data.receive`), up to the blank line that completes the event carrying the
+response (`streamable_http.response_watch`: a server may keep the stream open), so the stream here
+is the bytes read, and its end is the end of the file:
 
 1. The bytes are decoded as UTF-8, one leading BOM stripped, whatever charset the Content-Type
    names (§9.2.5: "Event streams in this format must always be encoded as UTF-8").

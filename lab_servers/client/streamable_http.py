@@ -7,13 +7,15 @@ JSON-RPC messages (the lab's server uses the first, the conformance suite's mock
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 
 from ..rfc9110 import RepeatedField, media_type, one_field
 from .server_data import ServerDataRefused, server_json
-from .server_sent_events import events
+from .server_sent_events import Event, events
 
 PROTOCOL_VERSION = "2025-11-25"
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
@@ -21,11 +23,65 @@ MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": 
 _RESPONSE_RULE = "JSON-RPC 2.0 §5: a JSON object"
 
 
+# WHATWG HTML §9.2.6: a blank line (a line end, then another) dispatches the event before it. A
+# line ends at CR LF, LF, or a CR "not followed by" LF: read as two line ends, CR then LF, a CR LF
+# after a field line was a blank line, and the event was taken as complete before its data came.
+_BLANK_LINE = re.compile(rb"(?:\r\n|\r(?!\n)|\n)(?:\r\n|\r(?!\n)|\n)")
+
+
+def response_watch(request_id: int) -> Callable[[httpx.Response], Callable[[bytearray], bool] | None]:
+    """For `server_data.receive`: an event stream is read until it has carried the response to
+    `request_id`, not to its end. MCP Streamable HTTP: after the response the server "SHOULD"
+    close the stream, so it may keep it open, with comments to keep it alive; read to its end,
+    step 7 waited for ever (each comment restarted httpx's read timeout) with its answer in hand."""
+
+    def watch(response: httpx.Response) -> Callable[[bytearray], bool] | None:
+        content_type = response.headers.get("content-type")
+        return _ResponseWatch(request_id) if media_type(content_type) == "text/event-stream" else None
+
+    return watch
+
+
+class _ResponseWatch:
+    """Whether the stream read so far holds the response: each complete event (up to the last
+    blank line) read once, as it arrives; the scan for blank lines starts where the last one
+    ended, less the 3 bytes a line end split across reads may hold."""
+
+    def __init__(self, request_id: int) -> None:
+        self.request_id, self._read, self._scanned = request_id, 0, 0
+
+    def __call__(self, body: bytearray) -> bool:
+        ends = [found.end() for found in _BLANK_LINE.finditer(body, max(self._read, self._scanned - 3))]
+        self._scanned = len(body)
+        if not ends:
+            return False
+        segment, self._read = body[self._read : ends[-1]], ends[-1]
+        try:
+            return any(_response_in(event, self.request_id) is not None for event in events(bytes(segment)))
+        except ServerDataRefused:
+            return True  # no JSON-RPC message: `json_rpc_response` says so; nothing more to read
+
+
+def _response_in(event: Event, request_id: int) -> dict[str, Any] | None:
+    """The response to `request_id` that `event` carries, if it carries it."""
+    # MCP 2024-11-05 (HTTP with SSE): "Server messages are sent as SSE `message` events"; the
+    # Streamable HTTP transport that replaced it names no other type, and the SDKs read only
+    # `message` events. An event the server named otherwise carries no JSON-RPC message. MCP
+    # 2025-11-25 Streamable HTTP: a server "SHOULD immediately send an SSE event consisting of an
+    # event ID and an empty `data` field in order to prime the client to reconnect": no message
+    # either.
+    if event.type != "message" or not event.data:
+        return None
+    # Any JSON-RPC message may come first (a notification, a batch); only the response counts.
+    message = server_json(event.data, "an event's JSON-RPC message", rule=_RESPONSE_RULE, expect=None)
+    return message if isinstance(message, dict) and message.get("id") == request_id else None
+
+
 def json_rpc_response(response: httpx.Response, request_id: int) -> dict[str, Any]:
     """The JSON-RPC response to `request_id`: a Streamable HTTP server answers a POST either with
     application/json or with a text/event-stream whose events carry JSON-RPC messages, read as the
-    WHATWG HTML Standard §9.2.6 says (`server_sent_events`). The stream as a whole was read within
-    the client's limit (`server_data.receive`)."""
+    WHATWG HTML Standard §9.2.6 says (`server_sent_events`). The stream was read within the
+    client's limit (`server_data.receive`), up to the event that carries the response (`response_watch`)."""
     # RFC 9110 §8.3.1: the type and subtype are case-insensitive, and a media type is the whole
     # of them: a prefix test took `text/event-streamx` for a stream and `Text/Event-Stream` for JSON.
     # One Content-Type (RFC 9110 §5.3, §8.3): httpx joins two lines with ", ", no media type at all,
@@ -39,18 +95,7 @@ def json_rpc_response(response: httpx.Response, request_id: int) -> dict[str, An
     if media_type(content_type) != "text/event-stream":
         return server_json(response.content, "the JSON-RPC response", rule=_RESPONSE_RULE)
     for event in events(response.content):
-        # MCP 2024-11-05 (HTTP with SSE): "Server messages are sent as SSE `message` events"; the
-        # Streamable HTTP transport that replaced it names no other type, and the SDKs read only
-        # `message` events. An event the server named otherwise carries no JSON-RPC message.
-        if event.type != "message":
-            continue
-        # MCP 2025-11-25 Streamable HTTP: a server "SHOULD immediately send an SSE event consisting
-        # of an event ID and an empty `data` field in order to prime the client to reconnect": no
-        # message either.
-        if not event.data:
-            continue
-        # Any JSON-RPC message may come first (a notification, a batch); only the response counts.
-        message = server_json(event.data, "an event's JSON-RPC message", rule=_RESPONSE_RULE, expect=None)
-        if isinstance(message, dict) and message.get("id") == request_id:
+        message = _response_in(event, request_id)
+        if message is not None:
             return message
     raise ValueError(f"the event stream carried no response to request {request_id}")
