@@ -225,18 +225,20 @@ async def test_the_api_refuses_an_actor_it_does_not_trust(lab: Lab) -> None:
     assert "is not an MCP server this API trusts" in await tool_failure(connection.client)
 
 
-async def test_the_api_refuses_a_token_for_itself_that_names_no_actor(lab: Lab) -> None:
-    # RFC 8693 §4.1: act names the party acting for the subject; this API serves only delegated
-    # calls, so a token that is for it, signed by its AS, but names no actor is refused.
+@pytest.mark.parametrize("act", [None, {}, {"sub": {"id": MCP_SERVER_CLIENT_ID}}, {"sub": [MCP_SERVER_CLIENT_ID]}],
+                         ids=["no-act", "no-sub", "object-sub", "list-sub"])  # fmt: skip
+async def test_the_api_refuses_a_token_for_itself_that_names_no_actor(lab: Lab, act: object) -> None:
+    # RFC 8693 §4.1: act names the party acting for the subject, its sub a string (RFC 7519
+    # §4.1.2); this API serves only delegated calls, so a token that is for it, signed by its AS,
+    # but names no actor is refused. An object or a list as act.sub was a 500 (unhashable).
     add_downstream_api(lab)
     now = lab.clock.now()
-    token = lab.auth_server.keys.sign_access_token({
-        "iss": ISSUER, "sub": "alice", "aud": API_URL, "client_id": MCP_SERVER_CLIENT_ID, "scope": "contacts:read",
-        "iat": now, "exp": now + 60, "jti": "no-act",
-    })  # fmt: skip
+    claims = {"iss": ISSUER, "sub": "alice", "aud": API_URL, "client_id": MCP_SERVER_CLIENT_ID, "scope": "contacts:read",
+              "iat": now, "exp": now + 60, "jti": "no-act"}  # fmt: skip
+    token = lab.auth_server.keys.sign_access_token(claims if act is None else {**claims, "act": act})
     async with lab.httpx_client("mcp.example.com") as http:
         response = await http.get(f"{API_URL}contacts", headers={"Authorization": f"Bearer {token}"})
-    assert_oauth_error(response, 401, "invalid_token", "the token names no actor (act)")
+    assert_oauth_error(response, 401, "invalid_token", "the token names no actor (act, with a string sub)")
 
 
 async def test_the_as_advertises_token_exchange_once_it_has_an_exchange_rule(lab: Lab) -> None:

@@ -71,11 +71,13 @@ class DownstreamApi:
             return self.refuse(401, "invalid_token", str(exc))
         act = claims.raw.get("act")
         actor = act.get("sub") if isinstance(act, dict) else None
-        if actor is None:
+        if not isinstance(actor, str):
+            # RFC 8693 §4.1: act's sub is a StringOrURI, as a token's own (RFC 7519 §4.1.2); an
+            # object or a list there was a 500 (`actor not in trusted_actors`: unhashable).
             return self.refuse(
                 401,
                 "invalid_token",
-                "the token names no actor (act): this API serves only delegated calls (RFC 8693 §4.1)",
+                "the token names no actor (act, with a string sub): this API serves only delegated calls (RFC 8693 §4.1)",
             )
         if actor not in self.trusted_actors:
             return self.refuse(
