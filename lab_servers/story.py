@@ -101,16 +101,13 @@ def use_introspection(lab: Lab, server: ResourceServer | None = None) -> Introsp
     server = _server("use_introspection", lab, server)
     if isinstance(server.validator, IntrospectingValidator) and server.validator.endpoint == f"{lab.issuer}/introspect":
         return server.validator
+    method = _introspection_method(lab)
     host = server.resource.split("/")[2]
     client_id = f"{INTROSPECTION_CLIENT_ID}.{host}"
     secret = lab.ids.token(f"introspection-secret:{server.resource}", 24)
     lab.auth_server.preregister(
         client_id,
-        {
-            "client_name": "MCP server (introspection)",
-            "grant_types": [],
-            "token_endpoint_auth_method": "client_secret_basic",
-        },
+        {"client_name": "MCP server (introspection)", "grant_types": [], "token_endpoint_auth_method": method},
         secret,
     )
     lab.auth_server.introspectors[client_id] = server.resource
@@ -120,9 +117,25 @@ def use_introspection(lab: Lab, server: ResourceServer | None = None) -> Introsp
         client_secret=secret,
         audience=server.resource,
         http=lab.network.httpx_client(host),
+        method=method,
     )
     server.validator = validator
     return validator
+
+
+def _introspection_method(lab: Lab) -> str:
+    """How the MCP server authenticates at /introspect: with a secret, by a method the AS lists
+    for that endpoint (RFC 8414 §2), Basic first. Registered for Basic whatever the AS offered,
+    it was refused there, and every valid token with it (an AS without Basic)."""
+    offered = lab.auth_server.metadata().get("introspection_endpoint_auth_methods_supported", [])
+    for method in ("client_secret_basic", "client_secret_post"):
+        if method in offered:
+            return method
+    raise ValueError(
+        f"this AS takes no client secret at its introspection endpoint (introspection_endpoint_auth_methods_supported "
+        f"lists {', '.join(offered) or 'nothing'}), and the lab's MCP server authenticates with one (RFC 7662 §2.1): "
+        "offer client_secret_basic or client_secret_post in ASCapabilities.token_endpoint_auth_methods"
+    )
 
 
 def use_local_jwt_check(lab: Lab, server: ResourceServer | None = None) -> None:

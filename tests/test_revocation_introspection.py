@@ -92,6 +92,31 @@ async def test_revocation_and_introspection_advertise_the_methods_the_as_still_h
     assert metadata["introspection_endpoint_auth_methods_supported"] == ["private_key_jwt"]
 
 
+@pytest.mark.parametrize(
+    ("methods", "sent"),
+    [(("none", "client_secret_post", "private_key_jwt"), "form"), (("none", "client_secret_basic"), "basic")],
+    ids=["post-only", "basic"],
+)  # fmt: skip
+async def test_the_mcp_server_introspects_with_a_method_the_as_lists_for_introspection(
+    methods: tuple[str, ...], sent: str
+) -> None:
+    # RFC 8414 §2, RFC 7662 §2.1: the MCP server authenticates as the AS's metadata allows. It
+    # always sent Basic: with an AS that had dropped Basic, every valid token was refused.
+    async with Lab(capabilities=ASCapabilities(token_endpoint_auth_methods=methods)) as lab:
+        connection = await lab.connect("cimd")
+        use_introspection(lab)
+        assert (await connection.client.call_tool("whoami"))["structuredContent"]["sub"] == "alice"
+        (asked,) = [e for e in lab.trace.exchanges if e.url.endswith("/introspect")]
+    assert ("client_secret=" in asked.request_body) == (sent == "form")
+    assert (asked.request_header("authorization") or "").startswith("Basic ") == (sent == "basic")
+
+
+async def test_an_as_that_takes_no_secret_at_introspection_is_named_when_the_switch_is_asked_for() -> None:
+    async with Lab(capabilities=ASCapabilities(token_endpoint_auth_methods=("none", "private_key_jwt"))) as lab:
+        with pytest.raises(ValueError, match="takes no client secret at its introspection endpoint"):
+            use_introspection(lab)
+
+
 async def test_a_client_cannot_revoke_another_clients_token(lab: Lab) -> None:
     connection = await lab.connect("cimd")
     dcr = await lab.connect("dcr")

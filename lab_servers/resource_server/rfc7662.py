@@ -21,21 +21,37 @@ from .tokens import InvalidToken, TokenClaims
 
 class IntrospectingValidator:
     def __init__(
-        self, *, endpoint: str, client_id: str, client_secret: str, audience: str, http: httpx.AsyncClient
+        self,
+        *,
+        endpoint: str,
+        client_id: str,
+        client_secret: str,
+        audience: str,
+        http: httpx.AsyncClient,
+        method: str = "client_secret_basic",
     ) -> None:
         self.endpoint = endpoint
         self.audience = audience
         self.http = http
-        # RFC 6749 §2.3.1: each part form-urlencoded, then joined with ':'.
-        pair = f"{quote(client_id, safe='')}:{quote(client_secret, safe='')}"
-        self._authorization = "Basic " + base64.b64encode(pair.encode()).decode()
+        # RFC 7662 §2.1: the caller authenticates, by a method the AS lists for the endpoint
+        # (RFC 8414 §2, introspection_endpoint_auth_methods_supported): Basic, or the form.
+        self._authorization: str | None = None  # the Basic credentials, or None: in the form
+        self._credentials: dict[str, str] = {}
+        if method == "client_secret_basic":
+            # RFC 6749 §2.3.1: each part form-urlencoded, then joined with ':'.
+            pair = f"{quote(client_id, safe='')}:{quote(client_secret, safe='')}"
+            self._authorization = "Basic " + base64.b64encode(pair.encode()).decode()
+        elif method == "client_secret_post":
+            self._credentials = {"client_id": client_id, "client_secret": client_secret}
+        else:
+            raise ValueError(f"the MCP server authenticates to introspection with a client secret, not {method!r}")
 
     async def validate(self, token: str) -> TokenClaims:
         try:
             response = await self.http.post(
                 self.endpoint,
-                data={"token": token, "token_type_hint": "access_token"},
-                headers={"Authorization": self._authorization},
+                data={"token": token, "token_type_hint": "access_token", **self._credentials},
+                headers={"Authorization": self._authorization} if self._authorization else {},
             )
         except httpx.HTTPError as unreachable:
             # An AS that cannot be reached leaves the token unchecked, so refused as when the JWKS
