@@ -279,6 +279,30 @@ async def test_a_hostile_client_name_is_escaped_from_wire_to_view(lab: Lab) -> N
         assert "<script>" not in html and "<img src=x" not in html
 
 
+@pytest.mark.parametrize(
+    ("header", "claims", "said"),
+    [
+        ({"typ": "oauth-id-jag+jwt"}, {"iss": "https://idp.example.com", "aud": "https://auth.example.com"},
+         ["Identity assertion (ID-JAG)", "the enterprise IdP", "the AS that will redeem it", "The AS verifies it with the IdP"]),
+        ({"typ": "at+jwt"}, {"aud": "https://api.example.com/", "scope": "contacts:read", "act": {"sub": "notes-mcp-server"}},
+         ["from a token exchange", "the API the MCP server calls", "not the user&#x27;s consent", "The API verifies it"]),
+        ({"typ": "at+jwt"}, {"sub": "https://app.example/service.json", "client_id": "https://app.example/service.json"},
+         ["a client acting for itself", "the client itself, acting for nobody"]),
+    ],
+    ids=["id-jag", "exchanged", "client-credentials"],
+)  # fmt: skip
+def test_a_token_that_is_no_users_access_token_is_explained_as_what_it_is(
+    header: dict[str, str], claims: dict[str, object], said: list[str]
+) -> None:
+    # Notebook 07 shows three: each was explained as a user's access token for the MCP server, the
+    # IdP called "the authorization server", the AS "the MCP server's canonical URI", a job "the user".
+    def b64(value: object) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    html = show_token(f"{b64(header)}.{b64(claims)}.c2ln").html
+    assert [phrase for phrase in said if phrase not in html] == []
+
+
 async def test_the_token_view_explains_each_claim(lab: Lab) -> None:
     cimd = await lab.connect("cimd")
     assert cimd.access_token

@@ -1,4 +1,5 @@
-"""`show_token(token)`: a JWT access token decoded, each header field and claim explained.
+"""`show_token(token)`: a JWT access token decoded, each header field and claim explained (and
+the lab's other JWTs, each as what it is: an ID-JAG, a token from a token exchange, a client's own).
 
 Decoding is not verifying: the view reads the token the way a learner would paste it into a
 debugger. The resource server is the one that checks the signature (against the AS's JWKS),
@@ -56,6 +57,92 @@ CLAIMS: dict[str, tuple[str, str]] = {
 }
 TIME_CLAIMS = {"iat", "exp", "nbf", "auth_time"}
 
+# The tokens a lab shows that are not a user's access token for the MCP server: what changes in
+# the view, kind by kind (`token_kind`). Explained as a user's access token, an ID-JAG's issuer
+# was "the authorization server", its audience "the MCP server", and a job's subject "the user".
+ID_JAG = "ID-JAG"
+EXCHANGED = "exchanged"
+CLIENT_CREDENTIALS = "client credentials"
+KIND_HEADINGS = {
+    ID_JAG: 'Identity assertion (ID-JAG) <span class="spec">ID-JAG draft §3; RFC 7523</span>',
+    EXCHANGED: 'Access token from a token exchange <span class="spec">RFC 8693; RFC 9068</span>',
+    CLIENT_CREDENTIALS: 'Access token for a client acting for itself <span class="spec">RFC 6749 §4.4; RFC 9068</span>',
+}
+KIND_FIELDS: dict[str, dict[str, tuple[str, str]]] = {
+    ID_JAG: {
+        "alg": (
+            "Signature algorithm. The AS accepts only the algorithms it expects from the IdP.",
+            "RFC 7515 §4.1.1; RFC 7523 §3",
+        ),
+        "typ": (
+            "Token type: oauth-id-jag+jwt marks an identity assertion, so no access token or ID token passes for one.",
+            "ID-JAG draft §3",
+        ),
+        "kid": ("Which key in the IdP's JWKS signed it: the AS looks it up with the IdP it trusts.", "RFC 7515 §4.1.4"),
+        "iss": ("Issuer: the enterprise IdP, which the AS trusts by configuration.", "ID-JAG draft §3; RFC 7523 §3"),
+        "sub": ("Subject: the user, as the IdP knows them.", "ID-JAG draft §3; RFC 7523 §3"),
+        "aud": (
+            "Audience: the issuer of the AS that will redeem it for an access token; nobody else may take it.",
+            "ID-JAG draft §3; RFC 7523 §3",
+        ),
+        "client_id": ("The client at that AS the assertion was issued for: only it may redeem it.", "ID-JAG draft §3"),
+        "resource": ("The MCP server the access token will be for (RFC 8707's resource).", "ID-JAG draft §3.1"),
+        "scope": ("The scopes the IdP's policy allows for that server, space-separated.", "ID-JAG draft §3"),
+        "exp": (
+            "Expires at: short-lived and single use; after it the client asks the IdP again (no refresh token).",
+            "RFC 7519 §4.1.4; ID-JAG draft §4.4",
+        ),
+        "jti": ("Unique id: the AS remembers it, so the assertion is redeemed once.", "RFC 7519 §4.1.7; RFC 7523 §3"),
+    },
+    EXCHANGED: {
+        "aud": (
+            "Audience: the API the MCP server calls for the user; the MCP server itself must refuse this token.",
+            "RFC 8693 §2.1; RFC 8707 §2",
+        ),
+        "client_id": (
+            "The client that exchanged the user's token for this one: the MCP server.",
+            "RFC 9068 §2.2; RFC 8693 §4.3",
+        ),
+        "scope": (
+            "What the AS's exchange rule lets the actor have, an administrator's choice, not the user's consent.",
+            "RFC 8693 §2.1; RFC 6749 §3.3",
+        ),
+        "exp": (
+            "Expires at: after this the API answers 401 and the MCP server exchanges the user's token again (no refresh token).",
+            "RFC 7519 §4.1.4; RFC 8693 §2.2.1",
+        ),
+    },
+    CLIENT_CREDENTIALS: {
+        "sub": (
+            "Subject: the client itself, acting for nobody (no user: sub names the client).",
+            "RFC 9068 §2.2; RFC 6749 §4.4",
+        ),
+        "scope": (
+            "What the client asked for and the AS allows it, space-separated; no user consented.",
+            "RFC 6749 §4.4.2, §3.3",
+        ),
+        "exp": (
+            "Expires at: after this the client simply asks again (no refresh token).",
+            "RFC 7519 §4.1.4; RFC 6749 §4.4.3",
+        ),
+    },
+}
+KIND_FOOTERS = {
+    ID_JAG: "The AS verifies it with the IdP's public key (JWKS), then checks iss, aud, client_id and exp.",
+    EXCHANGED: "The API verifies it with the AS's public key (JWKS), then checks iss, aud, act and exp.",
+}
+
+
+def token_kind(header: dict[str, Any], claims: dict[str, Any]) -> str | None:
+    """Which of the lab's other tokens this is, or None for a user's access token."""
+    if str(header.get("typ", "")).lower() == "oauth-id-jag+jwt":
+        return ID_JAG
+    if isinstance(claims.get("act"), dict):
+        return EXCHANGED
+    if "sub" in claims and claims.get("sub") == claims.get("client_id"):
+        return CLIENT_CREDENTIALS
+    return None
+
 
 # One JWT's header or claims, bounded as the servers bound them (RFC 8259 §9): a token from a trace
 # file or a hostile AS nested 3,000 deep made json.loads raise RecursionError, not ValueError, so
@@ -100,7 +187,15 @@ class TokenView(HtmlView):
     signature: str = ""
 
     def _body(self) -> str:
-        parts = ['<h4>Access token <span class="spec">JWT profile for access tokens: RFC 9068</span></h4>']
+        kind = token_kind(self.header, self.claims)
+        heading = KIND_HEADINGS.get(
+            kind or "", 'Access token <span class="spec">JWT profile for access tokens: RFC 9068</span>'
+        )
+        parts = [f"<h4>{heading}</h4>"]
+        header_fields, claims = HEADER_FIELDS, CLAIMS
+        if kind is not None:
+            header_fields = {**HEADER_FIELDS, **KIND_FIELDS[kind]}
+            claims = {**CLAIMS, **KIND_FIELDS[kind]}
         if self.token:
             parts.append(f"<p><code>{esc(short_token(self.token))}</code> ({len(self.token)} characters)</p>")
         if self.token and not self.claims and not self.header:
@@ -111,15 +206,19 @@ class TokenView(HtmlView):
             return "".join(parts)
         if self.header:
             parts.append(
-                "<b>Header</b>" + table(["field", "value", "meaning", "spec"], _rows(self.header, HEADER_FIELDS))
+                "<b>Header</b>" + table(["field", "value", "meaning", "spec"], _rows(self.header, header_fields))
             )
-        parts.append("<b>Claims</b>" + table(["claim", "value", "meaning", "spec"], _rows(self.claims, CLAIMS)))
+        parts.append("<b>Claims</b>" + table(["claim", "value", "meaning", "spec"], _rows(self.claims, claims)))
         if (seconds := lifetime(self.claims)) is not None:
             parts.append(f"<p>Lifetime: {seconds} s.</p>")
         if self.signature:
             parts.append(
                 f'<p class="spec">Signature <code>{esc(short_token(self.signature))}</code>: decoded here, not verified. '
-                "The MCP server verifies it with the AS's public key (JWKS), then checks iss, aud and exp.</p>"
+                + KIND_FOOTERS.get(
+                    kind or "",
+                    "The MCP server verifies it with the AS's public key (JWKS), then checks iss, aud and exp.",
+                )
+                + "</p>"
             )
         return "".join(parts)
 
