@@ -35,6 +35,9 @@ rules about a request it parsed are the server's, and one about a request it is 
   than it wishes to parse. h11 limits only a head still incomplete, so a longer one that came in
   one read was served and one that came in pieces was a 400; `oversized_head` judges it whole
   (`serve_sockets.LimitedH11Protocol` answers, before h11 parses it).
+- §6.1: "A server that receives a request message with a transfer coding it does not understand
+  SHOULD respond with 501 (Not Implemented)"; h11, which decodes chunked alone, answered 400.
+  `unknown_transfer_coding` reads the whole head, answered as the 414 is.
 
 `Rfc9112`'s refusals have the guarded server's shape at the path (`error_text.Refusal`), as its
 other gates' refusals do; the 414 and 431 are plain text, written below h11 as its 408 and 503.
@@ -110,6 +113,28 @@ def oversized_head(arrived: bytes, limit: int) -> int | None:
         return None
     line_end = arrived.find(b"\n")
     return 414 if line_end == -1 or line_end > limit else 431
+
+
+def unknown_transfer_coding(arrived: bytes) -> str | None:
+    """The first transfer coding an HTTP/1.1 request's head names that this server does not
+    implement, once the head (`arrived` starts with it) is whole; else None. §6.1: "A server that
+    receives a request message with a transfer coding it does not understand SHOULD respond with
+    501 (Not Implemented)"; h11, which decodes chunked alone (§7), answered 400. An HTTP/1.0
+    request with any Transfer-Encoding is faulty framing instead (§6.1: 400, `Rfc9112`)."""
+    end = _END_OF_HEAD.search(arrived)
+    if end is None:
+        return None
+    request_line, *fields = arrived[: end.start()].split(b"\n")
+    if not request_line.rstrip(b"\r").endswith(b" HTTP/1.1"):
+        return None
+    for line in fields:
+        name, colon, value = line.partition(b":")
+        if colon and name.lower() == b"transfer-encoding":
+            codings = (member.strip(b" \t\r").lower() for member in value.split(b","))
+            unknown = [coding for coding in codings if coding and coding != b"chunked"]
+            if unknown:
+                return unknown[0].decode("latin-1")
+    return None
 
 
 def absolute_form_authority(target: str) -> str | None:

@@ -19,7 +19,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from .error_text import Refusal, refuse_as_invalid_request
 from .local_ca import LOOPBACK_ADDRESSES
-from .rfc9112 import oversized_head
+from .rfc9112 import oversized_head, unknown_transfer_coding
 
 CANONICAL_HOST = "127.0.0.1"
 
@@ -87,6 +87,12 @@ class LimitedH11Protocol(H11Protocol):
                 what = "request line" if too_large == 414 else "request line and headers"
                 self._answer_and_close(
                     too_large, f"this server reads a {what} of at most {MAX_REQUEST_HEAD_BYTES} bytes"
+                )
+                return
+            coding = unknown_transfer_coding(self.conn.trailing_data[0])
+            if coding is not None:
+                self._answer_and_close(
+                    501, f"this server implements no transfer coding {coding!r}, chunked alone (RFC 9112 §6.1, §7)"
                 )
                 return
         super().handle_events()
@@ -167,7 +173,7 @@ class LimitedH11Protocol(H11Protocol):
     def _answer_and_close(self, status: int, message: str) -> None:
         # Written past h11, whose state may be mid-request; the connection ends here anyway.
         # Plain text on purpose: a 503 is written at the accept, a 408 while the request is still
-        # arriving, a 414 or 431 before its head is parsed and a 400 when h11 cannot parse it,
+        # arriving, a 414, 431 or 501 before its head is parsed and a 400 when h11 cannot parse it,
         # before any application has a path to choose its shape by (the MCP server's JSON-RPC
         # endpoint and its metadata share a connection class and a port), so no JSON-RPC or OAuth
         # error object would be the endpoint's own. RFC 9110 §15.5.1, §15.6.4, §15.5.9, §15.5.15
@@ -177,6 +183,7 @@ class LimitedH11Protocol(H11Protocol):
             408: "Request Timeout",
             414: "URI Too Long",
             431: "Request Header Fields Too Large",
+            501: "Not Implemented",
             503: "Service Unavailable",
         }[status]
         body = message.encode()

@@ -77,6 +77,20 @@ async def test_an_http_1_0_request_with_transfer_encoding_is_refused_as_faulty_f
     assert error["error"]["code"] == -32600 and "RFC 9112 §6.1" in error["error"]["message"]
 
 
+@pytest.mark.parametrize("codings", [b"gzip, chunked", b"identity", b"chunked, chunked, x-custom"])
+async def test_a_transfer_coding_the_server_does_not_implement_is_a_501_and_the_connection_closed(
+    tls_dir: Path, codings: bytes
+) -> None:
+    """RFC 9112 §6.1: "A server that receives a request message with a transfer coding it does not
+    understand SHOULD respond with 501 (Not Implemented)"; h11, which decodes chunked alone, made
+    it a 400. Its body cannot be framed, so the connection ends with the answer."""
+    request = b"POST /mcp HTTP/1.1\r\nHost: {host}\r\nTransfer-Encoding: " + codings + b"\r\n\r\n0\r\n\r\n"
+    async with served(tls_dir) as lab:
+        status, said, after = await exchange(lab.mcp_url, request, trusting(tls_dir), until_closed=True)
+    assert status == b"HTTP/1.1 501 Not Implemented" and after == b""
+    assert "RFC 9112 §6.1" in said
+
+
 async def test_an_absolute_form_request_is_served_for_the_authority_it_names_not_its_host_field(
     tls_dir: Path,
 ) -> None:
