@@ -63,7 +63,8 @@ def error_page(error: OAuthError, accept: list[str], *, way_back: str | None = N
     client that asks for JSON over HTML (RFC 9110 §12.1, proactive negotiation). mcp-remote asks
     so before it sends its user to a stored client's authorization URL, and registers again on an
     `invalid_client`: a user whose lab restarted got this page, naming a client the lab forgot.
-    `way_back`: the redirect the AS would not send by itself (`confirmed_error_redirect`)."""
+    `way_back`: the error's redirect, offered rather than sent to a redirect URI the AS does not
+    trust (RFC 9700 §4.11.2)."""
     headers = {**PAGE_HEADERS, "Vary": "Accept"}  # RFC 9110 §12.5.5: the answer depends on Accept
     if prefers(accept, JSON_UTF8, over=PAGE_TYPE):
         body = {"error": error.error, "error_description": error.description}
