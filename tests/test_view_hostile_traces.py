@@ -4,6 +4,8 @@ and their text/plain, which a terminal prints, shows escape codes and bidi overr
 from __future__ import annotations
 
 import base64
+import html
+import html.parser
 import json
 import re
 from dataclasses import replace
@@ -15,7 +17,9 @@ import pytest
 from starlette.types import Message, Receive, Scope, Send
 
 from lab_servers import Exchange
+from lab_servers.client.browser import _read_page
 from lab_servers.client.records import StepRecord
+from lab_servers.client.server_data import ServerDataRefused
 from lab_servers.serve_trace import TraceRecorder
 from lab_servers.trace import BodyTap, Trace, current_step, in_step
 from lab_servers.views import (
@@ -371,3 +375,60 @@ def test_the_diagrams_svg_stays_xml_whatever_characters_a_stranger_sent() -> Non
     drawn = ElementTree.fromstring(diagram.svg.encode())
     assert "GET /mcp/\\ufffe\\ud800" in "".join(drawn.itertext())
     assert "agent\\x1b[2J\\x1b]0;owned\\x07\\u202e\\x00" in diagram.svg
+
+
+def test_a_url_no_parser_can_split_is_drawn_and_shown_as_recorded() -> None:
+    # A stranger's Host of "[" (the served trace keeps it) or a Location of "http://[x/cb": urlsplit
+    # raised "Invalid IPv6 URL", and with it the whole trace's diagram and the exchange's view.
+    exchange = replace(
+        stranger("stranger", "["),
+        url="https://[/mcp",
+        status=302,
+        response_headers=(("Location", "http://[x/cb?code=C"),),
+    )
+    diagram = sequence_diagram([exchange])
+    assert "/mcp" in diagram.mermaid and "http://[x/cb" in _untagged(diagram.svg)
+    assert "GET</b> https://[/mcp HTTP/1.1" in show_exchange(exchange).html
+
+
+@pytest.mark.parametrize(
+    ("body", "kept"),
+    [('{"iss":"https://auth.example.com","iss":"https://evil.example"}', ["auth.example.com", "evil.example"]),
+     ('{"client_name":"Pay\\u200bPal"}', ["Pay\\u200bPal"]),
+     ('{"expires_in":1e2,"n":-0}', ["1e2", "-0"])],
+    ids=["duplicate-member", "escape", "number-spelling"],
+)  # fmt: skip
+def test_json_is_shown_with_every_member_and_spelling_as_sent(body: str, kept: list[str]) -> None:
+    # Parsed and written again, a second iss vanished (the last kept), \u200b became an invisible
+    # character and 1e2 became 100.0: the raw view's only liberty is the indentation.
+    html = _untagged(show_exchange(replace(stranger("agent", "mcp.example.com"), response_body=body)).html)
+    assert [spelling for spelling in kept if spelling not in html] == [] and "\u200b" not in html
+
+
+def test_a_consent_page_html_parser_cannot_read_is_shown_up_to_where_it_stops() -> None:
+    # CPython's _markupbase raises AssertionError on `<![ x]>`: the view raised it, and the lab's
+    # browser let it out of step 5 as a traceback.
+    assert show_consent("<p>Allow?</p><![ x]>").text == (
+        "Allow?\n(the rest of the page is not HTML the lab can read as text)"
+    )
+    with pytest.raises(ServerDataRefused, match="not HTML this browser can read"):
+        _read_page("<form action='/c'></form><![ x]>")
+
+
+def test_a_consent_page_of_unclosed_tags_is_read_without_close_scanning_them_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # CPython 3.11's HTMLParser.close() scans each unclosed `<x` to the end again (CVE-2025-6069):
+    # a 65 KB page of `<a` took 5.8 s to show. What feed held back is closed only when no tag is
+    # among it (a last "&amp" still is: test_the_consent_text_reads_entities…).
+    def quadratic(self: object) -> None:
+        raise AssertionError("close() called on a page with unclosed tags")
+
+    monkeypatch.setattr(html.parser.HTMLParser, "close", quadratic)
+    assert show_consent("<form action='/c'><p>Allow?</p></form>" + "<a" * 20_000).text == "Allow?"
+
+
+def test_a_participant_is_named_within_a_labels_length() -> None:
+    # A stranger's 14 KB User-Agent token was a participant 229,781 px wide, written three times.
+    diagram = sequence_diagram([stranger("x" * 14_000, "mcp.example.com")])
+    assert "x" * 47 not in diagram.mermaid and "x" * 47 not in diagram.svg and len(diagram.svg) < 20_000

@@ -59,6 +59,18 @@ class _PageParser(HTMLParser):
             self.page.fields[self._field] += data
 
 
+def _read_page(html: str) -> _PageParser:
+    """A page parsed as far as html.parser can: CPython's `_markupbase` raises AssertionError on a
+    marked section it cannot name (`<![ x]>`), which escaped step 5 as a traceback; a page the
+    browser cannot read is the server's to answer for (`ServerDataRefused` fails the step)."""
+    parser = _PageParser()
+    try:
+        parser.feed(html)
+    except AssertionError as unreadable:
+        raise ServerDataRefused(f"the page is not HTML this browser can read ({unreadable})") from None
+    return parser
+
+
 @dataclass
 class Redirect:
     location: str
@@ -101,8 +113,7 @@ class Browser:
             response = await receive(self.http, "GET", url)
         if response.is_redirect:
             return Redirect(_location(response, url))
-        parser = _PageParser()
-        parser.feed(response.text)
+        parser = _read_page(response.text)
         page = parser.page
         page.url, page.status, page.html = url, response.status_code, response.text
         page.action = None if page.action is None else _resolved(url, page.action)
@@ -117,8 +128,7 @@ class Browser:
         response = await receive(self.http, "POST", action, data={**page.hidden, "decision": decision})
         if response.is_redirect:
             return Redirect(_location(response, action))
-        parser = _PageParser()
-        parser.feed(response.text)
+        parser = _read_page(response.text)
         parser.page.url, parser.page.status, parser.page.html = action, response.status_code, response.text
         parser.page.action = None if parser.page.action is None else _resolved(action, parser.page.action)
         return parser.page

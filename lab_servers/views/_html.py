@@ -13,6 +13,7 @@ import re
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any, TypeGuard
+from urllib.parse import SplitResult, urlsplit
 
 from ..trace import printable
 
@@ -102,6 +103,17 @@ def visible_bidi(text: str) -> str:
 def esc(value: object) -> str:
     """HTML-escape anything (quotes too, so the result is safe inside attributes), bidi controls shown."""
     return html.escape(visible_bidi(str(value)), quote=True)
+
+
+def url_parts(url: str) -> SplitResult:
+    """`urlsplit(url)`, or, for a URL it cannot read, the whole text as its path: a view shows what
+    was recorded and never fails on it. A stranger's Host of `[` (served: the trace keeps it) or a
+    Location of `http://[x/cb` made urlsplit raise "Invalid IPv6 URL", and the whole trace's
+    diagram with it."""
+    try:
+        return urlsplit(url)
+    except ValueError:
+        return SplitResult("", "", url, "", "")
 
 
 def shorten(text: str, limit: int = 60) -> str:

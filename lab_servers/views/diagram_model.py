@@ -14,12 +14,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Literal
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from ..arguments import wrong_type
 from ..client.records import ALL_STEPS, StepRecord
 from ..trace import Exchange, Trace, plural, recorded_json
-from ._html import shorten
+from ._html import shorten, url_parts
 
 # Display names for the lab's well-known callers and hosts; anything else is shown as itself.
 KNOWN: dict[str, tuple[str, str]] = {
@@ -232,14 +232,16 @@ def _participants(exchanges: list[Exchange]) -> list[Participant]:
             mid, label = KNOWN[name]
         else:
             others += 1
-            mid, label = f"H{others}", name
+            # Cut as a message's label is: a stranger's caller name (a 14 KB User-Agent token) was
+            # a participant 229,781 px wide, and written three times over in the SVG.
+            mid, label = f"H{others}", shorten(name, LABEL_LIMIT)
         result.append(Participant(name, mid, label, SUBTITLES.get(name, "")))
     return result
 
 
 def request_label(exchange: Exchange) -> str:
     """`POST /register`, `GET /authorize?…`, `POST /mcp tools/call whoami`."""
-    parts = urlsplit(exchange.url)
+    parts = url_parts(exchange.url)
     label = f"{exchange.method} {parts.path or '/'}" + ("?…" if parts.query else "")
     rpc = _jsonrpc(exchange.request_body)
     if rpc:
@@ -253,7 +255,7 @@ def response_label(exchange: Exchange) -> str:
         return shorten(f"✕ {exchange.error or 'no response'}", LABEL_LIMIT)
     location = exchange.response_header("location")
     if location and 300 <= exchange.status < 400:
-        parts = urlsplit(location)
+        parts = url_parts(location)
         # An error redirect (the user denied, say) names its error: that is the news.
         error = parse_qs(parts.query).get("error")
         query = f"?error={error[0]}" if error else "?…" if parts.query else ""

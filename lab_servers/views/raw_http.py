@@ -13,12 +13,11 @@ import json
 import re
 from dataclasses import dataclass
 from http import HTTPStatus
-from urllib.parse import urlsplit
 
 from ..arguments import wrong_type
 from ..rfc3986 import has_query
 from ..trace import Exchange, recorded_json
-from ._html import HtmlView, cut_tokens_html, esc
+from ._html import HtmlView, cut_tokens_html, esc, url_parts
 
 BODY_LIMIT = 1600  # characters shown of a body; a consent page is ~2 kB and has its own view
 
@@ -86,9 +85,16 @@ def _header_lines(headers: tuple[tuple[str, str], ...], extra: tuple[str, ...] =
 
 
 def pretty_body(body: str) -> str:
-    """JSON bodies indented (the AS's compact JSON is hard to read); others as sent."""
+    """JSON bodies indented (the AS's compact JSON is hard to read); others as sent, and so is JSON
+    that written again would not be what was sent: only the indentation may change. Parsed and
+    written again, a duplicate member lost all but its last value (a second `iss`, the very thing
+    a security lab shows), an escape became its character (`\\u200b` an invisible one), and `1e2`
+    became `100.0`."""
     if body[:1] in "{[" and (value := recorded_json(body)) is not None:
-        return json.dumps(value, indent=2, ensure_ascii=False)
+        for ascii_only in (False, True):
+            for separators in ((",", ":"), (", ", ": ")):
+                if json.dumps(value, ensure_ascii=ascii_only, separators=separators) == body:
+                    return json.dumps(value, indent=2, ensure_ascii=ascii_only)
     return body
 
 
@@ -101,7 +107,7 @@ def _body_html(body: str, extra: tuple[str, ...] = ()) -> str:
 
 
 def request_target(url: str) -> str:
-    parts = urlsplit(url)
+    parts = url_parts(url)
     return (parts.path or "/") + (f"?{parts.query}" if has_query(url) else "")
 
 
