@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .bounded_json import parse_json
+from .local_files import read_regular_file
 
 
 @dataclass(frozen=True)
@@ -114,8 +115,7 @@ def read_client_document(path: Path, url_for: Any, max_bytes: int) -> tuple[str,
     A document over `max_bytes`, the most the AS fetches (CIMD §8.7), is refused unread: a path
     such as /dev/zero never ends."""
     try:
-        with path.open("rb") as file:
-            data = file.read(max_bytes + 1)
+        data = read_regular_file(path, max_bytes)
         # Read as the AS will read it (the bounded parser: no duplicate names, no NaN, 32 levels),
         # so a document it would refuse is refused here, naming the rule, not at the handshake.
         document = None if len(data) > max_bytes else parse_json(data, what="the document")

@@ -33,6 +33,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from .local_files import read_regular_file
+
 # Under the home directory, found when first needed: a container run as a user the system does
 # not know (no passwd entry, no HOME) has none, and `Path.home()` at import made every `serve`
 # fail with a RuntimeError traceback, `--tls-dir` given or not.
@@ -172,14 +174,18 @@ def _serves_as_it_is(ca: LocalCA, issuer: x509.Certificate, now: datetime.dateti
 
 def _certificate(path: Path) -> x509.Certificate:
     try:
-        return x509.load_pem_x509_certificate(path.read_bytes())
-    except ValueError:
+        pem = read_regular_file(path, _MAX_PEM_BYTES)
+        if len(pem) > _MAX_PEM_BYTES:
+            raise ValueError(f"over {_MAX_PEM_BYTES} bytes")
+        return x509.load_pem_x509_certificate(pem)
+    except (OSError, ValueError):
         raise ValueError(f"{path} is not a PEM certificate: {_START_OVER.format(directory=path.parent)}") from None
 
 
 def _ca_key(path: Path, issuer: x509.Certificate) -> ec.EllipticCurvePrivateKey:
     try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        pem = read_regular_file(path, _MAX_PEM_BYTES)
+        key = None if len(pem) > _MAX_PEM_BYTES else serialization.load_pem_private_key(pem, password=None)
     except (OSError, ValueError, TypeError):
         key = None
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.public_key() != issuer.public_key():
@@ -190,6 +196,8 @@ def _ca_key(path: Path, issuer: x509.Certificate) -> ec.EllipticCurvePrivateKey:
 
 
 _START_OVER = "delete {directory} to start over, then trust the new CA it makes"
+# A PEM certificate or key of this CA is under 1 KB; a planted /dev/zero or a huge file is refused unread.
+_MAX_PEM_BYTES = 64 * 1024
 
 
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:

@@ -25,6 +25,7 @@ from typing import Any
 
 from .arguments import wrong_type
 from .bounded_json import JsonRejected, parse_json
+from .local_files import read_regular_file
 from .trace import RECORDED_JSON, Exchange, Trace
 
 _FIELDS = {f.name for f in fields(Exchange)}
@@ -178,8 +179,7 @@ def load_trace(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Trace:
         raise wrong_type("load_trace(max_bytes=…) takes a whole number of bytes, such as 1_000_000", max_bytes)
     if max_bytes < 1:
         raise ValueError(f"load_trace(max_bytes=…) takes a number of bytes, at least 1; got {max_bytes}")
-    with open(path, "rb") as file:
-        data = file.read(max_bytes + 1)
+    data = read_regular_file(path, max_bytes)
     what = f"{path} is not a lab trace (JSON Lines from `serve --trace-file`, or Trace.to_json())"
     if len(data) > max_bytes:
         raise ValueError(f"{what}: it is larger than {max_bytes:,} bytes, the most `serve --trace-file` writes")

@@ -4,13 +4,16 @@ directory or trace file it cannot use, a client document the AS would refuse (CI
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 from pathlib import Path
 
 import pytest
 
+from lab_servers import load_trace
 from lab_servers.client_documents import ClientDocumentError, read_client_document
+from lab_servers.local_ca import ensure_local_ca
 from lab_servers.serve import serving
 from lab_servers.serve_console import serve_until_interrupted
 
@@ -76,8 +79,28 @@ def test_a_users_client_document_is_read_no_further_than_the_as_would_fetch(tmp_
     with pytest.raises(ClientDocumentError, match=re.escape("over 5120 bytes")):
         read_client_document(document, lambda path: f"https://127.0.0.1:1{path}", max_bytes=5 * 1024)
     if Path("/dev/zero").exists():
-        with pytest.raises(ClientDocumentError, match=re.escape("over 5120 bytes")):
+        with pytest.raises(ClientDocumentError, match=re.escape("/dev/zero is a device, not a file the lab reads")):
             read_client_document(Path("/dev/zero"), lambda path: f"https://127.0.0.1:1{path}", max_bytes=5 * 1024)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
+def test_a_named_pipe_is_refused_unread_where_it_hung_serve_before_its_banner(tmp_path: Path) -> None:
+    # Opening a named pipe waits for a writer: serve hung, deaf to Ctrl-C and SIGTERM (Python
+    # retries the interrupted open), and load_trace with it. A planted /dev/zero as the CA's
+    # certificate filled memory.
+    pipe = tmp_path / "doc.json"
+    os.mkfifo(pipe)
+    with pytest.raises(ClientDocumentError, match="is a named pipe, not a file the lab reads"):
+        read_client_document(pipe, lambda path: f"https://127.0.0.1:1{path}", max_bytes=5 * 1024)
+    with pytest.raises(OSError, match="is a named pipe"):
+        load_trace(pipe)
+    tls = tmp_path / "tls"
+    tls.mkdir()
+    (tls / "ca-key.pem").write_text("x")
+    if Path("/dev/zero").exists():
+        (tls / "ca.pem").symlink_to("/dev/zero")
+        with pytest.raises(ValueError, match="is not a PEM certificate"):
+            ensure_local_ca(tls)
 
 
 def test_the_command_line_refuses_a_non_loopback_host_without_the_flag(capsys: pytest.CaptureFixture[str]) -> None:
