@@ -29,12 +29,20 @@ def described(value: object) -> str:
     if inspect.ismethod(value) or inspect.isfunction(value):
         return f"the function {value.__name__} itself, not called: did you forget the ()?"
     if isinstance(value, bool | int | float | str | bytes):
-        text = repr(value)
+        text = int_text(value) if isinstance(value, int) else repr(value)
         return f"{type(value).__name__} {text if len(text) <= 40 else text[:39] + '…'}"
     if isinstance(value, list | tuple | set | frozenset | dict):
         return f"a {type(value).__name__} of {len(value)}"
     name = type(value).__name__
     return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+
+
+def int_text(value: int) -> str:
+    """`value` written out, or its size when Python would refuse to (past 4,300 digits it raises
+    ValueError, "Exceeds the limit … for integer string conversion", from inside a lab message)."""
+    if value.bit_length() <= 13_000:  # about 3,900 digits
+        return repr(value)
+    return f"a number of about {int(value.bit_length() * 0.30103):,} digits"
 
 
 def wrong_type(expected: str, value: object) -> TypeError:

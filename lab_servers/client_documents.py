@@ -8,6 +8,7 @@ sends a different string from one opened as `127.0.0.1`, so both forms are liste
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,10 @@ class ClientDocumentError(ValueError):
     pass
 
 
+# RFC 3986 §2.3's unreserved characters: a file name served as a URL path segment as it is.
+_URL_SAFE_NAME = re.compile(r"[A-Za-z0-9._~-]+")
+
+
 def read_client_document(path: Path, url_for: Any, max_bytes: int) -> tuple[str, dict[str, Any]]:
     """A user's own document from `path`, published at `/<file name>`; returns (url, document).
 
@@ -127,6 +132,13 @@ def read_client_document(path: Path, url_for: Any, max_bytes: int) -> tuple[str,
         )
     if not isinstance(document, dict):
         raise ClientDocumentError(f"--client-document {path}: a client metadata document is a JSON object")
+    if not _URL_SAFE_NAME.fullmatch(path.name):
+        # RFC 3986 §3.3: a path segment; a space, '#' or '?' in the name made a client_id no
+        # request could reach (a fragment, CIMD §3), and the banner advertised it all the same.
+        raise ClientDocumentError(
+            f"--client-document {path}: its file name is served as the client_id's last path segment, so it takes "
+            "letters, digits and - . _ ~ only (RFC 3986 §2.3, §3.3)"
+        )
     url = url_for(f"/{path.name}")
     if document.setdefault("client_id", url) != url:
         raise ClientDocumentError(

@@ -13,7 +13,7 @@ import random
 from datetime import UTC, datetime
 from typing import Any
 
-from .arguments import wrong_type
+from .arguments import int_text, wrong_type
 
 # 2026-01-01T00:00:00Z: a fixed, readable starting instant for every lab.
 DEFAULT_START = 1_767_225_600
@@ -52,7 +52,7 @@ def _when(now: int) -> int:
     """`now`, if a date can show it: tokens' exp and the views' dates are written as years 1 to 9999.
     A clock beyond them (advance(1e300)) ran on, and each view of it raised an OverflowError."""
     if not _FIRST <= now <= _LAST:
-        raise ValueError(f"the lab clock reads seconds since 1970 within the years 1 to 9999; {now} is not")
+        raise ValueError(f"the lab clock reads seconds since 1970 within the years 1 to 9999; {int_text(now)} is not")
     return now
 
 
@@ -65,6 +65,9 @@ class SeededIds:
     def __init__(self, seed: int | str = 0) -> None:
         if not isinstance(seed, int | str):  # a list or None was written into every id as its repr
             raise wrong_type("SeededIds takes a seed, an int or a str such as SeededIds(7)", seed)
+        if isinstance(seed, int) and seed.bit_length() > 13_000:
+            # Written into each stream's name: past 4,300 digits Python refuses to write it.
+            raise ValueError(f"SeededIds takes a seed of at most about 3,900 digits; got {int_text(seed)}")
         self.seed = seed
         self._streams: dict[str, random.Random] = {}
 

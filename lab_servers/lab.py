@@ -222,7 +222,14 @@ class Lab:
         """Serve `document` at `url` (options: cache_control=…, content_type=…)."""
         check_options("publish_client_document", options, option_names(MetadataHost.publish))
         host, path = self._host_for(url)
-        return host.publish(path, copy.deepcopy(document), **options)
+        try:
+            copied = copy.deepcopy(document)
+        except RecursionError:
+            raise ValueError(
+                "the document cannot be written as JSON: it is nested deeper than any parser reads (RFC 8259 §9); "
+                "a client metadata document is a flat JSON object (CIMD §4)"
+            ) from None
+        return host.publish(path, copied, **options)
 
     def remove_client_document(self, url: str) -> None:
         host, path = self._host_for(url)

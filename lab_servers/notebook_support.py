@@ -345,6 +345,9 @@ def _check(exercise: str, answer: Any, lab: Any, *, quiet: bool) -> bool:
     expected = spec.normalise(raw)
     try:
         given = spec.normalise(answer)
+    except RecursionError:
+        # str() of a list nested 100,000 deep: no answer is, and the learner is told so.
+        raise TypeError(f"the answer to {exercise} is nested deeper than any answer is; give it flat") from None
     except (TypeError, ValueError, AttributeError):
         given = answer
     if isinstance(expected, dict) and isinstance(given, dict):

@@ -39,7 +39,7 @@ from .authorization_server import HARDENED, ASCapabilities, ASPolicy
 from .authorization_server.errors import oauth_refusal
 from .authorization_server.keys import ALGORITHM, AccessTokenAlgorithm
 from .browser_origins import BrowserOrigins
-from .client_documents import READY_DOCUMENTS, read_client_document
+from .client_documents import READY_DOCUMENTS, ClientDocumentError, read_client_document
 from .determinism import LabClock, SystemIds
 from .error_text import Refusal, refuse_as_invalid_request
 from .lab import Lab
@@ -225,8 +225,16 @@ async def serving(
             url = documents.url(ready.path)
             documents.publish(ready.path, ready.document(url), cache_control="max-age=60")
             served.client_ids.append((url, ready.who))
+        taken = {ready.path: ready.who for ready in READY_DOCUMENTS}
         for path in client_documents:
             url, document = read_client_document(path, documents.url, lab.policy.max_document_bytes)
+            if f"/{path.name}" in taken:
+                # Published at the same path, one document silently replaced the other, and the
+                # banner listed both at one URL.
+                raise ClientDocumentError(
+                    f"--client-document {path}: {url} already serves {taken[f'/{path.name}']}; give the file another name"
+                )
+            taken[f"/{path.name}"] = f"your document {path}"
             documents.publish(f"/{path.name}", document, cache_control="max-age=60")
             served.client_ids.append((url, f"your document {path}"))
         # Off loopback (0.0.0.0: every interface) the lab cannot know the name its clients use, so

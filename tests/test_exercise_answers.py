@@ -259,3 +259,15 @@ def test_another_claim_is_not_the_audience(answer: str) -> None:
 )
 def test_notebook_07s_answer_keys_are_the_specs_and_nothing_else(exercise: str, right: object, wrong: object) -> None:
     assert is_correct(exercise, right) and not is_correct(exercise, wrong)
+
+
+@pytest.mark.parametrize("exercise", ["01-tenant-as-urls", "07-step-up-union"])
+def test_an_answer_nested_past_any_answer_is_refused_by_name_not_a_recursion_error(exercise: str) -> None:
+    # str() of a list 100,000 deep raised RecursionError out of check_answer.
+    nested: list[object] = []
+    inner = nested
+    for _ in range(100_000):
+        inner.append([])
+        inner = inner[0]  # type: ignore[assignment]
+    with pytest.raises(TypeError, match=f"the answer to {exercise} is nested deeper than any answer is"):
+        check_answer(exercise, nested)

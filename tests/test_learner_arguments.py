@@ -43,6 +43,15 @@ from lab_servers.views import compare_identities, show_exchange, show_step
 
 pytestmark = pytest.mark.anyio
 
+
+def _nested_dicts(depth: int) -> dict[str, object]:
+    outer = inner = {}
+    for _ in range(depth):
+        inner["a"] = {}
+        inner = inner["a"]
+    return outer
+
+
 Mistake = Callable[[Lab], Any]
 
 
@@ -114,6 +123,22 @@ MISTAKES: list[Any] = [
                  "credential_store: Credentials' client_secret is a string", id="client-credentials-secret-a-number"),
     pytest.param(lambda lab: lab.client("preregistered", preregistered={ISSUER: Credentials("my-agent", "s", "basic")}), ValueError,
                  "unknown token endpoint auth method 'basic'", id="client-credentials-method-unknown"),
+    # An administrator's clients, checked where they are added: a secret of 5 or redirect_uris of
+    # 5 was a 500 at the AS at the client's first request; a client_id of 5 a record no one reaches.
+    pytest.param(lambda lab: lab.add_authorization_server("auth3.example.com", "93.184.215.22", preregistered={"x": {"client_secret": 5}}),
+                 TypeError, "preregistered=…): client 'x': client_secret is a string (RFC 7591 §2); got int 5", id="preregistered-secret-a-number"),
+    pytest.param(lambda lab: lab.add_authorization_server("auth3.example.com", "93.184.215.22", preregistered={"y": {"redirect_uris": 5}}),
+                 TypeError, "client 'y': redirect_uris is a list of URL strings", id="preregistered-redirect_uris-a-number"),
+    pytest.param(lambda lab: lab.add_authorization_server("auth3.example.com", "93.184.215.22", preregistered={5: {}}),
+                 TypeError, "each client_id is a string", id="preregistered-client_id-a-number"),
+    # Past 4,300 digits Python refuses to write an int: the lab's own message raised instead.
+    pytest.param(lambda lab: Lab(seed=10**5000), ValueError, "a seed of at most about 3,900 digits; got a number of about 5,000 digits",
+                 id="seed-of-5000-digits"),
+    pytest.param(lambda lab: lab.clock.advance(10**5000), ValueError, "within the years 1 to 9999; a number of about 5,000 digits is not",
+                 id="clock-advanced-5000-digits"),
+    # A document nested past Python's recursion (copied before the JSON check): a RecursionError.
+    pytest.param(lambda lab: lab.publish_client_document("https://app.example/d.json", _nested_dicts(100_000)), ValueError,
+                 "nested deeper than any parser reads (RFC 8259 §9)", id="document-nested-100000"),
     pytest.param(lambda lab: lab.client("dcr", initial_access_token=5), TypeError, "initial_access_token takes the token",
                  id="client-initial_access_token-a-number"),
     pytest.param(lambda lab: lab.client("ask-user", ask_user="alice"), TypeError, "ask_user takes an async function",

@@ -158,3 +158,31 @@ def test_the_non_loopback_warning_is_for_non_loopback_hosts_however_written(
     assert main(["serve", "--host", host, "--allow-non-loopback", "--mcp-port", "70000"]) == 2
     err = capsys.readouterr().err
     assert "is not a TCP port" in err and ("WARNING: listening on" in err) is warned
+
+
+@pytest.mark.parametrize("name", ["we ird.json", "x#y.json", "q?.json"])
+def test_a_client_document_whose_name_is_no_url_path_segment_is_refused(tmp_path: Path, name: str) -> None:
+    # Served at /<file name>: a space, '#' or '?' made a client_id no request could reach (a
+    # fragment, CIMD §3), and the banner advertised it.
+    document = tmp_path / name
+    document.write_text('{"client_name": "mine", "redirect_uris": ["http://127.0.0.1:9/cb"]}', encoding="utf-8")
+    with pytest.raises(ClientDocumentError, match=re.escape("takes letters, digits and - . _ ~ only (RFC 3986")):
+        read_client_document(document, lambda path: f"http://127.0.0.1:1{path}", max_bytes=5 * 1024)
+
+
+async def test_two_client_documents_at_one_url_are_refused_naming_both(tmp_path: Path) -> None:
+    # Published at one path, the second replaced the first (or the lab's own Inspector document)
+    # and the banner listed both at one URL.
+    for folder, name in (("a", "same.json"), ("b", "same.json"), ("c", "inspector-web.json")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / name).write_text('{"client_name": "x", "redirect_uris": ["http://127.0.0.1:9/cb"]}')
+    for documents, already in (
+        (
+            (tmp_path / "a" / "same.json", tmp_path / "b" / "same.json"),
+            f"already serves your document {tmp_path / 'a' / 'same.json'}",
+        ),
+        ((tmp_path / "c" / "inspector-web.json",), "already serves MCP Inspector"),
+    ):
+        with pytest.raises(ClientDocumentError, match=re.escape(already)):
+            async with serving(mcp_port=0, as_port=0, tls=False, client_documents=documents):
+                pass
