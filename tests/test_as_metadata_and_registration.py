@@ -67,6 +67,8 @@ async def test_registration_without_auth_method_defaults_to_client_secret_basic_
     [
         ({**PUBLIC_CLIENT, "redirect_uris": ["http://app.example/callback"]}, "invalid_redirect_uri", "https"),
         ({**PUBLIC_CLIENT, "redirect_uris": ["https://app.example/cb#frag"]}, "invalid_redirect_uri", "fragment"),
+        # RFC 6749 §3.1.2: "MUST NOT include a fragment component", an empty one too (RFC 3986 §3.5).
+        ({**PUBLIC_CLIENT, "redirect_uris": ["https://app.example/cb#"]}, "invalid_redirect_uri", "fragment"),
         ({**PUBLIC_CLIENT, "redirect_uris": ["/relative"]}, "invalid_redirect_uri", "absolute"),
         ({**PUBLIC_CLIENT, "redirect_uris": ["https:/callback"]}, "invalid_redirect_uri", "absolute"),
         ({**PUBLIC_CLIENT, "redirect_uris": []}, "invalid_redirect_uri", "required"),
@@ -93,6 +95,7 @@ async def test_registration_without_auth_method_defaults_to_client_secret_basic_
     ids=[
         "http-redirect",
         "fragment",
+        "empty-fragment",
         "relative",
         "no-authority",
         "no-redirects",

@@ -12,6 +12,7 @@ import pytest
 from lab_servers import ISSUER, MCP_URL, Lab
 
 from .helpers import (
+    CHALLENGE,
     assert_oauth_error,
     code_form,
     get_code,
@@ -44,6 +45,10 @@ async def test_a_code_with_the_right_verifier_gets_a_jwt_bound_to_the_resource(l
     [
         ({"code_verifier": None}, "invalid_request", "code_verifier is required"),
         ({"code_verifier": "w" * 43}, "invalid_grant", "PKCE verification failed"),
+        # The challenge travels in the authorization request's URL; it is no verifier (S256 only,
+        # RFC 7636 §4.6: the server compares BASE64URL(SHA256(verifier)) with the challenge).
+        ({"code_verifier": CHALLENGE}, "invalid_grant", "PKCE verification failed"),
+        ({"code_verifier": "v" * 129}, "invalid_grant", "43-128"),
         ({"resource": "https://mcp.example.com/other"}, "invalid_target", ""),
         ({"redirect_uri": "https://app.example/elsewhere"}, "invalid_grant", "redirect_uri differs"),
         ({"code": "not-a-code"}, "invalid_grant", "unknown"),
@@ -54,6 +59,8 @@ async def test_a_code_with_the_right_verifier_gets_a_jwt_bound_to_the_resource(l
     ids=[
         "no-verifier",
         "wrong-verifier",
+        "the-challenge-as-verifier",
+        "a-129-character-verifier",
         "other-resource",
         "other-redirect",
         "unknown-code",

@@ -169,10 +169,21 @@ class TamperingBrowser(Browser):
             "iss=https%3A%2F%2Fevil.example",
             r"iss .* possible mix-up attack \(RFC 9207\)",
         ),
+        # RFC 9207 §2.4: "simple string comparison": a slash or a letter's case is another issuer.
+        (
+            "iss=https%3A%2F%2Fauth.example.com",
+            "iss=https%3A%2F%2Fauth.example.com%2F",
+            r"iss .* possible mix-up attack \(RFC 9207\)",
+        ),
+        (
+            "iss=https%3A%2F%2Fauth.example.com",
+            "iss=https%3A%2F%2FAuth.example.com",
+            r"iss .* possible mix-up attack \(RFC 9207\)",
+        ),
         ("&iss=https%3A%2F%2Fauth.example.com", "", r"the AS advertises iss .* has none"),
         ("state=", "state=X", r"state in the redirect does not match"),
     ],
-    ids=["wrong-iss", "missing-iss", "wrong-state"],
+    ids=["wrong-iss", "iss-with-a-slash", "iss-in-another-case", "missing-iss", "wrong-state"],
 )
 async def test_a_tampered_redirect_fails_step_5(lab: Lab, old: str, new: str, message: str) -> None:
     client = lab.client("cimd")

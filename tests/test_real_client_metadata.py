@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from lab_servers import HARDENED, NAIVE, ASPolicy, Lab
+from lab_servers.authorization_server.authorize import is_loopback_port_variant
 
 from .helpers import assert_oauth_error, code_form, get_code, open_authorization, register, token_request
 
@@ -149,6 +150,14 @@ async def test_an_https_redirect_uri_on_another_port_is_another_redirect_uri(lab
         lab, serve(lab, CLAUDE), redirect_uri="https://claude.ai:8443/api/mcp/auth_callback"
     )
     assert "must match exactly" in outcome.fields["error_description"]
+
+
+@pytest.mark.parametrize("registered", ["https://127.0.0.1/callback", "https://localhost/callback"])
+def test_only_an_http_loopback_redirect_uri_takes_any_port(registered: str) -> None:
+    # OAuth 2.1 §8.4.2 names "loopback IP redirect URIs" of native apps, which RFC 8252 §7.3
+    # defines as http: an https URI on a loopback host is matched exactly, as any other is.
+    assert is_loopback_port_variant("http://127.0.0.1:52163/callback", "http://127.0.0.1/callback")
+    assert not is_loopback_port_variant(registered.replace("/callback", ":52163/callback"), registered)
 
 
 async def test_the_code_is_redeemed_with_the_port_the_client_asked_for(lab: Lab) -> None:

@@ -12,6 +12,7 @@ import asyncio
 import pytest
 
 from lab_servers import CLIENT_METADATA_URL, MCP_URL, Lab
+from lab_servers.authorization_server.expiring_store import ExpiringStore
 from lab_servers.authorization_server.grants import ExchangeRule
 from lab_servers.authorization_server.issuance import ACCESS_TOKEN_LIFETIME
 from lab_servers.authorization_server.rfc8693 import ACCESS_TOKEN_TYPE
@@ -152,6 +153,18 @@ async def test_a_second_redemption_revokes_the_grant_after_the_code_itself_is_fo
     # Another client presenting it learns nothing, and revokes nothing (the code was not issued to it).
     other = await registered_client(lab)
     assert_oauth_error(await token_request(lab, code_form(other, code)), 400, "invalid_grant", "unknown")
+
+
+async def test_a_code_whose_redemption_record_was_pushed_out_is_still_single_use(lab: Lab) -> None:
+    # OAuth 2.1 §4.1.3: a code is used once. The record that lets a replay revoke its grant is
+    # bounded (a client's oldest gives way to its newest); the code's own mark still refuses it.
+    lab.auth_server.redeemed_codes = ExpiringStore(1)
+    client_id, other = await registered_client(lab), await registered_client(lab)
+    code, others_code = await get_code(lab, client_id), await get_code(lab, other)
+    assert (await token_request(lab, code_form(client_id, code))).status_code == 200
+    assert (await token_request(lab, code_form(other, others_code))).status_code == 200
+    assert code not in lab.auth_server.redeemed_codes
+    assert_oauth_error(await token_request(lab, code_form(client_id, code)), 400, "invalid_grant", "already used")
 
 
 async def test_the_client_never_sends_its_code_twice(lab: Lab) -> None:
