@@ -7,6 +7,7 @@ import pytest
 from lab_servers import Lab
 from lab_servers.client import decode_jwt_payload
 from lab_servers.determinism import LabClock
+from lab_servers.views import sequence_diagram
 from lab_servers.widgets import HandshakeStepper
 from tests.test_views import unstyled
 
@@ -113,6 +114,14 @@ async def test_changing_the_method_mid_run_starts_over(stepper: HandshakeStepper
     assert stepper.pending is not None
     await stepper.pending
     assert stepper.client is None and stepper.method == "cimd"
+
+
+async def test_the_static_view_names_the_method_of_its_run_not_the_toggles(lab: Lab) -> None:
+    # Notebook 04 gives the stepper the DCR run as its static view (GitHub, nbconvert): a toggle
+    # set to CIMD before the notebook is saved does not make that run a CIMD one.
+    stepper = HandshakeStepper(lab, static_view=sequence_diagram(await lab.connect("dcr")))
+    stepper.method_buttons.value = "cimd"
+    assert "This is the completed DCR run it builds up" in stepper._repr_mimebundle_()["text/html"]
 
 
 async def test_advance_can_be_awaited_and_ignores_clicks_while_busy(stepper: HandshakeStepper) -> None:

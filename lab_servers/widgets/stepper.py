@@ -78,6 +78,9 @@ class HandshakeStepper:
         if static_view is not None:  # else an AttributeError when a static page was drawn
             expect(SequenceDiagram, static_view, "static_view takes a diagram, such as sequence_diagram(connection)")
         self.static_view = static_view
+        # The method of the run the static view shows: the one the stepper was made for, whatever
+        # the toggle says by the time the notebook is saved.
+        self._static_method = method
         self._owned_labs: list[Lab] = [] if lab is not None else [self.lab]
         self.client: Any = None  # the LabClient of the current run, created at the first step
         self.error: BaseException | None = None
@@ -414,7 +417,7 @@ class HandshakeStepper:
 
     def static_html(self) -> str:
         """The stepper as a page without a kernel shows it: the seven steps, and the completed run."""
-        return static_html(self.method, self.static_view)
+        return static_html(self._static_method, self.static_view)
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
