@@ -116,6 +116,27 @@ async def test_changing_the_method_mid_run_starts_over(stepper: HandshakeStepper
     assert stepper.client is None and stepper.method == "cimd"
 
 
+@pytest.mark.parametrize("how", ["browser", "cell"])
+async def test_a_method_chosen_while_a_step_runs_is_set_back_to_the_runs(stepper: HandshakeStepper, how: str) -> None:
+    # The toggle is disabled while a step runs, but a click can reach the kernel before the
+    # browser hears of it (Binder), and a cell can set it: the run keeps its method, and so does
+    # the toggle, so the status, the diagram's title and the repr name the method the run uses.
+    await click(stepper)
+    stepper.next_button.click()
+    if how == "browser":
+        stepper.method_buttons.set_state({"index": 1})  # what a click in the browser sends
+    else:
+        stepper.method_buttons.value = "cimd"
+    assert stepper.method == stepper.client.method == "dcr" and stepper.method_buttons.label == "DCR"
+    assert stepper.pending is not None
+    await stepper.pending
+    assert "<b>DCR</b>: next is step 3" in stepper.status.value and "DCR handshake so far" in drawn(stepper)
+    assert repr(stepper) == "<HandshakeStepper DCR: next step 3 of 7>"
+    stepper.method_buttons.value = "cimd"  # once the step is done, a change starts over
+    await stepper.pending
+    assert stepper.client is None and repr(stepper) == "<HandshakeStepper CIMD: next step 1 of 7>"
+
+
 async def test_the_static_view_names_the_method_of_its_run_not_the_toggles(lab: Lab) -> None:
     # Notebook 04 gives the stepper the DCR run as its static view (GitHub, nbconvert): a toggle
     # set to CIMD before the notebook is saved does not make that run a CIMD one.

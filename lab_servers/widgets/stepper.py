@@ -144,7 +144,9 @@ class HandshakeStepper:
         self.reset_button.on_click(lambda _: self._click(self._reset))
         self.step_up_button.on_click(lambda _: self._click(self._after_handshake, *STEP_UP_CALL, self._ask_user))
         self.expire_button.on_click(lambda _: self._click(self._expire_then_call))
-        self.method_buttons.observe(self._method_changed, names="value")
+        # The index, not the value: a value observer that set it back would be undone by the
+        # widget's own index-to-value propagation, still running below it (and again, for ever).
+        self.method_buttons.observe(self._method_changed, names="index")
         self._render()
 
     # State -------------------------------------------------------------------------------------
@@ -358,9 +360,18 @@ class HandshakeStepper:
         return future
 
     def _method_changed(self, change: dict[str, Any]) -> None:
-        # Another method means another run: start over, unless nothing has happened yet.
-        if self.client is not None and not self.busy:
-            self._click(self._reset)
+        # Another method means another run: start over, unless nothing has happened yet (the next
+        # step makes the client with the new method).
+        if self.client is None:
+            return
+        if self.busy:
+            # A click that reached the kernel before the toggle's disabling reached the browser:
+            # the running step's run keeps its method, and so does the toggle, or every label
+            # (status, diagram, repr) would name a method the run is not using.
+            if self.method != self.client.method:
+                self.method_buttons.value = self.client.method
+            return
+        self._click(self._reset)
 
     # Rendering -------------------------------------------------------------------------------------
 
