@@ -14,7 +14,7 @@ from lab_servers.client import StepError
 from lab_servers.widgets import HandshakeStepper
 from lab_servers.widgets.stepper_html import status_html
 from tests.test_stepper_slips import show_consent_page
-from tests.test_widgets import complete_handshake
+from tests.test_widgets import complete_handshake, run_to_consent
 
 # Markup, a quote to leave an attribute, a line separator, a bidi override, an ESC sequence.
 HOSTILE = "<script>alert(1)</script>\"'><img src=x onerror=alert(1)>\u2028\u202e\x1b[31m&amp;"
@@ -110,3 +110,37 @@ async def test_the_pills_and_the_status_follow_the_handshake(lab: Lab, method: s
         assert '<svg style="max-width:100%;height:auto" ' in stepper.diagram_html.value  # scaled to the output
     finally:
         await stepper.aclose()
+
+
+@pytest.mark.anyio
+async def test_consent_asked_again_shows_the_page_that_waits_not_the_denial_before_it(
+    stepper: HandshakeStepper,
+) -> None:
+    # Next step after a Deny asks again (OAuth 2.1 §4.1.2.1: access_denied ends that request,
+    # not the client's chance to make another): while the new page waits, the status says what
+    # to do with it, and step 5 is under way again, not failed; the denial is over.
+    await run_to_consent(stepper)
+    waiting = await show_consent_page(stepper)
+    stepper.deny_button.click()
+    await waiting
+    assert pills(stepper.progress.value)[4] == "✕ 5 authorize" and "✕" in stepper.status.value
+    waiting = await show_consent_page(stepper)
+    assert "step 5, the consent page below is what the user sees. Approve or Deny?" in stepper.status.value
+    assert "✕" not in stepper.status.value and stepper.error is None
+    assert pills(stepper.progress.value)[4] == "▶ 5 authorize"
+    assert "failed" not in stepper.step_html.value and "Step 4" in stepper.step_html.value  # as at the first ask
+    assert "Allow access to your account?" in stepper.consent_html.value
+    stepper.approve_button.click()
+    await waiting
+    assert pills(stepper.progress.value)[4:6] == ["✓ 5 authorize", "▶ 6 token"] and stepper.error is None
+
+
+@pytest.mark.anyio
+async def test_a_step_up_asked_again_shows_its_page_not_the_denial_before_it(stepper: HandshakeStepper) -> None:
+    await complete_handshake(stepper)
+    for choice in ("deny", "approve"):
+        waiting = await show_consent_page(stepper, "step_up_button")
+        assert "step-up. The tool needs more scope" in stepper.status.value and "✕" not in stepper.status.value
+        getattr(stepper, f"{choice}_button").click()
+        await waiting
+    assert stepper.error is None and "Last call add_note" in stepper.status.value

@@ -34,7 +34,16 @@ from ..client import ConsentPage, Decision, StepError, StepRecord, decode_jwt_pa
 from ..client.base import check_decision
 from ..lab import Lab
 from ..views import SequenceDiagram, sequence_diagram, show_consent, show_step
-from .stepper_html import CONSENT_STEP, LAST_STEP, METHODS, method_label, progress_html, static_html, status_html
+from .stepper_html import (
+    CONSENT_STEP,
+    LAST_STEP,
+    METHODS,
+    method_label,
+    progress_html,
+    static_html,
+    status_html,
+    step_on_view,
+)
 
 # After the handshake: the tool that needs more scope than the handshake asked for (notes:write),
 # and the tool called once the token has expired.
@@ -88,6 +97,9 @@ class HandshakeStepper:
         self.pending: asyncio.Future[Any] | concurrent.futures.Future[Any] | None = None
         self.diagram: SequenceDiagram | None = None  # the run so far, as drawn in diagram_html
         self._decision: asyncio.Future[str] | None = None  # set while the consent page waits for a click
+        # The handshake step a click set running (until it ends): its pill and the step view show
+        # it under way, not the failure of an earlier attempt at it (a retry after Deny).
+        self._underway: int | None = None
         # Counts resets. A step that a reset abandoned (at a consent page) wakes up after it: it
         # must leave the new run's state alone, or the widget stays "working…" for good.
         self._run = 0
@@ -188,8 +200,7 @@ class HandshakeStepper:
             check_decision("advance(decision=…)", decision)
         if self.busy or self.awaiting_decision:
             return None
-        self.busy = True
-        self._render()  # "working…", the buttons disabled, as after a click
+        self._begin(step=True)  # "working…", the buttons disabled, as after a click
         return await self._advance(decision)
 
     async def call_tool(self, name: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -251,8 +262,7 @@ class HandshakeStepper:
     async def reset(self) -> None:
         if self.busy:
             return
-        self.busy = True
-        self._render()
+        self._begin()
         await self._reset()
 
     async def aclose(self) -> None:
@@ -314,7 +324,7 @@ class HandshakeStepper:
             self.error = exc
         finally:
             if run == self._run:  # else Reset abandoned this step at its consent page
-                self.busy = False
+                self.busy, self._underway = False, None
                 self._render()
         return record
 
@@ -322,7 +332,7 @@ class HandshakeStepper:
         self._run += 1
         if self._decision is not None and not self._decision.done():
             self._decision.cancel()  # a reset while the consent page waits abandons that step
-        self._decision = None
+        self._decision, self._underway = None, None
         try:
             old = self.lab
             self.lab = old.fresh()
@@ -337,13 +347,19 @@ class HandshakeStepper:
 
     # Scheduling ----------------------------------------------------------------------------------
 
+    def _begin(self, *, step: bool = False) -> None:
+        # An action starts: the buttons wait for it, and what the last one left (its failure, a
+        # failed attempt at the step now tried again) is no longer what the widget shows.
+        self.busy, self.error = True, None
+        self._underway = self.next_step_number if step and not self.done else None
+        self._render()
+
     def _click(self, action: Any, *args: Any) -> None:
         # While the consent page waits, only Reset acts (and Approve or Deny, see `_decide`): any
         # other step now would run beside the waiting one.
         if self.busy or (self.awaiting_decision and action != self._reset):
             return
-        self.busy = True
-        self._render()
+        self._begin(step=action == self._advance)
         self.pending = self._schedule(action(*args))
 
     def _schedule(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Future[Any] | concurrent.futures.Future[Any]:
@@ -391,9 +407,10 @@ class HandshakeStepper:
         self.progress.value = self._progress_html()
         self.status.value = self._status_html()
         records = self.records
-        self.step_html.value = show_step(records[-1], diagram=False).html if records else ""
+        record = step_on_view(records, self._underway)
+        self.step_html.value = show_step(record, diagram=False).html if record else ""
         page = self.client.state.consent_page if self.client else None
-        shown = deciding or (records and records[-1].number == CONSENT_STEP)
+        shown = deciding or (record is not None and record.number == CONSENT_STEP)
         self.consent_html.value = show_consent(page).html if page is not None and shown else ""
         label = method_label(self.method)
         self.diagram = (
@@ -405,7 +422,7 @@ class HandshakeStepper:
         self.diagram_html.value = f"<div>{svg}</div>" if svg else ""
 
     def _progress_html(self) -> str:
-        return progress_html(self.records, self.next_step_number)
+        return progress_html(self.records, self.next_step_number, underway=self._underway is not None)
 
     def _status_html(self) -> str:
         return status_html(self)

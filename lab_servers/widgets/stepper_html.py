@@ -41,8 +41,10 @@ def _pill(state: str, number: int, name: str) -> str:
     return f'<span{current} style="{PILL_STYLES[state]}">{PILL_MARKERS[state]}{number} {esc(name)}</span>'
 
 
-def progress_html(records: list[StepRecord], next_step_number: int) -> str:
-    """One pill per handshake step (done, failed, next, later), then one per step that ran after it."""
+def progress_html(records: list[StepRecord], next_step_number: int, *, underway: bool = False) -> str:
+    """One pill per handshake step (done, failed, next, later), then one per step that ran after it.
+    `underway`: the next step is running (or its consent page waits), so its pill is the current
+    one again even if an earlier attempt failed: Next step after a Deny tries step 5 anew."""
     handshake, after = split_at_the_handshake(records)
     failed = {r.number for r in handshake if "error" in r.learned}
     succeeded = {r.number for r in handshake if "error" not in r.learned}
@@ -50,7 +52,7 @@ def progress_html(records: list[StepRecord], next_step_number: int) -> str:
     for number, name, _title, _spec in STEPS:
         state = (
             "done" if number in succeeded
-            else "next" if number == next_step_number and number not in failed
+            else "next" if number == next_step_number and (underway or number not in failed)
             else "failed" if number in failed
             else "later"
         )  # fmt: skip
@@ -70,6 +72,16 @@ def split_at_the_handshake(records: list[StepRecord]) -> tuple[list[StepRecord],
     first = next((i for i, r in enumerate(records) if r.number > LAST_STEP), len(records))
     later = records[first:]
     return records[:first] + [r for r in later if r.number == LAST_STEP], [r for r in later if r.number != LAST_STEP]
+
+
+def step_on_view(records: list[StepRecord], underway: int | None) -> StepRecord | None:
+    """The step the step view shows: the last one that ran, but not a failed attempt at the step
+    now under way (`underway`), which is over: the view then shows the step before, as it did
+    while the first attempt ran."""
+    shown = list(records)
+    while underway is not None and shown and shown[-1].number == underway and "error" in shown[-1].learned:
+        shown.pop()
+    return shown[-1] if shown else None
 
 
 def static_html(method: str, completed_run: SequenceDiagram | None) -> str:
@@ -145,6 +157,16 @@ def _status(stepper: _Stepper) -> str:
     label = method_label(stepper.method)
     if stepper.busy:
         return f"<b>{label}</b>: working…"
+    # A page waiting for the person's click comes first: it is what they must do now, and a
+    # failure shown beside it would be an earlier attempt's (Next step after a Deny asks again).
+    if stepper.awaiting_decision and stepper.done:
+        scope = stepper.client.state.scope or ""
+        return (
+            f"<b>{label}</b>: step-up. The tool needs more scope, so the user is asked again, for "
+            f"<code>{_text(scope)}</code>; the consent page below is what they see. Approve or Deny?"
+        )
+    if stepper.awaiting_decision:
+        return f"<b>{label}</b>: step 5, the consent page below is what the user sees. Approve or Deny?"
     if stepper.error is not None:
         what = (
             str(stepper.error)
@@ -157,12 +179,6 @@ def _status(stepper: _Stepper) -> str:
             else " Reset to start over."
         )
         return f'<div class="err"><b>✕ {_text(what)}</b><br>{esc(retry.strip())}</div>'
-    if stepper.awaiting_decision and stepper.done:
-        scope = stepper.client.state.scope or ""
-        return (
-            f"<b>{label}</b>: step-up. The tool needs more scope, so the user is asked again, for "
-            f"<code>{_text(scope)}</code>; the consent page below is what they see. Approve or Deny?"
-        )
     if stepper.done:
         whoami = stepper.client.state.whoami or {}
         after = (
@@ -171,8 +187,6 @@ def _status(stepper: _Stepper) -> str:
             else " Now try what comes after: a tool that needs more scope, or an expired token."
         )
         return f"<b>{label}</b>: handshake complete. The MCP server knows this client as <code>{_text(whoami.get('client_id', ''))}</code>.{after}"
-    if stepper.awaiting_decision:
-        return f"<b>{label}</b>: step 5, the consent page below is what the user sees. Approve or Deny?"
     number, _name, title, _spec = STEPS[stepper.next_step_number - 1]
     hint = " The browser will show the AS's consent page, and you decide." if number == CONSENT_STEP else ""
     return f"<b>{label}</b>: next is step {number} of {LAST_STEP}, {esc(title)}.{hint}"
