@@ -237,6 +237,54 @@ def test_in_a_plain_script_a_click_runs_the_step_to_its_end() -> None:
         asyncio.run(stepper.aclose())
 
 
+def click_returns(button: object) -> bool:
+    """Click in another thread and say whether the click returned (a REPL's click that never
+    returns leaves no one to press Approve): a failing test must not hang the suite."""
+    thread = threading.Thread(target=button.click, daemon=True)  # type: ignore[attr-defined]
+    thread.start()
+    thread.join(10)
+    return not thread.is_alive()
+
+
+def test_in_a_plain_script_next_step_at_consent_shows_the_page_and_approve_runs_the_rest() -> None:
+    # The click cannot wait for Approve: it shows the page and returns, and the Approve click
+    # goes on with the step (the AS's redirect, the code: OAuth 2.1 §4.1.2).
+    stepper = HandshakeStepper(seed=0)
+    try:
+        for _ in range(4):
+            stepper.next_button.click()
+        for choice, after in (("deny", 5), ("approve", 6)):  # a denial, then Next step asks again
+            assert click_returns(stepper.next_button)
+            assert stepper.awaiting_decision and not stepper.busy and stepper.approve_button.layout.display is None
+            assert "Approve or Deny?" in stepper.status.value and "Allow access" in stepper.consent_html.value
+            assert repr(stepper) == "<HandshakeStepper DCR: the consent page waits for Approve or Deny>"
+            assert click_returns(getattr(stepper, f"{choice}_button"))
+            assert not stepper.awaiting_decision and not stepper.busy and stepper.next_step_number == after
+        stepper.next_button.click()
+        stepper.next_button.click()
+        assert stepper.done and stepper.error is None
+    finally:
+        asyncio.run(stepper.aclose())
+
+
+@pytest.mark.parametrize("leave_by", ["reset", "aclose"])
+def test_in_a_plain_script_a_consent_page_left_waiting_is_abandoned(leave_by: str) -> None:
+    # Reset, or closing the stepper, while the page waits: the step is cancelled and its loop
+    # closed (an open one is a ResourceWarning, which the suite makes an error).
+    stepper = HandshakeStepper(seed=0)
+    try:
+        for _ in range(4):
+            stepper.next_button.click()
+        assert click_returns(stepper.next_button) and stepper.awaiting_decision
+        waiting = stepper.pending
+        if leave_by == "reset":
+            stepper.reset_button.click()
+            assert stepper.next_step_number == 1 and not stepper.busy
+    finally:
+        asyncio.run(stepper.aclose())
+    assert waiting is not None and waiting.cancelled() and not stepper.awaiting_decision
+
+
 async def test_call_tool_is_refused_while_a_button_runs_a_step(stepper: HandshakeStepper) -> None:
     await complete_handshake(stepper)
     stepper.expire_button.click()  # the refresh is under way

@@ -4,6 +4,8 @@ Widget callbacks are synchronous, but each step is a coroutine that must run on 
 event loop (the loop the lab's servers live on). A click therefore schedules `advance()` as a
 task on that loop and returns; the task updates the HTML widgets when the step is done. Nothing
 is printed (prints from callbacks are invisible in JupyterLab 4): all output is widget state.
+In a plain script or a REPL, where no loop runs, a click runs its step there and then
+(`click_loop`); at consent it shows the page and returns, and the Approve or Deny click runs the rest.
 
 At consent, "Next step" opens the authorization URL and shows the consent page as the AS
 rendered it; the step then waits for the person to press Approve or Deny (the client's
@@ -23,8 +25,6 @@ Approve or Deny), then assert on `stepper.client`, `stepper.error` and the widge
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-from collections.abc import Coroutine
 from typing import Any
 
 import ipywidgets as w
@@ -34,6 +34,7 @@ from ..client import ConsentPage, Decision, StepError, StepRecord, decode_jwt_pa
 from ..client.base import check_decision
 from ..lab import Lab
 from ..views import SequenceDiagram, sequence_diagram, show_consent, show_step
+from .click_loop import ClickLoop, Pending
 from .stepper_html import (
     CONSENT_STEP,
     LAST_STEP,
@@ -49,13 +50,6 @@ from .stepper_html import (
 # and the tool called once the token has expired.
 STEP_UP_CALL: tuple[str, dict[str, Any]] = ("add_note", {"text": "added from the stepper"})
 REFRESH_CALL: tuple[str, dict[str, Any]] = ("whoami", {})
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
 
 
 class HandshakeStepper:
@@ -94,7 +88,7 @@ class HandshakeStepper:
         self.client: Any = None  # the LabClient of the current run, created at the first step
         self.error: BaseException | None = None
         self.busy = False
-        self.pending: asyncio.Future[Any] | concurrent.futures.Future[Any] | None = None
+        self.pending: Pending | None = None
         self.diagram: SequenceDiagram | None = None  # the run so far, as drawn in diagram_html
         self._decision: asyncio.Future[str] | None = None  # set while the consent page waits for a click
         # The handshake step a click set running (until it ends): its pill and the step view show
@@ -103,7 +97,7 @@ class HandshakeStepper:
         # Counts resets. A step that a reset abandoned (at a consent page) wakes up after it: it
         # must leave the new run's state alone, or the widget stays "working…" for good.
         self._run = 0
-        self._loop = _running_loop()  # the kernel's loop, when built in a notebook cell
+        self._clicks = ClickLoop(lambda: self.awaiting_decision)  # where a click's step runs
 
         self.method_buttons = w.ToggleButtons(
             options=METHODS,
@@ -266,7 +260,9 @@ class HandshakeStepper:
         await self._reset()
 
     async def aclose(self) -> None:
-        """Close the labs this stepper created."""
+        """Close the labs this stepper created (and a plain script's loop, abandoning a consent
+        page that still waits, as Reset does)."""
+        await self._clicks.aclose()
         for lab in self._owned_labs:
             await lab.aclose()
         self._owned_labs.clear()
@@ -284,6 +280,7 @@ class HandshakeStepper:
         decision = self._decision = asyncio.get_running_loop().create_future()
         self.busy = False  # the buttons must work while the step waits
         self._render()
+        self._clicks.asked()  # a plain script's click returns now, and the page is shown
         try:
             return await decision
         finally:
@@ -302,6 +299,7 @@ class HandshakeStepper:
                     decision.set_result(choice)
 
             decision.get_loop().call_soon_threadsafe(resolve)
+            self._clicks.resume(decision.get_loop(), self.pending)  # a plain script: runs the rest here
 
     async def _advance(self, decision: Any) -> StepRecord | None:
         # Called with self.busy already set (by advance() or by the click handler).
@@ -360,20 +358,7 @@ class HandshakeStepper:
         if self.busy or (self.awaiting_decision and action != self._reset):
             return
         self._begin(step=action == self._advance)
-        self.pending = self._schedule(action(*args))
-
-    def _schedule(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Future[Any] | concurrent.futures.Future[Any]:
-        running = _running_loop()
-        loop = self._loop or running
-        if running is not None and loop is running:
-            return running.create_task(coro)
-        if loop is not None and loop.is_running():
-            # A callback on another thread: hand the coroutine to the loop the lab lives on.
-            return asyncio.run_coroutine_threadsafe(coro, loop)
-        # No loop at all (a plain script): run the step to completion here.
-        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        future.set_result(asyncio.run(coro))
-        return future
+        self.pending = self._clicks.schedule(action(*args))
 
     def _method_changed(self, change: dict[str, Any]) -> None:
         # Another method means another run: start over, unless nothing has happened yet (the next
@@ -430,7 +415,11 @@ class HandshakeStepper:
     # Display -----------------------------------------------------------------------------------------
 
     def __repr__(self) -> str:
-        state = "complete" if self.done else f"next step {self.next_step_number} of {LAST_STEP}"
+        state = (
+            "the consent page waits for Approve or Deny" if self.awaiting_decision
+            else "complete" if self.done
+            else f"next step {self.next_step_number} of {LAST_STEP}"
+        )  # fmt: skip
         return f"<HandshakeStepper {self.method.upper()}: {state}>"
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
