@@ -37,6 +37,18 @@ async def test_a_call_that_goes_through_clears_the_last_failure(stepper: Handsha
     assert stepper.error is None and "✕" not in stepper.status.value
 
 
+async def test_a_call_from_a_cell_is_shown_as_a_buttons_call_is(stepper: HandshakeStepper) -> None:
+    # After a denied step-up, whoami called from a cell goes through: the status line said
+    # the denial still, over the call that had just worked.
+    await complete_handshake(stepper)
+    waiting = await show_consent_page(stepper, "step_up_button")
+    stepper.deny_button.click()
+    await waiting
+    await stepper.call_tool("whoami")
+    assert stepper.error is None and "✕" not in stepper.status.value
+    assert "Last call whoami: 8 call." in stepper.status.value
+
+
 async def test_a_token_without_exp_expires_by_its_expires_in(stepper: HandshakeStepper, lab: Lab) -> None:
     # An opaque access token has no exp to read (RFC 7519 §4.1.4 is a JWT's); the token
     # response's expires_in (RFC 6749 §5.1) says when it expires instead.

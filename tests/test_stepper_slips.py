@@ -285,6 +285,32 @@ def test_in_a_plain_script_a_consent_page_left_waiting_is_abandoned(leave_by: st
     assert waiting is not None and waiting.cancelled() and not stepper.awaiting_decision
 
 
+@pytest.mark.parametrize("button", ["step_up_button", "expire_button"])
+async def test_an_after_handshake_button_before_the_handshake_says_finish_it_first(
+    stepper: HandshakeStepper, button: str
+) -> None:
+    # Hidden until step 7 is done, but clicked from a cell, or in flight as Reset hid it: the
+    # step-up's call failed on the missing client, and every button stayed disabled for good.
+    assert getattr(stepper, button).disabled
+    await click(stepper, button)
+    assert isinstance(stepper.error, RuntimeError) and "finish the handshake first" in stepper.status.value
+    await click(stepper)  # and the buttons work
+    assert stepper.error is None and [r.number for r in stepper.records] == [1]
+
+
+async def test_a_reset_that_fails_says_so_and_leaves_the_buttons_working(
+    stepper: HandshakeStepper, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The reset runs as a task no one awaits: its exception was seen by no one.
+    def broken() -> Lab:
+        raise RuntimeError("the lab cannot be built again")
+
+    monkeypatch.setattr(stepper.lab, "fresh", broken)
+    await click(stepper, "reset_button")
+    assert "✕ RuntimeError: the lab cannot be built again" in stepper.status.value
+    assert not stepper.reset_button.disabled and not stepper.next_button.disabled
+
+
 async def test_call_tool_is_refused_while_a_button_runs_a_step(stepper: HandshakeStepper) -> None:
     await complete_handshake(stepper)
     stepper.expire_button.click()  # the refresh is under way

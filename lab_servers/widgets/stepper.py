@@ -50,6 +50,7 @@ from .stepper_html import (
 # and the tool called once the token has expired.
 STEP_UP_CALL: tuple[str, dict[str, Any]] = ("add_note", {"text": "added from the stepper"})
 REFRESH_CALL: tuple[str, dict[str, Any]] = ("whoami", {})
+FINISH_FIRST = "finish the handshake first (Next step until step 7 is done)"
 
 
 class HandshakeStepper:
@@ -203,21 +204,22 @@ class HandshakeStepper:
         if self.busy or self.awaiting_decision:
             raise RuntimeError("the stepper is running a step, or its consent page waits for Approve or Deny")
         if self.client is None or not self.done:
-            raise RuntimeError("finish the handshake first (Next step until step 7 is done)")
-        self.busy = True  # the buttons wait for the call, as for a click
-        self._render()
-        try:
-            return await self.client.call_tool(name, arguments)
-        finally:
-            self.busy = False
-            self._render()
+            raise RuntimeError(FINISH_FIRST)
+        self._begin()  # the buttons wait for the call, as for a click
+        # Shown as a button's call is (the status line, "Last call …"): else the line went on
+        # showing an earlier click's failure over a call that went through. Raised too: a cell asked.
+        result = await self._after_handshake(name, arguments, raises=True)
+        assert result is not None  # a failure was raised
+        return result
 
     async def _after_handshake(
-        self, name: str, arguments: dict[str, Any], ask_user: Decision | None = None
+        self, name: str, arguments: dict[str, Any] | None, ask_user: Decision | None = None, *, raises: bool = False
     ) -> dict[str, Any] | None:
         # Called with self.busy set by the click handler; like a step, a failure is shown, not raised.
         # With `ask_user`, a consent page this call leads to (a step-up's) waits for Approve or Deny,
         # as step 5 does: the user consents to the wider scope, not the stepper.
+        if self._unfinished():
+            return None
         run, client = self._run, self.client
         start = len(client.records)
         result: dict[str, Any] | None = None
@@ -227,8 +229,10 @@ class HandshakeStepper:
         try:
             result = await client.call_tool(name, arguments)
             self.error = None
-        except Exception as exc:  # noqa: BLE001 - shown in the widget, as for a step
+        except Exception as exc:  # shown in the widget, as for a step (and raised to a cell that called)
             self.error = exc
+            if raises:
+                raise
         finally:
             client.decision = default_decision
             if run == self._run:  # else a reset abandoned the call, and self.client is the new run's
@@ -241,6 +245,8 @@ class HandshakeStepper:
     async def _expire_then_call(self) -> dict[str, Any] | None:
         # Expiry is the clock passing the token's own `exp` (RFC 7519 §4.1.4); an opaque token has
         # none to read, and then its `expires_in` (RFC 6749 §5.1) from the token response counts.
+        if self._unfinished():
+            return None
         try:
             claims = decode_jwt_payload(self.client.state.access_token) or {}
             if "exp" in claims:
@@ -252,6 +258,16 @@ class HandshakeStepper:
             self._render()
             return None
         return await self._after_handshake(*REFRESH_CALL)
+
+    def _unfinished(self) -> bool:
+        """Before the handshake is done, an after-handshake button has nothing to call with: its
+        click (from a cell, or one in flight when Reset hid the button) says so and frees the
+        buttons, instead of failing on a missing client and leaving them waiting for good."""
+        if self.client is not None and self.done:
+            return False
+        self.error, self.busy = RuntimeError(FINISH_FIRST), False
+        self._render()
+        return True
 
     async def reset(self) -> None:
         if self.busy:
@@ -339,6 +355,8 @@ class HandshakeStepper:
             if old in self._owned_labs:
                 self._owned_labs.remove(old)
                 await old.aclose()
+        except Exception as exc:  # noqa: BLE001 - shown, as a step's failure: a task's exception is seen by no one
+            self.error = exc
         finally:
             self.busy = False
             self._render()
@@ -387,7 +405,7 @@ class HandshakeStepper:
         self.reset_button.disabled = self.busy
         for button in (self.step_up_button, self.expire_button):
             button.layout.display = None if self.done else "none"
-            button.disabled = self.busy or deciding
+            button.disabled = self.busy or deciding or not self.done
         self.method_buttons.disabled = self.busy
         self.progress.value = self._progress_html()
         self.status.value = self._status_html()
