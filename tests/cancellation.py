@@ -152,9 +152,9 @@ def at_rest(lab: Lab, clients: list[Any]) -> list[str]:
             problems.append(f"{server.issuer}: a fetch still shared: {shared}")
     validators = (lab.resource_server.validator, *getattr(lab.resource_server, "validators", {}).values())
     locks = [getattr(holder, name, None) for holder, name in ((v, "_fetching") for v in validators)]
-    locks += [getattr(client, "refreshing", None) for client in clients]
+    locks += [getattr(client, "renewing", None) for client in clients]
     if any(isinstance(lock, LoopLocalLock) and lock._lock.locked() for lock in locks):
-        problems.append("a lock is still held (the MCP server's JWKS fetch, a client's refresh)")
+        problems.append("a lock is still held (the MCP server's JWKS fetch, a client's refresh or step-up)")
     # A request whose app has ended is no longer one a shutdown must wait for (`asgi.shut_down`).
     running = [host.name for host in lab.network._by_address.values() if host.in_flight]
     if running:

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from lab_servers import Lab, StepError
+from lab_servers import ASCapabilities, Lab, StepError
 
 from .hostile_server import BASE, HostileServer, _json, _metadata
 
@@ -109,3 +109,112 @@ async def test_a_refresh_after_step_3_found_another_as_is_refused_by_the_client(
     client.state.issuer = "https://other.example"
     with pytest.raises(StepError, match=r"goes back only to the AS that issued it \(RFC 6749 §10.4\)"):
         await client.refresh()
+
+
+# When the old AS can no longer refresh: discover again (SEP-2352), as when it still refreshes ------
+
+AS2_HOST, AS2_ADDRESS = "auth2.example.com", "93.184.215.21"
+
+
+def forget_clients(lab: Lab) -> None:
+    lab.auth_server.registry.records.clear()
+
+
+def retire(lab: Lab) -> None:
+    lab.network.dns.remove("auth.example.com")
+
+
+async def moved_to_auth2(lab: Lab) -> Any:
+    """Notebook 06's resource_moves: a 2026-07-28 client registered by DCR at the lab's AS, then
+    the MCP server's metadata names auth2 instead."""
+    lab.add_authorization_server(AS2_HOST, AS2_ADDRESS, capabilities=ASCapabilities(cimd=False))
+    client = lab.client(revision="2026-07-28")
+    await client.run_all()
+    lab.use_authorization_server(f"https://{AS2_HOST}")
+    return client
+
+
+@pytest.mark.parametrize(
+    ("old_as", "refused"),
+    [(retire, "auth.example.com: name does not resolve"), (forget_clients, "401 invalid_client")],
+    ids=["its-name-removed", "its-registrations-dropped"],
+)
+async def test_a_refresh_the_old_as_cannot_make_sends_the_client_to_register_and_authorize_at_the_new_one(
+    old_as: Any, refused: str
+) -> None:
+    # MCP 2026-07-28: a client MUST register again when the metadata names a new AS. The 401
+    # said where the metadata is, but the refresh at the old AS failed first and every call
+    # ended in step 9 for ever, the metadata never read again.
+    async with Lab(seed=0, capabilities=ASCapabilities(cimd=False)) as lab:
+        client = await moved_to_auth2(lab)
+        old_as(lab)
+        before = len(client.records)
+        result = await client.call_tool("whoami")
+        assert result["structuredContent"]["iss"] == f"https://{AS2_HOST}"
+        records = client.records[before:]
+        assert [r.name for r in records] == [
+            "refresh", "resource-metadata", "as-metadata", "client-id", "authorize", "token", "call",
+        ]  # fmt: skip
+        assert refused in records[0].learned["error"] and "discovers again" in records[0].notes[-1]
+        assert records[3].learned["method"] == "dcr" and set(client.credential_store) == {
+            lab.issuer, f"https://{AS2_HOST}",
+        }  # fmt: skip
+        again = len(client.records)
+        await client.call_tool("whoami")  # the new AS's token: no refresh, no discovery
+        assert [r.name for r in client.records[again:]] == ["call"]
+
+
+async def test_a_user_who_denies_consent_at_the_new_as_fails_the_call_at_step_5() -> None:
+    async with Lab(seed=0, capabilities=ASCapabilities(cimd=False)) as lab:
+        client = await moved_to_auth2(lab)
+        retire(lab)
+        client.decision = "deny"
+        with pytest.raises(StepError, match=r"^step 5 \(authorize\): .*access_denied"):
+            await client.call_tool("whoami")
+
+
+async def test_an_as_that_answers_a_refresh_with_a_503_fails_the_call_at_step_9_and_nobody_is_asked_again(
+    lab: Lab,
+) -> None:
+    # Only a grant the AS refused (4xx) or an AS gone (no answer) sends the client to authorize
+    # again: a 5xx is an AS that is there but failing now, and the user's consent mends nothing.
+    seen: list[tuple[str, Any]] = []
+    lab.network.add_host("as2.example", "93.184.215.92", second_as(seen, registration=True))
+    token = {"access_token": "t1", "token_type": "Bearer", "refresh_token": "AS1-REFRESH"}
+    server = MovingServer(token=_json(token))
+    client = await moved_after_a_handshake(lab, server)
+    server.answers["token"] = _json({"error": "server_error"}, 503)
+    with pytest.raises(StepError, match=r"^step 9 \(refresh\): the token endpoint answered 503 server_error"):
+        await client.call_tool("whoami")
+    assert seen == [] and not any(e.url.startswith(AS2) for e in lab.trace.exchanges)
+
+
+async def test_a_removed_token_endpoint_answering_an_html_404_sends_the_client_to_discover_again(lab: Lab) -> None:
+    seen: list[tuple[str, Any]] = []
+    lab.network.add_host("as2.example", "93.184.215.92", second_as(seen, registration=True))
+    token = {"access_token": "t1", "token_type": "Bearer", "refresh_token": "AS1-REFRESH"}
+    server = MovingServer(token=_json(token))
+    client = await moved_after_a_handshake(lab, server)
+    server.answers["token"] = _json("<html>Not Found</html>", 404, "text/html")
+    with pytest.raises(StepError, match=r"^step 4 \(client-id\)"):  # as2 refuses every registration
+        await client.call_tool("whoami")
+    assert client.state.issuer == AS2 and seen == [("register", None)]
+
+
+@pytest.mark.parametrize("old_as", [None, retire], ids=["still-refreshing", "its-name-removed"])
+async def test_calls_made_at_once_after_the_move_register_at_the_new_as_once_and_the_user_consents_once(
+    old_as: Any,
+) -> None:
+    # Discovering again changes the token as a step-up does: one at a time, or each call
+    # registered and asked the user for itself, and their states overwrote each other's.
+    import asyncio
+
+    async with Lab(seed=0, capabilities=ASCapabilities(cimd=False)) as lab:
+        client = await moved_to_auth2(lab)
+        if old_as:
+            old_as(lab)
+        start = len(lab.trace.exchanges)
+        results = await asyncio.gather(*(client.call_tool("whoami") for _ in range(3)))
+        assert {r["structuredContent"]["iss"] for r in results} == {f"https://{AS2_HOST}"}
+        consents = [e for e in lab.trace.exchanges[start:] if e.caller == "browser" and e.method == "POST"]
+        assert len(consents) == 1 and len(lab.authorization_servers[f"https://{AS2_HOST}"].registry.records) == 1

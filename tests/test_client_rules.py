@@ -306,6 +306,35 @@ async def test_two_calls_refused_for_the_same_expired_token_refresh_once_and_the
     assert (await client.call_tool("whoami"))["structuredContent"]["sub"] == "alice"  # the grant lives
 
 
+async def test_calls_made_at_once_that_need_a_step_up_share_one_and_the_user_consents_once(lab: Lab) -> None:
+    # MCP §10.1.2: a program calling a tool repeatedly must not ask the user to consent again each
+    # time, nor when it calls at once. Each call started its own authorization: the second's state
+    # and PKCE verifier replaced the first's, which then discarded its own redirect as a state
+    # mismatch (RFC 6749 §10.12), the user consented twice, and the third call gave up after "2
+    # step-up authorizations". One step-up at a time; a call stepped up meanwhile retries.
+    import asyncio
+
+    client = (await lab.connect("cimd")).client  # its token has notes:read
+    start = len(lab.trace.exchanges)
+    results = await asyncio.gather(*(client.call_tool("add_note", {"text": f"note {i}"}) for i in range(3)))
+    assert [r["structuredContent"]["added"] for r in results] == ["note 0", "note 1", "note 2"]
+    consents = [e for e in lab.trace.exchanges[start:] if e.caller == "browser" and e.method == "POST"]
+    assert len(consents) == 1 and [r.name for r in client.records].count("step-up") == 1
+    assert client.step_ups == {}  # it went through: the count starts again
+
+
+async def test_a_client_credentials_client_calling_at_once_asks_for_the_wider_scope_once(lab: Lab) -> None:
+    import asyncio
+
+    from lab_servers.story import connect_service, publish_service_client
+
+    client = await connect_service(lab, publish_service_client(lab))
+    start = len(lab.trace.exchanges)
+    results = await asyncio.gather(*(client.call_tool("add_note", {"text": f"n{i}"}) for i in range(3)))
+    assert [r["structuredContent"]["added"] for r in results] == ["n0", "n1", "n2"]
+    assert sum(e.path == "/token" for e in lab.trace.exchanges[start:]) == 1
+
+
 # MCP §10.1.2: a client_credentials client MAY step up; with no user, it asks for itself -----------
 
 

@@ -7,6 +7,7 @@ import base64
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
+import httpx
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from joserfc import jwt
 from joserfc.jwk import ECKey, OKPKey
@@ -15,8 +16,8 @@ from ..arguments import wrong_type
 from .base import ClientBase, Decision, StepRun, check_decision
 from .browser import ConsentPage, Redirect
 from .client_id_url import redirect_uri_problem
-from .records import StepRecord
-from .server_data import member, receive, server_json, server_url
+from .records import StepRecord, TokenRequestFailed
+from .server_data import ServerDataRefused, member, receive, server_json, server_url
 from .state import Credentials, decode_jwt_payload
 
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -262,14 +263,28 @@ class AuthorizationSteps(ClientBase):
             form = {**form, "client_id": credentials.client_id}
             if credentials.token_endpoint_auth_method == "client_secret_post" and credentials.client_secret:
                 form["client_secret"] = credentials.client_secret
-        response = await receive(
-            self.http, "POST", server_url(endpoint, "the token endpoint", https=True), data=form, headers=headers
-        )
+        # A failure says whether an answer came and which (TokenRequestFailed), in the words
+        # ClientBase._step gives any failed request or refused body: after a 401, a refresh the AS
+        # can no longer make sends the client to discover again (McpStep._rpc).
+        url = server_url(endpoint, "the token endpoint", https=True)
+        try:
+            response = await receive(self.http, "POST", url, data=form, headers=headers)
+        except httpx.TransportError as exc:
+            raise TokenRequestFailed(
+                step.number, step.name, f"HTTP request to {exc.request.url} failed: {exc}", None
+            ) from None
         if response.status_code != 200:
-            body = server_json(response.content, f"the token endpoint's {response.status_code} answer",
-                               rule="RFC 6749 §5.2: a JSON object")  # fmt: skip
-            raise step.fail(
-                f"the token endpoint answered {response.status_code} {body.get('error')}: {body.get('error_description')}"
+            try:
+                body = server_json(response.content, f"the token endpoint's {response.status_code} answer",
+                                   rule="RFC 6749 §5.2: a JSON object")  # fmt: skip
+            except ServerDataRefused as refused:  # a removed endpoint's HTML 404, say
+                raise TokenRequestFailed(step.number, step.name, refused.reason, response.status_code) from None
+            raise TokenRequestFailed(
+                step.number,
+                step.name,
+                f"the token endpoint answered {response.status_code} {body.get('error')}: {body.get('error_description')}",
+                response.status_code,
+                body.get("error"),
             )
         body = server_json(response.content, "the token response", rule="RFC 6749 §5.1: a JSON object")
         if str(body.get("token_type", "")).lower() != "bearer" or not body.get("access_token"):

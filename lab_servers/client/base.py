@@ -108,8 +108,10 @@ class ClientBase:
         self.state = HandshakeState()
         self.records: list[StepRecord] = []
         self._rpc_id = 0
-        # Held while refreshing: two refreshes with one rotating refresh token kill the grant.
-        self.refreshing = LoopLocalLock()
+        # Held while the token changes (a refresh, a step-up, discovering again), one change at a
+        # time: two refreshes with one rotating refresh token kill the grant, and two authorizations
+        # overwrite each other's state and PKCE verifier and ask the user twice (McpStep._rpc).
+        self.renewing = LoopLocalLock()
         # MCP §10.1.2: step-up authorizations so far, per (resource, operation); reset on success.
         self.step_ups: dict[tuple[str, str], int] = {}
 

@@ -11,13 +11,13 @@ import httpx
 from ..arguments import wrong_type
 from ..trace import current_step
 from .client_credentials_step import ClientCredentialsStep
-from .records import StepError, StepRecord
+from .records import StepError, StepRecord, TokenRequestFailed
 from .refresh_step import RefreshStep
 from .revisions import describe_modern_error, modern_error
 from .server_data import ServerDataRefused, member, server_json
 from .step_up import StepUpStep
 from .streamable_http import json_rpc_response
-from .www_authenticate import bearer_challenge
+from .www_authenticate import Challenge, bearer_challenge
 
 # MCP §10.1.2: cap step-up retries. Two step-ups make three authorizations with the first one,
 # the most the conformance suite's auth/scope-retry-limit accepts.
@@ -151,12 +151,13 @@ class McpStep(RefreshStep, StepUpStep, ClientCredentialsStep):
 
     async def _rpc(self, message: dict[str, Any], first: httpx.Response | None = None) -> dict[str, Any]:
         """Send a JSON-RPC request with the token. On 401 invalid_token with a refresh token in
-        hand, refresh once (one refresh at a time) and retry. On 403 insufficient_scope, step up
-        (re-authorize for the union of the requested and the challenged scopes, MCP 2026-07-28
-        §11.1.2; the challenge alone before) and retry: at most `MAX_STEP_UPS` step-ups per
-        resource and operation, counted across calls until one goes through (MCP §10.1.2). On a
-        401 for a token that worked, discover again (the resource may have moved to another AS,
-        SEP-2352) and retry once."""
+        hand, refresh once and retry. On 403 insufficient_scope, step up (re-authorize for the
+        union of the requested and the challenged scopes, MCP 2026-07-28 §11.1.2; the challenge
+        alone before) and retry: at most `MAX_STEP_UPS` step-ups per resource and operation,
+        counted across calls until one goes through (MCP §10.1.2). On a 401 for a token that
+        worked, or a refresh the AS can no longer make, discover again (the resource may have
+        moved to another AS, SEP-2352) and retry once. The token changes one way at a time
+        (`renewing`), and a call whose token changed after it sent retries with the new one."""
         refreshed, rediscovered = False, False
         operation = _operation(message)
         while True:
@@ -167,6 +168,7 @@ class McpStep(RefreshStep, StepUpStep, ClientCredentialsStep):
             error = challenge.get("error") if challenge else None
             if (
                 response.status_code == 401
+                and challenge
                 and error == "invalid_token"
                 and not refreshed
                 and (self.state.tokens or {}).get("refresh_token")
@@ -175,32 +177,34 @@ class McpStep(RefreshStep, StepUpStep, ClientCredentialsStep):
                 # One refresh at a time (OAuth 2.1 §4.3.1): a second request refused for the same
                 # token would present the same refresh token again, which a rotating AS takes for
                 # reuse and answers by revoking the grant. Refreshed meanwhile: retry with the new.
-                async with self.refreshing:
+                async with self.renewing:
                     if self.state.access_token == sent_token:
-                        await self.refresh(
-                            reason=f"{message['method']} answered 401 invalid_token ({challenge.get('error_description') if challenge else ''})"
-                        )
+                        said = f"{message['method']} answered 401 invalid_token ({challenge.get('error_description')})"
+                        try:
+                            await self.refresh(reason=said)
+                        except TokenRequestFailed as failure:
+                            if rediscovered or not failure.grant_lost:
+                                raise
+                            rediscovered = True
+                            await self._rediscover_after(failure, challenge)
                 continue
             if response.status_code == 403 and challenge and error == "insufficient_scope" and self.revision.step_up:
                 # MCP §10.1.2: attempts are tracked per resource and operation, across requests: a
                 # program calling a tool in a loop must not ask the user to consent again each time.
+                # Nor calls made at once: one step-up at a time, and a call whose token was stepped
+                # up after it sent retries with that token, uncounted. Two authorizations at once
+                # overwrote each other's state and PKCE verifier (RFC 6749 §10.12: state binds the
+                # redirect to the request), and the user was asked twice.
                 key = (self.state.resource or self.mcp_url, operation)
-                if self.step_ups.get(key, 0) >= MAX_STEP_UPS:
-                    raise StepError(7, "mcp", f"{operation} still needs scope {challenge.get('scope')!r} "
-                                              f"after {MAX_STEP_UPS} step-up authorizations; giving up (MCP §10.1.2)")  # fmt: skip
-                self.step_ups[key] = self.step_ups.get(key, 0) + 1
-                record = await self.step_up(challenge, message["method"])
-                if self.state.grant == "client_credentials":
-                    # MCP §10.1.2: a client_credentials client MAY step up: no user to ask, and
-                    # no authorization code flow it registered for; it asks for the scopes itself.
-                    await self.client_credentials(scope=record.learned["union"])
-                else:
-                    await self.authorize(scope=record.learned["union"])
-                    await self.exchange_code()
+                async with self.renewing:
+                    if self.state.access_token == sent_token:
+                        await self._step_up_for(key, challenge, message["method"])
                 continue
             if response.status_code == 401 and challenge and self.state.access_token and not rediscovered:
                 rediscovered = True
-                await self._rediscover(challenge)
+                async with self.renewing:  # one discovery and authorization at a time, as above
+                    if self.state.access_token == sent_token:
+                        await self._rediscover(challenge)
                 continue
             if response.status_code == 400 and (modern := modern_error(response)) and self.state.era == "legacy":
                 raise StepError(7, "mcp", describe_modern_error(modern, self.handshake_version))
@@ -216,3 +220,29 @@ class McpStep(RefreshStep, StepUpStep, ClientCredentialsStep):
                 raise ServerDataRefused("the JSON-RPC response has neither result nor error (JSON-RPC 2.0 §5)")
             self.step_ups.pop((self.state.resource or self.mcp_url, operation), None)  # it went through
             return result
+
+    async def _step_up_for(self, key: tuple[str, str], challenge: Challenge, method: str) -> None:
+        if self.step_ups.get(key, 0) >= MAX_STEP_UPS:
+            raise StepError(7, "mcp", f"{key[1]} still needs scope {challenge.get('scope')!r} "
+                                      f"after {MAX_STEP_UPS} step-up authorizations; giving up (MCP §10.1.2)")  # fmt: skip
+        self.step_ups[key] = self.step_ups.get(key, 0) + 1
+        record = await self.step_up(challenge, method)
+        if self.state.grant == "client_credentials":
+            # MCP §10.1.2: a client_credentials client MAY step up: no user to ask, and
+            # no authorization code flow it registered for; it asks for the scopes itself.
+            await self.client_credentials(scope=record.learned["union"])
+        else:
+            await self.authorize(scope=record.learned["union"])
+            await self.exchange_code()
+
+    async def _rediscover_after(self, failure: TokenRequestFailed, challenge: Challenge) -> None:
+        """Steps 2-6 again after a 401 whose refresh the AS could not make: the refresh token and
+        the registration may have died with a move to another AS, which only the resource's
+        metadata can tell (SEP-2352; MCP 2026-07-28: a client MUST register again when it names a
+        new AS). What fails from here on (a user who denies consent) fails the call."""
+        refused = "could not be reached" if failure.status is None else f"answered {failure.status}"
+        self.records[-1].notes.append(  # the failed refresh's record: nothing ran since it was filed
+            f"the AS {refused}: this grant cannot be refreshed, and only a new authorization gets a token; "
+            "the client discovers again first, since the resource may have moved to another AS (SEP-2352)"
+        )
+        await self._rediscover(challenge)

@@ -22,6 +22,25 @@ class StepError(Exception):
         self.reason = reason
 
 
+class TokenRequestFailed(StepError):
+    """A token request the AS answered with an error (`status`, and `error`, its RFC 6749 §5.2
+    code when it sent one) or that no answer came back to (`status` None: the AS's name does not
+    resolve, nothing listens there)."""
+
+    def __init__(self, number: int, name: str, reason: str, status: int | None, error: object = None) -> None:
+        super().__init__(number, name, reason)
+        self.status = status
+        self.error = error if isinstance(error, str) else None
+
+    @property
+    def grant_lost(self) -> bool:
+        """The AS cannot or will not honour this grant any more, which only a new authorization
+        mends: no answer (the AS is gone), or a 4xx (RFC 6749 §5.2: invalid_grant, a grant revoked
+        or expired; invalid_client, a registration the AS dropped). A 5xx or a 429 is an AS that is
+        there but failing or busy now: asking the user to consent again would mend nothing."""
+        return self.status is None or (400 <= self.status < 500 and self.status != 429)
+
+
 @dataclass
 class StepRecord:
     number: int
