@@ -140,3 +140,35 @@ def test_credentials_without_a_secret_have_no_secret_to_expire() -> None:
     # RFC 7591 §3.2.1: client_secret_expires_at is the secret's; a public client never re-registers for it.
     assert not Credentials("c", None, "none", client_secret_expires_at=5).secret_expired(10)
     assert Credentials("c", "s", "client_secret_basic", client_secret_expires_at=5).secret_expired(5)
+
+
+async def test_a_client_whose_document_names_a_method_the_as_does_not_list_registers_by_dcr() -> None:
+    # MCP §5 asks only that the AS "indicates support" for CIMD, but this AS's token endpoint
+    # takes neither this document's 'none' nor any method a document may name but private_key_jwt:
+    # the client chose CIMD anyway, and the AS refused the document at step 5, DCR left untried.
+    from lab_servers import ASCapabilities
+
+    capabilities = ASCapabilities(token_endpoint_auth_methods=("private_key_jwt", "client_secret_basic"))
+    async with Lab(seed=0, capabilities=capabilities) as lab:
+        client = lab.client()
+        await client.run_all()
+        assert client.state.registration_method == "dcr"
+        assert client.records[3].learned["reasons"]["cimd"] == (
+            "skipped: the AS advertises CIMD, but the client's document authenticates with 'none', which the AS's "
+            "token_endpoint_auth_methods_supported (private_key_jwt, client_secret_basic) does not list: the AS "
+            "would refuse the document (RFC 8414 §2)"
+        )
+        assert client.state.credentials is not None
+        assert client.state.credentials.token_endpoint_auth_method == "client_secret_basic"
+
+
+def test_an_as_that_lists_no_auth_methods_takes_only_client_secret_basic_which_no_document_may_use() -> None:
+    # RFC 8414 §2: an omitted list means client_secret_basic; CIMD §4.1: no document holds a secret.
+    from lab_servers.client.registration_step import document_auth_method_problem
+
+    problem = document_auth_method_problem({}, {"token_endpoint_auth_method": "none"})
+    assert problem is not None and "means client_secret_basic alone (RFC 8414 §2)" in problem
+    assert "the document's 'none' would be refused" in problem
+    listed = {"token_endpoint_auth_methods_supported": ["none", "private_key_jwt"]}
+    assert document_auth_method_problem(listed, {}) is None  # naming none: a public client, 'none'
+    assert document_auth_method_problem(listed, {"token_endpoint_auth_method": "private_key_jwt"}) is None

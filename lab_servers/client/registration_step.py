@@ -26,6 +26,33 @@ def token_endpoint_auth_method(as_metadata: dict[str, Any], *, public: bool) -> 
     return next((m for m in preferences if m in supported), supported[0])
 
 
+def document_auth_method_problem(as_metadata: dict[str, Any], document: dict[str, Any]) -> str | None:
+    """Why this AS could not authenticate the client its document describes, or None.
+
+    MCP §5 says only to use CIMD "if the authorization server indicates support"
+    (client_id_metadata_document_supported), and is silent on how the client authenticates then.
+    But the document fixes that (CIMD §4.1: `none`, or `private_key_jwt` with published keys; never
+    a shared secret), and the AS lists what its token endpoint takes: a method it does not list is
+    refused at step 5 when the AS fetches the document, with DCR, next in MCP's order, still open
+    (the choice clients such as Claude make: the flag and `none` in the list)."""
+    # CIMD §4.1: a document with no shared secret that names no method is a public client.
+    method = document.get("token_endpoint_auth_method") or "none"
+    listed = as_metadata.get("token_endpoint_auth_methods_supported")
+    if not listed:
+        # RFC 8414 §2: omitted, the list means client_secret_basic alone, a shared secret that no
+        # document may use (CIMD §4.1): such an AS takes no document's method, 'none' least of all.
+        return (
+            f"the AS lists no token_endpoint_auth_methods_supported, which means client_secret_basic alone (RFC 8414 "
+            f"§2), a shared secret no client document may use (CIMD §4.1): the document's {method!r} would be refused"
+        )
+    if method not in listed:
+        return (
+            f"the client's document authenticates with {method!r}, which the AS's token_endpoint_auth_methods_supported "
+            f"({', '.join(listed)}) does not list: the AS would refuse the document (RFC 8414 §2)"
+        )
+    return None
+
+
 def application_type(redirect_uris: list[str]) -> str:
     """2026-07-28 client-registration §3.1: native for loopback/custom-scheme redirects, else web."""
     web = all(
@@ -99,6 +126,7 @@ class RegistrationStep(ClientBase):
         registration_endpoint = metadata.get("registration_endpoint")
         stored = self.credential_store.get(self._store_key)
         expired = stored is not None and stored.secret_expired(self.now())
+        refused = document_auth_method_problem(metadata, self.client_metadata) if cimd_flag else None
         return {
             "preregistered": (issuer in self.preregistered,
                               f"pre-registered credentials for {issuer}" if issuer in self.preregistered
@@ -109,10 +137,11 @@ class RegistrationStep(ClientBase):
                        if stored and expired
                        else f"credentials stored under {self._store_key} (client_id {stored.client_id})" if stored
                        else f"nothing stored under {self._store_key}"),
-            "cimd": (rev.cimd and cimd_flag and bool(self.client_metadata_url),
+            "cimd": (rev.cimd and cimd_flag and bool(self.client_metadata_url) and refused is None,
                      f"MCP {rev.version} has no CIMD (it arrived in 2025-11-25)" if not rev.cimd
                      else "the AS does not advertise client_id_metadata_document_supported: true" if not cimd_flag
                      else "this client has no metadata document URL" if not self.client_metadata_url
+                     else f"the AS advertises CIMD, but {refused}" if refused
                      else f"the AS advertises CIMD and the client's document is at {self.client_metadata_url}"),
             "dcr": (isinstance(registration_endpoint, str),
                     f"the AS offers registration_endpoint {registration_endpoint}" if isinstance(registration_endpoint, str)
