@@ -96,6 +96,58 @@ async def test_the_hardened_as_enforces_every_rule() -> None:
     assert (await run_cimd_rules(HARDENED)).outcome == "every rule enforced"
 
 
+# The ASPolicy field each row of the rules table shows: switched to the naive policy's value
+# alone, the row's input gets through (accepted, or fetched inside the AS's network). A row
+# whose input every AS refuses (the naive one too) names no field.
+_URL_RULE = ("http-scheme", "no-path", "root-path", "fragment", "userinfo", "dot-segment", "encoded-dot-segment",
+             "query")  # fmt: skip
+_MATCH_RULE = ("trailing-slash", "host-case", "default-port", "percent-encoding", "someone-elses-id")
+RULE_FIELDS: dict[str, str | None] = {
+    **dict.fromkeys(_URL_RULE, "require_https_client_id"),
+    **dict.fromkeys(_MATCH_RULE, "require_client_id_match"),
+    "client-secret": "forbid_shared_secrets_in_document", "shared-secret-method": "forbid_shared_secrets_in_document",
+    "no-client-name": "require_mcp_document_fields", "redirect-not-in-document": "exact_redirect_uri_match",
+    "redirect": "follow_redirects", "redirect-to-cloud-metadata": "follow_redirects", "too-large": "max_document_bytes",
+    "slow": "fetch_timeout_seconds", "html-content-type": "require_json_content_type",
+    **{c.id: "block_special_use_addresses" for c in RULE_CASES if c.id.startswith("address-")},
+    **dict.fromkeys(("private-key-jwt-without-keys", "private-key-material", "no-redirect-uris", "not-json",
+                     "json-array", "status-404", "status-203")),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", [c for c in RULE_CASES if not c.accepted_when_hardened], ids=lambda c: c.id)
+async def test_each_row_shows_its_own_rule_switching_it_off_alone_lets_the_input_through(case) -> None:
+    field = RULE_FIELDS[case.id]
+    if field is None:  # every AS refuses it, for a reason the naive AS shares
+        assert (await run_cimd_rule(case, NAIVE)).outcome == "refused"
+        return
+    without = await run_cimd_rule(case, HARDENED.but(**{field: getattr(NAIVE, field)}))
+    # A request into the AS's own network is what §8.6 and §5 forbid, whatever the AS does with the answer.
+    assert without.outcome == "accepted" or without.details["internal_requests"], without.summary
+
+
+async def test_a_percent_encoded_dot_segment_is_refused_by_the_url_rule_not_by_a_404() -> None:
+    # The host routes on the decoded path /x/../client.json; a document published only at
+    # /client.json made the naive AS "refuse" it with a 404 (CIMD §3 was never reached).
+    case = next(c for c in RULE_CASES if c.id == "encoded-dot-segment")
+    naive, hardened = await run_cimd_rule(case, NAIVE), await run_cimd_rule(case, HARDENED)
+    assert naive.outcome == "accepted", naive.summary
+    assert "encoded or not (section 3)" in hardened.details["error_description"]
+
+
+async def test_no_redirect_uris_is_refused_at_the_fetch_and_without_the_rule_by_redirect_matching() -> None:
+    # MCP §5.1.1's rule refuses it when the document is fetched, nothing cached; no AS could
+    # accept it at /authorize anyway (OAuth 2.1 §4.1.1: no redirect URI to match), and the row says so.
+    case = next(c for c in RULE_CASES if c.id == "no-redirect-uris")
+    hardened = await run_cimd_rule(case, HARDENED)
+    without = await run_cimd_rule(case, HARDENED.but(require_mcp_document_fields=False))
+    assert "the document has no redirect_uris" in hardened.details["error_description"]
+    assert hardened.details["cached"] == []
+    assert "is not in the client's metadata document" in without.details["error_description"]
+    assert without.details["cached"] == [case.client_id]
+    assert "redirect matching" in case.rule
+
+
 def test_refusing_every_input_after_a_request_inside_the_network_is_not_every_rule_enforced() -> None:
     # CIMD -02 §8.6 forbids the request itself (HARDENED.but(block_special_use_addresses=False)
     # refuses all 37 inputs, after 8 requests inside); the verdict was "0 hostile inputs accepted".

@@ -97,8 +97,10 @@ RULE_CASES: tuple[RuleCase, ...] = (
              _doc(client_id=f"https://user:pw@{ATTACKER_HOST}/client.json"), hardened_error="username or password"),
     RuleCase("dot-segment", "the URL MUST NOT have '.' or '..' segments (§3)", f"{EVIL}/x/../client.json",
              _doc(client_id=f"{EVIL}/x/../client.json"), hardened_error="'..' path segments"),
+    # The host routes on the decoded path (an ASGI path is percent-decoded, and nothing resolves its
+    # dot segments), so the document is published where the request lands: the naive AS gets it.
     RuleCase("encoded-dot-segment", "percent-encoded dot segments are dot segments (§3, RFC 3986 §2.3)", f"{EVIL}/x/%2e%2e/client.json",
-             _doc(client_id=f"{EVIL}/x/%2e%2e/client.json"), hardened_error="encoded or not"),
+             {"/x/../client.json": json_response(valid_document(f"{EVIL}/x/%2e%2e/client.json"))}, hardened_error="encoded or not"),
     RuleCase("query", "the URL SHOULD NOT have a query (§3)", f"{DOCUMENT_URL}?v=1", _doc(client_id=f"{DOCUMENT_URL}?v=1"),
              hardened_error="query"),
     # The document's client_id equals the URL, as an exact string (§4)
@@ -117,13 +119,16 @@ RULE_CASES: tuple[RuleCase, ...] = (
              hardened_error="client_secret"),
     RuleCase("shared-secret-method", "no shared-secret token_endpoint_auth_method (§4.1)", DOCUMENT_URL,
              _doc(token_endpoint_auth_method="client_secret_basic"), hardened_error="shared-secret method"),
-    RuleCase("private-key-jwt-without-keys", "private_key_jwt needs jwks or jwks_uri (§8.2)", DOCUMENT_URL,
+    RuleCase("private-key-jwt-without-keys", "private_key_jwt needs jwks or jwks_uri (§8.2; RFC 7591 §2: every AS, even the naive one)", DOCUMENT_URL,
              _doc(token_endpoint_auth_method="private_key_jwt"), hardened_error="jwks or jwks_uri"),
     RuleCase("private-key-material", "only public keys may be published (§4.1, -02; RFC 7591 §2: every AS, even the naive one)", DOCUMENT_URL,
              _doc(token_endpoint_auth_method="private_key_jwt", jwks={"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "AA", "d": "AA"}]}),
              hardened_error="private key material"),
     RuleCase("no-client-name", "MCP requires client_name (MCP §5.1.1)", DOCUMENT_URL, _doc(client_name=None), hardened_error="client_name"),
-    RuleCase("no-redirect-uris", "MCP requires redirect_uris (MCP §5.1.1)", DOCUMENT_URL, _doc(redirect_uris=None), hardened_error="redirect_uris"),
+    # No AS can accept this one at /authorize: without the rule, the document is taken and the
+    # redirect_uri then matches none of its (no) redirect URIs. The rule refuses it at the fetch.
+    RuleCase("no-redirect-uris", "MCP requires redirect_uris (MCP §5.1.1): refused at the fetch; without the rule, "
+             "redirect matching refuses it after (OAuth 2.1 §4.1.1)", DOCUMENT_URL, _doc(redirect_uris=None), hardened_error="has no redirect_uris"),
     RuleCase("redirect-not-in-document", "redirect_uri must be exactly one of the document's (§4.2, OAuth 2.1 §4.1.1)", DOCUMENT_URL,
              _doc(), redirect_uri=f"{EVIL}/callback/elsewhere", hardened_error="must match exactly", document_is_valid=True),
     RuleCase("not-json", "the document must be JSON (§4)", DOCUMENT_URL, {"/client.json": json_response(b"{client_id: nope")},
