@@ -1,7 +1,8 @@
 """Small helpers for the notebooks: exercise self-checks and showing a step that fails.
 
 Everything here prints plain, deterministic text (no addresses, paths or timings), so that the
-notebooks' stored outputs can be compared strictly by nbval.
+notebooks' stored outputs can be compared strictly by nbval. How a typed answer is read ("201
+Created", "1 of 4", "aud (audience)") is `answer_reading`'s.
 
     from lab_servers.notebook_support import check_answer, expect_failure, is_correct
     check_answer("01-prm-url", my_answer, lab)      # prints ✅, ❌ (with a hint) or ✏️
@@ -12,68 +13,20 @@ notebooks' stored outputs can be compared strictly by nbval.
 from __future__ import annotations
 
 import inspect
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from .answer_reading import canonical, date, error_code, identifier, name_set, number, text, url, url_list
 from .arguments import likely, wrong_type
-from .client import StepError
+from .client import LabClient, StepError
 from .client.discovery import authorization_server_metadata_urls, protected_resource_metadata_urls
 
-__all__ = ["EXERCISES", "Exercise", "check_answer", "expect_failure", "identifier", "is_correct", "verdicts"]
-
-
-def _text(value: Any) -> str:
-    return str(value).strip().strip("'\"").strip()
-
-
-def _word(value: Any) -> str:
-    return _text(value).lower()
-
-
-# Number words a learner may type instead of digits ("three", "zero").
-_NUMBER_WORDS = {w: i for i, w in enumerate(
-    ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"])}  # fmt: skip
-
-
-def _number(value: Any) -> Any:
-    """3, "3", "three", "3 records", "201 Created", "HTTP 201": the number given, as an int.
-    Anything without exactly one number ("1 or 2" hedges) is returned as text, so that it is
-    simply wrong, never an error."""
-    if isinstance(value, bool):
-        return _text(value)
-    if isinstance(value, int):
-        return value
-    words = re.findall(r"[a-z]+|\d+", _word(value))
-    numbers = {int(word) if word.isdigit() else _NUMBER_WORDS[word] for word in words
-               if word.isdigit() or word in _NUMBER_WORDS}  # fmt: skip
-    return numbers.pop() if len(numbers) == 1 else _text(value)
-
-
-def _date(value: Any) -> str:
-    """A revision as typed: "2025-06-18", "MCP 2025-06-18", "the 2025-06-18 revision"; two dates hedge."""
-    dates = set(re.findall(r"\d{4}-\d{2}-\d{2}", _text(value)))
-    return dates.pop() if len(dates) == 1 else _text(value)
-
-
-def _url(value: Any) -> str:
-    """A URL as typed: quotes, spaces and one trailing slash do not make it wrong (the check says
-    when the exact string differs: identifiers are compared exactly, RFC 9728 §3.3)."""
-    return _text(value).rstrip("/")
-
-
-def _url_list(value: Any) -> list[str]:
-    if isinstance(value, str):
-        value = value.replace(",", " ").split()
-    return [_url(v) for v in value]
-
-
-def _word_set(value: Any) -> set[str]:
-    if isinstance(value, str):
-        value = value.replace(",", " ").split()
-    return {_word(v) for v in value}
+__all__ = [
+    "CLAIM_NAMES_ARE_CASE_SENSITIVE", "EXERCISES", "Exercise", "case_only", "check_answer", "expect_failure", "identifier",
+    "is_correct", "verdicts",
+]  # fmt: skip
 
 
 # Verdict words: a learner may say "rejected" or "refused", "allowed" or "accepted".
@@ -118,39 +71,25 @@ _METHODS = {
 }
 
 
-def _canonical(word: str, synonyms: dict[str, tuple[str, ...]]) -> str:
-    squeezed = re.sub(r"[\s_\-.]", "", word.lower())
-    for canonical, forms in synonyms.items():
-        if squeezed in forms:
-            return canonical
-    return word.lower()
+# Words around a verdict or a method that change nothing: "(a) still accepted", "it is refused",
+# "by DCR". A negation is never one ("not accepted" names no verdict).
+_VERDICT_FILLERS = frozenset(
+    {"still", "it", "it's", "is", "gets", "get", "would", "will", "be", "the", "token", "just"}
+)
+_METHOD_FILLERS = frozenset({"the", "by", "via", "using", "with", "it", "used", "uses", "chose", "method"})
 
 
 def _choices(value: Any) -> dict[str, str]:
-    return {str(k).strip().lower(): _canonical(_word(v), _METHODS) for k, v in dict(value).items()}
+    return {str(k).strip().lower(): _method(v) for k, v in dict(value).items()}
+
+
+def _method(value: Any) -> str:
+    return canonical(value, _METHODS, _METHOD_FILLERS)
 
 
 def verdicts(value: Any) -> dict[str, str]:
-    """{"a": "Rejected", "B": "allowed"} → {"a": "refused", "b": "accepted"}."""
-    return {str(k).strip().lower(): _canonical(_word(v), _VERDICTS) for k, v in dict(value).items()}
-
-
-def identifier(value: Any) -> str:
-    """A Python name typed with spaces, hyphens, quotes, "=False" or ": False", or reached through
-    what holds it (HARDENED.pin_vetted_address, HARDENED.but(pin_vetted_address=False)): pin_vetted_address."""
-    text = re.split(r"[=:]", _word(value))[0]
-    text = re.split(r"[.(]", text)[-1].strip()
-    return re.sub(r"[\s\-]+", "_", text)
-
-
-def _error_code(value: Any) -> str:
-    """An OAuth error code typed with quotes, "error=" or spaces: invalid_client."""
-    text = _word(value).removeprefix("error").lstrip(" =:").strip().strip("'\"")
-    return re.sub(r"[\s\-]+", "_", text)
-
-
-def _s256(value: Any) -> str:
-    return _text(value)
+    """{"a": "Rejected", "B": "still allowed"} → {"a": "refused", "b": "accepted"}."""
+    return {str(k).strip().lower(): canonical(v, _VERDICTS, _VERDICT_FILLERS) for k, v in dict(value).items()}
 
 
 def _prm_url_fetched(lab: Any) -> str:
@@ -158,14 +97,45 @@ def _prm_url_fetched(lab: Any) -> str:
     return fetched[0] if fetched else protected_resource_metadata_urls(lab.mcp_url, None)[0].url
 
 
-def _code_challenge_sent(lab: Any) -> str:
-    """The code_challenge the lab's client sent in its last authorization request."""
-    sent = [e.url for e in lab.trace if e.step == "authorize" and e.method == "GET" and "code_challenge=" in e.url]
-    if not sent:
-        raise ValueError(
-            "this lab's client has sent no authorization request yet: run step 5 (client.authorize()) first"
-        )
-    return parse_qs(urlsplit(sent[-1]).query)["code_challenge"][0]
+def _code_challenges_sent(where: Any) -> list[str]:
+    """The code_challenge of each authorization request `where` sent, first to last. A lab
+    client's own is its latest (the one its code_verifier belongs to); a lab's are every one its
+    clients sent: after Run All, notebook 02's lab holds three clients' (cell n02-33 connects two)."""
+    if isinstance(where, LabClient):
+        sent = [where.state.authorization_url] if where.state.authorization_url else []
+        who = "this client"
+    else:
+        sent = [
+            e.url for e in where.trace if e.step == "authorize" and e.method == "GET" and "code_challenge=" in e.url
+        ]
+        who = "this lab's client"
+    challenges = [c for u in sent for c in parse_qs(urlsplit(u).query).get("code_challenge", [])[:1]]
+    if not challenges:
+        raise ValueError(f"{who} has sent no authorization request yet: run step 5 (client.authorize()) first")
+    return list(dict.fromkeys(challenges))
+
+
+def _other_challenges(where: Any) -> dict[str, str]:
+    """Given the lab rather than a client, the challenge of any other authorization request in it
+    is the S256 of that request's verifier, computed right."""
+    note = (
+        "That is the code_challenge of a later authorization request in this lab (another client's, or a new "
+        "step 5). To check against one client's own, pass it: check_answer('02-pkce-s256', my_challenge, client)."
+    )
+    return dict.fromkeys(_code_challenges_sent(where)[1:], note)
+
+
+def case_only(why: str) -> Callable[[Any, Any], str | None]:
+    """A near miss: the names are right but for their letter case, which counts (`why`)."""
+
+    def folded(value: Any) -> Any:
+        if isinstance(value, str):
+            return value.casefold()
+        return {v.casefold() if isinstance(v, str) else v for v in value} if isinstance(value, set) else value
+
+    return lambda given, expected: (
+        f"right but for the letter case: {why}" if folded(given) == folded(expected) else None
+    )
 
 
 @dataclass(frozen=True)
@@ -177,13 +147,21 @@ class Exercise:
     # Other answers that are right too, each with what the learner should know about it.
     also_right: dict[Any, str] = field(default_factory=dict)
     needs_lab: bool = False  # the right answer is read from the learner's lab run (passed to check_answer)
+    # Right answers read from the learner's run besides `expected`'s, each with its note.
+    also_right_in_run: Callable[[Any], dict[Any, str]] | None = None
+    # Wrong answers that deserve more than the hint: each reads (given, expected), both
+    # normalised, and says what is wrong, or None when it is not that near miss.
+    near_misses: tuple[Callable[[Any, Any], str | None], ...] = ()
+
+
+CLAIM_NAMES_ARE_CASE_SENSITIVE = "JWT claim names are case-sensitive (RFC 7519 §10.1.1) and compared as exact strings (§7.3), so this is another claim."
 
 
 EXERCISES: dict[str, Exercise] = {
     "01-prm-url": Exercise(
         "Which URL did the client fetch in step 2 to get the Protected Resource Metadata?",
         _prm_url_fetched,
-        _url,
+        url,
         "Look at the 401's WWW-Authenticate header: one of its parameters names a URL, and the header's URL "
         "wins over any URL the client could build itself (MCP §4.2).",
         needs_lab=True,
@@ -191,36 +169,37 @@ EXERCISES: dict[str, Exercise] = {
     "01-tenant-as-urls": Exercise(
         "An issuer has a path: https://auth.example.com/tenant1. List the AS metadata URLs a client tries, in order.",
         lambda lab: authorization_server_metadata_urls("https://auth.example.com/tenant1"),
-        _url_list,
+        url_list,
         "Three URLs: two where the well-known part goes between the host and the path (RFC 8414 first), "
         "then one where it goes after the path (MCP §4.3).",
     ),
     "02-register-status": Exercise(
         "Which HTTP status code does a successful POST /register return?",
         lambda lab: 201,
-        _number,
+        number,
         "Registration creates something on the server; which 2xx code says so (RFC 7591 §3.2.1)?",
     ),
     "02-records-after-three": Exercise(
         "After three DCR connections, how many registration records does the AS hold?",
         lambda lab: 3,
-        _number,
+        number,
         "Does a new DCR client in this lab remember an id from an earlier connection? And count the "
         "registration from step 4 too.",
     ),
     "02-pkce-s256": Exercise(
         "Compute the S256 code_challenge of the client's code_verifier.",
-        _code_challenge_sent,
-        _s256,
+        lambda where: _code_challenges_sent(where)[0],  # the lab's first: in notebook 02, `client`'s step 5
+        text,
         "S256 is BASE64URL(SHA256(ASCII(code_verifier))) (RFC 7636 §4.2): hashlib.sha256 over the verifier's "
         "bytes, then base64.urlsafe_b64encode, and the '=' padding removed (RFC 7636 Appendix A).",
         needs_lab=True,
+        also_right_in_run=lambda where: {} if isinstance(where, LabClient) else _other_challenges(where),
     ),
     "03-mismatch-error": Exercise(
         "A document served at https://app.example/agent.json says its client_id is "
         "https://APP.example/agent.json. Which OAuth error code does the AS answer with?",
         lambda lab: "invalid_client",
-        _error_code,
+        error_code,
         "Which part is at fault: the request's syntax, the user's decision, or the client itself? "
         "The codes are listed in RFC 6749 §4.1.2.1 and §5.2.",
         also_right={
@@ -231,15 +210,16 @@ EXERCISES: dict[str, Exercise] = {
     "03-register-requests": Exercise(
         "How many POST /register requests did the CIMD connection make?",
         lambda lab: 0,
-        _number,
+        number,
         "Filter lab.trace for exchanges whose path is /register and whose step belongs to the CIMD run.",
     ),
     "04-differing-claims": Exercise(
         "Which claims differ between the DCR token and the CIMD token?",
         lambda lab: {"client_id", "jti"},
-        _word_set,
+        name_set,
         "Compare the two decoded tokens claim by claim; one claim is the point of this notebook, "
         "and one more is unique for every token by design (RFC 7519 §4.1).",
+        near_misses=(case_only(CLAIM_NAMES_ARE_CASE_SENSITIVE),),
     ),
     "04-best-fit": Exercise(
         "For each scenario, which way of getting a client_id fits best: 'cimd', 'dcr' or 'preregistered'?",
@@ -251,19 +231,19 @@ EXERCISES: dict[str, Exercise] = {
     "06-prm-revision": Exercise(
         "In which MCP revision did Protected Resource Metadata (RFC 9728) become the way to find the AS?",
         lambda lab: "2025-06-18",
-        _date,
+        date,
         "Look at the PRM column of the timeline: the first revision that says yes.",
     ),
     "06-fallback-method": Exercise(
         "Against the DCR-only authorization server, which registration method did the modern client choose?",
         lambda lab: "dcr",
-        lambda value: _canonical(_word(value), _METHODS),
+        _method,
         "Read step 4's reasons: CIMD was skipped (why?), so the next option in MCP §5's order was taken.",
     ),
     "06-mixup-stopped": Exercise(
         "In how many of the four mix-up runs was the attack stopped?",
         lambda lab: 1,
-        _number,
+        lambda value: number(value, of=4),  # "1 of 4": the question's own total
         "The defence needs two things at once: a client that checks iss, and an honest AS that sends it.",
     ),
 }
@@ -271,7 +251,9 @@ EXERCISES: dict[str, Exercise] = {
 
 def check_answer(exercise: str, answer: Any, lab: Any = None) -> None:
     """Check a learner's answer; print ✅, ❌ with a hint, or ✏️ if no answer was given yet.
-    Returns nothing, so that the cell shows only the verdict."""
+    `lab`: the run an answer is read from, for the exercises that need one; for 02-pkce-s256, the
+    client whose code_verifier it is may be given instead. Returns nothing, so that the cell shows
+    only the verdict. What a typed answer is read as: `lab_servers.answer_reading`."""
     _check(exercise, answer, lab, quiet=False)
 
 
@@ -356,11 +338,13 @@ def _check(exercise: str, answer: Any, lab: Any, *, quiet: bool) -> bool:
             say(f"{'✅' if given.get(key) == expected[key] else '❌'} ({key}) {given.get(key, '(no answer)')}")
         say("✅ All right!" if ok else f"❌ Not quite. Hint: {spec.hint}")
         return ok
-    if isinstance(given, str) and given in spec.also_right:
-        say(f"✅ Right: {given}. {spec.also_right[given]}")
+    also_right = {**spec.also_right, **(spec.also_right_in_run(lab) if spec.also_right_in_run else {})}
+    if isinstance(given, str) and given in also_right:
+        say(f"✅ Right: {given}. {also_right[given]}")
         return True
     if given != expected:
-        say(f"❌ Not quite. Hint: {spec.hint}")
+        why = next((w for w in (miss(given, expected) for miss in spec.near_misses) if w), None)
+        say(f"❌ Not quite: {why}" if why else f"❌ Not quite. Hint: {spec.hint}")
         return False
     say(f"✅ Right: {_show(expected)}")
     if _trailing_slash_added(answer):
@@ -379,7 +363,7 @@ def _trailing_slash_added(answer: Any) -> bool:
         if isinstance(answer, list | tuple)
         else []
     )
-    return any(isinstance(t, str) and _text(t).endswith("/") and "://" in t for t in texts)
+    return any(isinstance(t, str) and text(t).endswith("/") and "://" in t for t in texts)
 
 
 def _show(value: Any) -> str:

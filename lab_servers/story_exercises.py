@@ -5,32 +5,24 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .notebook_support import EXERCISES, Exercise, verdicts
-
-
-def _word(value: Any) -> str:
-    return str(value).strip().strip("'\"").strip().lower()
-
-
-def _error_code(value: Any) -> str:
-    """invalid_grant, typed as "error=invalid_grant", "invalid grant" or with quotes."""
-    return re.sub(r"[\s\-]+", "_", _word(value).removeprefix("error").lstrip(" =:").strip().strip("'\""))
+from .answer_reading import error_code, name_set, text, without_glosses
+from .notebook_support import CLAIM_NAMES_ARE_CASE_SENSITIVE, EXERCISES, Exercise, case_only, verdicts
 
 
 def _scope_set(value: Any) -> set[str]:
-    """notes:read notes:write, typed as a set, a list, one string, or as "scope=…". Not lowercased:
-    scope values are case-sensitive strings (RFC 6749 §3.3), so NOTES:READ is another scope."""
+    """notes:read notes:write, typed as a set, a list, one string, "scope=…" or "a, b and c". Not
+    lowercased: scope values are case-sensitive strings (RFC 6749 §3.3), so NOTES:READ is another scope."""
     if isinstance(value, str):
-        text = re.sub(r"^scope\s*[=:]\s*", "", value.strip().strip("'\"").strip())
-        value = text.replace(",", " ").split()
-    return {str(v).strip().strip("'\"").strip() for v in value}
+        value = re.sub(r"^scope\s*[=:]\s*", "", text(value))
+    return name_set(value)
 
 
 def _claim(value: Any) -> str:
-    """aud, typed as "the aud claim", "audience" or with quotes."""
-    words = [w.strip("'\"") for w in _word(value).split() if w not in ("the", "claim")]
+    """aud, typed as "the aud claim", "aud (audience)", "audience" or with quotes. Not lowercased:
+    claim names are case-sensitive (RFC 7519 §10.1.1), so AUD is another claim."""
+    words = [w.strip("'\"") for w in without_glosses(text(value)).split() if w.lower() not in ("the", "claim")]
     name = " ".join(words)
-    return {"audience": "aud"}.get(name, name)
+    return "aud" if name.lower() == "audience" else name
 
 
 EXERCISES.setdefault(
@@ -39,7 +31,7 @@ EXERCISES.setdefault(
         "The client refreshed, so its first refresh token was rotated out. Someone replays that old refresh token. "
         "Which OAuth error code does the AS answer with?",
         lambda lab: "invalid_grant",
-        _error_code,
+        error_code,
         "The refresh token is the grant the client presents; which RFC 6749 §5.2 code says a grant is invalid, "
         "expired or revoked?",
     ),
@@ -54,6 +46,7 @@ EXERCISES.setdefault(
         _scope_set,
         "SEP-2350: the new request is the union of what the client asked for before and what the challenge names; "
         "the challenge alone would drop one.",
+        near_misses=(case_only("scope values are case-sensitive strings (RFC 6749 §3.3), so these are other scopes."),),
     ),
 )
 EXERCISES.setdefault(
@@ -74,6 +67,7 @@ EXERCISES.setdefault(
         lambda lab: "aud",
         _claim,
         "The token is genuine, signed by the right AS, unexpired: but whom was it minted for (RFC 8707)?",
+        near_misses=(case_only(CLAIM_NAMES_ARE_CASE_SENSITIVE),),
     ),
 )
 EXERCISES.setdefault(
@@ -82,7 +76,7 @@ EXERCISES.setdefault(
         "The MCP server asks the AS to exchange the user's token for one at https://evil.example/. Which error code "
         "does the AS answer with?",
         lambda lab: "invalid_target",
-        _error_code,
+        error_code,
         "RFC 8693 §2.2.2 adds one error code of its own for a resource or audience the AS will not issue for.",
     ),
 )
@@ -91,7 +85,7 @@ EXERCISES.setdefault(
     Exercise(
         "The client presents the same ID-JAG to the AS a second time. Which OAuth error code does the AS answer with?",
         lambda lab: "invalid_grant",
-        _error_code,
+        error_code,
         "RFC 7523 §3.1 names one error code for every assertion the AS will not accept; the jti check is one of its rules.",
     ),
 )
@@ -102,7 +96,7 @@ EXERCISES.setdefault(
         "client), and the job asks for a token again with its signed assertion. Which OAuth error code does the AS "
         "answer with?",
         lambda lab: "invalid_client",
-        _error_code,
+        error_code,
         "The assertion is how the client authenticates; which RFC 6749 §5.2 code says client authentication failed?",
     ),
 )

@@ -1,9 +1,11 @@
 """The exercises accept what a learner means, not only what the check's author typed.
 
-Every answer-matching rule of `lab_servers.notebook_support` has a case here: numbers as digits,
-words or with their reason phrase; verdict synonyms; names of registration methods; error codes
-with quotes or `error=`; URLs with a trailing slash (accepted, with a note that identifiers are
-exact strings); Python names typed with spaces. And the other direction: a wrong answer stays wrong.
+Every answer-matching rule of `lab_servers.answer_reading` has a case here: numbers as digits,
+words, with their reason phrase or a status line, "1 of 4"; verdict synonyms; names of registration
+methods; error codes with quotes or `error=`; URLs with a trailing slash (accepted, with a note that
+identifiers are exact strings); Python names typed with spaces; glosses in parentheses and filler
+words. And the other direction: a wrong answer stays wrong (a negation, a hedge, a number word the
+reader does not know, a claim name in the wrong case, two fields where one is asked for).
 """
 
 from __future__ import annotations
@@ -90,7 +92,7 @@ async def test_the_prm_url_is_the_one_the_client_fetched() -> None:
     assert not is_correct("01-prm-url", "https://mcp.example.com/mcp/.well-known/oauth-protected-resource", lab)
 
 
-@pytest.mark.parametrize("answer", [["client_id", "jti"], "jti, client_id", {"JTI", "client_id"}, "client_id jti"])
+@pytest.mark.parametrize("answer", [["client_id", "jti"], "jti, client_id", {"jti", "client_id"}, "client_id jti"])
 def test_claim_names_in_any_order_and_form(answer: object) -> None:
     assert is_correct("04-differing-claims", answer)
 
@@ -117,7 +119,8 @@ def test_one_wrong_choice_makes_the_whole_answer_wrong(capsys: pytest.CaptureFix
 
 @pytest.mark.parametrize(("word", "meant"), [("refused", "refused"), ("Rejected", "refused"), ("denied", "refused"),
                                              ("blocked", "refused"), ("accepted", "accepted"), ("Allowed", "accepted"),
-                                             ("passes", "accepted"), ("it works", "it works")])  # fmt: skip
+                                             ("passes", "accepted"), ("it works", "accepted"),  # "it": a filler
+                                             ("it depends", "it depends")])  # fmt: skip
 def test_verdict_synonyms(word: str, meant: str) -> None:
     assert verdicts({"A": word}) == {"a": meant}
 
@@ -237,7 +240,7 @@ def test_step_up_scopes_are_case_sensitive_and_the_union_is_all_of_them(answer: 
     assert not is_correct("07-step-up-union", answer)
 
 
-@pytest.mark.parametrize("answer", ["aud", "AUD", "audience", "the aud claim", "'aud' claim"])
+@pytest.mark.parametrize("answer", ["aud", "audience", "Audience", "the aud claim", "'aud' claim"])
 def test_the_passthrough_claim_may_be_named_as_a_claim(answer: str) -> None:
     assert is_correct("07-passthrough-claim", answer)
 
@@ -271,3 +274,167 @@ def test_an_answer_nested_past_any_answer_is_refused_by_name_not_a_recursion_err
         inner = inner[0]  # type: ignore[assignment]
     with pytest.raises(TypeError, match=f"the answer to {exercise} is nested deeper than any answer is"):
         check_answer(exercise, nested)
+
+
+@pytest.mark.anyio
+async def test_the_pkce_challenge_is_judged_against_the_learners_client_among_several() -> None:
+    # Notebook 02 run top to bottom: `client`'s handshake, then cell n02-33 connects two more DCR
+    # clients in the same lab. Going back to the PKCE exercise, `client`'s challenge is still right.
+    import base64
+    import hashlib
+
+    def s256(verifier: str) -> str:
+        return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode("ascii")).digest()).decode().rstrip("=")
+
+    lab = Lab(seed=0)
+    client = lab.client("dcr")
+    await client.run_all()
+    others = [(await lab.connect("dcr")).client for _ in range(2)]
+    assert client.state.code_verifier and all(o.state.code_verifier for o in others)
+    mine, theirs = s256(client.state.code_verifier), s256(others[-1].state.code_verifier or "")
+    assert is_correct("02-pkce-s256", mine, lab) and is_correct("02-pkce-s256", mine, client)
+    # Given the lab, another client's challenge is an S256 computed right too (the check says whose);
+    # given a client, only its own is.
+    assert is_correct("02-pkce-s256", theirs, lab) and not is_correct("02-pkce-s256", theirs, client)
+    assert is_correct("02-pkce-s256", theirs, others[-1])
+    assert not is_correct("02-pkce-s256", client.state.code_verifier, client)  # 'plain' is not S256
+    with pytest.raises(ValueError, match="this client has sent no authorization request yet"):
+        is_correct("02-pkce-s256", mine, lab.client("dcr"))
+
+
+@pytest.mark.parametrize(
+    ("exercise", "answer"),
+    [
+        ("02-register-status", "HTTP/1.1 201 Created"),  # the status line show_exchange prints next
+        ("02-register-status", "HTTP/2 201"),
+        ("02-register-status", 201.0),  # the type check takes floats as numbers
+        ("02-records-after-three", "3.0"),
+        ("02-records-after-three", "3 (1 from step 4 + 2 new)"),  # a gloss with numbers of its own
+        ("03-register-requests", "none"),
+        ("03-register-requests", "no requests"),
+        ("06-mixup-stopped", "1 of 4"),  # "In how many of the four runs": the four is the question's
+        ("06-mixup-stopped", "one of the four"),
+        ("06-mixup-stopped", "one out of four"),
+        ("06-mixup-stopped", "1/4"),
+        ("06-mixup-stopped", "1 (2026-07-28 client + hardened AS)"),
+        ("06-mixup-stopped", 1.0),
+    ],
+)
+def test_a_number_is_read_as_the_learner_means_it(exercise: str, answer: object) -> None:
+    assert is_correct(exercise, answer)
+
+
+@pytest.mark.parametrize(
+    ("exercise", "answer"),
+    [
+        ("02-register-status", "not 201"),  # a negation names no number
+        ("02-register-status", "isn't 201"),
+        ("02-register-status", 201.5),
+        ("02-records-after-three", "three hundred"),  # number words the reader does not add up
+        ("02-records-after-three", "not three"),
+        ("06-mixup-stopped", "twenty one"),
+        ("06-mixup-stopped", "twenty-one"),
+        ("06-mixup-stopped", "one hundred"),
+        ("06-mixup-stopped", "1 of 3"),  # not the question's total: two numbers
+        ("06-mixup-stopped", "1 (or 2)"),  # a gloss that offers another answer hedges
+        ("06-mixup-stopped", "none of the four"),
+        ("03-register-requests", "none, or 1"),
+        ("02-records-after-three", "1 of 4"),  # no total in this question: two numbers
+    ],
+)
+def test_a_number_that_is_not_the_answer_stays_wrong(exercise: str, answer: object) -> None:
+    assert not is_correct(exercise, answer)
+
+
+@pytest.mark.parametrize(
+    ("exercise", "answer"),
+    [
+        ("04-differing-claims", "client_id and jti"),
+        ("04-differing-claims", "the jti and client_id claims"),
+        ("04-differing-claims", "client_id (the point) and jti (unique per token)"),
+        ("07-revoked-jwt", {"a": "still accepted", "b": "refused"}),
+        ("07-revoked-jwt", {"a": "accepted (it never asks)", "b": "it is refused"}),
+        ("07-passthrough-claim", "aud (audience)"),
+        ("07-step-up-union", "notes:read, notes:write and notes:export"),
+        ("06-fallback-method", "DCR (RFC 7591)"),
+        ("06-fallback-method", "dynamic client registration (RFC 7591)"),
+        ("04-best-fit", {"a": "CIMD (a URL)", "b": "by DCR", "c": "pre-registered"}),
+        ("06-prm-revision", "2025-06-18 (before it: 2025-03-26)"),
+        ("03-mismatch-error", "invalid_client (RFC 6749 §5.2)"),
+        ("07-refresh-reuse", "invalid_grant (the token was rotated)"),
+    ],
+)
+def test_glosses_and_filler_words_do_not_make_a_right_answer_wrong(exercise: str, answer: object) -> None:
+    assert is_correct(exercise, answer)
+
+
+@pytest.mark.parametrize(
+    ("exercise", "answer"),
+    [
+        ("06-prm-revision", "not 2025-06-18"),  # a negation names no revision
+        ("07-revoked-jwt", {"a": "not accepted", "b": "refused"}),
+        ("07-revoked-jwt", {"a": "accepted", "b": "never refused"}),
+        ("06-fallback-method", "not DCR"),
+        ("04-differing-claims", "client_id or jti"),
+        ("04-differing-claims", "client_id and jti and sub"),
+        ("07-revoked-jwt", {"a": "accepted then refused", "b": "refused"}),
+    ],
+)
+def test_a_negated_or_hedged_answer_stays_wrong_with_glosses_and_fillers_read(exercise: str, answer: object) -> None:
+    assert not is_correct(exercise, answer)
+
+
+@pytest.mark.parametrize(
+    ("exercise", "answer"),
+    [
+        ("04-differing-claims", {"CLIENT_ID", "JTI"}),
+        ("04-differing-claims", "Client_ID, jti"),
+        ("07-passthrough-claim", "AUD"),
+        ("07-passthrough-claim", "the Aud claim"),
+    ],
+)
+def test_a_claim_name_in_the_wrong_case_is_another_claim_and_the_check_says_so(
+    exercise: str, answer: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # RFC 7519 §10.1.1: a claim name is case-sensitive; §7.3: compared as exact strings.
+    assert not is_correct(exercise, answer)
+    check_answer(exercise, answer)
+    out = capsys.readouterr().out
+    assert out.startswith("❌ Not quite: right but for the letter case") and "case-sensitive (RFC 7519 §10.1.1)" in out
+
+
+def test_scopes_in_the_wrong_case_are_told_so(capsys: pytest.CaptureFixture[str]) -> None:
+    check_answer("07-step-up-union", "NOTES:READ NOTES:WRITE NOTES:EXPORT")
+    assert "case-sensitive strings (RFC 6749 §3.3)" in capsys.readouterr().out
+    check_answer("07-step-up-union", "iss")
+    assert "Hint: SEP-2350" in capsys.readouterr().out  # a plain wrong answer gets the hint
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "HARDENED.but(pin_vetted_address=False, block_special_use_addresses=False)",
+        "HARDENED.but(block_special_use_addresses=False, pin_vetted_address=False)",
+        "pin_vetted_address and block_special_use_addresses",
+        "pin_vetted_address, block_special_use_addresses",
+    ],
+)
+def test_naming_two_policy_fields_in_any_order_is_not_the_single_field(
+    answer: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert identifier(answer) == "block_special_use_addresses and pin_vetted_address"
+    check_answer("05-rebinding-rule", answer)
+    assert capsys.readouterr().out.startswith("❌ Not quite: name one field.")
+
+
+@pytest.mark.parametrize(
+    "answer", ["HARDENED.but(**{'pin_vetted_address': False})", "pin_vetted_address (the pinning rule)"]
+)
+def test_a_single_policy_field_in_a_call_or_with_a_gloss_is_the_field(answer: str) -> None:
+    assert is_correct("05-rebinding-rule", answer)
+
+
+def test_a_url_may_end_with_one_slash_but_not_with_more() -> None:
+    # One trailing slash is forgiven (with a note); "//" is another path.
+    assert not is_correct("01-tenant-as-urls", [url + "//" for url in TENANT_URLS])
+    assert not is_correct("01-tenant-as-urls", [url + "///" for url in TENANT_URLS])

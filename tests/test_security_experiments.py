@@ -184,6 +184,14 @@ def test_the_ssrf_verdict_counts_an_unanswered_request_inside_as_an_attempt(
         assert ssrf_outcome([], [], [400, 400]) == "refused"
 
 
+def _nested(depth: int) -> dict[str, object]:
+    outer: dict[str, object] = {}
+    inner = outer
+    for _ in range(depth):
+        inner["x"] = inner = {}
+    return outer
+
+
 async def test_exercise_2s_check_accepts_a_flawless_document_with_its_own_redirect_uri() -> None:
     # The browser asks for the document's own redirect URI (compared exactly, OAuth 2.1 §2.3.1),
     # so a flawless document is accepted whichever callback it names, and nothing else decides.
@@ -213,8 +221,10 @@ async def test_exercise_2s_check_refuses_a_document_that_breaks_a_rule_and_names
         # A redirect URI no browser can send: longer than any URL, or a lone surrogate (RFC 3986 §2).
         (valid_document(CRAFTED_URL, redirect_uris=[f"{EVIL}/" + "a" * 70_000]), "❌ The browser cannot even send"),
         (valid_document(CRAFTED_URL, redirect_uris=["\ud800"]), "❌ The browser cannot even send"),
+        # Nested past what json.dumps can write: a RecursionError's traceback came out of the cell.
+        (valid_document(CRAFTED_URL, extra=_nested(5_000)), "❌ my_document is nested deeper than"),
     ],
-    ids=["unanswered", "set", "bytes", "huge-redirect-uri", "lone-surrogate"],
+    ids=["unanswered", "set", "bytes", "huge-redirect-uri", "lone-surrogate", "nested-5000-deep"],
 )
 async def test_exercise_2s_check_answers_a_document_no_as_can_read_with_a_message(document: object, said: str) -> None:
     lines: list[str] = []

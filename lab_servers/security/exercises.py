@@ -26,6 +26,13 @@ from .ssrf import run_dns_rebinding
 CRAFTED_URL = f"{EVIL}/crafted.json"
 
 
+def _one_field(given: Any, expected: Any) -> str | None:
+    """identifier() joins several names with " and ": the question asks for one."""
+    if isinstance(given, str) and " and " in given:
+        return "name one field. The question asks which single field, switched off alone, lets the attack through."
+    return None
+
+
 EXERCISES.setdefault(
     "05-which-refused",
     Exercise(
@@ -46,6 +53,7 @@ EXERCISES.setdefault(
         lambda lab: "pin_vetted_address",
         identifier,
         "The check itself still runs; what matters is which address the connection then goes to.",
+        near_misses=(_one_field,),
     ),
 )
 
@@ -107,6 +115,12 @@ async def crafted_document_accepted(document: dict[str, Any] | None, say: Any = 
         say(f"❌ my_document cannot be written as JSON: {error}.")
         say(
             "   A client metadata document is a JSON object (CIMD §4): dicts, lists [...], strings, numbers, True/False/None."
+        )
+        return False
+    except RecursionError:  # json.dumps of a dict nested thousands deep (check_answer's answers alike)
+        say("❌ my_document is nested deeper than Python's json module can write.")
+        say(
+            "   A client metadata document is a JSON object of a few fields (CIMD §4); the deepest, jwks, nests 3 levels."
         )
         return False
     redirects = document.get("redirect_uris") if isinstance(document, dict) else None

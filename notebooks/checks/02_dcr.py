@@ -42,6 +42,8 @@ assert is_correct("02-records-after-three", 3)
 # %% after: n02-33  (for _ in range(2):)
 assert len(lab.registrations) == 3 and all(c.kind == "dcr" for c in lab.registrations.values())
 assert len({c.client_name for c in lab.registrations.values()}) == 1   # three records, one name
+# Run All, then back to the PKCE exercise: the Solution is still right, beside two more clients' challenges.
+assert is_correct("02-pkce-s256", _s256, lab) and is_correct("02-pkce-s256", _s256, client)
 
 # %% after: n02-36  (sequence_diagram(client.records, title="One DCR connection, steps 1–7")
 assert [r.number for r in client.records] == [1, 2, 3, 4, 5, 6, 7]
