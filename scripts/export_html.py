@@ -13,6 +13,7 @@ folded in <details>, and any cell tagged `sanity-check` or `remove-cell` is drop
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -23,6 +24,9 @@ from nbconvert.preprocessors import TagRemovePreprocessor
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 HIDDEN_TAGS = ("sanity-check", "remove-cell")
+# A link from one notebook to another ("Next: 01 · Discovery", 00's table): the pages sit side by
+# side as NN_*.html, and no .ipynb is written beside them, so the link names the page.
+_NOTEBOOK_LINK = re.compile(r'(href=")([0-9][0-9]_[^"#/?]*)\.ipynb([#?][^"]*)?"')
 
 
 def exporter() -> HTMLExporter:
@@ -34,7 +38,13 @@ def exporter() -> HTMLExporter:
 
 def to_html(path: Path, html: HTMLExporter | None = None) -> str:
     body, _ = (html or exporter()).from_notebook_node(nbformat.read(path, as_version=4))
-    return body
+    exported = {p.stem for p in path.parent.glob("[0-9][0-9]_*.ipynb")}
+    return _NOTEBOOK_LINK.sub(lambda m: _page_link(m, exported), body)
+
+
+def _page_link(link: re.Match[str], exported: set[str]) -> str:
+    prefix, stem, rest = link.group(1), link.group(2), link.group(3) or ""
+    return f'{prefix}{stem}.html{rest}"' if stem in exported else link.group(0)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -165,3 +165,12 @@ def test_the_export_says_in_one_line_which_page_it_could_not_write(
     with pytest.raises(SystemExit) as exited:
         export.main(["--out", str(tmp_path)])
     assert exited.value.code == 1 and f"writing {page}: Is a directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_a_link_to_another_notebook_leads_to_its_exported_page(path: Path) -> None:
+    # `make html` writes NN_*.html side by side and no .ipynb: "Next: 01 · Discovery" and 00's
+    # table must name the pages, or the fallback's navigation leads nowhere.
+    pages = {f"{p.stem}.html" for p in NOTEBOOKS}
+    local = [href for href in re.findall(r'href="([^"]*)"', lab_html(path)) if not re.match(r"[a-z]+:|#", href)]
+    assert not [href for href in local if href.split("#")[0] not in pages], local
