@@ -205,11 +205,17 @@ async def serving(
             warnings.warn(
                 f"serving with seed {seed!r}: anyone who knows the seed can mint tokens this lab accepts", stacklevel=2
             )
+        lab_policy = served_policy(policy, documents_origin)
+        if not tls and lab_policy.require_https_client_id:
+            # CIMD -02 §3: a client_id URL MUST be https, and this AS's policy holds to it: every
+            # http document URL would be refused before its fetch. Advertising CIMD would send each
+            # client that prefers it (MCP §5) to that refusal (RFC 8414: metadata says what works).
+            capabilities = (capabilities or ASCapabilities.for_revision(followed.version)).but(cimd=False)
         lab = Lab(
             seed=seed if seed is not None else 0,
             ids=None if seed is not None else SystemIds(),
             clock=WallClock(),
-            policy=served_policy(policy, documents_origin),
+            policy=lab_policy,
             mcp_url=mcp_url,
             issuer=issuer,
             revision=followed,

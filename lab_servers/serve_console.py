@@ -77,11 +77,13 @@ def client_id_lines(served: ServedLab) -> list[str]:
         "removed": "  DCR is removed        there is no /register: 404 (--dcr removed)",
     }[capabilities.dcr]
     predates = not ASCapabilities.for_revision(capabilities.revision).cimd
+    plain_http = served.ca is None and served.lab.policy.require_https_client_id  # serving() turned CIMD off
     if capabilities.cimd_usable:
         cimd = ["  CIMD: these document URLs are client ids (the AS fetches the document):"]
         cimd += [f"  {client_id:<45} {who}" for client_id, who in served.client_ids]
     else:
         why = (f"revision {capabilities.revision} predates CIMD, added in 2025-11-25" if predates
+               else "--http: a client_id URL MUST be https, CIMD -02 §3; serve with TLS for CIMD" if plain_http
                else "--no-cimd" if not capabilities.cimd
                else "no token endpoint auth method a document may name, none or private_key_jwt: CIMD -02 §4.1")  # fmt: skip
         cimd = [f"  CIMD is off           a URL client_id is refused, invalid_client naming CIMD ({why})"]
@@ -96,7 +98,13 @@ def client_id_lines(served: ServedLab) -> list[str]:
             f"NO OUTSIDE CLIENT CAN GET A CLIENT ID FROM THIS AS: CIMD is off, DCR is {capabilities.dcr}, and no client is",
             "pre-registered. Useful to watch how a client copes with being refused (MCP 2026-07-28: clients MUST handle",
             "DCR rejections); to connect one, pass --dcr open, or "
-            + ("serve --revision 2025-11-25 or later for CIMD." if predates else "drop --no-cimd."),
+            + (
+                "serve --revision 2025-11-25 or later for CIMD."
+                if predates
+                else "serve with TLS (no --http) for CIMD."
+                if plain_http
+                else "drop --no-cimd."
+            ),
             *refused,
         ]
     return ["Client ids you can use:", *usable] + (["", "Refused by this AS:", *refused] if refused else [])

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from lab_servers.authorization_server import ASCapabilities
+from lab_servers.authorization_server import NAIVE, ASCapabilities
 from lab_servers.serve import ServedLab, serving
 from lab_servers.serve_console import banner
 
@@ -116,3 +116,19 @@ async def test_the_banner_says_how_the_lab_is_served_seeded_and_saved(tls_dir: P
     assert "load_trace" not in fresh and "listening on every interface" not in fresh  # served on loopback
     async with serving(mcp_port=0, as_port=0, documents_port=0, tls=False) as plain:
         assert "PLAIN HTTP (--http)" in banner(plain, seed=None, trace_file=None)
+
+
+async def test_over_plain_http_the_as_neither_advertises_nor_lists_cimd_whose_urls_must_be_https() -> None:
+    # CIMD -02 §3: a client_id URL MUST use https; the hardened AS refuses an http one before any
+    # fetch, so its documents host's http URLs are no client ids, and the metadata must not say
+    # CIMD works (a client prefers it when advertised, MCP §5). The naive policy takes them.
+    async with serving(mcp_port=0, as_port=0, documents_port=0, tls=False) as plain:
+        text = banner(plain, seed=None, trace_file=None)
+        usable = text.split("Client ids you can use:")[1].split("Refused by this AS:")[0]
+        assert "CIMD" not in usable and "/sdk-client.json" not in usable
+        assert "CIMD is off" in text and "--http: a client_id URL MUST be https" in text
+        assert "(served, but this AS refuses them as client ids)" in text
+        assert "client_id_metadata_document_supported" not in plain.lab.auth_server.metadata()
+    async with serving(mcp_port=0, as_port=0, documents_port=0, tls=False, policy=NAIVE) as naive:
+        assert naive.lab.auth_server.metadata()["client_id_metadata_document_supported"] is True
+        assert "/sdk-client.json" in banner(naive, seed=None, trace_file=None).split("Refused")[0]
