@@ -13,6 +13,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from scenarios import POLICY, make_lab  # benchmarks/scenarios.py, beside this script
 
@@ -87,18 +88,26 @@ def _client(lab: Lab, i: int) -> LabClient:
 
 def cross_talk(lab: Lab, clients: list[LabClient], records: list[list[Any]]) -> list[str]:
     """Every way client i's results mix with another's, as sentences (empty when none do): an
-    exchange sent by another caller filed in its step records; a bearer token in its requests
-    (its exchanges in the trace, by caller name) that is not its own access token, or no MCP
-    request with its token at all; a `whoami` that does not name its own client_id (its
-    document's URL for CIMD, its registration for DCR)."""
+    exchange filed in two clients' step records, or in none; one in its records that another
+    caller sent, that names another client_id (its browser's and the AS's exchanges carry no
+    caller of its own: the client_id in the URL, or the document the AS fetched, says whose they
+    are); a bearer token in its requests that is not its own access token, or no MCP request with
+    its token at all; a `whoami` that does not name its own client_id (its document's URL for
+    CIMD, its registration for DCR)."""
     sent_by: dict[str, list[Any]] = defaultdict(list)
     for exchange in lab.trace:
         sent_by[exchange.caller].append(exchange)
     problems: list[str] = []
+    owner: dict[int, int] = {}
     for i, (client, steps) in enumerate(zip(clients, records, strict=True)):
         caller = f"client-{i}"
-        foreign = {e.caller for step in steps for e in step.exchanges if e.caller.startswith("client-")} - {caller}
-        problems += [f"{caller}: its records hold an exchange sent by {other}" for other in sorted(foreign)]
+        credentials = client.state.credentials
+        own_id = client_document_url(i) if client.method == "cimd" else (credentials.client_id if credentials else None)
+        for exchange in (e for step in steps for e in step.exchanges):
+            if exchange.seq in owner:
+                problems.append(f"#{exchange.seq} is in the records of client-{owner[exchange.seq]} and {caller}")
+            owner[exchange.seq] = i
+            problems += [f"{caller}: #{exchange.seq} {why}" for why in _whose(exchange, caller, own_id)]
         token = client.state.access_token
         bearers = [
             (e, header[len("Bearer ") :])
@@ -108,14 +117,29 @@ def cross_talk(lab: Lab, clients: list[LabClient], records: list[list[Any]]) -> 
         problems += [f"{caller}: #{e.seq} carries another token" for e, sent in bearers if sent != token]
         if token is None or not any(e.url.split("?")[0] == lab.mcp_url for e, sent in bearers if sent == token):
             problems.append(f"{caller}: no MCP request carried its own access token")
-        credentials = client.state.credentials
-        own_id = client_document_url(i) if client.method == "cimd" else (credentials.client_id if credentials else None)
         if credentials is None or credentials.client_id != own_id:
             problems.append(f"{caller}: its credentials are not its own")
         named = (client.state.whoami or {}).get("client_id")
         if own_id is None or named != own_id:
             problems.append(f"{caller}: whoami names {named!r}")
+    unowned = [e.seq for e in lab.trace if e.seq not in owner]
+    if unowned:
+        problems.append(f"{len(unowned)} exchanges are in no client's records, e.g. #{unowned[0]}")
     return problems
+
+
+def _whose(exchange: Any, caller: str, own_id: str | None) -> list[str]:
+    """Why `exchange`, filed in `caller`'s records, is another client's (empty when it is not)."""
+    why = []
+    if exchange.caller.startswith("client-") and exchange.caller != caller:
+        why.append(f"was sent by {exchange.caller}")
+    named = parse_qs(urlsplit(exchange.url).query).get("client_id", [])
+    if any(client_id != own_id for client_id in named):
+        why.append(f"names client_id {named[0]!r}")
+    document = exchange.url.split("?")[0]
+    if "/clients/" in document and document != own_id:
+        why.append(f"fetched another client's document {document}")
+    return why
 
 
 def concurrent_rounds(revision: str, counts: list[int], rounds: int) -> dict[int, list[dict[str, Any]]]:

@@ -24,6 +24,7 @@ import os
 import re
 import shlex
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -114,7 +115,11 @@ def timed(name: str, commands: list[list[str]], env: dict[str, str] | None = Non
     started = time.perf_counter()
     out, failed, returncode = "", "", 0
     for command in commands:
-        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False, env=env)
+        try:
+            done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False, env=env)
+        except OSError as error:  # the recipe's program is missing: nothing ran, and that is the result
+            returncode, failed = 127, f"{shlex.join(command)} did not start: {error.strerror}: {command[0]}"
+            break
         out += done.stdout
         if done.returncode:
             returncode = done.returncode
@@ -182,7 +187,11 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
 def main() -> int:
     args = parse_arguments()
     recipe = makefile_recipe("test")
-    machine = setting(str(ROOT / recipe[-1][0]))  # the Python make runs pytest with
+    python = ROOT / recipe[-1][0]  # the Python make runs pytest with
+    if not python.exists():  # the recipes are run as make would, but make's setup-test is not
+        print(f"needs {recipe[-1][0]}, which `make setup-test` installs: run it first", file=sys.stderr)
+        return 1
+    machine = setting(str(python))
     print(
         f"{machine['cores']} cores; Python {machine['python']}; make test runs: {' ; '.join(map(shlex.join, recipe))}"
     )

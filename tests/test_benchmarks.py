@@ -221,6 +221,36 @@ def test_the_concurrent_cross_talk_check_sees_a_token_or_a_whoami_of_another_cim
     assert "client-0: whoami names 'https://app.example/clients/2.json'" in swapped_whoami
 
 
+def test_the_concurrent_cross_talk_check_sees_another_clients_browser_and_as_exchanges_in_a_record(
+    benchmark: Callable[[str], Any],
+) -> None:
+    """The browser's and the AS's exchanges carry no client's caller name: the client_id in the
+    URL and the document fetched say whose they are, and each exchange belongs to one record."""
+    concurrency = benchmark("concurrency")
+    scenarios = benchmark("scenarios")
+
+    async def checked() -> tuple[list[str], list[str], list[str]]:
+        async with scenarios.make_lab("2026-07-28", seed=0, policy=scenarios.POLICY) as lab:
+            clients = [concurrency._client(lab, i) for i in range(4)]
+            records = await asyncio.gather(*(client.run_all() for client in clients))
+            clean = concurrency.cross_talk(lab, clients, records)
+            authorize = [next(r for r in steps if r.name == "authorize") for steps in records]
+            mine = authorize[0].exchanges
+            authorize[0].exchanges = authorize[2].exchanges  # client-2's, filed in client-0's record
+            swapped = concurrency.cross_talk(lab, clients, records)
+            authorize[0].exchanges = mine + authorize[2].exchanges[:1]  # one exchange in two records
+            return clean, swapped, concurrency.cross_talk(lab, clients, records)
+
+    clean, swapped, doubled = asyncio.run(checked())
+    assert clean == []
+    assert [
+        p for p in swapped if p.startswith("client-0:") and "names client_id 'https://app.example/clients/2.json'" in p
+    ]
+    assert [p for p in swapped if p.startswith("client-0:") and "another client's document" in p]
+    assert [p for p in swapped if "exchanges are in no client's records" in p]
+    assert [p for p in doubled if "is in the records of client-0 and client-2" in p]
+
+
 @pytest.mark.parametrize(
     ("arguments", "said"),
     [
@@ -516,3 +546,22 @@ def test_a_run_of_the_suite_that_skipped_tests_is_not_held_against_its_target(be
     assert suite.skipped_by_target([fast, pytest_run]) == {"test_fast_skipped": 0, "test_skipped": 5}
     verdict = suite.judged(238.5, 240.0, 5)
     assert "5 skipped" in verdict and "not held against its target (≤ 240 s)" in verdict
+
+
+def test_the_suite_benchmark_without_its_venv_says_what_to_run_and_a_missing_program_is_a_failed_run(
+    benchmark: Callable[[str], Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It runs make's recipes itself, so make's setup-test never ran: a traceback from Popen said so.
+    suite = benchmark("suite")
+    monkeypatch.setattr(suite, "makefile_recipe", lambda target: [[".venv-absent/bin/python", "-m", "pytest"]])
+    monkeypatch.setattr(sys, "argv", ["suite.py", "--fast-only"])
+    assert suite.main() == 1
+    assert "needs .venv-absent/bin/python, which `make setup-test` installs" in capsys.readouterr().err
+    result, out = suite.timed("test_fast", [[".venv-absent/bin/python", "-V"]])
+    assert result.returncode == 127 and "did not start" in result.summary and out == ""
+
+
+@pytest.mark.parametrize("samples", [[10.0, 13.0], [10.0, 11.0, 13.0], [10.0, 10.0, 11.0, 11.0, 13.0]])
+def test_a_p90_is_a_time_some_handshake_took_at_most(benchmark: Callable[[str], Any], samples: list[float]) -> None:
+    # statistics.quantiles' exclusive default extrapolates past the slowest of fewer than 9 samples.
+    assert min(samples) <= benchmark("handshake")._p90(samples) <= max(samples)
