@@ -21,10 +21,11 @@ import functools
 import json
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["DEFAULT_LIMITS", "JsonLimits", "JsonRejected", "parse_json"]
+__all__ = ["DEFAULT_LIMITS", "JsonLimits", "JsonRejected", "array_elements", "parse_json"]
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,61 @@ def parse_json(data: bytes | str, limits: JsonLimits = DEFAULT_LIMITS, *, what: 
         # a lone surrogate needs a \u escape or one in a `str` text (UTF-8 cannot carry it).
         _check_strings(value, limits, what)
     return value
+
+
+# RFC 8259 §2: insignificant whitespace, and the tokens that nest: a string (read as _STRING
+# reads one, so a bracket inside one is no bracket) or a bracket.
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+_NESTING = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+(?:"|\\?\Z)|[\[\]{}]', re.DOTALL)
+
+
+def array_elements(text: str, limits: JsonLimits = DEFAULT_LIMITS, *, what: str = "the JSON text") -> Iterator[Any]:
+    """The elements of the JSON array `text`, each parsed by `parse_json` within `limits` and
+    handed over before the next is read: a caller that refuses one has not paid for those after it.
+    `parse_json` of the whole array builds every element first (100 MiB of `{},` is 35 million
+    dicts, 9 GB, before the first could be looked at). `limits` apply to each element."""
+    at = _WHITESPACE.match(text).end()  # type: ignore[union-attr]  # `*` matches even ""
+    if not text.startswith("[", at):
+        raise JsonRejected(f"{what} is not a JSON array (RFC 8259 §5)")
+    at = _WHITESPACE.match(text, at + 1).end()  # type: ignore[union-attr]
+    number = 0
+    while not text.startswith("]", at):
+        number += 1
+        end = _element_end(text, at, limits, f"{what}'s element {number}")
+        yield parse_json(text[at:end], limits, what=f"{what}'s element {number}")
+        at = _WHITESPACE.match(text, end).end()  # type: ignore[union-attr]
+        if text.startswith(",", at):
+            at = _WHITESPACE.match(text, at + 1).end()  # type: ignore[union-attr]
+        elif not text.startswith("]", at):
+            raise JsonRejected(f"{what} is not valid JSON: ',' or ']' expected after element {number} (RFC 8259 §5)")
+    if _WHITESPACE.match(text, at + 1).end() != len(text):  # type: ignore[union-attr]
+        raise JsonRejected(f"{what} is not valid JSON: there is more after the array's ']' (RFC 8259 §2)")
+
+
+def _element_end(text: str, at: int, limits: JsonLimits, what: str) -> int:
+    """Where the value that begins at `at` ends: past its closing bracket, found by a flat scan
+    that stops at max_depth (the nesting a recursive parser may then be given), or past a scalar."""
+    if text.startswith(("[", "{"), at):
+        depth = 0
+        for token in _NESTING.finditer(text, at):
+            bracket = token.group()  # or a string, which neither opens nor closes
+            if bracket in ("[", "{"):
+                depth += 1
+                if depth > limits.max_depth:
+                    raise JsonRejected(
+                        f"{what} is nested deeper than {limits.max_depth} levels (RFC 8259 §9: depth limit)"
+                    )
+            elif bracket in ("]", "}"):
+                depth -= 1
+                if depth == 0:
+                    return token.end()
+        raise JsonRejected(f"{what} is not valid JSON: an array or object is left open (RFC 8259 §5, §4)")
+    try:  # a scalar: no nesting to bound
+        return int(_decoder(limits).raw_decode(text, at)[1])
+    except (_NumberRefused, ValueError):
+        # parse_json says what is wrong with it, from the next ',' or ']' on left out.
+        cut = min((i for i in (text.find(",", at), text.find("]", at)) if i >= 0), default=len(text))
+        return cut if cut > at else len(text)
 
 
 def _check_structure(text: str, limits: JsonLimits, what: str) -> None:

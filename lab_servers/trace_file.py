@@ -19,12 +19,13 @@ import contextlib
 import json
 import os
 import stat
-from dataclasses import MISSING, asdict, fields
+from collections.abc import Iterator
+from dataclasses import MISSING, asdict, fields, replace
 from pathlib import Path
 from typing import Any
 
 from .arguments import wrong_type
-from .bounded_json import JsonRejected, parse_json
+from .bounded_json import JsonRejected, array_elements, parse_json
 from .local_files import read_regular_file
 from .trace import RECORDED_JSON, Exchange, Trace
 
@@ -190,33 +191,82 @@ def load_trace(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Trace:
         bad = data.count(b"\n", 0, error.start) + 1
         raise ValueError(f"{what}: line {bad} is not UTF-8 (RFC 8259 §8.1)") from None
     del data
-    rows: list[tuple[str, Any]] = []
     try:
-        # Through the bounded parser: a file nested 3,000 deep made json.loads raise RecursionError.
+        # Each exchange is judged as soon as it is read, before the next: a stranger's 100 MiB of
+        # `{}` lines were all parsed and kept (9 GB, minutes) before line 1 was refused.
         if text.lstrip().startswith("["):
-            document = parse_json(text, RECORDED_JSON, what="the file")
-            rows = [(f"exchange {i}", row) for i, row in enumerate(document if isinstance(document, list) else [], 1)]
+            # Trace.to_json(): one trace, parsed an element at a time (bounded_json.array_elements).
+            elements = array_elements(text, RECORDED_JSON, what="the file")
+            runs = [[_exchange(row, f"exchange {number}", what) for number, row in enumerate(elements, 1)]]
         else:
-            # JSON Lines ends a line at "\n" alone: str.splitlines also split at U+2028, U+0085 and
-            # the like, which a stranger's body holds as sent (`line` writes ensure_ascii=False),
-            # so one such request made the whole saved trace unreadable.
-            for number, line in enumerate(text.split("\n"), 1):
-                if line.strip():
-                    rows.append((f"line {number}", parse_json(line, RECORDED_JSON, what=f"line {number}")))
+            runs = _runs(text, what)
     except JsonRejected as error:  # it names the file, or the line, itself
         raise ValueError(f"{what}: {error}") from None
     trace = Trace()
-    exchanges = []
-    for where, row in rows:
-        try:
-            exchanges.append(exchange_from_json(row))
-        except ValueError as error:
-            raise ValueError(f"{what}: {where}: {error}") from None
-    for exchange in sorted(exchanges, key=lambda e: e.seq):
-        trace.exchanges.append(exchange)
-        trace._started = max(trace._started, exchange.seq)
-        trace._finished = max(trace._finished, exchange.done)
+    for run in runs:
+        # Each run numbered on from the one before: its #1 follows the last run's last exchange.
+        seq_before, done_before = trace._started, trace._finished
+        for read in sorted(run, key=lambda e: e.seq):
+            exchange = read
+            if seq_before:
+                exchange = replace(read, seq=read.seq + seq_before, done=read.done and read.done + done_before)
+            trace.exchanges.append(exchange)
+            trace._started = max(trace._started, exchange.seq)
+            trace._finished = max(trace._finished, exchange.done)
     return trace
+
+
+def _runs(text: str, what: str) -> list[list[Exchange]]:
+    """The exchanges of a JSON Lines file, run by run of `serve`.
+
+    The writer appends, so a second `serve` given the same --trace-file adds its lines after the
+    first's, its numbers starting again at #1: sorted together by `seq`, two runs became one
+    trace of interleaved exchanges with the same numbers, drawn as nesting that never happened.
+    `serve` writes each exchange as it finishes, so within a run `done` (the order they finished
+    in) only rises: a line whose `done` does not is the first of the next run. Within a run no
+    two exchanges have the same `seq`; a line that repeats one is refused by name (two runs
+    writing to the file at once mix their lines past telling apart)."""
+    runs: list[list[Exchange]] = []
+    seen: dict[int, int] = {}  # seq -> the line it was first seen on, in this run
+    last_done = 0
+    for number, line in _lines(text):
+        exchange = _exchange(parse_json(line, RECORDED_JSON, what=f"line {number}"), f"line {number}", what)
+        if not runs or 0 < exchange.done <= last_done:
+            runs.append([])
+            seen.clear()
+        if exchange.seq in seen:
+            raise ValueError(
+                f"{what}: line {number}: seq {exchange.seq} is line {seen[exchange.seq]}'s too, and `done` does not"
+                " start again between them as it does where a run of serve begins: one run numbers each exchange"
+                " once, so these lines are no one run's (two runs writing to this file at once mix their lines)"
+            )
+        seen[exchange.seq] = number
+        last_done = exchange.done or last_done
+        runs[-1].append(exchange)
+    return runs
+
+
+def _lines(text: str) -> Iterator[tuple[int, str]]:
+    """The non-blank lines of `text`, numbered from 1, one at a time.
+
+    JSON Lines ends a line at "\n" alone: str.splitlines also split at U+2028, U+0085 and the
+    like, which a stranger's body holds as sent (`line` writes ensure_ascii=False), so one such
+    request made the whole saved trace unreadable. (And `split` made all of them at once.)"""
+    start, number = 0, 0
+    while start < len(text):
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end
+        number, line = number + 1, text[start:end]
+        if line.strip():
+            yield number, line
+        start = end + 1
+
+
+def _exchange(row: Any, where: str, what: str) -> Exchange:
+    try:
+        return exchange_from_json(row)
+    except ValueError as error:
+        raise ValueError(f"{what}: {where}: {error}") from None
 
 
 def access_tokens(trace: Trace) -> list[str]:

@@ -323,3 +323,73 @@ def test_only_the_token_endpoints_200_answers_give_access_tokens(tmp_path: Path)
     issued = replace(STRANGER, url="https://auth.example.com/token", response_body=answer)
     others = [replace(issued, status=400), replace(issued, url="https://auth.example.com/register")]
     assert access_tokens(Trace(exchanges=[issued, *others])) == ["t1"]
+
+
+def test_a_hostile_file_is_refused_at_its_first_bad_exchange_before_the_rest_is_parsed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 100 MiB of `{}` lines were all parsed and kept (9.2 GB, 279 s) before line 1 was refused:
+    # each line, and each element of an array, is now judged as soon as it is read.
+    parsed: list[object] = []
+    parse = trace_file_module.parse_json
+    monkeypatch.setattr(trace_file_module, "parse_json", lambda *a, **k: parsed.append(a) or parse(*a, **k))
+    path = tmp_path / "trace.jsonl"
+    path.write_text("{}\n" * 1000 + "not json\n")
+    with pytest.raises(ValueError, match=re.escape("line 1: not a lab trace line: missing fields")):
+        load_trace(path)
+    assert len(parsed) == 1
+    path.write_text("[" + "{}, " * 1000 + "not json]")  # Trace.to_json()'s form: element by element
+    with pytest.raises(ValueError, match=re.escape("exchange 1: not a lab trace line: missing fields")):
+        load_trace(path)
+
+
+@pytest.mark.parametrize(
+    ("document", "says"),
+    [
+        ("[" + "[" * 40 + "]" * 40 + "]", "the file's element 1 is nested deeper than 32 levels"),
+        ('[{"a": "]"', "the file's element 1 is not valid JSON: an array or object is left open"),
+        ("[X X]", "',' or ']' expected after element 1"),
+        ("[X] []", "there is more after the array's ']'"),
+        ("[1e999]", "the file's element 1 has a number out of range"),
+    ],
+)
+def test_a_saved_trace_array_that_is_no_json_the_lab_reads_is_refused_saying_why(
+    tmp_path: Path, document: str, says: str
+) -> None:
+    path = tmp_path / "trace.json"
+    path.write_text(document.replace("X", TraceWriter.line(STRANGER).decode().strip()), encoding="utf-8")
+    with pytest.raises(ValueError, match=re.escape(says)):
+        load_trace(path)
+    path.write_text('[ {"a": "[{"}\n]  ')  # a bracket inside a string neither opens nor closes
+    with pytest.raises(ValueError, match=re.escape("exchange 1: not a lab trace line: unknown fields ['a']")):
+        load_trace(path)
+
+
+def run_of(tag: str, *finished: int) -> list[Exchange]:
+    """One run of `serve` as its writer saves it: each exchange as it finishes (`done` 1, 2, …),
+    `finished` naming the order of their `seq`s."""
+    return [
+        replace(STRANGER, seq=seq, done=done, url=f"{STRANGER.url}?{tag}{seq}") for done, seq in enumerate(finished, 1)
+    ]
+
+
+def test_runs_appended_to_one_file_load_one_after_the_other_each_numbered_on_from_the_last(tmp_path: Path) -> None:
+    # The writer appends: a second `serve` with the same --trace-file starts again at #1. Sorted
+    # together by seq, the two runs were interleaved, two #1s, two #2s, drawn as nesting that never was.
+    path = tmp_path / "trace.jsonl"
+    first, second = run_of("a", 2, 1, 3), run_of("b", 1, 2)  # a's #2 finished inside its #1
+    path.write_bytes(b"".join(TraceWriter.line(e) for e in first + second))
+    loaded = load_trace(path)
+    assert [(e.seq, e.done, e.url.rsplit("?", 1)[1]) for e in loaded] == [
+        (1, 2, "a1"), (2, 1, "a2"), (3, 3, "a3"), (4, 4, "b1"), (5, 5, "b2"),
+    ]  # fmt: skip
+    assert loaded.mark() == 5 and loaded.start() == 6  # the next exchange would be #6
+
+
+def test_a_number_repeated_within_one_run_is_refused_by_its_line(tmp_path: Path) -> None:
+    # Two runs writing to one file at once: `done` rises across the mix, and no run is told apart.
+    path = tmp_path / "trace.jsonl"
+    mixed = [replace(STRANGER, seq=1, done=1), replace(STRANGER, seq=2, done=2), replace(STRANGER, seq=1, done=3)]
+    path.write_bytes(b"".join(TraceWriter.line(e) for e in mixed))
+    with pytest.raises(ValueError, match=re.escape("line 3: seq 1 is line 1's too")):
+        load_trace(path)
