@@ -71,7 +71,7 @@ from .serve_tls import (
     server_context,
     tls_handshakes,
 )
-from .serve_trace import TraceRecorder
+from .serve_trace import TraceRecorder, print_and_save
 from .trace import Exchange
 
 
@@ -222,6 +222,7 @@ async def serving(
             capabilities=capabilities,
             access_token_algorithm=access_token_algorithm,
         )
+        print_and_save(lab.trace, on_exchange)
         verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(ca.ca_certificate)) if ca else True
         connect_outside(lab, documents_origin, verify)
         documents = MetadataHost(f"{named}:{ports[2]}")
@@ -264,7 +265,7 @@ async def serving(
                 inner, own_origins=origins, allowed_hosts=(named,), any_host=any_host, refusal=refusal
             )
             # Before those gates, the Host they judge is the one RFC 9112 §3.2.2 says the request means.
-            recorded = TraceRecorder(Rfc9112(guarded, refusal=refusal), lab.trace, lab.clock.now, on_exchange)
+            recorded = TraceRecorder(Rfc9112(guarded, refusal=refusal), lab.trace, lab.clock.now)
             config = uvicorn.Config(
                 recorded,
                 log_level="warning",

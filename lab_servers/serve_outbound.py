@@ -7,21 +7,26 @@ keys over the socket too. None of these clients keeps a connection open between 
 from __future__ import annotations
 
 import ssl
+from urllib.parse import urlsplit
 
 import httpx
 
 from .authorization_server.defensive_fetch import OutOfReach, Resolver, is_special_use
-from .lab import AS_HOST, Lab
+from .lab import Lab
 from .network.network import HttpxTransport
 
 
 class _OutsideOrigins(httpx.AsyncBaseTransport):
     """The AS's fetches: to the trusted local origin over a real socket (TLS verified with the
-    lab's CA), to everything else over the lab's virtual network as in the in-process lab."""
+    lab's CA), to everything else over the lab's virtual network as in the in-process lab (its
+    app.example, and what a notebook publishes on a served lab's network). The network records
+    those in the served trace, which prints and saves them (`serve_trace.print_and_save`), as
+    sent by the served AS's own host: they were credited to auth.example.com, which the served
+    lab does not have."""
 
     def __init__(self, lab: Lab, origin: str, verify: ssl.SSLContext | bool, limits: httpx.Limits) -> None:
         self.origin = origin
-        self.virtual = HttpxTransport(lab.network, AS_HOST)
+        self.virtual = HttpxTransport(lab.network, urlsplit(lab.issuer).netloc)
         self.real = httpx.AsyncHTTPTransport(verify=verify, limits=limits)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:

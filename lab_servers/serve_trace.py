@@ -26,13 +26,27 @@ MAX_SERVED_BODY_CHARS = 4_096
 MAX_SERVED_HEADERS = 40  # a browser sends ~20; 16 KiB of tiny headers cost ~0.5 MB as Python tuples
 
 
+def print_and_save(trace: Trace, on_exchange: Callable[[Exchange], None]) -> None:
+    """Hand every exchange recorded in a served lab's `trace` to `on_exchange` (serve prints it
+    and saves it to --trace-file) as it is recorded, then keep the trace bounded. On the trace
+    itself, not in `TraceRecorder`: the served AS's fetch of a document on the lab network
+    (https://app.example/client.json, `serve_outbound`) is recorded there by the network, and was
+    neither printed nor saved."""
+
+    def recorded(exchange: Exchange) -> None:
+        try:
+            on_exchange(exchange)
+        finally:
+            _keep_bounded(trace, exchange)
+
+    trace.on_record = recorded
+
+
 class TraceRecorder:
     """ASGI middleware recording every HTTP exchange an app serves, whoever the caller is."""
 
-    def __init__(
-        self, app: ASGIApp, trace: Trace, clock_now: Callable[[], int], on_exchange: Callable[[Exchange], None]
-    ):
-        self.app, self.trace, self.clock_now, self.on_exchange = app, trace, clock_now, on_exchange
+    def __init__(self, app: ASGIApp, trace: Trace, clock_now: Callable[[], int]):
+        self.app, self.trace, self.clock_now = app, trace, clock_now
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -75,7 +89,7 @@ class TraceRecorder:
             host, target = _target(scope, named.get("host", ""))
             user_agent = named.get("user-agent", "").split(" ")[0]
             client = scope.get("client") or ("?", 0)
-            exchange = self.trace.record(
+            self.trace.record(
                 seq,
                 caller=user_agent or client[0],
                 host=host,
@@ -90,8 +104,6 @@ class TraceRecorder:
                 error=gone,
                 at=self.clock_now(),
             )
-            self.on_exchange(exchange)
-            _keep_bounded(self.trace, exchange)
 
 
 def _target(scope: Scope, host: str) -> tuple[str, str]:

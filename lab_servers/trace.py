@@ -12,7 +12,7 @@ import bisect
 import contextlib
 import contextvars
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 
 from .arguments import wrong_type
@@ -186,6 +186,9 @@ class Trace:
     exchanges: list[Exchange] = field(default_factory=list)
     _started: int = 0
     _finished: int = 0
+    # Told of each exchange as it is recorded, whoever records it: a served lab prints and saves
+    # every one (`serve_trace.print_and_save`), the lab network's own fetches too.
+    on_record: Callable[[Exchange], None] | None = field(default=None, compare=False, repr=False)
 
     def start(self) -> int:
         """Reserve the sequence number of a request that is about to be sent."""
@@ -203,6 +206,8 @@ class Trace:
             bisect.insort(self.exchanges, exchange, key=lambda e: e.seq)
         if context is not None and context.collected is not None:
             context.collected.append(exchange)
+        if self.on_record is not None:
+            self.on_record(exchange)
         return exchange
 
     def mark(self) -> int:

@@ -77,6 +77,24 @@ async def test_an_ip_literal_a_lab_name_answers_with_is_within_the_served_as_s_r
     assert page.status_code < 500 and "is not fetched" not in page.text, page.text
 
 
+async def test_the_served_as_s_fetch_on_the_lab_network_is_printed_and_saved_from_its_true_host(
+    tls_dir: Path,
+) -> None:
+    # serve "prints every exchange as it happens", and --trace-file keeps them all: the AS's fetch
+    # of https://app.example/client.json went over the lab network, which recorded it in the
+    # trace, unprinted and unsaved, as sent by auth.example.com, a host the served lab has not.
+    printed: list[str] = []
+    async with (
+        served(tls_dir, on_exchange=lambda exchange: printed.append(exchange.summary())) as lab,
+        httpx.AsyncClient(verify=trusting(tls_dir)) as http,
+    ):
+        await authorization_page(lab, http, "https://app.example/client.json", "https://app.example/callback")
+        in_memory = [exchange.summary() for exchange in lab.lab.trace]
+    issuer_host = urlsplit(lab.issuer).netloc
+    assert f"#2 {issuer_host} → app.example: GET /client.json → 200" in printed, printed
+    assert sorted(printed) == sorted(in_memory) and len(printed) == 2
+
+
 @pytest.mark.parametrize("dcr", ["initial_access_token", "closed", "removed"])
 async def test_a_document_out_of_reach_names_serve_no_cimd_only_where_dcr_is_open(tls_dir: Path, dcr: str) -> None:
     # "with serve --no-cimd a client that sends its own registers by DCR" is a way in only where

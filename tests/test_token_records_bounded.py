@@ -278,7 +278,7 @@ async def test_serve_mode_passes_a_lifespan_through_to_the_app_unrecorded() -> N
         seen.append(scope["type"])
 
     trace = Trace()
-    await TraceRecorder(app, trace, lambda: 0, lambda exchange: None)({"type": "lifespan"}, None, None)  # type: ignore[arg-type]
+    await TraceRecorder(app, trace, lambda: 0)({"type": "lifespan"}, None, None)  # type: ignore[arg-type]
     assert seen == ["lifespan"] and trace.exchanges == []
 
 

@@ -20,7 +20,7 @@ from lab_servers import Exchange
 from lab_servers.client.browser import _read_page
 from lab_servers.client.records import StepRecord
 from lab_servers.client.server_data import ServerDataRefused
-from lab_servers.serve_trace import TraceRecorder
+from lab_servers.serve_trace import TraceRecorder, print_and_save
 from lab_servers.trace import BodyTap, Trace, current_step, in_step
 from lab_servers.views import (
     compare_identities,
@@ -255,7 +255,9 @@ async def test_a_strangers_invalid_host_is_recorded_as_sent_and_never_becomes_th
         headers = [(b"host", host.encode()), (b"user-agent", b"curl/8.5 (x86_64)")]
         scope = {"type": "http", "method": "GET", "path": target, "scheme": "https", "query_string": b"",
                  "headers": headers, "client": ("127.0.0.1", 1)}  # fmt: skip
-        await TraceRecorder(app, Trace(), lambda: 0, recorded.append)(scope, receive, send)
+        trace = Trace()
+        print_and_save(trace, recorded.append)
+        await TraceRecorder(app, trace, lambda: 0)(scope, receive, send)
     assert [(e.caller, e.host, e.path) for e in recorded] == [
         ("curl/8.5", "evil.example/admin?x=", "/mcp"), ("curl/8.5", "a@b", "/mcp"),
         ("curl/8.5", "mcp.example.com:8443", "/mcp"), ("curl/8.5", "mcp.example.com", "/mcp"),
