@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
+import anyio
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -24,6 +25,9 @@ from .trace import BodyTap, Exchange, Headers, Trace
 MAX_SERVED_EXCHANGES = 1_000
 MAX_SERVED_BODY_CHARS = 4_096
 MAX_SERVED_HEADERS = 40  # a browser sends ~20; 16 KiB of tiny headers cost ~0.5 MB as Python tuples
+# How long an answer waits for the rest of a body its app left unread, for the trace (below): a
+# client sends its body with its head, so this is spent only on one that does not send it.
+UNREAD_BODY_SECONDS = 1.0
 
 
 def print_and_save(trace: Trace, on_exchange: Callable[[Exchange], None]) -> None:
@@ -54,11 +58,15 @@ class TraceRecorder:
         seq = self.trace.start()
         request_body, response_body = BodyTap(), BodyTap()  # bounded: a trace is not a copy of every upload
         response: dict[str, Any] = {"status": None, "headers": ()}
+        request: dict[str, Any] = {"ended": False, "unread": ""}  # its body read to its end; what the trace says if not
 
         async def recording_receive() -> Message:
             message = await receive()
             if message["type"] == "http.request":
                 request_body.add(message.get("body", b""))
+                request["ended"] = not message.get("more_body", False)
+            else:  # http.disconnect: no more of it will come
+                request["ended"] = True
             return message
 
         async def recording_send(message: Message) -> None:
@@ -68,6 +76,9 @@ class TraceRecorder:
                     (k.decode("latin-1"), v.decode("latin-1")) for k, v in message.get("headers", [])
                 )
             elif message["type"] == "http.response.body":
+                if not message.get("more_body", False) and not request["ended"]:
+                    # Before the answer ends: uvicorn hands the app no more of the request after.
+                    request["unread"] = await _read_what_was_left(receive, request_body, scope)
                 response_body.add(message.get("body", b""))
             await send(message)
 
@@ -97,13 +108,35 @@ class TraceRecorder:
                 method=scope["method"],
                 url=target,
                 request_headers=headers,
-                request_body=request_body.text(),
+                request_body=request_body.text() + request["unread"],
                 status=None if gone else response["status"],
                 response_headers=() if gone else response["headers"],
                 response_body="" if gone else response_body.text(),
                 error=gone,
                 at=self.clock_now(),
             )
+
+
+async def _read_what_was_left(receive: Receive, body: BodyTap, scope: Scope) -> str:
+    """Read, for the trace, the body of a request its app answered without reading it whole (every
+    outside client's first POST /mcp: the 401 needs no body, and the served trace showed it empty
+    where the in-process one shows it as sent), up to what the trace keeps of a body and for at
+    most UNREAD_BODY_SECONDS; what the trace then says about it, or "" when it came whole."""
+    unread = "\n… [the app answered without reading this body to its end"
+    if dict(scope["headers"]).get(b"expect", b"").lower() == b"100-continue" and body.total == 0:
+        # RFC 9110 §10.1.1: the client waits for a 100 (Continue) before it sends the body; reading
+        # now would ask for a body the app did not want.
+        return f"{unread}, which waited for a 100 (Continue): none was sent]"
+    with anyio.move_on_after(UNREAD_BODY_SECONDS):
+        while len(body.kept) < body.limit:
+            message = await receive()
+            if message["type"] != "http.request":
+                return f"{unread}; its connection ended after {body.total} bytes]"
+            body.add(message.get("body", b""))
+            if not message.get("more_body", False):
+                return ""  # whole, as sent
+        return f"{unread}; the trace read its first {body.total} bytes]"
+    return f"{unread}; {body.total} bytes of it came, then none for {UNREAD_BODY_SECONDS:g} s]"
 
 
 def _target(scope: Scope, host: str) -> tuple[str, str]:

@@ -336,3 +336,57 @@ async def test_a_field_that_holds_one_value_sent_twice_is_refused_served_whoever
     assert "RFC 6454 section 7.3" in answers[3][1]["error_description"]
     assert "RFC 9110 section 5.3" in answers[4][1]["error_description"]  # the MCP server's RFC 6750 answer
     assert answers[5][1]["error"] == "invalid_request" and "RFC 9110 section 5.3" in answers[5][1]["error_description"]
+
+
+INITIALIZE = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}})
+
+
+async def test_a_body_the_app_answered_without_reading_is_traced_as_sent(tls_dir: Path) -> None:
+    """Every outside client's first POST /mcp is a 401 its app sends without reading the body: the
+    served trace kept its Content-Length and an empty body (notebooks/sdk-client-trace.jsonl's
+    first POST too), where the in-process trace of the same request holds the body as sent."""
+    exchanges: list[Exchange] = []
+    async with (
+        served(tls_dir, on_exchange=exchanges.append) as lab,
+        httpx.AsyncClient(verify=trusting(tls_dir)) as http,
+    ):
+        answer = await http.post(lab.mcp_url, content=INITIALIZE, headers={"content-type": "application/json"})
+        kept = lab.lab.trace.exchanges[-1].request_body
+        large = await http.post(lab.mcp_url, content=b"x" * 200_000, headers={"content-type": "application/json"})
+    assert answer.status_code == large.status_code == 401
+    assert exchanges[0].request_body == kept == INITIALIZE
+    # Up to what the trace keeps of a body (64 KiB), and no more is read for it.
+    assert exchanges[1].request_body.startswith("x" * 65536 + "\n… [truncated: the trace keeps the first 65536 of ")
+    assert re.search(r"\[the app answered without reading this body to its end; the trace read its first \d+ bytes\]$",
+                     exchanges[1].request_body)  # fmt: skip
+
+
+async def test_a_body_that_never_comes_is_waited_for_a_moment_and_the_trace_says_so(
+    tls_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading what the app left unread must not make the answer wait on a client that declares a
+    body and never sends it: the trace waits UNREAD_BODY_SECONDS, and says what came. A client
+    that asks for a 100 (Continue) first (RFC 9110 §10.1.1) is not asked for a body the app did not want."""
+    from lab_servers import serve_trace
+
+    monkeypatch.setattr(serve_trace, "UNREAD_BODY_SECONDS", 0.2)
+    exchanges: list[Exchange] = []
+    head = "POST /mcp HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n"
+    async with served(tls_dir, on_exchange=exchanges.append) as lab:
+        host = urlsplit(lab.mcp_url).netloc
+        reader, writer = await asyncio.open_connection(
+            *host.rsplit(":", 1), ssl=trusting(tls_dir), server_hostname="127.0.0.1"
+        )
+        writer.write(f"{head}\r\n{INITIALIZE[:10]}".replace("{host}", host).encode())  # and nothing more
+        status = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)).split(b"\r\n")[0]
+        for _ in range(100):  # recorded once the answer has ended, 0.2 s on
+            if exchanges:
+                break
+            await asyncio.sleep(0.05)
+        writer.close()
+        waiting = await exchange(lab.mcp_url, f"{head}Expect: 100-continue\r\n\r\n".encode(), trusting(tls_dir))
+    assert status == waiting[0] == b"HTTP/1.1 401 Unauthorized"
+    assert exchanges[0].request_body == INITIALIZE[:10] + (
+        "\n… [the app answered without reading this body to its end; 10 bytes of it came, then none for 0.2 s]"
+    )
+    assert exchanges[1].request_body.endswith("which waited for a 100 (Continue): none was sent]")
