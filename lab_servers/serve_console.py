@@ -7,9 +7,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import os
 import signal
+import sys
+import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 from .authorization_server import ASCapabilities
@@ -110,6 +113,88 @@ def client_id_lines(served: ServedLab) -> list[str]:
     return ["Client ids you can use:", *usable] + (["", "Refused by this AS:", *refused] if refused else [])
 
 
+# What the console may fall behind by before lines are dropped: ~250 lines of a stranger's
+# longest targets (uvicorn reads up to 16 KiB of head), thousands of an ordinary client's.
+CONSOLE_BACKLOG_BYTES = 1 << 20
+CONSOLE_CLOSE_SECONDS = 1.0  # how long a stopping serve waits for a console that does not read
+
+
+class Console:
+    """Lines for serve's standard output, written by a thread of their own: never in the event loop.
+
+    `print` there blocked the one loop all three servers and the signal handlers run on as soon as
+    the pipe was full (a paused terminal, `serve | slow-reader`): a stranger filled a 64 KiB pipe
+    in 8 requests with long targets, every server stopped answering, and Ctrl-C and SIGTERM could
+    not stop serve (as with a named pipe as --trace-file, `trace_file.TraceWriter`). `say` only
+    queues; past CONSOLE_BACKLOG_BYTES waiting, a line is dropped and counted, and the count is
+    printed once the console reads again. The thread writes with `os.write`, holding no lock of
+    `sys.stdout`'s, so a stopping serve leaves it blocked in a write without waiting for it."""
+
+    def __init__(
+        self, stream: TextIO | None = None, backlog_bytes: int = CONSOLE_BACKLOG_BYTES, *, saved: bool = False
+    ) -> None:
+        self.stream = stream if stream is not None else sys.stdout
+        self.stream.flush()  # what print() left in its buffer comes first, flushed here, not by the thread
+        self.backlog_bytes, self.saved = backlog_bytes, saved
+        self.dropped = 0  # lines not printed since the console last read
+        self._pending: list[str] = []
+        self._pending_bytes = 0
+        self._closing = False
+        self._ready = threading.Condition()
+        self._thread = threading.Thread(target=self._write_lines, name="serve console", daemon=True)
+        self._thread.start()
+
+    def say(self, text: str) -> None:
+        """Queue `text` as a line; never waits for the console."""
+        with self._ready:
+            if self._pending_bytes + len(text) > self.backlog_bytes:
+                self.dropped += 1
+                return
+            self._pending.append(text)
+            self._pending_bytes += len(text)
+            self._ready.notify()
+
+    def close(self, wait: float = CONSOLE_CLOSE_SECONDS) -> None:
+        """Write what is queued, waiting at most `wait` seconds for a console that does not read."""
+        with self._ready:
+            self._closing = True
+            self._ready.notify()
+        self._thread.join(wait)
+
+    def _write_lines(self) -> None:
+        while True:
+            with self._ready:
+                while not self._pending and not self.dropped and not self._closing:
+                    self._ready.wait()
+                lines, dropped = self._pending, self.dropped
+                if not lines and not dropped:
+                    return  # closing, and all said
+                self._pending, self._pending_bytes, self.dropped = [], 0, 0
+            if dropped:
+                kept = "; --trace-file keeps every exchange" if self.saved else ""
+                lines.append(f"[{dropped} lines not printed: the console did not read them in time{kept}]")
+            if not self._write("".join(f"{line}\n" for line in lines)):
+                return  # a console gone away (`serve | head`): serve on, silently
+
+    def _write(self, text: str) -> bool:
+        try:
+            descriptor = self.stream.fileno()
+        except (AttributeError, OSError, ValueError):  # a stream with no descriptor (a test's StringIO)
+            descriptor = None
+        try:
+            if descriptor is None:
+                self.stream.write(text)
+                self.stream.flush()
+                return True
+            encoding = getattr(self.stream, "encoding", None) or "utf-8"
+            data = text.replace("\n", os.linesep).encode(encoding, "backslashreplace")
+            while data:
+                data = data[os.write(descriptor, data) :]
+        except OSError:
+            return False
+        return True
+
+
 async def serve_until_interrupted(*, trace_file: Path | None = None, **options: Any) -> None:
     from .trace_file import TraceWriter
 
@@ -117,14 +202,13 @@ async def serve_until_interrupted(*, trace_file: Path | None = None, **options: 
         writer = TraceWriter(trace_file) if trace_file else None
     except OSError as exc:
         raise OSError(f"--trace-file {trace_file}: {exc.strerror or exc}") from None
+    console = Console(saved=writer is not None)
 
     def show(exchange: Exchange) -> None:
         lines = [exchange.summary()]
         if writer and (stopped := writer.write(exchange)):
             lines.append(f"--trace-file: {stopped}; the exchanges after this one are not saved")
-        # Called once a response is sent: an error here would only print a traceback per request.
-        with contextlib.suppress(OSError):  # a console gone away (`serve | head`): serve on
-            print("\n".join(lines), flush=True)
+        console.say("\n".join(lines))
 
     # Ctrl-C or a `kill` leaves the `serving` block like any other exit: the lab's own connections
     # close before the servers stop (`_EmbeddedServer`). Where the loop cannot take signals
@@ -137,10 +221,11 @@ async def serve_until_interrupted(*, trace_file: Path | None = None, **options: 
             handled.append(signum)
     try:
         async with serving(on_exchange=show, **options) as served:
-            print(banner(served, seed=options.get("seed"), trace_file=trace_file), flush=True)
+            console.say(banner(served, seed=options.get("seed"), trace_file=trace_file))
             await stop.wait()
     finally:
         for signum in handled:
             loop.remove_signal_handler(signum)
         if writer:
             writer.close()
+        console.close()

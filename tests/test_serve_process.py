@@ -100,3 +100,52 @@ def test_a_serve_child_without_a_banner_in_time_is_stopped_and_reported(
     finally:
         signal.signal(signal.SIGINT, previous)
     assert started[0].returncode == -signal.SIGTERM  # stopped by SIGTERM, not killed a minute later
+
+
+def test_a_console_that_stops_reading_stalls_no_server_and_ctrl_c_still_stops_serve(tmp_path: Path) -> None:
+    """serve printed each exchange inside the event loop all three servers share: once its stdout
+    pipe was full (a paused terminal, `serve | slow-reader`), a stranger's 8 long requests froze
+    every server, and Ctrl-C could not stop serve. Its console now falls behind and drops lines."""
+    import os
+    import re
+    import ssl
+
+    import httpx
+
+    import lab_servers
+
+    parent = str(Path(lab_servers.__file__).resolve().parent.parent)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lab_servers", "serve", "--mcp-port", "0", "--as-port", "0", "--documents-port", "0",
+         "--tls-dir", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": parent},
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        printed = b""
+        while b"Ctrl-C stops" not in printed:
+            printed += os.read(process.stdout.fileno(), 65536)
+        mcp = re.search(rb"(?m)^MCP server\s+(\S+)", printed)[1].decode()  # type: ignore[index]
+        issuer = re.search(rb"(?m)^Authorization server\s+(\S+)", printed)[1].decode()  # type: ignore[index]
+        # From here on no one reads serve's stdout: each printed line is ~15 KB, 64 KiB fill the
+        # pipe, and past the console's backlog (1 MiB) lines are dropped.
+        with httpx.Client(verify=ssl.create_default_context(cafile=str(tmp_path / "ca.pem")), timeout=5) as http:
+            statuses = [http.get(f"{mcp}?{'a' * 15_000}").status_code for _ in range(80)]
+            metadata = http.get(f"{issuer}/.well-known/oauth-authorization-server").status_code
+        assert statuses == [401] * 80 and metadata == 200
+        # Read again, the console says how many lines it did not print.
+        dropped = re.compile(rb"\[(\d+) lines not printed: the console did not read them in time\]")
+        deadline, printed = time.monotonic() + 10, b""
+        while not dropped.search(printed) and time.monotonic() < deadline:
+            printed += os.read(process.stdout.fileno(), 1 << 20)
+        assert dropped.search(printed) and printed.count(b" 401\n") + int(dropped.search(printed)[1]) == 80  # type: ignore[index]
+        with httpx.Client(verify=ssl.create_default_context(cafile=str(tmp_path / "ca.pem")), timeout=5) as http:
+            for _ in range(6):  # the pipe full again as Ctrl-C comes
+                http.get(f"{mcp}?{'a' * 15_000}")
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stdout.close()  # type: ignore[union-attr]
