@@ -30,7 +30,8 @@ rules about a request it parsed are the server's, and one about a request it is 
 - §3.2.4: `OPTIONS *` asks about the server as a whole, not one of its resources; RFC 9110 §9.3.7
   calls it "only useful as a 'ping' or 'no-op' type of method". uvicorn handed `*` on as a path,
   and each lab server answered 404 for an endpoint it named `*` or `/*`. `ServerAsAWhole`, behind
-  the Host and Origin gates, answers it 200 with no content.
+  the Host and Origin gates, answers it 200 with no content; and an absolute-form OPTIONS with an
+  empty path and no query too, which the last proxy on a chain "MUST send" on as `*`.
 - §3: a server "MUST respond with a 414 (URI Too Long) status code" to a request-target longer
   than it wishes to parse. h11 limits only a head still incomplete, so a longer one that came in
   one read was served and one that came in pieces was a 400; `oversized_head` judges it whole
@@ -161,6 +162,10 @@ class Rfc9112:
         where = "Host"
         if absolute is not None:
             path = absolute["path"] or "/"  # RFC 9110 §4.2.3: an empty path is "/"
+            if scope["method"] == "OPTIONS" and not absolute["path"] and not scope.get("query_string"):
+                # §3.2.4: the last proxy MUST send such a request to the origin as `OPTIONS *`; it
+                # asks the same (the server as a whole), and was a 404 where `*` is a 200.
+                path = "*"
             others = [(k, v) for k, v in scope["headers"] if k.lower() != b"host"]
             host = (b"host", absolute["authority"].encode("latin-1"))
             scope = {**scope, "path": unquote(path), "raw_path": path.encode("latin-1"), "headers": [host, *others]}

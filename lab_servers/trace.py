@@ -131,8 +131,16 @@ class Exchange:
 
     @property
     def path(self) -> str:
+        """The request-target as the request line has it (RFC 9112 §3.2): the path and query, or,
+        where the target URI has neither, OPTIONS' "*" and CONNECT's authority (§3.3 builds the
+        target URI of each with an empty path; both were shown as "/")."""
         rest = self.url.split("://", 1)[-1]
-        return "/" + rest.split("/", 1)[1] if "/" in rest else "/"
+        if "/" in rest:
+            return "/" + rest.split("/", 1)[1]
+        authority, mark, query = rest.partition("?")
+        if not mark and self.method in ("OPTIONS", "CONNECT"):
+            return "*" if self.method == "OPTIONS" else authority
+        return "/" + mark + query  # §3.2.1: an empty path is sent as "/"
 
     def summary(self) -> str:
         """One line, safe to print: a stranger's path or error cannot write escape codes or a

@@ -20,6 +20,7 @@ import pytest
 import uvicorn.protocols.websockets.auto
 
 from lab_servers.trace import Exchange
+from lab_servers.views import show_exchange
 
 from .emitted_bodies import problems
 from .serve_helpers import served, tls_dir, trusting
@@ -160,6 +161,11 @@ async def test_options_asterisk_is_a_ping_each_server_answers_200_with_no_conten
             writer.close()
         query = await exchange(lab.issuer, b"OPTIONS *?x HTTP/1.1\r\nHost: {host}\r\n\r\n", context)
         foreign = await exchange(lab.issuer, b"OPTIONS * HTTP/1.1\r\nHost: evil.example\r\n\r\n", context)
+        # §3.2.4: an absolute-form OPTIONS with an empty path and no query is what a proxy MUST
+        # send on as `OPTIONS *`: the same question, the same answer (it was a 404).
+        absolute = await exchange(
+            lab.issuer, f"OPTIONS {lab.issuer} HTTP/1.1\r\nHost: {{host}}\r\n\r\n".encode(), context
+        )
     for head in heads:
         assert head.startswith(b"HTTP/1.1 200 OK\r\n") and head.endswith(b"\r\n\r\n"), head  # nothing after the head
         assert re.search(rb"(?i)\r\ncontent-length: 0\r\n", head), head
@@ -168,7 +174,11 @@ async def test_options_asterisk_is_a_ping_each_server_answers_200_with_no_conten
         for url in servers  # §3.3: empty path and query
     ]
     assert not [problem for e in exchanges for problem in problems(e)]  # each answer as RFC 9110 writes it
+    # Printed and shown with the request line as sent (§3.2.4's asterisk-form), not `OPTIONS /`.
+    assert all(e.summary().endswith(": OPTIONS * → 200") for e in exchanges[:3]), exchanges[0].summary()
+    assert "<b>OPTIONS</b> * HTTP/1.1" in show_exchange(exchanges[0]).html
     assert query[0] == b"HTTP/1.1 400 Bad Request" and "'*?x' is in none of the forms" in query[1]["error_description"]
+    assert absolute[0] == b"HTTP/1.1 200 OK" and exchanges[-1].summary().endswith(": OPTIONS * → 200")
     assert foreign[0] == b"HTTP/1.1 403 Forbidden" and "'evil.example'" in foreign[1]["error_description"]
 
 

@@ -434,3 +434,22 @@ def test_a_participant_is_named_within_a_labels_length() -> None:
     # A stranger's 14 KB User-Agent token was a participant 229,781 px wide, written three times.
     diagram = sequence_diagram([stranger("x" * 14_000, "mcp.example.com")])
     assert "x" * 47 not in diagram.mermaid and "x" * 47 not in diagram.svg and len(diagram.svg) < 20_000
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "line"),
+    [
+        ("OPTIONS", "https://127.0.0.1:8001", "OPTIONS *"),  # RFC 9112 §3.2.4, asterisk-form
+        ("CONNECT", "https://127.0.0.1:8001", "CONNECT 127.0.0.1:8001"),  # §3.2.3, authority-form
+        ("GET", "https://127.0.0.1:8001?x=1", "GET /?x=1"),  # §3.2.1: an empty path is sent as "/"
+        ("OPTIONS", "https://127.0.0.1:8001/", "OPTIONS /"),
+        ("OPTIONS", "https://127.0.0.1:8001?x", "OPTIONS /?x"),
+    ],
+)
+def test_a_request_line_is_shown_as_sent_whatever_form_its_target_has(method: str, url: str, line: str) -> None:
+    # The served trace records the target URI (RFC 9112 §3.3), whose path is empty for `*` and
+    # host:port: `OPTIONS *` was printed and drawn as `OPTIONS /`, and a query after an empty path was lost.
+    exchange = replace(stranger("curl", "127.0.0.1:8001"), method=method, url=url)
+    assert exchange.summary().endswith(f": {line} → 404")
+    method_html, target = line.split(" ", 1)
+    assert f"<b>{method_html}</b> {html.escape(target)} HTTP/1.1" in show_exchange(exchange).html

@@ -106,8 +106,13 @@ def _body_html(body: str, extra: tuple[str, ...] = ()) -> str:
     return highlight(body[:BODY_LIMIT], extra) + f'\n<span class="cut">… {rest} more characters not shown</span>'
 
 
-def request_target(url: str) -> str:
+def request_target(url: str, method: str = "GET") -> str:
+    """The request-target of a request for `url` (RFC 9112 §3.2): its path and query, "/" for an
+    empty path (§3.2.1), but OPTIONS' "*" and CONNECT's authority, whose target URIs have an
+    empty path and query (§3.3; `OPTIONS *` was shown as `OPTIONS /`)."""
     parts = url_parts(url)
+    if not parts.path and not has_query(url) and method in ("OPTIONS", "CONNECT"):
+        return "*" if method == "OPTIONS" else parts.netloc
     return (parts.path or "/") + (f"?{parts.query}" if has_query(url) else "")
 
 
@@ -135,7 +140,7 @@ class RawHTTP(HtmlView):
         return text
 
     def _target(self) -> str:
-        target = request_target(self.exchange.url)
+        target = request_target(self.exchange.url, self.exchange.method)
         path, sep, query = target.partition("?")
         if not sep:
             return esc(path)
@@ -161,7 +166,7 @@ class RawHTTP(HtmlView):
 
     def _summary(self) -> str:
         e = self.exchange
-        target = request_target(e.url).split("?", 1)[0] + ("?…" if "?" in e.url else "")
+        target = request_target(e.url, e.method).split("?", 1)[0] + ("?…" if "?" in e.url else "")
         outcome = e.error if e.status is None else int(e.status)
         return f"#{e.seq} {e.caller} → {e.host}: {e.method} {target} → {outcome}"
 
