@@ -7,10 +7,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import logging
 import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
@@ -195,6 +197,44 @@ class Console:
         return True
 
 
+class _ConsoleHandler(logging.Handler):
+    """A log record as a console line: queued, never written in the event loop."""
+
+    def __init__(self, console: Console) -> None:
+        super().__init__()
+        self.console = console
+        self.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.console.say(self.format(record))
+        except Exception:  # noqa: BLE001 - logging's own rule: a handler never raises
+            self.handleError(record)
+
+
+# uvicorn's loggers (it gives "uvicorn" a stderr handler and stops propagation) and the root,
+# where the lab's own ("lab_servers.serve") and asyncio's records end up.
+_LOGGERS = ("uvicorn", "")
+
+
+@contextlib.contextmanager
+def logged_to(console: Console) -> Iterator[None]:
+    """While serving, log records go to `console` (serve's standard error) instead of a stream
+    written inside the event loop: uvicorn logs "Invalid HTTP request received." for each bad
+    request a stranger sends, and with stderr an unread pipe, some 1,600 of them stalled all three
+    servers as stdout's lines had (`Console`)."""
+    handler = _ConsoleHandler(console)
+    loggers = [logging.getLogger(name) for name in _LOGGERS]
+    saved = [logger.handlers[:] for logger in loggers]
+    for logger in loggers:
+        logger.handlers = [handler]
+    try:
+        yield
+    finally:
+        for logger, handlers in zip(loggers, saved, strict=True):
+            logger.handlers = handlers
+
+
 async def serve_until_interrupted(*, trace_file: Path | None = None, **options: Any) -> None:
     from .trace_file import TraceWriter
 
@@ -203,6 +243,7 @@ async def serve_until_interrupted(*, trace_file: Path | None = None, **options: 
     except OSError as exc:
         raise OSError(f"--trace-file {trace_file}: {exc.strerror or exc}") from None
     console = Console(saved=writer is not None)
+    errors = Console(sys.stderr)
 
     def show(exchange: Exchange) -> None:
         lines = [exchange.summary()]
@@ -221,11 +262,13 @@ async def serve_until_interrupted(*, trace_file: Path | None = None, **options: 
             handled.append(signum)
     try:
         async with serving(on_exchange=show, **options) as served:
-            console.say(banner(served, seed=options.get("seed"), trace_file=trace_file))
-            await stop.wait()
+            with logged_to(errors):
+                console.say(banner(served, seed=options.get("seed"), trace_file=trace_file))
+                await stop.wait()
     finally:
         for signum in handled:
             loop.remove_signal_handler(signum)
         if writer:
             writer.close()
         console.close()
+        errors.close()

@@ -149,3 +149,30 @@ def test_a_console_that_stops_reading_stalls_no_server_and_ctrl_c_still_stops_se
             process.kill()
             process.wait()
         process.stdout.close()  # type: ignore[union-attr]
+
+
+def test_while_serving_log_records_go_through_a_console_that_never_waits_for_a_reader() -> None:
+    """uvicorn logs each malformed request ("Invalid HTTP request received.") to standard error
+    from inside the servers' one event loop: with stderr an unread pipe, some 1,600 of a
+    stranger's bad requests stalled all three servers, as stdout's lines once did."""
+    import logging
+    import os
+
+    from lab_servers.serve_console import Console, logged_to
+
+    read_end, write_end = os.pipe()
+    try:
+        with os.fdopen(write_end, "w", closefd=False) as unread:
+            errors = Console(unread, backlog_bytes=4096)
+            before = [logging.getLogger(name).handlers[:] for name in ("uvicorn", "")]
+            started = time.monotonic()
+            with logged_to(errors):
+                for _ in range(5_000):  # some 400 KB: far past a 64 KiB pipe
+                    logging.getLogger("uvicorn.error").warning("Invalid HTTP request received.")
+                logging.getLogger("lab_servers.serve").error("out of file descriptors")
+            assert time.monotonic() - started < 5 and errors.dropped > 0
+            assert [logging.getLogger(name).handlers for name in ("uvicorn", "")] == before  # put back after
+            errors.close(wait=0.1)
+    finally:
+        os.close(read_end)
+        os.close(write_end)
