@@ -9,6 +9,7 @@ import pytest
 from lab_servers import CLIENT_METADATA_URL, HARDENED, NAIVE, Lab, default_client_metadata
 from lab_servers.authorization_server.cimd import cache_lifetime
 from lab_servers.client import ConsentPage
+from lab_servers.metadata_host import HostedResponse
 
 from .helpers import code_form, get_code, open_authorization, token_request
 
@@ -27,6 +28,30 @@ async def test_a_document_whose_client_id_differs_from_its_url_is_rejected_and_n
     assert outcome.fields["error"] == "invalid_client"
     assert "not exactly the URL" in outcome.fields["error_description"]
     assert lab.cimd_cache == {}
+
+
+@pytest.mark.parametrize("claimed", ["https://app.example/go", "https://evil.example/doc.json"])
+async def test_a_document_reached_through_a_followed_redirect_must_name_the_url_it_was_served_from(
+    claimed: str,
+) -> None:
+    # CIMD §4: the document's client_id is the client_id URL and the URL it was fetched from. With
+    # only the no-redirect rule off, an open redirect on app.example led the AS to a document on
+    # evil.example that claimed app.example's URL, and consent said "verified origin: app.example".
+    async with Lab(seed=0, policy=HARDENED.but(follow_redirects=True)) as lab:
+        lab.add_metadata_host("evil.example", "93.184.216.66").publish(
+            "/doc.json", {**default_client_metadata(), "client_id": claimed}
+        )
+        lab.metadata_hosts["app.example"].publish_response(
+            "/go", HostedResponse(b"", 302, {"location": "https://evil.example/doc.json"})
+        )
+        outcome = await open_authorization(lab, "https://app.example/go")
+        assert isinstance(outcome, ConsentPage) and outcome.status == 400
+        assert outcome.fields["error"] == "invalid_client"
+        assert outcome.fields["error_description"] == (
+            f"client metadata document rejected: the document's client_id {claimed!r} is not exactly the URL it "
+            "was fetched from, 'https://evil.example/doc.json', where 'https://app.example/go' redirected (section 4)"
+        )
+        assert lab.cimd_cache == {}
 
 
 async def test_a_document_with_a_client_secret_is_rejected(lab: Lab) -> None:

@@ -198,6 +198,7 @@ async def test_a_pin_holds_for_the_host_it_was_vetted_for_and_a_followed_redirec
     lab.network.add_host(HOST, PUBLIC, RedirectTo("http://admin.internal/"))
     fetched = await fetch(lab, f"https://{HOST}/client.json", HARDENED.but(follow_redirects=True))
     assert fetched.body == b'{"secret": "internal"}'
+    assert (fetched.url, fetched.served_from) == (f"https://{HOST}/client.json", "http://admin.internal/")
     assert [(e.host, e.address) for e in lab.trace] == [(HOST, PUBLIC), ("admin.internal", "10.0.0.5")]
 
 

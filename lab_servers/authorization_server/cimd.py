@@ -153,6 +153,7 @@ def check_trust_policy(host: str, policy: ASPolicy) -> None:
 @dataclass(frozen=True)
 class FetchedDocument:
     url: str
+    served_from: str  # `url`, or where a followed redirect chain ended (defensive_fetch.Fetched)
     address: str | None
     document: Any
     caching: dict[str, str]  # defensive_fetch.CACHING_HEADERS present in the response
@@ -169,7 +170,7 @@ async def fetch_document(
         document = parse_json(fetched.body, document_json_limits(policy), what=f"the {what} document")
     except JsonRejected as rejected:
         raise reject(f"{rejected.rule}; a document must be valid JSON (§4)") from None
-    return FetchedDocument(url, fetched.address, document, fetched.caching)
+    return FetchedDocument(url, fetched.served_from, fetched.address, document, fetched.caching)
 
 
 def document_json_limits(policy: ASPolicy) -> JsonLimits:
@@ -182,16 +183,17 @@ def document_json_limits(policy: ASPolicy) -> JsonLimits:
 # 3. The document (§4, §4.1, MCP §5.1.1) ---------------------------------------------------------
 
 
-def check_document(url: str, document: Any, policy: ASPolicy, as_metadata: dict[str, Any]) -> dict[str, Any]:
+def check_document(
+    url: str, document: Any, policy: ASPolicy, as_metadata: dict[str, Any], *, served_from: str | None = None
+) -> dict[str, Any]:
+    """`url` is the client_id asked for; `served_from` where a followed redirect led (Fetched)."""
     if not isinstance(document, dict):
         raise reject("the document must be a JSON object (§4)")
     client_id = document.get("client_id")
     if client_id is None:
         raise reject("the document has no client_id (§4: it MUST contain one)")
-    if policy.require_client_id_match and client_id != url:
-        raise reject(
-            f"the document's client_id {shown(client_id)} is not exactly the URL it was fetched from, {shown(url)} (§4)"
-        )
+    if policy.require_client_id_match:
+        check_client_id_match(client_id, url, served_from or url)
     if policy.forbid_shared_secrets_in_document:
         for field in ("client_secret", "client_secret_expires_at"):
             if field in document:
@@ -227,6 +229,18 @@ def check_document(url: str, document: Any, policy: ASPolicy, as_metadata: dict[
     except MetadataError as exc:
         raise reject(exc.description) from None
     return checked
+
+
+def check_client_id_match(client_id: object, url: str, served_from: str) -> None:
+    """§4: the client_id is the URL asked for AND the URL the document came from; they differ after a
+    followed redirect (§5's rule off), where an open redirect on app.example made a document on
+    evil.example app.example's client, its consent page saying "verified origin: app.example"."""
+    if client_id == url and client_id == served_from:
+        return
+    where = shown(url) if served_from == url else f"{shown(served_from)}, where {shown(url)} redirected"
+    raise reject(
+        f"the document's client_id {shown(client_id)} is not exactly the URL it was fetched from, {where} (§4)"
+    )
 
 
 def check_document_urls(document: dict[str, Any], policy: ASPolicy, resolve: Resolver) -> None:
@@ -369,7 +383,9 @@ class CimdResolver:
     async def _fetch_and_judge(self, client_id: str, policy: ASPolicy) -> dict[str, Any]:
         """Steps 2-4 for one client_id, all under `policy`."""
         fetched = await fetch_document(client_id, http=self.http, resolve=self.resolve_host, policy=policy)
-        document = check_document(client_id, fetched.document, policy, self.as_metadata())
+        document = check_document(
+            client_id, fetched.document, policy, self.as_metadata(), served_from=fetched.served_from
+        )
         check_document_urls(document, policy, self.resolve_host)
         # Only now, with every check passed, may the document be remembered (§5: never cache
         # errors), and only under the policy that judged it: a switch during the fetch emptied

@@ -226,7 +226,10 @@ CACHING_HEADERS = ("cache-control", "age", "expires", "date", "vary")
 
 @dataclass(frozen=True)
 class Fetched:
-    url: str
+    url: str  # the URL asked for
+    # The URL the body came from: `url` itself, or where a followed redirect chain ended (a policy
+    # with follow_redirects). A rule about "the URL it was fetched from" (CIMD §4) reads this one.
+    served_from: str
     address: str | None  # the vetted address the AS connected to (None when it did not check)
     content_type: str
     caching: dict[str, str]  # CACHING_HEADERS present in the response
@@ -328,7 +331,10 @@ async def defensive_fetch(
         raise FetchRefused(f"fetching {what} failed: {exc}") from None
     unbind(response, body)  # closed by now
     caching = {name: response.headers[name] for name in CACHING_HEADERS if name in response.headers}
-    return Fetched(url, address, response.headers.get("content-type", ""), caching, body)
+    # httpx's URL is the request it built, normalised (a host lowercased); with no redirect the
+    # body came from `url` exactly as asked, which exact comparisons need as written.
+    served_from = str(response.url) if response.history else url
+    return Fetched(url, served_from, address, response.headers.get("content-type", ""), caching, body)
 
 
 def _check_response(response: httpx.Response, *, what: str, policy: ASPolicy, json_only: bool) -> None:
