@@ -124,6 +124,12 @@ HOSTILE_DOCUMENTS = [
     ("http-redirect", _document(redirect_uris=["http://evil.example/callback"]), "must use https"),
     ("fragment-redirect", _document(redirect_uris=["https://evil.example/callback#x"]), "fragment"),
     ("relative-redirect", _document(redirect_uris=["/callback"]), "absolute URI"),
+    # RFC 3986 §4.3: absolute, though it has no authority; MCP §11.3 is what refuses it.
+    (
+        "private-use-scheme-redirect",
+        _document(redirect_uris=["com.example.app:/oauth2redirect/example-provider"]),
+        "must use https, or http on a loopback host (MCP section 11.3)",
+    ),
     ("empty-client-name", _document(client_name=""), "no client_name"),
     ("client-name-list", _document(client_name=["Example"]), "must be a string"),
     ("jwks-and-jwks-uri", _document(jwks={"keys": []}, jwks_uri="https://evil.example/jwks.json"), "MUST NOT both"),

@@ -94,6 +94,8 @@ async def test_redirect_uri_not_in_the_cimd_document_is_refused(lab: Lab) -> Non
         ({"resource": None}, "invalid_target", "resource is required"),
         ({"resource": "https://other.example/mcp"}, "invalid_target", "not a protected resource"),
         ({"resource": "https://mcp.example.com/mcp#frag"}, "invalid_target", "fragment"),
+        ({"resource": "urn:example:notes"}, "invalid_target", "not a protected resource"),
+        ({"resource": "/mcp"}, "invalid_target", "must be an absolute URI"),
         ({"scope": "admin"}, "invalid_scope", "admin"),
     ],
     ids=[
@@ -106,6 +108,8 @@ async def test_redirect_uri_not_in_the_cimd_document_is_refused(lab: Lab) -> Non
         "no-resource",
         "foreign-resource",
         "resource-fragment",
+        "resource-with-no-authority",
+        "resource-relative",
         "unknown-scope",
     ],
 )

@@ -70,7 +70,16 @@ async def test_registration_without_auth_method_defaults_to_client_secret_basic_
         # RFC 6749 §3.1.2: "MUST NOT include a fragment component", an empty one too (RFC 3986 §3.5).
         ({**PUBLIC_CLIENT, "redirect_uris": ["https://app.example/cb#"]}, "invalid_redirect_uri", "fragment"),
         ({**PUBLIC_CLIENT, "redirect_uris": ["/relative"]}, "invalid_redirect_uri", "absolute"),
-        ({**PUBLIC_CLIENT, "redirect_uris": ["https:/callback"]}, "invalid_redirect_uri", "absolute"),
+        (
+            {**PUBLIC_CLIENT, "redirect_uris": ["https:/callback"]},
+            "invalid_redirect_uri",
+            "MUST NOT have an empty host",
+        ),
+        (
+            {**PUBLIC_CLIENT, "redirect_uris": ["https://:443/cb"]},
+            "invalid_redirect_uri",
+            "MUST NOT have an empty host",
+        ),
         ({**PUBLIC_CLIENT, "redirect_uris": []}, "invalid_redirect_uri", "required"),
         ({**PUBLIC_CLIENT, "redirect_uris": ["https://[/cb"]}, "invalid_redirect_uri", "is not a valid URI"),
         ({**PUBLIC_CLIENT, "redirect_uris": "https://app.example/cb"}, "invalid_client_metadata", "array of strings"),
@@ -98,6 +107,7 @@ async def test_registration_without_auth_method_defaults_to_client_secret_basic_
         "empty-fragment",
         "relative",
         "no-authority",
+        "port-but-no-host",
         "no-redirects",
         "unreadable-redirect",
         "string-not-array",
@@ -116,6 +126,21 @@ async def test_bad_registration_metadata_is_refused_and_leaves_no_record(
     lab: Lab, body: object, error: str, mention: str
 ) -> None:
     assert_oauth_error(await register(lab, body), 400, error, mention)
+    assert lab.registrations == {}
+
+
+@pytest.mark.parametrize("uri", ["com.example.app:/oauth2redirect/example-provider", "urn:ietf:wg:oauth:2.0:oob"])
+async def test_an_absolute_redirect_uri_with_no_authority_is_refused_by_mcps_rule_not_called_relative(
+    lab: Lab, uri: str
+) -> None:
+    # RFC 3986 §4.3: an absolute URI is a scheme, ':' and the rest; RFC 8252 §7.1's private-use
+    # scheme URI and the old out-of-band value are both, and RFC 6749 §3.1.2 takes them. MCP §11.3
+    # does not: "All redirect URIs MUST be either localhost or use HTTPS".
+    answer = await register(lab, {**PUBLIC_CLIENT, "redirect_uris": [uri]})
+    assert_oauth_error(
+        answer, 400, "invalid_redirect_uri", "must use https, or http on a loopback host (MCP section 11.3)"
+    )
+    assert "absolute" not in answer.json()["error_description"]
     assert lab.registrations == {}
 
 

@@ -25,16 +25,19 @@ def canonical_resource(value: str, known: list[str]) -> str:
         parts = urlsplit(value)
     except ValueError:
         raise OAuthError("invalid_target", f"resource {shown(value)} is not a valid URI (RFC 8707 §2)") from None
-    if not parts.scheme or not parts.netloc:
+    if not parts.scheme:  # RFC 3986 §4.3: an absolute URI begins with its scheme
         raise OAuthError("invalid_target", f"resource {shown(value)} must be an absolute URI (RFC 8707 §2)")
     if parts.fragment or "#" in value:
         raise OAuthError("invalid_target", f"resource {shown(value)} must not contain a fragment (RFC 8707 §2)")
-    # Compared as written after the authority: urlunsplit would drop a bare "?" (an empty query),
-    # and ".../mcp?" is a different URI from ".../mcp" (RFC 3986 §6.2.3 leaves it to the scheme).
-    rest = value[len(parts.scheme) + 3 + len(parts.netloc) :]
-    lowered = f"{parts.scheme.lower()}://{parts.netloc.lower()}{rest}"
-    if lowered in known:
-        return lowered
+    # urn:example:notes is an absolute URI too (it was refused as none), and no resource here:
+    # each this AS knows has a host. Only a URI with one has a "//" authority to compare.
+    if parts.netloc:
+        # Compared as written after the authority: urlunsplit would drop a bare "?" (an empty query),
+        # and ".../mcp?" is a different URI from ".../mcp" (RFC 3986 §6.2.3 leaves it to the scheme).
+        rest = value[len(parts.scheme) + 3 + len(parts.netloc) :]
+        lowered = f"{parts.scheme.lower()}://{parts.netloc.lower()}{rest}"
+        if lowered in known:
+            return lowered
     raise OAuthError(
         "invalid_target",
         f"resource {shown(value)} is not a protected resource this authorization server issues tokens for (RFC 8707 §2)",

@@ -63,7 +63,8 @@ def split_url(uri: str) -> SplitResult | None:
 
 
 def check_redirect_uri(uri: str) -> None:
-    """RFC 6749 §3.1.2 (absolute, no fragment) and MCP §11.3 (HTTPS, or http on loopback)."""
+    """RFC 6749 §3.1.2 (absolute, no fragment), RFC 9110 §4.2 (an http(s) URI has a host) and MCP §11.3
+    (HTTPS, or http on loopback)."""
     if not (uri.isascii() and all(0x20 < ord(c) < 0x7F for c in uri)):
         # RFC 3986 §2: a URI is printable ASCII. urlsplit drops tabs and newlines and strips a
         # leading space, so the check would judge a different string than the one stored.
@@ -103,13 +104,21 @@ def check_redirect_uri(uri: str) -> None:
             "invalid_redirect_uri",
             f"redirect_uri {shown(uri)} {problem}; the consent page must show the host the browser takes the code to (MCP §11.6.2)",
         )
-    if not parts.scheme or not parts.netloc:
+    if not parts.scheme:  # RFC 3986 §4.3: an absolute URI begins with its scheme
         raise MetadataError(
             "invalid_redirect_uri", f"redirect_uri {shown(uri)} must be an absolute URI (RFC 6749 §3.1.2)"
         )
     if parts.fragment or "#" in uri:
         raise MetadataError(
             "invalid_redirect_uri", f"redirect_uri {shown(uri)} must not contain a fragment (RFC 6749 §3.1.2)"
+        )
+    # A URI with no authority is still absolute: com.example.app:/oauth2redirect (RFC 8252 §7.1) and
+    # urn:ietf:wg:oauth:2.0:oob were refused as "must be an absolute URI". MCP's rule refuses them.
+    if parts.scheme in ("https", "http") and not parts.hostname:
+        raise MetadataError(
+            "invalid_redirect_uri",
+            f"redirect_uri {shown(uri)} names no host, and an {parts.scheme} URI MUST NOT have an empty host"
+            " (RFC 9110 §4.2.1, §4.2.2)",
         )
     if parts.scheme == "https":
         return
