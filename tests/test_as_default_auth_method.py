@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from lab_servers import CLIENT_METADATA_URL, Lab, default_client_metadata
+from lab_servers import CLIENT_METADATA_URL, ASCapabilities, Lab, default_client_metadata
 from lab_servers.client import ConsentPage
 
 from .helpers import assert_oauth_error, open_authorization, register
@@ -61,3 +61,28 @@ async def test_a_document_naming_no_method_is_refused_where_none_is_not_offered(
     assert outcome.fields["error"] == "invalid_client"
     assert "names no token_endpoint_auth_method, which makes it a public client" in outcome.fields["error_description"]
     assert lab.cimd_cache == {}
+
+
+OFFERED = ("private_key_jwt", "client_secret_basic")
+NOT_OFFERED = (
+    "token_endpoint_auth_method 'none' is not offered here; token_endpoint_auth_methods_supported lists "
+    "private_key_jwt, client_secret_basic (RFC 7591 section 2, RFC 8414 section 2)"
+)
+
+
+async def test_a_document_naming_a_method_this_as_does_not_offer_is_refused_as_a_registration_naming_it_is() -> None:
+    # RFC 8414 §2: the methods supported are those listed. A document's named method fell through
+    # to authlib, whose "token_endpoint_auth_method: value not accepted (Invalid claim:
+    # 'token_endpoint_auth_method')" named neither the rule nor what this AS offers.
+    async with Lab(seed=0, capabilities=ASCapabilities(token_endpoint_auth_methods=OFFERED)) as lab:
+        lab.publish_client_document(
+            CLIENT_METADATA_URL, {**default_client_metadata(), "token_endpoint_auth_method": "none"}
+        )
+        outcome = await open_authorization(lab, CLIENT_METADATA_URL)
+        assert isinstance(outcome, ConsentPage) and outcome.status == 400
+        assert outcome.fields["error"] == "invalid_client"
+        assert outcome.fields["error_description"] == f"client metadata document rejected: {NOT_OFFERED}"
+        assert lab.cimd_cache == {}
+        registration = await register(lab, {**REGISTRATION, "token_endpoint_auth_method": "none"})
+        assert_oauth_error(registration, 400, "invalid_client_metadata")
+        assert registration.json()["error_description"] == NOT_OFFERED

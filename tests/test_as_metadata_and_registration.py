@@ -100,6 +100,17 @@ async def test_registration_without_auth_method_defaults_to_client_secret_basic_
         ({**PUBLIC_CLIENT, "sector_identifier_uri": "https://h:99999/s"}, "invalid_client_metadata", "https URL"),
         ({**PUBLIC_CLIENT, "sector_identifier_uri": "http://app.example/s"}, "invalid_client_metadata", "https URL"),
         ({**PUBLIC_CLIENT, "sector_identifier_uri": ["https://app.example/s"]}, "invalid_client_metadata", "string"),
+        # authlib refused these as "<field>: value not accepted (Invalid claim: '<field>')".
+        ({**PUBLIC_CLIENT, "logo_uri": "https://app.example/logo.png#x"}, "invalid_client_metadata", "has a fragment"),
+        (
+            {
+                **PUBLIC_CLIENT,
+                "token_endpoint_auth_method": "private_key_jwt",
+                "jwks": {"keys": [{"kty": "OKP", "crv": "Ed25519"}]},
+            },
+            "invalid_client_metadata",
+            "jwks is not a JWK Set (RFC 7517 section 5): key_parameter: 'x' is required",
+        ),
     ],
     ids=[
         "http-redirect",
@@ -120,12 +131,16 @@ async def test_registration_without_auth_method_defaults_to_client_secret_basic_
         "sector-bad-port",
         "sector-http",
         "sector-not-string",
+        "logo-with-fragment",
+        "unreadable-key",
     ],
 )
 async def test_bad_registration_metadata_is_refused_and_leaves_no_record(
     lab: Lab, body: object, error: str, mention: str
 ) -> None:
-    assert_oauth_error(await register(lab, body), 400, error, mention)
+    response = await register(lab, body)
+    assert_oauth_error(response, 400, error, mention)
+    assert "Invalid claim" not in response.json()["error_description"]
     assert lab.registrations == {}
 
 

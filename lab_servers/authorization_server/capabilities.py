@@ -8,8 +8,8 @@ enforced at its endpoints, so that a lab can run the servers clients really meet
   (no endpoint at all: 404).
 - `advertise_registration_endpoint`: None advertises it exactly when registration works; True
   with DCR closed or removed is the misconfiguration clients trip over (marselsel/Lexware-MCP-Server#36).
-- `token_endpoint_auth_methods`: what `token_endpoint_auth_methods_supported` lists, and what
-  registration accepts. Claude, for one, uses CIMD only when `none` is listed.
+- `token_endpoint_auth_methods`: what `token_endpoint_auth_methods_supported` lists, and what a
+  registration or a client metadata document may name. Claude, for one, uses CIMD only when `none` is listed.
 - `iss_parameter`: RFC 9207 `iss` on authorization responses (and its metadata flag).
 - `revision`: the MCP revision the AS follows; `for_revision` gives its usual defaults.
 """

@@ -37,7 +37,7 @@ from ..rfc3986 import NUMERIC_HOST, has_query, host_reading_problem, is_dotted_q
 from ..rfc7517 import private_key_member
 from ..rfc9110 import OWS, http_date
 from ..rfc9111 import cache_directives, varies_past_matching
-from .clients import DEFAULT_AUTH_METHOD, Client
+from .clients import Client, auth_method_not_offered
 from .defensive_fetch import FetchRefused, Resolver, UnresolvableHost, connected_host, defensive_fetch, vet_host
 from .errors import OAuthError
 from .policy import ASPolicy
@@ -207,16 +207,9 @@ def check_document(
             raise reject("private_key_jwt needs the client's public keys in jwks or jwks_uri (§8.2)")
         if found := private_key_member(document.get("jwks")):
             raise reject(f"jwks contains private key material ({found}); only public keys may be published (§4.1)")
-    if "token_endpoint_auth_method" not in document:
-        # authlib checks a named method against the AS's list, and an omitted one not at all: the
-        # document was cached and its consent shown, and /token then refused the client's 'none'.
-        offered = as_metadata.get("token_endpoint_auth_methods_supported", ["client_secret_basic"])  # RFC 8414 §2
-        if DEFAULT_AUTH_METHOD["cimd"] not in offered:
-            raise reject(
-                f"the document names no token_endpoint_auth_method, which makes it a public client ('none': §4.1 "
-                f"forbids a shared secret), and this AS does not offer 'none'; token_endpoint_auth_methods_supported "
-                f"lists {', '.join(offered)} (RFC 8414 §2)"
-            )
+    offered = as_metadata.get("token_endpoint_auth_methods_supported", ["client_secret_basic"])  # RFC 8414 §2
+    if refusal := auth_method_not_offered(document, "cimd", offered):
+        raise reject(refusal)
     if policy.require_mcp_document_fields:
         for field in ("client_name", "redirect_uris"):
             if not document.get(field):

@@ -7,6 +7,7 @@ of a document the client hosts; nothing is stored beyond a cache of that documen
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -18,12 +19,37 @@ MAX_CLIENT_ID_CHARS = 2048  # lab limit; the hardened CIMD document cap (5 KB) m
 # The token endpoint auth method of a client that names none. RFC 7591 §2 defaults a registration
 # to client_secret_basic; a CIMD document cannot use a shared secret at all (CIMD §4.1), so an
 # omitted method there means a public client. Either default must be one the AS offers, as a
-# named method must (`dcr_modes.check_auth_method_offered`, `cimd.check_document`).
+# named method must (`auth_method_not_offered`).
 DEFAULT_AUTH_METHOD: dict[ClientKind, str] = {
     "dcr": "client_secret_basic",
     "preregistered": "client_secret_basic",
     "cimd": "none",
 }
+
+
+def auth_method_not_offered(metadata: Mapping[str, Any], kind: ClientKind, offered: Sequence[str]) -> str | None:
+    """Why the client's token endpoint auth method, named or its default, is none this AS offers
+    (RFC 8414 §2: token_endpoint_auth_methods_supported), or None. One description for a
+    registration and a document: a document's named method fell through to authlib, whose
+    "Invalid claim: 'token_endpoint_auth_method'" named neither the rule nor the methods offered.
+    Accepted, the client was registered (or its document cached, its consent shown) and /token
+    then refused it every time."""
+    method = metadata.get("token_endpoint_auth_method", DEFAULT_AUTH_METHOD[kind])
+    if not isinstance(method, str) or method in offered:
+        return None
+    if "token_endpoint_auth_method" in metadata:
+        named = f"token_endpoint_auth_method {method!r} is"
+    elif kind == "cimd":
+        named = (
+            "the document names no token_endpoint_auth_method, which makes it a public client ('none': CIMD §4.1 "
+            "forbids a shared secret), and that is"
+        )
+    else:
+        named = f"token_endpoint_auth_method was left out, which RFC 7591 §2 makes {method!r}, and that is"
+    return (
+        f"{named} not offered here; token_endpoint_auth_methods_supported lists {', '.join(offered)}"
+        " (RFC 7591 §2, RFC 8414 §2)"
+    )
 
 
 @dataclass(frozen=True)

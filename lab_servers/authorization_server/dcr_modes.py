@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from ..rfc6750 import MalformedBearerRequest, bearer_token
 from .capabilities import ASCapabilities
-from .clients import DEFAULT_AUTH_METHOD
+from .clients import auth_method_not_offered
 from .errors import NO_STORE, OAuthError
 
 
@@ -74,15 +74,6 @@ def check_auth_method_offered(capabilities: ASCapabilities, body: Any) -> None:
     offered: registered so, the client got a secret that /token then refused either way."""
     if not isinstance(body, dict):
         return
-    method = body.get("token_endpoint_auth_method", DEFAULT_AUTH_METHOD["dcr"])
-    if isinstance(method, str) and method not in capabilities.token_endpoint_auth_methods:
-        named = (
-            f"token_endpoint_auth_method {method!r} is"
-            if "token_endpoint_auth_method" in body
-            else f"token_endpoint_auth_method was left out, which RFC 7591 §2 makes {method!r}, and that is"
-        )
-        raise OAuthError(
-            "invalid_client_metadata",
-            f"{named} not offered here; token_endpoint_auth_methods_supported lists "
-            f"{', '.join(capabilities.token_endpoint_auth_methods)} (RFC 7591 §2, RFC 8414 §2)",
-        )
+    refusal = auth_method_not_offered(body, "dcr", capabilities.token_endpoint_auth_methods)
+    if refusal:
+        raise OAuthError("invalid_client_metadata", refusal)

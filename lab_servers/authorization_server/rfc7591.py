@@ -19,7 +19,7 @@ from ..bounded_json import DEFAULT_LIMITS
 from ..determinism import LabClock, SeededIds
 from ..loopback import is_loopback_host
 from ..rfc3986 import browser_reading_problem, grammar_problem, shown
-from ..rfc7517 import private_key_member
+from ..rfc7517 import import_jwk_set, private_key_member
 from .clients import DEFAULT_AUTH_METHOD, Client, ClientRegistry, PrefetchedResource, RegistryFull
 from .defensive_fetch import FetchRefused, Resolver, SpecialUseAddress, defensive_fetch, scheme_refusal
 from .errors import OAuthError
@@ -178,6 +178,13 @@ def check_client_metadata(metadata: Any, as_metadata: dict[str, Any]) -> dict[st
         check_metadata_limits(metadata)
     except MetadataLimitError as exc:
         raise MetadataError(exc.error, exc.description) from None
+    if "jwks" in metadata:  # within the limits (10 keys) first
+        try:
+            # A key joserfc cannot read ({"kty": "OKP"} with no "x"; "keys": []) was authlib's to
+            # refuse, as "jwks: value not accepted (Invalid claim: 'jwks')": no rule, no key named.
+            import_jwk_set(metadata["jwks"])
+        except ValueError as exc:
+            raise MetadataError("invalid_client_metadata", f"jwks is {exc} (RFC 7591 §2)") from None
     for uri in metadata.get("redirect_uris", []):
         check_redirect_uri(uri)
     if "sector_identifier_uri" in metadata:
@@ -226,18 +233,25 @@ def _grant_and_response_types_agreeing(metadata: dict[str, Any]) -> dict[str, An
     return metadata
 
 
-# RFC 7591 §2's URL-valued fields. authlib refuses a javascript: or data: URL in them too, but
-# its text ("logo_uri: value not accepted (Invalid claim: 'logo_uri')") names no rule.
+# RFC 7591 §2's URL-valued fields. authlib refuses a javascript: or data: URL in them too, and one
+# with a fragment, but its text ("logo_uri: value not accepted (Invalid claim: 'logo_uri')") names
+# no rule: each is refused here first, saying why.
 _WEB_URL_FIELDS = ("client_uri", "logo_uri", "tos_uri", "policy_uri", "jwks_uri")
 
 
 def _check_web_url(field: str, uri: object) -> None:
     parts = split_url(uri) if isinstance(uri, str) else None
+    written = repr(uri)[:80]
     if parts is None or parts.scheme not in ("https", "http") or not parts.hostname:
-        shown = repr(uri)[:80]
         raise MetadataError(
             "invalid_client_metadata",
-            f"{field} {shown} is not an http or https URL (RFC 7591 §2: a URL; CIMD §8.6: only known schemes)",
+            f"{field} {written} is not an http or https URL (RFC 7591 §2: a URL; CIMD §8.6: only known schemes)",
+        )
+    if parts.fragment or "#" in str(uri):
+        raise MetadataError(
+            "invalid_client_metadata",
+            f"{field} {written} has a fragment, which this AS refuses in a client's URLs (lab policy, as authlib's"
+            " RFC 7591 validator; RFC 7591 §2 itself asks only for a URL)",
         )
 
 
