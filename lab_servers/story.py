@@ -32,7 +32,7 @@ from .resource_server import DownstreamCaller, IntrospectingValidator, ResourceS
 
 OTHER_MCP_HOST = "other-mcp.example.com"
 OTHER_MCP_URL = f"https://{OTHER_MCP_HOST}/mcp"
-OTHER_SCOPES = ["notes:read", "notes:write"]
+OTHER_SCOPES = ("notes:read", "notes:write")
 API_HOST = "api.example.com"
 API_URL = f"https://{API_HOST}/"  # RFC 8707's examples keep the slash; compared exactly
 MCP_SERVER_CLIENT_ID = "notes-mcp-server"  # the MCP server's own identity at the AS (the `act.sub`)
@@ -51,7 +51,9 @@ SERVICE_CLIENT_ID = "https://app.example/service.json"  # a job's own CIMD docum
 
 def add_second_mcp_server(lab: Lab) -> ResourceServer:
     _lab("add_second_mcp_server", lab)
-    lab.auth_server.resource_scopes[OTHER_MCP_URL] = OTHER_SCOPES
+    # Copied, as the AS copies the scopes it is built with (state.py): stored as it is, a change to
+    # one lab's scopes for this server reached every lab's second MCP server after it.
+    lab.auth_server.resource_scopes[OTHER_MCP_URL] = list(OTHER_SCOPES)
     server = ResourceServer(
         OTHER_MCP_URL, issuer=lab.issuer, http=lab.network.httpx_client(OTHER_MCP_HOST), clock=lab.clock
     )

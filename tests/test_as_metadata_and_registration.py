@@ -4,12 +4,14 @@ a description that names the rule — never a 500 — and leaves no record."""
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 
 from lab_servers import ISSUER, MCP_URL, Lab
+from lab_servers.story import connect_service, publish_service_client
 
 from .helpers import (
     REDIRECT_URI,
@@ -295,3 +297,20 @@ async def test_a_registration_body_breaking_a_json_limit_is_invalid_client_metad
         response = await http.post(f"{ISSUER}/register", content=body, headers={"content-type": "application/json"})
     assert_oauth_error(response, 400, "invalid_client_metadata", mention, "RFC 8259")
     assert lab.registrations == {}
+
+
+async def test_a_change_to_a_returned_metadata_document_reaches_neither_its_as_nor_a_later_lab() -> None:
+    # RFC 8414 §2: what the AS lists is what it does. Notebook 07 hands learners
+    # `metadata = lab.auth_server.metadata()`, whose lists were the module's own: removing Ed25519
+    # from one lab's token_endpoint_auth_signing_alg_values_supported made every later Lab(seed=0)
+    # advertise it no more and refuse the nightly job's Ed25519 client_assertion (RFC 7523 §3).
+    lab = Lab(seed=0)
+    pristine = copy.deepcopy(lab.auth_server.metadata())
+    for value in lab.auth_server.metadata().values():
+        if isinstance(value, list):
+            value.clear()
+    assert lab.auth_server.metadata() == pristine
+    async with Lab(seed=0) as later:
+        assert later.auth_server.metadata() == pristine
+        job = await connect_service(later, publish_service_client(later))
+        assert job.state.tokens["token_type"] == "Bearer"

@@ -10,6 +10,7 @@ import pytest
 
 from lab_servers import ISSUER, ASCapabilities, Lab
 from lab_servers.authorization_server.issuance import ACCESS_TOKEN_LIFETIME
+from lab_servers.authorization_server.rfc7662 import introspection_request
 from lab_servers.client import StepError
 from lab_servers.story import (
     API_URL,
@@ -406,3 +407,18 @@ async def test_introspection_calls_inactive_a_token_signed_with_the_as_key_for_a
     assert await active(claims) is True
     assert await active({**claims, "iss": "https://other-as.example"}) is False
     assert await active({**claims, "exp": now}) is False
+
+
+async def test_each_inactive_answer_is_a_new_one_that_no_caller_can_change_for_the_next(lab: Lab) -> None:
+    # RFC 7662 §2.2: an inactive token gets {"active": false}. It was one module-level dict,
+    # handed to every caller of introspection_request as it was.
+    use_introspection(lab)
+    caller = next(
+        client
+        for client in lab.auth_server.registry.records.values()
+        if client.client_id in lab.auth_server.introspectors
+    )
+    authorization = basic(caller.client_id, caller.client_secret or "")["Authorization"]
+    first = await introspection_request(lab.auth_server, [("token", "never-issued")], authorization)
+    first["active"] = True
+    assert await introspection_request(lab.auth_server, [("token", "never-issued")], authorization) == {"active": False}

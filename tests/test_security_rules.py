@@ -12,7 +12,13 @@ from lab_servers.authorization_server.cimd import CachedDocument, DocumentCache
 from lab_servers.authorization_server.defensive_fetch import _IPV4_BLOCKS, _IPV6_BLOCKS, special_use_kind
 from lab_servers.security import RULE_CASES, run_cimd_rule, run_cimd_rules
 from lab_servers.security.cimd_rules import json_response, rules_outcome, valid_document
-from lab_servers.security.network_fixtures import REBINDING_HOST, add_internal_network
+from lab_servers.security.network_fixtures import (
+    CLOUD_CREDENTIALS_PATH,
+    FAKE_CLOUD_CREDENTIALS,
+    REBINDING_HOST,
+    add_internal_network,
+    leaked_secrets,
+)
 from lab_servers.security.report import policy_table, results_table, rules_table, sprawl_chart
 from lab_servers.security.requests import open_authorization, refusal, register
 
@@ -344,3 +350,13 @@ async def test_a_rule_case_may_be_named_by_its_id_and_an_unknown_one_is_named() 
     assert (await run_cimd_rule("client-secret", HARDENED)).outcome == "refused"
     with pytest.raises(ValueError, match=r"unknown rule case 'client_secret' \(did you mean 'client-secret'\?\)"):
         await run_cimd_rule("client_secret", HARDENED)
+
+
+def test_each_labs_internal_services_serve_copies_of_the_fake_secrets() -> None:
+    # The cloud metadata service held the module's own dict: a change to what one lab's service
+    # serves reached every later lab's, and leaked_secrets (which reads the module) missed it.
+    served = add_internal_network(Lab(seed=0)).cloud_metadata.routes[CLOUD_CREDENTIALS_PATH]
+    served["SecretAccessKey"] = "changed"
+    later = add_internal_network(Lab(seed=0)).cloud_metadata.routes[CLOUD_CREDENTIALS_PATH]
+    assert later["SecretAccessKey"] == "FAKE-lab-secret-key-not-real-0000000000"
+    assert later == FAKE_CLOUD_CREDENTIALS and leaked_secrets(str(later)) == [later["SecretAccessKey"]]

@@ -444,3 +444,14 @@ async def test_a_client_the_subject_tokens_may_act_does_not_name_cannot_exchange
     fresh = (await lab.connect("cimd")).access_token
     assert "may_act" not in decode_jwt_payload(fresh)
     assert (await exchange(lab, fresh)).status_code == 200
+
+
+async def test_a_change_to_one_labs_second_mcp_server_scopes_reaches_no_other_lab() -> None:
+    # The AS copies the scopes it is built with (state.py); add_second_mcp_server stored the
+    # module's OTHER_SCOPES itself, and notes:admin added in one lab was offered by every later one.
+    first, later = Lab(seed=0), Lab(seed=0)
+    add_second_mcp_server(first)
+    first.auth_server.resource_scopes[OTHER_MCP_URL].append("notes:admin")
+    add_second_mcp_server(later)
+    assert later.auth_server.resource_scopes[OTHER_MCP_URL] == ["notes:read", "notes:write"]
+    assert "notes:admin" not in later.auth_server.metadata()["scopes_supported"]

@@ -34,7 +34,6 @@ from .clients import Client
 from .errors import OAuthError, invalid_client
 from .policy import ASPolicy
 from .rfc6749 import form_urldecoded
-from .rfc8414 import CLIENT_ASSERTION_ALGORITHMS
 from .state import AuthorizationServerState
 
 JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -276,7 +275,7 @@ async def _check_client_assertion(server: AuthorizationServerState, client: Clie
     try:
         # 3. The signature. Its parts were read (bounded) in step 1, before the keys were looked up.
         claims = verify_signature(
-            form["client_assertion"], key_set, CLIENT_ASSERTION_ALGORITHMS, what="the client_assertion"
+            form["client_assertion"], key_set, server.client_assertion_algorithms, what="the client_assertion"
         )
     except JwtRejected as rejected:
         raise invalid_client(f"{rejected.rule}, checked with the client's published keys") from None

@@ -34,7 +34,7 @@ from .rfc8414 import JWT_BEARER
 from .state import AuthorizationServerState
 
 GRANT_TYPE = JWT_BEARER
-ALGORITHMS = ["Ed25519", "ES256"]
+ALGORITHMS = ("Ed25519", "ES256")
 # RFC 7521 §5.2 (which the ID-JAG draft's processing rules apply in full) lets the AS reject an
 # expiry "unreasonably far in the future". Its jti is remembered until that expiry, so without a
 # bound one ID-JAG dated for the year 9999 holds a replay entry for good. An hour, what authlib's

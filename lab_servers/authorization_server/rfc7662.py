@@ -15,9 +15,14 @@ from .errors import OAuthError, invalid_client
 from .params import single_valued
 from .state import AuthorizationServerState
 
-INACTIVE = {"active": False}
 REPORTED_CLAIMS = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti", "act")
 _NEEDS_CALLER = "introspection needs an authenticated, authorised caller"  # RFC 7662 §2.1
+
+
+def inactive() -> dict[str, Any]:
+    """§2.2's answer for a token that is not active: a new one each time, as every answer here is
+    (one module-level dict, handed to each caller, was theirs to change for every later one)."""
+    return {"active": False}
 
 
 async def introspection_request(
@@ -43,7 +48,7 @@ async def introspection_request(
     refresh = server.refresh_tokens.get(token)
     if refresh is not None:
         if not refresh.usable(server.clock.now()) or refresh.resource != resource:
-            return INACTIVE
+            return inactive()
         # No `token_type`: §2.2 takes its values from RFC 6749 §5.1, the types of access tokens
         # ("Bearer"), and a refresh token has none; the member is OPTIONAL.
         return {
@@ -54,5 +59,5 @@ async def introspection_request(
         }
     claims = server.active_access_token(token)
     if claims is None or claims.get("aud") != resource:
-        return INACTIVE  # §4: a caller learns nothing about tokens meant for someone else
+        return inactive()  # §4: a caller learns nothing about tokens meant for someone else
     return {"active": True, "token_type": "Bearer", **{k: claims[k] for k in REPORTED_CLAIMS if k in claims}}

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from .keys import ALGORITHM
 
-CLIENT_ASSERTION_ALGORITHMS = [ALGORITHM, "ES256", "RS256", "PS256"]
+# Tuples, and copied into each document: a metadata document is handed out (notebook 07 gives
+# learners `lab.auth_server.metadata()`), and a list in it that was this module's own made a
+# change to one lab's copy the rule of every lab built after it, enforcement included.
+CLIENT_ASSERTION_ALGORITHMS = (ALGORITHM, "ES256", "RS256", "PS256")
 
 
-AUTH_METHODS = ["none", "client_secret_basic", "client_secret_post", "private_key_jwt"]
+AUTH_METHODS = ("none", "client_secret_basic", "client_secret_post", "private_key_jwt")
 # Revocation and introspection take the same client authentication as the token endpoint (RFC
 # 7009 §2.1, RFC 7662 §2.1), but introspection never takes a public client: the caller must be
 # an authorised resource server.
@@ -20,20 +24,25 @@ ID_JAG_PROFILE = "urn:ietf:params:oauth:grant-profile:id-jag"
 
 
 def authorization_server_metadata(
-    issuer: str, scopes: list[str], resources: list[str], grant_types: list[str] | None = None
+    issuer: str,
+    scopes: Sequence[str],
+    resources: Sequence[str],
+    grant_types: Sequence[str] | None = None,
+    assertion_algorithms: Sequence[str] = CLIENT_ASSERTION_ALGORITHMS,
 ) -> dict[str, Any]:
+    """A new document each call: no list in it is anyone else's (module, AS state or caller)."""
     return {
         "issuer": issuer,
         "authorization_endpoint": f"{issuer}/authorize",
         "token_endpoint": f"{issuer}/token",
         "registration_endpoint": f"{issuer}/register",
         "jwks_uri": f"{issuer}/jwks.json",
-        "scopes_supported": scopes,
+        "scopes_supported": list(scopes),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": grant_types or ["authorization_code", "refresh_token"],
-        "token_endpoint_auth_methods_supported": AUTH_METHODS,
-        "token_endpoint_auth_signing_alg_values_supported": CLIENT_ASSERTION_ALGORITHMS,
+        "grant_types_supported": list(grant_types or ("authorization_code", "refresh_token")),
+        "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
+        "token_endpoint_auth_signing_alg_values_supported": list(assertion_algorithms),
         # RFC 8414 §2: omitting this would mean "no PKCE", and MCP clients MUST then refuse (MCP §11.4).
         "code_challenge_methods_supported": ["S256"],
         # CIMD §6: tells clients they may use a URL as client_id instead of registering.
@@ -41,15 +50,15 @@ def authorization_server_metadata(
         # RFC 9207 §3: every authorization response carries `iss`.
         "authorization_response_iss_parameter_supported": True,
         # RFC 9728 §4: the resources this AS issues tokens for.
-        "protected_resources": resources,
+        "protected_resources": list(resources),
         # RFC 8414 §2 defines these fields for the endpoints of RFC 7009 and RFC 7662.
         "revocation_endpoint": f"{issuer}/revoke",
-        "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
+        "revocation_endpoint_auth_methods_supported": list(AUTH_METHODS),
         # RFC 8414 §2: REQUIRED once private_key_jwt is listed, as for the token endpoint.
-        "revocation_endpoint_auth_signing_alg_values_supported": CLIENT_ASSERTION_ALGORITHMS,
+        "revocation_endpoint_auth_signing_alg_values_supported": list(assertion_algorithms),
         "introspection_endpoint": f"{issuer}/introspect",
-        "introspection_endpoint_auth_methods_supported": CONFIDENTIAL_METHODS,
-        "introspection_endpoint_auth_signing_alg_values_supported": CLIENT_ASSERTION_ALGORITHMS,
+        "introspection_endpoint_auth_methods_supported": list(CONFIDENTIAL_METHODS),
+        "introspection_endpoint_auth_signing_alg_values_supported": list(assertion_algorithms),
     }
 
 

@@ -24,7 +24,13 @@ from .keys import ALGORITHM, AccessTokenAlgorithm, SigningKey
 from .policy import HARDENED, ASPolicy
 from .rfc6749 import scope_tokens
 from .rfc7591 import Registrar
-from .rfc8414 import ID_JAG_PROFILE, JWT_BEARER, TOKEN_EXCHANGE, authorization_server_metadata
+from .rfc8414 import (
+    CLIENT_ASSERTION_ALGORITHMS,
+    ID_JAG_PROFILE,
+    JWT_BEARER,
+    TOKEN_EXCHANGE,
+    authorization_server_metadata,
+)
 from .shared_fetch import SharedFetches
 from .spent_jtis import SpentJtis
 from .token_records import IssuedAccessTokens, RefreshTokens
@@ -66,6 +72,9 @@ class AuthorizationServerState:
         self.ids = ids
         self.user = user  # the lab's signed-in user (the lab has no login step)
         self.keys = SigningKey(ids, access_token_algorithm)
+        # What a client_assertion may be signed with (RFC 7523 §3, RFC 8414 §2): advertised and
+        # enforced from this one value, the AS's own (a tuple: nothing changes it in place).
+        self.client_assertion_algorithms: tuple[str, ...] = CLIENT_ASSERTION_ALGORITHMS
         self.registry = ClientRegistry()
         self.cimd = CimdResolver(http, resolve, clock, policy, self.metadata)
         self.registrar = Registrar(self.registry, ids, clock, http=http, resolve=resolve, policy=lambda: self.policy)
@@ -121,7 +130,9 @@ class AuthorizationServerState:
             [TOKEN_EXCHANGE] if self.exchange_rules else []
         )
         grant_types += [JWT_BEARER] if self.trusted_idps else []
-        metadata = authorization_server_metadata(self.issuer, self.scopes, self.resources, grant_types)
+        metadata = authorization_server_metadata(
+            self.issuer, self.scopes, self.resources, grant_types, self.client_assertion_algorithms
+        )
         if self.trusted_idps:
             metadata["authorization_grant_profiles_supported"] = [ID_JAG_PROFILE]  # ID-JAG draft §7
         return self.capabilities.apply_to_metadata(metadata)

@@ -32,7 +32,7 @@ from ..rfc7519 import (
 )
 
 # The AS's Ed25519, and RS256, which RFC 9068 §2.1 says every resource server MUST support.
-ALGORITHMS = ["Ed25519", "RS256"]
+ALGORITHMS = ("Ed25519", "RS256")
 _MAX_REMEMBERED = 10_000
 MAX_TOKEN_CHARS = 8 * 1024  # the lab's tokens are ~700 characters; nothing longer is looked at
 JWKS_REFRESH_INTERVAL = 60  # seconds between JWKS re-fetches caused by an unknown kid

@@ -90,8 +90,9 @@ class InternalNetwork:
 def add_internal_network(lab: Lab) -> InternalNetwork:
     """Add the internal services, the attacker's host and the attacker's DNS names to `lab`."""
     expect(Lab, lab, "add_internal_network takes the lab, such as add_internal_network(lab)")
-    cloud = InternalService("cloud-metadata", {CLOUD_CREDENTIALS_PATH: FAKE_CLOUD_CREDENTIALS})
-    admin = InternalService("admin", {ADMIN_SECRETS_PATH: FAKE_ADMIN_SECRETS})
+    # Copies: a lab's services are its own, and `leaked_secrets` reads the module's values.
+    cloud = InternalService("cloud-metadata", {CLOUD_CREDENTIALS_PATH: dict(FAKE_CLOUD_CREDENTIALS)})
+    admin = InternalService("admin", {ADMIN_SECRETS_PATH: dict(FAKE_ADMIN_SECRETS)})
     lab.network.add_host(CLOUD_METADATA_ADDRESS, CLOUD_METADATA_ADDRESS, cloud)
     lab.network.add_host(ADMIN_HOST, ADMIN_ADDRESS, admin)
     attacker = lab.add_metadata_host(ATTACKER_HOST, ATTACKER_ADDRESS)
