@@ -216,10 +216,12 @@ class Lab:
             raise ValueError(
                 f"no metadata host named {parts.hostname!r} (the lab's: {hosts}); add one with lab.add_metadata_host"
             )
-        return host, parts.path
+        # With its query, the host serving that URL as its own, and a fragment, which it refuses.
+        query, fragment = f"?{parts.query}" if parts.query else "", f"#{parts.fragment}" if "#" in url else ""
+        return host, parts.path + query + fragment
 
     def publish_client_document(self, url: str, document: Any, **options: Any) -> str:
-        """Serve `document` at `url` (options: cache_control=…, content_type=…)."""
+        """Serve `document` at `url`, its query too (options: cache_control=…, content_type=…)."""
         check_options("publish_client_document", options, option_names(MetadataHost.publish))
         host, path = self._host_for(url)
         try:

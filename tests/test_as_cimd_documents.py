@@ -228,3 +228,46 @@ async def test_a_scope_that_is_not_space_separated_scope_tokens_is_refused_by_do
             }
             answer = await http.post(f"{lab.issuer}/register", json=metadata)
     assert answer.status_code == 400 and "RFC 6749 section 3.3" in answer.json()["error_description"]
+
+
+# Publishing a document at its URL --------------------------------------------------------------
+
+
+async def test_documents_published_at_urls_differing_in_their_query_are_each_served_at_their_own(lab: Lab) -> None:
+    # The lab promises to serve a document at the URL given, and returns that URL. Keyed by the
+    # path alone, the query was dropped from the URL returned, and tenant b's document replaced
+    # tenant a's at both URLs. The CIMD draft only discourages a query (§3: SHOULD NOT).
+    urls = {tenant: f"https://app.example/agent.json?tenant={tenant}" for tenant in "ab"}
+    for tenant, url in urls.items():
+        published = lab.publish_client_document(url, {**default_client_metadata(url), "client_name": tenant})
+        assert published == url
+    async with lab.httpx_client() as http:
+        for tenant, url in urls.items():
+            assert (await http.get(url)).json() == {**default_client_metadata(url), "client_name": tenant}
+        assert (await http.get("https://app.example/agent.json?tenant=c")).status_code == 404
+        # A path alone answers any query nothing is published at, as a file host does.
+        assert (await http.get(f"{CLIENT_METADATA_URL}?v=1")).json()["client_id"] == CLIENT_METADATA_URL
+    lab.remove_client_document(urls["a"])
+    assert (await lab.httpx_client().get(urls["a"])).status_code == 404
+
+
+async def test_a_query_client_id_published_at_its_url_is_refused_by_the_hardened_as_and_signs_in_with_the_naive(
+    lab: Lab,
+) -> None:
+    url = "https://app.example/agent.json?tenant=a"
+    lab.publish_client_document(url, default_client_metadata(url))
+    refused = await open_authorization(lab, url)
+    assert isinstance(refused, ConsentPage) and "query" in refused.fields["error_description"]
+    lab.policy = NAIVE
+    assert (await open_authorization(lab, url)).status == 200  # the consent page: the document was found
+
+
+@pytest.mark.parametrize("path", ["/agent.json?tenant=a", "/my%20agent.json"])
+async def test_a_metadata_host_serves_a_document_at_the_url_it_returns(lab: Lab, path: str) -> None:
+    # Published at '/agent.json?tenant=a' the document was stored under a key no request's path is
+    # (the path holds no query), and at '/my%20agent.json' under one no decoded path is: each URL
+    # returned was a 404.
+    url = lab.metadata_hosts["app.example"].publish(path, {"client_name": "x"})
+    assert url == f"https://app.example{path}"
+    async with lab.httpx_client() as http:
+        assert (await http.get(url)).json() == {"client_name": "x"}

@@ -184,6 +184,13 @@ MISTAKES: list[Any] = [
                  "publishes at a path starting with '/', such as '/client.json'", id="host-publish-a-path-without-its-slash"),
     pytest.param(lambda lab: lab.publish_client_document("https://app.example", {}), ValueError,
                  "'https://app.example' is not a URL such as 'https://app.example/agent.json'", id="publish-at-a-url-without-a-path"),
+    # A fragment is cut off before a request is sent (RFC 3986 §3.5): the document was published at
+    # the URL without it, and another at that URL replaced silently.
+    pytest.param(lambda lab: lab.publish_client_document("https://app.example/agent.json#a", {}), ValueError,
+                 "cannot publish at '/agent.json#a': a fragment is never sent to a host (RFC 3986 §3.5); publish at "
+                 "'/agent.json'", id="publish-at-a-url-with-a-fragment"),
+    pytest.param(lambda lab: lab.metadata_hosts["app.example"].publish("/agent.json#a", {}), ValueError,
+                 "which CIMD §3 forbids", id="host-publish-at-a-path-with-a-fragment"),
     # A tool call's arguments that cannot be JSON: the step failed with "unexpected response".
     pytest.param(lambda lab: lab.client("cimd").call_tool("add_note", {"text": object()}), TypeError,
                  "call_tool's arguments are sent as JSON", id="call_tool-arguments-not-json"),

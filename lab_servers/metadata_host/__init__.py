@@ -15,6 +15,7 @@ import asyncio
 import json
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -38,7 +39,7 @@ class MetadataHost:
 
     def __init__(self, hostname: str) -> None:
         self.hostname = hostname
-        self.responses: dict[str, HostedResponse] = {}
+        self.responses: dict[tuple[str, str], HostedResponse] = {}  # by `_target`: (path, query)
 
     def url(self, path: str) -> str:
         return f"https://{self.hostname}{path}"
@@ -51,7 +52,9 @@ class MetadataHost:
         cache_control: str | None = "max-age=300",
         content_type: str = "application/json",
     ) -> str:
-        """Serve `document` (JSON-encoded unless it is bytes/str) at `path`; returns its URL."""
+        """Serve `document` (JSON-encoded unless it is bytes/str) at `path`; returns its URL. A
+        `path` with a query ('/agent.json?tenant=a') is served at exactly that URL; a path alone
+        answers a request with any query nothing is published at, as a file host does."""
         self._check_path(path)
         # Checked here, where the learner wrote them: a header value that is no string, or one the
         # lab network would not send (a CR, LF or NUL, RFC 9110 §5.5), failed only when the AS
@@ -76,13 +79,13 @@ class MetadataHost:
         headers = {"content-type": content_type}
         if cache_control is not None:
             headers["cache-control"] = cache_control
-        self.responses[path] = HostedResponse(body, 200, headers)
+        self.responses[_target(path)] = HostedResponse(body, 200, headers)
         return self.url(path)
 
     def publish_response(self, path: str, response: HostedResponse) -> str:
         """Serve an arbitrary response at `path` (a redirect, an error, a slow or huge body…)."""
         self._check_path(path)
-        self.responses[path] = response
+        self.responses[_target(path)] = response
         return self.url(path)
 
     def _check_path(self, path: object) -> None:
@@ -96,17 +99,27 @@ class MetadataHost:
                 f"{self.hostname} publishes at a path starting with '/', such as '/client.json' (for a whole URL, "
                 f"use lab.publish_client_document); got {path!r}"
             )
+        if "#" in path:
+            raise ValueError(
+                f"{self.hostname} cannot publish at {path!r}: a fragment is never sent to a host (RFC 3986 §3.5); publish "
+                f"at {path.split('#', 1)[0]!r} (a client_id with a fragment is another string, which CIMD §3 forbids)"
+            )
 
     def remove(self, path: str) -> None:
-        self.responses.pop(path, None)
+        self.responses.pop(_target(path), None)
 
     def document(self, path: str) -> Any:
-        return json.loads(self.responses[path].body)
+        return json.loads(self.responses[_target(path)].body)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
-        path = request.url.path
-        hosted = self.responses.get(path)
+        path, query = scope["path"], scope["query_string"].decode("latin-1")
+        # The document published at this path and query; failing that, as a file host ignores a
+        # query, the one at the path alone. Keyed by the path alone, a document published at
+        # /agent.json?tenant=a was never found, and a second one at ?tenant=b replaced the first.
+        hosted = self.responses.get((path, query))
+        if hosted is None:
+            hosted = self.responses.get((path, ""))
         if hosted is None:
             response = request_refusal(404, f"{self.hostname} has nothing published at {path} (RFC 9110 §15.5.5)")
         elif request.method not in ("GET", "HEAD"):
@@ -124,6 +137,15 @@ class MetadataHost:
 
 
 __all__ = ["HostedResponse", "MetadataHost"]
+
+
+def _target(path: str) -> tuple[str, str]:
+    """What a request for `path` (a path, and maybe a query) asks this host for, as an ASGI
+    request has it: the path percent-decoded (published at '/a%20b.json', a document was looked
+    for at '/a b.json' and never found), and the query as sent, '' for none (a request cannot
+    tell an empty query's '?' from no '?')."""
+    path, _, query = path.partition("?")
+    return unquote(path), query
 
 
 def _check_field_value(name: str, value: object, example: str) -> None:
