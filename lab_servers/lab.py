@@ -24,6 +24,7 @@ from .lab_arguments import (
     check_host,
     check_lab,
     check_options,
+    check_placement,
     check_preregistered_metadata,
     option_names,
 )  # fmt: skip
@@ -34,6 +35,7 @@ from .revisions import DEFAULT_REVISION, Revision
 from .revisions import revision as revision_named
 from .topology import CoLocated
 from .trace import Trace
+from .wellknown import origin, served_path
 
 MCP_HOST = "mcp.example.com"
 AS_HOST = "auth.example.com"
@@ -101,13 +103,15 @@ class Lab:
         ids: SeededIds | None = None,
         access_token_algorithm: AccessTokenAlgorithm = ALGORITHM,
     ) -> None:
-        """By default every server lives on the virtual network. With other `mcp_url` and
-        `issuer` (loopback URLs: see `lab_servers.serve`) the MCP server and the AS are meant to
+        """Every server lives on the virtual network, at any path on the lab's own hosts (an
+        `issuer` of "https://auth.example.com/tenant1": one AS of several at a host). With URLs
+        elsewhere (loopback URLs: see `lab_servers.serve`) the MCP server and the AS are meant to
         be served over real sockets, and the MCP server fetches the AS's keys that way too.
 
         `revision` is the MCP revision the servers and the lab's clients follow (default
         2026-07-28; `revision="2025-11-25"` for the one before). A 2025-03-26 lab has no PRM: its
-        AS lives at the MCP server's origin, as that revision describes. `capabilities` say what
+        AS lives at the MCP server's origin, as that revision describes, so it takes no `issuer`
+        and no URL off the lab's hosts. `capabilities` say what
         the AS offers (default: what its revision describes); `accept_legacy=False` makes a
         2026-07-28 MCP server refuse initialize-era clients. `access_token_algorithm="RS256"`
         signs access tokens with an RSA key instead of Ed25519 (RFC 9068 §2.1 makes RS256 the
@@ -134,8 +138,11 @@ class Lab:
         self.network = LabNetwork(self.trace, self.clock)
         self.metadata_hosts: dict[str, MetadataHost] = {}
         self._own_hosts: frozenset[str] = frozenset()  # the lab's own servers, once they are on the network
-        in_process = (mcp_url, issuer) == (MCP_URL, ISSUER)
-        co_located = in_process and not self.revision.protected_resource_metadata
+        # On the lab's own hosts, at any path (an issuer https://auth.example.com/tenant1 too), the
+        # servers join the virtual network; elsewhere (`serve`'s loopback URLs) they are served.
+        in_process = (origin(mcp_url), origin(issuer)) == (origin(MCP_URL), ISSUER)
+        check_placement(self.revision, mcp_url, issuer, in_process=in_process, default_issuer=ISSUER)
+        co_located = not self.revision.protected_resource_metadata  # in process: `check_placement`
         if co_located:
             issuer = f"https://{MCP_HOST}"  # 2025-03-26 §2.3.2: the MCP server's origin is the AS
         self.mcp_url, self.issuer = mcp_url, issuer
@@ -163,7 +170,7 @@ class Lab:
         # 2025-03-26: one host serving the MCP server and its AS (None in later revisions).
         self.co_located: CoLocated | None = None
         if co_located:
-            self.co_located = CoLocated(self.resource_server, self.auth_server.app, mcp_path=urlsplit(mcp_url).path)
+            self.co_located = CoLocated(self.resource_server, self.auth_server.app, mcp_path=served_path(mcp_url))
             self.network.add_host(MCP_HOST, PUBLIC_ADDRESSES[MCP_HOST], self.co_located, lifespan=True)
         elif in_process:
             self.network.add_host(AS_HOST, PUBLIC_ADDRESSES[AS_HOST], self.auth_server.app)

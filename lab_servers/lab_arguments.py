@@ -26,8 +26,10 @@ from .authorization_server.capabilities import ALL_AUTH_METHODS
 from .client import Credentials
 from .client.base import check_decision
 from .determinism import LabClock, SeededIds
+from .revisions import Revision
 from .rfc3986 import is_uri_text
 from .rfc6750 import is_b64token
+from .wellknown import origin
 
 _EXAMPLE_ISSUER = "https://auth.example.com"  # lab.ISSUER (lab imports this module)
 
@@ -85,6 +87,26 @@ def check_lab(
         # The AS's endpoints are the issuer and a path (f"{issuer}/token"): one slash too many.
         raise ValueError(f"Lab(issuer=…) takes an issuer without a trailing '/', such as {issuer.rstrip('/')!r}")
     flag("Lab(accept_legacy=…)", accept_legacy)
+
+
+def check_placement(revision: Revision, mcp_url: str, issuer: str, *, in_process: bool, default_issuer: str) -> None:
+    """Where a lab of `revision` can put its AS. MCP 2025-03-26 has no PRM: a client takes the MCP
+    URL's origin as the AS's (§2.3.2), and only the in-process lab builds that host (`CoLocated`,
+    the issuer its origin). Given other URLs, the lab built servers no 2025-03-26 client could
+    find the AS of, its issuer elsewhere; `serve --revision 2025-03-26` is refused alike."""
+    if revision.protected_resource_metadata:
+        return
+    where = f"that revision's AS lives at the MCP server's origin (MCP {revision.version} §2.3.2)"
+    if not in_process:
+        raise ValueError(
+            f"Lab(revision={revision.version!r}) is built on the lab's own hosts only: {where}, one host that only the"
+            f" in-process lab builds; leave mcp_url and issuer out (got {mcp_url!r} and {issuer!r})"
+        )
+    if issuer not in (default_issuer, origin(mcp_url)):
+        raise ValueError(
+            f"Lab(revision={revision.version!r}) takes no issuer of its own: {where}, {origin(mcp_url)}; "
+            f"leave issuer out (got {issuer!r})"
+        )
 
 
 def check_capabilities(what: str, capabilities: object) -> None:

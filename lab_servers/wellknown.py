@@ -4,7 +4,7 @@ host and the path; only OpenID Connect Discovery *appends* it after the path."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from .rfc3986 import has_query
 
@@ -21,6 +21,14 @@ def origin(url: str) -> str:
 def path_of(url: str) -> str:
     """The path with a terminating '/' removed, so that 'https://h/' has the empty path."""
     return urlsplit(url).path.rstrip("/")
+
+
+def served_path(url: str) -> str:
+    """The path a server is asked for at `url`, exactly, as an ASGI request's `path` has it
+    (percent-decoded): a trailing '/' stays, for 'https://h/mcp/' is another URL than
+    'https://h/mcp' (RFC 9728 §3.1 removes only the '/' right after the host, and §3.3 and
+    MCP §8.1 compare the resource exactly); an empty path is asked for as '/' (RFC 9112 §3.2.1)."""
+    return unquote(urlsplit(url).path) or "/"
 
 
 def after_host(url: str) -> str:

@@ -7,11 +7,14 @@ from __future__ import annotations
 import copy
 import json
 
+import httpx
 import pytest
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 
 from lab_servers import ISSUER, MCP_URL, Lab
+from lab_servers.client.discovery import authorization_server_metadata_urls
 from lab_servers.story import connect_service, publish_service_client
+from lab_servers.wellknown import origin
 
 from .helpers import (
     REDIRECT_URI,
@@ -314,3 +317,63 @@ async def test_a_change_to_a_returned_metadata_document_reaches_neither_its_as_n
         assert later.auth_server.metadata() == pristine
         job = await connect_service(later, publish_service_client(later))
         assert job.state.tokens["token_type"] == "Bearer"
+
+
+# An issuer with a path (RFC 8414 §3.1, §3.3; MCP §4.3) ----------------------------------------
+
+TENANT_ISSUER = "https://auth.example.com/tenant1"
+# In process, and as `serve` would serve it (the MCP server then at a loopback origin too).
+PATH_ISSUERS = pytest.mark.parametrize(
+    ("issuer", "mcp_url"), [(TENANT_ISSUER, MCP_URL), ("http://127.0.0.1:8/tenant1", "http://127.0.0.1:9/mcp")],
+    ids=["in-process", "served"],
+)  # fmt: skip
+
+
+def as_http(lab: Lab) -> httpx.AsyncClient:
+    """A client of the lab's AS app itself, wherever the lab puts it."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=lab.auth_server.app))
+
+
+@PATH_ISSUERS
+async def test_an_issuer_with_a_path_serves_its_metadata_at_every_url_a_client_tries_and_not_at_the_root(
+    issuer: str, mcp_url: str
+) -> None:
+    # RFC 8414 §3.1 inserts the well-known string between the host and the issuer's path; MCP
+    # §4.3 has a client try it, then OpenID's inserted, then OpenID's appended. §3.3: the metadata
+    # names the issuer its URL was built from, so the root URL, built from the issuer's origin, is
+    # no URL of this AS's (it answered there, naming …/tenant1, and 404 at all three).
+    async with Lab(issuer=issuer, mcp_url=mcp_url) as lab, as_http(lab) as http:
+        for url in authorization_server_metadata_urls(issuer):
+            response = await http.get(url)
+            assert response.status_code == 200, url
+            assert response.json()["issuer"] == issuer
+        for well_known in ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"):
+            assert (await http.get(origin(issuer) + well_known)).status_code == 404, well_known
+
+
+@PATH_ISSUERS
+async def test_an_issuer_with_a_path_serves_every_endpoint_its_metadata_names_under_that_path(
+    issuer: str, mcp_url: str
+) -> None:
+    # RFC 8414 §2: the endpoints are URLs, here the issuer and a path; each was a 404, served at
+    # the root instead, where this AS's metadata sends no client.
+    async with Lab(issuer=issuer, mcp_url=mcp_url) as lab, as_http(lab) as http:
+        metadata = (await http.get(authorization_server_metadata_urls(issuer)[0])).json()
+        assert metadata["token_endpoint"] == f"{issuer}/token"
+        assert (await http.get(metadata["jwks_uri"])).json()["keys"]
+        token = await http.post(metadata["token_endpoint"], data={"grant_type": "client_credentials"})
+        assert token.status_code != 404 and "error" in token.json()  # the endpoint's own refusal
+        registration = await http.post(metadata["registration_endpoint"], json=PUBLIC_CLIENT)
+        assert registration.status_code == 201
+        root_token = await http.post(f"{origin(issuer)}/token", data={"grant_type": "client_credentials"})
+        assert root_token.status_code == 404
+
+
+@pytest.mark.parametrize("method", ["dcr", "cimd"])
+async def test_a_lab_whose_issuer_has_a_path_runs_the_whole_handshake(method: str) -> None:
+    # Notebook 01's exercise: the tenant1 issuer. The lab put it on no host of its network.
+    async with Lab(issuer=TENANT_ISSUER) as lab:
+        connection = await lab.connect(method)
+        assert connection.access_token and connection.whoami["iss"] == TENANT_ISSUER
+        paths = [exchange.path for exchange in lab.trace.exchanges if exchange.host == "auth.example.com"]
+    assert "/.well-known/oauth-authorization-server/tenant1" in paths and "/tenant1/token" in paths

@@ -4,9 +4,10 @@ client that guessed a path learns the right one)."""
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
-from lab_servers import Lab
+from lab_servers import ISSUER, Lab
 
 pytestmark = pytest.mark.anyio
 
@@ -65,3 +66,33 @@ async def test_the_sdk_registering_where_no_registration_endpoint_is_advertised_
     (shown,) = failed.value.exceptions
     assert isinstance(shown, OAuthRegistrationError) and "Registration failed: 404" in str(shown)
     assert "authorization server, https://auth.example.com," in str(shown)
+
+
+@pytest.mark.parametrize("origin", ["https://mcp.example.com", "http://127.0.0.1:9"], ids=["in-process", "served"])
+async def test_an_mcp_url_with_a_trailing_slash_is_served_at_exactly_that_url_and_its_metadata_where_it_says(
+    origin: str,
+) -> None:
+    # RFC 9728 §3.1 removes only the '/' right after the host: …/mcp/'s metadata is at
+    # /.well-known/oauth-protected-resource/mcp/, the URL its challenge names and the lab client
+    # builds. Compared with the '/' cut off, the server answered its own URL 404 ("MCP is served
+    # at /mcp") and that metadata URL 404, while /mcp's served a `resource` of …/mcp/.
+    mcp_url = f"{origin}/mcp/"
+    async with (
+        Lab(mcp_url=mcp_url, issuer="http://127.0.0.1:8" if origin.startswith("http:") else ISSUER) as lab,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=lab.resource_server)) as http,
+    ):
+        challenge = await http.post(mcp_url, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+        assert challenge.status_code == 401
+        metadata_url = f"{origin}/.well-known/oauth-protected-resource/mcp/"
+        assert f'resource_metadata="{metadata_url}"' in challenge.headers["www-authenticate"]
+        assert (await http.get(metadata_url)).json()["resource"] == mcp_url
+        # Another URL is another resource (RFC 9728 §3.3): neither is served for this one.
+        assert (await http.post(mcp_url.rstrip("/"), json={})).status_code == 404
+        assert (await http.get(metadata_url.rstrip("/"))).status_code == 404
+
+
+async def test_a_lab_whose_mcp_url_has_a_trailing_slash_runs_the_whole_handshake() -> None:
+    # Its MCP server was on no host of the lab network, and answered its own URL 404 besides.
+    async with Lab(mcp_url="https://mcp.example.com/mcp/") as lab:
+        connection = await lab.connect("cimd")  # the whole handshake, and a tool call at …/mcp/
+    assert connection.whoami["aud"] == "https://mcp.example.com/mcp/"

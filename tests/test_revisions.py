@@ -130,6 +130,31 @@ async def test_2025_03_26_discovery_starts_at_the_mcp_origin_and_sends_no_resour
         assert "resource=" not in connection.records[4].learned["authorization_url"]
 
 
+@pytest.mark.parametrize(
+    ("urls", "refusal"),
+    [
+        # serve's loopback URLs: the MCP server and the AS on two origins, no PRM to link them.
+        ({"mcp_url": "http://127.0.0.1:9/mcp", "issuer": "http://127.0.0.1:8"}, "is built on the lab's own hosts only"),
+        ({"issuer": "https://auth.example.com/tenant1"}, "takes no issuer of its own"),
+    ],
+    ids=["loopback-urls", "an-issuer-elsewhere"],
+)
+def test_a_2025_03_26_lab_whose_as_is_not_at_the_mcp_origin_is_refused(urls: dict[str, str], refusal: str) -> None:
+    # 2025-03-26 §2.3.2: a client takes the MCP URL's origin as the AS's. Given other URLs, the
+    # lab built an MCP server whose 401 named no AS and an AS nowhere a client of that revision
+    # looks, silently; `serve --revision 2025-03-26` is refused alike.
+    with pytest.raises(ValueError, match=refusal) as refused:
+        Lab(revision="2025-03-26", **urls)
+    assert "AS lives at the MCP server's origin (MCP 2025-03-26 §2.3.2)" in str(refused.value)
+
+
+async def test_a_2025_03_26_lab_at_another_mcp_path_keeps_its_as_at_the_mcp_origin() -> None:
+    async with Lab(revision="2025-03-26", mcp_url="https://mcp.example.com/notes") as lab:
+        assert lab.issuer == "https://mcp.example.com" and lab.co_located is not None
+        connection = await lab.connect(revision="2025-03-26")
+        assert connection.access_token and connection.whoami["aud"] == "https://mcp.example.com/notes"
+
+
 async def test_2025_03_26_default_endpoints_are_used_when_there_is_no_metadata() -> None:
     async with Lab(revision="2025-03-26") as lab:
         assert lab.co_located is not None

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from functools import cached_property
+from urllib.parse import unquote
 
 from fastapi import FastAPI
 from starlette.requests import Request
@@ -24,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 from ..body_limit import BodyLimit
 from ..bounded_json import JsonRejected, parse_json
 from ..rfc9110 import NoContentCoding, field_values, media_type
+from ..wellknown import AUTHORIZATION_SERVER, OPENID_CONFIGURATION, path_of
 from .authorize import authorization_request, consent_decision
 from .client_authentication import authorization_field
 from .dcr_modes import check_auth_method_offered, check_registration_allowed
@@ -68,23 +70,36 @@ class AuthorizationServer(AuthorizationServerState):
             redirect_slashes=False,
         )
 
+        # The issuer's path, as a request's path has it (percent-decoded): "" for https://h, and
+        # "/tenant1" for https://h/tenant1, one AS of several at one host. Every endpoint is the
+        # issuer and a path (rfc8414.py: f"{issuer}/token"), so it is served under the issuer's path;
+        # with the root paths, each endpoint an AS with a path advertised was a 404.
+        base = unquote(path_of(self.issuer))
+
         def route(path: str, method: str) -> Callable[[Endpoint], Endpoint]:
             # Plain routes on the FastAPI app: each endpoint parses its raw Request itself, so
             # FastAPI's per-request dependency solving would only add time to every exchange.
             # A GET route answers HEAD too (RFC 9110 §9.3.2); 405 answers sort `Allow` (errors.py).
             def add(endpoint: Endpoint) -> Endpoint:
-                app.add_route(path, endpoint, methods=[method])
+                app.add_route(base + path, endpoint, methods=[method])
                 return endpoint
 
             return add
 
-        @route("/.well-known/oauth-authorization-server", "GET")
         async def metadata(_: Request) -> Response:
             return JSONResponse(self.metadata())
 
-        @route("/.well-known/openid-configuration", "GET")
         async def openid_metadata(_: Request) -> Response:
             return JSONResponse(openid_configuration(self.metadata()))
+
+        # RFC 8414 §3.1: the well-known string is inserted between the host and the issuer's path;
+        # §3.3: the metadata's `issuer` is the URL it was retrieved from, less that string. So the
+        # root URL is this AS's only when its issuer has no path (an AS with one answered there,
+        # naming an issuer that was not that URL's). OpenID Connect Discovery 1.0 §4 appends its
+        # string to the path; MCP §4.3 has a client try it inserted, then appended.
+        app.add_route(AUTHORIZATION_SERVER + base, metadata, methods=["GET"])
+        for path in dict.fromkeys((OPENID_CONFIGURATION + base, base + OPENID_CONFIGURATION)):  # one for a root issuer
+            app.add_route(path, openid_metadata, methods=["GET"])
 
         @route("/jwks.json", "GET")
         async def jwks(_: Request) -> Response:

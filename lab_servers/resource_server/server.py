@@ -36,7 +36,7 @@ from ..error_text import request_refusal
 from ..revisions import Revision
 from ..revisions import revision as revision_named
 from ..rfc7519 import JwtRejected, unverified_parts
-from ..wellknown import PROTECTED_RESOURCE, insert_well_known, path_of
+from ..wellknown import PROTECTED_RESOURCE, insert_well_known, served_path
 from .batches import batch_refusal, serve_batch
 from .downstream import DownstreamCaller, DownstreamError
 from .jsonrpc import PARSE_ERROR, answer_id, describe, error_response, invalid_message, request_id
@@ -75,6 +75,10 @@ class ResourceServer:
         # A 2026-07-28 server that still answers initialize-era clients (the SDK's dual-era app).
         self.accept_legacy = accept_legacy
         self.metadata_url = insert_well_known(resource, PROTECTED_RESOURCE)
+        # Served at exactly these two URLs' paths: 'https://h/mcp/' at '/mcp/' and its metadata at
+        # '/.well-known/oauth-protected-resource/mcp/', the URL its challenges name. Compared with
+        # the '/' cut off, the server answered its own URL 404 and the advertised metadata URL too.
+        self.endpoint_path, self.metadata_path = served_path(resource), served_path(self.metadata_url)
         self.http, self.clock = http, clock
         # A local JWT check by default; `IntrospectingValidator` asks the AS instead (RFC 7662).
         self.validator: TokenValidator | IntrospectingValidator = TokenValidator(
@@ -92,7 +96,7 @@ class ResourceServer:
         self.allowed_origins = ("/".join(resource.split("/")[:3]),)
         self.mcp_app = PerLoopApp(functools.partial(
             self.mcp.streamable_http_app,
-            streamable_http_path=path_of(resource) or "/",
+            streamable_http_path=self.endpoint_path,
             # Stateless JSON mode: no session id, so no session to mistake for authentication
             # (SBP "Session hijacking"), and byte-identical replays.
             stateless_http=True,
@@ -109,7 +113,7 @@ class ResourceServer:
         Host), in the shape of the rest at `path`: at the MCP endpoint a JSON-RPC error with a null
         id (JSON-RPC 2.0 §5, as `transport.py`), elsewhere (metadata, no such path) the JSON
         `request_refusal` this server's other paths answer with."""
-        if path == (path_of(self.resource) or "/"):
+        if path == self.endpoint_path:
             return transport_refusal(status, description)
         return request_refusal(status, description)
 
@@ -171,7 +175,7 @@ class ResourceServer:
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope["path"]
-        if path == path_of(self.metadata_url) and self.publishes_metadata:
+        if path == self.metadata_path and self.publishes_metadata:
             if scope["method"] not in ("GET", "HEAD"):
                 # RFC 9728 §3.1: the metadata is retrieved with GET; RFC 9110 §15.5.6 for the rest.
                 not_allowed = request_refusal(
@@ -181,9 +185,8 @@ class ResourceServer:
                 )
                 return await not_allowed(scope, receive, send)
             return await JSONResponse(self.metadata())(scope, receive, send)
-        if path != (path_of(self.resource) or "/"):
-            endpoint = path_of(self.resource) or "/"
-            where = f"this MCP server has no endpoint at {path}; MCP is served at {endpoint}"
+        if path != self.endpoint_path:
+            where = f"this MCP server has no endpoint at {path}; MCP is served at {self.endpoint_path}"
             if path in OAUTH_DEFAULT_PATHS and self.publishes_metadata:
                 # The MCP SDK (mcp 2.3.0, and FastMCP on it) posts a registration with no
                 # registration_endpoint advertised, and a refresh with no AS metadata kept, to
