@@ -192,7 +192,7 @@ class Console:
             data = text.replace("\n", os.linesep).encode(encoding, "backslashreplace")
             while data:
                 data = data[os.write(descriptor, data) :]
-        except OSError:
+        except (OSError, ValueError):  # ValueError: a stream closed under the console (its owner stopped)
             return False
         return True
 
@@ -212,27 +212,21 @@ class _ConsoleHandler(logging.Handler):
             self.handleError(record)
 
 
-# uvicorn's loggers (it gives "uvicorn" a stderr handler and stops propagation) and the root,
-# where the lab's own ("lab_servers.serve") and asyncio's records end up.
-_LOGGERS = ("uvicorn", "")
-
-
 @contextlib.contextmanager
 def logged_to(console: Console) -> Iterator[None]:
     """While serving, log records go to `console` (serve's standard error) instead of a stream
     written inside the event loop: uvicorn logs "Invalid HTTP request received." for each bad
     request a stranger sends, and with stderr an unread pipe, some 1,600 of them stalled all three
-    servers as stdout's lines had (`Console`)."""
-    handler = _ConsoleHandler(console)
-    loggers = [logging.getLogger(name) for name in _LOGGERS]
-    saved = [logger.handlers[:] for logger in loggers]
-    for logger in loggers:
-        logger.handlers = [handler]
+    servers as stdout's lines had (`Console`). One handler, at the root, where the lab's own
+    ("lab_servers.serve") and asyncio's records end up; uvicorn's logger, which it gives a stderr
+    handler of its own and keeps from propagating, hands its records up to it meanwhile."""
+    root, uvicorn = logging.getLogger(), logging.getLogger("uvicorn")
+    saved = root.handlers[:], uvicorn.handlers[:], uvicorn.propagate
+    root.handlers, uvicorn.handlers, uvicorn.propagate = [_ConsoleHandler(console)], [], True
     try:
         yield
     finally:
-        for logger, handlers in zip(loggers, saved, strict=True):
-            logger.handlers = handlers
+        root.handlers, uvicorn.handlers, uvicorn.propagate = saved
 
 
 async def serve_until_interrupted(*, trace_file: Path | None = None, **options: Any) -> None:

@@ -121,6 +121,12 @@ RULE_FIELDS: dict[str, str | None] = {
 }  # fmt: skip
 
 
+# A row whose input, its own rule switched off alone, another rule of the hardened AS still
+# refuses (the row's text says which): a followed redirect serves the document from another URL
+# than its client_id, which the id-match rule compares too (CIMD §4).
+BACKSTOPS = {"redirect": "is not exactly the URL it was fetched from"}
+
+
 @pytest.mark.parametrize("case", [c for c in RULE_CASES if not c.accepted_when_hardened], ids=lambda c: c.id)
 async def test_each_row_shows_its_own_rule_switching_it_off_alone_lets_the_input_through(case) -> None:
     field = RULE_FIELDS[case.id]
@@ -128,6 +134,9 @@ async def test_each_row_shows_its_own_rule_switching_it_off_alone_lets_the_input
         assert (await run_cimd_rule(case, NAIVE)).outcome == "refused"
         return
     without = await run_cimd_rule(case, HARDENED.but(**{field: getattr(NAIVE, field)}))
+    if case.id in BACKSTOPS:
+        assert BACKSTOPS[case.id] in without.details["error_description"] and "(§4)" in case.rule
+        return
     # A request into the AS's own network is what §8.6 and §5 forbid, whatever the AS does with the answer.
     assert without.outcome == "accepted" or without.details["internal_requests"], without.summary
 

@@ -136,7 +136,8 @@ RULE_CASES: tuple[RuleCase, ...] = (
     RuleCase("json-array", "the document must be a JSON object (§4)", DOCUMENT_URL, {"/client.json": json_response([valid_document()])},
              hardened_error="JSON object"),
     # The defensive fetch (§5, §8.6, §8.7)
-    RuleCase("redirect", "redirects MUST NOT be followed (§5)", DOCUMENT_URL,
+    RuleCase("redirect", "redirects MUST NOT be followed (§5); followed, the document is served from another URL than its "
+             "client_id, which the id-match refuses (§4)", DOCUMENT_URL,
              {"/client.json": HostedResponse(b"", 302, {"location": f"{EVIL}/real.json"}), "/real.json": json_response(valid_document())},
              hardened_error="redirects MUST NOT be followed"),
     RuleCase("redirect-to-cloud-metadata", "redirects MUST NOT be followed: a redirect can point inside the AS's network (§5, §8.6)",
