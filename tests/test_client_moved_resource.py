@@ -164,6 +164,36 @@ async def test_a_refresh_the_old_as_cannot_make_sends_the_client_to_register_and
         assert [r.name for r in client.records[again:]] == ["call"]
 
 
+def revoke_the_grant(lab: Lab) -> None:
+    lab.auth_server.refresh_tokens.clear()  # its refresh token unknown: invalid_grant (RFC 6749 §5.2)
+
+
+@pytest.mark.parametrize(
+    "at_the_as", [forget_clients, revoke_the_grant], ids=["registrations-dropped", "grant-revoked"]
+)
+async def test_a_refresh_refused_where_the_resource_has_not_moved_fails_the_call_at_step_9_and_asks_no_one(
+    at_the_as: Any,
+) -> None:
+    # The client looks whether the resource moved (steps 2-3); it has not, so the refresh's
+    # failure is the call's: a grant revoked or a registration dropped at the same AS is the
+    # person's to mend, not a consent page each call opens on its own (with the client's default
+    # decision, "approve", the stepper's Expire button consented for the person).
+    async with Lab(seed=0, capabilities=ASCapabilities(cimd=False)) as lab:
+        client = lab.client(revision="2026-07-28")
+        await client.run_all()
+        handshake = len(lab.trace)
+        at_the_as(lab)
+        lab.clock.advance(3600)
+        for _ in range(2):
+            before = len(client.records)
+            with pytest.raises(StepError, match=r"^step 9 \(refresh\)"):
+                await client.call_tool("whoami")
+            records = client.records[before:]
+            assert [r.name for r in records] == ["refresh", "resource-metadata", "as-metadata", "call"]
+            assert records[0].notes[-1] == "the resource still names the same AS: the refresh's failure stands"
+        assert not [e for e in list(lab.trace)[handshake:] if e.caller == "browser"]  # no consent page opened
+
+
 async def test_a_user_who_denies_consent_at_the_new_as_fails_the_call_at_step_5() -> None:
     async with Lab(seed=0, capabilities=ASCapabilities(cimd=False)) as lab:
         client = await moved_to_auth2(lab)

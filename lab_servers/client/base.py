@@ -148,8 +148,9 @@ class ClientBase:
         if error is not None:
             raise error from None
 
-    async def _rediscover(self, challenge: Challenge) -> None:
-        """Steps 2-6 again after a 401 for a token that worked (LabClient implements it)."""
+    async def _rediscover(self, challenge: Challenge, *, only_if_moved: bool = False) -> bool:
+        """Steps 2-6 again after a 401 for a token that worked (LabClient implements it); with
+        `only_if_moved`, steps 4-6 only if the resource now names another AS. Whether they ran."""
         raise NotImplementedError
 
     @property

@@ -47,13 +47,16 @@ class LabClient(McpStep, EnterpriseSteps, ClientCredentialsStep, RegistrationSte
             await self.next_step()
         return self.records
 
-    async def _rediscover(self, challenge: Challenge) -> None:
-        """Steps 2-6 again, from a fresh challenge: the PRM may now name another AS."""
+    async def _rediscover(self, challenge: Challenge, *, only_if_moved: bool = False) -> bool:
+        """Steps 2-6 again, from a fresh challenge: the PRM may now name another AS. With
+        `only_if_moved`, steps 2-3 alone when it still names the same one (returns False)."""
         self.state.challenge = challenge
         previous = self.state.issuer
         self.state.legacy_base = None
         await self.discover_resource_metadata()
         await self.discover_authorization_server()
+        if only_if_moved and self.state.issuer == previous:
+            return False
         moved = self.state.issuer != previous and self.revision.credentials_per_issuer
         if self.state.grant == "client_credentials":
             credentials = self.state.credentials
@@ -66,7 +69,7 @@ class LabClient(McpStep, EnterpriseSteps, ClientCredentialsStep, RegistrationSte
                     "another authorization server (MCP 2026-07-28, SEP-2352). Register this client there"
                 ))  # fmt: skip
             await self.client_credentials()  # no user, no browser: the client asks again for itself
-            return
+            return True
         if moved:
             self.state.credentials = None  # SEP-2352: never carry credentials to another AS
         if self.state.issuer != previous:
@@ -76,3 +79,4 @@ class LabClient(McpStep, EnterpriseSteps, ClientCredentialsStep, RegistrationSte
         await self.get_client_id()
         await self.authorize()
         await self.exchange_code()
+        return True

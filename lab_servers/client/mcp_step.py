@@ -236,13 +236,17 @@ class McpStep(RefreshStep, StepUpStep, ClientCredentialsStep):
             await self.exchange_code()
 
     async def _rediscover_after(self, failure: TokenRequestFailed, challenge: Challenge) -> None:
-        """Steps 2-6 again after a 401 whose refresh the AS could not make: the refresh token and
+        """Steps 2-3 again after a 401 whose refresh the AS could not make: the refresh token and
         the registration may have died with a move to another AS, which only the resource's
         metadata can tell (SEP-2352; MCP 2026-07-28: a client MUST register again when it names a
-        new AS). What fails from here on (a user who denies consent) fails the call."""
+        new AS), and then steps 4-6 there. Still the same AS, the refresh's failure is the call's:
+        a grant revoked or a registration dropped there is mended by the person, not by a consent
+        page this call opens on its own, and opens again on every call after it."""
         refused = "could not be reached" if failure.status is None else f"answered {failure.status}"
-        self.records[-1].notes.append(  # the failed refresh's record: nothing ran since it was filed
-            f"the AS {refused}: this grant cannot be refreshed, and only a new authorization gets a token; "
-            "the client discovers again first, since the resource may have moved to another AS (SEP-2352)"
+        note = self.records[-1].notes  # the failed refresh's record: nothing ran since it was filed
+        note.append(
+            f"the AS {refused}: the client discovers again, since the resource may have moved to another AS (SEP-2352)"
         )
-        await self._rediscover(challenge)
+        if not await self._rediscover(challenge, only_if_moved=True):
+            note.append("the resource still names the same AS: the refresh's failure stands")
+            raise failure

@@ -257,7 +257,8 @@ class HandshakeStepper:
             self.error, self.busy = exc, False
             self._render()
             return None
-        return await self._after_handshake(*REFRESH_CALL)
+        # With `ask_user`: a refresh that fails at a moved resource leads to a consent page, which waits.
+        return await self._after_handshake(*REFRESH_CALL, self._ask_user)
 
     def _unfinished(self) -> bool:
         """Before the handshake is done, an after-handshake button has nothing to call with: its
