@@ -269,6 +269,11 @@ async def serving(
             config = uvicorn.Config(
                 recorded,
                 log_level="warning",
+                # Left to the caller: uvicorn's own configuration gives its logger a stderr handler
+                # that writes inside the event loop (`serve` routes every record through a console
+                # that never waits, `serve_console.logged_to`, from before the servers start until
+                # after they stop); here its records reach the root logger like any other.
+                log_config=None,
                 lifespan=lifespan,
                 timeout_graceful_shutdown=5,
                 # uvicorn is given no certificate: `serve_tls` does TLS, so that a connection counts

@@ -255,8 +255,10 @@ async def serve_until_interrupted(*, trace_file: Path | None = None, **options: 
             loop.add_signal_handler(signum, stop.set)
             handled.append(signum)
     try:
-        async with serving(on_exchange=show, **options) as served:
-            with logged_to(errors):
+        # Entered first and left last: uvicorn logs as the servers stop too ("Cancel 1 running
+        # task(s)…"), and written in the loop to a full stderr pipe, that hung serve for good.
+        with logged_to(errors):
+            async with serving(on_exchange=show, **options) as served:
                 console.say(banner(served, seed=options.get("seed"), trace_file=trace_file))
                 await stop.wait()
     finally:

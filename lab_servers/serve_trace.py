@@ -123,10 +123,10 @@ async def _read_what_was_left(receive: Receive, body: BodyTap, scope: Scope) -> 
     where the in-process one shows it as sent), up to what the trace keeps of a body and for at
     most UNREAD_BODY_SECONDS; what the trace then says about it, or "" when it came whole."""
     unread = "\n… [the app answered without reading this body to its end"
-    if dict(scope["headers"]).get(b"expect", b"").lower() == b"100-continue" and body.total == 0:
-        # RFC 9110 §10.1.1: the client waits for a 100 (Continue) before it sends the body; reading
-        # now would ask for a body the app did not want.
-        return f"{unread}, which waited for a 100 (Continue): none was sent]"
+    # RFC 9110 §10.1.1: a client that sent `Expect: 100-continue` may wait for a 100 (Continue)
+    # before its body, or send it anyway. Reading here asks for no 100: the answer has begun, and
+    # uvicorn sends none after that; what the client sent anyway is read as any other body.
+    waited = dict(scope["headers"]).get(b"expect", b"").lower() == b"100-continue"
     with anyio.move_on_after(UNREAD_BODY_SECONDS):
         while len(body.kept) < body.limit:
             message = await receive()
@@ -136,6 +136,8 @@ async def _read_what_was_left(receive: Receive, body: BodyTap, scope: Scope) -> 
             if not message.get("more_body", False):
                 return ""  # whole, as sent
         return f"{unread}; the trace read its first {body.total} bytes]"
+    if waited and body.total == 0:
+        return f"{unread}; none came in {UNREAD_BODY_SECONDS:g} s: it asked to wait for a 100 (Continue), and none is sent once the answer has begun]"
     return f"{unread}; {body.total} bytes of it came, then none for {UNREAD_BODY_SECONDS:g} s]"
 
 

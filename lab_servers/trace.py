@@ -135,12 +135,15 @@ class Exchange:
         where the target URI has neither, OPTIONS' "*" and CONNECT's authority (§3.3 builds the
         target URI of each with an empty path; both were shown as "/")."""
         rest = self.url.split("://", 1)[-1]
-        if "/" in rest:
-            return "/" + rest.split("/", 1)[1]
-        authority, mark, query = rest.partition("?")
-        if not mark and self.method in ("OPTIONS", "CONNECT"):
+        # RFC 3986 §3.2: the authority ends at the first "/", "?" or "#"; a "/" in the query
+        # (`?next=/admin`) is no path (it was shown as the path `/admin`).
+        end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+        authority, target = rest[:end], rest[end:].split("#", 1)[0]
+        if target.startswith("/"):
+            return target
+        if not target and self.method in ("OPTIONS", "CONNECT"):
             return "*" if self.method == "OPTIONS" else authority
-        return "/" + mark + query  # §3.2.1: an empty path is sent as "/"
+        return "/" + target  # §3.2.1: an empty path is sent as "/"
 
     def summary(self) -> str:
         """One line, safe to print: a stranger's path or error cannot write escape codes or a

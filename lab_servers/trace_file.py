@@ -223,17 +223,24 @@ def _runs(text: str, what: str) -> list[list[Exchange]]:
     first's, its numbers starting again at #1: sorted together by `seq`, two runs became one
     trace of interleaved exchanges with the same numbers, drawn as nesting that never happened.
     `serve` writes each exchange as it finishes, so within a run `done` (the order they finished
-    in) only rises: a line whose `done` does not is the first of the next run. Within a run no
-    two exchanges have the same `seq`; a line that repeats one is refused by name (two runs
-    writing to the file at once mix their lines past telling apart)."""
+    in) only rises, and a run begins at `done` 1: a line with `done` 1 is the first of the next
+    run. A `done` that falls anywhere else, or a `seq` repeated within a run, is refused by name:
+    two runs writing to the file at once mix their lines past telling apart (split wherever
+    `done` fell, they loaded as made-up runs, each of both servers' exchanges)."""
     runs: list[list[Exchange]] = []
     seen: dict[int, int] = {}  # seq -> the line it was first seen on, in this run
-    last_done = 0
+    last_done, last_line = 0, 0
     for number, line in _lines(text):
         exchange = _exchange(parse_json(line, RECORDED_JSON, what=f"line {number}"), f"line {number}", what)
-        if not runs or 0 < exchange.done <= last_done:
+        if not runs or (exchange.done == 1 and last_done):
             runs.append([])
             seen.clear()
+        elif 0 < exchange.done <= last_done:
+            raise ValueError(
+                f"{what}: line {number}: it finished #{exchange.done}, after line {last_line}'s #{last_done}, and a run"
+                " of serve writes each exchange as it finishes, from #1: these lines are no one run's (two runs"
+                " writing to this file at once mix their lines)"
+            )
         if exchange.seq in seen:
             raise ValueError(
                 f"{what}: line {number}: seq {exchange.seq} is line {seen[exchange.seq]}'s too, and `done` does not"
@@ -241,7 +248,8 @@ def _runs(text: str, what: str) -> list[list[Exchange]]:
                 " once, so these lines are no one run's (two runs writing to this file at once mix their lines)"
             )
         seen[exchange.seq] = number
-        last_done = exchange.done or last_done
+        if exchange.done:
+            last_done, last_line = exchange.done, number
         runs[-1].append(exchange)
     return runs
 

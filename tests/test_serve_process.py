@@ -189,3 +189,38 @@ def test_while_serving_log_records_go_through_a_console_that_never_waits_for_a_r
     finally:
         os.close(read_end)
         os.close(write_end)
+
+
+async def test_serve_logs_through_its_console_from_before_its_servers_start_until_they_have_stopped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """uvicorn logs as its servers stop ("Cancel 1 running task(s)", a traceback for each
+    request cut short): given back its own stderr handler before that, serve wrote them inside
+    the loop, and with stderr a full pipe it hung for good, deaf to a second Ctrl-C."""
+    import contextlib
+    import logging
+    import os
+    from collections.abc import AsyncIterator
+    from typing import Any
+
+    from lab_servers import serve_console
+
+    said: list[str] = []
+
+    class Console(serve_console.Console):
+        def say(self, text: str) -> None:
+            said.append(text)
+
+    @contextlib.asynccontextmanager
+    async def serving(**options: Any) -> AsyncIterator[None]:
+        logging.getLogger("uvicorn.error").warning("starting")
+        asyncio.get_running_loop().call_later(0.05, os.kill, os.getpid(), signal.SIGTERM)
+        yield None
+        logging.getLogger("uvicorn.error").error("Cancel 1 running task(s), timeout graceful shutdown exceeded")
+
+    monkeypatch.setattr(serve_console, "Console", Console)
+    monkeypatch.setattr(serve_console, "serving", serving)
+    monkeypatch.setattr(serve_console, "banner", lambda served, **options: "banner")
+    await serve_console.serve_until_interrupted()
+    assert said[-1] == "ERROR: Cancel 1 running task(s), timeout graceful shutdown exceeded"
+    assert "WARNING: starting" in said

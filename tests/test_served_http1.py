@@ -376,7 +376,8 @@ async def test_a_body_that_never_comes_is_waited_for_a_moment_and_the_trace_says
 ) -> None:
     """Reading what the app left unread must not make the answer wait on a client that declares a
     body and never sends it: the trace waits UNREAD_BODY_SECONDS, and says what came. A client
-    that asks for a 100 (Continue) first (RFC 9110 §10.1.1) is not asked for a body the app did not want."""
+    that asks for a 100 (Continue) first (RFC 9110 §10.1.1) gets none once the answer has begun,
+    and one that sends its body anyway has it traced as sent (it was said to have sent none)."""
     from lab_servers import serve_trace
 
     monkeypatch.setattr(serve_trace, "UNREAD_BODY_SECONDS", 0.2)
@@ -394,9 +395,25 @@ async def test_a_body_that_never_comes_is_waited_for_a_moment_and_the_trace_says
                 break
             await asyncio.sleep(0.05)
         writer.close()
-        waiting = await exchange(lab.mcp_url, f"{head}Expect: 100-continue\r\n\r\n".encode(), trusting(tls_dir))
+        # Kept open, as a client waiting for a 100 keeps it (closed, the trace says it ended).
+        reader, writer = await asyncio.open_connection(
+            *host.rsplit(":", 1), ssl=trusting(tls_dir), server_hostname="127.0.0.1"
+        )
+        writer.write(f"{head}Expect: 100-continue\r\n\r\n".replace("{host}", host).encode())
+        waiting = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)).split(b"\r\n")
+        for _ in range(100):
+            if len(exchanges) > 1:
+                break
+            await asyncio.sleep(0.05)
+        writer.close()
+        anyway = f"POST /mcp HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n"
+        anyway += f"Content-Length: {len(INITIALIZE)}\r\n\r\n{INITIALIZE}"
+        await exchange(lab.mcp_url, anyway.encode(), trusting(tls_dir))
     assert status == waiting[0] == b"HTTP/1.1 401 Unauthorized"
+    assert exchanges[2].request_body == INITIALIZE
     assert exchanges[0].request_body == INITIALIZE[:10] + (
         "\n… [the app answered without reading this body to its end; 10 bytes of it came, then none for 0.2 s]"
     )
-    assert exchanges[1].request_body.endswith("which waited for a 100 (Continue): none was sent]")
+    assert exchanges[1].request_body.endswith(
+        "none came in 0.2 s: it asked to wait for a 100 (Continue), and none is sent once the answer has begun]"
+    )

@@ -393,3 +393,17 @@ def test_a_number_repeated_within_one_run_is_refused_by_its_line(tmp_path: Path)
     path.write_bytes(b"".join(TraceWriter.line(e) for e in mixed))
     with pytest.raises(ValueError, match=re.escape("line 3: seq 1 is line 1's too")):
         load_trace(path)
+
+
+def test_two_runs_writing_one_file_at_once_are_refused_not_split_into_made_up_runs(tmp_path: Path) -> None:
+    # Each run numbers from #1; alternating, `done` fell at every other line, and the file loaded
+    # as runs of both servers' exchanges, with numbers missing. A run begins at `done` 1 alone.
+    path = tmp_path / "trace.jsonl"
+    a = [replace(STRANGER, seq=n, done=n, host="127.0.0.1:8001") for n in (1, 2, 3)]
+    b = [replace(STRANGER, seq=n, done=n, host="127.0.0.1:9001") for n in (1, 2, 3)]
+    path.write_bytes(b"".join(TraceWriter.line(e) for pair in zip(a, b, strict=True) for e in pair))
+    with pytest.raises(ValueError, match=re.escape("line 4: it finished #2, after line 3's #2")):
+        load_trace(path)
+    path.write_bytes(b"".join(TraceWriter.line(e) for e in a + b))  # one after the other: two runs
+    assert [(e.seq, e.host) for e in load_trace(path)] == [(1, a[0].host), (2, a[0].host), (3, a[0].host),
+                                                          (4, b[0].host), (5, b[0].host), (6, b[0].host)]  # fmt: skip

@@ -444,6 +444,9 @@ def test_a_participant_is_named_within_a_labels_length() -> None:
         ("GET", "https://127.0.0.1:8001?x=1", "GET /?x=1"),  # §3.2.1: an empty path is sent as "/"
         ("OPTIONS", "https://127.0.0.1:8001/", "OPTIONS /"),
         ("OPTIONS", "https://127.0.0.1:8001?x", "OPTIONS /?x"),
+        # RFC 3986 §3.2, §3.4: a "/" in a query after an empty path is the query's, not a path.
+        ("GET", "http://127.0.0.1:8001?next=/admin/delete", "GET /?next=/admin/delete"),
+        ("GET", "https://127.0.0.1:8001/a?b=/c", "GET /a?b=/c"),
     ],
 )
 def test_a_request_line_is_shown_as_sent_whatever_form_its_target_has(method: str, url: str, line: str) -> None:
