@@ -9,7 +9,7 @@ import pytest
 from lab_servers import Lab
 from lab_servers.serve import WallClock
 from lab_servers.widgets import HandshakeStepper
-from lab_servers.widgets import stepper as stepper_module
+from lab_servers.widgets import stepper_calls as stepper_module
 from tests.test_stepper_slips import show_consent_page
 from tests.test_widgets import click, complete_handshake
 

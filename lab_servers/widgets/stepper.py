@@ -30,11 +30,12 @@ from typing import Any
 import ipywidgets as w
 
 from ..arguments import expect, one_of, wrong_type
-from ..client import ConsentPage, Decision, StepError, StepRecord, decode_jwt_payload
+from ..client import ConsentPage, StepError, StepRecord
 from ..client.base import check_decision
 from ..lab import Lab
 from ..views import SequenceDiagram, sequence_diagram, show_consent, show_step
 from .click_loop import ClickLoop, Pending
+from .stepper_calls import STEP_UP_CALL, AfterHandshakeCalls
 from .stepper_html import (
     CONSENT_STEP,
     LAST_STEP,
@@ -46,14 +47,8 @@ from .stepper_html import (
     step_on_view,
 )
 
-# After the handshake: the tool that needs more scope than the handshake asked for (notes:write),
-# and the tool called once the token has expired.
-STEP_UP_CALL: tuple[str, dict[str, Any]] = ("add_note", {"text": "added from the stepper"})
-REFRESH_CALL: tuple[str, dict[str, Any]] = ("whoami", {})
-FINISH_FIRST = "finish the handshake first (Next step until step 7 is done)"
 
-
-class HandshakeStepper:
+class HandshakeStepper(AfterHandshakeCalls):
     """`HandshakeStepper(lab)`: choose DCR or CIMD, press "Next step"; at consent, Approve or Deny.
 
     Reset starts over on a fresh `Lab` with the same seed and policy, so every run shows a
@@ -197,78 +192,6 @@ class HandshakeStepper:
             return None
         self._begin(step=True)  # "working…", the buttons disabled, as after a click
         return await self._advance(decision)
-
-    async def call_tool(self, name: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
-        """After the handshake: call a tool through the stepper's client, so that what it sets off
-        (a refresh, a step-up with its consent and token steps) appears here as steps too."""
-        if self.busy or self.awaiting_decision:
-            raise RuntimeError("the stepper is running a step, or its consent page waits for Approve or Deny")
-        if self.client is None or not self.done:
-            raise RuntimeError(FINISH_FIRST)
-        self._begin()  # the buttons wait for the call, as for a click
-        # Shown as a button's call is (the status line, "Last call …"): else the line went on
-        # showing an earlier click's failure over a call that went through. Raised too: a cell asked.
-        result = await self._after_handshake(name, arguments, raises=True)
-        assert result is not None  # a failure was raised
-        return result
-
-    async def _after_handshake(
-        self, name: str, arguments: dict[str, Any] | None, ask_user: Decision | None = None, *, raises: bool = False
-    ) -> dict[str, Any] | None:
-        # Called with self.busy set by the click handler; like a step, a failure is shown, not raised.
-        # With `ask_user`, a consent page this call leads to (a step-up's) waits for Approve or Deny,
-        # as step 5 does: the user consents to the wider scope, not the stepper.
-        if self._unfinished():
-            return None
-        run, client = self._run, self.client
-        start = len(client.records)
-        result: dict[str, Any] | None = None
-        default_decision = client.decision
-        if ask_user is not None:
-            client.decision = ask_user
-        try:
-            result = await client.call_tool(name, arguments)
-            self.error = None
-        except Exception as exc:  # shown in the widget, as for a step (and raised to a cell that called)
-            self.error = exc
-            if raises:
-                raise
-        finally:
-            client.decision = default_decision
-            if run == self._run:  # else a reset abandoned the call, and self.client is the new run's
-                ran = " → ".join(f"{r.number} {r.name}" for r in client.records[start:])
-                self.last_call, self.last_result = (f"{name}: {ran}" if ran else name), result
-                self.busy = False
-                self._render()
-        return result
-
-    async def _expire_then_call(self) -> dict[str, Any] | None:
-        # Expiry is the clock passing the token's own `exp` (RFC 7519 §4.1.4); an opaque token has
-        # none to read, and then its `expires_in` (RFC 6749 §5.1) from the token response counts.
-        if self._unfinished():
-            return None
-        try:
-            claims = decode_jwt_payload(self.client.state.access_token) or {}
-            if "exp" in claims:
-                self.lab.clock.advance(max(0, int(claims["exp"]) - self.lab.clock.now()) + 1)
-            else:
-                self.lab.clock.advance(int(self.client.state.tokens["expires_in"]) + 1)
-        except Exception as exc:  # noqa: BLE001 - e.g. a wall clock, which cannot be advanced
-            self.error, self.busy = exc, False
-            self._render()
-            return None
-        # With `ask_user`: a refresh that fails at a moved resource leads to a consent page, which waits.
-        return await self._after_handshake(*REFRESH_CALL, self._ask_user)
-
-    def _unfinished(self) -> bool:
-        """Before the handshake is done, an after-handshake button has nothing to call with: its
-        click (from a cell, or one in flight when Reset hid the button) says so and frees the
-        buttons, instead of failing on a missing client and leaving them waiting for good."""
-        if self.client is not None and self.done:
-            return False
-        self.error, self.busy = RuntimeError(FINISH_FIRST), False
-        self._render()
-        return True
 
     async def reset(self) -> None:
         if self.busy:
