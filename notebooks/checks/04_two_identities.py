@@ -42,5 +42,6 @@ assert _by_seq[9].path == "/jwks.json" and _by_seq[9].done < _by_seq[8].done
 assert _by_seq[1].caller.startswith("python-httpx2/") and _by_seq[5].caller.startswith("python-httpx/")
 assert _by_seq[2].caller == "127.0.0.1"
 assert _by_seq[4].json()["client_name"] == "SDK Agent"
+assert len(_by_seq[1].request_body) == int(_by_seq[1].request_header("content-length"))  # the 401's body, as sent
 _token = _claims(access_tokens(outside)[0])
 assert _token["client_id"].startswith("tpc_") and _token["aud"].startswith("https://127.0.0.1:")
