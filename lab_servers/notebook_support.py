@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from .answer_reading import canonical, date, error_code, identifier, name_set, number, text, url, url_list
+from .answer_reading import canonical, date, error_code, identifier, name_set, number, slash_added, text, url, url_list
 from .arguments import likely, wrong_type
 from .client import LabClient, StepError
 from .client.discovery import authorization_server_metadata_urls, protected_resource_metadata_urls
@@ -333,37 +333,36 @@ def _check(exercise: str, answer: Any, lab: Any, *, quiet: bool) -> bool:
     except (TypeError, ValueError, AttributeError):
         given = answer
     if isinstance(expected, dict) and isinstance(given, dict):
-        ok = set(given) == set(expected) and all(given.get(k) == expected[k] for k in expected)
+        right = all(given.get(k) == expected[k] for k in expected)
+        extra = [k for k in given if k not in expected]
         for key in expected:
             say(f"{'✅' if given.get(key) == expected[key] else '❌'} ({key}) {given.get(key, '(no answer)')}")
-        say("✅ All right!" if ok else f"❌ Not quite. Hint: {spec.hint}")
-        return ok
+        for key in extra:
+            say(f"❌ ({key}) {given[key]}: the question has no ({key})")
+        if right and extra:
+            parts = ", ".join(f"({k})" for k in expected)
+            say(f"❌ Not quite: answer only the question's parts, {parts}.")
+        else:
+            say("✅ All right!" if right else f"❌ Not quite. Hint: {spec.hint}")
+        return right and not extra
     also_right = {**spec.also_right, **(spec.also_right_in_run(lab) if spec.also_right_in_run else {})}
     if isinstance(given, str) and given in also_right:
         say(f"✅ Right: {given}. {also_right[given]}")
         return True
-    if given != expected:
+    # A URL is compared exactly (RFC 9728 §3.3); one slash the learner added to a URL that has none
+    # is forgiven, with a note, never one left off a URL that has it (that one may 404).
+    slash = spec.normalise in (url, url_list) and slash_added(given, expected)
+    if given != expected and not slash:
         why = next((w for w in (miss(given, expected) for miss in spec.near_misses) if w), None)
         say(f"❌ Not quite: {why}" if why else f"❌ Not quite. Hint: {spec.hint}")
         return False
     say(f"✅ Right: {_show(expected)}")
-    if _trailing_slash_added(answer):
+    if slash:
         say(
             "   Note: without the trailing slash. Where a URL is an identifier (a resource, an issuer, a "
             "client_id), a trailing slash makes a different string, and those are compared exactly (RFC 9728 §3.3)."
         )
     return True
-
-
-def _trailing_slash_added(answer: Any) -> bool:
-    texts = (
-        answer.replace(",", " ").split()
-        if isinstance(answer, str)
-        else answer
-        if isinstance(answer, list | tuple)
-        else []
-    )
-    return any(isinstance(t, str) and text(t).endswith("/") and "://" in t for t in texts)
 
 
 def _show(value: Any) -> str:

@@ -5,24 +5,28 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .answer_reading import error_code, name_set, text, without_glosses
+from .answer_reading import claims_named, error_code, glosses, glosses_offer_another, name_set, text
 from .notebook_support import CLAIM_NAMES_ARE_CASE_SENSITIVE, EXERCISES, Exercise, case_only, verdicts
 
 
 def _scope_set(value: Any) -> set[str]:
     """notes:read notes:write, typed as a set, a list, one string, "scope=…" or "a, b and c". Not
-    lowercased: scope values are case-sensitive strings (RFC 6749 §3.3), so NOTES:READ is another scope."""
+    lowercased: scope values are case-sensitive strings (RFC 6749 §3.3), so NOTES:READ is another scope.
+    A gloss naming another scope ("(or notes:delete)", any word with a colon) hedges."""
     if isinstance(value, str):
-        value = re.sub(r"^scope\s*[=:]\s*", "", text(value))
-    return name_set(value)
+        value = re.sub(r"^scopes?\s*[=:]?\s*", "", text(value), flags=re.IGNORECASE)
+    return name_set(value, lambda gloss: set(re.findall(r"[^\s,()]+:[^\s,()]+", gloss)))
 
 
 def _claim(value: Any) -> str:
     """aud, typed as "the aud claim", "aud (audience)", "audience" or with quotes. Not lowercased:
-    claim names are case-sensitive (RFC 7519 §10.1.1), so AUD is another claim."""
-    words = [w.strip("'\"") for w in without_glosses(text(value)).split() if w.lower() not in ("the", "claim")]
+    claim names are case-sensitive (RFC 7519 §10.1.1), so AUD is another claim. A gloss naming
+    another claim or hedging ("aud (I mean iss)") makes the answer its text."""
+    typed, found = glosses(text(value))
+    words = [w.strip("'\"") for w in typed.split() if w.lower() not in ("the", "claim")]
     name = " ".join(words)
-    return "aud" if name.lower() == "audience" else name
+    name = "aud" if name.lower() == "audience" else name
+    return text(value) if glosses_offer_another(found, {name, name.lower()}, claims_named) else name
 
 
 EXERCISES.setdefault(

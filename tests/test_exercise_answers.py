@@ -2,10 +2,12 @@
 
 Every answer-matching rule of `lab_servers.answer_reading` has a case here: numbers as digits,
 words, with their reason phrase or a status line, "1 of 4"; verdict synonyms; names of registration
-methods; error codes with quotes or `error=`; URLs with a trailing slash (accepted, with a note that
-identifiers are exact strings); Python names typed with spaces; glosses in parentheses and filler
-words. And the other direction: a wrong answer stays wrong (a negation, a hedge, a number word the
-reader does not know, a claim name in the wrong case, two fields where one is asked for).
+methods; error codes with quotes or `error=`; URLs compared exactly, one trailing slash added to a
+URL that has none forgiven (with a note that identifiers are exact strings); Python names typed
+with spaces; glosses in parentheses, explanations after a comma, and filler words. And the other
+direction: a wrong answer stays wrong (a negation or a bound of the answer itself, a hedge, a gloss
+offering another answer, a number word the reader does not know, a claim name in the wrong case,
+two fields where one is asked for, a part the question does not have).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ def test_a_status_code_may_come_with_its_reason_phrase(answer: object) -> None:
     assert is_correct("02-register-status", answer)
 
 
-@pytest.mark.parametrize("answer", [200, "200 OK", "Created", "two hundred and one", True])
+@pytest.mark.parametrize("answer", [200, "200 OK", "Created", True])
 def test_a_wrong_status_code_is_wrong(answer: object) -> None:
     assert not is_correct("02-register-status", answer)
 
@@ -309,14 +311,13 @@ async def test_the_pkce_challenge_is_judged_against_the_learners_client_among_se
         ("02-register-status", "HTTP/2 201"),
         ("02-register-status", 201.0),  # the type check takes floats as numbers
         ("02-records-after-three", "3.0"),
-        ("02-records-after-three", "3 (1 from step 4 + 2 new)"),  # a gloss with numbers of its own
         ("03-register-requests", "none"),
         ("03-register-requests", "no requests"),
         ("06-mixup-stopped", "1 of 4"),  # "In how many of the four runs": the four is the question's
         ("06-mixup-stopped", "one of the four"),
         ("06-mixup-stopped", "one out of four"),
         ("06-mixup-stopped", "1/4"),
-        ("06-mixup-stopped", "1 (2026-07-28 client + hardened AS)"),
+        ("06-mixup-stopped", "1 (the modern client with the hardened AS)"),
         ("06-mixup-stopped", 1.0),
     ],
 )
@@ -340,6 +341,9 @@ def test_a_number_is_read_as_the_learner_means_it(exercise: str, answer: object)
         ("06-mixup-stopped", "none of the four"),
         ("03-register-requests", "none, or 1"),
         ("02-records-after-three", "1 of 4"),  # no total in this question: two numbers
+        # A gloss with numbers of its own offers them: the reader does not add them up.
+        ("02-records-after-three", "3 (1 from step 4 + 2 new)"),
+        ("06-mixup-stopped", "1 (2026-07-28 client + hardened AS)"),
     ],
 )
 def test_a_number_that_is_not_the_answer_stays_wrong(exercise: str, answer: object) -> None:
@@ -359,7 +363,7 @@ def test_a_number_that_is_not_the_answer_stays_wrong(exercise: str, answer: obje
         ("06-fallback-method", "DCR (RFC 7591)"),
         ("06-fallback-method", "dynamic client registration (RFC 7591)"),
         ("04-best-fit", {"a": "CIMD (a URL)", "b": "by DCR", "c": "pre-registered"}),
-        ("06-prm-revision", "2025-06-18 (before it: 2025-03-26)"),
+        ("06-prm-revision", "2025-06-18 (the first with PRM)"),
         ("03-mismatch-error", "invalid_client (RFC 6749 §5.2)"),
         ("07-refresh-reuse", "invalid_grant (the token was rotated)"),
     ],
@@ -438,3 +442,193 @@ def test_a_url_may_end_with_one_slash_but_not_with_more() -> None:
     # One trailing slash is forgiven (with a note); "//" is another path.
     assert not is_correct("01-tenant-as-urls", [url + "//" for url in TENANT_URLS])
     assert not is_correct("01-tenant-as-urls", [url + "///" for url in TENANT_URLS])
+
+
+@pytest.mark.parametrize(
+    "answer", ["client_id, jti, scope", "client_id, jti and the scope claim", "client_id jti scopes"]
+)
+def test_scope_is_a_claim_both_tokens_carry_not_a_word_between_names(answer: str) -> None:
+    # Both tokens carry scope, with the same value: naming it is naming a claim that does not differ.
+    assert not is_correct("04-differing-claims", answer)
+
+
+@pytest.mark.parametrize("answer", ["the client_id and jti claims", "client_id & jti", "claims: client_id, jti"])
+def test_words_between_claim_names_that_can_be_no_claim(answer: str) -> None:
+    assert is_correct("04-differing-claims", answer)
+
+
+@pytest.mark.parametrize(
+    ("exercise", "answer"),
+    [
+        ("02-register-status", "201 (or 200)"),
+        ("02-register-status", "201 (200?)"),
+        ("02-register-status", "201 (could be 200)"),
+        ("02-register-status", "201 (no, 200)"),
+        ("06-mixup-stopped", "1 (or, 2)"),
+        ("06-mixup-stopped", "1 (2 maybe)"),
+        ("02-records-after-three", "3 (I mean 5)"),
+        ("06-prm-revision", "2025-06-18 (2025-11-25?)"),
+        ("06-prm-revision", "2025-06-18 (after 2025-03-26)"),
+        ("07-passthrough-claim", "aud (I mean iss)"),
+        ("07-passthrough-claim", "aud (or iss)"),
+        ("06-fallback-method", "DCR (I mean CIMD)"),
+        ("04-best-fit", {"a": "CIMD (or DCR)", "b": "dcr", "c": "preregistered"}),
+        ("07-refresh-reuse", "invalid_grant (I mean invalid_request)"),
+        ("03-mismatch-error", "invalid_client (or invalid request)"),
+        ("05-rebinding-rule", "pin_vetted_address (I mean block_special_use_addresses)"),
+        ("05-rebinding-rule", "pin_vetted_address (block_special_use_addresses)"),
+        ("04-differing-claims", "client_id, jti (and iat)"),
+        ("04-differing-claims", "client_id, jti (sub?)"),
+        ("07-step-up-union", "notes:read notes:write notes:export (or notes:delete)"),
+        ("03-register-requests", "none (1)"),
+        ("07-revoked-jwt", {"a": "accepted (I mean refused)", "b": "refused"}),
+        ("07-revoked-jwt", {"a": "accepted (no)", "b": "refused"}),
+    ],
+)
+def test_a_gloss_that_offers_another_answer_hedges(exercise: str, answer: object) -> None:
+    # A gloss is left out only when it names nothing of the answer's kind but the answer, and hedges not.
+    assert not is_correct(exercise, answer)
+
+
+@pytest.mark.parametrize(
+    ("exercise", "answer"),
+    [
+        ("02-register-status", "201 (Created)"),
+        ("03-register-requests", "0 (CIMD never registers)"),
+        ("03-register-requests", "0 (none)"),
+        ("06-fallback-method", "DCR (dynamic client registration)"),
+        ("04-best-fit", {"a": "CIMD (a URL)", "b": "dcr", "c": "preregistered"}),
+        ("04-differing-claims", "client_id (the point), jti (client_id differs by design, jti per token)"),
+        ("07-step-up-union", "notes:read notes:write notes:export (notes:export from before)"),
+        ("07-step-up-union", "scopes notes:read notes:write notes:export"),
+        ("07-revoked-jwt", {"a": "accepted (it never asks the AS)", "b": "refused (the AS says active: false)"}),
+    ],
+)
+def test_a_gloss_that_names_only_the_answer_itself_is_left_out(exercise: str, answer: object) -> None:
+    assert is_correct(exercise, answer)
+
+
+@pytest.mark.parametrize("answer", ["no idea", "no clue", "I have no idea", "no one", "no 1", "nothing"])
+def test_no_is_zero_only_when_it_is_all_the_answer_says(answer: str) -> None:
+    assert not is_correct("03-register-requests", answer)
+
+
+@pytest.mark.parametrize("answer", ["no", "No requests", "none", "none of them", "zero", "0"])
+def test_no_and_none_alone_are_zero(answer: str) -> None:
+    assert is_correct("03-register-requests", answer)
+
+
+@pytest.mark.parametrize(
+    ("exercise", "answer"),
+    [
+        ("03-register-requests", "0, CIMD never registers"),
+        ("03-register-requests", "zero, the client doesn't register"),
+        ("02-records-after-three", "3, the AS doesn't forget them"),
+        ("02-records-after-three", "3 - the AS does not forget them"),
+        ("06-mixup-stopped", "one: the client that never skips the iss check"),
+        ("02-register-status", "201, isn't it?"),
+        ("06-prm-revision", "2025-06-18, not before"),
+    ],
+)
+def test_a_negation_in_an_explanation_after_the_answer_does_not_negate_it(exercise: str, answer: object) -> None:
+    assert is_correct(exercise, answer)
+
+
+@pytest.mark.parametrize(
+    ("exercise", "answer"),
+    [
+        ("02-register-status", "not 201"),
+        ("02-register-status", "201? no, 200"),
+        ("02-register-status", "201 is not it"),
+        ("02-register-status", "I think, not 201"),
+        ("02-records-after-three", "never 3"),
+        ("02-records-after-three", "maybe 3"),
+        ("06-prm-revision", "I'd say, not 2025-06-18"),
+    ],
+)
+def test_a_negation_or_hedge_of_the_answer_itself_stays_wrong(exercise: str, answer: object) -> None:
+    assert not is_correct(exercise, answer)
+
+
+@pytest.mark.parametrize(
+    ("exercise", "answer"),
+    [
+        ("06-mixup-stopped", "all but one"),
+        ("06-mixup-stopped", "all except one"),
+        ("06-mixup-stopped", "more than one"),
+        ("06-mixup-stopped", "at least 1"),
+        ("06-prm-revision", "before 2025-06-18"),
+        ("06-prm-revision", "2025-06-18 or later"),
+        ("02-records-after-three", "less than 3"),
+        ("02-records-after-three", "up to 3"),
+        ("02-records-after-three", "-3"),
+    ],
+)
+def test_a_bound_or_a_remainder_is_not_the_number(exercise: str, answer: object) -> None:
+    assert not is_correct(exercise, answer)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "pin_vetted_address, because the connection looks the name up again",
+        "pin_vetted_address and nothing else",
+        "pin_vetted_address=False, nothing else",
+    ],
+)
+def test_one_policy_field_with_an_explanation_is_the_field(answer: str) -> None:
+    assert is_correct("05-rebinding-rule", answer)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "pin_vetted_address and block special use",
+        "pin_vetted_address, pin_vetted",
+        "pin_vetted_address and x_y",
+        "pin_vetted_address, or maybe not",
+    ],
+)
+def test_a_second_name_that_may_be_a_field_is_not_an_explanation(
+    answer: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert not is_correct("05-rebinding-rule", answer)
+
+
+@pytest.mark.anyio
+async def test_the_prm_url_is_the_exact_one_fetched_when_it_ends_with_a_slash(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A lab whose MCP URL ends in '/': the client fetched .../mcp/, and .../mcp is a 404 there.
+    lab = Lab(seed=0, mcp_url="https://mcp.example.com/mcp/")
+    client = lab.client("cimd")
+    await client.request_without_token()
+    await client.discover_resource_metadata()
+    fetched = "https://mcp.example.com/.well-known/oauth-protected-resource/mcp/"
+    check_answer("01-prm-url", fetched, lab)
+    assert capsys.readouterr().out == f"✅ Right: {fetched}\n"  # no note: it is the exact string
+    assert not is_correct("01-prm-url", fetched.removesuffix("/"), lab)
+    assert not is_correct("01-prm-url", fetched + "/", lab)
+
+
+@pytest.mark.anyio
+async def test_one_slash_added_to_a_url_without_one_is_forgiven_and_said(capsys: pytest.CaptureFixture[str]) -> None:
+    lab = Lab(seed=0)
+    client = lab.client("cimd")
+    await client.request_without_token()
+    await client.discover_resource_metadata()
+    fetched = "https://mcp.example.com/.well-known/oauth-protected-resource/mcp"
+    check_answer("01-prm-url", fetched + "/", lab)
+    assert "Note: without the trailing slash" in capsys.readouterr().out
+    assert not is_correct("01-prm-url", fetched + "//", lab)
+
+
+def test_a_part_the_question_does_not_have_is_named(capsys: pytest.CaptureFixture[str]) -> None:
+    assert not is_correct("07-revoked-jwt", {"a": "accepted", "b": "refused", "c": "refused"})
+    check_answer("07-revoked-jwt", {"a": "accepted", "b": "refused", "c": "refused"})
+    assert capsys.readouterr().out.splitlines() == [
+        "✅ (a) accepted",
+        "✅ (b) refused",
+        "❌ (c) refused: the question has no (c)",
+        "❌ Not quite: answer only the question's parts, (a), (b).",
+    ]

@@ -7,15 +7,18 @@ learner's document is run through the hardened authorization server, on the lab 
 
 from __future__ import annotations
 
+import difflib
+import re
 from dataclasses import fields
 from typing import Any
 
 import httpx
 
+from ..answer_reading import hedged, identifier, identifier_parts
 from ..authorization_server import HARDENED, ASPolicy
 from ..client import ConsentPage
 from ..lab import CLIENT_METADATA_URL, Lab, default_client_metadata
-from ..notebook_support import EXERCISES, Exercise, identifier, verdicts
+from ..notebook_support import EXERCISES, Exercise, verdicts
 from ..views._html import shorten
 from .cimd_rules import EVIL, REDIRECT_URI, json_response, valid_document
 from .impersonation import what_the_user_sees
@@ -26,9 +29,31 @@ from .ssrf import run_dns_rebinding
 CRAFTED_URL = f"{EVIL}/crafted.json"
 
 
+_POLICY_FIELDS = [f.name for f in fields(ASPolicy)]
+
+
+def _policy_field(value: Any) -> str:
+    """The ASPolicy field named, as `identifier` reads it. Beside it, a part that cannot be a field
+    (several words, none close to a field's name, no hedge) explains: "pin_vetted_address, because the
+    connection looks the name up again", "pin_vetted_address and nothing else". Two fields, or a
+    second part that may be one mistyped, are read as all the names given: no one field."""
+    parts = identifier_parts(value)
+    named = [name for _, name in parts if name in _POLICY_FIELDS]
+    explaining = [
+        typed
+        for typed, name in parts
+        if name not in _POLICY_FIELDS
+        and len(re.split(r"[\s=:]+", typed.strip())) > 1
+        and "_" not in typed
+        and not hedged(typed)
+        and not difflib.get_close_matches(name, _POLICY_FIELDS, 1)
+    ]
+    return named[0] if len(named) == 1 and len(named) + len(explaining) == len(parts) else identifier(value)
+
+
 def _one_field(given: Any, expected: Any) -> str | None:
-    """identifier() joins several names with " and ": the question asks for one."""
-    if isinstance(given, str) and " and " in given:
+    """Two of ASPolicy's fields named: the question asks for one."""
+    if isinstance(given, str) and sum(name in _POLICY_FIELDS for name in given.split(" and ")) > 1:
         return "name one field. The question asks which single field, switched off alone, lets the attack through."
     return None
 
@@ -51,7 +76,7 @@ EXERCISES.setdefault(
     Exercise(
         "Which single ASPolicy field, switched off in the hardened policy, lets the DNS rebinding attack reach the admin service?",
         lambda lab: "pin_vetted_address",
-        identifier,
+        _policy_field,
         "The check itself still runs; what matters is which address the connection then goes to.",
         near_misses=(_one_field,),
     ),
