@@ -85,7 +85,7 @@ async def test_codex_registers_by_dcr_signs_in_with_pkce_and_calls_whoami(codex:
     assert run.whoami["sub"] == "alice" and run.whoami["aud"] == served.mcp_url
     # Codex speaks the 2025-06-18 handshake (initialize); the 2026-07-28 server, which still
     # answers initialize-era clients, agrees on that version (MCP lifecycle, "Version Negotiation").
-    initialize = next(e for e in posts_to(trace, "/mcp") if '"initialize"' in e.request_body)
+    initialize = next(e for e in posts_to(trace, "/mcp") if '"initialize"' in e.request_body and e.status == 200)
     asked, answered = json.loads(initialize.request_body), json.loads(initialize.response_body)
     assert asked["params"]["protocolVersion"] == answered["result"]["protocolVersion"] == "2025-06-18"
     assert "tools/call" in mcp_methods(trace)

@@ -129,7 +129,7 @@ async def test_gemini_cli_registers_by_dcr_signs_in_with_pkce_and_calls_whoami(s
     assert not [e for e in turn_trace if e.path in ("/register", "/token") or e.path.startswith("/authorize")]
     # Its SDK speaks the 2025-06-18 handshake (initialize); the 2026-07-28 server, which still
     # answers initialize-era clients, agrees on that version (MCP lifecycle, "Version Negotiation").
-    initialize = next(e for e in posts_to(turn_trace, "/mcp") if '"initialize"' in e.request_body)
+    initialize = next(e for e in posts_to(turn_trace, "/mcp") if '"initialize"' in e.request_body and e.status == 200)
     asked, answered = json.loads(initialize.request_body), json.loads(initialize.response_body)
     assert asked["params"]["clientInfo"]["name"] == "gemini-cli-mcp-client"
     assert asked["params"]["protocolVersion"] == answered["result"]["protocolVersion"] == "2025-06-18"

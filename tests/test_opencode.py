@@ -91,7 +91,7 @@ async def test_opencode_registers_by_dcr_signs_in_with_pkce_and_calls_whoami(ope
     assert form["code_verifier"] and form["redirect_uri"] == CALLBACK and form["client_id"] == query["client_id"]
     # Signed in, it connects: initialize at 2025-11-25, which the 2026-07-28 server agrees on (it
     # still answers initialize-era clients; MCP lifecycle, "Version Negotiation"), then tools/list.
-    initialize = next(e for e in posts_to(signed_in, "/mcp") if '"initialize"' in e.request_body)
+    initialize = next(e for e in posts_to(signed_in, "/mcp") if '"initialize"' in e.request_body and e.status == 200)
     asked, answered = json.loads(initialize.request_body), json.loads(initialize.response_body)
     assert asked["params"]["protocolVersion"] == answered["result"]["protocolVersion"] == "2025-11-25"
     assert "server/discover" not in mcp_methods(signed_in) and "tools/list" in mcp_methods(signed_in)
