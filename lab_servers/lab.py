@@ -21,6 +21,7 @@ from .lab_arguments import (
     check_capabilities,
     check_client,
     check_client_metadata,
+    check_co_located,
     check_host,
     check_lab,
     check_options,
@@ -140,11 +141,10 @@ class Lab:
         self._own_hosts: frozenset[str] = frozenset()  # the lab's own servers, once they are on the network
         # On the lab's own hosts, at any path (an issuer https://auth.example.com/tenant1 too), the
         # servers join the virtual network; elsewhere (`serve`'s loopback URLs) they are served.
-        in_process = (origin(mcp_url), origin(issuer)) == (origin(MCP_URL), ISSUER)
-        check_placement(self.revision, mcp_url, issuer, in_process=in_process, default_issuer=ISSUER)
+        in_process = check_placement(self.revision, mcp_url, issuer, own=(origin(MCP_URL), ISSUER))
         co_located = not self.revision.protected_resource_metadata  # in process: `check_placement`
         if co_located:
-            issuer = f"https://{MCP_HOST}"  # 2025-03-26 §2.3.2: the MCP server's origin is the AS
+            issuer = origin(mcp_url)  # 2025-03-26 §2.3.2: the MCP server's origin, as its clients take it, is the AS
         self.mcp_url, self.issuer = mcp_url, issuer
         self.auth_server = AuthorizationServer(
             issuer,
@@ -170,6 +170,7 @@ class Lab:
         # 2025-03-26: one host serving the MCP server and its AS (None in later revisions).
         self.co_located: CoLocated | None = None
         if co_located:
+            check_co_located(self.revision, mcp_url, self.auth_server.serves)
             self.co_located = CoLocated(self.resource_server, self.auth_server.app, mcp_path=served_path(mcp_url))
             self.network.add_host(MCP_HOST, PUBLIC_ADDRESSES[MCP_HOST], self.co_located, lifespan=True)
         elif in_process:

@@ -18,7 +18,7 @@ import json
 import re
 from collections.abc import Callable, Collection
 from typing import Any, TypeGuard
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from .arguments import flag, is_string_list, one_of, wrong_type
 from .authorization_server import ASCapabilities, ASPolicy
@@ -29,7 +29,7 @@ from .determinism import LabClock, SeededIds
 from .revisions import Revision
 from .rfc3986 import is_uri_text
 from .rfc6750 import is_b64token
-from .wellknown import origin
+from .wellknown import normalized_origin, origin, served_path
 
 _EXAMPLE_ISSUER = "https://auth.example.com"  # lab.ISSUER (lab imports this module)
 
@@ -52,6 +52,13 @@ def http_url(what: str, value: object, example: str) -> str:
         host = None
     if host is None or parts.scheme not in ("https", "http") or "#" in value or not is_uri_text(value):
         raise ValueError(f"{what} takes an http(s) URL with a host and no fragment, such as {example!r}; got {value!r}")
+    if any(unquote(segment) in (".", "..") for segment in parts.path.split("/")):
+        # A client removes them before it sends the request (RFC 3986 §5.2.4, §6.2.2.3; %2e is '.',
+        # §2.3): a server at /./mcp was asked for /mcp, and answered every client 404.
+        raise ValueError(
+            f"{what} takes a URL without '.' or '..' path segments, which clients remove before they send it "
+            f"(RFC 3986 §6.2.2.3); got {value!r}"
+        )
     return value
 
 
@@ -81,6 +88,13 @@ def check_lab(
         raise wrong_type("Lab(ids=…) takes a SeededIds, such as SeededIds(7); for a seed, pass Lab(seed=7)", ids)
     http_url("Lab(mcp_url=…)", mcp_url, "https://mcp.example.com/mcp")
     http_url("Lab(issuer=…)", issuer, "https://auth.example.com")
+    canonical = origin(str(mcp_url)).lower() + str(mcp_url)[len(origin(str(mcp_url))) :]
+    if mcp_url != canonical:
+        # The AS reads a resource's scheme and host in lower case (MCP §8.1, resources.py) and
+        # issues tokens for that audience, which a server whose URL was written in capitals refused.
+        raise ValueError(
+            f"Lab(mcp_url=…) takes the MCP server's canonical URI, {canonical!r} (MCP §8.1); got {mcp_url!r}"
+        )
     if isinstance(issuer, str) and "?" in issuer:
         raise ValueError(f"Lab(issuer=…) takes an issuer with no query (RFC 8414 §2); got {issuer!r}")
     if isinstance(issuer, str) and issuer.endswith("/"):
@@ -89,23 +103,44 @@ def check_lab(
     flag("Lab(accept_legacy=…)", accept_legacy)
 
 
-def check_placement(revision: Revision, mcp_url: str, issuer: str, *, in_process: bool, default_issuer: str) -> None:
-    """Where a lab of `revision` can put its AS. MCP 2025-03-26 has no PRM: a client takes the MCP
-    URL's origin as the AS's (§2.3.2), and only the in-process lab builds that host (`CoLocated`,
-    the issuer its origin). Given other URLs, the lab built servers no 2025-03-26 client could
-    find the AS of, its issuer elsewhere; `serve --revision 2025-03-26` is refused alike."""
+def check_placement(revision: Revision, mcp_url: str, issuer: str, *, own: tuple[str, str]) -> bool:
+    """Whether the lab's servers join its network (`own`: the MCP and AS origins of the lab's own
+    hosts; URLs at any path there), and where a lab of `revision` can put its AS. Origins compare
+    as RFC 3986 §6.2.2.1 and §6.2.3 have them: https://AUTH.example.com:443/tenant1 is on
+    auth.example.com (compared as written, such a lab put no server on the network).
+
+    MCP 2025-03-26 has no PRM: a client takes the MCP URL's origin as the AS's (§2.3.2), and only
+    the in-process lab builds that host (`CoLocated`, the issuer its origin). Given other URLs,
+    the lab built servers no 2025-03-26 client could find the AS of, its issuer elsewhere;
+    `serve --revision 2025-03-26` is refused alike."""
+    in_process = (normalized_origin(mcp_url), normalized_origin(issuer)) == own
     if revision.protected_resource_metadata:
-        return
+        return in_process
     where = f"that revision's AS lives at the MCP server's origin (MCP {revision.version} §2.3.2)"
     if not in_process:
         raise ValueError(
             f"Lab(revision={revision.version!r}) is built on the lab's own hosts only: {where}, one host that only the"
             f" in-process lab builds; leave mcp_url and issuer out (got {mcp_url!r} and {issuer!r})"
         )
-    if issuer not in (default_issuer, origin(mcp_url)):
+    if (issuer if urlsplit(issuer).path else normalized_origin(issuer)) not in (own[1], normalized_origin(mcp_url)):
         raise ValueError(
             f"Lab(revision={revision.version!r}) takes no issuer of its own: {where}, {origin(mcp_url)}; "
             f"leave issuer out (got {issuer!r})"
+        )
+    return in_process
+
+
+def check_co_located(revision: Revision, mcp_url: str, as_serves: Callable[[str], bool]) -> None:
+    """A 2025-03-26 MCP URL at none of the paths its co-located AS serves: the shared host sends
+    the MCP path to the MCP server (`CoLocated`), so at https://mcp.example.com/token the AS's
+    token endpoint, which its own metadata advertises (and §2.3.3's defaults name), was the MCP
+    server's, and no handshake could finish."""
+    path = served_path(mcp_url)
+    if as_serves(path):
+        raise ValueError(
+            f"Lab(revision={revision.version!r}, mcp_url={mcp_url!r}): {path} is a path of the authorization "
+            f"server at the MCP server's origin (MCP {revision.version} §2.3.2, §2.3.3; RFC 8414 §2), which one "
+            "host cannot serve as the MCP endpoint too; choose another path, such as '/mcp'"
         )
 
 

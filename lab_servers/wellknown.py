@@ -18,6 +18,26 @@ def origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def normalized_origin(url: str) -> str:
+    """The origin as RFC 3986 compares it: scheme and host in lower case (§6.2.2.1: both are
+    case-insensitive) and a default port left out (§6.2.3: https://h:443 is https://h), as an
+    HTTP client sends it (`Host: h`). Userinfo, when written, stays: it is no origin of the lab's."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:  # a port that is no number: compared as written
+        return origin(url)
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    userinfo = parts.netloc.rpartition("@")[0]
+    shown_port = "" if port is None or port == DEFAULT_PORTS.get(scheme) else f":{port}"
+    return f"{scheme}://{userinfo + '@' if userinfo else ''}{host}{shown_port}"
+
+
 def path_of(url: str) -> str:
     """The path with a terminating '/' removed, so that 'https://h/' has the empty path."""
     return urlsplit(url).path.rstrip("/")

@@ -377,3 +377,29 @@ async def test_a_lab_whose_issuer_has_a_path_runs_the_whole_handshake(method: st
         assert connection.access_token and connection.whoami["iss"] == TENANT_ISSUER
         paths = [exchange.path for exchange in lab.trace.exchanges if exchange.host == "auth.example.com"]
     assert "/.well-known/oauth-authorization-server/tenant1" in paths and "/tenant1/token" in paths
+
+
+@pytest.mark.parametrize("path", ["/%7Bt%7D", "/%7Bt:foo%7D", "/%7Bt%7D/%7Bt%7D"])
+async def test_an_issuer_path_is_one_literal_string_not_a_route_pattern(path: str) -> None:
+    # RFC 8414 §3.3: the issuer is one exact URL. Its path, decoded to /{t}, was a Starlette route
+    # parameter: that AS answered its metadata and every endpoint under any segment (a wildcard),
+    # /{t:foo} failed Lab() with "Unknown path convertor", /{t}/{t} with "Duplicated param name".
+    issuer = f"https://auth.example.com{path}"
+    async with Lab(issuer=issuer) as lab, as_http(lab) as http:
+        for url in authorization_server_metadata_urls(issuer):
+            assert (await http.get(url)).json()["issuer"] == issuer, url
+        assert (await http.get("https://auth.example.com/.well-known/oauth-authorization-server/t2")).status_code == 404
+        token = await http.post("https://auth.example.com/t2/token", data={"grant_type": "client_credentials"})
+        assert token.status_code == 404
+        assert (await lab.connect("cimd")).whoami["iss"] == issuer
+
+
+@pytest.mark.parametrize("issuer", ["https://AUTH.example.com/tenant1", "https://auth.example.com:443/tenant1"])
+async def test_an_issuer_on_the_labs_host_in_capitals_or_with_the_default_port_is_on_the_lab_network(
+    issuer: str,
+) -> None:
+    # RFC 3986 §6.2.2.1: the host is case-insensitive; §6.2.3: https's port 443 is no port. Compared
+    # as written, such a lab put no server on its network ("mcp.example.com: name does not resolve").
+    async with Lab(issuer=issuer) as lab:
+        assert {"auth.example.com", "mcp.example.com"} <= set(lab.network.hosts())
+        assert (await lab.connect("cimd")).whoami["iss"] == issuer

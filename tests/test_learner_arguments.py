@@ -87,6 +87,9 @@ MISTAKES: list[Any] = [
     pytest.param(lambda lab: Lab(mcp_url="mcp.example.com/mcp"), ValueError, "such as 'https://mcp.example.com/mcp'", id="Lab-mcp_url-without-a-scheme"),
     pytest.param(lambda lab: Lab(mcp_url="ftp://mcp.example.com/mcp"), ValueError, "an http(s) URL", id="Lab-mcp_url-at-ftp"),
     pytest.param(lambda lab: Lab(mcp_url=None), TypeError, "Lab(mcp_url=…) takes a URL, a string", id="Lab-mcp_url-None"),
+    # Clients remove dot segments before they send (RFC 3986 §5.2.4): a server at /./mcp got /mcp, 404 for every client.
+    pytest.param(lambda lab: Lab(mcp_url="https://mcp.example.com/./mcp"), ValueError, "without '.' or '..' path segments", id="Lab-mcp_url-dot-segment"),
+    pytest.param(lambda lab: Lab(issuer="https://auth.example.com/t/%2E%2E/t1"), ValueError, "(RFC 3986 §6.2.2.3)", id="Lab-issuer-encoded-dot-segment"),
     pytest.param(lambda lab: Lab(issuer="auth.example.com"), ValueError, "Lab(issuer=…) takes an http(s) URL", id="Lab-issuer-a-hostname"),
     pytest.param(lambda lab: Lab(issuer=ISSUER + "/"), ValueError, "without a trailing '/', such as 'https://auth.example.com'", id="Lab-issuer-with-a-trailing-slash"),
     pytest.param(lambda lab: Lab(issuer=ISSUER + "?tenant=a"), ValueError, "an issuer with no query (RFC 8414 §2)", id="Lab-issuer-with-a-query"),

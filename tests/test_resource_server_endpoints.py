@@ -96,3 +96,24 @@ async def test_a_lab_whose_mcp_url_has_a_trailing_slash_runs_the_whole_handshake
     async with Lab(mcp_url="https://mcp.example.com/mcp/") as lab:
         connection = await lab.connect("cimd")  # the whole handshake, and a tool call at …/mcp/
     assert connection.whoami["aud"] == "https://mcp.example.com/mcp/"
+
+
+@pytest.mark.parametrize("path", ["/%7Bm%7D", "/%7Bm:foo%7D"])
+async def test_an_mcp_url_path_is_served_as_the_literal_string_it_is(path: str) -> None:
+    # MCP §8.1 compares the resource exactly. Decoded to /{m}, the path was the SDK's Starlette
+    # route pattern: /{m:foo} failed Lab() with "Unknown path convertor".
+    mcp_url = f"https://mcp.example.com{path}"
+    async with Lab(mcp_url=mcp_url) as lab:
+        connection = await lab.connect("cimd")  # the whole handshake, and a tool call at that URL
+        assert connection.whoami["aud"] == mcp_url
+        assert (await lab.httpx_client("t").post("https://mcp.example.com/other", json={})).status_code == 404
+
+
+@pytest.mark.parametrize("mcp_url", ["https://mcp.example.com:443/mcp", "https://mcp.example.com?x=1"])
+async def test_an_mcp_url_on_the_labs_host_as_any_client_writes_it_runs_the_whole_handshake(mcp_url: str) -> None:
+    # Its host compares without the default port (RFC 3986 §6.2.3), and a query is part of the
+    # resource (RFC 9728 §3.1 places it after the well-known string; RFC 8707 §2 only SHOULD NOT):
+    # the query's host was taken as "mcp.example.com?x=1", so the server answered its own clients
+    # 421, and :443 named a Host no client sends.
+    async with Lab(mcp_url=mcp_url) as lab:
+        assert (await lab.connect("cimd")).whoami["aud"] == mcp_url

@@ -447,3 +447,19 @@ async def test_iss_off_is_advertised_and_enforced_and_each_revision_has_its_as_d
         ASCapabilities.for_revision("2026-07-28").cimd,
         ASCapabilities.for_revision("2026-07-28").iss_parameter,
     ) == (True, True)
+
+
+@pytest.mark.parametrize("path", ["/token", "/authorize", "/register", "/.well-known/oauth-authorization-server"])
+def test_a_2025_03_26_mcp_url_at_a_path_its_co_located_as_serves_is_refused(path: str) -> None:
+    # One host serves both (2025-03-26 §2.3.2); at /token the host sent the AS's token endpoint,
+    # which the AS's own metadata advertises, to the MCP server, and no handshake could finish.
+    with pytest.raises(ValueError, match=f"{path} is a path of the authorization server at the MCP server's origin"):
+        Lab(revision="2025-03-26", mcp_url=f"https://mcp.example.com{path}")
+
+
+def test_an_mcp_url_with_its_host_in_capitals_is_refused_naming_its_canonical_uri() -> None:
+    # MCP §8.1: the AS reads the resource's host in lower case and issues tokens for that; in a
+    # 2025-03-26 lab it was refused as off the lab's hosts (compared as written, RFC 3986 §6.2.2.1).
+    for revision in ("2025-03-26", DEFAULT_REVISION):
+        with pytest.raises(ValueError, match=r"canonical URI, 'https://mcp.example.com/mcp' \(MCP §8.1\)"):
+            Lab(revision=revision, mcp_url="https://MCP.example.com/mcp")

@@ -21,9 +21,11 @@ from urllib.parse import unquote
 from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Match
 
 from ..body_limit import BodyLimit
 from ..bounded_json import JsonRejected, parse_json
+from ..literal_routes import literal_route
 from ..rfc9110 import NoContentCoding, field_values, media_type
 from ..wellknown import AUTHORIZATION_SERVER, OPENID_CONFIGURATION, path_of
 from .authorize import authorization_request, consent_decision
@@ -50,8 +52,18 @@ class AuthorizationServer(AuthorizationServerState):
     def app(self) -> BodyLimit:
         # Every request body is capped while it streams (413), and one in a content coding
         # refused (415), before any route reads it.
-        app = NoContentCoding(self._build_app(), refusal=oauth_refusal)
+        app = NoContentCoding(self._routes, refusal=oauth_refusal)
         return BodyLimit(app, MAX_REQUEST_BODY_BYTES, refusal=oauth_refusal)
+
+    @cached_property
+    def _routes(self) -> FastAPI:
+        return self._build_app()
+
+    def serves(self, path: str) -> bool:
+        """Whether a request for `path` (decoded, as an ASGI scope has it) reaches one of this AS's
+        endpoints or metadata documents, by any method: what a host it shares may not take."""
+        scope = {"type": "http", "path": path, "root_path": "", "method": "GET"}
+        return any(route.matches(scope)[0] is not Match.NONE for route in self._routes.router.routes)
 
     # The HTTP surface ---------------------------------------------------------------------
 
@@ -81,7 +93,7 @@ class AuthorizationServer(AuthorizationServerState):
             # FastAPI's per-request dependency solving would only add time to every exchange.
             # A GET route answers HEAD too (RFC 9110 §9.3.2); 405 answers sort `Allow` (errors.py).
             def add(endpoint: Endpoint) -> Endpoint:
-                app.add_route(base + path, endpoint, methods=[method])
+                app.router.routes.append(literal_route(base, path, endpoint, methods=[method]))
                 return endpoint
 
             return add
@@ -97,9 +109,11 @@ class AuthorizationServer(AuthorizationServerState):
         # root URL is this AS's only when its issuer has no path (an AS with one answered there,
         # naming an issuer that was not that URL's). OpenID Connect Discovery 1.0 §4 appends its
         # string to the path; MCP §4.3 has a client try it inserted, then appended.
-        app.add_route(AUTHORIZATION_SERVER + base, metadata, methods=["GET"])
+        # Each path is matched as the literal text it is (`literal_route`: a brace in the issuer's
+        # path is no route parameter).
+        app.router.routes.append(literal_route(AUTHORIZATION_SERVER + base, "", metadata, methods=["GET"]))
         for path in dict.fromkeys((OPENID_CONFIGURATION + base, base + OPENID_CONFIGURATION)):  # one for a root issuer
-            app.add_route(path, openid_metadata, methods=["GET"])
+            app.router.routes.append(literal_route(path, "", openid_metadata, methods=["GET"]))
 
         @route("/jwks.json", "GET")
         async def jwks(_: Request) -> Response:

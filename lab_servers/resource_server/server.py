@@ -36,7 +36,7 @@ from ..error_text import request_refusal
 from ..revisions import Revision
 from ..revisions import revision as revision_named
 from ..rfc7519 import JwtRejected, unverified_parts
-from ..wellknown import PROTECTED_RESOURCE, insert_well_known, served_path
+from ..wellknown import PROTECTED_RESOURCE, insert_well_known, normalized_origin, served_path
 from .batches import batch_refusal, serve_batch
 from .downstream import DownstreamCaller, DownstreamError
 from .jsonrpc import PARSE_ERROR, answer_id, describe, error_response, invalid_message, request_id
@@ -56,6 +56,11 @@ JSON_BYTES = b"application/json"
 # MCP 2025-03-26 §2.3.3's default OAuth endpoints, which a client with no AS metadata guesses here.
 OAUTH_DEFAULT_PATHS = frozenset({"/authorize", "/token", "/register"})
 JSONRPC_JSON = DEFAULT_LIMITS.but(max_bytes=MAX_MCP_BODY_BYTES, max_string_chars=MAX_MCP_BODY_BYTES)
+
+
+# Where the SDK's app is routed a request the gate has let through (`_serve`), whatever the
+# resource's own path is.
+SDK_PATH = "/mcp"
 
 
 class ResourceServer:
@@ -89,14 +94,19 @@ class ResourceServer:
         self.validators: dict[str, TokenValidator | IntrospectingValidator] = {issuer: self.validator}
         self.downstream: DownstreamCaller | None = None
         self.mcp = NotesServer()
-        host = resource.split("/")[2]
         # DNS-rebinding protection: the names this server answers to, and the one origin whose pages
         # may call it (its own; served, `BrowserOrigins` vets every Origin before this server sees it).
-        self.allowed_hosts = (host, "127.0.0.1:*", "localhost:*")
-        self.allowed_origins = ("/".join(resource.split("/")[:3]),)
+        # As a client sends them: https://mcp.example.com:443 is asked for as Host mcp.example.com
+        # (RFC 3986 §6.2.3), and https://mcp.example.com?x=1's host is not "mcp.example.com?x=1".
+        own_origin = normalized_origin(resource)
+        self.allowed_hosts = (own_origin.split("://", 1)[1], "127.0.0.1:*", "localhost:*")
+        self.allowed_origins = (own_origin,)
         self.mcp_app = PerLoopApp(functools.partial(
             self.mcp.streamable_http_app,
-            streamable_http_path=self.endpoint_path,
+            # The gate answers at `endpoint_path` alone and hands the SDK each request at this path:
+            # Starlette reads braces in a route's path as parameters, so the resource's own path
+            # (https://h/%7Bm%7D is /{m} decoded) answered every path, or failed Lab() outright.
+            streamable_http_path=SDK_PATH,
             # Stateless JSON mode: no session id, so no session to mistake for authentication
             # (SBP "Session hijacking"), and byte-identical replays.
             stateless_http=True,
@@ -217,7 +227,7 @@ class ResourceServer:
         # Accept is a list (RFC 9110 §12.5.1): sent as two lines, the gate read their combination
         # and the SDK the first line alone (`Accept: text/event-stream`, then `Accept:
         # application/json` got its 406). §5.3: a recipient MAY combine them, in order, into one.
-        scope = {**scope, "headers": _one_accept_line(
+        scope = {**scope, "path": SDK_PATH, "headers": _one_accept_line(
             [(k, JSON_BYTES) if k.lower() == b"content-type" else (k, v) for k, v in scope["headers"]])}  # fmt: skip
         body = await _read_body(receive)  # capped at MAX_MCP_BODY_BYTES by BodyLimit
         try:
