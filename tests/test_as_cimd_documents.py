@@ -30,9 +30,21 @@ async def test_a_document_whose_client_id_differs_from_its_url_is_rejected_and_n
     assert lab.cimd_cache == {}
 
 
-@pytest.mark.parametrize("claimed", ["https://app.example/go", "https://evil.example/doc.json"])
+@pytest.mark.parametrize(
+    ("claimed", "problem"),
+    [
+        ("https://app.example/go", "is the client_id requested, but not exactly the URL it was fetched from, "
+         "'https://evil.example/doc.json'"),
+        # Said to differ from the URL it was fetched from, the very URL the description then named.
+        ("https://evil.example/doc.json", "is the URL it was fetched from, but not the client_id requested, "
+         "'https://app.example/go'"),
+        ("https://app.example/client.json", "is neither the client_id requested, 'https://app.example/go', nor the "
+         "URL it was fetched from, 'https://evil.example/doc.json'"),
+    ],
+    ids=["the-url-requested", "the-url-served-from", "neither"],
+)  # fmt: skip
 async def test_a_document_reached_through_a_followed_redirect_must_name_the_url_it_was_served_from(
-    claimed: str,
+    claimed: str, problem: str
 ) -> None:
     # CIMD §4: the document's client_id is the client_id URL and the URL it was fetched from. With
     # only the no-redirect rule off, an open redirect on app.example led the AS to a document on
@@ -48,8 +60,8 @@ async def test_a_document_reached_through_a_followed_redirect_must_name_the_url_
         assert isinstance(outcome, ConsentPage) and outcome.status == 400
         assert outcome.fields["error"] == "invalid_client"
         assert outcome.fields["error_description"] == (
-            f"client metadata document rejected: the document's client_id {claimed!r} is not exactly the URL it "
-            "was fetched from, 'https://evil.example/doc.json', where 'https://app.example/go' redirected (section 4)"
+            f"client metadata document rejected: the document's client_id {claimed!r} {problem}, where "
+            "'https://app.example/go' redirected; it MUST be both (section 4)"
         )
         assert lab.cimd_cache == {}
 

@@ -124,7 +124,7 @@ RULE_FIELDS: dict[str, str | None] = {
 # A row whose input, its own rule switched off alone, another rule of the hardened AS still
 # refuses (the row's text says which): a followed redirect serves the document from another URL
 # than its client_id, which the id-match rule compares too (CIMD §4).
-BACKSTOPS = {"redirect": "is not exactly the URL it was fetched from"}
+BACKSTOPS = {"redirect": "is the client_id requested, but not exactly the URL it was fetched from"}
 
 
 @pytest.mark.parametrize("case", [c for c in RULE_CASES if not c.accepted_when_hardened], ids=lambda c: c.id)

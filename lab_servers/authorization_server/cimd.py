@@ -230,10 +230,19 @@ def check_client_id_match(client_id: object, url: str, served_from: str) -> None
     evil.example app.example's client, its consent page saying "verified origin: app.example"."""
     if client_id == url and client_id == served_from:
         return
-    where = shown(url) if served_from == url else f"{shown(served_from)}, where {shown(url)} redirected"
-    raise reject(
-        f"the document's client_id {shown(client_id)} is not exactly the URL it was fetched from, {where} (§4)"
-    )
+    named = f"the document's client_id {shown(client_id)}"
+    if served_from == url:
+        raise reject(f"{named} is not exactly the URL it was fetched from, {shown(url)} (§4)")
+    # After a redirect, say which of the two URLs the document's id is not: it can be either.
+    if client_id == url:
+        problem = f"is the client_id requested, but not exactly the URL it was fetched from, {shown(served_from)}"
+    elif client_id == served_from:
+        problem = f"is the URL it was fetched from, but not the client_id requested, {shown(url)}"
+    else:
+        problem = (
+            f"is neither the client_id requested, {shown(url)}, nor the URL it was fetched from, {shown(served_from)}"
+        )
+    raise reject(f"{named} {problem}, where {shown(url)} redirected; it MUST be both (§4)")
 
 
 def check_document_urls(document: dict[str, Any], policy: ASPolicy, resolve: Resolver) -> None:
