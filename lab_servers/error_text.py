@@ -20,6 +20,13 @@ _SPELLED_OUT = {"§": "section ", "→": "->", "—": "-", "–": "-", '"': "'",
 MAX_DESCRIPTION_CHARS = 600
 
 
+def reason(exc: BaseException) -> str:
+    """What `exc` says, or its class's name when it says nothing: binascii.Error for an unreadable
+    base64url member, and httpx's ReadError for a reset connection, carry no message, and a
+    description built around one read "…failed: ." with nothing after it."""
+    return str(exc) or type(exc).__name__
+
+
 def error_description(text: str) -> str:
     for char, replacement in _SPELLED_OUT.items():
         text = text.replace(char, replacement)

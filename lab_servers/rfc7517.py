@@ -14,10 +14,13 @@ its public half. authlib refuses `d` in a client's `jwks` since 1.9.10; this cov
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
+
+from .error_text import reason
 
 __all__ = ["import_jwk_set", "private_key_member"]
 
@@ -25,6 +28,10 @@ __all__ = ["import_jwk_set", "private_key_member"]
 # (RFC 8037 §2), RSA's private members (RFC 7518 §6.3.2), and "k", a symmetric key, which is
 # nothing but a secret (RFC 7518 §6.4.1).
 PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
+# The public members that are base64url-encoded numbers or points (RFC 7518 §6.2.1, §6.3.1;
+# RFC 8037 §2): the URL-safe alphabet with no padding (RFC 7515 §2).
+BASE64URL_MEMBERS = ("x", "y", "n", "e")
+BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 
 def import_jwk_set(document: Any) -> KeySet:
@@ -40,7 +47,19 @@ def import_jwk_set(document: Any) -> KeySet:
     try:
         return KeySet.import_key_set(document)  # type: ignore[arg-type]  # its shape is checked above; its keys by joserfc
     except (JoseError, ValueError, TypeError, KeyError) as exc:  # a key joserfc cannot read
-        raise ValueError(f"not a JWK Set (RFC 7517 §5): {exc}") from None
+        raise ValueError(f"not a JWK Set (RFC 7517 §5): {_unreadable_key(document['keys'], exc)}") from None
+
+
+def _unreadable_key(keys: list[Any], exc: Exception) -> str:
+    """Which key joserfc could not read, and why. Its own message can be empty (binascii.Error
+    for an 'x' that is not base64url), which left a description reading "not a JWK Set: ."."""
+    for index, key in enumerate(keys):
+        for member in BASE64URL_MEMBERS:
+            value = key.get(member) if isinstance(key, dict) else None
+            # One character past a multiple of four encodes no whole byte (RFC 4648 §5).
+            if isinstance(value, str) and not (BASE64URL.fullmatch(value) and len(value) % 4 != 1):
+                return f"key {index}'s {member!r} is not base64url (RFC 7518 §6, RFC 8037 §2; RFC 7515 §2)"
+    return reason(exc)
 
 
 def private_key_member(document: Any) -> str | None:

@@ -116,6 +116,16 @@ async def test_registration_without_auth_method_defaults_to_client_secret_basic_
             "invalid_client_metadata",
             "jwks is not a JWK Set (RFC 7517 section 5): key_parameter: 'x' is required",
         ),
+        (
+            # joserfc's binascii.Error says nothing: the description's reason was empty.
+            {
+                **PUBLIC_CLIENT,
+                "token_endpoint_auth_method": "private_key_jwt",
+                "jwks": {"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "!!"}]},
+            },
+            "invalid_client_metadata",
+            "jwks is not a JWK Set (RFC 7517 section 5): key 0's 'x' is not base64url",
+        ),
     ],
     ids=[
         "http-redirect",
@@ -138,6 +148,7 @@ async def test_registration_without_auth_method_defaults_to_client_secret_basic_
         "sector-not-string",
         "logo-with-fragment",
         "unreadable-key",
+        "key-member-not-base64url",
     ],
 )
 async def test_bad_registration_metadata_is_refused_and_leaves_no_record(

@@ -361,3 +361,19 @@ async def test_an_added_as_holds_the_clients_an_administrator_preregistered() ->
         lab.auth_server.preregister("public", {})
         held = {cid: r["has_secret"] for cid, r in lab.as_state()["registrations"].items()}
         assert held == {"confidential": True, "public": False}
+
+
+async def test_a_fetch_failing_with_no_message_is_refused_naming_the_failure(lab: Lab) -> None:
+    # httpx's ReadError for a reset connection carries no text: the refusal read "fetching
+    # client_id failed: " with nothing after it.
+    def reset(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadError("", request=request)
+
+    lab.network.add_host(HOST, PUBLIC, Streamer(chunks=0))
+    async with httpx.AsyncClient(transport=httpx.MockTransport(reset)) as http:
+        with pytest.raises(FetchRefused) as refused:
+            await defensive_fetch(
+                f"https://{HOST}/client.json", what="client_id", http=http, resolve=lab.network.dns.resolve_all,
+                policy=HARDENED,
+            )  # fmt: skip
+    assert str(refused.value) == "fetching client_id failed: ReadError"

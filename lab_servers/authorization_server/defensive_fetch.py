@@ -36,6 +36,7 @@ import anyio
 import httpx
 
 from ..bounded_read import ACCEPTED_ENCODINGS, BodyRefused, read_at_most, unbind
+from ..error_text import reason
 from ..network import PINNED_ADDRESS, PinnedAddress
 from ..rfc9110 import RepeatedField, media_type, one_field
 from .policy import ASPolicy
@@ -328,7 +329,7 @@ async def defensive_fetch(
     except BodyRefused as exc:
         raise FetchRefused(exc.rule) from None
     except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
-        raise FetchRefused(f"fetching {what} failed: {exc}") from None
+        raise FetchRefused(f"fetching {what} failed: {reason(exc)}") from None
     unbind(response, body)  # closed by now
     caching = {name: response.headers[name] for name in CACHING_HEADERS if name in response.headers}
     # httpx's URL is the request it built, normalised (a host lowercased); with no redirect the

@@ -13,6 +13,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, OKPKey
 
 from ..arguments import wrong_type
+from ..error_text import reason
 from .base import ClientBase, Decision, StepRun, check_decision
 from .browser import ConsentPage, Redirect
 from .client_id_url import redirect_uri_problem
@@ -271,7 +272,7 @@ class AuthorizationSteps(ClientBase):
             response = await receive(self.http, "POST", url, data=form, headers=headers)
         except httpx.TransportError as exc:
             raise TokenRequestFailed(
-                step.number, step.name, f"HTTP request to {exc.request.url} failed: {exc}", None
+                step.number, step.name, f"HTTP request to {exc.request.url} failed: {reason(exc)}", None
             ) from None
         if response.status_code != 200:
             try:

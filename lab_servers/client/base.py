@@ -13,6 +13,7 @@ import httpx
 
 from ..arguments import one_of, wrong_type
 from ..determinism import SeededIds
+from ..error_text import reason
 from ..loop_local import LoopLocalLock
 from ..revisions import Revision
 from ..revisions import revision as revision_named
@@ -128,7 +129,7 @@ class ClientBase:
         except ServerDataRefused as exc:  # a body or URL a server sent, refused by its rule
             error = run.fail(exc.reason)
         except httpx.HTTPError as exc:
-            error = run.fail(f"HTTP request to {exc.request.url} failed: {exc}")
+            error = run.fail(f"HTTP request to {exc.request.url} failed: {reason(exc)}")
         except httpx.InvalidURL as exc:
             # Not an HTTPError. The client checks every URL a server gives it (server_url), so this
             # is one it missed: still the server's doing, as no URL the lab itself builds is invalid.
