@@ -283,3 +283,17 @@ async def test_a_metadata_host_serves_a_document_at_the_url_it_returns(lab: Lab,
     assert url == f"https://app.example{path}"
     async with lab.httpx_client() as http:
         assert (await http.get(url)).json() == {"client_name": "x"}
+
+
+async def test_documents_at_urls_differing_by_an_encoded_slash_are_two_documents(lab: Lab) -> None:
+    # %2F is data in a segment, not the delimiter '/' (RFC 3986 §2.2, §6.2.2.2): keyed by the
+    # decoded path, publishing at …/team/agent.json replaced the document at …/team%2Fagent.json.
+    encoded, plain = "https://app.example/team%2Fagent.json", "https://app.example/team/agent.json"
+    lab.publish_client_document(encoded, default_client_metadata(encoded))
+    lab.publish_client_document(plain, default_client_metadata(plain))
+    lab.publish_client_document("https://app.example/a%252Fb.json", {"client_name": "the text %2F"})
+    async with lab.httpx_client() as http:
+        assert (await http.get(encoded)).json()["client_id"] == encoded
+        assert (await http.get(plain)).json()["client_id"] == plain
+        assert (await http.get("https://app.example/a%2Fb.json")).status_code == 404
+        assert (await http.get("https://app.example/%7Eagent/../team/agent.json")).json()["client_id"] == plain

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -114,12 +115,13 @@ class MetadataHost:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         path, query = scope["path"], scope["query_string"].decode("latin-1")
+        key = path_key(scope.get("raw_path", b"").decode("latin-1")) if scope.get("raw_path") else path
         # The document published at this path and query; failing that, as a file host ignores a
         # query, the one at the path alone. Keyed by the path alone, a document published at
         # /agent.json?tenant=a was never found, and a second one at ?tenant=b replaced the first.
-        hosted = self.responses.get((path, query))
+        hosted = self.responses.get((key, query))
         if hosted is None:
-            hosted = self.responses.get((path, ""))
+            hosted = self.responses.get((key, ""))
         if hosted is None:
             response = request_refusal(404, f"{self.hostname} has nothing published at {path} (RFC 9110 §15.5.5)")
         elif request.method not in ("GET", "HEAD"):
@@ -140,12 +142,24 @@ __all__ = ["HostedResponse", "MetadataHost"]
 
 
 def _target(path: str) -> tuple[str, str]:
-    """What a request for `path` (a path, and maybe a query) asks this host for, as an ASGI
-    request has it: the path percent-decoded (published at '/a%20b.json', a document was looked
-    for at '/a b.json' and never found), and the query as sent, '' for none (a request cannot
-    tell an empty query's '?' from no '?')."""
+    """What a request for `path` (a path, and maybe a query) asks this host for: its `path_key`
+    (published at '/a%20b.json', a document was looked for at '/a b.json' and never found), and
+    the query as sent, '' for none (a request cannot tell an empty query's '?' from no '?')."""
     path, _, query = path.partition("?")
-    return unquote(path), query
+    return path_key(path), query
+
+
+_ENCODED_SLASH_OR_PERCENT = re.compile("(%2[Ff]|%25)")
+
+
+def path_key(path: str) -> str:
+    """A path as the host files it: percent-decoded, except an encoded '/' or '%'. '%2F' is data
+    within a segment, not the delimiter '/' (RFC 3986 §2.2, §6.2.2.2: only unreserved characters
+    decode to the same URI), so /team%2Fagent.json and /team/agent.json are two documents; keyed
+    by the decoded path, publishing the second replaced the first. '%25' stays so that
+    /a%252Fb.json (the text "%2F") is not /a%2Fb.json either."""
+    parts = _ENCODED_SLASH_OR_PERCENT.split(path)
+    return "".join(part.upper() if index % 2 else unquote(part) for index, part in enumerate(parts))
 
 
 def _check_field_value(name: str, value: object, example: str) -> None:
