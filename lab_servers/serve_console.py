@@ -207,9 +207,17 @@ class _ConsoleHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self.console.say(self.format(record))
+            self.console.say(self._line(record))
         except Exception:  # noqa: BLE001 - logging's own rule: a handler never raises
             self.handleError(record)
+
+    def _line(self, record: logging.LogRecord) -> str:
+        # uvicorn logs "Exception in ASGI application" with a CancelledError's traceback for each
+        # request still in flight when serve stops (a stranger's slow body, a client mid-call):
+        # cut short by the stop, no server error; one line says so instead of 40 of traceback.
+        if record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError):
+            return f"{record.levelname}: a request in flight was cut short as serve stopped ({record.getMessage().strip()})"
+        return self.format(record)
 
 
 @contextlib.contextmanager
