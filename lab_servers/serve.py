@@ -103,6 +103,13 @@ class ServedLab:
         return "https" if self.ca else "http"
 
 
+def documents_refused_over_http(policy: ASPolicy, *, tls: bool) -> bool:
+    """Whether the AS refuses every document URL of a lab served over plain http as a client_id:
+    CIMD -02 §3 has a client_id URL be https, and a policy holding to it refuses an http one
+    before any fetch. `serving` then turns CIMD off, and the banner says why."""
+    return not tls and policy.require_https_client_id
+
+
 def served_policy(base: ASPolicy, documents_origin: str) -> ASPolicy:
     """The AS policy of a served lab: the base rules, plus exactly one trusted local origin, and
     a missing `resource` read as the only resource this AS serves (RFC 8707 §2.1's "predefined
@@ -206,10 +213,9 @@ async def serving(
                 f"serving with seed {seed!r}: anyone who knows the seed can mint tokens this lab accepts", stacklevel=2
             )
         lab_policy = served_policy(policy, documents_origin)
-        if not tls and lab_policy.require_https_client_id:
-            # CIMD -02 §3: a client_id URL MUST be https, and this AS's policy holds to it: every
-            # http document URL would be refused before its fetch. Advertising CIMD would send each
-            # client that prefers it (MCP §5) to that refusal (RFC 8414: metadata says what works).
+        if documents_refused_over_http(lab_policy, tls=tls):
+            # Advertising CIMD would send each client that prefers it (MCP §5) to that refusal
+            # (RFC 8414: the metadata says what works).
             capabilities = (capabilities or ASCapabilities.for_revision(followed.version)).but(cimd=False)
         lab = Lab(
             seed=seed if seed is not None else 0,

@@ -18,7 +18,7 @@ from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 from .authorization_server import ASCapabilities
-from .serve import ServedLab, serving
+from .serve import ServedLab, documents_refused_over_http, serving
 from .trace import Exchange
 
 
@@ -82,7 +82,7 @@ def client_id_lines(served: ServedLab) -> list[str]:
         "removed": "  DCR is removed        there is no /register: 404 (--dcr removed)",
     }[capabilities.dcr]
     predates = not ASCapabilities.for_revision(capabilities.revision).cimd
-    plain_http = served.ca is None and served.lab.policy.require_https_client_id  # serving() turned CIMD off
+    plain_http = documents_refused_over_http(served.lab.policy, tls=served.ca is not None)  # CIMD turned off
     if capabilities.cimd_usable:
         cimd = ["  CIMD: these document URLs are client ids (the AS fetches the document):"]
         cimd += [f"  {client_id:<45} {who}" for client_id, who in served.client_ids]
