@@ -98,3 +98,42 @@ async def test_the_idp_names_the_resource_the_enterprise_does_not_allow(lab: Lab
     idp.clients[ENTERPRISE_CLIENT_ID].allowed_resources.clear()
     response = await exchange(lab, idp, idp.sign_in("alice", ENTERPRISE_CLIENT_ID))
     assert_oauth_error(response, 400, "invalid_target", f"to reach {MCP_URL!r}")
+
+
+async def test_the_idp_names_an_audience_it_registered_the_client_at_no_authorization_server(lab: Lab) -> None:
+    # RFC 8693 §2.2.2: invalid_target, naming the audience, not the (allowed) resource: the ID-JAG's
+    # client_id is the client's id at that AS (ID-JAG draft §3.1), and the IdP knows none there.
+    idp = add_enterprise_idp(lab)
+    id_token = idp.sign_in("alice", ENTERPRISE_CLIENT_ID)
+    for audience in ("https://evil.example", ISSUER + "/"):  # issuers compare exactly (RFC 8414 §3.3)
+        response = await exchange(lab, idp, id_token, audience=audience)
+        assert_oauth_error(response, 400, "invalid_target", f"audience {audience!r} is no authorization server",
+                           f"it knows {ISSUER!r}, compared exactly")  # fmt: skip
+        assert MCP_URL not in response.json()["error_description"]
+
+
+async def test_the_idp_refuses_an_exchange_that_names_no_resource_saying_why(lab: Lab) -> None:
+    # ext-auth §4 makes resource OPTIONAL, but this enterprise's policy allows MCP servers, not an AS
+    # and all it protects; the refusal says so, not that the AS itself is out of reach.
+    idp = add_enterprise_idp(lab)
+    id_token = idp.sign_in("alice", ENTERPRISE_CLIENT_ID)
+    for resource in (None, ""):
+        response = await exchange(lab, idp, id_token, resource=resource)
+        assert_oauth_error(response, 400, "invalid_target", "no resource", "optional in ext-auth section 4")
+        assert f"reach {ISSUER!r}" not in response.json()["error_description"]
+
+
+async def test_the_idp_names_each_reason_an_id_token_is_refused_for(lab: Lab) -> None:
+    # One description named two causes ("issued to another client, or expired"); each now says its own.
+    idp = add_enterprise_idp(lab)
+    response = await exchange(lab, idp, idp.sign_in("alice", "some-other-client"))
+    assert_oauth_error(response, 400, "invalid_request", "issued to another client ('some-other-client')")
+    now = lab.clock.now()
+    expired = idp.sign(
+        {"iss": IDP_ISSUER, "sub": "alice", "aud": ENTERPRISE_CLIENT_ID, "iat": now - 60, "exp": now - 1}
+    )
+    response = await exchange(lab, idp, expired)
+    assert_oauth_error(response, 400, "invalid_request", f"the ID token expired at {now - 1}")
+    assert "another client" not in response.json()["error_description"]
+    no_exp = idp.sign({"iss": IDP_ISSUER, "sub": "alice", "aud": ENTERPRISE_CLIENT_ID, "iat": now})
+    assert_oauth_error(await exchange(lab, idp, no_exp), 400, "invalid_request", "has no exp")

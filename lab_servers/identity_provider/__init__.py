@@ -39,7 +39,15 @@ from ..authorization_server.rfc8693 import refuse_actor_token
 from ..authorization_server.server import MAX_REQUEST_BODY_BYTES
 from ..body_limit import BodyLimit
 from ..determinism import LabClock, SeededIds
-from ..rfc7519 import JwtRejected, check_not_before, required_string_claim, typ_is, unverified_parts, verify_signature
+from ..rfc7519 import (
+    JwtRejected,
+    check_not_before,
+    numeric_date,
+    required_string_claim,
+    typ_is,
+    unverified_parts,
+    verify_signature,
+)
 from ..rfc9110 import NoContentCoding
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -118,7 +126,7 @@ class IdentityProvider:
         refuse_actor_token(form, "this IdP")
         if form.get("requested_token_type") != ID_JAG or form.get("subject_token_type") != ID_TOKEN:
             raise OAuthError("invalid_request", "send an ID token and ask for an ID-JAG (ext-auth section 4)")
-        audience, resource = form.get("audience"), form.get("resource")
+        audience = form.get("audience")
         if not audience:
             raise OAuthError(
                 "invalid_request", "audience (the MCP server's AS issuer) is required (ext-auth section 4)"
@@ -141,26 +149,11 @@ class IdentityProvider:
             subject = required_string_claim(claims, "sub", what="the ID token", required_by="OIDC Core §2")
         except JwtRejected as rejected:
             raise OAuthError("invalid_request", rejected.rule) from None
-        if (
-            claims.get("aud") != client_id
-            or not isinstance(claims.get("exp"), int)
-            or claims["exp"] <= self.clock.now()
-        ):
-            raise OAuthError(
-                "invalid_request",
-                "the ID token was issued to another client, or expired (ID-JAG draft section 4.3, RFC 8693 §2.2.2)",
-            )
-        at_as = client.client_ids.get(audience)
-        if at_as is None or (resource or "") not in client.allowed_resources:
-            raise OAuthError(
-                "invalid_target",
-                f"the enterprise does not allow client {client_id!r} to reach {resource or audience!r}",
-            )
+        self._check_id_token_for(client_id, claims)
+        at_as, resource = self._target(client_id, client, audience, form.get("resource"))
         # RFC 8693 §2.1: scope as in RFC 6749 §3.3 (malformed: invalid_scope); it travels in the ID-JAG.
         scope = " ".join(scope_tokens(form.get("scope"))) or None
-        assertion = self.mint_id_jag(
-            sub=subject, audience=audience, client_id=at_as, resource=resource or "", scope=scope
-        )
+        assertion = self.mint_id_jag(sub=subject, audience=audience, client_id=at_as, resource=resource, scope=scope)
         response = {
             "access_token": assertion,
             "issued_token_type": ID_JAG,
@@ -168,6 +161,63 @@ class IdentityProvider:
             "expires_in": ID_JAG_LIFETIME,
         }
         return {**response, "scope": scope} if scope else response
+
+    def _check_id_token_for(self, client_id: str, claims: dict[str, Any]) -> None:
+        """The ID token is the authenticated client's, and valid now (ID-JAG draft §4.3: the IdP
+        checks the subject token's audience is the client; RFC 8693 §2.2.2: else invalid_request)."""
+        if claims.get("aud") != client_id:
+            raise OAuthError(
+                "invalid_request",
+                f"the ID token was issued to another client ({claims.get('aud')!r}), not to {client_id!r}, which "
+                "authenticated: an ID token is exchanged only by its audience (ID-JAG draft section 4.3, "
+                "RFC 8693 §2.2.2)",
+            )
+        try:
+            exp = numeric_date(claims, "exp", what="the ID token")
+        except JwtRejected as rejected:
+            raise OAuthError("invalid_request", rejected.rule) from None
+        if exp is None:
+            raise OAuthError("invalid_request", "the ID token has no exp (OIDC Core §2: exp is REQUIRED)")
+        if exp <= self.clock.now():
+            # RFC 7519 §4.1.4: at or after exp it is not accepted; the user signs in at the IdP again.
+            raise OAuthError(
+                "invalid_request",
+                f"the ID token expired at {exp} (now {self.clock.now()}): the user signs in at the IdP again "
+                "(RFC 7519 §4.1.4, RFC 8693 §2.2.2)",
+            )
+
+    @staticmethod
+    def _target(client_id: str, client: EnterpriseClient, audience: str, resource: str | None) -> tuple[str, str]:
+        """The client's id at the audience's AS and the resource, when the enterprise's policy lets
+        it reach that resource; each refusal is invalid_target (RFC 8693 §2.2.2: unwilling to issue a token for
+        the target the resource or audience parameters name), naming which of the two it was."""
+        at_as = client.client_ids.get(audience)
+        if at_as is None:
+            # The ID-JAG's client_id is the client's id at that AS (ID-JAG draft §3.1), which the
+            # enterprise knows only for an AS it registered the client at; issuers compare exactly.
+            known = ", ".join(repr(issuer) for issuer in sorted(client.client_ids)) or "none"
+            raise OAuthError(
+                "invalid_target",
+                f"audience {audience!r} is no authorization server the enterprise registered client {client_id!r} "
+                f"at (it knows {known}, compared exactly), so it has no client_id there for the ID-JAG "
+                "(ID-JAG draft section 3.1, RFC 8693 §2.2.2)",
+            )
+        if not resource:
+            # ext-auth §4 makes resource OPTIONAL, but this enterprise's policy allows MCP servers,
+            # not authorization servers: an ID-JAG naming the AS alone would reach whatever it
+            # protects, and the AS here takes only an ID-JAG that names its resource.
+            raise OAuthError(
+                "invalid_target",
+                f"no resource: the enterprise allows client {client_id!r} particular MCP servers, not all that "
+                f"{audience!r} protects; name the one with resource (optional in ext-auth section 4, but this IdP "
+                "issues an ID-JAG only for a resource its policy allows; RFC 8693 §2.2.2)",
+            )
+        if resource not in client.allowed_resources:
+            raise OAuthError(
+                "invalid_target",
+                f"the enterprise does not allow client {client_id!r} to reach {resource!r} (its policy; RFC 8693 §2.2.2)",
+            )
+        return at_as, resource
 
     def _check_id_token(self, header: dict[str, Any], claims: dict[str, Any]) -> None:
         """What makes a JWT this IdP's key verified an ID token, and not another JWT it signed."""
