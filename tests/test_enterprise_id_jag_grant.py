@@ -45,6 +45,73 @@ async def test_the_whole_flow_gets_a_token_without_consent_and_without_a_refresh
     assert id_jag["aud"] == ISSUER and id_jag["resource"] == MCP_URL and id_jag["client_id"] == ENTERPRISE_CLIENT_AT_AS
 
 
+async def test_the_enterprise_client_steps_up_with_a_new_id_jag_for_the_union_and_no_browser(lab: Lab) -> None:
+    # MCP 2026-07-28 §11.1.2: on 403 insufficient_scope the client asks for the union; ext-auth:
+    # an enterprise client asks the IdP (its policy decides), never a consent page. Before, it
+    # went to /authorize with a redirect URI it never registered (it has the JWT bearer grant
+    # alone, RFC 7591 §2), and the AS refused: step 5, invalid_request.
+    client = await connect_enterprise(lab, add_enterprise_idp(lab))
+    start = len(lab.trace.exchanges)
+    added = await client.call_tool("add_note", {"text": "from the enterprise"})  # needs notes:write: 403
+    assert added["structuredContent"]["added"] == "from the enterprise"
+    assert [r.name for r in client.records][-4:] == ["step-up", "id-jag", "jwt-bearer", "call"]
+    assert client.records[-3].learned["id_jag"]["scope"] == "notes:read notes:write"
+    assert decode_jwt_payload(client.state.access_token)["scope"] == "notes:read notes:write"
+    assert "enterprise IdP" in client.records[-4].explanation  # not "asks the user"
+    assert [(e.caller, e.host, e.path) for e in lab.trace.exchanges[start:] if e.path != "/mcp"] == [
+        ("client", "idp.example.com", "/token"),
+        ("client", "auth.example.com", "/token"),
+    ]
+
+
+async def test_the_enterprise_client_renews_an_expired_token_with_a_new_id_jag_and_no_browser(lab: Lab) -> None:
+    # ID-JAG draft §4.4.3: no refresh token; the client asks the IdP for a new ID-JAG (single use,
+    # ext-auth §7.6) with the sign-in it kept. Before, the 401 sent it to step 4, which failed
+    # with "no pre-registered credentials", though connect_enterprise had set them.
+    from lab_servers.authorization_server.issuance import ACCESS_TOKEN_LIFETIME
+
+    client = await connect_enterprise(lab, add_enterprise_idp(lab))
+    first = client.state.id_jag
+    lab.clock.advance(ACCESS_TOKEN_LIFETIME + 1)
+    start = len(lab.trace.exchanges)
+    assert (await client.call_tool("whoami"))["structuredContent"]["sub"] == "alice"
+    assert [r.name for r in client.records][-4:] == ["as-metadata", "id-jag", "jwt-bearer", "call"]
+    assert client.state.id_jag != first and "refresh_token" not in client.state.tokens
+    assert not [e for e in lab.trace.exchanges[start:] if e.caller == "browser" or e.path == "/register"]
+
+
+async def test_the_enterprise_client_s_step_up_fails_with_the_idp_s_refusal_named(lab: Lab) -> None:
+    # The enterprise's policy decides at every new ID-JAG: withdrawn, the step-up fails at the
+    # IdP with its error (RFC 8693 §2.2.2), and nothing is asked of a browser instead.
+    idp = add_enterprise_idp(lab)
+    client = await connect_enterprise(lab, idp)
+    idp.clients[ENTERPRISE_CLIENT_ID].allowed_resources.clear()
+    with pytest.raises(StepError, match=r"^step 11 \(id-jag\): the IdP answered 400 invalid_target: .*does not allow"):
+        await client.call_tool("add_note", {"text": "x"})
+    assert not [e for e in lab.trace.exchanges if e.caller == "browser"]
+
+
+async def test_the_enterprise_client_does_not_carry_its_secret_to_an_authorization_server_the_resource_moved_to(
+    lab: Lab,
+) -> None:
+    # MCP 2026-07-28 (SEP-2352): credentials an admin registered at one AS MUST NOT be reused with
+    # another; the enterprise client, like a client_credentials one, says so instead of asking.
+    client = await connect_enterprise(lab, add_enterprise_idp(lab))
+    second = "auth2.example.com"
+    lab.add_authorization_server(second, "93.184.215.21")
+    lab.use_authorization_server(f"https://{second}")
+    start = len(lab.trace.exchanges)
+    with pytest.raises(StepError, match=r"^step 12 \(jwt-bearer\): .*MUST NOT be reused with another"):
+        await client.call_tool("whoami")
+    assert not [e for e in lab.trace.exchanges[start:] if e.path == "/token"]
+
+
+async def test_renewing_through_the_idp_without_a_sign_in_fails_step_11(lab: Lab) -> None:
+    client = lab.client("preregistered")
+    with pytest.raises(StepError, match=r"^step 11 \(id-jag\): no sign-in at the enterprise IdP"):
+        await client.renew_through_idp()
+
+
 async def test_the_as_advertises_the_grant_and_the_id_jag_profile(lab: Lab) -> None:
     add_enterprise_idp(lab)
     metadata = lab.auth_server.metadata()

@@ -26,6 +26,11 @@ __all__ = [
 ]  # fmt: skip
 
 
+# The grants that get a token with no user to ask (MCP §10.1.2), and the step that asks for one:
+# a renewal or a move runs it again, never the authorization code flow the client did not register.
+_WITHOUT_A_USER = {"client_credentials": (13, "client-credentials"), "jwt-bearer": (12, "jwt-bearer")}
+
+
 class LabClient(McpStep, EnterpriseSteps, ClientCredentialsStep, RegistrationStep, DiscoverySteps):
     # Running the handshake ---------------------------------------------------------------
 
@@ -58,17 +63,23 @@ class LabClient(McpStep, EnterpriseSteps, ClientCredentialsStep, RegistrationSte
         if only_if_moved and self.state.issuer == previous:
             return False
         moved = self.state.issuer != previous and self.revision.credentials_per_issuer
-        if self.state.grant == "client_credentials":
+        if self.state.grant in _WITHOUT_A_USER:
+            number, name = _WITHOUT_A_USER[self.state.grant]
             credentials = self.state.credentials
             if moved and credentials and credentials.client_id != self.client_metadata_url:
                 # SEP-2352: credentials the old AS issued (a secret above all) are never sent to
                 # another; a CIMD URL and its key are the client's own, portable to any AS.
-                raise StepError(13, "client-credentials", (
+                raise StepError(number, name, (
                     f"the resource moved from {previous!r} to {self.state.issuer!r}, and client "
                     f"{credentials.client_id!r} was registered at the first: credentials MUST NOT be reused with "
                     "another authorization server (MCP 2026-07-28, SEP-2352). Register this client there"
                 ))  # fmt: skip
-            await self.client_credentials()  # no user, no browser: the client asks again for itself
+            # No user, no browser: the client asks again for itself, or the enterprise IdP for a
+            # new ID-JAG (its registration has no authorization code flow to fall back on).
+            if self.state.grant == "client_credentials":
+                await self.client_credentials()
+            else:
+                await self.renew_through_idp()
             return True
         if moved:
             self.state.credentials = None  # SEP-2352: never carry credentials to another AS

@@ -11,6 +11,7 @@ import httpx
 from ..arguments import wrong_type
 from ..trace import current_step
 from .client_credentials_step import ClientCredentialsStep
+from .enterprise_steps import EnterpriseSteps
 from .records import StepError, StepRecord, TokenRequestFailed
 from .refresh_step import RefreshStep
 from .revisions import describe_modern_error, modern_error
@@ -68,7 +69,7 @@ def _shown_content(result: dict[str, Any]) -> dict[str, Any] | None:
     return {"text": text}
 
 
-class McpStep(RefreshStep, StepUpStep, ClientCredentialsStep):
+class McpStep(RefreshStep, StepUpStep, EnterpriseSteps, ClientCredentialsStep):
     # Step 7 ----------------------------------------------------------------------------------
 
     async def call_mcp(self) -> StepRecord:
@@ -231,6 +232,10 @@ class McpStep(RefreshStep, StepUpStep, ClientCredentialsStep):
             # MCP §10.1.2: a client_credentials client MAY step up: no user to ask, and
             # no authorization code flow it registered for; it asks for the scopes itself.
             await self.client_credentials(scope=record.learned["union"])
+        elif self.state.grant == "jwt-bearer":
+            # Enterprise-managed: no consent screen and no redirect URI registered (the client has
+            # the JWT bearer grant alone, RFC 7591 §2); the IdP's policy decides on the union.
+            await self.renew_through_idp(scope=record.learned["union"])
         else:
             await self.authorize(scope=record.learned["union"])
             await self.exchange_code()

@@ -31,6 +31,19 @@ class Credentials:
 
 
 @dataclass
+class IdpSignIn:
+    """Enterprise-managed authorization: what the client keeps of the user's sign-in at the
+    enterprise IdP, to ask it for a new ID-JAG whenever the AS's token no longer does (expired, or
+    a step-up): no refresh token comes with it (ID-JAG draft §4.4.3), and no browser is asked.
+    repr=False: an ID token and a secret never land in a notebook output or a log line."""
+
+    token_endpoint: str
+    id_token: str = field(repr=False)
+    client_id: str
+    client_secret: str | None = field(default=None, repr=False)
+
+
+@dataclass
 class HandshakeState:
     """Everything the client has learned so far; each step adds to it."""
 
@@ -52,7 +65,8 @@ class HandshakeState:
     consent_page: ConsentPage | None = None
     code: str | None = None
     # How the current token was obtained when it was not by steps 5-6: "client_credentials" (no
-    # user: a new token, or a step-up, is simply asked for again, MCP §10.1.2).
+    # user: a new token, or a step-up, is simply asked for again, MCP §10.1.2) or "jwt-bearer" (an
+    # ID-JAG: a new one is asked of the enterprise IdP, with the sign-in kept in `idp_sign_in`).
     grant: str | None = None
     # RFC 6749 §4.1.2: "The client MUST NOT use the authorization code more than once." Set when
     # step 6 sends the code (whatever the answer), cleared when step 5 brings a new one.
@@ -67,6 +81,7 @@ class HandshakeState:
     registration_reasons: dict[str, str] | None = None
     whoami: dict[str, Any] | None = None
     id_jag: str | None = None  # enterprise-managed authorization: the IdP's identity assertion grant
+    idp_sign_in: IdpSignIn | None = None  # and the sign-in at the IdP it was asked with
 
     @property
     def resource(self) -> str | None:

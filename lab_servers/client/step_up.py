@@ -4,7 +4,8 @@ MCP 2026-07-28 §11.1.2 (SEP-2350): the client asks for the union of the scopes 
 before and the scopes the challenge names, so that gaining `notes:write` never loses
 `notes:read` (in 2025-11-25 the client used the challenge alone, and the server re-included
 granted scopes). This step only decides the new scope; the consent (step 5), the token (step 6)
-and the retried request follow as their own steps, so each exchange is filed under its step.
+and the retried request follow as their own steps, so each exchange is filed under its step (or,
+with no user to ask, client credentials, step 13, or a new ID-JAG and its grant, steps 11-12).
 """
 
 from __future__ import annotations
@@ -12,6 +13,13 @@ from __future__ import annotations
 from .authorization_steps import AuthorizationSteps
 from .records import StepRecord
 from .www_authenticate import Challenge
+
+# Whom the client asks for the new scope: the user at a consent page, unless its token came by a
+# grant with no user to ask (MCP §10.1.2; the enterprise's policy at its IdP decides for an ID-JAG).
+_ASKS = {
+    "client_credentials": "The client asks the AS for itself",
+    "jwt-bearer": "The client asks the enterprise IdP for a new ID-JAG",
+}
 
 
 class StepUpStep(AuthorizationSteps):
@@ -30,6 +38,7 @@ class StepUpStep(AuthorizationSteps):
             )
             step.explanation = (
                 f"{method} was refused with 403 insufficient_scope naming {' '.join(sorted(challenged)) or 'no scope'}. "
-                "The client asks the user again for the union of what it had and what is needed, then retries."
+                f"{_ASKS.get(self.state.grant or '', 'The client asks the user again')} for the union of what it had "
+                "and what is needed, then retries."
             )
         return self.records[-1]
