@@ -57,7 +57,7 @@ _DOTTED_QUAD = re.compile(
 
 def is_uri_text(value: str) -> bool:
     """Every character of `value` is one a URI may contain (RFC 3986 §2)."""
-    return all(c in URI_CHARACTERS for c in value)
+    return URI_CHARACTERS.issuperset(value)  # the same test, in C: a loop in Python cost 40 µs for an authorization URL
 
 
 _NOT_PCT_ENCODED = re.compile(r"%(?![0-9A-Fa-f]{2})")

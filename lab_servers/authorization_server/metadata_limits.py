@@ -82,7 +82,8 @@ def _check_text(name: str, value: str, limit: int) -> None:
     error = "invalid_redirect_uri" if name == "redirect_uris" else "invalid_client_metadata"
     if len(value) > limit:
         raise MetadataLimitError(error, f"{name} is {len(value)} characters long; the limit is {limit} (lab limit)")
-    bad = next((c for c in value if _is_unstorable(c)), None)
+    # str.isprintable is False for every Cc and Cs character (and more): when it holds, nothing to find.
+    bad = None if value.isprintable() else next((c for c in value if _is_unstorable(c)), None)
     if bad is not None:
         # A lone surrogate cannot be encoded as UTF-8 (every page showing the name would fail),
         # and NUL or other control characters hide or fake text (RFC 7591 §2: human-readable).
@@ -107,4 +108,6 @@ def displayable_text(text: str) -> str:
     """`text` without control, surrogate or invisible formatting characters (categories Cc, Cs,
     Cf: bidi overrides, zero-width joiners…), for a page where a user judges who is asking.
     The page also wraps the name in `<bdi>`, so whatever direction it has stays inside it."""
+    if text.isprintable():  # no Cc, Cs or Cf character (each is unprintable), so no bidi control either
+        return text
     return "".join(c for c in text if c not in _BIDI_CONTROLS and unicodedata.category(c) not in ("Cc", "Cs", "Cf"))

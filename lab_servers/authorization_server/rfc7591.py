@@ -65,7 +65,7 @@ def split_url(uri: str) -> SplitResult | None:
 def check_redirect_uri(uri: str) -> None:
     """RFC 6749 §3.1.2 (absolute, no fragment), RFC 9110 §4.2 (an http(s) URI has a host) and MCP §11.3
     (HTTPS, or http on loopback)."""
-    if not (uri.isascii() and all(0x20 < ord(c) < 0x7F for c in uri)):
+    if not (uri.isascii() and uri.isprintable() and " " not in uri):  # %x21-7E only, tested in C
         # RFC 3986 §2: a URI is printable ASCII. urlsplit drops tabs and newlines and strips a
         # leading space, so the check would judge a different string than the one stored.
         raise MetadataError(

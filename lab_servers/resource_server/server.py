@@ -285,7 +285,10 @@ class ResourceServer:
             # No credentials: a challenge without an error code (RFC 6750 §3.1).
             return self.refuse(401, scope=base_scopes)
         try:
-            return await self._validator_for(token).validate(token)
+            validator, header = self._validator_for(token)
+            if header is not None and isinstance(validator, TokenValidator):
+                return await validator.validate(token, header=header)  # its header read once, here
+            return await validator.validate(token)
         except InvalidToken as exc:
             return self.refuse(401, "invalid_token", str(exc), scope=base_scopes)
 
@@ -301,21 +304,23 @@ class ResourceServer:
         missing = " ".join(sorted(needed - claims.scopes))
         return self.refuse(403, "insufficient_scope", f"this request needs {missing}", scope=wanted)
 
-    def _validator_for(self, token: str) -> TokenValidator | IntrospectingValidator:
+    def _validator_for(self, token: str) -> tuple[TokenValidator | IntrospectingValidator, dict[str, Any] | None]:
         # Pick the AS by the token's (unverified) iss; the chosen validator verifies it in full.
-        # The current AS's is always `self.validator` (which may be an introspecting one).
+        # The current AS's is always `self.validator` (which may be an introspecting one). With it,
+        # the header read here (None when not read), so that the validator does not read it again.
         if isinstance(self.validator, TokenValidator) and self.validator.has_verified(token):
-            return self.validator  # its iss was verified to be the current AS's: no need to decode it again
+            return self.validator, None  # its iss was verified to be the current AS's: no need to decode it again
         try:
             # Unverified, so a stranger's: header and claims must be JSON objects within the bounded
             # parser's limits (lab_servers.rfc7519); the validator says why when they are not.
-            iss = unverified_parts(token, what="the token", limits=TOKEN_JSON)[1].get("iss")
+            header, claims = unverified_parts(token, what="the token", limits=TOKEN_JSON)
         except JwtRejected:
-            return self.validator
+            return self.validator, None
+        iss = claims.get("iss")
         if not isinstance(iss, str) or iss == self.issuer:
-            return self.validator
+            return self.validator, header
         if iss in self.validators:
-            return self.validators[iss]
+            return self.validators[iss], header
         raise InvalidToken(f"issuer {iss!r} is not an authorization server of this resource; it now uses {self.issuer}")
 
     def refuse(

@@ -86,10 +86,11 @@ class TokenValidator:
         validator's issuer); its window is still checked by `validate`."""
         return token in self._verified
 
-    async def validate(self, token: str) -> TokenClaims:
+    async def validate(self, token: str, *, header: dict[str, Any] | None = None) -> TokenClaims:
+        """`header`: the token's header as `unverified_parts` read it (TOKEN_JSON), if the caller did."""
         claims = self._verified.get(token)
         if claims is None:
-            claims = await self._verify(token)
+            claims = await self._verify(token, header)
             self._forget_expired(self.clock.now())
             if len(self._verified) >= _MAX_REMEMBERED:
                 self._verified.clear()  # simple bound; the next request just verifies again
@@ -116,15 +117,16 @@ class TokenValidator:
                 return
             del self._verified[oldest]
 
-    async def _verify(self, token: str) -> TokenClaims:
+    async def _verify(self, token: str, header: dict[str, Any] | None = None) -> TokenClaims:
         if len(token) > MAX_TOKEN_CHARS:
             raise InvalidToken(
                 f"the token is longer than {MAX_TOKEN_CHARS} characters, which no token from this server's AS is"
             )
-        try:
-            header, _ = unverified_parts(token, what="the token", limits=TOKEN_JSON)
-        except JwtRejected as rejected:
-            raise InvalidToken(f"the token is not a well-formed JWT: {rejected.rule}") from None
+        if header is None:
+            try:
+                header, _ = unverified_parts(token, what="the token", limits=TOKEN_JSON)
+            except JwtRejected as rejected:
+                raise InvalidToken(f"the token is not a well-formed JWT: {rejected.rule}") from None
         # RFC 9068 §4: typ MUST be "at+jwt" or "application/at+jwt", a media type (RFC 7515
         # §4.1.9), so compared case-insensitively.
         if not typ_is(header, "at+jwt") or header.get("alg") not in ALGORITHMS:
