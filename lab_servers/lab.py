@@ -283,7 +283,10 @@ class Lab:
 
     def use_authorization_server(self, issuer: str, *, keep_previous: bool = False) -> None:
         """Switch the MCP server's Protected Resource Metadata to `issuer`, at run time. Tokens
-        of the previous AS stay valid only with `keep_previous` (a grace window)."""
+        of the previous AS stay valid only with `keep_previous` (a grace window), and are checked
+        as the server checks tokens: an introspecting one (`story.use_introspection`) asks each AS
+        about its own, so one revoked there stays refused. An AS it cannot introspect at refuses
+        the switch with a ValueError naming why, and the server stays as it was."""
         if not isinstance(issuer, str):
             raise wrong_type(
                 "use_authorization_server takes the AS's issuer, a URL such as 'https://legacy.example'", issuer

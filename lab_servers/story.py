@@ -8,7 +8,8 @@ Each function adds to an existing `Lab`, so the handshake notebooks keep their e
   confidential client (private_key_jwt with an Ed25519 key) allowed to exchange tokens for it
   (RFC 8693), plus a `list_contacts` tool that calls it;
 - `use_introspection`: the MCP server asks the AS about every token (RFC 7662) instead of
-  checking the JWT locally, so revocation takes effect at once; `use_local_jwt_check` goes back;
+  checking the JWT locally, so revocation takes effect at once, at every AS it accepts tokens
+  from, through `lab.use_authorization_server` too; `use_local_jwt_check` goes back;
 - `add_enterprise_idp` / `connect_enterprise`: enterprise-managed authorization (ID-JAG);
 - `publish_service_client` / `connect_service`: client credentials (SEP-1046, OAuth 2.1 §4.2), a
   confidential CIMD client acting for itself, authenticated by its key.
@@ -23,12 +24,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from joserfc.jwk import OKPKey
 
 from .arguments import expect, flag
+from .authorization_server import AuthorizationServer
 from .authorization_server.grants import ExchangeRule
 from .client import Credentials, LabClient
 from .downstream_api import DownstreamApi
 from .identity_provider import EnterpriseClient, IdentityProvider
 from .lab import Lab, default_client_metadata
 from .resource_server import DownstreamCaller, IntrospectingValidator, ResourceServer
+from .resource_server.rfc7662 import Introspection
 
 OTHER_MCP_HOST = "other-mcp.example.com"
 OTHER_MCP_URL = f"https://{OTHER_MCP_HOST}/mcp"
@@ -97,53 +100,76 @@ def add_downstream_api(lab: Lab, *, allowed_scope: str = "contacts:read") -> Dow
 
 
 def use_introspection(lab: Lab, server: ResourceServer | None = None) -> IntrospectingValidator:
-    """Switch an MCP server to RFC 7662 introspection, registering it as an authorised caller.
+    """Switch an MCP server to RFC 7662 introspection, registering it as an authorised caller at
+    each AS whose tokens it accepts, and at each one `lab.use_authorization_server` moves it to,
+    until `use_local_jwt_check`: each AS is asked about its own tokens, so a token revoked at the
+    old AS stays refused in a grace window. Returns the validator at the server's current AS.
     Already switched, it stays as it is: a second registration would change the secret under
     the validator a notebook may have kept (a learner re-running the cell)."""
     server = _server("use_introspection", lab, server)
-    if isinstance(server.validator, IntrospectingValidator) and server.validator.endpoint == f"{lab.issuer}/introspect":
-        return server.validator
-    method = _introspection_method(lab)
+    if server.introspection is None:
+        server.use_introspection(_introspection(lab, server))
+    assert isinstance(server.validator, IntrospectingValidator), "use_introspection gave every issuer one"
+    return server.validator
+
+
+def _introspection(lab: Lab, server: ResourceServer) -> Introspection:
+    """How `server` introspects at each of the lab's ASes: registered there on first use, once."""
     host = server.resource.split("/")[2]
     client_id = f"{INTROSPECTION_CLIENT_ID}.{host}"
-    secret = lab.ids.token(f"introspection-secret:{server.resource}", 24)
-    lab.auth_server.preregister(
-        client_id,
-        {"client_name": "MCP server (introspection)", "grant_types": [], "token_endpoint_auth_method": method},
-        secret,
-    )
-    lab.auth_server.introspectors[client_id] = server.resource
-    validator = IntrospectingValidator(
-        endpoint=f"{lab.issuer}/introspect",
-        client_id=client_id,
-        client_secret=secret,
-        audience=server.resource,
-        http=lab.network.httpx_client(host),
-        method=method,
-    )
-    server.validator = validator
-    return validator
+    validators: dict[str, IntrospectingValidator] = {}
+
+    def at(issuer: str) -> IntrospectingValidator:
+        if issuer in validators:
+            return validators[issuer]
+        auth_server = lab.authorization_servers.get(issuer)
+        if auth_server is None:
+            raise ValueError(
+                f"{server.resource} introspects tokens (use_introspection), and {issuer} is no authorization "
+                "server of this lab to register it at (RFC 7662 §2.1: the caller must be authorised there)"
+            )
+        method = _introspection_method(auth_server)
+        # The lab's own AS keeps the secret it always had; another AS's is drawn for that AS.
+        where = server.resource if issuer == lab.issuer else f"{server.resource} at {issuer}"
+        secret = lab.ids.token(f"introspection-secret:{where}", 24)
+        auth_server.preregister(
+            client_id,
+            {"client_name": "MCP server (introspection)", "grant_types": [], "token_endpoint_auth_method": method},
+            secret,
+        )
+        auth_server.introspectors[client_id] = server.resource
+        validators[issuer] = IntrospectingValidator(
+            endpoint=auth_server.metadata()["introspection_endpoint"],
+            client_id=client_id,
+            client_secret=secret,
+            audience=server.resource,
+            http=lab.network.httpx_client(host),
+            method=method,
+        )
+        return validators[issuer]
+
+    return at
 
 
-def _introspection_method(lab: Lab) -> str:
+def _introspection_method(auth_server: AuthorizationServer) -> str:
     """How the MCP server authenticates at /introspect: with a secret, by a method the AS lists
     for that endpoint (RFC 8414 §2), Basic first. Registered for Basic whatever the AS offered,
     it was refused there, and every valid token with it (an AS without Basic)."""
-    offered = lab.auth_server.metadata().get("introspection_endpoint_auth_methods_supported", [])
+    offered = auth_server.metadata().get("introspection_endpoint_auth_methods_supported", [])
     for method in ("client_secret_basic", "client_secret_post"):
         if method in offered:
             return method
     raise ValueError(
-        f"this AS takes no client secret at its introspection endpoint (introspection_endpoint_auth_methods_supported "
-        f"lists {', '.join(offered) or 'nothing'}), and the lab's MCP server authenticates with one (RFC 7662 §2.1): "
-        "offer client_secret_basic or client_secret_post in ASCapabilities.token_endpoint_auth_methods"
+        f"the AS {auth_server.issuer} takes no client secret at its introspection endpoint "
+        f"(introspection_endpoint_auth_methods_supported lists {', '.join(offered) or 'nothing'}), and the lab's "
+        "MCP server authenticates with one (RFC 7662 §2.1): offer client_secret_basic or client_secret_post in "
+        "ASCapabilities.token_endpoint_auth_methods, or check tokens locally (use_local_jwt_check)"
     )
 
 
 def use_local_jwt_check(lab: Lab, server: ResourceServer | None = None) -> None:
     """Back to the default: the MCP server verifies each JWT itself, with the AS's keys."""
-    server = _server("use_local_jwt_check", lab, server)
-    server.validator = server.validators[server.issuer]
+    _server("use_local_jwt_check", lab, server).use_local_jwt_check()
 
 
 def add_enterprise_idp(lab: Lab) -> IdentityProvider:

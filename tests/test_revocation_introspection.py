@@ -159,6 +159,66 @@ async def test_switching_to_introspection_twice_keeps_one_registration_and_switc
     assert lab.resource_server.validator is lab.resource_server.validators[lab.issuer]
 
 
+# An introspecting MCP server moved to another AS (SEP-2352) ------------------------------------
+
+AS2_HOST, AS2_ADDRESS = "auth2.example.com", "93.184.215.21"
+
+
+async def whoami(lab: Lab, token: str) -> httpx.Response:
+    async with lab.httpx_client("client") as http:
+        return await http.post(
+            lab.mcp_url,
+            json={"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "whoami", "arguments": {}}},
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json, text/event-stream"},
+        )
+
+
+async def test_an_introspecting_server_keeps_asking_the_as_that_issued_each_token_across_a_move(lab: Lab) -> None:
+    # Notebook 07: introspection "sees revocation at once". Moved to another AS with a grace
+    # window for the old one's tokens, and back, the server went back to local JWT checks, and a
+    # token revoked at the old AS was accepted again; each AS's tokens are asked about at that AS.
+    second = lab.add_authorization_server(AS2_HOST, AS2_ADDRESS)
+    connection = await lab.connect("cimd")
+    use_introspection(lab)
+    revoked = connection.access_token
+    await post(lab, "/revoke", {"token": revoked, "client_id": connection.client_id})
+    assert (await whoami(lab, revoked)).status_code == 401
+    lab.use_authorization_server(second.issuer, keep_previous=True)
+    assert_oauth_error(await whoami(lab, revoked), 401, "invalid_token", "not active")
+    assert lab.trace.exchanges[-1].url == f"{lab.issuer}/introspect"  # asked the AS that issued it
+    at_second = await lab.connect("cimd")  # a token from the AS the metadata names now
+    assert (await whoami(lab, at_second.access_token)).status_code == 200
+    assert lab.trace.exchanges[-1].url == f"{second.issuer}/introspect"
+    lab.use_authorization_server(lab.issuer)  # and back to the first AS
+    assert_oauth_error(await whoami(lab, revoked), 401, "invalid_token", "not active")
+
+
+async def test_switching_to_introspection_after_a_move_asks_the_as_the_server_uses_now(lab: Lab) -> None:
+    # use_introspection registered the MCP server at the lab's first AS whatever its metadata
+    # named, and asked that AS about the new AS's tokens: every one was inactive there.
+    second = lab.add_authorization_server(AS2_HOST, AS2_ADDRESS)
+    lab.use_authorization_server(second.issuer)
+    connection = await lab.connect("cimd")
+    assert use_introspection(lab).endpoint == f"{second.issuer}/introspect"
+    assert (await whoami(lab, connection.access_token)).status_code == 200
+
+
+async def test_a_move_to_an_as_the_introspecting_server_cannot_ask_is_refused_and_changes_nothing(lab: Lab) -> None:
+    # RFC 7662 §2.1: the MCP server authenticates at introspection with a secret; an AS that takes
+    # none there cannot be asked, so the move is refused with the reason, not made with local checks.
+    connection = await lab.connect("cimd")
+    validator = use_introspection(lab)
+    keys_only = ASCapabilities(token_endpoint_auth_methods=("none", "private_key_jwt"))
+    second = lab.add_authorization_server(AS2_HOST, AS2_ADDRESS, capabilities=keys_only)
+    with pytest.raises(ValueError, match=f"the AS {second.issuer} takes no client secret at its introspection"):
+        lab.use_authorization_server(second.issuer, keep_previous=True)
+    assert lab.resource_server.issuer == lab.issuer and lab.resource_server.validator is validator
+    assert lab.resource_server.metadata()["authorization_servers"] == [lab.issuer]
+    assert (await whoami(lab, connection.access_token)).status_code == 200
+    use_local_jwt_check(lab)
+    lab.use_authorization_server(second.issuer)  # checking JWTs locally, the server can move there
+
+
 async def test_introspection_answers_an_authorised_resource_server_with_the_tokens_claims(lab: Lab) -> None:
     connection = await lab.connect("cimd")
     validator = use_introspection(lab)

@@ -10,6 +10,7 @@ AS as a confidential client (RFC 7662 §2.1: the caller must be authorised).
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from urllib.parse import quote
 
 import httpx
@@ -88,3 +89,10 @@ class IntrospectingValidator:
             expires_at=body["exp"] if isinstance(body.get("exp"), int) else 0,
             raw=body,
         )
+
+
+# Issuer → the MCP server's introspecting validator at that AS, with its credentials there: the
+# server introspects each AS's tokens at that AS (`ResourceServer.use_introspection`). Whoever
+# makes it registers the server at the AS (the lab's story does); it raises, naming why, where the
+# server cannot introspect.
+Introspection = Callable[[str], IntrospectingValidator]

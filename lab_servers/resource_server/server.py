@@ -44,7 +44,7 @@ from .per_loop_app import PerLoopApp
 from .request_metadata import batch_header_mismatch, header_mismatch, protocol_version
 from .revisions import era_gate, negotiate_initialize, response_refusal
 from .rfc6750 import MalformedBearerRequest, bearer_refusal, bearer_token
-from .rfc7662 import IntrospectingValidator
+from .rfc7662 import IntrospectingValidator, Introspection
 from .rfc9728 import protected_resource_metadata
 from .tokens import TOKEN_JSON, InvalidToken, TokenClaims, TokenValidator
 from .tools import BASE_SCOPES, TOOL_SCOPES, NotesServer, caller
@@ -85,13 +85,15 @@ class ResourceServer:
         # the '/' cut off, the server answered its own URL 404 and the advertised metadata URL too.
         self.endpoint_path, self.metadata_path = served_path(resource), served_path(self.metadata_url)
         self.http, self.clock = http, clock
-        # A local JWT check by default; `IntrospectingValidator` asks the AS instead (RFC 7662).
-        self.validator: TokenValidator | IntrospectingValidator = TokenValidator(
-            issuer=issuer, jwks_uri=f"{issuer}/jwks.json", audience=resource, http=http, clock=clock
-        )
-        # Issuer → validator for every AS whose tokens this server accepts (SEP-2352: each AS is
-        # independent; after a move the old one may be honoured for a grace window, or not).
-        self.validators: dict[str, TokenValidator | IntrospectingValidator] = {issuer: self.validator}
+        # Issuer → the local JWT check for every AS whose tokens this server accepts (SEP-2352: each
+        # AS is independent; after a move the old one may be honoured for a grace window, or not).
+        self.local_validators = {issuer: self._local_validator(issuer, http)}
+        # How this server checks tokens, one choice for every AS it accepts: locally by default, or,
+        # once `use_introspection` gave it a way to introspect at an AS, by asking each AS about
+        # its own tokens (RFC 7662). `validators` is what that choice gives for each issuer.
+        self.introspection: Introspection | None = None
+        self.validators: dict[str, TokenValidator | IntrospectingValidator] = dict(self.local_validators)
+        self.validator = self.validators[issuer]  # the current AS's
         self.downstream: DownstreamCaller | None = None
         self.mcp = NotesServer()
         # DNS-rebinding protection: the names this server answers to, and the one origin whose pages
@@ -154,18 +156,34 @@ class ResourceServer:
         self, issuer: str, *, keep_previous: bool = False, http: httpx.AsyncClient | None = None
     ) -> None:
         """Point PRM at `issuer` from now on. The previous AS's tokens stay valid only with
-        `keep_previous` (a grace window); otherwise they get 401 and the client rediscovers."""
-        if issuer not in self.validators:
-            self.validators[issuer] = TokenValidator(
-                issuer=issuer,
-                jwks_uri=f"{issuer}/jwks.json",
-                audience=self.resource,
-                http=http or self.http,
-                clock=self.clock,
-            )
-        if not keep_previous:
-            self.validators = {issuer: self.validators[issuer]}
-        self.issuer, self.validator = issuer, self.validators[issuer]
+        `keep_previous` (a grace window); otherwise they get 401 and the client rediscovers. An
+        introspecting server keeps introspecting, each AS's tokens at that AS: it went back to
+        local checks, and a token revoked at the old AS was accepted again during the window."""
+        local = dict(self.local_validators) if keep_previous else {}
+        local[issuer] = self.local_validators.get(issuer) or self._local_validator(issuer, http or self.http)
+        self._check_tokens(self.introspection, issuer, local)
+
+    def use_introspection(self, introspection: Introspection) -> None:
+        """Ask the AS about every token (RFC 7662) instead of checking it here, from now on and
+        across `use_authorization_server`: `introspection(issuer)` is this server's introspecting
+        validator at that AS, which authenticates there as an authorised caller (RFC 7662 §2.1)."""
+        self._check_tokens(introspection, self.issuer, self.local_validators)
+
+    def use_local_jwt_check(self) -> None:
+        """Back to the default: each JWT checked here, with the keys of the AS that signed it."""
+        self._check_tokens(None, self.issuer, self.local_validators)
+
+    def _check_tokens(self, introspection: Introspection | None, issuer: str, local: dict[str, TokenValidator]) -> None:
+        # Every validator first, then the switch: an AS where this server cannot introspect fails
+        # `introspection` with the reason, and the server stays as it was.
+        validators = {iss: introspection(iss) if introspection else check for iss, check in local.items()}
+        self.introspection, self.local_validators, self.validators = introspection, local, validators
+        self.issuer, self.validator = issuer, validators[issuer]
+
+    def _local_validator(self, issuer: str, http: httpx.AsyncClient) -> TokenValidator:
+        return TokenValidator(
+            issuer=issuer, jwks_uri=f"{issuer}/jwks.json", audience=self.resource, http=http, clock=self.clock
+        )
 
     @property
     def publishes_metadata(self) -> bool:
