@@ -10,6 +10,7 @@ import pytest
 
 from lab_servers import ISSUER, ASCapabilities, Lab
 from lab_servers.authorization_server.issuance import ACCESS_TOKEN_LIFETIME
+from lab_servers.authorization_server.params import MAX_PARAMETER_CHARS
 from lab_servers.authorization_server.rfc7662 import introspection_request
 from lab_servers.client import StepError
 from lab_servers.story import (
@@ -26,10 +27,21 @@ from .registered_clients import PUBLIC_CLIENT
 
 pytestmark = pytest.mark.anyio
 
+AS2_HOST, AS2_ADDRESS = "auth2.example.com", "93.184.215.21"  # the AS an MCP server moves to
+
 
 async def post(lab: Lab, path: str, form: dict[str, str], **kwargs: object) -> httpx.Response:
     async with lab.httpx_client("client") as http:
         return await http.post(f"{ISSUER}{path}", data=form, **kwargs)  # type: ignore[arg-type]
+
+
+async def whoami(lab: Lab, token: str) -> httpx.Response:
+    async with lab.httpx_client("client") as http:
+        return await http.post(
+            lab.mcp_url,
+            json={"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "whoami", "arguments": {}}},
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json, text/event-stream"},
+        )
 
 
 def basic(client_id: str, secret: str) -> dict[str, str]:
@@ -58,6 +70,27 @@ async def test_revoking_a_refresh_token_answers_200_and_ends_the_grant(lab: Lab)
 async def test_an_unknown_token_is_answered_200_as_well(lab: Lab) -> None:
     response = await post(lab, "/revoke", {"token": "never-issued", "client_id": lab.client_metadata_url})
     assert response.status_code == 200  # RFC 7009 §2.2
+
+
+@pytest.mark.parametrize(
+    "hint", [None, "access_token", "h" * (MAX_PARAMETER_CHARS + 1)], ids=["no-hint", "hint", "long-hint"]
+)
+async def test_a_token_longer_than_any_parameter_limit_is_an_invalid_token_answered_as_one(
+    lab: Lab, hint: str | None
+) -> None:
+    # RFC 7009 §2.2: "invalid tokens do not cause an error response" (200); RFC 7662 §2.2: a token
+    # that does not exist is {"active": false}. Both endpoints answered 400 invalid_request for a
+    # token over the AS's parameter limit, which is for values it stores or echoes; these it only
+    # looks up (the body's cap bounds them). The introspecting MCP server then calls it inactive.
+    connection = await lab.connect("cimd")
+    validator = use_introspection(lab)
+    token = "A" * (MAX_PARAMETER_CHARS + 1)
+    form = {"token": token} | ({"token_type_hint": hint} if hint else {})
+    revoked = await post(lab, "/revoke", {**form, "client_id": connection.client_id})
+    assert revoked.status_code == 200 and revoked.text == ""
+    asked = await post(lab, "/introspect", form, headers={"Authorization": validator._authorization})
+    assert asked.status_code == 200 and asked.json() == {"active": False}
+    assert_oauth_error(await whoami(lab, token), 401, "invalid_token", "not active")
 
 
 @pytest.mark.parametrize(
@@ -160,17 +193,6 @@ async def test_switching_to_introspection_twice_keeps_one_registration_and_switc
 
 
 # An introspecting MCP server moved to another AS (SEP-2352) ------------------------------------
-
-AS2_HOST, AS2_ADDRESS = "auth2.example.com", "93.184.215.21"
-
-
-async def whoami(lab: Lab, token: str) -> httpx.Response:
-    async with lab.httpx_client("client") as http:
-        return await http.post(
-            lab.mcp_url,
-            json={"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "whoami", "arguments": {}}},
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/json, text/event-stream"},
-        )
 
 
 async def test_an_introspecting_server_keeps_asking_the_as_that_issued_each_token_across_a_move(lab: Lab) -> None:

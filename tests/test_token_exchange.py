@@ -188,6 +188,9 @@ async def test_a_public_client_may_not_exchange(lab: Lab) -> None:
     ("changes", "mention"),
     [
         ({"subject_token": "not-a-token"}, "not an active access token"),
+        # RFC 8693 §2.2.2: an invalid subject_token "MUST" be invalid_request, one over the AS's
+        # parameter limit too (revocation and introspection answer such a token 200: RFC 7009 §2.2).
+        ({"subject_token": "A" * 8193}, "'subject_token' is 8193 characters long; the limit is 8192"),
         ({"subject_token_type": "urn:ietf:params:oauth:token-type:id_token"}, "send an access token"),
         ({"requested_token_type": "urn:ietf:params:oauth:token-type:id_token"}, "access tokens only"),
         ({"actor_token_type": ACCESS_TOKEN_TYPE}, "actor_token_type is required with actor_token"),

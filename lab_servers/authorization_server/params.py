@@ -10,17 +10,23 @@ from .rfc6749 import form_urlencoded
 
 _TARGETS = ("resource", "audience")  # parameters the specs let repeat, for several targets
 MAX_PARAMETER_CHARS = 8192  # any one request parameter; a client assertion is the longest legitimate one
+# What revocation and introspection only look up: the token the caller asks about, and its hint
+# (RFC 7009 §2.1, RFC 7662 §2.1). Neither is stored nor echoed, so an overlong one is just no token
+# this AS issued, which those endpoints answer 200 (RFC 7009 §2.2) or {"active": false} (RFC
+# 7662 §2.2), never 400; the request body's cap (MAX_REQUEST_BODY_BYTES) still bounds them.
+LOOKED_UP = frozenset({"token", "token_type_hint"})
 
 
-def single_valued(items: list[tuple[str, str]]) -> dict[str, str]:
+def single_valued(items: list[tuple[str, str]], *, looked_up: frozenset[str] = frozenset()) -> dict[str, str]:
     """OAuth 2.1 §3.1: request parameters MUST NOT be included more than once, and "parameters
     sent without a value MUST be treated as if they were omitted from the request" (§3.1, §3.2;
-    RFC 6749 §3.1, §3.2): `state=` is no state, `client_secret=` no secret."""
+    RFC 6749 §3.1, §3.2): `state=` is no state, `client_secret=` no secret. Each value is held to
+    `MAX_PARAMETER_CHARS`, except those named in `looked_up` (see `LOOKED_UP`)."""
     values: dict[str, str] = {}
     for key, value in items:
         if not value:
             continue
-        if len(value) > MAX_PARAMETER_CHARS:
+        if len(value) > MAX_PARAMETER_CHARS and key not in looked_up:
             # Values are stored (a pending consent keeps `state`) and echoed (the redirect carries
             # it back): unbounded, 10,000 pending consents could hold gigabytes.
             raise OAuthError(

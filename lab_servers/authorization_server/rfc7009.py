@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from .client_authentication import authenticate_client
 from .errors import OAuthError
-from .params import single_valued
+from .params import LOOKED_UP, single_valued
 from .state import AuthorizationServerState
 
 
 async def revocation_request(
     server: AuthorizationServerState, items: list[tuple[str, str]], authorization: str | None
 ) -> None:
-    form = single_valued(items)
+    form = single_valued(items, looked_up=LOOKED_UP)
     # §2.1: the client authenticates as it does at the token endpoint (public clients send client_id).
     unnamed = (
         "a client that does not authenticate names itself with client_id, so that the AS can check the token "

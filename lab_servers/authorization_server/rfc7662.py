@@ -12,7 +12,7 @@ from typing import Any
 
 from .client_authentication import authenticate_client
 from .errors import OAuthError, invalid_client
-from .params import single_valued
+from .params import LOOKED_UP, single_valued
 from .state import AuthorizationServerState
 
 REPORTED_CLAIMS = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti", "act")
@@ -28,7 +28,7 @@ def inactive() -> dict[str, Any]:
 async def introspection_request(
     server: AuthorizationServerState, items: list[tuple[str, str]], authorization: str | None
 ) -> dict[str, Any]:
-    form = single_valued(items)
+    form = single_valued(items, looked_up=LOOKED_UP)
     if authorization is None and not {"client_id", "client_secret", "client_assertion"} & form.keys():
         # RFC 6749 §5.2 names "no client authentication included" among invalid_client's causes.
         raise invalid_client(f"{_NEEDS_CALLER}; this request authenticates no client (RFC 7662 §2.1)")
