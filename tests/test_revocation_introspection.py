@@ -396,6 +396,23 @@ async def test_the_exchanged_token_stays_tied_to_the_grant_after_its_subject_tok
     assert await introspected_by_the_api(lab, downstream) == {"active": False}
 
 
+async def test_revoking_an_expired_subject_token_revokes_its_exchanged_token_whatever_other_clients_did(
+    lab: Lab,
+) -> None:
+    # RFC 7009 §2.1: revoking the subject token denies "every token a token exchange issued for it"
+    # (state.revoke_access_token). Once it had expired, any client's grant swept the AS's records
+    # and dropped the link, so another client's sign-in decided what this client's revocation did.
+    add_downstream_api(lab)
+    connection = await lab.connect("cimd")
+    lab.clock.advance(ACCESS_TOKEN_LIFETIME - 1)
+    downstream = await exchanged_for(lab, connection.access_token)
+    lab.clock.advance(2)  # the subject token has expired; the exchanged one has 898 s left
+    await lab.connect("dcr")  # an unrelated client's grant, which sweeps what has expired
+    subject = {"token": connection.access_token, "token_type_hint": "access_token"}
+    assert (await post(lab, "/revoke", {**subject, "client_id": connection.client_id})).status_code == 200
+    assert await introspected_by_the_api(lab, downstream) == {"active": False}
+
+
 async def test_introspection_reads_typ_as_a_media_type(lab: Lab) -> None:
     # RFC 7515 §4.1.9 / RFC 9068 §4: "application/at+jwt" and "AT+JWT" are the type this AS writes as "at+jwt".
     from joserfc import jwt

@@ -190,6 +190,19 @@ def test_forgetting_an_expired_access_token_forgets_its_links_in_the_stores_the_
     assert (grants, revoked, exchanged, list(issued)) == ({}, {}, {}, [])
 
 
+def test_an_exchange_link_lives_as_long_as_the_token_exchanged_and_no_longer() -> None:
+    # The subject token's link to what was exchanged for it outlives the subject while the
+    # exchanged token lives (revoking the subject still reaches it), and goes with it.
+    issued = IssuedAccessTokens({}, {}, {})
+    issued.append({"jti": "subject", "exp": 10})
+    issued.link_exchange("subject", "exchanged")
+    issued.append({"jti": "exchanged", "exp": 15})
+    issued.forget_expired(10)
+    assert issued.exchanged_from == {"subject": ["exchanged"]}
+    issued.forget_expired(15)
+    assert (issued.exchanged_from, issued.subject_of, list(issued)) == ({}, {}, [])
+
+
 def test_a_full_refresh_store_scans_for_a_token_expired_out_of_order_before_refusing() -> None:
     # Rotation inserts an old family's token after newer ones, so an expired token can sit behind
     # a live one, out of reach of the prefix sweep; a full store looks for it before refusing with

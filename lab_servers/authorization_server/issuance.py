@@ -98,15 +98,15 @@ def issue_tokens(
     elif code is not None:
         # No refresh token: the code's redemption is the whole grant. Linked to it, this token and
         # those exchanged for it (RFC 8693, below) are reached by a second redemption (OAuth 2.1
-        # §4.1.3) even after this one expired and its exchange links were forgotten.
+        # §4.1.3), each by its own link to the grant.
         server.grant_of_jti[claims["jti"]] = code.grant
     if exchanged_from is not None:
         # RFC 8693: this token stands in for the subject token (`exchanged_from` is its jti), so
         # it is based on the subject's grant. Revoking the grant (RFC 7009 §2.1 SHOULD revoke
         # "all access tokens based on the same authorization grant"), detecting refresh reuse
         # (OAuth 2.1 §4.3.1) or code reuse (§4.1.3) must reach it: through the subject token
-        # (state.revoke_access_token), and through the grant's family once the subject expired.
-        server.exchanged_from.setdefault(exchanged_from, []).append(claims["jti"])
+        # (state.revoke_access_token, expired or not), and through the grant's family.
+        server.issued.link_exchange(exchanged_from, claims["jti"])
         if exchanged_from in server.grant_of_jti:
             server.grant_of_jti[claims["jti"]] = server.grant_of_jti[exchanged_from]
     server.issued.append(claims)

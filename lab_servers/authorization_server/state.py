@@ -93,7 +93,8 @@ class AuthorizationServerState:
         self.revoked_jtis: dict[str, int] = {}  # access-token jti → exp: the AS's denylist (RFC 7009)
         # access-token jti → its grant (a refresh family, or a code redeemed without one), to revoke a grant whole
         self.grant_of_jti: dict[str, str] = {}
-        # access-token jti → the jtis of tokens exchanged for it (RFC 8693), revoked with it
+        # access-token jti → the jtis of tokens exchanged for it (RFC 8693), revoked with it; kept
+        # while one of those lives, after the token itself expired (token_records.py)
         self.exchanged_from: dict[str, list[str]] = {}
         # Claims of unexpired access tokens; forgetting one forgets its entries in the three above.
         self.issued = IssuedAccessTokens(self.grant_of_jti, self.revoked_jtis, self.exchanged_from)

@@ -8,7 +8,8 @@ end and a bound these records grow forever. So:
 
 - a record is forgotten once the token it describes can no longer be used: an access token's
   claims, family link and denylist entry at its `exp` (an expired JWT is refused anyway, RFC 7519
-  §4.1.4), and a refresh family at the end of its lifetime;
+  §4.1.4), its exchange link at the later of its `exp` and those of the tokens exchanged for it
+  (revoking it still reaches them), and a refresh family at the end of its lifetime;
 - each store holds at most `MAX_LIVE_ACCESS_TOKENS` / `MAX_REFRESH_TOKENS` records; when full,
   what has expired goes first, and if the store is still full the grant is refused with
   `temporarily_unavailable` naming the limit. Live records are never evicted silently: dropping
@@ -60,8 +61,8 @@ def _full(what: str, limit: int, retry_after: int) -> OAuthError:
 class IssuedAccessTokens(deque[dict[str, Any]]):
     """The claims of access tokens still alive, oldest first, with the maps keyed by their `jti`:
     `exp_of_jti` (→ its exp, to deny it by jti), `grant_of_jti` (→ its grant), `revoked_jtis`
-    (→ exp, the denylist) and `exchanged_from` (→ the jtis of tokens a token exchange issued for
-    it, RFC 8693)."""
+    (→ exp, the denylist) and `exchanged_from` (→ the jtis of live tokens a token exchange issued
+    for it, RFC 8693; `subject_of` is the way back)."""
 
     def __init__(
         self,
@@ -79,22 +80,41 @@ class IssuedAccessTokens(deque[dict[str, Any]]):
         # through every live token's claims, which made revoking a family of 10,000 refreshed
         # tokens (OAuth 2.1 §4.3.1 reuse) 50 million steps, seconds with the AS's loop blocked.
         self.exp_of_jti: dict[str, int] = {}
+        self.subject_of: dict[str, str] = {}  # jti of a token exchanged → its subject token's jti
 
     def append(self, claims: dict[str, Any]) -> None:
         super().append(claims)
         self.exp_of_jti[claims["jti"]] = claims["exp"]
 
+    def link_exchange(self, subject_jti: str, jti: str) -> None:
+        """Token exchange issued `jti` for the subject token `subject_jti` (RFC 8693)."""
+        self.exchanged_from.setdefault(subject_jti, []).append(jti)
+        self.subject_of[jti] = subject_jti
+
     def forget_expired(self, now: int) -> None:
         # Every access token has the same lifetime and the lab clock only moves forward, so
-        # issue order is expiry order: only the expired prefix is visited. A token exchanged
-        # for an expired one was issued after it, so it outlives the link; its grant_of_jti
-        # entry (issuance.py) still reaches it when the grant is revoked.
+        # issue order is expiry order: only the expired prefix is visited.
         while self and self[0]["exp"] <= now:
             jti = self.popleft()["jti"]
             self.exp_of_jti.pop(jti, None)
             self.grant_of_jti.pop(jti, None)
             self.revoked_jtis.pop(jti, None)
-            self.exchanged_from.pop(jti, None)
+            self._unlink(jti)
+
+    def _unlink(self, jti: str) -> None:
+        # A token exchanged for this one was issued after it, so outlives it: the link stays while
+        # one does, or revoking the expired subject token (RFC 7009 §2.1, `revoke_access_token`)
+        # left it active, depending on whether another client's grant had swept this store since
+        # (any issuance does). Each link names live tokens only, so the links stay as bounded as
+        # the tokens are: this token's own loses what has expired, its subject's loses this one.
+        live = [exchanged for exchanged in self.exchanged_from.pop(jti, []) if exchanged in self.exp_of_jti]
+        if live:
+            self.exchanged_from[jti] = live
+        subject = self.subject_of.pop(jti, None)
+        if subject is not None and jti in self.exchanged_from.get(subject, []):
+            self.exchanged_from[subject].remove(jti)
+            if not self.exchanged_from[subject]:
+                del self.exchanged_from[subject]
 
     def make_room(self, now: int) -> None:
         self.forget_expired(now)
