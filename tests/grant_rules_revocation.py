@@ -108,17 +108,13 @@ class RevocationRules(GrantMachine):
         )  # fmt: skip
         if not self.check(response, refusal):
             return
-        if token in self.refresh:
-            model = self.refresh[token]
-            active = self.usable_refresh(model) and model.resource == resource
-            expected = {"active": True, "client_id": model.client.client_id, "sub": "alice", "scope": model.scope}
-        else:
-            access = self.access[token]
-            active = access.live(self.now) and access.aud == resource
+        # §4: every caller is a resource server, and a refresh token is used at none: inactive.
+        access = self.access.get(token)
+        active = access is not None and access.live(self.now) and access.aud == resource
+        body = response.json()
+        if access is not None and active and mangle == "as_is":
             expected = {"active": True, "token_type": "Bearer", "client_id": access.client_id, "sub": access.sub,
                         "aud": access.aud, "scope": access.scope, "exp": access.exp, "iss": ISSUER}  # fmt: skip
-        body = response.json()
-        if active and mangle == "as_is":
             assert {k: body.get(k) for k in expected} == expected, body
         else:
             assert body == {"active": False}, (body, token)  # §2.2: and nothing more
@@ -136,7 +132,7 @@ class RevocationRules(GrantMachine):
         model = self.access.get(token)
         # MCP_URL checks the JWT itself, so it cannot see a revocation before exp (rfc7009.py);
         # OTHER_MCP_URL introspects, so it sees one at once. A refresh token is no access token
-        # (OAuth 2.1 §1.3.2): active at introspection, it names no audience, and is refused.
+        # (OAuth 2.1 §1.3.2): no JWT here, inactive at introspection (RFC 7662 §4), so refused.
         usable = model is not None and model.exp > self.now and (resource == MCP_URL or not model.revoked)
         if model is None or not usable or model.aud != resource:
             assert response.status_code == 401, response.text  # RFC 6750 §3.1, MCP §9.2

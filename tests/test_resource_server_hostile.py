@@ -337,7 +337,7 @@ async def test_any_other_typ_is_refused(lab: Lab, typ: str) -> None:
         pytest.param({"active": 1}, "not active", id="active-1"),
         pytest.param({"active": "true"}, "not active", id="active-string"),
         pytest.param({"active": True, "aud": "https://other.example/mcp"}, "audience", id="another-audience"),
-        pytest.param({"active": True}, "audience", id="no-audience"),
+        pytest.param({"active": True}, "the token names no audience", id="no-audience"),
         pytest.param({"active": True, "aud": [MCP_URL, "https://other.example/mcp"]}, "audience", id="another-beside"),
     ],
 )
@@ -431,6 +431,17 @@ async def test_the_audience_is_this_server_alone_as_a_string_or_an_array_of_one(
     assert response.status_code == status, response.text
     if status == 401:
         assert "is not this server" in response.json()["error_description"]
+
+
+async def test_a_token_that_names_no_audience_is_refused_by_the_audience_rule_not_as_passthrough(lab: Lab) -> None:
+    # MCP §9.2 / RFC 8707: only a token issued for this server as its audience is accepted. One
+    # that names none was minted for no resource; "token passthrough" (a token for another) was
+    # not the rule it broke, though the refusal said so.
+    now = lab.clock.now()
+    claims = {"iss": ISSUER, "sub": "alice", "client_id": "tpc_x", "scope": "notes:read", "iat": now, "exp": now + 900}
+    response = await post_mcp(lab, TOOLS_LIST, lab.auth_server.keys.sign_access_token({**claims, "jti": "j"}))
+    assert_oauth_error(response, 401, "invalid_token", "the token names no audience", "(MCP section 9.2, RFC 8707")
+    assert "passthrough" not in response.json()["error_description"]
 
 
 async def test_a_long_value_reflected_into_a_json_rpc_refusal_is_cut_keeping_the_rule(lab: Lab) -> None:

@@ -252,16 +252,22 @@ async def test_introspection_answers_an_authorised_resource_server_with_the_toke
     assert body["aud"] == lab.mcp_url and body["client_id"] == connection.client_id and body["scope"] == "notes:read"
 
 
-async def test_introspection_of_a_refresh_token_names_no_token_type_as_it_has_no_rfc_6749_type(lab: Lab) -> None:
-    # RFC 7662 §2.2: token_type is a type "as defined in Section 5.1 of OAuth 2.0", which names
-    # access token types; "refresh_token" is none of them.
+@pytest.mark.parametrize("hint", [None, "access_token", "refresh_token"])
+async def test_a_refresh_token_is_inactive_to_a_resource_server_whatever_the_hint(lab: Lab, hint: str | None) -> None:
+    # RFC 7662 §4: "If the token can be used only at certain resource servers, the authorization
+    # server MUST determine whether or not the token can be used at the resource server making the
+    # introspection call"; a refresh token is used at the AS alone. It was answered active, and
+    # the MCP server refused one sent as a bearer token only for lack of an audience, calling it
+    # token passthrough; now the AS says inactive, and the MCP server says so.
     connection = await lab.connect("cimd")
     validator = use_introspection(lab)
     refresh = connection.client.state.tokens["refresh_token"]
-    body = (
-        await post(lab, "/introspect", {"token": refresh}, headers={"Authorization": validator._authorization})
-    ).json()
-    assert body == {"active": True, "client_id": connection.client_id, "sub": "alice", "scope": "notes:read"}
+    form = {"token": refresh} | ({"token_type_hint": hint} if hint else {})
+    body = (await post(lab, "/introspect", form, headers={"Authorization": validator._authorization})).json()
+    assert body == {"active": False}
+    refused = await whoami(lab, refresh)
+    assert_oauth_error(refused, 401, "invalid_token", "not for this server (RFC 7662 section 2.2, section 4)")
+    assert "passthrough" not in refused.json()["error_description"]
 
 
 async def test_introspection_refuses_a_public_client_and_an_unlisted_confidential_one(lab: Lab) -> None:

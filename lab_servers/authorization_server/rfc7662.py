@@ -2,8 +2,9 @@
 
 §2.1 requires the caller to be authorised, so that token scanning is not open to anyone: here
 the caller authenticates as a confidential client (never `none`) that the AS's administrator
-listed in `introspectors`, and it learns only about tokens for its own resource. An inactive
-token gets `{"active": false}` and nothing else (§2.2).
+listed in `introspectors`, and it learns only about access tokens for its own resource (§4: a
+refresh token is used at no resource server). An inactive token gets `{"active": false}` and
+nothing else (§2.2).
 """
 
 from __future__ import annotations
@@ -45,18 +46,14 @@ async def introspection_request(
     token = form.get("token")
     if not token:
         raise OAuthError("invalid_request", "token is required (RFC 7662 §2.1)")
-    refresh = server.refresh_tokens.get(token)
-    if refresh is not None:
-        if not refresh.usable(server.clock.now()) or refresh.resource != resource:
-            return inactive()
-        # No `token_type`: §2.2 takes its values from RFC 6749 §5.1, the types of access tokens
-        # ("Bearer"), and a refresh token has none; the member is OPTIONAL.
-        return {
-            "active": True,
-            "client_id": refresh.client_id,
-            "sub": refresh.subject,
-            "scope": refresh.scope,
-        }
+    if token in server.refresh_tokens:
+        # §4: "If the token can be used only at certain resource servers, the authorization server
+        # MUST determine whether or not the token can be used at the resource server making the
+        # introspection call". A refresh token is used at this AS's token endpoint alone (RFC 6749
+        # §1.5), at no resource server, and every caller here is one (`introspectors`): it was
+        # answered active, and an MCP server shown one as a bearer token refused it only for
+        # naming no audience.
+        return inactive()
     claims = server.active_access_token(token)
     if claims is None or claims.get("aud") != resource:
         return inactive()  # §4: a caller learns nothing about tokens meant for someone else

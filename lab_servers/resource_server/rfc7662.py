@@ -17,7 +17,7 @@ import httpx
 
 from ..bounded_json import JsonRejected, parse_json
 from ..rfc7519 import audience_is_only
-from .tokens import InvalidToken, TokenClaims
+from .tokens import InvalidToken, TokenClaims, audience_refusal
 
 
 class IntrospectingValidator:
@@ -73,13 +73,12 @@ class IntrospectingValidator:
             raise InvalidToken("the introspection response is not a JSON object (RFC 7662 §2.2)")
         if body.get("active") is not True:
             raise InvalidToken(
-                "the authorization server says the token is not active: revoked, expired or unknown (RFC 7662 §2.2)"
+                "the authorization server says the token is not active: revoked, expired, unknown or not for this "
+                "server (RFC 7662 §2.2, §4)"
             )
         # RFC 7662 §2.2: aud is a string or a list of strings, as in a JWT (RFC 7519 §4.1.3).
         if not audience_is_only(body.get("aud"), self.audience):
-            raise InvalidToken(
-                f"audience {body.get('aud')!r} is not this server ({self.audience}); token passthrough is forbidden"
-            )
+            raise audience_refusal(body.get("aud"), self.audience)
         return TokenClaims(
             client_id=str(body.get("client_id", "")),
             subject=str(body.get("sub", "")),

@@ -44,6 +44,19 @@ class InvalidToken(Exception):
     """Why the token is refused: the `error_description` of a 401 invalid_token."""
 
 
+def audience_refusal(aud: object, audience: str) -> InvalidToken:
+    """Why a token whose `aud` is not this server alone is refused, whoever read it (the JWT here,
+    or the AS's introspection answer): MCP §9.2 / RFC 8707, a token minted for another resource
+    must never be accepted here. A token that names no audience was minted for none: passthrough
+    was not its fault (a refresh token introspected as active named none), so the rule is named."""
+    if aud is None:
+        return InvalidToken(
+            f"the token names no audience; this server ({audience}) accepts only tokens issued for it as "
+            "their audience (MCP §9.2, RFC 8707 §2)"
+        )
+    return InvalidToken(f"audience {aud!r} is not this server ({audience}); token passthrough is forbidden")
+
+
 @dataclass(frozen=True)
 class TokenClaims:
     client_id: str
@@ -149,10 +162,7 @@ class TokenValidator:
         if claims.get("iss") != self.issuer:
             raise InvalidToken(f"issuer {claims.get('iss')!r} is not this server's authorization server")
         if not audience_is_only(claims.get("aud"), self.audience):
-            # MCP §9.2 / RFC 8707: a token minted for another resource must never be accepted here.
-            raise InvalidToken(
-                f"audience {claims.get('aud')!r} is not this server ({self.audience}); token passthrough is forbidden"
-            )
+            raise audience_refusal(claims.get("aud"), self.audience)
         try:
             # RFC 9068 §2.2: exp is REQUIRED; RFC 7519 §2: a NumericDate is a number, fractions allowed.
             exp = numeric_date(claims, "exp", what="the token")
