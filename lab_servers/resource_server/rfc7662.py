@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -47,7 +48,8 @@ class IntrospectingValidator:
         else:
             raise ValueError(f"the MCP server authenticates to introspection with a client secret, not {method!r}")
 
-    async def validate(self, token: str) -> TokenClaims:
+    async def validate(self, token: str, *, header: dict[str, Any] | None = None) -> TokenClaims:
+        # `header`: what the local check reads of the token; the AS reads it all here (unused).
         try:
             response = await self.http.post(
                 self.endpoint,

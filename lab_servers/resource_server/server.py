@@ -304,9 +304,7 @@ class ResourceServer:
             return self.refuse(401, scope=base_scopes)
         try:
             validator, header = self._validator_for(token)
-            if header is not None and isinstance(validator, TokenValidator):
-                return await validator.validate(token, header=header)  # its header read once, here
-            return await validator.validate(token)
+            return await validator.validate(token, header=header)  # a header read once, to pick the validator
         except InvalidToken as exc:
             return self.refuse(401, "invalid_token", str(exc), scope=base_scopes)
 
