@@ -21,6 +21,7 @@ from .helpers import (
     authorization_url,
     code_form,
     get_code,
+    jwt_with_header,
     lines_executed,
     open_authorization,
     refresh_form,
@@ -87,7 +88,10 @@ async def test_a_client_registered_without_refresh_token_cannot_refresh(lab: Lab
 async def test_a_private_key_jwt_client_with_no_keys_gets_invalid_client_at_token_not_a_crash(lab: Lab) -> None:
     # Registration refuses this (see the table); an administrator's record may still lack keys.
     lab.auth_server.preregister("keyless", {**DCR, "token_endpoint_auth_method": "private_key_jwt"})
-    form = {"grant_type": "authorization_code", "code": "x", "client_id": "keyless", "client_assertion": "eyJhbGciOiJFUzI1NiJ9.e30.c2ln",
+    # Its claims pass the checks made before the client is looked up; its signature verifies nothing.
+    claims = {"iss": "keyless", "sub": "keyless", "aud": ISSUER, "exp": lab.clock.now() + 60, "jti": "j"}
+    form = {"grant_type": "authorization_code", "code": "x", "client_id": "keyless",
+            "client_assertion": jwt_with_header('{"alg":"ES256"}', claims),
             "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}  # fmt: skip
     assert_oauth_error(await token_request(lab, form), 401, "invalid_client", "no jwks or jwks_uri")
 

@@ -14,6 +14,7 @@ inbound request, several outbound ones, aimed where the sender chose. The harden
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -24,7 +25,7 @@ from lab_servers.client import ConsentPage
 from lab_servers.metadata_host import HostedResponse
 
 from .gated_host import KEYS_ADDRESS, KEYS_HOST, SLOW_HOST, add_gated_host, settle
-from .helpers import open_authorization, register
+from .helpers import jwt_with_header, open_authorization, register
 from .registered_clients import PUBLIC_CLIENT
 from .test_private_key_jwt import ASSERTION_TYPE, key
 
@@ -175,6 +176,52 @@ async def test_an_assertion_that_could_never_pass_costs_no_fetch_of_the_clients_
     assert gated.arrived == fetched == 1
 
 
+@pytest.mark.parametrize(
+    ("changes", "header", "mention"),
+    [
+        ({"exp": 0}, {}, "expired"),
+        ({}, {"alg": "HS256"}, "alg 'HS256' is not one this AS takes"),
+    ],
+    ids=["expired", "alg-not-offered"],
+)
+async def test_an_assertion_that_could_never_pass_costs_no_fetch_of_the_clients_document_either(
+    lab: Lab, changes: dict[str, Any], header: dict[str, str], mention: str
+) -> None:
+    # A CIMD client's id is a URL too: resolving it is a fetch (CIMD -02 §8.6, §8.7), so what the
+    # request alone refuses is refused before the client is looked up.
+    keys, keys_gate = add_gated_host(lab, KEYS_HOST, KEYS_ADDRESS)
+    keys.publish("/jwks.json", {"keys": [key(1).as_dict(private=False)]})
+    host, document_gate = add_gated_host(lab)
+    host.publish("/client.json", {**default_client_metadata(CLIENT_ID), "token_endpoint_auth_method": "private_key_jwt",
+                                  "jwks_uri": f"https://{KEYS_HOST}/jwks.json"})  # fmt: skip
+    assertion = _assertion(lab, "never", **changes)
+    if header:
+        assertion = jwt_with_header(json.dumps(header), _claims(lab, "never"))
+    async with lab.httpx_client("client") as http:
+        sent = {"token": "x", "client_assertion_type": ASSERTION_TYPE, "client_assertion": assertion}
+        response = await http.post(f"{ISSUER}/revoke", data=sent)
+    assert response.status_code == 401 and mention in response.json()["error_description"], response.text
+    assert document_gate.arrived == keys_gate.arrived == 0
+
+
+async def test_a_method_the_as_no_longer_offers_costs_no_fetch_and_spends_no_jti(lab: Lab) -> None:
+    # ASCapabilities switched after the client published its document: its assertion could never
+    # pass, whatever it says, so neither the document nor the keys are fetched, and its jti stays
+    # unspent (the _check_client_assertion docstring's promise; CIMD -02 §8.6, §8.7).
+    keys, keys_gate = add_gated_host(lab, KEYS_HOST, KEYS_ADDRESS)
+    keys.publish("/jwks.json", {"keys": [key(1).as_dict(private=False)]})
+    host, document_gate = add_gated_host(lab)
+    host.publish("/client.json", {**default_client_metadata(CLIENT_ID), "token_endpoint_auth_method": "private_key_jwt",
+                                  "jwks_uri": f"https://{KEYS_HOST}/jwks.json"})  # fmt: skip
+    lab.auth_server.capabilities = lab.auth_server.capabilities.but(token_endpoint_auth_methods=("none",))
+    async with lab.httpx_client("client") as http:
+        sent = {"token": "x", "client_assertion_type": ASSERTION_TYPE, "client_assertion": _assertion(lab, "unspent")}
+        response = await http.post(f"{ISSUER}/revoke", data=sent)
+    assert response.status_code == 400 and "no longer offers 'private_key_jwt'" in response.json()["error_description"]
+    assert document_gate.arrived == keys_gate.arrived == 0
+    assert (CLIENT_ID, "unspent") not in lab.auth_server.seen_assertions
+
+
 async def test_concurrent_requests_of_one_private_key_jwt_client_share_one_fetch_of_its_keys(lab: Lab) -> None:
     # Each assertion is fresh and well-formed, so each needs the keys; requests waiting for them
     # at the same time wait for one fetch, and each is then judged on its own (RFC 7523 §3).
@@ -201,10 +248,12 @@ async def test_concurrent_requests_of_one_private_key_jwt_client_share_one_fetch
     assert gated.arrived == 2  # keys are not cached: a later request fetches them again
 
 
+def _claims(lab: Lab, jti: str, **changes: Any) -> dict[str, Any]:
+    return {"iss": CLIENT_ID, "sub": CLIENT_ID, "aud": ISSUER, "exp": lab.clock.now() + 60, "jti": jti, **changes}
+
+
 def _assertion(lab: Lab, jti: str, **changes: Any) -> str:
-    now = lab.clock.now()
-    claims = {"iss": CLIENT_ID, "sub": CLIENT_ID, "aud": f"{ISSUER}/token", "exp": now + 60, "jti": jti, **changes}
-    return jwt.encode({"alg": "Ed25519"}, claims, key(1), algorithms=["Ed25519"])
+    return jwt.encode({"alg": "Ed25519"}, _claims(lab, jti, **changes), key(1), algorithms=["Ed25519"])
 
 
 async def test_one_registration_causes_at_most_one_fetch_per_fetched_metadata_url(lab: Lab) -> None:

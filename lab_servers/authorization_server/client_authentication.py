@@ -81,38 +81,49 @@ async def _authenticate(
     refuse_more_than_one_method(form, basic is not None)
     if basic is not None:
         client_id, secret = _parse_basic(basic)
-        client, used = await _resolve(server, client_id), "client_secret_basic"
-        _require_method(client, used)
+        _refuse_unoffered(server, "client_secret_basic")
+        if form.get("client_id", client_id) != client_id:
+            raise invalid_client("client_id in the body differs from the authenticated client")
+        client = await _resolve(server, client_id)
+        _require_method(client, "client_secret_basic")
         _check_secret(client, secret)
     elif "client_assertion" in form:
-        client = await _resolve(server, form.get("client_id") or _assertion_issuer(form["client_assertion"]))
-        used = "private_key_jwt"
-        _require_method(client, used)
+        _refuse_unoffered(server, "private_key_jwt")
+        client_id = form.get("client_id") or _assertion_issuer(form["client_assertion"])
+        # An assertion that could never pass is refused before the client's id is resolved (for a
+        # CIMD client, a fetch of its document) and before its keys are fetched.
+        _check_assertion_unverified(server, client_id, form)
+        client = await _resolve(server, client_id)
+        _require_method(client, "private_key_jwt")
         await _check_client_assertion(server, client, form)
     else:
         if not form.get("client_id"):
             # No credentials and no client_id: no client tried and failed to authenticate; the
             # request lacks a parameter (RFC 6749 §5.2: invalid_request).
             raise OAuthError("invalid_request", f"client_id is required: {unnamed}")
-        client = await _resolve(server, form["client_id"])
         if "client_secret" in form:
-            used = "client_secret_post"
+            _refuse_unoffered(server, "client_secret_post")
+            client = await _resolve(server, form["client_id"])
             _require_secret_in_body(server, client)
             _check_secret(client, form["client_secret"])
         else:
-            used = "none"
-            _require_method(client, used)
-    if form.get("client_id", client.client_id) != client.client_id:
-        raise invalid_client("client_id in the body differs from the authenticated client")
+            _refuse_unoffered(server, "none")
+            client = await _resolve(server, form["client_id"])
+            _require_method(client, "none")
+    return client
+
+
+def _refuse_unoffered(server: AuthorizationServerState, used: str) -> None:
+    """ASCapabilities: what token_endpoint_auth_methods_supported lists is also what is honoured,
+    judged by the method this request uses: a client registered for Basic may send its secret in
+    the form while the AS offers that (OAuth 2.1 §2.4.1), Basic gone or not. The method is read
+    from the request alone, so this is judged before anything is looked up or fetched: a request
+    by a method the AS does not take could never pass (CIMD -02 §8.6, §8.7)."""
     if used not in server.capabilities.token_endpoint_auth_methods:
-        # ASCapabilities: what token_endpoint_auth_methods_supported lists is also what is honoured,
-        # judged by the method this request used: a client registered for Basic may send its
-        # secret in the form while the AS offers that (OAuth 2.1 §2.4.1), Basic gone or not.
         raise invalid_client(
             f"this AS no longer offers {used!r}; token_endpoint_auth_methods_supported lists "
             f"{', '.join(server.capabilities.token_endpoint_auth_methods)} (RFC 8414 section 2)",
         )
-    return client
 
 
 def authorization_field(request: Request) -> str | None:
@@ -240,47 +251,61 @@ def _assertion_issuer(assertion: str) -> str:
         # (§3 item 2.B), a StringOrURI (RFC 7519 §4.1.1). An empty one names no client: the
         # request did authenticate, and failed (invalid_client), not "client_id is required".
         return required_string_claim(
-            _unverified_claims(assertion), "iss", what="the client_assertion", required_by="RFC 7523 §3 item 1"
+            _unverified_parts(assertion)[1], "iss", what="the client_assertion", required_by="RFC 7523 §3 item 1"
         )
     except JwtRejected as rejected:
         raise invalid_client(rejected.rule) from None
 
 
-def _unverified_claims(assertion: str) -> dict[str, Any]:
-    """The claims of a compact JWS whose header and claims are JSON objects within the bounded
-    parser's limits, before any JOSE library sees them (`lab_servers.rfc7519`)."""
+def _unverified_parts(assertion: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The header and claims of a compact JWS whose header and claims are JSON objects within the
+    bounded parser's limits, before any JOSE library sees them (`lab_servers.rfc7519`)."""
     try:
-        return unverified_parts(assertion, what="the client_assertion", limits=ASSERTION_JSON)[1]
+        return unverified_parts(assertion, what="the client_assertion", limits=ASSERTION_JSON)
     except JwtRejected as rejected:
         raise invalid_client(rejected.rule) from None
 
 
-async def _check_client_assertion(server: AuthorizationServerState, client: Client, form: dict[str, str]) -> None:
-    """RFC 7523 §3, in the order that costs the AS least. The keys may be a fetch of a URL the
-    client chose (jwks_uri), so an assertion that could never pass (expired, for another audience,
-    its jti spent) is refused from its claims alone, before anything is fetched (CIMD -02 §8.6,
-    §8.7: the AS must not become an amplifier). The claims are judged again once the signature is
-    verified, after the fetch: another request may have spent the jti while this one awaited it."""
+def _check_assertion_unverified(server: AuthorizationServerState, client_id: str, form: dict[str, str]) -> None:
+    """RFC 7523 §3, the part judged from the request alone. The keys may be a fetch of a URL the
+    client chose (jwks_uri), and a CIMD client's id is one, so an assertion that could never pass
+    (of another type, signed with an algorithm this AS does not take, expired, for another
+    audience, its jti spent) is refused from its header and claims, before anything is fetched
+    (CIMD -02 §8.6, §8.7: the AS must not become an amplifier)."""
     if form.get("client_assertion_type") != JWT_BEARER_ASSERTION:
         raise invalid_client(f"client_assertion_type must be {JWT_BEARER_ASSERTION} (RFC 7523 §2.2)")
+    header, claims = _unverified_parts(form["client_assertion"])
+    if header["alg"] not in server.client_assertion_algorithms:
+        # RFC 8414 §2: token_endpoint_auth_signing_alg_values_supported lists what this AS takes
+        # (and never "none"); no key the client publishes makes another alg verify.
+        raise invalid_client(
+            f"the client_assertion's alg {header['alg'][:40]!r} is not one this AS takes: "
+            f"token_endpoint_auth_signing_alg_values_supported lists "
+            f"{', '.join(server.client_assertion_algorithms)} (RFC 8414 section 2, RFC 7523 §3)"
+        )
+    _check_assertion_claims(server, client_id, claims)
+
+
+async def _check_client_assertion(server: AuthorizationServerState, client: Client, form: dict[str, str]) -> None:
+    """RFC 7523 §3, once `_check_assertion_unverified` has passed the claims as sent: the
+    client's keys, the signature, and the claims judged again once verified, after the fetch:
+    another request may have spent the jti while this one awaited it."""
     if client.metadata.get("jwks") is None and not isinstance(client.metadata.get("jwks_uri"), str):
         # Registration refuses this (RFC 7591 §2); a record made any other way still gets an answer.
         raise invalid_client(
             "the client declared private_key_jwt but publishes no jwks or jwks_uri to verify it with (RFC 7591 §2)"
         )
-    # 1. The claims as sent, not yet trusted: a refusal here costs no fetch.
-    _check_assertion_claims(server, client, _unverified_claims(form["client_assertion"]))
-    # 2. The client's keys (an await when they live at its jwks_uri).
+    # The client's keys (an await when they live at its jwks_uri).
     key_set = await _client_keys(server, client)
     try:
-        # 3. The signature. Its parts were read (bounded) in step 1, before the keys were looked up.
+        # The signature. Its parts were read (bounded) before the client was resolved.
         claims = verify_signature(
             form["client_assertion"], key_set, server.client_assertion_algorithms, what="the client_assertion"
         )
     except JwtRejected as rejected:
         raise invalid_client(f"{rejected.rule}, checked with the client's published keys") from None
-    # 4. The same rules on the verified claims, then the jti is spent, with no await in between.
-    _check_assertion_claims(server, client, claims)
+    # The same rules on the verified claims, then the jti is spent, with no await in between.
+    _check_assertion_claims(server, client.client_id, claims)
     _spend_jti(server, client, claims)
 
 
@@ -313,7 +338,7 @@ async def _fetch_keys(server: AuthorizationServerState, jwks_uri: str, policy: A
     return fetched.document
 
 
-def _check_assertion_claims(server: AuthorizationServerState, client: Client, claims: dict[str, Any]) -> None:
+def _check_assertion_claims(server: AuthorizationServerState, client_id: str, claims: dict[str, Any]) -> None:
     now = server.clock.now()
     try:
         # RFC 7523 §3 items 4-6: exp, nbf and iat are NumericDates, and the assertion MUST NOT be
@@ -327,7 +352,7 @@ def _check_assertion_claims(server: AuthorizationServerState, client: Client, cl
     audiences = audience if isinstance(audience, list) else [audience]
     checks = [
         (
-            claims.get("iss") == client.client_id and claims.get("sub") == client.client_id,
+            claims.get("iss") == client_id and claims.get("sub") == client_id,
             "iss and sub must both be the client_id",
         ),
         (
@@ -343,7 +368,7 @@ def _check_assertion_claims(server: AuthorizationServerState, client: Client, cl
         ),
         (
             # RFC 7519 §4.1.7: a jti is unique for its issuer, so the cache is keyed by both.
-            isinstance(claims.get("jti"), str) and (client.client_id, claims["jti"]) not in server.seen_assertions,
+            isinstance(claims.get("jti"), str) and (client_id, claims["jti"]) not in server.seen_assertions,
             "jti is missing or was already used by this client",
         ),
     ]
