@@ -81,6 +81,7 @@ def add_downstream_api(lab: Lab, *, allowed_scope: str = "contacts:read") -> Dow
     caller = DownstreamCaller(
         MCP_SERVER_CLIENT_ID,
         token_endpoint=lab.auth_server.token_endpoint,
+        issuer=lab.issuer,
         api_url=API_URL,
         http=lab.network.httpx_client("mcp.example.com"),
         clock=lab.clock,

@@ -31,7 +31,6 @@ from lab_servers.story import API_URL, MCP_SERVER_CLIENT_ID, add_downstream_api
 from .authlib_judge import (
     AGENT_ID,
     SERVICE_ID,
-    TOKEN_ENDPOINT,
     FiveMinutePrivateKeyJWT,
     LabAccessTokens,
     id_jag_signed_by_authlib,
@@ -80,7 +79,7 @@ async def after_refresh(lab: Lab) -> Issued:
 
 
 async def by_client_credentials(lab: Lab) -> Issued:
-    token = await service_token(lab, FiveMinutePrivateKeyJWT(TOKEN_ENDPOINT))
+    token = await service_token(lab, FiveMinutePrivateKeyJWT(ISSUER))  # the sole aud (rfc7523bis §4)
     # RFC 9068 §2.2: with no resource owner, sub SHOULD name the client application.
     return Issued(token["access_token"], MCP_URL, SERVICE_ID, SERVICE_ID)
 

@@ -46,14 +46,28 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_authlibs_private_key_jwt_authenticates_a_client_credentials_client(lab: Lab) -> None:
-    """authlib.oauth2.rfc7523.PrivateKeyJWT (RFC 7523 §2.2, §3: iss = sub = client_id, aud the
-    token endpoint, exp, jti; RS256) authenticates a CIMD client at the token endpoint (OAuth 2.1
-    §4.2), twice: each assertion is new."""
-    method = FiveMinutePrivateKeyJWT(TOKEN_ENDPOINT)
+    """authlib.oauth2.rfc7523.PrivateKeyJWT (RFC 7523 §2.2, §3: iss = sub = client_id, aud, exp,
+    jti; RS256) authenticates a CIMD client at the token endpoint (OAuth 2.1 §4.2), twice: each
+    assertion is new. Its first argument is what it writes in aud, given here as the issuer: the
+    sole audience draft-ietf-oauth-rfc7523bis §4 allows."""
+    method = FiveMinutePrivateKeyJWT(ISSUER)
     first = await service_token(lab, method)
     second = await service_token(lab, method)
     assert "refresh_token" not in first  # RFC 6749 §4.4.3: SHOULD NOT
     assert (await judged(lab, first["access_token"]))["sub"] == (await judged(lab, second["access_token"]))["sub"]
+
+
+async def test_authlibs_default_audience_the_token_endpoint_is_refused_as_rfc7523bis_asks(lab: Lab) -> None:
+    """A disagreement with the updated spec. Given no URL, PrivateKeyJWT writes the URL it posts
+    to, the token endpoint, in aud, as RFC 7523 §3 item 3 allowed; draft-ietf-oauth-rfc7523bis §4:
+    "the token endpoint URL of the authorization server MUST NOT be used as an audience value. The
+    authorization server MUST reject any JWT that does not contain its issuer identifier as its
+    sole audience value." The lab follows the draft: a client using authlib names the issuer."""
+    with pytest.raises(OAuthError) as refused:
+        await service_token(lab, FiveMinutePrivateKeyJWT())
+    assert refused.value.error == "invalid_client"
+    assert f"aud is '{TOKEN_ENDPOINT}'" in refused.value.description
+    assert "draft-ietf-oauth-rfc7523bis section 4" in refused.value.description
 
 
 async def test_authlibs_default_assertion_lives_an_hour_which_the_lab_refuses_as_too_far_in_the_future(
@@ -64,7 +78,7 @@ async def test_authlibs_default_assertion_lives_an_hour_which_the_lab_refuses_as
     authlib signs for 3600 s and offers no other lifetime (authlib issue #857); the lab takes
     MAX_ASSERTION_LIFETIME s, the bound on its jti replay cache. The lab keeps its limit."""
     with pytest.raises(OAuthError) as refused:
-        await service_token(lab, PrivateKeyJWT(TOKEN_ENDPOINT))
+        await service_token(lab, PrivateKeyJWT(ISSUER))
     assert refused.value.error == "invalid_client"
     assert f"exp is more than {MAX_ASSERTION_LIFETIME} s away" in refused.value.description
 
@@ -75,7 +89,7 @@ async def test_authlibs_private_key_jwt_given_claims_repeats_its_jti_and_the_lab
     §4.1.7: a jti "MUST be assigned in a manner that ensures that there is a negligible probability
     that the same value will be accidentally assigned to a different data object"; RFC 7523 §3
     item 7 lets the AS refuse replays by their jti, as the lab does."""
-    method = PrivateKeyJWT(TOKEN_ENDPOINT, claims={"exp": int(time.time()) + 60})
+    method = PrivateKeyJWT(ISSUER, claims={"exp": int(time.time()) + 60})
     assert (await service_token(lab, method))["access_token"]
     assert "jti" in method.claims  # authlib wrote its first jti into the claims it was given
     with pytest.raises(OAuthError) as replayed:
@@ -85,15 +99,16 @@ async def test_authlibs_private_key_jwt_given_claims_repeats_its_jti_and_the_lab
 
 
 class LabClientAssertions(JWTBearerClientAssertion):
-    """authlib's server side of RFC 7523 client authentication, for an AS whose audiences are its
-    token endpoint and its issuer (§3 item 3), remembering the jti values it saw (§3 item 7)."""
+    """authlib's server side of RFC 7523 client authentication, for an AS whose one audience is its
+    issuer (§3 item 3 as draft-ietf-oauth-rfc7523bis §4 updates it; authlib asks only that aud
+    contain one of these), remembering the jti values it saw (§3 item 7)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.seen: set[str] = set()
 
     def get_audiences(self) -> list[str]:
-        return [TOKEN_ENDPOINT, ISSUER]
+        return [ISSUER]
 
     def validate_jti(self, claims: Any, jti: str) -> bool:
         fresh = jti not in self.seen

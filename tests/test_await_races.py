@@ -46,7 +46,7 @@ KEYS_URL = f"https://{KEYS_HOST}/jwks.json"
 def signed_by_client(lab: Lab, jti: str, client_id: str = KEYED) -> dict[str, str]:
     """Client authentication by private_key_jwt (RFC 7523 §2.2), its assertion's jti chosen."""
     now = lab.clock.now()
-    claims = {"iss": client_id, "sub": client_id, "aud": f"{ISSUER}/token", "exp": now + 60, "jti": jti}
+    claims = {"iss": client_id, "sub": client_id, "aud": ISSUER, "exp": now + 60, "jti": jti}
     signed = jwt.encode({"alg": "Ed25519"}, claims, key(1), algorithms=["Ed25519"])
     return {"client_assertion_type": ASSERTION_TYPE, "client_assertion": signed}
 

@@ -112,7 +112,7 @@ async def test_the_job_published_again_keeps_its_key_so_the_document_the_as_cach
 
 def assertion_form(lab: Lab, jti: str, **extra: str) -> dict[str, str]:
     now = lab.clock.now()
-    claims = {"iss": CLIENT_ID, "sub": CLIENT_ID, "aud": lab.auth_server.token_endpoint, "iat": now, "exp": now + 60,
+    claims = {"iss": CLIENT_ID, "sub": CLIENT_ID, "aud": lab.auth_server.issuer, "iat": now, "exp": now + 60,
               "jti": jti}  # fmt: skip
     signed = jwt.encode({"alg": "Ed25519"}, claims, KEY, algorithms=["Ed25519"])
     return {"grant_type": "client_credentials", "resource": lab.mcp_url, "client_assertion": signed,

@@ -13,7 +13,8 @@ from lab_servers.determinism import LabClock, SeededIds
 from lab_servers.resource_server.downstream import DownstreamCaller, DownstreamError
 
 pytestmark = pytest.mark.anyio
-TOKEN_ENDPOINT = "https://auth.example/token"
+ISSUER = "https://auth.example"
+TOKEN_ENDPOINT = f"{ISSUER}/token"
 API = "https://api.example"
 
 
@@ -29,7 +30,7 @@ def caller(token_answer: httpx.Response, api_answer: httpx.Response | None = Non
 def caller_answering(answer: Callable[[httpx.Request], httpx.Response]) -> DownstreamCaller:
     """A caller whose AS and API, both stand-ins, answer each request with `answer(request)`."""
     http = httpx.AsyncClient(transport=httpx.MockTransport(answer))
-    return DownstreamCaller("mcp-server", TOKEN_ENDPOINT, API, http, LabClock(), SeededIds(0))
+    return DownstreamCaller("mcp-server", TOKEN_ENDPOINT, ISSUER, API, http, LabClock(), SeededIds(0))
 
 
 async def raised(call: Callable[[], object]) -> str:

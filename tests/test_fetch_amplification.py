@@ -147,7 +147,7 @@ async def test_one_token_request_causes_at_most_a_document_fetch_and_a_keys_fetc
     ("changes", "mention"),
     [
         ({"exp": 0}, "expired"),
-        ({"aud": "https://victim.example/token"}, "aud must name this token endpoint"),
+        ({"aud": "https://victim.example/token"}, "aud must be this authorization server's issuer"),
         ({"sub": "https://victim.example/client.json"}, "iss and sub must both be the client_id"),
         ({"jti": "spent"}, "already used"),
     ],
@@ -180,9 +180,10 @@ async def test_an_assertion_that_could_never_pass_costs_no_fetch_of_the_clients_
     ("changes", "header", "mention"),
     [
         ({"exp": 0}, {}, "expired"),
+        ({"aud": f"{ISSUER}/token"}, {}, "aud must be this authorization server's issuer"),
         ({}, {"alg": "HS256"}, "alg 'HS256' is not one this AS takes"),
     ],
-    ids=["expired", "alg-not-offered"],
+    ids=["expired", "token-endpoint-audience", "alg-not-offered"],
 )
 async def test_an_assertion_that_could_never_pass_costs_no_fetch_of_the_clients_document_either(
     lab: Lab, changes: dict[str, Any], header: dict[str, str], mention: str

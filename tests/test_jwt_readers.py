@@ -77,7 +77,7 @@ def client_assertion(lab: Lab, idp: IdentityProvider, header: dict[str, Any], si
     caller = lab.resource_server.downstream
     assert caller is not None
     now = lab.clock.now()
-    claims = {"iss": MCP_SERVER_CLIENT_ID, "sub": MCP_SERVER_CLIENT_ID, "aud": f"{ISSUER}/token",
+    claims = {"iss": MCP_SERVER_CLIENT_ID, "sub": MCP_SERVER_CLIENT_ID, "aud": ISSUER,
               "iat": now, "exp": now + 60, "jti": "a1"}  # fmt: skip
     return sign({"alg": "Ed25519", "typ": "JWT", "kid": caller.kid, **header}, claims, caller._key)
 

@@ -25,7 +25,7 @@ def key(seed: int) -> OKPKey:
 
 def assertion(lab: Lab, signing_key: OKPKey, **changes: object) -> str:
     now = lab.clock.now()
-    claims = {"iss": CLIENT_ID, "sub": CLIENT_ID, "aud": f"{ISSUER}/token", "exp": now + 60, "jti": "a1", **changes}
+    claims = {"iss": CLIENT_ID, "sub": CLIENT_ID, "aud": ISSUER, "exp": now + 60, "jti": "a1", **changes}
     return jwt.encode({"alg": "Ed25519"}, claims, signing_key, algorithms=["Ed25519"])
 
 
@@ -63,7 +63,10 @@ async def test_an_assertion_signed_with_the_published_key_authenticates_the_clie
     [
         (lambda lab: None, "token_endpoint_auth_method is 'private_key_jwt'"),
         (lambda lab: assertion(lab, key(2)), "signature not verified"),
-        (lambda lab: assertion(lab, key(1), aud="https://other.example/token"), "aud must name this token endpoint"),
+        (
+            lambda lab: assertion(lab, key(1), aud="https://other.example"),
+            "aud must be this authorization server's issuer",
+        ),
         (lambda lab: assertion(lab, key(1), exp=lab.clock.now() - 1), "expired"),
         (
             lambda lab: assertion(lab, key(1), sub="https://evil.example/client.json"),
@@ -102,7 +105,7 @@ async def test_an_assertion_whose_header_is_not_a_json_object_is_invalid_client(
     # RFC 7515 §4: the JOSE header is a JSON object. No client_id in the body: the assertion is
     # read before anyone is authenticated, so this is a stranger's request.
     publish_confidential_client(lab)
-    claims = {"iss": CLIENT_ID, "sub": CLIENT_ID, "aud": f"{ISSUER}/token", "exp": lab.clock.now() + 60, "jti": "h"}
+    claims = {"iss": CLIENT_ID, "sub": CLIENT_ID, "aud": ISSUER, "exp": lab.clock.now() + 60, "jti": "h"}
     response = await redeem(lab, jwt_with_header(header, claims))
     assert_oauth_error(response, 401, "invalid_client", "client_assertion header is a JSON", "not a JSON object")
 
@@ -123,7 +126,7 @@ async def test_an_assertion_naming_no_client_in_its_iss_fails_to_authenticate(
     # whose keys verify it when the body has no client_id. The request did try to authenticate, so
     # an iss naming no client is invalid_client (RFC 6749 §5.2), not a missing client_id (400).
     publish_confidential_client(lab)
-    claims = {"sub": CLIENT_ID, "aud": f"{ISSUER}/token", "exp": lab.clock.now() + 60, "jti": "i1"}
+    claims = {"sub": CLIENT_ID, "aud": ISSUER, "exp": lab.clock.now() + 60, "jti": "i1"}
     token = jwt.encode(
         {"alg": "Ed25519"}, claims if iss is None else {**claims, "iss": iss}, key(1), algorithms=["Ed25519"]
     )
@@ -243,12 +246,43 @@ async def test_an_assertion_from_a_client_that_declared_another_method_is_invali
     assert_oauth_error(response, 401, "invalid_client", "authenticated with 'private_key_jwt'", "is 'none'")
 
 
-async def test_an_assertion_whose_aud_is_an_array_naming_the_token_endpoint_is_accepted(lab: Lab) -> None:
-    # RFC 7519 §4.1.3: aud is an array of StringOrURI, or a single one; RFC 7523 §3 item 3: the AS
-    # accepts the JWT when it identifies itself among them.
+@pytest.mark.parametrize("aud", [ISSUER, [ISSUER]], ids=["string", "one-member-array"])
+async def test_an_assertion_whose_aud_is_the_issuer_as_its_sole_value_is_accepted(lab: Lab, aud: object) -> None:
+    # draft-ietf-oauth-rfc7523bis §4 (updating RFC 7523 §3 item 3): for client authentication aud
+    # "MUST use the issuer identifier of the authorization server as its sole value". RFC 7519
+    # §4.1.3 lets one audience be a string or an array, and the draft (since -03) does not
+    # restrict aud's type: an array with the issuer as its single member is that sole value.
     publish_confidential_client(lab)
-    response = await redeem(lab, assertion(lab, key(1), aud=["https://other.example", f"{ISSUER}/token"]))
+    response = await redeem(lab, assertion(lab, key(1), aud=aud))
     assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    "aud",
+    [
+        f"{ISSUER}/token",
+        [f"{ISSUER}/token"],
+        [ISSUER, "https://other-as.example"],
+        ["https://other-as.example/token", f"{ISSUER}/token"],
+        [ISSUER, ISSUER],
+        f"{ISSUER}/",
+        [],
+    ],
+    ids=["token-endpoint", "token-endpoint-array", "issuer-and-another", "endpoints", "issuer-twice", "slash", "none"],
+)
+async def test_an_assertion_whose_aud_is_not_the_issuer_alone_is_invalid_client(lab: Lab, aud: object) -> None:
+    # draft-ietf-oauth-rfc7523bis §4: "the token endpoint URL of the authorization server MUST NOT
+    # be used as an audience value. The authorization server MUST reject any JWT that does not
+    # contain its issuer identifier as its sole audience value", compared as simple strings
+    # (RFC 3986 §6.2.1). An AS whose metadata lists this AS's token endpoint as its own gets an
+    # assertion signed for it that this AS would take (the audience-injection attack).
+    publish_confidential_client(lab)
+    response = await redeem(lab, assertion(lab, key(1), aud=aud))
+    assert_oauth_error(
+        response, 401, "invalid_client", "issuer identifier", "sole value", "draft-ietf-oauth-rfc7523bis section 4",
+        "audience injection",
+    )  # fmt: skip
+    assert len(lab.auth_server.issued) == 0
 
 
 async def test_a_preregistered_private_key_jwt_client_without_keys_is_told_it_publishes_none(lab: Lab) -> None:

@@ -77,7 +77,7 @@ async def test_keys_fetched_from_jwks_uri_with_a_private_member_authenticate_no_
                 "jwks_uri": "https://app.example/keys.json"}  # fmt: skip
     lab.publish_client_document(CLIENT_ID, document)
     lab.publish_client_document("https://app.example/keys.json", {"keys": [KEY.as_dict(private=True)]})
-    claims = {"iss": CLIENT_ID, "sub": CLIENT_ID, "aud": f"{ISSUER}/token", "exp": lab.clock.now() + 60, "jti": "j"}
+    claims = {"iss": CLIENT_ID, "sub": CLIENT_ID, "aud": ISSUER, "exp": lab.clock.now() + 60, "jti": "j"}
     form = code_form(CLIENT_ID, await get_code(lab, CLIENT_ID), client_id=None) | {
         "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
         "client_assertion": jwt.encode({"alg": "Ed25519"}, claims, KEY, algorithms=["Ed25519"]),

@@ -18,9 +18,11 @@ from joserfc.jwk import KeySet
 from starlette.requests import Request
 
 from ..bounded_json import DEFAULT_LIMITS
+from ..rfc3986 import shown
 from ..rfc7517 import import_jwk_set
 from ..rfc7519 import (
     JwtRejected,
+    audience_is_only,
     check_not_before,
     numeric_date,
     required_string_claim,
@@ -348,16 +350,23 @@ def _check_assertion_claims(server: AuthorizationServerState, client_id: str, cl
         check_not_before(claims, now, what="the client_assertion")
     except JwtRejected as rejected:
         raise invalid_client(f"client_assertion rejected: {rejected.rule} (RFC 7523 §3)") from None
-    audience = claims.get("aud")
-    audiences = audience if isinstance(audience, list) else [audience]
+    if not audience_is_only(claims.get("aud"), server.issuer):
+        # draft-ietf-oauth-rfc7523bis §4 (updating RFC 7523 §3 item 3): for client authentication
+        # aud "MUST use the issuer identifier of the authorization server as its sole value", "the
+        # token endpoint URL ... MUST NOT be used", and the AS "MUST reject any JWT that does not
+        # contain its issuer identifier as its sole audience value". An array of the issuer alone
+        # is that sole value (the draft's -03 allows "an array with a single member").
+        raise invalid_client(
+            f"client_assertion rejected: aud must be this authorization server's issuer identifier, {server.issuer}, "
+            "as its sole value, not its token endpoint and with no other audience (draft-ietf-oauth-rfc7523bis §4, "
+            "updating RFC 7523 §3): an endpoint URL or a second audience lets an AS that lists this one's endpoint as "
+            "its own replay here the assertion a client signed for it (audience injection); aud is "
+            f"{_shown_audience(claims.get('aud'))}"
+        )
     checks = [
         (
             claims.get("iss") == client_id and claims.get("sub") == client_id,
             "iss and sub must both be the client_id",
-        ),
-        (
-            server.token_endpoint in audiences or server.issuer in audiences,
-            "aud must name this token endpoint or issuer",
         ),
         (exp is not None and exp > now, "the assertion is expired or has no exp"),
         # §3 lets the AS reject an exp "unreasonably far in the future"; the jti is remembered
@@ -375,6 +384,13 @@ def _check_assertion_claims(server: AuthorizationServerState, client_id: str, cl
     for passed, rule in checks:
         if not passed:
             raise invalid_client(f"client_assertion rejected: {rule} (RFC 7523 §3)")
+
+
+def _shown_audience(audience: Any) -> str:
+    """The aud as sent, quoted for a description (`rfc3986.shown`), an array by its first values."""
+    if isinstance(audience, list):
+        return f"[{', '.join(shown(value) for value in audience[:3])}{', …' if len(audience) > 3 else ''}]"
+    return shown(audience)
 
 
 def _spend_jti(server: AuthorizationServerState, client: Client, claims: dict[str, Any]) -> None:

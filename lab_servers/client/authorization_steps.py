@@ -228,7 +228,8 @@ class AuthorizationSteps(ClientBase):
         return self.records[-1]
 
     def _client_assertion(self, credentials: Credentials) -> str:
-        """RFC 7523 §3: iss = sub = client_id, aud = the AS's issuer, short-lived, single-use jti."""
+        """RFC 7523 §3: iss = sub = client_id, aud = the AS's issuer alone (never its token endpoint:
+        draft-ietf-oauth-rfc7523bis §4), short-lived, single-use jti."""
         now = self.now()
         claims = {"iss": credentials.client_id, "sub": credentials.client_id, "aud": self.state.issuer or "",
                   "iat": now, "exp": now + 60, "jti": self.ids.token("client-assertion-jti", 12)}  # fmt: skip

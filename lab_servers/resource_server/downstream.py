@@ -37,6 +37,7 @@ class DownstreamError(Exception):
 class DownstreamCaller:
     client_id: str  # the MCP server's own client_id at the AS
     token_endpoint: str
+    issuer: str  # the AS's issuer identifier: its client assertions' sole audience
     api_url: str  # the downstream API's resource identifier (RFC 8707)
     http: httpx.AsyncClient
     clock: LabClock
@@ -64,7 +65,9 @@ class DownstreamCaller:
     def client_assertion(self) -> str:
         now = self.clock.now()
         claims = {
-            "iss": self.client_id, "sub": self.client_id, "aud": self.token_endpoint,  # RFC 7523 §3
+            # RFC 7523 §3, as draft-ietf-oauth-rfc7523bis §4 updates it: aud is the AS's issuer
+            # identifier alone, never its token endpoint (audience injection).
+            "iss": self.client_id, "sub": self.client_id, "aud": self.issuer,
             "iat": now, "exp": now + 60, "jti": self.ids.token("client-assertion-jti", 12),
         }  # fmt: skip
         return jwt.encode({"alg": "Ed25519", "kid": self.kid, "typ": "JWT"}, claims, self._key, algorithms=["Ed25519"])
