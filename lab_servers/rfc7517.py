@@ -10,10 +10,12 @@ A published set holds public keys only (RFC 7591 §2: `jwks` "contains the clien
 RFC 7517 §5's sets are what a party publishes). A key with a private member is a leaked key that
 anyone who fetched it can sign with, so it is refused wherever it is read, never quietly used for
 its public half. authlib refuses `d` in a client's `jwks` since 1.9.10; this covers every member.
+And an RSA key in it is 2048 bits or larger (RFC 7518 §3.3, §3.5), which joserfc only warns about.
 """
 
 from __future__ import annotations
 
+import base64
 import re
 from typing import Any
 
@@ -32,6 +34,7 @@ PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
 # RFC 8037 §2): the URL-safe alphabet with no padding (RFC 7515 §2).
 BASE64URL_MEMBERS = ("x", "y", "n", "e")
 BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
+MIN_RSA_BITS = 2048  # RFC 7518 §3.3, §3.5
 
 
 def import_jwk_set(document: Any) -> KeySet:
@@ -44,6 +47,8 @@ def import_jwk_set(document: Any) -> KeySet:
         raise ValueError(
             f"not public keys: {found}; a published JWK Set holds public keys only (RFC 7591 §2, RFC 7518 §6)"
         )
+    if found := _short_rsa_key(document):
+        raise ValueError(f"too weak: {found}")
     try:
         return KeySet.import_key_set(document)  # type: ignore[arg-type]  # its shape is checked above; its keys by joserfc
     except (JoseError, ValueError, TypeError, KeyError) as exc:  # a key joserfc cannot read
@@ -60,6 +65,27 @@ def _unreadable_key(keys: list[Any], exc: Exception) -> str:
             if isinstance(value, str) and not (BASE64URL.fullmatch(value) and len(value) % 4 != 1):
                 return f"key {index}'s {member!r} is not base64url (RFC 7518 §6, RFC 8037 §2; RFC 7515 §2)"
     return reason(exc)
+
+
+def _short_rsa_key(document: Any) -> str | None:
+    """Which of `document`'s RSA keys is shorter than 2048 bits ("key 0 is a 1024-bit RSA key"),
+    or None. RFC 7518 §3.3 (RS256) and §3.5 (PS256): "A key of size 2048 bits or larger MUST be
+    used with these algorithms", and every other RSA algorithm of JWA asks the same (§4.2, §4.3),
+    so a shorter key is good for none of them: refused wherever a set is read (a client's jwks at
+    registration, in a CIMD document and at its jwks_uri; an IdP's keys; an AS's JWKS), before
+    joserfc, which only warns, reads it. Its size is its modulus' (RFC 7518 §6.3.1.1: "n", a
+    base64urlUInt); a modulus that is not base64url is left to the reader's own refusal."""
+    keys = document.get("keys") if isinstance(document, dict) else None
+    for index, key in enumerate(keys if isinstance(keys, list) else []):
+        modulus = key.get("n") if isinstance(key, dict) and key.get("kty") == "RSA" else None
+        if isinstance(modulus, str) and BASE64URL.fullmatch(modulus) and len(modulus) % 4 != 1:
+            bits = int.from_bytes(base64.urlsafe_b64decode(modulus + "=" * (-len(modulus) % 4))).bit_length()
+            if bits < MIN_RSA_BITS:
+                return (
+                    f"key {index} is a {bits}-bit RSA key, and a key of size {MIN_RSA_BITS} bits or larger MUST be "
+                    "used with RS256 and PS256 (RFC 7518 §3.3, §3.5)"
+                )
+    return None
 
 
 def private_key_member(document: Any) -> str | None:

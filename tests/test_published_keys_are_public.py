@@ -2,15 +2,22 @@
 keys", and so does the document at `jwks_uri`; CIMD -02 §4.1 says it again for documents. A JWK
 with a private member (RFC 7518 §6: `d`, RSA's `p` `q` `dp` `dq` `qi` `oth`, and `k`, which is a
 symmetric key and nothing else) is a leaked key: anyone who read it can sign as its owner. Every
-lab server refuses one wherever a stranger published it, under every policy, and names the member."""
+lab server refuses one wherever a stranger published it, under every policy, and names the member.
+So too an RSA key shorter than 2048 bits (RFC 7518 §3.3, §3.5: "A key of size 2048 bits or larger
+MUST be used with these algorithms"), a key anyone with the means to factor it can sign with."""
 
 from __future__ import annotations
 
+import base64
+import warnings
+
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from joserfc import jwt
-from joserfc.jwk import OKPKey
+from joserfc.errors import SecurityWarning
+from joserfc.jwk import OKPKey, RSAKey
 
 from lab_servers import HARDENED, ISSUER, NAIVE, Lab, default_client_metadata
 from lab_servers.authorization_server import ASPolicy
@@ -120,3 +127,83 @@ def test_a_jwk_set_with_a_private_member_is_no_published_key_set(member: str) ->
     with pytest.raises(ValueError, match=rf"key 1 holds the private member '{member}'.*RFC 7591 §2, RFC 7518 §6"):
         import_jwk_set(leaked(member))
     assert len(import_jwk_set({"keys": [PUBLIC_JWK]}).keys) == 1
+
+
+# RFC 7518 §3.3, §3.5: an RSA key of 2048 bits or more ---------------------------------------------
+
+
+def rsa_key(bits: int) -> RSAKey:
+    """A private RSA key of `bits` bits, imported past joserfc's SecurityWarning (it warns, and reads it)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SecurityWarning)
+        return RSAKey.import_key(rsa.generate_private_key(public_exponent=65537, key_size=bits))
+
+
+def modulus_of(bits: int) -> dict[str, str]:
+    """A public RSA JWK whose modulus has exactly `bits` bits (RFC 7518 §6.3.1.1: base64urlUInt)."""
+    n = ((1 << (bits - 1)) | 1).to_bytes((bits + 7) // 8, "big")
+    return {"kty": "RSA", "e": "AQAB", "n": base64.urlsafe_b64encode(n).rstrip(b"=").decode()}
+
+
+@pytest.mark.parametrize("policy", [HARDENED, NAIVE], ids=["hardened", "naive"])
+@pytest.mark.parametrize("bits", [512, 1024, 2047])
+async def test_registration_refuses_an_rsa_key_shorter_than_2048_bits(policy: ASPolicy, bits: int) -> None:
+    # RFC 7591 §3.2.2: a metadata value the AS refuses is invalid_client_metadata.
+    lab = Lab(policy=policy)
+    body = {**PUBLIC_CLIENT, "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [modulus_of(bits)]}}
+    response = await register(lab, body)
+    assert_oauth_error(
+        response, 400, "invalid_client_metadata", f"key 0 is a {bits}-bit RSA key", "RFC 7518 section 3.3, section 3.5"
+    )
+    assert lab.registrations == {}
+
+
+async def test_registration_takes_an_rsa_key_of_2048_bits() -> None:
+    body = {**PUBLIC_CLIENT, "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": {"keys": [rsa_key(2048).as_dict(private=False)]}}  # fmt: skip
+    assert (await register(Lab(), body)).status_code == 201
+
+
+@pytest.mark.parametrize("policy", [HARDENED, NAIVE], ids=["hardened", "naive"])
+async def test_a_document_publishing_a_short_rsa_key_is_refused(policy: ASPolicy) -> None:
+    lab = Lab(policy=policy)
+    document = {**default_client_metadata(CLIENT_ID), "token_endpoint_auth_method": "private_key_jwt",
+                "jwks": {"keys": [PUBLIC_JWK, modulus_of(1024)]}}  # fmt: skip
+    lab.publish_client_document(CLIENT_ID, document)
+    refused = await open_authorization(lab, CLIENT_ID)
+    assert isinstance(refused, ConsentPage) and refused.status == 400
+    assert "key 1 is a 1024-bit RSA key" in refused.fields["error_description"]
+    assert "RFC 7518 section 3.3" in refused.fields["error_description"]
+
+
+@pytest.mark.parametrize("alg", ["RS256", "PS256"])
+@pytest.mark.parametrize("where", ["jwks", "jwks_uri"])
+async def test_an_assertion_verified_by_a_short_rsa_key_authenticates_no_one(lab: Lab, alg: str, where: str) -> None:
+    # Defence in depth: a record an administrator made by hand (registration never saw it), or the
+    # keys at a jwks_uri, are read again when an assertion is verified, and refused there.
+    key = rsa_key(1024)
+    keys = {"keys": [key.as_dict(private=False)]}
+    if where == "jwks_uri":
+        lab.publish_client_document("https://app.example/keys.json", keys)
+        keys_at = {"jwks_uri": "https://app.example/keys.json"}
+    else:
+        keys_at = {"jwks": keys}
+    lab.auth_server.preregister(
+        "short-key", {"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt", **keys_at}
+    )
+    claims = {"iss": "short-key", "sub": "short-key", "aud": ISSUER, "exp": lab.clock.now() + 60, "jti": "j"}
+    form = {"grant_type": "client_credentials", "resource": lab.mcp_url,
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": jwt.encode({"alg": alg}, claims, key, algorithms=[alg])}  # fmt: skip
+    response = await token_request(lab, form)
+    assert_oauth_error(
+        response, 401, "invalid_client", "key 0 is a 1024-bit RSA key", "RFC 7518 section 3.3, section 3.5"
+    )
+    assert len(lab.auth_server.issued) == 0
+
+
+def test_every_reader_of_a_jwk_set_refuses_a_short_rsa_key_and_takes_2048_bits() -> None:
+    # The IdP's keys and an AS's JWKS are read by the same function as a client's keys.
+    with pytest.raises(ValueError, match=r"too weak: key 0 is a 2047-bit RSA key.*RFC 7518 §3\.3, §3\.5"):
+        import_jwk_set({"keys": [modulus_of(2047)]})
+    assert len(import_jwk_set({"keys": [modulus_of(2048)]}).keys) == 1
