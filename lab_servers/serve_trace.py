@@ -146,11 +146,17 @@ def _target(scope: Scope, host: str) -> tuple[str, str]:
     request-target is the target URI itself, its authority the host (`rfc9112`); an origin-form
     one is completed with the connection's scheme and the Host field; CONNECT's authority-form is
     the authority, and with it and OPTIONS' "*" the path and query are empty."""
-    path, query = str(scope["path"]), scope.get("query_string", b"").decode("latin-1")
+    # The request-target's octets as sent (§3.2): uvicorn's `path` is percent-decoded, so the
+    # trace showed `/toke%0An` as `/token`, `/token%23x` as `/token`, `/mcp%3Fx=1` with a query
+    # and `/x%2F..%2Fadmin` as `/x/../admin`, none of which was sent; the in-process trace keeps
+    # the target as sent. h11 takes only visible ASCII in a target (§3.2, VCHAR), so Latin-1 is
+    # each octet as one character, as the fields are recorded.
+    path = scope.get("raw_path", str(scope["path"]).encode()).decode("latin-1")
+    query = scope.get("query_string", b"").decode("latin-1")
     authority = absolute_form_authority(path)
     if authority is not None:
         return authority, path + (f"?{query}" if query else "")
-    form = request_target_form(scope.get("raw_path", path.encode()).decode("latin-1"), scope["method"], query)
+    form = request_target_form(path, scope["method"], query)
     if form == "authority":
         host = path
     # An invalid Host (answered 400, RFC 9112 §3.2) is recorded as sent, but percent-encoded inside

@@ -12,8 +12,10 @@ import bisect
 import contextlib
 import contextvars
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from urllib.parse import urlsplit
 
 from .arguments import wrong_type
 from .bounded_json import JsonLimits, JsonRejected, parse_json
@@ -131,25 +133,42 @@ class Exchange:
 
     @property
     def path(self) -> str:
-        """The request-target as the request line has it (RFC 9112 §3.2): the path and query, or,
-        where the target URI has neither, OPTIONS' "*" and CONNECT's authority (§3.3 builds the
-        target URI of each with an empty path; both were shown as "/")."""
-        rest = self.url.split("://", 1)[-1]
-        # RFC 3986 §3.2: the authority ends at the first "/", "?" or "#"; a "/" in the query
-        # (`?next=/admin`) is no path (it was shown as the path `/admin`).
-        end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
-        authority, target = rest[:end], rest[end:].split("#", 1)[0]
-        if target.startswith("/"):
-            return target
-        if not target and self.method in ("OPTIONS", "CONNECT"):
-            return "*" if self.method == "OPTIONS" else authority
-        return "/" + target  # §3.2.1: an empty path is sent as "/"
+        """The request-target as the request line has it (`request_target`)."""
+        return request_target(self.url, self.method)
 
     def summary(self) -> str:
         """One line, safe to print: a stranger's path or error cannot write escape codes or a
         second, forged line into the terminal that shows it (`serve` prints every exchange)."""
         outcome = self.error if self.status is None else str(self.status)
         return printable(f"#{self.seq} {self.caller} → {self.host}: {self.method} {self.path} → {outcome}")
+
+
+# RFC 3986 §3.1: a scheme, then §3.2's "//" before the authority.
+_SCHEME_AND_SLASHES = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def request_target(url: str, method: str = "GET") -> str:
+    """The request-target of a request for the recorded `url` (RFC 9112 §3.2): its path and query,
+    "/" for an empty path (§3.2.1), but OPTIONS' "*" and CONNECT's authority, whose target URIs
+    have an empty path and query (§3.3; both were shown as "/"). Read from the text as recorded:
+    `urlsplit` drops every tab and newline, and the raw view showed `/mcp\tx` as `/mcpx` where the
+    summary showed the tab. A URL `urlsplit` cannot read at all (`https://[/mcp`) is its own
+    target: a view shows what was recorded and never fails on it (`views._html.url_parts`)."""
+    try:
+        urlsplit(url)
+    except ValueError:
+        return url
+    scheme = _SCHEME_AND_SLASHES.match(url)
+    rest = url[scheme.end() :] if scheme else url
+    # RFC 3986 §3.2: the authority ends at the first "/", "?" or "#"; a "/" in the query
+    # (`?next=/admin`) is no path (it was shown as the path `/admin`). §3.5: a fragment is not sent.
+    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest)) if scheme else 0
+    authority, target = rest[:end], rest[end:].split("#", 1)[0]
+    if target.startswith("/"):
+        return target
+    if not target and method in ("OPTIONS", "CONNECT"):
+        return "*" if method == "OPTIONS" else authority
+    return "/" + target  # §3.2.1: an empty path is sent as "/"
 
 
 def check_caller(caller: object) -> None:

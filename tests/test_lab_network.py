@@ -377,3 +377,28 @@ async def test_a_fetch_failing_with_no_message_is_refused_naming_the_failure(lab
                 policy=HARDENED,
             )  # fmt: skip
     assert str(refused.value) == "fetching client_id failed: ReadError"
+
+
+@pytest.mark.parametrize(
+    ("url", "target"),
+    [("https://files.example", "/"), ("https://files.example?x=1", "/?x=1"), ("https://files.example#top", "/")],
+)
+async def test_a_request_for_a_url_with_an_empty_path_is_traced_with_the_slash_it_was_sent_with(
+    lab: Lab, url: str, target: str
+) -> None:
+    # RFC 9112 §3.2.1: "If the target URI's path component is empty, the client MUST send "/" as
+    # the path". httpx sent `OPTIONS /` and the app was handed "/", but the trace kept the URL
+    # without it, and every view showed `OPTIONS *` (§3.2.4), the server-wide ping it never sent.
+    sent: list[bytes] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        sent.append(scope["raw_path"])
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    lab.network.add_host(HOST, PUBLIC, app)
+    async with lab.network.httpx_client("you") as http:
+        await http.request("OPTIONS", url)
+    traced = lab.trace.exchanges[-1]
+    assert sent == [b"/"] and traced.url.startswith("https://files.example/")
+    assert traced.summary() == f"#1 you → files.example: OPTIONS {target} → 204"

@@ -19,6 +19,7 @@ import httpx
 import pytest
 import uvicorn.protocols.websockets.auto
 
+from lab_servers import Lab
 from lab_servers.trace import Exchange
 from lab_servers.views import show_exchange
 
@@ -417,3 +418,34 @@ async def test_a_body_that_never_comes_is_waited_for_a_moment_and_the_trace_says
     assert exchanges[1].request_body.endswith(
         "none came in 0.2 s: it asked to wait for a 100 (Continue), and none is sent once the answer has begun]"
     )
+
+
+# Targets a percent-decoding server reads as something else: a newline, a fragment, a query, a
+# path segment, an octet that is no UTF-8, a space and a tab, each encoded as the URI has them.
+ENCODED_TARGETS = ["/toke%0An", "/token%23x", "/mcp%3Fx=1", "/x%2F..%2Fadmin", "/p%FF", "/a%20b", "/mcp%09x",
+                   "/jwks.json?a=%2F%23&b=%0A"]  # fmt: skip
+
+
+async def test_the_served_trace_records_each_request_target_as_sent_as_the_in_process_trace_does(
+    tls_dir: Path,
+) -> None:
+    """RFC 9112 §3.2: the request-target is the octets the request line carries. The served trace
+    built it from uvicorn's percent-decoded path: `/toke%0An` was shown as `POST /token`,
+    `/token%23x` as `/token`, `/mcp%3Fx=1` with a query it never had and `%2F..%2F` as `/../`,
+    where the in-process trace keeps the target as sent. An absolute-form target is kept as sent
+    too; one of octets beyond ASCII h11 refuses before any app (a 400 no trace holds)."""
+    exchanges: list[Exchange] = []
+    async with served(tls_dir, on_exchange=exchanges.append) as lab:
+        context = trusting(tls_dir)
+        for target in [*ENCODED_TARGETS, f"{lab.issuer}/p%FF?q=%0A"]:
+            await exchange(lab.issuer, f"GET {target} HTTP/1.1\r\nHost: {{host}}\r\n\r\n".encode(), context)
+        status, _, _ = await exchange(lab.issuer, "GET /é HTTP/1.1\r\nHost: {host}\r\n\r\n".encode(), context)
+    in_process = Lab()
+    async with in_process.httpx_client("you") as http:
+        for target in ENCODED_TARGETS:
+            await http.get(f"{in_process.issuer}{target}")
+    assert [e.path for e in exchanges] == [*ENCODED_TARGETS, "/p%FF?q=%0A"]
+    assert [e.path for e in in_process.trace.exchanges] == ENCODED_TARGETS
+    assert exchanges[-1].url == f"{lab.issuer}/p%FF?q=%0A" and status == b"HTTP/1.1 400 Bad Request"
+    assert "<b>GET</b> /toke%0An HTTP/1.1" in show_exchange(exchanges[0]).html
+

@@ -456,3 +456,26 @@ def test_a_request_line_is_shown_as_sent_whatever_form_its_target_has(method: st
     assert exchange.summary().endswith(f": {line} → 404")
     method_html, target = line.split(" ", 1)
     assert f"<b>{method_html}</b> {html.escape(target)} HTTP/1.1" in show_exchange(exchange).html
+
+
+@pytest.mark.parametrize("path", ["/mcp\tx", "/mcp\nx", "/mcp?a=\tb", "/m\rcp"])
+def test_a_target_holding_a_tab_or_newline_is_shown_alike_in_the_summary_the_raw_view_and_the_diagram(
+    path: str,
+) -> None:
+    # urlsplit drops every tab and newline: the raw view and the diagram showed `/mcp\tx` as `/mcpx`
+    # where the summary (`Exchange.path`) showed the tab. Each shows the target as recorded.
+    exchange = stranger("agent", "mcp.example.com", path)
+    assert exchange.path == path
+    assert f"<b>GET</b> {html.escape(path.replace('&', '&amp;'))} HTTP/1.1" in show_exchange(exchange).html
+    # A label is one line (`shorten`): the diagram draws the tab or newline as a space, not as nothing.
+    drawn = " ".join(f"GET {path.partition('?')[0]}".split()) + ("?…" if "?" in path else "")
+    assert build_model([exchange]).messages[0].label == drawn
+
+
+def test_the_raw_views_one_line_says_there_is_a_query_only_when_the_request_line_had_one() -> None:
+    # RFC 3986 §3.5: a "?" inside the fragment, which is not sent, begins no query.
+    fragment = replace(stranger("you", "auth.example.com"), url="https://auth.example.com/authorize#state?x=1")
+    query = replace(fragment, url="https://auth.example.com/authorize?#x")  # an empty query is one (§3.4)
+    assert repr(show_exchange(fragment)).endswith("GET /authorize → 404>")
+    assert repr(show_exchange(query)).endswith("GET /authorize?… → 404>")
+

@@ -323,6 +323,19 @@ class AppCall:
             self.abandon()  # the app returned without answering, or without ending its body
 
 
+def sent_url(url: str) -> str:
+    """`url` as its request line carries it: with "/" for an empty path (RFC 9112 §3.2.1: "If the
+    target URI's path component is empty, the client MUST send "/" as the path"). httpx writes
+    `OPTIONS https://host` as `OPTIONS /` and `open_asgi` hands the app "/", where the trace kept
+    the URL without it, and a view then showed `OPTIONS *` (§3.2.4), which was never sent."""
+    scheme = url.find("://")
+    if scheme == -1:
+        return url
+    start = scheme + 3
+    end = min((i for i in (url.find(c, start) for c in "/?#") if i >= 0), default=len(url))
+    return url if url.startswith("/", end) else f"{url[:end]}/{url[end:]}"
+
+
 async def open_asgi(
     app: ASGIApp,
     method: str,

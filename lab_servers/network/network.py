@@ -36,7 +36,7 @@ import httpx2
 from ..bounded_read import ACCEPTED_ENCODINGS
 from ..determinism import LabClock
 from ..trace import BodyTap, Exchange, Trace, check_caller
-from .asgi import AppCall, ASGIApp, DateField, RawResponse, StreamedResponse, open_asgi, shut_down
+from .asgi import AppCall, ASGIApp, DateField, RawResponse, StreamedResponse, open_asgi, sent_url, shut_down
 from .dns import UnknownHost, VirtualDNS
 from .http1 import ServerDisconnected
 from .lifespan import LifespanRunner
@@ -167,6 +167,7 @@ class LabNetwork:
         body streams from there. The exchange is traced when the response is closed. A body the
         caller already holds (`bytes`) is kept by the trace, bounded, even if the server never
         reads it; of a streamed body, the trace keeps what the server read."""
+        url = sent_url(url)  # the trace records the request-target that is sent
         host_name = (urlsplit(url).hostname or "").lower()
         request_tap = BodyTap()
         if isinstance(body, bytes):

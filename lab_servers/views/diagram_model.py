@@ -241,8 +241,10 @@ def _participants(exchanges: list[Exchange]) -> list[Participant]:
 
 def request_label(exchange: Exchange) -> str:
     """`POST /register`, `GET /authorize?…`, `POST /mcp tools/call whoami`."""
-    parts = url_parts(exchange.url)
-    label = f"{exchange.method} {parts.path or '/'}" + ("?…" if parts.query else "")
+    # The request line's target, as the raw view shows it (`Exchange.path`): read through urlsplit,
+    # `/mcp%0A` recorded as `/mcp\n` lost its newline, and `OPTIONS *` was drawn as `OPTIONS /`.
+    path, query, _ = exchange.path.partition("?")
+    label = f"{exchange.method} {path}" + ("?…" if query else "")
     rpc = _jsonrpc(exchange.request_body)
     if rpc:
         label += f" {rpc}"

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from http import HTTPStatus
 
 from ..arguments import wrong_type
-from ..rfc3986 import has_query
-from ..trace import Exchange, recorded_json
-from ._html import HtmlView, cut_tokens_html, esc, url_parts
+from ..trace import Exchange, recorded_json, request_target
+from ._html import HtmlView, cut_tokens_html, esc
 
 BODY_LIMIT = 1600  # characters shown of a body; a consent page is ~2 kB and has its own view
 
@@ -106,16 +105,6 @@ def _body_html(body: str, extra: tuple[str, ...] = ()) -> str:
     return highlight(body[:BODY_LIMIT], extra) + f'\n<span class="cut">… {rest} more characters not shown</span>'
 
 
-def request_target(url: str, method: str = "GET") -> str:
-    """The request-target of a request for `url` (RFC 9112 §3.2): its path and query, "/" for an
-    empty path (§3.2.1), but OPTIONS' "*" and CONNECT's authority, whose target URIs have an
-    empty path and query (§3.3; `OPTIONS *` was shown as `OPTIONS /`)."""
-    parts = url_parts(url)
-    if not parts.path and not has_query(url) and method in ("OPTIONS", "CONNECT"):
-        return "*" if method == "OPTIONS" else parts.netloc
-    return (parts.path or "/") + (f"?{parts.query}" if has_query(url) else "")
-
-
 def status_line(status: int | None, error: str | None) -> str:
     if status is None:
         return f"(no response: {error or 'unknown error'})"
@@ -140,7 +129,7 @@ class RawHTTP(HtmlView):
         return text
 
     def _target(self) -> str:
-        target = request_target(self.exchange.url, self.exchange.method)
+        target = request_target(self.exchange.url, self.exchange.method)  # as `Exchange.path`
         path, sep, query = target.partition("?")
         if not sep:
             return esc(path)
@@ -166,7 +155,9 @@ class RawHTTP(HtmlView):
 
     def _summary(self) -> str:
         e = self.exchange
-        target = request_target(e.url, e.method).split("?", 1)[0] + ("?…" if "?" in e.url else "")
+        # "?…" for the query the request line has: a "?" in the fragment, which is not sent, is none.
+        path, sep, _ = e.path.partition("?")
+        target = path + ("?…" if sep else "")
         outcome = e.error if e.status is None else int(e.status)
         return f"#{e.seq} {e.caller} → {e.host}: {e.method} {target} → {outcome}"
 
