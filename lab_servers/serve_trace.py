@@ -12,6 +12,7 @@ import anyio
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .network.http1 import NO_CONTENT
 from .rfc9112 import absolute_form_authority, is_host_field, request_target_form
 from .trace import BodyTap, Exchange, Headers, Trace
 
@@ -57,7 +58,10 @@ class TraceRecorder:
             return await self.app(scope, receive, send)
         seq = self.trace.start()
         request_body, response_body = BodyTap(), BodyTap()  # bounded: a trace is not a copy of every upload
-        response: dict[str, Any] = {"status": None, "headers": ()}
+        # RFC 9110 §9.3.2, §15.3.5, §15.4.5: no content in an answer to HEAD, nor in a 204 or a 304.
+        # An app may send a body anyway (Starlette answers HEAD with GET's), which h11 drops on the
+        # socket: the trace keeps none either, as the in-process network (`network.asgi`) does.
+        response: dict[str, Any] = {"status": None, "headers": (), "content": scope["method"] != "HEAD"}
         request: dict[str, Any] = {"ended": False, "unread": ""}  # its body read to its end; what the trace says if not
 
         async def recording_receive() -> Message:
@@ -72,6 +76,7 @@ class TraceRecorder:
         async def recording_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 response["status"] = message["status"]
+                response["content"] = response["content"] and message["status"] not in NO_CONTENT
                 response["headers"] = tuple(
                     (k.decode("latin-1"), v.decode("latin-1")) for k, v in message.get("headers", [])
                 )
@@ -79,7 +84,8 @@ class TraceRecorder:
                 if not message.get("more_body", False) and not request["ended"]:
                     # Before the answer ends: uvicorn hands the app no more of the request after.
                     request["unread"] = await _read_what_was_left(receive, request_body, scope)
-                response_body.add(message.get("body", b""))
+                if response["content"]:
+                    response_body.add(message.get("body", b""))
             await send(message)
 
         gone: str | None = None

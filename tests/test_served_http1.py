@@ -20,7 +20,8 @@ import pytest
 import uvicorn.protocols.websockets.auto
 
 from lab_servers import Lab
-from lab_servers.trace import Exchange
+from lab_servers.serve_trace import TraceRecorder
+from lab_servers.trace import Exchange, Trace
 from lab_servers.views import show_exchange
 
 from .emitted_bodies import problems
@@ -449,3 +450,43 @@ async def test_the_served_trace_records_each_request_target_as_sent_as_the_in_pr
     assert exchanges[-1].url == f"{lab.issuer}/p%FF?q=%0A" and status == b"HTTP/1.1 400 Bad Request"
     assert "<b>GET</b> /toke%0An HTTP/1.1" in show_exchange(exchanges[0]).html
 
+
+async def test_a_served_answer_to_head_is_traced_without_the_body_that_never_went_on_the_wire(tls_dir: Path) -> None:
+    """RFC 9110 §9.3.2: no content in an answer to HEAD. Starlette sends GET's body anyway and
+    h11 drops it on the socket; the served trace kept all 1,300 characters of it, where the
+    in-process one (which drops it as h11 does) kept none."""
+    exchanges: list[Exchange] = []
+    async with served(tls_dir, on_exchange=exchanges.append) as lab:
+        host = urlsplit(lab.issuer).netloc
+        reader, writer = await asyncio.open_connection(
+            *host.rsplit(":", 1), ssl=trusting(tls_dir), server_hostname="127.0.0.1"
+        )
+        writer.write(
+            f"HEAD /.well-known/oauth-authorization-server HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
+        )
+        head, _, after = (await asyncio.wait_for(reader.read(), 10)).partition(b"\r\n\r\n")
+        writer.close()
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n") and after == b""  # on the wire: the head alone
+    assert (exchanges[-1].status, exchanges[-1].response_body) == (200, "")
+
+
+@pytest.mark.parametrize(("method", "status"), [("HEAD", 200), ("GET", 204), ("POST", 304), ("GET", 200)])
+async def test_the_served_trace_keeps_no_content_for_head_204_or_304_as_h11_sends_none(
+    method: str, status: int
+) -> None:
+    # RFC 9110 §9.3.2, §15.3.5, §15.4.5, as the in-process network drops it (`network.asgi`).
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": b"not sent"})
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        pass
+
+    trace = Trace()
+    scope = {"type": "http", "method": method, "path": "/x", "raw_path": b"/x", "scheme": "https",
+             "query_string": b"", "headers": [(b"host", b"mcp.example.com")], "client": ("127.0.0.1", 1)}  # fmt: skip
+    await TraceRecorder(app, trace, lambda: 0)(scope, receive, send)
+    assert trace.exchanges[-1].response_body == ("not sent" if (method, status) == ("GET", 200) else "")
