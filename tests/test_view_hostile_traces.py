@@ -8,6 +8,7 @@ import html
 import html.parser
 import json
 import re
+import time
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -479,3 +480,23 @@ def test_the_raw_views_one_line_says_there_is_a_query_only_when_the_request_line
     assert repr(show_exchange(fragment)).endswith("GET /authorize → 404>")
     assert repr(show_exchange(query)).endswith("GET /authorize?… → 404>")
 
+
+@pytest.mark.parametrize(
+    "unit",
+    ['"code":[,', 'code="', '"code":"', '"code"  ', "a" * 63 + ".", "eyJ" * 20 + "."],
+)
+def test_the_raw_view_highlights_a_header_in_time_linear_in_its_length(unit: str) -> None:
+    # A field whose quoted string or bracket is never closed was scanned to the end of the value,
+    # failed, and scanned again from the next field: a trace file's 0.88 MB header of `"code":[,`
+    # took 102 s to show. Four times the text takes about four times as long, not sixteen.
+    def shown_in(count: int) -> float:
+        exchange = replace(stranger("x", "h"), request_headers=(("WWW-Authenticate", unit * count),))
+        times = []
+        for _ in range(2):
+            start = time.perf_counter()
+            show_exchange(exchange).html  # noqa: B018
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    count = 30_000 // len(unit)
+    assert shown_in(4 * count) < 8 * shown_in(count) + 0.05
