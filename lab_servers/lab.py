@@ -328,7 +328,7 @@ class Lab:
                               for cid, c in self.registrations.items()},
             "cimd_cache": {url: {"fetched_at": d.fetched_at, "expires_at": d.expires_at, "hits": d.hits}
                            for url, d in self.cimd_cache.items()},
-            "issued_tokens": len(self.auth_server.issued),
+            "issued_tokens": self.auth_server.issued.ever_issued,  # every one, expired ones too
         }
         # fmt: on
 

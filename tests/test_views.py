@@ -14,6 +14,7 @@ import pytest
 
 import lab_servers
 from lab_servers import Connection, Exchange, Lab
+from lab_servers.client import decode_jwt_payload
 from lab_servers.security.results import ExperimentResult
 from lab_servers.trace_file import access_tokens
 from lab_servers.views import (
@@ -336,6 +337,18 @@ async def test_the_as_state_view_sets_records_against_the_cache(lab: Lab) -> Non
     assert dcr.client_id in registrations and cimd.client_id not in registrations
     assert cimd.client_id in cache and "fresh for 300 s" in cache
     assert repr(view) == "<ASStateView: 1 registration(s), 1 cached document(s), 2 token(s) issued>"
+
+
+async def test_the_as_state_view_counts_every_access_token_issued_expired_ones_too() -> None:
+    # The AS forgets an expired token's record at its next issuance: counted from the records,
+    # "2 token(s) issued" became "1" once a third was issued after the first two expired.
+    lab = Lab(seed=0)
+    first = await lab.connect("cimd")
+    await lab.connect("cimd")
+    claims = decode_jwt_payload(first.access_token)
+    lab.clock.advance(claims["exp"] - claims["iat"] + 1)
+    await lab.connect("cimd")
+    assert len(lab.auth_server.issued) == 1 and "3 access token(s) issued" in show_as_state(lab).html
 
 
 async def test_compare_identities_same_user_and_audience_different_client(lab: Lab) -> None:

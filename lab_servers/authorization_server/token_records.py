@@ -81,10 +81,15 @@ class IssuedAccessTokens(deque[dict[str, Any]]):
         # tokens (OAuth 2.1 §4.3.1 reuse) 50 million steps, seconds with the AS's loop blocked.
         self.exp_of_jti: dict[str, int] = {}
         self.subject_of: dict[str, str] = {}  # jti of a token exchanged → its subject token's jti
+        # How many access tokens the AS has issued, those it has since forgotten included: what
+        # the AS state view counts. The records above drop at expiry (at the next issuance), so
+        # their count went down, 2 tokens issued and then 1 after a third was issued.
+        self.ever_issued = 0
 
     def append(self, claims: dict[str, Any]) -> None:
         super().append(claims)
         self.exp_of_jti[claims["jti"]] = claims["exp"]
+        self.ever_issued += 1
 
     def link_exchange(self, subject_jti: str, jti: str) -> None:
         """Token exchange issued `jti` for the subject token `subject_jti` (RFC 8693)."""
