@@ -7,11 +7,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import pytest
 from starlette.responses import Response
 
 from lab_servers import Lab
 from lab_servers.client import StepError
+from lab_servers.client.server_data import ServerDataRefused
+from lab_servers.client.streamable_http import json_rpc_response
 
 from .hostile_server import HostileServer, _json, _run, _tools
 
@@ -256,3 +259,58 @@ async def test_a_tool_called_after_the_handshake_is_step_8_naming_the_tool_and_i
     client = await _run(lab, HostileServer(mcp=_tools({"content": [], "isError": True})), 7)
     await client.call_tool("whoami")
     assert client.records[-1].number == 8 and client.records[-1].learned == {"tool": "whoami", "is_error": True}
+
+
+# JSON-RPC 2.0 §5: the response's id "MUST be the same as the value of the id member in the Request
+# Object" (the same JSON value: true and 1.0 are not 1), and jsonrpc "MUST be exactly "2.0"".
+NOT_THE_ANSWER = {
+    "other": '{"jsonrpc":"2.0","id":2,"result":{}}', "string": '{"jsonrpc":"2.0","id":"1","result":{}}',
+    "true": '{"jsonrpc":"2.0","id":true,"result":{}}', "float": '{"jsonrpc":"2.0","id":1.0,"result":{}}',
+    "array": '{"jsonrpc":"2.0","id":[1],"result":{}}', "null": '{"jsonrpc":"2.0","id":null,"result":{}}',
+    "no-id": '{"jsonrpc":"2.0","result":{}}', "version-1.0": '{"jsonrpc":"1.0","id":1,"result":{}}',
+    "version-number": '{"jsonrpc":2.0,"id":1,"result":{}}', "no-version": '{"id":1,"result":{}}',
+}  # fmt: skip
+
+
+def _answer(body: str, content_type: str) -> httpx.Response:
+    content = f"data: {body}\n\n" if content_type == "text/event-stream" else body
+    return httpx.Response(200, headers={"content-type": content_type}, content=content.encode())
+
+
+@pytest.mark.parametrize("body", NOT_THE_ANSWER.values(), ids=NOT_THE_ANSWER.keys())
+def test_a_json_answer_that_is_not_the_response_to_the_request_is_refused_naming_json_rpc_5(body: str) -> None:
+    with pytest.raises(ServerDataRefused, match=r"^the JSON-RPC response has .*\(JSON-RPC 2\.0 §5: "):
+        json_rpc_response(_answer(body, "application/json"), 1)
+
+
+@pytest.mark.parametrize("body", NOT_THE_ANSWER.values(), ids=NOT_THE_ANSWER.keys())
+def test_an_event_stream_whose_only_message_is_not_the_response_to_the_request_carries_none(body: str) -> None:
+    # In a stream, messages with other ids may come first (MCP Streamable HTTP): one that is not
+    # the response is not taken for it; the response to request 1 that is no JSON-RPC 2.0 is refused.
+    expected = (r"^the JSON-RPC response has .*\(JSON-RPC 2\.0 §5: " if '"id":1,' in body
+                else r"^the event stream carried no response to request 1$")  # fmt: skip
+    with pytest.raises(ValueError, match=expected):
+        json_rpc_response(_answer(body, "text/event-stream"), 1)
+
+
+@pytest.mark.parametrize("revision", ["2025-11-25", "2026-07-28"])
+async def test_answers_whose_id_is_not_the_requests_fail_step_7_and_a_later_call(lab: Lab, revision: str) -> None:
+    def respond(message: dict[str, Any]) -> Response:
+        if message["method"] == "initialize":
+            result = {"protocolVersion": "2025-11-25", "capabilities": {}, "serverInfo": {"name": "s", "version": "1"}}
+        elif message["method"] == "tools/list":
+            result = {"tools": [{"name": "whoami"}]}
+        else:
+            result = {"structuredContent": {"sub": "mallory"}}
+        return (
+            Response(status_code=202) if "id" not in message else _json({"jsonrpc": "2.0", "id": 999, "result": result})
+        )
+
+    server = HostileServer(mcp=respond)
+    client = await _run(lab, server, 6, revision=revision)
+    rule = r"has id 999, not \d+, the request's \(JSON-RPC 2\.0 §5: the id MUST be the same"
+    with pytest.raises(StepError, match=rf"^step 7 \(mcp\): the JSON-RPC response {rule}"):
+        await client.call_mcp()
+    assert client.state.whoami is None
+    with pytest.raises(StepError, match=rf"the JSON-RPC response {rule}"):
+        await client.call_tool("whoami")

@@ -172,8 +172,10 @@ def reference_response(stream: bytes) -> Any:
             message = server_json(data, "an event", rule="JSON-RPC 2.0", expect=None)
         except ServerDataRefused:
             return "refused"
-        if isinstance(message, dict) and message.get("id") == 1:
-            return message
+        # JSON-RPC 2.0 §5: the response's id is the request's, the same JSON value (true and 1.0
+        # are not 1), and its jsonrpc exactly "2.0".
+        if isinstance(message, dict) and type(message.get("id")) is int and message["id"] == 1:
+            return message if message.get("jsonrpc") == "2.0" else "refused"
     return "no response"
 
 
@@ -224,6 +226,9 @@ EDGES = encoded([
 ])  # fmt: skip
 EDGES += [b'data: {"jsonrpc":"2.0","id":1,"result":{"t":"\xff\xc3"}}\n\n', b"\xef\xbbdata: " + R.encode() + b"\n\n",
           b"data: " + R.encode() + b"\n\n\xef\xbb\xbf"]  # fmt: skip
+# JSON-RPC 2.0 §5: an id of true or 1.0 answers no request 1, and a response without "2.0" is none.
+EDGES += [f"data: {R.replace(':1', ':' + other)}\n\n{tail}".encode() for other in ("true", "1.0", '"1"')
+          for tail in ("", f"data: {R}\n\n")] + [b'data: {"id":1,"result":{}}\n\n', b'data: {"jsonrpc":"1.0","id":1}\n\n']  # fmt: skip
 HOSTILE_STREAMS = encoded([
     stream for h in HOSTILE for stream in (f"data: {h}\n\n", f"{h}data: {R}\n\n", f"data: {R}{h}\n\n", f"data: {R}\n{h}\n\n",
                                            f"data:{h}{R}\n\n", f"data: {R}{h}", f"{h}\n\ndata: {R}\n\n",

@@ -7,6 +7,7 @@ JSON-RPC messages (the lab's server uses the first, the conformance suite's mock
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -74,7 +75,38 @@ def _response_in(event: Event, request_id: int) -> dict[str, Any] | None:
         return None
     # Any JSON-RPC message may come first (a notification, a batch); only the response counts.
     message = server_json(event.data, "an event's JSON-RPC message", rule=_RESPONSE_RULE, expect=None)
-    return message if isinstance(message, dict) and message.get("id") == request_id else None
+    return message if isinstance(message, dict) and _same_id(message.get("id"), request_id) else None
+
+
+def _same_id(value: Any, request_id: int) -> bool:
+    """JSON-RPC 2.0 §5: a response's id "MUST be the same as the value of the id member in the
+    Request Object". The same JSON value: Python's == takes true and 1.0 for 1 (bool is an int,
+    and 1.0 == 1), and the lab sends integer ids."""
+    return type(value) is type(request_id) and value == request_id
+
+
+def _answering(message: dict[str, Any], request_id: int) -> dict[str, Any]:
+    """`message`, the response to `request_id` as JSON-RPC 2.0 §5 writes one, or refused."""
+    if not _same_id(message.get("id"), request_id):
+        raise ServerDataRefused(
+            f"the JSON-RPC response {_member_shown(message, 'id')}, not {request_id}, the request's (JSON-RPC 2.0 §5: "
+            "the id MUST be the same as the value of the id member in the Request Object)"
+        )
+    if type(message.get("jsonrpc")) is not str or message["jsonrpc"] != "2.0":
+        raise ServerDataRefused(
+            f'the JSON-RPC response {_member_shown(message, "jsonrpc")}, not "2.0" (JSON-RPC 2.0 §5: jsonrpc MUST be '
+            'exactly "2.0")'
+        )
+    return message
+
+
+def _member_shown(message: dict[str, Any], name: str) -> str:
+    """'has id true', 'has id "1"', 'has no id': a member as JSON writes it (true, not Python's
+    True), in ASCII with every control character escaped, and short."""
+    if name not in message:
+        return f"has no {name}"
+    text = json.dumps(message[name])
+    return f"has {name} {text if len(text) <= 40 else text[:39] + '…'}"
 
 
 def json_rpc_response(response: httpx.Response, request_id: int) -> dict[str, Any]:
@@ -93,9 +125,9 @@ def json_rpc_response(response: httpx.Response, request_id: int) -> dict[str, An
     except RepeatedField as repeated:
         raise ServerDataRefused(str(repeated)) from None
     if media_type(content_type) != "text/event-stream":
-        return server_json(response.content, "the JSON-RPC response", rule=_RESPONSE_RULE)
+        return _answering(server_json(response.content, "the JSON-RPC response", rule=_RESPONSE_RULE), request_id)
     for event in events(response.content):
         message = _response_in(event, request_id)
         if message is not None:
-            return message
+            return _answering(message, request_id)
     raise ValueError(f"the event stream carried no response to request {request_id}")
