@@ -15,15 +15,15 @@ from ..arguments import one_of, wrong_type
 from ..determinism import SeededIds
 from ..error_text import reason
 from ..loop_local import LoopLocalLock
-from ..revisions import Revision
+from ..revisions import Revision, handshake_versions_up_to
 from ..revisions import revision as revision_named
 from ..trace import Exchange, Trace, in_step
 from .browser import Browser, ConsentPage
 from .records import ALL_STEPS, StepError, StepRecord
 from .revisions import modern_headers, modern_message
-from .server_data import ServerDataRefused, receive, server_json, server_url
+from .server_data import ServerDataRefused, member, receive, server_json, server_url, shown
 from .state import Credentials, HandshakeState
-from .streamable_http import MCP_HEADERS, response_watch
+from .streamable_http import MCP_HEADERS, response_watch, session_id
 from .www_authenticate import Challenge
 
 RegistrationMethod = Literal["auto", "preregistered", "stored", "cimd", "dcr", "ask-user"]
@@ -199,6 +199,33 @@ class ClientBase:
         falling back to a legacy server, the newest initialize-era one (versioning §4)."""
         return "2025-11-25" if self.revision.modern_transport else self.revision.version
 
+    @property
+    def spoken_versions(self) -> tuple[str, ...]:
+        """The protocol versions this client can go on in after initialize: the one it offers and
+        those before it that Streamable HTTP carries (2025-03-26 on: 2024-11-05's transport was
+        HTTP with SSE, which the lab client does not speak). A server answers the version asked
+        for, or "another protocol version it supports" (MCP lifecycle, Version Negotiation)."""
+        return tuple(version for version in handshake_versions_up_to(self.handshake_version) if version >= "2025-03-26")
+
+    def _open_session(self, response: httpx.Response, result: dict[str, Any]) -> str:
+        """The protocol version an initialize `result` negotiated, checked, and the session its
+        `response` opened (`state.session_id`). MCP lifecycle, Version Negotiation: "If the client
+        does not support the version in the server's response, it SHOULD disconnect" (the
+        schema's InitializeResult: MUST); the version goes out again in every MCP-Protocol-Version
+        header, so only one the client knows, never a server's text, reaches that header."""
+        version = member(result, "protocolVersion", str, "the initialize result's", rule="MCP schema")
+        if not version:
+            raise ServerDataRefused("the initialize result has no protocolVersion (MCP lifecycle)")
+        if version not in self.spoken_versions:
+            raise ServerDataRefused(
+                f"the server answered initialize with protocolVersion {shown(version)}, which this "
+                f"{self.revision} client does not speak (it speaks {', '.join(self.spoken_versions)}); MCP lifecycle, "
+                "Version Negotiation: if the client does not support the version in the server's response, it "
+                "SHOULD disconnect"
+            )
+        self.state.session_id = session_id(response)
+        return version
+
     def _initialize_message(self) -> dict[str, Any]:
         return self._request("initialize", {
             "protocolVersion": self.handshake_version, "capabilities": {}, "clientInfo": self.client_info,
@@ -212,14 +239,20 @@ class ClientBase:
             # 2026-07-28: no session to carry the version; every request states it twice.
             headers.update(modern_headers(message, self.revision.version))
             message = modern_message(message, self.revision.version, self.client_info)
-        elif (
-            self.state.protocol_version
-            and self.state.protocol_version != "2025-03-26"
-            and message.get("method") != "initialize"
-        ):
-            # 2025-06-18 transports: MCP-Protocol-Version on every request after initialize (which
-            # negotiates it anew: a version from an earlier initialize is not this one's).
-            headers["MCP-Protocol-Version"] = self.state.protocol_version
+        elif message.get("method") == "initialize":
+            # Session Management: a new initialize starts a new session, "without a session ID
+            # attached"; its answer may assign one (`_open_session`), or none.
+            self.state.session_id = None
+        else:
+            if self.state.protocol_version and self.state.protocol_version != "2025-03-26":
+                # 2025-06-18 transports: MCP-Protocol-Version on every request after initialize (which
+                # negotiates it anew: a version from an earlier initialize is not this one's).
+                headers["MCP-Protocol-Version"] = self.state.protocol_version
+            if self.state.session_id is not None:
+                # Session Management (2025-03-26 to 2025-11-25): "If an Mcp-Session-Id is returned by
+                # the server during initialization, clients ... MUST include it in the Mcp-Session-Id
+                # header on all of their subsequent HTTP requests."
+                headers["Mcp-Session-Id"] = self.state.session_id
         watch = response_watch(message["id"]) if "id" in message else None
         return await receive(
             self.http, "POST", self.mcp_url, enough_for=watch, content=json.dumps(message), headers=headers

@@ -74,8 +74,10 @@ class DiscoverySteps(ClientBase):
                 break
             if message["method"] == "initialize" and response.status_code == 200:
                 # 2025-06-18 basic/transports: once initialize has negotiated a version, every later
-                # request carries it in MCP-Protocol-Version, the requests without a token too.
-                self.state.protocol_version = _negotiated_version(response, message["id"])
+                # request carries it in MCP-Protocol-Version, the requests without a token too; and
+                # the session it opened, in Mcp-Session-Id (Session Management).
+                result = _initialize_result(response, message["id"])
+                self.state.protocol_version = None if result is None else self._open_session(response, result)
         return response
 
     # Step 2 ----------------------------------------------------------------------------------
@@ -247,11 +249,12 @@ class DiscoverySteps(ClientBase):
         return base, defaults, tried
 
 
-def _negotiated_version(response: httpx.Response, request_id: int) -> str | None:
-    """The protocolVersion of an initialize result, or None when the answer is not one."""
+def _initialize_result(response: httpx.Response, request_id: int) -> dict[str, Any] | None:
+    """The result of an initialize let through without a token, or None when the answer is no
+    JSON-RPC response to it: an answer the client cannot read negotiated nothing. A result it can
+    read negotiated a version, which `_open_session` checks."""
     try:
         result = json_rpc_response(response, request_id).get("result")
-    except ValueError:  # ServerDataRefused too: an answer the client cannot read negotiated nothing
+    except ValueError:  # ServerDataRefused too
         return None
-    version = result.get("protocolVersion") if isinstance(result, dict) else None
-    return version if isinstance(version, str) else None
+    return result if isinstance(result, dict) else None

@@ -95,18 +95,7 @@ class McpStep(RefreshStep, StepUpStep, EnterpriseSteps, ClientCredentialsStep):
                         member(meta, "io.modelcontextprotocol/serverInfo", dict, "_meta's", rule=_SCHEMA) or {}
                     )
             if self.state.era == "legacy":
-                initialized = await self._rpc(self._initialize_message())
-                # A string, as the schema says: it goes out again in every MCP-Protocol-Version header.
-                self.state.protocol_version = member(initialized, "protocolVersion", str, "the initialize result's",
-                                                     rule=_SCHEMA) or ""  # fmt: skip
-                if not self.state.protocol_version:
-                    raise step.fail("the initialize result has no protocolVersion (MCP lifecycle)")
-                server_info = member(initialized, "serverInfo", dict, "the initialize result's", rule=_SCHEMA) or {}
-                notified = await self._post_mcp(
-                    {"jsonrpc": "2.0", "method": "notifications/initialized"}, self.state.access_token
-                )
-                if notified.status_code != 202:
-                    raise step.fail(f"notifications/initialized answered {notified.status_code}, expected 202")
+                server_info = await self._initialize()
             if listed is None:
                 listed = await self._rpc(self._request("tools/list", {}))
             tools = _tool_names(listed)
@@ -118,11 +107,26 @@ class McpStep(RefreshStep, StepUpStep, EnterpriseSteps, ClientCredentialsStep):
             self.state.whoami = content
             step.learned.update(server=server_info.get("name"), protocol_version=self.state.protocol_version,
                                 era=self.state.era, tools=tools, whoami=content)  # fmt: skip
+            if self.state.session_id is not None:
+                step.learned["session_id"] = self.state.session_id
             step.explanation = (
                 "Every MCP request carries Authorization: Bearer (MCP §9.1). The server validates the token's "
                 "signature, issuer, audience and expiry, and whoami reports the caller as the token says."
             )
         return self.records[-1]
+
+    async def _initialize(self) -> dict[str, Any]:
+        """A new session (MCP lifecycle, Initialization): initialize, whose answer `_rpc` reads for
+        the version it negotiated and the session it opened, then notifications/initialized.
+        Returns the server's serverInfo."""
+        initialized = await self._rpc(self._initialize_message())
+        server_info = member(initialized, "serverInfo", dict, "the initialize result's", rule=_SCHEMA) or {}
+        notified = await self._post_mcp(
+            {"jsonrpc": "2.0", "method": "notifications/initialized"}, self.state.access_token
+        )
+        if notified.status_code != 202:
+            raise StepError(7, "mcp", f"notifications/initialized answered {notified.status_code}, expected 202")
+        return server_info
 
     async def call_tool(self, name: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
         """Call a tool (with refresh and step-up, like every request after step 6) and return its
@@ -159,12 +163,24 @@ class McpStep(RefreshStep, StepUpStep, EnterpriseSteps, ClientCredentialsStep):
         worked, or a refresh the AS can no longer make, discover again (the resource may have
         moved to another AS, SEP-2352) and retry once. The token changes one way at a time
         (`renewing`), and a call whose token changed after it sent retries with the new one."""
-        refreshed, rediscovered = False, False
+        refreshed, rediscovered, reopened = False, False, False
         operation = _operation(message)
         while True:
-            sent_token = self.state.access_token
+            sent_token, sent_session = self.state.access_token, self.state.session_id
             response = first or await self._post_mcp(message, sent_token)
             first = None
+            if response.status_code == 404 and sent_session is not None and message["method"] != "initialize":
+                # Streamable HTTP, Session Management: the server ended the session. "When a client
+                # receives HTTP 404 in response to a request containing an Mcp-Session-Id, it MUST
+                # start a new session by sending a new InitializeRequest without a session ID
+                # attached." Once: a server that ends the new one too is answered as it answered.
+                if reopened:
+                    raise StepError(7, "mcp", f"{message['method']} answered 404 in a new session too: the server "
+                                              "ended it again (MCP Streamable HTTP, Session Management)")  # fmt: skip
+                reopened = True
+                if self.state.session_id == sent_session:  # not started anew meanwhile by another call
+                    await self._initialize()
+                continue
             challenge = bearer_challenge(response.headers.get_list("www-authenticate"))
             error = challenge.get("error") if challenge else None
             if (
@@ -219,6 +235,8 @@ class McpStep(RefreshStep, StepUpStep, EnterpriseSteps, ClientCredentialsStep):
             result = member(body, "result", dict, "the JSON-RPC response's", rule=_SCHEMA)
             if result is None:
                 raise ServerDataRefused("the JSON-RPC response has neither result nor error (JSON-RPC 2.0 §5)")
+            if message["method"] == "initialize":
+                self.state.protocol_version = self._open_session(response, result)
             self.step_ups.pop((self.state.resource or self.mcp_url, operation), None)  # it went through
             return result
 

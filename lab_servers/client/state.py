@@ -75,6 +75,9 @@ class HandshakeState:
     # The issuer of the AS `tokens` came from: their refresh token goes back there only (RFC 6749 §10.4).
     tokens_issuer: str | None = None
     protocol_version: str | None = None
+    # The Mcp-Session-Id the last initialize's answer assigned (MCP Streamable HTTP, "Session
+    # Management", 2025-03-26 to 2025-11-25); sent on every request after it. 2026-07-28 has none.
+    session_id: str | None = None
     # "modern" (2026-07-28, no initialize) or "legacy" (initialize); cached once known (versioning §4).
     era: str | None = None
     # Registration options considered at step 4: option → why taken or why skipped.

@@ -15,13 +15,16 @@ from typing import Any
 import httpx
 
 from ..rfc9110 import RepeatedField, media_type, one_field
-from .server_data import ServerDataRefused, server_json
+from .server_data import ServerDataRefused, server_json, shown
 from .server_sent_events import Event, events
 
 PROTOCOL_VERSION = "2025-11-25"
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 # JSON-RPC 2.0 §5: "The Response is expressed as a single JSON Object".
 _RESPONSE_RULE = "JSON-RPC 2.0 §5: a JSON object"
+# MCP Streamable HTTP, "Session Management" (2025-03-26 to 2025-11-25): "The session ID MUST only
+# contain visible ASCII characters (ranging from 0x21 to 0x7E)."
+_SESSION_ID = re.compile(r"[\x21-\x7e]+")
 
 
 # WHATWG HTML §9.2.6: a blank line (a line end, then another) dispatches the event before it. A
@@ -107,6 +110,24 @@ def _member_shown(message: dict[str, Any], name: str) -> str:
         return f"has no {name}"
     text = json.dumps(message[name])
     return f"has {name} {text if len(text) <= 40 else text[:39] + '…'}"
+
+
+def session_id(response: httpx.Response) -> str | None:
+    """The session an initialize answer opened: its Mcp-Session-Id (MCP Streamable HTTP, "Session
+    Management", 2025-03-26 to 2025-11-25), None when the server assigned none. It goes back in a
+    header on every later request: one made of anything but visible ASCII (0x21-0x7E, as the
+    section says it MUST be) could carry a line end into that header, and is refused."""
+    try:
+        value = one_field(response.headers.get_list("mcp-session-id"), "Mcp-Session-Id", "MCP Streamable HTTP",
+                          carrier="the initialize answer")  # fmt: skip
+    except RepeatedField as repeated:
+        raise ServerDataRefused(str(repeated)) from None
+    if value is not None and not _SESSION_ID.fullmatch(value):
+        raise ServerDataRefused(
+            f"the initialize answer's Mcp-Session-Id {shown(value)} is not all visible ASCII (MCP Streamable HTTP, "
+            "Session Management: the session ID MUST only contain visible ASCII characters, 0x21 to 0x7E)"
+        )
+    return value
 
 
 def json_rpc_response(response: httpx.Response, request_id: int) -> dict[str, Any]:
