@@ -107,6 +107,10 @@ async def test_registration_without_auth_method_defaults_to_client_secret_basic_
         ({**PUBLIC_CLIENT, "sector_identifier_uri": ["https://app.example/s"]}, "invalid_client_metadata", "string"),
         # authlib refused these as "<field>: value not accepted (Invalid claim: '<field>')".
         ({**PUBLIC_CLIENT, "logo_uri": "https://app.example/logo.png#x"}, "invalid_client_metadata", "has a fragment"),
+        *(
+            ({**PUBLIC_CLIENT, field: "https://app.example@evil.example/x"}, "invalid_client_metadata", "has userinfo")
+            for field in ("client_uri", "logo_uri", "tos_uri", "policy_uri", "jwks_uri")
+        ),
         (
             {
                 **PUBLIC_CLIENT,
@@ -147,6 +151,7 @@ async def test_registration_without_auth_method_defaults_to_client_secret_basic_
         "sector-http",
         "sector-not-string",
         "logo-with-fragment",
+        *(f"{field}-with-userinfo" for field in ("client_uri", "logo_uri", "tos_uri", "policy_uri", "jwks_uri")),
         "unreadable-key",
         "key-member-not-base64url",
     ],

@@ -234,7 +234,7 @@ def _grant_and_response_types_agreeing(metadata: dict[str, Any]) -> dict[str, An
 
 
 # RFC 7591 §2's URL-valued fields. authlib refuses a javascript: or data: URL in them too, and one
-# with a fragment, but its text ("logo_uri: value not accepted (Invalid claim: 'logo_uri')") names
+# with a fragment or userinfo, but its text ("logo_uri: value not accepted (Invalid claim: 'logo_uri')") names
 # no rule: each is refused here first, saying why.
 _WEB_URL_FIELDS = ("client_uri", "logo_uri", "tos_uri", "policy_uri", "jwks_uri")
 
@@ -246,6 +246,14 @@ def _check_web_url(field: str, uri: object) -> None:
         raise MetadataError(
             "invalid_client_metadata",
             f"{field} {written} is not an http or https URL (RFC 7591 §2: a URL; CIMD §8.6: only known schemes)",
+        )
+    if "@" in parts.netloc:
+        # authlib refuses it too ("Invalid claim"), naming nothing: `https://app.example@evil.example/`
+        # shows a trusted name on the consent page or in the AS's fetch log, for another host.
+        raise MetadataError(
+            "invalid_client_metadata",
+            f"{field} {written} has userinfo: the name before '@' looks like the host and is not (RFC 3986"
+            " section 7.6; RFC 9110 section 4.2.4: a sender MUST NOT generate userinfo in an http(s) URI)",
         )
     if parts.fragment or "#" in str(uri):
         raise MetadataError(
