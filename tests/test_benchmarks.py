@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from lab_servers import StepError
+
 ROOT = Path(__file__).resolve().parent.parent
 REQUIRED_KEYS = (
     "median_ms",
@@ -401,27 +403,42 @@ def test_the_instruction_count_measures_cimd_only_in_revisions_that_have_it(benc
 
 
 @pytest.mark.parametrize(
-    ("revision", "scenario", "runs_to_the_end"),
+    ("revision", "scenario", "runs_to_the_end", "fresh"),
     [
-        ("2026-07-28", "CIMD, cold cache", True),
-        ("2025-11-25", "DCR", True),
-        ("2025-11-25", "", True),  # the baseline: set-up and warm-up only
-        ("2025-03-26", "CIMD, warm cache", False),  # no CIMD before 2025-11-25: the handshake fails
+        ("2026-07-28", "CIMD, cold cache", True, True),
+        ("2025-11-25", "DCR", True, False),
+        ("2025-11-25", "", True, False),  # the baseline: set-up and warm-up only
+        ("2025-03-26", "CIMD, warm cache", False, False),  # no CIMD before 2025-11-25: the handshake fails
     ],
 )
 def test_the_instruction_probe_runs_each_scenario_natively(
-    benchmark: Callable[[str], Any], revision: str, scenario: str, runs_to_the_end: bool
+    benchmark: Callable[[str], Any],
+    monkeypatch: pytest.MonkeyPatch,
+    revision: str,
+    scenario: str,
+    runs_to_the_end: bool,
+    fresh: bool,
 ) -> None:
     """The probe valgrind runs is plain Python: run here without valgrind (CI has none), it must
-    still drive the lab's current API, and fail loudly (a StepError) where a scenario cannot run."""
+    still drive the lab's current API, and fail loudly (a StepError) where a scenario cannot run.
+    One scenario runs as valgrind runs it, in a fresh interpreter; the others in this one, which
+    has the lab imported already (a fresh interpreter each cost about a second of CPU)."""
     instructions = benchmark("instructions")
-    done = subprocess.run(
-        [sys.executable, "-c", instructions.HANDSHAKE_PROBE, revision, scenario, "1" if scenario else "0"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert (done.returncode == 0) is runs_to_the_end, done.stderr[-3000:]
-    if not runs_to_the_end:
-        assert "StepError" in done.stderr
+    arguments = [revision, scenario, "1" if scenario else "0"]
+    if fresh:
+        done = subprocess.run(
+            [sys.executable, "-c", instructions.HANDSHAKE_PROBE, *arguments],
+            cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert (done.returncode == 0) is runs_to_the_end, done.stderr[-3000:]
+        return
+    monkeypatch.setattr(sys, "argv", ["-c", *arguments])
+    probe = compile(instructions.HANDSHAKE_PROBE, "<probe>", "exec")
+    if runs_to_the_end:
+        exec(probe, {"__name__": "__main__"})
+    else:
+        with pytest.raises(StepError):
+            exec(probe, {"__name__": "__main__"})
 
 
 _BUSY = "import time\nstart = time.process_time()\nwhile time.process_time() - start < {seconds}: pass\n"
