@@ -353,6 +353,23 @@ async def test_server_discover_claims_the_capabilities_initialize_does_and_no_su
     assert response.status_code == 404 and response.json()["error"]["code"] == -32601  # 2026-07-28: not implemented
 
 
+@pytest.mark.parametrize("accept", ["application/json, text/event-stream", "application/json", "application/*", "*/*"])
+@pytest.mark.parametrize(
+    "params", [{"notifications": {"toolsListChanged": True}}, {}], ids=["valid", "no-notifications"]
+)
+async def test_a_listen_this_server_does_not_implement_is_404_and_method_not_found_whatever_the_accept(
+    lab: Lab, accept: str, params: dict[str, Any]
+) -> None:
+    # 2026-07-28 streamable-http, Protocol Version Header: "If the server does not implement the
+    # requested RPC method, it MUST respond with 404 Not Found and a JSON-RPC error with code
+    # -32601". The SDK sent its empty 406 to a listen accepting application/json alone (a listen's
+    # answer is a stream), before it looked for the method this server does not have.
+    headers = {"Mcp-Method": "subscriptions/listen", "Accept": accept}
+    response = await post(lab, modern("subscriptions/listen", **params), "2026-07-28", **headers)
+    assert response.status_code == 404 and response.headers["content-type"] == "application/json"
+    assert response.json() == {"jsonrpc": "2.0", "id": 1, "error": {"code": -32601, "message": "Method not found", "data": "subscriptions/listen"}}  # fmt: skip
+
+
 # RFC 9110's grammar for Accept and Content-Type, not float()'s or str.strip()'s ------------------
 
 

@@ -24,7 +24,7 @@ from starlette.responses import JSONResponse, Response
 
 from ..error_text import cut_middle
 
-PARSE_ERROR, INVALID_REQUEST, INVALID_PARAMS, INTERNAL_ERROR = -32700, -32600, -32602, -32603
+PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR = -32700, -32600, -32601, -32602, -32603
 # What an error may quote of the request: a method, tool, prompt or resource name is short (MCP
 # tool names SHOULD be 1 to 128 characters, server/tools "Tool names"), so more is a stranger's.
 MAX_ECHOED_CHARS = 200

@@ -27,7 +27,16 @@ from ..revisions import (
     Revision,
     handshake_versions_up_to,
 )
-from .jsonrpc import INVALID_REQUEST, NO_ID, NoId, RequestId, describe, is_response
+from .jsonrpc import (
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    NO_ID,
+    NoId,
+    RequestId,
+    describe,
+    is_response,
+    request_id,
+)
 from .jsonrpc import error_response as _error
 
 
@@ -78,6 +87,23 @@ def response_refusal(revision: Revision, header: str | None, message: object) ->
         return None
     rule = "a client MUST NOT send JSON-RPC responses (MCP 2026-07-28 streamable-http, Sending Messages)"
     return _error(NO_ID, INVALID_REQUEST, describe(INVALID_REQUEST, rule))
+
+
+def unserved_listen(header: str | None, message: object) -> Response | None:
+    """404 and -32601 for a 2026-07-28 `subscriptions/listen`, which this server does not
+    implement (`tools.NotesServer`, built with `subscriptions=False`): "If the server does not
+    implement the requested RPC method, it MUST respond with 404 Not Found and a JSON-RPC error
+    with code -32601" (2026-07-28 streamable-http, Protocol Version Header). The SDK answers so a
+    listen that accepts text/event-stream, the stream a listen's answer is; one that accepted
+    application/json alone got its empty 406 first, before the method was looked for: a refusal
+    of a stream this server never opens. Answered here, whatever the Accept, as the SDK answers an
+    unknown method; its params unread too (the SDK read them first, and refused a malformed listen
+    -32602 when it accepted the stream), since a method the server lacks has no params to judge."""
+    if not (header in MODERN_VERSIONS and isinstance(message, dict) and "id" in message):
+        return None
+    if message.get("method") != "subscriptions/listen":
+        return None
+    return _error(request_id(message), METHOD_NOT_FOUND, "Method not found", 404, data="subscriptions/listen")
 
 
 def negotiate_initialize(revision: Revision, message: object, body: bytes) -> bytes:

@@ -6,8 +6,9 @@ is visible: first, as JSON-RPC errors, 421 or 403 for a foreign Host or Origin, 
 `invalid_token` for a bad, expired or wrong-audience token (MCP §9.2), 403 `insufficient_scope`
 naming the scopes needed (MCP §10.1.1), 400 for a malformed request; then, as JSON-RPC errors,
 405, 415 or 406 for a method or media type the endpoint does not take (`transport.py`), 413 for a
-body over the cap (`refusal`), 400 for a body that is no JSON-RPC message (`jsonrpc.py`), and
-JSON-RPC batches served at MCP 2025-03-26 and refused after it (`batches.py`).
+body over the cap (`refusal`), 400 for a body that is no JSON-RPC message (`jsonrpc.py`),
+JSON-RPC batches served at MCP 2025-03-26 and refused after it (`batches.py`), and 404 for a
+2026-07-28 `subscriptions/listen`, a method this server lacks (`revisions.unserved_listen`).
 
 Order matters under attack: the `Authorization` header is judged before a byte of the body is
 read, so a stranger with no valid token cannot make this server hold their upload, and the body
@@ -42,7 +43,7 @@ from .downstream import DownstreamCaller, DownstreamError
 from .jsonrpc import PARSE_ERROR, answer_id, describe, error_response, invalid_message, request_id
 from .per_loop_app import PerLoopApp
 from .request_metadata import batch_header_mismatch, header_mismatch, protocol_version
-from .revisions import era_gate, negotiate_initialize, response_refusal
+from .revisions import era_gate, negotiate_initialize, response_refusal, unserved_listen
 from .rfc6750 import MalformedBearerRequest, bearer_refusal, bearer_token
 from .rfc7662 import IntrospectingValidator, Introspection
 from .rfc9728 import protected_resource_metadata
@@ -271,6 +272,7 @@ class ResourceServer:
         # A batch needs the scopes of all its tool calls: one 403 names them, and the client steps
         # up once, instead of some messages run and others refused inside the answer.
         refused = refused or self.check_scopes(claims, message)
+        refused = refused or unserved_listen(version, message)
         if refused is not None:
             return await refused(scope, receive, send)
         scope.setdefault("state", {})["lab_token"] = claims
