@@ -231,7 +231,7 @@ async def send_to(server: str, header: str | None, body: dict[str, Any]) -> Any:
         extra["Mcp-Method"] = body["method"]
         params = body.get("params", {})
         if "name" in params or "uri" in params:  # and the tool, prompt or resource
-            extra["Mcp-Name"] = params.get("name", params.get("uri"))
+            extra["Mcp-Name"] = str(params.get("name", params.get("uri")))
     return await send(server, header, body, extra)
 
 
@@ -282,6 +282,73 @@ async def test_an_unknown_resource_or_tool_is_refused_quoting_at_most_the_bound_
     assert "rrr" in resource.json()["error"]["message"]
     assert tool.json()["result"]["isError"] is True and "ttt" in tool.json()["result"]["content"][0]["text"]
     assert len(tool.content) < 1_000
+
+
+# (method, params, the rule an Invalid params names, whether the method is in 2026-07-28's schema)
+SCHEMA_REFUSALS = [
+    pytest.param("prompts/get", {"name": "x", "arguments": 5}, "params.arguments must be an object (MCP schema GetPromptRequest)", True, id="prompt-arguments"),
+    pytest.param("tools/call", {"name": "whoami", "arguments": []}, "params.arguments must be an object (MCP schema CallToolRequest)", True, id="tool-arguments"),
+    pytest.param("tools/call", {"arguments": {}}, "params.name is required (MCP schema CallToolRequest)", False, id="tool-name"),
+    pytest.param("tools/list", {"cursor": 5}, "params.cursor must be a string (MCP schema ListToolsRequest)", True, id="cursor"),
+    pytest.param("tools/list", {"_meta": {"progressToken": {}}}, "params._meta.progressToken must be a string or an integer (MCP schema ListToolsRequest)", False, id="progress-token"),
+    pytest.param("logging/setLevel", {"level": "nope"}, 'params.level must be one of "alert", "critical", "debug", "emergency", "error", "info", "notice", "warning" (MCP schema SetLevelRequest)', False, id="level"),
+    pytest.param("resources/read", {"uri": 5}, "params.uri must be a string (MCP schema ReadResourceRequest)", False, id="uri"),
+    # A union is named by its members (pydantic's location names the member it tried, no param).
+    pytest.param("completion/complete", {"ref": {"type": "x"}, "argument": {"name": "a", "value": "b"}}, "params.ref must be a PromptReference or a ResourceTemplateReference (MCP schema CompleteRequest)", True, id="union"),
+    pytest.param("completion/complete", {"ref": {"type": "ref/prompt", "name": "p"}, "argument": {}}, "params.argument.name is required, and 1 more member the schema refuses (MCP schema CompleteRequest)", True, id="two-members"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("server", "header"), ERAS)
+@pytest.mark.parametrize(("method", "params", "rule", "modern"), SCHEMA_REFUSALS)
+async def test_params_the_mcp_schema_refuses_are_invalid_params_naming_the_param_and_its_type_in_one_sentence(
+    server: str, header: str | None, method: str, params: dict[str, Any], rule: str, modern: bool
+) -> None:
+    # JSON-RPC 2.0 §5.1: the message "SHOULD be limited to a concise single sentence". The SDK
+    # said "Invalid request parameters" with `data` "" (no rule at all), and for prompts/get
+    # quoted pydantic's whole validation dump, several lines and a URL.
+    if header == "2026-07-28" and not modern:
+        pytest.skip("2026-07-28 has no logging/setLevel, and its _meta and Mcp-Name mirror the params")
+    response = await send_to(server, header, {"jsonrpc": "2.0", "id": 6, "method": method, "params": params})
+    assert response.status_code == (400 if header == "2026-07-28" else 200)
+    assert response.json() == {
+        "jsonrpc": "2.0",
+        "id": 6,
+        "error": {"code": -32602, "message": f"Invalid params: {rule}"},
+    }
+
+
+@pytest.mark.parametrize(("server", "header"), ERAS)
+async def test_a_long_argument_name_the_schema_refuses_is_quoted_cut(server: str, header: str | None) -> None:
+    name = "a" * 5_000
+    body = {"jsonrpc": "2.0", "id": 6, "method": "prompts/get", "params": {"name": "x", "arguments": {name: 5}}}
+    message = (await send_to(server, header, body)).json()["error"]["message"]
+    assert message == f"Invalid params: params.arguments.{'a' * 64}… must be a string (MCP schema GetPromptRequest)"
+
+
+@pytest.mark.parametrize(("server", "header"), ERAS)
+@pytest.mark.parametrize(
+    ("arguments", "rule"),
+    [({"text": 5}, "arguments.text must be a string"), ({}, "arguments.text is required")],
+    ids=["wrong-type", "missing"],
+)
+async def test_arguments_a_tool_s_input_schema_refuses_are_a_tool_error_naming_the_argument_in_one_sentence(
+    server: str, header: str | None, arguments: dict[str, Any], rule: str
+) -> None:
+    # MCP server/tools, "Error Handling": input validation errors are tool execution errors, which
+    # the model reads to correct its call. The SDK's quoted pydantic's whole validation dump.
+    body = {"jsonrpc": "2.0", "id": 8, "method": "tools/call", "params": {"name": "add_note", "arguments": arguments}}
+    async with Lab(revision=server) as lab, lab.httpx_client() as http:
+        headers = {**JSON_HEADERS, "Authorization": f"Bearer {mint(lab, scope='notes:read notes:write')}"}
+        if header == "2026-07-28":
+            body = {**modern_message("tools/call", name="add_note", arguments=arguments), "id": 8}
+            headers |= {"Mcp-Method": "tools/call", "Mcp-Name": "add_note"}
+        if header:
+            headers["MCP-Protocol-Version"] = header
+        response = await http.post(lab.mcp_url, content=json.dumps(body), headers=headers)
+    result = response.json()["result"]
+    assert result["isError"] is True
+    assert result["content"] == [{"type": "text", "text": f"Error executing tool add_note: {rule} (the inputSchema of tool add_note)"}]  # fmt: skip
 
 
 NOTIFICATION = {"jsonrpc": "2.0", "method": "notifications/initialized"}

@@ -20,9 +20,11 @@ from typing import Any
 
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.shared.exceptions import MCPError
+from pydantic import ValidationError
 from starlette.responses import JSONResponse, Response
 
 from ..error_text import cut_middle
+from .invalid_params import invalid_params_rule
 
 PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR = -32700, -32600, -32601, -32602, -32603
 # What an error may quote of the request: a method, tool, prompt or resource name is short (MCP
@@ -227,11 +229,17 @@ async def bounded_echoes(ctx: ServerRequestContext[Any, Any], call_next: CallNex
     to MAX_ECHOED_CHARS (JSON-RPC 2.0 §5.1: the `message` is "a short description", `data`
     "additional information"). And an unknown prompt, which the SDK answered with code 0 (no
     JSON-RPC code) and logged as a crash, is -32602 Invalid params (MCP server/prompts, "Error
-    Handling": invalid prompt name)."""
+    Handling": invalid prompt name). Params the MCP schema refuses are -32602 too, as the SDK
+    answers them, but in one sentence naming the param and the rule (`invalid_params`): the SDK
+    said "Invalid request parameters" and nothing more, and for prompts/get, whose ValueError
+    handler caught them, quoted pydantic's whole validation dump."""
     try:
         result = await call_next(ctx)
     except MCPError as error:
         raise MCPError(error.code, bounded(error.message), _bounded_data(error.data)) from None
+    except ValidationError as error:  # a ValueError too: before the prompts/get handler below
+        rule = invalid_params_rule(ctx.method, ctx.protocol_version, error)
+        raise MCPError(INVALID_PARAMS, describe(INVALID_PARAMS, rule)) from None
     except ValueError as error:
         if ctx.method != "prompts/get":
             raise

@@ -10,9 +10,12 @@ import functools
 from typing import Any
 
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.server.mcpserver.tools import Tool
+from mcp.types import CallToolResult, InputRequiredResult
+from pydantic import ValidationError
 
+from .invalid_params import invalid_arguments_rule
 from .jsonrpc import bounded_echoes
 from .tokens import TokenClaims
 
@@ -64,6 +67,23 @@ class NotesServer(MCPServer[Any]):
         )
         self.notes: list[dict[str, str]] = []
         self.middleware.append(bounded_echoes)  # what an SDK error quotes of the request, bounded
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        """The SDK's, but arguments the tool's inputSchema refuses are told in one sentence naming
+        the argument and the rule: the tool error (MCP server/tools, "Error Handling": input
+        validation errors are tool execution errors, for the model to correct) quoted pydantic's
+        whole validation dump, several lines and a URL, after "Error executing tool add_note"."""
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as error:
+            if isinstance(error, UnexpectedToolError) or not isinstance(error.__cause__, ValidationError):
+                raise
+            tool = next((tool for tool in _tools() if tool.name == name), None)
+            model = tool.fn_metadata.arg_model if tool is not None else None
+            rule = invalid_arguments_rule(name, model, error.__cause__)
+            raise ToolError(f"Error executing tool {name}: {rule}") from error.__cause__
 
 
 async def whoami(ctx: Context) -> dict[str, Any]:
