@@ -49,6 +49,37 @@ def is_loopback_origin(origin: str) -> bool:
     return serialized is not None and serialized["host"].lower() in LOOPBACK_HOSTS
 
 
+# RFC 9110 §4.2.1, §4.2.2: the port an http or https URI has when it names none.
+DEFAULT_PORTS = {"http": "80", "https": "443"}
+
+
+def normalized_authority(authority: str, scheme: str) -> str:
+    """A Host field's value (RFC 9110 §7.2: Host = uri-host [":" port]) as RFC 9110 §4.2.3 compares
+    the URIs it names: the host in lower case (RFC 3986 §3.2.2) and the port left out when it is
+    empty or the scheme's default ("https://example.com:443/" and "https://example.com/" are
+    equivalent). Compared as written, `mcp.example.com:443`, the server's own https address with
+    its port spelled out, was refused 421 as a name it does not answer to."""
+    authority = authority.lower()
+    host, colon, port = authority.rpartition(":")
+    if not colon or (":" in host and not (host.startswith("[") and host.endswith("]"))):
+        return authority  # no port (`[::1]` alone has a ':' of its own)
+    default = DEFAULT_PORTS.get(scheme.lower())
+    # Read as digits, not int(): a port of 5,000 zeros before "443" is no number int() reads.
+    if port == "" or (port.isascii() and port.isdigit() and port.lstrip("0") == default):
+        return host
+    return authority
+
+
+def normalized_origin(origin: str) -> str | None:
+    """An Origin field's value as RFC 9110 §4.2.3 compares it (scheme and host in lower case, no
+    default port: `https://mcp.example.com:443` is the origin `https://mcp.example.com`), or None
+    when it is no serialized origin (RFC 6454 §6.2)."""
+    if _SERIALIZED_ORIGIN.fullmatch(origin) is None:
+        return None
+    scheme, authority = origin.split("://", 1)
+    return f"{scheme.lower()}://{normalized_authority(authority, scheme)}"
+
+
 # An Origin "present and invalid" gets 403 (MCP Streamable HTTP, Security), two of them too.
 TWO_ORIGINS = (
     "servers MUST validate the Origin header; present and invalid, it gets 403 (MCP Streamable HTTP, Security)"
@@ -81,13 +112,14 @@ class BrowserOrigins:
         refusal: Refusal = refuse_as_invalid_request,
     ):
         self.app = app
-        self.own_origins = frozenset(own_origins)
+        # Compared as RFC 9110 §4.2.3 compares them: `https://127.0.0.1:443` is `https://127.0.0.1`.
+        self.own_origins = frozenset(normalized_origin(origin) or origin for origin in own_origins)
         self.allowed_hosts = frozenset(h.lower() for h in allowed_hosts)
         self.any_host = any_host
         self.refusal = refusal  # the guarded server's own shape of refusal at a path
 
     def origin_allowed(self, origin: str) -> bool:
-        return origin in self.own_origins or is_loopback_origin(origin)
+        return normalized_origin(origin) in self.own_origins or is_loopback_origin(origin)
 
     def host_allowed(self, host: str) -> bool:
         name = host.rsplit(":", 1)[0] if not host.endswith("]") else host

@@ -17,6 +17,7 @@ import h11
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from .browser_origins import normalized_authority
 from .error_text import Refusal, refuse_as_invalid_request
 from .local_ca import LOOPBACK_ADDRESSES
 from .rfc9112 import oversized_head, unknown_transfer_coding
@@ -306,10 +307,16 @@ def canonical_host_only(
     in the server's own shape of refusal at that path (`refusal`: a JSON-RPC error at the MCP
     endpoint, an OAuth `invalid_request` at the AS; `misdirected_request` is no OAuth code)."""
 
+    # Compared as RFC 9110 §4.2.3 compares them: a Host naming the scheme's default port names the
+    # server without one (served on 443, a client sends `127.0.0.1`, and was told to use the name
+    # `127.0.0.1:443` it had asked for), and a host name compares case-insensitively.
+    scheme = origin.split("://", 1)[0]
+    wanted = normalized_authority(canonical, scheme)
+
     async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
-            if host != canonical:
+            if normalized_authority(host, scheme) != wanted:
                 description = f"this lab server's canonical name is {origin}; connect to that URL, not {host!r} (identifiers are compared exactly, RFC 9110 §15.5.20)"
                 await refusal(scope["path"], 421, description)(scope, receive, send)
                 return

@@ -69,9 +69,10 @@ ALLOWED = {
     "lenient-client": "the lab client reads the challenges of a WWW-Authenticate that breaks RFC 9110 §11.6.1 up to "
     "the break (a server's mistake later in the field does not hide a Bearer challenge before it; the one cut short "
     "is marked malformed): RFC 9110 §2.3's robustness. It reads no other character as whitespace (checked)",
-    "host-empty-port": "the MCP gate refuses a Host whose port is empty (`localhost:`), which RFC 3986 §3.2.3's "
-    "port = *DIGIT allows and §6.2.3 reads as no port: a DNS-rebinding check is a list of the names the server "
-    "answers to (MCP Streamable HTTP, Security), and refusing a spelling no client sends fails safe (421)",
+    "host-empty-port": "the MCP gate refuses a loopback Host whose port is empty (`localhost:`), which RFC 3986 "
+    "§3.2.3's port = *DIGIT allows and §6.2.3 reads as no port: its `localhost:*` entry names localhost with a port, "
+    "and refusing a spelling no client sends fails safe (421); its own name with an empty port, or https's 443, is "
+    "its own (RFC 9110 §4.2.3)",
     "resource-known-only": "the AS takes as a resource only the MCP servers it knows, their scheme and host in any case "
     "(RFC 8707 §2: invalid_target for one it does not issue tokens for; MCP §8.1: SHOULD accept uppercase scheme and "
     "host); a valid URI of another server is refused",
@@ -273,15 +274,19 @@ def _grammar_listed(text: str) -> bool:
     if tree is None:
         return False
     host, port = first(tree, "uri-host").value.lower(), next(found(tree, "port"), None)
-    return (host, port is None) in (("mcp.example.com", True), ("127.0.0.1", False), ("localhost", False))
+    if host == "mcp.example.com":
+        # RFC 9110 §4.2.3: an https URI's port 443, or an empty one, is no port at all.
+        return port is None or port.value == "" or port.value.lstrip("0") == "443"
+    return host in ("127.0.0.1", "localhost") and port is not None
 
 
 HOST_JUDGE = Judge(
-    lab=lambda text: _listed(text, HOSTS),
+    lab=lambda text: _listed(text, HOSTS, "https"),
     grammar=_grammar_listed,
     allowed=lambda text, lab, grammar: "host-empty-port" if grammar and not lab and text.endswith(":") else None,
 )
-HOST_EDGES = [*HOSTS, "MCP.Example.COM", "mcp.example.com:443", "mcp.example.com:", "localhost:", "localhost", "localhost:80",
+HOST_EDGES = [*HOSTS, "MCP.Example.COM", "mcp.example.com:443", "mcp.example.com:", "mcp.example.com:0443",
+              "mcp.example.com:0", "mcp.example.com:80", "localhost:", "localhost", "localhost:80",
               "LOCALHOST:65535", "localhost:99999", "localhost:\u0661", "localhost:+80", "localhost: 80", "127.0.0.1:80",
               "127.0.0.1:80.evil.example", "127.0.0.1:80@evil.example", "127.1:80", "[::1]:80", "mcp.example.com.",
               "mcp.example.com\xa0", "user@mcp.example.com", "mcp.example.com/x", "mcp%2Eexample.com", *HOSTILE]  # fmt: skip

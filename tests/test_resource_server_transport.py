@@ -274,14 +274,14 @@ async def test_a_loopback_name_with_any_port_means_a_port_of_digits(lab: Lab, ho
 
 def test_a_port_is_ascii_digits_not_any_unicode_digit() -> None:
     # A Host field is read as Latin-1, where the byte 0xB2 is "²", a digit to str.isdigit().
-    refused = rebinding_refusal([(b"host", b"localhost:\xb2")], ("localhost:*",), ())
+    refused = rebinding_refusal([(b"host", b"localhost:\xb2")], ("localhost:*",), (), "https")
     assert refused is not None and refused.status_code == 421
 
 
 def test_a_request_without_host_is_refused_for_its_missing_host_not_as_an_empty_name() -> None:
     # HTTP/1.0 may omit Host (h11 refuses HTTP/1.1 without one, RFC 9112 §3.2); served on every
     # interface the lab's own gates let any Host through, and this one said "Host ''".
-    refused = rebinding_refusal([(b"content-type", b"application/json")], ("127.0.0.1:*",), ())
+    refused = rebinding_refusal([(b"content-type", b"application/json")], ("127.0.0.1:*",), (), "https")
     assert refused is not None and refused.status_code == 421
     assert json.loads(refused.body)["error"]["message"].startswith("the request has no Host field")
 
@@ -303,6 +303,37 @@ async def test_the_server_s_own_name_in_capitals_is_still_its_own(lab: Lab, head
     # RFC 9110 §4.2.3, RFC 3986 §3.1 and §3.2.2: scheme and host compare case-insensitively.
     response = await post(lab, TOOLS_LIST, **headers)
     assert response.status_code == 200 and response.json()["id"] == 1
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"Host": "mcp.example.com:443"}, {"Host": "MCP.example.com:"}, {"Host": "mcp.example.com:00443"},
+     {"Origin": "https://mcp.example.com:443"}, {"Origin": "HTTPS://MCP.EXAMPLE.COM:443"}],
+    ids=["Host-443", "Host-empty-port", "Host-00443", "Origin-443", "Origin-443-capitals"],
+)  # fmt: skip
+async def test_the_server_s_own_https_address_with_its_default_port_spelled_out_is_its_own(
+    lab: Lab, headers: dict[str, str]
+) -> None:
+    # RFC 9110 §4.2.3: "https://example.com:443/" and "https://example.com/" are equivalent, and so is
+    # an empty port; §7.2: Host = uri-host [":" port]. Compared as written, the server's own address
+    # was refused: 421 for the Host, 403 for the Origin.
+    response = await post(lab, TOOLS_LIST, **headers)
+    assert response.status_code == 200 and response.json()["id"] == 1
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [({"Host": "mcp.example.com:80"}, 421), ({"Host": "mcp.example.com:4430"}, 421),
+     ({"Origin": "http://mcp.example.com:443"}, 403), ({"Origin": "https://mcp.example.com:8443"}, 403),
+     ({"Origin": "http://mcp.example.com"}, 403)],
+    ids=["Host-80", "Host-4430", "Origin-http-443", "Origin-8443", "Origin-http"],
+)  # fmt: skip
+async def test_a_port_that_is_not_https_s_default_still_names_another_server(
+    lab: Lab, headers: dict[str, str], status: int
+) -> None:
+    # The server is https://mcp.example.com: port 80 is http's default, not its own (RFC 9110 §4.2.2).
+    response = await post(lab, TOOLS_LIST, **headers)
+    assert response.status_code == status and "DNS-rebinding" in transport_error(response)
 
 
 @pytest.mark.parametrize(

@@ -11,11 +11,14 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from starlette.responses import PlainTextResponse
 
 from lab_servers import ASCapabilities
+from lab_servers.browser_origins import BrowserOrigins
 from lab_servers.client_documents import READY_DOCUMENTS
 from lab_servers.revisions import DEFAULT_REVISION
 from lab_servers.serve import serving
+from lab_servers.serve_sockets import canonical_host_only
 
 from .serve_helpers import authorization_page, served, tls_dir, trusting
 
@@ -216,3 +219,42 @@ async def test_a_lab_on_another_loopback_address_still_refuses_a_host_it_does_no
             assert (await http.get(metadata)).status_code == 200
             rebound = await http.get(metadata, headers={"Host": f"rebind.example:{port}"})
     assert rebound.status_code == 403 and "DNS-rebinding" in rebound.json()["error_description"]
+
+
+async def _ok(scope: object, receive: object, send: object) -> None:
+    await PlainTextResponse("ok")(scope, receive, send)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("origin", "host", "status"),
+    [("http://127.0.0.1:80", "127.0.0.1", 200), ("http://127.0.0.1:80", "127.0.0.1:80", 200),
+     ("https://127.0.0.1:443", "127.0.0.1", 200), ("http://127.0.0.1:8000", "127.0.0.1:8000", 200),
+     ("http://127.0.0.1:80", "127.0.0.1:443", 421), ("http://127.0.0.1:8000", "127.0.0.1", 421)],
+)  # fmt: skip
+async def test_a_server_served_on_its_scheme_s_default_port_is_asked_for_without_one(
+    origin: str, host: str, status: int
+) -> None:
+    # RFC 9110 §4.2.3: http://127.0.0.1:80/ and http://127.0.0.1/ are equivalent, and a client leaves
+    # the default port out of Host (§7.2); served on port 80, the lab told it to use the name it used.
+    app = canonical_host_only(_ok, urlsplit(origin).netloc, origin)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://x") as http:
+        response = await http.get("/", headers={"Host": host})
+    assert response.status_code == status, response.text
+
+
+@pytest.mark.parametrize(
+    ("own", "origin", "status"),
+    [("https://lab.example:443", "https://lab.example", 200), ("https://lab.example", "https://LAB.example:443", 200),
+     ("http://lab.example:80", "http://lab.example", 200), ("https://lab.example:443", "https://lab.example:8443", 403),
+     ("https://lab.example:443", "http://lab.example:443", 403)],
+)  # fmt: skip
+async def test_the_lab_s_own_origin_with_its_default_port_spelled_out_is_its_own(
+    own: str, origin: str, status: int
+) -> None:
+    # A browser serializes an origin without its default port (RFC 6454 §6.2); the served lab names
+    # its origins with theirs (`https://10.0.0.5:443` served on every interface), so they compare by
+    # RFC 9110 §4.2.3's rule, as the MCP server's own gate compares them in process.
+    app = BrowserOrigins(_ok, own_origins=[own], any_host=True)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://x") as http:
+        response = await http.get("/", headers={"Origin": origin})
+    assert response.status_code == status, response.text

@@ -102,7 +102,8 @@ class ResourceServer:
         # As a client sends them: https://mcp.example.com:443 is asked for as Host mcp.example.com
         # (RFC 3986 §6.2.3), and https://mcp.example.com?x=1's host is not "mcp.example.com?x=1".
         own_origin = normalized_origin(resource)
-        self.allowed_hosts = (own_origin.split("://", 1)[1], "127.0.0.1:*", "localhost:*")
+        self.scheme, own_authority = own_origin.split("://", 1)  # a Host's default port is this scheme's
+        self.allowed_hosts = (own_authority, "127.0.0.1:*", "localhost:*")
         self.allowed_origins = (own_origin,)
         self.mcp_app = PerLoopApp(functools.partial(
             self.mcp.streamable_http_app,
@@ -231,7 +232,7 @@ class ResourceServer:
         # DNS rebinding before the token: "If the Origin header is present and invalid, servers MUST
         # respond with HTTP 403 Forbidden" (MCP Streamable HTTP, Security), a token or none; served,
         # `BrowserOrigins` answers so before this server is reached.
-        refused = rebinding_refusal(scope["headers"], self.allowed_hosts, self.allowed_origins)
+        refused = rebinding_refusal(scope["headers"], self.allowed_hosts, self.allowed_origins, self.scheme)
         if refused is not None:
             return await refused(scope, receive, send)
         claims = await self.authenticate(scope)  # the header first: no body is read for a stranger

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from starlette.responses import Response
 from starlette.types import Message, Receive
 
-from ..browser_origins import NO_HOST, TWO_ORIGINS, one_origin
+from ..browser_origins import NO_HOST, TWO_ORIGINS, normalized_authority, normalized_origin, one_origin
 from ..rfc9110 import (
     ACCEPTED_CODINGS,
     JSON_UTF8,
@@ -82,12 +82,12 @@ def method_refusal(method: str, path: str) -> Response | None:
 
 
 def rebinding_refusal(
-    headers: list[tuple[bytes, bytes]], hosts: Sequence[str], origins: Sequence[str]
+    headers: list[tuple[bytes, bytes]], hosts: Sequence[str], origins: Sequence[str], scheme: str
 ) -> Response | None:
     """None when the Host is one this server answers to and the Origin, if any, one it serves;
     else 421 or 403. The lists read as the SDK's `TransportSecuritySettings` read them (`name:*`
     is that name with any port), whose own check, answering in plain text, the server turns off:
-    this one is the server's."""
+    this one is the server's. `scheme` is the server's own, whose default port a Host may name."""
     try:
         # RFC 9112 §3.2: a server "MUST respond with a 400 (Bad Request) status code to any HTTP/1.1
         # request message ... that contains more than one Host header field line" (h11 does so
@@ -95,7 +95,7 @@ def rebinding_refusal(
         host = one_field(field_values(headers, b"host"), "Host", "§7.2; RFC 9112 §3.2")
     except RepeatedField as repeated:
         return transport_refusal(400, str(repeated))
-    if host is None or not _listed(host, hosts):
+    if host is None or not _listed(host, hosts, scheme):
         # RFC 9110 §15.5.20: 421 for a request directed at a server that will not answer for
         # that authority; a DNS-rebinding page's requests carry the attacker's name.
         named = NO_HOST if host is None else f"Host {host!r} is not a name this MCP server answers to"
@@ -104,7 +104,7 @@ def rebinding_refusal(
         origin = one_origin(headers)
     except RepeatedField as repeated:
         return transport_refusal(403, f"{repeated}: {TWO_ORIGINS}")
-    if origin and not _listed(origin, origins):
+    if origin and normalized_origin(origin) not in {normalized_origin(own) or own for own in origins}:
         # MCP Streamable HTTP, Security: servers MUST validate the Origin header; "If the Origin
         # header is present and invalid, servers MUST respond with HTTP 403 Forbidden".
         return transport_refusal(
@@ -115,16 +115,18 @@ def rebinding_refusal(
     return None
 
 
-def _listed(value: str, allowed: Sequence[str]) -> bool:
-    # A host name, and an origin's scheme and host, compare case-insensitively (RFC 9110 §4.2.3,
-    # RFC 3986 §3.1 and §3.2.2): `MCP.EXAMPLE.COM` is this server's name too.
+def _listed(value: str, allowed: Sequence[str], scheme: str) -> bool:
+    # A host name compares case-insensitively, and a port that is the scheme's default as no port
+    # (RFC 9110 §4.2.3, RFC 3986 §3.2.2): `MCP.EXAMPLE.COM` and `mcp.example.com:443` (https) are
+    # this server's name too (`normalized_authority`).
     # `name:*` is the name with a port, and a port is digits (RFC 3986 §3.2.3): read as a mere
     # prefix, `127.0.0.1:*` let `127.0.0.1:80.evil.example` through.
     # The entry itself is no Host (RFC 9110 §7.2: port = *DIGIT): a request naming `localhost:*`
     # matched the entry `localhost:*` as written.
     value = value.lower()
+    authority = normalized_authority(value, scheme)
     return bool(value) and any(
-        _is_port_after(entry[:-1], value) if entry.endswith(":*") else value == entry
+        _is_port_after(entry[:-1], value) if entry.endswith(":*") else authority == normalized_authority(entry, scheme)
         for entry in (entry.lower() for entry in allowed)
     )
 
