@@ -9,12 +9,18 @@ sends a different string from one opened as `127.0.0.1`, so both forms are liste
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .authorization_server.client_ids import judge_published_document
+from .authorization_server.errors import OAuthError
+from .authorization_server.state import AuthorizationServerState
 from .bounded_json import parse_json
 from .local_files import read_regular_file
+from .metadata_host import document_body
+from .rfc7517 import private_key_member
 
 
 @dataclass(frozen=True)
@@ -112,17 +118,23 @@ class ClientDocumentError(ValueError):
 _URL_SAFE_NAME = re.compile(r"[A-Za-z0-9._~-]+")
 
 
-def read_client_document(path: Path, url_for: Any, max_bytes: int) -> tuple[str, dict[str, Any]]:
-    """A user's own document from `path`, published at `/<file name>`; returns (url, document).
+def read_client_document(
+    path: Path, url_for: Callable[[str], str], auth_server: AuthorizationServerState
+) -> tuple[str, bytes]:
+    """A user's own document from `path`, to be published at `/<file name>` for `auth_server`;
+    returns (url, the bytes to serve), or refuses it, naming the rule, as the AS would refuse it at
+    a client's /authorize: README's banner lists under "Client ids you can use" only what the AS
+    then accepts.
 
     A missing `client_id` is filled in with the URL it will be served at; a different one is an
     error now rather than an `invalid_client` later (CIMD §4: it MUST equal the URL exactly).
-    A document over `max_bytes`, the most the AS fetches (CIMD §8.7), is refused unread: a path
-    such as /dev/zero never ends."""
+    A document over the most the AS fetches (CIMD §8.7) is refused unread: a path such as
+    /dev/zero never ends."""
+    max_bytes = auth_server.policy.max_document_bytes
     try:
         data = read_regular_file(path, max_bytes)
-        # Read as the AS will read it (the bounded parser: no duplicate names, no NaN, 32 levels),
-        # so a document it would refuse is refused here, naming the rule, not at the handshake.
+        # Read with the bounded parser (no duplicate names, no NaN), so that a rule it breaks is
+        # named with this file's own text; the AS's reading of the served bytes follows below.
         document = None if len(data) > max_bytes else parse_json(data, what="the document")
     except (OSError, ValueError) as exc:
         raise ClientDocumentError(f"--client-document {path}: {exc}") from None
@@ -144,4 +156,28 @@ def read_client_document(path: Path, url_for: Any, max_bytes: int) -> tuple[str,
         raise ClientDocumentError(
             f"--client-document {path}: client_id {document['client_id']!r} must be exactly the URL it is served at, {url!r} (CIMD §4)"
         )
-    return url, document
+    if found := private_key_member(document.get("jwks")):
+        # Refused whatever the AS's policy (the naive AS takes it): the host serves the document to
+        # anyone who asks, and the private key with it.
+        raise ClientDocumentError(
+            f"--client-document {path}: jwks contains private key material ({found}), which the documents host "
+            "would serve to anyone; a document publishes public keys only (CIMD §4.1, RFC 7517 §4)"
+        )
+    body = document_body(document)  # what the host serves: its client_id filled in, written with indents
+    if len(body) > max_bytes:
+        raise ClientDocumentError(
+            f"--client-document {path}: {len(body)} bytes as served (its client_id filled in, written with indents), "
+            f"over the {max_bytes} the AS fetches of a document (CIMD §8.7)"
+        )
+    if auth_server.capabilities.cimd_usable:
+        # The AS's own checks of the id, the served bytes and the URLs inside: the same code as its
+        # fetch runs. With CIMD off (--http, --no-cimd) it refuses every URL client_id unread, and
+        # the banner lists no document, saying that CIMD is off and why.
+        try:
+            judge_published_document(url, body, auth_server.cimd)
+        except OAuthError as refused:
+            raise ClientDocumentError(
+                f"--client-document {path}: the AS would refuse {url} as a client_id ({refused.error}): "
+                f"{refused.description}"
+            ) from None
+    return url, body

@@ -240,7 +240,7 @@ async def serving(
             served.client_ids.append((url, ready.who))
         taken = {ready.path: ready.who for ready in READY_DOCUMENTS}
         for path in client_documents:
-            url, document = read_client_document(path, documents.url, lab.policy.max_document_bytes)
+            url, body = read_client_document(path, documents.url, lab.auth_server)
             if f"/{path.name}" in taken:
                 # Published at the same path, one document silently replaced the other, and the
                 # banner listed both at one URL.
@@ -248,7 +248,8 @@ async def serving(
                     f"--client-document {path}: {url} already serves {taken[f'/{path.name}']}; give the file another name"
                 )
             taken[f"/{path.name}"] = f"your document {path}"
-            documents.publish(f"/{path.name}", document, cache_control="max-age=60")
+            # The bytes judged as the AS will judge them (client_documents), not written out again.
+            documents.publish(f"/{path.name}", body, cache_control="max-age=60")
             served.client_ids.append((url, f"your document {path}"))
         # Off loopback (0.0.0.0: every interface) the lab cannot know the name its clients use, so
         # any Host is taken. On a loopback address it names (127.0.0.2, over --http) the Host gates

@@ -4,6 +4,7 @@ directory or trace file it cannot use, a client document the AS would refuse (CI
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lab_servers import load_trace
+from lab_servers import NAIVE, Lab, load_trace
 from lab_servers.client_documents import ClientDocumentError, read_client_document
 from lab_servers.local_ca import ensure_local_ca
 from lab_servers.serve import serving
@@ -77,10 +78,10 @@ def test_a_users_client_document_is_read_no_further_than_the_as_would_fetch(tmp_
     document = tmp_path / "client.json"
     document.write_text('{"client_name": "' + "x" * 6000 + '"}', encoding="utf-8")
     with pytest.raises(ClientDocumentError, match=re.escape("over 5120 bytes")):
-        read_client_document(document, lambda path: f"https://127.0.0.1:1{path}", max_bytes=5 * 1024)
+        read_client_document(document, lambda path: f"https://127.0.0.1:1{path}", Lab().auth_server)
     if Path("/dev/zero").exists():
         with pytest.raises(ClientDocumentError, match=re.escape("/dev/zero is a device, not a file the lab reads")):
-            read_client_document(Path("/dev/zero"), lambda path: f"https://127.0.0.1:1{path}", max_bytes=5 * 1024)
+            read_client_document(Path("/dev/zero"), lambda path: f"https://127.0.0.1:1{path}", Lab().auth_server)
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
@@ -91,7 +92,7 @@ def test_a_named_pipe_is_refused_unread_where_it_hung_serve_before_its_banner(tm
     pipe = tmp_path / "doc.json"
     os.mkfifo(pipe)
     with pytest.raises(ClientDocumentError, match="is a named pipe, not a file the lab reads"):
-        read_client_document(pipe, lambda path: f"https://127.0.0.1:1{path}", max_bytes=5 * 1024)
+        read_client_document(pipe, lambda path: f"https://127.0.0.1:1{path}", Lab().auth_server)
     with pytest.raises(OSError, match="is a named pipe"):
         load_trace(pipe)
     tls = tmp_path / "tls"
@@ -143,7 +144,86 @@ def test_a_users_client_document_the_as_would_refuse_is_refused_at_start_naming_
     document = tmp_path / "client.json"
     document.write_text(text, encoding="utf-8")
     with pytest.raises(ClientDocumentError, match=re.escape(rule)):
-        read_client_document(document, lambda path: f"https://127.0.0.1:1{path}", max_bytes=5 * 1024)
+        read_client_document(document, lambda path: f"https://127.0.0.1:1{path}", Lab().auth_server)
+
+
+REDIRECT_URIS = ["http://localhost:3030/callback"]
+ED25519_PUBLIC = {"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}
+
+
+@pytest.mark.parametrize(
+    ("document", "rule"),
+    [
+        (
+            {"client_name": "k", "redirect_uris": REDIRECT_URIS, "token_endpoint_auth_method": "private_key_jwt",
+             "jwks": {"keys": [{**ED25519_PUBLIC, "d": "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A"}]}},
+            "jwks contains private key material (key 0 holds the private member 'd')",
+        ),
+        (
+            {"client_name": "s", "redirect_uris": REDIRECT_URIS, "token_endpoint_auth_method": "none", "client_secret": "hunter2"},
+            "the document contains client_secret; a CIMD client MUST NOT have a shared secret (section 4.1)",
+        ),
+        (
+            {"client_name": "s", "redirect_uris": REDIRECT_URIS, "token_endpoint_auth_method": "client_secret_basic"},
+            "token_endpoint_auth_method 'client_secret_basic' is a shared-secret method, forbidden in a document",
+        ),
+        ({"client_name": "nr"}, "the document has no redirect_uris; MCP requires client_id, client_name and redirect_uris"),
+        (
+            {"client_name": "r", "redirect_uris": ["http://app.example/callback"]},
+            "must use https, or http on a loopback host",
+        ),
+        (
+            {"client_name": "j", "redirect_uris": REDIRECT_URIS, "token_endpoint_auth_method": "private_key_jwt"},
+            "private_key_jwt needs the client's public keys in jwks or jwks_uri",
+        ),
+        (
+            {"client_name": "u", "redirect_uris": REDIRECT_URIS, "token_endpoint_auth_method": "private_key_jwt",
+             "jwks_uri": "https://169.254.169.254/keys"},
+            "jwks_uri host 169.254.169.254 resolves to special-use address",
+        ),
+        ({"client_name": "d", "redirect_uris": REDIRECT_URIS, "x": [[[[[[[[1]]]]]]]]}, "nested deeper than 8 levels"),
+        (
+            {"client_name": "b", "redirect_uris": REDIRECT_URIS, "x": list(range(1100))},
+            "bytes as served (its client_id filled in, written with indents), over the 5120",
+        ),
+    ],
+    ids=["private-key", "client-secret", "secret-method", "no-redirect-uris", "http-redirect-uri", "no-keys",
+         "jwks-uri-special-use", "nested-9-deep", "over-5-kib-as-served"],
+)  # fmt: skip
+def test_a_document_the_as_would_refuse_at_authorize_is_refused_at_start_naming_the_rule(
+    tmp_path: Path, document: dict[str, object], rule: str
+) -> None:
+    # The banner lists under "Client ids you can use" only what the AS then accepts (README): serve
+    # published all of these, listed them, and the AS refused each at a client's /authorize.
+    path = tmp_path / "client.json"
+    path.write_text(json.dumps(document, separators=(",", ":")), encoding="utf-8")
+    with pytest.raises(ClientDocumentError, match=re.escape(rule)):
+        read_client_document(path, lambda path: f"https://127.0.0.1:1{path}", Lab().auth_server)
+
+
+def test_a_document_the_as_accepts_is_served_as_the_bytes_it_was_judged_by(tmp_path: Path) -> None:
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps({"client_name": "mine", "redirect_uris": REDIRECT_URIS}), encoding="utf-8")
+    url, body = read_client_document(path, lambda path: f"https://127.0.0.1:1{path}", Lab().auth_server)
+    assert url == "https://127.0.0.1:1/mine.json" and json.loads(body)["client_id"] == url
+
+
+def test_a_private_key_is_never_published_even_for_an_as_that_would_take_it(tmp_path: Path) -> None:
+    # The naive AS accepts a jwks with a private member; the documents host would serve the key
+    # to anyone who asked (CIMD §4.1: public keys only).
+    path = tmp_path / "client.json"
+    leaked = {**ED25519_PUBLIC, "d": "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A"}
+    path.write_text(json.dumps({"client_name": "k", "redirect_uris": REDIRECT_URIS, "jwks": {"keys": [leaked]}}))
+    with pytest.raises(ClientDocumentError, match=re.escape("which the documents host would serve to anyone")):
+        read_client_document(path, lambda path: f"https://127.0.0.1:1{path}", Lab(policy=NAIVE).auth_server)
+
+
+async def test_serve_refuses_at_start_a_document_its_as_would_refuse(tls_dir: Path, tmp_path: Path) -> None:
+    path = tmp_path / "secret.json"
+    path.write_text(json.dumps({"client_name": "s", "redirect_uris": REDIRECT_URIS, "client_secret": "hunter2"}))
+    with pytest.raises(ClientDocumentError, match=re.escape("a CIMD client MUST NOT have a shared secret")):
+        async with serving(mcp_port=0, as_port=0, documents_port=0, tls_directory=tls_dir, client_documents=(path,)):
+            pass
 
 
 @pytest.mark.parametrize(
@@ -167,7 +247,7 @@ def test_a_client_document_whose_name_is_no_url_path_segment_is_refused(tmp_path
     document = tmp_path / name
     document.write_text('{"client_name": "mine", "redirect_uris": ["http://127.0.0.1:9/cb"]}', encoding="utf-8")
     with pytest.raises(ClientDocumentError, match=re.escape("takes letters, digits and - . _ ~ only (RFC 3986")):
-        read_client_document(document, lambda path: f"http://127.0.0.1:1{path}", max_bytes=5 * 1024)
+        read_client_document(document, lambda path: f"http://127.0.0.1:1{path}", Lab().auth_server)
 
 
 async def test_two_client_documents_at_one_url_are_refused_naming_both(tmp_path: Path) -> None:

@@ -166,11 +166,15 @@ async def fetch_document(
         fetched = await defensive_fetch(url, what=what, http=http, resolve=resolve, policy=policy)
     except FetchRefused as refused:
         raise reject(refused.rule) from None
+    document = parse_document(fetched.body, policy, what)
+    return FetchedDocument(url, fetched.served_from, fetched.address, document, fetched.caching)
+
+
+def parse_document(body: bytes, policy: ASPolicy, what: str = "client_id") -> Any:
     try:
-        document = parse_json(fetched.body, document_json_limits(policy), what=f"the {what} document")
+        return parse_json(body, document_json_limits(policy), what=f"the {what} document")
     except JsonRejected as rejected:
         raise reject(f"{rejected.rule}; a document must be valid JSON (§4)") from None
-    return FetchedDocument(url, fetched.served_from, fetched.address, document, fetched.caching)
 
 
 def document_json_limits(policy: ASPolicy) -> JsonLimits:

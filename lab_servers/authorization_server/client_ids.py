@@ -6,9 +6,11 @@ caller.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..rfc3986 import shown
 from .capabilities import ASCapabilities
-from .cimd import CimdResolver
+from .cimd import CimdResolver, check_client_id_url, check_document, check_document_urls, parse_document
 from .clients import MAX_CLIENT_ID_CHARS, Client, ClientRegistry, looks_like_url
 from .errors import OAuthError
 
@@ -19,16 +21,7 @@ async def resolve_client(
     """The `client_id` → client decision (MCP §5.1.3 flow): URL ids are resolved by fetching and
     validating their document, where the AS takes CIMD; any other id must be a record this AS
     holds. A refusal names only the ways in `capabilities` offers."""
-    if not client_id:
-        raise OAuthError("invalid_request", "client_id is required (OAuth 2.1 §4.1.1)")
-    if len(client_id) > MAX_CLIENT_ID_CHARS:
-        # Checked before any lookup or fetch: a CIMD document must contain its own client_id
-        # (CIMD §4) within the AS's size cap, and minted ids are 28 characters.
-        raise OAuthError(
-            "invalid_client",
-            f"client_id is {len(client_id)} characters long; no client_id longer than {MAX_CLIENT_ID_CHARS} is valid here",
-            401,
-        )
+    _check_length(client_id)
     if looks_like_url(client_id) and client_id not in registry.records:
         if not capabilities.cimd_usable:
             # Advertised and enforced alike (ASCapabilities): an AS without CIMD fetches nothing.
@@ -51,3 +44,31 @@ async def resolve_client(
             401,
         )
     return client
+
+
+def _check_length(client_id: str) -> None:
+    if not client_id:
+        raise OAuthError("invalid_request", "client_id is required (OAuth 2.1 §4.1.1)")
+    if len(client_id) > MAX_CLIENT_ID_CHARS:
+        # Checked before any lookup or fetch: a CIMD document must contain its own client_id
+        # (CIMD §4) within the AS's size cap, and minted ids are 28 characters.
+        raise OAuthError(
+            "invalid_client",
+            f"client_id is {len(client_id)} characters long; no client_id longer than {MAX_CLIENT_ID_CHARS} is valid here",
+            401,
+        )
+
+
+def judge_published_document(client_id: str, body: bytes, cimd: CimdResolver) -> dict[str, Any]:
+    """What `resolve_client` decides of a CIMD `client_id` whose URL serves `body`, without the
+    fetch: the checks of the id, of the document and of the URLs inside it, by the resolver's
+    own policy and its AS's metadata. For a host that publishes documents for this AS (`serve
+    --client-document`), so that one the AS would refuse is refused before anyone is sent to it.
+    An `OAuthError` naming the rule, as at /authorize; the checked document otherwise."""
+    _check_length(client_id)
+    policy = cimd.policy
+    check_client_id_url(client_id, policy)
+    # The steps of `CimdResolver._fetch_and_judge` after its fetch, in its order.
+    document = check_document(client_id, parse_document(body, policy), policy, cimd.as_metadata())
+    check_document_urls(document, policy, cimd.resolve_host)
+    return document

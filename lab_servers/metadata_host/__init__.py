@@ -35,6 +35,24 @@ class HostedResponse:
     delay_seconds: float = 0.0
 
 
+def document_body(document: Any) -> bytes:
+    """The bytes `MetadataHost.publish` serves for `document`: bytes as they are, a str encoded,
+    anything else written as JSON."""
+    if isinstance(document, bytes):
+        return document
+    if isinstance(document, str):
+        return document.encode()
+    try:
+        # allow_nan=False: NaN and Infinity are no JSON numbers (RFC 8259 §6); json.dumps
+        # wrote them, and the host served a document no JSON parser need accept.
+        return json.dumps(document, indent=2, allow_nan=False).encode()
+    except (TypeError, ValueError) as error:  # a set, bytes inside, a date, a cycle, NaN…
+        raise TypeError(
+            f"the document cannot be written as JSON ({error}): a client metadata document is a JSON "
+            "object (CIMD §4) of dicts, lists, strings, numbers (not NaN or Infinity, RFC 8259 §6), True, False and None"
+        ) from None
+
+
 class MetadataHost:
     """An ASGI app serving whatever has been published at each path."""
 
@@ -63,20 +81,7 @@ class MetadataHost:
         _check_field_value("content_type", content_type, "application/json")
         if cache_control is not None:
             _check_field_value("cache_control", cache_control, "max-age=300")
-        if isinstance(document, bytes):
-            body = document
-        elif isinstance(document, str):
-            body = document.encode()
-        else:
-            try:
-                # allow_nan=False: NaN and Infinity are no JSON numbers (RFC 8259 §6); json.dumps
-                # wrote them, and the host served a document no JSON parser need accept.
-                body = json.dumps(document, indent=2, allow_nan=False).encode()
-            except (TypeError, ValueError) as error:  # a set, bytes inside, a date, a cycle, NaN…
-                raise TypeError(
-                    f"the document cannot be written as JSON ({error}): a client metadata document is a JSON "
-                    "object (CIMD §4) of dicts, lists, strings, numbers (not NaN or Infinity, RFC 8259 §6), True, False and None"
-                ) from None
+        body = document_body(document)
         headers = {"content-type": content_type}
         if cache_control is not None:
             headers["cache-control"] = cache_control
