@@ -52,6 +52,7 @@ from .rfc9112 import Rfc9112, ServerAsAWhole
 from .serve_outbound import connect_outside
 from .serve_sockets import (
     CANONICAL_HOST,
+    GRACEFUL_SHUTDOWN_SECONDS,
     LISTEN_BACKLOG,
     MAX_CONNECTIONS,
     MAX_REQUEST_HEAD_BYTES,
@@ -71,7 +72,7 @@ from .serve_tls import (
     server_context,
     tls_handshakes,
 )
-from .serve_trace import TraceRecorder, print_and_save
+from .serve_trace import TraceRecorder, print_and_save, record_socket_answers
 from .trace import Exchange
 
 
@@ -261,7 +262,9 @@ async def serving(
             (lab.auth_server.app, "off", oauth_refusal),
             (documents, "off", refuse_as_invalid_request),
         ]
-        http = limited_protocol(request_deadline, write_stall, max_connections)
+        # What the sockets answer themselves (a 408, 414, 431, 501 or 400) is an exchange too.
+        answered = record_socket_answers(lab.trace, lab.clock.now)
+        http = limited_protocol(request_deadline, write_stall, max_connections, answered)
         context = server_context(ca.server_certificate, ca.server_key) if ca else None
         for (app, lifespan, refusal), port in zip(apps, ports, strict=True):
             # A foreign Host or Origin is refused first (403); a loopback alias is told the canonical name (421).
@@ -282,7 +285,7 @@ async def serving(
                 # after they stop); here its records reach the root logger like any other.
                 log_config=None,
                 lifespan=lifespan,
-                timeout_graceful_shutdown=5,
+                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
                 # uvicorn is given no certificate: `serve_tls` does TLS, so that a connection counts
                 # from its accept and its handshake has a deadline.
                 http=tls_handshakes(http, context, handshake_seconds=tls_handshake, shutdown_seconds=tls_shutdown)

@@ -11,6 +11,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 import h11
@@ -43,6 +44,9 @@ WRITE_STALL_SECONDS = 10.0
 # (`rfc9112.oversized_head`) before h11 parses it. A browser's request head is 1-2 KiB; a long
 # `Cookie` header is the most that grows it.
 MAX_REQUEST_HEAD_BYTES = 16 * 1024
+# How long a stopping server waits for the requests in flight before it cancels them (uvicorn's
+# `timeout_graceful_shutdown`); one cancelled is answered 503 (`serve_trace`).
+GRACEFUL_SHUTDOWN_SECONDS = 5
 # Open connections per server, each served: a connection opened past the limit is answered 503
 # and closed at once, so connections that never finish a request cannot use up the process's file
 # descriptors (macOS allows 256 by default; three servers at their limit stay under it).
@@ -51,6 +55,29 @@ MAX_CONNECTIONS = 64
 # accepts (logging each failure) every time the listening socket is ready while descriptors are
 # exhausted. asyncio's own default.
 LISTEN_BACKLOG = 100
+
+
+@dataclass(frozen=True)
+class SocketAnswer:
+    """An answer the protocol wrote itself, past every application, for the trace (`serve_trace`).
+    For a request an application was reading (a 408 or 400 while its body arrived) it is left in
+    that request's scope under `SOCKET_ANSWER`, for its recorder; for one no application had (its
+    head too long, unparsable or never whole) it carries what arrived of the head and who sent it."""
+
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: str
+    head: bytes = b""
+    client: tuple[str, int] | None = None
+    server: tuple[str, int | None] | None = None
+    scheme: str = "http"
+
+
+SOCKET_ANSWER = "lab_servers.socket_answer"
+
+
+def _unrecorded(_answer: SocketAnswer) -> None:
+    return None
 
 
 class LimitedH11Protocol(H11Protocol):
@@ -65,8 +92,10 @@ class LimitedH11Protocol(H11Protocol):
     request_deadline = REQUEST_DEADLINE_SECONDS
     write_stall = WRITE_STALL_SECONDS
     max_connections = MAX_CONNECTIONS
+    answered: Callable[[SocketAnswer], None] = staticmethod(_unrecorded)  # answers no application saw
     _deadline: asyncio.TimerHandle | None = None
     _stalled: asyncio.TimerHandle | None = None
+    _head = b""  # what had arrived of the request h11 was to parse next, kept for `answered`
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -83,14 +112,17 @@ class LimitedH11Protocol(H11Protocol):
         # Called for every read and when a kept connection turns to its next (pipelined) request:
         # a head is judged whole before h11 parses it, however it was split across reads.
         if self.conn.their_state is h11.IDLE:
-            too_large = oversized_head(self.conn.trailing_data[0], MAX_REQUEST_HEAD_BYTES)
+            arrived = self.conn.trailing_data[0]
+            # Kept before h11 reads it: a head it cannot parse is gone from its buffer when it says so.
+            self._head = arrived[:MAX_REQUEST_HEAD_BYTES]
+            too_large = oversized_head(arrived, MAX_REQUEST_HEAD_BYTES)
             if too_large is not None:
                 what = "request line" if too_large == 414 else "request line and headers"
                 self._answer_and_close(
                     too_large, f"this server reads a {what} of at most {MAX_REQUEST_HEAD_BYTES} bytes"
                 )
                 return
-            coding = unknown_transfer_coding(self.conn.trailing_data[0])
+            coding = unknown_transfer_coding(arrived)
             if coding is not None:
                 self._answer_and_close(
                     501, f"this server implements no transfer coding {coding!r}, chunked alone (RFC 9112 §6.1, §7)"
@@ -143,6 +175,8 @@ class LimitedH11Protocol(H11Protocol):
             self.cycle.message_event.set()
         if unanswered:
             seconds = f"{self.request_deadline:g}"
+            if self.conn.their_state is h11.IDLE:  # its head still arriving: what came is what it was
+                self._head = self.conn.trailing_data[0][:MAX_REQUEST_HEAD_BYTES]
             self._answer_and_close(408, f"the request did not arrive whole within {seconds} s")
         else:  # answered before its whole body came (a 413, a 401): the rest is not waited for
             self.transport.close()
@@ -190,18 +224,48 @@ class LimitedH11Protocol(H11Protocol):
         body = message.encode()
         # uvicorn's Date (and Server), as on its own answers: RFC 9110 §6.6.1, an origin server with
         # a clock "MUST generate a Date header field in all ... 4xx (Client Error) responses".
-        uvicorns = b"".join(k + b": " + v + b"\r\n" for k, v in self.server_state.default_headers).decode("latin-1")
-        head = f"HTTP/1.1 {status} {reason}\r\n{uvicorns}content-type: text/plain; charset=utf-8\r\n"
-        self.transport.write(f"{head}content-length: {len(body)}\r\nconnection: close\r\n\r\n".encode() + body)
+        fields = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in self.server_state.default_headers]
+        fields += [
+            ("content-type", "text/plain; charset=utf-8"),
+            ("content-length", str(len(body))),
+            ("connection", "close"),
+        ]
+        head = "".join(f"{name}: {value}\r\n" for name, value in fields)
+        self.transport.write(f"HTTP/1.1 {status} {reason}\r\n{head}\r\n".encode("latin-1") + body)
         self.transport.close()
+        self._record(SocketAnswer(status, tuple(fields), message))
+
+    def _record(self, answer: SocketAnswer) -> None:
+        """Tell the trace what was answered: serve prints every exchange, and these too (README).
+        A connection refused at its accept (503), or one that sent nothing before its deadline,
+        brought no request: there is no exchange to show."""
+        cycle = self.cycle
+        if cycle is not None and cycle.more_body and not cycle.response_complete:
+            # Its body was arriving, its application reading it: the recorder it runs behind
+            # writes the exchange down, with this answer, once the application lets go of it
+            # (`http.disconnect`: a 408 was no client hanging up).
+            cycle.scope[SOCKET_ANSWER] = answer  # type: ignore[literal-required]
+        elif self._head:
+            self.answered(
+                replace(answer, head=self._head, client=self.client, server=self.server, scheme=self.scheme or "http")
+            )
 
 
 def limited_protocol(
-    request_deadline: float, write_stall: float = WRITE_STALL_SECONDS, max_connections: int = MAX_CONNECTIONS
+    request_deadline: float,
+    write_stall: float = WRITE_STALL_SECONDS,
+    max_connections: int = MAX_CONNECTIONS,
+    answered: Callable[[SocketAnswer], None] = _unrecorded,
 ) -> type[LimitedH11Protocol]:
     """The protocol class to pass as `uvicorn.Config(http=…)`, with `limit_concurrency` set to
-    `uvicorn_limit(max_connections)`."""
-    attributes = {"request_deadline": request_deadline, "write_stall": write_stall, "max_connections": max_connections}
+    `uvicorn_limit(max_connections)`. `answered` is told each answer the protocol writes itself to
+    a request no application saw (`serve_trace.record_socket_answers`)."""
+    attributes = {
+        "request_deadline": request_deadline,
+        "write_stall": write_stall,
+        "max_connections": max_connections,
+        "answered": staticmethod(answered),
+    }
     return type("LimitedH11ProtocolOfOneServer", (LimitedH11Protocol,), attributes)
 
 

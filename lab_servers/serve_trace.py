@@ -3,10 +3,11 @@ bounds on what it keeps, since a served process answers strangers for as long as
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import anyio
 from starlette.requests import ClientDisconnect
@@ -14,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .network.http1 import NO_CONTENT
 from .rfc9112 import absolute_form_authority, is_host_field, request_target_form
+from .serve_sockets import GRACEFUL_SHUTDOWN_SECONDS, SOCKET_ANSWER, SocketAnswer
 from .trace import BodyTap, Exchange, Headers, Trace
 
 # A served process lives as long as its user wants and answers anyone, so what it keeps in memory
@@ -29,6 +31,13 @@ MAX_SERVED_HEADERS = 40  # a browser sends ~20; 16 KiB of tiny headers cost ~0.5
 # How long an answer waits for the rest of a body its app left unread, for the trace (below): a
 # client sends its body with its head, so this is spent only on one that does not send it.
 UNREAD_BODY_SECONDS = 1.0
+# Who ended an exchange no one answered, as the trace says it (RFC 9110 §15.5.9's 408 and an answer
+# to a serve stopping are answers, recorded as such).
+HUNG_UP = "no response: the client closed its connection before its request was read whole"
+STOPPING = (
+    "serve stopped before this request was answered: it was still in flight when the graceful shutdown's "
+    f"{GRACEFUL_SHUTDOWN_SECONDS} s had passed (RFC 9110 §15.6.4: 503, try again once serve is back)"
+)
 
 
 def print_and_save(trace: Trace, on_exchange: Callable[[Exchange], None]) -> None:
@@ -62,7 +71,8 @@ class TraceRecorder:
         # An app may send a body anyway (Starlette answers HEAD with GET's), which h11 drops on the
         # socket: the trace keeps none either, as the in-process network (`network.asgi`) does.
         response: dict[str, Any] = {"status": None, "headers": (), "content": scope["method"] != "HEAD"}
-        request: dict[str, Any] = {"ended": False, "unread": ""}  # its body read to its end; what the trace says if not
+        # Its body read to its end; what the trace says if not; whether the server said it was gone.
+        request: dict[str, Any] = {"ended": False, "unread": "", "disconnected": False}
 
         async def recording_receive() -> Message:
             message = await receive()
@@ -70,7 +80,7 @@ class TraceRecorder:
                 request_body.add(message.get("body", b""))
                 request["ended"] = not message.get("more_body", False)
             else:  # http.disconnect: no more of it will come
-                request["ended"] = True
+                request["ended"] = request["disconnected"] = True
             return message
 
         async def recording_send(message: Message) -> None:
@@ -93,14 +103,30 @@ class TraceRecorder:
             await self.app(scope, recording_receive, recording_send)
         except ClientDisconnect:
             # The connection ended before the request was read whole: the client hung up, or its
-            # deadline passed (`serve_sockets`). uvicorn hands the app `http.disconnect` and
-            # Starlette's body reader raises this; uvicorn printed it as "Exception in ASGI
-            # application" with a traceback, for every stranger who closes a socket early. It is
-            # no server error and there is no one left to answer (uvicorn drops whatever the app
-            # sends after `http.disconnect`, the 500 Starlette sends on the way out too; the ASGI
-            # spec lets a server raise an OSError there instead, which would end up here no more).
-            gone = "no response: the client's connection ended before its request was read whole"
+            # deadline passed and `serve_sockets` answered 408 (SOCKET_ANSWER, below). uvicorn hands
+            # the app `http.disconnect` and Starlette's body reader raises this; uvicorn printed it
+            # as "Exception in ASGI application" with a traceback, for every stranger who closes a
+            # socket early. It is no server error and there is no one left to answer (uvicorn drops
+            # whatever the app sends after `http.disconnect`, the 500 Starlette sends on the way
+            # out too; the ASGI spec lets a server raise an OSError there instead, which would end
+            # up here no more).
+            gone = HUNG_UP
+        except asyncio.CancelledError:
+            # serve is stopping: uvicorn cancels a request still in flight once its graceful
+            # shutdown has passed, and answered one not yet begun 500 "Internal Server Error", for
+            # no error of the server's; the trace showed no status and no error at all ("→ None").
+            if response["status"] is None and not request["disconnected"]:
+                await _answer_stopping(send, response, response_body)
+            raise
         finally:
+            answered = scope.get(SOCKET_ANSWER)
+            if isinstance(answered, SocketAnswer):  # the server's own 408 or 400, past the app
+                gone = None
+                response.update(status=answered.status, headers=answered.headers)
+                response_body = BodyTap()
+                response_body.add(answered.body.encode())
+            elif response["status"] is None and request["disconnected"]:
+                gone = HUNG_UP
             headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"])
             named = dict(headers)
             host, target = _target(scope, named.get("host", ""))
@@ -121,6 +147,55 @@ class TraceRecorder:
                 error=gone,
                 at=self.clock_now(),
             )
+
+
+async def _answer_stopping(send: Send, response: dict[str, Any], body: BodyTap) -> None:
+    text = STOPPING.encode()
+    headers = (("content-type", "text/plain; charset=utf-8"), ("content-length", str(len(text))))
+    response.update(status=503, headers=headers)
+    body.add(text)
+    await send(
+        {"type": "http.response.start", "status": 503, "headers": [(k.encode(), v.encode()) for k, v in headers]}
+    )
+    await send({"type": "http.response.body", "body": text})
+
+
+def record_socket_answers(trace: Trace, clock_now: Callable[[], int]) -> Callable[[SocketAnswer], None]:
+    """What `serve_sockets` is to tell of an answer it wrote to a request no application saw (a
+    414, 431 or 501 before its head was parsed, a 400 to a head h11 could not parse, a 408 to one
+    that never came whole): an exchange in the trace, printed and saved like any other, made of
+    what arrived of the head. They were in neither the console nor --trace-file."""
+
+    def record(answer: SocketAnswer) -> None:
+        seq = trace.start()
+        lines = answer.head.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+        method, _, rest = lines[0].partition(" ")
+        raw_path = rest.rpartition(" ")[0] if rest.endswith((" HTTP/1.1", " HTTP/1.0")) else rest
+        headers = tuple((n.strip().lower(), v.strip()) for n, _, v in (line.partition(":") for line in lines[1:]))
+        client, server = answer.client or ("?", 0), answer.server or ("?", 0)
+        named = dict(headers)
+        path, _, query = raw_path.partition("?")
+        scope = {"method": method, "path": unquote(path), "raw_path": raw_path.encode("latin-1"), "scheme": answer.scheme,
+                 "query_string": query.encode("latin-1")}  # fmt: skip
+        address = f"[{server[0]}]" if ":" in server[0] else server[0]  # RFC 3986 §3.2.2
+        host, target = _target(scope, named.get("host", f"{address}:{server[1]}"))
+        trace.record(
+            seq,
+            caller=named.get("user-agent", "").split(" ")[0] or client[0],
+            host=host,
+            address=client[0],
+            method=method,
+            url=target,
+            request_headers=headers,
+            request_body="",
+            status=answer.status,
+            response_headers=answer.headers,
+            response_body=answer.body,
+            error=None,
+            at=clock_now(),
+        )
+
+    return record
 
 
 async def _read_what_was_left(receive: Receive, body: BodyTap, scope: Scope) -> str:

@@ -22,6 +22,7 @@ import pytest
 from lab_servers import Lab, StepError, default_client_metadata
 from lab_servers.network import LabNetwork
 from lab_servers.sdk import whoami_over_tls
+from lab_servers.serve_trace import HUNG_UP
 from lab_servers.story import (
     SERVICE_CLIENT_ID,
     add_downstream_api,
@@ -326,7 +327,7 @@ async def test_served_clients_that_hang_up_mid_request_leave_the_lab_fine_for_th
     # its client went is recorded unanswered, never as the client's error (a 400 "the form body
     # could not be read", a -32700 "not valid JSON" for a tool call sent whole); the document the
     # AS fetched for a client that had already gone was fetched all the same.
-    gone = "no response: the client's connection ended before its request was read whole"
+    gone = HUNG_UP  # "no response: the client closed its connection before its request was read whole"
     assert ("POST", "register", None, gone) in hung_up and ("POST", "token", None, gone) in hung_up
     assert ("POST", "mcp", None, gone) in hung_up  # half a tool call
     assert unanswered == {((), "")}  # nor any of the 500 Starlette sends after uvicorn's disconnect

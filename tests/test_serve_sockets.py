@@ -18,6 +18,8 @@ import pytest
 from lab_servers.client_documents import ClientDocumentError
 from lab_servers.serve import serving
 from lab_servers.serve_sockets import address_option, bind, url_host, uvicorn_limit
+from lab_servers.serve_trace import HUNG_UP, STOPPING, TraceRecorder
+from lab_servers.trace import Exchange, Trace
 
 from .serve_helpers import served, tls_dir, trusting
 
@@ -170,6 +172,70 @@ async def test_a_request_that_has_not_arrived_whole_by_the_deadline_is_answered_
         for answer in await asyncio.gather(send_and_wait(headers_only), send_and_wait(part_of_the_body)):
             assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n") and b"connection: close" in answer
             assert answer.endswith(b"the request did not arrive whole within 1 s")
+
+
+async def test_a_request_past_its_deadline_is_traced_as_the_408_it_was_answered_not_as_a_client_hanging_up(
+    tls_dir: Path,
+) -> None:
+    """RFC 9110 §15.5.9: the server answered 408; the trace and serve's console said "no response:
+    the client's connection ended", with no status, though the client had not hung up, and a head
+    that never came whole was not there at all. A client that does hang up is traced as one."""
+    exchanges: list[Exchange] = []
+    all_three = asyncio.Event()
+
+    def keep(exchange: Exchange) -> None:
+        exchanges.append(exchange)
+        if len(exchanges) == 3:
+            all_three.set()
+
+    async with served(tls_dir, request_deadline=0.5, on_exchange=keep) as lab:
+        host = urlsplit(lab.issuer).netloc
+        form = "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100"
+        part_of_the_body = f"POST /token HTTP/1.1\r\nHost: {host}\r\n{form}\r\n\r\ngrant_type".encode()
+        part_of_the_head = f"POST /register HTTP/1.1\r\nHost: {host}\r\nX-Slow: a".encode()
+        for partial in (part_of_the_body, part_of_the_head):
+            reader, writer = await _tls_connection(lab, lab.issuer, tls_dir)
+            writer.write(partial)
+            assert (await asyncio.wait_for(reader.read(), 10)).startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+            writer.close()
+        reader, writer = await _tls_connection(lab, lab.issuer, tls_dir)
+        writer.write(part_of_the_body.replace(b"grant_type", b"grant"))
+        await writer.drain()
+        await asyncio.sleep(0.1)
+        writer.close()  # hung up, well before the deadline
+        await asyncio.wait_for(all_three.wait(), 30)
+    said = "the request did not arrive whole within 0.5 s"
+    assert [(e.url, e.status, e.response_body, e.error) for e in exchanges] == [
+        (f"{lab.issuer}/token", 408, said, None),
+        (f"{lab.issuer}/register", 408, said, None),
+        (f"{lab.issuer}/token", None, "", HUNG_UP),
+    ]
+    assert exchanges[0].request_body == "grant_type" and HUNG_UP.startswith("no response: the client closed")
+
+
+async def test_a_request_serve_stops_before_answering_is_answered_and_traced_503_not_500(tls_dir: Path) -> None:
+    """uvicorn cancels a request still in flight once its graceful shutdown has passed, and answered
+    it 500 "Internal Server Error", for no error; the trace said neither, status and error both
+    None ("→ None" in serve's console). RFC 9110 §15.6.4: 503, unable to handle it for now."""
+    trace, sent = Trace(), []
+
+    async def stopped(scope: Any, receive: Any, send: Any) -> None:
+        raise asyncio.CancelledError
+
+    async def nothing() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"grant_type", "more_body": True}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "scheme": "https", "path": "/token", "raw_path": b"/token",
+             "query_string": b"", "headers": [(b"host", b"127.0.0.1:8001")], "client": ("127.0.0.1", 5)}  # fmt: skip
+    with pytest.raises(asyncio.CancelledError):
+        await TraceRecorder(stopped, trace, lambda: 0)(scope, nothing, send)
+    assert [m.get("status") for m in sent] == [503, None]
+    (exchange,) = trace.exchanges
+    assert exchange.status == 503 and exchange.response_body == STOPPING and exchange.error is None
+    assert sent[1]["body"].decode() == STOPPING and "serve stopped before this request was answered" in STOPPING
 
 
 async def test_a_request_answered_before_its_body_arrived_is_closed_at_the_deadline(tls_dir: Path) -> None:

@@ -248,6 +248,38 @@ async def test_a_request_head_over_16_kib_is_answered_414_or_431_however_it_arri
     assert in_pieces.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
 
 
+async def test_what_the_sockets_answer_before_any_application_is_printed_and_saved_like_any_exchange(
+    tls_dir: Path,
+) -> None:
+    """README: serve "prints every exchange as it happens" and --trace-file "keeps them all". The
+    414, 431 and 501 the protocol answers before h11 parses a head, and the 400 to one h11 cannot
+    parse, reached no application and so no recorder: the client had its answer, the trace nothing."""
+    heads = [
+        b"GET /mcp?" + b"a" * 17_000 + b" HTTP/1.1\r\nHost: {host}\r\n\r\n",
+        b"POST /mcp HTTP/1.1\r\nHost: {host}\r\nX-Big: " + b"a" * 17_000 + b"\r\nContent-Length: 0\r\n\r\n",
+        b"POST /mcp HTTP/1.1\r\nHost: {host}\r\nTransfer-Encoding: gzip\r\n\r\n",
+        b"GET /mcp HTTP/1.1\r\nHost: {host}\r\nUser-Agent: probe/1\r\nBad Header: x\r\n\r\n",
+    ]
+    exchanges: list[Exchange] = []
+    async with served(tls_dir, on_exchange=exchanges.append) as lab:
+        answers = [await exchange(lab.mcp_url, head, trusting(tls_dir), until_closed=True) for head in heads]
+    assert [status for status, _, _ in answers] == [
+        b"HTTP/1.1 414 URI Too Long",
+        b"HTTP/1.1 431 Request Header Fields Too Large",
+        b"HTTP/1.1 501 Not Implemented",
+        b"HTTP/1.1 400 Bad Request",
+    ]
+    assert [(e.method, e.status, e.response_body) for e in exchanges] == [
+        (method, int(status.split()[1]), said)
+        for (status, said, _), method in zip(answers, ["GET", "POST", "POST", "GET"], strict=True)
+    ]
+    mcp = urlsplit(lab.mcp_url)
+    assert exchanges[0].url.startswith(f"https://{mcp.netloc}/mcp?aaaa")
+    assert [e.url for e in exchanges[1:]] == [lab.mcp_url] * 3
+    assert exchanges[3].caller == "probe/1" and ("bad header", "x") in exchanges[3].request_headers
+    assert all(e.error is None and ("connection", "close") in e.response_headers for e in exchanges)
+
+
 async def test_a_client_cannot_name_its_own_address_or_scheme_in_x_forwarded_headers(tls_dir: Path) -> None:
     """No proxy stands in front of a served lab, yet uvicorn trusted X-Forwarded-For and
     X-Forwarded-Proto from loopback, where every client of the lab is: a new address on each
