@@ -11,6 +11,7 @@ client-metadata host, and a step-by-step MCP client, all on one traced virtual n
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 from typing import TYPE_CHECKING
 
@@ -46,9 +47,15 @@ _MODULE_OF = {name: module for module, names in _EXPORTED_FROM.items() for name 
 
 
 def __getattr__(name: str) -> object:
-    if name not in _MODULE_OF:
+    if name in _MODULE_OF:
+        value = getattr(importlib.import_module(_MODULE_OF[name], __name__), name)
+    elif not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        # A submodule, as the README calls them after `import lab_servers`
+        # (`lab_servers.sdk.sdk_whoami(lab)`): a package's submodule is its attribute only once
+        # imported, so that was an AttributeError until something else had imported it.
+        value = importlib.import_module(f".{name}", __name__)
+    else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_MODULE_OF[name], __name__), name)
     globals()[name] = value  # the next lookup is an ordinary attribute
     return value
 

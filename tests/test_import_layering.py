@@ -5,6 +5,7 @@ hidden from the interpreter is still a circle for the reader."""
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -113,6 +114,22 @@ def test_every_public_name_resolves_from_the_package() -> None:
     for name in lab_servers.__all__:
         assert getattr(lab_servers, name) is not None
     assert set(lab_servers.__all__) <= set(dir(lab_servers))
+
+
+def test_every_lab_servers_call_the_readme_writes_works_as_written_after_import_lab_servers() -> None:
+    """README: `await lab_servers.sdk.sdk_whoami(lab)`, `lab_servers.serve_process.served_process(…)`:
+    after `import lab_servers` alone a submodule was no attribute of the package (the lazy API
+    covered names), and each was an AttributeError. Checked in a fresh interpreter, where nothing
+    else has imported them."""
+    readme = (PACKAGE_ROOT.parent / "README.md").read_text(encoding="utf-8")
+    written = sorted(set(re.findall(r"(?<!from )(?<!import )\blab_servers((?:\.[A-Za-z_]\w*)+)", readme)))
+    assert ".sdk.sdk_whoami" in written and ".sdk.whoami_over_tls" in written
+    check = "import functools, lab_servers\n" + "".join(
+        f"functools.reduce(getattr, {path[1:].split('.')!r}, lab_servers)\n" for path in written
+    )
+    run = subprocess.run([sys.executable, "-c", check], check=False, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert not hasattr(lab_servers, "no_such_module") and "no_such_module" not in dir(lab_servers)
 
 
 def test_the_conformance_client_starts_without_loading_the_servers() -> None:
