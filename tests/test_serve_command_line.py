@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from lab_servers import NAIVE, Lab, load_trace
-from lab_servers.client_documents import ClientDocumentError, read_client_document
+from lab_servers import HARDENED, NAIVE, Lab, load_trace
+from lab_servers.client_documents import READY_DOCUMENTS, ClientDocumentError, read_client_document
 from lab_servers.local_ca import ensure_local_ca
 from lab_servers.serve import serving
 from lab_servers.serve_console import serve_until_interrupted
@@ -216,6 +216,23 @@ def test_a_private_key_is_never_published_even_for_an_as_that_would_take_it(tmp_
     path.write_text(json.dumps({"client_name": "k", "redirect_uris": REDIRECT_URIS, "jwks": {"keys": [leaked]}}))
     with pytest.raises(ClientDocumentError, match=re.escape("which the documents host would serve to anyone")):
         read_client_document(path, lambda path: f"https://127.0.0.1:1{path}", Lab(policy=NAIVE).auth_server)
+
+
+@pytest.mark.parametrize("policy", ["hardened", "naive"])
+def test_every_document_serve_publishes_of_its_own_is_one_its_as_accepts(policy: str) -> None:
+    # The banner lists them under "Client ids you can use" (README): each is judged as the AS
+    # judges a document it fetched, for every revision served with CIMD.
+    from lab_servers.__main__ import SERVED_REVISIONS
+    from lab_servers.authorization_server.client_ids import judge_published_document
+    from lab_servers.metadata_host import document_body
+
+    judged = [Lab(revision=r, policy=NAIVE if policy == "naive" else HARDENED).auth_server for r in SERVED_REVISIONS]
+    judged = [auth_server for auth_server in judged if auth_server.capabilities.cimd_usable]
+    assert len(judged) >= 2  # 2025-11-25 and later
+    for auth_server in judged:
+        for ready in READY_DOCUMENTS:
+            url = f"https://127.0.0.1:8002{ready.path}"
+            assert judge_published_document(url, document_body(ready.document(url)), auth_server.cimd)
 
 
 async def test_serve_refuses_at_start_a_document_its_as_would_refuse(tls_dir: Path, tmp_path: Path) -> None:
