@@ -466,7 +466,8 @@ async def test_the_served_trace_records_each_request_target_as_sent_as_the_in_pr
     built it from uvicorn's percent-decoded path: `/toke%0An` was shown as `POST /token`,
     `/token%23x` as `/token`, `/mcp%3Fx=1` with a query it never had and `%2F..%2F` as `/../`,
     where the in-process trace keeps the target as sent. An absolute-form target is kept as sent
-    too; one of octets beyond ASCII h11 refuses before any app (a 400 no trace holds)."""
+    too; one of octets beyond ASCII h11 refuses before any app, and the 400 the sockets answer is
+    traced with the target's octets read as Latin-1, as a field value's are (RFC 9110 §5.5)."""
     exchanges: list[Exchange] = []
     async with served(tls_dir, on_exchange=exchanges.append) as lab:
         context = trusting(tls_dir)
@@ -477,9 +478,10 @@ async def test_the_served_trace_records_each_request_target_as_sent_as_the_in_pr
     async with in_process.httpx_client("you") as http:
         for target in ENCODED_TARGETS:
             await http.get(f"{in_process.issuer}{target}")
-    assert [e.path for e in exchanges] == [*ENCODED_TARGETS, "/p%FF?q=%0A"]
+    assert [e.path for e in exchanges] == [*ENCODED_TARGETS, "/p%FF?q=%0A", "/\u00c3\u00a9"]
     assert [e.path for e in in_process.trace.exchanges] == ENCODED_TARGETS
-    assert exchanges[-1].url == f"{lab.issuer}/p%FF?q=%0A" and status == b"HTTP/1.1 400 Bad Request"
+    assert exchanges[-2].url == f"{lab.issuer}/p%FF?q=%0A"
+    assert status == b"HTTP/1.1 400 Bad Request" and exchanges[-1].status == 400
     assert "<b>GET</b> /toke%0An HTTP/1.1" in show_exchange(exchanges[0]).html
 
 
