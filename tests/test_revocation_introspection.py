@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from lab_servers import ISSUER, ASCapabilities, Lab
+from lab_servers.authorization_server.grants import ExchangeRule
 from lab_servers.authorization_server.issuance import ACCESS_TOKEN_LIFETIME
 from lab_servers.authorization_server.params import MAX_PARAMETER_CHARS
 from lab_servers.authorization_server.rfc7662 import introspection_request
@@ -28,6 +29,8 @@ from .registered_clients import PUBLIC_CLIENT
 pytestmark = pytest.mark.anyio
 
 AS2_HOST, AS2_ADDRESS = "auth2.example.com", "93.184.215.21"  # the AS an MCP server moves to
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 
 
 async def post(lab: Lab, path: str, form: dict[str, str], **kwargs: object) -> httpx.Response:
@@ -417,6 +420,40 @@ async def test_revoking_an_expired_subject_token_revokes_its_exchanged_token_wha
     subject = {"token": connection.access_token, "token_type_hint": "access_token"}
     assert (await post(lab, "/revoke", {**subject, "client_id": connection.client_id})).status_code == 200
     assert await introspected_by_the_api(lab, downstream) == {"active": False}
+
+
+async def test_revoking_the_first_token_of_a_chain_of_exchanges_revokes_the_last_whatever_other_clients_did(
+    lab: Lab,
+) -> None:
+    # S → E1 → E2: the MCP server exchanged S for E1, the API exchanged E1 for E2 (RFC 8693 §4.1).
+    # RFC 7009 §2.1 reaches E2 through E1 when S is revoked; once S and E1 had expired, any client's
+    # grant swept the AS's records and cut E1 from S, so E2 stayed active.
+    add_downstream_api(lab)
+    third = "https://third.example.com/api"
+    lab.auth_server.preregister(
+        "api-svc", {"grant_types": [TOKEN_EXCHANGE], "token_endpoint_auth_method": "client_secret_basic"}, "s3cret"
+    )
+    lab.auth_server.exchange_rules["api-svc"] = ExchangeRule(serves=API_URL, targets={third: frozenset({"x"})})
+    connection = await lab.connect("cimd")
+    lab.clock.advance(ACCESS_TOKEN_LIFETIME - 2)
+    middle = await exchanged_for(lab, connection.access_token)
+    lab.clock.advance(1)
+    last = await post(lab, "/token", {
+        "grant_type": TOKEN_EXCHANGE, "subject_token": middle, "subject_token_type": ACCESS_TOKEN_TYPE,
+        "resource": third,
+    }, headers=basic("api-svc", "s3cret"))  # fmt: skip
+    assert last.status_code == 200, last.text
+    lab.clock.advance(ACCESS_TOKEN_LIFETIME - 1)  # S and E1 have expired; E2 has 1 s left
+    await lab.connect("dcr")  # an unrelated client's grant, which sweeps what has expired
+    await post(lab, "/revoke", {"token": connection.access_token, "client_id": connection.client_id})
+    lab.auth_server.preregister(
+        "third-introspector", {"grant_types": [], "token_endpoint_auth_method": "client_secret_basic"}, "s3cret"
+    )
+    lab.auth_server.introspectors["third-introspector"] = third
+    introspected = await post(
+        lab, "/introspect", {"token": last.json()["access_token"]}, headers=basic("third-introspector", "s3cret")
+    )
+    assert introspected.json() == {"active": False}
 
 
 async def test_introspection_reads_typ_as_a_media_type(lab: Lab) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from lab_servers import ISSUER, Lab
 from lab_servers.authorization_server.grants import ExchangeRule
+from lab_servers.authorization_server.rfc8693 import MAX_DELEGATION_DEPTH
 from lab_servers.client import LabClient, decode_jwt_payload
 from lab_servers.metadata_host import HostedResponse
 from lab_servers.story import API_URL, MCP_SERVER_CLIENT_ID, OTHER_MCP_URL, add_downstream_api, add_second_mcp_server
@@ -396,6 +397,36 @@ async def test_exchanging_an_exchanged_token_nests_the_earlier_actor_under_the_n
     assert response.status_code == 200, response.text
     claims = decode_jwt_payload(response.json()["access_token"])
     assert claims["sub"] == "alice" and claims["act"] == {"sub": "api-backend", "act": {"sub": MCP_SERVER_CLIENT_ID}}
+
+
+async def test_a_delegation_chain_ends_at_the_as_s_limit_of_actors_even_where_two_rules_serve_each_other(
+    lab: Lab,
+) -> None:
+    # RFC 8693 §4.1 nests act without a limit; the AS keeps each chain's links while its last
+    # token lives (token_records.py), so two services exchanging each other's tokens back and forth
+    # would grow a chain, and what the AS holds of it, without end. The chain stops at the limit.
+    add_downstream_api(lab)
+    lab.auth_server.preregister(
+        "api-backend", {"grant_types": [TOKEN_EXCHANGE], "token_endpoint_auth_method": "client_secret_post"}, "s3cret"
+    )
+    lab.auth_server.exchange_rules["api-backend"] = ExchangeRule(
+        serves=API_URL, targets={lab.mcp_url: frozenset({"notes:read"})}
+    )
+    token = (await lab.connect("cimd")).access_token
+    for actors in range(1, MAX_DELEGATION_DEPTH + 2):
+        if actors % 2:
+            response = await exchange(lab, token)
+        else:
+            async with lab.httpx_client("api.example.com") as http:
+                response = await http.post(f"{ISSUER}/token", data={
+                    "grant_type": TOKEN_EXCHANGE, "client_id": "api-backend", "client_secret": "s3cret",
+                    "subject_token": token, "subject_token_type": ACCESS_TOKEN_TYPE, "resource": lab.mcp_url,
+                })  # fmt: skip
+        if actors > MAX_DELEGATION_DEPTH:
+            break
+        assert response.status_code == 200, response.text
+        token = response.json()["access_token"]
+    assert_oauth_error(response, 400, "invalid_request", f"already names {MAX_DELEGATION_DEPTH} actors")
 
 
 async def test_a_resource_and_an_audience_naming_different_targets_is_invalid_target(lab: Lab) -> None:

@@ -6,6 +6,7 @@ grants with `temporarily_unavailable` rather than silently forget live state whe
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import httpx
@@ -200,6 +201,57 @@ def test_an_exchange_link_lives_as_long_as_the_token_exchanged_and_no_longer() -
     issued.forget_expired(10)
     assert issued.exchanged_from == {"subject": ["exchanged"]}
     issued.forget_expired(15)
+    assert (issued.exchanged_from, issued.subject_of, list(issued)) == ({}, {}, [])
+
+
+def test_a_chain_of_exchanges_keeps_its_links_while_its_last_token_lives_whatever_sweeps_come_between() -> None:
+    # S → E1 → E2 → E3, each exchanged a second before the one before it expires, the store swept
+    # every second (any grant sweeps it): the link from S down to E3 is kept while E3 lives, so
+    # revoking S reaches it (RFC 7009 §2.1), and nothing of the chain is left once E3 has expired.
+    issued = IssuedAccessTokens({}, {}, {})
+    issued.append({"jti": "S", "exp": 10})
+    for now, (subject, jti) in enumerate(itertools.pairwise(["S", "E1", "E2", "E3"]), start=1):
+        issued.forget_expired(9 * now)
+        issued.link_exchange(subject, jti)
+        issued.append({"jti": jti, "exp": 9 * now + 10})
+        issued.forget_expired(9 * now + 1)
+    assert list(issued.exp_of_jti) == ["E3"]
+    assert issued.exchanged_from == {"S": ["E1"], "E1": ["E2"], "E2": ["E3"]}
+    issued.forget_expired(37)
+    assert (issued.exchanged_from, issued.subject_of, list(issued)) == ({}, {}, [])
+
+
+def test_under_a_flood_of_exchange_chains_the_links_kept_are_those_of_live_tokens_and_their_ancestors() -> None:
+    # 200 chains of 5 tokens and 200 branches, most expired at the end: a link is kept for a token
+    # only while it or something exchanged from it lives, so the store holds the live tokens and
+    # their ancestors (at most MAX_DELEGATION_DEPTH each), and nothing once they have all expired.
+    issued = IssuedAccessTokens({}, {}, {})
+    parent: dict[str, str] = {}
+    for chain in range(200):
+        issued.append({"jti": f"{chain}.0", "exp": 10})
+    for depth in range(1, 5):
+        issued.forget_expired(9 * depth)
+        for chain in range(200):
+            subject, jti = f"{chain}.{depth - 1}", f"{chain}.{depth}"
+            if depth == 4 and chain % 2:
+                continue  # half the chains end a step earlier, so their links go at the last sweep
+            issued.link_exchange(subject, jti)
+            issued.append({"jti": jti, "exp": 9 * depth + 10})
+            parent[jti] = subject
+            if depth == 2:  # a branch that expires on its own, the chain it left still live
+                issued.link_exchange(subject, f"{jti}b")
+                issued.append({"jti": f"{jti}b", "exp": 9 * depth + 10})
+                parent[f"{jti}b"] = subject
+    issued.forget_expired(9 * 4 + 1)
+    kept: set[str] = set()
+    for live in issued.exp_of_jti:
+        ancestor = live
+        while ancestor in parent:
+            ancestor = parent[ancestor]
+            kept.add(ancestor)
+    assert set(issued.exchanged_from) == kept and len(kept) == 100 * 4
+    assert set(issued.subject_of) == set(issued.exp_of_jti) | kept - {f"{chain}.0" for chain in range(200)}
+    issued.forget_expired(9 * 4 + 10)
     assert (issued.exchanged_from, issued.subject_of, list(issued)) == ({}, {}, [])
 
 

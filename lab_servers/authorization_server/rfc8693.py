@@ -10,9 +10,10 @@ each refusal naming its rule:
 - the target (`resource` or `audience`) must be one its rule lists, else `invalid_target` (§2.2.2);
 - the scope must fit in what the rule allows there, else `invalid_scope`: narrowed, never widened.
 The issued token carries `act: {"sub": <the MCP server's client_id>}` (§4.1), nested over any
-`act` the subject token had, and no refresh token; it is based on the subject token's grant, so
-revoking that grant or that token revokes it too (RFC 7009 §2.1, `issuance.py`). The actor is the
-authenticated client, so an `actor_token` is refused (§2.2.2), never passed over unchecked.
+`act` the subject token had (a chain of at most `MAX_DELEGATION_DEPTH` actors), and no refresh
+token; it is based on the subject token's grant, so revoking that grant or that token revokes it
+too (RFC 7009 §2.1, `issuance.py`). The actor is the authenticated client, so an `actor_token` is
+refused (§2.2.2), never passed over unchecked.
 """
 
 from __future__ import annotations
@@ -29,6 +30,12 @@ from .state import AuthorizationServerState
 
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 GRANT_TYPE = TOKEN_EXCHANGE
+# How many actors a delegation chain may name (§4.1 nests `act` without limit): the AS keeps the
+# link from each token to those exchanged for it while any token down the chain lives
+# (token_records.py, so revoking the first reaches the last, RFC 7009 §2.1), so the links it holds
+# are at most this many per live token; two rules serving each other's resources would otherwise
+# let a chain, and what the AS remembers of it, grow without end. The lab's chains have 1 or 2.
+MAX_DELEGATION_DEPTH = 5
 
 
 def refuse_actor_token(form: dict[str, str], server: str) -> None:
@@ -120,6 +127,13 @@ def exchange_token(server: AuthorizationServerState, client: Client, form: dict[
             f"scope {' '.join(sorted(requested - allowed))} is more than {target} may get by exchange ({' '.join(sorted(allowed))}): "
             "an exchange narrows, never widens (RFC 8693 §2.1, §5)",
         )
+    if _actors(subject) >= MAX_DELEGATION_DEPTH:
+        raise OAuthError(
+            "invalid_request",
+            f"the subject_token already names {MAX_DELEGATION_DEPTH} actors in its delegation chain, the most this "
+            "AS lets a chain name (lab limit; RFC 8693 §4.1 nests act, §2.2.2: a subject_token unacceptable by policy "
+            "is invalid_request)",
+        )
     act: dict[str, Any] = {"sub": client.client_id}
     if isinstance(subject.get("act"), dict):
         act["act"] = subject["act"]  # §4.1: the chain nests; the outermost actor is the current one
@@ -128,6 +142,14 @@ def exchange_token(server: AuthorizationServerState, client: Client, form: dict[
         act=act, exchanged_from=subject["jti"], refresh=False,
     )  # fmt: skip
     return {**response, "issued_token_type": ACCESS_TOKEN_TYPE}  # §2.2.1: REQUIRED
+
+
+def _actors(claims: dict[str, Any]) -> int:
+    """How many actors the `act` chain of a token this AS signed names (§4.1: nested, outermost first)."""
+    count, act = 0, claims.get("act")
+    while isinstance(act, dict):
+        count, act = count + 1, act.get("act")
+    return count
 
 
 def _shown_actor(may_act: object) -> str:

@@ -199,11 +199,15 @@ class AuthorizationServerState:
     def revoke_access_token(self, jti: str) -> None:
         """Deny an access token, and every token a token exchange issued for it: those are based
         on the same grant (RFC 7009 §2.1 SHOULD), and the subject token they stand in for is gone."""
-        exp = self.issued.exp_of_jti.get(jti)
-        if exp is not None:  # an expired token needs no denying: its exp refuses it (RFC 7519 §4.1.4)
-            self.revoked_jtis[jti] = exp
-        for exchanged in self.exchanged_from.get(jti, []):
-            self.revoke_access_token(exchanged)
+        # Down the chain (S → E1 → E2: E2 stands in for E1, which stood in for S), expired links
+        # included; walked with a list, not recursion, however deep a chain grows.
+        pending = [jti]
+        while pending:
+            current = pending.pop()
+            exp = self.issued.exp_of_jti.get(current)
+            if exp is not None:  # an expired token needs no denying: its exp refuses it (RFC 7519 §4.1.4)
+                self.revoked_jtis[current] = exp
+            pending.extend(self.exchanged_from.get(current, []))
 
     def active_access_token(self, token: str) -> dict[str, Any] | None:
         """The claims of an access token this AS issued that is still good: signed by it, not

@@ -8,8 +8,9 @@ end and a bound these records grow forever. So:
 
 - a record is forgotten once the token it describes can no longer be used: an access token's
   claims, family link and denylist entry at its `exp` (an expired JWT is refused anyway, RFC 7519
-  §4.1.4), its exchange link at the later of its `exp` and those of the tokens exchanged for it
-  (revoking it still reaches them), and a refresh family at the end of its lifetime;
+  §4.1.4), its exchange links at the latest of its `exp` and those of the tokens exchanged for it,
+  or for those, down the chain (revoking it still reaches them all), and a refresh family at the
+  end of its lifetime;
 - each store holds at most `MAX_LIVE_ACCESS_TOKENS` / `MAX_REFRESH_TOKENS` records; when full,
   what has expired goes first, and if the store is still full the grant is refused with
   `temporarily_unavailable` naming the limit. Live records are never evicted silently: dropping
@@ -61,8 +62,8 @@ def _full(what: str, limit: int, retry_after: int) -> OAuthError:
 class IssuedAccessTokens(deque[dict[str, Any]]):
     """The claims of access tokens still alive, oldest first, with the maps keyed by their `jti`:
     `exp_of_jti` (→ its exp, to deny it by jti), `grant_of_jti` (→ its grant), `revoked_jtis`
-    (→ exp, the denylist) and `exchanged_from` (→ the jtis of live tokens a token exchange issued
-    for it, RFC 8693; `subject_of` is the way back)."""
+    (→ exp, the denylist) and `exchanged_from` (→ the jtis a token exchange issued for it, RFC
+    8693, while they or a token exchanged for them live; `subject_of` is the way back)."""
 
     def __init__(
         self,
@@ -107,19 +108,31 @@ class IssuedAccessTokens(deque[dict[str, Any]]):
             self._unlink(jti)
 
     def _unlink(self, jti: str) -> None:
-        # A token exchanged for this one was issued after it, so outlives it: the link stays while
-        # one does, or revoking the expired subject token (RFC 7009 §2.1, `revoke_access_token`)
-        # left it active, depending on whether another client's grant had swept this store since
-        # (any issuance does). Each link names live tokens only, so the links stay as bounded as
-        # the tokens are: this token's own loses what has expired, its subject's loses this one.
-        live = [exchanged for exchanged in self.exchanged_from.pop(jti, []) if exchanged in self.exp_of_jti]
-        if live:
-            self.exchanged_from[jti] = live
-        subject = self.subject_of.pop(jti, None)
-        if subject is not None and jti in self.exchanged_from.get(subject, []):
-            self.exchanged_from[subject].remove(jti)
-            if not self.exchanged_from[subject]:
-                del self.exchanged_from[subject]
+        # A token exchanged for this one was issued after it, so outlives it, and one exchanged for
+        # that one outlives both: a link stays while any token further down the chain lives, or
+        # revoking the expired first token of S → E1 → E2 (RFC 7009 §2.1, `revoke_access_token`)
+        # left E2 active once E1 had expired, depending on whether another client's grant had swept
+        # this store since (any issuance does). So a token leaves its subject's list only once it
+        # has expired with nothing left below it, and then its subject, expired with an empty list,
+        # goes too, up the chain. What stays are the live tokens and their ancestors, at most
+        # `MAX_DELEGATION_DEPTH` each (rfc8693.py), so the links are as bounded as the tokens are.
+        below = [exchanged for exchanged in self.exchanged_from.pop(jti, []) if self._linked(exchanged)]
+        if below:
+            self.exchanged_from[jti] = below
+            return
+        while (subject := self.subject_of.pop(jti, None)) is not None:
+            siblings = self.exchanged_from.get(subject, [])
+            if jti in siblings:
+                siblings.remove(jti)
+            if not siblings:
+                self.exchanged_from.pop(subject, None)
+            if siblings or subject in self.exp_of_jti:
+                return
+            jti = subject
+
+    def _linked(self, jti: str) -> bool:
+        """Whether `jti` still lives, or something exchanged for it (at any depth) does."""
+        return jti in self.exp_of_jti or bool(self.exchanged_from.get(jti))
 
     def make_room(self, now: int) -> None:
         self.forget_expired(now)
