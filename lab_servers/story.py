@@ -109,6 +109,11 @@ def use_introspection(lab: Lab, server: ResourceServer | None = None) -> Introsp
     the validator a notebook may have kept (a learner re-running the cell)."""
     server = _server("use_introspection", lab, server)
     if server.introspection is None:
+        # Every AS first, then the registrations: one that cannot be asked refused the switch after
+        # the server had been registered (a secret-bearing client) at those before it, and a secret
+        # drawn, so what a refused switch left behind changed what the next one drew.
+        for issuer in server.local_validators:
+            _introspected_at(lab, server, issuer)
         server.use_introspection(_introspection(lab, server))
     assert isinstance(server.validator, IntrospectingValidator), "use_introspection gave every issuer one"
     return server.validator
@@ -123,13 +128,7 @@ def _introspection(lab: Lab, server: ResourceServer) -> Introspection:
     def at(issuer: str) -> IntrospectingValidator:
         if issuer in validators:
             return validators[issuer]
-        auth_server = lab.authorization_servers.get(issuer)
-        if auth_server is None:
-            raise ValueError(
-                f"{server.resource} introspects tokens (use_introspection), and {issuer} is no authorization "
-                "server of this lab to register it at (RFC 7662 §2.1: the caller must be authorised there)"
-            )
-        method = _introspection_method(auth_server)
+        auth_server, method = _introspected_at(lab, server, issuer)
         # The lab's own AS keeps the secret it always had; another AS's is drawn for that AS.
         where = server.resource if issuer == lab.issuer else f"{server.resource} at {issuer}"
         secret = lab.ids.token(f"introspection-secret:{where}", 24)
@@ -150,6 +149,18 @@ def _introspection(lab: Lab, server: ResourceServer) -> Introspection:
         return validators[issuer]
 
     return at
+
+
+def _introspected_at(lab: Lab, server: ResourceServer, issuer: str) -> tuple[AuthorizationServer, str]:
+    """The AS `issuer` names and the method `server` authenticates with at its /introspect;
+    raises, naming why, where the server cannot introspect. Changes nothing."""
+    auth_server = lab.authorization_servers.get(issuer)
+    if auth_server is None:
+        raise ValueError(
+            f"{server.resource} introspects tokens (use_introspection), and {issuer} is no authorization "
+            "server of this lab to register it at (RFC 7662 §2.1: the caller must be authorised there)"
+        )
+    return auth_server, _introspection_method(auth_server)
 
 
 def _introspection_method(auth_server: AuthorizationServer) -> str:

@@ -154,6 +154,27 @@ async def test_an_as_that_takes_no_secret_at_introspection_is_named_when_the_swi
             use_introspection(lab)
 
 
+async def test_a_refused_switch_to_introspection_registers_the_mcp_server_at_no_as_and_draws_nothing() -> None:
+    # RFC 7662 §2.1: the MCP server registers as a caller (with a secret) at each AS whose tokens
+    # it accepts. One it cannot ask refuses the switch, which must leave every AS as it was: it had
+    # registered at those before it, and drawn their secret, so a later switch drew another one.
+    async def switched_after(refused_first: bool) -> str:
+        async with Lab(seed=0) as lab:
+            keys_only = ASCapabilities(token_endpoint_auth_methods=("none", "private_key_jwt"))
+            second = lab.add_authorization_server(AS2_HOST, AS2_ADDRESS, capabilities=keys_only)
+            if refused_first:
+                lab.use_authorization_server(second.issuer, keep_previous=True)  # checked locally: allowed
+                before = (list(lab.auth_server.registry.records), dict(lab.auth_server.introspectors))
+                with pytest.raises(ValueError, match=f"the AS {second.issuer} takes no client secret"):
+                    use_introspection(lab)
+                assert (list(lab.auth_server.registry.records), dict(lab.auth_server.introspectors)) == before
+                assert lab.resource_server.introspection is None
+                lab.use_authorization_server(lab.issuer)  # the grace window over, one AS again
+            return str(use_introspection(lab)._authorization)  # Basic: the client id and secret
+
+    assert await switched_after(refused_first=True) == await switched_after(refused_first=False)
+
+
 async def test_a_client_cannot_revoke_another_clients_token(lab: Lab) -> None:
     connection = await lab.connect("cimd")
     dcr = await lab.connect("dcr")
