@@ -265,11 +265,41 @@ async def test_a_foreign_origin_or_host_is_refused_before_the_token_is_asked_for
     assert "www-authenticate" not in response.headers and "DNS-rebinding" in transport_error(response)
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1:80.evil.example", "localhost:", "localhost:8o"])
+@pytest.mark.parametrize("host", ["127.0.0.1:80.evil.example", "localhost::", "localhost:8o"])
 async def test_a_loopback_name_with_any_port_means_a_port_of_digits(lab: Lab, host: str) -> None:
     # The server answers to 127.0.0.1 and localhost on any port; a port is digits (RFC 3986 §3.2.3).
     response = await post(lab, TOOLS_LIST, Host=host)
     assert response.status_code == 421 and "is not a name this MCP server answers to" in transport_error(response)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.1:", "LOCALHOST", "localhost:"])
+async def test_a_loopback_name_at_the_scheme_s_default_port_is_served_as_with_the_port_spelled_out(
+    lab: Lab, host: str
+) -> None:
+    # RFC 9110 §4.2.3: over https, 127.0.0.1, 127.0.0.1: (an empty port) and 127.0.0.1:443 name one
+    # authority, and the server answers to 127.0.0.1 on any port; it took 127.0.0.1:443 and refused
+    # the others 421, reading the loopback names as written, not as normalized_authority reads them.
+    response = await post(lab, TOOLS_LIST, Host=host)
+    assert response.status_code == 200 and response.json()["id"] == 1
+
+
+# Names of another server, or no name at all, beside the server's own and the loopback ones.
+NOT_THIS_SERVER = [
+    "mcp.example.com:80", "mcp.example.com.", "mcp.example.com.:443", "mcp.example.com:443:443", "x@mcp.example.com",
+    "mcp.example.com@evil.com", "evil.com:@mcp.example.com", "mcp.example.com/evil", "mcp.example.com:443/x",
+    "mcp.example.com:+443", "mcp.example.com: 443", "mcp.example.com:\u0664\u0664\u0663", "[::1]:443", "[::1]",
+    "localhost.:80", "localhost.", "127.0.0.1.:443", "mcp.example.com:443.evil.com", "mcp.example.com%2e",
+    "mcp.example.com:4430", "mcp.example.com:44", "mcp.example.com:-443", "MCP.EXAMPLE.COM\u212a",
+    "mcp.example.com:\t443", "", ":443", ":", "mcp.example.com::", "mcp.example.com:443 ", "127.0.0.1::443",
+    "127.0.0.1:-1", "localhost:+80", "127.0.0.1:443.evil.example", "evil.example:@localhost", "localhost@evil.example",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("host", NOT_THIS_SERVER)
+def test_no_host_naming_another_server_is_taken_for_the_server_s_own_or_a_loopback_name(host: str) -> None:
+    hosts = ("mcp.example.com", "127.0.0.1:*", "localhost:*")
+    refused = rebinding_refusal([(b"host", host.encode())], hosts, ("https://mcp.example.com",), "https")
+    assert refused is not None and refused.status_code == 421
 
 
 def test_a_port_is_ascii_digits_not_any_unicode_digit() -> None:

@@ -126,14 +126,19 @@ def _listed(value: str, allowed: Sequence[str], scheme: str) -> bool:
     value = value.lower()
     authority = normalized_authority(value, scheme)
     return bool(value) and any(
-        _is_port_after(entry[:-1], value) if entry.endswith(":*") else authority == normalized_authority(entry, scheme)
+        _with_any_port(entry[:-2], authority)
+        if entry.endswith(":*")
+        else authority == normalized_authority(entry, scheme)
         for entry in (entry.lower() for entry in allowed)
     )
 
 
-def _is_port_after(prefix: str, value: str) -> bool:
-    port = value[len(prefix) :]
-    return value.startswith(prefix) and port.isascii() and port.isdigit()
+def _with_any_port(name: str, authority: str) -> bool:
+    # `authority` is normalized: the name alone is the name at the scheme's default port, which any
+    # port takes in. Read as written, Host 127.0.0.1:443 (https) was accepted and 127.0.0.1, the
+    # same authority (RFC 9110 §4.2.3), or 127.0.0.1: with its port empty, refused 421.
+    port = authority[len(name) + 1 :]
+    return authority == name or (authority.startswith(f"{name}:") and port.isascii() and port.isdigit())
 
 
 def media_refusal(headers: list[tuple[bytes, bytes]]) -> Response | None:
