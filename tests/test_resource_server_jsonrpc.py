@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import mcp_types
 import pytest
 
 from lab_servers import Lab
+from lab_servers.resource_server import invalid_params
 from lab_servers.resource_server.jsonrpc import MAX_ECHOED_CHARS
 
 from .test_resource_server_transport import JSON_HEADERS, mint
@@ -331,6 +333,66 @@ async def test_a_long_argument_name_the_schema_refuses_is_quoted_cut(server: str
     body = {"jsonrpc": "2.0", "id": 6, "method": "prompts/get", "params": {"name": "x", "arguments": {name: 5}}}
     message = (await send_to(server, header, body)).json()["error"]["message"]
     assert message == f"Invalid params: params.arguments.{'a' * 64}… must be a string (MCP schema GetPromptRequest)"
+
+
+# Keys a stranger may send, each longer once escaped in a JSON string than as sent: NULs and
+# U+2028 (six characters each), quotes and backslashes (two), accented letters (six), and a name.
+HOSTILE_KEYS = ["\x00" * 100, "\u2028" * 1_000, '"\\' * 2_000, "é" * 5_000, "a" * 5_000, "\x00\U0001f600" * 50]
+
+
+def hostile_params(key: str) -> list[tuple[str, dict[str, Any]]]:
+    """Requests whose params the schema refuses at a stranger's key, or for a stranger's value."""
+    return [
+        ("prompts/get", {"name": "x", "arguments": {key: 5}}),
+        ("completion/complete", {"ref": {"type": "ref/prompt", "name": "p"}, "argument": {"name": "a", "value": "b"}, "context": {"arguments": {key: 5}}}),
+        ("tools/call", {"name": "whoami", "arguments": {}, "inputResponses": {key: 5}}),
+        ("tools/list", {"cursor": {key: key}}),
+        ("completion/complete", {"ref": {"type": key}, "argument": {key: key}}),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(("server", "header"), [ERAS[2], ERAS[4]])
+async def test_an_invalid_params_message_stays_one_short_sentence_whatever_key_or_value_it_names(
+    server: str, header: str | None
+) -> None:
+    # JSON-RPC 2.0 §5.1: a concise single sentence; MAX_ECHOED_CHARS: what an error may quote of the
+    # request. A key was cut to 64 characters before json.dumps escaped it (a NUL is six characters
+    # once escaped), so a message quoting 100 NULs ran to 473 characters, and 529 for inputResponses.
+    async with Lab(revision=server) as lab, lab.httpx_client() as http:
+        token = mint(lab)
+        for key in HOSTILE_KEYS:
+            for method, params in hostile_params(key):
+                if method == "tools/call" and header != "2026-07-28":
+                    continue  # inputResponses is 2026-07-28's
+                body = {"jsonrpc": "2.0", "id": 9, "method": method, "params": params}
+                headers = {**JSON_HEADERS, "Authorization": f"Bearer {token}"}
+                if header == "2026-07-28":
+                    body = {**modern_message(method, **params), "id": 9}
+                    headers |= {"MCP-Protocol-Version": header, "Mcp-Method": method}
+                    if "name" in params:
+                        headers["Mcp-Name"] = params["name"]
+                response = await http.post(lab.mcp_url, content=json.dumps(body), headers=headers)
+                _, code, message = error_of(response, 400 if header == "2026-07-28" else 200)
+                assert code == -32602 and message.startswith("Invalid params: params.") and "\n" not in message
+                assert len(message) - len("Invalid params: ") <= MAX_ECHOED_CHARS, message
+
+
+@pytest.mark.parametrize("key", HOSTILE_KEYS)
+def test_a_path_of_many_strangers_keys_quotes_each_and_all_within_the_bounds_as_written(key: str) -> None:
+    # Each key's quote, escapes included, is at most MAX_NAME_CHARS, and the path MAX_PATH_CHARS
+    # and an ellipsis, so the sentence keeps room for the rule (MAX_PATH_CHARS < MAX_ECHOED_CHARS).
+    one = invalid_params._spelled(["params", "arguments", key])
+    assert len(one) <= len("params.arguments[]") + invalid_params.MAX_NAME_CHARS and one.endswith("…]") == (
+        key[0] != "a"
+    )
+    many = invalid_params._spelled(["params", "arguments", key, 0, key, key, key])
+    assert len(many) <= invalid_params.MAX_PATH_CHARS + 1 <= MAX_ECHOED_CHARS and many.endswith("…")
+
+
+def test_a_schema_type_is_named_with_the_article_its_name_takes() -> None:
+    # "must be a CreateMessageResult or a ListRootsResult or a ElicitResult" read wrong.
+    named = [invalid_params._json_type(model) for model in (mcp_types.ElicitResult, mcp_types.ListRootsResult)]
+    assert named == ["an ElicitResult", "a ListRootsResult"]
 
 
 @pytest.mark.parametrize(("server", "header"), ERAS)

@@ -50,8 +50,16 @@ _JSON_TYPES: dict[Any, str] = {
     type(None): "null",
 }
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# What an error may quote of the request: a method, tool, prompt or resource name is short (MCP
+# tool names SHOULD be 1 to 128 characters, server/tools "Tool names"), so more is a stranger's.
+MAX_ECHOED_CHARS = 200
 # A member name quoted in an error: the schema's are short, a stranger's argument name need not be.
+# Counted as the message spells it, escapes included: cut before json.dumps, 64 NULs came out as
+# 384 characters ("\u0000" each), and the sentence ran past 500.
 MAX_NAME_CHARS = 64
+# And a whole path, however many of a stranger's keys it names: within what an error may quote,
+# with room left in the sentence for the rule.
+MAX_PATH_CHARS = MAX_ECHOED_CHARS * 2 // 3
 
 
 def invalid_params_rule(method: str, version: str, error: ValidationError) -> str:
@@ -139,7 +147,8 @@ def _json_type(annotation: Any) -> str:
         values = [json.dumps(value) for value in typing.get_args(annotation)]
         return values[0] if len(values) == 1 else f"one of {', '.join(values)}"
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return f"a {annotation.__name__}"  # the schema's own name for the object
+        name = annotation.__name__  # the schema's own name for the object
+        return f"{'an' if name[:1] in tuple('AEIOU') else 'a'} {name}"
     return _JSON_TYPES.get(typing.get_origin(annotation) or annotation, str(annotation))
 
 
@@ -159,15 +168,33 @@ def _expectation(detail: Any, annotation: Any) -> str:
 
 def _spelled(path: Sequence[str | int]) -> str:
     """`params.arguments`, `params._meta["io.modelcontextprotocol/protocolVersion"]`, `items[0]`:
-    a name as it reads in code, any other key (a stranger's argument name) quoted, and cut."""
+    a name as it reads in code, any other key (a stranger's argument name) quoted, and cut: each
+    name to MAX_NAME_CHARS and the path to MAX_PATH_CHARS, as written in the message."""
     spelled = ""
     for segment in path:
         if isinstance(segment, int):
-            spelled += f"[{segment}]"
-            continue
-        name = segment if len(segment) <= MAX_NAME_CHARS else f"{segment[:MAX_NAME_CHARS]}…"
-        if _NAME.fullmatch(segment):
-            spelled += f".{name}" if spelled else name
+            part = f"[{segment}]"
+        elif _NAME.fullmatch(segment):
+            name = segment if len(segment) <= MAX_NAME_CHARS else f"{segment[:MAX_NAME_CHARS]}…"
+            part = f".{name}" if spelled else name
         else:
-            spelled += f"[{json.dumps(name)}]"
+            part = f"[{_quoted(segment)}]"
+        if len(spelled) + len(part) > MAX_PATH_CHARS:
+            return f"{spelled}…"
+        spelled += part
     return spelled
+
+
+def _quoted(key: str) -> str:
+    """`key` as a JSON string, cut to MAX_NAME_CHARS of that string (an ellipsis after the quote
+    says what follows was left out): a NUL is six characters there, an "é" six, an "a" one."""
+    quoted = json.dumps(key)
+    if len(quoted) <= MAX_NAME_CHARS:
+        return quoted
+    kept, length = "", 2
+    for character in key:
+        length += len(json.dumps(character)) - 2
+        if length > MAX_NAME_CHARS - 1:
+            break
+        kept += character
+    return f"{json.dumps(kept)}…"

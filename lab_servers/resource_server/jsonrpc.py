@@ -24,12 +24,9 @@ from pydantic import ValidationError
 from starlette.responses import JSONResponse, Response
 
 from ..error_text import cut_middle
-from .invalid_params import invalid_params_rule
+from .invalid_params import MAX_ECHOED_CHARS, invalid_params_rule
 
 PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR = -32700, -32600, -32601, -32602, -32603
-# What an error may quote of the request: a method, tool, prompt or resource name is short (MCP
-# tool names SHOULD be 1 to 128 characters, server/tools "Tool names"), so more is a stranger's.
-MAX_ECHOED_CHARS = 200
 _NAMES = {PARSE_ERROR: "Parse error", INVALID_REQUEST: "Invalid Request", INVALID_PARAMS: "Invalid params"}
 
 RequestId = str | int
