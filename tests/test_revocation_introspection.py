@@ -14,6 +14,7 @@ from lab_servers.authorization_server.issuance import ACCESS_TOKEN_LIFETIME
 from lab_servers.authorization_server.params import MAX_PARAMETER_CHARS
 from lab_servers.authorization_server.rfc7662 import introspection_request
 from lab_servers.client import StepError
+from lab_servers.resource_server.tokens import MAX_TOKEN_CHARS
 from lab_servers.story import (
     API_URL,
     OTHER_MCP_URL,
@@ -84,7 +85,8 @@ async def test_a_token_longer_than_any_parameter_limit_is_an_invalid_token_answe
     # RFC 7009 §2.2: "invalid tokens do not cause an error response" (200); RFC 7662 §2.2: a token
     # that does not exist is {"active": false}. Both endpoints answered 400 invalid_request for a
     # token over the AS's parameter limit, which is for values it stores or echoes; these it only
-    # looks up (the body's cap bounds them). The introspecting MCP server then calls it inactive.
+    # looks up (the body's cap bounds them). The introspecting MCP server refuses it unread, as
+    # longer than any token the AS issues (the local check's words), and asks the AS nothing.
     connection = await lab.connect("cimd")
     validator = use_introspection(lab)
     token = "A" * (MAX_PARAMETER_CHARS + 1)
@@ -93,7 +95,7 @@ async def test_a_token_longer_than_any_parameter_limit_is_an_invalid_token_answe
     assert revoked.status_code == 200 and revoked.text == ""
     asked = await post(lab, "/introspect", form, headers={"Authorization": validator._authorization})
     assert asked.status_code == 200 and asked.json() == {"active": False}
-    assert_oauth_error(await whoami(lab, token), 401, "invalid_token", "not active")
+    assert_oauth_error(await whoami(lab, token), 401, "invalid_token", "which no token from this server's AS is")
 
 
 @pytest.mark.parametrize(
@@ -263,6 +265,22 @@ async def test_a_move_to_an_as_the_introspecting_server_cannot_ask_is_refused_an
     assert (await whoami(lab, connection.access_token)).status_code == 200
     use_local_jwt_check(lab)
     lab.use_authorization_server(second.issuer)  # checking JWTs locally, the server can move there
+
+
+@pytest.mark.parametrize("length", [MAX_TOKEN_CHARS + 1, 70_000])
+async def test_an_introspecting_server_refuses_a_token_longer_than_any_its_as_issues_as_the_local_check_does(
+    lab: Lab, length: int
+) -> None:
+    # RFC 6750 §3.1: invalid_token. The local check refuses it unread; an introspecting server sent it
+    # to the AS, and past the AS's 64 KiB body limit said "the authorization server refused to
+    # introspect (413)", having asked about a token no AS here issues.
+    use_introspection(lab)
+    refused = await whoami(lab, "a" * length)
+    assert not any(exchange.url.endswith("/introspect") for exchange in lab.trace.exchanges)
+    assert_oauth_error(refused, 401, "invalid_token", f"the token is longer than {MAX_TOKEN_CHARS} characters")
+    use_local_jwt_check(lab)
+    checked_here = await whoami(lab, "a" * length)
+    assert refused.headers["www-authenticate"] == checked_here.headers["www-authenticate"]
 
 
 async def test_introspection_answers_an_authorised_resource_server_with_the_tokens_claims(lab: Lab) -> None:

@@ -18,7 +18,7 @@ import httpx
 
 from ..bounded_json import JsonRejected, parse_json
 from ..rfc7519 import audience_is_only
-from .tokens import InvalidToken, TokenClaims, audience_refusal
+from .tokens import InvalidToken, TokenClaims, audience_refusal, refuse_overlong
 
 
 class IntrospectingValidator:
@@ -50,6 +50,7 @@ class IntrospectingValidator:
 
     async def validate(self, token: str, *, header: dict[str, Any] | None = None) -> TokenClaims:
         # `header`: what the local check reads of the token; the AS reads it all here (unused).
+        refuse_overlong(token)  # as the local check does, before asking the AS
         try:
             response = await self.http.post(
                 self.endpoint,

@@ -44,6 +44,16 @@ class InvalidToken(Exception):
     """Why the token is refused: the `error_description` of a 401 invalid_token."""
 
 
+def refuse_overlong(token: str) -> None:
+    """A token longer than any this server's AS issues is refused unread, whoever would check it:
+    read here, or sent to the AS, where one over its 64 KiB body limit came back "the authorization
+    server refused to introspect (413)", a request for a token no AS here issues."""
+    if len(token) > MAX_TOKEN_CHARS:
+        raise InvalidToken(
+            f"the token is longer than {MAX_TOKEN_CHARS} characters, which no token from this server's AS is"
+        )
+
+
 def audience_refusal(aud: object, audience: str) -> InvalidToken:
     """Why a token whose `aud` is not this server alone is refused, whoever read it (the JWT here,
     or the AS's introspection answer): MCP §9.2 / RFC 8707, a token minted for another resource
@@ -131,10 +141,7 @@ class TokenValidator:
             del self._verified[oldest]
 
     async def _verify(self, token: str, header: dict[str, Any] | None = None) -> TokenClaims:
-        if len(token) > MAX_TOKEN_CHARS:
-            raise InvalidToken(
-                f"the token is longer than {MAX_TOKEN_CHARS} characters, which no token from this server's AS is"
-            )
+        refuse_overlong(token)
         if header is None:
             try:
                 header, _ = unverified_parts(token, what="the token", limits=TOKEN_JSON)
