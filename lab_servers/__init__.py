@@ -16,6 +16,13 @@ import logging
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    # The submodules the README calls after `import lab_servers` (`lab_servers.sdk.sdk_whoami(lab)`),
+    # which `__getattr__` imports on first use: declared for type checkers, which read no
+    # `__getattr__` but its return type (to mypy, `lab_servers.sdk` was an `object`). Aliased to
+    # themselves: re-exported (PEP 484), not unused.
+    from . import sdk as sdk
+    from . import security as security
+    from . import serve_process as serve_process
     from .authorization_server import HARDENED, NAIVE, ASCapabilities, ASPolicy, AuthorizationServer, Client, OAuthError
     from .client import STEPS, Credentials, LabClient, StepError, StepRecord
     from .determinism import LabClock, SeededIds
@@ -49,7 +56,7 @@ _MODULE_OF = {name: module for module, names in _EXPORTED_FROM.items() for name 
 def __getattr__(name: str) -> object:
     if name in _MODULE_OF:
         value = getattr(importlib.import_module(_MODULE_OF[name], __name__), name)
-    elif not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+    elif _is_submodule(name):
         # A submodule, as the README calls them after `import lab_servers`
         # (`lab_servers.sdk.sdk_whoami(lab)`): a package's submodule is its attribute only once
         # imported, so that was an AttributeError until something else had imported it.
@@ -58,6 +65,16 @@ def __getattr__(name: str) -> object:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     globals()[name] = value  # the next lookup is an ordinary attribute
     return value
+
+
+def _is_submodule(name: str) -> bool:
+    """True when `name` is one of this package's submodules. Only a plain name is looked up:
+    `find_spec("lab_servers.sdk.x")` imports `lab_servers.sdk` and raised ModuleNotFoundError
+    out of `hasattr(lab_servers, "sdk.x")`, where PEP 562's `__getattr__` raises AttributeError
+    for any name it has not."""
+    return (
+        name.isidentifier() and not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None
+    )
 
 
 def __dir__() -> list[str]:

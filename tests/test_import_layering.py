@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import lab_servers
 
 PACKAGE_ROOT = Path(lab_servers.__file__).parent
@@ -109,7 +111,8 @@ def test_every_public_name_resolves_from_the_package() -> None:
     assert sorted(lab_servers.__all__) == sorted(lab_servers._MODULE_OF)
     tree = ast.parse(Path(lab_servers.__file__).read_text())
     (type_checking,) = [n for n in tree.body if isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING"]
-    typed = {f".{i.module}": [a.name for a in i.names] for i in type_checking.body if isinstance(i, ast.ImportFrom)}
+    names = [i for i in type_checking.body if isinstance(i, ast.ImportFrom) and i.module]  # not `from . import sdk`
+    typed = {f".{i.module}": [a.name for a in i.names] for i in names}
     assert typed == lab_servers._EXPORTED_FROM
     for name in lab_servers.__all__:
         assert getattr(lab_servers, name) is not None
@@ -130,6 +133,32 @@ def test_every_lab_servers_call_the_readme_writes_works_as_written_after_import_
     run = subprocess.run([sys.executable, "-c", check], check=False, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert not hasattr(lab_servers, "no_such_module") and "no_such_module" not in dir(lab_servers)
+
+
+def test_a_name_that_is_no_plain_identifier_is_no_attribute_of_the_package() -> None:
+    """PEP 562: a module's `__getattr__` raises AttributeError for a name it has not. Looking up
+    `sdk.x` as a submodule imported `lab_servers.sdk` and raised ModuleNotFoundError out of
+    `hasattr`; only a plain identifier that names a submodule is imported."""
+    for name in ("sdk.x", "trace.x", "sdk.", ".sdk", "", "a b", "no_such_module", "__no_such"):
+        with pytest.raises(AttributeError, match="has no attribute"):
+            getattr(lab_servers, name)
+
+
+def test_every_submodule_the_readme_calls_is_declared_for_type_checkers() -> None:
+    """`lab_servers.sdk.sdk_whoami(lab)` after `import lab_servers` failed `mypy --strict` with
+    '"object" has no attribute "sdk_whoami"': a type checker reads `__getattr__`'s return type, not
+    what it imports. The README's submodules are imported under TYPE_CHECKING, and only there."""
+    readme = (PACKAGE_ROOT.parent / "README.md").read_text(encoding="utf-8")
+    called = set(re.findall(r"(?<!from )(?<!import )\blab_servers\.([a-z_]\w*)", readme)) - set(lab_servers.__all__)
+    tree = ast.parse(Path(lab_servers.__file__).read_text())
+    (type_checking,) = [n for n in tree.body if isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING"]
+    declared = {a.name for i in type_checking.body if isinstance(i, ast.ImportFrom) and not i.module for a in i.names}
+    assert "sdk" in called and called <= declared
+    run = subprocess.run(
+        [sys.executable, "-c", "import sys, lab_servers; print(*sys.modules)"],
+        capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    assert not {f"lab_servers.{name}" for name in declared} & set(run.stdout.split())
 
 
 def test_the_conformance_client_starts_without_loading_the_servers() -> None:
