@@ -20,7 +20,7 @@ from .authorization_server.state import AuthorizationServerState
 from .bounded_json import parse_json
 from .local_files import read_regular_file
 from .metadata_host import document_body
-from .rfc7517 import private_key_member
+from .rfc7517 import import_jwk_set, private_key_member
 
 
 @dataclass(frozen=True)
@@ -163,6 +163,16 @@ def read_client_document(
             f"--client-document {path}: jwks contains private key material ({found}), which the documents host "
             "would serve to anyone; a document publishes public keys only (CIMD §4.1, RFC 7517 §4)"
         )
+    if "jwks" in document:
+        # Read as every lab server reads a published set, whatever the policy: with CIMD off no AS
+        # reads the document, but the host serves it to anyone as the client's keys, and a bare
+        # JWK or a list of keys in it was published as they were.
+        try:
+            import_jwk_set(document["jwks"])
+        except ValueError as exc:
+            raise ClientDocumentError(
+                f"--client-document {path}: jwks, which the documents host would serve as the client's keys, is {exc}"
+            ) from None
     body = document_body(document)  # what the host serves: its client_id filled in, written with indents
     if len(body) > max_bytes:
         raise ClientDocumentError(

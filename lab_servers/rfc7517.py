@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import re
+from collections import deque
 from typing import Any
 
 from joserfc.errors import JoseError
@@ -43,6 +44,10 @@ def import_jwk_set(document: Any) -> KeySet:
     # with its value being an array of JWKs."
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
         raise ValueError('not a JWK Set (RFC 7517 §5: a JSON object whose "keys" member is an array)')
+    # §5: "an array of JWKs", and §4: "A JWK is a JSON object". joserfc skipped a 5 silently and
+    # then said "No keys to import", or named the next key's missing member.
+    if (index := next((i for i, key in enumerate(document["keys"]) if not isinstance(key, dict)), None)) is not None:
+        raise ValueError(f"not a JWK Set (RFC 7517 §4, §5): key {index} is not a JSON object")
     if found := private_key_member(document):
         raise ValueError(
             f"not public keys: {found}; a published JWK Set holds public keys only (RFC 7591 §2, RFC 7518 §6)"
@@ -89,10 +94,29 @@ def _short_rsa_key(document: Any) -> str | None:
 
 
 def private_key_member(document: Any) -> str | None:
-    """Which of `document`'s keys is not public ("key 0 holds the private member 'd'"), or None."""
-    keys = document.get("keys") if isinstance(document, dict) else None
-    for index, key in enumerate(keys if isinstance(keys, list) else []):
-        member = next((m for m in PRIVATE_MEMBERS if isinstance(key, dict) and m in key), None)
-        if member:
-            return f"key {index} holds the private member {member!r}"
+    """Which of `document`'s keys is not public ("key 0 holds the private member 'd'"), or None.
+
+    Every object in it is looked at, at any depth, not only a JWK Set's "keys": a `jwks` that is
+    a bare JWK (`{"kty": "OKP", …, "d": …}`), a list of JWKs or a set whose "keys" is an object
+    was no set to look inside, and serve published the private key it held (CIMD §4.1). Whatever
+    shape carries a private member (RFC 7518 §6.2.2, §6.3.2, §6.4.1; RFC 8037 §2), the key it
+    belongs to is leaked. Breadth first, so a set's keys are named in their order; the walk is
+    linear in what was parsed, which the bounded parser has already bounded."""
+    pending: deque[tuple[tuple[str | int, ...], Any]] = deque([((), document)])
+    while pending:
+        where, value = pending.popleft()
+        if isinstance(value, dict):
+            if member := next((m for m in PRIVATE_MEMBERS if m in value), None):
+                return f"{_named(where)} holds the private member {member!r}"
+            pending.extend(((*where, name), inner) for name, inner in value.items())
+        elif isinstance(value, list):
+            pending.extend(((*where, index), inner) for index, inner in enumerate(value))
     return None
+
+
+def _named(where: tuple[str | int, ...]) -> str:
+    """A JWK Set's key as "key 0"; any other object by its JSON Pointer (RFC 6901)."""
+    if len(where) == 2 and where[0] == "keys" and isinstance(where[1], int):
+        return f"key {where[1]}"
+    pointer = "".join("/" + str(step).replace("~", "~0").replace("/", "~1") for step in where)
+    return f"the object at {pointer}" if pointer else "the top-level object"

@@ -24,7 +24,7 @@ from lab_servers.authorization_server import ASPolicy
 from lab_servers.client.browser import ConsentPage
 from lab_servers.determinism import LabClock
 from lab_servers.resource_server.tokens import InvalidToken, TokenValidator
-from lab_servers.rfc7517 import PRIVATE_MEMBERS, import_jwk_set
+from lab_servers.rfc7517 import PRIVATE_MEMBERS, import_jwk_set, private_key_member
 from lab_servers.story import IDP_ISSUER, add_enterprise_idp
 
 from .enterprise_requests import good, present
@@ -127,6 +127,29 @@ def test_a_jwk_set_with_a_private_member_is_no_published_key_set(member: str) ->
     with pytest.raises(ValueError, match=rf"key 1 holds the private member '{member}'.*RFC 7591 §2, RFC 7518 §6"):
         import_jwk_set(leaked(member))
     assert len(import_jwk_set({"keys": [PUBLIC_JWK]}).keys) == 1
+
+
+@pytest.mark.parametrize(
+    ("published", "where"),
+    [
+        ({**PUBLIC_JWK, "d": "AQAB"}, "the top-level object"),
+        ([PUBLIC_JWK, {**PUBLIC_JWK, "d": "AQAB"}], "the object at /1"),
+        ({"keys": {"first": {**PUBLIC_JWK, "d": "AQAB"}}}, "the object at /keys/first"),
+        ({"keys": [{**PUBLIC_JWK, "x5/backup": {"p": "AQAB"}}]}, "the object at /keys/0/x5~1backup"),
+    ],
+    ids=["a-bare-jwk", "a-list-of-jwks", "keys-an-object", "nested-in-a-key"],
+)
+def test_a_private_member_is_found_wherever_a_published_value_holds_it(published: object, where: str) -> None:
+    # Only a JWK Set's "keys" array was looked in: serve published a `jwks` that was a bare JWK or
+    # a list of JWKs, each holding "d", whatever the AS's policy (CIMD §4.1).
+    assert private_key_member(published) == f"{where} holds the private member {'p' if 'x5' in where else 'd'!r}"
+    assert private_key_member({"keys": [PUBLIC_JWK, {"kty": "OKP", "kid": "k2"}]}) is None
+
+
+def test_a_jwk_set_whose_keys_are_not_all_objects_is_refused_naming_the_key() -> None:
+    # RFC 7517 §4: "A JWK is a JSON object". joserfc skipped a 5 and said "No keys to import".
+    with pytest.raises(ValueError, match=r"RFC 7517 §4, §5\): key 1 is not a JSON object"):
+        import_jwk_set({"keys": [PUBLIC_JWK, 5]})
 
 
 # RFC 7518 §3.3, §3.5: an RSA key of 2048 bits or more ---------------------------------------------

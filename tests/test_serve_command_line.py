@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lab_servers import HARDENED, NAIVE, Lab, load_trace
+from lab_servers import DEFAULT_REVISION, HARDENED, NAIVE, ASCapabilities, Lab, load_trace
 from lab_servers.client_documents import READY_DOCUMENTS, ClientDocumentError, read_client_document
 from lab_servers.local_ca import ensure_local_ca
 from lab_servers.serve import serving
@@ -216,6 +216,75 @@ def test_a_private_key_is_never_published_even_for_an_as_that_would_take_it(tmp_
     path.write_text(json.dumps({"client_name": "k", "redirect_uris": REDIRECT_URIS, "jwks": {"keys": [leaked]}}))
     with pytest.raises(ClientDocumentError, match=re.escape("which the documents host would serve to anyone")):
         read_client_document(path, lambda path: f"https://127.0.0.1:1{path}", Lab(policy=NAIVE).auth_server)
+
+
+PRIVATE_ED25519 = {**ED25519_PUBLIC, "d": "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A"}
+# Every shape a `jwks` can carry a private key in, not only a JWK Set's "keys" (RFC 7517 §4-§5).
+LEAKING_JWKS = {
+    "a-jwk-set": {"keys": [ED25519_PUBLIC, PRIVATE_ED25519]},
+    "a-bare-jwk": PRIVATE_ED25519,
+    "a-list-of-jwks": [PRIVATE_ED25519],
+    "keys-an-object": {"keys": {"0": PRIVATE_ED25519}},
+    "nested-in-a-key": {"keys": [{**ED25519_PUBLIC, "backup": PRIVATE_ED25519}]},
+    "a-symmetric-key": {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]},
+    "rsa-primes": [{"kty": "RSA", "n": "AQAB", "e": "AQAB", "p": "AQAB", "q": "AQAB"}],
+}
+# What serve's AS can be: CIMD on under either policy; CIMD off (--http, whose AS refuses
+# http documents, or --no-cimd); a revision before CIMD (--revision 2025-06-18).
+SERVE_MODES = {
+    "cimd-hardened": lambda: Lab(policy=HARDENED),
+    "cimd-naive": lambda: Lab(policy=NAIVE),
+    "no-cimd": lambda: Lab(capabilities=ASCapabilities.for_revision(DEFAULT_REVISION).but(cimd=False)),
+    "revision-2025-06-18": lambda: Lab(revision="2025-06-18"),
+}
+
+
+@pytest.mark.parametrize("mode", SERVE_MODES)
+@pytest.mark.parametrize("jwks", LEAKING_JWKS)
+def test_a_private_key_is_never_published_whatever_shape_its_jwks_has_and_whatever_the_as_takes(
+    tmp_path: Path, jwks: str, mode: str
+) -> None:
+    # A document whose jwks holds a private key is refused at start whatever the policy (CIMD
+    # §4.1, README). Only a JWK Set's "keys" were looked in, and with CIMD off the AS's own checks
+    # are skipped: a bare JWK or a list of JWKs holding "d" was served to anyone.
+    path = tmp_path / "client.json"
+    path.write_text(json.dumps({"client_name": "k", "redirect_uris": REDIRECT_URIS, "jwks": LEAKING_JWKS[jwks]}))
+    with pytest.raises(
+        ClientDocumentError, match=r"jwks contains private key material \(.* holds the private member '(d|k|p)'\)"
+    ):
+        read_client_document(path, lambda path: f"https://127.0.0.1:1{path}", SERVE_MODES[mode]().auth_server)
+
+
+@pytest.mark.parametrize("mode", SERVE_MODES)
+@pytest.mark.parametrize(
+    ("jwks", "rule"),
+    [
+        (ED25519_PUBLIC, "is not a JWK Set (RFC 7517 §5"),
+        ([ED25519_PUBLIC], "is not a JWK Set (RFC 7517 §5"),
+        ({"keys": "none"}, "is not a JWK Set (RFC 7517 §5"),
+        ({"keys": [ED25519_PUBLIC, 5]}, "is not a JWK Set (RFC 7517 §4, §5): key 1 is not a JSON object"),
+    ],
+    ids=["a-bare-jwk", "a-list-of-jwks", "keys-no-array", "a-key-no-object"],
+)
+def test_a_jwks_that_is_no_jwk_set_is_refused_at_start_even_with_cimd_off(
+    tmp_path: Path, jwks: object, rule: str, mode: str
+) -> None:
+    # The documents host serves it to anyone as the client's keys, whether or not this AS reads it.
+    path = tmp_path / "client.json"
+    path.write_text(json.dumps({"client_name": "k", "redirect_uris": REDIRECT_URIS, "jwks": jwks}))
+    with pytest.raises(
+        ClientDocumentError, match=re.escape(f"which the documents host would serve as the client's keys, {rule}")
+    ):
+        read_client_document(path, lambda path: f"https://127.0.0.1:1{path}", SERVE_MODES[mode]().auth_server)
+
+
+async def test_serve_over_http_refuses_at_start_a_bare_jwk_holding_a_private_key(tmp_path: Path) -> None:
+    # --http: the AS takes no CIMD client (its documents would be http), and the key was served.
+    path = tmp_path / "client.json"
+    path.write_text(json.dumps({"client_name": "k", "redirect_uris": REDIRECT_URIS, "jwks": PRIVATE_ED25519}))
+    with pytest.raises(ClientDocumentError, match=re.escape("the top-level object holds the private member 'd'")):
+        async with serving(mcp_port=0, as_port=0, documents_port=0, tls=False, client_documents=(path,)):
+            pass
 
 
 @pytest.mark.parametrize("policy", ["hardened", "naive"])
