@@ -103,6 +103,40 @@ def is_host_field(value: str) -> bool:
 # a line's end, which h11 does).
 _END_OF_HEAD = re.compile(rb"\n\r?\n")
 
+# The request-target as the request line carried it (§3.2), in a served request's ASGI scope
+# (`serve_sockets`): uvicorn splits it at its first "?" into `raw_path` and `query_string`, so
+# `/mcp?` (an empty query, RFC 3986 §3.4) and `/mcp` were one scope, and the trace showed `/mcp`.
+REQUEST_TARGET = "lab_servers.request_target"
+
+
+def head_lines(head: bytes) -> list[str]:
+    """The lines of what arrived of a request's head, as a recipient reads them (§2.2), each octet
+    one Latin-1 character, as a field value's (RFC 9110 §5.5): up to its first empty line, a bare
+    LF taken as a line's end (a recipient MAY, and h11 does), the empty lines before the request
+    line skipped (a server SHOULD ignore at least one), and a field line begun with a space or tab
+    joined to the one before (§5.2's obs-fold, as h11 joins it). Split on CRLF alone, a head with
+    LF line ends was one request line holding every field, and one after an empty line had an empty
+    request line and its own as a field. `head` is bounded by whoever kept it (serve_sockets: 16 KiB)."""
+    lines = [line.removesuffix("\r") for line in head.decode("latin-1").split("\n")]
+    start = next((index for index, line in enumerate(lines) if line), len(lines))
+    read: list[str] = []
+    for line in lines[start:]:
+        if not line:
+            break
+        if len(read) > 1 and line[0] in " \t":
+            read[-1] += " " + line.lstrip(" \t")
+        else:
+            read.append(line)
+    return read
+
+
+def method_and_target(request_line: str) -> tuple[str, str]:
+    """The method and request-target of a request line (§3: `method SP request-target SP
+    HTTP-version`), read from one that may break that grammar (a 400's): what follows the first
+    space, its version cut off if it ends in one."""
+    method, _, rest = request_line.partition(" ")
+    return method, rest.rpartition(" ")[0] if rest.endswith((" HTTP/1.1", " HTTP/1.0")) else rest
+
 
 def oversized_head(arrived: bytes, limit: int) -> int | None:
     """The status for a request whose head (`arrived` starts with it) is longer than `limit`
@@ -176,7 +210,8 @@ class Rfc9112:
         query = scope.get("query_string", b"").decode("latin-1")
         form = request_target_form(raw_target, scope["method"], query)
         if form is None:
-            shown = raw_target + (f"?{query}" if query else "")
+            sent = scope.get(REQUEST_TARGET)
+            shown = sent.decode("latin-1") if isinstance(sent, bytes) else raw_target + (f"?{query}" if query else "")
             why = (
                 f"the request-target {shown!r} is in none of the forms RFC 9112 §3.2 defines: a path begins"
                 " with '/'; '*' is for OPTIONS alone, with no query, and host:port for CONNECT alone (§3.2.3,"

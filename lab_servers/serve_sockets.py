@@ -21,7 +21,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from .browser_origins import normalized_authority
 from .error_text import Refusal, refuse_as_invalid_request
 from .local_ca import LOOPBACK_ADDRESSES
-from .rfc9112 import oversized_head, unknown_transfer_coding
+from .rfc9112 import REQUEST_TARGET, head_lines, method_and_target, oversized_head, unknown_transfer_coding
 
 CANONICAL_HOST = "127.0.0.1"
 
@@ -128,7 +128,14 @@ class LimitedH11Protocol(H11Protocol):
                     501, f"this server implements no transfer coding {coding!r}, chunked alone (RFC 9112 §6.1, §7)"
                 )
                 return
+        before = self.scope
         super().handle_events()
+        if self.scope is not before and self._head:
+            # A request h11 has just read: its scope is new, its application's task not yet begun.
+            # The target as the request line has it (h11 takes exactly `method SP target SP
+            # version`, its head's first line), for the trace: uvicorn's scope has no "?" of it.
+            _, target = method_and_target(next(iter(head_lines(self._head)), ""))
+            self.scope[REQUEST_TARGET] = target.encode("latin-1")  # type: ignore[literal-required]
         # A request is arriving while h11 waits for its body, or holds part of its head. Its
         # deadline starts with its first bytes (or with the connection), and ends once it is
         # whole, even when the application answered first; idle between requests, uvicorn's

@@ -14,7 +14,14 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .network.http1 import NO_CONTENT
-from .rfc9112 import absolute_form_authority, is_host_field, request_target_form
+from .rfc9112 import (
+    REQUEST_TARGET,
+    absolute_form_authority,
+    head_lines,
+    is_host_field,
+    method_and_target,
+    request_target_form,
+)
 from .serve_sockets import GRACEFUL_SHUTDOWN_SECONDS, SOCKET_ANSWER, SocketAnswer
 from .trace import BodyTap, Exchange, Headers, Trace
 
@@ -168,15 +175,14 @@ def record_socket_answers(trace: Trace, clock_now: Callable[[], int]) -> Callabl
 
     def record(answer: SocketAnswer) -> None:
         seq = trace.start()
-        lines = answer.head.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
-        method, _, rest = lines[0].partition(" ")
-        raw_path = rest.rpartition(" ")[0] if rest.endswith((" HTTP/1.1", " HTTP/1.0")) else rest
-        headers = tuple((n.strip().lower(), v.strip()) for n, _, v in (line.partition(":") for line in lines[1:]))
+        request_line, *fields = head_lines(answer.head) or [""]
+        method, target = method_and_target(request_line)
+        headers = tuple((n.strip().lower(), v.strip()) for n, _, v in (line.partition(":") for line in fields))
         client, server = answer.client or ("?", 0), answer.server or ("?", 0)
         named = dict(headers)
-        path, _, query = raw_path.partition("?")
-        scope = {"method": method, "path": unquote(path), "raw_path": raw_path.encode("latin-1"), "scheme": answer.scheme,
-                 "query_string": query.encode("latin-1")}  # fmt: skip
+        path, _, query = target.partition("?")
+        scope = {"method": method, "path": unquote(path), "raw_path": path.encode("latin-1"), "scheme": answer.scheme,
+                 "query_string": query.encode("latin-1"), REQUEST_TARGET: target.encode("latin-1")}  # fmt: skip
         address = f"[{server[0]}]" if ":" in server[0] else server[0]  # RFC 3986 §3.2.2
         host, target = _target(scope, named.get("host", f"{address}:{server[1]}"))
         trace.record(
@@ -232,23 +238,30 @@ def _target(scope: Scope, host: str) -> tuple[str, str]:
     # and `/x%2F..%2Fadmin` as `/x/../admin`, none of which was sent; the in-process trace keeps
     # the target as sent. h11 takes only visible ASCII in a target (§3.2, VCHAR), so Latin-1 is
     # each octet as one character, as the fields are recorded.
-    path = scope.get("raw_path", str(scope["path"]).encode()).decode("latin-1")
-    query = scope.get("query_string", b"").decode("latin-1")
+    sent = scope.get(REQUEST_TARGET)
+    if isinstance(sent, bytes):  # its "?" too, which uvicorn's scope has not (`rfc9112.REQUEST_TARGET`)
+        path, mark, query = sent.decode("latin-1").partition("?")
+    else:
+        path = scope.get("raw_path", str(scope["path"]).encode()).decode("latin-1")
+        query = scope.get("query_string", b"").decode("latin-1")
+        mark = "?" if query else ""
     authority = absolute_form_authority(path)
     if authority is not None:
-        return authority, path + (f"?{query}" if query else "")
+        return authority, f"{path}{mark}{query}"
     form = request_target_form(path, scope["method"], query)
     if form == "authority":
         host = path
     # An invalid Host (answered 400, RFC 9112 §3.2) is recorded as sent, but percent-encoded inside
     # the URL's authority: spliced in whole, a stranger's "evil/admin?x=" became the path the trace
-    # showed ("GET /admin?x=/mcp" for a request to /mcp).
-    shown = host if is_host_field(host) else quote(host, safe="!$&'()*+,;=:[]")
+    # showed ("GET /admin?x=/mcp" for a request to /mcp). Its brackets too: a valid Host has them
+    # only around an IP literal (RFC 3986 §3.2.2), and `urlsplit` refuses a URL whose authority has
+    # any other ("a]b", "["), which `trace.request_target` then showed whole as the target.
+    shown = host if is_host_field(host) else quote(host, safe="!$&'()*+,;=:")
     if form != "origin":
         # "*", host:port, or a target in no form (`GET mcp`, a 400 that quotes it): §3.3 gives them
         # an empty path and query. Appended, "mcp" became part of the host: "http://127.0.0.1:8001mcp".
         return host, f"{scope['scheme']}://{shown}"
-    return host, f"{scope['scheme']}://{shown}{path}" + (f"?{query}" if query else "")
+    return host, f"{scope['scheme']}://{shown}{path}{mark}{query}"
 
 
 def _keep_bounded(trace: Trace, exchange: Exchange) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from starlette.responses import Response
 
-from lab_servers.rfc9112 import Rfc9112, oversized_head, request_target_form
+from lab_servers.rfc9112 import Rfc9112, head_lines, method_and_target, oversized_head, request_target_form
 
 LIMIT = 64
 
@@ -99,3 +99,26 @@ def test_each_request_target_has_the_form_rfc_9112_gives_it() -> None:
     # §3.2.4: asterisk-form is "*" alone; uvicorn hands `OPTIONS *?x` on as "*" and the query "x".
     assert request_target_form("*", "OPTIONS", "x") is None
     assert request_target_form("/token", "POST", "a=b#c") is None  # RFC 3986 §3.4: a query ends at "#"
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"GET /mcp HTTP/1.1\r\nHost: h\r\nX: 1\r\n\r\nthe body",
+        b"\r\nGET /mcp HTTP/1.1\r\nHost: h\r\nX: 1\r\n\r\n",  # §2.2: an empty line first, ignored
+        b"\r\n\n\r\nGET /mcp HTTP/1.1\r\nHost: h\r\nX: 1\r\n\r\n",
+        b"GET /mcp HTTP/1.1\nHost: h\nX: 1\n\n",  # §2.2: a bare LF as a line's end
+        b"GET /mcp HTTP/1.1\r\nHost: h\nX:\r\n 1\r\n\r\n",  # §5.2: obs-fold, joined as h11 joins it
+        b"GET /mcp HTTP/1.1\r\nHost: h\r\nX: 1",  # all that arrived before a 408
+    ],
+    ids=["crlf", "leading-crlf", "leading-empty-lines", "bare-lf", "obs-fold", "unfinished"],
+)
+def test_a_head_is_read_as_a_recipient_of_rfc_9112_reads_it(head: bytes) -> None:
+    lines = head_lines(head)
+    assert lines == ["GET /mcp HTTP/1.1", "Host: h", "X: 1"]
+    assert method_and_target(lines[0]) == ("GET", "/mcp")
+
+
+def test_a_head_of_nothing_but_empty_lines_has_no_line() -> None:
+    assert head_lines(b"\r\n\r\n\n") == [] and head_lines(b"") == []
+    assert method_and_target("GET  /mcp HTTP/1.1") == ("GET", " /mcp") and method_and_target("BREW") == ("BREW", "")

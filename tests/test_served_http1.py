@@ -524,3 +524,110 @@ async def test_the_served_trace_keeps_no_content_for_head_204_or_304_as_h11_send
              "query_string": b"", "headers": [(b"host", b"mcp.example.com")], "client": ("127.0.0.1", 1)}  # fmt: skip
     await TraceRecorder(app, trace, lambda: 0)(scope, receive, send)
     assert trace.exchanges[-1].response_body == ("not sent" if (method, status) == ("GET", 200) else "")
+
+
+# Hosts a server refuses (RFC 9112 §3.2: 400), with "[" or "]" outside an IP literal, controls, a space.
+HOSTILE_HOSTS = ["a]b", "[", "[x", "]", "\x1b]0;pwn\x07", "a b", "[::1", "a[b]c"]
+
+
+async def test_a_served_request_with_a_hostile_host_is_traced_with_the_target_its_request_line_had(
+    tls_dir: Path,
+) -> None:
+    """The trace's target is what the request line carried (RFC 9112 §3.2), whatever the Host said.
+    An invalid Host with "[" or "]" left a URL `urlsplit` refuses, and every view showed the
+    whole URL as the target: `GET https://a]b/mcp?a=1`; the raw view must show what was sent."""
+    exchanges: list[Exchange] = []
+    async with served(tls_dir, on_exchange=exchanges.append) as lab:
+        for host in HOSTILE_HOSTS:
+            request = f"GET /mcp?a=1 HTTP/1.1\r\nHost: {host}\r\n\r\n".encode("latin-1")
+            status, _, _ = await exchange(lab.mcp_url, request, trusting(tls_dir))
+            assert status == b"HTTP/1.1 400 Bad Request", host
+    assert [e.host for e in exchanges] == HOSTILE_HOSTS  # as sent: the summary escapes what a terminal acts on
+    assert [e.path for e in exchanges] == ["/mcp?a=1"] * len(HOSTILE_HOSTS)
+    assert all("<b>GET</b> /mcp?a=1 HTTP/1.1" in show_exchange(e).html for e in exchanges)
+    assert all(e.summary().endswith(": GET /mcp?a=1 → 400") for e in exchanges)
+
+
+async def test_the_served_trace_keeps_an_empty_query_as_the_in_process_trace_does(tls_dir: Path) -> None:
+    """RFC 3986 §3.4: `/mcp?` has a query, empty, and `/mcp` none; the in-process trace shows the
+    "?". uvicorn's scope splits the target at its "?" and keeps no sign of one, and the served trace
+    dropped it: the protocol now hands the request line's target to the trace (`REQUEST_TARGET`),
+    and the 400 the sockets answer to a head h11 cannot parse keeps it too."""
+    exchanges: list[Exchange] = []
+    async with served(tls_dir, on_exchange=exchanges.append) as lab:
+        for target in ("/mcp?", "/mcp", "/.well-known/oauth-protected-resource/mcp?", "mcp?"):
+            await exchange(lab.mcp_url, f"GET {target} HTTP/1.1\r\nHost: {{host}}\r\n\r\n".encode(), trusting(tls_dir))
+        status, _, _ = await exchange(
+            lab.mcp_url, b"GET /mcp? HTTP/1.1\r\nHost: {host}\r\nX: a\x00b\r\n\r\n", trusting(tls_dir)
+        )
+    in_process = Lab()
+    async with in_process.httpx_client("you") as http:
+        await http.get(f"{in_process.mcp_url}?")
+    assert in_process.trace.exchanges[0].path == "/mcp?"
+    assert status == b"HTTP/1.1 400 Bad Request"  # h11 refuses the NUL: the sockets answer
+    assert [e.path for e in (*exchanges[:3], exchanges[-1])] == [
+        "/mcp?", "/mcp", "/.well-known/oauth-protected-resource/mcp?", "/mcp?"
+    ]  # fmt: skip
+    assert "'mcp?' is in none of the forms" in str(exchanges[3].response_body)  # the 400 quotes it as sent
+
+
+@pytest.mark.parametrize(
+    ("head", "why"),
+    [
+        (
+            b"\r\nGET /mcp?x=1 HTTP/1.1\r\nHost: {host}\r\nUser-Agent: probe/1\r\nX: a\x00b\r\n\r\n",
+            "an empty line first",
+        ),
+        (b"GET /mcp?x=1 HTTP/1.1\nHost: {host}\nUser-Agent: probe/1\nX: a\x00b\n\n", "LF line ends"),
+        (b"\n\r\nGET /mcp?x=1 HTTP/1.1\r\nHost: {host}\nUser-Agent: probe/1\r\nX: a\x00b\n\r\n", "both"),
+    ],
+    ids=["leading-crlf", "bare-lf", "both"],
+)
+async def test_a_head_the_sockets_answer_is_read_as_rfc_9112_reads_it(tls_dir: Path, head: bytes, why: str) -> None:
+    """RFC 9112 §2.2: a server SHOULD ignore an empty line before the request line, and MAY take a
+    bare LF as a line's end, as h11 does. The trace of a 400 split the head on CRLF alone: after an
+    empty line it had no method and the request line as a header; with LF ends, the whole head was
+    the target and there were no headers."""
+    exchanges: list[Exchange] = []
+    async with served(tls_dir, on_exchange=exchanges.append) as lab:
+        status, _, _ = await exchange(lab.mcp_url, head, trusting(tls_dir), until_closed=True)
+    assert status == b"HTTP/1.1 400 Bad Request", why
+    (traced,) = exchanges
+    host = urlsplit(lab.mcp_url).netloc
+    assert (traced.method, traced.path, traced.caller, traced.status) == ("GET", "/mcp?x=1", "probe/1", 400)
+    assert traced.request_headers == (("host", host), ("user-agent", "probe/1"), ("x", "a\x00b"))
+
+
+@pytest.mark.parametrize("host", HOSTILE_HOSTS)
+def test_every_view_of_an_exchange_with_a_hostile_host_shows_the_target_sent(host: str) -> None:
+    # The recorder's URL for an origin-form target and an invalid Host: one `urlsplit` reads, on
+    # every Python the lab runs on, so that the target is the path and query, not the whole URL.
+    from lab_servers.serve_trace import _target
+    from lab_servers.views.diagram_model import request_label
+
+    scope = {"method": "GET", "scheme": "https", "path": "/mcp", "raw_path": b"/mcp", "query_string": b"a=1"}
+    named, url = _target(scope, host)
+    urlsplit(url)  # no ValueError
+    traced = Exchange(seq=1, step=None, caller="c", host=named, address="127.0.0.1", method="GET", url=url,
+                      request_headers=(("host", host),), request_body="", status=400, response_headers=(),
+                      response_body="")  # fmt: skip
+    assert named == host and traced.path == "/mcp?a=1" and request_label(traced).startswith("GET /mcp?")
+
+
+def test_a_head_the_sockets_answer_is_traced_as_rfc_9112_reads_it_whatever_its_line_ends() -> None:
+    from lab_servers.serve_sockets import SocketAnswer
+    from lab_servers.serve_trace import record_socket_answers
+    from lab_servers.trace import Trace
+
+    trace = Trace()
+    record = record_socket_answers(trace, lambda: 0)
+    for head in (
+        b"\r\nGET /mcp? HTTP/1.1\r\nUser-Agent: curl/8\r\n\r\n",
+        b"GET /mcp? HTTP/1.1\nUser-Agent: curl/8\nX: a\x00b\n\n",
+        b"GET /mcp? HTTP/1.1\r\nUser-Agent: curl/8\r\nX: a",  # all that came before a 408
+    ):
+        record(SocketAnswer(400, (), "no", head=head, client=("127.0.0.1", 5), server=("127.0.0.1", 8000)))
+    assert [e.summary() for e in trace.exchanges] == [
+        f"#{n} curl/8 → 127.0.0.1:8000: GET /mcp? → 400" for n in (1, 2, 3)
+    ]
+    assert [e.request_headers[0] for e in trace.exchanges] == [("user-agent", "curl/8")] * 3
