@@ -40,6 +40,7 @@ __all__ = [
     "is_uri_text",
     "reading_difference",
     "shown",
+    "userinfo_problem",
 ]
 
 # RFC 3986 §2: unreserved (§2.3), reserved (§2.2: gen-delims and sub-delims), and "%" of a
@@ -158,9 +159,23 @@ def _reading_problem(uri: str, *, userinfo: bool) -> str | None:
         host = parts.hostname or ""
     except ValueError:
         return None  # not a URL at all: the caller's own parse says so
-    if userinfo and "@" in parts.netloc:
-        return "has userinfo: the name before '@' looks like the host and is not (RFC 3986 §7.6)"
-    return host_reading_problem(host)
+    problem = userinfo_problem(parts.scheme, parts.netloc) if userinfo else None
+    return problem or host_reading_problem(host)
+
+
+def userinfo_problem(scheme: str, netloc: str) -> str | None:
+    """Why a URI whose authority is `netloc` must not be written, shown or fetched, or None: it has
+    userinfo, an '@' (an empty one too, `https://@evil.example/`). Said as the end of a sentence
+    that starts with the URI. An http(s) URI with userinfo is one no sender may generate, and a
+    fetch of it sends it on: httpx turns `user:pw@` into an Authorization: Basic header for the host."""
+    if "@" not in netloc:
+        return None
+    web = (
+        "; RFC 9110 §4.2.4: a sender MUST NOT generate userinfo in an http(s) URI"
+        if scheme in ("http", "https")
+        else ""
+    )
+    return f"has userinfo: the name before '@' looks like the host and is not (RFC 3986 §7.6{web})"
 
 
 def host_reading_problem(host: str) -> str | None:

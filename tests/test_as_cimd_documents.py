@@ -73,6 +73,19 @@ async def test_a_document_with_a_client_secret_is_rejected(lab: Lab) -> None:
     assert lab.cimd_cache == {}
 
 
+@pytest.mark.parametrize("field", ["sector_identifier_uri", "jwks_uri", "logo_uri"])
+async def test_a_document_url_with_userinfo_is_refused_naming_the_rule_and_never_fetched(lab: Lab, field: str) -> None:
+    # RFC 3986 §7.6, RFC 9110 §4.2.4: as at registration, for every URL the AS may fetch; the
+    # sector_identifier_uri was accepted and a code issued.
+    url = "https://user:pw@app.example/s.json"
+    lab.publish_client_document(CLIENT_METADATA_URL, {**default_client_metadata(), field: url})
+    outcome = await open_authorization(lab, CLIENT_METADATA_URL)
+    assert isinstance(outcome, ConsentPage) and outcome.fields["error"] == "invalid_client"
+    assert f"{field} {url!r} has userinfo" in outcome.fields["error_description"]
+    assert [e.url for e in lab.trace.exchanges if "s.json" in e.url] == []
+    assert lab.cimd_cache == {}
+
+
 async def test_an_http_client_id_is_rejected(lab: Lab) -> None:
     outcome = await open_authorization(lab, "http://app.example/client.json")
     assert isinstance(outcome, ConsentPage) and "https scheme" in outcome.fields["error_description"]

@@ -109,7 +109,7 @@ async def test_registration_without_auth_method_defaults_to_client_secret_basic_
         ({**PUBLIC_CLIENT, "logo_uri": "https://app.example/logo.png#x"}, "invalid_client_metadata", "has a fragment"),
         *(
             ({**PUBLIC_CLIENT, field: "https://app.example@evil.example/x"}, "invalid_client_metadata", "has userinfo")
-            for field in ("client_uri", "logo_uri", "tos_uri", "policy_uri", "jwks_uri")
+            for field in ("client_uri", "logo_uri", "tos_uri", "policy_uri", "jwks_uri", "sector_identifier_uri")
         ),
         (
             {
@@ -151,7 +151,10 @@ async def test_registration_without_auth_method_defaults_to_client_secret_basic_
         "sector-http",
         "sector-not-string",
         "logo-with-fragment",
-        *(f"{field}-with-userinfo" for field in ("client_uri", "logo_uri", "tos_uri", "policy_uri", "jwks_uri")),
+        *(
+            f"{field}-with-userinfo"
+            for field in ("client_uri", "logo_uri", "tos_uri", "policy_uri", "jwks_uri", "sector_identifier_uri")
+        ),
         "unreadable-key",
         "key-member-not-base64url",
     ],
@@ -163,6 +166,16 @@ async def test_bad_registration_metadata_is_refused_and_leaves_no_record(
     assert_oauth_error(response, 400, error, mention)
     assert "Invalid claim" not in response.json()["error_description"]
     assert lab.registrations == {}
+
+
+async def test_a_sector_identifier_uri_with_userinfo_is_refused_before_the_prefetch_sends_it_as_credentials(
+    lab: Lab,
+) -> None:
+    # RFC 9110 §4.2.4: a sender MUST NOT generate userinfo in an https URI; the AS prefetches
+    # sector_identifier_uri, and httpx sent user:secret to app.example as Authorization: Basic.
+    response = await register(lab, {**PUBLIC_CLIENT, "sector_identifier_uri": "https://user:secret@app.example/s"})
+    assert_oauth_error(response, 400, "invalid_client_metadata", "RFC 9110 section 4.2.4")
+    assert [e.url for e in lab.trace.exchanges if e.host == "app.example"] == []
 
 
 @pytest.mark.parametrize("uri", ["com.example.app:/oauth2redirect/example-provider", "urn:ietf:wg:oauth:2.0:oob"])

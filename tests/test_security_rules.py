@@ -9,7 +9,13 @@ import pytest
 
 from lab_servers import HARDENED, NAIVE, Lab
 from lab_servers.authorization_server.cimd import CachedDocument, DocumentCache
-from lab_servers.authorization_server.defensive_fetch import _IPV4_BLOCKS, _IPV6_BLOCKS, special_use_kind
+from lab_servers.authorization_server.defensive_fetch import (
+    _IPV4_BLOCKS,
+    _IPV6_BLOCKS,
+    FetchRefused,
+    defensive_fetch,
+    special_use_kind,
+)
 from lab_servers.security import RULE_CASES, run_cimd_rule, run_cimd_rules
 from lab_servers.security.cimd_rules import json_response, rules_outcome, valid_document
 from lab_servers.security.network_fixtures import (
@@ -65,7 +71,7 @@ async def test_a_slow_document_is_judged_by_each_policys_own_timeout() -> None:
 async def test_the_naive_as_accepts_most_hostile_inputs_and_fetches_from_its_own_network() -> None:
     result = await run_cimd_rules(NAIVE)
     accepted = {row["case"] for row in result.details["rows"] if row["outcome"] == "accepted"}
-    assert {"http-scheme", "fragment", "userinfo", "redirect", "too-large", "client-secret", "host-case"} <= accepted
+    assert {"http-scheme", "fragment", "redirect", "too-large", "client-secret", "host-case"} <= accepted
     assert sum(row["internal_requests"] for row in result.details["rows"]) >= 4
 
 
@@ -105,8 +111,7 @@ async def test_the_hardened_as_enforces_every_rule() -> None:
 # The ASPolicy field each row of the rules table shows: switched to the naive policy's value
 # alone, the row's input gets through (accepted, or fetched inside the AS's network). A row
 # whose input every AS refuses (the naive one too) names no field.
-_URL_RULE = ("http-scheme", "no-path", "root-path", "fragment", "userinfo", "dot-segment", "encoded-dot-segment",
-             "query")  # fmt: skip
+_URL_RULE = ("http-scheme", "no-path", "root-path", "fragment", "dot-segment", "encoded-dot-segment", "query")
 _MATCH_RULE = ("trailing-slash", "host-case", "default-port", "percent-encoding", "someone-elses-id")
 RULE_FIELDS: dict[str, str | None] = {
     **dict.fromkeys(_URL_RULE, "require_https_client_id"),
@@ -116,7 +121,9 @@ RULE_FIELDS: dict[str, str | None] = {
     "redirect": "follow_redirects", "redirect-to-cloud-metadata": "follow_redirects", "too-large": "max_document_bytes",
     "slow": "fetch_timeout_seconds", "html-content-type": "require_json_content_type",
     **{c.id: "block_special_use_addresses" for c in RULE_CASES if c.id.startswith("address-")},
-    **dict.fromkeys(("private-key-jwt-without-keys", "private-key-material", "no-redirect-uris", "not-json",
+    # A URL with userinfo is no URL the AS's fetch sends, whatever the policy: httpx would send it
+    # as Authorization: Basic (RFC 9110 §4.2.4; defensive_fetch).
+    **dict.fromkeys(("userinfo", "private-key-jwt-without-keys", "private-key-material", "no-redirect-uris", "not-json",
                      "json-array", "status-404", "status-203")),
 }  # fmt: skip
 
@@ -294,6 +301,22 @@ async def test_the_hardened_as_looks_a_name_up_once_and_connects_to_that_address
         assert fetch.address == "93.184.216.66"
         assert lab.network.dns._lookups[REBINDING_HOST] == 1
         assert internal.reached == []
+
+
+@pytest.mark.parametrize("what", ["client_id", "jwks_uri", "logo_uri", "sector_identifier_uri"])
+async def test_no_fetch_sends_a_urls_userinfo_whatever_the_policy(what: str) -> None:
+    # RFC 9110 §4.2.4: httpx turns `user:pw@` into Authorization: Basic, credentials the client
+    # chose presented by the AS. The fetch refuses the URL under the naive policy too, whose own
+    # checks let a client_id with userinfo through (§3's rule is require_https_client_id's).
+    async with Lab(policy=NAIVE) as lab:
+        add_internal_network(lab)
+        async with lab.network.httpx_client("auth.example.com") as http:
+            with pytest.raises(FetchRefused, match=r"has userinfo.*RFC 9110 §4\.2\.4.*never sends credentials"):
+                await defensive_fetch(
+                    "https://user:pw@evil.example/x.json", what=what, http=http, resolve=lab.network.dns.resolve_all,
+                    policy=NAIVE,
+                )  # fmt: skip
+        assert [e for e in lab.trace if e.host == "evil.example"] == []
 
 
 def test_the_document_cache_evicts_the_least_recently_used_document() -> None:

@@ -38,6 +38,7 @@ import httpx
 from ..bounded_read import ACCEPTED_ENCODINGS, BodyRefused, read_at_most, unbind
 from ..error_text import reason
 from ..network import PINNED_ADDRESS, PinnedAddress
+from ..rfc3986 import userinfo_problem
 from ..rfc9110 import RepeatedField, media_type, one_field
 from .policy import ASPolicy
 
@@ -294,6 +295,13 @@ async def defensive_fetch(
         host = connected_host(url)
     except (ValueError, httpx.InvalidURL):  # "Invalid IPv6 URL": a "[" that never closes; IDNA errors
         raise FetchRefused(f"{what} is not a URL that can be fetched (RFC 3986 §3.2.2)") from None
+    # Under every policy, the naive one too: httpx sends a URL's userinfo as Authorization: Basic,
+    # so the AS would present credentials the client chose to a host the client chose, an SSRF with
+    # a login. The checks before the fetch refuse it where the URL comes from (cimd.py's §3 rule,
+    # rfc7591.py's metadata URLs); this one holds for any URL that reaches the network.
+    problem = userinfo_problem(parts.scheme, parts.netloc)
+    if problem:
+        raise FetchRefused(f"the {what} URL {problem}; this AS never sends credentials a client chose")
     trusted = f"{parts.scheme}://{parts.netloc}" in policy.trusted_local_origins
     if policy.block_special_use_addresses and not trusted:
         address = vet_host(host, what=what, resolve=resolve)

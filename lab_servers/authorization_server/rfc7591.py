@@ -18,7 +18,7 @@ from ..arguments import is_string_list
 from ..bounded_json import DEFAULT_LIMITS
 from ..determinism import LabClock, SeededIds
 from ..loopback import is_loopback_host
-from ..rfc3986 import browser_reading_problem, grammar_problem, shown
+from ..rfc3986 import browser_reading_problem, grammar_problem, shown, userinfo_problem
 from ..rfc7517 import import_jwk_set, private_key_member
 from .clients import DEFAULT_AUTH_METHOD, Client, ClientRegistry, PrefetchedResource, RegistryFull
 from .defensive_fetch import FetchRefused, Resolver, SpecialUseAddress, defensive_fetch, scheme_refusal
@@ -247,20 +247,23 @@ def _check_web_url(field: str, uri: object) -> None:
             "invalid_client_metadata",
             f"{field} {written} is not an http or https URL (RFC 7591 §2: a URL; CIMD §8.6: only known schemes)",
         )
-    if "@" in parts.netloc:
-        # authlib refuses it too ("Invalid claim"), naming nothing: `https://app.example@evil.example/`
-        # shows a trusted name on the consent page or in the AS's fetch log, for another host.
-        raise MetadataError(
-            "invalid_client_metadata",
-            f"{field} {written} has userinfo: the name before '@' looks like the host and is not (RFC 3986"
-            " section 7.6; RFC 9110 section 4.2.4: a sender MUST NOT generate userinfo in an http(s) URI)",
-        )
+    _check_no_userinfo(field, parts, written)
     if parts.fragment or "#" in str(uri):
         raise MetadataError(
             "invalid_client_metadata",
             f"{field} {written} has a fragment, which this AS refuses in a client's URLs (lab policy, as authlib's"
             " RFC 7591 validator; RFC 7591 §2 itself asks only for a URL)",
         )
+
+
+def _check_no_userinfo(field: str, parts: SplitResult, written: str) -> None:
+    # authlib refuses it in RFC 7591's fields ("Invalid claim"), naming nothing, and not at all in
+    # OpenID's sector_identifier_uri: `https://app.example@evil.example/` shows a trusted name on the
+    # consent page or in the AS's fetch log for another host, and a fetch sends the userinfo on as
+    # Authorization: Basic credentials the client chose (defensive_fetch refuses it too).
+    problem = userinfo_problem(parts.scheme, parts.netloc)
+    if problem:
+        raise MetadataError("invalid_client_metadata", f"{field} {written} {problem}")
 
 
 def check_keys_fetchable(metadata: dict[str, Any], policy: ASPolicy) -> None:
@@ -287,6 +290,7 @@ def _check_sector_identifier_uri(uri: str) -> None:
             "invalid_client_metadata",
             "sector_identifier_uri must be an https URL (OpenID Connect Dynamic Client Registration 1.0 §2)",
         )
+    _check_no_userinfo("sector_identifier_uri", parts, repr(uri)[:80])
 
 
 def _is_key_set(value: Any) -> bool:

@@ -93,7 +93,7 @@ RULE_CASES: tuple[RuleCase, ...] = (
              hardened_error="root path"),
     RuleCase("fragment", "the URL MUST NOT have a fragment (§3)", f"{DOCUMENT_URL}#x", _doc(client_id=f"{DOCUMENT_URL}#x"),
              hardened_error="fragment"),
-    RuleCase("userinfo", "the URL MUST NOT have a username or password (§3)", f"https://user:pw@{ATTACKER_HOST}/client.json",
+    RuleCase("userinfo", "the URL MUST NOT have a username or password (§3; RFC 9110 §4.2.4: every AS's fetch, even the naive one)", f"https://user:pw@{ATTACKER_HOST}/client.json",
              _doc(client_id=f"https://user:pw@{ATTACKER_HOST}/client.json"), hardened_error="username or password"),
     RuleCase("dot-segment", "the URL MUST NOT have '.' or '..' segments (§3)", f"{EVIL}/x/../client.json",
              _doc(client_id=f"{EVIL}/x/../client.json"), hardened_error="'..' path segments"),
