@@ -17,8 +17,8 @@ import pytest
 from hypothesis import given
 
 from lab_servers import MCP_URL
-from lab_servers.authorization_server.client_authentication import basic_credentials
 from lab_servers.authorization_server.errors import OAuthError
+from lab_servers.authorization_server.presented_credentials import basic_credentials
 from lab_servers.authorization_server.resources import canonical_resource
 from lab_servers.authorization_server.rfc6749 import scope_tokens
 from lab_servers.authorization_server.rfc7591 import MetadataError, check_redirect_uri
@@ -194,7 +194,7 @@ def test_bearer_token_reading_agrees_with_rfc6750_on_generated_text(text: str) -
 
 def _lab_basic(text: str) -> tuple[str, str] | None:
     field = text.strip(OWS)
-    if field[:6].lower() != "basic ":  # the callers' own test for the scheme (client_authentication.py)
+    if field[:6].lower() != "basic ":  # the callers' own test for the scheme (presented_credentials.py)
         return None
     try:
         return basic_credentials(field)

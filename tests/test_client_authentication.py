@@ -8,11 +8,12 @@ at every endpoint that authenticates clients; and any other 401 names the scheme
 from __future__ import annotations
 
 import base64
+from urllib.parse import quote
 
 import httpx
 import pytest
 
-from lab_servers import ISSUER, Lab
+from lab_servers import ISSUER, MCP_URL, Lab, default_client_metadata
 from lab_servers.authorization_server.client_authentication import JWT_BEARER_ASSERTION as JWT_BEARER
 from lab_servers.story import ENTERPRISE_CLIENT_ID, IDP_ISSUER, add_enterprise_idp
 
@@ -182,6 +183,43 @@ async def test_a_401_invalid_client_without_basic_still_names_the_scheme(lab: La
     # RFC 9110 §15.5.2: every 401 carries a challenge; RFC 6749 §5.2: it indicates the schemes supported.
     response = await token_request(lab, {"grant_type": "authorization_code", "code": "x", **form})
     assert_basic_challenge(response, "")
+
+
+@pytest.mark.parametrize("how", ["client_secret_basic", "client_secret_post"])
+async def test_a_secret_for_a_cimd_client_id_is_refused_before_its_document_is_fetched(lab: Lab, how: str) -> None:
+    # CIMD -02 §4.1: a CIMD client has no shared secret, so a secret sent for one could never
+    # authenticate it; it was refused only after the AS fetched the document (§8.7: no amplifier).
+    client_id = "https://app.example/client.json"
+    lab.publish_client_document(client_id, default_client_metadata(client_id))
+    form = {"grant_type": "client_credentials"}
+    headers = {}
+    if how == "client_secret_basic":
+        headers["Authorization"] = basic(quote(client_id, safe=""), "s")
+    else:
+        form |= {"client_id": client_id, "client_secret": "s"}
+    response = await token_request(lab, form, headers=headers)
+    assert_basic_challenge(response, f"{how!r} can never authenticate it")
+    assert "CIMD -02 section 4.1" in response.json()["error_description"]
+    assert [e.url for e in lab.trace.exchanges if e.host == "app.example"] == []
+    # Without Basic offered, the form's refusal is 400, as every refusal of a client that tried no Basic.
+    lab.auth_server.capabilities = lab.auth_server.capabilities.but(
+        token_endpoint_auth_methods=("none", "client_secret_post", "private_key_jwt")
+    )
+    if how == "client_secret_post":
+        response = await token_request(lab, form)
+        assert_oauth_error(response, 400, "invalid_client", "a CIMD client has no shared secret")
+        assert "www-authenticate" not in response.headers
+
+
+async def test_a_secret_for_a_preregistered_client_with_a_url_id_is_checked_as_its_record_says(lab: Lab) -> None:
+    # A URL id the AS holds a record for is that record, not a document: its secret authenticates it.
+    client_id = "https://partner.example/client"
+    lab.auth_server.preregister(
+        client_id, {"grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_post"}, "s3cret"
+    )
+    form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": "s3cret", "resource": MCP_URL}
+    response = await token_request(lab, form)
+    assert response.status_code == 200, response.text
 
 
 # One method per request (RFC 6749 §2.3: "The client MUST NOT use more than one authentication

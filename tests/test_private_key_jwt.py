@@ -83,13 +83,21 @@ async def test_a_missing_or_bad_assertion_is_invalid_client(lab: Lab, make, ment
 async def test_a_private_key_jwt_client_sending_a_client_secret_is_held_to_its_method(lab: Lab) -> None:
     # RFC 7591 §2: token_endpoint_auth_method is "the requested authentication method"; the form's
     # secret (OAuth 2.1 §2.4.1) is taken from a client_secret_basic client too, never from one
-    # that authenticates with its key (RFC 7523 §2.2), which holds no secret.
+    # that authenticates with its key (RFC 7523 §2.2), which holds no secret. This client's id is a
+    # CIMD URL, and a CIMD client holds none at all (CIMD -02 §4.1): refused before its document is read.
     publish_confidential_client(lab)
     form = code_form(CLIENT_ID, await get_code(lab, CLIENT_ID), client_secret="guess")
     response = await token_request(lab, form)
+    assert_oauth_error(response, 401, "invalid_client", "'client_secret_post' can never authenticate it")
+    preregistered = "tpc_keyholder"
+    metadata = {**default_client_metadata(CLIENT_ID), "token_endpoint_auth_method": "private_key_jwt",
+                "jwks": {"keys": [key(1).as_dict(private=False)]}}  # fmt: skip
+    lab.auth_server.preregister(preregistered, {k: v for k, v in metadata.items() if k != "client_id"})
+    form = code_form(preregistered, await get_code(lab, preregistered), client_secret="guess")
     assert_oauth_error(
-        response, 401, "invalid_client", "authenticated with 'client_secret_post'", "is 'private_key_jwt'"
-    )
+        await token_request(lab, form), 401, "invalid_client", "authenticated with 'client_secret_post'",
+        "is 'private_key_jwt'"
+    )  # fmt: skip
 
 
 async def test_an_assertion_cannot_be_replayed(lab: Lab) -> None:

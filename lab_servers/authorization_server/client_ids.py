@@ -22,7 +22,7 @@ async def resolve_client(
     validating their document, where the AS takes CIMD; any other id must be a record this AS
     holds. A refusal names only the ways in `capabilities` offers."""
     _check_length(client_id)
-    if looks_like_url(client_id) and client_id not in registry.records:
+    if names_a_document(client_id, registry):
         if not capabilities.cimd_usable:
             # Advertised and enforced alike (ASCapabilities): an AS without CIMD fetches nothing.
             # The way out it names must be one this AS offers: with DCR closed or removed, "register"
@@ -44,6 +44,12 @@ async def resolve_client(
             401,
         )
     return client
+
+
+def names_a_document(client_id: str, registry: ClientRegistry) -> bool:
+    """Whether `client_id` is one `resolve_client` judges as a CIMD document URL, not a record:
+    a URL id this AS holds no record for (a pre-registered client may have a URL id)."""
+    return looks_like_url(client_id) and client_id not in registry.records
 
 
 def _check_length(client_id: str) -> None:

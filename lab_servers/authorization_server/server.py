@@ -29,11 +29,11 @@ from ..literal_routes import literal_route
 from ..rfc9110 import NoContentCoding, field_values, media_type
 from ..wellknown import AUTHORIZATION_SERVER, OPENID_CONFIGURATION, path_of
 from .authorize import authorization_request, consent_decision
-from .client_authentication import authorization_field
 from .dcr_modes import check_auth_method_offered, check_registration_allowed
 from .errors import NO_STORE, OAuthError, oauth_exception_handlers, oauth_refusal
 from .logos import LOGO_HEADERS, sniff_raster_image
 from .params import form_items, sent_content_type, source_address
+from .presented_credentials import authorization_field
 from .rfc7009 import revocation_request
 from .rfc7591 import REGISTRATION_JSON
 from .rfc7662 import introspection_request

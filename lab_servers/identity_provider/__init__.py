@@ -26,14 +26,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..authorization_server.client_authentication import (
+from ..authorization_server.errors import NO_STORE, OAuthError, invalid_client, oauth_exception_handlers, oauth_refusal
+from ..authorization_server.params import form_items, single_valued
+from ..authorization_server.presented_credentials import (
     authorization_field,
     basic_attempt,
     basic_credentials,
     refuse_more_than_one_method,
 )
-from ..authorization_server.errors import NO_STORE, OAuthError, invalid_client, oauth_exception_handlers, oauth_refusal
-from ..authorization_server.params import form_items, single_valued
 from ..authorization_server.rfc6749 import scope_tokens
 from ..authorization_server.rfc8693 import refuse_actor_token
 from ..authorization_server.server import MAX_REQUEST_BODY_BYTES
