@@ -159,6 +159,41 @@ async def test_an_as_without_basic_challenges_only_a_client_that_tried_basic(lab
 
 
 @pytest.mark.parametrize("endpoint", ["revoke", "introspect"])
+async def test_an_as_without_basic_answers_a_caller_that_tried_no_basic_400_at_revocation_and_introspection(
+    lab: Lab, endpoint: str
+) -> None:
+    # authenticate_client's rule at every endpoint that authenticates clients: introspection's own
+    # refusals (no credentials at all, a public caller; RFC 7662 §2.1) answered 401 with a Basic
+    # challenge from an AS that takes no Basic, where RFC 9110 §15.5.2 allows no 401 without one.
+    lab.auth_server.capabilities = lab.auth_server.capabilities.but(
+        token_endpoint_auth_methods=("none", "client_secret_post", "private_key_jwt")
+    )
+    public = (await registered_client(lab, token_endpoint_auth_method="none"))["client_id"]
+    forms = [{"token": "x", "client_id": "tpc_unknown"}, {"token": "x", "client_id": public}]
+    if endpoint == "introspect":
+        forms.append({"token": "x"})  # RFC 7009 §2.1: revocation's client_id is required (invalid_request)
+    async with lab.httpx_client("client") as http:
+        for form in forms:
+            response = await http.post(f"{ISSUER}/{endpoint}", data=form)
+            if endpoint == "revoke" and form["client_id"] == public:
+                assert response.status_code == 200, response.text  # a public client may revoke its tokens
+                continue
+            assert_oauth_error(response, 400, "invalid_client", "")
+            assert "www-authenticate" not in response.headers, form
+
+
+async def test_an_introspection_by_a_public_cimd_client_is_refused_before_its_document_is_fetched(lab: Lab) -> None:
+    # RFC 7662 §2.1: a public client is no authorised caller, whoever it is; its id was resolved
+    # first, a CIMD URL's document fetched, and only then refused (CIMD -02 §8.7: no amplifier).
+    client_id = "https://app.example/client.json"
+    lab.publish_client_document(client_id, default_client_metadata(client_id))
+    async with lab.httpx_client("client") as http:
+        response = await http.post(f"{ISSUER}/introspect", data={"token": "x", "client_id": client_id})
+    assert_basic_challenge(response, "a public client is neither (RFC 7662 section 2.1)")
+    assert [e.url for e in lab.trace.exchanges if e.host == "app.example"] == []
+
+
+@pytest.mark.parametrize("endpoint", ["revoke", "introspect"])
 async def test_revocation_and_introspection_answer_basic_the_same_way(lab: Lab, endpoint: str) -> None:
     client_id, secret, _ = await basic_client(lab)
     other = (await registered_client(lab))["client_id"]

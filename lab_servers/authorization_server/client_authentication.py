@@ -56,17 +56,26 @@ async def authenticate_client(
 ) -> Client:
     """The client a request authenticates, or names (a public client). `unnamed` says what a
     request naming no client at all is missing, citing the endpoint's own rule: invalid_request.
-    An AS that does not offer HTTP Basic answers a client that did not try it 400, not 401:
-    RFC 6749 §5.2's 401 names "which HTTP authentication schemes are supported" (a MAY for a
-    client that used none), and a Basic challenge (`errors.invalid_client`) named one this AS
-    refuses; RFC 9110 §15.5.2 allows no 401 without a challenge."""
+    Its invalid_client is answered as `client_refusal` answers."""
     try:
         return await _authenticate(server, form, authorization, unnamed)
     except OAuthError as error:
-        offers_basic = "client_secret_basic" in server.capabilities.token_endpoint_auth_methods
-        if error.error == "invalid_client" and not authorization and not offers_basic:
-            raise OAuthError("invalid_client", error.description, 400) from None
-        raise
+        if error.error != "invalid_client":
+            raise
+        raise client_refusal(server, error.description, authorization) from None
+
+
+def client_refusal(server: AuthorizationServerState, description: str, authorization: str | None) -> OAuthError:
+    """invalid_client for a request that sent `authorization` (None: no Authorization field), for
+    every endpoint that authenticates clients, this module's refusals and an endpoint's own (RFC
+    7662's caller). An AS that does not offer HTTP Basic answers a client that did not try it 400,
+    not 401: RFC 6749 §5.2's 401 names "which HTTP authentication schemes are supported" (a MAY
+    for a client that used none), and a Basic challenge (`errors.invalid_client`) named one this
+    AS refuses; RFC 9110 §15.5.2 allows no 401 without a challenge."""
+    offers_basic = "client_secret_basic" in server.capabilities.token_endpoint_auth_methods
+    if not authorization and not offers_basic:
+        return OAuthError("invalid_client", description, 400)
+    return invalid_client(description)
 
 
 async def _authenticate(

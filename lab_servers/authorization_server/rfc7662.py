@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .client_authentication import authenticate_client
-from .errors import OAuthError, invalid_client
+from .client_authentication import authenticate_client, client_refusal
+from .errors import OAuthError
 from .params import LOOKED_UP, single_valued
 from .state import AuthorizationServerState
 
@@ -30,12 +30,14 @@ async def introspection_request(
     server: AuthorizationServerState, items: list[tuple[str, str]], authorization: str | None
 ) -> dict[str, Any]:
     form = single_valued(items, looked_up=LOOKED_UP)
-    if authorization is None and not {"client_id", "client_secret", "client_assertion"} & form.keys():
-        # RFC 6749 §5.2 names "no client authentication included" among invalid_client's causes.
-        raise invalid_client(f"{_NEEDS_CALLER}; this request authenticates no client (RFC 7662 §2.1)")
+    if authorization is None and not {"client_secret", "client_assertion"} & form.keys():
+        # RFC 6749 §5.2 names "no client authentication included" among invalid_client's causes, and
+        # a client_id alone names a public client, never an authorised caller: both are refused from
+        # the request, before the id is looked up (for a CIMD URL, its document fetched: CIMD -02
+        # §8.7), and answered as client authentication answers (a 401 only with a challenge offered).
+        why = "a public client is neither" if form.get("client_id") else "this request authenticates no client"
+        raise client_refusal(server, f"{_NEEDS_CALLER}; {why} (RFC 7662 §2.1)", authorization)
     caller = await authenticate_client(server, form, authorization, unnamed=f"{_NEEDS_CALLER} (RFC 7662 §2.1)")
-    if caller.token_endpoint_auth_method == "none":
-        raise invalid_client(f"{_NEEDS_CALLER}; a public client is neither (RFC 7662 §2.1)")
     resource = server.introspectors.get(caller.client_id)
     if resource is None:
         raise OAuthError(
