@@ -69,10 +69,6 @@ ALLOWED = {
     "lenient-client": "the lab client reads the challenges of a WWW-Authenticate that breaks RFC 9110 §11.6.1 up to "
     "the break (a server's mistake later in the field does not hide a Bearer challenge before it; the one cut short "
     "is marked malformed): RFC 9110 §2.3's robustness. It reads no other character as whitespace (checked)",
-    "host-empty-port": "the MCP gate refuses a loopback Host whose port is empty (`localhost:`), which RFC 3986 "
-    "§3.2.3's port = *DIGIT allows and §6.2.3 reads as no port: its `localhost:*` entry names localhost with a port, "
-    "and refusing a spelling no client sends fails safe (421); its own name with an empty port, or https's 443, is "
-    "its own (RFC 9110 §4.2.3)",
     "resource-known-only": "the AS takes as a resource only the MCP servers it knows, their scheme and host in any case "
     "(RFC 8707 §2: invalid_target for one it does not issue tokens for; MCP §8.1: SHOULD accept uppercase scheme and "
     "host); a valid URI of another server is refused",
@@ -277,13 +273,13 @@ def _grammar_listed(text: str) -> bool:
     if host == "mcp.example.com":
         # RFC 9110 §4.2.3: an https URI's port 443, or an empty one, is no port at all.
         return port is None or port.value == "" or port.value.lstrip("0") == "443"
-    return host in ("127.0.0.1", "localhost") and port is not None
+    # "127.0.0.1:*": any port, the default one too, whether spelled out, empty or left out.
+    return host in ("127.0.0.1", "localhost")
 
 
 HOST_JUDGE = Judge(
     lab=lambda text: _listed(text, HOSTS, "https"),
     grammar=_grammar_listed,
-    allowed=lambda text, lab, grammar: "host-empty-port" if grammar and not lab and text.endswith(":") else None,
 )
 HOST_EDGES = [*HOSTS, "MCP.Example.COM", "mcp.example.com:443", "mcp.example.com:", "mcp.example.com:0443",
               "mcp.example.com:0", "mcp.example.com:80", "localhost:", "localhost", "localhost:80",
