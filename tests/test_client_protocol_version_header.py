@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
+from mcp.server.mcpserver import MCPServer
+from mcp.server.transport_security import TransportSecuritySettings
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -158,6 +160,54 @@ async def test_a_server_that_ends_the_new_session_too_fails_the_call_naming_sess
                                         r"Session Management\)$"):  # fmt: skip
         await client.call_tool("whoami")
     assert [method for method, _ in _carried(lab)].count("initialize") == 3  # step 7's, and one new session
+
+
+class StatefulSdkServer(HostileServer):
+    """The official SDK's MCPServer keeping sessions (`stateless_http=False`, the SDK's default;
+    the lab's own MCP server is stateless), answering in an event stream (its default) or with
+    `json_response`, behind the hostile server's AS. It keeps the session an initialize opened
+    only once that request's app has returned (`_serve_opening_request`)."""
+
+    def __init__(self, json_response: bool) -> None:
+        super().__init__()
+        server = MCPServer("stateful-sdk")
+
+        @server.tool()
+        def whoami() -> dict[str, str]:
+            """Who the caller is."""
+            return {"sub": "alice"}
+
+        self.sdk = server.streamable_http_app(
+            streamable_http_path="/mcp", stateless_http=False, json_response=json_response,
+            transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+        )  # fmt: skip
+
+    def app(self) -> Any:
+        others = super().app()
+
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            with_token = scope["type"] == "http" and any(name == b"authorization" for name, _ in scope["headers"])
+            await (self.sdk if with_token and scope["path"] == "/mcp" else others)(scope, receive, send)
+
+        return app
+
+
+@pytest.mark.parametrize("json_response", [False, True], ids=["event-stream", "json"])
+@pytest.mark.parametrize("revision", ["2025-03-26", "2025-06-18", "2025-11-25"])
+async def test_the_lab_client_keeps_a_session_with_the_official_sdks_stateful_server_in_process(
+    lab: Lab, revision: str, json_response: bool
+) -> None:
+    # The lab network serves an app as uvicorn does: an app whose answer its client has read (whole,
+    # or, from an event stream, up to the response) runs to its end. Cancelled there, the SDK
+    # discarded the session its initialize had opened, and answered notifications/initialized 404.
+    server = StatefulSdkServer(json_response)
+    async with server.sdk.router.lifespan_context(server.sdk):
+        client = await _run(lab, server, 7, revision=revision)
+        assert (await client.call_tool("whoami"))["isError"] is False
+    session = client.state.session_id
+    assert session is not None and client.state.whoami == {"sub": "alice"}
+    assert _carried(lab)[-5:] == [("initialize", None), ("notifications/initialized", session), ("tools/list", session),
+                                   ("tools/call", session), ("tools/call", session)]  # fmt: skip
 
 
 @pytest.mark.parametrize(

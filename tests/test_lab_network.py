@@ -17,7 +17,7 @@ import pytest
 from lab_servers import Lab, default_client_metadata
 from lab_servers.authorization_server import HARDENED, NAIVE, OAuthError
 from lab_servers.authorization_server.defensive_fetch import FetchRefused, SpecialUseAddress, defensive_fetch, vet_host
-from lab_servers.network import LabConnectError
+from lab_servers.network import LabConnectError, asgi
 from lab_servers.trace import Exchange
 
 pytestmark = pytest.mark.anyio
@@ -80,6 +80,30 @@ async def test_a_response_body_streams_with_backpressure_so_the_cap_stops_the_se
     assert app.cancelled
     exchange = lab.trace.exchanges[-1]
     assert exchange.response_body.endswith("[the reader closed the stream after 65536 bytes]")
+
+
+async def test_an_app_that_never_ends_after_its_answer_is_cancelled_after_the_grace(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The app runs on after its answer, as uvicorn lets it, but not for ever: the caller, which
+    # waits for it (so that what it does comes before the next request), has its answer at once.
+    monkeypatch.setattr(asgi, "APP_END_GRACE", 0.05)
+    ended: list[str] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"answered"})
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            ended.append("cancelled")
+            raise
+
+    lab.network.add_host(HOST, PUBLIC, app)
+    started = asyncio.get_running_loop().time()
+    answer = await lab.network.send("client", "GET", f"https://{HOST}/", [], b"")
+    assert answer.body == b"answered" and ended == ["cancelled"]
+    assert asyncio.get_running_loop().time() - started < 1
 
 
 async def test_an_answer_that_fits_in_the_send_buffer_lets_the_app_finish_before_anyone_reads(lab: Lab) -> None:

@@ -304,3 +304,72 @@ async def test_a_lab_on_real_sockets_fetches_the_as_keys_without_the_environment
         assert isinstance(lab.resource_server.http, httpx.AsyncClient)
         assert lab.resource_server.http.trust_env is False
         await lab.resource_server.http.aclose()
+
+
+def running_on(log: list[str], *, hang_up: bool) -> App:
+    """An app that runs on after its answer, as the MCP SDK's stateful app does (it keeps the
+    session an initialize opened once that request's app returns): it waits for `receive` to say
+    http.disconnect (its answer whole, or, with `hang_up`, its client gone after the first chunk,
+    the end of its answer then sent to nobody), then takes a few turns of the loop. `log` says
+    how it ended."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        while (await receive()).get("more_body"):
+            pass
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"first", "more_body": hang_up})
+            log.append((await receive())["type"])
+            if hang_up:
+                await send({"type": "http.response.body", "body": b""})  # to nobody
+            for _ in range(3):
+                await asyncio.sleep(0)
+            log.append("ended")
+        except asyncio.CancelledError:
+            log.append("cancelled")
+            raise
+
+    return app
+
+
+async def _runs_on(http: httpx.AsyncClient, url: str, hang_up: bool) -> None:
+    async with http.stream("GET", url) as response:
+        async for chunk in response.aiter_raw():
+            assert chunk == b"first"
+            if hang_up:
+                break
+
+
+@pytest.mark.parametrize("hang_up", [False, True], ids=["answered", "client-hung-up"])
+async def test_an_app_runs_to_its_end_after_its_answer_in_process_as_over_a_socket(hang_up: bool) -> None:
+    # uvicorn never cancels an app whose answer is whole or whose client hung up: `receive` says
+    # http.disconnect, what it sends goes nowhere, and it returns when it is done. In process the
+    # client's close waits for it, so what it does comes before the client's next request.
+    log: list[str] = []
+    async with Lab() as lab:
+        lab.network.add_host(HOST, PUBLIC, running_on(log, hang_up=hang_up))
+        async with lab.httpx_client("t") as http:
+            await _runs_on(http, f"https://{HOST}/", hang_up)
+            assert log == ["http.disconnect", "ended"]
+        assert lab.trace.exchanges[-1].error is None
+    over_socket: list[str] = []
+    config = uvicorn.Config(running_on(over_socket, hang_up=hang_up), log_level="critical", lifespan="off")
+    sock = bind("127.0.0.1", 0)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        with anyio.fail_after(5):
+            while not server.started:
+                assert not task.done(), "uvicorn stopped while starting"
+                await asyncio.sleep(0.01)
+            async with httpx.AsyncClient() as http:
+                await _runs_on(http, f"http://127.0.0.1:{sock.getsockname()[1]}/", hang_up)
+            while len(over_socket) < 2:  # the app runs on after the client is done
+                assert "cancelled" not in over_socket
+                await asyncio.sleep(0.01)
+        assert over_socket == log
+    finally:
+        server.should_exit = True
+        with anyio.CancelScope(shield=True):
+            await task
+        sock.close()

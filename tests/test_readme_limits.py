@@ -24,7 +24,7 @@ from lab_servers.authorization_server import (
 )
 from lab_servers.authorization_server import clients as as_clients
 from lab_servers.bounded_json import DEFAULT_LIMITS
-from lab_servers.network import asgi
+from lab_servers.network import send_buffer
 from lab_servers.resource_server import server as resource_server
 from lab_servers.resource_server import tokens, tools
 from lab_servers.serve_sockets import (
@@ -82,7 +82,7 @@ STATED = [
     (r"\*\*(N) KB\*\* at the AS", server.MAX_REQUEST_BODY_BYTES / KB),
     (r"\*\*(N) KB\*\* at the MCP endpoint", resource_server.MAX_MCP_BODY_BYTES / KB),
     (r"Traces keep at most \*\*(N) KB\*\* of each body", MAX_TRACED_BODY_BYTES / KB),
-    (r"a \*\*(N) KB send buffer\*\*", asgi.SEND_BUFFER / KB),
+    (r"a \*\*(N) KB send buffer\*\*", send_buffer.SEND_BUFFER / KB),
     (r"at the same (N) KB as the wire bytes", HARDENED.max_document_bytes / KB),
     (r"the AS's (N) s CIMD fetch timeout", HARDENED.fetch_timeout_seconds),
 ]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +19,7 @@ from .http1 import (
     ServerDisconnected,
     is_field,
 )
+from .send_buffer import SendBuffer
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -34,9 +34,11 @@ class RawResponse:
 
 
 SOCKET_CHUNK = 64 * 1024  # what one read from a socket hands over, at most
-# What the app may write before its reader has read any of it (a socket's send buffer; Linux
-# starts a TCP socket at 16 KiB and grows it to megabytes: 64 KiB is a small, bounded middle).
-SEND_BUFFER = 64 * 1024
+# How long an app may run on after its client is done with its answer, before the lab cancels it
+# (`StreamedResponse.aclose`, which waits for it, so that what it does comes before the caller's
+# next request, run to run): uvicorn sets no bound; the lab's keeps an app that never ends from
+# holding its caller for ever. The lab's servers and the MCP SDK end within a few loop iterations.
+APP_END_GRACE = 2.0
 
 
 class DateField:
@@ -74,65 +76,11 @@ async def _pieces(body: bytes | AsyncIterator[bytes]) -> AsyncIterator[bytes]:
             yield chunk[start : start + SOCKET_CHUNK]
 
 
-class _SendBuffer:
-    """The socket between the app and the reader: the app writes into a send buffer and moves on,
-    and is held at its next write only while SEND_BUFFER bytes or more are unread, the way a full
-    socket buffer holds a server. The end of the body (`None`) is queued without waiting, as a
-    FIN is. So an answer that fits in the buffer never waits for its reader (the app finishes
-    and its task ends), while a huge or endless one is held, and memory stays bounded."""
-
-    __slots__ = ("_chunks", "_unread", "_waiters")
-
-    def __init__(self) -> None:
-        self._chunks: deque[bytes | None] = deque()
-        self._unread = 0
-        # Whoever waits (the reader for a chunk, a writer for room; an app may send from several
-        # tasks, as an SSE ping task does) is woken at every change and checks again.
-        self._waiters: list[asyncio.Future[None]] = []
-
-    async def put(self, chunk: bytes | None) -> None:
-        while chunk is not None and self._unread >= SEND_BUFFER:
-            await self._wait()
-        self._chunks.append(chunk)
-        self._unread += len(chunk or b"")
-        self._wake()
-
-    async def get(self) -> bytes | None:
-        while not self._chunks:
-            await self._wait()
-        chunk = self._chunks.popleft()
-        self._unread -= len(chunk or b"")
-        self._wake()
-        return chunk
-
-    def end(self, last: bytes = b"") -> None:
-        """The end of the body (after `last`), from where nothing can be awaited (`AppCall.abandon`)."""
-        if last:
-            self._chunks.append(last)
-            self._unread += len(last)
-        self._chunks.append(None)
-        self._wake()
-
-    async def _wait(self) -> None:
-        waiter = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
-        try:
-            await waiter
-        finally:
-            if waiter in self._waiters:  # cancelled before it was woken
-                self._waiters.remove(waiter)
-
-    def _wake(self) -> None:
-        waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
-
-
 class StreamedResponse:
-    """A response whose body arrives as the app sends it, with backpressure (`_SendBuffer`); it is
-    its own async iterator (no async generator per response: issue 12). Closing it early
-    disconnects: the app is cancelled and sends nothing more."""
+    """A response whose body arrives as the app sends it, with backpressure (`SendBuffer`); it is
+    its own async iterator (no async generator per response: issue 12). Closing it hangs up, as
+    a client closes its connection (`AppCall.hang_up`): the app sends nothing more, and runs to
+    its end, as uvicorn lets it, for `APP_END_GRACE` at most."""
 
     def __init__(self, status: int, headers: tuple[tuple[str, str], ...], call: AppCall) -> None:
         self.status, self.headers = status, headers
@@ -162,7 +110,13 @@ class StreamedResponse:
         task = self._call.task
         if task.done():
             return
-        task.cancel()
+        # uvicorn never cancels an app whose client hangs up or whose answer is complete: it runs
+        # to its end. The MCP SDK's stateful app keeps the session an initialize opened only once
+        # that request's app returns: cancelled here (its SSE answer read up to the response, or
+        # read whole), it discarded the session, and the client's next request was answered 404.
+        self._call.hang_up()
+        watchdog = asyncio.get_running_loop().call_later(APP_END_GRACE, task.cancel)
+        task.add_done_callback(lambda _: watchdog.cancel())
         # Wait for the app to end without taking on its outcome. `await task` raised the app's
         # CancelledError, and suppressing it swallowed the caller's own cancellation too when the
         # caller was cancelled meanwhile (a timeout, an interrupted cell): the request then ran
@@ -181,6 +135,9 @@ class AppCall:
         self._app, self._scope, self._date = app, scope, date
         self._pieces = _pieces(body).__aiter__()
         self._request_done = self._ended = False
+        self._hung_up = False  # the client closed the connection (`hang_up`)
+        # Whoever waits in `receive` for the exchange to end (ASGI's http.disconnect), if anyone.
+        self._disconnected: asyncio.Future[None] | None = None
         # RFC 9110 §9.3.2: a server MUST NOT send content in a response to HEAD. An ASGI app may
         # send GET's body anyway (Starlette does), and h11 drops it on a socket: so does the lab.
         # The same for a 204 or a 304, known once the app starts its answer (`NO_CONTENT`).
@@ -190,19 +147,26 @@ class AppCall:
         # Why the connection ended before the body was complete (`ServerDisconnected`), if it did.
         self.broken: str | None = None
         self.started: asyncio.Future[tuple[int, tuple[tuple[str, str], ...]]] = loop.create_future()
-        self.body = _SendBuffer()
+        self.body = SendBuffer()
         # The task copies the caller's context variables, so trace attribution follows the request.
         self.task = loop.create_task(self._run())
 
     async def receive(self) -> Message:
+        if self._hung_up:
+            return {"type": "http.disconnect"}
         if not self._request_done:
             try:
                 return {"type": "http.request", "body": await self._pieces.__anext__(), "more_body": True}
             except StopAsyncIteration:
                 self._request_done = True
                 return {"type": "http.request", "body": b"", "more_body": False}
-        await asyncio.Event().wait()  # a client that stays connected until the response is done
-        return {"type": "http.disconnect"}  # pragma: no cover
+        # A client that stays connected until the response is done, and then, as uvicorn says once a
+        # response is complete or its client gone, http.disconnect: an app that waits for it after
+        # its answer (as Starlette's streaming answers do) must not wait until `APP_END_GRACE`.
+        if not self._ended:
+            self._disconnected = asyncio.get_running_loop().create_future()
+            await self._disconnected
+        return {"type": "http.disconnect"}
 
     async def send(self, message: Message) -> None:
         kind = message["type"]
@@ -226,7 +190,13 @@ class AppCall:
         elif self._ended or self.started.cancelled():
             # A body ended, a connection that closed, or a client that gave up before the headers
             # came: nothing more reaches the client, and uvicorn's `send` to a disconnected
-            # client returns quietly.
+            # client returns quietly. But an app that goes on streaming to a client that hung up
+            # (an endless body the reader stopped at its cap) would stream to nobody until the lab
+            # gave up on it: it is cancelled there, at its next write, as the lab always did; one
+            # that ends its answer, and the work after it, runs on (`hang_up`).
+            if self._hung_up and message.get("more_body", False):
+                self.task.cancel()
+                await asyncio.sleep(0)
             return
         elif kind != "http.response.body":  # a second start: uvicorn raises, and the body is cut short
             raise RuntimeError(f"Expected ASGI message 'http.response.body', but got {kind!r}")
@@ -242,13 +212,28 @@ class AppCall:
                 if self._length_left and not self._no_content:
                     self._break("its app ended the body short of its Content-Length (RFC 9112 §6.2)")
                 self._ended = True
+                self._wake_receive()
                 await self.body.put(None)
+
+    def hang_up(self) -> None:
+        """The client closes its connection (`StreamedResponse.aclose`), its answer read whole or
+        not. As over a socket, the app is not cancelled: what it has not yet had read goes nowhere,
+        as does the end of its answer, and `receive` says http.disconnect (ASGI, as uvicorn). One
+        that streams on to nobody is cancelled at its next write (`send`)."""
+        self._hung_up = self._ended = True
+        self.body.drop()
+        self._wake_receive()
+
+    def _wake_receive(self) -> None:
+        if self._disconnected is not None and not self._disconnected.done():
+            self._disconnected.set_result(None)
 
     def _disconnect(self, reason: str) -> None:
         """The answer cannot be written: the client sees the connection close instead."""
         self.started.set_exception(ServerDisconnected(reason))
         self.started.exception()  # retrieved here too: a caller that gave up never awaits it
         self._ended = True
+        self._wake_receive()  # the connection closes: http.disconnect
         self.body.end()
         raise RuntimeError(reason)
 
@@ -257,6 +242,7 @@ class AppCall:
         closes it (`transport.close()`), and the app's `send` raises, as h11's does."""
         self.broken = f"the server closed the connection before the body was complete: {reason}"
         self._ended = True
+        self._wake_receive()  # the connection closes: http.disconnect
         self.body.end()
         raise RuntimeError(self.broken)
 
