@@ -6,6 +6,7 @@ and the session the server assigned, in Mcp-Session-Id (Streamable HTTP, Session
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -160,6 +161,58 @@ async def test_a_server_that_ends_the_new_session_too_fails_the_call_naming_sess
                                         r"Session Management\)$"):  # fmt: skip
         await client.call_tool("whoami")
     assert [method for method, _ in _carried(lab)].count("initialize") == 3  # step 7's, and one new session
+
+
+async def test_calls_made_at_once_that_find_the_session_ended_go_on_in_one_new_session(lab: Lab) -> None:
+    # Session Management, point 3, for calls in flight together: the first 404 starts the new
+    # session; the others, and a call sent while its initialize is out, wait for it and send again
+    # in it. The others went out again at once with no session, and the server answered 400.
+    class Watched(SessionServer):
+        initializing = asyncio.Event()
+
+        async def mcp(self, request: Request) -> Response:
+            if json.loads(await request.body()).get("method") == "initialize" and self.opened:
+                self.initializing.set()
+            return await super().mcp(request)
+
+    server = Watched()
+    client = await _run(lab, server, 7, revision="2025-11-25")
+    server.ended = ("sess-1",)
+
+    async def sent_while_the_new_session_starts() -> dict[str, Any]:
+        await server.initializing.wait()
+        return await client.call_tool("whoami")
+
+    calls = [client.call_tool("whoami"), client.call_tool("whoami"), sent_while_the_new_session_starts()]
+    assert await asyncio.gather(*calls) == [{"structuredContent": {"sub": "alice"}}] * 3
+    assert _carried(lab)[-9:] == [("tools/call", "sess-1")] * 3 + [
+        ("initialize", None), ("tools/call", "sess-1"),  # the one sent meanwhile, 404 too
+        ("notifications/initialized", "sess-2"),
+    ] + [("tools/call", "sess-2")] * 3  # fmt: skip
+    assert server.opened == 2
+
+
+async def test_a_404_to_notifications_initialized_starts_a_new_session(lab: Lab) -> None:
+    # Session Management: "When a client receives HTTP 404 in response to a request containing an
+    # Mcp-Session-Id, it MUST start a new session", notifications/initialized as any other.
+    server = SessionServer()
+    server.ended = ("sess-1",)  # ended as soon as it opened
+    client = await _run(lab, server, 7, revision="2025-11-25")
+    assert client.state.session_id == "sess-2" and client.state.whoami == {"sub": "alice"}
+    assert _carried(lab)[-6:] == [("initialize", None), ("notifications/initialized", "sess-1"), ("initialize", None),
+                                   ("notifications/initialized", "sess-2"), ("tools/list", "sess-2"),
+                                   ("tools/call", "sess-2")]  # fmt: skip
+
+
+async def test_a_404_to_notifications_initialized_in_the_new_session_too_fails_naming_session_management(
+    lab: Lab,
+) -> None:
+    server = SessionServer()
+    server.end_at = "notifications/initialized"
+    with pytest.raises(StepError, match=r"notifications/initialized answered 404 in a new session too: .*\(MCP "
+                                        r"Streamable HTTP, Session Management\)$"):  # fmt: skip
+        await _run(lab, server, 7, revision="2025-11-25")
+    assert [method for method, _ in _carried(lab)].count("initialize") == 3  # step 1's, step 7's and one more
 
 
 class StatefulSdkServer(HostileServer):

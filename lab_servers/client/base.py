@@ -113,6 +113,9 @@ class ClientBase:
         # time: two refreshes with one rotating refresh token kill the grant, and two authorizations
         # overwrite each other's state and PKCE verifier and ask the user twice (McpStep._rpc).
         self.renewing = LoopLocalLock()
+        # Held while a new session starts after a 404 (McpStep._reopen): calls made at once that
+        # all find their session ended wait for the one new session and go on in it.
+        self.reopening = LoopLocalLock()
         # MCP §10.1.2: step-up authorizations so far, per (resource, operation); reset on success.
         self.step_ups: dict[tuple[str, str], int] = {}
 
@@ -239,11 +242,12 @@ class ClientBase:
             # 2026-07-28: no session to carry the version; every request states it twice.
             headers.update(modern_headers(message, self.revision.version))
             message = modern_message(message, self.revision.version, self.client_info)
-        elif message.get("method") == "initialize":
-            # Session Management: a new initialize starts a new session, "without a session ID
-            # attached"; its answer may assign one (`_open_session`), or none.
-            self.state.session_id = None
-        else:
+        elif message.get("method") != "initialize":
+            # Not on initialize, which negotiates the version anew and starts a new session "without
+            # a session ID attached" (Session Management). Its answer may assign one
+            # (`_open_session`); until then, other calls go on in the session they know: cleared
+            # when the initialize went out, a call sent meanwhile (or one whose 404 came then,
+            # McpStep._reopen) had no session at all, and a server requiring one answered 400.
             if self.state.protocol_version and self.state.protocol_version != "2025-03-26":
                 # 2025-06-18 transports: MCP-Protocol-Version on every request after initialize (which
                 # negotiates it anew: a version from an earlier initialize is not this one's).

@@ -118,14 +118,26 @@ class McpStep(RefreshStep, StepUpStep, EnterpriseSteps, ClientCredentialsStep):
     async def _initialize(self) -> dict[str, Any]:
         """A new session (MCP lifecycle, Initialization): initialize, whose answer `_rpc` reads for
         the version it negotiated and the session it opened, then notifications/initialized.
-        Returns the server's serverInfo."""
-        initialized = await self._rpc(self._initialize_message())
-        server_info = member(initialized, "serverInfo", dict, "the initialize result's", rule=_SCHEMA) or {}
-        notified = await self._post_mcp(
-            {"jsonrpc": "2.0", "method": "notifications/initialized"}, self.state.access_token
-        )
-        if notified.status_code != 202:
-            raise StepError(7, "mcp", f"notifications/initialized answered {notified.status_code}, expected 202")
+        Returns the server's serverInfo. A 404 to the notification, in the session just opened, is
+        answered as Session Management says of any request carrying a session: with a new session,
+        once (it was taken for a failure of the step)."""
+        for attempt in (1, 2):
+            initialized = await self._rpc(self._initialize_message())
+            server_info = member(initialized, "serverInfo", dict, "the initialize result's", rule=_SCHEMA) or {}
+            opened = self.state.session_id
+            notified = await self._post_mcp(
+                {"jsonrpc": "2.0", "method": "notifications/initialized"}, self.state.access_token
+            )
+            if notified.status_code == 404 and opened is not None:
+                # Streamable HTTP, Session Management: "When a client receives HTTP 404 in response
+                # to a request containing an Mcp-Session-Id, it MUST start a new session".
+                if attempt == 1:
+                    continue
+                raise StepError(7, "mcp", "notifications/initialized answered 404 in a new session too: the server "
+                                          "ended it again (MCP Streamable HTTP, Session Management)")  # fmt: skip
+            if notified.status_code != 202:
+                raise StepError(7, "mcp", f"notifications/initialized answered {notified.status_code}, expected 202")
+            break
         return server_info
 
     async def call_tool(self, name: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -178,8 +190,7 @@ class McpStep(RefreshStep, StepUpStep, EnterpriseSteps, ClientCredentialsStep):
                     raise StepError(7, "mcp", f"{message['method']} answered 404 in a new session too: the server "
                                               "ended it again (MCP Streamable HTTP, Session Management)")  # fmt: skip
                 reopened = True
-                if self.state.session_id == sent_session:  # not started anew meanwhile by another call
-                    await self._initialize()
+                await self._reopen(sent_session)
                 continue
             challenge = bearer_challenge(response.headers.get_list("www-authenticate"))
             error = challenge.get("error") if challenge else None
@@ -239,6 +250,15 @@ class McpStep(RefreshStep, StepUpStep, EnterpriseSteps, ClientCredentialsStep):
                 self.state.protocol_version = self._open_session(response, result)
             self.step_ups.pop((self.state.resource or self.mcp_url, operation), None)  # it went through
             return result
+
+    async def _reopen(self, ended: str) -> None:
+        """A new session in place of `ended`, which the server answered 404 in. One at a time: calls
+        made at once all find the session ended: the others sent again at once, with no session
+        while the first's initialize was out, and were answered 400. Now the first starts the new
+        session, and the others wait for it and send again in it."""
+        async with self.reopening:
+            if self.state.session_id == ended:  # not started anew meanwhile by another call
+                await self._initialize()
 
     async def _step_up_for(self, key: tuple[str, str], challenge: Challenge, method: str) -> None:
         if self.step_ups.get(key, 0) >= MAX_STEP_UPS:
