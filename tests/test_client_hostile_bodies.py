@@ -46,7 +46,7 @@ HOSTILE_BODIES = [
     ("token", _json({"access_token": 5, "token_type": "Bearer"}), 6, r"step 6 \(token\): the token response's access_token is a JSON number, not a JSON string \(RFC 6749 §5.1\)"),
     ("token", _json({"access_token": "t", "token_type": "Bearer", "scope": ["a"]}), 6, r"step 6 \(token\): the token response's scope is a JSON array"),
     ("mcp", lambda m: _json({"jsonrpc": "2.0", "id": m["id"], "error": "boom"}), 7, r"step 7 \(mcp\): the JSON-RPC response's error is a JSON string, not a JSON object \(JSON-RPC 2.0 §5.1\)"),
-    ("mcp", lambda m: _json([1]), 7, r"step 7 \(mcp\): the JSON-RPC response is a JSON array, not a JSON object \(JSON-RPC 2.0 §5"),
+    ("mcp", lambda m: _json([1]), 7, r"step 7 \(mcp\): the JSON-RPC answer is a JSON-RPC batch \(an array\), which MCP 2025-11-25 does not have: batches belong to 2025-03-26 alone"),
     ("mcp", lambda m: _json(NESTED), 7, r"step 7 \(mcp\): the JSON-RPC response is nested deeper"),
     ("mcp", lambda m: _json("data: " + NESTED + "\n\n", content_type="text/event-stream"), 7, r"step 7 \(mcp\): an event's JSON-RPC message is nested deeper"),
     ("mcp", lambda m: _json({"jsonrpc": "2.0", "id": m["id"], "result": [1]}), 7, r"step 7 \(mcp\): the JSON-RPC response's result is a JSON array, not a JSON object \(MCP schema\)"),

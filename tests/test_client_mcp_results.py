@@ -314,3 +314,84 @@ async def test_answers_whose_id_is_not_the_requests_fail_step_7_and_a_later_call
     assert client.state.whoami is None
     with pytest.raises(StepError, match=rf"the JSON-RPC response {rule}"):
         await client.call_tool("whoami")
+
+
+# JSON-RPC 2.0 §4, §5: a Request has a method, a Response has result or error. MCP Streamable HTTP:
+# "The server MAY send JSON-RPC requests and notifications before sending a JSON-RPC response", and
+# a server's request ids are its own: one may equal the client's.
+SERVER_REQUEST = '{"jsonrpc":"2.0","id":1,"method":"ping"}'
+RESPONSE = '{"jsonrpc":"2.0","id":1,"result":{"ok":true}}'
+
+
+def _events(*messages: str) -> str:
+    return "".join(f"event: message\ndata: {message}\n\n" for message in messages)
+
+
+def _stream(*messages: str) -> httpx.Response:
+    return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=_events(*messages).encode())
+
+
+def test_a_server_request_on_the_stream_with_the_requests_id_is_not_taken_for_its_response() -> None:
+    assert json_rpc_response(_stream(SERVER_REQUEST, RESPONSE), 1)["result"] == {"ok": True}
+    with pytest.raises(ValueError, match=r"^the event stream carried no response to request 1$"):
+        json_rpc_response(_stream(SERVER_REQUEST), 1)
+
+
+def test_a_json_answer_that_is_a_request_is_refused_naming_json_rpc_4_and_5() -> None:
+    with pytest.raises(ServerDataRefused, match=r'^the answer is a JSON-RPC request \(has method "ping"\), not the '
+                                                r"response to request 1 \(JSON-RPC 2\.0 §4, §5: "):  # fmt: skip
+        json_rpc_response(_answer(SERVER_REQUEST, "application/json"), 1)
+
+
+@pytest.mark.parametrize("revision", ["2025-11-25", "2026-07-28"])
+async def test_step_7_reads_the_response_after_a_server_request_with_the_same_id(lab: Lab, revision: str) -> None:
+    def respond(message: dict[str, Any]) -> Response:
+        if "id" not in message:
+            return Response(status_code=202)
+        if message["method"] == "initialize":
+            result = {"protocolVersion": "2025-11-25", "capabilities": {}, "serverInfo": {"name": "s", "version": "1"}}
+        else:
+            result = {"tools": [{"name": "whoami"}]} if message["method"] == "tools/list" else {"structuredContent": {}}
+        answered = {"jsonrpc": "2.0", "id": message["id"], "result": result}
+        server_request = {"jsonrpc": "2.0", "id": message["id"], "method": "ping"}
+        return Response(_events(json.dumps(server_request), json.dumps(answered)), media_type="text/event-stream")
+
+    client = await _run(lab, HostileServer(mcp=respond), 7, revision=revision)
+    assert client.state.whoami == {}
+
+
+# MCP 2025-03-26 basic, "Batching": implementations "MUST support receiving JSON-RPC batches"; its
+# transports: on the stream, the responses "MAY be batched". 2025-06-18 removed batching.
+BATCH = f'[{{"jsonrpc":"2.0","method":"notifications/message","params":{{}}}},{SERVER_REQUEST},{RESPONSE}]'
+
+
+@pytest.mark.parametrize("content_type", ["text/event-stream", "application/json"])
+def test_a_2025_03_26_answer_may_be_a_batch_holding_the_response(content_type: str) -> None:
+    assert json_rpc_response(_answer(BATCH, content_type), 1, "2025-03-26")["result"] == {"ok": True}
+    with pytest.raises(ValueError, match=r"(carried no response to request 1|holds no response to request 1)"):
+        json_rpc_response(_answer(f"[{SERVER_REQUEST}]", content_type), 1, "2025-03-26")
+
+
+@pytest.mark.parametrize("content_type", ["text/event-stream", "application/json"])
+@pytest.mark.parametrize("version", ["2025-06-18", "2025-11-25"])
+def test_a_batch_after_2025_03_26_is_refused_naming_the_rule(version: str, content_type: str) -> None:
+    with pytest.raises(ServerDataRefused, match=rf"is a JSON-RPC batch \(an array\), which MCP {version} does not "
+                                                r"have: batches belong to 2025-03-26 alone"):  # fmt: skip
+        json_rpc_response(_answer(BATCH, content_type), 1, version)
+
+
+@pytest.mark.parametrize("content_type", ["text/event-stream", "application/json"])
+async def test_a_2025_03_26_server_answering_in_batches_gets_through_step_7(lab: Lab, content_type: str) -> None:
+    def respond(message: dict[str, Any]) -> Response:
+        if "id" not in message:
+            return Response(status_code=202)
+        if message["method"] == "initialize":
+            result = {"protocolVersion": "2025-03-26", "capabilities": {}, "serverInfo": {"name": "s", "version": "1"}}
+        else:
+            result = {"tools": [{"name": "whoami"}]} if message["method"] == "tools/list" else {"structuredContent": {}}
+        notification = {"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": "info", "data": "x"}}
+        batch = json.dumps([notification, {"jsonrpc": "2.0", "id": message["id"], "result": result}])
+        return Response(_events(batch) if content_type == "text/event-stream" else batch, media_type=content_type)
+
+    client = await _run(lab, HostileServer(mcp=respond), 7, revision="2025-03-26")
+    assert client.state.whoami == {}

@@ -160,6 +160,7 @@ def httpx2_disagreement(stream: bytes) -> str | None:
 
 R = '{"jsonrpc":"2.0","id":1,"result":{}}'  # the response the lab client waits for (request 1)
 N = '{"jsonrpc":"2.0","method":"notifications/progress","params":{}}'
+Q = '{"jsonrpc":"2.0","id":1,"method":"ping"}'  # a server's request, whose id may be the client's
 
 
 def reference_response(stream: bytes) -> Any:
@@ -172,9 +173,17 @@ def reference_response(stream: bytes) -> Any:
             message = server_json(data, "an event", rule="JSON-RPC 2.0", expect=None)
         except ServerDataRefused:
             return "refused"
+        # MCP 2025-06-18 on (`lab_response` reads as 2025-11-25): no JSON-RPC batches.
+        if isinstance(message, list):
+            return "refused"
         # JSON-RPC 2.0 §5: the response's id is the request's, the same JSON value (true and 1.0
-        # are not 1), and its jsonrpc exactly "2.0".
-        if isinstance(message, dict) and type(message.get("id")) is int and message["id"] == 1:
+        # are not 1), and its jsonrpc exactly "2.0"; §4: a message with a method is a request.
+        if (
+            isinstance(message, dict)
+            and "method" not in message
+            and type(message.get("id")) is int
+            and message["id"] == 1
+        ):
             return message if message.get("jsonrpc") == "2.0" else "refused"
     return "no response"
 
@@ -221,6 +230,7 @@ EDGES = encoded([
     f"id: a\x00b\ndata: {R}\n\n", f"id: 1\ndata:\n\ndata: {R}\n\n", f"id: 1\n\nid\ndata: {R}\n\n", f"retry: 10\ndata: {R}\n\n",
     'data: {"jsonrpc":"2.0","id":1,"result":{"text":"é日本😀"}}\n\n', f"DATA: {R}\n\n", f" data: {R}\n\n", f"data : {R}\n\n",
     f"data: {N}\n\n" * 3 + f"data: {R}\n\n", f"data: [{N}]\n\ndata: {R}\n\n", f"data: {R.replace('1', '2')}\n\ndata: {R}\n\n",
+    f"data: {Q}\n\ndata: {R}\n\n",
     f"data: not json\n\ndata: {R}\n\n", f"data: {R}\n\ndata: not json\n\n", f"data: {R}\x0b\n\n", f"data: {N}\x85data: {R}\n\n",
     f"data: {R}\n\u2028\n\n", f"data: {N}\u2028data: {R}\n\n", f"data: {R}\x00\n\n", "", "\n\n", "\r\n\r\n", ":", "data:",
 ])  # fmt: skip

@@ -210,6 +210,14 @@ class ClientBase:
         for, or "another protocol version it supports" (MCP lifecycle, Version Negotiation)."""
         return tuple(version for version in handshake_versions_up_to(self.handshake_version) if version >= "2025-03-26")
 
+    def answering_version(self, message: dict[str, Any]) -> str:
+        """The protocol version a server answers `message` in (which says whether a JSON-RPC batch
+        may carry the answer, `streamable_http`): the one negotiated, or, for an initialize and
+        before any, the one the client offers."""
+        if message.get("method") == "initialize" or self.state.protocol_version is None:
+            return self.handshake_version
+        return self.state.protocol_version
+
     def _open_session(self, response: httpx.Response, result: dict[str, Any]) -> str:
         """The protocol version an initialize `result` negotiated, checked, and the session its
         `response` opened (`state.session_id`). MCP lifecycle, Version Negotiation: "If the client
@@ -257,7 +265,7 @@ class ClientBase:
                 # the server during initialization, clients ... MUST include it in the Mcp-Session-Id
                 # header on all of their subsequent HTTP requests."
                 headers["Mcp-Session-Id"] = self.state.session_id
-        watch = response_watch(message["id"]) if "id" in message else None
+        watch = response_watch(message["id"], self.answering_version(message)) if "id" in message else None
         return await receive(
             self.http, "POST", self.mcp_url, enough_for=watch, content=json.dumps(message), headers=headers
         )

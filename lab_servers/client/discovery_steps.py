@@ -76,7 +76,7 @@ class DiscoverySteps(ClientBase):
                 # 2025-06-18 basic/transports: once initialize has negotiated a version, every later
                 # request carries it in MCP-Protocol-Version, the requests without a token too; and
                 # the session it opened, in Mcp-Session-Id (Session Management).
-                result = _initialize_result(response, message["id"])
+                result = _initialize_result(response, message["id"], self.handshake_version)
                 self.state.protocol_version = None if result is None else self._open_session(response, result)
         return response
 
@@ -249,12 +249,12 @@ class DiscoverySteps(ClientBase):
         return base, defaults, tried
 
 
-def _initialize_result(response: httpx.Response, request_id: int) -> dict[str, Any] | None:
+def _initialize_result(response: httpx.Response, request_id: int, version: str) -> dict[str, Any] | None:
     """The result of an initialize let through without a token, or None when the answer is no
     JSON-RPC response to it: an answer the client cannot read negotiated nothing. A result it can
     read negotiated a version, which `_open_session` checks."""
     try:
-        result = json_rpc_response(response, request_id).get("result")
+        result = json_rpc_response(response, request_id, version).get("result")
     except ValueError:  # ServerDataRefused too
         return None
     return result if isinstance(result, dict) else None

@@ -239,7 +239,7 @@ class McpStep(RefreshStep, StepUpStep, EnterpriseSteps, ClientCredentialsStep):
             if response.status_code != 200:
                 raise StepError(7, "mcp", f"{message['method']} answered {response.status_code}: "
                                           f"{response.headers.get('www-authenticate') or response.text}")  # fmt: skip
-            body = json_rpc_response(response, message["id"])
+            body = json_rpc_response(response, message["id"], self.answering_version(message))
             if "error" in body:
                 rpc_error = member(body, "error", dict, "the JSON-RPC response's", rule="JSON-RPC 2.0 §5.1") or {}
                 raise StepError(7, "mcp", f"{message['method']} failed: {rpc_error.get('message')}")

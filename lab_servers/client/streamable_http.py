@@ -25,6 +25,9 @@ _RESPONSE_RULE = "JSON-RPC 2.0 §5: a JSON object"
 # MCP Streamable HTTP, "Session Management" (2025-03-26 to 2025-11-25): "The session ID MUST only
 # contain visible ASCII characters (ranging from 0x21 to 0x7E)."
 _SESSION_ID = re.compile(r"[\x21-\x7e]+")
+# MCP 2025-03-26 basic, "Batching": implementations "MUST support receiving JSON-RPC batches", and
+# its transports: the responses on a stream "MAY be batched". 2025-06-18 removed batching.
+BATCHING_VERSION = "2025-03-26"
 
 
 # WHATWG HTML §9.2.6: a blank line (a line end, then another) dispatches the event before it. A
@@ -33,15 +36,18 @@ _SESSION_ID = re.compile(r"[\x21-\x7e]+")
 _BLANK_LINE = re.compile(rb"(?:\r\n|\r(?!\n)|\n)(?:\r\n|\r(?!\n)|\n)")
 
 
-def response_watch(request_id: int) -> Callable[[httpx.Response], Callable[[bytearray], bool] | None]:
+def response_watch(
+    request_id: int, version: str = PROTOCOL_VERSION
+) -> Callable[[httpx.Response], Callable[[bytearray], bool] | None]:
     """For `server_data.receive`: an event stream is read until it has carried the response to
     `request_id`, not to its end. MCP Streamable HTTP: after the response the server "SHOULD"
     close the stream, so it may keep it open, with comments to keep it alive; read to its end,
-    step 7 waited for ever (each comment restarted httpx's read timeout) with its answer in hand."""
+    step 7 waited for ever (each comment restarted httpx's read timeout) with its answer in hand.
+    `version`: the protocol version the server answers in (whether a batch may carry it)."""
 
     def watch(response: httpx.Response) -> Callable[[bytearray], bool] | None:
         content_type = response.headers.get("content-type")
-        return _ResponseWatch(request_id) if media_type(content_type) == "text/event-stream" else None
+        return _ResponseWatch(request_id, version) if media_type(content_type) == "text/event-stream" else None
 
     return watch
 
@@ -51,8 +57,8 @@ class _ResponseWatch:
     blank line) read once, as it arrives; the scan for blank lines starts where the last one
     ended, less the 3 bytes a line end split across reads may hold."""
 
-    def __init__(self, request_id: int) -> None:
-        self.request_id, self._read, self._scanned = request_id, 0, 0
+    def __init__(self, request_id: int, version: str = PROTOCOL_VERSION) -> None:
+        self.request_id, self.version, self._read, self._scanned = request_id, version, 0, 0
 
     def __call__(self, body: bytearray) -> bool:
         ends = [found.end() for found in _BLANK_LINE.finditer(body, max(self._read, self._scanned - 3))]
@@ -61,12 +67,13 @@ class _ResponseWatch:
             return False
         segment, self._read = body[self._read : ends[-1]], ends[-1]
         try:
-            return any(_response_in(event, self.request_id) is not None for event in events(bytes(segment)))
+            found = (_response_in(event, self.request_id, self.version) for event in events(bytes(segment)))
+            return any(response is not None for response in found)
         except ServerDataRefused:
             return True  # no JSON-RPC message: `json_rpc_response` says so; nothing more to read
 
 
-def _response_in(event: Event, request_id: int) -> dict[str, Any] | None:
+def _response_in(event: Event, request_id: int, version: str) -> dict[str, Any] | None:
     """The response to `request_id` that `event` carries, if it carries it."""
     # MCP 2024-11-05 (HTTP with SSE): "Server messages are sent as SSE `message` events"; the
     # Streamable HTTP transport that replaced it names no other type, and the SDKs read only
@@ -76,9 +83,29 @@ def _response_in(event: Event, request_id: int) -> dict[str, Any] | None:
     # either.
     if event.type != "message" or not event.data:
         return None
-    # Any JSON-RPC message may come first (a notification, a batch); only the response counts.
+    # Any JSON-RPC message may come first (a notification, a request); only the response counts.
     message = server_json(event.data, "an event's JSON-RPC message", rule=_RESPONSE_RULE, expect=None)
-    return message if isinstance(message, dict) and _same_id(message.get("id"), request_id) else None
+    return _response_among(message, request_id, version, "an event's JSON-RPC message")
+
+
+def _response_among(message: Any, request_id: int, version: str, what: str) -> dict[str, Any] | None:
+    """The response to `request_id` that `message` is, or (2025-03-26) that its batch holds."""
+    if isinstance(message, list):
+        if version != BATCHING_VERSION:
+            raise ServerDataRefused(
+                f"{what} is a JSON-RPC batch (an array), which MCP {version} does not have: batches belong to "
+                f"{BATCHING_VERSION} alone (basic, Batching), and 2025-06-18 removed them"
+            )
+        return next((member for member in message if _is_response_to(member, request_id)), None)
+    return message if _is_response_to(message, request_id) else None
+
+
+def _is_response_to(message: Any, request_id: int) -> bool:
+    """JSON-RPC 2.0 §4, §5: a Request has a method; a Response has result or error, and the id of
+    the request it answers. MCP Streamable HTTP: the server MAY send requests before its response,
+    with ids of its own, which may equal the client's: one was taken for the response (and failed
+    the step as "neither result nor error")."""
+    return isinstance(message, dict) and "method" not in message and _same_id(message.get("id"), request_id)
 
 
 def _same_id(value: Any, request_id: int) -> bool:
@@ -90,6 +117,11 @@ def _same_id(value: Any, request_id: int) -> bool:
 
 def _answering(message: dict[str, Any], request_id: int) -> dict[str, Any]:
     """`message`, the response to `request_id` as JSON-RPC 2.0 §5 writes one, or refused."""
+    if "method" in message:
+        raise ServerDataRefused(
+            f"the answer is a JSON-RPC request ({_member_shown(message, 'method')}), not the response to request "
+            f"{request_id} (JSON-RPC 2.0 §4, §5: a Request has a method, a Response has result or error)"
+        )
     if not _same_id(message.get("id"), request_id):
         raise ServerDataRefused(
             f"the JSON-RPC response {_member_shown(message, 'id')}, not {request_id}, the request's (JSON-RPC 2.0 §5: "
@@ -130,11 +162,12 @@ def session_id(response: httpx.Response) -> str | None:
     return value
 
 
-def json_rpc_response(response: httpx.Response, request_id: int) -> dict[str, Any]:
+def json_rpc_response(response: httpx.Response, request_id: int, version: str = PROTOCOL_VERSION) -> dict[str, Any]:
     """The JSON-RPC response to `request_id`: a Streamable HTTP server answers a POST either with
     application/json or with a text/event-stream whose events carry JSON-RPC messages, read as the
     WHATWG HTML Standard §9.2.6 says (`server_sent_events`). The stream was read within the
-    client's limit (`server_data.receive`), up to the event that carries the response (`response_watch`)."""
+    client's limit (`server_data.receive`), up to the event that carries the response (`response_watch`).
+    `version`: the protocol version the server answers in; at 2025-03-26 a batch may carry the response."""
     # RFC 9110 §8.3.1: the type and subtype are case-insensitive, and a media type is the whole
     # of them: a prefix test took `text/event-streamx` for a stream and `Text/Event-Stream` for JSON.
     # One Content-Type (RFC 9110 §5.3, §8.3): httpx joins two lines with ", ", no media type at all,
@@ -146,9 +179,25 @@ def json_rpc_response(response: httpx.Response, request_id: int) -> dict[str, An
     except RepeatedField as repeated:
         raise ServerDataRefused(str(repeated)) from None
     if media_type(content_type) != "text/event-stream":
-        return _answering(server_json(response.content, "the JSON-RPC response", rule=_RESPONSE_RULE), request_id)
+        return _answering(_json_answer(response.content, request_id, version), request_id)
     for event in events(response.content):
-        message = _response_in(event, request_id)
+        message = _response_in(event, request_id, version)
         if message is not None:
             return _answering(message, request_id)
     raise ValueError(f"the event stream carried no response to request {request_id}")
+
+
+def _json_answer(content: bytes, request_id: int, version: str) -> dict[str, Any]:
+    """An application/json answer: the response, or at 2025-03-26 a batch holding it. That
+    revision's transport asks the server for "one JSON object" there, but its basic "Batching"
+    asks every implementation to support receiving batches: the lab client reads one here as it
+    reads a batch on a stream, the same one way."""
+    message = server_json(content, "the JSON-RPC response", rule=_RESPONSE_RULE, expect=None)
+    if isinstance(message, dict):
+        return message
+    if not isinstance(message, list):  # refused, in the words the reader uses for any other type
+        return server_json(content, "the JSON-RPC response", rule=_RESPONSE_RULE)
+    found = _response_among(message, request_id, version, "the JSON-RPC answer")
+    if found is None:
+        raise ServerDataRefused(f"the JSON-RPC batch holds no response to request {request_id} (JSON-RPC 2.0 §6)")
+    return found
