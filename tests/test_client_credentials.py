@@ -149,3 +149,24 @@ async def test_the_default_scope_is_one_the_resource_defines(lab: Lab) -> None:
     lab.auth_server.resource_scopes["https://admin.example.com/mcp"] = ["admin:all"]
     response = await token_request(lab, assertion_form(lab, "j1"))
     assert response.status_code == 200 and response.json()["scope"] == "notes:read", response.text
+
+
+async def test_a_token_asked_for_again_after_expiry_keeps_the_scope_a_step_up_added(lab: Lab) -> None:
+    # MCP §10.1.2: a client_credentials client MAY step up, asking for the union itself; asking
+    # again after expiry keeps the scope it had, as a refresh would (RFC 6749 §6). Before, it asked
+    # for MCP §6's choice (notes:read), and every expiry cost another 403 and step-up.
+    from lab_servers.authorization_server.issuance import ACCESS_TOKEN_LIFETIME
+    from lab_servers.client import decode_jwt_payload
+
+    publish_service(lab)
+    client = await service_client(lab)
+    await client.client_credentials()
+    await client.call_mcp()
+    await client.call_tool("add_note", {"text": "a"})  # 403, then the union: notes:read notes:write
+    lab.clock.advance(ACCESS_TOKEN_LIFETIME + 1)
+    await client.call_tool("whoami")  # 401: asked for again
+    assert client.records[-2].learned["scope"] == "notes:read notes:write"
+    assert decode_jwt_payload(client.state.access_token or "")["scope"] == "notes:read notes:write"
+    start = len(client.records)
+    await client.call_tool("add_note", {"text": "b"})
+    assert [r.name for r in client.records[start:]] == ["call"]  # no step-up again

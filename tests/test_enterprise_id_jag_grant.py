@@ -80,6 +80,23 @@ async def test_the_enterprise_client_renews_an_expired_token_with_a_new_id_jag_a
     assert not [e for e in lab.trace.exchanges[start:] if e.caller == "browser" or e.path == "/register"]
 
 
+async def test_the_enterprise_client_renews_a_stepped_up_token_for_the_scope_it_had(lab: Lab) -> None:
+    # A renewal keeps the scope granted, as a refresh does (RFC 6749 §6: omitted, the scope is the
+    # one originally granted). Before, the new ID-JAG asked for MCP §6's choice (the challenge's
+    # notes:read), and every expiry cost another 403 and step-up.
+    from lab_servers.authorization_server.issuance import ACCESS_TOKEN_LIFETIME
+
+    client = await connect_enterprise(lab, add_enterprise_idp(lab))
+    await client.call_tool("add_note", {"text": "a"})  # 403, then the union: notes:read notes:write
+    lab.clock.advance(ACCESS_TOKEN_LIFETIME + 1)
+    await client.call_tool("whoami")  # 401: a new ID-JAG and a new token
+    assert client.records[-3].learned["id_jag"]["scope"] == "notes:read notes:write"
+    assert decode_jwt_payload(client.state.access_token)["scope"] == "notes:read notes:write"
+    start = len(client.records)
+    await client.call_tool("add_note", {"text": "b"})
+    assert [r.name for r in client.records[start:]] == ["call"]  # no step-up again
+
+
 async def test_the_enterprise_client_s_step_up_fails_with_the_idp_s_refusal_named(lab: Lab) -> None:
     # The enterprise's policy decides at every new ID-JAG: withdrawn, the step-up fails at the
     # IdP with its error (RFC 8693 §2.2.2), and nothing is asked of a browser instead.
