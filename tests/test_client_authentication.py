@@ -182,13 +182,24 @@ async def test_an_as_without_basic_answers_a_caller_that_tried_no_basic_400_at_r
             assert "www-authenticate" not in response.headers, form
 
 
-async def test_an_introspection_by_a_public_cimd_client_is_refused_before_its_document_is_fetched(lab: Lab) -> None:
+@pytest.mark.parametrize(
+    ("headers", "extra"),
+    [({}, {}), ({"Authorization": ""}, {}), ({}, {"client_secret": ""}), ({}, {"client_assertion": ""})],
+    ids=["nothing", "empty-authorization", "empty-secret", "empty-assertion"],
+)
+async def test_an_introspection_by_a_public_cimd_client_is_refused_before_its_document_is_fetched(
+    lab: Lab, headers: dict[str, str], extra: dict[str, str]
+) -> None:
     # RFC 7662 §2.1: a public client is no authorised caller, whoever it is; its id was resolved
     # first, a CIMD URL's document fetched, and only then refused (CIMD -02 §8.7: no amplifier).
+    # An empty field or parameter carries no credentials (RFC 6749 §3.1): it was let through, the
+    # document fetched, and the caller refused 403 unauthorized_client as if it had authenticated.
     client_id = "https://app.example/client.json"
     lab.publish_client_document(client_id, default_client_metadata(client_id))
     async with lab.httpx_client("client") as http:
-        response = await http.post(f"{ISSUER}/introspect", data={"token": "x", "client_id": client_id})
+        response = await http.post(
+            f"{ISSUER}/introspect", data={"token": "x", "client_id": client_id, **extra}, headers=headers
+        )
     assert_basic_challenge(response, "a public client is neither (RFC 7662 section 2.1)")
     assert [e.url for e in lab.trace.exchanges if e.host == "app.example"] == []
 

@@ -30,7 +30,9 @@ async def introspection_request(
     server: AuthorizationServerState, items: list[tuple[str, str]], authorization: str | None
 ) -> dict[str, Any]:
     form = single_valued(items, looked_up=LOOKED_UP)
-    if authorization is None and not {"client_secret", "client_assertion"} & form.keys():
+    # Empty counts as absent: an empty Authorization field carries no credentials, and an empty
+    # parameter is an omitted one (RFC 6749 §3.1).
+    if not authorization and not (form.get("client_secret") or form.get("client_assertion")):
         # RFC 6749 §5.2 names "no client authentication included" among invalid_client's causes, and
         # a client_id alone names a public client, never an authorised caller: both are refused from
         # the request, before the id is looked up (for a CIMD URL, its document fetched: CIMD -02
@@ -38,6 +40,8 @@ async def introspection_request(
         why = "a public client is neither" if form.get("client_id") else "this request authenticates no client"
         raise client_refusal(server, f"{_NEEDS_CALLER}; {why} (RFC 7662 §2.1)", authorization)
     caller = await authenticate_client(server, form, authorization, unnamed=f"{_NEEDS_CALLER} (RFC 7662 §2.1)")
+    if caller.token_endpoint_auth_method == "none":  # whatever reached here as one: never a caller
+        raise client_refusal(server, f"{_NEEDS_CALLER}; a public client is neither (RFC 7662 §2.1)", authorization)
     resource = server.introspectors.get(caller.client_id)
     if resource is None:
         raise OAuthError(
