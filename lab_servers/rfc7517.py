@@ -100,13 +100,17 @@ def private_key_member(document: Any) -> str | None:
     a bare JWK (`{"kty": "OKP", …, "d": …}`), a list of JWKs or a set whose "keys" is an object
     was no set to look inside, and serve published the private key it held (CIMD §4.1). Whatever
     shape carries a private member (RFC 7518 §6.2.2, §6.3.2, §6.4.1; RFC 8037 §2), the key it
-    belongs to is leaked. Breadth first, so a set's keys are named in their order; the walk is
-    linear in what was parsed, which the bounded parser has already bounded."""
+    belongs to is leaked. A key is a JWK: an object with a "kty" (RFC 7517 §4.1: REQUIRED), or an
+    entry of a "keys" list, where a set holds its keys (§5.1). Any other object is an extension
+    member, which a reader MUST ignore (§4, §5): `{"x-policy": {"d": "2026-12-07"}}` is no key.
+    Breadth first, so a set's keys are named in their order; the walk is linear in what was
+    parsed, which the bounded parser has already bounded."""
     pending: deque[tuple[tuple[str | int, ...], Any]] = deque([((), document)])
     while pending:
         where, value = pending.popleft()
         if isinstance(value, dict):
-            if member := next((m for m in PRIVATE_MEMBERS if m in value), None):
+            is_key = "kty" in value or (len(where) >= 2 and where[-2] == "keys" and isinstance(where[-1], int))
+            if is_key and (member := next((m for m in PRIVATE_MEMBERS if m in value), None)):
                 return f"{_named(where)} holds the private member {member!r}"
             pending.extend(((*where, name), inner) for name, inner in value.items())
         elif isinstance(value, list):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import warnings
+from typing import Any
 
 import httpx
 import pytest
@@ -135,7 +136,7 @@ def test_a_jwk_set_with_a_private_member_is_no_published_key_set(member: str) ->
         ({**PUBLIC_JWK, "d": "AQAB"}, "the top-level object"),
         ([PUBLIC_JWK, {**PUBLIC_JWK, "d": "AQAB"}], "the object at /1"),
         ({"keys": {"first": {**PUBLIC_JWK, "d": "AQAB"}}}, "the object at /keys/first"),
-        ({"keys": [{**PUBLIC_JWK, "x5/backup": {"p": "AQAB"}}]}, "the object at /keys/0/x5~1backup"),
+        ({"keys": [{**PUBLIC_JWK, "x5/backup": {**PUBLIC_JWK, "p": "AQAB"}}]}, "the object at /keys/0/x5~1backup"),
     ],
     ids=["a-bare-jwk", "a-list-of-jwks", "keys-an-object", "nested-in-a-key"],
 )
@@ -144,6 +145,22 @@ def test_a_private_member_is_found_wherever_a_published_value_holds_it(published
     # a list of JWKs, each holding "d", whatever the AS's policy (CIMD §4.1).
     assert private_key_member(published) == f"{where} holds the private member {'p' if 'x5' in where else 'd'!r}"
     assert private_key_member({"keys": [PUBLIC_JWK, {"kty": "OKP", "kid": "k2"}]}) is None
+
+
+@pytest.mark.parametrize(
+    "published",
+    [
+        {"keys": [PUBLIC_JWK], "x-meta": {"k": 2}},
+        {"keys": [{**PUBLIC_JWK, "x-policy": {"d": "2026-12-07"}}]},
+    ],
+    ids=["set-extension", "key-extension"],
+)
+def test_an_extension_member_that_is_no_key_is_ignored_as_rfc_7517_asks(published: dict[str, Any]) -> None:
+    # RFC 7517 §4, §5: members not understood MUST be ignored. Every object at any depth was
+    # searched, so a "d" or "k" in an extension member's value was taken for a private key, and a
+    # set any reader must accept (an AS's JWKS too) was refused.
+    assert private_key_member(published) is None
+    assert len(import_jwk_set(published).keys) == 1
 
 
 def test_a_jwk_set_whose_keys_are_not_all_objects_is_refused_naming_the_key() -> None:
