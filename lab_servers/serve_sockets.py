@@ -21,7 +21,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from .browser_origins import normalized_authority
 from .error_text import Refusal, refuse_as_invalid_request
 from .local_ca import LOOPBACK_ADDRESSES
-from .rfc9112 import REQUEST_TARGET, head_lines, method_and_target, oversized_head, unknown_transfer_coding
+from .rfc9112 import REQUEST_TARGET, oversized_head, unknown_transfer_coding
 
 CANONICAL_HOST = "127.0.0.1"
 
@@ -96,9 +96,22 @@ class LimitedH11Protocol(H11Protocol):
     _deadline: asyncio.TimerHandle | None = None
     _stalled: asyncio.TimerHandle | None = None
     _head = b""  # what had arrived of the request h11 was to parse next, kept for `answered`
+    _target: bytes | None = None  # the request-target of the request h11 read last
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        # Each request's target as h11 read it from its own request line: one call of
+        # handle_events may read a pipelined request after the one before it ended (an answer
+        # given before its body came), when `_head` still holds the first one's.
+        next_event = self.conn.next_event
+
+        def reading_targets() -> Any:
+            event = next_event()
+            if isinstance(event, h11.Request):
+                self._target = bytes(event.target)
+            return event
+
+        self.conn.next_event = reading_targets  # type: ignore[method-assign]
         if len(self.connections) > self.max_connections:  # this one included
             self._answer_and_close(503, "this lab server has too many open connections; try again")
             # Refused, it serves no request: out of uvicorn's count at once. Counted until its
@@ -130,12 +143,10 @@ class LimitedH11Protocol(H11Protocol):
                 return
         before = self.scope
         super().handle_events()
-        if self.scope is not before and self._head:
+        if self.scope is not before and self._target is not None:
             # A request h11 has just read: its scope is new, its application's task not yet begun.
-            # The target as the request line has it (h11 takes exactly `method SP target SP
-            # version`, its head's first line), for the trace: uvicorn's scope has no "?" of it.
-            _, target = method_and_target(next(iter(head_lines(self._head)), ""))
-            self.scope[REQUEST_TARGET] = target.encode("latin-1")  # type: ignore[literal-required]
+            # The target as its request line has it, for the trace: uvicorn's scope has no "?" of it.
+            self.scope[REQUEST_TARGET] = self._target  # type: ignore[literal-required]
         # A request is arriving while h11 waits for its body, or holds part of its head. Its
         # deadline starts with its first bytes (or with the connection), and ends once it is
         # whole, even when the application answered first; idle between requests, uvicorn's

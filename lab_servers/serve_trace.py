@@ -7,7 +7,7 @@ import asyncio
 import dataclasses
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, urlsplit
 
 import anyio
 from starlette.requests import ClientDisconnect
@@ -255,13 +255,23 @@ def _target(scope: Scope, host: str) -> tuple[str, str]:
     # the URL's authority: spliced in whole, a stranger's "evil/admin?x=" became the path the trace
     # showed ("GET /admin?x=/mcp" for a request to /mcp). Its brackets too: a valid Host has them
     # only around an IP literal (RFC 3986 §3.2.2), and `urlsplit` refuses a URL whose authority has
-    # any other ("a]b", "["), which `trace.request_target` then showed whole as the target.
-    shown = host if is_host_field(host) else quote(host, safe="!$&'()*+,;=:")
+    # any other ("a]b", "["), which `trace.request_target` then showed whole as the target. And a
+    # valid one `urlsplit` still refuses: an IPvFuture's "v" in capitals (RFC 5234 §2.3: ABNF
+    # literals are case-insensitive), "[V1.a:b]", which Python reads in lower case alone.
+    shown = host if is_host_field(host) and _splits(host) else quote(host, safe="!$&'()*+,;=:")
     if form != "origin":
         # "*", host:port, or a target in no form (`GET mcp`, a 400 that quotes it): §3.3 gives them
         # an empty path and query. Appended, "mcp" became part of the host: "http://127.0.0.1:8001mcp".
         return host, f"{scope['scheme']}://{shown}"
     return host, f"{scope['scheme']}://{shown}{path}{mark}{query}"
+
+
+def _splits(host: str) -> bool:
+    try:
+        urlsplit(f"//{host}")
+    except ValueError:
+        return False
+    return True
 
 
 def _keep_bounded(trace: Trace, exchange: Exchange) -> None:

@@ -398,3 +398,33 @@ async def test_a_body_h11_cannot_parse_after_the_answer_was_sent_adds_no_second_
         writer.close()
     assert head.startswith(b"HTTP/1.1 401 Unauthorized\r\n")
     assert b"HTTP/1.1 400" not in rest, rest
+
+
+async def test_a_pipelined_request_after_one_answered_before_its_body_is_traced_with_its_own_target(
+    tls_dir: Path,
+) -> None:
+    """RFC 9112 §3.2: each request's target is its own request line's. A POST answered 401 from
+    its headers, whose body then came with the next request right behind it, made h11 read that
+    request in the same pass: its trace showed the POST's target (`GET /mcp?first=1 → 200`, the
+    protected resource's metadata answered), read from a head kept before the pass began."""
+    exchanges: list[Exchange] = []
+    both = asyncio.Event()
+
+    def keep(exchange: Exchange) -> None:
+        exchanges.append(exchange)
+        if len(exchanges) == 2:
+            both.set()
+
+    async with served(tls_dir, on_exchange=keep) as lab:
+        host = urlsplit(lab.mcp_url).netloc
+        reader, writer = await _tls_connection(lab, lab.mcp_url, tls_dir)
+        writer.write(f"POST /mcp?first=1 HTTP/1.1\r\nHost: {host}\r\nContent-Length: 5\r\n\r\n".encode())
+        assert await asyncio.wait_for(reader.readuntil(b"\r\n"), 10) == b"HTTP/1.1 401 Unauthorized\r\n"
+        await asyncio.sleep(1.2)  # past serve_trace.UNREAD_BODY_SECONDS: the POST is traced alone
+        writer.write(f"12345GET /.well-known/oauth-protected-resource/mcp HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        await asyncio.wait_for(both.wait(), 10)
+        writer.close()
+    assert [(e.method, e.path, e.status) for e in exchanges] == [
+        ("POST", "/mcp?first=1", 401),
+        ("GET", "/.well-known/oauth-protected-resource/mcp", 200),
+    ]
