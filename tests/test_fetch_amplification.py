@@ -293,3 +293,28 @@ async def test_a_hanging_fetch_holds_its_requests_for_the_timeout_then_all_are_r
         assert gated.arrived == 1
         assert lab.auth_server.cimd.fetches.in_flight == {} and lab.cimd_cache == {}
         gated.release()
+
+
+@pytest.mark.parametrize(
+    ("grant_type", "error"),
+    [
+        (None, "invalid_request"),
+        ("password", "unsupported_grant_type"),
+        ("urn:ietf:params:oauth:grant-type:jwt-bearer", "unsupported_grant_type"),  # no IdP trusted
+        ("urn:ietf:params:oauth:grant-type:token-exchange", "unsupported_grant_type"),  # no exchange rule
+    ],
+    ids=["no-grant-type", "unknown", "jwt-bearer-no-idp", "token-exchange-no-rule"],
+)
+async def test_a_grant_this_as_never_gives_costs_no_fetch_of_the_clients_document(
+    lab: Lab, grant_type: str | None, error: str
+) -> None:
+    # Judged from the request alone, after the client was resolved (for a CIMD URL, its document
+    # fetched) and authenticated: CIMD -02 §8.7, the AS must not fetch for a request that can never
+    # pass. RFC 6749 §5.2 sets no order among its errors.
+    host, document_gate = add_gated_host(lab)
+    host.publish("/client.json", default_client_metadata(CLIENT_ID))
+    form = {"client_id": CLIENT_ID, **({"grant_type": grant_type} if grant_type else {})}
+    async with lab.httpx_client("client") as http:
+        response = await http.post(f"{ISSUER}/token", data=form)
+    assert response.status_code == 400 and response.json()["error"] == error
+    assert document_gate.arrived == 0

@@ -38,21 +38,10 @@ async def token_request(
     server: AuthorizationServerState, items: list[tuple[str, str]], authorization: str | None
 ) -> dict[str, Any]:
     form = single_valued(items)
+    _refuse_from_the_request(server, form)
     client = await authenticate_client(server, form, authorization)
     grant_type = form.get("grant_type")
-    if grant_type == JWT_BEARER and not server.trusted_idps:
-        raise OAuthError(
-            "unsupported_grant_type",
-            "this authorization server trusts no identity provider, so it takes no JWT bearer grant",
-        )
-    if grant_type == TOKEN_EXCHANGE and not server.exchange_rules:
-        # RFC 6749 §5.2: a grant type the AS does not support is unsupported_grant_type, whoever
-        # asks; grant_types_supported does not list it until an exchange rule exists (state.metadata).
-        raise OAuthError(
-            "unsupported_grant_type",
-            "this authorization server has no token exchange rules, so it takes no token exchange (RFC 8693, RFC 6749 §5.2)",
-        )
-    if grant_type in SUPPORTED_GRANT_TYPES and grant_type not in client.grant_types:
+    if grant_type not in client.grant_types:
         raise OAuthError(
             "unauthorized_client",
             f"this client registered grant_types {client.grant_types}, which do not include {grant_type!r} (RFC 6749 §5.2, RFC 7591 §2)",
@@ -67,11 +56,32 @@ async def token_request(
         return exchange_token(server, client, form)
     if grant_type == JWT_BEARER:
         return redeem_assertion(server, client, form)
+    raise AssertionError(f"grant_type {grant_type!r} passed _refuse_from_the_request")  # pragma: no cover
+
+
+def _refuse_from_the_request(server: AuthorizationServerState, form: dict[str, str]) -> None:
+    """What the request alone says can never be granted, refused before the client is looked up:
+    for a CIMD URL, that is its document fetched, and the AS must not fetch for a request that can
+    never pass (CIMD -02 §8.7: no amplifier). RFC 6749 §5.2 sets no order among the errors."""
+    grant_type = form.get("grant_type")
     if not grant_type:
         raise OAuthError("invalid_request", "grant_type is required (OAuth 2.1 §3.2.2)")
-    raise OAuthError(
-        "unsupported_grant_type", f"grant_type {grant_type!r} is not supported by this authorization server"
-    )
+    if grant_type not in SUPPORTED_GRANT_TYPES:
+        raise OAuthError(
+            "unsupported_grant_type", f"grant_type {grant_type!r} is not supported by this authorization server"
+        )
+    if grant_type == JWT_BEARER and not server.trusted_idps:
+        raise OAuthError(
+            "unsupported_grant_type",
+            "this authorization server trusts no identity provider, so it takes no JWT bearer grant",
+        )
+    if grant_type == TOKEN_EXCHANGE and not server.exchange_rules:
+        # RFC 6749 §5.2: a grant type the AS does not support is unsupported_grant_type, whoever
+        # asks; grant_types_supported does not list it until an exchange rule exists (state.metadata).
+        raise OAuthError(
+            "unsupported_grant_type",
+            "this authorization server has no token exchange rules, so it takes no token exchange (RFC 8693, RFC 6749 §5.2)",
+        )
 
 
 # Grants ---------------------------------------------------------------------------------------
