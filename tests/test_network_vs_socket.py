@@ -22,6 +22,7 @@ Known differences, each pinned with its reason:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -265,18 +266,10 @@ async def test_an_odd_request_reaches_the_app_in_process_as_a_raw_client_would_s
 async def test_the_same_apps_served_by_uvicorn_over_a_socket_answer_as_pinned() -> None:
     """The socket half: one uvicorn with the served lab's protocol settings (`serve.serving`) on
     an ephemeral loopback port, each case asked over it with a plain httpx client."""
-    sock = bind("127.0.0.1", 0)
-    port = sock.getsockname()[1]
     config = uvicorn.Config(
         routed, log_level="critical", lifespan="off", http=limited_protocol(10), ws="none", proxy_headers=False
     )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        with anyio.fail_after(5):
-            while not server.started:
-                assert not task.done(), "uvicorn stopped while starting"
-                await asyncio.sleep(0.01)
+    async with _uvicorn_on_loopback(config) as port:
         outcomes, expected = {}, {}
         async with httpx.AsyncClient() as client:
             for name, (_, method, in_process_too, over_socket) in CASES.items():
@@ -289,6 +282,20 @@ async def test_the_same_apps_served_by_uvicorn_over_a_socket_answer_as_pinned() 
                 )
                 expected[name] = over_socket or in_process_too
         assert outcomes == expected
+
+
+@contextlib.asynccontextmanager
+async def _uvicorn_on_loopback(config: uvicorn.Config) -> AsyncIterator[int]:
+    """A uvicorn serving `config`'s app on an ephemeral loopback port, started: its port."""
+    sock = bind("127.0.0.1", 0)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        with anyio.fail_after(5):
+            while not server.started:
+                assert not task.done(), "uvicorn stopped while starting"
+                await asyncio.sleep(0.01)
+        yield sock.getsockname()[1]
     finally:
         server.should_exit = True
         with anyio.CancelScope(shield=True):
@@ -354,22 +361,11 @@ async def test_an_app_runs_to_its_end_after_its_answer_in_process_as_over_a_sock
         assert lab.trace.exchanges[-1].error is None
     over_socket: list[str] = []
     config = uvicorn.Config(running_on(over_socket, hang_up=hang_up), log_level="critical", lifespan="off")
-    sock = bind("127.0.0.1", 0)
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
+    async with _uvicorn_on_loopback(config) as port:
         with anyio.fail_after(5):
-            while not server.started:
-                assert not task.done(), "uvicorn stopped while starting"
-                await asyncio.sleep(0.01)
             async with httpx.AsyncClient() as http:
-                await _runs_on(http, f"http://127.0.0.1:{sock.getsockname()[1]}/", hang_up)
+                await _runs_on(http, f"http://127.0.0.1:{port}/", hang_up)
             while len(over_socket) < 2:  # the app runs on after the client is done
                 assert "cancelled" not in over_socket
                 await asyncio.sleep(0.01)
         assert over_socket == log
-    finally:
-        server.should_exit = True
-        with anyio.CancelScope(shield=True):
-            await task
-        sock.close()
