@@ -249,3 +249,31 @@ def test_check_answer_verdicts(capsys: pytest.CaptureFixture[str]) -> None:
     assert not is_correct("04-differing-claims", ["client_id"]) and is_correct("03-mismatch-error", "invalid_request")
     assert is_correct("01-tenant-as-urls", " ".join(EXERCISES["01-tenant-as-urls"].expected(None)))
     assert capsys.readouterr().out == "", "is_correct prints nothing"
+
+
+def test_a_notebook_kernel_that_dies_at_its_start_is_started_again_with_new_ports() -> None:
+    # jupyter/jupyter_client#487: two xdist workers' kernels can draw one port; nbval's start
+    # raised, and every cell of the notebook was an error (the root conftest.py starts it again).
+    import nbval.kernel
+
+    from conftest import KERNEL_STARTS, starting_again
+
+    assert hasattr(nbval.kernel.start_new_kernel, "__wrapped__")
+    tries: list[int] = []
+
+    def dies_twice() -> str:
+        tries.append(1)
+        if len(tries) < 3:
+            raise RuntimeError("Kernel died before replying to kernel_info")
+        return "kernel"
+
+    assert starting_again(dies_twice)() == "kernel" and len(tries) == 3
+    tries.clear()
+
+    def never_starts() -> str:
+        tries.append(1)
+        raise RuntimeError("Kernel died before replying to kernel_info")
+
+    with pytest.raises(RuntimeError):
+        starting_again(never_starts)()
+    assert len(tries) == KERNEL_STARTS
