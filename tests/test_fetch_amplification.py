@@ -302,19 +302,33 @@ async def test_a_hanging_fetch_holds_its_requests_for_the_timeout_then_all_are_r
         ("password", "unsupported_grant_type"),
         ("urn:ietf:params:oauth:grant-type:jwt-bearer", "unsupported_grant_type"),  # no IdP trusted
         ("urn:ietf:params:oauth:grant-type:token-exchange", "unsupported_grant_type"),  # no exchange rule
+        ("authorization_code", "invalid_request"),  # no code
+        ("refresh_token", "invalid_request"),  # no refresh_token
     ],
-    ids=["no-grant-type", "unknown", "jwt-bearer-no-idp", "token-exchange-no-rule"],
+    ids=["no-grant-type", "unknown", "jwt-bearer-no-idp", "token-exchange-no-rule", "no-code", "no-refresh-token"],
 )
 async def test_a_grant_this_as_never_gives_costs_no_fetch_of_the_clients_document(
     lab: Lab, grant_type: str | None, error: str
 ) -> None:
-    # Judged from the request alone, after the client was resolved (for a CIMD URL, its document
-    # fetched) and authenticated: CIMD -02 §8.7, the AS must not fetch for a request that can never
-    # pass. RFC 6749 §5.2 sets no order among its errors.
+    # Judged from the request alone: it was refused only after the client was resolved (for a CIMD
+    # URL, its document fetched) and authenticated, where CIMD -02 §8.7 has the AS fetch nothing for
+    # a request that can never pass. RFC 6749 §5.2 sets no order among its errors.
     host, document_gate = add_gated_host(lab)
     host.publish("/client.json", default_client_metadata(CLIENT_ID))
     form = {"client_id": CLIENT_ID, **({"grant_type": grant_type} if grant_type else {})}
     async with lab.httpx_client("client") as http:
         response = await http.post(f"{ISSUER}/token", data=form)
     assert response.status_code == 400 and response.json()["error"] == error
+    assert document_gate.arrived == 0
+
+
+@pytest.mark.parametrize("endpoint", ["revoke", "introspect"])
+async def test_a_revocation_or_introspection_naming_no_token_costs_no_fetch(lab: Lab, endpoint: str) -> None:
+    # RFC 7009 §2.1, RFC 7662 §2.1: token is REQUIRED; without it the request can never pass, and
+    # it was refused only after the client's document was fetched (CIMD -02 §8.7).
+    host, document_gate = add_gated_host(lab)
+    host.publish("/client.json", default_client_metadata(CLIENT_ID))
+    async with lab.httpx_client("client") as http:
+        response = await http.post(f"{ISSUER}/{endpoint}", data={"client_id": CLIENT_ID, "client_secret": "s"})
+    assert response.status_code == 400 and response.json()["error"] == "invalid_request"
     assert document_gate.arrived == 0

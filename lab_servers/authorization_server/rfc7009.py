@@ -25,10 +25,10 @@ async def revocation_request(
         "a client that does not authenticate names itself with client_id, so that the AS can check the token "
         "was issued to it (RFC 7009 §2.1)"
     )
-    client = await authenticate_client(server, form, authorization, unnamed=unnamed)
     token = form.get("token")
-    if not token:
+    if not token:  # before the client is looked up: for a CIMD URL, its document fetched (CIMD -02 §8.7)
         raise OAuthError("invalid_request", "token is required (RFC 7009 §2.1)")
+    client = await authenticate_client(server, form, authorization, unnamed=unnamed)
     # `token_type_hint` is only a hint (§2.1): where the hinted type does not find the token, the
     # AS "MUST extend its search across all of its supported token types", and it "MAY ignore this
     # parameter". Both token types this AS issues are looked up whatever the hint says, so an

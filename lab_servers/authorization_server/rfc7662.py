@@ -39,6 +39,9 @@ async def introspection_request(
         # §8.7), and answered as client authentication answers (a 401 only with a challenge offered).
         why = "a public client is neither" if form.get("client_id") else "this request authenticates no client"
         raise client_refusal(server, f"{_NEEDS_CALLER}; {why} (RFC 7662 §2.1)", authorization)
+    token = form.get("token")
+    if not token:  # before the caller is looked up (CIMD -02 §8.7)
+        raise OAuthError("invalid_request", "token is required (RFC 7662 §2.1)")
     caller = await authenticate_client(server, form, authorization, unnamed=f"{_NEEDS_CALLER} (RFC 7662 §2.1)")
     if caller.token_endpoint_auth_method == "none":  # whatever reached here as one: never a caller
         raise client_refusal(server, f"{_NEEDS_CALLER}; a public client is neither (RFC 7662 §2.1)", authorization)
@@ -49,9 +52,6 @@ async def introspection_request(
             f"client {caller.client_id!r} is not authorised to introspect tokens (RFC 7662 §2.1)",
             403,
         )
-    token = form.get("token")
-    if not token:
-        raise OAuthError("invalid_request", "token is required (RFC 7662 §2.1)")
     if token in server.refresh_tokens:
         # §4: "If the token can be used only at certain resource servers, the authorization server
         # MUST determine whether or not the token can be used at the resource server making the

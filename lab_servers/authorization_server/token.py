@@ -1,7 +1,8 @@
 """The token endpoint (OAuth 2.1 §3.2): one dispatcher, and the code and refresh grants.
 
-Client authentication comes first (§2.4, `client_authentication.py`); then the grant type picks
-the module that implements it: the authorization code (§4.1.3) and refresh (§4.3) grants here,
+What the request alone shows can never be granted is refused first (a grant this AS never gives,
+a parameter the grant requires), then the client authenticates (§2.4, `client_authentication.py`);
+then the grant type picks the module that implements it: the authorization code (§4.1.3) and refresh (§4.3) grants here,
 every other grant in a module named after its spec.
 """
 
@@ -59,6 +60,10 @@ async def token_request(
     raise AssertionError(f"grant_type {grant_type!r} passed _refuse_from_the_request")  # pragma: no cover
 
 
+# What a grant cannot be judged without (its section says REQUIRED), checked before anything is looked up.
+_REQUIRED = {"authorization_code": ("code", "OAuth 2.1 §4.1.3"), "refresh_token": ("refresh_token", "OAuth 2.1 §4.3.1")}
+
+
 def _refuse_from_the_request(server: AuthorizationServerState, form: dict[str, str]) -> None:
     """What the request alone says can never be granted, refused before the client is looked up:
     for a CIMD URL, that is its document fetched, and the AS must not fetch for a request that can
@@ -82,15 +87,16 @@ def _refuse_from_the_request(server: AuthorizationServerState, form: dict[str, s
             "unsupported_grant_type",
             "this authorization server has no token exchange rules, so it takes no token exchange (RFC 8693, RFC 6749 §5.2)",
         )
+    name, section = _REQUIRED.get(grant_type, (None, ""))
+    if name and not form.get(name):
+        raise OAuthError("invalid_request", f"{name} is required ({section})")
 
 
 # Grants ---------------------------------------------------------------------------------------
 
 
 def redeem_code(server: AuthorizationServerState, client: Client, form: dict[str, str]) -> dict[str, Any]:
-    code_value = form.get("code")
-    if not code_value:
-        raise OAuthError("invalid_request", "code is required (OAuth 2.1 §4.1.3)")
+    code_value = form["code"]  # present: _refuse_from_the_request
     redeemed = server.redeemed_codes.get(code_value)  # expired ones go only as others are stored
     if redeemed is not None and redeemed.client_id == client.client_id and redeemed.expires_at > server.clock.now():
         _deny_second_use(server, redeemed.grants)
@@ -143,9 +149,7 @@ def _deny_second_use(server: AuthorizationServerState, grants: tuple[str, ...]) 
 
 
 def redeem_refresh_token(server: AuthorizationServerState, client: Client, form: dict[str, str]) -> dict[str, Any]:
-    value = form.get("refresh_token")
-    if not value:
-        raise OAuthError("invalid_request", "refresh_token is required (OAuth 2.1 §4.3.1)")
+    value = form["refresh_token"]  # present: _refuse_from_the_request
     token = server.refresh_tokens.get(value)
     if token is None or token.client_id != client.client_id:
         raise OAuthError(
