@@ -93,6 +93,11 @@ def _short_rsa_key(document: Any) -> str | None:
     return None
 
 
+# A key's public members (RFC 7518 §6.2.1, §6.3.1; RFC 8037 §2): beside a private one, key
+# material whatever else the object lacks, a "kty" above all.
+_PUBLIC_KEY_MEMBERS = frozenset({"crv", "x", "y", "n", "e"})
+
+
 def private_key_member(document: Any) -> str | None:
     """Which of `document`'s keys is not public ("key 0 holds the private member 'd'"), or None.
 
@@ -100,16 +105,22 @@ def private_key_member(document: Any) -> str | None:
     a bare JWK (`{"kty": "OKP", …, "d": …}`), a list of JWKs or a set whose "keys" is an object
     was no set to look inside, and serve published the private key it held (CIMD §4.1). Whatever
     shape carries a private member (RFC 7518 §6.2.2, §6.3.2, §6.4.1; RFC 8037 §2), the key it
-    belongs to is leaked. A key is a JWK: an object with a "kty" (RFC 7517 §4.1: REQUIRED), or an
-    entry of a "keys" list, where a set holds its keys (§5.1). Any other object is an extension
-    member, which a reader MUST ignore (§4, §5): `{"x-policy": {"d": "2026-12-07"}}` is no key.
+    belongs to is leaked. A key is a JWK: an object with a "kty" (RFC 7517 §4.1: REQUIRED), an
+    entry of a "keys" list, where a set holds its keys (§5.1), or an object with a key's public
+    members (`{"crv", "x", "d"}`, a key written without its kty, hidden in an extension member).
+    Any other object is an extension member's value, which a reader MUST ignore (§4, §5):
+    `{"x-policy": {"d": "2026-12-07"}}` is no key.
     Breadth first, so a set's keys are named in their order; the walk is linear in what was
     parsed, which the bounded parser has already bounded."""
     pending: deque[tuple[tuple[str | int, ...], Any]] = deque([((), document)])
     while pending:
         where, value = pending.popleft()
         if isinstance(value, dict):
-            is_key = "kty" in value or (len(where) >= 2 and where[-2] == "keys" and isinstance(where[-1], int))
+            is_key = (
+                "kty" in value
+                or (len(where) >= 2 and where[-2] == "keys" and isinstance(where[-1], int))
+                or not _PUBLIC_KEY_MEMBERS.isdisjoint(value)  # a key written without its kty
+            )
             if is_key and (member := next((m for m in PRIVATE_MEMBERS if m in value), None)):
                 return f"{_named(where)} holds the private member {member!r}"
             pending.extend(((*where, name), inner) for name, inner in value.items())

@@ -137,8 +137,10 @@ def test_a_jwk_set_with_a_private_member_is_no_published_key_set(member: str) ->
         ([PUBLIC_JWK, {**PUBLIC_JWK, "d": "AQAB"}], "the object at /1"),
         ({"keys": {"first": {**PUBLIC_JWK, "d": "AQAB"}}}, "the object at /keys/first"),
         ({"keys": [{**PUBLIC_JWK, "x5/backup": {**PUBLIC_JWK, "p": "AQAB"}}]}, "the object at /keys/0/x5~1backup"),
+        # A key written without its kty, in an extension member: still key material.
+        ({"keys": [PUBLIC_JWK], "x-backup": {"crv": "Ed25519", "x": "AQAB", "d": "AQAB"}}, "the object at /x-backup"),
     ],
-    ids=["a-bare-jwk", "a-list-of-jwks", "keys-an-object", "nested-in-a-key"],
+    ids=["a-bare-jwk", "a-list-of-jwks", "keys-an-object", "nested-in-a-key", "a-kty-less-key-in-an-extension"],
 )
 def test_a_private_member_is_found_wherever_a_published_value_holds_it(published: object, where: str) -> None:
     # Only a JWK Set's "keys" array was looked in: serve published a `jwks` that was a bare JWK or
