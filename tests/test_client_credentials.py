@@ -170,3 +170,20 @@ async def test_a_token_asked_for_again_after_expiry_keeps_the_scope_a_step_up_ad
     start = len(client.records)
     await client.call_tool("add_note", {"text": "b"})
     assert [r.name for r in client.records[start:]] == ["call"]  # no step-up again
+
+
+async def test_after_its_resource_moves_the_job_asks_the_new_as_for_the_new_challenge_s_scope(lab: Lab) -> None:
+    # MCP §6's choice from the new AS's challenge, not the old AS's grant: a renewal keeps the
+    # stepped-up scope at the same AS (as a refresh would), and kept it across the move too,
+    # asking the new AS for notes:write it does not give at this resource (invalid_scope).
+    publish_service(lab)
+    client = await service_client(lab)
+    client.client_metadata_url = CLIENT_ID  # a CIMD URL and its key are the client's own, at any AS
+    await client.client_credentials()
+    await client.call_mcp()
+    await client.call_tool("add_note", {"text": "a"})  # 403, a step-up to notes:read notes:write
+    lab.add_authorization_server("auth2.example.com", "93.184.215.21")
+    lab.authorization_servers["https://auth2.example.com"].resource_scopes[lab.mcp_url] = ["notes:read"]
+    lab.use_authorization_server("https://auth2.example.com")
+    await client.call_tool("whoami")
+    assert client.records[-2].name == "client-credentials" and client.records[-2].learned["scope"] == "notes:read"

@@ -75,13 +75,15 @@ class LabClient(McpStep, EnterpriseSteps, ClientCredentialsStep, RegistrationSte
                     "another authorization server (MCP 2026-07-28, SEP-2352). Register this client there"
                 ))  # fmt: skip
             # No user, no browser: the client asks again for itself, or the enterprise IdP for a
-            # new ID-JAG (its registration has no authorization code flow to fall back on). For
-            # the scope it had, as a refresh keeps it (RFC 6749 §6): asked for MCP §6's choice
-            # again, a renewal dropped what a step-up had added, and the next call stepped up again.
+            # new ID-JAG (its registration has no authorization code flow to fall back on). At the
+            # same AS, for the scope it had, as a refresh keeps it (RFC 6749 §6): asked for MCP §6's
+            # choice again, a renewal dropped what a step-up had added. At another AS, MCP §6's
+            # choice from the new challenge: the old AS's scopes may be none of the new one's.
+            scope = self.state.scope if self.state.issuer == previous else None
             if self.state.grant == "client_credentials":
-                await self.client_credentials(scope=self.state.scope)
+                await self.client_credentials(scope=scope)
             else:
-                await self.renew_through_idp(scope=self.state.scope)
+                await self.renew_through_idp(scope=scope)
             return True
         if moved:
             self.state.credentials = None  # SEP-2352: never carry credentials to another AS
