@@ -426,3 +426,29 @@ async def test_a_request_for_a_url_with_an_empty_path_is_traced_with_the_slash_i
     traced = lab.trace.exchanges[-1]
     assert sent == [b"/"] and traced.url.startswith("https://files.example/")
     assert traced.summary() == f"#1 you → files.example: OPTIONS {target} → 204"
+
+
+async def test_an_app_listening_for_the_disconnect_twice_ends_as_soon_as_its_client_hangs_up(lab: Lab) -> None:
+    # ASGI, as uvicorn: every pending receive hears http.disconnect. Starlette's streaming answer
+    # listens for it while `request.is_disconnected()` asks again under a cancelled scope; the
+    # second call replaced the first one's waiter, which nothing then woke: every close of such
+    # a stream waited APP_END_GRACE (2 s) for the app.
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import StreamingResponse
+    from starlette.routing import Route
+
+    async def events(request: Request) -> StreamingResponse:
+        async def stream() -> Any:
+            while not await request.is_disconnected():
+                yield b"data: 0\n\n"
+                await asyncio.sleep(10)  # the next event, much later
+
+        return StreamingResponse(stream(), media_type="text/event-stream")
+
+    lab.network.add_host("stream.example", "93.184.216.34", Starlette(routes=[Route("/events", events)]))
+    async with lab.httpx_client("c") as http:
+        with anyio.fail_after(asgi.APP_END_GRACE / 2):
+            async with http.stream("GET", "https://stream.example/events") as response:
+                async for _ in response.aiter_raw():
+                    break

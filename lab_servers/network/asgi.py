@@ -163,9 +163,13 @@ class AppCall:
         # A client that stays connected until the response is done, and then, as uvicorn says once a
         # response is complete or its client gone, http.disconnect: an app that waits for it after
         # its answer (as Starlette's streaming answers do) must not wait until `APP_END_GRACE`.
+        # Every receiver waits on one future, shielded: Starlette's streaming answer listens while
+        # `request.is_disconnected()` asks again under a cancelled scope, and a second future (or
+        # the cancel reaching a shared one) left the first listener unwoken, its close held 2 s.
         if not self._ended:
-            self._disconnected = asyncio.get_running_loop().create_future()
-            await self._disconnected
+            if self._disconnected is None:
+                self._disconnected = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self._disconnected)
         return {"type": "http.disconnect"}
 
     async def send(self, message: Message) -> None:
