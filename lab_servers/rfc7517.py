@@ -66,10 +66,14 @@ def _unreadable_key(keys: list[Any], exc: Exception) -> str:
     for index, key in enumerate(keys):
         for member in BASE64URL_MEMBERS:
             value = key.get(member) if isinstance(key, dict) else None
-            # One character past a multiple of four encodes no whole byte (RFC 4648 §5).
-            if isinstance(value, str) and not (BASE64URL.fullmatch(value) and len(value) % 4 != 1):
+            if isinstance(value, str) and not _is_base64url(value):
                 return f"key {index}'s {member!r} is not base64url (RFC 7518 §6, RFC 8037 §2; RFC 7515 §2)"
     return reason(exc)
+
+
+def _is_base64url(value: str) -> bool:
+    # One character past a multiple of four encodes no whole byte (RFC 4648 §5).
+    return bool(BASE64URL.fullmatch(value)) and len(value) % 4 != 1
 
 
 def _short_rsa_key(document: Any) -> str | None:
@@ -83,7 +87,7 @@ def _short_rsa_key(document: Any) -> str | None:
     keys = document.get("keys") if isinstance(document, dict) else None
     for index, key in enumerate(keys if isinstance(keys, list) else []):
         modulus = key.get("n") if isinstance(key, dict) and key.get("kty") == "RSA" else None
-        if isinstance(modulus, str) and BASE64URL.fullmatch(modulus) and len(modulus) % 4 != 1:
+        if isinstance(modulus, str) and _is_base64url(modulus):
             bits = int.from_bytes(base64.urlsafe_b64decode(modulus + "=" * (-len(modulus) % 4))).bit_length()
             if bits < MIN_RSA_BITS:
                 return (
