@@ -7,7 +7,7 @@ import asyncio
 import dataclasses
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, urlsplit
 
 import anyio
 from starlette.requests import ClientDisconnect
@@ -180,9 +180,8 @@ def record_socket_answers(trace: Trace, clock_now: Callable[[], int]) -> Callabl
         headers = tuple((n.strip().lower(), v.strip()) for n, _, v in (line.partition(":") for line in fields))
         client, server = answer.client or ("?", 0), answer.server or ("?", 0)
         named = dict(headers)
-        path, _, query = target.partition("?")
-        scope = {"method": method, "path": unquote(path), "raw_path": path.encode("latin-1"), "scheme": answer.scheme,
-                 "query_string": query.encode("latin-1"), REQUEST_TARGET: target.encode("latin-1")}  # fmt: skip
+        # `_target` reads the request-target as sent, which a socket answer has whole.
+        scope = {"method": method, "scheme": answer.scheme, REQUEST_TARGET: target.encode("latin-1")}
         address = f"[{server[0]}]" if ":" in server[0] else server[0]  # RFC 3986 §3.2.2
         host, target = _target(scope, named.get("host", f"{address}:{server[1]}"))
         trace.record(
