@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 
 from ..arguments import wrong_type
-from ..trace import Exchange, recorded_json, request_target
+from ..trace import Exchange, recorded_json
 from ._html import HtmlView, cut_tokens_html, esc
 
 BODY_LIMIT = 1600  # characters shown of a body; a consent page is ~2 kB and has its own view
@@ -133,7 +133,7 @@ class RawHTTP(HtmlView):
         return text
 
     def _target(self) -> str:
-        target = request_target(self.exchange.url, self.exchange.method)  # as `Exchange.path`
+        target = self.exchange.path
         path, sep, query = target.partition("?")
         if not sep:
             return esc(path)
