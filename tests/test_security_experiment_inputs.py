@@ -1,6 +1,6 @@
 """What the security experiments do with an argument they cannot run: a count of nothing, a
-policy name with a typo, one string where a tuple was meant. Each says what it takes, with an
-example, instead of an IndexError or a verdict about something else."""
+policy named as a string or with a typo, one string where a tuple was meant. Each says what it
+takes, with an example, instead of an IndexError or a verdict about something else."""
 
 from __future__ import annotations
 
@@ -10,7 +10,13 @@ from typing import Any
 import pytest
 
 from lab_servers import HARDENED, NAIVE
-from lab_servers.security import run_client_id_sprawl, run_one_agent, run_trust_policy
+from lab_servers.security import (
+    RULE_CASES,
+    run_cimd_rule,
+    run_client_id_sprawl,
+    run_one_agent,
+    run_trust_policy,
+)
 from lab_servers.security.mixup import run_mixup
 
 pytestmark = pytest.mark.anyio
@@ -33,6 +39,28 @@ async def test_a_count_the_experiments_cannot_draw_is_refused_with_a_message(run
     # Zero clients left no point to show (IndexError); zero samples divided by zero.
     with pytest.raises(TypeError, match=re.escape(message)):
         await run()
+
+
+@pytest.mark.parametrize(
+    "run",
+    [
+        lambda: run_trust_policy("hardened"),
+        lambda: run_cimd_rule("slow", "hardened"),
+        lambda: run_cimd_rule("valid", "hardened"),
+    ],
+    ids=["trust-policy", "slow-rule", "valid-rule"],
+)
+async def test_a_policy_named_as_a_string_is_refused_with_the_lab_s_message(run: Any) -> None:
+    # run_trust_policy and a case that changes the policy called policy.but(...) before any check:
+    # "'str' object has no attribute 'but'".
+    with pytest.raises(TypeError, match=re.escape("the AS policy is an ASPolicy, such as HARDENED or NAIVE")):
+        await run()
+
+
+def test_a_rule_case_applies_its_changes_only_to_a_policy() -> None:
+    slow = next(case for case in RULE_CASES if case.id == "slow")  # its timeout on its own time scale
+    with pytest.raises(TypeError, match=r"the AS policy is an ASPolicy, such as HARDENED .*; got str 'hardened'"):
+        slow.policy_for("hardened")  # type: ignore[arg-type]
 
 
 async def test_the_mixup_experiment_refuses_a_policy_it_does_not_know() -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from ..arguments import one_of
 from ..authorization_server import ASPolicy
 from ..lab import Lab, default_client_metadata
+from ..lab_arguments import as_policy
 from ..metadata_host import HostedResponse
 from .network_fixtures import (
     ADMIN_SECRETS_PATH,
@@ -64,6 +65,7 @@ class RuleCase:
 
     def policy_for(self, policy: ASPolicy) -> ASPolicy:
         """`policy` as this case runs it: its changes applied, its timeout on the case's time scale."""
+        policy = as_policy(policy)  # before `but`: "hardened" as a string has none
         changed = policy.but(**self.policy_changes) if self.policy_changes else policy
         if self.time_scale == 1.0:
             return changed

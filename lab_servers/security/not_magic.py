@@ -12,6 +12,7 @@ from __future__ import annotations
 from ..authorization_server import ASPolicy
 from ..client import ConsentPage
 from ..lab import CLIENT_METADATA_URL, Lab, default_client_metadata
+from ..lab_arguments import as_policy
 from .cimd_rules import DOCUMENT_URL, REDIRECT_URI, json_response, valid_document
 from .impersonation import what_the_user_sees
 from .network_fixtures import ATTACKER_HOST, add_internal_network
@@ -56,7 +57,9 @@ async def run_trust_policy(
     policy: ASPolicy, allowed: tuple[str, ...] = ("app.example", "*.trusted.example")
 ) -> ExperimentResult:
     """The same two clients, the lab's agent and the attacker, under `policy` plus an allow list."""
-    # ASPolicy refuses a lone string: ("app.example") without its comma would be read letter by letter.
+    # Checked before `but`, which a policy named as a string ("hardened") has not; ASPolicy refuses
+    # a lone string for `allowed`: ("app.example") without its comma would be read letter by letter.
+    policy = as_policy(policy)
     trusted = policy.but(name=f"{policy.name}+allow-list", allowed_client_domains=allowed)
     async with Lab(seed="trust-policy", policy=trusted) as lab:
         attacker = add_internal_network(lab).attacker
