@@ -15,6 +15,7 @@ from lab_servers.security import (
     run_cimd_rule,
     run_client_id_sprawl,
     run_one_agent,
+    run_per_server_secrets,
     run_trust_policy,
 )
 from lab_servers.security.mixup import run_mixup
@@ -32,8 +33,22 @@ pytestmark = pytest.mark.anyio
         (lambda: run_client_id_sprawl(HARDENED, clients=3, samples=0), "samples is a whole number of at least 1"),
         (lambda: run_one_agent(HARDENED, -1), "runs is a whole number of at least 1, such as 100; got int -1"),
         (lambda: run_one_agent(HARDENED, "5"), "runs is a whole number of at least 1, such as 100; got str '5'"),
+        (lambda: run_per_server_secrets(HARDENED, servers=0), "servers is a whole number of at least 1, such as 3"),
+        (
+            lambda: run_per_server_secrets(HARDENED, servers=-2),
+            "servers is a whole number of at least 1, such as 3; got int -2",
+        ),
+        (lambda: run_per_server_secrets(HARDENED, servers="3"), "such as 3; got str '3'"),
     ],
-    ids=["no-clients", "no-samples", "negative-runs", "runs-as-text"],
+    ids=[
+        "no-clients",
+        "no-samples",
+        "negative-runs",
+        "runs-as-text",
+        "no-servers",
+        "negative-servers",
+        "servers-as-text",
+    ],
 )
 async def test_a_count_the_experiments_cannot_draw_is_refused_with_a_message(run: Any, message: str) -> None:
     # Zero clients left no point to show (IndexError); zero samples divided by zero.

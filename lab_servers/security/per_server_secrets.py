@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..arguments import counted, wrong_type
 from ..authorization_server import ASPolicy, AuthorizationServer
 from ..determinism import SeededIds, fingerprint
 from ..lab import MCP_URL, SCOPES, Lab, default_client_metadata
@@ -56,6 +57,9 @@ async def run_per_server_secrets(
 ) -> ExperimentResult:
     """`document_extras` are fields a careless CIMD client adds to its published document (say a
     `client_secret`): whether a server keeps them is up to its policy, and the counts show it."""
+    # Zero or -2 servers ran nothing and reported "Registering at 0 servers stored 0 secrets".
+    servers = counted("servers", servers, 3)
+    document_extras = _extras(document_extras)
     async with Lab(seed="per-server-secrets", policy=policy) as lab:
         fleet = add_authorization_servers(lab, servers)
         request = {k: v for k, v in default_client_metadata().items() if k != "client_id"}
@@ -80,7 +84,7 @@ async def run_per_server_secrets(
         host = lab.add_metadata_host(CLIENT_HOST, CLIENT_ADDRESS)
         host.publish("/jwks.json", {"keys": [_public_key("key-1")]})
         document = {**request, "client_id": CIMD_URL, "token_endpoint_auth_method": "private_key_jwt"}
-        host.publish("/client.json", {**document, "jwks_uri": JWKS_URL, **(document_extras or {})})
+        host.publish("/client.json", {**document, "jwks_uri": JWKS_URL, **document_extras})
         operations["cimd_publish"] += 1
         cimd_refusals: dict[str, str] = {}
         for server in fleet:
@@ -112,6 +116,17 @@ async def run_per_server_secrets(
             "cimd_refusals": cimd_refusals,
         },
     )
+
+
+def _extras(document_extras: object) -> dict[str, object]:
+    """The fields to add to the document, by name: a JSON object's members are named by strings (RFC 8259 §4)."""
+    if document_extras is None:
+        return {}
+    if not isinstance(document_extras, dict) or not all(isinstance(name, str) for name in document_extras):
+        raise wrong_type(
+            "document_extras is a dict of document fields, such as {'client_secret': 'leaked'}", document_extras
+        )
+    return document_extras
 
 
 def _dcr_secrets(states: list[ServerState]) -> int:
