@@ -1,6 +1,7 @@
 """What the security experiments do with an argument they cannot run: a count of nothing, a
-policy named as a string or with a typo, one string where a tuple was meant. Each says what it
-takes, with an example, instead of an IndexError or a verdict about something else."""
+policy named as a string or with a typo, one string where a tuple was meant, runs no time apart.
+Each says what it takes, with an example, instead of an IndexError or a verdict about something
+else."""
 
 from __future__ import annotations
 
@@ -54,6 +55,38 @@ async def test_a_count_the_experiments_cannot_draw_is_refused_with_a_message(run
     # Zero clients left no point to show (IndexError); zero samples divided by zero.
     with pytest.raises(TypeError, match=re.escape(message)):
         await run()
+
+
+@pytest.mark.parametrize(
+    ("minutes_apart", "error", "message"),
+    [
+        ("1", TypeError, "minutes_apart is a number of minutes, such as 1 or 0.5 (30 s); got str '1'"),
+        (
+            0.001,
+            ValueError,
+            "minutes_apart is at least one second (1/60 min), such as 1 or 0.5 (30 s); got float 0.001",
+        ),
+        (0, ValueError, "minutes_apart is at least one second"),
+        (float("nan"), ValueError, "minutes_apart is at least one second"),
+        (1.01, ValueError, "the lab clock counts whole seconds; minutes_apart=1.01 is 60.6 s, not a whole number"),
+        (float("inf"), ValueError, "runs × minutes_apart spans at most the 1,000 years the lab clock runs here"),
+    ],
+    ids=["text", "under-a-second", "zero", "nan", "part-of-a-second", "infinite"],
+)
+async def test_one_agent_runs_a_whole_number_of_seconds_apart_at_least_one(
+    minutes_apart: object, error: type[Exception], message: str
+) -> None:
+    # 0.001 min advanced int(0.06) = 0 s: every run at one instant, reported "0.001 min apart";
+    # "1" * 60 was a 60-digit date, refused by the clock in words about the year 9999.
+    with pytest.raises(error, match=re.escape(message)):
+        await run_one_agent(HARDENED, 3, minutes_apart=minutes_apart)  # type: ignore[arg-type]
+
+
+async def test_one_agent_runs_a_fraction_of_a_minute_apart_in_whole_seconds() -> None:
+    # Half a minute is 30 s: 30 runs span 870 s, so a copy cached for max-age=300 is fetched 3 times.
+    result = await run_one_agent(HARDENED, 30, minutes_apart=0.5)
+    assert result.details["fetches"] == 3
+    assert "30 sessions of one agent, 0.5 min apart" in result.summary
 
 
 @pytest.mark.parametrize(

@@ -8,12 +8,13 @@ the same `client_id`, its document's URL (CIMD §3): the server holds one cache 
 the document again only when the copy it holds has expired (CIMD §5, HTTP caching).
 
 `run_one_agent(policy, runs=100)` runs the same agent `runs` times, `minutes_apart` apart on the
-lab clock, against a DCR server and a CIMD server with the same policy.
+lab clock (a whole number of seconds, at least one; all the runs within a thousand years), against
+a DCR server and a CIMD server with the same policy.
 """
 
 from __future__ import annotations
 
-from ..arguments import counted
+from ..arguments import counted, described, expect, wrong_type
 from ..authorization_server import ASPolicy
 from ..lab import APP_HOST, AS_HOST, CLIENT_METADATA_URL, Lab, default_client_metadata
 from .requests import open_authorization, refusal, register
@@ -26,6 +27,8 @@ async def run_one_agent(
 ) -> ExperimentResult:
     """`runs` runs (sessions, installs) of the lab's one agent, each starting with nothing stored."""
     runs, samples = counted("runs", runs, 100), counted("samples", samples, 12)
+    seconds = _seconds_apart(minutes_apart, runs)
+    expect(str, what, "what names the runs in the summary and the chart, a string such as 'installs'")
     every = max(1, runs // samples)
     points: list[SprawlPoint] = []
     fetches = refused = 0
@@ -52,8 +55,8 @@ async def run_one_agent(
                 ))  # fmt: skip
             dcr_lab.trace.clear()  # the trace is the lab's, not the AS's: keep it out of the numbers
             cimd_lab.trace.clear()
-            dcr_lab.clock.advance(int(minutes_apart * 60))
-            cimd_lab.clock.advance(int(minutes_apart * 60))
+            dcr_lab.clock.advance(seconds)
+            cimd_lab.clock.advance(seconds)
         client_ids = len({c.client_id for c in dcr_lab.registrations.values()})
     last = points[-1]
     return ExperimentResult(
@@ -80,3 +83,33 @@ async def run_one_agent(
             "unit": what,
         },
     )
+
+
+# The runs together: the lab clock reads dates up to the year 9999, and a thousand years outlast
+# every cache (CIMD -02 §5: the hardened AS keeps a document a day at most).
+_LONGEST_SPAN_SECONDS = 1000 * 365 * 24 * 3600
+_ROUNDING = 1e-6  # seconds: how far a float's minutes may miss a whole second
+
+
+def _seconds_apart(minutes_apart: object, runs: int) -> int:
+    """`minutes_apart` in the lab clock's whole seconds. Unchecked, "1" ended in a clock error
+    about a 60-digit date ("1" * 60), and 0.001 advanced int(0.06) = 0 s: every run at the same
+    instant, reported "0.001 min apart"."""
+    if isinstance(minutes_apart, bool) or not isinstance(minutes_apart, int | float):
+        raise wrong_type("minutes_apart is a number of minutes, such as 1 or 0.5 (30 s)", minutes_apart)
+    seconds = minutes_apart * 60
+    if not seconds > 1 - _ROUNDING:  # NaN too
+        raise ValueError(
+            f"minutes_apart is at least one second (1/60 min), such as 1 or 0.5 (30 s); got {described(minutes_apart)}"
+        )
+    if runs * seconds > _LONGEST_SPAN_SECONDS:  # infinity too
+        raise ValueError(
+            "runs × minutes_apart spans at most the 1,000 years the lab clock runs here (it reads dates up to the "
+            f"year 9999), such as 1 for 100 runs; got {described(minutes_apart)} for {runs} runs"
+        )
+    if abs(seconds - round(seconds)) > _ROUNDING:  # 0.1 min is 6.000000000000001 s, and means 6
+        raise ValueError(
+            f"the lab clock counts whole seconds; minutes_apart={minutes_apart!r} is {seconds:g} s, "
+            "not a whole number (such as 0.5 for 30 s)"
+        )
+    return round(seconds)
