@@ -5,12 +5,14 @@ else."""
 
 from __future__ import annotations
 
+import inspect
 import re
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from lab_servers import HARDENED, NAIVE
+from lab_servers import HARDENED, NAIVE, security
 from lab_servers.security import (
     RULE_CASES,
     run_cimd_rule,
@@ -19,7 +21,8 @@ from lab_servers.security import (
     run_per_server_secrets,
     run_trust_policy,
 )
-from lab_servers.security.mixup import run_mixup
+from lab_servers.security.exercises import which_refused_observed
+from lab_servers.security.mixup import mixup_table, run_mixup
 
 pytestmark = pytest.mark.anyio
 
@@ -138,3 +141,49 @@ async def test_an_experiment_whose_cimd_logins_are_refused_stops_and_says_why(ru
     # AS holds would then compare DCR with nothing, so the experiment stops with the AS's reason.
     with pytest.raises(RuntimeError, match=re.escape(message) + ".*not on this AS's list of allowed domains"):
         await run(NAIVE.but(allowed_client_domains=()))
+
+
+# Every experiment a notebook cell runs: the security package's run_* and the mix-up's. Each of
+# their parameters has a row here, a value it cannot take and the start of what it says instead:
+# a new experiment, or a new parameter, without a row (or without its check) fails below.
+ENTRY_POINTS: list[Callable[..., Any]] = [
+    *(getattr(security, name) for name in security.__all__ if name.startswith("run_")),
+    run_mixup,
+    mixup_table,
+    which_refused_observed,
+]
+WRONG: dict[str, tuple[object, str]] = {
+    "policy": ("hardened", "the AS policy is an ASPolicy, such as HARDENED or NAIVE"),
+    "run_mixup.policy": (5, "the mix-up policy is a string, one of 'naive', 'hardened'"),
+    "case": (5, "the rule case is a string, one of 'valid'"),
+    "runs": (0, "runs is a whole number of at least 1"),
+    "clients": (0, "clients is a whole number of at least 1"),
+    "samples": (0, "samples is a whole number of at least 1"),
+    "servers": ("3", "servers is a whole number of at least 1"),
+    "burst": (-1, "burst is a whole number of at least 1"),
+    "store_capacity": (0, "store_capacity is a whole number of at least 1"),
+    "minutes_apart": (0.001, "minutes_apart is at least one second"),
+    "what": (5, "what names the runs in the summary and the chart, a string such as 'installs'"),
+    "allowed": ("app.example", "allowed_client_domains is a tuple of host patterns"),
+    "document_extras": ([("client_secret", "x")], "document_extras is a dict of document fields"),
+    "client_revision": (5, "an MCP revision is a string"),
+    "seed": ([1], "Lab(seed=…) takes an int or a str"),
+}
+VALID: dict[str, object] = {"policy": HARDENED, "case": "slow"}  # what a required parameter is given
+
+
+def _arguments() -> list[tuple[Callable[..., Any], str]]:
+    return [(run, name) for run in ENTRY_POINTS for name in inspect.signature(run).parameters]
+
+
+@pytest.mark.parametrize(("run", "name"), _arguments(), ids=[f"{r.__name__}.{n}" for r, n in _arguments()])
+async def test_every_experiment_refuses_each_argument_it_cannot_run_before_it_runs(
+    run: Callable[..., Any], name: str
+) -> None:
+    row = WRONG.get(f"{run.__name__}.{name}") or WRONG.get(name)
+    assert row, f"{run.__name__}({name}=…) has no wrong value in WRONG: say what it refuses, and check it"
+    wrong, message = row
+    parameters = inspect.signature(run).parameters.values()
+    arguments = {p.name: VALID[p.name] for p in parameters if p.default is inspect.Parameter.empty}
+    with pytest.raises((TypeError, ValueError), match=re.escape(message)):
+        await run(**{**arguments, name: wrong})
