@@ -75,3 +75,27 @@ async def test_a_dual_era_server_takes_a_posted_response_on_the_legacy_path_only
         headers = {**JSON_HEADERS, "Authorization": f"Bearer {mint(lab)}", "MCP-Protocol-Version": header}
         response = await http.post(lab.mcp_url, content='{"jsonrpc": "2.0", "id": 3, "result": {}}', headers=headers)
     assert response.status_code == status, response.text
+
+
+@pytest.mark.parametrize("revision", ["2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"])
+@pytest.mark.parametrize(
+    ("version", "rule"),
+    [(None, "is required"), (20250326, "must be a string"), ("null", "must be a string"), ({}, "must be a string")],
+)
+async def test_an_initialize_without_a_string_protocol_version_is_invalid_params_at_every_revision(
+    revision: str, version: object, rule: str
+) -> None:
+    # The MCP schema's InitializeRequest: `protocolVersion: string`, required. Only a version the
+    # server does not know is negotiated; what is no version at all is -32602 Invalid params, at
+    # every revision as at 2026-07-28, not answered with the server's own version.
+    params: dict[str, object] = {"capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
+    if version is not None:
+        params["protocolVersion"] = None if version == "null" else version
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": params})
+    async with Lab(revision=revision) as lab, lab.httpx_client() as http:
+        headers = {**JSON_HEADERS, "Authorization": f"Bearer {mint(lab)}"}
+        answer = (await http.post(lab.mcp_url, content=body, headers=headers)).json()
+    assert answer["error"] == {
+        "code": -32602,
+        "message": f"Invalid params: params.protocolVersion {rule} (MCP schema InitializeRequest)",
+    }

@@ -116,6 +116,12 @@ def negotiate_initialize(revision: Revision, message: object, body: bytes) -> by
     if revision.modern_transport or not isinstance(message, dict) or message.get("method") != "initialize":
         return body
     params = message.get("params")
-    if not isinstance(params, dict) or params.get("protocolVersion") in handshake_versions_up_to(revision.version):
+    if not isinstance(params, dict):
+        return body
+    # Only a version the server does not know is negotiated. A protocolVersion that is missing or
+    # not a string is no version at all: the MCP schema's InitializeRequest requires a string, and
+    # the SDK refuses it -32602 as the 2026-07-28 server does; rewritten, it was answered 200.
+    requested = params.get("protocolVersion")
+    if not isinstance(requested, str) or requested in handshake_versions_up_to(revision.version):
         return body
     return json.dumps({**message, "params": {**params, "protocolVersion": revision.version}}).encode()
