@@ -85,6 +85,52 @@ async def test_a_server_answering_403_without_a_token_fails_step_1(lab: Lab) -> 
         await _run(lab, ForbiddingServer(), 1)
 
 
+class UnchallengingServer(HostileServer):
+    """An MCP server that answers a request without a token with `first`, not a 401."""
+
+    def __init__(self, first: Response) -> None:
+        super().__init__()
+        self.first = first
+
+    async def mcp(self, request: Request) -> Response:
+        return self.first if "authorization" not in request.headers else await super().mcp(request)
+
+
+@pytest.mark.parametrize(
+    ("status", "said"),
+    [
+        (200, "got 200: the server answered without one, so it requires no authorization$"),
+        (404, "got 404: no MCP endpoint or method at this URL, which says nothing about authorization$"),
+        (503, r"got 503: the server failed \(RFC 9110 §15.6\), which says nothing about authorization$"),
+        (405, r"got 405: not the Bearer challenge .*, so nothing says whether the server requires authorization$"),
+    ],
+)
+async def test_only_a_2xx_to_a_request_without_a_token_says_the_server_requires_no_authorization(
+    lab: Lab, status: int, said: str
+) -> None:
+    # MCP §4.2: a server that needs authorization answers 401 with a challenge. A request served
+    # without a token is one it lets through; a 404 or a 5xx is no answer about authorization.
+    body = {"jsonrpc": "2.0", "id": 1, "result": {"tools": []}} if status == 200 else {}
+    with pytest.raises(StepError, match=r"^step 1 \(challenge\): expected 401 .*, " + said):
+        await _run(lab, UnchallengingServer(_json(body, status)), 1)
+
+
+@pytest.mark.parametrize("revision", ["2025-11-25", "2026-07-28"])
+async def test_a_400_unsupported_protocol_version_to_a_request_without_a_token_names_the_versions_the_server_speaks(
+    lab: Lab, revision: str
+) -> None:
+    # 2026-07-28 streamable-http, "Backward Compatibility": a modern error says the server speaks a
+    # newer revision (-32022 lists them in data.supported), not that it requires no authorization.
+    error = {"code": -32022, "message": "Unsupported protocol version", "data": {"supported": ["2026-09-30"]}}
+    first = _json({"jsonrpc": "2.0", "id": 1, "error": error}, 400)
+    with pytest.raises(
+        StepError, match=r"^step 1 \(challenge\): expected 401 .*, got 400: the server answered -32022"
+    ) as raised:
+        await _run(lab, UnchallengingServer(first), 1, revision=revision)
+    assert "it speaks MCP 2026-09-30" in str(raised.value)
+    assert str(raised.value).endswith(f"this client speaks only {revision} (2026-07-28 basic/versioning §4)")
+
+
 async def test_the_client_gives_up_after_two_step_ups(lab: Lab) -> None:
     # MCP §10.1.2: clients SHOULD cap step-up retries; two step-ups make three authorizations.
     challenge = 'Bearer error="insufficient_scope", scope="notes:write"'

@@ -8,12 +8,13 @@ from typing import Any
 import httpx
 
 from ..arguments import is_string_list
+from ..revisions import UNSUPPORTED_PROTOCOL_VERSION
 from ..rfc3986 import browser_reading_problem
 from ..wellknown import AUTHORIZATION_SERVER, origin
 from .base import ClientBase, StepRun
 from .discovery import authorization_server_metadata_urls, protected_resource_metadata_urls
 from .records import StepError, StepRecord
-from .revisions import modern_error
+from .revisions import describe_modern_error, modern_error
 from .server_data import receive, server_json, server_url, shown
 from .streamable_http import json_rpc_response
 from .www_authenticate import bearer_challenge
@@ -35,9 +36,8 @@ class DiscoverySteps(ClientBase):
                 self.state.era = "legacy"
                 response = await self._first_unauthorized()
             if response.status_code != 401:
-                raise step.fail(
-                    f"expected 401 from an MCP request without a token, got {response.status_code}: this server requires no authorization"
-                )
+                raise step.fail(f"expected 401 from an MCP request without a token, got {response.status_code}: "
+                                f"{self._no_challenge(response)}")  # fmt: skip
             challenge = bearer_challenge(response.headers.get_list("www-authenticate"))
             if challenge is None:
                 raise step.fail("the 401 has no Bearer challenge in WWW-Authenticate (MCP §4.2)")
@@ -58,6 +58,27 @@ class DiscoverySteps(ClientBase):
                 "No error code: the client had not sent credentials yet (RFC 6750 §3.1)."
             )
         return self.records[-1]
+
+    def _no_challenge(self, response: httpx.Response) -> str:
+        """What an answer other than 401 says about the server. Only a 2xx, the request served
+        without a token, says it requires no authorization; a 404 or a 5xx says nothing about it."""
+        status = response.status_code
+        modern = modern_error(response)
+        if modern is not None and (self.state.era == "legacy" or modern["code"] == UNSUPPORTED_PROTOCOL_VERSION):
+            # A modern error is a newer server (2026-07-28 streamable-http, "Backward
+            # Compatibility"): to an initialize, any of them; to a modern request, -32022 alone
+            # says the server speaks versions this client does not.
+            return describe_modern_error(modern, self.revision.version)
+        if 200 <= status < 300:
+            return "the server answered without one, so it requires no authorization"
+        if status == 404:
+            return "no MCP endpoint or method at this URL, which says nothing about authorization"
+        if status >= 500:
+            return "the server failed (RFC 9110 §15.6), which says nothing about authorization"
+        return (
+            "not the Bearer challenge that asks a client to authorize (MCP §4.2, RFC 6750 §3), "
+            "so nothing says whether the server requires authorization"
+        )
 
     async def _first_unauthorized(self) -> httpx.Response:
         # A server may let initialize through and protect only what follows: go on without a
