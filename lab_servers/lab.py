@@ -113,7 +113,8 @@ class Lab:
         2026-07-28; `revision="2025-11-25"` for the one before). A 2025-03-26 lab has no PRM: its
         AS lives at the MCP server's origin, as that revision describes, so it takes no `issuer`
         and no URL off the lab's hosts. `capabilities` say what
-        the AS offers (default: what its revision describes); `accept_legacy=False` makes a
+        the AS offers (default: what its revision describes); an AS follows the lab's revision
+        unless they name another (`ASCapabilities.revision`); `accept_legacy=False` makes a
         2026-07-28 MCP server refuse initialize-era clients. `access_token_algorithm="RS256"`
         signs access tokens with an RSA key instead of Ed25519 (RFC 9068 §2.1 makes RS256 the
         one algorithm every AS and resource server supports); the MCP server accepts either."""
@@ -154,7 +155,9 @@ class Lab:
             clock=self.clock,
             ids=self.ids,
             policy=policy,
-            capabilities=capabilities or ASCapabilities.for_revision(self.revision.version),
+            capabilities=(capabilities or ASCapabilities.for_revision(self.revision.version)).following(
+                self.revision.version
+            ),
             access_token_algorithm=self.access_token_algorithm,
         )
         self.authorization_servers: dict[str, AuthorizationServer] = {issuer: self.auth_server}
@@ -271,7 +274,9 @@ class Lab:
             clock=self.clock,
             ids=self.ids.derived(hostname),
             policy=as_policy(policy),
-            capabilities=capabilities or ASCapabilities.for_revision(self.revision.version),
+            capabilities=(capabilities or ASCapabilities.for_revision(self.revision.version)).following(
+                self.revision.version
+            ),
             access_token_algorithm=self.access_token_algorithm,
         )
         for client_id, registered in (preregistered or {}).items():

@@ -81,7 +81,7 @@ def client_id_lines(served: ServedLab) -> list[str]:
         "closed": f"  DCR is closed         no registration_endpoint in the metadata; {register} answers 403 (--dcr closed)",
         "removed": "  DCR is removed        there is no /register: 404 (--dcr removed)",
     }[capabilities.dcr]
-    predates = not ASCapabilities.for_revision(capabilities.revision).cimd
+    predates = not ASCapabilities.for_revision(capabilities.mcp_revision).cimd
     plain_http = documents_refused_over_http(served.lab.policy, tls=served.ca is not None)  # CIMD turned off
     if capabilities.cimd_usable:
         cimd = ["  CIMD: these document URLs are client ids (the AS fetches the document):"]

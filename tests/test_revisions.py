@@ -155,6 +155,42 @@ async def test_a_2025_03_26_lab_at_another_mcp_path_keeps_its_as_at_the_mcp_orig
         assert connection.access_token and connection.whoami["aud"] == "https://mcp.example.com/notes"
 
 
+@pytest.mark.parametrize(
+    "capabilities",
+    [ASCapabilities(cimd=False), ASCapabilities(dcr="open")],
+    ids=["cimd-off", "dcr-open"],
+)
+async def test_an_as_given_capabilities_without_a_revision_follows_its_labs_revision(
+    capabilities: ASCapabilities,
+) -> None:
+    # MCP 2025-03-26 has no RFC 8707 resource parameter (MCP §8 came in 2025-06-18): a 2025-03-26
+    # lab's AS, whatever it offers, takes its own client's authorization request without one. It
+    # was a 2026-07-28 AS (the dataclass's default) and refused it: invalid_target at step 5.
+    async with Lab(revision="2025-03-26", capabilities=capabilities) as lab:
+        lab.add_authorization_server(AS2_HOST, AS2_ADDRESS, capabilities=capabilities)
+        assert [server.capabilities.revision for server in lab.authorization_servers.values()] == ["2025-03-26"] * 2
+        connection = await lab.connect(revision="2025-03-26")
+        assert connection.client_id.startswith("tpc_")
+        # Switched at run time to capabilities naming no revision, the AS keeps the one it follows.
+        lab.auth_server.capabilities = ASCapabilities(iss_parameter=False)
+        assert lab.auth_server.capabilities.revision == "2025-03-26"
+
+
+async def test_an_as_whose_capabilities_name_a_revision_ahead_of_its_lab_follows_that_one() -> None:
+    # A real deployment: an AS upgraded before its MCP server. Named, the revision is kept, and a
+    # 2025-03-26 client that sends no resource is refused as a 2026-07-28 AS refuses it (MCP §8).
+    async with Lab(revision="2025-03-26", capabilities=ASCapabilities(revision="2026-07-28")) as lab:
+        assert lab.auth_server.capabilities.revision == "2026-07-28"
+        with pytest.raises(StepError, match=r"^step 5 \(authorize\): .*invalid_target: resource is required"):
+            await lab.connect(revision="2025-03-26")
+
+
+def test_an_as_built_alone_follows_the_default_revision() -> None:
+    assert ASCapabilities().revision is None and ASCapabilities().mcp_revision == DEFAULT_REVISION
+    assert ASCapabilities(cimd=False).following("2025-06-18").revision == "2025-06-18"
+    assert ASCapabilities(revision="2026-07-28").following("2025-06-18").revision == "2026-07-28"
+
+
 async def test_2025_03_26_default_endpoints_are_used_when_there_is_no_metadata() -> None:
     async with Lab(revision="2025-03-26") as lab:
         assert lab.co_located is not None

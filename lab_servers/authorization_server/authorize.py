@@ -222,7 +222,7 @@ def choose_resource(server: AuthorizationServerState, resource: str | None) -> s
         single = server.policy.default_to_single_resource and len(server.resources) == 1
         if (
             server.policy.require_resource
-            and revision_named(server.capabilities.revision).resource_parameter
+            and revision_named(server.capabilities.mcp_revision).resource_parameter
             and not single
         ):
             raise OAuthError(

@@ -11,7 +11,11 @@ enforced at its endpoints, so that a lab can run the servers clients really meet
 - `token_endpoint_auth_methods`: what `token_endpoint_auth_methods_supported` lists, and what a
   registration or a client metadata document may name. Claude, for one, uses CIMD only when `none` is listed.
 - `iss_parameter`: RFC 9207 `iss` on authorization responses (and its metadata flag).
-- `revision`: the MCP revision the AS follows; `for_revision` gives its usual defaults.
+- `revision`: the MCP revision the AS follows; `for_revision` gives its usual defaults. Left
+  unset (None), it is the revision of the MCP server beside it: a `Lab` fills in its own, so
+  `Lab(revision="2025-03-26", capabilities=ASCapabilities(cimd=False))` has a 2025-03-26 AS. One
+  set is kept, even against the lab's: an AS ahead of its MCP server is a real deployment (a
+  2026-07-28 AS refuses a 2025-03-26 client's request without `resource`, MCP §8).
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ ALL_AUTH_METHODS = ("none", "client_secret_basic", "client_secret_post", "privat
 
 @dataclass(frozen=True)
 class ASCapabilities:
-    revision: str = DEFAULT_REVISION
+    revision: str | None = None
     cimd: bool = True
     dcr: DcrMode = "open"
     initial_access_token: str | None = None
@@ -42,7 +46,8 @@ class ASCapabilities:
         # Every field is advertised and enforced, so a value the AS cannot act on is refused here,
         # where the learner wrote it: "Open" or a mistyped revision was quietly an AS with no
         # registration or one claiming a revision the lab does not know.
-        revision_named(self.revision)  # a ValueError naming the revisions the lab knows
+        if self.revision is not None:
+            revision_named(self.revision)  # a ValueError naming the revisions the lab knows
         one_of("dcr mode", self.dcr, get_args(DcrMode))
         for name in ("cimd", "iss_parameter"):
             if not isinstance(getattr(self, name), bool):
@@ -87,6 +92,16 @@ class ASCapabilities:
         `iss` from 2026-07-28 (SEP-2468; the lab's 2025-11-25 AS already sent it)."""
         rev = revision_named(version)
         return cls(revision=rev.version, cimd=rev.cimd, iss_parameter=rev.cimd)
+
+    def following(self, version: str) -> ASCapabilities:
+        """These capabilities for an AS beside an MCP server of `version`: an unset revision
+        becomes it; a set one is kept (see the module's docstring)."""
+        return self if self.revision is not None else replace(self, revision=version)
+
+    @property
+    def mcp_revision(self) -> str:
+        """The MCP revision the AS follows: its own, else (an AS built alone) the lab's default."""
+        return self.revision if self.revision is not None else DEFAULT_REVISION
 
     @property
     def registration_works(self) -> bool:

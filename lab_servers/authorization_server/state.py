@@ -63,7 +63,7 @@ class AuthorizationServerState:
         access_token_algorithm: AccessTokenAlgorithm = ALGORITHM,
     ) -> None:
         self.issuer = issuer
-        self.capabilities = capabilities  # what it offers: advertised and enforced (switchable)
+        self._capabilities = capabilities.following(capabilities.mcp_revision)
         self.token_endpoint = f"{issuer}/token"
         # Canonical resource URI → the scopes it understands. Copied: callers pass module-level
         # lists, and a change to one AS's scopes must not reach every lab built after it.
@@ -116,6 +116,17 @@ class AuthorizationServerState:
     def policy(self, policy: ASPolicy) -> None:
         self.cimd.policy = policy
         self.cimd.cache.clear()  # documents accepted under another policy must be re-judged
+
+    @property
+    def capabilities(self) -> ASCapabilities:
+        """What it offers: advertised and enforced (switchable), and the MCP revision it follows."""
+        return self._capabilities
+
+    @capabilities.setter
+    def capabilities(self, capabilities: ASCapabilities) -> None:
+        # Switched to capabilities that name no revision, the AS keeps the one it follows (its
+        # lab's): a 2025-03-26 AS given ASCapabilities(cimd=False) is still a 2025-03-26 AS.
+        self._capabilities = capabilities.following(self._capabilities.mcp_revision)
 
     @property
     def resources(self) -> list[str]:
