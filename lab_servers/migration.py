@@ -151,13 +151,18 @@ async def resource_moves(revision: str, seed: int = 0) -> tuple[list[str], str]:
             "auth2.example.com", "93.184.215.21", capabilities=ASCapabilities(cimd=False)
         )
         client = lab.client(revision=revision)
-        await client.run_all()
-        lab.use_authorization_server(second.issuer)
-        try:
-            result = await client.call_tool("whoami")
-            outcome = f"ok: whoami says client_id {result['structuredContent']['client_id']}"
-        except StepError as error:
-            outcome = f"fails: {error.reason}"
+        error = await _run(client)
+        if error is not None:
+            # A client that cannot finish the first handshake (a 2025-03-26 one looks for its AS at
+            # the MCP server's origin) never reaches the move: its outcome, as the other tables say it.
+            outcome = f"fails at step {error.number}, before the move: {error.reason}"
+        else:
+            lab.use_authorization_server(second.issuer)
+            try:
+                result = await client.call_tool("whoami")
+                outcome = f"ok: whoami says client_id {result['structuredContent']['client_id']}"
+            except StepError as refused:
+                outcome = f"fails: {refused.reason}"
         ids = [
             f"{issuer}: {', '.join(server.registry.records) or '-'}"
             for issuer, server in lab.authorization_servers.items()
