@@ -2,18 +2,24 @@
 request mirrors its version, method and name into `MCP-Protocol-Version`, `Mcp-Method` and
 `Mcp-Name`; a value that is not plain printable ASCII travels as `=?base64?…?=`; the server
 answers any disagreement, missing or malformed header with 400 and -32020 HeaderMismatch, and an
-unknown method with 404 and -32601."""
+unknown method with 404 and -32601. And "Custom Headers from Tool Parameters": the lab client mirrors
+each argument a tool's inputSchema marks with `x-mcp-header` into `Mcp-Param-{Name}`."""
 
 from __future__ import annotations
 
 import base64
 import json
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
+from pydantic import Field
+from starlette.requests import Request
+from starlette.responses import Response
 
-from lab_servers import Lab
+from lab_servers import Lab, StepError
+from lab_servers.client.tool_parameter_headers import designated_parameters, param_headers
 
+from .hostile_server import BASE, HostileServer, _json, _run
 from .test_resource_server_transport import JSON_HEADERS, mint
 
 pytestmark = pytest.mark.anyio
@@ -246,3 +252,159 @@ def test_two_protocol_version_headers_are_refused_with_the_code_of_the_servers_e
     version, refusal = protocol_version(lines, modern, 7)
     assert version is None and refusal is not None and refusal.status_code == 400
     assert json.loads(bytes(refusal.body))["error"]["code"] == code
+
+
+# Custom Headers from Tool Parameters ----------------------------------------------------------------
+
+
+def header(name: str) -> Any:
+    return Field(json_schema_extra={"x-mcp-header": name})
+
+
+def route(
+    region: Annotated[str, header("Region")],
+    count: Annotated[int, header("Count")] = 0,
+    dry: Annotated[bool, header("Dry-Run")] = False,
+) -> str:
+    """A tool whose parameters a gateway routes on."""
+    return f"{region} {count} {dry}"
+
+
+def mirrored(lab: Lab) -> dict[str, str]:
+    return {k: v for k, v in lab.trace.exchanges[-1].request_headers if k.lower().startswith("mcp-param-")}
+
+
+@pytest.mark.parametrize(
+    ("arguments", "headers"),
+    [
+        ({"region": "us-west1"}, {"Mcp-Param-Region": "us-west1"}),
+        ({"region": "Hello, 世界", "count": 42, "dry": True},
+         {"Mcp-Param-Region": "=?base64?SGVsbG8sIOS4lueVjA==?=", "Mcp-Param-Count": "42", "Mcp-Param-Dry-Run": "true"}),
+        ({"region": " padded ", "count": -7, "dry": False},
+         {"Mcp-Param-Region": "=?base64?IHBhZGRlZCA=?=", "Mcp-Param-Count": "-7", "Mcp-Param-Dry-Run": "false"}),
+        ({"region": "=?base64?literal?="}, {"Mcp-Param-Region": "=?base64?PT9iYXNlNjQ/bGl0ZXJhbD89?="}),
+    ],
+    ids=["plain", "non-ascii-integer-boolean", "edge-spaces", "sentinel-and-absent"],
+)  # fmt: skip
+async def test_the_lab_client_mirrors_each_x_mcp_header_argument_into_mcp_param_and_is_served(
+    arguments: dict[str, Any], headers: dict[str, str]
+) -> None:
+    # "When a server's tool definition includes x-mcp-header annotations, conforming clients MUST
+    # mirror the designated parameter values into HTTP headers": a string as is, an integer in
+    # decimal, a boolean as true/false, each encoded as Value Encoding says (its table's examples);
+    # a null or absent value: "Client MUST omit the header". The SDK's server checks them (-32020).
+    async with Lab() as lab:
+        lab.resource_server.mcp.add_tool(route)
+        client = (await lab.connect()).client
+        assert client.records[-1].learned["param_headers"] == {
+            "route": ["Mcp-Param-Count", "Mcp-Param-Dry-Run", "Mcp-Param-Region"]
+        }
+        result = await client.call_tool("route", arguments)
+        assert result["isError"] is False and mirrored(lab) == headers
+
+
+async def test_a_call_refused_for_its_mcp_param_headers_lists_the_tools_again_and_retries_once() -> None:
+    # Client Behavior: refused with HeaderMismatch for Mcp-Param-* headers, the client "SHOULD call
+    # tools/list to check for changes to the tool's inputSchema, then retry the original request
+    # with the appropriate headers". Here the tool came after the client listed the tools.
+    async with Lab() as lab:
+        client = (await lab.connect()).client
+        lab.resource_server.mcp.add_tool(route)
+        result = await client.call_tool("route", {"region": "eu-west1"})
+        calls = lab.trace.exchanges[-3:]
+        assert result["isError"] is False and mirrored(lab) == {"Mcp-Param-Region": "eu-west1"}
+    assert [(e.request_header("mcp-method"), e.status) for e in calls] == [
+        ("tools/call", 400), ("tools/list", 200), ("tools/call", 200)
+    ]  # fmt: skip
+
+
+async def test_an_initialize_era_client_refused_minus_32020_is_told_the_servers_revision_without_listing_again(
+    lab: Lab,
+) -> None:
+    # The retry is for a 2026-07-28 client's Mcp-Param-* headers; a 2025-11-25 client sends none,
+    # and a -32020 tells it the server speaks a revision it does not (versioning §4).
+    error = {"code": -32020, "message": "MCP-Protocol-Version header is required"}
+
+    def answer(message: dict[str, Any]) -> Response:
+        if "id" not in message:
+            return Response(status_code=202)  # notifications/initialized
+        if message["method"] == "tools/call":
+            return _json({"jsonrpc": "2.0", "id": message["id"], "error": error}, 400)
+        initialized = {"protocolVersion": "2025-11-25", "capabilities": {}, "serverInfo": {"name": "s", "version": "1"}}
+        result = initialized if message["method"] == "initialize" else {"tools": [{"name": "whoami"}]}
+        return _json({"jsonrpc": "2.0", "id": message["id"], "result": result})
+
+    with pytest.raises(StepError, match=r"^step 7 \(mcp\): the server answered -32020 .* speaks only 2025-11-25"):
+        await _run(lab, HostileServer(mcp=answer), 7, revision="2025-11-25")
+    methods = [json.loads(e.request_body)["method"] for e in lab.trace.exchanges if e.url == f"{BASE}/mcp"]
+    assert methods[-2:] == ["tools/list", "tools/call"] and methods.count("tools/call") == 1
+
+
+async def test_a_tool_whose_x_mcp_header_is_invalid_is_left_out_of_tools_list_and_the_step_says_why(lab: Lab) -> None:
+    # Schema Extension: "Clients using the Streamable HTTP transport MUST reject tool definitions
+    # where any x-mcp-header value violates these constraints", excluding the tool from the result
+    # of tools/list, and SHOULD log a warning naming the tool and the reason.
+    bad = {
+        "name": "sum",
+        "inputSchema": {"type": "object", "properties": {"x": {"type": "number", "x-mcp-header": "X"}}},
+    }
+
+    def answer(message: dict[str, Any]) -> Response:
+        if message["method"] == "tools/list":
+            return _json({"jsonrpc": "2.0", "id": message["id"], "result": {"tools": [bad, {"name": "whoami"}]}})
+        return _json({"jsonrpc": "2.0", "id": message["id"], "result": {"structuredContent": {"sub": "alice"}}})
+
+    class Server(HostileServer):
+        async def mcp(self, request: Request) -> Response:
+            return (
+                await super().mcp(request) if "authorization" not in request.headers else answer(await request.json())
+            )
+
+    client = await _run(lab, Server(), 7)
+    assert client.records[-1].learned["tools"] == ["whoami"]
+    assert client.records[-1].notes == [
+        "tool 'sum' is left out of tools/list: x-mcp-header of property 'x' is not on an integer, string or boolean "
+        "parameter (MCP 2026-07-28 streamable-http, Custom Headers from Tool Parameters)"
+    ]
+
+
+def _schema(**properties: Any) -> dict[str, Any]:
+    return {"type": "object", "properties": properties}
+
+
+@pytest.mark.parametrize(
+    ("schema", "broken"),
+    [
+        (_schema(a={"type": "string", "x-mcp-header": ""}), "is not an HTTP field-name token"),
+        (_schema(a={"type": "string", "x-mcp-header": "Re gion"}), "is not an HTTP field-name token"),
+        (_schema(a={"type": "string", "x-mcp-header": "A\r\nB"}), "is not an HTTP field-name token"),
+        (_schema(a={"type": "string", "x-mcp-header": 5}), "is not an HTTP field-name token"),
+        (_schema(a={"type": "number", "x-mcp-header": "A"}), "not on an integer, string or boolean parameter"),
+        (_schema(a={"type": "object", "x-mcp-header": "A"}), "not on an integer, string or boolean parameter"),
+        (_schema(a={"type": "string", "x-mcp-header": "A"}, b={"type": "string", "x-mcp-header": "a"}), "repeats"),
+        (_schema(a={"type": "array", "items": {"type": "string", "x-mcp-header": "A"}}), "through `properties` alone"),
+        ({"type": "object", "oneOf": [_schema(a={"type": "string", "x-mcp-header": "A"})]}, "through `properties` alone"),
+        ({"$defs": {"a": {"type": "string", "x-mcp-header": "A"}}}, "through `properties` alone"),
+        ({"type": "string", "x-mcp-header": "A"}, "is not on a property"),
+    ],
+    ids=["empty", "space", "crlf", "not-a-string", "number", "object", "case-insensitive-twice", "under-items",
+         "under-oneOf", "under-defs", "the-root"],
+)  # fmt: skip
+def test_an_x_mcp_header_that_breaks_a_schema_extension_constraint_is_named(schema: Any, broken: str) -> None:
+    with pytest.raises(ValueError, match=broken):
+        designated_parameters(schema)
+
+
+def test_a_designated_parameter_is_read_at_its_exact_property_path_and_data_is_no_annotation() -> None:
+    # "Nested object properties are permitted as long as every step in the chain is a properties
+    # key"; a `default` is an instance value, not a subschema.
+    schema = _schema(
+        target=_schema(zone={"type": "string", "x-mcp-header": "Zone"}),
+        options={"type": "object", "default": {"x-mcp-header": "Not"}},
+    )
+    designated = designated_parameters(schema)
+    assert designated == {("target", "zone"): "Zone"}
+    assert param_headers(designated, {"target": {"zone": "b"}}) == {"Mcp-Param-Zone": "b"}
+    assert param_headers(designated, {"target": "b"}) == {}  # no value at that path: omitted
+    assert param_headers({("n",): "N"}, {"n": 42.0}) == {"Mcp-Param-N": "42"}  # the integer 42
+    assert param_headers({("n",): "N"}, {"n": None}) == {}  # "Parameter value is null: Client MUST omit"

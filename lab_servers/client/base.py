@@ -24,6 +24,7 @@ from .revisions import modern_headers, modern_message
 from .server_data import ServerDataRefused, member, receive, server_json, server_url, shown
 from .state import Credentials, HandshakeState
 from .streamable_http import MCP_HEADERS, response_watch, session_id
+from .tool_parameter_headers import param_headers
 from .www_authenticate import Challenge
 
 RegistrationMethod = Literal["auto", "preregistered", "stored", "cimd", "dcr", "ask-user"]
@@ -249,6 +250,12 @@ class ClientBase:
         if self.state.era == "modern":
             # 2026-07-28: no session to carry the version; every request states it twice.
             headers.update(modern_headers(message, self.revision.version))
+            if message["method"] == "tools/call":
+                # streamable-http, Custom Headers from Tool Parameters: the arguments the tool's
+                # inputSchema marks with x-mcp-header, mirrored into Mcp-Param-{Name}.
+                params = message.get("params") or {}
+                designated = self.state.tool_headers.get(str(params.get("name")), {})
+                headers.update(param_headers(designated, params.get("arguments")))
             message = modern_message(message, self.revision.version, self.client_info)
         elif message.get("method") != "initialize":
             # Not on initialize, which negotiates the version anew and starts a new session "without

@@ -9,15 +9,18 @@ from typing import Any
 import httpx
 
 from ..arguments import wrong_type
+from ..revisions import HEADER_MISMATCH
 from ..trace import current_step
 from .client_credentials_step import ClientCredentialsStep
 from .enterprise_steps import EnterpriseSteps
 from .records import StepError, StepRecord, TokenRequestFailed
 from .refresh_step import RefreshStep
 from .revisions import describe_modern_error, modern_error
-from .server_data import ServerDataRefused, member, server_json
+from .server_data import ServerDataRefused, member, server_json, shown
 from .step_up import StepUpStep
 from .streamable_http import json_rpc_response
+from .tool_parameter_headers import RULE as PARAM_HEADERS_RULE
+from .tool_parameter_headers import read_tools_list
 from .www_authenticate import Challenge, bearer_challenge
 
 # MCP §10.1.2: cap step-up retries. Two step-ups make three authorizations with the first one,
@@ -99,6 +102,8 @@ class McpStep(RefreshStep, StepUpStep, EnterpriseSteps, ClientCredentialsStep):
             if listed is None:
                 listed = await self._rpc(self._request("tools/list", {}))
             tools = _tool_names(listed)
+            for left_out, why in self.state.rejected_tools.items():
+                step.notes.append(f"tool {shown(left_out)} is left out of tools/list: {why} ({PARAM_HEADERS_RULE})")
             name = self.tool or (tools[0] if tools else None)
             if name is None:
                 raise step.fail("the server lists no tools to call")
@@ -109,6 +114,10 @@ class McpStep(RefreshStep, StepUpStep, EnterpriseSteps, ClientCredentialsStep):
                                 era=self.state.era, tools=tools, whoami=content)  # fmt: skip
             if self.state.session_id is not None:
                 step.learned["session_id"] = self.state.session_id
+            mirrored = {tool: sorted(f"Mcp-Param-{name}" for name in designated.values())
+                        for tool, designated in self.state.tool_headers.items() if designated}  # fmt: skip
+            if mirrored:  # what each call of these tools will carry in headers too
+                step.learned["param_headers"] = mirrored
             step.explanation = (
                 "Every MCP request carries Authorization: Bearer (MCP §9.1). The server validates the token's "
                 "signature, issuer, audience and expiry, and whoami reports the caller as the token says."
@@ -175,7 +184,7 @@ class McpStep(RefreshStep, StepUpStep, EnterpriseSteps, ClientCredentialsStep):
         worked, or a refresh the AS can no longer make, discover again (the resource may have
         moved to another AS, SEP-2352) and retry once. The token changes one way at a time
         (`renewing`), and a call whose token changed after it sent retries with the new one."""
-        refreshed, rediscovered, reopened = False, False, False
+        refreshed, rediscovered, reopened, relisted = False, False, False, False
         operation = _operation(message)
         while True:
             sent_token, sent_session = self.state.access_token, self.state.session_id
@@ -234,7 +243,15 @@ class McpStep(RefreshStep, StepUpStep, EnterpriseSteps, ClientCredentialsStep):
                     if self.state.access_token == sent_token:
                         await self._rediscover(challenge)
                 continue
-            if response.status_code == 400 and (modern := modern_error(response)) and self.state.era == "legacy":
+            modern = modern_error(response)
+            if modern and modern["code"] == HEADER_MISMATCH and self._relists(message, relisted):
+                # streamable-http, Custom Headers from Tool Parameters, Client Behavior: refused for
+                # Mcp-Param-* headers, the client "SHOULD call tools/list to check for changes to the
+                # tool's inputSchema, then retry the original request with the appropriate headers".
+                relisted = True
+                await self._rpc(self._request("tools/list", {}))
+                continue
+            if modern and self.state.era == "legacy":
                 raise StepError(7, "mcp", describe_modern_error(modern, self.handshake_version))
             if response.status_code != 200:
                 raise StepError(7, "mcp", f"{message['method']} answered {response.status_code}: "
@@ -248,8 +265,28 @@ class McpStep(RefreshStep, StepUpStep, EnterpriseSteps, ClientCredentialsStep):
                 raise ServerDataRefused("the JSON-RPC response has neither result nor error (JSON-RPC 2.0 §5)")
             if message["method"] == "initialize":
                 self.state.protocol_version = self._open_session(response, result)
+            if message["method"] == "tools/list" and self.state.era == "modern":
+                result = self._remember_tools(result)
             self.step_ups.pop((self.state.resource or self.mcp_url, operation), None)  # it went through
             return result
+
+    def _relists(self, message: dict[str, Any], relisted: bool) -> bool:
+        """Whether a -32020 to `message` is met by listing the tools again: a 2026-07-28 tools/call,
+        once (an initialize-era client meeting a modern server is told so instead)."""
+        return self.state.era == "modern" and message["method"] == "tools/call" and not relisted
+
+    def _remember_tools(self, result: dict[str, Any]) -> dict[str, Any]:
+        """The tools/list result without the tools whose x-mcp-header annotations are invalid,
+        which "the client MUST exclude", and each kept tool's designated parameters remembered
+        for its calls (2026-07-28 streamable-http, Custom Headers from Tool Parameters)."""
+        result, designations, rejected = read_tools_list(result)
+        self.state.tool_headers.update(designations)
+        self.state.rejected_tools.update(rejected)
+        for name in rejected:
+            self.state.tool_headers.pop(name, None)
+        for name in designations:
+            self.state.rejected_tools.pop(name, None)
+        return result
 
     async def _reopen(self, ended: str) -> None:
         """A new session in place of `ended`, which the server answered 404 in. One at a time: calls

@@ -80,6 +80,10 @@ class HandshakeState:
     session_id: str | None = None
     # "modern" (2026-07-28, no initialize) or "legacy" (initialize); cached once known (versioning §4).
     era: str | None = None
+    # 2026-07-28, from tools/list: each tool's parameters marked `x-mcp-header`, by tool name (path
+    # of `properties` keys → the {Name} of Mcp-Param-{Name}), and the tools left out, with why.
+    tool_headers: dict[str, dict[tuple[str, ...], str]] = field(default_factory=dict)
+    rejected_tools: dict[str, str] = field(default_factory=dict)
     # Registration options considered at step 4: option → why taken or why skipped.
     registration_reasons: dict[str, str] | None = None
     whoami: dict[str, Any] | None = None
