@@ -15,12 +15,12 @@ endpoint, as the MCP server's own Origin check answers in process, and an OAuth 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .error_text import Refusal, refuse_as_invalid_request
+from .rfc6454 import SERIALIZED_ORIGIN, normalized_origin
 from .rfc9110 import RepeatedField, field_values, one_field
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
@@ -35,49 +35,9 @@ EXPOSED_HEADERS = "www-authenticate, mcp-session-id, mcp-protocol-version, retry
 NO_CORS_PREFIXES = ("/authorize",)
 
 
-# An Origin field is "null" or an origin's serialization (RFC 6454 §7.1): scheme "://" host, and
-# ":" port unless it is the scheme's default (§6.2). Nothing else: no userinfo, path, query or
-# fragment. Read with `urlsplit`, `http://127.0.0.1:6274.evil.example` was host 127.0.0.1 with an
-# unread port, and `http://x@127.0.0.1` and `http://127.0.0.1?x` were loopback origins too.
-_SERIALIZED_ORIGIN = re.compile(
-    r"(?:http|https)://(?P<host>\[[0-9a-f:.]+\]|[^\[\]/?#@:\s]+)(?::[0-9]{1,5})?", re.IGNORECASE
-)
-
-
 def is_loopback_origin(origin: str) -> bool:
-    serialized = _SERIALIZED_ORIGIN.fullmatch(origin)
+    serialized = SERIALIZED_ORIGIN.fullmatch(origin)
     return serialized is not None and serialized["host"].lower() in LOOPBACK_HOSTS
-
-
-# RFC 9110 §4.2.1, §4.2.2: the port an http or https URI has when it names none.
-DEFAULT_PORTS = {"http": "80", "https": "443"}
-
-
-def normalized_authority(authority: str, scheme: str) -> str:
-    """A Host field's value (RFC 9110 §7.2: Host = uri-host [":" port]) as RFC 9110 §4.2.3 compares
-    the URIs it names: the host in lower case (RFC 3986 §3.2.2) and the port left out when it is
-    empty or the scheme's default ("https://example.com:443/" and "https://example.com/" are
-    equivalent). Compared as written, `mcp.example.com:443`, the server's own https address with
-    its port spelled out, was refused 421 as a name it does not answer to."""
-    authority = authority.lower()
-    host, colon, port = authority.rpartition(":")
-    if not colon or (":" in host and not (host.startswith("[") and host.endswith("]"))):
-        return authority  # no port (`[::1]` alone has a ':' of its own)
-    default = DEFAULT_PORTS.get(scheme.lower())
-    # Read as digits, not int(): a port of 5,000 zeros before "443" is no number int() reads.
-    if port == "" or (port.isascii() and port.isdigit() and port.lstrip("0") == default):
-        return host
-    return authority
-
-
-def normalized_origin(origin: str) -> str | None:
-    """An Origin field's value as RFC 9110 §4.2.3 compares it (scheme and host in lower case, no
-    default port: `https://mcp.example.com:443` is the origin `https://mcp.example.com`), or None
-    when it is no serialized origin (RFC 6454 §6.2)."""
-    if _SERIALIZED_ORIGIN.fullmatch(origin) is None:
-        return None
-    scheme, authority = origin.split("://", 1)
-    return f"{scheme.lower()}://{normalized_authority(authority, scheme)}"
 
 
 # An Origin "present and invalid" gets 403 (MCP Streamable HTTP, Security), two of them too.

@@ -18,9 +18,9 @@ import h11
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from .browser_origins import normalized_authority
 from .error_text import Refusal, refuse_as_invalid_request
 from .local_ca import LOOPBACK_ADDRESSES
+from .rfc6454 import normalized_authority
 from .rfc9112 import REQUEST_TARGET, oversized_head, unknown_transfer_coding
 
 CANONICAL_HOST = "127.0.0.1"

@@ -7,6 +7,7 @@ from __future__ import annotations
 from urllib.parse import unquote, urlsplit
 
 from .rfc3986 import has_query
+from .rfc6454 import normalized_authority
 
 PROTECTED_RESOURCE = "/.well-known/oauth-protected-resource"
 AUTHORIZATION_SERVER = "/.well-known/oauth-authorization-server"
@@ -18,24 +19,15 @@ def origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
 def normalized_origin(url: str) -> str:
     """The origin as RFC 3986 compares it: scheme and host in lower case (§6.2.2.1: both are
     case-insensitive) and a default port left out (§6.2.3: https://h:443 is https://h), as an
-    HTTP client sends it (`Host: h`). Userinfo, when written, stays: it is no origin of the lab's."""
+    HTTP client sends it (`Host: h`). The authority is read as a Host field and an Origin field are
+    (`rfc6454.normalized_authority`), for the MCP server compares its own origin with theirs.
+    Userinfo, when written, stays: it is no origin of the lab's."""
     parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    try:
-        port = parts.port
-    except ValueError:  # a port that is no number: compared as written
-        return origin(url)
-    host = parts.hostname or ""
-    host = f"[{host}]" if ":" in host else host
-    userinfo = parts.netloc.rpartition("@")[0]
-    shown_port = "" if port is None or port == DEFAULT_PORTS.get(scheme) else f":{port}"
-    return f"{scheme}://{userinfo + '@' if userinfo else ''}{host}{shown_port}"
+    userinfo, at, authority = parts.netloc.rpartition("@")
+    return f"{parts.scheme.lower()}://{userinfo}{at}{normalized_authority(authority, parts.scheme)}"
 
 
 def path_of(url: str) -> str:

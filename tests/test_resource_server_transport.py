@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from lab_servers import REVISIONS, Lab
+from lab_servers import REVISIONS, Lab, browser_origins, wellknown
 from lab_servers.resource_server.batches import MAX_BATCH_MESSAGES
 from lab_servers.resource_server.server import MAX_MCP_BODY_BYTES
 from lab_servers.resource_server.transport import rebinding_refusal
@@ -364,6 +364,50 @@ async def test_a_port_that_is_not_https_s_default_still_names_another_server(
     # The server is https://mcp.example.com: port 80 is http's default, not its own (RFC 9110 §4.2.2).
     response = await post(lab, TOOLS_LIST, **headers)
     assert response.status_code == status and "DNS-rebinding" in transport_error(response)
+
+
+# The MCP server's own origin is read from its URL (`wellknown.normalized_origin`), a request's
+# from its Origin field (`browser_origins.normalized_origin`); the two readings meet in one
+# comparison, so wherever the field is a serialized origin (RFC 6454 §7.1) they must be one origin.
+# URL text the field's grammar has no room for (userinfo, a path, a port that is no digits, an empty
+# port, a zone id) is none of a request's (None), and stays the URL's as written.
+ORIGIN_READINGS = [
+    ("https://mcp.example.com", "https://mcp.example.com"),
+    ("HTTPS://MCP.Example.COM", "https://mcp.example.com"),  # RFC 3986 §6.2.2.1
+    ("https://mcp.example.com:443", "https://mcp.example.com"),  # RFC 9110 §4.2.3
+    ("http://mcp.example.com:80", "http://mcp.example.com"),
+    ("http://mcp.example.com:443", "http://mcp.example.com:443"),  # https's default, not http's
+    ("https://mcp.example.com:0443", "https://mcp.example.com"),
+    ("https://mcp.example.com:0444", "https://mcp.example.com:444"),  # RFC 6454 §4: the port is a number
+    ("https://mcp.example.com:00", "https://mcp.example.com:0"),
+    ("https://mcp.example.com:99999", "https://mcp.example.com:99999"),  # no port a browser sends; as written
+    ("https://mcp.example.com.", "https://mcp.example.com."),  # another name than mcp.example.com to a browser
+    ("https://[::1]:443", "https://[::1]"),
+    ("https://[::FFFF:7f00:1]:8443", "https://[::ffff:7f00:1]:8443"),
+]
+NO_SERIALIZED_ORIGIN = [
+    ("https://u@mcp.example.com:443", "https://u@mcp.example.com"),
+    ("https://mcp.example.com/mcp", "https://mcp.example.com"),
+    ("https://mcp.example.com:", "https://mcp.example.com"),
+    ("https://mcp.example.com:x", "https://mcp.example.com:x"),
+    ("https://[fe80::1%25eth0]", "https://[fe80::1%25eth0]"),
+]
+
+
+@pytest.mark.parametrize(("written", "origin"), ORIGIN_READINGS + NO_SERIALIZED_ORIGIN)
+def test_a_url_s_origin_and_the_same_origin_sent_as_an_origin_field_are_read_alike(written: str, origin: str) -> None:
+    assert wellknown.normalized_origin(written) == origin
+    as_field = browser_origins.normalized_origin(written)
+    assert as_field == (origin if (written, origin) in ORIGIN_READINGS else None)
+
+
+def test_a_port_written_with_leading_zeros_is_the_same_port_in_the_host_and_the_origin() -> None:
+    # RFC 3986 §3.2.3: port = *DIGIT, a decimal number; RFC 6454 §5 compares origins' ports as
+    # numbers. 0443 was read as 443, https's default, and 0444 as another port than 444: a server
+    # at https://mcp.example.com:444 refused its own origin 403 and its own name 421.
+    headers = [(b"host", b"MCP.example.com:0444"), (b"origin", b"https://mcp.example.com:0444")]
+    own = wellknown.normalized_origin("https://mcp.example.com:444/mcp")
+    assert rebinding_refusal(headers, (own.split("://")[1],), (own,), "https") is None
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from starlette.responses import Response
 from starlette.types import Message, Receive
 
-from ..browser_origins import NO_HOST, TWO_ORIGINS, normalized_authority, normalized_origin, one_origin
+from ..browser_origins import NO_HOST, TWO_ORIGINS, one_origin
+from ..rfc6454 import normalized_authority, normalized_origin
 from ..rfc9110 import (
     ACCEPTED_CODINGS,
     JSON_UTF8,
