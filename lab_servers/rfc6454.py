@@ -2,7 +2,7 @@
 
 The MCP server's own origin is read from its URL (`wellknown.normalized_origin`) and a request's
 from its Origin field (`normalized_origin` here), and the two meet in one comparison
-(`resource_server/transport.rebinding_refusal`, `browser_origins.BrowserOrigins`); a Host field's
+(`resource_server/transport.OwnNames`, `browser_origins.BrowserOrigins`); a Host field's
 authority is compared with the server's own the same way. All of them read an authority here, so
 one default port, one case rule and one reading of a port hold on both sides of each comparison.
 """

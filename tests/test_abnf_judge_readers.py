@@ -27,7 +27,7 @@ from hypothesis import given
 from lab_servers.authorization_server.cimd import _delta_seconds
 from lab_servers.authorization_server.defensive_fetch import is_json_media_type
 from lab_servers.browser_origins import LOOPBACK_HOSTS, is_loopback_origin
-from lab_servers.resource_server.transport import _accepts_json, _listed
+from lab_servers.resource_server.transport import OwnNames, _accepts_json
 from lab_servers.rfc9110 import TOKEN, http_date, media_type, unsupported_coding
 from lab_servers.rfc9111 import cache_directives
 from lab_servers.rfc9112 import is_host_field
@@ -278,7 +278,7 @@ def _grammar_listed(text: str) -> bool:
 
 
 HOST_JUDGE = Judge(
-    lab=lambda text: _listed(text, HOSTS, "https"),
+    lab=OwnNames.of(HOSTS, (), "https").host_listed,
     grammar=_grammar_listed,
 )
 HOST_EDGES = [*HOSTS, "MCP.Example.COM", "mcp.example.com:443", "mcp.example.com:", "mcp.example.com:0443",

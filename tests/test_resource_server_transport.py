@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from lab_servers import REVISIONS, Lab, browser_origins, wellknown
+from lab_servers.resource_server import transport
 from lab_servers.resource_server.batches import MAX_BATCH_MESSAGES
 from lab_servers.resource_server.server import MAX_MCP_BODY_BYTES
 from lab_servers.resource_server.transport import rebinding_refusal
@@ -300,6 +301,19 @@ def test_no_host_naming_another_server_is_taken_for_the_server_s_own_or_a_loopba
     hosts = ("mcp.example.com", "127.0.0.1:*", "localhost:*")
     refused = rebinding_refusal([(b"host", host.encode())], hosts, ("https://mcp.example.com",), "https")
     assert refused is not None and refused.status_code == 421
+
+
+async def test_the_server_reads_its_own_names_once_and_each_request_s_host_and_origin_once(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The server's names and origin are fixed when it is built, and normalized then (OwnNames);
+    # read again for every request, each request normalized the server's own list beside its own.
+    read: list[str] = []
+    for name in ("normalized_authority", "normalized_origin"):
+        real = getattr(transport, name)
+        monkeypatch.setattr(transport, name, lambda value, *rest, real=real: read.append(value) or real(value, *rest))
+    response = await post(lab, TOOLS_LIST, Host="MCP.example.com:443", Origin="https://MCP.example.com:443")
+    assert response.status_code == 200 and read == ["MCP.example.com:443", "https://MCP.example.com:443"]
 
 
 def test_a_port_is_ascii_digits_not_any_unicode_digit() -> None:

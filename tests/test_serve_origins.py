@@ -163,7 +163,7 @@ async def test_a_foreign_origin_at_the_served_mcp_endpoint_is_the_json_rpc_error
 ) -> None:
     # MCP Streamable HTTP, Security: "If the Origin header is present and invalid, servers MUST
     # respond with HTTP 403 Forbidden. The HTTP response body MAY comprise a JSON-RPC error
-    # response", its id null (JSON-RPC 2.0 §5: not read): served as in process (transport.rebinding_refusal), token or none; a foreign
+    # response", its id null (JSON-RPC 2.0 §5: not read): served as in process (transport.OwnNames), token or none; a foreign
     # Host (a rebinding page's) is refused in the same shape.
     async with served(tls_dir) as lab, httpx.AsyncClient(verify=trusting(tls_dir)) as http:
         origin = await http.post(lab.mcp_url, json={}, headers={"Origin": "https://attacker.example"})

@@ -49,7 +49,7 @@ from .rfc7662 import IntrospectingValidator, Introspection
 from .rfc9728 import protected_resource_metadata
 from .tokens import TOKEN_JSON, InvalidToken, TokenClaims, TokenValidator
 from .tools import BASE_SCOPES, TOOL_SCOPES, NotesServer, caller
-from .transport import media_refusal, method_refusal, rebinding_refusal, replayed, transport_refusal
+from .transport import OwnNames, media_refusal, method_refusal, replayed, transport_refusal
 
 MAX_MCP_BODY_BYTES = 256 * 1024  # one JSON-RPC message or batch; the lab's tools take short text
 # JSON-RPC messages are parsed within these limits (RFC 8259 §9); a note's text may fill the body.
@@ -102,9 +102,8 @@ class ResourceServer:
         # As a client sends them: https://mcp.example.com:443 is asked for as Host mcp.example.com
         # (RFC 3986 §6.2.3), and https://mcp.example.com?x=1's host is not "mcp.example.com?x=1".
         own_origin = normalized_origin(resource)
-        self.scheme, own_authority = own_origin.split("://", 1)  # a Host's default port is this scheme's
-        self.allowed_hosts = (own_authority, "127.0.0.1:*", "localhost:*")
-        self.allowed_origins = (own_origin,)
+        scheme, own_authority = own_origin.split("://", 1)  # a Host's default port is this scheme's
+        self.own_names = OwnNames.of((own_authority, "127.0.0.1:*", "localhost:*"), (own_origin,), scheme)
         self.mcp_app = PerLoopApp(functools.partial(
             self.mcp.streamable_http_app,
             # The gate answers at `endpoint_path` alone and hands the SDK each request at this path:
@@ -115,7 +114,7 @@ class ResourceServer:
             # (SBP "Session hijacking"), and byte-identical replays.
             stateless_http=True,
             json_response=True,
-            # The gate checks Host and Origin itself (`transport.rebinding_refusal`), before the
+            # The gate checks Host and Origin itself (`transport.OwnNames`), before the
             # token, with these lists. The SDK's own check compares exact strings, so a Host the
             # gate rightly accepts in capitals (RFC 9110 §4.2.3) would get its plain-text 421.
             transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
@@ -232,7 +231,7 @@ class ResourceServer:
         # DNS rebinding before the token: "If the Origin header is present and invalid, servers MUST
         # respond with HTTP 403 Forbidden" (MCP Streamable HTTP, Security), a token or none; served,
         # `BrowserOrigins` answers so before this server is reached.
-        refused = rebinding_refusal(scope["headers"], self.allowed_hosts, self.allowed_origins, self.scheme)
+        refused = self.own_names.refusal(scope["headers"])
         if refused is not None:
             return await refused(scope, receive, send)
         claims = await self.authenticate(scope)  # the header first: no body is read for a stranger

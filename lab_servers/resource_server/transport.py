@@ -11,7 +11,8 @@ other), with the status the MCP transport or RFC 9110 gives and a message naming
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from starlette.responses import Response
 from starlette.types import Message, Receive
@@ -82,56 +83,79 @@ def method_refusal(method: str, path: str) -> Response | None:
     return transport_refusal(405, description, {"Allow": "POST"})
 
 
+@dataclass(frozen=True)
+class OwnNames:
+    """The Host names and origins a server answers to, normalized once, when the server is built
+    (RFC 9110 §4.2.3, `rfc6454`), not again for every request. The lists read as the SDK's
+    `TransportSecuritySettings` read them (`name:*` is that name with any port), whose own check,
+    answering in plain text, the server turns off: this one is the server's. `scheme` is the
+    server's own, whose default port a Host may name."""
+
+    scheme: str
+    authorities: frozenset[str]  # the names at one port, normalized
+    any_port: tuple[str, ...]  # the names of `name:*` entries, in lower case
+    origins: frozenset[str]
+
+    @classmethod
+    def of(cls, hosts: Iterable[str], origins: Iterable[str], scheme: str) -> OwnNames:
+        # The entry itself is no Host (RFC 9110 §7.2: port = *DIGIT): read as one, a request naming
+        # `localhost:*` matched the entry `localhost:*` as written.
+        entries = [entry.lower() for entry in hosts]
+        return cls(
+            scheme,
+            frozenset(normalized_authority(entry, scheme) for entry in entries if not entry.endswith(":*")),
+            tuple(entry[:-2] for entry in entries if entry.endswith(":*")),
+            frozenset(normalized_origin(own) or own for own in origins),
+        )
+
+    def host_listed(self, host: str) -> bool:
+        # A host name compares case-insensitively, and a port that is the scheme's default as no
+        # port (RFC 9110 §4.2.3, RFC 3986 §3.2.2): `MCP.EXAMPLE.COM` and `mcp.example.com:443`
+        # (https) are this server's name too (`normalized_authority`).
+        authority = normalized_authority(host, self.scheme)
+        return bool(host) and (
+            authority in self.authorities or any(_with_any_port(name, authority) for name in self.any_port)
+        )
+
+    def origin_listed(self, origin: str) -> bool:
+        return normalized_origin(origin) in self.origins
+
+    def refusal(self, headers: list[tuple[bytes, bytes]]) -> Response | None:
+        """None when the Host is one this server answers to and the Origin, if any, one it serves;
+        else 421 or 403."""
+        try:
+            # RFC 9112 §3.2: a server "MUST respond with a 400 (Bad Request) status code to any
+            # HTTP/1.1 request message ... that contains more than one Host header field line" (h11
+            # does so served; in process the first was judged here, and the SDK and Starlette read
+            # the first too).
+            host = one_field(field_values(headers, b"host"), "Host", "§7.2; RFC 9112 §3.2")
+        except RepeatedField as repeated:
+            return transport_refusal(400, str(repeated))
+        if host is None or not self.host_listed(host):
+            # RFC 9110 §15.5.20: 421 for a request directed at a server that will not answer for
+            # that authority; a DNS-rebinding page's requests carry the attacker's name.
+            named = NO_HOST if host is None else f"Host {host!r} is not a name this MCP server answers to"
+            return transport_refusal(421, f"{named} (DNS-rebinding protection, RFC 9110 §15.5.20)")
+        try:
+            origin = one_origin(headers)
+        except RepeatedField as repeated:
+            return transport_refusal(403, f"{repeated}: {TWO_ORIGINS}")
+        if origin and not self.origin_listed(origin):
+            # MCP Streamable HTTP, Security: servers MUST validate the Origin header; "If the Origin
+            # header is present and invalid, servers MUST respond with HTTP 403 Forbidden".
+            return transport_refusal(
+                403,
+                f"Origin {origin!r} is not an origin of this MCP server: servers MUST validate the Origin header "
+                "(MCP Streamable HTTP, Security; DNS-rebinding protection)",
+            )
+        return None
+
+
 def rebinding_refusal(
     headers: list[tuple[bytes, bytes]], hosts: Sequence[str], origins: Sequence[str], scheme: str
 ) -> Response | None:
-    """None when the Host is one this server answers to and the Origin, if any, one it serves;
-    else 421 or 403. The lists read as the SDK's `TransportSecuritySettings` read them (`name:*`
-    is that name with any port), whose own check, answering in plain text, the server turns off:
-    this one is the server's. `scheme` is the server's own, whose default port a Host may name."""
-    try:
-        # RFC 9112 §3.2: a server "MUST respond with a 400 (Bad Request) status code to any HTTP/1.1
-        # request message ... that contains more than one Host header field line" (h11 does so
-        # served; in process the first was judged here, and the SDK and Starlette read the first too).
-        host = one_field(field_values(headers, b"host"), "Host", "§7.2; RFC 9112 §3.2")
-    except RepeatedField as repeated:
-        return transport_refusal(400, str(repeated))
-    if host is None or not _listed(host, hosts, scheme):
-        # RFC 9110 §15.5.20: 421 for a request directed at a server that will not answer for
-        # that authority; a DNS-rebinding page's requests carry the attacker's name.
-        named = NO_HOST if host is None else f"Host {host!r} is not a name this MCP server answers to"
-        return transport_refusal(421, f"{named} (DNS-rebinding protection, RFC 9110 §15.5.20)")
-    try:
-        origin = one_origin(headers)
-    except RepeatedField as repeated:
-        return transport_refusal(403, f"{repeated}: {TWO_ORIGINS}")
-    if origin and normalized_origin(origin) not in {normalized_origin(own) or own for own in origins}:
-        # MCP Streamable HTTP, Security: servers MUST validate the Origin header; "If the Origin
-        # header is present and invalid, servers MUST respond with HTTP 403 Forbidden".
-        return transport_refusal(
-            403,
-            f"Origin {origin!r} is not an origin of this MCP server: servers MUST validate the Origin header "
-            "(MCP Streamable HTTP, Security; DNS-rebinding protection)",
-        )
-    return None
-
-
-def _listed(value: str, allowed: Sequence[str], scheme: str) -> bool:
-    # A host name compares case-insensitively, and a port that is the scheme's default as no port
-    # (RFC 9110 §4.2.3, RFC 3986 §3.2.2): `MCP.EXAMPLE.COM` and `mcp.example.com:443` (https) are
-    # this server's name too (`normalized_authority`).
-    # `name:*` is the name with a port, and a port is digits (RFC 3986 §3.2.3): read as a mere
-    # prefix, `127.0.0.1:*` let `127.0.0.1:80.evil.example` through.
-    # The entry itself is no Host (RFC 9110 §7.2: port = *DIGIT): a request naming `localhost:*`
-    # matched the entry `localhost:*` as written.
-    value = value.lower()
-    authority = normalized_authority(value, scheme)
-    return bool(value) and any(
-        _with_any_port(entry[:-2], authority)
-        if entry.endswith(":*")
-        else authority == normalized_authority(entry, scheme)
-        for entry in (entry.lower() for entry in allowed)
-    )
+    """`OwnNames.refusal` for lists as written: a server prepares its `OwnNames` once instead."""
+    return OwnNames.of(hosts, origins, scheme).refusal(headers)
 
 
 def _with_any_port(name: str, authority: str) -> bool:
