@@ -172,6 +172,33 @@ async def test_a_token_asked_for_again_after_expiry_keeps_the_scope_a_step_up_ad
     assert [r.name for r in client.records[start:]] == ["call"]  # no step-up again
 
 
+async def test_a_client_with_no_user_to_ask_renews_and_steps_up_by_one_choice_of_grant(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # MCP §10.1.2: with no user to ask, a step-up and a renewal after expiry both ask again by the
+    # client's own grant (here client credentials), never the authorization code flow; the choice
+    # between client credentials and a new ID-JAG is made in one place for both.
+    from lab_servers.authorization_server.issuance import ACCESS_TOKEN_LIFETIME
+
+    publish_service(lab)
+    client = await service_client(lab)
+    await client.client_credentials()
+    await client.call_mcp()
+    asked: list[str | None] = []
+    renew = client.renew_without_a_user
+
+    async def recorded(scope: str | None) -> bool:
+        asked.append(scope)
+        return await renew(scope)
+
+    monkeypatch.setattr(client, "renew_without_a_user", recorded)
+    await client.call_tool("add_note", {"text": "a"})  # 403: a step-up to the union
+    lab.clock.advance(ACCESS_TOKEN_LIFETIME + 1)
+    await client.call_tool("whoami")  # 401: asked for again, for the scope it had
+    assert asked == ["notes:read notes:write", "notes:read notes:write"]
+    assert [r.name for r in client.records].count("client-credentials") == 3
+
+
 async def test_after_its_resource_moves_the_job_asks_the_new_as_for_the_new_challenge_s_scope(lab: Lab) -> None:
     # MCP §6's choice from the new AS's challenge, not the old AS's grant: a renewal keeps the
     # stepped-up scope at the same AS (as a refresh would), and kept it across the move too,

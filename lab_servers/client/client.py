@@ -11,10 +11,9 @@ it (`refresh_step.py`: refresh, `step_up.py`: step-up; `mcp_step.py`: a later to
 from __future__ import annotations
 
 from .base import Decision, RegistrationMethod
-from .client_credentials_step import ClientCredentialsStep
 from .discovery_steps import DiscoverySteps
-from .enterprise_steps import EnterpriseSteps
 from .mcp_step import MAX_STEP_UPS, McpStep
+from .no_user_steps import WITHOUT_A_USER
 from .records import StepError, StepRecord
 from .registration_step import RegistrationStep, token_endpoint_auth_method
 from .state import Credentials, HandshakeState, decode_jwt_payload
@@ -26,12 +25,7 @@ __all__ = [
 ]  # fmt: skip
 
 
-# The grants that get a token with no user to ask (MCP §10.1.2), and the step that asks for one:
-# a renewal or a move runs it again, never the authorization code flow the client did not register.
-_WITHOUT_A_USER = {"client_credentials": (13, "client-credentials"), "jwt-bearer": (12, "jwt-bearer")}
-
-
-class LabClient(McpStep, EnterpriseSteps, ClientCredentialsStep, RegistrationStep, DiscoverySteps):
+class LabClient(McpStep, RegistrationStep, DiscoverySteps):
     # Running the handshake ---------------------------------------------------------------
 
     @property
@@ -63,8 +57,10 @@ class LabClient(McpStep, EnterpriseSteps, ClientCredentialsStep, RegistrationSte
         if only_if_moved and self.state.issuer == previous:
             return False
         moved = self.state.issuer != previous and self.revision.credentials_per_issuer
-        if self.state.grant in _WITHOUT_A_USER:
-            number, name = _WITHOUT_A_USER[self.state.grant]
+        if self.state.grant in WITHOUT_A_USER:
+            # A renewal or a move runs its step again, never the authorization code flow the client
+            # did not register.
+            number, name = WITHOUT_A_USER[self.state.grant]
             credentials = self.state.credentials
             if moved and credentials and credentials.client_id != self.client_metadata_url:
                 # SEP-2352: credentials the old AS issued (a secret above all) are never sent to
@@ -79,12 +75,7 @@ class LabClient(McpStep, EnterpriseSteps, ClientCredentialsStep, RegistrationSte
             # same AS, for the scope it had, as a refresh keeps it (RFC 6749 §6): asked for MCP §6's
             # choice again, a renewal dropped what a step-up had added. At another AS, MCP §6's
             # choice from the new challenge: the old AS's scopes may be none of the new one's.
-            scope = self.state.scope if self.state.issuer == previous else None
-            if self.state.grant == "client_credentials":
-                await self.client_credentials(scope=scope)
-            else:
-                await self.renew_through_idp(scope=scope)
-            return True
+            return await self.renew_without_a_user(self.state.scope if self.state.issuer == previous else None)
         if moved:
             self.state.credentials = None  # SEP-2352: never carry credentials to another AS
         if self.state.issuer != previous:

@@ -11,8 +11,7 @@ import httpx
 from ..arguments import wrong_type
 from ..revisions import HEADER_MISMATCH
 from ..trace import current_step
-from .client_credentials_step import ClientCredentialsStep
-from .enterprise_steps import EnterpriseSteps
+from .no_user_steps import NoUserSteps
 from .records import StepError, StepRecord, TokenRequestFailed
 from .refresh_step import RefreshStep
 from .revisions import describe_modern_error, modern_error
@@ -72,7 +71,7 @@ def _shown_content(result: dict[str, Any]) -> dict[str, Any] | None:
     return {"text": text}
 
 
-class McpStep(RefreshStep, StepUpStep, EnterpriseSteps, ClientCredentialsStep):
+class McpStep(RefreshStep, StepUpStep, NoUserSteps):
     # Step 7 ----------------------------------------------------------------------------------
 
     async def call_mcp(self) -> StepRecord:
@@ -303,15 +302,8 @@ class McpStep(RefreshStep, StepUpStep, EnterpriseSteps, ClientCredentialsStep):
                                       f"after {MAX_STEP_UPS} step-up authorizations; giving up (MCP §10.1.2)")  # fmt: skip
         self.step_ups[key] = self.step_ups.get(key, 0) + 1
         record = await self.step_up(challenge, method)
-        if self.state.grant == "client_credentials":
-            # MCP §10.1.2: a client_credentials client MAY step up: no user to ask, and
-            # no authorization code flow it registered for; it asks for the scopes itself.
-            await self.client_credentials(scope=record.learned["union"])
-        elif self.state.grant == "jwt-bearer":
-            # Enterprise-managed: no consent screen and no redirect URI registered (the client has
-            # the JWT bearer grant alone, RFC 7591 §2); the IdP's policy decides on the union.
-            await self.renew_through_idp(scope=record.learned["union"])
-        else:
+        # MCP §10.1.2: a client with no user to ask MAY step up, asking for the union itself.
+        if not await self.renew_without_a_user(record.learned["union"]):
             await self.authorize(scope=record.learned["union"])
             await self.exchange_code()
 
