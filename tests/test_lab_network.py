@@ -6,6 +6,7 @@ answer set is never fetched by the hardened AS."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import tracemalloc
 from typing import Any
@@ -452,3 +453,35 @@ async def test_an_app_listening_for_the_disconnect_twice_ends_as_soon_as_its_cli
             async with http.stream("GET", "https://stream.example/events") as response:
                 async for _ in response.aiter_raw():
                     break
+
+
+@pytest.mark.parametrize("ending", ["fails", "returns"])
+async def test_a_receive_still_pending_when_its_app_ends_without_ending_its_answer_hears_the_disconnect(
+    lab: Lab, ending: str
+) -> None:
+    # ASGI, as uvicorn: once the response is over (a 500 for an app that failed before answering,
+    # or a body the app never ended, cut short), every pending receive hears http.disconnect. The
+    # answer's other ends woke such a receiver; this one left it waiting for ever.
+    heard: list[str] = []
+    listeners: list[asyncio.Task[None]] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()  # the whole (empty) body
+
+        async def listen() -> None:
+            heard.append((await receive())["type"])
+
+        listeners.append(asyncio.get_running_loop().create_task(listen()))
+        await asyncio.sleep(0)
+        if ending == "fails":
+            raise RuntimeError("the app fails before it answers")
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"a", "more_body": True})
+
+    lab.network.add_host(HOST, PUBLIC, app)
+    async with lab.network.httpx_client("you") as http:
+        with pytest.raises(httpx.RemoteProtocolError) if ending == "returns" else contextlib.nullcontext():
+            assert (await http.get(f"https://{HOST}/")).status_code == 500
+    with anyio.fail_after(1):
+        await listeners[0]
+    assert heard == ["http.disconnect"]

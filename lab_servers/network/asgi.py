@@ -215,8 +215,7 @@ class AppCall:
             if not message.get("more_body", False):
                 if self._length_left and not self._no_content:
                     self._break("its app ended the body short of its Content-Length (RFC 9112 §6.2)")
-                self._ended = True
-                self._wake_receive()
+                self._end()
                 await self.body.put(None)
 
     def hang_up(self) -> None:
@@ -224,11 +223,15 @@ class AppCall:
         not. As over a socket, the app is not cancelled: what it has not yet had read goes nowhere,
         as does the end of its answer, and `receive` says http.disconnect (ASGI, as uvicorn). One
         that streams on to nobody is cancelled at its next write (`send`)."""
-        self._hung_up = self._ended = True
+        self._hung_up = True
+        self._end()
         self.body.drop()
-        self._wake_receive()
 
-    def _wake_receive(self) -> None:
+    def _end(self) -> None:
+        """The exchange is over for the app: its answer ended, or the connection closed. Every
+        `receive` waiting hears http.disconnect, as uvicorn's do once the response is complete or
+        the client gone (ASGI); one left waiting waited until the lab gave up on the app."""
+        self._ended = True
         if self._disconnected is not None and not self._disconnected.done():
             self._disconnected.set_result(None)
 
@@ -236,8 +239,7 @@ class AppCall:
         """The answer cannot be written: the client sees the connection close instead."""
         self.started.set_exception(ServerDisconnected(reason))
         self.started.exception()  # retrieved here too: a caller that gave up never awaits it
-        self._ended = True
-        self._wake_receive()  # the connection closes: http.disconnect
+        self._end()  # the connection closes
         self.body.end()
         raise RuntimeError(reason)
 
@@ -245,8 +247,7 @@ class AppCall:
         """The body cannot be completed: the connection closes where it stands, as uvicorn
         closes it (`transport.close()`), and the app's `send` raises, as h11's does."""
         self.broken = f"the server closed the connection before the body was complete: {reason}"
-        self._ended = True
-        self._wake_receive()  # the connection closes: http.disconnect
+        self._end()  # the connection closes
         self.body.end()
         raise RuntimeError(self.broken)
 
@@ -286,9 +287,9 @@ class AppCall:
         if not self.started.done():
             self._start(*INTERNAL_ERROR)
             self.body.end(INTERNAL_ERROR_BODY)
-            self._ended = True
+            self._end()
         if not self._ended:
-            self._ended = True
+            self._end()
             self.body.end()
 
     async def _run(self) -> None:
