@@ -22,12 +22,23 @@ from .lab_arguments import (
     check_client,
     check_client_metadata,
     check_co_located,
-    check_host,
     check_lab,
     check_options,
     check_placement,
     check_preregistered_metadata,
+    check_vacant_host,
     option_names,
+)  # fmt: skip
+from .lab_hosts import (
+    APP_HOST,
+    AS_HOST,
+    CLIENT_METADATA_URL,
+    ISSUER,
+    MCP_HOST,
+    MCP_URL,
+    PUBLIC_ADDRESSES,
+    SCOPES,
+    default_client_metadata,
 )  # fmt: skip
 from .metadata_host import MetadataHost
 from .network import LabNetwork
@@ -38,32 +49,11 @@ from .topology import CoLocated
 from .trace import Trace
 from .wellknown import origin, served_path
 
-MCP_HOST = "mcp.example.com"
-AS_HOST = "auth.example.com"
-APP_HOST = "app.example"
-MCP_URL = f"https://{MCP_HOST}/mcp"
-ISSUER = f"https://{AS_HOST}"
-CLIENT_METADATA_URL = f"https://{APP_HOST}/client.json"
-
-# Public-looking addresses for the lab's public hosts. Nothing is ever sent to them: the virtual
-# DNS exists so the AS can judge an address the way it would judge a real one.
-PUBLIC_ADDRESSES = {MCP_HOST: "93.184.215.10", AS_HOST: "93.184.215.20", APP_HOST: "93.184.215.30"}
-
-SCOPES = ["notes:read", "notes:write"]
-
-
-def default_client_metadata(client_id: str = CLIENT_METADATA_URL) -> dict[str, Any]:
-    """The lab agent's metadata: its CIMD document, and (minus client_id) its DCR request."""
-    return {
-        "client_id": client_id,
-        "client_name": "Example Agent",
-        "client_uri": f"https://{APP_HOST}",
-        "redirect_uris": [f"https://{APP_HOST}/callback"],
-        "grant_types": ["authorization_code", "refresh_token"],
-        "response_types": ["code"],
-        "token_endpoint_auth_method": "none",
-        "application_type": "web",  # MCP 2026-07-28: DCR requests carry application_type
-    }
+# The lab's hosts are `lab_hosts`'s, re-exported: `from lab_servers.lab import MCP_URL` as before.
+__all__ = [
+    "APP_HOST", "AS_HOST", "CLIENT_METADATA_URL", "ISSUER", "MCP_HOST", "MCP_URL", "PUBLIC_ADDRESSES", "SCOPES",
+    "Connection", "Lab", "default_client_metadata",
+]  # fmt: skip
 
 
 @dataclass
@@ -201,19 +191,7 @@ class Lab:
         return host
 
     def _vacant(self, what: str, hostname: object, address: object) -> None:
-        """Refuse a host the network cannot hold as asked. One name and one address per host: a
-        second host at a taken name or address silently took over the first one's traffic, and
-        one named like the lab's own AS left `lab.auth_server` (registrations, cimd_cache) showing
-        a server nothing reached any more. Adding the same name at the same address again (a
-        notebook cell run twice) replaces that host, as before."""
-        name = check_host(what, hostname, address).lower()
-        for taken, at in self.network.hosts().items():
-            if taken.lower() == name and (name in self._own_hosts or at != address):
-                raise ValueError(f"{what}: {hostname!r} is already on the lab network, at {at}; choose another name")
-            if at == address and taken.lower() != name:
-                raise ValueError(
-                    f"{what}: the address {address} is already {taken!r}'s on the lab network; choose another address"
-                )
+        check_vacant_host(what, hostname, address, on_network=self.network.hosts(), own=self._own_hosts)
 
     def _host_for(self, url: str) -> tuple[MetadataHost, str]:
         if not isinstance(url, str):

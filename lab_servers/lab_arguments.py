@@ -26,12 +26,11 @@ from .authorization_server.capabilities import ALL_AUTH_METHODS
 from .client import Credentials
 from .client.base import check_decision
 from .determinism import LabClock, SeededIds
+from .lab_hosts import ISSUER
 from .revisions import Revision
 from .rfc3986 import is_uri_text
 from .rfc6750 import is_b64token
 from .wellknown import normalized_origin, origin, served_path
-
-_EXAMPLE_ISSUER = "https://auth.example.com"  # lab.ISSUER (lab imports this module)
 
 # RFC 1123 §2.1 (RFC 952's host names, a digit allowed first): letters, digits and hyphens, up to
 # 63 in a label, no hyphen at either end of one.
@@ -220,9 +219,7 @@ def check_client(
                 # Keyed by a hostname, the credentials were never found: step 4 said only "no
                 # pre-registered credentials for https://auth.example.com".
                 hint = f" (did you mean 'https://{key}'?)" if isinstance(key, str) and "/" not in key else ""
-                raise ValueError(
-                    f"{name} is keyed by the AS's issuer, a URL such as {_EXAMPLE_ISSUER!r}; got {key!r}{hint}"
-                )
+                raise ValueError(f"{name} is keyed by the AS's issuer, a URL such as {ISSUER!r}; got {key!r}{hint}")
     if ask_user is not None and not callable(ask_user):
         raise wrong_type(
             "ask_user takes an async function shown the AS metadata, returning Credentials or None", ask_user
@@ -322,6 +319,25 @@ def check_host(what: str, hostname: object, address: object) -> str:
     except ValueError:
         raise ValueError(f"{what} takes an IP address second, such as '93.184.215.50'; got {address!r}") from None
     return hostname
+
+
+def check_vacant_host(
+    what: str, hostname: object, address: object, *, on_network: dict[str, str], own: Collection[str]
+) -> None:
+    """A new host, `check_host`, that the network can hold as asked (`on_network`: name → address
+    of the hosts there, `own`: the lab's own servers'). One name and one address per host: a
+    second host at a taken name or address silently took over the first one's traffic, and one
+    named like the lab's own AS left `lab.auth_server` (registrations, cimd_cache) showing a server
+    nothing reached any more. Adding the same name at the same address again (a notebook cell run
+    twice) replaces that host, as before."""
+    name = check_host(what, hostname, address).lower()
+    for taken, at in on_network.items():
+        if taken.lower() == name and (name in own or at != address):
+            raise ValueError(f"{what}: {hostname!r} is already on the lab network, at {at}; choose another name")
+        if at == address and taken.lower() != name:
+            raise ValueError(
+                f"{what}: the address {address} is already {taken!r}'s on the lab network; choose another address"
+            )
 
 
 @functools.cache
