@@ -36,10 +36,11 @@ import httpx2
 from ..bounded_read import ACCEPTED_ENCODINGS
 from ..determinism import LabClock
 from ..trace import BodyTap, Exchange, Trace, check_caller
-from .asgi import AppCall, ASGIApp, DateField, RawResponse, StreamedResponse, open_asgi, sent_url, shut_down
+from .asgi import AppCall, ASGIApp, DateField, RawResponse, open_asgi, sent_url, shut_down
 from .dns import UnknownHost, VirtualDNS
 from .http1 import ServerDisconnected
 from .lifespan import LifespanRunner
+from .traced_response import TracedResponse
 
 PINNED_ADDRESS = "lab.pinned_address"
 
@@ -236,7 +237,7 @@ class LabNetwork:
             # request was sent all the same, and the trace keeps every request sent.
             self._record_failure(common, request_tap, address, "no response: the caller gave up before it came")
             raise
-        return TracedResponse(self, common, address, request_tap, response)
+        return TracedResponse(self.trace, common, address, request_tap, response)
 
     def _record_failure(self, common: dict[str, Any], request: BodyTap, address: str | None, reason: str) -> Exchange:
         return self.trace.record(
@@ -284,59 +285,6 @@ class LabNetwork:
                     await host.lifespan.stop()
                 finally:
                     host.closing = False
-
-
-class TracedResponse:
-    """A response streaming back over the lab network; closing it files the exchange in the trace
-    with what the trace keeps of each body (`BodyTap`)."""
-
-    def __init__(
-        self, network: LabNetwork, common: dict[str, Any], address: str, request: BodyTap, response: StreamedResponse
-    ) -> None:
-        self.status, self.headers = response.status, response.headers
-        self._network, self._common, self._address = network, common, address
-        self._request, self._response = request, response
-        self._body = BodyTap()
-        self._closed = False
-        self._error: str | None = None
-
-    # What a reader is raised when the connection ends before the body does (`ServerDisconnected`):
-    # the transports set their client's own class, as it reads a body cut short off a socket.
-    disconnected: type[Exception] = ServerDisconnected
-
-    def __aiter__(self) -> TracedResponse:
-        return self
-
-    async def __anext__(self) -> bytes:
-        try:
-            chunk = await self._response.__anext__()
-        except ServerDisconnected as exc:
-            self._error = str(exc)
-            raise self.disconnected(self._error) from None
-        self._body.add(chunk)
-        return chunk
-
-    async def read(self) -> bytes:
-        return b"".join([chunk async for chunk in self])
-
-    async def aclose(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            await self._response.aclose()
-        finally:  # filed even if the caller is cancelled while the app ends: the answer came
-            if not self._response.complete:
-                self._body.stopped_early()
-            self._network.trace.record(
-                **self._common,
-                request_body=self._request.text(),
-                address=self._address,
-                status=self.status,
-                response_headers=self.headers,
-                response_body=self._body.text(),
-                error=self._error,
-            )
 
 
 class _Stream:
