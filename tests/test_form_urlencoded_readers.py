@@ -5,7 +5,7 @@ Appendix B and §3.1.2 name this format for parameters and for a query an endpoi
 Three readers: the AS's form and query reader (`rfc6749.form_urlencoded`, which reads UTF-8
 strictly where §5.1 replaces), and two that read only the *names* in a query a stranger wrote,
 through `urllib.parse.parse_qsl`: the AS's check that a registered redirect_uri's query names no
-authorization-response parameter (`rfc7591.check_redirect_uri`), and the lab client's check that
+authorization-response parameter (`redirect_uris.check_redirect_uri`), and the lab client's check that
 an AS's authorization_endpoint query names none of its request's (`_authorization_request_url`).
 The reference below is §5.1 step by step, on bytes, with §1.3's percent-decode.
 """
@@ -17,13 +17,9 @@ from urllib.parse import urlsplit
 
 from hypothesis import given
 
-from lab_servers.authorization_server.errors import OAuthError
+from lab_servers.authorization_server.errors import MetadataError, OAuthError
+from lab_servers.authorization_server.redirect_uris import AUTHORIZATION_RESPONSE_PARAMETERS, check_redirect_uri
 from lab_servers.authorization_server.rfc6749 import form_urlencoded
-from lab_servers.authorization_server.rfc7591 import (
-    AUTHORIZATION_RESPONSE_PARAMETERS,
-    MetadataError,
-    check_redirect_uri,
-)
 from lab_servers.client.authorization_steps import _authorization_request_url
 from lab_servers.client.base import StepError
 from lab_servers.rfc3986 import grammar_problem

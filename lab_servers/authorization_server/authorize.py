@@ -21,12 +21,12 @@ from ..rfc9110 import JSON_UTF8, prefers
 from .client_ids import resolve_client
 from .clients import Client
 from .consent import render_consent_page, render_error_page
-from .errors import OAuthError
+from .errors import MetadataError, OAuthError
 from .grants import AuthorizationCode, PendingAuthorization
 from .params import single_valued
+from .redirect_uris import check_redirect_uri, split_url
 from .resources import canonical_resource
 from .rfc6749 import form_urlencoded, is_state
-from .rfc7591 import MetadataError, check_redirect_uri, split_url
 from .rfc7636 import check_code_challenge
 from .state import AuthorizationServerState
 

@@ -39,9 +39,10 @@ from ..rfc9110 import OWS, http_date
 from ..rfc9111 import cache_directives, varies_past_matching
 from .clients import Client, auth_method_not_offered
 from .defensive_fetch import FetchRefused, Resolver, UnresolvableHost, connected_host, defensive_fetch, vet_host
-from .errors import OAuthError
+from .errors import MetadataError, OAuthError
 from .policy import ASPolicy
-from .rfc7591 import SHARED_SECRET_METHODS, MetadataError, check_client_metadata, check_keys_fetchable, split_url
+from .redirect_uris import split_url
+from .rfc7591 import SHARED_SECRET_METHODS, check_client_metadata, check_keys_fetchable
 from .shared_fetch import SharedFetches
 
 

@@ -15,6 +15,15 @@ from ..error_text import error_description
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
+class MetadataError(Exception):
+    """A metadata value breaks a rule; `error` is the RFC 7591 §3.2.2 code."""
+
+    def __init__(self, error: str, description: str) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+
+
 class OAuthError(Exception):
     def __init__(self, error: str, description: str, status: int = 400, headers: dict[str, str] | None = None):
         description = error_description(description)  # spelled out and bounded (error_text)
