@@ -1,5 +1,5 @@
-"""Cache-Control (RFC 9111 §5.2) and Vary (§4.1), as the AS reads a fetched client document's
-(CIMD -02 §5).
+"""Cache-Control (RFC 9111 §5.2), its delta-seconds (§1.2.2) and Vary (§4.1), as the AS reads a
+fetched client document's (CIMD -02 §5).
 
 Cache-Control = #cache-directive, and cache-directive = token [ "=" ( token / quoted-string ) ]:
 a comma-separated list (RFC 9110 §5.6.1) whose arguments may be quoted-strings (§5.6.4), and a
@@ -14,7 +14,7 @@ import re
 
 from .rfc9110 import OWS, QUOTED_STRING, TOKEN, unquoted
 
-__all__ = ["cache_directives", "varies_past_matching"]
+__all__ = ["cache_directives", "delta_seconds", "varies_past_matching"]
 
 _DIRECTIVE = re.compile(rf"[ \t]*({TOKEN})(?:=({TOKEN}|{QUOTED_STRING}))?[ \t]*(?:,|\Z)")
 _EMPTY_ELEMENT = re.compile(r"[ \t]*,")  # §5.6.1.2: a recipient MUST parse and ignore empty list elements
@@ -53,3 +53,16 @@ def varies_past_matching(vary: str) -> bool:
     (RFC 9110 §12.5.5), its lines joined with commas. Any other Vary names request fields, and the
     AS sends the same ones with every fetch of a document, so those always match."""
     return "*" in (member.strip(OWS) for member in vary.split(","))
+
+
+def delta_seconds(value: str, *, invalid: int = 0) -> int:
+    """A max-age argument or an Age field (§5.1) in seconds; `invalid` for no delta-seconds."""
+    # RFC 9111 §1.2.2: delta-seconds = 1*DIGIT, ASCII digits only. Python's int() would also take
+    # "+5", " 5", "1_0" and "١٢٣"; for anything else, `invalid` (for max-age: 0, not reused).
+    value = value.strip(OWS)  # RFC 9110 §5.5; str.strip() also took NBSP and NEL
+    if not (value.isascii() and value.isdigit()):
+        return invalid
+    # A value too large to represent MUST be taken as 2^31 (§1.2.2). Cutting the digits instead
+    # read 00000000000600 as 0; converting them all would let 5,000 digits raise (int's limit).
+    digits = value.lstrip("0")
+    return 2**31 if len(digits) > 10 else min(int(digits or "0"), 2**31)

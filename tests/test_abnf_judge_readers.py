@@ -24,12 +24,11 @@ from typing import Any
 from abnf.grammars import cors, rfc9110
 from hypothesis import given
 
-from lab_servers.authorization_server.cimd import _delta_seconds
 from lab_servers.authorization_server.defensive_fetch import is_json_media_type
 from lab_servers.browser_origins import LOOPBACK_HOSTS, is_loopback_origin
 from lab_servers.resource_server.transport import OwnNames, _accepts_json
 from lab_servers.rfc9110 import TOKEN, http_date, media_type, unsupported_coding
-from lab_servers.rfc9111 import cache_directives
+from lab_servers.rfc9111 import cache_directives, delta_seconds
 from lab_servers.rfc9112 import is_host_field
 
 from .abnf_judge import (
@@ -244,7 +243,7 @@ def test_cache_control_reading_agrees_with_rfc9111_on_generated_text(text: str) 
     judged(CACHE_CONTROL_JUDGE, [text])
 
 
-DELTA_SECONDS_JUDGE = Judge(lab=lambda text: _delta_seconds(text, invalid=-1), grammar=grammar_delta_seconds)
+DELTA_SECONDS_JUDGE = Judge(lab=lambda text: delta_seconds(text, invalid=-1), grammar=grammar_delta_seconds)
 DELTA_SECONDS_EDGES = [*HOSTILE, "0", "00", "0600", "00000000000600", "2147483647", "2147483648", "2147483649", "9" * 11,
                        "1" + "0" * 400, "+5", "-5", " 5", "5 ", "\t5\t", "1_0", "5.0", "\u0661\u0662", "\uff15", "5\xa0",
                        "5,6", "0x10", "1e3", "²"]  # fmt: skip

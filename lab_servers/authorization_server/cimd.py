@@ -11,7 +11,7 @@ whose rules are a subset). The resolution runs in four steps, each one function 
                            plus MCP §5.1.1's required `client_name` and `redirect_uris`) Its grant
                            types and scopes are narrowed to this AS's (RFC 7591 §2). Do the
                            URLs inside it point at special-use addresses? (§8.6)
-4. `cache_lifetime`      — how long may it be reused? HTTP caching, within the AS's bounds; errors
+4. `cache_lifetime`      — how long may it be reused? (document_cache.py) HTTP caching, within the AS's bounds; errors
                            are never cached (§5); the cache holds a bounded number of documents
 
 Requests that name one uncached client_id at the same time share steps 2-4 (`CimdResolver`,
@@ -23,7 +23,6 @@ Every rejection is an `OAuthError("invalid_client", …)` whose description name
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -35,10 +34,9 @@ from ..bounded_json import DEFAULT_LIMITS, JsonLimits, JsonRejected, parse_json
 from ..determinism import LabClock
 from ..rfc3986 import NUMERIC_HOST, has_query, host_reading_problem, is_dotted_quad, is_uri_text, shown
 from ..rfc7517 import private_key_member
-from ..rfc9110 import OWS, http_date
-from ..rfc9111 import cache_directives, varies_past_matching
 from .clients import Client, auth_method_not_offered
 from .defensive_fetch import FetchRefused, Resolver, UnresolvableHost, connected_host, defensive_fetch, vet_host
+from .document_cache import CachedDocument, DocumentCache, cache_lifetime
 from .errors import MetadataError, OAuthError
 from .policy import ASPolicy
 from .redirect_uris import split_url
@@ -273,86 +271,6 @@ def check_document_urls(document: dict[str, Any], policy: ASPolicy, resolve: Res
             continue
         except FetchRefused as refused:
             raise reject(refused.rule) from None
-
-
-# 4. Caching (§5: SHOULD respect HTTP caching; MUST NOT cache errors) --------------------------
-
-
-def cache_lifetime(
-    cache_control: str | None,
-    policy: ASPolicy,
-    *,
-    age: str | None = None,
-    expires: str | None = None,
-    date: str | None = None,
-    vary: str | None = None,
-    now: int,
-) -> int:
-    """Seconds the document may be reused: its RFC 9111 freshness lifetime (§4.2.1: the first
-    `max-age`, else `Expires` − `Date`, else the policy's default) less its current age (§4.2.3:
-    the `Age` header), within the policy's bounds; none with `Vary: *` (§4.1). `now`, the AS's
-    clock, stands in for a missing `Date` and places a two-digit year (`rfc9110.http_date`)."""
-    if vary is not None and varies_past_matching(vary):
-        return 0
-    directives = cache_directives(cache_control or "")
-    if directives is None or "no-store" in directives or "no-cache" in directives:
-        return 0  # a Cache-Control that is no list of directives (RFC 9111 §5.2) says nothing to trust
-    if "max-age" in directives:
-        seconds = _delta_seconds(directives["max-age"])
-    elif expires is not None:
-        # §5.3: an invalid Expires ("0" above all) is a time in the past. For an invalid Date,
-        # RFC 9110 §6.6.1 lets a recipient use the time it got the response; this AS does not
-        # reuse a document whose sending time it cannot tell.
-        expires_at, sent_at = http_date(expires, now), http_date(date, now) if date is not None else now
-        seconds = expires_at - sent_at if expires_at is not None and sent_at is not None else 0
-    else:
-        seconds = policy.default_cache_seconds
-    if age is not None:
-        # §5.1 says a cache SHOULD ignore an invalid Age (and use a list's first member); this AS,
-        # unable to tell how old the document is, reads it as stale instead: fetched again.
-        seconds -= _delta_seconds(age, invalid=seconds)
-    return max(0, min(seconds, policy.max_cache_seconds))
-
-
-def _delta_seconds(value: str, *, invalid: int = 0) -> int:
-    # RFC 9111 §1.2.2: delta-seconds = 1*DIGIT, ASCII digits only. Python's int() would also take
-    # "+5", " 5", "1_0" and "١٢٣"; for anything else, `invalid` (for max-age: 0, not reused).
-    value = value.strip(OWS)  # RFC 9110 §5.5; str.strip() also took NBSP and NEL
-    if not (value.isascii() and value.isdigit()):
-        return invalid
-    # A value too large to represent MUST be taken as 2^31 (§1.2.2). Cutting the digits instead
-    # read 00000000000600 as 0; converting them all would let 5,000 digits raise (int's limit).
-    digits = value.lstrip("0")
-    return 2**31 if len(digits) > 10 else min(int(digits or "0"), 2**31)
-
-
-class DocumentCache(OrderedDict[str, "CachedDocument"]):
-    """Valid documents by URL, least recently used first. Unlike a registry, a cache may forget:
-    when it holds `max_entries` documents, storing one more evicts the least recently used."""
-
-    def store(self, entry: CachedDocument, max_entries: int | None) -> None:
-        self[entry.url] = entry
-        self.move_to_end(entry.url)
-        while max_entries is not None and len(self) > max_entries:
-            self.popitem(last=False)
-
-    def fresh(self, url: str, now: int) -> CachedDocument | None:
-        entry = self.get(url)
-        if entry is None or entry.expires_at <= now:
-            self.pop(url, None)  # an expired entry is dropped before the re-fetch, never reused
-            return None
-        self.move_to_end(url)
-        entry.hits += 1
-        return entry
-
-
-@dataclass
-class CachedDocument:
-    url: str
-    document: dict[str, Any]
-    fetched_at: int
-    expires_at: int
-    hits: int = 0
 
 
 class CimdResolver:
