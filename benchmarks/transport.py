@@ -28,7 +28,7 @@ from machine import at_least, conditions, medians_in_turns  # benchmarks/machine
 
 from lab_servers.local_ca import ensure_local_ca
 from lab_servers.network.network import LabNetwork
-from lab_servers.serve_sockets import bind
+from lab_servers.serve_binding import bind
 
 WARM_UP = 50
 # Samples of the most frequent kind per turn. One sample per turn measured something else: a

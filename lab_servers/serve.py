@@ -49,9 +49,9 @@ from .metadata_host import MetadataHost
 from .revisions import DEFAULT_REVISION
 from .revisions import revision as revision_named
 from .rfc9112 import Rfc9112, ServerAsAWhole
+from .serve_binding import CANONICAL_HOST, bind, canonical_host_only, url_host
 from .serve_outbound import connect_outside
 from .serve_sockets import (
-    CANONICAL_HOST,
     GRACEFUL_SHUTDOWN_SECONDS,
     LISTEN_BACKLOG,
     MAX_CONNECTIONS,
@@ -59,10 +59,7 @@ from .serve_sockets import (
     REQUEST_DEADLINE_SECONDS,
     WRITE_STALL_SECONDS,
     QuietOutOfFiles,
-    bind,
-    canonical_host_only,
     limited_protocol,
-    url_host,
     uvicorn_limit,
 )
 from .serve_tls import (

@@ -349,7 +349,7 @@ async def _bearer_proxy(mcp_url: str, token: str) -> AsyncIterator[str]:
     import httpx
     import uvicorn
 
-    from lab_servers.serve_sockets import bind
+    from lab_servers.serve_binding import bind
 
     lab = urlsplit(mcp_url)
     sock = bind("127.0.0.1", 0)

@@ -33,7 +33,8 @@ import pytest
 import uvicorn
 
 from lab_servers import Lab
-from lab_servers.serve_sockets import bind, limited_protocol
+from lab_servers.serve_binding import bind
+from lab_servers.serve_sockets import limited_protocol
 
 pytestmark = pytest.mark.anyio
 HOST, PUBLIC = "odd.example", "93.184.216.34"

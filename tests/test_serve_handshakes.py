@@ -19,8 +19,8 @@ from mcp.client.auth import AuthorizationCodeResult
 from lab_servers import load_trace
 from lab_servers.client import Browser
 from lab_servers.sdk import HeadlessUser, whoami_over_tls, whoami_with_sdk
+from lab_servers.serve_binding import bind
 from lab_servers.serve_console import banner
-from lab_servers.serve_sockets import bind
 from lab_servers.trace_file import TraceWriter, access_tokens
 from lab_servers.views import sequence_diagram, show_exchange, show_token
 

@@ -18,7 +18,7 @@ from lab_servers.browser_origins import BrowserOrigins
 from lab_servers.client_documents import READY_DOCUMENTS
 from lab_servers.revisions import DEFAULT_REVISION
 from lab_servers.serve import serving
-from lab_servers.serve_sockets import canonical_host_only
+from lab_servers.serve_binding import canonical_host_only
 
 from .serve_helpers import authorization_page, served, tls_dir, trusting
 

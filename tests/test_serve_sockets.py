@@ -17,7 +17,8 @@ import pytest
 
 from lab_servers.client_documents import ClientDocumentError
 from lab_servers.serve import serving
-from lab_servers.serve_sockets import address_option, bind, url_host, uvicorn_limit
+from lab_servers.serve_binding import address_option, bind, url_host
+from lab_servers.serve_sockets import uvicorn_limit
 from lab_servers.serve_trace import HUNG_UP, STOPPING, TraceRecorder
 from lab_servers.trace import Exchange, Trace
 

@@ -22,8 +22,8 @@ import httpx
 import pytest
 
 from lab_servers.serve import serving
+from lab_servers.serve_binding import bind
 from lab_servers.serve_console import banner
-from lab_servers.serve_sockets import bind
 from lab_servers.trace import Exchange
 
 from .serve_helpers import served, tls_dir, trusting
