@@ -22,7 +22,7 @@ async def test_a_path_without_an_endpoint_is_404_naming_where_mcp_is_served(lab:
 async def test_the_mcp_endpoint_reads_a_body_to_the_message_that_says_no_more() -> None:
     # ASGI HTTP, "Request - receive event": more_body is optional and defaults to False, so a
     # message without it is the last one; reading on would wait for a body that never comes.
-    from lab_servers.resource_server.server import _read_body
+    from lab_servers.resource_server.transport import read_body
 
     messages = [{"type": "http.request", "body": b'{"a":', "more_body": True}, {"type": "http.request", "body": b"1}"}]
 
@@ -30,7 +30,7 @@ async def test_the_mcp_endpoint_reads_a_body_to_the_message_that_says_no_more() 
         assert messages, "read past the last message of the body"
         return messages.pop(0)
 
-    assert await _read_body(receive) == b'{"a":1}'
+    assert await read_body(receive) == b'{"a":1}'
 
 
 @pytest.mark.parametrize("path", ["/register", "/token", "/authorize"])

@@ -26,7 +26,6 @@ import httpx
 from mcp.server.mcpserver import Context
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import CallToolResult, TextContent
-from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -48,14 +47,13 @@ from .rfc6750 import MalformedBearerRequest, bearer_refusal, bearer_token
 from .rfc7662 import IntrospectingValidator, Introspection
 from .rfc9728 import protected_resource_metadata
 from .tokens import TOKEN_JSON, InvalidToken, TokenClaims, TokenValidator
-from .tools import BASE_SCOPES, TOOL_SCOPES, NotesServer, caller
-from .transport import OwnNames, media_refusal, method_refusal, replayed, transport_refusal
+from .tools import BASE_SCOPES, NotesServer, caller, scopes_for
+from .transport import OwnNames, media_refusal, method_refusal, read_body, replayed, sdk_headers, transport_refusal
 
 MAX_MCP_BODY_BYTES = 256 * 1024  # one JSON-RPC message or batch; the lab's tools take short text
-# JSON-RPC messages are parsed within these limits (RFC 8259 §9); a note's text may fill the body.
-JSON_BYTES = b"application/json"
 # MCP 2025-03-26 §2.3.3's default OAuth endpoints, which a client with no AS metadata guesses here.
 OAUTH_DEFAULT_PATHS = frozenset({"/authorize", "/token", "/register"})
+# JSON-RPC messages are parsed within these limits (RFC 8259 §9); a note's text may fill the body.
 JSONRPC_JSON = DEFAULT_LIMITS.but(max_bytes=MAX_MCP_BODY_BYTES, max_string_chars=MAX_MCP_BODY_BYTES)
 
 
@@ -240,15 +238,8 @@ class ResourceServer:
         refused = method_refusal(scope["method"], path) or media_refusal(scope["headers"])
         if refused is not None:
             return await refused(scope, receive, send)
-        # The gate read the Content-Type as JSON (RFC 9110 §8.3.1: type and subtype are
-        # case-insensitive); the SDK compares it with the string "application/json" and answered
-        # Application/JSON with 415 (the initialize-era path): it is handed the type as it spells it.
-        # Accept is a list (RFC 9110 §12.5.1): sent as two lines, the gate read their combination
-        # and the SDK the first line alone (`Accept: text/event-stream`, then `Accept:
-        # application/json` got its 406). §5.3: a recipient MAY combine them, in order, into one.
-        scope = {**scope, "path": SDK_PATH, "headers": _one_accept_line(
-            [(k, JSON_BYTES) if k.lower() == b"content-type" else (k, v) for k, v in scope["headers"]])}  # fmt: skip
-        body = await _read_body(receive)  # capped at MAX_MCP_BODY_BYTES by BodyLimit
+        scope = {**scope, "path": SDK_PATH, "headers": sdk_headers(scope["headers"])}
+        body = await read_body(receive)  # capped at MAX_MCP_BODY_BYTES by BodyLimit
         try:
             message = parse_json(body, JSONRPC_JSON, what="the JSON-RPC message")
         except JsonRejected as rejected:
@@ -312,7 +303,7 @@ class ResourceServer:
 
     def check_scopes(self, claims: TokenClaims, message: Any) -> Response | None:
         """403 insufficient_scope when a tool called in `message` needs more than the token grants."""
-        needed = BASE_SCOPES | _scopes_for(message)
+        needed = BASE_SCOPES | scopes_for(message)
         if needed <= claims.scopes:
             return None
         # 2025-11-25 §10.1.1: name what is needed, keeping what was granted so nothing is
@@ -360,44 +351,6 @@ def _tool_failure(failure: dict[str, Any]) -> Any:
     )
 
 
-def _one_accept_line(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    accepts = [v for k, v in headers if k.lower() == b"accept"]
-    if not accepts:
-        # RFC 9110 §12.5.1: no Accept field accepts any media type, as the gate read it; the SDK
-        # reads a missing field as accepting nothing and answered its own 406.
-        return [*headers, (b"accept", b"*/*")]
-    if len(accepts) < 2:
-        return headers
-    return [*((k, v) for k, v in headers if k.lower() != b"accept"), (b"accept", b", ".join(accepts))]
-
-
 def _bearer_token(scope: Scope) -> str:
     # The gate has read it already (one bearer token, a b64token): the same reading, not a second one.
     return bearer_token([v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"authorization"]) or ""
-
-
-def _scopes_for(message: Any) -> set[str]:
-    """Extra scopes for the tools called in this JSON-RPC message (or batch)."""
-    messages = message if isinstance(message, list) else [message]
-    needed: set[str] = set()
-    for item in messages:
-        if isinstance(item, dict) and item.get("method") == "tools/call" and isinstance(item.get("params"), dict):
-            needed |= TOOL_SCOPES.get(str(item["params"].get("name")), set())
-    return needed
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            # The client went before its body was read (served: uvicorn's `http.disconnect`).
-            # What came is no whole message: judged as one, it was answered -32700 "not valid
-            # JSON", a parse error the trace blamed on a client that had sent valid JSON.
-            raise ClientDisconnect
-        if message["type"] != "http.request":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)

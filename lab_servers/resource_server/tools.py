@@ -22,6 +22,18 @@ from .tokens import TokenClaims
 # Tools that need more than the scope every MCP request needs (MCP §10.1.1 step-up).
 TOOL_SCOPES: dict[str, set[str]] = {"add_note": {"notes:write"}}
 BASE_SCOPES = {"notes:read"}
+
+
+def scopes_for(message: Any) -> set[str]:
+    """Extra scopes for the tools called in this JSON-RPC message (or batch)."""
+    messages = message if isinstance(message, list) else [message]
+    needed: set[str] = set()
+    for item in messages:
+        if isinstance(item, dict) and item.get("method") == "tools/call" and isinstance(item.get("params"), dict):
+            needed |= TOOL_SCOPES.get(str(item["params"].get("name")), set())
+    return needed
+
+
 # A successful call must not grow the server without end either: the lab has no login, so any
 # stranger can get a notes:write token for the lab's one user. The notes are bounded in number
 # and length; past the bound add_note answers a tool error naming it (nothing is evicted).

@@ -1,4 +1,5 @@
-"""What an authenticated request to the MCP endpoint must be at the HTTP level, before the SDK.
+"""What an authenticated request to the MCP endpoint must be at the HTTP level, before the SDK,
+and what the SDK is then handed (`sdk_headers`, `read_body`, `replayed`).
 
 The SDK refuses some of these itself, each in its own shape: a plain-text 421 or 403 for the
 Host or Origin, a plain-text 400 for the Content-Type, a 405 with no body (2026-07-28) or one
@@ -14,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import Message, Receive
 
@@ -33,6 +35,7 @@ from .jsonrpc import INVALID_REQUEST, error_response
 
 # Streamable HTTP "Sending Messages to the Server": every JSON-RPC message is POSTed as JSON.
 JSON = "application/json"
+JSON_BYTES = JSON.encode()
 
 
 def transport_refusal(status: int, rule: str, headers: dict[str, str] | None = None) -> Response:
@@ -45,6 +48,43 @@ def transport_refusal(status: int, rule: str, headers: dict[str, str] | None = N
     the member showed "Server returned an error response" instead of the rule this names. A body
     that was read and holds a notification or a response is answered with no id (`jsonrpc.answer_id`)."""
     return error_response(None, INVALID_REQUEST, rule, status, headers)
+
+
+def sdk_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The request's fields as the SDK is handed them, once the gate has judged them. The gate read
+    the Content-Type as JSON (RFC 9110 §8.3.1: type and subtype are case-insensitive); the SDK
+    compares it with the string "application/json" and answered Application/JSON with 415 (the
+    initialize-era path): it is handed the type as it spells it. Accept is a list (RFC 9110
+    §12.5.1): sent as two lines, the gate read their combination and the SDK the first line alone
+    (`Accept: text/event-stream`, then `Accept: application/json` got its 406). §5.3: a recipient
+    MAY combine them, in order, into one."""
+    headers = [(k, JSON_BYTES) if k.lower() == b"content-type" else (k, v) for k, v in headers]
+    accepts = [v for k, v in headers if k.lower() == b"accept"]
+    if not accepts:
+        # RFC 9110 §12.5.1: no Accept field accepts any media type, as the gate read it; the SDK
+        # reads a missing field as accepting nothing and answered its own 406.
+        return [*headers, (b"accept", b"*/*")]
+    if len(accepts) < 2:
+        return headers
+    return [*((k, v) for k, v in headers if k.lower() != b"accept"), (b"accept", b", ".join(accepts))]
+
+
+async def read_body(receive: Receive) -> bytes:
+    """The request's body, to the message that says no more (ASGI: `more_body` defaults to False)."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            # The client went before its body was read (served: uvicorn's `http.disconnect`).
+            # What came is no whole message: judged as one, it was answered -32700 "not valid
+            # JSON", a parse error the trace blamed on a client that had sent valid JSON.
+            raise ClientDisconnect
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
 
 
 def replayed(body: bytes, receive: Receive) -> Receive:
