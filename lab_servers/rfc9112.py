@@ -3,8 +3,12 @@ application, for the served lab's sockets (`python -m lab_servers serve`).
 
 h11 refuses what breaks its own parsing (no Host in HTTP/1.1, two Host fields, two different
 Content-Length values, a NUL in a field: uvicorn's plain-text 400, before any application). These
-rules about a request it parsed are the server's, and one about a request it is parsing:
+rules about a request it parsed are the server's, and some about a request it is parsing:
 
+- §2.2: "a server that is expecting to receive and parse a request-line SHOULD ignore at least one
+  empty line (CRLF) received prior to the request-line". h11 answered one 400 and closed the
+  connection, and the CRLF some clients add after a POST's body broke the request pipelined after
+  it; `empty_lines_before` measures them for `serve_sockets` to drop, `MAX_EMPTY_LINES` at most.
 - §3.2.2 absolute-form: "A server MUST accept the absolute-form in requests", and the origin
   server "MUST ignore the received Host header field (if any) and instead use the host
   information of the request-target". uvicorn hands `http://127.0.0.1:8001/jwks.json` to the
@@ -170,6 +174,21 @@ def unknown_transfer_coding(arrived: bytes) -> str | None:
             if unknown:
                 return unknown[0].decode("latin-1")
     return None
+
+
+# §2.2: the empty lines a server ignores before a request line, at most, counted afresh for each
+# request: Apache httpd's limit (DEFAULT_LIMIT_BLANK_LINES). A client adds one at most, the CRLF
+# after a POST's body (RFC 2616 §4.1 tells of it); past ten they are no client's robustness but a
+# stranger's, answered 400. Each request's deadline (`serve_sockets`) runs from its first.
+MAX_EMPTY_LINES = 10
+
+
+def empty_lines_before(arrived: bytes, at_most: int) -> tuple[int, int]:
+    """How many empty lines (CRLF, or a bare LF, §2.2) `arrived` begins with, up to `at_most`, and
+    their octets."""
+    empty = re.match(rb"(?:\r?\n){0,%d}" % max(at_most, 0), arrived)
+    octets = empty.end() if empty else 0
+    return arrived[:octets].count(b"\n"), octets
 
 
 def absolute_form_authority(target: str) -> str | None:

@@ -14,7 +14,7 @@ from typing import Any
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from .rfc9112 import REQUEST_TARGET, oversized_head, unknown_transfer_coding
+from .rfc9112 import MAX_EMPTY_LINES, REQUEST_TARGET, empty_lines_before, oversized_head, unknown_transfer_coding
 
 # A request must arrive whole (headers and body) within this many seconds of its first byte (or
 # of the connection): uvicorn's keep-alive timer only runs *between* requests, so a client that
@@ -87,6 +87,7 @@ class LimitedH11Protocol(H11Protocol):
     _stalled: asyncio.TimerHandle | None = None
     _head = b""  # what had arrived of the request h11 was to parse next, kept for `answered`
     _target: bytes | None = None  # the request-target of the request h11 read last
+    _empty_lines = 0  # the empty lines dropped before the request line h11 is to read next
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -98,7 +99,7 @@ class LimitedH11Protocol(H11Protocol):
         def reading_targets() -> Any:
             event = next_event()
             if isinstance(event, h11.Request):
-                self._target = bytes(event.target)
+                self._target, self._empty_lines = bytes(event.target), 0
             return event
 
         self.conn.next_event = reading_targets  # type: ignore[method-assign]
@@ -115,7 +116,7 @@ class LimitedH11Protocol(H11Protocol):
         # Called for every read and when a kept connection turns to its next (pipelined) request:
         # a head is judged whole before h11 parses it, however it was split across reads.
         if self.conn.their_state is h11.IDLE:
-            arrived = self.conn.trailing_data[0]
+            arrived = self._drop_empty_lines(self.conn.trailing_data[0])
             # Kept before h11 reads it: a head it cannot parse is gone from its buffer when it says so.
             self._head = arrived[:MAX_REQUEST_HEAD_BYTES]
             too_large = oversized_head(arrived, MAX_REQUEST_HEAD_BYTES)
@@ -132,7 +133,9 @@ class LimitedH11Protocol(H11Protocol):
                 )
                 return
         before = self.scope
-        super().handle_events()
+        if self.conn.their_state is not h11.IDLE or self.conn.trailing_data[0] != b"\r":
+            # A CR alone may begin an empty line's CRLF; h11 would take it for a request line.
+            super().handle_events()
         if self.scope is not before and self._target is not None:
             # A request h11 has just read: its scope is new, its application's task not yet begun.
             # The target as its request line has it, for the trace: uvicorn's scope has no "?" of it.
@@ -142,12 +145,24 @@ class LimitedH11Protocol(H11Protocol):
         # whole, even when the application answered first; idle between requests, uvicorn's
         # keep-alive timer applies instead.
         their = self.conn.their_state
-        arriving = their is h11.SEND_BODY or (their is h11.IDLE and bool(self.conn.trailing_data[0]))
+        arriving = their is h11.SEND_BODY or (
+            their is h11.IDLE and (bool(self.conn.trailing_data[0]) or self._empty_lines > 0)
+        )
         if arriving and self._deadline is None:
             self._deadline = self.loop.call_later(self.request_deadline, self._deadline_passed)
         elif not arriving and self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
+
+    def _drop_empty_lines(self, arrived: bytes) -> bytes:
+        """What `arrived` holds after the empty lines h11 is not to see, each request's first
+        MAX_EMPTY_LINES (RFC 9112 §2.2: a server SHOULD ignore one; h11 answered it 400). Past
+        them h11 is left the next, and refuses it."""
+        lines, octets = empty_lines_before(arrived, MAX_EMPTY_LINES - self._empty_lines)
+        self._empty_lines += lines
+        # h11 has no call that drops bytes: its buffer's own, as h11 takes a request's bytes.
+        self.conn._receive_buffer.maybe_extract_at_most(octets)
+        return arrived[octets:]
 
     def pause_writing(self) -> None:
         super().pause_writing()

@@ -27,6 +27,7 @@ from lab_servers.bounded_json import DEFAULT_LIMITS
 from lab_servers.network import send_buffer
 from lab_servers.resource_server import server as resource_server
 from lab_servers.resource_server import tokens, tools
+from lab_servers.rfc9112 import MAX_EMPTY_LINES
 from lab_servers.serve_sockets import (
     MAX_CONNECTIONS,
     MAX_REQUEST_HEAD_BYTES,
@@ -76,6 +77,7 @@ STATED = [
     (r"at most \*\*(N) s\*\* to finish its TLS handshake", TLS_HANDSHAKE_SECONDS),
     (r"then at most \*\*(N) s\*\* for a request to arrive whole", REQUEST_DEADLINE_SECONDS),
     (r"\(at most (N) KiB, else \*\*414\*\*", MAX_REQUEST_HEAD_BYTES / KB),
+    (r"after at most (N) empty lines, else \*\*400\*\*", MAX_EMPTY_LINES),
     (r"once they have waited \*\*(N) s\*\*", WRITE_STALL_SECONDS),
     (r"at most \*\*(N) s\*\* for the client's close_notify", TLS_SHUTDOWN_SECONDS),
     (r"at most \*\*(N) connections\*\*", MAX_CONNECTIONS),

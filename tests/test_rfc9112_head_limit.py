@@ -10,7 +10,15 @@ from typing import Any
 import pytest
 from starlette.responses import Response
 
-from lab_servers.rfc9112 import Rfc9112, head_lines, method_and_target, oversized_head, request_target_form
+from lab_servers.rfc9112 import (
+    MAX_EMPTY_LINES,
+    Rfc9112,
+    empty_lines_before,
+    head_lines,
+    method_and_target,
+    oversized_head,
+    request_target_form,
+)
 
 LIMIT = 64
 
@@ -122,3 +130,11 @@ def test_a_head_is_read_as_a_recipient_of_rfc_9112_reads_it(head: bytes) -> None
 def test_a_head_of_nothing_but_empty_lines_has_no_line() -> None:
     assert head_lines(b"\r\n\r\n\n") == [] and head_lines(b"") == []
     assert method_and_target("GET  /mcp HTTP/1.1") == ("GET", " /mcp") and method_and_target("BREW") == ("BREW", "")
+
+
+def test_empty_lines_before_a_request_line_are_counted_crlf_or_bare_lf_up_to_a_bound() -> None:
+    """§2.2: the empty lines a server ignores before a request line, CRLF or a bare LF; a CR alone
+    is not yet one, and the request line's own bytes are not counted."""
+    assert empty_lines_before(b"\r\n\n\r\nGET / HTTP/1.1\r\n", MAX_EMPTY_LINES) == (3, 5)
+    assert empty_lines_before(b"\r\n" * 12 + b"GET", MAX_EMPTY_LINES) == (10, 20)
+    assert empty_lines_before(b"\r", 10) == (0, 0) and empty_lines_before(b"\r\n", 0) == (0, 0)

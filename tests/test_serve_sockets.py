@@ -252,6 +252,18 @@ async def test_a_request_answered_before_its_body_arrived_is_closed_at_the_deadl
     assert answer == b"HTTP/1.1 401 Unauthorized\r\n" and closed
 
 
+async def test_empty_lines_before_a_request_line_start_its_deadline_as_its_first_bytes(tls_dir: Path) -> None:
+    """RFC 9112 §2.2: empty lines before a request line are ignored (`rfc9112.MAX_EMPTY_LINES`),
+    not forgotten: dropped before h11 reads them, they left nothing arriving and no timer running,
+    so a client that sent one and no more would hold its connection for ever."""
+    async with served(tls_dir, request_deadline=1) as lab:
+        reader, writer = await _tls_connection(lab, lab.issuer, tls_dir)
+        writer.write(b"\r\n")
+        answer = await asyncio.wait_for(reader.read(), 10)  # read() returns once the server closes
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+
+
 async def _until_closed(reader: asyncio.StreamReader) -> bool:
     while await reader.read(65536):
         pass

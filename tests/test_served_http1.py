@@ -633,3 +633,47 @@ def test_a_head_the_sockets_answer_is_traced_as_rfc_9112_reads_it_whatever_its_l
         f"#{n} curl/8 → 127.0.0.1:8000: GET /mcp? → 400" for n in (1, 2, 3)
     ]
     assert [e.request_headers[0] for e in trace.exchanges] == [("user-agent", "curl/8")] * 3
+
+
+async def _answer(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    """The status line and body of the next answer on a connection, framed by its Content-Length."""
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+    return head.split(b"\r\n")[0], await asyncio.wait_for(reader.readexactly(int(length[1]) if length else 0), 10)
+
+
+async def test_empty_lines_before_a_request_line_are_ignored_first_and_between_pipelined_requests(
+    tls_dir: Path,
+) -> None:
+    """RFC 9112 §2.2: "a server that is expecting to receive and parse a request-line SHOULD ignore
+    at least one empty line (CRLF) received prior to the request-line". h11 answered the first one
+    400 and closed the connection, and the CRLF some clients add after a POST's body broke the
+    request pipelined behind it: the trace showed that well-formed GET answered 400, and no why."""
+    get = b"GET /.well-known/oauth-authorization-server HTTP/1.1\r\nHost: {host}\r\n\r\n"
+    post = b"POST /register HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+    exchanges: list[Exchange] = []
+    async with served(tls_dir, on_exchange=exchanges.append) as lab:
+        context, host = trusting(tls_dir), urlsplit(lab.issuer).netloc.encode()
+        first = [await exchange(lab.issuer, lines + get, context) for lines in (b"\r\n", b"\n\r\n" * 5)]
+        reader, writer = await asyncio.open_connection(
+            *host.decode().rsplit(":", 1), ssl=context, server_hostname="127.0.0.1"
+        )
+        writer.write((post + b"\r\n" + get).replace(b"{host}", host))
+        pipelined = [await _answer(reader) for _ in range(2)]
+        writer.write(b"\r")  # an empty line's CR alone in one read (h11 took it for a request line), its LF next
+        await writer.drain()
+        await asyncio.sleep(0.2)
+        writer.write(b"\n" + get.replace(b"{host}", host))
+        pipelined.append(await _answer(reader))
+        writer.close()
+    assert [status for status, _, _ in first] == [b"HTTP/1.1 200 OK"] * 2
+    assert [status for status, _ in pipelined] == [b"HTTP/1.1 400 Bad Request", b"HTTP/1.1 200 OK", b"HTTP/1.1 200 OK"]
+    assert b"redirect_uris" in pipelined[0][1]  # the registration's own 400: `{}` registers no client
+    metadata = ("GET", "/.well-known/oauth-authorization-server", 200)
+    assert [(e.method, e.path, e.status) for e in exchanges] == [
+        metadata,
+        metadata,
+        ("POST", "/register", 400),
+        metadata,
+        metadata,
+    ]
