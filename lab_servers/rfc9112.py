@@ -2,7 +2,8 @@
 application, for the served lab's sockets (`python -m lab_servers serve`).
 
 h11 refuses what breaks its own parsing (no Host in HTTP/1.1, two Host fields, two different
-Content-Length values, a NUL in a field: uvicorn's plain-text 400, before any application). These
+Content-Length values, a NUL in a field: a plain-text 400, before any application; uvicorn's said
+"Invalid HTTP request received." to each, `unparsable_request` names the rule broken). These
 rules about a request it parsed are the server's, and some about a request it is parsing:
 
 - §2.2: "a server that is expecting to receive and parse a request-line SHOULD ignore at least one
@@ -189,6 +190,54 @@ def empty_lines_before(arrived: bytes, at_most: int) -> tuple[int, int]:
     empty = re.match(rb"(?:\r?\n){0,%d}" % max(at_most, 0), arrived)
     octets = empty.end() if empty else 0
     return arrived[:octets].count(b"\n"), octets
+
+
+# h11's words for a request it cannot parse (`str` of its RemoteProtocolError, h11 0.16), by how
+# they begin, with the rule each one breaks. uvicorn dropped them for "Invalid HTTP request
+# received.", which names no rule: a client could not tell a bad Content-Length from a bad chunk.
+_H11_REFUSALS = (
+    ("illegal request line", "the request line is not `method SP request-target SP HTTP-version` in visible ASCII (RFC 9112 §3: an invalid request-line SHOULD be answered 400)"),
+    ("no request line received", f"more than {MAX_EMPTY_LINES} empty lines came before the request line (RFC 9112 §2.2: a server SHOULD ignore at least one; this one ignores {MAX_EMPTY_LINES})"),
+    ("continuation line at start of headers", "the first field line begins with whitespace (RFC 9112 §2.2: a recipient MUST reject such a message or ignore the line)"),
+    ("Missing mandatory Host", "an HTTP/1.1 request has no Host field (RFC 9112 §3.2: a server MUST answer 400)"),
+    ("Found multiple Host", "the request has more than one Host field (RFC 9112 §3.2: a server MUST answer 400)"),
+    ("conflicting Content-Length", "the request's Content-Length values differ, so it has no one length (RFC 9112 §6.3: a server MUST answer 400 and close the connection; RFC 9110 §8.6)"),
+    ("bad Content-Length", "Content-Length is not a number of octets, 1*DIGIT (RFC 9110 §8.6; at most 20 digits here), so the request has no length (RFC 9112 §6.3: a server MUST answer 400 and close the connection)"),
+    ("illegal chunk header", "a chunk's size line is not chunk-size [ chunk-ext ] CRLF, its size in hexadecimal, of at most 20 digits here (RFC 9112 §7.1)"),
+    ("malformed chunk footer", "a chunk's data is not followed by CRLF where its chunk-size says it ends (RFC 9112 §7.1)"),
+    ("Receive buffer too long", "a chunk's size line or the trailer section grew past what this server reads of one (RFC 9112 §7.1.1; RFC 9110 §5.4: a server MUST answer a 4xx)"),
+    ("peer unexpectedly closed", "the client closed its side of the connection before the request was whole (RFC 9112 §8: an incomplete request)"),
+    ("peer closed connection without sending complete message body", "the client closed its side of the connection before the body was whole (RFC 9112 §8: an incomplete request)"),
+)  # fmt: skip
+
+
+def unparsable_request(h11_error: str, head: bytes) -> str:
+    """Why a request h11 could not parse (`h11_error`, its message) is answered 400, naming the
+    rule; `head` is what arrived of the request's head, read for which field broke it. A message
+    not listed (another h11's) gets the rule every one of them breaks."""
+    request_line, *fields = head_lines(head) or [""]
+    read = [(name.lower(), colon, value) for name, colon, value in (line.partition(":") for line in fields)]
+    if h11_error.startswith("illegal header line"):
+        if any(colon and name != name.rstrip(" \t") for name, colon, _ in read):
+            return (
+                "a field line has whitespace between its name and the colon (RFC 9112 §5.1: a server MUST answer 400)"
+            )
+        return (
+            'a field line is not field-name ":" field-value, its name a token, its value without CR, LF, NUL or'
+            " other controls (RFC 9112 §5; RFC 9110 §5.1, §5.5)"
+        )
+    # Past `unknown_transfer_coding`, whose 501s an HTTP/1.1 request's other codings had.
+    if h11_error.startswith(("multiple Transfer-Encoding", "Only Transfer-Encoding")):
+        if request_line.endswith(" HTTP/1.0"):
+            return "an HTTP/1.0 request has no Transfer-Encoding; its framing is faulty (RFC 9112 §6.1)"
+        codings = [c.strip(" \t").lower() for n, _, v in read if n == "transfer-encoding" for c in v.split(",")]
+        if codings.count("chunked") > 1:
+            return "chunked is applied more than once (RFC 9112 §6.1: a sender MUST NOT), so the body has no one framing (§6.3)"
+        return "Transfer-Encoding is not chunked, named once (RFC 9112 §6.1, §7), so the body has no one framing (§6.3)"
+    for begins, why in _H11_REFUSALS:
+        if h11_error.startswith(begins):
+            return why
+    return "the request is not an HTTP/1.1 message this server can parse (RFC 9112 §2.1)"
 
 
 def absolute_form_authority(target: str) -> str | None:

@@ -14,7 +14,14 @@ from typing import Any
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from .rfc9112 import MAX_EMPTY_LINES, REQUEST_TARGET, empty_lines_before, oversized_head, unknown_transfer_coding
+from .rfc9112 import (
+    MAX_EMPTY_LINES,
+    REQUEST_TARGET,
+    empty_lines_before,
+    oversized_head,
+    unknown_transfer_coding,
+    unparsable_request,
+)
 
 # A request must arrive whole (headers and body) within this many seconds of its first byte (or
 # of the connection): uvicorn's keep-alive timer only runs *between* requests, so a client that
@@ -88,6 +95,7 @@ class LimitedH11Protocol(H11Protocol):
     _head = b""  # what had arrived of the request h11 was to parse next, kept for `answered`
     _target: bytes | None = None  # the request-target of the request h11 read last
     _empty_lines = 0  # the empty lines dropped before the request line h11 is to read next
+    _unparsable = ""  # what h11 said of the request it could not parse, for `send_400_response`
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -97,7 +105,11 @@ class LimitedH11Protocol(H11Protocol):
         next_event = self.conn.next_event
 
         def reading_targets() -> Any:
-            event = next_event()
+            try:
+                event = next_event()
+            except h11.RemoteProtocolError as error:  # uvicorn keeps none of its words
+                self._unparsable = str(error)
+                raise
             if isinstance(event, h11.Request):
                 self._target, self._empty_lines = bytes(event.target), 0
             return event
@@ -157,7 +169,7 @@ class LimitedH11Protocol(H11Protocol):
     def _drop_empty_lines(self, arrived: bytes) -> bytes:
         """What `arrived` holds after the empty lines h11 is not to see, each request's first
         MAX_EMPTY_LINES (RFC 9112 §2.2: a server SHOULD ignore one; h11 answered it 400). Past
-        them h11 is left the next, and refuses it."""
+        them h11 is left the next, and refuses it (`unparsable_request` says why)."""
         lines, octets = empty_lines_before(arrived, MAX_EMPTY_LINES - self._empty_lines)
         self._empty_lines += lines
         # h11 has no call that drops bytes: its buffer's own, as h11 takes a request's bytes.
@@ -213,13 +225,15 @@ class LimitedH11Protocol(H11Protocol):
 
     def send_400_response(self, msg: str) -> None:
         # uvicorn's answer to a request h11 cannot parse (no Host, two Content-Lengths, a NUL) had
-        # no Date, which RFC 9110 §6.6.1 asks of every 4xx: written as this socket's other refusals.
+        # no Date, which RFC 9110 §6.6.1 asks of every 4xx, and said "Invalid HTTP request
+        # received." to each, dropping h11's reason: written as this socket's other refusals, which
+        # name the rule broken (`unparsable_request`, from h11's words).
         # A body h11 cannot parse (a chunk-size that is no hex) may come after the application has
         # answered or begun to (a 401 from the headers alone, a stream): a 400 then would be a
         # second response to one request, or bytes inside the first's body (RFC 9112 §6.3); the
         # connection is only closed, as the 408 does.
         if self._unanswered():
-            self._answer_and_close(400, msg)
+            self._answer_and_close(400, unparsable_request(self._unparsable, self._head))
         else:
             self.transport.close()
 

@@ -18,6 +18,7 @@ from lab_servers.rfc9112 import (
     method_and_target,
     oversized_head,
     request_target_form,
+    unparsable_request,
 )
 
 LIMIT = 64
@@ -138,3 +139,15 @@ def test_empty_lines_before_a_request_line_are_counted_crlf_or_bare_lf_up_to_a_b
     assert empty_lines_before(b"\r\n\n\r\nGET / HTTP/1.1\r\n", MAX_EMPTY_LINES) == (3, 5)
     assert empty_lines_before(b"\r\n" * 12 + b"GET", MAX_EMPTY_LINES) == (10, 20)
     assert empty_lines_before(b"\r", 10) == (0, 0) and empty_lines_before(b"\r\n", 0) == (0, 0)
+
+
+def test_what_h11_cannot_parse_is_refused_for_the_rule_it_breaks_or_for_rfc_9112_as_a_whole() -> None:
+    head = b"POST /token HTTP/1.0\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n"
+    assert "an HTTP/1.0 request has no Transfer-Encoding" in unparsable_request(
+        "Only Transfer-Encoding: chunked is supported", head
+    )
+    assert "(RFC 9112 §3.2: a server MUST answer 400)" in unparsable_request("Missing mandatory Host: header", b"")
+    assert (
+        unparsable_request("something h11 says one day", b"")
+        == "the request is not an HTTP/1.1 message this server can parse (RFC 9112 §2.1)"
+    )

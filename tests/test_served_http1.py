@@ -677,3 +677,50 @@ async def test_empty_lines_before_a_request_line_are_ignored_first_and_between_p
         metadata,
         metadata,
     ]
+
+
+async def test_more_than_ten_empty_lines_before_a_request_line_are_a_400_that_names_the_rule(tls_dir: Path) -> None:
+    """§2.2 asks a server to ignore at least one; ten are ignored, for each request (Apache httpd's
+    limit). Past them they are no client's robustness, and the 400 and its trace say which rule,
+    where h11's 400 said "Invalid HTTP request received." of every head it could not parse."""
+    get = b"GET /jwks.json HTTP/1.1\r\nHost: {host}\r\n\r\n"
+    exchanges: list[Exchange] = []
+    async with served(tls_dir, on_exchange=exchanges.append) as lab:
+        ten, eleven = [
+            await exchange(lab.issuer, b"\r\n" * n + get, trusting(tls_dir), until_closed=True) for n in (10, 11)
+        ]
+    assert ten[0] == b"HTTP/1.1 200 OK" and ten[2] is None  # kept open for the next request
+    assert eleven[0] == b"HTTP/1.1 400 Bad Request" and eleven[2] == b""
+    assert "more than 10 empty lines came before the request line (RFC 9112 §2.2" in eleven[1]
+    assert [(e.path, e.status) for e in exchanges] == [("/jwks.json", 200), ("/jwks.json", 400)]
+    assert exchanges[1].response_body == eleven[1]
+
+
+@pytest.mark.parametrize(
+    ("fields", "body", "rule"),
+    [
+        (b"Content-Length: 2\r\nContent-Length: 3\r\n", b"{}", "Content-Length values differ, so it has no one length (RFC 9112 §6.3"),
+        (b"Content-Length: -1\r\n", b"", "Content-Length is not a number of octets, 1*DIGIT (RFC 9110 §8.6"),
+        (b"Transfer-Encoding: chunked, chunked\r\n", b"0\r\n\r\n", "chunked is applied more than once (RFC 9112 §6.1"),
+        (b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n", b"0\r\n\r\n", "chunked is applied more than once (RFC 9112 §6.1"),
+        (b"Content-Type : application/json\r\nContent-Length: 2\r\n", b"{}", "whitespace between its name and the colon (RFC 9112 §5.1: a server MUST answer 400)"),
+        (b"X: a\x00b\r\nContent-Length: 2\r\n", b"{}", "its value without CR, LF, NUL or other controls (RFC 9112 §5; RFC 9110 §5.1, §5.5)"),
+        (b"Transfer-Encoding: chunked\r\n", b"f" * 24 + b"\r\nab\r\n0\r\n\r\n", "a chunk's size line is not chunk-size [ chunk-ext ] CRLF"),
+        (b"Transfer-Encoding: chunked\r\n", b"1\r\nabc\r\n0\r\n\r\n", "a chunk's data is not followed by CRLF where its chunk-size says it ends (RFC 9112 §7.1)"),
+    ],
+    ids=["two-lengths", "negative-length", "chunked-twice", "two-chunked-fields", "space-before-colon", "nul", "chunk-size-overflow", "chunk-overrun"],
+)  # fmt: skip
+async def test_a_request_h11_cannot_parse_is_answered_400_naming_the_rule_it_breaks(
+    tls_dir: Path, fields: bytes, body: bytes, rule: str
+) -> None:
+    """The lab's own socket answers (414, 431, 501, 408) say what was wrong; uvicorn answered every
+    request h11 cannot parse "Invalid HTTP request received.", dropping h11's reason, so a client
+    could not tell a negative Content-Length from a chunk-size too long. The answer names the rule
+    (RFC 9112 §5.1, §6.1, §6.3, §7.1; RFC 9110 §8.6), and the trace keeps it as sent."""
+    exchanges: list[Exchange] = []
+    async with served(tls_dir, on_exchange=exchanges.append) as lab:
+        head = b"POST /token HTTP/1.1\r\nHost: {host}\r\n" + fields + b"\r\n"
+        status, said, after = await exchange(lab.issuer, head + body, trusting(tls_dir), until_closed=True)
+    assert status == b"HTTP/1.1 400 Bad Request" and after == b""
+    assert rule in said, said
+    assert [(e.method, e.path, e.status, e.response_body) for e in exchanges] == [("POST", "/token", 400, said)]
