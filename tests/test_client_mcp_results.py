@@ -261,6 +261,31 @@ async def test_a_tool_called_after_the_handshake_is_step_8_naming_the_tool_and_i
     assert client.records[-1].number == 8 and client.records[-1].learned == {"tool": "whoami", "is_error": True}
 
 
+CALL_REFUSED = {
+    "json-rpc-error": (lambda m: _json({"jsonrpc": "2.0", "id": m["id"], "error": {"code": -32603, "message": "no"}}),
+                       r"tools/call failed: no$"),
+    "500": (lambda m: _json("down", 500, "text/plain"), r"tools/call answered 500: down$"),
+    "step-ups-spent": (lambda m: Response("{}", 403, headers={"WWW-Authenticate": 'Bearer error="insufficient_scope", scope="more"'}),
+                       r"tools/call whoami still needs scope 'more' after 2 step-up authorizations"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("answer", "reason"), CALL_REFUSED.values(), ids=CALL_REFUSED.keys())
+async def test_a_tool_call_after_the_handshake_that_fails_names_step_8_the_step_that_ran_it(
+    lab: Lab, answer: Any, reason: str
+) -> None:
+    # StepError: "str() names the step and the reason". The call ran, and was filed, as step 8:
+    # its error named step 7, the handshake's step, which had long gone through.
+    server = HostileServer()
+    client = await _run(lab, server, 7)
+    server.answers["mcp"] = answer
+    with pytest.raises(StepError, match=r"^step 8 \(call\): " + reason) as failed:
+        await client.call_tool("whoami")
+    assert (
+        (failed.value.number, failed.value.name) == (8, "call") == (client.records[-1].number, client.records[-1].name)
+    )
+
+
 # JSON-RPC 2.0 §5: the response's id "MUST be the same as the value of the id member in the Request
 # Object" (the same JSON value: true and 1.0 are not 1), and jsonrpc "MUST be exactly "2.0"".
 NOT_THE_ANSWER = {

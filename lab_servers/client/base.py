@@ -17,7 +17,7 @@ from ..error_text import reason
 from ..loop_local import LoopLocalLock
 from ..revisions import Revision, handshake_versions_up_to
 from ..revisions import revision as revision_named
-from ..trace import Exchange, Trace, in_step
+from ..trace import Exchange, Trace, current_step, in_step
 from .browser import Browser, ConsentPage
 from .records import ALL_STEPS, StepError, StepRecord
 from .revisions import modern_headers, modern_message
@@ -152,6 +152,14 @@ class ClientBase:
         self.records.append(record)
         if error is not None:
             raise error from None
+
+    def _failure(self, reason: str) -> StepError:
+        """A failure of the step that is running. What reads an MCP answer (`McpStep._rpc`) runs in
+        the handshake's step 7 and in every later call's step 8: a failed call after the handshake
+        named step 7 while its record, filed by `_step`, said step 8."""
+        name = current_step() or "mcp"  # outside any step (no lab path calls it there): the handshake's
+        number = next((number for number, step_name, _title, _spec in ALL_STEPS if step_name == name), 7)
+        return StepError(number, name, reason)
 
     async def _rediscover(self, challenge: Challenge, *, only_if_moved: bool = False) -> bool:
         """Steps 2-6 again after a 401 for a token that worked (LabClient implements it); with

@@ -12,7 +12,7 @@ from ..arguments import wrong_type
 from ..revisions import HEADER_MISMATCH
 from ..trace import current_step
 from .no_user_steps import NoUserSteps
-from .records import StepError, StepRecord, TokenRequestFailed
+from .records import StepRecord, TokenRequestFailed
 from .refresh_step import RefreshStep
 from .revisions import describe_modern_error, modern_error
 from .server_data import ServerDataRefused, member, server_json, shown
@@ -141,10 +141,10 @@ class McpStep(RefreshStep, StepUpStep, NoUserSteps):
                 # to a request containing an Mcp-Session-Id, it MUST start a new session".
                 if attempt == 1:
                     continue
-                raise StepError(7, "mcp", "notifications/initialized answered 404 in a new session too: the server "
-                                          "ended it again (MCP Streamable HTTP, Session Management)")  # fmt: skip
+                raise self._failure("notifications/initialized answered 404 in a new session too: the server "
+                                    "ended it again (MCP Streamable HTTP, Session Management)")  # fmt: skip
             if notified.status_code != 202:
-                raise StepError(7, "mcp", f"notifications/initialized answered {notified.status_code}, expected 202")
+                raise self._failure(f"notifications/initialized answered {notified.status_code}, expected 202")
             break
         return server_info
 
@@ -195,8 +195,8 @@ class McpStep(RefreshStep, StepUpStep, NoUserSteps):
                 # start a new session by sending a new InitializeRequest without a session ID
                 # attached." Once: a server that ends the new one too is answered as it answered.
                 if reopened:
-                    raise StepError(7, "mcp", f"{message['method']} answered 404 in a new session too: the server "
-                                              "ended it again (MCP Streamable HTTP, Session Management)")  # fmt: skip
+                    raise self._failure(f"{message['method']} answered 404 in a new session too: the server "
+                                        "ended it again (MCP Streamable HTTP, Session Management)")  # fmt: skip
                 reopened = True
                 await self._reopen(sent_session)
                 continue
@@ -251,14 +251,14 @@ class McpStep(RefreshStep, StepUpStep, NoUserSteps):
                 await self._rpc(self._request("tools/list", {}))
                 continue
             if modern and self.state.era == "legacy":
-                raise StepError(7, "mcp", describe_modern_error(modern, self.handshake_version))
+                raise self._failure(describe_modern_error(modern, self.handshake_version))
             if response.status_code != 200:
-                raise StepError(7, "mcp", f"{message['method']} answered {response.status_code}: "
-                                          f"{response.headers.get('www-authenticate') or response.text}")  # fmt: skip
+                raise self._failure(f"{message['method']} answered {response.status_code}: "
+                                    f"{response.headers.get('www-authenticate') or response.text}")  # fmt: skip
             body = json_rpc_response(response, message["id"], self.answering_version(message))
             if "error" in body:
                 rpc_error = member(body, "error", dict, "the JSON-RPC response's", rule="JSON-RPC 2.0 §5.1") or {}
-                raise StepError(7, "mcp", f"{message['method']} failed: {rpc_error.get('message')}")
+                raise self._failure(f"{message['method']} failed: {rpc_error.get('message')}")
             result = member(body, "result", dict, "the JSON-RPC response's", rule=_SCHEMA)
             if result is None:
                 raise ServerDataRefused("the JSON-RPC response has neither result nor error (JSON-RPC 2.0 §5)")
@@ -298,8 +298,8 @@ class McpStep(RefreshStep, StepUpStep, NoUserSteps):
 
     async def _step_up_for(self, key: tuple[str, str], challenge: Challenge, method: str) -> None:
         if self.step_ups.get(key, 0) >= MAX_STEP_UPS:
-            raise StepError(7, "mcp", f"{key[1]} still needs scope {challenge.get('scope')!r} "
-                                      f"after {MAX_STEP_UPS} step-up authorizations; giving up (MCP §10.1.2)")  # fmt: skip
+            raise self._failure(f"{key[1]} still needs scope {challenge.get('scope')!r} "
+                                f"after {MAX_STEP_UPS} step-up authorizations; giving up (MCP §10.1.2)")  # fmt: skip
         self.step_ups[key] = self.step_ups.get(key, 0) + 1
         record = await self.step_up(challenge, method)
         # MCP §10.1.2: a client with no user to ask MAY step up, asking for the union itself.
