@@ -33,14 +33,24 @@ def error_description(text: str) -> str:
     return cut_middle("".join(c if 0x20 <= ord(c) <= 0x7E else "?" for c in text))
 
 
-def cut_middle(text: str) -> str:
+def cut_middle(text: str, limit: int = MAX_DESCRIPTION_CHARS) -> str:
     """Descriptions quote the offending value (a 5 KB client_id, a 1 MB resource, a 6 KB key id
     from a token's header, a path, a Host): the middle is cut out, so the rule cited at the end
     survives and the answer stays small, in a JSON body, a WWW-Authenticate challenge and a
-    JSON-RPC error's message alike."""
-    if len(text) <= MAX_DESCRIPTION_CHARS:
+    JSON-RPC error's message alike. `limit` characters at most (a view's own bound)."""
+    if len(text) <= limit:
         return text
-    return text[: MAX_DESCRIPTION_CHARS - 250] + " [...] " + text[-243:]
+    return text[: limit - 250] + " [...] " + text[-243:]
+
+
+def told(value: object) -> str:
+    """What another server said (an `error_description`, a JSON-RPC error's message, the body of a
+    refusal, the URL it gave), as a reason or a description quotes it: a string whole up to the
+    length the lab's own descriptions have (`MAX_DESCRIPTION_CHARS`), cut in the middle past it
+    (`cut_middle`), anything else as its repr. A 600 kB JSON-RPC message, or a 640 kB 500 page,
+    went whole into a step's error, its card and the stepper's status line. Not escaped: a
+    StepError writes control characters as escapes (`trace.printable`), a view escapes markup."""
+    return cut_middle(value if isinstance(value, str) else repr(value))
 
 
 def request_refusal(status: int, description: str, headers: dict[str, str] | None = None) -> Response:

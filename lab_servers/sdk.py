@@ -24,6 +24,7 @@ from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAu
 from pydantic import AnyUrl
 
 from .client import Browser, Redirect
+from .error_text import told
 
 if TYPE_CHECKING:
     from .lab import Lab
@@ -62,17 +63,19 @@ class HeadlessUser:
         outcome = await self.browser.open(url)
         if not isinstance(outcome, Redirect):
             if not outcome.is_consent:
-                raise RuntimeError(f"the AS refused the request: {outcome.fields}")
+                raise RuntimeError(f"the AS refused the request: {told(outcome.fields)}")
             outcome = await self.browser.decide(outcome, self.decision)
         if not isinstance(outcome, Redirect):
-            raise RuntimeError(f"consent did not redirect: {outcome.fields}")
+            raise RuntimeError(f"consent did not redirect: {told(outcome.fields)}")
         self.redirect = outcome
 
     async def callback(self) -> AuthorizationCodeResult:
         assert self.redirect is not None, "the redirect handler runs first"
         params = self.redirect.params
         if "code" not in params:
-            raise RuntimeError(f"authorization failed: {params.get('error')}: {params.get('error_description')}")
+            raise RuntimeError(
+                f"authorization failed: {told(params.get('error'))}: {told(params.get('error_description'))}"
+            )
         return AuthorizationCodeResult(code=params["code"], state=params.get("state"), iss=params.get("iss"))
 
 

@@ -13,7 +13,7 @@ from starlette.responses import Response, StreamingResponse
 
 from lab_servers import Lab, StepError
 
-from .hostile_server import BASE, HostileServer, _json, _metadata, _run, _tools
+from .hostile_server import BASE, HostileServer, _json, _metadata, _redirect, _run, _tools
 
 pytestmark = pytest.mark.anyio
 
@@ -74,6 +74,33 @@ async def test_a_servers_error_description_cannot_write_terminal_codes_into_the_
     text = str(refused.value)
     assert text.isprintable()
     assert r"\x1b[8mhidden\x1b[0m\x1b[32m✅ step 4 succeeded\x1b[0m\rX\u202eabc" in text
+
+
+# A server's words in a step's reason (an error_description, a JSON-RPC error's message, an error
+# page): whole up to the 600 characters the lab's own descriptions may have, cut in the middle past
+# that (error_text.told). A 600 kB message went whole into the error, its card and the status line.
+WORDY = "boom " + "y" * 600_000 + " end"
+# 20 kB, not 600: the AS's words here travel in the redirect's Location header.
+WORDY_REDIRECT = "error=access_denied&error_description=boom+" + "y" * 20_000 + "+end&state={state}&iss=" + BASE
+CUT = r"boom y+ \[\.\.\.\] y+ end"
+
+SERVERS_WORDS = [
+    ("mcp", lambda m: _json({"jsonrpc": "2.0", "id": m["id"], "error": {"code": -32603, "message": WORDY}}), 7, rf"step 7 \(mcp\): tools/list failed: {CUT}$"),
+    ("mcp", lambda m: _json(WORDY, 500, "text/html"), 7, rf"step 7 \(mcp\): tools/list answered 500: {CUT}$"),
+    ("token", _json({"error": "invalid_grant", "error_description": WORDY}, 400), 6, rf"step 6 \(token\): the token endpoint answered 400 invalid_grant: {CUT}$"),
+    ("register", _json({"error": "invalid_client_metadata", "error_description": WORDY}, 400), 4, rf"step 4 \(client-id\): registration refused \(400 invalid_client_metadata: {CUT}\)$"),
+    ("authorize", lambda request: _redirect(request, WORDY_REDIRECT), 5, rf"step 5 \(authorize\): the AS answered access_denied: {CUT}$"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("answer", "body", "steps", "message"), SERVERS_WORDS,
+                         ids=["json-rpc-error", "500-page", "token-error", "registration-error", "redirect-error"])  # fmt: skip
+async def test_a_servers_words_in_a_step_error_are_quoted_whole_to_600_characters_and_cut_in_the_middle_past_them(
+    lab: Lab, answer: str, body: Any, steps: int, message: str
+) -> None:
+    with pytest.raises(StepError, match="^" + message) as failed:
+        await _run(lab, HostileServer(**{answer: body}), steps)
+    assert len(str(failed.value)) < 700
 
 
 async def test_a_tools_text_that_is_not_a_json_object_it_can_read_is_shown_as_text(lab: Lab) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from lab_servers import Lab
 from lab_servers.client import StepError
+from lab_servers.views.step import ERROR_LIMIT
 from lab_servers.widgets import HandshakeStepper
 from lab_servers.widgets.stepper_html import status_html
 from tests.test_stepper_slips import show_consent_page
@@ -84,6 +85,12 @@ def test_what_a_server_named_is_shown_as_text() -> None:
     assert shows_as_text(status_of(done=True, client=client, last_call=HOSTILE))
     failed = {"isError": True, "content": [{"type": "text", "text": HOSTILE}]}  # what the tool said
     assert shows_as_text(status_of(done=True, client=client, last_call="add_note", last_result=failed))
+
+
+def test_the_status_line_shows_at_most_error_limit_characters_of_a_failure() -> None:
+    # As the step card does (views.step.ERROR_LIMIT): a 600 kB reason filled the line whole.
+    html = status_of(error=RuntimeError("x" * 600_000 + " (the rule, §1)"))
+    assert "x [...] x" in html and "(the rule, §1)</b>" in html and len(html) < ERROR_LIMIT + 1000
 
 
 @pytest.mark.anyio

@@ -14,7 +14,7 @@ import pytest
 
 import lab_servers
 from lab_servers import Connection, Exchange, Lab
-from lab_servers.client import decode_jwt_payload
+from lab_servers.client import StepError, decode_jwt_payload
 from lab_servers.security.results import ExperimentResult
 from lab_servers.trace_file import access_tokens
 from lab_servers.views import (
@@ -28,6 +28,7 @@ from lab_servers.views import (
 )
 from lab_servers.views.diagram_model import build_model
 from lab_servers.views.mermaid import FRONT_MATTER
+from lab_servers.views.step import ERROR_LIMIT
 
 pytestmark = pytest.mark.anyio
 
@@ -375,6 +376,18 @@ async def test_a_failed_step_is_shown_with_the_step_it_failed_in(lab: Lab) -> No
     text = sequence_diagram(client).mermaid
     assert "5 · Authorization request, consent, redirect — failed" in text
     assert "AS-->>Browser: 303 → app.example/callback?error=access_denied" in text
+
+
+async def test_a_failed_steps_card_shows_at_most_error_limit_characters_of_its_reason(lab: Lab) -> None:
+    # The second line of defence behind the client's own bound (error_text.told): a reason of any
+    # length, however it was made, is cut in the middle, keeping the rule cited at its end.
+    client = lab.client("dcr", decision="deny")
+    with pytest.raises(StepError):
+        await client.run_all()
+    record = replace(client.records[-1], learned={"error": "x" * 600_000 + " (the rule, §1)"})
+    html = show_step(record).html
+    assert "x" * ERROR_LIMIT not in html and "x [...] x" in html and "(the rule, §1)</div>" in html
+    assert len(html) < 20_000
 
 
 async def test_a_long_step_card_can_be_folded_under_its_title(lab: Lab) -> None:

@@ -13,12 +13,12 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, OKPKey
 
 from ..arguments import wrong_type
-from ..error_text import reason
+from ..error_text import reason, told
 from .base import ClientBase, Decision, StepRun, check_decision
 from .browser import ConsentPage, Redirect
 from .client_id_url import redirect_uri_problem
 from .records import StepRecord, TokenRequestFailed
-from .server_data import ServerDataRefused, member, receive, server_json, server_url
+from .server_data import ServerDataRefused, member, receive, server_json, server_url, shown
 from .state import Credentials, decode_jwt_payload
 
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -26,7 +26,7 @@ CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 def _page_error(page: ConsentPage) -> str:
     if "error" in page.fields:
-        said = f"{page.fields['error']}: {page.fields.get('error_description', '')}"
+        said = f"{told(page.fields['error'])}: {told(page.fields.get('error_description', ''))}"
         if page.way_back:
             # RFC 9700 §4.11.2: the AS redirects at once only to a redirect URI it trusts; it
             # offered this client's to the user instead, who may follow it or not.
@@ -149,10 +149,10 @@ class AuthorizationSteps(ClientBase):
         # its parameters to it): a prefix match would take https://app.example/callback.evil too.
         joiner = "&" if "?" in self.redirect_uri else "?"
         if redirect.location != self.redirect_uri and not redirect.location.startswith(self.redirect_uri + joiner):
-            raise step.fail(f"the AS redirected to {redirect.location!r}, not to this client's redirect_uri")
+            raise step.fail(f"the AS redirected to {shown(redirect.location)}, not to this client's redirect_uri")
         if redirect.repeated:
             raise step.fail(
-                f"the redirect repeats {', '.join(redirect.repeated)}: parameters MUST NOT be included more than "
+                f"the redirect repeats {told(', '.join(redirect.repeated))}: parameters MUST NOT be included more than "
                 "once (RFC 6749 §3.1, OAuth 2.1 §3.1); which one the AS meant is unknowable, so the response is refused"
             )
         params = redirect.params
@@ -161,7 +161,7 @@ class AuthorizationSteps(ClientBase):
             raise step.fail("state in the redirect does not match the request: discard the response (MCP §11.5)")
         self._check_iss(params.get("iss"), step)
         if "error" in params:
-            raise step.fail(f"the AS answered {params['error']}: {params.get('error_description', '')}")
+            raise step.fail(f"the AS answered {told(params['error'])}: {told(params.get('error_description', ''))}")
         if not params.get("code"):
             raise step.fail("the redirect carries no code")
         self.state.code, self.state.code_sent = params["code"], False
@@ -173,7 +173,7 @@ class AuthorizationSteps(ClientBase):
         if not self.revision.iss_check:
             if iss is not None and iss != self.state.issuer:
                 step.notes.append(
-                    f"iss {iss!r} is not {self.state.issuer!r}, but a {self.revision} client does not check it"
+                    f"iss {shown(iss)} is not {shown(self.state.issuer)}, but a {self.revision} client does not check it"
                 )
             return
         advertised = (self.state.as_metadata or {}).get("authorization_response_iss_parameter_supported") is True
@@ -183,7 +183,7 @@ class AuthorizationSteps(ClientBase):
             )
         if iss is not None and iss != self.state.issuer:
             raise step.fail(
-                f"iss {iss!r} in the redirect is not the issuer {self.state.issuer!r}: possible mix-up attack (RFC 9207)"
+                f"iss {shown(iss)} in the redirect is not the issuer {shown(self.state.issuer)}: possible mix-up attack (RFC 9207)"
             )
 
     # Step 6 ----------------------------------------------------------------------------------
@@ -197,8 +197,8 @@ class AuthorizationSteps(ClientBase):
                 # since moved to another AS (steps 2-3 again): redeeming there is the mix-up
                 # RFC 9207 defends against (MCP 2026-07-28 §7.1, security considerations §5).
                 raise step.fail(
-                    f"the code came from {self.state.request_issuer!r}, but the client now talks to "
-                    f"{self.state.issuer!r}: it sends a code only to the AS it asked for it (RFC 9207 §2.4; MCP "
+                    f"the code came from {shown(self.state.request_issuer)}, but the client now talks to "
+                    f"{shown(self.state.issuer)}: it sends a code only to the AS it asked for it (RFC 9207 §2.4; MCP "
                     "2026-07-28 §7.1). Run step 5 again with this AS"
                 )
             if self.state.code_sent:
@@ -273,7 +273,10 @@ class AuthorizationSteps(ClientBase):
             response = await receive(self.http, "POST", url, data=form, headers=headers)
         except httpx.TransportError as exc:
             raise TokenRequestFailed(
-                step.number, step.name, f"HTTP request to {exc.request.url} failed: {reason(exc)}", None
+                step.number,
+                step.name,
+                f"HTTP request to {told(str(exc.request.url))} failed: {told(reason(exc))}",
+                None,
             ) from None
         if response.status_code != 200:
             try:
@@ -284,7 +287,8 @@ class AuthorizationSteps(ClientBase):
             raise TokenRequestFailed(
                 step.number,
                 step.name,
-                f"the token endpoint answered {response.status_code} {body.get('error')}: {body.get('error_description')}",
+                f"the token endpoint answered {response.status_code} {told(body.get('error'))}: "
+                f"{told(body.get('error_description'))}",
                 response.status_code,
                 body.get("error"),
             )

@@ -13,7 +13,7 @@ import httpx
 
 from ..arguments import one_of, wrong_type
 from ..determinism import SeededIds
-from ..error_text import reason
+from ..error_text import reason, told
 from ..loop_local import LoopLocalLock
 from ..revisions import Revision, handshake_versions_up_to
 from ..revisions import revision as revision_named
@@ -133,16 +133,16 @@ class ClientBase:
         except ServerDataRefused as exc:  # a body or URL a server sent, refused by its rule
             error = run.fail(exc.reason)
         except httpx.HTTPError as exc:
-            error = run.fail(f"HTTP request to {exc.request.url} failed: {reason(exc)}")
+            error = run.fail(f"HTTP request to {told(str(exc.request.url))} failed: {told(reason(exc))}")
         except httpx.InvalidURL as exc:
             # Not an HTTPError. The client checks every URL a server gives it (server_url), so this
             # is one it missed: still the server's doing, as no URL the lab itself builds is invalid.
-            error = run.fail(f"a server gave a URL httpx cannot request: {exc}")
+            error = run.fail(f"a server gave a URL httpx cannot request: {told(str(exc))}")
         except (ValueError, KeyError, TypeError) as exc:
             # No wider net (AttributeError, RecursionError, Exception): what a server sends is read
             # through server_data, which refuses it by name, so one of those escaping here is a bug
             # in the lab, and a test should see its traceback rather than a step that "failed".
-            error = run.fail(f"unexpected response: {exc}")
+            error = run.fail(f"unexpected response: {told(str(exc))}")
         if error is not None:
             run.learned["error"] = error.reason
         exchanges = sorted(collected, key=lambda e: e.seq)
@@ -179,9 +179,9 @@ class ClientBase:
         tried = []
         for position, url in enumerate(urls):
             response = await receive(self.http, "GET", server_url(url, f"the {what} URL"))
-            tried.append(f"{url} → {response.status_code}")
+            tried.append(f"{told(url)} → {response.status_code}")
             if response.status_code == 200:
-                return position, server_json(response.content, f"the {what} at {url}", rule=rule), tried
+                return position, server_json(response.content, f"the {what} at {told(url)}", rule=rule), tried
         raise step.fail(f"no {what} found; tried " + "; ".join(tried))
 
     def _require(self, value: Any, step: StepRun, what: str) -> Any:

@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import httpx
 
+from ..error_text import told
 from ..rfc9110 import RepeatedField, one_field
 from .server_data import ServerDataRefused, receive, server_url
 
@@ -67,7 +68,7 @@ def _read_page(html: str) -> _PageParser:
     try:
         parser.feed(html)
     except AssertionError as unreadable:
-        raise ServerDataRefused(f"the page is not HTML this browser can read ({unreadable})") from None
+        raise ServerDataRefused(f"the page is not HTML this browser can read ({told(str(unreadable))})") from None
     return parser
 
 

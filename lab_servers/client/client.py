@@ -16,6 +16,7 @@ from .mcp_step import MAX_STEP_UPS, McpStep
 from .no_user_steps import WITHOUT_A_USER
 from .records import StepError, StepRecord
 from .registration_step import RegistrationStep, token_endpoint_auth_method
+from .server_data import shown
 from .state import Credentials, HandshakeState, decode_jwt_payload
 from .www_authenticate import Challenge
 
@@ -66,8 +67,8 @@ class LabClient(McpStep, RegistrationStep, DiscoverySteps):
                 # SEP-2352: credentials the old AS issued (a secret above all) are never sent to
                 # another; a CIMD URL and its key are the client's own, portable to any AS.
                 raise StepError(number, name, (
-                    f"the resource moved from {previous!r} to {self.state.issuer!r}, and client "
-                    f"{credentials.client_id!r} was registered at the first: credentials MUST NOT be reused with "
+                    f"the resource moved from {shown(previous)} to {shown(self.state.issuer)}, and client "
+                    f"{shown(credentials.client_id)} was registered at the first: credentials MUST NOT be reused with "
                     "another authorization server (MCP 2026-07-28, SEP-2352). Register this client there"
                 ))  # fmt: skip
             # No user, no browser: the client asks again for itself, or the enterprise IdP for a

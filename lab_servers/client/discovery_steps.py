@@ -137,7 +137,7 @@ class DiscoverySteps(ClientBase):
             expected_resource = candidates[found].expected_resource
             if metadata.get("resource") != expected_resource:
                 raise step.fail(
-                    f"PRM resource {metadata.get('resource')!r} is not identical to {expected_resource!r}, the identifier this metadata URL was built from (RFC 9728 §3.3)"
+                    f"PRM resource {shown(metadata.get('resource'))} is not identical to {shown(expected_resource)}, the identifier this metadata URL was built from (RFC 9728 §3.3)"
                 )
             servers = metadata.get("authorization_servers")
             if not isinstance(servers, list) or not servers:
@@ -186,7 +186,7 @@ class DiscoverySteps(ClientBase):
                 server_url(issuer, "the authorization server PRM names", https=True)
                 if "?" in issuer or "#" in issuer:
                     raise step.fail(
-                        f"the issuer {issuer!r} PRM names has a query or a fragment: an issuer has neither (RFC 8414 §2)"
+                        f"the issuer {shown(issuer)} PRM names has a query or a fragment: an issuer has neither (RFC 8414 §2)"
                     )
                 urls = authorization_server_metadata_urls(issuer)
                 if not self.revision.oidc_discovery:
@@ -196,7 +196,7 @@ class DiscoverySteps(ClientBase):
                 )
             if metadata.get("issuer") != issuer:
                 raise step.fail(
-                    f"AS metadata issuer mismatch: {metadata.get('issuer')!r} != {issuer!r} (RFC 8414 §3.3)"
+                    f"AS metadata issuer mismatch: {shown(metadata.get('issuer'))} != {shown(issuer)} (RFC 8414 §3.3)"
                 )
             methods = metadata.get("code_challenge_methods_supported")
             # A list, not any container: "S256" is `in` the string "S256-not-really" too.

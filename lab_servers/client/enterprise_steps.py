@@ -20,9 +20,10 @@ from __future__ import annotations
 import base64
 from urllib.parse import quote
 
+from ..error_text import told
 from .authorization_steps import AuthorizationSteps
 from .records import StepError, StepRecord
-from .server_data import receive, server_json
+from .server_data import receive, server_json, shown
 from .state import IdpSignIn, decode_jwt_payload
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -67,10 +68,12 @@ class EnterpriseSteps(AuthorizationSteps):
             body = server_json(response.content, "the IdP's token exchange response", rule="RFC 8693 §2.2.1, §2.2.2")
             if response.status_code != 200:
                 raise step.fail(
-                    f"the IdP answered {response.status_code} {body.get('error')}: {body.get('error_description')}"
+                    f"the IdP answered {response.status_code} {told(body.get('error'))}: {told(body.get('error_description'))}"
                 )
             if body.get("issued_token_type") != ID_JAG or not isinstance(body.get("access_token"), str):
-                raise step.fail(f"the IdP issued {body.get('issued_token_type')!r}, not an ID-JAG (RFC 8693 §2.2.1)")
+                raise step.fail(
+                    f"the IdP issued {shown(body.get('issued_token_type'))}, not an ID-JAG (RFC 8693 §2.2.1)"
+                )
             self.state.id_jag = body["access_token"]
             step.learned.update(issued_token_type=body["issued_token_type"], token_type=body.get("token_type"),
                                 id_jag=decode_jwt_payload(self.state.id_jag))  # fmt: skip

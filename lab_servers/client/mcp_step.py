@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from ..arguments import wrong_type
+from ..error_text import told
 from ..revisions import HEADER_MISMATCH
 from ..trace import current_step
 from .no_user_steps import NoUserSteps
@@ -215,7 +216,7 @@ class McpStep(RefreshStep, StepUpStep, NoUserSteps):
                 # reuse and answers by revoking the grant. Refreshed meanwhile: retry with the new.
                 async with self.renewing:
                     if self.state.access_token == sent_token:
-                        said = f"{message['method']} answered 401 invalid_token ({challenge.get('error_description')})"
+                        said = f"{message['method']} answered 401 invalid_token ({told(challenge.get('error_description'))})"
                         try:
                             await self.refresh(reason=said)
                         except TokenRequestFailed as failure:
@@ -252,13 +253,13 @@ class McpStep(RefreshStep, StepUpStep, NoUserSteps):
                 continue
             if modern and self.state.era == "legacy":
                 raise self._failure(describe_modern_error(modern, self.handshake_version))
-            if response.status_code != 200:
+            if response.status_code != 200:  # the server's challenge or page, quoted within bounds (error_text.told)
                 raise self._failure(f"{message['method']} answered {response.status_code}: "
-                                    f"{response.headers.get('www-authenticate') or response.text}")  # fmt: skip
+                                    f"{told(response.headers.get('www-authenticate') or response.text)}")  # fmt: skip
             body = json_rpc_response(response, message["id"], self.answering_version(message))
             if "error" in body:
                 rpc_error = member(body, "error", dict, "the JSON-RPC response's", rule="JSON-RPC 2.0 §5.1") or {}
-                raise self._failure(f"{message['method']} failed: {rpc_error.get('message')}")
+                raise self._failure(f"{message['method']} failed: {told(rpc_error.get('message'))}")
             result = member(body, "result", dict, "the JSON-RPC response's", rule=_SCHEMA)
             if result is None:
                 raise ServerDataRefused("the JSON-RPC response has neither result nor error (JSON-RPC 2.0 §5)")
@@ -298,7 +299,7 @@ class McpStep(RefreshStep, StepUpStep, NoUserSteps):
 
     async def _step_up_for(self, key: tuple[str, str], challenge: Challenge, method: str) -> None:
         if self.step_ups.get(key, 0) >= MAX_STEP_UPS:
-            raise self._failure(f"{key[1]} still needs scope {challenge.get('scope')!r} "
+            raise self._failure(f"{key[1]} still needs scope {shown(challenge.get('scope'))} "
                                 f"after {MAX_STEP_UPS} step-up authorizations; giving up (MCP §10.1.2)")  # fmt: skip
         self.step_ups[key] = self.step_ups.get(key, 0) + 1
         record = await self.step_up(challenge, method)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from .authorization_steps import AuthorizationSteps
 from .records import StepRecord
+from .server_data import shown
 
 
 class RefreshStep(AuthorizationSteps):
@@ -21,8 +22,8 @@ class RefreshStep(AuthorizationSteps):
             old = self._require((self.state.tokens or {}).get("refresh_token"), step, "a refresh token")
             if self.state.tokens_issuer != self.state.issuer:
                 raise step.fail(
-                    f"the refresh token came from {self.state.tokens_issuer!r}, but the client now talks to "
-                    f"{self.state.issuer!r}: a refresh token goes back only to the AS that issued it (RFC 6749 §10.4)"
+                    f"the refresh token came from {shown(self.state.tokens_issuer)}, but the client now talks to "
+                    f"{shown(self.state.issuer)}: a refresh token goes back only to the AS that issued it (RFC 6749 §10.4)"
                 )
             form = {"grant_type": "refresh_token", "refresh_token": old, **self._resource_parameter()}
             tokens = await self._token_request(metadata["token_endpoint"], form, step)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..error_text import told
 from ..loopback import is_loopback_host
 from ..rfc3986 import readable_hostname
 from ..rfc9110 import media_type
@@ -214,9 +215,9 @@ class RegistrationStep(ClientBase):
                 error = server_json(response.content, what, rule="RFC 7591 §3.2.2: a JSON object")
             # A refusal for missing credentials carries only a challenge (RFC 6750 §3.1): name it.
             reason = (
-                f"{error.get('error')}: {error.get('error_description')}"
+                f"{told(error.get('error'))}: {told(error.get('error_description'))}"
                 if error
-                else f"WWW-Authenticate: {response.headers.get('www-authenticate')}"
+                else f"WWW-Authenticate: {told(response.headers.get('www-authenticate'))}"
             )
             raise step.fail(f"registration refused ({response.status_code} {reason})")
         registered = server_json(response.content, "the registration response", rule="RFC 7591 §3.2.1: a JSON object")

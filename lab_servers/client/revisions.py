@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from ..error_text import told
 from ..revisions import (
     CLIENT_CAPABILITIES_META,
     CLIENT_INFO_META,
@@ -83,7 +84,7 @@ def describe_modern_error(error: dict[str, Any], client_version: str) -> str:
     if not isinstance(supported, list) or not all(isinstance(version, str) for version in supported):
         supported = None  # a server's list shown to the user: only as the strings it must be
     return (
-        f"the server answered {error.get('code')} ({error.get('message')}): it speaks MCP "
+        f"the server answered {error.get('code')} ({told(error.get('message'))}): it speaks MCP "
         f"{', '.join(supported) if supported else '2026-07-28'} (no initialize; MCP-Protocol-Version on every "
         f"request), and this client speaks only {client_version} (2026-07-28 basic/versioning §4)"
     )

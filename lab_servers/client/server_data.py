@@ -144,7 +144,7 @@ _REMEMBERED_URL_CHARS = 2048
 _remembered_reading = functools.lru_cache(maxsize=256)(_reading)
 
 
-def shown(value: str, limit: int = 80) -> str:
+def shown(value: object, limit: int = 80) -> str:
     """A server's string as a reason quotes it: repr'd (so no control character prints) and short."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"

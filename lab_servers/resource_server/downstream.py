@@ -22,6 +22,7 @@ from joserfc.jwk import OKPKey
 from ..arguments import one_of
 from ..bounded_json import JsonRejected, parse_json
 from ..determinism import LabClock, SeededIds
+from ..error_text import told
 
 Mode = Literal["exchange", "passthrough"]
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -93,7 +94,7 @@ class DownstreamCaller:
             raise DownstreamError(f"{refused}: {unreadable}") from None
         self.last_exchange = body
         if response.status_code != 200:
-            raise DownstreamError(f"{refused} {body.get('error')}: {body.get('error_description')}")
+            raise DownstreamError(f"{refused} {told(body.get('error'))}: {told(body.get('error_description'))}")
         token = body.get("access_token")
         if not isinstance(token, str) or not token:
             # A KeyError inside the tool before ("Error executing tool list_contacts"), and a number
@@ -111,7 +112,8 @@ class DownstreamCaller:
         if response.status_code != 200:
             # Judged before the body is parsed: a refusal may have none (RFC 6750 §3.1, no credentials).
             raise DownstreamError(
-                f"the API answered {response.status_code}: {response.headers.get('www-authenticate') or response.text}"
+                f"the API answered {response.status_code}: "
+                f"{told(response.headers.get('www-authenticate') or response.text)}"
             )
         return _json_object(response, "the API's answer")
 

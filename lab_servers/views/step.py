@@ -7,12 +7,16 @@ from dataclasses import dataclass
 
 from ..arguments import flag, wrong_type
 from ..client.records import StepRecord
+from ..error_text import cut_middle
 from ..trace import plural
 from ._html import HtmlView, as_text, cut_tokens_html, esc, shorten, table
 from .raw_http import RawHTTP
 from .sequence import sequence_diagram
 
 VALUE_LIMIT = 400  # characters of a learned value shown in the table
+# Characters of a failure's reason shown. The client quotes a server's words in it within bounds
+# (error_text.told); this bounds any reason, so that no server's text fills the card whole.
+ERROR_LIMIT = 1600
 
 
 def learned_table(learned: dict[str, object]) -> str:
@@ -41,7 +45,9 @@ class StepView(HtmlView):
         head = f'<h4>Step {r.number} · {esc(r.title)} <span class="spec">{esc(r.spec)}</span></h4>'
         parts: list[str] = []
         if self.error:
-            parts.append(f'<div class="err"><b>step {r.number} ({esc(r.name)}) failed:</b> {esc(self.error)}</div>')
+            parts.append(
+                f'<div class="err"><b>step {r.number} ({esc(r.name)}) failed:</b> {esc(cut_middle(self.error, ERROR_LIMIT))}</div>'
+            )
         if r.explanation:
             parts.append(f"<p>{esc(r.explanation)}</p>")
         if r.notes:

@@ -7,9 +7,11 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from ..client import STEPS, StepError, StepRecord
+from ..error_text import cut_middle
 from ..trace import printable
 from ..views import SequenceDiagram
 from ..views._html import MUTED, PAPER, esc, wrap
+from ..views.step import ERROR_LIMIT
 
 # "auto" is MCP §5's priority (pre-registered → CIMD → DCR); step 4 records why it chose what it chose.
 METHODS = [("DCR", "dcr"), ("CIMD", "cimd"), ("auto", "auto")]
@@ -143,9 +145,10 @@ def _failed(result: object) -> str:
 
 
 def _text(value: object) -> str:
-    """What a server or an exception said, as text: markup escaped, and what a terminal would act
-    on (ESC codes, line separators, bidi overrides) written as its escape, as StepError does."""
-    return esc(printable(str(value)))
+    """What a server or an exception said, as text: markup escaped, what a terminal would act on
+    (ESC codes, line separators, bidi overrides) written as its escape, as StepError does, and at
+    most `ERROR_LIMIT` characters, as the step card shows a failure (a status line is no page)."""
+    return esc(cut_middle(printable(str(value)), ERROR_LIMIT))
 
 
 def status_html(stepper: _Stepper) -> str:
