@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from lab_servers import Lab
-from lab_servers.client import StepError
+from lab_servers.client import StepError, StepRecord
 from lab_servers.views.step import ERROR_LIMIT
 from lab_servers.widgets import HandshakeStepper
 from lab_servers.widgets.stepper_html import status_html
@@ -80,7 +80,7 @@ def test_an_error_is_shown_as_text(error: BaseException) -> None:
 
 def test_what_a_server_named_is_shown_as_text() -> None:
     # The scope a step-up asks for, and the client_id the MCP server reports, come from servers.
-    client = SimpleNamespace(state=SimpleNamespace(scope=HOSTILE, whoami={"client_id": HOSTILE}))
+    client = SimpleNamespace(state=SimpleNamespace(scope=HOSTILE, whoami={"client_id": HOSTILE}), records=[])
     assert shows_as_text(status_of(done=True, awaiting_decision=True, client=client))
     assert shows_as_text(status_of(done=True, client=client, last_call=HOSTILE))
     failed = {"isError": True, "content": [{"type": "text", "text": HOSTILE}]}  # what the tool said
@@ -91,6 +91,57 @@ def test_the_status_line_shows_at_most_error_limit_characters_of_a_failure() -> 
     # As the step card does (views.step.ERROR_LIMIT): a 600 kB reason filled the line whole.
     html = status_of(error=RuntimeError("x" * 600_000 + " (the rule, §1)"))
     assert "x [...] x" in html and "(the rule, §1)</b>" in html and len(html) < ERROR_LIMIT + 1000
+
+
+def _ran(*steps: tuple[int, str]) -> list[StepRecord]:
+    """Records of steps that went through, step 3's naming the issuer it found."""
+    return [StepRecord(n, "", "", [], {"issuer": issuer} if n == 3 else {}, "", "") for n, issuer in steps]
+
+
+HANDSHAKE = [(n, "https://auth.example.com") for n in range(1, 8)]
+ASKED_AGAIN = {
+    "step-up": ([*HANDSHAKE, (10, "")], "step-up. The tool needs more scope, so the user is asked again, for"),
+    "moved": ([*HANDSHAKE, (9, ""), (2, ""), (3, "https://auth2.example.com"), (4, "")],
+              "the resource moved to another authorization server, https://auth2.example.com (it named "
+              "https://auth.example.com), so the client asks the user for a new authorization there"),
+    "same-as": ([*HANDSHAKE, (2, ""), (3, "https://auth.example.com"), (4, "")],
+                "the MCP server refused the token (401), so the client discovered again and asks the user for a new "
+                "authorization at https://auth.example.com, for notes:read"),
+    "step-up-after-a-move": ([*HANDSHAKE, (2, ""), (3, "https://auth2.example.com"), (4, ""), (5, ""), (6, ""), (8, ""),
+                              (10, "")], "step-up. The tool needs more scope"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("records", "said"), ASKED_AGAIN.values(), ids=ASKED_AGAIN.keys())
+def test_consent_asked_after_the_handshake_is_explained_by_why_it_is_asked(records: list[Any], said: str) -> None:
+    # Consent after the handshake is a step-up for more scope (MCP §10.1) or, after a 401 sent the
+    # client to discover again, a new authorization: at the AS the resource moved to (SEP-2352),
+    # or at the same one. Every one of them was called a step-up for more scope.
+    client = SimpleNamespace(state=SimpleNamespace(scope="notes:read"), records=_ran(*records))
+    assert said in re.sub(r"<[^>]*>", "", status_of(done=True, awaiting_decision=True, client=client))
+
+
+@pytest.mark.anyio
+async def test_a_refresh_at_a_moved_resource_shows_its_consent_page_as_a_new_authorization_at_the_new_as(
+    lab: Lab,
+) -> None:
+    stepper = HandshakeStepper(lab, method="cimd")
+    try:
+        await complete_handshake(stepper)
+        lab.add_authorization_server("auth2.example.com", "10.0.0.77")
+        lab.use_authorization_server("https://auth2.example.com")
+        waiting = await show_consent_page(stepper, "expire_button")
+        status = re.sub(r"<[^>]*>", "", stepper.status.value)
+        assert "step-up" not in status
+        assert (
+            "moved to another authorization server, https://auth2.example.com (it named https://auth.example.com)"
+            in status
+        )
+        stepper.approve_button.click()
+        await waiting
+        assert stepper.error is None
+    finally:
+        await stepper.aclose()
 
 
 @pytest.mark.anyio

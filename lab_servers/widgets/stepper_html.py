@@ -16,6 +16,7 @@ from ..views.step import ERROR_LIMIT
 # "auto" is MCP §5's priority (pre-registered → CIMD → DCR); step 4 records why it chose what it chose.
 METHODS = [("DCR", "dcr"), ("CIMD", "cimd"), ("auto", "auto")]
 CONSENT_STEP = 5
+STEP_UP = 10  # the step after the handshake that asks for more scope (client.records.AFTER_HANDSHAKE)
 LAST_STEP = len(STEPS)
 
 
@@ -151,6 +152,30 @@ def _text(value: object) -> str:
     return esc(cut_middle(printable(str(value)), ERROR_LIMIT))
 
 
+def _asked_again(records: list[StepRecord]) -> str:
+    """Why the user is asked to consent after the handshake, from the steps that led to the page:
+    a step-up (step 10: 403 insufficient_scope, MCP §10.1), or discovery run again after a 401
+    (steps 2-4), which is a new authorization: at another AS when step 3 found the resource moved
+    (SEP-2352), else at the same one. Every later consent page was called a step-up, a move too."""
+    why = next((r for r in reversed(records) if r.number in (STEP_UP, 3) and "error" not in r.learned), None)
+    if why is None or why.number == STEP_UP:
+        return "step-up. The tool needs more scope, so the user is asked again"
+    before = next(
+        (r for r in reversed(records[: records.index(why)]) if r.number == 3 and "error" not in r.learned), None
+    )
+    issuer = why.learned.get("issuer")
+    if before is not None and before.learned.get("issuer") != issuer:
+        return (
+            f"the resource moved to another authorization server, <code>{_text(issuer)}</code> (it named "
+            f"<code>{_text(before.learned.get('issuer'))}</code>), so the client asks the user for a new "
+            "authorization there (MCP 2026-07-28, SEP-2352)"
+        )
+    return (
+        f"the MCP server refused the token (401), so the client discovered again and asks the user for a new "
+        f"authorization at <code>{_text(issuer)}</code>"
+    )
+
+
 def status_html(stepper: _Stepper) -> str:
     """The line under the pills: what the stepper is doing, what failed, or what comes next."""
     return wrap(_status(stepper), live=True)
@@ -165,8 +190,8 @@ def _status(stepper: _Stepper) -> str:
     if stepper.awaiting_decision and stepper.done:
         scope = stepper.client.state.scope or ""
         return (
-            f"<b>{label}</b>: step-up. The tool needs more scope, so the user is asked again, for "
-            f"<code>{_text(scope)}</code>; the consent page below is what they see. Approve or Deny?"
+            f"<b>{label}</b>: {_asked_again(stepper.client.records)}, for <code>{_text(scope)}</code>; the "
+            "consent page below is what they see. Approve or Deny?"
         )
     if stepper.awaiting_decision:
         return f"<b>{label}</b>: step 5, the consent page below is what the user sees. Approve or Deny?"
