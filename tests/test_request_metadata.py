@@ -303,6 +303,80 @@ async def test_the_lab_client_mirrors_each_x_mcp_header_argument_into_mcp_param_
         assert result["isError"] is False and mirrored(lab) == headers
 
 
+def call_route(region: str) -> dict[str, Any]:
+    return {**call("route"), "params": {"name": "route", "arguments": {"region": region}, "_meta": META}}
+
+
+MODERN_ROUTE = [("MCP-Protocol-Version", "2026-07-28"), ("Mcp-Method", "tools/call"), ("Mcp-Name", "route")]
+
+
+@pytest.mark.parametrize(
+    ("region", "raw"),
+    [
+        ("café", "café".encode("latin-1")),
+        ("café", "café".encode()),
+        ("a\x01b", b"a\x01b"),
+        ("a\tb", b"a\tb"),
+        (" spaced ", b" spaced "),
+    ],
+    ids=["latin-1", "utf-8", "control-character", "tab", "edge-spaces"],
+)
+async def test_a_raw_mcp_param_header_a_client_must_have_encoded_is_a_header_mismatch(
+    lab: Lab, region: str, raw: bytes
+) -> None:
+    # Server Behavior for Custom Headers: "Servers MUST reject requests with a recognized
+    # Mcp-Param-{Name} header that contains invalid characters (see Value Encoding)", 400 -32020.
+    # The SDK read the bytes as Latin-1 and compared them decoded: café in ISO-8859-1, a control
+    # character, a tab, edge spaces were all served.
+    lab.resource_server.mcp.add_tool(route)
+    message = header_mismatch(await post(lab, call_route(region), [*MODERN_ROUTE, ("Mcp-Param-Region", raw)]))
+    assert "Mcp-Param-Region header carries a character" in message, message
+    assert "Value Encoding and Server Behavior for Custom Headers" in message, message
+    served = await post(lab, call_route(region), [*MODERN_ROUTE, ("mcp-param-region", sentinel(region))])
+    assert served.status_code == 200 and served.json()["result"]["content"][0]["text"] == f"{region} 0 False"
+
+
+async def test_an_mcp_param_header_the_tool_does_not_name_is_not_recognized_and_is_ignored(lab: Lab) -> None:
+    # Only a "recognized" Mcp-Param-{Name} is judged: one no x-mcp-header of the called tool names
+    # is what intermediaries "MUST forward ... and otherwise ignore", and so does this server.
+    lab.resource_server.mcp.add_tool(route)
+    stray = [("Mcp-Param-Zone", "café".encode("latin-1")), ("Mcp-Param-Region", "eu")]
+    served = await post(lab, call_route("eu"), [*MODERN_ROUTE, *stray])
+    assert served.status_code == 200 and served.json()["result"]["content"][0]["text"] == "eu 0 False"
+    raw = [("MCP-Protocol-Version", "2026-07-28"), ("Mcp-Method", "tools/call"), ("Mcp-Name", "whoami"),
+           ("Mcp-Param-Region", b"a\x01b")]  # fmt: skip
+    assert (await post(lab, call("whoami"), raw)).status_code == 200  # whoami names no header
+
+
+@pytest.mark.parametrize(
+    ("arguments", "values"),
+    [
+        ({"region": "eu"}, ["=?base64?!!!!?="]),
+        ({"region": "\ufffd"}, [sentinel(b"\xff\xfe")]),
+        ({"region": "eu"}, ["=?base64?ZXU?="]),
+        ({"region": "eu"}, ["=?base64?ZXV=?="]),
+        ({"region": "eu"}, ["=?BASE64?ZXU=?="]),
+        ({"region": "eu"}, [sentinel("us")]),
+        ({"region": "eu"}, ["EU"]),
+        ({"region": "eu"}, []),
+        ({"region": "eu"}, ["eu", "eu"]),
+        ({}, ["eu"]),
+    ],
+    ids=["not-base64", "not-utf-8", "unpadded", "non-canonical", "marker-in-capitals", "other-value", "other-case",
+         "missing", "twice", "no-argument"],
+)  # fmt: skip
+async def test_a_recognized_mcp_param_header_is_sent_once_valid_base64_of_utf_8_or_plain_and_equal_to_its_argument(
+    lab: Lab, arguments: dict[str, Any], values: list[str]
+) -> None:
+    # Value Encoding: "Base64 encoding of the UTF-8 representation", markers "case-sensitive";
+    # servers "MUST validate that encoded header values, after decoding if Base64-encoded, match the
+    # corresponding values in the request body"; "Client omits header but value is in body":
+    # "Server MUST reject the request". Held by the SDK (2.3.0): the lab's README says so.
+    lab.resource_server.mcp.add_tool(route)
+    body = {**call("route"), "params": {"name": "route", "arguments": arguments, "_meta": META}}
+    header_mismatch(await post(lab, body, [*MODERN_ROUTE, *(("Mcp-Param-Region", value) for value in values)]))
+
+
 async def test_a_call_refused_for_its_mcp_param_headers_lists_the_tools_again_and_retries_once() -> None:
     # Client Behavior: refused with HeaderMismatch for Mcp-Param-* headers, the client "SHOULD call
     # tools/list to check for changes to the tool's inputSchema, then retry the original request

@@ -4,7 +4,7 @@ A 2026-07-28 request states its routing twice, in the body and in `MCP-Protocol-
 `Mcp-Method` and `Mcp-Name` (SEP-2243), so that a load balancer can route on the headers; the
 server "MUST reject requests where the values specified in the headers do not match the
 corresponding values in the request body" (§Server Validation), with 400 and -32020
-HeaderMismatch. The SDK (2.3.0) compares them on its 2026-07-28 path, and the lab keeps two
+HeaderMismatch. The SDK (2.3.0) compares them on its 2026-07-28 path, and the lab keeps three
 cases it lets through:
 
 - its era routing reads the header alone, so a request whose `_meta` says 2026-07-28 but whose
@@ -14,13 +14,22 @@ cases it lets through:
 - it compares the values only after decoding them, so a raw `Mcp-Name` with a byte outside
   printable ASCII (read as Latin-1: `café` in ISO-8859-1 matched the body's `café`) or a control
   character was served: a value a client "MUST" send as `=?base64?…?=` (§Value Encoding), and
-  "a header value contains invalid characters" is a validation failure (§Server Validation).
+  "a header value contains invalid characters" is a validation failure (§Server Validation);
+- the same held for a tool's `Mcp-Param-{Name}` headers (§Custom Headers from Tool Parameters),
+  which the SDK compares with the arguments the same way: "Servers MUST reject requests with a
+  recognized Mcp-Param-{Name} header that contains invalid characters" (§Server Behavior for
+  Custom Headers). Recognized is what the SDK compares: a header an `x-mcp-header` of the called
+  tool's inputSchema names, the schema valid (its `find_invalid_x_mcp_header`); any other
+  `Mcp-Param-*` is not recognized, and ignored, as an intermediary "MUST forward it and otherwise
+  ignore it". The base64 form (padded, canonical, UTF-8) the SDK checks itself, as for `Mcp-Name`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from mcp.shared.inbound import find_invalid_x_mcp_header, x_mcp_header_map
 from starlette.responses import Response
 
 from ..revisions import HEADER_MISMATCH, NAME_BEARING, PLAIN_HEADER_VALUE, PROTOCOL_VERSION_META
@@ -28,28 +37,34 @@ from ..rfc9110 import RepeatedField, field_values, one_field
 from .jsonrpc import INVALID_REQUEST, NoId, RequestId, bounded, error_response
 
 _MIRRORED = {b"mcp-method": "Mcp-Method", b"mcp-name": "Mcp-Name"}
+# The called tool's inputSchema (None: no such tool), which says which Mcp-Param-* it recognizes.
+InputSchema = Callable[[str], Mapping[str, Any] | None]
 
 
-def header_mismatch(headers: list[tuple[bytes, bytes]], message: Any, request_id: RequestId | None) -> Response | None:
+def header_mismatch(
+    headers: list[tuple[bytes, bytes]], message: Any, request_id: RequestId | None, input_schema: InputSchema
+) -> Response | None:
     """None when the request's mirrored headers may be compared with its body; else 400 -32020."""
-    rule = _mismatch_rule(headers, message)
+    rule = _mismatch_rule(headers, message, input_schema)
     return None if rule is None else _mismatch(request_id, rule)
 
 
-def batch_header_mismatch(headers: list[tuple[bytes, bytes]], batch: list[Any]) -> Response | None:
+def batch_header_mismatch(
+    headers: list[tuple[bytes, bytes]], batch: list[Any], input_schema: InputSchema
+) -> Response | None:
     """A batch's headers are each of its messages' (the SDK gets them one at a time, under the
     batch's headers): the first message its headers disagree with refuses the whole POST, 400
     -32020 (§Protocol Version Header: "reject the request"), with a null id, as JSON-RPC 2.0 §6
     answers a batch refused as a whole. Judged on the whole body alone, a batch was never
     compared: a message whose _meta said 2026-07-28, POSTed with no header, was served."""
     for number, message in enumerate(batch, 1):
-        rule = _mismatch_rule(headers, message)
+        rule = _mismatch_rule(headers, message, input_schema)
         if rule is not None:
             return _mismatch(None, f"message {number} of the batch: {rule}")
     return None
 
 
-def _mismatch_rule(headers: list[tuple[bytes, bytes]], message: Any) -> str | None:
+def _mismatch_rule(headers: list[tuple[bytes, bytes]], message: Any, input_schema: InputSchema) -> str | None:
     """How the request's mirrored headers disagree with `message`'s body, or None."""
     if not isinstance(message, dict) or "id" not in message:
         return None  # "header requirements for notification POSTs are not defined by this revision"
@@ -91,12 +106,35 @@ def _mismatch_rule(headers: list[tuple[bytes, bytes]], message: Any) -> str | No
             )
     for name, value in headers:
         if name.lower() in _MIRRORED and not _sent_plain(value.decode("latin-1")):
-            return (
-                f"the {_MIRRORED[name.lower()]} header carries a character a header value cannot (non-ASCII, a "
-                "control character or edge whitespace): such a value is sent as =?base64?…?= (MCP 2026-07-28 "
-                "streamable-http, Value Encoding and Server Validation)"
-            )
+            return _unencoded(_MIRRORED[name.lower()], "Server Validation")
+    recognized = _recognized_params(message, input_schema)
+    for name, value in headers:
+        if name.lower() in recognized and not _sent_plain(value.decode("latin-1")):
+            return _unencoded(recognized[name.lower()], "Server Behavior for Custom Headers")
     return None
+
+
+def _recognized_params(message: dict[str, Any], input_schema: InputSchema) -> dict[bytes, str]:
+    """The Mcp-Param-{Name} headers a tools/call's tool recognizes (lower-cased name → as the
+    schema spells it): those its valid inputSchema's x-mcp-header annotations name, as the SDK
+    compares them. A schema that breaks the Schema Extension's constraints names none: conforming
+    clients leave the tool out (§Schema Extension) and the SDK validates nothing for it."""
+    params = message.get("params")
+    tool = params.get("name") if message.get("method") == "tools/call" and isinstance(params, dict) else None
+    schema = input_schema(tool) if isinstance(tool, str) else None
+    if schema is None or find_invalid_x_mcp_header(schema) is not None:
+        return {}
+    # A valid annotation is an RFC 9110 token (§Schema Extension): ASCII, and case-insensitive.
+    return {f"mcp-param-{token}".lower().encode(): f"Mcp-Param-{token}" for token in x_mcp_header_map(schema).values()}
+
+
+def _unencoded(header: str, section: str) -> str:
+    """A raw value the SDK reads as Latin-1 and compares decoded: café in ISO-8859-1 matched."""
+    return (
+        f"the {header} header carries a character a header value cannot (non-ASCII, a control character or "
+        f"edge whitespace): such a value is sent as =?base64?…?= (MCP 2026-07-28 streamable-http, Value "
+        f"Encoding and {section})"
+    )
 
 
 def _repeated(count: int, name: str, section: str) -> str:

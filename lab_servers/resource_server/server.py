@@ -253,9 +253,11 @@ class ResourceServer:
         # a header that disagrees with the body first, as the SDK's own ladder does: a client that
         # disagrees with itself is told so, not that the version it named is unsupported.
         if self.revision.modern_transport and isinstance(message, list):
-            refused = refused or batch_header_mismatch(scope["headers"], message)
+            refused = refused or batch_header_mismatch(scope["headers"], message, self.mcp.tool_input_schema)
         elif self.revision.modern_transport:
-            refused = refused or header_mismatch(scope["headers"], message, request_id(message))
+            refused = refused or header_mismatch(
+                scope["headers"], message, request_id(message), self.mcp.tool_input_schema
+            )
         refused = refused or two_versions
         refused = refused or era_gate(self.revision, self.accept_legacy, version, answer_id(message))
         refused = refused or response_refusal(self.revision, version, message)

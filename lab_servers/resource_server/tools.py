@@ -80,6 +80,11 @@ class NotesServer(MCPServer[Any]):
         self.notes: list[dict[str, str]] = []
         self.middleware.append(bounded_echoes)  # what an SDK error quotes of the request, bounded
 
+    def tool_input_schema(self, name: str) -> dict[str, Any] | None:
+        """The inputSchema of the tool called `name` (None: no such tool), as the SDK's 2026-07-28
+        transport reads it to compare a call's Mcp-Param-* headers: the gate judges the same ones."""
+        return self._tool_input_schema(name)
+
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
