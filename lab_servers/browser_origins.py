@@ -15,18 +15,28 @@ endpoint, as the MCP server's own Origin check answers in process, and an OAuth 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .error_text import Refusal, refuse_as_invalid_request
 from .rfc6454 import SERIALIZED_ORIGIN, normalized_origin
-from .rfc9110 import RepeatedField, field_values, one_field
+from .rfc9110 import OWS, TOKEN, RepeatedField, field_values, one_field
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
 ALLOWED_REQUEST_HEADERS = (
     "authorization, content-type, accept, mcp-protocol-version, mcp-session-id, mcp-method, mcp-name, last-event-id"
 )
+# MCP 2026-07-28 Custom Headers from Tool Parameters: a tools/call also sends an Mcp-Param-{Name}
+# for each argument its tool marks x-mcp-header, names no fixed list can hold. A preflight lists
+# the headers the page will send in Access-Control-Request-Headers, and the browser sends the call
+# only if Access-Control-Allow-Headers names each of them (Fetch standard, CORS-preflight fetch):
+# each Mcp-Param-{Name} asked for is allowed, if its name is a field name (RFC 9110 §5.1: a token)
+# and within the lab's bounds, so that a stranger's preflight cannot have any length echoed.
+MAX_PARAM_HEADERS = 32
+MAX_PARAM_HEADER_CHARS = 128
+_PARAM_HEADER = re.compile(rf"mcp-param-{TOKEN}", re.IGNORECASE)
 # Response headers a page's script may read besides the CORS-safelisted ones (Fetch standard,
 # "CORS-safelisted response-header name"): a 401's challenge, the MCP transport's own, and when
 # /register's 429 or /token's 503 says to retry (RFC 9110 §10.2.3).
@@ -125,7 +135,7 @@ class BrowserOrigins:
                 why = f"{scope['path']} is a page to navigate to, not an endpoint to fetch: no CORS"
                 await refuse(scope["path"], 403, why)(scope, receive, send)
             else:
-                await _preflight(send, origin)
+                await _preflight(send, origin, allowed_request_headers(scope["headers"]))
             return
         # The origin is vetted here; the MCP SDK's own check knows only its Host list and would
         # refuse every Origin, so the header goes no further.
@@ -155,11 +165,25 @@ def _varying_by_origin(send: Send) -> Send:
     return with_vary
 
 
-async def _preflight(send: Send, origin: str) -> None:
+def allowed_request_headers(headers: Iterable[tuple[bytes, bytes]]) -> str:
+    """Access-Control-Allow-Headers for a preflight: the fixed list, and the Mcp-Param-{Name}
+    names its Access-Control-Request-Headers asks for (a list, its lines combined: RFC 9110
+    §5.3), in lower case as the browser sends them, each once, the first MAX_PARAM_HEADERS."""
+    asked = ",".join(field_values(headers, b"access-control-request-headers")).split(",")
+    params: list[str] = []
+    for name in (member.strip(OWS).lower() for member in asked):
+        if len(params) == MAX_PARAM_HEADERS:
+            break
+        if len(name) <= MAX_PARAM_HEADER_CHARS and _PARAM_HEADER.fullmatch(name) and name not in params:
+            params.append(name)
+    return ", ".join([ALLOWED_REQUEST_HEADERS, *params])
+
+
+async def _preflight(send: Send, origin: str, allowed_headers: str) -> None:
     headers = [
         *_cors_headers(origin),
         (b"access-control-allow-methods", b"GET, POST, DELETE, OPTIONS"),
-        (b"access-control-allow-headers", ALLOWED_REQUEST_HEADERS.encode()),
+        (b"access-control-allow-headers", allowed_headers.encode()),
         (b"access-control-max-age", b"600"),
     ]  # and no Content-Length: a server MUST NOT send one in a 204 (RFC 9110 §8.6)
     await send({"type": "http.response.start", "status": 204, "headers": headers})

@@ -24,6 +24,7 @@ from lab_servers.authorization_server import (
 )
 from lab_servers.authorization_server import clients as as_clients
 from lab_servers.bounded_json import DEFAULT_LIMITS
+from lab_servers.browser_origins import MAX_PARAM_HEADER_CHARS, MAX_PARAM_HEADERS
 from lab_servers.network import send_buffer
 from lab_servers.resource_server import server as resource_server
 from lab_servers.resource_server import tokens, tools
@@ -87,6 +88,8 @@ STATED = [
     (r"a \*\*(N) KB send buffer\*\*", send_buffer.SEND_BUFFER / KB),
     (r"at the same (N) KB as the wire bytes", HARDENED.max_document_bytes / KB),
     (r"the AS's (N) s CIMD fetch timeout", HARDENED.fetch_timeout_seconds),
+    (r"at most \*\*(N) such headers\*\*", MAX_PARAM_HEADERS),
+    (r"a field name of at most \*\*(N) characters\*\*", MAX_PARAM_HEADER_CHARS),
 ]
 
 

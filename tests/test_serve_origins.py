@@ -14,7 +14,12 @@ import pytest
 from starlette.responses import PlainTextResponse
 
 from lab_servers import ASCapabilities
-from lab_servers.browser_origins import BrowserOrigins
+from lab_servers.browser_origins import (
+    ALLOWED_REQUEST_HEADERS,
+    MAX_PARAM_HEADER_CHARS,
+    MAX_PARAM_HEADERS,
+    BrowserOrigins,
+)
 from lab_servers.client_documents import READY_DOCUMENTS
 from lab_servers.revisions import DEFAULT_REVISION
 from lab_servers.serve import serving
@@ -258,3 +263,46 @@ async def test_the_lab_s_own_origin_with_its_default_port_spelled_out_is_its_own
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://x") as http:
         response = await http.get("/", headers={"Origin": origin})
     assert response.status_code == status, response.text
+
+
+async def _preflight(asked: list[str]) -> httpx.Response:
+    app = BrowserOrigins(_ok, own_origins=["https://127.0.0.1:8443"], allowed_hosts=("127.0.0.1",))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://127.0.0.1:8443") as http:
+        headers = [("Origin", "http://localhost:6274"), ("Access-Control-Request-Method", "POST"),
+                   *(("Access-Control-Request-Headers", line.encode("latin-1")) for line in asked)]  # fmt: skip
+        return await http.options("/mcp", headers=headers)
+
+
+def allowed_headers(response: httpx.Response) -> list[str]:
+    assert response.status_code == 204, response.text
+    return [name.strip() for name in response.headers["access-control-allow-headers"].split(",")]
+
+
+async def test_a_preflight_allows_the_mcp_param_headers_of_a_2026_07_28_tool_call() -> None:
+    # MCP 2026-07-28 Custom Headers from Tool Parameters: a tools/call sends Mcp-Param-{Name} for
+    # each argument its tool marks x-mcp-header; the browser lists them in the preflight's
+    # Access-Control-Request-Headers and sends the call only if Access-Control-Allow-Headers names
+    # each (Fetch standard, CORS-preflight fetch). The lab's fixed list never named one.
+    asked = (
+        "authorization, content-type, mcp-method, mcp-name, mcp-param-region, mcp-param-dry-run, mcp-protocol-version"
+    )
+    allowed = allowed_headers(await _preflight([asked]))
+    assert {name.strip() for name in asked.split(",")} <= set(allowed)
+    assert allowed[-2:] == ["mcp-param-region", "mcp-param-dry-run"]  # the fixed list, then the ones asked
+    # A list: its lines read as one (RFC 9110 §5.3), names compared case-insensitively (§5.1).
+    assert allowed_headers(await _preflight(["Mcp-Param-Region", "MCP-PARAM-Zone,\tmcp-param-region"]))[-2:] == [
+        "mcp-param-region", "mcp-param-zone"
+    ]  # fmt: skip
+
+
+async def test_a_preflight_allows_only_mcp_param_names_that_are_field_names_and_within_the_lab_s_bounds() -> None:
+    # Nothing else asked is echoed: not a header outside the fixed list, not an Mcp-Param- with no
+    # name or one that is no token (RFC 9110 §5.1), not a name past MAX_PARAM_HEADER_CHARS, nor
+    # more than MAX_PARAM_HEADERS of them (lab limits: a stranger's preflight is not echoed whole).
+    too_long = "mcp-param-" + "a" * (MAX_PARAM_HEADER_CHARS - len("mcp-param-") + 1)
+    asked = ["x-custom, mcp-param-, mcp-param-a b, mcp-param-(x), mcp-param-é", too_long]
+    assert allowed_headers(await _preflight(asked)) == ALLOWED_REQUEST_HEADERS.split(", ")
+    many = [f"mcp-param-p{n}" for n in range(MAX_PARAM_HEADERS + 5)]
+    assert allowed_headers(await _preflight([", ".join(many)]))[-MAX_PARAM_HEADERS - 1 :] == [
+        "last-event-id", *many[:MAX_PARAM_HEADERS]
+    ]  # fmt: skip
