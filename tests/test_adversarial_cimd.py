@@ -137,6 +137,12 @@ HOSTILE_DOCUMENTS = [
     ("grant-types-string", _document(grant_types="authorization_code"), "array of strings"),
     ("auth-method-number", _document(token_endpoint_auth_method=5), "must be a string"),
     ("logo-on-private-address", _document(logo_uri="https://private.evil.example/logo.png"), "special-use address"),
+    # CIMD §8.6: only known schemes in the document's URLs, a host or not; and "#" begins a fragment,
+    # an empty one too (RFC 3986 §3.5): refused as at registration, fetched or not.
+    ("ftp-client-uri", _document(client_uri="ftp://evil.example/"), "client_uri 'ftp://evil.example/' is not an http"),
+    ("ws-tos-uri", _document(tos_uri="ws://evil.example/tos"), "tos_uri 'ws://evil.example/tos' is not an http"),
+    ("empty-fragment-policy-uri", _document(policy_uri="https://evil.example/policy#"), "has a fragment"),
+    ("empty-fragment-client-uri", _document(client_uri="https://evil.example/#"), "has a fragment"),
     (
         "jwks-uri-on-cloud-metadata",
         _document(token_endpoint_auth_method="private_key_jwt", jwks_uri="https://169.254.169.254/keys"),

@@ -104,6 +104,7 @@ async def test_registration_without_auth_method_defaults_to_client_secret_basic_
         ({**PUBLIC_CLIENT, "sector_identifier_uri": "https://[/sector.json"}, "invalid_client_metadata", "https URL"),
         ({**PUBLIC_CLIENT, "sector_identifier_uri": "https://h:99999/s"}, "invalid_client_metadata", "https URL"),
         ({**PUBLIC_CLIENT, "sector_identifier_uri": "http://app.example/s"}, "invalid_client_metadata", "https URL"),
+        ({**PUBLIC_CLIENT, "sector_identifier_uri": "https:///s"}, "invalid_client_metadata", "https URL"),
         ({**PUBLIC_CLIENT, "sector_identifier_uri": ["https://app.example/s"]}, "invalid_client_metadata", "string"),
         # authlib refused these as "<field>: value not accepted (Invalid claim: '<field>')".
         ({**PUBLIC_CLIENT, "logo_uri": "https://app.example/logo.png#x"}, "invalid_client_metadata", "has a fragment"),
@@ -149,6 +150,7 @@ async def test_registration_without_auth_method_defaults_to_client_secret_basic_
         "sector-unclosed-bracket",
         "sector-bad-port",
         "sector-http",
+        "sector-no-host",
         "sector-not-string",
         "logo-with-fragment",
         *(
@@ -165,6 +167,51 @@ async def test_bad_registration_metadata_is_refused_and_leaves_no_record(
     response = await register(lab, body)
     assert_oauth_error(response, 400, error, mention)
     assert "Invalid claim" not in response.json()["error_description"]
+    assert lab.registrations == {}
+
+
+# RFC 7591 §2's URL-valued fields hold web URLs (CIMD §8.6: only known schemes). The refusals above
+# had no host (javascript:, data:), so a check of the host alone passed them all: these have one.
+@pytest.mark.parametrize(
+    ("field", "url"),
+    [
+        ("client_uri", "ftp://app.example/"),
+        ("logo_uri", "gopher://app.example/logo.png"),
+        ("tos_uri", "ws://app.example/tos"),
+        ("policy_uri", "file://app.example/etc/passwd"),
+        ("jwks_uri", "wss://app.example/jwks.json"),
+    ],
+)
+async def test_a_url_field_of_a_scheme_other_than_http_or_https_is_refused_though_it_names_a_host(
+    lab: Lab, field: str, url: str
+) -> None:
+    response = await register(lab, {**PUBLIC_CLIENT, field: url})
+    assert_oauth_error(response, 400, "invalid_client_metadata", f"{field} {url!r} is not an http or https URL")
+    assert lab.registrations == {}
+
+
+@pytest.mark.parametrize(
+    ("field", "url"),
+    [
+        ("client_uri", "https:///"),
+        ("logo_uri", "https:/logo.png"),
+        ("tos_uri", "http://:80/tos"),
+        ("policy_uri", "https://user@/policy"),
+        ("jwks_uri", "https://?jwks"),
+    ],
+)
+async def test_a_url_field_of_http_or_https_that_names_no_host_is_refused(lab: Lab, field: str, url: str) -> None:
+    response = await register(lab, {**PUBLIC_CLIENT, field: url})
+    assert_oauth_error(response, 400, "invalid_client_metadata", f"{field} {url!r} is not an http or https URL")
+    assert lab.registrations == {}
+
+
+@pytest.mark.parametrize("field", ["client_uri", "logo_uri", "tos_uri", "policy_uri", "jwks_uri"])
+async def test_a_url_field_with_an_empty_fragment_is_refused_as_one_with_a_fragment(lab: Lab, field: str) -> None:
+    # RFC 3986 §3.5: the fragment begins at "#", so "…/x#" has one, empty; urlsplit reads it as none.
+    url = "https://app.example/x#"
+    response = await register(lab, {**PUBLIC_CLIENT, field: url})
+    assert_oauth_error(response, 400, "invalid_client_metadata", f"{field} {url!r} has a fragment")
     assert lab.registrations == {}
 
 
