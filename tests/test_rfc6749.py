@@ -83,7 +83,12 @@ async def test_a_state_of_printable_ascii_goes_back_exactly_as_it_came(lab: Lab)
     assert redirect.params["state"] == ' a"b\\c&d=e#f ~'
 
 
-@pytest.mark.parametrize("state", ["café ✓", "a\tb", "\u2028"], ids=["utf-8", "tab", "line-separator"])
+@pytest.mark.parametrize(
+    # VSCHAR's bounds: U+001F just below %x20, DEL (%x7F) just above %x7E, U+0080 the first past ASCII.
+    "state",
+    ["café ✓", "a\tb", "\u2028", "a\x1fb", "a\x7fb", "\x7f", "a\x80b"],
+    ids=["utf-8", "tab", "line-separator", "unit-separator", "del", "del-alone", "first-past-ascii"],
+)
 async def test_a_state_outside_appendix_a5_is_refused_on_the_page(lab: Lab, state: str) -> None:
     # §4.1.2 sends state back as "the exact value received from the client", which Appendix A.5
     # would not allow here; the AS sent "café ✓" back as it came, outside the grammar.
@@ -119,7 +124,12 @@ def test_a_scope_separated_by_anything_but_sp_is_malformed(separator: str) -> No
     assert refused.value.error == "invalid_scope" and "RFC 6749 section 3.3" in refused.value.description
 
 
-@pytest.mark.parametrize("scope", ['notes:"read"', "notes\\read", "notes:réad", "notes:read\x00", "\u3000"], ids=repr)
+@pytest.mark.parametrize(
+    # NQCHAR's bounds too: U+001F below %x21 (and %x20 only separates), DEL (%x7F) above %x7E.
+    "scope",
+    ['notes:"read"', "notes\\read", "notes:réad", "notes:read\x00", "\u3000", "notes:read\x1f", "notes:read\x7f"],
+    ids=repr,
+)
 def test_a_scope_token_outside_its_characters_is_malformed(scope: str) -> None:
     with pytest.raises(OAuthError, match=r"RFC 6749 section 3\.3"):
         scope_tokens(scope)
