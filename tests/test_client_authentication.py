@@ -268,6 +268,23 @@ async def test_a_secret_for_a_preregistered_client_with_a_url_id_is_checked_as_i
     assert response.status_code == 200, response.text
 
 
+@pytest.mark.parametrize("how", ["client_secret_post", "client_secret_basic"])
+async def test_a_preregistered_secret_client_whose_secret_the_as_never_got_fails_to_authenticate(
+    lab: Lab, how: str
+) -> None:
+    # RFC 6749 §5.2: credentials that fail to authenticate the client are invalid_client, a 401. An
+    # administrator's record naming a secret method but no secret holds none anyone could present:
+    # compared as if it had one, every guess would be a 500 (AttributeError on None).
+    lab.auth_server.preregister("backend", {"grant_types": ["client_credentials"], "token_endpoint_auth_method": how})
+    form = {"grant_type": "client_credentials", "resource": MCP_URL}
+    if how == "client_secret_post":
+        response = await token_request(lab, {**form, "client_id": "backend", "client_secret": "guess"})
+    else:
+        response = await token_request(lab, form, headers={"Authorization": basic("backend", "guess")})
+    assert_basic_challenge(response, "wrong client_secret")
+    assert len(lab.auth_server.issued) == 0
+
+
 # One method per request (RFC 6749 §2.3: "The client MUST NOT use more than one authentication
 # method in each request"; §5.2 makes it invalid_request) ---------------------------------------
 
