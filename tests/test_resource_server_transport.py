@@ -45,6 +45,17 @@ async def post(lab: Lab, body: Any, version: str | None = None, scope: str = "no
         return await http.post(lab.mcp_url, content=json.dumps(body), headers=sent)
 
 
+async def post_with_no_accept(lab: Lab, body: Any, version: str | None = None, **headers: str) -> Any:
+    sent = {"Content-Type": "application/json", "Authorization": f"Bearer {mint(lab)}", **headers}
+    if version:
+        sent["MCP-Protocol-Version"] = version
+    async with lab.httpx_client() as http:
+        del http.headers["accept"]  # httpx sends Accept: */* unless told not to
+        response = await http.post(lab.mcp_url, content=json.dumps(body), headers=sent)
+    assert "accept" not in response.request.headers
+    return response
+
+
 # MCP 2025-03-26 "Batching": implementations MUST support receiving JSON-RPC batches -------------
 
 
@@ -213,6 +224,19 @@ async def test_a_post_that_accepts_no_json_is_406_naming_the_rule(server: str, a
         response = await post(lab, TOOLS_LIST, server, Accept=accept)
     assert response.status_code == 406
     assert "RFC 9110 §15.5.7" in transport_error(response)
+
+
+@pytest.mark.parametrize("server", list(REVISIONS))
+async def test_a_post_with_no_accept_field_accepts_any_media_type_and_is_answered_in_json(server: str) -> None:
+    # RFC 9110 §12.5.1: "A request without any Accept header field implies that the user agent will
+    # accept any media type in response". opencode and Claude Code send none; the SDK read the
+    # missing field as accepting nothing and answered 406 (an empty Accept field is another matter).
+    modern_era = server == "2026-07-28"  # a request names its method and carries the _meta envelope
+    body, headers = (modern("tools/list"), {"Mcp-Method": "tools/list"}) if modern_era else (TOOLS_LIST, {})
+    async with Lab(revision=server) as lab:
+        response = await post_with_no_accept(lab, body, server, **headers)
+    assert response.status_code == 200 and response.headers["content-type"] == "application/json", response.text
+    assert response.json()["result"]["tools"]
 
 
 async def test_a_body_over_the_cap_is_413_with_a_json_rpc_error_like_every_transport_refusal() -> None:
@@ -472,19 +496,26 @@ async def test_server_discover_claims_the_capabilities_initialize_does_and_no_su
     assert response.status_code == 404 and response.json()["error"]["code"] == -32601  # 2026-07-28: not implemented
 
 
-@pytest.mark.parametrize("accept", ["application/json, text/event-stream", "application/json", "application/*", "*/*"])
+@pytest.mark.parametrize(
+    # None: no Accept field at all, which accepts any media type (RFC 9110 §12.5.1).
+    "accept",
+    ["application/json, text/event-stream", "application/json", "application/*", "*/*", None],
+)
 @pytest.mark.parametrize(
     "params", [{"notifications": {"toolsListChanged": True}}, {}], ids=["valid", "no-notifications"]
 )
 async def test_a_listen_this_server_does_not_implement_is_404_and_method_not_found_whatever_the_accept(
-    lab: Lab, accept: str, params: dict[str, Any]
+    lab: Lab, accept: str | None, params: dict[str, Any]
 ) -> None:
     # 2026-07-28 streamable-http, Protocol Version Header: "If the server does not implement the
     # requested RPC method, it MUST respond with 404 Not Found and a JSON-RPC error with code
     # -32601". The SDK sent its empty 406 to a listen accepting application/json alone (a listen's
     # answer is a stream), before it looked for the method this server does not have.
-    headers = {"Mcp-Method": "subscriptions/listen", "Accept": accept}
-    response = await post(lab, modern("subscriptions/listen", **params), "2026-07-28", **headers)
+    listen = modern("subscriptions/listen", **params)
+    if accept is None:
+        response = await post_with_no_accept(lab, listen, "2026-07-28", **{"Mcp-Method": "subscriptions/listen"})
+    else:
+        response = await post(lab, listen, "2026-07-28", **{"Mcp-Method": "subscriptions/listen", "Accept": accept})
     assert response.status_code == 404 and response.headers["content-type"] == "application/json"
     assert response.json() == {"jsonrpc": "2.0", "id": 1, "error": {"code": -32601, "message": "Method not found", "data": "subscriptions/listen"}}  # fmt: skip
 
