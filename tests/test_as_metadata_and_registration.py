@@ -85,6 +85,12 @@ async def test_registration_without_auth_method_defaults_to_client_secret_basic_
             "invalid_redirect_uri",
             "MUST NOT have an empty host",
         ),
+        # RFC 9110 §4.2.1 says it of http too: refused for its empty host, not as http off loopback (MCP §11.3).
+        (
+            {**PUBLIC_CLIENT, "redirect_uris": ["http://:8080/cb"]},
+            "invalid_redirect_uri",
+            "an http URI MUST NOT have an empty host",
+        ),
         ({**PUBLIC_CLIENT, "redirect_uris": []}, "invalid_redirect_uri", "required"),
         ({**PUBLIC_CLIENT, "redirect_uris": ["https://[/cb"]}, "invalid_redirect_uri", "is not a valid URI"),
         ({**PUBLIC_CLIENT, "redirect_uris": "https://app.example/cb"}, "invalid_client_metadata", "array of strings"),
@@ -139,6 +145,7 @@ async def test_registration_without_auth_method_defaults_to_client_secret_basic_
         "relative",
         "no-authority",
         "port-but-no-host",
+        "http-port-but-no-host",
         "no-redirects",
         "unreadable-redirect",
         "string-not-array",
