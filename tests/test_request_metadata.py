@@ -12,12 +12,15 @@ import json
 from typing import Annotated, Any
 
 import pytest
+from mcp.shared.inbound import validate_mcp_param_headers
 from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import Response
 
 from lab_servers import Lab, StepError
-from lab_servers.client.tool_parameter_headers import designated_parameters, param_headers
+from lab_servers.client.pagination import PAGE_CAP, every_page
+from lab_servers.client.server_data import ServerDataRefused
+from lab_servers.client.tool_parameter_headers import designated_parameters, param_headers, read_tools_list
 
 from .hostile_server import BASE, HostileServer, _json, _run
 from .test_resource_server_transport import JSON_HEADERS, mint
@@ -482,3 +485,113 @@ def test_a_designated_parameter_is_read_at_its_exact_property_path_and_data_is_n
     assert param_headers(designated, {"target": "b"}) == {}  # no value at that path: omitted
     assert param_headers({("n",): "N"}, {"n": 42.0}) == {"Mcp-Param-N": "42"}  # the integer 42
     assert param_headers({("n",): "N"}, {"n": None}) == {}  # "Parameter value is null: Client MUST omit"
+
+
+class ListingServer(HostileServer):
+    """A 2026-07-28 MCP server whose tools/list answers each `params.cursor` with `pages[cursor]`
+    (page 1 has none), and whose tools/call of a tool in `checked` is refused -32020 unless each
+    of its designated arguments is mirrored, as the SDK's server checks (validate_mcp_param_headers)."""
+
+    def __init__(self, pages: dict[str | None, dict[str, Any]], checked: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        self.pages, self.checked = pages, checked or {}
+        self.cursors: list[str | None] = []
+
+    async def mcp(self, request: Request) -> Response:
+        if "authorization" not in request.headers:
+            return await super().mcp(request)
+        message = json.loads(await request.body())
+        params = message.get("params") or {}
+        if message["method"] == "tools/list":
+            self.cursors.append(params.get("cursor"))
+            return _json({"jsonrpc": "2.0", "id": message["id"], "result": self.pages[params.get("cursor")]})
+        schema = self.checked.get(params["name"])
+        if schema is not None:
+            refused = validate_mcp_param_headers(schema, params.get("arguments") or {}, dict(request.headers))
+            if refused is not None:
+                error = {"code": -32020, "message": refused.message}
+                return _json({"jsonrpc": "2.0", "id": message["id"], "error": error}, 400)
+        return _json({"jsonrpc": "2.0", "id": message["id"], "result": {"structuredContent": {"sub": "alice"}}})
+
+
+ROUTE = {"name": "route", "inputSchema": _schema(region={"type": "string", "x-mcp-header": "Region"})}
+WHOAMI = {"name": "whoami", "inputSchema": {"type": "object"}}
+
+
+async def test_the_client_follows_next_cursor_and_mirrors_the_parameters_of_a_tool_on_page_2(lab: Lab) -> None:
+    # Pagination: the client asks for the next page with nextCursor as params.cursor, until a page
+    # has none; and "conforming clients MUST mirror the designated parameter values" of every tool
+    # listed, on whatever page. Page 1 alone left route's Region unmirrored: -32020, twice.
+    server = ListingServer({None: {"tools": [WHOAMI], "nextCursor": "p2"}, "p2": {"tools": [ROUTE]}},
+                           checked={"route": ROUTE["inputSchema"]})  # fmt: skip
+    client = await _run(lab, server, 7)
+    assert client.records[-1].learned["tools"] == ["whoami", "route"] and server.cursors == [None, "p2"]
+    assert await client.call_tool("route", {"region": "eu-west1"}) == {"structuredContent": {"sub": "alice"}}
+    assert mirrored(lab) == {"Mcp-Param-Region": "eu-west1"}
+
+
+async def test_the_tools_list_after_a_minus_32020_reads_every_page_before_the_retry(lab: Lab) -> None:
+    # Client Behavior: refused with HeaderMismatch, the client "SHOULD call tools/list to check for
+    # changes to the tool's inputSchema, then retry": here route came, on page 2, after step 7.
+    pages: dict[str | None, dict[str, Any]] = {None: {"tools": [WHOAMI]}}
+    server = ListingServer(pages, checked={"route": ROUTE["inputSchema"]})
+    client = await _run(lab, server, 7)
+    pages.update({None: {"tools": [WHOAMI], "nextCursor": "p2"}, "p2": {"tools": [ROUTE]}})
+    assert await client.call_tool("route", {"region": "eu-west1"}) == {"structuredContent": {"sub": "alice"}}
+    assert server.cursors == [None, None, "p2"] and mirrored(lab) == {"Mcp-Param-Region": "eu-west1"}
+
+
+async def test_a_cursor_that_leads_back_to_a_page_already_read_ends_the_listing_and_the_step_says_so(
+    lab: Lab,
+) -> None:
+    # Cursors are opaque: the client cannot tell a loop from its text, only that one comes again.
+    pages = {None: {"tools": [WHOAMI], "nextCursor": "a"}, "a": {"tools": [ROUTE], "nextCursor": "a"}}
+    client = await _run(lab, ListingServer(pages), 7)
+    assert client.records[-1].learned["tools"] == ["whoami", "route"]
+    assert client.records[-1].notes == [
+        "tools/list page 2 names the cursor 'a' again: the pages loop, and the client stops at the 2 items read "
+        "(MCP server/utilities/pagination)"
+    ]
+
+
+async def test_a_listing_that_never_ends_is_cut_off_at_the_page_cap() -> None:
+    # No cursor comes again, and the pages go on: the client stops at PAGE_CAP pages, as the SDK's.
+    fetched: list[str] = []
+
+    async def fetch(cursor: str) -> dict[str, Any]:
+        fetched.append(cursor)
+        return {"tools": [{"name": cursor}], "nextCursor": f"{cursor}+"}
+
+    listed, cut = await every_page({"tools": [], "nextCursor": "c"}, "tools", fetch, "tools/list")
+    assert len(fetched) == PAGE_CAP - 1 and len(listed["tools"]) == PAGE_CAP - 1 and "nextCursor" not in listed
+    assert cut is not None and cut.startswith(f"tools/list goes on past {PAGE_CAP} pages")
+
+
+async def test_a_cursor_that_is_not_a_string_is_refused_naming_the_schema() -> None:
+    async def fetch(cursor: str) -> dict[str, Any]:
+        raise AssertionError("no page is asked for with a cursor that is no string")
+
+    with pytest.raises(ServerDataRefused, match=r"nextCursor is a JSON number, not a JSON string \(MCP schema"):
+        await every_page({"tools": [], "nextCursor": 2}, "tools", fetch, "tools/list")
+
+
+async def test_a_tool_name_listed_twice_is_its_first_definitions_in_the_result_and_its_headers(lab: Lab) -> None:
+    # Tool names SHOULD be unique (server/tools); the SDK's server checks a call's headers against
+    # its first tool of the name. The second definition, whose annotation is invalid, took route's
+    # Region designation away and said nothing: route's call went out unmirrored, -32020.
+    copy = {"name": "route", "inputSchema": _schema(n={"type": "number", "x-mcp-header": "N"})}
+    server = ListingServer({None: {"tools": [ROUTE, copy, WHOAMI]}}, checked={"route": ROUTE["inputSchema"]})
+    client = await _run(lab, server, 7)
+    assert client.records[-1].learned["tools"] == ["route", "whoami"]
+    assert client.records[-1].notes == [
+        "tool 'route' is listed more than once: the client keeps its first definition and leaves the others out "
+        "(MCP server/tools: tool names SHOULD be unique)"
+    ]
+    assert await client.call_tool("route", {"region": "eu-west1"}) == {"structuredContent": {"sub": "alice"}}
+    assert mirrored(lab) == {"Mcp-Param-Region": "eu-west1"} and server.cursors == [None]
+
+
+def test_a_name_whose_first_definition_is_invalid_stays_left_out_whatever_follows() -> None:
+    bad = {"name": "route", "inputSchema": _schema(n={"type": "number", "x-mcp-header": "N"})}
+    result, designations, rejected, repeated = read_tools_list({"tools": [bad, ROUTE]})
+    assert result["tools"] == [] and designations == {} and list(rejected) == ["route"] and repeated == ["route"]

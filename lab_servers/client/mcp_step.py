@@ -13,6 +13,7 @@ from ..error_text import told
 from ..revisions import HEADER_MISMATCH
 from ..trace import current_step
 from .no_user_steps import NoUserSteps
+from .pagination import every_page
 from .records import StepRecord, TokenRequestFailed
 from .refresh_step import RefreshStep
 from .revisions import describe_modern_error, modern_error
@@ -91,7 +92,7 @@ class McpStep(RefreshStep, StepUpStep, NoUserSteps):
                     )
                     self.state.era = "legacy"
                 else:
-                    listed = await self._rpc(message, first=response)
+                    listed = await self._list_tools(step.notes, message, first=response)
                     self.state.protocol_version = self.revision.version
                     meta = member(listed, "_meta", dict, "tools/list result's", rule=_SCHEMA) or {}
                     server_info = (
@@ -100,7 +101,7 @@ class McpStep(RefreshStep, StepUpStep, NoUserSteps):
             if self.state.era == "legacy":
                 server_info = await self._initialize()
             if listed is None:
-                listed = await self._rpc(self._request("tools/list", {}))
+                listed = await self._list_tools(step.notes)
             tools = _tool_names(listed)
             for left_out, why in self.state.rejected_tools.items():
                 step.notes.append(f"tool {shown(left_out)} is left out of tools/list: {why} ({PARAM_HEADERS_RULE})")
@@ -249,7 +250,7 @@ class McpStep(RefreshStep, StepUpStep, NoUserSteps):
                 # Mcp-Param-* headers, the client "SHOULD call tools/list to check for changes to the
                 # tool's inputSchema, then retry the original request with the appropriate headers".
                 relisted = True
-                await self._rpc(self._request("tools/list", {}))
+                await self._list_tools([])  # what it notes, step 7 noted of the first listing
                 continue
             if modern and self.state.era == "legacy":
                 raise self._failure(describe_modern_error(modern, self.handshake_version))
@@ -265,8 +266,6 @@ class McpStep(RefreshStep, StepUpStep, NoUserSteps):
                 raise ServerDataRefused("the JSON-RPC response has neither result nor error (JSON-RPC 2.0 §5)")
             if message["method"] == "initialize":
                 self.state.protocol_version = self._open_session(response, result)
-            if message["method"] == "tools/list" and self.state.era == "modern":
-                result = self._remember_tools(result)
             self.step_ups.pop((self.state.resource or self.mcp_url, operation), None)  # it went through
             return result
 
@@ -275,11 +274,28 @@ class McpStep(RefreshStep, StepUpStep, NoUserSteps):
         once (an initialize-era client meeting a modern server is told so instead)."""
         return self.state.era == "modern" and message["method"] == "tools/call" and not relisted
 
-    def _remember_tools(self, result: dict[str, Any]) -> dict[str, Any]:
+    async def _list_tools(
+        self, notes: list[str], message: dict[str, Any] | None = None, first: httpx.Response | None = None
+    ) -> dict[str, Any]:
+        """tools/list (`message`, answered `first` when it was sent already), every page of it (MCP
+        server/utilities/pagination): a tool on page 2 has its x-mcp-header parameters mirrored
+        too, and a -32020's relist finds it. Why the listing stopped short, if it did, in `notes`."""
+        listed = await self._rpc(message or self._request("tools/list", {}), first=first)
+        listed, cut = await every_page(
+            listed, "tools", lambda cursor: self._rpc(self._request("tools/list", {"cursor": cursor})), "tools/list"
+        )
+        if cut is not None:
+            notes.append(cut)
+        return self._remember_tools(listed, notes) if self.state.era == "modern" else listed
+
+    def _remember_tools(self, result: dict[str, Any], notes: list[str]) -> dict[str, Any]:
         """The tools/list result without the tools whose x-mcp-header annotations are invalid,
         which "the client MUST exclude", and each kept tool's designated parameters remembered
-        for its calls (2026-07-28 streamable-http, Custom Headers from Tool Parameters)."""
-        result, designations, rejected = read_tools_list(result)
+        for its calls (2026-07-28 streamable-http, Custom Headers from Tool Parameters). A name
+        listed twice is its first tool's, said in `notes`."""
+        result, designations, rejected, repeated = read_tools_list(result)
+        notes.extend(f"tool {shown(name)} is listed more than once: the client keeps its first definition and "
+                     "leaves the others out (MCP server/tools: tool names SHOULD be unique)" for name in repeated)  # fmt: skip
         self.state.tool_headers.update(designations)
         self.state.rejected_tools.update(rejected)
         for name in rejected:

@@ -89,19 +89,30 @@ def designated_parameters(input_schema: Any) -> Designated:
     return designated
 
 
-def read_tools_list(result: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Designated], dict[str, str]]:
+def read_tools_list(
+    result: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, Designated], dict[str, str], list[str]]:
     """A tools/list result without the tools whose annotations are invalid; the designated
-    parameters of each tool kept, by name; and why each tool left out was."""
+    parameters of each tool kept, by name; why each tool left out was; and the names listed more
+    than once. A tool's name is how a call names it, and "SHOULD be unique within a server" (MCP
+    server/tools, Tool Names): a name listed again is its first definition's, in the result and
+    its designations alike (the SDK's server checks a call's headers against its first tool of
+    that name), and the later ones are left out."""
     tools = result.get("tools")
     if not isinstance(tools, list):
-        return result, {}, {}  # refused by name where the result is read (mcp_step)
+        return result, {}, {}, []  # refused by name where the result is read (mcp_step)
     kept: list[Any] = []
     designations: dict[str, Designated] = {}
     rejected: dict[str, str] = {}
+    repeated: list[str] = []
     for tool in tools:
         name = tool.get("name") if isinstance(tool, dict) else None
         if not isinstance(name, str):
             kept.append(tool)  # no tool at all: refused by name where the result is read (mcp_step)
+            continue
+        if name in designations or name in rejected:
+            if name not in repeated:
+                repeated.append(name)
             continue
         try:
             designations[name] = designated_parameters(tool.get("inputSchema"))
@@ -109,7 +120,7 @@ def read_tools_list(result: dict[str, Any]) -> tuple[dict[str, Any], dict[str, D
             rejected[name] = str(invalid)
             continue
         kept.append(tool)
-    return {**result, "tools": kept}, designations, rejected
+    return {**result, "tools": kept}, designations, rejected, repeated
 
 
 def param_headers(designated: Designated, arguments: Any) -> dict[str, str]:
