@@ -595,3 +595,28 @@ def test_a_name_whose_first_definition_is_invalid_stays_left_out_whatever_follow
     bad = {"name": "route", "inputSchema": _schema(n={"type": "number", "x-mcp-header": "N"})}
     result, designations, rejected, repeated = read_tools_list({"tools": [bad, ROUTE]})
     assert result["tools"] == [] and designations == {} and list(rejected) == ["route"] and repeated == ["route"]
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments"),
+    [("plain", {"region": "\ud800"}), ("route", {"region": "\ud800"}), ("route", {"\udfff": "x"}),
+     ("\ud800", {})],
+    ids=["an-argument", "a-mirrored-argument", "a-key", "the-name"],
+)  # fmt: skip
+async def test_a_lone_surrogate_in_a_call_is_refused_by_name_before_anything_is_sent(
+    tool: str, arguments: dict[str, Any]
+) -> None:
+    # JSON text is Unicode (RFC 8259 §8.2): a lone surrogate is no character. Sent escaped, the
+    # server refused it -32700; mirrored into Mcp-Param-Region, its encoding failed in step 8 as
+    # the server's "unexpected response".
+    def plain(region: str) -> str:
+        return region
+
+    async with Lab() as lab:
+        lab.resource_server.mcp.add_tool(route)
+        lab.resource_server.mcp.add_tool(plain)
+        client = (await lab.connect()).client
+        sent = len(lab.trace.exchanges)
+        with pytest.raises(TypeError, match=r"is a lone surrogate, no Unicode character \(RFC 8259 §8\.2\)$"):
+            await client.call_tool(tool, arguments)
+        assert len(lab.trace.exchanges) == sent

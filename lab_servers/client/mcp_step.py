@@ -160,7 +160,15 @@ class McpStep(RefreshStep, StepUpStep, NoUserSteps):
                 "call_tool's arguments are a dict of the tool's parameters, such as {'text': 'buy milk'}", arguments
             )
         try:  # what cannot be sent as JSON (RFC 8259 §6: no NaN) failed in the step, blamed on the server
-            json.dumps(arguments, allow_nan=False)
+            # A lone surrogate is no Unicode character, and JSON text is Unicode in UTF-8 (RFC 8259
+            # §8.1, §8.2): escaped as \ud800 the server refused it (-32700), and mirrored into an
+            # Mcp-Param header (or the name into Mcp-Name) it failed to encode, as "unexpected response".
+            json.dumps([name, arguments], allow_nan=False, ensure_ascii=False).encode()
+        except UnicodeEncodeError as error:
+            raise TypeError(
+                f"call_tool's name and arguments are sent as JSON text, in UTF-8: {error.object[error.start : error.end]!r} "
+                "is a lone surrogate, no Unicode character (RFC 8259 §8.2)"
+            ) from None
         except (TypeError, ValueError) as error:
             raise TypeError(
                 f"call_tool's arguments are sent as JSON: strings, numbers (not NaN or Infinity, RFC 8259 §6), lists, dicts ({error})"
