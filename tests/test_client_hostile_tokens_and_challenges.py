@@ -128,7 +128,53 @@ async def test_a_400_unsupported_protocol_version_to_a_request_without_a_token_n
     ) as raised:
         await _run(lab, UnchallengingServer(first), 1, revision=revision)
     assert "it speaks MCP 2026-09-30" in str(raised.value)
-    assert str(raised.value).endswith(f"this client speaks only {revision} (2026-07-28 basic/versioning §4)")
+    # A 2026-07-28 client speaks the initialize-era versions too, none of which the server lists.
+    speaks = (
+        "only 2025-11-25"
+        if revision == "2025-11-25"
+        else "2026-07-28 and, by initialize, 2025-03-26, 2025-06-18, 2025-11-25"
+    )
+    assert str(raised.value).endswith(f"this client speaks {speaks} (2026-07-28 basic/versioning §4)")
+
+
+class VersionRefusingServer(HostileServer):
+    """A server that has chosen not to support 2026-07-28 and says so as basic/versioning asks:
+    -32022 with the versions it supports in data.supported; initialize-era requests as usual."""
+
+    def __init__(self, supported: list[str], with_token_only: bool = False) -> None:
+        super().__init__()
+        self.supported, self.with_token_only = supported, with_token_only
+
+    async def mcp(self, request: Request) -> Response:
+        message, token = json.loads(await request.body()), "authorization" in request.headers
+        if request.headers.get("mcp-protocol-version") == "2026-07-28" and (token or not self.with_token_only):
+            error = {"code": -32022, "message": "Unsupported protocol version",
+                     "data": {"supported": self.supported, "requested": "2026-07-28"}}  # fmt: skip
+            return _json({"jsonrpc": "2.0", "id": message.get("id"), "error": error}, 400)
+        if token and message["method"] == "initialize":
+            result = {"protocolVersion": "2025-11-25", "capabilities": {}, "serverInfo": {"name": "s", "version": "1"}}
+            return _json({"jsonrpc": "2.0", "id": message["id"], "result": result})
+        if token and "id" not in message:
+            return Response(status_code=202)  # notifications/initialized
+        return await super().mcp(request)
+
+
+@pytest.mark.parametrize("with_token_only", [False, True], ids=["step-1", "step-7"])
+async def test_a_minus_32022_listing_a_version_the_client_speaks_by_initialize_is_answered_in_that_era(
+    lab: Lab, with_token_only: bool
+) -> None:
+    # basic/versioning: "The client SHOULD select a mutually supported version from the supported
+    # list and retry the request". For a 2026-07-28 client, 2025-11-25 is initialize's; it was
+    # told that the server speaks 2025-11-25 "(no initialize; ...)" and it "only 2026-07-28".
+    client = await _run(lab, VersionRefusingServer(["2025-11-25"], with_token_only), 7, revision="2026-07-28")
+    fell_back = client.records[6 if with_token_only else 0]
+    assert client.state.era == "legacy" and client.state.protocol_version == "2025-11-25"
+    assert fell_back.notes == [
+        "the server answered -32022 and supports MCP 2025-11-25, which this client speaks by initialize: falling "
+        "back to initialize (2026-07-28 basic/versioning: the client SHOULD select a mutually supported version and "
+        "retry)"
+    ]
+    assert client.state.whoami == {"sub": "alice"}
 
 
 async def test_the_client_gives_up_after_two_step_ups(lab: Lab) -> None:

@@ -45,3 +45,27 @@ def test_a_legacy_client_is_told_the_versions_the_server_lists_only_as_the_strin
 ) -> None:
     reason = describe_modern_error({"code": -32022, "message": "Unsupported", "data": data}, "2025-11-25")
     assert named in reason and reason.endswith("this client speaks only 2025-11-25 (2026-07-28 basic/versioning §4)")
+
+
+@pytest.mark.parametrize(
+    ("supported", "said"),
+    [
+        (["2026-09-30"], "it speaks MCP 2026-09-30 (no initialize; MCP-Protocol-Version on every request)"),
+        (["2024-11-05"], "it speaks MCP 2024-11-05, and"),  # an initialize-era version: initialize it has
+        ([], "it names no version it supports (no data.supported)"),
+        (None, "it names no version it supports (no data.supported)"),
+    ],
+    ids=["modern", "initialize-era", "empty", "absent"],
+)
+def test_a_2026_07_28_client_refused_for_its_version_is_told_what_each_side_speaks(
+    supported: list[str] | None, said: str
+) -> None:
+    # Not "it speaks MCP 2026-07-28 (no initialize; ...)" of a server that just refused 2026-07-28,
+    # nor that a client which falls back to initialize (versioning §4) "speaks only 2026-07-28".
+    data = {} if supported is None else {"supported": supported}
+    error = {"code": -32022, "message": "Unsupported", "data": data}
+    reason = describe_modern_error(error, "2026-07-28", ("2025-03-26", "2025-06-18", "2025-11-25"))
+    assert said in reason and reason.endswith(
+        "this client speaks 2026-07-28 and, by initialize, 2025-03-26, 2025-06-18, 2025-11-25 "
+        "(2026-07-28 basic/versioning §4)"
+    )

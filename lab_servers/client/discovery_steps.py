@@ -14,7 +14,7 @@ from ..wellknown import AUTHORIZATION_SERVER, origin
 from .base import ClientBase, StepRun
 from .discovery import authorization_server_metadata_urls, protected_resource_metadata_urls
 from .records import StepError, StepRecord
-from .revisions import describe_modern_error, modern_error
+from .revisions import describe_modern_error, initialize_fallback, modern_error
 from .server_data import receive, server_json, server_url, shown
 from .streamable_http import json_rpc_response
 from .www_authenticate import bearer_challenge
@@ -28,11 +28,14 @@ class DiscoverySteps(ClientBase):
             if self.state.era is None:
                 self.state.era = "modern" if self.revision.modern_transport else "legacy"
             response = await self._first_unauthorized()
-            if response.status_code == 400 and self.state.era == "modern" and modern_error(response) is None:
-                # versioning §4: a 400 that is not a modern error means a legacy server. Fall back.
-                step.notes.append(
-                    "the modern request got a legacy 400: falling back to initialize (2026-07-28 versioning §4)"
-                )
+            # versioning §4: a 400 that is not a modern error means a legacy server, and a -32022
+            # may list a version this client speaks by initialize. Fall back.
+            fallback = self.state.era == "modern" and initialize_fallback(
+                response, self.spoken_versions,
+                "the modern request got a legacy 400: falling back to initialize (2026-07-28 versioning §4)",
+            )  # fmt: skip
+            if fallback:
+                step.notes.append(fallback)
                 self.state.era = "legacy"
                 response = await self._first_unauthorized()
             if response.status_code != 401:
@@ -67,8 +70,10 @@ class DiscoverySteps(ClientBase):
         if modern is not None and (self.state.era == "legacy" or modern["code"] == UNSUPPORTED_PROTOCOL_VERSION):
             # A modern error is a newer server (2026-07-28 streamable-http, "Backward
             # Compatibility"): to an initialize, any of them; to a modern request, -32022 alone
-            # says the server speaks versions this client does not.
-            return describe_modern_error(modern, self.revision.version)
+            # says the server speaks versions this client does not (step 1 fell back to
+            # initialize when it listed one this client speaks there).
+            by_initialize = self.spoken_versions if self.revision.modern_transport else ()
+            return describe_modern_error(modern, self.revision.version, by_initialize)
         if 200 <= status < 300:
             return "the server answered without one, so it requires no authorization"
         if status == 404:

@@ -16,7 +16,7 @@ from .no_user_steps import NoUserSteps
 from .pagination import every_page
 from .records import StepRecord, TokenRequestFailed
 from .refresh_step import RefreshStep
-from .revisions import describe_modern_error, modern_error
+from .revisions import describe_modern_error, initialize_fallback, modern_error
 from .server_data import ServerDataRefused, member, server_json, shown
 from .step_up import StepUpStep
 from .streamable_http import json_rpc_response
@@ -83,13 +83,17 @@ class McpStep(RefreshStep, StepUpStep, NoUserSteps):
             listed: dict[str, Any] | None = None
             if self.state.era == "modern":
                 # 2026-07-28: no initialize (SEP-2575). The first request is the real one; a legacy
-                # server answers it with a 400 that is not a modern error: fall back (versioning §4).
+                # server answers it with a 400 that is not a modern error, and a server that speaks
+                # an initialize-era version this client does too may list it in a -32022: fall back
+                # (versioning §4).
                 message = self._request("tools/list", {})
                 response = await self._post_mcp(message, token)
-                if response.status_code == 400 and modern_error(response) is None:
-                    step.notes.append(
-                        "the server answered a modern request with a legacy 400: falling back to initialize (versioning §4)"
-                    )
+                fallback = initialize_fallback(
+                    response, self.spoken_versions,
+                    "the server answered a modern request with a legacy 400: falling back to initialize (versioning §4)",
+                )  # fmt: skip
+                if fallback:
+                    step.notes.append(fallback)
                     self.state.era = "legacy"
                 else:
                     listed = await self._list_tools(step.notes, message, first=response)

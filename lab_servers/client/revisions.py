@@ -15,6 +15,7 @@ modern errors means a modern server, anything else means a legacy one, and it fa
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -23,6 +24,7 @@ from ..error_text import told
 from ..revisions import (
     CLIENT_CAPABILITIES_META,
     CLIENT_INFO_META,
+    HANDSHAKE_VERSIONS,
     HEADER_MISMATCH,
     MISSING_REQUIRED_CLIENT_CAPABILITY,
     NAME_BEARING,
@@ -78,13 +80,53 @@ def modern_error(response: httpx.Response) -> dict[str, Any] | None:
     return None
 
 
-def describe_modern_error(error: dict[str, Any], client_version: str) -> str:
-    """A step error's reason that names the revision mismatch."""
-    supported = (error.get("data") or {}).get("supported") if isinstance(error.get("data"), dict) else None
+def supported_versions(error: dict[str, Any]) -> list[str] | None:
+    """The versions a modern error's data.supported lists (-32022's UnsupportedProtocolVersionError
+    data), or None when it lists none: a server's list, used only as the strings it must be."""
+    supported = error["data"].get("supported") if isinstance(error.get("data"), dict) else None
     if not isinstance(supported, list) or not all(isinstance(version, str) for version in supported):
-        supported = None  # a server's list shown to the user: only as the strings it must be
+        return None
+    return supported
+
+
+def initialize_fallback(response: httpx.Response, by_initialize: Sequence[str], legacy_400: str) -> str | None:
+    """Why a 2026-07-28 client goes back to initialize after `response` to a modern request, or
+    None when it does not: a 400 that is no modern error is a legacy server's (versioning §4,
+    said as `legacy_400`); a -32022 listing versions the client speaks by initialize names a
+    version both speak: basic/versioning, Version Negotiation, "The client SHOULD select a
+    mutually supported version from the supported list and retry the request"."""
+    if response.status_code != 400:
+        return None
+    error = modern_error(response)
+    if error is None:
+        return legacy_400
+    listed = supported_versions(error) if error["code"] == UNSUPPORTED_PROTOCOL_VERSION else None
+    mutual = [version for version in listed or () if version in by_initialize]
+    if not mutual:
+        return None
     return (
-        f"the server answered {error.get('code')} ({told(error.get('message'))}): it speaks MCP "
-        f"{', '.join(supported) if supported else '2026-07-28'} (no initialize; MCP-Protocol-Version on every "
-        f"request), and this client speaks only {client_version} (2026-07-28 basic/versioning §4)"
+        f"the server answered -32022 and supports MCP {', '.join(mutual)}, which this client speaks by initialize: "
+        "falling back to initialize (2026-07-28 basic/versioning: the client SHOULD select a mutually supported "
+        "version and retry)"
+    )
+
+
+def describe_modern_error(error: dict[str, Any], client_version: str, by_initialize: Sequence[str] = ()) -> str:
+    """A step error's reason that names the revision mismatch: the versions the server speaks, and
+    the ones this client speaks: `client_version` and, for a 2026-07-28 client, `by_initialize`."""
+    supported = supported_versions(error)
+    if not supported and by_initialize and error.get("code") == UNSUPPORTED_PROTOCOL_VERSION:
+        # A 2026-07-28 request refused for its version: 2026-07-28 is the one version not spoken.
+        speaks = "it names no version it supports (no data.supported)"
+    else:
+        listed = supported or ["2026-07-28"]  # a modern error names a server from 2026-07-28 on
+        speaks = f"it speaks MCP {', '.join(listed)}"
+        if not any(version in HANDSHAKE_VERSIONS for version in listed):
+            speaks += " (no initialize; MCP-Protocol-Version on every request)"
+    client = f"only {client_version}"
+    if by_initialize:
+        client = f"{client_version} and, by initialize, {', '.join(by_initialize)}"
+    return (
+        f"the server answered {error.get('code')} ({told(error.get('message'))}): {speaks}, and this client speaks "
+        f"{client} (2026-07-28 basic/versioning §4)"
     )
