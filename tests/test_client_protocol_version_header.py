@@ -327,3 +327,42 @@ async def test_a_version_the_client_does_not_speak_at_an_initialize_let_through_
     with pytest.raises(StepError, match=r"^step 1 \(challenge\): .*'1999-01-01'.*Version Negotiation"):
         await _run(lab, SessionServer(version="1999-01-01", open_initialize=True), 1, revision="2025-11-25")
     assert _carried(lab) == [("initialize", None)]
+
+
+class EndingUnauthorized(SessionServer):
+    """A SessionServer with `open_initialize` that answers step 1's tools/list, in a session of
+    `ended`, 404: it ended the session between the notification and the request."""
+
+    def __init__(self) -> None:
+        super().__init__(open_initialize=True)
+
+    async def mcp(self, request: Request) -> Response:
+        method = json.loads(await request.body()).get("method")
+        if method == "tools/list" and request.headers.get("mcp-session-id") in self.ended:
+            return Response(status_code=404)
+        return await super().mcp(request)
+
+
+async def test_a_404_in_the_session_step_1_opened_starts_a_new_session_there_too(lab: Lab) -> None:
+    # Session Management: "When a client receives HTTP 404 in response to a request containing an
+    # Mcp-Session-Id, it MUST start a new session". Step 1 read that 404 as "no MCP endpoint or
+    # method at this URL", at the URL that had just served its initialize.
+    server = EndingUnauthorized()
+    server.ended = ("sess-1",)
+    client = await _run(lab, server, 1, revision="2025-11-25")
+    assert _carried(lab) == [("initialize", None), ("notifications/initialized", "sess-1"), ("tools/list", "sess-1"),
+                             ("initialize", None), ("notifications/initialized", "sess-2"), ("tools/list", "sess-2")]  # fmt: skip
+    assert client.records[0].notes == [
+        "the server answered 404 in the session its initialize opened: the session ended, and the client starts a "
+        "new one (MCP Streamable HTTP, Session Management)"
+    ]
+
+
+async def test_a_server_that_ends_step_1s_new_session_too_fails_it_saying_the_sessions_ended(lab: Lab) -> None:
+    server = EndingUnauthorized()
+    server.ended = ("sess-1", "sess-2")
+    with pytest.raises(StepError, match=r"^step 1 \(challenge\): .*got 404: the server ended the session its "
+                                        r"initialize opened, and the new one too \(MCP Streamable HTTP, Session "
+                                        r"Management\), which says nothing about authorization$"):  # fmt: skip
+        await _run(lab, server, 1, revision="2025-11-25")
+    assert [method for method, _ in _carried(lab)].count("initialize") == 2

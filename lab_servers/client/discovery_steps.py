@@ -27,7 +27,7 @@ class DiscoverySteps(ClientBase):
         with self._step(1) as step:
             if self.state.era is None:
                 self.state.era = "modern" if self.revision.modern_transport else "legacy"
-            response = await self._first_unauthorized()
+            response = await self._first_unauthorized(step.notes)
             # versioning §4: a 400 that is not a modern error means a legacy server, and a -32022
             # may list a version this client speaks by initialize. Fall back.
             fallback = self.state.era == "modern" and initialize_fallback(
@@ -37,7 +37,7 @@ class DiscoverySteps(ClientBase):
             if fallback:
                 step.notes.append(fallback)
                 self.state.era = "legacy"
-                response = await self._first_unauthorized()
+                response = await self._first_unauthorized(step.notes)
             if response.status_code != 401:
                 raise step.fail(f"expected 401 from an MCP request without a token, got {response.status_code}: "
                                 f"{self._no_challenge(response)}")  # fmt: skip
@@ -76,6 +76,9 @@ class DiscoverySteps(ClientBase):
             return describe_modern_error(modern, self.revision.version, by_initialize)
         if 200 <= status < 300:
             return "the server answered without one, so it requires no authorization"
+        if status == 404 and _in_session(response):
+            return ("the server ended the session its initialize opened, and the new one too (MCP Streamable HTTP, "
+                    "Session Management), which says nothing about authorization")  # fmt: skip
         if status == 404:
             return "no MCP endpoint or method at this URL, which says nothing about authorization"
         if status >= 500:
@@ -85,7 +88,20 @@ class DiscoverySteps(ClientBase):
             "so nothing says whether the server requires authorization"
         )
 
-    async def _first_unauthorized(self) -> httpx.Response:
+    async def _first_unauthorized(self, notes: list[str]) -> httpx.Response:
+        """The first answer that is no way on without a token. A 404 to a request carrying the
+        session the initialize opened says the server ended that session: Streamable HTTP,
+        Session Management, "When a client receives HTTP 404 in response to a request containing
+        an Mcp-Session-Id, it MUST start a new session". Once, as step 7 does: a server that ends
+        the new one too is answered as it answered (`_no_challenge`)."""
+        response = await self._unauthorized_requests()
+        if response.status_code == 404 and _in_session(response):
+            notes.append("the server answered 404 in the session its initialize opened: the session ended, and the "
+                         "client starts a new one (MCP Streamable HTTP, Session Management)")  # fmt: skip
+            response = await self._unauthorized_requests()
+        return response
+
+    async def _unauthorized_requests(self) -> httpx.Response:
         # A server may let initialize through and protect only what follows: go on without a
         # token until the first 401 (the conformance scope scenarios do exactly this). A
         # 2026-07-28 client has no initialize to send (SEP-2575).
@@ -284,3 +300,8 @@ def _initialize_result(response: httpx.Response, request_id: int, version: str) 
     except ValueError:  # ServerDataRefused too
         return None
     return result if isinstance(result, dict) else None
+
+
+def _in_session(response: httpx.Response) -> bool:
+    """Whether `response` answers a request that carried an Mcp-Session-Id."""
+    return "Mcp-Session-Id" in response.request.headers
