@@ -43,7 +43,9 @@ rules about a request it parsed are the server's, and some about a request it is
   (`serve_sockets.LimitedH11Protocol` answers, before h11 parses it).
 - §6.1: "A server that receives a request message with a transfer coding it does not understand
   SHOULD respond with 501 (Not Implemented)"; h11, which decodes chunked alone, answered 400.
-  `unknown_transfer_coding` reads the whole head, answered as the 414 is.
+  `unknown_transfer_coding` reads the whole head, answered as the 414 is. RFC 9110 §5.6.1.2: a
+  recipient "MUST parse and ignore a reasonable number of empty list elements"; h11 refused
+  `Transfer-Encoding: chunked,` 400, and `chunked_listed_plainly` hands it `chunked` instead.
 
 `Rfc9112`'s refusals have the guarded server's shape at the path (`error_text.Refusal`), as its
 other gates' refusals do; the 414 and 431 are plain text, written below h11 as its 408 and 503.
@@ -177,6 +179,38 @@ def unknown_transfer_coding(arrived: bytes) -> str | None:
     return None
 
 
+def chunked_listed_plainly(arrived: bytes) -> bytes | None:
+    """`arrived` with its head's Transfer-Encoding field lines made one, `Transfer-Encoding:
+    chunked`, when they list chunked once among empty elements (`chunked,`, `, chunked`, or a line
+    of them beside one that names it); else None: nothing to rewrite, or a head not whole, an
+    HTTP/1.0 request's, a field line continued (obs-fold) or a list h11 is to refuse as it stands.
+    RFC 9110 §5.6.1.2: "a recipient MUST parse and ignore a reasonable number of empty list
+    elements" (`unknown_transfer_coding` does); h11 takes the field's value whole, and refused
+    anything but `chunked` itself, or named twice, as framing it cannot read (§6.3: a 400)."""
+    end = _END_OF_HEAD.search(arrived)
+    if end is None:
+        return None
+    request_line, *fields = arrived[: end.start()].split(b"\n")
+    if not request_line.rstrip(b"\r").endswith(b" HTTP/1.1"):
+        return None
+    at: list[int] = []
+    listed: list[bytes] = []
+    for index, line in enumerate(fields):
+        name, colon, value = line.partition(b":")
+        if colon and name.lower() == b"transfer-encoding":
+            at.append(index)
+            listed += [member.strip(b" \t\r") for member in value.split(b",")]
+    codings = [coding for coding in listed if coding]
+    continued = any(fields[index + 1 : index + 2] and fields[index + 1][:1] in (b" ", b"\t") for index in at)
+    if len(codings) != 1 or continued or (len(at) == 1 and listed == codings):
+        return None  # h11 reads it as it stands: `chunked`, or a 400 `unparsable_request` explains
+    first = fields[at[0]]
+    one = first.partition(b":")[0] + b": " + codings[0] + (b"\r" if first.endswith(b"\r") else b"")
+    kept = [line for index, line in enumerate(fields) if index not in at]
+    kept.insert(at[0], one)
+    return b"\n".join([request_line, *kept]) + arrived[end.start() :]
+
+
 # §2.2: the empty lines a server ignores before a request line, at most, counted afresh for each
 # request: Apache httpd's limit (DEFAULT_LIMIT_BLANK_LINES). A client adds one at most, the CRLF
 # after a POST's body (RFC 2616 §4.1 tells of it); past ten they are no client's robustness but a
@@ -197,7 +231,6 @@ def empty_lines_before(arrived: bytes, at_most: int) -> tuple[int, int]:
 # received.", which names no rule: a client could not tell a bad Content-Length from a bad chunk.
 _H11_REFUSALS = (
     ("illegal request line", "the request line is not `method SP request-target SP HTTP-version` in visible ASCII (RFC 9112 §3: an invalid request-line SHOULD be answered 400)"),
-    ("no request line received", f"more than {MAX_EMPTY_LINES} empty lines came before the request line (RFC 9112 §2.2: a server SHOULD ignore at least one; this one ignores {MAX_EMPTY_LINES})"),
     ("continuation line at start of headers", "the first field line begins with whitespace (RFC 9112 §2.2: a recipient MUST reject such a message or ignore the line)"),
     ("Missing mandatory Host", "an HTTP/1.1 request has no Host field (RFC 9112 §3.2: a server MUST answer 400)"),
     ("Found multiple Host", "the request has more than one Host field (RFC 9112 §3.2: a server MUST answer 400)"),
@@ -205,18 +238,36 @@ _H11_REFUSALS = (
     ("bad Content-Length", "Content-Length is not a number of octets, 1*DIGIT (RFC 9110 §8.6; at most 20 digits here), so the request has no length (RFC 9112 §6.3: a server MUST answer 400 and close the connection)"),
     ("illegal chunk header", "a chunk's size line is not chunk-size [ chunk-ext ] CRLF, its size in hexadecimal, of at most 20 digits here (RFC 9112 §7.1)"),
     ("malformed chunk footer", "a chunk's data is not followed by CRLF where its chunk-size says it ends (RFC 9112 §7.1)"),
-    ("Receive buffer too long", "a chunk's size line or the trailer section grew past what this server reads of one (RFC 9112 §7.1.1; RFC 9110 §5.4: a server MUST answer a 4xx)"),
+    ("Receive buffer too long", "a chunk's size line or the trailer section grew past what this server reads of one (RFC 9112 §7.1, §7.1.2; RFC 9110 §5.4: a server MUST answer a 4xx)"),
     ("peer unexpectedly closed", "the client closed its side of the connection before the request was whole (RFC 9112 §8: an incomplete request)"),
     ("peer closed connection without sending complete message body", "the client closed its side of the connection before the body was whole (RFC 9112 §8: an incomplete request)"),
 )  # fmt: skip
 
 
-def unparsable_request(h11_error: str, head: bytes) -> str:
+def unparsable_request(h11_error: str, head: bytes, empty_lines: int = 0) -> str:
     """Why a request h11 could not parse (`h11_error`, its message) is answered 400, naming the
-    rule; `head` is what arrived of the request's head, read for which field broke it. A message
+    rule; `head` is what arrived of the request's head, read for which field broke it, and
+    `empty_lines` how many empty lines were dropped before it (`empty_lines_before`). A message
     not listed (another h11's) gets the rule every one of them breaks."""
     request_line, *fields = head_lines(head) or [""]
     read = [(name.lower(), colon, value) for name, colon, value in (line.partition(":") for line in fields)]
+    if h11_error.startswith("no request line received"):  # h11 met an empty line where one was due
+        if empty_lines >= MAX_EMPTY_LINES:
+            return (
+                f"more than {MAX_EMPTY_LINES} empty lines came before the request line (RFC 9112 §2.2: a server"
+                f" SHOULD ignore at least one; this one ignores {MAX_EMPTY_LINES})"
+            )
+        return "an empty line came where the request line was due (RFC 9112 §2.2, §3)"
+    if h11_error.startswith("conflicting Content-Length"):
+        lengths = {
+            length.strip(" \t") for name, _, value in read if name == "content-length" for length in value.split(",")
+        }
+        if len(lengths - {""}) <= 1:  # h11 read `2,` as two values, 2 and none
+            return (
+                "Content-Length is not a number of octets, 1*DIGIT, but a list with an empty element (RFC 9110 §8.6:"
+                " a recipient MAY reject a list as invalid; this one reads only one number, or one repeated), so the"
+                " request has no length (RFC 9112 §6.3: a server MUST answer 400 and close the connection)"
+            )
     if h11_error.startswith("illegal header line"):
         if any(colon and name != name.rstrip(" \t") for name, colon, _ in read):
             return (
@@ -230,9 +281,15 @@ def unparsable_request(h11_error: str, head: bytes) -> str:
     if h11_error.startswith(("multiple Transfer-Encoding", "Only Transfer-Encoding")):
         if request_line.endswith(" HTTP/1.0"):
             return "an HTTP/1.0 request has no Transfer-Encoding; its framing is faulty (RFC 9112 §6.1)"
-        codings = [c.strip(" \t").lower() for n, _, v in read if n == "transfer-encoding" for c in v.split(",")]
+        listed = [c.strip(" \t").lower() for n, _, v in read if n == "transfer-encoding" for c in v.split(",")]
+        codings = [coding for coding in listed if coding]  # RFC 9110 §5.6.1.2: empty elements are ignored
         if codings.count("chunked") > 1:
             return "chunked is applied more than once (RFC 9112 §6.1: a sender MUST NOT), so the body has no one framing (§6.3)"
+        if not codings:
+            return (
+                "Transfer-Encoding names no transfer coding, so chunked is not the final one and the body has no"
+                " one framing (RFC 9112 §6.3: a server MUST answer 400 and close the connection)"
+            )
         return "Transfer-Encoding is not chunked, named once (RFC 9112 §6.1, §7), so the body has no one framing (§6.3)"
     for begins, why in _H11_REFUSALS:
         if h11_error.startswith(begins):

@@ -17,6 +17,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from .rfc9112 import (
     MAX_EMPTY_LINES,
     REQUEST_TARGET,
+    chunked_listed_plainly,
     empty_lines_before,
     oversized_head,
     unknown_transfer_coding,
@@ -99,12 +100,18 @@ class LimitedH11Protocol(H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        # Each request's target as h11 read it from its own request line: one call of
-        # handle_events may read a pipelined request after the one before it ended (an answer
-        # given before its body came), when `_head` still holds the first one's.
+        # Each request's head is judged, and kept, just before h11 parses it, and its target is
+        # kept as h11 read it from its own request line: one call of handle_events may read a
+        # pipelined request after the one before it ended (an answer given before its body came),
+        # uvicorn's own loop turning to it (`start_next_cycle` on the late EndOfMessage) without
+        # returning here. Judged in handle_events alone, that request skipped every check (the CRLF
+        # after the body was an eleventh empty line's 400, an unknown transfer coding no 501), and
+        # its 400 was traced with the head before it.
         next_event = self.conn.next_event
 
         def reading_targets() -> Any:
+            if self.conn.their_state is h11.IDLE and not self._head_admitted():
+                return h11.NEED_DATA
             try:
                 event = next_event()
             except h11.RemoteProtocolError as error:  # uvicorn keeps none of its words
@@ -125,29 +132,11 @@ class LimitedH11Protocol(H11Protocol):
             self._deadline = self.loop.call_later(self.request_deadline, self._deadline_passed)
 
     def handle_events(self) -> None:
-        # Called for every read and when a kept connection turns to its next (pipelined) request:
-        # a head is judged whole before h11 parses it, however it was split across reads.
-        if self.conn.their_state is h11.IDLE:
-            arrived = self._drop_empty_lines(self.conn.trailing_data[0])
-            # Kept before h11 reads it: a head it cannot parse is gone from its buffer when it says so.
-            self._head = arrived[:MAX_REQUEST_HEAD_BYTES]
-            too_large = oversized_head(arrived, MAX_REQUEST_HEAD_BYTES)
-            if too_large is not None:
-                what = "request line" if too_large == 414 else "request line and headers"
-                self._answer_and_close(
-                    too_large, f"this server reads a {what} of at most {MAX_REQUEST_HEAD_BYTES} bytes"
-                )
-                return
-            coding = unknown_transfer_coding(arrived)
-            if coding is not None:
-                self._answer_and_close(
-                    501, f"this server implements no transfer coding {coding!r}, chunked alone (RFC 9112 §6.1, §7)"
-                )
-                return
+        # Called for every read and when a kept connection turns to its next (pipelined) request;
+        # each head is judged whole before h11 parses it, however it was split across reads
+        # (`_head_admitted`, from h11's `next_event`).
         before = self.scope
-        if self.conn.their_state is not h11.IDLE or self.conn.trailing_data[0] != b"\r":
-            # A CR alone may begin an empty line's CRLF; h11 would take it for a request line.
-            super().handle_events()
+        super().handle_events()
         if self.scope is not before and self._target is not None:
             # A request h11 has just read: its scope is new, its application's task not yet begun.
             # The target as its request line has it, for the trace: uvicorn's scope has no "?" of it.
@@ -155,16 +144,43 @@ class LimitedH11Protocol(H11Protocol):
         # A request is arriving while h11 waits for its body, or holds part of its head. Its
         # deadline starts with its first bytes (or with the connection), and ends once it is
         # whole, even when the application answered first; idle between requests, uvicorn's
-        # keep-alive timer applies instead.
+        # keep-alive timer applies instead. A connection closing (answered here) waits for nothing.
         their = self.conn.their_state
-        arriving = their is h11.SEND_BODY or (
-            their is h11.IDLE and (bool(self.conn.trailing_data[0]) or self._empty_lines > 0)
+        arriving = not self.transport.is_closing() and (
+            their is h11.SEND_BODY
+            or (their is h11.IDLE and (bool(self.conn.trailing_data[0]) or self._empty_lines > 0))
         )
         if arriving and self._deadline is None:
             self._deadline = self.loop.call_later(self.request_deadline, self._deadline_passed)
         elif not arriving and self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
+
+    def _head_admitted(self) -> bool:
+        """Whether h11 may parse what has arrived of the next request: False when this protocol
+        answered it (414 or 431: too long; 501: a transfer coding it does not implement) or when it
+        is a CR alone, which may begin an empty line's CRLF (h11 would take it for a request line)."""
+        arrived = self._drop_empty_lines(self.conn.trailing_data[0])
+        # Kept before h11 reads it: a head it cannot parse is gone from its buffer when it says so.
+        self._head = arrived[:MAX_REQUEST_HEAD_BYTES]
+        too_large = oversized_head(arrived, MAX_REQUEST_HEAD_BYTES)
+        if too_large is not None:
+            what = "request line" if too_large == 414 else "request line and headers"
+            self._answer_and_close(too_large, f"this server reads a {what} of at most {MAX_REQUEST_HEAD_BYTES} bytes")
+            return False
+        coding = unknown_transfer_coding(arrived)
+        if coding is not None:
+            self._answer_and_close(
+                501, f"this server implements no transfer coding {coding!r}, chunked alone (RFC 9112 §6.1, §7)"
+            )
+            return False
+        plain = chunked_listed_plainly(arrived)
+        if plain is not None:
+            # `chunked,`: h11 would refuse what RFC 9110 §5.6.1.2 says to read. The request's fields,
+            # as its application and the trace see them, are then h11's: `transfer-encoding: chunked`.
+            self.conn._receive_buffer.maybe_extract_at_most(len(arrived))
+            self.conn._receive_buffer += plain
+        return arrived != b"\r"
 
     def _drop_empty_lines(self, arrived: bytes) -> bytes:
         """What `arrived` holds after the empty lines h11 is not to see, each request's first
@@ -233,7 +249,7 @@ class LimitedH11Protocol(H11Protocol):
         # second response to one request, or bytes inside the first's body (RFC 9112 §6.3); the
         # connection is only closed, as the 408 does.
         if self._unanswered():
-            self._answer_and_close(400, unparsable_request(self._unparsable, self._head))
+            self._answer_and_close(400, unparsable_request(self._unparsable, self._head, self._empty_lines))
         else:
             self.transport.close()
 

@@ -13,6 +13,7 @@ from starlette.responses import Response
 from lab_servers.rfc9112 import (
     MAX_EMPTY_LINES,
     Rfc9112,
+    chunked_listed_plainly,
     empty_lines_before,
     head_lines,
     method_and_target,
@@ -151,3 +152,57 @@ def test_what_h11_cannot_parse_is_refused_for_the_rule_it_breaks_or_for_rfc_9112
         unparsable_request("something h11 says one day", b"")
         == "the request is not an HTTP/1.1 message this server can parse (RFC 9112 §2.1)"
     )
+
+
+def test_eleven_empty_lines_are_named_only_where_ten_were_counted() -> None:
+    """h11 says "no request line received" of any empty line it meets where a request line was
+    due: past the ten `serve_sockets` drops, or where a request was read without them (uvicorn's
+    own loop, after a body its answer came before); only the first is an eleventh."""
+    assert "more than 10 empty lines" in unparsable_request("no request line received", b"", MAX_EMPTY_LINES)
+    said = unparsable_request("no request line received", b"\r\nGET / HTTP/1.1\r\n", 1)
+    assert said == "an empty line came where the request line was due (RFC 9112 §2.2, §3)"
+
+
+def test_a_content_length_with_an_empty_element_is_one_malformed_value_not_two_that_differ() -> None:
+    """RFC 9110 §8.6: Content-Length = 1*DIGIT; h11 reads `2,` as the values 2 and none, which
+    "conflicting Content-Length" calls two lengths. Two numbers that differ are that; `2,` is not."""
+    malformed = unparsable_request(
+        "conflicting Content-Length headers", b"POST / HTTP/1.1\r\nContent-Length: 2,\r\n\r\n"
+    )
+    assert malformed.startswith("Content-Length is not a number of octets, 1*DIGIT, but a list with an empty element")
+    differ = unparsable_request(
+        "conflicting Content-Length headers", b"POST / HTTP/1.1\r\nContent-Length: 2, 3\r\n\r\n"
+    )
+    assert differ.startswith("the request's Content-Length values differ")
+
+
+def test_a_trailer_section_too_long_cites_the_trailer_section_s_rule() -> None:
+    # RFC 9112 §7.1.2 is the trailer section; §7.1.1 is chunk extensions.
+    assert "(RFC 9112 §7.1, §7.1.2;" in unparsable_request("Receive buffer too long", b"")
+
+
+@pytest.mark.parametrize(
+    ("fields", "plain"),
+    [(b"Transfer-Encoding: chunked,\r\n", b"Transfer-Encoding: chunked\r\n"),
+     (b"transfer-encoding: , Chunked ,\r\n", b"transfer-encoding: Chunked\r\n"),
+     (b"X: 1\r\nTransfer-Encoding: ,\r\nY: 2\r\nTransfer-Encoding: chunked\r\n", b"X: 1\r\nTransfer-Encoding: chunked\r\nY: 2\r\n"),
+     (b"Transfer-Encoding:chunked,\n", b"Transfer-Encoding: chunked\n")],
+    ids=["after", "around", "two-lines", "bare-lf"],
+)  # fmt: skip
+def test_chunked_among_empty_list_elements_is_handed_to_h11_as_chunked(fields: bytes, plain: bytes) -> None:
+    """RFC 9110 §5.6.1.2: "a recipient MUST parse and ignore a reasonable number of empty list
+    elements"; h11 reads Transfer-Encoding's value whole and refuses all but `chunked`."""
+    line, body = b"POST /mcp HTTP/1.1\r\nHost: h\r\n", b"\r\n2\r\n{}\r\n0\r\n\r\n"
+    assert chunked_listed_plainly(line + fields + body) == line + plain + body
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [b"Transfer-Encoding: chunked\r\n", b"Transfer-Encoding: ,\r\n", b"Transfer-Encoding: chunked, chunked,\r\n",
+     b"Transfer-Encoding: chunked,\r\n ,\r\n", b"Content-Length: 2\r\n"],
+    ids=["plain-already", "no-coding", "chunked-twice", "obs-fold", "no-field"],
+)  # fmt: skip
+def test_what_h11_is_to_read_or_refuse_as_it_stands_is_not_rewritten(fields: bytes) -> None:
+    assert chunked_listed_plainly(b"POST /mcp HTTP/1.1\r\nHost: h\r\n" + fields + b"\r\n") is None
+    assert chunked_listed_plainly(b"POST /mcp HTTP/1.0\r\nTransfer-Encoding: chunked,\r\n\r\n") is None  # §6.1: faulty
+    assert chunked_listed_plainly(b"POST /mcp HTTP/1.1\r\nTransfer-Encoding: chunked,\r\n") is None  # not whole yet

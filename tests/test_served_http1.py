@@ -707,8 +707,10 @@ async def test_more_than_ten_empty_lines_before_a_request_line_are_a_400_that_na
         (b"X: a\x00b\r\nContent-Length: 2\r\n", b"{}", "its value without CR, LF, NUL or other controls (RFC 9112 §5; RFC 9110 §5.1, §5.5)"),
         (b"Transfer-Encoding: chunked\r\n", b"f" * 24 + b"\r\nab\r\n0\r\n\r\n", "a chunk's size line is not chunk-size [ chunk-ext ] CRLF"),
         (b"Transfer-Encoding: chunked\r\n", b"1\r\nabc\r\n0\r\n\r\n", "a chunk's data is not followed by CRLF where its chunk-size says it ends (RFC 9112 §7.1)"),
+        (b"Content-Length: 2,\r\n", b"{}", "Content-Length is not a number of octets, 1*DIGIT, but a list with an empty element (RFC 9110 §8.6"),
+        (b"Transfer-Encoding: ,\r\n", b"0\r\n\r\n", "Transfer-Encoding names no transfer coding, so chunked is not the final one"),
     ],
-    ids=["two-lengths", "negative-length", "chunked-twice", "two-chunked-fields", "space-before-colon", "nul", "chunk-size-overflow", "chunk-overrun"],
+    ids=["two-lengths", "negative-length", "chunked-twice", "two-chunked-fields", "space-before-colon", "nul", "chunk-size-overflow", "chunk-overrun", "length-with-empty-element", "no-coding"],
 )  # fmt: skip
 async def test_a_request_h11_cannot_parse_is_answered_400_naming_the_rule_it_breaks(
     tls_dir: Path, fields: bytes, body: bytes, rule: str
@@ -724,3 +726,62 @@ async def test_a_request_h11_cannot_parse_is_answered_400_naming_the_rule_it_bre
     assert status == b"HTTP/1.1 400 Bad Request" and after == b""
     assert rule in said, said
     assert [(e.method, e.path, e.status, e.response_body) for e in exchanges] == [("POST", "/token", 400, said)]
+
+
+@pytest.mark.parametrize(
+    ("after_body", "status", "said", "traced"),
+    [
+        (b"\r\n" + b"GET /.well-known/oauth-protected-resource/mcp HTTP/1.1\r\nHost: {host}\r\n\r\n", b"200 OK", "authorization_servers", ("GET", "/.well-known/oauth-protected-resource/mcp", 200)),
+        (b"POST /mcp HTTP/1.1\r\nHost: {host}\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", b"501 Not Implemented", "no transfer coding 'gzip', chunked alone (RFC 9112 §6.1", ("POST", "/mcp", 501)),
+        (b"\r\n" * 11 + b"GET /jwks.json HTTP/1.1\r\nHost: {host}\r\n\r\n", b"400 Bad Request", "more than 10 empty lines came before the request line", ("GET", "/jwks.json", 400)),
+    ],
+    ids=["one-empty-line", "unknown-coding", "eleven-empty-lines"],
+)  # fmt: skip
+async def test_the_request_after_a_body_its_answer_came_before_is_read_as_every_request_is(
+    tls_dir: Path, after_body: bytes, status: bytes, said: str, traced: tuple[str, str, int]
+) -> None:
+    """RFC 9112 §2.2 (empty lines ignored), §6.1 (501 for a coding not understood) hold for each
+    request on a connection. A POST answered 401 from its headers, its body then coming with the
+    next request behind it, made uvicorn read that request in its own loop, past the checks: the
+    one CRLF a client adds after a body was an eleventh empty line's 400, closing the connection,
+    `gzip, chunked` a 400, and a 400 was traced with the POST's head."""
+    exchanges: list[Exchange] = []
+    both = asyncio.Event()
+
+    def keep(exchange: Exchange) -> None:
+        exchanges.append(exchange)
+        if len(exchanges) == 2:
+            both.set()
+
+    async with served(tls_dir, on_exchange=keep) as lab:
+        host = urlsplit(lab.mcp_url).netloc.encode()
+        reader, writer = await asyncio.open_connection(
+            *host.decode().rsplit(":", 1), ssl=trusting(tls_dir), server_hostname="127.0.0.1"
+        )
+        writer.write(b"POST /mcp HTTP/1.1\r\nHost: %s\r\nContent-Length: 2\r\n\r\n" % host)
+        assert (await _answer(reader))[0] == b"HTTP/1.1 401 Unauthorized"
+        await asyncio.sleep(1.2)  # past serve_trace.UNREAD_BODY_SECONDS: the 401 is complete
+        writer.write(b"{}" + after_body.replace(b"{host}", host))
+        answered, body = await _answer(reader)
+        await asyncio.wait_for(both.wait(), 10)
+        writer.close()
+    assert answered == b"HTTP/1.1 " + status and said in body.decode(), body
+    assert [(e.method, e.path, e.status) for e in exchanges] == [("POST", "/mcp", 401), traced]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [b"Transfer-Encoding: chunked,\r\n", b"Transfer-Encoding: , chunked\r\n", b"Transfer-Encoding: chunked\r\nTransfer-Encoding: ,\r\n", b"Transfer-Encoding: ,chunked , ,\r\n"],
+    ids=["after", "before", "a-line-of-them", "around"],
+)  # fmt: skip
+async def test_empty_elements_of_the_transfer_encoding_list_are_ignored(tls_dir: Path, fields: bytes) -> None:
+    """RFC 9110 §5.6.1.2: "a recipient MUST parse and ignore a reasonable number of empty list
+    elements"; h11 takes the field's value whole and refused `chunked,` as framing it cannot read.
+    Chunked it is: the registration endpoint reads the body and answers for what it says."""
+    head = b"POST /register HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n" + fields + b"\r\n"
+    async with served(tls_dir) as lab:
+        status, error, after = await exchange(
+            lab.issuer, head + b"2\r\n{}\r\n0\r\n\r\n", trusting(tls_dir), until_closed=True
+        )
+    assert status == b"HTTP/1.1 400 Bad Request" and after is None  # the endpoint's own 400, the connection kept
+    assert error["error"] == "invalid_redirect_uri"  # `{}` registers no client
