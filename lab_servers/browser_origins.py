@@ -124,9 +124,14 @@ class BrowserOrigins:
             await self.app(scope, receive, send)
             return
         if not self.origin_allowed(origin):
+            # "null" is an opaque origin's serialization (RFC 6454 §6.2), and so an origin; a value
+            # of neither form names none, a loopback host's with a port of six digits too.
+            named = "is neither the lab's own nor a loopback origin"
+            if origin != "null" and normalized_origin(origin) is None:
+                named = 'is no origin (RFC 6454 §7.1: scheme "://" host [ ":" port ], or null)'
             why = (
-                f"Origin {origin!r} is neither the lab's own nor a loopback origin: servers MUST validate the Origin"
-                " header (MCP Streamable HTTP, Security; DNS-rebinding protection)"
+                f"Origin {origin!r} {named}: servers MUST validate the Origin header (MCP Streamable HTTP,"
+                " Security; DNS-rebinding protection)"
             )
             await refuse(scope["path"], 403, why)(scope, receive, send)
             return

@@ -20,8 +20,13 @@ DEFAULT_PORTS = {"http": "80", "https": "443"}
 # ":" port unless it is the scheme's default (§6.2). Nothing else: no userinfo, path, query or
 # fragment. Read with `urlsplit`, `http://127.0.0.1:6274.evil.example` was host 127.0.0.1 with an
 # unread port, and `http://x@127.0.0.1` and `http://127.0.0.1?x` were loopback origins too.
+# A port is its number, up to five digits, with any leading zeros, as a Host field's is
+# (`normalized_authority`): a browser never sends them (§6.2 serializes the port as a decimal
+# number, as the WHATWG URL standard does), but refused in an Origin and read in a Host, one port
+# was two (`Host: 127.0.0.1:019300` served, `Origin: https://127.0.0.1:019300` refused as no
+# loopback origin). Read on both sides, each names the one port RFC 6454 §5 compares by number.
 SERIALIZED_ORIGIN = re.compile(
-    r"(?:http|https)://(?P<host>\[[0-9a-f:.]+\]|[^\[\]/?#@:\s]+)(?::[0-9]{1,5})?", re.IGNORECASE
+    r"(?:http|https)://(?P<host>\[[0-9a-f:.]+\]|[^\[\]/?#@:\s]+)(?::0*[0-9]{1,5})?", re.IGNORECASE
 )
 
 

@@ -77,6 +77,9 @@ ALLOWED = {
     "origin-case": "the MCP server's and the AS's Origin check takes an http(s) loopback origin with its scheme or host in "
     "upper case (`HTTP://LOCALHOST`), which the Fetch standard's serialized-origin never is (a browser lowercases both, "
     "RFC 6454 §6.2): the origin it names is the one a browser would send, and it is loopback either way",
+    "port-zeros": "the Origin check reads a port with more leading zeros than the Fetch standard's 1*5DIGIT holds "
+    "(`:019300`) as its number, as the Host check reads it (RFC 3986 §3.2.3: port = *DIGIT; RFC 6454 §5 compares "
+    "ports as numbers): a browser sends none, and refused in one field and read in the other, one port was two",
     "redirect-uri-policy": "the AS refuses URIs the grammar takes, on purpose: MCP §11.3 (https, or http on "
     "loopback), RFC 6749 §3.1.2 (no fragment), RFC 3986 §7.6 (userinfo), the WHATWG readings (rfc3986.py)",
 }
@@ -330,13 +333,20 @@ def _grammar_loopback_origin(text: str) -> bool:
 ORIGIN_JUDGE = Judge(
     lab=is_loopback_origin,
     grammar=_grammar_loopback_origin,
-    allowed=lambda text, lab, grammar: "origin-case" if lab and _grammar_loopback_origin(text.lower()) else None,
+    allowed=lambda text, lab, grammar: (
+        "origin-case"
+        if lab and _grammar_loopback_origin(text.lower())
+        else "port-zeros"
+        if lab and _grammar_loopback_origin(re.sub(r":0+(?=[0-9]+$)", ":", text))
+        else None
+    ),
 )
 ORIGIN_EDGES = [*HOSTILE, "http://localhost", "http://localhost:6274", "https://127.0.0.1:1", "http://[::1]:80", "http://[::1]",
                 "HTTP://LOCALHOST", "http://Localhost:1", "http://localhost:", "http://localhost:123456", "http://localhost/",
                 "http://localhost.", "http://127.0.0.01", "http://[0:0:0:0:0:0:0:1]", "ws://localhost", "null",
                 "http://x@localhost", "http://localhost?x", "http://127.0.0.1:6274.evil.example", "http://localhost ",
-                "http://::1", "http://localhost:+1", "http://localhost:\u0661"]  # fmt: skip
+                "http://::1", "http://localhost:+1", "http://localhost:\u0661", "http://localhost:019300",
+                "http://localhost:0000000080", "http://localhost:0123456"]  # fmt: skip
 
 
 def test_the_loopback_origin_check_agrees_with_fetch() -> None:

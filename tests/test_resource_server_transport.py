@@ -418,6 +418,8 @@ ORIGIN_READINGS = [
     ("https://mcp.example.com:0443", "https://mcp.example.com"),
     ("https://mcp.example.com:0444", "https://mcp.example.com:444"),  # RFC 6454 §4: the port is a number
     ("https://mcp.example.com:00", "https://mcp.example.com:0"),
+    ("https://mcp.example.com:000444", "https://mcp.example.com:444"),  # more zeros than five digits hold
+    ("https://mcp.example.com:019300", "https://mcp.example.com:19300"),
     ("https://mcp.example.com:99999", "https://mcp.example.com:99999"),  # no port a browser sends; as written
     ("https://mcp.example.com.", "https://mcp.example.com."),  # another name than mcp.example.com to a browser
     ("https://[::1]:443", "https://[::1]"),
@@ -428,6 +430,7 @@ NO_SERIALIZED_ORIGIN = [
     ("https://mcp.example.com/mcp", "https://mcp.example.com"),
     ("https://mcp.example.com:", "https://mcp.example.com"),
     ("https://mcp.example.com:x", "https://mcp.example.com:x"),
+    ("https://mcp.example.com:123456", "https://mcp.example.com:123456"),  # no port: six digits past its zeros
     ("https://[fe80::1%25eth0]", "https://[fe80::1%25eth0]"),
 ]
 
@@ -446,6 +449,15 @@ def test_a_port_written_with_leading_zeros_is_the_same_port_in_the_host_and_the_
     headers = [(b"host", b"MCP.example.com:0444"), (b"origin", b"https://mcp.example.com:0444")]
     own = wellknown.normalized_origin("https://mcp.example.com:444/mcp")
     assert rebinding_refusal(headers, (own.split("://")[1],), (own,), "https") is None
+
+
+@pytest.mark.parametrize("port", ["000444", "0000000444"])
+def test_a_port_with_more_leading_zeros_than_five_digits_hold_is_still_one_port_on_both_sides(port: str) -> None:
+    # The Host field read 000444 as 444 and the Origin field read it as no origin: one port was
+    # two, and a loopback origin (127.0.0.1:019300) was refused as no loopback origin.
+    headers = [(b"host", f"mcp.example.com:{port}".encode()), (b"origin", f"https://mcp.example.com:{port}".encode())]
+    assert rebinding_refusal(headers, ("mcp.example.com:444",), ("https://mcp.example.com:444",), "https") is None
+    assert browser_origins.is_loopback_origin(f"https://127.0.0.1:{port}")
 
 
 @pytest.mark.parametrize(

@@ -306,3 +306,20 @@ async def test_a_preflight_allows_only_mcp_param_names_that_are_field_names_and_
     assert allowed_headers(await _preflight([", ".join(many)]))[-MAX_PARAM_HEADERS - 1 :] == [
         "last-event-id", *many[:MAX_PARAM_HEADERS]
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("origin", "status", "said"),
+    [("https://127.0.0.1:019300", 200, ""), ("null", 403, "'null' is neither the lab's own nor a loopback origin"),
+     ("https://127.0.0.1:123456", 403, "'https://127.0.0.1:123456' is no origin (RFC 6454 section 7.1"),
+     ("https://127.0.0.1/mcp", 403, "is no origin (RFC 6454 section 7.1")],
+)  # fmt: skip
+async def test_an_origin_field_is_refused_for_what_it_is(origin: str, status: int, said: str) -> None:
+    # A port with leading zeros is its number, in an Origin as in a Host (rfc6454.SERIALIZED_ORIGIN):
+    # `https://127.0.0.1:019300` was refused as "neither the lab's own nor a loopback origin", and
+    # a value that is no origin at all is not called another one (an OAuth error_description is
+    # ASCII without `"`: RFC 6749 §5.2, `error_text`).
+    app = BrowserOrigins(_ok, own_origins=["https://lab.example"], any_host=True)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://x") as http:
+        response = await http.get("/", headers={"Origin": origin})
+    assert response.status_code == status and said in response.text, response.text
