@@ -402,6 +402,10 @@ async def test_a_client_credentials_client_does_not_carry_its_secret_to_an_autho
     await client.client_credentials()
     assert (await client.call_tool("whoami"))["structuredContent"]["sub"] == "nightly-job"
     lab.use_authorization_server(f"https://{second}")
+    before = len(client.records)
     with pytest.raises(StepError, match=r"^step 13 \(client-credentials\): .*MUST NOT be reused with another"):
         await client.call_tool("whoami")
     assert _sent(lab, "/token", second) == []
+    # Filed under the step it names, as every failure is: it was filed under the call's step 8 alone.
+    failed = [(r.number, r.name) for r in client.records[before:] if "error" in r.learned]
+    assert failed == [(13, "client-credentials"), (8, "call")]

@@ -117,10 +117,12 @@ async def test_the_enterprise_client_does_not_carry_its_secret_to_an_authorizati
     second = "auth2.example.com"
     lab.add_authorization_server(second, "93.184.215.21")
     lab.use_authorization_server(f"https://{second}")
-    start = len(lab.trace.exchanges)
+    start, before = len(lab.trace.exchanges), len(client.records)
     with pytest.raises(StepError, match=r"^step 12 \(jwt-bearer\): .*MUST NOT be reused with another"):
         await client.call_tool("whoami")
     assert not [e for e in lab.trace.exchanges[start:] if e.path == "/token"]
+    failed = [(r.number, r.name) for r in client.records[before:] if "error" in r.learned]
+    assert failed == [(12, "jwt-bearer"), (8, "call")]  # filed under the step it names, then the call's
 
 
 async def test_renewing_through_the_idp_without_a_sign_in_fails_step_11(lab: Lab) -> None:

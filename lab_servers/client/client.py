@@ -61,16 +61,19 @@ class LabClient(McpStep, RegistrationStep, DiscoverySteps):
         if self.state.grant in WITHOUT_A_USER:
             # A renewal or a move runs its step again, never the authorization code flow the client
             # did not register.
-            number, name = WITHOUT_A_USER[self.state.grant]
+            number, _name = WITHOUT_A_USER[self.state.grant]
             credentials = self.state.credentials
             if moved and credentials and credentials.client_id != self.client_metadata_url:
                 # SEP-2352: credentials the old AS issued (a secret above all) are never sent to
-                # another; a CIMD URL and its key are the client's own, portable to any AS.
-                raise StepError(number, name, (
-                    f"the resource moved from {shown(previous)} to {shown(self.state.issuer)}, and client "
-                    f"{shown(credentials.client_id)} was registered at the first: credentials MUST NOT be reused with "
-                    "another authorization server (MCP 2026-07-28, SEP-2352). Register this client there"
-                ))  # fmt: skip
+                # another; a CIMD URL and its key are the client's own, portable to any AS. Failed as
+                # the step it names, so that its record says so too: raised bare, it was filed under
+                # the call's step 8 alone while it read "step 13 (client-credentials)".
+                with self._step(number) as step:
+                    raise step.fail(
+                        f"the resource moved from {shown(previous)} to {shown(self.state.issuer)}, and client "
+                        f"{shown(credentials.client_id)} was registered at the first: credentials MUST NOT be reused "
+                        "with another authorization server (MCP 2026-07-28, SEP-2352). Register this client there"
+                    )
             # No user, no browser: the client asks again for itself, or the enterprise IdP for a
             # new ID-JAG (its registration has no authorization code flow to fall back on). At the
             # same AS, for the scope it had, as a refresh keeps it (RFC 6749 §6): asked for MCP §6's
