@@ -203,6 +203,34 @@ async def test_a_user_who_denies_consent_at_the_new_as_fails_the_call_at_step_5(
             await client.call_tool("whoami")
 
 
+async def test_a_call_after_the_user_denied_the_new_authorization_says_no_token_is_held_and_asks_the_user_again() -> (
+    None
+):
+    # The old AS's tokens were dropped with the move (RFC 6749 §10.4), and the user denied the new
+    # authorization: no token is held. A call made without one would only meet the 401 that starts
+    # an authorization (MCP §4.2), so the client asks again from step 5, saying why; it said "needs
+    # an access token from an earlier step; run the steps in order", though every step had run.
+    async with Lab(seed=0, capabilities=ASCapabilities(cimd=False)) as lab:
+        client = await moved_to_auth2(lab)
+        retire(lab)
+        client.decision = "deny"
+        with pytest.raises(StepError, match=r"^step 5 \(authorize\): .*access_denied"):
+            await client.call_tool("whoami")
+        assert client.state.access_token is None
+        client.decision = "approve"
+        before = len(client.records)
+        result = await client.call_tool("whoami")
+        assert result["structuredContent"]["iss"] == f"https://{AS2_HOST}"
+        records = client.records[before:]
+        assert [r.name for r in records] == ["authorize", "token", "call"]
+        assert records[-1].notes == [
+            "no access token is held: the tokens of 'https://auth.example.com' were dropped when the resource moved "
+            "to 'https://auth2.example.com', and the new authorization there did not complete (step 5 (authorize) "
+            "failed: the AS answered access_denied: the user denied the request); the client asks the user again "
+            "(MCP 2026-07-28, SEP-2352)"
+        ]
+
+
 async def test_an_as_that_answers_a_refresh_with_a_503_fails_the_call_at_step_9_and_nobody_is_asked_again(
     lab: Lab,
 ) -> None:

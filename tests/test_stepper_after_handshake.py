@@ -60,6 +60,23 @@ async def test_a_token_without_exp_expires_by_its_expires_in(stepper: HandshakeS
     assert stepper.error is None and [r.name for r in stepper.records[7:]] == ["refresh", "call"]
 
 
+async def test_a_token_with_neither_exp_nor_expires_in_is_said_to_have_no_expiry(
+    stepper: HandshakeStepper, lab: Lab
+) -> None:
+    # RFC 6749 §5.1 only RECOMMENDS expires_in: with no exp either, nothing says when the token
+    # expires, and the status line said "KeyError: 'expires_in'".
+    await complete_handshake(stepper)
+    stepper.client.state.tokens["access_token"] = "opaque-token-the-mcp-server-refuses"
+    del stepper.client.state.tokens["expires_in"]
+    before = lab.clock.now()
+    await click(stepper, "expire_button")
+    assert (
+        isinstance(stepper.error, ValueError)
+        and "no exp claim and its token response no expires_in" in stepper.status.value
+    )
+    assert lab.clock.now() == before and len(stepper.records) == 7  # nothing was called
+
+
 async def test_expire_on_a_wall_clock_says_why_and_leaves_the_buttons_working() -> None:
     async with Lab(seed=0, clock=WallClock()) as lab:
         stepper = HandshakeStepper(lab)

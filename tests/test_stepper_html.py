@@ -3,6 +3,7 @@ shows what a server or an exception said as text, never as markup or as terminal
 
 from __future__ import annotations
 
+import asyncio
 import re
 from types import SimpleNamespace
 from typing import Any
@@ -94,8 +95,20 @@ def test_the_status_line_shows_at_most_error_limit_characters_of_a_failure() -> 
 
 
 def _ran(*steps: tuple[int, str]) -> list[StepRecord]:
-    """Records of steps that went through, step 3's naming the issuer it found."""
-    return [StepRecord(n, "", "", [], {"issuer": issuer} if n == 3 else {}, "", "") for n, issuer in steps]
+    """Records of steps that went through, step 3's naming the issuer it found; "denied": one that failed."""
+    names = {5: "authorize", 8: "call"}
+    return [
+        StepRecord(
+            n,
+            names.get(n, ""),
+            "",
+            [],
+            {"issuer": said} if n == 3 else {"error": said} if said == "denied" else {},
+            "",
+            "",
+        )
+        for n, said in steps
+    ]
 
 
 HANDSHAKE = [(n, "https://auth.example.com") for n in range(1, 8)]
@@ -107,6 +120,11 @@ ASKED_AGAIN = {
     "same-as": ([*HANDSHAKE, (2, ""), (3, "https://auth.example.com"), (4, "")],
                 "the MCP server refused the token (401), so the client discovered again and asks the user for a new "
                 "authorization at https://auth.example.com, for notes:read"),
+    "moved-then-denied": ([*HANDSHAKE, (9, ""), (2, ""), (3, "https://auth2.example.com"), (4, ""), (5, "denied"),
+                           (8, "denied")],
+                          "the resource moved to another authorization server, https://auth2.example.com (it named "
+                          "https://auth.example.com); the new authorization there failed at step 5 (authorize), so no "
+                          "token is held and the client asks the user again"),
     "step-up-after-a-move": ([*HANDSHAKE, (2, ""), (3, "https://auth2.example.com"), (4, ""), (5, ""), (6, ""), (8, ""),
                               (10, "")], "step-up. The tool needs more scope"),
 }  # fmt: skip
@@ -140,6 +158,46 @@ async def test_a_refresh_at_a_moved_resource_shows_its_consent_page_as_a_new_aut
         stepper.approve_button.click()
         await waiting
         assert stepper.error is None
+    finally:
+        await stepper.aclose()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("button", ["expire_button", "step_up_button"])
+async def test_after_the_user_denied_the_new_authorization_at_the_moved_resource_a_call_asks_again(
+    lab: Lab, button: str
+) -> None:
+    # The move dropped the old AS's tokens (RFC 6749 §10.4) and the user denied the new
+    # authorization: no token is held. Expire read the expiry of the token it did not hold ("✕
+    # TypeError: 'NoneType' object is not subscriptable"), and a call said "run the steps in order".
+    stepper = HandshakeStepper(lab, method="cimd")
+    try:
+        await complete_handshake(stepper)
+        lab.add_authorization_server("auth2.example.com", "10.0.0.77")
+        lab.use_authorization_server("https://auth2.example.com")
+        waiting = await show_consent_page(stepper, "expire_button")
+        stepper.deny_button.click()
+        await waiting
+        status = re.sub(r"<[^>]*>", "", stepper.status.value)
+        assert (
+            "access_denied" in status and "No token is held: a tool call (either button) asks the user again" in status
+        )
+        waiting = await show_consent_page(stepper, button)
+        status = re.sub(r"<[^>]*>", "", stepper.status.value)
+        assert (
+            "the new authorization there failed at step 5 (authorize), so no token is held and the client asks the user again"
+            in status
+        )
+        stepper.approve_button.click()
+        if button == "step_up_button":  # and then the tool needs more scope: a step-up's page
+            while stepper.awaiting_decision:  # noqa: ASYNC110 - the answer is taken on the loop's next turn
+                await asyncio.sleep(0)
+            await stepper.wait_for_consent_page()
+            assert "step-up. The tool needs more scope" in stepper.status.value
+            stepper.approve_button.click()
+        await waiting
+        assert stepper.error is None and stepper.client.state.access_token is not None
+        assert stepper.last_call is not None and stepper.last_call.endswith("5 authorize → 6 token → 8 call")
     finally:
         await stepper.aclose()
 

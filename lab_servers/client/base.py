@@ -166,6 +166,11 @@ class ClientBase:
         `only_if_moved`, steps 4-6 only if the resource now names another AS. Whether they ran."""
         raise NotImplementedError
 
+    async def _authorize_again(self, step: StepRun) -> None:
+        """Steps 4-6 again, for a call made with no token after the new authorization at the AS the
+        resource moved to did not complete (LabClient implements it)."""
+        raise NotImplementedError
+
     @property
     def redirect_uri(self) -> str:
         return self.client_metadata["redirect_uris"][0]

@@ -182,6 +182,10 @@ class McpStep(RefreshStep, StepUpStep, NoUserSteps):
             return await self._rpc(message)
         result: dict[str, Any] = {}
         with self._step(8) as step:
+            if self.state.access_token is None and self.state.tokens_issuer is not None:
+                async with self.renewing:  # one authorization at a time (_rpc)
+                    if self.state.access_token is None:
+                        await self._authorize_again(step)
             self._require(self.state.access_token, step, "an access token")
             result = await self._rpc(message)
             step.learned.update(tool=name, is_error=result.get("isError", False))

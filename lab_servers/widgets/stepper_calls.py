@@ -93,12 +93,13 @@ class AfterHandshakeCalls:
         # none to read, and then its `expires_in` (RFC 6749 §5.1) from the token response counts.
         if self._unfinished():
             return None
+        tokens = self.client.state.tokens
         try:
-            claims = decode_jwt_payload(self.client.state.access_token) or {}
-            if "exp" in claims:
-                self.lab.clock.advance(max(0, int(claims["exp"]) - self.lab.clock.now()) + 1)
-            else:
-                self.lab.clock.advance(int(self.client.state.tokens["expires_in"]) + 1)
+            # No token is held after the new authorization at the AS a resource moved to failed (the
+            # user denied it): nothing to expire, and the call asks the user again (LabClient.
+            # _authorize_again). Read as a token, its None failed as "'NoneType' object is not subscriptable".
+            if tokens is not None:
+                self.lab.clock.advance(_seconds_to_expiry(tokens, self.lab.clock.now()) + 1)
         except Exception as exc:  # noqa: BLE001 - e.g. a wall clock, which cannot be advanced
             self.error, self.busy = exc, False
             self._render()
@@ -115,3 +116,18 @@ class AfterHandshakeCalls:
         self.error, self.busy = RuntimeError(FINISH_FIRST), False
         self._render()
         return True
+
+
+def _seconds_to_expiry(tokens: dict[str, Any], now: int) -> int:
+    """How long the token has left: to its own `exp` (RFC 7519 §4.1.4), or for an opaque token to
+    the `expires_in` of the token response (RFC 6749 §5.1, RECOMMENDED). With neither, nothing says
+    when it expires: said so, where a KeyError on 'expires_in' was shown."""
+    claims = decode_jwt_payload(tokens.get("access_token")) or {}
+    if "exp" in claims:
+        return max(0, int(claims["exp"]) - now)
+    if "expires_in" in tokens:
+        return int(tokens["expires_in"])
+    raise ValueError(
+        "the access token has no exp claim and its token response no expires_in (RFC 6749 §5.1): nothing says "
+        "when it expires, so there is no expiry to move the clock past"
+    )
