@@ -5,7 +5,10 @@ are followed as far as they may be and no further."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import re
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qsl, urlsplit
 
@@ -17,6 +20,7 @@ from starlette.responses import Response, StreamingResponse
 
 from lab_servers import Lab, StepError
 from lab_servers.client import parse_www_authenticate
+from lab_servers.notebook_support import expect_failure
 
 from .hostile_server import BASE, HOST, HostileServer, _json, _run, _tools
 
@@ -177,6 +181,36 @@ async def test_a_minus_32022_listing_a_version_the_client_speaks_by_initialize_i
     assert client.state.whoami == {"sub": "alice"}
 
 
+# A -32022's data.supported is the server's words: a 500 kB entry went whole into the step's
+# error, its record and expect_failure's printed line (error_text.told bounds it, as the message).
+HUGE_VERSION = "2026-09-30 " + "9" * 500_000
+UNSUPPORTED = {"code": -32022, "message": "Unsupported protocol version", "data": {"supported": [HUGE_VERSION]}}
+
+
+async def test_the_versions_a_400_to_a_request_without_a_token_lists_are_quoted_within_bounds(lab: Lab) -> None:
+    lab.network.add_host(
+        HOST, "93.184.215.90", UnchallengingServer(_json({"jsonrpc": "2.0", "id": 1, "error": UNSUPPORTED}, 400)).app()
+    )
+    client = lab.client("dcr", revision="2025-11-25")
+    client.mcp_url = f"{BASE}/mcp"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        raised = await expect_failure(client.next_step())
+    assert re.match(r"step 1 \(challenge\): .*it speaks MCP 2026-09-30 9+ \[\.\.\.\] 9+ \(no initialize", str(raised))
+    assert (
+        len(str(raised)) < 1000 and len(client.records[-1].learned["error"]) < 1000 and len(printed.getvalue()) < 1000
+    )
+
+
+async def test_the_versions_a_modern_server_lists_to_a_legacy_clients_step_7_are_quoted_within_bounds(lab: Lab) -> None:
+    server = HostileServer()
+    client = await _run(lab, server, 6, revision="2025-11-25")
+    server.answers["mcp"] = lambda m: _json({"jsonrpc": "2.0", "id": m["id"], "error": UNSUPPORTED}, 400)
+    with pytest.raises(StepError, match=r"^step 7 \(mcp\): .*it speaks MCP 2026-09-30 9+ \[\.\.\.\] 9+ \(") as raised:
+        await client.next_step()
+    assert len(str(raised.value)) < 1000 and len(client.records[-1].learned["error"]) < 1000
+
+
 async def test_the_client_gives_up_after_two_step_ups(lab: Lab) -> None:
     # MCP §10.1.2: clients SHOULD cap step-up retries; two step-ups make three authorizations.
     challenge = 'Bearer error="insufficient_scope", scope="notes:write"'
@@ -184,6 +218,21 @@ async def test_the_client_gives_up_after_two_step_ups(lab: Lab) -> None:
     with pytest.raises(StepError, match=r"after 2 step-up authorizations; giving up \(MCP §10.1.2\)"):
         await _run(lab, server, 7)
     assert len(server.seen) == 3  # the first authorization and two step-ups
+
+
+async def test_a_step_ups_explanation_quotes_the_challenged_scope_within_bounds(lab: Lab) -> None:
+    # The scope is the server's words (error_text.told): a 400 kB challenged scope went whole into
+    # step 10's explanation, and its card was 1.5 MB.
+    server = HostileServer()
+    client = await _run(lab, server, 7)
+    scope = " ".join(f"s{i}" for i in range(60_000))
+    challenge = f'Bearer error="insufficient_scope", scope="{scope}"'
+    server.answers["mcp"] = lambda m: Response("{}", 403, headers={"WWW-Authenticate": challenge})
+    with pytest.raises(StepError):
+        await client.call_tool("whoami")
+    (step_up,) = [r for r in client.records if r.number == 10]
+    assert step_up.explanation.startswith("tools/call was refused with 403 insufficient_scope naming s0 s1 s10 ")
+    assert " [...] " in step_up.explanation and len(step_up.explanation) < 1000
 
 
 async def test_a_step_up_that_went_through_resets_the_operations_count(lab: Lab) -> None:
@@ -244,6 +293,17 @@ async def test_the_discovery_step_says_when_a_challenge_repeats_a_parameter(lab:
         "the client reads the first value of each"
     ]
     assert [e.url for e in second.exchanges] == [prm]
+
+
+async def test_the_discovery_step_quotes_the_parameters_a_challenge_repeats_within_bounds(lab: Lab) -> None:
+    # The names are the server's words (error_text.told), as step 5's repeated redirect parameters
+    # are: 30,000 repeated names made a 229 kB note and an 815 kB step card.
+    server = HostileServer()
+    server.challenge += ", " + ", ".join(f"p{i}=x, p{i}=x" for i in range(30_000))
+    client = await _run(lab, server, 1)
+    (note,) = client.records[0].notes
+    assert note.startswith("the Bearer challenge repeats p0, p1, p10, p100, ") and " [...] " in note
+    assert note.endswith(", which RFC 6750 §3 forbids; the client reads the first value of each") and len(note) < 1000
 
 
 @pytest.mark.parametrize(

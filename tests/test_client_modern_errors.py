@@ -69,3 +69,15 @@ def test_a_2026_07_28_client_refused_for_its_version_is_told_what_each_side_spea
         "this client speaks 2026-07-28 and, by initialize, 2025-03-26, 2025-06-18, 2025-11-25 "
         "(2026-07-28 basic/versioning §4)"
     )
+
+
+def test_the_versions_a_server_lists_are_its_words_and_quoted_within_bounds() -> None:
+    # error_text.told: a server's words in a reason, whole to 600 characters and cut in the middle
+    # past them. A 500 kB "version" went whole into the StepError and expect_failure's line.
+    supported = ["2026-09-30", "✓ step 1 (challenge): ok " + "9" * 500_000]
+    reason = describe_modern_error(
+        {"code": -32022, "message": "Unsupported", "data": {"supported": supported}}, "2025-11-25"
+    )
+    assert "it speaks MCP 2026-09-30, ✓ step 1 (challenge): ok 999" in reason and "9 [...] 9" in reason
+    assert reason.endswith("this client speaks only 2025-11-25 (2026-07-28 basic/versioning §4)")
+    assert len(reason) < 1000

@@ -9,7 +9,7 @@ import pytest
 from lab_servers import Credentials, Lab
 from lab_servers.client.registration_step import application_type, token_endpoint_auth_method
 
-from .hostile_server import HostileServer, _json, _run
+from .hostile_server import BASE, HOST, HostileServer, _json, _metadata, _run
 
 pytestmark = pytest.mark.anyio
 
@@ -85,6 +85,25 @@ async def test_step_4_notes_what_the_registration_response_says_of_its_secret(
     client = await _run(lab, server, 4)
     about_the_secret = [n for n in client.records[-1].notes if "secret" in n]
     assert about_the_secret == [] if note is None else len(about_the_secret) == 1 and note in about_the_secret[0]
+
+
+async def test_step_4_quotes_the_registration_endpoint_and_client_id_a_server_gave_within_bounds(lab: Lab) -> None:
+    # The AS's words (error_text.told): a 20 kB registration_endpoint and a 20 kB client_id went whole
+    # into step 4's notes, and a second client's, which named what was stored.
+    endpoint = f"{BASE}/register?" + "e" * 20_000
+    server = HostileServer(as_metadata=_json(_metadata(registration_endpoint=endpoint)),
+                           register=_json({"client_id": "c" * 20_000}, 201))  # fmt: skip
+    store: dict[str, Credentials] = {}
+    lab.network.add_host(HOST, "93.184.215.90", server.app())
+    for _ in range(2):
+        client = lab.client("auto", credential_store=store, client_metadata_url=None)
+        client.mcp_url = f"{BASE}/mcp"
+        for _ in range(4):
+            await client.next_step()
+        notes = client.records[3].notes
+        assert any("registration_endpoint https://hostile.example/register?eee" in n for n in notes)
+        assert all(len(n) < 1000 for n in notes) and len(client.records[3].explanation) < 1000
+    assert any("(client_id ccc" in n and " [...] " in n for n in notes)  # the second found it stored
 
 
 async def test_dcr_is_named_deprecated_only_when_the_client_registers_with_it() -> None:

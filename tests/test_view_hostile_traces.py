@@ -158,6 +158,18 @@ def test_a_body_of_1600_characters_is_shown_whole_and_a_longer_one_says_how_much
     assert body + "d" not in cut and body in cut and "… 1 more characters not shown" in cut
 
 
+def test_a_header_value_of_1600_characters_is_shown_whole_and_a_longer_one_says_how_much_is_cut() -> None:
+    # A header is a server's words as much as a body is: a 230 kB challenge (30,000 repeated
+    # parameters) was shown whole, and the step card that holds the raw view was 800 kB.
+    value = "Bearer " + "ab " * 531
+    exchange = stranger("agent", "mcp.example.com")
+    whole = show_exchange(replace(exchange, response_headers=(("WWW-Authenticate", value),))).html
+    assert len(value) == 1600 and value in whole and "not shown" not in whole
+    cut = show_exchange(replace(exchange, response_headers=(("WWW-Authenticate", value + "c" * 500_000),))).html
+    assert value in cut and value + "c" not in cut and "… 500000 more characters not shown" in cut
+    assert len(cut) < 10_000
+
+
 def test_the_raw_view_says_which_step_sent_it_and_when_no_response_came() -> None:
     refused = replace(stranger("agent", "mcp.example.com"), step="discover", status=None, error="connection refused")
     html = _untagged(show_exchange(refused).html)

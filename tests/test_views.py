@@ -390,6 +390,43 @@ async def test_a_failed_steps_card_shows_at_most_error_limit_characters_of_its_r
     assert len(html) < 20_000
 
 
+@pytest.mark.parametrize(
+    ("learned", "drawn"),
+    [
+        ({"request": "tools/call", "challenged": " ".join(f"s{i}" for i in range(60_000))}, "challenged=s0 s1 s2 "),
+        ({"error": "x" * 600_000 + " (the rule, §1)"}, "no request sent; failed: xxx"),
+        (
+            {"method": "cimd", "client_id": "https://app.example/" + "c" * 600_000},
+            "client_id = https://app.example/ccc",
+        ),
+    ],
+    ids=["a-step-up-s-scope", "a-failure", "a-cimd-client-id"],
+)
+async def test_a_step_that_sent_nothing_is_drawn_as_a_note_cut_as_a_messages_label_is(
+    lab: Lab, learned: dict[str, str], drawn: str
+) -> None:
+    # A step-up's challenged scope of 400 kB (the server's), written whole into the step's note,
+    # made a 1 MB SVG of the stepper's whole-run diagram: each value is cut to the labels' limit,
+    # a failure in the middle, keeping the rule at its end.
+    dcr = await lab.connect("dcr")
+    record = replace(dcr.records[0], number=10, name="step-up", exchanges=[], learned=learned)
+    (note,) = [item.text for block in build_model([record]).blocks for item in block.items]
+    assert note.startswith("no request") and drawn in note and len(note) < 700
+    assert "(the rule, §1)" in note if "error" in learned else "…" in note
+    diagram = sequence_diagram([record])
+    assert len(diagram.svg) < 20_000 and len(diagram.mermaid) < 5_000
+
+
+async def test_a_steps_card_shows_at_most_error_limit_characters_of_an_explanation_or_a_note(lab: Lab) -> None:
+    # They quote servers too (a scope, a client_id, a list of names): bounded as a reason is, behind
+    # the client's own bound, however they were made.
+    dcr = await lab.connect("dcr")
+    long = "x" * 600_000 + " (the rule, §1)"
+    html = show_step(replace(dcr.records[3], explanation=long, notes=[long, "short"])).html
+    assert "x" * ERROR_LIMIT not in html and html.count("x [...] x") == 2 and html.count("(the rule, §1)") == 2
+    assert "<li>short</li>" in html and len(html) < 40_000
+
+
 async def test_a_long_step_card_can_be_folded_under_its_title(lab: Lab) -> None:
     dcr = await lab.connect("dcr")
     step5 = dcr.records[4]

@@ -56,13 +56,13 @@ def _missing_credential(credentials: Credentials) -> str | None:
     method = credentials.token_endpoint_auth_method
     if method == "private_key_jwt" and credentials.private_key is None:
         return (
-            f"client {credentials.client_id!r} authenticates with private_key_jwt but holds no private key to sign "
+            f"client {shown(credentials.client_id)} authenticates with private_key_jwt but holds no private key to sign "
             "its client assertion (RFC 7523 §2.2: the client authenticates with a JWT it signs); give its "
             "Credentials a private_key"
         )
     if method in ("client_secret_basic", "client_secret_post") and not credentials.client_secret:
         return (
-            f"client {credentials.client_id!r} authenticates with {method} but holds no client_secret (RFC 6749 "
+            f"client {shown(credentials.client_id)} authenticates with {method} but holds no client_secret (RFC 6749 "
             "§2.3.1: a client given a password sends its client_secret); give its Credentials a client_secret, or "
             "make it a public client (token_endpoint_auth_method 'none')"
         )

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from ..arguments import is_string_list
+from ..error_text import told
 from ..revisions import UNSUPPORTED_PROTOCOL_VERSION
 from ..rfc3986 import browser_reading_problem
 from ..wellknown import AUTHORIZATION_SERVER, origin
@@ -51,8 +52,10 @@ class DiscoverySteps(ClientBase):
                 step.notes.append(f"the Bearer challenge is malformed: {challenge.malformed}; "
                                   "the client reads the parameters before it and ignores the rest")  # fmt: skip
             if challenge.repeated:
-                step.notes.append(f"the Bearer challenge repeats {', '.join(sorted(set(challenge.repeated)))}, which "
-                                  "RFC 6750 §3 forbids; the client reads the first value of each")  # fmt: skip
+                # The names are the server's: quoted within bounds, as step 5's repeated parameters are.
+                repeated = told(", ".join(sorted(set(challenge.repeated))))
+                step.notes.append(f"the Bearer challenge repeats {repeated}, which RFC 6750 §3 forbids; the client "
+                                  "reads the first value of each")  # fmt: skip
             step.learned.update(resource_metadata=challenge.get("resource_metadata"), scope=challenge.get("scope"),
                                 revision=self.revision.version, era=self.state.era)  # fmt: skip
             step.explanation = (

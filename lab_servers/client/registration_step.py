@@ -49,7 +49,7 @@ def document_auth_method_problem(as_metadata: dict[str, Any], document: dict[str
     if method not in listed:
         return (
             f"the client's document authenticates with {method!r}, which the AS's token_endpoint_auth_methods_supported "
-            f"({', '.join(listed)}) does not list: the AS would refuse the document (RFC 8414 §2)"
+            f"({told(', '.join(map(str, listed)))}) does not list: the AS would refuse the document (RFC 8414 §2)"
         )
     return None
 
@@ -87,7 +87,7 @@ class RegistrationStep(ClientBase):
             elif method == "stored":
                 self.state.credentials = self.credential_store[self._store_key]
                 step.explanation = (
-                    f"The client already holds credentials stored under {self._store_key}; it uses them again."
+                    f"The client already holds credentials stored under {told(self._store_key)}; it uses them again."
                 )
             elif method == "cimd":
                 url = self.client_metadata_url or ""
@@ -122,7 +122,10 @@ class RegistrationStep(ClientBase):
 
     def _options(self, metadata: dict[str, Any]) -> dict[str, tuple[bool, str]]:  # keyed by option name
         """Each registration option: whether it is available here, and why (or why not)."""
+        # The issuer, a registration endpoint and a client_id a server gave are its words: quoted
+        # within bounds (error_text.told), whole at the lengths the lab's own have.
         issuer, rev = self.state.issuer or "", self.revision
+        where, key = told(issuer), told(self._store_key)
         cimd_flag = metadata.get("client_id_metadata_document_supported") is True
         registration_endpoint = metadata.get("registration_endpoint")
         stored = self.credential_store.get(self._store_key)
@@ -130,14 +133,14 @@ class RegistrationStep(ClientBase):
         refused = document_auth_method_problem(metadata, self.client_metadata) if cimd_flag else None
         return {
             "preregistered": (issuer in self.preregistered,
-                              f"pre-registered credentials for {issuer}" if issuer in self.preregistered
-                              else f"no pre-registered credentials for {issuer}"),
+                              f"pre-registered credentials for {where}" if issuer in self.preregistered
+                              else f"no pre-registered credentials for {where}"),
             "stored": (stored is not None and not expired,
-                       f"the client secret stored under {self._store_key} (client_id {stored.client_id}) expired at "
+                       f"the client secret stored under {key} (client_id {told(stored.client_id)}) expired at "
                        f"{stored.client_secret_expires_at}: the client registers again (RFC 7591 §3.2.1)"
                        if stored and expired
-                       else f"credentials stored under {self._store_key} (client_id {stored.client_id})" if stored
-                       else f"nothing stored under {self._store_key}"),
+                       else f"credentials stored under {key} (client_id {told(stored.client_id)})" if stored
+                       else f"nothing stored under {key}"),
             "cimd": (rev.cimd and cimd_flag and bool(self.client_metadata_url) and refused is None,
                      f"MCP {rev.version} has no CIMD (it arrived in 2025-11-25)" if not rev.cimd
                      else "the AS does not advertise client_id_metadata_document_supported: true" if not cimd_flag
@@ -145,7 +148,7 @@ class RegistrationStep(ClientBase):
                      else f"the AS advertises CIMD, but {refused}" if refused
                      else f"the AS advertises CIMD and the client's document is at {self.client_metadata_url}"),
             "dcr": (isinstance(registration_endpoint, str),
-                    f"the AS offers registration_endpoint {registration_endpoint}" if isinstance(registration_endpoint, str)
+                    f"the AS offers registration_endpoint {told(registration_endpoint)}" if isinstance(registration_endpoint, str)
                     else "the AS advertises no registration_endpoint"),
             "ask-user": (self.ask_user is not None,
                          "a callback can ask the user for client details" if self.ask_user else "no callback to ask the user with"),
@@ -202,7 +205,7 @@ class RegistrationStep(ClientBase):
             # RFC 6750 §5.3: a bearer token MUST NOT reach an unintended party; the discovered AS
             # (a hostile MCP server's choice, or the one a resource moved to) is not its issuer.
             step.notes.append(
-                f"the initial access token is {self.initial_access_token_issuer}'s, not sent to {self.state.issuer} "
+                f"the initial access token is {self.initial_access_token_issuer}'s, not sent to {told(self.state.issuer)} "
                 "(RFC 7591 §3; RFC 6750 §5.3)"
             )
         endpoint = server_url(metadata["registration_endpoint"], "AS metadata registration_endpoint", https=True)
@@ -233,7 +236,7 @@ class RegistrationStep(ClientBase):
             step.notes.append("the AS issued a client_secret without client_secret_expires_at (RFC 7591 §3.2.1: "
                               "REQUIRED with a secret); the client takes it as never expiring")  # fmt: skip
         elif secret and expires_at:
-            step.notes.append(f"the client secret expires at {expires_at}; from then on the client registers again "
+            step.notes.append(f"the client secret expires at {told(expires_at)}; from then on the client registers again "
                               "(RFC 7591 §3.2.1)")  # fmt: skip
         method = member(registered, "token_endpoint_auth_method", str, what, rule=rule)
         if not method:

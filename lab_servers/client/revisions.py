@@ -120,7 +120,9 @@ def describe_modern_error(error: dict[str, Any], client_version: str, by_initial
         speaks = "it names no version it supports (no data.supported)"
     else:
         listed = supported or ["2026-07-28"]  # a modern error names a server from 2026-07-28 on
-        speaks = f"it speaks MCP {', '.join(listed)}"
+        # The list is the server's words too: quoted within bounds (error_text.told), as its
+        # message is: a 500 kB version string went whole into the StepError and expect_failure's line.
+        speaks = f"it speaks MCP {told(', '.join(listed))}"
         if not any(version in HANDSHAKE_VERSIONS for version in listed):
             speaks += " (no initialize; MCP-Protocol-Version on every request)"
     client = f"only {client_version}"

@@ -10,6 +10,7 @@ with no user to ask, client credentials, step 13, or a new ID-JAG and its grant,
 
 from __future__ import annotations
 
+from ..error_text import told
 from .authorization_steps import AuthorizationSteps
 from .records import StepRecord
 from .www_authenticate import Challenge
@@ -36,8 +37,10 @@ class StepUpStep(AuthorizationSteps):
                 previously=" ".join(sorted(requested | granted)),
                 union=union,
             )
+            # The scope is the server's words: quoted within bounds (error_text.told); a 400 kB
+            # challenged scope made a 400 kB explanation, and a 1.5 MB step card.
             step.explanation = (
-                f"{method} was refused with 403 insufficient_scope naming {' '.join(sorted(challenged)) or 'no scope'}. "
+                f"{method} was refused with 403 insufficient_scope naming {told(' '.join(sorted(challenged))) or 'no scope'}. "
                 f"{_ASKS.get(self.state.grant or '', 'The client asks the user again')} for the union of what it had "
                 "and what is needed, then retries."
             )

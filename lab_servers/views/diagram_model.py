@@ -18,6 +18,7 @@ from urllib.parse import parse_qs
 
 from ..arguments import wrong_type
 from ..client.records import ALL_STEPS, StepRecord
+from ..error_text import cut_middle
 from ..trace import Exchange, Trace, plural, recorded_json
 from ._html import shorten, url_parts
 
@@ -211,11 +212,15 @@ def _collect(source: Source) -> tuple[list[Exchange], list[NoteAt], dict[int, Ru
 
 
 def _note_text(record: StepRecord) -> str:
+    """A step that sent nothing, as one line across the diagram: cut as a message's label is, each
+    value to `LABEL_LIMIT` and a failure in the middle (its rule is at the end). A step-up's
+    challenged scope of 400 kB, written whole into its note, made a 1 MB SVG."""
     if "error" in record.learned:
-        return f"no request sent; failed: {record.learned['error']}"
+        return cut_middle(f"no request sent; failed: {record.learned['error']}")
     if record.learned.get("method") == "cimd":
-        return f"no request: client_id = {record.learned.get('client_id')} (the AS fetches it later)"
-    details = ", ".join(f"{k}={v}" for k, v in record.learned.items() if isinstance(v, str))
+        client_id = shorten(str(record.learned.get("client_id")), LABEL_LIMIT)
+        return f"no request: client_id = {client_id} (the AS fetches it later)"
+    details = ", ".join(f"{k}={shorten(v, LABEL_LIMIT)}" for k, v in record.learned.items() if isinstance(v, str))
     return "no request" + (f": {details}" if details else "")
 
 

@@ -3,7 +3,8 @@ the handshake turns on highlighted.
 
 The text is the exchange as recorded, with three liberties taken for readability, each visible:
 JSON bodies are pretty-printed, long tokens are cut in the middle (marked, with the count of
-characters left out), and very long bodies are truncated with a note saying how much is missing.
+characters left out), and very long bodies and header values are truncated with a note saying how
+much is missing.
 """
 
 from __future__ import annotations
@@ -76,15 +77,21 @@ def highlight(text: str, extra: tuple[str, ...] = ()) -> str:
 def _header_lines(headers: tuple[tuple[str, str], ...], extra: tuple[str, ...] = ()) -> list[str]:
     lines = []
     wanted = {**HEADERS, **{n.lower(): "hdr" for n in extra}}
-    for name, value in headers:
+    for name, whole in headers:
         lower = name.lower()
+        # A value is cut as a body is: a challenge of 230 kB (a server's) made the step card 800 kB.
+        value, cut = whole[:BODY_LIMIT], _not_shown(len(whole) - BODY_LIMIT) if len(whole) > BODY_LIMIT else ""
         if lower in wanted:
-            lines.append(f'<mark class="{wanted[lower]}">{esc(name)}:</mark> {highlight(value, extra)}')
+            lines.append(f'<mark class="{wanted[lower]}">{esc(name)}:</mark> {highlight(value, extra)}{cut}')
         elif lower in DIM_HEADERS:
-            lines.append(f'<span class="dim">{esc(name)}: {esc(value)}</span>')
+            lines.append(f'<span class="dim">{esc(name)}: {esc(value)}</span>{cut}')
         else:
-            lines.append(f"{esc(name)}: {highlight(value, extra)}")
+            lines.append(f"{esc(name)}: {highlight(value, extra)}{cut}")
     return lines
+
+
+def _not_shown(rest: int) -> str:
+    return f' <span class="cut">… {rest} more characters not shown</span>'
 
 
 def pretty_body(body: str) -> str:
