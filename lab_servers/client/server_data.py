@@ -55,7 +55,10 @@ async def receive(
     body of any size into memory before a step could judge it: a server that streams without end
     would have grown the client until it died, not failed a step. `enough_for`, given the answer's
     head, may say when less than the whole body will do (`bounded_read.read_at_most`'s `enough`)."""
-    sent = http.build_request(method, url, **request)
+    # The URL read once (`_request_url`): httpx's `build_request` parses a str URL character by
+    # character on every request, and a client sends most requests to a few URLs.
+    target = _request_url(url) if len(url) <= _REMEMBERED_URL_CHARS else url
+    sent = http.build_request(method, target, **request)
     sent.headers["Accept-Encoding"] = ACCEPTED_ENCODINGS  # only what the bounded reader inflates
     what = f"the answer to {method} {shown(url)}"
     response = await http.send(sent, stream=True, follow_redirects=False)
@@ -142,6 +145,8 @@ def _reading(value: str) -> tuple[str, str, str | None]:
 # was parsed anew. Only URLs of ordinary length, so that the memory stays small (256 × 2 KB).
 _REMEMBERED_URL_CHARS = 2048
 _remembered_reading = functools.lru_cache(maxsize=256)(_reading)
+# The same for the URL a request is sent to: httpx.URL is immutable, and `build_request` copies it.
+_request_url = functools.lru_cache(maxsize=256)(httpx.URL)
 
 
 def shown(value: object, limit: int = 80) -> str:
