@@ -211,6 +211,22 @@ async def test_the_versions_a_modern_server_lists_to_a_legacy_clients_step_7_are
     assert len(str(raised.value)) < 1000 and len(client.records[-1].learned["error"]) < 1000
 
 
+@pytest.mark.parametrize("with_token_only", [False, True], ids=["step-1", "step-7"])
+async def test_the_fallback_names_each_version_both_speak_once_however_often_the_server_lists_it(
+    lab: Lab, with_token_only: bool
+) -> None:
+    # A data.supported that repeats 2025-11-25 70,000 times went whole into the note: 840 kB, in
+    # the step card too. The note names the client's own versions the list names, each once.
+    supported = ["2025-11-25", "2027-01-01", "2025-06-18"] * 20_000
+    client = await _run(lab, VersionRefusingServer(supported, with_token_only), 7, revision="2026-07-28")
+    fell_back = client.records[6 if with_token_only else 0]
+    assert fell_back.notes == [
+        "the server answered -32022 and supports MCP 2025-06-18, 2025-11-25, which this client speaks by initialize: "
+        "falling back to initialize (2026-07-28 basic/versioning: the client SHOULD select a mutually supported "
+        "version and retry)"
+    ]
+
+
 async def test_the_client_gives_up_after_two_step_ups(lab: Lab) -> None:
     # MCP §10.1.2: clients SHOULD cap step-up retries; two step-ups make three authorizations.
     challenge = 'Bearer error="insufficient_scope", scope="notes:write"'
@@ -304,6 +320,18 @@ async def test_the_discovery_step_quotes_the_parameters_a_challenge_repeats_with
     (note,) = client.records[0].notes
     assert note.startswith("the Bearer challenge repeats p0, p1, p10, p100, ") and " [...] " in note
     assert note.endswith(", which RFC 6750 §3 forbids; the client reads the first value of each") and len(note) < 1000
+
+
+async def test_a_challenge_that_repeats_thousands_of_parameters_is_noted_within_bounds(lab: Lab) -> None:
+    # Each name once, and cut in the middle past error_text's bound, keeping the rule cited: a
+    # header that repeats 20,000 parameters made a note of 200 kB.
+    server = HostileServer()
+    names = [f"p{n}" for n in range(20_000)]
+    server.challenge = "Bearer " + ", ".join(f'{name}="a", {name}="b"' for name in names)
+    client = await _run(lab, server, 1)
+    (note,) = client.records[0].notes
+    assert note.startswith("the Bearer challenge repeats p0, p1, p10, ") and " [...] " in note and len(note) < 700
+    assert note.endswith(", p9999, which RFC 6750 §3 forbids; the client reads the first value of each")
 
 
 @pytest.mark.parametrize(

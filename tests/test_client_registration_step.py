@@ -188,6 +188,11 @@ def test_an_as_that_lists_no_auth_methods_takes_only_client_secret_basic_which_n
     problem = document_auth_method_problem({}, {"token_endpoint_auth_method": "none"})
     assert problem is not None and "means client_secret_basic alone (RFC 8414 §2)" in problem
     assert "the document's 'none' would be refused" in problem
+    # The AS's list, quoted within bounds (error_text.told): 70,000 entries made a reason of 1 MB.
+    many = {"token_endpoint_auth_methods_supported": ["client_secret_basic"] * 70_000}
+    problem = document_auth_method_problem(many, {})
+    assert problem is not None and len(problem) < 1000 and " [...] " in problem
+    assert problem.endswith("does not list: the AS would refuse the document (RFC 8414 §2)")
     listed = {"token_endpoint_auth_methods_supported": ["none", "private_key_jwt"]}
     assert document_auth_method_problem(listed, {}) is None  # naming none: a public client, 'none'
     assert document_auth_method_problem(listed, {"token_endpoint_auth_method": "private_key_jwt"}) is None

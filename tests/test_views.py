@@ -28,7 +28,7 @@ from lab_servers.views import (
 )
 from lab_servers.views.diagram_model import build_model
 from lab_servers.views.mermaid import FRONT_MATTER
-from lab_servers.views.step import ERROR_LIMIT
+from lab_servers.views.step import ERROR_LIMIT, NOTE_LIMIT, NOTES_SHOWN
 
 pytestmark = pytest.mark.anyio
 
@@ -425,6 +425,18 @@ async def test_a_steps_card_shows_at_most_error_limit_characters_of_an_explanati
     html = show_step(replace(dcr.records[3], explanation=long, notes=[long, "short"])).html
     assert "x" * ERROR_LIMIT not in html and html.count("x [...] x") == 2 and html.count("(the rule, §1)") == 2
     assert "<li>short</li>" in html and len(html) < 40_000
+
+
+async def test_a_step_cards_notes_are_cut_as_its_reason_is_and_shown_at_most_notes_shown_of_them(lab: Lab) -> None:
+    # A server can make a step note much: a list of versions 840 kB long went whole into one note,
+    # and a tools/list of 10,000 invalid tools makes a note for each. Each note is cut in the middle
+    # (keeping the rule cited at its end), and the card says how many more there are.
+    dcr = await lab.connect("dcr")
+    notes = ["x" * 600_000 + " (the rule, §1)", *(f"note {n}" for n in range(10_000))]
+    html = unstyled(show_step(replace(dcr.records[0], notes=notes)).html)
+    assert "x" * NOTE_LIMIT not in html and "x [...] x" in html and "(the rule, §1)</li>" in html
+    assert f"note {NOTES_SHOWN - 2}</li>" in html and f"note {NOTES_SHOWN - 1}</li>" not in html
+    assert f"and {len(notes) - NOTES_SHOWN} more notes</li>" in html and len(html) < 20_000
 
 
 async def test_a_long_step_card_can_be_folded_under_its_title(lab: Lab) -> None:

@@ -17,6 +17,10 @@ VALUE_LIMIT = 400  # characters of a learned value shown in the table
 # Characters of a failure's reason shown. The client quotes a server's words in it within bounds
 # (error_text.told); this bounds any reason, so that no server's text fills the card whole.
 ERROR_LIMIT = 1600
+# The same for each note, and the notes shown: a step notes what a server did, and a server may
+# make it note much (a tool left out for each of 10,000 listed, a list of versions 840 kB long).
+NOTE_LIMIT = ERROR_LIMIT
+NOTES_SHOWN = 20
 
 
 def learned_table(learned: dict[str, object]) -> str:
@@ -27,6 +31,14 @@ def learned_table(learned: dict[str, object]) -> str:
             text = text[: VALUE_LIMIT - 1] + "…"
         rows.append([f"<td><code>{esc(key)}</code></td>", f'<td class="v">{cut_tokens_html(text)}</td>'])
     return table(["learned", "value"], rows) if rows else '<p class="dim">Nothing learned.</p>'
+
+
+def notes_list(notes: list[str]) -> str:
+    """The step's notes, each cut to `NOTE_LIMIT` and the first `NOTES_SHOWN` of them, with a count of the rest."""
+    items = [f"<li>{esc(cut_middle(note, NOTE_LIMIT))}</li>" for note in notes[:NOTES_SHOWN]]
+    if len(notes) > NOTES_SHOWN:
+        items.append(f'<li class="dim">and {plural(len(notes) - NOTES_SHOWN, "more note")}</li>')
+    return "<ul>" + "".join(items) + "</ul>"
 
 
 @dataclass(eq=False, repr=False)
@@ -53,7 +65,7 @@ class StepView(HtmlView):
         if r.explanation:
             parts.append(f"<p>{esc(cut_middle(r.explanation, ERROR_LIMIT))}</p>")
         if r.notes:
-            parts.append("<ul>" + "".join(f"<li>{esc(cut_middle(n, ERROR_LIMIT))}</li>" for n in r.notes) + "</ul>")
+            parts.append(notes_list(r.notes))
         parts.append(learned_table(r.learned))
         if self.diagram:
             parts.append(sequence_diagram([r]).html)
