@@ -18,9 +18,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from lab_servers import Lab, StepError
-from lab_servers.client.pagination import PAGE_CAP, every_page
+from lab_servers.client.pagination import BYTE_CAP, PAGE_CAP, every_page
 from lab_servers.client.server_data import ServerDataRefused
-from lab_servers.client.tool_parameter_headers import designated_parameters, param_headers, read_tools_list
+from lab_servers.client.tool_parameter_headers import (
+    LISTING_SCHEMA_NODES,
+    TOOL_SCHEMA_NODES,
+    designated_parameters,
+    param_headers,
+    read_tools_list,
+)
 
 from .hostile_server import BASE, HostileServer, _json, _run
 from .test_resource_server_transport import JSON_HEADERS, mint
@@ -541,6 +547,18 @@ async def test_the_tools_list_after_a_minus_32020_reads_every_page_before_the_re
     assert server.cursors == [None, None, "p2"] and mirrored(lab) == {"Mcp-Param-Region": "eu-west1"}
 
 
+async def test_the_tools_list_after_a_minus_32020_stops_at_the_page_that_lists_the_tool_called(lab: Lab) -> None:
+    # As the SDK's _relist_tool: the pages after the one listing the tool change nothing of its
+    # call, and a server whose pages go on would make every refused call read them all again.
+    pages: dict[str | None, dict[str, Any]] = {None: {"tools": [WHOAMI]}}
+    server = ListingServer(pages, checked={"route": ROUTE["inputSchema"]})
+    client = await _run(lab, server, 7)
+    pages.update({None: {"tools": [WHOAMI], "nextCursor": "p2"}, "p2": {"tools": [ROUTE], "nextCursor": "p3"},
+                  "p3": {"tools": [{"name": "later"}]}})  # fmt: skip
+    assert await client.call_tool("route", {"region": "eu-west1"}) == {"structuredContent": {"sub": "alice"}}
+    assert server.cursors == [None, None, "p2"] and mirrored(lab) == {"Mcp-Param-Region": "eu-west1"}
+
+
 async def test_a_cursor_that_leads_back_to_a_page_already_read_ends_the_listing_and_the_step_says_so(
     lab: Lab,
 ) -> None:
@@ -558,21 +576,64 @@ async def test_a_listing_that_never_ends_is_cut_off_at_the_page_cap() -> None:
     # No cursor comes again, and the pages go on: the client stops at PAGE_CAP pages, as the SDK's.
     fetched: list[str] = []
 
-    async def fetch(cursor: str) -> dict[str, Any]:
+    async def fetch(cursor: str) -> tuple[dict[str, Any], int]:
         fetched.append(cursor)
-        return {"tools": [{"name": cursor}], "nextCursor": f"{cursor}+"}
+        return {"tools": [{"name": cursor}], "nextCursor": f"{cursor}+"}, 100
 
-    listed, cut = await every_page({"tools": [], "nextCursor": "c"}, "tools", fetch, "tools/list")
+    listed, cut = await every_page(({"tools": [], "nextCursor": "c"}, 100), "tools", fetch, "tools/list")
     assert len(fetched) == PAGE_CAP - 1 and len(listed["tools"]) == PAGE_CAP - 1 and "nextCursor" not in listed
     assert cut is not None and cut.startswith(f"tools/list goes on past {PAGE_CAP} pages")
 
 
+async def test_a_listing_whose_answers_pass_the_byte_cap_in_all_is_cut_off_there() -> None:
+    # Pages, items and bytes: one tool whose schema has 45,000 properties is one item of 445 kB,
+    # and a hundred such pages were 45 MB parsed and held, in 80 s.
+    fetched: list[str] = []
+
+    async def fetch(cursor: str) -> tuple[dict[str, Any], int]:
+        fetched.append(cursor)
+        return {"tools": [{"name": cursor}], "nextCursor": f"{cursor}+"}, 1_000_000
+
+    listed, cut = await every_page(({"tools": [], "nextCursor": "c"}, 1_000_000), "tools", fetch, "tools/list")
+    assert len(fetched) == BYTE_CAP // 1_000_000 and "nextCursor" not in listed
+    assert cut == (
+        "tools/list goes on past 5 pages, 4 items and 5,000,000 bytes: the client stops there, the lab client's "
+        "limit (100 pages, as the MCP SDK's client; 10,000 items; 4 MB in all)"
+    )
+
+
+class EndlessServer(ListingServer):
+    """Pages without end, each a tool whose description is half a megabyte: under the 1 MB an
+    answer may have, and one item each."""
+
+    def __init__(self) -> None:
+        super().__init__({})
+
+    async def mcp(self, request: Request) -> Response:
+        message = json.loads(await request.body()) if "authorization" in request.headers else {}
+        if message.get("method") == "tools/list":
+            cursor = (message.get("params") or {}).get("cursor")
+            n = 0 if cursor is None else int(cursor) + 1
+            self.pages[cursor] = {"tools": [{"name": f"t{n}", "description": "x" * 500_000}], "nextCursor": str(n)}
+        return await super().mcp(request)
+
+
+async def test_step_7_stops_a_listing_at_the_byte_cap_and_says_so(lab: Lab) -> None:
+    # A hundred pages of 445 kB each (one tool of 45,000 properties) took 80 s and 860 MB: the
+    # client reads pages up to 4 MB in all, here 9 of half a megabyte, not a hundred.
+    server = EndlessServer()
+    client = await _run(lab, server, 7)
+    assert len(client.records[-1].learned["tools"]) == len(server.cursors) == 9
+    assert client.records[-1].notes[0].startswith("tools/list goes on past 9 pages, 9 items and 4,50")
+    assert client.records[-1].notes[0].endswith("(100 pages, as the MCP SDK's client; 10,000 items; 4 MB in all)")
+
+
 async def test_a_cursor_that_is_not_a_string_is_refused_naming_the_schema() -> None:
-    async def fetch(cursor: str) -> dict[str, Any]:
+    async def fetch(cursor: str) -> tuple[dict[str, Any], int]:
         raise AssertionError("no page is asked for with a cursor that is no string")
 
     with pytest.raises(ServerDataRefused, match=r"nextCursor is a JSON number, not a JSON string \(MCP schema"):
-        await every_page({"tools": [], "nextCursor": 2}, "tools", fetch, "tools/list")
+        await every_page(({"tools": [], "nextCursor": 2}, 100), "tools", fetch, "tools/list")
 
 
 async def test_a_tool_name_listed_twice_is_its_first_definitions_in_the_result_and_its_headers(lab: Lab) -> None:
@@ -589,6 +650,36 @@ async def test_a_tool_name_listed_twice_is_its_first_definitions_in_the_result_a
     ]
     assert await client.call_tool("route", {"region": "eu-west1"}) == {"structuredContent": {"sub": "alice"}}
     assert mirrored(lab) == {"Mcp-Param-Region": "eu-west1"} and server.cursors == [None]
+
+
+def _properties(count: int) -> dict[str, Any]:
+    return _schema(**{f"p{n}": {} for n in range(count)})  # walked: the schema, its type, each property
+
+
+async def test_a_tool_whose_schema_is_past_the_walk_limit_is_left_out_and_the_step_says_why(lab: Lab) -> None:
+    # Its annotations cannot all be checked, and one that breaks a constraint MUST exclude the tool
+    # (Schema Extension). A hundred tools of 45,000 properties each took 39 s to walk.
+    large = {"name": "large", "inputSchema": _properties(TOOL_SCHEMA_NODES - 1)}
+    client = await _run(lab, ListingServer({None: {"tools": [large, WHOAMI]}}), 7)
+    assert client.records[-1].learned["tools"] == ["whoami"]
+    assert client.records[-1].notes == [
+        "tool 'large' is left out of tools/list: its inputSchema has more than 10,000 subschemas and values, more "
+        "than the lab client walks to check its x-mcp-header annotations (MCP 2026-07-28 streamable-http, Custom "
+        "Headers from Tool Parameters)"
+    ]
+    assert designated_parameters(_properties(TOOL_SCHEMA_NODES - 2)) == {}  # 10,000 are walked
+
+
+def test_the_tools_past_the_walk_limit_of_a_whole_listing_are_left_out() -> None:
+    # Each of these tools walks as many subschemas and values as one tool may, and route none.
+    tools = [{"name": f"t{n}", "inputSchema": _properties(TOOL_SCHEMA_NODES - 2)}
+             for n in range(LISTING_SCHEMA_NODES // TOOL_SCHEMA_NODES)]  # fmt: skip
+    result, designations, rejected, _ = read_tools_list({"tools": [*tools, ROUTE]})
+    assert len(result["tools"]) == len(designations) == len(tools) and list(rejected) == ["route"]
+    assert rejected["route"] == (
+        "the tools listed before it have the 100,000 subschemas and values the lab client walks in one listing to "
+        "check x-mcp-header annotations"
+    )
 
 
 def test_a_name_whose_first_definition_is_invalid_stays_left_out_whatever_follows() -> None:

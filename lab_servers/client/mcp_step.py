@@ -13,7 +13,7 @@ from ..error_text import told
 from ..revisions import HEADER_MISMATCH
 from ..trace import current_step
 from .no_user_steps import NoUserSteps
-from .pagination import every_page
+from .pagination import Page, every_page
 from .records import StepRecord, TokenRequestFailed
 from .refresh_step import RefreshStep
 from .revisions import describe_modern_error, initialize_fallback, modern_error
@@ -51,6 +51,11 @@ def _tool_names(listed: dict[str, Any]) -> list[str]:
             )
         names.append(tool["name"])
     return names
+
+
+def _lists(tools: list[Any], name: str) -> bool:
+    """Whether a page of tools/list lists the tool `name`."""
+    return any(isinstance(tool, dict) and tool.get("name") == name for tool in tools)
 
 
 def _shown_content(result: dict[str, Any]) -> dict[str, Any] | None:
@@ -193,13 +198,18 @@ class McpStep(RefreshStep, StepUpStep, NoUserSteps):
         return result
 
     async def _rpc(self, message: dict[str, Any], first: httpx.Response | None = None) -> dict[str, Any]:
-        """Send a JSON-RPC request with the token. On 401 invalid_token with a refresh token in
-        hand, refresh once and retry. On 403 insufficient_scope, step up (re-authorize for the
-        union of the requested and the challenged scopes, MCP 2026-07-28 §11.1.2; the challenge
-        alone before) and retry: at most `MAX_STEP_UPS` step-ups per resource and operation,
-        counted across calls until one goes through (MCP §10.1.2). On a 401 for a token that
-        worked, or a refresh the AS can no longer make, discover again (the resource may have
-        moved to another AS, SEP-2352) and retry once. The token changes one way at a time
+        """`_rpc_answer`'s result alone."""
+        return (await self._rpc_answer(message, first))[0]
+
+    async def _rpc_answer(self, message: dict[str, Any], first: httpx.Response | None = None) -> Page:
+        """Send a JSON-RPC request with the token; its result, and the bytes of the answer that
+        carried it (what a listing's pages count, `pagination.BYTE_CAP`). On 401 invalid_token with
+        a refresh token in hand, refresh once and retry. On 403 insufficient_scope, step up
+        (re-authorize for the union of the requested and the challenged scopes, MCP 2026-07-28
+        §11.1.2; the challenge alone before) and retry: at most `MAX_STEP_UPS` step-ups per resource
+        and operation, counted across calls until one goes through (MCP §10.1.2). On a 401 for a
+        token that worked, or a refresh the AS can no longer make, discover again (the resource may
+        have moved to another AS, SEP-2352) and retry once. The token changes one way at a time
         (`renewing`), and a call whose token changed after it sent retries with the new one."""
         refreshed, rediscovered, reopened, relisted = False, False, False, False
         operation = _operation(message)
@@ -266,7 +276,9 @@ class McpStep(RefreshStep, StepUpStep, NoUserSteps):
                 # Mcp-Param-* headers, the client "SHOULD call tools/list to check for changes to the
                 # tool's inputSchema, then retry the original request with the appropriate headers".
                 relisted = True
-                await self._list_tools([])  # what it notes, step 7 noted of the first listing
+                # What it notes, step 7 noted of the first listing. Only as far as the page that
+                # lists the tool called, as the SDK's _relist_tool: the rest would change nothing.
+                await self._list_tools([], wanted=message["params"]["name"])
                 continue
             if modern and self.state.era == "legacy":
                 raise self._failure(describe_modern_error(modern, self.handshake_version))
@@ -283,7 +295,7 @@ class McpStep(RefreshStep, StepUpStep, NoUserSteps):
             if message["method"] == "initialize":
                 self.state.protocol_version = self._open_session(response, result)
             self.step_ups.pop((self.state.resource or self.mcp_url, operation), None)  # it went through
-            return result
+            return result, len(response.content)
 
     def _relists(self, message: dict[str, Any], relisted: bool) -> bool:
         """Whether a -32020 to `message` is met by listing the tools again: a 2026-07-28 tools/call,
@@ -291,15 +303,21 @@ class McpStep(RefreshStep, StepUpStep, NoUserSteps):
         return self.state.era == "modern" and message["method"] == "tools/call" and not relisted
 
     async def _list_tools(
-        self, notes: list[str], message: dict[str, Any] | None = None, first: httpx.Response | None = None
+        self,
+        notes: list[str],
+        message: dict[str, Any] | None = None,
+        first: httpx.Response | None = None,
+        wanted: str | None = None,
     ) -> dict[str, Any]:
         """tools/list (`message`, answered `first` when it was sent already), every page of it (MCP
-        server/utilities/pagination): a tool on page 2 has its x-mcp-header parameters mirrored
-        too, and a -32020's relist finds it. Why the listing stopped short, if it did, in `notes`."""
-        listed = await self._rpc(message or self._request("tools/list", {}), first=first)
+        server/utilities/pagination), or up to the page that lists the tool `wanted`: a tool on
+        page 2 has its x-mcp-header parameters mirrored too, and a -32020's relist finds it. Why
+        the listing stopped short, if it did, in `notes`."""
+        first_page = await self._rpc_answer(message or self._request("tools/list", {}), first=first)
         listed, cut = await every_page(
-            listed, "tools", lambda cursor: self._rpc(self._request("tools/list", {"cursor": cursor})), "tools/list"
-        )
+            first_page, "tools", lambda cursor: self._rpc_answer(self._request("tools/list", {"cursor": cursor})),
+            "tools/list", found=None if wanted is None else lambda tools: _lists(tools, wanted),
+        )  # fmt: skip
         if cut is not None:
             notes.append(cut)
         return self._remember_tools(listed, notes) if self.state.era == "modern" else listed

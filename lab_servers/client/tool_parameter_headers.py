@@ -33,19 +33,39 @@ _PRIMITIVE_TYPES = ("string", "integer", "boolean")
 # JSON Schema members that hold instance values, not subschemas: an "x-mcp-header" key inside a
 # `default` or an `enum` is data, not an annotation.
 _INSTANCE_VALUES = frozenset({"const", "default", "enum", "examples"})
+# The subschemas and values walked to find the annotations: for one tool, and for a whole listing.
+# A real inputSchema has tens; a server's hundred tools of 45,000 properties each took 39 s to
+# walk. A tool past them is left out, as one whose annotations are invalid: they cannot be checked.
+TOOL_SCHEMA_NODES = 10_000
+LISTING_SCHEMA_NODES = 100_000
 
 # A tool's designated parameters: the path of `properties` keys to each, and the {Name} of its
 # Mcp-Param-{Name} header.
 Designated = dict[tuple[str, ...], str]
 
 
-def _annotated(input_schema: Any) -> list[tuple[tuple[str, ...] | None, dict[str, Any]]]:
+Annotations = list[tuple[tuple[str, ...] | None, dict[str, Any]]]
+
+
+class SchemaTooLarge(ValueError):
+    """An inputSchema with more subschemas and values than the client walks for it."""
+
+
+def _annotated(input_schema: Any, limit: int) -> tuple[Annotations, int]:
     """Every subschema carrying `x-mcp-header`, with its path of `properties` keys from the root,
-    or None when the chain to it passes through anything else (`items`, `oneOf`, `$defs`, ...).
-    Walked with a stack: the schema is a server's, however deep."""
-    found: list[tuple[tuple[str, ...] | None, dict[str, Any]]] = []
+    or None when the chain to it passes through anything else (`items`, `oneOf`, `$defs`, ...);
+    and how many subschemas and values were walked, `SchemaTooLarge` past `limit`. Walked with a
+    stack: the schema is a server's, however deep."""
+    found: Annotations = []
     stack: list[tuple[tuple[str, ...] | None, Any]] = [((), input_schema)]
+    walked = 0
     while stack:
+        walked += 1
+        if walked > limit:
+            raise SchemaTooLarge(
+                f"its inputSchema has more than {limit:,} subschemas and values, more than the lab client walks "
+                "to check its x-mcp-header annotations"
+            )
         path, schema = stack.pop()
         if isinstance(schema, list):
             stack.extend((None, item) for item in schema)
@@ -61,16 +81,23 @@ def _annotated(input_schema: Any) -> list[tuple[tuple[str, ...] | None, dict[str
                 stack.extend((None if path is None else (*path, name), sub) for name, sub in value.items())
             else:
                 stack.append((None, value))
-    return found
+    return found, walked
 
 
-def designated_parameters(input_schema: Any) -> Designated:
+def designated_parameters(input_schema: Any, limit: int = TOOL_SCHEMA_NODES) -> Designated:
     """The tool's designated parameters; a ValueError naming the constraint an annotation breaks
     (Schema Extension: "Clients using the Streamable HTTP transport MUST reject tool definitions
-    where any x-mcp-header value violates these constraints")."""
+    where any x-mcp-header value violates these constraints"), or that the schema is too large
+    to check within `limit` subschemas and values."""
+    return _checked(_annotated(input_schema, limit)[0])
+
+
+def _checked(annotated: Annotations) -> Designated:
+    """The designated parameters of the `annotated` subschemas, or the ValueError of the first
+    that breaks a constraint of the Schema Extension."""
     designated: Designated = {}
     seen: dict[str, str] = {}
-    for path, schema in _annotated(input_schema):
+    for path, schema in annotated:
         name = schema[X_MCP_HEADER]
         if not path:
             where = "the schema's root" if path == () else "a subschema"
@@ -97,7 +124,9 @@ def read_tools_list(
     than once. A tool's name is how a call names it, and "SHOULD be unique within a server" (MCP
     server/tools, Tool Names): a name listed again is its first definition's, in the result and
     its designations alike (the SDK's server checks a call's headers against its first tool of
-    that name), and the later ones are left out."""
+    that name), and the later ones are left out. A tool whose schema is past what the client walks
+    for one tool (`TOOL_SCHEMA_NODES`), or that comes after the tools that took what it walks in a
+    listing (`LISTING_SCHEMA_NODES`), is left out too: its annotations cannot be checked."""
     tools = result.get("tools")
     if not isinstance(tools, list):
         return result, {}, {}, []  # refused by name where the result is read (mcp_step)
@@ -105,6 +134,7 @@ def read_tools_list(
     designations: dict[str, Designated] = {}
     rejected: dict[str, str] = {}
     repeated: list[str] = []
+    left = LISTING_SCHEMA_NODES
     for tool in tools:
         name = tool.get("name") if isinstance(tool, dict) else None
         if not isinstance(name, str):
@@ -114,8 +144,18 @@ def read_tools_list(
             if name not in repeated:
                 repeated.append(name)
             continue
+        limit = min(TOOL_SCHEMA_NODES, left)
         try:
-            designations[name] = designated_parameters(tool.get("inputSchema"))
+            annotated, walked = _annotated(tool.get("inputSchema"), limit)
+            left -= walked
+            designations[name] = _checked(annotated)
+        except SchemaTooLarge as too_large:
+            left -= limit
+            rejected[name] = str(too_large) if limit == TOOL_SCHEMA_NODES else (
+                f"the tools listed before it have the {LISTING_SCHEMA_NODES:,} subschemas and values the lab client "
+                "walks in one listing to check x-mcp-header annotations"
+            )  # fmt: skip
+            continue
         except ValueError as invalid:
             rejected[name] = str(invalid)
             continue
