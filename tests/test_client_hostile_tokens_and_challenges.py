@@ -227,6 +227,42 @@ async def test_the_fallback_names_each_version_both_speak_once_however_often_the
     ]
 
 
+class FlippingServer(HostileServer):
+    """A server that answers a 2026-07-28 request with a legacy 400 and an initialize with -32022
+    listing 2026-07-28 alone: the client falls back to initialize, and is refused there too."""
+
+    def __init__(self, with_token_only: bool) -> None:
+        super().__init__()
+        self.with_token_only = with_token_only
+
+    async def mcp(self, request: Request) -> Response:
+        if self.with_token_only and "authorization" not in request.headers:
+            return await super().mcp(request)
+        message = json.loads(await request.body())
+        if message.get("method") == "initialize":
+            error = {"code": -32022, "message": "Unsupported protocol version",
+                     "data": {"supported": ["2026-07-28"], "requested": "2025-11-25"}}  # fmt: skip
+            return _json({"jsonrpc": "2.0", "id": message["id"], "error": error}, 400)
+        return Response("Bad Request: No valid session ID provided", 400, media_type="text/plain")
+
+
+@pytest.mark.parametrize(("with_token_only", "step"), [(False, r"1 \(challenge\)"), (True, r"7 \(mcp\)")],
+                         ids=["step-1", "step-7"])  # fmt: skip
+async def test_a_2026_07_28_client_refused_at_the_initialize_it_fell_back_to_is_told_every_version_it_speaks(
+    lab: Lab, with_token_only: bool, step: str
+) -> None:
+    # Step 7 said the client "speaks only 2025-11-25", the version its initialize offered; it
+    # speaks 2026-07-28 too, which the server lists: versioning §4 says both sides, as step 1 does.
+    with pytest.raises(
+        StepError, match=rf"^step {step}: .*the server answered -32022 .*it speaks MCP 2026-07-28"
+    ) as raised:
+        await _run(lab, FlippingServer(with_token_only), 7, revision="2026-07-28")
+    assert str(raised.value).endswith(
+        "this client speaks 2026-07-28 and, by initialize, 2025-03-26, 2025-06-18, 2025-11-25 "
+        "(2026-07-28 basic/versioning §4)"
+    )
+
+
 async def test_the_client_gives_up_after_two_step_ups(lab: Lab) -> None:
     # MCP §10.1.2: clients SHOULD cap step-up retries; two step-ups make three authorizations.
     challenge = 'Bearer error="insufficient_scope", scope="notes:write"'

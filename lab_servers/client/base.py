@@ -20,7 +20,7 @@ from ..revisions import revision as revision_named
 from ..trace import Exchange, Trace, current_step, in_step
 from .browser import Browser, ConsentPage
 from .records import ALL_STEPS, StepError, StepRecord
-from .revisions import modern_headers, modern_message
+from .revisions import describe_modern_error, modern_headers, modern_message
 from .server_data import ServerDataRefused, member, receive, server_json, server_url, shown
 from .state import Credentials, HandshakeState
 from .streamable_http import MCP_HEADERS, response_watch, session_id
@@ -223,6 +223,14 @@ class ClientBase:
         HTTP with SSE, which the lab client does not speak). A server answers the version asked
         for, or "another protocol version it supports" (MCP lifecycle, Version Negotiation)."""
         return tuple(version for version in handshake_versions_up_to(self.handshake_version) if version >= "2025-03-26")
+
+    def _modern_refusal(self, error: dict[str, Any]) -> str:
+        """A step's reason for a modern `error` it cannot go on after: the versions the server
+        speaks and those this client speaks, by its own revision, and for a 2026-07-28 client by
+        initialize too. Step 7 said a 2026-07-28 client that had fallen back to initialize
+        "speaks only 2025-11-25", the version it offered there (versioning §4)."""
+        by_initialize = self.spoken_versions if self.revision.modern_transport else ()
+        return describe_modern_error(error, self.revision.version, by_initialize)
 
     def answering_version(self, message: dict[str, Any]) -> str:
         """The protocol version a server answers `message` in (which says whether a JSON-RPC batch

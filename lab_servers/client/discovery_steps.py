@@ -15,7 +15,7 @@ from ..wellknown import AUTHORIZATION_SERVER, origin
 from .base import ClientBase, StepRun
 from .discovery import authorization_server_metadata_urls, protected_resource_metadata_urls
 from .records import StepError, StepRecord
-from .revisions import describe_modern_error, initialize_fallback, modern_error
+from .revisions import initialize_fallback, modern_error
 from .server_data import receive, server_json, server_url, shown
 from .streamable_http import json_rpc_response
 from .www_authenticate import bearer_challenge
@@ -75,8 +75,7 @@ class DiscoverySteps(ClientBase):
             # Compatibility"): to an initialize, any of them; to a modern request, -32022 alone
             # says the server speaks versions this client does not (step 1 fell back to
             # initialize when it listed one this client speaks there).
-            by_initialize = self.spoken_versions if self.revision.modern_transport else ()
-            return describe_modern_error(modern, self.revision.version, by_initialize)
+            return self._modern_refusal(modern)
         if 200 <= status < 300:
             return "the server answered without one, so it requires no authorization"
         if status == 404 and _in_session(response):

@@ -16,7 +16,7 @@ from .no_user_steps import NoUserSteps
 from .pagination import Page, every_page
 from .records import StepRecord, TokenRequestFailed
 from .refresh_step import RefreshStep
-from .revisions import describe_modern_error, initialize_fallback, modern_error
+from .revisions import initialize_fallback, modern_error
 from .server_data import ServerDataRefused, member, server_json, shown
 from .step_up import StepUpStep
 from .streamable_http import json_rpc_response
@@ -281,7 +281,7 @@ class McpStep(RefreshStep, StepUpStep, NoUserSteps):
                 await self._list_tools([], wanted=message["params"]["name"])
                 continue
             if modern and self.state.era == "legacy":
-                raise self._failure(describe_modern_error(modern, self.handshake_version))
+                raise self._failure(self._modern_refusal(modern))
             if response.status_code != 200:  # the server's challenge or page, quoted within bounds (error_text.told)
                 raise self._failure(f"{message['method']} answered {response.status_code}: "
                                     f"{told(response.headers.get('www-authenticate') or response.text)}")  # fmt: skip
