@@ -150,11 +150,27 @@ class LimitedH11Protocol(H11Protocol):
             their is h11.SEND_BODY
             or (their is h11.IDLE and (bool(self.conn.trailing_data[0]) or self._empty_lines > 0))
         )
+        if arriving:
+            # Not both: uvicorn arms its keep-alive timer as each answer completes, then reads what
+            # was pipelined behind it here, and cancels the timer only at the next read or request.
+            # Part of a head (or empty lines, a lone CR) pipelined behind an answer was closed at
+            # 5 s, unanswered and untraced, where the same bytes on a fresh connection had their
+            # deadline and its 408 (RFC 9110 §15.5.9).
+            self._unset_keepalive_if_required()
         if arriving and self._deadline is None:
             self._deadline = self.loop.call_later(self.request_deadline, self._deadline_passed)
         elif not arriving and self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
+            if their is h11.IDLE and self.conn.our_state is h11.IDLE and not self.transport.is_closing():
+                # Idle once more: the body of a request answered before it came has ended. uvicorn
+                # armed its keep-alive timer at that answer and cancelled it at the read that
+                # brought the rest, and arms none when h11 turns to the next request itself, so
+                # the connection, idle, was held for ever. Between requests, its timer applies.
+                self._unset_keepalive_if_required()
+                self.timeout_keep_alive_task = self.loop.call_later(
+                    self.timeout_keep_alive, self.timeout_keep_alive_handler
+                )
 
     def _head_admitted(self) -> bool:
         """Whether h11 may parse what has arrived of the next request: False when this protocol
@@ -227,7 +243,10 @@ class LimitedH11Protocol(H11Protocol):
         if unanswered:
             seconds = f"{self.request_deadline:g}"
             if self.conn.their_state is h11.IDLE:  # its head still arriving: what came is what it was
-                self._head = self.conn.trailing_data[0][:MAX_REQUEST_HEAD_BYTES]
+                arrived = self.conn.trailing_data[0]
+                # A CR alone may begin one more empty line (`_head_admitted`): no request, as they are
+                # none, and traced as none (it was an exchange with no method, for the target "/").
+                self._head = b"" if arrived == b"\r" else arrived[:MAX_REQUEST_HEAD_BYTES]
             self._answer_and_close(408, f"the request did not arrive whole within {seconds} s")
         else:  # answered before its whole body came (a 413, a 401): the rest is not waited for
             self.transport.close()

@@ -8,13 +8,16 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
 
 import anyio
 import pytest
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from lab_servers import serve_trace
 from lab_servers.client_documents import ClientDocumentError
 from lab_servers.serve import serving
 from lab_servers.serve_binding import address_option, bind, url_host
@@ -441,3 +444,68 @@ async def test_a_pipelined_request_after_one_answered_before_its_body_is_traced_
         ("POST", "/mcp?first=1", 401),
         ("GET", "/.well-known/oauth-protected-resource/mcp", 200),
     ]
+
+
+@pytest.fixture
+def keep_alive(monkeypatch: pytest.MonkeyPatch) -> Callable[[float], None]:
+    """Sets uvicorn's keep-alive timer (5 s) shorter than the deadlines below, where a timer left
+    running shows as a connection closed before its deadline, and one not running as none closed."""
+
+    def lasting(seconds: float) -> None:
+        init = H11Protocol.__init__
+
+        def shorter(self: H11Protocol, *args: Any, **kwargs: Any) -> None:
+            init(self, *args, **kwargs)
+            self.timeout_keep_alive = seconds  # type: ignore[assignment]
+
+        monkeypatch.setattr(H11Protocol, "__init__", shorter)
+
+    return lasting
+
+
+@pytest.mark.parametrize(
+    ("pipelined", "traced"),
+    [(b"GET /jwks.json HTTP/1.1\r\n", [("GET", "/jwks.json", 408)]), (b"\r\n", []), (b"\r", [])],
+    ids=["part-of-a-head", "an-empty-line", "a-lone-cr"],
+)
+async def test_a_request_pipelined_in_part_behind_an_answer_has_its_deadline_and_its_408(
+    tls_dir: Path, keep_alive: Callable[[float], None], pipelined: bytes, traced: list[tuple[str, str, int]]
+) -> None:
+    """A request must arrive whole within its deadline, or be answered 408 (RFC 9110 §15.5.9),
+    however its first bytes came: sent behind the request before it, they were closed silently by
+    uvicorn's keep-alive timer (armed as that answer completed, left running while they arrived),
+    with no 408 and nothing in the trace, where on a fresh connection they had their deadline. A
+    CR alone, or an empty line, begins no request: answered 408, it is traced as none."""
+    keep_alive(0.3)
+    exchanges: list[Exchange] = []
+    async with served(tls_dir, request_deadline=1, on_exchange=exchanges.append) as lab:
+        metadata = f"{lab.issuer}/.well-known/oauth-authorization-server"
+        reader, writer = await _tls_connection(lab, lab.issuer, tls_dir)
+        writer.write(_get(metadata) + pipelined)
+        assert (await asyncio.wait_for(reader.readuntil(b"\r\n"), 10)) == b"HTTP/1.1 200 OK\r\n"
+        await asyncio.wait_for(reader.readuntil(b"}"), 10)  # the JSON body, one object
+        rest = await asyncio.wait_for(reader.read(), 10)  # read() returns once the server closes
+        writer.close()
+        await asyncio.sleep(0.1)  # the 408's exchange reaches the trace
+    assert rest.startswith(b"HTTP/1.1 408 Request Timeout\r\n"), rest
+    assert [(e.method, e.path, e.status) for e in exchanges[1:]] == traced
+
+
+async def test_a_connection_idle_after_a_body_its_answer_came_before_is_closed_by_the_keep_alive_timer(
+    tls_dir: Path, keep_alive: Callable[[float], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between requests a kept connection waits uvicorn's keep-alive timeout, then closes. A POST
+    answered 401 from its headers, its body coming after the answer was complete, left the
+    connection with no timer at all: held open for as long as its client liked, one of 64 slots."""
+    keep_alive(1)
+    monkeypatch.setattr(serve_trace, "UNREAD_BODY_SECONDS", 0.1)  # the 401 complete at 0.1 s, not 1 s
+    async with served(tls_dir) as lab:
+        host = urlsplit(lab.mcp_url).netloc
+        reader, writer = await _tls_connection(lab, lab.mcp_url, tls_dir)
+        writer.write(f"POST /mcp HTTP/1.1\r\nHost: {host}\r\nContent-Length: 2\r\n\r\n".encode())
+        assert await asyncio.wait_for(reader.readuntil(b"\r\n"), 10) == b"HTTP/1.1 401 Unauthorized\r\n"
+        await asyncio.sleep(0.5)  # the 401 complete, the keep-alive timer armed and not yet run out
+        writer.write(b"{}")  # the body, whole: the connection is idle again
+        closed = await asyncio.wait_for(_until_closed(reader), 4)
+        writer.close()
+    assert closed
