@@ -41,6 +41,9 @@ rules about a request it parsed are the server's, and some about a request it is
   than it wishes to parse. h11 limits only a head still incomplete, so a longer one that came in
   one read was served and one that came in pieces was a 400; `oversized_head` judges it whole
   (`serve_sockets.LimitedH11Protocol` answers, before h11 parses it).
+- RFC 9110 §2.5: a request of a later HTTP/1.x is processed as HTTP/1.1 (`read_as_http11`; h11
+  took any `HTTP/d.d`, and the rules below asked for exactly `HTTP/1.1`), and one of a major
+  version other than 1 is answered 505 (`unsupported_version`), as the 414 is.
 - §6.1: "A server that receives a request message with a transfer coding it does not understand
   SHOULD respond with 501 (Not Implemented)"; h11, which decodes chunked alone, answered 400.
   `unknown_transfer_coding` reads the whole head, answered as the 414 is. RFC 9110 §5.6.1.2: a
@@ -140,9 +143,57 @@ def head_lines(head: bytes) -> list[str]:
 def method_and_target(request_line: str) -> tuple[str, str]:
     """The method and request-target of a request line (§3: `method SP request-target SP
     HTTP-version`), read from one that may break that grammar (a 400's): what follows the first
-    space, its version cut off if it ends in one."""
+    space, its version cut off if it ends in one (any: a 505's `HTTP/2.0` too)."""
     method, _, rest = request_line.partition(" ")
-    return method, rest.rpartition(" ")[0] if rest.endswith((" HTTP/1.1", " HTTP/1.0")) else rest
+    return method, rest.rpartition(" ")[0] if request_version(request_line) is not None else rest
+
+
+# §2.3: HTTP-version = HTTP-name "/" DIGIT "." DIGIT, the request line's last word (§3).
+_REQUEST_VERSION = re.compile(rb" HTTP/([0-9])\.([0-9])\r?")
+
+
+def request_version(request_line: bytes | str) -> tuple[int, int] | None:
+    """The HTTP-version a request line ends with (§2.3), as its major and minor numbers; None
+    when it ends in none (h11 refuses such a line 400). h11 takes any `HTTP/d.d`."""
+    line = request_line.encode("latin-1") if isinstance(request_line, str) else request_line
+    version = _REQUEST_VERSION.search(line)
+    return (int(version[1]), int(version[2])) if version and version.end() == len(line) else None
+
+
+def read_as_http11(request_line: bytes | str) -> bool:
+    """Whether a request is read by HTTP/1.1's rules (its framing, §6.1; its Host, §3.2): an
+    HTTP/1.1 request, or one of a later HTTP/1.x. RFC 9110 §2.5: a recipient SHOULD process a
+    higher minor version "as if it were in the highest minor version within that major version to
+    which the recipient is conformant". Judged by the string `HTTP/1.1`, an `HTTP/1.2` request
+    skipped §6.1's 501 and §5.6.1.2's empty elements, and h11 asked it for no Host."""
+    version = request_version(request_line)
+    return version is not None and version >= (1, 1)
+
+
+def unsupported_version(arrived: bytes) -> tuple[int, int] | None:
+    """The version of the request line `arrived` begins with, once whole, when its major version
+    is not 1, else None. RFC 9110 §2.5: a server "can send a 505 (HTTP Version Not Supported)
+    response if it wishes, for any reason, to refuse service of the client's major protocol
+    version"; h11 took `HTTP/2.0` and `HTTP/0.9` as HTTP/1.x requests (0.9 with Transfer-Encoding
+    decoded as chunked, where HTTP/1.0 is refused for it, §6.1). No HTTP/0.9 request has a
+    version (RFC 9112 Appendix C.1) and HTTP/2's own preface is `PRI * HTTP/2.0`: neither is a
+    request this server reads."""
+    line_end = arrived.find(b"\n")
+    version = request_version(arrived[:line_end]) if line_end != -1 else None
+    return version if version is not None and version[0] != 1 else None
+
+
+def as_http11(arrived: bytes) -> bytes | None:
+    """`arrived`, its head whole, with the request line's `HTTP/1.x` (x > 1) made `HTTP/1.1`, the
+    version it is processed as (`read_as_http11`), so that h11 asks it for a Host (§3.2) and the
+    application's scope says "1.1" (ASGI's http_version is "1.0", "1.1" or "2"); else None."""
+    end = _END_OF_HEAD.search(arrived)
+    line_end = arrived.find(b"\n")
+    version = request_version(arrived[:line_end]) if end is not None else None
+    if version is None or version[0] != 1 or version[1] <= 1:
+        return None
+    at = arrived.rindex(b" HTTP/", 0, line_end)
+    return arrived[:at] + b" HTTP/1.1" + arrived[at + len(b" HTTP/1.x") :]
 
 
 def oversized_head(arrived: bytes, limit: int) -> int | None:
@@ -158,7 +209,8 @@ def oversized_head(arrived: bytes, limit: int) -> int | None:
 
 
 def unknown_transfer_coding(arrived: bytes) -> str | None:
-    """The first transfer coding an HTTP/1.1 request's head names that this server does not
+    """The first transfer coding an HTTP/1.1 request's head (or a later HTTP/1.x one's,
+    `read_as_http11`) names that this server does not
     implement, once the head (`arrived` starts with it) is whole; else None. §6.1: "A server that
     receives a request message with a transfer coding it does not understand SHOULD respond with
     501 (Not Implemented)"; h11, which decodes chunked alone (§7), answered 400. An HTTP/1.0
@@ -167,7 +219,7 @@ def unknown_transfer_coding(arrived: bytes) -> str | None:
     if end is None:
         return None
     request_line, *fields = arrived[: end.start()].split(b"\n")
-    if not request_line.rstrip(b"\r").endswith(b" HTTP/1.1"):
+    if not read_as_http11(request_line):
         return None
     for line in fields:
         name, colon, value = line.partition(b":")
@@ -191,7 +243,7 @@ def chunked_listed_plainly(arrived: bytes) -> bytes | None:
     if end is None:
         return None
     request_line, *fields = arrived[: end.start()].split(b"\n")
-    if not request_line.rstrip(b"\r").endswith(b" HTTP/1.1"):
+    if not read_as_http11(request_line):
         return None
     at: list[int] = []
     listed: list[bytes] = []
@@ -232,7 +284,7 @@ def empty_lines_before(arrived: bytes, at_most: int) -> tuple[int, int]:
 _H11_REFUSALS = (
     ("illegal request line", "the request line is not `method SP request-target SP HTTP-version` in visible ASCII (RFC 9112 §3: an invalid request-line SHOULD be answered 400)"),
     ("continuation line at start of headers", "the first field line begins with whitespace (RFC 9112 §2.2: a recipient MUST reject such a message or ignore the line)"),
-    ("Missing mandatory Host", "an HTTP/1.1 request has no Host field (RFC 9112 §3.2: a server MUST answer 400)"),
+    ("Missing mandatory Host", "an HTTP/1.1 request (or a later HTTP/1.x one, read as 1.1: RFC 9110 §2.5) has no Host field (RFC 9112 §3.2: a server MUST answer 400)"),
     ("Found multiple Host", "the request has more than one Host field (RFC 9112 §3.2: a server MUST answer 400)"),
     ("conflicting Content-Length", "the request's Content-Length values differ, so it has no one length (RFC 9112 §6.3: a server MUST answer 400 and close the connection; RFC 9110 §8.6)"),
     ("bad Content-Length", "Content-Length is not a number of octets, 1*DIGIT (RFC 9110 §8.6; at most 20 digits here), so the request has no length (RFC 9112 §6.3: a server MUST answer 400 and close the connection)"),
@@ -279,7 +331,7 @@ def unparsable_request(h11_error: str, head: bytes, empty_lines: int = 0) -> str
         )
     # Past `unknown_transfer_coding`, whose 501s an HTTP/1.1 request's other codings had.
     if h11_error.startswith(("multiple Transfer-Encoding", "Only Transfer-Encoding")):
-        if request_line.endswith(" HTTP/1.0"):
+        if not read_as_http11(request_line):  # HTTP/1.0: every other major version is a 505
             return "an HTTP/1.0 request has no Transfer-Encoding; its framing is faulty (RFC 9112 §6.1)"
         listed = [c.strip(" \t").lower() for n, _, v in read if n == "transfer-encoding" for c in v.split(",")]
         codings = [coding for coding in listed if coding]  # RFC 9110 §5.6.1.2: empty elements are ignored
@@ -367,6 +419,8 @@ class Rfc9112:
             await answer_and_close(send, self.refusal(scope["path"], 400, why))
         elif b"transfer-encoding" in names and scope["http_version"] == "1.0":
             # §6.1: such a message MUST be treated "as if the framing is faulty": h11 read it chunked.
+            # Served, no other version is below 1.1: another major one is a 505, and a later HTTP/1.x
+            # is read as 1.1 (`unsupported_version`, `as_http11`).
             why = "an HTTP/1.0 request has no Transfer-Encoding; its framing is faulty (RFC 9112 §6.1)"
             await answer_and_close(send, self.refusal(scope["path"], 400, why))
         else:

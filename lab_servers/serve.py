@@ -259,7 +259,7 @@ async def serving(
             (lab.auth_server.app, "off", oauth_refusal),
             (documents, "off", refuse_as_invalid_request),
         ]
-        # What the sockets answer themselves (a 408, 414, 431, 501 or 400) is an exchange too.
+        # What the sockets answer themselves (a 408, 414, 431, 505, 501 or 400) is an exchange too.
         answered = record_socket_answers(lab.trace, lab.clock.now)
         http = limited_protocol(request_deadline, write_stall, max_connections, answered)
         context = server_context(ca.server_certificate, ca.server_key) if ca else None

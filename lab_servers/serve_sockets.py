@@ -17,11 +17,13 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from .rfc9112 import (
     MAX_EMPTY_LINES,
     REQUEST_TARGET,
+    as_http11,
     chunked_listed_plainly,
     empty_lines_before,
     oversized_head,
     unknown_transfer_coding,
     unparsable_request,
+    unsupported_version,
 )
 
 # A request must arrive whole (headers and body) within this many seconds of its first byte (or
@@ -174,8 +176,9 @@ class LimitedH11Protocol(H11Protocol):
 
     def _head_admitted(self) -> bool:
         """Whether h11 may parse what has arrived of the next request: False when this protocol
-        answered it (414 or 431: too long; 501: a transfer coding it does not implement) or when it
-        is a CR alone, which may begin an empty line's CRLF (h11 would take it for a request line)."""
+        answered it (414 or 431: too long; 505: an HTTP major version other than 1; 501: a transfer
+        coding it does not implement) or when it is a CR alone, which may begin an empty line's CRLF
+        (h11 would take it for a request line)."""
         arrived = self._drop_empty_lines(self.conn.trailing_data[0])
         # Kept before h11 reads it: a head it cannot parse is gone from its buffer when it says so.
         self._head = arrived[:MAX_REQUEST_HEAD_BYTES]
@@ -184,16 +187,26 @@ class LimitedH11Protocol(H11Protocol):
             what = "request line" if too_large == 414 else "request line and headers"
             self._answer_and_close(too_large, f"this server reads a {what} of at most {MAX_REQUEST_HEAD_BYTES} bytes")
             return False
+        version = unsupported_version(arrived)
+        if version is not None:
+            self._answer_and_close(
+                505,
+                f"this server speaks HTTP/1.1 (and reads HTTP/1.0, and a later HTTP/1.x as 1.1), not HTTP/{version[0]}.{version[1]}"
+                " (RFC 9110 §2.5: a server can refuse service of the client's major protocol version; §15.6.6)",
+            )
+            return False
         coding = unknown_transfer_coding(arrived)
         if coding is not None:
             self._answer_and_close(
                 501, f"this server implements no transfer coding {coding!r}, chunked alone (RFC 9112 §6.1, §7)"
             )
             return False
-        plain = chunked_listed_plainly(arrived)
-        if plain is not None:
-            # `chunked,`: h11 would refuse what RFC 9110 §5.6.1.2 says to read. The request's fields,
-            # as its application and the trace see them, are then h11's: `transfer-encoding: chunked`.
+        # `chunked,`: h11 would refuse what RFC 9110 §5.6.1.2 says to read; `HTTP/1.2`: h11 would
+        # ask it for no Host, which RFC 9110 §2.5 says to process as 1.1. The request's fields, as
+        # its application and the trace see them, are then h11's: `transfer-encoding: chunked`.
+        plain = chunked_listed_plainly(arrived) or arrived
+        plain = as_http11(plain) or plain
+        if plain != arrived:
             self.conn._receive_buffer.maybe_extract_at_most(len(arrived))
             self.conn._receive_buffer += plain
         return arrived != b"\r"
@@ -280,11 +293,11 @@ class LimitedH11Protocol(H11Protocol):
     def _answer_and_close(self, status: int, message: str) -> None:
         # Written past h11, whose state may be mid-request; the connection ends here anyway.
         # Plain text on purpose: a 503 is written at the accept, a 408 while the request is still
-        # arriving, a 414, 431 or 501 before its head is parsed and a 400 when h11 cannot parse it,
+        # arriving, a 414, 431, 505 or 501 before its head is parsed and a 400 when h11 cannot parse it,
         # before any application has a path to choose its shape by (the MCP server's JSON-RPC
         # endpoint and its metadata share a connection class and a port), so no JSON-RPC or OAuth
-        # error object would be the endpoint's own. RFC 9110 §15.5.1, §15.6.4, §15.5.9, §15.5.15
-        # and RFC 6585 §5 ask for no body shape; the status and `Connection: close` are the message.
+        # error object would be the endpoint's own. RFC 9110 §15.5.1, §15.6.4, §15.5.9, §15.5.15,
+        # §15.6.6 and RFC 6585 §5 ask for no body shape; the status and `Connection: close` are the message.
         reason = {
             400: "Bad Request",
             408: "Request Timeout",
@@ -292,6 +305,7 @@ class LimitedH11Protocol(H11Protocol):
             431: "Request Header Fields Too Large",
             501: "Not Implemented",
             503: "Service Unavailable",
+            505: "HTTP Version Not Supported",
         }[status]
         body = message.encode()
         # uvicorn's Date (and Server), as on its own answers: RFC 9110 §6.6.1, an origin server with

@@ -169,7 +169,7 @@ async def _answer_stopping(send: Send, response: dict[str, Any], body: BodyTap) 
 
 def record_socket_answers(trace: Trace, clock_now: Callable[[], int]) -> Callable[[SocketAnswer], None]:
     """What `serve_sockets` is to tell of an answer it wrote to a request no application saw (a
-    414, 431 or 501 before its head was parsed, a 400 to a head h11 could not parse, a 408 to one
+    414, 431, 505 or 501 before its head was parsed, a 400 to a head h11 could not parse, a 408 to one
     that never came whole): an exchange in the trace, printed and saved like any other, made of
     what arrived of the head. They were in neither the console nor --trace-file."""
 

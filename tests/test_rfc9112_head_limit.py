@@ -13,13 +13,18 @@ from starlette.responses import Response
 from lab_servers.rfc9112 import (
     MAX_EMPTY_LINES,
     Rfc9112,
+    as_http11,
     chunked_listed_plainly,
     empty_lines_before,
     head_lines,
     method_and_target,
     oversized_head,
+    read_as_http11,
     request_target_form,
+    request_version,
+    unknown_transfer_coding,
     unparsable_request,
+    unsupported_version,
 )
 
 LIMIT = 64
@@ -206,3 +211,36 @@ def test_what_h11_is_to_read_or_refuse_as_it_stands_is_not_rewritten(fields: byt
     assert chunked_listed_plainly(b"POST /mcp HTTP/1.1\r\nHost: h\r\n" + fields + b"\r\n") is None
     assert chunked_listed_plainly(b"POST /mcp HTTP/1.0\r\nTransfer-Encoding: chunked,\r\n\r\n") is None  # §6.1: faulty
     assert chunked_listed_plainly(b"POST /mcp HTTP/1.1\r\nTransfer-Encoding: chunked,\r\n") is None  # not whole yet
+
+
+def test_a_request_s_version_is_read_once_as_a_number_and_a_later_http_1_x_is_read_as_1_1() -> None:
+    """RFC 9112 §2.3: HTTP-version = HTTP-name "/" DIGIT "." DIGIT. RFC 9110 §2.5: a higher minor
+    version SHOULD be processed as the highest one the recipient is conformant to. Judged by the
+    string `HTTP/1.1`, an `HTTP/1.2` request skipped §6.1's 501 and §5.6.1.2's empty elements."""
+    assert [request_version(line) for line in (b"GET / HTTP/1.1\r", "GET / HTTP/1.2", b"GET / HTTP/2.0")] == [
+        (1, 1), (1, 2), (2, 0)
+    ]  # fmt: skip
+    assert request_version(b"GET / HTTP/1.12") is None and request_version("GET /") is None
+    assert [read_as_http11(f"GET / HTTP/{v}") for v in ("1.0", "1.1", "1.2", "1.9")] == [False, True, True, True]
+    later = b"POST /mcp HTTP/1.2\r\nHost: h\r\nTransfer-Encoding: "
+    assert unknown_transfer_coding(later + b"gzip, chunked\r\n\r\n") == "gzip"  # §6.1: 501, as for 1.1
+    assert chunked_listed_plainly(later + b"chunked,\r\n\r\n") == later + b"chunked\r\n\r\n"
+    assert method_and_target("GET /mcp HTTP/2.0") == ("GET", "/mcp")  # the 505's trace: its target alone
+
+
+def test_a_later_http_1_x_is_handed_to_h11_as_http_1_1_once_its_head_is_whole() -> None:
+    """h11 asks an `HTTP/1.1` request alone for a Host (RFC 9112 §3.2), and the ASGI scope's
+    http_version is "1.0", "1.1" or "2": `HTTP/1.2` is processed as 1.1 (RFC 9110 §2.5)."""
+    head = b"GET /mcp HTTP/1.2\r\nX: HTTP/1.2\r\n\r\n"
+    assert as_http11(head) == b"GET /mcp HTTP/1.1\r\nX: HTTP/1.2\r\n\r\n"
+    assert as_http11(b"GET /mcp HTTP/1.2\r\nX: 1\r\n") is None  # not whole yet
+    assert as_http11(b"GET /mcp HTTP/1.1\r\n\r\n") is None and as_http11(b"GET /mcp HTTP/1.0\r\n\r\n") is None
+
+
+def test_a_major_version_other_than_1_is_known_once_the_request_line_is_whole() -> None:
+    """RFC 9110 §2.5: a server can send 505 to refuse service of the client's major version; h11
+    took `HTTP/0.9` (chunked, where HTTP/1.0 is refused for it: RFC 9112 §6.1) and `HTTP/2.0`."""
+    assert unsupported_version(b"GET / HTTP/0.9\r\n") == (0, 9)
+    assert unsupported_version(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") == (2, 0)
+    assert unsupported_version(b"GET / HTTP/2.0") is None  # the line not whole yet
+    assert unsupported_version(b"GET / HTTP/1.0\r\n") is None and unsupported_version(b"GET / HTTP/1.2\r\n") is None

@@ -94,6 +94,56 @@ async def test_a_transfer_coding_the_server_does_not_implement_is_a_501_and_the_
     assert "RFC 9112 §6.1" in said
 
 
+@pytest.mark.parametrize("version", [b"0.9", b"2.0", b"3.1"])
+async def test_a_request_of_a_major_version_other_than_1_is_answered_505_and_traced(
+    tls_dir: Path, version: bytes
+) -> None:
+    """RFC 9110 §2.5: a server "can send a 505 (HTTP Version Not Supported) response if it wishes,
+    for any reason, to refuse service of the client's major protocol version" (§15.6.6). h11 took
+    any `HTTP/d.d`: `HTTP/0.9` with Transfer-Encoding was decoded as chunked and served, though the
+    lab refuses the same of HTTP/1.0 as faulty framing (RFC 9112 §6.1)."""
+    body = b'{"redirect_uris":["http://127.0.0.1:9/cb"],"token_endpoint_auth_method":"none"}'
+    request = (
+        b"POST /register HTTP/" + version + b"\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+    )
+    exchanges: list[Exchange] = []
+    async with served(tls_dir, on_exchange=exchanges.append) as lab:
+        status, said, after = await exchange(lab.issuer, request, trusting(tls_dir), until_closed=True)
+    assert status == b"HTTP/1.1 505 HTTP Version Not Supported" and after == b""
+    assert f"not HTTP/{version.decode()} (RFC 9110 §2.5" in said and "speaks HTTP/1.1" in said
+    assert [(e.method, e.path, e.status, e.response_body) for e in exchanges] == [("POST", "/register", 505, said)]
+
+
+@pytest.mark.parametrize(
+    ("fields", "body", "answered"),
+    [
+        (b"Host: {host}\r\nTransfer-Encoding: chunked,\r\n", b"2\r\n{}\r\n0\r\n\r\n", b"HTTP/1.1 400 Bad Request"),
+        (b"Host: {host}\r\nTransfer-Encoding: gzip, chunked\r\n", b"0\r\n\r\n", b"HTTP/1.1 501 Not Implemented"),
+        (b"Content-Length: 2\r\n", b"{}", b"HTTP/1.1 400 Bad Request"),
+    ],
+    ids=["empty-list-element", "unknown-coding", "no-host"],
+)  # fmt: skip
+async def test_a_request_of_a_later_http_1_x_is_read_as_http_1_1(
+    tls_dir: Path, fields: bytes, body: bytes, answered: bytes
+) -> None:
+    """RFC 9110 §2.5: a recipient SHOULD process a higher minor version "as if it were in the
+    highest minor version within that major version to which the recipient is conformant". Judged
+    by the string `HTTP/1.1`, `HTTP/1.2` with `chunked,` was a 400 calling it "not chunked, named
+    once" (RFC 9110 §5.6.1.2: empty elements are ignored), `gzip, chunked` a 400 (RFC 9112 §6.1:
+    501), and one without Host went on to the Host gate's 403 (RFC 9112 §3.2: 400)."""
+    request = b"POST /register HTTP/1.2\r\nContent-Type: application/json\r\n" + fields + b"\r\n" + body
+    async with served(tls_dir) as lab:
+        status, said, _ = await exchange(lab.issuer, request, trusting(tls_dir), until_closed=True)
+    assert status == answered
+    if b"chunked," in fields:  # read, and answered by the registration endpoint for what `{}` says
+        assert said["error"] == "invalid_redirect_uri"
+    elif b"gzip" in fields:
+        assert "no transfer coding 'gzip'" in said
+    else:
+        assert "has no Host field (RFC 9112 §3.2: a server MUST answer 400)" in said
+
+
 async def test_an_absolute_form_request_is_served_for_the_authority_it_names_not_its_host_field(
     tls_dir: Path,
 ) -> None:
