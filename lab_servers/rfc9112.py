@@ -3,7 +3,7 @@ application, for the served lab's sockets (`python -m lab_servers serve`).
 
 h11 refuses what breaks its own parsing (no Host in HTTP/1.1, two Host fields, two different
 Content-Length values, a NUL in a field: a plain-text 400, before any application; uvicorn's said
-"Invalid HTTP request received." to each, `unparsable_request` names the rule broken). These
+"Invalid HTTP request received." to each, `rfc9112_refusals` names the rule broken). These
 rules about a request it parsed are the server's, and some about a request it is parsing:
 
 - §2.2: "a server that is expecting to receive and parse a request-line SHOULD ignore at least one
@@ -208,58 +208,73 @@ def oversized_head(arrived: bytes, limit: int) -> int | None:
     return 414 if line_end == -1 or line_end > limit else 431
 
 
+def _transfer_codings(head: bytes) -> tuple[bytes, list[tuple[range, bytes, list[bytes]]]]:
+    """A whole head's request line, and each of its Transfer-Encoding field lines: the lines it
+    spans (index into the head's lines after the request line), its name as sent, and its list's
+    members (empty ones too). A line begun with a space or tab continues the field line before it
+    (§5.2's obs-fold), joined with a space as h11 joins it (a server MAY "replace each received
+    obs-fold with one or more SP octets prior to interpreting the field value"): read line by line,
+    `chunked,` folded onto ` ,` was refused 400 as "not chunked, named once", and `chunked,`
+    folded onto ` gzip` was no 501."""
+    request_line, *lines = head.split(b"\n")
+    fields: list[tuple[range, bytes, bytes]] = []
+    for index, line in enumerate(line.removesuffix(b"\r") for line in lines):
+        if fields and line[:1] in (b" ", b"\t"):
+            spans, name, value = fields[-1]
+            fields[-1] = (range(spans.start, index + 1), name, value + b" " + line.lstrip(b" \t"))
+        else:
+            name, colon, value = line.partition(b":")
+            fields.append((range(index, index + 1), name if colon else b"", value))
+    return request_line, [
+        (spans, name, [member.strip(b" \t") for member in value.split(b",")])
+        for spans, name, value in fields
+        if name.lower() == b"transfer-encoding"
+    ]
+
+
 def unknown_transfer_coding(arrived: bytes) -> str | None:
     """The first transfer coding an HTTP/1.1 request's head (or a later HTTP/1.x one's,
-    `read_as_http11`) names that this server does not
-    implement, once the head (`arrived` starts with it) is whole; else None. §6.1: "A server that
-    receives a request message with a transfer coding it does not understand SHOULD respond with
-    501 (Not Implemented)"; h11, which decodes chunked alone (§7), answered 400. An HTTP/1.0
-    request with any Transfer-Encoding is faulty framing instead (§6.1: 400, `Rfc9112`)."""
+    `read_as_http11`) names that this server does not implement, once the head (`arrived` starts
+    with it) is whole; else None. §6.1: "A server that receives a request message with a transfer
+    coding it does not understand SHOULD respond with 501 (Not Implemented)"; h11, which decodes
+    chunked alone (§7), answered 400. An HTTP/1.0 request with any Transfer-Encoding is faulty
+    framing instead (§6.1: 400, `Rfc9112`)."""
     end = _END_OF_HEAD.search(arrived)
     if end is None:
         return None
-    request_line, *fields = arrived[: end.start()].split(b"\n")
+    request_line, fields = _transfer_codings(arrived[: end.start()])
     if not read_as_http11(request_line):
         return None
-    for line in fields:
-        name, colon, value = line.partition(b":")
-        if colon and name.lower() == b"transfer-encoding":
-            codings = (member.strip(b" \t\r").lower() for member in value.split(b","))
-            unknown = [coding for coding in codings if coding and coding != b"chunked"]
-            if unknown:
-                return unknown[0].decode("latin-1")
-    return None
+    codings = (member.lower() for _, _, members in fields for member in members)
+    unknown = [coding for coding in codings if coding and coding != b"chunked"]
+    return unknown[0].decode("latin-1") if unknown else None
 
 
 def chunked_listed_plainly(arrived: bytes) -> bytes | None:
     """`arrived` with its head's Transfer-Encoding field lines made one, `Transfer-Encoding:
-    chunked`, when they list chunked once among empty elements (`chunked,`, `, chunked`, or a line
-    of them beside one that names it); else None: nothing to rewrite, or a head not whole, an
-    HTTP/1.0 request's, a field line continued (obs-fold) or a list h11 is to refuse as it stands.
+    chunked`, when they list chunked once among empty elements (`chunked,`, `, chunked`, a line of
+    them beside one that names it, or one folded onto the next, §5.2); else None: nothing to
+    rewrite, or a head not whole, an HTTP/1.0 request's or a list h11 is to refuse as it stands.
     RFC 9110 §5.6.1.2: "a recipient MUST parse and ignore a reasonable number of empty list
     elements" (`unknown_transfer_coding` does); h11 takes the field's value whole, and refused
     anything but `chunked` itself, or named twice, as framing it cannot read (§6.3: a 400)."""
     end = _END_OF_HEAD.search(arrived)
     if end is None:
         return None
-    request_line, *fields = arrived[: end.start()].split(b"\n")
+    request_line, fields = _transfer_codings(arrived[: end.start()])
     if not read_as_http11(request_line):
         return None
-    at: list[int] = []
-    listed: list[bytes] = []
-    for index, line in enumerate(fields):
-        name, colon, value = line.partition(b":")
-        if colon and name.lower() == b"transfer-encoding":
-            at.append(index)
-            listed += [member.strip(b" \t\r") for member in value.split(b",")]
+    listed = [member for _, _, members in fields for member in members]
     codings = [coding for coding in listed if coding]
-    continued = any(fields[index + 1 : index + 2] and fields[index + 1][:1] in (b" ", b"\t") for index in at)
-    if len(codings) != 1 or continued or (len(at) == 1 and listed == codings):
-        return None  # h11 reads it as it stands: `chunked`, or a 400 `unparsable_request` explains
-    first = fields[at[0]]
-    one = first.partition(b":")[0] + b": " + codings[0] + (b"\r" if first.endswith(b"\r") else b"")
-    kept = [line for index, line in enumerate(fields) if index not in at]
-    kept.insert(at[0], one)
+    if len(codings) != 1 or (len(fields) == 1 and listed == codings):
+        return None  # h11 reads it as it stands: `chunked`, or a 400 `rfc9112_refusals` explains
+    lines = arrived[: end.start()].split(b"\n")[1:]
+    first, name = fields[0][0].start, fields[0][1]
+    one = name + b": " + codings[0] + (b"\r" if lines[first].endswith(b"\r") else b"")
+    spanned = {index for spans, _, _ in fields for index in spans}
+    kept = [
+        one if index == first else line for index, line in enumerate(lines) if index == first or index not in spanned
+    ]
     return b"\n".join([request_line, *kept]) + arrived[end.start() :]
 
 
@@ -276,77 +291,6 @@ def empty_lines_before(arrived: bytes, at_most: int) -> tuple[int, int]:
     empty = re.match(rb"(?:\r?\n){0,%d}" % max(at_most, 0), arrived)
     octets = empty.end() if empty else 0
     return arrived[:octets].count(b"\n"), octets
-
-
-# h11's words for a request it cannot parse (`str` of its RemoteProtocolError, h11 0.16), by how
-# they begin, with the rule each one breaks. uvicorn dropped them for "Invalid HTTP request
-# received.", which names no rule: a client could not tell a bad Content-Length from a bad chunk.
-_H11_REFUSALS = (
-    ("illegal request line", "the request line is not `method SP request-target SP HTTP-version` in visible ASCII (RFC 9112 §3: an invalid request-line SHOULD be answered 400)"),
-    ("continuation line at start of headers", "the first field line begins with whitespace (RFC 9112 §2.2: a recipient MUST reject such a message or ignore the line)"),
-    ("Missing mandatory Host", "an HTTP/1.1 request (or a later HTTP/1.x one, read as 1.1: RFC 9110 §2.5) has no Host field (RFC 9112 §3.2: a server MUST answer 400)"),
-    ("Found multiple Host", "the request has more than one Host field (RFC 9112 §3.2: a server MUST answer 400)"),
-    ("conflicting Content-Length", "the request's Content-Length values differ, so it has no one length (RFC 9112 §6.3: a server MUST answer 400 and close the connection; RFC 9110 §8.6)"),
-    ("bad Content-Length", "Content-Length is not a number of octets, 1*DIGIT (RFC 9110 §8.6; at most 20 digits here), so the request has no length (RFC 9112 §6.3: a server MUST answer 400 and close the connection)"),
-    ("illegal chunk header", "a chunk's size line is not chunk-size [ chunk-ext ] CRLF, its size in hexadecimal, of at most 20 digits here (RFC 9112 §7.1)"),
-    ("malformed chunk footer", "a chunk's data is not followed by CRLF where its chunk-size says it ends (RFC 9112 §7.1)"),
-    ("Receive buffer too long", "a chunk's size line or the trailer section grew past what this server reads of one (RFC 9112 §7.1, §7.1.2; RFC 9110 §5.4: a server MUST answer a 4xx)"),
-    ("peer unexpectedly closed", "the client closed its side of the connection before the request was whole (RFC 9112 §8: an incomplete request)"),
-    ("peer closed connection without sending complete message body", "the client closed its side of the connection before the body was whole (RFC 9112 §8: an incomplete request)"),
-)  # fmt: skip
-
-
-def unparsable_request(h11_error: str, head: bytes, empty_lines: int = 0) -> str:
-    """Why a request h11 could not parse (`h11_error`, its message) is answered 400, naming the
-    rule; `head` is what arrived of the request's head, read for which field broke it, and
-    `empty_lines` how many empty lines were dropped before it (`empty_lines_before`). A message
-    not listed (another h11's) gets the rule every one of them breaks."""
-    request_line, *fields = head_lines(head) or [""]
-    read = [(name.lower(), colon, value) for name, colon, value in (line.partition(":") for line in fields)]
-    if h11_error.startswith("no request line received"):  # h11 met an empty line where one was due
-        if empty_lines >= MAX_EMPTY_LINES:
-            return (
-                f"more than {MAX_EMPTY_LINES} empty lines came before the request line (RFC 9112 §2.2: a server"
-                f" SHOULD ignore at least one; this one ignores {MAX_EMPTY_LINES})"
-            )
-        return "an empty line came where the request line was due (RFC 9112 §2.2, §3)"
-    if h11_error.startswith("conflicting Content-Length"):
-        lengths = {
-            length.strip(" \t") for name, _, value in read if name == "content-length" for length in value.split(",")
-        }
-        if len(lengths - {""}) <= 1:  # h11 read `2,` as two values, 2 and none
-            return (
-                "Content-Length is not a number of octets, 1*DIGIT, but a list with an empty element (RFC 9110 §8.6:"
-                " a recipient MAY reject a list as invalid; this one reads only one number, or one repeated), so the"
-                " request has no length (RFC 9112 §6.3: a server MUST answer 400 and close the connection)"
-            )
-    if h11_error.startswith("illegal header line"):
-        if any(colon and name != name.rstrip(" \t") for name, colon, _ in read):
-            return (
-                "a field line has whitespace between its name and the colon (RFC 9112 §5.1: a server MUST answer 400)"
-            )
-        return (
-            'a field line is not field-name ":" field-value, its name a token, its value without CR, LF, NUL or'
-            " other controls (RFC 9112 §5; RFC 9110 §5.1, §5.5)"
-        )
-    # Past `unknown_transfer_coding`, whose 501s an HTTP/1.1 request's other codings had.
-    if h11_error.startswith(("multiple Transfer-Encoding", "Only Transfer-Encoding")):
-        if not read_as_http11(request_line):  # HTTP/1.0: every other major version is a 505
-            return "an HTTP/1.0 request has no Transfer-Encoding; its framing is faulty (RFC 9112 §6.1)"
-        listed = [c.strip(" \t").lower() for n, _, v in read if n == "transfer-encoding" for c in v.split(",")]
-        codings = [coding for coding in listed if coding]  # RFC 9110 §5.6.1.2: empty elements are ignored
-        if codings.count("chunked") > 1:
-            return "chunked is applied more than once (RFC 9112 §6.1: a sender MUST NOT), so the body has no one framing (§6.3)"
-        if not codings:
-            return (
-                "Transfer-Encoding names no transfer coding, so chunked is not the final one and the body has no"
-                " one framing (RFC 9112 §6.3: a server MUST answer 400 and close the connection)"
-            )
-        return "Transfer-Encoding is not chunked, named once (RFC 9112 §6.1, §7), so the body has no one framing (§6.3)"
-    for begins, why in _H11_REFUSALS:
-        if h11_error.startswith(begins):
-            return why
-    return "the request is not an HTTP/1.1 message this server can parse (RFC 9112 §2.1)"
 
 
 def absolute_form_authority(target: str) -> str | None:

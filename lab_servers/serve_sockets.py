@@ -22,9 +22,9 @@ from .rfc9112 import (
     empty_lines_before,
     oversized_head,
     unknown_transfer_coding,
-    unparsable_request,
     unsupported_version,
 )
+from .rfc9112_refusals import unparsable_request
 
 # A request must arrive whole (headers and body) within this many seconds of its first byte (or
 # of the connection): uvicorn's keep-alive timer only runs *between* requests, so a client that
@@ -99,6 +99,7 @@ class LimitedH11Protocol(H11Protocol):
     _target: bytes | None = None  # the request-target of the request h11 read last
     _empty_lines = 0  # the empty lines dropped before the request line h11 is to read next
     _unparsable = ""  # what h11 said of the request it could not parse, for `send_400_response`
+    _unparsable_in_body = False  # and whether it said so of its body (chunks, trailer section)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -114,10 +115,13 @@ class LimitedH11Protocol(H11Protocol):
         def reading_targets() -> Any:
             if self.conn.their_state is h11.IDLE and not self._head_admitted():
                 return h11.NEED_DATA
+            reading = self.conn.their_state  # h11's own is ERROR once it has refused
             try:
                 event = next_event()
             except h11.RemoteProtocolError as error:  # uvicorn keeps none of its words
                 self._unparsable = str(error)
+                # Refused while reading a body, the field h11 names is a trailer's, not the head's.
+                self._unparsable_in_body = reading is h11.SEND_BODY
                 raise
             if isinstance(event, h11.Request):
                 self._target, self._empty_lines = bytes(event.target), 0
@@ -281,7 +285,8 @@ class LimitedH11Protocol(H11Protocol):
         # second response to one request, or bytes inside the first's body (RFC 9112 §6.3); the
         # connection is only closed, as the 408 does.
         if self._unanswered():
-            self._answer_and_close(400, unparsable_request(self._unparsable, self._head, self._empty_lines))
+            said = unparsable_request(self._unparsable, self._head, self._empty_lines, in_body=self._unparsable_in_body)
+            self._answer_and_close(400, said)
         else:
             self.transport.close()
 

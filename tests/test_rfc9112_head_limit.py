@@ -23,9 +23,9 @@ from lab_servers.rfc9112 import (
     request_target_form,
     request_version,
     unknown_transfer_coding,
-    unparsable_request,
     unsupported_version,
 )
+from lab_servers.rfc9112_refusals import unparsable_request
 
 LIMIT = 64
 
@@ -191,8 +191,10 @@ def test_a_trailer_section_too_long_cites_the_trailer_section_s_rule() -> None:
     [(b"Transfer-Encoding: chunked,\r\n", b"Transfer-Encoding: chunked\r\n"),
      (b"transfer-encoding: , Chunked ,\r\n", b"transfer-encoding: Chunked\r\n"),
      (b"X: 1\r\nTransfer-Encoding: ,\r\nY: 2\r\nTransfer-Encoding: chunked\r\n", b"X: 1\r\nTransfer-Encoding: chunked\r\nY: 2\r\n"),
-     (b"Transfer-Encoding:chunked,\n", b"Transfer-Encoding: chunked\n")],
-    ids=["after", "around", "two-lines", "bare-lf"],
+     (b"Transfer-Encoding:chunked,\n", b"Transfer-Encoding: chunked\n"),
+     (b"Transfer-Encoding: chunked,\r\n ,\r\nX: 1\r\n", b"Transfer-Encoding: chunked\r\nX: 1\r\n"),
+     (b"Transfer-Encoding: ,\r\n\t chunked\r\n", b"Transfer-Encoding: chunked\r\n")],
+    ids=["after", "around", "two-lines", "bare-lf", "obs-fold", "obs-fold-first"],
 )  # fmt: skip
 def test_chunked_among_empty_list_elements_is_handed_to_h11_as_chunked(fields: bytes, plain: bytes) -> None:
     """RFC 9110 §5.6.1.2: "a recipient MUST parse and ignore a reasonable number of empty list
@@ -204,8 +206,8 @@ def test_chunked_among_empty_list_elements_is_handed_to_h11_as_chunked(fields: b
 @pytest.mark.parametrize(
     "fields",
     [b"Transfer-Encoding: chunked\r\n", b"Transfer-Encoding: ,\r\n", b"Transfer-Encoding: chunked, chunked,\r\n",
-     b"Transfer-Encoding: chunked,\r\n ,\r\n", b"Content-Length: 2\r\n"],
-    ids=["plain-already", "no-coding", "chunked-twice", "obs-fold", "no-field"],
+     b"Transfer-Encoding:\r\n chunked\r\n", b"Content-Length: 2\r\n"],
+    ids=["plain-already", "no-coding", "chunked-twice", "obs-fold-plain", "no-field"],
 )  # fmt: skip
 def test_what_h11_is_to_read_or_refuse_as_it_stands_is_not_rewritten(fields: bytes) -> None:
     assert chunked_listed_plainly(b"POST /mcp HTTP/1.1\r\nHost: h\r\n" + fields + b"\r\n") is None
@@ -244,3 +246,35 @@ def test_a_major_version_other_than_1_is_known_once_the_request_line_is_whole() 
     assert unsupported_version(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") == (2, 0)
     assert unsupported_version(b"GET / HTTP/2.0") is None  # the line not whole yet
     assert unsupported_version(b"GET / HTTP/1.0\r\n") is None and unsupported_version(b"GET / HTTP/1.2\r\n") is None
+
+
+def test_a_transfer_encoding_folded_onto_a_second_line_is_read_as_one_value() -> None:
+    """RFC 9112 §5.2: a server MAY replace each obs-fold with SP before interpreting the value, as
+    h11 does; read line by line, `chunked,` folded onto ` gzip` was no 501 (§6.1) but h11's 400."""
+    assert unknown_transfer_coding(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked,\r\n gzip\r\n\r\n") == "gzip"
+
+
+@pytest.mark.parametrize(
+    ("h11_error", "rule"),
+    [
+        ("conflicting Content-Length headers", "the trailer section has a Content-Length field (its values differ)"),
+        ("bad Content-Length", "the trailer section has a Content-Length field (its value is not a number of octets)"),
+        ("Only Transfer-Encoding: chunked is supported", "the trailer section has a Transfer-Encoding field (its value is not chunked)"),
+        ("illegal header line: b'X-Sum : 1'", "a field line of the trailer section has whitespace between its name and the colon"),
+        ("illegal header line: bytearray(b'X-Sum: 1 \\x00')", 'a field line of the trailer section is not field-name ":" field-value'),
+        ("continuation line at start of headers", "the trailer section's first field line begins with whitespace"),
+    ],
+    ids=["lengths-differ", "bad-length", "coding", "space-before-colon", "control", "fold-first"],
+)  # fmt: skip
+def test_a_field_h11_refuses_in_the_trailer_section_is_named_as_the_trailer_s_not_the_head_s(
+    h11_error: str, rule: str
+) -> None:
+    """RFC 9112 §7.1.2: the trailer section is field lines after a chunked body; RFC 9110 §6.5.1:
+    a field that frames the message is no trailer field. Read from the head, a trailer's
+    `Content-Length: 5, 6` was "a list with an empty element", its `Transfer-Encoding: chunked,`
+    "not chunked, named once", and a space before a trailer field's colon a "field line" of
+    whatever the head had."""
+    head = b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2,\r\nTransfer-Encoding: chunked,\r\nBad : x\r\n\r\n"
+    said = unparsable_request(h11_error, head, in_body=True)
+    assert said.startswith(rule) and "RFC 9112 §7.1.2" in said, said
+    assert unparsable_request("malformed chunk footer", head, in_body=True).startswith("a chunk's data")

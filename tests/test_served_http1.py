@@ -821,13 +821,16 @@ async def test_the_request_after_a_body_its_answer_came_before_is_read_as_every_
 
 @pytest.mark.parametrize(
     "fields",
-    [b"Transfer-Encoding: chunked,\r\n", b"Transfer-Encoding: , chunked\r\n", b"Transfer-Encoding: chunked\r\nTransfer-Encoding: ,\r\n", b"Transfer-Encoding: ,chunked , ,\r\n"],
-    ids=["after", "before", "a-line-of-them", "around"],
+    [b"Transfer-Encoding: chunked,\r\n", b"Transfer-Encoding: , chunked\r\n", b"Transfer-Encoding: chunked\r\nTransfer-Encoding: ,\r\n", b"Transfer-Encoding: ,chunked , ,\r\n",
+     b"Transfer-Encoding: chunked,\r\n ,\r\n"],
+    ids=["after", "before", "a-line-of-them", "around", "folded"],
 )  # fmt: skip
 async def test_empty_elements_of_the_transfer_encoding_list_are_ignored(tls_dir: Path, fields: bytes) -> None:
     """RFC 9110 §5.6.1.2: "a recipient MUST parse and ignore a reasonable number of empty list
     elements"; h11 takes the field's value whole and refused `chunked,` as framing it cannot read.
-    Chunked it is: the registration endpoint reads the body and answers for what it says."""
+    Chunked it is: the registration endpoint reads the body and answers for what it says. Folded
+    onto a second line (RFC 9112 §5.2: read with SP for the fold, as h11 reads other folded
+    fields), it was refused as "not chunked, named once"."""
     head = b"POST /register HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n" + fields + b"\r\n"
     async with served(tls_dir) as lab:
         status, error, after = await exchange(
@@ -835,3 +838,33 @@ async def test_empty_elements_of_the_transfer_encoding_list_are_ignored(tls_dir:
         )
     assert status == b"HTTP/1.1 400 Bad Request" and after is None  # the endpoint's own 400, the connection kept
     assert error["error"] == "invalid_redirect_uri"  # `{}` registers no client
+
+
+@pytest.mark.parametrize(
+    ("trailer", "rule"),
+    [
+        (b"Content-Length: 5, 6\r\n", "the trailer section has a Content-Length field (its values differ)"),
+        (b"Transfer-Encoding: chunked,\r\n", "the trailer section has a Transfer-Encoding field (its value is not chunked)"),
+        (b"X-Sum : 1\r\n", "a field line of the trailer section has whitespace between its name and the colon"),
+    ],
+    ids=["content-length", "transfer-encoding", "space-before-colon"],
+)  # fmt: skip
+async def test_a_trailer_field_h11_refuses_is_named_as_a_trailer_field_not_read_from_the_head(
+    tls_dir: Path, trailer: bytes, rule: str
+) -> None:
+    """RFC 9112 §7.1.2: a chunked body may end with a trailer section of field lines; RFC 9110
+    §6.5.1: a field that frames the message belongs in no trailer. h11 refuses these there, and the
+    400 named a rule read from the head, which broke none: `Content-Length: 5, 6` was "a list with
+    an empty element", `Transfer-Encoding: chunked,` "not chunked, named once". Its trailer
+    `X-Sum: 1` (a field line as it should be) is served."""
+    exchanges: list[Exchange] = []
+    head = b"POST /register HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    async with served(tls_dir, on_exchange=exchanges.append) as lab:
+        status, said, after = await exchange(
+            lab.issuer, head + b"2\r\n{}\r\n0\r\n" + trailer + b"\r\n", trusting(tls_dir), until_closed=True
+        )
+        fine, error, _ = await exchange(lab.issuer, head + b"2\r\n{}\r\n0\r\nX-Sum: 1\r\n\r\n", trusting(tls_dir))
+    assert status == b"HTTP/1.1 400 Bad Request" and after == b""
+    assert said.startswith(rule) and "RFC 9112 §7.1.2" in said, said
+    assert [(e.path, e.status, e.response_body) for e in exchanges[:1]] == [("/register", 400, said)]
+    assert fine == b"HTTP/1.1 400 Bad Request" and error["error"] == "invalid_redirect_uri"  # the endpoint's own
