@@ -198,6 +198,18 @@ async def test_a_spent_id_jag_is_remembered_until_its_exp_and_no_longer(lab: Lab
     assert_oauth_error(await present(lab, first), 400, "invalid_grant", "expired")
 
 
+async def test_a_spent_id_jag_with_a_fractional_exp_is_remembered_until_that_instant_passes(lab: Lab) -> None:
+    # RFC 7519 §2: a NumericDate "can represent non-integer values". An ID-JAG whose exp is 300.5 s
+    # away is still unexpired 300 s later (§4.1.4), so its jti is still spent (ext-auth §7.6),
+    # even after another grant has forgotten the jtis whose exp has passed.
+    idp = add_enterprise_idp(lab)
+    first = good(idp, exp=lab.clock.now() + 300.5)
+    assert (await present(lab, first)).status_code == 200
+    lab.clock.advance(300)
+    assert (await present(lab, good(idp))).status_code == 200  # forgets the expired ones first
+    assert_oauth_error(await present(lab, first), 400, "invalid_grant", "replay")
+
+
 async def test_a_full_id_jag_replay_set_refuses_the_grant_before_any_token_is_issued(lab: Lab) -> None:
     idp = add_enterprise_idp(lab)
     lab.auth_server.seen_id_jags.max_entries = 1

@@ -198,6 +198,18 @@ async def test_a_spent_jti_is_remembered_until_its_assertion_expires_and_no_long
     assert set(lab.auth_server.seen_assertions) == {(CLIENT_ID, "long"), (CLIENT_ID, "next")}
 
 
+async def test_a_spent_jti_with_a_fractional_exp_is_remembered_until_that_instant_passes(lab: Lab) -> None:
+    # RFC 7519 §2: a NumericDate "can represent non-integer values". An assertion whose exp is
+    # 60.5 s away is still unexpired 60 s later (§4.1.4), so it must not authenticate a second
+    # request then (RFC 7523 §3), even after another one has forgotten the jtis whose exp has passed.
+    publish_confidential_client(lab)
+    first = assertion(lab, key(1), jti="fractional", exp=lab.clock.now() + 60.5)
+    assert (await revoke_authenticated_by(lab, first)).status_code == 200
+    lab.clock.advance(60)
+    assert (await revoke_authenticated_by(lab, assertion(lab, key(1), jti="next"))).status_code == 200
+    assert_oauth_error(await revoke_authenticated_by(lab, first), 401, "invalid_client", "already used")
+
+
 async def test_a_full_replay_set_refuses_a_new_assertion_until_the_soonest_expires_and_forgets_none(lab: Lab) -> None:
     # Unbounded, a client minting assertions as fast as it can sent grew the set for 300 s at a
     # time; forgetting a live jti instead would let its assertion be replayed.
