@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from joserfc.jwk import OKPKey
 
 from lab_servers import ISSUER, MCP_URL, Lab
+from lab_servers.authorization_server.rfc7523 import MAX_ID_JAG_LIFETIME
 from lab_servers.client import StepError, decode_jwt_payload
 from lab_servers.identity_provider import IdentityProvider
 from lab_servers.story import (
@@ -380,6 +381,16 @@ async def test_an_id_jag_whose_exp_is_unreasonably_far_in_the_future_is_invalid_
     assert_oauth_error(response, 400, "invalid_grant", "unreasonably far in the future")
     assert not lab.auth_server.seen_id_jags
     assert (await present(lab, good(idp, exp=now + 3600))).status_code == 200  # authlib's hour: fine
+
+
+async def test_an_id_jag_may_live_max_id_jag_lifetime_seconds_and_not_one_more(lab: Lab) -> None:
+    # RFC 7521 §5.2: the AS MAY reject an expiry unreasonably far in the future; the lab's bound is
+    # MAX_ID_JAG_LIFETIME (an hour and a minute of clock skew), since each jti is kept until its exp.
+    idp = add_enterprise_idp(lab)
+    now = lab.clock.now()
+    far = await present(lab, good(idp, exp=now + MAX_ID_JAG_LIFETIME + 1))
+    assert_oauth_error(far, 400, "invalid_grant", f"more than {MAX_ID_JAG_LIFETIME} s away")
+    assert (await present(lab, good(idp, exp=now + MAX_ID_JAG_LIFETIME))).status_code == 200
 
 
 async def test_an_id_jag_without_iat_is_invalid_grant(lab: Lab) -> None:
