@@ -8,6 +8,7 @@ import pytest
 
 from lab_servers import CLIENT_METADATA_URL, HARDENED, NAIVE, Lab, default_client_metadata
 from lab_servers.authorization_server.cimd import cache_lifetime
+from lab_servers.authorization_server.clients import MAX_CLIENT_ID_CHARS
 from lab_servers.client import ConsentPage
 from lab_servers.metadata_host import HostedResponse
 
@@ -84,6 +85,27 @@ async def test_a_document_url_with_userinfo_is_refused_naming_the_rule_and_never
     assert f"{field} {url!r} has userinfo" in outcome.fields["error_description"]
     assert [e.url for e in lab.trace.exchanges if "s.json" in e.url] == []
     assert lab.cimd_cache == {}
+
+
+async def test_a_client_id_of_max_client_id_chars_is_fetched_and_one_longer_is_refused_before_any_fetch(
+    lab: Lab,
+) -> None:
+    # Lab limit (README: "A client_id longer than 2,048 characters is refused before anything is
+    # fetched"): a CIMD document must contain its own client_id (CIMD §4) within the AS's size cap.
+    def fetched() -> list[str]:
+        return [e.url for e in lab.trace.exchanges if e.caller == "auth.example.com"]
+
+    base = "https://app.example/"
+    longest = base + "a" * (MAX_CLIENT_ID_CHARS - len(base))
+    lab.publish_client_document(longest, default_client_metadata(longest))
+    assert await get_code(lab, longest)
+    assert fetched() == [longest]
+    too_long = longest + "a"
+    lab.publish_client_document(too_long, default_client_metadata(too_long))
+    outcome = await open_authorization(lab, too_long)
+    assert isinstance(outcome, ConsentPage) and outcome.fields["error"] == "invalid_client"
+    assert f"client_id is {MAX_CLIENT_ID_CHARS + 1} characters long" in outcome.fields["error_description"]
+    assert fetched() == [longest]
 
 
 async def test_an_http_client_id_is_rejected(lab: Lab) -> None:
