@@ -159,6 +159,13 @@ def test_the_depth_broken_at_an_opener_is_named_before_a_member_count_not_yet_ov
         parse_json(b"[1,[2]]", DEFAULT_LIMITS.but(max_depth=1, max_members=2))
 
 
+def test_a_member_count_broken_by_the_comma_before_an_opener_is_named_before_the_depth_it_breaks() -> None:
+    # One comma more than above: the comma before the second "[" makes three members (one past 2)
+    # before that "[" makes depth 2 (past 1); read left to right, the member count broke first.
+    with pytest.raises(JsonRejected, match="more than 2 array elements"):
+        parse_json(b"[1,2,[3]]", DEFAULT_LIMITS.but(max_depth=1, max_members=2))
+
+
 def test_sibling_arrays_are_not_nesting_however_many_follow_one_another() -> None:
     # Forty empty arrays side by side: more openers than max_depth (so the full scan runs), each
     # closed right after it opens; the text is two levels deep.

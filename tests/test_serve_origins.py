@@ -299,9 +299,11 @@ async def test_a_preflight_allows_only_mcp_param_names_that_are_field_names_and_
     # Nothing else asked is echoed: not a header outside the fixed list, not an Mcp-Param- with no
     # name or one that is no token (RFC 9110 §5.1), not a name past MAX_PARAM_HEADER_CHARS, nor
     # more than MAX_PARAM_HEADERS of them (lab limits: a stranger's preflight is not echoed whole).
-    too_long = "mcp-param-" + "a" * (MAX_PARAM_HEADER_CHARS - len("mcp-param-") + 1)
+    longest = "mcp-param-" + "a" * (MAX_PARAM_HEADER_CHARS - len("mcp-param-"))
+    too_long = longest + "a"
     asked = ["x-custom, mcp-param-, mcp-param-a b, mcp-param-(x), mcp-param-é", too_long]
     assert allowed_headers(await _preflight(asked)) == ALLOWED_REQUEST_HEADERS.split(", ")
+    assert allowed_headers(await _preflight([longest])) == [*ALLOWED_REQUEST_HEADERS.split(", "), longest]
     many = [f"mcp-param-p{n}" for n in range(MAX_PARAM_HEADERS + 5)]
     assert allowed_headers(await _preflight([", ".join(many)]))[-MAX_PARAM_HEADERS - 1 :] == [
         "last-event-id", *many[:MAX_PARAM_HEADERS]

@@ -171,14 +171,15 @@ async def test_notes_added_by_successful_calls_are_bounded(lab: Lab, monkeypatch
 
     monkeypatch.setattr(tools, "MAX_NOTES", 2)
     connection = await lab.connect("cimd")
-    for text in ("one", "two"):
-        await connection.client.call_tool("add_note", {"text": text})
+    for text in ("one", "two"):  # the limit is "at most": the second note is still added
+        added = await connection.client.call_tool("add_note", {"text": text})
+        assert not added.get("isError"), added
     refused = await connection.client.call_tool("add_note", {"text": "three"})
     assert refused.get("isError") and "2 notes, its limit" in str(refused["content"])
     too_long = await connection.client.call_tool("add_note", {"text": "x" * (tools.MAX_NOTE_CHARS + 1)})
     assert too_long.get("isError") and "at most" in str(too_long["content"])
     listed = await connection.client.call_tool("list_notes", {})
-    assert "three" not in str(listed)
+    assert "one" in str(listed) and "two" in str(listed) and "three" not in str(listed)
 
 
 def test_forgetting_an_expired_access_token_forgets_its_links_in_the_stores_the_as_reads() -> None:
@@ -322,7 +323,7 @@ async def test_serve_mode_records_each_exchange_as_it_came_over_the_socket() -> 
     assert dict(named.response_headers)["content-type"] == "application/json"
 
 
-async def test_serve_mode_keeps_an_exchange_at_its_limits_whole() -> None:
+async def test_serve_mode_keeps_an_exchange_at_its_limits_whole_and_cuts_one_past_them() -> None:
     # The cut is for what is past MAX_SERVED_HEADERS and MAX_SERVED_BODY_CHARS, not what meets them.
     from lab_servers import serve_trace
 
@@ -330,6 +331,11 @@ async def test_serve_mode_keeps_an_exchange_at_its_limits_whole() -> None:
     assert serve_trace._cut_headers(headers) is headers
     body = "b" * serve_trace.MAX_SERVED_BODY_CHARS
     assert serve_trace._cut(body) is body
+    one_more = serve_trace._cut_headers((*headers, ("x-last", "v")))
+    assert one_more[:-1] == headers and one_more[-1][0] == "…"
+    assert serve_trace._cut(body + "b") == body + (
+        f"\n… [truncated: a served lab keeps the first {len(body)} of {len(body) + 1} characters in memory]"
+    )
 
 
 async def test_serve_mode_passes_a_lifespan_through_to_the_app_unrecorded() -> None:
