@@ -72,6 +72,15 @@ async def test_a_code_redeemed_at_the_second_it_expires_is_invalid_grant(lab: La
     assert_oauth_error(response, 400, "invalid_grant", "the authorization code expired")
 
 
+async def test_a_code_redeemed_in_the_last_second_before_it_expires_is_exchanged(lab: Lab) -> None:
+    # OAuth 2.1 §4.1.2 and RFC 7519 §4.1.4: a code lives CODE_LIFETIME seconds, its last second included.
+    client = await registered_client(lab)
+    code = await get_code(lab, client["client_id"])
+    lab.clock.advance(CODE_LIFETIME - 1)
+    response = await token_request(lab, code_form(client["client_id"], code))
+    assert response.status_code == 200, response.text
+
+
 async def test_a_consent_decision_other_than_approve_or_deny_approves_nothing(lab: Lab) -> None:
     # OAuth 2.1 §4.1.2: a code is issued only once the resource owner grants access; a decision
     # that is neither "approve" nor "deny" grants nothing, and leaves the transaction for the
