@@ -203,32 +203,66 @@ async def test_a_user_who_denies_consent_at_the_new_as_fails_the_call_at_step_5(
             await client.call_tool("whoami")
 
 
-async def test_a_call_after_the_user_denied_the_new_authorization_says_no_token_is_held_and_asks_the_user_again() -> (
+NO_TOKEN = (
+    "no access token is held: the tokens of 'https://auth.example.com' were dropped when the resource moved to "
+    "'https://auth2.example.com' (RFC 6749 §10.4, SEP-2352), and the new authorization there did not complete "
+    "(step 5 (authorize) failed: the AS answered access_denied: the user denied the request). To authorize there, "
+    "run the handshake again with a new client: `await lab.connect()`, or `client = lab.client()` and "
+    "`await client.run_all()`"
+)
+
+
+def cannot_refresh(lab: Lab) -> None:
+    lab.auth_server.refresh_tokens.clear()
+
+
+async def test_a_call_after_the_user_denied_the_new_authorization_fails_saying_no_token_is_held_and_asks_no_one() -> (
     None
 ):
-    # The old AS's tokens were dropped with the move (RFC 6749 §10.4), and the user denied the new
-    # authorization: no token is held. A call made without one would only meet the 401 that starts
-    # an authorization (MCP §4.2), so the client asks again from step 5, saying why; it said "needs
-    # an access token from an earlier step; run the steps in order", though every step had run.
+    # The old AS's tokens were dropped with the move (RFC 6749 §10.4) and the user denied the new
+    # authorization: no token is held, and the call says so and what to do, sending nothing. It
+    # said "run the steps in order" though every step had run; then it asked the user again at the
+    # AS it last knew, without reading the resource's metadata: at an AS the resource had left, or
+    # failing for good at one that was gone.
     async with Lab(seed=0, capabilities=ASCapabilities(cimd=False)) as lab:
         client = await moved_to_auth2(lab)
-        retire(lab)
+        cannot_refresh(lab)
         client.decision = "deny"
         with pytest.raises(StepError, match=r"^step 5 \(authorize\): .*access_denied"):
             await client.call_tool("whoami")
-        assert client.state.access_token is None
+        asked: list[Any] = []
+
+        async def ask(page: Any) -> str:
+            asked.append(page)
+            return "approve"
+
+        client.decision, sent = ask, len(lab.trace)
+        for _ in range(2):
+            with pytest.raises(StepError) as failure:
+                await client.call_tool("whoami")
+            assert str(failure.value) == f"step 8 (call): {NO_TOKEN}"
+        assert [r.name for r in client.records[-2:]] == ["call", "call"]
+        assert asked == [] and len(lab.trace) == sent
+
+
+async def test_step_7_after_the_user_denied_the_new_authorization_says_no_token_is_held() -> None:
+    # Steps 1-6 done, the resource moved before step 7, and the user denied the authorization step 7
+    # led to at the new AS: step 7 again said "needs an access token from an earlier step; run the
+    # steps in order", though they had run.
+    async with Lab(seed=0, capabilities=ASCapabilities(cimd=False)) as lab:
+        lab.add_authorization_server(AS2_HOST, AS2_ADDRESS, capabilities=ASCapabilities(cimd=False))
+        client = lab.client(revision="2026-07-28")
+        for _ in range(6):
+            await client.next_step()
+        lab.use_authorization_server(f"https://{AS2_HOST}")
+        cannot_refresh(lab)
+        client.decision = "deny"
+        with pytest.raises(StepError, match=r"^step 5 \(authorize\): .*access_denied"):
+            await client.next_step()
         client.decision = "approve"
-        before = len(client.records)
-        result = await client.call_tool("whoami")
-        assert result["structuredContent"]["iss"] == f"https://{AS2_HOST}"
-        records = client.records[before:]
-        assert [r.name for r in records] == ["authorize", "token", "call"]
-        assert records[-1].notes == [
-            "no access token is held: the tokens of 'https://auth.example.com' were dropped when the resource moved "
-            "to 'https://auth2.example.com', and the new authorization there did not complete (step 5 (authorize) "
-            "failed: the AS answered access_denied: the user denied the request); the client asks the user again "
-            "(MCP 2026-07-28, SEP-2352)"
-        ]
+        with pytest.raises(StepError) as failure:
+            await client.next_step()
+        assert str(failure.value) == f"step 7 (mcp): {NO_TOKEN}"
 
 
 async def test_an_as_that_answers_a_refresh_with_a_503_fails_the_call_at_step_9_and_nobody_is_asked_again(

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from lab_servers import Lab
+from lab_servers import ASCapabilities, Lab
 from lab_servers.client import StepError, StepRecord
 from lab_servers.views.step import ERROR_LIMIT
 from lab_servers.widgets import HandshakeStepper
@@ -120,11 +120,6 @@ ASKED_AGAIN = {
     "same-as": ([*HANDSHAKE, (2, ""), (3, "https://auth.example.com"), (4, "")],
                 "the MCP server refused the token (401), so the client discovered again and asks the user for a new "
                 "authorization at https://auth.example.com, for notes:read"),
-    "moved-then-denied": ([*HANDSHAKE, (9, ""), (2, ""), (3, "https://auth2.example.com"), (4, ""), (5, "denied"),
-                           (8, "denied")],
-                          "the resource moved to another authorization server, https://auth2.example.com (it named "
-                          "https://auth.example.com); the new authorization there failed at step 5 (authorize), so no "
-                          "token is held and the client asks the user again"),
     "step-up-after-a-move": ([*HANDSHAKE, (2, ""), (3, "https://auth2.example.com"), (4, ""), (5, ""), (6, ""), (8, ""),
                               (10, "")], "step-up. The tool needs more scope"),
 }  # fmt: skip
@@ -162,14 +157,31 @@ async def test_a_refresh_at_a_moved_resource_shows_its_consent_page_as_a_new_aut
         await stepper.aclose()
 
 
+def plain(stepper: HandshakeStepper) -> str:
+    return re.sub(r"<[^>]*>", "", stepper.status.value).replace("&#x27;", "'")
+
+
+async def clicked_asking_no_one(stepper: HandshakeStepper, button: str) -> None:
+    """Click `button` and wait for its call, which must show no consent page."""
+    getattr(stepper, button).click()
+    while stepper.pending is not None and not stepper.pending.done():
+        assert not stepper.awaiting_decision
+        await asyncio.sleep(0)
+
+
+NO_TOKEN_HELD = "No token is held, so every call fails until the handshake runs again: Reset starts over."
+
+
 @pytest.mark.anyio
 @pytest.mark.parametrize("button", ["expire_button", "step_up_button"])
-async def test_after_the_user_denied_the_new_authorization_at_the_moved_resource_a_call_asks_again(
+async def test_after_the_user_denied_the_new_authorization_at_the_moved_resource_a_call_says_no_token_is_held(
     lab: Lab, button: str
 ) -> None:
     # The move dropped the old AS's tokens (RFC 6749 §10.4) and the user denied the new
     # authorization: no token is held. Expire read the expiry of the token it did not hold ("✕
-    # TypeError: 'NoneType' object is not subscriptable"), and a call said "run the steps in order".
+    # TypeError: 'NoneType' object is not subscriptable"), a call said "run the steps in order", and
+    # then a call asked the user again at the AS it last knew without reading the resource's
+    # metadata; the status line promised that it would.
     stepper = HandshakeStepper(lab, method="cimd")
     try:
         await complete_handshake(stepper)
@@ -178,26 +190,35 @@ async def test_after_the_user_denied_the_new_authorization_at_the_moved_resource
         waiting = await show_consent_page(stepper, "expire_button")
         stepper.deny_button.click()
         await waiting
-        status = re.sub(r"<[^>]*>", "", stepper.status.value)
-        assert (
-            "access_denied" in status and "No token is held: a tool call (either button) asks the user again" in status
+        assert "access_denied" in plain(stepper) and plain(stepper).endswith(NO_TOKEN_HELD)
+        now = lab.clock.now()
+        await clicked_asking_no_one(stepper, button)
+        assert plain(stepper).startswith(
+            "✕ step 8 (call): no access token is held: the tokens of 'https://auth.example.com' were dropped when "
+            "the resource moved to 'https://auth2.example.com'"
         )
-        waiting = await show_consent_page(stepper, button)
-        status = re.sub(r"<[^>]*>", "", stepper.status.value)
-        assert (
-            "the new authorization there failed at step 5 (authorize), so no token is held and the client asks the user again"
-            in status
-        )
-        stepper.approve_button.click()
-        if button == "step_up_button":  # and then the tool needs more scope: a step-up's page
-            while stepper.awaiting_decision:  # noqa: ASYNC110 - the answer is taken on the loop's next turn
-                await asyncio.sleep(0)
-            await stepper.wait_for_consent_page()
-            assert "step-up. The tool needs more scope" in stepper.status.value
-            stepper.approve_button.click()
-        await waiting
-        assert stepper.error is None and stepper.client.state.access_token is not None
-        assert stepper.last_call is not None and stepper.last_call.endswith("5 authorize → 6 token → 8 call")
+        assert plain(stepper).endswith(NO_TOKEN_HELD) and "asks the user" not in plain(stepper)
+        assert lab.clock.now() == now and stepper.last_call is not None and stepper.last_call.endswith(": 8 call")
+    finally:
+        await stepper.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_move_to_an_as_that_cannot_register_the_client_promises_no_consent(lab: Lab) -> None:
+    # Step 4 fails at the new AS (no registration endpoint): the status line said "a tool call
+    # (either button) asks the user again", and the call asked no one.
+    lab.add_authorization_server(
+        "auth2.example.com", "10.0.0.77", capabilities=ASCapabilities(cimd=False, dcr="removed")
+    )
+    stepper = HandshakeStepper(lab, method="dcr")
+    try:
+        await complete_handshake(stepper)
+        lab.use_authorization_server("https://auth2.example.com")
+        lab.auth_server.refresh_tokens.clear()
+        await clicked_asking_no_one(stepper, "expire_button")
+        assert plain(stepper).startswith("✕ step 4 (client-id)") and plain(stepper).endswith(NO_TOKEN_HELD)
+        await clicked_asking_no_one(stepper, "step_up_button")
+        assert "did not complete (step 4 (client-id) failed: registration method 'dcr'" in plain(stepper)
     finally:
         await stepper.aclose()
 

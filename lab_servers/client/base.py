@@ -166,10 +166,28 @@ class ClientBase:
         `only_if_moved`, steps 4-6 only if the resource now names another AS. Whether they ran."""
         raise NotImplementedError
 
-    async def _authorize_again(self, step: StepRun) -> None:
-        """Steps 4-6 again, for a call made with no token after the new authorization at the AS the
-        resource moved to did not complete (LabClient implements it)."""
-        raise NotImplementedError
+    def _why_no_token(self) -> str | None:
+        """Why no access token is held though the client had one, or None: the resource moved to
+        another AS, the old AS's tokens were dropped (RFC 6749 §10.4; SEP-2352: nothing of one AS is
+        carried to another), and the new authorization there did not complete (the user denied it,
+        say). A call then fails saying so: sent without a token it met the bare 401 challenge, read
+        "run the steps in order" though every step had run, and asking the user again from here, at
+        the AS it last knew without reading the resource's metadata again, authorized at an AS the
+        resource no longer named, or failed for good at one that was gone."""
+        if self.state.access_token is not None or self.state.tokens_issuer is None:
+            return None
+        failed = next((r for r in reversed(self.records) if r.number in (4, 5, 6)), None)
+        why = (
+            f"step {failed.number} ({failed.name}) failed: {told(failed.learned['error'])}"
+            if failed is not None and "error" in failed.learned
+            else "it did not complete"
+        )
+        return (
+            f"no access token is held: the tokens of {shown(self.state.tokens_issuer)} were dropped when the resource "
+            f"moved to {shown(self.state.issuer)} (RFC 6749 §10.4, SEP-2352), and the new authorization there did not "
+            f"complete ({why}). To authorize there, run the handshake again with a new client: `await lab.connect()`, "
+            "or `client = lab.client()` and `await client.run_all()`"
+        )
 
     @property
     def redirect_uri(self) -> str:

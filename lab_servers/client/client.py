@@ -10,7 +10,7 @@ it (`refresh_step.py`: refresh, `step_up.py`: step-up; `mcp_step.py`: a later to
 
 from __future__ import annotations
 
-from .base import Decision, RegistrationMethod, StepRun
+from .base import Decision, RegistrationMethod
 from .discovery_steps import DiscoverySteps
 from .mcp_step import MAX_STEP_UPS, McpStep
 from .no_user_steps import WITHOUT_A_USER
@@ -90,26 +90,3 @@ class LabClient(McpStep, RegistrationStep, DiscoverySteps):
         await self.authorize()
         await self.exchange_code()
         return True
-
-    async def _authorize_again(self, step: StepRun) -> None:
-        """A call with no token, though the client had one: the resource moved to another AS, the
-        old AS's tokens were dropped (RFC 6749 §10.4), and the new authorization there failed (the
-        user denied it, say). Without a token the call would only meet the 401 that starts an
-        authorization (MCP §4.2), so the client asks the user again, from the step that failed: a
-        later call said "run the steps in order" though they had run, and the stepper's Expire button
-        read the expiry of a token it did not hold."""
-        failed = next((r for r in reversed(self.records) if r.number in (4, 5, 6)), None)
-        why = (
-            f"step {failed.number} ({failed.name}) failed: {failed.learned['error']}"
-            if failed and "error" in failed.learned
-            else "it did not complete"
-        )
-        step.notes.append(
-            f"no access token is held: the tokens of {shown(self.state.tokens_issuer)} were dropped when the resource "
-            f"moved to {shown(self.state.issuer)}, and the new authorization there did not complete ({why}); the client "
-            "asks the user again (MCP 2026-07-28, SEP-2352)"
-        )
-        if self.state.credentials is None:
-            await self.get_client_id()
-        await self.authorize()
-        await self.exchange_code()

@@ -12,6 +12,7 @@ from ..arguments import wrong_type
 from ..error_text import told
 from ..revisions import HEADER_MISMATCH
 from ..trace import current_step
+from .base import StepRun
 from .no_user_steps import NoUserSteps
 from .pagination import Page, every_page
 from .records import StepRecord, TokenRequestFailed
@@ -83,7 +84,7 @@ class McpStep(RefreshStep, StepUpStep, NoUserSteps):
 
     async def call_mcp(self) -> StepRecord:
         with self._step(7) as step:
-            token = self._require(self.state.access_token, step, "an access token")
+            token = await self._held_token(step)
             server_info: dict[str, Any] = {}
             listed: dict[str, Any] | None = None
             if self.state.era == "modern":
@@ -187,15 +188,23 @@ class McpStep(RefreshStep, StepUpStep, NoUserSteps):
             return await self._rpc(message)
         result: dict[str, Any] = {}
         with self._step(8) as step:
-            if self.state.access_token is None and self.state.tokens_issuer is not None:
-                async with self.renewing:  # one authorization at a time (_rpc)
-                    if self.state.access_token is None:
-                        await self._authorize_again(step)
-            self._require(self.state.access_token, step, "an access token")
+            await self._held_token(step)
             result = await self._rpc(message)
             step.learned.update(tool=name, is_error=result.get("isError", False))
             step.explanation = f"tools/call {name} with the current access token (MCP §9.1)."
         return result
+
+    async def _held_token(self, step: StepRun) -> str:
+        """The access token a call starts with. None held after a move dropped the old AS's: another
+        call's new authorization there may be under way (`renewing`), and is waited for; none after
+        it, the step fails saying why (`_why_no_token`)."""
+        if self.state.access_token is None and self.state.tokens_issuer is not None:
+            async with self.renewing:
+                pass
+        why = self._why_no_token()
+        if why is not None:
+            raise step.fail(why)
+        return str(self._require(self.state.access_token, step, "an access token"))
 
     async def _rpc(self, message: dict[str, Any], first: httpx.Response | None = None) -> dict[str, Any]:
         """`_rpc_answer`'s result alone."""

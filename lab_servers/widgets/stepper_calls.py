@@ -96,8 +96,8 @@ class AfterHandshakeCalls:
         tokens = self.client.state.tokens
         try:
             # No token is held after the new authorization at the AS a resource moved to failed (the
-            # user denied it): nothing to expire, and the call asks the user again (LabClient.
-            # _authorize_again). Read as a token, its None failed as "'NoneType' object is not subscriptable".
+            # user denied it): nothing to expire, and the call fails saying why (ClientBase.
+            # _why_no_token). Read as a token, its None failed as "'NoneType' object is not subscriptable".
             if tokens is not None:
                 self.lab.clock.advance(_seconds_to_expiry(tokens, self.lab.clock.now()) + 1)
         except Exception as exc:  # noqa: BLE001 - e.g. a wall clock, which cannot be advanced

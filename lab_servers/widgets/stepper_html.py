@@ -165,19 +165,10 @@ def _asked_again(records: list[StepRecord]) -> str:
     )
     issuer = why.learned.get("issuer")
     if before is not None and before.learned.get("issuer") != issuer:
-        # A call after that authorization failed (the user denied it) holds no token and asks again.
-        failed = next(
-            (r for r in records[records.index(why) :] if r.number in (4, 5, 6) and "error" in r.learned), None
-        )
-        again = (
-            f"; the new authorization there failed at step {failed.number} ({esc(failed.name)}), so no token is "
-            "held and the client asks the user again"
-            if failed
-            else ", so the client asks the user for a new authorization there"
-        )
         return (
             f"the resource moved to another authorization server, <code>{_text(issuer)}</code> (it named "
-            f"<code>{_text(before.learned.get('issuer'))}</code>){again} (MCP 2026-07-28, SEP-2352)"
+            f"<code>{_text(before.learned.get('issuer'))}</code>), so the client asks the user for a new "
+            "authorization there (MCP 2026-07-28, SEP-2352)"
         )
     return (
         f"the MCP server refused the token (401), so the client discovered again and asks the user for a new "
@@ -212,10 +203,15 @@ def _status(stepper: _Stepper) -> str:
         )
         if stepper.at_consent:
             retry = " Next step tries the authorization again; Reset starts over."
-        elif stepper.done and stepper.client.state.access_token is None:
-            # A new authorization after the handshake failed (at the AS the resource moved to): the
-            # client holds no token, and its next call asks the user again (LabClient._authorize_again).
-            retry = " No token is held: a tool call (either button) asks the user again; Reset starts over."
+        elif (
+            stepper.client is not None
+            and stepper.client.state.access_token is None
+            and stepper.client.state.tokens_issuer
+        ):
+            # The new authorization at the AS the resource moved to failed: no token is held, and
+            # a call fails saying so (ClientBase._why_no_token); it no longer asks the user again,
+            # so neither does this line (a step 4 refused there had no consent page to show).
+            retry = " No token is held, so every call fails until the handshake runs again: Reset starts over."
         else:
             retry = " Reset to start over."
         return f'<div class="err"><b>✕ {_text(what)}</b><br>{esc(retry.strip())}</div>'
