@@ -265,6 +265,63 @@ async def test_step_7_after_the_user_denied_the_new_authorization_says_no_token_
         assert str(failure.value) == f"step 7 (mcp): {NO_TOKEN}"
 
 
+async def test_calls_waiting_behind_a_new_authorization_the_user_denied_fail_saying_no_token_is_held() -> None:
+    # Three calls at once find the resource moved; one authorizes at the new AS and the user denies
+    # it. The two that waited for it went on with no token, posted to /mcp without Authorization,
+    # and failed with the bare 401 challenge. A call that sent a token never sends none after it.
+    import asyncio
+
+    async with Lab(seed=0, capabilities=ASCapabilities(cimd=False)) as lab:
+        client = await moved_to_auth2(lab)
+        cannot_refresh(lab)
+        asked: list[Any] = []
+
+        async def deny(page: Any) -> str:
+            asked.append(page)
+            return "deny"
+
+        client.decision, start = deny, len(lab.trace.exchanges)
+        results = await asyncio.gather(*(client.call_tool("whoami") for _ in range(3)), return_exceptions=True)
+        assert [str(r) for r in results] == [
+            "step 5 (authorize): the AS answered access_denied: the user denied the request",
+            f"step 8 (call): {NO_TOKEN}",
+            f"step 8 (call): {NO_TOKEN}",
+        ]
+        to_mcp = [e for e in lab.trace.exchanges[start:] if e.path == "/mcp"]
+        assert (
+            len(asked) == 1
+            and to_mcp
+            and all(any(name.lower() == "authorization" for name, _ in e.request_headers) for e in to_mcp)
+        )
+
+
+async def test_a_call_refused_for_a_token_another_call_replaced_meanwhile_retries_with_the_new_one() -> None:
+    # A call sent the old AS's token just before another call's new authorization at the AS the
+    # resource moved to had dropped it: refused (401 invalid_token), it failed with that 401 though
+    # the renewal went through. _rpc: "a call whose token changed after it sent retries with the new one".
+    import asyncio
+
+    async with Lab(seed=0, capabilities=ASCapabilities(cimd=False)) as lab:
+        client = await moved_to_auth2(lab)
+        cannot_refresh(lab)
+
+        async def approve_later(page: Any) -> str:
+            for _ in range(5):
+                await asyncio.sleep(0)
+            return "approve"
+
+        async def late() -> Any:
+            for _ in range(6):  # the first call's step 3 is done, its step 4 not yet begun
+                await asyncio.sleep(0)
+            return await client.call_tool("whoami")
+
+        client.decision, start = approve_later, len(lab.trace.exchanges)
+        results = await asyncio.gather(client.call_tool("whoami"), late())
+        assert [r["structuredContent"]["iss"] for r in results] == [f"https://{AS2_HOST}"] * 2
+        refused = [e for e in lab.trace.exchanges[start:] if e.path == "/mcp" and e.status == 401]
+        assert len(refused) == 2  # the first call's, and the late call's with the old token
+
+
 async def test_an_as_that_answers_a_refresh_with_a_503_fails_the_call_at_step_9_and_nobody_is_asked_again(
     lab: Lab,
 ) -> None:

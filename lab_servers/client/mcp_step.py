@@ -224,6 +224,9 @@ class McpStep(RefreshStep, StepUpStep, NoUserSteps):
         operation = _operation(message)
         while True:
             sent_token, sent_session = self.state.access_token, self.state.session_id
+            why = self._why_no_token()
+            if why is not None:  # a renewal this call waited for ended without a token: never sent bare
+                raise self._failure(why)
             response = first or await self._post_mcp(message, sent_token)
             first = None
             if response.status_code == 404 and sent_session is not None and message["method"] != "initialize":
@@ -239,6 +242,15 @@ class McpStep(RefreshStep, StepUpStep, NoUserSteps):
                 continue
             challenge = bearer_challenge(response.headers.get_list("www-authenticate"))
             error = challenge.get("error") if challenge else None
+            if response.status_code in (401, 403) and challenge and self.state.access_token != sent_token:
+                # Refused a token another call changed after this one sent it (its refresh, step-up or
+                # new authorization), or dropped while that call authorizes at the AS the resource
+                # moved to: once that change ends, the call retries with the new token (none: the loop
+                # says why). Read as its own refusal, the old AS's token failed the call with the 401
+                # though the renewal went through, and a dropped one sent the call on with no token.
+                async with self.renewing:
+                    pass
+                continue
             if (
                 response.status_code == 401
                 and challenge
