@@ -224,6 +224,32 @@ async def test_a_move_to_an_as_that_cannot_register_the_client_promises_no_conse
 
 
 @pytest.mark.anyio
+async def test_a_consent_page_step_7_leads_to_waits_for_approve_or_deny(lab: Lab) -> None:
+    # At consent "the step then waits for the person to press Approve or Deny": step 7 finding the
+    # resource moved (its refresh refused, discovery names another AS) authorizes there, and Next
+    # step consented for the person with the client's own "approve", the page never shown.
+    lab.add_authorization_server("auth2.example.com", "10.0.0.77")
+    stepper = HandshakeStepper(lab, method="cimd")
+    try:
+        await run_to_consent(stepper)
+        await stepper.advance("approve")
+        await stepper.advance()  # step 6
+        lab.use_authorization_server("https://auth2.example.com")
+        lab.auth_server.refresh_tokens.clear()
+        waiting = await show_consent_page(stepper)
+        assert (
+            "the resource moved to another authorization server, https://auth2.example.com (it named "
+            "https://auth.example.com), so the client asks the user for a new authorization there" in plain(stepper)
+        )
+        stepper.deny_button.click()
+        await waiting
+        assert plain(stepper).startswith("✕ step 5 (authorize): the AS answered access_denied")
+        assert stepper.client.state.access_token is None and not stepper.done
+    finally:
+        await stepper.aclose()
+
+
+@pytest.mark.anyio
 @pytest.mark.parametrize(("method", "label"), [("dcr", "DCR"), ("cimd", "CIMD"), ("auto", "auto")])
 async def test_the_pills_and_the_status_follow_the_handshake(lab: Lab, method: str, label: str) -> None:
     stepper = HandshakeStepper(lab, method=method)

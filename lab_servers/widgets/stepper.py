@@ -253,7 +253,14 @@ class HandshakeStepper(AfterHandshakeCalls):
             if self.at_consent:
                 record = await self.client.authorize(decision=decision or "approve")
             else:
-                record = await self.client.next_step()
+                # Any consent page the step leads to waits for Approve or Deny too (step 7, say,
+                # finding the resource moved to another AS): it ran with the client's own "approve",
+                # consenting for the person, who never saw the page.
+                default, self.client.decision = self.client.decision, decision or self.client.decision
+                try:
+                    record = await self.client.next_step()
+                finally:
+                    self.client.decision = default
             self.error = None
         except StepError as exc:
             self.error = exc

@@ -187,7 +187,9 @@ def _status(stepper: _Stepper) -> str:
         return f"<b>{label}</b>: working…"
     # A page waiting for the person's click comes first: it is what they must do now, and a
     # failure shown beside it would be an earlier attempt's (Next step after a Deny asks again).
-    if stepper.awaiting_decision and stepper.done:
+    # Past step 5 (step 7 finding the resource moved, or a call after the handshake), a page is a
+    # new authorization or a step-up, said which; step 7's was announced as step 5's.
+    if stepper.awaiting_decision and not stepper.at_consent:
         scope = stepper.client.state.scope or ""
         return (
             f"<b>{label}</b>: {_asked_again(stepper.client.records)}, for <code>{_text(scope)}</code>; the "
