@@ -90,10 +90,10 @@ def unparsable_request(h11_error: str, head: bytes, empty_lines: int = 0, *, in_
 # A trailer field h11 refuses by the rules of the header field of its name: h11 reads the trailer
 # section as it reads a head (`normalize_and_validate`), so these fields there are refused too.
 _FRAMING_IN_TRAILER = (
-    ("conflicting Content-Length", "Content-Length", "its values differ"),
+    ("conflicting Content-Length", "Content-Length", "its value is a list, not one number of octets"),
     ("bad Content-Length", "Content-Length", "its value is not a number of octets"),
     ("multiple Transfer-Encoding", "Transfer-Encoding", "it came more than once"),
-    ("Only Transfer-Encoding", "Transfer-Encoding", "its value is not chunked"),
+    ("Only Transfer-Encoding", "Transfer-Encoding", "its value is not `chunked` alone, and h11 reads no list there"),
 )
 
 
@@ -107,9 +107,11 @@ def in_the_trailer_section(h11_error: str) -> str | None:
     for begins, field, what in _FRAMING_IN_TRAILER:
         if h11_error.startswith(begins):
             return (
-                f"the trailer section has a {field} field ({what}): a field that frames the message belongs in the"
-                " header section, read before the content, and in no trailer (RFC 9110 §6.5.1: a sender MUST NOT"
-                " generate a trailer field unless its definition permits it there; RFC 9112 §7.1.2)"
+                # Not "a framing field belongs in no trailer": one h11 can read (`Content-Length: 3`) is
+                # served; what is refused is a value h11 cannot read by its header field's rules.
+                f"the trailer section has a {field} field ({what}), which h11 reads by the rules of the header"
+                " field of that name and refuses; a field that frames the message frames nothing in a trailer,"
+                " read after the content (RFC 9110 §6.5.1; RFC 9112 §7.1.2)"
             )
     if h11_error.startswith("continuation line at start of headers"):
         return (

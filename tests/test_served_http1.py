@@ -843,8 +843,8 @@ async def test_empty_elements_of_the_transfer_encoding_list_are_ignored(tls_dir:
 @pytest.mark.parametrize(
     ("trailer", "rule"),
     [
-        (b"Content-Length: 5, 6\r\n", "the trailer section has a Content-Length field (its values differ)"),
-        (b"Transfer-Encoding: chunked,\r\n", "the trailer section has a Transfer-Encoding field (its value is not chunked)"),
+        (b"Content-Length: 5, 6\r\n", "the trailer section has a Content-Length field (its value is a list, not one number of octets)"),
+        (b"Transfer-Encoding: chunked,\r\n", "the trailer section has a Transfer-Encoding field (its value is not `chunked` alone"),
         (b"X-Sum : 1\r\n", "a field line of the trailer section has whitespace between its name and the colon"),
     ],
     ids=["content-length", "transfer-encoding", "space-before-colon"],
