@@ -232,6 +232,18 @@ def _transfer_codings(head: bytes) -> tuple[bytes, list[tuple[range, bytes, list
     ]
 
 
+def _http11_transfer_codings(arrived: bytes) -> tuple[int, bytes, list[tuple[range, bytes, list[bytes]]]] | None:
+    """Where the head `arrived` starts with ends, its request line and its Transfer-Encoding field
+    lines (`_transfer_codings`), once the head is whole and read by HTTP/1.1's rules
+    (`read_as_http11`); else None: an HTTP/1.0 request's Transfer-Encoding is not read but refused
+    (§6.1: faulty framing, `Rfc9112`)."""
+    end = _END_OF_HEAD.search(arrived)
+    if end is None:
+        return None
+    request_line, fields = _transfer_codings(arrived[: end.start()])
+    return (end.start(), request_line, fields) if read_as_http11(request_line) else None
+
+
 def unknown_transfer_coding(arrived: bytes) -> str | None:
     """The first transfer coding an HTTP/1.1 request's head (or a later HTTP/1.x one's,
     `read_as_http11`) names that this server does not implement, once the head (`arrived` starts
@@ -239,13 +251,10 @@ def unknown_transfer_coding(arrived: bytes) -> str | None:
     coding it does not understand SHOULD respond with 501 (Not Implemented)"; h11, which decodes
     chunked alone (§7), answered 400. An HTTP/1.0 request with any Transfer-Encoding is faulty
     framing instead (§6.1: 400, `Rfc9112`)."""
-    end = _END_OF_HEAD.search(arrived)
-    if end is None:
+    read = _http11_transfer_codings(arrived)
+    if read is None:
         return None
-    request_line, fields = _transfer_codings(arrived[: end.start()])
-    if not read_as_http11(request_line):
-        return None
-    codings = (member.lower() for _, _, members in fields for member in members)
+    codings = (member.lower() for _, _, members in read[2] for member in members)
     unknown = [coding for coding in codings if coding and coding != b"chunked"]
     return unknown[0].decode("latin-1") if unknown else None
 
@@ -258,24 +267,22 @@ def chunked_listed_plainly(arrived: bytes) -> bytes | None:
     RFC 9110 §5.6.1.2: "a recipient MUST parse and ignore a reasonable number of empty list
     elements" (`unknown_transfer_coding` does); h11 takes the field's value whole, and refused
     anything but `chunked` itself, or named twice, as framing it cannot read (§6.3: a 400)."""
-    end = _END_OF_HEAD.search(arrived)
-    if end is None:
+    read = _http11_transfer_codings(arrived)
+    if read is None:
         return None
-    request_line, fields = _transfer_codings(arrived[: end.start()])
-    if not read_as_http11(request_line):
-        return None
+    end, request_line, fields = read
     listed = [member for _, _, members in fields for member in members]
     codings = [coding for coding in listed if coding]
     if len(codings) != 1 or (len(fields) == 1 and listed == codings):
         return None  # h11 reads it as it stands: `chunked`, or a 400 `rfc9112_refusals` explains
-    lines = arrived[: end.start()].split(b"\n")[1:]
+    lines = arrived[:end].split(b"\n")[1:]
     first, name = fields[0][0].start, fields[0][1]
     one = name + b": " + codings[0] + (b"\r" if lines[first].endswith(b"\r") else b"")
     spanned = {index for spans, _, _ in fields for index in spans}
     kept = [
         one if index == first else line for index, line in enumerate(lines) if index == first or index not in spanned
     ]
-    return b"\n".join([request_line, *kept]) + arrived[end.start() :]
+    return b"\n".join([request_line, *kept]) + arrived[end:]
 
 
 # §2.2: the empty lines a server ignores before a request line, at most, counted afresh for each
