@@ -194,15 +194,6 @@ async def test_a_refresh_refused_where_the_resource_has_not_moved_fails_the_call
         assert not [e for e in list(lab.trace)[handshake:] if e.caller == "browser"]  # no consent page opened
 
 
-async def test_a_user_who_denies_consent_at_the_new_as_fails_the_call_at_step_5() -> None:
-    async with Lab(seed=0, capabilities=ASCapabilities(cimd=False)) as lab:
-        client = await moved_to_auth2(lab)
-        retire(lab)
-        client.decision = "deny"
-        with pytest.raises(StepError, match=r"^step 5 \(authorize\): .*access_denied"):
-            await client.call_tool("whoami")
-
-
 NO_TOKEN = (
     "no access token is held: the tokens of 'https://auth.example.com' were dropped when the resource moved to "
     "'https://auth2.example.com' (RFC 6749 §10.4, SEP-2352), and the new authorization there did not complete "
