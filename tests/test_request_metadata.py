@@ -100,18 +100,20 @@ async def test_an_initialize_era_request_with_no_header_is_still_served_by_the_d
 
 # A value that is not plain printable ASCII is sent as =?base64?…?=, else refused ------------------
 
+# streamable-http "Value Encoding": values a client MUST send as =?base64?…?= (non-ASCII, a control
+# character, a tab, edge whitespace), each as it means it and as sent raw; Mcp-Name's and each
+# Mcp-Param-{Name}'s alike.
+MUST_BE_ENCODED = [
+    ("café", "café".encode("latin-1")),
+    ("café", "café".encode()),
+    ("a\x01b", b"a\x01b"),
+    ("a\tb", b"a\tb"),
+    (" spaced ", b" spaced "),
+]
+MUST_BE_ENCODED_IDS = ["latin-1", "utf-8", "control-character", "tab", "edge-spaces"]
 
-@pytest.mark.parametrize(
-    ("name", "raw"),
-    [
-        ("café", "café".encode("latin-1")),
-        ("café", "café".encode()),
-        ("a\x01b", b"a\x01b"),
-        ("a\tb", b"a\tb"),
-        (" spaced ", b" spaced "),
-    ],
-    ids=["latin-1", "utf-8", "control-character", "tab", "edge-spaces"],
-)
+
+@pytest.mark.parametrize(("name", "raw"), MUST_BE_ENCODED, ids=MUST_BE_ENCODED_IDS)
 async def test_a_raw_mcp_name_a_client_must_have_encoded_is_a_header_mismatch(lab: Lab, name: str, raw: bytes) -> None:
     # streamable-http "Value Encoding": a value with "non-ASCII characters, control characters, or
     # ... leading/trailing whitespace" MUST be sent as =?base64?…?=; "Server Validation": "A header
@@ -319,17 +321,7 @@ def call_route(region: str) -> dict[str, Any]:
 MODERN_ROUTE = [("MCP-Protocol-Version", "2026-07-28"), ("Mcp-Method", "tools/call"), ("Mcp-Name", "route")]
 
 
-@pytest.mark.parametrize(
-    ("region", "raw"),
-    [
-        ("café", "café".encode("latin-1")),
-        ("café", "café".encode()),
-        ("a\x01b", b"a\x01b"),
-        ("a\tb", b"a\tb"),
-        (" spaced ", b" spaced "),
-    ],
-    ids=["latin-1", "utf-8", "control-character", "tab", "edge-spaces"],
-)
+@pytest.mark.parametrize(("region", "raw"), MUST_BE_ENCODED, ids=MUST_BE_ENCODED_IDS)
 async def test_a_raw_mcp_param_header_a_client_must_have_encoded_is_a_header_mismatch(
     lab: Lab, region: str, raw: bytes
 ) -> None:
