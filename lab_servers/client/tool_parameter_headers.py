@@ -18,6 +18,7 @@ import json
 import re
 from typing import Any
 
+from ..rfc9110 import TOKEN
 from .revisions import header_value
 from .server_data import shown
 
@@ -26,7 +27,7 @@ PARAM_HEADER_PREFIX = "Mcp-Param-"
 RULE = "MCP 2026-07-28 streamable-http, Custom Headers from Tool Parameters"
 # Schema Extension: the value MUST match RFC 9110's field-name token, `1*tchar` (§5.6.2), which
 # has no control characters, CR and LF among them.
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_TOKEN = re.compile(TOKEN)
 # "MUST only be applied to parameters with primitive types (integer, string, boolean).
 # Parameters with type `number` are not permitted."
 _PRIMITIVE_TYPES = ("string", "integer", "boolean")
