@@ -14,7 +14,7 @@ from lab_servers import REVISIONS, Lab, browser_origins, wellknown
 from lab_servers.resource_server import transport
 from lab_servers.resource_server.batches import MAX_BATCH_MESSAGES
 from lab_servers.resource_server.server import MAX_MCP_BODY_BYTES
-from lab_servers.resource_server.transport import rebinding_refusal
+from lab_servers.resource_server.transport import OwnNames
 
 pytestmark = pytest.mark.anyio
 JSON_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
@@ -323,7 +323,7 @@ NOT_THIS_SERVER = [
 @pytest.mark.parametrize("host", NOT_THIS_SERVER)
 def test_no_host_naming_another_server_is_taken_for_the_server_s_own_or_a_loopback_name(host: str) -> None:
     hosts = ("mcp.example.com", "127.0.0.1:*", "localhost:*")
-    refused = rebinding_refusal([(b"host", host.encode())], hosts, ("https://mcp.example.com",), "https")
+    refused = OwnNames.of(hosts, ("https://mcp.example.com",), "https").refusal([(b"host", host.encode())])
     assert refused is not None and refused.status_code == 421
 
 
@@ -342,14 +342,14 @@ async def test_the_server_reads_its_own_names_once_and_each_request_s_host_and_o
 
 def test_a_port_is_ascii_digits_not_any_unicode_digit() -> None:
     # A Host field is read as Latin-1, where the byte 0xB2 is "²", a digit to str.isdigit().
-    refused = rebinding_refusal([(b"host", b"localhost:\xb2")], ("localhost:*",), (), "https")
+    refused = OwnNames.of(("localhost:*",), (), "https").refusal([(b"host", b"localhost:\xb2")])
     assert refused is not None and refused.status_code == 421
 
 
 def test_a_request_without_host_is_refused_for_its_missing_host_not_as_an_empty_name() -> None:
     # HTTP/1.0 may omit Host (h11 refuses HTTP/1.1 without one, RFC 9112 §3.2); served on every
     # interface the lab's own gates let any Host through, and this one said "Host ''".
-    refused = rebinding_refusal([(b"content-type", b"application/json")], ("127.0.0.1:*",), (), "https")
+    refused = OwnNames.of(("127.0.0.1:*",), (), "https").refusal([(b"content-type", b"application/json")])
     assert refused is not None and refused.status_code == 421
     assert json.loads(refused.body)["error"]["message"].startswith("the request has no Host field")
 
@@ -448,7 +448,7 @@ def test_a_port_written_with_leading_zeros_is_the_same_port_in_the_host_and_the_
     # at https://mcp.example.com:444 refused its own origin 403 and its own name 421.
     headers = [(b"host", b"MCP.example.com:0444"), (b"origin", b"https://mcp.example.com:0444")]
     own = wellknown.normalized_origin("https://mcp.example.com:444/mcp")
-    assert rebinding_refusal(headers, (own.split("://")[1],), (own,), "https") is None
+    assert OwnNames.of((own.split("://")[1],), (own,), "https").refusal(headers) is None
 
 
 @pytest.mark.parametrize("port", ["000444", "0000000444"])
@@ -456,7 +456,7 @@ def test_a_port_with_more_leading_zeros_than_five_digits_hold_is_still_one_port_
     # The Host field read 000444 as 444 and the Origin field read it as no origin: one port was
     # two, and a loopback origin (127.0.0.1:019300) was refused as no loopback origin.
     headers = [(b"host", f"mcp.example.com:{port}".encode()), (b"origin", f"https://mcp.example.com:{port}".encode())]
-    assert rebinding_refusal(headers, ("mcp.example.com:444",), ("https://mcp.example.com:444",), "https") is None
+    assert OwnNames.of(("mcp.example.com:444",), ("https://mcp.example.com:444",), "https").refusal(headers) is None
     assert browser_origins.is_loopback_origin(f"https://127.0.0.1:{port}")
 
 

@@ -12,7 +12,7 @@ other), with the status the MCP transport or RFC 9110 gives and a message naming
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from starlette.requests import ClientDisconnect
@@ -189,13 +189,6 @@ class OwnNames:
                 "(MCP Streamable HTTP, Security; DNS-rebinding protection)",
             )
         return None
-
-
-def rebinding_refusal(
-    headers: list[tuple[bytes, bytes]], hosts: Sequence[str], origins: Sequence[str], scheme: str
-) -> Response | None:
-    """`OwnNames.refusal` for lists as written: a server prepares its `OwnNames` once instead."""
-    return OwnNames.of(hosts, origins, scheme).refusal(headers)
 
 
 def _with_any_port(name: str, authority: str) -> bool:
