@@ -145,9 +145,7 @@ class Lab:
             clock=self.clock,
             ids=self.ids,
             policy=policy,
-            capabilities=(capabilities or ASCapabilities.for_revision(self.revision.version)).following(
-                self.revision.version
-            ),
+            capabilities=ASCapabilities.beside(capabilities, self.revision.version),
             access_token_algorithm=self.access_token_algorithm,
         )
         self.authorization_servers: dict[str, AuthorizationServer] = {issuer: self.auth_server}
@@ -252,9 +250,7 @@ class Lab:
             clock=self.clock,
             ids=self.ids.derived(hostname),
             policy=as_policy(policy),
-            capabilities=(capabilities or ASCapabilities.for_revision(self.revision.version)).following(
-                self.revision.version
-            ),
+            capabilities=ASCapabilities.beside(capabilities, self.revision.version),
             access_token_algorithm=self.access_token_algorithm,
         )
         for client_id, registered in (preregistered or {}).items():

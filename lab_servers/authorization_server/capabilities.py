@@ -93,6 +93,12 @@ class ASCapabilities:
         rev = revision_named(version)
         return cls(revision=rev.version, cimd=rev.cimd, iss_parameter=rev.cimd)
 
+    @classmethod
+    def beside(cls, capabilities: ASCapabilities | None, version: str) -> ASCapabilities:
+        """The capabilities of an AS a `Lab` builds beside its MCP server of `version`:
+        `capabilities` (None: what that revision describes, `for_revision`), `following` it."""
+        return (capabilities or cls.for_revision(version)).following(version)
+
     def following(self, version: str) -> ASCapabilities:
         """These capabilities for an AS beside an MCP server of `version`: an unset revision
         becomes it; a set one is kept (see the module's docstring)."""
