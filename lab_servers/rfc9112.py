@@ -232,6 +232,10 @@ def _transfer_codings(head: bytes) -> tuple[bytes, list[tuple[range, bytes, list
     ]
 
 
+# §6.1: "as if the framing is faulty", alike when h11 parsed it (`Rfc9112`) and refused it (`rfc9112_refusals`).
+HTTP10_TRANSFER_ENCODING = "an HTTP/1.0 request has no Transfer-Encoding; its framing is faulty (RFC 9112 §6.1)"
+
+
 def _http11_transfer_codings(arrived: bytes) -> tuple[int, bytes, list[tuple[range, bytes, list[bytes]]]] | None:
     """Where the head `arrived` starts with ends, its request line and its Transfer-Encoding field
     lines (`_transfer_codings`), once the head is whole and read by HTTP/1.1's rules
@@ -372,8 +376,7 @@ class Rfc9112:
             # §6.1: such a message MUST be treated "as if the framing is faulty": h11 read it chunked.
             # Served, no other version is below 1.1: another major one is a 505, and a later HTTP/1.x
             # is read as 1.1 (`unsupported_version`, `as_http11`).
-            why = "an HTTP/1.0 request has no Transfer-Encoding; its framing is faulty (RFC 9112 §6.1)"
-            await answer_and_close(send, self.refusal(scope["path"], 400, why))
+            await answer_and_close(send, self.refusal(scope["path"], 400, HTTP10_TRANSFER_ENCODING))
         else:
             await self.app(scope, receive, send)
 

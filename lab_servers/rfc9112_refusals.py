@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ast
 
-from .rfc9112 import MAX_EMPTY_LINES, head_lines, read_as_http11
+from .rfc9112 import HTTP10_TRANSFER_ENCODING, MAX_EMPTY_LINES, head_lines, read_as_http11
 
 # h11's words for a request it cannot parse (`str` of its RemoteProtocolError, h11 0.16), by how
 # they begin, with the rule each one breaks. uvicorn dropped them for "Invalid HTTP request
@@ -70,7 +70,7 @@ def unparsable_request(h11_error: str, head: bytes, empty_lines: int = 0, *, in_
     # Past `unknown_transfer_coding`, whose 501s an HTTP/1.1 request's other codings had.
     if h11_error.startswith(("multiple Transfer-Encoding", "Only Transfer-Encoding")):
         if not read_as_http11(request_line):  # HTTP/1.0: every other major version is a 505
-            return "an HTTP/1.0 request has no Transfer-Encoding; its framing is faulty (RFC 9112 §6.1)"
+            return HTTP10_TRANSFER_ENCODING
         listed = [c.strip(" \t").lower() for n, _, v in read if n == "transfer-encoding" for c in v.split(",")]
         codings = [coding for coding in listed if coding]  # RFC 9110 §5.6.1.2: empty elements are ignored
         if codings.count("chunked") > 1:
