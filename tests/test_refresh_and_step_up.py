@@ -209,3 +209,74 @@ async def test_a_refresh_may_not_move_the_grant_to_another_resource(lab: Lab) ->
     response = await token_request(lab, {**form, "resource": "https://other.example/mcp"})
     assert_oauth_error(response, 400, "invalid_target", "differs from the one in the original grant")
     assert (await token_request(lab, {**form, "resource": MCP_URL})).status_code == 200  # the same one is fine
+
+
+# MCP §10.1.2: calls made at once that waited behind a refused renewal are not asked again -------
+
+DENIED = "step 5 (authorize): the AS answered access_denied: the user denied the request"
+AT_ONCE = "the client does not ask again for the calls made at once with it (MCP §10.1.2); a later call may"
+
+
+def consents(lab: Lab, start: int) -> int:
+    return sum(e.caller == "browser" and e.method == "POST" for e in lab.trace.exchanges[start:])
+
+
+async def test_calls_made_at_once_with_an_expired_token_and_no_refresh_token_ask_once_and_share_the_denial() -> None:
+    # No refresh token (offline_access not asked for: a 2025-11-25 client), the token expired: each
+    # of five calls made at once ran its own steps 2-5 right after the user had denied the first,
+    # five consent pages for five calls. The calls that waited behind it fail with its refusal, and
+    # a call made after it asks again.
+    import asyncio
+
+    async with Lab(seed=0) as lab:
+        lab.auth_server.offline_access = True
+        client = lab.client(revision="2025-11-25")
+        await client.run_all()
+        assert not (client.state.tokens or {}).get("refresh_token")
+        lab.clock.advance(ACCESS_TOKEN_LIFETIME + 1)
+        client.decision, start = "deny", len(lab.trace.exchanges)
+        results = await asyncio.gather(*(client.call_tool("whoami") for _ in range(5)), return_exceptions=True)
+        waited = (
+            "step 8 (call): tools/call answered 401 invalid_token, and the new authorization another call ran "
+            f"meanwhile for the same token failed ({DENIED}): {AT_ONCE}"
+        )
+        assert [str(r) for r in results] == [DENIED] + [waited] * 4 and consents(lab, start) == 1
+        client.decision = "approve"
+        assert (await client.call_tool("whoami"))["structuredContent"]["sub"] == "alice"
+        assert consents(lab, start) == 2
+
+
+async def test_calls_made_at_once_that_need_a_step_up_the_user_denies_are_asked_once(lab: Lab) -> None:
+    # The calls that waited behind the denied step-up each stepped up again: a second consent page
+    # right after the refusal, and the third call gave up after "2 step-up authorizations".
+    import asyncio
+
+    client = (await lab.connect("cimd")).client
+    client.decision, start = "deny", len(lab.trace.exchanges)
+    results = await asyncio.gather(
+        *(client.call_tool("add_note", {"text": f"n{i}"}) for i in range(3)), return_exceptions=True
+    )
+    waited = (
+        "step 8 (call): tools/call answered 403 insufficient_scope, and the step-up authorization another call ran "
+        f"meanwhile for the same token failed ({DENIED}): {AT_ONCE}"
+    )
+    assert [str(r) for r in results] == [DENIED, waited, waited] and consents(lab, start) == 1
+    client.decision = "approve"
+    assert (await client.call_tool("add_note", {"text": "later"}))["structuredContent"]["added"] == "later"
+
+
+async def test_calls_made_at_once_whose_refresh_the_as_refused_present_the_refresh_token_once(lab: Lab) -> None:
+    # The calls that waited behind a refused refresh each refreshed again with the same dead refresh
+    # token, and each discovered again: three token requests and three discoveries for one refusal.
+    import asyncio
+
+    client = (await lab.connect("cimd")).client
+    lab.auth_server.refresh_tokens.clear()
+    lab.clock.advance(ACCESS_TOKEN_LIFETIME + 1)
+    start, records = len(lab.trace.exchanges), len(client.records)
+    results = await asyncio.gather(*(client.call_tool("whoami") for _ in range(3)), return_exceptions=True)
+    assert [type(r).__name__ for r in results] == ["TokenRequestFailed", "StepError", "StepError"]
+    assert all(f"and the refresh another call ran meanwhile for the same token failed ({results[0]})" in str(r)
+               for r in results[1:])  # fmt: skip
+    assert sum(e.path == "/token" for e in lab.trace.exchanges[start:]) == 1
+    assert names(client.records[records:]) == ["refresh", "resource-metadata", "as-metadata", "call", "call", "call"]

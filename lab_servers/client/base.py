@@ -7,7 +7,7 @@ import contextlib
 import json
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypeVar, get_args
 
 import httpx
 
@@ -32,6 +32,7 @@ RegistrationMethod = Literal["auto", "preregistered", "stored", "cimd", "dcr", "
 # consent page and returns one of the two (how the stepper widget lets a person decide).
 Decision = str | Callable[[ConsentPage], Awaitable[str]]
 DECISIONS = ("approve", "deny")
+T = TypeVar("T")
 
 
 def check_decision(what: str, decision: object) -> None:
@@ -114,6 +115,11 @@ class ClientBase:
         # time: two refreshes with one rotating refresh token kill the grant, and two authorizations
         # overwrite each other's state and PKCE verifier and ask the user twice (McpStep._rpc).
         self.renewing = LoopLocalLock()
+        # How many renewals under `renewing` have ended, and what the last was for and why it
+        # failed (None: it went through, or was cancelled): calls made at once that waited behind a
+        # refused one take its refusal as theirs (`_renew`), where each asked the user again.
+        self.renewals = 0
+        self.renewal_failed: tuple[object, str] | None = None
         # Held while a new session starts after a 404 (McpStep._reopen): calls made at once that
         # all find their session ended wait for the one new session and go on in it.
         self.reopening = LoopLocalLock()
@@ -165,6 +171,36 @@ class ClientBase:
         """Steps 2-6 again after a 401 for a token that worked (LabClient implements it); with
         `only_if_moved`, steps 4-6 only if the resource now names another AS. Whether they ran."""
         raise NotImplementedError
+
+    async def _renew(
+        self, sent: tuple[str | None, int], refused: str, what: str, key: object, renewal: Callable[[], Awaitable[T]]
+    ) -> T | None:
+        """Run `renewal` (a refresh, a step-up, a new authorization: `what`, for `key`) under
+        `renewing`, for a call `refused` for the token it `sent` (with `renewals` as they were then),
+        unless another call changed that token meanwhile (the caller retries with the new one), or
+        a renewal for the same `key` that ended since failed: the call then fails with its reason.
+        MCP §10.1.2: a client must not ask the user to consent again each time; and the calls made
+        at once that waited behind a refused authorization each opened a consent page right after
+        the refusal, five pages for five calls. A call made after the failure asks again. What
+        `renewal` returned, or None when it did not run."""
+        token, seen = sent
+        async with self.renewing:
+            if self.state.access_token != token:
+                return None
+            if self.renewals != seen and self.renewal_failed is not None and self.renewal_failed[0] == key:
+                raise self._failure(
+                    f"{refused}, and the {what} another call ran meanwhile for the same token failed "
+                    f"({self.renewal_failed[1]}): the client does not ask again for the calls made at once with it "
+                    "(MCP §10.1.2); a later call may"
+                )
+            failed: tuple[object, str] | None = None
+            try:
+                return await renewal()
+            except Exception as exc:  # cancelled is no refusal: a waiter then renews itself
+                failed = (key, str(exc) if isinstance(exc, StepError) else f"{type(exc).__name__}: {told(str(exc))}")
+                raise
+            finally:
+                self.renewals, self.renewal_failed = self.renewals + 1, failed
 
     def _why_no_token(self) -> str | None:
         """Why no access token is held though the client had one, or None: the resource moved to

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
 import httpx
@@ -15,7 +16,7 @@ from ..trace import current_step
 from .base import StepRun
 from .no_user_steps import NoUserSteps
 from .pagination import Page, every_page
-from .records import StepRecord, TokenRequestFailed
+from .records import StepRecord
 from .refresh_step import RefreshStep
 from .revisions import initialize_fallback, modern_error
 from .server_data import ServerDataRefused, member, server_json, shown
@@ -224,6 +225,7 @@ class McpStep(RefreshStep, StepUpStep, NoUserSteps):
         operation = _operation(message)
         while True:
             sent_token, sent_session = self.state.access_token, self.state.session_id
+            sent = (sent_token, self.renewals)  # and the renewals ended by then (`_renew`)
             why = self._why_no_token()
             if why is not None:  # a renewal this call waited for ended without a token: never sent bare
                 raise self._failure(why)
@@ -262,16 +264,9 @@ class McpStep(RefreshStep, StepUpStep, NoUserSteps):
                 # One refresh at a time (OAuth 2.1 §4.3.1): a second request refused for the same
                 # token would present the same refresh token again, which a rotating AS takes for
                 # reuse and answers by revoking the grant. Refreshed meanwhile: retry with the new.
-                async with self.renewing:
-                    if self.state.access_token == sent_token:
-                        said = f"{message['method']} answered 401 invalid_token ({told(challenge.get('error_description'))})"
-                        try:
-                            await self.refresh(reason=said)
-                        except TokenRequestFailed as failure:
-                            if rediscovered or not failure.grant_lost:
-                                raise
-                            rediscovered = True
-                            await self._rediscover_after(failure, challenge)
+                said = f"{message['method']} answered 401 invalid_token ({told(challenge.get('error_description'))})"
+                renewal = partial(self._refresh_for, said, challenge, may_rediscover=not rediscovered)
+                rediscovered = bool(await self._renew(sent, said, "refresh", 401, renewal)) or rediscovered
                 continue
             if response.status_code == 403 and challenge and error == "insufficient_scope" and self.revision.step_up:
                 # MCP §10.1.2: attempts are tracked per resource and operation, across requests: a
@@ -281,15 +276,13 @@ class McpStep(RefreshStep, StepUpStep, NoUserSteps):
                 # overwrote each other's state and PKCE verifier (RFC 6749 §10.12: state binds the
                 # redirect to the request), and the user was asked twice.
                 key = (self.state.resource or self.mcp_url, operation)
-                async with self.renewing:
-                    if self.state.access_token == sent_token:
-                        await self._step_up_for(key, challenge, message["method"])
+                await self._renew(sent, f"{message['method']} answered 403 insufficient_scope", "step-up authorization",
+                                  key, partial(self._step_up_for, key, challenge, message["method"]))  # fmt: skip
                 continue
             if response.status_code == 401 and challenge and self.state.access_token and not rediscovered:
-                rediscovered = True
-                async with self.renewing:  # one discovery and authorization at a time, as above
-                    if self.state.access_token == sent_token:
-                        await self._rediscover(challenge)
+                rediscovered = True  # one discovery and authorization at a time, as above
+                await self._renew(sent, f"{message['method']} answered 401 {error or 'with a challenge'}",
+                                  "new authorization", 401, partial(self._rediscover, challenge))  # fmt: skip
                 continue
             modern = modern_error(response)
             if modern and modern["code"] == HEADER_MISMATCH and self._relists(message, relisted):
@@ -378,19 +371,3 @@ class McpStep(RefreshStep, StepUpStep, NoUserSteps):
         if not await self.renew_without_a_user(record.learned["union"]):
             await self.authorize(scope=record.learned["union"])
             await self.exchange_code()
-
-    async def _rediscover_after(self, failure: TokenRequestFailed, challenge: Challenge) -> None:
-        """Steps 2-3 again after a 401 whose refresh the AS could not make: the refresh token and
-        the registration may have died with a move to another AS, which only the resource's
-        metadata can tell (SEP-2352; MCP 2026-07-28: a client MUST register again when it names a
-        new AS), and then steps 4-6 there. Still the same AS, the refresh's failure is the call's:
-        a grant revoked or a registration dropped there is mended by the person, not by a consent
-        page this call opens on its own, and opens again on every call after it."""
-        refused = "could not be reached" if failure.status is None else f"answered {failure.status}"
-        note = self.records[-1].notes  # the failed refresh's record: nothing ran since it was filed
-        note.append(
-            f"the AS {refused}: the client discovers again, since the resource may have moved to another AS (SEP-2352)"
-        )
-        if not await self._rediscover(challenge, only_if_moved=True):
-            note.append("the resource still names the same AS: the refresh's failure stands")
-            raise failure

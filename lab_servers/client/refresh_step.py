@@ -11,8 +11,9 @@ discard the old one (OAuth 2.1 §4.3.2). Presenting the old one again is reuse, 
 from __future__ import annotations
 
 from .authorization_steps import AuthorizationSteps
-from .records import StepRecord
+from .records import StepRecord, TokenRequestFailed
 from .server_data import shown
+from .www_authenticate import Challenge
 
 
 class RefreshStep(AuthorizationSteps):
@@ -44,3 +45,31 @@ class RefreshStep(AuthorizationSteps):
                 "dead: the client discards it, and anyone replaying it makes the AS revoke the whole grant."
             )
         return self.records[-1]
+
+    async def _refresh_for(self, said: str, challenge: Challenge, *, may_rediscover: bool) -> bool:
+        """Refresh for a call that `said` why (its 401 `challenge`); if the AS can no longer make
+        it, and `may_rediscover`, discover again (`_rediscover_after`). Whether it discovered again."""
+        try:
+            await self.refresh(reason=said)
+        except TokenRequestFailed as failure:
+            if not may_rediscover or not failure.grant_lost:
+                raise
+            await self._rediscover_after(failure, challenge)
+            return True
+        return False
+
+    async def _rediscover_after(self, failure: TokenRequestFailed, challenge: Challenge) -> None:
+        """Steps 2-3 again after a 401 whose refresh the AS could not make: the refresh token and
+        the registration may have died with a move to another AS, which only the resource's
+        metadata can tell (SEP-2352; MCP 2026-07-28: a client MUST register again when it names a
+        new AS), and then steps 4-6 there. Still the same AS, the refresh's failure is the call's:
+        a grant revoked or a registration dropped there is mended by the person, not by a consent
+        page this call opens on its own, and opens again on every call after it."""
+        refused = "could not be reached" if failure.status is None else f"answered {failure.status}"
+        note = self.records[-1].notes  # the failed refresh's record: nothing ran since it was filed
+        note.append(
+            f"the AS {refused}: the client discovers again, since the resource may have moved to another AS (SEP-2352)"
+        )
+        if not await self._rediscover(challenge, only_if_moved=True):
+            note.append("the resource still names the same AS: the refresh's failure stands")
+            raise failure
