@@ -236,6 +236,61 @@ async def test_a_call_after_the_user_denied_the_new_authorization_fails_saying_n
         assert asked == [] and len(lab.trace) == sent
 
 
+NOT_COMPLETED = NO_TOKEN.replace(
+    " (step 5 (authorize) failed: the AS answered access_denied: the user denied the request)", ""
+)
+
+
+async def test_no_token_after_an_authorization_at_the_new_as_cut_short_names_no_earlier_failure() -> None:
+    # The user denied a step-up at the first AS; later the resource moved and the call authorizing
+    # at the new AS was cancelled while it registered there. The next call quoted the denied
+    # step-up as the reason the new authorization failed: only what followed the step 3 that found
+    # the new AS is its failure, and here nothing failed by a step's rule.
+    import asyncio
+
+    async with Lab(seed=0, capabilities=ASCapabilities(cimd=False)) as lab:
+        lab.add_authorization_server(AS2_HOST, AS2_ADDRESS, capabilities=ASCapabilities(cimd=False))
+        client = lab.client(revision="2026-07-28")
+        await client.run_all()
+        client.decision = "deny"
+        with pytest.raises(StepError, match=r"^step 5 \(authorize\): .*access_denied"):
+            await client.call_tool("add_note", {"text": "x"})
+        lab.use_authorization_server(f"https://{AS2_HOST}")
+        cannot_refresh(lab)
+        client.decision = "approve"
+        task = asyncio.create_task(client.call_tool("whoami"))
+        for _ in range(1000):  # until its step 3 found auth2 and dropped the tokens: step 4 runs
+            if client.state.access_token is None:
+                break
+            await asyncio.sleep(0)
+        assert client.state.access_token is None and not task.done()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        with pytest.raises(StepError) as failure:
+            await client.call_tool("whoami")
+        assert str(failure.value) == f"step 8 (call): {NOT_COMPLETED}"
+
+
+async def test_no_token_after_an_authorization_at_the_new_as_that_raised_says_once_it_did_not_complete() -> None:
+    # Nothing recorded failed (the decision raised): the reason read "did not complete (it did not complete)".
+    async with Lab(seed=0, capabilities=ASCapabilities(cimd=False)) as lab:
+        client = await moved_to_auth2(lab)
+        cannot_refresh(lab)
+
+        async def gone(page: Any) -> str:
+            raise RuntimeError("the widget went away")
+
+        client.decision = gone
+        with pytest.raises(RuntimeError):
+            await client.call_tool("whoami")
+        client.decision = "approve"
+        with pytest.raises(StepError) as failure:
+            await client.call_tool("whoami")
+        assert str(failure.value) == f"step 8 (call): {NOT_COMPLETED}"
+        assert "(it did not complete)" not in str(failure.value)
+
+
 async def test_step_7_after_the_user_denied_the_new_authorization_says_no_token_is_held() -> None:
     # Steps 1-6 done, the resource moved before step 7, and the user denied the authorization step 7
     # led to at the new AS: step 7 again said "needs an access token from an earlier step; run the

@@ -212,16 +212,19 @@ class ClientBase:
         resource no longer named, or failed for good at one that was gone."""
         if self.state.access_token is not None or self.state.tokens_issuer is None:
             return None
-        failed = next((r for r in reversed(self.records) if r.number in (4, 5, 6)), None)
+        # Only the authorization after the step 3 that found the new AS: a step-up the user denied
+        # at the old AS, earlier, was quoted as the reason the new one failed.
+        moved = max((i for i, r in enumerate(self.records) if r.number == 3), default=-1)
+        failed = next((r for r in reversed(self.records[moved + 1 :]) if r.number in (4, 5, 6)), None)
         why = (
-            f"step {failed.number} ({failed.name}) failed: {told(failed.learned['error'])}"
+            f" (step {failed.number} ({failed.name}) failed: {told(failed.learned['error'])})"
             if failed is not None and "error" in failed.learned
-            else "it did not complete"
+            else ""
         )
         return (
             f"no access token is held: the tokens of {shown(self.state.tokens_issuer)} were dropped when the resource "
             f"moved to {shown(self.state.issuer)} (RFC 6749 §10.4, SEP-2352), and the new authorization there did not "
-            f"complete ({why}). To authorize there, run the handshake again with a new client: `await lab.connect()`, "
+            f"complete{why}. To authorize there, run the handshake again with a new client: `await lab.connect()`, "
             "or `client = lab.client()` and `await client.run_all()`"
         )
 
