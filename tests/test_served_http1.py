@@ -36,7 +36,8 @@ async def exchange(
 ) -> tuple[bytes, Any, bytes | None]:
     """Send `request` (`{host}` in it: the server's host:port) on a new connection to `url`'s
     server: the status line of the answer, its body (parsed, if JSON) and, `until_closed`, what came after it
-    until the server closed the connection (None if it was still open 2 s later)."""
+    until the server closed the connection (None if it was still open 0.5 s later: a server that
+    closes does so as it answers, in milliseconds)."""
     host = urlsplit(url).netloc
     reader, writer = await asyncio.open_connection(*host.rsplit(":", 1), ssl=context, server_hostname="127.0.0.1")
     writer.write(request.replace(b"{host}", host.encode()))
@@ -46,7 +47,7 @@ async def exchange(
     after: bytes | None = None
     if until_closed:
         with contextlib.suppress(TimeoutError):  # None: kept open for another request
-            after = await asyncio.wait_for(reader.read(), 2)
+            after = await asyncio.wait_for(reader.read(), 0.5)
     writer.close()
     is_json = re.search(rb"(?i)\r\ncontent-type: application/json", head)
     return head.split(b"\r\n")[0], json.loads(body) if is_json else body.decode(), after
