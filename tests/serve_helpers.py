@@ -4,16 +4,19 @@ authorization request a client could send it."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import ssl
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from lab_servers.serve import ServedLab, serving
+from lab_servers.trace import Exchange
 
 from .consenting_user import free_port
 from .helpers import CHALLENGE
@@ -30,6 +33,29 @@ def trusting(tls_dir: Path) -> ssl.SSLContext:
 
 def served(tls_dir: Path, **options: Any) -> Any:
     return serving(mcp_port=0, as_port=0, documents_port=0, tls_directory=tls_dir, **options)
+
+
+async def tls_connection(url: str, tls_dir: Path) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A raw TLS connection to the served server at `url`, trusting the lab's CA: for the bytes a
+    client library would never send."""
+    return await asyncio.open_connection(
+        "127.0.0.1", urlsplit(url).port, ssl=trusting(tls_dir), server_hostname="127.0.0.1"
+    )
+
+
+class Recorded:
+    """An `on_exchange` for `served`: keeps every exchange the lab traces, and sets `came` once
+    `count` have been traced (a test waits on it rather than on a sleep)."""
+
+    def __init__(self, count: int) -> None:
+        self.exchanges: list[Exchange] = []
+        self.came = asyncio.Event()
+        self._count = count
+
+    def __call__(self, exchange: Exchange) -> None:
+        self.exchanges.append(exchange)
+        if len(self.exchanges) == self._count:
+            self.came.set()
 
 
 def restartable(tls_dir: Path, **options: Any) -> Callable[..., Any]:

@@ -25,7 +25,7 @@ from lab_servers.serve_sockets import uvicorn_limit
 from lab_servers.serve_trace import HUNG_UP, STOPPING, TraceRecorder
 from lab_servers.trace import Exchange, Trace
 
-from .serve_helpers import served, tls_dir, trusting
+from .serve_helpers import Recorded, served, tls_connection, tls_dir
 
 __all__ = ["tls_dir"]  # the session fixture, shared from serve_helpers.py
 pytestmark = pytest.mark.anyio
@@ -145,12 +145,6 @@ def test_listening_sockets_are_tcp_so_responses_are_not_held_back_by_nagle() -> 
         sock.close()
 
 
-async def _tls_connection(lab: Any, url: str, tls_dir: Path) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    return await asyncio.open_connection(
-        "127.0.0.1", urlsplit(url).port, ssl=trusting(tls_dir), server_hostname="127.0.0.1"
-    )
-
-
 def _get(url: str) -> bytes:
     parts = urlsplit(url)
     return f"GET {parts.path or '/'} HTTP/1.1\r\nHost: {parts.netloc}\r\n\r\n".encode()
@@ -166,7 +160,7 @@ async def test_a_request_that_has_not_arrived_whole_by_the_deadline_is_answered_
         part_of_the_body = f"POST /token HTTP/1.1\r\nHost: {host}\r\n{form}\r\n\r\ngrant_type".encode()
 
         async def send_and_wait(partial: bytes) -> bytes:
-            reader, writer = await _tls_connection(lab, lab.issuer, tls_dir)
+            reader, writer = await tls_connection(lab.issuer, tls_dir)
             writer.write(partial)
             answer = await asyncio.wait_for(reader.read(), 10)  # read() returns once the server closes
             writer.close()
@@ -184,37 +178,30 @@ async def test_a_request_past_its_deadline_is_traced_as_the_408_it_was_answered_
     """RFC 9110 §15.5.9: the server answered 408; the trace and serve's console said "no response:
     the client's connection ended", with no status, though the client had not hung up, and a head
     that never came whole was not there at all. A client that does hang up is traced as one."""
-    exchanges: list[Exchange] = []
-    all_three = asyncio.Event()
-
-    def keep(exchange: Exchange) -> None:
-        exchanges.append(exchange)
-        if len(exchanges) == 3:
-            all_three.set()
-
-    async with served(tls_dir, request_deadline=0.5, on_exchange=keep) as lab:
+    recorded = Recorded(3)
+    async with served(tls_dir, request_deadline=0.5, on_exchange=recorded) as lab:
         host = urlsplit(lab.issuer).netloc
         form = "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100"
         part_of_the_body = f"POST /token HTTP/1.1\r\nHost: {host}\r\n{form}\r\n\r\ngrant_type".encode()
         part_of_the_head = f"POST /register HTTP/1.1\r\nHost: {host}\r\nX-Slow: a".encode()
         for partial in (part_of_the_body, part_of_the_head):
-            reader, writer = await _tls_connection(lab, lab.issuer, tls_dir)
+            reader, writer = await tls_connection(lab.issuer, tls_dir)
             writer.write(partial)
             assert (await asyncio.wait_for(reader.read(), 10)).startswith(b"HTTP/1.1 408 Request Timeout\r\n")
             writer.close()
-        reader, writer = await _tls_connection(lab, lab.issuer, tls_dir)
+        reader, writer = await tls_connection(lab.issuer, tls_dir)
         writer.write(part_of_the_body.replace(b"grant_type", b"grant"))
         await writer.drain()
         await asyncio.sleep(0.1)
         writer.close()  # hung up, well before the deadline
-        await asyncio.wait_for(all_three.wait(), 30)
+        await asyncio.wait_for(recorded.came.wait(), 30)
     said = "the request did not arrive whole within 0.5 s"
-    assert [(e.url, e.status, e.response_body, e.error) for e in exchanges] == [
+    assert [(e.url, e.status, e.response_body, e.error) for e in recorded.exchanges] == [
         (f"{lab.issuer}/token", 408, said, None),
         (f"{lab.issuer}/register", 408, said, None),
         (f"{lab.issuer}/token", None, "", HUNG_UP),
     ]
-    assert exchanges[0].request_body == "grant_type" and HUNG_UP.startswith("no response: the client closed")
+    assert recorded.exchanges[0].request_body == "grant_type" and HUNG_UP.startswith("no response: the client closed")
 
 
 async def test_a_request_serve_stops_before_answering_is_answered_and_traced_503_not_500(tls_dir: Path) -> None:
@@ -247,7 +234,7 @@ async def test_a_request_answered_before_its_body_arrived_is_closed_at_the_deadl
     past the deadline: the connection, which can carry no next request before it, is closed."""
     async with served(tls_dir, request_deadline=0.5) as lab:
         host = urlsplit(lab.mcp_url).netloc
-        reader, writer = await _tls_connection(lab, lab.mcp_url, tls_dir)
+        reader, writer = await tls_connection(lab.mcp_url, tls_dir)
         writer.write(f"POST /mcp HTTP/1.1\r\nHost: {host}\r\nContent-Length: 100\r\n\r\n{{".encode())
         answer = await asyncio.wait_for(reader.readuntil(b"\r\n"), 10)
         closed = await asyncio.wait_for(_until_closed(reader), 5)
@@ -260,7 +247,7 @@ async def test_empty_lines_before_a_request_line_start_its_deadline_as_its_first
     not forgotten: dropped before h11 reads them, they left nothing arriving and no timer running,
     so a client that sent one and no more would hold its connection for ever."""
     async with served(tls_dir, request_deadline=1) as lab:
-        reader, writer = await _tls_connection(lab, lab.issuer, tls_dir)
+        reader, writer = await tls_connection(lab.issuer, tls_dir)
         writer.write(b"\r\n")
         answer = await asyncio.wait_for(reader.read(), 10)  # read() returns once the server closes
         writer.close()
@@ -279,7 +266,7 @@ async def test_on_a_kept_connection_the_deadline_runs_for_each_request_and_not_w
     uvicorn's keep-alive timer's (5 s), and a second request dripping in gets its own 408."""
     async with served(tls_dir, request_deadline=1) as lab:
         metadata = f"{lab.issuer}/.well-known/oauth-authorization-server"
-        reader, writer = await _tls_connection(lab, lab.issuer, tls_dir)
+        reader, writer = await tls_connection(lab.issuer, tls_dir)
         for _ in range(2):  # idle longer than the deadline before the second: still served
             request = _get(metadata)
             writer.write(request[:10])  # in two reads: one deadline for the request, not one per read
@@ -302,9 +289,9 @@ async def test_at_its_connection_limit_a_server_serves_every_connection_it_keeps
     that filled the slots had every request on them answered 503 (200 clients, 200 failed)."""
     async with served(tls_dir, max_connections=2) as lab:
         metadata = f"{lab.issuer}/.well-known/oauth-authorization-server"
-        first_reader, first = await _tls_connection(lab, lab.issuer, tls_dir)
-        second_reader, second = await _tls_connection(lab, lab.issuer, tls_dir)  # two: the limit
-        third_reader, third = await _tls_connection(lab, lab.issuer, tls_dir)
+        first_reader, first = await tls_connection(lab.issuer, tls_dir)
+        second_reader, second = await tls_connection(lab.issuer, tls_dir)  # two: the limit
+        third_reader, third = await tls_connection(lab.issuer, tls_dir)
         refused_at_once = await asyncio.wait_for(third_reader.read(), 10)  # before it sent anything
         answers = []
         for reader, writer in ((first_reader, first), (second_reader, second)):
@@ -326,7 +313,7 @@ async def test_connections_their_clients_closed_leave_the_count_and_make_room(tl
         metadata = f"{lab.issuer}/.well-known/oauth-authorization-server"
         answers = []
         for _ in range(4):  # twice the limit, one after another
-            reader, writer = await _tls_connection(lab, lab.issuer, tls_dir)
+            reader, writer = await tls_connection(lab.issuer, tls_dir)
             writer.write(_get(metadata))
             answers.append(await asyncio.wait_for(reader.readuntil(b"\r\n"), 10))
             writer.close()
@@ -403,7 +390,7 @@ async def test_a_body_h11_cannot_parse_after_the_answer_was_sent_adds_no_second_
     §9.3). The connection is closed, and nothing more is written."""
     async with served(tls_dir) as lab:
         url = urlsplit(lab.mcp_url)
-        reader, writer = await _tls_connection(lab, lab.mcp_url, tls_dir)
+        reader, writer = await tls_connection(lab.mcp_url, tls_dir)
         writer.write(
             f"POST {url.path} HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Type: application/json\r\n"
             "Accept: application/json, text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n".encode()
@@ -423,24 +410,17 @@ async def test_a_pipelined_request_after_one_answered_before_its_body_is_traced_
     its headers, whose body then came with the next request right behind it, made h11 read that
     request in the same pass: its trace showed the POST's target (`GET /mcp?first=1 → 200`, the
     protected resource's metadata answered), read from a head kept before the pass began."""
-    exchanges: list[Exchange] = []
-    both = asyncio.Event()
-
-    def keep(exchange: Exchange) -> None:
-        exchanges.append(exchange)
-        if len(exchanges) == 2:
-            both.set()
-
-    async with served(tls_dir, on_exchange=keep) as lab:
+    recorded = Recorded(2)
+    async with served(tls_dir, on_exchange=recorded) as lab:
         host = urlsplit(lab.mcp_url).netloc
-        reader, writer = await _tls_connection(lab, lab.mcp_url, tls_dir)
+        reader, writer = await tls_connection(lab.mcp_url, tls_dir)
         writer.write(f"POST /mcp?first=1 HTTP/1.1\r\nHost: {host}\r\nContent-Length: 5\r\n\r\n".encode())
         assert await asyncio.wait_for(reader.readuntil(b"\r\n"), 10) == b"HTTP/1.1 401 Unauthorized\r\n"
         await asyncio.sleep(1.2)  # past serve_trace.UNREAD_BODY_SECONDS: the POST is traced alone
         writer.write(f"12345GET /.well-known/oauth-protected-resource/mcp HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
-        await asyncio.wait_for(both.wait(), 10)
+        await asyncio.wait_for(recorded.came.wait(), 10)
         writer.close()
-    assert [(e.method, e.path, e.status) for e in exchanges] == [
+    assert [(e.method, e.path, e.status) for e in recorded.exchanges] == [
         ("POST", "/mcp?first=1", 401),
         ("GET", "/.well-known/oauth-protected-resource/mcp", 200),
     ]
@@ -480,7 +460,7 @@ async def test_a_request_pipelined_in_part_behind_an_answer_has_its_deadline_and
     exchanges: list[Exchange] = []
     async with served(tls_dir, request_deadline=1, on_exchange=exchanges.append) as lab:
         metadata = f"{lab.issuer}/.well-known/oauth-authorization-server"
-        reader, writer = await _tls_connection(lab, lab.issuer, tls_dir)
+        reader, writer = await tls_connection(lab.issuer, tls_dir)
         writer.write(_get(metadata) + pipelined)
         assert (await asyncio.wait_for(reader.readuntil(b"\r\n"), 10)) == b"HTTP/1.1 200 OK\r\n"
         await asyncio.wait_for(reader.readuntil(b"}"), 10)  # the JSON body, one object
@@ -501,7 +481,7 @@ async def test_a_connection_idle_after_a_body_its_answer_came_before_is_closed_b
     monkeypatch.setattr(serve_trace, "UNREAD_BODY_SECONDS", 0.1)  # the 401 complete at 0.1 s, not 1 s
     async with served(tls_dir) as lab:
         host = urlsplit(lab.mcp_url).netloc
-        reader, writer = await _tls_connection(lab, lab.mcp_url, tls_dir)
+        reader, writer = await tls_connection(lab.mcp_url, tls_dir)
         writer.write(f"POST /mcp HTTP/1.1\r\nHost: {host}\r\nContent-Length: 2\r\n\r\n".encode())
         assert await asyncio.wait_for(reader.readuntil(b"\r\n"), 10) == b"HTTP/1.1 401 Unauthorized\r\n"
         await asyncio.sleep(0.5)  # the 401 complete, the keep-alive timer armed and not yet run out

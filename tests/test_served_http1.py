@@ -25,7 +25,7 @@ from lab_servers.trace import Exchange, Trace
 from lab_servers.views import show_exchange
 
 from .emitted_bodies import problems
-from .serve_helpers import served, tls_dir, trusting
+from .serve_helpers import Recorded, served, tls_connection, tls_dir, trusting
 
 pytestmark = pytest.mark.anyio
 __all__ = ["tls_dir"]  # the session fixture, shared from serve_helpers.py
@@ -796,28 +796,19 @@ async def test_the_request_after_a_body_its_answer_came_before_is_read_as_every_
     next request behind it, made uvicorn read that request in its own loop, past the checks: the
     one CRLF a client adds after a body was an eleventh empty line's 400, closing the connection,
     `gzip, chunked` a 400, and a 400 was traced with the POST's head."""
-    exchanges: list[Exchange] = []
-    both = asyncio.Event()
-
-    def keep(exchange: Exchange) -> None:
-        exchanges.append(exchange)
-        if len(exchanges) == 2:
-            both.set()
-
-    async with served(tls_dir, on_exchange=keep) as lab:
+    recorded = Recorded(2)
+    async with served(tls_dir, on_exchange=recorded) as lab:
         host = urlsplit(lab.mcp_url).netloc.encode()
-        reader, writer = await asyncio.open_connection(
-            *host.decode().rsplit(":", 1), ssl=trusting(tls_dir), server_hostname="127.0.0.1"
-        )
+        reader, writer = await tls_connection(lab.mcp_url, tls_dir)
         writer.write(b"POST /mcp HTTP/1.1\r\nHost: %s\r\nContent-Length: 2\r\n\r\n" % host)
         assert (await _answer(reader))[0] == b"HTTP/1.1 401 Unauthorized"
         await asyncio.sleep(1.2)  # past serve_trace.UNREAD_BODY_SECONDS: the 401 is complete
         writer.write(b"{}" + after_body.replace(b"{host}", host))
         answered, body = await _answer(reader)
-        await asyncio.wait_for(both.wait(), 10)
+        await asyncio.wait_for(recorded.came.wait(), 10)
         writer.close()
     assert answered == b"HTTP/1.1 " + status and said in body.decode(), body
-    assert [(e.method, e.path, e.status) for e in exchanges] == [("POST", "/mcp", 401), traced]
+    assert [(e.method, e.path, e.status) for e in recorded.exchanges] == [("POST", "/mcp", 401), traced]
 
 
 @pytest.mark.parametrize(
