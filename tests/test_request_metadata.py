@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import pytest
@@ -564,15 +565,23 @@ async def test_a_cursor_that_leads_back_to_a_page_already_read_ends_the_listing_
     ]
 
 
-async def test_a_listing_that_never_ends_is_cut_off_at_the_page_cap() -> None:
-    # No cursor comes again, and the pages go on: the client stops at PAGE_CAP pages, as the SDK's.
-    fetched: list[str] = []
+def endless(size: int, fetched: list[str]) -> Callable[[str], Awaitable[tuple[dict[str, Any], int]]]:
+    """A server's tools/list that never ends: each page one tool and a new cursor, `size` bytes on
+    the wire; each cursor asked for is kept in `fetched`."""
 
     async def fetch(cursor: str) -> tuple[dict[str, Any], int]:
         fetched.append(cursor)
-        return {"tools": [{"name": cursor}], "nextCursor": f"{cursor}+"}, 100
+        return {"tools": [{"name": cursor}], "nextCursor": f"{cursor}+"}, size
 
-    listed, cut = await every_page(({"tools": [], "nextCursor": "c"}, 100), "tools", fetch, "tools/list")
+    return fetch
+
+
+async def test_a_listing_that_never_ends_is_cut_off_at_the_page_cap() -> None:
+    # No cursor comes again, and the pages go on: the client stops at PAGE_CAP pages, as the SDK's.
+    fetched: list[str] = []
+    listed, cut = await every_page(
+        ({"tools": [], "nextCursor": "c"}, 100), "tools", endless(100, fetched), "tools/list"
+    )
     assert len(fetched) == PAGE_CAP - 1 and len(listed["tools"]) == PAGE_CAP - 1 and "nextCursor" not in listed
     assert cut is not None and cut.startswith(f"tools/list goes on past {PAGE_CAP} pages")
 
@@ -581,12 +590,8 @@ async def test_a_listing_whose_answers_pass_the_byte_cap_in_all_is_cut_off_there
     # Pages, items and bytes: one tool whose schema has 45,000 properties is one item of 445 kB,
     # and a hundred such pages were 45 MB parsed and held, in 80 s.
     fetched: list[str] = []
-
-    async def fetch(cursor: str) -> tuple[dict[str, Any], int]:
-        fetched.append(cursor)
-        return {"tools": [{"name": cursor}], "nextCursor": f"{cursor}+"}, 1_000_000
-
-    listed, cut = await every_page(({"tools": [], "nextCursor": "c"}, 1_000_000), "tools", fetch, "tools/list")
+    first = ({"tools": [], "nextCursor": "c"}, 1_000_000)
+    listed, cut = await every_page(first, "tools", endless(1_000_000, fetched), "tools/list")
     assert len(fetched) == BYTE_CAP // 1_000_000 and "nextCursor" not in listed
     assert cut == (
         "tools/list goes on past 5 pages, 4 items and 5,000,000 bytes: the client stops there, the lab client's "

@@ -134,17 +134,27 @@ def test_consent_asked_after_the_handshake_is_explained_by_why_it_is_asked(recor
     assert said in re.sub(r"<[^>]*>", "", status_of(done=True, awaiting_decision=True, client=client))
 
 
+async def consent_at_the_as_the_resource_moved_to(lab: Lab, stepper: HandshakeStepper) -> Any:
+    """The handshake done, the MCP server moved to auth2 (SEP-2352), and Expire pressed: the refresh
+    fails there and auth2's consent page waits. The click's call, still running."""
+    await complete_handshake(stepper)
+    lab.add_authorization_server("auth2.example.com", "10.0.0.77")
+    lab.use_authorization_server("https://auth2.example.com")
+    return await show_consent_page(stepper, "expire_button")
+
+
+def plain(stepper: HandshakeStepper) -> str:
+    return re.sub(r"<[^>]*>", "", stepper.status.value).replace("&#x27;", "'")
+
+
 @pytest.mark.anyio
 async def test_a_refresh_at_a_moved_resource_shows_its_consent_page_as_a_new_authorization_at_the_new_as(
     lab: Lab,
 ) -> None:
     stepper = HandshakeStepper(lab, method="cimd")
     try:
-        await complete_handshake(stepper)
-        lab.add_authorization_server("auth2.example.com", "10.0.0.77")
-        lab.use_authorization_server("https://auth2.example.com")
-        waiting = await show_consent_page(stepper, "expire_button")
-        status = re.sub(r"<[^>]*>", "", stepper.status.value)
+        waiting = await consent_at_the_as_the_resource_moved_to(lab, stepper)
+        status = plain(stepper)
         assert "step-up" not in status
         assert (
             "moved to another authorization server, https://auth2.example.com (it named https://auth.example.com)"
@@ -155,10 +165,6 @@ async def test_a_refresh_at_a_moved_resource_shows_its_consent_page_as_a_new_aut
         assert stepper.error is None
     finally:
         await stepper.aclose()
-
-
-def plain(stepper: HandshakeStepper) -> str:
-    return re.sub(r"<[^>]*>", "", stepper.status.value).replace("&#x27;", "'")
 
 
 async def clicked_asking_no_one(stepper: HandshakeStepper, button: str) -> None:
@@ -184,10 +190,7 @@ async def test_after_the_user_denied_the_new_authorization_at_the_moved_resource
     # metadata; the status line promised that it would.
     stepper = HandshakeStepper(lab, method="cimd")
     try:
-        await complete_handshake(stepper)
-        lab.add_authorization_server("auth2.example.com", "10.0.0.77")
-        lab.use_authorization_server("https://auth2.example.com")
-        waiting = await show_consent_page(stepper, "expire_button")
+        waiting = await consent_at_the_as_the_resource_moved_to(lab, stepper)
         stepper.deny_button.click()
         await waiting
         assert "access_denied" in plain(stepper) and plain(stepper).endswith(NO_TOKEN_HELD)
