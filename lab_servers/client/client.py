@@ -61,7 +61,7 @@ class LabClient(McpStep, RegistrationStep, DiscoverySteps):
         if self.state.grant in WITHOUT_A_USER:
             # A renewal or a move runs its step again, never the authorization code flow the client
             # did not register.
-            number, _name = WITHOUT_A_USER[self.state.grant]
+            number = WITHOUT_A_USER[self.state.grant]
             credentials = self.state.credentials
             if moved and credentials and credentials.client_id != self.client_metadata_url:
                 # SEP-2352: credentials the old AS issued (a secret above all) are never sent to

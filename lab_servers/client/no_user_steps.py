@@ -10,8 +10,9 @@ from __future__ import annotations
 from .client_credentials_step import ClientCredentialsStep
 from .enterprise_steps import EnterpriseSteps
 
-# The grants that get a token with no user to ask, and the step that asks for one.
-WITHOUT_A_USER = {"client_credentials": (13, "client-credentials"), "jwt-bearer": (12, "jwt-bearer")}
+# The grants that get a token with no user to ask, and the number of the step that asks for one
+# (its name is records.ALL_STEPS').
+WITHOUT_A_USER = {"client_credentials": 13, "jwt-bearer": 12}
 
 
 class NoUserSteps(EnterpriseSteps, ClientCredentialsStep):
