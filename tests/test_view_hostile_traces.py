@@ -170,6 +170,19 @@ def test_a_header_value_of_1600_characters_is_shown_whole_and_a_longer_one_says_
     assert len(cut) < 10_000
 
 
+def test_a_request_target_of_1600_characters_is_shown_whole_and_a_longer_one_says_how_much_is_cut() -> None:
+    # The request line is the client's, but what it carries is a server's: a step-up asks for the
+    # union of the scopes a 403 named, and a 47 kB scope made the raw view's first line 47 kB.
+    target = "/authorize?scope=" + "ab+" * 527 + "cd"
+    whole = _untagged(show_exchange(stranger("agent", "mcp.example.com", target)).html)
+    assert len(target) == 1600 and target in whole and "not shown" not in whole
+    cut = _untagged(show_exchange(stranger("agent", "mcp.example.com", target + "d" * 500_000)).html)
+    assert target in cut and target + "d" not in cut and "… 500000 more characters not shown" in cut
+    assert len(cut) < 10_000
+    bare = _untagged(show_exchange(stranger("agent", "mcp.example.com", "/" + "p" * 2_000)).html)  # no query
+    assert "/" + "p" * 1599 in bare and "p" * 1600 not in bare and "… 401 more characters not shown" in bare
+
+
 def test_the_raw_view_says_which_step_sent_it_and_when_no_response_came() -> None:
     refused = replace(stranger("agent", "mcp.example.com"), step="discover", status=None, error="connection refused")
     html = _untagged(show_exchange(refused).html)

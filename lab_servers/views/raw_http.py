@@ -140,12 +140,14 @@ class RawHTTP(HtmlView):
         return text
 
     def _target(self) -> str:
-        target = self.exchange.path
+        # Cut as a header value is: a step-up's 47 kB scope made a 47 kB authorization URL, shown whole.
+        whole = self.exchange.path
+        target, cut = whole[:BODY_LIMIT], _not_shown(len(whole) - BODY_LIMIT) if len(whole) > BODY_LIMIT else ""
         path, sep, query = target.partition("?")
         if not sep:
-            return esc(path)
+            return esc(path) + cut
         # One parameter per visual chunk: a 400-character authorization URL stays readable.
-        return esc(path) + "?" + "&amp;".join(highlight(p, self.highlight) for p in query.split("&"))
+        return esc(path) + "?" + "&amp;".join(highlight(p, self.highlight) for p in query.split("&")) + cut
 
     def response_html(self) -> str:
         e = self.exchange
