@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from ..client import STEPS, StepError, StepRecord
+from ..client.records import AFTER_HANDSHAKE
 from ..error_text import cut_middle
 from ..trace import printable
 from ..views import SequenceDiagram
@@ -16,7 +17,8 @@ from ..views.step import ERROR_LIMIT
 # "auto" is MCP §5's priority (pre-registered → CIMD → DCR); step 4 records why it chose what it chose.
 METHODS = [("DCR", "dcr"), ("CIMD", "cimd"), ("auto", "auto")]
 CONSENT_STEP = 5
-STEP_UP = 10  # the step after the handshake that asks for more scope (client.records.AFTER_HANDSHAKE)
+# The step after the handshake that asks for more scope, by its name: the number lives in one place.
+STEP_UP = next(number for number, name, _title, _spec in AFTER_HANDSHAKE if name == "step-up")
 LAST_STEP = len(STEPS)
 
 
