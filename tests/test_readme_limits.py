@@ -1,9 +1,13 @@
 """The limits the README states ("What the lab decides where the specs leave room") are the ones
 the code enforces: each phrase, read out of README.md, against the constant that sets it. A limit
-changed in the code and not in the README (or the other way round) fails here, naming both."""
+changed in the code and not in the README (or the other way round) fails here, naming both. So are
+the homes its table "Where each spec rule lives" names: each file and name there exists, and each
+module of the lab that opens by stating a spec rule is named there."""
 
 from __future__ import annotations
 
+import ast
+import importlib
 import re
 from pathlib import Path
 
@@ -103,3 +107,75 @@ def test_the_readme_states_the_limit_the_code_enforces(phrase: str, enforced: fl
 def test_the_readme_states_how_often_the_mcp_server_refetches_the_keys() -> None:
     assert "re-fetches the AS's JWKS for an unknown `kid` at most **once a minute**" in README
     assert tokens.JWKS_REFRESH_INTERVAL == 60
+
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "lab_servers"
+
+
+def _where(home: str) -> Path:
+    return ROOT / home if home.startswith("tests/") else PACKAGE / home
+
+
+def _rule_homes() -> tuple[set[str], set[str]]:
+    """The table's files (relative to lab_servers/, or tests/…) and its `module.name`s. A cell
+    names a folder once (`authorization_server/rfc7591.py`, `reject_or_replace.py`): a bare file
+    name is in the last folder named before it when it is there, else at the package's root."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = text[text.index("| Spec | Where |") : text.index("## The terminal demo")]
+    files, names = set(), set()
+    for row in table.splitlines()[2:]:
+        if not row.startswith("|"):
+            continue
+        folder = ""
+        for found in re.finditer(r"`([\w/]+\.py|[\w/]+/)`|`(\w+)\.(\w+)`", row.rsplit("|", 2)[1]):
+            if found[2]:
+                names.add(f"{folder}{found[2]}.{found[3]}")
+            elif "/" in found[1].rstrip("/"):
+                folder = found[1].rsplit("/", 1)[0] + "/"
+                files.add(found[1])
+            else:
+                files.add(folder + found[1] if _where(folder + found[1]).exists() else found[1])
+    return files, names
+
+
+def test_every_file_and_name_the_readme_gives_as_a_spec_rules_home_exists() -> None:
+    files, names = _rule_homes()
+    missing = [f for f in files if not _where(f).exists()]
+    assert len(files) > 50 and missing == []
+    for dotted in names:
+        module, name = dotted.rsplit(".", 1)
+        candidates = [module.replace("/", "."), module.rsplit("/", 1)[-1]]
+        assert any(
+            (PACKAGE / f"{c.replace('.', '/')}.py").exists()
+            and hasattr(importlib.import_module(f"lab_servers.{c}"), name)
+            for c in candidates
+        ), f"the README names {dotted} as a rule's home"
+
+
+# A spec rule stated in a module's opening paragraph: "RFC 7591 §3", "OAuth 2.1 §3.1", "CIMD §3",
+# "MCP §11.3", "JSON-RPC 2.0 §5.1"; or a module named after its RFC.
+_STATES_A_RULE = re.compile(r"(?:RFC \d{4}|OAuth 2\.1|CIMD(?: -\d\d)?|MCP(?: \d{4}-\d\d-\d\d)?|JSON-RPC 2\.0) §\d")
+# What teaches rather than enforces: the views, the widgets and the security experiments.
+_TEACHING = ("views", "widgets", "security")
+
+
+def test_every_module_that_states_a_spec_rule_is_a_home_in_the_readme_table() -> None:
+    """The README: every rule is enforced in one place, and the table is how a maintainer finds it.
+    A module left out of it (the client's WWW-Authenticate parser, RFC 3986 against a browser's URL
+    parser, DCR behind an initial access token) is one they grep for or never find."""
+    files, _ = _rule_homes()
+    homes = {f for f in files if not f.startswith("tests/")}
+    unnamed = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        relative = path.relative_to(PACKAGE).as_posix()
+        if (
+            relative.split("/")[0] in _TEACHING
+            or relative in homes
+            or any(relative.startswith(h) for h in homes if h.endswith("/"))
+        ):
+            continue
+        opening = (ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or "").split("\n\n")[0]
+        if _STATES_A_RULE.search(opening) or re.fullmatch(r"rfc\d+(?:_\w+)?\.py", path.name):
+            unnamed.append(relative)
+    assert unnamed == [], f"modules that state a spec rule, not in the README's table: {unnamed}"
