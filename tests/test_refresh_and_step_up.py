@@ -114,7 +114,8 @@ async def test_step_up_is_a_named_step_asking_for_the_union_then_consent_token_a
     assert result["structuredContent"]["added"] == "hello"
     assert names(client.records[start:]) == ["step-up", "authorize", "token", "call"]
     step_up = client.records[start]
-    # This RS follows 2025-11-25 and re-includes granted scopes in the 403; the union is the client's own rule.
+    # This RS follows 2026-07-28: its 403 names this operation's scopes (notes:read among them), and the
+    # union with what was granted is the client's own rule.
     assert "notes:write" in step_up.learned["challenged"].split()
     assert step_up.learned["union"] == "notes:read notes:write"  # SEP-2350: nothing granted is lost
     assert client.state.tokens["scope"] == "notes:read notes:write"
@@ -280,3 +281,21 @@ async def test_calls_made_at_once_whose_refresh_the_as_refused_present_the_refre
                for r in results[1:])  # fmt: skip
     assert sum(e.path == "/token" for e in lab.trace.exchanges[start:]) == 1
     assert names(client.records[records:]) == ["refresh", "resource-metadata", "as-metadata", "call", "call", "call"]
+
+
+@pytest.mark.parametrize(
+    ("revision", "asks_for"),
+    [("2025-11-25", "the scopes the challenge names, and those alone"), ("2026-07-28", "the union of what it had")],
+)
+async def test_a_step_up_explains_the_scope_the_client_asks_for_by_the_revision_it_follows(
+    revision: str, asks_for: str
+) -> None:
+    # MCP 2026-07-28 §11.1.2 (SEP-2350): the union; 2025-11-25: the challenge alone, the server
+    # re-including what was granted (§10.1.1). The record said "the union" for both.
+    async with Lab(seed=0, revision=revision) as lab:
+        client = (await lab.connect("cimd")).client
+        await client.call_tool("add_note", {"text": "hello"})
+        step_up = next(record for record in client.records if record.name == "step-up")
+        assert asks_for in step_up.explanation
+        other = "the union of what it had" if revision == "2025-11-25" else "and those alone"
+        assert other not in step_up.explanation

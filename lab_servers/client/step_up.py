@@ -21,6 +21,13 @@ _ASKS = {
     "client_credentials": "The client asks the AS for itself",
     "jwt-bearer": "The client asks the enterprise IdP for a new ID-JAG",
 }
+# What it asks for, by the revision it follows: the explanation said "the union" for a 2025-11-25
+# client too, which asks for the challenge alone (its server re-includes what was granted).
+_UNION = "the union of what it had and what is needed"  # MCP 2026-07-28 §11.1.2 (SEP-2350)
+_CHALLENGE_ALONE = (
+    "the scopes the challenge names, and those alone: before 2026-07-28 the server re-includes what was "
+    "granted (2025-11-25 §10.1.1), so the client does not add them itself"
+)
 
 
 class StepUpStep(AuthorizationSteps):
@@ -41,7 +48,7 @@ class StepUpStep(AuthorizationSteps):
             # challenged scope made a 400 kB explanation, and a 1.5 MB step card.
             step.explanation = (
                 f"{method} was refused with 403 insufficient_scope naming {told(' '.join(sorted(challenged))) or 'no scope'}. "
-                f"{_ASKS.get(self.state.grant or '', 'The client asks the user again')} for the union of what it had "
-                "and what is needed, then retries."
+                f"{_ASKS.get(self.state.grant or '', 'The client asks the user again')} for "
+                f"{_UNION if self.revision.scope_union else _CHALLENGE_ALONE}, then retries."
             )
         return self.records[-1]
