@@ -259,11 +259,20 @@ def _codes_named(gloss: str) -> set[str]:
     return {re.sub(r"[\s\-]+", "_", c) for c in _ERROR_CODE.findall(gloss.lower())}
 
 
+def unmarked(typed: str) -> str:
+    """`typed` without the marks around a name that are no part of it: quotes, Markdown's code
+    backticks (as the notebooks' solutions write codes and claims) and a sentence's full stop or
+    exclamation mark: `invalid_grant`, "invalid_grant." A question mark stays: it asks."""
+    return typed.strip().strip("'\"`").rstrip(".!").strip("'\"`").strip()
+
+
 def error_code(value: Any) -> str:
-    """An OAuth error code typed with quotes, "error=", spaces or a gloss: invalid_client. A gloss
-    naming another code or hedging ("invalid_grant (I mean invalid_request)") makes it its text."""
+    """An OAuth error code typed with quotes, backticks, "error=", spaces, a full stop or a gloss:
+    invalid_client. A gloss naming another code or hedging ("invalid_grant (I mean
+    invalid_request)") makes it its text. No registered code (RFC 6749 §11.4) holds a backtick or
+    ends with a full stop, so neither is read away from a code that was one."""
     typed, found = glosses(word(value))
-    code = re.sub(r"[\s\-]+", "_", typed.removeprefix("error").lstrip(" =:").strip().strip("'\""))
+    code = re.sub(r"[\s\-]+", "_", unmarked(unmarked(typed).removeprefix("error").lstrip(" =:")))
     return word(value) if glosses_offer_another(found, {code}, _codes_named) else code
 
 

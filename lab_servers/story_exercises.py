@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .answer_reading import claims_named, error_code, glosses, glosses_offer_another, name_set, text
+from .answer_reading import claims_named, error_code, glosses, glosses_offer_another, name_set, text, unmarked
 from .notebook_support import CLAIM_NAMES_ARE_CASE_SENSITIVE, EXERCISES, Exercise, case_only, verdicts
 
 
@@ -19,11 +19,12 @@ def _scope_set(value: Any) -> set[str]:
 
 
 def _claim(value: Any) -> str:
-    """aud, typed as "the aud claim", "aud (audience)", "audience" or with quotes. Not lowercased:
+    """aud, typed as "the aud claim", "aud (audience)", "audience", with quotes or backticks, or with a
+    full stop. Not lowercased:
     claim names are case-sensitive (RFC 7519 §10.1.1), so AUD is another claim. A gloss naming
     another claim or hedging ("aud (I mean iss)") makes the answer its text."""
     typed, found = glosses(text(value))
-    words = [w.strip("'\"") for w in typed.split() if w.lower() not in ("the", "claim")]
+    words = [unmarked(w) for w in unmarked(typed).split() if w.lower() not in ("the", "claim")]
     name = " ".join(words)
     name = "aud" if name.lower() == "audience" else name
     return text(value) if glosses_offer_another(found, {name, name.lower()}, claims_named) else name

@@ -68,6 +68,32 @@ def test_other_error_codes_are_wrong(answer: str) -> None:
     assert not is_correct("03-mismatch-error", answer)
 
 
+@pytest.mark.parametrize(
+    ("exercise", "answer"),
+    [
+        ("03-mismatch-error", "`invalid_client`"),  # Markdown's code marks, as the solutions write it
+        ("07-refresh-reuse", "invalid_grant."),  # a sentence's full stop
+        ("07-id-jag-replay", "'invalid_grant'."),
+        ("07-exchange-error", "error=`invalid_target`!"),
+        ("07-passthrough-claim", "the `aud` claim."),
+    ],
+)
+def test_backticks_and_a_full_stop_around_a_right_code_or_claim_leave_it_right(exercise: str, answer: str) -> None:
+    assert is_correct(exercise, answer)
+
+
+@pytest.mark.parametrize(
+    ("exercise", "answer"),
+    [
+        ("07-refresh-reuse", "invalid_grant?"),
+        ("07-refresh-reuse", "`invalid_request`."),
+        ("07-passthrough-claim", "`iss`."),
+    ],
+)
+def test_a_question_mark_still_asks_and_marks_make_no_wrong_code_right(exercise: str, answer: str) -> None:
+    assert not is_correct(exercise, answer)
+
+
 def test_urls_may_end_with_a_slash_and_the_check_says_identifiers_are_exact(capsys: pytest.CaptureFixture[str]) -> None:
     assert is_correct("01-tenant-as-urls", [url + "/" for url in TENANT_URLS])
     assert is_correct("01-tenant-as-urls", ", ".join(TENANT_URLS))  # one string, comma separated
