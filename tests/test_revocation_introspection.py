@@ -4,8 +4,10 @@ do to a self-contained JWT at a resource server."""
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 import httpx
+import nbformat
 import pytest
 
 from lab_servers import ISSUER, ASCapabilities, Lab
@@ -182,6 +184,20 @@ async def test_a_client_cannot_revoke_another_clients_token(lab: Lab) -> None:
     dcr = await lab.connect("dcr")
     form = {"token": connection.client.state.tokens["refresh_token"], "client_id": dcr.client_id}
     assert_oauth_error(await post(lab, "/revoke", form), 400, "invalid_request", "not issued to the client")
+
+
+async def test_notebook_07_says_revocation_answers_200_but_refuses_another_clients_token(lab: Lab) -> None:
+    # RFC 7009 §2.2: 200 for a token revoked and for an invalid one; §2.1: a token issued to another
+    # client is refused. The notebook said the AS "answers 200 whatever the token was".
+    connection = await lab.connect("cimd")
+    dcr = await lab.connect("dcr")
+    unknown = await post(lab, "/revoke", {"token": "no-such-token", "client_id": dcr.client_id})
+    theirs = await post(lab, "/revoke", {"token": connection.client.state.access_token, "client_id": dcr.client_id})
+    assert (unknown.status_code, theirs.status_code, theirs.json()["error"]) == (200, 400, "invalid_request")
+    notebook = nbformat.read(Path(__file__).parents[1] / "notebooks" / "07_complete_story.ipynb", as_version=4)
+    prose = next(cell.source for cell in notebook.cells if cell.id == "n07-23")
+    assert "whatever the token was" not in prose
+    assert "another client is refused, `400 invalid_request` (§2.1)" in prose
 
 
 async def test_a_local_jwt_check_still_accepts_a_revoked_token_but_an_introspecting_server_refuses_it(lab: Lab) -> None:
