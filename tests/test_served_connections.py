@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import socket
 import ssl
+import struct
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ import pytest
 from lab_servers.serve import serving
 from lab_servers.serve_binding import bind
 from lab_servers.serve_console import banner
+from lab_servers.serve_sockets import LimitedH11Protocol
 from lab_servers.trace import Exchange
 
 from .serve_helpers import served, tls_dir, trusting
@@ -356,6 +359,43 @@ async def test_a_kept_connection_that_pipelines_its_requests_has_every_one_serve
             await asyncio.wait_for(reader.readexactly(length), 10)
         writer.close()
     assert statuses == [b"200"] * 5
+
+
+def reset(writer: asyncio.StreamWriter) -> None:
+    """Close with a TCP reset (SO_LINGER 0), as a client that crashed or a scanner does."""
+    writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
+
+
+def open_connections() -> int:
+    return sum(isinstance(o, LimitedH11Protocol) for o in gc.get_objects())
+
+
+async def test_a_connection_that_ended_is_freed_as_it_closes_not_left_to_the_cyclic_collector(tls_dir: Path) -> None:
+    """Each connection's protocol was a reference cycle, and kept its transport and TLS read
+    buffer (256 KiB) until the collector's next full pass, rare in a process of this size: 2,400
+    connections reset after their handshake, 60 at a time, grew a served lab from 86 to 309 MB.
+    Reset before or after an answer, or closed well, none is left once the server saw it close."""
+    async with served(tls_dir) as lab:
+        port = urlsplit(lab.issuer).port
+        get = f"GET /.well-known/oauth-authorization-server HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+        gc.collect()
+        gc.disable()  # what is left is then left for good
+        try:
+            for answered, ended in ((False, reset), (True, reset), (True, lambda writer: writer.close())):
+                reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=trusting(tls_dir))
+                if answered:
+                    writer.write(get)
+                    await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+                ended(writer)
+            for _ in range(100):  # until the server has seen all three close
+                if open_connections() == 0:
+                    break
+                await asyncio.sleep(0.05)
+            left = open_connections()
+        finally:
+            gc.enable()
+    assert left == 0
 
 
 async def _slow_reader(port: int | None, tls_dir: Path) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
