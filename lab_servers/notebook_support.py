@@ -29,7 +29,8 @@ __all__ = [
 ]  # fmt: skip
 
 
-# Verdict words: a learner may say "rejected" or "refused", "allowed" or "accepted".
+# Verdict words: a learner may say "rejected" or "refused", "allowed" or "accepted". Not "yes" or
+# "no": which verdict they give is the question's (`verdicts`).
 _VERDICTS = {
     "refused": (
         "refused",
@@ -46,7 +47,6 @@ _VERDICTS = {
         "blocks",
         "fails",
         "failed",
-        "no",
     ),
     "accepted": (
         "accepted",
@@ -60,7 +60,6 @@ _VERDICTS = {
         "ok",
         "okay",
         "works",
-        "yes",
     ),
 }
 # Ways of naming how a client gets its client_id.
@@ -87,9 +86,22 @@ def _method(value: Any) -> str:
     return canonical(value, _METHODS, _METHOD_FILLERS)
 
 
-def verdicts(value: Any) -> dict[str, str]:
-    """{"a": "Rejected", "B": "still allowed"} → {"a": "refused", "b": "accepted"}."""
-    return {str(k).strip().lower(): canonical(v, _VERDICTS, _VERDICT_FILLERS) for k, v in dict(value).items()}
+def verdicts(value: Any, *, yes: str | None = None) -> dict[str, str]:
+    """{"a": "Rejected", "B": "still allowed"} → {"a": "refused", "b": "accepted"}. A "yes" or a
+    "no" (True or False, typed in Python) answers the question asked, so `yes` is the verdict it
+    gives: "accepted" for "Does it accept it?", "refused" for "Which does it refuse?". Without
+    `yes`, it names no verdict."""
+    return {str(k).strip().lower(): _verdict(v, yes) for k, v in dict(value).items()}
+
+
+def _verdict(value: Any, yes: str | None) -> str:
+    if yes is None:
+        return canonical(value, _VERDICTS, _VERDICT_FILLERS)
+    no = next(v for v in _VERDICTS if v != yes)
+    if isinstance(value, bool):
+        return yes if value else no
+    synonyms = {yes: (*_VERDICTS[yes], "yes"), no: (*_VERDICTS[no], "no")}
+    return canonical(value, synonyms, _VERDICT_FILLERS)
 
 
 def _prm_url_fetched(lab: Any) -> str:

@@ -60,7 +60,7 @@ EXERCISES.setdefault(
         "The access token was revoked at the AS a moment ago. Does (a) the MCP server that checks JWTs locally and "
         "(b) the MCP server that introspects accept it?",
         lambda lab: {"a": "accepted", "b": "refused"},
-        verdicts,
+        lambda value: verdicts(value, yes="accepted"),  # "Does (a) … accept it?": yes, it is accepted
         "Which of the two ever asks the AS about this token? A signature and an exp do not change when the AS "
         "writes something in its own denylist.",
     ),

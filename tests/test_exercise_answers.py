@@ -658,3 +658,30 @@ def test_a_part_the_question_does_not_have_is_named(capsys: pytest.CaptureFixtur
         "❌ (c) refused: the question has no (c)",
         "❌ Not quite: answer only the question's parts, (a), (b).",
     ]
+
+
+@pytest.mark.parametrize(
+    ("exercise", "meant", "typed"),
+    [
+        # "Which does the hardened AS refuse?": yes, (a) is refused.
+        ("05-which-refused", {"a": "refused", "b": "accepted", "c": "refused", "d": "accepted"},
+         {"a": "yes", "b": "no", "c": "Yes", "d": "No."}),
+        ("05-which-refused", {"a": "refused", "b": "accepted", "c": "refused", "d": "accepted"},
+         {"a": True, "b": False, "c": True, "d": False}),
+        # "Does (a) … and (b) … accept it?": yes, (a) accepts it.
+        ("07-revoked-jwt", {"a": "accepted", "b": "refused"}, {"a": "yes", "b": "no"}),
+        ("07-revoked-jwt", {"a": "accepted", "b": "refused"}, {"a": True, "b": False}),
+    ],
+)  # fmt: skip
+def test_yes_and_no_answer_the_question_asked(
+    exercise: str, meant: dict[str, str], typed: dict[str, object], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A yes to "which does it refuse?" is a refusal; a yes to "does it accept it?" an acceptance.
+    assert is_correct(exercise, typed)
+    flipped = {k: (not v if isinstance(v, bool) else {"yes": "no", "no": "yes"}[str(v).lower().rstrip(".")])
+               for k, v in typed.items()}  # fmt: skip
+    assert not is_correct(exercise, flipped)
+    check_answer(exercise, flipped)
+    shown = capsys.readouterr().out.splitlines()[: len(meant)]
+    opposite = {"refused": "accepted", "accepted": "refused"}
+    assert shown == [f"❌ ({k}) {opposite[v]}" for k, v in meant.items()], "the verdict the yes or no was read as"

@@ -65,7 +65,7 @@ EXERCISES.setdefault(
         "https://app.example/client.json; (b) a document using private_key_jwt with a jwks_uri; (c) a client_id "
         "whose host resolves to 100.64.0.7; (d) a flawless document on evil.example.",
         lambda lab: {"a": "refused", "b": "accepted", "c": "refused", "d": "accepted"},
-        verdicts,
+        lambda value: verdicts(value, yes="refused"),  # "Which does it refuse?": yes, (a) is refused
         "For each one, find the rule in the rules table above that would name it, if any: the URL rules "
         "(how are ids compared?), the document rules (what may a public document hold?), the fetch rules "
         "(which address ranges are special-use?). No rule judges a client's intent.",
