@@ -685,3 +685,19 @@ def test_yes_and_no_answer_the_question_asked(
     shown = capsys.readouterr().out.splitlines()[: len(meant)]
     opposite = {"refused": "accepted", "accepted": "refused"}
     assert shown == [f"❌ ({k}) {opposite[v]}" for k, v in meant.items()], "the verdict the yes or no was read as"
+
+
+def test_a_policy_call_typed_over_several_lines_names_its_field() -> None:
+    # A learner's own cell, pasted as a triple-quoted string: the keywords are on their own lines.
+    assert is_correct("05-rebinding-rule", "HARDENED.but(\n    pin_vetted_address=False,\n)")
+
+
+@pytest.mark.parametrize("answer", ["x(" * 30_000, "pin_vetted_address(" * 5_000])
+def test_a_huge_answer_full_of_parentheses_is_judged_at_once(answer: str) -> None:
+    # The lab's rule for hostile input: never a hang. A regex's ".*" tried from every "(" made
+    # 60 kB of "x(" take 50 s, 20 kB 6 s.
+    import time
+
+    started = time.monotonic()
+    assert not is_correct("05-rebinding-rule", answer)
+    assert time.monotonic() - started < 2
