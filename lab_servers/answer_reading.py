@@ -21,7 +21,17 @@ from typing import Any
 
 
 def text(value: Any) -> str:
-    return str(value).strip().strip("'\"").strip()
+    """What was typed, without the spaces and quotes around it: '"aud"', "`invalid_client`" (a
+    Markdown habit)."""
+    return str(value).strip().strip("'\"`").strip()
+
+
+def without_full_stop(typed: str) -> str:
+    """`typed` without the "." or "!" that ends a sentence: "invalid_grant.", "client_id and jti.",
+    "aud!". A reader of numbers, dates or verdicts never sees it as part of the answer; a reader of
+    a name (an error code, a claim, a scope, a field) would, and a full stop is no part of one.
+    The marks it closed are read away too: "`invalid_grant`." is the code."""
+    return text(re.sub(r"[.!]+$", "", typed))
 
 
 def word(value: Any) -> str:
@@ -218,8 +228,9 @@ def name_set(value: Any, named: Callable[[str], set[str]] = claims_named) -> set
     so JTI is another name. A gloss naming another name (`named`: claims by default) or hedging
     makes the whole answer its text: "client_id, jti (and iat)"."""
     if isinstance(value, str):
-        typed, found = glosses(text(value))
-        words = [w.removesuffix(":") for w in typed.replace(",", " ").split()]  # "claims: a, b"
+        typed, found = glosses(without_full_stop(text(value)))
+        # "claims: a, b"; each name may be quoted on its own: '"a", "b"', "`a`, `b`"
+        words = [text(w.removesuffix(":")) for w in typed.replace(",", " ").split()]
         names = {w for w in words if w and w.lower() not in _LIST_FILLERS}
         # A gloss naming the same claim in another case is no other answer; the case stays judged.
         same = names | {n.lower() for n in names}
@@ -259,20 +270,11 @@ def _codes_named(gloss: str) -> set[str]:
     return {re.sub(r"[\s\-]+", "_", c) for c in _ERROR_CODE.findall(gloss.lower())}
 
 
-def unmarked(typed: str) -> str:
-    """`typed` without the marks around a name that are no part of it: quotes, Markdown's code
-    backticks (as the notebooks' solutions write codes and claims) and a sentence's full stop or
-    exclamation mark: `invalid_grant`, "invalid_grant." A question mark stays: it asks."""
-    return typed.strip().strip("'\"`").rstrip(".!").strip("'\"`").strip()
-
-
 def error_code(value: Any) -> str:
-    """An OAuth error code typed with quotes, backticks, "error=", spaces, a full stop or a gloss:
-    invalid_client. A gloss naming another code or hedging ("invalid_grant (I mean
-    invalid_request)") makes it its text. No registered code (RFC 6749 §11.4) holds a backtick or
-    ends with a full stop, so neither is read away from a code that was one."""
-    typed, found = glosses(word(value))
-    code = re.sub(r"[\s\-]+", "_", unmarked(unmarked(typed).removeprefix("error").lstrip(" =:")))
+    """An OAuth error code typed with quotes, "error=", spaces or a gloss: invalid_client. A gloss
+    naming another code or hedging ("invalid_grant (I mean invalid_request)") makes it its text."""
+    typed, found = glosses(without_full_stop(word(value)))
+    code = re.sub(r"[\s\-]+", "_", text(typed.removeprefix("error").lstrip(" =:")))
     return word(value) if glosses_offer_another(found, {code}, _codes_named) else code
 
 
@@ -289,7 +291,7 @@ def identifier_parts(value: Any) -> list[tuple[str, str]]:
     """Each part of what was typed ("a, b", "a and b", "but(a=False, b=False)"), as typed and as the
     Python name it reads as (pin vetted address: pin_vetted_address); empty if a gloss hedges or
     names another snake_case name ("pin_vetted_address (I mean block_special_use_addresses)")."""
-    typed = word(value)
+    typed = without_full_stop(word(value))
     arguments = _call_arguments(typed)  # policy.but(…): the names are its keywords
     if arguments is not None:
         typed = arguments

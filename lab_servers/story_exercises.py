@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .answer_reading import claims_named, error_code, glosses, glosses_offer_another, name_set, text, unmarked
+from .answer_reading import claims_named, error_code, glosses, glosses_offer_another, name_set, text, without_full_stop
 from .notebook_support import CLAIM_NAMES_ARE_CASE_SENSITIVE, EXERCISES, Exercise, case_only, verdicts
 
 
@@ -23,8 +23,8 @@ def _claim(value: Any) -> str:
     full stop. Not lowercased:
     claim names are case-sensitive (RFC 7519 §10.1.1), so AUD is another claim. A gloss naming
     another claim or hedging ("aud (I mean iss)") makes the answer its text."""
-    typed, found = glosses(text(value))
-    words = [unmarked(w) for w in unmarked(typed).split() if w.lower() not in ("the", "claim")]
+    typed, found = glosses(without_full_stop(text(value)))
+    words = [text(w) for w in typed.split() if w.lower() not in ("the", "claim")]
     name = " ".join(words)
     name = "aud" if name.lower() == "audience" else name
     return text(value) if glosses_offer_another(found, {name, name.lower()}, claims_named) else name

@@ -701,3 +701,49 @@ def test_a_huge_answer_full_of_parentheses_is_judged_at_once(answer: str) -> Non
     started = time.monotonic()
     assert not is_correct("05-rebinding-rule", answer)
     assert time.monotonic() - started < 2
+
+
+@pytest.mark.parametrize(
+    ("exercise", "answer"),
+    [
+        ("03-mismatch-error", "invalid_client."),
+        ("03-mismatch-error", "`invalid_client`"),  # a Markdown habit
+        ("07-refresh-reuse", "Invalid grant."),
+        ("07-refresh-reuse", "invalid_grant (the token was rotated)."),
+        ("07-exchange-error", "error=invalid_target."),
+        ("07-id-jag-replay", "invalid_grant!"),
+        ("07-client-credentials-public", "invalid_client."),
+        ("04-differing-claims", "client_id and jti."),
+        ("04-differing-claims", '"client_id", "jti"'),
+        ("04-differing-claims", "`client_id`, `jti`"),
+        ("07-passthrough-claim", "aud."),
+        ("07-passthrough-claim", "aud (audience)."),
+        ("07-step-up-union", "notes:read, notes:write and notes:export."),
+        ("05-rebinding-rule", "pin_vetted_address."),
+        ("05-rebinding-rule", "HARDENED.pin_vetted_address."),
+        ("05-rebinding-rule", "`pin_vetted_address`"),
+    ],
+)
+def test_a_name_ending_a_sentence_or_quoted_in_backticks_is_the_name(exercise: str, answer: str) -> None:
+    # A count, a date, a verdict or a method read "201." or "DCR." as meant; a name was read with its full stop.
+    assert is_correct(exercise, answer)
+
+
+@pytest.mark.parametrize(
+    ("exercise", "answer"),
+    [
+        ("07-refresh-reuse", "invalid_request."),
+        ("07-passthrough-claim", "iss."),
+        ("04-differing-claims", "client_id, jti, iat."),
+        ("07-step-up-union", "notes:read notes:write."),
+        ("05-rebinding-rule", "block_special_use_addresses."),
+        ("03-mismatch-error", "."),
+    ],
+)
+def test_a_wrong_name_with_a_full_stop_stays_wrong(exercise: str, answer: str) -> None:
+    assert not is_correct(exercise, answer)
+
+
+def test_a_claim_in_the_wrong_case_with_a_full_stop_is_told_so(capsys: pytest.CaptureFixture[str]) -> None:
+    check_answer("07-passthrough-claim", "Aud.")
+    assert capsys.readouterr().out.startswith("❌ Not quite: right but for the letter case")
