@@ -280,10 +280,27 @@ async def test_an_unknown_resource_or_tool_is_refused_quoting_at_most_the_bound_
         server, header, {"jsonrpc": "2.0", "id": 4, "method": "resources/read", "params": {"uri": uri}}
     )
     tool = await send_to(server, header, {"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "t" * 50_000, "arguments": {}}})  # fmt: skip
-    assert resource.json()["error"]["code"] == -32602 and len(resource.content) < 1_000
+    assert (
+        resource.json()["error"]["code"] == (-32602 if header == "2026-07-28" else -32002)
+        and len(resource.content) < 1_000
+    )
     assert "rrr" in resource.json()["error"]["message"]
-    assert tool.json()["result"]["isError"] is True and "ttt" in tool.json()["result"]["content"][0]["text"]
+    # MCP server/tools, "Error Handling": an unknown tool is a protocol error, -32602, as a resource is.
+    assert tool.json()["error"]["code"] == -32602 and "ttt" in tool.json()["error"]["message"]
     assert len(tool.content) < 1_000
+
+
+@pytest.mark.parametrize(("server", "header"), ERAS)
+async def test_a_resource_that_does_not_exist_is_the_code_the_requests_revision_names(
+    server: str, header: str | None
+) -> None:
+    # MCP server/resources, "Error Handling": "Resource not found: -32002" up to 2025-11-25, which
+    # 2026-07-28 made -32602 ("earlier protocol versions used this code"); the SDK answered -32602
+    # whichever revision the request spoke. A dual-era server answers each client in its own.
+    message = {"jsonrpc": "2.0", "id": 4, "method": "resources/read", "params": {"uri": "file:///nowhere"}}
+    error = (await send_to(server, header, message)).json()["error"]
+    assert error["code"] == (-32602 if header == "2026-07-28" else -32002)
+    assert error["data"] == {"uri": "file:///nowhere"} and "file:///nowhere" in error["message"]
 
 
 # (method, params, the rule an Invalid params names, whether the method is in 2026-07-28's schema)

@@ -5,11 +5,12 @@ and clears it once a later call goes through."""
 from __future__ import annotations
 
 import pytest
+from mcp.server.mcpserver.exceptions import ToolError
 
 from lab_servers import Lab
+from lab_servers.resource_server import tools
 from lab_servers.serve import WallClock
 from lab_servers.widgets import HandshakeStepper
-from lab_servers.widgets import stepper_calls as stepper_module
 from tests.test_stepper_slips import show_consent_page
 from tests.test_widgets import click, complete_handshake
 
@@ -120,12 +121,16 @@ async def test_a_tool_that_answers_is_error_is_said_to_have_failed(
     stepper: HandshakeStepper, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # MCP server/tools: a tool's own failure is a result with isError and its message as text,
-    # not a JSON-RPC error; the status line read "Last call …" as if it had worked.
-    monkeypatch.setattr(stepper_module, "REFRESH_CALL", ("no_such_tool", {}))
+    # not a JSON-RPC error; the status line read "Last call …" as if it had worked. (An unknown
+    # tool is no tool's failure but a protocol error, -32602: the tool itself fails here.)
+    def fails(_: object) -> None:
+        raise ToolError("the notes are offline")
+
+    monkeypatch.setattr(tools, "caller", fails)
     await complete_handshake(stepper)
     await click(stepper, "expire_button")
-    assert "the tool answered isError: Unknown tool: no_such_tool" in stepper.status.value
+    assert "the tool answered isError: Error executing tool whoami: the notes are offline" in stepper.status.value
     await click(stepper, "expire_button")  # the same call again: still said
-    monkeypatch.setattr(stepper_module, "REFRESH_CALL", ("whoami", {}))
+    monkeypatch.undo()
     await click(stepper, "expire_button")
     assert "isError" not in stepper.status.value and "Last call whoami" in stepper.status.value

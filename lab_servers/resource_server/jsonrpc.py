@@ -222,7 +222,7 @@ def _bounded_data(value: Any) -> Any:
 async def bounded_echoes(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
     """SDK middleware for the refusals the SDK writes itself, which quote the request whole: the
     method in a -32601's `data` (a 100 KB method name came back whole), a resource's URI in a
-    -32602's `message` and `data`, an unknown tool's name in its error result. Each quote is cut
+    -32602's `message` and `data`, an unknown tool's name in its -32602 (tools.py). Each quote is cut
     to MAX_ECHOED_CHARS (JSON-RPC 2.0 §5.1: the `message` is "a short description", `data`
     "additional information"). And an unknown prompt, which the SDK answered with code 0 (no
     JSON-RPC code) and logged as a crash, is -32602 Invalid params (MCP server/prompts, "Error

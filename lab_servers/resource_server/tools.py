@@ -10,14 +10,20 @@ import functools
 from typing import Any
 
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError, UnexpectedToolError
 from mcp.server.mcpserver.tools import Tool
+from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolResult, InputRequiredResult
-from pydantic import ValidationError
+from pydantic import AnyUrl, ValidationError
 
+from ..revisions import HANDSHAKE_VERSIONS
 from .invalid_params import invalid_arguments_rule
-from .jsonrpc import bounded_echoes
+from .jsonrpc import INVALID_PARAMS, bounded_echoes
 from .tokens import TokenClaims
+
+# MCP server/resources, "Error Handling", up to 2025-11-25: "Resource not found: `-32002`";
+# 2026-07-28 made it -32602, noting that "earlier protocol versions used this code".
+RESOURCE_NOT_FOUND = -32002
 
 # Tools that need more than the scope every MCP request needs (MCP §10.1.1 step-up).
 TOOL_SCOPES: dict[str, set[str]] = {"add_note": {"notes:write"}}
@@ -91,7 +97,15 @@ class NotesServer(MCPServer[Any]):
         """The SDK's, but arguments the tool's inputSchema refuses are told in one sentence naming
         the argument and the rule: the tool error (MCP server/tools, "Error Handling": input
         validation errors are tool execution errors, for the model to correct) quoted pydantic's
-        whole validation dump, several lines and a URL, after "Error executing tool add_note"."""
+        whole validation dump, several lines and a URL, after "Error executing tool add_note".
+
+        A name no tool has is no tool's failure: "Unknown tool" is a protocol error, -32602 (MCP
+        server/tools, "Error Handling", every revision), which the SDK answered as a tool result
+        with isError, for a model to retry a tool that does not exist."""
+        if self.tool_input_schema(name) is None:
+            raise MCPError(
+                INVALID_PARAMS, f"Unknown tool: {name} (MCP server/tools, Error Handling: tools/list names them)"
+            )
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as error:
@@ -101,6 +115,17 @@ class NotesServer(MCPServer[Any]):
             model = tool.fn_metadata.arg_model if tool is not None else None
             rule = invalid_arguments_rule(name, model, error.__cause__)
             raise ToolError(f"Error executing tool {name}: {rule}") from error.__cause__
+
+    async def read_resource(self, uri: AnyUrl | str, context: Context[Any, Any] | None = None) -> Any:
+        """The SDK's, but a resource that does not exist is -32002 to a client of an initialize-era
+        revision, as its server/resources "Error Handling" says (SHOULD); the SDK answers -32602,
+        2026-07-28's code, whichever revision the request speaks."""
+        try:
+            return await super().read_resource(uri, context)
+        except ResourceNotFoundError as error:
+            if context is None or context.request_context.protocol_version not in HANDSHAKE_VERSIONS:
+                raise
+            raise MCPError(RESOURCE_NOT_FOUND, str(error), {"uri": str(uri)}) from None
 
 
 async def whoami(ctx: Context) -> dict[str, Any]:
