@@ -183,6 +183,16 @@ def test_a_request_target_of_1600_characters_is_shown_whole_and_a_longer_one_say
     assert "/" + "p" * 1599 in bare and "p" * 1600 not in bare and "… 401 more characters not shown" in bare
 
 
+def test_the_raw_views_one_line_summary_is_bounded_as_its_html_is() -> None:
+    # repr() is the text/plain a notebook stores beside the HTML: a 500 kB path made it 500 kB.
+    long = stranger("a" * 300_000, "h" * 300_000, "/" + "p" * 500_000)
+    summary = repr(show_exchange(replace(long, status=None, error="e" * 300_000)))
+    assert len(summary) < 1_000 and "/" + "p" * 198 + "…" in summary and "a" * 199 + "…" in summary
+    assert repr(show_exchange(stranger("agent", "mcp.example.com", "/mcp?x=1"))) == (
+        "<RawHTTP: #1 agent → mcp.example.com: GET /mcp?… → 404>"
+    )
+
+
 def test_the_raw_view_says_which_step_sent_it_and_when_no_response_came() -> None:
     refused = replace(stranger("agent", "mcp.example.com"), step="discover", status=None, error="connection refused")
     html = _untagged(show_exchange(refused).html)

@@ -17,9 +17,10 @@ from http import HTTPStatus
 
 from ..arguments import wrong_type
 from ..trace import Exchange, recorded_json
-from ._html import HtmlView, cut_tokens_html, esc
+from ._html import HtmlView, cut_tokens_html, esc, shorten
 
 BODY_LIMIT = 1600  # characters shown of a body; a consent page is ~2 kB and has its own view
+SUMMARY_LIMIT = 200  # characters of each part of the one-line summary (the path, the host, …)
 
 # Header names to highlight, and the class (colour) they get.
 HEADERS = {"www-authenticate": "hdr", "location": "hdr", "authorization": "tok", "mcp-protocol-version": "hdr"}
@@ -170,9 +171,12 @@ class RawHTTP(HtmlView):
         e = self.exchange
         # "?…" for the query the request line has: a "?" in the fragment, which is not sent, is none.
         path, sep, _ = e.path.partition("?")
-        target = path + ("?…" if sep else "")
-        outcome = e.error if e.status is None else int(e.status)
-        return f"#{e.seq} {e.caller} → {e.host}: {e.method} {target} → {outcome}"
+        target = shorten(path, SUMMARY_LIMIT) + ("?…" if sep else "")
+        # The text/plain a notebook stores beside the HTML: bounded as the HTML is, a 500 kB path
+        # made it 500 kB. The caller, host and error are a stranger's words in served mode.
+        outcome = shorten(e.error or "", SUMMARY_LIMIT) if e.status is None else int(e.status)
+        caller, host = shorten(e.caller, SUMMARY_LIMIT), shorten(e.host, SUMMARY_LIMIT)
+        return f"#{e.seq} {caller} → {host}: {shorten(e.method, SUMMARY_LIMIT)} {target} → {outcome}"
 
 
 def show_exchange(exchange: Exchange, *, highlight: str | list[str] | tuple[str, ...] | None = None) -> RawHTTP:
