@@ -186,7 +186,9 @@ class AuthorizationServer(AuthorizationServerState):
         @route("/revoke", "POST")
         async def revoke(request: Request) -> Response:
             await revocation_request(self, await form_items(request), authorization_field(request))
-            return Response(status_code=200, headers=NO_STORE)  # RFC 7009 §2.2: 200, whatever the token was
+            # RFC 7009 §2.2: 200 for the client's own token and for an unknown or invalid one; another client's was
+            # refused in revocation_request (§2.1: 400 invalid_request).
+            return Response(status_code=200, headers=NO_STORE)
 
         @route("/introspect", "POST")
         async def introspect(request: Request) -> Response:
