@@ -692,6 +692,54 @@ def test_a_policy_call_typed_over_several_lines_names_its_field() -> None:
     assert is_correct("05-rebinding-rule", "HARDENED.but(\n    pin_vetted_address=False,\n)")
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "not HARDENED.but(pin_vetted_address=False)",
+        "maybe HARDENED.but(pin_vetted_address=False)",
+        "HARDENED.but(pin_vetted_address=False) (I mean block_special_use_addresses)",
+        "block_special_use_addresses, or HARDENED.but(pin_vetted_address=False)?",
+        "block_special_use_addresses (not HARDENED.but(pin_vetted_address=False))",
+        "block_special_use_addresses; HARDENED.but(pin_vetted_address=False) does nothing",
+    ],
+)
+def test_words_around_a_policy_call_that_hedge_negate_or_name_another_field_make_it_no_answer(answer: str) -> None:
+    # The module's promise: a hedge anywhere, or a negation in the answer's own clause, is read as
+    # text. Read from inside the call's parentheses alone, each of these was "✅ Right".
+    assert not is_correct("05-rebinding-rule", answer)
+
+
+def test_a_policy_call_assigned_or_ending_a_sentence_still_names_its_field() -> None:
+    assert is_correct("05-rebinding-rule", "policy = HARDENED.but(pin_vetted_address=False)")
+    assert is_correct("05-rebinding-rule", "HARDENED.but(pin_vetted_address=False).")
+
+
+@pytest.mark.parametrize(
+    ("exercise", "answer"),
+    [
+        ("06-fallback-method", "`dcr`."),  # notebook 06's solution, as it opens
+        ("04-best-fit", {"a": "**cimd**", "b": "**DCR**", "c": "`pre-registered`."}),  # notebook 04's bold
+        ("05-which-refused", {"a": "`refused`.", "b": "**accepted**", "c": "refused.", "d": "`accepted`"}),
+        ("07-revoked-jwt", {"a": "**accepted**", "b": "**refused**"}),  # notebooks 05 and 07 write them so
+    ],
+)
+def test_a_method_or_verdict_written_as_the_solutions_write_it_is_right(exercise: str, answer: object) -> None:
+    assert is_correct(exercise, answer)
+
+
+@pytest.mark.parametrize(
+    "exercise", ["07-refresh-reuse", "04-differing-claims", "05-rebinding-rule", "06-fallback-method"]
+)
+@pytest.mark.parametrize("mark", [".", "!"])
+def test_a_huge_run_of_full_stops_is_judged_at_once(exercise: str, mark: str) -> None:
+    # A regex anchored at the end retried from every "." of a run: 200 kB of them took 506 s.
+    import time
+
+    started = time.monotonic()
+    assert not is_correct(exercise, mark * 200_000 + "x")
+    assert time.monotonic() - started < 2
+
+
 @pytest.mark.parametrize("answer", ["x(" * 30_000, "pin_vetted_address(" * 5_000])
 def test_a_huge_answer_full_of_parentheses_is_judged_at_once(answer: str) -> None:
     # The lab's rule for hostile input: never a hang. A regex's ".*" tried from every "(" made
