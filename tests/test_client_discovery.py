@@ -71,15 +71,18 @@ def test_as_metadata_urls_for_an_issuer_without_a_path() -> None:
     ]
 
 
-def variant_server(prm_at_root: bool, issuer: str, as_path: str, as_metadata: dict) -> Starlette:
-    """An MCP server whose 401 names no metadata URL, plus an AS answering at one URL only."""
+def variant_server(
+    prm_at_root: bool, issuer: str, as_path: str, as_metadata: dict, resource: str | None = None
+) -> Starlette:
+    """An MCP server whose 401 names no metadata URL, plus an AS answering at one URL only; its
+    PRM names `resource`, or the identifier its URL was built from."""
 
     async def mcp(_: Request) -> Response:
         return JSONResponse({}, 401, headers={"WWW-Authenticate": 'Bearer scope="notes:read"'})
 
     async def prm(_: Request) -> Response:
-        resource = "https://variant.example" if prm_at_root else "https://variant.example/mcp"
-        return JSONResponse({"resource": resource, "authorization_servers": [issuer]})
+        built_from = "https://variant.example" if prm_at_root else "https://variant.example/mcp"
+        return JSONResponse({"resource": resource or built_from, "authorization_servers": [issuer]})
 
     async def metadata(_: Request) -> Response:
         return JSONResponse(as_metadata)
@@ -121,6 +124,27 @@ async def test_without_a_header_url_the_client_probes_path_inserted_then_root_th
 async def test_an_issuer_mismatch_fails_step_3_by_name(lab: Lab) -> None:
     with pytest.raises(StepError, match=r"^step 3 \(as-metadata\): AS metadata issuer mismatch"):
         await run_discovery(variant_lab(lab, issuer="https://variant.example/other"))
+
+
+async def test_an_issuer_that_differs_by_a_trailing_slash_alone_fails_step_3(lab: Lab) -> None:
+    # RFC 8414 §3.3: the issuer in the metadata MUST be identical to the one the metadata URL was
+    # built from; the client builds its URLs without the slash, and compares the strings as they are.
+    with pytest.raises(StepError, match=r"^step 3 \(as-metadata\): AS metadata issuer mismatch"):
+        await run_discovery(variant_lab(lab, issuer="https://variant.example/tenant1/"))
+
+
+async def test_a_prm_resource_that_differs_by_a_trailing_slash_alone_fails_step_2(lab: Lab) -> None:
+    # RFC 9728 §3.3: the resource MUST be identical to the identifier the metadata URL was built
+    # from, compared as strings: https://variant.example/mcp/ is not https://variant.example/mcp.
+    issuer = "https://variant.example/tenant1"
+    app = variant_server(False, issuer, "/unused", {}, resource="https://variant.example/mcp/")
+    lab.network.add_host("variant.example", "93.184.215.99", app)
+    with pytest.raises(
+        StepError,
+        match=r"^step 2 \(resource-metadata\): PRM resource 'https://variant.example/mcp/' is not identical to "
+        r"'https://variant.example/mcp'",
+    ):
+        await run_discovery(lab)
 
 
 async def test_missing_pkce_support_fails_step_3(lab: Lab) -> None:

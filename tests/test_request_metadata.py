@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from lab_servers import Lab, StepError
-from lab_servers.client.pagination import BYTE_CAP, PAGE_CAP, every_page
+from lab_servers.client.pagination import BYTE_CAP, ITEM_CAP, PAGE_CAP, every_page
 from lab_servers.client.server_data import ServerDataRefused
 from lab_servers.client.tool_parameter_headers import (
     LISTING_SCHEMA_NODES,
@@ -584,6 +584,43 @@ async def test_a_listing_that_never_ends_is_cut_off_at_the_page_cap() -> None:
     )
     assert len(fetched) == PAGE_CAP - 1 and len(listed["tools"]) == PAGE_CAP - 1 and "nextCursor" not in listed
     assert cut is not None and cut.startswith(f"tools/list goes on past {PAGE_CAP} pages")
+
+
+async def test_a_listing_for_a_tool_the_first_page_lists_fetches_no_other_page() -> None:
+    # As the MCP SDK's _relist_tool: the listing ends at the first page that lists the tool called,
+    # the first page too; the pages after it would change nothing the call needs.
+    fetched: list[str] = []
+    first = ({"tools": [WHOAMI, ROUTE], "nextCursor": "c"}, 100)
+    listed, cut = await every_page(
+        first, "tools", endless(100, fetched), "tools/list", found=lambda tools: ROUTE in tools
+    )
+    assert fetched == [] and cut is None
+    assert listed == {"tools": [WHOAMI, ROUTE]}
+
+
+async def test_a_later_page_without_its_list_of_items_is_refused_by_name() -> None:
+    # MCP schema: every page of a tools/list is a ListToolsResult, whose tools are required; a
+    # page without them is no page, not an empty one after which the listing goes on.
+    async def fetch(cursor: str) -> tuple[dict[str, Any], int]:
+        return {"nextCursor": "d"}, 20
+
+    with pytest.raises(ServerDataRefused, match=r"^page 2 of the tools/list result has no tools \(MCP schema\)$"):
+        await every_page(({"tools": [WHOAMI], "nextCursor": "c"}, 100), "tools", fetch, "tools/list")
+
+
+async def test_a_listing_whose_pages_pass_the_item_cap_in_all_is_cut_off_there() -> None:
+    # Pages of many small items stay under the byte cap long after the client holds more items
+    # than any real listing has: the items in all are bounded too.
+    fetched: list[str] = []
+
+    async def fetch(cursor: str) -> tuple[dict[str, Any], int]:
+        fetched.append(cursor)
+        return {"tools": [{"name": "t"}] * 4_000, "nextCursor": f"{cursor}+"}, 40_000
+
+    listed, cut = await every_page(({"tools": [], "nextCursor": "c"}, 100), "tools", fetch, "tools/list")
+    assert len(fetched) == 3 and len(listed["tools"]) == 12_000 and "nextCursor" not in listed
+    assert cut is not None and cut.startswith("tools/list goes on past 4 pages, 12000 items")
+    assert f"{ITEM_CAP:,} items" in cut
 
 
 async def test_a_listing_whose_answers_pass_the_byte_cap_in_all_is_cut_off_there() -> None:

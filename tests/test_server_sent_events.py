@@ -226,6 +226,7 @@ EDGES = encoded([
     f": comment\ndata: {R}\n\n", f":\n\ndata: {R}\n\n", f"data: {R}\n: comment\n\n", f":data: {R}\n\n",
     f"data: {R}", f"data: {R}\n", f"data: {R}\r\n", f"data: {R}\r", f"data: {N}\n\ndata: {R}\n",
     f"event: ping\ndata: {R}\n\n", f"event: Message\ndata: {R}\n\n", f"event:\ndata: {R}\n\n", f"event\ndata: {R}\n\n",
+    f"Event: ping\ndata: {R}\n\n", f"EVENT: ping\ndata: {R}\n\n", f"ID: a\ndata: {R}\n\n",  # names are compared literally
     f"event: message \ndata: {R}\n\n", f"event: ping\n\ndata: {R}\n\n", f"event: ping\ndata: {N}\n\ndata: {R}\n\n",
     f"id: a\x00b\ndata: {R}\n\n", f"id: 1\ndata:\n\ndata: {R}\n\n", f"id: 1\n\nid\ndata: {R}\n\n", f"retry: 10\ndata: {R}\n\n",
     'data: {"jsonrpc":"2.0","id":1,"result":{"text":"é日本😀"}}\n\n', f"DATA: {R}\n\n", f" data: {R}\n\n", f"data : {R}\n\n",

@@ -91,3 +91,20 @@ def test_challenges_sent_as_several_field_lines_are_all_read_in_order() -> None:
     assert [c.scheme for c in found] == ["Basic", "Bearer", "Other"]
     challenge = bearer_challenge(response.headers.get_list("www-authenticate"))
     assert challenge is not None and challenge.params == {"resource_metadata": "https://x.example/prm", "scope": "a"}
+
+
+def test_auth_param_names_are_matched_case_insensitively() -> None:
+    # RFC 9110 §11.2: "Parameter names are matched case-insensitively": `Resource_Metadata` is the
+    # resource_metadata parameter (RFC 9728 §5.1), and the client reads it as that.
+    challenge = bearer_challenge('Bearer Resource_Metadata="https://x.example/prm", SCOPE="a"')
+    assert challenge is not None and challenge.malformed is None
+    assert challenge.params == {"resource_metadata": "https://x.example/prm", "scope": "a"}
+
+
+def test_auth_params_follow_the_scheme_after_a_space_not_after_a_comma() -> None:
+    # RFC 9110 §11.6.1: challenge = auth-scheme [ 1*SP ( token68 / #auth-param ) ]. Without the
+    # space, `Bearer,` is a Bearer challenge without parameters, and the list element after the
+    # comma is neither a parameter of it nor a challenge: said, not read as its resource_metadata.
+    challenge = bearer_challenge('Bearer,resource_metadata="https://x.example/prm"')
+    assert challenge is not None and challenge.params == {}
+    assert challenge.malformed and "RFC 9110 §11.6.1" in challenge.malformed
