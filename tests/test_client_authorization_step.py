@@ -62,6 +62,15 @@ async def test_a_redirect_without_a_code_fails_step_5(lab: Lab, query: str) -> N
         await _run(lab, server, 5)
 
 
+async def test_a_redirect_carrying_an_error_fails_step_5_even_beside_a_code(lab: Lab) -> None:
+    # RFC 6749 §4.1.2.1: a response with `error` says the request failed; a code beside it is no
+    # grant the client may redeem.
+    query = "code=C&error=access_denied&state={state}&iss=https%3A%2F%2Fhostile.example"
+    server = HostileServer(authorize=lambda request: _redirect(request, query))
+    with pytest.raises(StepError, match=r"^step 5 \(authorize\): the AS answered access_denied"):
+        await _run(lab, server, 5)
+
+
 async def test_a_consent_decision_answered_with_a_page_fails_step_5_naming_the_page(lab: Lab) -> None:
     # The decision posted, the AS answers with a page instead of the redirect back (OAuth 2.1
     # §4.1.2): the step fails with what the page says, never reading the page as a redirect.
@@ -159,6 +168,17 @@ async def test_a_token_response_without_an_access_token_fails_step_6(lab: Lab) -
     server = HostileServer(token=_json({"token_type": "Bearer", "expires_in": 60}))
     with pytest.raises(StepError, match=r"^step 6 \(token\): the token response has no bearer access_token$"):
         await _run(lab, server, 6)
+
+
+async def test_step_6_run_again_does_not_send_the_code_a_second_time(lab: Lab) -> None:
+    # RFC 6749 §4.1.2: "The client MUST NOT use the authorization code more than once" (OAuth 2.1
+    # §4.1.3: the AS would refuse it and revoke the tokens issued from it): step 6 again, without a
+    # new step 5, fails before any request.
+    client = await _run(lab, HostileServer(), 6)
+    sent = [e for e in lab.trace if e.path == "/token"]
+    with pytest.raises(StepError, match=r"^step 6 \(token\): this client already sent its authorization code"):
+        await client.exchange_code()
+    assert [e for e in lab.trace if e.path == "/token"] == sent and len(sent) == 1
 
 
 async def test_the_decision_given_to_authorize_overrides_the_clients_own(lab: Lab) -> None:

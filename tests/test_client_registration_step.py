@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from lab_servers import Credentials, Lab
+from lab_servers import Credentials, Lab, StepError
 from lab_servers.client.registration_step import application_type, token_endpoint_auth_method
 
 from .hostile_server import BASE, HOST, HostileServer, _json, _metadata, _run
@@ -85,6 +85,14 @@ async def test_step_4_notes_what_the_registration_response_says_of_its_secret(
     client = await _run(lab, server, 4)
     about_the_secret = [n for n in client.records[-1].notes if "secret" in n]
     assert about_the_secret == [] if note is None else len(about_the_secret) == 1 and note in about_the_secret[0]
+
+
+async def test_a_registration_answered_200_not_201_fails_step_4(lab: Lab) -> None:
+    # RFC 7591 §3.2.1: the server responds to a registration it made "with an HTTP 201 Created
+    # status code"; any other answer is no registration, whatever its body holds.
+    server = HostileServer(register=_json({"client_id": "c"}, 200))
+    with pytest.raises(StepError, match=r"^step 4 \(client-id\): registration refused \(200 "):
+        await _run(lab, server, 4)
 
 
 async def test_step_4_quotes_the_registration_endpoint_and_client_id_a_server_gave_within_bounds(lab: Lab) -> None:

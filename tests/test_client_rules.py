@@ -32,7 +32,11 @@ BROKEN_CLIENT_ID_URLS = [
     ("http://app.example/client.json", r"MUST have the https scheme, not 'http' \(CIMD §3; MCP §5.1.1\)"),
     ("https://app.example", r"MUST contain a path component \(CIMD §3; MCP §5.1.1\)"),
     ("https://app.example/client.json#v1", r"MUST NOT contain a fragment \(CIMD §3\)"),
+    ("https://app.example/client.json#", r"MUST NOT contain a fragment \(CIMD §3\)"),  # an empty one is one too
     ("https://agent:hunter2@app.example/client.json", r"MUST NOT contain a username or password \(CIMD §3\)"),
+    # A password without a user name, and an empty userinfo, are userinfo too (RFC 3986 §3.2.1).
+    ("https://:hunter2@app.example/client.json", r"MUST NOT contain a username or password \(CIMD §3\)"),
+    ("https://@app.example/client.json", r"MUST NOT contain a username or password \(CIMD §3\)"),
     ("https://app.example/./client.json", r"MUST NOT contain single-dot or double-dot path segments \(CIMD §3\)"),
     ("https://app.example/a/../client.json", r"MUST NOT contain single-dot or double-dot path segments"),
     ("https://app.example/a/%2E%2e/client.json", r"MUST NOT contain single-dot or double-dot path segments"),
@@ -133,6 +137,13 @@ async def test_a_client_does_not_send_a_redirect_uri_that_is_neither_https_nor_l
 )
 def test_https_and_loopback_http_redirect_uris_are_allowed(uri: str) -> None:
     assert redirect_uri_problem(uri) is None
+
+
+@pytest.mark.parametrize("uri", ["https:///callback", "https:callback", "https://:443/callback"])
+def test_an_https_redirect_uri_without_a_host_is_not_allowed(uri: str) -> None:
+    # RFC 6749 §3.1.2: an absolute URI; an https URI names the host the browser is sent back to
+    # (RFC 9110 §4.2.2: a sender MUST NOT generate one with an empty host).
+    assert redirect_uri_problem(uri) is not None
 
 
 @pytest.mark.parametrize("uri", ["https://[::1]:8443/callback", "https://127.0.0.2/callback", "http://localhost/cb"])
