@@ -9,6 +9,7 @@ import pytest
 
 from lab_servers import ISSUER, MCP_URL, Lab
 from lab_servers.client import bearer_challenge
+from lab_servers.resource_server import rfc6750
 
 pytestmark = pytest.mark.anyio
 PRM_URL = "https://mcp.example.com/.well-known/oauth-protected-resource/mcp"
@@ -368,3 +369,12 @@ async def test_the_authorization_fields_edge_whitespace_is_no_part_of_the_token(
     # field value"; RFC 9112 §5: "excluded by parsers". h11 drops them served; in process too.
     response = await post_tools_list_with(lab, credentials)
     assert response.status_code == 200, response.text
+
+
+def test_a_challenge_quotes_its_values_as_quoted_strings_escaping_quotes_and_backslashes() -> None:
+    # RFC 9110 §5.6.4: in a quoted-string, '"' and '\\' travel as quoted-pairs. Written bare, a
+    # quote in a value would end the string, and the text after it be read as other parameters.
+    written = rfc6750.bearer_challenge('https://rs.example/prm?a="b"', scope='x\\" error="forged')
+    challenge = bearer_challenge(written)
+    assert challenge is not None and challenge.malformed is None
+    assert challenge.params == {"resource_metadata": 'https://rs.example/prm?a="b"', "scope": 'x\\" error="forged'}
