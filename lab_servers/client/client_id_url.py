@@ -82,8 +82,9 @@ def redirect_uri_problem(uri: str) -> str | None:
     if problem:
         # The AS refuses these too (check_redirect_uri): the browser would read another URL.
         return f"it {problem}"
-    if parts.scheme == "https" and host:
-        return None
+    if parts.scheme == "https":
+        # RFC 6749 §3.1.2: an absolute URI; one with no host names no place to return to.
+        return None if host else "an https redirect URI MUST name a host (RFC 6749 §3.1.2; RFC 9110 §4.2.2)"
     if parts.scheme == "http" and is_loopback_host(host):
         return None
     return "a redirect URI MUST be either localhost (loopback) or use HTTPS (MCP §11.3; OAuth 2.1 §1.5)"
