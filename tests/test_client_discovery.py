@@ -126,11 +126,20 @@ async def test_an_issuer_mismatch_fails_step_3_by_name(lab: Lab) -> None:
         await run_discovery(variant_lab(lab, issuer="https://variant.example/other"))
 
 
-async def test_an_issuer_that_differs_by_a_trailing_slash_alone_fails_step_3(lab: Lab) -> None:
-    # RFC 8414 §3.3: the issuer in the metadata MUST be identical to the one the metadata URL was
-    # built from; the client builds its URLs without the slash, and compares the strings as they are.
+@pytest.mark.parametrize(
+    "issuer",
+    ["https://variant.example/tenant1/", "https://VARIANT.example/tenant1", "https://variant.example:443/tenant1"],
+    ids=["a-trailing-slash", "another-case", "the-default-port"],
+)
+async def test_an_issuer_a_normaliser_would_call_the_same_is_a_mismatch_that_fails_step_3(
+    lab: Lab, issuer: str
+) -> None:
+    # RFC 8414 §3.3: the issuer in the metadata MUST be identical to the issuer the metadata URL
+    # was built from, https://variant.example/tenant1 here, or the metadata MUST NOT be used; a
+    # terminating slash (pydantic's AnyUrl adds one), a letter's case or the default port written
+    # out make another string (MCP 2026-07-28: issuers are compared without normalisation).
     with pytest.raises(StepError, match=r"^step 3 \(as-metadata\): AS metadata issuer mismatch"):
-        await run_discovery(variant_lab(lab, issuer="https://variant.example/tenant1/"))
+        await run_discovery(variant_lab(lab, issuer=issuer))
 
 
 async def test_a_prm_resource_that_differs_by_a_trailing_slash_alone_fails_step_2(lab: Lab) -> None:
