@@ -419,6 +419,10 @@ async def test_an_introspecting_server_whose_as_cannot_be_reached_refuses_the_to
         pytest.param([MCP_URL, "https://other.example/mcp"], 401, id="this-server-and-another"),
         pytest.param([], 401, id="an-empty-array"),
         pytest.param(["https://other.example/mcp"], 401, id="another-in-an-array"),
+        # MCP §8.1: https://mcp.example.com/mcp/ is another URI than the canonical one, and the
+        # server answers there as another URL; a token for it is not one for this server.
+        pytest.param(MCP_URL + "/", 401, id="this-server-with-a-slash-added"),
+        pytest.param([MCP_URL + "/"], 401, id="this-server-with-a-slash-added-in-an-array"),
     ],
 )
 async def test_the_audience_is_this_server_alone_as_a_string_or_an_array_of_one(
