@@ -59,11 +59,25 @@ async def test_consent_page_cannot_be_framed(lab: Lab) -> None:
     [
         ({"redirect_uri": "https://evil.example/callback"}, "invalid_request", "not registered for this client"),
         ({"redirect_uri": "https://app.example/callback/extra"}, "invalid_request", "must match exactly"),
+        # OAuth 2.1 §4.1.1, MCP §11.5: compared as exact strings, so what a URL normaliser would
+        # call the same URI is another one (only a loopback http one may change its port, §8.4.2).
+        ({"redirect_uri": "https://app.example/callback/"}, "invalid_request", "must match exactly"),
+        ({"redirect_uri": "https://APP.example/callback"}, "invalid_request", "must match exactly"),
+        ({"redirect_uri": "https://app.example:443/callback"}, "invalid_request", "must match exactly"),
         ({"client_id": "tpc_unknown"}, "invalid_client", "unknown client_id"),
         ({"client_id": None}, "invalid_request", "client_id is required"),
         ({"state": "a\tb"}, "invalid_request", "state must be printable ASCII"),
     ],
-    ids=["foreign-redirect", "prefix-redirect", "unknown-client", "no-client", "state-with-a-tab"],
+    ids=[
+        "foreign-redirect",
+        "prefix-redirect",
+        "redirect-with-a-slash-added",
+        "redirect-in-another-case",
+        "redirect-with-the-default-port",
+        "unknown-client",
+        "no-client",
+        "state-with-a-tab",
+    ],
 )
 async def test_bad_client_or_redirect_uri_is_shown_to_the_user_never_redirected(
     lab: Lab, overrides: dict, error: str, mention: str
