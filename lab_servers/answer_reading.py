@@ -284,35 +284,41 @@ def _call_arguments(typed: str) -> tuple[str, str] | None:
     """What a call's parentheses hold, from the first name's "(" to the last ")", over as many lines
     as the call was typed on, and what was typed around the call ("not HARDENED.but(…)": "not ");
     None when there is no call. Found by position: a regex's ".*" tried from every "(" to the end
-    made an answer of 60 kB of "x(" take 50 s."""
+    made an answer of 60 kB of "x(" take 50 s. A callee reached through a dot is no word of the
+    answer; a bare one is, and may be one: "not(pin_vetted_address)"."""
     close = typed.rfind(")")
     opened = re.search(r"\w\(", typed[:close]) if close > 0 else None
     if opened is None:
         return None
-    callee = len(typed[: opened.start() + 1].rstrip("abcdefghijklmnopqrstuvwxyz0123456789_."))
-    return typed[opened.end() : close], typed[:callee] + " " + typed[close + 1 :]
+    before = typed[: opened.start() + 1]
+    outside = before.rstrip("abcdefghijklmnopqrstuvwxyz0123456789_.")
+    if "." not in before[len(outside) :]:
+        outside = before
+    return typed[opened.end() : close], outside + " " + typed[close + 1 :]
 
 
-def _offers_another_name(around: str) -> bool:
-    """Whether the words around a call hedge, negate, ask, or name another snake_case name: "not
-    HARDENED.but(a=False)", "b; HARDENED.but(a=False) does nothing" answer no name."""
-    return hedged(around) or negated(around) or "?" in around or bool(re.search(r"\b[a-z]+_[a-z_]+", around))
+def _snake_case_names(typed: str) -> set[str]:
+    return set(re.findall(r"\b[a-z]+_[a-z_]+", typed))
 
 
 def identifier_parts(value: Any) -> list[tuple[str, str]]:
     """Each part of what was typed ("a, b", "a and b", "but(a=False, b=False)"), as typed and as the
     Python name it reads as (pin vetted address: pin_vetted_address); empty if a gloss hedges or
-    names another snake_case name ("pin_vetted_address (I mean block_special_use_addresses)")."""
+    names another snake_case name ("pin_vetted_address (I mean block_special_use_addresses)"), and
+    so for a call if the words around it hedge, negate, ask or name another ("not HARDENED.but(a=False)",
+    "b; HARDENED.but(a=False) does nothing"): the call's own names may be repeated around it."""
     typed = without_full_stop(word(value))
     call = _call_arguments(typed)  # policy.but(…): the names are its keywords
+    around = ""
     if call is not None:
         typed, around = call
         # A gloss after the call ends inside its parentheses as found: "…but(a=False) (I mean b)".
-        if _offers_another_name(around) or hedged(typed) or negated(typed) or "?" in typed:
+        said = around + " " + typed
+        if hedged(said) or negated(said) or "?" in said:
             return []
     else:
         typed, found = glosses(typed)
-        if glosses_offer_another(found, set(), lambda g: set(re.findall(r"\b[a-z]+_[a-z_]+", g))):
+        if glosses_offer_another(found, set(), _snake_case_names):
             return []
     parts = []
     for part in re.split(r",|;|\band\b", typed):
@@ -320,7 +326,7 @@ def identifier_parts(value: Any) -> list[tuple[str, str]]:
         name = re.sub(r"[\s\-]+", "_", name.strip().strip("'\"{}*").strip())
         if name:
             parts.append((part.strip(), name))
-    return parts
+    return [] if _snake_case_names(around) - {name for _, name in parts} else parts
 
 
 def identifier(value: Any) -> str:

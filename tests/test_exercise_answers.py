@@ -701,6 +701,7 @@ def test_a_policy_call_typed_over_several_lines_names_its_field() -> None:
         "block_special_use_addresses, or HARDENED.but(pin_vetted_address=False)?",
         "block_special_use_addresses (not HARDENED.but(pin_vetted_address=False))",
         "block_special_use_addresses; HARDENED.but(pin_vetted_address=False) does nothing",
+        "not(pin_vetted_address)",  # a bare callee is a word of the answer
     ],
 )
 def test_words_around_a_policy_call_that_hedge_negate_or_name_another_field_make_it_no_answer(answer: str) -> None:
@@ -709,9 +710,18 @@ def test_words_around_a_policy_call_that_hedge_negate_or_name_another_field_make
     assert not is_correct("05-rebinding-rule", answer)
 
 
-def test_a_policy_call_assigned_or_ending_a_sentence_still_names_its_field() -> None:
-    assert is_correct("05-rebinding-rule", "policy = HARDENED.but(pin_vetted_address=False)")
-    assert is_correct("05-rebinding-rule", "HARDENED.but(pin_vetted_address=False).")
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "policy = HARDENED.but(pin_vetted_address=False)",
+        "HARDENED.but(pin_vetted_address=False).",
+        "pin_vetted_address, i.e. HARDENED.but(pin_vetted_address=False)",  # the call's own name, repeated
+        "HARDENED.but(pin_vetted_address=False) switches off pin_vetted_address",
+        "`pin_vetted_address`: HARDENED.but(pin_vetted_address=False)",
+    ],
+)
+def test_a_policy_call_assigned_explained_or_ending_a_sentence_still_names_its_field(answer: str) -> None:
+    assert is_correct("05-rebinding-rule", answer)
 
 
 @pytest.mark.parametrize(
