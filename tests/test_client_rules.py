@@ -147,6 +147,22 @@ def test_an_https_redirect_uri_without_a_host_is_not_allowed(uri: str) -> None:
     assert redirect_uri_problem(uri) == "an https redirect URI MUST name a host (RFC 6749 §3.1.2; RFC 9110 §4.2.2)"
 
 
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "https://app.example:abc/cb",
+        "https://app.example:99999/cb",
+        "http://localhost:abc/cb",
+        "http://localhost:99999/cb",
+    ],
+)
+def test_a_redirect_uri_whose_port_is_no_tcp_port_is_not_allowed(uri: str) -> None:
+    # RFC 3986 §3.2.3: a port is digits, and a TCP port at most 65535; the AS refuses these
+    # (redirect_uris.check_redirect_uri), so a client that sent one would fail only at registration.
+    problem = redirect_uri_problem(uri)
+    assert problem is not None and problem.startswith("it is not a valid URL (Port ")
+
+
 @pytest.mark.parametrize("uri", ["https://[::1]:8443/callback", "https://127.0.0.2/callback", "http://localhost/cb"])
 def test_a_loopback_redirect_uri_makes_a_native_application_type(uri: str) -> None:
     # MCP 2026-07-28 client-registration §3.1: native for localhost redirects, whatever the scheme

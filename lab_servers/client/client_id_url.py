@@ -74,6 +74,7 @@ def redirect_uri_problem(uri: str) -> str | None:
     try:
         parts = urlsplit(uri)
         host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises for a port that is no number of 0-65535, as the AS refuses it
     except ValueError as exc:
         return f"it is not a valid URL ({exc})"
     if "#" in uri:
