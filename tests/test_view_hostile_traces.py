@@ -193,6 +193,24 @@ def test_the_raw_views_one_line_summary_is_bounded_as_its_html_is() -> None:
     )
 
 
+def test_a_trace_files_500_kb_step_caller_host_method_header_name_or_error_is_cut_in_the_raw_view() -> None:
+    # A trace file may be someone else's (load_trace takes 100 MiB): each of these fields, 500 kB,
+    # made the raw view's HTML 500 kB, where a body, a header value and the target are cut.
+    big = "x" * 500_000
+    exchange = replace(
+        stranger(big, big), step=big, method=big, request_headers=((big, "v"),), response_headers=((big, "v"),)
+    )
+    assert len(show_exchange(exchange).html) < 10_000
+    assert len(show_exchange(replace(exchange, status=None, error=big)).html) < 10_000
+    assert "x" * 199 + "…" in show_exchange(exchange).html
+
+
+def test_a_step_the_lab_does_not_name_is_cut_as_a_label_in_the_diagram() -> None:
+    # Its name is a band's title in the HTML, the Mermaid text and the SVG: 500 kB made each 500 kB.
+    diagram = sequence_diagram([replace(stranger("agent", "mcp.example.com"), step="x" * 500_000)])
+    assert all(len(text) < 10_000 for text in (diagram.html, diagram.mermaid, diagram.svg))
+
+
 def test_the_raw_view_says_which_step_sent_it_and_when_no_response_came() -> None:
     refused = replace(stranger("agent", "mcp.example.com"), step="discover", status=None, error="connection refused")
     html = _untagged(show_exchange(refused).html)

@@ -124,7 +124,9 @@ def build_model(source: Source, marks: dict[int, str] | None = None) -> DiagramM
         # when an authorization is retried after the user denied it.
         number_run, failed = run or (None, False)
         if not blocks or blocks[-1].step != step or blocks[-1].run != number_run:
-            number, title, spec = STEP_INFO.get(step or "", (None, step or "outside the handshake", ""))
+            # A step the lab does not name is a trace file's (someone else's): its name cut as a label is.
+            unnamed = shorten(step, LABEL_LIMIT) if step else "outside the handshake"
+            number, title, spec = STEP_INFO.get(step or "", (None, unnamed, ""))
             blocks.append(Block(step, number, title, spec, failed=failed, run=number_run))
         return blocks[-1]
 

@@ -78,8 +78,9 @@ def highlight(text: str, extra: tuple[str, ...] = ()) -> str:
 def _header_lines(headers: tuple[tuple[str, str], ...], extra: tuple[str, ...] = ()) -> list[str]:
     lines = []
     wanted = {**HEADERS, **{n.lower(): "hdr" for n in extra}}
-    for name, whole in headers:
-        lower = name.lower()
+    for whole_name, whole in headers:
+        # A name is cut as the summary's parts are: a trace file (someone else's) may hold 500 kB of one.
+        name, lower = shorten(whole_name, SUMMARY_LIMIT), whole_name.lower()
         # A value is cut as a body is: a challenge of 230 kB (a server's) made the step card 800 kB.
         value, cut = whole[:BODY_LIMIT], _not_shown(len(whole) - BODY_LIMIT) if len(whole) > BODY_LIMIT else ""
         if lower in wanted:
@@ -134,7 +135,8 @@ class RawHTTP(HtmlView):
 
     def request_html(self) -> str:
         e = self.exchange
-        lines = [f"<b>{esc(e.method)}</b> {self._target()} HTTP/1.1", *_header_lines(e.request_headers, self.highlight)]
+        method = shorten(e.method, SUMMARY_LIMIT)
+        lines = [f"<b>{esc(method)}</b> {self._target()} HTTP/1.1", *_header_lines(e.request_headers, self.highlight)]
         text = "\n".join(lines)
         if e.request_body:
             text += "\n\n" + _body_html(e.request_body, self.highlight)
@@ -153,7 +155,7 @@ class RawHTTP(HtmlView):
     def response_html(self) -> str:
         e = self.exchange
         if e.status is None:
-            return f'<span class="err">{esc(status_line(None, e.error))}</span>'
+            return f'<span class="err">{esc(status_line(None, shorten(e.error or "", BODY_LIMIT) or None))}</span>'
         lines = [f"<b>{esc(status_line(e.status, e.error))}</b>", *_header_lines(e.response_headers, self.highlight)]
         text = "\n".join(lines)
         if e.response_body:
@@ -162,8 +164,9 @@ class RawHTTP(HtmlView):
 
     def _body(self) -> str:
         e = self.exchange
-        who = f"#{e.seq} {esc(e.caller)} → {esc(e.host)}" + (
-            f' <span class="spec">step: {esc(e.step)}</span>' if e.step else ""
+        caller, host = shorten(e.caller, SUMMARY_LIMIT), shorten(e.host, SUMMARY_LIMIT)
+        who = f"#{e.seq} {esc(caller)} → {esc(host)}" + (
+            f' <span class="spec">step: {esc(shorten(e.step, SUMMARY_LIMIT))}</span>' if e.step else ""
         )
         return f"<h4>{who}</h4><pre>{self.request_html()}</pre><pre>{self.response_html()}</pre>"
 
