@@ -280,53 +280,52 @@ def error_code(value: Any) -> str:
     return word(value) if glosses_offer_another(found, {code}, _codes_named) else code
 
 
-def _call_arguments(typed: str) -> tuple[str, str] | None:
-    """What a call's parentheses hold, from the first name's "(" to the last ")", over as many lines
-    as the call was typed on, and what was typed around the call ("not HARDENED.but(…)": "not ");
-    None when there is no call. Found by position: a regex's ".*" tried from every "(" to the end
-    made an answer of 60 kB of "x(" take 50 s. A callee reached through a dot is no word of the
-    answer; a bare one is, and may be one: "not(pin_vetted_address)"."""
-    close = typed.rfind(")")
-    opened = re.search(r"\w\(", typed[:close]) if close > 0 else None
-    if opened is None:
-        return None
-    before = typed[: opened.start() + 1]
-    outside = before.rstrip("abcdefghijklmnopqrstuvwxyz0123456789_.")
-    if "." not in before[len(outside) :]:
-        outside = before
-    return typed[opened.end() : close], outside + " " + typed[close + 1 :]
-
-
 def _snake_case_names(typed: str) -> set[str]:
     return set(re.findall(r"\b[a-z]+_[a-z_]+", typed))
+
+
+def _is_call(typed: str) -> bool:
+    """Whether a name is called in `typed`: a "(" right after a word, and a ")" after it."""
+    close = typed.rfind(")")
+    return close > 0 and re.search(r"\w\(", typed[:close]) is not None
+
+
+_QUOTED = re.compile(r"\"[^\"\n]*\"|'[^'\n]*'")
+
+
+def _call_parts(typed: str) -> list[tuple[str, str]]:
+    """The names an answer typed as code names: every call's keywords ("HARDENED.but(a=False)": a)
+    and every snake_case name not called with arguments ("run_dns_rebinding(…)" runs, it names no
+    field; "b.but(…)" and "b()" name b), in every call and between them, in any order; none if the
+    code or the words around it hedge, negate or ask ("not HARDENED.but(a=False)", "not(a)"). A
+    string with a space in it is prose, not code: its words are no answer ("hardened, not pinned")."""
+    code = _QUOTED.sub(lambda m: " " if re.search(r"\s", m.group(0)) else m.group(0), typed)
+    if hedged(code) or negated(code) or "?" in code:
+        return []
+    keywords = re.findall(r"[(,]\s*([a-z_]\w*)\s*=(?!=)", code)
+    running = set(re.findall(r"\b([a-z_]\w*)\s*\((?!\s*\))", code))
+    named = [n for n in re.findall(r"\b[a-z]+_[a-z_]+", code) if n not in running]
+    return [(name, name) for name in dict.fromkeys([*keywords, *named])]
 
 
 def identifier_parts(value: Any) -> list[tuple[str, str]]:
     """Each part of what was typed ("a, b", "a and b", "but(a=False, b=False)"), as typed and as the
     Python name it reads as (pin vetted address: pin_vetted_address); empty if a gloss hedges or
-    names another snake_case name ("pin_vetted_address (I mean block_special_use_addresses)"), and
-    so for a call if the words around it hedge, negate, ask or name another ("not HARDENED.but(a=False)",
-    "b; HARDENED.but(a=False) does nothing"): the call's own names may be repeated around it."""
+    names another snake_case name ("pin_vetted_address (I mean block_special_use_addresses)"). An
+    answer typed as code is read as code (`_call_parts`)."""
     typed = without_full_stop(word(value))
-    call = _call_arguments(typed)  # policy.but(…): the names are its keywords
-    around = ""
-    if call is not None:
-        typed, around = call
-        # A gloss after the call ends inside its parentheses as found: "…but(a=False) (I mean b)".
-        said = around + " " + typed
-        if hedged(said) or negated(said) or "?" in said:
-            return []
-    else:
-        typed, found = glosses(typed)
-        if glosses_offer_another(found, set(), _snake_case_names):
-            return []
+    if _is_call(typed):  # policy.but(…): the names are its keywords
+        return _call_parts(typed)
+    typed, found = glosses(typed)
+    if glosses_offer_another(found, set(), _snake_case_names):
+        return []
     parts = []
     for part in re.split(r",|;|\band\b", typed):
         name = re.split(r"[.(]", re.split(r"[=:]", part)[0])[-1]
         name = re.sub(r"[\s\-]+", "_", name.strip().strip("'\"{}*").strip())
         if name:
             parts.append((part.strip(), name))
-    return [] if _snake_case_names(around) - {name for _, name in parts} else parts
+    return parts
 
 
 def identifier(value: Any) -> str:

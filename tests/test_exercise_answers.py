@@ -702,6 +702,12 @@ def test_a_policy_call_typed_over_several_lines_names_its_field() -> None:
         "block_special_use_addresses (not HARDENED.but(pin_vetted_address=False))",
         "block_special_use_addresses; HARDENED.but(pin_vetted_address=False) does nothing",
         "not(pin_vetted_address)",  # a bare callee is a word of the answer
+        "HARDENED.but(not pin_vetted_address)",
+        # Two fields, whatever their order and however the second is given: no one field.
+        "HARDENED.but(pin_vetted_address=False)\nHARDENED.but(block_special_use_addresses=False)",
+        "HARDENED.but(pin_vetted_address=False) (block_special_use_addresses)",
+        "HARDENED.but(pin_vetted_address=False), block_special_use_addresses()",
+        "block_special_use_addresses.but(pin_vetted_address=False)",
     ],
 )
 def test_words_around_a_policy_call_that_hedge_negate_or_name_another_field_make_it_no_answer(answer: str) -> None:
@@ -718,6 +724,8 @@ def test_words_around_a_policy_call_that_hedge_negate_or_name_another_field_make
         "pin_vetted_address, i.e. HARDENED.but(pin_vetted_address=False)",  # the call's own name, repeated
         "HARDENED.but(pin_vetted_address=False) switches off pin_vetted_address",
         "`pin_vetted_address`: HARDENED.but(pin_vetted_address=False)",
+        "await run_dns_rebinding(HARDENED.but(pin_vetted_address=False))",  # notebook 05's solution: it runs
+        "HARDENED.but(**{'pin_vetted_address': False})",
     ],
 )
 def test_a_policy_call_assigned_explained_or_ending_a_sentence_still_names_its_field(answer: str) -> None:
