@@ -284,7 +284,7 @@ def _snake_case_names(typed: str) -> set[str]:
     return set(re.findall(r"\b[a-z]+_[a-z_]+", typed))
 
 
-def _is_call(typed: str) -> bool:
+def is_call(typed: str) -> bool:
     """Whether a name is called in `typed`: a "(" right after a word, and a ")" after it."""
     close = typed.rfind(")")
     return close > 0 and re.search(r"\w\(", typed[:close]) is not None
@@ -293,13 +293,30 @@ def _is_call(typed: str) -> bool:
 _QUOTED = re.compile(r"\"[^\"\n]*\"|'[^'\n]*'")
 
 
+def without_prose_strings(code: str) -> str:
+    """`code` without its strings that hold a space: prose, not code ("hardened, not pinned")."""
+    return _QUOTED.sub(lambda m: " " if re.search(r"\s", m.group(0)) else m.group(0), code)
+
+
+def top_level_clauses(code: str) -> list[str]:
+    """`code` cut where a clause ends outside every parenthesis (",", ";", ":", "#", a newline, " - "):
+    "HARDENED.but(a=False, b=1), because …" is the call and its explanation. Read in one pass."""
+    clauses, start, depth = [], 0, 0
+    for at, char in enumerate(code):
+        depth += (char in "([{") - (char in ")]}")
+        if depth <= 0 and (char in ",;:#\n" or code.startswith(" - ", at)):
+            clauses.append(code[start:at])
+            start, depth = at + 1, 0
+    return [*clauses, code[start:]]
+
+
 def _call_parts(typed: str) -> list[tuple[str, str]]:
     """The names an answer typed as code names: every call's keywords ("HARDENED.but(a=False)": a)
     and every snake_case name not called with arguments ("run_dns_rebinding(…)" runs, it names no
     field; "b.but(…)" and "b()" name b), in every call and between them, in any order; none if the
     code or the words around it hedge, negate or ask ("not HARDENED.but(a=False)", "not(a)"). A
     string with a space in it is prose, not code: its words are no answer ("hardened, not pinned")."""
-    code = _QUOTED.sub(lambda m: " " if re.search(r"\s", m.group(0)) else m.group(0), typed)
+    code = without_prose_strings(typed)
     if hedged(code) or negated(code) or "?" in code:
         return []
     keywords = re.findall(r"[(,]\s*([a-z_]\w*)\s*=(?!=)", code)
@@ -314,7 +331,7 @@ def identifier_parts(value: Any) -> list[tuple[str, str]]:
     names another snake_case name ("pin_vetted_address (I mean block_special_use_addresses)"). An
     answer typed as code is read as code (`_call_parts`)."""
     typed = without_full_stop(word(value))
-    if _is_call(typed):  # policy.but(…): the names are its keywords
+    if is_call(typed):  # policy.but(…): the names are its keywords
         return _call_parts(typed)
     typed, found = glosses(typed)
     if glosses_offer_another(found, set(), _snake_case_names):

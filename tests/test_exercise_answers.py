@@ -708,6 +708,9 @@ def test_a_policy_call_typed_over_several_lines_names_its_field() -> None:
         "HARDENED.but(pin_vetted_address=False) (block_special_use_addresses)",
         "HARDENED.but(pin_vetted_address=False), block_special_use_addresses()",
         "block_special_use_addresses.but(pin_vetted_address=False)",
+        "HARDENED.but(pin_vetted_address=False), block_special_use_addresses(False)",
+        "HARDENED.but(pin_vetted_address=False) and block_special_use_addresses (both)",
+        "block_special_use_addresses (with HARDENED.but(pin_vetted_address=False) too)",
     ],
 )
 def test_words_around_a_policy_call_that_hedge_negate_or_name_another_field_make_it_no_answer(answer: str) -> None:
@@ -726,6 +729,10 @@ def test_words_around_a_policy_call_that_hedge_negate_or_name_another_field_make
         "`pin_vetted_address`: HARDENED.but(pin_vetted_address=False)",
         "await run_dns_rebinding(HARDENED.but(pin_vetted_address=False))",  # notebook 05's solution: it runs
         "HARDENED.but(**{'pin_vetted_address': False})",
+        'HARDENED.but(name="hardened, not pinned", pin_vetted_address=False)',  # notebook 05, cell 21: name is a label
+        "await run_dns_rebinding(policy=HARDENED.but(pin_vetted_address=False))",
+        "HARDENED.but(pin_vetted_address=False), because the AS would not connect to the vetted address",
+        "HARDENED.but(pin_vetted_address=False)  # the client_id host is looked up again",
     ],
 )
 def test_a_policy_call_assigned_explained_or_ending_a_sentence_still_names_its_field(answer: str) -> None:

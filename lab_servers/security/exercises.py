@@ -14,7 +14,16 @@ from typing import Any
 
 import httpx
 
-from ..answer_reading import hedged, identifier, identifier_parts
+from ..answer_reading import (
+    hedged,
+    identifier,
+    identifier_parts,
+    is_call,
+    negated,
+    top_level_clauses,
+    without_prose_strings,
+    word,
+)
 from ..authorization_server import HARDENED, ASPolicy
 from ..client import ConsentPage
 from ..lab import CLIENT_METADATA_URL, Lab, default_client_metadata
@@ -30,6 +39,26 @@ CRAFTED_URL = f"{EVIL}/crafted.json"
 
 
 _POLICY_FIELDS = [f.name for f in fields(ASPolicy)]
+# The fields a policy switches on and off: `name` is its label ("hardened, not pinned").
+_SWITCHES = frozenset(_POLICY_FIELDS) - {"name"}
+
+
+def _fields_in_code(typed: str) -> str:
+    """The switches an answer typed as code names, wherever it names them (a call's keywords, a
+    dict's keys, an attribute, a call of its own), sorted and joined by " and ": the learner's code
+    may call what it likes (run_dns_rebinding, print, dataclasses.replace) and explain itself after
+    a comma or a "#". The answer is its text if it hedges or asks anywhere, or negates in a clause
+    naming a switch ("not HARDENED.but(…)", "HARDENED.but(not pin_vetted_address)")."""
+    code = without_prose_strings(typed)
+    if hedged(code) or "?" in code:
+        return typed
+    named: set[str] = set()
+    for clause in top_level_clauses(code):
+        switches = _SWITCHES.intersection(re.findall(r"\b[a-z_]\w*", clause))
+        if switches and negated(clause):
+            return typed
+        named |= switches
+    return " and ".join(sorted(named)) or typed
 
 
 def _policy_field(value: Any) -> str:
@@ -37,6 +66,8 @@ def _policy_field(value: Any) -> str:
     (several words, none close to a field's name, no hedge) explains: "pin_vetted_address, because the
     connection looks the name up again", "pin_vetted_address and nothing else". Two fields, or a
     second part that may be one mistyped, are read as all the names given: no one field."""
+    if isinstance(value, str) and is_call(word(value)):  # HARDENED.but(pin_vetted_address=False)
+        return _fields_in_code(word(value))
     parts = identifier_parts(value)
     named = [name for _, name in parts if name in _POLICY_FIELDS]
     explaining = [
