@@ -290,7 +290,9 @@ def is_call(typed: str) -> bool:
     return close > 0 and re.search(r"\w\(", typed[:close]) is not None
 
 
-_QUOTED = re.compile(r"\"[^\"\n]*\"|'[^'\n]*'")
+# A quote between two letters is an apostrophe ("isn't", "you'd"), not a string's end.
+_QUOTED = re.compile(r"(?<![a-z0-9])(?:\"[^\"\n]*\"|'[^'\n]*')(?![a-z0-9])")
+_DASH = re.compile(r"\s[-–—]+\s")  # where an explanation begins, as in `_CLAUSES`
 
 
 def without_prose_strings(code: str) -> str:
@@ -299,12 +301,17 @@ def without_prose_strings(code: str) -> str:
 
 
 def top_level_clauses(code: str) -> list[str]:
-    """`code` cut where a clause ends outside every parenthesis (",", ";", ":", "#", a newline, " - "):
-    "HARDENED.but(a=False, b=1), because …" is the call and its explanation. Read in one pass."""
+    """`code` cut where a clause ends outside every parenthesis (",", ";", ":", "#", a newline, a
+    dash between spaces), and before a gloss (a "(" after a space: a call's has none):
+    "HARDENED.but(a=False) (the check still runs), because …" is three clauses. One pass."""
+    code = _DASH.sub("\n", code)
     clauses, start, depth = [], 0, 0
     for at, char in enumerate(code):
+        if char == "(" and depth <= 0 and code[at - 1 : at].isspace():
+            clauses.append(code[start:at])
+            start, depth = at, 0
         depth += (char in "([{") - (char in ")]}")
-        if depth <= 0 and (char in ",;:#\n" or code.startswith(" - ", at)):
+        if depth <= 0 and char in ",;:#\n":
             clauses.append(code[start:at])
             start, depth = at + 1, 0
     return [*clauses, code[start:]]

@@ -711,6 +711,12 @@ def test_a_policy_call_typed_over_several_lines_names_its_field() -> None:
         "HARDENED.but(pin_vetted_address=False), block_special_use_addresses(False)",
         "HARDENED.but(pin_vetted_address=False) and block_special_use_addresses (both)",
         "block_special_use_addresses (with HARDENED.but(pin_vetted_address=False) too)",
+        # An apostrophe is no string: what lies between two of them is read, negation, hedge and "?".
+        "HARDENED.but(pin_vetted_address=False) isn't enough, you'd need both",
+        "HARDENED.but(pin_vetted_address=False), I'd guess, though it's unclear",
+        "HARDENED.but(pin_vetted_address=False), isn't it? I'd think so",
+        "HARDENED.but(pin_vetted_address=False) has no effect",
+        "HARDENED.but(pin_vetted_address=False) changes nothing",
     ],
 )
 def test_words_around_a_policy_call_that_hedge_negate_or_name_another_field_make_it_no_answer(answer: str) -> None:
@@ -733,6 +739,10 @@ def test_words_around_a_policy_call_that_hedge_negate_or_name_another_field_make
         "await run_dns_rebinding(policy=HARDENED.but(pin_vetted_address=False))",
         "HARDENED.but(pin_vetted_address=False), because the AS would not connect to the vetted address",
         "HARDENED.but(pin_vetted_address=False)  # the client_id host is looked up again",
+        "It's HARDENED.but(pin_vetted_address=False), the name's looked up again",
+        "HARDENED.but(pin_vetted_address=False) (the check still runs, but the address is not pinned)",
+        "HARDENED.but(pin_vetted_address=False) — the AS doesn't connect to the vetted address",  # as cell 44 writes
+        "HARDENED.but(pin_vetted_address=False) -- the AS doesn't connect to the vetted address",
     ],
 )
 def test_a_policy_call_assigned_explained_or_ending_a_sentence_still_names_its_field(answer: str) -> None:

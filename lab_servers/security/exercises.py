@@ -41,6 +41,8 @@ CRAFTED_URL = f"{EVIL}/crafted.json"
 _POLICY_FIELDS = [f.name for f in fields(ASPolicy)]
 # The fields a policy switches on and off: `name` is its label ("hardened, not pinned").
 _SWITCHES = frozenset(_POLICY_FIELDS) - {"name"}
+# Beside code, words that say a switch does nothing ("… has no effect", "… changes nothing").
+_SAYS_NONE = re.compile(r"\b(?:no|nothing|none|nobody|without)\b")
 
 
 def _fields_in_code(typed: str) -> str:
@@ -55,7 +57,7 @@ def _fields_in_code(typed: str) -> str:
     named: set[str] = set()
     for clause in top_level_clauses(code):
         switches = _SWITCHES.intersection(re.findall(r"\b[a-z_]\w*", clause))
-        if switches and negated(clause):
+        if switches and (negated(clause) or _SAYS_NONE.search(clause)):
             return typed
         named |= switches
     return " and ".join(sorted(named)) or typed
