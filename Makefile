@@ -23,7 +23,7 @@ unexport PYTHONDONTWRITEBYTECODE
 # fills those waits (on 2 cores, `make test` 189 s against 210 s, `make test-fast` 45 s against
 # 51 s). --dist loadscope keeps each test module, and each notebook, on one worker: nbval needs a
 # notebook's cells in order, in one kernel. Modules go out in collection order, where
-# tests/conftest.py puts the slow ones first (--no-loadscope-reorder).
+# tests/conftest.py puts the slow ones first, then the notebooks (--no-loadscope-reorder).
 WORKERS := $(shell n=$$(( $$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1) + 1 )); [ $$n -gt 4 ] && n=4; echo $$n)
 PYTEST_PARALLEL := -n $(WORKERS) --dist loadscope --no-loadscope-reorder
 FAST := -m "not binder and not browser and not conformance and not inspector and not slow"

@@ -34,13 +34,17 @@ def pytest_collection(session: pytest.Session) -> Generator[None, object, object
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Modules holding slow tests run first, each module's tests in their own order.
+    """Modules holding slow tests run first, then the notebooks, each module's tests and each
+    notebook's cells in their own order.
 
     `make test` hands out whole modules (xdist's --dist loadscope) in collection order
     (--no-loadscope-reorder): xdist's default order, most tests first, would start the two-minute
-    Binder walk-through, a single test, last of all, with every other worker idle behind it."""
+    Binder walk-through, a single test, last of all, with every other worker idle behind it. A
+    notebook is one long unit too (a kernel's start, then its cells: 05's kernel spends some 8 s of
+    CPU, most of it in two simulations), and collected after tests/ the notebooks came last, 05
+    alone on one worker while the others had finished."""
     slow_modules = {item.path for item in items if any(m.name in SLOW_GROUPS for m in item.iter_markers())}
-    items.sort(key=lambda item: item.path not in slow_modules)
+    items.sort(key=lambda item: (item.path not in slow_modules, item.path.suffix != ".ipynb"))
 
 
 @pytest.fixture
