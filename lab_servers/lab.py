@@ -42,7 +42,7 @@ from .lab_hosts import (
 )  # fmt: skip
 from .metadata_host import MetadataHost
 from .network import LabNetwork
-from .resource_server import ResourceServer
+from .resource_server import ResourceServer, outside_keys_client
 from .revisions import DEFAULT_REVISION, Revision
 from .revisions import revision as revision_named
 from .topology import CoLocated
@@ -149,7 +149,7 @@ class Lab:
             access_token_algorithm=self.access_token_algorithm,
         )
         self.authorization_servers: dict[str, AuthorizationServer] = {issuer: self.auth_server}
-        keys_http = self.network.httpx_client(MCP_HOST) if in_process else httpx.AsyncClient(timeout=5, trust_env=False)
+        keys_http = self.network.httpx_client(MCP_HOST) if in_process else outside_keys_client()
         self.resource_server = ResourceServer(
             mcp_url,
             issuer=issuer,

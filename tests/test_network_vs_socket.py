@@ -24,10 +24,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import ssl
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
+import certifi
 import httpx
 import pytest
 import uvicorn
@@ -312,6 +314,20 @@ async def test_a_lab_on_real_sockets_fetches_the_as_keys_without_the_environment
         assert isinstance(lab.resource_server.http, httpx.AsyncClient)
         assert lab.resource_server.http.trust_env is False
         await lab.resource_server.http.aclose()
+
+
+async def test_labs_on_real_sockets_read_the_ca_bundle_once_not_once_a_lab(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each reading of certifi's bundle costs some 18 ms of CPU, and `serve` builds such a lab at
+    # every start (a served test suite's worth: about 150 readings of the same file).
+    bundles: list[str | None] = []
+    default_context = ssl.create_default_context
+    monkeypatch.setattr(
+        ssl, "create_default_context", lambda *a, **kw: bundles.append(kw.get("cafile")) or default_context(*a, **kw)
+    )
+    for _ in range(3):
+        async with Lab(mcp_url="https://127.0.0.1:9/mcp", issuer="https://127.0.0.1:8") as lab:
+            await lab.resource_server.http.aclose()
+    assert bundles.count(certifi.where()) <= 1
 
 
 def running_on(log: list[str], *, hang_up: bool) -> App:
