@@ -16,6 +16,7 @@ import socket
 import ssl
 import struct
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -372,6 +373,15 @@ def open_connections() -> int:
     return sum(isinstance(o, LimitedH11Protocol) for o in gc.get_objects())
 
 
+async def left_once_closed(count: Callable[[], int]) -> int:
+    """What `count` finds once the server has seen its connections close (5 s at most)."""
+    for _ in range(100):
+        if count() == 0:
+            break
+        await asyncio.sleep(0.05)
+    return count()
+
+
 async def test_a_connection_that_ended_is_freed_as_it_closes_not_left_to_the_cyclic_collector(tls_dir: Path) -> None:
     """Each connection's protocol was a reference cycle, and kept its transport and TLS read
     buffer (256 KiB) until the collector's next full pass, rare in a process of this size: 2,400
@@ -389,11 +399,7 @@ async def test_a_connection_that_ended_is_freed_as_it_closes_not_left_to_the_cyc
                     writer.write(get)
                     await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
                 ended(writer)
-            for _ in range(100):  # until the server has seen all three close
-                if open_connections() == 0:
-                    break
-                await asyncio.sleep(0.05)
-            left = open_connections()
+            left = await left_once_closed(open_connections)  # all three
         finally:
             gc.enable()
     assert left == 0
@@ -432,11 +438,7 @@ async def test_a_connection_whose_tls_handshake_failed_is_freed_as_it_closes(tls
             writer.close()
             with pytest.raises(ssl.SSLCertVerificationError):  # trusts only the system's CAs
                 await asyncio.open_connection("127.0.0.1", port, ssl=ssl.create_default_context())
-            for _ in range(100):  # until the server has seen both close
-                if tls_connections() == 0:
-                    break
-                await asyncio.sleep(0.05)
-            left = tls_connections()
+            left = await left_once_closed(tls_connections)  # both
         finally:
             gc.enable()
     assert left == 0
